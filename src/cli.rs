@@ -1,0 +1,131 @@
+//! The command line: a pure first stage (clap) and `run`, which builds the real objects.
+
+use crate::errors::Error;
+use crate::inventory::Inventory;
+use crate::{project, run};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "testbot",
+    version,
+    about = "Run a Ruby test suite in parallel on every core of every machine you can reach",
+    args_conflicts_with_subcommands = true,
+    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, or a file that did not run cleanly;\n2 usage or configuration error; 3 no host could run work; 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the suite (the default command).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Spec files or folders to run (default: the framework's pattern, e.g. spec/**/*_spec.rb).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Arguments after `--` go to the test runner (e.g. `-- --tag focus`).
+    #[arg(last = true, value_name = "RUNNER_ARGS")]
+    pub runner_args: Vec<String>,
+    /// Change to DIR before doing anything.
+    #[arg(short = 'C', long = "chdir", value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// The inventory file (default: ./testbot.toml when present).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Slots on this machine (default: all cores when no SSH hosts are configured, 0 when there are).
+    #[arg(short = 'n', long = "local-slots", value_name = "N")]
+    pub local_slots: Option<usize>,
+    /// Write a JSON report of the run to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Write one JUnit XML file for the whole run to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// The runtime history (default: tmp/testbot-runtime-<framework>.log in the project).
+    #[arg(long, value_name = "FILE")]
+    pub runtime_log: Option<PathBuf>,
+    /// The test framework: rspec (default when spec/ exists).
+    #[arg(long, value_name = "NAME")]
+    pub framework: Option<String>,
+    /// Run the runner directly, not through `bundle exec`, even when a Gemfile exists.
+    #[arg(long)]
+    pub no_bundler: bool,
+    /// Number slots 1..N in TEST_ENV_NUMBER (default: '' for the first, then 2..N).
+    #[arg(long)]
+    pub first_is_1: bool,
+}
+
+/// What a finished run tells `main`.
+pub struct Outcome {
+    code: u8,
+}
+
+impl Outcome {
+    pub fn new(code: u8) -> Self {
+        Outcome { code }
+    }
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "testbot=debug",
+        _ => "testbot=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> Result<Outcome, Error> {
+    let args = match cli.command {
+        Some(Command::Run(args)) => args,
+        None => cli.run,
+    };
+    if let Some(dir) = &args.chdir {
+        std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
+    }
+    let root = std::env::current_dir().map_err(|source| Error::Io {
+        what: "read the current directory".into(),
+        source,
+    })?;
+    let inventory = match &args.config {
+        Some(path) => Inventory::load(path)?,
+        None => {
+            let default = root.join("testbot.toml");
+            if default.is_file() {
+                Inventory::load(&default)?
+            } else {
+                Inventory::empty()
+            }
+        }
+    };
+    let project = project::Project::resolve(&root, &inventory, &args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io { what: "start the async runtime".into(), source })?;
+    let code = runtime.block_on(run::run(project, inventory, args))?;
+    Ok(Outcome::new(code))
+}
+

@@ -1,0 +1,71 @@
+//! The errors that end a run before it starts, and the one place that maps outcomes to exit codes.
+
+use std::path::PathBuf;
+
+/// Exit codes are a contract with the scripts that call testbot.
+pub mod exit {
+    pub const PASSED: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NO_HOST: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
+    #[error("failed to change to directory `{}`", path.display())]
+    Chdir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error("no spec files matched {what} in {}\n  hint: pass files or folders (`testbot spec/models`), or set `pattern` under [project] in testbot.toml", root.display())]
+    EmptySelection { what: String, root: PathBuf },
+    #[error("no such file or directory: `{0}`")]
+    MissingPath(String),
+    #[error("could not tell which test framework {} uses: {reason}\n  hint: pass `--framework rspec`, or set `framework` under [project] in testbot.toml", root.display())]
+    Framework { root: PathBuf, reason: String },
+    #[error("no host could run work:\n{0}")]
+    NoHost(String),
+    #[error("failed to {what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Inventory(_)
+            | Error::Chdir { .. }
+            | Error::Usage(_)
+            | Error::EmptySelection { .. }
+            | Error::MissingPath(_)
+            | Error::Framework { .. } => exit::USAGE,
+            Error::NoHost(_) => exit::NO_HOST,
+            Error::Io { .. } => exit::FAILED,
+        }
+    }
+}
+
+/// `error: <message>: <cause>: <cause>` — the whole chain, as a person reads it.
+pub fn render(err: &Error) -> String {
+    format!("error: {}", chain(err))
+}
+
+/// Any error with its causes, `: `-joined.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    out
+}

@@ -1,0 +1,137 @@
+//! The events a run produces. Workers and the dispatcher send them; only `report` consumes them.
+
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One slot: a process at a time on one host.
+#[derive(Clone, Debug)]
+pub struct SlotInfo {
+    /// 1-based, unique in the run.
+    pub id: usize,
+    pub host: Arc<str>,
+    /// 1-based within its host; TEST_ENV_NUMBER derives from it.
+    pub host_slot: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExampleStatus {
+    Passed,
+    Failed,
+    Pending,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExampleResult {
+    pub description: String,
+    /// What the framework accepts to rerun this example, e.g. `./spec/a_spec.rb:12`.
+    pub location: String,
+    pub line: Option<u32>,
+    pub status: ExampleStatus,
+    pub seconds: f64,
+    pub message: Option<String>,
+    pub backtrace: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Passed,
+    Failed,
+    Errored,
+}
+
+/// Why a file did not run cleanly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileError {
+    /// The file raised while it was loaded (syntax error, NameError, …). Counts as an error outside examples.
+    Load(String),
+    /// The runner process died while it ran this file.
+    Crashed(String),
+    /// The file never ran (its batch failed before reaching it too often, or the run was interrupted).
+    NotRun(String),
+}
+
+impl FileError {
+    pub fn message(&self) -> &str {
+        match self {
+            FileError::Load(m) | FileError::Crashed(m) | FileError::NotRun(m) => m,
+        }
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FileError::Load(_) => "load error",
+            FileError::Crashed(_) => "crashed",
+            FileError::NotRun(_) => "not run",
+        }
+    }
+}
+
+/// The final word on one file: sent once per file, whatever happened to its batches.
+#[derive(Clone, Debug)]
+pub struct FileReport {
+    pub path: String,
+    pub slot: Option<SlotInfo>,
+    pub seconds: f64,
+    /// What the scheduler expected, for the ETA.
+    pub expected_seconds: f64,
+    pub examples: Vec<ExampleResult>,
+    pub error: Option<FileError>,
+    /// What the file's examples printed (stdout and stderr, in order).
+    pub output: String,
+}
+
+impl FileReport {
+    pub fn count(&self, status: ExampleStatus) -> usize {
+        self.examples.iter().filter(|e| e.status == status).count()
+    }
+    pub fn status(&self) -> FileStatus {
+        if self.error.is_some() {
+            FileStatus::Errored
+        } else if self.count(ExampleStatus::Failed) > 0 {
+            FileStatus::Failed
+        } else {
+            FileStatus::Passed
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum RunEvent {
+    RunStarted {
+        framework: &'static str,
+        files: usize,
+        slots: Vec<SlotInfo>,
+        expected_seconds: f64,
+    },
+    BatchStarted {
+        slot: SlotInfo,
+        files: Vec<String>,
+    },
+    /// Live progress; the file's final results come with `FileFinished`.
+    ExampleFinished {
+        slot: usize,
+        status: ExampleStatus,
+    },
+    FileFinished(Box<FileReport>),
+    /// A file goes back to the queue; `discarded_examples` were counted live and no longer count.
+    FileRequeued {
+        path: String,
+        reason: String,
+        discarded_examples: usize,
+    },
+    /// An error that belongs to no example: a `before(:suite)` hook, a runner that exited badly, …
+    ErrorOutsideExamples {
+        slot: usize,
+        message: String,
+        output: String,
+    },
+    BatchFinished {
+        slot: usize,
+        seconds: f64,
+    },
+    RunFinished {
+        wall_seconds: f64,
+        interrupted: bool,
+    },
+}

@@ -1,0 +1,178 @@
+//! The live display: a progress bar on a terminal (failures printed above it as they happen),
+//! plain lines otherwise (stderr not a terminal, or CI set). NO_COLOR is honoured.
+
+use super::summary::{file_counts, file_details, Styles};
+use crate::events::{ExampleStatus, FileStatus, RunEvent};
+use crate::framework::Framework;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+pub struct Display {
+    bar: Option<ProgressBar>,
+    styles: Styles,
+    started: Instant,
+    files_total: usize,
+    files_done: usize,
+    examples: usize,
+    failures: usize,
+    expected_total: f64,
+    expected_done: f64,
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+impl Display {
+    pub fn new(_framework: Framework) -> Display {
+        let interactive = std::io::stderr().is_terminal() && !env_set("CI");
+        let colors = !env_set("NO_COLOR") && (std::io::stdout().is_terminal() || env_set("CLICOLOR_FORCE"));
+        let bar = interactive.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
+            let template = if colors {
+                "{prefix:>8.dim} [{bar:30.cyan/blue}] {pos}/{len} files {msg}"
+            } else {
+                "{prefix:>8} [{bar:30}] {pos}/{len} files {msg}"
+            };
+            bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Display {
+            bar,
+            styles: Styles::new(colors),
+            started: Instant::now(),
+            files_total: 0,
+            files_done: 0,
+            examples: 0,
+            failures: 0,
+            expected_total: 0.0,
+            expected_done: 0.0,
+        }
+    }
+
+    pub fn styles(&self) -> &Styles {
+        &self.styles
+    }
+
+    /// A line on stdout, above the bar when there is one.
+    pub fn line(&self, text: &str) {
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{text}")),
+            None => println!("{text}"),
+        }
+    }
+
+    pub fn warn(&self, message: &str) {
+        let text = format!("{} {message}", self.styles.pending.apply_to("warning:"));
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    pub fn event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::RunStarted { framework, files, slots, expected_seconds } => {
+                self.files_total = *files;
+                self.expected_total = *expected_seconds;
+                let mut hosts: Vec<(String, usize)> = Vec::new();
+                for s in slots {
+                    match hosts.iter_mut().find(|(h, _)| **h == *s.host) {
+                        Some((_, n)) => *n += 1,
+                        None => hosts.push((s.host.to_string(), 1)),
+                    }
+                }
+                let hosts: Vec<String> = hosts.iter().map(|(h, n)| format!("{h} ×{n}")).collect();
+                self.line(&format!(
+                    "{} {} {} on {} ({}) with {framework}",
+                    self.styles.bold.apply_to("testbot:"),
+                    "running",
+                    plural(*files, "file"),
+                    plural(slots.len(), "slot"),
+                    hosts.join(", ")
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*files as u64);
+                }
+            }
+            RunEvent::ExampleFinished { status, .. } => {
+                self.examples += 1;
+                if *status == ExampleStatus::Failed {
+                    self.failures += 1;
+                }
+            }
+            RunEvent::FileRequeued { path, reason, discarded_examples } => {
+                self.examples = self.examples.saturating_sub(*discarded_examples);
+                self.line(&format!("{} {path}: {reason}", self.styles.pending.apply_to(format!("{:>8}", "RETRY"))));
+            }
+            RunEvent::FileFinished(report) => {
+                self.files_done += 1;
+                self.expected_done += report.expected_seconds;
+                let status = report.status();
+                let label = match status {
+                    FileStatus::Passed => self.styles.pass.apply_to(format!("{:>8}", "PASS")),
+                    FileStatus::Failed => self.styles.fail.apply_to(format!("{:>8}", "FAIL")),
+                    FileStatus::Errored => self.styles.fail.apply_to(format!("{:>8}", "ERROR")),
+                };
+                let what = match &report.error {
+                    Some(e) => e.kind().to_string(),
+                    None => file_counts(report),
+                };
+                let head = format!("{label} [{:>7.2}s] {} {}", report.seconds, report.path, self.styles.dim.apply_to(format!("({what})")));
+                if status != FileStatus::Passed {
+                    self.line(&format!("{head}\n{}", file_details(report, &self.styles)));
+                } else if self.bar.is_none() {
+                    self.line(&head);
+                }
+            }
+            RunEvent::ErrorOutsideExamples { message, output, .. } => {
+                let mut text = format!("{} {}", self.styles.fail.apply_to(format!("{:>8}", "ERROR")), message.trim());
+                if !output.trim().is_empty() {
+                    text.push_str(&format!("\n  {}\n", self.styles.dim.apply_to("output:")));
+                    for l in output.trim_end().lines() {
+                        text.push_str(&format!("  | {l}\n"));
+                    }
+                }
+                self.line(&text);
+            }
+            RunEvent::BatchStarted { slot, files } => {
+                tracing::debug!(slot = slot.id, host = %slot.host, files = files.len(), "batch started: {}", files.join(" "));
+            }
+            RunEvent::BatchFinished { .. } | RunEvent::RunFinished { .. } => {}
+        }
+        self.update_bar();
+    }
+
+    fn update_bar(&self) {
+        let Some(bar) = &self.bar else { return };
+        bar.set_position(self.files_done as u64);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        bar.set_prefix(format!("{elapsed:.0}s"));
+        let eta = if self.expected_done > 0.0 {
+            let left = elapsed * (self.expected_total - self.expected_done).max(0.0) / self.expected_done;
+            format!(" · ETA {left:.0}s")
+        } else {
+            String::new()
+        };
+        let failures = if self.failures > 0 {
+            format!(" · {}", self.styles.fail.apply_to(plural(self.failures, "failure")))
+        } else {
+            String::new()
+        };
+        bar.set_message(format!("· {}{failures}{eta}", plural(self.examples, "example")));
+    }
+
+    pub fn finish(&mut self, summary: &str) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        print!("{summary}");
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}

@@ -1,0 +1,156 @@
+//! `--report-json`: the run as data for scripts.
+
+use super::{Aggregate, Totals};
+use crate::events::{ExampleStatus, FileStatus};
+use crate::framework::Framework;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    framework: &'static str,
+    wall_seconds: f64,
+    interrupted: bool,
+    passed: bool,
+    totals: JsonTotals,
+    files: Vec<JsonFile<'a>>,
+    failures: Vec<JsonFailure<'a>>,
+    errors_outside_examples: Vec<JsonError<'a>>,
+    hosts: Vec<JsonHost>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonTotals {
+    files: usize,
+    files_run: usize,
+    examples: usize,
+    failures: usize,
+    pending: usize,
+    errors_outside_examples: usize,
+    errored_files: usize,
+}
+
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    path: &'a str,
+    host: Option<&'a str>,
+    slot: Option<usize>,
+    seconds: f64,
+    examples: usize,
+    failures: usize,
+    pending: usize,
+    status: FileStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonFailure<'a> {
+    path: &'a str,
+    line: Option<u32>,
+    location: &'a str,
+    description: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    path: Option<&'a str>,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonHost {
+    name: String,
+    slots: usize,
+    files: usize,
+    busy_seconds: f64,
+}
+
+pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String {
+    let files = agg
+        .files
+        .iter()
+        .map(|f| JsonFile {
+            path: &f.path,
+            host: f.slot.as_ref().map(|s| &*s.host),
+            slot: f.slot.as_ref().map(|s| s.id),
+            seconds: round(f.seconds),
+            examples: f.examples.len(),
+            failures: f.count(ExampleStatus::Failed),
+            pending: f.count(ExampleStatus::Pending),
+            status: f.status(),
+            error: f.error.as_ref().map(|e| e.message()),
+        })
+        .collect();
+    let failures = agg
+        .files
+        .iter()
+        .flat_map(|f| f.examples.iter().map(move |e| (f, e)))
+        .filter(|(_, e)| e.status == ExampleStatus::Failed)
+        .map(|(f, e)| JsonFailure {
+            path: &f.path,
+            line: e.line,
+            location: &e.location,
+            description: &e.description,
+            message: e.message.as_deref().unwrap_or(""),
+        })
+        .collect();
+    let mut errors: Vec<JsonError> = agg
+        .files
+        .iter()
+        .filter_map(|f| match &f.error {
+            Some(crate::events::FileError::Load(m)) => Some(JsonError { path: Some(&f.path), message: m }),
+            _ => None,
+        })
+        .collect();
+    errors.extend(agg.batch_errors.iter().map(|e| JsonError { path: None, message: &e.message }));
+    let mut hosts: Vec<JsonHost> = Vec::new();
+    for slot in &agg.slots {
+        let busy = agg.busy.get(&slot.id).copied().unwrap_or(0.0);
+        match hosts.iter_mut().find(|h| h.name == *slot.host) {
+            Some(h) => {
+                h.slots += 1;
+                h.busy_seconds += busy;
+            }
+            None => hosts.push(JsonHost { name: slot.host.to_string(), slots: 1, files: 0, busy_seconds: busy }),
+        }
+    }
+    for f in &agg.files {
+        if let Some(slot) = &f.slot {
+            if let Some(h) = hosts.iter_mut().find(|h| h.name == *slot.host) {
+                h.files += 1;
+            }
+        }
+    }
+    for h in &mut hosts {
+        h.busy_seconds = round(h.busy_seconds);
+    }
+    let report = Report {
+        framework: framework.name(),
+        wall_seconds: round(agg.wall_seconds),
+        interrupted: agg.interrupted,
+        passed: totals.exit_code() == 0,
+        totals: JsonTotals {
+            files: totals.files,
+            files_run: totals.files_run,
+            examples: totals.examples,
+            failures: totals.failures,
+            pending: totals.pending,
+            errors_outside_examples: totals.errors_outside_examples,
+            errored_files: totals.errored_files,
+        },
+        files,
+        failures,
+        errors_outside_examples: errors,
+        hosts,
+        warnings: &agg.warnings,
+    };
+    let mut text = serde_json::to_string_pretty(&report).expect("the report serializes");
+    text.push('\n');
+    text
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,18 @@
+//! The runtime history, merged after every run (also an interrupted one) so that no other
+//! file's entry is lost.
+
+use super::Aggregate;
+use crate::schedule::History;
+use std::path::Path;
+
+/// This run's per-file seconds, for files that ran cleanly.
+pub fn updates(agg: &Aggregate) -> Vec<(String, f64)> {
+    agg.files.iter().filter(|f| f.error.is_none()).map(|f| (f.path.clone(), f.seconds)).collect()
+}
+
+/// The log on disk now (another run may have written it meanwhile) with `updates` merged in.
+pub fn merged(path: &Path, updates: Vec<(String, f64)>) -> String {
+    let mut history = std::fs::read_to_string(path).map(|t| History::parse(&t)).unwrap_or_default();
+    history.merge(updates);
+    history.render()
+}

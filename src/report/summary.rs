@@ -1,0 +1,314 @@
+//! The totals that decide the exit code, and the text a person reads: failure details and the
+//! final summary, rendered to Strings so they can be tested without a terminal.
+
+use super::{count, Aggregate};
+use crate::errors::exit;
+use crate::events::{ExampleStatus, FileError, FileReport};
+use crate::framework::Framework;
+use console::Style;
+use std::fmt::Write;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Totals {
+    pub files: usize,
+    pub files_run: usize,
+    pub examples: usize,
+    pub failures: usize,
+    pub pending: usize,
+    pub errors_outside_examples: usize,
+    pub errored_files: usize,
+    /// Selected files with no final report (only after an interrupt).
+    pub unreported_files: usize,
+    pub interrupted: bool,
+}
+
+impl Totals {
+    pub fn of(agg: &Aggregate) -> Totals {
+        let load_errors = agg.files.iter().filter(|f| matches!(f.error, Some(FileError::Load(_)))).count();
+        Totals {
+            files: agg.total_files,
+            files_run: agg.files.iter().filter(|f| !matches!(f.error, Some(FileError::NotRun(_)))).count(),
+            examples: agg.files.iter().map(|f| f.examples.len()).sum(),
+            failures: count(&agg.files, ExampleStatus::Failed),
+            pending: count(&agg.files, ExampleStatus::Pending),
+            errors_outside_examples: load_errors + agg.batch_errors.len(),
+            errored_files: agg.files.iter().filter(|f| f.error.is_some()).count(),
+            unreported_files: agg.total_files.saturating_sub(agg.files.len()),
+            interrupted: agg.interrupted,
+        }
+    }
+
+    /// Never a false green: anything short of every file running cleanly is a failure.
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            exit::INTERRUPTED
+        } else if self.failures > 0 || self.errors_outside_examples > 0 || self.errored_files > 0 || self.unreported_files > 0 {
+            exit::FAILED
+        } else {
+            exit::PASSED
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Styles {
+    pub pass: Style,
+    pub fail: Style,
+    pub pending: Style,
+    pub dim: Style,
+    pub bold: Style,
+}
+
+impl Styles {
+    pub fn new(colors: bool) -> Styles {
+        let s = |style: Style| style.force_styling(colors);
+        Styles {
+            pass: s(Style::new().green().bold()),
+            fail: s(Style::new().red().bold()),
+            pending: s(Style::new().yellow()),
+            dim: s(Style::new().dim()),
+            bold: s(Style::new().bold()),
+        }
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("{by}{l}\n") }).collect()
+}
+
+/// `12 examples, 1 failure, 2 pending`, as RSpec says it.
+pub fn file_counts(report: &FileReport) -> String {
+    let mut s = plural(report.examples.len(), "example", "examples");
+    let failures = report.count(ExampleStatus::Failed);
+    if failures > 0 {
+        s.push_str(&format!(", {}", plural(failures, "failure", "failures")));
+    }
+    let pending = report.count(ExampleStatus::Pending);
+    if pending > 0 {
+        s.push_str(&format!(", {pending} pending"));
+    }
+    s
+}
+
+/// The failures and errors of one file, with what it printed.
+pub fn file_details(report: &FileReport, styles: &Styles) -> String {
+    let mut out = String::new();
+    let place = match &report.slot {
+        Some(slot) => format!(" ({} slot {})", slot.host, slot.host_slot),
+        None => String::new(),
+    };
+    let _ = writeln!(out, "{} {}{}", styles.fail.apply_to("---"), styles.bold.apply_to(&report.path), styles.dim.apply_to(place));
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "  {}: {}", styles.fail.apply_to(error.kind()), error.message().lines().next().unwrap_or(""));
+        let rest: Vec<&str> = error.message().lines().skip(1).collect();
+        if !rest.is_empty() {
+            out.push_str(&indent(&rest.join("\n"), "    "));
+        }
+    }
+    for (n, ex) in report.examples.iter().filter(|e| e.status == ExampleStatus::Failed).enumerate() {
+        let _ = writeln!(out, "  {}) {}", n + 1, ex.description);
+        if let Some(message) = &ex.message {
+            out.push_str(&indent(message, "     "));
+        }
+        for line in &ex.backtrace {
+            let _ = writeln!(out, "     {}", styles.dim.apply_to(format!("# {line}")));
+        }
+    }
+    if !report.output.trim().is_empty() {
+        let _ = writeln!(out, "  {}", styles.dim.apply_to("output:"));
+        out.push_str(&indent(report.output.trim_end(), "  | "));
+    }
+    out
+}
+
+pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &Styles) -> String {
+    let mut out = String::new();
+    let rule = styles.dim.apply_to("─".repeat(60));
+    let _ = writeln!(out, "{rule}");
+
+    let failed: Vec<_> = agg
+        .files
+        .iter()
+        .flat_map(|f| f.examples.iter())
+        .filter(|e| e.status == ExampleStatus::Failed)
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "{}", styles.bold.apply_to("Failed examples:"));
+        for ex in &failed {
+            let _ = writeln!(out, "{}", styles.fail.apply_to(framework.rerun_line(&ex.location, &ex.description)));
+        }
+        out.push('\n');
+    }
+    let errored: Vec<_> = agg.files.iter().filter(|f| f.error.is_some()).collect();
+    if !errored.is_empty() {
+        let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
+        for f in &errored {
+            let error = f.error.as_ref().expect("filtered");
+            let first = error.message().lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+            let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), first);
+        }
+        out.push('\n');
+    }
+    if !agg.batch_errors.is_empty() {
+        let _ = writeln!(out, "{}", styles.bold.apply_to("Errors outside examples:"));
+        let mut seen: Vec<&str> = Vec::new();
+        for e in &agg.batch_errors {
+            if seen.contains(&e.message.as_str()) {
+                continue;
+            }
+            seen.push(&e.message);
+            let times = agg.batch_errors.iter().filter(|o| o.message == e.message).count();
+            let suffix = if times > 1 { format!(" ({times} batches)") } else { String::new() };
+            out.push_str(&indent(&format!("{}{suffix}", e.message.trim()), "  "));
+        }
+        out.push('\n');
+    }
+
+    // Slot use: where the time went.
+    if !agg.slots.is_empty() && agg.wall_seconds > 0.0 {
+        let busy_total: f64 = agg.busy.values().sum();
+        let efficiency = busy_total / (agg.wall_seconds * agg.slots.len() as f64) * 100.0;
+        let _ = write!(out, "Slots: {} busy {:.1}s of {:.1}s ({efficiency:.0}% efficiency)", agg.slots.len(), busy_total, agg.wall_seconds * agg.slots.len() as f64);
+        if agg.slots.len() <= 16 {
+            let per: Vec<String> = agg
+                .slots
+                .iter()
+                .map(|s| format!("{}#{} {:.1}s", s.host, s.host_slot, agg.busy.get(&s.id).copied().unwrap_or(0.0)))
+                .collect();
+            let _ = write!(out, "\n  {}", styles.dim.apply_to(per.join(", ")));
+        }
+        out.push('\n');
+    }
+    if totals.interrupted {
+        let _ = writeln!(
+            out,
+            "{} after {:.1}s: {} of {} files finished",
+            styles.fail.apply_to("Interrupted"),
+            agg.wall_seconds,
+            totals.files.saturating_sub(totals.unreported_files),
+            totals.files
+        );
+    } else if totals.unreported_files > 0 {
+        let _ = writeln!(out, "{}: {} of {} files have no result", styles.fail.apply_to("error"), totals.unreported_files, totals.files);
+    }
+
+    let mut counts = format!(
+        "{}, {}",
+        plural(totals.examples, "example", "examples"),
+        plural(totals.failures, "failure", "failures")
+    );
+    if totals.pending > 0 {
+        counts.push_str(&format!(", {} pending", totals.pending));
+    }
+    if totals.errors_outside_examples > 0 {
+        counts.push_str(&format!(
+            ", {} outside of examples",
+            plural(totals.errors_outside_examples, "error occurred", "errors occurred")
+        ));
+    }
+    let verdict = match totals.exit_code() {
+        0 => styles.pass.apply_to("PASSED"),
+        exit::INTERRUPTED => styles.fail.apply_to("INTERRUPTED"),
+        _ => styles.fail.apply_to("FAILED"),
+    };
+    let _ = writeln!(
+        out,
+        "{verdict} [{:>7.2}s] {} on {}: {counts}",
+        agg.wall_seconds,
+        plural(totals.files, "file", "files"),
+        plural(agg.slots.len(), "slot", "slots"),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{ExampleResult, SlotInfo};
+    use std::sync::Arc;
+
+    fn ex(status: ExampleStatus, line: u32) -> ExampleResult {
+        ExampleResult {
+            description: format!("thing {line}"),
+            location: format!("./spec/a_spec.rb:{line}"),
+            line: Some(line),
+            status,
+            seconds: 0.1,
+            message: (status == ExampleStatus::Failed).then(|| "expected: 2\n     got: 1".to_string()),
+            backtrace: vec!["./spec/a_spec.rb:3".into()],
+        }
+    }
+
+    fn agg() -> Aggregate {
+        let slot = SlotInfo { id: 1, host: Arc::from("local"), host_slot: 1 };
+        let mut agg = Aggregate { total_files: 2, slots: vec![slot.clone()], wall_seconds: 2.0, ..Default::default() };
+        agg.busy.insert(1, 1.5);
+        agg.files.push(FileReport {
+            path: "spec/a_spec.rb".into(),
+            slot: Some(slot.clone()),
+            seconds: 0.3,
+            expected_seconds: 0.3,
+            examples: vec![ex(ExampleStatus::Passed, 1), ex(ExampleStatus::Failed, 12), ex(ExampleStatus::Pending, 20)],
+            error: None,
+            output: "hello\n".into(),
+        });
+        agg.files.push(FileReport {
+            path: "spec/bad_spec.rb".into(),
+            slot: Some(slot),
+            seconds: 0.0,
+            expected_seconds: 0.1,
+            examples: vec![],
+            error: Some(FileError::Load("An error occurred while loading ./spec/bad_spec.rb.\nSyntaxError".into())),
+            output: String::new(),
+        });
+        agg
+    }
+
+    #[test]
+    fn totals_and_exit_code() {
+        let a = agg();
+        let t = Totals::of(&a);
+        assert_eq!((t.files, t.examples, t.failures, t.pending, t.errors_outside_examples, t.errored_files), (2, 3, 1, 1, 1, 1));
+        assert_eq!(t.exit_code(), 1);
+        let mut clean = Aggregate { total_files: 1, ..Default::default() };
+        clean.files.push(FileReport { error: None, examples: vec![ex(ExampleStatus::Passed, 1)], ..a.files[0].clone() });
+        assert_eq!(Totals::of(&clean).exit_code(), 0);
+        clean.total_files = 2; // a selected file with no result is never green
+        assert_eq!(Totals::of(&clean).exit_code(), 1);
+        clean.interrupted = true;
+        assert_eq!(Totals::of(&clean).exit_code(), 130);
+    }
+
+    #[test]
+    fn summary_text() {
+        let a = agg();
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false));
+        let expected = "\
+────────────────────────────────────────────────────────────
+Failed examples:
+rspec ./spec/a_spec.rb:12 # thing 12
+
+Files that did not run cleanly:
+  spec/bad_spec.rb (load error): An error occurred while loading ./spec/bad_spec.rb.
+
+Slots: 1 busy 1.5s of 2.0s (75% efficiency)
+  local#1 1.5s
+FAILED [   2.00s] 2 files on 1 slot: 3 examples, 1 failure, 1 pending, 1 error occurred outside of examples
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn details_show_message_backtrace_and_output() {
+        let a = agg();
+        let text = file_details(&a.files[0], &Styles::new(false));
+        assert_eq!(
+            text,
+            "--- spec/a_spec.rb (local slot 1)\n  1) thing 12\n     expected: 2\n          got: 1\n     # ./spec/a_spec.rb:3\n  output:\n  | hello\n"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! The runtime history: `path:seconds` lines, the format parallel_tests' runtime log uses,
+//! so either tool can read the other's.
+
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    seconds: BTreeMap<String, f64>,
+}
+
+impl History {
+    /// Lenient: a line that does not parse is skipped (a log cut short by a crash still helps).
+    pub fn parse(text: &str) -> History {
+        let mut seconds = BTreeMap::new();
+        for line in text.lines() {
+            let Some((path, secs)) = line.trim_end().rsplit_once(':') else { continue };
+            let path = path.strip_prefix("./").unwrap_or(path);
+            if let Ok(s) = secs.trim().parse::<f64>() {
+                if s.is_finite() && s >= 0.0 && !path.is_empty() {
+                    seconds.insert(path.to_string(), s);
+                }
+            }
+        }
+        History { seconds }
+    }
+
+    pub fn get(&self, path: &str) -> Option<f64> {
+        self.seconds.get(path).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.seconds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seconds.is_empty()
+    }
+
+    /// This run's figures replace older ones; files this run did not touch keep theirs.
+    pub fn merge(&mut self, updates: impl IntoIterator<Item = (String, f64)>) {
+        for (path, secs) in updates {
+            self.seconds.insert(path, secs);
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (path, secs) in &self.seconds {
+            out.push_str(&format!("{path}:{secs:.4}\n"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_parallel_tests_format_and_skips_junk() {
+        let h = History::parse("./spec/a_spec.rb:1.5\nspec/b c_spec.rb:0.25\ngarbage\nspec/x:abc\nspec/y:-1\n");
+        assert_eq!(h.get("spec/a_spec.rb"), Some(1.5));
+        assert_eq!(h.get("spec/b c_spec.rb"), Some(0.25));
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn merge_keeps_other_entries_and_round_trips() {
+        let mut h = History::parse("spec/a_spec.rb:1.0\nspec/b_spec.rb:2.0\n");
+        h.merge([("spec/b_spec.rb".to_string(), 3.0), ("spec/c_spec.rb".to_string(), 0.5)]);
+        assert_eq!(h.render(), "spec/a_spec.rb:1.0000\nspec/b_spec.rb:3.0000\nspec/c_spec.rb:0.5000\n");
+        assert_eq!(History::parse(&h.render()), h);
+    }
+}

@@ -1,0 +1,106 @@
+//! The transport: a `Host` runs a command with an environment and streams its output back.
+//!
+//! `LocalHost` runs on this machine (tokio::process); the SSH implementation plugs in under the
+//! same trait, so everything above this module is transport-blind.
+
+mod local;
+
+pub use local::LocalHost;
+
+use futures::future::BoxFuture;
+use std::fmt;
+use std::path::PathBuf;
+use tokio::sync::{mpsc, oneshot};
+
+/// What to run: argv, extra environment, and the directory to run it in.
+#[derive(Clone, Debug)]
+pub struct HostCommand {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+}
+
+#[derive(Debug)]
+pub enum Output {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl ExitInfo {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exited with status {code}"),
+            (None, Some(sig)) => write!(f, "was killed by signal {sig}{}", signal_name(sig)),
+            (None, None) => write!(f, "ended without an exit status"),
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGTERM => " (SIGTERM)",
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGINT => " (SIGINT)",
+        libc::SIGBUS => " (SIGBUS)",
+        _ => "",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("failed to start `{program}` on {host}")]
+    Spawn {
+        host: String,
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running command. Dropping it kills the command's whole process group.
+pub struct Process {
+    pub output: mpsc::Receiver<Output>,
+    exit: oneshot::Receiver<ExitInfo>,
+    kill: Option<oneshot::Sender<()>>,
+}
+
+impl Process {
+    pub fn new(output: mpsc::Receiver<Output>, exit: oneshot::Receiver<ExitInfo>, kill: oneshot::Sender<()>) -> Self {
+        Process { output, exit, kill: Some(kill) }
+    }
+
+    /// Ask the host to kill the process group; `wait` still reports how it ended.
+    pub fn kill(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+    }
+
+    /// Waits for the exit status (after the output has been read to its end).
+    pub async fn wait(self) -> ExitInfo {
+        let Process { exit, kill, .. } = self;
+        let status = exit.await.unwrap_or(ExitInfo { code: None, signal: None });
+        drop(kill);
+        status
+    }
+}
+
+pub trait Host: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>>;
+}

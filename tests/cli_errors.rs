@@ -1,0 +1,105 @@
+//! Usage and configuration errors: exit code 2, with a message that points at
+//! the problem. Plus one check that a valid `testbot.toml` is obeyed.
+//!
+//! Fixtures used: rspec_basic (serial rspec: 17 examples, 2 failures,
+//! 2 pending) and rspec_env (12 examples, 0 failures, 0 pending; see
+//! tests/rspec_local.rs for the full table).
+
+mod common;
+
+use common::*;
+use indoc::indoc;
+use std::collections::BTreeSet;
+
+const TYPO_CONFIG: &str = indoc! {"
+    [local]
+    slot = 2
+"};
+
+#[track_caller]
+fn assert_points_at_typo(run: &Run) {
+    run.assert_exit(2);
+    run.assert_output_contains("testbot.toml:2:1");
+    // The did-you-mean for the misspelt key.
+    run.assert_output_contains("slots");
+}
+
+#[test]
+fn unknown_key_in_discovered_testbot_toml() {
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", TYPO_CONFIG);
+    let report_path = p.fresh_path("report", "json");
+    let run = p.testbot(["-n", "2"]).report_to(&report_path).run();
+    assert_points_at_typo(&run);
+    assert!(
+        !p.path("tmp/testbot-runtime-rspec.log").exists(),
+        "a configuration error must stop before any spec runs\n{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn unknown_key_in_config_given_with_c_flag() {
+    let p = Project::new("rspec_basic");
+    let config = p.outside("conf/testbot.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, TYPO_CONFIG).unwrap();
+    let run = p.testbot(["-c", config.to_str().unwrap(), "-n", "2"]).run();
+    assert_points_at_typo(&run);
+}
+
+#[test]
+fn missing_config_file_is_a_usage_error() {
+    let p = Project::new("rspec_basic");
+    let missing = p.outside("does-not-exist.toml");
+    let run = p.testbot(["-c", missing.to_str().unwrap()]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("does-not-exist.toml");
+}
+
+#[test]
+fn unknown_framework_is_a_usage_error() {
+    let p = Project::new("rspec_basic");
+    let run = p.testbot(["--framework", "nosuchframework", "-n", "1"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("nosuchframework");
+    assert!(!p.path("tmp/testbot-runtime-rspec.log").exists(), "ran specs anyway\n{}", run.dump());
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let p = Project::new("rspec_basic");
+    let run = p.testbot(["--no-such-flag"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("--no-such-flag");
+}
+
+#[test]
+fn valid_config_sets_local_slots() {
+    // `[local] slots = N` is the key the did-you-mean above points to; with no
+    // -n on the command line it decides the number of local slots.
+    let p = Project::new("rspec_env");
+    p.write("testbot.toml", "[local]\nslots = 1\n");
+    let out = p.out_dir("env-out");
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p
+        .testbot(Vec::<&str>::new())
+        .env("TESTBOT_FIXTURE_OUT_DIR", out.as_os_str())
+        .report_to(&report_path)
+        .run_with_report();
+    run.assert_exit(0);
+    report.assert_consistent();
+    assert_eq!(
+        report.totals(),
+        Totals { files: 6, examples: 12, failures: 0, pending: 0, errors_outside_examples: 0 }
+    );
+    let hosts = report.hosts();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].name, "local");
+    assert_eq!(hosts[0].slots, 1);
+    let groups: BTreeSet<String> = read_json_dir(&out)
+        .iter()
+        .map(|r| r["PARALLEL_TEST_GROUPS"].as_str().unwrap_or("<unset>").to_string())
+        .collect();
+    assert_eq!(groups, BTreeSet::from(["1".to_string()]));
+}
