@@ -1,15 +1,173 @@
-//! TEMPORARY STUB until the real inventory module lands.
+//! `testbot.toml`: where to run tests (the local machine and SSH hosts) and
+//! how to run them.
+//!
+//! Loading happens in two layers, as cargo-nextest keeps its deserialized
+//! config apart from its checked config:
+//!
+//! * `raw` mirrors the file with serde: every table rejects unknown keys and
+//!   every leaf keeps its source span;
+//! * `validate` checks values and builds the public types below, in which
+//!   every default is already applied (a host's `name`, `port` and `slots`
+//!   are always set).
+//!
+//! Errors point at the offending key or value (`InventoryError::Invalid`).
+
+mod error;
+mod raw;
+mod validate;
+
 use std::path::{Path, PathBuf};
-#[derive(Debug, Clone)] pub struct Inventory { pub source: Option<PathBuf>, pub project: Project, pub local: Local, pub hosts: Vec<HostSpec>, pub ssh: Ssh, pub sync: Sync }
-#[derive(Debug, Clone)] pub struct Project { pub framework: Option<String>, pub pattern: Option<String>, pub command: Option<String>, pub bundler: bool, pub env: Vec<(String, String)> }
-#[derive(Debug, Clone)] pub struct Local { pub slots: Option<Slots> }
-#[derive(Clone, Copy, Debug, PartialEq, Eq)] pub enum Slots { Auto, Count(usize) }
-#[derive(Debug, Clone)] pub struct HostSpec { pub name: String, pub address: String, pub port: u16, pub user: Option<String>, pub identity: Option<PathBuf>, pub slots: Slots }
-#[derive(Debug, Clone)] pub struct Ssh { pub known_hosts: Option<PathBuf>, pub host_key_checking: HostKeyChecking }
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)] pub enum HostKeyChecking { #[default] Strict, AcceptNew }
-#[derive(Debug, Clone)] pub struct Sync { pub remote_dir: Option<String>, pub exclude: Vec<String>, pub include: Vec<String> }
-#[derive(Debug, thiserror::Error)] pub enum InventoryError { #[error("failed to read {}", path.display())] Read { path: PathBuf, #[source] source: std::io::Error } }
-impl Inventory {
-    pub fn empty() -> Inventory { Inventory { source: None, project: Project { framework: None, pattern: None, command: None, bundler: true, env: vec![] }, local: Local { slots: None }, hosts: vec![], ssh: Ssh { known_hosts: None, host_key_checking: HostKeyChecking::Strict }, sync: Sync { remote_dir: None, exclude: vec![], include: vec![] } } }
-    pub fn load(path: &Path) -> Result<Inventory, InventoryError> { let _ = std::fs::read_to_string(path).map_err(|source| InventoryError::Read { path: path.to_path_buf(), source })?; Ok(Self::empty()) }
+
+pub use error::InventoryError;
+
+/// The validated contents of `testbot.toml` (or the defaults, without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    /// The file this was read from; `None` for `Inventory::empty()`.
+    pub source: Option<PathBuf>,
+    pub project: Project,
+    pub local: Local,
+    pub hosts: Vec<HostSpec>,
+    pub ssh: Ssh,
+    pub sync: Sync,
 }
+
+/// `[project]`: how the test suite is found and run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// One of "rspec", "minitest", "test-unit", "cucumber"; `None`: detect.
+    pub framework: Option<String>,
+    /// Glob of test files relative to the project root (checked with
+    /// globset); `None`: the framework's default.
+    pub pattern: Option<String>,
+    /// Runner command prefix overriding the framework's (e.g. "bin/rspec").
+    pub command: Option<String>,
+    /// Run through `bundle exec` when a Gemfile exists. Default `true`.
+    pub bundler: bool,
+    /// Extra environment for test processes, sorted by name.
+    pub env: Vec<(String, String)>,
+}
+
+/// `[local]`: this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Local {
+    /// Worker slots; `None` when not configured (the caller decides).
+    pub slots: Option<Slots>,
+}
+
+/// A number of worker slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slots {
+    /// One per core of the machine.
+    Auto,
+    /// Exactly this many (at least 1).
+    Count(usize),
+}
+
+/// One `[[host]]`, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    /// Unique among hosts; defaults to `address`.
+    pub name: String,
+    /// Host name, IP address or `~/.ssh/config` alias (non-empty).
+    pub address: String,
+    /// Default 22.
+    pub port: u16,
+    pub user: Option<String>,
+    /// Private key; a leading `~/` is expanded.
+    pub identity: Option<PathBuf>,
+    /// Default `Slots::Auto`.
+    pub slots: Slots,
+}
+
+/// `[ssh]`: options shared by all hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ssh {
+    /// known_hosts file; a leading `~/` is expanded. `None`: ssh's default.
+    pub known_hosts: Option<PathBuf>,
+    pub host_key_checking: HostKeyChecking,
+}
+
+/// How unknown host keys are treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HostKeyChecking {
+    /// Refuse hosts whose key is not already known (the default).
+    #[default]
+    Strict,
+    /// Record keys of new hosts; still refuse changed keys.
+    AcceptNew,
+}
+
+/// `[sync]`: reserved for copying the project to hosts; accepted and
+/// type-checked so that configs written for later versions keep loading.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sync {
+    pub remote_dir: Option<String>,
+    pub exclude: Vec<String>,
+    pub include: Vec<String>,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Project {
+            framework: None,
+            pattern: None,
+            command: None,
+            bundler: true,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Inventory {
+    /// The configuration used when there is no `testbot.toml`.
+    pub fn empty() -> Inventory {
+        Inventory {
+            source: None,
+            project: Project::default(),
+            local: Local::default(),
+            hosts: Vec::new(),
+            ssh: Ssh::default(),
+            sync: Sync::default(),
+        }
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Inventory::parse(&text, path)
+    }
+
+    /// Parses `text`; `path` is recorded as `source` and used in messages.
+    /// A leading `~/` in paths is expanded with `$HOME`.
+    pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from);
+        Inventory::parse_with_home(text, path, home.as_deref())
+    }
+
+    /// `parse`, with the home directory used for `~` given explicitly.
+    fn parse_with_home(
+        text: &str,
+        path: &Path,
+        home: Option<&Path>,
+    ) -> Result<Inventory, InventoryError> {
+        let raw: raw::RawConfig =
+            toml::from_str(text).map_err(|e| error::from_toml(path, text, &e))?;
+        validate::validate(raw, text, path, home)
+            .map_err(|issue| error::invalid(path, text, issue.span, issue.message))
+    }
+}
+
+impl Default for Inventory {
+    fn default() -> Self {
+        Inventory::empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,468 @@
+//! Checks the raw tree and turns it into the public, validated types.
+//!
+//! Every check records an `Issue` (a message and a byte span) and carries on,
+//! so the error finally reported is the first one in the file, wherever the
+//! checks happen to run.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::{Spanned, Value};
+
+use super::raw::{
+    describe, RawConfig, RawEnv, RawHost, RawLocal, RawProject, RawSsh, RawSync, RawValue, Section,
+    StrList,
+};
+use super::{HostKeyChecking, HostSpec, Inventory, Local, Project, Slots, Ssh, Sync};
+
+/// The frameworks `framework` accepts.
+pub(super) const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
+const HOST_KEY_CHECKING: &[&str] = &["strict", "accept-new"];
+const DEFAULT_PORT: u16 = 22;
+
+pub(super) struct Issue {
+    pub span: Range<usize>,
+    pub message: String,
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    home: Option<&'a Path>,
+    issues: Vec<Issue>,
+}
+
+/// Validates `raw`; on failure returns the issue that comes first in `text`.
+pub(super) fn validate(
+    raw: RawConfig,
+    text: &str,
+    source: &Path,
+    home: Option<&Path>,
+) -> Result<Inventory, Issue> {
+    let mut c = Checker {
+        text,
+        home,
+        issues: Vec::new(),
+    };
+    let inventory = Inventory {
+        source: Some(source.to_path_buf()),
+        project: c.project(raw.project),
+        local: c.local(raw.local),
+        hosts: c.hosts(raw.host.map(|h| h.0).unwrap_or_default()),
+        ssh: c.ssh(raw.ssh),
+        sync: c.sync(raw.sync),
+    };
+    match c
+        .issues
+        .into_iter()
+        .min_by_key(|i| (i.span.start, i.span.end))
+    {
+        Some(issue) => Err(issue),
+        None => Ok(inventory),
+    }
+}
+
+impl Checker<'_> {
+    fn issue(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.issues.push(Issue {
+            span,
+            message: message.into(),
+        });
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        super::error::locate(self.text, offset..offset).line
+    }
+
+    // -- sections ----------------------------------------------------------
+
+    fn project(&mut self, raw: Option<Section<RawProject>>) -> Project {
+        let Some(Section(raw)) = raw else {
+            return Project::default();
+        };
+        let framework = raw
+            .framework
+            .and_then(|v| self.choice("framework", &v, FRAMEWORKS))
+            .map(str::to_owned);
+        let pattern = raw.pattern.and_then(|v| self.pattern(&v));
+        let command = raw.command.and_then(|v| self.non_empty("command", &v));
+        let bundler = raw
+            .bundler
+            .and_then(|v| self.boolean("bundler", &v))
+            .unwrap_or(true);
+        let env = raw.env.map(|e| self.env(e)).unwrap_or_default();
+        Project {
+            framework,
+            pattern,
+            command,
+            bundler,
+            env,
+        }
+    }
+
+    fn local(&mut self, raw: Option<Section<RawLocal>>) -> Local {
+        let Some(Section(raw)) = raw else {
+            return Local::default();
+        };
+        Local {
+            slots: raw.slots.and_then(|v| self.slots(&v)),
+        }
+    }
+
+    fn hosts(&mut self, raw: Vec<Spanned<Section<RawHost>>>) -> Vec<HostSpec> {
+        // Name -> offset of the value that gave the first host that name.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut hosts = Vec::new();
+        for entry in raw {
+            let span = entry.span();
+            let Section(raw) = entry.into_inner();
+            if let Some(host) = self.host(raw, span, &mut seen) {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+
+    fn host(
+        &mut self,
+        raw: RawHost,
+        span: Range<usize>,
+        seen: &mut HashMap<String, usize>,
+    ) -> Option<HostSpec> {
+        let address = match &raw.address {
+            Some(v) => self.ssh_word("address", v),
+            None => {
+                self.issue(span, "missing required key `address` in [[host]]");
+                None
+            }
+        };
+        let name = raw.name.as_ref().and_then(|v| self.non_empty("name", v));
+        let port = match &raw.port {
+            Some(v) => self.port(v),
+            None => Some(DEFAULT_PORT),
+        };
+        let user = raw.user.as_ref().and_then(|v| self.ssh_word("user", v));
+        let identity = raw.identity.as_ref().and_then(|v| self.path("identity", v));
+        let slots = match &raw.slots {
+            Some(v) => self.slots(v),
+            None => Some(Slots::Auto),
+        };
+
+        // A host without a `name` is called by its address; names must be
+        // unique either way. Report the clash at the second host's value.
+        let (name, name_span, defaulted) = match (name, &raw.name, address.clone(), &raw.address) {
+            (Some(name), Some(v), _, _) => (name, v.span(), false),
+            (None, None, Some(address), Some(v)) => (address, v.span(), true),
+            _ => return None, // already reported
+        };
+        if let Some(&first) = seen.get(&name) {
+            let first_line = self.line_of(first);
+            let message = if defaulted {
+                format!(
+                    "duplicate host name {name:?} (a host without `name` is named after its \
+                     `address`); the [[host]] at line {first_line} already uses it, so give \
+                     one of them a distinct `name`"
+                )
+            } else {
+                format!(
+                    "duplicate host name {name:?}; the [[host]] at line {first_line} already \
+                     uses it"
+                )
+            };
+            self.issue(name_span, message);
+            return None;
+        }
+        seen.insert(name.clone(), name_span.start);
+
+        Some(HostSpec {
+            name,
+            address: address?,
+            port: port?,
+            user,
+            identity,
+            slots: slots?,
+        })
+    }
+
+    fn ssh(&mut self, raw: Option<Section<RawSsh>>) -> Ssh {
+        let Some(Section(raw)) = raw else {
+            return Ssh::default();
+        };
+        let known_hosts = raw.known_hosts.and_then(|v| self.path("known_hosts", &v));
+        let host_key_checking = match raw
+            .host_key_checking
+            .and_then(|v| self.choice("host_key_checking", &v, HOST_KEY_CHECKING))
+        {
+            Some("accept-new") => HostKeyChecking::AcceptNew,
+            _ => HostKeyChecking::Strict,
+        };
+        Ssh {
+            known_hosts,
+            host_key_checking,
+        }
+    }
+
+    fn sync(&mut self, raw: Option<Section<RawSync>>) -> Sync {
+        let Some(Section(raw)) = raw else {
+            return Sync::default();
+        };
+        Sync {
+            remote_dir: raw.remote_dir.and_then(|v| self.string("remote_dir", &v)),
+            exclude: raw
+                .exclude
+                .map(|l| self.strings("exclude", l))
+                .unwrap_or_default(),
+            include: raw
+                .include
+                .map(|l| self.strings("include", l))
+                .unwrap_or_default(),
+        }
+    }
+
+    // -- values --------------------------------------------------------------
+
+    fn string(&mut self, key: &str, v: &RawValue) -> Option<String> {
+        match v.get_ref() {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.issue(
+                    v.span(),
+                    format!("`{key}` must be a string, found {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn non_empty(&mut self, key: &str, v: &RawValue) -> Option<String> {
+        let s = self.string(key, v)?;
+        if s.trim().is_empty() {
+            self.issue(v.span(), format!("`{key}` must not be empty"));
+            return None;
+        }
+        Some(s)
+    }
+
+    /// A word handed to ssh on its command line (`address`, `user`): not
+    /// empty, no whitespace, and not starting with `-` (ssh would read it as
+    /// an option).
+    fn ssh_word(&mut self, key: &str, v: &RawValue) -> Option<String> {
+        let s = self.non_empty(key, v)?;
+        if s.chars().any(char::is_whitespace) {
+            self.issue(
+                v.span(),
+                format!("`{key}` must not contain whitespace, found {s:?}"),
+            );
+            return None;
+        }
+        if s.starts_with('-') {
+            self.issue(
+                v.span(),
+                format!("`{key}` must not start with `-`, found {s:?}"),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn boolean(&mut self, key: &str, v: &RawValue) -> Option<bool> {
+        match v.get_ref() {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.issue(
+                    v.span(),
+                    format!("`{key}` must be true or false, found {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn choice(
+        &mut self,
+        key: &str,
+        v: &RawValue,
+        choices: &[&'static str],
+    ) -> Option<&'static str> {
+        if let Value::String(s) = v.get_ref() {
+            if let Some(c) = choices.iter().find(|c| **c == s) {
+                return Some(c);
+            }
+        }
+        let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+        let expected = match quoted.as_slice() {
+            [a, b] => format!("{a} or {b}"),
+            _ => format!("one of {}", quoted.join(", ")),
+        };
+        self.issue(
+            v.span(),
+            format!(
+                "`{key}` must be {expected}, found {}",
+                describe(v.get_ref())
+            ),
+        );
+        None
+    }
+
+    fn slots(&mut self, v: &RawValue) -> Option<Slots> {
+        match v.get_ref() {
+            Value::Integer(n) if *n >= 1 => match usize::try_from(*n) {
+                Ok(n) => Some(Slots::Count(n)),
+                Err(_) => {
+                    self.issue(v.span(), format!("`slots` is too large: {n}"));
+                    None
+                }
+            },
+            Value::Integer(_) => {
+                self.issue(v.span(), "slots must be at least 1, or \"auto\"");
+                None
+            }
+            Value::String(s) if s == "auto" => Some(Slots::Auto),
+            other => {
+                self.issue(
+                    v.span(),
+                    format!(
+                        "`slots` must be a number of at least 1 or \"auto\", found {}",
+                        describe(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, v: &RawValue) -> Option<u16> {
+        match v.get_ref() {
+            Value::Integer(n) => match u16::try_from(*n) {
+                Ok(p) if p >= 1 => Some(p),
+                _ => {
+                    self.issue(
+                        v.span(),
+                        format!("`port` must be between 1 and 65535, found {n}"),
+                    );
+                    None
+                }
+            },
+            other => {
+                self.issue(
+                    v.span(),
+                    format!(
+                        "`port` must be an integer between 1 and 65535, found {}",
+                        describe(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn pattern(&mut self, v: &RawValue) -> Option<String> {
+        let pattern = self.non_empty("pattern", v)?;
+        if pattern.starts_with('/') {
+            self.issue(
+                v.span(),
+                format!("`pattern` must be relative to the project root, found {pattern:?}"),
+            );
+            return None;
+        }
+        if let Err(e) = globset::Glob::new(&pattern) {
+            self.issue(
+                v.span(),
+                format!("`pattern` is not a valid glob: {}", e.kind()),
+            );
+            return None;
+        }
+        Some(pattern)
+    }
+
+    fn path(&mut self, key: &str, v: &RawValue) -> Option<PathBuf> {
+        let s = self.non_empty(key, v)?;
+        match expand_tilde(&s, self.home) {
+            Some(p) => Some(p),
+            None => {
+                self.issue(
+                    v.span(),
+                    format!("cannot expand `~` in `{key}`: $HOME is not set"),
+                );
+                None
+            }
+        }
+    }
+
+    fn env(&mut self, raw: RawEnv) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        for (key, value) in raw.0 {
+            let name = key.get_ref();
+            if name.is_empty() {
+                self.issue(
+                    key.span(),
+                    "environment variable names in `env` must not be empty",
+                );
+                continue;
+            }
+            if let Some(bad) = name.chars().find(|c| *c == '=' || *c == '\0') {
+                self.issue(
+                    key.span(),
+                    format!("environment variable name {name:?} in `env` must not contain {bad:?}"),
+                );
+                continue;
+            }
+            match value.get_ref() {
+                Value::String(s) if s.contains('\0') => {
+                    self.issue(
+                        value.span(),
+                        format!("`env.{name}` must not contain a NUL byte"),
+                    );
+                }
+                Value::String(s) => env.push((name.clone(), s.clone())),
+                other => {
+                    let hint = match other {
+                        Value::Integer(_) | Value::Float(_) | Value::Boolean(_) => {
+                            format!(" (quote it: {name} = \"{other}\")")
+                        }
+                        _ => String::new(),
+                    };
+                    self.issue(
+                        value.span(),
+                        format!(
+                            "`env.{name}` must be a string, found {}{hint}",
+                            describe(other)
+                        ),
+                    );
+                }
+            }
+        }
+        env.sort();
+        env
+    }
+
+    fn strings<K>(&mut self, key: &str, list: StrList<K>) -> Vec<String> {
+        let mut out = Vec::new();
+        for item in list.items {
+            match item.get_ref() {
+                Value::String(s) => out.push(s.clone()),
+                other => self.issue(
+                    item.span(),
+                    format!(
+                        "`{key}` must contain only strings, found {}",
+                        describe(other)
+                    ),
+                ),
+            }
+        }
+        out
+    }
+}
+
+/// Expands a leading `~` (alone or followed by `/`) to `home`. Other paths,
+/// including `~user/...`, are returned unchanged. Returns `None` when the
+/// path needs `home` and there is none.
+pub(super) fn expand_tilde(path: &str, home: Option<&Path>) -> Option<PathBuf> {
+    if path == "~" {
+        return home.map(Path::to_path_buf);
+    }
+    match path.strip_prefix("~/") {
+        Some(rest) => home.map(|h| h.join(rest.trim_start_matches('/'))),
+        None => Some(PathBuf::from(path)),
+    }
+}
