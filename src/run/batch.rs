@@ -137,6 +137,11 @@ impl BatchTracker {
         i
     }
 
+    /// The runner has loaded the files and begun running examples.
+    pub fn has_started(&self) -> bool {
+        self.started
+    }
+
     pub fn piece(&mut self, piece: Piece, events: &mut Vec<RunEvent>) {
         match piece {
             Piece::Output(line) => match self.current {
@@ -276,9 +281,6 @@ impl BatchTracker {
                     output,
                 });
             }
-        } else if !self.started && !self.batch_output.is_empty() && batch_len > 1 {
-            // It died before starting: say why once here; its files are isolated and retried.
-            tracing::debug!(slot = self.slot.id, "runner died before starting: {}", output.trim());
         }
         end
     }

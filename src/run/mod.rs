@@ -25,6 +25,8 @@ const MAX_REQUEUES: u32 = 2;
 
 enum Msg {
     Event(RunEvent),
+    /// The runner finished booting (its first event arrived, or it ended).
+    Booted,
     BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue> },
 }
 
@@ -71,7 +73,15 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
     let estimates = schedule::estimate(&sizes, &history);
     let expected_seconds: f64 = estimates.iter().map(|e| e.seconds).sum();
-    let mut queue = Queue::new(estimates, slots.len(), Tuning::default());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let defaults = Tuning { boot_parallelism: cores, ..Tuning::default() };
+    let tuning = match std::env::var("TESTBOT_TUNING") {
+        Ok(spec) => Tuning::parse_over(defaults, &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
+        Err(_) => defaults,
+    };
+    // Booting Ruby is CPU work: more runners booting than cores only slows all of them.
+    let max_booting = tuning.boot_parallelism;
+    let mut queue = Queue::new(estimates, slots.len(), tuning);
 
     reporter.handle(&RunEvent::RunStarted {
         framework: project.framework.name(),
@@ -86,14 +96,19 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
     let mut terminates = signal(SignalKind::terminate()).map_err(|source| Error::Io { what: "listen for SIGTERM".into(), source })?;
     let mut idle: Vec<usize> = (0..slots.len()).rev().collect();
     let mut running = 0usize;
+    let mut booting = 0usize;
     let mut interrupted = false;
 
     loop {
         if !interrupted {
             while let Some(&i) = idle.last() {
+                if booting >= max_booting {
+                    break;
+                }
                 let Some(batch) = queue.next_batch() else { break };
                 idle.pop();
                 running += 1;
+                booting += 1;
                 tokio::spawn(run_batch(&slots[i], i, batch, &project, tag.clone(), tx.clone(), cancel_rx.clone()));
             }
         }
@@ -103,6 +118,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
         tokio::select! {
             Some(msg) = rx.recv() => match msg {
                 Msg::Event(event) => reporter.handle(&event),
+                Msg::Booted => booting -= 1,
                 Msg::BatchDone { slot, seconds, requeue } => {
                     running -= 1;
                     idle.push(slot);
@@ -223,7 +239,10 @@ fn run_batch(
         send(RunEvent::BatchStarted { slot: info.clone(), files });
         let tracker = BatchTracker::new(info.clone(), batch.jobs);
         let end = match host.spawn(command).await {
-            Err(err) => tracker.spawn_failed(&crate::errors::chain(&err)),
+            Err(err) => {
+                let _ = tx.send(Msg::Booted);
+                tracker.spawn_failed(&crate::errors::chain(&err))
+            }
             Ok(mut process) => {
                 let mut tracker = tracker;
                 let mut stdout = Decoder::new(&tag);
@@ -231,6 +250,7 @@ fn run_batch(
                 let mut pieces = Vec::new();
                 let mut events = Vec::new();
                 let mut killed = false;
+                let mut booted = false;
                 loop {
                     tokio::select! {
                         chunk = process.output.recv() => match chunk {
@@ -249,6 +269,13 @@ fn run_batch(
                         tracker.piece(piece, &mut events);
                     }
                     events.drain(..).for_each(send);
+                    if !booted && tracker.has_started() {
+                        booted = true;
+                        let _ = tx.send(Msg::Booted);
+                    }
+                }
+                if !booted {
+                    let _ = tx.send(Msg::Booted);
                 }
                 stdout.finish(&mut pieces);
                 stderr.finish(&mut pieces);

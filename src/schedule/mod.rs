@@ -38,32 +38,85 @@ impl Batch {
 /// Tuning knobs; the defaults are what the benchmarks in docs/benchmarks.md were run with.
 #[derive(Clone, Debug)]
 pub struct Tuning {
-    /// A batch holds at most remaining ÷ (slots × this) expected seconds. Larger values balance
-    /// the tail better but start more runner processes (each costs Ruby's start-up).
+    /// The first wave (one batch a slot, balanced longest-processing-time-first) takes all but
+    /// a tail of the expected work, handed out as slots free up: this share of it when nothing
+    /// is known, shrinking to nothing as the runtime history covers the suite. Each tail batch
+    /// boots another runner, and with a full history the plan is already right; see
+    /// docs/benchmarks.md for the figures behind this.
+    pub tail_share: f64,
+    /// After the first wave a batch holds at most remaining ÷ (slots × this) expected seconds.
+    /// Larger values balance the tail better but start more runner processes (each costs
+    /// Ruby's start-up).
     pub split_factor: f64,
-    /// …but at least this much, since a runner process costs about this much to start.
+    /// …but at least this many seconds, when the estimates are in seconds (from the history).
     pub min_batch_seconds: f64,
     /// And never more files than this, so one crash cannot take much with it.
     pub max_batch_files: usize,
+    /// Seconds a runner takes to boot before its first example, and how many boot at once (the
+    /// run layer starts at most this many together, one a core). With seconds estimates, the
+    /// first wave gives the slots that boot later less work, so that all finish together.
+    pub boot_seconds: f64,
+    pub boot_parallelism: usize,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { split_factor: 1.0, min_batch_seconds: 0.75, max_batch_files: 100 }
+        Tuning {
+            tail_share: 0.25,
+            split_factor: 1.0,
+            min_batch_seconds: 0.5,
+            max_batch_files: 200,
+            boot_seconds: 0.3,
+            boot_parallelism: 2,
+        }
+    }
+}
+
+impl Tuning {
+    /// `tail_share=0.3,split_factor=2` over the defaults: a knob for benchmarks
+    /// (TESTBOT_TUNING), not a user setting.
+    pub fn parse_over(defaults: Tuning, spec: &str) -> Result<Tuning, String> {
+        let mut t = defaults;
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=').ok_or_else(|| format!("`{part}` is not key=value"))?;
+            let num: f64 = value.parse().map_err(|_| format!("`{value}` is not a number"))?;
+            match key {
+                "tail_share" => t.tail_share = num.clamp(0.0, 1.0),
+                "split_factor" => t.split_factor = num.max(0.1),
+                "min_batch_seconds" => t.min_batch_seconds = num.max(0.0),
+                "max_batch_files" => t.max_batch_files = (num as usize).max(1),
+                "boot_seconds" => t.boot_seconds = num.max(0.0),
+                "boot_parallelism" => t.boot_parallelism = (num as usize).max(1),
+                _ => return Err(format!("unknown tuning key `{key}`")),
+            }
+        }
+        Ok(t)
     }
 }
 
 #[derive(Debug)]
 pub struct Queue {
+    /// The first wave, planned up front.
+    planned: VecDeque<Batch>,
     /// Longest expected first.
     pending: VecDeque<Job>,
     slots: usize,
     remaining_seconds: f64,
+    /// The floor applies only when estimates are seconds, not sizes.
+    min_batch_seconds: f64,
     tuning: Tuning,
 }
 
 impl Queue {
     pub fn new(files: Vec<FileEstimate>, slots: usize, tuning: Tuning) -> Queue {
+        let slots = slots.max(1);
+        let any_known = files.iter().any(|f| f.known);
+        let unknown_share = {
+            let total: f64 = files.iter().map(|f| f.seconds).sum();
+            let unknown: f64 = files.iter().filter(|f| !f.known).map(|f| f.seconds).sum();
+            if total > 0.0 { unknown / total } else { 1.0 }
+        };
+        let tail_share = tuning.tail_share * unknown_share;
         let mut jobs: Vec<Job> = files
             .into_iter()
             .map(|f| Job { path: f.path, expected_seconds: f.seconds, requeued: 0, alone: false })
@@ -71,16 +124,19 @@ impl Queue {
         jobs.sort_by(|a, b| {
             b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path))
         });
-        let remaining_seconds = jobs.iter().map(|j| j.expected_seconds).sum();
-        Queue { pending: jobs.into(), slots: slots.max(1), remaining_seconds, tuning }
+        let remaining_seconds: f64 = jobs.iter().map(|j| j.expected_seconds).sum();
+        let mut pending: VecDeque<Job> = jobs.into();
+        let planned = plan_first_wave(&mut pending, slots, remaining_seconds * (1.0 - tail_share), any_known, &tuning);
+        let min_batch_seconds = if any_known { tuning.min_batch_seconds } else { 0.0 };
+        Queue { planned, pending, slots, remaining_seconds, min_batch_seconds, tuning }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.planned.is_empty() && self.pending.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.pending.len()
+        self.planned.iter().map(|b| b.jobs.len()).sum::<usize>() + self.pending.len()
     }
 
     pub fn remaining_seconds(&self) -> f64 {
@@ -89,13 +145,17 @@ impl Queue {
 
     /// The next batch for a free slot, or None when the queue is empty.
     pub fn next_batch(&mut self) -> Option<Batch> {
+        if let Some(batch) = self.planned.pop_front() {
+            self.remaining_seconds -= batch.expected_seconds();
+            return Some(batch);
+        }
         let first = self.pending.pop_front()?;
         let mut total = first.expected_seconds;
         let alone = first.alone;
         let mut jobs = vec![first];
         if !alone {
             let target = (self.remaining_seconds() / (self.slots as f64 * self.tuning.split_factor))
-                .max(self.tuning.min_batch_seconds);
+                .max(self.min_batch_seconds);
             while jobs.len() < self.tuning.max_batch_files {
                 match self.pending.front() {
                     Some(next) if !next.alone && total + next.expected_seconds <= target => {
@@ -121,8 +181,43 @@ impl Queue {
     /// Drop everything still queued (fail-fast, interrupt) and hand it back.
     pub fn drain(&mut self) -> Vec<Job> {
         self.remaining_seconds = 0.0;
-        self.pending.drain(..).collect()
+        let mut jobs: Vec<Job> = self.planned.drain(..).flat_map(|b| b.jobs).collect();
+        jobs.extend(self.pending.drain(..));
+        jobs
     }
+}
+
+/// One batch a slot for the first wave: the longest files, up to `budget` seconds, each to the slot that would be free first (LPT), counting the boot queue: slot k starts
+/// its first example after ⌈(k+1) ÷ boot_parallelism⌉ boots. Starting every slot with one
+/// well-sized process pays Ruby's start-up once a slot; the tail left in `pending` evens out
+/// what the estimates got wrong. Batches come out in slot order, the earliest-booting first.
+fn plan_first_wave(pending: &mut VecDeque<Job>, slots: usize, budget: f64, seconds: bool, tuning: &Tuning) -> VecDeque<Batch> {
+    if slots < 2 || pending.len() <= slots {
+        return VecDeque::new();
+    }
+    let boot = |k: usize| {
+        if seconds {
+            tuning.boot_seconds * (k / tuning.boot_parallelism.max(1) + 1) as f64
+        } else {
+            0.0
+        }
+    };
+    let mut bins: Vec<(f64, Vec<Job>)> = (0..slots).map(|k| (boot(k), Vec::new())).collect();
+    let mut planned = 0.0;
+    while let Some(job) = pending.front() {
+        if planned + job.expected_seconds > budget && planned > 0.0 {
+            break;
+        }
+        let (free_at, jobs) = bins.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).expect("slots >= 2");
+        if jobs.len() >= tuning.max_batch_files {
+            break;
+        }
+        let job = pending.pop_front().expect("front exists");
+        planned += job.expected_seconds;
+        *free_at += job.expected_seconds;
+        jobs.push(job);
+    }
+    bins.into_iter().filter(|(_, jobs)| !jobs.is_empty()).map(|(_, jobs)| Batch { jobs }).collect()
 }
 
 #[cfg(test)]
@@ -159,30 +254,43 @@ mod tests {
         free_at.into_iter().fold(0.0, f64::max)
     }
 
+    fn unknown(secs: &[f64]) -> Vec<FileEstimate> {
+        files(secs).into_iter().map(|f| FileEstimate { known: false, ..f }).collect()
+    }
+
     #[test]
-    fn longest_first_and_large_ones_alone() {
+    fn full_history_plans_one_batch_a_slot() {
         let mut q = Queue::new(files(&[1.0, 10.0, 1.0, 5.0]), 2, Tuning::default());
-        // The target is remaining ÷ slots, recomputed for each batch: 17 s → 8.5 s, so 10 goes
-        // alone; 7 s → 3.5 s, so 5 goes alone; 2 s → 1 s, so the 1 s files go one by one.
-        assert_eq!(drain_batches(&mut q), vec![vec![10.0], vec![5.0], vec![1.0], vec![1.0]]);
+        // Everything known: no tail; LPT with both slots booting together.
+        assert_eq!(drain_batches(&mut q), vec![vec![10.0], vec![5.0, 1.0, 1.0]]);
+    }
+
+    #[test]
+    fn later_booting_slots_get_less() {
+        let tuning = Tuning { boot_seconds: 1.0, boot_parallelism: 1, ..Tuning::default() };
+        let mut q = Queue::new(files(&[1.0; 12]), 3, tuning);
+        // Slots boot at 1, 2 and 3 s: 12 s of work ends at 6 s on all three.
+        let sizes: Vec<usize> = drain_batches(&mut q).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [5, 4, 3]);
     }
 
     #[test]
     fn batches_shrink_towards_the_tail() {
-        let mut q = Queue::new(files(&[0.5; 64]), 4, Tuning::default());
+        let mut q = Queue::new(unknown(&[0.5; 64]), 4, Tuning::default());
         let sizes: Vec<usize> = drain_batches(&mut q).iter().map(Vec::len).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 64);
-        assert!(sizes[0] > 4 * sizes[sizes.len() - 1], "first batch {} vs last {}", sizes[0], sizes[sizes.len() - 1]);
-        assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+        // A first wave of 4 × 12 files (75%), then shrinking batches down to single files.
+        assert_eq!(&sizes[..4], &[12, 12, 12, 12]);
+        assert!(sizes[4..].windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
         assert_eq!(*sizes.last().unwrap(), 1);
     }
 
     #[test]
-    fn min_batch_seconds_keeps_tiny_files_together() {
+    fn tiny_suites_boot_few_runners() {
         let mut q = Queue::new(files(&[0.01; 100]), 8, Tuning::default());
         let batches = drain_batches(&mut q);
-        // 0.75 s floor ÷ 0.01 s → 75 files a batch at least.
-        assert_eq!(batches.len(), 2, "{:?}", batches.iter().map(Vec::len).collect::<Vec<_>>());
+        // 1 s of work and 0.3 s to boot, two at a time: only the first four slots get work.
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [40, 40, 10, 10]);
     }
 
     #[test]
@@ -195,7 +303,8 @@ mod tests {
 
     #[test]
     fn requeued_jobs_come_first_and_alone() {
-        let mut q = Queue::new(files(&[1.0, 1.0, 1.0, 1.0]), 2, Tuning::default());
+        let tuning = Tuning { split_factor: 2.0, ..Tuning::default() };
+        let mut q = Queue::new(files(&[1.0, 1.0, 1.0, 1.0]), 1, tuning);
         let first = q.next_batch().unwrap();
         assert_eq!(first.jobs.len(), 2);
         for job in first.jobs.into_iter().rev() {
@@ -218,6 +327,24 @@ mod tests {
         let mut q = Queue::new(files(&secs), 8, Tuning::default());
         let makespan = simulate(&mut q, 8, 0.15);
         assert!(makespan / ideal < 1.10, "makespan {makespan:.2} ideal {ideal:.2}");
+    }
+
+    #[test]
+    fn first_wave_is_balanced_and_leaves_a_tail() {
+        let mut q = Queue::new(unknown(&[4.0, 3.0, 3.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]), 2, Tuning::default());
+        // 20 s, 2 slots: 15 s planned as LPT (4, 3, 3+, 2, 2, 1 → 8 and 7); five 1 s files wait.
+        let first: Vec<Vec<f64>> = (0..2).map(|_| q.next_batch().unwrap().jobs.iter().map(|j| j.expected_seconds).collect()).collect();
+        assert_eq!(first, vec![vec![4.0, 2.0, 2.0], vec![3.0, 3.0, 1.0]]);
+        assert_eq!(q.len(), 5);
+        assert!((q.remaining_seconds() - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sizes_are_not_seconds_so_no_floor_without_history() {
+        let mut q = Queue::new(unknown(&[0.01; 40]), 4, Tuning::default());
+        let sizes: Vec<usize> = drain_batches(&mut q).iter().map(Vec::len).collect();
+        assert_eq!(&sizes[..4], &[8, 8, 7, 7]);
+        assert!(sizes.len() > 6, "the tail is split: {sizes:?}");
     }
 
     #[test]
