@@ -1,7 +1,7 @@
 //! Usage and configuration errors: exit code 2, with a message that points at
 //! the problem. Plus one check that a valid `testbot.toml` is obeyed.
 //!
-//! Fixtures used: rspec_basic (serial rspec: 17 examples, 2 failures,
+//! Fixtures used: rspec_basic (serial rspec: 18 examples, 2 failures,
 //! 2 pending) and rspec_env (12 examples, 0 failures, 0 pending; see
 //! tests/rspec_local.rs for the full table).
 
@@ -60,10 +60,16 @@ fn missing_config_file_is_a_usage_error() {
 #[test]
 fn unknown_framework_is_a_usage_error() {
     let p = Project::new("rspec_basic");
-    let run = p.testbot(["--framework", "nosuchframework", "-n", "1"]).run();
+    let run = p
+        .testbot(["--framework", "nosuchframework", "-n", "1"])
+        .run();
     run.assert_exit(2);
     run.assert_output_contains("nosuchframework");
-    assert!(!p.path("tmp/testbot-runtime-rspec.log").exists(), "ran specs anyway\n{}", run.dump());
+    assert!(
+        !p.path("tmp/testbot-runtime-rspec.log").exists(),
+        "ran specs anyway\n{}",
+        run.dump()
+    );
 }
 
 #[test]
@@ -89,17 +95,19 @@ fn valid_config_sets_local_slots() {
         .run_with_report();
     run.assert_exit(0);
     report.assert_consistent();
-    assert_eq!(
-        report.totals(),
-        Totals { files: 6, examples: 12, failures: 0, pending: 0, errors_outside_examples: 0 }
-    );
+    assert_eq!(report.totals(), totals(6, 12, 0, 0, 0));
     let hosts = report.hosts();
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0].name, "local");
     assert_eq!(hosts[0].slots, 1);
     let groups: BTreeSet<String> = read_json_dir(&out)
         .iter()
-        .map(|r| r["PARALLEL_TEST_GROUPS"].as_str().unwrap_or("<unset>").to_string())
+        .map(|r| {
+            r["PARALLEL_TEST_GROUPS"]
+                .as_str()
+                .unwrap_or("<unset>")
+                .to_string()
+        })
         .collect();
     assert_eq!(groups, BTreeSet::from(["1".to_string()]));
 }

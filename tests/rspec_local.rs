@@ -6,7 +6,7 @@
 //!
 //! | fixture                                  | examples | failures | pending | errors outside |
 //! |------------------------------------------|---------:|---------:|--------:|---------------:|
-//! | rspec_basic (7 files)                    |       17 |        2 |       2 |              0 |
+//! | rspec_basic (7 files)                    |       18 |        2 |       2 |              0 |
 //! | rspec_load_error, whole suite (5 files)  |        0 |        0 |       0 |              2 |
 //! | rspec_load_error, 3 good files only      |        7 |        0 |       1 |              0 |
 //! | rspec_noisy (4 files)                    |       13 |        1 |       1 |              0 |
@@ -50,7 +50,7 @@ fn basic_parallel_run_matches_serial_rspec() {
     // Serial baseline, computed, plus the numbers recorded when the fixture
     // was written.
     let serial = p.serial_rspec(&[]);
-    assert_eq!(serial.counts, Counts { examples: 17, failures: 2, pending: 2 });
+    assert_eq!(serial.counts, counts(18, 2, 2));
     assert_eq!(serial.errors_outside_examples, 0);
     assert_eq!(serial.exit_code, Some(1));
 
@@ -66,16 +66,23 @@ fn basic_parallel_run_matches_serial_rspec() {
 
     // Totals: equal to serial rspec's, and to the known numbers.
     let t = report.totals();
-    assert_eq!(t.counts(), serial.counts, "totals vs serial rspec\n{}", run.dump());
     assert_eq!(
-        t,
-        Totals { files: 7, examples: 17, failures: 2, pending: 2, errors_outside_examples: 0 }
+        t.counts(),
+        serial.counts,
+        "totals vs serial rspec\n{}",
+        run.dump()
     );
+    assert_eq!(t, totals(7, 18, 2, 2, 0));
 
     // Every spec file exactly once (including the one with no examples and
     // the one with a space in its name), and nothing else (not spec_helper,
     // not spec/support/*).
-    assert_eq!(report.file_paths(), sorted(BASIC_FILES), "files[]: {:#}", report.json["files"]);
+    assert_eq!(
+        report.file_paths(),
+        sorted(BASIC_FILES),
+        "files[]: {:#}",
+        report.json["files"]
+    );
 
     // Per-file counts equal serial rspec's per-file counts.
     let per_file = serial.per_file();
@@ -84,40 +91,82 @@ fn basic_parallel_run_matches_serial_rspec() {
         let expected = per_file.get(*path).copied().unwrap_or_default();
         assert_eq!(row.counts(), expected, "counts for {path}");
         assert_eq!(row.host, "local", "{row:?}");
-        assert!((1..=2).contains(&row.slot), "slot of {path} with -n 2: {row:?}");
-        let want_status = if expected.failures > 0 { "failed" } else { "passed" };
+        assert!(
+            (1..=2).contains(&row.slot),
+            "slot of {path} with -n 2: {row:?}"
+        );
+        let want_status = if expected.failures > 0 {
+            "failed"
+        } else {
+            "passed"
+        };
         assert_eq!(row.status, want_status, "status of {path}");
     }
     assert_eq!(report.file("spec/empty_spec.rb").examples, 0);
     assert_eq!(report.file("spec/with space_spec.rb").examples, 1);
-    assert_eq!(report.file("spec/nested_spec.rb").examples, 5);
+    // Includes the shared example defined in spec/support/shared_examples.rb
+    // (which rspec's JSON lists under that file_path); no files[] row for it.
+    assert_eq!(report.file("spec/nested_spec.rb").examples, 6);
     assert_eq!(report.file("spec/math_spec.rb").status, "failed");
     assert_eq!(report.file("spec/error_spec.rb").status, "failed");
 
     // Failures: both failing examples, with path, line (of the `it`) and
     // full description exactly as serial rspec reports them.
     let failures = report.failures();
-    let got: BTreeSet<(String, u64, String)> =
-        failures.iter().map(|f| (f.path.clone(), f.line, f.description.clone())).collect();
+    let got: BTreeSet<(String, u64, String)> = failures
+        .iter()
+        .map(|f| (f.path.clone(), f.line, f.description.clone()))
+        .collect();
     let from_serial: BTreeSet<(String, u64, String)> = serial
         .failed()
         .iter()
         .map(|e| (e.path.clone(), e.line, e.full_description.clone()))
         .collect();
-    assert_eq!(failures.len(), 2, "failures[]: {:#}", report.json["failures"]);
+    assert_eq!(
+        failures.len(),
+        2,
+        "failures[]: {:#}",
+        report.json["failures"]
+    );
     assert_eq!(got, from_serial);
     assert_eq!(
         got,
         BTreeSet::from([
-            ("spec/error_spec.rb".to_string(), 8, "Errors raises an exception".to_string()),
-            ("spec/math_spec.rb".to_string(), 6, "Math adds wrongly".to_string()),
+            (
+                "spec/error_spec.rb".to_string(),
+                8,
+                "Errors raises an exception".to_string()
+            ),
+            (
+                "spec/math_spec.rb".to_string(),
+                6,
+                "Math adds wrongly".to_string()
+            ),
         ])
     );
-    let math = failures.iter().find(|f| f.path == "spec/math_spec.rb").unwrap();
-    assert!(math.message.contains("expected: 2"), "math message: {:?}", math.message);
-    assert!(math.message.contains("got: 1"), "math message: {:?}", math.message);
-    let boom = failures.iter().find(|f| f.path == "spec/error_spec.rb").unwrap();
-    assert!(boom.message.contains("boom from error_spec"), "error message: {:?}", boom.message);
+    let math = failures
+        .iter()
+        .find(|f| f.path == "spec/math_spec.rb")
+        .unwrap();
+    assert!(
+        math.message.contains("expected: 2"),
+        "math message: {:?}",
+        math.message
+    );
+    assert!(
+        math.message.contains("got: 1"),
+        "math message: {:?}",
+        math.message
+    );
+    let boom = failures
+        .iter()
+        .find(|f| f.path == "spec/error_spec.rb")
+        .unwrap();
+    assert!(
+        boom.message.contains("boom from error_spec"),
+        "error message: {:?}",
+        boom.message
+    );
 
     // Hosts: just this machine, with the 2 slots asked for.
     let hosts = report.hosts();
@@ -133,15 +182,27 @@ fn basic_parallel_run_matches_serial_rspec() {
     run.assert_stdout_contains("boom from error_spec");
     run.assert_stdout_contains("rspec ./spec/math_spec.rb:6 # Math adds wrongly");
     run.assert_stdout_contains("rspec ./spec/error_spec.rb:8 # Errors raises an exception");
-    let rerun_lines = run.stdout.lines().filter(|l| l.trim_start().starts_with("rspec ./")).count();
-    assert_eq!(rerun_lines, 2, "one rerun line per failed example\n{}", run.dump());
+    let rerun_lines = run
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("rspec ./"))
+        .count();
+    assert_eq!(
+        rerun_lines,
+        2,
+        "one rerun line per failed example\n{}",
+        run.dump()
+    );
 
     // JUnit: one testcase per example, one <failure> per failed example,
     // one <skipped> per pending example.
     let xml = fs::read_to_string(&junit_path).expect("junit file written");
     let j = junit_counts(&xml);
-    assert!(xml.contains("<testsuites"), "junit root must be <testsuites>:\n{xml}");
-    assert_eq!(j.testcases, 17, "testcases in junit:\n{xml}");
+    assert!(
+        xml.contains("<testsuites"),
+        "junit root must be <testsuites>:\n{xml}"
+    );
+    assert_eq!(j.testcases, 18, "testcases in junit:\n{xml}");
     assert_eq!(j.failures + j.errors, 2, "failures in junit:\n{xml}");
     assert_eq!(j.skipped, 2, "skipped in junit:\n{xml}");
 }
@@ -150,7 +211,7 @@ fn basic_parallel_run_matches_serial_rspec() {
 fn passing_subset_exits_zero() {
     let p = Project::new("rspec_basic");
     let serial = p.serial_rspec(&["spec/passing_spec.rb", "spec/with space_spec.rb"]);
-    assert_eq!(serial.counts, Counts { examples: 4, failures: 0, pending: 0 });
+    assert_eq!(serial.counts, counts(4, 0, 0));
 
     let report_path = p.fresh_path("report", "json");
     // Explicit `run` subcommand and explicit framework, paths as arguments.
@@ -168,10 +229,7 @@ fn passing_subset_exits_zero() {
         .run_with_report();
     run.assert_exit(0);
     report.assert_consistent();
-    assert_eq!(
-        report.totals(),
-        Totals { files: 2, examples: 4, failures: 0, pending: 0, errors_outside_examples: 0 }
-    );
+    assert_eq!(report.totals(), totals(2, 4, 0, 0, 0));
     assert_eq!(report.totals().counts(), serial.counts);
     assert_eq!(
         report.file_paths(),
@@ -181,7 +239,11 @@ fn passing_subset_exits_zero() {
     for f in report.files() {
         assert_eq!(f.status, "passed", "{f:?}");
     }
-    assert!(!run.stdout.contains("Math adds wrongly"), "ran an unselected file\n{}", run.dump());
+    assert!(
+        !run.stdout.contains("Math adds wrongly"),
+        "ran an unselected file\n{}",
+        run.dump()
+    );
 }
 
 #[test]
@@ -189,8 +251,12 @@ fn runner_args_after_double_dash_filter_examples() {
     let p = Project::new("rspec_basic");
     // `-e filterme` matches 3 passing examples in 3 files.
     let serial = p.serial_rspec(&["-e", "filterme"]);
-    assert_eq!(serial.counts, Counts { examples: 3, failures: 0, pending: 0 });
-    let names: BTreeSet<String> = serial.examples.iter().map(|e| e.full_description.clone()).collect();
+    assert_eq!(serial.counts, counts(3, 0, 0));
+    let names: BTreeSet<String> = serial
+        .examples
+        .iter()
+        .map(|e| e.full_description.clone())
+        .collect();
     assert_eq!(
         names,
         BTreeSet::from([
@@ -210,7 +276,7 @@ fn runner_args_after_double_dash_filter_examples() {
     report.assert_consistent();
     let t = report.totals();
     assert_eq!(t.counts(), serial.counts, "{}", run.dump());
-    assert_eq!(t.counts(), Counts { examples: 3, failures: 0, pending: 0 });
+    assert_eq!(t.counts(), counts(3, 0, 0));
     assert_eq!(t.errors_outside_examples, 0);
     assert_eq!(report.file("spec/math_spec.rb").examples, 1);
     assert_eq!(report.file("spec/nested_spec.rb").examples, 1);
@@ -233,7 +299,11 @@ fn runtime_log_has_every_file_and_is_merged_across_runs() {
         v.sort();
         v
     };
-    assert_eq!(paths, sorted(BASIC_FILES), "one line per spec file after run 1: {first:?}");
+    assert_eq!(
+        paths,
+        sorted(BASIC_FILES),
+        "one line per spec file after run 1: {first:?}"
+    );
     for (path, secs) in &first {
         assert!(secs.is_finite() && *secs >= 0.0, "{path}: {secs}");
     }
@@ -245,7 +315,11 @@ fn runtime_log_has_every_file_and_is_merged_across_runs() {
     let second = read_runtime_log(&log);
     let mut paths: Vec<String> = second.iter().map(|(p, _)| p.clone()).collect();
     paths.sort();
-    assert_eq!(paths, sorted(BASIC_FILES), "merged, one line per file after run 2: {second:?}");
+    assert_eq!(
+        paths,
+        sorted(BASIC_FILES),
+        "merged, one line per file after run 2: {second:?}"
+    );
     let before: BTreeMap<_, _> = first.into_iter().collect();
     let after: BTreeMap<_, _> = second.into_iter().collect();
     for path in BASIC_FILES.iter().filter(|p| **p != "spec/passing_spec.rb") {
@@ -276,7 +350,10 @@ fn runtime_log_option_moves_the_log() {
     let lines = read_runtime_log(&custom);
     let mut paths: Vec<String> = lines.iter().map(|(p, _)| p.clone()).collect();
     paths.sort();
-    assert_eq!(paths, sorted(&["spec/math_spec.rb", "spec/passing_spec.rb"]));
+    assert_eq!(
+        paths,
+        sorted(&["spec/math_spec.rb", "spec/passing_spec.rb"])
+    );
     assert!(
         !p.path("tmp/testbot-runtime-rspec.log").exists(),
         "with --runtime-log the default log must not be written"
@@ -294,11 +371,11 @@ fn chdir_flag_runs_the_project_from_elsewhere() {
         .run_with_report();
     run.assert_exit(0);
     report.assert_consistent();
-    assert_eq!(
-        report.totals(),
-        Totals { files: 6, examples: 12, failures: 0, pending: 0, errors_outside_examples: 0 }
+    assert_eq!(report.totals(), totals(6, 12, 0, 0, 0));
+    assert!(
+        p.path("tmp/testbot-runtime-rspec.log").is_file(),
+        "runtime log goes in the project"
     );
-    assert!(p.path("tmp/testbot-runtime-rspec.log").is_file(), "runtime log goes in the project");
 }
 
 // ---------------------------------------------------------------------------
@@ -308,26 +385,34 @@ fn chdir_flag_runs_the_project_from_elsewhere() {
 #[test]
 fn load_errors_mark_files_errored_and_good_files_still_run() {
     let p = Project::new("rspec_load_error");
-    let good = ["spec/alpha_spec.rb", "spec/beta_spec.rb", "spec/gamma_spec.rb"];
+    let good = [
+        "spec/alpha_spec.rb",
+        "spec/beta_spec.rb",
+        "spec/gamma_spec.rb",
+    ];
     let bad = ["spec/name_error_spec.rb", "spec/syntax_error_spec.rb"];
 
     let whole = p.serial_rspec(&[]);
-    assert_eq!(whole.counts, Counts { examples: 0, failures: 0, pending: 0 });
+    assert_eq!(whole.counts, counts(0, 0, 0));
     assert_eq!(whole.errors_outside_examples, 2);
     let serial = p.serial_rspec(&good);
-    assert_eq!(serial.counts, Counts { examples: 7, failures: 0, pending: 1 });
+    assert_eq!(serial.counts, counts(7, 0, 1));
 
     let report_path = p.fresh_path("report", "json");
-    let (run, report) = p.testbot(["-n", "2"]).report_to(&report_path).run_with_report();
+    let (run, report) = p
+        .testbot(["-n", "2"])
+        .report_to(&report_path)
+        .run_with_report();
     run.assert_exit(1);
     report.assert_consistent();
 
     let t = report.totals();
-    assert_eq!(t.counts(), serial.counts, "the good files' examples are all counted");
     assert_eq!(
-        t,
-        Totals { files: 5, examples: 7, failures: 0, pending: 1, errors_outside_examples: 2 }
+        t.counts(),
+        serial.counts,
+        "the good files' examples are all counted"
     );
+    assert_eq!(t, totals(5, 7, 0, 1, 2));
     let per_file = serial.per_file();
     for path in good {
         let row = report.file(path);
@@ -355,7 +440,7 @@ fn load_errors_mark_files_errored_and_good_files_still_run() {
 fn noisy_output_does_not_change_counts() {
     let p = Project::new("rspec_noisy");
     let serial = p.serial_rspec(&[]);
-    assert_eq!(serial.counts, Counts { examples: 13, failures: 1, pending: 1 });
+    assert_eq!(serial.counts, counts(13, 1, 1));
 
     let report_path = p.fresh_path("report", "json");
     let junit_path = p.fresh_path("junit", "xml");
@@ -368,31 +453,64 @@ fn noisy_output_does_not_change_counts() {
     report.assert_consistent();
 
     let t = report.totals();
-    assert_eq!(t.counts(), serial.counts, "JSON-looking/tagged output changed the counts");
     assert_eq!(
-        t,
-        Totals { files: 4, examples: 13, failures: 1, pending: 1, errors_outside_examples: 0 }
+        t.counts(),
+        serial.counts,
+        "JSON-looking/tagged output changed the counts"
     );
-    assert_eq!(report.file("spec/json_lines_spec.rb").counts(), Counts { examples: 3, failures: 0, pending: 0 });
-    assert_eq!(report.file("spec/partial_lines_spec.rb").counts(), Counts { examples: 6, failures: 0, pending: 1 });
-    assert_eq!(report.file("spec/big_output_spec.rb").counts(), Counts { examples: 2, failures: 0, pending: 0 });
-    assert_eq!(report.file("spec/visible_failure_spec.rb").counts(), Counts { examples: 2, failures: 1, pending: 0 });
+    assert_eq!(t, totals(4, 13, 1, 1, 0));
+    assert_eq!(
+        report.file("spec/json_lines_spec.rb").counts(),
+        counts(3, 0, 0)
+    );
+    assert_eq!(
+        report.file("spec/partial_lines_spec.rb").counts(),
+        counts(6, 0, 1)
+    );
+    assert_eq!(
+        report.file("spec/big_output_spec.rb").counts(),
+        counts(2, 0, 0)
+    );
+    assert_eq!(
+        report.file("spec/visible_failure_spec.rb").counts(),
+        counts(2, 1, 0)
+    );
     for f in report.files() {
-        let want = if f.path == "spec/visible_failure_spec.rb" { "failed" } else { "passed" };
+        let want = if f.path == "spec/visible_failure_spec.rb" {
+            "failed"
+        } else {
+            "passed"
+        };
         assert_eq!(f.status, want, "{f:?}");
     }
 
     // Exactly the one real failure; the fake "failed" lines are not failures.
     let failures = report.failures();
-    assert_eq!(failures.len(), 1, "failures[]: {:#}", report.json["failures"]);
+    assert_eq!(
+        failures.len(),
+        1,
+        "failures[]: {:#}",
+        report.json["failures"]
+    );
     assert_eq!(failures[0].path, "spec/visible_failure_spec.rb");
     assert_eq!(failures[0].line, 7);
-    assert_eq!(failures[0].description, "Visible failure fails after printing");
-    assert!(failures[0].message.contains("noisy expected"), "{:?}", failures[0].message);
+    assert_eq!(
+        failures[0].description,
+        "Visible failure fails after printing"
+    );
+    assert!(
+        failures[0].message.contains("noisy expected"),
+        "{:?}",
+        failures[0].message
+    );
 
     // What the failing example printed is shown to the user.
-    run.assert_stdout_contains("NOISY-FAILURE-OUTPUT: this line was printed by the failing example");
-    run.assert_stdout_contains("rspec ./spec/visible_failure_spec.rb:7 # Visible failure fails after printing");
+    run.assert_stdout_contains(
+        "NOISY-FAILURE-OUTPUT: this line was printed by the failing example",
+    );
+    run.assert_stdout_contains(
+        "rspec ./spec/visible_failure_spec.rb:7 # Visible failure fails after printing",
+    );
 
     let xml = fs::read_to_string(&junit_path).expect("junit file written");
     let j = junit_counts(&xml);
@@ -409,12 +527,19 @@ fn noisy_output_does_not_change_counts() {
 #[test]
 fn crashed_process_marks_its_file_errored_and_others_are_counted() {
     let p = Project::new("rspec_crash");
-    let others = ["spec/first_spec.rb", "spec/second_spec.rb", "spec/third_spec.rb"];
+    let others = [
+        "spec/first_spec.rb",
+        "spec/second_spec.rb",
+        "spec/third_spec.rb",
+    ];
     let serial = p.serial_rspec(&others);
-    assert_eq!(serial.counts, Counts { examples: 9, failures: 0, pending: 1 });
+    assert_eq!(serial.counts, counts(9, 0, 1));
 
     let report_path = p.fresh_path("report", "json");
-    let (run, report) = p.testbot(["-n", "2"]).report_to(&report_path).run_with_report();
+    let (run, report) = p
+        .testbot(["-n", "2"])
+        .report_to(&report_path)
+        .run_with_report();
     run.assert_exit(1);
     report.assert_consistent();
 
@@ -431,9 +556,9 @@ fn crashed_process_marks_its_file_errored_and_others_are_counted() {
         assert_eq!(row.status, "passed", "{row:?}");
         assert_eq!(row.counts(), per_file[path], "{path}");
     }
-    assert_eq!(report.file("spec/first_spec.rb").counts(), Counts { examples: 2, failures: 0, pending: 0 });
-    assert_eq!(report.file("spec/second_spec.rb").counts(), Counts { examples: 3, failures: 0, pending: 0 });
-    assert_eq!(report.file("spec/third_spec.rb").counts(), Counts { examples: 4, failures: 0, pending: 1 });
+    assert_eq!(report.file("spec/first_spec.rb").counts(), counts(2, 0, 0));
+    assert_eq!(report.file("spec/second_spec.rb").counts(), counts(3, 0, 0));
+    assert_eq!(report.file("spec/third_spec.rb").counts(), counts(4, 0, 1));
 
     // Whatever the killer file got credited with (at most its 2 passed
     // examples plus the one that died), the totals are the others' plus it.
@@ -459,19 +584,26 @@ fn env_run(p: &Project, args: &[&str]) -> (Run, Report, BTreeMap<String, Value>)
         .run_with_report();
     run.assert_exit(0);
     report.assert_consistent();
-    assert_eq!(
-        report.totals(),
-        Totals { files: 6, examples: 12, failures: 0, pending: 0, errors_outside_examples: 0 }
-    );
+    assert_eq!(report.totals(), totals(6, 12, 0, 0, 0));
     let mut by_file = BTreeMap::new();
     for rec in read_json_dir(&out) {
         let file = rec["spec_file"].as_str().unwrap().to_string();
-        assert!(by_file.insert(file.clone(), rec).is_none(), "{file} ran more than once");
+        assert!(
+            by_file.insert(file.clone(), rec).is_none(),
+            "{file} ran more than once"
+        );
     }
     let names: Vec<String> = by_file.keys().cloned().collect();
     assert_eq!(
         names,
-        sorted(&["five_spec.rb", "four_spec.rb", "one_spec.rb", "six_spec.rb", "three_spec.rb", "two_spec.rb"]),
+        sorted(&[
+            "five_spec.rb",
+            "four_spec.rb",
+            "one_spec.rb",
+            "six_spec.rb",
+            "three_spec.rb",
+            "two_spec.rb"
+        ]),
         "every spec file recorded its environment once"
     );
     (run, report, by_file)
@@ -496,12 +628,18 @@ fn check_env_records(
     for (file, rec) in by_file {
         let ten = env_str(rec, "TEST_ENV_NUMBER");
         let groups = env_str(rec, "PARALLEL_TEST_GROUPS");
-        let slot: u64 = env_str(rec, "TESTBOT_SLOT").parse().expect("TESTBOT_SLOT is a number");
+        let slot: u64 = env_str(rec, "TESTBOT_SLOT")
+            .parse()
+            .expect("TESTBOT_SLOT is a number");
         let host = env_str(rec, "TESTBOT_HOST");
         assert_eq!(groups, slots.to_string(), "PARALLEL_TEST_GROUPS in {rec}");
         assert!((1..=slots).contains(&slot), "TESTBOT_SLOT in {rec}");
         assert_eq!(host, "local", "TESTBOT_HOST in {rec}");
-        let want_ten = if slot == 1 && !first_is_1 { String::new() } else { slot.to_string() };
+        let want_ten = if slot == 1 && !first_is_1 {
+            String::new()
+        } else {
+            slot.to_string()
+        };
         assert_eq!(ten, want_ten, "TEST_ENV_NUMBER for slot {slot}: {rec}");
         let row = report.file(&format!("spec/{file}"));
         assert_eq!(row.slot, slot, "report slot vs TESTBOT_SLOT for {file}");
@@ -517,7 +655,10 @@ fn env_vars_two_slots_default_numbering() {
     let (_run, report, by_file) = env_run(&p, &["-n", "2"]);
     let seen = check_env_records(&report, &by_file, 2, false);
     let allowed = BTreeSet::from([String::new(), "2".to_string()]);
-    assert!(seen.is_subset(&allowed), "TEST_ENV_NUMBER values {seen:?} not within {allowed:?}");
+    assert!(
+        seen.is_subset(&allowed),
+        "TEST_ENV_NUMBER values {seen:?} not within {allowed:?}"
+    );
     assert_eq!(report.hosts()[0].slots, 2);
 }
 
@@ -527,7 +668,10 @@ fn env_vars_two_slots_first_is_1() {
     let (_run, report, by_file) = env_run(&p, &["-n", "2", "--first-is-1"]);
     let seen = check_env_records(&report, &by_file, 2, true);
     let allowed = BTreeSet::from(["1".to_string(), "2".to_string()]);
-    assert!(seen.is_subset(&allowed), "TEST_ENV_NUMBER values {seen:?} not within {allowed:?}");
+    assert!(
+        seen.is_subset(&allowed),
+        "TEST_ENV_NUMBER values {seen:?} not within {allowed:?}"
+    );
 }
 
 #[test]
@@ -556,13 +700,17 @@ fn bundler_records(p: &Project, args: &[&str]) -> Vec<Value> {
         .run_with_report();
     run.assert_exit(0);
     report.assert_consistent();
+    assert_eq!(report.totals(), totals(2, 3, 0, 0, 0));
     assert_eq!(
-        report.totals(),
-        Totals { files: 2, examples: 3, failures: 0, pending: 0, errors_outside_examples: 0 }
+        report.file_paths(),
+        sorted(&["spec/bundled_spec.rb", "spec/plain_spec.rb"])
     );
-    assert_eq!(report.file_paths(), sorted(&["spec/bundled_spec.rb", "spec/plain_spec.rb"]));
     let records = read_json_dir(&out);
-    assert_eq!(records.len(), 1, "spec/bundled_spec.rb ran once: {records:?}");
+    assert_eq!(
+        records.len(),
+        1,
+        "spec/bundled_spec.rb ran once: {records:?}"
+    );
     records
 }
 
@@ -572,15 +720,24 @@ fn bundler_project_runs_under_bundle_exec() {
     let lock_before = fs::read_to_string(p.path("Gemfile.lock")).unwrap();
     let records = bundler_records(&p, &["-n", "2"]);
     let rec = &records[0];
-    assert_eq!(rec["bundler_loaded"], Value::Bool(true), "not run through bundle exec: {rec}");
-    let gemfile = rec["bundle_gemfile"].as_str().expect("BUNDLE_GEMFILE set by bundle exec");
+    assert_eq!(
+        rec["bundler_loaded"],
+        Value::Bool(true),
+        "not run through bundle exec: {rec}"
+    );
+    let gemfile = rec["bundle_gemfile"]
+        .as_str()
+        .expect("BUNDLE_GEMFILE set by bundle exec");
     assert_eq!(
         fs::canonicalize(gemfile).unwrap(),
         fs::canonicalize(p.path("Gemfile")).unwrap(),
         "bundle exec used the project's Gemfile"
     );
     // Offline, nothing to resolve: the lockfile is untouched.
-    assert_eq!(fs::read_to_string(p.path("Gemfile.lock")).unwrap(), lock_before);
+    assert_eq!(
+        fs::read_to_string(p.path("Gemfile.lock")).unwrap(),
+        lock_before
+    );
 }
 
 #[test]
@@ -588,7 +745,11 @@ fn bundler_project_with_no_bundler_flag() {
     let p = Project::new("rspec_bundler");
     let records = bundler_records(&p, &["-n", "2", "--no-bundler"]);
     let rec = &records[0];
-    assert_eq!(rec["bundler_loaded"], Value::Bool(false), "--no-bundler still used bundler: {rec}");
+    assert_eq!(
+        rec["bundler_loaded"],
+        Value::Bool(false),
+        "--no-bundler still used bundler: {rec}"
+    );
     assert_eq!(rec["bundle_gemfile"], Value::Null, "{rec}");
 }
 
@@ -600,7 +761,7 @@ fn bundler_project_with_no_bundler_flag() {
 fn empty_selection_is_a_usage_error() {
     let p = Project::new("rspec_empty");
     let serial = p.serial_rspec(&[]);
-    assert_eq!(serial.counts, Counts { examples: 0, failures: 0, pending: 0 });
+    assert_eq!(serial.counts, counts(0, 0, 0));
 
     let run = p.testbot(["-n", "2"]).run();
     run.assert_exit(2);
@@ -616,7 +777,11 @@ fn empty_selection_is_a_usage_error() {
     ]
     .iter()
     .any(|phrase| text.contains(phrase));
-    assert!(said_so, "exit 2 without saying that no spec files matched\n{}", run.dump());
+    assert!(
+        said_so,
+        "exit 2 without saying that no spec files matched\n{}",
+        run.dump()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -649,16 +814,23 @@ fn sigint_stops_the_run_with_exit_130_and_ends_the_workers() {
         .spawn();
     if !wait_for_file(&pid_file, Duration::from_secs(60)) {
         running.kill_group();
-        panic!("the hanging example never started\n{}", running.finish(Duration::from_secs(5)).dump());
+        panic!(
+            "the hanging example never started\n{}",
+            running.finish(Duration::from_secs(5)).dump()
+        );
     }
-    let ruby_pid: u32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let ruby_pid: u32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _cleanup = KillOnDrop(ruby_pid);
     assert!(pid_alive(ruby_pid));
 
     // Like `kill -INT <testbot>`: only testbot itself gets the signal; it has
-    // to stop its own workers (rspec alone would finish the current example,
-    // i.e. wait ~60 s, before exiting on a first SIGINT).
+    // to stop its own workers (rspec alone would finish the current example
+    // first, ~60 s).
     running.signal("INT");
-    // (rspec alone would finish the current example first, ~60 s.)
     let run = running.finish(Duration::from_secs(20));
     run.assert_exit(130);
     // Its workers are gone too (give the reaper a moment).
@@ -666,9 +838,52 @@ fn sigint_stops_the_run_with_exit_130_and_ends_the_workers() {
     while pid_alive(ruby_pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let alive = pid_alive(ruby_pid);
-    if alive {
-        let _ = std::process::Command::new("kill").arg("-KILL").arg(ruby_pid.to_string()).status();
+    assert!(
+        !pid_alive(ruby_pid),
+        "the rspec worker (pid {ruby_pid}) outlived testbot after SIGINT\n{}",
+        run.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Durations
+// ---------------------------------------------------------------------------
+
+#[test]
+fn durations_are_never_negative_not_even_negative_zero() {
+    // spec/empty_spec.rb (no examples) is the file most likely to get a
+    // duration of (rounded) zero.
+    let p = Project::new("rspec_basic");
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p
+        .testbot(["-n", "2"])
+        .report_to(&report_path)
+        .run_with_report();
+    run.assert_exit(1);
+    let negative = |x: f64| x.is_sign_negative() || !x.is_finite();
+    assert!(!negative(report.wall_seconds()), "wall_seconds");
+    for f in report.files() {
+        assert!(
+            !negative(f.seconds),
+            "files[].seconds of {}: {:?}",
+            f.path,
+            f.seconds
+        );
     }
-    assert!(!alive, "the rspec worker (pid {ruby_pid}) outlived testbot after SIGINT\n{}", run.dump());
+    for h in report.hosts() {
+        assert!(!negative(h.busy_seconds), "hosts[].busy_seconds: {h:?}");
+    }
+    for (path, secs) in read_runtime_log(&p.path("tmp/testbot-runtime-rspec.log")) {
+        assert!(!negative(secs), "runtime log seconds of {path}: {secs:?}");
+    }
+    let log_text = fs::read_to_string(p.path("tmp/testbot-runtime-rspec.log")).unwrap();
+    assert!(
+        !log_text.contains(":-"),
+        "negative number in the runtime log:\n{log_text}"
+    );
+    assert!(
+        !run.stdout.contains("-0.0"),
+        "a negative duration is shown to the user\n{}",
+        run.dump()
+    );
 }

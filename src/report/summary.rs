@@ -170,7 +170,7 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
 
     // Slot use: where the time went.
     if !agg.slots.is_empty() && agg.wall_seconds > 0.0 {
-        let busy_total: f64 = agg.busy.values().sum();
+        let busy_total = agg.busy.values().fold(0.0, |a, b| a + b);
         let efficiency = busy_total / (agg.wall_seconds * agg.slots.len() as f64) * 100.0;
         let _ = write!(out, "Slots: {} busy {:.1}s of {:.1}s ({efficiency:.0}% efficiency)", agg.slots.len(), busy_total, agg.wall_seconds * agg.slots.len() as f64);
         if agg.slots.len() <= 16 {

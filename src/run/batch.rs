@@ -237,7 +237,7 @@ impl BatchTracker {
                 continue;
             }
             let file = &self.files[i];
-            let ran_seconds: f64 = file.examples.iter().map(|e| e.seconds).sum();
+            let ran_seconds = file.examples.iter().fold(0.0, |acc, e| acc + e.seconds);
             if !crashed {
                 if !load_errors.is_empty() && !file.started {
                     // RSpec runs nothing once a file fails to load; these files are blameless.

@@ -72,7 +72,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
     let history = load_history(&project);
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
     let estimates = schedule::estimate(&sizes, &history);
-    let expected_seconds: f64 = estimates.iter().map(|e| e.seconds).sum();
+    let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let defaults = Tuning { boot_parallelism: cores, ..Tuning::default() };
     let tuning = match std::env::var("TESTBOT_TUNING") {

@@ -31,7 +31,7 @@ pub struct Batch {
 
 impl Batch {
     pub fn expected_seconds(&self) -> f64 {
-        self.jobs.iter().map(|j| j.expected_seconds).sum()
+        self.jobs.iter().fold(0.0, |acc, j| acc + j.expected_seconds)
     }
 }
 
@@ -112,8 +112,8 @@ impl Queue {
         let slots = slots.max(1);
         let any_known = files.iter().any(|f| f.known);
         let unknown_share = {
-            let total: f64 = files.iter().map(|f| f.seconds).sum();
-            let unknown: f64 = files.iter().filter(|f| !f.known).map(|f| f.seconds).sum();
+            let total = files.iter().fold(0.0, |a, f| a + f.seconds);
+            let unknown = files.iter().filter(|f| !f.known).fold(0.0, |a, f| a + f.seconds);
             if total > 0.0 { unknown / total } else { 1.0 }
         };
         let tail_share = tuning.tail_share * unknown_share;
@@ -124,7 +124,7 @@ impl Queue {
         jobs.sort_by(|a, b| {
             b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path))
         });
-        let remaining_seconds: f64 = jobs.iter().map(|j| j.expected_seconds).sum();
+        let remaining_seconds = jobs.iter().fold(0.0, |a, j| a + j.expected_seconds);
         let mut pending: VecDeque<Job> = jobs.into();
         let planned = plan_first_wave(&mut pending, slots, remaining_seconds * (1.0 - tail_share), any_known, &tuning);
         let min_batch_seconds = if any_known { tuning.min_batch_seconds } else { 0.0 };

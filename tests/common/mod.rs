@@ -37,7 +37,10 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// `tests/fixtures/<name>` in the source tree (read only: never run anything there).
 pub fn fixture_source(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name)
 }
 
 /// Environment variables the tests remove from every child so that the
@@ -89,7 +92,9 @@ pub struct Project {
 impl Project {
     /// Copy `tests/fixtures/<name>` into a new tempdir.
     pub fn new(name: &str) -> Project {
-        let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let src = fixture_source(name);
         assert!(src.is_dir(), "fixture {} does not exist", src.display());
         let tmp = tempfile::Builder::new()
@@ -98,7 +103,11 @@ impl Project {
             .expect("create tempdir");
         let root = tmp.path().join("project");
         copy_tree(&src, &root);
-        Project { root, tmp, _serial: serial }
+        Project {
+            root,
+            tmp,
+            _serial: serial,
+        }
     }
 
     /// A path inside the project.
@@ -155,12 +164,20 @@ impl Project {
     pub fn serial_rspec(&self, args: &[&str]) -> Serial {
         let out = self.fresh_path("serial-rspec", "json");
         let mut cmd = Command::new("rspec");
-        cmd.arg("--format").arg("json").arg("--out").arg(&out).args(args);
+        cmd.arg("--format")
+            .arg("json")
+            .arg("--out")
+            .arg(&out)
+            .args(args);
         cmd.current_dir(&self.root);
         scrub_env(&mut cmd);
         let run = run_with_timeout(cmd, "rspec (serial)", RSPEC_TIMEOUT);
         let text = fs::read_to_string(&out).unwrap_or_else(|e| {
-            panic!("serial rspec wrote no JSON to {} ({e})\n{}", out.display(), run.dump())
+            panic!(
+                "serial rspec wrote no JSON to {} ({e})\n{}",
+                out.display(),
+                run.dump()
+            )
         });
         let json: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("serial rspec JSON does not parse: {e}\n{text}"));
@@ -255,7 +272,10 @@ impl Testbot {
         }
         let desc = format!(
             "testbot {} (in {})",
-            args.iter().map(|a| format!("{:?}", a.to_string_lossy())).collect::<Vec<_>>().join(" "),
+            args.iter()
+                .map(|a| format!("{:?}", a.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(" "),
             self.cwd.display()
         );
         Running::spawn(cmd, &desc)
@@ -264,7 +284,10 @@ impl Testbot {
     /// Run, then read the JSON report (which must have been requested with
     /// [`Testbot::report_to`]).
     pub fn run_with_report(self) -> (Run, Report) {
-        let path = self.report.clone().expect("run_with_report needs report_to(path)");
+        let path = self
+            .report
+            .clone()
+            .expect("run_with_report needs report_to(path)");
         let run = self.run();
         let report = Report::read(&path, &run);
         (run, report)
@@ -302,7 +325,12 @@ impl Run {
 
     #[track_caller]
     pub fn assert_exit(&self, expected: i32) {
-        assert_eq!(self.code, Some(expected), "unexpected exit code\n{}", self.dump());
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "unexpected exit code\n{}",
+            self.dump()
+        );
     }
 
     #[track_caller]
@@ -337,7 +365,12 @@ fn shorten(s: &str) -> String {
     while !s.is_char_boundary(tail) {
         tail += 1;
     }
-    format!("{}\n[... {} bytes cut ...]\n{}", &s[..head], tail - head, &s[tail..])
+    format!(
+        "{}\n[... {} bytes cut ...]\n{}",
+        &s[..head],
+        tail - head,
+        &s[tail..]
+    )
 }
 
 /// Remove ANSI CSI/OSC escape sequences.
@@ -395,10 +428,14 @@ pub struct Running {
 impl Running {
     pub fn spawn(mut cmd: Command, desc: &str) -> Running {
         use std::os::unix::process::CommandExt;
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd.process_group(0);
         let start = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
         let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
         let mut out = child.stdout.take().unwrap();
         let tx_out = tx.clone();
@@ -413,7 +450,12 @@ impl Running {
             let _ = err.read_to_end(&mut buf);
             let _ = tx.send((false, buf));
         });
-        Running { child, desc: desc.to_string(), start, rx }
+        Running {
+            child,
+            desc: desc.to_string(),
+            start,
+            rx,
+        }
     }
 
     /// The child's pid (also its process group id).
@@ -512,10 +554,23 @@ pub struct Counts {
     pub pending: u64,
 }
 
+/// `Counts { examples, failures, pending }`
+pub const fn counts(examples: u64, failures: u64, pending: u64) -> Counts {
+    Counts {
+        examples,
+        failures,
+        pending,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SerialExample {
-    /// Relative to the project root, no leading `./`.
+    /// The spec file the example belongs to (from its id, `./spec/a_spec.rb[1:2]`),
+    /// relative to the project root, no leading `./`.
     pub path: String,
+    /// rspec's `file_path`: where the `it` is written. Differs from `path`
+    /// for shared examples defined in another file (e.g. spec/support/).
+    pub defined_in: String,
     pub line: u64,
     pub status: String,
     pub full_description: String,
@@ -534,14 +589,17 @@ impl Serial {
     fn from_json(json: &Value, exit_code: Option<i32>) -> Serial {
         let summary = &json["summary"];
         let n = |k: &str| {
-            summary[k].as_u64().unwrap_or_else(|| panic!("rspec summary lacks {k}: {summary}"))
+            summary[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("rspec summary lacks {k}: {summary}"))
         };
         let examples = json["examples"]
             .as_array()
             .expect("rspec JSON has examples")
             .iter()
             .map(|e| SerialExample {
-                path: norm_path(e["file_path"].as_str().unwrap()),
+                path: spec_file_of(e),
+                defined_in: norm_path(e["file_path"].as_str().unwrap()),
                 line: e["line_number"].as_u64().unwrap(),
                 status: e["status"].as_str().unwrap().to_string(),
                 full_description: e["full_description"].as_str().unwrap().to_string(),
@@ -575,8 +633,17 @@ impl Serial {
     }
 
     pub fn failed(&self) -> Vec<&SerialExample> {
-        self.examples.iter().filter(|e| e.status == "failed").collect()
+        self.examples
+            .iter()
+            .filter(|e| e.status == "failed")
+            .collect()
     }
+}
+
+/// The spec file an example of rspec's JSON belongs to: its id up to `[`.
+fn spec_file_of(example: &Value) -> String {
+    let id = example["id"].as_str().expect("rspec example has an id");
+    norm_path(id.rsplit_once('[').map_or(id, |(file, _)| file))
 }
 
 /// `./spec/a_spec.rb` -> `spec/a_spec.rb`
@@ -597,9 +664,30 @@ pub struct Totals {
     pub errors_outside_examples: u64,
 }
 
+/// `Totals { files, examples, failures, pending, errors_outside_examples }`
+pub const fn totals(
+    files: u64,
+    examples: u64,
+    failures: u64,
+    pending: u64,
+    errors_outside_examples: u64,
+) -> Totals {
+    Totals {
+        files,
+        examples,
+        failures,
+        pending,
+        errors_outside_examples,
+    }
+}
+
 impl Totals {
     pub fn counts(&self) -> Counts {
-        Counts { examples: self.examples, failures: self.failures, pending: self.pending }
+        Counts {
+            examples: self.examples,
+            failures: self.failures,
+            pending: self.pending,
+        }
     }
 }
 
@@ -617,7 +705,11 @@ pub struct FileRow {
 
 impl FileRow {
     pub fn counts(&self) -> Counts {
-        Counts { examples: self.examples, failures: self.failures, pending: self.pending }
+        Counts {
+            examples: self.examples,
+            failures: self.failures,
+            pending: self.pending,
+        }
     }
 }
 
@@ -643,13 +735,18 @@ pub struct Report {
 }
 
 fn get<'a>(v: &'a Value, key: &str) -> &'a Value {
-    v.get(key).unwrap_or_else(|| panic!("report object lacks {key:?}: {v}"))
+    v.get(key)
+        .unwrap_or_else(|| panic!("report object lacks {key:?}: {v}"))
 }
 fn get_u64(v: &Value, key: &str) -> u64 {
-    get(v, key).as_u64().unwrap_or_else(|| panic!("{key:?} is not an unsigned integer in {v}"))
+    get(v, key)
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key:?} is not an unsigned integer in {v}"))
 }
 fn get_f64(v: &Value, key: &str) -> f64 {
-    get(v, key).as_f64().unwrap_or_else(|| panic!("{key:?} is not a number in {v}"))
+    get(v, key)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key:?} is not a number in {v}"))
 }
 fn get_str(v: &Value, key: &str) -> String {
     get(v, key)
@@ -658,7 +755,9 @@ fn get_str(v: &Value, key: &str) -> String {
         .to_string()
 }
 fn get_array<'a>(v: &'a Value, key: &str) -> &'a Vec<Value> {
-    get(v, key).as_array().unwrap_or_else(|| panic!("{key:?} is not an array in {v}"))
+    get(v, key)
+        .as_array()
+        .unwrap_or_else(|| panic!("{key:?} is not an array in {v}"))
 }
 
 impl Report {
@@ -710,8 +809,17 @@ impl Report {
     /// The one row for `path`; panics if there is none or more than one.
     #[track_caller]
     pub fn file(&self, path: &str) -> FileRow {
-        let rows: Vec<FileRow> = self.files().into_iter().filter(|f| f.path == path).collect();
-        assert_eq!(rows.len(), 1, "expected exactly one files[] row for {path:?}: {:#}", self.json["files"]);
+        let rows: Vec<FileRow> = self
+            .files()
+            .into_iter()
+            .filter(|f| f.path == path)
+            .collect();
+        assert_eq!(
+            rows.len(),
+            1,
+            "expected exactly one files[] row for {path:?}: {:#}",
+            self.json["files"]
+        );
         rows.into_iter().next().unwrap()
     }
 
@@ -755,14 +863,24 @@ impl Report {
         assert!(wall.is_finite() && wall >= 0.0, "wall_seconds = {wall}");
         let t = self.totals();
         let files = self.files();
-        assert_eq!(t.files, files.len() as u64, "totals.files vs files[]: {:#}", self.json);
+        assert_eq!(
+            t.files,
+            files.len() as u64,
+            "totals.files vs files[]: {:#}",
+            self.json
+        );
         let sum = files.iter().fold(Counts::default(), |mut acc, f| {
             acc.examples += f.examples;
             acc.failures += f.failures;
             acc.pending += f.pending;
             acc
         });
-        assert_eq!(t.counts(), sum, "totals vs the sum of files[]: {:#}", self.json);
+        assert_eq!(
+            t.counts(),
+            sum,
+            "totals vs the sum of files[]: {:#}",
+            self.json
+        );
         for f in &files {
             assert!(
                 !f.path.starts_with("./") && !f.path.starts_with('/'),
@@ -775,15 +893,26 @@ impl Report {
                 f.status,
                 f.path
             );
-            assert!(f.seconds.is_finite() && f.seconds >= 0.0, "seconds for {}", f.path);
+            assert!(
+                f.seconds.is_finite() && f.seconds >= 0.0,
+                "seconds for {}",
+                f.path
+            );
             assert!(f.slot >= 1, "slots are numbered from 1: {f:?}");
         }
         for f in self.failures() {
-            assert!(!f.path.starts_with("./"), "failure path with ./: {:?}", f.path);
+            assert!(
+                !f.path.starts_with("./"),
+                "failure path with ./: {:?}",
+                f.path
+            );
         }
         let hosts = self.hosts();
         let host_files: u64 = hosts.iter().map(|h| h.files).sum();
-        assert_eq!(host_files, t.files, "hosts[].files should add up to totals.files");
+        assert_eq!(
+            host_files, t.files,
+            "hosts[].files should add up to totals.files"
+        );
         for h in &hosts {
             assert!(h.busy_seconds.is_finite() && h.busy_seconds >= 0.0, "{h:?}");
         }
@@ -812,7 +941,10 @@ pub fn junit_counts(xml: &str) -> JunitCounts {
         let open = format!("<{tag}");
         xml.match_indices(&open)
             .filter(|(i, _)| {
-                matches!(xml[i + open.len()..].chars().next(), Some(' ' | '>' | '/' | '\n' | '\t' | '\r'))
+                matches!(
+                    xml[i + open.len()..].chars().next(),
+                    Some(' ' | '>' | '/' | '\n' | '\t' | '\r')
+                )
             })
             .count()
     };
@@ -893,4 +1025,21 @@ pub fn wait_for_file(path: &Path, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// Kills (SIGKILL) the process with this pid on drop if it is still alive:
+/// for a worker a test saw start, so a failing assertion cannot leave it behind.
+pub struct KillOnDrop(pub u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if pid_alive(self.0) {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(self.0.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
