@@ -1,9 +1,221 @@
-//! Where a host finds the project. Locally the project is run in place; copying it to SSH
-//! hosts (manifest, diff, one tar stream) lands here with the sync work.
+//! The project's copy on each host: what to ship (the tree under the ignore rules) and the
+//! archive that carries it. This first version ships the whole tree each run; the manifest and
+//! the diff against each host's last state come with the sync work.
 
+use std::io;
 use std::path::{Path, PathBuf};
 
-/// The project's directory as a host sees it.
+/// The project's directory as this machine runs it.
 pub fn local_workdir(root: &Path) -> PathBuf {
     root.to_path_buf()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("failed to read `{}` while collecting the project to send", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to walk the project: {0}")]
+    Walk(String),
+    #[error("invalid [sync] {which} pattern `{pattern}`: {reason}")]
+    Pattern { which: &'static str, pattern: String, reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    File { size: u64, executable: bool },
+    Symlink { target: PathBuf },
+}
+
+/// One path to ship, relative to the project root, `/`-separated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    pub kind: EntryKind,
+}
+
+/// The files to ship: the project under .gitignore/.ignore and `[sync] exclude`, plus whatever
+/// `[sync] include` names; `.git` only when included. Links are shipped as links, never followed.
+pub fn scan(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<Entry>, SyncError> {
+    let globs = |which: &'static str, patterns: &[String]| -> Result<globset::GlobSet, SyncError> {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let glob = globset::Glob::new(p).map_err(|e| SyncError::Pattern { which, pattern: p.clone(), reason: e.to_string() })?;
+            b.add(glob);
+            // `log` also means everything below it.
+            if let Ok(g) = globset::Glob::new(&format!("{}/**", p.trim_end_matches('/'))) {
+                b.add(g);
+            }
+        }
+        b.build().map_err(|e| SyncError::Pattern { which, pattern: patterns.join(", "), reason: e.to_string() })
+    };
+    let exclude = globs("exclude", exclude)?;
+    let include = globs("include", include)?;
+    let mut out = Vec::new();
+    let mut add = |entry: &Path, file_type: std::fs::FileType| -> Result<(), SyncError> {
+        let Ok(rel) = entry.strip_prefix(root) else { return Ok(()) };
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        if rel.is_empty() || file_type.is_dir() {
+            return Ok(());
+        }
+        let read = |source| SyncError::Read { path: entry.to_path_buf(), source };
+        let kind = if file_type.is_symlink() {
+            EntryKind::Symlink { target: std::fs::read_link(entry).map_err(read)? }
+        } else if file_type.is_file() {
+            let meta = std::fs::metadata(entry).map_err(read)?;
+            use std::os::unix::fs::PermissionsExt;
+            EntryKind::File { size: meta.len(), executable: meta.permissions().mode() & 0o111 != 0 }
+        } else {
+            return Ok(()); // sockets, fifos: nothing to ship
+        };
+        out.push(Entry { path: rel, kind });
+        Ok(())
+    };
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .ignore(true)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry({
+            let root = root.to_path_buf();
+            let exclude = exclude.clone();
+            let include = include.clone();
+            move |e| {
+                let Ok(rel) = e.path().strip_prefix(&root) else { return true };
+                let rel = rel.to_string_lossy();
+                if rel.is_empty() {
+                    return true;
+                }
+                let included = include.is_match(rel.as_ref());
+                if rel == ".git" && !included {
+                    return false;
+                }
+                included || !exclude.is_match(rel.as_ref())
+            }
+        })
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| SyncError::Walk(e.to_string()))?;
+        let Some(ft) = entry.file_type() else { continue };
+        add(entry.path(), ft)?;
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// A tar archive of `entries` (read from `root`) plus `extra` files (name, contents).
+pub fn archive(root: &Path, entries: &[Entry], extra: &[(String, &[u8])]) -> Result<Vec<u8>, SyncError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    for entry in entries {
+        let full = root.join(&entry.path);
+        let read = |source| SyncError::Read { path: full.clone(), source };
+        match &entry.kind {
+            EntryKind::File { .. } => {
+                let mut file = std::fs::File::open(&full).map_err(read)?;
+                builder.append_file(&entry.path, &mut file).map_err(read)?;
+            }
+            EntryKind::Symlink { target } => {
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                header.set_mode(0o777);
+                builder.append_link(&mut header, &entry.path, target).map_err(read)?;
+            }
+        }
+    }
+    for (name, contents) in extra {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, name, *contents)
+            .map_err(|source| SyncError::Read { path: PathBuf::from(name), source })?;
+    }
+    builder.into_inner().map_err(|source| SyncError::Read { path: root.to_path_buf(), source })
+}
+
+/// The default remote directory, relative to the remote user's home: per controller user,
+/// machine and checkout, so two users or two checkouts never share one.
+pub fn default_remote_dir(root: &Path) -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+    let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let key = format!("{user}\0{}\0{}", machine.trim(), root.display());
+    let project: String = root
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect())
+        .unwrap_or_else(|| "project".into());
+    format!(".cache/testbot/{project}-{:08x}", fnv1a(key.as_bytes()) as u32)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for f in ["spec/a_spec.rb", "lib/x.rb", ".rspec", "log/test.log", "tmp/cache/x", ".git/HEAD", "node_modules/m/i.js", "odd name 'q' $(x).rb"] {
+            std::fs::create_dir_all(p.join(f).parent().unwrap()).unwrap();
+            std::fs::write(p.join(f), "data").unwrap();
+        }
+        std::fs::write(p.join(".gitignore"), "/tmp\nnode_modules/\n").unwrap();
+        symlink("lib/x.rb", p.join("link.rb")).unwrap();
+        symlink("/etc/passwd", p.join("outside")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn scan_honours_ignore_rules_and_keeps_links() {
+        let dir = tree();
+        let entries = scan(dir.path(), &["log".to_string()], &[]).unwrap();
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, [".gitignore", ".rspec", "lib/x.rb", "link.rb", "odd name 'q' $(x).rb", "outside", "spec/a_spec.rb"]);
+        let outside = entries.iter().find(|e| e.path == "outside").unwrap();
+        assert_eq!(outside.kind, EntryKind::Symlink { target: PathBuf::from("/etc/passwd") });
+    }
+
+    #[test]
+    fn include_brings_back_git() {
+        let dir = tree();
+        let entries = scan(dir.path(), &[], &[".git".to_string()]).unwrap();
+        assert!(entries.iter().any(|e| e.path == ".git/HEAD"));
+    }
+
+    #[test]
+    fn archive_round_trips() {
+        let dir = tree();
+        let entries = scan(dir.path(), &[], &[]).unwrap();
+        let bytes = archive(dir.path(), &entries, &[(".testbot/f.rb".to_string(), b"fmt")]).unwrap();
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&bytes[..]).entries().unwrap() {
+            let e = e.unwrap();
+            names.push((e.path().unwrap().to_string_lossy().into_owned(), e.header().entry_type().is_symlink()));
+        }
+        assert!(names.contains(&("link.rb".to_string(), true)));
+        assert!(names.contains(&("outside".to_string(), true)));
+        assert!(names.contains(&(".testbot/f.rb".to_string(), false)));
+        assert_eq!(names.len(), entries.len() + 1);
+    }
+
+    #[test]
+    fn remote_dirs_differ_per_checkout() {
+        let a = default_remote_dir(Path::new("/home/u/app"));
+        let b = default_remote_dir(Path::new("/home/u/other/app"));
+        assert!(a.starts_with(".cache/testbot/app-"));
+        assert_ne!(a, b);
+        assert_eq!(a, default_remote_dir(Path::new("/home/u/app")));
+    }
 }
