@@ -14,7 +14,7 @@ use crate::project::Project;
 use crate::report::{ReportConfig, Reporter};
 use crate::schedule::{self, Batch, History, Queue, Tuning};
 use crate::ssh::{Host, HostCommand, LocalHost, Output};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
@@ -26,15 +26,29 @@ const MAX_REQUEUES: u32 = 2;
 enum Msg {
     Event(RunEvent),
     /// The runner finished booting (its first event arrived, or it ended).
-    Booted,
+    Booted { slot: usize },
     BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue> },
+}
+
+/// A host ready for work: connected, its copy of the project in place.
+pub struct PreparedHost {
+    pub host: Arc<dyn Host>,
+    pub slots: usize,
+    /// Runners that may boot at once (its cores).
+    pub boot_parallelism: usize,
+    /// The project's directory there.
+    pub workdir: PathBuf,
+    /// Where the formatter was put, as the runner's `--require` reads it.
+    pub support_dir: String,
 }
 
 struct Slot {
     info: SlotInfo,
+    /// Index into the prepared hosts.
+    host_index: usize,
     host: Arc<dyn Host>,
     env: Vec<(String, String)>,
-    workdir: std::path::PathBuf,
+    workdir: PathBuf,
     support_dir: String,
 }
 
@@ -65,23 +79,28 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
         let path = support.path().join(name);
         std::fs::write(&path, contents).map_err(|source| Error::Io { what: format!("write {}", path.display()), source })?;
     }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let hosts = vec![PreparedHost {
+        host: Arc::new(LocalHost::new()),
+        slots: project.local_slots,
+        boot_parallelism: cores,
+        workdir: crate::sync::local_workdir(&project.root),
+        support_dir: support.path().to_string_lossy().into_owned(),
+    }];
     let tag = protocol::new_tag();
-    let local: Arc<dyn Host> = Arc::new(LocalHost::new());
-    let slots = local_slots(&project, &local, &tag, &support.path().to_string_lossy());
+    let slots = build_slots(&project, &hosts, &tag);
+    let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
+    let slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
 
     let history = load_history(&project);
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
     let estimates = schedule::estimate(&sizes, &history);
     let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let defaults = Tuning { boot_parallelism: cores, ..Tuning::default() };
     let tuning = match std::env::var("TESTBOT_TUNING") {
-        Ok(spec) => Tuning::parse_over(defaults, &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
-        Err(_) => defaults,
+        Ok(spec) => Tuning::parse_over(Tuning::default(), &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
+        Err(_) => Tuning::default(),
     };
-    // Booting Ruby is CPU work: more runners booting than cores only slows all of them.
-    let max_booting = tuning.boot_parallelism;
-    let mut queue = Queue::new(estimates, slots.len(), tuning);
+    let mut queue = Queue::new(estimates, &boot_waves, tuning);
 
     reporter.handle(&RunEvent::RunStarted {
         framework: project.framework.name(),
@@ -94,21 +113,20 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let mut interrupts = signal(SignalKind::interrupt()).map_err(|source| Error::Io { what: "listen for Ctrl-C".into(), source })?;
     let mut terminates = signal(SignalKind::terminate()).map_err(|source| Error::Io { what: "listen for SIGTERM".into(), source })?;
+    // A stack: the slot that boots first is on top.
     let mut idle: Vec<usize> = (0..slots.len()).rev().collect();
     let mut running = 0usize;
-    let mut booting = 0usize;
+    // Booting Ruby is CPU work: more runners booting on a host than it has cores slows them all.
+    let mut booting = vec![0usize; hosts.len()];
     let mut interrupted = false;
 
     loop {
         if !interrupted {
-            while let Some(&i) = idle.last() {
-                if booting >= max_booting {
-                    break;
-                }
+            while let Some(pos) = idle.iter().rposition(|&i| booting[slots[i].host_index] < hosts[slots[i].host_index].boot_parallelism) {
                 let Some(batch) = queue.next_batch() else { break };
-                idle.pop();
+                let i = idle.remove(pos);
                 running += 1;
-                booting += 1;
+                booting[slots[i].host_index] += 1;
                 tokio::spawn(run_batch(&slots[i], i, batch, &project, tag.clone(), tx.clone(), cancel_rx.clone()));
             }
         }
@@ -118,7 +136,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
         tokio::select! {
             Some(msg) = rx.recv() => match msg {
                 Msg::Event(event) => reporter.handle(&event),
-                Msg::Booted => booting -= 1,
+                Msg::Booted { slot } => booting[slots[slot].host_index] -= 1,
                 Msg::BatchDone { slot, seconds, requeue } => {
                     running -= 1;
                     idle.push(slot);
@@ -177,18 +195,24 @@ fn settle_requeues(requeue: Vec<Requeue>, queue: &mut Queue, reporter: &mut Repo
     }
 }
 
-fn local_slots(project: &Project, host: &Arc<dyn Host>, tag: &str, support_dir: &str) -> Vec<Slot> {
-    let count = project.local_slots;
-    (1..=count)
-        .map(|n| {
-            let info = SlotInfo { id: n, host: Arc::from(host.name()), host_slot: n };
-            Slot {
-                env: slot_env(project, &info, count, tag),
+/// Every slot of every host, in the order they take their first batch, with its boot wave.
+fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slot, usize)> {
+    let shape: Vec<(usize, usize)> = hosts.iter().map(|h| (h.slots, h.boot_parallelism)).collect();
+    schedule::boot_order(&shape)
+        .into_iter()
+        .enumerate()
+        .map(|(n, (h, k, wave))| {
+            let host = &hosts[h];
+            let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: k + 1 };
+            let slot = Slot {
+                env: slot_env(project, &info, host.slots, tag),
                 info,
-                host: host.clone(),
-                workdir: crate::sync::local_workdir(&project.root),
-                support_dir: support_dir.to_string(),
-            }
+                host_index: h,
+                host: host.host.clone(),
+                workdir: host.workdir.clone(),
+                support_dir: host.support_dir.clone(),
+            };
+            (slot, wave)
         })
         .collect()
 }
@@ -240,7 +264,7 @@ fn run_batch(
         let tracker = BatchTracker::new(info.clone(), batch.jobs);
         let end = match host.spawn(command).await {
             Err(err) => {
-                let _ = tx.send(Msg::Booted);
+                let _ = tx.send(Msg::Booted { slot: index });
                 tracker.spawn_failed(&crate::errors::chain(&err))
             }
             Ok(mut process) => {
@@ -271,11 +295,11 @@ fn run_batch(
                     events.drain(..).for_each(send);
                     if !booted && tracker.has_started() {
                         booted = true;
-                        let _ = tx.send(Msg::Booted);
+                        let _ = tx.send(Msg::Booted { slot: index });
                     }
                 }
                 if !booted {
-                    let _ = tx.send(Msg::Booted);
+                    let _ = tx.send(Msg::Booted { slot: index });
                 }
                 stdout.finish(&mut pieces);
                 stderr.finish(&mut pieces);

@@ -52,11 +52,10 @@ pub struct Tuning {
     pub min_batch_seconds: f64,
     /// And never more files than this, so one crash cannot take much with it.
     pub max_batch_files: usize,
-    /// Seconds a runner takes to boot before its first example, and how many boot at once (the
-    /// run layer starts at most this many together, one a core). With seconds estimates, the
-    /// first wave gives the slots that boot later less work, so that all finish together.
+    /// Seconds a runner takes to boot before its first example. The run layer boots at most one
+    /// runner a core at once on each host (see `boot_order`); with seconds estimates, the first
+    /// wave gives the slots that boot later less work, so that all finish together.
     pub boot_seconds: f64,
-    pub boot_parallelism: usize,
 }
 
 impl Default for Tuning {
@@ -67,7 +66,6 @@ impl Default for Tuning {
             min_batch_seconds: 0.5,
             max_batch_files: 200,
             boot_seconds: 0.3,
-            boot_parallelism: 2,
         }
     }
 }
@@ -86,7 +84,6 @@ impl Tuning {
                 "min_batch_seconds" => t.min_batch_seconds = num.max(0.0),
                 "max_batch_files" => t.max_batch_files = (num as usize).max(1),
                 "boot_seconds" => t.boot_seconds = num.max(0.0),
-                "boot_parallelism" => t.boot_parallelism = (num as usize).max(1),
                 _ => return Err(format!("unknown tuning key `{key}`")),
             }
         }
@@ -108,8 +105,10 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(files: Vec<FileEstimate>, slots: usize, tuning: Tuning) -> Queue {
-        let slots = slots.max(1);
+    /// `boot_waves[k]`: in which boot wave the k-th slot to ask for work boots (0 = at once);
+    /// see `boot_order`. Its length is the number of slots.
+    pub fn new(files: Vec<FileEstimate>, boot_waves: &[usize], tuning: Tuning) -> Queue {
+        let slots = boot_waves.len().max(1);
         let any_known = files.iter().any(|f| f.known);
         let unknown_share = {
             let total = files.iter().fold(0.0, |a, f| a + f.seconds);
@@ -126,7 +125,11 @@ impl Queue {
         });
         let remaining_seconds = jobs.iter().fold(0.0, |a, j| a + j.expected_seconds);
         let mut pending: VecDeque<Job> = jobs.into();
-        let planned = plan_first_wave(&mut pending, slots, remaining_seconds * (1.0 - tail_share), any_known, &tuning);
+        let offsets: Vec<f64> = boot_waves
+            .iter()
+            .map(|w| if any_known { tuning.boot_seconds * (*w + 1) as f64 } else { 0.0 })
+            .collect();
+        let planned = plan_first_wave(&mut pending, &offsets, remaining_seconds * (1.0 - tail_share), &tuning);
         let min_batch_seconds = if any_known { tuning.min_batch_seconds } else { 0.0 };
         Queue { planned, pending, slots, remaining_seconds, min_batch_seconds, tuning }
     }
@@ -187,28 +190,22 @@ impl Queue {
     }
 }
 
-/// One batch a slot for the first wave: the longest files, up to `budget` seconds, each to the slot that would be free first (LPT), counting the boot queue: slot k starts
-/// its first example after ⌈(k+1) ÷ boot_parallelism⌉ boots. Starting every slot with one
-/// well-sized process pays Ruby's start-up once a slot; the tail left in `pending` evens out
-/// what the estimates got wrong. Batches come out in slot order, the earliest-booting first.
-fn plan_first_wave(pending: &mut VecDeque<Job>, slots: usize, budget: f64, seconds: bool, tuning: &Tuning) -> VecDeque<Batch> {
-    if slots < 2 || pending.len() <= slots {
+/// One batch a slot for the first wave: the longest files, up to `budget` seconds, each to the
+/// slot that would be free first (LPT), counting when each slot's runner finishes booting
+/// (`offsets`). Starting every slot with one well-sized process pays Ruby's start-up once a
+/// slot; the tail left in `pending` evens out what the estimates got wrong. Batches come out in
+/// the order the slots ask for work.
+fn plan_first_wave(pending: &mut VecDeque<Job>, offsets: &[f64], budget: f64, tuning: &Tuning) -> VecDeque<Batch> {
+    if offsets.len() < 2 || pending.len() <= offsets.len() {
         return VecDeque::new();
     }
-    let boot = |k: usize| {
-        if seconds {
-            tuning.boot_seconds * (k / tuning.boot_parallelism.max(1) + 1) as f64
-        } else {
-            0.0
-        }
-    };
-    let mut bins: Vec<(f64, Vec<Job>)> = (0..slots).map(|k| (boot(k), Vec::new())).collect();
+    let mut bins: Vec<(f64, Vec<Job>)> = offsets.iter().map(|o| (*o, Vec::new())).collect();
     let mut planned = 0.0;
     while let Some(job) = pending.front() {
         if planned + job.expected_seconds > budget && planned > 0.0 {
             break;
         }
-        let (free_at, jobs) = bins.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).expect("slots >= 2");
+        let (free_at, jobs) = bins.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).expect("two slots or more");
         if jobs.len() >= tuning.max_batch_files {
             break;
         }
@@ -220,9 +217,40 @@ fn plan_first_wave(pending: &mut VecDeque<Job>, slots: usize, budget: f64, secon
     bins.into_iter().filter(|(_, jobs)| !jobs.is_empty()).map(|(_, jobs)| Batch { jobs }).collect()
 }
 
+/// The order in which slots take their first batch, and the boot wave of each: hosts boot at
+/// most `parallelism` runners at once (one a core), so each host's slots boot in waves; hosts
+/// boot side by side. `hosts[h] = (slots, parallelism)`; returns (host, slot within host, wave).
+pub fn boot_order(hosts: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
+    let mut order = Vec::new();
+    let waves = hosts.iter().map(|(s, p)| s.div_ceil((*p).max(1))).max().unwrap_or(0);
+    for wave in 0..waves {
+        for (h, (slots, parallelism)) in hosts.iter().enumerate() {
+            let p = (*parallelism).max(1);
+            for k in wave * p..((wave + 1) * p).min(*slots) {
+                order.push((h, k, wave));
+            }
+        }
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Boot waves of `slots` slots on one host booting `parallelism` at a time.
+    fn waves(slots: usize, parallelism: usize) -> Vec<usize> {
+        boot_order(&[(slots, parallelism)]).into_iter().map(|(_, _, w)| w).collect()
+    }
+
+    #[test]
+    fn boot_order_interleaves_hosts_by_wave() {
+        assert_eq!(
+            boot_order(&[(3, 2), (2, 1)]),
+            vec![(0, 0, 0), (0, 1, 0), (1, 0, 0), (0, 2, 1), (1, 1, 1)]
+        );
+        assert_eq!(boot_order(&[]), vec![]);
+    }
 
     fn files(secs: &[f64]) -> Vec<FileEstimate> {
         secs.iter()
@@ -260,15 +288,15 @@ mod tests {
 
     #[test]
     fn full_history_plans_one_batch_a_slot() {
-        let mut q = Queue::new(files(&[1.0, 10.0, 1.0, 5.0]), 2, Tuning::default());
+        let mut q = Queue::new(files(&[1.0, 10.0, 1.0, 5.0]), &waves(2, 2), Tuning::default());
         // Everything known: no tail; LPT with both slots booting together.
         assert_eq!(drain_batches(&mut q), vec![vec![10.0], vec![5.0, 1.0, 1.0]]);
     }
 
     #[test]
     fn later_booting_slots_get_less() {
-        let tuning = Tuning { boot_seconds: 1.0, boot_parallelism: 1, ..Tuning::default() };
-        let mut q = Queue::new(files(&[1.0; 12]), 3, tuning);
+        let tuning = Tuning { boot_seconds: 1.0, ..Tuning::default() };
+        let mut q = Queue::new(files(&[1.0; 12]), &waves(3, 1), tuning);
         // Slots boot at 1, 2 and 3 s: 12 s of work ends at 6 s on all three.
         let sizes: Vec<usize> = drain_batches(&mut q).iter().map(Vec::len).collect();
         assert_eq!(sizes, [5, 4, 3]);
@@ -276,7 +304,7 @@ mod tests {
 
     #[test]
     fn batches_shrink_towards_the_tail() {
-        let mut q = Queue::new(unknown(&[0.5; 64]), 4, Tuning::default());
+        let mut q = Queue::new(unknown(&[0.5; 64]), &waves(4, 2), Tuning::default());
         let sizes: Vec<usize> = drain_batches(&mut q).iter().map(Vec::len).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 64);
         // A first wave of 4 × 12 files (75%), then shrinking batches down to single files.
@@ -287,7 +315,7 @@ mod tests {
 
     #[test]
     fn tiny_suites_boot_few_runners() {
-        let mut q = Queue::new(files(&[0.01; 100]), 8, Tuning::default());
+        let mut q = Queue::new(files(&[0.01; 100]), &waves(8, 2), Tuning::default());
         let batches = drain_batches(&mut q);
         // 1 s of work and 0.3 s to boot, two at a time: only the first four slots get work.
         assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [40, 40, 10, 10]);
@@ -296,7 +324,7 @@ mod tests {
     #[test]
     fn max_batch_files_caps_a_batch() {
         let tuning = Tuning { max_batch_files: 7, ..Tuning::default() };
-        let mut q = Queue::new(files(&[0.01; 20]), 1, tuning);
+        let mut q = Queue::new(files(&[0.01; 20]), &waves(1, 2), tuning);
         let sizes: Vec<usize> = drain_batches(&mut q).iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![7, 7, 6]);
     }
@@ -304,7 +332,7 @@ mod tests {
     #[test]
     fn requeued_jobs_come_first_and_alone() {
         let tuning = Tuning { split_factor: 2.0, ..Tuning::default() };
-        let mut q = Queue::new(files(&[1.0, 1.0, 1.0, 1.0]), 1, tuning);
+        let mut q = Queue::new(files(&[1.0, 1.0, 1.0, 1.0]), &waves(1, 2), tuning);
         let first = q.next_batch().unwrap();
         assert_eq!(first.jobs.len(), 2);
         for job in first.jobs.into_iter().rev() {
@@ -324,14 +352,14 @@ mod tests {
         secs[..6].copy_from_slice(&[6.0, 5.0, 4.5, 4.0, 3.0, 3.0]);
         let total: f64 = secs.iter().sum();
         let ideal = (total / 8.0).max(6.0);
-        let mut q = Queue::new(files(&secs), 8, Tuning::default());
+        let mut q = Queue::new(files(&secs), &waves(8, 2), Tuning::default());
         let makespan = simulate(&mut q, 8, 0.15);
         assert!(makespan / ideal < 1.10, "makespan {makespan:.2} ideal {ideal:.2}");
     }
 
     #[test]
     fn first_wave_is_balanced_and_leaves_a_tail() {
-        let mut q = Queue::new(unknown(&[4.0, 3.0, 3.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]), 2, Tuning::default());
+        let mut q = Queue::new(unknown(&[4.0, 3.0, 3.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]), &waves(2, 2), Tuning::default());
         // 20 s, 2 slots: 15 s planned as LPT (4, 3, 3+, 2, 2, 1 → 8 and 7); five 1 s files wait.
         let first: Vec<Vec<f64>> = (0..2).map(|_| q.next_batch().unwrap().jobs.iter().map(|j| j.expected_seconds).collect()).collect();
         assert_eq!(first, vec![vec![4.0, 2.0, 2.0], vec![3.0, 3.0, 1.0]]);
@@ -341,7 +369,7 @@ mod tests {
 
     #[test]
     fn sizes_are_not_seconds_so_no_floor_without_history() {
-        let mut q = Queue::new(unknown(&[0.01; 40]), 4, Tuning::default());
+        let mut q = Queue::new(unknown(&[0.01; 40]), &waves(4, 2), Tuning::default());
         let sizes: Vec<usize> = drain_batches(&mut q).iter().map(Vec::len).collect();
         assert_eq!(&sizes[..4], &[8, 8, 7, 7]);
         assert!(sizes.len() > 6, "the tail is split: {sizes:?}");
@@ -349,7 +377,7 @@ mod tests {
 
     #[test]
     fn drain_empties_the_queue() {
-        let mut q = Queue::new(files(&[1.0, 2.0]), 2, Tuning::default());
+        let mut q = Queue::new(files(&[1.0, 2.0]), &waves(2, 2), Tuning::default());
         assert_eq!(q.drain().len(), 2);
         assert!(q.is_empty());
         assert_eq!(q.next_batch(), None);
