@@ -28,6 +28,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the suite (the default command).
     Run(RunArgs),
+    /// Check every SSH host in testbot.toml at once and print one table.
+    Hosts(HostsArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct HostsArgs {
+    /// Change to DIR before doing anything.
+    #[arg(short = 'C', long = "chdir", value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// The inventory file (default: ./testbot.toml when present).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -97,18 +109,23 @@ pub fn init_tracing(verbose: u8) {
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
-    let args = match cli.command {
-        Some(Command::Run(args)) => args,
-        None => cli.run,
-    };
-    if let Some(dir) = &args.chdir {
+    match cli.command {
+        Some(Command::Run(args)) => run_suite(args),
+        Some(Command::Hosts(args)) => hosts(args),
+        None => run_suite(cli.run),
+    }
+}
+
+/// The project root and its inventory, after `-C`.
+fn setup(chdir: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<(PathBuf, Inventory), Error> {
+    if let Some(dir) = chdir {
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
     }
     let root = std::env::current_dir().map_err(|source| Error::Io {
         what: "read the current directory".into(),
         source,
     })?;
-    let inventory = match &args.config {
+    let inventory = match config {
         Some(path) => Inventory::load(path)?,
         None => {
             let default = root.join("testbot.toml");
@@ -119,13 +136,34 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             }
         }
     };
-    let project = project::Project::resolve(&root, &inventory, &args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    Ok((root, inventory))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| Error::Io { what: "start the async runtime".into(), source })?;
-    let code = runtime.block_on(run::run(project, inventory, args))?;
+        .map_err(|source| Error::Io { what: "start the async runtime".into(), source })
+}
+
+fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
+    let (root, inventory) = setup(&args.chdir, &args.config)?;
+    let project = project::Project::resolve(&root, &inventory, &args)?;
+    let code = runtime()?.block_on(run::run(project, inventory, args))?;
     Ok(Outcome::new(code))
 }
 
+fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
+    let (root, inventory) = setup(&args.chdir, &args.config)?;
+    if inventory.hosts.is_empty() {
+        return Err(Error::Usage(format!(
+            "no [[host]] in {}: `testbot hosts` checks SSH hosts (see testbot.toml.example)",
+            inventory.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "testbot.toml (there is none here)".into())
+        )));
+    }
+    let checks = runtime()?.block_on(run::remote::check_all(&inventory, &root));
+    crate::report::print_hosts(&checks);
+    let usable = checks.iter().filter(|c| c.result.as_ref().is_ok_and(|r| r.problem().is_none())).count();
+    Ok(Outcome::new(if usable == checks.len() { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
+}

@@ -2,6 +2,7 @@
 //! the final summary, the JSON report, the JUnit file and the runtime history.
 
 mod display;
+pub mod hosts;
 mod json;
 mod junit;
 mod runtime_log;
@@ -133,4 +134,9 @@ fn write_file(path: &PathBuf, text: &str) -> std::io::Result<()> {
 
 pub(crate) fn count(files: &[FileReport], status: ExampleStatus) -> usize {
     files.iter().map(|f| f.count(status)).sum()
+}
+
+/// `testbot hosts` prints its table here, like every other report.
+pub fn print_hosts(checks: &[crate::run::remote::HostCheck]) {
+    print!("{}", hosts::render(checks));
 }

@@ -2,6 +2,7 @@
 //! cancellation (Ctrl-C) and requeues, and hands every event to the reporter.
 
 mod batch;
+pub mod remote;
 
 pub use batch::{BatchEnd, BatchTracker, Captured, Requeue};
 
@@ -60,17 +61,6 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
         junit: args.junit.clone(),
         runtime_log: project.runtime_log.clone(),
     });
-    if !inventory.hosts.is_empty() {
-        reporter.warn(&format!(
-            "{} SSH host(s) in {} are not used: this version of testbot runs on local slots only",
-            inventory.hosts.len(),
-            inventory.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "testbot.toml".into())
-        ));
-    }
-    if project.local_slots == 0 {
-        return Err(Error::NoHost("  local: 0 slots (`-n 0` or `[local] slots`), and no SSH host can run work yet".into()));
-    }
-
     let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
         what: "create a temporary directory for the runner's support files".into(),
         source,
@@ -80,13 +70,26 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
         std::fs::write(&path, contents).map_err(|source| Error::Io { what: format!("write {}", path.display()), source })?;
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let hosts = vec![PreparedHost {
-        host: Arc::new(LocalHost::new()),
-        slots: project.local_slots,
-        boot_parallelism: cores,
-        workdir: crate::sync::local_workdir(&project.root),
-        support_dir: support.path().to_string_lossy().into_owned(),
-    }];
+    let mut hosts = Vec::new();
+    if project.local_slots > 0 {
+        hosts.push(PreparedHost {
+            host: Arc::new(LocalHost::new()),
+            slots: project.local_slots,
+            boot_parallelism: cores,
+            workdir: crate::sync::local_workdir(&project.root),
+            support_dir: support.path().to_string_lossy().into_owned(),
+        });
+    }
+    let (remote_hosts, failures) = remote::prepare(&project, &inventory).await;
+    hosts.extend(remote_hosts);
+    for failure in &failures {
+        reporter.warn(&format!("host `{}` is left out of this run: {}", failure.name, failure.reason));
+    }
+    if hosts.is_empty() {
+        let mut reasons: Vec<String> = failures.iter().map(|f| format!("  {}: {}", f.name, f.reason)).collect();
+        reasons.insert(0, "  local: 0 slots (`-n 0`, `[local] slots`, or the default with SSH hosts configured)".to_string());
+        return Err(Error::NoHost(reasons.join("\n")));
+    }
     let tag = protocol::new_tag();
     let slots = build_slots(&project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();

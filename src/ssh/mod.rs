@@ -4,8 +4,12 @@
 //! same trait, so everything above this module is transport-blind.
 
 mod local;
+pub mod quote;
+pub mod remote;
 
 pub use local::LocalHost;
+pub use quote::{command_line, quote, valid_env_name, CommandLineError};
+pub use remote::{HostKeyChecking, SshError, SshHost, SshTarget, RUN_TIMEOUT};
 
 use futures::future::BoxFuture;
 use std::fmt;

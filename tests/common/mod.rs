@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -1,0 +1,236 @@
+//! SSH hosts for a run: connect to every host at once, learn its cores, put the project there.
+//! A host that fails any step is left out with the reason; the run goes on with the others.
+
+use super::PreparedHost;
+use crate::inventory::{HostSpec, Inventory, Slots};
+use crate::project::Project;
+use crate::ssh::quote::quote;
+use crate::ssh::remote::{HostKeyChecking, SshHost, SshTarget};
+use crate::ssh::Host;
+use crate::sync;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the copy of the project may take to arrive on one host.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A host that could not be used, and why.
+#[derive(Debug, Clone)]
+pub struct HostFailure {
+    pub name: String,
+    pub reason: String,
+}
+
+/// What `testbot hosts` and a run learn about a reachable host.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub cores: usize,
+    pub round_trip: Duration,
+}
+
+/// The SSH target for an inventory host: identity from the inventory, else the user's
+/// default keys; known_hosts from [ssh], else ~/.ssh/known_hosts.
+pub fn target(spec: &HostSpec, inventory: &Inventory) -> SshTarget {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+    let identities = match &spec.identity {
+        Some(path) => vec![path.clone()],
+        None => ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|n| home.join(".ssh").join(n))
+            .filter(|p| p.exists())
+            .collect(),
+    };
+    let user = spec
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "root".to_string());
+    SshTarget {
+        name: spec.name.clone(),
+        address: spec.address.clone(),
+        port: spec.port,
+        user,
+        identities,
+        known_hosts: inventory.ssh.known_hosts.clone().unwrap_or_else(|| home.join(".ssh").join("known_hosts")),
+        policy: match inventory.ssh.host_key_checking {
+            crate::inventory::HostKeyChecking::Strict => HostKeyChecking::Strict,
+            crate::inventory::HostKeyChecking::AcceptNew => HostKeyChecking::AcceptNew,
+        },
+        connect_timeout: CONNECT_TIMEOUT,
+    }
+}
+
+/// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
+pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), String> {
+    let sessions = match spec.slots {
+        Slots::Count(n) => n + 1,
+        Slots::Auto => 8,
+    };
+    let host = SshHost::connect(target(spec, inventory), sessions).await.map_err(|e| crate::errors::chain(&e))?;
+    let started = Instant::now();
+    let (exit, out, err) = host
+        .run("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN")
+        .await
+        .map_err(|e| crate::errors::chain(&e))?;
+    let round_trip = started.elapsed();
+    let cores = String::from_utf8_lossy(&out).trim().parse::<usize>().map_err(|_| {
+        format!("could not read its core count ({exit}): {}", String::from_utf8_lossy(&err).trim())
+    })?;
+    let slots = match spec.slots {
+        Slots::Count(n) => n,
+        Slots::Auto => cores.max(1),
+    };
+    Ok((host, HostFacts { cores, round_trip }, slots))
+}
+
+/// Every inventory host, connected and synced side by side.
+pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedHost>, Vec<HostFailure>) {
+    if inventory.hosts.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(&project.root));
+    let archive = match pack(project, inventory) {
+        Ok(bytes) => Arc::new(bytes),
+        Err(reason) => {
+            let failures = inventory.hosts.iter().map(|h| HostFailure { name: h.name.clone(), reason: reason.clone() }).collect();
+            return (Vec::new(), failures);
+        }
+    };
+    let jobs = inventory.hosts.iter().map(|spec| {
+        let archive = archive.clone();
+        let remote_dir = remote_dir.clone();
+        async move {
+            let (host, facts, slots) = connect(spec, inventory).await?;
+            push(&host, &remote_dir, &archive).await?;
+            Ok::<_, String>(PreparedHost {
+                host: Arc::new(host) as Arc<dyn Host>,
+                slots,
+                boot_parallelism: facts.cores.max(1),
+                workdir: PathBuf::from(&remote_dir),
+                support_dir: SUPPORT_DIR.to_string(),
+            })
+        }
+    });
+    let results = futures::future::join_all(jobs).await;
+    let mut ready = Vec::new();
+    let mut failures = Vec::new();
+    for (spec, result) in inventory.hosts.iter().zip(results) {
+        match result {
+            Ok(host) => ready.push(host),
+            Err(reason) => failures.push(HostFailure { name: spec.name.clone(), reason }),
+        }
+    }
+    (ready, failures)
+}
+
+/// Where the formatter goes in the remote copy, as `--require` reads it from the project's dir.
+const SUPPORT_DIR: &str = "./.testbot";
+
+/// The project (under its ignore rules) plus the framework's support files, as one tar.
+fn pack(project: &Project, inventory: &Inventory) -> Result<Vec<u8>, String> {
+    let entries = sync::scan(&project.root, &inventory.sync.exclude, &inventory.sync.include).map_err(|e| crate::errors::chain(&e))?;
+    let support: Vec<(String, &[u8])> = project
+        .framework
+        .support_files()
+        .into_iter()
+        .map(|(name, contents)| (format!(".testbot/{name}"), contents.as_bytes()))
+        .collect();
+    sync::archive(&project.root, &entries, &support).map_err(|e| crate::errors::chain(&e))
+}
+
+/// Unpacks the archive into a fresh directory beside the old copy and swaps it in, so the
+/// copy is exact (no file left from an earlier run) and a failed transfer leaves the old one.
+async fn push(host: &SshHost, remote_dir: &str, archive: &[u8]) -> Result<(), String> {
+    let dir = quote(remote_dir);
+    let next = quote(&format!("{remote_dir}.incoming"));
+    let old = quote(&format!("{remote_dir}.old"));
+    let script = format!(
+        "set -e; rm -rf {next} {old}; mkdir -p {next}; tar -x -m -f - -C {next}; \
+         if [ -e {dir} ]; then mv {dir} {old}; fi; mv {next} {dir}; rm -rf {old}"
+    );
+    let (exit, _out, err) = host
+        .run_with_stdin(&script, archive, SYNC_TIMEOUT)
+        .await
+        .map_err(|e| crate::errors::chain(&e))?;
+    if !exit.success() {
+        return Err(format!(
+            "failed to unpack the project into {remote_dir} ({exit}): {}",
+            String::from_utf8_lossy(&err).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// One row of `testbot hosts`.
+#[derive(Debug, Clone)]
+pub struct HostCheck {
+    pub name: String,
+    pub endpoint: String,
+    pub result: Result<HostReport, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostReport {
+    pub user: String,
+    pub cores: usize,
+    pub slots: usize,
+    pub ruby: Option<String>,
+    pub bundler: Option<String>,
+    pub free_mb: Option<u64>,
+    pub round_trip: Duration,
+    pub remote_dir: String,
+}
+
+impl HostReport {
+    /// Why the host cannot run the suite, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.ruby.is_none() {
+            Some("no `ruby` on its PATH".into())
+        } else {
+            None
+        }
+    }
+}
+
+/// Checks every host at once, for `testbot hosts`.
+pub async fn check_all(inventory: &Inventory, root: &std::path::Path) -> Vec<HostCheck> {
+    let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root));
+    let checks = inventory.hosts.iter().map(|spec| {
+        let remote_dir = remote_dir.clone();
+        async move {
+            let endpoint = format!("{}:{}", spec.address, spec.port);
+            let result = async {
+                let (host, facts, slots) = connect(spec, inventory).await?;
+                let dir = quote(&remote_dir);
+                let script = format!(
+                    "printf 'ruby=%s\\n' \"$(ruby -v 2>/dev/null)\"; printf 'bundler=%s\\n' \"$(bundle -v 2>/dev/null)\"; \
+                     mkdir -p {dir} 2>/dev/null; printf 'free_kb=%s\\n' \"$(df -Pk {dir} 2>/dev/null | awk 'NR==2 {{print $4}}')\""
+                );
+                let (_, out, _) = host.run(&script).await.map_err(|e| crate::errors::chain(&e))?;
+                let out = String::from_utf8_lossy(&out);
+                let field = |key: &str| {
+                    out.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                        .map(|v| v.trim().to_string())
+                        .filter(|v| !v.is_empty())
+                };
+                Ok::<_, String>(HostReport {
+                    user: host.target().user.clone(),
+                    cores: facts.cores,
+                    slots,
+                    ruby: field("ruby"),
+                    bundler: field("bundler"),
+                    free_mb: field("free_kb").and_then(|v| v.parse::<u64>().ok()).map(|kb| kb / 1024),
+                    round_trip: facts.round_trip,
+                    remote_dir: remote_dir.clone(),
+                })
+            }
+            .await;
+            HostCheck { name: spec.name.clone(), endpoint, result }
+        }
+    });
+    futures::future::join_all(checks).await
+}

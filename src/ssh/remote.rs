@@ -1,0 +1,1102 @@
+//! SSH hosts over russh. An `SshHost` owns a few authenticated connections to one host (sshd
+//! allows 10 channels per connection) and runs each command in a session channel of its own;
+//! host keys are checked against known_hosts under an explicit `HostKeyChecking` policy.
+
+// `SshError` carries what its message needs (fingerprints, paths); it is built at most once per
+// connect or command, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use super::quote::{command_line, CommandLineError};
+use super::{ExitInfo, Host, HostCommand, HostError, Output, Process};
+use futures::future::BoxFuture;
+use russh::client::{self, AuthResult, Handle, Msg};
+use russh::keys::agent::client::AgentClient;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::known_hosts::known_host_keys_path;
+use russh::keys::{
+    check_known_hosts_path, Algorithm, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
+};
+use russh::{cipher, Channel, ChannelMsg, Preferred, Sig};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{sleep_until, timeout, Instant};
+
+/// Commands run at once on one connection. sshd's `MaxSessions` defaults to 10 channels per
+/// connection; the other 2 are kept for the short channels that kill process groups.
+const COMMANDS_PER_CONNECTION: usize = 8;
+const KILL_CHANNELS_PER_CONNECTION: usize = 2;
+/// How long a killed command has to report its end before its channel is closed from here.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How long the kill command itself may take (channel open, exec, exit).
+const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+/// After we close a channel ourselves, how long sshd has to confirm.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default limit for `SshHost::run`.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+const KEEPALIVE_MAX: usize = 3;
+/// Output chunks held here while the consumer of a `Process` is slow; past this the channel
+/// is not read, and SSH flow control holds the remote command back.
+const PENDING_CHUNKS: usize = 64;
+/// The first stdout line of every command: the process group to kill.
+const PGID_MARKER: &[u8] = b"testbot-pgid:";
+/// Lines before the marker (noise from a remote shell startup file) are passed on; a line
+/// longer than this means the marker is not coming.
+const PGID_SEARCH_LIMIT: usize = 64 * 1024;
+
+const CIPHERS: &[cipher::Name] = &[
+    // 1.5–2x the throughput of chacha20-poly1305 on AES-NI machines.
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
+
+/// What to do with a host whose key is not in known_hosts yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HostKeyChecking {
+    /// Refuse it (OpenSSH `StrictHostKeyChecking yes`).
+    #[default]
+    Strict,
+    /// Record its key and go on (OpenSSH `accept-new`); a changed key is still refused.
+    AcceptNew,
+}
+
+/// Where and how to connect.
+#[derive(Clone, Debug)]
+pub struct SshTarget {
+    /// The host's name in messages.
+    pub name: String,
+    /// What to connect to, and the name looked up in known_hosts.
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key files, tried in order before the keys of an ssh-agent.
+    pub identities: Vec<PathBuf>,
+    pub known_hosts: PathBuf,
+    pub policy: HostKeyChecking,
+    /// For the TCP connect and key exchange, and again for authentication.
+    pub connect_timeout: Duration,
+}
+
+impl SshTarget {
+    fn endpoint(&self) -> String {
+        if self.address.contains(':') {
+            format!("[{}]:{}", self.address, self.port)
+        } else {
+            format!("{}:{}", self.address, self.port)
+        }
+    }
+
+    /// The name known_hosts (and `ssh-keygen -R`) use for this host.
+    fn known_hosts_name(&self) -> String {
+        if self.port == 22 {
+            self.address.clone()
+        } else {
+            format!("[{}]:{}", self.address, self.port)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("failed to connect to host `{host}` ({endpoint})")]
+    Connect {
+        host: String,
+        endpoint: String,
+        #[source]
+        source: Box<russh::Error>,
+    },
+    #[error("timed out after {timeout:?} connecting to host `{host}` ({endpoint})")]
+    ConnectTimeout { host: String, endpoint: String, timeout: Duration },
+    #[error(
+        "host `{host}` is not in known_hosts {}: it offered the {algorithm} key {fingerprint}\n\
+         If that is the right key, trust it with `ssh-keyscan -p {port} {address} >> {}` \
+         or set host_key_checking = \"accept-new\" in [ssh]",
+        known_hosts.display(), known_hosts.display()
+    )]
+    HostKeyUnknown {
+        host: String,
+        address: String,
+        port: u16,
+        algorithm: String,
+        fingerprint: String,
+        known_hosts: PathBuf,
+    },
+    #[error(
+        "the host key of `{host}` has CHANGED: the {algorithm} key it offered ({fingerprint}) does not \
+         match line {line} of {}\n\
+         Someone could be intercepting the connection (a man-in-the-middle attack), or the host was \
+         reinstalled. If you know the new key is right, remove the old one with \
+         `ssh-keygen -R '{known_name}' -f {}` and connect again",
+        known_hosts.display(), known_hosts.display()
+    )]
+    HostKeyChanged {
+        host: String,
+        known_name: String,
+        algorithm: String,
+        fingerprint: String,
+        known_hosts: PathBuf,
+        line: usize,
+    },
+    #[error(
+        "host `{host}` offered a {algorithm} key ({fingerprint}) but {} (line {line}) records a key of \
+         another type ({known}) for it\n\
+         Someone could be intercepting the connection (a man-in-the-middle attack), or the host's keys \
+         were replaced. If you know the new key is right, remove the old one with \
+         `ssh-keygen -R '{known_name}' -f {}` and connect again",
+        known_hosts.display(), known_hosts.display()
+    )]
+    HostKeyOtherType {
+        host: String,
+        known_name: String,
+        algorithm: String,
+        fingerprint: String,
+        known: String,
+        known_hosts: PathBuf,
+        line: usize,
+    },
+    #[error("host `{host}` offered a host certificate, which testbot does not check")]
+    HostCertificate { host: String },
+    #[error("failed to read known_hosts file {}", path.display())]
+    KnownHosts {
+        path: PathBuf,
+        #[source]
+        source: russh::keys::Error,
+    },
+    #[error("failed to record the host key of `{host}` in {}", path.display())]
+    LearnHostKey {
+        host: String,
+        path: PathBuf,
+        #[source]
+        source: russh::keys::Error,
+    },
+    #[error("failed to read SSH key {}", path.display())]
+    KeyLoad {
+        path: PathBuf,
+        #[source]
+        source: russh::keys::Error,
+    },
+    #[error(
+        "SSH key {} is protected by a passphrase and no ssh-agent is running (SSH_AUTH_SOCK is not set)\n\
+         Start one and add the key (`eval $(ssh-agent)` then `ssh-add {}`), or use a key without a passphrase",
+        path.display(), path.display()
+    )]
+    KeyEncrypted { path: PathBuf },
+    #[error("no way to authenticate to host `{host}`: no identity file is readable and SSH_AUTH_SOCK is not set")]
+    NoAuthMethod { host: String },
+    #[error("failed to authenticate to host `{host}` as `{user}`; tried: {}", tried.join("; "))]
+    Auth { host: String, user: String, tried: Vec<String> },
+    #[error("timed out after {timeout:?} authenticating to host `{host}` as `{user}`")]
+    AuthTimeout { host: String, user: String, timeout: Duration },
+    #[error("failed to open a channel on host `{host}`")]
+    Channel {
+        host: String,
+        #[source]
+        source: Box<russh::Error>,
+    },
+    #[error("host `{host}` refused to run `{command}`")]
+    ExecRefused { host: String, command: String },
+    #[error("lost the connection to host `{host}`")]
+    Disconnected { host: String },
+    #[error("timed out after {timeout:?} waiting for `{command}` on host `{host}`")]
+    Timeout { host: String, command: String, timeout: Duration },
+    #[error("failed to build the command line for host `{host}`")]
+    CommandLine {
+        host: String,
+        #[source]
+        source: CommandLineError,
+    },
+}
+
+/// A private key file, as far as it could be read without a passphrase.
+enum Identity {
+    Key {
+        path: PathBuf,
+        key: Arc<PrivateKey>,
+    },
+    /// Usable only through an ssh-agent that holds it; `public` picks it among the agent's keys.
+    Encrypted {
+        path: PathBuf,
+        public: Option<PublicKey>,
+    },
+    Missing {
+        path: PathBuf,
+    },
+}
+
+impl Identity {
+    fn load(path: &Path) -> Result<Identity, SshError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Identity::Missing { path: path.into() }),
+            Err(e) => return Err(SshError::KeyLoad { path: path.into(), source: e.into() }),
+        };
+        match russh::keys::decode_secret_key(&text, None) {
+            Ok(key) => Ok(Identity::Key { path: path.into(), key: Arc::new(key) }),
+            Err(russh::keys::Error::KeyIsEncrypted) => {
+                // The OpenSSH format keeps the public half in clear; a `.pub` beside it is the fallback.
+                let public = PrivateKey::from_openssh(&text)
+                    .map(|k| k.public_key().clone())
+                    .ok()
+                    .or_else(|| russh::keys::load_public_key(pub_path(path)).ok());
+                Ok(Identity::Encrypted { path: path.into(), public })
+            }
+            Err(source) => Err(SshError::KeyLoad { path: path.into(), source }),
+        }
+    }
+}
+
+fn pub_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".pub");
+    PathBuf::from(p)
+}
+
+/// russh's client handler: checks the host key and remembers why it refused one.
+struct Verifier {
+    target: Arc<SshTarget>,
+    refusal: Arc<Mutex<Option<SshError>>>,
+}
+
+/// Serialises known_hosts updates within this process (several connections may learn the same
+/// host at once).
+static LEARN_LOCK: Mutex<()> = Mutex::new(());
+
+impl Verifier {
+    fn verify(&self, offered: &PublicKeyOrCertificate) -> Result<(), SshError> {
+        let t = &self.target;
+        let key = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key,
+            PublicKeyOrCertificate::Certificate(_) => return Err(SshError::HostCertificate { host: t.name.clone() }),
+        };
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let algorithm = key.algorithm().as_str().to_string();
+        let read_err = |source| SshError::KnownHosts { path: t.known_hosts.clone(), source };
+        match check_known_hosts_path(&t.address, t.port, key, &t.known_hosts) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(russh::keys::Error::KeyChanged { line }) => {
+                return Err(SshError::HostKeyChanged {
+                    host: t.name.clone(),
+                    known_name: t.known_hosts_name(),
+                    algorithm,
+                    fingerprint,
+                    known_hosts: t.known_hosts.clone(),
+                    line: file_line(&t.known_hosts, line),
+                })
+            }
+            Err(e) => return Err(read_err(e)),
+        }
+        // Not known. A host that known_hosts knows under another key type is refused even
+        // under accept-new: an interceptor would simply offer a type that is not recorded.
+        let known = known_host_keys_path(&t.address, t.port, &t.known_hosts).map_err(read_err)?;
+        if let Some((line, _)) = known.first() {
+            let mut types: Vec<String> = known.iter().map(|(_, k)| k.algorithm().as_str().to_string()).collect();
+            types.dedup();
+            return Err(SshError::HostKeyOtherType {
+                host: t.name.clone(),
+                known_name: t.known_hosts_name(),
+                algorithm,
+                fingerprint,
+                known: types.join(", "),
+                known_hosts: t.known_hosts.clone(),
+                line: file_line(&t.known_hosts, *line),
+            });
+        }
+        match t.policy {
+            HostKeyChecking::Strict => Err(SshError::HostKeyUnknown {
+                host: t.name.clone(),
+                address: t.address.clone(),
+                port: t.port,
+                algorithm,
+                fingerprint,
+                known_hosts: t.known_hosts.clone(),
+            }),
+            HostKeyChecking::AcceptNew => {
+                let _guard = LEARN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+                // Another connection may have recorded it meanwhile.
+                if check_known_hosts_path(&t.address, t.port, key, &t.known_hosts).map_err(read_err)? {
+                    return Ok(());
+                }
+                record_host_key(&t.known_hosts_name(), key, &t.known_hosts).map_err(|source| {
+                    SshError::LearnHostKey { host: t.name.clone(), path: t.known_hosts.clone(), source }
+                })?;
+                tracing::info!(host = %t.name, %fingerprint, known_hosts = %t.known_hosts.display(), "recorded new host key");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        match self.verify(offered) {
+            Ok(()) => Ok(true),
+            Err(refusal) => {
+                *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal);
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Appends `NAME KEY` to known_hosts. (russh's `learn_known_hosts_path` starts an empty or new
+/// file with a blank line: it cannot seek to the last byte of an empty file and so assumes the
+/// file lacks its final newline.)
+fn record_host_key(name: &str, key: &PublicKey, path: &Path) -> Result<(), russh::keys::Error> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path)?;
+    let mut line = String::new();
+    if file.metadata()?.len() > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            line.push('\n');
+        }
+    }
+    line.push_str(name);
+    line.push(' ');
+    line.push_str(key.to_openssh()?.trim_end());
+    line.push('\n');
+    // One write: with O_APPEND, lines written at once by other processes do not interleave.
+    file.write_all(line.as_bytes())?;
+    Ok(())
+}
+
+/// russh numbers known_hosts entries without counting `#` comment lines; this maps its
+/// number back to the line of the file that a person (or an editor) sees.
+fn file_line(path: &Path, entry: usize) -> usize {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return entry;
+    };
+    let mut seen = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if !line.starts_with('#') {
+            seen += 1;
+            if seen == entry {
+                return i + 1;
+            }
+        }
+    }
+    entry
+}
+
+/// Host key algorithms to ask for: those known_hosts already has for this host first (as
+/// OpenSSH does), else a host whose ed25519 key is not recorded reads as unknown although its
+/// RSA key is.
+fn host_key_preference(t: &SshTarget) -> Vec<Algorithm> {
+    let mut out: Vec<Algorithm> = Vec::new();
+    for (_, key) in known_host_keys_path(&t.address, t.port, &t.known_hosts).unwrap_or_default() {
+        let algs = match key.algorithm() {
+            // An RSA host key signs with SHA-2; plain `ssh-rsa` (SHA-1) stays last resort.
+            Algorithm::Rsa { .. } => {
+                vec![Algorithm::Rsa { hash: Some(HashAlg::Sha512) }, Algorithm::Rsa { hash: Some(HashAlg::Sha256) }]
+            }
+            other => vec![other],
+        };
+        for a in algs {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    for a in Preferred::DEFAULT.key.iter() {
+        if !out.contains(a) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+fn client_config(t: &SshTarget) -> Arc<client::Config> {
+    let preferred =
+        Preferred { cipher: Cow::Borrowed(CIPHERS), key: Cow::Owned(host_key_preference(t)), ..Preferred::default() };
+    Arc::new(client::Config {
+        // Nagle costs ~40 ms per round trip on small packets.
+        nodelay: true,
+        keepalive_interval: Some(KEEPALIVE_INTERVAL),
+        keepalive_max: KEEPALIVE_MAX,
+        preferred,
+        ..Default::default()
+    })
+}
+
+/// One authenticated connection and its channel budget.
+struct Conn {
+    handle: Handle<Verifier>,
+    commands: Arc<Semaphore>,
+    kills: Arc<Semaphore>,
+}
+
+impl Conn {
+    /// Opens a session channel. sshd frees a closed channel's session slot a moment after the
+    /// close, so an open right after one may be refused: retry a few times.
+    async fn open(&self, host: &str) -> Result<Channel<Msg>, SshError> {
+        let mut delay = Duration::from_millis(10);
+        for attempt in 0.. {
+            match self.handle.channel_open_session().await {
+                Ok(ch) => return Ok(ch),
+                Err(russh::Error::ChannelOpenFailure(reason)) if attempt < 6 => {
+                    tracing::debug!(%host, ?reason, "channel open refused, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(source) => return Err(SshError::Channel { host: host.to_string(), source: Box::new(source) }),
+            }
+        }
+        unreachable!()
+    }
+}
+
+/// A host reached over SSH.
+pub struct SshHost {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    target: Arc<SshTarget>,
+    identities: Vec<Identity>,
+    agent: Option<PathBuf>,
+    conns: Mutex<Vec<Arc<Conn>>>,
+    /// Held while a connection is being added, so that a burst of spawns opens one, not many.
+    grow: tokio::sync::Mutex<()>,
+}
+
+impl SshHost {
+    /// Connects and authenticates `ceil(sessions / 8)` connections (at least one), enough to run
+    /// `sessions` commands at once. More are opened later if more commands run at once, and a
+    /// connection that dropped is replaced on the next `spawn`.
+    pub async fn connect(target: SshTarget, sessions: usize) -> Result<SshHost, SshError> {
+        let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()).map(PathBuf::from);
+        Self::connect_with_agent(target, sessions, agent).await
+    }
+
+    /// `connect` with an explicit ssh-agent socket (`None`: no agent) instead of SSH_AUTH_SOCK.
+    pub async fn connect_with_agent(
+        target: SshTarget,
+        sessions: usize,
+        agent: Option<PathBuf>,
+    ) -> Result<SshHost, SshError> {
+        let identities = target.identities.iter().map(|p| Identity::load(p)).collect::<Result<Vec<_>, _>>()?;
+        if agent.is_none() && !identities.iter().any(|i| matches!(i, Identity::Key { .. })) {
+            if let Some(Identity::Encrypted { path, .. }) =
+                identities.iter().find(|i| matches!(i, Identity::Encrypted { .. }))
+            {
+                return Err(SshError::KeyEncrypted { path: path.clone() });
+            }
+            return Err(SshError::NoAuthMethod { host: target.name.clone() });
+        }
+        let inner = Arc::new(Inner {
+            target: Arc::new(target),
+            identities,
+            agent,
+            conns: Mutex::new(Vec::new()),
+            grow: tokio::sync::Mutex::new(()),
+        });
+        // The first alone: it may record the host key, which the others then find.
+        let first = inner.connect_one().await?;
+        let wanted = sessions.div_ceil(COMMANDS_PER_CONNECTION).max(1);
+        let rest = futures::future::join_all((1..wanted).map(|_| inner.connect_one())).await;
+        let mut conns = vec![Arc::new(first)];
+        for conn in rest {
+            conns.push(Arc::new(conn?));
+        }
+        *inner.conns.lock().unwrap_or_else(|p| p.into_inner()) = conns;
+        Ok(SshHost { inner })
+    }
+
+    pub fn target(&self) -> &SshTarget {
+        &self.inner.target
+    }
+
+    /// Open connections (for diagnostics and tests).
+    pub fn connections(&self) -> usize {
+        let conns = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.iter().filter(|c| !c.handle.is_closed()).count()
+    }
+
+    /// Runs a short shell command (`nproc`, `ruby -v`) and collects its output, within `RUN_TIMEOUT`.
+    pub async fn run(&self, command: &str) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SshError> {
+        self.run_with_timeout(command, RUN_TIMEOUT).await
+    }
+
+    /// `run` with its own time limit. `command` is shell text; build it with `quote`.
+    pub async fn run_with_timeout(
+        &self,
+        command: &str,
+        limit: Duration,
+    ) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SshError> {
+        self.run_with_stdin(command, &[], limit).await
+    }
+
+    /// Runs `command` with `stdin` as its standard input (then EOF), collecting its output.
+    /// Reading goes on while stdin is written: a command that prints while it reads would
+    /// otherwise stall once the output window fills.
+    pub async fn run_with_stdin(
+        &self,
+        command: &str,
+        stdin: &[u8],
+        limit: Duration,
+    ) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SshError> {
+        let host = &self.inner.target.name;
+        let (conn, _permit) = self.inner.slot().await?;
+        let mut ch = conn.open(host).await?;
+        let mut writer = ch.make_writer();
+        let collect = async {
+            ch.exec(true, command)
+                .await
+                .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
+            let write = async {
+                writer.write_all(stdin).await?;
+                // Shutting the writer down sends EOF.
+                writer.shutdown().await
+            };
+            let read = async {
+                let (mut out, mut err) = (Vec::new(), Vec::new());
+                let mut exit = ExitInfo { code: None, signal: None };
+                let mut confirmed = false;
+                while let Some(msg) = ch.wait().await {
+                    match msg {
+                        ChannelMsg::Data { data } => out.extend_from_slice(&data),
+                        ChannelMsg::ExtendedData { data, ext: 1 } => err.extend_from_slice(&data),
+                        ChannelMsg::ExitStatus { exit_status } => exit.code = Some(exit_status as i32),
+                        ChannelMsg::ExitSignal { signal_name, .. } => exit.signal = signal_number(&signal_name),
+                        ChannelMsg::Success => confirmed = true,
+                        ChannelMsg::Failure if !confirmed => {
+                            return Err(SshError::ExecRefused { host: host.clone(), command: command.to_string() })
+                        }
+                        _ => {}
+                    }
+                }
+                // sshd always reports an exit status or signal; without one the connection went.
+                if exit.code.is_none() && exit.signal.is_none() {
+                    return Err(SshError::Disconnected { host: host.clone() });
+                }
+                Ok((exit, out, err))
+            };
+            tokio::pin!(write, read);
+            let mut writing = true;
+            loop {
+                tokio::select! {
+                    result = &mut read => return result,
+                    // A command that exits without reading all of stdin is not an error here:
+                    // its exit status says what happened.
+                    written = &mut write, if writing => {
+                        writing = false;
+                        if let Err(e) = written {
+                            tracing::debug!(%host, error = %e, "stdin not fully written");
+                        }
+                    }
+                }
+            }
+        };
+        let result = timeout(limit, collect).await;
+        match result {
+            Ok(r) => r,
+            Err(_) => {
+                let _ = ch.close().await;
+                Err(SshError::Timeout { host: host.clone(), command: command.to_string(), timeout: limit })
+            }
+        }
+    }
+
+    async fn spawn_command(&self, command: &HostCommand) -> Result<Process, SshError> {
+        let inner = &self.inner;
+        let host = inner.target.name.clone();
+        let line = command_line(command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
+        // sshd starts every session's command in a new session (setsid), so the shell's pid is
+        // the process group of the command and of everything it starts; report it first.
+        let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
+        let wrapped = format!("printf '{marker}%s\\n' \"$$\" && {line}");
+        let (conn, permit) = inner.slot().await?;
+        let mut ch = conn.open(&host).await?;
+        ch.exec(true, wrapped.as_bytes())
+            .await
+            .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
+        // Wait for sshd's answer to the exec, keeping anything that arrives before it.
+        let mut early = Vec::new();
+        let answer = timeout(inner.target.connect_timeout, async {
+            loop {
+                match ch.wait().await {
+                    Some(ChannelMsg::Success) => return Ok(()),
+                    Some(ChannelMsg::Failure) => {
+                        return Err(SshError::ExecRefused { host: host.clone(), command: line.clone() })
+                    }
+                    Some(other) => early.push(other),
+                    None => return Err(SshError::Disconnected { host: host.clone() }),
+                }
+            }
+        })
+        .await;
+        match answer {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = ch.close().await;
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = ch.close().await;
+                return Err(SshError::Timeout { host, command: line, timeout: inner.target.connect_timeout });
+            }
+        }
+        // No stdin, as for a local command: EOF at once, so a command that reads it does not hang.
+        if let Err(e) = ch.eof().await {
+            tracing::debug!(%host, error = %e, "could not close the stdin of a command");
+        }
+        let (out_tx, out_rx) = mpsc::channel(64);
+        let (exit_tx, exit_rx) = oneshot::channel();
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let driver = Driver {
+            host,
+            conn,
+            permit: Some(permit),
+            pending: VecDeque::new(),
+            out_closed: false,
+            marker: Some(Vec::new()),
+            pgid: None,
+            exit: ExitInfo { code: None, signal: None },
+        };
+        tokio::spawn(driver.run(ch, early, out_tx, kill_rx, exit_tx));
+        Ok(Process::new(out_rx, exit_rx, kill_tx))
+    }
+}
+
+impl Inner {
+    async fn connect_one(&self) -> Result<Conn, SshError> {
+        let t = &self.target;
+        let refusal = Arc::new(Mutex::new(None));
+        let verifier = Verifier { target: t.clone(), refusal: refusal.clone() };
+        let connecting = client::connect(client_config(t), (t.address.as_str(), t.port), verifier);
+        let mut handle = match timeout(t.connect_timeout, connecting).await {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(source)) => {
+                if let Some(refusal) = refusal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    return Err(refusal);
+                }
+                return Err(SshError::Connect {
+                    host: t.name.clone(),
+                    endpoint: t.endpoint(),
+                    source: Box::new(source),
+                });
+            }
+            Err(_) => {
+                return Err(SshError::ConnectTimeout {
+                    host: t.name.clone(),
+                    endpoint: t.endpoint(),
+                    timeout: t.connect_timeout,
+                })
+            }
+        };
+        match timeout(t.connect_timeout, self.authenticate(&mut handle)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(SshError::AuthTimeout {
+                    host: t.name.clone(),
+                    user: t.user.clone(),
+                    timeout: t.connect_timeout,
+                })
+            }
+        }
+        tracing::debug!(host = %t.name, endpoint = %t.endpoint(), "connected");
+        Ok(Conn {
+            handle,
+            commands: Arc::new(Semaphore::new(COMMANDS_PER_CONNECTION)),
+            kills: Arc::new(Semaphore::new(KILL_CHANNELS_PER_CONNECTION)),
+        })
+    }
+
+    /// Identity files first, then the agent's keys (the agent's copies of our passphrase-protected
+    /// files before its others), as OpenSSH with `IdentityFile` does.
+    async fn authenticate(&self, handle: &mut Handle<Verifier>) -> Result<(), SshError> {
+        let t = &self.target;
+        let user = t.user.as_str();
+        let mut tried: Vec<String> = Vec::new();
+        let mut rsa_hash: Option<Option<HashAlg>> = None;
+        let mut wanted_from_agent: Vec<(PathBuf, Option<PublicKey>)> = Vec::new();
+        for identity in &self.identities {
+            match identity {
+                Identity::Key { path, key } => {
+                    let hash =
+                        if key.algorithm().is_rsa() { rsa_signature_hash(handle, &mut rsa_hash).await } else { None };
+                    let label = format!("key {} ({})", path.display(), key_label(key.algorithm(), hash));
+                    match handle.authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash)).await {
+                        Ok(AuthResult::Success) => return Ok(()),
+                        Ok(AuthResult::Failure { .. }) => tried.push(format!("{label}: refused")),
+                        Err(e) => tried.push(format!("{label}: {e}")),
+                    }
+                }
+                Identity::Encrypted { path, public } => wanted_from_agent.push((path.clone(), public.clone())),
+                Identity::Missing { path } => tried.push(format!("key {}: no such file", path.display())),
+            }
+        }
+        let Some(sock) = &self.agent else {
+            for (path, _) in wanted_from_agent {
+                tried.push(format!("key {}: skipped, it has a passphrase and no ssh-agent is running", path.display()));
+            }
+            return Err(SshError::Auth { host: t.name.clone(), user: user.to_string(), tried });
+        };
+        let agent_keys = match AgentClient::connect_uds(sock).await {
+            Ok(mut agent) => match agent.request_identities().await {
+                Ok(ids) => Some((agent, ids)),
+                Err(e) => {
+                    tried.push(format!("ssh-agent at {}: {e}", sock.display()));
+                    None
+                }
+            },
+            Err(e) => {
+                tried.push(format!("ssh-agent at {}: {e}", sock.display()));
+                None
+            }
+        };
+        if let Some((mut agent, ids)) = agent_keys {
+            let mut keys: Vec<PublicKey> = ids
+                .into_iter()
+                .filter_map(|id| match id {
+                    AgentIdentity::PublicKey { key, .. } => Some(key),
+                    AgentIdentity::Certificate { .. } => None,
+                })
+                .collect();
+            // The agent's copies of our passphrase-protected files go first.
+            let ours = |k: &PublicKey| {
+                wanted_from_agent.iter().any(|(_, p)| p.as_ref().is_some_and(|p| p.key_data() == k.key_data()))
+            };
+            keys.sort_by_key(|k| !ours(k));
+            for (path, public) in &wanted_from_agent {
+                let held = public.as_ref().is_some_and(|p| keys.iter().any(|k| k.key_data() == p.key_data()));
+                if !held {
+                    tried.push(format!(
+                        "key {}: skipped, it has a passphrase and the ssh-agent does not hold it",
+                        path.display()
+                    ));
+                }
+            }
+            if keys.is_empty() {
+                tried.push("ssh-agent: holds no keys".to_string());
+            }
+            for key in keys {
+                let hash =
+                    if key.algorithm().is_rsa() { rsa_signature_hash(handle, &mut rsa_hash).await } else { None };
+                let label = format!(
+                    "ssh-agent key {} ({})",
+                    key.fingerprint(HashAlg::Sha256),
+                    key_label(key.algorithm(), hash)
+                );
+                match handle.authenticate_publickey_with(user, key, hash, &mut agent).await {
+                    Ok(AuthResult::Success) => return Ok(()),
+                    Ok(AuthResult::Failure { .. }) => tried.push(format!("{label}: refused")),
+                    Err(e) => tried.push(format!("{label}: {e}")),
+                }
+            }
+        }
+        Err(SshError::Auth { host: t.name.clone(), user: user.to_string(), tried })
+    }
+
+    /// A free command slot, on the least busy live connection; opens a connection when all are full.
+    async fn slot(&self) -> Result<(Arc<Conn>, OwnedSemaphorePermit), SshError> {
+        if let Some(slot) = self.try_slot() {
+            return Ok(slot);
+        }
+        let _grow = self.grow.lock().await;
+        if let Some(slot) = self.try_slot() {
+            return Ok(slot);
+        }
+        let conn = Arc::new(self.connect_one().await?);
+        let permit = conn.commands.clone().try_acquire_owned().expect("a new connection has free slots");
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).push(conn.clone());
+        Ok((conn, permit))
+    }
+
+    fn try_slot(&self) -> Option<(Arc<Conn>, OwnedSemaphorePermit)> {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        // A dropped connection leaves the pool here; commands still on it end by themselves.
+        conns.retain(|c| !c.handle.is_closed());
+        let conn = conns.iter().max_by_key(|c| c.commands.available_permits())?;
+        let permit = conn.commands.clone().try_acquire_owned().ok()?;
+        Some((conn.clone(), permit))
+    }
+}
+
+/// RSA signs with SHA-2 when the server lists it (OpenSSH ≥ 8.8 refuses SHA-1 `ssh-rsa`). A
+/// server that does not say what it accepts gets SHA-256: only pre-2016 servers lack it.
+async fn rsa_signature_hash(handle: &Handle<Verifier>, cache: &mut Option<Option<HashAlg>>) -> Option<HashAlg> {
+    if let Some(hash) = cache {
+        return *hash;
+    }
+    let hash = match handle.best_supported_rsa_hash().await {
+        Ok(Some(hash)) => hash,
+        Ok(None) | Err(_) => Some(HashAlg::Sha256),
+    };
+    *cache = Some(hash);
+    hash
+}
+
+fn key_label(alg: Algorithm, hash: Option<HashAlg>) -> String {
+    if matches!(alg, Algorithm::Rsa { .. }) {
+        Algorithm::Rsa { hash }.as_str().to_string()
+    } else {
+        alg.as_str().to_string()
+    }
+}
+
+/// The SSH signal name (RFC 4254 §6.10, without `SIG`) as this machine's signal number.
+fn signal_number(sig: &Sig) -> Option<i32> {
+    let n = match sig {
+        Sig::ABRT => libc::SIGABRT,
+        Sig::ALRM => libc::SIGALRM,
+        Sig::FPE => libc::SIGFPE,
+        Sig::HUP => libc::SIGHUP,
+        Sig::ILL => libc::SIGILL,
+        Sig::INT => libc::SIGINT,
+        Sig::KILL => libc::SIGKILL,
+        Sig::PIPE => libc::SIGPIPE,
+        Sig::QUIT => libc::SIGQUIT,
+        Sig::SEGV => libc::SIGSEGV,
+        Sig::TERM => libc::SIGTERM,
+        Sig::USR1 => libc::SIGUSR1,
+        Sig::Custom(name) => match name.trim_start_matches("SIG") {
+            "USR2" => libc::SIGUSR2,
+            "BUS" => libc::SIGBUS,
+            "TRAP" => libc::SIGTRAP,
+            "SYS" => libc::SIGSYS,
+            "XCPU" => libc::SIGXCPU,
+            "XFSZ" => libc::SIGXFSZ,
+            "VTALRM" => libc::SIGVTALRM,
+            "PROF" => libc::SIGPROF,
+            "CHLD" => libc::SIGCHLD,
+            "CONT" => libc::SIGCONT,
+            "STOP" => libc::SIGSTOP,
+            "TSTP" => libc::SIGTSTP,
+            "TTIN" => libc::SIGTTIN,
+            "TTOU" => libc::SIGTTOU,
+            "URG" => libc::SIGURG,
+            "WINCH" => libc::SIGWINCH,
+            "IO" => libc::SIGIO,
+            other => {
+                tracing::warn!(signal = other, "remote command killed by a signal with no local number");
+                return None;
+            }
+        },
+    };
+    Some(n)
+}
+
+/// Owns one command's channel: forwards output, records how it ended, kills on request.
+struct Driver {
+    host: String,
+    conn: Arc<Conn>,
+    /// Released as soon as the channel is closed.
+    permit: Option<OwnedSemaphorePermit>,
+    /// Output read from the channel but not yet taken by the `Process`.
+    pending: VecDeque<Output>,
+    /// The `Process` is gone: output is dropped.
+    out_closed: bool,
+    /// Stdout bytes held while looking for the process-group line; `None` once it is found.
+    marker: Option<Vec<u8>>,
+    pgid: Option<u32>,
+    exit: ExitInfo,
+}
+
+#[derive(PartialEq)]
+enum KillState {
+    None,
+    /// Asked for, but the process group is not known yet.
+    Wanted,
+    Sent,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut ch: Channel<Msg>,
+        early: Vec<ChannelMsg>,
+        out: mpsc::Sender<Output>,
+        mut kill_rx: oneshot::Receiver<()>,
+        exit_tx: oneshot::Sender<ExitInfo>,
+    ) {
+        for msg in early {
+            self.take(msg);
+        }
+        let mut kill = KillState::None;
+        // After a kill: when to close the channel from here, then when to give up on it.
+        let mut deadline: Option<Instant> = None;
+        let mut closed_by_us = false;
+        loop {
+            if kill == KillState::Wanted {
+                if let Some(pgid) = self.pgid {
+                    tokio::spawn(kill_group(self.conn.clone(), self.host.clone(), pgid));
+                    kill = KillState::Sent;
+                }
+            }
+            tokio::select! {
+                msg = ch.wait(), if self.pending.len() < PENDING_CHUNKS => match msg {
+                    Some(msg) => self.take(msg),
+                    None => break,
+                },
+                permit = out.reserve(), if !self.pending.is_empty() => match permit {
+                    Ok(permit) => permit.send(self.pending.pop_front().expect("not empty")),
+                    Err(_) => {
+                        self.out_closed = true;
+                        self.pending.clear();
+                    }
+                },
+                // An explicit kill, or the Process was dropped.
+                _ = &mut kill_rx, if kill == KillState::None => {
+                    kill = KillState::Wanted;
+                    deadline = Some(Instant::now() + KILL_GRACE);
+                }
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    if closed_by_us {
+                        tracing::warn!(host = %self.host, "a killed command's channel did not close; giving up on it");
+                        break;
+                    }
+                    if self.pgid.is_none() {
+                        tracing::warn!(host = %self.host, "killed a command before it reported its process group; closing its channel only");
+                    }
+                    let _ = ch.close().await;
+                    closed_by_us = true;
+                    deadline = Some(Instant::now() + CLOSE_TIMEOUT);
+                }
+            }
+        }
+        // The channel is done (or given up on): its slot can serve another command.
+        drop(ch);
+        self.permit.take();
+        if let Some(held) = self.marker.take() {
+            self.push(Output::Stdout(held));
+        }
+        if !self.out_closed {
+            for chunk in self.pending.drain(..) {
+                if out.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+        drop(out);
+        let _ = exit_tx.send(self.exit);
+    }
+
+    fn take(&mut self, msg: ChannelMsg) {
+        match msg {
+            ChannelMsg::Data { data } => self.stdout(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } => self.push(Output::Stderr(data.to_vec())),
+            ChannelMsg::ExitStatus { exit_status } => self.exit.code = Some(exit_status as i32),
+            ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, .. } => {
+                tracing::debug!(host = %self.host, ?signal_name, core_dumped, %error_message, "remote command killed by a signal");
+                self.exit.signal = signal_number(&signal_name);
+            }
+            _ => {}
+        }
+    }
+
+    fn stdout(&mut self, data: &[u8]) {
+        let Some(held) = self.marker.as_mut() else {
+            self.push(Output::Stdout(data.to_vec()));
+            return;
+        };
+        held.extend_from_slice(data);
+        loop {
+            let Some(held) = self.marker.as_mut() else { return };
+            let Some(nl) = held.iter().position(|&b| b == b'\n') else {
+                if held.len() > PGID_SEARCH_LIMIT {
+                    let held = self.marker.take().expect("looking");
+                    self.push(Output::Stdout(held));
+                }
+                return;
+            };
+            let line: Vec<u8> = held.drain(..=nl).collect();
+            if let Some(pgid) = parse_pgid(&line) {
+                self.pgid = Some(pgid);
+                let rest = self.marker.take().expect("looking");
+                if !rest.is_empty() {
+                    self.push(Output::Stdout(rest));
+                }
+                return;
+            }
+            // Printed before our marker: a remote shell startup file, most likely.
+            self.push(Output::Stdout(line));
+        }
+    }
+
+    fn push(&mut self, chunk: Output) {
+        if !self.out_closed && !matches!(&chunk, Output::Stdout(b) | Output::Stderr(b) if b.is_empty()) {
+            self.pending.push_back(chunk);
+        }
+    }
+}
+
+fn parse_pgid(line: &[u8]) -> Option<u32> {
+    let digits = line.strip_prefix(PGID_MARKER)?.strip_suffix(b"\n")?;
+    let pgid: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    // 0 and 1 would signal the caller's own group or every process of the user.
+    (pgid > 1).then_some(pgid)
+}
+
+/// `kill -s KILL -- -PGID` on a channel of its own. (dash reads `kill -KILL -- -PGID` as a
+/// malformed number; `-s KILL --` works in dash and bash.)
+async fn kill_group(conn: Arc<Conn>, host: String, pgid: u32) {
+    let command = format!("kill -s KILL -- -{pgid}");
+    let result = timeout(KILL_TIMEOUT, async {
+        let _permit = conn.kills.clone().acquire_owned().await.ok();
+        let mut ch = conn.open(&host).await?;
+        ch.exec(true, command.as_bytes())
+            .await
+            .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
+        let mut status = None;
+        let mut err = Vec::new();
+        while let Some(msg) = ch.wait().await {
+            match msg {
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
+                _ => {}
+            }
+        }
+        Ok::<_, SshError>((status, err))
+    })
+    .await;
+    match result {
+        // 1: the group had already gone.
+        Ok(Ok((Some(0 | 1), _))) => {}
+        Ok(Ok((status, err))) => {
+            tracing::warn!(%host, pgid, ?status, stderr = %String::from_utf8_lossy(&err).trim(), "kill command failed")
+        }
+        Ok(Err(e)) => tracing::warn!(%host, pgid, error = %e, "could not run the kill command"),
+        Err(_) => tracing::warn!(%host, pgid, "the kill command timed out"),
+    }
+}
+
+impl Host for SshHost {
+    fn name(&self) -> &str {
+        &self.inner.target.name
+    }
+
+    fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>> {
+        Box::pin(async move {
+            self.spawn_command(&command).await.map_err(|e| HostError::Spawn {
+                host: self.inner.target.name.clone(),
+                program: command.argv.first().cloned().unwrap_or_default(),
+                source: std::io::Error::other(e),
+            })
+        })
+    }
+}
+
+impl fmt::Debug for SshHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SshHost").field("target", &self.inner.target).finish_non_exhaustive()
+    }
+}
