@@ -1,0 +1,245 @@
+//! Runs over real OpenSSH sshd hosts on 127.0.0.1 (tests/common/sshd.rs), with real Ruby.
+
+mod common;
+
+use common::sshd::Testbed;
+use common::*;
+use std::collections::BTreeSet;
+use std::fs;
+
+const BASIC_FILES: &[&str] = &[
+    "spec/empty_spec.rb",
+    "spec/error_spec.rb",
+    "spec/math_spec.rb",
+    "spec/nested_spec.rb",
+    "spec/passing_spec.rb",
+    "spec/pending_spec.rb",
+    "spec/with space_spec.rb",
+];
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn three_hosts_and_local_slots_give_exact_totals() {
+    let bed = Testbed::start(3);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &format!("[local]\nslots = 1\n\n{}", bed.inventory_toml(2)));
+    let serial = p.serial_rspec(&[]);
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(Vec::<String>::new()).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    report.assert_consistent();
+    assert_eq!(report.totals().counts(), serial.counts, "{}", run.dump());
+    assert_eq!(report.file_paths(), sorted(BASIC_FILES));
+    let hosts: BTreeSet<(String, u64)> = report.hosts().into_iter().map(|h| (h.name, h.slots)).collect();
+    let expected: BTreeSet<(String, u64)> =
+        [("host1", 2), ("host2", 2), ("host3", 2), ("local", 1)].iter().map(|(n, s)| (n.to_string(), *s)).collect();
+    assert_eq!(hosts, expected);
+    let per_file = serial.per_file();
+    for path in BASIC_FILES {
+        assert_eq!(report.file(path).counts(), per_file.get(*path).copied().unwrap_or_default(), "{path}");
+    }
+    run.assert_stdout_contains("rspec ./spec/math_spec.rb:6");
+    // The copy landed in each host's default remote dir, under its home.
+    for h in bed.hosts() {
+        let out = bed.ssh(bed.hosts().iter().position(|x| x.name == h.name).unwrap(), "ls -d .cache/testbot/project-*/spec");
+        assert!(out.status.success(), "{}: {}", h.name, String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn unknown_host_key_is_refused_under_strict_with_its_fingerprint() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    let empty = p.outside("known_hosts_empty");
+    fs::write(&empty, "").unwrap();
+    let toml = bed.inventory_toml(1).replace(&bed.known_hosts().to_string_lossy().into_owned(), &empty.to_string_lossy());
+    p.write("testbot.toml", &toml);
+    let run = p.testbot(["spec/passing_spec.rb"]).run();
+    run.assert_exit(3);
+    run.assert_output_contains("host1");
+    run.assert_output_contains("is not in known_hosts");
+    run.assert_output_contains("SHA256:");
+    run.assert_output_contains("accept-new");
+    assert_eq!(fs::read_to_string(&empty).unwrap(), "", "strict never writes known_hosts");
+}
+
+#[test]
+fn accept_new_records_the_key_then_strict_accepts_it() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    let kh = p.outside("known_hosts_new");
+    fs::write(&kh, "").unwrap();
+    let toml = bed.inventory_toml(1).replace(&bed.known_hosts().to_string_lossy().into_owned(), &kh.to_string_lossy());
+    p.write("testbot.toml", &toml.replace("\"strict\"", "\"accept-new\""));
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["spec/passing_spec.rb"]).report_to(&report_path).run_with_report();
+    run.assert_exit(0);
+    assert_eq!(report.hosts().iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["host1"]);
+    let recorded = fs::read_to_string(&kh).unwrap();
+    let port = bed.hosts()[0].port;
+    assert_eq!(recorded.lines().count(), 1, "{recorded}");
+    assert!(recorded.starts_with(&format!("[127.0.0.1]:{port} ")), "{recorded}");
+    p.write("testbot.toml", &toml);
+    p.testbot(["spec/passing_spec.rb"]).run().assert_exit(0);
+}
+
+#[test]
+fn changed_host_key_is_refused_even_under_accept_new() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    // host2's key filed under host1's address: host1 now offers a "changed" key.
+    let (h1, h2) = (&bed.hosts()[0], &bed.hosts()[1]);
+    let key2 = fs::read_to_string(&h2.host_key_pub).unwrap();
+    let forged = p.outside("known_hosts_forged");
+    let key2: Vec<&str> = key2.split_whitespace().collect();
+    fs::write(&forged, format!("[127.0.0.1]:{} {} {}\n", h1.port, key2[0], key2[1])).unwrap();
+    let toml = bed.inventory_toml(1).replace(&bed.known_hosts().to_string_lossy().into_owned(), &forged.to_string_lossy());
+    let toml = toml.replace("\"strict\"", "\"accept-new\"");
+    // Only host1 in the run.
+    let (hosts, ssh) = toml.split_once("[ssh]").unwrap();
+    let host1_only: Vec<&str> = hosts.split("[[host]]").filter(|s| !s.contains(&format!("port = {}", h2.port))).collect();
+    let host1_only = format!("{}[ssh]{ssh}", host1_only.join("[[host]]"));
+    p.write("testbot.toml", &host1_only);
+    let run = p.testbot(["spec/passing_spec.rb"]).run();
+    run.assert_exit(3);
+    run.assert_output_contains("has CHANGED");
+    run.assert_output_contains("man-in-the-middle");
+    run.assert_output_contains("line 1 of");
+}
+
+#[test]
+fn a_key_the_host_does_not_know_names_the_host() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    let stranger = p.outside("stranger_key");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let toml = bed.inventory_toml(1).replace(&bed.client_key().to_string_lossy().into_owned(), &stranger.to_string_lossy());
+    p.write("testbot.toml", &toml);
+    let run = p.testbot(["spec/passing_spec.rb"]).run();
+    run.assert_exit(3);
+    run.assert_output_contains("failed to authenticate to host `host1`");
+}
+
+#[test]
+fn an_unreachable_host_is_skipped_with_a_warning() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    let dead = free_port();
+    let toml = format!(
+        "[[host]]\nname = \"gone\"\naddress = \"127.0.0.1\"\nport = {dead}\nidentity = \"{}\"\nslots = 1\n\n{}",
+        bed.client_key().display(),
+        bed.inventory_toml(1)
+    );
+    p.write("testbot.toml", &toml);
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p
+        .testbot(["spec/passing_spec.rb", "spec/pending_spec.rb"])
+        .report_to(&report_path)
+        .run_with_report();
+    run.assert_exit(0);
+    run.assert_output_contains("host `gone` is left out of this run");
+    let names: BTreeSet<String> = report.hosts().into_iter().map(|h| h.name).collect();
+    assert_eq!(names, ["host1", "host2"].iter().map(|s| s.to_string()).collect());
+    assert_eq!(report.totals().files, 2);
+    let warnings = report.json["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("gone")), "{warnings:?}");
+}
+
+#[test]
+fn a_file_name_with_shell_syntax_runs_green_and_runs_nothing_else() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    let name = "spec/it's $(touch pwned) a b_spec.rb";
+    p.write(name, "RSpec.describe 'quoted' do\n  it('passes') { expect(1).to eq(1) }\nend\n");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot([name, "spec/passing_spec.rb"]).report_to(&report_path).run_with_report();
+    run.assert_exit(0);
+    let row = report.file(name);
+    assert_eq!((row.examples, row.status.as_str(), row.host.as_str()), (1, "passed", "host1"));
+    // `touch pwned` ran nowhere: not in the host's home or project copy, not here.
+    let out = bed.ssh(0, "find . -name pwned | wc -l");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert!(!p.path("pwned").exists());
+}
+
+#[test]
+fn testbot_hosts_prints_one_row_a_host_and_fails_when_one_is_down() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let run = p.testbot(["hosts"]).run();
+    run.assert_exit(0);
+    let text = strip_ansi(&run.stdout);
+    assert!(text.starts_with("HOST"), "{text}");
+    for h in bed.hosts() {
+        let row = text.lines().find(|l| l.starts_with(&h.name)).unwrap_or_else(|| panic!("no row for {}: {text}", h.name));
+        assert!(row.contains(" ok "), "{row}");
+        assert!(row.contains(&h.user), "{row}");
+        assert!(row.contains("3.1"), "ruby version in {row}");
+    }
+    bed.kill_host(1);
+    let run = p.testbot(["hosts"]).run();
+    run.assert_exit(1);
+    let text = strip_ansi(&run.stdout);
+    let row = text.lines().find(|l| l.starts_with("host2")).unwrap();
+    assert!(row.contains("unreachable"), "{row}");
+    assert!(text.lines().find(|l| l.starts_with("host1")).unwrap().contains(" ok "));
+}
+
+#[test]
+fn an_rsa_key_logs_in_with_sha2_signatures() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    let toml = bed.inventory_toml(1).replace(&bed.client_key().to_string_lossy().into_owned(), &bed.rsa_client_key().to_string_lossy());
+    assert!(toml.contains("id_rsa") || toml.contains("rsa"), "{toml}");
+    p.write("testbot.toml", &toml);
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["spec/passing_spec.rb"]).report_to(&report_path).run_with_report();
+    run.assert_exit(0);
+    assert_eq!(report.file("spec/passing_spec.rb").host, "host1");
+}
+
+#[test]
+fn ssh_agent_keys_are_used_when_no_identity_is_given() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    let sock = p.outside("agent.sock");
+    let agent = std::process::Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).spawn().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Kill(agent);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(sock.exists(), "ssh-agent did not start");
+    let add = std::process::Command::new("ssh-add").arg(bed.client_key()).env("SSH_AUTH_SOCK", &sock).output().unwrap();
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let toml: String = bed.inventory_toml(1).lines().filter(|l| !l.starts_with("identity")).map(|l| format!("{l}\n")).collect();
+    p.write("testbot.toml", &toml);
+    // An empty HOME: no default key files, so only the agent can log in.
+    let home = p.out_dir("empty-home");
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p
+        .testbot(["spec/passing_spec.rb"])
+        .env("SSH_AUTH_SOCK", sock.as_os_str())
+        .env("HOME", home.as_os_str())
+        .report_to(&report_path)
+        .run_with_report();
+    run.assert_exit(0);
+    assert_eq!(report.file("spec/passing_spec.rb").host, "host1");
+}
