@@ -5,8 +5,6 @@
 
 pub mod protocol;
 
-use crate::ssh::HostCommand;
-use std::path::PathBuf;
 
 const RSPEC_FORMATTER: &str = include_str!("rspec_formatter.rb");
 
@@ -79,10 +77,6 @@ impl Framework {
         match self {
             Framework::RSpec => format!("rspec {location} # {description}"),
         }
-    }
-
-    pub fn batch_command(&self, runner: &RunnerConfig, support_dir: &str, files: &[String], cwd: PathBuf, env: Vec<(String, String)>) -> HostCommand {
-        HostCommand { argv: self.command(runner, support_dir, files), env, cwd }
     }
 }
 
