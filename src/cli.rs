@@ -40,6 +40,9 @@ pub struct HostsArgs {
     /// The inventory file (default: ./testbot.toml when present).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// An OpenSSH client config for host aliases (default: [ssh] config, else ~/.ssh/config).
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -56,6 +59,9 @@ pub struct RunArgs {
     /// The inventory file (default: ./testbot.toml when present).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// An OpenSSH client config for host aliases (default: [ssh] config, else ~/.ssh/config).
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
     /// Slots on this machine (default: all cores when no SSH hosts are configured, 0 when there are).
     #[arg(short = 'n', long = "local-slots", value_name = "N")]
     pub local_slots: Option<usize>,
@@ -117,7 +123,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 }
 
 /// The project root and its inventory, after `-C`.
-fn setup(chdir: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<(PathBuf, Inventory), Error> {
+fn setup(chdir: &Option<PathBuf>, config: &Option<PathBuf>, ssh_config: &Option<PathBuf>) -> Result<(PathBuf, Inventory), Error> {
     if let Some(dir) = chdir {
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
     }
@@ -125,7 +131,7 @@ fn setup(chdir: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<(PathBuf, 
         what: "read the current directory".into(),
         source,
     })?;
-    let inventory = match config {
+    let mut inventory = match config {
         Some(path) => Inventory::load(path)?,
         None => {
             let default = root.join("testbot.toml");
@@ -136,6 +142,9 @@ fn setup(chdir: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<(PathBuf, 
             }
         }
     };
+    if let Some(path) = ssh_config {
+        inventory.ssh.config = Some(path.clone());
+    }
     Ok((root, inventory))
 }
 
@@ -148,14 +157,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.chdir, &args.config)?;
+    let (root, inventory) = setup(&args.chdir, &args.config, &args.ssh_config)?;
     let project = project::Project::resolve(&root, &inventory, &args)?;
     let code = runtime()?.block_on(run::run(project, inventory, args))?;
     Ok(Outcome::new(code))
 }
 
 fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.chdir, &args.config)?;
+    let (root, inventory) = setup(&args.chdir, &args.config, &args.ssh_config)?;
     if inventory.hosts.is_empty() {
         return Err(Error::Usage(format!(
             "no [[host]] in {}: `testbot hosts` checks SSH hosts (see testbot.toml.example)",

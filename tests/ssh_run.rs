@@ -243,3 +243,29 @@ fn ssh_agent_keys_are_used_when_no_identity_is_given() {
     run.assert_exit(0);
     assert_eq!(report.file("spec/passing_spec.rb").host, "host1");
 }
+
+#[test]
+fn an_ssh_config_alias_supplies_hostname_port_user_key_and_known_hosts() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    // Nothing but the alias: the rest comes from the ssh config (-F).
+    p.write("testbot.toml", "[[host]]\nname = \"via-alias\"\naddress = \"host2\"\nslots = 1\n");
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p
+        .testbot(["-F", &bed.ssh_config().to_string_lossy(), "spec/passing_spec.rb"])
+        .env("HOME", p.out_dir("empty-home").as_os_str())
+        .report_to(&report_path)
+        .run_with_report();
+    run.assert_exit(0);
+    assert_eq!(report.file("spec/passing_spec.rb").host, "via-alias");
+    // It ran as host2's user: the copy is in host2's home, not host1's.
+    let listed = |i: usize| bed.ssh(i, "ls -d .cache/testbot/project-* 2>/dev/null | wc -l");
+    assert_eq!(String::from_utf8_lossy(&listed(1).stdout).trim(), "1");
+    assert_eq!(String::from_utf8_lossy(&listed(0).stdout).trim(), "0");
+    // The same through [ssh] config.
+    p.write(
+        "testbot.toml",
+        &format!("[[host]]\nname = \"via-alias\"\naddress = \"host2\"\nslots = 1\n\n[ssh]\nconfig = \"{}\"\n", bed.ssh_config().display()),
+    );
+    p.testbot(["spec/passing_spec.rb"]).env("HOME", p.out_dir("empty-home").as_os_str()).run().assert_exit(0);
+}

@@ -86,6 +86,8 @@ pub struct Ssh {
     /// known_hosts file; a leading `~/` is expanded. `None`: ssh's default.
     pub known_hosts: Option<PathBuf>,
     pub host_key_checking: HostKeyChecking,
+    /// An OpenSSH client config file for Host aliases; `None`: ~/.ssh/config when it exists.
+    pub config: Option<PathBuf>,
 }
 
 /// How unknown host keys are treated.

@@ -30,7 +30,7 @@ pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync"
 pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots"];
 pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots"];
-pub(super) const SSH_KEYS: &[&str] = &["known_hosts", "host_key_checking"];
+pub(super) const SSH_KEYS: &[&str] = &["known_hosts", "host_key_checking", "config"];
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
 
 #[derive(Debug, serde::Deserialize)]
@@ -75,6 +75,7 @@ pub(super) struct RawHost {
 pub(super) struct RawSsh {
     pub known_hosts: Option<RawValue>,
     pub host_key_checking: Option<RawValue>,
+    pub config: Option<RawValue>,
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -122,6 +122,7 @@ fn full_config_parses_to_expected_values() {
         ssh: Ssh {
             known_hosts: Some(PathBuf::from("/home/tester/.ssh/known_hosts")),
             host_key_checking: HostKeyChecking::AcceptNew,
+            config: None,
         },
         sync: Sync {
             remote_dir: Some("/srv/testbot".into()),
@@ -375,6 +376,7 @@ fn example_file_parses() {
         Ssh {
             known_hosts: Some(PathBuf::from("/home/u/.ssh/known_hosts")),
             host_key_checking: HostKeyChecking::Strict,
+            config: Some(PathBuf::from("/home/u/.ssh/config")),
         }
     );
     assert_eq!(
@@ -648,7 +650,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `strict` in [ssh]; expected one of `known_hosts`, `host_key_checking`"
+            "unknown key `strict` in [ssh]; expected one of `known_hosts`, `host_key_checking`, `config`"
         )
     );
     assert_eq!(

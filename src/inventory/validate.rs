@@ -189,6 +189,7 @@ impl Checker<'_> {
             return Ssh::default();
         };
         let known_hosts = raw.known_hosts.and_then(|v| self.path("known_hosts", &v));
+        let config = raw.config.and_then(|v| self.path("config", &v));
         let host_key_checking = match raw
             .host_key_checking
             .and_then(|v| self.choice("host_key_checking", &v, HOST_KEY_CHECKING))
@@ -199,6 +200,7 @@ impl Checker<'_> {
         Ssh {
             known_hosts,
             host_key_checking,
+            config,
         }
     }
 

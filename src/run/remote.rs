@@ -30,13 +30,28 @@ pub struct HostFacts {
     pub round_trip: Duration,
 }
 
-/// The SSH target for an inventory host: identity from the inventory, else the user's
-/// default keys; known_hosts from [ssh], else ~/.ssh/known_hosts.
-pub fn target(spec: &HostSpec, inventory: &Inventory) -> SshTarget {
+/// The SSH target for an inventory host. Its entry wins; then the ssh config (`[ssh] config`,
+/// else ~/.ssh/config) for the Host its `address` matches; then the defaults: the user's
+/// default keys and ssh-agent, ~/.ssh/known_hosts. Returns whether ssh-agent may be used.
+pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool), String> {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-    let identities = match &spec.identity {
-        Some(path) => vec![path.clone()],
-        None => ["id_ed25519", "id_ecdsa", "id_rsa"]
+    let params = ssh_config_params(&spec.address, inventory, &home)?;
+    if let Some(jump) = params.as_ref().and_then(|p| p.proxy_jump.as_ref()) {
+        return Err(format!("its ssh config asks for ProxyJump {}, which testbot does not support yet", jump.join(",")));
+    }
+    let extra = |key: &str| -> Option<String> {
+        let p = params.as_ref()?;
+        p.unsupported_fields.get(key).or_else(|| p.ignored_fields.get(key)).and_then(|v| v.first().cloned())
+    };
+    let expand = |p: &str| match p.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None => PathBuf::from(p),
+    };
+    let identities_only = extra("identitiesonly").is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+    let identities = match (&spec.identity, params.as_ref().and_then(|p| p.identity_file.clone())) {
+        (Some(path), _) => vec![path.clone()],
+        (None, Some(files)) if !files.is_empty() => files,
+        _ => ["id_ed25519", "id_ecdsa", "id_rsa"]
             .iter()
             .map(|n| home.join(".ssh").join(n))
             .filter(|p| p.exists())
@@ -45,22 +60,54 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> SshTarget {
     let user = spec
         .user
         .clone()
+        .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
         .unwrap_or_else(|| "root".to_string());
-    SshTarget {
+    let address = params.as_ref().and_then(|p| p.host_name.clone()).unwrap_or_else(|| spec.address.clone());
+    // The inventory's port defaults to 22, so a config's Port counts unless the entry set another.
+    let port = match params.as_ref().and_then(|p| p.port) {
+        Some(port) if spec.port == 22 => port,
+        _ => spec.port,
+    };
+    let known_hosts = inventory
+        .ssh
+        .known_hosts
+        .clone()
+        .or_else(|| extra("userknownhostsfile").map(|f| expand(f.split_whitespace().next().unwrap_or(&f))))
+        .unwrap_or_else(|| home.join(".ssh").join("known_hosts"));
+    let target = SshTarget {
         name: spec.name.clone(),
-        address: spec.address.clone(),
-        port: spec.port,
+        address,
+        port,
         user,
         identities,
-        known_hosts: inventory.ssh.known_hosts.clone().unwrap_or_else(|| home.join(".ssh").join("known_hosts")),
+        known_hosts,
         policy: match inventory.ssh.host_key_checking {
             crate::inventory::HostKeyChecking::Strict => HostKeyChecking::Strict,
             crate::inventory::HostKeyChecking::AcceptNew => HostKeyChecking::AcceptNew,
         },
         connect_timeout: CONNECT_TIMEOUT,
-    }
+    };
+    Ok((target, !identities_only))
+}
+
+/// What the ssh config says for `alias`; None when there is no config file.
+fn ssh_config_params(alias: &str, inventory: &Inventory, home: &std::path::Path) -> Result<Option<ssh2_config::HostParams>, String> {
+    let (path, explicit) = match &inventory.ssh.config {
+        Some(p) => (p.clone(), true),
+        None => (home.join(".ssh").join("config"), false),
+    };
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(_) if !explicit => return Ok(None),
+        Err(e) => return Err(format!("failed to read ssh config {}: {e}", path.display())),
+    };
+    let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
+    let config = ssh2_config::SshConfig::default()
+        .parse(&mut std::io::BufReader::new(file), rules)
+        .map_err(|e| format!("failed to parse ssh config {}: {e}", path.display()))?;
+    Ok(Some(config.query(alias)))
 }
 
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
@@ -69,7 +116,9 @@ pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost,
         Slots::Count(n) => n + 1,
         Slots::Auto => 8,
     };
-    let host = SshHost::connect(target(spec, inventory), sessions).await.map_err(|e| crate::errors::chain(&e))?;
+    let (target, use_agent) = target(spec, inventory)?;
+    let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
+    let host = SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::errors::chain(&e))?;
     let started = Instant::now();
     let (exit, out, err) = host
         .run("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN")
