@@ -269,3 +269,37 @@ fn an_ssh_config_alias_supplies_hostname_port_user_key_and_known_hosts() {
     );
     p.testbot(["spec/passing_spec.rb"]).env("HOME", p.out_dir("empty-home").as_os_str()).run().assert_exit(0);
 }
+
+#[test]
+fn proxy_jump_tunnels_through_another_host() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    let h2 = &bed.hosts()[1];
+    let base = fs::read_to_string(bed.ssh_config()).unwrap();
+    let behind = |jump: &str| {
+        format!(
+            "{base}\nHost behind\n    HostName 127.0.0.1\n    Port {}\n    User {}\n    IdentityFile {}\n    UserKnownHostsFile {}\n    ProxyJump {jump}\n",
+            h2.port,
+            h2.user,
+            bed.client_key().display(),
+            bed.known_hosts().display()
+        )
+    };
+    let config = p.outside("ssh_config_jump");
+    fs::write(&config, behind("host1")).unwrap();
+    p.write("testbot.toml", "[[host]]\nname = \"behind\"\naddress = \"behind\"\nslots = 1\n");
+    let config_arg = config.to_string_lossy().into_owned();
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p
+        .testbot(["-F", config_arg.as_str(), "spec/passing_spec.rb"])
+        .env("HOME", p.out_dir("empty-home").as_os_str())
+        .report_to(&report_path)
+        .run_with_report();
+    run.assert_exit(0);
+    assert_eq!(report.file("spec/passing_spec.rb").host, "behind");
+    // A dead jump host: the error names it, so the tunnel really is in the path.
+    fs::write(&config, behind(&format!("127.0.0.1:{}", free_port()))).unwrap();
+    let run = p.testbot(["-F", config_arg.as_str(), "spec/passing_spec.rb"]).env("HOME", p.out_dir("empty-home").as_os_str()).run();
+    run.assert_exit(3);
+    run.assert_output_contains("jump host of behind");
+}

@@ -34,11 +34,20 @@ pub struct HostFacts {
 /// else ~/.ssh/config) for the Host its `address` matches; then the defaults: the user's
 /// default keys and ssh-agent, ~/.ssh/known_hosts. Returns whether ssh-agent may be used.
 pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool), String> {
+    target_hop(spec, inventory, true)
+}
+
+fn target_hop(spec: &HostSpec, inventory: &Inventory, may_jump: bool) -> Result<(SshTarget, bool), String> {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
     let params = ssh_config_params(&spec.address, inventory, &home)?;
-    if let Some(jump) = params.as_ref().and_then(|p| p.proxy_jump.as_ref()) {
-        return Err(format!("its ssh config asks for ProxyJump {}, which testbot does not support yet", jump.join(",")));
-    }
+    let jump = match params.as_ref().and_then(|p| p.proxy_jump.clone()).filter(|j| !j.is_empty()) {
+        None => None,
+        Some(hops) if hops.len() == 1 && hops[0] == "none" => None,
+        Some(hops) if hops.len() > 1 || !may_jump => {
+            return Err(format!("its ssh config asks for ProxyJump {}: testbot supports one jump host", hops.join(",")));
+        }
+        Some(hops) => Some(Box::new(target_hop(&jump_spec(&hops[0], spec), inventory, false)?.0)),
+    };
     let extra = |key: &str| -> Option<String> {
         let p = params.as_ref()?;
         p.unsupported_fields.get(key).or_else(|| p.ignored_fields.get(key)).and_then(|v| v.first().cloned())
@@ -88,8 +97,29 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool
             crate::inventory::HostKeyChecking::AcceptNew => HostKeyChecking::AcceptNew,
         },
         connect_timeout: CONNECT_TIMEOUT,
+        jump,
     };
     Ok((target, !identities_only))
+}
+
+/// `[user@]host[:port]` from ProxyJump, as a host of its own (resolved through the config too).
+fn jump_spec(hop: &str, of: &HostSpec) -> HostSpec {
+    let (user, rest) = match hop.split_once('@') {
+        Some((u, r)) => (Some(u.to_string()), r),
+        None => (None, hop),
+    };
+    let (address, port) = match rest.rsplit_once(':') {
+        Some((a, p)) if p.parse::<u16>().is_ok() => (a.to_string(), p.parse().unwrap_or(22)),
+        _ => (rest.to_string(), 22),
+    };
+    HostSpec {
+        name: format!("{} (jump host of {})", address, of.name),
+        address,
+        port,
+        user,
+        identity: None,
+        slots: Slots::Count(1),
+    }
 }
 
 /// What the ssh config says for `alias`; None when there is no config file.

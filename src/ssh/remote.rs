@@ -84,6 +84,8 @@ pub struct SshTarget {
     pub policy: HostKeyChecking,
     /// For the TCP connect and key exchange, and again for authentication.
     pub connect_timeout: Duration,
+    /// Reach this host through a tunnel from another (OpenSSH's ProxyJump, one hop).
+    pub jump: Option<Box<SshTarget>>,
 }
 
 impl SshTarget {
@@ -440,6 +442,8 @@ struct Conn {
     handle: Handle<Verifier>,
     commands: Arc<Semaphore>,
     kills: Arc<Semaphore>,
+    /// The jump host's connection the tunnel runs over; it lives as long as this one.
+    _via: Option<SshHost>,
 }
 
 impl Conn {
@@ -463,6 +467,7 @@ impl Conn {
 }
 
 /// A host reached over SSH.
+#[derive(Clone)]
 pub struct SshHost {
     inner: Arc<Inner>,
 }
@@ -680,7 +685,23 @@ impl Inner {
         let t = &self.target;
         let refusal = Arc::new(Mutex::new(None));
         let verifier = Verifier { target: t.clone(), refusal: refusal.clone() };
-        let connecting = client::connect(client_config(t), (t.address.as_str(), t.port), verifier);
+        let mut via = None;
+        let connecting: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Handle<Verifier>, russh::Error>> + Send>> =
+            match &t.jump {
+                None => Box::pin(client::connect(client_config(t), (t.address.as_str(), t.port), verifier)),
+                Some(jump) => {
+                    let jump_host = Box::pin(SshHost::connect_with_agent((**jump).clone(), 1, self.agent.clone())).await?;
+                    let conn = jump_host.inner.conns.lock().unwrap_or_else(|p| p.into_inner()).first().cloned();
+                    let conn = conn.ok_or_else(|| SshError::Disconnected { host: jump.name.clone() })?;
+                    let channel = conn
+                        .handle
+                        .channel_open_direct_tcpip(t.address.clone(), t.port as u32, "127.0.0.1", 0)
+                        .await
+                        .map_err(|source| SshError::Connect { host: t.name.clone(), endpoint: format!("{} via {}", t.endpoint(), jump.name), source: Box::new(source) })?;
+                    via = Some(jump_host);
+                    Box::pin(client::connect_stream(client_config(t), channel.into_stream(), verifier))
+                }
+            };
         let mut handle = match timeout(t.connect_timeout, connecting).await {
             Ok(Ok(handle)) => handle,
             Ok(Err(source)) => {
@@ -717,6 +738,7 @@ impl Inner {
             handle,
             commands: Arc::new(Semaphore::new(COMMANDS_PER_CONNECTION)),
             kills: Arc::new(Semaphore::new(KILL_CHANNELS_PER_CONNECTION)),
+            _via: via,
         })
     }
 
