@@ -274,7 +274,7 @@ machine() {
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(machine)"
-  echo "- Tools: $(ruby -e 'print RUBY_DESCRIPTION.split(" ")[0, 2].join(" ")'), rspec $(rspec --version 2>/dev/null | awk '/rspec-core/ { print $NF; exit } NR == 1 && /^[0-9]/ { print; exit }'), parallel_tests $(parallel_rspec -v 2>/dev/null), testbot $(if [[ $HAVE_TESTBOT == 1 ]]; then "$TESTBOT" --version 2>/dev/null | head -n 1 || echo '(no --version)'; else echo '(not built)'; fi)"
+  echo "- Tools: $(ruby -e 'print RUBY_DESCRIPTION.split(" ")[0, 2].join(" ")'), rspec $(rspec --version 2>/dev/null | awk '/rspec-core/ { print $NF; exit } NR == 1 && /^[0-9]/ { print; exit }'), parallel_tests $(parallel_rspec -v 2>/dev/null), testbot $(if [[ $HAVE_TESTBOT == 1 ]]; then "$TESTBOT" --version 2>/dev/null | head -n 1 | sed "s/^testbot //" || echo '(no --version)'; else echo '(not built)'; fi)"
   echo "- Command: \`bench/local.sh $SLOTS $FILES $TOTAL\` (RUNS=$RUNS, SEED=$SEED$([[ $SERIAL == 1 ]] && echo ', SERIAL=1'))"
   echo "- Suite: $FILES files, $EXAMPLES examples, total sleep ${SUM} s, longest file ${LONGEST} s"
   echo "- Ideal at $SLOTS slots: max(total / slots, longest file) = max($(awk -v t="$SUM" -v s="$SLOTS" 'BEGIN { printf "%.3f", t / s }'), $LONGEST) = **${IDEAL} s**"

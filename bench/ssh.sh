@@ -21,7 +21,7 @@
 #   RUN_TIMEOUT=600 seconds one run may take before it is killed (and fails)
 #   KEEP=1          keep the per-run logs (copied out before the temporary
 #                   directory is removed); they are kept automatically when a
-#                   run fails
+#                   run or the setup fails, not when interrupted
 #
 # The markdown report goes to stdout, progress to stderr:
 #   sudo bench/ssh.sh > report.md
@@ -230,7 +230,9 @@ cleanup() {
     [[ -n $name ]] && delete_user "$name"
   done
   if [[ -n $WORK && -d $WORK ]]; then
-    if [[ $KEEP == 1 || $FAILED == 1 || $rc -ne 0 ]] && [[ -d $WORK/logs ]]; then
+    # Logs are kept on request, after a failed run and when the setup failed;
+    # an interrupted run leaves nothing behind.
+    if [[ $KEEP == 1 || $FAILED == 1 || $rc -eq 1 ]] && [[ -d $WORK/logs ]]; then
       save_logs
     fi
     rm -rf -- "$WORK"
@@ -697,7 +699,7 @@ side_by_side() { # key_a key_b text
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(machine)"
-  echo "- Tools: $(ruby -e 'print RUBY_DESCRIPTION.split(" ")[0, 2].join(" ")'), rspec $(rspec --version 2>/dev/null | awk '/rspec-core/ { print $NF; exit } NR == 1 && /^[0-9]/ { print; exit }'), parallel_tests $(parallel_rspec -v 2>/dev/null), $(ssh -V 2>&1 | awk -F, '{ print $1; exit }'), testbot $("$TESTBOT" --version 2>/dev/null | head -n 1 || echo '(no --version)')"
+  echo "- Tools: $(ruby -e 'print RUBY_DESCRIPTION.split(" ")[0, 2].join(" ")'), rspec $(rspec --version 2>/dev/null | awk '/rspec-core/ { print $NF; exit } NR == 1 && /^[0-9]/ { print; exit }'), parallel_tests $(parallel_rspec -v 2>/dev/null), $(ssh -V 2>&1 | awk -F, '{ print $1; exit }'), testbot $("$TESTBOT" --version 2>/dev/null | head -n 1 | sed 's/^testbot //' || echo '(no --version)')"
   echo "- Command: \`bench/ssh.sh $FILES $TOTAL\` (RUNS=$RUNS, HOSTS=$HOSTS, HOST_SLOTS=$HOST_SLOTS, SEED=$SEED)"
   echo "- Hosts: $HOSTS unprivileged sshds on 127.0.0.1 (one unix user each, ed25519 host keys, strict known_hosts), $HOST_SLOTS testbot slots each, no local slots; set up in $SETUP_SECS s. They share this machine's cores with each other and with testbot itself: the figures show what SSH, the per-run copy of the project and remote processes cost, not extra capacity."
   echo
@@ -719,15 +721,20 @@ side_by_side() { # key_a key_b text
   echo
   side_by_side one_tb one_pr "testbot over SSH ÷ parallel_rspec -n 2, fixed cost of a run"
   echo
+  extra=0
   for key in "${MODES[@]}"; do
     if [[ ${STATUS[$key]} != ok && -n ${TIMES[$key]} ]]; then
       echo "- ${LABEL[$key]}: ${STATUS[$key]}"
+      extra=1
     fi
   done
   for msg in "${NOTES[@]-}"; do
-    [[ -n $msg ]] && echo "- Note: $msg"
+    if [[ -n $msg ]]; then
+      echo "- Note: $msg"
+      extra=1
+    fi
   done
-  echo
+  ((extra)) && echo
   echo "Commands (run in the suite directory, whose testbot.toml lists the $HOSTS hosts; before the makespan warm-ups tmp/ is empty):"
   echo
   for key in "${MODES[@]}"; do
