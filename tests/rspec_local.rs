@@ -33,16 +33,6 @@ use std::time::{Duration, Instant};
 // rspec_basic
 // ---------------------------------------------------------------------------
 
-const BASIC_FILES: &[&str] = &[
-    "spec/empty_spec.rb",
-    "spec/error_spec.rb",
-    "spec/math_spec.rb",
-    "spec/nested_spec.rb",
-    "spec/passing_spec.rb",
-    "spec/pending_spec.rb",
-    "spec/with space_spec.rb",
-];
-
 #[test]
 fn basic_parallel_run_matches_serial_rspec() {
     let p = Project::new("rspec_basic");

@@ -7,16 +7,6 @@ use common::*;
 use std::collections::BTreeSet;
 use std::fs;
 
-const BASIC_FILES: &[&str] = &[
-    "spec/empty_spec.rb",
-    "spec/error_spec.rb",
-    "spec/math_spec.rb",
-    "spec/nested_spec.rb",
-    "spec/passing_spec.rb",
-    "spec/pending_spec.rb",
-    "spec/with space_spec.rb",
-];
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

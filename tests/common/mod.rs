@@ -13,6 +13,17 @@
 
 pub mod sshd;
 
+/// Every spec file of the rspec_basic fixture.
+pub const BASIC_FILES: &[&str] = &[
+    "spec/empty_spec.rb",
+    "spec/error_spec.rb",
+    "spec/math_spec.rb",
+    "spec/nested_spec.rb",
+    "spec/passing_spec.rb",
+    "spec/pending_spec.rb",
+    "spec/with space_spec.rb",
+];
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
