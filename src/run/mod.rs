@@ -149,17 +149,12 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
                     }
                 }
             },
-            _ = interrupts.recv() => {
+            // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
+            _ = async { tokio::select! { _ = interrupts.recv() => {}, _ = terminates.recv() => {} } } => {
                 if interrupted {
-                    // Second Ctrl-C: stop waiting. Dropping the runtime kills what is left.
+                    // Dropping the runtime kills what is left.
                     break;
                 }
-                interrupted = true;
-                reporter.interrupted();
-                queue.drain();
-                let _ = cancel_tx.send(true);
-            }
-            _ = terminates.recv(), if !interrupted => {
                 interrupted = true;
                 reporter.interrupted();
                 queue.drain();
