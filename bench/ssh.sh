@@ -29,61 +29,26 @@
 # temporary directory) is removed on exit, also on Ctrl-C or SIGTERM.
 set -euo pipefail
 
-SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
-
-usage() {
-  sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-}
-
-die() {
-  printf 'ssh.sh: error: %s\n' "$*" >&2
-  exit 1
-}
-
-note() {
-  printf '%s\n' "$*" >&2
-}
-
-case "${1:-}" in
-  -h | --help)
-    usage
-    exit 0
-    ;;
-esac
-[[ $# -le 2 ]] || {
-  usage >&2
-  exit 2
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+bench_init ssh.sh 29 2 "$@"
 
 FILES=${1:-200}
 TOTAL=${2:-80}
-RUNS=${RUNS:-3}
 HOSTS=${HOSTS:-4}
 HOST_SLOTS=${HOST_SLOTS:-4}
-SEED=${SEED:-42}
-KEEP=${KEEP:-0}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
-TESTBOT=${TESTBOT:-$REPO_ROOT/target/release/testbot}
-TESTBOT_ARGS=${TESTBOT_ARGS:-}
 
-[[ $FILES =~ ^[1-9][0-9]*$ ]] || die "FILES must be a positive integer, got '$FILES'"
-[[ $TOTAL =~ ^[0-9]+([.][0-9]+)?$ ]] || die "TOTAL_SECONDS must be a number, got '$TOTAL'"
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
-[[ $HOSTS =~ ^[1-9][0-9]*$ ]] || die "HOSTS must be a positive integer, got '$HOSTS'"
-[[ $HOST_SLOTS =~ ^[1-9][0-9]*$ ]] || die "HOST_SLOTS must be a positive integer, got '$HOST_SLOTS'"
-[[ $SEED =~ ^[0-9]+$ ]] || die "SEED must be a non-negative integer, got '$SEED'"
-[[ $RUN_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "RUN_TIMEOUT must be a positive integer, got '$RUN_TIMEOUT'"
+check_suite_settings
+positive HOSTS "$HOSTS"
+positive HOST_SLOTS "$HOST_SLOTS"
+check_seed
+positive RUN_TIMEOUT "$RUN_TIMEOUT"
 SLOTS=$((HOSTS * HOST_SLOTS))
 
 [[ $EUID -eq 0 ]] || die "must run as root: it creates one unix user per sshd host (useradd)"
 
-need() { # command, Debian package
-  command -v "$1" >/dev/null 2>&1 || die "'$1' not found; install it with: apt-get install -y $2"
-}
-need ruby ruby
-need rspec ruby-rspec
-need parallel_rspec ruby-parallel-tests
+need_ruby_tools
 need ssh openssh-client
 need ssh-keygen openssh-client
 need unshare util-linux
@@ -96,14 +61,10 @@ need awk mawk
 SSHD=/usr/sbin/sshd
 [[ -x $SSHD ]] || die "$SSHD not found; install it with: apt-get install -y openssh-server"
 
-[[ $TESTBOT == /* ]] || TESTBOT="$PWD/$TESTBOT"
-[[ -x $TESTBOT && -f $TESTBOT ]] || die "testbot binary not found at $TESTBOT (build it with 'cargo build --release' or set TESTBOT=)"
-read -r -a TESTBOT_EXTRA <<<"$TESTBOT_ARGS"
+testbot_built || die "testbot binary not found at $TESTBOT (build it with 'cargo build --release' or set TESTBOT=)"
 
-# No Gemfile in the suites: keep bundler and any outer parallel run out.
-export PARALLEL_TESTS_EXECUTABLE=rspec
-unset TEST_ENV_NUMBER PARALLEL_TEST_GROUPS PARALLEL_PID_FILE SPEC_OPTS BUNDLE_GEMFILE RUBYOPT SSH_AUTH_SOCK
-export LC_ALL=C
+clean_env
+unset SSH_AUTH_SOCK # the logins use the bench's own key only
 
 # The test users must reach their homes inside the temporary directory: use
 # TMPDIR only if every directory on its path is traversable by others.
@@ -128,7 +89,6 @@ WORK=""
 USERS=()       # every user this run created (or was creating), in order
 SSHD_PIDS=()   # the `unshare` processes the sshds run under
 RUN_PID=""     # the process (group) of the measured command running now
-FAILED=0
 CLEANED=0
 
 is_test_uid() {
@@ -239,9 +199,7 @@ cleanup() {
   fi
   return 0
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_exits
 trap 'exit 129' HUP
 
 WORK=$(mktemp -d "$BASE/testbot-bench-ssh.XXXXXX")
@@ -426,13 +384,8 @@ write_inventory() { # file
   } >"$1"
 }
 
-ruby "$SCRIPT_DIR/gen-synthetic.rb" "$SUITE" --files "$FILES" --total "$TOTAL" --seed "$SEED" >&2
+gen_suite
 write_inventory "$SUITE/testbot.toml"
-DURATIONS=$SUITE/durations.txt
-read -r SUM LONGEST IDEAL < <(awk -v s="$SLOTS" '
-  { t += $2; if ($2 > m) m = $2 }
-  END { i = t / s; if (m > i) i = m; printf "%.3f %.3f %.3f\n", t, m, i }' "$DURATIONS")
-EXAMPLES=$(cat "$SUITE"/spec/*/*_spec.rb | grep -c '^  it "')
 
 ONE_SLEEP=0.1
 cat >"$SUITE1/spec/one_spec.rb" <<EOF
@@ -457,72 +410,36 @@ fi
 sed 's/^/  /' "$LOGS/testbot-hosts.log" >&2
 
 # --- measuring -------------------------------------------------------------------------
-TB_LOG=tmp/testbot-runtime-rspec.log
-PR_LOG=tmp/parallel_runtime_rspec.log
-# As in local.sh: parallel_tests 4.1 records runtimes through an RSpec
-# formatter; every parallel_rspec run of the big suite records, so the runtime
-# mode uses the log of the previous parallel_rspec run.
-PR_RECORD="--format progress --format ParallelTests::RSpec::RuntimeLogger --out $PR_LOG"
-
-show_cmd() {
-  local out="" w
-  for w in "$@"; do
-    if [[ $w =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
-      out+=" $w"
-    else
-      out+=" '${w//\'/\'\\\'\'}'"
-    fi
-  done
-  out=${out# }
-  printf '%s' "${out//$REPO_ROOT\//}"
-}
-
-MODES=()
-declare -A LABEL CMD SHOW TIMES STATUS DIR KIND
-add_mode() { # key, kind (tb|pr), suite dir, label, command...
-  local key=$1 kind=$2 dir=$3 label=$4
+declare -A DIR KIND
+add_ssh_mode() { # key, kind (tb|pr), suite dir, label, command...
+  KIND[$1]=$2
+  DIR[$1]=$3
+  local key=$1 label=$4
   shift 4
-  MODES+=("$key")
-  KIND[$key]=$kind
-  DIR[$key]=$dir
-  LABEL[$key]=$label
-  CMD[$key]=$(printf '%q ' "$@")
-  CMD[$key]=${CMD[$key]% }
-  SHOW[$key]=$(show_cmd "$@")
-  TIMES[$key]=""
-  STATUS[$key]=ok
+  add_mode "$key" "$label" "$@"
 }
-add_mode tb_first tb "$SUITE" "testbot, first run (no history, first sync; warm-up)" \
+add_ssh_mode tb_first tb "$SUITE" "testbot, first run (no history, first sync; warm-up)" \
   "$TESTBOT" --no-bundler "${TESTBOT_EXTRA[@]}"
-add_mode tb_hist tb "$SUITE" "testbot, with runtime history" \
+add_ssh_mode tb_hist tb "$SUITE" "testbot, with runtime history" \
   "$TESTBOT" --no-bundler "${TESTBOT_EXTRA[@]}"
-add_mode pr_first pr "$SUITE" "parallel_rspec -n $SLOTS, no runtime log (file-size groups; warm-up)" \
+add_ssh_mode pr_first pr "$SUITE" "parallel_rspec -n $SLOTS, no runtime log (file-size groups; warm-up)" \
   parallel_rspec -n "$SLOTS" -o "$PR_RECORD" spec
-add_mode pr_runtime pr "$SUITE" "parallel_rspec -n $SLOTS --group-by runtime (log of the previous run)" \
+add_ssh_mode pr_runtime pr "$SUITE" "parallel_rspec -n $SLOTS --group-by runtime (log of the previous run)" \
   parallel_rspec -n "$SLOTS" --group-by runtime --runtime-log "$PR_LOG" -o "$PR_RECORD" spec
-add_mode one_tb_first tb "$SUITE1" "testbot, first run (syncs the suite; warm-up)" \
+add_ssh_mode one_tb_first tb "$SUITE1" "testbot, first run (syncs the suite; warm-up)" \
   "$TESTBOT" --no-bundler "${TESTBOT_EXTRA[@]}"
-add_mode one_tb tb "$SUITE1" "testbot, hosts already synced" \
+add_ssh_mode one_tb tb "$SUITE1" "testbot, hosts already synced" \
   "$TESTBOT" --no-bundler "${TESTBOT_EXTRA[@]}"
-add_mode one_pr_first pr "$SUITE1" "parallel_rspec -n 2, first run (warm-up)" \
+add_ssh_mode one_pr_first pr "$SUITE1" "parallel_rspec -n 2, first run (warm-up)" \
   parallel_rspec -n 2 spec
-add_mode one_pr pr "$SUITE1" "parallel_rspec -n 2" \
+add_ssh_mode one_pr pr "$SUITE1" "parallel_rspec -n 2" \
   parallel_rspec -n 2 spec
 MAKESPAN_MODES=(tb_first tb_hist pr_first pr_runtime)
 ONE_MODES=(one_tb_first one_tb one_pr_first one_pr)
 
-NOTES=()
-ORDER_LOG=()
-
-fail_mode() { # key, reason
-  STATUS[$1]=$2
-  FAILED=1
-  note "  FAILED: $2"
-}
-
 # Runs one measurement of mode KEY (repetition REP, 0 = warm-up) in its suite.
 measure() {
-  local key=$1 rep=$2 log start end secs rc last files examples floor what want
+  local key=$1 rep=$2 log start secs rc last files examples floor what want
   [[ ${STATUS[$key]} == ok ]] || return 0
   log=$LOGS/$key-$rep.log
   local -a cmd
@@ -539,8 +456,7 @@ measure() {
   rc=$?
   set -e
   RUN_PID=""
-  end=$(date +%s.%N)
-  secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+  secs=$(elapsed "$start")
   ORDER_LOG+=("$rep $key $secs")
   if [[ ${DIR[$key]} == "$SUITE" ]]; then
     files=$FILES examples=$EXAMPLES floor=$LONGEST
@@ -550,10 +466,10 @@ measure() {
   if [[ $rc -ne 0 ]]; then
     [[ $rc -eq 124 ]] && rc="124 (killed after RUN_TIMEOUT=$RUN_TIMEOUT s)"
     fail_mode "$key" "failed: exit $rc in run $rep (log: logs/${log##*/})"
-    tail -n 20 "$log" | sed 's/^/    | /' >&2
+    show_tail "$log"
     return 0
   fi
-  if awk -v s="$secs" -v l="$floor" 'BEGIN { exit !(s < l) }'; then
+  if less_than "$secs" "$floor"; then
     fail_mode "$key" "invalid: run $rep took $secs s, less than the longest file ($floor s); did it run the suite? (log: logs/${log##*/})"
     return 0
   fi
@@ -564,7 +480,7 @@ measure() {
     want="^PASSED .* $files files? on $SLOTS slots?: $examples examples?, 0 failures"
     if [[ ! $last =~ $want ]]; then
       fail_mode "$key" "invalid: run $rep did not print PASSED for $files files on $SLOTS slots with $examples examples, 0 failures; its summary: '${last:-none}' (log: logs/${log##*/})"
-      tail -n 20 "$log" | sed 's/^/    | /' >&2
+      show_tail "$log"
       return 0
     fi
     if grep -q 'is left out of this run' "$log"; then
@@ -573,7 +489,7 @@ measure() {
       return 0
     fi
   else
-    last=$(grep -E '^[0-9]+ examples?, [0-9]+ failures?' "$log" | tail -n 1 || true)
+    last=$(rspec_summary "$log")
     if [[ $last != "$examples example"*", 0 failures"* ]]; then
       fail_mode "$key" "invalid: run $rep reported '${last:-no summary}', expected $examples examples, 0 failures (log: logs/${log##*/})"
       return 0
@@ -581,7 +497,7 @@ measure() {
   fi
   TIMES[$key]+="$secs "
   if [[ ${DIR[$key]} == "$SUITE" ]]; then
-    note "  $secs s ($(awk -v s="$secs" -v i="$IDEAL" 'BEGIN { printf "%.2f", s / i }') x ideal)"
+    note "  $secs s ($(ratio "$secs" "$IDEAL") x ideal)"
   else
     note "  $secs s"
   fi
@@ -593,96 +509,22 @@ note "suite: $FILES files, $EXAMPLES examples, total ${SUM} s, longest ${LONGEST
 # the copy on every host); parallel_rspec's leaves its runtime log.
 rm -rf -- "${SUITE:?}/tmp"
 measure tb_first 0
-if [[ ${STATUS[tb_first]} == ok && ! -s $SUITE/$TB_LOG ]]; then
-  msg="testbot left no $TB_LOG after its first run: the 'with history' row ran without history"
-  NOTES+=("$msg")
-  note "  note: $msg"
-fi
+check_tb_history
 measure pr_first 0
-if [[ ${STATUS[pr_runtime]} == ok ]]; then
-  n=0
-  [[ -f $SUITE/$PR_LOG ]] && n=$(grep -c ':' "$SUITE/$PR_LOG" || true)
-  if [[ $n -ne $FILES ]]; then
-    fail_mode pr_runtime "no usable runtime log: $PR_LOG has $n of $FILES files after the warm-up run"
-  fi
-fi
-for ((rep = 1; rep <= RUNS; rep++)); do
-  # Alternate which tool goes first so slow drifts hit both alike.
-  if ((rep % 2 == 1)); then
-    measure tb_hist "$rep"
-    measure pr_runtime "$rep"
-  else
-    measure pr_runtime "$rep"
-    measure tb_hist "$rep"
-  fi
-done
+check_pr_log "the warm-up run"
+alternate 'measure tb_hist' 'measure pr_runtime'
 
 # 2. Fixed overhead: one file, one 0.1 s example.
 measure one_tb_first 0
 measure one_pr_first 0
-for ((rep = 1; rep <= RUNS; rep++)); do
-  if ((rep % 2 == 1)); then
-    measure one_tb "$rep"
-    measure one_pr "$rep"
-  else
-    measure one_pr "$rep"
-    measure one_tb "$rep"
-  fi
-done
+alternate 'measure one_tb' 'measure one_pr'
 
 # --- report ----------------------------------------------------------------------
-stats() { # "t1 t2 ..." -> "n median min max"
-  # shellcheck disable=SC2086 # split the list on purpose
-  printf '%s\n' $1 | sort -g | awk '
-    NF { v[++n] = $1 }
-    END {
-      if (n == 0) { print "0 - - -"; exit }
-      m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-      printf "%d %.2f %.2f %.2f\n", n, m, v[1], v[n]
-    }'
-}
-
 median_of() { # key -> median with 3 decimals, or empty
   # shellcheck disable=SC2086
   printf '%s\n' ${TIMES[$1]} | sort -g | awk '
     NF { v[++n] = $1 }
     END { if (n) printf "%.3f", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
-}
-
-ratio() { # a b -> a / b with 2 decimals
-  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
-}
-
-machine() {
-  local os mem
-  # shellcheck disable=SC1091
-  os=$(. /etc/os-release 2>/dev/null && printf '%s' "${PRETTY_NAME:-unknown OS}") || os="unknown OS"
-  mem=$(awk '/^MemTotal:/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || echo "? GB")
-  printf '%s cores, %s, %s' "$(nproc 2>/dev/null || echo '?')" "$mem" "$os"
-}
-
-table() { # with_ideal(0|1) keys...
-  local with_ideal=$1 key n med min max
-  shift
-  if ((with_ideal)); then
-    echo "| Mode | Runs | Median wall (s) | Min (s) | Max (s) | Median ÷ ideal |"
-    echo "|---|---:|---:|---:|---:|---:|"
-  else
-    echo "| Mode | Runs | Median wall (s) | Min (s) | Max (s) |"
-    echo "|---|---:|---:|---:|---:|"
-  fi
-  for key in "$@"; do
-    read -r n med min max < <(stats "${TIMES[$key]}")
-    if [[ $n -gt 0 ]]; then
-      if ((with_ideal)); then
-        echo "| ${LABEL[$key]} | $n | $med | $min | $max | $(ratio "$med" "$IDEAL") |"
-      else
-        echo "| ${LABEL[$key]} | $n | $med | $min | $max |"
-      fi
-    else
-      echo "| ${LABEL[$key]} | 0 | ${STATUS[$key]} | | |$( ((with_ideal)) && echo ' |')"
-    fi
-  done
 }
 
 side_by_side() { # key_a key_b text
@@ -695,18 +537,14 @@ side_by_side() { # key_a key_b text
 }
 
 {
-  echo "## SSH: $HOSTS sshd hosts on 127.0.0.1 vs parallel_rspec"
-  echo
-  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- Machine: $(machine)"
-  echo "- Tools: $(ruby -e 'print RUBY_DESCRIPTION.split(" ")[0, 2].join(" ")'), rspec $(rspec --version 2>/dev/null | awk '/rspec-core/ { print $NF; exit } NR == 1 && /^[0-9]/ { print; exit }'), parallel_tests $(parallel_rspec -v 2>/dev/null), $(ssh -V 2>&1 | awk -F, '{ print $1; exit }'), testbot $("$TESTBOT" --version 2>/dev/null | head -n 1 | sed 's/^testbot //' || echo '(no --version)')"
+  report_head "SSH: $HOSTS sshd hosts on 127.0.0.1 vs parallel_rspec"
+  echo "- Tools: $(ruby_tools), $(ssh -V 2>&1 | awk -F, '{ print $1; exit }'), testbot $(testbot_version)"
   echo "- Command: \`bench/ssh.sh $FILES $TOTAL\` (RUNS=$RUNS, HOSTS=$HOSTS, HOST_SLOTS=$HOST_SLOTS, SEED=$SEED)"
   echo "- Hosts: $HOSTS unprivileged sshds on 127.0.0.1 (one unix user each, ed25519 host keys, strict known_hosts), $HOST_SLOTS testbot slots each, no local slots; set up in $SETUP_SECS s. They share this machine's cores with each other and with testbot itself: the figures show what SSH, the per-run copy of the project and remote processes cost, not extra capacity."
   echo
   echo "### Makespan: synthetic sleep-bound suite, $SLOTS slots"
   echo
-  echo "- Suite: $FILES files, $EXAMPLES examples, total sleep ${SUM} s, longest file ${LONGEST} s"
-  echo "- Ideal at $SLOTS slots: max(total / slots, longest file) = max($(awk -v t="$SUM" -v s="$SLOTS" 'BEGIN { printf "%.3f", t / s }'), $LONGEST) = **${IDEAL} s**"
+  suite_lines
   echo "- Each tool ran once as a warm-up (testbot: no runtime history, first copy to the hosts; parallel_rspec: no runtime log, so file-size groups), then $RUNS times with history, interleaved, alternating which tool goes first. Every testbot run copies the whole project to every host before it starts (sync v1)."
   echo
   table 1 "${MAKESPAN_MODES[@]}"
@@ -721,42 +559,13 @@ side_by_side() { # key_a key_b text
   echo
   side_by_side one_tb one_pr "testbot over SSH ÷ parallel_rspec -n 2, fixed cost of a run"
   echo
-  extra=0
-  for key in "${MODES[@]}"; do
-    if [[ ${STATUS[$key]} != ok && -n ${TIMES[$key]} ]]; then
-      echo "- ${LABEL[$key]}: ${STATUS[$key]}"
-      extra=1
-    fi
-  done
-  for msg in "${NOTES[@]-}"; do
-    if [[ -n $msg ]]; then
-      echo "- Note: $msg"
-      extra=1
-    fi
-  done
-  ((extra)) && echo
-  echo "Commands (run in the suite directory, whose testbot.toml lists the $HOSTS hosts; before the makespan warm-ups tmp/ is empty):"
-  echo
-  for key in "${MODES[@]}"; do
-    echo "- ${LABEL[$key]}: \`${SHOW[$key]}\`"
-  done
+  problems=$(problem_lines)
+  [[ -z $problems ]] || printf '%s\n\n' "$problems"
+  commands "Commands (run in the suite directory, whose testbot.toml lists the $HOSTS hosts; before the makespan warm-ups tmp/ is empty):"
   echo
   echo "Raw wall times in seconds, in the order they ran (repetition, 0 = warm-up; mode; seconds; ÷ ideal for the makespan modes):"
   echo
-  echo '```'
-  for line in "${ORDER_LOG[@]-}"; do
-    [[ -n $line ]] || continue
-    read -r rep key secs <<<"$line"
-    if [[ ${DIR[$key]} == "$SUITE" ]]; then
-      awk -v r="$rep" -v k="$key" -v s="$secs" -v i="$IDEAL" 'BEGIN { printf "%s %-12s %8.3f %6.3f\n", r, k, s, s / i }'
-    else
-      awk -v r="$rep" -v k="$key" -v s="$secs" 'BEGIN { printf "%s %-12s %8.3f\n", r, k, s }'
-    fi
-  done
-  echo '```'
+  raw_times 12 "${MAKESPAN_MODES[@]}"
 }
 
-if [[ $FAILED == 1 ]]; then
-  note "ssh.sh: some runs failed or were invalid; see the report and the kept logs"
-  exit 1
-fi
+exit_if_failed "ssh.sh: some runs failed or were invalid; see the report and the kept logs"

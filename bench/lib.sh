@@ -1,0 +1,327 @@
+# shellcheck shell=bash
+# Shared by bench/local.sh and bench/ssh.sh, which source it right after
+# `set -euo pipefail`; not meant to be run. It works on the scripts' globals
+# (SUITE, LOGS, FILES, TOTAL, SLOTS, SUM, LONGEST, IDEAL, ... and the mode
+# tables below), so `shellcheck -x` on the scripts is what checks their use.
+# shellcheck disable=SC2034,SC2154 # globals set here for the scripts, and read here from them
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
+
+# --- messages and arguments ------------------------------------------------------
+usage() { # the calling script's header comment, lines 2 to USAGE_END
+  sed -n "2,${USAGE_END}p" "$BENCH_SCRIPT" | sed 's/^# \{0,1\}//'
+}
+
+die() {
+  printf '%s: error: %s\n' "$BENCH_NAME" "$*" >&2
+  exit 1
+}
+
+note() {
+  printf '%s\n' "$*" >&2
+}
+
+# bench_init NAME USAGE_END MAX_ARGS "$@": names the script in messages, answers
+# -h/--help, refuses more than MAX_ARGS arguments, and sets the settings both
+# scripts take from the environment.
+bench_init() {
+  BENCH_NAME=$1
+  USAGE_END=$2
+  BENCH_SCRIPT=${BASH_SOURCE[1]}
+  local most=$3
+  shift 3
+  case "${1:-}" in
+    -h | --help)
+      usage
+      exit 0
+      ;;
+  esac
+  [[ $# -le $most ]] || {
+    usage >&2
+    exit 2
+  }
+  RUNS=${RUNS:-3}
+  SEED=${SEED:-42}
+  KEEP=${KEEP:-0}
+  TESTBOT=${TESTBOT:-$REPO_ROOT/target/release/testbot}
+  # Relative TESTBOT paths are taken relative to the caller's directory.
+  [[ $TESTBOT == /* ]] || TESTBOT="$PWD/$TESTBOT"
+  read -r -a TESTBOT_EXTRA <<<"${TESTBOT_ARGS:-}"
+}
+
+positive() { # name value
+  [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"
+}
+
+check_suite_settings() { # FILES, TOTAL and RUNS, in this order
+  positive FILES "$FILES"
+  [[ $TOTAL =~ ^[0-9]+([.][0-9]+)?$ ]] || die "TOTAL_SECONDS must be a number, got '$TOTAL'"
+  positive RUNS "$RUNS"
+}
+
+check_seed() {
+  [[ $SEED =~ ^[0-9]+$ ]] || die "SEED must be a non-negative integer, got '$SEED'"
+}
+
+need() { # command, Debian package
+  command -v "$1" >/dev/null 2>&1 || die "'$1' not found; install it with: apt-get install -y $2"
+}
+
+need_ruby_tools() {
+  need ruby ruby
+  need rspec ruby-rspec
+  need parallel_rspec ruby-parallel-tests
+}
+
+testbot_built() {
+  [[ -x $TESTBOT && -f $TESTBOT ]]
+}
+
+# The suites have no Gemfile: keep bundler and any outer parallel run out.
+clean_env() {
+  export PARALLEL_TESTS_EXECUTABLE=rspec
+  unset TEST_ENV_NUMBER PARALLEL_TEST_GROUPS PARALLEL_PID_FILE SPEC_OPTS BUNDLE_GEMFILE RUBYOPT
+  export LC_ALL=C
+}
+
+# The script's `cleanup` runs on exit, also after Ctrl-C or SIGTERM.
+trap_exits() {
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# --- the suite -------------------------------------------------------------------
+# Writes the synthetic suite into SUITE; sets SUM, LONGEST, IDEAL (at SLOTS
+# slots) and EXAMPLES.
+gen_suite() {
+  ruby "$SCRIPT_DIR/gen-synthetic.rb" "$SUITE" --files "$FILES" --total "$TOTAL" --seed "$SEED" >&2
+  read -r SUM LONGEST IDEAL < <(awk -v s="$SLOTS" '
+    { t += $2; if ($2 > m) m = $2 }
+    END { i = t / s; if (m > i) i = m; printf "%.3f %.3f %.3f\n", t, m, i }' "$SUITE/durations.txt")
+  EXAMPLES=$(cat "$SUITE"/spec/*/*_spec.rb | grep -c '^  it "')
+}
+
+TB_LOG=tmp/testbot-runtime-rspec.log
+PR_LOG=tmp/parallel_runtime_rspec.log
+# parallel_tests 4.1 records runtimes through an RSpec formatter (see its
+# README); -o passes it to every rspec process. Every parallel_rspec run of the
+# synthetic suite records, so the runtime mode always uses the log of the
+# previous parallel_rspec run, as a CI setup with the logger in .rspec_parallel
+# would.
+PR_RECORD="--format progress --format ParallelTests::RSpec::RuntimeLogger --out $PR_LOG"
+
+# --- modes -----------------------------------------------------------------------
+MODES=()    # mode keys, in the order of the report
+declare -A LABEL CMD SHOW TIMES STATUS
+FAILED=0
+NOTES=()
+ORDER_LOG=() # "rep key seconds" of every run, in the order they ran
+
+# Human-readable command line: quote only the words that need it.
+show_cmd() {
+  local out="" w
+  for w in "$@"; do
+    if [[ $w =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+      out+=" $w"
+    else
+      out+=" '${w//\'/\'\\\'\'}'"
+    fi
+  done
+  out=${out# }
+  printf '%s' "${out//$REPO_ROOT\//}"
+}
+
+add_mode() { # key, label, command...
+  local key=$1 label=$2
+  shift 2
+  MODES+=("$key")
+  LABEL[$key]=$label
+  CMD[$key]=$(printf '%q ' "$@")
+  CMD[$key]=${CMD[$key]% }
+  SHOW[$key]=$(show_cmd "$@")
+  TIMES[$key]=""
+  STATUS[$key]=ok
+}
+
+fail_mode() { # key, reason; a failed run keeps the logs
+  STATUS[$1]=$2
+  FAILED=1
+  KEEP=1
+  note "  FAILED: $2"
+}
+
+# --- measuring -------------------------------------------------------------------
+elapsed() { # start (date +%s.%N) -> seconds since then, 3 decimals
+  awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'
+}
+
+less_than() { # a b: true if a < b
+  awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'
+}
+
+ratio() { # a b -> a / b with 2 decimals
+  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+show_tail() { # log: its last 20 lines on stderr
+  tail -n 20 "$1" | sed 's/^/    | /' >&2
+}
+
+rspec_summary() { # log -> rspec's last "N examples, M failures" line, or nothing
+  grep -E '^[0-9]+ examples?, [0-9]+ failures?' "$1" | tail -n 1 || true
+}
+
+# After testbot's first run on SUITE: note it if it left no runtime history.
+check_tb_history() {
+  if [[ ${STATUS[tb_first]} == ok && ! -s $SUITE/$TB_LOG ]]; then
+    local msg="testbot left no $TB_LOG after its first run: the 'with history' row ran without history"
+    [[ " ${NOTES[*]-} " == *"$msg"* ]] || NOTES+=("$msg")
+    note "  note: $msg"
+  fi
+}
+
+# After a parallel_rspec run without a log (which one: $1): fail the runtime
+# mode unless the run recorded every file.
+check_pr_log() {
+  local n
+  if [[ ${STATUS[pr_runtime]} == ok ]]; then
+    n=0
+    [[ -f $SUITE/$PR_LOG ]] && n=$(grep -c ':' "$SUITE/$PR_LOG" || true)
+    if [[ $n -ne $FILES ]]; then
+      fail_mode pr_runtime "no usable runtime log: $PR_LOG has $n of $FILES files after $1"
+    fi
+  fi
+}
+
+# alternate 'command a' 'command b': RUNS repetitions of both, each given the
+# repetition number; which goes first alternates so slow drifts hit both alike.
+alternate() {
+  local rep
+  local -a a b
+  read -r -a a <<<"$1"
+  read -r -a b <<<"$2"
+  for ((rep = 1; rep <= RUNS; rep++)); do
+    if ((rep % 2 == 1)); then
+      "${a[@]}" "$rep"
+      "${b[@]}" "$rep"
+    else
+      "${b[@]}" "$rep"
+      "${a[@]}" "$rep"
+    fi
+  done
+}
+
+# --- report ----------------------------------------------------------------------
+stats() { # "t1 t2 ..." -> "n median min max"
+  # shellcheck disable=SC2086 # split the list on purpose
+  printf '%s\n' $1 | sort -g | awk '
+    NF { v[++n] = $1 }
+    END {
+      if (n == 0) { print "0 - - -"; exit }
+      m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+      printf "%d %.2f %.2f %.2f\n", n, m, v[1], v[n]
+    }'
+}
+
+machine() {
+  local os mem
+  # shellcheck disable=SC1091
+  os=$(. /etc/os-release 2>/dev/null && printf '%s' "${PRETTY_NAME:-unknown OS}") || os="unknown OS"
+  mem=$(awk '/^MemTotal:/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || echo "? GB")
+  printf '%s cores, %s, %s' "$(nproc 2>/dev/null || echo '?')" "$mem" "$os"
+}
+
+report_head() { # title: the heading, date and machine
+  echo "## $1"
+  echo
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- Machine: $(machine)"
+}
+
+ruby_tools() { # "ruby X, rspec Y, parallel_tests Z"
+  printf '%s, rspec %s, parallel_tests %s' \
+    "$(ruby -e 'print RUBY_DESCRIPTION.split(" ")[0, 2].join(" ")')" \
+    "$(rspec --version 2>/dev/null | awk '/rspec-core/ { print $NF; exit } NR == 1 && /^[0-9]/ { print; exit }')" \
+    "$(parallel_rspec -v 2>/dev/null)"
+}
+
+testbot_version() {
+  "$TESTBOT" --version 2>/dev/null | head -n 1 | sed 's/^testbot //' || echo '(no --version)'
+}
+
+suite_lines() { # the synthetic suite and its ideal at SLOTS slots
+  echo "- Suite: $FILES files, $EXAMPLES examples, total sleep ${SUM} s, longest file ${LONGEST} s"
+  echo "- Ideal at $SLOTS slots: max(total / slots, longest file) = max($(awk -v t="$SUM" -v s="$SLOTS" 'BEGIN { printf "%.3f", t / s }'), $LONGEST) = **${IDEAL} s**"
+}
+
+table() { # with_ideal(0|1) keys...
+  local with_ideal=$1 key n med min max
+  shift
+  if ((with_ideal)); then
+    echo "| Mode | Runs | Median wall (s) | Min (s) | Max (s) | Median ÷ ideal |"
+    echo "|---|---:|---:|---:|---:|---:|"
+  else
+    echo "| Mode | Runs | Median wall (s) | Min (s) | Max (s) |"
+    echo "|---|---:|---:|---:|---:|"
+  fi
+  for key in "$@"; do
+    read -r n med min max < <(stats "${TIMES[$key]}")
+    if [[ $n -gt 0 ]]; then
+      if ((with_ideal)); then
+        echo "| ${LABEL[$key]} | $n | $med | $min | $max | $(ratio "$med" "$IDEAL") |"
+      else
+        echo "| ${LABEL[$key]} | $n | $med | $min | $max |"
+      fi
+    else
+      echo "| ${LABEL[$key]} | 0 | ${STATUS[$key]} | | |$( ((with_ideal)) && echo ' |')"
+    fi
+  done
+}
+
+problem_lines() { # one line per mode that failed after some good runs, then the notes
+  local key msg
+  for key in "${MODES[@]}"; do
+    if [[ ${STATUS[$key]} != ok && -n ${TIMES[$key]} ]]; then
+      echo "- ${LABEL[$key]}: ${STATUS[$key]}"
+    fi
+  done
+  for msg in "${NOTES[@]-}"; do
+    [[ -z $msg ]] || echo "- Note: $msg"
+  done
+}
+
+commands() { # intro: the command of every mode
+  local key
+  echo "$1"
+  echo
+  for key in "${MODES[@]}"; do
+    echo "- ${LABEL[$key]}: \`${SHOW[$key]}\`"
+  done
+}
+
+# raw_times WIDTH KEY...: every run in ORDER_LOG, mode names padded to WIDTH;
+# the runs of the modes KEY... also get their time ÷ IDEAL.
+raw_times() {
+  local width=$1 line rep key secs
+  shift
+  echo '```'
+  for line in "${ORDER_LOG[@]-}"; do
+    [[ -n $line ]] || continue
+    read -r rep key secs <<<"$line"
+    if [[ " $* " == *" $key "* ]]; then
+      awk -v r="$rep" -v k="$key" -v s="$secs" -v i="$IDEAL" -v w="$width" 'BEGIN { printf "%s %-" w "s %8.3f %6.3f\n", r, k, s, s / i }'
+    else
+      awk -v r="$rep" -v k="$key" -v s="$secs" -v w="$width" 'BEGIN { printf "%s %-" w "s %8.3f\n", r, k, s }'
+    fi
+  done
+  echo '```'
+}
+
+exit_if_failed() { # message
+  if [[ $FAILED == 1 ]]; then
+    note "$1"
+    exit 1
+  fi
+}
