@@ -80,7 +80,14 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
             support_dir: support.path().to_string_lossy().into_owned(),
         });
     }
-    let (remote_hosts, failures) = remote::prepare(&project, &inventory).await;
+    // Ctrl-C while connecting or copying: dropping the connections ends the remote side too.
+    let (remote_hosts, failures) = tokio::select! {
+        prepared = remote::prepare(&project, &inventory) => prepared,
+        _ = tokio::signal::ctrl_c() => {
+            reporter.interrupted();
+            return Ok(crate::errors::exit::INTERRUPTED);
+        }
+    };
     hosts.extend(remote_hosts);
     for failure in &failures {
         reporter.warn(&format!("host `{}` is left out of this run: {}", failure.name, failure.reason));
