@@ -32,8 +32,9 @@ pub enum Command {
     Hosts(HostsArgs),
 }
 
+/// Where the project is and how to read its inventory: every command takes these.
 #[derive(Debug, Args, Clone, Default)]
-pub struct HostsArgs {
+pub struct ProjectArgs {
     /// Change to DIR before doing anything.
     #[arg(short = 'C', long = "chdir", value_name = "DIR")]
     pub chdir: Option<PathBuf>,
@@ -46,6 +47,12 @@ pub struct HostsArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
+pub struct HostsArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
 pub struct RunArgs {
     /// Spec files or folders to run (default: the framework's pattern, e.g. spec/**/*_spec.rb).
     #[arg(value_name = "PATH")]
@@ -53,15 +60,8 @@ pub struct RunArgs {
     /// Arguments after `--` go to the test runner (e.g. `-- --tag focus`).
     #[arg(last = true, value_name = "RUNNER_ARGS")]
     pub runner_args: Vec<String>,
-    /// Change to DIR before doing anything.
-    #[arg(short = 'C', long = "chdir", value_name = "DIR")]
-    pub chdir: Option<PathBuf>,
-    /// The inventory file (default: ./testbot.toml when present).
-    #[arg(short, long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// An OpenSSH client config for host aliases (default: [ssh] config, else ~/.ssh/config).
-    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
     /// Slots on this machine (default: all cores when no SSH hosts are configured, 0 when there are).
     #[arg(short = 'n', long = "local-slots", value_name = "N")]
     pub local_slots: Option<usize>,
@@ -123,7 +123,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 }
 
 /// The project root and its inventory, after `-C`.
-fn setup(chdir: &Option<PathBuf>, config: &Option<PathBuf>, ssh_config: &Option<PathBuf>) -> Result<(PathBuf, Inventory), Error> {
+fn setup(args: &ProjectArgs) -> Result<(PathBuf, Inventory), Error> {
+    let ProjectArgs { chdir, config, ssh_config } = args;
     if let Some(dir) = chdir {
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
     }
@@ -157,14 +158,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.chdir, &args.config, &args.ssh_config)?;
+    let (root, inventory) = setup(&args.project)?;
     let project = project::Project::resolve(&root, &inventory, &args)?;
     let code = runtime()?.block_on(run::run(project, inventory, args))?;
     Ok(Outcome::new(code))
 }
 
 fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.chdir, &args.config, &args.ssh_config)?;
+    let (root, inventory) = setup(&args.project)?;
     if inventory.hosts.is_empty() {
         return Err(Error::Usage(format!(
             "no [[host]] in {}: `testbot hosts` checks SSH hosts (see testbot.toml.example)",
