@@ -280,7 +280,14 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path) -> Vec<Hos
     let checks = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
         async move {
-            let endpoint = format!("{}:{}", spec.address, spec.port);
+            // Where it really connects: an ssh-config alias resolved, a jump host named.
+            let endpoint = match target(spec, inventory) {
+                Ok((t, _)) => match &t.jump {
+                    Some(jump) => format!("{}:{} via {}:{}", t.address, t.port, jump.address, jump.port),
+                    None => format!("{}:{}", t.address, t.port),
+                },
+                Err(_) => format!("{}:{}", spec.address, spec.port),
+            };
             let result = async {
                 let (host, facts, slots) = connect(spec, inventory).await?;
                 let dir = quote(&remote_dir);
