@@ -5,6 +5,7 @@ use crate::inventory::Inventory;
 use crate::{project, run};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -83,6 +84,43 @@ pub struct RunArgs {
     /// Number slots 1..N in TEST_ENV_NUMBER (default: '' for the first, then 2..N).
     #[arg(long)]
     pub first_is_1: bool,
+    /// Rerun failed examples up to N times; one that passes on a rerun is reported as flaky.
+    #[arg(long, value_name = "N", default_value_t = 0, env = "TESTBOT_RETRIES")]
+    pub retries: u32,
+    /// Flaky examples (passed only on a retry) fail the run.
+    #[arg(long)]
+    pub flaky_fails: bool,
+    /// Stop after N failures (default 1): no more batches start and running ones are stopped.
+    #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
+    pub fail_fast: Option<usize>,
+    /// Stop the whole run after this long (e.g. 600, 90s, 20m); what did not finish fails the run.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Kill a file that runs longer than this (or 5x its time in the runtime history, if more),
+    /// then retry it once on another slot; `0` turns the limit off.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "300s", env = "TESTBOT_FILE_TIMEOUT")]
+    pub file_timeout: Duration,
+}
+
+/// `90`, `90s`, `1.5m`, `2h`: a duration in seconds unless it says otherwise.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => t.split_at(at),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration (e.g. 90, 90s, 20m)"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("`{text}` must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
 }
 
 /// What a finished run tells `main`.
@@ -160,7 +198,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     let (root, inventory) = setup(&args.project)?;
     let project = project::Project::resolve(&root, &inventory, &args)?;
-    let code = runtime()?.block_on(run::run(project, inventory, args))?;
+    let policy = run::Policy {
+        retries: args.retries,
+        fail_fast: args.fail_fast,
+        timeout: args.timeout,
+        file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
+    };
+    let code = runtime()?.block_on(run::run(project, inventory, args, policy))?;
     Ok(Outcome::new(code))
 }
 

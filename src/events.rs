@@ -31,6 +31,16 @@ pub struct ExampleResult {
     pub seconds: f64,
     pub message: Option<String>,
     pub backtrace: Vec<String>,
+    /// The framework's id for running this example alone (RSpec: `1:2:1`), when it has one.
+    pub id: Option<String>,
+    /// Failure messages of earlier attempts (`--retries`): a passed example with any is flaky.
+    pub earlier_failures: Vec<String>,
+}
+
+impl ExampleResult {
+    pub fn is_flaky(&self) -> bool {
+        self.status == ExampleStatus::Passed && !self.earlier_failures.is_empty()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -48,14 +58,16 @@ pub enum FileError {
     Load(String),
     /// The runner process died while it ran this file.
     Crashed(String),
-    /// The file never ran (its batch failed before reaching it too often, or the run was interrupted).
+    /// The file never ran (its batch failed before reaching it too often, or no host was left).
     NotRun(String),
+    /// It ran past its time limit (twice: once on another slot too) and was killed.
+    TimedOut(String),
 }
 
 impl FileError {
     pub fn message(&self) -> &str {
         match self {
-            FileError::Load(m) | FileError::Crashed(m) | FileError::NotRun(m) => m,
+            FileError::Load(m) | FileError::Crashed(m) | FileError::NotRun(m) | FileError::TimedOut(m) => m,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -63,6 +75,7 @@ impl FileError {
             FileError::Load(_) => "load error",
             FileError::Crashed(_) => "crashed",
             FileError::NotRun(_) => "not run",
+            FileError::TimedOut(_) => "timed out",
         }
     }
 }
@@ -84,6 +97,9 @@ pub struct FileReport {
 impl FileReport {
     pub fn count(&self, status: ExampleStatus) -> usize {
         self.examples.iter().filter(|e| e.status == status).count()
+    }
+    pub fn flaky(&self) -> usize {
+        self.examples.iter().filter(|e| e.is_flaky()).count()
     }
     pub fn status(&self) -> FileStatus {
         if self.error.is_some() {
@@ -120,6 +136,19 @@ pub enum RunEvent {
         reason: String,
         discarded_examples: usize,
     },
+    /// Failed examples of a file run again (`--retries`); its report waits for the last attempt.
+    FileRetrying {
+        path: String,
+        failed: usize,
+        /// 1 for the first rerun.
+        attempt: u32,
+    },
+    /// A host stopped answering or its connection dropped; its unfinished files went back to the
+    /// queue and it takes no more work.
+    HostLost {
+        host: Arc<str>,
+        reason: String,
+    },
     /// An error that belongs to no example: a `before(:suite)` hook, a runner that exited badly, …
     ErrorOutsideExamples {
         slot: usize,
@@ -132,6 +161,17 @@ pub enum RunEvent {
     },
     RunFinished {
         wall_seconds: f64,
-        interrupted: bool,
+        stopped: Option<Stop>,
     },
+}
+
+/// Why a run stopped before every file had run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stop {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// `--fail-fast`: this many failures were reached.
+    FailFast { failures: usize },
+    /// `--timeout`: the run's time limit passed.
+    Timeout { seconds: f64 },
 }

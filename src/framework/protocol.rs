@@ -28,6 +28,9 @@ pub enum Event {
         m: Option<String>,
         #[serde(default)]
         bt: Vec<String>,
+        /// The framework's id to run just this example again (RSpec's scoped id, `1:2:1`).
+        #[serde(default)]
+        id: Option<String>,
     },
     #[serde(rename = "file_done")]
     FileDone { f: String, t: f64 },

@@ -102,6 +102,7 @@ module Testbot
              d: example.full_description,
              loc: example.location_rerun_argument,
              l: example.metadata[:line_number],
+             id: example.metadata[:scoped_id],
              t: example.execution_result.run_time }.merge(extra))
     end
 

@@ -81,13 +81,29 @@ pub struct HostSpec {
 }
 
 /// `[ssh]`: options shared by all hosts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ssh {
     /// known_hosts file; a leading `~/` is expanded. `None`: ssh's default.
     pub known_hosts: Option<PathBuf>,
     pub host_key_checking: HostKeyChecking,
     /// An OpenSSH client config file for Host aliases; `None`: ~/.ssh/config when it exists.
     pub config: Option<PathBuf>,
+    /// Keepalive after this long without a word from a host (default 5 s)…
+    pub server_alive_interval: std::time::Duration,
+    /// …and the host is lost after this many unanswered ones (default 3).
+    pub server_alive_count_max: usize,
+}
+
+impl Default for Ssh {
+    fn default() -> Self {
+        Ssh {
+            known_hosts: None,
+            host_key_checking: HostKeyChecking::default(),
+            config: None,
+            server_alive_interval: crate::ssh::remote::ALIVE_INTERVAL,
+            server_alive_count_max: crate::ssh::remote::ALIVE_COUNT_MAX,
+        }
+    }
 }
 
 /// How unknown host keys are treated.

@@ -30,7 +30,13 @@ pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync"
 pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots"];
 pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots"];
-pub(super) const SSH_KEYS: &[&str] = &["known_hosts", "host_key_checking", "config"];
+pub(super) const SSH_KEYS: &[&str] = &[
+    "known_hosts",
+    "host_key_checking",
+    "config",
+    "server_alive_interval",
+    "server_alive_count_max",
+];
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
 
 #[derive(Debug, serde::Deserialize)]
@@ -76,6 +82,8 @@ pub(super) struct RawSsh {
     pub known_hosts: Option<RawValue>,
     pub host_key_checking: Option<RawValue>,
     pub config: Option<RawValue>,
+    pub server_alive_interval: Option<RawValue>,
+    pub server_alive_count_max: Option<RawValue>,
 }
 
 #[derive(Debug, serde::Deserialize)]

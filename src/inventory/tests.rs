@@ -87,6 +87,8 @@ fn full_config_parses_to_expected_values() {
         [ssh]
         known_hosts = "~/.ssh/known_hosts"
         host_key_checking = "accept-new"
+        server_alive_interval = 2
+        server_alive_count_max = 4
 
         [sync]
         remote_dir = "/srv/testbot"
@@ -123,6 +125,8 @@ fn full_config_parses_to_expected_values() {
             known_hosts: Some(PathBuf::from("/home/tester/.ssh/known_hosts")),
             host_key_checking: HostKeyChecking::AcceptNew,
             config: None,
+            server_alive_interval: std::time::Duration::from_secs(2),
+            server_alive_count_max: 4,
         },
         sync: Sync {
             remote_dir: Some("/srv/testbot".into()),
@@ -377,6 +381,7 @@ fn example_file_parses() {
             known_hosts: Some(PathBuf::from("/home/u/.ssh/known_hosts")),
             host_key_checking: HostKeyChecking::Strict,
             config: Some(PathBuf::from("/home/u/.ssh/config")),
+            ..Ssh::default()
         }
     );
     assert_eq!(
@@ -650,7 +655,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `strict` in [ssh]; expected one of `known_hosts`, `host_key_checking`, `config`"
+            "unknown key `strict` in [ssh]; expected one of `known_hosts`, `host_key_checking`, `config`, `server_alive_interval`, `server_alive_count_max`"
         )
     );
     assert_eq!(
@@ -1034,6 +1039,14 @@ fn ssh_values_are_checked() {
     assert_eq!(
         invalid("[ssh]\nknown_hosts = 1\n"),
         at(2, 15, "`known_hosts` must be a string, found an integer 1")
+    );
+    assert_eq!(
+        invalid("[ssh]\nserver_alive_interval = 0\n"),
+        at(2, 25, "`server_alive_interval` must be a whole number from 1 to 3600, found an integer 0")
+    );
+    assert_eq!(
+        invalid("[ssh]\nserver_alive_count_max = \"3\"\n"),
+        at(2, 26, "`server_alive_count_max` must be a whole number from 1 to 100, found a string \"3\"")
     );
 }
 

@@ -197,10 +197,21 @@ impl Checker<'_> {
             Some("accept-new") => HostKeyChecking::AcceptNew,
             _ => HostKeyChecking::Strict,
         };
+        let defaults = Ssh::default();
+        let server_alive_interval = raw
+            .server_alive_interval
+            .and_then(|v| self.positive("server_alive_interval", &v, 3600))
+            .map_or(defaults.server_alive_interval, |s| std::time::Duration::from_secs(s as u64));
+        let server_alive_count_max = raw
+            .server_alive_count_max
+            .and_then(|v| self.positive("server_alive_count_max", &v, 100))
+            .unwrap_or(defaults.server_alive_count_max);
         Ssh {
             known_hosts,
             host_key_checking,
             config,
+            server_alive_interval,
+            server_alive_count_max,
         }
     }
 
@@ -327,6 +338,20 @@ impl Checker<'_> {
                         "`slots` must be a number of at least 1 or \"auto\", found {}",
                         describe(other)
                     ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A whole number from 1 to `max` (seconds, counts).
+    fn positive(&mut self, key: &str, v: &RawValue, max: i64) -> Option<usize> {
+        match v.get_ref() {
+            Value::Integer(n) if (1..=max).contains(n) => Some(*n as usize),
+            other => {
+                self.issue(
+                    v.span(),
+                    format!("`{key}` must be a whole number from 1 to {max}, found {}", describe(other)),
                 );
                 None
             }

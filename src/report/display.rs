@@ -108,6 +108,16 @@ impl Display {
                 self.examples = self.examples.saturating_sub(*discarded_examples);
                 self.line(&format!("{} {path}: {reason}", self.styles.pending.apply_to(format!("{:>8}", "RETRY"))));
             }
+            RunEvent::FileRetrying { path, failed, attempt } => {
+                // Their next try counts again.
+                self.examples = self.examples.saturating_sub(*failed);
+                self.failures = self.failures.saturating_sub(*failed);
+                let what = if *failed == 1 { "failed example" } else { "failed examples" };
+                self.line(&format!(
+                    "{} {path}: {failed} {what} again (retry {attempt})",
+                    self.styles.pending.apply_to(format!("{:>8}", "RERUN"))
+                ));
+            }
             RunEvent::FileFinished(report) => {
                 self.files_done += 1;
                 self.expected_done += report.expected_seconds;
@@ -121,6 +131,8 @@ impl Display {
                     Some(e) => e.kind().to_string(),
                     None => file_counts(report),
                 };
+                let flaky = report.flaky();
+                let what = if flaky > 0 { format!("{what}, {flaky} flaky") } else { what };
                 let head = format!("{label} [{:>7.2}s] {} {}", report.seconds, report.path, self.styles.dim.apply_to(format!("({what})")));
                 if status != FileStatus::Passed {
                     self.line(&format!("{head}\n{}", file_details(report, &self.styles)));
@@ -141,7 +153,8 @@ impl Display {
             RunEvent::BatchStarted { slot, files } => {
                 tracing::debug!(slot = slot.id, host = %slot.host, files = files.len(), "batch started: {}", files.join(" "));
             }
-            RunEvent::BatchFinished { .. } | RunEvent::RunFinished { .. } => {}
+            // The reporter warns about a lost host.
+            RunEvent::BatchFinished { .. } | RunEvent::RunFinished { .. } | RunEvent::HostLost { .. } => {}
         }
         self.update_bar();
     }

@@ -10,10 +10,15 @@ struct Report<'a> {
     framework: &'static str,
     wall_seconds: f64,
     interrupted: bool,
+    /// Why the run stopped early: "interrupted", "fail-fast", "timeout"; absent when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<&'static str>,
     passed: bool,
     totals: JsonTotals,
     files: Vec<JsonFile<'a>>,
     failures: Vec<JsonFailure<'a>>,
+    /// Examples that failed and then passed on a retry; `message` is the first failure's.
+    flaky: Vec<JsonFailure<'a>>,
     errors_outside_examples: Vec<JsonError<'a>>,
     hosts: Vec<JsonHost>,
     warnings: &'a [String],
@@ -28,6 +33,7 @@ struct JsonTotals {
     pending: usize,
     errors_outside_examples: usize,
     errored_files: usize,
+    flaky: usize,
 }
 
 #[derive(Serialize)]
@@ -39,6 +45,8 @@ struct JsonFile<'a> {
     examples: usize,
     failures: usize,
     pending: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    flaky: usize,
     status: FileStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
@@ -79,6 +87,7 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String 
             examples: f.examples.len(),
             failures: f.count(ExampleStatus::Failed),
             pending: f.count(ExampleStatus::Pending),
+            flaky: f.flaky(),
             status: f.status(),
             error: f.error.as_ref().map(|e| e.message()),
         })
@@ -94,6 +103,19 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String 
             location: &e.location,
             description: &e.description,
             message: e.message.as_deref().unwrap_or(""),
+        })
+        .collect();
+    let flaky = agg
+        .files
+        .iter()
+        .flat_map(|f| f.examples.iter().map(move |e| (f, e)))
+        .filter(|(_, e)| e.is_flaky())
+        .map(|(f, e)| JsonFailure {
+            path: &f.path,
+            line: e.line,
+            location: &e.location,
+            description: &e.description,
+            message: e.earlier_failures.first().map(String::as_str).unwrap_or(""),
         })
         .collect();
     let mut errors: Vec<JsonError> = agg
@@ -129,7 +151,12 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String 
     let report = Report {
         framework: framework.name(),
         wall_seconds: round(agg.wall_seconds),
-        interrupted: agg.interrupted,
+        interrupted: totals.interrupted,
+        stopped: agg.stopped.map(|s| match s {
+            crate::events::Stop::Interrupted => "interrupted",
+            crate::events::Stop::FailFast { .. } => "fail-fast",
+            crate::events::Stop::Timeout { .. } => "timeout",
+        }),
         passed: totals.exit_code() == 0,
         totals: JsonTotals {
             files: totals.files,
@@ -139,9 +166,11 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String 
             pending: totals.pending,
             errors_outside_examples: totals.errors_outside_examples,
             errored_files: totals.errored_files,
+            flaky: totals.flaky,
         },
         files,
         failures,
+        flaky,
         errors_outside_examples: errors,
         hosts,
         warnings: &agg.warnings,
@@ -149,6 +178,10 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String 
     let mut text = serde_json::to_string_pretty(&report).expect("the report serializes");
     text.push('\n');
     text
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn round(x: f64) -> f64 {

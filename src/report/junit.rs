@@ -3,7 +3,7 @@
 use super::Aggregate;
 use crate::events::{ExampleStatus, FileError};
 use crate::framework::Framework;
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 use std::time::Duration;
 
 pub fn render(framework: Framework, agg: &Aggregate) -> Result<String, String> {
@@ -14,7 +14,17 @@ pub fn render(framework: Framework, agg: &Aggregate) -> Result<String, String> {
         suite.set_time(Duration::from_secs_f64(file.seconds.max(0.0)));
         for ex in &file.examples {
             let status = match ex.status {
-                ExampleStatus::Passed => TestCaseStatus::success(),
+                ExampleStatus::Passed => {
+                    // A pass after failed tries: JUnit's flakyFailure elements, one per failed try.
+                    let mut s = TestCaseStatus::success();
+                    s.add_reruns(ex.earlier_failures.iter().map(|message| {
+                        let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+                        rerun.set_message(first_line(message).to_string());
+                        rerun.set_description(message.clone());
+                        rerun
+                    }));
+                    s
+                }
                 ExampleStatus::Pending => {
                     let mut s = TestCaseStatus::skipped();
                     if let Some(m) = &ex.message {

@@ -10,7 +10,7 @@ mod summary;
 
 pub use summary::Totals;
 
-use crate::events::{ExampleStatus, FileReport, RunEvent, SlotInfo};
+use crate::events::{ExampleStatus, FileReport, RunEvent, SlotInfo, Stop};
 use crate::framework::Framework;
 use display::Display;
 use std::collections::BTreeMap;
@@ -21,6 +21,8 @@ pub struct ReportConfig {
     pub report_json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub runtime_log: PathBuf,
+    /// `--flaky-fails`: an example that passed only on a retry fails the run.
+    pub flaky_fails: bool,
 }
 
 /// An error outside examples that no file owns.
@@ -42,8 +44,11 @@ pub struct Aggregate {
     /// Busy seconds per slot id.
     pub busy: BTreeMap<usize, f64>,
     pub wall_seconds: f64,
-    pub interrupted: bool,
+    pub stopped: Option<Stop>,
+    pub flaky_fails: bool,
     pub warnings: Vec<String>,
+    /// Hosts that left the run, with why.
+    pub lost_hosts: Vec<(String, String)>,
 }
 
 pub struct Reporter {
@@ -54,7 +59,8 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(config: ReportConfig) -> Reporter {
-        Reporter { display: Display::new(config.framework), config, agg: Aggregate::default() }
+        let agg = Aggregate { flaky_fails: config.flaky_fails, ..Aggregate::default() };
+        Reporter { display: Display::new(config.framework), config, agg }
     }
 
     pub fn warn(&mut self, message: &str) {
@@ -62,8 +68,16 @@ impl Reporter {
         self.agg.warnings.push(message.to_string());
     }
 
-    pub fn interrupted(&mut self) {
-        self.display.line("interrupted: stopping the running batches (Ctrl-C again to stop at once)");
+    /// The run is stopping early; say why while the batches wind down.
+    pub fn stopping(&mut self, why: Stop) {
+        let text = match why {
+            Stop::Interrupted => "interrupted: stopping the running batches (Ctrl-C again to stop at once)".to_string(),
+            Stop::FailFast { failures } => {
+                format!("fail-fast: {failures} failure(s) reached, stopping the running batches")
+            }
+            Stop::Timeout { seconds } => format!("timeout: the run's limit of {seconds:.0}s passed, stopping the running batches"),
+        };
+        self.display.line(&text);
     }
 
     pub fn handle(&mut self, event: &RunEvent) {
@@ -84,11 +98,19 @@ impl Reporter {
                 output: output.clone(),
             }),
             RunEvent::BatchFinished { slot, seconds } => *self.agg.busy.entry(*slot).or_default() += seconds,
-            RunEvent::RunFinished { wall_seconds, interrupted } => {
+            RunEvent::RunFinished { wall_seconds, stopped } => {
                 self.agg.wall_seconds = *wall_seconds;
-                self.agg.interrupted = *interrupted;
+                self.agg.stopped = *stopped;
             }
-            RunEvent::BatchStarted { .. } | RunEvent::ExampleFinished { .. } | RunEvent::FileRequeued { .. } => {}
+            RunEvent::HostLost { host, reason } => {
+                let message = format!("host `{host}` left the run: {reason}; its unfinished files run elsewhere");
+                self.warn(&message);
+                self.agg.lost_hosts.push((host.to_string(), reason.clone()));
+            }
+            RunEvent::BatchStarted { .. }
+            | RunEvent::ExampleFinished { .. }
+            | RunEvent::FileRequeued { .. }
+            | RunEvent::FileRetrying { .. } => {}
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::{count, Aggregate};
 use crate::errors::exit;
-use crate::events::{ExampleStatus, FileError, FileReport};
+use crate::events::{ExampleStatus, FileError, FileReport, Stop};
 use crate::framework::Framework;
 use console::Style;
 use std::fmt::Write;
@@ -17,8 +17,12 @@ pub struct Totals {
     pub pending: usize,
     pub errors_outside_examples: usize,
     pub errored_files: usize,
-    /// Selected files with no final report (only after an interrupt).
+    /// Selected files with no final report (only after a stop).
     pub unreported_files: usize,
+    /// Examples that failed, then passed on a retry.
+    pub flaky: usize,
+    /// Flaky examples fail the run (`--flaky-fails`).
+    pub flaky_fails: bool,
     pub interrupted: bool,
 }
 
@@ -34,7 +38,9 @@ impl Totals {
             errors_outside_examples: load_errors + agg.batch_errors.len(),
             errored_files: agg.files.iter().filter(|f| f.error.is_some()).count(),
             unreported_files: agg.total_files.saturating_sub(agg.files.len()),
-            interrupted: agg.interrupted,
+            flaky: agg.files.iter().map(|f| f.flaky()).sum(),
+            flaky_fails: agg.flaky_fails,
+            interrupted: agg.stopped == Some(Stop::Interrupted),
         }
     }
 
@@ -42,7 +48,12 @@ impl Totals {
     pub fn exit_code(&self) -> u8 {
         if self.interrupted {
             exit::INTERRUPTED
-        } else if self.failures > 0 || self.errors_outside_examples > 0 || self.errored_files > 0 || self.unreported_files > 0 {
+        } else if self.failures > 0
+            || self.errors_outside_examples > 0
+            || self.errored_files > 0
+            || self.unreported_files > 0
+            || (self.flaky_fails && self.flaky > 0)
+        {
             exit::FAILED
         } else {
             exit::PASSED
@@ -143,6 +154,16 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
         }
         out.push('\n');
     }
+    let flaky: Vec<_> = agg.files.iter().flat_map(|f| f.examples.iter()).filter(|e| e.is_flaky()).collect();
+    if !flaky.is_empty() {
+        let _ = writeln!(out, "{}", styles.bold.apply_to("Flaky examples (failed, then passed on a retry):"));
+        for ex in &flaky {
+            let tries = ex.earlier_failures.len() + 1;
+            let line = framework.rerun_line(&ex.location, &ex.description);
+            let _ = writeln!(out, "{} {}", styles.pending.apply_to(line), styles.dim.apply_to(format!("(passed on try {tries})")));
+        }
+        out.push('\n');
+    }
     let errored: Vec<_> = agg.files.iter().filter(|f| f.error.is_some()).collect();
     if !errored.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
@@ -183,13 +204,23 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
         }
         out.push('\n');
     }
-    if totals.interrupted {
+    if !agg.lost_hosts.is_empty() {
+        for (host, reason) in &agg.lost_hosts {
+            let _ = writeln!(out, "{} host `{host}` left the run: {reason}", styles.pending.apply_to("warning:"));
+        }
+    }
+    let finished = totals.files.saturating_sub(totals.unreported_files);
+    if let Some(stop) = agg.stopped {
+        let why = match stop {
+            Stop::Interrupted => "Interrupted".to_string(),
+            Stop::FailFast { failures } => format!("Stopped by --fail-fast at {}", plural(failures, "failure", "failures")),
+            Stop::Timeout { seconds } => format!("Stopped by --timeout ({seconds:.0}s)"),
+        };
         let _ = writeln!(
             out,
-            "{} after {:.1}s: {} of {} files finished",
-            styles.fail.apply_to("Interrupted"),
+            "{} after {:.1}s: {finished} of {} files finished",
+            styles.fail.apply_to(why),
             agg.wall_seconds,
-            totals.files.saturating_sub(totals.unreported_files),
             totals.files
         );
     } else if totals.unreported_files > 0 {
@@ -203,6 +234,9 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     );
     if totals.pending > 0 {
         counts.push_str(&format!(", {} pending", totals.pending));
+    }
+    if totals.flaky > 0 {
+        counts.push_str(&format!(", {} flaky", totals.flaky));
     }
     if totals.errors_outside_examples > 0 {
         counts.push_str(&format!(
@@ -240,6 +274,8 @@ mod tests {
             seconds: 0.1,
             message: (status == ExampleStatus::Failed).then(|| "expected: 2\n     got: 1".to_string()),
             backtrace: vec!["./spec/a_spec.rb:3".into()],
+            id: None,
+            earlier_failures: Vec::new(),
         }
     }
 
@@ -279,7 +315,7 @@ mod tests {
         assert_eq!(Totals::of(&clean).exit_code(), 0);
         clean.total_files = 2; // a selected file with no result is never green
         assert_eq!(Totals::of(&clean).exit_code(), 1);
-        clean.interrupted = true;
+        clean.stopped = Some(Stop::Interrupted);
         assert_eq!(Totals::of(&clean).exit_code(), 130);
     }
 

@@ -69,9 +69,13 @@ struct FileState {
 /// A file the batch gives back to the queue.
 #[derive(Debug)]
 pub struct Requeue {
+    /// Its counters (crashes, timeouts, the slot to avoid) already updated.
     pub job: Job,
     /// Run it in a batch of its own next time.
     pub alone: bool,
+    /// It counts towards the limit of requeues (its batch died, cause unknown); a file whose
+    /// host was lost, or that sat behind a file that crashed or hung, is blameless.
+    pub counts: bool,
     pub reason: String,
     pub discarded_examples: usize,
     pub output: String,
@@ -81,6 +85,17 @@ pub struct Requeue {
 pub struct BatchEnd {
     pub events: Vec<RunEvent>,
     pub requeue: Vec<Requeue>,
+}
+
+/// How a batch's process came to its end, as the run layer saw it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ending {
+    /// It ended by itself (or was killed by someone else).
+    Exited,
+    /// The run stopped it (Ctrl-C, fail-fast, the run's timeout).
+    Stopped,
+    /// The run killed it: a file ran (or the runner sat) past its time limit.
+    TimedOut { seconds: f64 },
 }
 
 pub struct BatchTracker {
@@ -132,9 +147,14 @@ impl BatchTracker {
         }
         let i = self.files.len();
         self.index.insert(path.clone(), i);
-        let job = Job { path, expected_seconds: 0.0, requeued: 0, alone: false };
+        let job = Job::new(path, 0.0);
         self.files.push(FileState { job, started: false, finished: false, examples: Vec::new(), output: Captured::default() });
         i
+    }
+
+    /// The file the runner is in the middle of, if any.
+    pub fn current_file(&self) -> Option<&str> {
+        self.running().map(|i| self.files[i].job.path.as_str())
     }
 
     /// The runner has loaded the files and begun running examples.
@@ -160,7 +180,7 @@ impl BatchTracker {
                 self.files[i].started = true;
                 self.current = Some(i);
             }
-            Event::Example { f, s, d, loc, l, t, m, bt } => {
+            Event::Example { f, s, d, loc, l, t, m, bt, id } => {
                 let i = self.file(&f);
                 let status: ExampleStatus = s.into();
                 self.files[i].started = true;
@@ -172,6 +192,8 @@ impl BatchTracker {
                     seconds: t,
                     message: m,
                     backtrace: bt,
+                    id,
+                    earlier_failures: Vec::new(),
                 });
                 events.push(RunEvent::ExampleFinished { slot: self.slot.id, status });
             }
@@ -215,11 +237,16 @@ impl BatchTracker {
         }))
     }
 
-    /// The process ended (`killed`: by us, on interrupt). Everything not final yet is settled here.
-    pub fn finish(mut self, exit: ExitInfo, killed: bool) -> BatchEnd {
+    /// The file the runner is in the middle of, if any.
+    fn running(&self) -> Option<usize> {
+        self.current.filter(|&i| !self.files[i].finished)
+    }
+
+    /// The process ended. Everything not final yet is settled here: reported, or requeued.
+    pub fn finish(mut self, exit: ExitInfo, ending: Ending) -> BatchEnd {
         let mut end = BatchEnd::default();
-        if killed {
-            // Interrupted: what finished keeps its results; the rest did not run.
+        if ending == Ending::Stopped {
+            // What finished keeps its results; the rest did not run.
             return end;
         }
         let load_errors = std::mem::take(&mut self.load_errors);
@@ -229,36 +256,63 @@ impl BatchTracker {
             let event = self.report(i, 0.0, Some(FileError::Load(message.trim().to_string())));
             end.events.push(event);
         }
+        if exit.lost() {
+            // The host went away (or stopped answering): nobody's fault here; it runs elsewhere.
+            for i in 0..self.files.len() {
+                if !self.files[i].finished {
+                    let reason = format!("not finished: its host `{}` was lost", self.slot.host);
+                    end.requeue.push(self.requeue(i, false, false, reason));
+                }
+            }
+            return end;
+        }
         let crashed = self.done.is_none();
         let any_started = self.files.iter().any(|f| f.started);
         let batch_len = self.files.len();
+        let timed_out = matches!(ending, Ending::TimedOut { .. });
+        // The file to blame for a crash or a hang: the one running, or the only one.
+        let culprit = if crashed || timed_out {
+            self.running().or((!any_started && batch_len == 1 && !self.files[0].finished).then_some(0))
+        } else {
+            None
+        };
+        if let (Ending::TimedOut { seconds }, Some(i)) = (ending, culprit) {
+            let what = format!("ran past its time limit of {seconds:.0}s and was killed");
+            self.blame(i, &mut end, FailureKind::Timeout, what);
+        } else if let (true, Some(i)) = (crashed, culprit) {
+            let what = if self.files[i].started {
+                format!("the runner process {exit} while running this file")
+            } else {
+                format!("the runner process {exit} before running any example")
+            };
+            self.blame(i, &mut end, FailureKind::Crash, what);
+        }
         for i in 0..self.files.len() {
-            if self.files[i].finished {
+            if self.files[i].finished || Some(i) == culprit {
                 continue;
             }
             let file = &self.files[i];
             let ran_seconds = file.examples.iter().fold(0.0, |acc, e| acc + e.seconds);
-            if !crashed {
+            if !crashed && !timed_out {
                 if !load_errors.is_empty() && !file.started {
                     // RSpec runs nothing once a file fails to load; these files are blameless.
-                    end.requeue.push(self.requeue(i, false, "not run: another file in its batch failed to load".into()));
+                    end.requeue.push(self.requeue(i, false, false, "not run: another file in its batch failed to load".into()));
                 } else {
                     // The runner finished normally (a file with no examples, or examples filtered out).
                     let event = self.report(i, ran_seconds, None);
                     end.events.push(event);
                 }
-            } else if file.started {
-                let why = format!("the runner process {exit} while running this file");
-                let event = self.report(i, ran_seconds, Some(FileError::Crashed(why)));
-                end.events.push(event);
-            } else if !any_started && batch_len == 1 {
-                let why = format!("the runner process {exit} before running any example");
-                let event = self.report(i, 0.0, Some(FileError::Crashed(why)));
-                end.events.push(event);
+            } else if culprit.is_some() {
+                let reason = format!("not run: its batch stopped at {}", self.files[culprit.expect("checked")].job.path);
+                end.requeue.push(self.requeue(i, false, false, reason));
             } else {
-                // Never reached. If nothing at all started, the culprit is unknown: isolate everyone.
-                let reason = format!("not run: its batch's runner process {exit} before reaching it");
-                end.requeue.push(self.requeue(i, !any_started, reason));
+                // Never reached, and no file to blame: isolate everyone if nothing started at all.
+                let reason = if timed_out {
+                    "not run: its batch's runner sat past its time limit before reaching it".to_string()
+                } else {
+                    format!("not run: its batch's runner process {exit} before reaching it")
+                };
+                end.requeue.push(self.requeue(i, !any_started, true, reason));
             }
         }
         let output = self.batch_output.render();
@@ -274,7 +328,7 @@ impl BatchTracker {
                     output: output.clone(),
                 });
             }
-            if !exit.success() && failures == 0 && errors_outside == 0 {
+            if !exit.success() && failures == 0 && errors_outside == 0 && !timed_out {
                 end.events.push(RunEvent::ErrorOutsideExamples {
                     slot: self.slot.id,
                     message: format!("the runner {exit} although none of its examples failed"),
@@ -285,28 +339,66 @@ impl BatchTracker {
         end
     }
 
-    fn requeue(&mut self, i: usize, alone: bool, reason: String) -> Requeue {
+    /// File `i` crashed its runner or hung: the first time it goes back to run alone on another
+    /// slot (its partial results dropped); the second time it is reported with its output.
+    fn blame(&mut self, i: usize, end: &mut BatchEnd, kind: FailureKind, what: String) {
+        let job = &self.files[i].job;
+        let before = match kind {
+            FailureKind::Crash => job.crashes,
+            FailureKind::Timeout => job.timeouts,
+        };
+        if before == 0 {
+            let reason = format!("{what}; retrying it once on another slot");
+            let mut requeue = self.requeue(i, true, false, reason);
+            match kind {
+                FailureKind::Crash => requeue.job.crashes += 1,
+                FailureKind::Timeout => requeue.job.timeouts += 1,
+            }
+            requeue.job.avoid_slot = Some(self.slot.id);
+            end.requeue.push(requeue);
+            return;
+        }
+        let ran_seconds = self.files[i].examples.iter().fold(0.0, |acc, e| acc + e.seconds);
+        let what = format!("{what} (the second time: it did the same on another slot before)");
+        let error = match kind {
+            FailureKind::Crash => FileError::Crashed(what),
+            FailureKind::Timeout => FileError::TimedOut(what),
+        };
+        self.files[i].finished = true;
+        let event = self.report(i, ran_seconds, Some(error));
+        end.events.push(event);
+    }
+
+    fn requeue(&mut self, i: usize, alone: bool, counts: bool, reason: String) -> Requeue {
         let file = &mut self.files[i];
+        file.finished = true;
         let mut output = std::mem::take(&mut file.output);
         output.append(&self.batch_output);
         Requeue {
             job: file.job.clone(),
             alone,
+            counts,
             reason,
             discarded_examples: std::mem::take(&mut file.examples).len(),
             output: output.render(),
         }
     }
 
-    /// The runner could not even be started: every file errors with the reason.
+    /// The runner could not even be started there: every file goes back to the queue (the
+    /// run layer takes the host out of the run).
     pub fn spawn_failed(mut self, reason: &str) -> BatchEnd {
         let mut end = BatchEnd::default();
         for i in 0..self.files.len() {
-            let event = self.report(i, 0.0, Some(FileError::NotRun(reason.to_string())));
-            end.events.push(event);
+            end.requeue.push(self.requeue(i, false, false, format!("not run: {reason}")));
         }
         end
     }
+}
+
+#[derive(Clone, Copy)]
+enum FailureKind {
+    Crash,
+    Timeout,
 }
 
 #[cfg(test)]
@@ -320,11 +412,11 @@ mod tests {
     }
 
     fn jobs(paths: &[&str]) -> Vec<Job> {
-        paths.iter().map(|p| Job { path: p.to_string(), expected_seconds: 1.0, requeued: 0, alone: false }).collect()
+        paths.iter().map(|p| Job::new(*p, 1.0)).collect()
     }
 
     fn ex(f: &str, s: ExampleStatusWire) -> Piece {
-        Piece::Event(Event::Example { f: f.into(), s, d: "d".into(), loc: format!("{f}:1"), l: Some(1), t: 0.1, m: None, bt: vec![] })
+        Piece::Event(Event::Example { f: f.into(), s, d: "d".into(), loc: format!("{f}:1"), l: Some(1), t: 0.1, m: None, bt: vec![], id: Some("1:1".into()) })
     }
 
     fn ev(e: Event) -> Piece {
@@ -383,7 +475,7 @@ mod tests {
             ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
             ("spec/b_spec.rb".into(), 1, None, "".into()),
         ]);
-        let end = t.finish(ExitInfo { code: Some(1), signal: None }, false);
+        let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
         assert_eq!(finished(&end.events), vec![("spec/empty_spec.rb".into(), 0, None, "".into())]);
         assert!(end.requeue.is_empty());
         assert_eq!(end.events.len(), 1, "a failing run may exit 1: {:?}", end.events);
@@ -397,7 +489,7 @@ mod tests {
             ev(Event::Start { count: 0 }),
             ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
         ]);
-        let end = t.finish(ExitInfo { code: Some(1), signal: None }, false);
+        let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
         assert_eq!(finished(&end.events), vec![("spec/bad_spec.rb".into(), 0, Some("load error"), "".into())]);
         assert_eq!(end.requeue.len(), 1);
         assert_eq!(end.requeue[0].job.path, "spec/a_spec.rb");
@@ -405,9 +497,8 @@ mod tests {
         assert_eq!(end.events.len(), 1, "the load error explains the error outside examples");
     }
 
-    #[test]
-    fn crash_errors_the_running_file_and_requeues_the_unstarted() {
-        let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]));
+    fn kill_batch(jobs_: Vec<Job>) -> BatchTracker {
+        let mut t = BatchTracker::new(slot(), jobs_);
         feed(&mut t, vec![
             ev(Event::Start { count: 5 }),
             ev(Event::File { f: "./spec/a_spec.rb".into() }),
@@ -417,35 +508,82 @@ mod tests {
             ex("./spec/kill_spec.rb", ExampleStatusWire::Passed),
             out("about to die"),
         ]);
-        let end = t.finish(CRASH, false);
+        t
+    }
+
+    #[test]
+    fn a_first_crash_retries_the_running_file_alone_elsewhere() {
+        let t = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]));
+        let end = t.finish(CRASH, Ending::Exited);
+        assert!(finished(&end.events).is_empty(), "a_spec was reported live; nothing is final yet");
+        let paths: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.alone, r.counts)).collect();
+        assert_eq!(paths, [("spec/kill_spec.rb", true, false), ("spec/c_spec.rb", false, false)]);
+        let retry = &end.requeue[0];
+        assert_eq!((retry.job.crashes, retry.job.avoid_slot, retry.discarded_examples), (1, Some(1), 1));
+        assert!(retry.reason.contains("killed by signal 9 (SIGKILL)"), "{}", retry.reason);
+        assert!(retry.reason.contains("retrying it once on another slot"));
+    }
+
+    #[test]
+    fn a_second_crash_errors_the_file_with_its_output() {
+        let mut js = jobs(&["spec/a_spec.rb", "spec/kill_spec.rb"]);
+        js[1].crashes = 1;
+        let end = kill_batch(js).finish(CRASH, Ending::Exited);
         let f = finished(&end.events);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].0, "spec/kill_spec.rb");
-        assert_eq!(f[0].1, 1);
-        assert_eq!(f[0].2, Some("crashed"));
+        assert_eq!((f[0].0.as_str(), f[0].1, f[0].2), ("spec/kill_spec.rb", 1, Some("crashed")));
         assert!(f[0].3.contains("about to die"));
         match &end.events[0] {
-            RunEvent::FileFinished(r) => assert!(r.error.as_ref().unwrap().message().contains("killed by signal 9 (SIGKILL)")),
+            RunEvent::FileFinished(r) => assert!(r.error.as_ref().unwrap().message().contains("the second time")),
             other => panic!("{other:?}"),
         }
-        assert_eq!(end.requeue.iter().map(|r| r.job.path.as_str()).collect::<Vec<_>>(), ["spec/c_spec.rb"]);
-        assert!(!end.requeue[0].alone);
+        assert!(end.requeue.is_empty());
+    }
+
+    #[test]
+    fn a_hung_file_is_retried_once_then_timed_out() {
+        let hang = |timeouts: u32| {
+            let mut js = jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]);
+            js[1].timeouts = timeouts;
+            kill_batch(js).finish(CRASH, Ending::TimedOut { seconds: 3.0 })
+        };
+        let first = hang(0);
+        assert!(first.events.is_empty());
+        assert_eq!(first.requeue[0].job.timeouts, 1);
+        assert!(first.requeue[0].reason.contains("ran past its time limit of 3s"));
+        assert!(first.requeue[1].reason.contains("its batch stopped at spec/kill_spec.rb"));
+        let second = hang(1);
+        assert_eq!(finished(&second.events)[0].2, Some("timed out"));
+        assert_eq!(second.requeue.len(), 1, "c_spec still runs");
+    }
+
+    #[test]
+    fn a_lost_host_requeues_every_unfinished_file_blamelessly() {
+        let end = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]))
+            .finish(ExitInfo { code: None, signal: None }, Ending::Exited);
+        assert!(end.events.is_empty());
+        let r: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.counts, r.job.crashes)).collect();
+        assert_eq!(r, [("spec/kill_spec.rb", false, 0), ("spec/c_spec.rb", false, 0)]);
+        assert!(end.requeue[0].reason.contains("its host `local` was lost"));
     }
 
     #[test]
     fn death_before_any_file_isolates_the_batch() {
         let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
         feed(&mut t, vec![out("boom at load")]);
-        let end = t.finish(ExitInfo { code: Some(3), signal: None }, false);
+        let end = t.finish(ExitInfo { code: Some(3), signal: None }, Ending::Exited);
         assert!(end.events.is_empty());
         assert_eq!(end.requeue.len(), 2);
-        assert!(end.requeue.iter().all(|r| r.alone));
+        assert!(end.requeue.iter().all(|r| r.alone && r.counts));
         assert!(end.requeue[0].output.contains("boom at load"));
         assert!(end.requeue[0].reason.contains("exited with status 3"));
 
-        let mut alone = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+        // Alone, the file is to blame: one retry elsewhere, then an error.
+        let mut js = jobs(&["spec/a_spec.rb"]);
+        js[0].crashes = 1;
+        let mut alone = BatchTracker::new(slot(), js);
         feed(&mut alone, vec![out("boom at load")]);
-        let end = alone.finish(ExitInfo { code: Some(3), signal: None }, false);
+        let end = alone.finish(ExitInfo { code: Some(3), signal: None }, Ending::Exited);
         let f = finished(&end.events);
         assert_eq!(f, vec![("spec/a_spec.rb".into(), 0, Some("crashed"), "boom at load\n".into())]);
     }
@@ -461,7 +599,7 @@ mod tests {
             done(),
             out("Coverage too low"),
         ]);
-        let end = t.finish(ExitInfo { code: Some(2), signal: None }, false);
+        let end = t.finish(ExitInfo { code: Some(2), signal: None }, Ending::Exited);
         match &end.events[..] {
             [RunEvent::ErrorOutsideExamples { message, output, .. }] => {
                 assert_eq!(message, "the runner exited with status 2 although none of its examples failed");
@@ -479,7 +617,7 @@ mod tests {
             ev(Event::Start { count: 0 }),
             ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
         ]);
-        let end = t.finish(ExitInfo { code: Some(1), signal: None }, false);
+        let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
         let errors: Vec<_> = end.events.iter().filter(|e| matches!(e, RunEvent::ErrorOutsideExamples { .. })).collect();
         assert_eq!(errors.len(), 1);
         assert_eq!(finished(&end.events).len(), 1, "the file itself ran (with 0 examples)");
@@ -490,7 +628,7 @@ mod tests {
     fn interrupted_batches_settle_nothing() {
         let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
         feed(&mut t, vec![ev(Event::Start { count: 1 })]);
-        let end = t.finish(CRASH, true);
+        let end = t.finish(CRASH, Ending::Stopped);
         assert!(end.events.is_empty() && end.requeue.is_empty());
     }
 

@@ -1,23 +1,25 @@
 //! The run: slots pull batches from the shared queue; one dispatcher loop owns the queue,
-//! cancellation (Ctrl-C) and requeues, and hands every event to the reporter.
+//! stopping (Ctrl-C, fail-fast, the run's timeout), requeues, retries and lost hosts, and hands
+//! every event to the reporter.
 
 mod batch;
 pub mod remote;
 
-pub use batch::{BatchEnd, BatchTracker, Captured, Requeue};
+pub use batch::{BatchEnd, BatchTracker, Captured, Ending, Requeue};
 
 use crate::cli::RunArgs;
 use crate::errors::Error;
-use crate::events::{FileError, FileReport, RunEvent, SlotInfo};
+use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, RunEvent, SlotInfo, Stop};
 use crate::framework::protocol::{self, Decoder};
 use crate::inventory::Inventory;
 use crate::project::Project;
 use crate::report::{ReportConfig, Reporter};
-use crate::schedule::{self, Batch, History, Queue, Tuning};
+use crate::schedule::{self, Batch, History, Job, Queue, Tuning};
 use crate::ssh::{Host, HostCommand, LocalHost, Output};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
@@ -28,7 +30,8 @@ enum Msg {
     Event(RunEvent),
     /// The runner finished booting (its first event arrived, or it ended).
     Booted { slot: usize },
-    BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue> },
+    /// `lost`: the host went away (why); it takes no more work.
+    BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<String> },
 }
 
 /// A host ready for work: connected, its copy of the project in place.
@@ -53,13 +56,49 @@ struct Slot {
     support_dir: String,
 }
 
-pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Result<u8, Error> {
+/// How the run copes with failures, from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Rerun failed examples up to this many times (`--retries`).
+    pub retries: u32,
+    /// Stop after this many failures (`--fail-fast`).
+    pub fail_fast: Option<usize>,
+    /// The whole run's time limit (`--timeout`).
+    pub timeout: Option<Duration>,
+    /// The least time a file may run before it is killed; `None`: no per-file limit.
+    pub file_timeout: Option<Duration>,
+}
+
+/// A file may run this many times its time in the runtime history (but at least the floor).
+const HISTORY_TIMEOUT_FACTOR: f64 = 5.0;
+
+/// Per-file time limits: the floor, or a multiple of the file's time in the history.
+struct Limits {
+    floor: Option<f64>,
+    history: HashMap<String, f64>,
+}
+
+impl Limits {
+    fn for_file(&self, path: &str) -> Option<f64> {
+        let floor = self.floor?;
+        Some(self.history.get(path).map_or(floor, |s| (s * HISTORY_TIMEOUT_FACTOR).max(floor)))
+    }
+}
+
+/// A file report held back while its failed examples run again (`--retries`).
+struct Held {
+    report: FileReport,
+    attempt: u32,
+}
+
+pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: Policy) -> Result<u8, Error> {
     let started = Instant::now();
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
         report_json: args.report_json.clone(),
         junit: args.junit.clone(),
         runtime_log: project.runtime_log.clone(),
+        flaky_fails: args.flaky_fails,
     });
     let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
         what: "create a temporary directory for the runner's support files".into(),
@@ -84,7 +123,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
     let (remote_hosts, failures) = tokio::select! {
         prepared = remote::prepare(&project, &inventory) => prepared,
         _ = tokio::signal::ctrl_c() => {
-            reporter.interrupted();
+            reporter.stopping(Stop::Interrupted);
             return Ok(crate::errors::exit::INTERRUPTED);
         }
     };
@@ -106,6 +145,10 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
     let estimates = schedule::estimate(&sizes, &history);
     let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
+    let limits = Arc::new(Limits {
+        floor: policy.file_timeout.map(|d| d.as_secs_f64()),
+        history: project.files.iter().filter_map(|f| history.get(&f.path).map(|s| (f.path.clone(), s))).collect(),
+    });
     let tuning = match std::env::var("TESTBOT_TUNING") {
         Ok(spec) => Tuning::parse_over(Tuning::default(), &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
         Err(_) => Tuning::default(),
@@ -123,79 +166,228 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs) -> Resul
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let mut interrupts = signal(SignalKind::interrupt()).map_err(|source| Error::Io { what: "listen for Ctrl-C".into(), source })?;
     let mut terminates = signal(SignalKind::terminate()).map_err(|source| Error::Io { what: "listen for SIGTERM".into(), source })?;
+    let run_deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
     // A stack: the slot that boots first is on top.
     let mut idle: Vec<usize> = (0..slots.len()).rev().collect();
     let mut running = 0usize;
     // Booting Ruby is CPU work: more runners booting on a host than it has cores slows them all.
     let mut booting = vec![0usize; hosts.len()];
-    let mut interrupted = false;
+    let mut lost = vec![false; hosts.len()];
+    let mut held: HashMap<String, Held> = HashMap::new();
+    let mut failures_seen = 0usize;
+    let mut stopped: Option<Stop> = None;
 
     loop {
-        if !interrupted {
-            while let Some(pos) = idle.iter().rposition(|&i| booting[slots[i].host_index] < hosts[slots[i].host_index].boot_parallelism) {
-                let Some(batch) = queue.next_batch() else { break };
-                let i = idle.remove(pos);
+        if stopped.is_none() {
+            let mut k = idle.len();
+            while k > 0 && !queue.is_empty() {
+                k -= 1;
+                let i = idle[k];
+                if booting[slots[i].host_index] >= hosts[slots[i].host_index].boot_parallelism {
+                    continue;
+                }
+                // Nothing else runs: a job that avoids this slot (it hung or crashed here) may
+                // have no other slot left.
+                let wanted = if running == 0 && k == 0 { None } else { Some(slots[i].info.id) };
+                let Some(batch) = queue.next_batch_for(wanted) else { continue };
+                idle.remove(k);
                 running += 1;
                 booting[slots[i].host_index] += 1;
-                tokio::spawn(run_batch(&slots[i], i, batch, &project, tag.clone(), tx.clone(), cancel_rx.clone()));
+                let job = run_batch(&slots[i], i, batch, &project, tag.clone(), limits.clone(), tx.clone(), cancel_rx.clone());
+                tokio::spawn(job);
+            }
+            if running == 0 && (!queue.is_empty() || !held.is_empty()) && idle.is_empty() {
+                // Every host is gone: what is left cannot run anywhere.
+                let gone: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
+                let why = format!("not run: no host was left to run it ({} lost)", gone.join(", "));
+                for job in queue.drain() {
+                    reporter.handle(&not_run(job, why.clone(), String::new()));
+                }
             }
         }
         if running == 0 {
             break;
         }
-        tokio::select! {
+        let stop = tokio::select! {
             Some(msg) = rx.recv() => match msg {
-                Msg::Event(event) => reporter.handle(&event),
-                Msg::Booted { slot } => booting[slots[slot].host_index] -= 1,
-                Msg::BatchDone { slot, seconds, requeue } => {
+                Msg::Event(RunEvent::FileFinished(report)) => {
+                    let failed = settle_file(*report, &mut held, &mut queue, &policy, stopped.is_some(), &mut reporter);
+                    failures_seen += failed;
+                    fail_fast(&policy, failures_seen)
+                }
+                Msg::Event(event) => {
+                    if policy.retries == 0 && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
+                        // Without retries a failure is final as it happens: stop promptly.
+                        failures_seen += 1;
+                    }
+                    reporter.handle(&event);
+                    fail_fast(&policy, failures_seen)
+                }
+                Msg::Booted { slot } => {
+                    booting[slots[slot].host_index] -= 1;
+                    None
+                }
+                Msg::BatchDone { slot, seconds, requeue, lost: lost_reason } => {
                     running -= 1;
-                    idle.push(slot);
+                    let h = slots[slot].host_index;
                     reporter.handle(&RunEvent::BatchFinished { slot: slots[slot].info.id, seconds });
-                    if !interrupted {
+                    if let Some(reason) = lost_reason {
+                        if !lost[h] {
+                            lost[h] = true;
+                            idle.retain(|&i| slots[i].host_index != h);
+                            reporter.handle(&RunEvent::HostLost { host: slots[slot].info.host.clone(), reason });
+                        }
+                    }
+                    if !lost[h] {
+                        idle.push(slot);
+                    }
+                    if stopped.is_none() {
                         settle_requeues(requeue, &mut queue, &mut reporter);
                     }
+                    None
                 }
             },
             // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
             _ = async { tokio::select! { _ = interrupts.recv() => {}, _ = terminates.recv() => {} } } => {
-                if interrupted {
+                if stopped == Some(Stop::Interrupted) {
                     // Dropping the runtime kills what is left.
                     break;
                 }
-                interrupted = true;
-                reporter.interrupted();
+                Some(Stop::Interrupted)
+            }
+            _ = tokio::time::sleep_until(run_deadline.unwrap_or_else(tokio::time::Instant::now)), if run_deadline.is_some() && stopped.is_none() => {
+                Some(Stop::Timeout { seconds: policy.timeout.map_or(0.0, |t| t.as_secs_f64()) })
+            }
+        };
+        if let Some(why) = stop {
+            if stopped.is_none() || why == Stop::Interrupted {
+                stopped = Some(why);
+                reporter.stopping(why);
                 queue.drain();
                 let _ = cancel_tx.send(true);
             }
         }
     }
-    while let Ok(Msg::Event(event)) = rx.try_recv() {
-        reporter.handle(&event);
+    while let Ok(msg) = rx.try_recv() {
+        if let Msg::Event(event) = msg {
+            match event {
+                RunEvent::FileFinished(report) => {
+                    settle_file(*report, &mut held, &mut queue, &policy, true, &mut reporter);
+                }
+                event => reporter.handle(&event),
+            }
+        }
     }
-    reporter.handle(&RunEvent::RunFinished { wall_seconds: started.elapsed().as_secs_f64(), interrupted });
+    // Retries that never ran: the failures stand.
+    let mut left: Vec<Held> = held.into_values().collect();
+    left.sort_by(|a, b| a.report.path.cmp(&b.report.path));
+    for h in left {
+        reporter.handle(&RunEvent::FileFinished(Box::new(h.report)));
+    }
+    reporter.handle(&RunEvent::RunFinished { wall_seconds: started.elapsed().as_secs_f64(), stopped });
     let totals = reporter.finish();
     Ok(totals.exit_code())
 }
 
+fn fail_fast(policy: &Policy, failures: usize) -> Option<Stop> {
+    match policy.fail_fast {
+        Some(n) if failures >= n.max(1) => Some(Stop::FailFast { failures }),
+        _ => None,
+    }
+}
+
+fn not_run(job: Job, why: String, output: String) -> RunEvent {
+    RunEvent::FileFinished(Box::new(FileReport {
+        path: job.path,
+        slot: None,
+        seconds: 0.0,
+        expected_seconds: job.expected_seconds,
+        examples: Vec::new(),
+        error: Some(FileError::NotRun(why)),
+        output,
+    }))
+}
+
+/// A file's report from a batch: final, or held while its failed examples run again. Returns
+/// the failures it makes final (for `--fail-fast`).
+fn settle_file(
+    report: FileReport,
+    held: &mut HashMap<String, Held>,
+    queue: &mut Queue,
+    policy: &Policy,
+    stopping: bool,
+    reporter: &mut Reporter,
+) -> usize {
+    let (report, attempt) = match held.remove(&report.path) {
+        Some(earlier) => (merge_retry(earlier.report, report), earlier.attempt),
+        None => (report, 0),
+    };
+    let failed: Vec<&ExampleResult> = report.examples.iter().filter(|e| e.status == ExampleStatus::Failed).collect();
+    if !stopping && report.error.is_none() && !failed.is_empty() && attempt < policy.retries {
+        let mut job = Job::new(report.path.clone(), failed.iter().fold(0.0, |a, e| a + e.seconds));
+        // Without ids for every failed example, the whole file runs again.
+        if failed.iter().all(|e| e.id.is_some()) {
+            job.examples = failed.iter().filter_map(|e| e.id.clone()).collect();
+        }
+        job.attempt = attempt + 1;
+        reporter.handle(&RunEvent::FileRetrying { path: report.path.clone(), failed: failed.len(), attempt: attempt + 1 });
+        held.insert(report.path.clone(), Held { report, attempt: attempt + 1 });
+        queue.retry(job);
+        return 0;
+    }
+    let counted = if policy.retries == 0 {
+        // Failed examples were counted live; only the file's own error is new.
+        usize::from(report.error.is_some())
+    } else {
+        failed.len() + usize::from(report.error.is_some())
+    };
+    reporter.handle(&RunEvent::FileFinished(Box::new(report)));
+    counted
+}
+
+/// The earlier report with what a rerun of its failed examples found: an example that passed
+/// now is flaky (it keeps its earlier failure); one that failed again keeps failing.
+fn merge_retry(mut earlier: FileReport, rerun: FileReport) -> FileReport {
+    earlier.seconds += rerun.seconds;
+    if rerun.error.is_some() {
+        // The rerun itself broke (it crashed, did not load): the failures stand as they were.
+        return earlier;
+    }
+    for ex in earlier.examples.iter_mut().filter(|e| e.status == ExampleStatus::Failed) {
+        let same = |r: &&ExampleResult| match (&ex.id, &r.id) {
+            (Some(a), Some(b)) => a == b,
+            _ => r.location == ex.location && r.description == ex.description,
+        };
+        if let Some(again) = rerun.examples.iter().find(same) {
+            let mut earlier_failures = std::mem::take(&mut ex.earlier_failures);
+            earlier_failures.push(ex.message.clone().unwrap_or_else(|| "failed".into()));
+            *ex = ExampleResult { earlier_failures, ..again.clone() };
+        }
+    }
+    if !rerun.output.trim().is_empty() {
+        earlier.output.push_str(&format!("[rerun of failed examples]\n{}", rerun.output));
+    }
+    earlier
+}
+
 fn settle_requeues(requeue: Vec<Requeue>, queue: &mut Queue, reporter: &mut Reporter) {
     for r in requeue {
-        if r.job.requeued >= MAX_REQUEUES {
-            reporter.handle(&RunEvent::FileFinished(Box::new(FileReport {
-                path: r.job.path.clone(),
-                slot: None,
-                seconds: 0.0,
-                expected_seconds: r.job.expected_seconds,
-                examples: Vec::new(),
-                error: Some(FileError::NotRun(format!("{} ({} times)", r.reason, r.job.requeued + 1))),
-                output: r.output,
-            })));
+        if r.counts && r.job.requeued >= MAX_REQUEUES {
+            let why = format!("{} ({} times)", r.reason, r.job.requeued + 1);
+            reporter.handle(&not_run(r.job, why, r.output));
         } else {
             reporter.handle(&RunEvent::FileRequeued {
                 path: r.job.path.clone(),
                 reason: r.reason,
                 discarded_examples: r.discarded_examples,
             });
-            queue.requeue(r.job, r.alone);
+            if r.counts {
+                queue.requeue(r.job, r.alone);
+            } else {
+                let mut job = r.job;
+                job.alone = r.alone;
+                queue.retry(job);
+            }
         }
     }
 }
@@ -243,20 +435,28 @@ fn load_history(project: &Project) -> History {
         .unwrap_or_default()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_batch(
     slot: &Slot,
     index: usize,
     batch: Batch,
     project: &Project,
     tag: String,
+    limits: Arc<Limits>,
     tx: mpsc::UnboundedSender<Msg>,
     mut cancel: watch::Receiver<bool>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let host = slot.host.clone();
     let info = slot.info.clone();
     let files: Vec<String> = batch.jobs.iter().map(|j| j.path.clone()).collect();
+    // A rerun of failed examples names them: `spec/a_spec.rb[1:2,1:5]`.
+    let args: Vec<String> = batch
+        .jobs
+        .iter()
+        .map(|j| if j.examples.is_empty() { j.path.clone() } else { format!("{}[{}]", j.path, j.examples.join(",")) })
+        .collect();
     let command = HostCommand {
-        argv: project.framework.command(&project.runner, &slot.support_dir, &files),
+        argv: project.framework.command(&project.runner, &slot.support_dir, &args),
         env: slot.env.clone(),
         cwd: slot.workdir.clone(),
     };
@@ -267,10 +467,11 @@ fn run_batch(
         };
         send(RunEvent::BatchStarted { slot: info.clone(), files });
         let tracker = BatchTracker::new(info.clone(), batch.jobs);
-        let end = match host.spawn(command).await {
+        let (end, lost) = match host.spawn(command).await {
             Err(err) => {
                 let _ = tx.send(Msg::Booted { slot: index });
-                tracker.spawn_failed(&crate::errors::chain(&err))
+                let reason = crate::errors::chain(&err);
+                (tracker.spawn_failed(&reason), Some(reason))
             }
             Ok(mut process) => {
                 let mut tracker = tracker;
@@ -278,20 +479,30 @@ fn run_batch(
                 let mut stderr = Decoder::new(&tag);
                 let mut pieces = Vec::new();
                 let mut events = Vec::new();
-                let mut killed = false;
+                let mut ending = Ending::Exited;
                 let mut booted = false;
+                // The limit for what runs now: booting, a file, or between files.
+                let mut current: Option<String> = None;
+                let mut limit = limits.floor;
+                let mut since = tokio::time::Instant::now();
                 loop {
+                    let deadline = limit.map(|l| since + Duration::from_secs_f64(l));
                     tokio::select! {
                         chunk = process.output.recv() => match chunk {
                             Some(Output::Stdout(bytes)) => stdout.feed(&bytes, &mut pieces),
                             Some(Output::Stderr(bytes)) => stderr.feed(&bytes, &mut pieces),
                             None => break,
                         },
-                        changed = cancel.changed(), if !killed => {
+                        changed = cancel.changed(), if ending != Ending::Stopped => {
                             if changed.is_err() || *cancel.borrow() {
                                 process.kill();
-                                killed = true;
+                                ending = Ending::Stopped;
                             }
+                        }
+                        _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                            if deadline.is_some() && ending == Ending::Exited => {
+                            process.kill();
+                            ending = Ending::TimedOut { seconds: limit.unwrap_or_default() };
                         }
                     }
                     for piece in pieces.drain(..) {
@@ -301,6 +512,15 @@ fn run_batch(
                     if !booted && tracker.has_started() {
                         booted = true;
                         let _ = tx.send(Msg::Booted { slot: index });
+                    }
+                    let now = tracker.current_file();
+                    if now != current.as_deref() {
+                        limit = match now {
+                            Some(path) => limits.for_file(path),
+                            None => limits.floor,
+                        };
+                        current = now.map(str::to_string);
+                        since = tokio::time::Instant::now();
                     }
                 }
                 if !booted {
@@ -313,10 +533,13 @@ fn run_batch(
                 }
                 events.drain(..).for_each(send);
                 let exit = process.wait().await;
-                tracker.finish(exit, killed)
+                let lost = (exit.lost() && ending != Ending::Stopped)
+                    .then(|| "its connection dropped or it stopped answering".to_string());
+                (tracker.finish(exit, ending), lost)
             }
         };
         end.events.into_iter().for_each(send);
-        let _ = tx.send(Msg::BatchDone { slot: index, seconds: started.elapsed().as_secs_f64(), requeue: end.requeue });
+        let seconds = started.elapsed().as_secs_f64();
+        let _ = tx.send(Msg::BatchDone { slot: index, seconds, requeue: end.requeue, lost });
     }
 }

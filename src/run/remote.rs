@@ -98,6 +98,8 @@ fn target_hop(spec: &HostSpec, inventory: &Inventory, may_jump: bool) -> Result<
         },
         connect_timeout: CONNECT_TIMEOUT,
         jump,
+        alive_interval: inventory.ssh.server_alive_interval,
+        alive_count_max: inventory.ssh.server_alive_count_max,
     };
     Ok((target, !identities_only))
 }

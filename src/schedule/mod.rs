@@ -22,6 +22,31 @@ pub struct Job {
     pub requeued: u32,
     /// Run it in a batch of its own (its last batch died before any file started).
     pub alone: bool,
+    /// Times its runner crashed or hung while running it; one retry each, then it errors.
+    pub crashes: u32,
+    pub timeouts: u32,
+    /// A slot (id) it should not go back to: the one it just crashed or hung on.
+    pub avoid_slot: Option<usize>,
+    /// Only these examples (the framework's ids), for a rerun of failed examples; empty: all.
+    pub examples: Vec<String>,
+    /// Reruns of failed examples so far (`--retries`).
+    pub attempt: u32,
+}
+
+impl Job {
+    pub fn new(path: impl Into<String>, expected_seconds: f64) -> Job {
+        Job {
+            path: path.into(),
+            expected_seconds,
+            requeued: 0,
+            alone: false,
+            crashes: 0,
+            timeouts: 0,
+            avoid_slot: None,
+            examples: Vec::new(),
+            attempt: 0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -118,7 +143,7 @@ impl Queue {
         let tail_share = tuning.tail_share * unknown_share;
         let mut jobs: Vec<Job> = files
             .into_iter()
-            .map(|f| Job { path: f.path, expected_seconds: f.seconds, requeued: 0, alone: false })
+            .map(|f| Job::new(f.path, f.seconds))
             .collect();
         jobs.sort_by(|a, b| {
             b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path))
@@ -148,11 +173,19 @@ impl Queue {
 
     /// The next batch for a free slot, or None when the queue is empty.
     pub fn next_batch(&mut self) -> Option<Batch> {
+        self.next_batch_for(None)
+    }
+
+    /// The next batch for slot `slot`: jobs that should avoid it are left for another slot
+    /// (None, if nothing else is queued; `None` as the slot ignores avoidance).
+    pub fn next_batch_for(&mut self, slot: Option<usize>) -> Option<Batch> {
         if let Some(batch) = self.planned.pop_front() {
             self.remaining_seconds -= batch.expected_seconds();
             return Some(batch);
         }
-        let first = self.pending.pop_front()?;
+        let takes = |j: &Job| slot.is_none() || j.avoid_slot != slot;
+        let at = self.pending.iter().position(takes)?;
+        let first = self.pending.remove(at).expect("position is in range");
         let mut total = first.expected_seconds;
         let alone = first.alone;
         let mut jobs = vec![first];
@@ -160,10 +193,10 @@ impl Queue {
             let target = (self.remaining_seconds() / (self.slots as f64 * self.tuning.split_factor))
                 .max(self.min_batch_seconds);
             while jobs.len() < self.tuning.max_batch_files {
-                match self.pending.front() {
-                    Some(next) if !next.alone && total + next.expected_seconds <= target => {
+                match self.pending.get(at) {
+                    Some(next) if !next.alone && takes(next) && total + next.expected_seconds <= target => {
                         total += next.expected_seconds;
-                        jobs.push(self.pending.pop_front().expect("front exists"));
+                        jobs.push(self.pending.remove(at).expect("checked above"));
                     }
                     _ => break,
                 }
@@ -177,6 +210,11 @@ impl Queue {
     pub fn requeue(&mut self, mut job: Job, alone: bool) {
         job.requeued += 1;
         job.alone = alone;
+        self.retry(job);
+    }
+
+    /// Put a file back as it is (its counters already say why), at the front.
+    pub fn retry(&mut self, job: Job) {
         self.remaining_seconds += job.expected_seconds;
         self.pending.push_front(job);
     }
@@ -343,6 +381,27 @@ mod tests {
         assert_eq!(again.jobs[0].path, "spec/f000_spec.rb");
         assert_eq!(again.jobs[0].requeued, 1);
         assert!((q.remaining_seconds() - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_job_avoids_the_slot_it_failed_on() {
+        let mut q = Queue::new(files(&[1.0, 1.0, 1.0]), &waves(1, 1), Tuning::default());
+        let mut all: Vec<Job> = std::iter::from_fn(|| q.next_batch()).flat_map(|b| b.jobs).collect();
+        let mut hung = all.remove(0);
+        hung.avoid_slot = Some(3);
+        hung.alone = true;
+        q.retry(hung);
+        q.retry(all.remove(0));
+        // Slot 3 skips the job that hung on it and takes the next one.
+        let for_3 = q.next_batch_for(Some(3)).unwrap();
+        assert_eq!(for_3.jobs.len(), 1);
+        assert_ne!(for_3.jobs[0].avoid_slot, Some(3));
+        assert_eq!(q.next_batch_for(Some(3)), None);
+        // Another slot takes it, and with no slot given avoidance does not hold.
+        let for_1 = q.next_batch_for(Some(1)).unwrap();
+        assert_eq!(for_1.jobs[0].avoid_slot, Some(3));
+        assert_eq!(for_1.jobs[0].requeued, 0);
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -39,6 +39,16 @@ impl Host for LocalHost {
                 .stderr(Stdio::piped())
                 .process_group(0)
                 .kill_on_drop(true);
+            // Every way out of testbot kills the group, except testbot being killed itself:
+            // then the kernel ends the runner. (It is sent when the spawning thread exits; a
+            // runtime worker thread lives as long as the run.)
+            // SAFETY: prctl is async-signal-safe and touches nothing of the parent's.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                    Ok(())
+                });
+            }
             let mut child = cmd.spawn().map_err(|source| HostError::Spawn {
                 host: self.name.clone(),
                 program: command.argv[0].clone(),

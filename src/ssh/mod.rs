@@ -41,6 +41,12 @@ impl ExitInfo {
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
+
+    /// Neither a status nor a signal: the connection to the host went away (or stopped
+    /// answering) before the command's end was reported. A local process always has one.
+    pub fn lost(&self) -> bool {
+        self.code.is_none() && self.signal.is_none()
+    }
 }
 
 impl fmt::Display for ExitInfo {
@@ -48,7 +54,7 @@ impl fmt::Display for ExitInfo {
         match (self.code, self.signal) {
             (Some(code), _) => write!(f, "exited with status {code}"),
             (None, Some(sig)) => write!(f, "was killed by signal {sig}{}", signal_name(sig)),
-            (None, None) => write!(f, "ended without an exit status"),
+            (None, None) => write!(f, "was lost with its host's connection"),
         }
     }
 }

@@ -39,8 +39,6 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default limit for `SshHost::run`.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
-const KEEPALIVE_MAX: usize = 3;
 /// Output chunks held here while the consumer of a `Process` is slow; past this the channel
 /// is not read, and SSH flow control holds the remote command back.
 const PENDING_CHUNKS: usize = 64;
@@ -86,7 +84,16 @@ pub struct SshTarget {
     pub connect_timeout: Duration,
     /// Reach this host through a tunnel from another (OpenSSH's ProxyJump, one hop).
     pub jump: Option<Box<SshTarget>>,
+    /// A keepalive after this long without a word from the host (OpenSSH's ServerAliveInterval)…
+    pub alive_interval: Duration,
+    /// …and the connection counts as lost after this many go unanswered (ServerAliveCountMax).
+    pub alive_count_max: usize,
 }
+
+/// Defaults for `SshTarget::alive_interval` and `alive_count_max`: a host that stops answering
+/// is given up on after about 20 seconds.
+pub const ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+pub const ALIVE_COUNT_MAX: usize = 3;
 
 impl SshTarget {
     fn endpoint(&self) -> String {
@@ -430,8 +437,8 @@ fn client_config(t: &SshTarget) -> Arc<client::Config> {
     Arc::new(client::Config {
         // Nagle costs ~40 ms per round trip on small packets.
         nodelay: true,
-        keepalive_interval: Some(KEEPALIVE_INTERVAL),
-        keepalive_max: KEEPALIVE_MAX,
+        keepalive_interval: Some(t.alive_interval),
+        keepalive_max: t.alive_count_max,
         preferred,
         ..Default::default()
     })
@@ -625,8 +632,17 @@ impl SshHost {
         let line = command_line(command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
         // sshd starts every session's command in a new session (setsid), so the shell's pid is
         // the process group of the command and of everything it starts; report it first.
+        // A watchdog holds the channel's stdin (the command gets /dev/null): when the channel
+        // closes — the command ended, or the connection is gone because testbot died or the
+        // network did — it kills the whole group, so nothing is left running on the host.
         let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
-        let wrapped = format!("printf '{marker}%s\\n' \"$$\" && {line}");
+        let wrapped = format!(
+            "printf '{marker}%s\\n' \"$$\" || exit 1\n\
+             exec 3<&0 </dev/null\n\
+             {{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; }} >/dev/null 2>&1 &\n\
+             exec 3<&-\n\
+             {line}"
+        );
         let (conn, permit) = inner.slot().await?;
         let mut ch = conn.open(&host).await?;
         ch.exec(true, wrapped.as_bytes())
@@ -658,10 +674,7 @@ impl SshHost {
                 return Err(SshError::Timeout { host, command: line, timeout: inner.target.connect_timeout });
             }
         }
-        // No stdin, as for a local command: EOF at once, so a command that reads it does not hang.
-        if let Err(e) = ch.eof().await {
-            tracing::debug!(%host, error = %e, "could not close the stdin of a command");
-        }
+        // stdin stays open: the watchdog above reads it until the channel closes.
         let (out_tx, out_rx) = mpsc::channel(64);
         let (exit_tx, exit_rx) = oneshot::channel();
         let (kill_tx, kill_rx) = oneshot::channel();
