@@ -246,7 +246,16 @@ impl BatchTracker {
     pub fn finish(mut self, exit: ExitInfo, ending: Ending) -> BatchEnd {
         let mut end = BatchEnd::default();
         if ending == Ending::Stopped {
-            // What finished keeps its results; the rest did not run.
+            // What finished keeps its results; the rest did not run. A file stopped in the middle
+            // keeps the failures it had (they may be what stopped the run: fail-fast).
+            if let Some(i) = self.running() {
+                if self.files[i].examples.iter().any(|e| e.status == ExampleStatus::Failed) {
+                    let ran_seconds = self.files[i].examples.iter().fold(0.0, |acc, e| acc + e.seconds);
+                    self.files[i].finished = true;
+                    let event = self.report(i, ran_seconds, None);
+                    end.events.push(event);
+                }
+            }
             return end;
         }
         let load_errors = std::mem::take(&mut self.load_errors);
@@ -630,6 +639,20 @@ mod tests {
         feed(&mut t, vec![ev(Event::Start { count: 1 })]);
         let end = t.finish(CRASH, Ending::Stopped);
         assert!(end.events.is_empty() && end.requeue.is_empty());
+    }
+
+    #[test]
+    fn a_stopped_file_keeps_the_failures_it_had() {
+        let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+        feed(&mut t, vec![
+            ev(Event::Start { count: 3 }),
+            ev(Event::File { f: "./spec/a_spec.rb".into() }),
+            ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+            ex("./spec/a_spec.rb", ExampleStatusWire::Failed),
+        ]);
+        let end = t.finish(CRASH, Ending::Stopped);
+        assert_eq!(finished(&end.events), vec![("spec/a_spec.rb".into(), 2, None, "".into())]);
+        assert!(end.requeue.is_empty(), "b_spec did not run: no report");
     }
 
     #[test]

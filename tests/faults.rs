@@ -1,0 +1,295 @@
+//! Faults: hosts that die or hang mid-run, runners that crash or hang, flaky examples,
+//! fail-fast, Ctrl-C and a killed controller — on real sshd hosts (tests/common/sshd.rs) and
+//! locally. Every case checks that each file is reported exactly once with exact totals, and
+//! that nothing is left running on any host.
+
+mod common;
+
+use common::sshd::Testbed;
+use common::*;
+use std::time::{Duration, Instant};
+
+/// `n` files of two examples that each sleep `seconds`: long enough to break a host mid-run.
+fn slow_suite(p: &Project, n: usize, seconds: f64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let path = format!("spec/slow_{i:02}_spec.rb");
+            p.write(
+                &path,
+                &format!(
+                    "RSpec.describe \"slow {i}\" do\n  2.times do |k|\n    it(\"waits #{{k}}\") {{ sleep {seconds}; expect(k).to be < 2 }}\n  end\nend\n"
+                ),
+            );
+            path
+        })
+        .collect()
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+/// Wait until host `i` runs an rspec process.
+#[track_caller]
+fn wait_for_rspec(bed: &Testbed, i: usize) {
+    let running = || bed.user_processes(i).iter().any(|(_, cmd)| cmd.contains("rspec"));
+    assert!(wait_until(Duration::from_secs(30), running), "no rspec ever ran on host {i}: {:?}", bed.user_processes(i));
+}
+
+/// Every process of host `i`'s user is an sshd (nothing testbot started is left), within `limit`.
+#[track_caller]
+fn assert_only_sshd_left(bed: &Testbed, i: usize, limit: Duration) {
+    let clean = || bed.user_processes(i).iter().all(|(_, cmd)| cmd.starts_with("sshd"));
+    assert!(wait_until(limit, clean), "processes left on host {i}: {:?}", bed.user_processes(i));
+}
+
+#[track_caller]
+fn assert_each_once(report: &Report, expected: &[String]) {
+    let mut expected: Vec<String> = expected.to_vec();
+    expected.sort();
+    assert_eq!(report.file_paths(), expected, "every file exactly once: {:#}", report.json["files"]);
+}
+
+fn warnings(report: &Report) -> Vec<String> {
+    report.json["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect()
+}
+
+/// With 1 s keepalives, a host that stops answering is lost after about 3 s.
+fn fast_keepalive(toml: &str) -> String {
+    format!("{toml}server_alive_interval = 1\nserver_alive_count_max = 2\n")
+}
+
+#[test]
+fn a_host_killed_mid_run_leaves_and_its_files_run_elsewhere() {
+    let bed = Testbed::start(3);
+    let p = Project::new("rspec_faults");
+    let files = slow_suite(&p, 18, 0.3);
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let report_path = p.fresh_path("report", "json");
+    let running = p.testbot(&files).report_to(&report_path).spawn();
+    wait_for_rspec(&bed, 1);
+    bed.kill_host(1);
+    let run = running.finish(Duration::from_secs(120));
+    let report = Report::read(&report_path, &run);
+    run.assert_exit(0);
+    report.assert_consistent();
+    assert_each_once(&report, &files);
+    assert_eq!(report.totals(), totals(18, 36, 0, 0, 0), "{}", run.dump());
+    let warned = warnings(&report);
+    assert!(warned.iter().any(|w| w.contains("host `host2` left the run")), "{warned:?}");
+    run.assert_output_contains("host `host2` left the run");
+    for i in [0, 2] {
+        assert_only_sshd_left(&bed, i, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_stopped_host_is_given_up_and_its_files_run_elsewhere() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_faults");
+    let files = slow_suite(&p, 12, 0.3);
+    p.write("testbot.toml", &fast_keepalive(&bed.inventory_toml(2)));
+    let report_path = p.fresh_path("report", "json");
+    let running = p.testbot(&files).report_to(&report_path).spawn();
+    wait_for_rspec(&bed, 0);
+    bed.stop_host(0);
+    let run = running.finish(Duration::from_secs(90));
+    let report = Report::read(&report_path, &run);
+    run.assert_exit(0);
+    report.assert_consistent();
+    assert_each_once(&report, &files);
+    assert_eq!(report.totals(), totals(12, 24, 0, 0, 0), "{}", run.dump());
+    assert!(report.files().iter().all(|f| f.host == "host2" || f.seconds > 0.0));
+    run.assert_output_contains("host `host1` left the run");
+    // Woken up, the host finds its connections gone and the watchdogs end the runners.
+    bed.cont_host(0);
+    assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
+}
+
+#[test]
+fn ctrl_c_stops_every_host_and_leaves_no_process() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_faults");
+    let files = slow_suite(&p, 8, 5.0);
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let report_path = p.fresh_path("report", "json");
+    let running = p.testbot(&files).report_to(&report_path).spawn();
+    wait_for_rspec(&bed, 0);
+    wait_for_rspec(&bed, 1);
+    running.signal("INT");
+    let run = running.finish(Duration::from_secs(30));
+    run.assert_exit(130);
+    let report = Report::read(&report_path, &run);
+    assert_eq!(report.json["stopped"], "interrupted");
+    assert!(report.files().len() < files.len(), "{}", run.dump());
+    run.assert_stdout_contains("Interrupted after");
+    for i in 0..2 {
+        assert_only_sshd_left(&bed, i, Duration::from_secs(2));
+    }
+}
+
+#[test]
+fn a_killed_controller_leaves_no_process_on_its_hosts() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_faults");
+    let files = slow_suite(&p, 8, 5.0);
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let running = p.testbot(&files).spawn();
+    wait_for_rspec(&bed, 0);
+    wait_for_rspec(&bed, 1);
+    running.signal("KILL");
+    let run = running.finish(Duration::from_secs(10));
+    assert_eq!(run.code, None, "killed by a signal");
+    for i in 0..2 {
+        assert_only_sshd_left(&bed, i, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_runner_that_kills_itself_is_retried_once_then_errored() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_crash");
+    p.write("testbot.toml", &bed.inventory_toml(1));
+    let serial = p.serial_rspec(&["spec/first_spec.rb", "spec/second_spec.rb", "spec/third_spec.rb"]);
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(Vec::<String>::new()).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    report.assert_consistent();
+    let killer = report.file("spec/killer_spec.rb");
+    assert_eq!(killer.status, "errored");
+    let row = report.json["files"].as_array().unwrap().iter().find(|f| f["path"] == "spec/killer_spec.rb").unwrap();
+    let error = row["error"].as_str().unwrap();
+    assert!(error.contains("killed by signal 9") && error.contains("the second time"), "{error}");
+    // Both tries ran on different hosts; the others ran once, with their serial totals.
+    assert_eq!(run.combined().matches("retrying it once on another slot").count(), 1, "{}", run.dump());
+    let others: u64 = ["spec/first_spec.rb", "spec/second_spec.rb", "spec/third_spec.rb"]
+        .iter()
+        .map(|f| report.file(f).examples)
+        .sum();
+    assert_eq!(others, serial.counts.examples);
+    assert_eq!(report.totals().files, 4);
+    for i in 0..2 {
+        assert_only_sshd_left(&bed, i, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_file_that_hangs_is_killed_retried_elsewhere_and_reported_timed_out() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_faults");
+    let mut files = slow_suite(&p, 3, 0.1);
+    files.push("spec/hang_spec.rb".into());
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let report_path = p.fresh_path("report", "json");
+    let mut args = files.clone();
+    args.extend(["--file-timeout".to_string(), "3".to_string()]);
+    let (run, report) = p.testbot(&args).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    report.assert_consistent();
+    assert_each_once(&report, &files);
+    let hang = report.json["files"].as_array().unwrap().iter().find(|f| f["path"] == "spec/hang_spec.rb").unwrap().clone();
+    assert_eq!(hang["status"], "errored");
+    assert!(hang["error"].as_str().unwrap().contains("ran past its time limit of 3s"), "{hang}");
+    run.assert_stdout_contains("hanging now");
+    run.assert_stdout_contains("retrying it once on another slot");
+    // The slow files' 6 examples, and the one the hung file passed on its last try.
+    assert_eq!(report.totals(), totals(4, 7, 0, 0, 0), "{}", run.dump());
+    assert_eq!(hang["examples"], 1);
+    assert_only_sshd_left(&bed, 0, Duration::from_secs(5));
+}
+
+#[test]
+fn fail_fast_stops_dispatching_and_the_running_batches() {
+    let p = Project::new("rspec_faults");
+    let mut files = slow_suite(&p, 10, 1.0);
+    // Big enough to be scheduled first (sizes stand in for times without a history).
+    let padding = "# padding\n".repeat(2000);
+    p.write("spec/always_fails_spec.rb", &format!("{padding}{}", std::fs::read_to_string(p.path("spec/always_fails_spec.rb")).unwrap()));
+    files.push("spec/always_fails_spec.rb".into());
+    let report_path = p.fresh_path("report", "json");
+    let mut args = files.clone();
+    args.extend(["-n".to_string(), "2".to_string(), "--fail-fast".to_string()]);
+    let (run, report) = p.testbot(&args).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.json["stopped"], "fail-fast");
+    assert_eq!(report.totals().failures, 1);
+    assert!(report.files().len() < 6, "it stopped early: {:#}", report.json["files"]);
+    run.assert_stdout_contains("Stopped by --fail-fast at 1 failure");
+    assert!(report.wall_seconds() < 8.0, "10 files of 2 s on 2 slots would take 10 s");
+}
+
+#[test]
+fn retries_make_a_flaky_failure_a_flaky_pass() {
+    let p = Project::new("rspec_faults");
+    let files = ["spec/flaky_spec.rb", "spec/hang_spec.rb"];
+    // Without retries the first run fails.
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["spec/flaky_spec.rb"]).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.totals(), totals(1, 2, 1, 0, 0));
+    let _ = files;
+
+    std::fs::remove_file(p.path("tmp/flaky-ran")).unwrap();
+    let report_path = p.fresh_path("report", "json");
+    let junit_path = p.fresh_path("junit", "xml");
+    let (run, report) = p
+        .testbot(["spec/flaky_spec.rb", "--retries", "1"])
+        .report_to(&report_path)
+        .junit_to(&junit_path)
+        .run_with_report();
+    run.assert_exit(0);
+    report.assert_consistent();
+    assert_eq!(report.totals(), totals(1, 2, 0, 0, 0));
+    assert_eq!(report.json["totals"]["flaky"], 1);
+    let flaky = report.json["flaky"].as_array().unwrap();
+    assert_eq!(flaky.len(), 1);
+    assert_eq!(flaky[0]["description"], "Flaky fails the first time only");
+    assert!(flaky[0]["message"].as_str().unwrap().contains("expected: false"), "{flaky:?}");
+    run.assert_stdout_contains("RERUN");
+    run.assert_stdout_contains("Flaky examples");
+    run.assert_stdout_contains("1 flaky");
+    let junit = std::fs::read_to_string(&junit_path).unwrap();
+    assert_eq!(junit.matches("<flakyFailure").count(), 1, "{junit}");
+    assert_eq!(junit_counts(&junit).failures, 0);
+
+    // --flaky-fails: the same pass on a retry fails the run.
+    std::fs::remove_file(p.path("tmp/flaky-ran")).unwrap();
+    let run = p.testbot(["spec/flaky_spec.rb", "--retries", "1", "--flaky-fails"]).run();
+    run.assert_exit(1);
+    run.assert_stdout_contains("1 flaky");
+}
+
+#[test]
+fn a_failure_that_fails_every_retry_stays_a_failure() {
+    let p = Project::new("rspec_faults");
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) =
+        p.testbot(["spec/always_fails_spec.rb", "--retries", "2"]).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    report.assert_consistent();
+    assert_eq!(report.totals(), totals(1, 2, 1, 0, 0));
+    assert_eq!(report.json["totals"]["flaky"], 0);
+    assert_eq!(run.stdout.matches("RERUN").count(), 2, "{}", run.dump());
+    run.assert_stdout_contains("rspec ./spec/always_fails_spec.rb:2");
+}
+
+#[test]
+fn the_run_timeout_stops_the_run_and_fails_it() {
+    let p = Project::new("rspec_faults");
+    let files = slow_suite(&p, 6, 2.0);
+    let report_path = p.fresh_path("report", "json");
+    let mut args = files.clone();
+    args.extend(["-n".to_string(), "2".to_string(), "--timeout".to_string(), "3s".to_string()]);
+    let (run, report) = p.testbot(&args).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.json["stopped"], "timeout");
+    assert!(report.files().len() < files.len());
+    run.assert_stdout_contains("Stopped by --timeout (3s)");
+}
