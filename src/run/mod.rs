@@ -235,6 +235,8 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
                         if !lost[h] {
                             lost[h] = true;
                             idle.retain(|&i| slots[i].host_index != h);
+                            let alive = slots.iter().filter(|s| !lost[s.host_index]).count();
+                            queue.set_slots(alive);
                             reporter.handle(&RunEvent::HostLost { host: slots[slot].info.host.clone(), reason });
                         }
                     }

@@ -206,17 +206,24 @@ impl Queue {
         Some(Batch { jobs })
     }
 
-    /// Put a file back. It goes to the front: it is late already.
+    /// Put a file back, counting it as requeued.
     pub fn requeue(&mut self, mut job: Job, alone: bool) {
         job.requeued += 1;
         job.alone = alone;
         self.retry(job);
     }
 
-    /// Put a file back as it is (its counters already say why), at the front.
+    /// Put a file back as it is (its counters already say why): ahead of every job that is
+    /// not longer, so the queue stays longest-first (a lost host's files spread evenly).
     pub fn retry(&mut self, job: Job) {
         self.remaining_seconds += job.expected_seconds;
-        self.pending.push_front(job);
+        let at = self.pending.iter().position(|p| p.expected_seconds <= job.expected_seconds).unwrap_or(self.pending.len());
+        self.pending.insert(at, job);
+    }
+
+    /// Slots left to share the work (a host left the run): later batches are sized for them.
+    pub fn set_slots(&mut self, slots: usize) {
+        self.slots = slots.max(1);
     }
 
     /// Drop everything still queued (fail-fast, interrupt) and hand it back.
@@ -381,6 +388,17 @@ mod tests {
         assert_eq!(again.jobs[0].path, "spec/f000_spec.rb");
         assert_eq!(again.jobs[0].requeued, 1);
         assert!((q.remaining_seconds() - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn jobs_put_back_keep_the_queue_longest_first() {
+        let mut q = Queue::new(files(&[3.0, 2.0, 1.0]), &waves(1, 1), Tuning { max_batch_files: 1, ..Tuning::default() });
+        let a = q.next_batch().unwrap().jobs.remove(0);
+        let b = q.next_batch().unwrap().jobs.remove(0);
+        q.retry(b);
+        q.retry(a);
+        let order: Vec<f64> = std::iter::from_fn(|| q.next_batch()).map(|b| b.jobs[0].expected_seconds).collect();
+        assert_eq!(order, [3.0, 2.0, 1.0]);
     }
 
     #[test]

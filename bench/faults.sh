@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Faults benchmark: testbot over real sshd hosts on 127.0.0.1 while hosts die.
+#
+#   bench/faults.sh [SOAK_RUNS] [FILES] [TOTAL_SECONDS]     (defaults: 30 120 40)
+#
+# Starts HOSTS sshd "hosts" (one throwaway unix user and one unprivileged sshd
+# each, see bench/hosts.sh), writes the synthetic sleep-bound suite for
+# HOSTS x HOST_SLOTS slots, then runs testbot
+#   1. clean: nothing happens (the reference totals);
+#   2. kill: every process of host1 (its sshd too) SIGKILLed KILL_AT s in;
+#   3. stop: every process of host1 SIGSTOPped STOP_AT s in, continued after;
+#   4. ctrl-c: SIGINT to testbot INT_AT s in; 2 s later, every host is checked
+#      for processes other than its sshd;
+#   5. soak: SOAK_RUNS runs, each with one random host killed at a random
+#      moment of the run; the killed host is started again afterwards.
+# For each run it prints the exit code, the wall time, and how many files of
+# the suite were lost (not in the JSON report) and duplicated (in it twice),
+# and whether the example totals equal the clean run's. Needs root.
+#
+# Environment:
+#   HOSTS=4  HOST_SLOTS=2    the hosts and testbot's slots on each
+#   KILL_AT=2 STOP_AT=2 INT_AT=3   seconds into a run
+#   TESTBOT=path     testbot binary (default: <repo>/target/release/testbot)
+#   TESTBOT_ARGS=    extra arguments appended to every testbot command line
+#   SEED=42          seed for bench/gen-synthetic.rb and the soak's choices
+#   RUN_TIMEOUT=300  seconds one run may take before it is killed (and fails)
+#   KEEP=1           keep the per-run logs and reports
+#
+# The markdown report goes to stdout, progress to stderr:
+#   sudo bench/faults.sh > report.md
+# Everything it creates is removed on exit, also on Ctrl-C or SIGTERM.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+bench_init faults.sh 30 3 "$@"
+
+SOAK_RUNS=${1:-30}
+FILES=${2:-120}
+TOTAL=${3:-40}
+HOSTS=${HOSTS:-4}
+HOST_SLOTS=${HOST_SLOTS:-2}
+KILL_AT=${KILL_AT:-2}
+STOP_AT=${STOP_AT:-2}
+INT_AT=${INT_AT:-3}
+RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+
+positive SOAK_RUNS "$SOAK_RUNS"
+check_suite_settings
+positive HOSTS "$HOSTS"
+positive HOST_SLOTS "$HOST_SLOTS"
+check_seed
+positive RUN_TIMEOUT "$RUN_TIMEOUT"
+((HOSTS >= 2)) || die "HOSTS must be at least 2: one is broken, the others carry on"
+SLOTS=$((HOSTS * HOST_SLOTS))
+
+[[ $EUID -eq 0 ]] || die "must run as root: it creates one unix user per sshd host (useradd)"
+
+need_ruby_tools
+# shellcheck source-path=SCRIPTDIR source=hosts.sh
+. "$SCRIPT_DIR/hosts.sh"
+need_host_tools
+testbot_built || die "testbot binary not found at $TESTBOT (build it with 'cargo build --release' or set TESTBOT=)"
+
+clean_env
+unset SSH_AUTH_SOCK
+
+trap_exits
+trap 'exit 129' HUP
+
+start_hosts
+SUITE=$WORK/suite
+mkdir -p "$SUITE"
+gen_suite
+write_inventory "$SUITE/testbot.toml" "$HOST_SLOTS"
+RANDOM=$SEED
+
+# --- host faults ---------------------------------------------------------------------
+as_user_signal() { # k signal: to every process of host k's user (procps kill takes -SIG -1, not -s SIG -- -1)
+  (cd / && exec env -i /usr/bin/setpriv --reuid="${H_UID[$1]}" --regid="${H_GID[$1]}" --clear-groups -- \
+    /bin/kill -"$2" -1) >/dev/null 2>&1 || true
+}
+
+# Processes of host k's user other than its sshds.
+leftovers() {
+  ps -e -o ruid=,stat=,comm= | awk -v u="${H_UID[$1]}" '$1 == u && $2 !~ /^[ZX]/ && $3 != "sshd"' | wc -l
+}
+
+# A killed host comes back on a new port: known_hosts and the inventory follow.
+restart_host() {
+  local k=$1 j kind key
+  kill_user "${H_UID[k]}" "${H_GID[k]}" || true
+  start_sshd "$k"
+  : >"$KNOWN_HOSTS"
+  for ((j = 1; j <= HOSTS; j++)); do
+    read -r kind key _ <"$WORK/host$j/keys/ssh_host_ed25519_key.pub"
+    printf '[127.0.0.1]:%s %s %s\n' "${H_PORT[j]}" "$kind" "$key" >>"$KNOWN_HOSTS"
+  done
+  write_inventory "$SUITE/testbot.toml" "$HOST_SLOTS"
+}
+
+# --- one run -----------------------------------------------------------------------
+# run_once NAME FAULT HOST AT: runs testbot on the suite, does FAULT (none, kill,
+# stop, int) to HOST AT seconds in; sets R_EXIT, R_WALL, R_LOST, R_DUP, R_EX and
+# R_LEFT (processes left on the hosts 2 s after the end).
+run_once() {
+  local name=$1 fault=$2 k=$3 at=$4 report=$LOGS/$1.json log=$LOGS/$1.log start end i
+  start=$(date +%s.%N)
+  (cd "$SUITE" && exec timeout -s KILL "$RUN_TIMEOUT" "$TESTBOT" --report-json "$report" "${TESTBOT_EXTRA[@]}") \
+    >"$log" 2>&1 </dev/null &
+  RUN_PID=$!
+  if [[ $fault != none ]]; then
+    sleep "$at"
+    case $fault in
+      kill) as_user_signal "$k" KILL ;;
+      stop) as_user_signal "$k" STOP ;;
+      int) pkill -INT -P "$RUN_PID" -x testbot || true ;;
+    esac
+  fi
+  R_EXIT=0
+  wait "$RUN_PID" || R_EXIT=$?
+  RUN_PID=""
+  end=$(date +%s.%N)
+  R_WALL=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+  [[ $fault == stop ]] && as_user_signal "$k" CONT
+  sleep 2
+  R_LEFT=0
+  for ((i = 1; i <= HOSTS; i++)); do
+    R_LEFT=$((R_LEFT + $(leftovers "$i")))
+  done
+  read -r R_LOST R_DUP R_EX < <(ruby -rjson -e '
+    files = Dir.chdir(ARGV[0]) { Dir["spec/**/*_spec.rb"] }
+    r = (JSON.parse(File.read(ARGV[1])) rescue { "files" => [], "totals" => { "examples" => -1 } })
+    paths = r["files"].map { |f| f["path"] }
+    lost = files.count { |f| !paths.include?(f) }
+    dup = paths.tally.values.sum { |n| n - 1 }
+    puts [lost, dup, r["totals"]["examples"]].join(" ")' "$SUITE" "$report")
+  [[ $fault == kill ]] && restart_host "$k"
+  return 0
+}
+
+ROWS=()
+row() { # name expected-exit
+  local ok=yes
+  [[ $R_EXIT == "$2" ]] || ok=NO
+  if [[ $2 == 0 ]]; then
+    [[ $R_LOST == 0 && $R_DUP == 0 && $R_EX == "$CLEAN_EX" ]] || ok=NO
+  fi
+  [[ $R_LEFT == 0 ]] || ok=NO
+  [[ $ok == yes ]] || FAILED=1
+  ROWS+=("| $1 | $R_EXIT | $R_WALL | $R_LOST | $R_DUP | $R_EX | $R_LEFT | $ok |")
+  note "  $1: exit $R_EXIT, ${R_WALL} s, lost $R_LOST, duplicated $R_DUP, examples $R_EX, left $R_LEFT -> $ok"
+}
+
+note "suite: $FILES files, $EXAMPLES examples, total ${SUM} s; $HOSTS hosts x $HOST_SLOTS slots -> ideal ${IDEAL} s"
+# A warm-up run copies the project to every host and writes the runtime history.
+run_once warmup none 1 0
+CLEAN_EX=$EXAMPLES
+run_once clean none 1 0
+CLEAN_EX=$R_EX
+row clean 0
+run_once kill kill 1 "$KILL_AT"
+row "host1 killed ${KILL_AT} s in" 0
+run_once stop stop 1 "$STOP_AT"
+row "host1 stopped ${STOP_AT} s in" 0
+run_once int int 1 "$INT_AT"
+row "Ctrl-C ${INT_AT} s in" 130
+
+SOAK_LOST=0 SOAK_DUP=0 SOAK_BAD=0 SOAK_LEFT=0
+SOAK_TIMES=()
+limit=$(awk -v i="$IDEAL" 'BEGIN { printf "%d", i * 1000 }')
+for ((n = 1; n <= SOAK_RUNS; n++)); do
+  k=$((RANDOM % HOSTS + 1))
+  at=$(awk -v r="$RANDOM" -v l="$limit" 'BEGIN { printf "%.2f", 0.3 + (r % (l > 0 ? l : 1)) / 1000 }')
+  run_once "soak$n" kill "$k" "$at"
+  note "  soak $n/$SOAK_RUNS: host$k killed at ${at} s: exit $R_EXIT, ${R_WALL} s, lost $R_LOST, duplicated $R_DUP, examples $R_EX, left $R_LEFT"
+  SOAK_LOST=$((SOAK_LOST + R_LOST))
+  SOAK_DUP=$((SOAK_DUP + R_DUP))
+  SOAK_LEFT=$((SOAK_LEFT + R_LEFT))
+  [[ $R_EXIT == 0 && $R_EX == "$CLEAN_EX" ]] || SOAK_BAD=$((SOAK_BAD + 1))
+  SOAK_TIMES+=("$R_WALL")
+done
+((SOAK_LOST == 0 && SOAK_DUP == 0 && SOAK_BAD == 0 && SOAK_LEFT == 0)) || FAILED=1
+SOAK_MEDIAN=$(printf '%s\n' "${SOAK_TIMES[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')
+
+{
+  echo "### Faults: hosts killed and stopped mid-run ($(date -u +%Y-%m-%d))"
+  echo
+  echo "- Command: \`bench/faults.sh $SOAK_RUNS $FILES $TOTAL\` (HOSTS=$HOSTS, HOST_SLOTS=$HOST_SLOTS, SEED=$SEED)"
+  echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo); testbot $("$TESTBOT" --version | awk '{ print $2 }')"
+  echo "- Suite: $FILES files, $CLEAN_EX examples, ${SUM} s of sleeps; ideal ${IDEAL} s on $SLOTS slots"
+  echo
+  echo "| run | exit | wall s | files lost | files duplicated | examples | processes left | as expected |"
+  echo "|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${ROWS[@]}"
+  echo
+  echo "Soak: $SOAK_RUNS runs, each with one random host killed at a random moment:" \
+    "**$SOAK_LOST files lost, $SOAK_DUP duplicated**, $SOAK_BAD runs not green with the clean totals," \
+    "$SOAK_LEFT processes left on the hosts; median wall ${SOAK_MEDIAN} s."
+}
+((FAILED == 0)) || die "some runs did not go as expected (logs kept)"
