@@ -3,6 +3,7 @@
 
 mod batch;
 pub mod remote;
+mod tmpdir;
 
 pub use batch::{BatchEnd, BatchTracker, Captured, Requeue};
 
@@ -210,7 +211,7 @@ fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slo
             let host = &hosts[h];
             let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: k + 1 };
             let slot = Slot {
-                env: slot_env(project, &info, host.slots, tag),
+                env: tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots, tag), &host.support_dir, info.id),
                 info,
                 host_index: h,
                 host: host.host.clone(),
@@ -256,7 +257,7 @@ fn run_batch(
     let info = slot.info.clone();
     let files: Vec<String> = batch.jobs.iter().map(|j| j.path.clone()).collect();
     let command = HostCommand {
-        argv: project.framework.command(&project.runner, &slot.support_dir, &files),
+        argv: tmpdir::creating_tmpdir(project.framework.command(&project.runner, &slot.support_dir, &files)),
         env: slot.env.clone(),
         cwd: slot.workdir.clone(),
     };
