@@ -90,7 +90,7 @@ fn choose_framework(root: &Path, inventory: &Inventory, args: &RunArgs) -> Resul
 #[derive(Clone, Debug, PartialEq)]
 pub struct Detected {
     pub framework: Framework,
-    /// e.g. `spec/`, `test/ (uses minitest)`.
+    /// e.g. `spec/`, `test/ uses minitest`.
     pub evidence: String,
 }
 
@@ -160,9 +160,9 @@ fn test_folder_framework(root: &Path) -> Result<(Framework, String), Error> {
         test_unit += usize::from(TEST_UNIT.iter().any(|m| mentions(&text, m)));
     }
     match (minitest, test_unit) {
-        (0, 0) => Ok((Framework::Minitest, "test/ (no framework named in it; minitest is Ruby's default)".to_string())),
-        (_, 0) => Ok((Framework::Minitest, "test/ (uses minitest)".to_string())),
-        (0, _) => Ok((Framework::TestUnit, "test/ (uses Test::Unit)".to_string())),
+        (0, 0) => Ok((Framework::Minitest, "test/ names no framework; minitest is Ruby's default".to_string())),
+        (_, 0) => Ok((Framework::Minitest, "test/ uses minitest".to_string())),
+        (0, _) => Ok((Framework::TestUnit, "test/ uses Test::Unit".to_string())),
         (m, t) => Err(Error::Framework {
             root: root.to_path_buf(),
             reason: format!("test/ has {m} file(s) that mention minitest and {t} that mention Test::Unit"),
