@@ -45,7 +45,7 @@ pub fn number_before(line: &str, word: &str) -> u64 {
 fn summary_line<'a>(run: &'a Run, starts: &str, contains: &str) -> &'a str {
     run.stdout
         .lines()
-        .find(|l| l.trim_start().split_whitespace().nth(1) == Some(starts) && l.contains(contains))
+        .find(|l| l.split_whitespace().nth(1) == Some(starts) && l.contains(contains))
         .unwrap_or_else(|| panic!("no `N {starts} …{contains}…` summary line\n{}", run.dump()))
 }
 
