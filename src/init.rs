@@ -35,7 +35,7 @@ impl Findings {
                 let mut detected = detected.into_iter();
                 let first = detected.next().ok_or_else(|| Error::Framework {
                     root: root.to_path_buf(),
-                    reason: "there are no spec/*_spec.rb, test/*_test.rb or features/*.feature files here".to_string(),
+                    reason: "there are no test files here (spec/**/*_spec.rb, test/**/*_test.rb, features/**/*.feature)".to_string(),
                 })?;
                 (first.framework, first.evidence, detected.collect())
             }

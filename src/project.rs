@@ -101,10 +101,14 @@ pub fn detect(root: &Path) -> Result<Framework, Error> {
     let found = detect_all(root)?;
     match found.as_slice() {
         [one] => Ok(one.framework),
-        [] => Err(Error::Framework {
-            root: root.to_path_buf(),
-            reason: "there are no spec/*_spec.rb, test/*_test.rb or features/*.feature files here".to_string(),
-        }),
+        // No test files anywhere: one framework folder still says which (and the run then
+        // reports the empty selection).
+        [] => match (root.join("spec").is_dir(), root.join("test").is_dir(), root.join("features").is_dir()) {
+            (true, false, false) => Ok(Framework::RSpec),
+            (false, true, false) => Ok(test_folder_framework(root)?.0),
+            (false, false, true) => Ok(Framework::Cucumber),
+            _ => Err(Error::Framework { root: root.to_path_buf(), reason: NO_TEST_FILES.to_string() }),
+        },
         several => Err(Error::Framework {
             root: root.to_path_buf(),
             reason: format!(
@@ -114,6 +118,8 @@ pub fn detect(root: &Path) -> Result<Framework, Error> {
         }),
     }
 }
+
+const NO_TEST_FILES: &str = "there are no test files here (spec/**/*_spec.rb, test/**/*_test.rb, features/**/*.feature)";
 
 /// Every framework the project's folders point to, in the order RSpec, test/, Cucumber.
 pub fn detect_all(root: &Path) -> Result<Vec<Detected>, Error> {
@@ -357,7 +363,9 @@ mod tests {
         let err = detect(mixed.path()).unwrap_err().to_string();
         assert!(err.contains("1 file(s) that mention minitest and 1 that mention Test::Unit"), "{err}");
         let none = tree(&["lib/a.rb"]);
-        assert!(detect(none.path()).unwrap_err().to_string().contains("there are no spec/"));
+        assert!(detect(none.path()).unwrap_err().to_string().contains("there are no test files here"));
+        let empty_spec = tree(&["spec/spec_helper.rb"]);
+        assert_eq!(detect(empty_spec.path()).unwrap(), Framework::RSpec, "the empty selection is reported later");
     }
 
     #[test]
