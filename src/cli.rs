@@ -31,6 +31,8 @@ pub enum Command {
     Run(RunArgs),
     /// Check every SSH host in testbot.toml at once and print one table.
     Hosts(HostsArgs),
+    /// Write a commented testbot.toml from what this project shows (never overwrites one).
+    Init(InitArgs),
 }
 
 /// Where the project is and how to read its inventory: every command takes these.
@@ -51,6 +53,19 @@ pub struct ProjectArgs {
 pub struct HostsArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct InitArgs {
+    /// Change to DIR first (the project to look at).
+    #[arg(short = 'C', long = "chdir", value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// Where to write (default: ./testbot.toml).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The framework to write, instead of the one the project's folders point to.
+    #[arg(long, value_name = "NAME")]
+    pub framework: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -156,6 +171,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Some(Command::Run(args)) => run_suite(args),
         Some(Command::Hosts(args)) => hosts(args),
+        Some(Command::Init(args)) => init(args),
         None => run_suite(cli.run),
     }
 }
@@ -206,6 +222,18 @@ fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     };
     let code = runtime()?.block_on(run::run(project, inventory, args, policy))?;
     Ok(Outcome::new(code))
+}
+
+fn init(args: InitArgs) -> Result<Outcome, Error> {
+    if let Some(dir) = &args.chdir {
+        std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
+    }
+    let root = std::env::current_dir().map_err(|source| Error::Io { what: "read the current directory".into(), source })?;
+    let findings = crate::init::Findings::gather(&root, args.framework.as_deref())?;
+    let path = crate::init::target(&root, args.config.as_deref());
+    crate::init::write(&path, &crate::init::render(&findings))?;
+    crate::report::print_init(&crate::init::summary(&findings, &path));
+    Ok(Outcome::new(crate::errors::exit::PASSED))
 }
 
 fn hosts(args: HostsArgs) -> Result<Outcome, Error> {

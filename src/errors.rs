@@ -27,7 +27,7 @@ pub enum Error {
     EmptySelection { what: String, root: PathBuf },
     #[error("no such file or directory: `{0}`")]
     MissingPath(String),
-    #[error("could not tell which test framework {} uses: {reason}\n  hint: pass `--framework rspec`, or set `framework` under [project] in testbot.toml", root.display())]
+    #[error("could not tell which test framework {} uses: {reason}\n  hint: pass `--framework NAME` (rspec, minitest, test-unit or cucumber), or set `framework` under [project] in testbot.toml", root.display())]
     Framework { root: PathBuf, reason: String },
     #[error("no host could run work:\n{0}")]
     NoHost(String),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod errors;
 pub mod events;
 pub mod framework;
+pub mod init;
 pub mod inventory;
 pub mod project;
 pub mod report;

@@ -2,7 +2,7 @@
 
 use crate::cli::RunArgs;
 use crate::errors::Error;
-use crate::framework::{Framework, RunnerConfig};
+use crate::framework::{file_pattern, Framework, RunnerConfig};
 use crate::inventory::{Inventory, Slots};
 use globset::{Glob, GlobMatcher};
 use std::path::{Component, Path, PathBuf};
@@ -30,8 +30,11 @@ pub struct Project {
 impl Project {
     pub fn resolve(root: &Path, inventory: &Inventory, args: &RunArgs) -> Result<Project, Error> {
         let framework = choose_framework(root, inventory, args)?;
-        let pattern = inventory.project.pattern.clone().unwrap_or_else(|| framework.default_pattern().to_string());
-        let files = select(root, &args.paths, &pattern)?;
+        let (pattern, folder_pattern) = match &inventory.project.pattern {
+            Some(p) => (p.clone(), file_pattern(p).to_string()),
+            None => (framework.default_pattern().to_string(), framework.default_folder_pattern().to_string()),
+        };
+        let files = select(root, &args.paths, &pattern, &folder_pattern)?;
         let bundler = inventory.project.bundler
             && !args.no_bundler
             && (root.join("Gemfile").is_file() || root.join("gems.rb").is_file());
@@ -66,7 +69,7 @@ impl Project {
 
     /// parallel_tests' runtime log, read when testbot has none of its own yet.
     pub fn parallel_tests_runtime_log(&self) -> PathBuf {
-        self.root.join("tmp").join(format!("parallel_runtime_{}.log", self.framework.name()))
+        self.root.join("tmp").join(format!("parallel_runtime_{}.log", self.framework.parallel_tests_name()))
     }
 }
 
@@ -80,20 +83,111 @@ fn choose_framework(root: &Path, inventory: &Inventory, args: &RunArgs) -> Resul
             ))
         });
     }
-    if root.join("spec").is_dir() {
-        return Ok(Framework::RSpec);
-    }
-    let reason = if root.join("test").is_dir() || root.join("features").is_dir() {
-        "it has test/ or features/ but no spec/, and this version runs RSpec only".to_string()
-    } else {
-        "there is no spec/ folder here".to_string()
-    };
-    Err(Error::Framework { root: root.to_path_buf(), reason })
+    detect(root)
 }
 
-/// The files to run: PATHs (files as given, folders searched for the pattern's file name),
-/// or the whole pattern when no PATH is given. Sorted, without duplicates.
-pub fn select(root: &Path, paths: &[String], pattern: &str) -> Result<Vec<SpecFile>, Error> {
+/// One framework a project's folders point to, and the evidence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detected {
+    pub framework: Framework,
+    /// e.g. `spec/`, `test/ uses minitest`.
+    pub evidence: String,
+}
+
+/// The framework the project's folders point to: spec/ → RSpec; test/ → minitest or Test::Unit,
+/// from what its files require; features/ → Cucumber. A folder counts only when it holds files
+/// of the framework's default pattern (a Rails app's leftover test/ with `.keep` files does not).
+pub fn detect(root: &Path) -> Result<Framework, Error> {
+    let found = detect_all(root)?;
+    match found.as_slice() {
+        [one] => Ok(one.framework),
+        // No test files anywhere: one framework folder still says which (and the run then
+        // reports the empty selection).
+        [] => match (root.join("spec").is_dir(), root.join("test").is_dir(), root.join("features").is_dir()) {
+            (true, false, false) => Ok(Framework::RSpec),
+            (false, true, false) => Ok(test_folder_framework(root)?.0),
+            (false, false, true) => Ok(Framework::Cucumber),
+            _ => Err(Error::Framework { root: root.to_path_buf(), reason: NO_TEST_FILES.to_string() }),
+        },
+        several => Err(Error::Framework {
+            root: root.to_path_buf(),
+            reason: format!(
+                "it has several: {}; choose one",
+                several.iter().map(|d| format!("{} ({})", d.framework.name(), d.evidence)).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
+
+const NO_TEST_FILES: &str = "there are no test files here (spec/**/*_spec.rb, test/**/*_test.rb, features/**/*.feature)";
+
+/// Every framework the project's folders point to, in the order RSpec, test/, Cucumber.
+pub fn detect_all(root: &Path) -> Result<Vec<Detected>, Error> {
+    let has_files = |framework: Framework| -> bool {
+        let pattern = framework.default_pattern();
+        select(root, &[], pattern, file_pattern(pattern)).is_ok()
+    };
+    let mut found = Vec::new();
+    if has_files(Framework::RSpec) {
+        found.push(Detected { framework: Framework::RSpec, evidence: "spec/".to_string() });
+    }
+    if has_files(Framework::Minitest) {
+        let (framework, evidence) = test_folder_framework(root)?;
+        found.push(Detected { framework, evidence });
+    }
+    if has_files(Framework::Cucumber) {
+        found.push(Detected { framework: Framework::Cucumber, evidence: "features/".to_string() });
+    }
+    Ok(found)
+}
+
+/// minitest or Test::Unit, from what the Ruby files under test/ mention.
+fn test_folder_framework(root: &Path) -> Result<(Framework, String), Error> {
+    const MINITEST: &[&str] = &[
+        "minitest",
+        "Minitest",
+        "MiniTest",
+        "ActiveSupport::TestCase",
+        "ActionDispatch::IntegrationTest",
+        "ActionDispatch::SystemTestCase",
+        "rails/test_help",
+    ];
+    const TEST_UNIT: &[&str] = &["test/unit", "Test::Unit", "test-unit"];
+    const MAX_FILES: usize = 500;
+    const MAX_BYTES: usize = 64 * 1024;
+    let mut rb = Vec::new();
+    walk(root, &root.join("test"), &mut |rel| rel.ends_with(".rb"), &mut rb);
+    rb.sort_by(|a, b| a.path.cmp(&b.path));
+    let (mut minitest, mut test_unit) = (0usize, 0usize);
+    for file in rb.iter().take(MAX_FILES) {
+        let Ok(bytes) = std::fs::read(root.join(&file.path)) else { continue };
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BYTES)]);
+        minitest += usize::from(MINITEST.iter().any(|m| mentions(&text, m)));
+        test_unit += usize::from(TEST_UNIT.iter().any(|m| mentions(&text, m)));
+    }
+    match (minitest, test_unit) {
+        (0, 0) => Ok((Framework::Minitest, "test/ names no framework; minitest is Ruby's default".to_string())),
+        (_, 0) => Ok((Framework::Minitest, "test/ uses minitest".to_string())),
+        (0, _) => Ok((Framework::TestUnit, "test/ uses Test::Unit".to_string())),
+        (m, t) => Err(Error::Framework {
+            root: root.to_path_buf(),
+            reason: format!("test/ has {m} file(s) that mention minitest and {t} that mention Test::Unit"),
+        }),
+    }
+}
+
+/// `needle` in `text` as a whole word: `Test::Unit` is not found in `MiniTest::Unit`.
+fn mentions(text: &str, needle: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    text.match_indices(needle).any(|(at, _)| !word(text[..at].chars().next_back()) && !word(text[at + needle.len()..].chars().next()))
+}
+
+/// Found in test/ by `test_*.rb`, but never a test file.
+const NOT_TEST_FILES: &[&str] = &["test_helper.rb"];
+
+/// The files to run: PATHs (files as given, folders searched for `folder_pattern`, a file-name
+/// glob), or the whole pattern when no PATH is given. Sorted, without duplicates.
+pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str) -> Result<Vec<SpecFile>, Error> {
     let glob = |p: &str| -> Result<GlobMatcher, Error> {
         Glob::new(p)
             .map(|g| g.compile_matcher())
@@ -103,14 +197,22 @@ pub fn select(root: &Path, paths: &[String], pattern: &str) -> Result<Vec<SpecFi
     if paths.is_empty() {
         let matcher = glob(pattern)?;
         let base = literal_prefix(pattern);
-        walk(root, &root.join(&base), &mut |rel| matcher.is_match(rel), &mut found);
+        walk(root, &root.join(&base), &mut |rel| matcher.is_match(rel) && !NOT_TEST_FILES.contains(&file_pattern(rel)), &mut found);
     } else {
-        let file_glob = glob(pattern.rsplit('/').next().unwrap_or(pattern))?;
+        let file_glob = glob(folder_pattern)?;
         for given in paths {
             let full = root.join(given);
             let meta = std::fs::metadata(&full).map_err(|_| Error::MissingPath(given.clone()))?;
             if meta.is_dir() {
-                walk(root, &full, &mut |rel| file_glob.is_match(rel.rsplit('/').next().unwrap_or(rel)), &mut found);
+                walk(
+                    root,
+                    &full,
+                    &mut |rel| {
+                        let name = file_pattern(rel);
+                        file_glob.is_match(name) && !NOT_TEST_FILES.contains(&name)
+                    },
+                    &mut found,
+                );
             } else {
                 let path = relative(root, &full).ok_or_else(|| {
                     Error::Usage(format!("`{given}` is outside the project at {}", root.display()))
@@ -122,14 +224,10 @@ pub fn select(root: &Path, paths: &[String], pattern: &str) -> Result<Vec<SpecFi
     found.sort_by(|a, b| a.path.cmp(&b.path));
     found.dedup_by(|a, b| a.path == b.path);
     if found.is_empty() {
-        let what = if paths.is_empty() { format!("`{pattern}`") } else { format!("`{}` under {}", file_pattern(pattern), paths.join(", ")) };
+        let what = if paths.is_empty() { format!("`{pattern}`") } else { format!("`{folder_pattern}` under {}", paths.join(", ")) };
         return Err(Error::EmptySelection { what, root: root.to_path_buf() });
     }
     Ok(found)
-}
-
-fn file_pattern(pattern: &str) -> &str {
-    pattern.rsplit('/').next().unwrap_or(pattern)
 }
 
 /// `spec/**/*_spec.rb` → `spec`: the folder a walk can start from.
@@ -205,7 +303,7 @@ mod tests {
     #[test]
     fn default_pattern_walks_spec() {
         let dir = tree(&["spec/a_spec.rb", "spec/m/b c_spec.rb", "spec/helper.rb", "spec/.hidden/x_spec.rb", "lib/z_spec.rb"]);
-        let found = select(dir.path(), &[], "spec/**/*_spec.rb").unwrap();
+        let found = select(dir.path(), &[], "spec/**/*_spec.rb", "*_spec.rb").unwrap();
         assert_eq!(paths(&found), ["spec/a_spec.rb", "spec/m/b c_spec.rb"]);
     }
 
@@ -213,17 +311,77 @@ mod tests {
     fn given_files_and_folders() {
         let dir = tree(&["spec/a_spec.rb", "spec/m/b_spec.rb", "spec/m/helper.rb", "spec/other.rb"]);
         let given = vec!["spec/m".to_string(), "./spec/other.rb".to_string(), "spec/m/b_spec.rb".to_string()];
-        let found = select(dir.path(), &given, "spec/**/*_spec.rb").unwrap();
+        let found = select(dir.path(), &given, "spec/**/*_spec.rb", "*_spec.rb").unwrap();
         assert_eq!(paths(&found), ["spec/m/b_spec.rb", "spec/other.rb"]);
     }
 
     #[test]
     fn missing_and_empty_are_errors() {
         let dir = tree(&["spec/helper.rb"]);
-        let err = select(dir.path(), &["spec/nope_spec.rb".into()], "spec/**/*_spec.rb").unwrap_err();
+        let err = select(dir.path(), &["spec/nope_spec.rb".into()], "spec/**/*_spec.rb", "*_spec.rb").unwrap_err();
         assert_eq!(err.to_string(), "no such file or directory: `spec/nope_spec.rb`");
-        let err = select(dir.path(), &[], "spec/**/*_spec.rb").unwrap_err();
+        let err = select(dir.path(), &[], "spec/**/*_spec.rb", "*_spec.rb").unwrap_err();
         assert!(err.to_string().starts_with("no spec files matched `spec/**/*_spec.rb` in "), "{err}");
+    }
+
+    fn tree_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (f, text) in files {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn detects_each_framework_from_its_folder() {
+        let rspec = tree(&["spec/a_spec.rb"]);
+        assert_eq!(detect(rspec.path()).unwrap(), Framework::RSpec);
+        let minitest = tree_with(&[("test/test_helper.rb", "require 'minitest/autorun'"), ("test/a_test.rb", "require 'test_helper'")]);
+        assert_eq!(detect(minitest.path()).unwrap(), Framework::Minitest);
+        let rails = tree_with(&[("test/models/user_test.rb", "class UserTest < ActiveSupport::TestCase\nend")]);
+        assert_eq!(detect(rails.path()).unwrap(), Framework::Minitest);
+        let test_unit = tree_with(&[("test/test_a.rb", "require 'test/unit'\nclass A < Test::Unit::TestCase; end")]);
+        assert_eq!(detect(test_unit.path()).unwrap(), Framework::TestUnit);
+        let old_minitest = tree_with(&[("test/a_test.rb", "class A < MiniTest::Unit::TestCase; end")]);
+        assert_eq!(detect(old_minitest.path()).unwrap(), Framework::Minitest);
+        let cucumber = tree(&["features/a.feature", "features/step_definitions/s.rb"]);
+        assert_eq!(detect(cucumber.path()).unwrap(), Framework::Cucumber);
+    }
+
+    #[test]
+    fn several_frameworks_or_none_are_named_in_the_error() {
+        let both = tree(&["spec/a_spec.rb", "features/a.feature"]);
+        let err = detect(both.path()).unwrap_err().to_string();
+        assert!(err.contains("it has several: rspec (spec/), cucumber (features/); choose one"), "{err}");
+        assert!(err.contains("--framework NAME"), "{err}");
+        // A leftover test/ without test files does not count.
+        let leftover = tree(&["spec/a_spec.rb", "test/models/.keep", "test/test_helper.rb"]);
+        assert_eq!(detect(leftover.path()).unwrap(), Framework::RSpec);
+        let mixed = tree_with(&[("test/a_test.rb", "require 'minitest/autorun'"), ("test/b_test.rb", "require 'test/unit'")]);
+        let err = detect(mixed.path()).unwrap_err().to_string();
+        assert!(err.contains("1 file(s) that mention minitest and 1 that mention Test::Unit"), "{err}");
+        let none = tree(&["lib/a.rb"]);
+        assert!(detect(none.path()).unwrap_err().to_string().contains("there are no test files here"));
+        let empty_spec = tree(&["spec/spec_helper.rb"]);
+        assert_eq!(detect(empty_spec.path()).unwrap(), Framework::RSpec, "the empty selection is reported later");
+    }
+
+    #[test]
+    fn test_patterns_skip_the_helper_and_folders_use_the_folder_pattern() {
+        let dir = tree(&["test/test_helper.rb", "test/a_test.rb", "test/m/test_b.rb", "test/c_spec.rb", "test/helper.rb"]);
+        let f = Framework::Minitest;
+        let found = select(dir.path(), &[], f.default_pattern(), f.default_folder_pattern()).unwrap();
+        assert_eq!(paths(&found), ["test/a_test.rb", "test/m/test_b.rb"]);
+        let found = select(dir.path(), &["test".into()], f.default_pattern(), f.default_folder_pattern()).unwrap();
+        assert_eq!(paths(&found), ["test/a_test.rb", "test/c_spec.rb", "test/m/test_b.rb"]);
+        let f = Framework::TestUnit;
+        let found = select(dir.path(), &["test".into()], f.default_pattern(), f.default_folder_pattern()).unwrap();
+        assert_eq!(paths(&found), ["test/a_test.rb", "test/m/test_b.rb"]);
+        // Named explicitly, the helper is run: the person asked for it.
+        let found = select(dir.path(), &["test/test_helper.rb".into()], f.default_pattern(), f.default_folder_pattern()).unwrap();
+        assert_eq!(paths(&found), ["test/test_helper.rb"]);
     }
 
     #[test]

@@ -1,22 +1,32 @@
 //! Test frameworks: how to start a batch of files, and the event protocol their formatters speak.
 //!
-//! Each framework ships a small formatter (embedded in the binary) that prints one JSON event per
-//! line behind a per-run random tag; `protocol` parses those lines back.
+//! Each framework ships small Ruby support files (embedded in the binary): RSpec a formatter,
+//! minitest, Test::Unit and Cucumber a runner script with its reporter. All print the same JSON
+//! events, one per line, behind a per-run random tag; `protocol` parses those lines back.
 
 pub mod protocol;
 
+use crate::ssh::quote::quote;
 
 const RSPEC_FORMATTER: &str = include_str!("rspec_formatter.rb");
+const EVENTS: &str = include_str!("testbot_events.rb");
+const MINITEST_RUNNER: &str = include_str!("testbot_minitest.rb");
+const TEST_UNIT_RUNNER: &str = include_str!("testbot_test_unit.rb");
+const CUCUMBER_RUNNER: &str = include_str!("testbot_cucumber.rb");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framework {
     RSpec,
+    Minitest,
+    TestUnit,
+    Cucumber,
 }
 
 /// How the project wants its runner started.
 #[derive(Clone, Debug, Default)]
 pub struct RunnerConfig {
-    /// `[project] command`: a shell command prefix that replaces the runner.
+    /// `[project] command`: a shell command prefix that replaces the runner (for minitest,
+    /// Test::Unit and Cucumber: the Ruby that runs testbot's runner script).
     pub command: Option<String>,
     /// Prefix `bundle exec` (a Gemfile exists and bundler is not turned off).
     pub bundler: bool,
@@ -25,11 +35,15 @@ pub struct RunnerConfig {
 }
 
 impl Framework {
-    pub const NAMES: &'static [&'static str] = &["rspec"];
+    pub const ALL: &'static [Framework] = &[Framework::RSpec, Framework::Minitest, Framework::TestUnit, Framework::Cucumber];
+    pub const NAMES: &'static [&'static str] = &["rspec", "minitest", "test-unit", "cucumber"];
 
     pub fn from_name(name: &str) -> Option<Framework> {
         match name.to_ascii_lowercase().as_str() {
             "rspec" => Some(Framework::RSpec),
+            "minitest" => Some(Framework::Minitest),
+            "test-unit" | "test_unit" | "testunit" | "test::unit" => Some(Framework::TestUnit),
+            "cucumber" => Some(Framework::Cucumber),
             _ => None,
         }
     }
@@ -37,6 +51,9 @@ impl Framework {
     pub fn name(&self) -> &'static str {
         match self {
             Framework::RSpec => "rspec",
+            Framework::Minitest => "minitest",
+            Framework::TestUnit => "test-unit",
+            Framework::Cucumber => "cucumber",
         }
     }
 
@@ -44,6 +61,26 @@ impl Framework {
     pub fn default_pattern(&self) -> &'static str {
         match self {
             Framework::RSpec => "spec/**/*_spec.rb",
+            Framework::Minitest | Framework::TestUnit => "test/**/{*_test,test_*}.rb",
+            Framework::Cucumber => "features/**/*.feature",
+        }
+    }
+
+    /// The file names a folder given on the command line is searched for. minitest/spec suites
+    /// name their files `*_spec.rb`, so a folder given to minitest matches those too.
+    pub fn default_folder_pattern(&self) -> &'static str {
+        match self {
+            Framework::Minitest => "{*_test,test_*,*_spec}.rb",
+            _ => file_pattern(self.default_pattern()),
+        }
+    }
+
+    /// The name parallel_tests gives this framework's runtime log (`tmp/parallel_runtime_<name>.log`).
+    pub fn parallel_tests_name(&self) -> &'static str {
+        match self {
+            Framework::RSpec => "rspec",
+            Framework::Minitest | Framework::TestUnit => "test",
+            Framework::Cucumber => "cucumber",
         }
     }
 
@@ -51,6 +88,9 @@ impl Framework {
     pub fn support_files(&self) -> Vec<(&'static str, &'static str)> {
         match self {
             Framework::RSpec => vec![("testbot_rspec_formatter.rb", RSPEC_FORMATTER)],
+            Framework::Minitest => vec![("testbot_events.rb", EVENTS), ("testbot_minitest.rb", MINITEST_RUNNER)],
+            Framework::TestUnit => vec![("testbot_events.rb", EVENTS), ("testbot_test_unit.rb", TEST_UNIT_RUNNER)],
+            Framework::Cucumber => vec![("testbot_events.rb", EVENTS), ("testbot_cucumber.rb", CUCUMBER_RUNNER)],
         }
     }
 
@@ -69,15 +109,73 @@ impl Framework {
                 args.extend(files.iter().map(|f| dot_slash(f)));
                 with_runner(runner, &["rspec"], args)
             }
+            Framework::Minitest | Framework::TestUnit | Framework::Cucumber => {
+                let script = match self {
+                    Framework::Minitest => "testbot_minitest.rb",
+                    Framework::TestUnit => "testbot_test_unit.rb",
+                    _ => "testbot_cucumber.rb",
+                };
+                // The runner script reads `FILE… -- ARGS…`; files always start with `./` or `/`,
+                // so the first `--` is the separator.
+                let mut args = vec![format!("{support_dir}/{script}")];
+                args.extend(files.iter().map(|f| dot_slash(f)));
+                args.push("--".to_string());
+                args.extend(runner.runner_args.iter().cloned());
+                let mut ruby = vec!["ruby".to_string()];
+                if *self != Framework::Cucumber {
+                    ruby.extend(load_path_dirs(files).into_iter().map(|d| format!("-I{d}")));
+                }
+                let ruby: Vec<&str> = ruby.iter().map(String::as_str).collect();
+                with_runner(runner, &ruby, args)
+            }
         }
     }
 
-    /// The line a person pastes to rerun one failed example.
+    /// The line a person pastes to rerun one failed example: `location` and `description` as
+    /// the framework's runner reported them.
     pub fn rerun_line(&self, location: &str, description: &str) -> String {
         match self {
             Framework::RSpec => format!("rspec {location} # {description}"),
+            Framework::Minitest | Framework::TestUnit => {
+                // `Class#test_name` selects exactly one test in both minitest and Test::Unit.
+                let file = strip_line(location);
+                let include = load_path_dirs(&[file.to_string()]).into_iter().map(|d| format!("-I{} ", quote(&d))).collect::<String>();
+                format!("ruby {include}{} -n {}", quote(file), quote(description))
+            }
+            Framework::Cucumber => format!("cucumber {location} # {description}"),
         }
     }
+}
+
+/// `test/a_test.rb:12` → `test/a_test.rb`.
+fn strip_line(location: &str) -> &str {
+    match location.rsplit_once(':') {
+        Some((file, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => file,
+        _ => location,
+    }
+}
+
+/// The folders minitest and Test::Unit files expect on the load path (`require "test_helper"`):
+/// the top folder of each file, as `ruby -Itest` gives it.
+fn load_path_dirs(files: &[String]) -> Vec<String> {
+    let mut dirs: Vec<String> = Vec::new();
+    for file in files {
+        let file = file.strip_prefix("./").unwrap_or(file);
+        if file.starts_with('/') {
+            continue;
+        }
+        if let Some((top, _)) = file.split_once('/') {
+            if !dirs.iter().any(|d| d == top) {
+                dirs.push(top.to_string());
+            }
+        }
+    }
+    dirs
+}
+
+/// `spec/**/*_spec.rb` → `*_spec.rb`.
+pub fn file_pattern(pattern: &str) -> &str {
+    pattern.rsplit('/').next().unwrap_or(pattern)
 }
 
 fn dot_slash(path: &str) -> String {
@@ -119,6 +217,59 @@ mod tests {
                 "Testbot::RSpecFormatter", "--tag", "focus", "./spec/a_spec.rb", "./-odd_spec.rb"
             ]
         );
+    }
+
+    #[test]
+    fn minitest_command_puts_files_before_the_separator() {
+        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec!["--seed".into(), "7".into()] };
+        let files = ["test/a_test.rb".to_string(), "test/m/test_b.rb".into(), "spec/c_spec.rb".into()];
+        let argv = Framework::Minitest.command(&runner, "./.testbot", &files);
+        assert_eq!(
+            argv,
+            [
+                "bundle", "exec", "ruby", "-Itest", "-Ispec", "./.testbot/testbot_minitest.rb", "./test/a_test.rb",
+                "./test/m/test_b.rb", "./spec/c_spec.rb", "--", "--seed", "7"
+            ]
+        );
+        let argv = Framework::TestUnit.command(&RunnerConfig::default(), "/s", &["test/a_test.rb".into()]);
+        assert_eq!(argv, ["ruby", "-Itest", "/s/testbot_test_unit.rb", "./test/a_test.rb", "--"]);
+    }
+
+    #[test]
+    fn cucumber_command_and_command_override() {
+        let argv = Framework::Cucumber.command(&RunnerConfig::default(), "/s", &["features/a.feature".into()]);
+        assert_eq!(argv, ["ruby", "/s/testbot_cucumber.rb", "./features/a.feature", "--"]);
+        let runner = RunnerConfig { command: Some("ruby -Ilib".into()), bundler: true, runner_args: vec!["--tags".into(), "@x".into()] };
+        let argv = Framework::Cucumber.command(&runner, "/s", &["features/a.feature".into()]);
+        assert_eq!(argv, ["sh", "-c", "ruby -Ilib \"$@\"", "testbot", "/s/testbot_cucumber.rb", "./features/a.feature", "--", "--tags", "@x"]);
+    }
+
+    #[test]
+    fn rerun_lines_in_each_frameworks_idiom() {
+        assert_eq!(Framework::RSpec.rerun_line("./spec/a_spec.rb:3", "A works"), "rspec ./spec/a_spec.rb:3 # A works");
+        assert_eq!(
+            Framework::Minitest.rerun_line("test/a_test.rb:12", "MathTest#test_x"),
+            "ruby -Itest test/a_test.rb -n 'MathTest#test_x'"
+        );
+        assert_eq!(
+            Framework::TestUnit.rerun_line("test/unit/a b_test.rb", "A#test: it's fine"),
+            "ruby -Itest 'test/unit/a b_test.rb' -n 'A#test: it'\\''s fine'"
+        );
+        assert_eq!(
+            Framework::Cucumber.rerun_line("features/a.feature:12", "Scenario: adds"),
+            "cucumber features/a.feature:12 # Scenario: adds"
+        );
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for (framework, name) in Framework::ALL.iter().zip(Framework::NAMES) {
+            assert_eq!(framework.name(), *name);
+            assert_eq!(Framework::from_name(name), Some(*framework));
+        }
+        assert_eq!(Framework::from_name("Test::Unit"), Some(Framework::TestUnit));
+        assert_eq!(Framework::Minitest.default_folder_pattern(), "{*_test,test_*,*_spec}.rb");
+        assert_eq!(Framework::TestUnit.default_folder_pattern(), "{*_test,test_*}.rb");
     }
 
     #[test]

@@ -162,3 +162,8 @@ pub(crate) fn count(files: &[FileReport], status: ExampleStatus) -> usize {
 pub fn print_hosts(checks: &[crate::run::remote::HostCheck]) {
     print!("{}", hosts::render(checks));
 }
+
+/// What `testbot init` found and wrote.
+pub fn print_init(summary: &str) {
+    print!("{summary}");
+}

@@ -4,6 +4,7 @@
 
 mod batch;
 pub mod remote;
+mod tmpdir;
 
 pub use batch::{BatchEnd, BatchTracker, Captured, Ending, Requeue};
 
@@ -404,7 +405,7 @@ fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slo
             let host = &hosts[h];
             let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: k + 1 };
             let slot = Slot {
-                env: slot_env(project, &info, host.slots, tag),
+                env: tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots, tag), &host.support_dir, info.id),
                 info,
                 host_index: h,
                 host: host.host.clone(),
@@ -458,7 +459,7 @@ fn run_batch(
         .map(|j| if j.examples.is_empty() { j.path.clone() } else { format!("{}[{}]", j.path, j.examples.join(",")) })
         .collect();
     let command = HostCommand {
-        argv: project.framework.command(&project.runner, &slot.support_dir, &args),
+        argv: tmpdir::creating_tmpdir(project.framework.command(&project.runner, &slot.support_dir, &args)),
         env: slot.env.clone(),
         cwd: slot.workdir.clone(),
     };

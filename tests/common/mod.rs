@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod frameworks;
 pub mod sshd;
 
 /// Every spec file of the rspec_basic fixture.
@@ -73,7 +74,7 @@ const SCRUBBED_VARS: &[&str] = &[
     "FORCE_COLOR",
 ];
 
-fn scrub_env(cmd: &mut Command) {
+pub fn scrub_env(cmd: &mut Command) {
     for var in SCRUBBED_VARS {
         cmd.env_remove(var);
     }
@@ -871,7 +872,13 @@ impl Report {
     /// rows, paths are project-relative, timings are sane.
     #[track_caller]
     pub fn assert_consistent(&self) {
-        assert_eq!(self.framework(), "rspec", "framework");
+        self.assert_consistent_as("rspec");
+    }
+
+    /// [`Report::assert_consistent`] for a run of `framework`.
+    #[track_caller]
+    pub fn assert_consistent_as(&self, framework: &str) {
+        assert_eq!(self.framework(), framework, "framework");
         let wall = self.wall_seconds();
         assert!(wall.is_finite() && wall >= 0.0, "wall_seconds = {wall}");
         let t = self.totals();

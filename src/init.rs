@@ -1,0 +1,205 @@
+//! `testbot init`: a commented testbot.toml written from what the project shows (its test
+//! framework, a Gemfile, this machine's cores). Rendering is pure; `write` never overwrites.
+
+use crate::errors::Error;
+use crate::framework::Framework;
+use crate::project::{self, Detected};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What `init` found in the project.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Findings {
+    /// The framework to write, and why.
+    pub framework: Framework,
+    pub evidence: String,
+    /// Other frameworks the folders point to (the project has several).
+    pub others: Vec<Detected>,
+    pub gemfile: Option<&'static str>,
+    pub cores: usize,
+}
+
+impl Findings {
+    /// Looks at `root`. `framework` (from `--framework`) wins over what the folders say.
+    pub fn gather(root: &Path, framework: Option<&str>) -> Result<Findings, Error> {
+        let detected = project::detect_all(root)?;
+        let (framework, evidence, others) = match framework {
+            Some(name) => {
+                let framework = Framework::from_name(name).ok_or_else(|| {
+                    Error::Usage(format!("framework `{name}` is not supported (supported: {})", Framework::NAMES.join(", ")))
+                })?;
+                let others = detected.into_iter().filter(|d| d.framework != framework).collect();
+                (framework, "--framework".to_string(), others)
+            }
+            None => {
+                let mut detected = detected.into_iter();
+                let first = detected.next().ok_or_else(|| Error::Framework {
+                    root: root.to_path_buf(),
+                    reason: "there are no test files here (spec/**/*_spec.rb, test/**/*_test.rb, features/**/*.feature)".to_string(),
+                })?;
+                (first.framework, first.evidence, detected.collect())
+            }
+        };
+        let gemfile = ["Gemfile", "gems.rb"].into_iter().find(|g| root.join(g).is_file());
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Ok(Findings { framework, evidence, others, gemfile, cores })
+    }
+}
+
+/// The testbot.toml `init` writes.
+pub fn render(f: &Findings) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# testbot.toml: where and how testbot runs this project's tests.\n\
+         #\n\
+         # Written by `testbot init` from what it found here. Every key is optional; testbot's\n\
+         # testbot.toml.example describes them all. Unknown keys are errors, so typos are caught.\n\n",
+    );
+    out.push_str("[project]\n");
+    out.push_str("# Test framework: \"rspec\", \"minitest\", \"test-unit\" or \"cucumber\".\n");
+    out.push_str(&format!("# Found: {}.\n", f.evidence));
+    if !f.others.is_empty() {
+        let others: Vec<String> = f.others.iter().map(|d| format!("{} ({})", d.framework.name(), d.evidence)).collect();
+        out.push_str(&format!(
+            "# Also found: {}. testbot runs one framework per run: change this, or pass\n# `--framework NAME` for a run of the other.\n",
+            others.join(", ")
+        ));
+    }
+    out.push_str(&format!("framework = \"{}\"\n\n", f.framework.name()));
+    out.push_str("# Glob of the test files, relative to the project root.\n");
+    out.push_str(&format!("# pattern = \"{}\"\n\n", f.framework.default_pattern()));
+    let runner = match f.framework {
+        Framework::RSpec => "bin/rspec",
+        Framework::Minitest | Framework::TestUnit => "ruby -Ilib -Itest",
+        Framework::Cucumber => "ruby -Ilib",
+    };
+    match f.framework {
+        Framework::RSpec => out.push_str("# Shell command prefix that runs the tests instead of `rspec`.\n"),
+        _ => out.push_str("# Shell command prefix that replaces `ruby -Itest` (or `ruby`) in front of testbot's runner.\n"),
+    }
+    out.push_str(&format!("# command = \"{runner}\"\n\n"));
+    match f.gemfile {
+        Some(g) => out.push_str(&format!("# This project has a {g}: the tests run through `bundle exec`.\nbundler = true\n\n")),
+        None => out.push_str("# No Gemfile here. With one, the tests run through `bundle exec` unless this is false.\n# bundler = true\n\n"),
+    }
+    out.push_str("# Environment variables for every test process, locally and on hosts.\n");
+    out.push_str("# env = { RAILS_ENV = \"test\" }\n\n");
+    out.push_str("[local]\n");
+    out.push_str(&format!(
+        "# Test processes on this machine: a number, or \"auto\" for one per core ({} here).\n\
+         # Default: \"auto\" with no [[host]] below; with hosts, only the hosts run tests unless this is set.\n",
+        f.cores
+    ));
+    out.push_str("# slots = \"auto\"\n\n");
+    out.push_str(
+        "# SSH hosts that run tests too: one [[host]] per machine (check them with `testbot hosts`).\n\
+         # [[host]]\n\
+         # address = \"build-1.example.com\"\n\
+         # user = \"deploy\"\n\
+         # slots = \"auto\"\n\n\
+         # [ssh]\n\
+         # host_key_checking = \"strict\"   # or \"accept-new\" to record unknown host keys\n",
+    );
+    out
+}
+
+/// What `init` tells the person, after writing `path`.
+pub fn summary(f: &Findings, path: &Path) -> String {
+    let mut out = format!("wrote {}\n", path.display());
+    out.push_str(&format!("  framework: {} ({})\n", f.framework.name(), f.evidence));
+    for other in &f.others {
+        out.push_str(&format!("  also found: {} ({}); run it with `testbot --framework {}`\n", other.framework.name(), other.evidence, other.framework.name()));
+    }
+    match f.gemfile {
+        Some(g) => out.push_str(&format!("  bundler: yes ({g})\n")),
+        None => out.push_str("  bundler: no (no Gemfile)\n"),
+    }
+    out.push_str(&format!("  local slots: auto ({} cores)\n", f.cores));
+    out
+}
+
+/// Writes `text` to `path` unless a file is already there.
+pub fn write(path: &Path, text: &str) -> Result<(), Error> {
+    let exists = || {
+        Error::Usage(format!(
+            "{} already exists; `testbot init` never overwrites it (edit it, or remove it and run init again)",
+            path.display()
+        ))
+    };
+    if path.exists() {
+        return Err(exists());
+    }
+    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+        Err(source) => return Err(Error::Io { what: format!("create {}", path.display()), source }),
+    };
+    file.write_all(text.as_bytes()).map_err(|source| Error::Io { what: format!("write {}", path.display()), source })
+}
+
+/// `-c FILE` or `<root>/testbot.toml`.
+pub fn target(root: &Path, config: Option<&Path>) -> PathBuf {
+    match config {
+        Some(path) => root.join(path),
+        None => root.join("testbot.toml"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Inventory;
+
+    fn tree(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "require 'minitest/autorun'\n").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_written_file_loads_and_says_what_was_found() {
+        let dir = tree(&["test/a_test.rb", "Gemfile"]);
+        let f = Findings::gather(dir.path(), None).unwrap();
+        assert_eq!(f.framework, Framework::Minitest);
+        assert_eq!(f.gemfile, Some("Gemfile"));
+        let text = render(&f);
+        assert!(text.contains("framework = \"minitest\"\n"), "{text}");
+        assert!(text.contains("# Found: test/ uses minitest.\n"), "{text}");
+        assert!(text.contains("bundler = true\n"), "{text}");
+        let path = dir.path().join("testbot.toml");
+        write(&path, &text).unwrap();
+        let inv = Inventory::load(&path).unwrap();
+        assert_eq!(inv.project.framework.as_deref(), Some("minitest"));
+        assert!(inv.hosts.is_empty());
+        assert_eq!(inv.local.slots, None, "local slots stay at their default");
+    }
+
+    #[test]
+    fn several_frameworks_pick_the_first_and_name_the_others() {
+        let dir = tree(&["spec/a_spec.rb", "features/a.feature"]);
+        let f = Findings::gather(dir.path(), None).unwrap();
+        assert_eq!(f.framework, Framework::RSpec);
+        let text = render(&f);
+        assert!(text.contains("# Also found: cucumber (features/)."), "{text}");
+        assert!(summary(&f, Path::new("testbot.toml")).contains("also found: cucumber (features/); run it with `testbot --framework cucumber`"));
+        let chosen = Findings::gather(dir.path(), Some("cucumber")).unwrap();
+        assert_eq!(chosen.framework, Framework::Cucumber);
+        assert_eq!(chosen.others.len(), 1);
+        Inventory::parse(&render(&chosen), Path::new("testbot.toml")).unwrap();
+    }
+
+    #[test]
+    fn an_existing_file_is_never_overwritten() {
+        let dir = tree(&["spec/a_spec.rb"]);
+        let path = dir.path().join("testbot.toml");
+        std::fs::write(&path, "# mine\n").unwrap();
+        let err = write(&path, "new").unwrap_err();
+        assert!(err.to_string().contains("already exists; `testbot init` never overwrites it"), "{err}");
+        assert_eq!(err.exit_code(), crate::errors::exit::USAGE);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+    }
+}
