@@ -293,3 +293,23 @@ fn the_run_timeout_stops_the_run_and_fails_it() {
     assert!(report.files().len() < files.len());
     run.assert_stdout_contains("Stopped by --timeout (3s)");
 }
+
+#[test]
+fn a_runner_that_cannot_be_found_takes_its_host_out_with_the_reason() {
+    let p = Project::new("rspec_faults");
+    let files = slow_suite(&p, 3, 0.0);
+    p.write("testbot.toml", "[project]\ncommand = \"no-such-runner-here\"\n");
+    let report_path = p.fresh_path("report", "json");
+    let mut args = files.clone();
+    args.extend(["-n".to_string(), "2".to_string()]);
+    let (run, report) = p.testbot(&args).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    run.assert_output_contains("host `local` left the run: its test runner could not be started (exit status 127, command not found)");
+    run.assert_output_contains("no-such-runner-here: not found");
+    let rows = report.json["files"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "each file once: {rows:?}");
+    for row in rows {
+        assert_eq!(row["status"], "errored");
+        assert_eq!(row["error"], "no host was left to run it (local left the run)");
+    }
+}

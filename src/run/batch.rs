@@ -157,6 +157,11 @@ impl BatchTracker {
         self.running().map(|i| self.files[i].job.path.as_str())
     }
 
+    /// What the runner printed outside any file so far.
+    pub fn batch_output(&self) -> String {
+        self.batch_output.render()
+    }
+
     /// The runner has loaded the files and begun running examples.
     pub fn has_started(&self) -> bool {
         self.started

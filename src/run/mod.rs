@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
+/// The shell's exit status for a command it could not find.
+const COMMAND_NOT_FOUND: i32 = 127;
+
 /// A file that went back to the queue this often is reported as not run instead.
 const MAX_REQUEUES: u32 = 2;
 
@@ -200,7 +203,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
             if running == 0 && (!queue.is_empty() || !held.is_empty()) && idle.is_empty() {
                 // Every host is gone: what is left cannot run anywhere.
                 let gone: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
-                let why = format!("not run: no host was left to run it ({} lost)", gone.join(", "));
+                let why = format!("no host was left to run it ({} left the run)", gone.join(", "));
                 for job in queue.drain() {
                     reporter.handle(&not_run(job, why.clone(), String::new()));
                 }
@@ -300,6 +303,8 @@ fn fail_fast(policy: &Policy, failures: usize) -> Option<Stop> {
 }
 
 fn not_run(job: Job, why: String, output: String) -> RunEvent {
+    // The summary says "not run" already.
+    let why = why.strip_prefix("not run: ").map(str::to_string).unwrap_or(why);
     RunEvent::FileFinished(Box::new(FileReport {
         path: job.path,
         slot: None,
@@ -536,9 +541,17 @@ fn run_batch(
                 }
                 events.drain(..).for_each(send);
                 let exit = process.wait().await;
-                let lost = (exit.lost() && ending != Ending::Stopped)
-                    .then(|| "its connection dropped or it stopped answering".to_string());
-                (tracker.finish(exit, ending), lost)
+                if exit.code == Some(COMMAND_NOT_FOUND) && !tracker.has_started() && ending == Ending::Exited {
+                    // The shell found no runner there (no rspec, no bundle): every batch on that
+                    // host would end the same way, so the host is unusable, not the files.
+                    let said = tracker.batch_output().lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+                    let reason = format!("its test runner could not be started (exit status 127, command not found): {said}");
+                    (tracker.spawn_failed(&reason), Some(reason))
+                } else {
+                    let lost = (exit.lost() && ending != Ending::Stopped)
+                        .then(|| "its connection dropped or it stopped answering".to_string());
+                    (tracker.finish(exit, ending), lost)
+                }
             }
         };
         end.events.into_iter().for_each(send);
