@@ -33,6 +33,23 @@ pub enum Command {
     Hosts(HostsArgs),
     /// Write a commented testbot.toml from what this project shows (never overwrites one).
     Init(InitArgs),
+    /// Run a shell command on every host (or every slot) in the project's copy there.
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Run it once per slot, with the slot's environment (TEST_ENV_NUMBER, TMPDIR, …).
+    #[arg(long)]
+    pub per_slot: bool,
+    /// Slots on this machine (default: as for a run: all cores without SSH hosts, else none).
+    #[arg(short = 'n', long = "local-slots", value_name = "N")]
+    pub local_slots: Option<usize>,
+    /// The command, after `--`; its words are joined with spaces for `sh -c`, as ssh does.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Where the project is and how to read its inventory: every command takes these.
@@ -172,6 +189,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Some(Command::Run(args)) => run_suite(args),
         Some(Command::Hosts(args)) => hosts(args),
         Some(Command::Init(args)) => init(args),
+        Some(Command::Exec(args)) => exec(args),
         None => run_suite(cli.run),
     }
 }
@@ -234,6 +252,20 @@ fn init(args: InitArgs) -> Result<Outcome, Error> {
     crate::init::write(&path, &crate::init::render(&findings))?;
     crate::report::print_init(&crate::init::summary(&findings, &path));
     Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
+fn exec(args: ExecArgs) -> Result<Outcome, Error> {
+    let (root, inventory) = setup(&args.project)?;
+    let run_args = RunArgs { local_slots: args.local_slots, ..RunArgs::default() };
+    let project = project::Project::without_files(&root, &inventory, &run_args);
+    if project.local_slots == 0 && inventory.hosts.is_empty() {
+        return Err(Error::Usage("no host to run on: `-n 0` and no [[host]] in testbot.toml".into()));
+    }
+    let command = args.command.join(" ");
+    let outcomes = runtime()?.block_on(run::exec::exec(&project, &inventory, &command, args.per_slot));
+    crate::report::print_exec(&outcomes);
+    let ok = outcomes.iter().all(|o| o.succeeded());
+    Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
 }
 
 fn hosts(args: HostsArgs) -> Result<Outcome, Error> {

@@ -35,6 +35,16 @@ impl Project {
             None => (framework.default_pattern().to_string(), framework.default_folder_pattern().to_string()),
         };
         let files = select(root, &args.paths, &pattern, &folder_pattern)?;
+        Ok(Project::with_files(root, inventory, args, framework, files))
+    }
+
+    /// The project as `testbot exec` needs it: where it is and how it is shipped, no test files.
+    pub fn without_files(root: &Path, inventory: &Inventory, args: &RunArgs) -> Project {
+        let framework = choose_framework(root, inventory, args).unwrap_or(Framework::RSpec);
+        Project::with_files(root, inventory, args, framework, Vec::new())
+    }
+
+    fn with_files(root: &Path, inventory: &Inventory, args: &RunArgs, framework: Framework, files: Vec<SpecFile>) -> Project {
         let bundler = inventory.project.bundler
             && !args.no_bundler
             && (root.join("Gemfile").is_file() || root.join("gems.rb").is_file());
@@ -55,7 +65,7 @@ impl Project {
             .runtime_log
             .clone()
             .unwrap_or_else(|| root.join("tmp").join(format!("testbot-runtime-{}.log", framework.name())));
-        Ok(Project {
+        Project {
             root: root.to_path_buf(),
             framework,
             files,
@@ -64,7 +74,7 @@ impl Project {
             local_slots,
             first_is_1: args.first_is_1,
             runtime_log,
-        })
+        }
     }
 
     /// parallel_tests' runtime log, read when testbot has none of its own yet.

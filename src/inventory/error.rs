@@ -6,7 +6,7 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::raw::{HOST_KEYS, LOCAL_KEYS, PROJECT_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS};
+use super::raw::{HOOKS_KEYS, HOST_KEYS, LOCAL_KEYS, PROJECT_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS};
 
 /// Why `testbot.toml` could not be loaded.
 ///
@@ -220,6 +220,11 @@ const TABLES: &[TableInfo] = &[
         subject: "`sync`",
         keys: SYNC_KEYS,
     },
+    TableInfo {
+        place: "in [hooks]",
+        subject: "`hooks`",
+        keys: HOOKS_KEYS,
+    },
 ];
 
 /// Where a key does belong, for "`slots` belongs in [local] or [[host]]".
@@ -229,6 +234,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("[[host]]", HOST_KEYS),
     ("[ssh]", SSH_KEYS),
     ("[sync]", SYNC_KEYS),
+    ("[hooks]", HOOKS_KEYS),
 ];
 
 /// Rewrites serde's "unknown field `slot`, expected one of `a`, `b`" (as

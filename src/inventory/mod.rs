@@ -30,6 +30,19 @@ pub struct Inventory {
     pub hosts: Vec<HostSpec>,
     pub ssh: Ssh,
     pub sync: Sync,
+    pub hooks: Hooks,
+}
+
+/// `[hooks]`: shell commands run on every host (in the project's directory there) around a run.
+/// A failing `before_run` or `before_slot` takes its host out of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hooks {
+    /// Once per host, after the project's copy is in place (e.g. `bundle install --local`).
+    pub before_run: Option<String>,
+    /// Once per slot, with the slot's environment (TEST_ENV_NUMBER, …), e.g. its database.
+    pub before_slot: Option<String>,
+    /// Once per host after the last batch.
+    pub after_run: Option<String>,
 }
 
 /// `[project]`: how the test suite is found and run.
@@ -147,6 +160,7 @@ impl Inventory {
             hosts: Vec::new(),
             ssh: Ssh::default(),
             sync: Sync::default(),
+            hooks: Hooks::default(),
         }
     }
 

@@ -26,7 +26,7 @@ pub(super) type RawValue = Spanned<Value>;
 /// The keys each table accepts, in declaration order of the raw structs
 /// below (serde reports them in that order in its "unknown field" message,
 /// which `error::unknown_key` matches against these lists).
-pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync"];
+pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks"];
 pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots"];
 pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots"];
@@ -38,6 +38,7 @@ pub(super) const SSH_KEYS: &[&str] = &[
     "server_alive_count_max",
 ];
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
+pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +48,7 @@ pub(super) struct RawConfig {
     pub host: Option<RawHosts>,
     pub ssh: Option<Section<RawSsh>>,
     pub sync: Option<Section<RawSync>>,
+    pub hooks: Option<Section<RawHooks>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -92,6 +94,14 @@ pub(super) struct RawSync {
     pub remote_dir: Option<RawValue>,
     pub exclude: Option<StrList<ExcludeKey>>,
     pub include: Option<StrList<IncludeKey>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHooks {
+    pub before_run: Option<RawValue>,
+    pub before_slot: Option<RawValue>,
+    pub after_run: Option<RawValue>,
 }
 
 /// How a value of the wrong type is described in messages:
@@ -172,6 +182,10 @@ impl SectionKind for RawSsh {
 }
 impl SectionKind for RawSync {
     const SUBJECT: &'static str = "`sync`";
+}
+
+impl SectionKind for RawHooks {
+    const SUBJECT: &'static str = "`hooks`";
 }
 
 impl<'de, T> Deserialize<'de> for Section<T>

@@ -94,6 +94,11 @@ fn full_config_parses_to_expected_values() {
         remote_dir = "/srv/testbot"
         exclude = ["log/**", "tmp/**"]
         include = [".git"]
+
+        [hooks]
+        before_run = "bundle install --local"
+        before_slot = "bin/rails db:create db:schema:load"
+        after_run = "rm -rf tmp/cache"
     "#});
     let expected = Inventory {
         source: Some(PathBuf::from("testbot.toml")),
@@ -132,6 +137,11 @@ fn full_config_parses_to_expected_values() {
             remote_dir: Some("/srv/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
+        },
+        hooks: Hooks {
+            before_run: Some("bundle install --local".into()),
+            before_slot: Some("bin/rails db:create db:schema:load".into()),
+            after_run: Some("rm -rf tmp/cache".into()),
         },
     };
     assert_eq!(inv, expected);
@@ -607,7 +617,7 @@ fn unknown_keys_at_every_level() {
         at(
             1,
             2,
-            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`"
+            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`"
         )
     );
     assert_eq!(
@@ -1047,6 +1057,19 @@ fn ssh_values_are_checked() {
     assert_eq!(
         invalid("[ssh]\nserver_alive_count_max = \"3\"\n"),
         at(2, 26, "`server_alive_count_max` must be a whole number from 1 to 100, found a string \"3\"")
+    );
+}
+
+#[test]
+fn hooks_are_non_empty_strings() {
+    assert_eq!(
+        invalid("[hooks]\nbefore_run = 1\n"),
+        at(2, 14, "`before_run` must be a string, found an integer 1")
+    );
+    assert_eq!(invalid("[hooks]\nafter_run = \" \"\n"), at(2, 13, "`after_run` must not be empty"));
+    assert_eq!(
+        invalid("[hooks]\nbefore_all = \"x\"\n"),
+        at(2, 1, "unknown key `before_all` in [hooks]; did you mean `before_slot`?")
     );
 }
 

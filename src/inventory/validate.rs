@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use toml::{Spanned, Value};
 
 use super::raw::{
-    describe, RawConfig, RawEnv, RawHost, RawLocal, RawProject, RawSsh, RawSync, RawValue, Section,
+    describe, RawConfig, RawEnv, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, RawValue, Section,
     StrList,
 };
-use super::{HostKeyChecking, HostSpec, Inventory, Local, Project, Slots, Ssh, Sync};
+use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Local, Project, Slots, Ssh, Sync};
 
 /// The frameworks `framework` accepts.
 pub(super) const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
@@ -51,6 +51,7 @@ pub(super) fn validate(
         hosts: c.hosts(raw.host.map(|h| h.0).unwrap_or_default()),
         ssh: c.ssh(raw.ssh),
         sync: c.sync(raw.sync),
+        hooks: c.hooks(raw.hooks),
     };
     match c
         .issues
@@ -229,6 +230,17 @@ impl Checker<'_> {
                 .include
                 .map(|l| self.strings("include", l))
                 .unwrap_or_default(),
+        }
+    }
+
+    fn hooks(&mut self, raw: Option<Section<RawHooks>>) -> Hooks {
+        let Some(Section(raw)) = raw else {
+            return Hooks::default();
+        };
+        Hooks {
+            before_run: raw.before_run.and_then(|v| self.non_empty("before_run", &v)),
+            before_slot: raw.before_slot.and_then(|v| self.non_empty("before_slot", &v)),
+            after_run: raw.after_run.and_then(|v| self.non_empty("after_run", &v)),
         }
     }
 

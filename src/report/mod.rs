@@ -163,6 +163,44 @@ pub fn print_hosts(checks: &[crate::run::remote::HostCheck]) {
     print!("{}", hosts::render(checks));
 }
 
+/// `testbot exec`: each place's output, its lines prefixed with the place, then one line each
+/// for the places where it failed.
+pub fn print_exec(outcomes: &[crate::run::exec::ExecOutcome]) {
+    print!("{}", exec_text(outcomes));
+}
+
+fn exec_text(outcomes: &[crate::run::exec::ExecOutcome]) -> String {
+    use std::fmt::Write;
+    let width = outcomes.iter().map(|o| o.place.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for o in outcomes {
+        if let Ok(done) = &o.result {
+            for line in done.output.lines() {
+                let _ = writeln!(out, "{:<width$} | {line}", o.place);
+            }
+        }
+    }
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.result {
+            Ok(done) => done
+                .failure("the command")
+                .map(|why| format!("{}: {}", o.place, why.lines().next().unwrap_or("").trim_end_matches(':'))),
+            Err(why) => Some(format!("{}: {why}", o.place)),
+        })
+        .collect();
+    if failed.is_empty() {
+        let places: Vec<&str> = outcomes.iter().map(|o| o.place.as_str()).collect();
+        let _ = writeln!(out, "succeeded on all {}: {}", places.len(), places.join(", "));
+    } else {
+        let _ = writeln!(out, "failed on {} of {}:", failed.len(), outcomes.len());
+        for f in failed {
+            let _ = writeln!(out, "  {f}");
+        }
+    }
+    out
+}
+
 /// What `testbot init` found and wrote.
 pub fn print_init(summary: &str) {
     print!("{summary}");

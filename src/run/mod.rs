@@ -3,6 +3,8 @@
 //! every event to the reporter.
 
 mod batch;
+pub mod exec;
+pub mod hooks;
 pub mod remote;
 mod tmpdir;
 
@@ -132,15 +134,28 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         }
     };
     hosts.extend(remote_hosts);
+    let mut failures = failures;
+    // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
+    let tag = protocol::new_tag();
+    let hooked = tokio::select! {
+        hooked = run_setup_hooks(&project, &inventory.hooks, hosts, &tag) => hooked,
+        _ = tokio::signal::ctrl_c() => {
+            reporter.stopping(Stop::Interrupted);
+            return Ok(crate::errors::exit::INTERRUPTED);
+        }
+    };
+    let (hosts, hook_failures) = hooked;
+    failures.extend(hook_failures);
     for failure in &failures {
         reporter.warn(&format!("host `{}` is left out of this run: {}", failure.name, failure.reason));
     }
     if hosts.is_empty() {
         let mut reasons: Vec<String> = failures.iter().map(|f| format!("  {}: {}", f.name, f.reason)).collect();
-        reasons.insert(0, "  local: 0 slots (`-n 0`, `[local] slots`, or the default with SSH hosts configured)".to_string());
+        if project.local_slots == 0 {
+            reasons.insert(0, "  local: 0 slots (`-n 0`, `[local] slots`, or the default with SSH hosts configured)".to_string());
+        }
         return Err(Error::NoHost(reasons.join("\n")));
     }
-    let tag = protocol::new_tag();
     let slots = build_slots(&project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
@@ -284,6 +299,17 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
             }
         }
     }
+    if stopped != Some(Stop::Interrupted) {
+        if let Some(script) = &inventory.hooks.after_run {
+            let alive: Vec<&PreparedHost> = hosts.iter().zip(&lost).filter(|(_, lost)| !**lost).map(|(h, _)| h).collect();
+            let runs = alive.iter().map(|h| hooks::run_hook(&*h.host, "after_run", script, host_env(&project, h), h.workdir.clone()));
+            for (h, result) in alive.iter().zip(futures::future::join_all(runs).await) {
+                if let Err(why) = result {
+                    reporter.warn(&format!("host `{}`: {why}", h.host.name()));
+                }
+            }
+        }
+    }
     // Retries that never ran: the failures stand.
     let mut left: Vec<Held> = held.into_values().collect();
     left.sort_by(|a, b| a.report.path.cmp(&b.report.path));
@@ -293,6 +319,54 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     reporter.handle(&RunEvent::RunFinished { wall_seconds: started.elapsed().as_secs_f64(), stopped });
     let totals = reporter.finish();
     Ok(totals.exit_code())
+}
+
+/// `before_run` on every host at once, then `before_slot` on every slot at once. Returns the hosts
+/// whose hooks passed, and why the others are left out.
+async fn run_setup_hooks(
+    project: &Project,
+    hooks: &crate::inventory::Hooks,
+    hosts: Vec<PreparedHost>,
+    tag: &str,
+) -> (Vec<PreparedHost>, Vec<remote::HostFailure>) {
+    let mut failed: Vec<Option<String>> = vec![None; hosts.len()];
+    if let Some(script) = &hooks.before_run {
+        let runs = hosts.iter().map(|h| hooks::run_hook(&*h.host, "before_run", script, host_env(project, h), h.workdir.clone()));
+        for (i, result) in futures::future::join_all(runs).await.into_iter().enumerate() {
+            failed[i] = result.err();
+        }
+    }
+    if let Some(script) = &hooks.before_slot {
+        let slots = build_slots(project, &hosts, tag);
+        let runs = slots.iter().filter(|(s, _)| failed[s.host_index].is_none()).map(|(slot, _)| {
+            // The slot's own environment, as its runners get it (the event tag is theirs alone).
+            let env: Vec<(String, String)> = slot.env.iter().filter(|(k, _)| k != "TESTBOT_EVENT_TAG").cloned().collect();
+            let run = hooks::run_hook(&*slot.host, "before_slot", script, env, slot.workdir.clone());
+            async move { (slot.host_index, slot.info.host_slot, run.await) }
+        });
+        for (h, k, result) in futures::future::join_all(runs).await {
+            if let (Err(why), None) = (result, &failed[h]) {
+                failed[h] = Some(format!("{why} (slot {k})"));
+            }
+        }
+    }
+    let mut ok = Vec::new();
+    let mut failures = Vec::new();
+    for (host, why) in hosts.into_iter().zip(failed) {
+        match why {
+            None => ok.push(host),
+            Some(reason) => failures.push(remote::HostFailure { name: host.host.name().to_string(), reason }),
+        }
+    }
+    (ok, failures)
+}
+
+/// What a host-wide hook gets: `[project] env`, the host's name and its number of slots.
+fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, String)> {
+    let mut env = project.env.clone();
+    env.push(("TESTBOT_HOST".to_string(), host.host.name().to_string()));
+    env.push(("PARALLEL_TEST_GROUPS".to_string(), host.slots.to_string()));
+    env
 }
 
 fn fail_fast(policy: &Policy, failures: usize) -> Option<Stop> {
