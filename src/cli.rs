@@ -35,6 +35,37 @@ pub enum Command {
     Init(InitArgs),
     /// Run a shell command on every host (or every slot) in the project's copy there.
     Exec(ExecArgs),
+    /// Work with JSON reports: `testbot report merge A.json B.json …`.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub action: ReportCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum ReportCommand {
+    /// Combine the JSON reports of several runs (e.g. the `--partition` jobs of one CI build)
+    /// into one summary, and optionally one JSON report and one JUnit file.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MergeArgs {
+    /// JSON reports written by `testbot --report-json`.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Write one JUnit XML file for all the runs to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Flaky examples fail the merged result.
+    #[arg(long)]
+    pub flaky_fails: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -116,6 +147,10 @@ pub struct RunArgs {
     /// Number slots 1..N in TEST_ENV_NUMBER (default: '' for the first, then 2..N).
     #[arg(long)]
     pub first_is_1: bool,
+    /// Run only share K of N of the suite (balanced by the runtime history; the same on every
+    /// CI job given the same files and history), e.g. `--partition 2/4`.
+    #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
+    pub partition: Option<(usize, usize)>,
     /// Rerun failed examples up to N times; one that passes on a rerun is reported as flaky.
     #[arg(long, value_name = "N", default_value_t = 0, env = "TESTBOT_RETRIES")]
     pub retries: u32,
@@ -190,6 +225,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Some(Command::Hosts(args)) => hosts(args),
         Some(Command::Init(args)) => init(args),
         Some(Command::Exec(args)) => exec(args),
+        Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => merge_reports(args),
         None => run_suite(cli.run),
     }
 }
@@ -233,6 +269,7 @@ fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     let (root, inventory) = setup(&args.project)?;
     let project = project::Project::resolve(&root, &inventory, &args)?;
     let policy = run::Policy {
+        partition: args.partition,
         retries: args.retries,
         fail_fast: args.fail_fast,
         timeout: args.timeout,
@@ -252,6 +289,12 @@ fn init(args: InitArgs) -> Result<Outcome, Error> {
     crate::init::write(&path, &crate::init::render(&findings))?;
     crate::report::print_init(&crate::init::summary(&findings, &path));
     Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
+fn merge_reports(args: MergeArgs) -> Result<Outcome, Error> {
+    let totals = crate::report::merge_reports(&args.reports, args.report_json, args.junit, args.flaky_fails)
+        .map_err(|e| Error::Usage(crate::errors::chain(&e)))?;
+    Ok(Outcome::new(totals.exit_code()))
 }
 
 fn exec(args: ExecArgs) -> Result<Outcome, Error> {

@@ -50,6 +50,28 @@ struct JsonFile<'a> {
     status: FileStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    /// "load error", "crashed", "not run" or "timed out", with `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_slot: Option<usize>,
+    /// Every example of the file (what `testbot report merge` rebuilds a run from).
+    results: Vec<JsonExample<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonExample<'a> {
+    description: &'a str,
+    location: &'a str,
+    line: Option<u32>,
+    status: ExampleStatus,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    earlier_failures: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -90,6 +112,22 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String 
             flaky: f.flaky(),
             status: f.status(),
             error: f.error.as_ref().map(|e| e.message()),
+            error_kind: f.error.as_ref().map(|e| e.kind()),
+            host_slot: f.slot.as_ref().map(|s| s.host_slot),
+            results: f
+                .examples
+                .iter()
+                .map(|e| JsonExample {
+                    description: &e.description,
+                    location: &e.location,
+                    line: e.line,
+                    status: e.status,
+                    seconds: round(e.seconds),
+                    message: e.message.as_deref(),
+                    id: e.id.as_deref(),
+                    earlier_failures: &e.earlier_failures,
+                })
+                .collect(),
         })
         .collect();
     let failures = agg

@@ -5,6 +5,7 @@ mod display;
 pub mod hosts;
 mod json;
 mod junit;
+pub mod merge;
 mod runtime_log;
 mod summary;
 
@@ -20,7 +21,8 @@ pub struct ReportConfig {
     pub framework: Framework,
     pub report_json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
-    pub runtime_log: PathBuf,
+    /// Where the runtime history is merged after the run; None: nowhere (`report merge`).
+    pub runtime_log: Option<PathBuf>,
     /// `--flaky-fails`: an example that passed only on a retry fails the run.
     pub flaky_fails: bool,
 }
@@ -131,13 +133,30 @@ impl Reporter {
             write("JUnit report", path, junit::render(self.config.framework, &self.agg));
         }
         let updates = runtime_log::updates(&self.agg);
-        if !updates.is_empty() {
-            let path = self.config.runtime_log.clone();
+        if let (false, Some(path)) = (updates.is_empty(), self.config.runtime_log.clone()) {
             write("runtime log", &path, Ok(runtime_log::merged(&path, updates)));
         }
         self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
         totals
     }
+}
+
+/// `testbot report merge`: the runs of several JSON reports as one — summary printed, JSON and
+/// JUnit written as for a run. The totals decide the exit code.
+pub fn merge_reports(
+    paths: &[PathBuf],
+    report_json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    flaky_fails: bool,
+) -> Result<Totals, merge::MergeError> {
+    let (framework, mut agg) = merge::merge(paths)?;
+    agg.flaky_fails = flaky_fails;
+    let display = Display::new(framework);
+    for warning in &agg.warnings {
+        display.warn(warning);
+    }
+    let config = ReportConfig { framework, report_json, junit, runtime_log: None, flaky_fails };
+    Ok(Reporter { config, agg, display }.finish())
 }
 
 /// Atomically: a reader (or a crash) never sees half a file.

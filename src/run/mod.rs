@@ -65,6 +65,8 @@ struct Slot {
 /// How the run copes with failures, from the command line.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
+    /// Run only share K of N of the suite (`--partition K/N`).
+    pub partition: Option<(usize, usize)>,
     /// Rerun failed examples up to this many times (`--retries`).
     pub retries: u32,
     /// Stop after this many failures (`--fail-fast`).
@@ -97,13 +99,13 @@ struct Held {
     attempt: u32,
 }
 
-pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: Policy) -> Result<u8, Error> {
+pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, policy: Policy) -> Result<u8, Error> {
     let started = Instant::now();
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
         report_json: args.report_json.clone(),
         junit: args.junit.clone(),
-        runtime_log: project.runtime_log.clone(),
+        runtime_log: Some(project.runtime_log.clone()),
         flaky_fails: args.flaky_fails,
     });
     let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
@@ -162,7 +164,12 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
 
     let history = load_history(&project);
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
-    let estimates = schedule::estimate(&sizes, &history);
+    let mut estimates = schedule::estimate(&sizes, &history);
+    if let Some((k, n)) = policy.partition {
+        let keep = schedule::partition::partition(&estimates, k, n);
+        estimates = keep.iter().map(|&i| estimates[i].clone()).collect();
+        project.files = keep.iter().map(|&i| project.files[i].clone()).collect();
+    }
     let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
     let limits = Arc::new(Limits {
         floor: policy.file_timeout.map(|d| d.as_secs_f64()),

@@ -7,6 +7,7 @@
 
 mod estimate;
 mod history;
+pub mod partition;
 
 pub use estimate::{estimate, FileEstimate};
 pub use history::History;
