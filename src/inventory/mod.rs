@@ -105,6 +105,9 @@ pub struct Ssh {
     pub server_alive_interval: std::time::Duration,
     /// …and the host is lost after this many unanswered ones (default 3).
     pub server_alive_count_max: usize,
+    /// Lease slots on each host so that runs sharing it never run more batches than its slots
+    /// (default true).
+    pub slot_leases: bool,
 }
 
 impl Default for Ssh {
@@ -115,6 +118,7 @@ impl Default for Ssh {
             config: None,
             server_alive_interval: crate::ssh::remote::ALIVE_INTERVAL,
             server_alive_count_max: crate::ssh::remote::ALIVE_COUNT_MAX,
+            slot_leases: true,
         }
     }
 }

@@ -36,6 +36,7 @@ pub(super) const SSH_KEYS: &[&str] = &[
     "config",
     "server_alive_interval",
     "server_alive_count_max",
+    "slot_leases",
 ];
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
 pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
@@ -86,6 +87,7 @@ pub(super) struct RawSsh {
     pub config: Option<RawValue>,
     pub server_alive_interval: Option<RawValue>,
     pub server_alive_count_max: Option<RawValue>,
+    pub slot_leases: Option<RawValue>,
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -89,6 +89,7 @@ fn full_config_parses_to_expected_values() {
         host_key_checking = "accept-new"
         server_alive_interval = 2
         server_alive_count_max = 4
+        slot_leases = false
 
         [sync]
         remote_dir = "/srv/testbot"
@@ -132,6 +133,7 @@ fn full_config_parses_to_expected_values() {
             config: None,
             server_alive_interval: std::time::Duration::from_secs(2),
             server_alive_count_max: 4,
+            slot_leases: false,
         },
         sync: Sync {
             remote_dir: Some("/srv/testbot".into()),
@@ -665,7 +667,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `strict` in [ssh]; expected one of `known_hosts`, `host_key_checking`, `config`, `server_alive_interval`, `server_alive_count_max`"
+            "unknown key `strict` in [ssh]; expected one of `known_hosts`, `host_key_checking`, `config`, `server_alive_interval`, `server_alive_count_max`, `slot_leases`"
         )
     );
     assert_eq!(

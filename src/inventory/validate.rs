@@ -207,12 +207,14 @@ impl Checker<'_> {
             .server_alive_count_max
             .and_then(|v| self.positive("server_alive_count_max", &v, 100))
             .unwrap_or(defaults.server_alive_count_max);
+        let slot_leases = raw.slot_leases.and_then(|v| self.boolean("slot_leases", &v)).unwrap_or(defaults.slot_leases);
         Ssh {
             known_hosts,
             host_key_checking,
             config,
             server_alive_interval,
             server_alive_count_max,
+            slot_leases,
         }
     }
 

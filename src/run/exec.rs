@@ -32,6 +32,7 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
             workdir: crate::sync::local_workdir(&project.root),
             // Only TMPDIR points here, under the project's own tmp/.
             support_dir: project.root.join("tmp").join("testbot").to_string_lossy().into_owned(),
+            slot_numbers: Vec::new(),
         });
     }
     let (remote_hosts, failures) = remote::prepare(project, inventory).await;

@@ -5,6 +5,7 @@
 mod batch;
 pub mod exec;
 pub mod hooks;
+pub mod lease;
 pub mod remote;
 mod tmpdir;
 
@@ -50,6 +51,9 @@ pub struct PreparedHost {
     pub workdir: PathBuf,
     /// Where the formatter was put, as the runner's `--require` reads it.
     pub support_dir: String,
+    /// The numbers of its slots (TEST_ENV_NUMBER derives from them): the ones leased on a
+    /// shared host; empty: 1..=slots.
+    pub slot_numbers: Vec<usize>,
 }
 
 struct Slot {
@@ -125,6 +129,7 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
             boot_parallelism: cores,
             workdir: crate::sync::local_workdir(&project.root),
             support_dir: support.path().to_string_lossy().into_owned(),
+            slot_numbers: Vec::new(),
         });
     }
     // Ctrl-C while connecting or copying: dropping the connections ends the remote side too.
@@ -137,6 +142,22 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
     };
     hosts.extend(remote_hosts);
     let mut failures = failures;
+    // Other runs may share these hosts: take only free slots (or wait for one).
+    let mut _leases = Vec::new();
+    if inventory.ssh.slot_leases {
+        let leased = tokio::select! {
+            leased = lease::lease_all(hosts) => leased,
+            _ = tokio::signal::ctrl_c() => {
+                reporter.stopping(Stop::Interrupted);
+                return Ok(crate::errors::exit::INTERRUPTED);
+            }
+        };
+        for note in &leased.notes {
+            reporter.warn(note);
+        }
+        hosts = leased.hosts;
+        _leases = leased.leases;
+    }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
     let tag = protocol::new_tag();
     let hooked = tokio::select! {
@@ -489,7 +510,8 @@ fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slo
         .enumerate()
         .map(|(n, (h, k, wave))| {
             let host = &hosts[h];
-            let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: k + 1 };
+            let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
+            let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: number };
             let slot = Slot {
                 env: tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots, tag), &host.support_dir, info.id),
                 info,

@@ -192,6 +192,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedH
                 boot_parallelism: facts.cores.max(1),
                 workdir: PathBuf::from(&remote_dir),
                 support_dir: SUPPORT_DIR.to_string(),
+                slot_numbers: Vec::new(),
             })
         }
     });

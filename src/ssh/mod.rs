@@ -112,5 +112,10 @@ impl Process {
 
 pub trait Host: Send + Sync + 'static {
     fn name(&self) -> &str;
+    /// What identifies the machine behind it across users and checkouts (an SSH host's key
+    /// fingerprint); None for this machine.
+    fn identity(&self) -> Option<String> {
+        None
+    }
     fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>>;
 }

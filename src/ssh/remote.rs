@@ -273,6 +273,8 @@ fn pub_path(path: &Path) -> PathBuf {
 struct Verifier {
     target: Arc<SshTarget>,
     refusal: Arc<Mutex<Option<SshError>>>,
+    /// The SHA256 fingerprint of the key it accepted.
+    accepted: Arc<Mutex<Option<String>>>,
 }
 
 /// Serialises known_hosts updates within this process (several connections may learn the same
@@ -350,7 +352,12 @@ impl client::Handler for Verifier {
 
     async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         match self.verify(offered) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                if let PublicKeyOrCertificate::PublicKey { key, .. } = offered {
+                    *self.accepted.lock().unwrap_or_else(|p| p.into_inner()) = Some(key.fingerprint(HashAlg::Sha256).to_string());
+                }
+                Ok(true)
+            }
             Err(refusal) => {
                 *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal);
                 Ok(false)
@@ -484,6 +491,8 @@ struct Inner {
     identities: Vec<Identity>,
     agent: Option<PathBuf>,
     conns: Mutex<Vec<Arc<Conn>>>,
+    /// The fingerprint of the host key it proved, once connected: the machine's identity.
+    host_key: Arc<Mutex<Option<String>>>,
     /// Held while a connection is being added, so that a burst of spawns opens one, not many.
     grow: tokio::sync::Mutex<()>,
 }
@@ -517,6 +526,7 @@ impl SshHost {
             identities,
             agent,
             conns: Mutex::new(Vec::new()),
+            host_key: Arc::new(Mutex::new(None)),
             grow: tokio::sync::Mutex::new(()),
         });
         // The first alone: it may record the host key, which the others then find.
@@ -697,7 +707,7 @@ impl Inner {
     async fn connect_one(&self) -> Result<Conn, SshError> {
         let t = &self.target;
         let refusal = Arc::new(Mutex::new(None));
-        let verifier = Verifier { target: t.clone(), refusal: refusal.clone() };
+        let verifier = Verifier { target: t.clone(), refusal: refusal.clone(), accepted: self.host_key.clone() };
         let mut via = None;
         let connecting: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Handle<Verifier>, russh::Error>> + Send>> =
             match &t.jump {
@@ -1115,6 +1125,10 @@ async fn kill_group(conn: Arc<Conn>, host: String, pgid: u32) {
 }
 
 impl Host for SshHost {
+    fn identity(&self) -> Option<String> {
+        self.inner.host_key.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn name(&self) -> &str {
         &self.inner.target.name
     }

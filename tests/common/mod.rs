@@ -199,7 +199,7 @@ impl Project {
     }
 }
 
-fn copy_tree(src: &Path, dst: &Path) {
+pub fn copy_tree(src: &Path, dst: &Path) {
     fs::create_dir_all(dst).unwrap_or_else(|e| panic!("mkdir {}: {e}", dst.display()));
     for entry in fs::read_dir(src).unwrap() {
         let entry = entry.unwrap();

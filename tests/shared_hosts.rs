@@ -1,0 +1,116 @@
+//! Hosts shared by several testbot runs (other users, other checkouts): slot leases on the host
+//! keep the batches running there at once within its slots.
+
+mod common;
+
+use common::sshd::Testbed;
+use common::*;
+use std::time::Duration;
+
+/// Every runner process appends `start <pid> <time>` and `end <pid> <time>` to ~/batches.log on
+/// its host.
+const TRACK: &str = r#"
+RSpec.configure do |c|
+  log = File.join(Dir.home, "batches.log")
+  clock = -> { Process.clock_gettime(Process::CLOCK_REALTIME) }
+  c.before(:suite) { File.open(log, "a") { |f| f.puts "start #{Process.pid} #{clock.call}" } }
+  c.after(:suite) { File.open(log, "a") { |f| f.puts "end #{Process.pid} #{clock.call} #{ENV['TEST_ENV_NUMBER']}" } }
+end
+"#;
+
+fn write_suite(p: &Project, files: usize) -> Vec<String> {
+    p.write("spec/support/track.rb", TRACK);
+    (0..files)
+        .map(|i| {
+            let path = format!("spec/shared_{i:02}_spec.rb");
+            p.write(&path, &format!("require_relative \"support/track\"\nRSpec.describe(\"s{i}\") {{ it(\"waits\") {{ sleep 0.4 }} }}\n"));
+            path
+        })
+        .collect()
+}
+
+/// The most runner processes that ran at once on host `i`, from its batches.log.
+fn max_concurrent(bed: &Testbed, i: usize) -> (usize, Vec<String>) {
+    let out = bed.ssh(i, "cat batches.log");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut events: Vec<(f64, i32)> = Vec::new();
+    let mut numbers = Vec::new();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let t: f64 = parts[2].parse().unwrap();
+        events.push((t, if parts[0] == "start" { 1 } else { -1 }));
+        if parts[0] == "end" {
+            numbers.push(parts.get(3).unwrap_or(&"").to_string());
+        }
+    }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        most = most.max(now);
+    }
+    numbers.sort();
+    numbers.dedup();
+    (most as usize, numbers)
+}
+
+#[test]
+fn two_runs_on_the_same_hosts_never_exceed_their_slots() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_faults");
+    let files = write_suite(&p, 12);
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    // A second checkout of the same project: its own remote dir, the same hosts.
+    let other = p.outside("checkout-2");
+    copy_tree(&p.root, &other);
+    let first_json = p.fresh_path("first", "json");
+    let second_json = p.fresh_path("second", "json");
+    let first = p.testbot(&files).report_to(&first_json).spawn();
+    let busy = || (0..2).all(|i| bed.user_processes(i).iter().any(|(_, c)| c.contains("rspec")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !busy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = p.testbot(&files).cwd(&other).report_to(&second_json).spawn();
+    let first = first.finish(Duration::from_secs(120));
+    let second = second.finish(Duration::from_secs(120));
+    first.assert_exit(0);
+    second.assert_exit(0);
+    second.assert_output_contains("in use by other testbot runs: waiting for one to free up");
+    for (run, json) in [(&first, &first_json), (&second, &second_json)] {
+        let report = Report::read(json, run);
+        assert_eq!(report.totals(), totals(12, 12, 0, 0, 0), "{}", run.dump());
+    }
+    for i in 0..2 {
+        let (most, _) = max_concurrent(&bed, i);
+        assert!(most <= 2, "host {i} ran {most} runners at once");
+        assert!(most >= 1);
+    }
+}
+
+#[test]
+fn a_run_takes_the_free_slots_and_numbers_its_runners_after_them() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_faults");
+    let files = write_suite(&p, 6);
+    // The first run uses one slot (slot 1) of the host; the second asks for two and gets slot 2.
+    p.write("testbot.toml", &bed.inventory_toml(1));
+    let other = p.outside("checkout-2");
+    copy_tree(&p.root, &other);
+    std::fs::write(other.join("testbot.toml"), bed.inventory_toml(2)).unwrap();
+    let long: Vec<String> = files.iter().cloned().chain(write_suite(&p, 12).into_iter().skip(6)).collect();
+    let first = p.testbot(&long).spawn();
+    let started = || bed.user_processes(0).iter().any(|(_, c)| c.contains("rspec"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !started() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = p.testbot(&files).cwd(&other).run();
+    second.assert_exit(0);
+    second.assert_output_contains("host `host1`: 1 of its 2 slots are in use by other testbot runs; running on slots 2");
+    first.finish(Duration::from_secs(120)).assert_exit(0);
+    let (most, numbers) = max_concurrent(&bed, 0);
+    assert!(most <= 2, "{most}");
+    // The first run's runners were slot 1 (TEST_ENV_NUMBER ''), the second's slot 2.
+    assert_eq!(numbers, ["", "2"]);
+}
