@@ -2,6 +2,7 @@
 //! the final summary, the JSON report, the JUnit file and the runtime history.
 
 mod display;
+pub mod examples_log;
 pub mod hosts;
 mod json;
 mod junit;
@@ -23,6 +24,8 @@ pub struct ReportConfig {
     pub junit: Option<PathBuf>,
     /// Where the runtime history is merged after the run; None: nowhere (`report merge`).
     pub runtime_log: Option<PathBuf>,
+    /// Where the examples of long files are recorded (`examples_log`), and the project root.
+    pub examples_log: Option<(PathBuf, PathBuf)>,
     /// `--flaky-fails`: an example that passed only on a retry fails the run.
     pub flaky_fails: bool,
 }
@@ -136,6 +139,11 @@ impl Reporter {
         if let (false, Some(path)) = (updates.is_empty(), self.config.runtime_log.clone()) {
             write("runtime log", &path, Ok(runtime_log::merged(&path, updates)));
         }
+        if let Some((path, root)) = self.config.examples_log.clone() {
+            if let Some(text) = examples_log::merged(&path, &root, &self.agg) {
+                write("examples log", &path, Ok(text));
+            }
+        }
         self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
         totals
     }
@@ -155,7 +163,7 @@ pub fn merge_reports(
     for warning in &agg.warnings {
         display.warn(warning);
     }
-    let config = ReportConfig { framework, report_json, junit, runtime_log: None, flaky_fails };
+    let config = ReportConfig { framework, report_json, junit, runtime_log: None, examples_log: None, flaky_fails };
     Ok(Reporter { config, agg, display }.finish())
 }
 

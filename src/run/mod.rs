@@ -110,6 +110,10 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
         report_json: args.report_json.clone(),
         junit: args.junit.clone(),
         runtime_log: Some(project.runtime_log.clone()),
+        examples_log: (project.framework == crate::framework::Framework::RSpec).then(|| {
+            let name = format!("testbot-examples-{}.json", project.framework.name());
+            (project.runtime_log.with_file_name(name), project.root.clone())
+        }),
         flaky_fails: args.flaky_fails,
     });
     let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
@@ -200,7 +204,24 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
         Ok(spec) => Tuning::parse_over(Tuning::default(), &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
         Err(_) => Tuning::default(),
     };
-    let mut queue = Queue::new(estimates, &boot_waves, tuning);
+    // Long files run as pieces of their examples on several slots (RSpec, from the examples log).
+    let examples_log = (project.framework == crate::framework::Framework::RSpec)
+        .then(|| project.runtime_log.with_file_name(format!("testbot-examples-{}.json", project.framework.name())));
+    let recorded = examples_log.as_deref().map(crate::report::examples_log::load).unwrap_or_default();
+    let ideal = expected_seconds / slots.len().max(1) as f64;
+    let jobs: Vec<Vec<Job>> = estimates
+        .iter()
+        .map(|e| match e.known && e.seconds > schedule::split::SPLIT_SHARE * ideal {
+            true => match crate::report::examples_log::examples_of(&recorded, &project.root, &e.path) {
+                Some(examples) => schedule::split::pieces(&e.path, e.seconds, &examples, ideal, slots.len()),
+                None => vec![Job::new(e.path.clone(), e.seconds)],
+            },
+            false => vec![Job::new(e.path.clone(), e.seconds)],
+        })
+        .collect();
+    let mut settle = Settle::new(&policy, &jobs);
+    let known: Vec<bool> = estimates.iter().map(|e| e.known).collect();
+    let mut queue = Queue::with_jobs(jobs, &known, &boot_waves, tuning);
 
     reporter.handle(&RunEvent::RunStarted {
         framework: project.framework.name(),
@@ -220,7 +241,6 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
     // Booting Ruby is CPU work: more runners booting on a host than it has cores slows them all.
     let mut booting = vec![0usize; hosts.len()];
     let mut lost = vec![false; hosts.len()];
-    let mut held: HashMap<String, Held> = HashMap::new();
     let mut failures_seen = 0usize;
     let mut stopped: Option<Stop> = None;
 
@@ -243,12 +263,12 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
                 let job = run_batch(&slots[i], i, batch, &project, tag.clone(), limits.clone(), tx.clone(), cancel_rx.clone());
                 tokio::spawn(job);
             }
-            if running == 0 && (!queue.is_empty() || !held.is_empty()) && idle.is_empty() {
+            if running == 0 && !queue.is_empty() && idle.is_empty() {
                 // Every host is gone: what is left cannot run anywhere.
                 let gone: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
                 let why = format!("no host was left to run it ({} left the run)", gone.join(", "));
                 for job in queue.drain() {
-                    reporter.handle(&not_run(job, why.clone(), String::new()));
+                    settle.file(not_run(job, why.clone(), String::new()), &mut queue, true, &mut reporter);
                 }
             }
         }
@@ -258,8 +278,7 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
         let stop = tokio::select! {
             Some(msg) = rx.recv() => match msg {
                 Msg::Event(RunEvent::FileFinished(report)) => {
-                    let failed = settle_file(*report, &mut held, &mut queue, &policy, stopped.is_some(), &mut reporter);
-                    failures_seen += failed;
+                    failures_seen += settle.file(*report, &mut queue, stopped.is_some(), &mut reporter);
                     fail_fast(&policy, failures_seen)
                 }
                 Msg::Event(event) => {
@@ -291,9 +310,9 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
                         idle.push(slot);
                     }
                     if stopped.is_none() {
-                        settle_requeues(requeue, &mut queue, &mut reporter);
+                        failures_seen += settle.requeues(requeue, &mut queue, &mut reporter);
                     }
-                    None
+                    fail_fast(&policy, failures_seen)
                 }
             },
             // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
@@ -321,7 +340,7 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
         if let Msg::Event(event) = msg {
             match event {
                 RunEvent::FileFinished(report) => {
-                    settle_file(*report, &mut held, &mut queue, &policy, true, &mut reporter);
+                    settle.file(*report, &mut queue, true, &mut reporter);
                 }
                 event => reporter.handle(&event),
             }
@@ -338,12 +357,7 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
             }
         }
     }
-    // Retries that never ran: the failures stand.
-    let mut left: Vec<Held> = held.into_values().collect();
-    left.sort_by(|a, b| a.report.path.cmp(&b.report.path));
-    for h in left {
-        reporter.handle(&RunEvent::FileFinished(Box::new(h.report)));
-    }
+    settle.flush(&mut reporter);
     reporter.handle(&RunEvent::RunFinished { wall_seconds: started.elapsed().as_secs_f64(), stopped });
     let totals = reporter.finish();
     Ok(totals.exit_code())
@@ -404,10 +418,10 @@ fn fail_fast(policy: &Policy, failures: usize) -> Option<Stop> {
     }
 }
 
-fn not_run(job: Job, why: String, output: String) -> RunEvent {
+fn not_run(job: Job, why: String, output: String) -> FileReport {
     // The summary says "not run" already.
     let why = why.strip_prefix("not run: ").map(str::to_string).unwrap_or(why);
-    RunEvent::FileFinished(Box::new(FileReport {
+    FileReport {
         path: job.path,
         slot: None,
         seconds: 0.0,
@@ -415,44 +429,132 @@ fn not_run(job: Job, why: String, output: String) -> RunEvent {
         examples: Vec::new(),
         error: Some(FileError::NotRun(why)),
         output,
-    }))
+    }
 }
 
-/// A file's report from a batch: final, or held while its failed examples run again. Returns
-/// the failures it makes final (for `--fail-fast`).
-fn settle_file(
-    report: FileReport,
-    held: &mut HashMap<String, Held>,
-    queue: &mut Queue,
-    policy: &Policy,
-    stopping: bool,
-    reporter: &mut Reporter,
-) -> usize {
-    let (report, attempt) = match held.remove(&report.path) {
-        Some(earlier) => (merge_retry(earlier.report, report), earlier.attempt),
-        None => (report, 0),
-    };
-    let failed: Vec<&ExampleResult> = report.examples.iter().filter(|e| e.status == ExampleStatus::Failed).collect();
-    if !stopping && report.error.is_none() && !failed.is_empty() && attempt < policy.retries {
-        let mut job = Job::new(report.path.clone(), failed.iter().fold(0.0, |a, e| a + e.seconds));
-        // Without ids for every failed example, the whole file runs again.
-        if failed.iter().all(|e| e.id.is_some()) {
-            job.examples = failed.iter().filter_map(|e| e.id.clone()).collect();
-        }
-        job.attempt = attempt + 1;
-        reporter.handle(&RunEvent::FileRetrying { path: report.path.clone(), failed: failed.len(), attempt: attempt + 1 });
-        held.insert(report.path.clone(), Held { report, attempt: attempt + 1 });
-        queue.retry(job);
-        return 0;
+/// Where file reports go on their way to the reporter: the pieces of a split file are put back
+/// together, and a file with failed examples waits for their reruns (`--retries`).
+struct Settle<'a> {
+    policy: &'a Policy,
+    held: HashMap<String, Held>,
+    /// Split files: pieces still to come, and what the others reported.
+    pieces: HashMap<String, (u32, Option<FileReport>)>,
+}
+
+impl<'a> Settle<'a> {
+    fn new(policy: &'a Policy, jobs: &[Vec<Job>]) -> Settle<'a> {
+        let pieces = jobs
+            .iter()
+            .filter(|f| f.len() > 1)
+            .map(|f| (f[0].path.clone(), (f.len() as u32, None)))
+            .collect();
+        Settle { policy, held: HashMap::new(), pieces }
     }
-    let counted = if policy.retries == 0 {
-        // Failed examples were counted live; only the file's own error is new.
-        usize::from(report.error.is_some())
-    } else {
-        failed.len() + usize::from(report.error.is_some())
-    };
-    reporter.handle(&RunEvent::FileFinished(Box::new(report)));
-    counted
+
+    /// A report from a batch: final, or held while failed examples run again, or one piece of a
+    /// split file. Returns the failures it makes final (for `--fail-fast`).
+    fn file(&mut self, report: FileReport, queue: &mut Queue, stopping: bool, reporter: &mut Reporter) -> usize {
+        let report = match self.pieces.get_mut(&report.path) {
+            None => report,
+            Some((left, acc)) => {
+                *left -= 1;
+                let merged = match acc.take() {
+                    None => report,
+                    Some(earlier) => merge_piece(earlier, report),
+                };
+                if *left > 0 {
+                    *acc = Some(merged);
+                    return 0;
+                }
+                self.pieces.remove(&merged.path);
+                merged
+            }
+        };
+        let policy = self.policy;
+        let (report, attempt) = match self.held.remove(&report.path) {
+            Some(earlier) => (merge_retry(earlier.report, report), earlier.attempt),
+            None => (report, 0),
+        };
+        let failed: Vec<&ExampleResult> = report.examples.iter().filter(|e| e.status == ExampleStatus::Failed).collect();
+        if !stopping && report.error.is_none() && !failed.is_empty() && attempt < policy.retries {
+            let mut job = Job::new(report.path.clone(), failed.iter().fold(0.0, |a, e| a + e.seconds));
+            // Without ids for every failed example, the whole file runs again.
+            if failed.iter().all(|e| e.id.is_some()) {
+                job.examples = failed.iter().filter_map(|e| e.id.clone()).collect();
+            }
+            job.attempt = attempt + 1;
+            reporter.handle(&RunEvent::FileRetrying { path: report.path.clone(), failed: failed.len(), attempt: attempt + 1 });
+            self.held.insert(report.path.clone(), Held { report, attempt: attempt + 1 });
+            queue.retry(job);
+            return 0;
+        }
+        let counted = if policy.retries == 0 {
+            // Failed examples were counted live; only the file's own error is new.
+            usize::from(report.error.is_some())
+        } else {
+            failed.len() + usize::from(report.error.is_some())
+        };
+        reporter.handle(&RunEvent::FileFinished(Box::new(report)));
+        counted
+    }
+
+    /// Files a batch gave back: to the queue again, or reported as not run when they went back
+    /// too often. Returns the failures that makes final.
+    fn requeues(&mut self, requeue: Vec<Requeue>, queue: &mut Queue, reporter: &mut Reporter) -> usize {
+        let mut failures = 0;
+        for r in requeue {
+            if r.counts && r.job.requeued >= MAX_REQUEUES {
+                let why = format!("{} ({} times)", r.reason, r.job.requeued + 1);
+                failures += self.file(not_run(r.job, why, r.output), queue, false, reporter);
+            } else {
+                reporter.handle(&RunEvent::FileRequeued {
+                    path: r.job.path.clone(),
+                    reason: r.reason,
+                    discarded_examples: r.discarded_examples,
+                });
+                if r.counts {
+                    queue.requeue(r.job, r.alone);
+                } else {
+                    let mut job = r.job;
+                    job.alone = r.alone;
+                    queue.retry(job);
+                }
+            }
+        }
+        failures
+    }
+
+    /// At the end: retries that never ran leave the failures standing; a split file stopped
+    /// half-way is reported only for the failures it had.
+    fn flush(self, reporter: &mut Reporter) {
+        let mut left: Vec<FileReport> = self.held.into_values().map(|h| h.report).collect();
+        left.extend(
+            self.pieces
+                .into_values()
+                .filter_map(|(_, acc)| acc)
+                .filter(|r| r.error.is_some() || r.count(ExampleStatus::Failed) > 0),
+        );
+        left.sort_by(|a, b| a.path.cmp(&b.path));
+        for report in left {
+            reporter.handle(&RunEvent::FileFinished(Box::new(report)));
+        }
+    }
+}
+
+/// Two pieces of a split file as one report: all their examples (in file order), their times
+/// added up, the first error.
+fn merge_piece(mut earlier: FileReport, piece: FileReport) -> FileReport {
+    earlier.seconds += piece.seconds;
+    earlier.expected_seconds += piece.expected_seconds;
+    earlier.examples.extend(piece.examples);
+    earlier.examples.sort_by_key(|e| e.line.unwrap_or(u32::MAX));
+    if earlier.error.is_none() {
+        earlier.error = piece.error;
+    }
+    if !piece.output.trim().is_empty() {
+        earlier.output.push_str(&piece.output);
+    }
+    earlier
 }
 
 /// The earlier report with what a rerun of its failed examples found: an example that passed
@@ -478,28 +580,6 @@ fn merge_retry(mut earlier: FileReport, rerun: FileReport) -> FileReport {
         earlier.output.push_str(&format!("[rerun of failed examples]\n{}", rerun.output));
     }
     earlier
-}
-
-fn settle_requeues(requeue: Vec<Requeue>, queue: &mut Queue, reporter: &mut Reporter) {
-    for r in requeue {
-        if r.counts && r.job.requeued >= MAX_REQUEUES {
-            let why = format!("{} ({} times)", r.reason, r.job.requeued + 1);
-            reporter.handle(&not_run(r.job, why, r.output));
-        } else {
-            reporter.handle(&RunEvent::FileRequeued {
-                path: r.job.path.clone(),
-                reason: r.reason,
-                discarded_examples: r.discarded_examples,
-            });
-            if r.counts {
-                queue.requeue(r.job, r.alone);
-            } else {
-                let mut job = r.job;
-                job.alone = r.alone;
-                queue.retry(job);
-            }
-        }
-    }
 }
 
 /// Every slot of every host, in the order they take their first batch, with its boot wave.

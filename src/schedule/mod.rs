@@ -8,6 +8,7 @@
 mod estimate;
 mod history;
 pub mod partition;
+pub mod split;
 
 pub use estimate::{estimate, FileEstimate};
 pub use history::History;
@@ -32,6 +33,8 @@ pub struct Job {
     pub examples: Vec<String>,
     /// Reruns of failed examples so far (`--retries`).
     pub attempt: u32,
+    /// Into how many pieces its file was split (0: not split); see `split`.
+    pub pieces: u32,
 }
 
 impl Job {
@@ -46,6 +49,7 @@ impl Job {
             avoid_slot: None,
             examples: Vec::new(),
             attempt: 0,
+            pieces: 0,
         }
     }
 }
@@ -134,18 +138,24 @@ impl Queue {
     /// `boot_waves[k]`: in which boot wave the k-th slot to ask for work boots (0 = at once);
     /// see `boot_order`. Its length is the number of slots.
     pub fn new(files: Vec<FileEstimate>, boot_waves: &[usize], tuning: Tuning) -> Queue {
+        let known = files.iter().map(|f| f.known).collect::<Vec<_>>();
+        let jobs = files.into_iter().map(|f| vec![Job::new(f.path, f.seconds)]).collect();
+        Queue::with_jobs(jobs, &known, boot_waves, tuning)
+    }
+
+    /// `Queue::new` with each file's jobs given (several when it is split, see `split`);
+    /// `known[i]`: whether file i's time came from the history.
+    pub fn with_jobs(files: Vec<Vec<Job>>, known: &[bool], boot_waves: &[usize], tuning: Tuning) -> Queue {
         let slots = boot_waves.len().max(1);
-        let any_known = files.iter().any(|f| f.known);
+        let any_known = known.iter().any(|k| *k);
         let unknown_share = {
-            let total = files.iter().fold(0.0, |a, f| a + f.seconds);
-            let unknown = files.iter().filter(|f| !f.known).fold(0.0, |a, f| a + f.seconds);
+            let seconds = |f: &Vec<Job>| f.iter().fold(0.0, |a, j| a + j.expected_seconds);
+            let total = files.iter().fold(0.0, |a, f| a + seconds(f));
+            let unknown = files.iter().zip(known).filter(|(_, k)| !**k).fold(0.0, |a, (f, _)| a + seconds(f));
             if total > 0.0 { unknown / total } else { 1.0 }
         };
         let tail_share = tuning.tail_share * unknown_share;
-        let mut jobs: Vec<Job> = files
-            .into_iter()
-            .map(|f| Job::new(f.path, f.seconds))
-            .collect();
+        let mut jobs: Vec<Job> = files.into_iter().flatten().collect();
         jobs.sort_by(|a, b| {
             b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path))
         });
@@ -195,7 +205,13 @@ impl Queue {
                 .max(self.min_batch_seconds);
             while jobs.len() < self.tuning.max_batch_files {
                 match self.pending.get(at) {
-                    Some(next) if !next.alone && takes(next) && total + next.expected_seconds <= target => {
+                    // Two pieces of one split file never share a runner: its reports would mix.
+                    Some(next)
+                        if !next.alone
+                            && takes(next)
+                            && total + next.expected_seconds <= target
+                            && !jobs.iter().any(|j| j.path == next.path) =>
+                    {
                         total += next.expected_seconds;
                         jobs.push(self.pending.remove(at).expect("checked above"));
                     }
@@ -251,7 +267,14 @@ fn plan_first_wave(pending: &mut VecDeque<Job>, offsets: &[f64], budget: f64, tu
         if planned + job.expected_seconds > budget && planned > 0.0 {
             break;
         }
-        let (free_at, jobs) = bins.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).expect("two slots or more");
+        // The least loaded slot without a piece of the same file already.
+        let Some((free_at, jobs)) = bins
+            .iter_mut()
+            .filter(|(_, jobs)| !jobs.iter().any(|j| j.path == job.path))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+        else {
+            break;
+        };
         if jobs.len() >= tuning.max_batch_files {
             break;
         }
