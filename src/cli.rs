@@ -30,6 +30,8 @@ pub enum Command {
     Run(RunArgs),
     /// Check every SSH host in testbot.toml at once and print one table.
     Hosts(HostsArgs),
+    /// Bring every SSH host's copy of the project up to date, and run nothing.
+    Sync(SyncArgs),
 }
 
 /// Where the project is and how to read its inventory: every command takes these.
@@ -50,6 +52,16 @@ pub struct ProjectArgs {
 pub struct HostsArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Rehash every file on the hosts (not just trust the manifest they hold), and repair what
+    /// was changed there by hand.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -83,6 +95,9 @@ pub struct RunArgs {
     /// Number slots 1..N in TEST_ENV_NUMBER (default: '' for the first, then 2..N).
     #[arg(long)]
     pub first_is_1: bool,
+    /// Do not sync: run on the copies the SSH hosts already hold (a host never synced is left out).
+    #[arg(long)]
+    pub no_sync: bool,
 }
 
 /// What a finished run tells `main`.
@@ -118,6 +133,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Some(Command::Run(args)) => run_suite(args),
         Some(Command::Hosts(args)) => hosts(args),
+        Some(Command::Sync(args)) => sync(args),
         None => run_suite(cli.run),
     }
 }
@@ -158,19 +174,44 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.project)?;
+    let (root, mut inventory) = setup(&args.project)?;
+    inventory.sync.skip = args.no_sync;
     let project = project::Project::resolve(&root, &inventory, &args)?;
     let code = runtime()?.block_on(run::run(project, inventory, args))?;
     Ok(Outcome::new(code))
 }
 
+fn no_hosts(inventory: &Inventory, command: &str, does: &str) -> Error {
+    Error::Usage(format!(
+        "no [[host]] in {}: `testbot {command}` {does} (see testbot.toml.example)",
+        inventory.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "testbot.toml (there is none here)".into())
+    ))
+}
+
+/// `testbot sync`: one line per host; exit 1 if any host could not be synced.
+fn sync(args: SyncArgs) -> Result<Outcome, Error> {
+    let (root, inventory) = setup(&args.project)?;
+    if inventory.hosts.is_empty() {
+        return Err(no_hosts(&inventory, "sync", "copies the project to SSH hosts"));
+    }
+    // The framework's support files travel with the project, as in a run; a project whose
+    // framework cannot be told yet is synced without them.
+    let support = match project::Project::resolve(&root, &inventory, &RunArgs::default()) {
+        Ok(project) => run::remote::support_files(&project),
+        Err(_) => Vec::new(),
+    };
+    let reports = runtime()?
+        .block_on(run::remote::sync_only(&root, support, &inventory, args.verify))
+        .map_err(|reason| Error::Sync(reason))?;
+    crate::report::print_sync(&reports);
+    let ok = reports.iter().all(|r| r.result.is_ok());
+    Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
+}
+
 fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
     let (root, inventory) = setup(&args.project)?;
     if inventory.hosts.is_empty() {
-        return Err(Error::Usage(format!(
-            "no [[host]] in {}: `testbot hosts` checks SSH hosts (see testbot.toml.example)",
-            inventory.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "testbot.toml (there is none here)".into())
-        )));
+        return Err(no_hosts(&inventory, "hosts", "checks SSH hosts"));
     }
     let checks = runtime()?.block_on(run::remote::check_all(&inventory, &root));
     crate::report::print_hosts(&checks);

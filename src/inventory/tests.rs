@@ -128,6 +128,7 @@ fn full_config_parses_to_expected_values() {
             remote_dir: Some("/srv/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
+            skip: false,
         },
     };
     assert_eq!(inv, expected);
@@ -385,6 +386,7 @@ fn example_file_parses() {
             remote_dir: Some("/tmp/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
+            skip: false,
         }
     );
 }

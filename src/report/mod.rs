@@ -7,6 +7,7 @@ mod json;
 mod junit;
 mod runtime_log;
 mod summary;
+pub mod sync;
 
 pub use summary::Totals;
 
@@ -139,4 +140,9 @@ pub(crate) fn count(files: &[FileReport], status: ExampleStatus) -> usize {
 /// `testbot hosts` prints its table here, like every other report.
 pub fn print_hosts(checks: &[crate::run::remote::HostCheck]) {
     print!("{}", hosts::render(checks));
+}
+
+/// `testbot sync` prints its lines here.
+pub fn print_sync(reports: &[crate::run::remote::SyncReport]) {
+    print!("{}", sync::render(reports));
 }

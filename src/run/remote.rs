@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the copy of the project may take to arrive on one host.
-const SYNC_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A host that could not be used, and why.
 #[derive(Debug, Clone)]
@@ -165,30 +163,44 @@ pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost,
     Ok((host, HostFacts { cores, round_trip }, slots))
 }
 
-/// Every inventory host, connected and synced side by side.
+/// Every inventory host, connected and synced side by side (or, with `--no-sync`, checked to
+/// hold a finished copy).
 pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedHost>, Vec<HostFailure>) {
     if inventory.hosts.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(&project.root));
-    let archive = match pack(project, inventory) {
-        Ok(bytes) => Arc::new(bytes),
-        Err(reason) => {
-            let failures = inventory.hosts.iter().map(|h| HostFailure { name: h.name.clone(), reason: reason.clone() }).collect();
-            return (Vec::new(), failures);
+    let remote_dir = remote_dir(inventory, &project.root);
+    let local = if inventory.sync.skip { None } else { Some(build_local(&project.root, inventory, support_files(project))) };
+    let connecting = futures::future::join_all(inventory.hosts.iter().map(|spec| connect(spec, inventory)));
+    // The tree is walked and hashed while the connections are made.
+    let (connected, local) = match local {
+        Some(building) => {
+            let (connected, local) = tokio::join!(connecting, building);
+            (connected, Some(local))
         }
+        None => (connecting.await, None),
     };
-    let jobs = inventory.hosts.iter().map(|spec| {
-        let archive = archive.clone();
+    let payloads = sync::Payloads::default();
+    let jobs = inventory.hosts.iter().zip(connected).map(|(spec, connected)| {
         let remote_dir = remote_dir.clone();
+        let (local, payloads) = (&local, &payloads);
         async move {
-            let (host, facts, slots) = connect(spec, inventory).await?;
-            push(&host, &remote_dir, &archive).await?;
+            let (host, facts, slots) = connected?;
+            match local {
+                None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::errors::chain(&e))?,
+                Some(Err(reason)) => return Err(reason.clone()),
+                Some(Ok(local)) => {
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false)
+                        .await
+                        .map_err(|e| format!("failed to sync: {}", crate::errors::chain(&e)))?;
+                    tracing::debug!(host = %spec.name, ?done, "synced");
+                }
+            }
             Ok::<_, String>(PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
                 boot_parallelism: facts.cores.max(1),
-                workdir: PathBuf::from(&remote_dir),
+                workdir: PathBuf::from(sync::remote::remote_path(&remote_dir)),
                 support_dir: SUPPORT_DIR.to_string(),
             })
         }
@@ -208,39 +220,60 @@ pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedH
 /// Where the formatter goes in the remote copy, as `--require` reads it from the project's dir.
 const SUPPORT_DIR: &str = "./.testbot";
 
-/// The project (under its ignore rules) plus the framework's support files, as one tar.
-fn pack(project: &Project, inventory: &Inventory) -> Result<Vec<u8>, String> {
-    let entries = sync::scan(&project.root, &inventory.sync.exclude, &inventory.sync.include).map_err(|e| crate::errors::chain(&e))?;
-    let support: Vec<(String, &[u8])> = project
+fn remote_dir(inventory: &Inventory, root: &std::path::Path) -> String {
+    inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root))
+}
+
+/// The framework's support files, as they go into the remote copy.
+pub fn support_files(project: &Project) -> Vec<(String, Vec<u8>)> {
+    project
         .framework
         .support_files()
         .into_iter()
-        .map(|(name, contents)| (format!(".testbot/{name}"), contents.as_bytes()))
-        .collect();
-    sync::archive(&project.root, &entries, &support).map_err(|e| crate::errors::chain(&e))
+        .map(|(name, contents)| (format!("{}/{name}", sync::manifest::RESERVED_DIR), contents.as_bytes().to_vec()))
+        .collect()
 }
 
-/// Unpacks the archive into a fresh directory beside the old copy and swaps it in, so the
-/// copy is exact (no file left from an earlier run) and a failed transfer leaves the old one.
-async fn push(host: &SshHost, remote_dir: &str, archive: &[u8]) -> Result<(), String> {
-    let dir = quote(remote_dir);
-    let next = quote(&format!("{remote_dir}.incoming"));
-    let old = quote(&format!("{remote_dir}.old"));
-    let script = format!(
-        "set -e; rm -rf {next} {old}; mkdir -p {next}; tar -x -m -f - -C {next}; \
-         if [ -e {dir} ]; then mv {dir} {old}; fi; mv {next} {dir}; rm -rf {old}"
-    );
-    let (exit, _out, err) = host
-        .run_with_stdin(&script, archive, SYNC_TIMEOUT)
-        .await
-        .map_err(|e| crate::errors::chain(&e))?;
-    if !exit.success() {
-        return Err(format!(
-            "failed to unpack the project into {remote_dir} ({exit}): {}",
-            String::from_utf8_lossy(&err).trim()
-        ));
+/// The project's manifest, built on a blocking thread (it walks and may hash the whole tree).
+async fn build_local(root: &std::path::Path, inventory: &Inventory, support: Vec<(String, Vec<u8>)>) -> Result<Arc<sync::Local>, String> {
+    let (root, exclude, include) = (root.to_path_buf(), inventory.sync.exclude.clone(), inventory.sync.include.clone());
+    let built = tokio::task::spawn_blocking(move || {
+        let cache = sync::local::cache_dir(&root);
+        sync::Local::build(&root, &exclude, &include, support, cache.as_deref())
+    })
+    .await;
+    match built {
+        Ok(Ok(local)) => Ok(Arc::new(local)),
+        Ok(Err(e)) => Err(crate::errors::chain(&e)),
+        Err(e) => Err(format!("failed to collect the project to send: {e}")),
     }
-    Ok(())
+}
+
+/// One host's line of `testbot sync`.
+#[derive(Debug, Clone)]
+pub struct SyncReport {
+    pub name: String,
+    pub result: Result<sync::HostSync, String>,
+}
+
+/// `testbot sync [--verify]`: every host connected and synced at once, nothing run.
+pub async fn sync_only(root: &std::path::Path, support: Vec<(String, Vec<u8>)>, inventory: &Inventory, verify: bool) -> Result<Vec<SyncReport>, String> {
+    let remote_dir = remote_dir(inventory, root);
+    let connecting = futures::future::join_all(inventory.hosts.iter().map(|spec| connect(spec, inventory)));
+    let (connected, local) = tokio::join!(connecting, build_local(root, inventory, support));
+    let local = local?;
+    let payloads = sync::Payloads::default();
+    let jobs = inventory.hosts.iter().zip(connected).map(|(spec, connected)| {
+        let (local, payloads, remote_dir) = (&local, &payloads, &remote_dir);
+        async move {
+            let result = match connected {
+                Ok((host, _, _)) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
+                Err(reason) => Err(reason),
+            };
+            SyncReport { name: spec.name.clone(), result }
+        }
+    });
+    Ok(futures::future::join_all(jobs).await)
 }
 
 /// One row of `testbot hosts`.
