@@ -329,3 +329,42 @@ fn no_sync_runs_on_the_hosts_copy_and_names_a_host_never_synced() {
     assert_exact(&p, &bed, 0);
     assert_exact(&p, &bed, 1);
 }
+
+#[test]
+fn a_full_remote_disk_is_a_clear_error_that_keeps_the_hosts_manifest() {
+    let bed = Testbed::start(1);
+    let p = setup(&bed);
+    let h = &bed.hosts()[0];
+    let dir = remote(&bed, 0);
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(h.uid), Some(h.gid)).unwrap();
+    // A 1 MB disk at the remote dir, mounted where sshd sees it: in its own mount namespace
+    // (it goes away with the host).
+    let mount = Command::new("nsenter")
+        .args(["--target", &h.pid.to_string(), "--mount", "--", "mount", "-t", "tmpfs"])
+        .arg("-o")
+        .arg(format!("size=1m,uid={},gid={},mode=755", h.uid, h.gid))
+        .arg("tmpfs")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(mount.status.success(), "mount: {}", String::from_utf8_lossy(&mount.stderr));
+    sync(&p, &[]).assert_exit(0);
+    let digest = bed.ssh(0, &format!("cat {REMOTE}/.testbot/sync/digest"));
+    assert!(digest.status.success());
+    p.write("vendor/big.bin", &"x".repeat(2 << 20));
+    let full = sync(&p, &[]);
+    full.assert_exit(1);
+    assert!(line(&full, "host1").contains("FAILED"), "{}", full.dump());
+    full.assert_output_contains("No space left on device");
+    assert_eq!(bed.ssh(0, &format!("cat {REMOTE}/.testbot/sync/digest")).stdout, digest.stdout, "the host's manifest did not move");
+    // Room again: the next sync repairs the copy.
+    fs::remove_dir_all(p.path("vendor")).unwrap();
+    p.write("spec/after_spec.rb", "# after\n");
+    let repaired = sync(&p, &[]);
+    repaired.assert_exit(0);
+    assert!(line(&repaired, "host1").contains("after rehashing"), "{}", repaired.dump());
+    let listed = bed.ssh(0, &format!("cat {REMOTE}/spec/after_spec.rb; test -e {REMOTE}/vendor && echo vendor is still there; df -k {REMOTE} | tail -n 1"));
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.starts_with("# after\ntmpfs "), "the partly written file went: {listed}");
+}

@@ -187,8 +187,8 @@ impl Local {
     pub fn payload(&self, plan: &Plan) -> Result<Payload, SyncError> {
         let mut deletions = Vec::new();
         for path in &plan.delete {
-            deletions.extend_from_slice(b"./");
-            deletions.extend_from_slice(path.as_bytes());
+            // `LEN:./PATH`, so that the host can tell an item cut short (see `apply_script`).
+            deletions.extend_from_slice(format!("{}:./{path}", path.len() + 2).as_bytes());
             deletions.push(0);
         }
         let delete_len = deletions.len();
@@ -472,7 +472,7 @@ mod tests {
         base.entries.remove("lib/x.rb");
         let plan = manifest::plan(&base, &local.manifest);
         let payload = local.payload(&plan).unwrap();
-        assert_eq!(&payload.bytes[..payload.delete_len], b"./gone file\0");
+        assert_eq!(&payload.bytes[..payload.delete_len], b"11:./gone file\0");
         let mut names = Vec::new();
         for e in tar::Archive::new(&payload.bytes[payload.delete_len..]).entries().unwrap() {
             names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());

@@ -131,13 +131,16 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str) -> String {
     let deletions = if delete_len == 0 {
         String::new()
     } else {
-        // `dd iflag=fullblock` reads exactly this many bytes of the pipe, leaving the tar to tar.
+        // `dd iflag=fullblock` passes exactly this many bytes of the pipe on (leaving the tar to
+        // tar) and nothing goes to disk, which may be full. Each item is `LEN:./PATH`: an item
+        // cut short by a lost connection fails its length check, and nothing of its batch is
+        // deleted.
         format!(
-            "dd bs={delete_len} count=1 iflag=fullblock of=$s/delete 2>/dev/null || exit 1; \
-             [ \"$(wc -c < $s/delete)\" -eq {delete_len} ] || {{ echo 'the deletion list arrived incomplete' >&2; exit 1; }}; \
-             xargs -0 sh -c 'for p; do d=${{p%/*}}; while [ \"$d\" != . ]; do \
-             if [ -L \"$d\" ]; then echo \"refusing to delete $p: $d is a symlink\" >&2; exit 1; fi; d=${{d%/*}}; done; done; \
-             exec rm -rf -- \"$@\"' sh < $s/delete || exit 1; "
+            "dd bs={delete_len} count=1 iflag=fullblock status=none | LC_ALL=C xargs -0 -r sh -c 'n=$#; \
+             for a; do p=${{a#*:}}; if [ \"${{a%%:*}}\" != \"${{#p}}\" ]; then echo \"the deletion list arrived damaged\" >&2; exit 1; fi; \
+             d=${{p%/*}}; while [ \"$d\" != . ]; do \
+             if [ -L \"$d\" ]; then echo \"refusing to delete $p: $d is a symlink\" >&2; exit 1; fi; d=${{d%/*}}; done; \
+             set -- \"$@\" \"$p\"; done; shift $n; exec rm -rf -- \"$@\"' sh || exit 1; "
         )
     };
     format!(
@@ -147,7 +150,7 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str) -> String {
          tar -x -p --no-same-owner -f - || exit 1; \
          [ \"$(sha256sum < $s/manifest.new)\" = '{digest}  -' ] || {{ echo 'the new manifest arrived damaged' >&2; exit 1; }}; \
          mv -f $s/manifest.new $s/manifest && printf '%s' {digest} > $s/digest.new && mv -f $s/digest.new $s/digest && \
-         rm -f $s/dirty $s/delete"
+         rm -f $s/dirty"
     )
 }
 
@@ -360,6 +363,19 @@ mod tests {
         assert_eq!(std::fs::read_to_string(outside.path().join("b")).unwrap(), "keep");
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
         assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()) });
+    }
+
+    #[test]
+    fn a_deletion_list_cut_short_deletes_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join("d/gone dir")).unwrap();
+        std::fs::write(home.path().join("d/gone dir/x"), "x").unwrap();
+        std::fs::write(home.path().join("d/gone"), "x").unwrap();
+        // `./gone dir` arrives as `./gone`: a real path, but not the one sent.
+        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64)), b"12:./gone");
+        assert!(!ok);
+        assert!(err.contains("the deletion list arrived damaged"), "{err}");
+        assert!(home.path().join("d/gone").exists() && home.path().join("d/gone dir/x").exists());
     }
 
     #[test]
