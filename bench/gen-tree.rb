@@ -3,14 +3,14 @@
 # Writes a Rails-sized project tree for bench/sync.sh:
 #   ruby bench/gen-tree.rb DIR [--files N] [--binaries N] [--binary-mb MB] [--seed S]
 # Defaults: 10,000 entries in all (text files under app/, spec/, lib/, config/, db/, public/,
-# vendor/; a few odd names and symlinks), plus 6 random binaries of 8 MB: about 120 MB.
+# vendor/; a few odd names and symlinks), plus 6 random binaries of 11 MB: about 120 MB.
 # Text files are 200 B–24 KB of words (so they compress like source code); the same
 # arguments always give the same tree.
 
 require "fileutils"
 
 dir = ARGV.shift or abort("usage: gen-tree.rb DIR [--files N] [--binaries N] [--binary-mb MB] [--seed S]")
-opts = { files: 10_000, binaries: 6, binary_mb: 8, seed: 42 }
+opts = { files: 10_000, binaries: 6, binary_mb: 11, seed: 42 }
 until ARGV.empty?
   key = ARGV.shift.delete_prefix("--").tr("-", "_").to_sym
   abort("unknown option --#{key}") unless opts.key?(key)

@@ -4,7 +4,7 @@
 #   bench/sync.sh
 #
 # Generates a Rails-sized tree (bench/gen-tree.rb: 10,000 entries, ~120 MB with
-# 6 random 8 MB binaries, odd names and symlinks), starts HOSTS sshd "hosts" on
+# 6 random 11 MB binaries, odd names and symlinks), starts HOSTS sshd "hosts" on
 # this machine (one throwaway unix user and one unprivileged sshd each, as
 # bench/ssh.sh does), and times, RUNS times each with the two tools interleaved
 # and alternating which goes first:

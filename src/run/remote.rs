@@ -138,15 +138,20 @@ fn ssh_config_params(alias: &str, inventory: &Inventory, home: &std::path::Path)
     Ok(Some(config.query(alias)))
 }
 
+/// Connects and authenticates, nothing more.
+async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, String> {
+    let (target, use_agent) = target(spec, inventory)?;
+    let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
+    SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::errors::chain(&e))
+}
+
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
 pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), String> {
     let sessions = match spec.slots {
         Slots::Count(n) => n + 1,
         Slots::Auto => 8,
     };
-    let (target, use_agent) = target(spec, inventory)?;
-    let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
-    let host = SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::errors::chain(&e))?;
+    let host = connect_only(spec, inventory, sessions).await?;
     let started = Instant::now();
     let (exit, out, err) = host
         .run("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN")
@@ -170,29 +175,21 @@ pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedH
         return (Vec::new(), Vec::new());
     }
     let remote_dir = remote_dir(inventory, &project.root);
-    let local = if inventory.sync.skip { None } else { Some(build_local(&project.root, inventory, support_files(project))) };
-    let connecting = futures::future::join_all(inventory.hosts.iter().map(|spec| connect(spec, inventory)));
-    // The tree is walked and hashed while the connections are made.
-    let (connected, local) = match local {
-        Some(building) => {
-            let (connected, local) = tokio::join!(connecting, building);
-            (connected, Some(local))
-        }
-        None => (connecting.await, None),
-    };
+    // The tree is walked and hashed while the hosts are reached and asked for their state.
+    let local = (!inventory.sync.skip).then(|| build_local(&project.root, inventory, support_files(project)));
     let payloads = sync::Payloads::default();
-    let jobs = inventory.hosts.iter().zip(connected).map(|(spec, connected)| {
+    let jobs = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
-        let (local, payloads) = (&local, &payloads);
+        let (local, payloads) = (local.clone(), &payloads);
         async move {
-            let (host, facts, slots) = connected?;
+            let (host, facts, slots) = connect(spec, inventory).await?;
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::errors::chain(&e))?,
-                Some(Err(reason)) => return Err(reason.clone()),
-                Some(Ok(local)) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false)
-                        .await
-                        .map_err(|e| format!("failed to sync: {}", crate::errors::chain(&e)))?;
+                Some(local) => {
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| match e {
+                        sync::SyncError::Local(reason) => reason,
+                        e => format!("failed to sync: {}", crate::errors::chain(&e)),
+                    })?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
             }
@@ -234,19 +231,29 @@ pub fn support_files(project: &Project) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// The project's manifest, built on a blocking thread (it walks and may hash the whole tree).
-async fn build_local(root: &std::path::Path, inventory: &Inventory, support: Vec<(String, Vec<u8>)>) -> Result<Arc<sync::Local>, String> {
+/// The project's manifest, built on a blocking thread (it walks and may hash the whole tree),
+/// as a future every host can await.
+fn build_local(root: &std::path::Path, inventory: &Inventory, support: Vec<(String, Vec<u8>)>) -> sync::LocalFuture {
+    use futures::FutureExt;
     let (root, exclude, include) = (root.to_path_buf(), inventory.sync.exclude.clone(), inventory.sync.include.clone());
     let built = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
         let cache = sync::local::cache_dir(&root);
-        sync::Local::build(&root, &exclude, &include, support, cache.as_deref())
-    })
-    .await;
-    match built {
-        Ok(Ok(local)) => Ok(Arc::new(local)),
-        Ok(Err(e)) => Err(crate::errors::chain(&e)),
-        Err(e) => Err(format!("failed to collect the project to send: {e}")),
+        let built = sync::Local::build(&root, &exclude, &include, support, cache.as_deref());
+        if let Ok(local) = &built {
+            tracing::debug!(entries = local.manifest.entries.len(), stats = ?local.stats, seconds = started.elapsed().as_secs_f64(), "built the manifest");
+        }
+        built
+    });
+    async move {
+        match built.await {
+            Ok(Ok(local)) => Ok(Arc::new(local)),
+            Ok(Err(e)) => Err(crate::errors::chain(&e)),
+            Err(e) => Err(format!("failed to collect the project to send: {e}")),
+        }
     }
+    .boxed()
+    .shared()
 }
 
 /// One host's line of `testbot sync`.
@@ -259,21 +266,23 @@ pub struct SyncReport {
 /// `testbot sync [--verify]`: every host connected and synced at once, nothing run.
 pub async fn sync_only(root: &std::path::Path, support: Vec<(String, Vec<u8>)>, inventory: &Inventory, verify: bool) -> Result<Vec<SyncReport>, String> {
     let remote_dir = remote_dir(inventory, root);
-    let connecting = futures::future::join_all(inventory.hosts.iter().map(|spec| connect(spec, inventory)));
-    let (connected, local) = tokio::join!(connecting, build_local(root, inventory, support));
-    let local = local?;
+    let local = build_local(root, inventory, support);
     let payloads = sync::Payloads::default();
-    let jobs = inventory.hosts.iter().zip(connected).map(|(spec, connected)| {
-        let (local, payloads, remote_dir) = (&local, &payloads, &remote_dir);
+    let jobs = inventory.hosts.iter().map(|spec| {
+        let (local, payloads, remote_dir) = (local.clone(), &payloads, &remote_dir);
         async move {
-            let result = match connected {
-                Ok((host, _, _)) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
+            // One connection: a sync runs one command at a time.
+            let result = match connect_only(spec, inventory, 1).await {
+                Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
                 Err(reason) => Err(reason),
             };
             SyncReport { name: spec.name.clone(), result }
         }
     });
-    Ok(futures::future::join_all(jobs).await)
+    let reports = futures::future::join_all(jobs).await;
+    // A project that could not be read is one error, not one per host.
+    local.await?;
+    Ok(reports)
 }
 
 /// One row of `testbot hosts`.

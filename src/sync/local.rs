@@ -32,6 +32,8 @@ pub struct Local {
     pub stats: BuildStats,
     /// Where manifests sent to hosts are kept, by digest (None: nowhere writable).
     store: Option<PathBuf>,
+    /// Manifests already read from the store: hosts in the same state ask for the same one.
+    read: Mutex<HashMap<String, Option<Manifest>>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,12 +88,17 @@ impl Local {
         extra: Vec<(String, Vec<u8>)>,
         cache: Option<&Path>,
     ) -> Result<Local, SyncError> {
-        let mut hashes = cache.map(|dir| load_cache(&dir.join("hashes"))).unwrap_or_default();
+        // The cache is read while the tree is walked.
+        let (mut hashes, walked) = std::thread::scope(|s| {
+            let hashes = s.spawn(|| cache.map(|dir| load_cache(&dir.join("hashes"))).unwrap_or_default());
+            let walked = super::walk(root, exclude, include);
+            (hashes.join().unwrap_or_default(), walked)
+        });
         let mut entries = BTreeMap::new();
         let mut todo: Vec<(String, PathBuf, Stamp)> = Vec::new();
-        for found in super::walk(root, exclude, include)? {
+        for found in walked? {
             let read = |source| SyncError::Read { path: found.full.clone(), source };
-            let meta = std::fs::symlink_metadata(&found.full).map_err(read)?;
+            let meta = &found.meta;
             let kind = if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&found.full).map_err(read)?;
                 let target = target.into_os_string().into_string().map_err(|_| SyncError::NotUtf8 { path: found.full.clone() })?;
@@ -99,7 +106,7 @@ impl Local {
             } else if meta.is_dir() {
                 Kind::Dir { mode: meta.mode() & 0o777 }
             } else if meta.is_file() {
-                let stamp = Stamp::of(&meta);
+                let stamp = Stamp::of(meta);
                 match hashes.get(&found.rel) {
                     Some((cached, hash)) if *cached == stamp => {
                         Kind::File { mode: stamp.mode & 0o777, size: stamp.size, hash: *hash }
@@ -146,7 +153,7 @@ impl Local {
         let text = manifest.to_text();
         let digest = manifest::digest_of(text.as_bytes());
         let store = cache.map(|d| d.join("manifests"));
-        Ok(Local { root: root.to_path_buf(), manifest, text, digest, extra: extras, stats, store })
+        Ok(Local { root: root.to_path_buf(), manifest, text, digest, extra: extras, stats, store, read: Mutex::default() })
     }
 
     /// A manifest this machine sent to a host earlier, by its digest.
@@ -157,14 +164,20 @@ impl Local {
         if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        let text = std::fs::read_to_string(self.store.as_ref()?.join(digest)).ok()?;
-        // A damaged copy is as good as none.
-        (manifest::digest_of(text.as_bytes()) == digest).then(|| Manifest::parse(&text).ok()).flatten()
+        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        read.entry(digest.to_string())
+            .or_insert_with(|| {
+                let text = std::fs::read_to_string(self.store.as_ref()?.join(digest)).ok()?;
+                // A damaged copy is as good as none.
+                (manifest::digest_of(text.as_bytes()) == digest).then(|| Manifest::parse(&text).ok()).flatten()
+            })
+            .clone()
     }
 
     /// Keeps a manifest (this one, or one fetched from a host) for later runs.
     pub fn store(&self, digest: &str, text: &str) {
         let Some(dir) = &self.store else { return };
+        self.read.lock().unwrap_or_else(|p| p.into_inner()).remove(digest);
         let path = dir.join(digest);
         if path.exists() {
             return;

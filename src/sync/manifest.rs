@@ -41,12 +41,18 @@ impl Manifest {
         out.push_str(HEADER);
         out.push('\n');
         for (path, kind) in &self.entries {
-            let path = escape(path);
             let _ = match kind {
-                Kind::Dir { mode } => writeln!(out, "d\t{mode:o}\t{path}"),
-                Kind::File { mode, size, hash } => writeln!(out, "f\t{mode:o}\t{size}\t{}\t{path}", hex(hash)),
-                Kind::Symlink { target } => writeln!(out, "l\t{}\t{path}", escape(target)),
+                Kind::Dir { mode } => write!(out, "d\t{mode:o}\t"),
+                Kind::File { mode, size, hash } => write!(out, "f\t{mode:o}\t{size}\t{}\t", hex(hash)),
+                Kind::Symlink { target } => write!(out, "l\t{}\t", escape(target)),
             };
+            // Most names need no escaping: no copy for them.
+            if path.contains(['\\', '\t', '\n', '\r']) {
+                out.push_str(&escape(path));
+            } else {
+                out.push_str(path);
+            }
+            out.push('\n');
         }
         out
     }
@@ -211,10 +217,13 @@ pub fn unescape(s: &str) -> Option<String> {
 }
 
 pub fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
 }
 
 pub fn unhex(s: &str) -> Option<[u8; 32]> {

@@ -7,7 +7,7 @@ pub mod manifest;
 pub mod remote;
 
 pub use local::Local;
-pub use remote::{check_synced, sync_host, HostSync, Payloads, SyncOutcome};
+pub use remote::{check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,8 @@ pub enum SyncError {
     Changed { path: PathBuf },
     #[error("failed to build the archive: {0}")]
     Payload(String),
+    #[error("{0}")]
+    Local(String),
     #[error("failed to {what}")]
     Ssh {
         what: &'static str,
@@ -51,28 +53,51 @@ pub enum SyncError {
     Unfinished { dir: String },
 }
 
-/// A path the walk found: relative (`/`-separated) and full.
+/// A path the walk found: relative (`/`-separated), full, and its own metadata (not its target's).
 #[derive(Clone, Debug)]
 pub struct Found {
     pub rel: String,
     pub full: PathBuf,
+    pub meta: std::fs::Metadata,
 }
 
-/// Everything to ship, directories included, in walk order: the project under .gitignore/.ignore
-/// and `[sync] exclude`, plus what `[sync] include` names; `.git` only when included, and never
-/// the top-level `.testbot`, which is testbot's own place in the remote copy.
+/// Everything to ship, directories included, in no particular order: the project under
+/// .gitignore/.ignore and `[sync] exclude`, plus what `[sync] include` names; `.git` only when
+/// included, and never the top-level `.testbot`, which is testbot's own place in the remote copy.
+/// Walks (and stats) on two threads: a no-change sync is mostly this.
 pub fn walk(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<Found>, SyncError> {
-    let mut out = Vec::new();
-    for entry in walker(root, exclude, include)? {
-        let entry = entry.map_err(|e| SyncError::Walk(e.to_string()))?;
-        let Ok(rel) = entry.path().strip_prefix(root) else { continue };
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let rel = rel.to_str().ok_or_else(|| SyncError::NotUtf8 { path: entry.path().to_path_buf() })?.to_string();
-        out.push(Found { rel, full: entry.path().to_path_buf() });
+    let found: std::sync::Mutex<Vec<Found>> = std::sync::Mutex::new(Vec::new());
+    let failure: std::sync::Mutex<Option<SyncError>> = std::sync::Mutex::new(None);
+    walker_builder(root, exclude, include)?.threads(2).build_parallel().run(|| {
+        let (found, failure) = (&found, &failure);
+        Box::new(move |entry: Result<ignore::DirEntry, ignore::Error>| {
+            use ignore::WalkState;
+            let fail = |e: SyncError| {
+                failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                WalkState::Quit
+            };
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => return fail(SyncError::Walk(e.to_string())),
+            };
+            let Ok(rel) = entry.path().strip_prefix(root) else { return WalkState::Continue };
+            if rel.as_os_str().is_empty() {
+                return WalkState::Continue;
+            }
+            let Some(rel) = rel.to_str() else { return fail(SyncError::NotUtf8 { path: entry.path().to_path_buf() }) };
+            let meta = match std::fs::symlink_metadata(entry.path()) {
+                Ok(meta) => meta,
+                Err(source) => return fail(SyncError::Read { path: entry.path().to_path_buf(), source }),
+            };
+            let found_one = Found { rel: rel.to_string(), full: entry.path().to_path_buf(), meta };
+            found.lock().unwrap_or_else(|p| p.into_inner()).push(found_one);
+            WalkState::Continue
+        })
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
-    Ok(out)
+    Ok(found.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +146,10 @@ pub fn scan(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<E
 }
 
 fn walker(root: &Path, exclude: &[String], include: &[String]) -> Result<ignore::Walk, SyncError> {
+    Ok(walker_builder(root, exclude, include)?.build())
+}
+
+fn walker_builder(root: &Path, exclude: &[String], include: &[String]) -> Result<ignore::WalkBuilder, SyncError> {
     let globs = |which: &'static str, patterns: &[String]| -> Result<globset::GlobSet, SyncError> {
         let mut b = globset::GlobSetBuilder::new();
         for p in patterns {
@@ -135,7 +164,8 @@ fn walker(root: &Path, exclude: &[String], include: &[String]) -> Result<ignore:
     };
     let exclude = globs("exclude", exclude)?;
     let include = globs("include", include)?;
-    Ok(ignore::WalkBuilder::new(root)
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
         .hidden(false)
         .git_ignore(true)
         .git_exclude(true)
@@ -160,8 +190,8 @@ fn walker(root: &Path, exclude: &[String], include: &[String]) -> Result<ignore:
                 }
                 included || !exclude.is_match(rel.as_ref())
             }
-        })
-        .build())
+        });
+    Ok(builder)
 }
 
 /// A tar archive of `entries` (read from `root`) plus `extra` files (name, contents).

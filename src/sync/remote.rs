@@ -171,11 +171,17 @@ async fn probe(host: &SshHost, dir: &str) -> Result<Probe, SyncError> {
     Ok(parse_probe(&out))
 }
 
-/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first.
-pub async fn sync_host(host: &SshHost, dir: &str, local: &Arc<Local>, payloads: &Payloads, verify: bool) -> Result<HostSync, SyncError> {
+/// The project's manifest while it is being built: every host awaits the same one.
+pub type LocalFuture = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Local>, String>>>;
+
+/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first. The host
+/// is asked for its state while `local` is still being built.
+pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool) -> Result<HostSync, SyncError> {
     let started = Instant::now();
     let dir = remote_path(dir);
     let probe = probe(host, &dir).await?;
+    tracing::debug!(host = host.target().name, ?probe, seconds = started.elapsed().as_secs_f64(), "probed");
+    let local = &local.await.map_err(SyncError::Local)?;
     if !verify && probe.unfinished.is_none() && probe.digest.as_deref() == Some(local.digest.as_str()) {
         return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
     }
@@ -205,6 +211,7 @@ pub async fn sync_host(host: &SshHost, dir: &str, local: &Arc<Local>, payloads: 
     }
     local.store(&local.digest, &local.text);
     let payload = payloads.get(local, key, base).await?;
+    tracing::debug!(host = host.target().name, bytes = payload.bytes.len(), seconds = started.elapsed().as_secs_f64(), "payload ready");
     let script = apply_script(&dir, payload.delete_len, &local.digest);
     let (exit, _out, err) = run(host, "send the changes", &script, &payload.bytes, APPLY_TIMEOUT).await?;
     failed(exit, &err, &format!("unpack the changes into {dir}"))?;
