@@ -264,7 +264,13 @@ fn an_interrupted_sync_keeps_the_old_manifest_and_is_repaired_by_the_next() {
     let h = &bed.hosts()[0];
     sync(&p, &[]).assert_exit(0);
     let state = remote(&bed, 0).join(".testbot/sync");
-    let digest = fs::read_to_string(state.join("digest")).unwrap();
+    let manifests = || -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&state).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.retain(|n| n.starts_with("manifest."));
+        names
+    };
+    let before = manifests();
+    assert_eq!(before.len(), 1, "{before:?}");
     // tar cannot write into spec/ once it belongs to root.
     let spec = remote(&bed, 0).join("spec");
     std::os::unix::fs::chown(&spec, Some(0), Some(0)).unwrap();
@@ -275,7 +281,7 @@ fn an_interrupted_sync_keeps_the_old_manifest_and_is_repaired_by_the_next() {
     failed.assert_exit(1);
     assert!(line(&failed, "host1").contains("FAILED"), "{}", failed.dump());
     failed.assert_output_contains("Permission denied");
-    assert_eq!(fs::read_to_string(state.join("digest")).unwrap(), digest, "the host's manifest did not move");
+    assert_eq!(manifests(), before, "the host's manifest did not move");
     assert!(state.join("dirty").exists());
 
     std::os::unix::fs::chown(&spec, Some(h.uid), Some(h.gid)).unwrap();
@@ -284,6 +290,8 @@ fn an_interrupted_sync_keeps_the_old_manifest_and_is_repaired_by_the_next() {
     assert!(line(&repaired, "host1").contains("after rehashing"), "{}", repaired.dump());
     assert_exact(&p, &bed, 0);
     assert!(!state.join("dirty").exists());
+    assert_eq!(manifests().len(), 1, "the old manifest went");
+    assert_ne!(manifests(), before);
     let after = sync(&p, &[]);
     assert!(line(&after, "host1").contains("up to date"), "{}", after.dump());
 }
@@ -302,7 +310,7 @@ fn an_unreadable_local_file_is_named() {
     run.assert_exit(1);
     run.assert_output_contains("spec/secret_spec.rb");
     run.assert_output_contains("Permission denied");
-    assert!(!remote(&bed, 0).join(".testbot/sync/digest").exists(), "nothing was recorded");
+    assert!(!remote(&bed, 0).exists(), "nothing was sent");
 }
 
 #[test]
@@ -350,14 +358,15 @@ fn a_full_remote_disk_is_a_clear_error_that_keeps_the_hosts_manifest() {
         .unwrap();
     assert!(mount.status.success(), "mount: {}", String::from_utf8_lossy(&mount.stderr));
     sync(&p, &[]).assert_exit(0);
-    let digest = bed.ssh(0, &format!("cat {REMOTE}/.testbot/sync/digest"));
+    let state = format!("cd {REMOTE}/.testbot/sync && echo manifest.*");
+    let digest = bed.ssh(0, &state);
     assert!(digest.status.success());
     p.write("vendor/big.bin", &"x".repeat(2 << 20));
     let full = sync(&p, &[]);
     full.assert_exit(1);
     assert!(line(&full, "host1").contains("FAILED"), "{}", full.dump());
     full.assert_output_contains("No space left on device");
-    assert_eq!(bed.ssh(0, &format!("cat {REMOTE}/.testbot/sync/digest")).stdout, digest.stdout, "the host's manifest did not move");
+    assert_eq!(bed.ssh(0, &state).stdout, digest.stdout, "the host's manifest did not move");
     // Room again: the next sync repairs the copy.
     fs::remove_dir_all(p.path("vendor")).unwrap();
     p.write("spec/after_spec.rb", "# after\n");

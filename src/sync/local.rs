@@ -260,7 +260,7 @@ impl Local {
         header.set_mtime(now);
         header.set_size(self.text.len() as u64);
         let state = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
-        builder.append_data(&mut header, format!("{STATE_DIR}/manifest.new"), self.text.as_bytes()).map_err(state)?;
+        builder.append_data(&mut header, format!("{STATE_DIR}/manifest.{}", self.digest), self.text.as_bytes()).map_err(state)?;
         let bytes = builder.into_inner().map_err(state)?;
         Ok(Payload { bytes, delete_len, files, file_bytes, deleted: plan.delete.len() })
     }
@@ -490,7 +490,7 @@ mod tests {
         for e in tar::Archive::new(&payload.bytes[payload.delete_len..]).entries().unwrap() {
             names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
         }
-        assert_eq!(names, ["lib", "lib/x.rb", ".testbot/sync/manifest.new"]);
+        assert_eq!(names, ["lib", "lib/x.rb", format!(".testbot/sync/manifest.{}", local.digest).as_str()]);
         assert_eq!((payload.files, payload.file_bytes, payload.deleted), (1, 1, 1));
     }
 

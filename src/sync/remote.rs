@@ -87,12 +87,13 @@ pub fn remote_path(dir: &str) -> String {
     dir.strip_prefix("~/").unwrap_or(dir).to_string()
 }
 
+/// Shell builtins only (no process started on the host): the state is in file names.
 pub fn probe_script(dir: &str) -> String {
     let s = state(dir);
     format!(
         "cd -- {s} 2>/dev/null || exit 0; \
-         if [ -f digest ]; then printf 'digest:'; cat digest; printf '\\n'; fi; \
-         if [ -e dirty ]; then printf 'dirty:'; cat dirty; printf '\\n'; fi"
+         for f in manifest.*; do if [ -f \"$f\" ]; then echo \"digest:${{f#manifest.}}\"; fi; done; \
+         if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi"
     )
 }
 
@@ -100,13 +101,17 @@ pub fn parse_probe(out: &[u8]) -> Probe {
     let text = String::from_utf8_lossy(out);
     let mut probe = Probe::default();
     let hex = |v: &str| Some(v.trim().to_string()).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+    let mut digests = Vec::new();
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("digest:") {
-            // A damaged digest file reads as no manifest: the host gets rescanned.
-            probe.digest = hex(v);
+            digests.push(hex(v));
         } else if let Some(v) = line.strip_prefix("dirty:") {
             probe.unfinished = Some(hex(v).unwrap_or_default());
         }
+    }
+    // Anything but one well-formed manifest reads as none: the host gets rescanned.
+    if let [Some(digest)] = digests.as_slice() {
+        probe.digest = Some(digest.clone());
     }
     probe
 }
@@ -123,9 +128,10 @@ pub fn scan_script(dir: &str) -> String {
     )
 }
 
-/// Marks the copy unfinished, deletes (refusing any path below a symlink), unpacks, checks the
-/// new manifest arrived whole, and only then records it. Any failure leaves the mark, so the
-/// next sync lists the copy instead of trusting its manifest.
+/// Marks the copy unfinished, deletes (refusing any path below a symlink), unpacks (the new
+/// manifest, `manifest.<digest>`, comes last in the tar), and only after tar succeeded drops the
+/// mark and the old manifest. Any failure leaves the mark, so the next sync lists the copy
+/// instead of trusting a manifest. Besides `tar` and one `rm`, only shell builtins run.
 pub fn apply_script(dir: &str, delete_len: usize, digest: &str) -> String {
     let d = quote(dir);
     let deletions = if delete_len == 0 {
@@ -144,13 +150,12 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str) -> String {
         )
     };
     format!(
-        "umask 022; mkdir -p -- {d}/{STATE_DIR} && cd -- {d} || exit 1; s={STATE_DIR}; \
-         printf '%s' {digest} > $s/dirty || exit 1; \
+        "umask 022; s={STATE_DIR}; if [ ! -d {d}/$s ]; then mkdir -p -- {d}/$s || exit 1; fi; cd -- {d} || exit 1; \
+         printf '%s\\n' {digest} > $s/dirty || exit 1; \
          {deletions}\
-         tar -x -p --no-same-owner -f - || exit 1; \
-         [ \"$(sha256sum < $s/manifest.new)\" = '{digest}  -' ] || {{ echo 'the new manifest arrived damaged' >&2; exit 1; }}; \
-         mv -f $s/manifest.new $s/manifest && printf '%s' {digest} > $s/digest.new && mv -f $s/digest.new $s/digest && \
-         rm -f $s/dirty"
+         tar -x -p --no-same-owner -f - || {{ rm -f $s/manifest.{digest}; exit 1; }}; \
+         set -- $s/dirty; for f in $s/manifest.*; do if [ \"$f\" != $s/manifest.{digest} ]; then set -- \"$@\" \"$f\"; fi; done; \
+         rm -f -- \"$@\""
     )
 }
 
@@ -229,7 +234,7 @@ async fn known_manifest(host: &SshHost, dir: &str, digest: &str, local: &Local) 
     if let Some(m) = local.stored(digest) {
         return Ok(Some((digest.to_string(), m)));
     }
-    let script = format!("cat -- {}/manifest", state(dir));
+    let script = format!("cat -- {}/manifest.{digest}", state(dir));
     let (exit, out, _) = run(host, "fetch its manifest", &script, &[], SCAN_TIMEOUT).await?;
     if !exit.success() || manifest::digest_of(&out) != digest {
         return Ok(None);
