@@ -202,7 +202,7 @@ fn sync(args: SyncArgs) -> Result<Outcome, Error> {
     };
     let reports = runtime()?
         .block_on(run::remote::sync_only(&root, support, &inventory, args.verify))
-        .map_err(|reason| Error::Sync(reason))?;
+        .map_err(Error::Sync)?;
     crate::report::print_sync(&reports);
     let ok = reports.iter().all(|r| r.result.is_ok());
     Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))

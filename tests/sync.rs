@@ -301,7 +301,7 @@ fn an_unreadable_local_file_is_named() {
     let bed = Testbed::start(1);
     let p = setup(&bed);
     p.write("spec/secret_spec.rb", "secret\n");
-    fs::set_permissions(p.path("spec/secret_spec.rb"), fs::Permissions::from_mode(0)).unwrap();
+    fs::set_permissions(p.path("spec/secret_spec.rb"), fs::Permissions::from_mode(0o000)).unwrap();
     // Root reads anything: drop the capabilities that let it, so the file is unreadable here too.
     let mut cmd = Command::new("setpriv");
     cmd.args(["--bounding-set=-dac_override,-dac_read_search", "--"]).arg(TESTBOT).arg("sync");

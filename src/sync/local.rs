@@ -278,14 +278,17 @@ pub struct Payload {
     pub deleted: usize,
 }
 
+/// A file's hash, the bytes read, and whether the hash may be cached (see `RACY`).
+type Hashed = ([u8; 32], u64, bool);
+
 /// Hashes on every core: the first sync of a large tree is mostly this.
-fn hash_files(todo: &[(String, PathBuf, Stamp)]) -> Result<Vec<([u8; 32], u64, bool)>, SyncError> {
+fn hash_files(todo: &[(String, PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
     if todo.is_empty() {
         return Ok(Vec::new());
     }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8).min(todo.len());
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<([u8; 32], u64, bool)>>> = Mutex::new(vec![None; todo.len()]);
+    let results: Mutex<Vec<Option<Hashed>>> = Mutex::new(vec![None; todo.len()]);
     let failure: Mutex<Option<SyncError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -313,7 +316,7 @@ fn hash_files(todo: &[(String, PathBuf, Stamp)]) -> Result<Vec<([u8; 32], u64, b
     Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|r| r.expect("every file hashed")).collect())
 }
 
-fn hash_file(path: &Path, stamp: &Stamp, buf: &mut [u8]) -> io::Result<([u8; 32], u64, bool)> {
+fn hash_file(path: &Path, stamp: &Stamp, buf: &mut [u8]) -> io::Result<Hashed> {
     let started = SystemTime::now();
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
@@ -470,7 +473,7 @@ mod tests {
             return;
         }
         let dir = tree();
-        std::fs::set_permissions(dir.path().join("lib/x.rb"), std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(dir.path().join("lib/x.rb"), std::fs::Permissions::from_mode(0o000)).unwrap();
         let err = Local::build(dir.path(), &[], &[], Vec::new(), None).unwrap_err();
         assert!(crate::errors::chain(&err).contains("lib/x.rb"), "{err}");
     }

@@ -45,10 +45,13 @@ pub enum SyncOutcome {
     Rescanned,
 }
 
+/// One payload, built once, for every host in the same state.
+type PayloadCell = Arc<OnceCell<Result<Arc<Payload>, String>>>;
+
 /// Hosts in the same state share one payload; the key is the digest of that state.
 #[derive(Default)]
 pub struct Payloads {
-    built: Mutex<HashMap<String, Arc<OnceCell<Result<Arc<Payload>, String>>>>>,
+    built: Mutex<HashMap<String, PayloadCell>>,
 }
 
 impl Payloads {
