@@ -37,6 +37,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// Work with JSON reports: `testbot report merge A.json B.json …`.
     Report(ReportArgs),
+    /// Bring every SSH host's copy of the project up to date, and run nothing.
+    Sync(SyncArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -117,6 +119,16 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Rehash every file on the hosts (not just trust the manifest they hold), and repair what
+    /// was changed there by hand.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
 pub struct RunArgs {
     /// Spec files or folders to run (default: the framework's pattern, e.g. spec/**/*_spec.rb).
     #[arg(value_name = "PATH")]
@@ -167,6 +179,9 @@ pub struct RunArgs {
     /// then retry it once on another slot; `0` turns the limit off.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "300s", env = "TESTBOT_FILE_TIMEOUT")]
     pub file_timeout: Duration,
+    /// Do not sync: run on the copies the SSH hosts already hold (a host never synced is left out).
+    #[arg(long)]
+    pub no_sync: bool,
 }
 
 /// `90`, `90s`, `1.5m`, `2h`: a duration in seconds unless it says otherwise.
@@ -226,6 +241,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Some(Command::Init(args)) => init(args),
         Some(Command::Exec(args)) => exec(args),
         Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => merge_reports(args),
+        Some(Command::Sync(args)) => sync(args),
         None => run_suite(cli.run),
     }
 }
@@ -266,7 +282,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.project)?;
+    let (root, mut inventory) = setup(&args.project)?;
+    inventory.sync.skip = args.no_sync;
     let project = project::Project::resolve(&root, &inventory, &args)?;
     let policy = run::Policy {
         partition: args.partition,
@@ -311,13 +328,33 @@ fn exec(args: ExecArgs) -> Result<Outcome, Error> {
     Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
 }
 
+fn no_hosts(inventory: &Inventory, command: &str, does: &str) -> Error {
+    Error::Usage(format!(
+        "no [[host]] in {}: `testbot {command}` {does} (see testbot.toml.example)",
+        inventory.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "testbot.toml (there is none here)".into())
+    ))
+}
+
+/// `testbot sync`: one line per host; exit 1 if any host could not be synced.
+fn sync(args: SyncArgs) -> Result<Outcome, Error> {
+    let (root, inventory) = setup(&args.project)?;
+    if inventory.hosts.is_empty() {
+        return Err(no_hosts(&inventory, "sync", "copies the project to SSH hosts"));
+    }
+    // The framework's support files travel with the project, as in a run.
+    let support = run::remote::support_files(&project::Project::without_files(&root, &inventory, &RunArgs::default()));
+    let reports = runtime()?
+        .block_on(run::remote::sync_only(&root, support, &inventory, args.verify))
+        .map_err(Error::Sync)?;
+    crate::report::print_sync(&reports);
+    let ok = reports.iter().all(|r| r.result.is_ok());
+    Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
+}
+
 fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
     let (root, inventory) = setup(&args.project)?;
     if inventory.hosts.is_empty() {
-        return Err(Error::Usage(format!(
-            "no [[host]] in {}: `testbot hosts` checks SSH hosts (see testbot.toml.example)",
-            inventory.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "testbot.toml (there is none here)".into())
-        )));
+        return Err(no_hosts(&inventory, "hosts", "checks SSH hosts"));
     }
     let checks = runtime()?.block_on(run::remote::check_all(&inventory, &root));
     crate::report::print_hosts(&checks);

@@ -31,6 +31,8 @@ pub enum Error {
     Framework { root: PathBuf, reason: String },
     #[error("no host could run work:\n{0}")]
     NoHost(String),
+    #[error("{0}")]
+    Sync(String),
     #[error("failed to {what}")]
     Io {
         what: String,
@@ -49,7 +51,7 @@ impl Error {
             | Error::MissingPath(_)
             | Error::Framework { .. } => exit::USAGE,
             Error::NoHost(_) => exit::NO_HOST,
-            Error::Io { .. } => exit::FAILED,
+            Error::Io { .. } | Error::Sync(_) => exit::FAILED,
         }
     }
 }

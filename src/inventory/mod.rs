@@ -133,13 +133,14 @@ pub enum HostKeyChecking {
     AcceptNew,
 }
 
-/// `[sync]`: reserved for copying the project to hosts; accepted and
-/// type-checked so that configs written for later versions keep loading.
+/// `[sync]`: where the project's copy goes on each host and what it leaves out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sync {
     pub remote_dir: Option<String>,
     pub exclude: Vec<String>,
     pub include: Vec<String>,
+    /// `--no-sync` (not a file key): use the copies the hosts already hold.
+    pub skip: bool,
 }
 
 impl Default for Project {

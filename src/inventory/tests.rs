@@ -139,6 +139,7 @@ fn full_config_parses_to_expected_values() {
             remote_dir: Some("/srv/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
+            skip: false,
         },
         hooks: Hooks {
             before_run: Some("bundle install --local".into()),
@@ -402,6 +403,7 @@ fn example_file_parses() {
             remote_dir: Some("/tmp/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
+            skip: false,
         }
     );
 }

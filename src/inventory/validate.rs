@@ -232,6 +232,7 @@ impl Checker<'_> {
                 .include
                 .map(|l| self.strings("include", l))
                 .unwrap_or_default(),
+            skip: false,
         }
     }
 

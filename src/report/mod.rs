@@ -9,6 +9,7 @@ mod junit;
 pub mod merge;
 mod runtime_log;
 mod summary;
+pub mod sync;
 
 pub use summary::Totals;
 
@@ -231,4 +232,9 @@ fn exec_text(outcomes: &[crate::run::exec::ExecOutcome]) -> String {
 /// What `testbot init` found and wrote.
 pub fn print_init(summary: &str) {
     print!("{summary}");
+}
+
+/// `testbot sync` prints its lines here.
+pub fn print_sync(reports: &[crate::run::remote::SyncReport]) {
+    print!("{}", sync::render(reports));
 }

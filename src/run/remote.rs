@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the copy of the project may take to arrive on one host.
-const SYNC_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A host that could not be used, and why.
 #[derive(Debug, Clone)]
@@ -142,15 +140,20 @@ fn ssh_config_params(alias: &str, inventory: &Inventory, home: &std::path::Path)
     Ok(Some(config.query(alias)))
 }
 
+/// Connects and authenticates, nothing more.
+async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, String> {
+    let (target, use_agent) = target(spec, inventory)?;
+    let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
+    SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::errors::chain(&e))
+}
+
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
 pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), String> {
     let sessions = match spec.slots {
         Slots::Count(n) => n + 1,
         Slots::Auto => 8,
     };
-    let (target, use_agent) = target(spec, inventory)?;
-    let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
-    let host = SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::errors::chain(&e))?;
+    let host = connect_only(spec, inventory, sessions).await?;
     let started = Instant::now();
     let (exit, out, err) = host
         .run("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN")
@@ -167,30 +170,36 @@ pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost,
     Ok((host, HostFacts { cores, round_trip }, slots))
 }
 
-/// Every inventory host, connected and synced side by side.
+/// Every inventory host, connected and synced side by side (or, with `--no-sync`, checked to
+/// hold a finished copy).
 pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedHost>, Vec<HostFailure>) {
     if inventory.hosts.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(&project.root));
-    let archive = match pack(project, inventory) {
-        Ok(bytes) => Arc::new(bytes),
-        Err(reason) => {
-            let failures = inventory.hosts.iter().map(|h| HostFailure { name: h.name.clone(), reason: reason.clone() }).collect();
-            return (Vec::new(), failures);
-        }
-    };
+    let remote_dir = remote_dir(inventory, &project.root);
+    // The tree is walked and hashed while the hosts are reached and asked for their state.
+    let local = (!inventory.sync.skip).then(|| build_local(&project.root, inventory, support_files(project)));
+    let payloads = sync::Payloads::default();
     let jobs = inventory.hosts.iter().map(|spec| {
-        let archive = archive.clone();
         let remote_dir = remote_dir.clone();
+        let (local, payloads) = (local.clone(), &payloads);
         async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
-            push(&host, &remote_dir, &archive).await?;
+            match local {
+                None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::errors::chain(&e))?,
+                Some(local) => {
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| match e {
+                        sync::SyncError::Local(reason) => reason,
+                        e => format!("failed to sync: {}", crate::errors::chain(&e)),
+                    })?;
+                    tracing::debug!(host = %spec.name, ?done, "synced");
+                }
+            }
             Ok::<_, String>(PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
                 boot_parallelism: facts.cores.max(1),
-                workdir: PathBuf::from(&remote_dir),
+                workdir: PathBuf::from(sync::remote::remote_path(&remote_dir)),
                 support_dir: SUPPORT_DIR.to_string(),
                 slot_numbers: Vec::new(),
             })
@@ -211,39 +220,72 @@ pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedH
 /// Where the formatter goes in the remote copy, as `--require` reads it from the project's dir.
 const SUPPORT_DIR: &str = "./.testbot";
 
-/// The project (under its ignore rules) plus the framework's support files, as one tar.
-fn pack(project: &Project, inventory: &Inventory) -> Result<Vec<u8>, String> {
-    let entries = sync::scan(&project.root, &inventory.sync.exclude, &inventory.sync.include).map_err(|e| crate::errors::chain(&e))?;
-    let support: Vec<(String, &[u8])> = project
+fn remote_dir(inventory: &Inventory, root: &std::path::Path) -> String {
+    inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root))
+}
+
+/// The framework's support files, as they go into the remote copy.
+pub fn support_files(project: &Project) -> Vec<(String, Vec<u8>)> {
+    project
         .framework
         .support_files()
         .into_iter()
-        .map(|(name, contents)| (format!(".testbot/{name}"), contents.as_bytes()))
-        .collect();
-    sync::archive(&project.root, &entries, &support).map_err(|e| crate::errors::chain(&e))
+        .map(|(name, contents)| (format!("{}/{name}", sync::manifest::RESERVED_DIR), contents.as_bytes().to_vec()))
+        .collect()
 }
 
-/// Unpacks the archive into a fresh directory beside the old copy and swaps it in, so the
-/// copy is exact (no file left from an earlier run) and a failed transfer leaves the old one.
-async fn push(host: &SshHost, remote_dir: &str, archive: &[u8]) -> Result<(), String> {
-    let dir = quote(remote_dir);
-    let next = quote(&format!("{remote_dir}.incoming"));
-    let old = quote(&format!("{remote_dir}.old"));
-    let script = format!(
-        "set -e; rm -rf {next} {old}; mkdir -p {next}; tar -x -m -f - -C {next}; \
-         if [ -e {dir} ]; then mv {dir} {old}; fi; mv {next} {dir}; rm -rf {old}"
-    );
-    let (exit, _out, err) = host
-        .run_with_stdin(&script, archive, SYNC_TIMEOUT)
-        .await
-        .map_err(|e| crate::errors::chain(&e))?;
-    if !exit.success() {
-        return Err(format!(
-            "failed to unpack the project into {remote_dir} ({exit}): {}",
-            String::from_utf8_lossy(&err).trim()
-        ));
+/// The project's manifest, built on a blocking thread (it walks and may hash the whole tree),
+/// as a future every host can await.
+fn build_local(root: &std::path::Path, inventory: &Inventory, support: Vec<(String, Vec<u8>)>) -> sync::LocalFuture {
+    use futures::FutureExt;
+    let (root, exclude, include) = (root.to_path_buf(), inventory.sync.exclude.clone(), inventory.sync.include.clone());
+    let built = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let cache = sync::local::cache_dir(&root);
+        let built = sync::Local::build(&root, &exclude, &include, support, cache.as_deref());
+        if let Ok(local) = &built {
+            tracing::debug!(entries = local.manifest.entries.len(), stats = ?local.stats, seconds = started.elapsed().as_secs_f64(), "built the manifest");
+        }
+        built
+    });
+    async move {
+        match built.await {
+            Ok(Ok(local)) => Ok(Arc::new(local)),
+            Ok(Err(e)) => Err(crate::errors::chain(&e)),
+            Err(e) => Err(format!("failed to collect the project to send: {e}")),
+        }
     }
-    Ok(())
+    .boxed()
+    .shared()
+}
+
+/// One host's line of `testbot sync`.
+#[derive(Debug, Clone)]
+pub struct SyncReport {
+    pub name: String,
+    pub result: Result<sync::HostSync, String>,
+}
+
+/// `testbot sync [--verify]`: every host connected and synced at once, nothing run.
+pub async fn sync_only(root: &std::path::Path, support: Vec<(String, Vec<u8>)>, inventory: &Inventory, verify: bool) -> Result<Vec<SyncReport>, String> {
+    let remote_dir = remote_dir(inventory, root);
+    let local = build_local(root, inventory, support);
+    let payloads = sync::Payloads::default();
+    let jobs = inventory.hosts.iter().map(|spec| {
+        let (local, payloads, remote_dir) = (local.clone(), &payloads, &remote_dir);
+        async move {
+            // One connection: a sync runs one command at a time.
+            let result = match connect_only(spec, inventory, 1).await {
+                Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
+                Err(reason) => Err(reason),
+            };
+            SyncReport { name: spec.name.clone(), result }
+        }
+    });
+    let reports = futures::future::join_all(jobs).await;
+    // A project that could not be read is one error, not one per host.
+    local.await?;
+    Ok(reports)
 }
 
 /// One row of `testbot hosts`.

@@ -1,6 +1,13 @@
-//! The project's copy on each host: what to ship (the tree under the ignore rules) and the
-//! archive that carries it. This first version ships the whole tree each run; the manifest and
-//! the diff against each host's last state come with the sync work.
+//! The project's copy on each host: what to ship (the tree under the ignore rules), its
+//! manifest (`manifest`, built here with a hash cache: `local`), and the incremental transfer
+//! that brings each host from the manifest it holds to this one (`remote`).
+
+pub mod local;
+pub mod manifest;
+pub mod remote;
+
+pub use local::Local;
+pub use remote::{check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,6 +29,75 @@ pub enum SyncError {
     Walk(String),
     #[error("invalid [sync] {which} pattern `{pattern}`: {reason}")]
     Pattern { which: &'static str, pattern: String, reason: String },
+    #[error("cannot send `{}`: its name (or link target) is not valid UTF-8", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("`{}` changed while it was being sent; sync again", path.display())]
+    Changed { path: PathBuf },
+    #[error("failed to build the archive: {0}")]
+    Payload(String),
+    #[error("{0}")]
+    Local(String),
+    #[error("failed to {what}")]
+    Ssh {
+        what: &'static str,
+        #[source]
+        source: Box<crate::ssh::SshError>,
+    },
+    #[error("failed to {what} ({exit}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    Remote { what: String, exit: crate::ssh::ExitInfo, stderr: String },
+    #[error("could not read the host's listing of its copy: {0}")]
+    RemoteScan(String),
+    #[error("it has never been synced (nothing at {dir}): run `testbot sync`, or drop --no-sync")]
+    NeverSynced { dir: String },
+    #[error("its last sync to {dir} did not finish: run `testbot sync`, or drop --no-sync")]
+    Unfinished { dir: String },
+}
+
+/// A path the walk found: relative (`/`-separated), full, and its own metadata (not its target's).
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub rel: String,
+    pub full: PathBuf,
+    pub meta: std::fs::Metadata,
+}
+
+/// Everything to ship, directories included, in no particular order: the project under
+/// .gitignore/.ignore and `[sync] exclude`, plus what `[sync] include` names; `.git` only when
+/// included, and never the top-level `.testbot`, which is testbot's own place in the remote copy.
+/// Walks (and stats) on two threads: a no-change sync is mostly this.
+pub fn walk(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<Found>, SyncError> {
+    let found: std::sync::Mutex<Vec<Found>> = std::sync::Mutex::new(Vec::new());
+    let failure: std::sync::Mutex<Option<SyncError>> = std::sync::Mutex::new(None);
+    walker_builder(root, exclude, include)?.threads(2).build_parallel().run(|| {
+        let (found, failure) = (&found, &failure);
+        Box::new(move |entry: Result<ignore::DirEntry, ignore::Error>| {
+            use ignore::WalkState;
+            let fail = |e: SyncError| {
+                failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                WalkState::Quit
+            };
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => return fail(SyncError::Walk(e.to_string())),
+            };
+            let Ok(rel) = entry.path().strip_prefix(root) else { return WalkState::Continue };
+            if rel.as_os_str().is_empty() {
+                return WalkState::Continue;
+            }
+            let Some(rel) = rel.to_str() else { return fail(SyncError::NotUtf8 { path: entry.path().to_path_buf() }) };
+            let meta = match std::fs::symlink_metadata(entry.path()) {
+                Ok(meta) => meta,
+                Err(source) => return fail(SyncError::Read { path: entry.path().to_path_buf(), source }),
+            };
+            let found_one = Found { rel: rel.to_string(), full: entry.path().to_path_buf(), meta };
+            found.lock().unwrap_or_else(|p| p.into_inner()).push(found_one);
+            WalkState::Continue
+        })
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    Ok(found.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,20 +116,6 @@ pub struct Entry {
 /// The files to ship: the project under .gitignore/.ignore and `[sync] exclude`, plus whatever
 /// `[sync] include` names; `.git` only when included. Links are shipped as links, never followed.
 pub fn scan(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<Entry>, SyncError> {
-    let globs = |which: &'static str, patterns: &[String]| -> Result<globset::GlobSet, SyncError> {
-        let mut b = globset::GlobSetBuilder::new();
-        for p in patterns {
-            let glob = globset::Glob::new(p).map_err(|e| SyncError::Pattern { which, pattern: p.clone(), reason: e.to_string() })?;
-            b.add(glob);
-            // `log` also means everything below it.
-            if let Ok(g) = globset::Glob::new(&format!("{}/**", p.trim_end_matches('/'))) {
-                b.add(g);
-            }
-        }
-        b.build().map_err(|e| SyncError::Pattern { which, pattern: patterns.join(", "), reason: e.to_string() })
-    };
-    let exclude = globs("exclude", exclude)?;
-    let include = globs("include", include)?;
     let mut out = Vec::new();
     let mut add = |entry: &Path, file_type: std::fs::FileType| -> Result<(), SyncError> {
         let Ok(rel) = entry.strip_prefix(root) else { return Ok(()) };
@@ -74,7 +136,36 @@ pub fn scan(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<E
         out.push(Entry { path: rel, kind });
         Ok(())
     };
-    let walker = ignore::WalkBuilder::new(root)
+    for entry in walker(root, exclude, include)? {
+        let entry = entry.map_err(|e| SyncError::Walk(e.to_string()))?;
+        let Some(ft) = entry.file_type() else { continue };
+        add(entry.path(), ft)?;
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn walker(root: &Path, exclude: &[String], include: &[String]) -> Result<ignore::Walk, SyncError> {
+    Ok(walker_builder(root, exclude, include)?.build())
+}
+
+fn walker_builder(root: &Path, exclude: &[String], include: &[String]) -> Result<ignore::WalkBuilder, SyncError> {
+    let globs = |which: &'static str, patterns: &[String]| -> Result<globset::GlobSet, SyncError> {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let glob = globset::Glob::new(p).map_err(|e| SyncError::Pattern { which, pattern: p.clone(), reason: e.to_string() })?;
+            b.add(glob);
+            // `log` also means everything below it.
+            if let Ok(g) = globset::Glob::new(&format!("{}/**", p.trim_end_matches('/'))) {
+                b.add(g);
+            }
+        }
+        b.build().map_err(|e| SyncError::Pattern { which, pattern: patterns.join(", "), reason: e.to_string() })
+    };
+    let exclude = globs("exclude", exclude)?;
+    let include = globs("include", include)?;
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
         .hidden(false)
         .git_ignore(true)
         .git_exclude(true)
@@ -84,13 +175,14 @@ pub fn scan(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<E
         .follow_links(false)
         .filter_entry({
             let root = root.to_path_buf();
-            let exclude = exclude.clone();
-            let include = include.clone();
             move |e| {
                 let Ok(rel) = e.path().strip_prefix(&root) else { return true };
                 let rel = rel.to_string_lossy();
                 if rel.is_empty() {
                     return true;
+                }
+                if rel == manifest::RESERVED_DIR {
+                    return false;
                 }
                 let included = include.is_match(rel.as_ref());
                 if rel == ".git" && !included {
@@ -98,15 +190,8 @@ pub fn scan(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<E
                 }
                 included || !exclude.is_match(rel.as_ref())
             }
-        })
-        .build();
-    for entry in walker {
-        let entry = entry.map_err(|e| SyncError::Walk(e.to_string()))?;
-        let Some(ft) = entry.file_type() else { continue };
-        add(entry.path(), ft)?;
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+        });
+    Ok(builder)
 }
 
 /// A tar archive of `entries` (read from `root`) plus `extra` files (name, contents).
