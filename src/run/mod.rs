@@ -140,12 +140,25 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         reasons.insert(0, "  local: 0 slots (`-n 0`, `[local] slots`, or the default with SSH hosts configured)".to_string());
         return Err(Error::NoHost(reasons.join("\n")));
     }
+    execute(&project, hosts, reporter, &policy, started).await
+}
+
+/// The run proper, on hosts already prepared (connected, the project in place): slots pull
+/// batches from the queue until every file has its result or the run stops. `started` is when
+/// the run began, for its wall time. Returns the exit code.
+pub async fn execute(
+    project: &Project,
+    hosts: Vec<PreparedHost>,
+    mut reporter: Reporter,
+    policy: &Policy,
+    started: Instant,
+) -> Result<u8, Error> {
     let tag = protocol::new_tag();
-    let slots = build_slots(&project, &hosts, &tag);
+    let slots = build_slots(project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
 
-    let history = load_history(&project);
+    let history = load_history(project);
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
     let estimates = schedule::estimate(&sizes, &history);
     let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
@@ -180,9 +193,13 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     let mut held: HashMap<String, Held> = HashMap::new();
     let mut failures_seen = 0usize;
     let mut stopped: Option<Stop> = None;
+    // Whether a slot may take work now that could not before: most messages are examples
+    // finishing, and scanning every idle slot for each would cost events × slots.
+    let mut dispatch = true;
 
     loop {
-        if stopped.is_none() {
+        if stopped.is_none() && dispatch {
+            dispatch = false;
             let mut k = idle.len();
             while k > 0 && !queue.is_empty() {
                 k -= 1;
@@ -197,7 +214,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
                 idle.remove(k);
                 running += 1;
                 booting[slots[i].host_index] += 1;
-                let job = run_batch(&slots[i], i, batch, &project, tag.clone(), limits.clone(), tx.clone(), cancel_rx.clone());
+                let job = run_batch(&slots[i], i, batch, project, tag.clone(), limits.clone(), tx.clone(), cancel_rx.clone());
                 tokio::spawn(job);
             }
             if running == 0 && (!queue.is_empty() || !held.is_empty()) && idle.is_empty() {
@@ -205,7 +222,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
                 let gone: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
                 let why = format!("no host was left to run it ({} left the run)", gone.join(", "));
                 for job in queue.drain() {
-                    reporter.handle(&not_run(job, why.clone(), String::new()));
+                    reporter.record(not_run(job, why.clone(), String::new()));
                 }
             }
         }
@@ -215,24 +232,28 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         let stop = tokio::select! {
             Some(msg) = rx.recv() => match msg {
                 Msg::Event(RunEvent::FileFinished(report)) => {
-                    let failed = settle_file(*report, &mut held, &mut queue, &policy, stopped.is_some(), &mut reporter);
+                    // A retry may have gone back to the queue.
+                    dispatch = true;
+                    let failed = settle_file(*report, &mut held, &mut queue, policy, stopped.is_some(), &mut reporter);
                     failures_seen += failed;
-                    fail_fast(&policy, failures_seen)
+                    fail_fast(policy, failures_seen)
                 }
                 Msg::Event(event) => {
                     if policy.retries == 0 && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
                         // Without retries a failure is final as it happens: stop promptly.
                         failures_seen += 1;
                     }
-                    reporter.handle(&event);
-                    fail_fast(&policy, failures_seen)
+                    reporter.record(event);
+                    fail_fast(policy, failures_seen)
                 }
                 Msg::Booted { slot } => {
                     booting[slots[slot].host_index] -= 1;
+                    dispatch = true;
                     None
                 }
                 Msg::BatchDone { slot, seconds, requeue, lost: lost_reason } => {
                     running -= 1;
+                    dispatch = true;
                     let h = slots[slot].host_index;
                     reporter.handle(&RunEvent::BatchFinished { slot: slots[slot].info.id, seconds });
                     if let Some(reason) = lost_reason {
@@ -278,9 +299,9 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         if let Msg::Event(event) = msg {
             match event {
                 RunEvent::FileFinished(report) => {
-                    settle_file(*report, &mut held, &mut queue, &policy, true, &mut reporter);
+                    settle_file(*report, &mut held, &mut queue, policy, true, &mut reporter);
                 }
-                event => reporter.handle(&event),
+                event => reporter.record(event),
             }
         }
     }
@@ -288,7 +309,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     let mut left: Vec<Held> = held.into_values().collect();
     left.sort_by(|a, b| a.report.path.cmp(&b.report.path));
     for h in left {
-        reporter.handle(&RunEvent::FileFinished(Box::new(h.report)));
+        reporter.record(RunEvent::FileFinished(Box::new(h.report)));
     }
     reporter.handle(&RunEvent::RunFinished { wall_seconds: started.elapsed().as_secs_f64(), stopped });
     let totals = reporter.finish();
@@ -349,7 +370,7 @@ fn settle_file(
     } else {
         failed.len() + usize::from(report.error.is_some())
     };
-    reporter.handle(&RunEvent::FileFinished(Box::new(report)));
+    reporter.record(RunEvent::FileFinished(Box::new(report)));
     counted
 }
 
@@ -382,7 +403,7 @@ fn settle_requeues(requeue: Vec<Requeue>, queue: &mut Queue, reporter: &mut Repo
     for r in requeue {
         if r.counts && r.job.requeued >= MAX_REQUEUES {
             let why = format!("{} ({} times)", r.reason, r.job.requeued + 1);
-            reporter.handle(&not_run(r.job, why, r.output));
+            reporter.record(not_run(r.job, why, r.output));
         } else {
             reporter.handle(&RunEvent::FileRequeued {
                 path: r.job.path.clone(),
@@ -493,22 +514,36 @@ fn run_batch(
                 let mut current: Option<String> = None;
                 let mut limit = limits.floor;
                 let mut since = tokio::time::Instant::now();
+                // One timer for the batch, moved when the limit changes (not one per chunk).
+                let timer = tokio::time::sleep_until(since);
+                tokio::pin!(timer);
                 loop {
                     let deadline = limit.map(|l| since + Duration::from_secs_f64(l));
+                    if let Some(at) = deadline.filter(|at| *at != timer.deadline()) {
+                        timer.as_mut().reset(at);
+                    }
                     tokio::select! {
-                        chunk = process.output.recv() => match chunk {
-                            Some(Output::Stdout(bytes)) => stdout.feed(&bytes, &mut pieces),
-                            Some(Output::Stderr(bytes)) => stderr.feed(&bytes, &mut pieces),
-                            None => break,
-                        },
+                        chunk = process.output.recv() => {
+                            let Some(mut chunk) = chunk else { break };
+                            // What else has arrived, in one go.
+                            for _ in 0..64 {
+                                match chunk {
+                                    Output::Stdout(bytes) => stdout.feed(&bytes, &mut pieces),
+                                    Output::Stderr(bytes) => stderr.feed(&bytes, &mut pieces),
+                                }
+                                match process.output.try_recv() {
+                                    Ok(next) => chunk = next,
+                                    Err(_) => break,
+                                }
+                            }
+                        }
                         changed = cancel.changed(), if ending != Ending::Stopped => {
                             if changed.is_err() || *cancel.borrow() {
                                 process.kill();
                                 ending = Ending::Stopped;
                             }
                         }
-                        _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
-                            if deadline.is_some() && ending == Ending::Exited => {
+                        _ = &mut timer, if deadline.is_some() && ending == Ending::Exited => {
                             process.kill();
                             ending = Ending::TimedOut { seconds: limit.unwrap_or_default() };
                         }
