@@ -2,7 +2,7 @@
 //! plain lines otherwise (stderr not a terminal, or CI set). NO_COLOR is honoured.
 
 use super::summary::{file_counts, file_details, Styles};
-use crate::events::{ExampleStatus, FileStatus, RunEvent};
+use crate::events::{ExampleStatus, FileReport, FileStatus, RunEvent};
 use crate::framework::Framework;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -18,7 +18,13 @@ pub struct Display {
     failures: usize,
     expected_total: f64,
     expected_done: f64,
+    /// When the bar's text was last set: it draws at most 10 times a second, and at thousands of
+    /// events a second formatting its text for each would be most of the display's work.
+    bar_updated: Option<Instant>,
 }
+
+/// The bar's refresh interval (its draw target's rate).
+const BAR_INTERVAL: Duration = Duration::from_millis(100);
 
 fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
@@ -49,6 +55,7 @@ impl Display {
             failures: 0,
             expected_total: 0.0,
             expected_done: 0.0,
+            bar_updated: None,
         }
     }
 
@@ -118,28 +125,7 @@ impl Display {
                     self.styles.pending.apply_to(format!("{:>8}", "RERUN"))
                 ));
             }
-            RunEvent::FileFinished(report) => {
-                self.files_done += 1;
-                self.expected_done += report.expected_seconds;
-                let status = report.status();
-                let label = match status {
-                    FileStatus::Passed => self.styles.pass.apply_to(format!("{:>8}", "PASS")),
-                    FileStatus::Failed => self.styles.fail.apply_to(format!("{:>8}", "FAIL")),
-                    FileStatus::Errored => self.styles.fail.apply_to(format!("{:>8}", "ERROR")),
-                };
-                let what = match &report.error {
-                    Some(e) => e.kind().to_string(),
-                    None => file_counts(report),
-                };
-                let flaky = report.flaky();
-                let what = if flaky > 0 { format!("{what}, {flaky} flaky") } else { what };
-                let head = format!("{label} [{:>7.2}s] {} {}", report.seconds, report.path, self.styles.dim.apply_to(format!("({what})")));
-                if status != FileStatus::Passed {
-                    self.line(&format!("{head}\n{}", file_details(report, &self.styles)));
-                } else if self.bar.is_none() {
-                    self.line(&head);
-                }
-            }
+            RunEvent::FileFinished(report) => return self.file_finished(report),
             RunEvent::ErrorOutsideExamples { message, output, .. } => {
                 let mut text = format!("{} {}", self.styles.fail.apply_to(format!("{:>8}", "ERROR")), message.trim());
                 if !output.trim().is_empty() {
@@ -159,8 +145,37 @@ impl Display {
         self.update_bar();
     }
 
-    fn update_bar(&self) {
+    pub fn file_finished(&mut self, report: &FileReport) {
+        self.files_done += 1;
+        self.expected_done += report.expected_seconds;
+        let status = report.status();
+        let label = match status {
+            FileStatus::Passed => self.styles.pass.apply_to(format!("{:>8}", "PASS")),
+            FileStatus::Failed => self.styles.fail.apply_to(format!("{:>8}", "FAIL")),
+            FileStatus::Errored => self.styles.fail.apply_to(format!("{:>8}", "ERROR")),
+        };
+        let what = match &report.error {
+            Some(e) => e.kind().to_string(),
+            None => file_counts(report),
+        };
+        let flaky = report.flaky();
+        let what = if flaky > 0 { format!("{what}, {flaky} flaky") } else { what };
+        let head = format!("{label} [{:>7.2}s] {} {}", report.seconds, report.path, self.styles.dim.apply_to(format!("({what})")));
+        if status != FileStatus::Passed {
+            self.line(&format!("{head}\n{}", file_details(report, &self.styles)));
+        } else if self.bar.is_none() {
+            self.line(&head);
+        }
+        self.update_bar();
+    }
+
+    fn update_bar(&mut self) {
         let Some(bar) = &self.bar else { return };
+        let now = Instant::now();
+        if self.bar_updated.is_some_and(|at| now.duration_since(at) < BAR_INTERVAL) {
+            return;
+        }
+        self.bar_updated = Some(now);
         bar.set_position(self.files_done as u64);
         let elapsed = self.started.elapsed().as_secs_f64();
         bar.set_prefix(format!("{elapsed:.0}s"));

@@ -4,6 +4,7 @@ use super::{Aggregate, Totals};
 use crate::events::{ExampleStatus, FileStatus};
 use crate::framework::Framework;
 use serde::Serialize;
+use std::collections::HashMap;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -97,7 +98,8 @@ struct JsonHost {
     busy_seconds: f64,
 }
 
-pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String {
+/// Streams the report to `out` (a 20,000-file report is megabytes; no String of it is built).
+pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let files = agg
         .files
         .iter()
@@ -165,22 +167,21 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String 
         })
         .collect();
     errors.extend(agg.batch_errors.iter().map(|e| JsonError { path: None, message: &e.message }));
+    // Hosts in the order their slots come, found by name (hundreds of hosts, 20,000 files).
     let mut hosts: Vec<JsonHost> = Vec::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
     for slot in &agg.slots {
         let busy = agg.busy.get(&slot.id).copied().unwrap_or(0.0);
-        match hosts.iter_mut().find(|h| h.name == *slot.host) {
-            Some(h) => {
-                h.slots += 1;
-                h.busy_seconds += busy;
-            }
-            None => hosts.push(JsonHost { name: slot.host.to_string(), slots: 1, files: 0, busy_seconds: busy }),
-        }
+        let i = *by_name.entry(&slot.host).or_insert_with(|| {
+            hosts.push(JsonHost { name: slot.host.to_string(), slots: 0, files: 0, busy_seconds: 0.0 });
+            hosts.len() - 1
+        });
+        hosts[i].slots += 1;
+        hosts[i].busy_seconds += busy;
     }
     for f in &agg.files {
-        if let Some(slot) = &f.slot {
-            if let Some(h) = hosts.iter_mut().find(|h| h.name == *slot.host) {
-                h.files += 1;
-            }
+        if let Some(&i) = f.slot.as_ref().and_then(|slot| by_name.get(&*slot.host)) {
+            hosts[i].files += 1;
         }
     }
     for h in &mut hosts {
@@ -213,9 +214,8 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals) -> String 
         hosts,
         warnings: &agg.warnings,
     };
-    let mut text = serde_json::to_string_pretty(&report).expect("the report serializes");
-    text.push('\n');
-    text
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    out.write_all(b"\n")
 }
 
 fn is_zero(n: &usize) -> bool {

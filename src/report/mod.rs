@@ -86,6 +86,17 @@ impl Reporter {
         self.display.line(&text);
     }
 
+    /// `handle` for an event the caller is done with: a file's report is kept, not copied.
+    pub fn record(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::FileFinished(report) => {
+                self.display.file_finished(&report);
+                self.agg.files.push(*report);
+            }
+            event => self.handle(&event),
+        }
+    }
+
     pub fn handle(&mut self, event: &RunEvent) {
         self.display.event(event);
         match event {
@@ -124,25 +135,26 @@ impl Reporter {
     pub fn finish(mut self) -> Totals {
         self.agg.files.sort_by(|a, b| a.path.cmp(&b.path));
         let totals = Totals::of(&self.agg);
-        let write = |what: &str, path: &PathBuf, text: Result<String, String>| {
-            let result = text.and_then(|t| write_file(path, &t).map_err(|e| e.to_string()));
-            if let Err(err) = result {
+        let write = |what: &str, path: &PathBuf, render: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>| {
+            if let Err(err) = write_file(path, render) {
                 self.display.warn(&format!("failed to write the {what} to {}: {err}", path.display()));
             }
         };
+        let framework = self.config.framework;
         if let Some(path) = &self.config.report_json {
-            write("JSON report", path, Ok(json::render(self.config.framework, &self.agg, &totals)));
+            write("JSON report", path, &|out| json::write(framework, &self.agg, &totals, out));
         }
         if let Some(path) = &self.config.junit {
-            write("JUnit report", path, junit::render(self.config.framework, &self.agg));
+            write("JUnit report", path, &|mut out| junit::write(framework, &self.agg, &mut out));
         }
         let updates = runtime_log::updates(&self.agg);
         if let (false, Some(path)) = (updates.is_empty(), self.config.runtime_log.clone()) {
-            write("runtime log", &path, Ok(runtime_log::merged(&path, updates)));
+            let text = runtime_log::merged(&path, updates);
+            write("runtime log", &path, &|out| out.write_all(text.as_bytes()));
         }
         if let Some((path, root)) = self.config.examples_log.clone() {
             if let Some(text) = examples_log::merged(&path, &root, &self.agg) {
-                write("examples log", &path, Ok(text));
+                write("examples log", &path, &|out| out.write_all(text.as_bytes()));
             }
         }
         self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
@@ -168,16 +180,19 @@ pub fn merge_reports(
     Ok(Reporter { config, agg, display }.finish())
 }
 
-/// Atomically: a reader (or a crash) never sees half a file.
-fn write_file(path: &PathBuf, text: &str) -> std::io::Result<()> {
+/// Atomically: a reader (or a crash) never sees half a file. `render` writes it, buffered.
+fn write_file(path: &PathBuf, render: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>) -> std::io::Result<()> {
     use std::io::Write;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    tmp.write_all(text.as_bytes())?;
+    let tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+    render(&mut out)?;
+    out.flush()?;
+    let tmp = out.into_inner().map_err(|e| e.into_error())?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

@@ -141,10 +141,11 @@ impl BatchTracker {
 
     /// The state of `path`, adding it when the runner reports a file it was not given.
     fn file(&mut self, path: &str) -> usize {
-        let path = normalize(path);
-        if let Some(&i) = self.index.get(&path) {
+        // Looked up for every event: no allocation unless the file is new.
+        if let Some(&i) = self.index.get(path.strip_prefix("./").unwrap_or(path)) {
             return i;
         }
+        let path = normalize(path);
         let i = self.files.len();
         self.index.insert(path.clone(), i);
         let job = Job::new(path, 0.0);

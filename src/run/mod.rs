@@ -103,7 +103,7 @@ struct Held {
     attempt: u32,
 }
 
-pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, policy: Policy) -> Result<u8, Error> {
+pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: Policy) -> Result<u8, Error> {
     let started = Instant::now();
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
@@ -183,22 +183,38 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
         }
         return Err(Error::NoHost(reasons.join("\n")));
     }
-    let slots = build_slots(&project, &hosts, &tag);
+    execute(&project, hosts, reporter, &policy, inventory.hooks.after_run.as_deref(), started).await
+}
+
+/// The run proper, on hosts already prepared (connected, the project in place): slots pull
+/// batches from the queue until every file has its result or the run stops. `started` is when
+/// the run began, for its wall time. Returns the exit code.
+pub async fn execute(
+    project: &Project,
+    hosts: Vec<PreparedHost>,
+    mut reporter: Reporter,
+    policy: &Policy,
+    after_run: Option<&str>,
+    started: Instant,
+) -> Result<u8, Error> {
+    let tag = protocol::new_tag();
+    let slots = build_slots(project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
 
-    let history = load_history(&project);
-    let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
+    let history = load_history(project);
+    let mut files: Vec<&crate::project::SpecFile> = project.files.iter().collect();
+    let sizes: Vec<(String, u64)> = files.iter().map(|f| (f.path.clone(), f.size)).collect();
     let mut estimates = schedule::estimate(&sizes, &history);
     if let Some((k, n)) = policy.partition {
         let keep = schedule::partition::partition(&estimates, k, n);
         estimates = keep.iter().map(|&i| estimates[i].clone()).collect();
-        project.files = keep.iter().map(|&i| project.files[i].clone()).collect();
+        files = keep.iter().map(|&i| files[i]).collect();
     }
     let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
     let limits = Arc::new(Limits {
         floor: policy.file_timeout.map(|d| d.as_secs_f64()),
-        history: project.files.iter().filter_map(|f| history.get(&f.path).map(|s| (f.path.clone(), s))).collect(),
+        history: files.iter().filter_map(|f| history.get(&f.path).map(|s| (f.path.clone(), s))).collect(),
     });
     let tuning = match std::env::var("TESTBOT_TUNING") {
         Ok(spec) => Tuning::parse_over(Tuning::default(), &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
@@ -219,13 +235,13 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
             false => vec![Job::new(e.path.clone(), e.seconds)],
         })
         .collect();
-    let mut settle = Settle::new(&policy, &jobs);
+    let mut settle = Settle::new(policy, &jobs);
     let known: Vec<bool> = estimates.iter().map(|e| e.known).collect();
     let mut queue = Queue::with_jobs(jobs, &known, &boot_waves, tuning);
 
     reporter.handle(&RunEvent::RunStarted {
         framework: project.framework.name(),
-        files: project.files.len(),
+        files: files.len(),
         slots: slots.iter().map(|s| s.info.clone()).collect(),
         expected_seconds,
     });
@@ -243,9 +259,13 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
     let mut lost = vec![false; hosts.len()];
     let mut failures_seen = 0usize;
     let mut stopped: Option<Stop> = None;
+    // Whether a slot may take work now that could not before: most messages are examples
+    // finishing, and scanning every idle slot for each would cost events × slots.
+    let mut dispatch = true;
 
     loop {
-        if stopped.is_none() {
+        if stopped.is_none() && dispatch {
+            dispatch = false;
             let mut k = idle.len();
             while k > 0 && !queue.is_empty() {
                 k -= 1;
@@ -260,7 +280,7 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
                 idle.remove(k);
                 running += 1;
                 booting[slots[i].host_index] += 1;
-                let job = run_batch(&slots[i], i, batch, &project, tag.clone(), limits.clone(), tx.clone(), cancel_rx.clone());
+                let job = run_batch(&slots[i], i, batch, project, tag.clone(), limits.clone(), tx.clone(), cancel_rx.clone());
                 tokio::spawn(job);
             }
             if running == 0 && !queue.is_empty() && idle.is_empty() {
@@ -278,23 +298,27 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
         let stop = tokio::select! {
             Some(msg) = rx.recv() => match msg {
                 Msg::Event(RunEvent::FileFinished(report)) => {
+                    // A retry may have gone back to the queue.
+                    dispatch = true;
                     failures_seen += settle.file(*report, &mut queue, stopped.is_some(), &mut reporter);
-                    fail_fast(&policy, failures_seen)
+                    fail_fast(policy, failures_seen)
                 }
                 Msg::Event(event) => {
                     if policy.retries == 0 && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
                         // Without retries a failure is final as it happens: stop promptly.
                         failures_seen += 1;
                     }
-                    reporter.handle(&event);
-                    fail_fast(&policy, failures_seen)
+                    reporter.record(event);
+                    fail_fast(policy, failures_seen)
                 }
                 Msg::Booted { slot } => {
                     booting[slots[slot].host_index] -= 1;
+                    dispatch = true;
                     None
                 }
                 Msg::BatchDone { slot, seconds, requeue, lost: lost_reason } => {
                     running -= 1;
+                    dispatch = true;
                     let h = slots[slot].host_index;
                     reporter.handle(&RunEvent::BatchFinished { slot: slots[slot].info.id, seconds });
                     if let Some(reason) = lost_reason {
@@ -312,7 +336,7 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
                     if stopped.is_none() {
                         failures_seen += settle.requeues(requeue, &mut queue, &mut reporter);
                     }
-                    fail_fast(&policy, failures_seen)
+                    fail_fast(policy, failures_seen)
                 }
             },
             // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
@@ -342,14 +366,14 @@ pub async fn run(mut project: Project, inventory: Inventory, args: RunArgs, poli
                 RunEvent::FileFinished(report) => {
                     settle.file(*report, &mut queue, true, &mut reporter);
                 }
-                event => reporter.handle(&event),
+                event => reporter.record(event),
             }
         }
     }
     if stopped != Some(Stop::Interrupted) {
-        if let Some(script) = &inventory.hooks.after_run {
+        if let Some(script) = after_run {
             let alive: Vec<&PreparedHost> = hosts.iter().zip(&lost).filter(|(_, lost)| !**lost).map(|(h, _)| h).collect();
-            let runs = alive.iter().map(|h| hooks::run_hook(&*h.host, "after_run", script, host_env(&project, h), h.workdir.clone()));
+            let runs = alive.iter().map(|h| hooks::run_hook(&*h.host, "after_run", script, host_env(project, h), h.workdir.clone()));
             for (h, result) in alive.iter().zip(futures::future::join_all(runs).await) {
                 if let Err(why) = result {
                     reporter.warn(&format!("host `{}`: {why}", h.host.name()));
@@ -494,7 +518,7 @@ impl<'a> Settle<'a> {
         } else {
             failed.len() + usize::from(report.error.is_some())
         };
-        reporter.handle(&RunEvent::FileFinished(Box::new(report)));
+        reporter.record(RunEvent::FileFinished(Box::new(report)));
         counted
     }
 
@@ -536,7 +560,7 @@ impl<'a> Settle<'a> {
         );
         left.sort_by(|a, b| a.path.cmp(&b.path));
         for report in left {
-            reporter.handle(&RunEvent::FileFinished(Box::new(report)));
+            reporter.record(RunEvent::FileFinished(Box::new(report)));
         }
     }
 }
@@ -676,22 +700,36 @@ fn run_batch(
                 let mut current: Option<String> = None;
                 let mut limit = limits.floor;
                 let mut since = tokio::time::Instant::now();
+                // One timer for the batch, moved when the limit changes (not one per chunk).
+                let timer = tokio::time::sleep_until(since);
+                tokio::pin!(timer);
                 loop {
                     let deadline = limit.map(|l| since + Duration::from_secs_f64(l));
+                    if let Some(at) = deadline.filter(|at| *at != timer.deadline()) {
+                        timer.as_mut().reset(at);
+                    }
                     tokio::select! {
-                        chunk = process.output.recv() => match chunk {
-                            Some(Output::Stdout(bytes)) => stdout.feed(&bytes, &mut pieces),
-                            Some(Output::Stderr(bytes)) => stderr.feed(&bytes, &mut pieces),
-                            None => break,
-                        },
+                        chunk = process.output.recv() => {
+                            let Some(mut chunk) = chunk else { break };
+                            // What else has arrived, in one go.
+                            for _ in 0..64 {
+                                match chunk {
+                                    Output::Stdout(bytes) => stdout.feed(&bytes, &mut pieces),
+                                    Output::Stderr(bytes) => stderr.feed(&bytes, &mut pieces),
+                                }
+                                match process.output.try_recv() {
+                                    Ok(next) => chunk = next,
+                                    Err(_) => break,
+                                }
+                            }
+                        }
                         changed = cancel.changed(), if ending != Ending::Stopped => {
                             if changed.is_err() || *cancel.borrow() {
                                 process.kill();
                                 ending = Ending::Stopped;
                             }
                         }
-                        _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
-                            if deadline.is_some() && ending == Ending::Exited => {
+                        _ = &mut timer, if deadline.is_some() && ending == Ending::Exited => {
                             process.kill();
                             ending = Ending::TimedOut { seconds: limit.unwrap_or_default() };
                         }

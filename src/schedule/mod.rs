@@ -13,7 +13,8 @@ pub mod split;
 pub use estimate::{estimate, FileEstimate};
 pub use history::History;
 
-use std::collections::VecDeque;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
 
 /// A file waiting to run.
 #[derive(Clone, Debug, PartialEq)]
@@ -261,29 +262,54 @@ fn plan_first_wave(pending: &mut VecDeque<Job>, offsets: &[f64], budget: f64, tu
     if offsets.len() < 2 || pending.len() <= offsets.len() {
         return VecDeque::new();
     }
-    let mut bins: Vec<(f64, Vec<Job>)> = offsets.iter().map(|o| (*o, Vec::new())).collect();
+    // The slot free first, from a heap: a scan of every slot for every file is files × slots.
+    let mut free: BinaryHeap<Reverse<FreeAt>> = offsets.iter().enumerate().map(|(i, o)| Reverse(FreeAt(*o, i))).collect();
+    let mut bins: Vec<Vec<Job>> = vec![Vec::new(); offsets.len()];
     let mut planned = 0.0;
     while let Some(job) = pending.front() {
         if planned + job.expected_seconds > budget && planned > 0.0 {
             break;
         }
-        // The least loaded slot without a piece of the same file already.
-        let Some((free_at, jobs)) = bins
-            .iter_mut()
-            .filter(|(_, jobs)| !jobs.iter().any(|j| j.path == job.path))
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-        else {
-            break;
-        };
-        if jobs.len() >= tuning.max_batch_files {
+        // The slot free first that holds no piece of the same (split) file already.
+        let mut passed = Vec::new();
+        let mut chosen = None;
+        while let Some(Reverse(FreeAt(free_at, i))) = free.pop() {
+            if bins[i].iter().any(|j| j.path == job.path) {
+                passed.push(Reverse(FreeAt(free_at, i)));
+            } else {
+                chosen = Some((free_at, i));
+                break;
+            }
+        }
+        free.extend(passed);
+        let Some((free_at, i)) = chosen else { break };
+        if bins[i].len() >= tuning.max_batch_files {
             break;
         }
         let job = pending.pop_front().expect("front exists");
         planned += job.expected_seconds;
-        *free_at += job.expected_seconds;
-        jobs.push(job);
+        free.push(Reverse(FreeAt(free_at + job.expected_seconds, i)));
+        bins[i].push(job);
     }
-    bins.into_iter().filter(|(_, jobs)| !jobs.is_empty()).map(|(_, jobs)| Batch { jobs }).collect()
+    bins.into_iter().filter(|jobs| !jobs.is_empty()).map(|jobs| Batch { jobs }).collect()
+}
+
+/// When slot `.1` is free; ordered by time, then slot (the first slot wins a tie).
+#[derive(PartialEq)]
+struct FreeAt(f64, usize);
+
+impl Eq for FreeAt {}
+
+impl PartialOrd for FreeAt {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FreeAt {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
 }
 
 /// The order in which slots take their first batch, and the boot wave of each: hosts boot at
