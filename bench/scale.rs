@@ -95,7 +95,8 @@ fn main() {
         framework: project.framework,
         report_json: Some(root.join("report.json")),
         junit: Some(root.join("junit.xml")),
-        runtime_log: project.runtime_log.clone(),
+        runtime_log: Some(project.runtime_log.clone()),
+        examples_log: None,
         flaky_fails: false,
     });
     // As the testbot binary runs: two worker threads, the default per-file time limit.
@@ -103,7 +104,7 @@ fn main() {
     let policy = Policy { file_timeout: Some(Duration::from_secs(300)), ..Policy::default() };
     let hosts = sim::hosts(&script, args.hosts, args.slots_per_host, 4);
     let started = Instant::now();
-    let code = runtime.block_on(execute(&project, hosts, reporter, &policy, started)).expect("the run");
+    let code = runtime.block_on(execute(&project, hosts, reporter, &policy, None, started)).expect("the run");
     let wall = started.elapsed().as_secs_f64();
     drop(runtime);
     let runners_cpu = runners.stop();

@@ -29,11 +29,12 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
         framework: project.framework,
         report_json: Some(json_path.clone()),
         junit: Some(junit_path.clone()),
-        runtime_log: project.runtime_log.clone(),
+        runtime_log: Some(project.runtime_log.clone()),
+        examples_log: None,
         flaky_fails: false,
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
-    let code = execute(&project, sim::hosts(&script, 10, 5, 2), reporter, &policy, Instant::now()).await.unwrap();
+    let code = execute(&project, sim::hosts(&script, 10, 5, 2), reporter, &policy, None, Instant::now()).await.unwrap();
 
     let examples: u64 = suite.iter().map(|(_, f)| u64::from(f.examples)).sum();
     let failures: u64 = suite.iter().map(|(_, f)| u64::from(f.failures)).sum();
