@@ -45,7 +45,7 @@ pub fn pieces(path: &str, seconds: f64, examples: &[ExampleTime], ideal: f64, sl
     let scale = if total > 0.0 { seconds / total } else { 1.0 };
     bins.into_iter()
         .map(|(secs, mut ids)| {
-            ids.sort_by(|a, b| natural(a).cmp(&natural(b)));
+            ids.sort_by_key(|id| natural(id));
             let mut job = Job::new(path, secs * scale);
             job.examples = ids;
             job.pieces = n as u32;
@@ -73,7 +73,7 @@ mod tests {
         let jobs = pieces("spec/big_spec.rb", 16.5, &ex(32, 0.5), 5.0, 8);
         assert_eq!(jobs.len(), 7);
         let mut ids: Vec<String> = jobs.iter().flat_map(|j| j.examples.clone()).collect();
-        ids.sort_by(|a, b| natural(a).cmp(&natural(b)));
+        ids.sort_by_key(|id| natural(id));
         assert_eq!(ids, (1..=32).map(|i| format!("1:{i}")).collect::<Vec<_>>());
         let total: f64 = jobs.iter().map(|j| j.expected_seconds).sum();
         assert!((total - 16.5).abs() < 1e-9);
