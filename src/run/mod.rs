@@ -5,6 +5,7 @@
 mod batch;
 pub mod exec;
 pub mod hooks;
+mod preload;
 pub mod remote;
 mod tmpdir;
 
@@ -60,6 +61,8 @@ struct Slot {
     env: Vec<(String, String)>,
     workdir: PathBuf,
     support_dir: String,
+    /// `--preload`: the socket of the slot's preload server, once it is ready.
+    preload: Option<String>,
 }
 
 /// How the run copes with failures, from the command line.
@@ -158,7 +161,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     }
     let slots = build_slots(&project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
-    let slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
+    let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
 
     let history = load_history(&project);
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
@@ -195,6 +198,30 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     let mut held: HashMap<String, Held> = HashMap::new();
     let mut failures_seen = 0usize;
     let mut stopped: Option<Stop> = None;
+    let mut servers = None;
+    if project.preload {
+        let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
+        tokio::select! {
+            started = preload::start(&slots, &project, &boot, &tag) => {
+                for (slot, socket) in slots.iter_mut().zip(started.sockets) {
+                    slot.preload = socket;
+                }
+                // A helper that does not load takes its host out, with its error said once.
+                for (h, reason) in started.failed {
+                    lost[h] = true;
+                    idle.retain(|&i| slots[i].host_index != h);
+                    reporter.warn(&format!("host `{}` is left out of this run: {reason}", hosts[h].host.name()));
+                }
+                queue.set_slots(idle.len());
+                servers = Some(started.servers);
+            }
+            _ = async { tokio::select! { _ = interrupts.recv() => {}, _ = terminates.recv() => {} } } => {
+                stopped = Some(Stop::Interrupted);
+                reporter.stopping(Stop::Interrupted);
+                queue.drain();
+            }
+        }
+    }
 
     loop {
         if stopped.is_none() {
@@ -288,6 +315,9 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
                 let _ = cancel_tx.send(true);
             }
         }
+    }
+    if let Some(servers) = servers {
+        servers.stop().await;
     }
     while let Ok(msg) = rx.try_recv() {
         if let Msg::Event(event) = msg {
@@ -490,6 +520,7 @@ fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slo
                 host: host.host.clone(),
                 workdir: host.workdir.clone(),
                 support_dir: host.support_dir.clone(),
+                preload: None,
             };
             (slot, wave)
         })
@@ -537,8 +568,12 @@ fn run_batch(
         .iter()
         .map(|j| if j.examples.is_empty() { j.path.clone() } else { format!("{}[{}]", j.path, j.examples.join(",")) })
         .collect();
+    let argv = match &slot.preload {
+        Some(socket) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
+        None => project.framework.command(&project.runner, &slot.support_dir, &args),
+    };
     let command = HostCommand {
-        argv: tmpdir::creating_tmpdir(project.framework.command(&project.runner, &slot.support_dir, &args)),
+        argv: tmpdir::creating_tmpdir(argv),
         env: slot.env.clone(),
         cwd: slot.workdir.clone(),
     };
