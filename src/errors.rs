@@ -31,6 +31,8 @@ pub enum Error {
     Framework { root: PathBuf, reason: String },
     #[error("no host could run work:\n{0}")]
     NoHost(String),
+    #[error("the suite's helper did not load for `--preload`, so nothing ran{0}")]
+    Preload(String),
     #[error("failed to {what}")]
     Io {
         what: String,
@@ -49,7 +51,7 @@ impl Error {
             | Error::MissingPath(_)
             | Error::Framework { .. } => exit::USAGE,
             Error::NoHost(_) => exit::NO_HOST,
-            Error::Io { .. } => exit::FAILED,
+            Error::Io { .. } | Error::Preload(_) => exit::FAILED,
         }
     }
 }

@@ -162,6 +162,25 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     let slots = build_slots(&project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
+    let (servers, preload_failures) = if project.preload {
+        let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
+        let started = tokio::select! {
+            started = preload::start(&slots, &project, &boot, &tag) => started,
+            _ = tokio::signal::ctrl_c() => {
+                reporter.stopping(Stop::Interrupted);
+                return Ok(crate::errors::exit::INTERRUPTED);
+            }
+        };
+        if started.sockets.iter().all(Option::is_none) {
+            return Err(Error::Preload(preload::describe_failures(&hosts, &started.failed)));
+        }
+        for (slot, socket) in slots.iter_mut().zip(started.sockets) {
+            slot.preload = socket;
+        }
+        (Some(started.servers), started.failed)
+    } else {
+        (None, Vec::new())
+    };
 
     let history = load_history(&project);
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
@@ -198,29 +217,12 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     let mut held: HashMap<String, Held> = HashMap::new();
     let mut failures_seen = 0usize;
     let mut stopped: Option<Stop> = None;
-    let mut servers = None;
-    if project.preload {
-        let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
-        tokio::select! {
-            started = preload::start(&slots, &project, &boot, &tag) => {
-                for (slot, socket) in slots.iter_mut().zip(started.sockets) {
-                    slot.preload = socket;
-                }
-                // A helper that does not load takes its host out, with its error said once.
-                for (h, reason) in started.failed {
-                    lost[h] = true;
-                    idle.retain(|&i| slots[i].host_index != h);
-                    reporter.warn(&format!("host `{}` is left out of this run: {reason}", hosts[h].host.name()));
-                }
-                queue.set_slots(idle.len());
-                servers = Some(started.servers);
-            }
-            _ = async { tokio::select! { _ = interrupts.recv() => {}, _ = terminates.recv() => {} } } => {
-                stopped = Some(Stop::Interrupted);
-                reporter.stopping(Stop::Interrupted);
-                queue.drain();
-            }
-        }
+    // A helper that does not load takes its host out, with its error said once.
+    for (h, reason) in preload_failures {
+        lost[h] = true;
+        idle.retain(|&i| slots[i].host_index != h);
+        queue.set_slots(idle.len());
+        reporter.warn(&format!("host `{}` is left out of this run: {reason}", hosts[h].host.name()));
     }
 
     loop {

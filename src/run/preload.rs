@@ -144,11 +144,32 @@ fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, JoinHandle<
     (stop_tx, task)
 }
 
+/// Why no slot's server got ready, for the error that ends the run: once per distinct reason.
+pub(super) fn describe_failures(hosts: &[super::PreparedHost], failed: &[(usize, String)]) -> String {
+    let mut reasons: Vec<(Vec<&str>, &str)> = Vec::new();
+    for (h, reason) in failed {
+        let name = hosts[*h].host.name();
+        match reasons.iter_mut().find(|(_, r)| *r == reason.as_str()) {
+            Some((names, _)) => names.push(name),
+            None => reasons.push((vec![name], reason)),
+        }
+    }
+    reasons.iter().map(|(names, reason)| format!("\non {}: {reason}", names.join(", "))).collect()
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        // Dropping a task drops its Process, which kills the server's process group.
+        for (_, task) in &self.running {
+            task.abort();
+        }
+    }
+}
+
 impl Servers {
     /// Kills every server (and so the batch children they forked) and waits for them to end.
-    pub async fn stop(self) {
-        let tasks: Vec<JoinHandle<()>> = self
-            .running
+    pub async fn stop(mut self) {
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut self.running)
             .into_iter()
             .map(|(stop, task)| {
                 let _ = stop.send(());
