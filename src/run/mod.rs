@@ -162,24 +162,9 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     let slots = build_slots(&project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
-    let (servers, preload_failures) = if project.preload {
-        let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
-        let started = tokio::select! {
-            started = preload::start(&slots, &project, &boot, &tag) => started,
-            _ = tokio::signal::ctrl_c() => {
-                reporter.stopping(Stop::Interrupted);
-                return Ok(crate::errors::exit::INTERRUPTED);
-            }
-        };
-        if started.sockets.iter().all(Option::is_none) {
-            return Err(Error::Preload(preload::describe_failures(&hosts, &started.failed)));
-        }
-        for (slot, socket) in slots.iter_mut().zip(started.sockets) {
-            slot.preload = socket;
-        }
-        (Some(started.servers), started.failed)
-    } else {
-        (None, Vec::new())
+    let Some(preloaded) = preload::prepare(&project, &hosts, &mut slots, &tag).await? else {
+        reporter.stopping(Stop::Interrupted);
+        return Ok(crate::errors::exit::INTERRUPTED);
     };
 
     let history = load_history(&project);
@@ -218,7 +203,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     let mut failures_seen = 0usize;
     let mut stopped: Option<Stop> = None;
     // A helper that does not load takes its host out, with its error said once.
-    for (h, reason) in preload_failures {
+    for (h, reason) in preloaded.failed {
         lost[h] = true;
         idle.retain(|&i| slots[i].host_index != h);
         queue.set_slots(idle.len());
@@ -318,9 +303,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
             }
         }
     }
-    if let Some(servers) = servers {
-        servers.stop().await;
-    }
+    preloaded.servers.stop().await;
     while let Ok(msg) = rx.try_recv() {
         if let Msg::Event(event) = msg {
             match event {

@@ -4,7 +4,8 @@
 //! the servers with the run.
 
 use super::hooks::Finished;
-use super::{tmpdir, Slot};
+use super::{tmpdir, PreparedHost, Slot};
+use crate::errors::Error;
 use crate::project::Project;
 use crate::ssh::{Host, HostCommand, Output, Process};
 use std::sync::Arc;
@@ -23,12 +24,38 @@ pub(super) struct Servers {
 }
 
 /// What starting the servers gave.
-pub(super) struct Started {
-    pub servers: Servers,
+struct Started {
+    servers: Servers,
     /// The socket of every slot whose server is ready, by slot index.
-    pub sockets: Vec<Option<String>>,
+    sockets: Vec<Option<String>>,
     /// Hosts (by index) where a server did not get ready, with why: one entry per host.
+    failed: Vec<(usize, String)>,
+}
+
+/// The run's preload servers (none without `--preload`), and the hosts whose helper did not load.
+pub(super) struct Preloaded {
+    pub servers: Servers,
     pub failed: Vec<(usize, String)>,
+}
+
+/// With `--preload`: starts every slot's server and points the slots at their sockets. An error
+/// when the helper loaded nowhere; `None` on Ctrl-C.
+pub(super) async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slot], tag: &str) -> Result<Option<Preloaded>, Error> {
+    if !project.preload {
+        return Ok(Some(Preloaded { servers: Servers { running: Vec::new() }, failed: Vec::new() }));
+    }
+    let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
+    let started = tokio::select! {
+        started = start(slots, project, &boot, tag) => started,
+        _ = tokio::signal::ctrl_c() => return Ok(None),
+    };
+    if started.sockets.iter().all(Option::is_none) {
+        return Err(Error::Preload(describe_failures(hosts, &started.failed)));
+    }
+    for (slot, socket) in slots.iter_mut().zip(started.sockets) {
+        slot.preload = socket;
+    }
+    Ok(Some(Preloaded { servers: started.servers, failed: started.failed }))
 }
 
 /// The socket of slot `slot_id`, under the support dir: short, as a UNIX socket's path must be
@@ -40,7 +67,7 @@ pub(super) fn socket_path(support_dir: &str, slot_id: usize) -> String {
 
 /// Starts a server for every slot, at most `boot_parallelism[host]` loading at once on a host,
 /// and waits until each is ready or has failed.
-pub(super) async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize], tag: &str) -> Started {
+async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize], tag: &str) -> Started {
     let gates: Vec<Arc<Semaphore>> = boot_parallelism.iter().map(|&n| Arc::new(Semaphore::new(n.max(1)))).collect();
     let boots = slots.iter().map(|slot| {
         let socket = socket_path(&slot.support_dir, slot.info.id);
@@ -145,7 +172,7 @@ fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, JoinHandle<
 }
 
 /// Why no slot's server got ready, for the error that ends the run: once per distinct reason.
-pub(super) fn describe_failures(hosts: &[super::PreparedHost], failed: &[(usize, String)]) -> String {
+fn describe_failures(hosts: &[PreparedHost], failed: &[(usize, String)]) -> String {
     let mut reasons: Vec<(Vec<&str>, &str)> = Vec::new();
     for (h, reason) in failed {
         let name = hosts[*h].host.name();
