@@ -166,9 +166,10 @@ fn ctrl_c_leaves_no_server_client_or_child_behind() {
     // testbot, two servers, the hanging batch's client and its child (at least).
     let before = marked_processes(&mark);
     assert!(before.len() >= 5, "{before:#?}");
-    // The servers, and the batch's child forked from one (it keeps the server's command line).
-    assert_eq!(before.iter().filter(|(_, cmd)| cmd.contains("testbot_preload.rb")).count(), 3, "{before:#?}");
-    assert_eq!(before.iter().filter(|(_, cmd)| cmd.contains("testbot_preload_client.rb")).count(), 1, "{before:#?}");
+    // The servers, and the batch children forked from them (they keep the server's command
+    // line); the other slot may be running a batch too.
+    assert!(before.iter().filter(|(_, cmd)| cmd.contains("testbot_preload.rb")).count() >= 3, "{before:#?}");
+    assert!(before.iter().any(|(_, cmd)| cmd.contains("testbot_preload_client.rb")), "{before:#?}");
     assert!(before.iter().any(|(pid, _)| *pid == child), "{before:#?}");
     running.signal("INT");
     let run = running.finish(Duration::from_secs(20));
