@@ -156,6 +156,9 @@ pub struct RunArgs {
     /// Run the runner directly, not through `bundle exec`, even when a Gemfile exists.
     #[arg(long)]
     pub no_bundler: bool,
+    /// RSpec: load the suite's helper once per slot and fork each batch from it.
+    #[arg(long)]
+    pub preload: bool,
     /// Number slots 1..N in TEST_ENV_NUMBER (default: '' for the first, then 2..N).
     #[arg(long)]
     pub first_is_1: bool,

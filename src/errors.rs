@@ -33,6 +33,8 @@ pub enum Error {
     NoHost(String),
     #[error("{0}")]
     Sync(String),
+    #[error("the suite's helper did not load for `--preload`, so nothing ran{0}")]
+    Preload(String),
     #[error("failed to {what}")]
     Io {
         what: String,
@@ -51,7 +53,7 @@ impl Error {
             | Error::MissingPath(_)
             | Error::Framework { .. } => exit::USAGE,
             Error::NoHost(_) => exit::NO_HOST,
-            Error::Io { .. } | Error::Sync(_) => exit::FAILED,
+            Error::Io { .. } | Error::Sync(_) | Error::Preload(_) => exit::FAILED,
         }
     }
 }

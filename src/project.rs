@@ -25,6 +25,8 @@ pub struct Project {
     pub local_slots: usize,
     pub first_is_1: bool,
     pub runtime_log: PathBuf,
+    /// Load the suite's helper once per slot and fork each batch from it (`--preload`).
+    pub preload: bool,
 }
 
 impl Project {
@@ -35,7 +37,11 @@ impl Project {
             None => (framework.default_pattern().to_string(), framework.default_folder_pattern().to_string()),
         };
         let files = select(root, &args.paths, &pattern, &folder_pattern)?;
-        Ok(Project::with_files(root, inventory, args, framework, files))
+        let project = Project::with_files(root, inventory, args, framework, files);
+        if project.preload {
+            framework.preload_support(&project.runner).map_err(Error::Usage)?;
+        }
+        Ok(project)
     }
 
     /// The project as `testbot exec` needs it: where it is and how it is shipped, no test files.
@@ -74,6 +80,7 @@ impl Project {
             local_slots,
             first_is_1: args.first_is_1,
             runtime_log,
+            preload: args.preload || inventory.project.preload,
         }
     }
 

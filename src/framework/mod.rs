@@ -13,6 +13,8 @@ const EVENTS: &str = include_str!("testbot_events.rb");
 const MINITEST_RUNNER: &str = include_str!("testbot_minitest.rb");
 const TEST_UNIT_RUNNER: &str = include_str!("testbot_test_unit.rb");
 const CUCUMBER_RUNNER: &str = include_str!("testbot_cucumber.rb");
+const PRELOAD_SERVER: &str = include_str!("testbot_preload.rb");
+const PRELOAD_CLIENT: &str = include_str!("testbot_preload_client.rb");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framework {
@@ -87,7 +89,11 @@ impl Framework {
     /// Support files to write beside the run (name, contents).
     pub fn support_files(&self) -> Vec<(&'static str, &'static str)> {
         match self {
-            Framework::RSpec => vec![("testbot_rspec_formatter.rb", RSPEC_FORMATTER)],
+            Framework::RSpec => vec![
+                ("testbot_rspec_formatter.rb", RSPEC_FORMATTER),
+                ("testbot_preload.rb", PRELOAD_SERVER),
+                ("testbot_preload_client.rb", PRELOAD_CLIENT),
+            ],
             Framework::Minitest => vec![("testbot_events.rb", EVENTS), ("testbot_minitest.rb", MINITEST_RUNNER)],
             Framework::TestUnit => vec![("testbot_events.rb", EVENTS), ("testbot_test_unit.rb", TEST_UNIT_RUNNER)],
             Framework::Cucumber => vec![("testbot_events.rb", EVENTS), ("testbot_cucumber.rb", CUCUMBER_RUNNER)],
@@ -97,18 +103,7 @@ impl Framework {
     /// The command that runs `files` (relative to the project root) with the support files in `support_dir`.
     pub fn command(&self, runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String> {
         match self {
-            Framework::RSpec => {
-                let mut args = vec![
-                    "--require".to_string(),
-                    format!("{support_dir}/testbot_rspec_formatter.rb"),
-                    "--format".to_string(),
-                    "Testbot::RSpecFormatter".to_string(),
-                ];
-                args.extend(runner.runner_args.iter().cloned());
-                // `./` keeps a name that starts with `-` from reading as an option.
-                args.extend(files.iter().map(|f| dot_slash(f)));
-                with_runner(runner, &["rspec"], args)
-            }
+            Framework::RSpec => with_runner(runner, &["rspec"], rspec_args(runner, support_dir, files)),
             Framework::Minitest | Framework::TestUnit | Framework::Cucumber => {
                 let script = match self {
                     Framework::Minitest => "testbot_minitest.rb",
@@ -131,6 +126,39 @@ impl Framework {
         }
     }
 
+    /// Whether `--preload` works with this framework, and why not.
+    pub fn preload_support(&self, runner: &RunnerConfig) -> Result<(), String> {
+        match (self, &runner.command) {
+            (Framework::RSpec, None) => Ok(()),
+            (Framework::RSpec, Some(command)) => Err(format!(
+                "`--preload` starts RSpec inside its own Ruby process and cannot use `[project] command` (`{command}`); \
+                 remove one of them"
+            )),
+            _ => Err(format!("`--preload` supports RSpec only; run this {} suite without it", self.name())),
+        }
+    }
+
+    /// The preload server of one slot (`--preload`): loads the suite's helper, then serves
+    /// batches on `socket` (a path relative to the runner's directory, or absolute).
+    pub fn preload_server_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str) -> Vec<String> {
+        let mut args = vec![format!("{support_dir}/testbot_preload.rb"), socket.to_string(), "--".to_string()];
+        args.extend(runner.runner_args.iter().cloned());
+        with_runner(runner, &["ruby"], args)
+    }
+
+    /// A batch under `--preload`: a small client that has the slot's preload server run it.
+    /// It needs no gems, so it starts without RubyGems or Bundler.
+    pub fn preload_client_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str, files: &[String]) -> Vec<String> {
+        let mut argv = vec![
+            "ruby".to_string(),
+            "--disable-gems".to_string(),
+            format!("{support_dir}/testbot_preload_client.rb"),
+            socket.to_string(),
+        ];
+        argv.extend(rspec_args(runner, support_dir, files));
+        argv
+    }
+
     /// The line a person pastes to rerun one failed example: `location` and `description` as
     /// the framework's runner reported them.
     pub fn rerun_line(&self, location: &str, description: &str) -> String {
@@ -145,6 +173,20 @@ impl Framework {
             Framework::Cucumber => format!("cucumber {location} # {description}"),
         }
     }
+}
+
+/// What rspec is given: testbot's formatter, the arguments after `--`, the files.
+fn rspec_args(runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String> {
+    let mut args = vec![
+        "--require".to_string(),
+        format!("{support_dir}/testbot_rspec_formatter.rb"),
+        "--format".to_string(),
+        "Testbot::RSpecFormatter".to_string(),
+    ];
+    args.extend(runner.runner_args.iter().cloned());
+    // `./` keeps a name that starts with `-` from reading as an option.
+    args.extend(files.iter().map(|f| dot_slash(f)));
+    args
 }
 
 /// `test/a_test.rb:12` → `test/a_test.rb`.
@@ -270,6 +312,28 @@ mod tests {
         assert_eq!(Framework::from_name("Test::Unit"), Some(Framework::TestUnit));
         assert_eq!(Framework::Minitest.default_folder_pattern(), "{*_test,test_*,*_spec}.rb");
         assert_eq!(Framework::TestUnit.default_folder_pattern(), "{*_test,test_*}.rb");
+    }
+
+    #[test]
+    fn preload_server_and_client_commands() {
+        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec!["--tag".into(), "focus".into()] };
+        let server = Framework::RSpec.preload_server_command(&runner, "./.testbot", ".testbot/preload/slot-2.sock");
+        assert_eq!(
+            server,
+            ["bundle", "exec", "ruby", "./.testbot/testbot_preload.rb", ".testbot/preload/slot-2.sock", "--", "--tag", "focus"]
+        );
+        let client = Framework::RSpec.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &["spec/a_spec.rb".into()]);
+        assert_eq!(
+            client,
+            [
+                "ruby", "--disable-gems", "/s/testbot_preload_client.rb", "/s/preload/slot-1.sock", "--require",
+                "/s/testbot_rspec_formatter.rb", "--format", "Testbot::RSpecFormatter", "--tag", "focus", "./spec/a_spec.rb"
+            ]
+        );
+        assert!(Framework::RSpec.preload_support(&runner).is_ok());
+        let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
+        assert!(Framework::RSpec.preload_support(&own).unwrap_err().contains("`[project] command` (`bin/rspec`)"));
+        assert!(Framework::Minitest.preload_support(&RunnerConfig::default()).unwrap_err().contains("RSpec only"));
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct Project {
     pub bundler: bool,
     /// Extra environment for test processes, sorted by name.
     pub env: Vec<(String, String)>,
+    /// Load the suite's helper once per slot and fork each batch from it (`--preload`).
+    pub preload: bool,
 }
 
 /// `[local]`: this machine.
@@ -151,6 +153,7 @@ impl Default for Project {
             command: None,
             bundler: true,
             env: Vec::new(),
+            preload: false,
         }
     }
 }

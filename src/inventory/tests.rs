@@ -69,6 +69,7 @@ fn full_config_parses_to_expected_values() {
         command = "bin/rspec"
         bundler = false
         env = { RAILS_ENV = "test", A_FIRST = "1" }
+        preload = true
 
         [local]
         slots = 4
@@ -112,6 +113,7 @@ fn full_config_parses_to_expected_values() {
                 ("A_FIRST".into(), "1".into()),
                 ("RAILS_ENV".into(), "test".into()),
             ],
+            preload: true,
         },
         local: Local {
             slots: Some(Slots::Count(4)),
@@ -637,7 +639,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`"
+            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`"
         )
     );
     assert_eq!(

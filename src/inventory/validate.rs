@@ -92,12 +92,14 @@ impl Checker<'_> {
             .and_then(|v| self.boolean("bundler", &v))
             .unwrap_or(true);
         let env = raw.env.map(|e| self.env(e)).unwrap_or_default();
+        let preload = raw.preload.and_then(|v| self.boolean("preload", &v)).unwrap_or(false);
         Project {
             framework,
             pattern,
             command,
             bundler,
             env,
+            preload,
         }
     }
 

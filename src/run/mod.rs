@@ -6,6 +6,7 @@ mod batch;
 pub mod exec;
 pub mod hooks;
 pub mod lease;
+mod preload;
 pub mod remote;
 mod tmpdir;
 
@@ -64,6 +65,8 @@ struct Slot {
     env: Vec<(String, String)>,
     workdir: PathBuf,
     support_dir: String,
+    /// `--preload`: the socket of the slot's preload server, once it is ready.
+    preload: Option<String>,
 }
 
 /// How the run copes with failures, from the command line.
@@ -200,7 +203,11 @@ pub async fn execute(
     let tag = protocol::new_tag();
     let slots = build_slots(project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
-    let slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
+    let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
+    let Some(preloaded) = preload::prepare(&project, &hosts, &mut slots, &tag).await? else {
+        reporter.stopping(Stop::Interrupted);
+        return Ok(crate::errors::exit::INTERRUPTED);
+    };
 
     let history = load_history(project);
     let mut files: Vec<&crate::project::SpecFile> = project.files.iter().collect();
@@ -259,6 +266,13 @@ pub async fn execute(
     let mut lost = vec![false; hosts.len()];
     let mut failures_seen = 0usize;
     let mut stopped: Option<Stop> = None;
+    // A helper that does not load takes its host out, with its error said once.
+    for (h, reason) in preloaded.failed {
+        lost[h] = true;
+        idle.retain(|&i| slots[i].host_index != h);
+        queue.set_slots(idle.len());
+        reporter.warn(&format!("host `{}` is left out of this run: {reason}", hosts[h].host.name()));
+    }
     // Whether a slot may take work now that could not before: most messages are examples
     // finishing, and scanning every idle slot for each would cost events × slots.
     let mut dispatch = true;
@@ -360,6 +374,7 @@ pub async fn execute(
             }
         }
     }
+    preloaded.servers.stop().await;
     while let Ok(msg) = rx.try_recv() {
         if let Msg::Event(event) = msg {
             match event {
@@ -623,6 +638,7 @@ fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slo
                 host: host.host.clone(),
                 workdir: host.workdir.clone(),
                 support_dir: host.support_dir.clone(),
+                preload: None,
             };
             (slot, wave)
         })
@@ -670,8 +686,12 @@ fn run_batch(
         .iter()
         .map(|j| if j.examples.is_empty() { j.path.clone() } else { format!("{}[{}]", j.path, j.examples.join(",")) })
         .collect();
+    let argv = match &slot.preload {
+        Some(socket) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
+        None => project.framework.command(&project.runner, &slot.support_dir, &args),
+    };
     let command = HostCommand {
-        argv: tmpdir::creating_tmpdir(project.framework.command(&project.runner, &slot.support_dir, &args)),
+        argv: tmpdir::creating_tmpdir(argv),
         env: slot.env.clone(),
         cwd: slot.workdir.clone(),
     };
@@ -766,7 +786,7 @@ fn run_batch(
                     // The shell found no runner there (no rspec, no bundle): every batch on that
                     // host would end the same way, so the host is unusable, not the files.
                     let said = tracker.batch_output().lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-                    let reason = format!("its test runner could not be started (exit status 127, command not found): {said}");
+                    let reason = format!("its test runner could not be started (exit status 127): {said}");
                     (tracker.spawn_failed(&reason), Some(reason))
                 } else {
                     let lost = (exit.lost() && ending != Ending::Stopped)

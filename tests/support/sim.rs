@@ -126,6 +126,7 @@ pub fn project(root: &Path, suite: &[(String, FileScript)]) -> Project {
         local_slots: 0,
         first_is_1: false,
         runtime_log: root.join("tmp").join("testbot-runtime-rspec.log"),
+        preload: false,
     }
 }
 

@@ -1,0 +1,170 @@
+# testbot's preload server for RSpec (`--preload`), embedded in the testbot binary and written
+# next to the run. One runs per slot for the length of one run:
+#
+#   ruby testbot_preload.rb SOCKET -- RSPEC_ARGS…
+#
+# It loads RSpec and the suite's helper once (the `--require`s of .rspec and the arguments, else
+# spec/rails_helper.rb or spec/spec_helper.rb), prints the tagged line `{"e":"preload_ready"}` and
+# serves batches on the UNIX socket SOCKET: a client (testbot_preload_client.rb) sends its
+# arguments and its stdout and stderr; the server forks a child that runs them with RSpec on those
+# descriptors, then sends back how the child ended. Nothing has run in the server when it forks,
+# so every batch starts from the state right after the helper loaded.
+#
+# A helper that raises is printed once on stderr and the server exits 1. A batch child runs in a
+# process group of its own: when its client goes away (testbot killed the batch) the server kills
+# that group, and when the server goes away the child kills its own group.
+require 'socket'
+
+module Testbot
+  module Preload
+    module_function
+
+    def main(argv)
+      at = argv.index('--') || argv.size
+      socket = argv[0] or abort('usage: testbot_preload.rb SOCKET -- RSPEC_ARGS…')
+      rspec_args = argv[(at + 1)..] || []
+      # The nonce is the formatter's alone: out of ENV before the helper loads, back in each child.
+      tag = ENV.delete('TESTBOT_EVENT_TAG') || 'testbot'
+      out = STDOUT.dup
+      out.sync = true
+      load_helper(rspec_args)
+      server = listen(socket)
+      out.write("#{tag}{\"e\":\"preload_ready\"}\n")
+      loop do
+        conn = server.accept
+        begin
+          serve(conn, server, tag)
+        rescue StandardError => e
+          warn "testbot preload: a batch failed to start: #{e.class}: #{e.message}"
+        ensure
+          conn.close unless conn.closed?
+        end
+      end
+    end
+
+    def load_helper(rspec_args)
+      require 'rspec/core'
+      # Loaded by the first example group anyway; loading them here is shared by every batch.
+      %w[rspec/expectations rspec/mocks].each do |lib|
+        require lib
+      rescue LoadError
+        nil
+      end
+      options = RSpec::Core::ConfigurationOptions.new(rspec_args).options
+      config = RSpec.configuration
+      config.default_path = options[:default_path] if options[:default_path]
+      config.libs = options[:libs] || []
+      # What `--require` does before it requires: `lib` and the spec folder on the load path.
+      dirs = ['lib', config.default_path].select { |d| File.directory?(d) }
+      RSpec::Core::RubyProject.add_to_load_path(*dirs)
+      helpers = options[:requires] || []
+      helpers = detect_helper(config.default_path) if helpers.empty?
+      helpers.each do |helper|
+        require helper
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        raise if e.is_a?(SystemExit) && e.success?
+        report_load_error(helper, e)
+        exit! 1
+      end
+      # The server's own frames are in every backtrace of a child: not the suite's.
+      config.backtrace_exclusion_patterns << /#{Regexp.escape(__FILE__)}/
+    end
+
+    def detect_helper(spec_dir)
+      %w[rails_helper spec_helper].select { |name| File.file?(File.join(spec_dir.to_s, "#{name}.rb")) }.first(1)
+    end
+
+    def report_load_error(helper, error)
+      lines = ["An error occurred while loading #{helper}.", "#{error.class}: #{error.message}"]
+      backtrace = Array(error.backtrace).reject { |l| l.include?('/rubygems/core_ext/kernel_require.rb') || l.start_with?(__FILE__) }
+      lines.concat(backtrace.first(20).map { |l| "  # #{l}" })
+      STDERR.puts(lines.join("\n"))
+      STDERR.flush
+    end
+
+    # The socket's path may be longer than sun_path allows: bind it from its folder.
+    def listen(path)
+      dir, base = File.split(path)
+      begin
+        Dir.mkdir(dir)
+      rescue Errno::EEXIST
+        nil # another slot's server made it
+      end
+      Dir.chdir(dir) do
+        File.unlink(base) if File.exist?(base)
+        UNIXServer.new(base)
+      end
+    end
+
+    # One batch: `[length]args\0…`, then the client's stdout and stderr; answers `exit N` or
+    # `signal N`.
+    def serve(conn, server, tag)
+      size = conn.read(4)&.unpack1('N') or return
+      args = conn.read(size).to_s.split("\0")
+      out_io = conn.recv_io
+      err_io = conn.recv_io
+      alive_r, alive_w = IO.pipe
+      pid = fork do
+        Process.setpgid(0, 0)
+        server.close
+        conn.close
+        alive_w.close
+        # The server is gone (killed with testbot's run): take this batch's whole group along.
+        Thread.new do
+          alive_r.read
+          Process.kill(:KILL, 0)
+        end
+        STDIN.reopen(File::NULL)
+        STDOUT.reopen(out_io)
+        STDERR.reopen(err_io)
+        out_io.close
+        err_io.close
+        ENV['TESTBOT_EVENT_TAG'] = tag
+        exit RSpec::Core::Runner.run(args, $stderr, $stdout)
+      end
+      begin
+        Process.setpgid(pid, pid)
+      rescue SystemCallError
+        nil # the child did it first (or is gone already)
+      end
+      [alive_r, out_io, err_io].each(&:close)
+      status = wait_for(pid, conn)
+      alive_w.close
+      answer = status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}"
+      begin
+        conn.write("#{answer}\n")
+      rescue SystemCallError, IOError
+        nil
+      end
+    end
+
+    # Waits for the child; if the client hangs up first, its batch was killed: so is the child.
+    def wait_for(pid, conn)
+      done_r, done_w = IO.pipe
+      waiter = Thread.new do
+        status = Process.wait2(pid)[1]
+        done_w.write('.')
+        status
+      end
+      watching = [conn, done_r]
+      loop do
+        ready, = IO.select(watching)
+        break if ready.include?(done_r)
+        next unless conn.read_nonblock(4096, exception: false).nil?
+
+        begin
+          Process.kill(:KILL, -pid)
+        rescue SystemCallError
+          nil
+        end
+        watching = [done_r]
+      end
+      waiter.value
+    ensure
+      done_r&.close
+      done_w&.close
+    end
+  end
+end
+
+Testbot::Preload.main(ARGV)

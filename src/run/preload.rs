@@ -1,0 +1,223 @@
+//! `--preload`: one preload server per slot loads the suite's helper once and forks a child for
+//! each batch; a batch's process is a small client that hands it the batch. This module starts
+//! the servers (their hosts' cores at a time), says which hosts' helper failed to load, and ends
+//! the servers with the run.
+
+use super::hooks::Finished;
+use super::{tmpdir, PreparedHost, Slot};
+use crate::errors::Error;
+use crate::project::Project;
+use crate::ssh::{Host, HostCommand, Output, Process};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinHandle;
+
+/// How long a server may take to load the helper (a big Rails app boots in a minute or two).
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the servers have to end once the run is over; then they are dropped (killed).
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The running servers; `stop` ends them (dropping them kills them too).
+pub(super) struct Servers {
+    running: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+/// What starting the servers gave.
+struct Started {
+    servers: Servers,
+    /// The socket of every slot whose server is ready, by slot index.
+    sockets: Vec<Option<String>>,
+    /// Hosts (by index) where a server did not get ready, with why: one entry per host.
+    failed: Vec<(usize, String)>,
+}
+
+/// The run's preload servers (none without `--preload`), and the hosts whose helper did not load.
+pub(super) struct Preloaded {
+    pub servers: Servers,
+    pub failed: Vec<(usize, String)>,
+}
+
+/// With `--preload`: starts every slot's server and points the slots at their sockets. An error
+/// when the helper loaded nowhere; `None` on Ctrl-C.
+pub(super) async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slot], tag: &str) -> Result<Option<Preloaded>, Error> {
+    if !project.preload {
+        return Ok(Some(Preloaded { servers: Servers { running: Vec::new() }, failed: Vec::new() }));
+    }
+    let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
+    let started = tokio::select! {
+        started = start(slots, project, &boot, tag) => started,
+        _ = tokio::signal::ctrl_c() => return Ok(None),
+    };
+    if started.sockets.iter().all(Option::is_none) {
+        return Err(Error::Preload(describe_failures(hosts, &started.failed)));
+    }
+    for (slot, socket) in slots.iter_mut().zip(started.sockets) {
+        slot.preload = socket;
+    }
+    Ok(Some(Preloaded { servers: started.servers, failed: started.failed }))
+}
+
+/// The socket of slot `slot_id`, under the support dir: short, as a UNIX socket's path must be
+/// (the server and the client also bind and connect from its folder).
+pub(super) fn socket_path(support_dir: &str, slot_id: usize) -> String {
+    let base = support_dir.strip_prefix("./").unwrap_or(support_dir).trim_end_matches('/');
+    format!("{base}/preload/slot-{slot_id}.sock")
+}
+
+/// Starts a server for every slot, at most `boot_parallelism[host]` loading at once on a host,
+/// and waits until each is ready or has failed.
+async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize], tag: &str) -> Started {
+    let gates: Vec<Arc<Semaphore>> = boot_parallelism.iter().map(|&n| Arc::new(Semaphore::new(n.max(1)))).collect();
+    let boots = slots.iter().map(|slot| {
+        let socket = socket_path(&slot.support_dir, slot.info.id);
+        let argv = project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket);
+        let command = HostCommand { argv: tmpdir::creating_tmpdir(argv), env: slot.env.clone(), cwd: slot.workdir.clone() };
+        let gate = gates[slot.host_index].clone();
+        let host = slot.host.clone();
+        async move {
+            let _permit = gate.acquire_owned().await;
+            (boot(&*host, command, tag, READY_TIMEOUT).await, socket)
+        }
+    });
+    let results = futures::future::join_all(boots).await;
+    let mut started = Started { servers: Servers { running: Vec::new() }, sockets: Vec::new(), failed: Vec::new() };
+    for (slot, (result, socket)) in slots.iter().zip(results) {
+        match result {
+            Ok(process) => {
+                started.servers.running.push(keep(process, slot.host.name().to_string()));
+                started.sockets.push(Some(socket));
+            }
+            Err(why) => {
+                started.sockets.push(None);
+                if !started.failed.iter().any(|(h, _)| *h == slot.host_index) {
+                    started.failed.push((slot.host_index, why));
+                }
+            }
+        }
+    }
+    started
+}
+
+/// Starts one server and waits for its ready line; else says how it ended, with its output.
+async fn boot(host: &dyn Host, command: HostCommand, tag: &str, limit: Duration) -> Result<Process, String> {
+    const WHAT: &str = "its preload server (loading the suite's helper)";
+    let mut process = host.spawn(command).await.map_err(|e| format!("{WHAT} could not be started: {}", crate::errors::chain(&e)))?;
+    let ready = format!("{tag}{{\"e\":\"preload_ready\"}}");
+    let mut output = Vec::new();
+    let mut line = Vec::new();
+    let waited = tokio::time::timeout(limit, async {
+        while let Some(chunk) = process.output.recv().await {
+            match chunk {
+                Output::Stdout(bytes) => {
+                    for byte in bytes {
+                        if byte != b'\n' {
+                            line.push(byte);
+                        } else if line == ready.as_bytes() {
+                            return true;
+                        } else {
+                            output.append(&mut line);
+                            output.push(b'\n');
+                        }
+                    }
+                }
+                Output::Stderr(bytes) => output.extend_from_slice(&bytes),
+            }
+        }
+        false
+    })
+    .await;
+    match waited {
+        Ok(true) => return Ok(process),
+        Ok(false) => {}
+        Err(_) => process.kill(),
+    }
+    output.append(&mut line);
+    let _ = tokio::time::timeout(STOP_TIMEOUT, async { while process.output.recv().await.is_some() {} }).await;
+    let exit = process.wait().await;
+    let finished = Finished { exit, output: String::from_utf8_lossy(&output).into_owned() };
+    let message = match waited {
+        Err(_) => format!("{WHAT} was not ready after {} s and was killed", limit.as_secs()),
+        _ => finished.failure(WHAT).unwrap_or_else(|| format!("{WHAT} {exit} before it was ready")),
+    };
+    Err(message)
+}
+
+/// Keeps a ready server running (its output read and logged) until it is told to stop.
+fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                chunk = process.output.recv() => match chunk {
+                    Some(Output::Stdout(bytes) | Output::Stderr(bytes)) => {
+                        tracing::debug!(host = %host, "preload server: {}", String::from_utf8_lossy(&bytes).trim_end());
+                    }
+                    None => break,
+                },
+                _ = &mut stop_rx, if !stopping => {
+                    stopping = true;
+                    process.kill();
+                }
+            }
+        }
+        let exit = process.wait().await;
+        if !stopping {
+            // Its slot's next batch cannot connect and takes the host out with the reason.
+            tracing::warn!(host = %host, "a preload server ended during the run ({exit})");
+        }
+    });
+    (stop_tx, task)
+}
+
+/// Why no slot's server got ready, for the error that ends the run: once per distinct reason.
+fn describe_failures(hosts: &[PreparedHost], failed: &[(usize, String)]) -> String {
+    let mut reasons: Vec<(Vec<&str>, &str)> = Vec::new();
+    for (h, reason) in failed {
+        let name = hosts[*h].host.name();
+        match reasons.iter_mut().find(|(_, r)| *r == reason.as_str()) {
+            Some((names, _)) => names.push(name),
+            None => reasons.push((vec![name], reason)),
+        }
+    }
+    reasons.iter().map(|(names, reason)| format!("\non {}: {reason}", names.join(", "))).collect()
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        // Dropping a task drops its Process, which kills the server's process group.
+        for (_, task) in &self.running {
+            task.abort();
+        }
+    }
+}
+
+impl Servers {
+    /// Kills every server (and so the batch children they forked) and waits for them to end.
+    pub async fn stop(mut self) {
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut self.running)
+            .into_iter()
+            .map(|(stop, task)| {
+                let _ = stop.send(());
+                task
+            })
+            .collect();
+        let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+        if tokio::time::timeout(STOP_TIMEOUT, futures::future::join_all(tasks)).await.is_err() {
+            // Dropping a Process kills its group.
+            aborts.iter().for_each(|a| a.abort());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_live_in_the_support_dir_with_short_paths() {
+        assert_eq!(socket_path("./.testbot", 3), ".testbot/preload/slot-3.sock");
+        assert_eq!(socket_path("/tmp/testbot-x1/", 12), "/tmp/testbot-x1/preload/slot-12.sock");
+    }
+}
