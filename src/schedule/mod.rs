@@ -211,7 +211,7 @@ impl Queue {
                         if !next.alone
                             && takes(next)
                             && total + next.expected_seconds <= target
-                            && !jobs.iter().any(|j| j.path == next.path) =>
+                            && (next.pieces == 0 || !jobs.iter().any(|j| j.path == next.path)) =>
                     {
                         total += next.expected_seconds;
                         jobs.push(self.pending.remove(at).expect("checked above"));
@@ -274,7 +274,7 @@ fn plan_first_wave(pending: &mut VecDeque<Job>, offsets: &[f64], budget: f64, tu
         let mut passed = Vec::new();
         let mut chosen = None;
         while let Some(Reverse(FreeAt(free_at, i))) = free.pop() {
-            if bins[i].iter().any(|j| j.path == job.path) {
+            if job.pieces > 0 && bins[i].iter().any(|j| j.path == job.path) {
                 passed.push(Reverse(FreeAt(free_at, i)));
             } else {
                 chosen = Some((free_at, i));
