@@ -31,6 +31,16 @@ fn partitions_run_every_file_once_and_merge_into_the_whole_run() {
     }
     seen.sort();
     assert_eq!(seen, sorted(BASIC_FILES), "every file in exactly one share");
+    // And in halves.
+    let mut halves: Vec<String> = Vec::new();
+    for k in 1..=2 {
+        std::fs::write(&log, &history).unwrap();
+        let json = p.fresh_path(&format!("half{k}"), "json");
+        let (_, report) = p.testbot(["-n", "2", "--partition", &format!("{k}/2")]).report_to(&json).run_with_report();
+        halves.extend(report.file_paths());
+    }
+    halves.sort();
+    assert_eq!(halves, sorted(BASIC_FILES), "1/2 and 2/2 run every file exactly once");
 
     let merged_json = p.fresh_path("merged", "json");
     let merged_junit = p.fresh_path("merged", "xml");
