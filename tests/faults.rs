@@ -7,7 +7,7 @@ mod common;
 
 use common::sshd::Testbed;
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `n` files of two examples that each sleep `seconds`: long enough to break a host mid-run.
 fn slow_suite(p: &Project, n: usize, seconds: f64) -> Vec<String> {
@@ -25,16 +25,6 @@ fn slow_suite(p: &Project, n: usize, seconds: f64) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
 
 /// Wait until host `i` runs an rspec process.
 #[track_caller]

@@ -19,16 +19,6 @@ fn lines(p: &Project, rel: &str) -> Vec<String> {
     fs::read_to_string(p.path(rel)).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
 
 #[test]
 fn preload_matches_serial_rspec_and_loads_the_helper_once_per_slot() {

@@ -67,10 +67,7 @@ fn two_runs_on_the_same_hosts_never_exceed_their_slots() {
     let second_json = p.fresh_path("second", "json");
     let first = p.testbot(&files).report_to(&first_json).spawn();
     let busy = || (0..2).all(|i| bed.user_processes(i).iter().any(|(_, c)| c.contains("rspec")));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !busy() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(30), busy);
     let second = p.testbot(&files).cwd(&other).report_to(&second_json).spawn();
     let first = first.finish(Duration::from_secs(120));
     let second = second.finish(Duration::from_secs(120));
@@ -101,10 +98,7 @@ fn a_run_takes_the_free_slots_and_numbers_its_runners_after_them() {
     let long: Vec<String> = files.iter().cloned().chain(write_suite(&p, 12).into_iter().skip(6)).collect();
     let first = p.testbot(&long).spawn();
     let started = || bed.user_processes(0).iter().any(|(_, c)| c.contains("rspec"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !started() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(30), started);
     let second = p.testbot(&files).cwd(&other).run();
     second.assert_exit(0);
     second.assert_output_contains("host `host1`: 1 of its 2 slots are in use by other testbot runs; running on slots 2");

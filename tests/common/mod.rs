@@ -1063,3 +1063,15 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Polls `done` every 20 ms until it holds or `limit` passes; says whether it held.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
