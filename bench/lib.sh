@@ -85,6 +85,25 @@ clean_env() {
   export LC_ALL=C
 }
 
+# local_work NAME: a temporary directory (WORK) with room for the suite (SUITE) and the
+# per-run logs (LOGS), removed on exit unless KEEP=1; installs the exit traps. For the scripts
+# that need no sshd hosts (those use start_hosts from hosts.sh).
+local_work() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/testbot-bench-$1.XXXXXX")
+  SUITE=$WORK/suite
+  LOGS=$WORK/logs
+  mkdir -p "$SUITE" "$LOGS"
+  trap_exits
+}
+
+cleanup() {
+  if [[ $KEEP == 1 ]]; then
+    note "kept $WORK (suite in suite/, one log per run in logs/)"
+  else
+    rm -rf -- "$WORK"
+  fi
+}
+
 # The script's `cleanup` runs on exit, also after Ctrl-C or SIGTERM.
 trap_exits() {
   trap cleanup EXIT

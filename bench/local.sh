@@ -43,18 +43,7 @@ fi
 
 clean_env
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/testbot-bench.XXXXXX")
-SUITE=$WORK/suite
-LOGS=$WORK/logs
-mkdir -p "$SUITE" "$LOGS"
-cleanup() {
-  if [[ $KEEP == 1 ]]; then
-    note "kept $WORK (suite in suite/, one log per run in logs/)"
-  else
-    rm -rf -- "$WORK"
-  fi
-}
-trap_exits
+local_work local
 
 # --- the suite -----------------------------------------------------------------
 gen_suite

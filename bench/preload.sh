@@ -38,18 +38,8 @@ testbot_built || die "testbot binary not found at $TESTBOT; build it with 'cargo
 
 clean_env
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/testbot-bench-preload.XXXXXX")
-SUITE=$WORK/suite
-LOGS=$WORK/logs
-mkdir -p "$SUITE/spec" "$LOGS"
-cleanup() {
-  if [[ $KEEP == 1 ]]; then
-    note "kept $WORK (suite in suite/, one log and report per run in logs/)"
-  else
-    rm -rf -- "$WORK"
-  fi
-}
-trap_exits
+local_work preload
+mkdir -p "$SUITE/spec"
 
 # --- the suite -----------------------------------------------------------------
 printf -- '--require spec_helper\n' >"$SUITE/.rspec"

@@ -34,14 +34,8 @@ need awk mawk
 testbot_built || die "testbot binary not found at $TESTBOT (build it with 'cargo build --release' or set TESTBOT=)"
 clean_env
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/testbot-bench-split.XXXXXX")
-SUITE=$WORK/suite
-LOGS=$WORK/logs
-mkdir -p "$SUITE/spec" "$LOGS"
-cleanup() {
-  if [[ $KEEP == 1 ]]; then note "kept $WORK"; else rm -rf -- "$WORK"; fi
-}
-trap_exits
+local_work split
+mkdir -p "$SUITE/spec"
 
 for ((i = 1; i <= FILES; i++)); do
   printf 'RSpec.describe("file %d") { it("sleeps 0.5 s") { sleep 0.5 } }\n' "$i" >"$SUITE/spec/file_$(printf %03d "$i")_spec.rb"
