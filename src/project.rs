@@ -84,6 +84,13 @@ impl Project {
         }
     }
 
+    /// Where the examples of long files are recorded for the example split, beside the runtime
+    /// log; only frameworks whose examples have ids (RSpec).
+    pub fn examples_log(&self) -> Option<PathBuf> {
+        (self.framework == Framework::RSpec)
+            .then(|| self.runtime_log.with_file_name(format!("testbot-examples-{}.json", self.framework.name())))
+    }
+
     /// parallel_tests' runtime log, read when testbot has none of its own yet.
     pub fn parallel_tests_runtime_log(&self) -> PathBuf {
         self.root.join("tmp").join(format!("parallel_runtime_{}.log", self.framework.parallel_tests_name()))

@@ -113,10 +113,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         report_json: args.report_json.clone(),
         junit: args.junit.clone(),
         runtime_log: Some(project.runtime_log.clone()),
-        examples_log: (project.framework == crate::framework::Framework::RSpec).then(|| {
-            let name = format!("testbot-examples-{}.json", project.framework.name());
-            (project.runtime_log.with_file_name(name), project.root.clone())
-        }),
+        examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: args.flaky_fails,
     });
     let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
@@ -228,9 +225,7 @@ pub async fn execute(
         Err(_) => Tuning::default(),
     };
     // Long files run as pieces of their examples on several slots (RSpec, from the examples log).
-    let examples_log = (project.framework == crate::framework::Framework::RSpec)
-        .then(|| project.runtime_log.with_file_name(format!("testbot-examples-{}.json", project.framework.name())));
-    let recorded = examples_log.as_deref().map(crate::report::examples_log::load).unwrap_or_default();
+    let recorded = project.examples_log().as_deref().map(crate::report::examples_log::load).unwrap_or_default();
     let ideal = expected_seconds / slots.len().max(1) as f64;
     let jobs: Vec<Vec<Job>> = estimates
         .iter()
