@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 use testbot::report::{ReportConfig, Reporter};
 use testbot::run::{execute, Policy};
 
+// The allocator the testbot binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     hosts: usize,
     slots_per_host: usize,

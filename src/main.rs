@@ -3,6 +3,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc: a run allocates a few small strings per example event, and glibc's malloc spent
+/// a quarter of the controller's CPU on them at scale (docs/benchmarks.md, Scale).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = testbot::cli::Cli::parse();
     testbot::cli::init_tracing(cli.verbose);
