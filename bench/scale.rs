@@ -108,7 +108,11 @@ fn main() {
     let policy = Policy { file_timeout: Some(Duration::from_secs(300)), ..Policy::default() };
     let hosts = sim::hosts(&script, args.hosts, args.slots_per_host, 4);
     let started = Instant::now();
-    let code = runtime.block_on(execute(&project, hosts, reporter, &policy, None, started)).expect("the run");
+    // As the testbot binary does: the run is a task on the worker threads, not on this one.
+    let code = runtime
+        .block_on(async move { tokio::spawn(async move { execute(&project, hosts, reporter, &policy, None, started).await }).await })
+        .expect("the run task")
+        .expect("the run");
     let wall = started.elapsed().as_secs_f64();
     drop(runtime);
     let runners_cpu = runners.stop();

@@ -295,7 +295,13 @@ fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
         timeout: args.timeout,
         file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
     };
-    let code = runtime()?.block_on(run::run(project, inventory, args, policy))?;
+    // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
+    // by every batch's events, and waking a task on a worker is far cheaper than this thread.
+    let run = runtime()?.block_on(async move { tokio::spawn(run::run(project, inventory, args, policy)).await });
+    let code = match run {
+        Ok(result) => result?,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    };
     Ok(Outcome::new(code))
 }
 
