@@ -5,6 +5,7 @@
 //! (one task per batch, one dispatcher loop) → `report` (the only module that prints).
 
 pub mod cli;
+pub mod decimal;
 pub mod errors;
 pub mod events;
 pub mod framework;

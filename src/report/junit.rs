@@ -5,6 +5,7 @@
 //! rest of the run's reporting together (see docs/benchmarks.md, "Scale").
 
 use super::Aggregate;
+use crate::decimal::Fixed;
 use crate::events::{ExampleStatus, FileReport};
 use crate::framework::Framework;
 use std::borrow::Cow;
@@ -59,9 +60,9 @@ fn suite(file: &FileReport, out: &mut impl Write) -> io::Result<()> {
     for ex in &file.examples {
         write!(
             out,
-            r#"        <testcase name="{}" classname="{path}" time="{:.3}" file="{path}""#,
+            r#"        <testcase name="{}" classname="{path}" time="{}" file="{path}""#,
             attr(&ex.description),
-            ex.seconds.max(0.0)
+            time(ex.seconds)
         )?;
         match ex.status {
             ExampleStatus::Passed if ex.earlier_failures.is_empty() => writeln!(out, "/>")?,
@@ -108,8 +109,8 @@ fn status(out: &mut impl Write, tag: &str, message: &str, description: &str) -> 
     writeln!(out, r#"            <{tag} message="{}" type="{tag}">{}</{tag}>"#, attr(message), text(description))
 }
 
-fn time(seconds: f64) -> String {
-    format!("{:.3}", seconds.max(0.0))
+fn time(seconds: f64) -> Fixed {
+    Fixed::new(seconds.max(0.0), 3)
 }
 
 fn first_line(text: &str) -> &str {

@@ -133,9 +133,10 @@ impl Reporter {
 
     /// Prints the summary and writes the report files. The totals decide the exit code.
     pub fn finish(mut self) -> Totals {
-        self.agg.files.sort_by(|a, b| a.path.cmp(&b.path));
+        // Paths are unique (pieces of a split file are one entry by now).
+        self.agg.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let totals = Totals::of(&self.agg);
-        let write = |what: &str, path: &PathBuf, render: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>| {
+        let write = |what: &str, path: &PathBuf, render: &dyn Fn(&mut ReportFile) -> std::io::Result<()>| {
             if let Err(err) = write_file(path, render) {
                 self.display.warn(&format!("failed to write the {what} to {}: {err}", path.display()));
             }
@@ -145,16 +146,16 @@ impl Reporter {
             write("JSON report", path, &|out| json::write(framework, &self.agg, &totals, out));
         }
         if let Some(path) = &self.config.junit {
-            write("JUnit report", path, &|mut out| junit::write(framework, &self.agg, &mut out));
+            write("JUnit report", path, &|out| junit::write(framework, &self.agg, out));
         }
         let updates = runtime_log::updates(&self.agg);
         if let (false, Some(path)) = (updates.is_empty(), self.config.runtime_log.clone()) {
             let text = runtime_log::merged(&path, updates);
-            write("runtime log", &path, &|out| out.write_all(text.as_bytes()));
+            write("runtime log", &path, &|out| std::io::Write::write_all(out, text.as_bytes()));
         }
         if let Some((path, root)) = self.config.examples_log.clone() {
             if let Some(text) = examples_log::merged(&path, &root, &self.agg) {
-                write("examples log", &path, &|out| out.write_all(text.as_bytes()));
+                write("examples log", &path, &|out| std::io::Write::write_all(out, text.as_bytes()));
             }
         }
         self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
@@ -180,8 +181,12 @@ pub fn merge_reports(
     Ok(Reporter { config, agg, display }.finish())
 }
 
+/// A report file being written: buffered, and a concrete type so that the renderers' many
+/// small writes are inlined copies into the buffer, not calls through `dyn Write`.
+type ReportFile = std::io::BufWriter<tempfile::NamedTempFile>;
+
 /// Atomically: a reader (or a crash) never sees half a file. `render` writes it, buffered.
-fn write_file(path: &PathBuf, render: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>) -> std::io::Result<()> {
+fn write_file(path: &PathBuf, render: &dyn Fn(&mut ReportFile) -> std::io::Result<()>) -> std::io::Result<()> {
     use std::io::Write;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

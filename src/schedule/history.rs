@@ -44,9 +44,10 @@ impl History {
     }
 
     pub fn render(&self) -> String {
+        use std::fmt::Write;
         let mut out = String::new();
         for (path, secs) in &self.seconds {
-            out.push_str(&format!("{path}:{secs:.4}\n"));
+            let _ = writeln!(out, "{path}:{}", crate::decimal::Fixed::new(*secs, 4));
         }
         out
     }
