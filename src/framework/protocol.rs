@@ -57,7 +57,12 @@ struct Wire<'a> {
 impl Event {
     /// One event's JSON; None when it is not an event this version knows, or lacks a field.
     pub fn parse(json: &[u8]) -> Result<Event, String> {
-        let w: Wire = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        // Checked as UTF-8 once for the line rather than once for every string in it.
+        let w: Wire = match std::str::from_utf8(json) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(json),
+        }
+        .map_err(|e| e.to_string())?;
         let need = |what: &str| format!("a `{}` event without `{what}`", w.e);
         let event = match &*w.e {
             "start" => Event::Start { count: w.count.ok_or_else(|| need("count"))? },

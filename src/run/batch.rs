@@ -141,8 +141,13 @@ impl BatchTracker {
 
     /// The state of `path`, adding it when the runner reports a file it was not given.
     fn file(&mut self, path: &str) -> usize {
-        // Looked up for every event: no allocation unless the file is new.
-        if let Some(&i) = self.index.get(path.strip_prefix("./").unwrap_or(path)) {
+        // Looked up for every event: no allocation unless the file is new, and no hashing for
+        // the file the runner is in (nearly every example's).
+        let path = path.strip_prefix("./").unwrap_or(path);
+        if let Some(i) = self.current.filter(|&i| self.files[i].job.path == path) {
+            return i;
+        }
+        if let Some(&i) = self.index.get(path) {
             return i;
         }
         let path = normalize(path);

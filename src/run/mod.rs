@@ -35,7 +35,9 @@ const COMMAND_NOT_FOUND: i32 = 127;
 const MAX_REQUEUES: u32 = 2;
 
 enum Msg {
-    Event(RunEvent),
+    /// What one read of a runner's output produced, in order: one message per read, not per
+    /// event (a run at scale sees hundreds of thousands of examples).
+    Events(Vec<RunEvent>),
     /// The runner finished booting (its first event arrived, or it ended).
     Booted { slot: usize },
     /// `lost`: the host went away (why); it takes no more work.
@@ -306,19 +308,32 @@ pub async fn execute(
         }
         let stop = tokio::select! {
             Some(msg) = rx.recv() => match msg {
-                Msg::Event(RunEvent::FileFinished(report)) => {
-                    // A retry may have gone back to the queue.
-                    dispatch = true;
-                    failures_seen += settle.file(*report, &mut queue, stopped.is_some(), &mut reporter);
-                    fail_fast(policy, failures_seen)
-                }
-                Msg::Event(event) => {
-                    if policy.retries == 0 && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
-                        // Without retries a failure is final as it happens: stop promptly.
-                        failures_seen += 1;
+                Msg::Events(events) => {
+                    for event in events {
+                        let why = match event {
+                            RunEvent::FileFinished(report) => {
+                                // A retry may have gone back to the queue.
+                                dispatch = true;
+                                failures_seen += settle.file(*report, &mut queue, stopped.is_some(), &mut reporter);
+                                fail_fast(policy, failures_seen)
+                            }
+                            event => {
+                                if policy.retries == 0
+                                    && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. })
+                                {
+                                    // Without retries a failure is final as it happens: stop promptly.
+                                    failures_seen += 1;
+                                }
+                                reporter.record(event);
+                                fail_fast(policy, failures_seen)
+                            }
+                        };
+                        // At once: the events after it settle as in a stopped run.
+                        if let Some(why) = why {
+                            halt(why, &mut stopped, &mut reporter, &mut queue, &cancel_tx);
+                        }
                     }
-                    reporter.record(event);
-                    fail_fast(policy, failures_seen)
+                    None
                 }
                 Msg::Booted { slot } => {
                     booting[slots[slot].host_index] -= 1;
@@ -361,22 +376,19 @@ pub async fn execute(
             }
         };
         if let Some(why) = stop {
-            if stopped.is_none() || why == Stop::Interrupted {
-                stopped = Some(why);
-                reporter.stopping(why);
-                queue.drain();
-                let _ = cancel_tx.send(true);
-            }
+            halt(why, &mut stopped, &mut reporter, &mut queue, &cancel_tx);
         }
     }
     preloaded.servers.stop().await;
     while let Ok(msg) = rx.try_recv() {
-        if let Msg::Event(event) = msg {
-            match event {
-                RunEvent::FileFinished(report) => {
-                    settle.file(*report, &mut queue, true, &mut reporter);
+        if let Msg::Events(events) = msg {
+            for event in events {
+                match event {
+                    RunEvent::FileFinished(report) => {
+                        settle.file(*report, &mut queue, true, &mut reporter);
+                    }
+                    event => reporter.record(event),
                 }
-                event => reporter.record(event),
             }
         }
     }
@@ -443,6 +455,17 @@ fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, String)> {
     env.push(("TESTBOT_HOST".to_string(), host.host.name().to_string()));
     env.push(("PARALLEL_TEST_GROUPS".to_string(), host.slots.to_string()));
     env
+}
+
+/// Stops the run (the first reason wins, but Ctrl-C overrides): nothing more is dispatched and
+/// every running batch is told to stop.
+fn halt(why: Stop, stopped: &mut Option<Stop>, reporter: &mut Reporter, queue: &mut Queue, cancel: &watch::Sender<bool>) {
+    if stopped.is_none() || why == Stop::Interrupted {
+        *stopped = Some(why);
+        reporter.stopping(why);
+        queue.drain();
+        let _ = cancel.send(true);
+    }
 }
 
 fn fail_fast(policy: &Policy, failures: usize) -> Option<Stop> {
@@ -692,10 +715,12 @@ fn run_batch(
     };
     async move {
         let started = Instant::now();
-        let send = |e: RunEvent| {
-            let _ = tx.send(Msg::Event(e));
+        let send = |events: Vec<RunEvent>| {
+            if !events.is_empty() {
+                let _ = tx.send(Msg::Events(events));
+            }
         };
-        send(RunEvent::BatchStarted { slot: info.clone(), files });
+        send(vec![RunEvent::BatchStarted { slot: info.clone(), files }]);
         let tracker = BatchTracker::new(info.clone(), batch.jobs);
         let (end, lost) = match host.spawn(command).await {
             Err(err) => {
@@ -718,6 +743,16 @@ fn run_batch(
                 // One timer for the batch, moved when the limit changes (not one per chunk).
                 let timer = tokio::time::sleep_until(since);
                 tokio::pin!(timer);
+                // One wait for the stop signal for the whole batch, not one per chunk: every
+                // batch waits on the same channel, and each new wait registers with it.
+                let cancelled = async {
+                    while cancel.changed().await.is_ok() {
+                        if *cancel.borrow() {
+                            return;
+                        }
+                    }
+                };
+                tokio::pin!(cancelled);
                 loop {
                     let deadline = limit.map(|l| since + Duration::from_secs_f64(l));
                     if let Some(at) = deadline.filter(|at| *at != timer.deadline()) {
@@ -738,11 +773,9 @@ fn run_batch(
                                 }
                             }
                         }
-                        changed = cancel.changed(), if ending != Ending::Stopped => {
-                            if changed.is_err() || *cancel.borrow() {
-                                process.kill();
-                                ending = Ending::Stopped;
-                            }
+                        () = &mut cancelled, if ending != Ending::Stopped => {
+                            process.kill();
+                            ending = Ending::Stopped;
                         }
                         _ = &mut timer, if deadline.is_some() && ending == Ending::Exited => {
                             process.kill();
@@ -752,7 +785,7 @@ fn run_batch(
                     for piece in pieces.drain(..) {
                         tracker.piece(piece, &mut events);
                     }
-                    events.drain(..).for_each(send);
+                    send(std::mem::take(&mut events));
                     if !booted && tracker.has_started() {
                         booted = true;
                         let _ = tx.send(Msg::Booted { slot: index });
@@ -775,7 +808,7 @@ fn run_batch(
                 for piece in pieces.drain(..) {
                     tracker.piece(piece, &mut events);
                 }
-                events.drain(..).for_each(send);
+                send(std::mem::take(&mut events));
                 let exit = process.wait().await;
                 if exit.code == Some(COMMAND_NOT_FOUND) && !tracker.has_started() && ending == Ending::Exited {
                     // The shell found no runner there (no rspec, no bundle): every batch on that
@@ -790,7 +823,7 @@ fn run_batch(
                 }
             }
         };
-        end.events.into_iter().for_each(send);
+        send(end.events);
         let seconds = started.elapsed().as_secs_f64();
         let _ = tx.send(Msg::BatchDone { slot: index, seconds, requeue: end.requeue, lost });
     }
