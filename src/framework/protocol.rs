@@ -141,14 +141,18 @@ impl Decoder {
     }
 
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Piece>) {
-        self.buf.extend_from_slice(bytes);
-        let mut start = 0;
-        while let Some(nl) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let end = start + nl;
-            self.line(start, end, out);
-            start = end + 1;
+        // Nearly always a whole line or more: decode it where it lies, buffering only a partial
+        // line's bytes until its end arrives.
+        if self.buf.is_empty() {
+            let start = self.lines(bytes, out);
+            self.buf.extend_from_slice(&bytes[start..]);
+        } else {
+            self.buf.extend_from_slice(bytes);
+            let buf = std::mem::take(&mut self.buf);
+            let start = self.lines(&buf, out);
+            self.buf = buf;
+            self.buf.drain(..start);
         }
-        self.buf.drain(..start);
         if self.buf.len() > MAX_LINE && find(&self.buf, &self.tag).is_none() {
             // Keep the last bytes: a tag may be arriving in two chunks.
             let keep = self.tag.len();
@@ -158,17 +162,25 @@ impl Decoder {
         }
     }
 
+    /// Decodes the whole lines in `bytes`; returns where the unfinished one starts.
+    fn lines(&self, bytes: &[u8], out: &mut Vec<Piece>) -> usize {
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', bytes) {
+            self.line(&bytes[start..nl], out);
+            start = nl + 1;
+        }
+        start
+    }
+
     /// The stream ended: what is left is output without a final newline.
     pub fn finish(&mut self, out: &mut Vec<Piece>) {
         if !self.buf.is_empty() {
-            let end = self.buf.len();
-            self.line(0, end, out);
+            self.line(&self.buf, out);
             self.buf.clear();
         }
     }
 
-    fn line(&self, start: usize, end: usize, out: &mut Vec<Piece>) {
-        let line = &self.buf[start..end];
+    fn line(&self, line: &[u8], out: &mut Vec<Piece>) {
         let Some(at) = find(line, &self.tag) else {
             out.push(Piece::Output(lossy_line(line)));
             return;
@@ -205,12 +217,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if haystack.starts_with(needle) {
         return Some(0);
     }
-    let first = needle[0];
-    haystack
-        .windows(needle.len())
-        .enumerate()
-        .find(|(_, w)| w[0] == first && *w == needle)
-        .map(|(i, _)| i)
+    memchr::memmem::find(haystack, needle)
 }
 
 #[cfg(test)]
