@@ -17,18 +17,17 @@ impl Fixed {
     }
 }
 
-impl fmt::Display for Fixed {
-    /// Honours width and alignment (`{:>7}`) like a string.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Fixed {
+    /// The digits, written into `buf`; None for what `{:.N}` must render (negative, huge, NaN).
+    pub fn digits<'b>(&self, buf: &'b mut [u8; 24]) -> Option<&'b str> {
         let scale = 10u64.pow(self.places);
         let scaled = (self.value * scale as f64).round();
         // Below 2^53 every integer is exact in an f64.
         if !(0.0..9.0e15).contains(&scaled) {
-            return f.pad(&format!("{:.*}", self.places as usize, self.value));
+            return None;
         }
         let mut n = scaled as u64;
-        // Digits from the right: at most 16 and a point.
-        let mut buf = [0u8; 24];
+        // From the right: at most 16 digits and a point.
         let mut at = buf.len();
         let mut digits = 0;
         loop {
@@ -44,7 +43,17 @@ impl fmt::Display for Fixed {
                 break;
             }
         }
-        f.pad(std::str::from_utf8(&buf[at..]).expect("ASCII digits"))
+        Some(std::str::from_utf8(&buf[at..]).expect("ASCII digits"))
+    }
+}
+
+impl fmt::Display for Fixed {
+    /// Honours width and alignment (`{:>7}`) like a string.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.digits(&mut [0; 24]) {
+            Some(digits) => f.pad(digits),
+            None => f.pad(&format!("{:.*}", self.places as usize, self.value)),
+        }
     }
 }
 
