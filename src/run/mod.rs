@@ -312,9 +312,10 @@ pub async fn execute(
                     for event in events {
                         let why = match event {
                             RunEvent::FileFinished(report) => {
-                                // A retry may have gone back to the queue.
-                                dispatch = true;
+                                let returned = queue.returned();
                                 failures_seen += settle.file(*report, &mut queue, stopped.is_some(), &mut reporter);
+                                // A retry went back to the queue: an idle slot may take it.
+                                dispatch |= queue.returned() != returned;
                                 fail_fast(policy, failures_seen)
                             }
                             event => {

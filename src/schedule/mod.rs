@@ -133,6 +133,9 @@ pub struct Queue {
     /// The floor applies only when estimates are seconds, not sizes.
     min_batch_seconds: f64,
     tuning: Tuning,
+    /// Jobs put back so far (`retry`, `requeue`): the dispatcher looks for idle slots again
+    /// only when this moved, not after every file.
+    returned: u64,
 }
 
 impl Queue {
@@ -168,7 +171,7 @@ impl Queue {
             .collect();
         let planned = plan_first_wave(&mut pending, &offsets, remaining_seconds * (1.0 - tail_share), &tuning);
         let min_batch_seconds = if any_known { tuning.min_batch_seconds } else { 0.0 };
-        Queue { planned, pending, slots, remaining_seconds, min_batch_seconds, tuning }
+        Queue { planned, pending, slots, remaining_seconds, min_batch_seconds, tuning, returned: 0 }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -234,9 +237,15 @@ impl Queue {
     /// Put a file back as it is (its counters already say why): ahead of every job that is
     /// not longer, so the queue stays longest-first (a lost host's files spread evenly).
     pub fn retry(&mut self, job: Job) {
+        self.returned += 1;
         self.remaining_seconds += job.expected_seconds;
         let at = self.pending.iter().position(|p| p.expected_seconds <= job.expected_seconds).unwrap_or(self.pending.len());
         self.pending.insert(at, job);
+    }
+
+    /// How many jobs were put back so far.
+    pub fn returned(&self) -> u64 {
+        self.returned
     }
 
     /// Slots left to share the work (a host left the run): later batches are sized for them.
