@@ -203,8 +203,9 @@ impl Local {
     }
 
     /// The bytes for a host holding `base`: the NUL-separated deletion list (its length goes
-    /// on the command line), then a tar of `plan.send` and the new manifest, last.
-    pub fn payload(&self, plan: &Plan) -> Result<Payload, SyncError> {
+    /// on the command line), then a tar of `plan.send` and, last, the host's new state file
+    /// `state` (in `STATE_DIR`: the manifest, or a delta from the one it holds) with `contents`.
+    pub fn payload(&self, plan: &Plan, state: &str, contents: &str) -> Result<Payload, SyncError> {
         let mut deletions = Vec::new();
         for path in &plan.delete {
             // `LEN:./PATH`, so that the host can tell an item cut short (see `apply_script`).
@@ -265,10 +266,10 @@ impl Local {
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(now);
-        header.set_size(self.text.len() as u64);
-        let state = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
-        builder.append_data(&mut header, format!("{STATE_DIR}/manifest.{}", self.digest), self.text.as_bytes()).map_err(state)?;
-        let bytes = builder.into_inner().map_err(state)?;
+        header.set_size(contents.len() as u64);
+        let failed = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
+        builder.append_data(&mut header, format!("{STATE_DIR}/{state}"), contents.as_bytes()).map_err(failed)?;
+        let bytes = builder.into_inner().map_err(failed)?;
         Ok(Payload { bytes, delete_len, files, file_bytes, deleted: plan.delete.len() })
     }
 }
@@ -539,7 +540,7 @@ mod tests {
         base.entries.insert("gone file".into(), Kind::Dir { mode: 0o755 });
         base.entries.remove("lib/x.rb");
         let plan = manifest::plan(&base, &local.manifest);
-        let payload = local.payload(&plan).unwrap();
+        let payload = local.payload(&plan, &format!("manifest.{}", local.digest), &local.text).unwrap();
         assert_eq!(&payload.bytes[..payload.delete_len], b"11:./gone file\0");
         let mut names = Vec::new();
         for e in tar::Archive::new(&payload.bytes[payload.delete_len..]).entries().unwrap() {
