@@ -147,9 +147,14 @@ const NO_TEST_FILES: &str = "there are no test files here (spec/**/*_spec.rb, te
 
 /// Every framework the project's folders point to, in the order RSpec, test/, Cucumber.
 pub fn detect_all(root: &Path) -> Result<Vec<Detected>, Error> {
+    // One file is evidence enough: the walk stops there (this runs before every sync and run).
     let has_files = |framework: Framework| -> bool {
         let pattern = framework.default_pattern();
-        select(root, &[], pattern, file_pattern(pattern)).is_ok()
+        let Ok(glob) = Glob::new(pattern) else { return false };
+        let matcher = glob.compile_matcher();
+        let mut found = Vec::new();
+        walk(root, &root.join(literal_prefix(pattern)), &mut |rel| matcher.is_match(rel) && !NOT_TEST_FILES.contains(&file_pattern(rel)), &mut found, Some(1));
+        !found.is_empty()
     };
     let mut found = Vec::new();
     if has_files(Framework::RSpec) {
@@ -180,7 +185,7 @@ fn test_folder_framework(root: &Path) -> Result<(Framework, String), Error> {
     const MAX_FILES: usize = 500;
     const MAX_BYTES: usize = 64 * 1024;
     let mut rb = Vec::new();
-    walk(root, &root.join("test"), &mut |rel| rel.ends_with(".rb"), &mut rb);
+    walk(root, &root.join("test"), &mut |rel| rel.ends_with(".rb"), &mut rb, None);
     rb.sort_by(|a, b| a.path.cmp(&b.path));
     let (mut minitest, mut test_unit) = (0usize, 0usize);
     for file in rb.iter().take(MAX_FILES) {
@@ -221,7 +226,7 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
     if paths.is_empty() {
         let matcher = glob(pattern)?;
         let base = literal_prefix(pattern);
-        walk(root, &root.join(&base), &mut |rel| matcher.is_match(rel) && !NOT_TEST_FILES.contains(&file_pattern(rel)), &mut found);
+        walk(root, &root.join(&base), &mut |rel| matcher.is_match(rel) && !NOT_TEST_FILES.contains(&file_pattern(rel)), &mut found, None);
     } else {
         let file_glob = glob(folder_pattern)?;
         for given in paths {
@@ -236,6 +241,7 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
                         file_glob.is_match(name) && !NOT_TEST_FILES.contains(&name)
                     },
                     &mut found,
+                    None,
                 );
             } else {
                 let path = relative(root, &full).ok_or_else(|| {
@@ -267,7 +273,8 @@ fn literal_prefix(pattern: &str) -> PathBuf {
     prefix
 }
 
-fn walk(root: &Path, dir: &Path, matches: &mut dyn FnMut(&str) -> bool, found: &mut Vec<SpecFile>) {
+/// Adds the files below `dir` that `matches`, stopping once `found` holds `limit` of them.
+fn walk(root: &Path, dir: &Path, matches: &mut dyn FnMut(&str) -> bool, found: &mut Vec<SpecFile>, limit: Option<usize>) {
     if !dir.is_dir() {
         return;
     }
@@ -281,6 +288,9 @@ fn walk(root: &Path, dir: &Path, matches: &mut dyn FnMut(&str) -> bool, found: &
         if matches(&rel) {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             found.push(SpecFile { path: rel, size });
+            if limit.is_some_and(|n| found.len() >= n) {
+                return;
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! metadata changed since the last run, thanks to a cache outside the tree), and the payload
 //! that carries a plan to a host: the deletion list, then one tar stream.
 
+use super::cache::{self, Cached, Stamp, TreeCache};
 use super::manifest::{self, Kind, Manifest, Plan, STATE_DIR};
 use super::SyncError;
 use sha2::{Digest, Sha256};
@@ -16,7 +17,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A file changed this close to the moment it was hashed might change again without its
 /// metadata showing it (timestamps are coarse): such a hash is used but not cached.
 const RACY: Duration = Duration::from_millis(100);
-const CACHE_HEADER: &str = "testbot-hash-cache 1";
 /// Manifests kept in the local store; a host whose manifest was pruned costs one fetch.
 const STORE_KEEP: usize = 32;
 
@@ -41,28 +41,8 @@ pub struct BuildStats {
     /// Files read and hashed (the rest came from the cache).
     pub hashed_files: usize,
     pub hashed_bytes: u64,
-}
-
-/// The key under which a file's hash is cached: if none of these changed, neither did it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    mode: u32,
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
-            mode: meta.mode(),
-        }
-    }
+    /// Whether the tree was walked (else the cached listing was stat'ed again).
+    pub walked: bool,
 }
 
 /// This machine's cache for `root`: `$XDG_CACHE_HOME` (else `~/.cache`)
@@ -88,68 +68,95 @@ impl Local {
         extra: Vec<(String, Vec<u8>)>,
         cache: Option<&Path>,
     ) -> Result<Local, SyncError> {
-        // The cache is read while the tree is walked.
-        let (mut hashes, walked) = std::thread::scope(|s| {
-            let hashes = s.spawn(|| cache.map(|dir| load_cache(&dir.join("hashes"))).unwrap_or_default());
-            let walked = super::walk(root, exclude, include);
-            (hashes.join().unwrap_or_default(), walked)
-        });
-        let mut entries = BTreeMap::new();
-        let mut todo: Vec<(String, PathBuf, Stamp)> = Vec::new();
-        for found in walked? {
-            let read = |source| SyncError::Read { path: found.full.clone(), source };
+        let started = SystemTime::now();
+        let key = cache::key(root, exclude, include);
+        let old = cache.and_then(|dir| cache::load(&dir.join(cache::FILE))).filter(|c| c.key == key).unwrap_or_default();
+        // Nothing moved since the last walk: the known entries, stat'ed again, are the walk.
+        let (found, walked) = match cache::revalidate(root, &old) {
+            Some(found) => (found, false),
+            None => {
+                let mut found = super::walk(root, exclude, include)?;
+                found.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+                (found, true)
+            }
+        };
+        let mut stats = BuildStats { walked, ..BuildStats::default() };
+        let mut entries: Vec<(String, Kind)> = Vec::with_capacity(found.len() + extra.len());
+        let mut cached: Vec<Cached> = Vec::with_capacity(found.len());
+        // Both lists are in path order: one merge pairs each entry with what the cache knows.
+        let mut known = old.entries.iter().peekable();
+        let mut todo: Vec<(usize, PathBuf)> = Vec::new();
+        for found in &found {
+            while known.next_if(|c| c.rel < found.rel).is_some() {}
+            let known = known.next_if(|c| c.rel == found.rel);
             let meta = &found.meta;
+            let stamp = Stamp::of(meta);
+            let unchanged = |c: &&Cached| c.stamp == stamp && c.hash_trusted;
             let kind = if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&found.full).map_err(read)?;
-                let target = target.into_os_string().into_string().map_err(|_| SyncError::NotUtf8 { path: found.full.clone() })?;
-                Kind::Symlink { target }
-            } else if meta.is_dir() {
-                Kind::Dir { mode: meta.mode() & 0o777 }
-            } else if meta.is_file() {
-                let stamp = Stamp::of(meta);
-                match hashes.get(&found.rel) {
-                    Some((cached, hash)) if *cached == stamp => {
-                        Kind::File { mode: stamp.mode & 0o777, size: stamp.size, hash: *hash }
-                    }
+                match known.filter(unchanged).map(|c| &c.kind) {
+                    Some(kind @ Kind::Symlink { .. }) => kind.clone(),
                     _ => {
-                        todo.push((found.rel.clone(), found.full.clone(), stamp));
-                        continue;
+                        let read = |source| SyncError::Read { path: found.full.clone(), source };
+                        let target = std::fs::read_link(&found.full).map_err(read)?;
+                        let target = target.into_os_string().into_string().map_err(|_| SyncError::NotUtf8 { path: found.full.clone() })?;
+                        Kind::Symlink { target }
+                    }
+                }
+            } else if meta.is_dir() {
+                Kind::Dir { mode: stamp.mode & 0o777 }
+            } else if meta.is_file() {
+                match known.filter(unchanged).map(|c| &c.kind) {
+                    Some(kind @ Kind::File { .. }) => kind.clone(),
+                    _ => {
+                        todo.push((entries.len(), found.full.clone()));
+                        Kind::File { mode: stamp.mode & 0o777, size: stamp.size, hash: [0; 32] }
                     }
                 }
             } else {
                 continue; // sockets, fifos: nothing to ship
             };
-            entries.insert(found.rel, kind);
+            cached.push(Cached { rel: found.rel.clone(), stamp, kind: kind.clone(), hash_trusted: true });
+            entries.push((found.rel.clone(), kind));
         }
-        let hashed = hash_files(&todo)?;
-        let mut stats = BuildStats::default();
-        let mut cache_changed = false;
-        for ((rel, _, stamp), (hash, size, cacheable)) in todo.into_iter().zip(hashed) {
+        let hashed = hash_files(&todo.iter().map(|(i, full)| (full.clone(), cached[*i].stamp)).collect::<Vec<_>>())?;
+        for ((i, _), (hash, size, cacheable)) in todo.iter().zip(hashed) {
             stats.hashed_files += 1;
             stats.hashed_bytes += size;
-            if cacheable && size == stamp.size {
-                hashes.insert(rel.clone(), (stamp, hash));
-                cache_changed = true;
-            }
-            entries.insert(rel, Kind::File { mode: stamp.mode & 0o777, size, hash });
+            let Kind::File { mode, .. } = entries[*i].1 else { unreachable!("only files are hashed") };
+            entries[*i].1 = Kind::File { mode, size, hash };
+            cached[*i].kind = entries[*i].1.clone();
+            // A file that changed while it was read is hashed again next time.
+            cached[*i].hash_trusted = cacheable && size == cached[*i].stamp.size;
         }
-        // Entries of files that are gone would only grow the cache.
-        let before = hashes.len();
-        hashes.retain(|rel, _| entries.contains_key(rel));
-        cache_changed |= hashes.len() != before;
+        let mut new = TreeCache { key, listing: false, checks: Vec::new(), entries: cached };
+        if walked {
+            // The listing stands in for the next walk only if no directory and no ignore file
+            // changed so recently that a change in the same clock tick could hide.
+            let dirs = found.iter().filter(|f| f.meta.is_dir()).map(|f| f.full.as_path());
+            if let Some(checks) = cache::ignore_inputs(root, dirs) {
+                let racy = |s: &Stamp| s.racy(started, RACY);
+                new.listing = !checks.iter().any(|c| c.stamp.as_ref().is_some_and(racy))
+                    && !new.entries.iter().any(|c| matches!(c.kind, Kind::Dir { .. }) && racy(&c.stamp));
+                new.checks = checks;
+            }
+        } else {
+            new.listing = old.listing;
+            new.checks = old.checks.clone();
+        }
+        if let Some(dir) = cache.filter(|_| new != old) {
+            // A cache that cannot be written only costs a walk and hashing again next time.
+            if let Err(e) = cache::save(dir, &new) {
+                tracing::debug!(dir = %dir.display(), error = %e, "could not write the tree cache");
+            }
+        }
+        tracing::debug!(walked, entries = entries.len(), seconds = started.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0), "listed the tree");
         let mut extras = BTreeMap::new();
         for (path, bytes) in extra {
             let hash: [u8; 32] = Sha256::digest(&bytes).into();
-            entries.insert(path.clone(), Kind::File { mode: 0o644, size: bytes.len() as u64, hash });
+            entries.push((path.clone(), Kind::File { mode: 0o644, size: bytes.len() as u64, hash }));
             extras.insert(path, bytes);
         }
-        if let (Some(dir), true) = (cache, cache_changed) {
-            // A cache that cannot be written only costs hashing again next time.
-            if let Err(e) = save_cache(dir, &hashes) {
-                tracing::debug!(dir = %dir.display(), error = %e, "could not write the hash cache");
-            }
-        }
-        let manifest = Manifest { entries };
+        let manifest = Manifest { entries: entries.into_iter().collect() };
         let text = manifest.to_text();
         let digest = manifest::digest_of(text.as_bytes());
         let store = cache.map(|d| d.join("manifests"));
@@ -196,8 +203,9 @@ impl Local {
     }
 
     /// The bytes for a host holding `base`: the NUL-separated deletion list (its length goes
-    /// on the command line), then a tar of `plan.send` and the new manifest, last.
-    pub fn payload(&self, plan: &Plan) -> Result<Payload, SyncError> {
+    /// on the command line), then a tar of `plan.send` and, last, the host's new state file
+    /// `state` (in `STATE_DIR`: the manifest, or a delta from the one it holds) with `contents`.
+    pub fn payload(&self, plan: &Plan, state: &str, contents: &str) -> Result<Payload, SyncError> {
         let mut deletions = Vec::new();
         for path in &plan.delete {
             // `LEN:./PATH`, so that the host can tell an item cut short (see `apply_script`).
@@ -258,10 +266,10 @@ impl Local {
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(now);
-        header.set_size(self.text.len() as u64);
-        let state = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
-        builder.append_data(&mut header, format!("{STATE_DIR}/manifest.{}", self.digest), self.text.as_bytes()).map_err(state)?;
-        let bytes = builder.into_inner().map_err(state)?;
+        header.set_size(contents.len() as u64);
+        let failed = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
+        builder.append_data(&mut header, format!("{STATE_DIR}/{state}"), contents.as_bytes()).map_err(failed)?;
+        let bytes = builder.into_inner().map_err(failed)?;
         Ok(Payload { bytes, delete_len, files, file_bytes, deleted: plan.delete.len() })
     }
 }
@@ -282,7 +290,7 @@ pub struct Payload {
 type Hashed = ([u8; 32], u64, bool);
 
 /// Hashes on every core: the first sync of a large tree is mostly this.
-fn hash_files(todo: &[(String, PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
+fn hash_files(todo: &[(PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
     if todo.is_empty() {
         return Ok(Vec::new());
     }
@@ -296,7 +304,7 @@ fn hash_files(todo: &[(String, PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncErro
                 let mut buf = vec![0u8; 256 * 1024];
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((_, full, stamp)) = todo.get(i) else { break };
+                    let Some((full, stamp)) = todo.get(i) else { break };
                     match hash_file(full, stamp, &mut buf) {
                         Ok(r) => results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r),
                         Err(source) => {
@@ -332,58 +340,6 @@ fn hash_file(path: &Path, stamp: &Stamp, buf: &mut [u8]) -> io::Result<Hashed> {
     let changed_at = stamp.mtime_ns.max(stamp.ctime_ns);
     let limit = started.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0) - RACY.as_nanos() as i128;
     Ok((hasher.finalize().into(), size, changed_at < limit))
-}
-
-fn load_cache(path: &Path) -> HashMap<String, (Stamp, [u8; 32])> {
-    let Ok(text) = std::fs::read_to_string(path) else { return HashMap::new() };
-    let mut lines = text.lines();
-    if lines.next() != Some(CACHE_HEADER) {
-        return HashMap::new();
-    }
-    let mut out = HashMap::new();
-    for line in lines {
-        let f: Vec<&str> = line.split('\t').collect();
-        let [ino, size, mtime, ctime, mode, hash, path] = f.as_slice() else { continue };
-        let parsed = (|| {
-            let stamp = Stamp {
-                ino: ino.parse().ok()?,
-                size: size.parse().ok()?,
-                mtime_ns: mtime.parse().ok()?,
-                ctime_ns: ctime.parse().ok()?,
-                mode: mode.parse().ok()?,
-            };
-            Some((manifest::unescape(path)?, (stamp, manifest::unhex(hash)?)))
-        })();
-        if let Some((path, value)) = parsed {
-            out.insert(path, value);
-        }
-    }
-    out
-}
-
-fn save_cache(dir: &Path, hashes: &HashMap<String, (Stamp, [u8; 32])>) -> io::Result<()> {
-    use std::fmt::Write as _;
-    std::fs::create_dir_all(dir)?;
-    let mut text = String::with_capacity(hashes.len() * 140);
-    text.push_str(CACHE_HEADER);
-    text.push('\n');
-    for (path, (s, hash)) in hashes {
-        let _ = writeln!(
-            text,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            s.ino,
-            s.size,
-            s.mtime_ns,
-            s.ctime_ns,
-            s.mode,
-            manifest::hex(hash),
-            manifest::escape(path)
-        );
-    }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    io::Write::write_all(&mut tmp, text.as_bytes())?;
-    tmp.persist(dir.join("hashes")).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Keeps the newest `STORE_KEEP` manifests.
@@ -466,6 +422,103 @@ mod tests {
         assert_eq!(none.stats.hashed_files, 4);
     }
 
+    /// Waits out the racy window after a change, so that the next build may trust stamps.
+    fn settle() {
+        std::thread::sleep(RACY + Duration::from_millis(20));
+    }
+
+    fn has(local: &Local, path: &str) -> bool {
+        local.manifest.entries.contains_key(path)
+    }
+
+    #[test]
+    fn an_unchanged_tree_is_not_walked_again_and_changed_names_or_rules_are_seen() {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("proj");
+        for f in ["spec/a_spec.rb", "lib/x.rb", "bin/run"] {
+            std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
+            std::fs::write(root.join(f), f).unwrap();
+        }
+        settle();
+        let cache = tempfile::tempdir().unwrap();
+        let first = build(&root, cache.path());
+        assert!(first.stats.walked);
+        let second = build(&root, cache.path());
+        assert!(!second.stats.walked, "nothing moved: the listing stands in for the walk");
+        assert_eq!((second.digest.as_str(), second.stats.hashed_files), (first.digest.as_str(), 0));
+
+        // An edit in place moves no directory: no walk, and only that file is read.
+        std::fs::write(root.join("lib/x.rb"), "edited").unwrap();
+        let edited = build(&root, cache.path());
+        assert!(!edited.stats.walked);
+        assert_eq!(edited.stats.hashed_files, 1);
+        let sha: [u8; 32] = Sha256::digest(b"edited").into();
+        assert_eq!(edited.manifest.entries["lib/x.rb"], Kind::File { mode: 0o644, size: 6, hash: sha });
+
+        // A new file deep down, then its removal: its directory's stamp moved each time.
+        settle();
+        std::fs::write(root.join("spec/new_spec.rb"), "new").unwrap();
+        assert!(has(&build(&root, cache.path()), "spec/new_spec.rb"));
+        settle();
+        std::fs::remove_file(root.join("spec/new_spec.rb")).unwrap();
+        let removed = build(&root, cache.path());
+        assert!(removed.stats.walked && !has(&removed, "spec/new_spec.rb"));
+
+        // A .gitignore that ignores itself, edited in place: no directory moves, the rules do.
+        settle();
+        std::fs::write(root.join(".gitignore"), ".gitignore\nlib/\n").unwrap();
+        let ignoring = build(&root, cache.path());
+        assert!(!has(&ignoring, "lib/x.rb") && !has(&ignoring, ".gitignore") && has(&ignoring, "bin/run"));
+        // (The walk right after a change does not trust what it just saw: one more.)
+        settle();
+        build(&root, cache.path());
+        assert!(!build(&root, cache.path()).stats.walked);
+        std::fs::write(root.join(".gitignore"), ".gitignore\nbin/\n").unwrap();
+        let edited_rules = build(&root, cache.path());
+        assert!(edited_rules.stats.walked);
+        assert!(has(&edited_rules, "lib/x.rb") && !has(&edited_rules, "bin/run"));
+
+        // A rule file appearing above the project.
+        settle();
+        build(&root, cache.path());
+        assert!(!build(&root, cache.path()).stats.walked);
+        std::fs::write(outer.path().join(".ignore"), "spec/\n").unwrap();
+        let above = build(&root, cache.path());
+        assert!(above.stats.walked && !has(&above, "spec/a_spec.rb") && has(&above, "lib/x.rb"));
+
+        // Other [sync] patterns: walked again.
+        settle();
+        let excluded = Local::build(&root, &["lib".into()], &[], Vec::new(), Some(cache.path())).unwrap();
+        assert!(excluded.stats.walked && !has(&excluded, "lib/x.rb"));
+    }
+
+    #[test]
+    fn a_directory_changed_just_before_the_walk_is_walked_again_next_time() {
+        let dir = tree();
+        let cache = tempfile::tempdir().unwrap();
+        build(dir.path(), cache.path());
+        // Changed within the racy window of the build: a second change in the same clock tick
+        // would not move its stamp, so the listing is not trusted.
+        std::fs::write(dir.path().join("spec/b_spec.rb"), "b").unwrap();
+        assert!(build(dir.path(), cache.path()).stats.walked);
+        assert!(build(dir.path(), cache.path()).stats.walked);
+        settle();
+        assert!(build(dir.path(), cache.path()).stats.walked);
+        let trusted = build(dir.path(), cache.path());
+        assert!(!trusted.stats.walked && has(&trusted, "spec/b_spec.rb"));
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_cache_only_costs_a_walk() {
+        let dir = tree();
+        let cache = tempfile::tempdir().unwrap();
+        let first = build(dir.path(), cache.path());
+        std::fs::write(cache.path().join(cache::FILE), "testbot-tree-cache 1\nf\tgarbage\n").unwrap();
+        let again = build(dir.path(), cache.path());
+        assert!(again.stats.walked);
+        assert_eq!((again.digest.as_str(), again.stats.hashed_files), (first.digest.as_str(), 4));
+    }
+
     #[test]
     fn an_unreadable_file_is_named() {
         if unsafe { libc::geteuid() } == 0 {
@@ -487,7 +540,7 @@ mod tests {
         base.entries.insert("gone file".into(), Kind::Dir { mode: 0o755 });
         base.entries.remove("lib/x.rb");
         let plan = manifest::plan(&base, &local.manifest);
-        let payload = local.payload(&plan).unwrap();
+        let payload = local.payload(&plan, &format!("manifest.{}", local.digest), &local.text).unwrap();
         assert_eq!(&payload.bytes[..payload.delete_len], b"11:./gone file\0");
         let mut names = Vec::new();
         for e in tar::Archive::new(&payload.bytes[payload.delete_len..]).entries().unwrap() {

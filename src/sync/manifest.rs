@@ -13,6 +13,7 @@ pub const RESERVED_DIR: &str = ".testbot";
 pub const STATE_DIR: &str = ".testbot/sync";
 
 const HEADER: &str = "testbot-manifest 1";
+const DELTA_HEADER: &str = "testbot-manifest-delta 1";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -41,18 +42,7 @@ impl Manifest {
         out.push_str(HEADER);
         out.push('\n');
         for (path, kind) in &self.entries {
-            let _ = match kind {
-                Kind::Dir { mode } => write!(out, "d\t{mode:o}\t"),
-                Kind::File { mode, size, hash } => write!(out, "f\t{mode:o}\t{size}\t{}\t", hex(hash)),
-                Kind::Symlink { target } => write!(out, "l\t{}\t", escape(target)),
-            };
-            // Most names need no escaping: no copy for them.
-            if path.contains(['\\', '\t', '\n', '\r']) {
-                out.push_str(&escape(path));
-            } else {
-                out.push_str(path);
-            }
-            out.push('\n');
+            write_line(&mut out, path, kind);
         }
         out
     }
@@ -64,29 +54,48 @@ impl Manifest {
         }
         let mut entries = BTreeMap::new();
         for (n, line) in lines.enumerate() {
-            let bad = || format!("line {} is malformed", n + 2);
-            let fields: Vec<&str> = line.split('\t').collect();
-            let mode = |s: &str| u32::from_str_radix(s, 8).map_err(|_| bad());
-            let (path, kind) = match fields.as_slice() {
-                ["d", m, path] => (path, Kind::Dir { mode: mode(m)? }),
-                ["f", m, size, hash, path] => (
-                    path,
-                    Kind::File {
-                        mode: mode(m)?,
-                        size: size.parse().map_err(|_| bad())?,
-                        hash: unhex(hash).ok_or_else(bad)?,
-                    },
-                ),
-                ["l", target, path] => (path, Kind::Symlink { target: unescape(target).ok_or_else(bad)? }),
-                _ => return Err(bad()),
-            };
-            let path = unescape(path).ok_or_else(bad)?;
-            if !safe_path(&path) {
-                return Err(format!("line {} names an unsafe path", n + 2));
-            }
+            let (path, kind) = parse_line(line).map_err(|e| format!("line {} {e}", n + 2))?;
             entries.insert(path, kind);
         }
         Ok(Manifest { entries })
+    }
+
+    /// The changes that turn `base` into this manifest, as `apply_delta` reads them: a
+    /// header, then each new or changed entry's line as in the text form, and `-\tPATH` for
+    /// each path that is gone. Hosts keep these instead of the whole manifest after a small change.
+    pub fn delta_from(&self, base: &Manifest) -> String {
+        let mut out = String::new();
+        out.push_str(DELTA_HEADER);
+        out.push('\n');
+        for (path, kind) in &self.entries {
+            if base.entries.get(path) != Some(kind) {
+                write_line(&mut out, path, kind);
+            }
+        }
+        for path in base.entries.keys().filter(|p| !self.entries.contains_key(*p)) {
+            out.push_str("-\t");
+            out.push_str(&escape(path));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Applies a delta written by `delta_from`.
+    pub fn apply_delta(&mut self, delta: &str) -> Result<(), String> {
+        let mut lines = delta.lines();
+        if lines.next() != Some(DELTA_HEADER) {
+            return Err("not a testbot manifest delta".into());
+        }
+        for (n, line) in lines.enumerate() {
+            if let Some(path) = line.strip_prefix("-\t") {
+                let path = unescape(path).ok_or_else(|| format!("delta line {} is malformed", n + 2))?;
+                self.entries.remove(&path);
+            } else {
+                let (path, kind) = parse_line(line).map_err(|e| format!("delta line {} {e}", n + 2))?;
+                self.entries.insert(path, kind);
+            }
+        }
+        Ok(())
     }
 
     /// SHA-256 of the text form, in hex: what a host reports to say which copy it holds.
@@ -101,6 +110,41 @@ impl Manifest {
             _ => (n, b),
         })
     }
+}
+
+/// One entry's line of the text form (without the trailing newline's absence: it ends in `\n`).
+fn write_line(out: &mut String, path: &str, kind: &Kind) {
+    let _ = match kind {
+        Kind::Dir { mode } => write!(out, "d\t{mode:o}\t"),
+        Kind::File { mode, size, hash } => write!(out, "f\t{mode:o}\t{size}\t{}\t", hex(hash)),
+        Kind::Symlink { target } => write!(out, "l\t{}\t", escape(target)),
+    };
+    // Most names need no escaping: no copy for them.
+    if path.contains(['\\', '\t', '\n', '\r']) {
+        out.push_str(&escape(path));
+    } else {
+        out.push_str(path);
+    }
+    out.push('\n');
+}
+
+fn parse_line(line: &str) -> Result<(String, Kind), &'static str> {
+    const BAD: &str = "is malformed";
+    let fields: Vec<&str> = line.split('\t').collect();
+    let mode = |s: &str| u32::from_str_radix(s, 8).map_err(|_| BAD);
+    let (path, kind) = match fields.as_slice() {
+        ["d", m, path] => (path, Kind::Dir { mode: mode(m)? }),
+        ["f", m, size, hash, path] => {
+            (path, Kind::File { mode: mode(m)?, size: size.parse().map_err(|_| BAD)?, hash: unhex(hash).ok_or(BAD)? })
+        }
+        ["l", target, path] => (path, Kind::Symlink { target: unescape(target).ok_or(BAD)? }),
+        _ => return Err(BAD),
+    };
+    let path = unescape(path).ok_or(BAD)?;
+    if !safe_path(&path) {
+        return Err("names an unsafe path");
+    }
+    Ok((path, kind))
 }
 
 pub fn digest_of(bytes: &[u8]) -> String {
@@ -308,6 +352,21 @@ mod tests {
         assert_eq!(Manifest::parse(&text).unwrap(), m);
         assert_eq!(m.digest(), Manifest::parse(&text).unwrap().digest());
         assert_eq!(m.digest().len(), 64);
+    }
+
+    #[test]
+    fn a_delta_carries_changes_and_removals_and_rebuilds_the_manifest() {
+        let base = manifest(&[("a", Kind::Dir { mode: 0o755 }), ("a/b", file(0o644, 1)), ("gone\tname", file(0o644, 1)), ("same", file(0o644, 9))]);
+        let new = manifest(&[("a", Kind::Dir { mode: 0o700 }), ("a/b", file(0o644, 2)), ("new\nname", Kind::Symlink { target: "x".into() }), ("same", file(0o644, 9))]);
+        let delta = new.delta_from(&base);
+        assert_eq!(delta.lines().count(), 5, "header, three changed, one removed: {delta}");
+        assert!(!delta.contains("same"));
+        let mut rebuilt = base.clone();
+        rebuilt.apply_delta(&delta).unwrap();
+        assert_eq!(rebuilt, new);
+        assert_eq!(rebuilt.digest(), new.digest());
+        assert!(base.clone().apply_delta("junk").is_err());
+        assert!(base.clone().apply_delta(&format!("{DELTA_HEADER}\nd\t755\t../up\n")).unwrap_err().contains("unsafe"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! manifest (`manifest`, built here with a hash cache: `local`), and the incremental transfer
 //! that brings each host from the manifest it holds to this one (`remote`).
 
+pub mod cache;
 pub mod local;
 pub mod manifest;
 pub mod remote;

@@ -46,7 +46,7 @@ pub enum SyncOutcome {
 }
 
 /// One payload, built once, for every host in the same state.
-type PayloadCell = Arc<OnceCell<Result<Arc<Payload>, String>>>;
+type PayloadCell = Arc<OnceCell<Result<Arc<HostPayload>, String>>>;
 
 /// Hosts in the same state share one payload; the key is the digest of that state.
 #[derive(Default)]
@@ -55,14 +55,23 @@ pub struct Payloads {
 }
 
 impl Payloads {
-    async fn get(&self, local: &Arc<Local>, key: String, base: Manifest) -> Result<Arc<Payload>, SyncError> {
-        let cell = self.built.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
+    /// The payload for a host holding `base` (whose digest is `key`). `next_delta`: the
+    /// sequence number a delta would get on that host, or None when it must get the whole
+    /// manifest; a delta is sent only when it is small next to the manifest.
+    async fn get(&self, local: &Arc<Local>, key: String, base: Manifest, next_delta: Option<usize>) -> Result<Arc<HostPayload>, SyncError> {
+        let cell = self.built.lock().unwrap_or_else(|p| p.into_inner()).entry(format!("{key}/{next_delta:?}")).or_default().clone();
         let result = cell
             .get_or_init(|| async {
                 let local = local.clone();
                 let built = tokio::task::spawn_blocking(move || {
                     let plan = manifest::plan(&base, &local.manifest);
-                    local.payload(&plan).map(Arc::new).map_err(|e| crate::errors::chain(&e))
+                    let delta = next_delta.map(|n| (n, local.manifest.delta_from(&base))).filter(|(_, d)| d.len() <= local.text.len() / DELTA_SHARE);
+                    let (state, contents, compact) = match &delta {
+                        Some((n, delta)) => (delta_name(*n, &local.digest), delta.as_str(), false),
+                        None => (format!("manifest.{}", local.digest), local.text.as_str(), true),
+                    };
+                    let payload = local.payload(&plan, &state, contents).map_err(|e| crate::errors::chain(&e))?;
+                    Ok(Arc::new(HostPayload { payload, state, compact }))
                 })
                 .await;
                 built.unwrap_or_else(|e| Err(format!("building the archive failed: {e}")))
@@ -72,6 +81,25 @@ impl Payloads {
     }
 }
 
+/// A payload and the state file it leaves on the host.
+pub struct HostPayload {
+    payload: Payload,
+    /// The file name in `STATE_DIR`.
+    state: String,
+    /// Whether it is a whole manifest, which replaces the host's manifest and deltas.
+    compact: bool,
+}
+
+/// At most this many deltas on top of a host's manifest; the next sync sends it whole.
+pub const MAX_DELTAS: usize = 16;
+/// A delta is sent only when it is at most 1/DELTA_SHARE of the manifest, so that a host's
+/// deltas never add up to more than MAX_DELTAS/DELTA_SHARE manifests.
+const DELTA_SHARE: usize = 8;
+
+fn delta_name(n: usize, digest: &str) -> String {
+    format!("manifest.delta.{n:04}.{digest}")
+}
+
 /// What a host says about its copy.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Probe {
@@ -79,6 +107,9 @@ pub struct Probe {
     pub digest: Option<String>,
     /// A sync began and did not finish; the digest it was installing, when known.
     pub unfinished: Option<String>,
+    /// How that manifest is kept: the whole manifest's digest, then each delta's, in order
+    /// (the last one is `digest`).
+    pub chain: Vec<String>,
 }
 
 fn state(dir: &str) -> String {
@@ -104,17 +135,33 @@ pub fn parse_probe(out: &[u8]) -> Probe {
     let text = String::from_utf8_lossy(out);
     let mut probe = Probe::default();
     let hex = |v: &str| Some(v.trim().to_string()).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
-    let mut digests = Vec::new();
+    let mut whole = Vec::new();
+    let mut deltas = Vec::new();
+    let mut odd = false;
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("digest:") {
-            digests.push(hex(v));
+            // `manifest.DIGEST` is a whole manifest, `manifest.delta.NNNN.DIGEST` a delta.
+            match v.strip_prefix("delta.").and_then(|d| d.split_once('.')) {
+                Some((n, d)) => match (n.parse::<usize>(), hex(d)) {
+                    (Ok(n), Some(d)) if n.to_string().len() <= 4 && n > 0 => deltas.push((n, d)),
+                    _ => odd = true,
+                },
+                None => match hex(v) {
+                    Some(d) => whole.push(d),
+                    None => odd = true,
+                },
+            }
         } else if let Some(v) = line.strip_prefix("dirty:") {
             probe.unfinished = Some(hex(v).unwrap_or_default());
         }
     }
-    // Anything but one well-formed manifest reads as none: the host gets rescanned.
-    if let [Some(digest)] = digests.as_slice() {
-        probe.digest = Some(digest.clone());
+    deltas.sort();
+    // Anything but one well-formed manifest and deltas 1..=n reads as none: the host gets rescanned.
+    if let ([base], false) = (whole.as_slice(), odd) {
+        if deltas.iter().enumerate().all(|(i, (n, _))| *n == i + 1) {
+            probe.chain = std::iter::once(base.clone()).chain(deltas.into_iter().map(|(_, d)| d)).collect();
+            probe.digest = probe.chain.last().cloned();
+        }
     }
     probe
 }
@@ -132,10 +179,11 @@ pub fn scan_script(dir: &str) -> String {
 }
 
 /// Marks the copy unfinished, deletes (refusing any path below a symlink), unpacks (the new
-/// manifest, `manifest.<digest>`, comes last in the tar), and only after tar succeeded drops the
-/// mark and the old manifest. Any failure leaves the mark, so the next sync lists the copy
-/// instead of trusting a manifest. Besides `tar` and one `rm`, only shell builtins run.
-pub fn apply_script(dir: &str, delete_len: usize, digest: &str) -> String {
+/// state file `state`, a manifest or a delta, comes last in the tar), and only after tar
+/// succeeded drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
+/// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
+/// manifest. Besides `tar` and one `rm`, only shell builtins run.
+pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool) -> String {
     let d = quote(dir);
     let deletions = if delete_len == 0 {
         String::new()
@@ -152,13 +200,18 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str) -> String {
              set -- \"$@\" \"$p\"; done; shift $n; exec rm -rf -- \"$@\"' sh || exit 1; "
         )
     };
+    let state = quote(state);
+    let old = if compact {
+        format!("for f in $s/manifest.*; do if [ \"$f\" != $s/{state} ]; then set -- \"$@\" \"$f\"; fi; done; ")
+    } else {
+        String::new()
+    };
     format!(
         "umask 022; s={STATE_DIR}; if [ ! -d {d}/$s ]; then mkdir -p -- {d}/$s || exit 1; fi; cd -- {d} || exit 1; \
          printf '%s\\n' {digest} > $s/dirty || exit 1; \
          {deletions}\
-         tar -x -p --no-same-owner -f - || {{ rm -f $s/manifest.{digest}; exit 1; }}; \
-         set -- $s/dirty; for f in $s/manifest.*; do if [ \"$f\" != $s/manifest.{digest} ]; then set -- \"$@\" \"$f\"; fi; done; \
-         rm -f -- \"$@\""
+         tar -x -p --no-same-owner -f - || {{ rm -f $s/{state}; exit 1; }}; \
+         set -- $s/dirty; {old}rm -f -- \"$@\""
     )
 }
 
@@ -194,7 +247,7 @@ pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: 
         return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
     }
     let known = match (&probe.digest, verify || probe.unfinished.is_some()) {
-        (Some(digest), false) => known_manifest(host, &dir, digest, local).await?,
+        (Some(_), false) => known_manifest(host, &dir, &probe.chain, local).await?,
         _ => None,
     };
     let (outcome, key, base) = match known {
@@ -218,9 +271,12 @@ pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: 
         return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
     }
     local.store(&local.digest, &local.text);
-    let payload = payloads.get(local, key, base).await?;
-    tracing::debug!(host = host.target().name, bytes = payload.bytes.len(), seconds = started.elapsed().as_secs_f64(), "payload ready");
-    let script = apply_script(&dir, payload.delete_len, &local.digest);
+    // A host that was listed gets the whole manifest, which replaces whatever state it had.
+    let next_delta = Some(probe.chain.len()).filter(|n| outcome == SyncOutcome::Updated && (1..=MAX_DELTAS).contains(n));
+    let sent = payloads.get(local, key, base, next_delta).await?;
+    let payload = &sent.payload;
+    tracing::debug!(host = host.target().name, bytes = payload.bytes.len(), state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
+    let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact);
     let (exit, _out, err) = run(host, "send the changes", &script, &payload.bytes, APPLY_TIMEOUT).await?;
     failed(exit, &err, &format!("unpack the changes into {dir}"))?;
     Ok(HostSync {
@@ -232,20 +288,42 @@ pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: 
     })
 }
 
-/// The manifest a host reports, from the local store or else fetched (and checked against its digest).
-async fn known_manifest(host: &SshHost, dir: &str, digest: &str, local: &Local) -> Result<Option<(String, Manifest)>, SyncError> {
+/// The manifest a host reports (`chain`: see `Probe`), from the local store or else fetched
+/// (its manifest and deltas, in one command) and checked against its digest.
+async fn known_manifest(host: &SshHost, dir: &str, chain: &[String], local: &Local) -> Result<Option<(String, Manifest)>, SyncError> {
+    let Some(digest) = chain.last() else { return Ok(None) };
     if let Some(m) = local.stored(digest) {
         return Ok(Some((digest.to_string(), m)));
     }
-    let script = format!("cat -- {}/manifest.{digest}", state(dir));
+    // NUL never occurs in a manifest: it separates the files.
+    let names: Vec<String> = std::iter::once(format!("manifest.{}", chain[0]))
+        .chain(chain[1..].iter().enumerate().map(|(i, d)| delta_name(i + 1, d)))
+        .map(|n| quote(&n))
+        .collect();
+    let script = format!("cd -- {} || exit 1; for f in {}; do cat -- \"$f\" || exit 1; printf '\\0'; done", state(dir), names.join(" "));
     let (exit, out, _) = run(host, "fetch its manifest", &script, &[], SCAN_TIMEOUT).await?;
-    if !exit.success() || manifest::digest_of(&out) != digest {
+    if !exit.success() {
         return Ok(None);
     }
     let Ok(text) = String::from_utf8(out) else { return Ok(None) };
-    let Ok(m) = Manifest::parse(&text) else { return Ok(None) };
-    local.store(digest, &text);
+    let Some(m) = manifest_from_chain(&text, chain) else { return Ok(None) };
+    local.store(digest, &m.to_text());
     Ok(Some((digest.to_string(), m)))
+}
+
+/// The manifest that a host's files (`manifest.D0`, then its deltas, each followed by a NUL)
+/// add up to, if the whole manifest has its digest and the result has the last one.
+pub fn manifest_from_chain(text: &str, chain: &[String]) -> Option<Manifest> {
+    let mut files = text.split('\0');
+    let whole = files.next()?;
+    if manifest::digest_of(whole.as_bytes()) != chain[0] {
+        return None;
+    }
+    let mut m = Manifest::parse(whole).ok()?;
+    for _ in 1..chain.len() {
+        m.apply_delta(files.next()?).ok()?;
+    }
+    (files.next() == Some("") && files.next().is_none() && m.digest() == *chain.last()?).then_some(m)
 }
 
 async fn run(host: &SshHost, what: &'static str, script: &str, stdin: &[u8], limit: Duration) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SyncError> {
@@ -271,10 +349,10 @@ mod tests {
     fn probe_output_is_read() {
         let d = "a".repeat(64);
         assert_eq!(parse_probe(b""), Probe::default());
-        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None });
+        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None, chain: vec![d.clone()] });
         assert_eq!(
             parse_probe(format!("digest:junk\ndirty:{d}\n").as_bytes()),
-            Probe { digest: None, unfinished: Some(d.clone()) }
+            Probe { digest: None, unfinished: Some(d.clone()), chain: vec![] }
         );
         assert_eq!(parse_probe(b"dirty:\n").unfinished, Some(String::new()));
     }
@@ -300,12 +378,108 @@ mod tests {
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
-    /// Plans from `base`, applies on a local "host" dir, and checks the host's state after.
+    /// Plans from `base`, applies on a local "host" dir with the whole manifest.
     fn apply(local: &Local, base: &Manifest, home: &Path, dir: &str) -> (bool, String) {
         let plan = manifest::plan(base, &local.manifest);
-        let payload = local.payload(&plan).unwrap();
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest), &payload.bytes);
+        let state = format!("manifest.{}", local.digest);
+        let payload = local.payload(&plan, &state, &local.text).unwrap();
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true), &payload.bytes);
         (ok, err)
+    }
+
+    /// The same with a delta from `base`, as the host's `n`th; `cut` stops the payload inside the last file.
+    fn apply_delta(local: &Local, base: &Manifest, home: &Path, dir: &str, n: usize, cut: bool) -> (bool, String) {
+        let plan = manifest::plan(base, &local.manifest);
+        let state = delta_name(n, &local.digest);
+        let mut payload = local.payload(&plan, &state, &local.manifest.delta_from(base)).unwrap();
+        if cut {
+            payload.bytes.truncate(payload.bytes.len() - 3000);
+        }
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false), &payload.bytes);
+        (ok, err)
+    }
+
+    fn probe_of(home: &Path, dir: &str) -> Probe {
+        parse_probe(sh(home, &probe_script(dir), b"").1.as_bytes())
+    }
+
+    /// What `known_manifest` fetches when the local store lacks the host's manifest.
+    fn fetch(home: &Path, dir: &str, chain: &[String]) -> Option<Manifest> {
+        let names: Vec<String> =
+            std::iter::once(format!("manifest.{}", chain[0])).chain(chain[1..].iter().enumerate().map(|(i, d)| delta_name(i + 1, d))).collect();
+        let mut text = String::new();
+        for n in names {
+            text.push_str(&std::fs::read_to_string(home.join(dir).join(STATE_DIR).join(n)).ok()?);
+            text.push('\0');
+        }
+        manifest_from_chain(&text, chain)
+    }
+
+    #[test]
+    fn hosts_keep_deltas_that_add_up_to_the_manifest_and_a_whole_one_replaces_them() {
+        let src = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let p = src.path();
+        std::fs::create_dir(p.join("a")).unwrap();
+        for f in ["a/1", "a/2", "b"] {
+            std::fs::write(p.join(f), f).unwrap();
+        }
+        let build = || Local::build(p, &[], &[], Vec::new(), None).unwrap();
+        let first = build();
+        assert!(apply(&first, &Manifest::default(), home.path(), "d").0);
+        // Two small changes go as deltas; the copy stays exact and the chain adds up.
+        std::fs::write(p.join("a/1"), "edited").unwrap();
+        let second = build();
+        let (ok, err) = apply_delta(&second, &first.manifest, home.path(), "d", 1, false);
+        assert!(ok, "{err}");
+        std::fs::remove_file(p.join("b")).unwrap();
+        let third = build();
+        let (ok, err) = apply_delta(&third, &second.manifest, home.path(), "d", 2, false);
+        assert!(ok, "{err}");
+        assert_eq!(scan(home.path(), "d"), third.manifest);
+        let probe = probe_of(home.path(), "d");
+        assert_eq!(probe.chain, [first.digest.clone(), second.digest.clone(), third.digest.clone()]);
+        assert_eq!((probe.digest.as_deref(), probe.unfinished.as_deref()), (Some(third.digest.as_str()), None));
+        assert_eq!(fetch(home.path(), "d", &probe.chain), Some(third.manifest.clone()));
+        // Files that do not add up to the digest they claim are not believed.
+        let state = home.path().join("d").join(STATE_DIR);
+        let text = [format!("manifest.{}", first.digest), delta_name(1, &second.digest)]
+            .map(|n| std::fs::read_to_string(state.join(n)).unwrap() + "\0")
+            .concat();
+        assert_eq!(manifest_from_chain(&text, &[first.digest.clone(), second.digest.clone()]), Some(second.manifest.clone()));
+        assert_eq!(manifest_from_chain(&text, &[first.digest.clone(), third.digest.clone()]), None);
+        assert_eq!(manifest_from_chain(&text, &[second.digest.clone(), second.digest.clone()]), None);
+        assert_eq!(manifest_from_chain(&text, std::slice::from_ref(&first.digest)), None, "a file left over");
+
+        // An interrupted delta leaves the chain as it was, and the mark.
+        std::fs::write(p.join("a/2"), "x".repeat(4096)).unwrap();
+        let fourth = build();
+        let (ok, _) = apply_delta(&fourth, &third.manifest, home.path(), "d", 3, true);
+        assert!(!ok);
+        let probe = probe_of(home.path(), "d");
+        assert_eq!(probe.digest.as_deref(), Some(third.digest.as_str()));
+        assert_eq!(probe.unfinished.as_deref(), Some(fourth.digest.as_str()));
+        assert_eq!(probe.chain.len(), 3);
+
+        // The next sync (after listing the copy) sends the whole manifest: one file again.
+        let (ok, err) = apply(&fourth, &scan(home.path(), "d"), home.path(), "d");
+        assert!(ok, "{err}");
+        let probe = probe_of(home.path(), "d");
+        assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()] });
+        let left: Vec<_> = std::fs::read_dir(home.path().join("d").join(STATE_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from(format!("manifest.{}", fourth.digest))]);
+        assert_eq!(scan(home.path(), "d"), fourth.manifest);
+    }
+
+    #[test]
+    fn a_broken_chain_reads_as_no_manifest() {
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let gap = format!("digest:{a}\ndigest:delta.0002.{b}\n");
+        assert_eq!(parse_probe(gap.as_bytes()).digest, None);
+        let junk = format!("digest:{a}\ndigest:delta.x.{b}\n");
+        assert_eq!(parse_probe(junk.as_bytes()).digest, None);
+        let ok = format!("digest:delta.0001.{b}\ndigest:{a}\n");
+        assert_eq!(parse_probe(ok.as_bytes()).chain, [a.clone(), b.clone()]);
     }
 
     fn scan(home: &Path, dir: &str) -> Manifest {
@@ -331,7 +505,7 @@ mod tests {
         assert!(ok, "{err}");
         assert_eq!(scan(home.path(), dir), first.manifest);
         let probe = parse_probe(sh(home.path(), &probe_script(dir), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None });
+        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None, chain: vec![first.digest.clone()] });
         assert!(!home.path().join("pwned").exists() && !home.path().join(dir).join("pwned").exists());
 
         // `a` becomes a link out of the tree; nothing is written through it.
@@ -377,7 +551,7 @@ mod tests {
         assert!(err.contains("refusing to delete ./a/b"), "{err}");
         assert_eq!(std::fs::read_to_string(outside.path().join("b")).unwrap(), "keep");
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()) });
+        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()), chain: vec![first.digest.clone()] });
     }
 
     #[test]
@@ -387,7 +561,7 @@ mod tests {
         std::fs::write(home.path().join("d/gone dir/x"), "x").unwrap();
         std::fs::write(home.path().join("d/gone"), "x").unwrap();
         // `./gone dir` arrives as `./gone`: a real path, but not the one sent.
-        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64)), b"12:./gone");
+        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true), b"12:./gone");
         assert!(!ok);
         assert!(err.contains("the deletion list arrived damaged"), "{err}");
         assert!(home.path().join("d/gone").exists() && home.path().join("d/gone dir/x").exists());
@@ -403,9 +577,10 @@ mod tests {
         std::fs::write(src.path().join("f"), "2").unwrap();
         let second = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
         let plan = manifest::plan(&first.manifest, &second.manifest);
-        let mut payload = second.payload(&plan).unwrap();
+        let state = format!("manifest.{}", second.digest);
+        let mut payload = second.payload(&plan, &state, &second.text).unwrap();
         payload.bytes.truncate(payload.bytes.len() / 2);
-        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest), &payload.bytes);
+        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true), &payload.bytes);
         assert!(!ok);
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
         assert_eq!(probe.digest, Some(first.digest.clone()));
