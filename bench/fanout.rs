@@ -41,8 +41,8 @@ fn main() {
             target
         })
         .collect();
-    // As the testbot binary runs: two worker threads.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    // As the testbot binary runs: its runtime.
+    let runtime = testbot::cli::runtime().expect("a runtime");
     let (connected, ready, failed) = runtime.block_on(async move {
         let started = Instant::now();
         let results = futures::future::join_all(targets.into_iter().map(|t| async move {

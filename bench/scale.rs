@@ -103,12 +103,12 @@ fn main() {
         examples_log: None,
         flaky_fails: false,
     });
-    // As the testbot binary runs: two worker threads, the default per-file time limit.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    // As the testbot binary runs: its runtime, the default per-file time limit.
+    let runtime = testbot::cli::runtime().expect("a runtime");
     let policy = Policy { file_timeout: Some(Duration::from_secs(300)), ..Policy::default() };
     let hosts = sim::hosts(&script, args.hosts, args.slots_per_host, 4);
     let started = Instant::now();
-    // As the testbot binary does: the run is a task on the worker threads, not on this one.
+    // As the testbot binary does: the run is a task on the runtime's worker, not on this thread.
     let code = runtime
         .block_on(async move { tokio::spawn(async move { execute(&project, hosts, reporter, &policy, None, started).await }).await })
         .expect("the run task")

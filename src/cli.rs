@@ -276,9 +276,13 @@ fn setup(args: &ProjectArgs) -> Result<(PathBuf, Inventory), Error> {
     Ok((root, inventory))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+/// The runtime every command runs on: one worker thread. The controller waits on sockets and
+/// pipes; its CPU work (hashing, building archives) runs on threads of its own. At 1,000 slots
+/// and 20,000 files a second worker cost 30-40 % more CPU in wake-ups and handing tasks between
+/// threads than it saved, and a first sync to 4 hosts was no faster with it (docs/benchmarks.md).
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|source| Error::Io { what: "start the async runtime".into(), source })
