@@ -224,12 +224,12 @@ side_by_side() { # key_a key_b text
   report_head "SSH: $HOSTS sshd hosts on 127.0.0.1 vs parallel_rspec"
   echo "- Tools: $(ruby_tools), $(ssh -V 2>&1 | awk -F, '{ print $1; exit }'), testbot $(testbot_version)"
   echo "- Command: \`bench/ssh.sh $FILES $TOTAL\` (RUNS=$RUNS, HOSTS=$HOSTS, HOST_SLOTS=$HOST_SLOTS, SEED=$SEED)"
-  echo "- Hosts: $HOSTS unprivileged sshds on 127.0.0.1 (one unix user each, ed25519 host keys, strict known_hosts), $HOST_SLOTS testbot slots each, no local slots; set up in $SETUP_SECS s. They share this machine's cores with each other and with testbot itself: the figures show what SSH, the per-run copy of the project and remote processes cost, not extra capacity."
+  echo "- Hosts: $HOSTS unprivileged sshds on 127.0.0.1 (one unix user each, ed25519 host keys, strict known_hosts), $HOST_SLOTS testbot slots each, no local slots; set up in $SETUP_SECS s. They share this machine's cores with each other and with testbot itself: the figures show what SSH, the per-run sync of the project (incremental: only what changed) and remote processes cost, not extra capacity."
   echo
   echo "### Makespan: synthetic sleep-bound suite, $SLOTS slots"
   echo
   suite_lines
-  echo "- Each tool ran once as a warm-up (testbot: no runtime history, first copy to the hosts; parallel_rspec: no runtime log, so file-size groups), then $RUNS times with history, interleaved, alternating which tool goes first. Every testbot run copies the whole project to every host before it starts (sync v1)."
+  echo "- Each tool ran once as a warm-up (testbot: no runtime history, first copy to the hosts; parallel_rspec: no runtime log, so file-size groups), then $RUNS times with history, interleaved, alternating which tool goes first. Every testbot run syncs the project to every host first (after the warm-up, nothing has changed: a probe per host)."
   echo
   table 1 "${MAKESPAN_MODES[@]}"
   echo
