@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn pads_like_a_string() {
-        assert_eq!(format!("[{:>7}]", Fixed::new(3.14159, 2)), "[   3.14]");
+        assert_eq!(format!("[{:>7}]", Fixed::new(12.3456, 2)), "[  12.35]");
         assert_eq!(format!("[{:<6}]", Fixed::new(0.5, 1)), "[0.5   ]");
     }
 

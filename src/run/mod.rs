@@ -203,7 +203,7 @@ pub async fn execute(
     let slots = build_slots(project, &hosts, &tag);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
-    let Some(preloaded) = preload::prepare(&project, &hosts, &mut slots, &tag).await? else {
+    let Some(preloaded) = preload::prepare(project, &hosts, &mut slots, &tag).await? else {
         reporter.stopping(Stop::Interrupted);
         return Ok(crate::errors::exit::INTERRUPTED);
     };
