@@ -172,6 +172,27 @@ fail_mode() { # key, reason; a failed run keeps the logs
 }
 
 # --- measuring -------------------------------------------------------------------
+# timed_run KEY REP LOG COMMAND...: runs COMMAND in $SUITE, its output to LOG, and
+# records "REP KEY seconds" in ORDER_LOG; sets SECS. A failed run fails mode KEY (with
+# the tail of its log) and returns 1.
+timed_run() {
+  local key=$1 rep=$2 log=$3 start rc
+  shift 3
+  note "[run $rep/$RUNS] ${LABEL[$key]}"
+  start=$(date +%s.%N)
+  set +e
+  (cd "$SUITE" && exec "$@") >"$log" 2>&1 </dev/null
+  rc=$?
+  set -e
+  SECS=$(elapsed "$start")
+  ORDER_LOG+=("$rep $key $SECS")
+  if [[ $rc -ne 0 ]]; then
+    fail_mode "$key" "failed: exit $rc in run $rep (log: $log)"
+    show_tail "$log"
+    return 1
+  fi
+}
+
 elapsed() { # start (date +%s.%N) -> seconds since then, 3 decimals
   awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'
 }

@@ -65,24 +65,13 @@ fi
 
 # Runs one measurement of mode KEY (repetition REP) in the suite directory.
 measure() {
-  local key=$1 rep=$2 log start secs rc last
+  local key=$1 rep=$2 log secs last
   [[ ${STATUS[$key]} == ok ]] || return 0
   log=$LOGS/$key-$rep.log
   local -a cmd
   eval "cmd=(${CMD[$key]})"
-  note "[run $rep/$RUNS] ${LABEL[$key]}"
-  start=$(date +%s.%N)
-  set +e
-  (cd "$SUITE" && exec "${cmd[@]}") >"$log" 2>&1 </dev/null
-  rc=$?
-  set -e
-  secs=$(elapsed "$start")
-  ORDER_LOG+=("$rep $key $secs")
-  if [[ $rc -ne 0 ]]; then
-    fail_mode "$key" "failed: exit $rc in run $rep (log: $log)"
-    show_tail "$log"
-    return 0
-  fi
+  timed_run "$key" "$rep" "$log" "${cmd[@]}" || return 0
+  secs=$SECS
   # Sanity checks: nothing can beat the longest file, and rspec-based runs
   # must report every example (parallel_rspec's last summary line is the sum).
   if less_than "$secs" "$LONGEST"; then

@@ -65,26 +65,15 @@ add_mode preload "testbot --preload (each slot loads it once)" \
   "$TESTBOT" -n "$SLOTS" --no-bundler --preload "${TESTBOT_EXTRA[@]}"
 
 measure() { # key rep
-  local key=$1 rep=$2 log report start secs rc got
+  local key=$1 rep=$2 log report secs got
   [[ ${STATUS[$key]} == ok ]] || return 0
   log=$LOGS/$key-$rep.log
   report=$LOGS/$key-$rep.json
   local -a cmd
   eval "cmd=(${CMD[$key]})"
   rm -f -- "$SUITE/$TB_LOG"
-  note "[run $rep/$RUNS] ${LABEL[$key]}"
-  start=$(date +%s.%N)
-  set +e
-  (cd "$SUITE" && exec "${cmd[@]}" --report-json "$report") >"$log" 2>&1 </dev/null
-  rc=$?
-  set -e
-  secs=$(elapsed "$start")
-  ORDER_LOG+=("$rep $key $secs")
-  if [[ $rc -ne 0 ]]; then
-    fail_mode "$key" "failed: exit $rc in run $rep (log: $log)"
-    show_tail "$log"
-    return 0
-  fi
+  timed_run "$key" "$rep" "$log" "${cmd[@]}" --report-json "$report" || return 0
+  secs=$SECS
   got=$(ruby -rjson -e 't = JSON.parse(File.read(ARGV[0]))["totals"]; print [t["files"], t["examples"], t["failures"], t["pending"]].join(" ")' "$report")
   if [[ $got != "$FILES $EXAMPLES 0 0" ]]; then
     fail_mode "$key" "invalid: run $rep reported files/examples/failures/pending '$got', expected '$FILES $EXAMPLES 0 0' (report: $report)"
