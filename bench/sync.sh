@@ -50,13 +50,6 @@ if ! command -v rsync >/dev/null 2>&1; then
     die "rsync is missing and apt-get could not install it"
 fi
 need ruby ruby
-need ssh openssh-client
-need ssh-keygen openssh-client
-need unshare util-linux
-need setpriv util-linux
-need useradd passwd
-need userdel passwd
-need ps procps
 need diff diffutils
 need awk mawk
 # The copies go to a tmpfs by default: on a loaded VM disk, writing 4 x 120 MB measures the disk
