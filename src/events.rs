@@ -155,6 +155,12 @@ pub enum RunEvent {
         message: String,
         output: String,
     },
+    /// What a batch's runner printed outside its files, and notes its framework gave outside
+    /// examples (deprecation summaries, warnings printed after the run): shown once per text.
+    RunOutput {
+        slot: usize,
+        text: String,
+    },
     BatchFinished {
         slot: usize,
         seconds: f64,

@@ -90,6 +90,7 @@ impl Framework {
     pub fn support_files(&self) -> Vec<(&'static str, &'static str)> {
         match self {
             Framework::RSpec => vec![
+                ("testbot_events.rb", EVENTS),
                 ("testbot_rspec_formatter.rb", RSPEC_FORMATTER),
                 ("testbot_preload.rb", PRELOAD_SERVER),
                 ("testbot_preload_client.rb", PRELOAD_CLIENT),

@@ -1,17 +1,20 @@
-//! The formatters' event protocol: `TAG{json}` lines on the runner's stdout.
+//! The formatters' event protocol: one JSON object per line on the runner's event channel.
 //!
-//! TAG holds a random nonce chosen by the controller for each run, and the formatter removes it
-//! from the environment before any spec runs, so nothing a spec prints can pass for an event.
-//! A spec may leave a partial line behind; the event then follows on the same line and whatever
-//! stands before the tag is the spec's output.
+//! The channel is a descriptor of its own (`ssh::EVENT_FD`), apart from the runner's stdout and
+//! stderr, so nothing a spec prints can pass for an event and no output of a spec can hide one:
+//! a `Decoder` reads either a stream of output or a stream of events, never a mix.
 
 use crate::events::ExampleStatus;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// The runner's formatter is up (before any file loads).
+    Hello,
     Start { count: u64 },
     File { f: String },
+    /// An example began: what a hang or a crash is blamed on.
+    ExampleStarted { f: String, d: String, loc: String },
     Example {
         f: String,
         s: ExampleStatusWire,
@@ -26,7 +29,11 @@ pub enum Event {
     },
     FileDone { f: String, t: f64 },
     LoadError { f: String, m: String },
-    Message { m: String },
+    /// Text the framework reported outside examples; `error`: it reported an error there (a
+    /// failing `before(:suite)`, a helper that did not load).
+    Message { m: String, error: bool },
+    /// `--preload`: the slot's server loaded the suite's helper and takes batches.
+    PreloadReady,
     Done { examples: u64, failures: u64, pending: u64, errors_outside: u64 },
 }
 
@@ -52,6 +59,8 @@ struct Wire<'a> {
     failures: Option<u64>,
     pending: Option<u64>,
     errors_outside: Option<u64>,
+    #[serde(default)]
+    err: bool,
 }
 
 impl Event {
@@ -65,6 +74,13 @@ impl Event {
         .map_err(|e| e.to_string())?;
         let need = |what: &str| format!("a `{}` event without `{what}`", w.e);
         let event = match &*w.e {
+            "hello" => Event::Hello,
+            "preload_ready" => Event::PreloadReady,
+            "ex_start" => Event::ExampleStarted {
+                f: w.f.ok_or_else(|| need("f"))?,
+                d: w.d.ok_or_else(|| need("d"))?,
+                loc: w.loc.ok_or_else(|| need("loc"))?,
+            },
             "start" => Event::Start { count: w.count.ok_or_else(|| need("count"))? },
             "file" => Event::File { f: w.f.ok_or_else(|| need("f"))? },
             "ex" => Event::Example {
@@ -80,7 +96,7 @@ impl Event {
             },
             "file_done" => Event::FileDone { f: w.f.ok_or_else(|| need("f"))?, t: w.t.ok_or_else(|| need("t"))? },
             "load_error" => Event::LoadError { f: w.f.ok_or_else(|| need("f"))?, m: w.m.ok_or_else(|| need("m"))? },
-            "msg" => Event::Message { m: w.m.ok_or_else(|| need("m"))? },
+            "msg" => Event::Message { m: w.m.ok_or_else(|| need("m"))?, error: w.err },
             "done" => Event::Done {
                 examples: w.examples.ok_or_else(|| need("examples"))?,
                 failures: w.failures.ok_or_else(|| need("failures"))?,
@@ -118,26 +134,24 @@ pub enum Piece {
     Event(Event),
 }
 
-/// A fresh tag for one run: `@@testbot-<16 hex>@@`.
-pub fn new_tag() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes).expect("the OS has no random source");
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("@@testbot-{hex}@@")
-}
-
-/// Splits a byte stream into output lines and events.
+/// Splits one of a runner's streams into lines: its output, or its events.
 pub struct Decoder {
-    tag: Vec<u8>,
+    events: bool,
     buf: Vec<u8>,
 }
 
-/// A line longer than this with no tag in it is passed on as output in pieces.
+/// A line longer than this is passed on in pieces.
 const MAX_LINE: usize = 1 << 20;
 
 impl Decoder {
-    pub fn new(tag: &str) -> Decoder {
-        Decoder { tag: tag.as_bytes().to_vec(), buf: Vec::new() }
+    /// The runner's stdout and stderr: every line is output, whatever it holds.
+    pub fn output() -> Decoder {
+        Decoder { events: false, buf: Vec::new() }
+    }
+
+    /// The runner's event channel: every line is an event.
+    pub fn events() -> Decoder {
+        Decoder { events: true, buf: Vec::new() }
     }
 
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Piece>) {
@@ -153,12 +167,9 @@ impl Decoder {
             self.buf = buf;
             self.buf.drain(..start);
         }
-        if self.buf.len() > MAX_LINE && find(&self.buf, &self.tag).is_none() {
-            // Keep the last bytes: a tag may be arriving in two chunks.
-            let keep = self.tag.len();
-            let cut = self.buf.len() - keep;
-            out.push(Piece::Output(String::from_utf8_lossy(&self.buf[..cut]).into_owned()));
-            self.buf.drain(..cut);
+        if !self.events && self.buf.len() > MAX_LINE {
+            out.push(Piece::Output(String::from_utf8_lossy(&self.buf).into_owned()));
+            self.buf.clear();
         }
     }
 
@@ -172,7 +183,7 @@ impl Decoder {
         start
     }
 
-    /// The stream ended: what is left is output without a final newline.
+    /// The stream ended: what is left is a line without a final newline.
     pub fn finish(&mut self, out: &mut Vec<Piece>) {
         if !self.buf.is_empty() {
             self.line(&self.buf, out);
@@ -181,19 +192,18 @@ impl Decoder {
     }
 
     fn line(&self, line: &[u8], out: &mut Vec<Piece>) {
-        let Some(at) = find(line, &self.tag) else {
+        if !self.events {
             out.push(Piece::Output(lossy_line(line)));
             return;
-        };
-        let json = &line[at + self.tag.len()..];
-        match Event::parse(json) {
-            Ok(event) => {
-                if at > 0 {
-                    out.push(Piece::Output(lossy_line(&line[..at])));
-                }
-                out.push(Piece::Event(event));
-            }
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match Event::parse(line) {
+            Ok(event) => out.push(Piece::Event(event)),
             Err(err) => {
+                // Only the formatter writes here; a remote login script's noise before the
+                // runner started is the one other thing that can.
                 tracing::warn!("unreadable event from the formatter ({err}); kept as output");
                 out.push(Piece::Output(lossy_line(line)));
             }
@@ -209,25 +219,12 @@ fn lossy_line(bytes: &[u8]) -> String {
     s
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    // Nearly every event line starts with the tag.
-    if haystack.starts_with(needle) {
-        return Some(0);
-    }
-    memchr::memmem::find(haystack, needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TAG: &str = "@@testbot-00ff@@";
-
-    fn decode(chunks: &[&[u8]]) -> Vec<Piece> {
-        let mut d = Decoder::new(TAG);
+    fn decode(events: bool, chunks: &[&[u8]]) -> Vec<Piece> {
+        let mut d = if events { Decoder::events() } else { Decoder::output() };
         let mut out = Vec::new();
         for c in chunks {
             d.feed(c, &mut out);
@@ -237,41 +234,48 @@ mod tests {
     }
 
     #[test]
-    fn events_output_and_partial_lines() {
-        let out = decode(&[
-            b"hello\n{\"e\":\"start\",\"count\":1}\npart",
-            b"ial@@testbot-00ff@@{\"e\":\"file\",\"f\":\"./spec/a_spec.rb\"}\n@@testbot-00",
-            b"ff@@{\"e\":\"done\",\"examples\":1,\"failures\":0,\"pending\":0,\"errors_outside\":0}\ntail",
-        ]);
+    fn output_is_never_an_event_whatever_it_holds() {
+        let out = decode(false, &[b"hello\n{\"e\":\"start\",\"count\":1}\npart", b"ial\ntail"]);
         assert_eq!(
             out,
             vec![
                 Piece::Output("hello".into()),
                 Piece::Output("{\"e\":\"start\",\"count\":1}".into()),
                 Piece::Output("partial".into()),
-                Piece::Event(Event::File { f: "./spec/a_spec.rb".into() }),
-                Piece::Event(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
                 Piece::Output("tail".into()),
             ]
         );
     }
 
     #[test]
-    fn a_foreign_tag_is_output() {
-        let out = decode(&[b"@@testbot-1234@@{\"e\":\"start\",\"count\":9}\n"]);
-        assert_eq!(out, vec![Piece::Output("@@testbot-1234@@{\"e\":\"start\",\"count\":9}".into())]);
+    fn events_split_across_chunks() {
+        let out = decode(
+            true,
+            &[b"{\"e\":\"hello\"}\n{\"e\":\"file\",\"f\":\"./spec/a", b"_spec.rb\"}\n{\"e\":\"done\",\"examples\":1,\"failures\":0,\"pending\":0,\"errors_outside\":0}"],
+        );
+        assert_eq!(
+            out,
+            vec![
+                Piece::Event(Event::Hello),
+                Piece::Event(Event::File { f: "./spec/a_spec.rb".into() }),
+                Piece::Event(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
+            ]
+        );
     }
 
     #[test]
     fn a_broken_event_is_kept_as_output() {
-        let out = decode(&[b"@@testbot-00ff@@{\"e\":\"nope\"}\n"]);
-        assert_eq!(out, vec![Piece::Output("@@testbot-00ff@@{\"e\":\"nope\"}".into())]);
+        let out = decode(true, &[b"{\"e\":\"nope\"}\nnoise from a login script\n"]);
+        assert_eq!(
+            out,
+            vec![Piece::Output("{\"e\":\"nope\"}".into()), Piece::Output("noise from a login script".into())]
+        );
     }
 
     #[test]
     fn example_event_parses() {
-        let line = br#"@@testbot-00ff@@{"e":"ex","f":"./spec/a_spec.rb","s":"failed","d":"A fails","loc":"./spec/a_spec.rb:3","l":3,"t":0.02,"m":"boom","bt":["x:1"]}"#;
-        let out = decode(&[line]);
+        let line = br#"{"e":"ex","f":"./spec/a_spec.rb","s":"failed","d":"A fails","loc":"./spec/a_spec.rb:3","l":3,"t":0.02,"m":"boom","bt":["x:1"]}"#;
+        let out = decode(true, &[line]);
         match &out[0] {
             Piece::Event(Event::Example { s, l, m, bt, .. }) => {
                 assert_eq!(*s, ExampleStatusWire::Failed);
@@ -284,21 +288,22 @@ mod tests {
     }
 
     #[test]
-    fn huge_lines_are_split_but_keep_a_late_tag() {
-        let mut big = vec![b'x'; MAX_LINE + 10];
-        big.extend_from_slice(b"@@testbot-00");
-        let out = decode(&[&big, b"ff@@{\"e\":\"msg\",\"m\":\"hi\"}\n"]);
-        let output_len: usize = out
-            .iter()
-            .map(|p| if let Piece::Output(s) = p { s.len() } else { 0 })
-            .sum();
-        assert_eq!(output_len, MAX_LINE + 10);
-        assert_eq!(out.last(), Some(&Piece::Event(Event::Message { m: "hi".into() })));
+    fn messages_say_whether_they_are_errors() {
+        let out = decode(true, &[b"{\"e\":\"msg\",\"m\":\"note\",\"err\":false}\n{\"e\":\"msg\",\"m\":\"boom\",\"err\":true}\n"]);
+        assert_eq!(
+            out,
+            vec![
+                Piece::Event(Event::Message { m: "note".into(), error: false }),
+                Piece::Event(Event::Message { m: "boom".into(), error: true }),
+            ]
+        );
     }
 
     #[test]
-    fn tags_differ() {
-        assert_ne!(new_tag(), new_tag());
-        assert!(new_tag().starts_with("@@testbot-"));
+    fn huge_output_lines_are_split() {
+        let big = vec![b'x'; MAX_LINE + 10];
+        let out = decode(false, &[&big, b"yy\n"]);
+        let output_len: usize = out.iter().map(|p| if let Piece::Output(s) = p { s.len() } else { 0 }).sum();
+        assert_eq!(output_len, MAX_LINE + 12);
     }
 }

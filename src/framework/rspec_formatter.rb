@@ -1,11 +1,14 @@
 # testbot's RSpec formatter, embedded in the testbot binary and written next to the run.
 #
-# It streams one JSON event per line on the process's stdout, each behind a tag that
-# holds a random nonce from the controller (TESTBOT_EVENT_TAG), so nothing a spec
-# prints can pass for an event. The nonce is removed from ENV before any spec runs.
-# stderr is merged into stdout and stdout is unbuffered, so the controller sees the
-# specs' own output in order and can attribute it to the file that printed it.
-require 'json'
+# It sends one event per line on the event channel (testbot_events.rb: a descriptor of its own,
+# apart from the specs' stdout and stderr). What RSpec knows is taken from RSpec's own objects,
+# never read back out of text it printed: the file a load error belongs to is the file RSpec was
+# loading when it reported it, and an error outside examples is one RSpec's reporter was told of.
+#
+# It loads what RSpec's stock formatters load (base_formatter.rb requires `stringio`) and nothing
+# more, so a spec sees the same Ruby under testbot as under `rspec`.
+require 'stringio'
+require_relative 'testbot_events'
 
 module Testbot
   class RSpecFormatter
@@ -14,20 +17,55 @@ module Testbot
       :example_started, :example_passed, :example_failed, :example_pending,
       :message, :dump_summary, :close
 
-    LOAD_ERROR = /\AAn error occurred while loading (.+?)\.?$/
+    class << self
+      attr_accessor :current
+    end
+
+    # Tells the formatter which file RSpec is loading (spec files and `--require`d helpers).
+    module Loading
+      def load_file_handling_errors(method, file)
+        formatter = Testbot::RSpecFormatter.current
+        formatter ? formatter.loading(method, file) { super } : super
+      end
+    end
+
+    # Tells the formatter that the next message is an error outside examples.
+    module OutsideErrors
+      def notify_non_example_exception(exception, context_description)
+        Testbot::RSpecFormatter.current&.outside_error
+        super
+      end
+    end
+
+    RSpec::Core::Configuration.prepend(Loading)
+    RSpec::Core::Reporter.prepend(OutsideErrors)
 
     def initialize(_output)
-      @tag = ENV.delete('TESTBOT_EVENT_TAG') || 'testbot'
-      @io = STDOUT.dup
-      @io.sync = true
-      STDOUT.sync = true
-      STDERR.reopen(STDOUT)
-      STDERR.sync = true
+      @events = Testbot::Events.new
       @remaining = Hash.new(0)
       @seconds = Hash.new(0.0)
       @done = {}
+      @loaded = []
+      @loading = nil
+      @load_failed = false
+      @error_next = false
       @group_started_at = nil
       @clock = Process::CLOCK_MONOTONIC
+      Testbot::RSpecFormatter.current = self
+      emit(e: 'hello', pid: Process.pid)
+    end
+
+    def loading(method, file)
+      @loading = [method, file]
+      @load_failed = false
+      yield
+    ensure
+      @loaded << relative(file) if method == :load && !@load_failed
+      @loading = nil
+    end
+
+    def outside_error
+      @error_next = true
     end
 
     def start(notification)
@@ -53,7 +91,11 @@ module Testbot
       finish_file(file) if @remaining[file] <= 0
     end
 
-    def example_started(_notification); end
+    def example_started(notification)
+      example = notification.example
+      emit(e: 'ex_start', f: file_of(example.example_group), d: example.full_description,
+           loc: example.location_rerun_argument)
+    end
 
     def example_passed(notification)
       example_event(notification.example, 'passed')
@@ -66,22 +108,29 @@ module Testbot
 
     def example_failed(notification)
       example_event(notification.example, 'failed',
-                    m: notification.message_lines.join("\n"),
+                    m: failure_message(notification),
                     bt: notification.formatted_backtrace)
     end
 
     def message(notification)
       text = notification.message.to_s
-      first = text.lstrip.lines.first.to_s.strip
-      if (m = LOAD_ERROR.match(first))
-        emit(e: 'load_error', f: m[1], m: text)
-      else
-        emit(e: 'msg', m: text)
+      error = @error_next
+      @error_next = false
+      if error && @loading
+        @load_failed = true
+        method, file = @loading
+        if method == :load
+          emit(e: 'load_error', f: relative(file), m: text)
+          return
+        end
       end
+      emit(e: 'msg', m: text, err: error)
     end
 
     def dump_summary(summary)
       @remaining.each_key { |file| finish_file(file) if @remaining[file] <= 0 }
+      # A file that loaded but defined no examples (or none that the filters kept) is done too.
+      @loaded.each { |file| finish_file(file) if @remaining[file] <= 0 }
       emit(e: 'done',
            examples: summary.example_count,
            failures: summary.failure_count,
@@ -90,10 +139,23 @@ module Testbot
     end
 
     def close(_notification)
-      @io.flush
+      @events.flush
     end
 
     private
+
+    # RSpec's own failure text without the description line; for aggregated failures
+    # (`:aggregate_failures`, an example error plus an `after` hook error) every sub-failure.
+    def failure_message(notification)
+      lines = notification.message_lines
+      return lines.join("\n") unless lines.empty?
+      full = notification.fully_formatted_lines(nil, RSpec::Core::Notifications::NullColorizer)
+      full = full.drop_while { |l| l.strip.empty? }.drop(1) # the description
+      indent = full.reject { |l| l.strip.empty? }.map { |l| l[/\A */].size }.min || 0
+      full.map { |l| l[indent..] || '' }.join("\n").strip
+    rescue StandardError => e
+      "#{notification.example.exception.class}: (testbot could not format this failure: #{e.class}: #{e.message})"
+    end
 
     def example_event(example, status, extra = {})
       file = file_of(example.example_group)
@@ -121,11 +183,12 @@ module Testbot
       group.parent_groups.last.metadata[:file_path].to_s
     end
 
+    def relative(file)
+      RSpec::Core::Metadata.relative_path(File.expand_path(file.to_s))
+    end
+
     def emit(event)
-      @io.write("#{@tag}#{JSON.generate(event)}\n")
-    rescue JSON::GeneratorError
-      event.each { |k, v| event[k] = v.to_s.scrub('?') if v.is_a?(String) }
-      @io.write("#{@tag}#{JSON.generate(event)}\n")
+      @events.emit(event)
     end
   end
 end

@@ -1,35 +1,95 @@
-# testbot's event stream for the minitest, Test::Unit and Cucumber runners, embedded in the
-# testbot binary and written next to the run (the RSpec formatter has its own copy).
+# testbot's event stream for every framework's runner, embedded in the testbot binary and
+# written next to the run.
 #
-# Events are JSON lines on the process's stdout, each behind a tag that holds a random nonce
-# from the controller (TESTBOT_EVENT_TAG), so nothing a test prints can pass for an event. The
-# nonce is removed from ENV before any test file loads. stderr is merged into stdout and both
-# are unbuffered, so the controller sees the tests' own output in order.
-require 'json'
+# Events are JSON lines on a descriptor of their own: testbot starts the runner with the event
+# channel on the descriptor named by TESTBOT_EVENT_FD (3), apart from stdout and stderr, which
+# carry the tests' own output. Nothing a test prints, closes or reopens can pass for an event or
+# lose one; the variable is removed from ENV and the descriptor is closed on exec, so programs the
+# tests start do not inherit it, and a forked child never writes events (they come from the
+# process that opened the channel). No library is loaded for this (not even `json`): a test must
+# see the same loaded features as under its framework's own runner.
 
 module Testbot
+  # JSON for the few shapes events have: strings, symbols, numbers, booleans, nil, arrays, hashes.
+  module JSONLine
+    ESCAPES = { '"' => '\\"', '\\' => '\\\\', "\b" => '\\b', "\f" => '\\f', "\n" => '\\n', "\r" => '\\r', "\t" => '\\t' }.freeze
+
+    module_function
+
+    def generate(value, out = +'')
+      case value
+      when Hash
+        out << '{'
+        value.each_with_index do |(k, v), i|
+          out << ',' if i.positive?
+          string(k.to_s, out)
+          out << ':'
+          generate(v, out)
+        end
+        out << '}'
+      when Array
+        out << '['
+        value.each_with_index do |v, i|
+          out << ',' if i.positive?
+          generate(v, out)
+        end
+        out << ']'
+      when String, Symbol then string(value.to_s, out)
+      when Integer then out << value.to_s
+      when Float then out << (value.finite? ? value.to_s : 'null')
+      when true then out << 'true'
+      when false then out << 'false'
+      when nil then out << 'null'
+      else string(value.to_s, out)
+      end
+      out
+    end
+
+    def string(text, out)
+      unless text.encoding == Encoding::UTF_8
+        text = if text.encoding == Encoding::BINARY || text.encoding == Encoding::US_ASCII
+                 text.dup.force_encoding(Encoding::UTF_8)
+               else
+                 text.encode(Encoding::UTF_8, invalid: :replace, undef: :replace, replace: '?')
+               end
+      end
+      text = text.scrub('?') unless text.valid_encoding?
+      out << '"'
+      out << text.gsub(/["\\\x00-\x1f]/) { |c| ESCAPES[c] || format('\\u%04x', c.ord) }
+      out << '"'
+    end
+  end
+
   class Events
     def initialize
-      @tag = ENV.delete('TESTBOT_EVENT_TAG') || 'testbot'
-      @io = STDOUT.dup
+      fd = ENV.delete('TESTBOT_EVENT_FD')
+      @pid = Process.pid
+      @io = if fd && fd =~ /\A\d+\z/
+              IO.for_fd(fd.to_i, 'w', autoclose: false)
+            else
+              STDOUT.dup # run by hand, outside testbot
+            end
+      @io.close_on_exec = true
       @io.sync = true
+      @io.binmode
       STDOUT.sync = true
-      STDERR.reopen(STDOUT)
       STDERR.sync = true
       @lock = Mutex.new
     end
 
     def emit(event)
-      line = begin
-        JSON.generate(event)
-      rescue JSON::GeneratorError
-        JSON.generate(event.transform_values { |v| v.is_a?(String) ? v.to_s.scrub('?') : v })
-      end
-      @lock.synchronize { @io.write("#{@tag}#{line}\n") }
+      # A child forked by a test shares the descriptor; its events are not the runner's.
+      return unless Process.pid == @pid
+      line = JSONLine.generate(event) << "\n"
+      @lock.synchronize { @io.write(line) }
+    rescue IOError, SystemCallError
+      nil # testbot is gone; nothing to tell
     end
 
     def flush
       @io.flush
+    rescue IOError, SystemCallError
+      nil
     end
   end
 

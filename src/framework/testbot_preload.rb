@@ -4,9 +4,9 @@
 #   ruby testbot_preload.rb SOCKET -- RSPEC_ARGS…
 #
 # It loads RSpec and the suite's helper once (the `--require`s of .rspec and the arguments, else
-# spec/rails_helper.rb or spec/spec_helper.rb), prints the tagged line `{"e":"preload_ready"}` and
+# spec/rails_helper.rb or spec/spec_helper.rb), sends the event `{"e":"preload_ready"}` and
 # serves batches on the UNIX socket SOCKET: a client (testbot_preload_client.rb) sends its
-# arguments and its stdout and stderr; the server forks a child that runs them with RSpec on those
+# arguments, its stdout, stderr and event channel; the server forks a child that runs them with RSpec on those
 # descriptors, then sends back how the child ended. Nothing has run in the server when it forks,
 # so every batch starts from the state right after the helper loaded.
 #
@@ -23,17 +23,18 @@ module Testbot
       at = argv.index('--') || argv.size
       socket = argv[0] or abort('usage: testbot_preload.rb SOCKET -- RSPEC_ARGS…')
       rspec_args = argv[(at + 1)..] || []
-      # The nonce is the formatter's alone: out of ENV before the helper loads, back in each child.
-      tag = ENV.delete('TESTBOT_EVENT_TAG') || 'testbot'
-      out = STDOUT.dup
-      out.sync = true
+      # The server's own event channel: out of ENV and closed on exec before the helper loads.
+      fd = ENV.delete('TESTBOT_EVENT_FD').to_s
+      events = fd =~ /\A\d+\z/ ? IO.for_fd(fd.to_i, 'w', autoclose: false) : STDOUT.dup
+      events.close_on_exec = true
+      events.sync = true
       load_helper(rspec_args)
       server = listen(socket)
-      out.write("#{tag}{\"e\":\"preload_ready\"}\n")
+      events.write("{\"e\":\"preload_ready\"}\n")
       loop do
         conn = server.accept
         begin
-          serve(conn, server, tag)
+          serve(conn, server, events)
         rescue StandardError => e
           warn "testbot preload: a batch failed to start: #{e.class}: #{e.message}"
         ensure
@@ -96,13 +97,14 @@ module Testbot
       end
     end
 
-    # One batch: `[length]args\0…`, then the client's stdout and stderr; answers `exit N` or
-    # `signal N`.
-    def serve(conn, server, tag)
+    # One batch: `[length]args\0…`, then the client's stdout, stderr and event channel; answers
+    # `exit N` or `signal N`.
+    def serve(conn, server, own_events)
       size = conn.read(4)&.unpack1('N') or return
       args = conn.read(size).to_s.split("\0")
       out_io = conn.recv_io
       err_io = conn.recv_io
+      event_io = conn.recv_io
       alive_r, alive_w = IO.pipe
       pid = fork do
         Process.setpgid(0, 0)
@@ -119,7 +121,9 @@ module Testbot
         STDERR.reopen(err_io)
         out_io.close
         err_io.close
-        ENV['TESTBOT_EVENT_TAG'] = tag
+        # The batch's events go to its client's channel, never to the server's.
+        own_events.close
+        ENV['TESTBOT_EVENT_FD'] = event_io.fileno.to_s
         exit RSpec::Core::Runner.run(args, $stderr, $stdout)
       end
       begin
@@ -127,7 +131,7 @@ module Testbot
       rescue SystemCallError
         nil # the child did it first (or is gone already)
       end
-      [alive_r, out_io, err_io].each(&:close)
+      [alive_r, out_io, err_io, event_io].each(&:close)
       status = wait_for(pid, conn)
       alive_w.close
       answer = status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}"

@@ -4,7 +4,7 @@
 #
 #   ruby --disable-gems testbot_preload_client.rb SOCKET RSPEC_ARGS…
 #
-# It hands its arguments, stdout and stderr to the slot's preload server (testbot_preload.rb),
+# It hands its arguments, stdout, stderr and event channel to the slot's preload server (testbot_preload.rb),
 # which forks a child that runs them, and ends the way that child ended (its exit status, or the
 # same signal). Killing the client (its process group) makes the server kill the child.
 require 'socket'
@@ -22,6 +22,9 @@ payload = ARGV.join("\0")
 conn.write([payload.bytesize].pack('N') + payload)
 conn.send_io(STDOUT)
 conn.send_io(STDERR)
+# The event channel (testbot_events.rb); without one, the batch's events go to its stdout.
+event_fd = ENV['TESTBOT_EVENT_FD'].to_s
+conn.send_io(event_fd =~ /\A\d+\z/ ? IO.for_fd(event_fd.to_i, autoclose: false) : STDOUT)
 answer = begin
   conn.gets
 rescue SystemCallError, IOError

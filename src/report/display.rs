@@ -142,7 +142,8 @@ impl Display {
                 tracing::debug!(slot = slot.id, host = %slot.host, files = files.len(), "batch started: {}", files.join(" "));
             }
             // The reporter warns about a lost host.
-            RunEvent::BatchFinished { .. } | RunEvent::RunFinished { .. } | RunEvent::HostLost { .. } => {}
+            // The summary shows what runners printed outside files, once.
+            RunEvent::BatchFinished { .. } | RunEvent::RunFinished { .. } | RunEvent::HostLost { .. } | RunEvent::RunOutput { .. } => {}
         }
         self.update_bar();
     }

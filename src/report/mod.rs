@@ -55,6 +55,8 @@ pub struct Aggregate {
     pub warnings: Vec<String>,
     /// Hosts that left the run, with why.
     pub lost_hosts: Vec<(String, String)>,
+    /// Distinct texts the runners printed outside files (`RunEvent::RunOutput`), in order.
+    pub run_output: Vec<String>,
 }
 
 pub struct Reporter {
@@ -115,6 +117,11 @@ impl Reporter {
                 output: output.clone(),
             }),
             RunEvent::BatchFinished { slot, seconds } => *self.agg.busy.entry(*slot).or_default() += seconds,
+            RunEvent::RunOutput { text, .. } => {
+                if !self.agg.run_output.contains(text) {
+                    self.agg.run_output.push(text.clone());
+                }
+            }
             RunEvent::RunFinished { wall_seconds, stopped } => {
                 self.agg.wall_seconds = *wall_seconds;
                 self.agg.stopped = *stopped;

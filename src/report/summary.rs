@@ -28,7 +28,13 @@ pub struct Totals {
 
 impl Totals {
     pub fn of(agg: &Aggregate) -> Totals {
-        let load_errors = agg.files.iter().filter(|f| matches!(f.error, Some(FileError::Load(_)))).count();
+        // A file that did not load, crashed its runner or hung is an error outside its examples,
+        // as a load error is in RSpec's own count.
+        let load_errors = agg
+            .files
+            .iter()
+            .filter(|f| matches!(f.error, Some(FileError::Load(_) | FileError::Crashed(_) | FileError::TimedOut(_))))
+            .count();
         Totals {
             files: agg.total_files,
             files_run: agg.files.iter().filter(|f| !matches!(f.error, Some(FileError::NotRun(_)))).count(),
@@ -171,6 +177,13 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
             let error = f.error.as_ref().expect("filtered");
             let first = error.message().lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
             let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), first);
+        }
+        out.push('\n');
+    }
+    if !agg.run_output.is_empty() {
+        let _ = writeln!(out, "{}", styles.bold.apply_to("Printed outside of files (each text once):"));
+        for text in &agg.run_output {
+            out.push_str(&indent(text.trim_end(), "  "));
         }
         out.push('\n');
     }

@@ -106,9 +106,26 @@ pub struct BatchTracker {
     /// What was printed outside any file: while loading, in suite hooks, after the last file.
     batch_output: Captured,
     load_errors: Vec<(String, String)>,
+    /// The runner's formatter said hello: the runner itself started.
+    hello: bool,
     started: bool,
-    done: Option<(u64, u64)>, // (failures, errors outside examples) as the runner counted them
+    /// The runner's own closing counts.
+    done: Option<Counts>,
+    /// What testbot recorded from the example events, to hold against `done`.
+    seen: Counts,
+    /// The example the runner is in (from its `ex_start`), for a hang or a crash.
+    example: Option<(String, String)>,
     other_errors: Vec<String>,
+    /// Text the framework reported outside examples that is not an error (run options, notes).
+    messages: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Counts {
+    examples: u64,
+    failures: u64,
+    pending: u64,
+    errors_outside: u64,
 }
 
 fn normalize(path: &str) -> String {
@@ -133,9 +150,13 @@ impl BatchTracker {
             current: None,
             batch_output: Captured::default(),
             load_errors: Vec::new(),
+            hello: false,
             started: false,
             done: None,
+            seen: Counts::default(),
+            example: None,
             other_errors: Vec::new(),
+            messages: Vec::new(),
         }
     }
 
@@ -173,6 +194,11 @@ impl BatchTracker {
         self.started
     }
 
+    /// The runner got as far as loading testbot's formatter (or runner script).
+    pub fn runner_started(&self) -> bool {
+        self.hello
+    }
+
     pub fn piece(&mut self, piece: Piece, events: &mut Vec<RunEvent>) {
         match piece {
             Piece::Output(line) => match self.current {
@@ -185,7 +211,15 @@ impl BatchTracker {
 
     fn event(&mut self, event: Event, events: &mut Vec<RunEvent>) {
         match event {
+            Event::Hello => self.hello = true,
+            Event::PreloadReady => {}
             Event::Start { .. } => self.started = true,
+            Event::ExampleStarted { f, d, loc } => {
+                let i = self.file(&f);
+                self.files[i].started = true;
+                self.current = Some(i);
+                self.example = Some((d, loc));
+            }
             Event::File { f } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
@@ -195,6 +229,13 @@ impl BatchTracker {
                 let i = self.file(&f);
                 let status: ExampleStatus = s.into();
                 self.files[i].started = true;
+                self.example = None;
+                self.seen.examples += 1;
+                match status {
+                    ExampleStatus::Failed => self.seen.failures += 1,
+                    ExampleStatus::Pending => self.seen.pending += 1,
+                    ExampleStatus::Passed => {}
+                }
                 self.files[i].examples.push(ExampleResult {
                     description: d,
                     location: loc,
@@ -220,14 +261,22 @@ impl BatchTracker {
             }
             Event::LoadError { f, m } => {
                 let path = normalize(&f);
-                self.load_errors.push((path, m));
-            }
-            Event::Message { m } => {
-                if m.trim_start().starts_with("An error occurred") {
+                if self.index.contains_key(&path) {
+                    self.load_errors.push((path, m));
+                } else {
+                    // Not a file of this batch (a helper it required): an error outside examples.
                     self.other_errors.push(m.trim().to_string());
                 }
             }
-            Event::Done { failures, errors_outside, .. } => self.done = Some((failures, errors_outside)),
+            Event::Message { m, error: true } => self.other_errors.push(m.trim().to_string()),
+            Event::Message { m, error: false } => {
+                if !m.trim().is_empty() {
+                    self.messages.push(m.trim_end().to_string());
+                }
+            }
+            Event::Done { examples, failures, pending, errors_outside } => {
+                self.done = Some(Counts { examples, failures, pending, errors_outside })
+            }
         }
     }
 
@@ -296,31 +345,34 @@ impl BatchTracker {
         } else {
             None
         };
+        let during = match (&self.example, culprit) {
+            (Some((description, location)), Some(i)) if self.files[i].started => format!(" in `{description}` ({location})"),
+            _ => String::new(),
+        };
         if let (Ending::TimedOut { seconds }, Some(i)) = (ending, culprit) {
-            let what = format!("ran past its time limit of {seconds:.0}s and was killed");
-            self.blame(i, &mut end, FailureKind::Timeout, what);
+            let what = format!("ran past its time limit of {seconds:.0}s{during} and was killed");
+            self.blame(i, &mut end, FailureKind::Timeout { seconds }, what);
         } else if let (true, Some(i)) = (crashed, culprit) {
             let what = if self.files[i].started {
-                format!("the runner process {exit} while running this file")
+                format!("the runner process {exit} while running this file{during}")
             } else {
                 format!("the runner process {exit} before running any example")
             };
             self.blame(i, &mut end, FailureKind::Crash, what);
         }
+        let mut unreported = Vec::new();
         for i in 0..self.files.len() {
             if self.files[i].finished || Some(i) == culprit {
                 continue;
             }
-            let file = &self.files[i];
-            let ran_seconds = file.examples.iter().fold(0.0, |acc, e| acc + e.seconds);
             if !crashed && !timed_out {
-                if !load_errors.is_empty() && !file.started {
+                if !load_errors.is_empty() && !self.files[i].started {
                     // RSpec runs nothing once a file fails to load; these files are blameless.
                     end.requeue.push(self.requeue(i, false, false, "not run: another file in its batch failed to load".into()));
                 } else {
-                    // The runner finished normally (a file with no examples, or examples filtered out).
-                    let event = self.report(i, ran_seconds, None);
-                    end.events.push(event);
+                    // The runner finished, but never said this file was done: its results cannot
+                    // be trusted to be whole.
+                    unreported.push(i);
                 }
             } else if culprit.is_some() {
                 let reason = format!("not run: its batch stopped at {}", self.files[culprit.expect("checked")].job.path);
@@ -339,24 +391,72 @@ impl BatchTracker {
         for message in &self.other_errors {
             end.events.push(RunEvent::ErrorOutsideExamples { slot: self.slot.id, message: message.clone(), output: output.clone() });
         }
-        if let Some((failures, errors_outside)) = self.done {
-            let explained = (load_errors.len() + self.other_errors.len()) as u64;
-            if errors_outside > explained {
-                end.events.push(RunEvent::ErrorOutsideExamples {
-                    slot: self.slot.id,
-                    message: format!("the runner reported {} error(s) outside of examples", errors_outside - explained),
-                    output: output.clone(),
-                });
+        if let Some(done) = self.done {
+            self.cross_check(done, exit, timed_out, &unreported, &load_errors, &mut end);
+        }
+        for i in unreported {
+            let seconds = self.files[i].examples.iter().fold(0.0, |acc, e| acc + e.seconds);
+            let why = format!("the runner ({}) finished without reporting this file as done, so its results may be incomplete", exit);
+            self.files[i].finished = true;
+            let event = self.report(i, seconds, Some(FileError::Crashed(why)));
+            end.events.push(event);
+        }
+        // What the runner printed outside files, and what the framework said outside examples,
+        // when no error above carries it already: the reporter shows it once, in the summary.
+        let carried = end.events.iter().any(|e| match e {
+            RunEvent::ErrorOutsideExamples { .. } => true,
+            RunEvent::FileFinished(report) => matches!(report.error, Some(FileError::Load(_) | FileError::Crashed(_))),
+            _ => false,
+        });
+        if !carried && self.done.is_some() {
+            let mut text = std::mem::take(&mut self.messages).join("\n");
+            if !self.batch_output.is_empty() {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(output.trim_end());
             }
-            if !exit.success() && failures == 0 && errors_outside == 0 && !timed_out {
-                end.events.push(RunEvent::ErrorOutsideExamples {
-                    slot: self.slot.id,
-                    message: format!("the runner {exit} although none of its examples failed"),
-                    output,
-                });
+            if !text.trim().is_empty() {
+                end.events.push(RunEvent::RunOutput { slot: self.slot.id, text });
             }
         }
         end
+    }
+
+    /// The framework's own closing counts and exit status against what testbot recorded: any
+    /// difference is an error, never a quiet pass.
+    fn cross_check(&self, done: Counts, exit: ExitInfo, timed_out: bool, unreported: &[usize], load_errors: &[(String, String)], end: &mut BatchEnd) {
+        let output = self.batch_output.render();
+        let explained = (load_errors.len() + self.other_errors.len()) as u64;
+        if done.errors_outside > explained {
+            end.events.push(RunEvent::ErrorOutsideExamples {
+                slot: self.slot.id,
+                message: format!("the runner reported {} error(s) outside of examples", done.errors_outside - explained),
+                output: output.clone(),
+            });
+        }
+        let seen = self.seen;
+        if (done.examples, done.failures, done.pending) != (seen.examples, seen.failures, seen.pending) {
+            let files: Vec<&str> = self.files.iter().map(|f| f.job.path.as_str()).collect();
+            end.events.push(RunEvent::ErrorOutsideExamples {
+                slot: self.slot.id,
+                message: format!(
+                    "the runner reported {}; testbot saw {} (batch: {})",
+                    counts_text(done),
+                    counts_text(seen),
+                    files.join(", ")
+                ),
+                output: output.clone(),
+            });
+        }
+        let failed = done.failures > 0 || done.errors_outside > 0 || !unreported.is_empty();
+        if !exit.success() && !failed && !timed_out {
+            end.events.push(RunEvent::ErrorOutsideExamples {
+                slot: self.slot.id,
+                message: format!("the runner {exit} although none of its examples failed"),
+                output,
+            });
+        }
     }
 
     /// File `i` crashed its runner or hung: the first time it goes back to run alone on another
@@ -365,24 +465,27 @@ impl BatchTracker {
         let job = &self.files[i].job;
         let before = match kind {
             FailureKind::Crash => job.crashes,
-            FailureKind::Timeout => job.timeouts,
+            FailureKind::Timeout { .. } => job.timeouts,
         };
         if before == 0 {
             let reason = format!("{what}; retrying it once on another slot");
             let mut requeue = self.requeue(i, true, false, reason);
             match kind {
                 FailureKind::Crash => requeue.job.crashes += 1,
-                FailureKind::Timeout => requeue.job.timeouts += 1,
+                FailureKind::Timeout { .. } => requeue.job.timeouts += 1,
             }
             requeue.job.avoid_slot = Some(self.slot.id);
             end.requeue.push(requeue);
             return;
         }
-        let ran_seconds = self.files[i].examples.iter().fold(0.0, |acc, e| acc + e.seconds);
+        let ran_seconds = match kind {
+            FailureKind::Timeout { seconds } => seconds,
+            FailureKind::Crash => self.files[i].examples.iter().fold(0.0, |acc, e| acc + e.seconds),
+        };
         let what = format!("{what} (the second time: it did the same on another slot before)");
         let error = match kind {
             FailureKind::Crash => FileError::Crashed(what),
-            FailureKind::Timeout => FileError::TimedOut(what),
+            FailureKind::Timeout { .. } => FileError::TimedOut(what),
         };
         self.files[i].finished = true;
         let event = self.report(i, ran_seconds, Some(error));
@@ -418,7 +521,14 @@ impl BatchTracker {
 #[derive(Clone, Copy)]
 enum FailureKind {
     Crash,
-    Timeout,
+    /// Killed after this many seconds.
+    Timeout { seconds: f64 },
+}
+
+/// `3 examples, 2 failures, 1 pending`.
+fn counts_text(c: Counts) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!("{}, {}, {} pending", plural(c.examples, "example", "examples"), plural(c.failures, "failure", "failures"), c.pending)
 }
 
 #[cfg(test)]
@@ -445,10 +555,6 @@ mod tests {
 
     fn out(s: &str) -> Piece {
         Piece::Output(s.into())
-    }
-
-    fn done() -> Piece {
-        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 0 })
     }
 
     fn feed(t: &mut BatchTracker, pieces: Vec<Piece>) -> Vec<RunEvent> {
@@ -487,6 +593,8 @@ mod tests {
                 ev(Event::File { f: "./spec/b_spec.rb".into() }),
                 ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
                 ev(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.2 }),
+                // A file with no examples is done too.
+                ev(Event::FileDone { f: "./spec/empty_spec.rb".into(), t: 0.0 }),
                 ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0 }),
             ],
         );
@@ -494,11 +602,46 @@ mod tests {
         assert_eq!(live, vec![
             ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
             ("spec/b_spec.rb".into(), 1, None, "".into()),
+            ("spec/empty_spec.rb".into(), 0, None, "".into()),
         ]);
         let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
-        assert_eq!(finished(&end.events), vec![("spec/empty_spec.rb".into(), 0, None, "".into())]);
         assert!(end.requeue.is_empty());
-        assert_eq!(end.events.len(), 1, "a failing run may exit 1: {:?}", end.events);
+        // A failing run may exit 1; what it printed outside files is shown once.
+        match &end.events[..] {
+            [RunEvent::RunOutput { text, .. }] => assert_eq!(text, "loading"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_the_runner_never_finished_is_an_error_not_a_pass() {
+        // `$stdout.close` in one file once hid the next file's failures: whatever the cause, a
+        // file with no end event after the runner's summary is not a pass.
+        let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+        feed(&mut t, vec![
+            ev(Event::Hello),
+            ev(Event::Start { count: 3 }),
+            ev(Event::File { f: "./spec/a_spec.rb".into() }),
+            ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+            ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+            ev(Event::Done { examples: 3, failures: 2, pending: 0, errors_outside: 0 }),
+        ]);
+        let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+        let errors: Vec<&str> = end
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                RunEvent::ErrorOutsideExamples { message, .. } => Some(message.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            ["the runner reported 3 examples, 2 failures, 0 pending; testbot saw 1 example, 0 failures, 0 pending (batch: spec/a_spec.rb, spec/b_spec.rb)"]
+        );
+        let files = finished(&end.events);
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!((files[0].0.as_str(), files[0].1, files[0].2), ("spec/b_spec.rb", 0, Some("crashed")));
     }
 
     #[test]
@@ -616,7 +759,7 @@ mod tests {
             ev(Event::File { f: "./spec/a_spec.rb".into() }),
             ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
             ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
-            done(),
+            ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
             out("Coverage too low"),
         ]);
         let end = t.finish(ExitInfo { code: Some(2), signal: None }, Ending::Exited);
@@ -633,7 +776,7 @@ mod tests {
     fn suite_hook_errors_are_reported() {
         let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
         feed(&mut t, vec![
-            ev(Event::Message { m: "\nAn error occurred in a `before(:suite)` hook.\nRuntimeError".into() }),
+            ev(Event::Message { m: "\nAn error occurred in a `before(:suite)` hook.\nRuntimeError".into(), error: true }),
             ev(Event::Start { count: 0 }),
             ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
         ]);

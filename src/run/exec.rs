@@ -40,11 +40,8 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
     let mut outcomes: Vec<ExecOutcome> =
         failures.into_iter().map(|f| ExecOutcome { place: f.name, result: Err(f.reason) }).collect();
     if per_slot {
-        let slots = build_slots(project, &hosts, "");
-        let runs = slots.iter().map(|(slot, _)| {
-            let env: Vec<(String, String)> = slot.env.iter().filter(|(k, _)| k != "TESTBOT_EVENT_TAG").cloned().collect();
-            run_script(&*slot.host, command, env, slot.workdir.clone(), HOOK_TIMEOUT)
-        });
+        let slots = build_slots(project, &hosts);
+        let runs = slots.iter().map(|(slot, _)| run_script(&*slot.host, command, slot.env.clone(), slot.workdir.clone(), HOOK_TIMEOUT));
         let results = futures::future::join_all(runs).await;
         for ((slot, _), result) in slots.iter().zip(results) {
             outcomes.push(ExecOutcome { place: format!("{}#{}", slot.info.host, slot.info.host_slot), result });

@@ -2,7 +2,7 @@
 //! once per host, before_slot once per slot, after_run once per host) and `testbot exec`.
 //! Each runs with `sh -c` in the project's directory on its host, output collected.
 
-use crate::ssh::{ExitInfo, Host, HostCommand, Output};
+use crate::ssh::{ExitInfo, Host, HostCommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -50,13 +50,11 @@ pub async fn run_script(
 ) -> Result<Finished, String> {
     // The slot's TMPDIR (when the env has one) exists before the script starts, as for a runner.
     let argv = super::tmpdir::creating_tmpdir(vec!["sh".into(), "-c".into(), script.into()]);
-    let mut process = host.spawn(HostCommand { argv, env, cwd }).await.map_err(|e| crate::errors::chain(&e))?;
+    let mut process = host.spawn(HostCommand::new(argv, env, cwd)).await.map_err(|e| crate::errors::chain(&e))?;
     let mut output = Vec::new();
     let collect = async {
         while let Some(chunk) = process.output.recv().await {
-            match chunk {
-                Output::Stdout(bytes) | Output::Stderr(bytes) => output.extend_from_slice(&bytes),
-            }
+            output.extend_from_slice(&chunk.into_bytes());
         }
     };
     let timed_out = tokio::time::timeout(limit, collect).await.is_err();

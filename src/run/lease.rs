@@ -6,7 +6,7 @@
 //! connection if testbot dies — and the kernel releases the locks.
 
 use super::PreparedHost;
-use crate::ssh::{Host, HostCommand, Output, Process};
+use crate::ssh::{Host, HostCommand, Process};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -65,11 +65,11 @@ pub async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usi
     if wait {
         argv.push("wait".into());
     }
-    let mut process = host.spawn(HostCommand { argv, env: Vec::new(), cwd: workdir }).await.map_err(|e| crate::errors::chain(&e))?;
+    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(|e| crate::errors::chain(&e))?;
     let mut seen = String::new();
     let read = async {
         while let Some(chunk) = process.output.recv().await {
-            let (Output::Stdout(bytes) | Output::Stderr(bytes)) = chunk;
+            let bytes = chunk.into_bytes();
             seen.push_str(&String::from_utf8_lossy(&bytes));
             if let Some(line) = seen.lines().find(|l| l.starts_with(&format!("{MARKER} ")) || *l == MARKER) {
                 return Some(line.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect::<Vec<usize>>());

@@ -15,7 +15,7 @@ pub use batch::{BatchEnd, BatchTracker, Captured, Ending, Requeue};
 use crate::cli::RunArgs;
 use crate::errors::Error;
 use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, RunEvent, SlotInfo, Stop};
-use crate::framework::protocol::{self, Decoder};
+use crate::framework::protocol::Decoder;
 use crate::inventory::Inventory;
 use crate::project::Project;
 use crate::report::{ReportConfig, Reporter};
@@ -28,8 +28,6 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
-/// The shell's exit status for a command it could not find.
-const COMMAND_NOT_FOUND: i32 = 127;
 
 /// A file that went back to the queue this often is reported as not run instead.
 const MAX_REQUEUES: u32 = 2;
@@ -165,9 +163,8 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         _leases = leased.leases;
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
-    let tag = protocol::new_tag();
     let hooked = tokio::select! {
-        hooked = run_setup_hooks(&project, &inventory.hooks, hosts, &tag) => hooked,
+        hooked = run_setup_hooks(&project, &inventory.hooks, hosts) => hooked,
         _ = tokio::signal::ctrl_c() => {
             reporter.stopping(Stop::Interrupted);
             return Ok(crate::errors::exit::INTERRUPTED);
@@ -199,11 +196,10 @@ pub async fn execute(
     after_run: Option<&str>,
     started: Instant,
 ) -> Result<u8, Error> {
-    let tag = protocol::new_tag();
-    let slots = build_slots(project, &hosts, &tag);
+    let slots = build_slots(project, &hosts);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
-    let Some(preloaded) = preload::prepare(project, &hosts, &mut slots, &tag).await? else {
+    let Some(preloaded) = preload::prepare(project, &hosts, &mut slots).await? else {
         reporter.stopping(Stop::Interrupted);
         return Ok(crate::errors::exit::INTERRUPTED);
     };
@@ -291,7 +287,7 @@ pub async fn execute(
                 idle.remove(k);
                 running += 1;
                 booting[slots[i].host_index] += 1;
-                let job = run_batch(&slots[i], i, batch, project, tag.clone(), limits.clone(), tx.clone(), cancel_rx.clone());
+                let job = run_batch(&slots[i], i, batch, project, limits.clone(), tx.clone(), cancel_rx.clone());
                 tokio::spawn(job);
             }
             if running == 0 && !queue.is_empty() && idle.is_empty() {
@@ -416,7 +412,6 @@ async fn run_setup_hooks(
     project: &Project,
     hooks: &crate::inventory::Hooks,
     hosts: Vec<PreparedHost>,
-    tag: &str,
 ) -> (Vec<PreparedHost>, Vec<remote::HostFailure>) {
     let mut failed: Vec<Option<String>> = vec![None; hosts.len()];
     if let Some(script) = &hooks.before_run {
@@ -426,11 +421,10 @@ async fn run_setup_hooks(
         }
     }
     if let Some(script) = &hooks.before_slot {
-        let slots = build_slots(project, &hosts, tag);
+        let slots = build_slots(project, &hosts);
         let runs = slots.iter().filter(|(s, _)| failed[s.host_index].is_none()).map(|(slot, _)| {
-            // The slot's own environment, as its runners get it (the event tag is theirs alone).
-            let env: Vec<(String, String)> = slot.env.iter().filter(|(k, _)| k != "TESTBOT_EVENT_TAG").cloned().collect();
-            let run = hooks::run_hook(&*slot.host, "before_slot", script, env, slot.workdir.clone());
+            // The slot's own environment, as its runners get it.
+            let run = hooks::run_hook(&*slot.host, "before_slot", script, slot.env.clone(), slot.workdir.clone());
             async move { (slot.host_index, slot.info.host_slot, run.await) }
         });
         for (h, k, result) in futures::future::join_all(runs).await {
@@ -641,7 +635,7 @@ fn merge_retry(mut earlier: FileReport, rerun: FileReport) -> FileReport {
 }
 
 /// Every slot of every host, in the order they take their first batch, with its boot wave.
-fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slot, usize)> {
+fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usize)> {
     let shape: Vec<(usize, usize)> = hosts.iter().map(|h| (h.slots, h.boot_parallelism)).collect();
     schedule::boot_order(&shape)
         .into_iter()
@@ -651,7 +645,7 @@ fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slo
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
             let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: number };
             let slot = Slot {
-                env: tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots, tag), &host.support_dir, info.id),
+                env: tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.support_dir, info.id),
                 info,
                 host_index: h,
                 host: host.host.clone(),
@@ -665,7 +659,7 @@ fn build_slots(project: &Project, hosts: &[PreparedHost], tag: &str) -> Vec<(Slo
 }
 
 /// parallel_tests' conventions, so existing database.yml files keep working.
-fn slot_env(project: &Project, slot: &SlotInfo, host_slots: usize, tag: &str) -> Vec<(String, String)> {
+fn slot_env(project: &Project, slot: &SlotInfo, host_slots: usize) -> Vec<(String, String)> {
     let number = if slot.host_slot == 1 && !project.first_is_1 { String::new() } else { slot.host_slot.to_string() };
     let mut env = project.env.clone();
     env.extend([
@@ -673,9 +667,23 @@ fn slot_env(project: &Project, slot: &SlotInfo, host_slots: usize, tag: &str) ->
         ("PARALLEL_TEST_GROUPS".to_string(), host_slots.to_string()),
         ("TESTBOT_HOST".to_string(), slot.host.to_string()),
         ("TESTBOT_SLOT".to_string(), slot.id.to_string()),
-        ("TESTBOT_EVENT_TAG".to_string(), tag.to_string()),
     ]);
     env
+}
+
+/// Why a runner that never got to testbot's formatter ended: its status and the head of what it
+/// printed (the tail of a long backtrace says less than its first lines).
+fn runner_failure(exit: crate::ssh::ExitInfo, output: &str) -> String {
+    const LINES: usize = 12;
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut said: String = lines.iter().take(LINES).map(|l| format!("\n    {}", l.trim_end())).collect();
+    if lines.len() > LINES {
+        said.push_str(&format!("\n    [… {} more lines]", lines.len() - LINES));
+    }
+    if said.is_empty() {
+        said = " (it printed nothing)".to_string();
+    }
+    format!("its test runner could not start (it {exit} before loading testbot's formatter):{said}")
 }
 
 fn load_history(project: &Project) -> History {
@@ -691,7 +699,6 @@ fn run_batch(
     index: usize,
     batch: Batch,
     project: &Project,
-    tag: String,
     limits: Arc<Limits>,
     tx: mpsc::UnboundedSender<Msg>,
     mut cancel: watch::Receiver<bool>,
@@ -709,11 +716,7 @@ fn run_batch(
         Some(socket) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
         None => project.framework.command(&project.runner, &slot.support_dir, &args),
     };
-    let command = HostCommand {
-        argv: tmpdir::creating_tmpdir(argv),
-        env: slot.env.clone(),
-        cwd: slot.workdir.clone(),
-    };
+    let command = HostCommand::new(tmpdir::creating_tmpdir(argv), slot.env.clone(), slot.workdir.clone()).with_events();
     async move {
         let started = Instant::now();
         let send = |events: Vec<RunEvent>| {
@@ -731,8 +734,8 @@ fn run_batch(
             }
             Ok(mut process) => {
                 let mut tracker = tracker;
-                let mut stdout = Decoder::new(&tag);
-                let mut stderr = Decoder::new(&tag);
+                let mut output = Decoder::output();
+                let mut events_in = Decoder::events();
                 let mut pieces = Vec::new();
                 let mut events = Vec::new();
                 let mut ending = Ending::Exited;
@@ -765,8 +768,8 @@ fn run_batch(
                             // What else has arrived, in one go.
                             for _ in 0..64 {
                                 match chunk {
-                                    Output::Stdout(bytes) => stdout.feed(&bytes, &mut pieces),
-                                    Output::Stderr(bytes) => stderr.feed(&bytes, &mut pieces),
+                                    Output::Stdout(bytes) | Output::Stderr(bytes) => output.feed(&bytes, &mut pieces),
+                                    Output::Events(bytes) => events_in.feed(&bytes, &mut pieces),
                                 }
                                 match process.output.try_recv() {
                                     Ok(next) => chunk = next,
@@ -804,18 +807,19 @@ fn run_batch(
                 if !booted {
                     let _ = tx.send(Msg::Booted { slot: index });
                 }
-                stdout.finish(&mut pieces);
-                stderr.finish(&mut pieces);
+                output.finish(&mut pieces);
+                events_in.finish(&mut pieces);
                 for piece in pieces.drain(..) {
                     tracker.piece(piece, &mut events);
                 }
                 send(std::mem::take(&mut events));
                 let exit = process.wait().await;
-                if exit.code == Some(COMMAND_NOT_FOUND) && !tracker.has_started() && ending == Ending::Exited {
-                    // The shell found no runner there (no rspec, no bundle): every batch on that
-                    // host would end the same way, so the host is unusable, not the files.
-                    let said = tracker.batch_output().lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-                    let reason = format!("its test runner could not be started (exit status 127): {said}");
+                if !tracker.runner_started() && ending == Ending::Exited && !exit.lost() {
+                    // The runner ended before testbot's formatter loaded (no rspec or bundle
+                    // there, a Gemfile that does not resolve, a helper that fails in `.rspec`):
+                    // every batch on that host would end the same way, so the host is unusable,
+                    // not the files. Its message is said once, with the host.
+                    let reason = runner_failure(exit, &tracker.batch_output());
                     (tracker.spawn_failed(&reason), Some(reason))
                 } else {
                     let lost = (exit.lost() && ending != Ending::Stopped)

@@ -6,6 +6,7 @@
 use super::hooks::Finished;
 use super::{tmpdir, PreparedHost, Slot};
 use crate::errors::Error;
+use crate::framework::protocol::{Decoder, Event, Piece};
 use crate::project::Project;
 use crate::ssh::{Host, HostCommand, Output, Process};
 use std::sync::Arc;
@@ -40,13 +41,13 @@ pub(super) struct Preloaded {
 
 /// With `--preload`: starts every slot's server and points the slots at their sockets. An error
 /// when the helper loaded nowhere; `None` on Ctrl-C.
-pub(super) async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slot], tag: &str) -> Result<Option<Preloaded>, Error> {
+pub(super) async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slot]) -> Result<Option<Preloaded>, Error> {
     if !project.preload {
         return Ok(Some(Preloaded { servers: Servers { running: Vec::new() }, failed: Vec::new() }));
     }
     let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
     let started = tokio::select! {
-        started = start(slots, project, &boot, tag) => started,
+        started = start(slots, project, &boot) => started,
         _ = tokio::signal::ctrl_c() => return Ok(None),
     };
     if started.sockets.iter().all(Option::is_none) {
@@ -67,17 +68,17 @@ pub(super) fn socket_path(support_dir: &str, slot_id: usize) -> String {
 
 /// Starts a server for every slot, at most `boot_parallelism[host]` loading at once on a host,
 /// and waits until each is ready or has failed.
-async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize], tag: &str) -> Started {
+async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) -> Started {
     let gates: Vec<Arc<Semaphore>> = boot_parallelism.iter().map(|&n| Arc::new(Semaphore::new(n.max(1)))).collect();
     let boots = slots.iter().map(|slot| {
         let socket = socket_path(&slot.support_dir, slot.info.id);
         let argv = project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket);
-        let command = HostCommand { argv: tmpdir::creating_tmpdir(argv), env: slot.env.clone(), cwd: slot.workdir.clone() };
+        let command = HostCommand::new(tmpdir::creating_tmpdir(argv), slot.env.clone(), slot.workdir.clone()).with_events();
         let gate = gates[slot.host_index].clone();
         let host = slot.host.clone();
         async move {
             let _permit = gate.acquire_owned().await;
-            (boot(&*host, command, tag, READY_TIMEOUT).await, socket)
+            (boot(&*host, command, READY_TIMEOUT).await, socket)
         }
     });
     let results = futures::future::join_all(boots).await;
@@ -100,28 +101,22 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize], ta
 }
 
 /// Starts one server and waits for its ready line; else says how it ended, with its output.
-async fn boot(host: &dyn Host, command: HostCommand, tag: &str, limit: Duration) -> Result<Process, String> {
+async fn boot(host: &dyn Host, command: HostCommand, limit: Duration) -> Result<Process, String> {
     const WHAT: &str = "its preload server (loading the suite's helper)";
     let mut process = host.spawn(command).await.map_err(|e| format!("{WHAT} could not be started: {}", crate::errors::chain(&e)))?;
-    let ready = format!("{tag}{{\"e\":\"preload_ready\"}}");
     let mut output = Vec::new();
-    let mut line = Vec::new();
+    let mut events = Decoder::events();
+    let mut pieces = Vec::new();
     let waited = tokio::time::timeout(limit, async {
         while let Some(chunk) = process.output.recv().await {
             match chunk {
-                Output::Stdout(bytes) => {
-                    for byte in bytes {
-                        if byte != b'\n' {
-                            line.push(byte);
-                        } else if line == ready.as_bytes() {
-                            return true;
-                        } else {
-                            output.append(&mut line);
-                            output.push(b'\n');
-                        }
+                Output::Events(bytes) => {
+                    events.feed(&bytes, &mut pieces);
+                    if pieces.drain(..).any(|p| p == Piece::Event(Event::PreloadReady)) {
+                        return true;
                     }
                 }
-                Output::Stderr(bytes) => output.extend_from_slice(&bytes),
+                Output::Stdout(bytes) | Output::Stderr(bytes) => output.extend_from_slice(&bytes),
             }
         }
         false
@@ -132,7 +127,6 @@ async fn boot(host: &dyn Host, command: HostCommand, tag: &str, limit: Duration)
         Ok(false) => {}
         Err(_) => process.kill(),
     }
-    output.append(&mut line);
     let _ = tokio::time::timeout(STOP_TIMEOUT, async { while process.output.recv().await.is_some() {} }).await;
     let exit = process.wait().await;
     let finished = Finished { exit, output: String::from_utf8_lossy(&output).into_owned() };
@@ -151,7 +145,8 @@ fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, JoinHandle<
         loop {
             tokio::select! {
                 chunk = process.output.recv() => match chunk {
-                    Some(Output::Stdout(bytes) | Output::Stderr(bytes)) => {
+                    Some(chunk) => {
+                        let bytes = chunk.into_bytes();
                         tracing::debug!(host = %host, "preload server: {}", String::from_utf8_lossy(&bytes).trim_end());
                     }
                     None => break,

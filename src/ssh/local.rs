@@ -2,6 +2,7 @@
 
 use super::{ExitInfo, Host, HostCommand, HostError, Output, Process};
 use futures::future::BoxFuture;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -30,6 +31,7 @@ impl Host for LocalHost {
 
     fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>> {
         Box::pin(async move {
+            let spawn_error = |source| HostError::Spawn { host: self.name.clone(), program: command.argv[0].clone(), source };
             let mut cmd = tokio::process::Command::new(&command.argv[0]);
             cmd.args(&command.argv[1..])
                 .envs(command.env.iter().map(|(k, v)| (k, v)))
@@ -39,21 +41,40 @@ impl Host for LocalHost {
                 .stderr(Stdio::piped())
                 .process_group(0)
                 .kill_on_drop(true);
+            // The event channel: a pipe whose write end becomes the child's descriptor 3.
+            let events = if command.events {
+                let (read, write) = event_pipe().map_err(spawn_error)?;
+                cmd.env(super::EVENT_FD_VAR, super::EVENT_FD.to_string());
+                Some((read, write))
+            } else {
+                None
+            };
+            let event_write = events.as_ref().map(|(_, w)| w.as_raw_fd());
             // Every way out of testbot kills the group, except testbot being killed itself:
             // then the kernel ends the runner. (It is sent when the spawning thread exits; a
             // runtime worker thread lives as long as the run.)
-            // SAFETY: prctl is async-signal-safe and touches nothing of the parent's.
+            // SAFETY: prctl and dup2 are async-signal-safe and touch nothing of the parent's.
             unsafe {
-                cmd.pre_exec(|| {
+                cmd.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                    if let Some(fd) = event_write {
+                        // stderr joins stdout; dup2 clears close-on-exec on the new descriptor.
+                        if libc::dup2(1, 2) < 0 || libc::dup2(fd, super::EVENT_FD) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
                     Ok(())
                 });
             }
-            let mut child = cmd.spawn().map_err(|source| HostError::Spawn {
-                host: self.name.clone(),
-                program: command.argv[0].clone(),
-                source,
-            })?;
+            let mut child = cmd.spawn().map_err(spawn_error)?;
+            let event_read = match events {
+                // The parent's copy of the write end goes, so the channel ends with the child.
+                Some((read, write)) => {
+                    drop(write);
+                    Some(tokio::net::unix::pipe::Receiver::from_owned_fd(read).map_err(spawn_error)?)
+                }
+                None => None,
+            };
             let pgid = child.id().map(|id| id as i32);
             let (out_tx, out_rx) = mpsc::channel(64);
             let (exit_tx, exit_rx) = oneshot::channel();
@@ -61,10 +82,17 @@ impl Host for LocalHost {
             let stdout = child.stdout.take().expect("piped stdout");
             let stderr = child.stderr.take().expect("piped stderr");
             tokio::spawn(async move {
-                let readers = futures::future::join(
-                    pump(stdout, out_tx.clone(), Output::Stdout),
-                    pump(stderr, out_tx, Output::Stderr),
-                );
+                let readers = async {
+                    match event_read {
+                        None => {
+                            futures::future::join(pump(stdout, out_tx.clone(), Output::Stdout), pump(stderr, out_tx, Output::Stderr)).await;
+                        }
+                        Some(events) => {
+                            // stderr is stdout now; its pipe only closes.
+                            futures::future::join(pump_with_events(stdout, events, out_tx), pump(stderr, mpsc::channel(1).0, Output::Stderr)).await;
+                        }
+                    }
+                };
                 tokio::pin!(readers);
                 let mut killed = false;
                 let mut readers_done = false;
@@ -93,6 +121,80 @@ impl Host for LocalHost {
             });
             Ok(Process::new(out_rx, exit_rx, kill_tx))
         })
+    }
+}
+
+/// A pipe for the event channel, both ends close-on-exec (the child gets its own copy of the
+/// write end as descriptor 3), the read end non-blocking for tokio.
+fn event_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`, which we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fds[0], libc::F_GETFL);
+        libc::fcntl(fds[0], libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    Ok((read, write))
+}
+
+/// Output and events of one process, in the order it wrote them: before an event is passed on,
+/// whatever output is already waiting in the output pipe goes first. (A runner writes a spec's
+/// output before the event that follows it, so both are in their pipes by then.)
+async fn pump_with_events<R: AsyncRead + AsRawFd + Unpin>(mut output: R, mut events: tokio::net::unix::pipe::Receiver, tx: mpsc::Sender<Output>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut ebuf = vec![0u8; 64 * 1024];
+    let (mut output_open, mut events_open) = (true, true);
+    while output_open || events_open {
+        tokio::select! {
+            biased;
+            read = output.read(&mut buf), if output_open => match read {
+                Ok(0) | Err(_) => output_open = false,
+                Ok(n) => {
+                    if tx.send(Output::Stdout(buf[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            read = events.read(&mut ebuf), if events_open => match read {
+                Ok(0) | Err(_) => events_open = false,
+                Ok(n) => {
+                    // Drain the output already in its pipe, without waiting for more. (Read past
+                    // tokio: its readiness is only as fresh as the reactor's last turn.)
+                    while output_open {
+                        match read_now(output.as_raw_fd(), &mut buf) {
+                            Some(0) => output_open = false,
+                            Some(k) => {
+                                if tx.send(Output::Stdout(buf[..k].to_vec())).await.is_err() {
+                                    return;
+                                }
+                            }
+                            None => break,
+                        }
+                    }
+                    if tx.send(Output::Events(ebuf[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// What can be read from `fd` without waiting: None when nothing is there.
+fn read_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> Option<usize> {
+    let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll and read on a descriptor the caller owns, into a buffer of the given length.
+    unsafe {
+        if libc::poll(&mut poll, 1, 0) <= 0 {
+            return None;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        (n >= 0).then_some(n as usize)
     }
 }
 

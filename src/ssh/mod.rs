@@ -17,17 +17,48 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
 /// What to run: argv, extra environment, and the directory to run it in.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct HostCommand {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
+    /// Give the command an event channel: descriptor [`EVENT_FD`] (named in `TESTBOT_EVENT_FD`)
+    /// comes back as [`Output::Events`], and its stderr goes where its stdout goes, so that
+    /// nothing the command prints can reach the channel.
+    pub events: bool,
 }
+
+impl HostCommand {
+    pub fn new(argv: Vec<String>, env: Vec<(String, String)>, cwd: PathBuf) -> HostCommand {
+        HostCommand { argv, env, cwd, events: false }
+    }
+
+    /// With an event channel (see [`HostCommand::events`]).
+    pub fn with_events(mut self) -> HostCommand {
+        self.events = true;
+        self
+    }
+}
+
+/// The descriptor a command with an event channel writes its events to.
+pub const EVENT_FD: i32 = 3;
+/// The variable that names it to the command.
+pub const EVENT_FD_VAR: &str = "TESTBOT_EVENT_FD";
 
 #[derive(Debug)]
 pub enum Output {
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
+    /// What the command wrote on its event channel.
+    Events(Vec<u8>),
+}
+
+impl Output {
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes) => bytes,
+        }
+    }
 }
 
 /// How a process ended.

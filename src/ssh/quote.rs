@@ -108,6 +108,7 @@ mod tests {
 
     fn cmd(argv: &[&str], env: &[(&str, &str)], cwd: &str) -> HostCommand {
         HostCommand {
+            events: false,
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             cwd: PathBuf::from(cwd),

@@ -639,7 +639,14 @@ impl SshHost {
     async fn spawn_command(&self, command: &HostCommand) -> Result<Process, SshError> {
         let inner = &self.inner;
         let host = inner.target.name.clone();
-        let line = command_line(command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
+        let mut command = command.clone();
+        if command.events {
+            command.env.insert(0, (super::EVENT_FD_VAR.to_string(), super::EVENT_FD.to_string()));
+        }
+        let line = command_line(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
+        // The event channel is the SSH channel's stderr stream: the command's descriptor 3 goes
+        // there, and its own stderr joins its stdout, so no byte a test prints is read as an event.
+        let events = if command.events { "exec 3>&2 2>&1\n" } else { "" };
         // sshd starts every session's command in a new session (setsid), so the shell's pid is
         // the process group of the command and of everything it starts; report it first.
         // A watchdog holds the channel's stdin (the command gets /dev/null): when the channel
@@ -651,6 +658,8 @@ impl SshHost {
              exec 3<&0 </dev/null\n\
              {{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; }} >/dev/null 2>&1 &\n\
              exec 3<&-\n\
+             {LOCALE}\
+             {events}\
              {line}"
         );
         let (conn, permit) = inner.slot().await?;
@@ -697,6 +706,7 @@ impl SshHost {
             marker: Some(Vec::new()),
             pgid: None,
             exit: ExitInfo { code: None, signal: None },
+            events: command.events,
         };
         tokio::spawn(driver.run(ch, early, out_tx, kill_rx, exit_tx));
         Ok(Process::new(out_rx, exit_rx, kill_tx))
@@ -954,6 +964,8 @@ struct Driver {
     marker: Option<Vec<u8>>,
     pgid: Option<u32>,
     exit: ExitInfo,
+    /// The channel's stderr stream is the command's event channel.
+    events: bool,
 }
 
 #[derive(PartialEq)]
@@ -963,6 +975,12 @@ enum KillState {
     Wanted,
     Sent,
 }
+
+/// A login environment with no locale leaves Ruby reading file names and output as US-ASCII
+/// ("invalid byte sequence in US-ASCII" for a spec file named in UTF-8), where the same command
+/// works on this machine: such a host gets C.UTF-8. A locale the host sets stays, and
+/// `[project] env` (given to `env` on the command line) wins over both.
+const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] || export LANG=C.UTF-8\n";
 
 impl Driver {
     async fn run(
@@ -1038,6 +1056,7 @@ impl Driver {
     fn take(&mut self, msg: ChannelMsg) {
         match msg {
             ChannelMsg::Data { data } => self.stdout(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } if self.events => self.push(Output::Events(data.to_vec())),
             ChannelMsg::ExtendedData { data, ext: 1 } => self.push(Output::Stderr(data.to_vec())),
             ChannelMsg::ExitStatus { exit_status } => self.exit.code = Some(exit_status as i32),
             ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, .. } => {
@@ -1078,7 +1097,7 @@ impl Driver {
     }
 
     fn push(&mut self, chunk: Output) {
-        if !self.out_closed && !matches!(&chunk, Output::Stdout(b) | Output::Stderr(b) if b.is_empty()) {
+        if !self.out_closed && !matches!(&chunk, Output::Stdout(b) | Output::Stderr(b) | Output::Events(b) if b.is_empty()) {
             self.pending.push_back(chunk);
         }
     }

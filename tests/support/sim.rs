@@ -1,5 +1,5 @@
 //! A simulated transport for scale tests and benches: hosts whose "runners" are tokio tasks
-//! that print the real tagged event protocol for scripted files, with no Ruby and no SSH.
+//! that send the real event protocol for scripted files, with no Ruby and no SSH.
 //!
 //! It sits under the real dispatcher (`testbot::run::execute`), so the queue, the per-batch
 //! decoder and tracker, and the reporter (display, JSON, JUnit, runtime log) do their real work;
@@ -157,12 +157,6 @@ impl Host for SimHost {
     fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>> {
         let script = self.script.clone();
         Box::pin(async move {
-            let tag = command
-                .env
-                .iter()
-                .find(|(k, _)| k == "TESTBOT_EVENT_TAG")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
             // The runner's argv ends with the files, `./`-prefixed (a rerun adds `[ids]`).
             let files: Vec<String> = command
                 .argv
@@ -176,7 +170,7 @@ impl Host for SimHost {
             let runners = script.runners.clone();
             let task = async move {
                 let exit = tokio::select! {
-                    failures = runner(&script, &tag, &files, &out_tx) => ExitInfo { code: Some(i32::from(failures > 0)), signal: None },
+                    failures = runner(&script, &files, &out_tx) => ExitInfo { code: Some(i32::from(failures > 0)), signal: None },
                     // An explicit kill, or the Process dropped.
                     _ = kill_rx => ExitInfo { code: None, signal: Some(9) },
                 };
@@ -200,21 +194,21 @@ async fn pause(script: &Script, seconds: f64) {
     }
 }
 
-/// Prints what the RSpec formatter would for `files`, one line per write as it does; returns
+/// Sends what the RSpec formatter would for `files`, one line per write as it does; returns
 /// the failures.
-async fn runner(script: &Script, tag: &str, files: &[String], out: &mpsc::Sender<Output>) -> u64 {
-    let send = |line: String| async move { out.send(Output::Stdout(line.into_bytes())).await.is_ok() };
+async fn runner(script: &Script, files: &[String], out: &mpsc::Sender<Output>) -> u64 {
+    let send = |line: String| async move { out.send(Output::Events(line.into_bytes())).await.is_ok() };
     pause(script, script.boot_seconds).await;
     let scripts: Vec<(&String, Option<&FileScript>)> =
         files.iter().map(|f| (f, script.files.get(f.strip_prefix("./").unwrap_or(f)))).collect();
     let count: u32 = scripts.iter().filter_map(|(_, s)| s.map(|s| s.examples)).sum();
-    if !send(format!("{tag}{{\"e\":\"start\",\"count\":{count}}}\n")).await {
+    if !send("{\"e\":\"hello\"}\n".to_string()).await || !send(format!("{{\"e\":\"start\",\"count\":{count}}}\n")).await {
         return 0;
     }
     let (mut examples, mut failures, mut pending) = (0u64, 0u64, 0u64);
     for (f, file) in scripts {
         let Some(file) = file else { continue };
-        send(format!("{tag}{{\"e\":\"file\",\"f\":\"{f}\"}}\n")).await;
+        send(format!("{{\"e\":\"file\",\"f\":\"{f}\"}}\n")).await;
         let each = file.seconds / f64::from(file.examples.max(1));
         for n in 0..file.examples {
             pause(script, each).await;
@@ -229,7 +223,7 @@ async fn runner(script: &Script, tag: &str, files: &[String], out: &mpsc::Sender
             };
             let _ = write!(
                 event,
-                "{tag}{{\"e\":\"ex\",\"f\":\"{f}\",\"s\":\"{status}\",\"d\":\"{} behaves case {n}\",\"loc\":\"{f}:{line}\",\"l\":{line},\"id\":\"1:{}\",\"t\":{each:.4}",
+                "{{\"e\":\"ex\",\"f\":\"{f}\",\"s\":\"{status}\",\"d\":\"{} behaves case {n}\",\"loc\":\"{f}:{line}\",\"l\":{line},\"id\":\"1:{}\",\"t\":{each:.4}",
                 &f[2..],
                 n + 1
             );
@@ -244,10 +238,10 @@ async fn runner(script: &Script, tag: &str, files: &[String], out: &mpsc::Sender
         examples += u64::from(file.examples);
         failures += u64::from(file.failures);
         pending += u64::from(file.pending);
-        send(format!("{tag}{{\"e\":\"file_done\",\"f\":\"{f}\",\"t\":{:.4}}}\n", file.seconds)).await;
+        send(format!("{{\"e\":\"file_done\",\"f\":\"{f}\",\"t\":{:.4}}}\n", file.seconds)).await;
     }
     send(format!(
-        "{tag}{{\"e\":\"done\",\"examples\":{examples},\"failures\":{failures},\"pending\":{pending},\"errors_outside\":0}}\n"
+        "{{\"e\":\"done\",\"examples\":{examples},\"failures\":{failures},\"pending\":{pending},\"errors_outside\":0}}\n"
     ))
     .await;
     failures
