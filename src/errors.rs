@@ -35,6 +35,8 @@ pub enum Error {
     Sync(String),
     #[error("the suite's helper did not load for `--preload`, so nothing ran{0}")]
     Preload(String),
+    #[error("internal error: {0}\n  this is a bug in testbot; the run was ended rather than left to loop")]
+    Internal(String),
     #[error("failed to {what}")]
     Io {
         what: String,
@@ -53,7 +55,7 @@ impl Error {
             | Error::MissingPath(_)
             | Error::Framework { .. } => exit::USAGE,
             Error::NoHost(_) => exit::NO_HOST,
-            Error::Io { .. } | Error::Sync(_) | Error::Preload(_) => exit::FAILED,
+            Error::Io { .. } | Error::Sync(_) | Error::Preload(_) | Error::Internal(_) => exit::FAILED,
         }
     }
 }

@@ -52,6 +52,8 @@ module Testbot
       @group_started_at = nil
       @clock = Process::CLOCK_MONOTONIC
       Testbot::RSpecFormatter.current = self
+      # testbot's frames are in a load error's backtrace (Loading above): not the suite's.
+      RSpec.configuration.backtrace_exclusion_patterns << %r{\A#{Regexp.escape(__dir__)}/}
       emit(e: 'hello', pid: Process.pid)
     end
 

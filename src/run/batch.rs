@@ -78,6 +78,8 @@ pub struct Requeue {
     pub counts: bool,
     pub reason: String,
     pub discarded_examples: usize,
+    /// Its host failed, not it: the host's reason is said once, with the host (no RETRY line).
+    pub quiet: bool,
     pub output: String,
 }
 
@@ -391,12 +393,11 @@ impl BatchTracker {
         for message in &self.other_errors {
             end.events.push(RunEvent::ErrorOutsideExamples { slot: self.slot.id, message: message.clone(), output: output.clone() });
         }
-        if let Some(done) = self.done {
-            self.cross_check(done, exit, timed_out, &unreported, &load_errors, &mut end);
-        }
+        let mismatch = self.done.and_then(|done| self.cross_check(done, exit, timed_out, &unreported, &load_errors, &mut end));
         for i in unreported {
             let seconds = self.files[i].examples.iter().fold(0.0, |acc, e| acc + e.seconds);
-            let why = format!("the runner ({}) finished without reporting this file as done, so its results may be incomplete", exit);
+            let counts = mismatch.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+            let why = format!("the runner {exit} without reporting this file as done{counts}: an example ended its process, or its results were lost");
             self.files[i].finished = true;
             let event = self.report(i, seconds, Some(FileError::Crashed(why)));
             end.events.push(event);
@@ -424,8 +425,17 @@ impl BatchTracker {
     }
 
     /// The framework's own closing counts and exit status against what testbot recorded: any
-    /// difference is an error, never a quiet pass.
-    fn cross_check(&self, done: Counts, exit: ExitInfo, timed_out: bool, unreported: &[usize], load_errors: &[(String, String)], end: &mut BatchEnd) {
+    /// difference is an error, never a quiet pass. A difference in counts that files without an
+    /// end explain is returned for their errors instead.
+    fn cross_check(
+        &self,
+        done: Counts,
+        exit: ExitInfo,
+        timed_out: bool,
+        unreported: &[usize],
+        load_errors: &[(String, String)],
+        end: &mut BatchEnd,
+    ) -> Option<String> {
         let output = self.batch_output.render();
         let explained = (load_errors.len() + self.other_errors.len()) as u64;
         if done.errors_outside > explained {
@@ -436,18 +446,19 @@ impl BatchTracker {
             });
         }
         let seen = self.seen;
+        let mut mismatch = None;
         if (done.examples, done.failures, done.pending) != (seen.examples, seen.failures, seen.pending) {
-            let files: Vec<&str> = self.files.iter().map(|f| f.job.path.as_str()).collect();
-            end.events.push(RunEvent::ErrorOutsideExamples {
-                slot: self.slot.id,
-                message: format!(
-                    "the runner reported {}; testbot saw {} (batch: {})",
-                    counts_text(done),
-                    counts_text(seen),
-                    files.join(", ")
-                ),
-                output: output.clone(),
-            });
+            let said = format!("the runner reported {}; testbot saw {}", counts_text(done), counts_text(seen));
+            if unreported.is_empty() {
+                let files: Vec<&str> = self.files.iter().map(|f| f.job.path.as_str()).collect();
+                end.events.push(RunEvent::ErrorOutsideExamples {
+                    slot: self.slot.id,
+                    message: format!("{said} (batch: {})", files.join(", ")),
+                    output: output.clone(),
+                });
+            } else {
+                mismatch = Some(said);
+            }
         }
         let failed = done.failures > 0 || done.errors_outside > 0 || !unreported.is_empty();
         if !exit.success() && !failed && !timed_out {
@@ -457,6 +468,7 @@ impl BatchTracker {
                 output,
             });
         }
+        mismatch
     }
 
     /// File `i` crashed its runner or hung: the first time it goes back to run alone on another
@@ -504,15 +516,20 @@ impl BatchTracker {
             reason,
             discarded_examples: std::mem::take(&mut file.examples).len(),
             output: output.render(),
+            quiet: false,
         }
     }
 
-    /// The runner could not even be started there: every file goes back to the queue (the
-    /// run layer takes the host out of the run).
-    pub fn spawn_failed(mut self, reason: &str) -> BatchEnd {
+    /// The runner could not even be started there: every file goes back to the queue quietly,
+    /// its output dropped (the run layer takes the host out of the run, with the reason).
+    pub fn spawn_failed(mut self) -> BatchEnd {
         let mut end = BatchEnd::default();
         for i in 0..self.files.len() {
-            end.requeue.push(self.requeue(i, false, false, format!("not run: {reason}")));
+            let host = self.slot.host.clone();
+            let mut requeue = self.requeue(i, false, false, format!("not run: its host `{host}` could not start a test runner"));
+            requeue.output.clear();
+            requeue.quiet = true;
+            end.requeue.push(requeue);
         }
         end
     }
@@ -627,17 +644,18 @@ mod tests {
             ev(Event::Done { examples: 3, failures: 2, pending: 0, errors_outside: 0 }),
         ]);
         let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
-        let errors: Vec<&str> = end
+        assert!(!end.events.iter().any(|e| matches!(e, RunEvent::ErrorOutsideExamples { .. })), "{:?}", end.events);
+        let message = end
             .events
             .iter()
-            .filter_map(|e| match e {
-                RunEvent::ErrorOutsideExamples { message, .. } => Some(message.as_str()),
+            .find_map(|e| match e {
+                RunEvent::FileFinished(r) => r.error.as_ref().map(|e| e.message().to_string()),
                 _ => None,
             })
-            .collect();
-        assert_eq!(
-            errors,
-            ["the runner reported 3 examples, 2 failures, 0 pending; testbot saw 1 example, 0 failures, 0 pending (batch: spec/a_spec.rb, spec/b_spec.rb)"]
+            .unwrap();
+        assert!(
+            message.contains("without reporting this file as done (the runner reported 3 examples, 2 failures, 0 pending; testbot saw 1 example, 0 failures, 0 pending)"),
+            "{message}"
         );
         let files = finished(&end.events);
         assert_eq!(files.len(), 1, "{files:?}");

@@ -284,6 +284,11 @@ pub async fn execute(
                 // have no other slot left.
                 let wanted = if running == 0 && k == 0 { None } else { Some(slots[i].info.id) };
                 let Some(batch) = queue.next_batch_for(wanted) else { continue };
+                if let Err(why) = settle.starting(&batch) {
+                    // A bug, not a suite's doing: end the run rather than loop.
+                    let _ = cancel_tx.send(true);
+                    return Err(Error::Internal(why));
+                }
                 idle.remove(k);
                 running += 1;
                 booting[slots[i].host_index] += 1;
@@ -491,7 +496,14 @@ struct Settle<'a> {
     held: HashMap<String, Held>,
     /// Split files: pieces still to come, and what the others reported.
     pieces: HashMap<String, (u32, Option<FileReport>)>,
+    /// How often each file (each of its pieces counted) was handed to a runner.
+    starts: HashMap<String, u32>,
 }
+
+/// A file (or each piece of a split file) is handed to a runner at most this many times plus
+/// `--retries`: once, once more alone after a crash, a hang or a lost host. Past it the file is
+/// reported as not run, whatever sent it back; so a run always ends.
+const STARTS_PER_FILE: u32 = 2;
 
 impl<'a> Settle<'a> {
     fn new(policy: &'a Policy, jobs: &[Vec<Job>]) -> Settle<'a> {
@@ -500,7 +512,31 @@ impl<'a> Settle<'a> {
             .filter(|f| f.len() > 1)
             .map(|f| (f[0].path.clone(), (f.len() as u32, None)))
             .collect();
-        Settle { policy, held: HashMap::new(), pieces }
+        Settle { policy, held: HashMap::new(), pieces, starts: HashMap::new() }
+    }
+
+    /// The most times `path` may be handed to a runner.
+    fn bound(&self, path: &str) -> u32 {
+        let pieces = self.pieces.get(path).map_or(1, |(n, _)| (*n).max(1));
+        (STARTS_PER_FILE + self.policy.retries) * pieces
+    }
+
+    fn at_bound(&self, path: &str) -> bool {
+        self.starts.get(path).copied().unwrap_or(0) >= self.bound(path)
+    }
+
+    /// A batch is about to start: counts its files; an error if one would pass its bound, which
+    /// `requeues` and retries never allow (a bug if it happens).
+    fn starting(&mut self, batch: &Batch) -> Result<(), String> {
+        for job in &batch.jobs {
+            let bound = self.bound(&job.path);
+            let starts = self.starts.entry(job.path.clone()).or_default();
+            *starts += 1;
+            if *starts > bound {
+                return Err(format!("`{}` was about to start a {} time (at most {bound} are allowed)", job.path, ordinal(*starts)));
+            }
+        }
+        Ok(())
     }
 
     /// A report from a batch: final, or held while failed examples run again, or one piece of a
@@ -528,7 +564,7 @@ impl<'a> Settle<'a> {
             None => (report, 0),
         };
         let failed: Vec<&ExampleResult> = report.examples.iter().filter(|e| e.status == ExampleStatus::Failed).collect();
-        if !stopping && report.error.is_none() && !failed.is_empty() && attempt < policy.retries {
+        if !stopping && report.error.is_none() && !failed.is_empty() && attempt < policy.retries && !self.at_bound(&report.path) {
             let mut job = Job::new(report.path.clone(), failed.iter().fold(0.0, |a, e| a + e.seconds));
             // Without ids for every failed example, the whole file runs again.
             if failed.iter().all(|e| e.id.is_some()) {
@@ -558,12 +594,17 @@ impl<'a> Settle<'a> {
             if r.counts && r.job.requeued >= MAX_REQUEUES {
                 let why = format!("{} ({} times)", r.reason, r.job.requeued + 1);
                 failures += self.file(not_run(r.job, why, r.output), queue, false, reporter);
+            } else if self.at_bound(&r.job.path) {
+                let why = format!("{} (it was started {} times without a result; testbot gives up on it)", r.reason, self.starts[&r.job.path]);
+                failures += self.file(not_run(r.job, why, r.output), queue, false, reporter);
             } else {
-                reporter.handle(&RunEvent::FileRequeued {
-                    path: r.job.path.clone(),
-                    reason: r.reason,
-                    discarded_examples: r.discarded_examples,
-                });
+                if !r.quiet {
+                    reporter.handle(&RunEvent::FileRequeued {
+                        path: r.job.path.clone(),
+                        reason: r.reason,
+                        discarded_examples: r.discarded_examples,
+                    });
+                }
                 if r.counts {
                     queue.requeue(r.job, r.alone);
                 } else {
@@ -591,6 +632,17 @@ impl<'a> Settle<'a> {
             reporter.record(RunEvent::FileFinished(Box::new(report)));
         }
     }
+}
+
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// Two pieces of a split file as one report: all their examples (in file order), their times
@@ -730,7 +782,7 @@ fn run_batch(
             Err(err) => {
                 let _ = tx.send(Msg::Booted { slot: index });
                 let reason = crate::errors::chain(&err);
-                (tracker.spawn_failed(&reason), Some(reason))
+                (tracker.spawn_failed(), Some(reason))
             }
             Ok(mut process) => {
                 let mut tracker = tracker;
@@ -820,7 +872,7 @@ fn run_batch(
                     // every batch on that host would end the same way, so the host is unusable,
                     // not the files. Its message is said once, with the host.
                     let reason = runner_failure(exit, &tracker.batch_output());
-                    (tracker.spawn_failed(&reason), Some(reason))
+                    (tracker.spawn_failed(), Some(reason))
                 } else {
                     let lost = (exit.lost() && ending != Ending::Stopped)
                         .then(|| "its connection dropped or it stopped answering".to_string());

@@ -112,7 +112,7 @@ impl Project {
         let src = fixture_source(name);
         assert!(src.is_dir(), "fixture {} does not exist", src.display());
         let tmp = tempfile::Builder::new()
-            .prefix(&format!("testbot-{name}-"))
+            .prefix(&format!("testbot-{}-", name.replace('/', "-")))
             .tempdir()
             .expect("create tempdir");
         let root = tmp.path().join("project");

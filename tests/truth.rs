@@ -1,0 +1,257 @@
+//! The verdict is RSpec's own, whatever a spec does: each project under `tests/fixtures/truth/`
+//! does one thing that once fooled testbot (or could): closing or reopening `$stdout`, load
+//! errors of every kind, a failing `before(:suite)`, `exit!`, `SystemExit`, a SIGTERM to itself,
+//! an `at_exit` that fails the process, forked children, output shaped like events, binary
+//! output, aggregated failures, a spec that needs `StringIO` or must not see `JSON`.
+//!
+//! Each is run differentially: every file alone under plain serial `rspec` (its summary written
+//! to a file, so a spec closing stdout cannot hide it) is the reference, then testbot runs the
+//! whole project with several slots (files batched together), locally and over real sshd hosts.
+//! Per file: the same examples, failures and pending, or an error where RSpec reported one (or
+//! could not finish); the same verdict for the run; the same errors outside examples.
+
+mod common;
+
+use common::sshd::Testbed;
+use common::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::process::Command;
+
+/// What plain `rspec FILE` said about one file.
+#[derive(Debug, Clone)]
+struct Reference {
+    exit: Option<i32>,
+    /// examples, failures, pending, errors outside examples; None: it printed no summary (the
+    /// process ended before RSpec could).
+    summary: Option<(u64, u64, u64, u64)>,
+}
+
+impl Reference {
+    fn passed(&self) -> bool {
+        self.exit == Some(0)
+    }
+}
+
+fn number_before(line: &str, word: &str) -> Option<u64> {
+    let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    words.windows(2).find(|w| w[1].starts_with(word)).and_then(|w| w[0].parse().ok())
+}
+
+/// Serial `rspec FILE` with the progress formatter writing to a file outside the project.
+fn reference(p: &Project, file: &str) -> Reference {
+    let out = p.fresh_path("serial", "txt");
+    let mut cmd = Command::new("rspec");
+    cmd.args(["--no-color", "--format", "progress", "--out"]).arg(&out).arg(format!("./{file}"));
+    cmd.current_dir(&p.root);
+    scrub_env(&mut cmd);
+    let run = run_with_timeout(cmd, "rspec (serial, one file)", RSPEC_TIMEOUT);
+    let text = fs::read_to_string(&out).unwrap_or_default();
+    let summary = text.lines().rev().find(|l| l.contains(" example") && l.contains(" failure")).map(|l| {
+        (
+            number_before(l, "example").unwrap_or(0),
+            number_before(l, "failure").unwrap_or(0),
+            number_before(l, "pending").unwrap_or(0),
+            number_before(l, "error").unwrap_or(0),
+        )
+    });
+    Reference { exit: run.code, summary }
+}
+
+fn spec_files(p: &Project) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![p.path("spec")];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with("_spec.rb") {
+                files.push(path.strip_prefix(&p.root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// How the run's errors outside examples are to compare with the per-file references.
+#[derive(Clone, Copy, PartialEq)]
+enum Errors {
+    /// One per file that reported an error alone (load errors), one per file whose process
+    /// ended before RSpec's summary, one per file whose runner exited badly with no failure.
+    PerFile,
+    /// An error every runner reports (a failing `before(:suite)`): one per batch, at least one.
+    PerBatch,
+}
+
+struct Case {
+    fixture: &'static str,
+    errors: Errors,
+    /// Files whose process ends before RSpec has every example's result, where `rspec FILE`
+    /// may still print a summary and exit 0 (`raise SystemExit` in an example: "2 examples, 0
+    /// failures", status 0, the examples after it never run). testbot reports them as errors:
+    /// never a false green (docs/verdict.md).
+    ends_early: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case { fixture: "truth/stdout_close", errors: Errors::PerFile, ends_early: &[] },
+    Case { fixture: "truth/stdout_reopen", errors: Errors::PerFile, ends_early: &[] },
+    Case { fixture: "truth/load_errors", errors: Errors::PerFile, ends_early: &[] },
+    Case { fixture: "truth/suite_hook", errors: Errors::PerBatch, ends_early: &[] },
+    Case {
+        fixture: "truth/aborts",
+        errors: Errors::PerFile,
+        ends_early: &["spec/exit_bang_spec.rb", "spec/sigterm_spec.rb", "spec/system_exit_spec.rb", "spec/unbuffered_exit_spec.rb"],
+    },
+    Case { fixture: "truth/at_exit", errors: Errors::PerFile, ends_early: &[] },
+    Case { fixture: "truth/output", errors: Errors::PerFile, ends_early: &[] },
+    Case { fixture: "truth/aggregate", errors: Errors::PerFile, ends_early: &[] },
+];
+
+/// Runs one case with `args` (and `toml` as testbot.toml, if any) and compares with RSpec.
+fn check(case: &Case, args: &[&str], toml: Option<&str>) -> (Run, Report) {
+    let p = Project::new(case.fixture);
+    let files = spec_files(&p);
+    let refs: BTreeMap<String, Reference> = files.iter().map(|f| (f.clone(), reference(&p, f))).collect();
+    if let Some(toml) = toml {
+        p.write("testbot.toml", toml);
+    }
+    let report_path = p.fresh_path("report", "json");
+    let mut all_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all_args.push("--file-timeout".into());
+    all_args.push("30".into());
+    let (run, report) = p.testbot(all_args).report_to(&report_path).run_with_report();
+    let context = || format!("case {}\nreferences: {refs:#?}\n{}", case.fixture, run.dump());
+
+    assert_eq!(report.file_paths(), files, "every file has exactly one result\n{}", context());
+    let mut expected_errors = 0;
+    let mut bad_exit = false;
+    for (file, r) in &refs {
+        let row = report.file(file);
+        let signalled = r.exit.is_none_or(|code| code >= 128);
+        if case.ends_early.contains(&file.as_str()) || signalled || r.summary.is_none() {
+            assert_eq!(row.status, "errored", "{file}: `rspec {file}` ended before every example had a result\n{}", context());
+            expected_errors += 1;
+            bad_exit = true;
+            continue;
+        }
+        match r.summary {
+            Some((examples, failures, pending, errors)) if errors == 0 && !(r.exit != Some(0) && failures == 0) => {
+                assert_eq!(
+                    (row.examples, row.failures, row.pending),
+                    (examples, failures, pending),
+                    "{file}: testbot's counts against `rspec {file}`\n{}",
+                    context()
+                );
+                assert_ne!(row.status, "errored", "{file}\n{}", context());
+            }
+            Some((examples, failures, pending, errors)) if errors == 0 => {
+                // All its examples passed, yet the process failed (an `at_exit`): the counts
+                // match and the run carries an error for it.
+                assert_eq!((row.examples, row.failures, row.pending), (examples, failures, pending), "{file}\n{}", context());
+                bad_exit = true;
+                expected_errors += 1;
+            }
+            Some((examples, _, _, errors)) => {
+                if case.errors == Errors::PerFile {
+                    assert_eq!(row.status, "errored", "{file}: RSpec reported an error outside examples\n{}", context());
+                    assert_eq!(row.examples, examples, "{file}\n{}", context());
+                }
+                expected_errors += errors;
+            }
+            None => unreachable!("handled above"),
+        }
+    }
+    let t = report.totals();
+    match case.errors {
+        Errors::PerFile => assert_eq!(t.errors_outside_examples, expected_errors, "errors outside examples\n{}", context()),
+        Errors::PerBatch => assert!(t.errors_outside_examples >= 1, "{}", context()),
+    }
+    let verdict = refs.values().all(Reference::passed) && !bad_exit;
+    run.assert_exit(if verdict { 0 } else { 1 });
+    report.assert_consistent();
+    (run, report)
+}
+
+#[test]
+fn every_case_matches_rspec_locally() {
+    for case in CASES {
+        check(case, &["-n", "3"], None);
+    }
+}
+
+#[test]
+fn every_case_matches_rspec_over_ssh() {
+    let bed = Testbed::start(2);
+    for case in CASES {
+        let toml = format!("[local]\nslots = 1\n\n{}", bed.inventory_toml(2));
+        check(case, &[], Some(&toml));
+    }
+}
+
+#[test]
+fn stdout_closed_by_a_spec_hides_no_failure() {
+    let (run, report) = check(&CASES[0], &["-n", "1"], None);
+    // One slot: both files share a batch, and the second file's failure still counts.
+    assert_eq!(report.file("spec/b_fails_spec.rb").failures, 1, "{}", run.dump());
+    assert_eq!(report.totals().failures, 2, "{}", run.dump());
+}
+
+#[test]
+fn a_load_error_with_suggestions_is_blamed_on_its_file_and_the_run_ends() {
+    let (run, report) = check(&CASES[2], &["-n", "1"], None);
+    let row = report.file("spec/calc_spec.rb");
+    assert_eq!(row.status, "errored", "{}", run.dump());
+    // Every file was started at most twice: the run never loops on requeues.
+    let retries = run.combined().matches("RETRY").count();
+    assert!(retries <= 2 * spec_files_count(&report), "{retries} requeues\n{}", run.dump());
+    run.assert_output_contains("An error occurred while loading ./spec/calc_spec.rb. - Did you mean?");
+}
+
+fn spec_files_count(report: &Report) -> usize {
+    report.file_paths().len()
+}
+
+#[test]
+fn aggregated_failures_show_every_sub_failure() {
+    let (run, report) = check(&CASES[7], &["-n", "1"], None);
+    let failures = report.failures();
+    let agg = failures.iter().find(|f| f.description == "agg two expectations").unwrap_or_else(|| panic!("{}", run.dump()));
+    assert!(agg.message.contains("Got 2 failures"), "{}", agg.message);
+    assert!(agg.message.contains("expected: 2") && agg.message.contains("expected: \"b\""), "{}", agg.message);
+    let hook = failures.iter().find(|f| f.description.contains("fails in the example too")).unwrap();
+    assert!(hook.message.contains("example broke") && hook.message.contains("after hook broke"), "{}", hook.message);
+}
+
+#[test]
+fn a_hang_names_the_example_and_counts_as_an_error() {
+    let p = Project::new("truth/output");
+    p.write("spec/hangs_spec.rb", "describe 'hang' do\n  it('passes') {}\n  it('sleeps forever') { sleep }\nend\n");
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["-n", "2", "--file-timeout", "2", "spec/hangs_spec.rb", "spec/stringio_spec.rb"]).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.file("spec/hangs_spec.rb").status, "errored", "{}", run.dump());
+    run.assert_output_contains("in `hang sleeps forever` (./spec/hangs_spec.rb:3)");
+    assert_eq!(report.totals().errors_outside_examples, 1, "{}", run.dump());
+    let line = run.combined().lines().rev().find(|l| l.contains("FAILED")).unwrap_or_default().to_string();
+    assert!(line.contains("1 error occurred outside of examples"), "{line}\n{}", run.dump());
+}
+
+#[test]
+fn a_runner_that_cannot_start_is_one_error_not_a_retry_per_file() {
+    let p = Project::new("truth/aggregate");
+    p.write("Gemfile", "source 'https://rubygems.org'\ngem 'no-such-gem-for-testbot'\n");
+    for i in 0..6 {
+        p.write(&format!("spec/more_{i}_spec.rb"), "describe('x') { it('y') {} }\n");
+    }
+    let run = p.testbot(["-n", "2"]).run();
+    run.assert_exit(1);
+    let out = run.combined();
+    assert_eq!(out.matches("RETRY").count(), 0, "{out}");
+    assert!(out.contains("its test runner could not start"), "{out}");
+    // The bundler message once per host (as it happens, and in the summary), not once per file.
+    assert_eq!(out.matches("no-such-gem-for-testbot").count(), 2, "{out}");
+    assert_eq!(out.matches("host `local` left the run: its test runner could not start").count(), 2, "{out}");
+}
