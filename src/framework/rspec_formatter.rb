@@ -151,7 +151,7 @@ module Testbot
     def failure_message(notification)
       lines = notification.message_lines
       return lines.join("\n") unless lines.empty?
-      full = notification.fully_formatted_lines(nil, RSpec::Core::Notifications::NullColorizer)
+      full = notification.fully_formatted_lines(nil, RSpec::Core::Notifications::NullColorizer).map(&:to_s)
       full = full.drop_while { |l| l.strip.empty? }.drop(1) # the description
       indent = full.reject { |l| l.strip.empty? }.map { |l| l[/\A */].size }.min || 0
       full.map { |l| l[indent..] || '' }.join("\n").strip
