@@ -255,3 +255,17 @@ fn a_runner_that_cannot_start_is_one_error_not_a_retry_per_file() {
     assert_eq!(out.matches("no-such-gem-for-testbot").count(), 2, "{out}");
     assert_eq!(out.matches("host `local` left the run: its test runner could not start").count(), 2, "{out}");
 }
+
+#[test]
+fn a_spec_file_with_a_non_ascii_name_runs_over_ssh() {
+    // The remote command runs with a UTF-8 locale when the login environment sets none.
+    let bed = Testbed::start(1);
+    let p = Project::new("truth/aggregate");
+    p.write("spec/grüße_spec.rb", "describe('Grüße') { it('sagt hallo') { expect('ä'.upcase).to eq('Ä') } }\n");
+    p.write("testbot.toml", &bed.inventory_toml(1));
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["spec/grüße_spec.rb"]).report_to(&report_path).run_with_report();
+    run.assert_exit(0);
+    let row = report.file("spec/grüße_spec.rb");
+    assert_eq!((row.examples, row.failures, row.host.as_str()), (1, 0, "host1"), "{}", run.dump());
+}
