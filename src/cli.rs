@@ -39,6 +39,27 @@ pub enum Command {
     Report(ReportArgs),
     /// Bring every SSH host's copy of the project up to date, and run nothing.
     Sync(SyncArgs),
+    /// Print the files a run would run (with `--partition K/N`: that share's), one a line with
+    /// its expected seconds, and run nothing.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ListArgs {
+    /// Spec files or folders, as for a run (default: the framework's pattern).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Only share K of N, as `testbot --partition K/N` would run it.
+    #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
+    pub partition: Option<(usize, usize)>,
+    /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
+    #[arg(long, value_name = "FILE")]
+    pub runtime_log: Option<PathBuf>,
+    /// The test framework, as for a run.
+    #[arg(long, value_name = "NAME")]
+    pub framework: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -68,6 +89,10 @@ pub struct MergeArgs {
     /// Flaky examples fail the merged result.
     #[arg(long)]
     pub flaky_fails: bool,
+    /// Merge the file times of all the reports into this runtime history (`--partition` runs
+    /// leave it as it is; this is how a partitioned build keeps it up to date).
+    #[arg(long, value_name = "FILE")]
+    pub runtime_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -163,7 +188,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub first_is_1: bool,
     /// Run only share K of N of the suite (balanced by the runtime history; the same on every
-    /// CI job given the same files and history), e.g. `--partition 2/4`.
+    /// CI job given the same files and history, which such a run reads but does not write),
+    /// e.g. `--partition 2/4`.
     #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
     pub partition: Option<(usize, usize)>,
     /// Rerun failed examples up to N times; one that passes on a rerun is reported as flaky.
@@ -245,6 +271,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Some(Command::Exec(args)) => exec(args),
         Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => merge_reports(args),
         Some(Command::Sync(args)) => sync(args),
+        Some(Command::List(args)) => list(args),
         None => run_suite(cli.run),
     }
 }
@@ -292,6 +319,7 @@ fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     let (root, mut inventory) = setup(&args.project)?;
     inventory.sync.skip = args.no_sync;
     let project = project::Project::resolve(&root, &inventory, &args)?;
+    check_outputs(&args)?;
     let policy = run::Policy {
         partition: args.partition,
         retries: args.retries,
@@ -309,6 +337,39 @@ fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     Ok(Outcome::new(code))
 }
 
+/// Before anything connects or runs: every file the run will write can be written there. The
+/// runtime log is checked only when given (the default one is testbot's own cache), and not with
+/// `--partition`, which does not write it.
+fn check_outputs(args: &RunArgs) -> Result<(), Error> {
+    if let Some(path) = &args.report_json {
+        crate::report::check_output("the JSON report", path)?;
+    }
+    if let Some(path) = &args.junit {
+        crate::report::check_output("the JUnit report", path)?;
+    }
+    if let (Some(path), None) = (&args.runtime_log, args.partition) {
+        crate::report::check_output("the runtime log", path)?;
+    }
+    Ok(())
+}
+
+/// `testbot list`: what a run with the same arguments would run, from the same selection and plan.
+fn list(args: ListArgs) -> Result<Outcome, Error> {
+    let (root, inventory) = setup(&args.project)?;
+    let run_args = RunArgs {
+        paths: args.paths,
+        project: args.project,
+        runtime_log: args.runtime_log,
+        framework: args.framework,
+        partition: args.partition,
+        ..RunArgs::default()
+    };
+    let project = project::Project::resolve(&root, &inventory, &run_args)?;
+    let selection = run::select(&project, args.partition);
+    crate::report::print_list(&selection.estimates);
+    Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
 fn init(args: InitArgs) -> Result<Outcome, Error> {
     if let Some(dir) = &args.chdir {
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
@@ -322,8 +383,13 @@ fn init(args: InitArgs) -> Result<Outcome, Error> {
 }
 
 fn merge_reports(args: MergeArgs) -> Result<Outcome, Error> {
-    let totals = crate::report::merge_reports(&args.reports, args.report_json, args.junit, args.flaky_fails)
-        .map_err(|e| Error::Usage(crate::errors::chain(&e)))?;
+    let outputs = [("the JSON report", &args.report_json), ("the JUnit report", &args.junit), ("the runtime log", &args.runtime_log)];
+    for (what, path) in outputs {
+        if let Some(path) = path {
+            crate::report::check_output(what, path)?;
+        }
+    }
+    let totals = crate::report::merge_reports(&args.reports, args.report_json, args.junit, args.runtime_log, args.flaky_fails)?;
     Ok(Outcome::new(totals.exit_code()))
 }
 

@@ -35,12 +35,22 @@ pub enum Error {
     Sync(String),
     #[error("the suite's helper did not load for `--preload`, so nothing ran{0}")]
     Preload(String),
+    #[error(transparent)]
+    Output(#[from] crate::report::OutputError),
+    #[error(transparent)]
+    Merge(Box<crate::report::merge::MergeError>),
     #[error("failed to {what}")]
     Io {
         what: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::report::merge::MergeError> for Error {
+    fn from(e: crate::report::merge::MergeError) -> Error {
+        Error::Merge(Box::new(e))
+    }
 }
 
 impl Error {
@@ -51,7 +61,9 @@ impl Error {
             | Error::Usage(_)
             | Error::EmptySelection { .. }
             | Error::MissingPath(_)
-            | Error::Framework { .. } => exit::USAGE,
+            | Error::Framework { .. }
+            | Error::Output(_) => exit::USAGE,
+            Error::Merge(e) => e.exit_code(),
             Error::NoHost(_) => exit::NO_HOST,
             Error::Io { .. } | Error::Sync(_) | Error::Preload(_) => exit::FAILED,
         }
