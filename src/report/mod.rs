@@ -145,17 +145,17 @@ impl Reporter {
         // Paths are unique (pieces of a split file are one entry by now).
         self.agg.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let framework = self.config.framework;
-        // The totals the JSON report states: as they stand if it is written.
-        let totals = Totals::of(&self.agg);
-        let mut unwritten = Vec::new();
-        if let Some(path) = &self.config.report_json {
-            if let Err(err) = write_file(path, &|out| json::write(framework, &self.agg, &totals, out)) {
-                unwritten.push(format!("failed to write the JSON report to {}: {err}", path.display()));
-            }
-        }
+        // JUnit first: a JUnit file that could not be written already counts in the verdict the
+        // JSON report states.
         if let Some(path) = &self.config.junit {
             if let Err(err) = write_file(path, &|out| junit::write(framework, &self.agg, out)) {
-                unwritten.push(format!("failed to write the JUnit report to {}: {err}", path.display()));
+                self.agg.unwritten.push(format!("failed to write the JUnit report to {}: {err}", path.display()));
+            }
+        }
+        if let Some(path) = &self.config.report_json {
+            let totals = Totals::of(&self.agg);
+            if let Err(err) = write_file(path, &|out| json::write(framework, &self.agg, &totals, out)) {
+                self.agg.unwritten.push(format!("failed to write the JSON report to {}: {err}", path.display()));
             }
         }
         // The histories help the next run plan; failing to keep them is a warning, not a verdict.
@@ -174,7 +174,6 @@ impl Reporter {
                 warn("examples log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
             }
         }
-        self.agg.unwritten = unwritten;
         let totals = Totals::of(&self.agg);
         self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
         totals
