@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn shares_of_different_plans_are_refused_naming_both_reports() {
         let other = ("late.json".to_string(), report(PLAN[1], Some((2, "0ther"))));
-        let err = merge_reports(vec![share(1), other, share(3)]).err().expect("refused");
+        let err = merge_reports(vec![share(1), other, share(3)]).expect_err("refused");
         assert_eq!(err.exit_code(), 1);
         let text = err.to_string();
         assert!(text.starts_with("share1.json (share 1/3, plan d1gest…) and late.json (share 2/3, plan 0ther…) were cut from different plans"), "{text}");
@@ -388,11 +388,11 @@ mod tests {
 
     #[test]
     fn one_share_twice_or_a_whole_run_among_shares_is_refused() {
-        let err = merge_reports(vec![share(1), share(1)]).err().expect("refused");
+        let err = merge_reports(vec![share(1), share(1)]).expect_err("refused");
         assert!(matches!(&err, MergeError::SameShare { share, .. } if share == "1/3"), "{err}");
         assert_eq!(err.exit_code(), 1);
         let whole = ("whole.json".to_string(), report(&["spec/a_spec.rb"], None));
-        let err = merge_reports(vec![share(1), whole]).err().expect("refused");
+        let err = merge_reports(vec![share(1), whole]).expect_err("refused");
         assert_eq!(err.to_string(), "share1.json is the report of a `--partition` share, but whole.json is not: merge the shares of one build, or reports of whole runs");
         assert_eq!(err.exit_code(), 1);
     }
