@@ -13,7 +13,7 @@ use std::time::Duration;
     version,
     about = "Run a Ruby test suite in parallel on every core of every machine you can reach",
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, or a file that did not run cleanly;\n2 usage or configuration error; 3 no host could run work; 130 interrupted."
+    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, a file that did not run cleanly,\na report that could not be written, or shares that do not add up to their plan (`report merge`);\n2 usage or configuration error (including a report path that cannot be written); 3 no host could\nrun work; 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
