@@ -71,7 +71,8 @@ pub struct ReportArgs {
 #[derive(Debug, Subcommand, Clone)]
 pub enum ReportCommand {
     /// Combine the JSON reports of several runs (e.g. the `--partition` jobs of one CI build)
-    /// into one summary, and optionally one JSON report and one JUnit file.
+    /// into one summary, and optionally one JSON report and one JUnit file. Shares must add up
+    /// to their plan: a missing share or file fails the merge (exit 1).
     Merge(MergeArgs),
 }
 

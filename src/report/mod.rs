@@ -206,11 +206,12 @@ type ReportFile = std::io::BufWriter<std::fs::File>;
 /// Why `path` cannot take a report (or the runtime log), found before the run starts: a run of
 /// an hour must not end green with its report lost.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {what} to `{}`: {reason}", path.display())]
+#[error("cannot write {what} to `{}`: {reason}\n  hint: {hint}", path.display())]
 pub struct OutputError {
     pub what: &'static str,
     pub path: PathBuf,
     pub reason: String,
+    pub hint: String,
 }
 
 /// Checks that a file can be written at `path` as [`write_file`] will: it is not a folder, and its
@@ -218,9 +219,22 @@ pub struct OutputError {
 /// file there and removes it — the one check that holds for root too, for whom permission bits
 /// stop nothing, and on read-only mounts.
 pub fn check_output(what: &'static str, path: &Path) -> Result<(), OutputError> {
-    let fail = |reason: String| OutputError { what, path: path.to_path_buf(), reason };
+    let fail = |reason: String| OutputError {
+        what,
+        path: path.to_path_buf(),
+        reason,
+        hint: "give a file in a folder that exists (or can be made) and that you can write to".into(),
+    };
     if path.is_dir() {
-        return Err(fail("it is a directory; give a file name (e.g. `DIR/report.json`)".into()));
+        let name = match what {
+            "the JUnit report" => "junit.xml",
+            "the runtime log" => "runtime.log",
+            _ => "report.json",
+        };
+        return Err(OutputError {
+            hint: format!("give a file name, e.g. `{}`", path.join(name).display()),
+            ..fail("it is a directory".into())
+        });
     }
     let dir = folder_of(path);
     if dir.exists() && !dir.is_dir() {
@@ -352,11 +366,19 @@ mod tests {
     fn an_output_path_must_be_a_file_in_a_folder_that_takes_files() {
         let dir = tempfile::tempdir().unwrap();
         let err = check_output("the JSON report", dir.path()).unwrap_err();
-        assert!(err.to_string().ends_with("it is a directory; give a file name (e.g. `DIR/report.json`)"), "{err}");
+        let shown = dir.path().display();
+        assert_eq!(err.to_string(), format!("cannot write the JSON report to `{shown}`: it is a directory\n  hint: give a file name, e.g. `{shown}/report.json`"));
         let file = dir.path().join("file");
         std::fs::write(&file, "x").unwrap();
         let err = check_output("the JUnit report", &file.join("junit.xml")).unwrap_err();
-        assert_eq!(err.to_string(), format!("cannot write the JUnit report to `{}/junit.xml`: `{}` is not a directory", file.display(), file.display()));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot write the JUnit report to `{}/junit.xml`: `{}` is not a directory\n  hint: give a file in a folder that exists (or can be made) and that you can write to",
+                file.display(),
+                file.display()
+            )
+        );
         // A folder that is to come is made, as the write would; the probe leaves nothing behind.
         let later = dir.path().join("reports/run.json");
         check_output("the JSON report", &later).unwrap();
