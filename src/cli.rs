@@ -13,7 +13,7 @@ use std::time::Duration;
     version,
     about = "Run a Ruby test suite in parallel on every core of every machine you can reach",
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, or a file that did not run cleanly;\n2 usage or configuration error; 3 no host could run work; 130 interrupted."
+    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, a file that did not run cleanly,\na report that could not be written, or shares that do not add up to their plan (`report merge`);\n2 usage or configuration error (including a report path that cannot be written); 3 no host could\nrun work; 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -39,6 +39,27 @@ pub enum Command {
     Report(ReportArgs),
     /// Bring every SSH host's copy of the project up to date, and run nothing.
     Sync(SyncArgs),
+    /// Print the files a run would run (with `--partition K/N`: that share's), one a line with
+    /// its expected seconds, and run nothing.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ListArgs {
+    /// Spec files or folders, as for a run (default: the framework's pattern).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Only share K of N, as `testbot --partition K/N` would run it.
+    #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
+    pub partition: Option<(usize, usize)>,
+    /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
+    #[arg(long, value_name = "FILE")]
+    pub runtime_log: Option<PathBuf>,
+    /// The test framework, as for a run.
+    #[arg(long, value_name = "NAME")]
+    pub framework: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -50,7 +71,8 @@ pub struct ReportArgs {
 #[derive(Debug, Subcommand, Clone)]
 pub enum ReportCommand {
     /// Combine the JSON reports of several runs (e.g. the `--partition` jobs of one CI build)
-    /// into one summary, and optionally one JSON report and one JUnit file.
+    /// into one summary, and optionally one JSON report and one JUnit file. Shares must add up
+    /// to their plan: a missing share or file fails the merge (exit 1).
     Merge(MergeArgs),
 }
 
@@ -68,6 +90,10 @@ pub struct MergeArgs {
     /// Flaky examples fail the merged result.
     #[arg(long)]
     pub flaky_fails: bool,
+    /// Merge the file times of all the reports into this runtime history (`--partition` runs
+    /// leave it as it is; this is how a partitioned build keeps it up to date).
+    #[arg(long, value_name = "FILE")]
+    pub runtime_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -163,7 +189,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub first_is_1: bool,
     /// Run only share K of N of the suite (balanced by the runtime history; the same on every
-    /// CI job given the same files and history), e.g. `--partition 2/4`.
+    /// CI job given the same files and history, which such a run reads but does not write),
+    /// e.g. `--partition 2/4`.
     #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
     pub partition: Option<(usize, usize)>,
     /// Rerun failed examples up to N times; one that passes on a rerun is reported as flaky.
@@ -245,6 +272,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Some(Command::Exec(args)) => exec(args),
         Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => merge_reports(args),
         Some(Command::Sync(args)) => sync(args),
+        Some(Command::List(args)) => list(args),
         None => run_suite(cli.run),
     }
 }
@@ -292,6 +320,7 @@ fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     let (root, mut inventory) = setup(&args.project)?;
     inventory.sync.skip = args.no_sync;
     let project = project::Project::resolve(&root, &inventory, &args)?;
+    check_outputs(&args)?;
     let policy = run::Policy {
         partition: args.partition,
         retries: args.retries,
@@ -309,6 +338,39 @@ fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     Ok(Outcome::new(code))
 }
 
+/// Before anything connects or runs: every file the run will write can be written there. The
+/// runtime log is checked only when given (the default one is testbot's own cache), and not with
+/// `--partition`, which does not write it.
+fn check_outputs(args: &RunArgs) -> Result<(), Error> {
+    if let Some(path) = &args.report_json {
+        crate::report::check_output("the JSON report", path)?;
+    }
+    if let Some(path) = &args.junit {
+        crate::report::check_output("the JUnit report", path)?;
+    }
+    if let (Some(path), None) = (&args.runtime_log, args.partition) {
+        crate::report::check_output("the runtime log", path)?;
+    }
+    Ok(())
+}
+
+/// `testbot list`: what a run with the same arguments would run, from the same selection and plan.
+fn list(args: ListArgs) -> Result<Outcome, Error> {
+    let (root, inventory) = setup(&args.project)?;
+    let run_args = RunArgs {
+        paths: args.paths,
+        project: args.project,
+        runtime_log: args.runtime_log,
+        framework: args.framework,
+        partition: args.partition,
+        ..RunArgs::default()
+    };
+    let project = project::Project::resolve(&root, &inventory, &run_args)?;
+    let selection = run::select(&project, args.partition);
+    crate::report::print_list(&selection.estimates);
+    Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
 fn init(args: InitArgs) -> Result<Outcome, Error> {
     if let Some(dir) = &args.chdir {
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
@@ -322,8 +384,13 @@ fn init(args: InitArgs) -> Result<Outcome, Error> {
 }
 
 fn merge_reports(args: MergeArgs) -> Result<Outcome, Error> {
-    let totals = crate::report::merge_reports(&args.reports, args.report_json, args.junit, args.flaky_fails)
-        .map_err(|e| Error::Usage(crate::errors::chain(&e)))?;
+    let outputs = [("the JSON report", &args.report_json), ("the JUnit report", &args.junit), ("the runtime log", &args.runtime_log)];
+    for (what, path) in outputs {
+        if let Some(path) = path {
+            crate::report::check_output(what, path)?;
+        }
+    }
+    let totals = crate::report::merge_reports(&args.reports, args.report_json, args.junit, args.runtime_log, args.flaky_fails)?;
     Ok(Outcome::new(totals.exit_code()))
 }
 

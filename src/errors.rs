@@ -37,12 +37,22 @@ pub enum Error {
     Preload(String),
     #[error("internal error: {0}\n  this is a bug in testbot; the run was ended rather than left to loop")]
     Internal(String),
+    #[error(transparent)]
+    Output(#[from] crate::report::OutputError),
+    #[error(transparent)]
+    Merge(Box<crate::report::merge::MergeError>),
     #[error("failed to {what}")]
     Io {
         what: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::report::merge::MergeError> for Error {
+    fn from(e: crate::report::merge::MergeError) -> Error {
+        Error::Merge(Box::new(e))
+    }
 }
 
 impl Error {
@@ -53,7 +63,9 @@ impl Error {
             | Error::Usage(_)
             | Error::EmptySelection { .. }
             | Error::MissingPath(_)
-            | Error::Framework { .. } => exit::USAGE,
+            | Error::Framework { .. }
+            | Error::Output(_) => exit::USAGE,
+            Error::Merge(e) => e.exit_code(),
             Error::NoHost(_) => exit::NO_HOST,
             Error::Io { .. } | Error::Sync(_) | Error::Preload(_) | Error::Internal(_) => exit::FAILED,
         }

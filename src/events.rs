@@ -119,6 +119,8 @@ pub enum RunEvent {
         files: usize,
         slots: Vec<SlotInfo>,
         expected_seconds: f64,
+        /// `--partition K/N`: this share and the whole plan it was cut from.
+        partition: Option<Arc<crate::schedule::partition::Share>>,
     },
     BatchStarted {
         slot: SlotInfo,

@@ -86,3 +86,157 @@ fn a_bad_partition_is_a_usage_error() {
     run.assert_exit(2);
     run.assert_output_contains("K must be from 1 to N");
 }
+
+/// A runtime history that says every file of `files` takes `seconds`.
+fn history_of(files: &[&str], seconds: f64) -> String {
+    files.iter().map(|f| format!("{f}:{seconds}\n")).collect()
+}
+
+/// `testbot report merge` of `reports`, with more arguments after them.
+fn merge(p: &Project, reports: &[&std::path::PathBuf], more: &[&str]) -> Run {
+    let mut args: Vec<String> = vec!["report".into(), "merge".into()];
+    args.extend(reports.iter().map(|s| s.to_string_lossy().into_owned()));
+    args.extend(more.iter().map(|s| s.to_string()));
+    p.testbot(&args).run()
+}
+
+/// The `partition` object of a share's report: (index, count, plan, digest).
+fn share_of(report: &Report) -> (u64, u64, Vec<Vec<String>>, String) {
+    let part = &report.json["partition"];
+    let plan = serde_json::from_value(part["plan"].clone()).unwrap_or_else(|e| panic!("no plan ({e}) in {part}"));
+    (part["index"].as_u64().unwrap(), part["count"].as_u64().unwrap(), plan, part["digest"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn shares_run_one_after_another_in_one_checkout_cover_every_file_once() {
+    let p = Project::new("rspec_basic");
+    // A history that is wrong (every file 1 s): a share that wrote what it measured would
+    // change the plan of the shares after it.
+    let log = p.path("tmp/testbot-runtime-rspec.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let history = history_of(BASIC_FILES, 1.0);
+    std::fs::write(&log, &history).unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let mut shares = Vec::new();
+    let mut reports = Vec::new();
+    for k in 1..=3 {
+        let json = p.fresh_path(&format!("share{k}"), "json");
+        let (_, report) = p.testbot(["-n", "2", "--partition", &format!("{k}/3")]).report_to(&json).run_with_report();
+        seen.extend(report.file_paths());
+        reports.push(report);
+        shares.push(json);
+    }
+    seen.sort();
+    assert_eq!(seen, sorted(BASIC_FILES), "every file in exactly one share");
+    let mut plans = Vec::new();
+    for (k, report) in (1..).zip(&reports) {
+        let (index, count, plan, digest) = share_of(report);
+        assert_eq!((index, count), (k, 3));
+        let mut planned = plan[k as usize - 1].clone();
+        planned.sort();
+        assert_eq!(report.file_paths(), planned, "share {k} ran its part of the plan");
+        plans.push((plan, digest));
+    }
+    assert!(plans.windows(2).all(|w| w[0] == w[1]), "the three shares recorded one plan: {plans:?}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), history, "a --partition run leaves the history as it was");
+
+    // math_spec.rb fails: the build does.
+    let merged_json = p.fresh_path("merged", "json");
+    let merged_log = p.fresh_path("merged-runtime", "log");
+    let run = merge(
+        &p,
+        &shares.iter().collect::<Vec<_>>(),
+        &["--report-json", merged_json.to_str().unwrap(), "--runtime-log", merged_log.to_str().unwrap()],
+    );
+    run.assert_exit(1);
+    run.assert_stdout_contains("7 files");
+    let merged = Report::read(&merged_json, &run);
+    assert_eq!(merged.file_paths(), sorted(BASIC_FILES));
+    assert_eq!(merged.totals().files, 7);
+    assert!(!run.combined().contains("have no result"), "{}", run.dump());
+    // `--runtime-log`: the shares' times, for the next build to plan with (files that did not
+    // run cleanly excluded, as after a run).
+    let times: Vec<String> = read_runtime_log(&merged_log).into_iter().map(|(path, _)| path).collect();
+    let clean: Vec<String> = merged.files().into_iter().filter(|f| f.status != "errored").map(|f| f.path).collect();
+    assert_eq!(times, clean);
+}
+
+#[test]
+fn merge_fails_on_a_missing_share_and_on_shares_of_different_plans() {
+    let p = Project::new("rspec_basic");
+    // Green: only merge itself can fail the build.
+    std::fs::remove_file(p.path("spec/error_spec.rb")).unwrap();
+    std::fs::remove_file(p.path("spec/math_spec.rb")).unwrap();
+    let files: Vec<&str> = BASIC_FILES.iter().copied().filter(|f| !f.contains("error") && !f.contains("math")).collect();
+    let log = p.path("tmp/testbot-runtime-rspec.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, history_of(&files, 1.0)).unwrap();
+    let mut shares = Vec::new();
+    let mut planned = Vec::new();
+    for k in 1..=3 {
+        let json = p.fresh_path(&format!("share{k}"), "json");
+        let (run, report) = p.testbot(["-n", "2", "--partition", &format!("{k}/3")]).report_to(&json).run_with_report();
+        run.assert_exit(0);
+        planned.push(report.file_paths());
+        shares.push(json);
+    }
+    let run = merge(&p, &[&shares[0], &shares[1], &shares[2]], &[]);
+    run.assert_exit(0);
+
+    // Share 2 is missing: its files are named, and the build fails.
+    let run = merge(&p, &[&shares[0], &shares[2]], &[]);
+    run.assert_exit(1);
+    assert!(!planned[1].is_empty());
+    for file in &planned[1] {
+        run.assert_output_contains(&format!("{file} (not run): share 2/3 has no report among those merged"));
+    }
+    run.assert_output_contains(&format!("{} file(s) have no result: share 2/3 has no report among those merged", planned[1].len()));
+
+    // Share 2 again, from another history: another plan.
+    std::fs::write(&log, history_of(&files, 1.0).replace("spec/empty_spec.rb:1", "spec/empty_spec.rb:9")).unwrap();
+    let other = p.fresh_path("share2-other", "json");
+    let (run, _) = p.testbot(["-n", "2", "--partition", "2/3"]).report_to(&other).run_with_report();
+    run.assert_exit(0);
+    let run = merge(&p, &[&shares[0], &other, &shares[2]], &[]);
+    run.assert_exit(1);
+    run.assert_output_contains(&format!("{} (share 1/3, plan ", shares[0].display()));
+    run.assert_output_contains(&format!("{} (share 2/3, plan ", other.display()));
+    run.assert_output_contains("were cut from different plans");
+}
+
+#[test]
+fn list_shows_the_files_each_share_runs() {
+    let p = Project::new("rspec_basic");
+    // A real history first (a whole run writes one), so that the plan is by measured times.
+    let (whole, _) = p.testbot(["-n", "2"]).report_to(&p.fresh_path("whole", "json")).run_with_report();
+    whole.assert_exit(1);
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list"];
+        all.extend(args);
+        let run = p.testbot(&all).run();
+        run.assert_exit(0);
+        let mut paths: Vec<String> = run
+            .stdout
+            .lines()
+            .map(|line| {
+                let (seconds, path) = line.split_once('\t').unwrap_or_else(|| panic!("not SECONDS<tab>PATH: {line:?}\n{}", run.dump()));
+                assert!(seconds.parse::<f64>().is_ok_and(|s| s > 0.0), "{line:?}");
+                path.to_string()
+            })
+            .collect();
+        paths.sort();
+        paths
+    };
+    assert_eq!(listed(&[]), sorted(BASIC_FILES));
+    let mut all = Vec::new();
+    for k in 1..=3 {
+        let share = format!("{k}/3");
+        let shown = listed(&["--partition", &share]);
+        let json = p.fresh_path(&format!("share{k}"), "json");
+        let (run, report) = p.testbot(["-n", "2", "--partition", &share]).report_to(&json).run_with_report();
+        assert_eq!(shown, report.file_paths(), "`testbot list --partition {share}` shows what the share ran\n{}", run.dump());
+        all.extend(shown);
+    }
+    all.sort();
+    assert_eq!(all, sorted(BASIC_FILES));
+}

@@ -84,7 +84,7 @@ impl Display {
 
     pub fn event(&mut self, event: &RunEvent) {
         match event {
-            RunEvent::RunStarted { framework, files, slots, expected_seconds } => {
+            RunEvent::RunStarted { framework, files, slots, expected_seconds, .. } => {
                 self.files_total = *files;
                 self.expected_total = *expected_seconds;
                 let mut hosts: Vec<(String, usize)> = Vec::new();

@@ -23,6 +23,18 @@ struct Report<'a> {
     errors_outside_examples: Vec<JsonError<'a>>,
     hosts: Vec<JsonHost>,
     warnings: &'a [String],
+    /// `--partition K/N`: this share, the whole plan (every share's files) and the digest of
+    /// what the plan was made from, for `report merge` to check that the shares fit together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition: Option<JsonPartition<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonPartition<'a> {
+    index: usize,
+    count: usize,
+    plan: &'a [Vec<String>],
+    digest: &'a str,
 }
 
 #[derive(Serialize)]
@@ -230,6 +242,7 @@ pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut i
         errors_outside_examples: errors,
         hosts,
         warnings: &agg.warnings,
+        partition: agg.partition.as_deref().map(|s| JsonPartition { index: s.index, count: s.count, plan: &s.plan, digest: &s.digest }),
     };
     serde_json::to_writer(&mut *out, &report)?;
     out.write_all(b"\n")

@@ -23,6 +23,17 @@ struct Report {
     hosts: Vec<Host>,
     #[serde(default)]
     warnings: Vec<String>,
+    /// Absent when the run was not a `--partition` share (or testbot was older).
+    #[serde(default)]
+    partition: Option<Partition>,
+}
+
+#[derive(Deserialize)]
+struct Partition {
+    index: usize,
+    count: usize,
+    plan: Vec<Vec<String>>,
+    digest: String,
 }
 
 #[derive(Deserialize)]
@@ -88,31 +99,69 @@ pub enum MergeError {
     Old { path: String },
     #[error("the reports are of different frameworks: {first} ({first_path}) and {other} ({other_path})")]
     Frameworks { first: String, first_path: String, other: String, other_path: String },
+    #[error("{share} is the report of a `--partition` share, but {whole} is not: merge the shares of one build, or reports of whole runs")]
+    Mixed { share: String, whole: String },
+    /// `first`, `other`: each report as `PATH (share K/N, plan DIGEST…)`.
+    #[error("{first} and {other} were cut from different plans, so some files may have run in no share or in two: the jobs started from different files or runtime histories; run every share from the same commit with the same runtime history (README: CI matrix jobs)")]
+    Plans { first: String, other: String },
+    #[error("{first} and {other} are both share {share}: merge one report of each share")]
+    SameShare { share: String, first: String, other: String },
+    #[error("{path} says it is share {index} of {count}, with a plan of {shares} shares: it is not a report testbot wrote")]
+    BadShare { path: String, index: usize, count: usize, shares: usize },
+}
+
+impl MergeError {
+    /// Reports that cannot be read are a usage error (2); reports that do not fit together as the
+    /// shares of one plan fail the build (1): some of its files may never have run.
+    pub fn exit_code(&self) -> u8 {
+        use crate::errors::exit;
+        match self {
+            MergeError::Read { .. } | MergeError::Parse { .. } | MergeError::Old { .. } | MergeError::Frameworks { .. } => exit::USAGE,
+            MergeError::Mixed { .. } | MergeError::Plans { .. } | MergeError::SameShare { .. } | MergeError::BadShare { .. } => {
+                exit::FAILED
+            }
+        }
+    }
 }
 
 /// The runs of `paths` as one: every file of every report, hosts side by side, the longest wall
 /// time (the jobs ran at the same time). Files found in more than one report are kept and named
-/// in a warning.
+/// in a warning. `--partition` shares must all be there and be cut from one plan: a planned file
+/// with no result is reported as not run (the merged run fails).
 pub fn merge(paths: &[std::path::PathBuf]) -> Result<(Framework, Aggregate), MergeError> {
-    let mut agg = Aggregate::default();
-    let mut framework: Option<(String, String)> = None;
-    let mut next_slot = 1;
+    let mut reports = Vec::with_capacity(paths.len());
     for path in paths {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| MergeError::Read { path: shown.clone(), source })?;
         let report: Report =
             serde_json::from_str(&text).map_err(|e| MergeError::Parse { path: shown.clone(), reason: e.to_string() })?;
-        match &framework {
-            None => framework = Some((report.framework.clone(), shown.clone())),
-            Some((first, first_path)) if *first != report.framework => {
-                return Err(MergeError::Frameworks {
-                    first: first.clone(),
-                    first_path: first_path.clone(),
-                    other: report.framework,
-                    other_path: shown,
-                })
-            }
-            Some(_) => {}
+        reports.push((shown, report));
+    }
+    merge_reports(reports)
+}
+
+/// [`merge`] of reports already read, each with the name it is shown by.
+fn merge_reports(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggregate), MergeError> {
+    if let Some((first_path, first)) = reports.first() {
+        if let Some((other_path, other)) = reports.iter().find(|(_, r)| r.framework != first.framework) {
+            return Err(MergeError::Frameworks {
+                first: first.framework.clone(),
+                first_path: first_path.clone(),
+                other: other.framework.clone(),
+                other_path: other_path.clone(),
+            });
+        }
+    }
+    let plan = check_shares(&reports)?;
+    // Which report holds each share, and the files each one has results for.
+    let mut shares: Vec<Option<(String, std::collections::HashSet<String>)>> = vec![None; plan.map_or(0, |p| p.len())];
+    let plan: Option<Vec<Vec<String>>> = plan.map(<[Vec<String>]>::to_vec);
+    let mut agg = Aggregate::default();
+    let mut next_slot = 1;
+    let name = reports.first().map(|(_, r)| r.framework.clone()).unwrap_or_else(|| "rspec".into());
+    for (shown, mut report) in reports.drain(..) {
+        if let Some(p) = report.partition.take() {
+            shares[p.index - 1] = Some((shown.clone(), report.files.iter().map(|f| f.path.clone()).collect()));
         }
         add(&mut agg, report, &shown, &mut next_slot)?;
     }
@@ -131,9 +180,64 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<(Framework, Aggregate), Mer
             if twice.len() > 10 { ", …" } else { "" }
         ));
     }
+    if let Some(plan) = plan {
+        // The whole build is every planned file, whatever the shares said of themselves.
+        agg.total_files = plan.iter().map(Vec::len).sum();
+        let n = plan.len();
+        for (k, (planned, share)) in plan.into_iter().zip(shares).enumerate() {
+            let (why, missing): (String, Vec<String>) = match share {
+                None => (format!("share {}/{n} has no report among those merged", k + 1), planned),
+                Some((path, ran)) => (
+                    format!("planned for share {}/{n}, but its report {path} has no result for it", k + 1),
+                    planned.into_iter().filter(|f| !ran.contains(f)).collect(),
+                ),
+            };
+            if missing.is_empty() {
+                continue;
+            }
+            let list: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+            let more = if missing.len() > 10 { ", …" } else { "" };
+            agg.warnings.push(format!("{} file(s) have no result: {why}: {}{more}", missing.len(), list.join(", ")));
+            for path in missing {
+                agg.files.push(FileReport {
+                    path,
+                    slot: None,
+                    seconds: 0.0,
+                    expected_seconds: 0.0,
+                    examples: Vec::new(),
+                    error: Some(FileError::NotRun(why.clone())),
+                    output: String::new(),
+                });
+            }
+        }
+    }
     agg.files.sort_by(|a, b| a.path.cmp(&b.path));
-    let name = framework.map(|(f, _)| f).unwrap_or_else(|| "rspec".into());
     Ok((Framework::from_name(&name).unwrap_or(Framework::RSpec), agg))
+}
+
+/// The plan the reports are shares of (None: they are whole runs): all or none are shares, all
+/// of one plan (the same digest and files), no share twice.
+fn check_shares(reports: &[(String, Report)]) -> Result<Option<&[Vec<String>]>, MergeError> {
+    let Some((first_path, first)) = reports.iter().find_map(|(path, r)| r.partition.as_ref().map(|p| (path, p))) else {
+        return Ok(None);
+    };
+    let mut holder: Vec<Option<&str>> = vec![None; first.count];
+    for (path, report) in reports {
+        let Some(p) = &report.partition else {
+            return Err(MergeError::Mixed { share: first_path.clone(), whole: path.clone() });
+        };
+        if p.count != p.plan.len() || !(1..=p.count).contains(&p.index) {
+            return Err(MergeError::BadShare { path: path.clone(), index: p.index, count: p.count, shares: p.plan.len() });
+        }
+        if p.digest != first.digest || p.plan != first.plan {
+            let shown = |path: &str, p: &Partition| format!("{path} (share {}/{}, plan {:.12}…)", p.index, p.count, p.digest);
+            return Err(MergeError::Plans { first: shown(first_path, first), other: shown(path, p) });
+        }
+        if let Some(other) = holder[p.index - 1].replace(path) {
+            return Err(MergeError::SameShare { share: format!("{}/{}", p.index, p.count), first: other.to_string(), other: path.clone() });
+        }
+    }
+    Ok(Some(&first.plan))
 }
 
 fn add(agg: &mut Aggregate, report: Report, path: &str, next_slot: &mut usize) -> Result<(), MergeError> {
@@ -201,4 +305,106 @@ fn add(agg: &mut Aggregate, report: Report, path: &str, next_slot: &mut usize) -
         agg.batch_errors.push(BatchError { slot: None, message: e.message, output: String::new() });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Totals;
+    use serde_json::json;
+
+    const PLAN: &[&[&str]] = &[&["spec/a_spec.rb", "spec/d_spec.rb"], &["spec/b_spec.rb"], &["spec/c_spec.rb", "spec/e_spec.rb"]];
+
+    /// A report as `--report-json` writes it, of `files` that all passed; `share`: (K, digest).
+    fn report(files: &[&str], share: Option<(usize, &str)>) -> Report {
+        let files: Vec<_> = files
+            .iter()
+            .map(|path| {
+                json!({"path": path, "host": "local", "slot": 1, "host_slot": 1, "seconds": 0.5, "results": [
+                    {"description": "works", "location": format!("./{path}:2"), "line": 2, "status": "passed", "seconds": 0.5}
+                ]})
+            })
+            .collect();
+        let mut value = json!({
+            "framework": "rspec", "wall_seconds": 1.0, "totals": {"files": files.len()}, "files": files,
+            "hosts": [{"name": "local", "slots": 1, "busy_seconds": 1.0}],
+        });
+        if let Some((k, digest)) = share {
+            value["partition"] = json!({"index": k, "count": PLAN.len(), "plan": PLAN, "digest": digest});
+        }
+        serde_json::from_value(value).expect("a report")
+    }
+
+    fn share(k: usize) -> (String, Report) {
+        (format!("share{k}.json"), report(PLAN[k - 1], Some((k, "d1gest"))))
+    }
+
+    fn not_run(agg: &Aggregate) -> Vec<(&str, &str)> {
+        agg.files.iter().filter_map(|f| match &f.error {
+            Some(FileError::NotRun(why)) => Some((f.path.as_str(), why.as_str())),
+            _ => None,
+        }).collect()
+    }
+
+    #[test]
+    fn every_share_of_one_plan_merges_into_the_whole_build() {
+        let (_, agg) = merge_reports(vec![share(2), share(1), share(3)]).unwrap();
+        let paths: Vec<&str> = agg.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["spec/a_spec.rb", "spec/b_spec.rb", "spec/c_spec.rb", "spec/d_spec.rb", "spec/e_spec.rb"]);
+        assert_eq!(agg.total_files, 5);
+        assert!(agg.warnings.is_empty(), "{:?}", agg.warnings);
+        assert_eq!(Totals::of(&agg).exit_code(), 0);
+    }
+
+    #[test]
+    fn a_missing_share_leaves_its_files_not_run_and_fails_the_build() {
+        let (_, agg) = merge_reports(vec![share(1), share(3)]).unwrap();
+        assert_eq!(agg.total_files, 5);
+        assert_eq!(not_run(&agg), [("spec/b_spec.rb", "share 2/3 has no report among those merged")]);
+        assert_eq!(agg.warnings, ["1 file(s) have no result: share 2/3 has no report among those merged: spec/b_spec.rb"]);
+        let totals = Totals::of(&agg);
+        assert_eq!((totals.files, totals.errored_files, totals.exit_code()), (5, 1, 1));
+    }
+
+    #[test]
+    fn a_planned_file_its_share_has_no_result_for_is_not_run() {
+        let short = ("share3.json".to_string(), report(&["spec/c_spec.rb"], Some((3, "d1gest"))));
+        let (_, agg) = merge_reports(vec![share(1), share(2), short]).unwrap();
+        assert_eq!(
+            not_run(&agg),
+            [("spec/e_spec.rb", "planned for share 3/3, but its report share3.json has no result for it")]
+        );
+        assert_eq!(Totals::of(&agg).exit_code(), 1);
+    }
+
+    #[test]
+    fn shares_of_different_plans_are_refused_naming_both_reports() {
+        let other = ("late.json".to_string(), report(PLAN[1], Some((2, "0ther"))));
+        let err = merge_reports(vec![share(1), other, share(3)]).expect_err("refused");
+        assert_eq!(err.exit_code(), 1);
+        let text = err.to_string();
+        assert!(text.starts_with("share1.json (share 1/3, plan d1gest…) and late.json (share 2/3, plan 0ther…) were cut from different plans"), "{text}");
+    }
+
+    #[test]
+    fn one_share_twice_or_a_whole_run_among_shares_is_refused() {
+        let err = merge_reports(vec![share(1), share(1)]).expect_err("refused");
+        assert!(matches!(&err, MergeError::SameShare { share, .. } if share == "1/3"), "{err}");
+        assert_eq!(err.exit_code(), 1);
+        let whole = ("whole.json".to_string(), report(&["spec/a_spec.rb"], None));
+        let err = merge_reports(vec![share(1), whole]).expect_err("refused");
+        assert_eq!(err.to_string(), "share1.json is the report of a `--partition` share, but whole.json is not: merge the shares of one build, or reports of whole runs");
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn whole_runs_merge_as_before_with_overlaps_named() {
+        let a = ("a.json".to_string(), report(&["spec/a_spec.rb", "spec/b_spec.rb"], None));
+        let b = ("b.json".to_string(), report(&["spec/b_spec.rb"], None));
+        let (_, agg) = merge_reports(vec![a, b]).unwrap();
+        assert_eq!(agg.total_files, 3);
+        assert_eq!(agg.files.len(), 3);
+        assert!(not_run(&agg).is_empty());
+        assert_eq!(agg.warnings, ["1 file(s) are in more than one report (partitions that overlap?): spec/b_spec.rb"]);
+    }
 }

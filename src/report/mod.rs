@@ -15,15 +15,18 @@ pub use summary::Totals;
 
 use crate::events::{ExampleStatus, FileReport, RunEvent, SlotInfo, Stop};
 use crate::framework::Framework;
+use crate::schedule::partition::Share;
 use display::Display;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub struct ReportConfig {
     pub framework: Framework,
     pub report_json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
-    /// Where the runtime history is merged after the run; None: nowhere (`report merge`).
+    /// Where the runtime history is merged after the run; None: nowhere (`--partition`, or
+    /// `report merge` without `--runtime-log`).
     pub runtime_log: Option<PathBuf>,
     /// Where the examples of long files are recorded (`examples_log`), and the project root.
     pub examples_log: Option<(PathBuf, PathBuf)>,
@@ -57,6 +60,10 @@ pub struct Aggregate {
     pub lost_hosts: Vec<(String, String)>,
     /// Distinct texts the runners printed outside files (`RunEvent::RunOutput`), in order.
     pub run_output: Vec<String>,
+    /// `--partition K/N`: this share and the whole plan.
+    pub partition: Option<Arc<Share>>,
+    /// Report files that could not be written, each with why: they fail the run.
+    pub unwritten: Vec<String>,
 }
 
 pub struct Reporter {
@@ -102,8 +109,9 @@ impl Reporter {
     pub fn handle(&mut self, event: &RunEvent) {
         self.display.event(event);
         match event {
-            RunEvent::RunStarted { files, slots, expected_seconds, .. } => {
+            RunEvent::RunStarted { files, slots, expected_seconds, partition, .. } => {
                 self.agg.total_files = *files;
+                self.agg.partition = partition.clone();
                 self.agg.slots = slots.clone();
                 self.agg.expected_seconds = *expected_seconds;
                 for s in slots {
@@ -138,33 +146,42 @@ impl Reporter {
         }
     }
 
-    /// Prints the summary and writes the report files. The totals decide the exit code.
+    /// Writes the report files and prints the summary. The totals decide the exit code: a
+    /// report that could not be written fails the run (a CI job must not end green without it).
     pub fn finish(mut self) -> Totals {
         // Paths are unique (pieces of a split file are one entry by now).
         self.agg.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        let totals = Totals::of(&self.agg);
-        let write = |what: &str, path: &PathBuf, render: &dyn Fn(&mut ReportFile) -> std::io::Result<()>| {
-            if let Err(err) = write_file(path, render) {
+        let framework = self.config.framework;
+        // JUnit first: a JUnit file that could not be written already counts in the verdict the
+        // JSON report states.
+        if let Some(path) = &self.config.junit {
+            if let Err(err) = write_file(path, &|out| junit::write(framework, &self.agg, out)) {
+                self.agg.unwritten.push(format!("failed to write the JUnit report to {}: {err}", path.display()));
+            }
+        }
+        if let Some(path) = &self.config.report_json {
+            let totals = Totals::of(&self.agg);
+            if let Err(err) = write_file(path, &|out| json::write(framework, &self.agg, &totals, out)) {
+                self.agg.unwritten.push(format!("failed to write the JSON report to {}: {err}", path.display()));
+            }
+        }
+        // The histories help the next run plan; failing to keep them is a warning, not a verdict.
+        let warn = |what: &str, path: &Path, result: std::io::Result<()>| {
+            if let Err(err) = result {
                 self.display.warn(&format!("failed to write the {what} to {}: {err}", path.display()));
             }
         };
-        let framework = self.config.framework;
-        if let Some(path) = &self.config.report_json {
-            write("JSON report", path, &|out| json::write(framework, &self.agg, &totals, out));
-        }
-        if let Some(path) = &self.config.junit {
-            write("JUnit report", path, &|out| junit::write(framework, &self.agg, out));
-        }
         let updates = runtime_log::updates(&self.agg);
         if let (false, Some(path)) = (updates.is_empty(), self.config.runtime_log.clone()) {
             let text = runtime_log::merged(&path, updates);
-            write("runtime log", &path, &|out| std::io::Write::write_all(out, text.as_bytes()));
+            warn("runtime log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
         }
         if let Some((path, root)) = self.config.examples_log.clone() {
             if let Some(text) = examples_log::merged(&path, &root, &self.agg) {
-                write("examples log", &path, &|out| std::io::Write::write_all(out, text.as_bytes()));
+                warn("examples log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
             }
         }
+        let totals = Totals::of(&self.agg);
         self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
         totals
     }
@@ -176,6 +193,7 @@ pub fn merge_reports(
     paths: &[PathBuf],
     report_json: Option<PathBuf>,
     junit: Option<PathBuf>,
+    runtime_log: Option<PathBuf>,
     flaky_fails: bool,
 ) -> Result<Totals, merge::MergeError> {
     let (framework, mut agg) = merge::merge(paths)?;
@@ -184,29 +202,100 @@ pub fn merge_reports(
     for warning in &agg.warnings {
         display.warn(warning);
     }
-    let config = ReportConfig { framework, report_json, junit, runtime_log: None, examples_log: None, flaky_fails };
+    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails };
     Ok(Reporter { config, agg, display }.finish())
 }
 
 /// A report file being written: buffered, and a concrete type so that the renderers' many
 /// small writes are inlined copies into the buffer, not calls through `dyn Write`.
-type ReportFile = std::io::BufWriter<tempfile::NamedTempFile>;
+type ReportFile = std::io::BufWriter<std::fs::File>;
 
-/// Atomically: a reader (or a crash) never sees half a file. `render` writes it, buffered.
-fn write_file(path: &PathBuf, render: &dyn Fn(&mut ReportFile) -> std::io::Result<()>) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
+/// Why `path` cannot take a report (or the runtime log), found before the run starts: a run of
+/// an hour must not end green with its report lost.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {what} to `{}`: {reason}\n  hint: {hint}", path.display())]
+pub struct OutputError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub reason: String,
+    pub hint: String,
+}
+
+/// Checks that a file can be written at `path` as [`write_file`] will: it is not a folder, and its
+/// folder exists (or can be made, as the write would) and takes a new file. The check writes a
+/// file there and removes it — the one check that holds for root too, for whom permission bits
+/// stop nothing, and on read-only mounts.
+pub fn check_output(what: &'static str, path: &Path) -> Result<(), OutputError> {
+    let fail = |reason: String| OutputError {
+        what,
+        path: path.to_path_buf(),
+        reason,
+        hint: "give a file in a folder that exists (or can be made) and that you can write to".into(),
+    };
+    if path.is_dir() {
+        let name = match what {
+            "the JUnit report" => "junit.xml",
+            "the runtime log" => "runtime.log",
+            _ => "report.json",
+        };
+        return Err(OutputError {
+            hint: format!("give a file name, e.g. `{}`", path.join(name).display()),
+            ..fail("it is a directory".into())
+        });
+    }
+    let dir = folder_of(path);
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail(format!("`{}` is not a directory", dir.display())));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("its folder `{}` cannot be created: {e}", dir.display())))?;
+    let (probe, file) = create_temp(&dir, path)
+        .map_err(|e| fail(format!("its folder `{}` does not take new files: {e}", dir.display())))?;
+    drop(file);
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
+    }
+}
+
+/// A new file beside `path` (`.NAME.testbot-PID-N.tmp`), created as any file is: mode 0666 less
+/// the umask (tempfile's 0600 would leave a report that CI's other users cannot read).
+fn create_temp(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(".{name}.testbot-{}-{n}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Atomically: a reader (or a crash) never sees half a file. `render` writes it, buffered. An
+/// error names no temporary file: the caller names the path the user gave.
+fn write_file(path: &Path, render: &dyn Fn(&mut ReportFile) -> std::io::Result<()>) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = folder_of(path);
     std::fs::create_dir_all(&dir)?;
-    let tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-    render(&mut out)?;
-    out.flush()?;
-    let tmp = out.into_inner().map_err(|e| e.into_error())?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let (temp, file) = create_temp(&dir, path)?;
+    let written = (|| {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+        render(&mut out)?;
+        out.flush()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 pub(crate) fn count(files: &[FileReport], status: ExampleStatus) -> usize {
@@ -256,6 +345,15 @@ fn exec_text(outcomes: &[crate::run::exec::ExecOutcome]) -> String {
     out
 }
 
+/// `testbot list`: the files, one a line: expected seconds, a tab, the path (`cut -f2-`).
+pub fn print_list(files: &[crate::schedule::FileEstimate]) {
+    print!("{}", list_text(files));
+}
+
+fn list_text(files: &[crate::schedule::FileEstimate]) -> String {
+    files.iter().map(|f| format!("{:.3}\t{}\n", f.seconds, f.path)).collect()
+}
+
 /// What `testbot init` found and wrote.
 pub fn print_init(summary: &str) {
     print!("{summary}");
@@ -264,4 +362,62 @@ pub fn print_init(summary: &str) {
 /// `testbot sync` prints its lines here.
 pub fn print_sync(reports: &[crate::run::remote::SyncReport]) {
     print!("{}", sync::render(reports));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_output_path_must_be_a_file_in_a_folder_that_takes_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = check_output("the JSON report", dir.path()).unwrap_err();
+        let shown = dir.path().display();
+        assert_eq!(err.to_string(), format!("cannot write the JSON report to `{shown}`: it is a directory\n  hint: give a file name, e.g. `{shown}/report.json`"));
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let err = check_output("the JUnit report", &file.join("junit.xml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot write the JUnit report to `{}/junit.xml`: `{}` is not a directory\n  hint: give a file in a folder that exists (or can be made) and that you can write to",
+                file.display(),
+                file.display()
+            )
+        );
+        // A folder that is to come is made, as the write would; the probe leaves nothing behind.
+        let later = dir.path().join("reports/run.json");
+        check_output("the JSON report", &later).unwrap();
+        assert_eq!(std::fs::read_dir(later.parent().unwrap()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_report_is_written_whole_with_the_umask_and_no_temporary_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, "old").unwrap();
+        write_file(&path, &|out| std::io::Write::write_all(out, b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        // What the umask lets a new file have, as `File::create` gets it.
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&plain));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary file left");
+        // A render that fails leaves the old file and no temporary.
+        let failed = write_file(&path, &|_| Err(std::io::Error::other("boom")));
+        assert_eq!(failed.unwrap_err().to_string(), "boom");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn list_prints_seconds_then_the_path() {
+        let files = [
+            crate::schedule::FileEstimate { path: "spec/a b_spec.rb".into(), seconds: 1.23456, known: true },
+            crate::schedule::FileEstimate { path: "spec/c_spec.rb".into(), seconds: 0.01, known: false },
+        ];
+        assert_eq!(list_text(&files), "1.235\tspec/a b_spec.rb\n0.010\tspec/c_spec.rb\n");
+    }
 }

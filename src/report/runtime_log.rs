@@ -1,5 +1,6 @@
 //! The runtime history, merged after every run (also an interrupted one) so that no other
-//! file's entry is lost.
+//! file's entry is lost. A `--partition` share does not write it (the plan of the shares after it
+//! must not change); `report merge --runtime-log` does, for all the shares.
 
 use super::Aggregate;
 use crate::schedule::History;

@@ -24,6 +24,8 @@ pub struct Totals {
     /// Flaky examples fail the run (`--flaky-fails`).
     pub flaky_fails: bool,
     pub interrupted: bool,
+    /// Report files (`--report-json`, `--junit`) that could not be written.
+    pub unwritten_reports: usize,
 }
 
 impl Totals {
@@ -47,6 +49,7 @@ impl Totals {
             flaky: agg.files.iter().map(|f| f.flaky()).sum(),
             flaky_fails: agg.flaky_fails,
             interrupted: agg.stopped == Some(Stop::Interrupted),
+            unwritten_reports: agg.unwritten.len(),
         }
     }
 
@@ -58,6 +61,7 @@ impl Totals {
             || self.errors_outside_examples > 0
             || self.errored_files > 0
             || self.unreported_files > 0
+            || self.unwritten_reports > 0
             || (self.flaky_fails && self.flaky > 0)
         {
             exit::FAILED
@@ -238,6 +242,10 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
         );
     } else if totals.unreported_files > 0 {
         let _ = writeln!(out, "{}: {} of {} files have no result", styles.fail.apply_to("error"), totals.unreported_files, totals.files);
+    }
+
+    for why in &agg.unwritten {
+        let _ = writeln!(out, "{}: {why}", styles.fail.apply_to("error"));
     }
 
     let mut counts = format!(

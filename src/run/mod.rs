@@ -112,7 +112,9 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         framework: project.framework,
         report_json: args.report_json.clone(),
         junit: args.junit.clone(),
-        runtime_log: Some(project.runtime_log.clone()),
+        // A share's own times must not change the plan of the shares after it (they may run one
+        // after another in this checkout): with `--partition` the history is only read.
+        runtime_log: policy.partition.is_none().then(|| project.runtime_log.clone()),
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: args.flaky_fails,
     });
@@ -204,19 +206,11 @@ pub async fn execute(
         return Ok(crate::errors::exit::INTERRUPTED);
     };
 
-    let history = load_history(project);
-    let mut files: Vec<&crate::project::SpecFile> = project.files.iter().collect();
-    let sizes: Vec<(String, u64)> = files.iter().map(|f| (f.path.clone(), f.size)).collect();
-    let mut estimates = schedule::estimate(&sizes, &history);
-    if let Some((k, n)) = policy.partition {
-        let keep = schedule::partition::partition(&estimates, k, n);
-        estimates = keep.iter().map(|&i| estimates[i].clone()).collect();
-        files = keep.iter().map(|&i| files[i]).collect();
-    }
+    let Selection { history, estimates, partition } = select(project, policy.partition);
     let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
     let limits = Arc::new(Limits {
         floor: policy.file_timeout.map(|d| d.as_secs_f64()),
-        history: files.iter().filter_map(|f| history.get(&f.path).map(|s| (f.path.clone(), s))).collect(),
+        history: estimates.iter().filter_map(|e| history.get(&e.path).map(|s| (e.path.clone(), s))).collect(),
     });
     let tuning = match std::env::var("TESTBOT_TUNING") {
         Ok(spec) => Tuning::parse_over(Tuning::default(), &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
@@ -241,9 +235,10 @@ pub async fn execute(
 
     reporter.handle(&RunEvent::RunStarted {
         framework: project.framework.name(),
-        files: files.len(),
+        files: estimates.len(),
         slots: slots.iter().map(|s| s.info.clone()).collect(),
         expected_seconds,
+        partition,
     });
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
@@ -736,6 +731,31 @@ fn runner_failure(exit: crate::ssh::ExitInfo, output: &str) -> String {
         said = " (it printed nothing)".to_string();
     }
     format!("its test runner could not start (it {exit} before loading testbot's formatter):{said}")
+}
+
+/// What a run runs, and `testbot list` shows: the selected files with their expected seconds
+/// (longest first is the queue's business, not this), only share K's with `--partition K/N`.
+pub struct Selection {
+    pub history: History,
+    pub estimates: Vec<schedule::FileEstimate>,
+    pub partition: Option<Arc<schedule::partition::Share>>,
+}
+
+/// The one place a run's files are chosen, so that `testbot list --partition K/N` shows what a
+/// run of that share would run.
+pub fn select(project: &Project, partition: Option<(usize, usize)>) -> Selection {
+    let history = load_history(project);
+    let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
+    let estimates = schedule::estimate(&sizes, &history);
+    match partition {
+        None => Selection { history, estimates, partition: None },
+        Some((k, n)) => {
+            let share = schedule::partition::Share::of(&estimates, k, n);
+            let mine: std::collections::HashSet<&str> = share.files().iter().map(String::as_str).collect();
+            let estimates = estimates.into_iter().filter(|e| mine.contains(e.path.as_str())).collect();
+            Selection { history, estimates, partition: Some(Arc::new(share)) }
+        }
+    }
 }
 
 fn load_history(project: &Project) -> History {

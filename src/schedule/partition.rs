@@ -2,25 +2,69 @@
 
 use super::FileEstimate;
 
-/// Which files (by index into `files`) share `k` of `n` (1-based) runs: longest expected first,
-/// each to the share with the least expected time so far (ties to the lower share). The same
-/// files and estimates give the same shares in every job, so the N shares together hold every
-/// file exactly once, and are about equally long.
-pub fn partition(files: &[FileEstimate], k: usize, n: usize) -> Vec<usize> {
-    assert!(n >= 1 && (1..=n).contains(&k), "partition {k}/{n}");
+/// Every share of `n`, each the indices into `files` of its files in ascending order: longest
+/// expected first, each to the share with the least expected time so far (ties to the lower
+/// share). The same files and estimates give the same plan in every job, so the N shares
+/// together hold every file exactly once, and are about equally long.
+pub fn plan(files: &[FileEstimate], n: usize) -> Vec<Vec<usize>> {
+    assert!(n >= 1, "partition into {n} shares");
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by(|&a, &b| files[b].seconds.total_cmp(&files[a].seconds).then_with(|| files[a].path.cmp(&files[b].path)));
     let mut load = vec![0.0f64; n];
-    let mut mine = Vec::new();
+    let mut shares = vec![Vec::new(); n];
     for i in order {
         let share = (0..n).min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b))).expect("n >= 1");
         load[share] += files[i].seconds;
-        if share == k - 1 {
-            mine.push(i);
-        }
+        shares[share].push(i);
     }
-    mine.sort_unstable();
-    mine
+    for share in &mut shares {
+        share.sort_unstable();
+    }
+    shares
+}
+
+/// Which files (by index into `files`) share `k` of `n` (1-based) runs: its part of [`plan`].
+pub fn partition(files: &[FileEstimate], k: usize, n: usize) -> Vec<usize> {
+    assert!(n >= 1 && (1..=n).contains(&k), "partition {k}/{n}");
+    plan(files, n).swap_remove(k - 1)
+}
+
+/// What the plan was made from — every file with its estimate, and `n` — as a hex SHA-256:
+/// two jobs with the same digest made the same plan. `report merge` compares it across shares.
+pub fn digest(files: &[FileEstimate], n: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(format!("testbot partition v1\n{n}\n"));
+    for f in files {
+        // The exact bits: a plan turns on comparisons of these numbers.
+        hash.update(format!("{}\t{:016x}\n", f.path, f.seconds.to_bits()));
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Share `index` of `count` (1-based) as a run records it: the whole plan, by path, and the
+/// digest of what it was made from, so that `report merge` can tell that every share is there
+/// and that all were cut from the same plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub index: usize,
+    pub count: usize,
+    pub plan: Vec<Vec<String>>,
+    pub digest: String,
+}
+
+impl Share {
+    /// Share `k` of `n` of `files`, with the whole plan.
+    pub fn of(files: &[FileEstimate], k: usize, n: usize) -> Share {
+        assert!(n >= 1 && (1..=n).contains(&k), "partition {k}/{n}");
+        let plan = plan(files, n).into_iter().map(|share| share.into_iter().map(|i| files[i].path.clone()).collect()).collect();
+        Share { index: k, count: n, plan, digest: digest(files, n) }
+    }
+
+    /// This share's files.
+    pub fn files(&self) -> &[String] {
+        &self.plan[self.index - 1]
+    }
 }
 
 /// `K/N` as given on the command line.
@@ -65,6 +109,27 @@ mod tests {
         assert_eq!(partition(&files, 1, 3), [0]);
         assert_eq!(partition(&files, 2, 3), [1]);
         assert!(partition(&files, 3, 3).is_empty());
+    }
+
+    #[test]
+    fn the_plan_holds_every_share_and_each_share_is_its_part() {
+        let files = est(&[5.0, 4.0, 3.0, 3.0, 2.0, 2.0, 1.0]);
+        let plan = plan(&files, 3);
+        assert_eq!(plan, vec![vec![0, 5], vec![1, 4, 6], vec![2, 3]]);
+        for k in 1..=3 {
+            assert_eq!(partition(&files, k, 3), plan[k - 1]);
+        }
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_input() {
+        let files = est(&[5.0, 4.0, 3.0]);
+        let d = digest(&files, 2);
+        assert_eq!(d.len(), 64);
+        assert_eq!(d, digest(&est(&[5.0, 4.0, 3.0]), 2), "deterministic");
+        assert_ne!(d, digest(&files, 3), "another N");
+        assert_ne!(d, digest(&est(&[5.0, 4.0, 3.5]), 2), "another estimate");
+        assert_ne!(d, digest(&files[..2], 2), "a file fewer");
     }
 
     #[test]

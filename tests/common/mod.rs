@@ -162,6 +162,7 @@ impl Project {
             cwd: self.root.clone(),
             report: None,
             junit: None,
+            umask: None,
         }
     }
 
@@ -230,9 +231,16 @@ pub struct Testbot {
     cwd: PathBuf,
     report: Option<PathBuf>,
     junit: Option<PathBuf>,
+    umask: Option<u32>,
 }
 
 impl Testbot {
+    /// Run testbot under this umask (through `sh -c 'umask …; exec testbot …'`).
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.umask = Some(mask);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
         self.envs.push((key.into(), value.into()));
         self
@@ -278,7 +286,14 @@ impl Testbot {
     /// Start testbot and return at once.
     pub fn spawn(self) -> Running {
         let args = self.full_args();
-        let mut cmd = Command::new(TESTBOT);
+        let mut cmd = match self.umask {
+            None => Command::new(TESTBOT),
+            Some(mask) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c").arg(format!("umask {mask:03o} && exec \"$0\" \"$@\"")).arg(TESTBOT);
+                sh
+            }
+        };
         cmd.args(&args).current_dir(&self.cwd);
         scrub_env(&mut cmd);
         for (k, v) in &self.envs {
