@@ -253,6 +253,14 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     found.dedup_by(|a, b| a.path == b.path);
+    // The runners read their files from a command line and events name them on one line each:
+    // a name with a line break in it cannot be run faithfully. Said before anything runs.
+    if let Some(bad) = found.iter().find(|f| f.path.contains(['\n', '\r'])) {
+        return Err(Error::Usage(format!(
+            "the test file {:?} has a line break in its name, which its framework cannot be given\n  hint: rename it, or leave it out of the selection",
+            bad.path
+        )));
+    }
     if found.is_empty() {
         let what = if paths.is_empty() { format!("`{pattern}`") } else { format!("`{folder_pattern}` under {}", paths.join(", ")) };
         return Err(Error::EmptySelection { what, root: root.to_path_buf() });

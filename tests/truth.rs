@@ -269,3 +269,13 @@ fn a_spec_file_with_a_non_ascii_name_runs_over_ssh() {
     let row = report.file("spec/grüße_spec.rb");
     assert_eq!((row.examples, row.failures, row.host.as_str()), (1, 0, "host1"), "{}", run.dump());
 }
+
+#[test]
+fn a_file_name_with_a_line_break_is_a_clear_error_before_anything_runs() {
+    let p = Project::new("truth/aggregate");
+    p.write("spec/two\nlines_spec.rb", "describe('x') { it('y') {} }\n");
+    let run = p.testbot(["-n", "1"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("the test file \"spec/two\\nlines_spec.rb\" has a line break in its name");
+    assert!(!run.combined().contains("PASS"), "{}", run.dump());
+}
