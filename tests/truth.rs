@@ -1,14 +1,16 @@
-//! The verdict is RSpec's own, whatever a spec does: each project under `tests/fixtures/truth/`
-//! does one thing that once fooled testbot (or could): closing or reopening `$stdout`, load
-//! errors of every kind, a failing `before(:suite)`, `exit!`, `SystemExit`, a SIGTERM to itself,
-//! an `at_exit` that fails the process, forked children, output shaped like events, binary
-//! output, aggregated failures, a spec that needs `StringIO` or must not see `JSON`.
+//! The verdict is the framework's own, whatever a test does: each project under
+//! `tests/fixtures/truth/` does one thing that once fooled testbot (or could): closing or
+//! reopening `$stdout`, load errors of every kind, a failing `before(:suite)`, `exit!`,
+//! `SystemExit`, a SIGTERM to itself, an `at_exit` that fails the process, forked children,
+//! output shaped like events, binary output, aggregated failures, a spec that needs `StringIO` or
+//! must not see `JSON`; and the same for minitest, Test::Unit and Cucumber (`--wip` included).
 //!
-//! Each is run differentially: every file alone under plain serial `rspec` (its summary written
-//! to a file, so a spec closing stdout cannot hide it) is the reference, then testbot runs the
-//! whole project with several slots (files batched together), locally and over real sshd hosts.
-//! Per file: the same examples, failures and pending, or an error where RSpec reported one (or
-//! could not finish); the same verdict for the run; the same errors outside examples.
+//! Each is run differentially: every file alone under the framework's own runner (`rspec FILE`
+//! with its summary written to a file, so a spec closing stdout cannot hide it; `ruby -Itest
+//! FILE`; `cucumber FILE`) is the reference, then testbot runs the whole project with several
+//! slots (files batched together), locally and over real sshd hosts. Per file: the same
+//! examples, failures and pending, or an error where the framework reported one (or could not
+//! finish); the same verdict for the run; the same errors outside examples.
 
 mod common;
 
@@ -18,12 +20,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::process::Command;
 
-/// What plain `rspec FILE` said about one file.
+/// What the framework's own runner said about one file alone.
 #[derive(Debug, Clone)]
 struct Reference {
     exit: Option<i32>,
     /// examples, failures, pending, errors outside examples; None: it printed no summary (the
-    /// process ended before RSpec could).
+    /// process ended before it could, or its stdout was closed).
     summary: Option<(u64, u64, u64, u64)>,
 }
 
@@ -33,41 +35,112 @@ impl Reference {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Fw {
+    RSpec,
+    Minitest,
+    TestUnit,
+    Cucumber,
+}
+
+impl Fw {
+    fn name(self) -> &'static str {
+        match self {
+            Fw::RSpec => "rspec",
+            Fw::Minitest => "minitest",
+            Fw::TestUnit => "test-unit",
+            Fw::Cucumber => "cucumber",
+        }
+    }
+
+    fn folder(self) -> &'static str {
+        match self {
+            Fw::RSpec => "spec",
+            Fw::Minitest | Fw::TestUnit => "test",
+            Fw::Cucumber => "features",
+        }
+    }
+
+    fn is_test_file(self, path: &str) -> bool {
+        match self {
+            Fw::RSpec => path.ends_with("_spec.rb"),
+            Fw::Minitest | Fw::TestUnit => path.ends_with("_test.rb"),
+            Fw::Cucumber => path.ends_with(".feature"),
+        }
+    }
+}
+
+/// The number before the first word that starts with `word` (`"3 failures"` → 3).
 fn number_before(line: &str, word: &str) -> Option<u64> {
-    let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = line.split([' ', ',', '(', ')']).filter(|w| !w.is_empty()).collect();
     words.windows(2).find(|w| w[1].starts_with(word)).and_then(|w| w[0].parse().ok())
 }
 
-/// Serial `rspec FILE` with the progress formatter writing to a file outside the project.
-fn reference(p: &Project, file: &str) -> Reference {
+/// The framework's own serial run of `file` alone, with `args`.
+fn reference(p: &Project, fw: Fw, file: &str, args: &[&str]) -> Reference {
     let out = p.fresh_path("serial", "txt");
-    let mut cmd = Command::new("rspec");
-    cmd.args(["--no-color", "--format", "progress", "--out"]).arg(&out).arg(format!("./{file}"));
+    let mut cmd = match fw {
+        Fw::RSpec => {
+            let mut cmd = Command::new("rspec");
+            cmd.args(["--no-color", "--format", "progress", "--out"]).arg(&out).args(args).arg(format!("./{file}"));
+            cmd
+        }
+        Fw::Minitest | Fw::TestUnit => {
+            let mut cmd = Command::new("ruby");
+            cmd.args(["-Itest", file]).args(args);
+            cmd
+        }
+        Fw::Cucumber => {
+            let mut cmd = Command::new("cucumber");
+            cmd.args(["--no-color", "--format", "progress"]).args(args).arg(file);
+            cmd
+        }
+    };
     cmd.current_dir(&p.root);
     scrub_env(&mut cmd);
-    let run = run_with_timeout(cmd, "rspec (serial, one file)", RSPEC_TIMEOUT);
-    let text = fs::read_to_string(&out).unwrap_or_default();
-    let summary = text.lines().rev().find(|l| l.contains(" example") && l.contains(" failure")).map(|l| {
-        (
-            number_before(l, "example").unwrap_or(0),
-            number_before(l, "failure").unwrap_or(0),
-            number_before(l, "pending").unwrap_or(0),
-            number_before(l, "error").unwrap_or(0),
-        )
+    let run = run_with_timeout(cmd, "the framework (serial, one file)", RSPEC_TIMEOUT);
+    let text = match fw {
+        Fw::RSpec => fs::read_to_string(&out).unwrap_or_default(),
+        _ => run.stdout.clone(),
+    };
+    let summary = text.lines().rev().find_map(|l| match fw {
+        Fw::RSpec => (l.contains(" example") && l.contains(" failure")).then(|| {
+            (
+                number_before(l, "example").unwrap_or(0),
+                number_before(l, "failure").unwrap_or(0),
+                number_before(l, "pending").unwrap_or(0),
+                number_before(l, "error").unwrap_or(0),
+            )
+        }),
+        Fw::Minitest => (l.contains(" runs,") && l.contains(" assertions")).then(|| {
+            let n = |w| number_before(l, w).unwrap_or(0);
+            (n("runs"), n("failures") + n("errors"), n("skips"), 0)
+        }),
+        Fw::TestUnit => (l.contains(" tests,") && l.contains(" assertions")).then(|| {
+            let n = |w| number_before(l, w).unwrap_or(0);
+            (n("tests"), n("failures") + n("errors"), n("pendings") + n("omissions"), 0)
+        }),
+        // `1 scenario (1 passed)`, not `--wip`'s "(::) passed scenarios (::)".
+        Fw::Cucumber => (l.contains(" scenario") && l.split(' ').next().is_some_and(|w| w.parse::<u64>().is_ok())).then(|| {
+            let n = |w| number_before(l, w).unwrap_or(0);
+            let examples = n("scenario");
+            (examples, n("failed"), examples - n("failed") - n("passed"), 0)
+        }),
     });
     Reference { exit: run.code, summary }
 }
 
-fn spec_files(p: &Project) -> Vec<String> {
+fn test_files(p: &Project, fw: Fw) -> Vec<String> {
     let mut files = Vec::new();
-    let mut stack = vec![p.path("spec")];
+    let mut stack = vec![p.path(fw.folder())];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
+            let rel = path.strip_prefix(&p.root).unwrap().to_string_lossy().into_owned();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.to_string_lossy().ends_with("_spec.rb") {
-                files.push(path.strip_prefix(&p.root).unwrap().to_string_lossy().into_owned());
+            } else if fw.is_test_file(&rel) {
+                files.push(rel);
             }
         }
     }
@@ -79,7 +152,7 @@ fn spec_files(p: &Project) -> Vec<String> {
 #[derive(Clone, Copy, PartialEq)]
 enum Errors {
     /// One per file that reported an error alone (load errors), one per file whose process
-    /// ended before RSpec's summary, one per file whose runner exited badly with no failure.
+    /// ended before its summary, one per file whose runner exited badly with no failure.
     PerFile,
     /// An error every runner reports (a failing `before(:suite)`): one per batch, at least one.
     PerBatch,
@@ -87,43 +160,66 @@ enum Errors {
 
 struct Case {
     fixture: &'static str,
+    fw: Fw,
+    /// After `--`, for testbot and the reference alike.
+    args: &'static [&'static str],
     errors: Errors,
-    /// Files whose process ends before RSpec has every example's result, where `rspec FILE`
-    /// may still print a summary and exit 0 (`raise SystemExit` in an example: "2 examples, 0
-    /// failures", status 0, the examples after it never run). testbot reports them as errors:
-    /// never a false green (docs/verdict.md).
+    /// Files whose process ends before the framework has every example's result, where the
+    /// framework may still print a summary and exit 0 (`raise SystemExit` in an example: "2
+    /// examples, 0 failures", status 0, the examples after it never run). testbot reports them
+    /// as errors: never a false green (docs/verdict.md).
     ends_early: &'static [&'static str],
+    /// Files whose summary the framework cannot print (they close its stdout), with what it
+    /// counts: examples, failures, pending.
+    unprintable: &'static [(&'static str, (u64, u64, u64))],
+}
+
+const fn rspec(fixture: &'static str, errors: Errors) -> Case {
+    Case { fixture, fw: Fw::RSpec, args: &[], errors, ends_early: &[], unprintable: &[] }
 }
 
 const CASES: &[Case] = &[
-    Case { fixture: "truth/stdout_close", errors: Errors::PerFile, ends_early: &[] },
-    Case { fixture: "truth/stdout_reopen", errors: Errors::PerFile, ends_early: &[] },
-    Case { fixture: "truth/load_errors", errors: Errors::PerFile, ends_early: &[] },
-    Case { fixture: "truth/suite_hook", errors: Errors::PerBatch, ends_early: &[] },
+    rspec("truth/stdout_close", Errors::PerFile),
+    rspec("truth/stdout_reopen", Errors::PerFile),
+    rspec("truth/load_errors", Errors::PerFile),
+    rspec("truth/suite_hook", Errors::PerBatch),
     Case {
-        fixture: "truth/aborts",
-        errors: Errors::PerFile,
         ends_early: &["spec/exit_bang_spec.rb", "spec/sigterm_spec.rb", "spec/system_exit_spec.rb", "spec/unbuffered_exit_spec.rb"],
+        ..rspec("truth/aborts", Errors::PerFile)
     },
-    Case { fixture: "truth/at_exit", errors: Errors::PerFile, ends_early: &[] },
-    Case { fixture: "truth/output", errors: Errors::PerFile, ends_early: &[] },
-    Case { fixture: "truth/aggregate", errors: Errors::PerFile, ends_early: &[] },
+    rspec("truth/at_exit", Errors::PerFile),
+    rspec("truth/output", Errors::PerFile),
+    rspec("truth/aggregate", Errors::PerFile),
+    Case {
+        fw: Fw::Minitest,
+        ends_early: &["test/exit_bang_test.rb"],
+        unprintable: &[("test/closes_stdout_test.rb", (2, 1, 0))],
+        ..rspec("truth/minitest", Errors::PerFile)
+    },
+    Case { fw: Fw::TestUnit, unprintable: &[("test/closes_stdout_test.rb", (2, 1, 0))], ..rspec("truth/test_unit", Errors::PerFile) },
+    Case { fw: Fw::Cucumber, unprintable: &[("features/closes_stdout.feature", (2, 1, 0))], ..rspec("truth/cucumber_abuse", Errors::PerFile) },
+    Case { fw: Fw::Cucumber, args: &["--tags", "@wip", "--wip"], ..rspec("truth/cucumber_wip", Errors::PerFile) },
+    Case { fw: Fw::Cucumber, args: &["--tags", "@wip-done", "--wip"], ..rspec("truth/cucumber_wip", Errors::PerFile) },
 ];
 
-/// Runs one case with `args` (and `toml` as testbot.toml, if any) and compares with RSpec.
+/// Runs one case with `args` (and `toml` as testbot.toml, if any) and compares with the
+/// framework's own runs.
 fn check(case: &Case, args: &[&str], toml: Option<&str>) -> (Run, Report) {
     let p = Project::new(case.fixture);
-    let files = spec_files(&p);
-    let refs: BTreeMap<String, Reference> = files.iter().map(|f| (f.clone(), reference(&p, f))).collect();
+    let files = test_files(&p, case.fw);
+    let refs: BTreeMap<String, Reference> = files.iter().map(|f| (f.clone(), reference(&p, case.fw, f, case.args))).collect();
     if let Some(toml) = toml {
         p.write("testbot.toml", toml);
     }
     let report_path = p.fresh_path("report", "json");
     let mut all_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all_args.push("--file-timeout".into());
-    all_args.push("30".into());
+    all_args.extend(["--file-timeout".to_string(), "30".to_string(), "--framework".to_string(), case.fw.name().to_string()]);
+    if !case.args.is_empty() {
+        all_args.push("--".into());
+        all_args.extend(case.args.iter().map(|a| a.to_string()));
+    }
     let (run, report) = p.testbot(all_args).report_to(&report_path).run_with_report();
-    let context = || format!("case {}\nreferences: {refs:#?}\n{}", case.fixture, run.dump());
+    let context = || format!("case {} {:?}\nreferences: {refs:#?}\n{}", case.fixture, case.args, run.dump());
 
     assert_eq!(report.file_paths(), files, "every file has exactly one result\n{}", context());
     let mut expected_errors = 0;
@@ -131,18 +227,26 @@ fn check(case: &Case, args: &[&str], toml: Option<&str>) -> (Run, Report) {
     for (file, r) in &refs {
         let row = report.file(file);
         let signalled = r.exit.is_none_or(|code| code >= 128);
-        if case.ends_early.contains(&file.as_str()) || signalled || r.summary.is_none() {
-            assert_eq!(row.status, "errored", "{file}: `rspec {file}` ended before every example had a result\n{}", context());
+        let mut summary = r.summary.or_else(|| {
+            case.unprintable.iter().find(|(f, _)| f == file).map(|(_, (examples, failures, pending))| (*examples, *failures, *pending, 0))
+        });
+        if case.args.contains(&"--wip") {
+            // Under `--wip` a failed scenario is what is expected (testbot: pending) and a
+            // passed one is the failure (docs/verdict.md); Cucumber's exit status says the same.
+            summary = summary.map(|(examples, failed, pending, errors)| (examples, examples - failed - pending, failed + pending, errors));
+        }
+        if case.ends_early.contains(&file.as_str()) || signalled || summary.is_none() {
+            assert_eq!(row.status, "errored", "{file}: the framework ended before every example had a result\n{}", context());
             expected_errors += 1;
             bad_exit = true;
             continue;
         }
-        match r.summary {
-            Some((examples, failures, pending, errors)) if errors == 0 && !(r.exit != Some(0) && failures == 0) => {
+        match summary {
+            Some((examples, failures, pending, 0)) if !(r.exit != Some(0) && failures == 0) => {
                 assert_eq!(
                     (row.examples, row.failures, row.pending),
                     (examples, failures, pending),
-                    "{file}: testbot's counts against `rspec {file}`\n{}",
+                    "{file}: testbot's counts against the framework's own\n{}",
                     context()
                 );
                 assert_ne!(row.status, "errored", "{file}\n{}", context());
@@ -156,7 +260,7 @@ fn check(case: &Case, args: &[&str], toml: Option<&str>) -> (Run, Report) {
             }
             Some((examples, _, _, errors)) => {
                 if case.errors == Errors::PerFile {
-                    assert_eq!(row.status, "errored", "{file}: RSpec reported an error outside examples\n{}", context());
+                    assert_eq!(row.status, "errored", "{file}: the framework reported an error outside examples\n{}", context());
                     assert_eq!(row.examples, examples, "{file}\n{}", context());
                 }
                 expected_errors += errors;
@@ -171,19 +275,19 @@ fn check(case: &Case, args: &[&str], toml: Option<&str>) -> (Run, Report) {
     }
     let verdict = refs.values().all(Reference::passed) && !bad_exit;
     run.assert_exit(if verdict { 0 } else { 1 });
-    report.assert_consistent();
+    report.assert_consistent_as(case.fw.name());
     (run, report)
 }
 
 #[test]
-fn every_case_matches_rspec_locally() {
+fn every_case_matches_its_framework_locally() {
     for case in CASES {
         check(case, &["-n", "3"], None);
     }
 }
 
 #[test]
-fn every_case_matches_rspec_over_ssh() {
+fn every_case_matches_its_framework_over_ssh() {
     let bed = Testbed::start(2);
     for case in CASES {
         let toml = format!("[local]\nslots = 1\n\n{}", bed.inventory_toml(2));
@@ -206,11 +310,11 @@ fn a_load_error_with_suggestions_is_blamed_on_its_file_and_the_run_ends() {
     assert_eq!(row.status, "errored", "{}", run.dump());
     // Every file was started at most twice: the run never loops on requeues.
     let retries = run.combined().matches("RETRY").count();
-    assert!(retries <= 2 * spec_files_count(&report), "{retries} requeues\n{}", run.dump());
+    assert!(retries <= 2 * files_count(&report), "{retries} requeues\n{}", run.dump());
     run.assert_output_contains("An error occurred while loading ./spec/calc_spec.rb. - Did you mean?");
 }
 
-fn spec_files_count(report: &Report) -> usize {
+fn files_count(report: &Report) -> usize {
     report.file_paths().len()
 }
 

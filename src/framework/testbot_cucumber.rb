@@ -8,7 +8,9 @@
 # speaks both event APIs: Cucumber 2.4's (before_test_case, after_test_case, finished_testing)
 # and Cucumber 3+'s (test_case_started, test_case_finished, test_run_finished). Scenarios (and
 # outline rows) count as examples; pending, undefined and skipped ones as pending, or as failed
-# when the run is strict about them.
+# when the run is strict about them. Under `--wip` Cucumber expects every scenario to fail and
+# exits 0 when none passed: a scenario that failed counts as pending ("failed, as --wip
+# expects") and one that passed as failed, so testbot's verdict is Cucumber's.
 require_relative 'testbot_events'
 require 'cucumber/rspec/disable_option_parser'
 require 'cucumber/cli/main'
@@ -34,6 +36,7 @@ module Testbot
       @interleaved = config.respond_to?(:randomize?) && config.randomize?
       @retries = config.respond_to?(:retry_attempts) ? config.retry_attempts.to_i : 0
       @attempts = Hash.new(0)
+      @wip = config.respond_to?(:wip?) && config.wip?
       if defined?(::Cucumber::Events::TestCaseFinished)
         config.on_event(:test_case_started) { |e| case_started(e.test_case) }
         config.on_event(:test_case_finished) { |e| case_finished(e.test_case, e.result) }
@@ -85,9 +88,10 @@ module Testbot
         event[:m] = message(result)
         event[:bt] = backtrace(result)
       end
+      wip(event) if @wip
       @count += 1
-      @failures += 1 if status == 'failed'
-      @pending += 1 if status == 'pending'
+      @failures += 1 if event[:s] == 'failed'
+      @pending += 1 if event[:s] == 'pending'
       @events.emit(event)
     end
 
@@ -98,6 +102,19 @@ module Testbot
       @events.emit(e: 'done', examples: @count, failures: @failures, pending: @pending,
                    errors_outside: @batch.load_errors.size)
       @events.flush
+    end
+
+    # `--wip`: failing is what a scenario is expected to do; passing is the failure.
+    def wip(event)
+      case event[:s]
+      when 'failed'
+        event[:s] = 'pending'
+        event[:m] = "failed, as --wip expects: #{event[:m]}"
+        event.delete(:bt)
+      when 'passed'
+        event[:s] = 'failed'
+        event[:m] = 'passed, but --wip expects every scenario to fail'
+      end
     end
 
     def start
