@@ -383,3 +383,28 @@ fn a_file_name_with_a_line_break_is_a_clear_error_before_anything_runs() {
     run.assert_output_contains("the test file \"spec/two\\nlines_spec.rb\" has a line break in its name");
     assert!(!run.combined().contains("PASS"), "{}", run.dump());
 }
+
+#[test]
+fn output_outside_files_is_shown_once_whatever_the_batches() {
+    // RSpec prints its deprecation summary after the last file: every batch prints the same.
+    let p = Project::new("truth/aggregate");
+    for i in 0..4 {
+        p.write(
+            &format!("spec/old_{i}_spec.rb"),
+            "describe('old') { it('uses an old thing') { RSpec.deprecate('`old_thing`', replacement: '`new_thing`') } }\n",
+        );
+    }
+    let files: Vec<String> = (0..4).map(|i| format!("spec/old_{i}_spec.rb")).collect();
+    let mut args = files.clone();
+    args.extend(["-n".to_string(), "2".to_string()]);
+    let run = p.testbot(&args).run();
+    run.assert_exit(0);
+    let out = run.combined();
+    assert_eq!(out.matches("Printed outside of files").count(), 1, "{out}");
+    // RSpec's summary, merged: its header and advice once, every call site once.
+    assert_eq!(out.matches("Deprecation Warnings:").count(), 1, "{out}");
+    assert_eq!(out.matches("If you need more of the backtrace").count(), 1, "{out}");
+    for i in 0..4 {
+        assert_eq!(out.matches(&format!("spec/old_{i}_spec.rb:1:in")).count(), 1, "{out}");
+    }
+}

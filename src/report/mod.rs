@@ -58,7 +58,9 @@ pub struct Aggregate {
     pub warnings: Vec<String>,
     /// Hosts that left the run, with why.
     pub lost_hosts: Vec<(String, String)>,
-    /// Distinct texts the runners printed outside files (`RunEvent::RunOutput`), in order.
+    /// What the runners printed outside files (`RunEvent::RunOutput`), each distinct line once,
+    /// in the order first printed: every batch prints RSpec's deprecation summary, each with the
+    /// call sites its own files hit.
     pub run_output: Vec<String>,
     /// `--partition K/N`: this share and the whole plan.
     pub partition: Option<Arc<Share>>,
@@ -70,12 +72,14 @@ pub struct Reporter {
     config: ReportConfig,
     agg: Aggregate,
     display: Display,
+    /// The lines in `agg.run_output`.
+    run_output_seen: std::collections::HashSet<String>,
 }
 
 impl Reporter {
     pub fn new(config: ReportConfig) -> Reporter {
         let agg = Aggregate { flaky_fails: config.flaky_fails, ..Aggregate::default() };
-        Reporter { display: Display::new(config.framework), config, agg }
+        Reporter { display: Display::new(config.framework), config, agg, run_output_seen: Default::default() }
     }
 
     pub fn warn(&mut self, message: &str) {
@@ -126,8 +130,18 @@ impl Reporter {
             }),
             RunEvent::BatchFinished { slot, seconds } => *self.agg.busy.entry(*slot).or_default() += seconds,
             RunEvent::RunOutput { text, .. } => {
-                if !self.agg.run_output.contains(text) {
-                    self.agg.run_output.push(text.clone());
+                for line in text.lines().map(str::trim_end) {
+                    let out = &mut self.agg.run_output;
+                    if line.is_empty() {
+                        if out.last().is_some_and(|l| !l.is_empty()) {
+                            out.push(String::new());
+                        }
+                    } else if self.run_output_seen.insert(line.to_string()) {
+                        out.push(line.to_string());
+                    }
+                }
+                if self.agg.run_output.last().is_some_and(|l| !l.is_empty()) {
+                    self.agg.run_output.push(String::new());
                 }
             }
             RunEvent::RunFinished { wall_seconds, stopped } => {
@@ -203,7 +217,7 @@ pub fn merge_reports(
         display.warn(warning);
     }
     let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails };
-    Ok(Reporter { config, agg, display }.finish())
+    Ok(Reporter { config, agg, display, run_output_seen: Default::default() }.finish())
 }
 
 /// A report file being written: buffered, and a concrete type so that the renderers' many

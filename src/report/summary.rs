@@ -186,9 +186,7 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     }
     if !agg.run_output.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Printed outside of files (each text once):"));
-        for text in &agg.run_output {
-            out.push_str(&indent(text.trim_end(), "  "));
-        }
+        out.push_str(&indent(agg.run_output.join("\n").trim_end(), "  "));
         out.push('\n');
     }
     if !agg.batch_errors.is_empty() {
