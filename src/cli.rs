@@ -249,6 +249,8 @@ impl Outcome {
     }
 }
 
+/// Log lines go to stderr, coloured only where `report::term` would colour them: escape codes
+/// in a CI log or a file are noise.
 pub fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
@@ -260,6 +262,7 @@ pub fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(crate::report::term::stderr_colours())
         .with_target(false)
         .try_init();
 }

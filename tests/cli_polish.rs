@@ -1,0 +1,147 @@
+//! The small things of daily use (issue 18), with the real binary: a closed stdout pipe, and
+//! what the terminal allows (TERM=dumb, CI=false, no escape codes in logs on a pipe).
+//!
+//! Fixture used: rspec_basic (7 files, 18 examples, 2 failures, 2 pending; a run exits 1). The
+//! terminal tests run testbot under util-linux `script`, which gives it a pseudo-terminal.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// testbot's raw stdout and stderr (escape codes kept, unlike `Run`) and its exit code.
+struct Raw {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn raw(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Raw {
+    let mut cmd = Command::new(TESTBOT);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    scrub_env(&mut cmd);
+    for (key, value) in env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = cmd.output().expect("run testbot");
+    Raw {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `testbot ARGS` on a pseudo-terminal (stdout and stderr both), with `env` on top of the
+/// tests' usual environment; returns what the terminal showed and testbot's exit code.
+fn on_a_terminal(dir: &Path, args: &str, env: &[(&str, Option<&str>)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new("script");
+    // -e: script exits with testbot's code; -q: no "Script started" lines; the log is dropped.
+    cmd.args(["-qec", &format!("{TESTBOT} {args}"), "/dev/null"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env("SHELL", "/bin/sh");
+    scrub_env(&mut cmd);
+    for (key, value) in env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = cmd.output().expect("run script (util-linux)");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).replace('\r', ""))
+}
+
+const PASSING_FILE_LINE: &str = "    PASS [";
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    let p = Project::new("rspec_basic");
+    // The acceptance check as a person types it: `testbot | head -1`.
+    let out = Command::new("bash")
+        .args(["-c", &format!("{TESTBOT} -n 2 | head -1; echo \"status=${{PIPESTATUS[0]}}\"")])
+        .current_dir(&p.root)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "testbot: running 7 files on 2 slots (local ×2) with rspec\nstatus=1\n",
+        "stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Deterministically: stdout is a pipe whose reader is gone before testbot writes a byte.
+    // The run still goes to its end: its verdict is the exit code, and its report is written.
+    let report = p.fresh_path("report", "json");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = Command::new(TESTBOT);
+    cmd.args(["-n", "2", "--report-json", report.to_str().unwrap()])
+        .current_dir(&p.root)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped());
+    scrub_env(&mut cmd);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert_eq!(stderr, "", "nothing to say on stderr, least of all a panic");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["totals"]["examples"], 18, "{json}");
+    assert_eq!(json["totals"]["failures"], 2, "{json}");
+
+    // A command that only prints: `list` (one write).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = Command::new(TESTBOT);
+    cmd.arg("list").current_dir(&p.root).stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped());
+    scrub_env(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn term_dumb_turns_off_colour_and_the_progress_bar() {
+    let p = Project::new("rspec_basic");
+    let colour = [("NO_COLOR", None), ("CI", None)];
+    // The control: a capable terminal gets colour and the bar (passing files are not listed).
+    let (code, shown) = on_a_terminal(&p.root, "-n 2", &[("TERM", Some("xterm-256color")), colour[0], colour[1]]);
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("\u{1b}["), "no escape codes on a capable terminal:\n{shown}");
+    assert!(!shown.contains(PASSING_FILE_LINE), "plain lines under a progress bar:\n{shown}");
+
+    let (code, shown) = on_a_terminal(&p.root, "-n 2", &[("TERM", Some("dumb")), colour[0], colour[1]]);
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(!shown.contains('\u{1b}'), "escape codes on TERM=dumb:\n{shown:?}");
+    let passing: Vec<&str> = shown.lines().filter(|l| l.starts_with(PASSING_FILE_LINE)).collect();
+    assert_eq!(passing.len(), 5, "a plain line for each passing file:\n{shown}");
+}
+
+#[test]
+fn ci_false_zero_or_empty_is_not_ci() {
+    let p = Project::new("rspec_basic");
+    for (ci, plain_lines) in [("true", 5), ("1", 5), ("false", 0), ("0", 0), ("", 0)] {
+        let (code, shown) = on_a_terminal(&p.root, "-n 2", &[("TERM", Some("xterm-256color")), ("CI", Some(ci))]);
+        assert_eq!(code, Some(1), "CI={ci:?}\n{shown}");
+        let passing = shown.lines().filter(|l| l.starts_with(PASSING_FILE_LINE)).count();
+        assert_eq!(passing, plain_lines, "CI={ci:?}: plain lines (CI) or a bar (not CI)?\n{shown}");
+    }
+}
+
+#[test]
+fn log_lines_on_a_pipe_carry_no_escape_codes() {
+    let p = Project::new("rspec_basic");
+    // NO_COLOR removed: the tests set it everywhere else, and tracing honours it on its own.
+    let out = raw(&p.root, &["-v", "-n", "1"], &[("NO_COLOR", None), ("TERM", Some("xterm-256color"))]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let debug: Vec<&str> = out.stderr.lines().filter(|l| l.contains("DEBUG") && l.contains("batch started")).collect();
+    assert!(!debug.is_empty(), "no debug line to look at:\n{}", out.stderr);
+    assert!(!out.stderr.contains('\u{1b}'), "escape codes in stderr on a pipe:\n{:?}", out.stderr);
+    assert!(out.stdout.contains("18 examples, 2 failures, 2 pending"), "{}", out.stdout);
+}
