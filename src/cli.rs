@@ -57,7 +57,7 @@ pub struct ListArgs {
     /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
-    /// The test framework, as for a run.
+    /// The test framework, as for a run: rspec, minitest, test-unit or cucumber.
     #[arg(long, value_name = "NAME")]
     pub framework: Option<String>,
 }
@@ -104,7 +104,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pub per_slot: bool,
     /// Slots on this machine (default: as for a run: all cores without SSH hosts, else none).
-    #[arg(short = 'n', long = "local-slots", value_name = "N")]
+    #[arg(short = 'n', long = "local-slots", value_name = "N", value_parser = parse_local_slots)]
     pub local_slots: Option<usize>,
     /// The command, after `--`; its words are joined with spaces for `sh -c`, as ssh does.
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -139,7 +139,8 @@ pub struct InitArgs {
     /// Where to write (default: ./testbot.toml).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The framework to write, instead of the one the project's folders point to.
+    /// The framework to write (rspec, minitest, test-unit or cucumber), instead of the one the
+    /// project's folders point to.
     #[arg(long, value_name = "NAME")]
     pub framework: Option<String>,
 }
@@ -165,7 +166,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
     /// Slots on this machine (default: all cores when no SSH hosts are configured, 0 when there are).
-    #[arg(short = 'n', long = "local-slots", value_name = "N")]
+    #[arg(short = 'n', long = "local-slots", value_name = "N", value_parser = parse_local_slots)]
     pub local_slots: Option<usize>,
     /// Write a JSON report of the run to FILE.
     #[arg(long, value_name = "FILE")]
@@ -176,7 +177,8 @@ pub struct RunArgs {
     /// The runtime history (default: tmp/testbot-runtime-<framework>.log in the project).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
-    /// The test framework: rspec (default when spec/ exists).
+    /// The test framework: rspec, minitest, test-unit or cucumber (default: detected from
+    /// spec/, test/ or features/).
     #[arg(long, value_name = "NAME")]
     pub framework: Option<String>,
     /// Run the runner directly, not through `bundle exec`, even when a Gemfile exists.
@@ -202,7 +204,8 @@ pub struct RunArgs {
     /// Stop after N failures (default 1): no more batches start and running ones are stopped.
     #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
     pub fail_fast: Option<usize>,
-    /// Stop the whole run after this long (e.g. 600, 90s, 20m); what did not finish fails the run.
+    /// Stop the whole run after this long (e.g. 600, 90s, 20m, 1m30s); what did not finish fails
+    /// the run.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Kill a file that runs longer than this (or 5x its time in the runtime history, if more),
@@ -214,7 +217,9 @@ pub struct RunArgs {
     pub no_sync: bool,
 }
 
-/// `90`, `90s`, `1.5m`, `2h`: a duration in seconds unless it says otherwise.
+/// `90`, `90s`, `1.5m`, `2h`, `1m30s`: a duration in seconds unless it says otherwise. One
+/// number with one unit is read here (humantime takes no fractions, and `1.5m` worked before
+/// it); anything longer, such as `1m30s` or `1h 5min`, by humantime.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
@@ -222,17 +227,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         None => (t, "s"),
     };
     let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+        "ms" => Some(0.001),
+        "s" => Some(1.0),
+        "m" => Some(60.0),
+        "h" => Some(3600.0),
+        _ => None,
     };
-    let value: f64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration (e.g. 90, 90s, 20m)"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!("`{text}` must be a positive duration"));
+    match (number.trim().parse::<f64>(), scale) {
+        (Ok(value), Some(scale)) if value.is_finite() && value >= 0.0 => Ok(Duration::from_secs_f64(value * scale)),
+        (Ok(_), Some(_)) => Err(format!("`{text}` must be a positive duration")),
+        _ => humantime::parse_duration(t)
+            .map_err(|_| format!("`{text}` is not a duration (e.g. 600, 90s, 20m, 1m30s)")),
     }
-    Ok(Duration::from_secs_f64(value * scale))
+}
+
+/// `-n N`: at least 1. No local slots at all is `[local] slots = 0` in testbot.toml (and the
+/// default once SSH hosts are configured), not a flag that could hide a typo.
+fn parse_local_slots(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (for no local slots, put `slots = 0` under [local] in testbot.toml)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a number of slots")),
+    }
 }
 
 /// What a finished run tells `main`.
@@ -402,7 +418,7 @@ fn exec(args: ExecArgs) -> Result<Outcome, Error> {
     let run_args = RunArgs { local_slots: args.local_slots, ..RunArgs::default() };
     let project = project::Project::without_files(&root, &inventory, &run_args);
     if project.local_slots == 0 && inventory.hosts.is_empty() {
-        return Err(Error::Usage("no host to run on: `-n 0` and no [[host]] in testbot.toml".into()));
+        return Err(Error::Usage("no host to run on: `[local] slots = 0` and no [[host]] in testbot.toml".into()));
     }
     let command = args.command.join(" ");
     let outcomes = runtime()?.block_on(run::exec::exec(&project, &inventory, &command, args.per_slot));
@@ -443,4 +459,35 @@ fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
     crate::report::print_hosts(&checks);
     let usable = checks.iter().filter(|c| c.result.as_ref().is_ok_and(|r| r.problem().is_none())).count();
     Ok(Outcome::new(if usable == checks.len() { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn durations_are_seconds_unless_they_say_otherwise_and_may_be_compound() {
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_secs_f64());
+        assert_eq!(secs("600"), Ok(600.0));
+        assert_eq!(secs("90s"), Ok(90.0));
+        assert_eq!(secs("20m"), Ok(1200.0));
+        assert_eq!(secs("1.5m"), Ok(90.0));
+        assert_eq!(secs("250ms"), Ok(0.25));
+        assert_eq!(secs("2h"), Ok(7200.0));
+        assert_eq!(secs("0"), Ok(0.0));
+        assert_eq!(secs("1m30s"), Ok(90.0));
+        assert_eq!(secs("1h 5min"), Ok(3900.0));
+        assert_eq!(secs("-5"), Err("`-5` must be a positive duration".into()));
+        assert_eq!(secs("1m30x"), Err("`1m30x` is not a duration (e.g. 600, 90s, 20m, 1m30s)".into()));
+        assert_eq!(secs("soon"), Err("`soon` is not a duration (e.g. 600, 90s, 20m, 1m30s)".into()));
+    }
+
+    #[test]
+    fn local_slots_on_the_command_line_are_at_least_one() {
+        assert_eq!(parse_local_slots("3"), Ok(3));
+        assert_eq!(
+            parse_local_slots("0"),
+            Err("must be at least 1 (for no local slots, put `slots = 0` under [local] in testbot.toml)".into())
+        );
+        assert_eq!(parse_local_slots("two"), Err("`two` is not a number of slots".into()));
+    }
 }

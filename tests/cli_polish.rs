@@ -1,5 +1,6 @@
-//! The small things of daily use (issue 18), with the real binary: a closed stdout pipe, and
-//! what the terminal allows (TERM=dumb, CI=false, no escape codes in logs on a pipe).
+//! The small things of daily use (issue 18), with the real binary: a closed stdout pipe, what
+//! the terminal allows (TERM=dumb, CI=false, no escape codes in logs on a pipe), compound
+//! durations, `-n 0` against `[local] slots = 0`, and the framework list in `--help`.
 //!
 //! Fixture used: rspec_basic (7 files, 18 examples, 2 failures, 2 pending; a run exits 1). The
 //! terminal tests run testbot under util-linux `script`, which gives it a pseudo-terminal.
@@ -144,4 +145,58 @@ fn log_lines_on_a_pipe_carry_no_escape_codes() {
     assert!(!debug.is_empty(), "no debug line to look at:\n{}", out.stderr);
     assert!(!out.stderr.contains('\u{1b}'), "escape codes in stderr on a pipe:\n{:?}", out.stderr);
     assert!(out.stdout.contains("18 examples, 2 failures, 2 pending"), "{}", out.stdout);
+}
+
+#[test]
+fn compound_durations_are_accepted() {
+    let p = Project::new("rspec_basic");
+    let out = raw(&p.root, &["-n", "2", "--timeout", "1m30s", "--file-timeout", "2m5s"], &[]);
+    assert_eq!(out.code, Some(1), "a run, with its 2 failures\n{}", out.stderr);
+    assert!(out.stdout.contains("18 examples, 2 failures, 2 pending"), "{}", out.stdout);
+    let out = raw(&p.root, &["--timeout", "1m30x"], &[]);
+    assert_eq!(out.code, Some(2));
+    assert_eq!(
+        out.stderr.lines().next(),
+        Some("error: invalid value '1m30x' for '--timeout <DURATION>': `1m30x` is not a duration (e.g. 600, 90s, 20m, 1m30s)")
+    );
+}
+
+#[test]
+fn n_zero_is_a_usage_error_but_local_slots_zero_means_none() {
+    let p = Project::new("rspec_basic");
+    let out = raw(&p.root, &["-n", "0"], &[]);
+    assert_eq!(out.code, Some(2));
+    assert_eq!(
+        out.stderr.lines().next(),
+        Some("error: invalid value '0' for '--local-slots <N>': must be at least 1 (for no local slots, put `slots = 0` under [local] in testbot.toml)")
+    );
+    // Accepted in testbot.toml: with no [[host]] either, nothing can run the files (exit 3).
+    p.write("testbot.toml", "[local]\nslots = 0\n");
+    let out = raw(&p.root, &[], &[]);
+    assert_eq!(out.code, Some(3), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr,
+        "error: no host could run work:\n  local: 0 slots (`[local] slots = 0`, or the default with SSH hosts configured)\n"
+    );
+    // -n still overrides it.
+    let out = raw(&p.root, &["-n", "1"], &[]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stdout.contains("on 1 slot (local ×1)"), "{}", out.stdout);
+}
+
+#[test]
+fn help_lists_every_framework() {
+    let out = raw(Path::new("/"), &["--help"], &[]);
+    assert_eq!(out.code, Some(0));
+    let help = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("--framework <NAME> The test framework: rspec, minitest, test-unit or cucumber (default: detected from spec/, test/ or features/)"),
+        "{}",
+        out.stdout
+    );
+    for command in ["list", "init"] {
+        let out = raw(Path::new("/"), &[command, "--help"], &[]);
+        let help = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.contains("rspec, minitest, test-unit or cucumber"), "{command}: {}", out.stdout);
+    }
 }
