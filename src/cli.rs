@@ -42,6 +42,16 @@ pub enum Command {
     /// Print the files a run would run (with `--partition K/N`: that share's), one a line with
     /// its expected seconds, and run nothing.
     List(ListArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) to stdout,
+    /// e.g. `testbot completions bash > ~/.local/share/bash-completion/completions/testbot`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -292,8 +302,81 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => merge_reports(args),
         Some(Command::Sync(args)) => sync(args),
         Some(Command::List(args)) => list(args),
-        None => run_suite(cli.run),
+        Some(Command::Completions(args)) => completions(args),
+        None => {
+            if let Some(error) = unknown_command(&cli.run) {
+                return Err(error);
+            }
+            run_suite(cli.run)
+        }
     }
+}
+
+/// `testbot completions SHELL`: clap_complete's script for the whole command line.
+fn completions(args: CompletionsArgs) -> Result<Outcome, Error> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "testbot", &mut script);
+    crate::report::print_completions(&String::from_utf8_lossy(&script));
+    Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
+/// `testbot hsots`: a lone PATH that does not exist and reads like a mistyped command is that,
+/// not a missing spec file. So is a command's exact name after a run's options (`testbot -n 2
+/// hosts`), which clap reads as a PATH.
+fn unknown_command(args: &RunArgs) -> Option<Error> {
+    let [word] = args.paths.as_slice() else { return None };
+    let base = args.project.chdir.clone().unwrap_or_default();
+    if word.contains('/') || base.join(word).exists() {
+        return None;
+    }
+    let names = command_names();
+    if names.contains(word) {
+        return Some(Error::CommandAfterRunOptions(word.clone()));
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    crate::inventory::did_you_mean(word, &names)
+        .map(|name| Error::UnknownCommand { given: word.clone(), suggestion: name.to_string() })
+}
+
+/// The subcommands' names, as clap knows them.
+fn command_names() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect()
+}
+
+/// The options every project command takes (`-C`, `-c`, `-F`, and `-v`), given before the
+/// subcommand — `testbot -c ci.toml hosts` — are moved after it, where clap takes them: the top
+/// level also holds a run's options, and there a word after them is a PATH. Anything else is
+/// left as it is.
+pub fn hoist_project_options(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const WITH_VALUE: &[&str] = &["-C", "--chdir", "-c", "--config", "-F", "--ssh-config"];
+    let names = command_names();
+    let mut at = 1;
+    while let Some(arg) = args.get(at).and_then(|a| a.to_str()) {
+        let verbose = arg == "--verbose" || (arg.len() > 1 && arg.starts_with('-') && arg[1..].chars().all(|c| c == 'v'));
+        // `--config=FILE`, `-cFILE`: the value is in the same word.
+        let joined = WITH_VALUE.iter().any(|o| {
+            (o.starts_with("--") && arg.starts_with(&format!("{o}="))) || (o.len() == 2 && arg.len() > 2 && arg.starts_with(o))
+        });
+        if WITH_VALUE.contains(&arg) {
+            at += 2;
+        } else if verbose || joined {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    let Some(command) = args.get(at).and_then(|a| a.to_str()) else { return args };
+    if at == 1 || !names.iter().any(|n| n == command) {
+        return args;
+    }
+    let mut hoisted = Vec::with_capacity(args.len());
+    hoisted.push(args[0].clone());
+    hoisted.push(args[at].clone());
+    hoisted.extend_from_slice(&args[1..at]);
+    hoisted.extend_from_slice(&args[at + 1..]);
+    hoisted
 }
 
 /// The project root and its inventory, after `-C`.
@@ -464,6 +547,12 @@ fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
     #[test]
     fn durations_are_seconds_unless_they_say_otherwise_and_may_be_compound() {
         let secs = |t: &str| parse_duration(t).map(|d| d.as_secs_f64());
@@ -489,5 +578,38 @@ mod tests {
             Err("must be at least 1 (for no local slots, put `slots = 0` under [local] in testbot.toml)".into())
         );
         assert_eq!(parse_local_slots("two"), Err("`two` is not a number of slots".into()));
+    }
+
+    #[test]
+    fn project_options_before_a_command_move_after_it() {
+        assert_eq!(hoist_project_options(args(&["testbot", "-c", "ci.toml", "hosts"])), args(&["testbot", "hosts", "-c", "ci.toml"]));
+        assert_eq!(
+            hoist_project_options(args(&["testbot", "-C", "app", "--config=ci.toml", "-Fssh.conf", "sync", "--verify"])),
+            args(&["testbot", "sync", "-C", "app", "--config=ci.toml", "-Fssh.conf", "--verify"])
+        );
+        assert_eq!(hoist_project_options(args(&["testbot", "-vv", "-c", "ci.toml", "list"])), args(&["testbot", "list", "-vv", "-c", "ci.toml"]));
+        // Left as they are: no command, a command first, a run's option in front, a PATH.
+        for words in [
+            &["testbot", "-c", "ci.toml"][..],
+            &["testbot", "hosts", "-c", "ci.toml"],
+            &["testbot", "-n", "2", "hosts"],
+            &["testbot", "-c", "ci.toml", "spec/hosts_spec.rb"],
+            &["testbot", "-c", "ci.toml", "-vx", "hosts"],
+        ] {
+            assert_eq!(hoist_project_options(args(words)), args(words), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn a_lone_missing_path_close_to_a_command_is_a_mistyped_command() {
+        let run = |paths: &[&str]| RunArgs { paths: paths.iter().map(|p| p.to_string()).collect(), ..RunArgs::default() };
+        let message = |paths: &[&str]| unknown_command(&run(paths)).map(|e| e.to_string());
+        assert_eq!(message(&["hsots"]), Some("unknown command `hsots`; did you mean `hosts`?".into()));
+        assert_eq!(message(&["lsit"]), Some("unknown command `lsit`; did you mean `list`?".into()));
+        assert_eq!(message(&["spec/hsots"]), None, "a path with a folder is a path");
+        assert_eq!(message(&["hsots", "spec"]), None, "only a lone word");
+        assert_eq!(message(&["spec/models_spec.rb"]), None);
+        assert_eq!(message(&["zzzz"]), None, "not close to any command");
+        assert_eq!(message(&["src"]), None, "it exists (testbot's own source folder, the tests' cwd)");
     }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = testbot::cli::Cli::parse();
+    let cli = testbot::cli::Cli::parse_from(testbot::cli::hoist_project_options(std::env::args_os().collect()));
     testbot::cli::init_tracing(cli.verbose);
     let code = match testbot::cli::run(cli) {
         Ok(outcome) => outcome.exit_code(),

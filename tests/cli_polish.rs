@@ -1,6 +1,7 @@
 //! The small things of daily use (issue 18), with the real binary: a closed stdout pipe, what
-//! the terminal allows (TERM=dumb, CI=false, no escape codes in logs on a pipe), compound
-//! durations, `-n 0` against `[local] slots = 0`, and the framework list in `--help`.
+//! the terminal allows (TERM=dumb, CI=false, no escape codes in logs on a pipe), a mistyped
+//! command, project options before a command, compound durations, `-n 0` against
+//! `[local] slots = 0`, the framework list in `--help`, and shell completions.
 //!
 //! Fixture used: rspec_basic (7 files, 18 examples, 2 failures, 2 pending; a run exits 1). The
 //! terminal tests run testbot under util-linux `script`, which gives it a pseudo-terminal.
@@ -96,15 +97,17 @@ fn a_reader_that_goes_away_is_not_a_panic() {
     assert_eq!(json["totals"]["examples"], 18, "{json}");
     assert_eq!(json["totals"]["failures"], 2, "{json}");
 
-    // A command that only prints: `list` (one write).
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let mut cmd = Command::new(TESTBOT);
-    cmd.arg("list").current_dir(&p.root).stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped());
-    scrub_env(&mut cmd);
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // The commands that only print: `list` (one write) and `completions`.
+    for args in [&["list"][..], &["completions", "bash"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = Command::new(TESTBOT);
+        cmd.args(args).current_dir(&p.root).stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped());
+        scrub_env(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
 }
 
 #[test]
@@ -145,6 +148,56 @@ fn log_lines_on_a_pipe_carry_no_escape_codes() {
     assert!(!debug.is_empty(), "no debug line to look at:\n{}", out.stderr);
     assert!(!out.stderr.contains('\u{1b}'), "escape codes in stderr on a pipe:\n{:?}", out.stderr);
     assert!(out.stdout.contains("18 examples, 2 failures, 2 pending"), "{}", out.stdout);
+}
+
+#[test]
+fn a_mistyped_command_is_named_with_the_one_meant() {
+    let p = Project::new("rspec_basic");
+    for (word, meant) in [("hsots", "hosts"), ("lsit", "list"), ("exce", "exec"), ("complitions", "completions")] {
+        let out = raw(&p.root, &[word], &[]);
+        assert_eq!(out.code, Some(2), "{word}: {}", out.stderr);
+        assert_eq!(out.stderr, format!("error: unknown command `{word}`; did you mean `{meant}`?\n"));
+        assert_eq!(out.stdout, "");
+    }
+    // A missing spec file is still that.
+    let out = raw(&p.root, &["spec/nosuch_spec.rb"], &[]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(2), "error: no such file or directory: `spec/nosuch_spec.rb`\n"));
+    // A folder that exists is run, however it is spelt.
+    std::fs::create_dir(p.path("hsots")).unwrap();
+    std::fs::copy(p.path("spec/passing_spec.rb"), p.path("hsots/passing_spec.rb")).unwrap();
+    let out = raw(&p.root, &["hsots", "-n", "1"], &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("PASS [") && out.stdout.contains("hsots/passing_spec.rb (3 examples)"), "{}", out.stdout);
+    // A command after a run's options reads as a PATH: say so.
+    let out = raw(&p.root, &["-n", "2", "hosts"], &[]);
+    assert_eq!(out.code, Some(2));
+    assert_eq!(
+        out.stderr,
+        "error: `hosts` is a command, but it came after a run's options, where a word is a PATH: give the command first, `testbot hosts …`, and its options after it\n"
+    );
+}
+
+#[test]
+fn project_options_work_before_the_command() {
+    let p = Project::new("rspec_basic");
+    // A host nothing listens on: `hosts` reports it unreachable and exits 1, whatever the reason.
+    let config = p.outside("ci.toml");
+    std::fs::write(&config, "[[host]]\nname = \"nowhere\"\naddress = \"127.0.0.1\"\nport = 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    let after = raw(&p.root, &["hosts", "-c", config], &[]);
+    assert_eq!(after.code, Some(1), "{}", after.stderr);
+    let row = after.stdout.lines().nth(1).unwrap_or_default().to_string();
+    assert!(row.starts_with("nowhere  127.0.0.1:1  unreachable"), "{}", after.stdout);
+    let before = raw(&p.root, &["-c", config, "hosts"], &[]);
+    assert_eq!((before.code, &before.stdout, &before.stderr), (after.code, &after.stdout, &after.stderr));
+    // -C too, and `list` reads the project it names.
+    let elsewhere = p.outside("");
+    let list = raw(&elsewhere, &["-C", p.root.to_str().unwrap(), "list"], &[]);
+    assert_eq!(list.code, Some(0), "{}", list.stderr);
+    let files: Vec<&str> = list.stdout.lines().map(|l| l.split_once('\t').unwrap().1).collect();
+    let mut sorted = files.clone();
+    sorted.sort();
+    assert_eq!(sorted, BASIC_FILES);
 }
 
 #[test]
@@ -199,4 +252,23 @@ fn help_lists_every_framework() {
         let help = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(help.contains("rspec, minitest, test-unit or cucumber"), "{command}: {}", out.stdout);
     }
+}
+
+#[test]
+fn completions_print_a_script_for_the_shell() {
+    let out = raw(Path::new("/"), &["completions", "bash"], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+    assert!(out.stdout.starts_with("_testbot() {\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("complete -F _testbot"), "{}", out.stdout);
+    // The subcommands and the run's options are in it.
+    for word in ["hosts", "completions", "--local-slots", "--report-json"] {
+        assert!(out.stdout.contains(word), "{word} missing");
+    }
+    // bash can read it.
+    let check = Command::new("bash").args(["-n", "-c", &out.stdout]).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let out = raw(Path::new("/"), &["completions", "tcsh"], &[]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.starts_with("error: invalid value 'tcsh' for '<SHELL>'"), "{}", out.stderr);
 }

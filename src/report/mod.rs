@@ -360,6 +360,11 @@ pub fn print_init(summary: &str) {
     term::out(summary);
 }
 
+/// `testbot completions SHELL`: the script, for the shell to source.
+pub fn print_completions(script: &str) {
+    term::out(script);
+}
+
 /// `testbot sync` prints its lines here.
 pub fn print_sync(reports: &[crate::run::remote::SyncReport]) {
     term::out(&sync::render(reports));
