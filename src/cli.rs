@@ -42,6 +42,16 @@ pub enum Command {
     /// Print the files a run would run (with `--partition K/N`: that share's), one a line with
     /// its expected seconds, and run nothing.
     List(ListArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) to stdout,
+    /// e.g. `testbot completions bash > ~/.local/share/bash-completion/completions/testbot`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -57,7 +67,7 @@ pub struct ListArgs {
     /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
-    /// The test framework, as for a run.
+    /// The test framework, as for a run: rspec, minitest, test-unit or cucumber.
     #[arg(long, value_name = "NAME")]
     pub framework: Option<String>,
 }
@@ -104,7 +114,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pub per_slot: bool,
     /// Slots on this machine (default: as for a run: all cores without SSH hosts, else none).
-    #[arg(short = 'n', long = "local-slots", value_name = "N")]
+    #[arg(short = 'n', long = "local-slots", value_name = "N", value_parser = parse_local_slots)]
     pub local_slots: Option<usize>,
     /// The command, after `--`; its words are joined with spaces for `sh -c`, as ssh does.
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -139,7 +149,8 @@ pub struct InitArgs {
     /// Where to write (default: ./testbot.toml).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The framework to write, instead of the one the project's folders point to.
+    /// The framework to write (rspec, minitest, test-unit or cucumber), instead of the one the
+    /// project's folders point to.
     #[arg(long, value_name = "NAME")]
     pub framework: Option<String>,
 }
@@ -165,7 +176,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
     /// Slots on this machine (default: all cores when no SSH hosts are configured, 0 when there are).
-    #[arg(short = 'n', long = "local-slots", value_name = "N")]
+    #[arg(short = 'n', long = "local-slots", value_name = "N", value_parser = parse_local_slots)]
     pub local_slots: Option<usize>,
     /// Write a JSON report of the run to FILE.
     #[arg(long, value_name = "FILE")]
@@ -176,7 +187,8 @@ pub struct RunArgs {
     /// The runtime history (default: tmp/testbot-runtime-<framework>.log in the project).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
-    /// The test framework: rspec (default when spec/ exists).
+    /// The test framework: rspec, minitest, test-unit or cucumber (default: detected from
+    /// spec/, test/ or features/).
     #[arg(long, value_name = "NAME")]
     pub framework: Option<String>,
     /// Run the runner directly, not through `bundle exec`, even when a Gemfile exists.
@@ -202,7 +214,8 @@ pub struct RunArgs {
     /// Stop after N failures (default 1): no more batches start and running ones are stopped.
     #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
     pub fail_fast: Option<usize>,
-    /// Stop the whole run after this long (e.g. 600, 90s, 20m); what did not finish fails the run.
+    /// Stop the whole run after this long (e.g. 600, 90s, 20m, 1m30s); what did not finish fails
+    /// the run.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Kill a file that runs longer than this (or 5x its time in the runtime history, if more),
@@ -214,7 +227,9 @@ pub struct RunArgs {
     pub no_sync: bool,
 }
 
-/// `90`, `90s`, `1.5m`, `2h`: a duration in seconds unless it says otherwise.
+/// `90`, `90s`, `1.5m`, `2h`, `1m30s`: a duration in seconds unless it says otherwise. One
+/// number with one unit is read here (humantime takes no fractions, and `1.5m` worked before
+/// it); anything longer, such as `1m30s` or `1h 5min`, by humantime.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
@@ -222,17 +237,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         None => (t, "s"),
     };
     let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+        "ms" => Some(0.001),
+        "s" => Some(1.0),
+        "m" => Some(60.0),
+        "h" => Some(3600.0),
+        _ => None,
     };
-    let value: f64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration (e.g. 90, 90s, 20m)"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!("`{text}` must be a positive duration"));
+    match (number.trim().parse::<f64>(), scale) {
+        (Ok(value), Some(scale)) if value.is_finite() && value >= 0.0 => Ok(Duration::from_secs_f64(value * scale)),
+        (Ok(_), Some(_)) => Err(format!("`{text}` must be a positive duration")),
+        _ => humantime::parse_duration(t)
+            .map_err(|_| format!("`{text}` is not a duration (e.g. 600, 90s, 20m, 1m30s)")),
     }
-    Ok(Duration::from_secs_f64(value * scale))
+}
+
+/// `-n N`: at least 1. No local slots at all is `[local] slots = 0` in testbot.toml (and the
+/// default once SSH hosts are configured), not a flag that could hide a typo.
+fn parse_local_slots(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (for no local slots, put `slots = 0` under [local] in testbot.toml)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a number of slots")),
+    }
 }
 
 /// What a finished run tells `main`.
@@ -249,6 +275,8 @@ impl Outcome {
     }
 }
 
+/// Log lines go to stderr, coloured only where `report::term` would colour them: escape codes
+/// in a CI log or a file are noise.
 pub fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
@@ -260,6 +288,7 @@ pub fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(crate::report::term::stderr_colours())
         .with_target(false)
         .try_init();
 }
@@ -273,8 +302,81 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => merge_reports(args),
         Some(Command::Sync(args)) => sync(args),
         Some(Command::List(args)) => list(args),
-        None => run_suite(cli.run),
+        Some(Command::Completions(args)) => completions(args),
+        None => {
+            if let Some(error) = unknown_command(&cli.run) {
+                return Err(error);
+            }
+            run_suite(cli.run)
+        }
     }
+}
+
+/// `testbot completions SHELL`: clap_complete's script for the whole command line.
+fn completions(args: CompletionsArgs) -> Result<Outcome, Error> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "testbot", &mut script);
+    crate::report::print_completions(&String::from_utf8_lossy(&script));
+    Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
+/// `testbot hsots`: a lone PATH that does not exist and reads like a mistyped command is that,
+/// not a missing spec file. So is a command's exact name after a run's options (`testbot -n 2
+/// hosts`), which clap reads as a PATH.
+fn unknown_command(args: &RunArgs) -> Option<Error> {
+    let [word] = args.paths.as_slice() else { return None };
+    let base = args.project.chdir.clone().unwrap_or_default();
+    if word.contains('/') || base.join(word).exists() {
+        return None;
+    }
+    let names = command_names();
+    if names.contains(word) {
+        return Some(Error::CommandAfterRunOptions(word.clone()));
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    crate::inventory::did_you_mean(word, &names)
+        .map(|name| Error::UnknownCommand { given: word.clone(), suggestion: name.to_string() })
+}
+
+/// The subcommands' names, as clap knows them.
+fn command_names() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect()
+}
+
+/// The options every project command takes (`-C`, `-c`, `-F`, and `-v`), given before the
+/// subcommand — `testbot -c ci.toml hosts` — are moved after it, where clap takes them: the top
+/// level also holds a run's options, and there a word after them is a PATH. Anything else is
+/// left as it is.
+pub fn hoist_project_options(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const WITH_VALUE: &[&str] = &["-C", "--chdir", "-c", "--config", "-F", "--ssh-config"];
+    let names = command_names();
+    let mut at = 1;
+    while let Some(arg) = args.get(at).and_then(|a| a.to_str()) {
+        let verbose = arg == "--verbose" || (arg.len() > 1 && arg.starts_with('-') && arg[1..].chars().all(|c| c == 'v'));
+        // `--config=FILE`, `-cFILE`: the value is in the same word.
+        let joined = WITH_VALUE.iter().any(|o| {
+            (o.starts_with("--") && arg.starts_with(&format!("{o}="))) || (o.len() == 2 && arg.len() > 2 && arg.starts_with(o))
+        });
+        if WITH_VALUE.contains(&arg) {
+            at += 2;
+        } else if verbose || joined {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    let Some(command) = args.get(at).and_then(|a| a.to_str()) else { return args };
+    if at == 1 || !names.iter().any(|n| n == command) {
+        return args;
+    }
+    let mut hoisted = Vec::with_capacity(args.len());
+    hoisted.push(args[0].clone());
+    hoisted.push(args[at].clone());
+    hoisted.extend_from_slice(&args[1..at]);
+    hoisted.extend_from_slice(&args[at + 1..]);
+    hoisted
 }
 
 /// The project root and its inventory, after `-C`.
@@ -399,7 +501,7 @@ fn exec(args: ExecArgs) -> Result<Outcome, Error> {
     let run_args = RunArgs { local_slots: args.local_slots, ..RunArgs::default() };
     let project = project::Project::without_files(&root, &inventory, &run_args);
     if project.local_slots == 0 && inventory.hosts.is_empty() {
-        return Err(Error::Usage("no host to run on: `-n 0` and no [[host]] in testbot.toml".into()));
+        return Err(Error::Usage("no host to run on: `[local] slots = 0` and no [[host]] in testbot.toml".into()));
     }
     let command = args.command.join(" ");
     let outcomes = runtime()?.block_on(run::exec::exec(&project, &inventory, &command, args.per_slot));
@@ -440,4 +542,74 @@ fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
     crate::report::print_hosts(&checks);
     let usable = checks.iter().filter(|c| c.result.as_ref().is_ok_and(|r| r.problem().is_none())).count();
     Ok(Outcome::new(if usable == checks.len() { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn durations_are_seconds_unless_they_say_otherwise_and_may_be_compound() {
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_secs_f64());
+        assert_eq!(secs("600"), Ok(600.0));
+        assert_eq!(secs("90s"), Ok(90.0));
+        assert_eq!(secs("20m"), Ok(1200.0));
+        assert_eq!(secs("1.5m"), Ok(90.0));
+        assert_eq!(secs("250ms"), Ok(0.25));
+        assert_eq!(secs("2h"), Ok(7200.0));
+        assert_eq!(secs("0"), Ok(0.0));
+        assert_eq!(secs("1m30s"), Ok(90.0));
+        assert_eq!(secs("1h 5min"), Ok(3900.0));
+        assert_eq!(secs("-5"), Err("`-5` must be a positive duration".into()));
+        assert_eq!(secs("1m30x"), Err("`1m30x` is not a duration (e.g. 600, 90s, 20m, 1m30s)".into()));
+        assert_eq!(secs("soon"), Err("`soon` is not a duration (e.g. 600, 90s, 20m, 1m30s)".into()));
+    }
+
+    #[test]
+    fn local_slots_on_the_command_line_are_at_least_one() {
+        assert_eq!(parse_local_slots("3"), Ok(3));
+        assert_eq!(
+            parse_local_slots("0"),
+            Err("must be at least 1 (for no local slots, put `slots = 0` under [local] in testbot.toml)".into())
+        );
+        assert_eq!(parse_local_slots("two"), Err("`two` is not a number of slots".into()));
+    }
+
+    #[test]
+    fn project_options_before_a_command_move_after_it() {
+        assert_eq!(hoist_project_options(args(&["testbot", "-c", "ci.toml", "hosts"])), args(&["testbot", "hosts", "-c", "ci.toml"]));
+        assert_eq!(
+            hoist_project_options(args(&["testbot", "-C", "app", "--config=ci.toml", "-Fssh.conf", "sync", "--verify"])),
+            args(&["testbot", "sync", "-C", "app", "--config=ci.toml", "-Fssh.conf", "--verify"])
+        );
+        assert_eq!(hoist_project_options(args(&["testbot", "-vv", "-c", "ci.toml", "list"])), args(&["testbot", "list", "-vv", "-c", "ci.toml"]));
+        // Left as they are: no command, a command first, a run's option in front, a PATH.
+        for words in [
+            &["testbot", "-c", "ci.toml"][..],
+            &["testbot", "hosts", "-c", "ci.toml"],
+            &["testbot", "-n", "2", "hosts"],
+            &["testbot", "-c", "ci.toml", "spec/hosts_spec.rb"],
+            &["testbot", "-c", "ci.toml", "-vx", "hosts"],
+        ] {
+            assert_eq!(hoist_project_options(args(words)), args(words), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn a_lone_missing_path_close_to_a_command_is_a_mistyped_command() {
+        let run = |paths: &[&str]| RunArgs { paths: paths.iter().map(|p| p.to_string()).collect(), ..RunArgs::default() };
+        let message = |paths: &[&str]| unknown_command(&run(paths)).map(|e| e.to_string());
+        assert_eq!(message(&["hsots"]), Some("unknown command `hsots`; did you mean `hosts`?".into()));
+        assert_eq!(message(&["lsit"]), Some("unknown command `lsit`; did you mean `list`?".into()));
+        assert_eq!(message(&["spec/hsots"]), None, "a path with a folder is a path");
+        assert_eq!(message(&["hsots", "spec"]), None, "only a lone word");
+        assert_eq!(message(&["spec/models_spec.rb"]), None);
+        assert_eq!(message(&["zzzz"]), None, "not close to any command");
+        assert_eq!(message(&["src"]), None, "it exists (testbot's own source folder, the tests' cwd)");
+    }
 }

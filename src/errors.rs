@@ -27,6 +27,10 @@ pub enum Error {
     EmptySelection { what: String, root: PathBuf },
     #[error("no such file or directory: `{0}`")]
     MissingPath(String),
+    #[error("unknown command `{given}`; did you mean `{suggestion}`?")]
+    UnknownCommand { given: String, suggestion: String },
+    #[error("`{0}` is a command, but it came after a run's options, where a word is a PATH: give the command first, `testbot {0} …`, and its options after it")]
+    CommandAfterRunOptions(String),
     #[error("could not tell which test framework {} uses: {reason}\n  hint: pass `--framework NAME` (rspec, minitest, test-unit or cucumber), or set `framework` under [project] in testbot.toml", root.display())]
     Framework { root: PathBuf, reason: String },
     #[error("no host could run work:\n{0}")]
@@ -63,6 +67,8 @@ impl Error {
             | Error::Usage(_)
             | Error::EmptySelection { .. }
             | Error::MissingPath(_)
+            | Error::UnknownCommand { .. }
+            | Error::CommandAfterRunOptions(_)
             | Error::Framework { .. }
             | Error::Output(_) => exit::USAGE,
             Error::Merge(e) => e.exit_code(),

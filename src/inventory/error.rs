@@ -295,8 +295,9 @@ fn backticked(names: &[&str]) -> String {
         .join(", ")
 }
 
-/// The valid key closest to `name`, if it is close enough to be a likely typo.
-pub(super) fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+/// The name in `candidates` closest to `name`, if it is close enough to be a likely typo (a
+/// misspelt key here; a mistyped command for the command line).
+pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let name = name.to_lowercase();
     candidates
         .iter()

@@ -18,7 +18,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use error::InventoryError;
+pub use error::{did_you_mean, InventoryError};
 
 /// The validated contents of `testbot.toml` (or the defaults, without one).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -457,13 +457,13 @@ fn load_reports_errors_with_the_given_path() {
     let dir = std::env::temp_dir().join(format!("testbot-inventory-err-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("testbot.toml");
-    std::fs::write(&path, "[local]\nslots = 0\n").unwrap();
+    std::fs::write(&path, "[local]\nslots = -1\n").unwrap();
     let e = Inventory::load(&path).unwrap_err();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:2:9: slots must be at least 1, or \"auto\"\n  |\n2 | slots = 0\n  |         ^",
+            "{}:2:9: slots must be at least 0, or \"auto\"\n  |\n2 | slots = -1\n  |         ^^",
             path.display()
         )
     );
@@ -501,7 +501,7 @@ fn wrong_type_for_slots_names_the_key_and_the_value() {
     assert_eq!(
         err(text),
         indoc! {r#"
-            testbot.toml:2:9: `slots` must be a number of at least 1 or "auto", found a string "four"
+            testbot.toml:2:9: `slots` must be a number of at least 0 or "auto", found a string "four"
               |
             2 | slots = "four"
               |         ^^^^^^"#}
@@ -552,14 +552,14 @@ fn duplicate_host_name_is_reported_at_the_second_host() {
 #[test]
 fn snippet_gutter_grows_with_the_line_number() {
     let mut text = "\n".repeat(11);
-    text.push_str("[local]\nslots = 0\n");
+    text.push_str("[local]\nslots = -1\n");
     assert_eq!(
         err(&text),
         indoc! {r#"
-            testbot.toml:13:9: slots must be at least 1, or "auto"
+            testbot.toml:13:9: slots must be at least 0, or "auto"
                |
-            13 | slots = 0
-               |         ^"#}
+            13 | slots = -1
+               |         ^^"#}
     );
 }
 
@@ -580,7 +580,7 @@ fn crlf_line_endings_are_not_shown_in_snippets() {
     let text = "[local]\r\nslots = -1\r\n";
     assert_eq!(
         err(text),
-        "testbot.toml:2:9: slots must be at least 1, or \"auto\"\n  |\n2 | slots = -1\n  |         ^^"
+        "testbot.toml:2:9: slots must be at least 0, or \"auto\"\n  |\n2 | slots = -1\n  |         ^^"
     );
 }
 
@@ -741,14 +741,20 @@ fn unknown_keys_in_dotted_and_inline_forms_point_at_the_key() {
 }
 
 #[test]
-fn slots_must_be_at_least_one() {
+fn a_host_needs_a_slot_and_local_may_have_none() {
     assert_eq!(
-        invalid("[local]\nslots = 0\n"),
-        at(2, 9, "slots must be at least 1, or \"auto\"")
+        invalid("[[host]]\naddress = \"a\"\nslots = 0\n"),
+        at(3, 9, "slots must be at least 1, or \"auto\"")
     );
     assert_eq!(
         invalid("[[host]]\naddress = \"a\"\nslots = -2\n"),
         at(3, 9, "slots must be at least 1, or \"auto\"")
+    );
+    // `[local] slots = 0`: this machine runs nothing, the hosts do.
+    assert_eq!(ok("[local]\nslots = 0\n").local.slots, Some(Slots::Count(0)));
+    assert_eq!(
+        invalid("[local]\nslots = -1\n"),
+        at(2, 9, "slots must be at least 0, or \"auto\"")
     );
 }
 
@@ -759,7 +765,7 @@ fn slots_of_the_wrong_type() {
         at(
             2,
             9,
-            "`slots` must be a number of at least 1 or \"auto\", found a string \"Auto\""
+            "`slots` must be a number of at least 0 or \"auto\", found a string \"Auto\""
         )
     );
     assert_eq!(
@@ -767,7 +773,7 @@ fn slots_of_the_wrong_type() {
         at(
             2,
             9,
-            "`slots` must be a number of at least 1 or \"auto\", found a float 2.5"
+            "`slots` must be a number of at least 0 or \"auto\", found a float 2.5"
         )
     );
     assert_eq!(
@@ -783,7 +789,7 @@ fn slots_of_the_wrong_type() {
         at(
             2,
             9,
-            "`slots` must be a number of at least 1 or \"auto\", found an array"
+            "`slots` must be a number of at least 0 or \"auto\", found an array"
         )
     );
 }
@@ -1214,7 +1220,7 @@ fn dotted_keys_where_a_value_belongs() {
         at(
             1,
             1,
-            "`slots` must be a number of at least 1 or \"auto\", found a table"
+            "`slots` must be a number of at least 0 or \"auto\", found a table"
         )
     );
     assert_eq!(

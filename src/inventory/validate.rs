@@ -108,7 +108,7 @@ impl Checker<'_> {
             return Local::default();
         };
         Local {
-            slots: raw.slots.and_then(|v| self.slots(&v)),
+            slots: raw.slots.and_then(|v| self.slots(&v, 0)),
         }
     }
 
@@ -147,7 +147,7 @@ impl Checker<'_> {
         let user = raw.user.as_ref().and_then(|v| self.ssh_word("user", v));
         let identity = raw.identity.as_ref().and_then(|v| self.path("identity", v));
         let slots = match &raw.slots {
-            Some(v) => self.slots(v),
+            Some(v) => self.slots(v, 1),
             None => Some(Slots::Auto),
         };
 
@@ -334,9 +334,11 @@ impl Checker<'_> {
         None
     }
 
-    fn slots(&mut self, v: &RawValue) -> Option<Slots> {
+    /// `min` is 0 for [local] (`slots = 0`: this machine runs nothing, the hosts do) and 1 for
+    /// a [[host]] (a host with no slots is one to leave out of the file).
+    fn slots(&mut self, v: &RawValue, min: i64) -> Option<Slots> {
         match v.get_ref() {
-            Value::Integer(n) if *n >= 1 => match usize::try_from(*n) {
+            Value::Integer(n) if *n >= min => match usize::try_from(*n) {
                 Ok(n) => Some(Slots::Count(n)),
                 Err(_) => {
                     self.issue(v.span(), format!("`slots` is too large: {n}"));
@@ -344,7 +346,7 @@ impl Checker<'_> {
                 }
             },
             Value::Integer(_) => {
-                self.issue(v.span(), "slots must be at least 1, or \"auto\"");
+                self.issue(v.span(), format!("slots must be at least {min}, or \"auto\""));
                 None
             }
             Value::String(s) if s == "auto" => Some(Slots::Auto),
@@ -352,7 +354,7 @@ impl Checker<'_> {
                 self.issue(
                     v.span(),
                     format!(
-                        "`slots` must be a number of at least 1 or \"auto\", found {}",
+                        "`slots` must be a number of at least {min} or \"auto\", found {}",
                         describe(other)
                     ),
                 );

@@ -1,13 +1,14 @@
 //! The live display: a progress bar on a terminal (failures printed above it as they happen),
-//! plain lines otherwise (stderr not a terminal, or CI set). NO_COLOR is honoured.
+//! plain lines otherwise (stderr not a terminal, `TERM=dumb`, or CI set). What the terminal
+//! allows is decided in `term`.
 
 use super::summary::{file_counts, file_details, Styles};
 use crate::events::{ExampleStatus, FileReport, FileStatus, RunEvent};
 use crate::framework::Framework;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::decimal::Fixed;
+use super::term;
 use std::fmt::Write;
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 pub struct Display {
@@ -28,14 +29,10 @@ pub struct Display {
 /// The bar's refresh interval (its draw target's rate).
 const BAR_INTERVAL: Duration = Duration::from_millis(100);
 
-fn env_set(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty())
-}
-
 impl Display {
     pub fn new(_framework: Framework) -> Display {
-        let interactive = std::io::stderr().is_terminal() && !env_set("CI");
-        let colors = !env_set("NO_COLOR") && (std::io::stdout().is_terminal() || env_set("CLICOLOR_FORCE"));
+        let interactive = term::interactive();
+        let colors = term::stdout_colours();
         let bar = interactive.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
             let template = if colors {
@@ -67,18 +64,18 @@ impl Display {
 
     /// A line on stdout, above the bar when there is one.
     pub fn line(&self, text: &str) {
-        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = format!("{}\n", text.strip_suffix('\n').unwrap_or(text));
         match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{text}")),
-            None => println!("{text}"),
+            Some(bar) => bar.suspend(|| term::out(&text)),
+            None => term::out(&text),
         }
     }
 
     pub fn warn(&self, message: &str) {
-        let text = format!("{} {message}", self.styles.pending.apply_to("warning:"));
+        let text = format!("{} {message}\n", self.styles.pending.apply_to("warning:"));
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
+            Some(bar) => bar.suspend(|| term::err(&text)),
+            None => term::err(&text),
         }
     }
 
@@ -210,7 +207,7 @@ impl Display {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        print!("{summary}");
+        term::out(summary);
     }
 }
 

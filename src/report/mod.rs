@@ -10,6 +10,7 @@ pub mod merge;
 mod runtime_log;
 mod summary;
 pub mod sync;
+pub mod term;
 
 pub use summary::Totals;
 
@@ -318,13 +319,13 @@ pub(crate) fn count(files: &[FileReport], status: ExampleStatus) -> usize {
 
 /// `testbot hosts` prints its table here, like every other report.
 pub fn print_hosts(checks: &[crate::run::remote::HostCheck]) {
-    print!("{}", hosts::render(checks));
+    term::out(&hosts::render(checks));
 }
 
 /// `testbot exec`: each place's output, its lines prefixed with the place, then one line each
 /// for the places where it failed.
 pub fn print_exec(outcomes: &[crate::run::exec::ExecOutcome]) {
-    print!("{}", exec_text(outcomes));
+    term::out(&exec_text(outcomes));
 }
 
 fn exec_text(outcomes: &[crate::run::exec::ExecOutcome]) -> String {
@@ -361,7 +362,7 @@ fn exec_text(outcomes: &[crate::run::exec::ExecOutcome]) -> String {
 
 /// `testbot list`: the files, one a line: expected seconds, a tab, the path (`cut -f2-`).
 pub fn print_list(files: &[crate::schedule::FileEstimate]) {
-    print!("{}", list_text(files));
+    term::out(&list_text(files));
 }
 
 fn list_text(files: &[crate::schedule::FileEstimate]) -> String {
@@ -370,12 +371,17 @@ fn list_text(files: &[crate::schedule::FileEstimate]) -> String {
 
 /// What `testbot init` found and wrote.
 pub fn print_init(summary: &str) {
-    print!("{summary}");
+    term::out(summary);
+}
+
+/// `testbot completions SHELL`: the script, for the shell to source.
+pub fn print_completions(script: &str) {
+    term::out(script);
 }
 
 /// `testbot sync` prints its lines here.
 pub fn print_sync(reports: &[crate::run::remote::SyncReport]) {
-    print!("{}", sync::render(reports));
+    term::out(&sync::render(reports));
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     if hosts.is_empty() {
         let mut reasons: Vec<String> = failures.iter().map(|f| format!("  {}: {}", f.name, f.reason)).collect();
         if project.local_slots == 0 {
-            reasons.insert(0, "  local: 0 slots (`-n 0`, `[local] slots`, or the default with SSH hosts configured)".to_string());
+            reasons.insert(0, "  local: 0 slots (`[local] slots = 0`, or the default with SSH hosts configured)".to_string());
         }
         return Err(Error::NoHost(reasons.join("\n")));
     }
