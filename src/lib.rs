@@ -9,6 +9,7 @@ pub mod decimal;
 pub mod errors;
 pub mod events;
 pub mod framework;
+pub mod history;
 pub mod init;
 pub mod inventory;
 pub mod project;

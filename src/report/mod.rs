@@ -2,18 +2,17 @@
 //! the final summary, the JSON report, the JUnit file and the runtime history.
 
 mod display;
-pub mod examples_log;
 pub mod hosts;
 mod json;
 mod junit;
 pub mod merge;
-mod runtime_log;
 mod summary;
 pub mod sync;
 pub mod term;
 
 pub use summary::Totals;
 
+use crate::history::{examples_log, runtime_log};
 use crate::events::{ExampleStatus, FileReport, RunEvent, SlotInfo, Stop};
 use crate::framework::Framework;
 use crate::schedule::partition::Share;
@@ -186,13 +185,13 @@ impl Reporter {
                 self.display.warn(&format!("failed to write the {what} to {}: {err}", path.display()));
             }
         };
-        let updates = runtime_log::updates(&self.agg);
+        let updates = runtime_log::updates(&self.agg.files);
         if let (false, Some(path)) = (updates.is_empty(), self.config.runtime_log.clone()) {
             let text = runtime_log::merged(&path, updates);
             warn("runtime log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
         }
         if let Some((path, root)) = self.config.examples_log.clone() {
-            if let Some(text) = examples_log::merged(&path, &root, &self.agg) {
+            if let Some(text) = examples_log::merged(&path, &root, &self.agg.files) {
                 warn("examples log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
             }
         }

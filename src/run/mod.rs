@@ -22,7 +22,7 @@ use crate::report::{ReportConfig, Reporter};
 use crate::schedule::{self, Batch, History, Job, Queue, Tuning};
 use crate::ssh::{Host, HostCommand, LocalHost, Output};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
@@ -217,12 +217,12 @@ pub async fn execute(
         Err(_) => Tuning::default(),
     };
     // Long files run as pieces of their examples on several slots (RSpec, from the examples log).
-    let recorded = project.examples_log().as_deref().map(crate::report::examples_log::load).unwrap_or_default();
+    let recorded = project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default();
     let ideal = expected_seconds / slots.len().max(1) as f64;
     let jobs: Vec<Vec<Job>> = estimates
         .iter()
         .map(|e| match e.known && e.seconds > schedule::split::SPLIT_SHARE * ideal {
-            true => match crate::report::examples_log::examples_of(&recorded, &project.root, &e.path) {
+            true => match crate::history::examples_log::examples_of(&recorded, &project.root, &e.path) {
                 Some(examples) => schedule::split::pieces(&e.path, e.seconds, &examples, ideal, slots.len()),
                 None => vec![Job::new(e.path.clone(), e.seconds)],
             },
@@ -759,10 +759,7 @@ pub fn select(project: &Project, partition: Option<(usize, usize)>) -> Selection
 }
 
 fn load_history(project: &Project) -> History {
-    let read = |p: &Path| std::fs::read_to_string(p).ok().map(|t| History::parse(&t));
-    read(&project.runtime_log)
-        .or_else(|| read(&project.parallel_tests_runtime_log()))
-        .unwrap_or_default()
+    crate::history::load(&project.runtime_log, &project.parallel_tests_runtime_log())
 }
 
 #[allow(clippy::too_many_arguments)]

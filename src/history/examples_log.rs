@@ -3,7 +3,7 @@
 //! into pieces (`schedule::split`) without loading it first; a file whose contents changed since
 //! runs whole once and is recorded again.
 
-use super::Aggregate;
+use crate::events::FileReport;
 use crate::schedule::split::{ExampleTime, MIN_PIECE_SECONDS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -39,10 +39,10 @@ pub fn hash_file(path: &Path) -> Option<String> {
 
 /// The log on disk now with this run's long files (long enough to be worth splitting one day,
 /// every example with an id, nothing broken) put in.
-pub fn merged(path: &Path, root: &Path, agg: &Aggregate) -> Option<String> {
+pub fn merged(path: &Path, root: &Path, files: &[FileReport]) -> Option<String> {
     let mut log = load(path);
     let mut changed = false;
-    for f in &agg.files {
+    for f in files {
         let ids: Option<Vec<(String, f64)>> = f.examples.iter().map(|e| e.id.clone().map(|id| (id, e.seconds))).collect();
         let (Some(examples), None) = (ids, &f.error) else { continue };
         if examples.len() < 2 || f.seconds < 2.0 * MIN_PIECE_SECONDS {

@@ -2,13 +2,13 @@
 //! file's entry is lost. A `--partition` share does not write it (the plan of the shares after it
 //! must not change); `report merge --runtime-log` does, for all the shares.
 
-use super::Aggregate;
+use crate::events::FileReport;
 use crate::schedule::History;
 use std::path::Path;
 
 /// This run's per-file seconds, for files that ran cleanly.
-pub fn updates(agg: &Aggregate) -> Vec<(String, f64)> {
-    agg.files.iter().filter(|f| f.error.is_none()).map(|f| (f.path.clone(), f.seconds)).collect()
+pub fn updates(files: &[FileReport]) -> Vec<(String, f64)> {
+    files.iter().filter(|f| f.error.is_none()).map(|f| (f.path.clone(), f.seconds)).collect()
 }
 
 /// The log on disk now (another run may have written it meanwhile) with `updates` merged in.
