@@ -1,0 +1,156 @@
+//! The remote side is safe (issue 14), on real OpenSSH sshd hosts on 127.0.0.1
+//! (tests/common/sshd.rs): a sync deletes only what it sent, only into a directory testbot owns,
+//! a dangerous `remote_dir` or slot count is refused before any connection, and a stopped
+//! testbot leaves no process on its hosts.
+
+mod common;
+
+use common::sshd::Testbed;
+use common::*;
+use std::fs;
+use std::time::Duration;
+
+const REMOTE: &str = "work";
+
+fn project(bed: &Testbed, remote_dir: &str) -> Project {
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &format!("{}\n[sync]\nremote_dir = {remote_dir:?}\n", bed.inventory_toml(1)));
+    p
+}
+
+fn sync(p: &Project, args: &[&str]) -> Run {
+    let mut all = vec!["sync"];
+    all.extend_from_slice(args);
+    p.testbot(all).env("XDG_CACHE_HOME", p.outside("cache")).run()
+}
+
+/// Runs `script` on host `i` as its user, and asserts it worked.
+#[track_caller]
+fn on_host(bed: &Testbed, i: usize, script: &str) -> String {
+    let out = bed.ssh(i, script);
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// How many logins host `i` accepted so far.
+fn logins(bed: &Testbed, i: usize) -> usize {
+    let h = &bed.hosts()[i];
+    h.log().matches(&format!("Accepted publickey for {} ", h.user)).count()
+}
+
+/// Every process of host `i`'s user is an sshd (nothing testbot started is left), within `limit`.
+#[track_caller]
+fn assert_only_sshd_left(bed: &Testbed, i: usize, limit: Duration) {
+    let clean = || bed.user_processes(i).iter().all(|(_, cmd)| cmd.starts_with("sshd"));
+    assert!(wait_until(limit, clean), "processes left on host {i}: {:?}", bed.user_processes(i));
+}
+
+#[test]
+fn a_vanished_directory_takes_only_the_files_testbot_sent() {
+    // The reproduction: the project has a `.cache/`, and the host's copy of it holds files
+    // testbot never sent (there, another project's copy). Removing `.cache/` locally must not
+    // take them with it.
+    let bed = Testbed::start(1);
+    let p = project(&bed, REMOTE);
+    p.write(".cache/mine/a.rb", "a\n");
+    p.write(".cache/b.rb", "b\n");
+    sync(&p, &[]).assert_exit(0);
+    on_host(&bed, 0, &format!("mkdir -p {REMOTE}/.cache/other-project/lib && echo theirs > {REMOTE}/.cache/other-project/lib/x.rb && echo theirs > {REMOTE}/.cache/mine/made-here.log"));
+    fs::remove_dir_all(p.path(".cache")).unwrap();
+    let run = sync(&p, &[]);
+    run.assert_exit(0);
+    run.assert_stdout_contains("4 deleted");
+    let left = on_host(&bed, 0, &format!("cd {REMOTE} && find .cache | LC_ALL=C sort"));
+    assert_eq!(
+        left,
+        ".cache\n.cache/mine\n.cache/mine/made-here.log\n.cache/other-project\n.cache/other-project/lib\n.cache/other-project/lib/x.rb\n"
+    );
+    // `--verify` repairs by the same rule: what it did not send stays.
+    on_host(&bed, 0, &format!("echo sent > {REMOTE}/stray.rb"));
+    p.write("gone/x.rb", "x\n");
+    sync(&p, &[]).assert_exit(0);
+    on_host(&bed, 0, &format!("echo made-here > {REMOTE}/gone/made-here.rb"));
+    fs::remove_dir_all(p.path("gone")).unwrap();
+    sync(&p, &["--verify"]).assert_exit(0);
+    let left = on_host(&bed, 0, &format!("cd {REMOTE} && ls gone stray.rb .cache/other-project/lib"));
+    assert_eq!(left, "stray.rb\n\n.cache/other-project/lib:\nx.rb\n\ngone:\nmade-here.rb\n");
+    // Directories left empty go.
+    p.write("empty-after/x.rb", "x\n");
+    sync(&p, &[]).assert_exit(0);
+    fs::remove_dir_all(p.path("empty-after")).unwrap();
+    sync(&p, &[]).assert_exit(0);
+    assert!(!bed.hosts()[0].home.join(REMOTE).join("empty-after").exists());
+}
+
+#[test]
+fn dangerous_remote_dirs_are_refused_before_any_connection() {
+    let bed = Testbed::start(1);
+    for value in ["~", ".", "", "/", "/tmp", "/etc", "..", "a/../..", "~/", "$HOME", "~other"] {
+        let p = project(&bed, value);
+        for command in [&["sync"][..], &["hosts"][..], &[][..]] {
+            let run = p.testbot(command.iter().copied()).env("XDG_CACHE_HOME", p.outside("cache")).run();
+            run.assert_exit(2);
+            // The line of testbot.toml where the value is: after the hosts and [ssh].
+            let toml = fs::read_to_string(p.path("testbot.toml")).unwrap();
+            let line = toml.lines().position(|l| l.starts_with("remote_dir")).unwrap() + 1;
+            let want = format!("testbot.toml:{line}:14: `remote_dir` = {value:?} is refused: ");
+            assert!(run.stderr.contains(&want), "{value:?} {command:?}: {}", run.dump());
+        }
+    }
+    assert_eq!(logins(&bed, 0), 0, "no connection was made: {}", bed.hosts()[0].log());
+    assert!(!bed.hosts()[0].home.join("~").exists() && !bed.hosts()[0].home.join("$HOME").exists());
+}
+
+#[test]
+fn slots_beyond_the_cap_are_refused_before_any_connection() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(100000));
+    for command in [&["sync"][..], &["hosts"][..], &[][..]] {
+        let run = p.testbot(command.iter().copied()).env("XDG_CACHE_HOME", p.outside("cache")).run();
+        run.assert_exit(2);
+        assert!(run.stderr.contains("`slots` = 100000 is more than 256"), "{}", run.dump());
+        assert!(run.stderr.contains("allow_many_slots = true"), "{}", run.dump());
+    }
+    assert_eq!(logins(&bed, 0), 0, "no connection was made");
+}
+
+#[test]
+fn a_directory_testbot_did_not_make_is_refused_and_left_alone() {
+    let bed = Testbed::start(1);
+    let p = project(&bed, REMOTE);
+    // Not empty and not marked: refused, nothing touched.
+    on_host(&bed, 0, &format!("mkdir -p {REMOTE}/spec && echo mine > {REMOTE}/spec/math_spec.rb && echo mine > {REMOTE}/notes.txt"));
+    let before = on_host(&bed, 0, &format!("cd {REMOTE} && find . | LC_ALL=C sort && cat spec/math_spec.rb"));
+    let run = sync(&p, &[]);
+    run.assert_exit(1);
+    run.assert_output_contains("refusing to sync into work: it holds files testbot did not put there");
+    run.assert_output_contains("empty it, or choose another `remote_dir` under [sync] in testbot.toml");
+    assert_eq!(on_host(&bed, 0, &format!("cd {REMOTE} && find . | LC_ALL=C sort && cat spec/math_spec.rb")), before);
+    // A run leaves the host out for the same reason.
+    let run = p.testbot(["spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run();
+    run.assert_exit(3);
+    run.assert_output_contains("refusing to sync into work");
+    // Emptied, it is testbot's: marked, synced, and synced again with files made there.
+    on_host(&bed, 0, &format!("rm -r {REMOTE}/spec {REMOTE}/notes.txt"));
+    sync(&p, &[]).assert_exit(0);
+    assert!(bed.hosts()[0].home.join(REMOTE).join(".testbot/owned").is_file());
+    on_host(&bed, 0, &format!("echo artefact > {REMOTE}/artefact.log"));
+    sync(&p, &["--verify"]).assert_exit(0);
+
+    // The login directory, by its absolute path (which only the host can tell), is refused.
+    let home = bed.hosts()[0].home.clone();
+    let retarget = |dir: &std::path::Path| p.write("testbot.toml", &format!("{}\n[sync]\nremote_dir = {:?}\n", bed.inventory_toml(1), dir.to_str().unwrap()));
+    retarget(&home);
+    let before = on_host(&bed, 0, "find . | LC_ALL=C sort");
+    let run = sync(&p, &[]);
+    run.assert_exit(1);
+    run.assert_output_contains("it is the login directory or one above it");
+    assert_eq!(on_host(&bed, 0, "find . | LC_ALL=C sort"), before);
+    // And so is one above it.
+    retarget(home.parent().unwrap());
+    let run = sync(&p, &[]);
+    run.assert_exit(1);
+    run.assert_output_contains("it is the login directory or one above it");
+    assert_only_sshd_left(&bed, 0, Duration::from_secs(5));
+}
