@@ -154,3 +154,25 @@ fn a_directory_testbot_did_not_make_is_refused_and_left_alone() {
     run.assert_output_contains("it is the login directory or one above it");
     assert_only_sshd_left(&bed, 0, Duration::from_secs(5));
 }
+
+/// A sync busy hashing host 1's copy: a 64 GB sparse file there (never sent, but hashed with
+/// the rest) keeps `sha256sum` going for minutes.
+fn sync_stuck_in_hashing(bed: &Testbed, p: &Project) -> Running {
+    sync(p, &[]).assert_exit(0);
+    on_host(bed, 0, &format!("truncate -s 64G {REMOTE}/sparse.bin"));
+    let running = p.testbot(["sync", "--verify"]).env("XDG_CACHE_HOME", p.outside("cache")).spawn();
+    let hashing = || bed.user_processes(0).iter().any(|(_, cmd)| cmd.starts_with("sha256sum"));
+    assert!(wait_until(Duration::from_secs(30), hashing), "no sha256sum ever ran: {:?}", bed.user_processes(0));
+    running
+}
+
+#[test]
+fn a_killed_sync_leaves_no_process_on_its_hosts() {
+    let bed = Testbed::start(1);
+    let p = project(&bed, REMOTE);
+    let running = sync_stuck_in_hashing(&bed, &p);
+    running.signal("KILL");
+    let run = running.finish(Duration::from_secs(10));
+    assert_eq!(run.code, None, "killed by a signal");
+    assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
+}

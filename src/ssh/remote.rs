@@ -565,9 +565,11 @@ impl SshHost {
         self.run_with_stdin(command, &[], limit).await
     }
 
-    /// Runs `command` with `stdin` as its standard input (then EOF), collecting its output.
-    /// Reading goes on while stdin is written: a command that prints while it reads would
-    /// otherwise stall once the output window fills.
+    /// Runs `command` with `stdin` as its standard input (then end of input), collecting its
+    /// output. Reading goes on while stdin is written: a command that prints while it reads
+    /// would otherwise stall once the output window fills. Like every command testbot starts,
+    /// it runs under the watchdog (`watched`): when its channel closes, because it ended,
+    /// timed out, or testbot or the connection went, its whole process group is killed.
     pub async fn run_with_stdin(
         &self,
         command: &str,
@@ -576,22 +578,23 @@ impl SshHost {
     ) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SshError> {
         let host = &self.inner.target.name;
         let (conn, _permit) = self.inner.slot().await?;
-        let mut ch = conn.open(host).await?;
-        let mut writer = ch.make_writer();
+        let mut ch = CloseOnDrop(Some(conn.open(host).await?));
+        let mut writer = ch.0.as_ref().expect("open").make_writer();
+        let wrapped = watched(command, stdin.len());
         let collect = async {
-            ch.exec(true, command)
+            ch.0.as_ref()
+                .expect("open")
+                .exec(true, wrapped.as_bytes())
                 .await
                 .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
-            let write = async {
-                writer.write_all(stdin).await?;
-                // Shutting the writer down sends EOF.
-                writer.shutdown().await
-            };
+            // No EOF after the bytes: the watchdog reads the channel's stdin until it closes.
+            let write = async { writer.write_all(stdin).await.and(writer.flush().await) };
             let read = async {
                 let (mut out, mut err) = (Vec::new(), Vec::new());
                 let mut exit = ExitInfo { code: None, signal: None };
                 let mut confirmed = false;
-                while let Some(msg) = ch.wait().await {
+                let channel = ch.0.as_mut().expect("open");
+                while let Some(msg) = channel.wait().await {
                     match msg {
                         ChannelMsg::Data { data } => out.extend_from_slice(&data),
                         ChannelMsg::ExtendedData { data, ext: 1 } => err.extend_from_slice(&data),
@@ -604,11 +607,13 @@ impl SshHost {
                         _ => {}
                     }
                 }
+                // Closed by sshd: nothing to close on drop.
+                ch.0.take();
                 // sshd always reports an exit status or signal; without one the connection went.
                 if exit.code.is_none() && exit.signal.is_none() {
                     return Err(SshError::Disconnected { host: host.clone() });
                 }
-                Ok((exit, out, err))
+                Ok((exit, strip_pgid_line(out), err))
             };
             tokio::pin!(write, read);
             let mut writing = true;
@@ -626,13 +631,11 @@ impl SshHost {
                 }
             }
         };
-        let result = timeout(limit, collect).await;
-        match result {
+        // On a timeout (or when this future is dropped) the channel is closed, and the
+        // watchdog kills what the command left running.
+        match timeout(limit, collect).await {
             Ok(r) => r,
-            Err(_) => {
-                let _ = ch.close().await;
-                Err(SshError::Timeout { host: host.clone(), command: command.to_string(), timeout: limit })
-            }
+            Err(_) => Err(SshError::Timeout { host: host.clone(), command: command.to_string(), timeout: limit }),
         }
     }
 
@@ -1091,6 +1094,56 @@ fn parse_pgid(line: &[u8]) -> Option<u32> {
     (pgid > 1).then_some(pgid)
 }
 
+/// A channel that is closed when it is dropped while still open (a timeout, a cancelled
+/// future), so that sshd ends the session and the watchdog kills the command's group.
+struct CloseOnDrop(Option<Channel<Msg>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(ch) = self.0.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = ch.close().await;
+                });
+            }
+        }
+    }
+}
+
+/// `command` under the watchdog, for `run_with_stdin`. It prints its process group first (the
+/// shell's pid: sshd starts every session in a new session), then a background watchdog holds
+/// the channel's stdin until it closes and kills the whole group. The command gets the first
+/// `stdin_len` bytes of the channel's stdin and then end of input (`head -c` reads no more than
+/// it passes on); only then does the watchdog start reading, so the two never share the pipe.
+/// With nothing to read the command gets /dev/null and starts no extra process.
+pub fn watched(command: &str, stdin_len: usize) -> String {
+    let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
+    let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
+    if stdin_len == 0 {
+        format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n{watchdog}\nexec 3<&-\n{command}\n")
+    } else {
+        format!(
+            "printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n\
+             {{ head -c {stdin_len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{command}\n}}\n"
+        )
+    }
+}
+
+/// The output without the process-group line `watched` prints first (lines a remote shell
+/// startup file printed before it are kept).
+fn strip_pgid_line(mut out: Vec<u8>) -> Vec<u8> {
+    let mut start = 0;
+    while start < out.len() {
+        let end = out[start..].iter().position(|&b| b == b'\n').map_or(out.len(), |i| start + i + 1);
+        if parse_pgid(&out[start..end]).is_some() {
+            out.drain(start..end);
+            return out;
+        }
+        start = end;
+    }
+    out
+}
+
 /// `kill -s KILL -- -PGID` on a channel of its own. (dash reads `kill -KILL -- -PGID` as a
 /// malformed number; `-s KILL --` works in dash and bash.)
 async fn kill_group(conn: Arc<Conn>, host: String, pgid: u32) {
@@ -1147,5 +1200,77 @@ impl Host for SshHost {
 impl fmt::Debug for SshHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SshHost").field("target", &self.inner.target).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+
+    /// Starts `watched(command, len)` as sshd would: `sh -c` as the leader of a new session.
+    fn start(command: &str, len: usize) -> std::process::Child {
+        Command::new("setsid")
+            .args(["sh", "-c", &watched(command, len)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Running (a zombie has been killed; its reaping is init's business).
+    fn alive(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+
+    #[test]
+    fn the_command_gets_exactly_its_stdin_and_the_pgid_line_is_stripped() {
+        let mut child = start("wc -c; echo done", 5);
+        let mut stdin = child.stdin.take().unwrap();
+        // More than the command's share: the rest is the watchdog's.
+        stdin.write_all(b"12345 and more").unwrap();
+        stdin.flush().unwrap();
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        assert!(child.wait().unwrap().success());
+        let text = String::from_utf8(strip_pgid_line(out)).unwrap();
+        assert_eq!(text.split_whitespace().collect::<Vec<_>>(), ["5", "done"]);
+        drop(stdin);
+    }
+
+    #[test]
+    fn closing_the_channel_kills_what_the_command_started() {
+        for len in [0, 3] {
+            // The command starts a process that outlives it, as `find | xargs sha256sum` would.
+            let mut child = start("sh -c 'echo $$; exec sleep 300' & wait", len);
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&b"abc"[..len]).unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let mut out = Vec::new();
+            let mut buf = [0u8; 256];
+            let sleeper = loop {
+                let n = stdout.read(&mut buf).unwrap();
+                assert!(n > 0, "no pid printed: {out:?}");
+                out.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&strip_pgid_line(out.clone())).into_owned();
+                if let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) {
+                    break pid;
+                }
+            };
+            assert!(alive(sleeper));
+            // The channel closes: its stdin ends.
+            drop(stdin);
+            let _ = child.wait();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while alive(sleeper) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(!alive(sleeper), "the sleeper outlived the channel (stdin {len} bytes)");
+        }
     }
 }
