@@ -176,3 +176,37 @@ fn a_killed_sync_leaves_no_process_on_its_hosts() {
     assert_eq!(run.code, None, "killed by a signal");
     assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
 }
+
+#[test]
+fn ctrl_c_or_sigterm_stops_a_sync_with_130_and_leaves_no_process() {
+    let bed = Testbed::start(1);
+    let p = project(&bed, REMOTE);
+    for signal in ["INT", "TERM"] {
+        let running = sync_stuck_in_hashing(&bed, &p);
+        running.signal(signal);
+        let run = running.finish(Duration::from_secs(30));
+        run.assert_exit(130);
+        assert!(run.stdout.lines().any(|l| l.starts_with("host1 ") && l.contains("interrupted")), "{signal}: {}", run.dump());
+        assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
+        on_host(&bed, 0, &format!("rm {REMOTE}/sparse.bin"));
+    }
+}
+
+#[test]
+fn a_signal_while_a_run_syncs_stops_it_with_130_and_leaves_no_process() {
+    let bed = Testbed::start(1);
+    let p = project(&bed, REMOTE);
+    sync(&p, &[]).assert_exit(0);
+    for signal in ["INT", "TERM"] {
+        // An unfinished earlier sync: the run's sync lists and hashes the copy, and is stopped there.
+        on_host(&bed, 0, &format!("truncate -s 64G {REMOTE}/sparse.bin && echo unfinished > {REMOTE}/.testbot/sync/dirty"));
+        let running = p.testbot(["spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).spawn();
+        let hashing = || bed.user_processes(0).iter().any(|(_, cmd)| cmd.starts_with("sha256sum"));
+        assert!(wait_until(Duration::from_secs(30), hashing), "no sha256sum ever ran: {:?}", bed.user_processes(0));
+        running.signal(signal);
+        let run = running.finish(Duration::from_secs(30));
+        run.assert_exit(130);
+        assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
+        on_host(&bed, 0, &format!("rm {REMOTE}/sparse.bin"));
+    }
+}

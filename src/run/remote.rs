@@ -4,6 +4,7 @@
 use super::PreparedHost;
 use crate::inventory::{HostSpec, Inventory, Slots};
 use crate::project::Project;
+use crate::signals::Signals;
 use crate::ssh::quote::quote;
 use crate::ssh::remote::{HostKeyChecking, SshHost, SshTarget};
 use crate::ssh::Host;
@@ -266,8 +267,18 @@ pub struct SyncReport {
     pub result: Result<sync::HostSync, String>,
 }
 
-/// `testbot sync [--verify]`: every host connected and synced at once, nothing run.
-pub async fn sync_only(root: &std::path::Path, support: Vec<(String, Vec<u8>)>, inventory: &Inventory, verify: bool) -> Result<Vec<SyncReport>, String> {
+/// What a host that a signal stopped reports.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// `testbot sync [--verify]`: every host connected and synced at once, nothing run. A signal
+/// stops the hosts still syncing (they report `INTERRUPTED`); the others keep their result.
+pub async fn sync_only(
+    root: &std::path::Path,
+    support: Vec<(String, Vec<u8>)>,
+    inventory: &Inventory,
+    verify: bool,
+    signals: &Signals,
+) -> Result<Vec<SyncReport>, String> {
     let remote_dir = remote_dir(inventory, root);
     let local = build_local(root, inventory, support);
     let payloads = sync::Payloads::default();
@@ -275,14 +286,21 @@ pub async fn sync_only(root: &std::path::Path, support: Vec<(String, Vec<u8>)>, 
         let (local, payloads, remote_dir) = (local.clone(), &payloads, &remote_dir);
         async move {
             // One connection: a sync runs one command at a time.
-            let result = match connect_only(spec, inventory, 1).await {
-                Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
-                Err(reason) => Err(reason),
+            let work = async {
+                match connect_only(spec, inventory, 1).await {
+                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
+                    Err(reason) => Err(reason),
+                }
             };
+            let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string()));
             SyncReport { name: spec.name.clone(), result }
         }
     });
     let reports = futures::future::join_all(jobs).await;
+    if signals.caught().is_some() {
+        // The tree may still be being hashed: do not wait for it.
+        return Ok(reports);
+    }
     // A project that could not be read is one error, not one per host.
     local.await?;
     Ok(reports)
@@ -319,8 +337,9 @@ impl HostReport {
     }
 }
 
-/// Checks every host at once, for `testbot hosts`.
-pub async fn check_all(inventory: &Inventory, root: &std::path::Path) -> Vec<HostCheck> {
+/// Checks every host at once, for `testbot hosts`; a signal stops the checks still running
+/// (those hosts report `INTERRUPTED`).
+pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &Signals) -> Vec<HostCheck> {
     let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root));
     let checks = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
@@ -333,7 +352,7 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path) -> Vec<Hos
                 },
                 Err(_) => format!("{}:{}", spec.address, spec.port),
             };
-            let result = async {
+            let work = async {
                 let (host, facts, slots) = connect(spec, inventory).await?;
                 let dir = quote(&remote_dir);
                 let script = format!(
@@ -358,8 +377,8 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path) -> Vec<Hos
                     round_trip: facts.round_trip,
                     remote_dir: remote_dir.clone(),
                 })
-            }
-            .await;
+            };
+            let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string()));
             HostCheck { name: spec.name.clone(), endpoint, result }
         }
     });
