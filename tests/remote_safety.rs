@@ -210,3 +210,51 @@ fn a_signal_while_a_run_syncs_stops_it_with_130_and_leaves_no_process() {
         on_host(&bed, 0, &format!("rm {REMOTE}/sparse.bin"));
     }
 }
+
+/// Host `i`'s sshd with `line` (e.g. `MaxStartups 6`) in place of the harness's line for the
+/// same keyword, reloaded (SIGHUP re-executes sshd with its config) and answering again.
+fn reconfigure(bed: &Testbed, i: usize, line: &str) {
+    let h = &bed.hosts()[i];
+    let keyword = line.split_whitespace().next().unwrap();
+    let config = fs::read_to_string(&h.config).unwrap();
+    let config: Vec<String> =
+        config.lines().map(|l| if l.starts_with(&format!("{keyword} ")) { line.to_string() } else { l.to_string() }).collect();
+    fs::write(&h.config, config.join("\n") + "\n").unwrap();
+    let logins_before = logins(bed, i);
+    // SAFETY: kill(2) on the sshd this test bed started.
+    assert_eq!(unsafe { libc::kill(h.pid as i32, libc::SIGHUP) }, 0);
+    let answering = || bed.ssh_command(i, &["-o", "ConnectTimeout=2"], "true").output().is_ok_and(|o| o.status.success());
+    assert!(wait_until(Duration::from_secs(20), answering), "sshd did not come back: {}", h.log());
+    assert!(logins(bed, i) > logins_before);
+}
+
+#[test]
+fn many_slots_open_connections_a_few_at_a_time_and_hosts_names_refused_channels() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    // sshd drops connections at random once 6 are not yet authenticated: 200 slots need 26
+    // connections, which testbot opens 4 at a time.
+    reconfigure(&bed, 0, "MaxStartups 6");
+    p.write("testbot.toml", &bed.inventory_toml(200));
+    let run = p.testbot(["hosts"]).run();
+    run.assert_exit(0);
+    let row = run.stdout.lines().find(|l| l.starts_with("host1 ")).unwrap_or_else(|| panic!("{}", run.dump()));
+    assert_eq!(row.split_whitespace().nth(2), Some("ok"), "{}", run.dump());
+    assert_eq!(row.split_whitespace().nth(5), Some("200"), "{}", run.dump());
+    assert!(!run.combined().contains("refused"), "{}", run.dump());
+
+    // 4 channels a connection where 8 are used: `testbot hosts` says so.
+    reconfigure(&bed, 0, "MaxSessions 4");
+    p.write("testbot.toml", &bed.inventory_toml(16));
+    let run = p.testbot(["hosts"]).run();
+    run.assert_exit(0);
+    let row = run.stdout.lines().find(|l| l.starts_with("host1 ")).unwrap_or_else(|| panic!("{}", run.dump()));
+    assert_eq!(row.split_whitespace().nth(2), Some("limited"), "{}", run.dump());
+    let note = run.stdout.lines().find_map(|l| l.strip_prefix("host1: it refused channels: ")).unwrap_or_else(|| panic!("{}", run.dump()));
+    let (opened, rest) = note.split_once(' ').unwrap();
+    // At most 4 on each of the 3 connections (fewer while sshd frees the sessions just closed).
+    assert!(opened.parse::<usize>().unwrap() <= 12, "{note}");
+    assert!(rest.starts_with("of the 17 sessions its 16 slots need opened at once"), "{note}");
+    assert!(run.stdout.contains("raise MaxSessions in its sshd_config"), "{}", run.dump());
+    assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
+}

@@ -164,11 +164,46 @@ pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost,
     let cores = String::from_utf8_lossy(&out).trim().parse::<usize>().map_err(|_| {
         format!("could not read its core count ({exit}): {}", String::from_utf8_lossy(&err).trim())
     })?;
-    let slots = match spec.slots {
+    let mut slots = match spec.slots {
         Slots::Count(n) => n,
         Slots::Auto => cores.max(1),
     };
+    let refused = host.refused_connections();
+    if !refused.is_empty() {
+        // It would refuse them again when the slots need them: run what its connections hold
+        // (one command of theirs is kept for the run's own, like the lease).
+        let fit = host.capacity().saturating_sub(1).max(1);
+        if fit < slots {
+            tracing::warn!(host = %spec.name, slots, fit, "the host refused connections: running fewer slots there");
+            slots = fit;
+        }
+    }
     Ok((host, HostFacts { cores, round_trip }, slots))
+}
+
+/// What `testbot hosts` says about a host that refused connections or channels while it was
+/// asked for as many as its slots need, if it did.
+async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
+    let refused = host.refused_connections();
+    if let Some(first) = refused.first() {
+        return Some(format!(
+            "it refused {} of the connections its {slots} slots need ({first}), so it runs {} commands at once; \
+             raise MaxStartups in its sshd_config (testbot opens {} at a time), or lower `slots`",
+            refused.len(),
+            host.capacity(),
+            crate::ssh::remote::CONNECTS_AT_ONCE,
+        ));
+    }
+    let needed = slots + 1;
+    let (opened, refusal) = host.channel_capacity(needed).await;
+    (opened < needed).then(|| {
+        format!(
+            "it refused channels: {opened} of the {needed} sessions its {slots} slots need opened at once ({}); \
+             raise MaxSessions in its sshd_config (testbot runs up to {} commands a connection), or lower `slots`",
+            refusal.unwrap_or_else(|| "no reason given".into()),
+            crate::ssh::remote::COMMANDS_PER_CONNECTION,
+        )
+    })
 }
 
 /// Every inventory host, connected and synced side by side (or, with `--no-sync`, checked to
@@ -324,6 +359,8 @@ pub struct HostReport {
     pub free_mb: Option<u64>,
     pub round_trip: Duration,
     pub remote_dir: String,
+    /// Why it cannot run all its slots at once (it refused connections or channels), if so.
+    pub capacity: Option<String>,
 }
 
 impl HostReport {
@@ -360,6 +397,7 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
                      mkdir -p {dir} 2>/dev/null; printf 'free_kb=%s\\n' \"$(df -Pk {dir} 2>/dev/null | awk 'NR==2 {{print $4}}')\""
                 );
                 let (_, out, _) = host.run(&script).await.map_err(|e| crate::errors::chain(&e))?;
+                let capacity = capacity_note(&host, slots).await;
                 let out = String::from_utf8_lossy(&out);
                 let field = |key: &str| {
                     out.lines()
@@ -376,6 +414,7 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
                     free_mb: field("free_kb").and_then(|v| v.parse::<u64>().ok()).map(|kb| kb / 1024),
                     round_trip: facts.round_trip,
                     remote_dir: remote_dir.clone(),
+                    capacity,
                 })
             };
             let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string()));

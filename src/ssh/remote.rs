@@ -29,7 +29,10 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 /// Commands run at once on one connection. sshd's `MaxSessions` defaults to 10 channels per
 /// connection; the other 2 are kept for the short channels that kill process groups.
-const COMMANDS_PER_CONNECTION: usize = 8;
+pub const COMMANDS_PER_CONNECTION: usize = 8;
+/// Connections opened to one host at once. sshd drops new connections at random once
+/// `MaxStartups` (default 10) are not yet authenticated; a burst of dozens looked like a dead host.
+pub const CONNECTS_AT_ONCE: usize = 4;
 const KILL_CHANNELS_PER_CONNECTION: usize = 2;
 /// How long a killed command has to report its end before its channel is closed from here.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -495,6 +498,8 @@ struct Inner {
     host_key: Arc<Mutex<Option<String>>>,
     /// Held while a connection is being added, so that a burst of spawns opens one, not many.
     grow: tokio::sync::Mutex<()>,
+    /// Why connections beyond the first were refused while `connect` opened them.
+    refused: Mutex<Vec<String>>,
 }
 
 impl SshHost {
@@ -528,17 +533,64 @@ impl SshHost {
             conns: Mutex::new(Vec::new()),
             host_key: Arc::new(Mutex::new(None)),
             grow: tokio::sync::Mutex::new(()),
+            refused: Mutex::new(Vec::new()),
         });
         // The first alone: it may record the host key, which the others then find.
         let first = inner.connect_one().await?;
         let wanted = sessions.div_ceil(COMMANDS_PER_CONNECTION).max(1);
-        let rest = futures::future::join_all((1..wanted).map(|_| inner.connect_one())).await;
+        // The rest a few at a time. One the host refuses is noted, not fatal: the host serves
+        // fewer commands at once (see `capacity`).
+        use futures::StreamExt;
+        let rest: Vec<Result<Conn, SshError>> =
+            futures::stream::iter((1..wanted).map(|_| inner.connect_one())).buffer_unordered(CONNECTS_AT_ONCE).collect().await;
         let mut conns = vec![Arc::new(first)];
+        let mut refused = Vec::new();
         for conn in rest {
-            conns.push(Arc::new(conn?));
+            match conn {
+                Ok(conn) => conns.push(Arc::new(conn)),
+                Err(e) => refused.push(crate::errors::chain(&e)),
+            }
+        }
+        if !refused.is_empty() {
+            tracing::warn!(host = %inner.target.name, refused = refused.len(), wanted, error = %refused[0], "the host refused connections");
         }
         *inner.conns.lock().unwrap_or_else(|p| p.into_inner()) = conns;
+        *inner.refused.lock().unwrap_or_else(|p| p.into_inner()) = refused;
         Ok(SshHost { inner })
+    }
+
+    /// Commands this host can run at once on the connections it accepted.
+    pub fn capacity(&self) -> usize {
+        self.connections() * COMMANDS_PER_CONNECTION
+    }
+
+    /// Why connections were refused while `connect` opened them (empty: none was).
+    pub fn refused_connections(&self) -> Vec<String> {
+        self.inner.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Opens `sessions` session channels at once, spread over the connections as commands
+    /// are, runs nothing in them and closes them: how many the host allowed (sshd's
+    /// `MaxSessions` caps them per connection), and the first refusal.
+    pub async fn channel_capacity(&self, sessions: usize) -> (usize, Option<String>) {
+        let conns: Vec<Arc<Conn>> = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if conns.is_empty() {
+            return (0, None);
+        }
+        let host = &self.inner.target.name;
+        let opens = (0..sessions).map(|i| {
+            let conn = conns[i % conns.len()].clone();
+            async move {
+                match conn.handle.channel_open_session().await {
+                    Ok(ch) => Ok(CloseOnDrop(Some(ch))),
+                    Err(source) => Err(crate::errors::chain(&SshError::Channel { host: host.clone(), source: Box::new(source) })),
+                }
+            }
+        });
+        let results = futures::future::join_all(opens).await;
+        let opened = results.iter().filter(|r| r.is_ok()).count();
+        let refusal = results.into_iter().find_map(Result::err);
+        (opened, refusal)
     }
 
     pub fn target(&self) -> &SshTarget {
