@@ -13,7 +13,7 @@ use std::time::Duration;
     version,
     about = "Run a Ruby test suite in parallel on every core of every machine you can reach",
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, or a file that did not run cleanly;\n2 usage or configuration error; 3 no host could run work; 130 interrupted."
+    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, or a file that did not run cleanly;\n2 usage or configuration error; 3 no host could run work; 130 interrupted (SIGINT or SIGTERM, in any phase)."
 )]
 pub struct Cli {
     #[command(subcommand)]
