@@ -258,3 +258,63 @@ fn many_slots_open_connections_a_few_at_a_time_and_hosts_names_refused_channels(
     assert!(run.stdout.contains("raise MaxSessions in its sshd_config"), "{}", run.dump());
     assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
 }
+
+/// Waits until host `i` runs a process whose command line contains `needle`.
+#[track_caller]
+fn wait_for_process(bed: &Testbed, i: usize, needle: &str) {
+    let running = || bed.user_processes(i).iter().any(|(_, cmd)| cmd.contains(needle));
+    assert!(wait_until(Duration::from_secs(30), running), "no `{needle}` ever ran on host {i}: {:?}", bed.user_processes(i));
+}
+
+#[test]
+fn a_signal_during_hooks_exec_or_hosts_exits_130_and_leaves_no_process() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    let base = format!("{}\n[sync]\nremote_dir = {REMOTE:?}\n", bed.inventory_toml(1));
+    // A before_run hook that hangs: SIGTERM there (before any batch) used to kill testbot
+    // outright, leaving the hook running.
+    p.write("testbot.toml", &format!("{base}\n[hooks]\nbefore_run = \"sleep 300 # hook\"\n"));
+    for signal in ["TERM", "INT"] {
+        let running = p.testbot(["spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).spawn();
+        wait_for_process(&bed, 0, "sleep 300");
+        wait_for_process(&bed, 1, "sleep 300");
+        running.signal(signal);
+        let run = running.finish(Duration::from_secs(30));
+        run.assert_exit(130);
+        for i in 0..2 {
+            assert_only_sshd_left(&bed, i, Duration::from_secs(10));
+        }
+    }
+    // `testbot exec`: the hosts that were stopped say so.
+    p.write("testbot.toml", &base);
+    for signal in ["TERM", "INT"] {
+        let running = p.testbot(["exec", "--", "sleep", "301"]).env("XDG_CACHE_HOME", p.outside("cache")).spawn();
+        wait_for_process(&bed, 0, "sleep 301");
+        wait_for_process(&bed, 1, "sleep 301");
+        running.signal(signal);
+        let run = running.finish(Duration::from_secs(30));
+        run.assert_exit(130);
+        run.assert_output_contains("interrupted");
+        for i in 0..2 {
+            assert_only_sshd_left(&bed, i, Duration::from_secs(10));
+        }
+    }
+    // `testbot hosts` with a host that hangs (stopped): every host keeps its row, the hung one
+    // says it was interrupted.
+    bed.stop_host(1);
+    let before = logins(&bed, 0);
+    let running = p.testbot(["hosts"]).spawn();
+    let h2 = bed.hosts()[1].port;
+    assert!(wait_until(Duration::from_secs(10), || logins(&bed, 0) > before));
+    running.signal("INT");
+    let run = running.finish(Duration::from_secs(30));
+    bed.cont_host(1);
+    run.assert_exit(130);
+    let row = |name: &str| run.stdout.lines().find(|l| l.starts_with(&format!("{name} "))).map(str::to_string);
+    assert!(row("host1").is_some(), "{}", run.dump());
+    assert!(row("host2").is_some_and(|r| r.split_whitespace().nth(2) == Some("unreachable")), "{}", run.dump());
+    assert!(run.stdout.contains("host2: interrupted"), "port {h2}: {}", run.dump());
+    for i in 0..2 {
+        assert_only_sshd_left(&bed, i, Duration::from_secs(10));
+    }
+}
