@@ -143,9 +143,9 @@ run_once() {
     case $fault in
       kill) as_user_signal "$k" KILL ;;
       stop) as_user_signal "$k" STOP ;;
-      int) pkill -INT -P "$RUN_PID" -x testbot || true ;;
-      term) pkill -TERM -P "$RUN_PID" -x testbot || true ;;
-      tbkill) pkill -KILL -P "$RUN_PID" -x testbot || true ;;
+      int) pkill -INT -P "$RUN_PID" || true ;;
+      term) pkill -TERM -P "$RUN_PID" || true ;;
+      tbkill) pkill -KILL -P "$RUN_PID" || true ;;
     esac
   fi
   R_EXIT=0

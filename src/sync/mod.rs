@@ -64,7 +64,7 @@ pub enum SyncError {
          `remote_dir` under [sync] in testbot.toml"
     )]
     HomeDir { dir: String },
-    #[error("refusing to sync into {dir}: something other than a directory is there; remove it, or choose another `remote_dir` under [sync] in testbot.toml")]
+    #[error("refusing to sync into {dir}: it is not a directory its user can enter (a file, or no permission); remove it or fix its permissions, or choose another `remote_dir` under [sync] in testbot.toml")]
     NotDir { dir: String },
 }
 

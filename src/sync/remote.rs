@@ -121,7 +121,7 @@ pub enum Refusal {
     Home,
     /// It holds files but no `OWNED_MARK` (nor a sync state): testbot did not make it.
     Foreign,
-    /// Something other than a directory is there.
+    /// Something other than a directory is there, or one the user cannot enter.
     NotDir,
 }
 
