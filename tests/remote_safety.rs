@@ -206,6 +206,8 @@ fn a_signal_while_a_run_syncs_stops_it_with_130_and_leaves_no_process() {
         running.signal(signal);
         let run = running.finish(Duration::from_secs(30));
         run.assert_exit(130);
+        run.assert_output_contains("interrupted while connecting to and syncing the hosts: no test ran");
+        run.assert_output_contains("host `host1`: interrupted");
         assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
         on_host(&bed, 0, &format!("rm {REMOTE}/sparse.bin"));
     }
@@ -281,6 +283,7 @@ fn a_signal_during_hooks_exec_or_hosts_exits_130_and_leaves_no_process() {
         running.signal(signal);
         let run = running.finish(Duration::from_secs(30));
         run.assert_exit(130);
+        run.assert_output_contains("interrupted while running the before_run and before_slot hooks: no test ran");
         for i in 0..2 {
             assert_only_sshd_left(&bed, i, Duration::from_secs(10));
         }

@@ -37,10 +37,7 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
             slot_numbers: Vec::new(),
         });
     }
-    let Some((remote_hosts, failures)) = signals.unless_stopped(remote::prepare(project, inventory)).await else {
-        let interrupted = |name: String| ExecOutcome { place: name, result: Err(remote::INTERRUPTED.to_string()) };
-        return inventory.hosts.iter().map(|h| interrupted(h.name.clone())).collect();
-    };
+    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
     hosts.extend(remote_hosts);
     let mut outcomes: Vec<ExecOutcome> =
         failures.into_iter().map(|f| ExecOutcome { place: f.name, result: Err(f.reason) }).collect();

@@ -141,17 +141,20 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         });
     }
     // A signal while connecting or copying: dropping the connections ends the remote side too.
-    let Some((remote_hosts, failures)) = signals.unless_stopped(remote::prepare(&project, &inventory)).await else {
-        reporter.stopping(Stop::Interrupted);
+    let (remote_hosts, failures) = remote::prepare(&project, &inventory, &signals).await;
+    if signals.caught().is_some() {
+        let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
+        done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.name, f.reason)));
+        reporter.interrupted_before_run("connecting to and syncing the hosts", &done);
         return Ok(crate::errors::exit::INTERRUPTED);
-    };
+    }
     hosts.extend(remote_hosts);
     let mut failures = failures;
     // Other runs may share these hosts: take only free slots (or wait for one).
     let mut _leases = Vec::new();
     if inventory.ssh.slot_leases {
         let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
-            reporter.stopping(Stop::Interrupted);
+            reporter.interrupted_before_run("waiting for free slots on the hosts", &[]);
             return Ok(crate::errors::exit::INTERRUPTED);
         };
         for note in &leased.notes {
@@ -163,7 +166,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
     let tag = protocol::new_tag();
     let Some(hooked) = signals.unless_stopped(run_setup_hooks(&project, &inventory.hooks, hosts, &tag)).await else {
-        reporter.stopping(Stop::Interrupted);
+        reporter.interrupted_before_run("running the before_run and before_slot hooks", &[]);
         return Ok(crate::errors::exit::INTERRUPTED);
     };
     let (hosts, hook_failures) = hooked;
@@ -199,7 +202,7 @@ pub async fn execute(
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
     let Some(preloaded) = preload::prepare(project, &hosts, &mut slots, &tag, signals).await? else {
-        reporter.stopping(Stop::Interrupted);
+        reporter.interrupted_before_run("starting the preload servers", &[]);
         return Ok(crate::errors::exit::INTERRUPTED);
     };
 

@@ -207,8 +207,9 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
 }
 
 /// Every inventory host, connected and synced side by side (or, with `--no-sync`, checked to
-/// hold a finished copy).
-pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedHost>, Vec<HostFailure>) {
+/// hold a finished copy). A signal stops the hosts not ready yet: they fail with `INTERRUPTED`
+/// (dropping their work closes their channels, and the watchdogs end what ran there).
+pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals) -> (Vec<PreparedHost>, Vec<HostFailure>) {
     if inventory.hosts.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -219,7 +220,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedH
     let jobs = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
         let (local, payloads) = (local.clone(), &payloads);
-        async move {
+        let work = async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::errors::chain(&e))?,
@@ -239,7 +240,8 @@ pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedH
                 support_dir: SUPPORT_DIR.to_string(),
                 slot_numbers: Vec::new(),
             })
-        }
+        };
+        async move { signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string())) }
     });
     let results = futures::future::join_all(jobs).await;
     let mut ready = Vec::new();
