@@ -127,6 +127,13 @@ fn a_directory_testbot_did_not_make_is_refused_and_left_alone() {
     run.assert_output_contains("refusing to sync into work: it holds files testbot did not put there");
     run.assert_output_contains("empty it, or choose another `remote_dir` under [sync] in testbot.toml");
     assert_eq!(on_host(&bed, 0, &format!("cd {REMOTE} && find . | LC_ALL=C sort && cat spec/math_spec.rb")), before);
+    // `testbot hosts` says so too, and touches nothing.
+    let hosts = p.testbot(["hosts"]).run();
+    hosts.assert_exit(1);
+    let row = hosts.stdout.lines().find(|l| l.starts_with("host1 ")).unwrap_or_else(|| panic!("{}", hosts.dump()));
+    assert_eq!(row.split_whitespace().nth(2), Some("unusable"), "{}", hosts.dump());
+    hosts.assert_stdout_contains("host1: refusing to sync into work: it holds files testbot did not put there");
+    assert_eq!(on_host(&bed, 0, &format!("cd {REMOTE} && find . | LC_ALL=C sort && cat spec/math_spec.rb")), before);
     // A run leaves the host out for the same reason.
     let run = p.testbot(["spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run();
     run.assert_exit(3);

@@ -88,6 +88,7 @@ mod tests {
                     round_trip: Duration::from_millis(3),
                     remote_dir: ".cache/testbot/app-1".into(),
                     capacity: None,
+                    dir_problem: None,
                 }),
             },
             HostCheck { name: "ci-2".into(), endpoint: "127.0.0.1:2202".into(), result: Err("connection refused".into()) },
@@ -116,6 +117,7 @@ ci-2: connection refused
             round_trip: Duration::from_millis(2),
             remote_dir: "work".into(),
             capacity: Some("it refused channels: 12 of the 17 sessions its 16 slots need opened at once".into()),
+            dir_problem: None,
         };
         let out = render(&[HostCheck { name: "h".into(), endpoint: "127.0.0.1:22".into(), result: Ok(report) }]);
         assert_eq!(

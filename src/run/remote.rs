@@ -363,6 +363,8 @@ pub struct HostReport {
     pub remote_dir: String,
     /// Why it cannot run all its slots at once (it refused connections or channels), if so.
     pub capacity: Option<String>,
+    /// Why a sync would refuse its `remote_dir`, if it would.
+    pub dir_problem: Option<String>,
 }
 
 impl HostReport {
@@ -371,7 +373,7 @@ impl HostReport {
         if self.ruby.is_none() {
             Some("no `ruby` on its PATH".into())
         } else {
-            None
+            self.dir_problem.clone()
         }
     }
 }
@@ -393,6 +395,8 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
             };
             let work = async {
                 let (host, facts, slots) = connect(spec, inventory).await?;
+                // Before the script below makes the directory: a sync's own check.
+                let dir_problem = sync::check_dir(&host, &remote_dir).await.err().map(|e| crate::errors::chain(&e));
                 let dir = quote(&remote_dir);
                 let script = format!(
                     "printf 'ruby=%s\\n' \"$(ruby -v 2>/dev/null)\"; printf 'bundler=%s\\n' \"$(bundle -v 2>/dev/null)\"; \
@@ -417,6 +421,7 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
                     round_trip: facts.round_trip,
                     remote_dir: remote_dir.clone(),
                     capacity,
+                    dir_problem,
                 })
             };
             let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string()));

@@ -8,7 +8,7 @@ pub mod manifest;
 pub mod remote;
 
 pub use local::Local;
-pub use remote::{check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
+pub use remote::{check_dir, check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
 
 use std::io;
 use std::path::{Path, PathBuf};

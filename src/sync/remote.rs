@@ -267,6 +267,13 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
     )
 }
 
+/// Whether `dir` is a directory a sync would go into on `host` (for `testbot hosts`): absent,
+/// empty or marked, and not the login directory or above it.
+pub async fn check_dir(host: &SshHost, dir: &str) -> Result<(), SyncError> {
+    let dir = remote_path(dir);
+    refused(&probe(host, &dir).await?, &dir)
+}
+
 /// Whether the host holds a copy at all (for `--no-sync`).
 pub async fn check_synced(host: &SshHost, dir: &str) -> Result<(), SyncError> {
     let dir = remote_path(dir);
