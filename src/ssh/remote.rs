@@ -640,7 +640,10 @@ impl SshHost {
                 .await
                 .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
             // No EOF after the bytes: the watchdog reads the channel's stdin until it closes.
-            let write = async { writer.write_all(stdin).await.and(writer.flush().await) };
+            let write = async {
+                writer.write_all(stdin).await?;
+                writer.flush().await
+            };
             let read = async {
                 let (mut out, mut err) = (Vec::new(), Vec::new());
                 let mut exit = ExitInfo { code: None, signal: None };
