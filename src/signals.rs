@@ -111,3 +111,38 @@ impl Signals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_stops_the_work_in_progress_and_what_comes_after() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let signals = Signals::install().unwrap();
+            assert_eq!((signals.caught(), signals.count()), (None, 0));
+            assert_eq!(signals.unless_stopped(async { 7 }).await, Some(7));
+            let work = signals.unless_stopped(std::future::pending::<()>());
+            // SAFETY: raise(3) on this process, whose SIGTERM the handler above now catches.
+            let raised = async { assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0) };
+            let (stopped, ()) = tokio::join!(work, raised);
+            assert_eq!(stopped, None);
+            assert_eq!((signals.caught(), signals.count()), (Some(Caught::Terminate), 1));
+            assert_eq!(signals.stopped().await, Caught::Terminate);
+            // Work that starts after the signal does not start at all.
+            assert_eq!(signals.unless_stopped(async { 7 }).await, None);
+        });
+    }
+
+    #[test]
+    fn never_never_fires() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let signals = Signals::never();
+            assert_eq!(signals.unless_stopped(async { 1 }).await, Some(1));
+            let waited = tokio::time::timeout(Duration::from_millis(20), signals.stopped()).await;
+            assert!(waited.is_err());
+        });
+    }
+}
