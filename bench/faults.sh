@@ -11,8 +11,17 @@
 #   3. stop: every process of host1 SIGSTOPped STOP_AT s in, continued after;
 #   4. ctrl-c: SIGINT to testbot INT_AT s in; 2 s later, every host is checked
 #      for processes other than its sshd;
-#   5. soak: SOAK_RUNS runs, each with one random host killed at a random
-#      moment of the run; the killed host is started again afterwards.
+#   5. soak: SOAK_RUNS runs, each with one random fault at a random moment of
+#      the run (from 0.3 s to the suite's ideal time, so also during the
+#      sync): SIGINT or SIGTERM to testbot, SIGKILL of testbot, every process
+#      of a random host SIGKILLed (started again afterwards) or SIGSTOPped
+#      (continued afterwards). After each: no process of any host user but its
+#      sshd may be left within 10 s; `testbot sync` must then leave every
+#      host's copy equal to the local tree (`diff -r`: nothing missing or
+#      different; files the runs made there may stay); nothing outside the
+#      remote dirs in the hosts' homes may have changed; a run that finished
+#      (exit 0) reports every file exactly once with the clean totals, and a
+#      stopped one (130) reports no file twice.
 # For each run it prints the exit code, the wall time, and how many files of
 # the suite were lost (not in the JSON report) and duplicated (in it twice),
 # and whether the example totals equal the clean run's. Needs root.
@@ -33,7 +42,7 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-bench_init faults.sh 30 3 "$@"
+bench_init faults.sh 40 3 "$@"
 
 SOAK_RUNS=${1:-30}
 FILES=${2:-120}
@@ -72,7 +81,10 @@ start_hosts
 SUITE=$WORK/suite
 mkdir -p "$SUITE"
 gen_suite
-write_inventory "$SUITE/testbot.toml" "$HOST_SLOTS"
+# Each host's copy, under its home: compared with the suite after every soak run.
+REMOTE_DIR=tb-suite
+INVENTORY_EXTRA=("[sync]" "remote_dir = \"$REMOTE_DIR\"")
+write_inventory "$SUITE/testbot.toml" "$HOST_SLOTS" "${INVENTORY_EXTRA[@]}"
 RANDOM=$SEED
 
 # --- host faults ---------------------------------------------------------------------
@@ -96,13 +108,30 @@ restart_host() {
     read -r kind key _ <"$WORK/host$j/keys/ssh_host_ed25519_key.pub"
     printf '[127.0.0.1]:%s %s %s\n' "${H_PORT[j]}" "$kind" "$key" >>"$KNOWN_HOSTS"
   done
-  write_inventory "$SUITE/testbot.toml" "$HOST_SLOTS"
+  write_inventory "$SUITE/testbot.toml" "$HOST_SLOTS" "${INVENTORY_EXTRA[@]}"
+}
+
+# Everything in the hosts' homes outside their remote dirs (and sshd's pid file): one digest.
+outside_digest() {
+  local k
+  for ((k = 1; k <= HOSTS; k++)); do
+    find "${H_HOME[k]}" -mindepth 1 \( -path "${H_HOME[k]}/$REMOTE_DIR" -o -path "${H_HOME[k]}/sshd.pid" \) -prune \
+      -o -printf '%P %y %s %m %T@ %l\n'
+  done | LC_ALL=C sort | sha256sum | cut -c1-16
+}
+
+# Paths of the suite missing from host k's copy or different there (files the runs made on
+# the host, only there, do not count).
+copy_differences() {
+  local k=$1
+  LC_ALL=C diff -r --no-dereference -x .testbot "$SUITE" "${H_HOME[k]}/$REMOTE_DIR" 2>&1 |
+    grep -c -e "^Only in $SUITE" -e '^Files .* differ$' -e '^diff ' -e '^File .* is a ' || true
 }
 
 # --- one run -----------------------------------------------------------------------
 # run_once NAME FAULT HOST AT: runs testbot on the suite, does FAULT (none, kill,
-# stop, int) to HOST AT seconds in; sets R_EXIT, R_WALL, R_LOST, R_DUP, R_EX and
-# R_LEFT (processes left on the hosts 2 s after the end).
+# stop, int, term, tbkill) to HOST AT seconds in; sets R_EXIT, R_WALL, R_LOST, R_DUP, R_EX
+# and R_LEFT (processes left on the hosts 10 s after the end, or as soon as there are none).
 run_once() {
   local name=$1 fault=$2 k=$3 at=$4 report=$LOGS/$1.json log=$LOGS/$1.log start end i
   start=$(date +%s.%N)
@@ -114,7 +143,9 @@ run_once() {
     case $fault in
       kill) as_user_signal "$k" KILL ;;
       stop) as_user_signal "$k" STOP ;;
-      int) pkill -INT -P "$RUN_PID" -x testbot || true ;;
+      int) pkill -INT -P "$RUN_PID" || true ;;
+      term) pkill -TERM -P "$RUN_PID" || true ;;
+      tbkill) pkill -KILL -P "$RUN_PID" || true ;;
     esac
   fi
   R_EXIT=0
@@ -123,10 +154,14 @@ run_once() {
   end=$(date +%s.%N)
   R_WALL=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
   [[ $fault == stop ]] && as_user_signal "$k" CONT
-  sleep 2
-  R_LEFT=0
-  for ((i = 1; i <= HOSTS; i++)); do
-    R_LEFT=$((R_LEFT + $(leftovers "$i")))
+  local waited
+  for ((waited = 0; waited <= 100; waited++)); do
+    R_LEFT=0
+    for ((i = 1; i <= HOSTS; i++)); do
+      R_LEFT=$((R_LEFT + $(leftovers "$i")))
+    done
+    ((R_LEFT == 0)) && break
+    sleep 0.1
   done
   read -r R_LOST R_DUP R_EX < <(ruby -rjson -e '
     files = Dir.chdir(ARGV[0]) { Dir["spec/**/*_spec.rb"] }
@@ -166,22 +201,54 @@ row "host1 stopped ${STOP_AT} s in" 0
 run_once int int 1 "$INT_AT"
 row "Ctrl-C ${INT_AT} s in" 130
 
-SOAK_LOST=0 SOAK_DUP=0 SOAK_BAD=0 SOAK_LEFT=0
+SOAK_LOST=0 SOAK_DUP=0 SOAK_BAD=0 SOAK_LEFT=0 SOAK_DIFF=0 SOAK_OUTSIDE=0 SOAK_SYNC=0
+declare -A SOAK_KIND=()
 SOAK_TIMES=()
+FAULTS=(int term tbkill kill stop)
 limit=$(awk -v i="$IDEAL" 'BEGIN { printf "%d", i * 1000 }')
+OUTSIDE=$(outside_digest)
 for ((n = 1; n <= SOAK_RUNS; n++)); do
+  fault=${FAULTS[RANDOM % ${#FAULTS[@]}]}
   k=$((RANDOM % HOSTS + 1))
   at=$(awk -v r="$RANDOM" -v l="$limit" 'BEGIN { printf "%.2f", 0.3 + (r % (l > 0 ? l : 1)) / 1000 }')
-  run_once "soak$n" kill "$k" "$at"
-  note "  soak $n/$SOAK_RUNS: host$k killed at ${at} s: exit $R_EXIT, ${R_WALL} s, lost $R_LOST, duplicated $R_DUP, examples $R_EX, left $R_LEFT"
-  SOAK_LOST=$((SOAK_LOST + R_LOST))
+  run_once "soak$n" "$fault" "$k" "$at"
+  case $fault in
+    kill | stop) want=0 ;;
+    int | term) want=130 ;;
+    tbkill) want=137 ;;
+  esac
+  bad=0
+  [[ $R_EXIT == "$want" ]] || bad=1
+  if [[ $want == 0 ]]; then
+    [[ $R_LOST == 0 && $R_DUP == 0 && $R_EX == "$CLEAN_EX" ]] || bad=1
+    SOAK_LOST=$((SOAK_LOST + R_LOST))
+  fi
   SOAK_DUP=$((SOAK_DUP + R_DUP))
   SOAK_LEFT=$((SOAK_LEFT + R_LEFT))
-  [[ $R_EXIT == 0 && $R_EX == "$CLEAN_EX" ]] || SOAK_BAD=$((SOAK_BAD + 1))
+  # The next sync brings every host's copy back to the tree, whatever the fault left.
+  sync_log=$LOGS/soak$n-sync.log
+  if (cd "$SUITE" && exec timeout -s KILL "$RUN_TIMEOUT" "$TESTBOT" sync) >"$sync_log" 2>&1 </dev/null; then :; else
+    SOAK_SYNC=$((SOAK_SYNC + 1))
+    bad=1
+  fi
+  diffs=0
+  for ((i = 1; i <= HOSTS; i++)); do
+    diffs=$((diffs + $(copy_differences "$i")))
+  done
+  SOAK_DIFF=$((SOAK_DIFF + diffs))
+  now=$(outside_digest)
+  [[ $now == "$OUTSIDE" ]] || SOAK_OUTSIDE=$((SOAK_OUTSIDE + 1))
+  ((diffs == 0)) && [[ $now == "$OUTSIDE" ]] || bad=1
+  ((R_LEFT == 0)) || bad=1
+  SOAK_BAD=$((SOAK_BAD + bad))
+  SOAK_KIND[$fault]=$((${SOAK_KIND[$fault]:-0} + 1))
+  note "  soak $n/$SOAK_RUNS: $fault (host$k) at ${at} s: exit $R_EXIT (want $want), ${R_WALL} s, lost $R_LOST, duplicated $R_DUP, examples $R_EX, left $R_LEFT, copy differences $diffs, outside $( [[ $now == "$OUTSIDE" ]] && echo same || echo CHANGED )"
+  OUTSIDE=$now
   SOAK_TIMES+=("$R_WALL")
 done
 ((SOAK_LOST == 0 && SOAK_DUP == 0 && SOAK_BAD == 0 && SOAK_LEFT == 0)) || FAILED=1
 SOAK_MEDIAN=$(printf '%s\n' "${SOAK_TIMES[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')
+SOAK_MIX=$(for f in "${FAULTS[@]}"; do printf '%s %s, ' "${SOAK_KIND[$f]:-0}" "$f"; done)
 
 {
   echo "### Faults: hosts killed and stopped mid-run ($(date -u +%Y-%m-%d))"
@@ -194,8 +261,11 @@ SOAK_MEDIAN=$(printf '%s\n' "${SOAK_TIMES[@]}" | sort -n | awk '{ a[NR] = $1 } E
   echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
   echo
-  echo "Soak: $SOAK_RUNS runs, each with one random host killed at a random moment:" \
-    "**$SOAK_LOST files lost, $SOAK_DUP duplicated**, $SOAK_BAD runs not green with the clean totals," \
-    "$SOAK_LEFT processes left on the hosts; median wall ${SOAK_MEDIAN} s."
+  echo "Soak: $SOAK_RUNS runs, each with one random fault at a random moment (${SOAK_MIX%, };" \
+    "int/term: SIGINT/SIGTERM to testbot, tbkill: SIGKILL of testbot, kill/stop: every process of a host" \
+    "SIGKILLed/SIGSTOPped): **$SOAK_LOST files lost by finished runs, $SOAK_DUP duplicated**," \
+    "$SOAK_BAD runs not as expected, $SOAK_LEFT processes left on the hosts after 10 s," \
+    "$SOAK_SYNC failed syncs after a run, $SOAK_DIFF paths of the tree missing or different on a host after" \
+    "that sync, $SOAK_OUTSIDE runs that changed something outside the remote dirs; median wall ${SOAK_MEDIAN} s."
 }
 ((FAILED == 0)) || die "some runs did not go as expected (logs kept)"

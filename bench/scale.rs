@@ -110,7 +110,10 @@ fn main() {
     let started = Instant::now();
     // As the testbot binary does: the run is a task on the runtime's worker, not on this thread.
     let code = runtime
-        .block_on(async move { tokio::spawn(async move { execute(&project, hosts, reporter, &policy, None, started).await }).await })
+        .block_on(async move {
+            let signals = testbot::signals::Signals::install().expect("listen for Ctrl-C");
+            tokio::spawn(async move { execute(&project, hosts, reporter, &policy, None, started, &signals).await }).await
+        })
         .expect("the run task")
         .expect("the run");
     let wall = started.elapsed().as_secs_f64();

@@ -13,7 +13,7 @@ use std::time::Duration;
     version,
     about = "Run a Ruby test suite in parallel on every core of every machine you can reach",
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, a file that did not run cleanly,\na report that could not be written, or shares that do not add up to their plan (`report merge`);\n2 usage or configuration error (including a report path that cannot be written); 3 no host could\nrun work; 130 interrupted."
+    after_help = "Exit codes: 0 all passed; 1 a failure, an error outside examples, a file that did not run cleanly,\na report that could not be written, or shares that do not add up to their plan (`report merge`);\n2 usage or configuration error (including a report path that cannot be written); 3 no host could\nrun work; 130 interrupted (SIGINT or SIGTERM, in any phase)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -418,6 +418,12 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|source| Error::Io { what: "start the async runtime".into(), source })
 }
 
+/// The process's one handler for SIGINT and SIGTERM (`signals`), for a command about to work
+/// on hosts. Inside the runtime.
+fn install_signals() -> Result<crate::signals::Signals, Error> {
+    crate::signals::Signals::install().map_err(|source| Error::Io { what: "listen for Ctrl-C and SIGTERM".into(), source })
+}
+
 fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     let (root, mut inventory) = setup(&args.project)?;
     inventory.sync.skip = args.no_sync;
@@ -432,7 +438,10 @@ fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
     };
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.
-    let run = runtime()?.block_on(async move { tokio::spawn(run::run(project, inventory, args, policy)).await });
+    let run = runtime()?.block_on(async move {
+        let signals = install_signals()?;
+        Ok::<_, Error>(tokio::spawn(run::run(project, inventory, args, policy, signals)).await)
+    })?;
     let code = match run {
         Ok(result) => result?,
         Err(join) => std::panic::resume_unwind(join.into_panic()),
@@ -504,8 +513,14 @@ fn exec(args: ExecArgs) -> Result<Outcome, Error> {
         return Err(Error::Usage("no host to run on: `[local] slots = 0` and no [[host]] in testbot.toml".into()));
     }
     let command = args.command.join(" ");
-    let outcomes = runtime()?.block_on(run::exec::exec(&project, &inventory, &command, args.per_slot));
+    let (outcomes, signals) = runtime()?.block_on(async {
+        let signals = install_signals()?;
+        Ok::<_, Error>((run::exec::exec(&project, &inventory, &command, args.per_slot, &signals).await, signals))
+    })?;
     crate::report::print_exec(&outcomes);
+    if signals.caught().is_some() {
+        return Ok(Outcome::new(crate::errors::exit::INTERRUPTED));
+    }
     let ok = outcomes.iter().all(|o| o.succeeded());
     Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
 }
@@ -525,10 +540,15 @@ fn sync(args: SyncArgs) -> Result<Outcome, Error> {
     }
     // The framework's support files travel with the project, as in a run.
     let support = run::remote::support_files(&project::Project::without_files(&root, &inventory, &RunArgs::default()));
-    let reports = runtime()?
-        .block_on(run::remote::sync_only(&root, support, &inventory, args.verify))
-        .map_err(Error::Sync)?;
+    let (reports, signals) = runtime()?.block_on(async {
+        let signals = install_signals()?;
+        let reports = run::remote::sync_only(&root, support, &inventory, args.verify, &signals).await.map_err(Error::Sync)?;
+        Ok::<_, Error>((reports, signals))
+    })?;
     crate::report::print_sync(&reports);
+    if signals.caught().is_some() {
+        return Ok(Outcome::new(crate::errors::exit::INTERRUPTED));
+    }
     let ok = reports.iter().all(|r| r.result.is_ok());
     Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
 }
@@ -538,8 +558,14 @@ fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
     if inventory.hosts.is_empty() {
         return Err(no_hosts(&inventory, "hosts", "checks SSH hosts"));
     }
-    let checks = runtime()?.block_on(run::remote::check_all(&inventory, &root));
+    let (checks, signals) = runtime()?.block_on(async {
+        let signals = install_signals()?;
+        Ok::<_, Error>((run::remote::check_all(&inventory, &root, &signals).await, signals))
+    })?;
     crate::report::print_hosts(&checks);
+    if signals.caught().is_some() {
+        return Ok(Outcome::new(crate::errors::exit::INTERRUPTED));
+    }
     let usable = checks.iter().filter(|c| c.result.as_ref().is_ok_and(|r| r.problem().is_none())).count();
     Ok(Outcome::new(if usable == checks.len() { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
 }

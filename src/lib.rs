@@ -16,5 +16,6 @@ pub mod project;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod signals;
 pub mod ssh;
 pub mod sync;

@@ -34,7 +34,7 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
         flaky_fails: false,
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
-    let code = execute(&project, sim::hosts(&script, 10, 5, 2), reporter, &policy, None, Instant::now()).await.unwrap();
+    let code = execute(&project, sim::hosts(&script, 10, 5, 2), reporter, &policy, None, Instant::now(), &testbot::signals::Signals::never()).await.unwrap();
 
     let examples: u64 = suite.iter().map(|(_, f)| u64::from(f.examples)).sum();
     let failures: u64 = suite.iter().map(|(_, f)| u64::from(f.failures)).sum();

@@ -19,6 +19,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{did_you_mean, InventoryError};
+pub use validate::MAX_SLOTS;
 
 /// The validated contents of `testbot.toml` (or the defaults, without one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +139,9 @@ pub enum HostKeyChecking {
 /// `[sync]`: where the project's copy goes on each host and what it leaves out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sync {
+    /// Where the copy goes: relative to the remote login directory (`~/x` is given as `x`) or
+    /// absolute, never the login directory, `/`, a system directory, or with `..` (checked
+    /// here); `None`: `sync::default_remote_dir`.
     pub remote_dir: Option<String>,
     pub exclude: Vec<String>,
     pub include: Vec<String>,

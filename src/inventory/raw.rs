@@ -29,7 +29,7 @@ pub(super) type RawValue = Spanned<Value>;
 pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks"];
 pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots"];
-pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots"];
+pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots", "allow_many_slots"];
 pub(super) const SSH_KEYS: &[&str] = &[
     "known_hosts",
     "host_key_checking",
@@ -78,6 +78,7 @@ pub(super) struct RawHost {
     pub user: Option<RawValue>,
     pub identity: Option<RawValue>,
     pub slots: Option<RawValue>,
+    pub allow_many_slots: Option<RawValue>,
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -735,7 +735,7 @@ fn unknown_keys_in_dotted_and_inline_forms_point_at_the_key() {
         at(
             3,
             7,
-            "unknown key `extra` in [[host]]; expected one of `name`, `address`, `port`, `user`, `identity`, `slots`"
+            "unknown key `extra` in [[host]]; expected one of `name`, `address`, `port`, `user`, `identity`, `slots`, `allow_many_slots`"
         )
     );
 }
@@ -1239,4 +1239,90 @@ fn toml_errors_for_values_it_cannot_represent() {
         invalid("[local]\nslots = 1\nslots = 2\n"),
         at(3, 1, "duplicate key `slots` in table `local`")
     );
+}
+
+#[test]
+fn dangerous_remote_dirs_are_refused_with_the_value_and_the_line() {
+    // (value, a part of the reason)
+    let refused: &[(&str, &str)] = &[
+        ("", "it is empty"),
+        ("   ", "it is empty"),
+        (".", "the login directory itself"),
+        ("./", "the login directory itself"),
+        ("~", "`~` is the login directory itself"),
+        ("~/", "the login directory itself"),
+        ("~/.", "the login directory itself"),
+        ("/", "`/` is the whole filesystem"),
+        ("//", "`/` is the whole filesystem"),
+        ("/tmp", "/tmp is a system directory"),
+        ("/tmp/", "/tmp is a system directory"),
+        ("/etc", "/etc is a system directory"),
+        ("/usr", "/usr is a system directory"),
+        ("/usr/local", "/usr/local is a system directory"),
+        ("/bin", "/bin is a system directory"),
+        ("/var", "/var is a system directory"),
+        ("/proc", "/proc is a system directory"),
+        ("/sys", "/sys is a system directory"),
+        ("/dev", "/dev is a system directory"),
+        ("/boot", "/boot is a system directory"),
+        ("/lib64", "/lib64 is a system directory"),
+        ("/sbin", "/sbin is a system directory"),
+        ("/opt", "/opt is a system directory"),
+        ("/root", "/root is a system directory"),
+        ("/home", "/home is a system directory"),
+        ("/./home/.", "/home is a system directory"),
+        ("..", "contains `..`"),
+        ("a/../..", "contains `..`"),
+        ("/srv/x/../..", "contains `..`"),
+        ("~/../other", "contains `..`"),
+        ("$HOME", "does not expand variables"),
+        ("$HOME/work", "does not expand variables"),
+        ("${XDG_CACHE_HOME}/t", "does not expand variables"),
+        ("~other", "`~user` is not expanded"),
+        ("~other/work", "`~user` is not expanded"),
+    ];
+    for (value, why) in refused {
+        let text = format!("[sync]\nremote_dir = {value:?}\n");
+        let (line, column, message) = invalid(&text);
+        assert_eq!((line, column), (2, 14), "{value:?}: {message}");
+        assert!(message.starts_with(&format!("`remote_dir` = {value:?} is refused: ")), "{value:?}: {message}");
+        assert!(message.contains(why), "{value:?}: {message}");
+    }
+    // The whole message names the file and shows the line.
+    let e = err("[sync]\nremote_dir = \"~\"\n");
+    assert!(e.starts_with("testbot.toml:2:14: `remote_dir` = \"~\" is refused"), "{e}");
+    assert!(e.contains("2 | remote_dir = \"~\""), "{e}");
+}
+
+#[test]
+fn safe_remote_dirs_are_normalized() {
+    let accepted: &[(&str, &str)] = &[
+        ("work", "work"),
+        ("./work/", "work"),
+        ("~/work", "work"),
+        ("~//work//x/", "work/x"),
+        (".cache/testbot/app", ".cache/testbot/app"),
+        ("/srv/testbot", "/srv/testbot"),
+        ("/tmp/testbot", "/tmp/testbot"),
+        ("/tmp/./testbot/", "/tmp/testbot"),
+        ("/data", "/data"),
+        ("a..b", "a..b"),
+    ];
+    for (value, want) in accepted {
+        let inv = ok(&format!("[sync]\nremote_dir = {value:?}\n"));
+        assert_eq!(inv.sync.remote_dir.as_deref(), Some(*want), "{value:?}");
+    }
+}
+
+#[test]
+fn slots_above_the_cap_need_allow_many_slots() {
+    let (line, column, message) = invalid("[[host]]\naddress = \"a\"\nslots = 100000\n");
+    assert_eq!((line, column), (3, 9));
+    assert!(message.contains("`slots` = 100000 is more than 256"), "{message}");
+    assert!(message.contains("allow_many_slots = true"), "{message}");
+    assert_eq!(ok("[[host]]\naddress = \"a\"\nslots = 256\n").hosts[0].slots, Slots::Count(256));
+    let many = ok("[[host]]\naddress = \"a\"\nslots = 1000\nallow_many_slots = true\n");
+    assert_eq!(many.hosts[0].slots, Slots::Count(1000));
+    let (_, _, message) = invalid("[[host]]\naddress = \"a\"\nallow_many_slots = \"yes\"\n");
+    assert_eq!(message, "`allow_many_slots` must be true or false, found a string \"yes\"");
 }

@@ -20,6 +20,8 @@ use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Local, Project, Slots, 
 pub(super) const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
 const HOST_KEY_CHECKING: &[&str] = &["strict", "accept-new"];
 const DEFAULT_PORT: u16 = 22;
+/// The most `slots` an SSH host may have without `allow_many_slots = true`.
+pub const MAX_SLOTS: usize = 256;
 
 pub(super) struct Issue {
     pub span: Range<usize>,
@@ -146,8 +148,9 @@ impl Checker<'_> {
         };
         let user = raw.user.as_ref().and_then(|v| self.ssh_word("user", v));
         let identity = raw.identity.as_ref().and_then(|v| self.path("identity", v));
+        let allow_many = raw.allow_many_slots.as_ref().and_then(|v| self.boolean("allow_many_slots", v)).unwrap_or(false);
         let slots = match &raw.slots {
-            Some(v) => self.slots(v, 1),
+            Some(v) => self.capped_slots(v, allow_many, "this [[host]]"),
             None => Some(Slots::Auto),
         };
 
@@ -225,7 +228,7 @@ impl Checker<'_> {
             return Sync::default();
         };
         Sync {
-            remote_dir: raw.remote_dir.and_then(|v| self.string("remote_dir", &v)),
+            remote_dir: raw.remote_dir.and_then(|v| self.remote_dir(&v)),
             exclude: raw
                 .exclude
                 .map(|l| self.strings("exclude", l))
@@ -250,6 +253,18 @@ impl Checker<'_> {
     }
 
     // -- values --------------------------------------------------------------
+
+    /// `[sync] remote_dir`, normalized (see `remote_dir`).
+    fn remote_dir(&mut self, v: &RawValue) -> Option<String> {
+        let s = self.string("remote_dir", v)?;
+        match remote_dir(&s) {
+            Ok(dir) => Some(dir),
+            Err(why) => {
+                self.issue(v.span(), format!("`remote_dir` = {s:?} is refused: {why}"));
+                None
+            }
+        }
+    }
 
     fn string(&mut self, key: &str, v: &RawValue) -> Option<String> {
         match v.get_ref() {
@@ -360,6 +375,26 @@ impl Checker<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// A host's `slots`, at most `MAX_SLOTS` unless `allow_many_slots = true` in the same
+    /// [[host]] (`table`): every slot is a process and an SSH channel there, and a typo like
+    /// `slots = 100000` would otherwise open thousands of connections to one host.
+    fn capped_slots(&mut self, v: &RawValue, allow_many: bool, table: &str) -> Option<Slots> {
+        let slots = self.slots(v, 1)?;
+        match slots {
+            Slots::Count(n) if n > MAX_SLOTS && !allow_many => {
+                self.issue(
+                    v.span(),
+                    format!(
+                        "`slots` = {n} is more than {MAX_SLOTS}, testbot's limit per host; lower it, \
+                         or add `allow_many_slots = true` to {table} if the machine really runs that many"
+                    ),
+                );
+                None
+            }
+            slots => Some(slots),
         }
     }
 
@@ -498,6 +533,66 @@ impl Checker<'_> {
         }
         out
     }
+}
+
+/// Directories that a sync must never own: the root of a system tree itself (a directory
+/// below one, like `/srv/testbot` or `/tmp/testbot`, is fine).
+pub(super) const SYSTEM_DIRS: &[&str] = &[
+    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found", "/media", "/mnt",
+    "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib",
+    "/usr/local", "/usr/sbin", "/usr/share", "/var", "/var/lib", "/var/log", "/var/tmp", "/Users", "/Library",
+    "/System", "/Applications", "/private", "/nix",
+];
+
+/// Checks `[sync] remote_dir` and gives it in the form the hosts get: relative to the remote
+/// login directory (`~/x` and `x` alike, `.` components dropped) or absolute. A sync deletes
+/// in that directory, so it must be one testbot can own: not empty, not the login directory
+/// (`~`, `.`, `~/`) nor `/`, not a system directory itself, no `..` (which could climb to an
+/// ancestor of the login directory), no `$VAR` and no `~user` (nothing is expanded: they would
+/// be taken literally). Whether an absolute path is the login directory or above it depends on
+/// the host: the sync checks that there.
+pub(super) fn remote_dir(raw: &str) -> Result<String, String> {
+    const FIX: &str = "choose a directory of its own for testbot, like \".cache/testbot/app\" or \"/srv/testbot/app\"";
+    if raw.trim().is_empty() {
+        return Err(format!("it is empty; {FIX}"));
+    }
+    if raw.contains('\0') || raw.contains('\n') {
+        return Err(format!("it contains a control character; {FIX}"));
+    }
+    if raw.contains('$') {
+        return Err("testbot does not expand variables (a `$` would be taken literally); write the path itself, \
+                    relative to the login directory (`~/x` or `x`) or absolute"
+            .to_string());
+    }
+    let rest = match raw.strip_prefix('~') {
+        None => raw,
+        Some("") => return Err(format!("`~` is the login directory itself, where a sync would delete what it did not send; {FIX}")),
+        Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/'),
+        Some(_) => {
+            return Err("`~user` is not expanded; write `~/x` (under the login directory of the host's user) or an absolute path"
+                .to_string())
+        }
+    };
+    let absolute = rest.starts_with('/');
+    let mut parts = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(format!("it contains `..`, which could climb out of a directory of testbot's own; {FIX}")),
+            p => parts.push(p),
+        }
+    }
+    let dir = if absolute { format!("/{}", parts.join("/")) } else { parts.join("/") };
+    if dir.is_empty() {
+        return Err(format!("it is the login directory itself, where a sync would delete what it did not send; {FIX}"));
+    }
+    if dir == "/" {
+        return Err(format!("`/` is the whole filesystem; {FIX}"));
+    }
+    if SYSTEM_DIRS.contains(&dir.as_str()) {
+        return Err(format!("{dir} is a system directory; use a directory of testbot's own below it, like \"{dir}/testbot\""));
+    }
+    Ok(dir)
 }
 
 /// Expands a leading `~` (alone or followed by `/`) to `home`. Other paths,

@@ -15,7 +15,13 @@ pub fn render(checks: &[HostCheck]) -> String {
                         notes.push(format!("{}: {p}", c.name));
                         "unusable".to_string()
                     }
-                    None => "ok".to_string(),
+                    None => match &r.capacity {
+                        Some(note) => {
+                            notes.push(format!("{}: {note}", c.name));
+                            "limited".to_string()
+                        }
+                        None => "ok".to_string(),
+                    },
                 };
                 let ruby = r.ruby.as_deref().map(short_ruby).unwrap_or_else(|| "-".into());
                 let bundler = r.bundler.as_deref().map(|b| b.trim_start_matches("Bundler version ").to_string()).unwrap_or_else(|| "-".into());
@@ -81,6 +87,8 @@ mod tests {
                     free_mb: Some(2048),
                     round_trip: Duration::from_millis(3),
                     remote_dir: ".cache/testbot/app-1".into(),
+                    capacity: None,
+                    dir_problem: None,
                 }),
             },
             HostCheck { name: "ci-2".into(), endpoint: "127.0.0.1:2202".into(), result: Err("connection refused".into()) },
@@ -93,6 +101,32 @@ ci-1  127.0.0.1:2201  ok           tb    4      4      3.1.2p20  2.3.15   2.0G  
 ci-2  127.0.0.1:2202  unreachable  -     -      -      -         -        -     -
 
 ci-2: connection refused
+"
+        );
+    }
+
+    #[test]
+    fn a_host_that_refuses_channels_is_limited_with_the_reason() {
+        let report = HostReport {
+            user: "tb".into(),
+            cores: 2,
+            slots: 16,
+            ruby: Some("ruby 3.1.2p20 (2022-04-12 revision 4491bb740a) [x86_64-linux-gnu]".into()),
+            bundler: None,
+            free_mb: None,
+            round_trip: Duration::from_millis(2),
+            remote_dir: "work".into(),
+            capacity: Some("it refused channels: 12 of the 17 sessions its 16 slots need opened at once".into()),
+            dir_problem: None,
+        };
+        let out = render(&[HostCheck { name: "h".into(), endpoint: "127.0.0.1:22".into(), result: Ok(report) }]);
+        assert_eq!(
+            out,
+            "\
+HOST  ADDRESS       STATUS   USER  CORES  SLOTS  RUBY      BUNDLER  FREE  RTT
+h     127.0.0.1:22  limited  tb    2      16     3.1.2p20  -        -     2ms
+
+h: it refused channels: 12 of the 17 sessions its 16 slots need opened at once
 "
         );
     }

@@ -87,6 +87,15 @@ impl Reporter {
         self.agg.warnings.push(message.to_string());
     }
 
+    /// A signal stopped the run before any batch ran, while it was `doing` something: say so,
+    /// with what had been done (`done`, a line each), after what was running there was stopped.
+    pub fn interrupted_before_run(&mut self, doing: &str, done: &[String]) {
+        self.display.line(&format!("interrupted while {doing}: no test ran; what was running there was stopped"));
+        for line in done {
+            self.display.line(&format!("  {line}"));
+        }
+    }
+
     /// The run is stopping early; say why while the batches wind down.
     pub fn stopping(&mut self, why: Stop) {
         let text = match why {

@@ -5,6 +5,7 @@ use super::hooks::{run_script, Finished, HOOK_TIMEOUT};
 use super::{build_slots, host_env, remote, PreparedHost};
 use crate::inventory::Inventory;
 use crate::project::Project;
+use crate::signals::Signals;
 use crate::ssh::LocalHost;
 use std::sync::Arc;
 
@@ -21,8 +22,9 @@ impl ExecOutcome {
     }
 }
 
-/// Connects to (and syncs) every host, then runs `command` once a host, or once a slot.
-pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_slot: bool) -> Vec<ExecOutcome> {
+/// Connects to (and syncs) every host, then runs `command` once a host, or once a slot. A
+/// signal stops what still runs (or connects): those places report `remote::INTERRUPTED`.
+pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_slot: bool, signals: &Signals) -> Vec<ExecOutcome> {
     let mut hosts = Vec::new();
     if project.local_slots > 0 {
         hosts.push(PreparedHost {
@@ -35,19 +37,19 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
             slot_numbers: Vec::new(),
         });
     }
-    let (remote_hosts, failures) = remote::prepare(project, inventory).await;
+    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
     hosts.extend(remote_hosts);
     let mut outcomes: Vec<ExecOutcome> =
         failures.into_iter().map(|f| ExecOutcome { place: f.name, result: Err(f.reason) }).collect();
     if per_slot {
         let slots = build_slots(project, &hosts);
-        let runs = slots.iter().map(|(slot, _)| run_script(&*slot.host, command, slot.env.clone(), slot.workdir.clone(), HOOK_TIMEOUT));
+        let runs = slots.iter().map(|(slot, _)| stoppable(signals, run_script(&*slot.host, command, slot.env.clone(), slot.workdir.clone(), HOOK_TIMEOUT)));
         let results = futures::future::join_all(runs).await;
         for ((slot, _), result) in slots.iter().zip(results) {
             outcomes.push(ExecOutcome { place: format!("{}#{}", slot.info.host, slot.info.host_slot), result });
         }
     } else {
-        let runs = hosts.iter().map(|h| run_script(&*h.host, command, host_env(project, h), h.workdir.clone(), HOOK_TIMEOUT));
+        let runs = hosts.iter().map(|h| stoppable(signals, run_script(&*h.host, command, host_env(project, h), h.workdir.clone(), HOOK_TIMEOUT)));
         let results = futures::future::join_all(runs).await;
         for (h, result) in hosts.iter().zip(results) {
             outcomes.push(ExecOutcome { place: h.host.name().to_string(), result });
@@ -55,4 +57,9 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
     }
     outcomes.sort_by(|a, b| a.place.cmp(&b.place));
     outcomes
+}
+
+/// `run` unless a signal comes first (dropping it kills the command).
+async fn stoppable(signals: &Signals, run: impl std::future::Future<Output = Result<Finished, String>>) -> Result<Finished, String> {
+    signals.unless_stopped(run).await.unwrap_or_else(|| Err(remote::INTERRUPTED.to_string()))
 }

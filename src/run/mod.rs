@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{signal, SignalKind};
+use crate::signals::Signals;
 use tokio::sync::{mpsc, watch};
 
 
@@ -106,7 +106,9 @@ struct Held {
     attempt: u32,
 }
 
-pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: Policy) -> Result<u8, Error> {
+/// The whole run: hosts prepared (connected, synced), slots leased, hooks, then `execute`.
+/// A signal (`signals`) in any phase stops it, kills what runs and returns 130.
+pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: Policy, signals: Signals) -> Result<u8, Error> {
     let started = Instant::now();
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
@@ -138,25 +140,22 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
             slot_numbers: Vec::new(),
         });
     }
-    // Ctrl-C while connecting or copying: dropping the connections ends the remote side too.
-    let (remote_hosts, failures) = tokio::select! {
-        prepared = remote::prepare(&project, &inventory) => prepared,
-        _ = tokio::signal::ctrl_c() => {
-            reporter.stopping(Stop::Interrupted);
-            return Ok(crate::errors::exit::INTERRUPTED);
-        }
-    };
+    // A signal while connecting or copying: dropping the connections ends the remote side too.
+    let (remote_hosts, failures) = remote::prepare(&project, &inventory, &signals).await;
+    if signals.caught().is_some() {
+        let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
+        done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.name, f.reason)));
+        reporter.interrupted_before_run("connecting to and syncing the hosts", &done);
+        return Ok(crate::errors::exit::INTERRUPTED);
+    }
     hosts.extend(remote_hosts);
     let mut failures = failures;
     // Other runs may share these hosts: take only free slots (or wait for one).
     let mut _leases = Vec::new();
     if inventory.ssh.slot_leases {
-        let leased = tokio::select! {
-            leased = lease::lease_all(hosts) => leased,
-            _ = tokio::signal::ctrl_c() => {
-                reporter.stopping(Stop::Interrupted);
-                return Ok(crate::errors::exit::INTERRUPTED);
-            }
+        let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
+            reporter.interrupted_before_run("waiting for free slots on the hosts", &[]);
+            return Ok(crate::errors::exit::INTERRUPTED);
         };
         for note in &leased.notes {
             reporter.warn(note);
@@ -165,12 +164,9 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         _leases = leased.leases;
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
-    let hooked = tokio::select! {
-        hooked = run_setup_hooks(&project, &inventory.hooks, hosts) => hooked,
-        _ = tokio::signal::ctrl_c() => {
-            reporter.stopping(Stop::Interrupted);
-            return Ok(crate::errors::exit::INTERRUPTED);
-        }
+    let Some(hooked) = signals.unless_stopped(run_setup_hooks(&project, &inventory.hooks, hosts)).await else {
+        reporter.interrupted_before_run("running the before_run and before_slot hooks", &[]);
+        return Ok(crate::errors::exit::INTERRUPTED);
     };
     let (hosts, hook_failures) = hooked;
     failures.extend(hook_failures);
@@ -184,12 +180,13 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         }
         return Err(Error::NoHost(reasons.join("\n")));
     }
-    execute(&project, hosts, reporter, &policy, inventory.hooks.after_run.as_deref(), started).await
+    execute(&project, hosts, reporter, &policy, inventory.hooks.after_run.as_deref(), started, &signals).await
 }
 
 /// The run proper, on hosts already prepared (connected, the project in place): slots pull
 /// batches from the queue until every file has its result or the run stops. `started` is when
-/// the run began, for its wall time. Returns the exit code.
+/// the run began, for its wall time. The first signal stops the run (running batches are
+/// killed, the summary printed), a second one stops waiting for them. Returns the exit code.
 pub async fn execute(
     project: &Project,
     hosts: Vec<PreparedHost>,
@@ -197,12 +194,13 @@ pub async fn execute(
     policy: &Policy,
     after_run: Option<&str>,
     started: Instant,
+    signals: &Signals,
 ) -> Result<u8, Error> {
     let slots = build_slots(project, &hosts);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
-    let Some(preloaded) = preload::prepare(project, &hosts, &mut slots).await? else {
-        reporter.stopping(Stop::Interrupted);
+    let Some(preloaded) = preload::prepare(project, &hosts, &mut slots, signals).await? else {
+        reporter.interrupted_before_run("starting the preload servers", &[]);
         return Ok(crate::errors::exit::INTERRUPTED);
     };
 
@@ -243,8 +241,8 @@ pub async fn execute(
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    let mut interrupts = signal(SignalKind::interrupt()).map_err(|source| Error::Io { what: "listen for Ctrl-C".into(), source })?;
-    let mut terminates = signal(SignalKind::terminate()).map_err(|source| Error::Io { what: "listen for SIGTERM".into(), source })?;
+    // Signals already handled (none, unless one came while preload servers started).
+    let mut signals_seen = 0;
     let run_deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
     // A stack: the slot that boots first is on top.
     let mut idle: Vec<usize> = (0..slots.len()).rev().collect();
@@ -361,7 +359,8 @@ pub async fn execute(
                 }
             },
             // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
-            _ = async { tokio::select! { _ = interrupts.recv() => {}, _ = terminates.recv() => {} } } => {
+            _ = signals.more_than(signals_seen) => {
+                signals_seen = signals.count();
                 if stopped == Some(Stop::Interrupted) {
                     // Dropping the runtime kills what is left.
                     break;

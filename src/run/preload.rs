@@ -40,15 +40,19 @@ pub(super) struct Preloaded {
 }
 
 /// With `--preload`: starts every slot's server and points the slots at their sockets. An error
-/// when the helper loaded nowhere; `None` on Ctrl-C.
-pub(super) async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slot]) -> Result<Option<Preloaded>, Error> {
+/// when the helper loaded nowhere; `None` on a signal.
+pub(super) async fn prepare(
+    project: &Project,
+    hosts: &[PreparedHost],
+    slots: &mut [Slot],
+    signals: &crate::signals::Signals,
+) -> Result<Option<Preloaded>, Error> {
     if !project.preload {
         return Ok(Some(Preloaded { servers: Servers { running: Vec::new() }, failed: Vec::new() }));
     }
     let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
-    let started = tokio::select! {
-        started = start(slots, project, &boot) => started,
-        _ = tokio::signal::ctrl_c() => return Ok(None),
+    let Some(started) = signals.unless_stopped(start(slots, project, &boot)).await else {
+        return Ok(None);
     };
     if started.sockets.iter().all(Option::is_none) {
         return Err(Error::Preload(describe_failures(hosts, &started.failed)));

@@ -4,6 +4,7 @@
 use super::PreparedHost;
 use crate::inventory::{HostSpec, Inventory, Slots};
 use crate::project::Project;
+use crate::signals::Signals;
 use crate::ssh::quote::quote;
 use crate::ssh::remote::{HostKeyChecking, SshHost, SshTarget};
 use crate::ssh::Host;
@@ -163,16 +164,52 @@ pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost,
     let cores = String::from_utf8_lossy(&out).trim().parse::<usize>().map_err(|_| {
         format!("could not read its core count ({exit}): {}", String::from_utf8_lossy(&err).trim())
     })?;
-    let slots = match spec.slots {
+    let mut slots = match spec.slots {
         Slots::Count(n) => n,
         Slots::Auto => cores.max(1),
     };
+    let refused = host.refused_connections();
+    if !refused.is_empty() {
+        // It would refuse them again when the slots need them: run what its connections hold
+        // (one command of theirs is kept for the run's own, like the lease).
+        let fit = host.capacity().saturating_sub(1).max(1);
+        if fit < slots {
+            tracing::warn!(host = %spec.name, slots, fit, "the host refused connections: running fewer slots there");
+            slots = fit;
+        }
+    }
     Ok((host, HostFacts { cores, round_trip }, slots))
 }
 
+/// What `testbot hosts` says about a host that refused connections or channels while it was
+/// asked for as many as its slots need, if it did.
+async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
+    let refused = host.refused_connections();
+    if let Some(first) = refused.first() {
+        return Some(format!(
+            "it refused {} of the connections its {slots} slots need ({first}), so it runs {} commands at once; \
+             raise MaxStartups in its sshd_config (testbot opens {} at a time), or lower `slots`",
+            refused.len(),
+            host.capacity(),
+            crate::ssh::remote::CONNECTS_AT_ONCE,
+        ));
+    }
+    let needed = slots + 1;
+    let (opened, refusal) = host.channel_capacity(needed).await;
+    (opened < needed).then(|| {
+        format!(
+            "it refused channels: {opened} of the {needed} sessions its {slots} slots need opened at once ({}); \
+             raise MaxSessions in its sshd_config (testbot runs up to {} commands a connection), or lower `slots`",
+            refusal.unwrap_or_else(|| "no reason given".into()),
+            crate::ssh::remote::COMMANDS_PER_CONNECTION,
+        )
+    })
+}
+
 /// Every inventory host, connected and synced side by side (or, with `--no-sync`, checked to
-/// hold a finished copy).
-pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedHost>, Vec<HostFailure>) {
+/// hold a finished copy). A signal stops the hosts not ready yet: they fail with `INTERRUPTED`
+/// (dropping their work closes their channels, and the watchdogs end what ran there).
+pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals) -> (Vec<PreparedHost>, Vec<HostFailure>) {
     if inventory.hosts.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -183,7 +220,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedH
     let jobs = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
         let (local, payloads) = (local.clone(), &payloads);
-        async move {
+        let work = async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::errors::chain(&e))?,
@@ -203,7 +240,8 @@ pub async fn prepare(project: &Project, inventory: &Inventory) -> (Vec<PreparedH
                 support_dir: SUPPORT_DIR.to_string(),
                 slot_numbers: Vec::new(),
             })
-        }
+        };
+        async move { signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string())) }
     });
     let results = futures::future::join_all(jobs).await;
     let mut ready = Vec::new();
@@ -266,8 +304,18 @@ pub struct SyncReport {
     pub result: Result<sync::HostSync, String>,
 }
 
-/// `testbot sync [--verify]`: every host connected and synced at once, nothing run.
-pub async fn sync_only(root: &std::path::Path, support: Vec<(String, Vec<u8>)>, inventory: &Inventory, verify: bool) -> Result<Vec<SyncReport>, String> {
+/// What a host that a signal stopped reports.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// `testbot sync [--verify]`: every host connected and synced at once, nothing run. A signal
+/// stops the hosts still syncing (they report `INTERRUPTED`); the others keep their result.
+pub async fn sync_only(
+    root: &std::path::Path,
+    support: Vec<(String, Vec<u8>)>,
+    inventory: &Inventory,
+    verify: bool,
+    signals: &Signals,
+) -> Result<Vec<SyncReport>, String> {
     let remote_dir = remote_dir(inventory, root);
     let local = build_local(root, inventory, support);
     let payloads = sync::Payloads::default();
@@ -275,14 +323,21 @@ pub async fn sync_only(root: &std::path::Path, support: Vec<(String, Vec<u8>)>, 
         let (local, payloads, remote_dir) = (local.clone(), &payloads, &remote_dir);
         async move {
             // One connection: a sync runs one command at a time.
-            let result = match connect_only(spec, inventory, 1).await {
-                Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
-                Err(reason) => Err(reason),
+            let work = async {
+                match connect_only(spec, inventory, 1).await {
+                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
+                    Err(reason) => Err(reason),
+                }
             };
+            let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string()));
             SyncReport { name: spec.name.clone(), result }
         }
     });
     let reports = futures::future::join_all(jobs).await;
+    if signals.caught().is_some() {
+        // The tree may still be being hashed: do not wait for it.
+        return Ok(reports);
+    }
     // A project that could not be read is one error, not one per host.
     local.await?;
     Ok(reports)
@@ -306,6 +361,10 @@ pub struct HostReport {
     pub free_mb: Option<u64>,
     pub round_trip: Duration,
     pub remote_dir: String,
+    /// Why it cannot run all its slots at once (it refused connections or channels), if so.
+    pub capacity: Option<String>,
+    /// Why a sync would refuse its `remote_dir`, if it would.
+    pub dir_problem: Option<String>,
 }
 
 impl HostReport {
@@ -314,13 +373,14 @@ impl HostReport {
         if self.ruby.is_none() {
             Some("no `ruby` on its PATH".into())
         } else {
-            None
+            self.dir_problem.clone()
         }
     }
 }
 
-/// Checks every host at once, for `testbot hosts`.
-pub async fn check_all(inventory: &Inventory, root: &std::path::Path) -> Vec<HostCheck> {
+/// Checks every host at once, for `testbot hosts`; a signal stops the checks still running
+/// (those hosts report `INTERRUPTED`).
+pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &Signals) -> Vec<HostCheck> {
     let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root));
     let checks = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
@@ -333,14 +393,17 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path) -> Vec<Hos
                 },
                 Err(_) => format!("{}:{}", spec.address, spec.port),
             };
-            let result = async {
+            let work = async {
                 let (host, facts, slots) = connect(spec, inventory).await?;
+                // Before the script below makes the directory: a sync's own check.
+                let dir_problem = sync::check_dir(&host, &remote_dir).await.err().map(|e| crate::errors::chain(&e));
                 let dir = quote(&remote_dir);
                 let script = format!(
                     "printf 'ruby=%s\\n' \"$(ruby -v 2>/dev/null)\"; printf 'bundler=%s\\n' \"$(bundle -v 2>/dev/null)\"; \
                      mkdir -p {dir} 2>/dev/null; printf 'free_kb=%s\\n' \"$(df -Pk {dir} 2>/dev/null | awk 'NR==2 {{print $4}}')\""
                 );
                 let (_, out, _) = host.run(&script).await.map_err(|e| crate::errors::chain(&e))?;
+                let capacity = capacity_note(&host, slots).await;
                 let out = String::from_utf8_lossy(&out);
                 let field = |key: &str| {
                     out.lines()
@@ -357,9 +420,11 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path) -> Vec<Hos
                     free_mb: field("free_kb").and_then(|v| v.parse::<u64>().ok()).map(|kb| kb / 1024),
                     round_trip: facts.round_trip,
                     remote_dir: remote_dir.clone(),
+                    capacity,
+                    dir_problem,
                 })
-            }
-            .await;
+            };
+            let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string()));
             HostCheck { name: spec.name.clone(), endpoint, result }
         }
     });

@@ -29,7 +29,10 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 /// Commands run at once on one connection. sshd's `MaxSessions` defaults to 10 channels per
 /// connection; the other 2 are kept for the short channels that kill process groups.
-const COMMANDS_PER_CONNECTION: usize = 8;
+pub const COMMANDS_PER_CONNECTION: usize = 8;
+/// Connections opened to one host at once. sshd drops new connections at random once
+/// `MaxStartups` (default 10) are not yet authenticated; a burst of dozens looked like a dead host.
+pub const CONNECTS_AT_ONCE: usize = 4;
 const KILL_CHANNELS_PER_CONNECTION: usize = 2;
 /// How long a killed command has to report its end before its channel is closed from here.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -495,6 +498,8 @@ struct Inner {
     host_key: Arc<Mutex<Option<String>>>,
     /// Held while a connection is being added, so that a burst of spawns opens one, not many.
     grow: tokio::sync::Mutex<()>,
+    /// Why connections beyond the first were refused while `connect` opened them.
+    refused: Mutex<Vec<String>>,
 }
 
 impl SshHost {
@@ -528,17 +533,64 @@ impl SshHost {
             conns: Mutex::new(Vec::new()),
             host_key: Arc::new(Mutex::new(None)),
             grow: tokio::sync::Mutex::new(()),
+            refused: Mutex::new(Vec::new()),
         });
         // The first alone: it may record the host key, which the others then find.
         let first = inner.connect_one().await?;
         let wanted = sessions.div_ceil(COMMANDS_PER_CONNECTION).max(1);
-        let rest = futures::future::join_all((1..wanted).map(|_| inner.connect_one())).await;
+        // The rest a few at a time. One the host refuses is noted, not fatal: the host serves
+        // fewer commands at once (see `capacity`).
+        use futures::StreamExt;
+        let rest: Vec<Result<Conn, SshError>> =
+            futures::stream::iter((1..wanted).map(|_| inner.connect_one())).buffer_unordered(CONNECTS_AT_ONCE).collect().await;
         let mut conns = vec![Arc::new(first)];
+        let mut refused = Vec::new();
         for conn in rest {
-            conns.push(Arc::new(conn?));
+            match conn {
+                Ok(conn) => conns.push(Arc::new(conn)),
+                Err(e) => refused.push(crate::errors::chain(&e)),
+            }
+        }
+        if !refused.is_empty() {
+            tracing::warn!(host = %inner.target.name, refused = refused.len(), wanted, error = %refused[0], "the host refused connections");
         }
         *inner.conns.lock().unwrap_or_else(|p| p.into_inner()) = conns;
+        *inner.refused.lock().unwrap_or_else(|p| p.into_inner()) = refused;
         Ok(SshHost { inner })
+    }
+
+    /// Commands this host can run at once on the connections it accepted.
+    pub fn capacity(&self) -> usize {
+        self.connections() * COMMANDS_PER_CONNECTION
+    }
+
+    /// Why connections were refused while `connect` opened them (empty: none was).
+    pub fn refused_connections(&self) -> Vec<String> {
+        self.inner.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Opens `sessions` session channels at once, spread over the connections as commands
+    /// are, runs nothing in them and closes them: how many the host allowed (sshd's
+    /// `MaxSessions` caps them per connection), and the first refusal.
+    pub async fn channel_capacity(&self, sessions: usize) -> (usize, Option<String>) {
+        let conns: Vec<Arc<Conn>> = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if conns.is_empty() {
+            return (0, None);
+        }
+        let host = &self.inner.target.name;
+        let opens = (0..sessions).map(|i| {
+            let conn = conns[i % conns.len()].clone();
+            async move {
+                match conn.handle.channel_open_session().await {
+                    Ok(ch) => Ok(CloseOnDrop(Some(ch))),
+                    Err(source) => Err(crate::errors::chain(&SshError::Channel { host: host.clone(), source: Box::new(source) })),
+                }
+            }
+        });
+        let results = futures::future::join_all(opens).await;
+        let opened = results.iter().filter(|r| r.is_ok()).count();
+        let refusal = results.into_iter().find_map(Result::err);
+        (opened, refusal)
     }
 
     pub fn target(&self) -> &SshTarget {
@@ -565,9 +617,11 @@ impl SshHost {
         self.run_with_stdin(command, &[], limit).await
     }
 
-    /// Runs `command` with `stdin` as its standard input (then EOF), collecting its output.
-    /// Reading goes on while stdin is written: a command that prints while it reads would
-    /// otherwise stall once the output window fills.
+    /// Runs `command` with `stdin` as its standard input (then end of input), collecting its
+    /// output. Reading goes on while stdin is written: a command that prints while it reads
+    /// would otherwise stall once the output window fills. Like every command testbot starts,
+    /// it runs under the watchdog (`watched`): when its channel closes, because it ended,
+    /// timed out, or testbot or the connection went, its whole process group is killed.
     pub async fn run_with_stdin(
         &self,
         command: &str,
@@ -576,22 +630,26 @@ impl SshHost {
     ) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SshError> {
         let host = &self.inner.target.name;
         let (conn, _permit) = self.inner.slot().await?;
-        let mut ch = conn.open(host).await?;
-        let mut writer = ch.make_writer();
+        let mut ch = CloseOnDrop(Some(conn.open(host).await?));
+        let mut writer = ch.0.as_ref().expect("open").make_writer();
+        let wrapped = watched(command, stdin.len());
         let collect = async {
-            ch.exec(true, command)
+            ch.0.as_ref()
+                .expect("open")
+                .exec(true, wrapped.as_bytes())
                 .await
                 .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
+            // No EOF after the bytes: the watchdog reads the channel's stdin until it closes.
             let write = async {
                 writer.write_all(stdin).await?;
-                // Shutting the writer down sends EOF.
-                writer.shutdown().await
+                writer.flush().await
             };
             let read = async {
                 let (mut out, mut err) = (Vec::new(), Vec::new());
                 let mut exit = ExitInfo { code: None, signal: None };
                 let mut confirmed = false;
-                while let Some(msg) = ch.wait().await {
+                let channel = ch.0.as_mut().expect("open");
+                while let Some(msg) = channel.wait().await {
                     match msg {
                         ChannelMsg::Data { data } => out.extend_from_slice(&data),
                         ChannelMsg::ExtendedData { data, ext: 1 } => err.extend_from_slice(&data),
@@ -604,11 +662,13 @@ impl SshHost {
                         _ => {}
                     }
                 }
+                // Closed by sshd: nothing to close on drop.
+                ch.0.take();
                 // sshd always reports an exit status or signal; without one the connection went.
                 if exit.code.is_none() && exit.signal.is_none() {
                     return Err(SshError::Disconnected { host: host.clone() });
                 }
-                Ok((exit, out, err))
+                Ok((exit, strip_pgid_line(out), err))
             };
             tokio::pin!(write, read);
             let mut writing = true;
@@ -626,13 +686,11 @@ impl SshHost {
                 }
             }
         };
-        let result = timeout(limit, collect).await;
-        match result {
+        // On a timeout (or when this future is dropped) the channel is closed, and the
+        // watchdog kills what the command left running.
+        match timeout(limit, collect).await {
             Ok(r) => r,
-            Err(_) => {
-                let _ = ch.close().await;
-                Err(SshError::Timeout { host: host.clone(), command: command.to_string(), timeout: limit })
-            }
+            Err(_) => Err(SshError::Timeout { host: host.clone(), command: command.to_string(), timeout: limit }),
         }
     }
 
@@ -1110,6 +1168,56 @@ fn parse_pgid(line: &[u8]) -> Option<u32> {
     (pgid > 1).then_some(pgid)
 }
 
+/// A channel that is closed when it is dropped while still open (a timeout, a cancelled
+/// future), so that sshd ends the session and the watchdog kills the command's group.
+struct CloseOnDrop(Option<Channel<Msg>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(ch) = self.0.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = ch.close().await;
+                });
+            }
+        }
+    }
+}
+
+/// `command` under the watchdog, for `run_with_stdin`. It prints its process group first (the
+/// shell's pid: sshd starts every session in a new session), then a background watchdog holds
+/// the channel's stdin until it closes and kills the whole group. The command gets the first
+/// `stdin_len` bytes of the channel's stdin and then end of input (`head -c` reads no more than
+/// it passes on); only then does the watchdog start reading, so the two never share the pipe.
+/// With nothing to read the command gets /dev/null and starts no extra process.
+pub fn watched(command: &str, stdin_len: usize) -> String {
+    let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
+    let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
+    if stdin_len == 0 {
+        format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n{watchdog}\nexec 3<&-\n{command}\n")
+    } else {
+        format!(
+            "printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n\
+             {{ head -c {stdin_len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{command}\n}}\n"
+        )
+    }
+}
+
+/// The output without the process-group line `watched` prints first (lines a remote shell
+/// startup file printed before it are kept).
+fn strip_pgid_line(mut out: Vec<u8>) -> Vec<u8> {
+    let mut start = 0;
+    while start < out.len() {
+        let end = out[start..].iter().position(|&b| b == b'\n').map_or(out.len(), |i| start + i + 1);
+        if parse_pgid(&out[start..end]).is_some() {
+            out.drain(start..end);
+            return out;
+        }
+        start = end;
+    }
+    out
+}
+
 /// `kill -s KILL -- -PGID` on a channel of its own. (dash reads `kill -KILL -- -PGID` as a
 /// malformed number; `-s KILL --` works in dash and bash.)
 async fn kill_group(conn: Arc<Conn>, host: String, pgid: u32) {
@@ -1166,5 +1274,77 @@ impl Host for SshHost {
 impl fmt::Debug for SshHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SshHost").field("target", &self.inner.target).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+
+    /// Starts `watched(command, len)` as sshd would: `sh -c` as the leader of a new session.
+    fn start(command: &str, len: usize) -> std::process::Child {
+        Command::new("setsid")
+            .args(["sh", "-c", &watched(command, len)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Running (a zombie has been killed; its reaping is init's business).
+    fn alive(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+
+    #[test]
+    fn the_command_gets_exactly_its_stdin_and_the_pgid_line_is_stripped() {
+        let mut child = start("wc -c; echo done", 5);
+        let mut stdin = child.stdin.take().unwrap();
+        // More than the command's share: the rest is the watchdog's.
+        stdin.write_all(b"12345 and more").unwrap();
+        stdin.flush().unwrap();
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        assert!(child.wait().unwrap().success());
+        let text = String::from_utf8(strip_pgid_line(out)).unwrap();
+        assert_eq!(text.split_whitespace().collect::<Vec<_>>(), ["5", "done"]);
+        drop(stdin);
+    }
+
+    #[test]
+    fn closing_the_channel_kills_what_the_command_started() {
+        for len in [0, 3] {
+            // The command starts a process that outlives it, as `find | xargs sha256sum` would.
+            let mut child = start("sh -c 'echo $$; exec sleep 300' & wait", len);
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&b"abc"[..len]).unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let mut out = Vec::new();
+            let mut buf = [0u8; 256];
+            let sleeper = loop {
+                let n = stdout.read(&mut buf).unwrap();
+                assert!(n > 0, "no pid printed: {out:?}");
+                out.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&strip_pgid_line(out.clone())).into_owned();
+                if let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) {
+                    break pid;
+                }
+            };
+            assert!(alive(sleeper));
+            // The channel closes: its stdin ends.
+            drop(stdin);
+            let _ = child.wait();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while alive(sleeper) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(!alive(sleeper), "the sleeper outlived the channel (stdin {len} bytes)");
+        }
     }
 }

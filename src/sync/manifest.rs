@@ -154,8 +154,9 @@ pub fn digest_of(bytes: &[u8]) -> String {
 /// What turns a copy matching `base` into one matching `new`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Removed first (recursively): paths gone from `new`, and paths whose type changes. No
-    /// path here lies below another one here.
+    /// Removed first, each path alone, deepest first: paths of the old copy gone from `new`,
+    /// and paths whose type changes. A directory here is removed only once it is empty, so
+    /// that what testbot did not send (test artefacts, files made on the host) stays.
     pub delete: Vec<String>,
     /// Then unpacked, in path order: new and changed entries, each preceded by every directory
     /// above it, so that tar meets a directory entry (and replaces whatever else is there)
@@ -200,19 +201,9 @@ pub fn plan(base: &Manifest, new: &Manifest) -> Plan {
             delete.insert(path);
         }
     }
-    // `a` removed takes `a/b` with it.
-    let below_another = |path: &str| {
-        let mut dir = path;
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            if delete.contains(parent) {
-                return true;
-            }
-            dir = parent;
-        }
-        false
-    };
-    let pruned = delete.iter().filter(|p| !below_another(p)).map(|p| p.to_string()).collect();
-    Plan { delete: pruned, send: send.into_iter().map(str::to_string).collect(), changed }
+    // Reverse path order puts every path before the directory holding it (`a/b` > `a`).
+    let delete = delete.iter().rev().map(|p| p.to_string()).collect();
+    Plan { delete, send: send.into_iter().map(str::to_string).collect(), changed }
 }
 
 /// A relative path that stays inside the copy and off testbot's state: no empty, `.` or `..`
@@ -409,7 +400,7 @@ mod tests {
             ("n/new", file(0o600, 3)),
         ]);
         let p = plan(&base, &new);
-        assert_eq!(p.delete, ["gone"]);
+        assert_eq!(p.delete, ["gone/y", "gone/x", "gone"]);
         assert_eq!(p.send, ["a", "a/b", "link", "m", "n", "n/new"]);
         assert_eq!(p.changed, 4);
     }
@@ -420,16 +411,16 @@ mod tests {
         let base = manifest(&[("a", Kind::Dir { mode: 0o755 }), ("a/b", file(0o644, 1)), ("f", file(0o644, 1))]);
         let new = manifest(&[("a", Kind::Symlink { target: "/".into() }), ("f", Kind::Dir { mode: 0o755 }), ("f/g", file(0o644, 1))]);
         let p = plan(&base, &new);
-        assert_eq!(p.delete, ["a", "f"]);
+        assert_eq!(p.delete, ["f", "a/b", "a"]);
         assert_eq!(p.send, ["a", "f", "f/g"]);
         // And back: the link is deleted before the directory and its file arrive.
         let p = plan(&new, &base);
-        assert_eq!(p.delete, ["a", "f"]);
+        assert_eq!(p.delete, ["f/g", "f", "a"]);
         assert_eq!(p.send, ["a", "a/b", "f"]);
     }
 
     #[test]
-    fn deletions_are_pruned_to_the_topmost_and_do_not_confuse_siblings() {
+    fn deletions_name_every_path_deepest_first_and_do_not_confuse_siblings() {
         let base = manifest(&[
             ("a", Kind::Dir { mode: 0o755 }),
             ("a/b", file(0o644, 1)),
@@ -437,7 +428,7 @@ mod tests {
             ("ab", file(0o644, 1)),
         ]);
         let p = plan(&base, &Manifest::default());
-        assert_eq!(p.delete, ["a", "a-b", "ab"]);
+        assert_eq!(p.delete, ["ab", "a/b", "a-b", "a"]);
     }
 
     #[test]

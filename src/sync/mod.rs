@@ -8,7 +8,7 @@ pub mod manifest;
 pub mod remote;
 
 pub use local::Local;
-pub use remote::{check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
+pub use remote::{check_dir, check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,20 @@ pub enum SyncError {
     NeverSynced { dir: String },
     #[error("its last sync to {dir} did not finish: run `testbot sync`, or drop --no-sync")]
     Unfinished { dir: String },
+    #[error(
+        "refusing to sync into {dir}: it holds files testbot did not put there (it has no {mark}, \
+         which testbot leaves in a directory it made or found empty); empty it, or choose another \
+         `remote_dir` under [sync] in testbot.toml", mark = remote::OWNED_MARK
+    )]
+    NotOwned { dir: String },
+    #[error(
+        "refusing to sync into {dir}: on this host it is the login directory or one above it, \
+         where a sync could delete what it did not send; choose a directory of testbot's own as \
+         `remote_dir` under [sync] in testbot.toml"
+    )]
+    HomeDir { dir: String },
+    #[error("refusing to sync into {dir}: it is not a directory its user can enter (a file, or no permission); remove it or fix its permissions, or choose another `remote_dir` under [sync] in testbot.toml")]
+    NotDir { dir: String },
 }
 
 /// A path the walk found: relative (`/`-separated), full, and its own metadata (not its target's).

@@ -110,7 +110,24 @@ pub struct Probe {
     /// How that manifest is kept: the whole manifest's digest, then each delta's, in order
     /// (the last one is `digest`).
     pub chain: Vec<String>,
+    /// Why the directory is not testbot's to sync into, if it is not.
+    pub refusal: Option<Refusal>,
 }
+
+/// Why a host's remote directory is not testbot's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It is the login directory, or above it.
+    Home,
+    /// It holds files but no `OWNED_MARK` (nor a sync state): testbot did not make it.
+    Foreign,
+    /// Something other than a directory is there, or one the user cannot enter.
+    NotDir,
+}
+
+/// The mark testbot leaves in a remote directory it made (or found empty): only a directory
+/// with it (or with a sync state, from before the mark existed) is synced into when not empty.
+pub const OWNED_MARK: &str = ".testbot/owned";
 
 fn state(dir: &str) -> String {
     quote(&format!("{dir}/{STATE_DIR}"))
@@ -121,13 +138,29 @@ pub fn remote_path(dir: &str) -> String {
     dir.strip_prefix("~/").unwrap_or(dir).to_string()
 }
 
-/// Shell builtins only (no process started on the host): the state is in file names.
+/// Shell builtins only (no program started on the host): whether the directory is testbot's
+/// (not the login directory or above it, marked, or empty), then its state, from file names.
 pub fn probe_script(dir: &str) -> String {
-    let s = state(dir);
+    let d = quote(dir);
     format!(
-        "cd -- {s} 2>/dev/null || exit 0; \
+        "if [ ! -e {d} ] && [ ! -L {d} ]; then exit 0; fi; \
+         cd -- {d} 2>/dev/null || {{ echo refuse:notdir; exit 0; }}; \
+         here=$(pwd -P); home=$(cd -- \"$HOME\" 2>/dev/null && pwd -P); \
+         if [ -n \"$home\" ]; then case \"$home/\" in \"${{here%/}}\"/*) echo refuse:home; exit 0;; esac; fi; \
+         {owned_or_refuse}\
+         cd -- {STATE_DIR} 2>/dev/null || exit 0; \
          for f in manifest.*; do if [ -f \"$f\" ]; then echo \"digest:${{f#manifest.}}\"; fi; done; \
-         if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi"
+         if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi",
+        owned_or_refuse = not_owned("echo refuse:foreign; exit 0"),
+    )
+}
+
+/// Shell text, run in the remote directory, that runs `then` when the directory holds files
+/// but neither `OWNED_MARK` nor a sync state.
+fn not_owned(then: &str) -> String {
+    format!(
+        "if [ ! -f {OWNED_MARK} ] && [ ! -d {STATE_DIR} ]; then \
+         for f in * .[!.]* ..?*; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then {then}; fi; done; fi; "
     )
 }
 
@@ -153,6 +186,12 @@ pub fn parse_probe(out: &[u8]) -> Probe {
             }
         } else if let Some(v) = line.strip_prefix("dirty:") {
             probe.unfinished = Some(hex(v).unwrap_or_default());
+        } else if let Some(v) = line.strip_prefix("refuse:") {
+            probe.refusal = match v.trim() {
+                "home" => Some(Refusal::Home),
+                "notdir" => Some(Refusal::NotDir),
+                _ => Some(Refusal::Foreign),
+            };
         }
     }
     deltas.sort();
@@ -178,26 +217,32 @@ pub fn scan_script(dir: &str) -> String {
     )
 }
 
-/// Marks the copy unfinished, deletes (refusing any path below a symlink), unpacks (the new
+/// Makes the directory (or checks that it is testbot's: marked, or empty) and marks it,
+/// marks the copy unfinished, deletes the paths on the list (each alone, deepest first; a
+/// directory only once it is empty; refusing any path below a symlink), unpacks (the new
 /// state file `state`, a manifest or a delta, comes last in the tar), and only after tar
 /// succeeded drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
 /// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
-/// manifest. Besides `tar` and one `rm`, only shell builtins run.
+/// manifest. Besides `tar`, `rm` and `rmdir`, only shell builtins run.
 pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool) -> String {
     let d = quote(dir);
     let deletions = if delete_len == 0 {
         String::new()
     } else {
-        // `dd iflag=fullblock` passes exactly this many bytes of the pipe on (leaving the tar to
-        // tar) and nothing goes to disk, which may be full. Each item is `LEN:./PATH`: an item
-        // cut short by a lost connection fails its length check, and nothing of its batch is
-        // deleted.
+        // `head -c` passes exactly this many bytes of the pipe on (leaving the tar to tar) and
+        // nothing goes to disk, which may be full. Each item is `LEN:./PATH`: an item cut short
+        // by a lost connection fails its length check, and nothing of its batch is deleted.
+        // Files and links go first (one `rm`, in a subshell that keeps the list), then the
+        // directories, deepest first, and only those left empty.
         format!(
-            "dd bs={delete_len} count=1 iflag=fullblock status=none | LC_ALL=C xargs -0 -r sh -c 'n=$#; \
+            "head -c {delete_len} | LC_ALL=C xargs -0 -r sh -c '\
              for a; do p=${{a#*:}}; if [ \"${{a%%:*}}\" != \"${{#p}}\" ]; then echo \"the deletion list arrived damaged\" >&2; exit 1; fi; \
              d=${{p%/*}}; while [ \"$d\" != . ]; do \
-             if [ -L \"$d\" ]; then echo \"refusing to delete $p: $d is a symlink\" >&2; exit 1; fi; d=${{d%/*}}; done; \
-             set -- \"$@\" \"$p\"; done; shift $n; exec rm -rf -- \"$@\"' sh || exit 1; "
+             if [ -L \"$d\" ]; then echo \"refusing to delete $p: $d is a symlink\" >&2; exit 1; fi; d=${{d%/*}}; done; done; \
+             ( n=$#; for a; do p=${{a#*:}}; if [ -L \"$p\" ] || [ ! -d \"$p\" ]; then set -- \"$@\" \"$p\"; fi; done; shift $n; \
+             if [ $# -gt 0 ]; then exec rm -f -- \"$@\"; fi ) || exit 1; \
+             n=$#; for a; do p=${{a#*:}}; if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then set -- \"$@\" \"$p\"; fi; done; shift $n; \
+             if [ $# -gt 0 ]; then rmdir -- \"$@\" 2>/dev/null; fi; exit 0' sh || exit 1; "
         )
     };
     let state = quote(state);
@@ -206,8 +251,15 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
     } else {
         String::new()
     };
+    let dir_text = dir.replace(['\'', '\n'], "?");
+    let foreign = not_owned(&format!(
+        "echo 'refusing to sync into {dir_text}: it holds files testbot did not put there (it has no {OWNED_MARK}); \
+         empty it, or choose another remote_dir in testbot.toml' >&2; exit 1"
+    ));
     format!(
-        "umask 022; s={STATE_DIR}; if [ ! -d {d}/$s ]; then mkdir -p -- {d}/$s || exit 1; fi; cd -- {d} || exit 1; \
+        "umask 022; s={STATE_DIR}; \
+         if [ -e {d} ] || [ -L {d} ]; then cd -- {d} || exit 1; {foreign}else mkdir -p -- {d} && cd -- {d} || exit 1; fi; \
+         if [ ! -d $s ]; then mkdir -p -- $s || exit 1; fi; if [ ! -f {OWNED_MARK} ]; then : > {OWNED_MARK} || exit 1; fi; \
          printf '%s\\n' {digest} > $s/dirty || exit 1; \
          {deletions}\
          tar -x -p --no-same-owner -f - || {{ rm -f $s/{state}; exit 1; }}; \
@@ -215,14 +267,33 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
     )
 }
 
+/// Whether `dir` is a directory a sync would go into on `host` (for `testbot hosts`): absent,
+/// empty or marked, and not the login directory or above it.
+pub async fn check_dir(host: &SshHost, dir: &str) -> Result<(), SyncError> {
+    let dir = remote_path(dir);
+    refused(&probe(host, &dir).await?, &dir)
+}
+
 /// Whether the host holds a copy at all (for `--no-sync`).
 pub async fn check_synced(host: &SshHost, dir: &str) -> Result<(), SyncError> {
     let dir = remote_path(dir);
     let probe = probe(host, &dir).await?;
+    refused(&probe, &dir)?;
     match (probe.digest, probe.unfinished) {
         (None, _) => Err(SyncError::NeverSynced { dir }),
         (Some(_), Some(_)) => Err(SyncError::Unfinished { dir }),
         (Some(_), None) => Ok(()),
+    }
+}
+
+/// The probe's refusal as an error.
+fn refused(probe: &Probe, dir: &str) -> Result<(), SyncError> {
+    let dir = dir.to_string();
+    match probe.refusal {
+        None => Ok(()),
+        Some(Refusal::Home) => Err(SyncError::HomeDir { dir }),
+        Some(Refusal::Foreign) => Err(SyncError::NotOwned { dir }),
+        Some(Refusal::NotDir) => Err(SyncError::NotDir { dir }),
     }
 }
 
@@ -242,6 +313,7 @@ pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: 
     let dir = remote_path(dir);
     let probe = probe(host, &dir).await?;
     tracing::debug!(host = host.target().name, ?probe, seconds = started.elapsed().as_secs_f64(), "probed");
+    refused(&probe, &dir)?;
     let local = &local.await.map_err(SyncError::Local)?;
     if !verify && probe.unfinished.is_none() && probe.digest.as_deref() == Some(local.digest.as_str()) {
         return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
@@ -349,10 +421,10 @@ mod tests {
     fn probe_output_is_read() {
         let d = "a".repeat(64);
         assert_eq!(parse_probe(b""), Probe::default());
-        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None, chain: vec![d.clone()] });
+        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None, chain: vec![d.clone()], refusal: None });
         assert_eq!(
             parse_probe(format!("digest:junk\ndirty:{d}\n").as_bytes()),
-            Probe { digest: None, unfinished: Some(d.clone()), chain: vec![] }
+            Probe { digest: None, unfinished: Some(d.clone()), chain: vec![], refusal: None }
         );
         assert_eq!(parse_probe(b"dirty:\n").unfinished, Some(String::new()));
     }
@@ -465,7 +537,7 @@ mod tests {
         let (ok, err) = apply(&fourth, &scan(home.path(), "d"), home.path(), "d");
         assert!(ok, "{err}");
         let probe = probe_of(home.path(), "d");
-        assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()] });
+        assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()], refusal: None });
         let left: Vec<_> = std::fs::read_dir(home.path().join("d").join(STATE_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, [std::ffi::OsString::from(format!("manifest.{}", fourth.digest))]);
         assert_eq!(scan(home.path(), "d"), fourth.manifest);
@@ -505,7 +577,7 @@ mod tests {
         assert!(ok, "{err}");
         assert_eq!(scan(home.path(), dir), first.manifest);
         let probe = parse_probe(sh(home.path(), &probe_script(dir), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None, chain: vec![first.digest.clone()] });
+        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None, chain: vec![first.digest.clone()], refusal: None });
         assert!(!home.path().join("pwned").exists() && !home.path().join(dir).join("pwned").exists());
 
         // `a` becomes a link out of the tree; nothing is written through it.
@@ -551,7 +623,7 @@ mod tests {
         assert!(err.contains("refusing to delete ./a/b"), "{err}");
         assert_eq!(std::fs::read_to_string(outside.path().join("b")).unwrap(), "keep");
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()), chain: vec![first.digest.clone()] });
+        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()), chain: vec![first.digest.clone()], refusal: None });
     }
 
     #[test]
@@ -560,11 +632,92 @@ mod tests {
         std::fs::create_dir_all(home.path().join("d/gone dir")).unwrap();
         std::fs::write(home.path().join("d/gone dir/x"), "x").unwrap();
         std::fs::write(home.path().join("d/gone"), "x").unwrap();
+        std::fs::create_dir_all(home.path().join("d/.testbot")).unwrap();
+        std::fs::write(home.path().join("d").join(OWNED_MARK), "").unwrap();
         // `./gone dir` arrives as `./gone`: a real path, but not the one sent.
         let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true), b"12:./gone");
         assert!(!ok);
         assert!(err.contains("the deletion list arrived damaged"), "{err}");
         assert!(home.path().join("d/gone").exists() && home.path().join("d/gone dir/x").exists());
+    }
+
+    #[test]
+    fn a_deletion_removes_only_what_was_sent_and_keeps_what_was_made_on_the_host() {
+        let src = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let p = src.path();
+        for f in [".cache/x/a", ".cache/y", "keep"] {
+            std::fs::create_dir_all(p.join(f).parent().unwrap()).unwrap();
+            std::fs::write(p.join(f), f).unwrap();
+        }
+        let build = || Local::build(p, &[], &[], Vec::new(), None).unwrap();
+        let first = build();
+        assert!(apply(&first, &Manifest::default(), home.path(), "d").0);
+        // Made on the host, never sent: another project's copy inside a sent directory.
+        let theirs = home.path().join("d/.cache/x/other/copy");
+        std::fs::create_dir_all(theirs.parent().unwrap()).unwrap();
+        std::fs::write(&theirs, "not testbot's").unwrap();
+        std::fs::remove_dir_all(p.join(".cache")).unwrap();
+        let second = build();
+        let plan = manifest::plan(&first.manifest, &second.manifest);
+        assert_eq!(plan.delete, [".cache/y", ".cache/x/a", ".cache/x", ".cache"]);
+        let (ok, err) = apply(&second, &first.manifest, home.path(), "d");
+        assert!(ok, "{err}");
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "not testbot's");
+        assert!(!home.path().join("d/.cache/x/a").exists() && !home.path().join("d/.cache/y").exists());
+        assert!(home.path().join("d/keep").exists());
+        // Directories left empty go.
+        std::fs::create_dir_all(p.join("e/f")).unwrap();
+        std::fs::write(p.join("e/f/g"), "g").unwrap();
+        let third = build();
+        assert!(apply(&third, &second.manifest, home.path(), "d").0);
+        std::fs::remove_dir_all(p.join("e")).unwrap();
+        let fourth = build();
+        let (ok, err) = apply(&fourth, &third.manifest, home.path(), "d");
+        assert!(ok, "{err}");
+        assert!(!home.path().join("d/e").exists());
+    }
+
+    /// `sh` with `$HOME` set to `home`.
+    fn sh_at_home(home: &Path, script: &str) -> String {
+        let out = Command::new("sh").arg("-c").arg(script).current_dir(home).env("HOME", home).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn only_a_directory_testbot_made_or_found_empty_is_synced_into() {
+        let src = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("f"), "1").unwrap();
+        let local = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
+        // The login directory, or above it: refused before anything is sent.
+        for dir in [".", "./", "..", "/"] {
+            assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script(dir)).as_bytes()).refusal, Some(Refusal::Home), "{dir}");
+        }
+        std::os::unix::fs::symlink(home.path(), home.path().join("link-home")).unwrap();
+        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("link-home")).as_bytes()).refusal, Some(Refusal::Home));
+        // Absent, or empty: fine, and marked by the sync.
+        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("new")).as_bytes()).refusal, None);
+        std::fs::create_dir(home.path().join("empty")).unwrap();
+        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("empty")).as_bytes()).refusal, None);
+        assert!(apply(&local, &Manifest::default(), home.path(), "empty").0);
+        assert!(home.path().join("empty").join(OWNED_MARK).is_file());
+        assert!(apply(&local, &Manifest::default(), home.path(), "new").0);
+        assert!(home.path().join("new").join(OWNED_MARK).is_file());
+        // Marked, it is synced into even with files testbot did not send.
+        std::fs::write(home.path().join("new/artefact"), "x").unwrap();
+        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("new")).as_bytes()).refusal, None);
+        assert!(apply(&local, &local.manifest, home.path(), "new").0);
+        // Not empty and not marked: refused, by the probe and by the sync itself, untouched.
+        std::fs::create_dir(home.path().join("theirs")).unwrap();
+        std::fs::write(home.path().join("theirs/.hidden"), "x").unwrap();
+        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("theirs")).as_bytes()).refusal, Some(Refusal::Foreign));
+        let (ok, err) = apply(&local, &Manifest::default(), home.path(), "theirs");
+        assert!(!ok);
+        assert!(err.contains("refusing to sync into theirs") && err.contains("empty it, or choose another remote_dir"), "{err}");
+        assert_eq!(std::fs::read_dir(home.path().join("theirs")).unwrap().count(), 1);
+        std::fs::write(home.path().join("file"), "x").unwrap();
+        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("file")).as_bytes()).refusal, Some(Refusal::NotDir));
     }
 
     #[test]
