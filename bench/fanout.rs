@@ -42,13 +42,13 @@ fn main() {
         })
         .collect();
     // As the testbot binary runs: its runtime.
-    let runtime = testbot::cli::runtime().expect("a runtime");
+    let runtime = testbot::commands::runtime().expect("a runtime");
     let (connected, ready, failed) = runtime.block_on(async move {
         let started = Instant::now();
         let results = futures::future::join_all(targets.into_iter().map(|t| async move {
-            let host = SshHost::connect_with_agent(t, 1, None).await.map_err(|e| testbot::errors::chain(&e))?;
+            let host = SshHost::connect_with_agent(t, 1, None).await.map_err(|e| testbot::error_chain::chain(&e))?;
             let connected = started.elapsed();
-            let (exit, _, err) = host.run("true").await.map_err(|e| testbot::errors::chain(&e))?;
+            let (exit, _, err) = host.run("true").await.map_err(|e| testbot::error_chain::chain(&e))?;
             if !exit.success() {
                 return Err(format!("`true` {exit}: {}", String::from_utf8_lossy(&err)));
             }

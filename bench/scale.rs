@@ -95,7 +95,7 @@ fn main() {
         time_scale: args.time_scale,
         runners: Some(runners.handle.clone()),
     });
-    let reporter = Reporter::new(ReportConfig {
+    let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
         report_json: Some(root.join("report.json")),
         junit: Some(root.join("junit.xml")),
@@ -104,7 +104,7 @@ fn main() {
         flaky_fails: false,
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
-    let runtime = testbot::cli::runtime().expect("a runtime");
+    let runtime = testbot::commands::runtime().expect("a runtime");
     let policy = Policy { file_timeout: Some(Duration::from_secs(300)), ..Policy::default() };
     let hosts = sim::hosts(&script, args.hosts, args.slots_per_host, 4);
     let started = Instant::now();
@@ -112,7 +112,11 @@ fn main() {
     let code = runtime
         .block_on(async move {
             let signals = testbot::signals::Signals::install().expect("listen for Ctrl-C");
-            tokio::spawn(async move { execute(&project, hosts, reporter, &policy, None, started, &signals).await }).await
+            tokio::spawn(async move {
+                let mut emit = |event| reporter.record(event);
+                execute(&project, hosts, &policy, None, started, &signals, &mut emit).await.map(|_| reporter.finish().verdict())
+            })
+            .await
         })
         .expect("the run task")
         .expect("the run");
@@ -122,7 +126,7 @@ fn main() {
     let (process_cpu, rss) = sim::usage();
     let cpu = process_cpu - runners_cpu;
     eprintln!(
-        "files={} examples={examples} slots={} exit={code} wall_seconds={wall:.3} runners_cpu_seconds={runners_cpu:.3} cpu_seconds={cpu:.3} peak_rss_mb={rss:.1}",
+        "files={} examples={examples} slots={} verdict={code:?} wall_seconds={wall:.3} runners_cpu_seconds={runners_cpu:.3} cpu_seconds={cpu:.3} peak_rss_mb={rss:.1}",
         args.files,
         args.hosts * args.slots_per_host
     );

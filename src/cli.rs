@@ -1,7 +1,7 @@
 //! The command line: a pure first stage (clap) and `run`, which builds the real objects.
 
+use crate::commands::{self, Outcome};
 use crate::errors::Error;
-use crate::inventory::Inventory;
 use crate::{project, run};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -261,20 +261,6 @@ fn parse_local_slots(text: &str) -> Result<usize, String> {
     }
 }
 
-/// What a finished run tells `main`.
-pub struct Outcome {
-    code: u8,
-}
-
-impl Outcome {
-    pub fn new(code: u8) -> Self {
-        Outcome { code }
-    }
-    pub fn exit_code(&self) -> u8 {
-        self.code
-    }
-}
-
 /// Log lines go to stderr, coloured only where `report::term` would colour them: escape codes
 /// in a CI log or a file are noise.
 pub fn init_tracing(verbose: u8) {
@@ -293,21 +279,77 @@ pub fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// Runs the command the command line names, with its arguments turned into the plain options
+/// `commands` takes.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
-        Some(Command::Run(args)) => run_suite(args),
-        Some(Command::Hosts(args)) => hosts(args),
-        Some(Command::Init(args)) => init(args),
-        Some(Command::Exec(args)) => exec(args),
-        Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => merge_reports(args),
-        Some(Command::Sync(args)) => sync(args),
-        Some(Command::List(args)) => list(args),
+        Some(Command::Run(args)) => commands::run(args.into()),
+        Some(Command::Hosts(args)) => commands::hosts(&args.project.into()),
+        Some(Command::Init(args)) => commands::init(args.chdir, args.config, args.framework),
+        Some(Command::Exec(args)) => commands::exec(commands::ExecOptions {
+            location: args.project.into(),
+            local_slots: args.local_slots,
+            command: args.command.join(" "),
+            per_slot: args.per_slot,
+        }),
+        Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => commands::merge(commands::MergeOptions {
+            reports: args.reports,
+            report_json: args.report_json,
+            junit: args.junit,
+            runtime_log: args.runtime_log,
+            flaky_fails: args.flaky_fails,
+        }),
+        Some(Command::Sync(args)) => commands::sync(&args.project.into(), args.verify),
+        Some(Command::List(args)) => {
+            let options = project::Options {
+                paths: args.paths,
+                runtime_log: args.runtime_log,
+                framework: args.framework,
+                ..Default::default()
+            };
+            commands::list(&args.project.into(), &options, args.partition)
+        }
         Some(Command::Completions(args)) => completions(args),
         None => {
             if let Some(error) = unknown_command(&cli.run) {
                 return Err(error);
             }
-            run_suite(cli.run)
+            commands::run(cli.run.into())
+        }
+    }
+}
+
+impl From<ProjectArgs> for commands::Location {
+    fn from(args: ProjectArgs) -> commands::Location {
+        commands::Location { chdir: args.chdir, config: args.config, ssh_config: args.ssh_config }
+    }
+}
+
+impl From<RunArgs> for commands::RunOptions {
+    fn from(args: RunArgs) -> commands::RunOptions {
+        commands::RunOptions {
+            location: args.project.into(),
+            project: project::Options {
+                paths: args.paths,
+                runner_args: args.runner_args,
+                local_slots: args.local_slots,
+                runtime_log: args.runtime_log,
+                framework: args.framework,
+                no_bundler: args.no_bundler,
+                preload: args.preload,
+                first_is_1: args.first_is_1,
+            },
+            policy: run::Policy {
+                partition: args.partition,
+                retries: args.retries,
+                fail_fast: args.fail_fast,
+                timeout: args.timeout,
+                file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
+            },
+            report_json: args.report_json,
+            junit: args.junit,
+            flaky_fails: args.flaky_fails,
+            no_sync: args.no_sync,
         }
     }
 }
@@ -377,197 +419,6 @@ pub fn hoist_project_options(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsS
     hoisted.extend_from_slice(&args[1..at]);
     hoisted.extend_from_slice(&args[at + 1..]);
     hoisted
-}
-
-/// The project root and its inventory, after `-C`.
-fn setup(args: &ProjectArgs) -> Result<(PathBuf, Inventory), Error> {
-    let ProjectArgs { chdir, config, ssh_config } = args;
-    if let Some(dir) = chdir {
-        std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
-    }
-    let root = std::env::current_dir().map_err(|source| Error::Io {
-        what: "read the current directory".into(),
-        source,
-    })?;
-    let mut inventory = match config {
-        Some(path) => Inventory::load(path)?,
-        None => {
-            let default = root.join("testbot.toml");
-            if default.is_file() {
-                Inventory::load(&default)?
-            } else {
-                Inventory::empty()
-            }
-        }
-    };
-    if let Some(path) = ssh_config {
-        inventory.ssh.config = Some(path.clone());
-    }
-    Ok((root, inventory))
-}
-
-/// The runtime every command runs on: one worker thread. The controller waits on sockets and
-/// pipes; its CPU work (hashing, building archives) runs on threads of its own. At 1,000 slots
-/// and 20,000 files a second worker cost 30-40 % more CPU in wake-ups and handing tasks between
-/// threads than it saved, and a first sync to 4 hosts was no faster with it (docs/benchmarks.md).
-pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io { what: "start the async runtime".into(), source })
-}
-
-/// The process's one handler for SIGINT and SIGTERM (`signals`), for a command about to work
-/// on hosts. Inside the runtime.
-fn install_signals() -> Result<crate::signals::Signals, Error> {
-    crate::signals::Signals::install().map_err(|source| Error::Io { what: "listen for Ctrl-C and SIGTERM".into(), source })
-}
-
-fn run_suite(args: RunArgs) -> Result<Outcome, Error> {
-    let (root, mut inventory) = setup(&args.project)?;
-    inventory.sync.skip = args.no_sync;
-    let project = project::Project::resolve(&root, &inventory, &args)?;
-    check_outputs(&args)?;
-    let policy = run::Policy {
-        partition: args.partition,
-        retries: args.retries,
-        fail_fast: args.fail_fast,
-        timeout: args.timeout,
-        file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
-    };
-    // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
-    // by every batch's events, and waking a task on a worker is far cheaper than this thread.
-    let run = runtime()?.block_on(async move {
-        let signals = install_signals()?;
-        Ok::<_, Error>(tokio::spawn(run::run(project, inventory, args, policy, signals)).await)
-    })?;
-    let code = match run {
-        Ok(result) => result?,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    };
-    Ok(Outcome::new(code))
-}
-
-/// Before anything connects or runs: every file the run will write can be written there. The
-/// runtime log is checked only when given (the default one is testbot's own cache), and not with
-/// `--partition`, which does not write it.
-fn check_outputs(args: &RunArgs) -> Result<(), Error> {
-    if let Some(path) = &args.report_json {
-        crate::report::check_output("the JSON report", path)?;
-    }
-    if let Some(path) = &args.junit {
-        crate::report::check_output("the JUnit report", path)?;
-    }
-    if let (Some(path), None) = (&args.runtime_log, args.partition) {
-        crate::report::check_output("the runtime log", path)?;
-    }
-    Ok(())
-}
-
-/// `testbot list`: what a run with the same arguments would run, from the same selection and plan.
-fn list(args: ListArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.project)?;
-    let run_args = RunArgs {
-        paths: args.paths,
-        project: args.project,
-        runtime_log: args.runtime_log,
-        framework: args.framework,
-        partition: args.partition,
-        ..RunArgs::default()
-    };
-    let project = project::Project::resolve(&root, &inventory, &run_args)?;
-    let selection = run::select(&project, args.partition);
-    crate::report::print_list(&selection.estimates);
-    Ok(Outcome::new(crate::errors::exit::PASSED))
-}
-
-fn init(args: InitArgs) -> Result<Outcome, Error> {
-    if let Some(dir) = &args.chdir {
-        std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
-    }
-    let root = std::env::current_dir().map_err(|source| Error::Io { what: "read the current directory".into(), source })?;
-    let findings = crate::init::Findings::gather(&root, args.framework.as_deref())?;
-    let path = crate::init::target(&root, args.config.as_deref());
-    crate::init::write(&path, &crate::init::render(&findings))?;
-    crate::report::print_init(&crate::init::summary(&findings, &path));
-    Ok(Outcome::new(crate::errors::exit::PASSED))
-}
-
-fn merge_reports(args: MergeArgs) -> Result<Outcome, Error> {
-    let outputs = [("the JSON report", &args.report_json), ("the JUnit report", &args.junit), ("the runtime log", &args.runtime_log)];
-    for (what, path) in outputs {
-        if let Some(path) = path {
-            crate::report::check_output(what, path)?;
-        }
-    }
-    let totals = crate::report::merge_reports(&args.reports, args.report_json, args.junit, args.runtime_log, args.flaky_fails)?;
-    Ok(Outcome::new(totals.exit_code()))
-}
-
-fn exec(args: ExecArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.project)?;
-    let run_args = RunArgs { local_slots: args.local_slots, ..RunArgs::default() };
-    let project = project::Project::without_files(&root, &inventory, &run_args);
-    if project.local_slots == 0 && inventory.hosts.is_empty() {
-        return Err(Error::Usage("no host to run on: `[local] slots = 0` and no [[host]] in testbot.toml".into()));
-    }
-    let command = args.command.join(" ");
-    let (outcomes, signals) = runtime()?.block_on(async {
-        let signals = install_signals()?;
-        Ok::<_, Error>((run::exec::exec(&project, &inventory, &command, args.per_slot, &signals).await, signals))
-    })?;
-    crate::report::print_exec(&outcomes);
-    if signals.caught().is_some() {
-        return Ok(Outcome::new(crate::errors::exit::INTERRUPTED));
-    }
-    let ok = outcomes.iter().all(|o| o.succeeded());
-    Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
-}
-
-fn no_hosts(inventory: &Inventory, command: &str, does: &str) -> Error {
-    Error::Usage(format!(
-        "no [[host]] in {}: `testbot {command}` {does} (see testbot.toml.example)",
-        inventory.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "testbot.toml (there is none here)".into())
-    ))
-}
-
-/// `testbot sync`: one line per host; exit 1 if any host could not be synced.
-fn sync(args: SyncArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.project)?;
-    if inventory.hosts.is_empty() {
-        return Err(no_hosts(&inventory, "sync", "copies the project to SSH hosts"));
-    }
-    // The framework's support files travel with the project, as in a run.
-    let support = run::remote::support_files(&project::Project::without_files(&root, &inventory, &RunArgs::default()));
-    let (reports, signals) = runtime()?.block_on(async {
-        let signals = install_signals()?;
-        let reports = run::remote::sync_only(&root, support, &inventory, args.verify, &signals).await.map_err(Error::Sync)?;
-        Ok::<_, Error>((reports, signals))
-    })?;
-    crate::report::print_sync(&reports);
-    if signals.caught().is_some() {
-        return Ok(Outcome::new(crate::errors::exit::INTERRUPTED));
-    }
-    let ok = reports.iter().all(|r| r.result.is_ok());
-    Ok(Outcome::new(if ok { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
-}
-
-fn hosts(args: HostsArgs) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&args.project)?;
-    if inventory.hosts.is_empty() {
-        return Err(no_hosts(&inventory, "hosts", "checks SSH hosts"));
-    }
-    let (checks, signals) = runtime()?.block_on(async {
-        let signals = install_signals()?;
-        Ok::<_, Error>((run::remote::check_all(&inventory, &root, &signals).await, signals))
-    })?;
-    crate::report::print_hosts(&checks);
-    if signals.caught().is_some() {
-        return Ok(Outcome::new(crate::errors::exit::INTERRUPTED));
-    }
-    let usable = checks.iter().filter(|c| c.result.as_ref().is_ok_and(|r| r.problem().is_none())).count();
-    Ok(Outcome::new(if usable == checks.len() { crate::errors::exit::PASSED } else { crate::errors::exit::FAILED }))
 }
 
 #[cfg(test)]

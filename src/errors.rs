@@ -1,5 +1,6 @@
 //! The errors that end a run before it starts, and the one place that maps outcomes to exit codes.
 
+use crate::report::merge::MergeError;
 use std::path::PathBuf;
 
 /// Exit codes are a contract with the scripts that call testbot.
@@ -8,7 +9,7 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const NO_HOST: u8 = 3;
-    pub const INTERRUPTED: u8 = 130;
+    pub const INTERRUPTED: u8 = crate::signals::EXIT_CODE;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,24 +24,16 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
-    #[error("no spec files matched {what} in {}\n  hint: pass files or folders (`testbot spec/models`), or set `pattern` under [project] in testbot.toml", root.display())]
-    EmptySelection { what: String, root: PathBuf },
-    #[error("no such file or directory: `{0}`")]
-    MissingPath(String),
+    #[error(transparent)]
+    Project(#[from] crate::project::Error),
+    #[error(transparent)]
+    Run(#[from] crate::run::Error),
     #[error("unknown command `{given}`; did you mean `{suggestion}`?")]
     UnknownCommand { given: String, suggestion: String },
     #[error("`{0}` is a command, but it came after a run's options, where a word is a PATH: give the command first, `testbot {0} …`, and its options after it")]
     CommandAfterRunOptions(String),
-    #[error("could not tell which test framework {} uses: {reason}\n  hint: pass `--framework NAME` (rspec, minitest, test-unit or cucumber), or set `framework` under [project] in testbot.toml", root.display())]
-    Framework { root: PathBuf, reason: String },
-    #[error("no host could run work:\n{0}")]
-    NoHost(String),
     #[error("{0}")]
     Sync(String),
-    #[error("the suite's helper did not load for `--preload`, so nothing ran{0}")]
-    Preload(String),
-    #[error("internal error: {0}\n  this is a bug in testbot; the run was ended rather than left to loop")]
-    Internal(String),
     #[error(transparent)]
     Output(#[from] crate::report::OutputError),
     #[error(transparent)]
@@ -65,15 +58,21 @@ impl Error {
             Error::Inventory(_)
             | Error::Chdir { .. }
             | Error::Usage(_)
-            | Error::EmptySelection { .. }
-            | Error::MissingPath(_)
+            | Error::Project(_)
             | Error::UnknownCommand { .. }
             | Error::CommandAfterRunOptions(_)
-            | Error::Framework { .. }
-            | Error::Output(_) => exit::USAGE,
-            Error::Merge(e) => e.exit_code(),
-            Error::NoHost(_) => exit::NO_HOST,
-            Error::Io { .. } | Error::Sync(_) | Error::Preload(_) | Error::Internal(_) => exit::FAILED,
+            | Error::Output(_)
+            | Error::Run(crate::run::Error::Usage(_)) => exit::USAGE,
+            Error::Merge(e) => match **e {
+                // Reports that cannot be read are a usage error; reports that do not fit
+                // together as the shares of one plan fail the build: some files may never have run.
+                MergeError::Read { .. } | MergeError::Parse { .. } | MergeError::Old { .. } | MergeError::Frameworks { .. } => exit::USAGE,
+                MergeError::Mixed { .. } | MergeError::Plans { .. } | MergeError::SameShare { .. } | MergeError::BadShare { .. } => {
+                    exit::FAILED
+                }
+            },
+            Error::Run(crate::run::Error::NoHost(_)) => exit::NO_HOST,
+            Error::Io { .. } | Error::Sync(_) | Error::Run(_) => exit::FAILED,
         }
     }
 }
@@ -83,13 +82,13 @@ pub fn render(err: &Error) -> String {
     format!("error: {}", chain(err))
 }
 
-/// Any error with its causes, `: `-joined.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(&format!(": {cause}"));
-        source = cause.source();
+pub use crate::error_chain::chain;
+
+/// The exit code of a run's (or a merge's) verdict.
+pub fn exit_code_of(verdict: crate::report::Verdict) -> u8 {
+    match verdict {
+        crate::report::Verdict::Passed => exit::PASSED,
+        crate::report::Verdict::Failed => exit::FAILED,
+        crate::report::Verdict::Interrupted => exit::INTERRUPTED,
     }
-    out
 }

@@ -157,6 +157,14 @@ pub enum RunEvent {
         message: String,
         output: String,
     },
+    /// Something the person running testbot should know that does not fail the run (a host left
+    /// out, a note from leasing slots).
+    Warning(String),
+    /// The run is stopping early (the first reason only): what runs is being stopped.
+    Stopping(Stop),
+    /// A signal stopped the run before any batch ran, while it was `doing` something; `done`:
+    /// what had been done, a line each.
+    InterruptedBeforeRun { doing: String, done: Vec<String> },
     /// What a batch's runner printed outside its files, and notes its framework gave outside
     /// examples (deprecation summaries, warnings printed after the run): shown once per text.
     RunOutput {

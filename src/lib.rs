@@ -5,12 +5,13 @@
 //! (one task per batch, one dispatcher loop) → `report` (the only module that prints).
 
 pub mod cli;
+pub mod commands;
 pub mod decimal;
+pub mod error_chain;
 pub mod errors;
 pub mod events;
 pub mod framework;
 pub mod history;
-pub mod init;
 pub mod inventory;
 pub mod project;
 pub mod report;

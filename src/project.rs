@@ -1,11 +1,41 @@
 //! The project on this machine: its framework, the files to run, and how to start its runner.
 
-use crate::cli::RunArgs;
-use crate::errors::Error;
 use crate::framework::{file_pattern, Framework, RunnerConfig};
 use crate::inventory::{Inventory, Slots};
 use globset::{Glob, GlobMatcher};
 use std::path::{Component, Path, PathBuf};
+
+/// What the command line says about the project (`cli` turns its arguments into this).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Files and folders to run; empty: the framework's pattern.
+    pub paths: Vec<String>,
+    /// Arguments for the framework (after `--`).
+    pub runner_args: Vec<String>,
+    /// `-n`: slots on this machine.
+    pub local_slots: Option<usize>,
+    /// `--runtime-log`.
+    pub runtime_log: Option<PathBuf>,
+    /// `--framework`.
+    pub framework: Option<String>,
+    pub no_bundler: bool,
+    pub preload: bool,
+    pub first_is_1: bool,
+}
+
+/// Why the project cannot be run as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no spec files matched {what} in {}\n  hint: pass files or folders (`testbot spec/models`), or set `pattern` under [project] in testbot.toml", root.display())]
+    EmptySelection { what: String, root: PathBuf },
+    #[error("no such file or directory: `{0}`")]
+    MissingPath(String),
+    #[error("could not tell which test framework {} uses: {reason}\n  hint: pass `--framework NAME` (rspec, minitest, test-unit or cucumber), or set `framework` under [project] in testbot.toml", root.display())]
+    Framework { root: PathBuf, reason: String },
+    /// The selection or the options cannot work (a bad pattern, a path outside the project).
+    #[error("{0}")]
+    Usage(String),
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpecFile {
@@ -30,7 +60,7 @@ pub struct Project {
 }
 
 impl Project {
-    pub fn resolve(root: &Path, inventory: &Inventory, args: &RunArgs) -> Result<Project, Error> {
+    pub fn resolve(root: &Path, inventory: &Inventory, args: &Options) -> Result<Project, Error> {
         let framework = choose_framework(root, inventory, args)?;
         let (pattern, folder_pattern) = match &inventory.project.pattern {
             Some(p) => (p.clone(), file_pattern(p).to_string()),
@@ -45,12 +75,12 @@ impl Project {
     }
 
     /// The project as `testbot exec` needs it: where it is and how it is shipped, no test files.
-    pub fn without_files(root: &Path, inventory: &Inventory, args: &RunArgs) -> Project {
+    pub fn without_files(root: &Path, inventory: &Inventory, args: &Options) -> Project {
         let framework = choose_framework(root, inventory, args).unwrap_or(Framework::RSpec);
         Project::with_files(root, inventory, args, framework, Vec::new())
     }
 
-    fn with_files(root: &Path, inventory: &Inventory, args: &RunArgs, framework: Framework, files: Vec<SpecFile>) -> Project {
+    fn with_files(root: &Path, inventory: &Inventory, args: &Options, framework: Framework, files: Vec<SpecFile>) -> Project {
         let bundler = inventory.project.bundler
             && !args.no_bundler
             && (root.join("Gemfile").is_file() || root.join("gems.rb").is_file());
@@ -97,7 +127,7 @@ impl Project {
     }
 }
 
-fn choose_framework(root: &Path, inventory: &Inventory, args: &RunArgs) -> Result<Framework, Error> {
+fn choose_framework(root: &Path, inventory: &Inventory, args: &Options) -> Result<Framework, Error> {
     let named = args.framework.as_deref().or(inventory.project.framework.as_deref());
     if let Some(name) = named {
         return Framework::from_name(name).ok_or_else(|| {

@@ -11,6 +11,9 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
+/// The exit code of a process a signal stopped (SIGINT and SIGTERM alike).
+pub const EXIT_CODE: u8 = 130;
+
 /// After a second signal, how long testbot may take to print and exit before it just exits.
 const SECOND_SIGNAL_GRACE: Duration = Duration::from_secs(2);
 
@@ -58,7 +61,7 @@ impl Signals {
                     // safe either way: their watchdogs fire when the connections close.
                     std::thread::spawn(|| {
                         std::thread::sleep(SECOND_SIGNAL_GRACE);
-                        std::process::exit(crate::errors::exit::INTERRUPTED.into());
+                        std::process::exit(EXIT_CODE.into());
                     });
                 }
             }

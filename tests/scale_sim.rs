@@ -25,7 +25,7 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
     let project = sim::project(dir.path(), &suite);
     let json_path = dir.path().join("report.json");
     let junit_path = dir.path().join("junit.xml");
-    let reporter = Reporter::new(ReportConfig {
+    let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
         report_json: Some(json_path.clone()),
         junit: Some(junit_path.clone()),
@@ -34,13 +34,18 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
         flaky_fails: false,
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
-    let code = execute(&project, sim::hosts(&script, 10, 5, 2), reporter, &policy, None, Instant::now(), &testbot::signals::Signals::never()).await.unwrap();
+    let mut emit = |event| reporter.record(event);
+    let ended = execute(&project, sim::hosts(&script, 10, 5, 2), &policy, None, Instant::now(), &testbot::signals::Signals::never(), &mut emit)
+        .await
+        .unwrap();
+    assert_eq!(ended, testbot::run::Ended::Ran);
+    let verdict = reporter.finish().verdict();
 
     let examples: u64 = suite.iter().map(|(_, f)| u64::from(f.examples)).sum();
     let failures: u64 = suite.iter().map(|(_, f)| u64::from(f.failures)).sum();
     let pending: u64 = suite.iter().map(|(_, f)| u64::from(f.pending)).sum();
     assert_eq!(failures, 20, "the script has failures, so the exit code means something");
-    assert_eq!(code, 1);
+    assert_eq!(verdict, testbot::report::Verdict::Failed);
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     let totals = &report["totals"];

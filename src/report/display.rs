@@ -140,7 +140,14 @@ impl Display {
             }
             // The reporter warns about a lost host.
             // The summary shows what runners printed outside files, once.
-            RunEvent::BatchFinished { .. } | RunEvent::RunFinished { .. } | RunEvent::HostLost { .. } | RunEvent::RunOutput { .. } => {}
+            // The reporter says these.
+            RunEvent::BatchFinished { .. }
+            | RunEvent::RunFinished { .. }
+            | RunEvent::HostLost { .. }
+            | RunEvent::RunOutput { .. }
+            | RunEvent::Warning(_)
+            | RunEvent::Stopping(_)
+            | RunEvent::InterruptedBeforeRun { .. } => {}
         }
         self.update_bar();
     }

@@ -225,7 +225,7 @@ pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut i
             crate::events::Stop::FailFast { .. } => "fail-fast",
             crate::events::Stop::Timeout { .. } => "timeout",
         }),
-        passed: totals.exit_code() == 0,
+        passed: totals.verdict() == super::Verdict::Passed,
         totals: JsonTotals {
             files: totals.files,
             files_run: totals.files_run,

@@ -110,19 +110,6 @@ pub enum MergeError {
     BadShare { path: String, index: usize, count: usize, shares: usize },
 }
 
-impl MergeError {
-    /// Reports that cannot be read are a usage error (2); reports that do not fit together as the
-    /// shares of one plan fail the build (1): some of its files may never have run.
-    pub fn exit_code(&self) -> u8 {
-        use crate::errors::exit;
-        match self {
-            MergeError::Read { .. } | MergeError::Parse { .. } | MergeError::Old { .. } | MergeError::Frameworks { .. } => exit::USAGE,
-            MergeError::Mixed { .. } | MergeError::Plans { .. } | MergeError::SameShare { .. } | MergeError::BadShare { .. } => {
-                exit::FAILED
-            }
-        }
-    }
-}
 
 /// The runs of `paths` as one: every file of every report, hosts side by side, the longest wall
 /// time (the jobs ran at the same time). Files found in more than one report are kept and named
@@ -310,7 +297,7 @@ fn add(agg: &mut Aggregate, report: Report, path: &str, next_slot: &mut usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Totals;
+    use crate::report::{Totals, Verdict};
     use serde_json::json;
 
     const PLAN: &[&[&str]] = &[&["spec/a_spec.rb", "spec/d_spec.rb"], &["spec/b_spec.rb"], &["spec/c_spec.rb", "spec/e_spec.rb"]];
@@ -353,7 +340,7 @@ mod tests {
         assert_eq!(paths, ["spec/a_spec.rb", "spec/b_spec.rb", "spec/c_spec.rb", "spec/d_spec.rb", "spec/e_spec.rb"]);
         assert_eq!(agg.total_files, 5);
         assert!(agg.warnings.is_empty(), "{:?}", agg.warnings);
-        assert_eq!(Totals::of(&agg).exit_code(), 0);
+        assert_eq!(Totals::of(&agg).verdict(), Verdict::Passed);
     }
 
     #[test]
@@ -363,7 +350,7 @@ mod tests {
         assert_eq!(not_run(&agg), [("spec/b_spec.rb", "share 2/3 has no report among those merged")]);
         assert_eq!(agg.warnings, ["1 file(s) have no result: share 2/3 has no report among those merged: spec/b_spec.rb"]);
         let totals = Totals::of(&agg);
-        assert_eq!((totals.files, totals.errored_files, totals.exit_code()), (5, 1, 1));
+        assert_eq!((totals.files, totals.errored_files, totals.verdict()), (5, 1, Verdict::Failed));
     }
 
     #[test]
@@ -374,14 +361,13 @@ mod tests {
             not_run(&agg),
             [("spec/e_spec.rb", "planned for share 3/3, but its report share3.json has no result for it")]
         );
-        assert_eq!(Totals::of(&agg).exit_code(), 1);
+        assert_eq!(Totals::of(&agg).verdict(), Verdict::Failed);
     }
 
     #[test]
     fn shares_of_different_plans_are_refused_naming_both_reports() {
         let other = ("late.json".to_string(), report(PLAN[1], Some((2, "0ther"))));
         let err = merge_reports(vec![share(1), other, share(3)]).expect_err("refused");
-        assert_eq!(err.exit_code(), 1);
         let text = err.to_string();
         assert!(text.starts_with("share1.json (share 1/3, plan d1gest…) and late.json (share 2/3, plan 0ther…) were cut from different plans"), "{text}");
     }
@@ -390,11 +376,9 @@ mod tests {
     fn one_share_twice_or_a_whole_run_among_shares_is_refused() {
         let err = merge_reports(vec![share(1), share(1)]).expect_err("refused");
         assert!(matches!(&err, MergeError::SameShare { share, .. } if share == "1/3"), "{err}");
-        assert_eq!(err.exit_code(), 1);
         let whole = ("whole.json".to_string(), report(&["spec/a_spec.rb"], None));
         let err = merge_reports(vec![share(1), whole]).expect_err("refused");
         assert_eq!(err.to_string(), "share1.json is the report of a `--partition` share, but whole.json is not: merge the shares of one build, or reports of whole runs");
-        assert_eq!(err.exit_code(), 1);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod summary;
 pub mod sync;
 pub mod term;
 
-pub use summary::Totals;
+pub use summary::{Totals, Verdict};
 
 use crate::history::{examples_log, runtime_log};
 use crate::events::{ExampleStatus, FileReport, RunEvent, SlotInfo, Stop};
@@ -82,14 +82,14 @@ impl Reporter {
         Reporter { display: Display::new(config.framework), config, agg, run_output_seen: Default::default() }
     }
 
-    pub fn warn(&mut self, message: &str) {
+    fn warn(&mut self, message: &str) {
         self.display.warn(message);
         self.agg.warnings.push(message.to_string());
     }
 
     /// A signal stopped the run before any batch ran, while it was `doing` something: say so,
     /// with what had been done (`done`, a line each), after what was running there was stopped.
-    pub fn interrupted_before_run(&mut self, doing: &str, done: &[String]) {
+    fn interrupted_before_run(&mut self, doing: &str, done: &[String]) {
         self.display.line(&format!("interrupted while {doing}: no test ran; what was running there was stopped"));
         for line in done {
             self.display.line(&format!("  {line}"));
@@ -97,7 +97,7 @@ impl Reporter {
     }
 
     /// The run is stopping early; say why while the batches wind down.
-    pub fn stopping(&mut self, why: Stop) {
+    fn stopping(&mut self, why: Stop) {
         let text = match why {
             Stop::Interrupted => "interrupted: stopping the running batches (Ctrl-C again to stop at once)".to_string(),
             Stop::FailFast { failures } => {
@@ -122,6 +122,9 @@ impl Reporter {
     pub fn handle(&mut self, event: &RunEvent) {
         self.display.event(event);
         match event {
+            RunEvent::Warning(message) => self.warn(message),
+            RunEvent::Stopping(why) => self.stopping(*why),
+            RunEvent::InterruptedBeforeRun { doing, done } => self.interrupted_before_run(doing, done),
             RunEvent::RunStarted { files, slots, expected_seconds, partition, .. } => {
                 self.agg.total_files = *files;
                 self.agg.partition = partition.clone();

@@ -2,7 +2,6 @@
 //! final summary, rendered to Strings so they can be tested without a terminal.
 
 use super::{count, Aggregate};
-use crate::errors::exit;
 use crate::events::{ExampleStatus, FileError, FileReport, Stop};
 use crate::framework::Framework;
 use console::Style;
@@ -54,9 +53,9 @@ impl Totals {
     }
 
     /// Never a false green: anything short of every file running cleanly is a failure.
-    pub fn exit_code(&self) -> u8 {
+    pub fn verdict(&self) -> Verdict {
         if self.interrupted {
-            exit::INTERRUPTED
+            Verdict::Interrupted
         } else if self.failures > 0
             || self.errors_outside_examples > 0
             || self.errored_files > 0
@@ -64,11 +63,19 @@ impl Totals {
             || self.unwritten_reports > 0
             || (self.flaky_fails && self.flaky > 0)
         {
-            exit::FAILED
+            Verdict::Failed
         } else {
-            exit::PASSED
+            Verdict::Passed
         }
     }
+}
+
+/// What a run's totals say; `errors` maps it to the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    Interrupted,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -263,10 +270,10 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
             plural(totals.errors_outside_examples, "error occurred", "errors occurred")
         ));
     }
-    let verdict = match totals.exit_code() {
-        0 => styles.pass.apply_to("PASSED"),
-        exit::INTERRUPTED => styles.fail.apply_to("INTERRUPTED"),
-        _ => styles.fail.apply_to("FAILED"),
+    let verdict = match totals.verdict() {
+        Verdict::Passed => styles.pass.apply_to("PASSED"),
+        Verdict::Interrupted => styles.fail.apply_to("INTERRUPTED"),
+        Verdict::Failed => styles.fail.apply_to("FAILED"),
     };
     let _ = writeln!(
         out,
@@ -328,14 +335,14 @@ mod tests {
         let a = agg();
         let t = Totals::of(&a);
         assert_eq!((t.files, t.examples, t.failures, t.pending, t.errors_outside_examples, t.errored_files), (2, 3, 1, 1, 1, 1));
-        assert_eq!(t.exit_code(), 1);
+        assert_eq!(t.verdict(), Verdict::Failed);
         let mut clean = Aggregate { total_files: 1, ..Default::default() };
         clean.files.push(FileReport { error: None, examples: vec![ex(ExampleStatus::Passed, 1)], ..a.files[0].clone() });
-        assert_eq!(Totals::of(&clean).exit_code(), 0);
+        assert_eq!(Totals::of(&clean).verdict(), Verdict::Passed);
         clean.total_files = 2; // a selected file with no result is never green
-        assert_eq!(Totals::of(&clean).exit_code(), 1);
+        assert_eq!(Totals::of(&clean).verdict(), Verdict::Failed);
         clean.stopped = Some(Stop::Interrupted);
-        assert_eq!(Totals::of(&clean).exit_code(), 130);
+        assert_eq!(Totals::of(&clean).verdict(), Verdict::Interrupted);
     }
 
     #[test]

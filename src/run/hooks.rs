@@ -50,7 +50,7 @@ pub async fn run_script(
 ) -> Result<Finished, String> {
     // The slot's TMPDIR (when the env has one) exists before the script starts, as for a runner.
     let argv = super::tmpdir::creating_tmpdir(vec!["sh".into(), "-c".into(), script.into()]);
-    let mut process = host.spawn(HostCommand::new(argv, env, cwd)).await.map_err(|e| crate::errors::chain(&e))?;
+    let mut process = host.spawn(HostCommand::new(argv, env, cwd)).await.map_err(|e| crate::error_chain::chain(&e))?;
     let mut output = Vec::new();
     let collect = async {
         while let Some(chunk) = process.output.recv().await {

@@ -65,7 +65,7 @@ pub async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usi
     if wait {
         argv.push("wait".into());
     }
-    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(|e| crate::errors::chain(&e))?;
+    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(|e| crate::error_chain::chain(&e))?;
     let mut seen = String::new();
     let read = async {
         while let Some(chunk) = process.output.recv().await {

@@ -1,8 +1,9 @@
 //! The run: slots pull batches from the shared queue; one dispatcher loop owns the queue,
 //! stopping (Ctrl-C, fail-fast, the run's timeout), requeues, retries and lost hosts, and hands
-//! every event to the reporter.
+//! every event to its caller's `emit` (the engine names no reporter).
 
 mod batch;
+mod error;
 pub mod exec;
 pub mod hooks;
 pub mod lease;
@@ -10,15 +11,14 @@ mod preload;
 pub mod remote;
 mod tmpdir;
 
+pub use error::Error;
 pub use batch::{BatchEnd, BatchTracker, Captured, Ending, Requeue};
 
-use crate::cli::RunArgs;
-use crate::errors::Error;
 use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, RunEvent, SlotInfo, Stop};
 use crate::framework::protocol::Decoder;
 use crate::inventory::Inventory;
 use crate::project::Project;
-use crate::report::{ReportConfig, Reporter};
+
 use crate::schedule::{self, Batch, History, Job, Queue, Tuning};
 use crate::ssh::{Host, HostCommand, LocalHost, Output};
 use std::collections::HashMap;
@@ -106,20 +106,25 @@ struct Held {
     attempt: u32,
 }
 
-/// The whole run: hosts prepared (connected, synced), slots leased, hooks, then `execute`.
-/// A signal (`signals`) in any phase stops it, kills what runs and returns 130.
-pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: Policy, signals: Signals) -> Result<u8, Error> {
+/// How a run ended, for the caller that owns the reporter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Batches ran (all of them, or until a stop): the reporter's totals decide the exit code.
+    Ran,
+    /// A signal stopped it before any batch ran.
+    Interrupted,
+}
+
+/// The whole run: hosts prepared (connected, synced), slots leased, hooks, then `execute`;
+/// every event goes to `emit`. A signal (`signals`) in any phase stops it and kills what runs.
+pub async fn run(
+    project: &Project,
+    inventory: &Inventory,
+    policy: &Policy,
+    signals: &Signals,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> Result<Ended, Error> {
     let started = Instant::now();
-    let mut reporter = Reporter::new(ReportConfig {
-        framework: project.framework,
-        report_json: args.report_json.clone(),
-        junit: args.junit.clone(),
-        // A share's own times must not change the plan of the shares after it (they may run one
-        // after another in this checkout): with `--partition` the history is only read.
-        runtime_log: policy.partition.is_none().then(|| project.runtime_log.clone()),
-        examples_log: project.examples_log().map(|log| (log, project.root.clone())),
-        flaky_fails: args.flaky_fails,
-    });
     let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
         what: "create a temporary directory for the runner's support files".into(),
         source,
@@ -141,12 +146,12 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         });
     }
     // A signal while connecting or copying: dropping the connections ends the remote side too.
-    let (remote_hosts, failures) = remote::prepare(&project, &inventory, &signals).await;
+    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
     if signals.caught().is_some() {
         let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
         done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.name, f.reason)));
-        reporter.interrupted_before_run("connecting to and syncing the hosts", &done);
-        return Ok(crate::errors::exit::INTERRUPTED);
+        emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
+        return Ok(Ended::Interrupted);
     }
     hosts.extend(remote_hosts);
     let mut failures = failures;
@@ -154,24 +159,24 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
     let mut _leases = Vec::new();
     if inventory.ssh.slot_leases {
         let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
-            reporter.interrupted_before_run("waiting for free slots on the hosts", &[]);
-            return Ok(crate::errors::exit::INTERRUPTED);
+            emit(RunEvent::InterruptedBeforeRun { doing: "waiting for free slots on the hosts".into(), done: Vec::new() });
+            return Ok(Ended::Interrupted);
         };
         for note in &leased.notes {
-            reporter.warn(note);
+            emit(RunEvent::Warning(note.clone()));
         }
         hosts = leased.hosts;
         _leases = leased.leases;
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
-    let Some(hooked) = signals.unless_stopped(run_setup_hooks(&project, &inventory.hooks, hosts)).await else {
-        reporter.interrupted_before_run("running the before_run and before_slot hooks", &[]);
-        return Ok(crate::errors::exit::INTERRUPTED);
+    let Some(hooked) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
+        return Ok(Ended::Interrupted);
     };
     let (hosts, hook_failures) = hooked;
     failures.extend(hook_failures);
     for failure in &failures {
-        reporter.warn(&format!("host `{}` is left out of this run: {}", failure.name, failure.reason));
+        emit(RunEvent::Warning(format!("host `{}` is left out of this run: {}", failure.name, failure.reason)));
     }
     if hosts.is_empty() {
         let mut reasons: Vec<String> = failures.iter().map(|f| format!("  {}: {}", f.name, f.reason)).collect();
@@ -180,7 +185,7 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
         }
         return Err(Error::NoHost(reasons.join("\n")));
     }
-    execute(&project, hosts, reporter, &policy, inventory.hooks.after_run.as_deref(), started, &signals).await
+    execute(project, hosts, policy, inventory.hooks.after_run.as_deref(), started, signals, emit).await
 }
 
 /// The run proper, on hosts already prepared (connected, the project in place): slots pull
@@ -190,18 +195,18 @@ pub async fn run(project: Project, inventory: Inventory, args: RunArgs, policy: 
 pub async fn execute(
     project: &Project,
     hosts: Vec<PreparedHost>,
-    mut reporter: Reporter,
     policy: &Policy,
     after_run: Option<&str>,
     started: Instant,
     signals: &Signals,
-) -> Result<u8, Error> {
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> Result<Ended, Error> {
     let slots = build_slots(project, &hosts);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
     let Some(preloaded) = preload::prepare(project, &hosts, &mut slots, signals).await? else {
-        reporter.interrupted_before_run("starting the preload servers", &[]);
-        return Ok(crate::errors::exit::INTERRUPTED);
+        emit(RunEvent::InterruptedBeforeRun { doing: "starting the preload servers".into(), done: Vec::new() });
+        return Ok(Ended::Interrupted);
     };
 
     let Selection { history, estimates, partition } = select(project, policy.partition);
@@ -231,7 +236,7 @@ pub async fn execute(
     let known: Vec<bool> = estimates.iter().map(|e| e.known).collect();
     let mut queue = Queue::with_jobs(jobs, &known, &boot_waves, tuning);
 
-    reporter.handle(&RunEvent::RunStarted {
+    emit(RunEvent::RunStarted {
         framework: project.framework.name(),
         files: estimates.len(),
         slots: slots.iter().map(|s| s.info.clone()).collect(),
@@ -257,7 +262,7 @@ pub async fn execute(
         lost[h] = true;
         idle.retain(|&i| slots[i].host_index != h);
         queue.set_slots(idle.len());
-        reporter.warn(&format!("host `{}` is left out of this run: {reason}", hosts[h].host.name()));
+        emit(RunEvent::Warning(format!("host `{}` is left out of this run: {reason}", hosts[h].host.name())));
     }
     // Whether a slot may take work now that could not before: most messages are examples
     // finishing, and scanning every idle slot for each would cost events × slots.
@@ -293,7 +298,7 @@ pub async fn execute(
                 let gone: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
                 let why = format!("no host was left to run it ({} left the run)", gone.join(", "));
                 for job in queue.drain() {
-                    settle.file(not_run(job, why.clone(), String::new()), &mut queue, true, &mut reporter);
+                    settle.file(not_run(job, why.clone(), String::new()), &mut queue, true, emit);
                 }
             }
         }
@@ -307,7 +312,7 @@ pub async fn execute(
                         let why = match event {
                             RunEvent::FileFinished(report) => {
                                 let returned = queue.returned();
-                                failures_seen += settle.file(*report, &mut queue, stopped.is_some(), &mut reporter);
+                                failures_seen += settle.file(*report, &mut queue, stopped.is_some(), emit);
                                 // A retry went back to the queue: an idle slot may take it.
                                 dispatch |= queue.returned() != returned;
                                 fail_fast(policy, failures_seen)
@@ -319,13 +324,13 @@ pub async fn execute(
                                     // Without retries a failure is final as it happens: stop promptly.
                                     failures_seen += 1;
                                 }
-                                reporter.record(event);
+                                emit(event);
                                 fail_fast(policy, failures_seen)
                             }
                         };
                         // At once: the events after it settle as in a stopped run.
                         if let Some(why) = why {
-                            halt(why, &mut stopped, &mut reporter, &mut queue, &cancel_tx);
+                            halt(why, &mut stopped, emit, &mut queue, &cancel_tx);
                         }
                     }
                     None
@@ -339,21 +344,21 @@ pub async fn execute(
                     running -= 1;
                     dispatch = true;
                     let h = slots[slot].host_index;
-                    reporter.handle(&RunEvent::BatchFinished { slot: slots[slot].info.id, seconds });
+                    emit(RunEvent::BatchFinished { slot: slots[slot].info.id, seconds });
                     if let Some(reason) = lost_reason {
                         if !lost[h] {
                             lost[h] = true;
                             idle.retain(|&i| slots[i].host_index != h);
                             let alive = slots.iter().filter(|s| !lost[s.host_index]).count();
                             queue.set_slots(alive);
-                            reporter.handle(&RunEvent::HostLost { host: slots[slot].info.host.clone(), reason });
+                            emit(RunEvent::HostLost { host: slots[slot].info.host.clone(), reason });
                         }
                     }
                     if !lost[h] {
                         idle.push(slot);
                     }
                     if stopped.is_none() {
-                        failures_seen += settle.requeues(requeue, &mut queue, &mut reporter);
+                        failures_seen += settle.requeues(requeue, &mut queue, emit);
                     }
                     fail_fast(policy, failures_seen)
                 }
@@ -372,7 +377,7 @@ pub async fn execute(
             }
         };
         if let Some(why) = stop {
-            halt(why, &mut stopped, &mut reporter, &mut queue, &cancel_tx);
+            halt(why, &mut stopped, emit, &mut queue, &cancel_tx);
         }
     }
     preloaded.servers.stop().await;
@@ -381,9 +386,9 @@ pub async fn execute(
             for event in events {
                 match event {
                     RunEvent::FileFinished(report) => {
-                        settle.file(*report, &mut queue, true, &mut reporter);
+                        settle.file(*report, &mut queue, true, emit);
                     }
-                    event => reporter.record(event),
+                    event => emit(event),
                 }
             }
         }
@@ -394,15 +399,14 @@ pub async fn execute(
             let runs = alive.iter().map(|h| hooks::run_hook(&*h.host, "after_run", script, host_env(project, h), h.workdir.clone()));
             for (h, result) in alive.iter().zip(futures::future::join_all(runs).await) {
                 if let Err(why) = result {
-                    reporter.warn(&format!("host `{}`: {why}", h.host.name()));
+                    emit(RunEvent::Warning(format!("host `{}`: {why}", h.host.name())));
                 }
             }
         }
     }
-    settle.flush(&mut reporter);
-    reporter.handle(&RunEvent::RunFinished { wall_seconds: started.elapsed().as_secs_f64(), stopped });
-    let totals = reporter.finish();
-    Ok(totals.exit_code())
+    settle.flush(emit);
+    emit(RunEvent::RunFinished { wall_seconds: started.elapsed().as_secs_f64(), stopped });
+    Ok(Ended::Ran)
 }
 
 /// `before_run` on every host at once, then `before_slot` on every slot at once. Returns the hosts
@@ -453,10 +457,10 @@ fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, String)> {
 
 /// Stops the run (the first reason wins, but Ctrl-C overrides): nothing more is dispatched and
 /// every running batch is told to stop.
-fn halt(why: Stop, stopped: &mut Option<Stop>, reporter: &mut Reporter, queue: &mut Queue, cancel: &watch::Sender<bool>) {
+fn halt(why: Stop, stopped: &mut Option<Stop>, emit: &mut (dyn FnMut(RunEvent) + Send), queue: &mut Queue, cancel: &watch::Sender<bool>) {
     if stopped.is_none() || why == Stop::Interrupted {
         *stopped = Some(why);
-        reporter.stopping(why);
+        emit(RunEvent::Stopping(why));
         queue.drain();
         let _ = cancel.send(true);
     }
@@ -535,7 +539,7 @@ impl<'a> Settle<'a> {
 
     /// A report from a batch: final, or held while failed examples run again, or one piece of a
     /// split file. Returns the failures it makes final (for `--fail-fast`).
-    fn file(&mut self, report: FileReport, queue: &mut Queue, stopping: bool, reporter: &mut Reporter) -> usize {
+    fn file(&mut self, report: FileReport, queue: &mut Queue, stopping: bool, emit: &mut (dyn FnMut(RunEvent) + Send)) -> usize {
         let report = match self.pieces.get_mut(&report.path) {
             None => report,
             Some((left, acc)) => {
@@ -565,7 +569,7 @@ impl<'a> Settle<'a> {
                 job.examples = failed.iter().filter_map(|e| e.id.clone()).collect();
             }
             job.attempt = attempt + 1;
-            reporter.handle(&RunEvent::FileRetrying { path: report.path.clone(), failed: failed.len(), attempt: attempt + 1 });
+            emit(RunEvent::FileRetrying { path: report.path.clone(), failed: failed.len(), attempt: attempt + 1 });
             self.held.insert(report.path.clone(), Held { report, attempt: attempt + 1 });
             queue.retry(job);
             return 0;
@@ -576,24 +580,24 @@ impl<'a> Settle<'a> {
         } else {
             failed.len() + usize::from(report.error.is_some())
         };
-        reporter.record(RunEvent::FileFinished(Box::new(report)));
+        emit(RunEvent::FileFinished(Box::new(report)));
         counted
     }
 
     /// Files a batch gave back: to the queue again, or reported as not run when they went back
     /// too often. Returns the failures that makes final.
-    fn requeues(&mut self, requeue: Vec<Requeue>, queue: &mut Queue, reporter: &mut Reporter) -> usize {
+    fn requeues(&mut self, requeue: Vec<Requeue>, queue: &mut Queue, emit: &mut (dyn FnMut(RunEvent) + Send)) -> usize {
         let mut failures = 0;
         for r in requeue {
             if r.counts && r.job.requeued >= MAX_REQUEUES {
                 let why = format!("{} ({} times)", r.reason, r.job.requeued + 1);
-                failures += self.file(not_run(r.job, why, r.output), queue, false, reporter);
+                failures += self.file(not_run(r.job, why, r.output), queue, false, emit);
             } else if self.at_bound(&r.job.path) {
                 let why = format!("{} (it was started {} times without a result; testbot gives up on it)", r.reason, self.starts[&r.job.path]);
-                failures += self.file(not_run(r.job, why, r.output), queue, false, reporter);
+                failures += self.file(not_run(r.job, why, r.output), queue, false, emit);
             } else {
                 if !r.quiet {
-                    reporter.handle(&RunEvent::FileRequeued {
+                    emit(RunEvent::FileRequeued {
                         path: r.job.path.clone(),
                         reason: r.reason,
                         discarded_examples: r.discarded_examples,
@@ -613,7 +617,7 @@ impl<'a> Settle<'a> {
 
     /// At the end: retries that never ran leave the failures standing; a split file stopped
     /// half-way is reported only for the failures it had.
-    fn flush(self, reporter: &mut Reporter) {
+    fn flush(self, emit: &mut (dyn FnMut(RunEvent) + Send)) {
         let mut left: Vec<FileReport> = self.held.into_values().map(|h| h.report).collect();
         left.extend(
             self.pieces
@@ -623,7 +627,7 @@ impl<'a> Settle<'a> {
         );
         left.sort_by(|a, b| a.path.cmp(&b.path));
         for report in left {
-            reporter.record(RunEvent::FileFinished(Box::new(report)));
+            emit(RunEvent::FileFinished(Box::new(report)));
         }
     }
 }
@@ -797,7 +801,7 @@ fn run_batch(
         let (end, lost) = match host.spawn(command).await {
             Err(err) => {
                 let _ = tx.send(Msg::Booted { slot: index });
-                let reason = crate::errors::chain(&err);
+                let reason = crate::error_chain::chain(&err);
                 (tracker.spawn_failed(), Some(reason))
             }
             Ok(mut process) => {

@@ -5,7 +5,7 @@
 
 use super::hooks::Finished;
 use super::{tmpdir, PreparedHost, Slot};
-use crate::errors::Error;
+use super::Error;
 use crate::framework::protocol::{Decoder, Event, Piece};
 use crate::project::Project;
 use crate::ssh::{Host, HostCommand, Output, Process};
@@ -107,7 +107,7 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
 /// Starts one server and waits for its ready line; else says how it ended, with its output.
 async fn boot(host: &dyn Host, command: HostCommand, limit: Duration) -> Result<Process, String> {
     const WHAT: &str = "its preload server (loading the suite's helper)";
-    let mut process = host.spawn(command).await.map_err(|e| format!("{WHAT} could not be started: {}", crate::errors::chain(&e)))?;
+    let mut process = host.spawn(command).await.map_err(|e| format!("{WHAT} could not be started: {}", crate::error_chain::chain(&e)))?;
     let mut output = Vec::new();
     let mut events = Decoder::events();
     let mut pieces = Vec::new();

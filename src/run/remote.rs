@@ -145,7 +145,7 @@ fn ssh_config_params(alias: &str, inventory: &Inventory, home: &std::path::Path)
 async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, String> {
     let (target, use_agent) = target(spec, inventory)?;
     let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
-    SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::errors::chain(&e))
+    SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::error_chain::chain(&e))
 }
 
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
@@ -159,7 +159,7 @@ pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost,
     let (exit, out, err) = host
         .run("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN")
         .await
-        .map_err(|e| crate::errors::chain(&e))?;
+        .map_err(|e| crate::error_chain::chain(&e))?;
     let round_trip = started.elapsed();
     let cores = String::from_utf8_lossy(&out).trim().parse::<usize>().map_err(|_| {
         format!("could not read its core count ({exit}): {}", String::from_utf8_lossy(&err).trim())
@@ -223,11 +223,11 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
         let work = async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
             match local {
-                None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::errors::chain(&e))?,
+                None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::error_chain::chain(&e))?,
                 Some(local) => {
                     let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| match e {
                         sync::SyncError::Local(reason) => reason,
-                        e => format!("failed to sync: {}", crate::errors::chain(&e)),
+                        e => format!("failed to sync: {}", crate::error_chain::chain(&e)),
                     })?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
@@ -289,7 +289,7 @@ fn build_local(root: &std::path::Path, inventory: &Inventory, support: Vec<(Stri
     async move {
         match built.await {
             Ok(Ok(local)) => Ok(Arc::new(local)),
-            Ok(Err(e)) => Err(crate::errors::chain(&e)),
+            Ok(Err(e)) => Err(crate::error_chain::chain(&e)),
             Err(e) => Err(format!("failed to collect the project to send: {e}")),
         }
     }
@@ -325,7 +325,7 @@ pub async fn sync_only(
             // One connection: a sync runs one command at a time.
             let work = async {
                 match connect_only(spec, inventory, 1).await {
-                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::errors::chain(&e)),
+                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::error_chain::chain(&e)),
                     Err(reason) => Err(reason),
                 }
             };
@@ -396,13 +396,13 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
             let work = async {
                 let (host, facts, slots) = connect(spec, inventory).await?;
                 // Before the script below makes the directory: a sync's own check.
-                let dir_problem = sync::check_dir(&host, &remote_dir).await.err().map(|e| crate::errors::chain(&e));
+                let dir_problem = sync::check_dir(&host, &remote_dir).await.err().map(|e| crate::error_chain::chain(&e));
                 let dir = quote(&remote_dir);
                 let script = format!(
                     "printf 'ruby=%s\\n' \"$(ruby -v 2>/dev/null)\"; printf 'bundler=%s\\n' \"$(bundle -v 2>/dev/null)\"; \
                      mkdir -p {dir} 2>/dev/null; printf 'free_kb=%s\\n' \"$(df -Pk {dir} 2>/dev/null | awk 'NR==2 {{print $4}}')\""
                 );
-                let (_, out, _) = host.run(&script).await.map_err(|e| crate::errors::chain(&e))?;
+                let (_, out, _) = host.run(&script).await.map_err(|e| crate::error_chain::chain(&e))?;
                 let capacity = capacity_note(&host, slots).await;
                 let out = String::from_utf8_lossy(&out);
                 let field = |key: &str| {

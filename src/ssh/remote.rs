@@ -548,7 +548,7 @@ impl SshHost {
         for conn in rest {
             match conn {
                 Ok(conn) => conns.push(Arc::new(conn)),
-                Err(e) => refused.push(crate::errors::chain(&e)),
+                Err(e) => refused.push(crate::error_chain::chain(&e)),
             }
         }
         if !refused.is_empty() {
@@ -583,7 +583,7 @@ impl SshHost {
             async move {
                 match conn.handle.channel_open_session().await {
                     Ok(ch) => Ok(CloseOnDrop(Some(ch))),
-                    Err(source) => Err(crate::errors::chain(&SshError::Channel { host: host.clone(), source: Box::new(source) })),
+                    Err(source) => Err(crate::error_chain::chain(&SshError::Channel { host: host.clone(), source: Box::new(source) })),
                 }
             }
         });

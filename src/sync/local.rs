@@ -528,7 +528,7 @@ mod tests {
         let dir = tree();
         std::fs::set_permissions(dir.path().join("lib/x.rb"), std::fs::Permissions::from_mode(0o000)).unwrap();
         let err = Local::build(dir.path(), &[], &[], Vec::new(), None).unwrap_err();
-        assert!(crate::errors::chain(&err).contains("lib/x.rb"), "{err}");
+        assert!(crate::error_chain::chain(&err).contains("lib/x.rb"), "{err}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Payloads {
                         Some((n, delta)) => (delta_name(*n, &local.digest), delta.as_str(), false),
                         None => (format!("manifest.{}", local.digest), local.text.as_str(), true),
                     };
-                    let payload = local.payload(&plan, &state, contents).map_err(|e| crate::errors::chain(&e))?;
+                    let payload = local.payload(&plan, &state, contents).map_err(|e| crate::error_chain::chain(&e))?;
                     Ok(Arc::new(HostPayload { payload, state, compact }))
                 })
                 .await;

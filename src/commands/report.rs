@@ -1,0 +1,25 @@
+//! `testbot report merge`.
+
+use super::Outcome;
+use crate::errors::{exit_code_of, Error};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Default)]
+pub struct MergeOptions {
+    pub reports: Vec<PathBuf>,
+    pub report_json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub runtime_log: Option<PathBuf>,
+    pub flaky_fails: bool,
+}
+
+pub fn merge(options: MergeOptions) -> Result<Outcome, Error> {
+    let outputs = [("the JSON report", &options.report_json), ("the JUnit report", &options.junit), ("the runtime log", &options.runtime_log)];
+    for (what, path) in outputs {
+        if let Some(path) = path {
+            crate::report::check_output(what, path)?;
+        }
+    }
+    let totals = crate::report::merge_reports(&options.reports, options.report_json, options.junit, options.runtime_log, options.flaky_fails)?;
+    Ok(Outcome::new(exit_code_of(totals.verdict())))
+}

@@ -1,0 +1,84 @@
+//! `testbot` (a run) and `testbot list`.
+
+use super::{install_signals, runtime, setup, Location, Outcome};
+use crate::errors::{exit, exit_code_of, Error};
+use crate::events::RunEvent;
+use crate::project::{self, Project};
+use crate::report::{ReportConfig, Reporter};
+use crate::run::{self, Ended, Policy};
+use std::path::PathBuf;
+
+/// A run, as the command line asked for it.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub location: Location,
+    pub project: project::Options,
+    pub policy: Policy,
+    pub report_json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub flaky_fails: bool,
+    /// Run on the copies the hosts hold.
+    pub no_sync: bool,
+}
+
+pub fn run(options: RunOptions) -> Result<Outcome, Error> {
+    let (root, mut inventory) = setup(&options.location)?;
+    inventory.sync.skip = options.no_sync;
+    let project = Project::resolve(&root, &inventory, &options.project)?;
+    check_outputs(&options)?;
+    let policy = options.policy.clone();
+    let mut reporter = Reporter::new(ReportConfig {
+        framework: project.framework,
+        report_json: options.report_json.clone(),
+        junit: options.junit.clone(),
+        // A share's own times must not change the plan of the shares after it (they may run one
+        // after another in this checkout): with `--partition` the history is only read.
+        runtime_log: policy.partition.is_none().then(|| project.runtime_log.clone()),
+        examples_log: project.examples_log().map(|log| (log, project.root.clone())),
+        flaky_fails: options.flaky_fails,
+    });
+    // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
+    // by every batch's events, and waking a task on a worker is far cheaper than this thread.
+    let joined = runtime()?.block_on(async move {
+        let signals = install_signals()?;
+        let task = tokio::spawn(async move {
+            let mut emit = |event: RunEvent| reporter.record(event);
+            let ended = run::run(&project, &inventory, &policy, &signals, &mut emit).await;
+            (ended, reporter)
+        });
+        Ok::<_, Error>(task.await)
+    })?;
+    let (ended, reporter) = match joined {
+        Ok(done) => done,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    };
+    match ended? {
+        Ended::Interrupted => Ok(Outcome::new(exit::INTERRUPTED)),
+        Ended::Ran => Ok(Outcome::new(exit_code_of(reporter.finish().verdict()))),
+    }
+}
+
+/// Before anything connects or runs: every file the run will write can be written there. The
+/// runtime log is checked only when given (the default one is testbot's own cache), and not with
+/// `--partition`, which does not write it.
+fn check_outputs(options: &RunOptions) -> Result<(), Error> {
+    if let Some(path) = &options.report_json {
+        crate::report::check_output("the JSON report", path)?;
+    }
+    if let Some(path) = &options.junit {
+        crate::report::check_output("the JUnit report", path)?;
+    }
+    if let (Some(path), None) = (&options.project.runtime_log, options.policy.partition) {
+        crate::report::check_output("the runtime log", path)?;
+    }
+    Ok(())
+}
+
+/// `testbot list`: what a run with the same arguments would run, from the same selection and plan.
+pub fn list(location: &Location, options: &project::Options, partition: Option<(usize, usize)>) -> Result<Outcome, Error> {
+    let (root, inventory) = setup(location)?;
+    let project = Project::resolve(&root, &inventory, options)?;
+    let selection = run::select(&project, partition);
+    crate::report::print_list(&selection.estimates);
+    Ok(Outcome::new(exit::PASSED))
+}
