@@ -61,11 +61,18 @@ struct Wire<'a> {
     errors_outside: Option<u64>,
     #[serde(default)]
     err: bool,
+    /// The number of this event's mark in the output (`file`, `file_done`).
+    q: Option<u64>,
 }
 
 impl Event {
     /// One event's JSON; None when it is not an event this version knows, or lacks a field.
     pub fn parse(json: &[u8]) -> Result<Event, String> {
+        Event::parse_marked(json).map(|(event, _)| event)
+    }
+
+    /// One event and the number of its mark in the output, if it has one.
+    pub fn parse_marked(json: &[u8]) -> Result<(Event, Option<u64>), String> {
         // Checked as UTF-8 once for the line rather than once for every string in it.
         let w: Wire = match std::str::from_utf8(json) {
             Ok(text) => serde_json::from_str(text),
@@ -105,7 +112,7 @@ impl Event {
             },
             other => return Err(format!("unknown event `{other}`")),
         };
-        Ok(event)
+        Ok((event, w.q))
     }
 }
 
@@ -127,16 +134,32 @@ impl From<ExampleStatusWire> for ExampleStatus {
     }
 }
 
-/// One piece of the runner's stdout, in order.
+/// One piece of a runner's streams, in the order read.
 #[derive(Debug, PartialEq)]
 pub enum Piece {
     Output(String),
     Event(Event),
+    /// An event with mark `q` in the output (it changes which file output belongs to).
+    Marked(Event, u64),
+    /// Mark `q` in the output: what came before it was printed before event `q`.
+    OutputMark(u64),
 }
+
+/// A fresh start for one batch's output marks (`TESTBOT_SYNC`): 16 hex digits.
+pub fn new_sync() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("the OS has no random source");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The variable that gives a runner its marks' start.
+pub const SYNC_VAR: &str = "TESTBOT_SYNC";
 
 /// Splits one of a runner's streams into lines: its output, or its events.
 pub struct Decoder {
     events: bool,
+    /// The output's marks start with this (`TESTBOT_SYNC`).
+    sync: Option<Vec<u8>>,
     buf: Vec<u8>,
 }
 
@@ -146,12 +169,18 @@ const MAX_LINE: usize = 1 << 20;
 impl Decoder {
     /// The runner's stdout and stderr: every line is output, whatever it holds.
     pub fn output() -> Decoder {
-        Decoder { events: false, buf: Vec::new() }
+        Decoder { events: false, sync: None, buf: Vec::new() }
+    }
+
+    /// The runner's stdout and stderr with its marks (`sync` followed by a number ends a mark's
+    /// line); everything else is output.
+    pub fn output_marked(sync: &str) -> Decoder {
+        Decoder { events: false, sync: Some(sync.as_bytes().to_vec()), buf: Vec::new() }
     }
 
     /// The runner's event channel: every line is an event.
     pub fn events() -> Decoder {
-        Decoder { events: true, buf: Vec::new() }
+        Decoder { events: true, sync: None, buf: Vec::new() }
     }
 
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Piece>) {
@@ -193,14 +222,22 @@ impl Decoder {
 
     fn line(&self, line: &[u8], out: &mut Vec<Piece>) {
         if !self.events {
-            out.push(Piece::Output(lossy_line(line)));
+            if let Some((before, q)) = self.sync.as_deref().and_then(|sync| mark(line, sync)) {
+                if !before.is_empty() {
+                    out.push(Piece::Output(lossy_line(before)));
+                }
+                out.push(Piece::OutputMark(q));
+            } else {
+                out.push(Piece::Output(lossy_line(line)));
+            }
             return;
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        match Event::parse(line) {
-            Ok(event) => out.push(Piece::Event(event)),
+        match Event::parse_marked(line) {
+            Ok((event, Some(q))) => out.push(Piece::Marked(event, q)),
+            Ok((event, None)) => out.push(Piece::Event(event)),
             Err(err) => {
                 // Only the formatter writes here; a remote login script's noise before the
                 // runner started is the one other thing that can.
@@ -209,6 +246,19 @@ impl Decoder {
             }
         }
     }
+}
+
+/// `line` ends with a mark (`sync` and digits): what stands before it, and its number. (The
+/// start is hex and may end in digits itself: found as a whole, then the digits after it.)
+fn mark<'a>(line: &'a [u8], sync: &[u8]) -> Option<(&'a [u8], u64)> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let at = memchr::memmem::rfind(line, sync)?;
+    let number = &line[at + sync.len()..];
+    if number.is_empty() || !number.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let q = std::str::from_utf8(number).ok()?.parse().ok()?;
+    Some((&line[..at], q))
 }
 
 fn lossy_line(bytes: &[u8]) -> String {
@@ -297,6 +347,27 @@ mod tests {
                 Piece::Event(Event::Message { m: "boom".into(), error: true }),
             ]
         );
+    }
+
+    #[test]
+    fn marks_are_found_in_the_output_and_after_marked_events() {
+        let mut d = Decoder::output_marked("ab12");
+        let mut out = Vec::new();
+        // The start ends in digits: `ab12` then `3`, not `ab` then `123`.
+        d.feed(b"hello\nab123\npartialab124\nab12x\nab12\n", &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Piece::Output("hello".into()),
+                Piece::OutputMark(3),
+                Piece::Output("partial".into()),
+                Piece::OutputMark(4),
+                Piece::Output("ab12x".into()),
+                Piece::Output("ab12".into()),
+            ]
+        );
+        let out = decode(true, &[b"{\"e\":\"file\",\"f\":\"./a_spec.rb\",\"q\":1}\n"]);
+        assert_eq!(out, vec![Piece::Marked(Event::File { f: "./a_spec.rb".into() }, 1)]);
     }
 
     #[test]

@@ -8,6 +8,12 @@
 # tests start do not inherit it, and a forked child never writes events (they come from the
 # process that opened the channel). No library is loaded for this (not even `json`): a test must
 # see the same loaded features as under its framework's own runner.
+#
+# Output and events travel apart, so where a file starts and ends is also marked in the output:
+# a `file` or `file_done` event carries a number `q`, and the line TESTBOT_SYNC + q is written to
+# the runner's own stdout (a copy of it taken before any test ran) right after the event. What a
+# test printed before that line belongs before the event, whatever order the controller reads
+# the two streams in. A spec that forged such a line could only move output between files.
 
 module Testbot
   # JSON for the few shapes events have: strings, symbols, numbers, booleans, nil, arrays, hashes.
@@ -61,8 +67,13 @@ module Testbot
   end
 
   class Events
+    MARKED = %w[file file_done].freeze
+
     def initialize
       fd = ENV.delete('TESTBOT_EVENT_FD')
+      @sync = ENV.delete('TESTBOT_SYNC')
+      @sync = nil unless @sync =~ /\A[0-9a-f]{8,64}\z/
+      @seq = 0
       @pid = Process.pid
       @io = if fd && fd =~ /\A\d+\z/
               IO.for_fd(fd.to_i, 'w', autoclose: false)
@@ -72,6 +83,9 @@ module Testbot
       @io.close_on_exec = true
       @io.sync = true
       @io.binmode
+      # The runner's stdout as it is now: a spec closing or reopening $stdout leaves it alone.
+      @out = @sync && (STDOUT.dup rescue nil) # rubocop:disable Style/RescueModifier
+      @out&.sync = true
       STDOUT.sync = true
       STDERR.sync = true
       @lock = Mutex.new
@@ -80,10 +94,23 @@ module Testbot
     def emit(event)
       # A child forked by a test shares the descriptor; its events are not the runner's.
       return unless Process.pid == @pid
-      line = JSONLine.generate(event) << "\n"
-      @lock.synchronize { @io.write(line) }
+      @lock.synchronize do
+        if @out && MARKED.include?(event[:e])
+          @seq += 1
+          @io.write(JSONLine.generate(event.merge(q: @seq)) << "\n")
+          mark
+        else
+          @io.write(JSONLine.generate(event) << "\n")
+        end
+      end
     rescue IOError, SystemCallError
       nil # testbot is gone; nothing to tell
+    end
+
+    def mark
+      @out.write("#{@sync}#{@seq}\n")
+    rescue IOError, SystemCallError
+      @out = nil # stdout is gone: output then goes where it arrives
     end
 
     def flush

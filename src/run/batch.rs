@@ -61,7 +61,10 @@ impl Captured {
 struct FileState {
     job: Job,
     started: bool,
+    /// The runner is done with it (its end, a load error, a crash), or it went back to the queue.
     finished: bool,
+    /// Its report (or requeue) has been made: output no longer goes to it.
+    reported: bool,
     examples: Vec<ExampleResult>,
     output: Captured,
 }
@@ -120,6 +123,26 @@ pub struct BatchTracker {
     other_errors: Vec<String>,
     /// Text the framework reported outside examples that is not an error (run options, notes).
     messages: Vec<String>,
+    /// The marks that say where output belongs (see testbot_events.rb).
+    marks: Marks,
+}
+
+/// Output and events arrive apart; the runner marks its output where a file starts or ends, and
+/// the event that did so carries the mark's number. Output is placed by the last mark before
+/// it, not by when it was read: the file that was running after event `q`. Output read before
+/// its event is held until the event arrives; a file's report waits until the output has passed
+/// the mark of its end. Without marks (a runner that has none, stdout closed), output goes to
+/// the file running when it is read.
+#[derive(Debug, Default)]
+struct Marks {
+    /// The file running after marked event `q` is `after[q - 1]`.
+    after: Vec<Option<usize>>,
+    /// The last mark seen in the output.
+    output: u64,
+    /// Output past a mark whose event has not arrived yet.
+    waiting: Vec<(u64, String)>,
+    /// Files done (mark, file, seconds) whose output has not reached that mark yet.
+    done: Vec<(u64, usize, f64)>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -142,7 +165,7 @@ impl BatchTracker {
             .enumerate()
             .map(|(i, job)| {
                 index.insert(job.path.clone(), i);
-                FileState { job, started: false, finished: false, examples: Vec::new(), output: Captured::default() }
+                FileState { job, started: false, finished: false, reported: false, examples: Vec::new(), output: Captured::default() }
             })
             .collect();
         BatchTracker {
@@ -159,6 +182,7 @@ impl BatchTracker {
             example: None,
             other_errors: Vec::new(),
             messages: Vec::new(),
+            marks: Marks::default(),
         }
     }
 
@@ -177,7 +201,7 @@ impl BatchTracker {
         let i = self.files.len();
         self.index.insert(path.clone(), i);
         let job = Job::new(path, 0.0);
-        self.files.push(FileState { job, started: false, finished: false, examples: Vec::new(), output: Captured::default() });
+        self.files.push(FileState { job, started: false, finished: false, reported: false, examples: Vec::new(), output: Captured::default() });
         i
     }
 
@@ -203,15 +227,86 @@ impl BatchTracker {
 
     pub fn piece(&mut self, piece: Piece, events: &mut Vec<RunEvent>) {
         match piece {
-            Piece::Output(line) => match self.current {
-                Some(i) => self.files[i].output.push_line(&line),
-                None => self.batch_output.push_line(&line),
-            },
-            Piece::Event(event) => self.event(event, events),
+            Piece::Output(line) => {
+                let q = self.marks.output;
+                if q == 0 || self.marks.after.is_empty() {
+                    self.push_output(self.current, &line);
+                } else if let Some(&file) = self.marks.after.get(q as usize - 1) {
+                    self.push_output(file, &line);
+                } else {
+                    self.marks.waiting.push((q, line));
+                }
+            }
+            Piece::OutputMark(q) => {
+                self.marks.output = self.marks.output.max(q);
+                self.settle_marks(events);
+            }
+            Piece::Event(event) => self.event(event, None, events),
+            Piece::Marked(event, q) => self.event(event, Some(q), events),
         }
     }
 
-    fn event(&mut self, event: Event, events: &mut Vec<RunEvent>) {
+    fn push_output(&mut self, file: Option<usize>, line: &str) {
+        match file {
+            Some(i) if !self.files[i].reported => self.files[i].output.push_line(line),
+            _ => self.batch_output.push_line(line),
+        }
+    }
+
+    /// Output held for a mark whose event is here now goes where it belongs; files whose output
+    /// has passed their end's mark are reported.
+    fn settle_marks(&mut self, events: &mut Vec<RunEvent>) {
+        let known = self.marks.after.len() as u64;
+        let waiting = std::mem::take(&mut self.marks.waiting);
+        for (q, line) in waiting {
+            if q <= known {
+                self.push_output(self.marks.after[q as usize - 1], &line);
+            } else {
+                self.marks.waiting.push((q, line));
+            }
+        }
+        let reached = self.marks.output;
+        let done = std::mem::take(&mut self.marks.done);
+        for (q, i, seconds) in done {
+            if q <= reached {
+                self.file_done(i, seconds, events);
+            } else {
+                self.marks.done.push((q, i, seconds));
+            }
+        }
+    }
+
+    fn file_done(&mut self, i: usize, seconds: f64, events: &mut Vec<RunEvent>) {
+        if !self.files[i].reported {
+            events.push(self.report(i, seconds, None));
+        }
+    }
+
+    /// A marked event was handled: the file running now is where output after its mark goes.
+    fn marked(&mut self, mark: Option<u64>, events: &mut Vec<RunEvent>) {
+        let Some(q) = mark else { return };
+        let q = q as usize;
+        if q == 0 || q <= self.marks.after.len() {
+            return;
+        }
+        // Marks are numbered 1, 2, …; one never seen keeps the file of the one before.
+        let last = self.marks.after.last().copied().flatten();
+        self.marks.after.resize(q - 1, last);
+        self.marks.after.push(self.current);
+        self.settle_marks(events);
+    }
+
+    /// The stream ended: what waits for a mark goes where it can.
+    fn flush_marks(&mut self, events: &mut Vec<RunEvent>) {
+        self.marks.output = u64::MAX;
+        for (_, line) in std::mem::take(&mut self.marks.waiting) {
+            let last = self.marks.after.last().copied().flatten();
+            self.push_output(last, &line);
+        }
+        self.settle_marks(events);
+    }
+
+    fn event(&mut self, event: Event, mark: Option<u64>, events: &mut Vec<RunEvent>) {
         match event {
             Event::Hello => self.hello = true,
             Event::PreloadReady => {}
@@ -219,13 +314,13 @@ impl BatchTracker {
             Event::ExampleStarted { f, d, loc } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
-                self.current = Some(i);
                 self.example = Some((d, loc));
             }
             Event::File { f } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
                 self.current = Some(i);
+                self.marked(mark, events);
             }
             Event::Example { f, s, d, loc, l, t, m, bt, id } => {
                 let i = self.file(&f);
@@ -258,8 +353,13 @@ impl BatchTracker {
                 }
                 if !self.files[i].finished {
                     self.files[i].finished = true;
-                    events.push(self.report(i, t, None));
+                    match mark {
+                        // Its output is not all here yet: reported when it is.
+                        Some(q) if self.marks.output < q => self.marks.done.push((q, i, t)),
+                        _ => events.push(self.report(i, t, None)),
+                    }
                 }
+                self.marked(mark, events);
             }
             Event::LoadError { f, m } => {
                 let path = normalize(&f);
@@ -284,6 +384,7 @@ impl BatchTracker {
 
     fn report(&mut self, i: usize, seconds: f64, error: Option<FileError>) -> RunEvent {
         let file = &mut self.files[i];
+        file.reported = true;
         let mut output = std::mem::take(&mut file.output);
         if matches!(error, Some(FileError::Load(_)) | Some(FileError::Crashed(_))) && !self.batch_output.is_empty() {
             output.append(&self.batch_output);
@@ -307,6 +408,7 @@ impl BatchTracker {
     /// The process ended. Everything not final yet is settled here: reported, or requeued.
     pub fn finish(mut self, exit: ExitInfo, ending: Ending) -> BatchEnd {
         let mut end = BatchEnd::default();
+        self.flush_marks(&mut end.events);
         if ending == Ending::Stopped {
             // What finished keeps its results; the rest did not run. A file stopped in the middle
             // keeps the failures it had (they may be what stopped the run: fail-fast).
@@ -507,6 +609,7 @@ impl BatchTracker {
     fn requeue(&mut self, i: usize, alone: bool, counts: bool, reason: String) -> Requeue {
         let file = &mut self.files[i];
         file.finished = true;
+        file.reported = true;
         let mut output = std::mem::take(&mut file.output);
         output.append(&self.batch_output);
         Requeue {
@@ -626,6 +729,43 @@ mod tests {
         // A failing run may exit 1; what it printed outside files is shown once.
         match &end.events[..] {
             [RunEvent::RunOutput { text, .. }] => assert_eq!(text, "loading"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn output_goes_to_the_file_its_marks_say_whatever_order_it_is_read_in() {
+        let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+        let marked = |e: Event, q: u64| Piece::Marked(e, q);
+        let events = feed(
+            &mut t,
+            vec![
+                ev(Event::Hello),
+                // Every event first, as when the event pipe is read before the output pipe.
+                marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+                ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+                marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
+                marked(Event::File { f: "./spec/b_spec.rb".into() }, 3),
+                ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
+                marked(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 }, 4),
+                ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0 }),
+                out("loading"),
+                Piece::OutputMark(1),
+                out("from a"),
+                Piece::OutputMark(2),
+                Piece::OutputMark(3),
+                out("from b"),
+                Piece::OutputMark(4),
+                out("after the run"),
+            ],
+        );
+        assert_eq!(finished(&events), vec![
+            ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
+            ("spec/b_spec.rb".into(), 1, None, "from b\n".into()),
+        ]);
+        let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+        match &end.events[..] {
+            [RunEvent::RunOutput { text, .. }] => assert_eq!(text, "loading\nafter the run"),
             other => panic!("{other:?}"),
         }
     }

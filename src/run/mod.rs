@@ -788,7 +788,10 @@ fn run_batch(
         Some(socket) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
         None => project.framework.command(&project.runner, &slot.support_dir, &args),
     };
-    let command = HostCommand::new(tmpdir::creating_tmpdir(argv), slot.env.clone(), slot.workdir.clone()).with_events();
+    let sync = crate::framework::protocol::new_sync();
+    let mut env = slot.env.clone();
+    env.push((crate::framework::protocol::SYNC_VAR.to_string(), sync.clone()));
+    let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, slot.workdir.clone()).with_events();
     async move {
         let started = Instant::now();
         let send = |events: Vec<RunEvent>| {
@@ -806,7 +809,7 @@ fn run_batch(
             }
             Ok(mut process) => {
                 let mut tracker = tracker;
-                let mut output = Decoder::output();
+                let mut output = Decoder::output_marked(&sync);
                 let mut events_in = Decoder::events();
                 let mut pieces = Vec::new();
                 let mut events = Vec::new();
