@@ -157,7 +157,15 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     let mut out = String::new();
     let rule = styles.dim.apply_to("─".repeat(60));
     let _ = writeln!(out, "{rule}");
+    examples(&mut out, framework, agg, styles);
+    problems(&mut out, agg, styles);
+    slot_use(&mut out, agg, styles);
+    final_lines(&mut out, agg, totals, styles);
+    out
+}
 
+/// The rerun lines of failed examples, and the flaky ones.
+fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &Styles) {
     let failed: Vec<_> = agg
         .files
         .iter()
@@ -181,6 +189,10 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
         }
         out.push('\n');
     }
+}
+
+/// Files that did not run cleanly, what runners printed outside files, errors outside examples.
+fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
     let errored: Vec<_> = agg.files.iter().filter(|f| f.error.is_some()).collect();
     if !errored.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
@@ -211,7 +223,10 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
         out.push('\n');
     }
 
-    // Slot use: where the time went.
+}
+
+/// Where the time went, and hosts that left the run.
+fn slot_use(out: &mut String, agg: &Aggregate, styles: &Styles) {
     if !agg.slots.is_empty() && agg.wall_seconds > 0.0 {
         let busy_total = agg.busy.values().fold(0.0, |a, b| a + b);
         let efficiency = busy_total / (agg.wall_seconds * agg.slots.len() as f64) * 100.0;
@@ -231,6 +246,10 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
             let _ = writeln!(out, "{} host `{host}` left the run: {reason}", styles.pending.apply_to("warning:"));
         }
     }
+}
+
+/// Why the run stopped early, and the verdict with the counts.
+fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styles) {
     let finished = totals.files.saturating_sub(totals.unreported_files);
     if let Some(stop) = agg.stopped {
         let why = match stop {
@@ -282,7 +301,6 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
         plural(totals.files, "file", "files"),
         plural(agg.slots.len(), "slot", "slots"),
     );
-    out
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! project's copy there, side by side. The outcome of each goes to `report::print_exec`.
 
 use super::hooks::{run_script, Finished, HOOK_TIMEOUT};
-use super::{build_slots, host_env, remote, PreparedHost};
+use super::slots::{build_slots, host_env, PreparedHost};
+use super::remote;
 use crate::inventory::Inventory;
 use crate::project::Project;
 use crate::signals::Signals;

@@ -4,7 +4,8 @@
 //! the servers with the run.
 
 use super::hooks::Finished;
-use super::{tmpdir, PreparedHost, Slot};
+use super::slots::{PreparedHost, Slot};
+use super::tmpdir;
 use super::Error;
 use crate::framework::protocol::{Decoder, Event, Piece};
 use crate::project::Project;

@@ -1,0 +1,328 @@
+//! `BatchTracker`: every case with plain pieces, no process.
+use super::captured::{HEAD_LIMIT, TAIL_LIMIT};
+use super::*;
+use crate::framework::protocol::ExampleStatusWire;
+use std::sync::Arc;
+
+fn slot() -> SlotInfo {
+    SlotInfo { id: 1, host: Arc::from("local"), host_slot: 1 }
+}
+
+fn jobs(paths: &[&str]) -> Vec<Job> {
+    paths.iter().map(|p| Job::new(*p, 1.0)).collect()
+}
+
+fn ex(f: &str, s: ExampleStatusWire) -> Piece {
+    Piece::Event(Event::Example { f: f.into(), s, d: "d".into(), loc: format!("{f}:1"), l: Some(1), t: 0.1, m: None, bt: vec![], id: Some("1:1".into()) })
+}
+
+fn ev(e: Event) -> Piece {
+    Piece::Event(e)
+}
+
+fn out(s: &str) -> Piece {
+    Piece::Output(s.into())
+}
+
+fn feed(t: &mut BatchTracker, pieces: Vec<Piece>) -> Vec<RunEvent> {
+    let mut events = Vec::new();
+    for p in pieces {
+        t.piece(p, &mut events);
+    }
+    events
+}
+
+fn finished(events: &[RunEvent]) -> Vec<(String, usize, Option<&'static str>, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::FileFinished(r) => Some((r.path.clone(), r.examples.len(), r.error.as_ref().map(|e| e.kind()), r.output.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+const OK: Option<u32> = Some(0);
+const CRASH: ExitInfo = ExitInfo { code: None, signal: Some(9) };
+
+#[test]
+fn clean_batch_reports_each_file_with_its_output() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb", "spec/empty_spec.rb"]));
+    let events = feed(
+        &mut t,
+        vec![
+            out("loading"),
+            ev(Event::Start { count: 2 }),
+            ev(Event::File { f: "./spec/a_spec.rb".into() }),
+            out("from a"),
+            ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+            ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.5 }),
+            ev(Event::File { f: "./spec/b_spec.rb".into() }),
+            ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
+            ev(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.2 }),
+            // A file with no examples is done too.
+            ev(Event::FileDone { f: "./spec/empty_spec.rb".into(), t: 0.0 }),
+            ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0 }),
+        ],
+    );
+    let live = finished(&events);
+    assert_eq!(live, vec![
+        ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
+        ("spec/b_spec.rb".into(), 1, None, "".into()),
+        ("spec/empty_spec.rb".into(), 0, None, "".into()),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+    assert!(end.requeue.is_empty());
+    // A failing run may exit 1; what it printed outside files is shown once.
+    match &end.events[..] {
+        [RunEvent::RunOutput { text, .. }] => assert_eq!(text, "loading"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn output_goes_to_the_file_its_marks_say_whatever_order_it_is_read_in() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    let marked = |e: Event, q: u64| Piece::Marked(e, q);
+    let events = feed(
+        &mut t,
+        vec![
+            ev(Event::Hello),
+            // Every event first, as when the event pipe is read before the output pipe.
+            marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+            ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+            marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
+            marked(Event::File { f: "./spec/b_spec.rb".into() }, 3),
+            ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
+            marked(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 }, 4),
+            ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0 }),
+            out("loading"),
+            Piece::OutputMark(1),
+            out("from a"),
+            Piece::OutputMark(2),
+            Piece::OutputMark(3),
+            out("from b"),
+            Piece::OutputMark(4),
+            out("after the run"),
+        ],
+    );
+    assert_eq!(finished(&events), vec![
+        ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
+        ("spec/b_spec.rb".into(), 1, None, "from b\n".into()),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+    match &end.events[..] {
+        [RunEvent::RunOutput { text, .. }] => assert_eq!(text, "loading\nafter the run"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_file_the_runner_never_finished_is_an_error_not_a_pass() {
+    // `$stdout.close` in one file once hid the next file's failures: whatever the cause, a
+    // file with no end event after the runner's summary is not a pass.
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Hello),
+        ev(Event::Start { count: 3 }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::Done { examples: 3, failures: 2, pending: 0, errors_outside: 0 }),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+    assert!(!end.events.iter().any(|e| matches!(e, RunEvent::ErrorOutsideExamples { .. })), "{:?}", end.events);
+    let message = end
+        .events
+        .iter()
+        .find_map(|e| match e {
+            RunEvent::FileFinished(r) => r.error.as_ref().map(|e| e.message().to_string()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        message.contains("without reporting this file as done (the runner reported 3 examples, 2 failures, 0 pending; testbot saw 1 example, 0 failures, 0 pending)"),
+        "{message}"
+    );
+    let files = finished(&end.events);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!((files[0].0.as_str(), files[0].1, files[0].2), ("spec/b_spec.rb", 0, Some("crashed")));
+}
+
+#[test]
+fn load_error_errors_that_file_and_requeues_the_others() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/bad_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::LoadError { f: "./spec/bad_spec.rb".into(), m: "SyntaxError".into() }),
+        ev(Event::Start { count: 0 }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+    assert_eq!(finished(&end.events), vec![("spec/bad_spec.rb".into(), 0, Some("load error"), "".into())]);
+    assert_eq!(end.requeue.len(), 1);
+    assert_eq!(end.requeue[0].job.path, "spec/a_spec.rb");
+    assert!(!end.requeue[0].alone);
+    assert_eq!(end.events.len(), 1, "the load error explains the error outside examples");
+}
+
+fn kill_batch(jobs_: Vec<Job>) -> BatchTracker {
+    let mut t = BatchTracker::new(slot(), jobs_);
+    feed(&mut t, vec![
+        ev(Event::Start { count: 5 }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::File { f: "./spec/kill_spec.rb".into() }),
+        ex("./spec/kill_spec.rb", ExampleStatusWire::Passed),
+        out("about to die"),
+    ]);
+    t
+}
+
+#[test]
+fn a_first_crash_retries_the_running_file_alone_elsewhere() {
+    let t = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]));
+    let end = t.finish(CRASH, Ending::Exited);
+    assert!(finished(&end.events).is_empty(), "a_spec was reported live; nothing is final yet");
+    let paths: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.alone, r.counts)).collect();
+    assert_eq!(paths, [("spec/kill_spec.rb", true, false), ("spec/c_spec.rb", false, false)]);
+    let retry = &end.requeue[0];
+    assert_eq!((retry.job.crashes, retry.job.avoid_slot, retry.discarded_examples), (1, Some(1), 1));
+    assert!(retry.reason.contains("killed by signal 9 (SIGKILL)"), "{}", retry.reason);
+    assert!(retry.reason.contains("retrying it once on another slot"));
+}
+
+#[test]
+fn a_second_crash_errors_the_file_with_its_output() {
+    let mut js = jobs(&["spec/a_spec.rb", "spec/kill_spec.rb"]);
+    js[1].crashes = 1;
+    let end = kill_batch(js).finish(CRASH, Ending::Exited);
+    let f = finished(&end.events);
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].0.as_str(), f[0].1, f[0].2), ("spec/kill_spec.rb", 1, Some("crashed")));
+    assert!(f[0].3.contains("about to die"));
+    match &end.events[0] {
+        RunEvent::FileFinished(r) => assert!(r.error.as_ref().unwrap().message().contains("the second time")),
+        other => panic!("{other:?}"),
+    }
+    assert!(end.requeue.is_empty());
+}
+
+#[test]
+fn a_hung_file_is_retried_once_then_timed_out() {
+    let hang = |timeouts: u32| {
+        let mut js = jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]);
+        js[1].timeouts = timeouts;
+        kill_batch(js).finish(CRASH, Ending::TimedOut { seconds: 3.0 })
+    };
+    let first = hang(0);
+    assert!(first.events.is_empty());
+    assert_eq!(first.requeue[0].job.timeouts, 1);
+    assert!(first.requeue[0].reason.contains("ran past its time limit of 3s"));
+    assert!(first.requeue[1].reason.contains("its batch stopped at spec/kill_spec.rb"));
+    let second = hang(1);
+    assert_eq!(finished(&second.events)[0].2, Some("timed out"));
+    assert_eq!(second.requeue.len(), 1, "c_spec still runs");
+}
+
+#[test]
+fn a_lost_host_requeues_every_unfinished_file_blamelessly() {
+    let end = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]))
+        .finish(ExitInfo { code: None, signal: None }, Ending::Exited);
+    assert!(end.events.is_empty());
+    let r: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.counts, r.job.crashes)).collect();
+    assert_eq!(r, [("spec/kill_spec.rb", false, 0), ("spec/c_spec.rb", false, 0)]);
+    assert!(end.requeue[0].reason.contains("its host `local` was lost"));
+}
+
+#[test]
+fn death_before_any_file_isolates_the_batch() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    feed(&mut t, vec![out("boom at load")]);
+    let end = t.finish(ExitInfo { code: Some(3), signal: None }, Ending::Exited);
+    assert!(end.events.is_empty());
+    assert_eq!(end.requeue.len(), 2);
+    assert!(end.requeue.iter().all(|r| r.alone && r.counts));
+    assert!(end.requeue[0].output.contains("boom at load"));
+    assert!(end.requeue[0].reason.contains("exited with status 3"));
+
+    // Alone, the file is to blame: one retry elsewhere, then an error.
+    let mut js = jobs(&["spec/a_spec.rb"]);
+    js[0].crashes = 1;
+    let mut alone = BatchTracker::new(slot(), js);
+    feed(&mut alone, vec![out("boom at load")]);
+    let end = alone.finish(ExitInfo { code: Some(3), signal: None }, Ending::Exited);
+    let f = finished(&end.events);
+    assert_eq!(f, vec![("spec/a_spec.rb".into(), 0, Some("crashed"), "boom at load\n".into())]);
+}
+
+#[test]
+fn bad_exit_without_failures_is_an_error_outside_examples() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Start { count: 1 }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
+        out("Coverage too low"),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(2), signal: None }, Ending::Exited);
+    match &end.events[..] {
+        [RunEvent::ErrorOutsideExamples { message, output, .. }] => {
+            assert_eq!(message, "the runner exited with status 2 although none of its examples failed");
+            assert!(output.contains("Coverage too low"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn suite_hook_errors_are_reported() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Message { m: "\nAn error occurred in a `before(:suite)` hook.\nRuntimeError".into(), error: true }),
+        ev(Event::Start { count: 0 }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+    let errors: Vec<_> = end.events.iter().filter(|e| matches!(e, RunEvent::ErrorOutsideExamples { .. })).collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(finished(&end.events).len(), 1, "the file itself ran (with 0 examples)");
+    let _ = OK;
+}
+
+#[test]
+fn interrupted_batches_settle_nothing() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    feed(&mut t, vec![ev(Event::Start { count: 1 })]);
+    let end = t.finish(CRASH, Ending::Stopped);
+    assert!(end.events.is_empty() && end.requeue.is_empty());
+}
+
+#[test]
+fn a_stopped_file_keeps_the_failures_it_had() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Start { count: 3 }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Failed),
+    ]);
+    let end = t.finish(CRASH, Ending::Stopped);
+    assert_eq!(finished(&end.events), vec![("spec/a_spec.rb".into(), 2, None, "".into())]);
+    assert!(end.requeue.is_empty(), "b_spec did not run: no report");
+}
+
+#[test]
+fn captured_output_keeps_head_and_tail() {
+    let mut c = Captured::default();
+    for i in 0..20_000 {
+        c.push_line(&format!("line {i:05}"));
+    }
+    let text = c.render();
+    assert!(text.starts_with("line 00000\n"));
+    assert!(text.ends_with("line 19999\n"));
+    assert!(text.contains("bytes of output left out"));
+    assert!(text.len() < HEAD_LIMIT + 2 * TAIL_LIMIT + 100);
+}

@@ -1,0 +1,346 @@
+//! The dispatcher: slots pull batches from the shared queue; one loop owns the queue, stopping
+//! (a signal, fail-fast, the run's timeout), requeues, retries and lost hosts. Its state is one
+//! `Dispatcher`; each message from a batch goes through `handle`.
+
+use super::plan::{select, Limits, Selection};
+use super::settle::{not_run, Settle};
+use super::slots::{build_slots, host_env, PreparedHost, Slot};
+use super::task::BatchTask;
+use super::{hooks, preload, Ended, Error, Msg, Policy};
+use crate::events::{ExampleStatus, RunEvent, Stop};
+use crate::project::Project;
+use crate::schedule::{self, Job, Queue, Tuning};
+use crate::signals::Signals;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+
+type Emit<'e> = &'e mut (dyn FnMut(RunEvent) + Send);
+
+/// The run proper, on hosts already prepared (connected, the project in place): slots pull
+/// batches from the queue until every file has its result or the run stops. `started` is when
+/// the run began, for its wall time. The first signal stops the run (running batches are
+/// killed, the summary printed), a second one stops waiting for them.
+pub async fn execute(
+    project: &Project,
+    hosts: Vec<PreparedHost>,
+    policy: &Policy,
+    after_run: Option<&str>,
+    started: Instant,
+    signals: &Signals,
+    emit: Emit<'_>,
+) -> Result<Ended, Error> {
+    let slots = build_slots(project, &hosts);
+    let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
+    let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
+    let Some(preloaded) = preload::prepare(project, &hosts, &mut slots, signals).await? else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "starting the preload servers".into(), done: Vec::new() });
+        return Ok(Ended::Interrupted);
+    };
+    let plan = Plan::new(project, policy, slots.len())?;
+    emit(RunEvent::RunStarted {
+        framework: project.framework.name(),
+        files: plan.files,
+        slots: slots.iter().map(|s| s.info.clone()).collect(),
+        expected_seconds: plan.expected_seconds,
+        partition: plan.partition.clone(),
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let mut d = Dispatcher::new(project, policy, &hosts, slots, plan, &boot_waves, tx);
+    // A helper that does not load takes its host out, with its error said once.
+    for (h, reason) in preloaded.failed {
+        d.leave(h);
+        emit(RunEvent::Warning(format!("host `{}` is left out of this run: {reason}", hosts[h].host.name())));
+    }
+    // Signals already handled (none, unless one came while preload servers started).
+    let mut signals_seen = 0;
+    let run_deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
+    loop {
+        d.start_batches(emit)?;
+        if d.running == 0 {
+            break;
+        }
+        let stop = tokio::select! {
+            Some(msg) = rx.recv() => d.handle(msg, emit),
+            // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
+            _ = signals.more_than(signals_seen) => {
+                signals_seen = signals.count();
+                if d.stopped == Some(Stop::Interrupted) {
+                    // Dropping the runtime kills what is left.
+                    break;
+                }
+                Some(Stop::Interrupted)
+            }
+            _ = tokio::time::sleep_until(run_deadline.unwrap_or_else(tokio::time::Instant::now)), if run_deadline.is_some() && d.stopped.is_none() => {
+                Some(Stop::Timeout { seconds: policy.timeout.map_or(0.0, |t| t.as_secs_f64()) })
+            }
+        };
+        if let Some(why) = stop {
+            d.halt(why, emit);
+        }
+    }
+    preloaded.servers.stop().await;
+    while let Ok(msg) = rx.try_recv() {
+        if let Msg::Events(events) = msg {
+            d.late_events(events, emit);
+        }
+    }
+    if d.stopped != Some(Stop::Interrupted) {
+        if let Some(script) = after_run {
+            d.after_run(script, emit).await;
+        }
+    }
+    let stopped = d.stopped;
+    d.settle.flush(emit);
+    emit(RunEvent::RunFinished { wall_seconds: started.elapsed().as_secs_f64(), stopped });
+    Ok(Ended::Ran)
+}
+
+/// What the dispatcher starts from: the jobs (a long file as pieces), their limits and tuning.
+struct Plan {
+    jobs: Vec<Vec<Job>>,
+    /// Whether each file's time came from the history.
+    known: Vec<bool>,
+    files: usize,
+    expected_seconds: f64,
+    limits: Arc<Limits>,
+    tuning: Tuning,
+    partition: Option<Arc<schedule::partition::Share>>,
+}
+
+impl Plan {
+    fn new(project: &Project, policy: &Policy, slots: usize) -> Result<Plan, Error> {
+        let Selection { history, estimates, partition } = select(project, policy.partition);
+        let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
+        let limits = Arc::new(Limits {
+            floor: policy.file_timeout.map(|d| d.as_secs_f64()),
+            history: estimates.iter().filter_map(|e| history.get(&e.path).map(|s| (e.path.clone(), s))).collect(),
+        });
+        let tuning = match std::env::var("TESTBOT_TUNING") {
+            Ok(spec) => Tuning::parse_over(Tuning::default(), &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
+            Err(_) => Tuning::default(),
+        };
+        // Long files run as pieces of their examples on several slots (RSpec, from the examples log).
+        let recorded = project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default();
+        let ideal = expected_seconds / slots.max(1) as f64;
+        let jobs: Vec<Vec<Job>> = estimates
+            .iter()
+            .map(|e| match e.known && e.seconds > schedule::split::SPLIT_SHARE * ideal {
+                true => match crate::history::examples_log::examples_of(&recorded, &project.root, &e.path) {
+                    Some(examples) => schedule::split::pieces(&e.path, e.seconds, &examples, ideal, slots),
+                    None => vec![Job::new(e.path.clone(), e.seconds)],
+                },
+                false => vec![Job::new(e.path.clone(), e.seconds)],
+            })
+            .collect();
+        let known = estimates.iter().map(|e| e.known).collect();
+        Ok(Plan { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition })
+    }
+}
+
+/// The dispatcher's state.
+struct Dispatcher<'a> {
+    project: &'a Project,
+    policy: &'a Policy,
+    hosts: &'a [PreparedHost],
+    slots: Vec<Slot>,
+    limits: Arc<Limits>,
+    queue: Queue,
+    settle: Settle<'a>,
+    /// Idle slots, a stack: the slot that boots first is on top.
+    idle: Vec<usize>,
+    running: usize,
+    /// Runners booting per host: booting Ruby is CPU work, and more runners booting on a host
+    /// than it has cores slows them all.
+    booting: Vec<usize>,
+    /// Hosts that left the run.
+    lost: Vec<bool>,
+    failures_seen: usize,
+    stopped: Option<Stop>,
+    /// Whether a slot may take work now that could not before: most messages are examples
+    /// finishing, and scanning every idle slot for each would cost events × slots.
+    dispatch: bool,
+    tx: mpsc::UnboundedSender<Msg>,
+    cancel: watch::Sender<bool>,
+}
+
+impl<'a> Dispatcher<'a> {
+    fn new(
+        project: &'a Project,
+        policy: &'a Policy,
+        hosts: &'a [PreparedHost],
+        slots: Vec<Slot>,
+        plan: Plan,
+        boot_waves: &[usize],
+        tx: mpsc::UnboundedSender<Msg>,
+    ) -> Dispatcher<'a> {
+        let settle = Settle::new(policy, &plan.jobs);
+        let queue = Queue::with_jobs(plan.jobs, &plan.known, boot_waves, plan.tuning);
+        Dispatcher {
+            project,
+            policy,
+            hosts,
+            idle: (0..slots.len()).rev().collect(),
+            slots,
+            limits: plan.limits,
+            queue,
+            settle,
+            running: 0,
+            booting: vec![0; hosts.len()],
+            lost: vec![false; hosts.len()],
+            failures_seen: 0,
+            stopped: None,
+            dispatch: true,
+            tx,
+            cancel: watch::channel(false).0,
+        }
+    }
+
+    /// Gives every idle slot that may take work a batch; once no host is left, what is still
+    /// queued is reported as not run.
+    fn start_batches(&mut self, emit: Emit<'_>) -> Result<(), Error> {
+        if self.stopped.is_some() || !self.dispatch {
+            return Ok(());
+        }
+        self.dispatch = false;
+        let mut k = self.idle.len();
+        while k > 0 && !self.queue.is_empty() {
+            k -= 1;
+            let i = self.idle[k];
+            let h = self.slots[i].host_index;
+            if self.booting[h] >= self.hosts[h].boot_parallelism {
+                continue;
+            }
+            // Nothing else runs: a job that avoids this slot (it hung or crashed here) may have
+            // no other slot left.
+            let wanted = if self.running == 0 && k == 0 { None } else { Some(self.slots[i].info.id) };
+            let Some(batch) = self.queue.next_batch_for(wanted) else { continue };
+            if let Err(why) = self.settle.starting(&batch) {
+                // A bug, not a suite's doing: end the run rather than loop.
+                let _ = self.cancel.send(true);
+                return Err(Error::Internal(why));
+            }
+            self.idle.remove(k);
+            self.running += 1;
+            self.booting[h] += 1;
+            let channels = (self.tx.clone(), self.cancel.subscribe());
+            let task = BatchTask::new(&self.slots[i], i, batch, self.project, self.limits.clone(), channels);
+            tokio::spawn(task.run());
+        }
+        if self.running == 0 && !self.queue.is_empty() && self.idle.is_empty() {
+            // Every host is gone: what is left cannot run anywhere.
+            let gone: Vec<String> = self.hosts.iter().map(|h| h.host.name().to_string()).collect();
+            let why = format!("no host was left to run it ({} left the run)", gone.join(", "));
+            for job in self.queue.drain() {
+                self.settle.file(not_run(job, why.clone(), String::new()), &mut self.queue, true, emit);
+            }
+        }
+        Ok(())
+    }
+
+    /// One message from a batch; returns why the run must stop, if it must.
+    fn handle(&mut self, msg: Msg, emit: Emit<'_>) -> Option<Stop> {
+        match msg {
+            Msg::Events(events) => {
+                for event in events {
+                    // At once: the events after it settle as in a stopped run.
+                    if let Some(why) = self.event(event, emit) {
+                        self.halt(why, emit);
+                    }
+                }
+                None
+            }
+            Msg::Booted { slot } => {
+                self.booting[self.slots[slot].host_index] -= 1;
+                self.dispatch = true;
+                None
+            }
+            Msg::BatchDone { slot, seconds, requeue, lost } => {
+                self.running -= 1;
+                self.dispatch = true;
+                let h = self.slots[slot].host_index;
+                emit(RunEvent::BatchFinished { slot: self.slots[slot].info.id, seconds });
+                if let (Some(reason), false) = (lost, self.lost[h]) {
+                    self.leave(h);
+                    emit(RunEvent::HostLost { host: self.slots[slot].info.host.clone(), reason });
+                }
+                if !self.lost[h] {
+                    self.idle.push(slot);
+                }
+                if self.stopped.is_none() {
+                    self.failures_seen += self.settle.requeues(requeue, &mut self.queue, emit);
+                }
+                fail_fast(self.policy, self.failures_seen)
+            }
+        }
+    }
+
+    fn event(&mut self, event: RunEvent, emit: Emit<'_>) -> Option<Stop> {
+        match event {
+            RunEvent::FileFinished(report) => {
+                let returned = self.queue.returned();
+                self.failures_seen += self.settle.file(*report, &mut self.queue, self.stopped.is_some(), emit);
+                // A retry went back to the queue: an idle slot may take it.
+                self.dispatch |= self.queue.returned() != returned;
+            }
+            event => {
+                if self.policy.retries == 0 && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
+                    // Without retries a failure is final as it happens: stop promptly.
+                    self.failures_seen += 1;
+                }
+                emit(event);
+            }
+        }
+        fail_fast(self.policy, self.failures_seen)
+    }
+
+    /// Host `h` takes no more work.
+    fn leave(&mut self, h: usize) {
+        self.lost[h] = true;
+        let slots = &self.slots;
+        self.idle.retain(|&i| slots[i].host_index != h);
+        let alive = self.slots.iter().filter(|s| !self.lost[s.host_index]).count();
+        self.queue.set_slots(alive);
+    }
+
+    /// Stops the run (the first reason wins, but a signal overrides): nothing more is
+    /// dispatched and every running batch is told to stop.
+    fn halt(&mut self, why: Stop, emit: Emit<'_>) {
+        if self.stopped.is_none() || why == Stop::Interrupted {
+            self.stopped = Some(why);
+            emit(RunEvent::Stopping(why));
+            self.queue.drain();
+            let _ = self.cancel.send(true);
+        }
+    }
+
+    /// Events that arrived after the loop ended settle as in a stopped run.
+    fn late_events(&mut self, events: Vec<RunEvent>, emit: Emit<'_>) {
+        for event in events {
+            match event {
+                RunEvent::FileFinished(report) => {
+                    self.settle.file(*report, &mut self.queue, true, emit);
+                }
+                event => emit(event),
+            }
+        }
+    }
+
+    /// `after_run` on every host still in the run; a failure is a warning.
+    async fn after_run(&self, script: &str, emit: Emit<'_>) {
+        let alive: Vec<&PreparedHost> = self.hosts.iter().zip(&self.lost).filter(|(_, lost)| !**lost).map(|(h, _)| h).collect();
+        let runs = alive.iter().map(|h| hooks::run_hook(&*h.host, "after_run", script, host_env(self.project, h), h.workdir.clone()));
+        for (h, result) in alive.iter().zip(futures::future::join_all(runs).await) {
+            if let Err(why) = result {
+                emit(RunEvent::Warning(format!("host `{}`: {why}", h.host.name())));
+            }
+        }
+    }
+}
+
+fn fail_fast(policy: &Policy, failures: usize) -> Option<Stop> {
+    match policy.fail_fast {
+        Some(n) if failures >= n.max(1) => Some(Stop::FailFast { failures }),
+        _ => None,
+    }
+}

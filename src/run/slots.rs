@@ -1,0 +1,121 @@
+//! The hosts a run has and their slots: each slot's environment (parallel_tests' variables, its
+//! own TMPDIR), and the hooks that prepare hosts and slots before anything runs.
+
+use super::{hooks, remote, tmpdir};
+use crate::events::SlotInfo;
+use crate::project::Project;
+use crate::schedule;
+use crate::ssh::Host;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A host ready for work: connected, its copy of the project in place.
+pub struct PreparedHost {
+    pub host: Arc<dyn Host>,
+    pub slots: usize,
+    /// Runners that may boot at once (its cores).
+    pub boot_parallelism: usize,
+    /// The project's directory there.
+    pub workdir: PathBuf,
+    /// Where the formatter was put, as the runner's `--require` reads it.
+    pub support_dir: String,
+    /// The numbers of its slots (TEST_ENV_NUMBER derives from them): the ones leased on a
+    /// shared host; empty: 1..=slots.
+    pub slot_numbers: Vec<usize>,
+}
+
+pub(super) struct Slot {
+    pub(super) info: SlotInfo,
+    /// Index into the prepared hosts.
+    pub(super) host_index: usize,
+    pub(super) host: Arc<dyn Host>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) workdir: PathBuf,
+    pub(super) support_dir: String,
+    /// `--preload`: the socket of the slot's preload server, once it is ready.
+    pub(super) preload: Option<String>,
+}
+
+/// `before_run` on every host at once, then `before_slot` on every slot at once. Returns the hosts
+/// whose hooks passed, and why the others are left out.
+pub(super) async fn run_setup_hooks(
+    project: &Project,
+    hooks: &crate::inventory::Hooks,
+    hosts: Vec<PreparedHost>,
+) -> (Vec<PreparedHost>, Vec<remote::HostFailure>) {
+    let mut failed: Vec<Option<String>> = vec![None; hosts.len()];
+    if let Some(script) = &hooks.before_run {
+        let runs = hosts.iter().map(|h| hooks::run_hook(&*h.host, "before_run", script, host_env(project, h), h.workdir.clone()));
+        for (i, result) in futures::future::join_all(runs).await.into_iter().enumerate() {
+            failed[i] = result.err();
+        }
+    }
+    if let Some(script) = &hooks.before_slot {
+        let slots = build_slots(project, &hosts);
+        let runs = slots.iter().filter(|(s, _)| failed[s.host_index].is_none()).map(|(slot, _)| {
+            // The slot's own environment, as its runners get it.
+            let run = hooks::run_hook(&*slot.host, "before_slot", script, slot.env.clone(), slot.workdir.clone());
+            async move { (slot.host_index, slot.info.host_slot, run.await) }
+        });
+        for (h, k, result) in futures::future::join_all(runs).await {
+            if let (Err(why), None) = (result, &failed[h]) {
+                failed[h] = Some(format!("{why} (slot {k})"));
+            }
+        }
+    }
+    let mut ok = Vec::new();
+    let mut failures = Vec::new();
+    for (host, why) in hosts.into_iter().zip(failed) {
+        match why {
+            None => ok.push(host),
+            Some(reason) => failures.push(remote::HostFailure { name: host.host.name().to_string(), reason }),
+        }
+    }
+    (ok, failures)
+}
+
+/// What a host-wide hook gets: `[project] env`, the host's name and its number of slots.
+pub(super) fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, String)> {
+    let mut env = project.env.clone();
+    env.push(("TESTBOT_HOST".to_string(), host.host.name().to_string()));
+    env.push(("PARALLEL_TEST_GROUPS".to_string(), host.slots.to_string()));
+    env
+}
+
+/// Every slot of every host, in the order they take their first batch, with its boot wave.
+pub(super) fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usize)> {
+    let shape: Vec<(usize, usize)> = hosts.iter().map(|h| (h.slots, h.boot_parallelism)).collect();
+    schedule::boot_order(&shape)
+        .into_iter()
+        .enumerate()
+        .map(|(n, (h, k, wave))| {
+            let host = &hosts[h];
+            let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
+            let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: number };
+            let slot = Slot {
+                env: tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.support_dir, info.id),
+                info,
+                host_index: h,
+                host: host.host.clone(),
+                workdir: host.workdir.clone(),
+                support_dir: host.support_dir.clone(),
+                preload: None,
+            };
+            (slot, wave)
+        })
+        .collect()
+}
+
+/// parallel_tests' conventions, so existing database.yml files keep working.
+fn slot_env(project: &Project, slot: &SlotInfo, host_slots: usize) -> Vec<(String, String)> {
+    let number = if slot.host_slot == 1 && !project.first_is_1 { String::new() } else { slot.host_slot.to_string() };
+    let mut env = project.env.clone();
+    env.extend([
+        ("TEST_ENV_NUMBER".to_string(), number),
+        ("PARALLEL_TEST_GROUPS".to_string(), host_slots.to_string()),
+        ("TESTBOT_HOST".to_string(), slot.host.to_string()),
+        ("TESTBOT_SLOT".to_string(), slot.id.to_string()),
+    ]);
+    env
+}
+

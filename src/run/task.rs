@@ -1,0 +1,233 @@
+//! One batch on one slot: start the runner, feed its output and events to a `BatchTracker`, kill
+//! it when a file runs past its limit or the run stops, and tell the dispatcher how it ended.
+
+use super::plan::Limits;
+use super::slots::Slot;
+use super::{tmpdir, BatchEnd, BatchTracker, Ending, Msg};
+use crate::events::RunEvent;
+use crate::framework::protocol::{self, Decoder, Piece};
+use crate::project::Project;
+use crate::schedule::Batch;
+use crate::ssh::{Host, HostCommand, Output, Process};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// A batch ready to start on its slot.
+pub(super) struct BatchTask {
+    host: Arc<dyn Host>,
+    /// The slot's index in the dispatcher's list.
+    index: usize,
+    tracker: BatchTracker,
+    files: Vec<String>,
+    command: HostCommand,
+    /// The start of this batch's output marks.
+    sync: String,
+    limits: Arc<Limits>,
+    tx: mpsc::UnboundedSender<Msg>,
+    cancel: watch::Receiver<bool>,
+}
+
+impl BatchTask {
+    pub(super) fn new(
+        slot: &Slot,
+        index: usize,
+        batch: Batch,
+        project: &Project,
+        limits: Arc<Limits>,
+        channels: (mpsc::UnboundedSender<Msg>, watch::Receiver<bool>),
+    ) -> BatchTask {
+        let files: Vec<String> = batch.jobs.iter().map(|j| j.path.clone()).collect();
+        // A rerun of failed examples names them: `spec/a_spec.rb[1:2,1:5]`.
+        let args: Vec<String> = batch
+            .jobs
+            .iter()
+            .map(|j| if j.examples.is_empty() { j.path.clone() } else { format!("{}[{}]", j.path, j.examples.join(",")) })
+            .collect();
+        let argv = match &slot.preload {
+            Some(socket) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
+            None => project.framework.command(&project.runner, &slot.support_dir, &args),
+        };
+        let sync = protocol::new_sync();
+        let mut env = slot.env.clone();
+        env.push((protocol::SYNC_VAR.to_string(), sync.clone()));
+        let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, slot.workdir.clone()).with_events();
+        let (tx, cancel) = channels;
+        BatchTask {
+            host: slot.host.clone(),
+            index,
+            tracker: BatchTracker::new(slot.info.clone(), batch.jobs),
+            files,
+            command,
+            sync,
+            limits,
+            tx,
+            cancel,
+        }
+    }
+
+    /// Runs the batch to its end and reports it to the dispatcher.
+    pub(super) async fn run(self) {
+        let started = Instant::now();
+        let BatchTask { host, index, tracker, files, command, sync, limits, tx, cancel } = self;
+        let link = Link { tx, index };
+        link.events(vec![RunEvent::BatchStarted { slot: tracker.slot().clone(), files }]);
+        let (end, lost) = match host.spawn(command).await {
+            Err(err) => {
+                link.booted();
+                (tracker.spawn_failed(), Some(crate::error_chain::chain(&err)))
+            }
+            Ok(process) => Watch { tracker, link: &link, limits, cancel, sync }.run(process).await,
+        };
+        link.events(end.events);
+        let seconds = started.elapsed().as_secs_f64();
+        let _ = link.tx.send(Msg::BatchDone { slot: index, seconds, requeue: end.requeue, lost });
+    }
+}
+
+/// The way to the dispatcher.
+struct Link {
+    tx: mpsc::UnboundedSender<Msg>,
+    index: usize,
+}
+
+impl Link {
+    fn events(&self, events: Vec<RunEvent>) {
+        if !events.is_empty() {
+            let _ = self.tx.send(Msg::Events(events));
+        }
+    }
+
+    fn booted(&self) {
+        let _ = self.tx.send(Msg::Booted { slot: self.index });
+    }
+}
+
+/// A running batch: its output read into the tracker, its time limits kept.
+struct Watch<'a> {
+    tracker: BatchTracker,
+    link: &'a Link,
+    limits: Arc<Limits>,
+    cancel: watch::Receiver<bool>,
+    sync: String,
+}
+
+impl Watch<'_> {
+    /// Until the process ends: returns how its files settled and, when its host is unusable
+    /// (lost, or no runner starts there), why.
+    async fn run(mut self, mut process: Process) -> (BatchEnd, Option<String>) {
+        let mut output = Decoder::output_marked(&self.sync);
+        let mut events_in = Decoder::events();
+        let mut pieces = Vec::new();
+        let mut ending = Ending::Exited;
+        let mut booted = false;
+        // The limit for what runs now: booting, a file, or between files.
+        let mut current: Option<String> = None;
+        let mut limit = self.limits.floor;
+        let mut since = tokio::time::Instant::now();
+        // One timer for the batch, moved when the limit changes (not one per chunk).
+        let timer = tokio::time::sleep_until(since);
+        tokio::pin!(timer);
+        // One wait for the stop signal for the whole batch, not one per chunk: every batch
+        // waits on the same channel, and each new wait registers with it.
+        let mut cancel = self.cancel.clone();
+        let cancelled = async move {
+            while cancel.changed().await.is_ok() {
+                if *cancel.borrow() {
+                    return;
+                }
+            }
+        };
+        tokio::pin!(cancelled);
+        loop {
+            let deadline = limit.map(|l| since + Duration::from_secs_f64(l));
+            if let Some(at) = deadline.filter(|at| *at != timer.deadline()) {
+                timer.as_mut().reset(at);
+            }
+            tokio::select! {
+                chunk = process.output.recv() => {
+                    let Some(chunk) = chunk else { break };
+                    read(chunk, &mut process, &mut output, &mut events_in, &mut pieces);
+                }
+                () = &mut cancelled, if ending != Ending::Stopped => {
+                    process.kill();
+                    ending = Ending::Stopped;
+                }
+                _ = &mut timer, if deadline.is_some() && ending == Ending::Exited => {
+                    process.kill();
+                    ending = Ending::TimedOut { seconds: limit.unwrap_or_default() };
+                }
+            }
+            self.feed(&mut pieces);
+            if !booted && self.tracker.has_started() {
+                booted = true;
+                self.link.booted();
+            }
+            let now = self.tracker.current_file();
+            if now != current.as_deref() {
+                limit = match now {
+                    Some(path) => self.limits.for_file(path),
+                    None => self.limits.floor,
+                };
+                current = now.map(str::to_string);
+                since = tokio::time::Instant::now();
+            }
+        }
+        if !booted {
+            self.link.booted();
+        }
+        output.finish(&mut pieces);
+        events_in.finish(&mut pieces);
+        self.feed(&mut pieces);
+        let exit = process.wait().await;
+        if !self.tracker.runner_started() && ending == Ending::Exited && !exit.lost() {
+            // The runner ended before testbot's formatter loaded (no rspec or bundle there, a
+            // Gemfile that does not resolve, a helper that fails in `.rspec`): every batch on
+            // that host would end the same way, so the host is unusable, not the files. Its
+            // message is said once, with the host.
+            let reason = runner_failure(exit, &self.tracker.batch_output());
+            return (self.tracker.spawn_failed(), Some(reason));
+        }
+        let lost = (exit.lost() && ending != Ending::Stopped).then(|| "its connection dropped or it stopped answering".to_string());
+        (self.tracker.finish(exit, ending), lost)
+    }
+
+    /// Pieces decoded so far into the tracker, its events to the dispatcher.
+    fn feed(&mut self, pieces: &mut Vec<Piece>) {
+        let mut events = Vec::new();
+        for piece in pieces.drain(..) {
+            self.tracker.piece(piece, &mut events);
+        }
+        self.link.events(events);
+    }
+}
+
+/// One chunk, and what else has arrived, decoded in one go.
+fn read(mut chunk: Output, process: &mut Process, output: &mut Decoder, events: &mut Decoder, pieces: &mut Vec<Piece>) {
+    for _ in 0..64 {
+        match chunk {
+            Output::Stdout(bytes) | Output::Stderr(bytes) => output.feed(&bytes, pieces),
+            Output::Events(bytes) => events.feed(&bytes, pieces),
+        }
+        match process.output.try_recv() {
+            Ok(next) => chunk = next,
+            Err(_) => break,
+        }
+    }
+}
+
+/// Why a runner that never got to testbot's formatter ended: its status and the head of what it
+/// printed (the tail of a long backtrace says less than its first lines).
+fn runner_failure(exit: crate::ssh::ExitInfo, output: &str) -> String {
+    const LINES: usize = 12;
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut said: String = lines.iter().take(LINES).map(|l| format!("\n    {}", l.trim_end())).collect();
+    if lines.len() > LINES {
+        said.push_str(&format!("\n    [… {} more lines]", lines.len() - LINES));
+    }
+    if said.is_empty() {
+        said = " (it printed nothing)".to_string();
+    }
+    format!("its test runner could not start (it {exit} before loading testbot's formatter):{said}")
+}
+
