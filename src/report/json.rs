@@ -160,62 +160,6 @@ struct JsonHost {
 /// Streams the report to `out` (a 20,000-file report is megabytes; no String of it is built),
 /// compact: one line, about half the size of an indented one, for scripts and `jq`.
 pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    let files = Files(&agg.files);
-    let failures = agg
-        .files
-        .iter()
-        .flat_map(|f| f.examples.iter().map(move |e| (f, e)))
-        .filter(|(_, e)| e.status == ExampleStatus::Failed)
-        .map(|(f, e)| JsonFailure {
-            path: &f.path,
-            line: e.line,
-            location: &e.location,
-            description: &e.description,
-            message: e.message.as_deref().unwrap_or(""),
-        })
-        .collect();
-    let flaky = agg
-        .files
-        .iter()
-        .flat_map(|f| f.examples.iter().map(move |e| (f, e)))
-        .filter(|(_, e)| e.is_flaky())
-        .map(|(f, e)| JsonFailure {
-            path: &f.path,
-            line: e.line,
-            location: &e.location,
-            description: &e.description,
-            message: e.earlier_failures.first().map(String::as_str).unwrap_or(""),
-        })
-        .collect();
-    let mut errors: Vec<JsonError> = agg
-        .files
-        .iter()
-        .filter_map(|f| match &f.error {
-            Some(crate::events::FileError::Load(m)) => Some(JsonError { path: Some(&f.path), message: m }),
-            _ => None,
-        })
-        .collect();
-    errors.extend(agg.batch_errors.iter().map(|e| JsonError { path: None, message: &e.message }));
-    // Hosts in the order their slots come, found by name (hundreds of hosts, 20,000 files).
-    let mut hosts: Vec<JsonHost> = Vec::new();
-    let mut by_name: HashMap<&str, usize> = HashMap::new();
-    for slot in &agg.slots {
-        let busy = agg.busy.get(&slot.id).copied().unwrap_or(0.0);
-        let i = *by_name.entry(&slot.host).or_insert_with(|| {
-            hosts.push(JsonHost { name: slot.host.to_string(), slots: 0, files: 0, busy_seconds: 0.0 });
-            hosts.len() - 1
-        });
-        hosts[i].slots += 1;
-        hosts[i].busy_seconds += busy;
-    }
-    for f in &agg.files {
-        if let Some(&i) = f.slot.as_ref().and_then(|slot| by_name.get(&*slot.host)) {
-            hosts[i].files += 1;
-        }
-    }
-    for h in &mut hosts {
-        h.busy_seconds = round(h.busy_seconds);
-    }
     let report = Report {
         framework: framework.name(),
         wall_seconds: round(agg.wall_seconds),
@@ -236,16 +180,86 @@ pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut i
             errored_files: totals.errored_files,
             flaky: totals.flaky,
         },
-        files,
-        failures,
-        flaky,
-        errors_outside_examples: errors,
-        hosts,
+        files: Files(&agg.files),
+        failures: failures(agg),
+        flaky: flaky(agg),
+        errors_outside_examples: errors(agg),
+        hosts: hosts(agg),
         warnings: &agg.warnings,
         partition: agg.partition.as_deref().map(|s| JsonPartition { index: s.index, count: s.count, plan: &s.plan, digest: &s.digest }),
     };
     serde_json::to_writer(&mut *out, &report)?;
     out.write_all(b"\n")
+}
+
+fn failures(agg: &Aggregate) -> Vec<JsonFailure<'_>> {
+    agg.files
+        .iter()
+        .flat_map(|f| f.examples.iter().map(move |e| (f, e)))
+        .filter(|(_, e)| e.status == ExampleStatus::Failed)
+        .map(|(f, e)| JsonFailure {
+            path: &f.path,
+            line: e.line,
+            location: &e.location,
+            description: &e.description,
+            message: e.message.as_deref().unwrap_or(""),
+        })
+        .collect()
+}
+
+fn flaky(agg: &Aggregate) -> Vec<JsonFailure<'_>> {
+    agg.files
+        .iter()
+        .flat_map(|f| f.examples.iter().map(move |e| (f, e)))
+        .filter(|(_, e)| e.is_flaky())
+        .map(|(f, e)| JsonFailure {
+            path: &f.path,
+            line: e.line,
+            location: &e.location,
+            description: &e.description,
+            message: e.earlier_failures.first().map(String::as_str).unwrap_or(""),
+        })
+        .collect()
+}
+
+/// Each error the totals count outside examples: files that did not load, crashed their runner
+/// or hung, and errors no file owns.
+fn errors(agg: &Aggregate) -> Vec<JsonError<'_>> {
+    use crate::events::FileError;
+    let mut errors: Vec<JsonError> = agg
+        .files
+        .iter()
+        .filter_map(|f| match &f.error {
+            Some(FileError::Load(m) | FileError::Crashed(m) | FileError::TimedOut(m)) => Some(JsonError { path: Some(&f.path), message: m }),
+            _ => None,
+        })
+        .collect();
+    errors.extend(agg.batch_errors.iter().map(|e| JsonError { path: None, message: &e.message }));
+    errors
+}
+
+/// Hosts in the order their slots come, found by name (hundreds of hosts, 20,000 files).
+fn hosts(agg: &Aggregate) -> Vec<JsonHost> {
+    let mut hosts: Vec<JsonHost> = Vec::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    for slot in &agg.slots {
+        let busy = agg.busy.get(&slot.id).copied().unwrap_or(0.0);
+        let i = *by_name.entry(&slot.host).or_insert_with(|| {
+            hosts.push(JsonHost { name: slot.host.to_string(), slots: 0, files: 0, busy_seconds: 0.0 });
+            hosts.len() - 1
+        });
+        hosts[i].slots += 1;
+        hosts[i].busy_seconds += busy;
+    }
+    for f in &agg.files {
+        if let Some(&i) = f.slot.as_ref().and_then(|slot| by_name.get(&*slot.host)) {
+            hosts[i].files += 1;
+        }
+    }
+    for h in &mut hosts {
+        h.busy_seconds = round(h.busy_seconds);
+    }
+    hosts
 }
 
 fn is_zero(n: &usize) -> bool {
