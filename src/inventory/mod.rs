@@ -13,6 +13,7 @@
 //! Errors point at the offending key or value (`InventoryError::Invalid`).
 
 mod error;
+mod paths;
 mod raw;
 mod validate;
 

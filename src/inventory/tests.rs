@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use indoc::indoc;
 
-use super::validate::expand_tilde;
+use super::paths::expand_tilde;
 use super::*;
 
 const HOME: &str = "/home/tester";
