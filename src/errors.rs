@@ -1,4 +1,5 @@
-//! The errors that end a run before it starts, and the one place that maps outcomes to exit codes.
+//! The errors a command ends with (each layer's own, wrapped), and the one place that maps
+//! outcomes to exit codes: errors here, a run's verdict in `exit_code_of`.
 
 use crate::report::merge::MergeError;
 use std::path::PathBuf;

@@ -2,7 +2,17 @@
 //!
 //! A run flows one way: `inventory` (testbot.toml) → `ssh` (hosts that run commands) →
 //! `sync` (the project's copy on each host) → `schedule` (what runs next, pure) → `run`
-//! (one task per batch, one dispatcher loop) → `report` (the only module that prints).
+//! (one task per batch, one dispatcher loop, events out) → `report` (the only module that
+//! prints). The modules sit in layers, each using only its own and those below it
+//! (`tests/architecture.rs` checks it):
+//!
+//! - `cli` (clap types, turned into plain options), above
+//! - `commands` (one function per subcommand; the only layer holding both the engine and a
+//!   reporter), `errors` (the one exit-code mapping), above
+//! - `run` (the engine: `execute` gives every event to a callback), `report` (consumes events,
+//!   renders host checks), above
+//! - `schedule`, `sync`, `history`, `framework`, `project`, `events`, above
+//! - `ssh`, `inventory`, `signals` and small helpers.
 
 pub mod cli;
 pub mod commands;

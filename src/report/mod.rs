@@ -1,5 +1,7 @@
-//! Everything a person or a tool reads about a run, built from events alone: the live display,
-//! the final summary, the JSON report, the JUnit file and the runtime history.
+//! Everything a person or a tool reads, and the only module that prints: a run's live display,
+//! final summary, JSON report and JUnit file, built from its events alone (the runtime and
+//! examples logs are merged by `history` from the same file reports); and the tables of the
+//! commands without a run (`hosts`, `sync`, `exec`, `list`, `init`, `report merge`).
 
 mod display;
 pub mod hosts;
