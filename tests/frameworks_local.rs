@@ -87,6 +87,10 @@ fn minitest_run_matches_serial_minitest() {
         .run_with_report();
     assert_matches_serial(&run, &report, "minitest", MINITEST_FILES, "test/broken_test.rb", &serial);
     assert_eq!(report.totals(), totals(8, 15, 2, 1, 1));
+    // No console reporter of minitest's, nor one a plugin put in its place, prints into the run.
+    for noise in ["Run options:", "# Running:", "runs/s", "0 runs,"] {
+        assert!(!run.combined().contains(noise), "{noise:?} in the output\n{}", run.dump());
+    }
 
     // Per file: tests land in the file that defines them, minitest/spec ones included.
     for (path, want) in [
@@ -279,4 +283,21 @@ fn serial_summary_lines_parse() {
     assert_eq!((number_before(l, "runs"), number_before(l, "errors"), number_before(l, "nope")), (15, 1, 0));
     let c = "11 scenarios (3 failed, 1 undefined, 1 pending, 6 passed)";
     assert_eq!((number_before(c, "scenarios"), number_before(c, "failed"), number_before(c, "passed")), (11, 3, 6));
+}
+
+#[test]
+fn ci_has_the_minitest_plugins_a_rails_machine_has() {
+    // script/test installs Rails' and SimpleCov's minitest plugins so that the test above runs
+    // with them, as on a Rails developer's machine; without them it would prove less.
+    if std::env::var_os("CI").is_none() {
+        return;
+    }
+    let out = std::process::Command::new("ruby")
+        .args(["-e", "puts Gem.find_files('minitest/*_plugin.rb')"])
+        .output()
+        .expect("ruby runs");
+    let plugins = String::from_utf8_lossy(&out.stdout);
+    for plugin in ["minitest/rails_plugin.rb", "minitest/simplecov_plugin.rb"] {
+        assert!(plugins.contains(plugin), "{plugin} is not installed: {plugins}");
+    }
 }

@@ -217,9 +217,10 @@ module Testbot
         super
         runner = Testbot::Minitest.current
         return unless runner && reporter
-        reporter.reporters.reject! do |r|
-          r.instance_of?(::Minitest::SummaryReporter) || r.instance_of?(::Minitest::ProgressReporter)
-        end
+        # Every reporter that prints to the console goes: minitest's own, and those plugins put
+        # in their place (Rails' TestUnitReporter, SuppressedSummaryReporter). They all derive
+        # from Minitest::Reporter, the reporter with an `io`; other plugins' reporters stay.
+        reporter.reporters.reject! { |r| r.is_a?(::Minitest::Reporter) }
         reporter << Reporter.new(runner)
       end
 
