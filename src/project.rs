@@ -35,6 +35,8 @@ pub enum Error {
     /// The selection or the options cannot work (a bad pattern, a path outside the project).
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Preload(#[from] crate::framework::PreloadUnsupported),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -69,7 +71,7 @@ impl Project {
         let files = select(root, &args.paths, &pattern, &folder_pattern)?;
         let project = Project::with_files(root, inventory, args, framework, files);
         if project.preload {
-            framework.preload_support(&project.runner).map_err(Error::Usage)?;
+            framework.preload_support(&project.runner)?;
         }
         Ok(project)
     }

@@ -24,6 +24,15 @@ pub enum Framework {
     Cucumber,
 }
 
+/// Why `--preload` cannot work for a project.
+#[derive(Debug, thiserror::Error)]
+pub enum PreloadUnsupported {
+    #[error("`--preload` starts RSpec inside its own Ruby process and cannot use `[project] command` (`{0}`); remove one of them")]
+    Command(String),
+    #[error("`--preload` supports RSpec only; run this {0} suite without it")]
+    Framework(&'static str),
+}
+
 /// How the project wants its runner started.
 #[derive(Clone, Debug, Default)]
 pub struct RunnerConfig {
@@ -128,14 +137,11 @@ impl Framework {
     }
 
     /// Whether `--preload` works with this framework, and why not.
-    pub fn preload_support(&self, runner: &RunnerConfig) -> Result<(), String> {
+    pub fn preload_support(&self, runner: &RunnerConfig) -> Result<(), PreloadUnsupported> {
         match (self, &runner.command) {
             (Framework::RSpec, None) => Ok(()),
-            (Framework::RSpec, Some(command)) => Err(format!(
-                "`--preload` starts RSpec inside its own Ruby process and cannot use `[project] command` (`{command}`); \
-                 remove one of them"
-            )),
-            _ => Err(format!("`--preload` supports RSpec only; run this {} suite without it", self.name())),
+            (Framework::RSpec, Some(command)) => Err(PreloadUnsupported::Command(command.clone())),
+            _ => Err(PreloadUnsupported::Framework(self.name())),
         }
     }
 
@@ -333,8 +339,8 @@ mod tests {
         );
         assert!(Framework::RSpec.preload_support(&runner).is_ok());
         let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
-        assert!(Framework::RSpec.preload_support(&own).unwrap_err().contains("`[project] command` (`bin/rspec`)"));
-        assert!(Framework::Minitest.preload_support(&RunnerConfig::default()).unwrap_err().contains("RSpec only"));
+        assert!(Framework::RSpec.preload_support(&own).unwrap_err().to_string().contains("`[project] command` (`bin/rspec`)"));
+        assert!(Framework::Minitest.preload_support(&RunnerConfig::default()).unwrap_err().to_string().contains("RSpec only"));
     }
 
     #[test]

@@ -101,21 +101,26 @@ impl Default for Tuning {
     }
 }
 
+/// A `TESTBOT_TUNING` that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TuningError(String);
+
 impl Tuning {
     /// `tail_share=0.3,split_factor=2` over the defaults: a knob for benchmarks
     /// (TESTBOT_TUNING), not a user setting.
-    pub fn parse_over(defaults: Tuning, spec: &str) -> Result<Tuning, String> {
+    pub fn parse_over(defaults: Tuning, spec: &str) -> Result<Tuning, TuningError> {
         let mut t = defaults;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = part.split_once('=').ok_or_else(|| format!("`{part}` is not key=value"))?;
-            let num: f64 = value.parse().map_err(|_| format!("`{value}` is not a number"))?;
+            let (key, value) = part.split_once('=').ok_or_else(|| TuningError(format!("`{part}` is not key=value")))?;
+            let num: f64 = value.parse().map_err(|_| TuningError(format!("`{value}` is not a number")))?;
             match key {
                 "tail_share" => t.tail_share = num.clamp(0.0, 1.0),
                 "split_factor" => t.split_factor = num.max(0.1),
                 "min_batch_seconds" => t.min_batch_seconds = num.max(0.0),
                 "max_batch_files" => t.max_batch_files = (num as usize).max(1),
                 "boot_seconds" => t.boot_seconds = num.max(0.0),
-                _ => return Err(format!("unknown tuning key `{key}`")),
+                _ => return Err(TuningError(format!("unknown tuning key `{key}`"))),
             }
         }
         Ok(t)
