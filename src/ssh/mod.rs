@@ -1,15 +1,28 @@
 //! The transport: a `Host` runs a command with an environment and streams its output back.
 //!
-//! `LocalHost` runs on this machine (tokio::process); the SSH implementation plugs in under the
-//! same trait, so everything above this module is transport-blind.
+//! `LocalHost` runs on this machine (tokio::process); `SshHost` runs over russh, split by
+//! concern: `config` (ssh-config → `target`), `known_hosts`, `auth`, `connect`, `pool` (the
+//! connections of one host), `process` (one command's channel) under the `watchdog`. Both sit
+//! under the same trait, so everything above this module is transport-blind.
 
+mod auth;
+pub mod config;
+mod connect;
+mod error;
+mod known_hosts;
 mod local;
+mod pool;
+mod process;
 pub mod quote;
-pub mod remote;
+mod target;
+mod watchdog;
 
+pub use error::SshError;
 pub use local::LocalHost;
+pub use pool::{SshHost, COMMANDS_PER_CONNECTION, CONNECTS_AT_ONCE};
+pub use process::RUN_TIMEOUT;
 pub use quote::{command_line, quote, valid_env_name, CommandLineError};
-pub use remote::{HostKeyChecking, SshError, SshHost, SshTarget, RUN_TIMEOUT};
+pub use target::{HostKeyChecking, SshTarget, ALIVE_COUNT_MAX, ALIVE_INTERVAL};
 
 use futures::future::BoxFuture;
 use std::fmt;

@@ -51,7 +51,7 @@ pub fn cache_dir(root: &Path) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+        .or_else(|| crate::ssh::config::home_dir().map(|h| h.join(".cache")))?;
     let name = super::default_remote_dir(root);
     let name = name.rsplit('/').next().unwrap_or("project");
     Some(base.join("testbot").join("controller").join(name))

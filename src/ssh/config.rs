@@ -1,0 +1,157 @@
+//! From a host as testbot.toml names it to an `SshTarget`: its entry wins; then the OpenSSH
+//! client config (`[ssh] config`, else ~/.ssh/config) for the Host its address matches; then
+//! the defaults — the user's default keys and ssh-agent, ~/.ssh/known_hosts.
+
+use super::{HostKeyChecking, SshTarget};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A host as the inventory gives it.
+#[derive(Clone, Debug)]
+pub struct HostEntry {
+    /// Its name in messages.
+    pub name: String,
+    /// What it connects to, or a Host alias of the ssh config.
+    pub address: String,
+    /// 22 unless the entry set another (the config's Port counts only then).
+    pub port: u16,
+    pub user: Option<String>,
+    /// A key file that replaces the config's and the defaults.
+    pub identity: Option<PathBuf>,
+}
+
+/// `[ssh]` options shared by every host.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The OpenSSH client config; `None`: ~/.ssh/config when it exists.
+    pub config: Option<PathBuf>,
+    /// `None`: the config's UserKnownHostsFile, else ~/.ssh/known_hosts.
+    pub known_hosts: Option<PathBuf>,
+    pub policy: HostKeyChecking,
+    pub connect_timeout: Duration,
+    pub alive_interval: Duration,
+    pub alive_count_max: usize,
+}
+
+/// A target, and whether an ssh-agent may be used for it (not under `IdentitiesOnly yes`).
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub target: SshTarget,
+    pub use_agent: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("failed to read ssh config {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to parse ssh config {}", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: ssh2_config::SshParserError,
+    },
+    #[error("its ssh config asks for ProxyJump {}: testbot supports one jump host", hops.join(","))]
+    ProxyJump { hops: Vec<String> },
+}
+
+/// The user's home directory (`$HOME`; unset or empty: none).
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+}
+
+/// The target for `entry` under `options` (see the module's doc for the order).
+pub fn resolve(entry: &HostEntry, options: &Options) -> Result<Resolved, ConfigError> {
+    let home = home_dir().unwrap_or_else(|| PathBuf::from("/"));
+    resolve_hop(entry, options, &home, true)
+}
+
+fn resolve_hop(entry: &HostEntry, options: &Options, home: &Path, may_jump: bool) -> Result<Resolved, ConfigError> {
+    let params = params(&entry.address, options, home)?;
+    let jump = match params.as_ref().and_then(|p| p.proxy_jump.clone()).filter(|j| !j.is_empty()) {
+        None => None,
+        Some(hops) if hops.len() == 1 && hops[0] == "none" => None,
+        Some(hops) if hops.len() > 1 || !may_jump => return Err(ConfigError::ProxyJump { hops }),
+        Some(hops) => Some(Box::new(resolve_hop(&jump_entry(&hops[0], entry), options, home, false)?.target)),
+    };
+    let extra = |key: &str| -> Option<String> {
+        let p = params.as_ref()?;
+        p.unsupported_fields.get(key).or_else(|| p.ignored_fields.get(key)).and_then(|v| v.first().cloned())
+    };
+    let identities_only = extra("identitiesonly").is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+    let identities = match (&entry.identity, params.as_ref().and_then(|p| p.identity_file.clone())) {
+        (Some(path), _) => vec![path.clone()],
+        (None, Some(files)) if !files.is_empty() => files,
+        _ => ["id_ed25519", "id_ecdsa", "id_rsa"].iter().map(|n| home.join(".ssh").join(n)).filter(|p| p.exists()).collect(),
+    };
+    let user = entry
+        .user
+        .clone()
+        .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "root".to_string());
+    let address = params.as_ref().and_then(|p| p.host_name.clone()).unwrap_or_else(|| entry.address.clone());
+    // The inventory's port defaults to 22, so a config's Port counts unless the entry set another.
+    let port = match params.as_ref().and_then(|p| p.port) {
+        Some(port) if entry.port == 22 => port,
+        _ => entry.port,
+    };
+    let expand = |p: &str| match p.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None => PathBuf::from(p),
+    };
+    let known_hosts = options
+        .known_hosts
+        .clone()
+        .or_else(|| extra("userknownhostsfile").map(|f| expand(f.split_whitespace().next().unwrap_or(&f))))
+        .unwrap_or_else(|| home.join(".ssh").join("known_hosts"));
+    let target = SshTarget {
+        name: entry.name.clone(),
+        address,
+        port,
+        user,
+        identities,
+        known_hosts,
+        policy: options.policy,
+        connect_timeout: options.connect_timeout,
+        jump,
+        alive_interval: options.alive_interval,
+        alive_count_max: options.alive_count_max,
+    };
+    Ok(Resolved { target, use_agent: !identities_only })
+}
+
+/// `[user@]host[:port]` from ProxyJump, as a host of its own (resolved through the config too).
+fn jump_entry(hop: &str, of: &HostEntry) -> HostEntry {
+    let (user, rest) = match hop.split_once('@') {
+        Some((u, r)) => (Some(u.to_string()), r),
+        None => (None, hop),
+    };
+    let (address, port) = match rest.rsplit_once(':') {
+        Some((a, p)) if p.parse::<u16>().is_ok() => (a.to_string(), p.parse().unwrap_or(22)),
+        _ => (rest.to_string(), 22),
+    };
+    HostEntry { name: format!("{} (jump host of {})", address, of.name), address, port, user, identity: None }
+}
+
+/// What the ssh config says for `alias`; None when there is no config file.
+fn params(alias: &str, options: &Options, home: &Path) -> Result<Option<ssh2_config::HostParams>, ConfigError> {
+    let (path, explicit) = match &options.config {
+        Some(p) => (p.clone(), true),
+        None => (home.join(".ssh").join("config"), false),
+    };
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(_) if !explicit => return Ok(None),
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
+    match ssh2_config::SshConfig::default().parse(&mut std::io::BufReader::new(file), rules) {
+        Ok(config) => Ok(Some(config.query(alias))),
+        Err(source) => Err(ConfigError::Parse { path, source }),
+    }
+}
