@@ -8,7 +8,7 @@ use super::{tmpdir, PreparedHost, Slot};
 use crate::errors::Error;
 use crate::framework::protocol::{Decoder, Event, Piece};
 use crate::project::Project;
-use crate::ssh::{Host, HostCommand, Output, Process};
+use crate::ssh::{ExitInfo, Host, HostCommand, Output, Process};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
@@ -126,13 +126,12 @@ async fn boot(host: &dyn Host, command: HostCommand, limit: Duration) -> Result<
         false
     })
     .await;
-    match waited {
+    let exit = match waited {
         Ok(true) => return Ok(process),
-        Ok(false) => {}
-        Err(_) => process.kill(),
-    }
-    let _ = tokio::time::timeout(STOP_TIMEOUT, async { while process.output.recv().await.is_some() {} }).await;
-    let exit = process.wait().await;
+        // Its output ended: so did it.
+        Ok(false) => process.wait().await,
+        Err(_) => process.kill_and_wait(STOP_TIMEOUT).await.unwrap_or(ExitInfo { code: None, signal: None }),
+    };
     let finished = Finished { exit, output: String::from_utf8_lossy(&output).into_owned() };
     let message = match waited {
         Err(_) => format!("{WHAT} was not ready after {} s and was killed", limit.as_secs()),

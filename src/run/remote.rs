@@ -6,7 +6,7 @@ use crate::inventory::{HostSpec, Inventory, Slots};
 use crate::project::Project;
 use crate::signals::Signals;
 use crate::ssh::quote::quote;
-use crate::ssh::{config, Host, SshHost, SshTarget};
+use crate::ssh::{config, Host, HostCommand, SshHost, SshTarget};
 use crate::sync;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,13 +64,13 @@ pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost,
     };
     let host = connect_only(spec, inventory, sessions).await?;
     let started = Instant::now();
-    let (exit, out, err) = host
-        .run("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN")
+    let ran = host
+        .run(HostCommand::shell("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN"), crate::ssh::RUN_TIMEOUT)
         .await
         .map_err(|e| crate::errors::chain(&e))?;
     let round_trip = started.elapsed();
-    let cores = String::from_utf8_lossy(&out).trim().parse::<usize>().map_err(|_| {
-        format!("could not read its core count ({exit}): {}", String::from_utf8_lossy(&err).trim())
+    let cores = String::from_utf8_lossy(&ran.stdout()).trim().parse::<usize>().map_err(|_| {
+        format!("could not read its core count ({}): {}", ran.exit, String::from_utf8_lossy(&ran.stderr()).trim())
     })?;
     let mut slots = match spec.slots {
         Slots::Count(n) => n,
@@ -134,7 +134,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::errors::chain(&e))?,
                 Some(local) => {
                     let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| match e {
-                        sync::SyncError::Local(reason) => reason,
+                        sync::SyncError::Local(e) => crate::errors::chain(&*e),
                         e => format!("failed to sync: {}", crate::errors::chain(&e)),
                     })?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
@@ -144,7 +144,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
                 boot_parallelism: facts.cores.max(1),
-                workdir: PathBuf::from(sync::remote::remote_path(&remote_dir)),
+                workdir: PathBuf::from(sync::remote_path(&remote_dir)),
                 support_dir: SUPPORT_DIR.to_string(),
                 slot_numbers: Vec::new(),
             })
@@ -197,8 +197,8 @@ fn build_local(root: &std::path::Path, inventory: &Inventory, support: Vec<(Stri
     async move {
         match built.await {
             Ok(Ok(local)) => Ok(Arc::new(local)),
-            Ok(Err(e)) => Err(crate::errors::chain(&e)),
-            Err(e) => Err(format!("failed to collect the project to send: {e}")),
+            Ok(Err(e)) => Err(Arc::new(e)),
+            Err(e) => Err(Arc::new(sync::SyncError::Collect(e))),
         }
     }
     .boxed()
@@ -247,7 +247,7 @@ pub async fn sync_only(
         return Ok(reports);
     }
     // A project that could not be read is one error, not one per host.
-    local.await?;
+    local.await.map_err(|e| crate::errors::chain(&*e))?;
     Ok(reports)
 }
 
@@ -310,9 +310,9 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
                     "printf 'ruby=%s\\n' \"$(ruby -v 2>/dev/null)\"; printf 'bundler=%s\\n' \"$(bundle -v 2>/dev/null)\"; \
                      mkdir -p {dir} 2>/dev/null; printf 'free_kb=%s\\n' \"$(df -Pk {dir} 2>/dev/null | awk 'NR==2 {{print $4}}')\""
                 );
-                let (_, out, _) = host.run(&script).await.map_err(|e| crate::errors::chain(&e))?;
+                let ran = host.run(HostCommand::shell(&script), crate::ssh::RUN_TIMEOUT).await.map_err(|e| crate::errors::chain(&e))?;
                 let capacity = capacity_note(&host, slots).await;
-                let out = String::from_utf8_lossy(&out);
+                let out = String::from_utf8_lossy(&ran.stdout()).into_owned();
                 let field = |key: &str| {
                     out.lines()
                         .find_map(|l| l.strip_prefix(&format!("{key}=")))

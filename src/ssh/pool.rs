@@ -214,9 +214,10 @@ impl Host for SshHost {
 
     fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>> {
         Box::pin(async move {
-            self.spawn_command(&command).await.map_err(|e| HostError::Spawn {
+            let program = command.argv.first().cloned().unwrap_or_default();
+            self.spawn_command(command).await.map_err(|e| HostError::Spawn {
                 host: self.inner.target.name.clone(),
-                program: command.argv.first().cloned().unwrap_or_default(),
+                program,
                 source: std::io::Error::other(e),
             })
         })

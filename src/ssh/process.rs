@@ -1,6 +1,6 @@
 //! Commands on an SSH host, each in a session channel of its own under the watchdog: `spawn`
 //! streams output to a `Process` (a `Driver` task owns the channel and kills the command's
-//! process group on request), `run_with_stdin` feeds input and collects the output to the end.
+//! process group on request) and writes its stdin alongside.
 
 // `SshError` carries what its message needs; it is built at most once per command.
 #![allow(clippy::result_large_err)]
@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 
 /// How long a killed command has to report its end before its channel is closed from here.
@@ -23,145 +24,49 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// After we close a channel ourselves, how long sshd has to confirm.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Default limit for `SshHost::run`.
+/// Default limit for a short command (`nproc`, `ruby -v`).
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Output chunks held here while the consumer of a `Process` is slow; past this the channel
 /// is not read, and SSH flow control holds the remote command back.
 const PENDING_CHUNKS: usize = 64;
 
 impl SshHost {
-    /// Runs a short shell command (`nproc`, `ruby -v`) and collects its output, within `RUN_TIMEOUT`.
-    pub async fn run(&self, command: &str) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SshError> {
-        self.run_with_timeout(command, RUN_TIMEOUT).await
-    }
-
-    /// `run` with its own time limit. `command` is shell text; build it with `quote`.
-    pub async fn run_with_timeout(
-        &self,
-        command: &str,
-        limit: Duration,
-    ) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SshError> {
-        self.run_with_stdin(command, &[], limit).await
-    }
-
-    /// Runs `command` with `stdin` as its standard input (then end of input), collecting its
-    /// output. Reading goes on while stdin is written: a command that prints while it reads
-    /// would otherwise stall once the output window fills. Like every command testbot starts,
-    /// it runs under the watchdog (`watched`): when its channel closes, because it ended,
-    /// timed out, or testbot or the connection went, its whole process group is killed.
-    pub async fn run_with_stdin(
-        &self,
-        command: &str,
-        stdin: &[u8],
-        limit: Duration,
-    ) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SshError> {
-        let host = &self.inner.target.name;
-        let (conn, _permit) = self.inner.slot().await?;
-        let mut ch = CloseOnDrop(Some(conn.open(host).await?));
-        let mut writer = ch.0.as_ref().expect("open").make_writer();
-        let wrapped = watchdog::watched(command, stdin.len());
-        let collect = async {
-            ch.0.as_ref()
-                .expect("open")
-                .exec(true, wrapped.as_bytes())
-                .await
-                .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
-            // No EOF after the bytes: the watchdog reads the channel's stdin until it closes.
-            let write = async {
-                writer.write_all(stdin).await?;
-                writer.flush().await
-            };
-            let read = async {
-                let (mut out, mut err) = (Vec::new(), Vec::new());
-                let mut exit = ExitInfo { code: None, signal: None };
-                let mut confirmed = false;
-                let channel = ch.0.as_mut().expect("open");
-                while let Some(msg) = channel.wait().await {
-                    match msg {
-                        ChannelMsg::Data { data } => out.extend_from_slice(&data),
-                        ChannelMsg::ExtendedData { data, ext: 1 } => err.extend_from_slice(&data),
-                        ChannelMsg::ExitStatus { exit_status } => exit.code = Some(exit_status as i32),
-                        ChannelMsg::ExitSignal { signal_name, .. } => exit.signal = signal_number(&signal_name),
-                        ChannelMsg::Success => confirmed = true,
-                        ChannelMsg::Failure if !confirmed => {
-                            return Err(SshError::ExecRefused { host: host.clone(), command: command.to_string() })
-                        }
-                        _ => {}
-                    }
-                }
-                // Closed by sshd: nothing to close on drop.
-                ch.0.take();
-                // sshd always reports an exit status or signal; without one the connection went.
-                if exit.code.is_none() && exit.signal.is_none() {
-                    return Err(SshError::Disconnected { host: host.clone() });
-                }
-                Ok((exit, watchdog::strip_pgid_line(out), err))
-            };
-            tokio::pin!(write, read);
-            let mut writing = true;
-            loop {
-                tokio::select! {
-                    result = &mut read => return result,
-                    // A command that exits without reading all of stdin is not an error here:
-                    // its exit status says what happened.
-                    written = &mut write, if writing => {
-                        writing = false;
-                        if let Err(e) = written {
-                            tracing::debug!(%host, error = %e, "stdin not fully written");
-                        }
-                    }
-                }
-            }
-        };
-        // On a timeout (or when this future is dropped) the channel is closed, and the
-        // watchdog kills what the command left running.
-        match timeout(limit, collect).await {
-            Ok(r) => r,
-            Err(_) => Err(SshError::Timeout { host: host.clone(), command: command.to_string(), timeout: limit }),
-        }
-    }
-
-    pub(super) async fn spawn_command(&self, command: &HostCommand) -> Result<Process, SshError> {
-        let inner = &self.inner;
-        let host = inner.target.name.clone();
-        let mut command = command.clone();
+    /// Starts `command` in a channel of its own and hands the channel to a `Driver`; its stdin
+    /// is written alongside, so a command that prints while it reads never stalls the upload.
+    pub(super) async fn spawn_command(&self, mut command: HostCommand) -> Result<Process, SshError> {
+        let host = self.inner.target.name.clone();
         if command.events {
             command.env.insert(0, (super::EVENT_FD_VAR.to_string(), super::EVENT_FD.to_string()));
         }
         let line = command_line(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
-        let wrapped = watchdog::spawned(&line, command.events);
-        let (conn, permit) = inner.slot().await?;
+        let stdin = std::mem::take(&mut command.stdin);
+        let wrapped = watchdog::watched(&line, command.events, stdin.len());
+        let (conn, permit) = self.inner.slot().await?;
         let mut ch = conn.open(&host).await?;
-        ch.exec(true, wrapped.as_bytes())
-            .await
-            .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
-        // Wait for sshd's answer to the exec, keeping anything that arrives before it.
-        let mut early = Vec::new();
-        let answer = timeout(inner.target.connect_timeout, async {
-            loop {
-                match ch.wait().await {
-                    Some(ChannelMsg::Success) => return Ok(()),
-                    Some(ChannelMsg::Failure) => {
-                        return Err(SshError::ExecRefused { host: host.clone(), command: line.clone() })
-                    }
-                    Some(other) => early.push(other),
-                    None => return Err(SshError::Disconnected { host: host.clone() }),
-                }
-            }
-        })
-        .await;
-        match answer {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+        let early = match self.exec(&mut ch, &wrapped, &line).await {
+            Ok(early) => early,
+            Err(e) => {
                 let _ = ch.close().await;
                 return Err(e);
             }
-            Err(_) => {
-                let _ = ch.close().await;
-                return Err(SshError::Timeout { host, command: line, timeout: inner.target.connect_timeout });
-            }
-        }
-        // stdin stays open: the watchdog above reads it until the channel closes.
+        };
+        // No EOF after the bytes: the watchdog reads the channel's stdin until it closes.
+        let writer = (!stdin.is_empty()).then(|| {
+            let mut writer = ch.make_writer();
+            let host = host.clone();
+            tokio::spawn(async move {
+                let written = async {
+                    writer.write_all(&stdin).await?;
+                    writer.flush().await
+                };
+                // A command that exits without reading all of its stdin is not an error here:
+                // its exit status says what happened.
+                if let Err(e) = written.await {
+                    tracing::debug!(%host, error = %e, "stdin not fully written");
+                }
+            })
+            .abort_handle()
+        });
         let (out_tx, out_rx) = mpsc::channel(64);
         let (exit_tx, exit_rx) = oneshot::channel();
         let (kill_tx, kill_rx) = oneshot::channel();
@@ -169,6 +74,7 @@ impl SshHost {
             host,
             conn,
             permit: Some(permit),
+            writer,
             pending: VecDeque::new(),
             out_closed: false,
             marker: Some(Vec::new()),
@@ -179,8 +85,34 @@ impl SshHost {
         tokio::spawn(driver.run(ch, early, out_tx, kill_rx, exit_tx));
         Ok(Process::new(out_rx, exit_rx, kill_tx))
     }
-}
 
+    /// Runs `wrapped` in the channel and waits for sshd's answer, keeping anything that
+    /// arrives before it.
+    async fn exec(&self, ch: &mut Channel<Msg>, wrapped: &str, line: &str) -> Result<Vec<ChannelMsg>, SshError> {
+        let host = &self.inner.target.name;
+        let limit = self.inner.target.connect_timeout;
+        ch.exec(true, wrapped.as_bytes())
+            .await
+            .map_err(|source| SshError::Channel { host: host.clone(), source: Box::new(source) })?;
+        let mut early = Vec::new();
+        let answer = timeout(limit, async {
+            loop {
+                match ch.wait().await {
+                    Some(ChannelMsg::Success) => return Ok(()),
+                    Some(ChannelMsg::Failure) => return Err(SshError::ExecRefused { host: host.clone(), command: line.to_string() }),
+                    Some(other) => early.push(other),
+                    None => return Err(SshError::Disconnected { host: host.clone() }),
+                }
+            }
+        })
+        .await;
+        match answer {
+            Ok(Ok(())) => Ok(early),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(SshError::Timeout { host: host.clone(), command: line.to_string(), timeout: limit }),
+        }
+    }
+}
 
 /// The SSH signal name (RFC 4254 §6.10, without `SIG`) as this machine's signal number.
 fn signal_number(sig: &Sig) -> Option<i32> {
@@ -231,6 +163,8 @@ struct Driver {
     conn: Arc<Conn>,
     /// Released as soon as the channel is closed.
     permit: Option<OwnedSemaphorePermit>,
+    /// The task writing the command's stdin, if it has any: it ends with the channel.
+    writer: Option<AbortHandle>,
     /// Output read from the channel but not yet taken by the `Process`.
     pending: VecDeque<Output>,
     /// The `Process` is gone: output is dropped.
@@ -308,6 +242,9 @@ impl Driver {
         // The channel is done (or given up on): its slot can serve another command.
         drop(ch);
         self.permit.take();
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
         if let Some(held) = self.marker.take() {
             self.push(Output::Stdout(held));
         }

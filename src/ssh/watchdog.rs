@@ -16,21 +16,22 @@ pub(super) const PGID_SEARCH_LIMIT: usize = 64 * 1024;
 /// `[project] env` (given to `env` on the command line) wins over both.
 pub(super) const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] || export LANG=C.UTF-8\n";
 
-/// A spawned command's line under the watchdog, its stdin /dev/null. With `events`, the
-/// command's descriptor 3 goes to the channel's stderr stream and its own stderr joins its
-/// stdout, so no byte a test prints is read as an event.
-pub(super) fn spawned(line: &str, events: bool) -> String {
+/// A command's line under the watchdog. The command gets the first `stdin_len` bytes of the
+/// channel's stdin and then end of input (`head -c` reads no more than it passes on); only then
+/// does the watchdog start reading, so the two never share the pipe. With nothing to read the
+/// command gets /dev/null and starts no extra process. With `events`, the command's descriptor
+/// 3 goes to the channel's stderr stream and its own stderr joins its stdout, so no byte a test
+/// prints is read as an event.
+pub(super) fn watched(line: &str, events: bool, stdin_len: usize) -> String {
     let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
+    let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
     let events = if events { "exec 3>&2 2>&1\n" } else { "" };
-    format!(
-        "printf '{marker}%s\\n' \"$$\" || exit 1\n\
-         exec 3<&0 </dev/null\n\
-         {{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; }} >/dev/null 2>&1 &\n\
-         exec 3<&-\n\
-         {LOCALE}\
-         {events}\
-         {line}"
-    )
+    let start = format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n");
+    if stdin_len == 0 {
+        format!("{start}{watchdog}\nexec 3<&-\n{LOCALE}{events}{line}\n")
+    } else {
+        format!("{start}{{ head -c {stdin_len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{LOCALE}{events}{line}\n}}\n")
+    }
 }
 
 pub(super) fn parse_pgid(line: &[u8]) -> Option<u32> {
@@ -40,52 +41,32 @@ pub(super) fn parse_pgid(line: &[u8]) -> Option<u32> {
     (pgid > 1).then_some(pgid)
 }
 
-
-/// `command` under the watchdog, for `run_with_stdin`. It prints its process group first (the
-/// shell's pid: sshd starts every session in a new session), then a background watchdog holds
-/// the channel's stdin until it closes and kills the whole group. The command gets the first
-/// `stdin_len` bytes of the channel's stdin and then end of input (`head -c` reads no more than
-/// it passes on); only then does the watchdog start reading, so the two never share the pipe.
-/// With nothing to read the command gets /dev/null and starts no extra process.
-pub fn watched(command: &str, stdin_len: usize) -> String {
-    let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
-    let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
-    if stdin_len == 0 {
-        format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n{watchdog}\nexec 3<&-\n{command}\n")
-    } else {
-        format!(
-            "printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n\
-             {{ head -c {stdin_len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{command}\n}}\n"
-        )
-    }
-}
-
-/// The output without the process-group line `watched` prints first (lines a remote shell
-/// startup file printed before it are kept).
-pub(super) fn strip_pgid_line(mut out: Vec<u8>) -> Vec<u8> {
-    let mut start = 0;
-    while start < out.len() {
-        let end = out[start..].iter().position(|&b| b == b'\n').map_or(out.len(), |i| start + i + 1);
-        if parse_pgid(&out[start..end]).is_some() {
-            out.drain(start..end);
-            return out;
-        }
-        start = end;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// The output without the process-group line `watched` prints first (lines a remote shell
+    /// startup file printed before it are kept).
+    fn strip_pgid_line(mut out: Vec<u8>) -> Vec<u8> {
+        let mut start = 0;
+        while start < out.len() {
+            let end = out[start..].iter().position(|&b| b == b'\n').map_or(out.len(), |i| start + i + 1);
+            if parse_pgid(&out[start..end]).is_some() {
+                out.drain(start..end);
+                return out;
+            }
+            start = end;
+        }
+        out
+    }
     use std::io::{Read, Write};
     use std::process::{Command, Stdio};
 
     /// Starts `watched(command, len)` as sshd would: `sh -c` as the leader of a new session.
     fn start(command: &str, len: usize) -> std::process::Child {
         Command::new("setsid")
-            .args(["sh", "-c", &watched(command, len)])
+            .args(["sh", "-c", &watched(command, false, len)])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
