@@ -21,7 +21,7 @@ pub use error::SshError;
 pub use local::LocalHost;
 pub use pool::{SshHost, COMMANDS_PER_CONNECTION, CONNECTS_AT_ONCE};
 pub use process::RUN_TIMEOUT;
-pub use quote::{command_line, quote, valid_env_name, CommandLineError};
+
 pub use target::{HostKeyChecking, SshTarget, ALIVE_COUNT_MAX, ALIVE_INTERVAL};
 
 use futures::future::BoxFuture;

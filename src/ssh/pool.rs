@@ -77,14 +77,9 @@ pub(super) struct Inner {
 
 impl SshHost {
     /// Connects and authenticates `ceil(sessions / 8)` connections (at least one), enough to run
-    /// `sessions` commands at once. More are opened later if more commands run at once, and a
-    /// connection that dropped is replaced on the next `spawn`.
-    pub async fn connect(target: SshTarget, sessions: usize) -> Result<SshHost, SshError> {
-        let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()).map(PathBuf::from);
-        Self::connect_with_agent(target, sessions, agent).await
-    }
-
-    /// `connect` with an explicit ssh-agent socket (`None`: no agent) instead of SSH_AUTH_SOCK.
+    /// `sessions` commands at once, with the ssh-agent at `agent` (`None`: none). More are
+    /// opened later if more commands run at once, and a connection that dropped is replaced on
+    /// the next `spawn`.
     pub async fn connect_with_agent(
         target: SshTarget,
         sessions: usize,
@@ -170,8 +165,8 @@ impl SshHost {
         &self.inner.target
     }
 
-    /// Open connections (for diagnostics and tests).
-    pub fn connections(&self) -> usize {
+    /// Open connections.
+    fn connections(&self) -> usize {
         let conns = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner());
         conns.iter().filter(|c| !c.handle.is_closed()).count()
     }

@@ -102,14 +102,6 @@ impl Manifest {
     pub fn digest(&self) -> String {
         digest_of(self.to_text().as_bytes())
     }
-
-    /// Files and their bytes.
-    pub fn totals(&self) -> (usize, u64) {
-        self.entries.values().fold((0, 0), |(n, b), k| match k {
-            Kind::File { size, .. } => (n + 1, b + size),
-            _ => (n, b),
-        })
-    }
 }
 
 /// One entry's line of the text form (without the trailing newline's absence: it ends in `\n`).
@@ -164,12 +156,6 @@ pub struct Plan {
     pub send: Vec<String>,
     /// New or changed files and symlinks (directories not counted).
     pub changed: usize,
-}
-
-impl Plan {
-    pub fn is_empty(&self) -> bool {
-        self.delete.is_empty() && self.send.is_empty()
-    }
 }
 
 pub fn plan(base: &Manifest, new: &Manifest) -> Plan {
@@ -375,7 +361,7 @@ mod tests {
     #[test]
     fn unchanged_tree_gives_an_empty_plan() {
         let m = manifest(&[("a", Kind::Dir { mode: 0o755 }), ("a/b", file(0o644, 1))]);
-        assert!(plan(&m, &m).is_empty());
+        assert_eq!(plan(&m, &m), Plan::default());
     }
 
     #[test]

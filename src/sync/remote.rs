@@ -177,7 +177,7 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
     let next_delta = Some(probe.chain.len()).filter(|n| outcome == SyncOutcome::Updated && (1..=MAX_DELTAS).contains(n));
     let sent = payloads.get(local, key, base, next_delta).await?;
     let payload = &sent.payload;
-    tracing::debug!(host = host.name(), bytes = sent.bytes.len(), state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
+    tracing::debug!(host = host.name(), bytes = sent.bytes.len(), file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
     let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact);
     let ran = run(host, "send the changes", &script, Some(sent.bytes.clone()), APPLY_TIMEOUT).await?;
     failed(&ran, &format!("unpack the changes into {dir}"))?;
