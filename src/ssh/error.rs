@@ -114,3 +114,15 @@ pub enum SshError {
         source: CommandLineError,
     },
 }
+
+/// An error with its causes, `: `-joined, as a person reads it. (The same rendering as the
+/// top-level `errors::chain`, which this layer, at the bottom, does not import.)
+pub(super) fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    out
+}

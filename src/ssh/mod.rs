@@ -264,3 +264,44 @@ pub trait Host: Send + Sync + 'static {
         Box::pin(async move { self.spawn(command).await?.collect(self.name(), limit).await })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layers below `run` name only themselves and the layers below them: `ssh` nothing
+    /// of the crate's, `sync` only `ssh`.
+    #[test]
+    fn the_transport_and_the_sync_import_nothing_from_above() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for (layer, allowed) in [("ssh", &["ssh"][..]), ("sync", &["ssh", "sync"][..])] {
+            for entry in std::fs::read_dir(src.join(layer)).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    for (at, _) in line.match_indices("crate::") {
+                        let name: String = line[at + 7..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                        // (An empty name is this test's own text.)
+                        assert!(name.is_empty() || allowed.contains(&name.as_str()), "{}:{}: `{layer}` imports `crate::{name}`", path.display(), i + 1);
+                    }
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn run_feeds_stdin_collects_in_order_and_kills_past_its_limit() {
+        let host = LocalHost::new();
+        let command = HostCommand::shell("cat; echo err >&2; echo out").with_stdin(b"in\n".to_vec());
+        let done = host.run(command, Duration::from_secs(10)).await.unwrap();
+        assert!(done.exit.success());
+        assert_eq!(done.stdout(), b"in\nout\n");
+        assert_eq!(done.stderr(), b"err\n");
+        assert_eq!(done.combined().len(), 11);
+        let started = std::time::Instant::now();
+        let slow = HostCommand::shell("sleep 30 & sleep 30; echo never");
+        let err = host.run(slow, Duration::from_millis(200)).await.unwrap_err();
+        assert!(matches!(err, RunError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10), "the kill took {:?}", started.elapsed());
+    }
+}

@@ -116,7 +116,7 @@ impl SshHost {
         for conn in rest {
             match conn {
                 Ok(conn) => conns.push(Arc::new(conn)),
-                Err(e) => refused.push(crate::errors::chain(&e)),
+                Err(e) => refused.push(super::error::chain(&e)),
             }
         }
         if !refused.is_empty() {
@@ -151,7 +151,7 @@ impl SshHost {
             async move {
                 match conn.handle.channel_open_session().await {
                     Ok(ch) => Ok(CloseOnDrop(Some(ch))),
-                    Err(source) => Err(crate::errors::chain(&SshError::Channel { host: host.clone(), source: Box::new(source) })),
+                    Err(source) => Err(super::error::chain(&SshError::Channel { host: host.clone(), source: Box::new(source) })),
                 }
             }
         });

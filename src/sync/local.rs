@@ -547,7 +547,7 @@ mod tests {
         let dir = tree();
         std::fs::set_permissions(dir.path().join("lib/x.rb"), std::fs::Permissions::from_mode(0o000)).unwrap();
         let err = Local::build(dir.path(), &[], &[], Vec::new(), None).unwrap_err();
-        assert!(crate::errors::chain(&err).contains("lib/x.rb"), "{err}");
+        assert!(err.to_string().contains("lib/x.rb"), "{err}");
     }
 
     #[test]
