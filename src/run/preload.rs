@@ -8,7 +8,7 @@ use super::{tmpdir, PreparedHost, Slot};
 use crate::errors::Error;
 use crate::framework::protocol::{Decoder, Event, Piece};
 use crate::project::Project;
-use crate::ssh::{ExitInfo, Host, HostCommand, Output, Process};
+use crate::ssh::{ExitInfo, Host, HostCommand, Output, Process, Until};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
@@ -111,30 +111,27 @@ async fn boot(host: &dyn Host, command: HostCommand, limit: Duration) -> Result<
     let mut output = Vec::new();
     let mut events = Decoder::events();
     let mut pieces = Vec::new();
-    let waited = tokio::time::timeout(limit, async {
-        while let Some(chunk) = process.output.recv().await {
-            match chunk {
-                Output::Events(bytes) => {
-                    events.feed(&bytes, &mut pieces);
-                    if pieces.drain(..).any(|p| p == Piece::Event(Event::PreloadReady)) {
-                        return true;
-                    }
-                }
-                Output::Stdout(bytes) | Output::Stderr(bytes) => output.extend_from_slice(&bytes),
+    let waited = process
+        .read_until(Some(limit), |chunk| match chunk {
+            Output::Events(bytes) => {
+                events.feed(bytes, &mut pieces);
+                pieces.drain(..).any(|p| p == Piece::Event(Event::PreloadReady)).then_some(())
             }
-        }
-        false
-    })
-    .await;
+            Output::Stdout(bytes) | Output::Stderr(bytes) => {
+                output.extend_from_slice(bytes);
+                None
+            }
+        })
+        .await;
     let exit = match waited {
-        Ok(true) => return Ok(process),
+        Until::Found(()) => return Ok(process),
         // Its output ended: so did it.
-        Ok(false) => process.wait().await,
-        Err(_) => process.kill_and_wait(STOP_TIMEOUT).await.unwrap_or(ExitInfo { code: None, signal: None }),
+        Until::Ended => process.wait().await,
+        Until::TimedOut => process.kill_and_wait(STOP_TIMEOUT).await.unwrap_or(ExitInfo { code: None, signal: None }),
     };
     let finished = Finished { exit, output: String::from_utf8_lossy(&output).into_owned() };
     let message = match waited {
-        Err(_) => format!("{WHAT} was not ready after {} s and was killed", limit.as_secs()),
+        Until::TimedOut => format!("{WHAT} was not ready after {} s and was killed", limit.as_secs()),
         _ => finished.failure(WHAT).unwrap_or_else(|| format!("{WHAT} {exit} before it was ready")),
     };
     Err(message)

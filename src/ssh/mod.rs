@@ -223,6 +223,23 @@ impl Process {
         .ok()
     }
 
+    /// Reads output until `found` picks something out of a chunk (a ready line, a marker),
+    /// leaving the command running; past `limit` (None: none) it stops reading.
+    pub async fn read_until<T>(&mut self, limit: Option<Duration>, mut found: impl FnMut(&Output) -> Option<T>) -> Until<T> {
+        let read = async {
+            while let Some(chunk) = self.output.recv().await {
+                if let Some(value) = found(&chunk) {
+                    return Until::Found(value);
+                }
+            }
+            Until::Ended
+        };
+        match limit {
+            None => read.await,
+            Some(limit) => tokio::time::timeout(limit, read).await.unwrap_or(Until::TimedOut),
+        }
+    }
+
     /// Reads the output to its end and waits for the exit; past `limit` the command is killed.
     /// On `host` (for the errors).
     pub async fn collect(mut self, host: &str, limit: Duration) -> Result<Collected, RunError> {
@@ -244,6 +261,15 @@ impl Process {
         }
         Ok(Collected { exit, output })
     }
+}
+
+/// What `Process::read_until` came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Until<T> {
+    Found(T),
+    /// The output ended first: the command is ending.
+    Ended,
+    TimedOut,
 }
 
 /// How long a killed command may take to end before it is given up on.
