@@ -46,7 +46,7 @@ fn main() {
     let (connected, ready, failed) = runtime.block_on(async move {
         let started = Instant::now();
         let results = futures::future::join_all(targets.into_iter().map(|t| async move {
-            let host = SshHost::connect_with_agent(t, 1, None).await.map_err(|e| testbot::errors::chain(&e))?;
+            let host = SshHost::connect(t, 1, None).await.map_err(|e| testbot::errors::chain(&e))?;
             let connected = started.elapsed();
             let ran = host.run(HostCommand::shell("true"), RUN_TIMEOUT).await.map_err(|e| testbot::errors::chain(&e))?;
             if !ran.exit.success() {

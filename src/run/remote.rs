@@ -53,7 +53,7 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool
 async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, String> {
     let (target, use_agent) = target(spec, inventory)?;
     let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
-    SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::errors::chain(&e))
+    SshHost::connect(target, sessions, agent).await.map_err(|e| crate::errors::chain(&e))
 }
 
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.

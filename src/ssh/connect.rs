@@ -81,7 +81,7 @@ impl Inner {
             let addr = (t.address.clone(), t.port);
             return Ok((Box::pin(client::connect(client_config(t), addr, verifier)), None));
         };
-        let jump_host = Box::pin(SshHost::connect_with_agent((**jump).clone(), 1, self.agent.clone())).await?;
+        let jump_host = Box::pin(SshHost::connect((**jump).clone(), 1, self.agent.clone())).await?;
         let conn = jump_host.inner.conns.lock().unwrap_or_else(|p| p.into_inner()).first().cloned();
         let conn = conn.ok_or_else(|| SshError::Disconnected { host: jump.name.clone() })?;
         let channel = conn

@@ -140,6 +140,13 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to start `{program}` on {host}")]
+    Ssh {
+        host: String,
+        program: String,
+        #[source]
+        source: Box<SshError>,
+    },
 }
 
 /// Why a command run to its end (`Host::run`) gave no result.

@@ -80,7 +80,7 @@ impl SshHost {
     /// `sessions` commands at once, with the ssh-agent at `agent` (`None`: none). More are
     /// opened later if more commands run at once, and a connection that dropped is replaced on
     /// the next `spawn`.
-    pub async fn connect_with_agent(
+    pub async fn connect(
         target: SshTarget,
         sessions: usize,
         agent: Option<PathBuf>,
@@ -210,10 +210,10 @@ impl Host for SshHost {
     fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>> {
         Box::pin(async move {
             let program = command.argv.first().cloned().unwrap_or_default();
-            self.spawn_command(command).await.map_err(|e| HostError::Spawn {
+            self.spawn_command(command).await.map_err(|e| HostError::Ssh {
                 host: self.inner.target.name.clone(),
                 program,
-                source: std::io::Error::other(e),
+                source: Box::new(e),
             })
         })
     }
