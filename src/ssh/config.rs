@@ -155,3 +155,69 @@ fn params(alias: &str, options: &Options, home: &Path) -> Result<Option<ssh2_con
         Err(source) => Err(ConfigError::Parse { path, source }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(address: &str, port: u16) -> HostEntry {
+        HostEntry { name: "h".into(), address: address.into(), port, user: None, identity: None }
+    }
+
+    fn options(config: &Path) -> Options {
+        Options {
+            config: Some(config.to_path_buf()),
+            known_hosts: None,
+            policy: HostKeyChecking::Strict,
+            connect_timeout: Duration::from_secs(1),
+            alive_interval: Duration::from_secs(5),
+            alive_count_max: 3,
+        }
+    }
+
+    #[test]
+    fn an_alias_takes_the_configs_name_port_user_keys_and_known_hosts() {
+        let home = tempfile::tempdir().unwrap();
+        let config = home.path().join("config");
+        std::fs::write(
+            &config,
+            "Host app\n  HostName 10.0.0.5\n  Port 2222\n  User deploy\n  IdentityFile /keys/app\n  \
+             IdentitiesOnly yes\n  UserKnownHostsFile ~/kh other\n  ProxyJump ops@bastion:2200\n",
+        )
+        .unwrap();
+        let r = resolve_hop(&entry("app", 22), &options(&config), home.path(), true).unwrap();
+        let t = &r.target;
+        assert_eq!((t.address.as_str(), t.port, t.user.as_str()), ("10.0.0.5", 2222, "deploy"));
+        assert_eq!(t.identities, [PathBuf::from("/keys/app")]);
+        assert_eq!(t.known_hosts, home.path().join("kh"));
+        assert!(!r.use_agent, "IdentitiesOnly yes keeps the agent out");
+        let jump = t.jump.as_ref().unwrap();
+        assert_eq!((jump.address.as_str(), jump.port, jump.user.as_str()), ("bastion", 2200, "ops"));
+        assert_eq!(jump.name, "bastion (jump host of h)");
+        // The entry's own port and key win over the config's.
+        let mut own = entry("app", 2022);
+        own.identity = Some(PathBuf::from("/k"));
+        let t = resolve_hop(&own, &options(&config), home.path(), true).unwrap().target;
+        assert_eq!((t.port, t.identities), (2022, vec![PathBuf::from("/k")]));
+    }
+
+    #[test]
+    fn two_jumps_and_an_unreadable_explicit_config_are_errors() {
+        let home = tempfile::tempdir().unwrap();
+        let config = home.path().join("config");
+        std::fs::write(&config, "Host far\n  ProxyJump a,b\nHost a\n  ProxyJump b\n").unwrap();
+        let err = resolve_hop(&entry("far", 22), &options(&config), home.path(), true).unwrap_err();
+        assert_eq!(err.to_string(), "its ssh config asks for ProxyJump a,b: testbot supports one jump host");
+        // A jump host that itself needs a jump is refused too.
+        let mut via_a = entry("x", 22);
+        via_a.address = "a".into();
+        assert!(matches!(resolve_hop(&via_a, &options(&config), home.path(), false), Err(ConfigError::ProxyJump { .. })));
+        let missing = options(&home.path().join("nope"));
+        assert!(matches!(resolve_hop(&entry("far", 22), &missing, home.path(), true), Err(ConfigError::Read { .. })));
+        // No config given and none at ~/.ssh/config: the defaults.
+        let none = Options { config: None, ..options(&config) };
+        let t = resolve_hop(&entry("plain", 22), &none, home.path(), true).unwrap().target;
+        assert_eq!((t.address.as_str(), t.port), ("plain", 22));
+        assert_eq!(t.known_hosts, home.path().join(".ssh/known_hosts"));
+    }
+}
