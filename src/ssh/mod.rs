@@ -280,7 +280,7 @@ pub enum Until<T> {
 }
 
 /// How long a killed command may take to end before it is given up on.
-pub const KILLED_GRACE: Duration = Duration::from_secs(10);
+const KILLED_GRACE: Duration = Duration::from_secs(10);
 
 pub trait Host: Send + Sync + 'static {
     fn name(&self) -> &str;

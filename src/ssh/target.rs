@@ -43,7 +43,7 @@ pub const ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 pub const ALIVE_COUNT_MAX: usize = 3;
 
 impl SshTarget {
-    pub fn endpoint(&self) -> String {
+    pub(super) fn endpoint(&self) -> String {
         if self.address.contains(':') {
             format!("[{}]:{}", self.address, self.port)
         } else {
@@ -52,7 +52,7 @@ impl SshTarget {
     }
 
     /// The name known_hosts (and `ssh-keygen -R`) use for this host.
-    pub fn known_hosts_name(&self) -> String {
+    pub(super) fn known_hosts_name(&self) -> String {
         if self.port == 22 {
             self.address.clone()
         } else {
