@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 use testbot::inventory::Inventory;
-use testbot::ssh::SshHost;
+use testbot::ssh::{Host, HostCommand, SshHost, RUN_TIMEOUT};
 
 fn main() {
     let mut config: Option<PathBuf> = None;
@@ -46,11 +46,11 @@ fn main() {
     let (connected, ready, failed) = runtime.block_on(async move {
         let started = Instant::now();
         let results = futures::future::join_all(targets.into_iter().map(|t| async move {
-            let host = SshHost::connect_with_agent(t, 1, None).await.map_err(|e| testbot::error_chain::chain(&e))?;
+            let host = SshHost::connect(t, 1, None).await.map_err(|e| testbot::error_chain::chain(&e))?;
             let connected = started.elapsed();
-            let (exit, _, err) = host.run("true").await.map_err(|e| testbot::error_chain::chain(&e))?;
-            if !exit.success() {
-                return Err(format!("`true` {exit}: {}", String::from_utf8_lossy(&err)));
+            let ran = host.run(HostCommand::shell("true"), RUN_TIMEOUT).await.map_err(|e| testbot::error_chain::chain(&e))?;
+            if !ran.exit.success() {
+                return Err(format!("`true` {}: {}", ran.exit, String::from_utf8_lossy(&ran.stderr())));
             }
             Ok::<_, String>((host, connected, started.elapsed()))
         }))

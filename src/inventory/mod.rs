@@ -120,22 +120,15 @@ impl Default for Ssh {
             known_hosts: None,
             host_key_checking: HostKeyChecking::default(),
             config: None,
-            server_alive_interval: crate::ssh::remote::ALIVE_INTERVAL,
-            server_alive_count_max: crate::ssh::remote::ALIVE_COUNT_MAX,
+            server_alive_interval: crate::ssh::ALIVE_INTERVAL,
+            server_alive_count_max: crate::ssh::ALIVE_COUNT_MAX,
             slot_leases: true,
         }
     }
 }
 
-/// How unknown host keys are treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum HostKeyChecking {
-    /// Refuse hosts whose key is not already known (the default).
-    #[default]
-    Strict,
-    /// Record keys of new hosts; still refuse changed keys.
-    AcceptNew,
-}
+/// How unknown host keys are treated: the transport's own policy.
+pub use crate::ssh::HostKeyChecking;
 
 /// `[sync]`: where the project's copy goes on each host and what it leaves out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -189,9 +182,7 @@ impl Inventory {
     /// Parses `text`; `path` is recorded as `source` and used in messages.
     /// A leading `~/` in paths is expanded with `$HOME`.
     pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from);
+        let home = crate::ssh::config::home_dir();
         Inventory::parse_with_home(text, path, home.as_deref())
     }
 

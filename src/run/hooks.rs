@@ -2,7 +2,7 @@
 //! once per host, before_slot once per slot, after_run once per host) and `testbot exec`.
 //! Each runs with `sh -c` in the project's directory on its host, output collected.
 
-use crate::ssh::{ExitInfo, Host, HostCommand};
+use crate::ssh::{ExitInfo, Host, HostCommand, RunError};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -50,26 +50,12 @@ pub async fn run_script(
 ) -> Result<Finished, String> {
     // The slot's TMPDIR (when the env has one) exists before the script starts, as for a runner.
     let argv = super::tmpdir::creating_tmpdir(vec!["sh".into(), "-c".into(), script.into()]);
-    let mut process = host.spawn(HostCommand::new(argv, env, cwd)).await.map_err(|e| crate::error_chain::chain(&e))?;
-    let mut output = Vec::new();
-    let collect = async {
-        while let Some(chunk) = process.output.recv().await {
-            output.extend_from_slice(&chunk.into_bytes());
-        }
-    };
-    let timed_out = tokio::time::timeout(limit, collect).await.is_err();
-    if timed_out {
-        process.kill();
-        while process.output.recv().await.is_some() {}
+    match host.run(HostCommand::new(argv, env, cwd), limit).await {
+        Ok(done) => Ok(Finished { exit: done.exit, output: String::from_utf8_lossy(&done.combined()).into_owned() }),
+        Err(RunError::Timeout { limit, .. }) => Err(format!("`{script}` did not finish within {} s and was killed", limit.as_secs())),
+        Err(RunError::Lost { .. }) => Err(format!("the connection was lost while `{script}` ran")),
+        Err(e @ RunError::Start(_)) => Err(crate::error_chain::chain(&e)),
     }
-    let exit = process.wait().await;
-    if timed_out {
-        return Err(format!("`{script}` did not finish within {} s and was killed", limit.as_secs()));
-    }
-    if exit.lost() {
-        return Err(format!("the connection was lost while `{script}` ran"));
-    }
-    Ok(Finished { exit, output: String::from_utf8_lossy(&output).into_owned() })
 }
 
 /// Runs a hook and says why it failed, if it did: `its before_run hook `…` exited with status 1: …`.

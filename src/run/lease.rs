@@ -6,7 +6,7 @@
 //! connection if testbot dies — and the kernel releases the locks.
 
 use super::PreparedHost;
-use crate::ssh::{Host, HostCommand, Process};
+use crate::ssh::{Host, HostCommand, Output, Process, Until};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,24 +67,19 @@ pub async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usi
     }
     let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(|e| crate::error_chain::chain(&e))?;
     let mut seen = String::new();
-    let read = async {
-        while let Some(chunk) = process.output.recv().await {
-            let bytes = chunk.into_bytes();
-            seen.push_str(&String::from_utf8_lossy(&bytes));
-            if let Some(line) = seen.lines().find(|l| l.starts_with(&format!("{MARKER} ")) || *l == MARKER) {
-                return Some(line.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect::<Vec<usize>>());
-            }
-        }
-        None
-    };
-    let slots = if wait {
-        read.await
-    } else {
-        tokio::time::timeout(LEASE_TIMEOUT, read).await.map_err(|_| "taking its slot leases timed out".to_string())?
-    };
-    match slots {
-        Some(slots) => Ok(Lease { slots, _holder: process }),
-        None => Err(format!("could not take its slot leases: {}", seen.trim())),
+    let limit = (!wait).then_some(LEASE_TIMEOUT);
+    let read = process
+        .read_until(limit, |chunk| {
+            let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
+            seen.push_str(&String::from_utf8_lossy(bytes));
+            let line = seen.lines().find(|l| l.starts_with(&format!("{MARKER} ")) || *l == MARKER)?;
+            Some(line.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect::<Vec<usize>>())
+        })
+        .await;
+    match read {
+        Until::Found(slots) => Ok(Lease { slots, _holder: process }),
+        Until::Ended => Err(format!("could not take its slot leases: {}", seen.trim())),
+        Until::TimedOut => Err("taking its slot leases timed out".to_string()),
     }
 }
 

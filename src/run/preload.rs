@@ -9,7 +9,7 @@ use super::tmpdir;
 use super::Error;
 use crate::framework::protocol::{Decoder, Event, Piece};
 use crate::project::Project;
-use crate::ssh::{Host, HostCommand, Output, Process};
+use crate::ssh::{ExitInfo, Host, HostCommand, Output, Process, Until};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
@@ -112,31 +112,27 @@ async fn boot(host: &dyn Host, command: HostCommand, limit: Duration) -> Result<
     let mut output = Vec::new();
     let mut events = Decoder::events();
     let mut pieces = Vec::new();
-    let waited = tokio::time::timeout(limit, async {
-        while let Some(chunk) = process.output.recv().await {
-            match chunk {
-                Output::Events(bytes) => {
-                    events.feed(&bytes, &mut pieces);
-                    if pieces.drain(..).any(|p| p == Piece::Event(Event::PreloadReady)) {
-                        return true;
-                    }
-                }
-                Output::Stdout(bytes) | Output::Stderr(bytes) => output.extend_from_slice(&bytes),
+    let waited = process
+        .read_until(Some(limit), |chunk| match chunk {
+            Output::Events(bytes) => {
+                events.feed(bytes, &mut pieces);
+                pieces.drain(..).any(|p| p == Piece::Event(Event::PreloadReady)).then_some(())
             }
-        }
-        false
-    })
-    .await;
-    match waited {
-        Ok(true) => return Ok(process),
-        Ok(false) => {}
-        Err(_) => process.kill(),
-    }
-    let _ = tokio::time::timeout(STOP_TIMEOUT, async { while process.output.recv().await.is_some() {} }).await;
-    let exit = process.wait().await;
+            Output::Stdout(bytes) | Output::Stderr(bytes) => {
+                output.extend_from_slice(bytes);
+                None
+            }
+        })
+        .await;
+    let exit = match waited {
+        Until::Found(()) => return Ok(process),
+        // Its output ended: so did it.
+        Until::Ended => process.wait().await,
+        Until::TimedOut => process.kill_and_wait(STOP_TIMEOUT).await.unwrap_or(ExitInfo { code: None, signal: None }),
+    };
     let finished = Finished { exit, output: String::from_utf8_lossy(&output).into_owned() };
     let message = match waited {
-        Err(_) => format!("{WHAT} was not ready after {} s and was killed", limit.as_secs()),
+        Until::TimedOut => format!("{WHAT} was not ready after {} s and was killed", limit.as_secs()),
         _ => finished.failure(WHAT).unwrap_or_else(|| format!("{WHAT} {exit} before it was ready")),
     };
     Err(message)

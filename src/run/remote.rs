@@ -6,8 +6,7 @@ use crate::inventory::{HostSpec, Inventory, Slots};
 use crate::project::Project;
 use crate::signals::Signals;
 use crate::ssh::quote::quote;
-use crate::ssh::remote::{HostKeyChecking, SshHost, SshTarget};
-use crate::ssh::Host;
+use crate::ssh::{config, Host, HostCommand, SshHost, SshTarget};
 use crate::sync;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,123 +28,32 @@ pub struct HostFacts {
     pub round_trip: Duration,
 }
 
-/// The SSH target for an inventory host. Its entry wins; then the ssh config (`[ssh] config`,
-/// else ~/.ssh/config) for the Host its `address` matches; then the defaults: the user's
-/// default keys and ssh-agent, ~/.ssh/known_hosts. Returns whether ssh-agent may be used.
+/// The SSH target for an inventory host (see `ssh::config`), and whether ssh-agent may be used.
 pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool), String> {
-    target_hop(spec, inventory, true)
-}
-
-fn target_hop(spec: &HostSpec, inventory: &Inventory, may_jump: bool) -> Result<(SshTarget, bool), String> {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-    let params = ssh_config_params(&spec.address, inventory, &home)?;
-    let jump = match params.as_ref().and_then(|p| p.proxy_jump.clone()).filter(|j| !j.is_empty()) {
-        None => None,
-        Some(hops) if hops.len() == 1 && hops[0] == "none" => None,
-        Some(hops) if hops.len() > 1 || !may_jump => {
-            return Err(format!("its ssh config asks for ProxyJump {}: testbot supports one jump host", hops.join(",")));
-        }
-        Some(hops) => Some(Box::new(target_hop(&jump_spec(&hops[0], spec), inventory, false)?.0)),
-    };
-    let extra = |key: &str| -> Option<String> {
-        let p = params.as_ref()?;
-        p.unsupported_fields.get(key).or_else(|| p.ignored_fields.get(key)).and_then(|v| v.first().cloned())
-    };
-    let expand = |p: &str| match p.strip_prefix("~/") {
-        Some(rest) => home.join(rest),
-        None => PathBuf::from(p),
-    };
-    let identities_only = extra("identitiesonly").is_some_and(|v| v.eq_ignore_ascii_case("yes"));
-    let identities = match (&spec.identity, params.as_ref().and_then(|p| p.identity_file.clone())) {
-        (Some(path), _) => vec![path.clone()],
-        (None, Some(files)) if !files.is_empty() => files,
-        _ => ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|n| home.join(".ssh").join(n))
-            .filter(|p| p.exists())
-            .collect(),
-    };
-    let user = spec
-        .user
-        .clone()
-        .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "root".to_string());
-    let address = params.as_ref().and_then(|p| p.host_name.clone()).unwrap_or_else(|| spec.address.clone());
-    // The inventory's port defaults to 22, so a config's Port counts unless the entry set another.
-    let port = match params.as_ref().and_then(|p| p.port) {
-        Some(port) if spec.port == 22 => port,
-        _ => spec.port,
-    };
-    let known_hosts = inventory
-        .ssh
-        .known_hosts
-        .clone()
-        .or_else(|| extra("userknownhostsfile").map(|f| expand(f.split_whitespace().next().unwrap_or(&f))))
-        .unwrap_or_else(|| home.join(".ssh").join("known_hosts"));
-    let target = SshTarget {
+    let entry = config::HostEntry {
         name: spec.name.clone(),
-        address,
-        port,
-        user,
-        identities,
-        known_hosts,
-        policy: match inventory.ssh.host_key_checking {
-            crate::inventory::HostKeyChecking::Strict => HostKeyChecking::Strict,
-            crate::inventory::HostKeyChecking::AcceptNew => HostKeyChecking::AcceptNew,
-        },
+        address: spec.address.clone(),
+        port: spec.port,
+        user: spec.user.clone(),
+        identity: spec.identity.clone(),
+    };
+    let options = config::Options {
+        config: inventory.ssh.config.clone(),
+        known_hosts: inventory.ssh.known_hosts.clone(),
+        policy: inventory.ssh.host_key_checking,
         connect_timeout: CONNECT_TIMEOUT,
-        jump,
         alive_interval: inventory.ssh.server_alive_interval,
         alive_count_max: inventory.ssh.server_alive_count_max,
     };
-    Ok((target, !identities_only))
-}
-
-/// `[user@]host[:port]` from ProxyJump, as a host of its own (resolved through the config too).
-fn jump_spec(hop: &str, of: &HostSpec) -> HostSpec {
-    let (user, rest) = match hop.split_once('@') {
-        Some((u, r)) => (Some(u.to_string()), r),
-        None => (None, hop),
-    };
-    let (address, port) = match rest.rsplit_once(':') {
-        Some((a, p)) if p.parse::<u16>().is_ok() => (a.to_string(), p.parse().unwrap_or(22)),
-        _ => (rest.to_string(), 22),
-    };
-    HostSpec {
-        name: format!("{} (jump host of {})", address, of.name),
-        address,
-        port,
-        user,
-        identity: None,
-        slots: Slots::Count(1),
-    }
-}
-
-/// What the ssh config says for `alias`; None when there is no config file.
-fn ssh_config_params(alias: &str, inventory: &Inventory, home: &std::path::Path) -> Result<Option<ssh2_config::HostParams>, String> {
-    let (path, explicit) = match &inventory.ssh.config {
-        Some(p) => (p.clone(), true),
-        None => (home.join(".ssh").join("config"), false),
-    };
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(_) if !explicit => return Ok(None),
-        Err(e) => return Err(format!("failed to read ssh config {}: {e}", path.display())),
-    };
-    let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
-    let config = ssh2_config::SshConfig::default()
-        .parse(&mut std::io::BufReader::new(file), rules)
-        .map_err(|e| format!("failed to parse ssh config {}: {e}", path.display()))?;
-    Ok(Some(config.query(alias)))
+    let resolved = config::resolve(&entry, &options).map_err(|e| crate::error_chain::chain(&e))?;
+    Ok((resolved.target, resolved.use_agent))
 }
 
 /// Connects and authenticates, nothing more.
 async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, String> {
     let (target, use_agent) = target(spec, inventory)?;
     let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
-    SshHost::connect_with_agent(target, sessions, agent).await.map_err(|e| crate::error_chain::chain(&e))
+    SshHost::connect(target, sessions, agent).await.map_err(|e| crate::error_chain::chain(&e))
 }
 
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
@@ -156,13 +64,13 @@ pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost,
     };
     let host = connect_only(spec, inventory, sessions).await?;
     let started = Instant::now();
-    let (exit, out, err) = host
-        .run("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN")
+    let ran = host
+        .run(HostCommand::shell("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN"), crate::ssh::RUN_TIMEOUT)
         .await
         .map_err(|e| crate::error_chain::chain(&e))?;
     let round_trip = started.elapsed();
-    let cores = String::from_utf8_lossy(&out).trim().parse::<usize>().map_err(|_| {
-        format!("could not read its core count ({exit}): {}", String::from_utf8_lossy(&err).trim())
+    let cores = String::from_utf8_lossy(&ran.stdout()).trim().parse::<usize>().map_err(|_| {
+        format!("could not read its core count ({}): {}", ran.exit, String::from_utf8_lossy(&ran.stderr()).trim())
     })?;
     let mut slots = match spec.slots {
         Slots::Count(n) => n,
@@ -191,7 +99,7 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
              raise MaxStartups in its sshd_config (testbot opens {} at a time), or lower `slots`",
             refused.len(),
             host.capacity(),
-            crate::ssh::remote::CONNECTS_AT_ONCE,
+            crate::ssh::CONNECTS_AT_ONCE,
         ));
     }
     let needed = slots + 1;
@@ -201,7 +109,7 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
             "it refused channels: {opened} of the {needed} sessions its {slots} slots need opened at once ({}); \
              raise MaxSessions in its sshd_config (testbot runs up to {} commands a connection), or lower `slots`",
             refusal.unwrap_or_else(|| "no reason given".into()),
-            crate::ssh::remote::COMMANDS_PER_CONNECTION,
+            crate::ssh::COMMANDS_PER_CONNECTION,
         )
     })
 }
@@ -226,7 +134,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::error_chain::chain(&e))?,
                 Some(local) => {
                     let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| match e {
-                        sync::SyncError::Local(reason) => reason,
+                        sync::SyncError::Local(e) => crate::error_chain::chain(&*e),
                         e => format!("failed to sync: {}", crate::error_chain::chain(&e)),
                     })?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
@@ -236,7 +144,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
                 boot_parallelism: facts.cores.max(1),
-                workdir: PathBuf::from(sync::remote::remote_path(&remote_dir)),
+                workdir: PathBuf::from(sync::remote_path(&remote_dir)),
                 support_dir: SUPPORT_DIR.to_string(),
                 slot_numbers: Vec::new(),
             })
@@ -289,8 +197,8 @@ fn build_local(root: &std::path::Path, inventory: &Inventory, support: Vec<(Stri
     async move {
         match built.await {
             Ok(Ok(local)) => Ok(Arc::new(local)),
-            Ok(Err(e)) => Err(crate::error_chain::chain(&e)),
-            Err(e) => Err(format!("failed to collect the project to send: {e}")),
+            Ok(Err(e)) => Err(Arc::new(e)),
+            Err(e) => Err(Arc::new(sync::SyncError::Collect(e))),
         }
     }
     .boxed()
@@ -339,7 +247,7 @@ pub async fn sync_only(
         return Ok(reports);
     }
     // A project that could not be read is one error, not one per host.
-    local.await?;
+    local.await.map_err(|e| crate::error_chain::chain(&*e))?;
     Ok(reports)
 }
 
@@ -402,9 +310,9 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
                     "printf 'ruby=%s\\n' \"$(ruby -v 2>/dev/null)\"; printf 'bundler=%s\\n' \"$(bundle -v 2>/dev/null)\"; \
                      mkdir -p {dir} 2>/dev/null; printf 'free_kb=%s\\n' \"$(df -Pk {dir} 2>/dev/null | awk 'NR==2 {{print $4}}')\""
                 );
-                let (_, out, _) = host.run(&script).await.map_err(|e| crate::error_chain::chain(&e))?;
+                let ran = host.run(HostCommand::shell(&script), crate::ssh::RUN_TIMEOUT).await.map_err(|e| crate::error_chain::chain(&e))?;
                 let capacity = capacity_note(&host, slots).await;
-                let out = String::from_utf8_lossy(&out);
+                let out = String::from_utf8_lossy(&ran.stdout()).into_owned();
                 let field = |key: &str| {
                     out.lines()
                         .find_map(|l| l.strip_prefix(&format!("{key}=")))

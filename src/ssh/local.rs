@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 pub struct LocalHost {
@@ -32,40 +32,7 @@ impl Host for LocalHost {
     fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>> {
         Box::pin(async move {
             let spawn_error = |source| HostError::Spawn { host: self.name.clone(), program: command.argv[0].clone(), source };
-            let mut cmd = tokio::process::Command::new(&command.argv[0]);
-            cmd.args(&command.argv[1..])
-                .envs(command.env.iter().map(|(k, v)| (k, v)))
-                .current_dir(&command.cwd)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .process_group(0)
-                .kill_on_drop(true);
-            // The event channel: a pipe whose write end becomes the child's descriptor 3.
-            let events = if command.events {
-                let (read, write) = event_pipe().map_err(spawn_error)?;
-                cmd.env(super::EVENT_FD_VAR, super::EVENT_FD.to_string());
-                Some((read, write))
-            } else {
-                None
-            };
-            let event_write = events.as_ref().map(|(_, w)| w.as_raw_fd());
-            // Every way out of testbot kills the group, except testbot being killed itself:
-            // then the kernel ends the runner. (It is sent when the spawning thread exits; a
-            // runtime worker thread lives as long as the run.)
-            // SAFETY: prctl and dup2 are async-signal-safe and touch nothing of the parent's.
-            unsafe {
-                cmd.pre_exec(move || {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-                    if let Some(fd) = event_write {
-                        // stderr joins stdout; dup2 clears close-on-exec on the new descriptor.
-                        if libc::dup2(1, 2) < 0 || libc::dup2(fd, super::EVENT_FD) < 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                    }
-                    Ok(())
-                });
-            }
+            let (mut cmd, events) = build(&command).map_err(spawn_error)?;
             let mut child = cmd.spawn().map_err(spawn_error)?;
             let event_read = match events {
                 // The parent's copy of the write end goes, so the channel ends with the child.
@@ -75,53 +42,111 @@ impl Host for LocalHost {
                 }
                 None => None,
             };
-            let pgid = child.id().map(|id| id as i32);
+            if let Some(mut stdin) = child.stdin.take() {
+                let bytes = command.stdin;
+                // Ends (closing the pipe) when all is written or the command stops reading.
+                tokio::spawn(async move {
+                    let _ = stdin.write_all(&bytes).await;
+                });
+            }
             let (out_tx, out_rx) = mpsc::channel(64);
             let (exit_tx, exit_rx) = oneshot::channel();
-            let (kill_tx, mut kill_rx) = oneshot::channel::<()>();
-            let stdout = child.stdout.take().expect("piped stdout");
-            let stderr = child.stderr.take().expect("piped stderr");
-            tokio::spawn(async move {
-                let readers = async {
-                    match event_read {
-                        None => {
-                            futures::future::join(pump(stdout, out_tx.clone(), Output::Stdout), pump(stderr, out_tx, Output::Stderr)).await;
-                        }
-                        Some(events) => {
-                            // stderr is stdout now; its pipe only closes.
-                            futures::future::join(pump_with_events(stdout, events, out_tx), pump(stderr, mpsc::channel(1).0, Output::Stderr)).await;
-                        }
-                    }
-                };
-                tokio::pin!(readers);
-                let mut killed = false;
-                let mut readers_done = false;
-                let mut status = None;
-                while !(readers_done && status.is_some()) {
-                    tokio::select! {
-                        _ = &mut readers, if !readers_done => readers_done = true,
-                        s = child.wait(), if status.is_none() => {
-                            // Children that outlive the runner (daemonised helpers) go with its
-                            // group, so that their copies of the pipes close too.
-                            kill_group(pgid);
-                            status = Some(s);
-                        }
-                        // Either an explicit kill or the Process was dropped.
-                        _ = &mut kill_rx, if !killed => {
-                            killed = true;
-                            kill_group(pgid);
-                        }
-                    }
-                }
-                let info = match status {
-                    Some(Ok(s)) => ExitInfo { code: s.code(), signal: s.signal() },
-                    _ => ExitInfo { code: None, signal: None },
-                };
-                let _ = exit_tx.send(info);
-            });
+            let (kill_tx, kill_rx) = oneshot::channel::<()>();
+            tokio::spawn(watch(child, event_read, out_tx, kill_rx, exit_tx));
             Ok(Process::new(out_rx, exit_rx, kill_tx))
         })
     }
+}
+
+/// The command in a process group of its own, with its event channel (the pipe's two ends)
+/// when it asked for one. An empty `cwd` is this process's own directory.
+fn build(command: &HostCommand) -> std::io::Result<(tokio::process::Command, Option<(OwnedFd, OwnedFd)>)> {
+    let mut cmd = tokio::process::Command::new(&command.argv[0]);
+    cmd.args(&command.argv[1..])
+        .envs(command.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if command.stdin.is_empty() { Stdio::null() } else { Stdio::piped() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if !command.cwd.as_os_str().is_empty() {
+        cmd.current_dir(&command.cwd);
+    }
+    // The event channel: a pipe whose write end becomes the child's descriptor 3.
+    let events = if command.events {
+        cmd.env(super::EVENT_FD_VAR, super::EVENT_FD.to_string());
+        Some(event_pipe()?)
+    } else {
+        None
+    };
+    let event_write = events.as_ref().map(|(_, w)| w.as_raw_fd());
+    // Every way out of testbot kills the group, except testbot being killed itself:
+    // then the kernel ends the runner. (It is sent when the spawning thread exits; a
+    // runtime worker thread lives as long as the run.)
+    // SAFETY: prctl and dup2 are async-signal-safe and touch nothing of the parent's.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            if let Some(fd) = event_write {
+                // stderr joins stdout; dup2 clears close-on-exec on the new descriptor.
+                if libc::dup2(1, 2) < 0 || libc::dup2(fd, super::EVENT_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok((cmd, events))
+}
+
+/// Forwards the child's output until its pipes close and it has exited, kills its group on
+/// request (or when the `Process` is dropped), and reports how it ended.
+async fn watch(
+    mut child: tokio::process::Child,
+    event_read: Option<tokio::net::unix::pipe::Receiver>,
+    out_tx: mpsc::Sender<Output>,
+    mut kill_rx: oneshot::Receiver<()>,
+    exit_tx: oneshot::Sender<ExitInfo>,
+) {
+    let pgid = child.id().map(|id| id as i32);
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let readers = async {
+        match event_read {
+            None => {
+                futures::future::join(pump(stdout, out_tx.clone(), Output::Stdout), pump(stderr, out_tx, Output::Stderr)).await;
+            }
+            Some(events) => {
+                // stderr is stdout now; its pipe only closes.
+                futures::future::join(pump_with_events(stdout, events, out_tx), pump(stderr, mpsc::channel(1).0, Output::Stderr)).await;
+            }
+        }
+    };
+    tokio::pin!(readers);
+    let mut killed = false;
+    let mut readers_done = false;
+    let mut status = None;
+    while !(readers_done && status.is_some()) {
+        tokio::select! {
+            _ = &mut readers, if !readers_done => readers_done = true,
+            s = child.wait(), if status.is_none() => {
+                // Children that outlive the runner (daemonised helpers) go with its
+                // group, so that their copies of the pipes close too.
+                kill_group(pgid);
+                status = Some(s);
+            }
+            // Either an explicit kill or the Process was dropped.
+            _ = &mut kill_rx, if !killed => {
+                killed = true;
+                kill_group(pgid);
+            }
+        }
+    }
+    let info = match status {
+        Some(Ok(s)) => ExitInfo { code: s.code(), signal: s.signal() },
+        _ => ExitInfo { code: None, signal: None },
+    };
+    let _ = exit_tx.send(info);
 }
 
 /// A pipe for the event channel, both ends close-on-exec (the child gets its own copy of the

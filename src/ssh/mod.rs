@@ -1,19 +1,34 @@
 //! The transport: a `Host` runs a command with an environment and streams its output back.
 //!
-//! `LocalHost` runs on this machine (tokio::process); the SSH implementation plugs in under the
-//! same trait, so everything above this module is transport-blind.
+//! `LocalHost` runs on this machine (tokio::process); `SshHost` runs over russh, split by
+//! concern: `config` (ssh-config → `target`), `known_hosts`, `auth`, `connect`, `pool` (the
+//! connections of one host), `process` (one command's channel) under the `watchdog`. Both sit
+//! under the same trait, so everything above this module is transport-blind.
 
+mod auth;
+pub mod config;
+mod connect;
+mod error;
+mod known_hosts;
 mod local;
+mod pool;
+mod process;
 pub mod quote;
-pub mod remote;
+mod target;
+mod watchdog;
 
+pub use error::SshError;
 pub use local::LocalHost;
-pub use quote::{command_line, quote, valid_env_name, CommandLineError};
-pub use remote::{HostKeyChecking, SshError, SshHost, SshTarget, RUN_TIMEOUT};
+pub use pool::{SshHost, COMMANDS_PER_CONNECTION, CONNECTS_AT_ONCE};
+pub use process::RUN_TIMEOUT;
+
+pub use target::{HostKeyChecking, SshTarget, ALIVE_COUNT_MAX, ALIVE_INTERVAL};
 
 use futures::future::BoxFuture;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// What to run: argv, extra environment, and the directory to run it in.
@@ -26,11 +41,25 @@ pub struct HostCommand {
     /// comes back as [`Output::Events`], and its stderr goes where its stdout goes, so that
     /// nothing the command prints can reach the channel.
     pub events: bool,
+    /// Its standard input, then end of input (none: /dev/null).
+    pub stdin: Arc<[u8]>,
 }
 
 impl HostCommand {
     pub fn new(argv: Vec<String>, env: Vec<(String, String)>, cwd: PathBuf) -> HostCommand {
-        HostCommand { argv, env, cwd, events: false }
+        HostCommand { argv, env, cwd, events: false, stdin: Arc::from(Vec::new()) }
+    }
+
+    /// Shell text for `sh -c`, run where the host starts a command (an SSH host: the login
+    /// directory), with no extra environment.
+    pub fn shell(script: &str) -> HostCommand {
+        HostCommand::new(vec!["sh".into(), "-c".into(), script.into()], Vec::new(), PathBuf::new())
+    }
+
+    /// With `bytes` as its standard input.
+    pub fn with_stdin(mut self, bytes: impl Into<Arc<[u8]>>) -> HostCommand {
+        self.stdin = bytes.into();
+        self
     }
 
     /// With an event channel (see [`HostCommand::events`]).
@@ -45,7 +74,7 @@ pub const EVENT_FD: i32 = 3;
 /// The variable that names it to the command.
 pub const EVENT_FD_VAR: &str = "TESTBOT_EVENT_FD";
 
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
@@ -111,6 +140,55 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to start `{program}` on {host}")]
+    Ssh {
+        host: String,
+        program: String,
+        #[source]
+        source: Box<SshError>,
+    },
+}
+
+/// Why a command run to its end (`Host::run`) gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Start(#[from] HostError),
+    #[error("did not finish within {} s on host `{host}` and was killed", limit.as_secs())]
+    Timeout { host: String, limit: Duration },
+    #[error("lost the connection to host `{host}`")]
+    Lost { host: String },
+}
+
+/// What a command run to its end printed, in the order it arrived, and how it ended.
+#[derive(Clone, Debug)]
+pub struct Collected {
+    pub exit: ExitInfo,
+    pub output: Vec<Output>,
+}
+
+impl Collected {
+    pub fn stdout(&self) -> Vec<u8> {
+        self.bytes(|o| matches!(o, Output::Stdout(_)))
+    }
+
+    pub fn stderr(&self) -> Vec<u8> {
+        self.bytes(|o| matches!(o, Output::Stderr(_)))
+    }
+
+    /// Stdout and stderr interleaved as they arrived.
+    pub fn combined(&self) -> Vec<u8> {
+        self.bytes(|o| !matches!(o, Output::Events(_)))
+    }
+
+    fn bytes(&self, wanted: impl Fn(&Output) -> bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for chunk in self.output.iter().filter(|o| wanted(o)) {
+            let (Output::Stdout(b) | Output::Stderr(b) | Output::Events(b)) = chunk;
+            out.extend_from_slice(b);
+        }
+        out
+    }
 }
 
 /// A running command. Dropping it kills the command's whole process group.
@@ -139,7 +217,70 @@ impl Process {
         drop(kill);
         status
     }
+
+    /// Kills the process group and waits, up to `limit`, for the rest of its output and its
+    /// end; None when it did not end in time (dropping it kills it again).
+    pub async fn kill_and_wait(mut self, limit: Duration) -> Option<ExitInfo> {
+        self.kill();
+        tokio::time::timeout(limit, async {
+            while self.output.recv().await.is_some() {}
+            self.wait().await
+        })
+        .await
+        .ok()
+    }
+
+    /// Reads output until `found` picks something out of a chunk (a ready line, a marker),
+    /// leaving the command running; past `limit` (None: none) it stops reading.
+    pub async fn read_until<T>(&mut self, limit: Option<Duration>, mut found: impl FnMut(&Output) -> Option<T>) -> Until<T> {
+        let read = async {
+            while let Some(chunk) = self.output.recv().await {
+                if let Some(value) = found(&chunk) {
+                    return Until::Found(value);
+                }
+            }
+            Until::Ended
+        };
+        match limit {
+            None => read.await,
+            Some(limit) => tokio::time::timeout(limit, read).await.unwrap_or(Until::TimedOut),
+        }
+    }
+
+    /// Reads the output to its end and waits for the exit; past `limit` the command is killed.
+    /// On `host` (for the errors).
+    pub async fn collect(mut self, host: &str, limit: Duration) -> Result<Collected, RunError> {
+        let mut output = Vec::new();
+        let read = async {
+            while let Some(chunk) = self.output.recv().await {
+                output.push(chunk);
+            }
+        };
+        if tokio::time::timeout(limit, read).await.is_err() {
+            // The host ends a killed command within its own grace (the SSH driver closes the
+            // channel after a few seconds); this bound is only a backstop.
+            self.kill_and_wait(KILLED_GRACE).await;
+            return Err(RunError::Timeout { host: host.to_string(), limit });
+        }
+        let exit = self.wait().await;
+        if exit.lost() {
+            return Err(RunError::Lost { host: host.to_string() });
+        }
+        Ok(Collected { exit, output })
+    }
 }
+
+/// What `Process::read_until` came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Until<T> {
+    Found(T),
+    /// The output ended first: the command is ending.
+    Ended,
+    TimedOut,
+}
+
+/// How long a killed command may take to end before it is given up on.
+const KILLED_GRACE: Duration = Duration::from_secs(10);
 
 pub trait Host: Send + Sync + 'static {
     fn name(&self) -> &str;
@@ -149,4 +290,33 @@ pub trait Host: Send + Sync + 'static {
         None
     }
     fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>>;
+
+    /// Runs `command` to its end (with its stdin), collecting its output; past `limit` its
+    /// process group is killed. Sync, hooks and `testbot hosts` all run commands this way.
+    fn run(&self, command: HostCommand, limit: Duration) -> BoxFuture<'_, Result<Collected, RunError>> {
+        Box::pin(async move { self.spawn(command).await?.collect(self.name(), limit).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layers below `run` name only themselves and the layers below them: `ssh` nothing
+    /// of the crate's, `sync` only `ssh`.
+    #[tokio::test]
+    async fn run_feeds_stdin_collects_in_order_and_kills_past_its_limit() {
+        let host = LocalHost::new();
+        let command = HostCommand::shell("cat; echo err >&2; echo out").with_stdin(b"in\n".to_vec());
+        let done = host.run(command, Duration::from_secs(10)).await.unwrap();
+        assert!(done.exit.success());
+        assert_eq!(done.stdout(), b"in\nout\n");
+        assert_eq!(done.stderr(), b"err\n");
+        assert_eq!(done.combined().len(), 11);
+        let started = std::time::Instant::now();
+        let slow = HostCommand::shell("sleep 30 & sleep 30; echo never");
+        let err = host.run(slow, Duration::from_millis(200)).await.unwrap_err();
+        assert!(matches!(err, RunError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10), "the kill took {:?}", started.elapsed());
+    }
 }

@@ -112,6 +112,7 @@ mod tests {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             cwd: PathBuf::from(cwd),
+            stdin: Vec::new().into(),
         }
     }
 

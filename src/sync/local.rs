@@ -51,7 +51,7 @@ pub fn cache_dir(root: &Path) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+        .or_else(|| crate::ssh::config::home_dir().map(|h| h.join(".cache")))?;
     let name = super::default_remote_dir(root);
     let name = name.rsplit('/').next().unwrap_or("project");
     Some(base.join("testbot").join("controller").join(name))
@@ -81,43 +81,7 @@ impl Local {
             }
         };
         let mut stats = BuildStats { walked, ..BuildStats::default() };
-        let mut entries: Vec<(String, Kind)> = Vec::with_capacity(found.len() + extra.len());
-        let mut cached: Vec<Cached> = Vec::with_capacity(found.len());
-        // Both lists are in path order: one merge pairs each entry with what the cache knows.
-        let mut known = old.entries.iter().peekable();
-        let mut todo: Vec<(usize, PathBuf)> = Vec::new();
-        for found in &found {
-            while known.next_if(|c| c.rel < found.rel).is_some() {}
-            let known = known.next_if(|c| c.rel == found.rel);
-            let meta = &found.meta;
-            let stamp = Stamp::of(meta);
-            let unchanged = |c: &&Cached| c.stamp == stamp && c.hash_trusted;
-            let kind = if meta.file_type().is_symlink() {
-                match known.filter(unchanged).map(|c| &c.kind) {
-                    Some(kind @ Kind::Symlink { .. }) => kind.clone(),
-                    _ => {
-                        let read = |source| SyncError::Read { path: found.full.clone(), source };
-                        let target = std::fs::read_link(&found.full).map_err(read)?;
-                        let target = target.into_os_string().into_string().map_err(|_| SyncError::NotUtf8 { path: found.full.clone() })?;
-                        Kind::Symlink { target }
-                    }
-                }
-            } else if meta.is_dir() {
-                Kind::Dir { mode: stamp.mode & 0o777 }
-            } else if meta.is_file() {
-                match known.filter(unchanged).map(|c| &c.kind) {
-                    Some(kind @ Kind::File { .. }) => kind.clone(),
-                    _ => {
-                        todo.push((entries.len(), found.full.clone()));
-                        Kind::File { mode: stamp.mode & 0o777, size: stamp.size, hash: [0; 32] }
-                    }
-                }
-            } else {
-                continue; // sockets, fifos: nothing to ship
-            };
-            cached.push(Cached { rel: found.rel.clone(), stamp, kind: kind.clone(), hash_trusted: true });
-            entries.push((found.rel.clone(), kind));
-        }
+        let Listed { mut entries, mut cached, todo } = list(&found, &old, extra.len())?;
         let hashed = hash_files(&todo.iter().map(|(i, full)| (full.clone(), cached[*i].stamp)).collect::<Vec<_>>())?;
         for ((i, _), (hash, size, cacheable)) in todo.iter().zip(hashed) {
             stats.hashed_files += 1;
@@ -128,27 +92,8 @@ impl Local {
             // A file that changed while it was read is hashed again next time.
             cached[*i].hash_trusted = cacheable && size == cached[*i].stamp.size;
         }
-        let mut new = TreeCache { key, listing: false, checks: Vec::new(), entries: cached };
-        if walked {
-            // The listing stands in for the next walk only if no directory and no ignore file
-            // changed so recently that a change in the same clock tick could hide.
-            let dirs = found.iter().filter(|f| f.meta.is_dir()).map(|f| f.full.as_path());
-            if let Some(checks) = cache::ignore_inputs(root, dirs) {
-                let racy = |s: &Stamp| s.racy(started, RACY);
-                new.listing = !checks.iter().any(|c| c.stamp.as_ref().is_some_and(racy))
-                    && !new.entries.iter().any(|c| matches!(c.kind, Kind::Dir { .. }) && racy(&c.stamp));
-                new.checks = checks;
-            }
-        } else {
-            new.listing = old.listing;
-            new.checks = old.checks.clone();
-        }
-        if let Some(dir) = cache.filter(|_| new != old) {
-            // A cache that cannot be written only costs a walk and hashing again next time.
-            if let Err(e) = cache::save(dir, &new) {
-                tracing::debug!(dir = %dir.display(), error = %e, "could not write the tree cache");
-            }
-        }
+        let new = TreeCache { key, listing: false, checks: Vec::new(), entries: cached };
+        update_cache(cache, root, &found, walked, started, new, &old);
         tracing::debug!(walked, entries = entries.len(), seconds = started.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0), "listed the tree");
         let mut extras = BTreeMap::new();
         for (path, bytes) in extra {
@@ -271,6 +216,80 @@ impl Local {
         builder.append_data(&mut header, format!("{STATE_DIR}/{state}"), contents.as_bytes()).map_err(failed)?;
         let bytes = builder.into_inner().map_err(failed)?;
         Ok(Payload { bytes, delete_len, files, file_bytes, deleted: plan.delete.len() })
+    }
+}
+
+/// The walk's entries paired with what the cache knows: their kinds, the next cache's
+/// entries, and the files to hash (by index into both).
+struct Listed {
+    entries: Vec<(String, Kind)>,
+    cached: Vec<Cached>,
+    todo: Vec<(usize, PathBuf)>,
+}
+
+/// Lists `found` (in path order) against the old cache; `extra` more entries will follow.
+fn list(found: &[super::Found], old: &TreeCache, extra: usize) -> Result<Listed, SyncError> {
+    let mut entries: Vec<(String, Kind)> = Vec::with_capacity(found.len() + extra);
+    let mut cached: Vec<Cached> = Vec::with_capacity(found.len());
+    // Both lists are in path order: one merge pairs each entry with what the cache knows.
+    let mut known = old.entries.iter().peekable();
+    let mut todo: Vec<(usize, PathBuf)> = Vec::new();
+    for found in found {
+        while known.next_if(|c| c.rel < found.rel).is_some() {}
+        let known = known.next_if(|c| c.rel == found.rel);
+        let meta = &found.meta;
+        let stamp = Stamp::of(meta);
+        let unchanged = |c: &&Cached| c.stamp == stamp && c.hash_trusted;
+        let kind = if meta.file_type().is_symlink() {
+            match known.filter(unchanged).map(|c| &c.kind) {
+                Some(kind @ Kind::Symlink { .. }) => kind.clone(),
+                _ => {
+                    let read = |source| SyncError::Read { path: found.full.clone(), source };
+                    let target = std::fs::read_link(&found.full).map_err(read)?;
+                    let target = target.into_os_string().into_string().map_err(|_| SyncError::NotUtf8 { path: found.full.clone() })?;
+                    Kind::Symlink { target }
+                }
+            }
+        } else if meta.is_dir() {
+            Kind::Dir { mode: stamp.mode & 0o777 }
+        } else if meta.is_file() {
+            match known.filter(unchanged).map(|c| &c.kind) {
+                Some(kind @ Kind::File { .. }) => kind.clone(),
+                _ => {
+                    todo.push((entries.len(), found.full.clone()));
+                    Kind::File { mode: stamp.mode & 0o777, size: stamp.size, hash: [0; 32] }
+                }
+            }
+        } else {
+            continue; // sockets, fifos: nothing to ship
+        };
+        cached.push(Cached { rel: found.rel.clone(), stamp, kind: kind.clone(), hash_trusted: true });
+        entries.push((found.rel.clone(), kind));
+    }
+    Ok(Listed { entries, cached, todo })
+}
+
+/// Saves the new cache when it differs from the old one.
+fn update_cache(cache: Option<&Path>, root: &Path, found: &[super::Found], walked: bool, started: SystemTime, mut new: TreeCache, old: &TreeCache) {
+    if walked {
+        // The listing stands in for the next walk only if no directory and no ignore file
+        // changed so recently that a change in the same clock tick could hide.
+        let dirs = found.iter().filter(|f| f.meta.is_dir()).map(|f| f.full.as_path());
+        if let Some(checks) = cache::ignore_inputs(root, dirs) {
+            let racy = |s: &Stamp| s.racy(started, RACY);
+            new.listing = !checks.iter().any(|c| c.stamp.as_ref().is_some_and(racy))
+                && !new.entries.iter().any(|c| matches!(c.kind, Kind::Dir { .. }) && racy(&c.stamp));
+            new.checks = checks;
+        }
+    } else {
+        new.listing = old.listing;
+        new.checks = old.checks.clone();
+    }
+    if let Some(dir) = cache.filter(|_| new != *old) {
+        // A cache that cannot be written only costs a walk and hashing again next time.
+        if let Err(e) = cache::save(dir, &new) {
+            tracing::debug!(dir = %dir.display(), error = %e, "could not write the tree cache");
+        }
     }
 }
 
@@ -528,7 +547,7 @@ mod tests {
         let dir = tree();
         std::fs::set_permissions(dir.path().join("lib/x.rb"), std::fs::Permissions::from_mode(0o000)).unwrap();
         let err = Local::build(dir.path(), &[], &[], Vec::new(), None).unwrap_err();
-        assert!(crate::error_chain::chain(&err).contains("lib/x.rb"), "{err}");
+        assert!(err.to_string().contains("lib/x.rb"), "{err}");
     }
 
     #[test]

@@ -47,14 +47,14 @@ impl Manifest {
         out
     }
 
-    pub fn parse(text: &str) -> Result<Manifest, String> {
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let mut lines = text.lines();
         if lines.next() != Some(HEADER) {
-            return Err("not a testbot manifest".into());
+            return Err(ManifestError::NotManifest);
         }
         let mut entries = BTreeMap::new();
         for (n, line) in lines.enumerate() {
-            let (path, kind) = parse_line(line).map_err(|e| format!("line {} {e}", n + 2))?;
+            let (path, kind) = parse_line(line).map_err(|problem| ManifestError::Line { of: "", line: n + 2, problem })?;
             entries.insert(path, kind);
         }
         Ok(Manifest { entries })
@@ -81,17 +81,18 @@ impl Manifest {
     }
 
     /// Applies a delta written by `delta_from`.
-    pub fn apply_delta(&mut self, delta: &str) -> Result<(), String> {
+    pub fn apply_delta(&mut self, delta: &str) -> Result<(), ManifestError> {
         let mut lines = delta.lines();
         if lines.next() != Some(DELTA_HEADER) {
-            return Err("not a testbot manifest delta".into());
+            return Err(ManifestError::NotDelta);
         }
         for (n, line) in lines.enumerate() {
+            let bad = |problem| ManifestError::Line { of: "delta ", line: n + 2, problem };
             if let Some(path) = line.strip_prefix("-\t") {
-                let path = unescape(path).ok_or_else(|| format!("delta line {} is malformed", n + 2))?;
+                let path = unescape(path).ok_or_else(|| bad(MALFORMED))?;
                 self.entries.remove(&path);
             } else {
-                let (path, kind) = parse_line(line).map_err(|e| format!("delta line {} {e}", n + 2))?;
+                let (path, kind) = parse_line(line).map_err(bad)?;
                 self.entries.insert(path, kind);
             }
         }
@@ -101,14 +102,6 @@ impl Manifest {
     /// SHA-256 of the text form, in hex: what a host reports to say which copy it holds.
     pub fn digest(&self) -> String {
         digest_of(self.to_text().as_bytes())
-    }
-
-    /// Files and their bytes.
-    pub fn totals(&self) -> (usize, u64) {
-        self.entries.values().fold((0, 0), |(n, b), k| match k {
-            Kind::File { size, .. } => (n + 1, b + size),
-            _ => (n, b),
-        })
     }
 }
 
@@ -128,8 +121,22 @@ fn write_line(out: &mut String, path: &str, kind: &Kind) {
     out.push('\n');
 }
 
+/// Why a manifest or delta line was refused.
+const MALFORMED: &str = "is malformed";
+
+/// Why a manifest (or a delta) a host holds or the local store keeps cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("not a testbot manifest")]
+    NotManifest,
+    #[error("not a testbot manifest delta")]
+    NotDelta,
+    #[error("{of}line {line} {problem}")]
+    Line { of: &'static str, line: usize, problem: &'static str },
+}
+
 fn parse_line(line: &str) -> Result<(String, Kind), &'static str> {
-    const BAD: &str = "is malformed";
+    const BAD: &str = MALFORMED;
     let fields: Vec<&str> = line.split('\t').collect();
     let mode = |s: &str| u32::from_str_radix(s, 8).map_err(|_| BAD);
     let (path, kind) = match fields.as_slice() {
@@ -164,12 +171,6 @@ pub struct Plan {
     pub send: Vec<String>,
     /// New or changed files and symlinks (directories not counted).
     pub changed: usize,
-}
-
-impl Plan {
-    pub fn is_empty(&self) -> bool {
-        self.delete.is_empty() && self.send.is_empty()
-    }
 }
 
 pub fn plan(base: &Manifest, new: &Manifest) -> Plan {
@@ -357,7 +358,7 @@ mod tests {
         assert_eq!(rebuilt, new);
         assert_eq!(rebuilt.digest(), new.digest());
         assert!(base.clone().apply_delta("junk").is_err());
-        assert!(base.clone().apply_delta(&format!("{DELTA_HEADER}\nd\t755\t../up\n")).unwrap_err().contains("unsafe"));
+        assert!(base.clone().apply_delta(&format!("{DELTA_HEADER}\nd\t755\t../up\n")).unwrap_err().to_string().contains("unsafe"));
     }
 
     #[test]
@@ -365,7 +366,7 @@ mod tests {
         assert!(Manifest::parse("hello\n").is_err());
         assert!(Manifest::parse(&format!("{HEADER}\nf\t644\tx\n")).is_err());
         let evil = format!("{HEADER}\nd\t755\t../up\n");
-        assert!(Manifest::parse(&evil).unwrap_err().contains("unsafe"));
+        assert!(Manifest::parse(&evil).unwrap_err().to_string().contains("unsafe"));
         let abs = format!("{HEADER}\nd\t755\t/etc\n");
         assert!(Manifest::parse(&abs).is_err());
         let state = format!("{HEADER}\nf\t644\t1\t{}\t.testbot/sync/digest\n", "0".repeat(64));
@@ -375,7 +376,7 @@ mod tests {
     #[test]
     fn unchanged_tree_gives_an_empty_plan() {
         let m = manifest(&[("a", Kind::Dir { mode: 0o755 }), ("a/b", file(0o644, 1))]);
-        assert!(plan(&m, &m).is_empty());
+        assert_eq!(plan(&m, &m), Plan::default());
     }
 
     #[test]

@@ -1,17 +1,21 @@
 //! The project's copy on each host: what to ship (the tree under the ignore rules), its
 //! manifest (`manifest`, built here with a hash cache: `local`), and the incremental transfer
-//! that brings each host from the manifest it holds to this one (`remote`).
+//! that brings each host from the manifest it holds to this one (`remote`, over any `Host`,
+//! with the shell text of `script`). Transport-blind: it runs commands through `ssh::Host`.
 
 pub mod cache;
 pub mod local;
 pub mod manifest;
 pub mod remote;
+pub mod script;
 
 pub use local::Local;
 pub use remote::{check_dir, check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
+pub use script::remote_path;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The project's directory as this machine runs it.
 pub fn local_workdir(root: &Path) -> PathBuf {
@@ -26,23 +30,26 @@ pub enum SyncError {
         #[source]
         source: io::Error,
     },
-    #[error("failed to walk the project: {0}")]
-    Walk(String),
+    #[error("failed to walk the project")]
+    Walk(#[source] ignore::Error),
     #[error("invalid [sync] {which} pattern `{pattern}`: {reason}")]
     Pattern { which: &'static str, pattern: String, reason: String },
     #[error("cannot send `{}`: its name (or link target) is not valid UTF-8", path.display())]
     NotUtf8 { path: PathBuf },
     #[error("`{}` changed while it was being sent; sync again", path.display())]
     Changed { path: PathBuf },
-    #[error("failed to build the archive: {0}")]
-    Payload(String),
-    #[error("{0}")]
-    Local(String),
+    #[error("failed to build the archive")]
+    Payload(#[source] Arc<SyncError>),
+    /// The project could not be collected: the same error for every host.
+    #[error(transparent)]
+    Local(Arc<SyncError>),
+    #[error("failed to collect the project to send")]
+    Collect(#[source] tokio::task::JoinError),
     #[error("failed to {what}")]
-    Ssh {
+    Run {
         what: &'static str,
         #[source]
-        source: Box<crate::ssh::SshError>,
+        source: crate::ssh::RunError,
     },
     #[error("failed to {what} ({exit}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
     Remote { what: String, exit: crate::ssh::ExitInfo, stderr: String },
@@ -55,7 +62,7 @@ pub enum SyncError {
     #[error(
         "refusing to sync into {dir}: it holds files testbot did not put there (it has no {mark}, \
          which testbot leaves in a directory it made or found empty); empty it, or choose another \
-         `remote_dir` under [sync] in testbot.toml", mark = remote::OWNED_MARK
+         `remote_dir` under [sync] in testbot.toml", mark = script::OWNED_MARK
     )]
     NotOwned { dir: String },
     #[error(
@@ -93,7 +100,7 @@ pub fn walk(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<F
             };
             let entry = match entry {
                 Ok(entry) => entry,
-                Err(e) => return fail(SyncError::Walk(e.to_string())),
+                Err(e) => return fail(SyncError::Walk(e)),
             };
             let Ok(rel) = entry.path().strip_prefix(root) else { return WalkState::Continue };
             if rel.as_os_str().is_empty() {
@@ -113,55 +120,6 @@ pub fn walk(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<F
         return Err(e);
     }
     Ok(found.into_inner().unwrap_or_else(|p| p.into_inner()))
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EntryKind {
-    File { size: u64, executable: bool },
-    Symlink { target: PathBuf },
-}
-
-/// One path to ship, relative to the project root, `/`-separated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub path: String,
-    pub kind: EntryKind,
-}
-
-/// The files to ship: the project under .gitignore/.ignore and `[sync] exclude`, plus whatever
-/// `[sync] include` names; `.git` only when included. Links are shipped as links, never followed.
-pub fn scan(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<Entry>, SyncError> {
-    let mut out = Vec::new();
-    let mut add = |entry: &Path, file_type: std::fs::FileType| -> Result<(), SyncError> {
-        let Ok(rel) = entry.strip_prefix(root) else { return Ok(()) };
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        if rel.is_empty() || file_type.is_dir() {
-            return Ok(());
-        }
-        let read = |source| SyncError::Read { path: entry.to_path_buf(), source };
-        let kind = if file_type.is_symlink() {
-            EntryKind::Symlink { target: std::fs::read_link(entry).map_err(read)? }
-        } else if file_type.is_file() {
-            let meta = std::fs::metadata(entry).map_err(read)?;
-            use std::os::unix::fs::PermissionsExt;
-            EntryKind::File { size: meta.len(), executable: meta.permissions().mode() & 0o111 != 0 }
-        } else {
-            return Ok(()); // sockets, fifos: nothing to ship
-        };
-        out.push(Entry { path: rel, kind });
-        Ok(())
-    };
-    for entry in walker(root, exclude, include)? {
-        let entry = entry.map_err(|e| SyncError::Walk(e.to_string()))?;
-        let Some(ft) = entry.file_type() else { continue };
-        add(entry.path(), ft)?;
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-fn walker(root: &Path, exclude: &[String], include: &[String]) -> Result<ignore::Walk, SyncError> {
-    Ok(walker_builder(root, exclude, include)?.build())
 }
 
 fn walker_builder(root: &Path, exclude: &[String], include: &[String]) -> Result<ignore::WalkBuilder, SyncError> {
@@ -209,39 +167,6 @@ fn walker_builder(root: &Path, exclude: &[String], include: &[String]) -> Result
     Ok(builder)
 }
 
-/// A tar archive of `entries` (read from `root`) plus `extra` files (name, contents).
-pub fn archive(root: &Path, entries: &[Entry], extra: &[(String, &[u8])]) -> Result<Vec<u8>, SyncError> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    for entry in entries {
-        let full = root.join(&entry.path);
-        let read = |source| SyncError::Read { path: full.clone(), source };
-        match &entry.kind {
-            EntryKind::File { .. } => {
-                let mut file = std::fs::File::open(&full).map_err(read)?;
-                builder.append_file(&entry.path, &mut file).map_err(read)?;
-            }
-            EntryKind::Symlink { target } => {
-                let mut header = tar::Header::new_gnu();
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_size(0);
-                header.set_mode(0o777);
-                builder.append_link(&mut header, &entry.path, target).map_err(read)?;
-            }
-        }
-    }
-    for (name, contents) in extra {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(contents.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder
-            .append_data(&mut header, name, *contents)
-            .map_err(|source| SyncError::Read { path: PathBuf::from(name), source })?;
-    }
-    builder.into_inner().map_err(|source| SyncError::Read { path: root.to_path_buf(), source })
-}
-
 /// The default remote directory, relative to the remote user's home: per controller user,
 /// machine and checkout, so two users or two checkouts never share one.
 pub fn default_remote_dir(root: &Path) -> String {
@@ -277,37 +202,29 @@ mod tests {
         dir
     }
 
+    /// What `walk` ships, files and links only (directories are implied), sorted.
+    fn shipped(root: &Path, exclude: &[String], include: &[String]) -> Vec<(String, std::fs::FileType)> {
+        let mut found: Vec<_> =
+            walk(root, exclude, include).unwrap().into_iter().filter(|f| !f.meta.is_dir()).map(|f| (f.rel, f.meta.file_type())).collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+
     #[test]
-    fn scan_honours_ignore_rules_and_keeps_links() {
+    fn walk_honours_ignore_rules_and_keeps_links() {
         let dir = tree();
-        let entries = scan(dir.path(), &["log".to_string()], &[]).unwrap();
-        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        let found = shipped(dir.path(), &["log".to_string()], &[]);
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, [".gitignore", ".rspec", "lib/x.rb", "link.rb", "odd name 'q' $(x).rb", "outside", "spec/a_spec.rb"]);
-        let outside = entries.iter().find(|e| e.path == "outside").unwrap();
-        assert_eq!(outside.kind, EntryKind::Symlink { target: PathBuf::from("/etc/passwd") });
+        let outside = found.iter().find(|(p, _)| p == "outside").unwrap();
+        assert!(outside.1.is_symlink(), "a link is shipped as a link, not followed");
     }
 
     #[test]
     fn include_brings_back_git() {
         let dir = tree();
-        let entries = scan(dir.path(), &[], &[".git".to_string()]).unwrap();
-        assert!(entries.iter().any(|e| e.path == ".git/HEAD"));
-    }
-
-    #[test]
-    fn archive_round_trips() {
-        let dir = tree();
-        let entries = scan(dir.path(), &[], &[]).unwrap();
-        let bytes = archive(dir.path(), &entries, &[(".testbot/f.rb".to_string(), b"fmt")]).unwrap();
-        let mut names = Vec::new();
-        for e in tar::Archive::new(&bytes[..]).entries().unwrap() {
-            let e = e.unwrap();
-            names.push((e.path().unwrap().to_string_lossy().into_owned(), e.header().entry_type().is_symlink()));
-        }
-        assert!(names.contains(&("link.rb".to_string(), true)));
-        assert!(names.contains(&("outside".to_string(), true)));
-        assert!(names.contains(&(".testbot/f.rb".to_string(), false)));
-        assert_eq!(names.len(), entries.len() + 1);
+        assert!(shipped(dir.path(), &[], &[".git".to_string()]).iter().any(|(p, _)| p == ".git/HEAD"));
+        assert!(!shipped(dir.path(), &[], &[]).iter().any(|(p, _)| p.starts_with(".git/")));
     }
 
     #[test]

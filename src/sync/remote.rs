@@ -1,16 +1,13 @@
-//! The host's side, driven from here with `sh`, `tar` and coreutils only: ask which manifest the
-//! host holds (one short command), then stream the plan's payload into one script that deletes,
-//! unpacks, and only then records the new manifest. Hosts holding the same manifest share
-//! one payload, built once.
-
-// `SshError` is large; these errors are built once per host and command.
-#![allow(clippy::result_large_err)]
+//! One host's sync, over any `Host`: ask which manifest it holds (one short command), then
+//! stream the plan's payload into one script (`script`) that deletes, unpacks, and only then
+//! records the new manifest. Hosts holding the same manifest share one payload, built once.
 
 use super::local::{Local, Payload};
-use super::manifest::{self, Manifest, STATE_DIR};
+use super::manifest::{self, Manifest};
+use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, Probe, Refusal};
 use super::SyncError;
 use crate::ssh::quote::quote;
-use crate::ssh::{ExitInfo, SshHost};
+use crate::ssh::{Collected, Host, HostCommand};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,7 +43,7 @@ pub enum SyncOutcome {
 }
 
 /// One payload, built once, for every host in the same state.
-type PayloadCell = Arc<OnceCell<Result<Arc<HostPayload>, String>>>;
+type PayloadCell = Arc<OnceCell<Result<Arc<HostPayload>, Arc<SyncError>>>>;
 
 /// Hosts in the same state share one payload; the key is the digest of that state.
 #[derive(Default)]
@@ -70,11 +67,12 @@ impl Payloads {
                         Some((n, delta)) => (delta_name(*n, &local.digest), delta.as_str(), false),
                         None => (format!("manifest.{}", local.digest), local.text.as_str(), true),
                     };
-                    let payload = local.payload(&plan, &state, contents).map_err(|e| crate::error_chain::chain(&e))?;
-                    Ok(Arc::new(HostPayload { payload, state, compact }))
+                    let mut payload = local.payload(&plan, &state, contents).map_err(Arc::new)?;
+                    let bytes = std::mem::take(&mut payload.bytes).into();
+                    Ok(Arc::new(HostPayload { payload, bytes, state, compact }))
                 })
                 .await;
-                built.unwrap_or_else(|e| Err(format!("building the archive failed: {e}")))
+                built.unwrap_or_else(|e| Err(Arc::new(SyncError::Collect(e))))
             })
             .await;
         result.clone().map_err(SyncError::Payload)
@@ -83,7 +81,10 @@ impl Payloads {
 
 /// A payload and the state file it leaves on the host.
 pub struct HostPayload {
+    /// What it holds (its bytes are in `bytes`).
     payload: Payload,
+    /// The bytes sent, shared by every host that gets them.
+    bytes: Arc<[u8]>,
     /// The file name in `STATE_DIR`.
     state: String,
     /// Whether it is a whole manifest, which replaces the host's manifest and deltas.
@@ -96,186 +97,15 @@ pub const MAX_DELTAS: usize = 16;
 /// deltas never add up to more than MAX_DELTAS/DELTA_SHARE manifests.
 const DELTA_SHARE: usize = 8;
 
-fn delta_name(n: usize, digest: &str) -> String {
-    format!("manifest.delta.{n:04}.{digest}")
-}
-
-/// What a host says about its copy.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Probe {
-    /// The digest of the manifest it holds, if it holds one.
-    pub digest: Option<String>,
-    /// A sync began and did not finish; the digest it was installing, when known.
-    pub unfinished: Option<String>,
-    /// How that manifest is kept: the whole manifest's digest, then each delta's, in order
-    /// (the last one is `digest`).
-    pub chain: Vec<String>,
-    /// Why the directory is not testbot's to sync into, if it is not.
-    pub refusal: Option<Refusal>,
-}
-
-/// Why a host's remote directory is not testbot's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// It is the login directory, or above it.
-    Home,
-    /// It holds files but no `OWNED_MARK` (nor a sync state): testbot did not make it.
-    Foreign,
-    /// Something other than a directory is there, or one the user cannot enter.
-    NotDir,
-}
-
-/// The mark testbot leaves in a remote directory it made (or found empty): only a directory
-/// with it (or with a sync state, from before the mark existed) is synced into when not empty.
-pub const OWNED_MARK: &str = ".testbot/owned";
-
-fn state(dir: &str) -> String {
-    quote(&format!("{dir}/{STATE_DIR}"))
-}
-
-/// `~/x` means under the remote home, which is where commands start anyway.
-pub fn remote_path(dir: &str) -> String {
-    dir.strip_prefix("~/").unwrap_or(dir).to_string()
-}
-
-/// Shell builtins only (no program started on the host): whether the directory is testbot's
-/// (not the login directory or above it, marked, or empty), then its state, from file names.
-pub fn probe_script(dir: &str) -> String {
-    let d = quote(dir);
-    format!(
-        "if [ ! -e {d} ] && [ ! -L {d} ]; then exit 0; fi; \
-         cd -- {d} 2>/dev/null || {{ echo refuse:notdir; exit 0; }}; \
-         here=$(pwd -P); home=$(cd -- \"$HOME\" 2>/dev/null && pwd -P); \
-         if [ -n \"$home\" ]; then case \"$home/\" in \"${{here%/}}\"/*) echo refuse:home; exit 0;; esac; fi; \
-         {owned_or_refuse}\
-         cd -- {STATE_DIR} 2>/dev/null || exit 0; \
-         for f in manifest.*; do if [ -f \"$f\" ]; then echo \"digest:${{f#manifest.}}\"; fi; done; \
-         if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi",
-        owned_or_refuse = not_owned("echo refuse:foreign; exit 0"),
-    )
-}
-
-/// Shell text, run in the remote directory, that runs `then` when the directory holds files
-/// but neither `OWNED_MARK` nor a sync state.
-fn not_owned(then: &str) -> String {
-    format!(
-        "if [ ! -f {OWNED_MARK} ] && [ ! -d {STATE_DIR} ]; then \
-         for f in * .[!.]* ..?*; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then {then}; fi; done; fi; "
-    )
-}
-
-pub fn parse_probe(out: &[u8]) -> Probe {
-    let text = String::from_utf8_lossy(out);
-    let mut probe = Probe::default();
-    let hex = |v: &str| Some(v.trim().to_string()).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
-    let mut whole = Vec::new();
-    let mut deltas = Vec::new();
-    let mut odd = false;
-    for line in text.lines() {
-        if let Some(v) = line.strip_prefix("digest:") {
-            // `manifest.DIGEST` is a whole manifest, `manifest.delta.NNNN.DIGEST` a delta.
-            match v.strip_prefix("delta.").and_then(|d| d.split_once('.')) {
-                Some((n, d)) => match (n.parse::<usize>(), hex(d)) {
-                    (Ok(n), Some(d)) if n.to_string().len() <= 4 && n > 0 => deltas.push((n, d)),
-                    _ => odd = true,
-                },
-                None => match hex(v) {
-                    Some(d) => whole.push(d),
-                    None => odd = true,
-                },
-            }
-        } else if let Some(v) = line.strip_prefix("dirty:") {
-            probe.unfinished = Some(hex(v).unwrap_or_default());
-        } else if let Some(v) = line.strip_prefix("refuse:") {
-            probe.refusal = match v.trim() {
-                "home" => Some(Refusal::Home),
-                "notdir" => Some(Refusal::NotDir),
-                _ => Some(Refusal::Foreign),
-            };
-        }
-    }
-    deltas.sort();
-    // Anything but one well-formed manifest and deltas 1..=n reads as none: the host gets rescanned.
-    if let ([base], false) = (whole.as_slice(), odd) {
-        if deltas.iter().enumerate().all(|(i, (n, _))| *n == i + 1) {
-            probe.chain = std::iter::once(base.clone()).chain(deltas.into_iter().map(|(_, d)| d)).collect();
-            probe.digest = probe.chain.last().cloned();
-        }
-    }
-    probe
-}
-
-/// Lists the copy without following links, then hashes its files; testbot's state is left out.
-pub fn scan_script(dir: &str) -> String {
-    let dir = quote(dir);
-    format!(
-        "cd -- {dir} 2>/dev/null || {{ printf 'testbot-hashes\\0'; exit 0; }}; \
-         find . -mindepth 1 -path ./{STATE_DIR} -prune -o -printf '%y\\0%m\\0%s\\0%P\\0%l\\0'; \
-         printf 'testbot-hashes\\0'; \
-         find . -mindepth 1 -path ./{STATE_DIR} -prune -o -type f -print0 | xargs -0 -r sha256sum -z -- 2>/dev/null; \
-         exit 0"
-    )
-}
-
-/// Makes the directory (or checks that it is testbot's: marked, or empty) and marks it,
-/// marks the copy unfinished, deletes the paths on the list (each alone, deepest first; a
-/// directory only once it is empty; refusing any path below a symlink), unpacks (the new
-/// state file `state`, a manifest or a delta, comes last in the tar), and only after tar
-/// succeeded drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
-/// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
-/// manifest. Besides `tar`, `rm` and `rmdir`, only shell builtins run.
-pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool) -> String {
-    let d = quote(dir);
-    let deletions = if delete_len == 0 {
-        String::new()
-    } else {
-        // `head -c` passes exactly this many bytes of the pipe on (leaving the tar to tar) and
-        // nothing goes to disk, which may be full. Each item is `LEN:./PATH`: an item cut short
-        // by a lost connection fails its length check, and nothing of its batch is deleted.
-        // Files and links go first (one `rm`, in a subshell that keeps the list), then the
-        // directories, deepest first, and only those left empty.
-        format!(
-            "head -c {delete_len} | LC_ALL=C xargs -0 -r sh -c '\
-             for a; do p=${{a#*:}}; if [ \"${{a%%:*}}\" != \"${{#p}}\" ]; then echo \"the deletion list arrived damaged\" >&2; exit 1; fi; \
-             d=${{p%/*}}; while [ \"$d\" != . ]; do \
-             if [ -L \"$d\" ]; then echo \"refusing to delete $p: $d is a symlink\" >&2; exit 1; fi; d=${{d%/*}}; done; done; \
-             ( n=$#; for a; do p=${{a#*:}}; if [ -L \"$p\" ] || [ ! -d \"$p\" ]; then set -- \"$@\" \"$p\"; fi; done; shift $n; \
-             if [ $# -gt 0 ]; then exec rm -f -- \"$@\"; fi ) || exit 1; \
-             n=$#; for a; do p=${{a#*:}}; if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then set -- \"$@\" \"$p\"; fi; done; shift $n; \
-             if [ $# -gt 0 ]; then rmdir -- \"$@\" 2>/dev/null; fi; exit 0' sh || exit 1; "
-        )
-    };
-    let state = quote(state);
-    let old = if compact {
-        format!("for f in $s/manifest.*; do if [ \"$f\" != $s/{state} ]; then set -- \"$@\" \"$f\"; fi; done; ")
-    } else {
-        String::new()
-    };
-    let dir_text = dir.replace(['\'', '\n'], "?");
-    let foreign = not_owned(&format!(
-        "echo 'refusing to sync into {dir_text}: it holds files testbot did not put there (it has no {OWNED_MARK}); \
-         empty it, or choose another remote_dir in testbot.toml' >&2; exit 1"
-    ));
-    format!(
-        "umask 022; s={STATE_DIR}; \
-         if [ -e {d} ] || [ -L {d} ]; then cd -- {d} || exit 1; {foreign}else mkdir -p -- {d} && cd -- {d} || exit 1; fi; \
-         if [ ! -d $s ]; then mkdir -p -- $s || exit 1; fi; if [ ! -f {OWNED_MARK} ]; then : > {OWNED_MARK} || exit 1; fi; \
-         printf '%s\\n' {digest} > $s/dirty || exit 1; \
-         {deletions}\
-         tar -x -p --no-same-owner -f - || {{ rm -f $s/{state}; exit 1; }}; \
-         set -- $s/dirty; {old}rm -f -- \"$@\""
-    )
-}
-
 /// Whether `dir` is a directory a sync would go into on `host` (for `testbot hosts`): absent,
 /// empty or marked, and not the login directory or above it.
-pub async fn check_dir(host: &SshHost, dir: &str) -> Result<(), SyncError> {
+pub async fn check_dir(host: &dyn Host, dir: &str) -> Result<(), SyncError> {
     let dir = remote_path(dir);
     refused(&probe(host, &dir).await?, &dir)
 }
 
 /// Whether the host holds a copy at all (for `--no-sync`).
-pub async fn check_synced(host: &SshHost, dir: &str) -> Result<(), SyncError> {
+pub async fn check_synced(host: &dyn Host, dir: &str) -> Result<(), SyncError> {
     let dir = remote_path(dir);
     let probe = probe(host, &dir).await?;
     refused(&probe, &dir)?;
@@ -297,22 +127,22 @@ fn refused(probe: &Probe, dir: &str) -> Result<(), SyncError> {
     }
 }
 
-async fn probe(host: &SshHost, dir: &str) -> Result<Probe, SyncError> {
-    let (exit, out, err) = run(host, "ask for its manifest", &probe_script(dir), &[], PROBE_TIMEOUT).await?;
-    failed(exit, &err, "read its sync state")?;
-    Ok(parse_probe(&out))
+async fn probe(host: &dyn Host, dir: &str) -> Result<Probe, SyncError> {
+    let ran = run(host, "ask for its manifest", &probe_script(dir), None, PROBE_TIMEOUT).await?;
+    failed(&ran, "read its sync state")?;
+    Ok(parse_probe(&ran.stdout()))
 }
 
 /// The project's manifest while it is being built: every host awaits the same one.
-pub type LocalFuture = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Local>, String>>>;
+pub type LocalFuture = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Local>, Arc<SyncError>>>>;
 
 /// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first. The host
 /// is asked for its state while `local` is still being built.
-pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool) -> Result<HostSync, SyncError> {
+pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool) -> Result<HostSync, SyncError> {
     let started = Instant::now();
     let dir = remote_path(dir);
     let probe = probe(host, &dir).await?;
-    tracing::debug!(host = host.target().name, ?probe, seconds = started.elapsed().as_secs_f64(), "probed");
+    tracing::debug!(host = host.name(), ?probe, seconds = started.elapsed().as_secs_f64(), "probed");
     refused(&probe, &dir)?;
     let local = &local.await.map_err(SyncError::Local)?;
     if !verify && probe.unfinished.is_none() && probe.digest.as_deref() == Some(local.digest.as_str()) {
@@ -333,9 +163,9 @@ pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: 
                     ours.extend(m.entries.into_keys());
                 }
             }
-            let (exit, out, err) = run(host, "list its copy", &scan_script(&dir), &[], SCAN_TIMEOUT).await?;
-            failed(exit, &err, "list and hash its copy")?;
-            let base = manifest::parse_remote_scan(&out, &|p| ours.contains(p))?;
+            let ran = run(host, "list its copy", &scan_script(&dir), None, SCAN_TIMEOUT).await?;
+            failed(&ran, "list and hash its copy")?;
+            let base = manifest::parse_remote_scan(&ran.stdout(), &|p| ours.contains(p))?;
             (SyncOutcome::Rescanned, base.digest(), base)
         }
     };
@@ -347,14 +177,14 @@ pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: 
     let next_delta = Some(probe.chain.len()).filter(|n| outcome == SyncOutcome::Updated && (1..=MAX_DELTAS).contains(n));
     let sent = payloads.get(local, key, base, next_delta).await?;
     let payload = &sent.payload;
-    tracing::debug!(host = host.target().name, bytes = payload.bytes.len(), state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
+    tracing::debug!(host = host.name(), bytes = sent.bytes.len(), file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
     let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact);
-    let (exit, _out, err) = run(host, "send the changes", &script, &payload.bytes, APPLY_TIMEOUT).await?;
-    failed(exit, &err, &format!("unpack the changes into {dir}"))?;
+    let ran = run(host, "send the changes", &script, Some(sent.bytes.clone()), APPLY_TIMEOUT).await?;
+    failed(&ran, &format!("unpack the changes into {dir}"))?;
     Ok(HostSync {
         outcome,
         files: payload.files,
-        bytes: payload.bytes.len() as u64,
+        bytes: sent.bytes.len() as u64,
         deleted: payload.deleted,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -362,7 +192,7 @@ pub async fn sync_host(host: &SshHost, dir: &str, local: LocalFuture, payloads: 
 
 /// The manifest a host reports (`chain`: see `Probe`), from the local store or else fetched
 /// (its manifest and deltas, in one command) and checked against its digest.
-async fn known_manifest(host: &SshHost, dir: &str, chain: &[String], local: &Local) -> Result<Option<(String, Manifest)>, SyncError> {
+async fn known_manifest(host: &dyn Host, dir: &str, chain: &[String], local: &Local) -> Result<Option<(String, Manifest)>, SyncError> {
     let Some(digest) = chain.last() else { return Ok(None) };
     if let Some(m) = local.stored(digest) {
         return Ok(Some((digest.to_string(), m)));
@@ -373,370 +203,92 @@ async fn known_manifest(host: &SshHost, dir: &str, chain: &[String], local: &Loc
         .map(|n| quote(&n))
         .collect();
     let script = format!("cd -- {} || exit 1; for f in {}; do cat -- \"$f\" || exit 1; printf '\\0'; done", state(dir), names.join(" "));
-    let (exit, out, _) = run(host, "fetch its manifest", &script, &[], SCAN_TIMEOUT).await?;
-    if !exit.success() {
+    let ran = run(host, "fetch its manifest", &script, None, SCAN_TIMEOUT).await?;
+    if !ran.exit.success() {
         return Ok(None);
     }
-    let Ok(text) = String::from_utf8(out) else { return Ok(None) };
+    let Ok(text) = String::from_utf8(ran.stdout()) else { return Ok(None) };
     let Some(m) = manifest_from_chain(&text, chain) else { return Ok(None) };
     local.store(digest, &m.to_text());
     Ok(Some((digest.to_string(), m)))
 }
 
-/// The manifest that a host's files (`manifest.D0`, then its deltas, each followed by a NUL)
-/// add up to, if the whole manifest has its digest and the result has the last one.
-pub fn manifest_from_chain(text: &str, chain: &[String]) -> Option<Manifest> {
-    let mut files = text.split('\0');
-    let whole = files.next()?;
-    if manifest::digest_of(whole.as_bytes()) != chain[0] {
-        return None;
+/// Runs `script` with `sh` where the host starts commands (an SSH host's login directory).
+async fn run(host: &dyn Host, what: &'static str, script: &str, stdin: Option<Arc<[u8]>>, limit: Duration) -> Result<Collected, SyncError> {
+    let mut command = HostCommand::shell(script);
+    if let Some(stdin) = stdin {
+        command = command.with_stdin(stdin);
     }
-    let mut m = Manifest::parse(whole).ok()?;
-    for _ in 1..chain.len() {
-        m.apply_delta(files.next()?).ok()?;
-    }
-    (files.next() == Some("") && files.next().is_none() && m.digest() == *chain.last()?).then_some(m)
+    host.run(command, limit).await.map_err(|source| SyncError::Run { what, source })
 }
 
-async fn run(host: &SshHost, what: &'static str, script: &str, stdin: &[u8], limit: Duration) -> Result<(ExitInfo, Vec<u8>, Vec<u8>), SyncError> {
-    host.run_with_stdin(script, stdin, limit).await.map_err(|source| SyncError::Ssh { what, source: Box::new(source) })
-}
-
-fn failed(exit: ExitInfo, err: &[u8], what: &str) -> Result<(), SyncError> {
-    if exit.success() {
+fn failed(ran: &Collected, what: &str) -> Result<(), SyncError> {
+    if ran.exit.success() {
         return Ok(());
     }
-    Err(SyncError::Remote { what: what.to_string(), exit, stderr: String::from_utf8_lossy(err).trim().to_string() })
+    Err(SyncError::Remote { what: what.to_string(), exit: ran.exit, stderr: String::from_utf8_lossy(&ran.stderr()).trim().to_string() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::os::unix::fs::symlink;
+    use crate::ssh::LocalHost;
+    use futures::FutureExt;
     use std::path::Path;
-    use std::process::{Command, Stdio};
 
-    #[test]
-    fn probe_output_is_read() {
-        let d = "a".repeat(64);
-        assert_eq!(parse_probe(b""), Probe::default());
-        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None, chain: vec![d.clone()], refusal: None });
-        assert_eq!(
-            parse_probe(format!("digest:junk\ndirty:{d}\n").as_bytes()),
-            Probe { digest: None, unfinished: Some(d.clone()), chain: vec![], refusal: None }
-        );
-        assert_eq!(parse_probe(b"dirty:\n").unfinished, Some(String::new()));
+    fn ready(root: &Path) -> LocalFuture {
+        let local = Local::build(root, &[], &[], Vec::new(), None).unwrap();
+        futures::future::ready(Ok(Arc::new(local))).boxed().shared()
     }
 
-    /// Runs a script the way sshd would (`sh -c`), in `home`, with `stdin`.
-    fn sh(home: &Path, script: &str, stdin: &[u8]) -> (bool, String, String) {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .current_dir(home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let bytes = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = input.write_all(&bytes);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-
-    /// Plans from `base`, applies on a local "host" dir with the whole manifest.
-    fn apply(local: &Local, base: &Manifest, home: &Path, dir: &str) -> (bool, String) {
-        let plan = manifest::plan(base, &local.manifest);
-        let state = format!("manifest.{}", local.digest);
-        let payload = local.payload(&plan, &state, &local.text).unwrap();
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true), &payload.bytes);
-        (ok, err)
-    }
-
-    /// The same with a delta from `base`, as the host's `n`th; `cut` stops the payload inside the last file.
-    fn apply_delta(local: &Local, base: &Manifest, home: &Path, dir: &str, n: usize, cut: bool) -> (bool, String) {
-        let plan = manifest::plan(base, &local.manifest);
-        let state = delta_name(n, &local.digest);
-        let mut payload = local.payload(&plan, &state, &local.manifest.delta_from(base)).unwrap();
-        if cut {
-            payload.bytes.truncate(payload.bytes.len() - 3000);
-        }
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false), &payload.bytes);
-        (ok, err)
-    }
-
-    fn probe_of(home: &Path, dir: &str) -> Probe {
-        parse_probe(sh(home, &probe_script(dir), b"").1.as_bytes())
-    }
-
-    /// What `known_manifest` fetches when the local store lacks the host's manifest.
-    fn fetch(home: &Path, dir: &str, chain: &[String]) -> Option<Manifest> {
-        let names: Vec<String> =
-            std::iter::once(format!("manifest.{}", chain[0])).chain(chain[1..].iter().enumerate().map(|(i, d)| delta_name(i + 1, d))).collect();
-        let mut text = String::new();
-        for n in names {
-            text.push_str(&std::fs::read_to_string(home.join(dir).join(STATE_DIR).join(n)).ok()?);
-            text.push('\0');
-        }
-        manifest_from_chain(&text, chain)
-    }
-
-    #[test]
-    fn hosts_keep_deltas_that_add_up_to_the_manifest_and_a_whole_one_replaces_them() {
+    #[tokio::test]
+    async fn a_local_host_is_synced_like_an_ssh_one() {
         let src = tempfile::tempdir().unwrap();
-        let home = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
         let p = src.path();
-        std::fs::create_dir(p.join("a")).unwrap();
-        for f in ["a/1", "a/2", "b"] {
-            std::fs::write(p.join(f), f).unwrap();
-        }
-        let build = || Local::build(p, &[], &[], Vec::new(), None).unwrap();
-        let first = build();
-        assert!(apply(&first, &Manifest::default(), home.path(), "d").0);
-        // Two small changes go as deltas; the copy stays exact and the chain adds up.
+        std::fs::create_dir_all(p.join("a")).unwrap();
+        std::fs::write(p.join("a/1"), "one").unwrap();
+        std::fs::write(p.join("b"), "bee").unwrap();
+        std::os::unix::fs::symlink("a/1", p.join("link")).unwrap();
+        let copy = dest.path().join("copy");
+        let dir = copy.to_str().unwrap();
+        let host = LocalHost::new();
+        let payloads = Payloads::default();
+
+        let first = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        assert_eq!((first.outcome, first.files), (SyncOutcome::Rescanned, 3));
+        assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "one");
+        assert_eq!(std::fs::read_link(copy.join("link")).unwrap(), Path::new("a/1"));
+        check_synced(&host, dir).await.unwrap();
+
+        let again = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        assert_eq!((again.outcome, again.files, again.bytes), (SyncOutcome::UpToDate, 0, 0));
+
+        // An edit and a deletion go as an update from the manifest the host reports.
         std::fs::write(p.join("a/1"), "edited").unwrap();
-        let second = build();
-        let (ok, err) = apply_delta(&second, &first.manifest, home.path(), "d", 1, false);
-        assert!(ok, "{err}");
         std::fs::remove_file(p.join("b")).unwrap();
-        let third = build();
-        let (ok, err) = apply_delta(&third, &second.manifest, home.path(), "d", 2, false);
-        assert!(ok, "{err}");
-        assert_eq!(scan(home.path(), "d"), third.manifest);
-        let probe = probe_of(home.path(), "d");
-        assert_eq!(probe.chain, [first.digest.clone(), second.digest.clone(), third.digest.clone()]);
-        assert_eq!((probe.digest.as_deref(), probe.unfinished.as_deref()), (Some(third.digest.as_str()), None));
-        assert_eq!(fetch(home.path(), "d", &probe.chain), Some(third.manifest.clone()));
-        // Files that do not add up to the digest they claim are not believed.
-        let state = home.path().join("d").join(STATE_DIR);
-        let text = [format!("manifest.{}", first.digest), delta_name(1, &second.digest)]
-            .map(|n| std::fs::read_to_string(state.join(n)).unwrap() + "\0")
-            .concat();
-        assert_eq!(manifest_from_chain(&text, &[first.digest.clone(), second.digest.clone()]), Some(second.manifest.clone()));
-        assert_eq!(manifest_from_chain(&text, &[first.digest.clone(), third.digest.clone()]), None);
-        assert_eq!(manifest_from_chain(&text, &[second.digest.clone(), second.digest.clone()]), None);
-        assert_eq!(manifest_from_chain(&text, std::slice::from_ref(&first.digest)), None, "a file left over");
+        let third = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        assert_eq!((third.outcome, third.files, third.deleted), (SyncOutcome::Updated, 1, 1));
+        assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
+        assert!(!copy.join("b").exists());
 
-        // An interrupted delta leaves the chain as it was, and the mark.
-        std::fs::write(p.join("a/2"), "x".repeat(4096)).unwrap();
-        let fourth = build();
-        let (ok, _) = apply_delta(&fourth, &third.manifest, home.path(), "d", 3, true);
-        assert!(!ok);
-        let probe = probe_of(home.path(), "d");
-        assert_eq!(probe.digest.as_deref(), Some(third.digest.as_str()));
-        assert_eq!(probe.unfinished.as_deref(), Some(fourth.digest.as_str()));
-        assert_eq!(probe.chain.len(), 3);
-
-        // The next sync (after listing the copy) sends the whole manifest: one file again.
-        let (ok, err) = apply(&fourth, &scan(home.path(), "d"), home.path(), "d");
-        assert!(ok, "{err}");
-        let probe = probe_of(home.path(), "d");
-        assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()], refusal: None });
-        let left: Vec<_> = std::fs::read_dir(home.path().join("d").join(STATE_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(left, [std::ffi::OsString::from(format!("manifest.{}", fourth.digest))]);
-        assert_eq!(scan(home.path(), "d"), fourth.manifest);
+        // A change made on the host is found by --verify and undone.
+        std::fs::write(copy.join("a/1"), "tampered").unwrap();
+        let verified = sync_host(&host, dir, ready(p), &Payloads::default(), true).await.unwrap();
+        assert_eq!((verified.outcome, verified.files), (SyncOutcome::Rescanned, 1));
+        assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
     }
 
-    #[test]
-    fn a_broken_chain_reads_as_no_manifest() {
-        let (a, b) = ("a".repeat(64), "b".repeat(64));
-        let gap = format!("digest:{a}\ndigest:delta.0002.{b}\n");
-        assert_eq!(parse_probe(gap.as_bytes()).digest, None);
-        let junk = format!("digest:{a}\ndigest:delta.x.{b}\n");
-        assert_eq!(parse_probe(junk.as_bytes()).digest, None);
-        let ok = format!("digest:delta.0001.{b}\ndigest:{a}\n");
-        assert_eq!(parse_probe(ok.as_bytes()).chain, [a.clone(), b.clone()]);
-    }
-
-    fn scan(home: &Path, dir: &str) -> Manifest {
-        let out = Command::new("sh").arg("-c").arg(scan_script(dir)).current_dir(home).output().unwrap();
-        manifest::parse_remote_scan(&out.stdout, &|p| !p.starts_with(".testbot")).unwrap()
-    }
-
-    #[test]
-    fn scripts_sync_a_local_dir_exactly_and_never_write_through_a_symlink() {
+    #[tokio::test]
+    async fn a_local_directory_that_is_not_testbots_is_refused() {
         let src = tempfile::tempdir().unwrap();
-        let home = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        let dir = "copy dir";
-        let p = src.path();
-        let names = ["a/b", "-rf", "odd\nname 'q' \"$(touch pwned)\"", "é ü"];
-        for n in names {
-            std::fs::create_dir_all(p.join(n).parent().unwrap()).unwrap();
-            std::fs::write(p.join(n), n).unwrap();
-        }
-        let build = || Local::build(p, &[], &[], Vec::new(), None).unwrap();
-        let first = build();
-        let (ok, err) = apply(&first, &Manifest::default(), home.path(), dir);
-        assert!(ok, "{err}");
-        assert_eq!(scan(home.path(), dir), first.manifest);
-        let probe = parse_probe(sh(home.path(), &probe_script(dir), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None, chain: vec![first.digest.clone()], refusal: None });
-        assert!(!home.path().join("pwned").exists() && !home.path().join(dir).join("pwned").exists());
-
-        // `a` becomes a link out of the tree; nothing is written through it.
-        std::fs::remove_dir_all(p.join("a")).unwrap();
-        symlink(outside.path(), p.join("a")).unwrap();
-        std::fs::remove_file(p.join("-rf")).unwrap();
-        let second = build();
-        let (ok, err) = apply(&second, &first.manifest, home.path(), dir);
-        assert!(ok, "{err}");
-        assert_eq!(scan(home.path(), dir), second.manifest);
-        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
-
-        // And back to a directory, from a host whose manifest is stale (it still thinks `a`
-        // is a directory): tar meets `a/` first and replaces the link instead of following it.
-        std::fs::remove_file(p.join("a")).unwrap();
-        std::fs::create_dir(p.join("a")).unwrap();
-        std::fs::write(p.join("a/b"), "new").unwrap();
-        let third = build();
-        let (ok, err) = apply(&third, &Manifest::default(), home.path(), dir);
-        assert!(ok, "{err}");
-        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
-        assert_eq!(std::fs::read_to_string(home.path().join(dir).join("a/b")).unwrap(), "new");
-        assert!(!std::fs::symlink_metadata(home.path().join(dir).join("a")).unwrap().file_type().is_symlink());
-    }
-
-    #[test]
-    fn deletion_below_a_symlink_is_refused_and_leaves_the_mark() {
-        let src = tempfile::tempdir().unwrap();
-        let home = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::create_dir(src.path().join("a")).unwrap();
-        std::fs::write(src.path().join("a/b"), "b").unwrap();
-        let first = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
-        assert!(apply(&first, &Manifest::default(), home.path(), "d").0);
-        // By hand on the host: `a` now points outside, where a `b` lives.
-        std::fs::write(outside.path().join("b"), "keep").unwrap();
-        std::fs::remove_dir_all(home.path().join("d/a")).unwrap();
-        symlink(outside.path(), home.path().join("d/a")).unwrap();
-        std::fs::remove_file(src.path().join("a/b")).unwrap();
-        let second = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
-        let (ok, err) = apply(&second, &first.manifest, home.path(), "d");
-        assert!(!ok);
-        assert!(err.contains("refusing to delete ./a/b"), "{err}");
-        assert_eq!(std::fs::read_to_string(outside.path().join("b")).unwrap(), "keep");
-        let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()), chain: vec![first.digest.clone()], refusal: None });
-    }
-
-    #[test]
-    fn a_deletion_list_cut_short_deletes_nothing() {
-        let home = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(home.path().join("d/gone dir")).unwrap();
-        std::fs::write(home.path().join("d/gone dir/x"), "x").unwrap();
-        std::fs::write(home.path().join("d/gone"), "x").unwrap();
-        std::fs::create_dir_all(home.path().join("d/.testbot")).unwrap();
-        std::fs::write(home.path().join("d").join(OWNED_MARK), "").unwrap();
-        // `./gone dir` arrives as `./gone`: a real path, but not the one sent.
-        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true), b"12:./gone");
-        assert!(!ok);
-        assert!(err.contains("the deletion list arrived damaged"), "{err}");
-        assert!(home.path().join("d/gone").exists() && home.path().join("d/gone dir/x").exists());
-    }
-
-    #[test]
-    fn a_deletion_removes_only_what_was_sent_and_keeps_what_was_made_on_the_host() {
-        let src = tempfile::tempdir().unwrap();
-        let home = tempfile::tempdir().unwrap();
-        let p = src.path();
-        for f in [".cache/x/a", ".cache/y", "keep"] {
-            std::fs::create_dir_all(p.join(f).parent().unwrap()).unwrap();
-            std::fs::write(p.join(f), f).unwrap();
-        }
-        let build = || Local::build(p, &[], &[], Vec::new(), None).unwrap();
-        let first = build();
-        assert!(apply(&first, &Manifest::default(), home.path(), "d").0);
-        // Made on the host, never sent: another project's copy inside a sent directory.
-        let theirs = home.path().join("d/.cache/x/other/copy");
-        std::fs::create_dir_all(theirs.parent().unwrap()).unwrap();
-        std::fs::write(&theirs, "not testbot's").unwrap();
-        std::fs::remove_dir_all(p.join(".cache")).unwrap();
-        let second = build();
-        let plan = manifest::plan(&first.manifest, &second.manifest);
-        assert_eq!(plan.delete, [".cache/y", ".cache/x/a", ".cache/x", ".cache"]);
-        let (ok, err) = apply(&second, &first.manifest, home.path(), "d");
-        assert!(ok, "{err}");
-        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "not testbot's");
-        assert!(!home.path().join("d/.cache/x/a").exists() && !home.path().join("d/.cache/y").exists());
-        assert!(home.path().join("d/keep").exists());
-        // Directories left empty go.
-        std::fs::create_dir_all(p.join("e/f")).unwrap();
-        std::fs::write(p.join("e/f/g"), "g").unwrap();
-        let third = build();
-        assert!(apply(&third, &second.manifest, home.path(), "d").0);
-        std::fs::remove_dir_all(p.join("e")).unwrap();
-        let fourth = build();
-        let (ok, err) = apply(&fourth, &third.manifest, home.path(), "d");
-        assert!(ok, "{err}");
-        assert!(!home.path().join("d/e").exists());
-    }
-
-    /// `sh` with `$HOME` set to `home`.
-    fn sh_at_home(home: &Path, script: &str) -> String {
-        let out = Command::new("sh").arg("-c").arg(script).current_dir(home).env("HOME", home).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    #[test]
-    fn only_a_directory_testbot_made_or_found_empty_is_synced_into() {
-        let src = tempfile::tempdir().unwrap();
-        let home = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
         std::fs::write(src.path().join("f"), "1").unwrap();
-        let local = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
-        // The login directory, or above it: refused before anything is sent.
-        for dir in [".", "./", "..", "/"] {
-            assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script(dir)).as_bytes()).refusal, Some(Refusal::Home), "{dir}");
-        }
-        std::os::unix::fs::symlink(home.path(), home.path().join("link-home")).unwrap();
-        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("link-home")).as_bytes()).refusal, Some(Refusal::Home));
-        // Absent, or empty: fine, and marked by the sync.
-        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("new")).as_bytes()).refusal, None);
-        std::fs::create_dir(home.path().join("empty")).unwrap();
-        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("empty")).as_bytes()).refusal, None);
-        assert!(apply(&local, &Manifest::default(), home.path(), "empty").0);
-        assert!(home.path().join("empty").join(OWNED_MARK).is_file());
-        assert!(apply(&local, &Manifest::default(), home.path(), "new").0);
-        assert!(home.path().join("new").join(OWNED_MARK).is_file());
-        // Marked, it is synced into even with files testbot did not send.
-        std::fs::write(home.path().join("new/artefact"), "x").unwrap();
-        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("new")).as_bytes()).refusal, None);
-        assert!(apply(&local, &local.manifest, home.path(), "new").0);
-        // Not empty and not marked: refused, by the probe and by the sync itself, untouched.
-        std::fs::create_dir(home.path().join("theirs")).unwrap();
-        std::fs::write(home.path().join("theirs/.hidden"), "x").unwrap();
-        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("theirs")).as_bytes()).refusal, Some(Refusal::Foreign));
-        let (ok, err) = apply(&local, &Manifest::default(), home.path(), "theirs");
-        assert!(!ok);
-        assert!(err.contains("refusing to sync into theirs") && err.contains("empty it, or choose another remote_dir"), "{err}");
-        assert_eq!(std::fs::read_dir(home.path().join("theirs")).unwrap().count(), 1);
-        std::fs::write(home.path().join("file"), "x").unwrap();
-        assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("file")).as_bytes()).refusal, Some(Refusal::NotDir));
-    }
-
-    #[test]
-    fn a_failed_unpack_keeps_the_old_manifest() {
-        let src = tempfile::tempdir().unwrap();
-        let home = tempfile::tempdir().unwrap();
-        std::fs::write(src.path().join("f"), "1").unwrap();
-        let first = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
-        assert!(apply(&first, &Manifest::default(), home.path(), "d").0);
-        std::fs::write(src.path().join("f"), "2").unwrap();
-        let second = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
-        let plan = manifest::plan(&first.manifest, &second.manifest);
-        let state = format!("manifest.{}", second.digest);
-        let mut payload = second.payload(&plan, &state, &second.text).unwrap();
-        payload.bytes.truncate(payload.bytes.len() / 2);
-        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true), &payload.bytes);
-        assert!(!ok);
-        let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
-        assert_eq!(probe.digest, Some(first.digest.clone()));
-        assert_eq!(probe.unfinished, Some(second.digest.clone()));
+        std::fs::write(dest.path().join("theirs"), "x").unwrap();
+        let dir = dest.path().to_str().unwrap();
+        let err = sync_host(&LocalHost::new(), dir, ready(src.path()), &Payloads::default(), false).await.unwrap_err();
+        assert!(matches!(err, SyncError::NotOwned { .. }), "{err}");
+        assert!(matches!(check_synced(&LocalHost::new(), dir).await.unwrap_err(), SyncError::NotOwned { .. }));
+        assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);
     }
 }

@@ -1,0 +1,130 @@
+//! The shell text every remote command runs under. It prints the command's process group
+//! first (sshd starts each session's command in a new session, so the shell's pid is the group
+//! of everything it starts), then a background watchdog holds the channel's stdin: when the
+//! channel closes — the command ended, it was killed or timed out, or testbot or the network
+//! went — the watchdog kills the whole group, so nothing is left running on the host.
+
+/// The first stdout line of every command: the process group to kill.
+pub(super) const PGID_MARKER: &[u8] = b"testbot-pgid:";
+/// Lines before the marker (noise from a remote shell startup file) are passed on; a line
+/// longer than this means the marker is not coming.
+pub(super) const PGID_SEARCH_LIMIT: usize = 64 * 1024;
+
+/// A login environment with no locale leaves Ruby reading file names and output as US-ASCII
+/// ("invalid byte sequence in US-ASCII" for a spec file named in UTF-8), where the same command
+/// works on this machine: such a host gets C.UTF-8. A locale the host sets stays, and
+/// `[project] env` (given to `env` on the command line) wins over both.
+pub(super) const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] || export LANG=C.UTF-8\n";
+
+/// A command's line under the watchdog. The command gets the first `stdin_len` bytes of the
+/// channel's stdin and then end of input (`head -c` reads no more than it passes on); only then
+/// does the watchdog start reading, so the two never share the pipe. With nothing to read the
+/// command gets /dev/null and starts no extra process. With `events`, the command's descriptor
+/// 3 goes to the channel's stderr stream and its own stderr joins its stdout, so no byte a test
+/// prints is read as an event.
+pub(super) fn watched(line: &str, events: bool, stdin_len: usize) -> String {
+    let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
+    let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
+    let events = if events { "exec 3>&2 2>&1\n" } else { "" };
+    let start = format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n");
+    if stdin_len == 0 {
+        format!("{start}{watchdog}\nexec 3<&-\n{LOCALE}{events}{line}\n")
+    } else {
+        format!("{start}{{ head -c {stdin_len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{LOCALE}{events}{line}\n}}\n")
+    }
+}
+
+pub(super) fn parse_pgid(line: &[u8]) -> Option<u32> {
+    let digits = line.strip_prefix(PGID_MARKER)?.strip_suffix(b"\n")?;
+    let pgid: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    // 0 and 1 would signal the caller's own group or every process of the user.
+    (pgid > 1).then_some(pgid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The output without the process-group line `watched` prints first (lines a remote shell
+    /// startup file printed before it are kept).
+    fn strip_pgid_line(mut out: Vec<u8>) -> Vec<u8> {
+        let mut start = 0;
+        while start < out.len() {
+            let end = out[start..].iter().position(|&b| b == b'\n').map_or(out.len(), |i| start + i + 1);
+            if parse_pgid(&out[start..end]).is_some() {
+                out.drain(start..end);
+                return out;
+            }
+            start = end;
+        }
+        out
+    }
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+
+    /// Starts `watched(command, len)` as sshd would: `sh -c` as the leader of a new session.
+    fn start(command: &str, len: usize) -> std::process::Child {
+        Command::new("setsid")
+            .args(["sh", "-c", &watched(command, false, len)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Running (a zombie has been killed; its reaping is init's business).
+    fn alive(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+
+    #[test]
+    fn the_command_gets_exactly_its_stdin_and_the_pgid_line_is_stripped() {
+        let mut child = start("wc -c; echo done", 5);
+        let mut stdin = child.stdin.take().unwrap();
+        // More than the command's share: the rest is the watchdog's.
+        stdin.write_all(b"12345 and more").unwrap();
+        stdin.flush().unwrap();
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        assert!(child.wait().unwrap().success());
+        let text = String::from_utf8(strip_pgid_line(out)).unwrap();
+        assert_eq!(text.split_whitespace().collect::<Vec<_>>(), ["5", "done"]);
+        drop(stdin);
+    }
+
+    #[test]
+    fn closing_the_channel_kills_what_the_command_started() {
+        for len in [0, 3] {
+            // The command starts a process that outlives it, as `find | xargs sha256sum` would.
+            let mut child = start("sh -c 'echo $$; exec sleep 300' & wait", len);
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&b"abc"[..len]).unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let mut out = Vec::new();
+            let mut buf = [0u8; 256];
+            let sleeper = loop {
+                let n = stdout.read(&mut buf).unwrap();
+                assert!(n > 0, "no pid printed: {out:?}");
+                out.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&strip_pgid_line(out.clone())).into_owned();
+                if let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) {
+                    break pid;
+                }
+            };
+            assert!(alive(sleeper));
+            // The channel closes: its stdin ends.
+            drop(stdin);
+            let _ = child.wait();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while alive(sleeper) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(!alive(sleeper), "the sleeper outlived the channel (stdin {len} bytes)");
+        }
+    }
+}
