@@ -36,7 +36,7 @@ fn main() {
     let targets: Vec<_> = (0..connections)
         .map(|i| {
             let spec = &inventory.hosts[i % inventory.hosts.len()];
-            let (mut target, _) = testbot::run::remote::target(spec, &inventory).unwrap_or_else(|e| die(&e));
+            let (mut target, _) = testbot::fleet::remote::target(spec, &inventory).unwrap_or_else(|e| die(&testbot::error_chain::chain(&e)));
             target.name = format!("{}#{}", target.name, i + 1);
             target
         })

@@ -72,7 +72,7 @@ impl Error {
                     exit::FAILED
                 }
             },
-            Error::Run(crate::run::Error::NoHost(_)) => exit::NO_HOST,
+            Error::Run(crate::run::Error::Fleet(crate::fleet::Error::NoHost(_))) => exit::NO_HOST,
             Error::Io { .. } | Error::Sync(_) | Error::Run(_) => exit::FAILED,
         }
     }

@@ -20,6 +20,7 @@ pub mod decimal;
 pub mod error_chain;
 pub mod errors;
 pub mod events;
+pub mod fleet;
 pub mod framework;
 pub mod history;
 pub mod inventory;

@@ -3,7 +3,7 @@
 use super::{install_signals, no_hosts, runtime, setup, Location, Outcome};
 use crate::errors::{exit, Error};
 use crate::project::{self, Project};
-use crate::run;
+use crate::fleet;
 
 /// `testbot exec`, as the command line asked for it.
 #[derive(Clone, Debug, Default)]
@@ -23,7 +23,7 @@ pub fn exec(options: ExecOptions) -> Result<Outcome, Error> {
     }
     let (outcomes, signals) = runtime()?.block_on(async {
         let signals = install_signals()?;
-        Ok::<_, Error>((run::exec::exec(&project, &inventory, &options.command, options.per_slot, &signals).await, signals))
+        Ok::<_, Error>((fleet::exec::exec(&project, &inventory, &options.command, options.per_slot, &signals).await, signals))
     })?;
     crate::report::print_exec(&outcomes);
     if signals.caught().is_some() {
@@ -40,10 +40,10 @@ pub fn sync(location: &Location, verify: bool) -> Result<Outcome, Error> {
         return Err(no_hosts(&inventory, "sync", "copies the project to SSH hosts"));
     }
     // The framework's support files travel with the project, as in a run.
-    let support = run::remote::support_files(&Project::without_files(&root, &inventory, &project::Options::default()));
+    let support = fleet::remote::support_files(&Project::without_files(&root, &inventory, &project::Options::default()));
     let (reports, signals) = runtime()?.block_on(async {
         let signals = install_signals()?;
-        let reports = run::remote::sync_only(&root, support, &inventory, verify, &signals).await.map_err(Error::Sync)?;
+        let reports = fleet::remote::sync_only(&root, support, &inventory, verify, &signals).await.map_err(Error::Sync)?;
         Ok::<_, Error>((reports, signals))
     })?;
     crate::report::print_sync(&reports);
@@ -62,7 +62,7 @@ pub fn hosts(location: &Location) -> Result<Outcome, Error> {
     }
     let (checks, signals) = runtime()?.block_on(async {
         let signals = install_signals()?;
-        Ok::<_, Error>((run::remote::check_all(&inventory, &root, &signals).await, signals))
+        Ok::<_, Error>((fleet::remote::check_all(&inventory, &root, &signals).await, signals))
     })?;
     crate::report::print_hosts(&checks);
     if signals.caught().is_some() {

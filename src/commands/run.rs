@@ -5,8 +5,12 @@ use crate::errors::{exit, exit_code_of, Error};
 use crate::events::RunEvent;
 use crate::project::{self, Project};
 use crate::report::{ReportConfig, Reporter};
+use crate::fleet;
+use crate::inventory::Inventory;
 use crate::run::{self, Ended, Policy};
+use crate::signals::Signals;
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// A run, as the command line asked for it.
 #[derive(Clone, Debug, Default)]
@@ -43,7 +47,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         let signals = install_signals()?;
         let task = tokio::spawn(async move {
             let mut emit = |event: RunEvent| reporter.record(event);
-            let ended = run::run(&project, &inventory, &policy, &signals, &mut emit).await;
+            let ended = prepare_and_run(&project, &inventory, &policy, &signals, &mut emit).await;
             (ended, reporter)
         });
         Ok::<_, Error>(task.await)
@@ -56,6 +60,25 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         Ended::Interrupted => Ok(Outcome::new(exit::INTERRUPTED)),
         Ended::Ran => Ok(Outcome::new(exit_code_of(reporter.finish().verdict()))),
     }
+}
+
+/// The hosts made ready (`fleet`), then the run on them (`run`). The support files and slot
+/// leases live until the run has ended.
+async fn prepare_and_run(
+    project: &Project,
+    inventory: &Inventory,
+    policy: &Policy,
+    signals: &Signals,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> Result<Ended, Error> {
+    let started = Instant::now();
+    let Some(fleet) = fleet::prepare(project, inventory, signals, emit).await.map_err(run::Error::from)? else {
+        return Ok(Ended::Interrupted);
+    };
+    let fleet::Fleet { hosts, keep } = fleet;
+    let ended = run::execute(project, hosts, policy, inventory.hooks.after_run.as_deref(), started, signals, emit).await;
+    drop(keep);
+    Ok(ended?)
 }
 
 /// Before anything connects or runs: every file the run will write can be written there. The

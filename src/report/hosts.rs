@@ -1,6 +1,6 @@
 //! `testbot hosts`: one table, a row a host.
 
-use crate::run::remote::HostCheck;
+use crate::fleet::remote::HostCheck;
 use std::fmt::Write;
 
 pub fn render(checks: &[HostCheck]) -> String {
@@ -69,7 +69,7 @@ fn short_ruby(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::remote::HostReport;
+    use crate::fleet::remote::HostReport;
     use std::time::Duration;
 
     #[test]

@@ -331,17 +331,17 @@ pub(crate) fn count(files: &[FileReport], status: ExampleStatus) -> usize {
 }
 
 /// `testbot hosts` prints its table here, like every other report.
-pub fn print_hosts(checks: &[crate::run::remote::HostCheck]) {
+pub fn print_hosts(checks: &[crate::fleet::remote::HostCheck]) {
     term::out(&hosts::render(checks));
 }
 
 /// `testbot exec`: each place's output, its lines prefixed with the place, then one line each
 /// for the places where it failed.
-pub fn print_exec(outcomes: &[crate::run::exec::ExecOutcome]) {
+pub fn print_exec(outcomes: &[crate::fleet::exec::ExecOutcome]) {
     term::out(&exec_text(outcomes));
 }
 
-fn exec_text(outcomes: &[crate::run::exec::ExecOutcome]) -> String {
+fn exec_text(outcomes: &[crate::fleet::exec::ExecOutcome]) -> String {
     use std::fmt::Write;
     let width = outcomes.iter().map(|o| o.place.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -393,7 +393,7 @@ pub fn print_completions(script: &str) {
 }
 
 /// `testbot sync` prints its lines here.
-pub fn print_sync(reports: &[crate::run::remote::SyncReport]) {
+pub fn print_sync(reports: &[crate::fleet::remote::SyncReport]) {
     term::out(&sync::render(reports));
 }
 

@@ -1,6 +1,6 @@
 //! `testbot sync`: a line a host (what was sent, how long it took, or why it failed).
 
-use crate::run::remote::SyncReport;
+use crate::fleet::remote::SyncReport;
 use crate::sync::SyncOutcome;
 use std::fmt::Write;
 

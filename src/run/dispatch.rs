@@ -4,9 +4,9 @@
 
 use super::plan::{select, Limits, Selection};
 use super::settle::{not_run, Settle};
-use super::slots::{build_slots, host_env, PreparedHost, Slot};
+use crate::fleet::{build_slots, host_env, hooks, preload, PreparedHost, Slot};
 use super::task::BatchTask;
-use super::{hooks, preload, Ended, Error, Msg, Policy};
+use super::{Ended, Error, Msg, Policy};
 use crate::events::{ExampleStatus, RunEvent, Stop};
 use crate::project::Project;
 use crate::schedule::{self, Job, Queue, Tuning};

@@ -2,8 +2,8 @@
 //! it when a file runs past its limit or the run stops, and tell the dispatcher how it ended.
 
 use super::plan::Limits;
-use super::slots::Slot;
-use super::{tmpdir, BatchEnd, BatchTracker, Ending, Msg};
+use crate::fleet::{tmpdir, Slot};
+use super::{BatchEnd, BatchTracker, Ending, Msg};
 use crate::events::RunEvent;
 use crate::framework::protocol::{self, Decoder, Piece};
 use crate::project::Project;

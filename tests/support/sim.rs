@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use testbot::framework::{Framework, RunnerConfig};
 use testbot::project::{Project, SpecFile};
-use testbot::run::PreparedHost;
+use testbot::fleet::PreparedHost;
 use testbot::ssh::{ExitInfo, Host, HostCommand, HostError, Output, Process};
 use tokio::sync::{mpsc, oneshot};
 

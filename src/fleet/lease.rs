@@ -57,7 +57,7 @@ fn lease_dir(identity: &str) -> String {
 }
 
 /// Leases up to `count` slots of `host` (`wait`: block until at least one is free).
-pub async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, wait: bool) -> Result<Lease, String> {
+async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, wait: bool) -> Result<Lease, String> {
     let mut argv: Vec<String> = ["ruby", "--disable-gems", "-e", SCRIPT, &lease_dir(identity), &count.to_string()]
         .iter()
         .map(|s| s.to_string())

@@ -29,7 +29,7 @@ pub struct HostFacts {
 }
 
 /// The SSH target for an inventory host (see `ssh::config`), and whether ssh-agent may be used.
-pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool), String> {
+pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool), config::ConfigError> {
     let entry = config::HostEntry {
         name: spec.name.clone(),
         address: spec.address.clone(),
@@ -45,19 +45,19 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool
         alive_interval: inventory.ssh.server_alive_interval,
         alive_count_max: inventory.ssh.server_alive_count_max,
     };
-    let resolved = config::resolve(&entry, &options).map_err(|e| crate::error_chain::chain(&e))?;
+    let resolved = config::resolve(&entry, &options)?;
     Ok((resolved.target, resolved.use_agent))
 }
 
 /// Connects and authenticates, nothing more.
 async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, String> {
-    let (target, use_agent) = target(spec, inventory)?;
+    let (target, use_agent) = target(spec, inventory).map_err(|e| crate::error_chain::chain(&e))?;
     let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
     SshHost::connect(target, sessions, agent).await.map_err(|e| crate::error_chain::chain(&e))
 }
 
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
-pub async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), String> {
+async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), String> {
     let sessions = match spec.slots {
         Slots::Count(n) => n + 1,
         Slots::Auto => 8,

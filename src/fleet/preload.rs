@@ -21,7 +21,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(600);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The running servers; `stop` ends them (dropping them kills them too).
-pub(super) struct Servers {
+pub struct Servers {
     running: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -35,14 +35,14 @@ struct Started {
 }
 
 /// The run's preload servers (none without `--preload`), and the hosts whose helper did not load.
-pub(super) struct Preloaded {
+pub struct Preloaded {
     pub servers: Servers,
     pub failed: Vec<(usize, String)>,
 }
 
 /// With `--preload`: starts every slot's server and points the slots at their sockets. An error
 /// when the helper loaded nowhere; `None` on a signal.
-pub(super) async fn prepare(
+pub async fn prepare(
     project: &Project,
     hosts: &[PreparedHost],
     slots: &mut [Slot],
@@ -66,7 +66,7 @@ pub(super) async fn prepare(
 
 /// The socket of slot `slot_id`, under the support dir: short, as a UNIX socket's path must be
 /// (the server and the client also bind and connect from its folder).
-pub(super) fn socket_path(support_dir: &str, slot_id: usize) -> String {
+pub fn socket_path(support_dir: &str, slot_id: usize) -> String {
     let base = support_dir.strip_prefix("./").unwrap_or(support_dir).trim_end_matches('/');
     format!("{base}/preload/slot-{slot_id}.sock")
 }

@@ -24,21 +24,21 @@ pub struct PreparedHost {
     pub slot_numbers: Vec<usize>,
 }
 
-pub(super) struct Slot {
-    pub(super) info: SlotInfo,
+pub struct Slot {
+    pub info: SlotInfo,
     /// Index into the prepared hosts.
-    pub(super) host_index: usize,
-    pub(super) host: Arc<dyn Host>,
-    pub(super) env: Vec<(String, String)>,
-    pub(super) workdir: PathBuf,
-    pub(super) support_dir: String,
+    pub host_index: usize,
+    pub host: Arc<dyn Host>,
+    pub env: Vec<(String, String)>,
+    pub workdir: PathBuf,
+    pub support_dir: String,
     /// `--preload`: the socket of the slot's preload server, once it is ready.
-    pub(super) preload: Option<String>,
+    pub preload: Option<String>,
 }
 
 /// `before_run` on every host at once, then `before_slot` on every slot at once. Returns the hosts
 /// whose hooks passed, and why the others are left out.
-pub(super) async fn run_setup_hooks(
+pub async fn run_setup_hooks(
     project: &Project,
     hooks: &crate::inventory::Hooks,
     hosts: Vec<PreparedHost>,
@@ -75,7 +75,7 @@ pub(super) async fn run_setup_hooks(
 }
 
 /// What a host-wide hook gets: `[project] env`, the host's name and its number of slots.
-pub(super) fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, String)> {
+pub fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, String)> {
     let mut env = project.env.clone();
     env.push(("TESTBOT_HOST".to_string(), host.host.name().to_string()));
     env.push(("PARALLEL_TEST_GROUPS".to_string(), host.slots.to_string()));
@@ -83,7 +83,7 @@ pub(super) fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, S
 }
 
 /// Every slot of every host, in the order they take their first batch, with its boot wave.
-pub(super) fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usize)> {
+pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usize)> {
     let shape: Vec<(usize, usize)> = hosts.iter().map(|h| (h.slots, h.boot_parallelism)).collect();
     schedule::boot_order(&shape)
         .into_iter()

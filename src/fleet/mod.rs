@@ -1,0 +1,108 @@
+//! The hosts a run works on: connecting and syncing the SSH hosts, this machine's slots, leases
+//! on shared hosts, the hooks, the slots and their environments (TEST_ENV_NUMBER, TMPDIR), the
+//! `--preload` servers, and the commands that work on hosts without a run (`hosts`, `sync`,
+//! `exec`), with what they report (`HostCheck`, `SyncReport`, `ExecOutcome`).
+
+mod error;
+pub mod exec;
+pub mod hooks;
+pub mod lease;
+pub mod preload;
+pub mod remote;
+mod slots;
+pub mod tmpdir;
+
+pub use error::Error;
+pub use slots::{build_slots, host_env, run_setup_hooks, PreparedHost, Slot};
+
+use crate::events::RunEvent;
+use crate::inventory::Inventory;
+use crate::project::Project;
+use crate::signals::Signals;
+use crate::ssh::LocalHost;
+use std::sync::Arc;
+
+/// The hosts ready for a run, and what must live as long as it: the runner's support files on
+/// this machine, the slot leases on shared hosts.
+pub struct Fleet {
+    pub hosts: Vec<PreparedHost>,
+    pub keep: Keep,
+}
+
+/// Held for the length of a run: dropping it removes the support files and frees the leases.
+pub struct Keep {
+    _support: tempfile::TempDir,
+    _leases: Vec<lease::Lease>,
+}
+
+/// Connects and syncs the hosts, adds this machine's slots, leases free slots on shared hosts
+/// and runs the hooks; a host that fails any of it is left out with a warning. `None`: a signal
+/// stopped it (said as an event, with what was done).
+pub async fn prepare(
+    project: &Project,
+    inventory: &Inventory,
+    signals: &Signals,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> Result<Option<Fleet>, Error> {
+    let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
+        what: "create a temporary directory for the runner's support files".into(),
+        source,
+    })?;
+    for (name, contents) in project.framework.support_files() {
+        let path = support.path().join(name);
+        std::fs::write(&path, contents).map_err(|source| Error::Io { what: format!("write {}", path.display()), source })?;
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut hosts = Vec::new();
+    if project.local_slots > 0 {
+        hosts.push(PreparedHost {
+            host: Arc::new(LocalHost::new()),
+            slots: project.local_slots,
+            boot_parallelism: cores,
+            workdir: crate::sync::local_workdir(&project.root),
+            support_dir: support.path().to_string_lossy().into_owned(),
+            slot_numbers: Vec::new(),
+        });
+    }
+    // A signal while connecting or copying: dropping the connections ends the remote side too.
+    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
+    if signals.caught().is_some() {
+        let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
+        done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.name, f.reason)));
+        emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
+        return Ok(None);
+    }
+    hosts.extend(remote_hosts);
+    let mut failures = failures;
+    // Other runs may share these hosts: take only free slots (or wait for one).
+    let mut _leases = Vec::new();
+    if inventory.ssh.slot_leases {
+        let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
+            emit(RunEvent::InterruptedBeforeRun { doing: "waiting for free slots on the hosts".into(), done: Vec::new() });
+            return Ok(None);
+        };
+        for note in &leased.notes {
+            emit(RunEvent::Warning(note.clone()));
+        }
+        hosts = leased.hosts;
+        _leases = leased.leases;
+    }
+    // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
+    let Some(hooked) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
+        return Ok(None);
+    };
+    let (hosts, hook_failures) = hooked;
+    failures.extend(hook_failures);
+    for failure in &failures {
+        emit(RunEvent::Warning(format!("host `{}` is left out of this run: {}", failure.name, failure.reason)));
+    }
+    if hosts.is_empty() {
+        let mut reasons: Vec<String> = failures.iter().map(|f| format!("  {}: {}", f.name, f.reason)).collect();
+        if project.local_slots == 0 {
+            reasons.insert(0, "  local: 0 slots (`[local] slots = 0`, or the default with SSH hosts configured)".to_string());
+        }
+        return Err(Error::NoHost(reasons.join("\n")));
+    }
+    Ok(Some(Fleet { hosts, keep: Keep { _support: support, _leases } }))
+}
