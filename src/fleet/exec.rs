@@ -1,7 +1,7 @@
 //! `testbot exec`: one shell command on every host (or every slot, with its environment), in the
 //! project's copy there, side by side. The outcome of each goes to `report::print_exec`.
 
-use super::hooks::{run_script, Finished, HOOK_TIMEOUT};
+use super::hooks::{run_script, Finished, HookError, HOOK_TIMEOUT};
 use super::slots::{build_slots, host_env, PreparedHost};
 use super::remote;
 use crate::inventory::Inventory;
@@ -61,6 +61,9 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
 }
 
 /// `run` unless a signal comes first (dropping it kills the command).
-async fn stoppable(signals: &Signals, run: impl std::future::Future<Output = Result<Finished, String>>) -> Result<Finished, String> {
-    signals.unless_stopped(run).await.unwrap_or_else(|| Err(remote::INTERRUPTED.to_string()))
+async fn stoppable(signals: &Signals, run: impl std::future::Future<Output = Result<Finished, HookError>>) -> Result<Finished, String> {
+    match signals.unless_stopped(run).await {
+        Some(result) => result.map_err(|e| crate::error_chain::chain(&e)),
+        None => Err(remote::INTERRUPTED.to_string()),
+    }
 }

@@ -11,6 +11,23 @@ pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Lines of a failing hook's output shown in the warning (its tail).
 const SHOWN_LINES: usize = 30;
 
+/// Why a hook or an `exec` command did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("`{script}` did not finish within {} s and was killed", limit.as_secs())]
+    TimedOut { script: String, limit: Duration },
+    #[error("the connection was lost while `{script}` ran")]
+    Lost { script: String },
+    #[error(transparent)]
+    Start(RunError),
+    /// It ran and failed: its status and the tail of its output (`Finished::failure`).
+    #[error("{0}")]
+    Failed(String),
+    /// Which hook it was (`its before_run hook `…``), around what went wrong.
+    #[error("{what}: {error}")]
+    Hook { what: String, error: Box<HookError> },
+}
+
 /// How a command ended, with its output (stdout and stderr, in order).
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -47,14 +64,14 @@ pub async fn run_script(
     env: Vec<(String, String)>,
     cwd: PathBuf,
     limit: Duration,
-) -> Result<Finished, String> {
+) -> Result<Finished, HookError> {
     // The slot's TMPDIR (when the env has one) exists before the script starts, as for a runner.
     let argv = super::tmpdir::creating_tmpdir(vec!["sh".into(), "-c".into(), script.into()]);
     match host.run(HostCommand::new(argv, env, cwd), limit).await {
         Ok(done) => Ok(Finished { exit: done.exit, output: String::from_utf8_lossy(&done.combined()).into_owned() }),
-        Err(RunError::Timeout { limit, .. }) => Err(format!("`{script}` did not finish within {} s and was killed", limit.as_secs())),
-        Err(RunError::Lost { .. }) => Err(format!("the connection was lost while `{script}` ran")),
-        Err(e @ RunError::Start(_)) => Err(crate::error_chain::chain(&e)),
+        Err(RunError::Timeout { limit, .. }) => Err(HookError::TimedOut { script: script.to_string(), limit }),
+        Err(RunError::Lost { .. }) => Err(HookError::Lost { script: script.to_string() }),
+        Err(e @ RunError::Start(_)) => Err(HookError::Start(e)),
     }
 }
 
@@ -65,14 +82,14 @@ pub async fn run_hook(
     script: &str,
     env: Vec<(String, String)>,
     cwd: PathBuf,
-) -> Result<(), String> {
+) -> Result<(), HookError> {
     let what = format!("its {name} hook `{script}`");
     match run_script(host, script, env, cwd, HOOK_TIMEOUT).await {
         Ok(finished) => match finished.failure(&what) {
             None => Ok(()),
-            Some(message) => Err(message),
+            Some(message) => Err(HookError::Failed(message)),
         },
-        Err(reason) => Err(format!("{what}: {reason}")),
+        Err(error) => Err(HookError::Hook { what, error: Box::new(error) }),
     }
 }
 
@@ -108,6 +125,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let host = LocalHost::new();
         let err = run_script(&host, "sleep 30", vec![], dir.path().to_path_buf(), Duration::from_millis(200)).await.unwrap_err();
-        assert!(err.contains("did not finish within 0 s"), "{err}");
+        assert!(err.to_string().contains("did not finish within 0 s"), "{err}");
     }
 }

@@ -47,7 +47,7 @@ pub async fn run_setup_hooks(
     if let Some(script) = &hooks.before_run {
         let runs = hosts.iter().map(|h| hooks::run_hook(&*h.host, "before_run", script, host_env(project, h), h.workdir.clone()));
         for (i, result) in futures::future::join_all(runs).await.into_iter().enumerate() {
-            failed[i] = result.err();
+            failed[i] = result.err().map(|e| e.to_string());
         }
     }
     if let Some(script) = &hooks.before_slot {
