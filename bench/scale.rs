@@ -114,7 +114,7 @@ fn main() {
             let signals = testbot::signals::Signals::install().expect("listen for Ctrl-C");
             tokio::spawn(async move {
                 let mut emit = |event| reporter.record(event);
-                execute(&project, hosts, &policy, None, started, &signals, &mut emit).await.map(|_| reporter.finish().verdict())
+                execute(&project, hosts, &policy, None, started, &signals, &mut emit).await.map(|_| testbot::errors::exit_code_of(reporter.finish().verdict()))
             })
             .await
         })
@@ -126,7 +126,7 @@ fn main() {
     let (process_cpu, rss) = sim::usage();
     let cpu = process_cpu - runners_cpu;
     eprintln!(
-        "files={} examples={examples} slots={} verdict={code:?} wall_seconds={wall:.3} runners_cpu_seconds={runners_cpu:.3} cpu_seconds={cpu:.3} peak_rss_mb={rss:.1}",
+        "files={} examples={examples} slots={} exit={code} wall_seconds={wall:.3} runners_cpu_seconds={runners_cpu:.3} cpu_seconds={cpu:.3} peak_rss_mb={rss:.1}",
         args.files,
         args.hosts * args.slots_per_host
     );

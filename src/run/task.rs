@@ -202,16 +202,20 @@ impl Watch<'_> {
     }
 }
 
-/// One chunk, and what else has arrived, decoded in one go.
-fn read(mut chunk: Output, process: &mut Process, output: &mut Decoder, events: &mut Decoder, pieces: &mut Vec<Piece>) {
-    for _ in 0..64 {
+/// One chunk, and what else has arrived (up to 64 chunks in all), decoded in one go. Every
+/// chunk taken off the channel is decoded: one received and then dropped was an example lost,
+/// which the batch's cross-check found at scale (the runner's counts one above testbot's).
+fn read(chunk: Output, process: &mut Process, output: &mut Decoder, events: &mut Decoder, pieces: &mut Vec<Piece>) {
+    let mut next = Some(chunk);
+    let mut taken = 0;
+    while let Some(chunk) = next.take() {
         match chunk {
             Output::Stdout(bytes) | Output::Stderr(bytes) => output.feed(&bytes, pieces),
             Output::Events(bytes) => events.feed(&bytes, pieces),
         }
-        match process.output.try_recv() {
-            Ok(next) => chunk = next,
-            Err(_) => break,
+        taken += 1;
+        if taken < 64 {
+            next = process.output.try_recv().ok();
         }
     }
 }
@@ -231,3 +235,29 @@ fn runner_failure(exit: crate::ssh::ExitInfo, output: &str) -> String {
     format!("its test runner could not start (it {exit} before loading testbot's formatter):{said}")
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::oneshot;
+
+    #[test]
+    fn no_chunk_taken_off_the_channel_is_dropped() {
+        let (tx, rx) = mpsc::channel(200);
+        let (_exit_tx, exit_rx) = oneshot::channel();
+        let (kill_tx, _kill_rx) = oneshot::channel();
+        let mut process = Process::new(rx, exit_rx, kill_tx);
+        for n in 0..100 {
+            let line = format!("{{\"e\":\"file\",\"f\":\"./spec/f{n}_spec.rb\"}}\n");
+            tx.try_send(Output::Events(line.into_bytes())).unwrap();
+        }
+        let (mut output, mut events, mut pieces) = (Decoder::output(), Decoder::events(), Vec::new());
+        let mut reads = 0;
+        while let Ok(first) = process.output.try_recv() {
+            read(first, &mut process, &mut output, &mut events, &mut pieces);
+            reads += 1;
+        }
+        assert_eq!(pieces.len(), 100, "every event decoded");
+        assert_eq!(reads, 2, "64 chunks a read at most");
+    }
+}
