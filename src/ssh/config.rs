@@ -181,13 +181,13 @@ mod tests {
         let config = home.path().join("config");
         std::fs::write(
             &config,
-            "Host app\n  HostName 10.0.0.5\n  Port 2222\n  User deploy\n  IdentityFile /keys/app\n  \
+            "Host app\n  HostName 127.0.0.5\n  Port 2222\n  User deploy\n  IdentityFile /keys/app\n  \
              IdentitiesOnly yes\n  UserKnownHostsFile ~/kh other\n  ProxyJump ops@bastion:2200\n",
         )
         .unwrap();
         let r = resolve_hop(&entry("app", 22), &options(&config), home.path(), true).unwrap();
         let t = &r.target;
-        assert_eq!((t.address.as_str(), t.port, t.user.as_str()), ("10.0.0.5", 2222, "deploy"));
+        assert_eq!((t.address.as_str(), t.port, t.user.as_str()), ("127.0.0.5", 2222, "deploy"));
         assert_eq!(t.identities, [PathBuf::from("/keys/app")]);
         assert_eq!(t.known_hosts, home.path().join("kh"));
         assert!(!r.use_agent, "IdentitiesOnly yes keeps the agent out");
