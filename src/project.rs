@@ -44,6 +44,55 @@ pub struct SpecFile {
     /// Relative to the project root, `/`-separated, no leading `./`.
     pub path: String,
     pub size: u64,
+    /// Only these examples of it (RSpec); None: the whole file.
+    pub only: Option<Only>,
+}
+
+/// Part of a file to run, as RSpec's rerun lines name it: `spec/a_spec.rb:12:30` (the examples
+/// or groups at those lines) or `spec/a_spec.rb[1:2,1:5]` (RSpec's example ids).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Only {
+    pub lines: Vec<u32>,
+    pub ids: Vec<String>,
+}
+
+/// `spec/a_spec.rb:12:30` or `spec/a_spec.rb[1:2,1:5]`: the path and the part of it; None when
+/// `given` has no such ending.
+fn split_selection(given: &str) -> Option<(&str, Only)> {
+    if let Some(inner) = given.strip_suffix(']') {
+        let (base, ids) = inner.rsplit_once('[')?;
+        let ids: Vec<String> = ids.split(',').map(|id| id.trim().to_string()).filter(|id| !id.is_empty()).collect();
+        let valid = !base.is_empty() && !ids.is_empty() && ids.iter().all(|id| id.bytes().all(|b| b.is_ascii_digit() || b == b':'));
+        return valid.then(|| (base, Only { lines: Vec::new(), ids }));
+    }
+    let mut base = given;
+    let mut lines = Vec::new();
+    while let Some((head, tail)) = base.rsplit_once(':') {
+        match tail.parse::<u32>() {
+            Ok(line) if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) => {
+                lines.insert(0, line);
+                base = head;
+            }
+            _ => break,
+        }
+    }
+    (!lines.is_empty() && !base.is_empty()).then(|| (base, Only { lines, ids: Vec::new() }))
+}
+
+/// The same file named twice: the whole file if either asks for it, else both parts.
+fn merge_only(a: Option<Only>, b: Option<Only>) -> Option<Only> {
+    let (mut a, b) = (a?, b?);
+    for line in b.lines {
+        if !a.lines.contains(&line) {
+            a.lines.push(line);
+        }
+    }
+    for id in b.ids {
+        if !a.ids.contains(&id) {
+            a.ids.push(id);
+        }
+    }
+    Some(a)
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +118,13 @@ impl Project {
             None => (framework.default_pattern().to_string(), framework.default_folder_pattern().to_string()),
         };
         let files = select(root, &args.paths, &pattern, &folder_pattern)?;
+        if let (false, Some(f)) = (framework == Framework::RSpec, files.iter().find(|f| f.only.is_some())) {
+            return Err(Error::Usage(format!(
+                "`{}` with lines or example ids: that selects examples in RSpec only\n  hint: for {}, name the test after `--` (minitest and Test::Unit: `-- -n NAME`; Cucumber: `features/a.feature:12` runs with `--` as cucumber's own argument)",
+                f.path,
+                framework.name()
+            )));
+        }
         let project = Project::with_files(root, inventory, args, framework, files);
         if project.preload {
             framework.preload_support(&project.runner)?;
@@ -262,8 +318,16 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
     } else {
         let file_glob = glob(folder_pattern)?;
         for given in paths {
-            let full = root.join(given);
+            // A rerun line pasted back: `spec/a_spec.rb:12` or `spec/a_spec.rb[1:1]`.
+            let (path, only) = match split_selection(given) {
+                Some((base, only)) if !root.join(given).exists() => (base, Some(only)),
+                _ => (given.as_str(), None),
+            };
+            let full = root.join(path);
             let meta = std::fs::metadata(&full).map_err(|_| Error::MissingPath(given.clone()))?;
+            if meta.is_dir() && only.is_some() {
+                return Err(Error::Usage(format!("`{given}`: lines and example ids select examples of a file, not of a folder")));
+            }
             if meta.is_dir() {
                 walk(
                     root,
@@ -279,12 +343,18 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
                 let path = relative(root, &full).ok_or_else(|| {
                     Error::Usage(format!("`{given}` is outside the project at {}", root.display()))
                 })?;
-                found.push(SpecFile { path, size: meta.len() });
+                found.push(SpecFile { path, size: meta.len(), only });
             }
         }
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
-    found.dedup_by(|a, b| a.path == b.path);
+    found.dedup_by(|later, kept| {
+        let same = later.path == kept.path;
+        if same {
+            kept.only = merge_only(kept.only.take(), later.only.take());
+        }
+        same
+    });
     // The runners read their files from a command line and events name them on one line each:
     // a name with a line break in it cannot be run faithfully. Said before anything runs.
     if let Some(bad) = found.iter().find(|f| f.path.contains(['\n', '\r'])) {
@@ -327,7 +397,7 @@ fn walk(root: &Path, dir: &Path, matches: &mut dyn FnMut(&str) -> bool, found: &
         let Some(rel) = relative(root, entry.path()) else { continue };
         if matches(&rel) {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            found.push(SpecFile { path: rel, size });
+            found.push(SpecFile { path: rel, size, only: None });
             if limit.is_some_and(|n| found.len() >= n) {
                 return;
             }
@@ -359,6 +429,22 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rerun_lines_split_into_a_path_and_a_part() {
+        let lines = |l: &[u32]| Only { lines: l.to_vec(), ids: Vec::new() };
+        assert_eq!(split_selection("spec/a_spec.rb:12"), Some(("spec/a_spec.rb", lines(&[12]))));
+        assert_eq!(split_selection("./spec/a_spec.rb:12:30"), Some(("./spec/a_spec.rb", lines(&[12, 30]))));
+        assert_eq!(
+            split_selection("spec/a_spec.rb[1:2, 1:5]"),
+            Some(("spec/a_spec.rb", Only { lines: Vec::new(), ids: vec!["1:2".into(), "1:5".into()] }))
+        );
+        for plain in ["spec/a_spec.rb", "spec/a:b_spec.rb", ":12", "spec/a_spec.rb[x]", "spec/a_spec.rb[]", "a_spec.rb:"] {
+            assert_eq!(split_selection(plain), None, "{plain}");
+        }
+        assert_eq!(merge_only(Some(lines(&[1])), Some(lines(&[2, 1]))), Some(lines(&[1, 2])));
+        assert_eq!(merge_only(Some(lines(&[1])), None), None, "the whole file wins");
+    }
 
     fn tree(files: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -123,14 +123,23 @@ impl Plan {
         // Long files run as pieces of their examples on several slots (RSpec, from the examples log).
         let recorded = project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default();
         let ideal = expected_seconds / slots.max(1) as f64;
+        let only: std::collections::HashMap<&str, &crate::project::Only> =
+            project.files.iter().filter_map(|f| f.only.as_ref().map(|o| (f.path.as_str(), o))).collect();
         let jobs: Vec<Vec<Job>> = estimates
             .iter()
-            .map(|e| match e.known && e.seconds > schedule::split::SPLIT_SHARE * ideal {
-                true => match crate::history::examples_log::examples_of(&recorded, &project.root, &e.path) {
+            .map(|e| match (only.get(e.path.as_str()), e.known && e.seconds > schedule::split::SPLIT_SHARE * ideal) {
+                // Part of a file, as asked: it runs as one job, never split.
+                (Some(part), _) => {
+                    let mut job = Job::new(e.path.clone(), e.seconds);
+                    job.examples = part.ids.clone();
+                    job.lines = part.lines.clone();
+                    vec![job]
+                }
+                (None, true) => match crate::history::examples_log::examples_of(&recorded, &project.root, &e.path) {
                     Some(examples) => schedule::split::pieces(&e.path, e.seconds, &examples, ideal, slots),
                     None => vec![Job::new(e.path.clone(), e.seconds)],
                 },
-                false => vec![Job::new(e.path.clone(), e.seconds)],
+                (None, false) => vec![Job::new(e.path.clone(), e.seconds)],
             })
             .collect();
         let known = estimates.iter().map(|e| e.known).collect();

@@ -38,12 +38,9 @@ impl BatchTask {
         channels: (mpsc::UnboundedSender<Msg>, watch::Receiver<bool>),
     ) -> BatchTask {
         let files: Vec<String> = batch.jobs.iter().map(|j| j.path.clone()).collect();
-        // A rerun of failed examples names them: `spec/a_spec.rb[1:2,1:5]`.
-        let args: Vec<String> = batch
-            .jobs
-            .iter()
-            .map(|j| if j.examples.is_empty() { j.path.clone() } else { format!("{}[{}]", j.path, j.examples.join(",")) })
-            .collect();
+        // A rerun of failed examples names them, `spec/a_spec.rb[1:2,1:5]`; a selection by lines,
+        // `spec/a_spec.rb:12:30`.
+        let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
         let argv = match &slot.preload {
             Some(socket) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
             None => project.framework.command(&project.runner, &slot.support_dir, &args),
@@ -83,6 +80,23 @@ impl BatchTask {
         let seconds = started.elapsed().as_secs_f64();
         let _ = link.tx.send(Msg::BatchDone { slot: index, seconds, requeue: end.requeue, lost });
     }
+}
+
+/// How the runner is given one job: the file, or the parts of it asked for (RSpec takes a
+/// file's lines and ids as two arguments and runs both).
+fn job_arguments(job: &crate::schedule::Job) -> Vec<String> {
+    let mut args = Vec::new();
+    if !job.examples.is_empty() {
+        args.push(format!("{}[{}]", job.path, job.examples.join(",")));
+    }
+    if !job.lines.is_empty() {
+        let lines: Vec<String> = job.lines.iter().map(u32::to_string).collect();
+        args.push(format!("{}:{}", job.path, lines.join(":")));
+    }
+    if args.is_empty() {
+        args.push(job.path.clone());
+    }
+    args
 }
 
 /// The way to the dispatcher.

@@ -30,8 +30,11 @@ pub struct Job {
     pub timeouts: u32,
     /// A slot (id) it should not go back to: the one it just crashed or hung on.
     pub avoid_slot: Option<usize>,
-    /// Only these examples (the framework's ids), for a rerun of failed examples; empty: all.
+    /// Only these examples (the framework's ids), for a rerun of failed examples or a selection
+    /// (`spec/a_spec.rb[1:2]`); empty: all.
     pub examples: Vec<String>,
+    /// Only the examples at these lines (`spec/a_spec.rb:12`); empty: all.
+    pub lines: Vec<u32>,
     /// Reruns of failed examples so far (`--retries`).
     pub attempt: u32,
     /// Into how many pieces its file was split (0: not split); see `split`.
@@ -49,6 +52,7 @@ impl Job {
             timeouts: 0,
             avoid_slot: None,
             examples: Vec::new(),
+            lines: Vec::new(),
             attempt: 0,
             pieces: 0,
         }

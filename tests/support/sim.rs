@@ -120,7 +120,7 @@ pub fn project(root: &Path, suite: &[(String, FileScript)]) -> Project {
     Project {
         root: root.to_path_buf(),
         framework: Framework::RSpec,
-        files: suite.iter().map(|(path, f)| SpecFile { path: path.clone(), size: (f.seconds * 4096.0) as u64 + 200 }).collect(),
+        files: suite.iter().map(|(path, f)| SpecFile { path: path.clone(), size: (f.seconds * 4096.0) as u64 + 200, only: None }).collect(),
         runner: RunnerConfig::default(),
         env: Vec::new(),
         local_slots: 0,

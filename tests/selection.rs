@@ -1,0 +1,49 @@
+//! A rerun line pasted back: `testbot spec/math_spec.rb:6` and `testbot 'spec/math_spec.rb[1:2]'`
+//! run just those examples, as `rspec` would (issue 18, item 1).
+
+mod common;
+
+use common::*;
+
+#[test]
+fn a_pasted_rerun_line_runs_just_that_example() {
+    let p = Project::new("rspec_basic");
+    let first = p.testbot(["-n", "2", "spec/math_spec.rb", "spec/passing_spec.rb"]).run();
+    first.assert_exit(1);
+    first.assert_stdout_contains("rspec ./spec/math_spec.rb:6 # Math adds wrongly");
+
+    // The rerun line's location, pasted back as testbot's argument.
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["./spec/math_spec.rb:6"]).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.file_paths(), ["spec/math_spec.rb"], "{}", run.dump());
+    assert_eq!(report.totals(), totals(1, 1, 1, 0, 0), "{}", run.dump());
+    assert_eq!(report.failures()[0].description, "Math adds wrongly");
+
+    // Two lines, and an example id, of the same file; a line of a passing example.
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["spec/math_spec.rb:2:10", "spec/math_spec.rb[1:2]"]).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.totals(), totals(1, 3, 1, 0, 0), "{}", run.dump());
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["spec/math_spec.rb:2"]).report_to(&report_path).run_with_report();
+    run.assert_exit(0);
+    assert_eq!(report.totals(), totals(1, 1, 0, 0, 0), "{}", run.dump());
+}
+
+#[test]
+fn a_selection_that_cannot_work_is_a_usage_error() {
+    let p = Project::new("rspec_basic");
+    let run = p.testbot(["spec:3"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("`spec:3`: lines and example ids select examples of a file, not of a folder");
+    let run = p.testbot(["spec/nope_spec.rb:3"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("no such file or directory: `spec/nope_spec.rb:3`");
+    drop(p);
+
+    let m = Project::new("minitest_basic");
+    let run = m.testbot(["test/math_test.rb:5"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("`test/math_test.rb` with lines or example ids: that selects examples in RSpec only");
+}
