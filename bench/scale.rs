@@ -102,6 +102,7 @@ fn main() {
         runtime_log: Some(project.runtime_log.clone()),
         examples_log: None,
         flaky_fails: false,
+        failures_log: None,
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");

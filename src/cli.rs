@@ -225,6 +225,10 @@ pub struct RunArgs {
     /// Do not sync: run on the copies the SSH hosts already hold (a host never synced is left out).
     #[arg(long)]
     pub no_sync: bool,
+    /// Run only what failed in the last run (RSpec: the failed examples; other frameworks: the
+    /// files with failures), as recorded in tmp/testbot-failures-<framework>.txt.
+    #[arg(long)]
+    pub only_failures: bool,
 }
 
 /// `90`, `90s`, `1.5m`, `2h`, `1m30s`: a duration in seconds unless it says otherwise. One
@@ -338,6 +342,7 @@ impl From<RunArgs> for commands::RunOptions {
                 no_bundler: args.no_bundler,
                 preload: args.preload,
                 first_is_1: args.first_is_1,
+                only_failures: args.only_failures,
             },
             policy: run::Policy {
                 partition: args.partition,

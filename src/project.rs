@@ -21,6 +21,8 @@ pub struct Options {
     pub no_bundler: bool,
     pub preload: bool,
     pub first_is_1: bool,
+    /// `--only-failures`: run what the last run recorded as failed instead of `paths`.
+    pub only_failures: bool,
 }
 
 /// Why the project cannot be run as asked.
@@ -37,6 +39,9 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Preload(#[from] crate::framework::PreloadUnsupported),
+    /// `--only-failures` after a run that recorded none: not an error, nothing to do.
+    #[error("the last run recorded no failures ({}): nothing to rerun", path.display())]
+    NothingToRerun { path: PathBuf },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -117,7 +122,16 @@ impl Project {
             Some(p) => (p.clone(), file_pattern(p).to_string()),
             None => (framework.default_pattern().to_string(), framework.default_folder_pattern().to_string()),
         };
-        let files = select(root, &args.paths, &pattern, &folder_pattern)?;
+        let paths = if args.only_failures {
+            if !args.paths.is_empty() {
+                return Err(Error::Usage("`--only-failures` runs what the last run recorded; give it no paths".into()));
+            }
+            let log = crate::history::failures::path(&runtime_log(root, args, framework), framework);
+            crate::history::failures::load(&log).ok_or(Error::NothingToRerun { path: log })?
+        } else {
+            args.paths.clone()
+        };
+        let files = select(root, &paths, &pattern, &folder_pattern)?;
         if let (false, Some(f)) = (framework == Framework::RSpec, files.iter().find(|f| f.only.is_some())) {
             return Err(Error::Usage(format!(
                 "`{}` with lines or example ids: that selects examples in RSpec only\n  hint: for {}, name the test after `--` (minitest and Test::Unit: `-- -n NAME`; Cucumber: `features/a.feature:12` runs with `--` as cucumber's own argument)",
@@ -155,10 +169,7 @@ impl Project {
             (None, None) if inventory.hosts.is_empty() => cores,
             (None, None) => 0,
         };
-        let runtime_log = args
-            .runtime_log
-            .clone()
-            .unwrap_or_else(|| root.join("tmp").join(format!("testbot-runtime-{}.log", framework.name())));
+        let runtime_log = runtime_log(root, args, framework);
         Project {
             root: root.to_path_buf(),
             framework,
@@ -183,6 +194,11 @@ impl Project {
     pub fn parallel_tests_runtime_log(&self) -> PathBuf {
         self.root.join("tmp").join(format!("parallel_runtime_{}.log", self.framework.parallel_tests_name()))
     }
+}
+
+/// `--runtime-log`, or `tmp/testbot-runtime-<framework>.log` in the project.
+fn runtime_log(root: &Path, args: &Options, framework: Framework) -> PathBuf {
+    args.runtime_log.clone().unwrap_or_else(|| root.join("tmp").join(format!("testbot-runtime-{}.log", framework.name())))
 }
 
 fn choose_framework(root: &Path, inventory: &Inventory, args: &Options) -> Result<Framework, Error> {

@@ -32,6 +32,7 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
         runtime_log: Some(project.runtime_log.clone()),
         examples_log: None,
         flaky_fails: false,
+        failures_log: None,
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
     let mut emit = |event| reporter.record(event);

@@ -47,3 +47,29 @@ fn a_selection_that_cannot_work_is_a_usage_error() {
     run.assert_exit(2);
     run.assert_output_contains("`test/math_test.rb` with lines or example ids: that selects examples in RSpec only");
 }
+
+#[test]
+fn only_failures_reruns_what_the_last_run_recorded() {
+    let p = Project::new("rspec_basic");
+    let first = p.testbot(["-n", "2"]).run();
+    first.assert_exit(1);
+    let recorded = std::fs::read_to_string(p.path("tmp/testbot-failures-rspec.txt")).unwrap();
+    assert!(recorded.lines().any(|l| l == "spec/math_spec.rb[1:2]"), "{recorded}");
+
+    // Just the failed examples run; every one of them fails again.
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["--only-failures"]).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    // rspec_basic fails two examples (math_spec.rb:6, error_spec.rb:8): those two run, no more.
+    assert_eq!(report.totals(), totals(2, 2, 2, 0, 0), "{}", run.dump());
+    assert!(report.failures().iter().any(|f| f.description == "Math adds wrongly"));
+
+    // A green run clears the record; then there is nothing to rerun.
+    let green = p.testbot(["spec/passing_spec.rb"]).run();
+    green.assert_exit(0);
+    let run = p.testbot(["--only-failures"]).run();
+    run.assert_exit(0);
+    run.assert_stdout_contains("the last run recorded no failures");
+    let run = p.testbot(["--only-failures", "spec/math_spec.rb"]).run();
+    run.assert_exit(2);
+}

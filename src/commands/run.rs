@@ -28,7 +28,13 @@ pub struct RunOptions {
 pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let (root, mut inventory) = setup(&options.location)?;
     inventory.sync.skip = options.no_sync;
-    let project = Project::resolve(&root, &inventory, &options.project)?;
+    let project = match Project::resolve(&root, &inventory, &options.project) {
+        Err(project::Error::NothingToRerun { path }) => {
+            crate::report::print_note(&format!("the last run recorded no failures ({}): nothing to rerun", path.display()));
+            return Ok(Outcome::new(exit::PASSED));
+        }
+        resolved => resolved?,
+    };
     check_outputs(&options)?;
     let policy = options.policy.clone();
     let mut reporter = Reporter::new(ReportConfig {
@@ -40,6 +46,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         runtime_log: policy.partition.is_none().then(|| project.runtime_log.clone()),
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: options.flaky_fails,
+        failures_log: policy.partition.is_none().then(|| crate::history::failures::path(&project.runtime_log, project.framework)),
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.

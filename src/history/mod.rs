@@ -3,6 +3,7 @@
 //! run plans; merged from the run's file reports after it.
 
 pub mod examples_log;
+pub mod failures;
 pub mod runtime_log;
 
 use crate::schedule::History;

@@ -34,6 +34,8 @@ pub struct ReportConfig {
     pub examples_log: Option<(PathBuf, PathBuf)>,
     /// `--flaky-fails`: an example that passed only on a retry fails the run.
     pub flaky_fails: bool,
+    /// Where the run's failures are kept for `--only-failures`; None: nowhere.
+    pub failures_log: Option<PathBuf>,
 }
 
 /// An error outside examples that no file owns.
@@ -209,6 +211,11 @@ impl Reporter {
                 warn("examples log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
             }
         }
+        // Not after an interrupted run: what it did not reach would be forgotten.
+        if let (Some(path), None | Some(Stop::FailFast { .. } | Stop::Timeout { .. })) = (self.config.failures_log.clone(), self.agg.stopped) {
+            let text = crate::history::failures::render(&self.agg.files, self.config.framework);
+            warn("failures log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
+        }
         let totals = Totals::of(&self.agg);
         self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
         totals
@@ -230,7 +237,7 @@ pub fn merge_reports(
     for warning in &agg.warnings {
         display.warn(warning);
     }
-    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails };
+    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails, failures_log: None };
     Ok(Reporter { config, agg, display, run_output_seen: Default::default() }.finish())
 }
 
@@ -385,6 +392,11 @@ fn list_text(files: &[crate::schedule::FileEstimate]) -> String {
 /// What `testbot init` found and wrote.
 pub fn print_init(summary: &str) {
     term::out(summary);
+}
+
+/// A line of a command's own, on stdout (`--only-failures` with nothing to rerun).
+pub fn print_note(note: &str) {
+    term::out(&format!("testbot: {note}\n"));
 }
 
 /// `testbot completions SHELL`: the script, for the shell to source.
