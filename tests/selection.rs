@@ -73,3 +73,17 @@ fn only_failures_reruns_what_the_last_run_recorded() {
     let run = p.testbot(["--only-failures", "spec/math_spec.rb"]).run();
     run.assert_exit(2);
 }
+
+#[test]
+fn plain_lines_count_the_files_as_they_finish() {
+    // Not a terminal (as in CI): every file's line says how far the run is, `(n/N)`.
+    let p = Project::new("rspec_basic");
+    let run = p.testbot(["-n", "2", "spec/math_spec.rb", "spec/passing_spec.rb", "spec/pending_spec.rb"]).run();
+    run.assert_exit(1);
+    let counters: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once("s] (").and_then(|(_, rest)| rest.split_once(')')).map(|(n, _)| n.to_string()))
+        .collect();
+    assert_eq!(counters, ["1/3", "2/3", "3/3"], "{}", run.dump());
+}

@@ -168,14 +168,14 @@ impl Display {
         let flaky = report.flaky();
         let what = if flaky > 0 { format!("{what}, {flaky} flaky") } else { what };
         // One line for every file of a run: built in one go (20,000 files, docs/benchmarks.md).
-        let mut head = String::with_capacity(report.path.len() + what.len() + 40);
-        let _ = write!(
-            head,
-            "{label} [{:>7}s] {} {}",
-            Fixed::new(report.seconds, 2),
-            report.path,
-            self.styles.dim.apply_to(format_args!("({what})"))
-        );
+        let mut head = String::with_capacity(report.path.len() + what.len() + 48);
+        let _ = write!(head, "{label} [{:>7}s] ", Fixed::new(report.seconds, 2));
+        if self.bar.is_none() {
+            // Plain lines (CI logs) say how far the run is, as nextest's `(12/300)` does.
+            let width = self.files_total.max(1).ilog10() as usize + 1;
+            let _ = write!(head, "({:>width$}/{}) ", self.files_done, self.files_total);
+        }
+        let _ = write!(head, "{} {}", report.path, self.styles.dim.apply_to(format_args!("({what})")));
         if status != FileStatus::Passed {
             self.line(&format!("{head}\n{}", file_details(report, &self.styles)));
         } else if self.bar.is_none() {
