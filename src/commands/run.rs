@@ -29,8 +29,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let (root, mut inventory) = setup(&options.location)?;
     inventory.sync.skip = options.no_sync;
     let project = match Project::resolve(&root, &inventory, &options.project) {
-        Err(project::Error::NothingToRerun { path }) => {
-            crate::report::print_note(&format!("the last run recorded no failures ({}): nothing to rerun", path.display()));
+        Err(nothing @ project::Error::NothingToRerun { .. }) => {
+            crate::report::print_note(&nothing.to_string());
             return Ok(Outcome::new(exit::PASSED));
         }
         resolved => resolved?,

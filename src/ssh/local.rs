@@ -66,7 +66,8 @@ fn build(command: &HostCommand) -> std::io::Result<(tokio::process::Command, Opt
         .envs(command.env.iter().map(|(k, v)| (k, v)))
         .stdin(if command.stdin.is_empty() { Stdio::null() } else { Stdio::piped() })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // With an event channel stderr joins stdout in the child (below): no pipe of its own.
+        .stderr(if command.events { Stdio::null() } else { Stdio::piped() })
         .process_group(0)
         .kill_on_drop(true);
     if !command.cwd.as_os_str().is_empty() {
@@ -110,15 +111,13 @@ async fn watch(
 ) {
     let pgid = child.id().map(|id| id as i32);
     let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
+    let stderr = child.stderr.take();
     let readers = async {
         match event_read {
+            Some(events) => pump_with_events(stdout, events, out_tx).await,
             None => {
+                let stderr = stderr.expect("piped stderr");
                 futures::future::join(pump(stdout, out_tx.clone(), Output::Stdout), pump(stderr, out_tx, Output::Stderr)).await;
-            }
-            Some(events) => {
-                // stderr is stdout now; its pipe only closes.
-                futures::future::join(pump_with_events(stdout, events, out_tx), pump(stderr, mpsc::channel(1).0, Output::Stderr)).await;
             }
         }
     };
