@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::batches::{max_concurrent, write_suite};
 use common::sshd::Testbed;
 use common::*;
 use std::collections::BTreeSet;
@@ -96,15 +97,7 @@ fn slot_leases_off_lets_two_runs_share_a_host_beyond_its_slots() {
     // one 2-slot host never run more than 2 batches at once: tests/shared_hosts.rs).
     let bed = Testbed::start(1);
     let p = Project::new("rspec_faults");
-    let track = "RSpec.configure do |c|\n  log = File.join(Dir.home, 'batches.log')\n  clock = -> { Process.clock_gettime(Process::CLOCK_REALTIME) }\n  c.before(:suite) { File.open(log, 'a') { |f| f.puts \"start #{clock.call}\" } }\n  c.after(:suite) { File.open(log, 'a') { |f| f.puts \"end #{clock.call}\" } }\nend\n";
-    p.write("spec/support/track.rb", track);
-    let files: Vec<String> = (0..8)
-        .map(|i| {
-            let path = format!("spec/shared_{i:02}_spec.rb");
-            p.write(&path, &format!("require_relative 'support/track'\nRSpec.describe('s{i}') {{ it('waits') {{ sleep 1.0 }} }}\n"));
-            path
-        })
-        .collect();
+    let files = write_suite(&p, 8, 1.0);
     let toml = bed.inventory_toml(2).replace("[ssh]\n", "[ssh]\nslot_leases = false\n");
     assert!(toml.contains("slot_leases = false"));
     p.write("testbot.toml", &toml);
@@ -119,19 +112,6 @@ fn slot_leases_off_lets_two_runs_share_a_host_beyond_its_slots() {
     first.assert_exit(0);
     second.assert_exit(0);
     assert!(!second.combined().contains("in use by other testbot runs"), "{}", second.dump());
-    let log = String::from_utf8_lossy(&bed.ssh(0, "cat batches.log").stdout).into_owned();
-    let mut events: Vec<(f64, i32)> = log
-        .lines()
-        .map(|l| {
-            let (kind, t) = l.split_once(' ').unwrap();
-            (t.trim().parse::<f64>().unwrap(), if kind == "start" { 1 } else { -1 })
-        })
-        .collect();
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let (mut now, mut most) = (0, 0);
-    for (_, d) in events {
-        now += d;
-        most = most.max(now);
-    }
-    assert!(most > 2, "with leases off the two runs overlap beyond 2 slots: at most {most} at once\n{log}");
+    let (most, _) = max_concurrent(&bed, 0);
+    assert!(most > 2, "with leases off the two runs overlap beyond 2 slots: at most {most} at once");
 }

@@ -3,62 +3,16 @@
 
 mod common;
 
+use common::batches::{max_concurrent, write_suite};
 use common::sshd::Testbed;
 use common::*;
 use std::time::Duration;
-
-/// Every runner process appends `start <pid> <time>` and `end <pid> <time>` to ~/batches.log on
-/// its host.
-const TRACK: &str = r#"
-RSpec.configure do |c|
-  log = File.join(Dir.home, "batches.log")
-  clock = -> { Process.clock_gettime(Process::CLOCK_REALTIME) }
-  c.before(:suite) { File.open(log, "a") { |f| f.puts "start #{Process.pid} #{clock.call}" } }
-  c.after(:suite) { File.open(log, "a") { |f| f.puts "end #{Process.pid} #{clock.call} #{ENV['TEST_ENV_NUMBER']}" } }
-end
-"#;
-
-fn write_suite(p: &Project, files: usize) -> Vec<String> {
-    p.write("spec/support/track.rb", TRACK);
-    (0..files)
-        .map(|i| {
-            let path = format!("spec/shared_{i:02}_spec.rb");
-            p.write(&path, &format!("require_relative \"support/track\"\nRSpec.describe(\"s{i}\") {{ it(\"waits\") {{ sleep 0.4 }} }}\n"));
-            path
-        })
-        .collect()
-}
-
-/// The most runner processes that ran at once on host `i`, from its batches.log.
-fn max_concurrent(bed: &Testbed, i: usize) -> (usize, Vec<String>) {
-    let out = bed.ssh(i, "cat batches.log");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut events: Vec<(f64, i32)> = Vec::new();
-    let mut numbers = Vec::new();
-    for line in text.lines() {
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        let t: f64 = parts[2].parse().unwrap();
-        events.push((t, if parts[0] == "start" { 1 } else { -1 }));
-        if parts[0] == "end" {
-            numbers.push(parts.get(3).unwrap_or(&"").to_string());
-        }
-    }
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let (mut now, mut most) = (0i32, 0i32);
-    for (_, d) in events {
-        now += d;
-        most = most.max(now);
-    }
-    numbers.sort();
-    numbers.dedup();
-    (most as usize, numbers)
-}
 
 #[test]
 fn two_runs_on_the_same_hosts_never_exceed_their_slots() {
     let bed = Testbed::start(2);
     let p = Project::new("rspec_faults");
-    let files = write_suite(&p, 12);
+    let files = write_suite(&p, 12, 0.4);
     p.write("testbot.toml", &bed.inventory_toml(2));
     // A second checkout of the same project: its own remote dir, the same hosts.
     let other = p.outside("checkout-2");
@@ -89,13 +43,13 @@ fn two_runs_on_the_same_hosts_never_exceed_their_slots() {
 fn a_run_takes_the_free_slots_and_numbers_its_runners_after_them() {
     let bed = Testbed::start(1);
     let p = Project::new("rspec_faults");
-    let files = write_suite(&p, 6);
+    let files = write_suite(&p, 6, 0.4);
     // The first run uses one slot (slot 1) of the host; the second asks for two and gets slot 2.
     p.write("testbot.toml", &bed.inventory_toml(1));
     let other = p.outside("checkout-2");
     copy_tree(&p.root, &other);
     std::fs::write(other.join("testbot.toml"), bed.inventory_toml(2)).unwrap();
-    let long: Vec<String> = files.iter().cloned().chain(write_suite(&p, 12).into_iter().skip(6)).collect();
+    let long: Vec<String> = files.iter().cloned().chain(write_suite(&p, 12, 0.4).into_iter().skip(6)).collect();
     let first = p.testbot(&long).spawn();
     let started = || bed.user_processes(0).iter().any(|(_, c)| c.contains("rspec"));
     wait_until(Duration::from_secs(30), started);

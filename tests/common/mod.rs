@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod batches;
 pub mod frameworks;
 pub mod sshd;
 
