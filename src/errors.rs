@@ -83,7 +83,7 @@ pub fn render(err: &Error) -> String {
     format!("error: {}", chain(err))
 }
 
-pub use crate::error_chain::chain;
+use crate::error_chain::chain;
 
 /// The exit code of a run's (or a merge's) verdict.
 pub fn exit_code_of(verdict: crate::report::Verdict) -> u8 {

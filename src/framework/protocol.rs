@@ -66,12 +66,8 @@ struct Wire<'a> {
 }
 
 impl Event {
-    /// One event's JSON; None when it is not an event this version knows, or lacks a field.
-    pub fn parse(json: &[u8]) -> Result<Event, String> {
-        Event::parse_marked(json).map(|(event, _)| event)
-    }
-
-    /// One event and the number of its mark in the output, if it has one.
+    /// One event's JSON and the number of its mark in the output, if it has one; an error when
+    /// it is not an event this version knows, or lacks a field.
     pub fn parse_marked(json: &[u8]) -> Result<(Event, Option<u64>), String> {
         // Checked as UTF-8 once for the line rather than once for every string in it.
         let w: Wire = match std::str::from_utf8(json) {
