@@ -176,10 +176,32 @@ pub enum RunEvent {
         slot: usize,
         seconds: f64,
     },
+    /// The suite's coverage, merged once after the batches (SimpleCov).
+    Coverage(CoverageReport),
     RunFinished {
         wall_seconds: f64,
         stopped: Option<Stop>,
     },
+}
+
+/// What the merge of the batches' coverage results said.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CoverageReport {
+    /// Batch results merged.
+    pub batches: usize,
+    /// What SimpleCov printed while merging, formatting and checking (a line each).
+    pub lines: Vec<String>,
+    /// Why the merged coverage fails the run (a check such as `minimum_coverage`, or a merge
+    /// that could not run); None: it passes.
+    pub failed: Option<String>,
+    /// Hosts whose results could not be brought back.
+    pub warnings: Vec<String>,
+}
+
+impl CoverageReport {
+    pub fn failed(why: String) -> CoverageReport {
+        CoverageReport { failed: Some(why), ..CoverageReport::default() }
+    }
 }
 
 /// Why a run stopped before every file had run.

@@ -159,7 +159,7 @@ impl Project {
         let runner = RunnerConfig {
             command: inventory.project.command.clone(),
             bundler,
-            runner_args: args.runner_args.clone(),
+            runner_args: rspec_parallel_options(root, framework, &args.runner_args),
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let local_slots = match (args.local_slots, inventory.local.slots) {
@@ -194,6 +194,21 @@ impl Project {
     pub fn parallel_tests_runtime_log(&self) -> PathBuf {
         self.root.join("tmp").join(format!("parallel_runtime_{}.log", self.framework.parallel_tests_name()))
     }
+}
+
+/// The runner's arguments: parallel_tests' RSpec options file first, as parallel_rspec passes it
+/// (`-O .rspec_parallel`, else `spec/parallel_spec.opts` or `spec/spec.opts`: RSpec then reads
+/// it instead of `.rspec`), unless the arguments name an options file of their own.
+fn rspec_parallel_options(root: &Path, framework: Framework, runner_args: &[String]) -> Vec<String> {
+    let mut args = Vec::new();
+    let own = runner_args.iter().any(|a| a == "-O" || a.starts_with("--options") || (a.starts_with("-O") && a.len() > 2));
+    if framework == Framework::RSpec && !own {
+        if let Some(file) = [".rspec_parallel", "spec/parallel_spec.opts", "spec/spec.opts"].into_iter().find(|f| root.join(f).is_file()) {
+            args.extend(["-O".to_string(), file.to_string()]);
+        }
+    }
+    args.extend(runner_args.iter().cloned());
+    args
 }
 
 /// `--runtime-log`, or `tmp/testbot-runtime-<framework>.log` in the project.
@@ -445,6 +460,21 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rspec_parallel_is_passed_as_parallel_rspec_passes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = |user: &[&str]| rspec_parallel_options(dir.path(), Framework::RSpec, &user.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        assert_eq!(args(&["--tag", "x"]), ["--tag", "x"]);
+        std::fs::create_dir(dir.path().join("spec")).unwrap();
+        std::fs::write(dir.path().join("spec/spec.opts"), "--color\n").unwrap();
+        assert_eq!(args(&[]), ["-O", "spec/spec.opts"]);
+        std::fs::write(dir.path().join(".rspec_parallel"), "--format progress\n").unwrap();
+        assert_eq!(args(&["--tag", "x"]), ["-O", ".rspec_parallel", "--tag", "x"]);
+        assert_eq!(args(&["-O", "mine"]), ["-O", "mine"]);
+        assert_eq!(args(&["--options=mine"]), ["--options=mine"]);
+        assert!(rspec_parallel_options(dir.path(), Framework::Minitest, &[]).is_empty());
+    }
 
     #[test]
     fn rerun_lines_split_into_a_path_and_a_part() {

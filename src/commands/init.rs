@@ -17,6 +17,29 @@ pub struct Findings {
     pub others: Vec<Detected>,
     pub gemfile: Option<&'static str>,
     pub cores: usize,
+    /// A Rails app (config/application.rb, config/database.yml): whether its test database is
+    /// named per slot (`database.yml` uses TEST_ENV_NUMBER).
+    pub rails: Option<RailsDb>,
+}
+
+/// A Rails app's test databases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RailsDb {
+    /// `database.yml` names the test database with TEST_ENV_NUMBER: one database per slot.
+    PerSlot,
+    /// One test database for every slot: their transactions and cleanups would collide.
+    Shared,
+}
+
+/// The hook that gives every slot, on every host, its own test database with the current schema.
+pub const RAILS_BEFORE_SLOT: &str = "RAILS_ENV=test bin/rails db:create db:schema:load";
+
+fn rails_db(root: &Path) -> Option<RailsDb> {
+    if !root.join("config/application.rb").is_file() {
+        return None;
+    }
+    let yml = std::fs::read_to_string(root.join("config/database.yml")).ok()?;
+    Some(if yml.contains("TEST_ENV_NUMBER") { RailsDb::PerSlot } else { RailsDb::Shared })
 }
 
 impl Findings {
@@ -42,7 +65,7 @@ impl Findings {
         };
         let gemfile = ["Gemfile", "gems.rb"].into_iter().find(|g| root.join(g).is_file());
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Ok(Findings { framework, evidence, others, gemfile, cores })
+        Ok(Findings { framework, evidence, others, gemfile, cores, rails: rails_db(root) })
     }
 }
 
@@ -100,6 +123,32 @@ pub fn render(f: &Findings) -> String {
          # [ssh]\n\
          # host_key_checking = \"strict\"   # or \"accept-new\" to record unknown host keys\n",
     );
+    if let Some(db) = f.rails {
+        out.push_str(&rails_hooks(db));
+    }
+    out
+}
+
+/// The `[hooks]` of a Rails app: a database per slot, as `rake parallel:create parallel:prepare`.
+fn rails_hooks(db: RailsDb) -> String {
+    let mut out = String::from(
+        "\n[hooks]\n\
+         # A Rails app: every slot (TEST_ENV_NUMBER \"\", 2, 3, … on each host, as parallel_tests sets it)\n\
+         # gets a test database of its own. Before the first batch, each slot creates its database and\n\
+         # loads the schema, on every host (parallel_tests: rake parallel:create parallel:prepare).\n\
+         # To do it only when the schema changes, remove this and run\n\
+         #   testbot exec --per-slot -- 'RAILS_ENV=test bin/rails db:create db:schema:load'\n",
+    );
+    match db {
+        RailsDb::PerSlot => out.push_str(&format!("before_slot = \"{RAILS_BEFORE_SLOT}\"\n")),
+        RailsDb::Shared => {
+            out.push_str(
+                "# config/database.yml does not use TEST_ENV_NUMBER: all slots would share one test database.\n\
+                 # Name it per slot first, e.g. `database: myapp_test<%= ENV['TEST_ENV_NUMBER'] %>`, then uncomment:\n",
+            );
+            out.push_str(&format!("# before_slot = \"{RAILS_BEFORE_SLOT}\"\n"));
+        }
+    }
     out
 }
 
@@ -115,6 +164,13 @@ pub fn summary(f: &Findings, path: &Path) -> String {
         None => out.push_str("  bundler: no (no Gemfile)\n"),
     }
     out.push_str(&format!("  local slots: auto ({} cores)\n", f.cores));
+    match f.rails {
+        Some(RailsDb::PerSlot) => out.push_str(&format!("  rails: a test database per slot (hook before_slot: {RAILS_BEFORE_SLOT})\n")),
+        Some(RailsDb::Shared) => out.push_str(
+            "  rails: config/database.yml does not use TEST_ENV_NUMBER, so every slot would share one test database;\n    name it per slot, then uncomment the before_slot hook in the file\n",
+        ),
+        None => {}
+    }
     out
 }
 
@@ -190,6 +246,29 @@ mod tests {
         assert_eq!(chosen.framework, Framework::Cucumber);
         assert_eq!(chosen.others.len(), 1);
         Inventory::parse(&render(&chosen), Path::new("testbot.toml")).unwrap();
+    }
+
+    #[test]
+    fn a_rails_app_gets_a_database_per_slot_hook_or_is_told_how() {
+        let dir = tree(&["spec/a_spec.rb", "config/application.rb", "Gemfile"]);
+        std::fs::write(dir.path().join("config/database.yml"), "test:\n  database: db/test<%= ENV['TEST_ENV_NUMBER'] %>.sqlite3\n").unwrap();
+        let f = Findings::gather(dir.path(), None).unwrap();
+        assert_eq!(f.rails, Some(RailsDb::PerSlot));
+        let text = render(&f);
+        let inv = Inventory::parse(&text, Path::new("testbot.toml")).unwrap();
+        assert_eq!(inv.hooks.before_slot.as_deref(), Some(RAILS_BEFORE_SLOT), "{text}");
+        assert!(summary(&f, Path::new("testbot.toml")).contains("rails: a test database per slot"));
+
+        std::fs::write(dir.path().join("config/database.yml"), "test:\n  database: db/test.sqlite3\n").unwrap();
+        let f = Findings::gather(dir.path(), None).unwrap();
+        assert_eq!(f.rails, Some(RailsDb::Shared));
+        let text = render(&f);
+        assert_eq!(Inventory::parse(&text, Path::new("testbot.toml")).unwrap().hooks.before_slot, None);
+        assert!(text.contains("does not use TEST_ENV_NUMBER"), "{text}");
+        assert!(summary(&f, Path::new("testbot.toml")).contains("would share one test database"));
+
+        let plain = tree(&["spec/a_spec.rb"]);
+        assert_eq!(Findings::gather(plain.path(), None).unwrap().rails, None);
     }
 
     #[test]

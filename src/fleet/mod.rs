@@ -3,6 +3,7 @@
 //! `--preload` servers, and the commands that work on hosts without a run (`hosts`, `sync`,
 //! `exec`), with what they report (`HostCheck`, `SyncReport`, `ExecOutcome`).
 
+pub mod coverage;
 mod error;
 pub mod exec;
 pub mod hooks;

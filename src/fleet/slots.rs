@@ -1,7 +1,7 @@
 //! The hosts a run has and their slots: each slot's environment (parallel_tests' variables, its
 //! own TMPDIR), and the hooks that prepare hosts and slots before anything runs.
 
-use super::{hooks, remote, tmpdir};
+use super::{coverage, hooks, remote, tmpdir};
 use crate::events::SlotInfo;
 use crate::project::Project;
 use crate::schedule;
@@ -93,7 +93,7 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
             let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: number };
             let slot = Slot {
-                env: tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.support_dir, info.id),
+                env: coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.support_dir, info.id), &host.support_dir),
                 info,
                 host_index: h,
                 host: host.host.clone(),

@@ -15,6 +15,7 @@ const TEST_UNIT_RUNNER: &str = include_str!("testbot_test_unit.rb");
 const CUCUMBER_RUNNER: &str = include_str!("testbot_cucumber.rb");
 const PRELOAD_SERVER: &str = include_str!("testbot_preload.rb");
 const PRELOAD_CLIENT: &str = include_str!("testbot_preload_client.rb");
+const COVERAGE: &str = include_str!("testbot_coverage.rb");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framework {
@@ -101,6 +102,7 @@ impl Framework {
             Framework::RSpec => vec![
                 ("testbot_events.rb", EVENTS),
                 ("testbot_rspec_formatter.rb", RSPEC_FORMATTER),
+                ("testbot_coverage.rb", COVERAGE),
                 ("testbot_preload.rb", PRELOAD_SERVER),
                 ("testbot_preload_client.rb", PRELOAD_CLIENT),
             ],

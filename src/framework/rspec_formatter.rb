@@ -9,6 +9,7 @@
 # more, so a spec sees the same Ruby under testbot as under `rspec`.
 require 'stringio'
 require_relative 'testbot_events'
+require_relative 'testbot_coverage'
 
 module Testbot
   class RSpecFormatter
@@ -142,6 +143,7 @@ module Testbot
 
     def close(_notification)
       @events.flush
+      Testbot::Coverage.batch_finished
     end
 
     private

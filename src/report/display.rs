@@ -143,6 +143,7 @@ impl Display {
             // The reporter says these.
             RunEvent::BatchFinished { .. }
             | RunEvent::RunFinished { .. }
+            | RunEvent::Coverage(_)
             | RunEvent::HostLost { .. }
             | RunEvent::RunOutput { .. }
             | RunEvent::Warning(_)

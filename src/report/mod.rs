@@ -70,6 +70,8 @@ pub struct Aggregate {
     pub partition: Option<Arc<Share>>,
     /// Report files that could not be written, each with why: they fail the run.
     pub unwritten: Vec<String>,
+    /// The merged coverage (SimpleCov), when the suite measures it; its checks can fail the run.
+    pub coverage: Option<crate::events::CoverageReport>,
 }
 
 pub struct Reporter {
@@ -159,6 +161,12 @@ impl Reporter {
                 if self.agg.run_output.last().is_some_and(|l| !l.is_empty()) {
                     self.agg.run_output.push(String::new());
                 }
+            }
+            RunEvent::Coverage(report) => {
+                for warning in &report.warnings {
+                    self.warn(&format!("coverage: {warning}"));
+                }
+                self.agg.coverage = Some(report.clone());
             }
             RunEvent::RunFinished { wall_seconds, stopped } => {
                 self.agg.wall_seconds = *wall_seconds;

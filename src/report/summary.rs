@@ -25,6 +25,8 @@ pub struct Totals {
     pub interrupted: bool,
     /// Report files (`--report-json`, `--junit`) that could not be written.
     pub unwritten_reports: usize,
+    /// The merged coverage failed its checks (SimpleCov's `minimum_coverage`, …).
+    pub coverage_failed: bool,
 }
 
 impl Totals {
@@ -49,6 +51,7 @@ impl Totals {
             flaky_fails: agg.flaky_fails,
             interrupted: agg.stopped == Some(Stop::Interrupted),
             unwritten_reports: agg.unwritten.len(),
+            coverage_failed: agg.coverage.as_ref().is_some_and(|c| c.failed.is_some()),
         }
     }
 
@@ -61,6 +64,7 @@ impl Totals {
             || self.errored_files > 0
             || self.unreported_files > 0
             || self.unwritten_reports > 0
+            || self.coverage_failed
             || (self.flaky_fails && self.flaky > 0)
         {
             Verdict::Failed
@@ -271,6 +275,9 @@ fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styl
     for why in &agg.unwritten {
         let _ = writeln!(out, "{}: {why}", styles.fail.apply_to("error"));
     }
+    if let Some(coverage) = &agg.coverage {
+        coverage_lines(out, coverage, styles);
+    }
 
     let mut counts = format!(
         "{}, {}",
@@ -301,6 +308,18 @@ fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styl
         plural(totals.files, "file", "files"),
         plural(agg.slots.len(), "slot", "slots"),
     );
+}
+
+/// What SimpleCov said of the merged coverage, and why it fails the run if it does.
+fn coverage_lines(out: &mut String, coverage: &crate::events::CoverageReport, styles: &Styles) {
+    let from = plural(coverage.batches, "batch", "batches");
+    let _ = writeln!(out, "{}", styles.bold.apply_to(format!("Coverage (SimpleCov, merged from {from}):")));
+    for line in &coverage.lines {
+        let _ = writeln!(out, "  {line}");
+    }
+    if let Some(why) = &coverage.failed {
+        let _ = writeln!(out, "{}: coverage: {}", styles.fail.apply_to("error"), why.trim_end());
+    }
 }
 
 #[cfg(test)]

@@ -85,6 +85,13 @@ pub async fn execute(
             d.late_events(events, emit);
         }
     }
+    // The suite's coverage, merged once from every batch's result (not after a stop: a part of
+    // the suite cannot meet its minimum).
+    if d.stopped.is_none() {
+        if let Some(report) = d.coverage().await {
+            emit(RunEvent::Coverage(report));
+        }
+    }
     if d.stopped != Some(Stop::Interrupted) {
         if let Some(script) = after_run {
             d.after_run(script, emit).await;
@@ -333,6 +340,17 @@ impl<'a> Dispatcher<'a> {
                 event => emit(event),
             }
         }
+    }
+
+    /// The coverage of every batch, from every host still in the run, merged (None: the suite
+    /// measures none). What ran on a host that left is missing from it, and said so.
+    async fn coverage(&self) -> Option<crate::events::CoverageReport> {
+        let alive: Vec<&PreparedHost> = self.hosts.iter().zip(&self.lost).filter(|(_, lost)| !**lost).map(|(h, _)| h).collect();
+        let mut report = crate::fleet::coverage::finish(self.project, &alive).await?;
+        for (h, _) in self.hosts.iter().zip(&self.lost).filter(|(_, lost)| **lost) {
+            report.warnings.push(format!("host `{}` left the run: the coverage of the batches it ran is missing from the merge", h.host.name()));
+        }
+        Some(report)
     }
 
     /// `after_run` on every host still in the run; a failure is a warning.

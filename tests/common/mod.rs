@@ -13,6 +13,8 @@
 
 pub mod batches;
 pub mod frameworks;
+pub mod postgres;
+pub mod rails;
 pub mod sshd;
 
 /// Every spec file of the rspec_basic fixture.
@@ -171,6 +173,30 @@ impl Project {
     pub fn fresh_path(&self, stem: &str, ext: &str) -> PathBuf {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         self.outside(&format!("{stem}-{n}.{ext}"))
+    }
+
+    /// A shell command in the project, with the tests' scrubbed environment plus `env`.
+    pub fn sh(&self, script: &str, env: &[(String, String)]) -> Run {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(script).current_dir(&self.root);
+        scrub_env(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        run_with_timeout(cmd, script, TESTBOT_TIMEOUT)
+    }
+
+    /// Serial `bundle exec rspec --format json` (as a team runs its suite) with `env` added,
+    /// and the run (its output holds what SimpleCov printed).
+    pub fn serial_bundle_rspec(&self, env: &[(String, String)]) -> (Serial, Run) {
+        let out = self.fresh_path("serial-rspec", "json");
+        let mut cmd = Command::new("bundle");
+        cmd.args(["exec", "rspec", "--format", "progress", "--format", "json", "--out"]).arg(&out);
+        cmd.current_dir(&self.root);
+        scrub_env(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        let run = run_with_timeout(cmd, "bundle exec rspec (serial)", TESTBOT_TIMEOUT);
+        let text = fs::read_to_string(&out).unwrap_or_else(|e| panic!("serial rspec wrote no JSON ({e})\n{}", run.dump()));
+        let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("serial rspec JSON does not parse: {e}\n{text}"));
+        (Serial::from_json(&json, run.code), run)
     }
 
     /// Plain serial `rspec --format json` in the project with `args`

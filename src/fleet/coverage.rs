@@ -1,0 +1,209 @@
+//! SimpleCov across batches and hosts (the Ruby half is `framework/testbot_coverage.rb`): each
+//! batch stores its own result in this run's directory on its host; at the end of the run the
+//! results are brought back, the paths of each host's copy mapped to the project's, and one
+//! process on this machine merges them with SimpleCov's own collation, whose checks
+//! (`minimum_coverage`, …) then decide the run's verdict as they would a serial run's.
+
+use super::PreparedHost;
+use crate::events::CoverageReport;
+use crate::project::Project;
+use crate::ssh::{Host, HostCommand, LocalHost};
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Where a batch stores its result (a directory, relative to the runner's directory or absolute).
+pub const DIR_VAR: &str = "TESTBOT_COVERAGE_DIR";
+/// Set only in the collating process: the directory of the results to merge.
+pub const COLLATE_VAR: &str = "TESTBOT_COVERAGE_COLLATE";
+/// What SimpleCov's collating process prints before its own lines (testbot_coverage.rb's MARK).
+const MARK: &str = "--- testbot: SimpleCov ---";
+/// Reading a host's results, and the merge, each get this long.
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// The batch environment for coverage and for parallel_tests' API: this run's result directory
+/// on the host, and `PARALLEL_PID_FILE` (unless `[project] env` sets one) naming an empty file,
+/// so that `ParallelTests.wait_for_other_processes_to_finish` returns at once: testbot does the
+/// end-of-run work (the merge) itself, after every batch.
+pub fn with_batch_env(mut env: Vec<(String, String)>, support_dir: &str) -> Vec<(String, String)> {
+    env.push((DIR_VAR.to_string(), batch_dir(support_dir)));
+    if !env.iter().any(|(k, _)| k == "PARALLEL_PID_FILE") {
+        env.push(("PARALLEL_PID_FILE".to_string(), "/dev/null".to_string()));
+    }
+    env
+}
+
+/// `<support dir>/coverage/<run>`: a directory of this run's own, so that a run never merges
+/// what an earlier one that was killed left behind.
+fn batch_dir(support_dir: &str) -> String {
+    static RUN: OnceLock<String> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        format!("{}-{nanos}", std::process::id())
+    });
+    let base = support_dir.strip_prefix("./").unwrap_or(support_dir).trim_end_matches('/');
+    format!("{base}/coverage/{run}")
+}
+
+/// After the batches: brings every host's results back and merges them. None when no batch
+/// stored a result (the suite does not use SimpleCov). Hosts whose results could not be read
+/// are named in the report's warnings.
+pub async fn finish(project: &Project, hosts: &[&PreparedHost]) -> Option<CoverageReport> {
+    let scratch = match tempfile::Builder::new().prefix("testbot-coverage-").tempdir() {
+        Ok(dir) => dir,
+        Err(err) => {
+            return Some(CoverageReport::failed(format!("failed to create a temporary directory for the coverage results: {err}")))
+        }
+    };
+    let results = scratch.path().join("results");
+    let _ = std::fs::create_dir_all(&results);
+    // As Ruby names the project's files (Dir.pwd: no symlinks), so SimpleCov's root-relative
+    // filters match the mapped paths.
+    let root = std::fs::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
+    let fetched = futures::future::join_all(hosts.iter().map(|h| fetch(h, &root))).await;
+    let mut warnings = Vec::new();
+    let mut stored = 0;
+    for (host, fetched) in hosts.iter().zip(fetched) {
+        match fetched {
+            Ok(resultsets) => {
+                for (n, resultset) in resultsets.into_iter().enumerate() {
+                    let path = results.join(format!("{}-{n}.json", safe_name(host.host.name())));
+                    if let Err(err) = std::fs::write(&path, resultset.to_string()) {
+                        warnings.push(format!("failed to write {}: {err}", path.display()));
+                    } else {
+                        stored += 1;
+                    }
+                }
+            }
+            Err(why) => warnings.push(format!("host `{}`: its coverage results could not be read: {why}", host.host.name())),
+        }
+    }
+    if stored == 0 && warnings.is_empty() {
+        return None;
+    }
+    let mut report = collate(project, scratch.path(), &results).await;
+    report.batches = stored;
+    report.warnings = warnings;
+    Some(report)
+}
+
+/// One host's results (each a SimpleCov resultset, paths mapped to `root`), read and removed.
+async fn fetch(host: &PreparedHost, root: &Path) -> Result<Vec<Value>, String> {
+    const SCRIPT: &str = r#"d=$1; [ -d "$d" ] || exit 0; for f in "$d"/*.json; do [ -f "$f" ] && cat "$f" && echo; done; rm -rf "$d""#;
+    let dir = batch_dir(&host.support_dir);
+    let argv = ["sh", "-c", SCRIPT, "testbot", &dir].map(String::from).to_vec();
+    let done = host.host.run(HostCommand::new(argv, Vec::new(), host.workdir.clone()), LIMIT).await.map_err(|e| crate::error_chain::chain(&e))?;
+    if !done.exit.success() {
+        return Err(format!("{} ({})", done.exit, String::from_utf8_lossy(&done.stderr()).trim()));
+    }
+    let text = String::from_utf8_lossy(&done.stdout()).into_owned();
+    text.lines().filter(|l| !l.trim().is_empty()).map(|line| mapped(line, root)).collect()
+}
+
+/// `{"root": R, "resultset": {...}}` (one batch's) → the resultset, every file under R named
+/// under `root` instead: the host's copy of the project is the project.
+fn mapped(line: &str, root: &Path) -> Result<Value, String> {
+    let stored: Value = serde_json::from_str(line).map_err(|e| format!("a result does not parse: {e}"))?;
+    let from = stored.get("root").and_then(Value::as_str).ok_or("a result names no root")?.trim_end_matches('/').to_string();
+    let to = root.to_string_lossy().trim_end_matches('/').to_string();
+    let Some(Value::Object(resultset)) = stored.get("resultset").cloned() else {
+        return Err("a result holds no resultset".to_string());
+    };
+    let mut out = Map::new();
+    for (command, mut data) in resultset {
+        if let Some(Value::Object(files)) = data.get_mut("coverage") {
+            let renamed: Map<String, Value> = std::mem::take(files)
+                .into_iter()
+                .map(|(path, lines)| match path.strip_prefix(&from).filter(|rest| rest.starts_with('/')) {
+                    Some(rest) => (format!("{to}{rest}"), lines),
+                    None => (path, lines),
+                })
+                .collect();
+            *files = renamed;
+        }
+        out.insert(command, data);
+    }
+    Ok(Value::Object(out))
+}
+
+fn safe_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// The merge: a dry run of the framework's runner on this machine, in the project, on one file
+/// of the suite (so that its helpers configure SimpleCov as every batch had it), in which
+/// SimpleCov collates `results`, stores `coverage/.resultset.json`, formats and checks.
+async fn collate(project: &Project, scratch: &Path, results: &Path) -> CoverageReport {
+    let support = scratch.join("support");
+    let _ = std::fs::create_dir_all(&support);
+    for (name, contents) in project.framework.support_files() {
+        if let Err(err) = std::fs::write(support.join(name), contents) {
+            return CoverageReport::failed(format!("failed to write the runner's support files for the coverage merge: {err}"));
+        }
+    }
+    let Some(first) = project.files.iter().map(|f| f.path.clone()).min() else {
+        return CoverageReport::failed("no file to load SimpleCov's configuration from".to_string());
+    };
+    let mut runner = project.runner.clone();
+    runner.runner_args.push("--dry-run".to_string());
+    let argv = project.framework.command(&runner, &support.to_string_lossy(), &[first]);
+    let local = LocalHost::new();
+    let mut env = project.env.clone();
+    env.extend([
+        // The database of the first slot here (it exists: its before_slot hook made it).
+        ("TESTBOT_HOST".to_string(), local.name().to_string()),
+        ("TEST_ENV_NUMBER".to_string(), if project.first_is_1 { "1".to_string() } else { String::new() }),
+        ("PARALLEL_TEST_GROUPS".to_string(), project.local_slots.max(1).to_string()),
+        ("PARALLEL_PID_FILE".to_string(), "/dev/null".to_string()),
+        (COLLATE_VAR.to_string(), results.to_string_lossy().into_owned()),
+    ]);
+    let command = HostCommand::new(argv, env, crate::sync::local_workdir(&project.root)).with_events();
+    let done = match local.run(command, LIMIT).await {
+        Ok(done) => done,
+        Err(err) => return CoverageReport::failed(format!("the coverage merge did not run: {}", crate::error_chain::chain(&err))),
+    };
+    let output = String::from_utf8_lossy(&done.combined()).into_owned();
+    let said: Vec<String> = match output.split_once(MARK) {
+        Some((_, after)) => after.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).map(String::from).collect(),
+        None => Vec::new(),
+    };
+    let mut report = CoverageReport { lines: said, ..CoverageReport::default() };
+    if !done.exit.success() {
+        report.failed = Some(if report.lines.is_empty() {
+            // It failed before SimpleCov merged anything: show why.
+            let tail: Vec<&str> = output.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("the coverage merge {} before merging:\n{}", done.exit, tail.join("\n"))
+        } else {
+            format!("SimpleCov's checks on the merged coverage failed (its process {})", done.exit)
+        });
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hosts_paths_are_mapped_to_the_project_and_others_kept() {
+        let line = r#"{"root":"/home/u/.cache/testbot/p1","resultset":{"RSpec":{"coverage":{"/home/u/.cache/testbot/p1/app/a.rb":{"lines":[1,null]},"/home/u/.cache/testbot/p10/x.rb":{"lines":[0]}},"timestamp":5}}}"#;
+        let mapped = mapped(line, Path::new("/work/app/")).unwrap();
+        let files: Vec<&String> = mapped["RSpec"]["coverage"].as_object().unwrap().keys().collect();
+        assert_eq!(files, ["/home/u/.cache/testbot/p10/x.rb", "/work/app/app/a.rb"]);
+        assert_eq!(mapped["RSpec"]["timestamp"], 5);
+        assert_eq!(mapped["RSpec"]["coverage"]["/work/app/app/a.rb"]["lines"][0], 1);
+        assert!(super::mapped("{}", Path::new("/x")).is_err());
+    }
+
+    #[test]
+    fn batch_env_names_this_runs_directory_and_keeps_a_projects_pid_file() {
+        let env = with_batch_env(Vec::new(), "./.testbot/");
+        assert!(env[0].1.starts_with(".testbot/coverage/"), "{env:?}");
+        assert_eq!(env[0].1, batch_dir(".testbot"));
+        assert_eq!(env[1], ("PARALLEL_PID_FILE".to_string(), "/dev/null".to_string()));
+        let own = vec![("PARALLEL_PID_FILE".to_string(), "/tmp/p".to_string())];
+        assert_eq!(with_batch_env(own, "/s").iter().filter(|(k, _)| k == "PARALLEL_PID_FILE").count(), 1);
+    }
+}

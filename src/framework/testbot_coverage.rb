@@ -1,0 +1,105 @@
+# testbot and SimpleCov, embedded in the testbot binary and written next to the run.
+#
+# Under parallel_tests the last process waits for the others and merges their results; under
+# testbot a slot runs many batches, some on other machines, so neither "the last process" nor a
+# shared `coverage/.resultset.json` exists. Instead:
+#
+# - a batch (TESTBOT_COVERAGE_DIR set) stores its own result, unmerged, as one file of its own
+#   in that directory, and does none of SimpleCov's end-of-process work: no merge with the
+#   resultset, no formatters, no `minimum_coverage`-style checks (one batch's coverage is a
+#   fraction of the suite's), no waiting for parallel_tests' other processes;
+# - testbot brings those files back from every host, maps the paths of each host's copy back to
+#   the project's, and runs one last process on this machine (TESTBOT_COVERAGE_COLLATE set: a
+#   dry run that loads the suite's helpers, so SimpleCov is configured as the suite configures
+#   it) in which `SimpleCov.collate` merges them, stores `coverage/.resultset.json`, runs the
+#   formatters and the minimum-coverage checks; its exit status decides the run's verdict.
+#
+# Nothing is loaded here unless the suite started SimpleCov (which loads `json` itself).
+module Testbot
+  module Coverage
+    # Printed before SimpleCov's own lines in the collating process: testbot shows what follows.
+    MARK = '--- testbot: SimpleCov ---'
+
+    # Relative directories are the runner's directory's (a host's copy of the project).
+    DIR = ENV['TESTBOT_COVERAGE_DIR'] && File.expand_path(ENV['TESTBOT_COVERAGE_DIR'])
+    COLLATE = ENV['TESTBOT_COVERAGE_COLLATE']
+
+    class << self
+      # The runner calls this once its batch's tests have run (SimpleCov, if the suite uses it,
+      # has been started by then). Registers the end-of-process work, which then runs before
+      # SimpleCov's own (at_exit runs handlers last registered first).
+      def batch_finished
+        return unless defined?(::SimpleCov) && ::SimpleCov.respond_to?(:running) && ::SimpleCov.running
+        return if @registered
+        @registered = true
+        pid = Process.pid
+        if COLLATE
+          ::SimpleCov.external_at_exit = true
+          at_exit { collate if Process.pid == pid }
+        elsif DIR
+          # Also in a process forked from the one that started SimpleCov (--preload), where
+          # SimpleCov's own handler does nothing; not in processes the specs fork.
+          ::SimpleCov.external_at_exit = true
+          at_exit { store_batch if Process.pid == pid }
+        end
+      end
+
+      private
+
+      def store_batch
+        simplecov = ::SimpleCov
+        simplecov.use_merging(false)
+        # SimpleCov names a result "(2/3)" when it sees parallel_tests' variables; every batch
+        # of a slot would share it. The merge dedups names, so keep the framework's name.
+        name = simplecov.command_name
+        if name.nil? || name.match?(%r{\A\(\d+/\d+\)\z})
+          simplecov.command_name(defined?(::RSpec) ? 'RSpec' : 'Tests')
+        end
+        result = simplecov.result
+        return unless result
+        require 'json'
+        require 'fileutils'
+        FileUtils.mkdir_p(DIR)
+        base = File.join(DIR, "#{ENV['TESTBOT_SLOT'] || 0}-#{Process.pid}-#{rand(1 << 32)}")
+        File.write("#{base}.tmp", JSON.generate('root' => simplecov.root, 'resultset' => result.to_hash))
+        File.rename("#{base}.tmp", "#{base}.json")
+      rescue StandardError, ScriptError => e
+        warn "testbot: could not store this batch's coverage: #{e.class}: #{e.message}"
+      end
+
+      # Stores the run's merged result in place of the last one (a serial run replaces its own
+      # result too), then SimpleCov's own exit work: formatters, minimum-coverage checks, and
+      # `exit 2` (SimpleCov's status) when one fails.
+      def collate
+        files = Dir[File.join(COLLATE, '*.json')].sort
+        return warn('testbot: no coverage results to merge') if files.empty?
+        ::SimpleCov::ResultMerger.singleton_class.prepend(OneNamePerCommand)
+        ::SimpleCov.singleton_class.prepend(FinalProcess)
+        resultset = ::SimpleCov::ResultMerger.resultset_path
+        File.delete(resultset) if File.exist?(resultset)
+        $stdout.puts MARK
+        $stdout.flush
+        begin
+          ::SimpleCov.collate(files)
+        ensure
+          ::SimpleCov.running = false
+          $stdout.flush
+        end
+      end
+    end
+
+    # Batches of one suite share their command name: name the merged result once, not per batch.
+    module OneNamePerCommand
+      def create_result(command_names, coverage)
+        super(command_names.uniq, coverage)
+      end
+    end
+
+    # The collating process is the final one, whatever parallel_tests' variables say.
+    module FinalProcess
+      def final_result_process?
+        true
+      end
+    end
+  end
+end
