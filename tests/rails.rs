@@ -53,7 +53,7 @@ fn assert_like_serial(p: &Project, run: &Run, report: &Report, serial: &Serial, 
 }
 
 /// Rows of every SQLite slot database on this machine: db/test{N}.sqlite3.
-fn local_sqlite_marks(p: &Project, numbers: &[&str]) -> BTreeMap<(String, String), Vec<(String, Vec<String>)>> {
+fn local_sqlite_marks(p: &Project, numbers: &[&str]) -> Marks {
     let mut marks = BTreeMap::new();
     for n in numbers {
         let run = p.sh(&format!("sqlite3 db/test{n}.sqlite3 \"{MARKS_SQL}\""), &[]);

@@ -92,8 +92,8 @@ pub fn loc_line(output: &str) -> String {
 
 /// `slot_marks` rows (`test_env_number|file\nfile…`, as `sqlite3`/`psql` print them, files
 /// separated by newlines) → (TEST_ENV_NUMBER, files) per batch.
-pub fn parse_marks(text: &str) -> Vec<(String, Vec<String>)> {
-    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+pub fn parse_marks(text: &str) -> Vec<Mark> {
+    let mut rows: Vec<Mark> = Vec::new();
     for line in text.lines() {
         match line.split_once('|') {
             Some((n, first)) if !n.contains('/') => rows.push((n.to_string(), vec![first.to_string()])),
@@ -103,6 +103,11 @@ pub fn parse_marks(text: &str) -> Vec<(String, Vec<String>)> {
     rows
 }
 
+/// One batch's row: the TEST_ENV_NUMBER it ran with, and its files.
+pub type Mark = (String, Vec<String>);
+/// (host, TEST_ENV_NUMBER of the database) → the rows in that database.
+pub type Marks = BTreeMap<(String, String), Vec<Mark>>;
+
 /// The SQL that lists a slot database's marks.
 pub const MARKS_SQL: &str = "select test_env_number, files from slot_marks order by id";
 
@@ -110,7 +115,7 @@ pub const MARKS_SQL: &str = "select test_env_number, files from slot_marks order
 /// and the files it names ran on that slot (per the report), each file in exactly one database.
 /// `marks`: (host, TEST_ENV_NUMBER of the database) → its rows; `ran_on`: file → (host, host slot).
 pub fn assert_a_database_per_slot(
-    marks: &BTreeMap<(String, String), Vec<(String, Vec<String>)>>,
+    marks: &Marks,
     ran_on: &BTreeMap<String, (String, u64)>,
     first_is_1: bool,
 ) {
