@@ -97,6 +97,19 @@ fn sqlite_on_three_local_slots_a_database_each_and_coverage_merged_like_a_serial
 }
 
 #[test]
+fn preload_on_the_rails_app_gives_the_serial_totals_and_coverage() {
+    let p = Project::new("rails_app");
+    p.sh("RAILS_ENV=test bin/rails db:schema:load", &[]).assert_exit(0);
+    let (serial, serial_coverage, serial_loc) = serial(&p, &[]);
+    p.write("testbot.toml", HOOKS);
+    let report_path = p.fresh_path("report", "json");
+    // The server loads rails_helper (the app) once a slot; each batch is a forked child.
+    let (run, report) = p.testbot(["-n", "2", "--preload", "--", "--require", "rails_helper"]).report_to(&report_path).run_with_report();
+    assert_like_serial(&p, &run, &report, &serial, &serial_coverage, &serial_loc);
+    assert_a_database_per_slot(&local_sqlite_marks(&p, &["", "2"]), &ran_on(&report), false);
+}
+
+#[test]
 fn sqlite_on_two_sshd_hosts_and_a_local_slot_brings_the_coverage_back() {
     let bed = Testbed::start(2);
     let p = Project::new("rails_app");
