@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 fn serial(p: &Project, env: &[(String, String)]) -> (Serial, Coverage, String) {
     let (serial, run) = p.serial_bundle_rspec(env);
     assert_eq!(serial.exit_code, Some(0), "{}", run.dump());
-    assert_eq!(serial.counts, counts(32, 0, 0), "{}", run.dump());
+    assert_eq!(serial.counts, counts(34, 0, 0), "{}", run.dump());
     let coverage = Coverage::read(&p.root);
     std::fs::remove_dir_all(p.path("coverage")).unwrap();
     (serial, coverage, loc_line(&run.stdout))

@@ -11,6 +11,7 @@ use std::path::Path;
 
 /// Every spec file of the fixture.
 pub const RAILS_FILES: &[&str] = &[
+    "spec/lib/parallel_tests_api_spec.rb",
     "spec/lib/slug_spec.rb",
     "spec/models/author_spec.rb",
     "spec/models/comment_spec.rb",
@@ -21,8 +22,8 @@ pub const RAILS_FILES: &[&str] = &[
     "spec/requests/slow_requests_spec.rb",
 ];
 
-/// The one spec file that loads only spec_helper, not Rails.
-pub const NO_RAILS_FILE: &str = "spec/lib/slug_spec.rb";
+/// The spec files that load only spec_helper, not Rails.
+pub const NO_RAILS_FILES: &[&str] = &["spec/lib/parallel_tests_api_spec.rb", "spec/lib/slug_spec.rb"];
 
 /// The `[hooks]` `testbot init` writes for a Rails app: each slot creates its database and loads
 /// the schema.
@@ -131,9 +132,9 @@ pub fn assert_a_database_per_slot(
             }
         }
     }
-    // spec/lib/slug_spec.rb needs no Rails: a batch of it alone writes no row.
-    let all: Vec<&String> = ran_on.keys().filter(|f| *f != NO_RAILS_FILE).collect();
-    let recorded: Vec<&String> = seen.keys().filter(|f| *f != NO_RAILS_FILE).collect();
+    // A batch of spec/lib files alone loads no Rails and writes no row.
+    let all: Vec<&String> = ran_on.keys().filter(|f| !NO_RAILS_FILES.contains(&f.as_str())).collect();
+    let recorded: Vec<&String> = seen.keys().filter(|f| !NO_RAILS_FILES.contains(&f.as_str())).collect();
     assert_eq!(recorded, all, "every file that ran is recorded in its slot's database");
     let slots: BTreeSet<&(String, String)> = seen.values().collect();
     assert!(slots.len() >= 2, "the files ran on one slot only: {seen:?}");
