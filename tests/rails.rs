@@ -50,6 +50,9 @@ fn assert_like_serial(p: &Project, run: &Run, report: &Report, serial: &Serial, 
     run.assert_output_contains("Coverage (SimpleCov, merged from");
     run.assert_output_contains(serial_loc);
     assert!(!run.combined().contains("KeyError"), "{}", run.dump());
+    assert_eq!(report.json["passed"], true);
+    assert_eq!(report.json["coverage"]["failed"], serde_json::Value::Null);
+    assert!(report.json["coverage"]["lines"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().contains(serial_loc)), "{}", report.json["coverage"]);
 }
 
 /// Rows of every SQLite slot database on this machine: db/test{N}.sqlite3.
@@ -93,6 +96,8 @@ fn sqlite_on_three_local_slots_a_database_each_and_coverage_merged_like_a_serial
     assert_eq!(report.totals().counts(), serial.counts);
     run.assert_output_contains(&below);
     run.assert_output_contains("error: coverage: SimpleCov's checks on the merged coverage failed");
+    assert_eq!(report.json["passed"], false);
+    assert!(report.json["coverage"]["failed"].as_str().unwrap().contains("exited with status 2"), "{}", report.json["coverage"]);
     assert_eq!(run.combined().matches("is below the expected minimum coverage").count(), 1, "{}", run.dump());
 }
 

@@ -27,6 +27,18 @@ struct Report<'a> {
     /// what the plan was made from, for `report merge` to check that the shares fit together.
     #[serde(skip_serializing_if = "Option::is_none")]
     partition: Option<JsonPartition<'a>>,
+    /// The merged coverage (SimpleCov), when the suite measures it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<JsonCoverage<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonCoverage<'a> {
+    batches: usize,
+    /// What SimpleCov said, a line each.
+    lines: &'a [String],
+    /// Why it fails the run; null: it passes.
+    failed: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -187,6 +199,7 @@ pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut i
         hosts: hosts(agg),
         warnings: &agg.warnings,
         partition: agg.partition.as_deref().map(|s| JsonPartition { index: s.index, count: s.count, plan: &s.plan, digest: &s.digest }),
+        coverage: agg.coverage.as_ref().map(|c| JsonCoverage { batches: c.batches, lines: &c.lines, failed: c.failed.as_deref() }),
     };
     serde_json::to_writer(&mut *out, &report)?;
     out.write_all(b"\n")
