@@ -383,6 +383,31 @@ mod tests {
     }
 
     #[test]
+    fn merged_coverage_is_shown_and_its_failed_checks_fail_a_clean_run() {
+        let a = agg();
+        let mut clean = Aggregate { total_files: 1, slots: a.slots.clone(), wall_seconds: 1.0, ..Default::default() };
+        clean.files.push(FileReport { error: None, examples: vec![ex(ExampleStatus::Passed, 1)], ..a.files[0].clone() });
+        let loc = "Coverage report generated for RSpec to /p/coverage. 72 / 77 LOC (93.51%) covered.".to_string();
+        clean.coverage = Some(crate::events::CoverageReport { batches: 3, lines: vec![loc.clone()], ..Default::default() });
+        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false));
+        assert!(text.contains(&format!("Coverage (SimpleCov, merged from 3 batches):\n  {loc}\nPASSED")), "{text}");
+        assert_eq!(Totals::of(&clean).verdict(), Verdict::Passed);
+
+        let below = "Line coverage (93.50%) is below the expected minimum coverage (99.00%).".to_string();
+        clean.coverage = Some(crate::events::CoverageReport {
+            batches: 1,
+            lines: vec![loc, below.clone()],
+            failed: Some("SimpleCov's checks on the merged coverage failed (its process exited with status 2)".into()),
+            warnings: Vec::new(),
+        });
+        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false));
+        assert!(text.contains(&format!("merged from 1 batch):")), "{text}");
+        assert!(text.contains(&format!("  {below}\nerror: coverage: SimpleCov's checks")), "{text}");
+        assert!(text.contains("FAILED ["), "{text}");
+        assert_eq!(Totals::of(&clean).verdict(), Verdict::Failed);
+    }
+
+    #[test]
     fn summary_text() {
         let a = agg();
         let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false));
