@@ -401,7 +401,7 @@ mod tests {
             warnings: Vec::new(),
         });
         let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false));
-        assert!(text.contains(&format!("merged from 1 batch):")), "{text}");
+        assert!(text.contains("merged from 1 batch):"), "{text}");
         assert!(text.contains(&format!("  {below}\nerror: coverage: SimpleCov's checks")), "{text}");
         assert!(text.contains("FAILED ["), "{text}");
         assert_eq!(Totals::of(&clean).verdict(), Verdict::Failed);
