@@ -17,6 +17,8 @@ use std::time::Duration;
 pub const DIR_VAR: &str = "TESTBOT_COVERAGE_DIR";
 /// Set only in the collating process: the directory of the results to merge.
 pub const COLLATE_VAR: &str = "TESTBOT_COVERAGE_COLLATE";
+/// Set in the collating process when SimpleCov's checks must not judge the result.
+const NO_CHECKS_VAR: &str = "TESTBOT_COVERAGE_NO_CHECKS";
 /// What SimpleCov's collating process prints before its own lines (testbot_coverage.rb's MARK).
 const MARK: &str = "--- testbot: SimpleCov ---";
 /// Reading a host's results, and the merge, each get this long.
@@ -49,7 +51,9 @@ fn batch_dir(support_dir: &str) -> String {
 /// After the batches: brings every host's results back and merges them. None when no batch
 /// stored a result (the suite does not use SimpleCov). Hosts whose results could not be read
 /// are named in the report's warnings.
-pub async fn finish(project: &Project, hosts: &[&PreparedHost]) -> Option<CoverageReport> {
+/// `checks`: SimpleCov's checks (`minimum_coverage`, …) judge the merged result; without, it is
+/// only stored and formatted (a `--partition` share).
+pub async fn finish(project: &Project, hosts: &[&PreparedHost], checks: bool) -> Option<CoverageReport> {
     let scratch = match tempfile::Builder::new().prefix("testbot-coverage-").tempdir() {
         Ok(dir) => dir,
         Err(err) => {
@@ -82,7 +86,7 @@ pub async fn finish(project: &Project, hosts: &[&PreparedHost]) -> Option<Covera
     if stored == 0 && warnings.is_empty() {
         return None;
     }
-    let mut report = collate(project, scratch.path(), &results).await;
+    let mut report = collate(project, scratch.path(), &results, checks).await;
     report.batches = stored;
     report.warnings = warnings;
     Some(report)
@@ -134,7 +138,7 @@ fn safe_name(name: &str) -> String {
 /// The merge: a dry run of the framework's runner on this machine, in the project, on one file
 /// of the suite (so that its helpers configure SimpleCov as every batch had it), in which
 /// SimpleCov collates `results`, stores `coverage/.resultset.json`, formats and checks.
-async fn collate(project: &Project, scratch: &Path, results: &Path) -> CoverageReport {
+async fn collate(project: &Project, scratch: &Path, results: &Path, checks: bool) -> CoverageReport {
     let support = scratch.join("support");
     let _ = std::fs::create_dir_all(&support);
     for (name, contents) in project.framework.support_files() {
@@ -158,6 +162,9 @@ async fn collate(project: &Project, scratch: &Path, results: &Path) -> CoverageR
         ("PARALLEL_PID_FILE".to_string(), "/dev/null".to_string()),
         (COLLATE_VAR.to_string(), results.to_string_lossy().into_owned()),
     ]);
+    if !checks {
+        env.push((NO_CHECKS_VAR.to_string(), "1".to_string()));
+    }
     let command = HostCommand::new(argv, env, crate::sync::local_workdir(&project.root)).with_events();
     let done = match local.run(command, LIMIT).await {
         Ok(done) => done,

@@ -95,10 +95,15 @@ module Testbot
       end
     end
 
-    # The collating process is the final one, whatever parallel_tests' variables say.
+    # The collating process is the final one, whatever parallel_tests' variables say. A share
+    # of the suite (`testbot --partition`) is stored, not held to the suite's minimum.
     module FinalProcess
       def final_result_process?
         true
+      end
+
+      def result_exit_status(result)
+        ENV['TESTBOT_COVERAGE_NO_CHECKS'] ? ::SimpleCov::ExitCodes::SUCCESS : super
       end
     end
   end
