@@ -71,7 +71,11 @@ fn sqlite_on_three_local_slots_a_database_each_and_coverage_merged_like_a_serial
     let p = Project::new("rails_app");
     p.sh("RAILS_ENV=test bin/rails db:schema:load", &[]).assert_exit(0);
     let (serial, serial_coverage, serial_loc) = serial(&p, &[]);
-    p.write("testbot.toml", HOOKS);
+    // What `testbot init` writes for this app is all the setup the run gets.
+    let init = p.testbot(["init"]).run();
+    init.assert_exit(0);
+    init.assert_output_contains("rails: a test database per slot");
+    assert!(std::fs::read_to_string(p.path("testbot.toml")).unwrap().contains(HOOKS.trim().lines().last().unwrap()), "init writes the hook");
     let report_path = p.fresh_path("report", "json");
     let (run, report) = p.testbot(["-n", "3"]).report_to(&report_path).run_with_report();
     assert_like_serial(&p, &run, &report, &serial, &serial_coverage, &serial_loc);
