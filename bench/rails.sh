@@ -4,6 +4,7 @@
 #
 #   bench/rails.sh [SLOTS]        (default: 2)
 #
+# testbot keeps its runtime history (one untimed warm-up run records it first).
 # The slots' databases are prepared once, before any run, with `rake parallel:setup`
 # (db/test.sqlite3, db/test2.sqlite3, …: the same files testbot's slots use), so no mode
 # prepares databases inside its timed runs. `--preload` loads `rails_helper` in each slot's
@@ -22,7 +23,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=${RUNS:-5}
-bench_init rails.sh 19 1 "$@"
+bench_init rails.sh 20 1 "$@"
 
 SLOTS=${1:-2}
 positive SLOTS "$SLOTS"
@@ -58,7 +59,7 @@ measure() { # key rep
   log=$LOGS/$key-$rep.log
   local -a cmd
   eval "cmd=(${CMD[$key]})"
-  rm -rf -- "$SUITE/coverage" "$SUITE/$TB_LOG" "$SUITE/tmp/testbot-examples-rspec.json"
+  rm -rf -- "$SUITE/coverage"
   timed_run "$key" "$rep" "$log" "${cmd[@]}" || return 0
   secs=$SECS
   if ! grep -Eq '(^|[^0-9])34 examples, 0 failures' "$log"; then
@@ -74,6 +75,13 @@ measure() { # key rep
 }
 
 note "the Rails fixture: 9 files, 34 examples; $SLOTS slots; $RUNS runs per mode"
+# testbot keeps its runtime history between runs, as it does for its users: one untimed run
+# first records it (parallel_rspec records none here; it groups by file size).
+note "warm-up: one untimed testbot run records the runtime history"
+(cd "$SUITE" && "$TESTBOT" -n "$SLOTS") >"$LOGS/warm-up.log" 2>&1 || {
+  show_tail "$LOGS/warm-up.log"
+  die "the warm-up run failed"
+}
 for ((rep = 1; rep <= RUNS; rep++)); do
   case $((rep % 3)) in
     1) order=(parallel testbot preload) ;;
@@ -91,7 +99,7 @@ read -r _ preload_median _ _ < <(stats "${TIMES[preload]}")
   report_head "Rails fixture: testbot vs parallel_rspec, and --preload"
   echo "- Tools: $(ruby_tools), Rails $(cd "$SUITE" && bundle exec ruby -e 'require "rails"; print Rails.version' 2>/dev/null), testbot $(testbot_version)"
   echo "- Command: \`bench/rails.sh $SLOTS\` (RUNS=$RUNS)"
-  echo "- Suite: tests/fixtures/rails_app, 9 files, 34 examples (4 of them sleep 0.4 s), SimpleCov; SQLite databases per slot made once by \`rake parallel:setup\`; every run checked for 34 examples, 0 failures and \`$EXPECTED_LOC\`"
+  echo "- Suite: tests/fixtures/rails_app, 9 files, 34 examples (4 of them sleep 0.4 s), SimpleCov; SQLite databases per slot made once by \`rake parallel:setup\`; testbot's runtime history kept (one untimed warm-up run first); every run checked for 34 examples, 0 failures and \`$EXPECTED_LOC\`"
   echo
   table 0 parallel testbot preload
   echo
