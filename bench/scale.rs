@@ -103,6 +103,7 @@ fn main() {
         examples_log: None,
         flaky_fails: false,
         failures_log: None,
+        display: Default::default(),
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");

@@ -2,6 +2,7 @@
 
 use crate::commands::{self, Outcome};
 use crate::errors::Error;
+use crate::report::{DisplayOptions, FailureOutput, StatusLevel};
 use crate::{project, run};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -229,6 +230,27 @@ pub struct RunArgs {
     /// files with failures), as recorded in tmp/testbot-failures-<framework>.txt.
     #[arg(long)]
     pub only_failures: bool,
+    /// What is printed as files finish: none, fail, retry, slow, pending, pass or all, each
+    /// level with those before it (default: retry on a terminal, whose status area shows what
+    /// runs; pass in plain lines).
+    #[arg(long, value_name = "LEVEL", value_enum)]
+    pub status_level: Option<StatusLevel>,
+    /// What the final summary lists: none (the verdict line only), fail (failures' rerun lines
+    /// and errors), retry, slow (+ the files that ran longer than expected), pending (+ the
+    /// pending examples), pass or all (+ every file).
+    #[arg(long, value_name = "LEVEL", value_enum, default_value = "fail")]
+    pub final_status_level: StatusLevel,
+    /// When a failing file's details (messages, backtraces, output) are printed: immediate (as
+    /// it finishes), final (in the summary), immediate-final (both) or never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "immediate")]
+    pub failure_output: FailureOutput,
+    /// Mark a running file SLOW once it runs longer than this, or 3x its expected time (runtime
+    /// history or size) if more.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub slow_timeout: Duration,
+    /// Without a terminal (CI logs): print what still runs this often; `0` turns it off.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", env = "TESTBOT_HEARTBEAT")]
+    pub heartbeat: Duration,
 }
 
 /// `90`, `90s`, `1.5m`, `2h`, `1m30s`: a duration in seconds unless it says otherwise. One
@@ -355,6 +377,13 @@ impl From<RunArgs> for commands::RunOptions {
             junit: args.junit,
             flaky_fails: args.flaky_fails,
             no_sync: args.no_sync,
+            display: DisplayOptions {
+                status_level: args.status_level,
+                final_status_level: args.final_status_level,
+                failure_output: args.failure_output,
+                slow_after: args.slow_timeout,
+                heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
+            },
         }
     }
 }

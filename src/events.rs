@@ -127,6 +127,14 @@ pub enum RunEvent {
         slot: SlotInfo,
         files: Vec<String>,
     },
+    /// A runner began a file (its formatter said so): what the live display shows as running
+    /// on `slot` until that slot starts another file or its batch ends.
+    FileStarted {
+        slot: usize,
+        path: String,
+        /// What the scheduler expected the file (or this piece of it) to take.
+        expected_seconds: f64,
+    },
     /// Live progress; the file's final results come with `FileFinished`.
     ExampleFinished {
         slot: usize,

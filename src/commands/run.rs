@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub flaky_fails: bool,
     /// Run on the copies the hosts hold.
     pub no_sync: bool,
+    /// What the live display and the summary show.
+    pub display: crate::report::DisplayOptions,
 }
 
 pub fn run(options: RunOptions) -> Result<Outcome, Error> {
@@ -47,6 +49,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: options.flaky_fails,
         failures_log: policy.partition.is_none().then(|| crate::history::failures::path(&project.runtime_log, project.framework)),
+        display: options.display.clone(),
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.

@@ -12,6 +12,7 @@ mod summary;
 pub mod sync;
 pub mod term;
 
+pub use display::{DisplayOptions, FailureOutput, StatusLevel};
 pub use summary::{Totals, Verdict};
 
 use crate::history::{examples_log, runtime_log};
@@ -36,6 +37,8 @@ pub struct ReportConfig {
     pub flaky_fails: bool,
     /// Where the run's failures are kept for `--only-failures`; None: nowhere.
     pub failures_log: Option<PathBuf>,
+    /// What the live display and the summary show.
+    pub display: DisplayOptions,
 }
 
 /// An error outside examples that no file owns.
@@ -83,7 +86,7 @@ pub struct Reporter {
 impl Reporter {
     pub fn new(config: ReportConfig) -> Reporter {
         let agg = Aggregate { flaky_fails: config.flaky_fails, ..Aggregate::default() };
-        Reporter { display: Display::new(config.framework), config, agg, run_output_seen: Default::default() }
+        Reporter { display: Display::new(config.display.clone()), config, agg, run_output_seen: Default::default() }
     }
 
     fn warn(&mut self, message: &str) {
@@ -170,6 +173,7 @@ impl Reporter {
                 self.agg.lost_hosts.push((host.to_string(), reason.clone()));
             }
             RunEvent::BatchStarted { .. }
+            | RunEvent::FileStarted { .. }
             | RunEvent::ExampleFinished { .. }
             | RunEvent::FileRequeued { .. }
             | RunEvent::FileRetrying { .. } => {}
@@ -217,7 +221,12 @@ impl Reporter {
             warn("failures log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
         }
         let totals = Totals::of(&self.agg);
-        self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
+        let what = summary::Final {
+            level: self.display.final_status_level(),
+            details: self.display.failure_output().at_the_end(),
+            slow_after: self.display.slow_after(),
+        };
+        self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, &self.display.styles(), what));
         totals
     }
 }
@@ -233,11 +242,11 @@ pub fn merge_reports(
 ) -> Result<Totals, merge::MergeError> {
     let (framework, mut agg) = merge::merge(paths)?;
     agg.flaky_fails = flaky_fails;
-    let display = Display::new(framework);
+    let display = Display::new(DisplayOptions::default());
     for warning in &agg.warnings {
         display.warn(warning);
     }
-    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails, failures_log: None };
+    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails, failures_log: None, display: DisplayOptions::default() };
     Ok(Reporter { config, agg, display, run_output_seen: Default::default() }.finish())
 }
 

@@ -2,7 +2,8 @@
 //! final summary, rendered to Strings so they can be tested without a terminal.
 
 use super::{count, Aggregate};
-use crate::events::{ExampleStatus, FileError, FileReport, Stop};
+use super::display::{slow_threshold, StatusLevel};
+use crate::events::{ExampleStatus, FileError, FileReport, FileStatus, Stop};
 use crate::framework::Framework;
 use console::Style;
 use std::fmt::Write;
@@ -153,15 +154,109 @@ pub fn file_details(report: &FileReport, styles: &Styles) -> String {
     out
 }
 
-pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &Styles) -> String {
+/// How much the final summary says (`--final-status-level`, `--failure-output`).
+#[derive(Clone, Copy, Debug)]
+pub struct Final {
+    pub level: StatusLevel,
+    /// The failing files' details again, before the rerun lines.
+    pub details: bool,
+    /// What makes a file SLOW (`--slow-timeout`).
+    pub slow_after: std::time::Duration,
+}
+
+impl Default for Final {
+    fn default() -> Final {
+        Final { level: StatusLevel::Fail, details: false, slow_after: super::display::DEFAULT_SLOW_AFTER }
+    }
+}
+
+pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &Styles, what: Final) -> String {
     let mut out = String::new();
     let rule = styles.dim.apply_to("─".repeat(60));
     let _ = writeln!(out, "{rule}");
-    examples(&mut out, framework, agg, styles);
-    problems(&mut out, agg, styles);
-    slot_use(&mut out, agg, styles);
+    if what.level >= StatusLevel::Pass {
+        every_file(&mut out, agg, styles);
+    }
+    if what.level >= StatusLevel::Pending {
+        pending(&mut out, framework, agg, styles);
+    }
+    if what.level >= StatusLevel::Slow {
+        slow_files(&mut out, agg, styles, what.slow_after);
+    }
+    if what.details {
+        details(&mut out, agg, styles);
+    }
+    if what.level >= StatusLevel::Fail {
+        examples(&mut out, framework, agg, styles);
+        problems(&mut out, agg, styles);
+        slot_use(&mut out, agg, styles);
+    }
     final_lines(&mut out, agg, totals, styles);
     out
+}
+
+/// `--final-status-level pass`: every file, with its time and counts.
+fn every_file(out: &mut String, agg: &Aggregate, styles: &Styles) {
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Files:"));
+    for f in &agg.files {
+        let label = match f.status() {
+            FileStatus::Passed => styles.pass.apply_to("PASS"),
+            FileStatus::Failed => styles.fail.apply_to("FAIL"),
+            FileStatus::Errored => styles.fail.apply_to("ERROR"),
+        };
+        let what = match &f.error {
+            Some(e) => e.kind().to_string(),
+            None => file_counts(f),
+        };
+        let _ = writeln!(out, "  {label:<5} [{:>7.2}s] {} {}", f.seconds, f.path, styles.dim.apply_to(format!("({what})")));
+    }
+    out.push('\n');
+}
+
+/// `--final-status-level pending`: the pending examples, with why when the framework said.
+fn pending(out: &mut String, framework: Framework, agg: &Aggregate, styles: &Styles) {
+    let pending: Vec<_> = agg.files.iter().flat_map(|f| f.examples.iter()).filter(|e| e.status == ExampleStatus::Pending).collect();
+    if pending.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Pending examples:"));
+    for ex in pending {
+        let _ = write!(out, "{}", styles.pending.apply_to(framework.rerun_line(&ex.location, &ex.description)));
+        match ex.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            Some(why) => {
+                let _ = writeln!(out, " {}", styles.dim.apply_to(format!("({})", why.lines().next().unwrap_or(""))));
+            }
+            None => out.push('\n'),
+        }
+    }
+    out.push('\n');
+}
+
+/// `--final-status-level slow`: the files that ran longer than expected (SLOW in the display).
+fn slow_files(out: &mut String, agg: &Aggregate, styles: &Styles, slow_after: std::time::Duration) {
+    let mut slow: Vec<_> = agg.files.iter().filter(|f| f.seconds > slow_threshold(f.expected_seconds, slow_after)).collect();
+    if slow.is_empty() {
+        return;
+    }
+    slow.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Slow files (longer than expected):"));
+    for f in slow {
+        let _ = writeln!(out, "  {} [{:>7.2}s] {} {}", styles.pending.apply_to("SLOW"), f.seconds, f.path, styles.dim.apply_to(format!("(expected {:.1}s)", f.expected_seconds)));
+    }
+    out.push('\n');
+}
+
+/// `--failure-output final`: each failing file's details, as printed when it finished.
+fn details(out: &mut String, agg: &Aggregate, styles: &Styles) {
+    let failing: Vec<_> = agg.files.iter().filter(|f| f.status() != FileStatus::Passed).collect();
+    if failing.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Failures:"));
+    for f in failing {
+        out.push_str(&file_details(f, styles));
+    }
+    out.push('\n');
 }
 
 /// The rerun lines of failed examples, and the flaky ones.
@@ -366,7 +461,7 @@ mod tests {
     #[test]
     fn summary_text() {
         let a = agg();
-        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false));
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
         let expected = "\
 ────────────────────────────────────────────────────────────
 Failed examples:

@@ -274,6 +274,8 @@ impl BatchTracker {
                 let i = self.file(&f);
                 self.files[i].started = true;
                 self.current = Some(i);
+                let job = &self.files[i].job;
+                events.push(RunEvent::FileStarted { slot: self.slot.id, path: job.path.clone(), expected_seconds: job.expected_seconds });
                 self.marked(mark, events);
             }
             Event::Example { f, s, d, loc, l, t, m, bt, id } => {
