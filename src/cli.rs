@@ -248,6 +248,10 @@ pub struct RunArgs {
     /// history or size) if more.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub slow_timeout: Duration,
+    /// The summary gives, for each batch with a failure, the command that runs its files again
+    /// in one process, in the same order, with the same random seed.
+    #[arg(long)]
+    pub verbose_rerun_command: bool,
     /// Without a terminal (CI logs): print what still runs this often; `0` turns it off.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", env = "TESTBOT_HEARTBEAT")]
     pub heartbeat: Duration,
@@ -383,6 +387,7 @@ impl From<RunArgs> for commands::RunOptions {
                 failure_output: args.failure_output,
                 slow_after: args.slow_timeout,
                 heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
+                verbose_rerun: args.verbose_rerun_command,
             },
         }
     }

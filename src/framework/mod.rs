@@ -182,6 +182,23 @@ impl Framework {
     }
 }
 
+impl Framework {
+    /// A command that runs a batch's files again in one process, in the order it was given them
+    /// (`arguments`, as the runner got them), with its random order's seed: what reproduces an
+    /// order-dependent failure. Minitest and Test::Unit have no stock command for several
+    /// files: their files are listed in order.
+    pub fn batch_command(&self, arguments: &[String], seed: Option<u64>) -> String {
+        let files: Vec<String> = arguments.iter().map(|a| quote(a)).collect();
+        let files = files.join(" ");
+        let seed = seed.map(|s| format!("--seed {s} ")).unwrap_or_default();
+        match self {
+            Framework::RSpec => format!("rspec {seed}{files}"),
+            Framework::Cucumber => format!("cucumber {files}"),
+            Framework::Minitest | Framework::TestUnit => format!("# {seed}in this order: {files}"),
+        }
+    }
+}
+
 /// What rspec is given: testbot's formatter, the arguments after `--`, the files.
 fn rspec_args(runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String> {
     let mut args = vec![

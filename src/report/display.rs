@@ -71,6 +71,9 @@ pub struct DisplayOptions {
     pub slow_after: Duration,
     /// Plain lines: how often the heartbeat says what still runs; None: never.
     pub heartbeat: Option<Duration>,
+    /// `--verbose-rerun-command`: the summary gives the command that reruns each batch with a
+    /// failure as it ran.
+    pub verbose_rerun: bool,
 }
 
 impl Default for DisplayOptions {
@@ -81,6 +84,7 @@ impl Default for DisplayOptions {
             failure_output: FailureOutput::Immediate,
             slow_after: DEFAULT_SLOW_AFTER,
             heartbeat: Some(DEFAULT_HEARTBEAT),
+            verbose_rerun: false,
         }
     }
 }
@@ -141,6 +145,8 @@ struct Live {
     /// Lines of the status area on the screen now.
     drawn: usize,
     next_heartbeat: Option<Instant>,
+    /// The first random-order seed a batch reported.
+    seed: Option<u64>,
 }
 
 impl Display {
@@ -169,6 +175,10 @@ impl Display {
 
     pub fn slow_after(&self) -> Duration {
         self.live().options.slow_after
+    }
+
+    pub fn verbose_rerun(&self) -> bool {
+        self.live().options.verbose_rerun
     }
 
     /// A line on stdout, above the status area when there is one.
@@ -254,6 +264,7 @@ impl Live {
             seconds_done: 0.0,
             drawn: 0,
             next_heartbeat: None,
+            seed: None,
         }
     }
 
@@ -337,8 +348,17 @@ impl Live {
                     self.line(&text);
                 }
             }
-            RunEvent::BatchStarted { slot, files } => {
+            RunEvent::BatchStarted { slot, files, .. } => {
                 tracing::debug!(slot = slot.id, host = %slot.host, files = files.len(), "batch started: {}", files.join(" "));
+            }
+            // Random order: the first seed is said as the run goes (the summary has them all).
+            RunEvent::BatchSeed { slot, seed } => {
+                if self.seed.is_none() {
+                    self.seed = Some(*seed);
+                    let place = self.slots.iter().find(|s| s.id == *slot).map(slot_name).unwrap_or_default();
+                    let text = format!("{} random order, seed {seed} ({place}'s batch)", self.styles.bold.apply_to("testbot:"));
+                    self.line(&text);
+                }
             }
             RunEvent::BatchFinished { slot, .. } => {
                 self.running.remove(slot);

@@ -27,6 +27,20 @@ struct Report<'a> {
     /// what the plan was made from, for `report merge` to check that the shares fit together.
     #[serde(skip_serializing_if = "Option::is_none")]
     partition: Option<JsonPartition<'a>>,
+    /// Every batch (one runner process), in the order they ended: its slot, the runner's
+    /// arguments for its files in the order given, and its random order's seed if it had one.
+    batches: Vec<JsonBatch<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonBatch<'a> {
+    host: &'a str,
+    slot: usize,
+    host_slot: usize,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    files: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -187,6 +201,18 @@ pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut i
         hosts: hosts(agg),
         warnings: &agg.warnings,
         partition: agg.partition.as_deref().map(|s| JsonPartition { index: s.index, count: s.count, plan: &s.plan, digest: &s.digest }),
+        batches: agg
+            .batches
+            .iter()
+            .map(|b| JsonBatch {
+                host: &b.slot.host,
+                slot: b.slot.id,
+                host_slot: b.slot.host_slot,
+                seconds: round(b.seconds),
+                seed: b.seed,
+                files: &b.arguments,
+            })
+            .collect(),
     };
     serde_json::to_writer(&mut *out, &report)?;
     out.write_all(b"\n")

@@ -162,11 +162,13 @@ pub struct Final {
     pub details: bool,
     /// What makes a file SLOW (`--slow-timeout`).
     pub slow_after: std::time::Duration,
+    /// `--verbose-rerun-command`: each batch with a failure, as a command that reruns it.
+    pub batches: bool,
 }
 
 impl Default for Final {
     fn default() -> Final {
-        Final { level: StatusLevel::Fail, details: false, slow_after: super::display::DEFAULT_SLOW_AFTER }
+        Final { level: StatusLevel::Fail, details: false, slow_after: super::display::DEFAULT_SLOW_AFTER, batches: false }
     }
 }
 
@@ -189,10 +191,56 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     if what.level >= StatusLevel::Fail {
         examples(&mut out, framework, agg, styles);
         problems(&mut out, agg, styles);
+    }
+    if what.batches {
+        failing_batches(&mut out, framework, agg, styles);
+    }
+    seeds(&mut out, agg, what.batches);
+    if what.level >= StatusLevel::Fail {
         slot_use(&mut out, agg, styles);
     }
     final_lines(&mut out, agg, totals, styles);
     out
+}
+
+/// The random order's seeds, when batches had one: the one seed, or how many there were.
+fn seeds(out: &mut String, agg: &Aggregate, listed: bool) {
+    let mut seeds: Vec<u64> = agg.batches.iter().filter_map(|b| b.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    match seeds.as_slice() {
+        [] => {}
+        [seed] => {
+            let _ = writeln!(out, "Randomized with seed {seed} (`-- --seed {seed}` runs every batch in the same order)");
+        }
+        many => {
+            let how = if listed { "each batch's is above" } else { "--verbose-rerun-command lists each batch's" };
+            let _ = writeln!(out, "Randomized with {} seeds, one per batch ({how}; the JSON report has them all)", many.len());
+        }
+    }
+}
+
+/// `--verbose-rerun-command`: every batch that had a failing or errored file, as the command
+/// that runs its files again in one process, in the same order, with the same seed.
+fn failing_batches(out: &mut String, framework: Framework, agg: &Aggregate, styles: &Styles) {
+    let failing: std::collections::HashSet<&str> =
+        agg.files.iter().filter(|f| f.status() != FileStatus::Passed).map(|f| f.path.as_str()).collect();
+    let batches: Vec<_> = agg
+        .batches
+        .iter()
+        .filter(|b| b.arguments.iter().any(|a| failing.contains(super::batch_file(a))))
+        .collect();
+    if batches.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Batches with failures, as they ran (rerun one to reproduce an order-dependent failure):"));
+    for b in batches {
+        let place = format!("{}/{}", b.slot.host, b.slot.host_slot);
+        let seed = b.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
+        let _ = writeln!(out, "  {}", styles.dim.apply_to(format!("{place}{seed}:")));
+        let _ = writeln!(out, "    {}", framework.batch_command(&b.arguments, b.seed));
+    }
+    out.push('\n');
 }
 
 /// `--final-status-level pass`: every file, with its time and counts.

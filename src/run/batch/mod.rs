@@ -264,7 +264,12 @@ impl BatchTracker {
         match event {
             Event::Hello => self.hello = true,
             Event::PreloadReady => {}
-            Event::Start { .. } => self.started = true,
+            Event::Start { seed, .. } => {
+                self.started = true;
+                if let Some(seed) = seed {
+                    events.push(RunEvent::BatchSeed { slot: self.slot.id, seed });
+                }
+            }
             Event::ExampleStarted { f, d, loc } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
