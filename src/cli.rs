@@ -65,6 +65,9 @@ pub struct ListArgs {
     /// Only share K of N, as `testbot --partition K/N` would run it.
     #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
     pub partition: Option<(usize, usize)>,
+    /// Leave out the files (or folders) matching GLOB, as for a run; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
@@ -230,6 +233,10 @@ pub struct RunArgs {
     /// files with failures), as recorded in tmp/testbot-failures-<framework>.txt.
     #[arg(long)]
     pub only_failures: bool,
+    /// Leave out the files (or folders) matching GLOB, e.g. `spec/features/**` or
+    /// `spec/system`; repeatable; adds to `[project] exclude`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// What is printed as files finish: none, fail, retry, slow, pending, pass or all, each
     /// level with those before it (default: retry on a terminal, whose status area shows what
     /// runs; pass in plain lines).
@@ -335,6 +342,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
                 paths: args.paths,
                 runtime_log: args.runtime_log,
                 framework: args.framework,
+                exclude: args.exclude,
                 ..Default::default()
             };
             commands::list(&args.project.into(), &options, args.partition)
@@ -369,6 +377,7 @@ impl From<RunArgs> for commands::RunOptions {
                 preload: args.preload,
                 first_is_1: args.first_is_1,
                 only_failures: args.only_failures,
+                exclude: args.exclude,
             },
             policy: run::Policy {
                 partition: args.partition,

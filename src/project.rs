@@ -23,6 +23,8 @@ pub struct Options {
     pub first_is_1: bool,
     /// `--only-failures`: run what the last run recorded as failed instead of `paths`.
     pub only_failures: bool,
+    /// `--exclude`: globs of files (or folders) never run, with `[project] exclude`.
+    pub exclude: Vec<String>,
 }
 
 /// Why the project cannot be run as asked.
@@ -132,6 +134,8 @@ impl Project {
             args.paths.clone()
         };
         let files = select(root, &paths, &pattern, &folder_pattern)?;
+        let excluded: Vec<&String> = inventory.project.exclude.iter().chain(&args.exclude).collect();
+        let files = exclude(files, &excluded)?;
         if let (false, Some(f)) = (framework == Framework::RSpec, files.iter().find(|f| f.only.is_some())) {
             return Err(Error::Usage(format!(
                 "`{}` with lines or example ids: that selects examples in RSpec only\n  hint: for {}, name the test after `--` (minitest and Test::Unit: `-- -n NAME`; Cucumber: `features/a.feature:12` runs with `--` as cucumber's own argument)",
@@ -359,6 +363,13 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
                 let path = relative(root, &full).ok_or_else(|| {
                     Error::Usage(format!("`{given}` is outside the project at {}", root.display()))
                 })?;
+                // A helper or a README given by mistake would "pass" with 0 examples.
+                let name = file_pattern(&path);
+                if !file_glob.is_match(name) || NOT_TEST_FILES.contains(&name) {
+                    return Err(Error::Usage(format!(
+                        "`{given}` is not a test file: its name does not match `{folder_pattern}`\n  hint: give test files or folders; for other names set `pattern` under [project] in testbot.toml"
+                    )));
+                }
                 found.push(SpecFile { path, size: meta.len(), only });
             }
         }
@@ -384,6 +395,34 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
         return Err(Error::EmptySelection { what, root: root.to_path_buf() });
     }
     Ok(found)
+}
+
+/// The files that none of the `excluded` globs matches. A glob matches a file's path from the
+/// project root, or a folder above it (`spec/features` leaves out everything under it). Leaving
+/// out every file is an error, as an empty selection is.
+fn exclude(files: Vec<SpecFile>, excluded: &[&String]) -> Result<Vec<SpecFile>, Error> {
+    if excluded.is_empty() {
+        return Ok(files);
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for given in excluded {
+        let glob = given.trim_start_matches("./").trim_end_matches('/');
+        for g in [glob.to_string(), format!("{glob}/**")] {
+            set.add(Glob::new(&g).map_err(|e| Error::Usage(format!("invalid exclude pattern `{given}`: {}", e.kind())))?);
+        }
+    }
+    let set = set.build().map_err(|e| Error::Usage(format!("invalid exclude patterns: {e}")))?;
+    let before = files.len();
+    let kept: Vec<SpecFile> = files.into_iter().filter(|f| !set.is_match(&f.path)).collect();
+    if kept.is_empty() {
+        let globs: Vec<String> = excluded.iter().map(|g| format!("`{g}`")).collect();
+        return Err(Error::Usage(format!(
+            "every selected file ({before}) is excluded by {}
+  hint: `--exclude` and `[project] exclude` in testbot.toml leave files out",
+            globs.join(", ")
+        )));
+    }
+    Ok(kept)
 }
 
 /// `spec/**/*_spec.rb` → `spec`: the folder a walk can start from.
@@ -486,9 +525,15 @@ mod tests {
     #[test]
     fn given_files_and_folders() {
         let dir = tree(&["spec/a_spec.rb", "spec/m/b_spec.rb", "spec/m/helper.rb", "spec/other.rb"]);
-        let given = vec!["spec/m".to_string(), "./spec/other.rb".to_string(), "spec/m/b_spec.rb".to_string()];
+        let given = vec!["spec/m".to_string(), "./spec/a_spec.rb".to_string(), "spec/m/b_spec.rb".to_string()];
         let found = select(dir.path(), &given, "spec/**/*_spec.rb", "*_spec.rb").unwrap();
-        assert_eq!(paths(&found), ["spec/m/b_spec.rb", "spec/other.rb"]);
+        assert_eq!(paths(&found), ["spec/a_spec.rb", "spec/m/b_spec.rb"]);
+        // A file that is not a spec, named by mistake, would pass with 0 examples: refused.
+        let err = select(dir.path(), &["./spec/other.rb".to_string()], "spec/**/*_spec.rb", "*_spec.rb").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`./spec/other.rb` is not a test file: its name does not match `*_spec.rb`\n  hint: give test files or folders; for other names set `pattern` under [project] in testbot.toml"
+        );
     }
 
     #[test]
@@ -555,9 +600,8 @@ mod tests {
         let f = Framework::TestUnit;
         let found = select(dir.path(), &["test".into()], f.default_pattern(), f.default_folder_pattern()).unwrap();
         assert_eq!(paths(&found), ["test/a_test.rb", "test/m/test_b.rb"]);
-        // Named explicitly, the helper is run: the person asked for it.
-        let found = select(dir.path(), &["test/test_helper.rb".into()], f.default_pattern(), f.default_folder_pattern()).unwrap();
-        assert_eq!(paths(&found), ["test/test_helper.rb"]);
+        // Named explicitly, the helper is still no test file (it would pass with 0 tests).
+        assert!(select(dir.path(), &["test/test_helper.rb".into()], f.default_pattern(), f.default_folder_pattern()).is_err());
     }
 
     #[test]
