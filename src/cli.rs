@@ -46,6 +46,9 @@ pub enum Command {
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) to stdout,
     /// e.g. `testbot completions bash > ~/.local/share/bash-completion/completions/testbot`.
     Completions(CompletionsArgs),
+    /// Print testbot's man page (roff) to stdout, e.g.
+    /// `testbot man > ~/.local/share/man/man1/testbot.1`, then `man testbot`.
+    Man,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -348,6 +351,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             commands::list(&args.project.into(), &options, args.partition)
         }
         Some(Command::Completions(args)) => completions(args),
+        Some(Command::Man) => man(),
         None => {
             if let Some(error) = unknown_command(&cli.run) {
                 return Err(error);
@@ -408,6 +412,16 @@ fn completions(args: CompletionsArgs) -> Result<Outcome, Error> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "testbot", &mut script);
     crate::report::print_completions(&String::from_utf8_lossy(&script));
+    Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
+/// `testbot man`: clap_mangen's page for the whole command line (a run's options, the
+/// commands, the exit codes in its after-help).
+fn man() -> Result<Outcome, Error> {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page).expect("a Vec takes every write");
+    crate::report::print_completions(&String::from_utf8_lossy(&page));
     Ok(Outcome::new(crate::errors::exit::PASSED))
 }
 
