@@ -122,6 +122,10 @@ impl Project {
         let framework = choose_framework(root, inventory, args)?;
         let (pattern, folder_pattern) = match &inventory.project.pattern {
             Some(p) => (p.clone(), file_pattern(p).to_string()),
+            None if minitest_pattern(root, framework).is_some() => {
+                let pattern = minitest_pattern(root, framework).unwrap_or_default();
+                (pattern.to_string(), framework.default_folder_pattern().to_string())
+            }
             None => (framework.default_pattern().to_string(), framework.default_folder_pattern().to_string()),
         };
         let paths = if args.only_failures {
@@ -266,7 +270,7 @@ pub fn detect_all(root: &Path) -> Result<Vec<Detected>, Error> {
     };
     let mut found = Vec::new();
     if has_files(Framework::RSpec) {
-        found.push(Detected { framework: Framework::RSpec, evidence: "spec/".to_string() });
+        found.push(spec_folder_framework(root));
     }
     if has_files(Framework::Minitest) {
         let (framework, evidence) = test_folder_framework(root)?;
@@ -275,7 +279,59 @@ pub fn detect_all(root: &Path) -> Result<Vec<Detected>, Error> {
     if has_files(Framework::Cucumber) {
         found.push(Detected { framework: Framework::Cucumber, evidence: "features/".to_string() });
     }
+    // minitest in spec/ and in test/: one suite, with both folders' evidence.
+    if let [a, b, ..] = found.as_mut_slice() {
+        if a.framework == b.framework {
+            a.evidence = format!("{}, {}", a.evidence, b.evidence);
+            found.remove(1);
+        }
+    }
     Ok(found)
+}
+
+/// RSpec, unless the Ruby files under spec/ mention minitest and never RSpec: minitest/spec
+/// suites (`require "minitest/autorun"`, `describe … do` with `_(x).must_equal`) live in spec/
+/// too.
+fn spec_folder_framework(root: &Path) -> Detected {
+    const RSPEC: &[&str] = &["RSpec", "rspec"];
+    const MINITEST: &[&str] = &["minitest", "Minitest", "MiniTest"];
+    let (rspec, minitest) = mentions_in(root, "spec", RSPEC, MINITEST);
+    if minitest > 0 && rspec == 0 {
+        Detected { framework: Framework::Minitest, evidence: "spec/ holds minitest specs".to_string() }
+    } else {
+        Detected { framework: Framework::RSpec, evidence: "spec/".to_string() }
+    }
+}
+
+/// How many of the Ruby files under `folder` (the first 500, their first 64 KiB) mention any of
+/// `a`, and any of `b`.
+fn mentions_in(root: &Path, folder: &str, a: &[&str], b: &[&str]) -> (usize, usize) {
+    const MAX_FILES: usize = 500;
+    const MAX_BYTES: usize = 64 * 1024;
+    let mut rb = Vec::new();
+    walk(root, &root.join(folder), &mut |rel| rel.ends_with(".rb"), &mut rb, None);
+    rb.sort_by(|x, y| x.path.cmp(&y.path));
+    let (mut in_a, mut in_b) = (0usize, 0usize);
+    for file in rb.iter().take(MAX_FILES) {
+        let Ok(bytes) = std::fs::read(root.join(&file.path)) else { continue };
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BYTES)]);
+        in_a += usize::from(a.iter().any(|m| mentions(&text, m)));
+        in_b += usize::from(b.iter().any(|m| mentions(&text, m)));
+    }
+    (in_a, in_b)
+}
+
+/// minitest's files when spec/ holds minitest specs (or is the only folder there is): spec/'s
+/// too, beside test/'s. None: the framework's default.
+fn minitest_pattern(root: &Path, framework: Framework) -> Option<&'static str> {
+    if framework != Framework::Minitest || !root.join("spec").is_dir() {
+        return None;
+    }
+    let test = root.join("test").is_dir();
+    if test && spec_folder_framework(root).framework != Framework::Minitest {
+        return None;
+    }
+    Some(if test { "{test,spec}/**/{*_test,test_*,*_spec}.rb" } else { "spec/**/{*_spec,*_test,test_*}.rb" })
 }
 
 /// minitest or Test::Unit, from what the Ruby files under test/ mention.
@@ -509,6 +565,27 @@ mod tests {
             std::fs::write(&p, "x").unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn a_spec_folder_is_minitest_when_its_files_are() {
+        let dir = tree(&[]);
+        let write = |f: &str, body: &str| {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        };
+        write("spec/a_spec.rb", "require \"minitest/autorun\"\ndescribe \"A\" do\nend\n");
+        assert_eq!(detect(dir.path()).unwrap(), Framework::Minitest);
+        assert_eq!(minitest_pattern(dir.path(), Framework::Minitest), Some("spec/**/{*_spec,*_test,test_*}.rb"));
+        // One file that names RSpec (a spec_helper) makes it RSpec's.
+        write("spec/spec_helper.rb", "RSpec.configure { |c| c.order = :random }\n");
+        assert_eq!(detect(dir.path()).unwrap(), Framework::RSpec);
+        assert_eq!(minitest_pattern(dir.path(), Framework::RSpec), None);
+        // Bare `describe` with nothing named: RSpec, as before.
+        std::fs::remove_file(dir.path().join("spec/spec_helper.rb")).unwrap();
+        write("spec/a_spec.rb", "describe \"A\" do\nend\n");
+        assert_eq!(detect(dir.path()).unwrap(), Framework::RSpec);
     }
 
     fn paths(found: &[SpecFile]) -> Vec<&str> {

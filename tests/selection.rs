@@ -142,3 +142,29 @@ fn a_path_that_is_not_a_test_file_is_an_error_not_a_pass() {
     run.assert_exit(0);
     run.assert_stdout_contains("1 file on 1 slot: 1 example, 0 failures");
 }
+
+const MINITEST_SPEC: &str = "require \"minitest/autorun\"\n\ndescribe \"Calc\" do\n  it \"adds\" do\n    _(1 + 1).must_equal 2\n  end\n\n  it \"subtracts wrongly\" do\n    _(3 - 1).must_equal 1\n  end\nend\n";
+
+#[test]
+fn a_spec_folder_of_minitest_specs_is_minitest() {
+    // minitest_basic's tests moved to spec/ as minitest/spec files: no test/, no RSpec.
+    let p = Project::new("minitest_basic");
+    std::fs::remove_dir_all(p.path("test")).unwrap();
+    p.write("spec/calc_spec.rb", MINITEST_SPEC);
+    p.write("spec/words_spec.rb", "require \"minitest/autorun\"\n\ndescribe \"Words\" do\n  it \"upcases\" do\n    _(\"a\".upcase).must_equal \"A\"\n  end\nend\n");
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["-n", "2"]).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.framework(), "minitest", "{}", run.dump());
+    assert_eq!(report.file_paths(), ["spec/calc_spec.rb", "spec/words_spec.rb"], "{}", run.dump());
+    assert_eq!(report.totals(), totals(2, 3, 1, 0, 0), "{}", run.dump());
+    run.assert_stdout_contains("ruby -Ispec spec/calc_spec.rb -n 'Calc#test_0002_subtracts wrongly'");
+    // Named, minitest with no test/ looks in spec/.
+    let run = p.testbot(["-n", "1", "--framework", "minitest"]).run();
+    run.assert_exit(1);
+    run.assert_stdout_contains("2 files on 1 slot: 3 examples, 1 failure");
+    // `testbot init` says what it saw.
+    let run = p.testbot(["init"]).run();
+    run.assert_exit(0);
+    run.assert_stdout_contains("framework: minitest (spec/ holds minitest specs)");
+}
