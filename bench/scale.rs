@@ -104,6 +104,7 @@ fn main() {
         flaky_fails: false,
         failures_log: None,
         display: Default::default(),
+        runner_command: None,
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");

@@ -168,3 +168,18 @@ fn a_spec_folder_of_minitest_specs_is_minitest() {
     run.assert_exit(0);
     run.assert_stdout_contains("framework: minitest (spec/ holds minitest specs)");
 }
+
+#[test]
+fn the_minitest_rerun_line_uses_the_project_command() {
+    let p = Project::new("minitest_basic");
+    p.write("testbot.toml", "[project]\ncommand = \"ruby -Itest -Ilib\"\n");
+    let run = p.testbot(["-n", "1", "test/math_test.rb"]).run();
+    run.assert_exit(1);
+    let line = "ruby -Itest -Ilib test/math_test.rb -n 'MathTest#test_adds_wrongly'";
+    run.assert_stdout_contains(&format!("{line}\n"));
+    // Pasted into a shell, it runs that one test, which fails as it did.
+    let out = std::process::Command::new("sh").args(["-c", line]).current_dir(&p.root).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("1 runs, 1 assertions, 1 failures, 0 errors"), "{text}");
+}

@@ -53,6 +53,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         flaky_fails: options.flaky_fails,
         failures_log: policy.partition.is_none().then(|| crate::history::failures::path(&project.runtime_log, project.framework)),
         display: options.display.clone(),
+        runner_command: project.runner.command.clone(),
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.

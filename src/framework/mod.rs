@@ -199,6 +199,20 @@ impl Framework {
     }
 }
 
+impl Framework {
+    /// `rerun_line`, with `[project] command` in place of the framework's own runner when the
+    /// project runs its tests through one (`bin/rspec`, `ruby -Ilib -Itest`, `bin/rails test`).
+    pub fn rerun_line_with(&self, command: Option<&str>, location: &str, description: &str) -> String {
+        match (self, command) {
+            (_, None) => self.rerun_line(location, description),
+            (Framework::Minitest | Framework::TestUnit, Some(command)) => {
+                format!("{command} {} -n {}", quote(strip_line(location)), quote(description))
+            }
+            (Framework::RSpec | Framework::Cucumber, Some(command)) => format!("{command} {location} # {description}"),
+        }
+    }
+}
+
 /// What rspec is given: testbot's formatter, the arguments after `--`, the files.
 fn rspec_args(runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String> {
     let mut args = vec![
@@ -313,6 +327,11 @@ mod tests {
     #[test]
     fn rerun_lines_in_each_frameworks_idiom() {
         assert_eq!(Framework::RSpec.rerun_line("./spec/a_spec.rb:3", "A works"), "rspec ./spec/a_spec.rb:3 # A works");
+        assert_eq!(
+            Framework::Minitest.rerun_line_with(Some("bin/rails test"), "test/a_test.rb:12", "MathTest#test_x"),
+            "bin/rails test test/a_test.rb -n 'MathTest#test_x'"
+        );
+        assert_eq!(Framework::RSpec.rerun_line_with(Some("bin/rspec"), "./spec/a_spec.rb:3", "A works"), "bin/rspec ./spec/a_spec.rb:3 # A works");
         assert_eq!(
             Framework::Minitest.rerun_line("test/a_test.rb:12", "MathTest#test_x"),
             "ruby -Itest test/a_test.rb -n 'MathTest#test_x'"

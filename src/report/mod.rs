@@ -39,6 +39,8 @@ pub struct ReportConfig {
     pub failures_log: Option<PathBuf>,
     /// What the live display and the summary show.
     pub display: DisplayOptions,
+    /// `[project] command`, for the rerun lines.
+    pub runner_command: Option<String>,
 }
 
 /// An error outside examples that no file owns.
@@ -76,6 +78,8 @@ pub struct Aggregate {
     /// Every batch, in the order they ended: which files ran together, in which order, with
     /// which seed.
     pub batches: Vec<Batch>,
+    /// `[project] command`: what the rerun lines start with instead of the framework's runner.
+    pub runner_command: Option<String>,
 }
 
 /// One runner process's files, as it was given them.
@@ -101,7 +105,7 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(config: ReportConfig) -> Reporter {
-        let agg = Aggregate { flaky_fails: config.flaky_fails, ..Aggregate::default() };
+        let agg = Aggregate { flaky_fails: config.flaky_fails, runner_command: config.runner_command.clone(), ..Aggregate::default() };
         Reporter { display: Display::new(config.display.clone()), config, agg, run_output_seen: Default::default(), batches: Default::default() }
     }
 
@@ -282,7 +286,7 @@ pub fn merge_reports(
     for warning in &agg.warnings {
         display.warn(warning);
     }
-    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails, failures_log: None, display: DisplayOptions::default() };
+    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails, failures_log: None, display: DisplayOptions::default(), runner_command: None };
     Ok(Reporter { config, agg, display, run_output_seen: Default::default(), batches: Default::default() }.finish())
 }
 

@@ -269,7 +269,7 @@ fn pending(out: &mut String, framework: Framework, agg: &Aggregate, styles: &Sty
     }
     let _ = writeln!(out, "{}", styles.bold.apply_to("Pending examples:"));
     for ex in pending {
-        let _ = write!(out, "{}", styles.pending.apply_to(framework.rerun_line(&ex.location, &ex.description)));
+        let _ = write!(out, "{}", styles.pending.apply_to(framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description)));
         match ex.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
             Some(why) => {
                 let _ = writeln!(out, " {}", styles.dim.apply_to(format!("({})", why.lines().next().unwrap_or(""))));
@@ -318,7 +318,7 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
     if !failed.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Failed examples:"));
         for ex in &failed {
-            let _ = writeln!(out, "{}", styles.fail.apply_to(framework.rerun_line(&ex.location, &ex.description)));
+            let _ = writeln!(out, "{}", styles.fail.apply_to(framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description)));
         }
         out.push('\n');
     }
@@ -327,7 +327,7 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
         let _ = writeln!(out, "{}", styles.bold.apply_to("Flaky examples (failed, then passed on a retry):"));
         for ex in &flaky {
             let tries = ex.earlier_failures.len() + 1;
-            let line = framework.rerun_line(&ex.location, &ex.description);
+            let line = framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description);
             let _ = writeln!(out, "{} {}", styles.pending.apply_to(line), styles.dim.apply_to(format!("(passed on try {tries})")));
         }
         out.push('\n');
