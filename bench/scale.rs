@@ -103,6 +103,8 @@ fn main() {
         examples_log: None,
         flaky_fails: false,
         failures_log: None,
+        display: Default::default(),
+        runner_command: None,
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");

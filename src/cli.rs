@@ -2,6 +2,7 @@
 
 use crate::commands::{self, Outcome};
 use crate::errors::Error;
+use crate::report::{DisplayOptions, FailureOutput, StatusLevel};
 use crate::{project, run};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) to stdout,
     /// e.g. `testbot completions bash > ~/.local/share/bash-completion/completions/testbot`.
     Completions(CompletionsArgs),
+    /// Print testbot's man page (roff) to stdout, e.g.
+    /// `testbot man > ~/.local/share/man/man1/testbot.1`, then `man testbot`.
+    Man,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -64,6 +68,9 @@ pub struct ListArgs {
     /// Only share K of N, as `testbot --partition K/N` would run it.
     #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
     pub partition: Option<(usize, usize)>,
+    /// Leave out the files (or folders) matching GLOB, as for a run; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
@@ -229,6 +236,35 @@ pub struct RunArgs {
     /// files with failures), as recorded in tmp/testbot-failures-<framework>.txt.
     #[arg(long)]
     pub only_failures: bool,
+    /// Leave out the files (or folders) matching GLOB, e.g. `spec/features/**` or
+    /// `spec/system`; repeatable; adds to `[project] exclude`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// What is printed as files finish: none, fail, retry, slow, pending, pass or all, each
+    /// level with those before it (default: retry on a terminal, whose status area shows what
+    /// runs; pass in plain lines).
+    #[arg(long, value_name = "LEVEL", value_enum)]
+    pub status_level: Option<StatusLevel>,
+    /// What the final summary lists: none (the verdict line only), fail (failures' rerun lines
+    /// and errors), retry, slow (+ the files that ran longer than expected), pending (+ the
+    /// pending examples), pass or all (+ every file).
+    #[arg(long, value_name = "LEVEL", value_enum, default_value = "fail")]
+    pub final_status_level: StatusLevel,
+    /// When a failing file's details (messages, backtraces, output) are printed: immediate (as
+    /// it finishes), final (in the summary), immediate-final (both) or never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "immediate")]
+    pub failure_output: FailureOutput,
+    /// Mark a running file SLOW once it runs longer than this, or 3x its expected time (runtime
+    /// history or size) if more.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub slow_timeout: Duration,
+    /// The summary gives, for each batch with a failure, the command that runs its files again
+    /// in one process, in the same order, with the same random seed.
+    #[arg(long)]
+    pub verbose_rerun_command: bool,
+    /// Without a terminal (CI logs): print what still runs this often; `0` turns it off.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", env = "TESTBOT_HEARTBEAT")]
+    pub heartbeat: Duration,
 }
 
 /// `90`, `90s`, `1.5m`, `2h`, `1m30s`: a duration in seconds unless it says otherwise. One
@@ -309,11 +345,13 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
                 paths: args.paths,
                 runtime_log: args.runtime_log,
                 framework: args.framework,
+                exclude: args.exclude,
                 ..Default::default()
             };
             commands::list(&args.project.into(), &options, args.partition)
         }
         Some(Command::Completions(args)) => completions(args),
+        Some(Command::Man) => man(),
         None => {
             if let Some(error) = unknown_command(&cli.run) {
                 return Err(error);
@@ -343,6 +381,7 @@ impl From<RunArgs> for commands::RunOptions {
                 preload: args.preload,
                 first_is_1: args.first_is_1,
                 only_failures: args.only_failures,
+                exclude: args.exclude,
             },
             policy: run::Policy {
                 partition: args.partition,
@@ -355,6 +394,14 @@ impl From<RunArgs> for commands::RunOptions {
             junit: args.junit,
             flaky_fails: args.flaky_fails,
             no_sync: args.no_sync,
+            display: DisplayOptions {
+                status_level: args.status_level,
+                final_status_level: args.final_status_level,
+                failure_output: args.failure_output,
+                slow_after: args.slow_timeout,
+                heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
+                verbose_rerun: args.verbose_rerun_command,
+            },
         }
     }
 }
@@ -365,6 +412,16 @@ fn completions(args: CompletionsArgs) -> Result<Outcome, Error> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "testbot", &mut script);
     crate::report::print_completions(&String::from_utf8_lossy(&script));
+    Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
+/// `testbot man`: clap_mangen's page for the whole command line (a run's options, the
+/// commands, the exit codes in its after-help).
+fn man() -> Result<Outcome, Error> {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page).expect("a Vec takes every write");
+    crate::report::print_completions(&String::from_utf8_lossy(&page));
     Ok(Outcome::new(crate::errors::exit::PASSED))
 }
 

@@ -126,6 +126,22 @@ pub enum RunEvent {
     BatchStarted {
         slot: SlotInfo,
         files: Vec<String>,
+        /// What the runner was given for them, in order (`spec/a_spec.rb`, `spec/b_spec.rb[1:2]`):
+        /// with the seed, what reruns the batch as it ran.
+        arguments: Vec<String>,
+    },
+    /// The batch's runner orders at random with this seed (RSpec's `--order random`).
+    BatchSeed {
+        slot: usize,
+        seed: u64,
+    },
+    /// A runner began a file (its formatter said so): what the live display shows as running
+    /// on `slot` until that slot starts another file or its batch ends.
+    FileStarted {
+        slot: usize,
+        path: String,
+        /// What the scheduler expected the file (or this piece of it) to take.
+        expected_seconds: f64,
     },
     /// Live progress; the file's final results come with `FileFinished`.
     ExampleFinished {

@@ -23,6 +23,8 @@ pub struct Options {
     pub first_is_1: bool,
     /// `--only-failures`: run what the last run recorded as failed instead of `paths`.
     pub only_failures: bool,
+    /// `--exclude`: globs of files (or folders) never run, with `[project] exclude`.
+    pub exclude: Vec<String>,
 }
 
 /// Why the project cannot be run as asked.
@@ -120,6 +122,10 @@ impl Project {
         let framework = choose_framework(root, inventory, args)?;
         let (pattern, folder_pattern) = match &inventory.project.pattern {
             Some(p) => (p.clone(), file_pattern(p).to_string()),
+            None if minitest_pattern(root, framework).is_some() => {
+                let pattern = minitest_pattern(root, framework).unwrap_or_default();
+                (pattern.to_string(), framework.default_folder_pattern().to_string())
+            }
             None => (framework.default_pattern().to_string(), framework.default_folder_pattern().to_string()),
         };
         let paths = if args.only_failures {
@@ -132,6 +138,8 @@ impl Project {
             args.paths.clone()
         };
         let files = select(root, &paths, &pattern, &folder_pattern)?;
+        let excluded: Vec<&String> = inventory.project.exclude.iter().chain(&args.exclude).collect();
+        let files = exclude(files, &excluded)?;
         if let (false, Some(f)) = (framework == Framework::RSpec, files.iter().find(|f| f.only.is_some())) {
             return Err(Error::Usage(format!(
                 "`{}` with lines or example ids: that selects examples in RSpec only\n  hint: for {}, name the test after `--` (minitest and Test::Unit: `-- -n NAME`; Cucumber: `features/a.feature:12` runs with `--` as cucumber's own argument)",
@@ -277,7 +285,7 @@ pub fn detect_all(root: &Path) -> Result<Vec<Detected>, Error> {
     };
     let mut found = Vec::new();
     if has_files(Framework::RSpec) {
-        found.push(Detected { framework: Framework::RSpec, evidence: "spec/".to_string() });
+        found.push(spec_folder_framework(root));
     }
     if has_files(Framework::Minitest) {
         let (framework, evidence) = test_folder_framework(root)?;
@@ -286,7 +294,59 @@ pub fn detect_all(root: &Path) -> Result<Vec<Detected>, Error> {
     if has_files(Framework::Cucumber) {
         found.push(Detected { framework: Framework::Cucumber, evidence: "features/".to_string() });
     }
+    // minitest in spec/ and in test/: one suite, with both folders' evidence.
+    if let [a, b, ..] = found.as_mut_slice() {
+        if a.framework == b.framework {
+            a.evidence = format!("{}, {}", a.evidence, b.evidence);
+            found.remove(1);
+        }
+    }
     Ok(found)
+}
+
+/// RSpec, unless the Ruby files under spec/ mention minitest and never RSpec: minitest/spec
+/// suites (`require "minitest/autorun"`, `describe … do` with `_(x).must_equal`) live in spec/
+/// too.
+fn spec_folder_framework(root: &Path) -> Detected {
+    const RSPEC: &[&str] = &["RSpec", "rspec"];
+    const MINITEST: &[&str] = &["minitest", "Minitest", "MiniTest"];
+    let (rspec, minitest) = mentions_in(root, "spec", RSPEC, MINITEST);
+    if minitest > 0 && rspec == 0 {
+        Detected { framework: Framework::Minitest, evidence: "spec/ holds minitest specs".to_string() }
+    } else {
+        Detected { framework: Framework::RSpec, evidence: "spec/".to_string() }
+    }
+}
+
+/// How many of the Ruby files under `folder` (the first 500, their first 64 KiB) mention any of
+/// `a`, and any of `b`.
+fn mentions_in(root: &Path, folder: &str, a: &[&str], b: &[&str]) -> (usize, usize) {
+    const MAX_FILES: usize = 500;
+    const MAX_BYTES: usize = 64 * 1024;
+    let mut rb = Vec::new();
+    walk(root, &root.join(folder), &mut |rel| rel.ends_with(".rb"), &mut rb, None);
+    rb.sort_by(|x, y| x.path.cmp(&y.path));
+    let (mut in_a, mut in_b) = (0usize, 0usize);
+    for file in rb.iter().take(MAX_FILES) {
+        let Ok(bytes) = std::fs::read(root.join(&file.path)) else { continue };
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BYTES)]);
+        in_a += usize::from(a.iter().any(|m| mentions(&text, m)));
+        in_b += usize::from(b.iter().any(|m| mentions(&text, m)));
+    }
+    (in_a, in_b)
+}
+
+/// minitest's files when spec/ holds minitest specs (or is the only folder there is): spec/'s
+/// too, beside test/'s. None: the framework's default.
+fn minitest_pattern(root: &Path, framework: Framework) -> Option<&'static str> {
+    if framework != Framework::Minitest || !root.join("spec").is_dir() {
+        return None;
+    }
+    let test = root.join("test").is_dir();
+    if test && spec_folder_framework(root).framework != Framework::Minitest {
+        return None;
+    }
+    Some(if test { "{test,spec}/**/{*_test,test_*,*_spec}.rb" } else { "spec/**/{*_spec,*_test,test_*}.rb" })
 }
 
 /// minitest or Test::Unit, from what the Ruby files under test/ mention.
@@ -374,6 +434,13 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
                 let path = relative(root, &full).ok_or_else(|| {
                     Error::Usage(format!("`{given}` is outside the project at {}", root.display()))
                 })?;
+                // A helper or a README given by mistake would "pass" with 0 examples.
+                let name = file_pattern(&path);
+                if !file_glob.is_match(name) || NOT_TEST_FILES.contains(&name) {
+                    return Err(Error::Usage(format!(
+                        "`{given}` is not a test file: its name does not match `{folder_pattern}`\n  hint: give test files or folders; for other names set `pattern` under [project] in testbot.toml"
+                    )));
+                }
                 found.push(SpecFile { path, size: meta.len(), only });
             }
         }
@@ -399,6 +466,34 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
         return Err(Error::EmptySelection { what, root: root.to_path_buf() });
     }
     Ok(found)
+}
+
+/// The files that none of the `excluded` globs matches. A glob matches a file's path from the
+/// project root, or a folder above it (`spec/features` leaves out everything under it). Leaving
+/// out every file is an error, as an empty selection is.
+fn exclude(files: Vec<SpecFile>, excluded: &[&String]) -> Result<Vec<SpecFile>, Error> {
+    if excluded.is_empty() {
+        return Ok(files);
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for given in excluded {
+        let glob = given.trim_start_matches("./").trim_end_matches('/');
+        for g in [glob.to_string(), format!("{glob}/**")] {
+            set.add(Glob::new(&g).map_err(|e| Error::Usage(format!("invalid exclude pattern `{given}`: {}", e.kind())))?);
+        }
+    }
+    let set = set.build().map_err(|e| Error::Usage(format!("invalid exclude patterns: {e}")))?;
+    let before = files.len();
+    let kept: Vec<SpecFile> = files.into_iter().filter(|f| !set.is_match(&f.path)).collect();
+    if kept.is_empty() {
+        let globs: Vec<String> = excluded.iter().map(|g| format!("`{g}`")).collect();
+        return Err(Error::Usage(format!(
+            "every selected file ({before}) is excluded by {}
+  hint: `--exclude` and `[project] exclude` in testbot.toml leave files out",
+            globs.join(", ")
+        )));
+    }
+    Ok(kept)
 }
 
 /// `spec/**/*_spec.rb` → `spec`: the folder a walk can start from.
@@ -502,6 +597,27 @@ mod tests {
         dir
     }
 
+    #[test]
+    fn a_spec_folder_is_minitest_when_its_files_are() {
+        let dir = tree(&[]);
+        let write = |f: &str, body: &str| {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        };
+        write("spec/a_spec.rb", "require \"minitest/autorun\"\ndescribe \"A\" do\nend\n");
+        assert_eq!(detect(dir.path()).unwrap(), Framework::Minitest);
+        assert_eq!(minitest_pattern(dir.path(), Framework::Minitest), Some("spec/**/{*_spec,*_test,test_*}.rb"));
+        // One file that names RSpec (a spec_helper) makes it RSpec's.
+        write("spec/spec_helper.rb", "RSpec.configure { |c| c.order = :random }\n");
+        assert_eq!(detect(dir.path()).unwrap(), Framework::RSpec);
+        assert_eq!(minitest_pattern(dir.path(), Framework::RSpec), None);
+        // Bare `describe` with nothing named: RSpec, as before.
+        std::fs::remove_file(dir.path().join("spec/spec_helper.rb")).unwrap();
+        write("spec/a_spec.rb", "describe \"A\" do\nend\n");
+        assert_eq!(detect(dir.path()).unwrap(), Framework::RSpec);
+    }
+
     fn paths(found: &[SpecFile]) -> Vec<&str> {
         found.iter().map(|f| f.path.as_str()).collect()
     }
@@ -516,9 +632,15 @@ mod tests {
     #[test]
     fn given_files_and_folders() {
         let dir = tree(&["spec/a_spec.rb", "spec/m/b_spec.rb", "spec/m/helper.rb", "spec/other.rb"]);
-        let given = vec!["spec/m".to_string(), "./spec/other.rb".to_string(), "spec/m/b_spec.rb".to_string()];
+        let given = vec!["spec/m".to_string(), "./spec/a_spec.rb".to_string(), "spec/m/b_spec.rb".to_string()];
         let found = select(dir.path(), &given, "spec/**/*_spec.rb", "*_spec.rb").unwrap();
-        assert_eq!(paths(&found), ["spec/m/b_spec.rb", "spec/other.rb"]);
+        assert_eq!(paths(&found), ["spec/a_spec.rb", "spec/m/b_spec.rb"]);
+        // A file that is not a spec, named by mistake, would pass with 0 examples: refused.
+        let err = select(dir.path(), &["./spec/other.rb".to_string()], "spec/**/*_spec.rb", "*_spec.rb").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`./spec/other.rb` is not a test file: its name does not match `*_spec.rb`\n  hint: give test files or folders; for other names set `pattern` under [project] in testbot.toml"
+        );
     }
 
     #[test]
@@ -585,9 +707,8 @@ mod tests {
         let f = Framework::TestUnit;
         let found = select(dir.path(), &["test".into()], f.default_pattern(), f.default_folder_pattern()).unwrap();
         assert_eq!(paths(&found), ["test/a_test.rb", "test/m/test_b.rb"]);
-        // Named explicitly, the helper is run: the person asked for it.
-        let found = select(dir.path(), &["test/test_helper.rb".into()], f.default_pattern(), f.default_folder_pattern()).unwrap();
-        assert_eq!(paths(&found), ["test/test_helper.rb"]);
+        // Named explicitly, the helper is still no test file (it would pass with 0 tests).
+        assert!(select(dir.path(), &["test/test_helper.rb".into()], f.default_pattern(), f.default_folder_pattern()).is_err());
     }
 
     #[test]

@@ -272,3 +272,19 @@ fn completions_print_a_script_for_the_shell() {
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.starts_with("error: invalid value 'tcsh' for '<SHELL>'"), "{}", out.stderr);
 }
+
+#[test]
+fn man_prints_a_man_page_with_every_option() {
+    let out = raw(Path::new("/"), &["man"], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+    let page = &out.stdout;
+    assert!(page.contains(".TH testbot 1"), "{page}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS", ".SH VERSION"] {
+        assert!(page.contains(section), "{section} missing:\n{page}");
+    }
+    // roff escapes a dash as `\-`: the run's options, and the commands.
+    for word in [r"\-\-status\-level", r"\-\-exclude", r"\-\-verbose\-rerun\-command", "testbot\\-hosts(1)", "Exit codes"] {
+        assert!(page.contains(word), "{word} missing:\n{page}");
+    }
+}

@@ -241,10 +241,10 @@ fn several_frameworks_need_a_choice_and_minitest_folders_match_spec_files() {
         "spec/calc_spec.rb",
         "require \"minitest/autorun\"\n\ndescribe \"Calc\" do\n  it \"adds\" do\n    _(1 + 1).must_equal 2\n  end\n\n  it \"subtracts\" do\n    _(2 - 1).must_equal 1\n  end\nend\n",
     );
-    let run = p.testbot(["-n", "1"]).run();
-    run.assert_exit(2);
-    run.assert_output_contains("it has several: rspec (spec/), minitest (test/ uses minitest); choose one");
-    run.assert_output_contains("--framework NAME");
+    // spec/ holds minitest specs (detection reads the files): one minitest suite, both folders.
+    let run = p.testbot(["list"]).run();
+    run.assert_exit(0);
+    assert!(run.stdout.contains("\tspec/calc_spec.rb\n") && run.stdout.contains("\ttest/math_test.rb\n"), "{}", run.dump());
 
     let report_path = p.fresh_path("report", "json");
     let (run, report) = p.testbot(["-n", "1", "--framework", "minitest", "spec"]).report_to(&report_path).run_with_report();
@@ -252,6 +252,14 @@ fn several_frameworks_need_a_choice_and_minitest_folders_match_spec_files() {
     report.assert_consistent_as("minitest");
     assert_eq!(report.file_paths(), ["spec/calc_spec.rb"]);
     assert_eq!(report.totals(), totals(1, 2, 0, 0, 0));
+
+    // An RSpec spec/ beside minitest's test/: two frameworks, a choice to make.
+    std::fs::remove_file(p.path("spec/calc_spec.rb")).unwrap();
+    p.write("spec/thing_spec.rb", "RSpec.describe \"Thing\" do\n  it(\"works\") { expect(1).to eq(1) }\nend\n");
+    let run = p.testbot(["-n", "1"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("it has several: rspec (spec/), minitest (test/ uses minitest); choose one");
+    run.assert_output_contains("--framework NAME");
 }
 
 #[test]

@@ -33,6 +33,8 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
         examples_log: None,
         flaky_fails: false,
         failures_log: None,
+        display: Default::default(),
+        runner_command: None,
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
     let mut emit = |event| reporter.record(event);

@@ -211,7 +211,9 @@ mod tests {
         for f in files {
             let p = dir.path().join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, "require 'minitest/autorun'\n").unwrap();
+            // spec/ is RSpec's unless its files are minitest's (detection reads them).
+            let body = if f.starts_with("spec/") { "RSpec.describe 'a' do\nend\n" } else { "require 'minitest/autorun'\n" };
+            std::fs::write(&p, body).unwrap();
         }
         dir
     }

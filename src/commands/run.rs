@@ -23,18 +23,23 @@ pub struct RunOptions {
     pub flaky_fails: bool,
     /// Run on the copies the hosts hold.
     pub no_sync: bool,
+    /// What the live display and the summary show.
+    pub display: crate::report::DisplayOptions,
 }
 
 pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let (root, mut inventory) = setup(&options.location)?;
     inventory.sync.skip = options.no_sync;
-    let project = match Project::resolve(&root, &inventory, &options.project) {
+    let mut project = match Project::resolve(&root, &inventory, &options.project) {
         Err(nothing @ project::Error::NothingToRerun { .. }) => {
             crate::report::print_note(&nothing.to_string());
             return Ok(Outcome::new(exit::PASSED));
         }
         resolved => resolved?,
     };
+    if project.framework == crate::framework::Framework::RSpec {
+        one_seed(&mut project.runner.runner_args);
+    }
     check_outputs(&options)?;
     let policy = options.policy.clone();
     let mut reporter = Reporter::new(ReportConfig {
@@ -47,6 +52,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: options.flaky_fails,
         failures_log: policy.partition.is_none().then(|| crate::history::failures::path(&project.runtime_log, project.framework)),
+        display: options.display.clone(),
+        runner_command: project.runner.command.clone(),
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.
@@ -88,6 +95,30 @@ async fn prepare_and_run(
     Ok(ended?)
 }
 
+/// `-- --order random` without a seed: one seed for the whole run, passed to every batch, so
+/// that the seed the run shows (and `-- --seed N`) orders every batch as it ran. Without it each
+/// runner would draw its own.
+fn one_seed(args: &mut Vec<String>) {
+    let random = |order: &str| matches!(order, "rand" | "random");
+    let mut asks = false;
+    for (i, arg) in args.iter().enumerate() {
+        let order = match arg.strip_prefix("--order=") {
+            Some(value) => Some(value),
+            None if arg == "--order" => args.get(i + 1).map(String::as_str),
+            None => None,
+        };
+        if arg == "--seed" || arg.starts_with("--seed=") || order.is_some_and(|o| o.contains(':')) {
+            return;
+        }
+        asks |= order.is_some_and(random);
+    }
+    if asks {
+        let mut bytes = [0u8; 2];
+        getrandom::getrandom(&mut bytes).expect("the OS has no random source");
+        args.extend(["--seed".to_string(), u16::from_le_bytes(bytes).to_string()]);
+    }
+}
+
 /// Before anything connects or runs: every file the run will write can be written there. The
 /// runtime log is checked only when given (the default one is testbot's own cache), and not with
 /// `--partition`, which does not write it.
@@ -111,4 +142,29 @@ pub fn list(location: &Location, options: &project::Options, partition: Option<(
     let selection = run::select(&project, partition);
     crate::report::print_list(&selection.estimates);
     Ok(Outcome::new(exit::PASSED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_seed;
+
+    fn words(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn random_order_gets_one_seed_for_the_run_unless_it_has_one() {
+        for asks in [&["--order", "random"][..], &["--order=rand"], &["--tag", "x", "--order", "rand"]] {
+            let mut args = words(asks);
+            one_seed(&mut args);
+            assert_eq!(args.len(), asks.len() + 2, "{asks:?}");
+            assert_eq!(args[asks.len()], "--seed");
+            assert!(args[asks.len() + 1].parse::<u16>().is_ok(), "{args:?}");
+        }
+        for left in [&["--order", "random:42"][..], &["--order", "random", "--seed", "7"], &["--seed=7"], &["--order", "defined"], &[]] {
+            let mut args = words(left);
+            one_seed(&mut args);
+            assert_eq!(args, words(left));
+        }
+    }
 }

@@ -184,6 +184,37 @@ impl Framework {
     }
 }
 
+impl Framework {
+    /// A command that runs a batch's files again in one process, in the order it was given them
+    /// (`arguments`, as the runner got them), with its random order's seed: what reproduces an
+    /// order-dependent failure. Minitest and Test::Unit have no stock command for several
+    /// files: their files are listed in order.
+    pub fn batch_command(&self, arguments: &[String], seed: Option<u64>) -> String {
+        let files: Vec<String> = arguments.iter().map(|a| quote(a)).collect();
+        let files = files.join(" ");
+        let seed = seed.map(|s| format!("--seed {s} ")).unwrap_or_default();
+        match self {
+            Framework::RSpec => format!("rspec {seed}{files}"),
+            Framework::Cucumber => format!("cucumber {files}"),
+            Framework::Minitest | Framework::TestUnit => format!("# {seed}in this order: {files}"),
+        }
+    }
+}
+
+impl Framework {
+    /// `rerun_line`, with `[project] command` in place of the framework's own runner when the
+    /// project runs its tests through one (`bin/rspec`, `ruby -Ilib -Itest`, `bin/rails test`).
+    pub fn rerun_line_with(&self, command: Option<&str>, location: &str, description: &str) -> String {
+        match (self, command) {
+            (_, None) => self.rerun_line(location, description),
+            (Framework::Minitest | Framework::TestUnit, Some(command)) => {
+                format!("{command} {} -n {}", quote(strip_line(location)), quote(description))
+            }
+            (Framework::RSpec | Framework::Cucumber, Some(command)) => format!("{command} {location} # {description}"),
+        }
+    }
+}
+
 /// What rspec is given: testbot's formatter, the arguments after `--`, the files.
 fn rspec_args(runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String> {
     let mut args = vec![
@@ -298,6 +329,11 @@ mod tests {
     #[test]
     fn rerun_lines_in_each_frameworks_idiom() {
         assert_eq!(Framework::RSpec.rerun_line("./spec/a_spec.rb:3", "A works"), "rspec ./spec/a_spec.rb:3 # A works");
+        assert_eq!(
+            Framework::Minitest.rerun_line_with(Some("bin/rails test"), "test/a_test.rb:12", "MathTest#test_x"),
+            "bin/rails test test/a_test.rb -n 'MathTest#test_x'"
+        );
+        assert_eq!(Framework::RSpec.rerun_line_with(Some("bin/rspec"), "./spec/a_spec.rb:3", "A works"), "bin/rspec ./spec/a_spec.rb:3 # A works");
         assert_eq!(
             Framework::Minitest.rerun_line("test/a_test.rb:12", "MathTest#test_x"),
             "ruby -Itest test/a_test.rb -n 'MathTest#test_x'"

@@ -11,7 +11,8 @@ use serde::Deserialize;
 pub enum Event {
     /// The runner's formatter is up (before any file loads).
     Hello,
-    Start { count: u64 },
+    /// `seed`: the runner orders at random with this seed (RSpec's `--order random`).
+    Start { count: u64, seed: Option<u64> },
     File { f: String },
     /// An example began: what a hang or a crash is blamed on.
     ExampleStarted { f: String, d: String, loc: String },
@@ -55,6 +56,7 @@ struct Wire<'a> {
     #[serde(default)]
     bt: Vec<String>,
     id: Option<String>,
+    seed: Option<u64>,
     examples: Option<u64>,
     failures: Option<u64>,
     pending: Option<u64>,
@@ -84,7 +86,7 @@ impl Event {
                 d: w.d.ok_or_else(|| need("d"))?,
                 loc: w.loc.ok_or_else(|| need("loc"))?,
             },
-            "start" => Event::Start { count: w.count.ok_or_else(|| need("count"))? },
+            "start" => Event::Start { count: w.count.ok_or_else(|| need("count"))?, seed: w.seed },
             "file" => Event::File { f: w.f.ok_or_else(|| need("f"))? },
             "ex" => Event::Example {
                 f: w.f.ok_or_else(|| need("f"))?,

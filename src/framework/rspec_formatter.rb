@@ -75,7 +75,10 @@ module Testbot
       RSpec.world.ordered_example_groups.each do |group|
         @remaining[file_of(group)] += RSpec.world.example_count([group])
       end
-      emit(e: 'start', count: notification.count)
+      # Random order: the seed this process shuffles with, to run its files again in its order.
+      config = RSpec.configuration
+      seed = config.seed if config.seed && config.seed_used?
+      emit(e: 'start', count: notification.count, seed: seed)
     end
 
     def example_group_started(notification)

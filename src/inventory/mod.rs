@@ -63,6 +63,8 @@ pub struct Project {
     pub env: Vec<(String, String)>,
     /// Load the suite's helper once per slot and fork each batch from it (`--preload`).
     pub preload: bool,
+    /// Globs of test files (or folders) never run, as `--exclude` (`[project] exclude`).
+    pub exclude: Vec<String>,
 }
 
 /// `[local]`: this machine.
@@ -152,6 +154,7 @@ impl Default for Project {
             bundler: true,
             env: Vec::new(),
             preload: false,
+            exclude: Vec::new(),
         }
     }
 }

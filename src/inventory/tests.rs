@@ -70,6 +70,7 @@ fn full_config_parses_to_expected_values() {
         bundler = false
         env = { RAILS_ENV = "test", A_FIRST = "1" }
         preload = true
+        exclude = ["spec/features/**"]
 
         [local]
         slots = 4
@@ -114,6 +115,7 @@ fn full_config_parses_to_expected_values() {
                 ("RAILS_ENV".into(), "test".into()),
             ],
             preload: true,
+            exclude: vec!["spec/features/**".into()],
         },
         local: Local {
             slots: Some(Slots::Count(4)),
@@ -639,7 +641,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`"
+            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`, `exclude`"
         )
     );
     assert_eq!(
@@ -695,11 +697,11 @@ fn unknown_key_that_belongs_elsewhere_says_where() {
         )
     );
     assert_eq!(
-        invalid("[project]\nexclude = [\"log\"]\n"),
+        invalid("[project]\nremote_dir = \"/srv/x\"\n"),
         at(
             2,
             1,
-            "unknown key `exclude` in [project]; `exclude` belongs in [sync]"
+            "unknown key `remote_dir` in [project]; `remote_dir` belongs in [sync]"
         )
     );
     assert_eq!(

@@ -30,6 +30,9 @@ struct Report<'a> {
     /// The merged coverage (SimpleCov), when the suite measures it.
     #[serde(skip_serializing_if = "Option::is_none")]
     coverage: Option<JsonCoverage<'a>>,
+    /// Every batch (one runner process), in the order they ended: its slot, the runner's
+    /// arguments for its files in the order given, and its random order's seed if it had one.
+    batches: Vec<JsonBatch<'a>>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +42,17 @@ struct JsonCoverage<'a> {
     lines: &'a [String],
     /// Why it fails the run; null: it passes.
     failed: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonBatch<'a> {
+    host: &'a str,
+    slot: usize,
+    host_slot: usize,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    files: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -200,6 +214,18 @@ pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut i
         warnings: &agg.warnings,
         partition: agg.partition.as_deref().map(|s| JsonPartition { index: s.index, count: s.count, plan: &s.plan, digest: &s.digest }),
         coverage: agg.coverage.as_ref().map(|c| JsonCoverage { batches: c.batches, lines: &c.lines, failed: c.failed.as_deref() }),
+        batches: agg
+            .batches
+            .iter()
+            .map(|b| JsonBatch {
+                host: &b.slot.host,
+                slot: b.slot.id,
+                host_slot: b.slot.host_slot,
+                seconds: round(b.seconds),
+                seed: b.seed,
+                files: &b.arguments,
+            })
+            .collect(),
     };
     serde_json::to_writer(&mut *out, &report)?;
     out.write_all(b"\n")

@@ -12,6 +12,7 @@ mod summary;
 pub mod sync;
 pub mod term;
 
+pub use display::{DisplayOptions, FailureOutput, StatusLevel};
 pub use summary::{Totals, Verdict};
 
 use crate::history::{examples_log, runtime_log};
@@ -36,6 +37,10 @@ pub struct ReportConfig {
     pub flaky_fails: bool,
     /// Where the run's failures are kept for `--only-failures`; None: nowhere.
     pub failures_log: Option<PathBuf>,
+    /// What the live display and the summary show.
+    pub display: DisplayOptions,
+    /// `[project] command`, for the rerun lines.
+    pub runner_command: Option<String>,
 }
 
 /// An error outside examples that no file owns.
@@ -72,6 +77,22 @@ pub struct Aggregate {
     pub unwritten: Vec<String>,
     /// The merged coverage (SimpleCov), when the suite measures it; its checks can fail the run.
     pub coverage: Option<crate::events::CoverageReport>,
+    /// Every batch, in the order they ended: which files ran together, in which order, with
+    /// which seed.
+    pub batches: Vec<Batch>,
+    /// `[project] command`: what the rerun lines start with instead of the framework's runner.
+    pub runner_command: Option<String>,
+}
+
+/// One runner process's files, as it was given them.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub slot: SlotInfo,
+    /// The runner's arguments for its files, in order (`spec/a_spec.rb`, `spec/b_spec.rb[1:2]`).
+    pub arguments: Vec<String>,
+    /// The seed of its random order, when it had one.
+    pub seed: Option<u64>,
+    pub seconds: f64,
 }
 
 pub struct Reporter {
@@ -80,12 +101,14 @@ pub struct Reporter {
     display: Display,
     /// The lines in `agg.run_output`.
     run_output_seen: std::collections::HashSet<String>,
+    /// The batch running on each slot (by id).
+    batches: std::collections::HashMap<usize, Batch>,
 }
 
 impl Reporter {
     pub fn new(config: ReportConfig) -> Reporter {
-        let agg = Aggregate { flaky_fails: config.flaky_fails, ..Aggregate::default() };
-        Reporter { display: Display::new(config.framework), config, agg, run_output_seen: Default::default() }
+        let agg = Aggregate { flaky_fails: config.flaky_fails, runner_command: config.runner_command.clone(), ..Aggregate::default() };
+        Reporter { display: Display::new(config.display.clone()), config, agg, run_output_seen: Default::default(), batches: Default::default() }
     }
 
     fn warn(&mut self, message: &str) {
@@ -146,7 +169,23 @@ impl Reporter {
                 message: message.clone(),
                 output: output.clone(),
             }),
-            RunEvent::BatchFinished { slot, seconds } => *self.agg.busy.entry(*slot).or_default() += seconds,
+            RunEvent::BatchFinished { slot, seconds } => {
+                *self.agg.busy.entry(*slot).or_default() += seconds;
+                if let Some(batch) = self.batches.remove(slot) {
+                    self.agg.batches.push(Batch { seconds: *seconds, ..batch });
+                }
+            }
+            RunEvent::BatchStarted { slot, arguments, .. } => {
+                let batch = Batch { slot: slot.clone(), arguments: arguments.clone(), seed: None, seconds: 0.0 };
+                if let Some(unended) = self.batches.insert(slot.id, batch) {
+                    self.agg.batches.push(unended);
+                }
+            }
+            RunEvent::BatchSeed { slot, seed } => {
+                if let Some(batch) = self.batches.get_mut(slot) {
+                    batch.seed = Some(*seed);
+                }
+            }
             RunEvent::RunOutput { text, .. } => {
                 for line in text.lines().map(str::trim_end) {
                     let out = &mut self.agg.run_output;
@@ -177,7 +216,7 @@ impl Reporter {
                 self.warn(&message);
                 self.agg.lost_hosts.push((host.to_string(), reason.clone()));
             }
-            RunEvent::BatchStarted { .. }
+            RunEvent::FileStarted { .. }
             | RunEvent::ExampleFinished { .. }
             | RunEvent::FileRequeued { .. }
             | RunEvent::FileRetrying { .. } => {}
@@ -187,6 +226,10 @@ impl Reporter {
     /// Writes the report files and prints the summary. The totals decide the exit code: a
     /// report that could not be written fails the run (a CI job must not end green without it).
     pub fn finish(mut self) -> Totals {
+        // Batches a stop left without an end.
+        let mut unended: Vec<Batch> = self.batches.drain().map(|(_, b)| b).collect();
+        unended.sort_by_key(|b| b.slot.id);
+        self.agg.batches.extend(unended);
         // Paths are unique (pieces of a split file are one entry by now).
         self.agg.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let framework = self.config.framework;
@@ -225,7 +268,13 @@ impl Reporter {
             warn("failures log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
         }
         let totals = Totals::of(&self.agg);
-        self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, self.display.styles()));
+        let what = summary::Final {
+            level: self.display.final_status_level(),
+            details: self.display.failure_output().at_the_end(),
+            slow_after: self.display.slow_after(),
+            batches: self.display.verbose_rerun(),
+        };
+        self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, &self.display.styles(), what));
         totals
     }
 }
@@ -241,12 +290,12 @@ pub fn merge_reports(
 ) -> Result<Totals, merge::MergeError> {
     let (framework, mut agg) = merge::merge(paths)?;
     agg.flaky_fails = flaky_fails;
-    let display = Display::new(framework);
+    let display = Display::new(DisplayOptions::default());
     for warning in &agg.warnings {
         display.warn(warning);
     }
-    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails, failures_log: None };
-    Ok(Reporter { config, agg, display, run_output_seen: Default::default() }.finish())
+    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails, failures_log: None, display: DisplayOptions::default(), runner_command: None };
+    Ok(Reporter { config, agg, display, run_output_seen: Default::default(), batches: Default::default() }.finish())
 }
 
 /// A report file being written: buffered, and a concrete type so that the renderers' many
@@ -339,6 +388,22 @@ fn write_file(path: &Path, render: &dyn Fn(&mut ReportFile) -> std::io::Result<(
         let _ = std::fs::remove_file(&temp);
     }
     written
+}
+
+/// The file a runner argument names: `spec/a_spec.rb[1:2]` and `spec/a_spec.rb:12:30` →
+/// `spec/a_spec.rb`.
+pub(crate) fn batch_file(argument: &str) -> &str {
+    if let (Some(open), true) = (argument.find('['), argument.ends_with(']')) {
+        return &argument[..open];
+    }
+    let mut file = argument;
+    while let Some((head, tail)) = file.rsplit_once(':') {
+        if tail.is_empty() || !tail.bytes().all(|b| b.is_ascii_digit()) {
+            break;
+        }
+        file = head;
+    }
+    file
 }
 
 pub(crate) fn count(files: &[FileReport], status: ExampleStatus) -> usize {
@@ -463,6 +528,14 @@ mod tests {
         assert_eq!(failed.unwrap_err().to_string(), "boom");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_batch_argument_names_its_file() {
+        assert_eq!(batch_file("spec/a_spec.rb"), "spec/a_spec.rb");
+        assert_eq!(batch_file("spec/a_spec.rb[1:2,1:3]"), "spec/a_spec.rb");
+        assert_eq!(batch_file("spec/a_spec.rb:12:30"), "spec/a_spec.rb");
+        assert_eq!(batch_file("spec/a:b_spec.rb"), "spec/a:b_spec.rb");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! final summary, rendered to Strings so they can be tested without a terminal.
 
 use super::{count, Aggregate};
-use crate::events::{ExampleStatus, FileError, FileReport, Stop};
+use super::display::{slow_threshold, StatusLevel};
+use crate::events::{ExampleStatus, FileError, FileReport, FileStatus, Stop};
 use crate::framework::Framework;
 use console::Style;
 use std::fmt::Write;
@@ -157,15 +158,157 @@ pub fn file_details(report: &FileReport, styles: &Styles) -> String {
     out
 }
 
-pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &Styles) -> String {
+/// How much the final summary says (`--final-status-level`, `--failure-output`).
+#[derive(Clone, Copy, Debug)]
+pub struct Final {
+    pub level: StatusLevel,
+    /// The failing files' details again, before the rerun lines.
+    pub details: bool,
+    /// What makes a file SLOW (`--slow-timeout`).
+    pub slow_after: std::time::Duration,
+    /// `--verbose-rerun-command`: each batch with a failure, as a command that reruns it.
+    pub batches: bool,
+}
+
+impl Default for Final {
+    fn default() -> Final {
+        Final { level: StatusLevel::Fail, details: false, slow_after: super::display::DEFAULT_SLOW_AFTER, batches: false }
+    }
+}
+
+pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &Styles, what: Final) -> String {
     let mut out = String::new();
     let rule = styles.dim.apply_to("─".repeat(60));
     let _ = writeln!(out, "{rule}");
-    examples(&mut out, framework, agg, styles);
-    problems(&mut out, agg, styles);
-    slot_use(&mut out, agg, styles);
+    if what.level >= StatusLevel::Pass {
+        every_file(&mut out, agg, styles);
+    }
+    if what.level >= StatusLevel::Pending {
+        pending(&mut out, framework, agg, styles);
+    }
+    if what.level >= StatusLevel::Slow {
+        slow_files(&mut out, agg, styles, what.slow_after);
+    }
+    if what.details {
+        details(&mut out, agg, styles);
+    }
+    if what.level >= StatusLevel::Fail {
+        examples(&mut out, framework, agg, styles);
+        problems(&mut out, agg, styles);
+    }
+    if what.batches {
+        failing_batches(&mut out, framework, agg, styles);
+    }
+    seeds(&mut out, agg, what.batches);
+    if what.level >= StatusLevel::Fail {
+        slot_use(&mut out, agg, styles);
+    }
     final_lines(&mut out, agg, totals, styles);
     out
+}
+
+/// The random order's seeds, when batches had one: the one seed, or how many there were.
+fn seeds(out: &mut String, agg: &Aggregate, listed: bool) {
+    let mut seeds: Vec<u64> = agg.batches.iter().filter_map(|b| b.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    match seeds.as_slice() {
+        [] => {}
+        [seed] => {
+            let _ = writeln!(out, "Randomized with seed {seed} (`-- --seed {seed}` runs every batch in the same order)");
+        }
+        many => {
+            let how = if listed { "each batch's is above" } else { "--verbose-rerun-command lists each batch's" };
+            let _ = writeln!(out, "Randomized with {} seeds, one per batch ({how}; the JSON report has them all)", many.len());
+        }
+    }
+}
+
+/// `--verbose-rerun-command`: every batch that had a failing or errored file, as the command
+/// that runs its files again in one process, in the same order, with the same seed.
+fn failing_batches(out: &mut String, framework: Framework, agg: &Aggregate, styles: &Styles) {
+    let failing: std::collections::HashSet<&str> =
+        agg.files.iter().filter(|f| f.status() != FileStatus::Passed).map(|f| f.path.as_str()).collect();
+    let batches: Vec<_> = agg
+        .batches
+        .iter()
+        .filter(|b| b.arguments.iter().any(|a| failing.contains(super::batch_file(a))))
+        .collect();
+    if batches.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Batches with failures, as they ran (rerun one to reproduce an order-dependent failure):"));
+    for b in batches {
+        let place = format!("{}/{}", b.slot.host, b.slot.host_slot);
+        let seed = b.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
+        let _ = writeln!(out, "  {}", styles.dim.apply_to(format!("{place}{seed}:")));
+        let _ = writeln!(out, "    {}", framework.batch_command(&b.arguments, b.seed));
+    }
+    out.push('\n');
+}
+
+/// `--final-status-level pass`: every file, with its time and counts.
+fn every_file(out: &mut String, agg: &Aggregate, styles: &Styles) {
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Files:"));
+    for f in &agg.files {
+        let label = match f.status() {
+            FileStatus::Passed => styles.pass.apply_to("PASS"),
+            FileStatus::Failed => styles.fail.apply_to("FAIL"),
+            FileStatus::Errored => styles.fail.apply_to("ERROR"),
+        };
+        let what = match &f.error {
+            Some(e) => e.kind().to_string(),
+            None => file_counts(f),
+        };
+        let _ = writeln!(out, "  {label:<5} [{:>7.2}s] {} {}", f.seconds, f.path, styles.dim.apply_to(format!("({what})")));
+    }
+    out.push('\n');
+}
+
+/// `--final-status-level pending`: the pending examples, with why when the framework said.
+fn pending(out: &mut String, framework: Framework, agg: &Aggregate, styles: &Styles) {
+    let pending: Vec<_> = agg.files.iter().flat_map(|f| f.examples.iter()).filter(|e| e.status == ExampleStatus::Pending).collect();
+    if pending.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Pending examples:"));
+    for ex in pending {
+        let _ = write!(out, "{}", styles.pending.apply_to(framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description)));
+        match ex.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            Some(why) => {
+                let _ = writeln!(out, " {}", styles.dim.apply_to(format!("({})", why.lines().next().unwrap_or(""))));
+            }
+            None => out.push('\n'),
+        }
+    }
+    out.push('\n');
+}
+
+/// `--final-status-level slow`: the files that ran longer than expected (SLOW in the display).
+fn slow_files(out: &mut String, agg: &Aggregate, styles: &Styles, slow_after: std::time::Duration) {
+    let mut slow: Vec<_> = agg.files.iter().filter(|f| f.seconds > slow_threshold(f.expected_seconds, slow_after)).collect();
+    if slow.is_empty() {
+        return;
+    }
+    slow.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Slow files (longer than expected):"));
+    for f in slow {
+        let _ = writeln!(out, "  {} [{:>7.2}s] {} {}", styles.pending.apply_to("SLOW"), f.seconds, f.path, styles.dim.apply_to(format!("(expected {:.1}s)", f.expected_seconds)));
+    }
+    out.push('\n');
+}
+
+/// `--failure-output final`: each failing file's details, as printed when it finished.
+fn details(out: &mut String, agg: &Aggregate, styles: &Styles) {
+    let failing: Vec<_> = agg.files.iter().filter(|f| f.status() != FileStatus::Passed).collect();
+    if failing.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Failures:"));
+    for f in failing {
+        out.push_str(&file_details(f, styles));
+    }
+    out.push('\n');
 }
 
 /// The rerun lines of failed examples, and the flaky ones.
@@ -179,7 +322,7 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
     if !failed.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Failed examples:"));
         for ex in &failed {
-            let _ = writeln!(out, "{}", styles.fail.apply_to(framework.rerun_line(&ex.location, &ex.description)));
+            let _ = writeln!(out, "{}", styles.fail.apply_to(framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description)));
         }
         out.push('\n');
     }
@@ -188,7 +331,7 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
         let _ = writeln!(out, "{}", styles.bold.apply_to("Flaky examples (failed, then passed on a retry):"));
         for ex in &flaky {
             let tries = ex.earlier_failures.len() + 1;
-            let line = framework.rerun_line(&ex.location, &ex.description);
+            let line = framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description);
             let _ = writeln!(out, "{} {}", styles.pending.apply_to(line), styles.dim.apply_to(format!("(passed on try {tries})")));
         }
         out.push('\n');
@@ -410,7 +553,7 @@ mod tests {
     #[test]
     fn summary_text() {
         let a = agg();
-        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false));
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
         let expected = "\
 ────────────────────────────────────────────────────────────
 Failed examples:

@@ -20,6 +20,8 @@ pub(super) struct BatchTask {
     index: usize,
     tracker: BatchTracker,
     files: Vec<String>,
+    /// The runner's arguments for the files, in order.
+    arguments: Vec<String>,
     command: HostCommand,
     /// The start of this batch's output marks.
     sync: String,
@@ -41,6 +43,7 @@ impl BatchTask {
         // A rerun of failed examples names them, `spec/a_spec.rb[1:2,1:5]`; a selection by lines,
         // `spec/a_spec.rb:12:30`.
         let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
+        let arguments = args.clone();
         let argv = match &slot.preload {
             Some(socket) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
             None => project.framework.command(&project.runner, &slot.support_dir, &args),
@@ -55,6 +58,7 @@ impl BatchTask {
             index,
             tracker: BatchTracker::new(slot.info.clone(), batch.jobs),
             files,
+            arguments,
             command,
             sync,
             limits,
@@ -66,9 +70,9 @@ impl BatchTask {
     /// Runs the batch to its end and reports it to the dispatcher.
     pub(super) async fn run(self) {
         let started = Instant::now();
-        let BatchTask { host, index, tracker, files, command, sync, limits, tx, cancel } = self;
+        let BatchTask { host, index, tracker, files, arguments, command, sync, limits, tx, cancel } = self;
         let link = Link { tx, index };
-        link.events(vec![RunEvent::BatchStarted { slot: tracker.slot().clone(), files }]);
+        link.events(vec![RunEvent::BatchStarted { slot: tracker.slot().clone(), files, arguments }]);
         let (end, lost) = match host.spawn(command).await {
             Err(err) => {
                 link.booted();

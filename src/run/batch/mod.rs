@@ -264,7 +264,12 @@ impl BatchTracker {
         match event {
             Event::Hello => self.hello = true,
             Event::PreloadReady => {}
-            Event::Start { .. } => self.started = true,
+            Event::Start { seed, .. } => {
+                self.started = true;
+                if let Some(seed) = seed {
+                    events.push(RunEvent::BatchSeed { slot: self.slot.id, seed });
+                }
+            }
             Event::ExampleStarted { f, d, loc } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
@@ -274,6 +279,8 @@ impl BatchTracker {
                 let i = self.file(&f);
                 self.files[i].started = true;
                 self.current = Some(i);
+                let job = &self.files[i].job;
+                events.push(RunEvent::FileStarted { slot: self.slot.id, path: job.path.clone(), expected_seconds: job.expected_seconds });
                 self.marked(mark, events);
             }
             Event::Example { f, s, d, loc, l, t, m, bt, id } => {

@@ -52,7 +52,7 @@ fn clean_batch_reports_each_file_with_its_output() {
         &mut t,
         vec![
             out("loading"),
-            ev(Event::Start { count: 2 }),
+            ev(Event::Start { count: 2, seed: None }),
             ev(Event::File { f: "./spec/a_spec.rb".into() }),
             out("from a"),
             ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
@@ -124,7 +124,7 @@ fn a_file_the_runner_never_finished_is_an_error_not_a_pass() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Hello),
-        ev(Event::Start { count: 3 }),
+        ev(Event::Start { count: 3, seed: None }),
         ev(Event::File { f: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
@@ -154,7 +154,7 @@ fn load_error_errors_that_file_and_requeues_the_others() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/bad_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::LoadError { f: "./spec/bad_spec.rb".into(), m: "SyntaxError".into() }),
-        ev(Event::Start { count: 0 }),
+        ev(Event::Start { count: 0, seed: None }),
         ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
     ]);
     let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
@@ -168,7 +168,7 @@ fn load_error_errors_that_file_and_requeues_the_others() {
 fn kill_batch(jobs_: Vec<Job>) -> BatchTracker {
     let mut t = BatchTracker::new(slot(), jobs_);
     feed(&mut t, vec![
-        ev(Event::Start { count: 5 }),
+        ev(Event::Start { count: 5, seed: None }),
         ev(Event::File { f: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
@@ -260,7 +260,7 @@ fn death_before_any_file_isolates_the_batch() {
 fn bad_exit_without_failures_is_an_error_outside_examples() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
-        ev(Event::Start { count: 1 }),
+        ev(Event::Start { count: 1, seed: None }),
         ev(Event::File { f: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
@@ -282,7 +282,7 @@ fn suite_hook_errors_are_reported() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Message { m: "\nAn error occurred in a `before(:suite)` hook.\nRuntimeError".into(), error: true }),
-        ev(Event::Start { count: 0 }),
+        ev(Event::Start { count: 0, seed: None }),
         ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
     ]);
     let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
@@ -295,7 +295,7 @@ fn suite_hook_errors_are_reported() {
 #[test]
 fn interrupted_batches_settle_nothing() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
-    feed(&mut t, vec![ev(Event::Start { count: 1 })]);
+    feed(&mut t, vec![ev(Event::Start { count: 1, seed: None })]);
     let end = t.finish(CRASH, Ending::Stopped);
     assert!(end.events.is_empty() && end.requeue.is_empty());
 }
@@ -304,7 +304,7 @@ fn interrupted_batches_settle_nothing() {
 fn a_stopped_file_keeps_the_failures_it_had() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
     feed(&mut t, vec![
-        ev(Event::Start { count: 3 }),
+        ev(Event::Start { count: 3, seed: None }),
         ev(Event::File { f: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Failed),

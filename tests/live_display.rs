@@ -1,0 +1,368 @@
+//! What a person sees while a run goes on (issue 18, items 3 and 4), with the real binary: on a
+//! real pseudo-terminal (openpty) whose output a vt100 parser turns into the screen the test
+//! reads — the files running now with their slot, SLOW past their time, a status area that fits
+//! below 90 columns and is gone after Ctrl-C, no `0/0 files` before the run — and in plain
+//! lines (CI logs) the SLOW line and the heartbeat that says what still runs, and the status
+//! levels of the lines and of the summary.
+//!
+//! No wall time is asserted: a file that must be seen running waits for the test to create
+//! its release file (and gives up after a minute), and the test waits for the screen to show
+//! what it expects.
+//!
+//! Fixture used: rspec_basic (7 files, 18 examples, 2 failures, 2 pending) plus a spec the test
+//! writes that waits for its release.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The file that waits: long enough a path that it cannot fit a narrow terminal's line.
+const WAITING: &str = "spec/waits/a_file_that_waits_until_the_test_lets_it_go_named_at_length_spec.rb";
+const WAITING_SPEC: &str = r#"
+RSpec.describe "a file that waits" do
+  it "waits to be let go" do
+    release = ENV.fetch("HANG_RELEASE")
+    deadline = Time.now + 60
+    sleep 0.05 until File.exist?(release) || Time.now > deadline
+    expect(File.exist?(release)).to be true
+  end
+end
+"#;
+
+/// How long the test waits for what it expects to show (a test's limit, not a timing claim).
+const PATIENCE: Duration = Duration::from_secs(90);
+
+fn with_waiting_file(p: &Project) -> PathBuf {
+    p.write(WAITING, WAITING_SPEC);
+    p.outside("release")
+}
+
+/// What a pseudo-terminal showed.
+struct Screen {
+    parser: vt100::Parser,
+    raw: Vec<u8>,
+    /// Rows seen wrapped (a line longer than the terminal), while `watch_wraps` was set.
+    wrapped: Vec<String>,
+    watch_wraps: bool,
+}
+
+impl Screen {
+    fn rows(&self) -> Vec<String> {
+        let (_, cols) = self.parser.screen().size();
+        self.parser.screen().rows(0, cols.get()).map(|r| r.trim_end().to_string()).collect()
+    }
+    fn text(&self) -> String {
+        self.rows().join("\n")
+    }
+}
+
+/// testbot on a pseudo-terminal of `rows` × `cols` (stdin, stdout and stderr, its controlling
+/// terminal), as a person's shell would start it.
+struct OnTerminal {
+    child: Child,
+    master: std::fs::File,
+    screen: Arc<Mutex<Screen>>,
+}
+
+impl OnTerminal {
+    fn start(dir: &Path, args: &[&str], env: &[(&str, &Path)], rows: u16, cols: u16) -> OnTerminal {
+        let (mut master, mut slave) = (-1, -1);
+        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: openpty writes two descriptors we then own.
+        let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: fresh descriptors from openpty, owned here alone.
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let mut cmd = Command::new(TESTBOT);
+        cmd.args(args).current_dir(dir);
+        scrub_env(&mut cmd);
+        cmd.env("TERM", "xterm-256color").env_remove("CI");
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // A session of its own, the terminal its controlling one: Ctrl-C typed there
+                // reaches it as a person's would.
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start testbot on a pseudo-terminal");
+        // The slave's copies in `cmd` close here: the master reads EOF (EIO) once testbot is gone.
+        drop(cmd);
+        let master = std::fs::File::from(master);
+        let screen = Arc::new(Mutex::new(Screen {
+            parser: vt100::Parser::new(rows.try_into().unwrap(), cols.try_into().unwrap(), 0),
+            raw: Vec::new(),
+            wrapped: Vec::new(),
+            watch_wraps: true,
+        }));
+        let (mut reader, shared) = (master.try_clone().unwrap(), screen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                let mut s = shared.lock().unwrap();
+                s.raw.extend_from_slice(&buf[..n]);
+                s.parser.process(&buf[..n]);
+                if s.watch_wraps {
+                    let (rows, _) = s.parser.screen().size();
+                    let all = s.rows();
+                    for row in 0..rows.get() {
+                        if s.parser.screen().row_wrapped(row) {
+                            let line = all[row as usize].clone();
+                            s.wrapped.push(line);
+                        }
+                    }
+                }
+            }
+        });
+        OnTerminal { child, master, screen }
+    }
+
+    /// Waits until the screen satisfies `ok`; fails with the screen if it never does.
+    fn wait_for(&mut self, what: &str, ok: impl Fn(&Screen) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if ok(&self.screen.lock().unwrap()) {
+                return;
+            }
+            if Instant::now() > deadline || self.child.try_wait().unwrap().is_some() {
+                let _ = self.child.kill();
+                panic!("the terminal never showed {what}; it shows:\n{}", self.screen.lock().unwrap().text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn type_keys(&mut self, keys: &[u8]) {
+        self.master.write_all(keys).unwrap();
+    }
+
+    /// testbot's exit code, once it exited and its last output was read.
+    fn exit_code(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("testbot did not exit; the terminal shows:\n{}", self.screen.lock().unwrap().text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // What it wrote last reaches the parser.
+        let shown = |s: &Screen| s.raw.len();
+        let mut last = shown(&self.screen.lock().unwrap());
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = shown(&self.screen.lock().unwrap());
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        status.code()
+    }
+}
+
+/// The status area's first line: `   3s [====>     ] 1/3 files · 5 examples · ETA 2s`.
+fn is_bar(row: &str) -> bool {
+    row.contains(" files · ") && row.contains("ETA")
+}
+
+/// A running file's line under the bar, cut from the left to fit: `  local/2  4s …ength_spec.rb SLOW`.
+fn running_row(row: &str) -> bool {
+    row.starts_with("  local/") && row.contains("named_at_length_spec.rb")
+}
+
+#[test]
+fn a_terminal_shows_the_running_file_slow_fitted_to_60_columns_and_ctrl_c_clears_it() {
+    let p = Project::new("rspec_basic");
+    let release = with_waiting_file(&p);
+    let args = ["-n", "2", "--slow-timeout", "1s", "spec/passing_spec.rb", "spec/nested_spec.rb", WAITING];
+    let mut t = OnTerminal::start(&p.root, &args, &[("HANG_RELEASE", &release)], 40, 60);
+
+    t.wait_for("the waiting file marked SLOW under the bar", |s| {
+        let rows = s.rows();
+        rows.iter().any(|r| is_bar(r) && r.contains("2/3 files")) && rows.iter().any(|r| running_row(r) && r.ends_with(" SLOW"))
+    });
+    {
+        let s = t.screen.lock().unwrap();
+        let rows = s.rows();
+        let running = rows.iter().find(|r| running_row(r)).unwrap();
+        // The path is cut from its left to fit; the line fits the 60 columns.
+        assert!(running.contains(" …"), "{running}");
+        assert!(!running.contains("spec/waits/"), "{running}");
+        assert!(running.chars().count() < 60, "{running}");
+        assert!(s.wrapped.is_empty(), "rows wrapped:\n{}", s.wrapped.join("\n"));
+        let raw = String::from_utf8_lossy(&s.raw);
+        assert!(!raw.contains("0/0 files"), "a bar with nothing to count was drawn:\n{raw}");
+        // Passing files print no line on a terminal; the run's first line is there.
+        assert!(rows[0].starts_with("testbot: running 3 files on 2 slots"), "{}", s.text());
+        assert!(!rows.iter().any(|r| r.contains("PASS [")), "{}", s.text());
+    }
+    // From here on the summary's lines may be longer than 60 columns, as any printed line.
+    t.screen.lock().unwrap().watch_wraps = false;
+
+    t.type_keys(b"\x03");
+    assert_eq!(t.exit_code(), Some(130));
+    let s = t.screen.lock().unwrap();
+    let text = s.text();
+    assert!(text.contains("interrupted: stopping the running batches"), "{text}");
+    assert!(text.contains("INTERRUPTED"), "{text}");
+    // Nothing of the status area is left anywhere on the screen.
+    let raw = String::from_utf8_lossy(&s.raw);
+    let tail: String = raw.chars().rev().take(1500).collect::<Vec<_>>().into_iter().rev().collect();
+    assert!(!s.rows().iter().any(|r| is_bar(r) || r.starts_with("  local/")), "{text}\n{tail:?}");
+    std::fs::write(&release, "").unwrap();
+}
+
+#[test]
+fn a_terminal_run_ends_with_its_summary_and_no_status_area_left() {
+    let p = Project::new("rspec_basic");
+    let release = with_waiting_file(&p);
+    let args = ["-n", "2", "--slow-timeout", "1s", "spec/passing_spec.rb", "spec/nested_spec.rb", WAITING];
+    let mut t = OnTerminal::start(&p.root, &args, &[("HANG_RELEASE", &release)], 40, 89);
+    t.wait_for("the waiting file running, the others done", |s| {
+        let rows = s.rows();
+        rows.iter().any(|r| running_row(r)) && rows.iter().any(|r| is_bar(r) && r.contains("] 2/3 files"))
+    });
+    {
+        let s = t.screen.lock().unwrap();
+        assert!(s.rows().iter().any(|r| is_bar(r) && r.contains("] 2/3 files")), "{}", s.text());
+        assert!(s.wrapped.is_empty(), "rows wrapped:\n{}", s.wrapped.join("\n"));
+    }
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(t.exit_code(), Some(0));
+    let s = t.screen.lock().unwrap();
+    let text = s.text();
+    assert!(s.wrapped.is_empty(), "rows wrapped:\n{}", s.wrapped.join("\n"));
+    assert!(text.contains("PASSED ["), "{text}");
+    assert!(text.contains("3 files on 2 slots: 10 examples, 0 failures"), "{text}");
+    assert!(!s.rows().iter().any(|r| is_bar(r) || r.starts_with("  local/")), "{text}");
+}
+
+/// testbot with its stdout a pipe read line by line as it comes.
+fn plain_lines(dir: &Path, args: &[&str], release: &Path) -> (Child, mpsc::Receiver<String>) {
+    let mut cmd = Command::new(TESTBOT);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    scrub_env(&mut cmd);
+    cmd.env("HANG_RELEASE", release).env_remove("CI").process_group(0);
+    let mut child = cmd.spawn().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn plain_lines_say_slow_and_beat_a_heartbeat_with_what_still_runs() {
+    let p = Project::new("rspec_basic");
+    let release = with_waiting_file(&p);
+    let args = ["-n", "2", "--slow-timeout", "1s", "--heartbeat", "1s", "spec/passing_spec.rb", "spec/nested_spec.rb", WAITING];
+    let (mut child, lines) = plain_lines(&p.root, &args, &release);
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    // A heartbeat once both other files are done, which lists the waiting file.
+    let beat = loop {
+        let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("no heartbeat naming the waiting file:\n{}", seen.join("\n"))
+        });
+        seen.push(line);
+        let n = seen.len();
+        if n >= 2 && seen[n - 2].starts_with(" RUNNING [") && seen[n - 2].ends_with("2/3 files done, 1 running:") && seen[n - 1].ends_with(" SLOW") {
+            break seen[n - 1].clone();
+        }
+    };
+    std::fs::write(&release, "").unwrap();
+    let status = child.wait().unwrap();
+    seen.extend(lines.iter());
+    let all = seen.join("\n");
+    assert_eq!(status.code(), Some(0), "{all}");
+    // `         local/1     2s spec/waits/…_spec.rb`: the slot, how long, the whole path.
+    let parts: Vec<&str> = beat.split_whitespace().collect();
+    assert!(beat.starts_with("         local/"), "{beat}");
+    assert_eq!(parts.len(), 4, "{beat}");
+    assert!(parts[1].ends_with('s') && parts[2] == WAITING && parts[3] == "SLOW", "{beat}");
+    // It turned SLOW once, said in a line of its own, before any heartbeat named it.
+    let slow: Vec<&String> = seen.iter().filter(|l| l.starts_with("    SLOW [")).collect();
+    assert_eq!(slow.len(), 1, "{all}");
+    assert!(slow[0].starts_with(&format!("    SLOW [>   1.0s] {WAITING} (local/")), "{}", slow[0]);
+    assert!(slow[0].contains(", expected "), "{}", slow[0]);
+    // Every file has its counted line, the waiting one last.
+    let counted: Vec<&String> = seen.iter().filter(|l| l.starts_with("    PASS [")).collect();
+    assert_eq!(counted.len(), 3, "{all}");
+    assert!(counted[2].contains(&format!("(3/3) {WAITING}")), "{all}");
+    assert!(all.contains("PASSED ["), "{all}");
+}
+
+#[test]
+fn status_levels_choose_the_lines_and_the_summary() {
+    let p = Project::new("rspec_basic");
+    // Failures only as lines, their details and the pending examples in the summary.
+    let run = p
+        .testbot(["-n", "2", "--status-level", "fail", "--failure-output", "final", "--final-status-level", "pending"])
+        .run();
+    run.assert_exit(1);
+    let out = &run.stdout;
+    let (during, summary) = out.split_once("────").unwrap_or_else(|| panic!("{}", run.dump()));
+    let lines: Vec<&str> = during.lines().collect();
+    assert_eq!(lines.len(), 3, "the first line and the two failing files' lines:\n{out}");
+    assert!(lines[1..].iter().all(|l| l.starts_with("    FAIL [")), "{out}");
+    assert!(!during.contains("boom from error_spec"), "details wait for the summary:\n{out}");
+    let failures = summary.find("Failures:\n").unwrap_or_else(|| panic!("{out}"));
+    assert!(summary[failures..].contains("--- spec/error_spec.rb"), "{out}");
+    assert!(summary.contains("boom from error_spec"), "{out}");
+    let pending = summary.find("Pending examples:\n").unwrap_or_else(|| panic!("{out}"));
+    let listed: Vec<&str> = summary[pending..].lines().skip(1).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(
+        listed,
+        [
+            "rspec ./spec/pending_spec.rb:2 # Pending things is not implemented yet (waiting for feature X)",
+            "rspec ./spec/pending_spec.rb:7 # Pending things is skipped with xit (Temporarily skipped with xit)",
+        ],
+        "{out}"
+    );
+    assert!(summary.contains("Failed examples:\nrspec ./spec/error_spec.rb:8 # Errors raises an exception\n"), "{out}");
+
+    // Nothing as files finish, the verdict alone at the end.
+    let run = p.testbot(["-n", "2", "--status-level", "none", "--final-status-level", "none"]).run();
+    run.assert_exit(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.dump());
+    assert!(lines[0].starts_with("testbot: running 7 files"), "{}", run.dump());
+    assert!(lines[1].starts_with("────"), "{}", run.dump());
+    assert!(lines[2].starts_with("FAILED [") && lines[2].ends_with("7 files on 2 slots: 18 examples, 2 failures, 2 pending"), "{}", run.dump());
+
+    // Every file, pending examples under theirs.
+    let run = p.testbot(["-n", "2", "--status-level", "all", "--final-status-level", "all"]).run();
+    run.assert_exit(1);
+    let out = &run.stdout;
+    assert!(out.contains("(7/7)"), "{out}");
+    assert!(out.contains(" PENDING Pending things is not implemented yet (./spec/pending_spec.rb:2)"), "{out}");
+    let files = out.find("Files:\n").unwrap_or_else(|| panic!("{out}"));
+    let listed = out[files..].lines().skip(1).take_while(|l| !l.is_empty()).count();
+    assert_eq!(listed, 7, "{out}");
+}
