@@ -532,7 +532,7 @@ mod tests {
         clean.files.push(FileReport { error: None, examples: vec![ex(ExampleStatus::Passed, 1)], ..a.files[0].clone() });
         let loc = "Coverage report generated for RSpec to /p/coverage. 72 / 77 LOC (93.51%) covered.".to_string();
         clean.coverage = Some(crate::events::CoverageReport { batches: 3, lines: vec![loc.clone()], ..Default::default() });
-        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false));
+        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false), Final::default());
         assert!(text.contains(&format!("Coverage (SimpleCov, merged from 3 batches):\n  {loc}\nPASSED")), "{text}");
         assert_eq!(Totals::of(&clean).verdict(), Verdict::Passed);
 
@@ -543,7 +543,7 @@ mod tests {
             failed: Some("SimpleCov's checks on the merged coverage failed (its process exited with status 2)".into()),
             warnings: Vec::new(),
         });
-        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false));
+        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false), Final::default());
         assert!(text.contains("merged from 1 batch):"), "{text}");
         assert!(text.contains(&format!("  {below}\nerror: coverage: SimpleCov's checks")), "{text}");
         assert!(text.contains("FAILED ["), "{text}");
