@@ -63,6 +63,9 @@ pub struct Project {
     pub env: Vec<(String, String)>,
     /// Load the suite's helper once per slot and fork each batch from it (`--preload`).
     pub preload: bool,
+    /// Run each batch in a child forked from one server per host that has loaded the
+    /// framework's core. Default `true`; `false` starts a fresh process per batch.
+    pub fork: bool,
 }
 
 /// `[local]`: this machine.
@@ -152,6 +155,7 @@ impl Default for Project {
             bundler: true,
             env: Vec::new(),
             preload: false,
+            fork: true,
         }
     }
 }

@@ -70,6 +70,7 @@ fn full_config_parses_to_expected_values() {
         bundler = false
         env = { RAILS_ENV = "test", A_FIRST = "1" }
         preload = true
+        fork = false
 
         [local]
         slots = 4
@@ -114,6 +115,7 @@ fn full_config_parses_to_expected_values() {
                 ("RAILS_ENV".into(), "test".into()),
             ],
             preload: true,
+            fork: false,
         },
         local: Local {
             slots: Some(Slots::Count(4)),
@@ -639,7 +641,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`"
+            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`, `fork`"
         )
     );
     assert_eq!(

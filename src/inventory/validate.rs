@@ -96,6 +96,7 @@ impl Checker<'_> {
             .unwrap_or(true);
         let env = raw.env.map(|e| self.env(e)).unwrap_or_default();
         let preload = raw.preload.and_then(|v| self.boolean("preload", &v)).unwrap_or(false);
+        let fork = raw.fork.and_then(|v| self.boolean("fork", &v)).unwrap_or(true);
         Project {
             framework,
             pattern,
@@ -103,6 +104,7 @@ impl Checker<'_> {
             bundler,
             env,
             preload,
+            fork,
         }
     }
 

@@ -263,7 +263,7 @@ impl BatchTracker {
     fn event(&mut self, event: Event, mark: Option<u64>, events: &mut Vec<RunEvent>) {
         match event {
             Event::Hello => self.hello = true,
-            Event::PreloadReady => {}
+            Event::PreloadReady | Event::ForkReady => {}
             Event::Start { .. } => self.started = true,
             Event::ExampleStarted { f, d, loc } => {
                 let i = self.file(&f);
