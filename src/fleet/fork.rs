@@ -38,8 +38,8 @@ pub async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slo
         let mut env = super::host_env(project, host);
         env = tmpdir::with_slot_tmpdir(env, &host.support_dir, 0);
         async move {
-            let argv = argv?;
-            let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events();
+            let (argv, libs) = argv?;
+            let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events().with_stdin(libs.into_bytes());
             Some((boot(&*host.host, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket))
         }
     });

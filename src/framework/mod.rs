@@ -134,15 +134,21 @@ impl Framework {
     }
 
     /// The host's fork server (testbot_fork.rb): loads the framework's core under the project's
-    /// Bundler setup, then serves batches on `socket`. `None` when the project starts its runner
-    /// with its own `[project] command`, which a server cannot stand in for.
-    pub fn fork_server_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str) -> Option<Vec<String>> {
+    /// Bundler setup, then serves batches on `socket`. Its argv, and what to give it on stdin:
+    /// the libraries to load, one a line (not in its arguments, where a process list would take
+    /// it for a batch). `None` when the project starts its runner with its own `[project]
+    /// command`, which a server cannot stand in for.
+    pub fn fork_server_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str) -> Option<(Vec<String>, String)> {
         if runner.command.is_some() {
             return None;
         }
-        let mut args = vec![format!("{support_dir}/testbot_fork.rb"), socket.to_string(), format!("{support_dir}/testbot_events.rb")];
-        args.extend(self.core_libs().iter().map(|lib| lib.to_string()));
-        Some(with_runner(runner, &["ruby"], args))
+        let args = vec![format!("{support_dir}/testbot_fork.rb"), socket.to_string()];
+        let mut libs = format!("{support_dir}/testbot_events.rb\n");
+        for lib in self.core_libs() {
+            libs.push_str(lib);
+            libs.push('\n');
+        }
+        Some((with_runner(runner, &["ruby"], args), libs))
     }
 
     /// The command that runs `files` (relative to the project root) with the support files in `support_dir`.
@@ -390,8 +396,9 @@ mod tests {
     #[test]
     fn forked_commands_are_the_fresh_ones_without_bundler_behind_the_client() {
         let runner = RunnerConfig { command: None, bundler: true, runner_args: vec![] };
-        let server = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock").unwrap();
-        assert_eq!(server, ["bundle", "exec", "ruby", "/s/testbot_fork.rb", "/s/fork/ab.sock", "/s/testbot_events.rb", "minitest"]);
+        let (server, libs) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock").unwrap();
+        assert_eq!(server, ["bundle", "exec", "ruby", "/s/testbot_fork.rb", "/s/fork/ab.sock"]);
+        assert_eq!(libs, "/s/testbot_events.rb\nminitest\n");
         let argv = Framework::Minitest.command(&runner.forked(), "/s", &["test/a_test.rb".into()]);
         assert_eq!(
             through_fork("/s", "/s/fork/ab.sock", argv),

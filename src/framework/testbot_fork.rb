@@ -1,10 +1,11 @@
 # testbot's fork server, embedded in the testbot binary and written next to the run. One runs
 # per host (and one on this machine) for the length of one run:
 #
-#   [bundle exec] ruby testbot_fork.rb SOCKET LIB…
+#   [bundle exec] ruby testbot_fork.rb SOCKET < LIBS
 #
 # It loads what every batch of the run loads anyway — RubyGems, Bundler's setup when it runs
-# under `bundle exec`, and LIB… (the framework's core: rspec-core, minitest, test-unit, cucumber)
+# under `bundle exec`, and LIBS, one a line on its stdin (the framework's core: rspec-core,
+# minitest, test-unit, cucumber; on stdin so that no process list takes it for a batch)
 # — and nothing of the project, sends the event `{"e":"fork_ready"}` and serves batches on the
 # UNIX socket SOCKET. A batch's process is a small client (testbot_fork_client.rb) that sends the
 # command a fresh process would have run (`rspec ARGS…`, or `ruby -IDIR… SCRIPT ARGS…`), its
@@ -25,14 +26,15 @@ module Testbot
     module_function
 
     def main(argv)
-      socket = argv.shift or abort('usage: testbot_fork.rb SOCKET LIB…')
+      socket = argv.shift or abort('usage: testbot_fork.rb SOCKET < LIBS')
+      libs = STDIN.read.split("\n").reject(&:empty?)
       fd = ENV.delete('TESTBOT_EVENT_FD').to_s
       events = fd =~ /\A\d+\z/ ? IO.for_fd(fd.to_i, 'w', autoclose: false) : STDOUT.dup
       events.sync = true
       # What this process was started with, before `bundle exec` changed it: a batch's own
       # variables are the ones its client has that differ from these.
       launched = launch_env
-      argv.each do |lib|
+      libs.each do |lib|
         require lib
       rescue LoadError
         nil # a fresh process would fail the same way, and says so in the batch
