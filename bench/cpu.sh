@@ -29,6 +29,7 @@ SLOTS=${1:-2}
 FILES=${2:-300}
 TOTAL=${3:-40}
 GEN_ARGS=(--cpu)
+SUITE_WORK="CPU time"
 SERIAL=${SERIAL:-0}
 
 positive SLOTS "$SLOTS"

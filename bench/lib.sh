@@ -292,7 +292,7 @@ testbot_version() {
 }
 
 suite_lines() { # the synthetic suite and its ideal at SLOTS slots
-  echo "- Suite: $FILES files, $EXAMPLES examples, total sleep ${SUM} s, longest file ${LONGEST} s"
+  echo "- Suite: $FILES files, $EXAMPLES examples, total ${SUITE_WORK:-sleep} ${SUM} s, longest file ${LONGEST} s"
   echo "- Ideal at $SLOTS slots: max(total / slots, longest file) = max($(awk -v t="$SUM" -v s="$SLOTS" 'BEGIN { printf "%.3f", t / s }'), $LONGEST) = **${IDEAL} s**"
 }
 
