@@ -115,7 +115,7 @@ trap_exits() {
 # Writes the synthetic suite into SUITE; sets SUM, LONGEST, IDEAL (at SLOTS
 # slots) and EXAMPLES.
 gen_suite() {
-  ruby "$SCRIPT_DIR/gen-synthetic.rb" "$SUITE" --files "$FILES" --total "$TOTAL" --seed "$SEED" >&2
+  ruby "$SCRIPT_DIR/gen-synthetic.rb" "$SUITE" --files "$FILES" --total "$TOTAL" --seed "$SEED" ${GEN_ARGS:+"${GEN_ARGS[@]}"} >&2
   read -r SUM LONGEST IDEAL < <(awk -v s="$SLOTS" '
     { t += $2; if ($2 > m) m = $2 }
     END { i = t / s; if (m > i) i = m; printf "%.3f %.3f %.3f\n", t, m, i }' "$SUITE/durations.txt")
@@ -292,7 +292,7 @@ testbot_version() {
 }
 
 suite_lines() { # the synthetic suite and its ideal at SLOTS slots
-  echo "- Suite: $FILES files, $EXAMPLES examples, total sleep ${SUM} s, longest file ${LONGEST} s"
+  echo "- Suite: $FILES files, $EXAMPLES examples, total ${SUITE_WORK:-sleep} ${SUM} s, longest file ${LONGEST} s"
   echo "- Ideal at $SLOTS slots: max(total / slots, longest file) = max($(awk -v t="$SUM" -v s="$SLOTS" 'BEGIN { printf "%.3f", t / s }'), $LONGEST) = **${IDEAL} s**"
 }
 

@@ -204,6 +204,10 @@ pub struct RunArgs {
     /// RSpec: load the suite's helper once per slot and fork each batch from it.
     #[arg(long)]
     pub preload: bool,
+    /// Start a fresh Ruby process for every batch instead of forking it from the host's fork
+    /// server (also `[project] fork = false`, or TESTBOT_NO_FORK=1).
+    #[arg(long, env = "TESTBOT_NO_FORK", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_fork: bool,
     /// Number slots 1..N in TEST_ENV_NUMBER (default: '' for the first, then 2..N).
     #[arg(long)]
     pub first_is_1: bool,
@@ -379,6 +383,7 @@ impl From<RunArgs> for commands::RunOptions {
                 framework: args.framework,
                 no_bundler: args.no_bundler,
                 preload: args.preload,
+                no_fork: args.no_fork,
                 first_is_1: args.first_is_1,
                 only_failures: args.only_failures,
                 exclude: args.exclude,

@@ -20,6 +20,8 @@ pub struct Options {
     pub framework: Option<String>,
     pub no_bundler: bool,
     pub preload: bool,
+    /// `--no-fork`.
+    pub no_fork: bool,
     pub first_is_1: bool,
     /// `--only-failures`: run what the last run recorded as failed instead of `paths`.
     pub only_failures: bool,
@@ -115,6 +117,9 @@ pub struct Project {
     pub runtime_log: PathBuf,
     /// Load the suite's helper once per slot and fork each batch from it (`--preload`).
     pub preload: bool,
+    /// Fork each batch from one server per host that has loaded the framework's core (off with
+    /// `--no-fork`, `[project] fork = false`, or a `[project] command`).
+    pub fork: bool,
 }
 
 impl Project {
@@ -188,6 +193,7 @@ impl Project {
             first_is_1: args.first_is_1,
             runtime_log,
             preload: args.preload || inventory.project.preload,
+            fork: !args.no_fork && inventory.project.fork && inventory.project.command.is_none(),
         }
     }
 

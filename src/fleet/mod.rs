@@ -1,11 +1,12 @@
 //! The hosts a run works on: connecting and syncing the SSH hosts, this machine's slots, leases
 //! on shared hosts, the hooks, the slots and their environments (TEST_ENV_NUMBER, TMPDIR), the
-//! `--preload` servers, and the commands that work on hosts without a run (`hosts`, `sync`,
+//! fork servers and the `--preload` servers, and the commands that work on hosts without a run (`hosts`, `sync`,
 //! `exec`), with what they report (`HostCheck`, `SyncReport`, `ExecOutcome`).
 
 pub mod coverage;
 mod error;
 pub mod exec;
+pub mod fork;
 pub mod hooks;
 pub mod lease;
 pub mod preload;

@@ -22,7 +22,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The running servers; `stop` ends them (dropping them kills them too).
 pub struct Servers {
-    running: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
+    pub(super) running: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 /// What starting the servers gave.
@@ -77,13 +77,21 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
     let gates: Vec<Arc<Semaphore>> = boot_parallelism.iter().map(|&n| Arc::new(Semaphore::new(n.max(1)))).collect();
     let boots = slots.iter().map(|slot| {
         let socket = socket_path(&slot.support_dir, slot.info.id);
-        let argv = project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket);
+        // Forked from the host's fork server when it has one: the helper is all it loads.
+        let argv = match &slot.fork {
+            Some(fork) => crate::framework::through_fork(
+                &slot.support_dir,
+                fork,
+                project.framework.preload_server_command(&project.runner.forked(), &slot.support_dir, &socket),
+            ),
+            None => project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket),
+        };
         let command = HostCommand::new(tmpdir::creating_tmpdir(argv), slot.env.clone(), slot.workdir.clone()).with_events();
         let gate = gates[slot.host_index].clone();
         let host = slot.host.clone();
         async move {
             let _permit = gate.acquire_owned().await;
-            (boot(&*host, command, READY_TIMEOUT).await, socket)
+            (boot(&*host, command, READY_TIMEOUT, Event::PreloadReady, WHAT).await, socket)
         }
     });
     let results = futures::future::join_all(boots).await;
@@ -105,10 +113,11 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
     started
 }
 
-/// Starts one server and waits for its ready line; else says how it ended, with its output.
-async fn boot(host: &dyn Host, command: HostCommand, limit: Duration) -> Result<Process, String> {
-    const WHAT: &str = "its preload server (loading the suite's helper)";
-    let mut process = host.spawn(command).await.map_err(|e| format!("{WHAT} could not be started: {}", crate::error_chain::chain(&e)))?;
+const WHAT: &str = "its preload server (loading the suite's helper)";
+
+/// Starts one server and waits for its `ready` event; else says how it ended, with its output.
+pub(super) async fn boot(host: &dyn Host, command: HostCommand, limit: Duration, ready: Event, what: &str) -> Result<Process, String> {
+    let mut process = host.spawn(command).await.map_err(|e| format!("{what} could not be started: {}", crate::error_chain::chain(&e)))?;
     let mut output = Vec::new();
     let mut events = Decoder::events();
     let mut pieces = Vec::new();
@@ -116,7 +125,7 @@ async fn boot(host: &dyn Host, command: HostCommand, limit: Duration) -> Result<
         .read_until(Some(limit), |chunk| match chunk {
             Output::Events(bytes) => {
                 events.feed(bytes, &mut pieces);
-                pieces.drain(..).any(|p| p == Piece::Event(Event::PreloadReady)).then_some(())
+                pieces.drain(..).any(|p| p == Piece::Event(ready.clone())).then_some(())
             }
             Output::Stdout(bytes) | Output::Stderr(bytes) => {
                 output.extend_from_slice(bytes);
@@ -132,14 +141,14 @@ async fn boot(host: &dyn Host, command: HostCommand, limit: Duration) -> Result<
     };
     let finished = Finished { exit, output: String::from_utf8_lossy(&output).into_owned() };
     let message = match waited {
-        Until::TimedOut => format!("{WHAT} was not ready after {} s and was killed", limit.as_secs()),
-        _ => finished.failure(WHAT).unwrap_or_else(|| format!("{WHAT} {exit} before it was ready")),
+        Until::TimedOut => format!("{what} was not ready after {} s and was killed", limit.as_secs()),
+        _ => finished.failure(what).unwrap_or_else(|| format!("{what} {exit} before it was ready")),
     };
     Err(message)
 }
 
 /// Keeps a ready server running (its output read and logged) until it is told to stop.
-fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, JoinHandle<()>) {
+pub(super) fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, JoinHandle<()>) {
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let mut stopping = false;
@@ -148,7 +157,7 @@ fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, JoinHandle<
                 chunk = process.output.recv() => match chunk {
                     Some(chunk) => {
                         let bytes = chunk.into_bytes();
-                        tracing::debug!(host = %host, "preload server: {}", String::from_utf8_lossy(&bytes).trim_end());
+                        tracing::debug!(host = %host, "server: {}", String::from_utf8_lossy(&bytes).trim_end());
                     }
                     None => break,
                 },
@@ -161,7 +170,7 @@ fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, JoinHandle<
         let exit = process.wait().await;
         if !stopping {
             // Its slot's next batch cannot connect and takes the host out with the reason.
-            tracing::warn!(host = %host, "a preload server ended during the run ({exit})");
+            tracing::warn!(host = %host, "a preload or fork server ended during the run ({exit})");
         }
     });
     (stop_tx, task)

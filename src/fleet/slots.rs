@@ -34,6 +34,8 @@ pub struct Slot {
     pub support_dir: String,
     /// `--preload`: the socket of the slot's preload server, once it is ready.
     pub preload: Option<String>,
+    /// The socket of its host's fork server, once it is ready (none: fresh processes).
+    pub fork: Option<String>,
 }
 
 /// `before_run` on every host at once, then `before_slot` on every slot at once. Returns the hosts
@@ -100,6 +102,7 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
                 workdir: host.workdir.clone(),
                 support_dir: host.support_dir.clone(),
                 preload: None,
+                fork: None,
             };
             (slot, wave)
         })

@@ -16,6 +16,8 @@ const CUCUMBER_RUNNER: &str = include_str!("testbot_cucumber.rb");
 const PRELOAD_SERVER: &str = include_str!("testbot_preload.rb");
 const PRELOAD_CLIENT: &str = include_str!("testbot_preload_client.rb");
 const COVERAGE: &str = include_str!("testbot_coverage.rb");
+const FORK_SERVER: &str = include_str!("testbot_fork.rb");
+const FORK_CLIENT: &str = include_str!("testbot_fork_client.rb");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framework {
@@ -44,6 +46,14 @@ pub struct RunnerConfig {
     pub bundler: bool,
     /// Arguments after `--`.
     pub runner_args: Vec<String>,
+}
+
+impl RunnerConfig {
+    /// The runner as the host's fork server starts it: the server already runs under
+    /// `bundle exec`, so its children do not go through it again.
+    pub fn forked(&self) -> RunnerConfig {
+        RunnerConfig { bundler: false, ..self.clone() }
+    }
 }
 
 impl Framework {
@@ -98,7 +108,7 @@ impl Framework {
 
     /// Support files to write beside the run (name, contents).
     pub fn support_files(&self) -> Vec<(&'static str, &'static str)> {
-        match self {
+        let mut files = match self {
             Framework::RSpec => vec![
                 ("testbot_events.rb", EVENTS),
                 ("testbot_rspec_formatter.rb", RSPEC_FORMATTER),
@@ -109,7 +119,38 @@ impl Framework {
             Framework::Minitest => vec![("testbot_events.rb", EVENTS), ("testbot_minitest.rb", MINITEST_RUNNER)],
             Framework::TestUnit => vec![("testbot_events.rb", EVENTS), ("testbot_test_unit.rb", TEST_UNIT_RUNNER)],
             Framework::Cucumber => vec![("testbot_events.rb", EVENTS), ("testbot_cucumber.rb", CUCUMBER_RUNNER)],
+        };
+        files.extend([("testbot_fork.rb", FORK_SERVER), ("testbot_fork_client.rb", FORK_CLIENT)]);
+        files
+    }
+
+    /// What the fork server loads for every batch: the framework's core as its runner requires
+    /// it first (not `minitest/autorun`, nothing of the project), and testbot's events.
+    fn core_libs(&self) -> &'static [&'static str] {
+        match self {
+            Framework::RSpec => &["rspec/core", "rspec/expectations", "rspec/mocks"],
+            Framework::Minitest => &["minitest"],
+            Framework::TestUnit => &["test/unit", "test/unit/collector", "test/unit/ui/testrunner", "test/unit/ui/testrunnermediator"],
+            Framework::Cucumber => &["cucumber/rspec/disable_option_parser", "cucumber/cli/main"],
         }
+    }
+
+    /// The host's fork server (testbot_fork.rb): loads the framework's core under the project's
+    /// Bundler setup, then serves batches on `socket`. Its argv, and what to give it on stdin:
+    /// the libraries to load, one a line (not in its arguments, where a process list would take
+    /// it for a batch). `None` when the project starts its runner with its own `[project]
+    /// command`, which a server cannot stand in for.
+    pub fn fork_server_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str) -> Option<(Vec<String>, String)> {
+        if runner.command.is_some() {
+            return None;
+        }
+        let args = vec![format!("{support_dir}/testbot_fork.rb"), socket.to_string()];
+        let mut libs = format!("{support_dir}/testbot_events.rb\n");
+        for lib in self.core_libs() {
+            libs.push_str(lib);
+            libs.push('\n');
+        }
+        Some((with_runner(runner, &["ruby"], args), libs))
     }
 
     /// The command that runs `files` (relative to the project root) with the support files in `support_dir`.
@@ -213,6 +254,15 @@ impl Framework {
             (Framework::RSpec | Framework::Cucumber, Some(command)) => format!("{command} {location} # {description}"),
         }
     }
+}
+
+/// `argv` — a command as [`Framework::command`] gives it for [`RunnerConfig::forked`] — run by
+/// the host's fork server on `socket`: a small client that needs no gems, so it starts without
+/// RubyGems or Bundler.
+pub fn through_fork(support_dir: &str, socket: &str, argv: Vec<String>) -> Vec<String> {
+    let mut wrapped = vec!["ruby".to_string(), "--disable-gems".to_string(), format!("{support_dir}/testbot_fork_client.rb"), socket.to_string()];
+    wrapped.extend(argv);
+    wrapped
 }
 
 /// What rspec is given: testbot's formatter, the arguments after `--`, the files.
@@ -379,6 +429,22 @@ mod tests {
         let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
         assert!(Framework::RSpec.preload_support(&own).unwrap_err().to_string().contains("`[project] command` (`bin/rspec`)"));
         assert!(Framework::Minitest.preload_support(&RunnerConfig::default()).unwrap_err().to_string().contains("RSpec only"));
+    }
+
+    #[test]
+    fn forked_commands_are_the_fresh_ones_without_bundler_behind_the_client() {
+        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec![] };
+        let (server, libs) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock").unwrap();
+        assert_eq!(server, ["bundle", "exec", "ruby", "/s/testbot_fork.rb", "/s/fork/ab.sock"]);
+        assert_eq!(libs, "/s/testbot_events.rb\nminitest\n");
+        let argv = Framework::Minitest.command(&runner.forked(), "/s", &["test/a_test.rb".into()]);
+        assert_eq!(
+            through_fork("/s", "/s/fork/ab.sock", argv),
+            ["ruby", "--disable-gems", "/s/testbot_fork_client.rb", "/s/fork/ab.sock", "ruby", "-Itest", "/s/testbot_minitest.rb", "./test/a_test.rb", "--"]
+        );
+        let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
+        assert_eq!(Framework::RSpec.fork_server_command(&own, "/s", "/s/x.sock"), None);
+        assert!(Framework::Cucumber.support_files().iter().any(|(name, _)| *name == "testbot_fork_client.rb"));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum Event {
     Message { m: String, error: bool },
     /// `--preload`: the slot's server loaded the suite's helper and takes batches.
     PreloadReady,
+    /// The host's fork server loaded the framework's core and takes batches.
+    ForkReady,
     Done { examples: u64, failures: u64, pending: u64, errors_outside: u64 },
 }
 
@@ -81,6 +83,7 @@ impl Event {
         let event = match &*w.e {
             "hello" => Event::Hello,
             "preload_ready" => Event::PreloadReady,
+            "fork_ready" => Event::ForkReady,
             "ex_start" => Event::ExampleStarted {
                 f: w.f.ok_or_else(|| need("f"))?,
                 d: w.d.ok_or_else(|| need("d"))?,

@@ -65,6 +65,9 @@ pub struct Project {
     pub preload: bool,
     /// Globs of test files (or folders) never run, as `--exclude` (`[project] exclude`).
     pub exclude: Vec<String>,
+    /// Run each batch in a child forked from one server per host that has loaded the
+    /// framework's core. Default `true`; `false` starts a fresh process per batch.
+    pub fork: bool,
 }
 
 /// `[local]`: this machine.
@@ -155,6 +158,7 @@ impl Default for Project {
             env: Vec::new(),
             preload: false,
             exclude: Vec::new(),
+            fork: true,
         }
     }
 }

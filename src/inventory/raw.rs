@@ -27,7 +27,7 @@ pub(super) type RawValue = Spanned<Value>;
 /// below (serde reports them in that order in its "unknown field" message,
 /// which `error::unknown_key` matches against these lists).
 pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks"];
-pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude"];
+pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots"];
 pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots", "allow_many_slots"];
 pub(super) const SSH_KEYS: &[&str] = &[
@@ -62,6 +62,7 @@ pub(super) struct RawProject {
     pub env: Option<RawEnv>,
     pub preload: Option<RawValue>,
     pub exclude: Option<StrList<ExcludeKey>>,
+    pub fork: Option<RawValue>,
 }
 
 #[derive(Debug, serde::Deserialize)]

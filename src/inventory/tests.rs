@@ -71,6 +71,7 @@ fn full_config_parses_to_expected_values() {
         env = { RAILS_ENV = "test", A_FIRST = "1" }
         preload = true
         exclude = ["spec/features/**"]
+        fork = false
 
         [local]
         slots = 4
@@ -116,6 +117,7 @@ fn full_config_parses_to_expected_values() {
             ],
             preload: true,
             exclude: vec!["spec/features/**".into()],
+            fork: false,
         },
         local: Local {
             slots: Some(Slots::Count(4)),
@@ -641,7 +643,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`, `exclude`"
+            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`, `exclude`, `fork`"
         )
     );
     assert_eq!(

@@ -97,6 +97,7 @@ impl Checker<'_> {
         let env = raw.env.map(|e| self.env(e)).unwrap_or_default();
         let preload = raw.preload.and_then(|v| self.boolean("preload", &v)).unwrap_or(false);
         let exclude = raw.exclude.map(|l| self.strings("exclude", l)).unwrap_or_default();
+        let fork = raw.fork.and_then(|v| self.boolean("fork", &v)).unwrap_or(true);
         Project {
             framework,
             pattern,
@@ -105,6 +106,7 @@ impl Checker<'_> {
             env,
             preload,
             exclude,
+            fork,
         }
     }
 

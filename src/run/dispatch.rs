@@ -4,7 +4,7 @@
 
 use super::plan::{select, Limits, Selection};
 use super::settle::{not_run, Settle};
-use crate::fleet::{build_slots, host_env, hooks, preload, PreparedHost, Slot};
+use crate::fleet::{build_slots, fork, host_env, hooks, preload, PreparedHost, Slot};
 use super::task::BatchTask;
 use super::{Ended, Error, Msg, Policy};
 use crate::events::{ExampleStatus, RunEvent, Stop};
@@ -33,11 +33,19 @@ pub async fn execute(
     let slots = build_slots(project, &hosts);
     let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
+    let Some(forked) = fork::prepare(project, &hosts, &mut slots, signals).await else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "starting the fork servers".into(), done: Vec::new() });
+        return Ok(Ended::Interrupted);
+    };
+    for warning in &forked.warnings {
+        emit(RunEvent::Warning(warning.clone()));
+    }
     let Some(preloaded) = preload::prepare(project, &hosts, &mut slots, signals).await? else {
         emit(RunEvent::InterruptedBeforeRun { doing: "starting the preload servers".into(), done: Vec::new() });
         return Ok(Ended::Interrupted);
     };
-    let plan = Plan::new(project, policy, slots.len())?;
+    let forking = !slots.is_empty() && slots.iter().all(|s| s.fork.is_some());
+    let plan = Plan::new(project, policy, slots.len(), forking)?;
     emit(RunEvent::RunStarted {
         framework: project.framework.name(),
         files: plan.files,
@@ -79,7 +87,9 @@ pub async fn execute(
             d.halt(why, emit);
         }
     }
+    // The preload servers are the fork servers' children: they go first.
     preloaded.servers.stop().await;
+    forked.servers.stop().await;
     while let Ok(msg) = rx.try_recv() {
         if let Msg::Events(events) = msg {
             d.late_events(events, emit);
@@ -116,16 +126,18 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(project: &Project, policy: &Policy, slots: usize) -> Result<Plan, Error> {
+    /// `forking`: every slot's batches are forked from a server, so a batch costs milliseconds.
+    fn new(project: &Project, policy: &Policy, slots: usize, forking: bool) -> Result<Plan, Error> {
         let Selection { history, estimates, partition } = select(project, policy.partition);
         let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
         let limits = Arc::new(Limits {
             floor: policy.file_timeout.map(|d| d.as_secs_f64()),
             history: estimates.iter().filter_map(|e| history.get(&e.path).map(|s| (e.path.clone(), s))).collect(),
         });
+        let defaults = if forking { Tuning::forked() } else { Tuning::default() };
         let tuning = match std::env::var("TESTBOT_TUNING") {
-            Ok(spec) => Tuning::parse_over(Tuning::default(), &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
-            Err(_) => Tuning::default(),
+            Ok(spec) => Tuning::parse_over(defaults, &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
+            Err(_) => defaults,
         };
         // Long files run as pieces of their examples on several slots (RSpec, from the examples log).
         let recorded = project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default();

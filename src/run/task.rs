@@ -44,9 +44,14 @@ impl BatchTask {
         // `spec/a_spec.rb:12:30`.
         let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
         let arguments = args.clone();
-        let argv = match &slot.preload {
-            Some(socket) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
-            None => project.framework.command(&project.runner, &slot.support_dir, &args),
+        let argv = match (&slot.preload, &slot.fork) {
+            (Some(socket), _) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
+            (None, Some(fork)) => crate::framework::through_fork(
+                &slot.support_dir,
+                fork,
+                project.framework.command(&project.runner.forked(), &slot.support_dir, &args),
+            ),
+            (None, None) => project.framework.command(&project.runner, &slot.support_dir, &args),
         };
         let sync = protocol::new_sync();
         let mut env = slot.env.clone();

@@ -105,6 +105,14 @@ impl Default for Tuning {
     }
 }
 
+impl Tuning {
+    /// When every batch is forked from a fork server: a batch costs a fork and a small client
+    /// (tens of milliseconds, not a Ruby boot), so the tail is cut finer, down to single files.
+    pub fn forked() -> Tuning {
+        Tuning { split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, ..Tuning::default() }
+    }
+}
+
 /// A `TESTBOT_TUNING` that does not parse.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

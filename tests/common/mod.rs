@@ -88,6 +88,10 @@ pub fn scrub_env(cmd: &mut Command) {
             cmd.env_remove(key);
         }
     }
+    // script/test's second pass of the RSpec tests runs every batch as a fresh process.
+    if let Some(value) = std::env::var_os("TESTBOT_NO_FORK") {
+        cmd.env("TESTBOT_NO_FORK", value);
+    }
     cmd.env("NO_COLOR", "1");
 }
 

@@ -127,6 +127,7 @@ pub fn project(root: &Path, suite: &[(String, FileScript)]) -> Project {
         first_is_1: false,
         runtime_log: root.join("tmp").join("testbot-runtime-rspec.log"),
         preload: false,
+        fork: false,
     }
 }
 

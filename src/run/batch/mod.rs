@@ -183,7 +183,9 @@ impl BatchTracker {
         match piece {
             Piece::Output(line) => {
                 let q = self.marks.output;
-                if q == 0 || self.marks.after.is_empty() {
+                // Past a mark whose event has not come yet (the output pipe read first, as
+                // a forked runner's burst often is): it waits for that event, even the first.
+                if q == 0 {
                     self.push_output(self.current, &line);
                 } else if let Some(&file) = self.marks.after.get(q as usize - 1) {
                     self.push_output(file, &line);
@@ -263,7 +265,7 @@ impl BatchTracker {
     fn event(&mut self, event: Event, mark: Option<u64>, events: &mut Vec<RunEvent>) {
         match event {
             Event::Hello => self.hello = true,
-            Event::PreloadReady => {}
+            Event::PreloadReady | Event::ForkReady => {}
             Event::Start { seed, .. } => {
                 self.started = true;
                 if let Some(seed) = seed {
@@ -465,8 +467,10 @@ impl BatchTracker {
             }
             if !crashed && !timed_out {
                 if load_errors && !self.files[i].started {
-                    // RSpec runs nothing once a file fails to load; these files are blameless.
-                    end.requeue.push(self.requeue(i, false, false, "not run: another file in its batch failed to load".into()));
+                    // RSpec runs nothing once a file fails to load; these files are blameless,
+                    // and go back to run alone: batched again with another file that fails to
+                    // load they would reach their start limit without ever running.
+                    end.requeue.push(self.requeue(i, true, false, "not run: another file in its batch failed to load".into()));
                 } else {
                     // The runner finished, but never said this file was done: its results cannot
                     // be trusted to be whole.

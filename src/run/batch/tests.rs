@@ -118,6 +118,27 @@ fn output_goes_to_the_file_its_marks_say_whatever_order_it_is_read_in() {
 }
 
 #[test]
+fn output_read_before_the_first_marked_event_waits_for_it() {
+    // A forked runner starts at once: its first file's mark and output may be read before
+    // the event pipe, and a file killed on its time limit then has no later mark to wait for.
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/hang_spec.rb"]));
+    feed(
+        &mut t,
+        vec![
+            Piece::OutputMark(1),
+            out("hanging now"),
+            ev(Event::Hello),
+            ev(Event::Start { count: 2, seed: None }),
+            Piece::Marked(Event::File { f: "./spec/hang_spec.rb".into() }, 1),
+            ex("./spec/hang_spec.rb", ExampleStatusWire::Passed),
+        ],
+    );
+    let end = t.finish(CRASH, Ending::TimedOut { seconds: 2.0 });
+    let requeued = end.requeue.iter().find(|r| r.job.path == "spec/hang_spec.rb").expect("retried once");
+    assert!(requeued.output.contains("hanging now"), "{:?}", requeued.output);
+}
+
+#[test]
 fn a_file_the_runner_never_finished_is_an_error_not_a_pass() {
     // `$stdout.close` in one file once hid the next file's failures: whatever the cause, a
     // file with no end event after the runner's summary is not a pass.
@@ -161,7 +182,8 @@ fn load_error_errors_that_file_and_requeues_the_others() {
     assert_eq!(finished(&end.events), vec![("spec/bad_spec.rb".into(), 0, Some("load error"), "".into())]);
     assert_eq!(end.requeue.len(), 1);
     assert_eq!(end.requeue[0].job.path, "spec/a_spec.rb");
-    assert!(!end.requeue[0].alone);
+    // Alone: batched again with another file that fails to load it could never run.
+    assert!(end.requeue[0].alone);
     assert_eq!(end.events.len(), 1, "the load error explains the error outside examples");
 }
 

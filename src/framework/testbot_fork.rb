@@ -1,0 +1,193 @@
+# testbot's fork server, embedded in the testbot binary and written next to the run. One runs
+# per host (and one on this machine) for the length of one run:
+#
+#   [bundle exec] ruby testbot_fork.rb SOCKET < LIBS
+#
+# It loads what every batch of the run loads anyway — RubyGems, Bundler's setup when it runs
+# under `bundle exec`, and LIBS, one a line on its stdin (the framework's core: rspec-core,
+# minitest, test-unit, cucumber; on stdin so that no process list takes it for a batch)
+# — and nothing of the project, sends the event `{"e":"fork_ready"}` and serves batches on the
+# UNIX socket SOCKET. A batch's process is a small client (testbot_fork_client.rb) that sends the
+# command a fresh process would have run (`rspec ARGS…`, or `ruby -IDIR… SCRIPT ARGS…`), its
+# environment and directory, and its stdout, stderr and event channel. For each batch the server
+# forks a keeper, which forks the batch's child and sends back how the child ended:
+#
+#   server ── keeper (process group of its own) ── child: sets the batch's environment, chdir,
+#                                                  descriptors 0–3, then runs the command
+#
+# No process is left behind: the keeper kills its process group (the child and all it started)
+# when the client hangs up (testbot killed the batch: a timeout, fail-fast, Ctrl-C, a lost host)
+# or when the server goes away (the run ended, or testbot was killed). The child runs no thread
+# of testbot's; the server runs nothing of a batch, so every batch starts from the same state.
+require 'socket'
+
+module Testbot
+  module ForkServer
+    module_function
+
+    def main(argv)
+      socket = argv.shift or abort('usage: testbot_fork.rb SOCKET < LIBS')
+      libs = STDIN.read.split("\n").reject(&:empty?)
+      fd = ENV.delete('TESTBOT_EVENT_FD').to_s
+      events = fd =~ /\A\d+\z/ ? IO.for_fd(fd.to_i, 'w', autoclose: false) : STDOUT.dup
+      events.sync = true
+      # What this process was started with, before `bundle exec` changed it: a batch's own
+      # variables are the ones its client has that differ from these.
+      launched = launch_env
+      libs.each do |lib|
+        require lib
+      rescue LoadError
+        nil # a fresh process would fail the same way, and says so in the batch
+      end
+      server = listen(socket)
+      # Closed in the server only when it ends: every keeper watches the read end.
+      alive_r, alive_w = IO.pipe
+      events.write("{\"e\":\"fork_ready\"}\n")
+      loop do
+        conn = server.accept
+        begin
+          serve(conn, server, events, launched, alive_r, alive_w)
+        rescue StandardError => e
+          warn "testbot fork server: a batch failed to start: #{e.class}: #{e.message}"
+        ensure
+          conn.close unless conn.closed?
+        end
+      end
+    end
+
+    def launch_env
+      env = defined?(Bundler) && Bundler.respond_to?(:original_env) ? Bundler.original_env : ENV.to_h
+      env.delete('TESTBOT_EVENT_FD')
+      env
+    end
+
+    # The socket's path may be longer than sun_path allows: bind it from its folder. Sockets
+    # that nobody listens on (left by a run that was killed) are removed.
+    def listen(path)
+      dir, base = File.split(path)
+      begin
+        Dir.mkdir(dir, 0o700)
+      rescue Errno::EEXIST
+        nil
+      end
+      Dir.chdir(dir) do
+        Dir.glob('*.sock').each do |stale|
+          UNIXSocket.new(stale).close
+        rescue Errno::ECONNREFUSED
+          File.unlink(stale) rescue nil # rubocop:disable Style/RescueModifier
+        rescue SystemCallError
+          nil
+        end
+        File.unlink(base) if File.exist?(base)
+        UNIXServer.new(base)
+      end
+    end
+
+    # One batch: `[length]` and a Marshal dump of `[argv, env, cwd]`, then the client's stdout,
+    # stderr and event channel. The keeper answers `exit N` or `signal N`.
+    def serve(conn, server, events, launched, alive_r, alive_w)
+      size = conn.read(4)&.unpack1('N') or return
+      argv, env, cwd = Marshal.load(conn.read(size).to_s) # rubocop:disable Security/MarshalLoad
+      ios = [conn.recv_io, conn.recv_io, conn.recv_io]
+      keeper = fork do
+        alive_w.close
+        server.close
+        Process.setpgid(0, 0)
+        keep(conn, alive_r, ios, events) do
+          conn.close
+          alive_r.close
+          events.reopen(ios[2])
+          events.close_on_exec = false # descriptor 3, as a fresh runner has it
+          STDIN.reopen(File::NULL)
+          STDOUT.reopen(ios[0])
+          STDERR.reopen(ios[1])
+          ios.each(&:close)
+          ENV.replace(batch_env(launched, env))
+          Dir.chdir(cwd)
+          run(argv)
+        end
+      end
+      Process.detach(keeper)
+    ensure
+      ios&.each { |io| io.close unless io.closed? }
+    end
+
+    # In the keeper: forks the child, then waits for it, the client's hang-up or the server's
+    # end, whichever comes first.
+    def keep(conn, alive_r, ios, events, &child)
+      pid = fork(&child)
+      # The keeper holds none of the batch's descriptors (its output ends with the child), nor
+      # the server's.
+      ios.each(&:close)
+      events.close
+      STDOUT.reopen(File::NULL)
+      STDERR.reopen(File::NULL)
+      done_r, done_w = IO.pipe
+      waiter = Thread.new do
+        status = Process.wait2(pid)[1]
+        done_w.write('.')
+        status
+      end
+      loop do
+        ready, = IO.select([conn, alive_r, done_r])
+        break if ready.include?(done_r)
+        next if ready == [conn] && !hung_up?(conn)
+
+        # Killed, or the run is over: the child and all it started go with this group.
+        Process.kill(:KILL, 0)
+      end
+      status = waiter.value
+      answer = status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}"
+      begin
+        conn.write("#{answer}\n")
+      rescue SystemCallError, IOError
+        nil
+      end
+      exit!(0)
+    end
+
+    def hung_up?(conn)
+      conn.read_nonblock(4096, exception: false).nil?
+    rescue SystemCallError, IOError
+      true
+    end
+
+    # The client's variables that differ from the server's start, over the server's own (which
+    # hold Bundler's setup): what a fresh `bundle exec` process of that batch would have.
+    def batch_env(launched, client)
+      env = ENV.to_h
+      launched.each_key { |k| env.delete(k) unless client.key?(k) }
+      client.each { |k, v| env[k] = v unless launched[k] == v }
+      env
+    end
+
+    # Runs the command a fresh process would have run: `rspec ARGS…` or `ruby -IDIR… SCRIPT ARGS…`.
+    def run(argv)
+      case argv.first
+      when 'rspec'
+        $0 = 'rspec'
+        ARGV.replace(argv.drop(1))
+        require 'rspec/core'
+        # The server's frames are under every example: not the suite's.
+        RSpec.configuration.backtrace_exclusion_patterns << /#{Regexp.escape(__FILE__)}/
+        # "files took N seconds to load" counts from here, not from the server's start.
+        RSpec.configuration.start_time = RSpec::Core::Time.now
+        RSpec::Core::Runner.invoke
+      when 'ruby'
+        args = argv.drop(1)
+        dirs = []
+        dirs << args.shift.delete_prefix('-I') while args.first&.start_with?('-I')
+        $LOAD_PATH.unshift(*dirs.map { |d| File.expand_path(d) })
+        script = args.shift
+        $0 = script
+        ARGV.replace(args)
+        load script
+      else
+        warn "testbot fork server: cannot run #{argv.first.inspect}"
+        exit 127
+      end
+    end
+  end
+end
+
+Testbot::ForkServer.main(ARGV)

@@ -1,0 +1,47 @@
+# testbot's fork client, embedded in the testbot binary and written next to the run. It is a
+# batch's process as testbot sees it when the host has a fork server (testbot_fork.rb), and
+# starts in tens of milliseconds (`ruby --disable-gems`):
+#
+#   ruby --disable-gems testbot_fork_client.rb SOCKET COMMAND…
+#
+# COMMAND is what a fresh process would have run (`rspec ARGS…`, `ruby -IDIR… SCRIPT ARGS…`).
+# The client hands it, its environment, directory, stdout, stderr and event channel to the
+# server, which forks a child that runs it; the client ends the way that child ended (its exit
+# status, or the same signal). Killing the client (its process group) makes the server's keeper
+# kill the child and everything it started.
+require 'socket'
+
+path = ARGV.shift
+dir, base = File.split(path.to_s)
+begin
+  conn = Dir.chdir(dir) { UNIXSocket.new(base) }
+rescue SystemCallError => e
+  # Every batch on this host would end the same way: 127 takes the host out of the run.
+  warn "testbot: the fork server of this host is gone (#{e.message})"
+  exit! 127
+end
+payload = Marshal.dump([ARGV, ENV.to_h, Dir.pwd])
+conn.write([payload.bytesize].pack('N') + payload)
+conn.send_io(STDOUT)
+conn.send_io(STDERR)
+# The event channel (testbot_events.rb); without one, the batch's events go to its stdout.
+event_fd = ENV['TESTBOT_EVENT_FD'].to_s
+conn.send_io(event_fd =~ /\A\d+\z/ ? IO.for_fd(event_fd.to_i, autoclose: false) : STDOUT)
+answer = begin
+  conn.gets
+rescue SystemCallError, IOError
+  nil
+end
+case answer
+when /\Aexit (\d+)/
+  exit! Regexp.last_match(1).to_i
+when /\Asignal (\d+)/
+  signal = Regexp.last_match(1).to_i
+  Signal.trap(signal, 'SYSTEM_DEFAULT') rescue nil # rubocop:disable Style/RescueModifier
+  Process.kill(signal, Process.pid)
+  sleep 1
+  exit! 128 + signal
+else
+  warn 'testbot: the fork server of this host went away while the batch ran'
+  exit! 1
+end

@@ -1,0 +1,179 @@
+//! The fork server: one per host loads Bundler and the framework's core, and every batch is a
+//! child forked from it. Checked on rspec_basic plus a probe spec that records, in the project's
+//! tmp/, what its process saw: totals and per-file results as with fresh processes (and serial
+//! rspec), each slot's own environment in the child, `--no-fork` running fresh processes, a
+//! batch killed on its timeout taking its child and grandchild along, and nothing of the run
+//! left once it is over.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::time::{Duration, Instant};
+
+/// One line per spec file run: `pid program TEST_ENV_NUMBER TMPDIR`.
+const PROBE: &str = r#"
+RSpec.describe "Probe" do
+  it "records its process" do
+    Dir.mkdir("tmp") unless File.directory?("tmp")
+    File.open("tmp/probe.txt", "a") do |f|
+      f.puts [Process.pid, $PROGRAM_NAME, ENV["TEST_ENV_NUMBER"].inspect, ENV["TMPDIR"]].join(" ")
+    end
+    expect(ENV["TMPDIR"].nil? || File.directory?(ENV["TMPDIR"])).to be(true)
+  end
+end
+"#;
+
+fn probe_lines(p: &Project) -> Vec<Vec<String>> {
+    fs::read_to_string(p.path("tmp/probe.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split(' ').map(str::to_string).collect())
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie has exited: only a process that still runs counts.
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+}
+
+fn gone_within(pid: u32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    !alive(pid)
+}
+
+#[test]
+fn forked_batches_give_the_verdict_of_fresh_processes() {
+    let p = Project::new("rspec_basic");
+    for i in 0..4 {
+        p.write(&format!("spec/probe_{i}_spec.rb"), PROBE);
+    }
+    let serial = p.serial_rspec(&[]);
+    let _ = fs::remove_file(p.path("tmp/probe.txt"));
+
+    let report_path = p.fresh_path("report", "json");
+    let (fresh_run, fresh) = p.testbot(["-n", "2", "--no-fork"]).report_to(&report_path).run_with_report();
+    fresh_run.assert_exit(1);
+    let fresh_probes = probe_lines(&p);
+    fs::remove_file(p.path("tmp/probe.txt")).unwrap();
+
+    let report_path = p.fresh_path("report", "json");
+    let (run, forked) = p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0").report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    forked.assert_consistent();
+    assert!(!run.combined().contains("fresh processes"), "{}", run.dump());
+    assert_eq!(forked.totals(), fresh.totals(), "{}", run.dump());
+    assert_eq!(forked.totals().counts(), serial.counts);
+    let per_file = serial.per_file();
+    for row in forked.files() {
+        assert_eq!(row.counts(), per_file.get(&row.path).cloned().unwrap_or_default(), "{}", row.path);
+        assert_eq!(row.status, fresh.file(&row.path).status, "{}", row.path);
+    }
+    run.assert_stdout_contains("rspec ./spec/math_spec.rb:6 # Math adds wrongly");
+
+    // Fresh processes are `rspec` executables; forked batches are children of the server that
+    // run RSpec as `rspec` would, each with its slot's environment.
+    assert_eq!(fresh_probes.len(), 4);
+    assert!(fresh_probes.iter().all(|l| l[1] != "rspec"), "{fresh_probes:?}");
+    let probes = probe_lines(&p);
+    assert_eq!(probes.len(), 4, "{probes:?}");
+    for line in &probes {
+        assert_eq!(line[1], "rspec", "not forked: {probes:?}");
+        let slot = match line[2].as_str() {
+            "\"\"" => 1,
+            "\"2\"" => 2,
+            other => panic!("TEST_ENV_NUMBER {other} in {probes:?}"),
+        };
+        assert!(line[3].starts_with('/') && line[3].ends_with(&format!("/tmp/slot-{slot}")), "{probes:?}");
+    }
+}
+
+#[test]
+fn a_batch_killed_on_its_timeout_takes_its_child_and_grandchild_along() {
+    let p = Project::new("rspec_basic");
+    p.write(
+        "spec/hang_spec.rb",
+        r#"
+RSpec.describe "Hang" do
+  it "starts a process and sleeps" do
+    Dir.mkdir("tmp") unless File.directory?("tmp")
+    child = spawn("sleep", "300")
+    File.write("tmp/pids.txt", [Process.pid, Process.ppid, child].join(" "))
+    sleep
+  end
+end
+"#,
+    );
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p
+        .testbot(["-n", "2", "--file-timeout", "2", "spec/hang_spec.rb", "spec/passing_spec.rb"])
+        .env("TESTBOT_NO_FORK", "0")
+        .report_to(&report_path)
+        .run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.file("spec/hang_spec.rb").status, "errored", "{}", run.dump());
+    assert_eq!(report.file("spec/passing_spec.rb").status, "passed", "{}", run.dump());
+    // The last attempt's processes: the batch's child, its keeper and what the spec started.
+    let pids: Vec<u32> = fs::read_to_string(p.path("tmp/pids.txt")).unwrap().split(' ').map(|s| s.parse().unwrap()).collect();
+    for pid in &pids {
+        assert!(gone_within(*pid, Duration::from_secs(10)), "process {pid} of {pids:?} still runs\n{}", run.dump());
+    }
+}
+
+#[test]
+fn nothing_of_the_run_is_left_once_it_is_over() {
+    let p = Project::new("rspec_basic");
+    p.write(
+        "spec/server_spec.rb",
+        r#"
+RSpec.describe "Server" do
+  it "records its keeper and server" do
+    Dir.mkdir("tmp") unless File.directory?("tmp")
+    keeper = Process.ppid
+    server = File.read("/proc/#{keeper}/stat").split(") ").last.split(" ")[1]
+    File.write("tmp/pids.txt", [keeper, server].join(" "))
+  end
+end
+"#,
+    );
+    let run = p.testbot(["-n", "2", "spec/server_spec.rb", "spec/passing_spec.rb"]).env("TESTBOT_NO_FORK", "0").run();
+    run.assert_exit(0);
+    let pids: Vec<u32> = fs::read_to_string(p.path("tmp/pids.txt")).unwrap().split(' ').map(|s| s.parse().unwrap()).collect();
+    let server = fs::read_to_string(format!("/proc/{}/cmdline", pids[1])).unwrap_or_default();
+    assert!(server.is_empty() || server.contains("testbot_fork.rb"), "the keeper's parent is the fork server: {server:?}");
+    for pid in &pids {
+        assert!(gone_within(*pid, Duration::from_secs(10)), "process {pid} of {pids:?} still runs\n{}", run.dump());
+    }
+}
+
+#[test]
+fn a_server_that_cannot_start_is_one_warning_and_fresh_processes() {
+    let p = Project::new("truth/aggregate");
+    p.write("Gemfile", "source 'https://rubygems.org'\ngem 'no-such-gem-for-testbot'\n");
+    let run = p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0").run();
+    run.assert_exit(1);
+    let out = run.combined();
+    assert_eq!(out.matches("its fork server").count(), 1, "{out}");
+    run.assert_output_contains("host `local`: its fork server (loading Bundler and the framework) exited with status");
+    run.assert_output_contains("its batches run as fresh processes");
+    // The fresh runners then fail as they always did: the host leaves with bundler's message.
+    run.assert_output_contains("host `local` left the run: its test runner could not start");
+}
+
+#[test]
+fn no_fork_from_testbot_toml_runs_fresh_processes() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/probe_spec.rb", PROBE);
+    p.write("testbot.toml", "[project]\nfork = false\n");
+    let run = p.testbot(["-n", "2", "spec/probe_spec.rb", "spec/passing_spec.rb"]).env("TESTBOT_NO_FORK", "0").run();
+    run.assert_exit(0);
+    let probes = probe_lines(&p);
+    assert_eq!(probes.len(), 1, "{probes:?}");
+    assert_ne!(probes[0][1], "rspec", "forked although fork = false: {probes:?}");
+}
