@@ -65,9 +65,11 @@ fn the_verbose_rerun_command_reproduces_an_order_dependent_failure() {
     p.write("spec/order/a_polluter_spec.rb", POLLUTES);
     p.write("spec/order/b_minder_spec.rb", MINDS);
     let report = p.fresh_path("report", "json");
-    // One slot, the two files together: whether the second fails depends on the seed's order.
+    // One slot, the files in one batch: whether the second fails depends on the seed's order.
+    // Fresh processes (`--no-fork`): with the fork server a batch is so cheap that the scheduler
+    // gives each file its own, and the two would never share a process.
     let files = ["spec/order/a_polluter_spec.rb", "spec/order/b_minder_spec.rb", "spec/math_spec.rb"];
-    let mut args = vec!["-n", "1", "--verbose-rerun-command"];
+    let mut args = vec!["-n", "1", "--no-fork", "--verbose-rerun-command"];
     args.extend(files);
     args.extend(["--", "--order", "random"]);
     let run = p.testbot(args).report_to(&report).run();
