@@ -161,25 +161,57 @@ fn a_stopped_host_is_given_up_and_its_files_run_elsewhere() {
 }
 
 #[test]
-fn ctrl_c_stops_every_host_and_leaves_no_process() {
+fn ctrl_c_or_sigterm_stops_every_host_and_leaves_no_process() {
     let bed = Testbed::start(2);
     let p = Project::new("rspec_faults");
     let files = slow_suite(&p, 8, 5.0);
     p.write("testbot.toml", &bed.inventory_toml(2));
-    let report_path = p.fresh_path("report", "json");
-    let running = p.testbot(&files).report_to(&report_path).spawn();
+    // SIGTERM (a cancelled CI job) does what Ctrl-C does.
+    for signal in ["INT", "TERM"] {
+        let report_path = p.fresh_path("report", "json");
+        let running = p.testbot(&files).report_to(&report_path).spawn();
+        wait_for_rspec(&bed, 0);
+        wait_for_rspec(&bed, 1);
+        running.signal(signal);
+        let run = running.finish(Duration::from_secs(30));
+        run.assert_exit(130);
+        let report = Report::read(&report_path, &run);
+        assert_eq!(report.json["stopped"], "interrupted", "{signal}");
+        assert!(report.files().len() < files.len(), "{signal}: {}", run.dump());
+        run.assert_output_contains("interrupted: stopping the running batches (Ctrl-C again to stop at once)");
+        run.assert_stdout_contains("Interrupted after");
+        for i in 0..2 {
+            assert_only_sshd_left(&bed, i, Duration::from_secs(2));
+        }
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_stops_at_once() {
+    // The first Ctrl-C kills the running batches and waits for them to end; on a host that
+    // stopped answering the kills time out and testbot gives up on those commands (warning
+    // "the kill command timed out" and "… did not close; giving up on it" after 5 s and 7 s).
+    // A second Ctrl-C stops waiting: testbot exits before either.
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_faults");
+    let files = slow_suite(&p, 4, 5.0);
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let running = p.testbot(&files).spawn();
     wait_for_rspec(&bed, 0);
-    wait_for_rspec(&bed, 1);
+    bed.stop_host(0);
+    running.signal("INT");
+    // A person's second press (not a timing assertion: either way both are counted).
+    std::thread::sleep(Duration::from_secs(1));
     running.signal("INT");
     let run = running.finish(Duration::from_secs(30));
+    bed.cont_host(0);
     run.assert_exit(130);
-    let report = Report::read(&report_path, &run);
-    assert_eq!(report.json["stopped"], "interrupted");
-    assert!(report.files().len() < files.len(), "{}", run.dump());
-    run.assert_stdout_contains("Interrupted after");
-    for i in 0..2 {
-        assert_only_sshd_left(&bed, i, Duration::from_secs(2));
+    run.assert_output_contains("interrupted: stopping the running batches (Ctrl-C again to stop at once)");
+    for waited in ["the kill command timed out", "giving up on it", "left the run"] {
+        assert!(!run.combined().contains(waited), "it waited for the stopped host: {}", run.dump());
     }
+    run.assert_stdout_contains("Interrupted after");
+    assert_only_sshd_left(&bed, 0, Duration::from_secs(20));
 }
 
 #[test]
