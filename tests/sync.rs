@@ -283,6 +283,13 @@ fn an_interrupted_sync_keeps_the_old_manifest_and_is_repaired_by_the_next() {
     failed.assert_output_contains("Permission denied");
     assert_eq!(manifests(), before, "the host's manifest did not move");
     assert!(state.join("dirty").exists());
+    // --no-sync does not run on a copy whose last sync did not finish: the host is left out
+    // with that reason (and with no other host, nothing can run).
+    let no_sync = p.testbot(["--no-sync", "spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run();
+    no_sync.assert_exit(3);
+    no_sync.assert_output_contains(&format!(
+        "host `host1` is left out of this run: its last sync to {REMOTE} did not finish: run `testbot sync`, or drop --no-sync"
+    ));
 
     std::os::unix::fs::chown(&spec, Some(h.uid), Some(h.gid)).unwrap();
     let repaired = sync(&p, &[]);
