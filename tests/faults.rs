@@ -46,8 +46,11 @@ fn recorded_suite(p: &Project, n: usize, seconds: f64, log: &str) -> Vec<String>
         .collect()
 }
 
-/// The records of `recorded_suite`: (started, ended) as (path, pid) pairs.
-fn records(text: &str) -> (Vec<(String, u32)>, Vec<(String, u32)>) {
+/// (path, pid) pairs: which runner ran which file.
+type Records = Vec<(String, u32)>;
+
+/// The records of `recorded_suite`: (started, ended).
+fn records(text: &str) -> (Records, Records) {
     let (mut started, mut ended) = (Vec::new(), Vec::new());
     for line in text.lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
@@ -60,9 +63,9 @@ fn records(text: &str) -> (Vec<(String, u32)>, Vec<(String, u32)>) {
 /// Files that started and never ended, with the runner that ran them; each of those runners
 /// must be gone (killed, not left to finish).
 #[track_caller]
-fn cut_short(text: &str) -> Vec<(String, u32)> {
+fn cut_short(text: &str) -> Records {
     let (started, ended) = records(text);
-    let cut: Vec<(String, u32)> = started.into_iter().filter(|s| !ended.contains(s)).collect();
+    let cut: Records = started.into_iter().filter(|s| !ended.contains(s)).collect();
     for (path, pid) in &cut {
         assert!(wait_until(Duration::from_secs(5), || !pid_alive(*pid)), "the runner of {path} ({pid}) is still running");
     }

@@ -483,7 +483,7 @@ mod tests {
         let (_, agg) = merge_reports(vec![whole(&names[..10]), whole(&names[..10])]).unwrap();
         assert_eq!(agg.warnings, [format!("10 file(s) are in more than one report (partitions that overlap?): {ten}")]);
         // The same for a share's missing files.
-        let plan = vec![names.clone(), vec!["spec/z_spec.rb"]];
+        let plan = [names.clone(), vec!["spec/z_spec.rb"]];
         let digest = "d";
         let share = |k: usize, files: &[&str]| {
             let mut r = report(files, None);
