@@ -8,6 +8,7 @@
 #   bench/mutants.sh --list          how many mutants each module has, without running them
 #
 # Environment: MUTANTS_SHARD=k/n runs one shard of each module (a sample: every n-th mutant);
+# MUTANTS_RE=REGEX only the mutants whose names match (to re-run the missed ones after a fix);
 # MUTANTS_OUT (default target/mutants) keeps each module's results in MUTANTS_OUT/MODULE
 # (mutants.out/caught.txt, missed.txt, unviable.txt, timeout.txt). CARGO_TARGET_DIR defaults to
 # this checkout's target/, so the dependencies are not rebuilt in cargo-mutants' copy (the
@@ -56,10 +57,13 @@ for entry in "${MODULES[@]}"; do
     continue
   fi
   [[ -n ${MUTANTS_SHARD:-} ]] && args+=(--shard "$MUTANTS_SHARD")
+  [[ -n ${MUTANTS_RE:-} ]] && args+=(--re "$MUTANTS_RE")
   mkdir -p "$out_root/$name"
   echo "== $name: $files (tests: $filter)" >&2
   # The baseline is skipped (the unit tests are green on main), so the timeout is explicit: the
   # filtered unit tests take well under a second; a mutant that loops is killed after 20 s.
+  # Do not build in this checkout meanwhile: a test phase that waits for cargo's lock on the
+  # shared target dir times out, and the mutant reads as a timeout it is not.
   status=0
   nice -n 5 cargo mutants "${args[@]}" \
     --test-tool nextest --cargo-arg=--lib --jobs 1 \

@@ -98,6 +98,8 @@ mod tests {
         let lines: Vec<String> = (0..16 + 97).map(kib).collect();
         let c = pushed(&lines);
         let expected = format!("{}[… 50176 bytes of output left out …]\n{}", joined(&lines[..16]), joined(&lines[16 + 49..]));
+        // The marker first: a failing `assert_eq!` of 100 KB strings is slow to print.
+        assert!(c.render().contains("\n[… 50176 bytes of output left out …]\n"));
         assert_eq!(c.render(), expected);
         assert!(!c.is_empty());
     }
@@ -129,6 +131,7 @@ mod tests {
             "€".repeat(29),
             joined(&lines[..163])
         );
+        assert!(c.render().contains("\n[… 49276 bytes of output left out …]\n"));
         assert_eq!(c.render(), expected);
     }
 
