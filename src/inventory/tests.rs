@@ -1285,6 +1285,7 @@ fn dangerous_remote_dirs_are_refused_with_the_value_and_the_line() {
         ("${XDG_CACHE_HOME}/t", "does not expand variables"),
         ("~other", "`~user` is not expanded"),
         ("~other/work", "`~user` is not expanded"),
+        ("work\nrm", "it contains a control character"),
     ];
     for (value, why) in refused {
         let text = format!("[sync]\nremote_dir = {value:?}\n");
