@@ -12,7 +12,7 @@
 # MUTANTS_OUT (default target/mutants) keeps each module's results in MUTANTS_OUT/MODULE
 # (mutants.out/caught.txt, missed.txt, unviable.txt, timeout.txt). CARGO_TARGET_DIR defaults to
 # this checkout's target/, so the dependencies are not rebuilt in cargo-mutants' copy (the
-# mutated crate builds under its own name there and does not touch this checkout's build).
+# mutated library's test binary lands there too: see the trap below).
 # Needs `cargo install cargo-mutants --locked` (27.1 was used) and cargo-nextest. The figures
 # are in docs/testing.md.
 set -euo pipefail
@@ -41,6 +41,9 @@ if [[ ${1:-} == --list ]]; then
 fi
 out_root=${MUTANTS_OUT:-target/mutants}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+# The mutated crate's test binary takes the name of this checkout's (same package), and cargo
+# may then take the last mutant's build for fresh here: make the next build here rebuild it.
+trap 'touch src/lib.rs' EXIT
 
 for entry in "${MODULES[@]}"; do
   IFS='|' read -r name files filter <<<"$entry"
