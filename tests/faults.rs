@@ -26,6 +26,52 @@ fn slow_suite(p: &Project, n: usize, seconds: f64) -> Vec<String> {
 }
 
 
+/// `n` files (`spec/rec_NN_spec.rb`) of one example that sleeps `seconds`, each recording in
+/// `log` (relative to the runner's home: `Dir.home` over SSH, the project locally when `log` starts
+/// with `tmp/`) `start PATH PID` when it begins and `end PATH PID` when it is done: what the runner
+/// processes themselves saw, so a test can tell which files were cut short and by which process.
+fn recorded_suite(p: &Project, n: usize, seconds: f64, log: &str) -> Vec<String> {
+    let at = if log.starts_with("tmp/") { format!("File.expand_path(\"../{log}\", __dir__)") } else { format!("File.join(Dir.home, \"{log}\")") };
+    (0..n)
+        .map(|i| {
+            let path = format!("spec/rec_{i:02}_spec.rb");
+            p.write(
+                &path,
+                &format!(
+                    "LOG = {at} unless defined?(LOG)\nRSpec.describe \"rec {i}\" do\n  it(\"waits\") do\n    File.open(LOG, \"a\") {{ |f| f.puts \"start {path} #{{Process.pid}}\" }}\n    sleep {seconds}\n    File.open(LOG, \"a\") {{ |f| f.puts \"end {path} #{{Process.pid}}\" }}\n  end\nend\n"
+                ),
+            );
+            path
+        })
+        .collect()
+}
+
+/// (path, pid) pairs: which runner ran which file.
+type Records = Vec<(String, u32)>;
+
+/// The records of `recorded_suite`: (started, ended).
+fn records(text: &str) -> (Records, Records) {
+    let (mut started, mut ended) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let entry = (parts[1].to_string(), parts[2].parse().unwrap());
+        if parts[0] == "start" { started.push(entry) } else { ended.push(entry) }
+    }
+    (started, ended)
+}
+
+/// Files that started and never ended, with the runner that ran them; each of those runners
+/// must be gone (killed, not left to finish).
+#[track_caller]
+fn cut_short(text: &str) -> Records {
+    let (started, ended) = records(text);
+    let cut: Records = started.into_iter().filter(|s| !ended.contains(s)).collect();
+    for (path, pid) in &cut {
+        assert!(wait_until(Duration::from_secs(5), || !pid_alive(*pid)), "the runner of {path} ({pid}) is still running");
+    }
+    cut
+}
+
 /// Wait until host `i` runs an rspec process.
 #[track_caller]
 fn wait_for_rspec(bed: &Testbed, i: usize) {
@@ -84,45 +130,91 @@ fn a_host_killed_mid_run_leaves_and_its_files_run_elsewhere() {
 fn a_stopped_host_is_given_up_and_its_files_run_elsewhere() {
     let bed = Testbed::start(2);
     let p = Project::new("rspec_faults");
-    let files = slow_suite(&p, 12, 0.3);
+    // Each host's runners record in that host's ~/files.log which files they started.
+    let files = recorded_suite(&p, 8, 2.0, "files.log");
     p.write("testbot.toml", &fast_keepalive(&bed.inventory_toml(2)));
     let report_path = p.fresh_path("report", "json");
     let running = p.testbot(&files).report_to(&report_path).spawn();
-    wait_for_rspec(&bed, 0);
+    let host1_log = || String::from_utf8_lossy(&bed.ssh(0, "cat files.log 2>/dev/null").stdout).into_owned();
+    assert!(wait_until(Duration::from_secs(60), || host1_log().contains("start ")), "host1 never started a file");
+    // Mid-file on host1: its 2 s example has just begun.
     bed.stop_host(0);
     let run = running.finish(Duration::from_secs(90));
     let report = Report::read(&report_path, &run);
     run.assert_exit(0);
     report.assert_consistent();
     assert_each_once(&report, &files);
-    assert_eq!(report.totals(), totals(12, 24, 0, 0, 0), "{}", run.dump());
-    assert!(report.files().iter().all(|f| f.host == "host2" || f.seconds > 0.0));
+    assert_eq!(report.totals(), totals(8, 8, 0, 0, 0), "{}", run.dump());
     run.assert_output_contains("host `host1` left the run");
     // Woken up, the host finds its connections gone and the watchdogs end the runners.
     bed.cont_host(0);
     assert_only_sshd_left(&bed, 0, Duration::from_secs(10));
+    // A file host1 had started when it stopped ran again, to the end, on host2.
+    let (on_host1, _) = records(&host1_log());
+    let moved: Vec<&String> = on_host1
+        .iter()
+        .map(|(path, _)| path)
+        .filter(|path| report.file(path).host == "host2")
+        .collect();
+    assert!(!moved.is_empty(), "no file started on host1 was rerun on host2: host1 {on_host1:?}, report {:#}", report.json["files"]);
+    let (_, ended_on_host2) = records(&String::from_utf8_lossy(&bed.ssh(1, "cat files.log").stdout));
+    for path in moved {
+        assert!(ended_on_host2.iter().any(|(p, _)| p == path), "{path} never finished on host2");
+    }
 }
 
 #[test]
-fn ctrl_c_stops_every_host_and_leaves_no_process() {
+fn ctrl_c_or_sigterm_stops_every_host_and_leaves_no_process() {
     let bed = Testbed::start(2);
     let p = Project::new("rspec_faults");
     let files = slow_suite(&p, 8, 5.0);
     p.write("testbot.toml", &bed.inventory_toml(2));
-    let report_path = p.fresh_path("report", "json");
-    let running = p.testbot(&files).report_to(&report_path).spawn();
+    // SIGTERM (a cancelled CI job) does what Ctrl-C does.
+    for signal in ["INT", "TERM"] {
+        let report_path = p.fresh_path("report", "json");
+        let running = p.testbot(&files).report_to(&report_path).spawn();
+        wait_for_rspec(&bed, 0);
+        wait_for_rspec(&bed, 1);
+        running.signal(signal);
+        let run = running.finish(Duration::from_secs(30));
+        run.assert_exit(130);
+        let report = Report::read(&report_path, &run);
+        assert_eq!(report.json["stopped"], "interrupted", "{signal}");
+        assert!(report.files().len() < files.len(), "{signal}: {}", run.dump());
+        run.assert_output_contains("interrupted: stopping the running batches (Ctrl-C again to stop at once)");
+        run.assert_stdout_contains("Interrupted after");
+        for i in 0..2 {
+            assert_only_sshd_left(&bed, i, Duration::from_secs(2));
+        }
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_stops_at_once() {
+    // The first Ctrl-C kills the running batches and waits for them to end; on a host that
+    // stopped answering the kills time out and testbot gives up on those commands (warning
+    // "the kill command timed out" and "… did not close; giving up on it" after 5 s and 7 s).
+    // A second Ctrl-C stops waiting: testbot exits before either.
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_faults");
+    let files = slow_suite(&p, 4, 5.0);
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let running = p.testbot(&files).spawn();
     wait_for_rspec(&bed, 0);
-    wait_for_rspec(&bed, 1);
+    bed.stop_host(0);
+    running.signal("INT");
+    // A person's second press (not a timing assertion: either way both are counted).
+    std::thread::sleep(Duration::from_secs(1));
     running.signal("INT");
     let run = running.finish(Duration::from_secs(30));
+    bed.cont_host(0);
     run.assert_exit(130);
-    let report = Report::read(&report_path, &run);
-    assert_eq!(report.json["stopped"], "interrupted");
-    assert!(report.files().len() < files.len(), "{}", run.dump());
-    run.assert_stdout_contains("Interrupted after");
-    for i in 0..2 {
-        assert_only_sshd_left(&bed, i, Duration::from_secs(2));
+    run.assert_output_contains("interrupted: stopping the running batches (Ctrl-C again to stop at once)");
+    for waited in ["the kill command timed out", "giving up on it", "left the run"] {
+        assert!(!run.combined().contains(waited), "it waited for the stopped host: {}", run.dump());
     }
+    run.assert_stdout_contains("Interrupted after");
+    assert_only_sshd_left(&bed, 0, Duration::from_secs(20));
 }
 
 #[test]
@@ -196,14 +288,28 @@ fn a_file_that_hangs_is_killed_retried_elsewhere_and_reported_timed_out() {
     assert_only_sshd_left(&bed, 0, Duration::from_secs(5));
 }
 
+/// A file whose example fails once another runner has started one of `recorded_suite`'s files
+/// (so that runner is mid-file when the failure arrives), `failures` times. Padded to outweigh
+/// the other files together, it is a slot's whole first batch (sizes stand in for times
+/// without a history).
+fn fails_once_others_run(p: &Project, name: &str, failures: usize) -> String {
+    let path = format!("spec/{name}_spec.rb");
+    p.write(
+        &path,
+        &format!(
+            "{}RSpec.describe \"{name}\" do\n  {failures}.times do |k|\n    it(\"fails #{{k}}\") do\n      log = File.expand_path(\"../tmp/files.log\", __dir__)\n      300.times {{ break if File.exist?(log); sleep 0.1 }}\n      expect(k).to eq(-1)\n    end\n  end\nend\n",
+            "# padding\n".repeat(4000)
+        ),
+    );
+    path
+}
+
 #[test]
 fn fail_fast_stops_dispatching_and_the_running_batches() {
     let p = Project::new("rspec_faults");
-    let mut files = slow_suite(&p, 10, 1.0);
-    // Big enough to be scheduled first (sizes stand in for times without a history).
-    let padding = "# padding\n".repeat(2000);
-    p.write("spec/always_fails_spec.rb", &format!("{padding}{}", std::fs::read_to_string(p.path("spec/always_fails_spec.rb")).unwrap()));
-    files.push("spec/always_fails_spec.rb".into());
+    std::fs::create_dir_all(p.path("tmp")).unwrap();
+    let mut files = recorded_suite(&p, 10, 5.0, "tmp/files.log");
+    files.push(fails_once_others_run(&p, "fails", 1));
     let report_path = p.fresh_path("report", "json");
     let mut args = files.clone();
     args.extend(["-n".to_string(), "2".to_string(), "--fail-fast".to_string()]);
@@ -211,9 +317,48 @@ fn fail_fast_stops_dispatching_and_the_running_batches() {
     run.assert_exit(1);
     assert_eq!(report.json["stopped"], "fail-fast");
     assert_eq!(report.totals().failures, 1);
-    assert!(report.files().len() < 6, "it stopped early: {:#}", report.json["files"]);
     run.assert_stdout_contains("Stopped by --fail-fast at 1 failure");
-    assert!(report.wall_seconds() < 8.0, "10 files of 2 s on 2 slots would take 10 s");
+    // The other slot's batch was killed mid-file (its runner is gone), and nothing started after.
+    let log = std::fs::read_to_string(p.path("tmp/files.log")).unwrap();
+    let cut = cut_short(&log);
+    assert_eq!(cut.len(), 1, "one file cut short: {log}");
+    assert_eq!(records(&log).0.len(), 1, "nothing started after the failure: {log}");
+    assert!(report.files().iter().all(|f| f.path != cut[0].0 || f.status != "passed"), "{:#}", report.json["files"]);
+}
+
+#[test]
+fn fail_fast_n_stops_at_the_nth_failure() {
+    // --fail-fast=2: the first failure stops nothing; the second does.
+    let p = Project::new("rspec_faults");
+    std::fs::create_dir_all(p.path("tmp")).unwrap();
+    let mut files = recorded_suite(&p, 10, 5.0, "tmp/files.log");
+    files.push(fails_once_others_run(&p, "fails", 2));
+    let report_path = p.fresh_path("report", "json");
+    let mut args = files.clone();
+    args.extend(["-n".to_string(), "2".to_string(), "--fail-fast=2".to_string()]);
+    let (run, report) = p.testbot(&args).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.json["stopped"], "fail-fast");
+    assert_eq!(report.totals().failures, 2, "{}", run.dump());
+    run.assert_stdout_contains("Stopped by --fail-fast at 2 failures");
+    let log = std::fs::read_to_string(p.path("tmp/files.log")).unwrap();
+    assert_eq!(cut_short(&log).len(), 1, "one file cut short: {log}");
+    drop(p);
+
+    // One failure is not enough: the run goes to the end.
+    let p = Project::new("rspec_faults");
+    std::fs::create_dir_all(p.path("tmp")).unwrap();
+    let mut files = recorded_suite(&p, 3, 0.2, "tmp/files.log");
+    files.push(fails_once_others_run(&p, "fails", 1));
+    let report_path = p.fresh_path("report", "json");
+    let mut args = files.clone();
+    args.extend(["-n".to_string(), "2".to_string(), "--fail-fast=2".to_string()]);
+    let (run, report) = p.testbot(&args).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert!(report.json["stopped"].is_null(), "{}", report.json["stopped"]);
+    assert_eq!(report.totals(), totals(4, 4, 1, 0, 0), "{}", run.dump());
+    let log = std::fs::read_to_string(p.path("tmp/files.log")).unwrap();
+    assert_eq!(records(&log).1.len(), 3, "every file ran to its end: {log}");
 }
 
 #[test]
@@ -274,15 +419,23 @@ fn a_failure_that_fails_every_retry_stays_a_failure() {
 #[test]
 fn the_run_timeout_stops_the_run_and_fails_it() {
     let p = Project::new("rspec_faults");
-    let files = slow_suite(&p, 6, 2.0);
+    std::fs::create_dir_all(p.path("tmp")).unwrap();
+    let files = recorded_suite(&p, 6, 30.0, "tmp/files.log");
     let report_path = p.fresh_path("report", "json");
     let mut args = files.clone();
-    args.extend(["-n".to_string(), "2".to_string(), "--timeout".to_string(), "3s".to_string()]);
+    args.extend(["-n".to_string(), "2".to_string(), "--timeout".to_string(), "8s".to_string()]);
     let (run, report) = p.testbot(&args).report_to(&report_path).run_with_report();
     run.assert_exit(1);
     assert_eq!(report.json["stopped"], "timeout");
-    assert!(report.files().len() < files.len());
-    run.assert_stdout_contains("Stopped by --timeout (3s)");
+    run.assert_stdout_contains("Stopped by --timeout (8s)");
+    // Both slots' batches were killed mid-file (their runners are gone); none ran to the end.
+    let log = std::fs::read_to_string(p.path("tmp/files.log")).unwrap();
+    let (_, ended) = records(&log);
+    assert!(ended.is_empty(), "{log}");
+    let cut = cut_short(&log);
+    assert_eq!(cut.len(), 2, "one file cut short on each slot: {log}");
+    assert_ne!(cut[0].1, cut[1].1, "two runners: {log}");
+    assert!(report.files().iter().all(|f| f.status != "passed"), "{:#}", report.json["files"]);
 }
 
 #[test]

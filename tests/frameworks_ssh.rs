@@ -29,7 +29,11 @@ fn over_ssh(fixture: &str, framework: &str, broken: &str, serial: fn(&Project, &
     // Each slot that ran on the host made its own TMPDIR under the project's copy.
     let out = bed.ssh(0, "ls -d .cache/testbot/project-*/.testbot/tmp/slot-*");
     let dirs = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && dirs.lines().count() >= 1, "{dirs}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{dirs}\n{}", String::from_utf8_lossy(&out.stderr));
+    let made: std::collections::BTreeSet<String> = dirs.lines().map(|l| l.rsplit('/').next().unwrap().to_string()).collect();
+    let ran: std::collections::BTreeSet<String> =
+        report.files().iter().filter(|f| f.host == "host1").map(|f| format!("slot-{}", f.slot)).collect();
+    assert_eq!(made, ran, "a TMPDIR for each slot that ran files on host1, and no other");
 }
 
 #[test]

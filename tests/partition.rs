@@ -62,8 +62,11 @@ fn partitions_run_every_file_once_and_merge_into_the_whole_run() {
     assert_eq!(failures(&merged), failures(&whole_report));
     let junit = |path| junit_counts(&std::fs::read_to_string(path).unwrap());
     assert_eq!(junit(&merged_junit), junit(&whole_junit));
-    run.assert_stdout_contains("rspec ./spec/math_spec.rb:6");
-    run.assert_stdout_contains("FAILED");
+    // One summary for the build: its failures, the slots of all three shares, the totals.
+    run.assert_stdout_contains("Failed examples:\nrspec ./spec/error_spec.rb:8 # Errors raises an exception\nrspec ./spec/math_spec.rb:6 # Math adds wrongly\n");
+    run.assert_stdout_contains("\nSlots: 6 busy ");
+    let last = run.stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("FAILED [") && last.ends_with("] 7 files on 6 slots: 18 examples, 2 failures, 2 pending"), "{}", run.dump());
 }
 
 #[test]

@@ -380,7 +380,6 @@ fn load_errors_mark_files_errored_and_good_files_still_run() {
         "spec/beta_spec.rb",
         "spec/gamma_spec.rb",
     ];
-    let bad = ["spec/name_error_spec.rb", "spec/syntax_error_spec.rb"];
 
     let whole = p.serial_rspec(&[]);
     assert_eq!(whole.counts, counts(0, 0, 0));
@@ -412,14 +411,23 @@ fn load_errors_mark_files_errored_and_good_files_still_run() {
     assert_eq!(report.file("spec/alpha_spec.rb").examples, 2);
     assert_eq!(report.file("spec/beta_spec.rb").examples, 2);
     assert_eq!(report.file("spec/gamma_spec.rb").examples, 3);
-    for path in bad {
+    // Each broken file carries its own reason, in the report and on its ERROR line's section.
+    let reasons = [
+        ("spec/name_error_spec.rb", "NameError:\n  uninitialized constant UndefinedFixtureConstant"),
+        ("spec/syntax_error_spec.rb", "SyntaxError:"),
+    ];
+    for (path, reason) in reasons {
         let row = report.file(path);
         assert_eq!(row.status, "errored", "{row:?}");
         assert_eq!(row.examples, 0, "{row:?}");
-        run.assert_stdout_contains(path);
+        let error = report.json["files"].as_array().unwrap().iter().find(|f| f["path"] == path).unwrap()["error"].as_str().unwrap().to_string();
+        assert!(error.starts_with(&format!("An error occurred while loading ./{path}.")), "{error}");
+        assert!(error.contains(reason), "{path}: {error}");
+        run.assert_stdout_contains(&format!(") {path} (load error)\n--- {path} (local slot "));
+        run.assert_stdout_contains(&format!("  {path} (load error): An error occurred while loading ./{path}."));
     }
-    // The reason is shown somewhere, so the user can fix it.
-    run.assert_output_contains("UndefinedFixtureConstant");
+    let syntax = report.json["files"].as_array().unwrap().iter().find(|f| f["path"] == "spec/syntax_error_spec.rb").unwrap()["error"].to_string();
+    assert!(!syntax.contains("UndefinedFixtureConstant"), "each file its own reason: {syntax}");
 }
 
 // ---------------------------------------------------------------------------
@@ -536,8 +544,17 @@ fn crashed_process_marks_its_file_errored_and_others_are_counted() {
     assert_eq!(report.totals().files, 4);
     let killer = report.file("spec/killer_spec.rb");
     assert_eq!(killer.status, "errored", "{killer:?}");
-    run.assert_stdout_contains("about to die");
-    run.assert_stdout_contains("spec/killer_spec.rb");
+    // Its two passing examples count; the crash is named with the example it died in, twice
+    // (once retried), and its output is shown under its own section.
+    assert_eq!(killer.counts(), counts(2, 0, 0), "{killer:?}");
+    let error = report.json["files"].as_array().unwrap().iter().find(|f| f["path"] == "spec/killer_spec.rb").unwrap()["error"].as_str().unwrap().to_string();
+    assert_eq!(
+        error,
+        "the runner process was killed by signal 9 (SIGKILL) while running this file in `Killer dies` (./spec/killer_spec.rb:13) (the second time: it did the same on another slot before)"
+    );
+    run.assert_stdout_contains("RETRY spec/killer_spec.rb: the runner process was killed by signal 9 (SIGKILL)");
+    run.assert_stdout_contains(") spec/killer_spec.rb (crashed)\n--- spec/killer_spec.rb (local slot ");
+    run.assert_stdout_contains(&format!("  crashed: {error}\n  output:\n  | about to die\n"));
 
     // The other files ran completely and are counted exactly.
     let per_file = serial.per_file();
@@ -550,12 +567,7 @@ fn crashed_process_marks_its_file_errored_and_others_are_counted() {
     assert_eq!(report.file("spec/second_spec.rb").counts(), counts(3, 0, 0));
     assert_eq!(report.file("spec/third_spec.rb").counts(), counts(4, 0, 1));
 
-    // Whatever the killer file got credited with (at most its 2 passed
-    // examples plus the one that died), the totals are the others' plus it.
-    let t = report.totals();
-    assert!(killer.examples <= 3, "{killer:?}");
-    assert_eq!(t.examples, 9 + killer.examples);
-    assert_eq!(t.pending, 1);
+    assert_eq!(report.totals(), totals(4, 11, 0, 1, 1), "{}", run.dump());
 }
 
 // ---------------------------------------------------------------------------

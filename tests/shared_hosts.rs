@@ -21,7 +21,7 @@ fn two_runs_on_the_same_hosts_never_exceed_their_slots() {
     let second_json = p.fresh_path("second", "json");
     let first = p.testbot(&files).report_to(&first_json).spawn();
     let busy = || (0..2).all(|i| bed.user_processes(i).iter().any(|(_, c)| c.contains("rspec")));
-    wait_until(Duration::from_secs(30), busy);
+    assert!(wait_until(Duration::from_secs(30), busy), "the first run never got going on both hosts");
     let second = p.testbot(&files).cwd(&other).report_to(&second_json).spawn();
     let first = first.finish(Duration::from_secs(120));
     let second = second.finish(Duration::from_secs(120));
@@ -34,8 +34,8 @@ fn two_runs_on_the_same_hosts_never_exceed_their_slots() {
     }
     for i in 0..2 {
         let (most, _) = max_concurrent(&bed, i);
-        assert!(most <= 2, "host {i} ran {most} runners at once");
-        assert!(most >= 1);
+        // Never beyond its slots, and both slots were used.
+        assert_eq!(most, 2, "host {i} ran at most {most} runners at once");
     }
 }
 
@@ -52,7 +52,7 @@ fn a_run_takes_the_free_slots_and_numbers_its_runners_after_them() {
     let long: Vec<String> = files.iter().cloned().chain(write_suite(&p, 12, 0.4).into_iter().skip(6)).collect();
     let first = p.testbot(&long).spawn();
     let started = || bed.user_processes(0).iter().any(|(_, c)| c.contains("rspec"));
-    wait_until(Duration::from_secs(30), started);
+    assert!(wait_until(Duration::from_secs(30), started), "the first run never started");
     let second = p.testbot(&files).cwd(&other).run();
     second.assert_exit(0);
     second.assert_output_contains("host `host1`: 1 of its 2 slots are in use by other testbot runs; running on slots 2");
@@ -61,4 +61,44 @@ fn a_run_takes_the_free_slots_and_numbers_its_runners_after_them() {
     assert!(most <= 2, "{most}");
     // The first run's runners were slot 1 (TEST_ENV_NUMBER ''), the second's slot 2.
     assert_eq!(numbers, ["", "2"]);
+}
+
+#[test]
+fn a_host_with_no_free_slot_is_left_out_and_a_killed_runs_slots_come_back() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_faults");
+    let files = write_suite(&p, 8, 0.3);
+    let both = bed.inventory_toml(2);
+    // The first run uses host1 only, with both its slots; the second checkout may use both hosts.
+    let (hosts, rest) = both.split_once("[ssh]").unwrap();
+    let host2_port = format!("port = {}", bed.hosts()[1].port);
+    let host1_only: Vec<&str> = hosts.split("[[host]]").filter(|s| !s.contains(&host2_port)).collect();
+    p.write("testbot.toml", &format!("{}[ssh]{rest}", host1_only.join("[[host]]")));
+    let other = p.outside("checkout-2");
+    copy_tree(&p.root, &other);
+    std::fs::write(other.join("testbot.toml"), &both).unwrap();
+    let long: Vec<String> = write_suite(&p, 40, 3.0);
+    let first = p.testbot(&long).spawn();
+    let both_busy = || bed.user_processes(0).iter().filter(|(_, c)| c.contains("rspec")).count() >= 2;
+    assert!(wait_until(Duration::from_secs(30), both_busy), "the first run never filled host1");
+
+    let report_path = p.fresh_path("second", "json");
+    let (second, report) = p.testbot(&files).cwd(&other).report_to(&report_path).run_with_report();
+    second.assert_exit(0);
+    second.assert_output_contains("host `host1` is left out of this run: all its 2 slots are in use by other testbot runs");
+    assert_eq!(report.totals(), totals(8, 8, 0, 0, 0), "{}", second.dump());
+    assert!(report.files().iter().all(|f| f.host == "host2"), "{:#}", report.json["files"]);
+
+    // testbot dies (kill -9): its connection drops, the lease holder on host1 ends with it, and
+    // a later run gets every slot.
+    first.signal("KILL");
+    let _ = first.finish(Duration::from_secs(10));
+    let clean = || bed.user_processes(0).iter().all(|(_, cmd)| cmd.starts_with("sshd"));
+    assert!(wait_until(Duration::from_secs(20), clean), "left on host1: {:?}", bed.user_processes(0));
+    let report_path = p.fresh_path("third", "json");
+    let (third, report) = p.testbot(&files).cwd(&other).report_to(&report_path).run_with_report();
+    third.assert_exit(0);
+    assert!(!third.combined().contains("in use by other testbot runs"), "{}", third.dump());
+    let on = |h: &str| report.hosts().iter().find(|x| x.name == h).map(|x| x.slots);
+    assert_eq!((on("host1"), on("host2")), (Some(2), Some(2)), "{:#}", report.json["hosts"]);
 }

@@ -7,6 +7,13 @@ use common::*;
 use std::collections::BTreeSet;
 use std::fs;
 
+/// `SHA256:…` of a key file (public, or private with its `.pub` beside it), as ssh-keygen says.
+fn key_fingerprint(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("ssh-keygen").arg("-lf").arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -49,10 +56,14 @@ fn unknown_host_key_is_refused_under_strict_with_its_fingerprint() {
     p.write("testbot.toml", &toml);
     let run = p.testbot(["spec/passing_spec.rb"]).run();
     run.assert_exit(3);
-    run.assert_output_contains("host1");
-    run.assert_output_contains("is not in known_hosts");
-    run.assert_output_contains("SHA256:");
-    run.assert_output_contains("accept-new");
+    run.assert_output_contains("host `host1` is not in known_hosts");
+    // The fingerprint is the host's own ed25519 key (its first HostKey), and the ssh-keyscan
+    // line trusts exactly this host and port.
+    let host = &bed.hosts()[0];
+    let fingerprint = key_fingerprint(&host.host_key_pub);
+    run.assert_output_contains(&format!("it offered the ssh-ed25519 key {fingerprint}"));
+    run.assert_output_contains(&format!("`ssh-keyscan -p {} 127.0.0.1 >> {}`", host.port, empty.display()));
+    run.assert_output_contains("host_key_checking = \"accept-new\"");
     assert_eq!(fs::read_to_string(&empty).unwrap(), "", "strict never writes known_hosts");
 }
 
@@ -190,12 +201,26 @@ fn an_rsa_key_logs_in_with_sha2_signatures() {
     let bed = Testbed::start(1);
     let p = Project::new("rspec_basic");
     let toml = bed.inventory_toml(1).replace(&bed.client_key().to_string_lossy().into_owned(), &bed.rsa_client_key().to_string_lossy());
-    assert!(toml.contains("id_rsa") || toml.contains("rsa"), "{toml}");
     p.write("testbot.toml", &toml);
     let report_path = p.fresh_path("report", "json");
     let (run, report) = p.testbot(["spec/passing_spec.rb"]).report_to(&report_path).run_with_report();
     run.assert_exit(0);
     assert_eq!(report.file("spec/passing_spec.rb").host, "host1");
+    // sshd says the RSA key logged in…
+    let host = &bed.hosts()[0];
+    let fingerprint = key_fingerprint(bed.rsa_client_key());
+    let log = host.log();
+    let accepted = format!("Accepted publickey for {} from 127.0.0.1", host.user);
+    assert!(
+        log.lines().any(|l| l.contains(&accepted) && l.ends_with(&format!("ssh2: RSA {fingerprint}"))),
+        "no RSA login {fingerprint} in the sshd log:\n{log}"
+    );
+    // …and this sshd accepts no SHA-1 (`ssh-rsa`) signature, so it signed with rsa-sha2-*.
+    let config = std::process::Command::new("/usr/sbin/sshd").arg("-T").arg("-f").arg(&host.config).output().unwrap();
+    let config = String::from_utf8_lossy(&config.stdout);
+    let accepted_algs = config.lines().find_map(|l| l.strip_prefix("pubkeyacceptedalgorithms ")).unwrap_or_else(|| panic!("{config}"));
+    let algs: Vec<&str> = accepted_algs.split(',').collect();
+    assert!(!algs.contains(&"ssh-rsa") && algs.contains(&"rsa-sha2-512"), "{accepted_algs}");
 }
 
 #[test]

@@ -112,13 +112,15 @@ fn no_pwned(p: &Project, bed: &Testbed) {
 fn sync_is_exact_through_edits_deletions_links_modes_and_odd_names() {
     let bed = Testbed::start(2);
     let p = setup(&bed);
-    let first = sync(&p, &[]);
+    let first = sync(&p, &["-v"]);
     first.assert_exit(0);
     for (i, name) in ["host1", "host2"].iter().enumerate() {
         assert!(line(&first, name).contains(" ok "), "{}", first.dump());
         assert!(line(&first, name).contains("files sent"), "{}", first.dump());
         assert_exact(&p, &bed, i);
     }
+    // Both hosts were empty: one archive, built once, went to both.
+    assert_eq!(first.stderr.matches("built the archive").count(), 1, "{}", first.dump());
     assert!(!remote(&bed, 0).join("log").exists(), "ignored files are not shipped");
     no_pwned(&p, &bed);
 
@@ -128,10 +130,11 @@ fn sync_is_exact_through_edits_deletions_links_modes_and_odd_names() {
     assert!(line(&again, "host1").contains("up to date"), "{}", again.dump());
     assert!(line(&again, "host2").contains("up to date"), "{}", again.dump());
 
-    // One file changed: one file is sent.
+    // One file changed: one file is sent, in one archive for both hosts (in the same state).
     p.write("spec/support/greeter.rb", "# changed\n");
-    let one = sync(&p, &[]);
+    let one = sync(&p, &["-v"]);
     one.assert_exit(0);
+    assert_eq!(one.stderr.matches("built the archive").count(), 1, "{}", one.dump());
     assert!(line(&one, "host1").contains("1 file sent, 0 deleted"), "{}", one.dump());
     assert_exact(&p, &bed, 0);
     assert_exact(&p, &bed, 1);
@@ -283,6 +286,13 @@ fn an_interrupted_sync_keeps_the_old_manifest_and_is_repaired_by_the_next() {
     failed.assert_output_contains("Permission denied");
     assert_eq!(manifests(), before, "the host's manifest did not move");
     assert!(state.join("dirty").exists());
+    // --no-sync does not run on a copy whose last sync did not finish: the host is left out
+    // with that reason (and with no other host, nothing can run).
+    let no_sync = p.testbot(["--no-sync", "spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run();
+    no_sync.assert_exit(3);
+    no_sync.assert_output_contains(&format!(
+        "host `host1` is left out of this run: its last sync to {REMOTE} did not finish: run `testbot sync`, or drop --no-sync"
+    ));
 
     std::os::unix::fs::chown(&spec, Some(h.uid), Some(h.gid)).unwrap();
     let repaired = sync(&p, &[]);

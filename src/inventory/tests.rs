@@ -175,6 +175,11 @@ fn empty_file_gives_defaults() {
     assert!(inv.hosts.is_empty());
     assert_eq!(inv.ssh.known_hosts, None);
     assert_eq!(inv.ssh.host_key_checking, HostKeyChecking::Strict);
+    // The README's keepalive defaults: 5 s × 3, so a silent host is lost after about 20 s; and
+    // slot leases on.
+    assert_eq!(inv.ssh.server_alive_interval, std::time::Duration::from_secs(5));
+    assert_eq!(inv.ssh.server_alive_count_max, 3);
+    assert!(inv.ssh.slot_leases);
     assert_eq!(inv.sync, Sync::default());
     assert_eq!(Inventory::empty().source, None);
 }
@@ -1284,6 +1289,7 @@ fn dangerous_remote_dirs_are_refused_with_the_value_and_the_line() {
         ("${XDG_CACHE_HOME}/t", "does not expand variables"),
         ("~other", "`~user` is not expanded"),
         ("~other/work", "`~user` is not expanded"),
+        ("work\nrm", "it contains a control character"),
     ];
     for (value, why) in refused {
         let text = format!("[sync]\nremote_dir = {value:?}\n");

@@ -391,4 +391,147 @@ mod tests {
         assert!(not_run(&agg).is_empty());
         assert_eq!(agg.warnings, ["1 file(s) are in more than one report (partitions that overlap?): spec/b_spec.rb"]);
     }
+
+    /// A whole run's report as JSON, with two slots on host `h`, for the fields `add` reads.
+    fn run_json(h: &str, wall: f64, stopped: Option<&str>) -> serde_json::Value {
+        let mut value = json!({
+            "framework": "rspec", "wall_seconds": wall, "totals": {"files": 4},
+            "files": [
+                {"path": "spec/ok_spec.rb", "host": h, "slot": 7, "host_slot": 2, "seconds": 0.5, "results": []},
+                {"path": "spec/load_spec.rb", "host": h, "slot": 1, "seconds": 0.0, "error": "boom", "error_kind": "load error", "results": []},
+                {"path": "spec/crash_spec.rb", "host": h, "slot": 1, "seconds": 0.0, "error": "killed", "error_kind": "crashed", "results": []},
+                {"path": "spec/hang_spec.rb", "host": null, "slot": null, "seconds": 0.0, "error": "hung", "error_kind": "timed out", "results": []},
+            ],
+            "errors_outside_examples": [{"path": "spec/load_spec.rb", "message": "boom"}, {"path": null, "message": "before(:suite) failed"}],
+            "hosts": [{"name": h, "slots": 2, "busy_seconds": 3.0}],
+            "warnings": ["host `x` left the run"],
+        });
+        if let Some(s) = stopped {
+            value["stopped"] = json!(s);
+        }
+        value
+    }
+
+    fn parsed(value: serde_json::Value) -> Report {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn whole_runs_keep_their_slots_errors_warnings_and_the_longest_wall_time() {
+        let a = ("a.json".to_string(), parsed(run_json("h1", 4.0, None)));
+        let b = ("b.json".to_string(), parsed(run_json("h2", 9.0, None)));
+        let (framework, agg) = merge_reports(vec![a, b]).unwrap();
+        assert_eq!(framework, Framework::RSpec);
+        assert_eq!(agg.total_files, 8);
+        assert_eq!(agg.wall_seconds, 9.0);
+        assert_eq!(agg.stopped, None);
+        // Slots renumbered across the runs; a file keeps its host's slot; busy time split per slot.
+        let slots: Vec<(usize, &str, usize)> = agg.slots.iter().map(|s| (s.id, &*s.host, s.host_slot)).collect();
+        assert_eq!(slots, [(1, "h1", 1), (2, "h1", 2), (3, "h2", 1), (4, "h2", 2)]);
+        assert_eq!(agg.busy.values().copied().collect::<Vec<f64>>(), [1.5; 4]);
+        let slot_of = |path: &str, host: &str| {
+            let f = agg.files.iter().find(|f| f.path == path && f.slot.as_ref().is_some_and(|s| &*s.host == host)).unwrap();
+            f.slot.as_ref().map(|s| (s.id, s.host_slot))
+        };
+        assert_eq!(slot_of("spec/ok_spec.rb", "h2"), Some((4, 2)));
+        assert_eq!(slot_of("spec/load_spec.rb", "h1"), Some((1, 1)));
+        let (_, one) = merge_reports(vec![("a.json".to_string(), parsed(run_json("h1", 4.0, None)))]).unwrap();
+        let kinds: Vec<(&str, &FileError)> = one.files.iter().filter_map(|f| f.error.as_ref().map(|e| (f.path.as_str(), e))).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("spec/crash_spec.rb", &FileError::Crashed("killed".into())),
+                ("spec/hang_spec.rb", &FileError::TimedOut("hung".into())),
+                ("spec/load_spec.rb", &FileError::Load("boom".into())),
+            ]
+        );
+        // The load error comes back with its file; the other is an error outside any file.
+        let batch: Vec<&str> = agg.batch_errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(batch, ["before(:suite) failed", "before(:suite) failed"]);
+        assert_eq!(agg.warnings[..2], ["a.json: host `x` left the run".to_string(), "b.json: host `x` left the run".to_string()]);
+        assert!(agg.warnings[2].starts_with("4 file(s) are in more than one report"), "{:?}", agg.warnings);
+    }
+
+    #[test]
+    fn a_stopped_run_stops_the_merged_one() {
+        for (said, stop) in [
+            ("interrupted", Stop::Interrupted),
+            ("fail-fast", Stop::FailFast { failures: 0 }),
+            ("timeout", Stop::Timeout { seconds: 0.0 }),
+        ] {
+            let a = ("a.json".to_string(), parsed(run_json("h1", 1.0, None)));
+            let b = ("b.json".to_string(), parsed(run_json("h2", 1.0, Some(said))));
+            assert_eq!(merge_reports(vec![a, b]).unwrap().1.stopped, Some(stop), "{said}");
+        }
+        // Older reports said `"interrupted": true`.
+        let mut old = run_json("h1", 1.0, None);
+        old["interrupted"] = json!(true);
+        let (_, agg) = merge_reports(vec![("a.json".into(), parsed(old))]).unwrap();
+        assert_eq!(agg.stopped, Some(Stop::Interrupted));
+        let (_, agg) = merge_reports(vec![("a.json".into(), parsed(run_json("h1", 1.0, Some("something else"))))]).unwrap();
+        assert_eq!(agg.stopped, None);
+    }
+
+    #[test]
+    fn long_lists_name_ten_files_then_an_ellipsis() {
+        let many: Vec<String> = (0..11).map(|i| format!("spec/f{i:02}_spec.rb")).collect();
+        let names: Vec<&str> = many.iter().map(String::as_str).collect();
+        let ten = names[..10].join(", ");
+        let whole = |files: &[&str]| (String::from("r.json"), report(files, None));
+        let (_, agg) = merge_reports(vec![whole(&names), whole(&names)]).unwrap();
+        assert_eq!(agg.warnings, [format!("11 file(s) are in more than one report (partitions that overlap?): {ten}, …")]);
+        let (_, agg) = merge_reports(vec![whole(&names[..10]), whole(&names[..10])]).unwrap();
+        assert_eq!(agg.warnings, [format!("10 file(s) are in more than one report (partitions that overlap?): {ten}")]);
+        // The same for a share's missing files.
+        let plan = [names.clone(), vec!["spec/z_spec.rb"]];
+        let digest = "d";
+        let share = |k: usize, files: &[&str]| {
+            let mut r = report(files, None);
+            r.partition = Some(Partition { index: k, count: 2, plan: plan.iter().map(|s| s.iter().map(|p| p.to_string()).collect()).collect(), digest: digest.into() });
+            (format!("s{k}.json"), r)
+        };
+        let (_, agg) = merge_reports(vec![share(2, &["spec/z_spec.rb"])]).unwrap();
+        assert_eq!(agg.warnings, [format!("11 file(s) have no result: share 1/2 has no report among those merged: {ten}, …")]);
+        let (_, agg) = merge_reports(vec![share(1, &[names[10]]), share(2, &["spec/z_spec.rb"])]).unwrap();
+        assert_eq!(agg.warnings, [format!("10 file(s) have no result: planned for share 1/2, but its report s1.json has no result for it: {ten}")]);
+        assert_eq!(agg.total_files, 12);
+    }
+
+    #[test]
+    fn reports_that_do_not_fit_are_refused() {
+        let mut minitest = report(&["test/a_test.rb"], None);
+        minitest.framework = "minitest".into();
+        let err = merge_reports(vec![("a.json".into(), report(&["spec/a_spec.rb"], None)), ("m.json".into(), minitest)]).expect_err("refused");
+        assert_eq!(err.to_string(), "the reports are of different frameworks: rspec (a.json) and minitest (m.json)");
+        for (index, count) in [(0, 3), (4, 3), (1, 2)] {
+            let mut bad = report(PLAN[0], Some((1, "d1gest")));
+            let p = bad.partition.as_mut().unwrap();
+            (p.index, p.count) = (index, count);
+            let err = merge_reports(vec![("bad.json".into(), bad)]).expect_err("refused");
+            assert_eq!(err.to_string(), format!("bad.json says it is share {index} of {count}, with a plan of 3 shares: it is not a report testbot wrote"));
+        }
+        // The same digest with another plan is another plan.
+        let mut other = report(PLAN[1], Some((2, "d1gest")));
+        other.partition.as_mut().unwrap().plan[0].push("spec/x_spec.rb".into());
+        assert!(matches!(merge_reports(vec![share(1), ("late.json".to_string(), other)]), Err(MergeError::Plans { .. })));
+    }
+
+    #[test]
+    fn merge_reads_the_files_and_names_the_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.json");
+        std::fs::write(&good, run_json("h1", 2.0, None).to_string()).unwrap();
+        let (_, agg) = merge(std::slice::from_ref(&good)).unwrap();
+        assert_eq!((agg.files.len(), agg.total_files), (4, 4));
+        let missing = dir.path().join("missing.json");
+        assert!(matches!(merge(&[good.clone(), missing]), Err(MergeError::Read { path, .. }) if path.ends_with("missing.json")));
+        let bogus = dir.path().join("bogus.json");
+        std::fs::write(&bogus, "{}").unwrap();
+        assert!(matches!(merge(&[bogus]), Err(MergeError::Parse { path, .. }) if path.ends_with("bogus.json")));
+        let mut old = run_json("h1", 2.0, None);
+        old["files"][0].as_object_mut().unwrap().remove("results");
+        let old_path = dir.path().join("old.json");
+        std::fs::write(&old_path, old.to_string()).unwrap();
+        assert!(matches!(merge(&[old_path]), Err(MergeError::Old { path }) if path.ends_with("old.json")));
+    }
 }

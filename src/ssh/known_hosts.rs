@@ -183,3 +183,156 @@ pub(super) fn host_key_preference(t: &SshTarget) -> Vec<Algorithm> {
     out
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINd8GeX/N/spXQkY9TizqYU07IfXfGTIN7UKnsKFE4pI";
+    const FP_A: &str = "SHA256:0Sgzwv8IpvNbMonUqYciUtq5tJT4Upa4scw6beEDfQI";
+    const KEY_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL5vIr40NRGivPAmHuUfWOcgx7TM8lvTa2IT3FM0wVaZ";
+    const FP_B: &str = "SHA256:axdVZgkP0iopH0tnwQ+obb1lMD9okLouFy+ABGPiOPc";
+    const KEY_RSA: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC6c0HGV4akVxsGEXKlkdN++oB/kiDb4S0Dsowpu5OGTS/CHtW6x6tjSlNerGlP7a10W+iOxEDXEIzOtUWFObz94H27O6XhXICl1M+3AWdyR6Pm5Q4S3Xyyp5IEQO8iFQo3dwLe2yvhW42/7Fmd1FB50RDD1ch8MFKT2mAFUJ/ZUw==";
+
+    fn key(text: &str) -> PublicKey {
+        PublicKey::from_openssh(text).unwrap()
+    }
+
+    fn offered(text: &str) -> PublicKeyOrCertificate {
+        PublicKeyOrCertificate::PublicKey { key: key(text), hash_alg: None }
+    }
+
+    fn verifier(known_hosts: &Path, policy: HostKeyChecking) -> Verifier {
+        let target = SshTarget {
+            name: "box".into(),
+            address: "127.0.0.1".into(),
+            port: 2222,
+            user: "u".into(),
+            identities: vec![],
+            known_hosts: known_hosts.to_path_buf(),
+            policy,
+            connect_timeout: std::time::Duration::from_secs(1),
+            jump: None,
+            alive_interval: super::super::target::ALIVE_INTERVAL,
+            alive_count_max: super::super::target::ALIVE_COUNT_MAX,
+        };
+        Verifier { target: Arc::new(target), refusal: Arc::default(), accepted: Arc::default() }
+    }
+
+    fn check(v: &mut Verifier, text: &str) -> bool {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(client::Handler::check_server_key(v, &offered(text))).unwrap()
+    }
+
+    #[test]
+    fn a_recorded_key_is_accepted_and_its_fingerprint_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        fs::write(&kh, format!("[127.0.0.1]:2222 {KEY_A}\n")).unwrap();
+        let mut v = verifier(&kh, HostKeyChecking::Strict);
+        assert!(check(&mut v, KEY_A));
+        assert_eq!(v.accepted.lock().unwrap().as_deref(), Some(FP_A));
+        assert!(v.refusal.lock().unwrap().is_none());
+    }
+
+    #[test]
+    fn strict_refuses_an_unknown_host_with_its_fingerprint_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        fs::write(&kh, format!("[127.0.0.1]:2223 {KEY_A}\n")).unwrap();
+        let mut v = verifier(&kh, HostKeyChecking::Strict);
+        assert!(!check(&mut v, KEY_B));
+        assert!(v.accepted.lock().unwrap().is_none());
+        let refusal = v.refusal.lock().unwrap().take().unwrap();
+        match &refusal {
+            SshError::HostKeyUnknown { host, address, port, algorithm, fingerprint, .. } => {
+                assert_eq!((host.as_str(), address.as_str(), *port), ("box", "127.0.0.1", 2222));
+                assert_eq!((algorithm.as_str(), fingerprint.as_str()), ("ssh-ed25519", FP_B));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(refusal.to_string().contains(&format!("`ssh-keyscan -p 2222 127.0.0.1 >> {}`", kh.display())), "{refusal}");
+        assert_eq!(fs::read_to_string(&kh).unwrap(), format!("[127.0.0.1]:2223 {KEY_A}\n"));
+    }
+
+    #[test]
+    fn a_changed_key_is_refused_even_under_accept_new_naming_the_file_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        let before = format!("# a comment\n# another\n[127.0.0.1]:2223 {KEY_B}\n[127.0.0.1]:2222 {KEY_A}\n");
+        fs::write(&kh, &before).unwrap();
+        let mut v = verifier(&kh, HostKeyChecking::AcceptNew);
+        assert!(!check(&mut v, KEY_B));
+        match v.refusal.lock().unwrap().take().unwrap() {
+            SshError::HostKeyChanged { known_name, fingerprint, line, .. } => {
+                assert_eq!((known_name.as_str(), fingerprint.as_str(), line), ("[127.0.0.1]:2222", FP_B, 4));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fs::read_to_string(&kh).unwrap(), before, "a refused key is never recorded");
+    }
+
+    #[test]
+    fn a_host_known_under_another_key_type_is_refused_under_accept_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        let before = format!("#c\n[127.0.0.1]:2222 {KEY_RSA}\n");
+        fs::write(&kh, &before).unwrap();
+        let mut v = verifier(&kh, HostKeyChecking::AcceptNew);
+        assert!(!check(&mut v, KEY_A));
+        match v.refusal.lock().unwrap().take().unwrap() {
+            SshError::HostKeyOtherType { known, algorithm, line, .. } => {
+                assert_eq!((known.as_str(), algorithm.as_str(), line), ("ssh-rsa", "ssh-ed25519", 2));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fs::read_to_string(&kh).unwrap(), before);
+    }
+
+    #[test]
+    fn accept_new_records_one_line_then_knows_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        // A missing file in a missing directory, then a file without its final newline.
+        let kh = dir.path().join("ssh/known_hosts");
+        let mut v = verifier(&kh, HostKeyChecking::AcceptNew);
+        assert!(check(&mut v, KEY_A));
+        assert_eq!(fs::read_to_string(&kh).unwrap(), format!("[127.0.0.1]:2222 {KEY_A}\n"));
+        assert!(check(&mut v, KEY_A), "known now");
+        assert_eq!(fs::read_to_string(&kh).unwrap().lines().count(), 1, "recorded once");
+        let mut strict = verifier(&kh, HostKeyChecking::Strict);
+        assert!(check(&mut strict, KEY_A));
+
+        fs::write(&kh, format!("[127.0.0.1]:2223 {KEY_B}")).unwrap();
+        assert!(check(&mut v, KEY_A));
+        assert_eq!(fs::read_to_string(&kh).unwrap(), format!("[127.0.0.1]:2223 {KEY_B}\n[127.0.0.1]:2222 {KEY_A}\n"));
+    }
+
+    #[test]
+    fn file_line_skips_comments_and_falls_back_to_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        fs::write(&kh, "#x\na\n#y\n#z\nb\nc\n").unwrap();
+        assert_eq!([1, 2, 3].map(|e| file_line(&kh, e)), [2, 5, 6]);
+        assert_eq!(file_line(&kh, 9), 9);
+        assert_eq!(file_line(&dir.path().join("missing"), 3), 3);
+    }
+
+    #[test]
+    fn recorded_key_types_are_asked_for_first_rsa_with_sha2() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        fs::write(&kh, format!("[127.0.0.1]:2222 {KEY_RSA}\n[127.0.0.1]:2222 {KEY_RSA}\n[127.0.0.1]:2223 {KEY_A}\n")).unwrap();
+        let prefs = host_key_preference(&verifier(&kh, HostKeyChecking::Strict).target);
+        assert_eq!(prefs[..2], [Algorithm::Rsa { hash: Some(HashAlg::Sha512) }, Algorithm::Rsa { hash: Some(HashAlg::Sha256) }]);
+        for (i, a) in prefs.iter().enumerate() {
+            assert!(!prefs[..i].contains(a), "{a:?} twice in {prefs:?}");
+        }
+        for a in Preferred::DEFAULT.key.iter() {
+            assert!(prefs.contains(a), "{a:?} missing from {prefs:?}");
+        }
+        // Nothing recorded: russh's own order.
+        let none = host_key_preference(&verifier(&dir.path().join("missing"), HostKeyChecking::Strict).target);
+        assert_eq!(none, Preferred::DEFAULT.key.to_vec());
+    }
+}

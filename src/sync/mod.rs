@@ -172,7 +172,12 @@ fn walker_builder(root: &Path, exclude: &[String], include: &[String]) -> Result
 pub fn default_remote_dir(root: &Path) -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    let key = format!("{user}\0{}\0{}", machine.trim(), root.display());
+    remote_dir_of(&user, machine.trim(), root)
+}
+
+/// [`default_remote_dir`] for controller user `user` on machine `machine`.
+fn remote_dir_of(user: &str, machine: &str, root: &Path) -> String {
+    let key = format!("{user}\0{machine}\0{}", root.display());
     let project: String = root
         .file_name()
         .map(|n| n.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect())
@@ -234,5 +239,16 @@ mod tests {
         assert!(a.starts_with(".cache/testbot/app-"));
         assert_ne!(a, b);
         assert_eq!(a, default_remote_dir(Path::new("/home/u/app")));
+    }
+
+    #[test]
+    fn remote_dirs_differ_per_user_and_machine() {
+        let root = Path::new("/srv/ci/app");
+        let alice = remote_dir_of("alice", "ci-1", root);
+        assert!(alice.starts_with(".cache/testbot/app-"), "{alice}");
+        assert_eq!(alice, remote_dir_of("alice", "ci-1", root));
+        assert_ne!(alice, remote_dir_of("bob", "ci-1", root), "two users of one checkout path");
+        assert_ne!(alice, remote_dir_of("alice", "ci-2", root), "two machines");
+        assert_eq!(remote_dir_of("u", "m", Path::new("/x/my app!")).split('-').next(), Some(".cache/testbot/my_app_"));
     }
 }

@@ -68,7 +68,9 @@ impl Payloads {
                         None => (format!("manifest.{}", local.digest), local.text.as_str(), true),
                     };
                     let mut payload = local.payload(&plan, &state, contents).map_err(Arc::new)?;
-                    let bytes = std::mem::take(&mut payload.bytes).into();
+                    let bytes: Arc<[u8]> = std::mem::take(&mut payload.bytes).into();
+                    // Once per state however many hosts are in it (tests/sync.rs counts these).
+                    tracing::debug!(%state, bytes = bytes.len(), "built the archive");
                     Ok(Arc::new(HostPayload { payload, bytes, state, compact }))
                 })
                 .await;

@@ -348,3 +348,26 @@ fn captured_output_keeps_head_and_tail() {
     assert!(text.contains("bytes of output left out"));
     assert!(text.len() < HEAD_LIMIT + 2 * TAIL_LIMIT + 100);
 }
+
+#[test]
+fn errors_outside_examples_that_nothing_explains_are_reported_with_their_count() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Start { count: 1 }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 2 }),
+    ]);
+    // Exit 1 goes with those errors: no second error for the exit status.
+    let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+    let messages: Vec<&str> = end
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::ErrorOutsideExamples { message, .. } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages, ["the runner reported 2 error(s) outside of examples"]);
+}
