@@ -353,7 +353,7 @@ fn captured_output_keeps_head_and_tail() {
 fn errors_outside_examples_that_nothing_explains_are_reported_with_their_count() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
-        ev(Event::Start { count: 1 }),
+        ev(Event::Start { count: 1, seed: None }),
         ev(Event::File { f: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
