@@ -36,7 +36,7 @@ pub async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slo
         let socket = socket_path(&host.support_dir, &tag);
         let argv = project.framework.fork_server_command(&project.runner, &host.support_dir, &socket);
         let mut env = super::host_env(project, host);
-        env = tmpdir::with_slot_tmpdir(env, &host.support_dir, 0);
+        env = tmpdir::with_tmpdir(env, &host.support_dir, "fork-server");
         async move {
             let (argv, libs) = argv?;
             let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events().with_stdin(libs.into_bytes());

@@ -5,12 +5,18 @@
 //! the run's own temporary directory (removed when the run ends), on SSH hosts under the
 //! project's copy (`<remote dir>/.testbot/tmp/slot-<N>`). The runner's command creates it and
 //! makes it absolute before Ruby starts, since the remote dir may be relative to the home.
+//! A host's fork server gets `tmp/fork-server`: it is no slot's, and slot 0's files must not meet it.
 
 /// Adds `TMPDIR` for slot `slot_id` unless `[project] env` already sets one.
-pub fn with_slot_tmpdir(mut env: Vec<(String, String)>, support_dir: &str, slot_id: usize) -> Vec<(String, String)> {
+pub fn with_slot_tmpdir(env: Vec<(String, String)>, support_dir: &str, slot_id: usize) -> Vec<(String, String)> {
+    with_tmpdir(env, support_dir, &format!("slot-{slot_id}"))
+}
+
+/// The same for a process of the host's own (its fork server): `tmp/NAME`, a folder no slot uses.
+pub fn with_tmpdir(mut env: Vec<(String, String)>, support_dir: &str, name: &str) -> Vec<(String, String)> {
     if !env.iter().any(|(k, _)| k == "TMPDIR") {
         let base = support_dir.strip_prefix("./").unwrap_or(support_dir).trim_end_matches('/');
-        env.push(("TMPDIR".to_string(), format!("{base}/tmp/slot-{slot_id}")));
+        env.push(("TMPDIR".to_string(), format!("{base}/tmp/{name}")));
     }
     env
 }

@@ -87,9 +87,17 @@ pub async fn execute(
             d.halt(why, emit);
         }
     }
-    // The preload servers are the fork servers' children: they go first.
-    preloaded.servers.stop().await;
-    forked.servers.stop().await;
+    // The preload servers are the fork servers' children: they go first. A second Ctrl-C stops
+    // waiting for them (a host that stopped answering never acknowledges the kill); dropping
+    // them kills what this end still holds.
+    let servers = async {
+        preloaded.servers.stop().await;
+        forked.servers.stop().await;
+    };
+    tokio::select! {
+        () = servers => {}
+        () = signals.more_than(1) => {}
+    }
     while let Ok(msg) = rx.try_recv() {
         if let Msg::Events(events) = msg {
             d.late_events(events, emit);
