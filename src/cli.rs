@@ -26,6 +26,8 @@ pub struct Cli {
     pub verbose: u8,
 }
 
+// Parsed once per process: the size of the run's arguments costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the suite (the default command).
@@ -244,6 +246,10 @@ pub struct RunArgs {
     /// `spec/system`; repeatable; adds to `[project] exclude`.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Run the files (or folders) matching GLOB alone: together in one batch of their own, one
+    /// after another in one process on one slot; repeatable; adds to `[project] isolate`.
+    #[arg(long, value_name = "GLOB")]
+    pub isolate: Vec<String>,
     /// What is printed as files finish: none, fail, retry, slow, pending, pass or all, each
     /// level with those before it (default: retry on a terminal, whose status area shows what
     /// runs; pass in plain lines).
@@ -387,6 +393,7 @@ impl From<RunArgs> for commands::RunOptions {
                 first_is_1: args.first_is_1,
                 only_failures: args.only_failures,
                 exclude: args.exclude,
+                isolate: args.isolate,
             },
             policy: run::Policy {
                 partition: args.partition,

@@ -2,7 +2,9 @@
 
 use crate::framework::{file_pattern, Framework, RunnerConfig};
 use crate::inventory::{Inventory, Slots};
+use crate::schedule::Group;
 use globset::{Glob, GlobMatcher};
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 /// What the command line says about the project (`cli` turns its arguments into this).
@@ -27,6 +29,8 @@ pub struct Options {
     pub only_failures: bool,
     /// `--exclude`: globs of files (or folders) never run, with `[project] exclude`.
     pub exclude: Vec<String>,
+    /// `--isolate`: globs of files (or folders) that run alone, with `[project] isolate`.
+    pub isolate: Vec<String>,
 }
 
 /// Why the project cannot be run as asked.
@@ -120,6 +124,9 @@ pub struct Project {
     /// Fork each batch from one server per host that has loaded the framework's core (off with
     /// `--no-fork`, `[project] fork = false`, or a `[project] command`).
     pub fork: bool,
+    /// The files that may not share a runner with just any file (`[project] isolate`,
+    /// `--isolate`, `[[project.group]]`), by path; the others are `Group::Ungrouped`.
+    pub groups: HashMap<String, Group>,
 }
 
 impl Project {
@@ -152,7 +159,10 @@ impl Project {
                 framework.name()
             )));
         }
-        let project = Project::with_files(root, inventory, args, framework, files);
+        let isolated: Vec<&String> = inventory.project.isolate.iter().chain(&args.isolate).collect();
+        let groups = group(&files, &isolated, &inventory.project.groups)?;
+        let mut project = Project::with_files(root, inventory, args, framework, files);
+        project.groups = groups;
         if project.preload {
             framework.preload_support(&project.runner)?;
         }
@@ -194,7 +204,13 @@ impl Project {
             runtime_log,
             preload: args.preload || inventory.project.preload,
             fork: !args.no_fork && inventory.project.fork && inventory.project.command.is_none(),
+            groups: HashMap::new(),
         }
+    }
+
+    /// Which files `path` may share a runner process with.
+    pub fn group_of(&self, path: &str) -> Group {
+        self.groups.get(path).copied().unwrap_or_default()
     }
 
     /// Where the examples of long files are recorded for the example split, beside the runtime
@@ -481,14 +497,7 @@ fn exclude(files: Vec<SpecFile>, excluded: &[&String]) -> Result<Vec<SpecFile>, 
     if excluded.is_empty() {
         return Ok(files);
     }
-    let mut set = globset::GlobSetBuilder::new();
-    for given in excluded {
-        let glob = given.trim_start_matches("./").trim_end_matches('/');
-        for g in [glob.to_string(), format!("{glob}/**")] {
-            set.add(Glob::new(&g).map_err(|e| Error::Usage(format!("invalid exclude pattern `{given}`: {}", e.kind())))?);
-        }
-    }
-    let set = set.build().map_err(|e| Error::Usage(format!("invalid exclude patterns: {e}")))?;
+    let set = glob_set(excluded, "exclude")?;
     let before = files.len();
     let kept: Vec<SpecFile> = files.into_iter().filter(|f| !set.is_match(&f.path)).collect();
     if kept.is_empty() {
@@ -500,6 +509,39 @@ fn exclude(files: Vec<SpecFile>, excluded: &[&String]) -> Result<Vec<SpecFile>, 
         )));
     }
     Ok(kept)
+}
+
+/// A glob set as `--exclude` reads globs: a file's path from the project root, or a folder
+/// above it (`spec/model` holds everything under it).
+fn glob_set<S: AsRef<str>>(globs: &[S], what: &str) -> Result<globset::GlobSet, Error> {
+    let mut set = globset::GlobSetBuilder::new();
+    for given in globs {
+        let given = given.as_ref();
+        let glob = given.trim_start_matches("./").trim_end_matches('/');
+        for g in [glob.to_string(), format!("{glob}/**")] {
+            set.add(Glob::new(&g).map_err(|e| Error::Usage(format!("invalid {what} pattern `{given}`: {}", e.kind())))?);
+        }
+    }
+    set.build().map_err(|e| Error::Usage(format!("invalid {what} patterns: {e}")))
+}
+
+/// The group of each file that has one: isolated first (`isolate` wins over a group), then the
+/// first `[[project.group]]` whose globs match it.
+fn group(files: &[SpecFile], isolated: &[&String], groups: &[Vec<String>]) -> Result<HashMap<String, Group>, Error> {
+    let isolated = glob_set(isolated, "isolate")?;
+    let groups = groups.iter().map(|g| glob_set(g, "[[project.group]] files")).collect::<Result<Vec<_>, _>>()?;
+    let mut out = HashMap::new();
+    for f in files {
+        let group = if isolated.is_match(&f.path) {
+            Some(Group::Isolated)
+        } else {
+            groups.iter().position(|g| g.is_match(&f.path)).map(Group::Named)
+        };
+        if let Some(group) = group {
+            out.insert(f.path.clone(), group);
+        }
+    }
+    Ok(out)
 }
 
 /// `spec/**/*_spec.rb` → `spec`: the folder a walk can start from.

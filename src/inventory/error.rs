@@ -6,7 +6,7 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::raw::{HOOKS_KEYS, HOST_KEYS, LOCAL_KEYS, PROJECT_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS};
+use super::raw::{GROUP_KEYS, HOOKS_KEYS, HOST_KEYS, LOCAL_KEYS, PROJECT_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS};
 
 /// Why `testbot.toml` could not be loaded.
 ///
@@ -199,6 +199,11 @@ const TABLES: &[TableInfo] = &[
         place: "in [project]",
         subject: "`project`",
         keys: PROJECT_KEYS,
+    },
+    TableInfo {
+        place: "in [[project.group]]",
+        subject: "each `project.group` entry",
+        keys: GROUP_KEYS,
     },
     TableInfo {
         place: "in [local]",

@@ -68,6 +68,12 @@ pub struct Project {
     /// Run each batch in a child forked from one server per host that has loaded the
     /// framework's core. Default `true`; `false` starts a fresh process per batch.
     pub fork: bool,
+    /// Globs of test files (or folders) that run alone: together in one batch of their own, one
+    /// after another in one process on one slot (`[project] isolate`, `--isolate`).
+    pub isolate: Vec<String>,
+    /// `[[project.group]]`: each a list of globs whose files share runner processes only with
+    /// each other (never with another group's files or ungrouped files).
+    pub groups: Vec<Vec<String>>,
 }
 
 /// `[local]`: this machine.
@@ -159,6 +165,8 @@ impl Default for Project {
             preload: false,
             exclude: Vec::new(),
             fork: true,
+            isolate: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }

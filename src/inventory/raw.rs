@@ -27,7 +27,8 @@ pub(super) type RawValue = Spanned<Value>;
 /// below (serde reports them in that order in its "unknown field" message,
 /// which `error::unknown_key` matches against these lists).
 pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks"];
-pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork"];
+pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group"];
+pub(super) const GROUP_KEYS: &[&str] = &["files"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots"];
 pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots", "allow_many_slots"];
 pub(super) const SSH_KEYS: &[&str] = &[
@@ -63,6 +64,15 @@ pub(super) struct RawProject {
     pub preload: Option<RawValue>,
     pub exclude: Option<StrList<ExcludeKey>>,
     pub fork: Option<RawValue>,
+    pub isolate: Option<StrList<IsolateKey>>,
+    pub group: Option<Vec<Spanned<Section<RawGroup>>>>,
+}
+
+/// A `[[project.group]]` entry: files that share runner processes only with each other.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGroup {
+    pub files: Option<StrList<FilesKey>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -176,6 +186,9 @@ pub(super) trait SectionKind {
 
 impl SectionKind for RawProject {
     const SUBJECT: &'static str = "`project`";
+}
+impl SectionKind for RawGroup {
+    const SUBJECT: &'static str = "each `project.group` entry";
 }
 impl SectionKind for RawLocal {
     const SUBJECT: &'static str = "`local`";
@@ -358,6 +371,18 @@ pub(super) trait KeyName {
 pub(super) struct ExcludeKey;
 impl KeyName for ExcludeKey {
     const NAME: &'static str = "exclude";
+}
+
+#[derive(Debug)]
+pub(super) struct IsolateKey;
+impl KeyName for IsolateKey {
+    const NAME: &'static str = "isolate";
+}
+
+#[derive(Debug)]
+pub(super) struct FilesKey;
+impl KeyName for FilesKey {
+    const NAME: &'static str = "files";
 }
 
 #[derive(Debug)]

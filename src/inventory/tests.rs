@@ -72,6 +72,13 @@ fn full_config_parses_to_expected_values() {
         preload = true
         exclude = ["spec/features/**"]
         fork = false
+        isolate = ["spec/serial/**"]
+
+        [[project.group]]
+        files = ["spec/model"]
+
+        [[project.group]]
+        files = ["spec/extensions", "spec/plugins/**"]
 
         [local]
         slots = 4
@@ -118,6 +125,8 @@ fn full_config_parses_to_expected_values() {
             preload: true,
             exclude: vec!["spec/features/**".into()],
             fork: false,
+            isolate: vec!["spec/serial/**".into()],
+            groups: vec![vec!["spec/model".into()], vec!["spec/extensions".into(), "spec/plugins/**".into()]],
         },
         local: Local {
             slots: Some(Slots::Count(4)),
@@ -594,6 +603,20 @@ fn crlf_line_endings_are_not_shown_in_snippets() {
 }
 
 #[test]
+fn a_group_needs_files_and_isolate_needs_a_list() {
+    assert_eq!(
+        err("[project]\nisolate = \"spec/a_spec.rb\"\n"),
+        "testbot.toml:2:11: `isolate` must be an array of strings, found a string \"spec/a_spec.rb\" (write isolate = [\"spec/a_spec.rb\"])\n  |\n2 | isolate = \"spec/a_spec.rb\"\n  |           ^^^^^^^^^^^^^^^^"
+    );
+    let message = err("[[project.group]]\nfiles = []\n");
+    assert!(message.starts_with("testbot.toml:1:1: a `[[project.group]]` needs `files`"), "{message}");
+    let message = err("[[project.group]]\nfile = [\"spec/model\"]\n");
+    assert!(message.contains("unknown key `file` in [[project.group]]; did you mean `files`?"), "{message}");
+    let message = err("[[project.group]]\nfiles = [\"spec/model\", 3]\n");
+    assert!(message.starts_with("testbot.toml:2:24: `files` must contain only strings, found an integer 3"), "{message}");
+}
+
+#[test]
 fn multi_line_spans_are_underlined_to_the_end_of_the_first_line() {
     let text = "[sync]\nexclude = [\n  \"log\",\n  1,\n]\n";
     assert_eq!(
@@ -648,7 +671,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`, `exclude`, `fork`"
+            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`, `exclude`, `fork`, `isolate`, `group`"
         )
     );
     assert_eq!(

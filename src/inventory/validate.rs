@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use toml::{Spanned, Value};
 
 use super::raw::{
-    describe, RawConfig, RawEnv, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, RawValue, Section,
+    describe, RawConfig, RawEnv, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, RawValue, Section,
     StrList,
 };
 use super::paths::{expand_tilde, remote_dir};
@@ -98,6 +98,8 @@ impl Checker<'_> {
         let preload = raw.preload.and_then(|v| self.boolean("preload", &v)).unwrap_or(false);
         let exclude = raw.exclude.map(|l| self.strings("exclude", l)).unwrap_or_default();
         let fork = raw.fork.and_then(|v| self.boolean("fork", &v)).unwrap_or(true);
+        let isolate = raw.isolate.map(|l| self.strings("isolate", l)).unwrap_or_default();
+        let groups = raw.group.unwrap_or_default().into_iter().filter_map(|g| self.group(g)).collect();
         Project {
             framework,
             pattern,
@@ -107,7 +109,21 @@ impl Checker<'_> {
             preload,
             exclude,
             fork,
+            isolate,
+            groups,
         }
+    }
+
+    /// A `[[project.group]]`: a non-empty `files` list of globs.
+    fn group(&mut self, raw: Spanned<Section<RawGroup>>) -> Option<Vec<String>> {
+        let span = raw.span();
+        let Section(raw) = raw.into_inner();
+        let files = raw.files.map(|l| self.strings("files", l)).unwrap_or_default();
+        if files.is_empty() {
+            self.issue(span, "a `[[project.group]]` needs `files`, a non-empty list of globs (e.g. files = [\"spec/models\"])".to_owned());
+            return None;
+        }
+        Some(files)
     }
 
     fn local(&mut self, raw: Option<Section<RawLocal>>) -> Local {

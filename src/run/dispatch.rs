@@ -9,7 +9,7 @@ use super::task::BatchTask;
 use super::{Ended, Error, Msg, Policy};
 use crate::events::{ExampleStatus, RunEvent, Stop};
 use crate::project::Project;
-use crate::schedule::{self, Job, Queue, Tuning};
+use crate::schedule::{self, Group, Job, Queue, Tuning};
 use crate::signals::Signals;
 use std::sync::Arc;
 use std::time::Instant;
@@ -154,7 +154,9 @@ impl Plan {
             project.files.iter().filter_map(|f| f.only.as_ref().map(|o| (f.path.as_str(), o))).collect();
         let jobs: Vec<Vec<Job>> = estimates
             .iter()
-            .map(|e| match (only.get(e.path.as_str()), e.known && e.seconds > schedule::split::SPLIT_SHARE * ideal) {
+            .map(|e| (e, project.group_of(&e.path)))
+            // An isolated file is never split: its pieces would run side by side.
+            .map(|(e, group)| match (only.get(e.path.as_str()), group != Group::Isolated && e.known && e.seconds > schedule::split::SPLIT_SHARE * ideal) {
                 // Part of a file, as asked: it runs as one job, never split.
                 (Some(part), _) => {
                     let mut job = Job::new(e.path.clone(), e.seconds);
@@ -167,7 +169,10 @@ impl Plan {
                     None => vec![Job::new(e.path.clone(), e.seconds)],
                 },
                 (None, false) => vec![Job::new(e.path.clone(), e.seconds)],
-            })
+            }
+            .into_iter()
+            .map(|job| Job { group, ..job })
+            .collect())
             .collect();
         let known = estimates.iter().map(|e| e.known).collect();
         Ok(Plan { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition })

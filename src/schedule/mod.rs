@@ -39,6 +39,21 @@ pub struct Job {
     pub attempt: u32,
     /// Into how many pieces its file was split (0: not split); see `split`.
     pub pieces: u32,
+    /// Which files it may share a runner process with (`[project] isolate`, `[[project.group]]`).
+    pub group: Group,
+}
+
+/// Which files may share a runner process: a batch holds jobs of one group only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Group {
+    /// Files in no `[[project.group]]`: they share processes with each other.
+    #[default]
+    Ungrouped,
+    /// The files of the n-th `[[project.group]]` (0-based).
+    Named(usize),
+    /// `[project] isolate`: all of them run in one batch of their own, one after another in one
+    /// process on one slot (parallel_tests' `--single`), never with another file in that batch.
+    Isolated,
 }
 
 impl Job {
@@ -55,6 +70,7 @@ impl Job {
             lines: Vec::new(),
             attempt: 0,
             pieces: 0,
+            group: Group::Ungrouped,
         }
     }
 }
@@ -177,16 +193,23 @@ impl Queue {
         };
         let tail_share = tuning.tail_share * unknown_share;
         let mut jobs: Vec<Job> = files.into_iter().flatten().collect();
-        jobs.sort_by(|a, b| {
-            b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path))
-        });
+        jobs.sort_by(longest_first);
         let remaining_seconds = jobs.iter().fold(0.0, |a, j| a + j.expected_seconds);
-        let mut pending: VecDeque<Job> = jobs.into();
+        // The first wave is planned from the shared group with the most work; the other
+        // groups' files (and the isolated ones) wait in the queue, never mixed into its batches.
+        let main = widest_group(&jobs);
+        let (first, others): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| Some(j.group) == main);
+        let mut pending: VecDeque<Job> = first.into();
         let offsets: Vec<f64> = boot_waves
             .iter()
             .map(|w| if any_known { tuning.boot_seconds * (*w + 1) as f64 } else { 0.0 })
             .collect();
         let planned = plan_first_wave(&mut pending, &offsets, remaining_seconds * (1.0 - tail_share), &tuning);
+        if !others.is_empty() {
+            let mut rest: Vec<Job> = pending.into_iter().chain(others).collect();
+            rest.sort_by(longest_first);
+            pending = rest.into();
+        }
         let min_batch_seconds = if any_known { tuning.min_batch_seconds } else { 0.0 };
         Queue { planned, pending, slots, remaining_seconds, min_batch_seconds, tuning, returned: 0 }
     }
@@ -220,12 +243,31 @@ impl Queue {
         let first = self.pending.remove(at).expect("position is in range");
         let mut total = first.expected_seconds;
         let alone = first.alone;
+        let group = first.group;
         let mut jobs = vec![first];
-        if !alone {
+        if alone {
+            // Its own batch: its last runner died before any file started.
+        } else if group == Group::Isolated {
+            // The isolated files go together, as one process on one slot, one after another.
+            let mut i = at;
+            while i < self.pending.len() {
+                let next = &self.pending[i];
+                if next.group == Group::Isolated && !next.alone && takes(next) {
+                    let job = self.pending.remove(i).expect("in range");
+                    total += job.expected_seconds;
+                    jobs.push(job);
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
             let target = (self.remaining_seconds() / (self.slots as f64 * self.tuning.split_factor))
                 .max(self.min_batch_seconds);
+            let mut i = at;
             while jobs.len() < self.tuning.max_batch_files {
-                match self.pending.get(at) {
+                match self.pending.get(i) {
+                    // Files of another group never share this runner: skip past them.
+                    Some(next) if next.group != group => i += 1,
                     // Two pieces of one split file never share a runner: its reports would mix.
                     Some(next)
                         if !next.alone
@@ -234,7 +276,7 @@ impl Queue {
                             && (next.pieces == 0 || !jobs.iter().any(|j| j.path == next.path)) =>
                     {
                         total += next.expected_seconds;
-                        jobs.push(self.pending.remove(at).expect("checked above"));
+                        jobs.push(self.pending.remove(i).expect("checked above"));
                     }
                     _ => break,
                 }
@@ -277,6 +319,23 @@ impl Queue {
         jobs.extend(self.pending.drain(..));
         jobs
     }
+}
+
+/// Longest expected first; ties by path, so that a plan does not depend on the input's order.
+fn longest_first(a: &Job, b: &Job) -> Ordering {
+    b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path))
+}
+
+/// The shared group (not the isolated files) with the most expected work; ties to the first.
+fn widest_group(jobs: &[Job]) -> Option<Group> {
+    let mut seconds: Vec<(Group, f64)> = Vec::new();
+    for job in jobs.iter().filter(|j| j.group != Group::Isolated) {
+        match seconds.iter_mut().find(|(g, _)| *g == job.group) {
+            Some((_, s)) => *s += job.expected_seconds,
+            None => seconds.push((job.group, job.expected_seconds)),
+        }
+    }
+    seconds.into_iter().reduce(|a, b| if b.1 > a.1 { b } else { a }).map(|(g, _)| g)
 }
 
 /// One batch a slot for the first wave: the longest files, up to `budget` seconds, each to the
@@ -526,6 +585,54 @@ mod tests {
         let sizes: Vec<usize> = drain_batches(&mut q).iter().map(Vec::len).collect();
         assert_eq!(&sizes[..4], &[8, 8, 7, 7]);
         assert!(sizes.len() > 6, "the tail is split: {sizes:?}");
+    }
+
+    /// `files(secs)` with the group of each file.
+    fn grouped(secs: &[f64], groups: &[Group], known: bool) -> (Vec<Vec<Job>>, Vec<bool>) {
+        let jobs = files(secs).into_iter().zip(groups).map(|(f, g)| vec![Job { group: *g, ..Job::new(f.path, f.seconds) }]).collect();
+        (jobs, vec![known; secs.len()])
+    }
+
+    #[test]
+    fn a_batch_holds_files_of_one_group() {
+        use Group::*;
+        let pattern = [Ungrouped, Named(0), Named(1), Ungrouped, Named(0), Isolated];
+        let groups: Vec<Group> = (0..60).map(|i| pattern[i % pattern.len()]).collect();
+        let secs: Vec<f64> = (0..60).map(|i| 0.2 + (i % 5) as f64 * 0.1).collect();
+        for known in [true, false] {
+            let (jobs, known) = grouped(&secs, &groups, known);
+            let mut q = Queue::with_jobs(jobs, &known, &waves(4, 2), Tuning::default());
+            let batches: Vec<Batch> = std::iter::from_fn(|| q.next_batch()).collect();
+            assert_eq!(batches.iter().map(|b| b.jobs.len()).sum::<usize>(), 60);
+            for b in &batches {
+                assert!(b.jobs.iter().all(|j| j.group == b.jobs[0].group), "{b:?}");
+            }
+            // The ten isolated files: one batch, nothing else in it.
+            let isolated: Vec<&Batch> = batches.iter().filter(|b| b.jobs[0].group == Isolated).collect();
+            assert_eq!(isolated.len(), 1);
+            assert_eq!(isolated[0].jobs.len(), 10);
+            // The groups still share the slots: more than one batch of each shared group.
+            for g in [Ungrouped, Named(0), Named(1)] {
+                assert!(batches.iter().filter(|b| b.jobs[0].group == g).count() > 1, "{g:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_wave_is_the_largest_group_and_requeued_files_keep_theirs() {
+        use Group::*;
+        let (jobs, known) = grouped(&[3.0, 1.0, 1.0, 1.0, 2.0, 2.0], &[Named(1), Ungrouped, Ungrouped, Ungrouped, Named(1), Named(1)], true);
+        let mut q = Queue::with_jobs(jobs, &known, &waves(2, 2), Tuning::default());
+        let first = q.next_batch().unwrap();
+        let second = q.next_batch().unwrap();
+        assert!(first.jobs.iter().chain(&second.jobs).all(|j| j.group == Named(1)), "{first:?} {second:?}");
+        // A file put back joins only files of its own group.
+        for job in second.jobs.into_iter() {
+            q.requeue(job, false);
+        }
+        while let Some(b) = q.next_batch() {
+            assert!(b.jobs.iter().all(|j| j.group == b.jobs[0].group), "{b:?}");
+        }
     }
 
     #[test]

@@ -128,6 +128,7 @@ pub fn project(root: &Path, suite: &[(String, FileScript)]) -> Project {
         runtime_log: root.join("tmp").join("testbot-runtime-rspec.log"),
         preload: false,
         fork: false,
+        groups: Default::default(),
     }
 }
 
