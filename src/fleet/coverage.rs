@@ -59,6 +59,9 @@ pub struct Merge {
     results: PathBuf,
     ready: PathBuf,
     process: Result<Process, CoverageReport>,
+    /// The full dry run (the runner's arguments, a spec file), when `process` is the light one
+    /// and it turns out not to start SimpleCov.
+    fallback: Option<HostCommand>,
 }
 
 impl Merge {
@@ -70,14 +73,17 @@ impl Merge {
             Ok(dir) => dir,
             Err(err) => {
                 let failed = CoverageReport::failed(format!("failed to create a temporary directory for the coverage results: {err}"));
-                return Merge { scratch: None, results: PathBuf::new(), ready: PathBuf::new(), process: Err(failed) };
+                return Merge { scratch: None, results: PathBuf::new(), ready: PathBuf::new(), process: Err(failed), fallback: None };
             }
         };
         let results = scratch.path().join("results");
         let ready = scratch.path().join("ready");
         let _ = std::fs::create_dir_all(&results);
-        let process = spawn_collate(project, scratch.path(), &results, &ready, checks).await;
-        Merge { scratch: Some(scratch), results, ready, process }
+        let (process, fallback) = match collate_commands(project, scratch.path(), &results, &ready, checks) {
+            Ok((first, fallback)) => (spawn(first).await, fallback),
+            Err(report) => (Err(report), None),
+        };
+        Merge { scratch: Some(scratch), results, ready, process, fallback }
     }
 }
 
@@ -179,11 +185,14 @@ fn safe_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// The merge: a dry run of the framework's runner on this machine, in the project, on one file
-/// of the suite (so that its helpers configure SimpleCov as every batch had it), in which
+/// The merge: a dry run of the framework's runner on this machine, in the project, in which
 /// SimpleCov collates `results` (once `ready` exists), stores `coverage/.resultset.json`,
-/// formats and checks.
-async fn spawn_collate(project: &Project, scratch: &Path, results: &Path, ready: &Path, checks: bool) -> Result<Process, CoverageReport> {
+/// formats and checks. For RSpec first a light one that loads only what `.rspec` requires and
+/// no spec file (SimpleCov is configured before the app loads, so a Rails app need not boot for
+/// it), with the full one as the fallback: the runner's arguments (`--require rails_helper`
+/// with `--preload`) and one file of the suite, so that its helpers configure SimpleCov as
+/// every batch had it.
+fn collate_commands(project: &Project, scratch: &Path, results: &Path, ready: &Path, checks: bool) -> Result<(HostCommand, Option<HostCommand>), CoverageReport> {
     let support = scratch.join("support");
     let _ = std::fs::create_dir_all(&support);
     for (name, contents) in project.framework.support_files() {
@@ -194,9 +203,6 @@ async fn spawn_collate(project: &Project, scratch: &Path, results: &Path, ready:
     let Some(first) = project.files.iter().map(|f| f.path.clone()).min() else {
         return Err(CoverageReport::failed("no file to load SimpleCov's configuration from".to_string()));
     };
-    let mut runner = project.runner.clone();
-    runner.runner_args.push("--dry-run".to_string());
-    let argv = project.framework.command(&runner, &support.to_string_lossy(), &[first]);
     let local = LocalHost::new();
     let mut env = project.env.clone();
     env.extend([
@@ -211,8 +217,42 @@ async fn spawn_collate(project: &Project, scratch: &Path, results: &Path, ready:
     if !checks {
         env.push((NO_CHECKS_VAR.to_string(), "1".to_string()));
     }
-    let command = HostCommand::new(argv, env, crate::sync::local_workdir(&project.root)).with_events();
-    local
+    let support = support.to_string_lossy();
+    let workdir = crate::sync::local_workdir(&project.root);
+    let mut runner = project.runner.clone();
+    runner.runner_args.push("--dry-run".to_string());
+    let full = project.framework.command(&runner, &support, &[first]);
+    let full = HostCommand::new(full, env.clone(), workdir.clone()).with_events();
+    if project.framework != crate::framework::Framework::RSpec {
+        return Ok((full, None));
+    }
+    let mut light = project.runner.clone();
+    light.runner_args = without_requires(&project.runner.runner_args);
+    // No spec file: the default path with a pattern that matches none.
+    light.runner_args.extend(["--dry-run", "--pattern", "testbot-coverage-merge-loads-no-spec-file"].map(String::from));
+    let light = project.framework.command(&light, &support, &[]);
+    Ok((HostCommand::new(light, env, workdir).with_events(), Some(full)))
+}
+
+/// The runner's arguments without their `--require`s (`-r X`, `--require X`, `--require=X`).
+fn without_requires(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for arg in args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        match arg.as_str() {
+            "-r" | "--require" => skip = true,
+            a if a.starts_with("--require=") || (a.starts_with("-r") && a.len() > 2 && !a.starts_with("--")) => {}
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
+async fn spawn(command: HostCommand) -> Result<Process, CoverageReport> {
+    LocalHost::new()
         .spawn(command)
         .await
         .map_err(|err| CoverageReport::failed(format!("the coverage merge did not run: {}", crate::error_chain::chain(&err))))
@@ -220,7 +260,7 @@ async fn spawn_collate(project: &Project, scratch: &Path, results: &Path, ready:
 
 /// Lets the merge's process collate what is in its results folder, and reads what it said.
 async fn collate(merge: Merge) -> CoverageReport {
-    let Merge { scratch, ready, process, .. } = merge;
+    let Merge { scratch, ready, process, fallback, .. } = merge;
     let process = match process {
         Ok(process) => process,
         Err(report) => return report,
@@ -228,10 +268,22 @@ async fn collate(merge: Merge) -> CoverageReport {
     if let Err(err) = std::fs::write(&ready, b"") {
         return CoverageReport::failed(format!("failed to write {}: {err}", ready.display()));
     }
-    let done = match process.collect("local", LIMIT).await {
+    let mut done = match process.collect("local", LIMIT).await {
         Ok(done) => done,
         Err(err) => return CoverageReport::failed(format!("the coverage merge did not run: {}", crate::error_chain::chain(&err))),
     };
+    if let Some(full) = fallback.filter(|_| !String::from_utf8_lossy(&done.combined()).contains(MARK)) {
+        // SimpleCov was not started by what `.rspec` requires: the full dry run.
+        tracing::debug!("the light coverage merge did not start SimpleCov; the full dry run merges");
+        let process = match spawn(full).await {
+            Ok(process) => process,
+            Err(report) => return report,
+        };
+        done = match process.collect("local", LIMIT).await {
+            Ok(done) => done,
+            Err(err) => return CoverageReport::failed(format!("the coverage merge did not run: {}", crate::error_chain::chain(&err))),
+        };
+    }
     drop(scratch);
     let output = String::from_utf8_lossy(&done.combined()).into_owned();
     let said: Vec<String> = match output.split_once(MARK) {
@@ -255,6 +307,12 @@ async fn collate(merge: Merge) -> CoverageReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_light_merge_drops_the_runners_requires_only() {
+        let args: Vec<String> = ["--require", "rails_helper", "-r", "x", "--require=y", "-rz", "--tag", "slow", "-O", ".rspec_parallel"].map(String::from).to_vec();
+        assert_eq!(without_requires(&args), ["--tag", "slow", "-O", ".rspec_parallel"]);
+    }
 
     #[test]
     fn a_hosts_paths_are_mapped_to_the_project_and_others_kept() {
