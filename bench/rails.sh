@@ -15,6 +15,8 @@
 #   RUNS=5          repetitions per mode (interleaved; the order rotates)
 #   TESTBOT=path    testbot binary (default: <repo>/target/release/testbot)
 #   KEEP=1          keep the temporary directory (app + per-run logs)
+#   HISTORY=0       no runtime history: no warm-up, and testbot's history (tmp/testbot-*) is
+#                   deleted before every run (a team's first run)
 #
 # The markdown report goes to stdout, progress to stderr:
 #   bench/rails.sh > report.md
@@ -23,6 +25,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=${RUNS:-5}
+HISTORY=${HISTORY:-1}
 bench_init rails.sh 20 1 "$@"
 
 SLOTS=${1:-2}
@@ -60,6 +63,7 @@ measure() { # key rep
   local -a cmd
   eval "cmd=(${CMD[$key]})"
   rm -rf -- "$SUITE/coverage"
+  [[ $HISTORY == 1 ]] || rm -f -- "$SUITE"/tmp/testbot-*
   timed_run "$key" "$rep" "$log" "${cmd[@]}" || return 0
   secs=$SECS
   if ! grep -Eq '(^|[^0-9])34 examples, 0 failures' "$log"; then
@@ -77,11 +81,13 @@ measure() { # key rep
 note "the Rails fixture: 9 files, 34 examples; $SLOTS slots; $RUNS runs per mode"
 # testbot keeps its runtime history between runs, as it does for its users: one untimed run
 # first records it (parallel_rspec records none here; it groups by file size).
-note "warm-up: one untimed testbot run records the runtime history"
-(cd "$SUITE" && "$TESTBOT" -n "$SLOTS") >"$LOGS/warm-up.log" 2>&1 || {
-  show_tail "$LOGS/warm-up.log"
-  die "the warm-up run failed"
-}
+if [[ $HISTORY == 1 ]]; then
+  note "warm-up: one untimed testbot run records the runtime history"
+  (cd "$SUITE" && "$TESTBOT" -n "$SLOTS") >"$LOGS/warm-up.log" 2>&1 || {
+    show_tail "$LOGS/warm-up.log"
+    die "the warm-up run failed"
+  }
+fi
 for ((rep = 1; rep <= RUNS; rep++)); do
   case $((rep % 3)) in
     1) order=(parallel testbot preload) ;;
@@ -99,7 +105,7 @@ read -r _ preload_median _ _ < <(stats "${TIMES[preload]}")
   report_head "Rails fixture: testbot vs parallel_rspec, and --preload"
   echo "- Tools: $(ruby_tools), Rails $(cd "$SUITE" && bundle exec ruby -e 'require "rails"; print Rails.version' 2>/dev/null), testbot $(testbot_version)"
   echo "- Command: \`bench/rails.sh $SLOTS\` (RUNS=$RUNS)"
-  echo "- Suite: tests/fixtures/rails_app, 9 files, 34 examples (4 of them sleep 0.4 s), SimpleCov; SQLite databases per slot made once by \`rake parallel:setup\`; testbot's runtime history kept (one untimed warm-up run first); every run checked for 34 examples, 0 failures and \`$EXPECTED_LOC\`"
+  echo "- Suite: tests/fixtures/rails_app, 9 files, 34 examples (4 of them sleep 0.4 s), SimpleCov; SQLite databases per slot made once by \`rake parallel:setup\`; $([[ $HISTORY == 1 ]] && echo "testbot's runtime history kept (one untimed warm-up run first)" || echo "no runtime history (HISTORY=0: testbot's deleted before every run)"); every run checked for 34 examples, 0 failures and \`$EXPECTED_LOC\`"
   echo
   table 0 parallel testbot preload
   echo

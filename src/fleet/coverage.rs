@@ -7,9 +7,9 @@
 use super::PreparedHost;
 use crate::events::CoverageReport;
 use crate::project::Project;
-use crate::ssh::{Host, HostCommand, LocalHost};
+use crate::ssh::{Host, HostCommand, LocalHost, Process};
 use serde_json::{Map, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -19,6 +19,8 @@ pub const DIR_VAR: &str = "TESTBOT_COVERAGE_DIR";
 pub const COLLATE_VAR: &str = "TESTBOT_COVERAGE_COLLATE";
 /// Set in the collating process when SimpleCov's checks must not judge the result.
 const NO_CHECKS_VAR: &str = "TESTBOT_COVERAGE_NO_CHECKS";
+/// The file whose existence tells the merge's process that its results are all there.
+const READY_VAR: &str = "TESTBOT_COVERAGE_READY";
 /// What SimpleCov's collating process prints before its own lines (testbot_coverage.rb's MARK).
 const MARK: &str = "--- testbot: SimpleCov ---";
 /// Reading a host's results, and the merge, each get this long.
@@ -48,31 +50,78 @@ fn batch_dir(support_dir: &str) -> String {
     format!("{base}/coverage/{run}")
 }
 
-/// After the batches: brings every host's results back and merges them. None when no batch
-/// stored a result (the suite does not use SimpleCov). Hosts whose results could not be read
-/// are named in the report's warnings.
+/// The merge's process, started before the batches end when the suite looks like it uses
+/// SimpleCov (`start`): loading the suite's helpers (a Rails app, with `--require rails_helper`)
+/// takes seconds, and it waits for its results (`READY_VAR`) while the last batches run.
+pub struct Merge {
+    /// Holds `results`, `ready` and the runner's support files; removed when dropped.
+    scratch: Option<tempfile::TempDir>,
+    results: PathBuf,
+    ready: PathBuf,
+    process: Result<Process, CoverageReport>,
+    /// The full dry run (the runner's arguments, a spec file), when `process` is the light one
+    /// and it turns out not to start SimpleCov.
+    fallback: Option<HostCommand>,
+}
+
+impl Merge {
+    /// Starts the merge's process; it loads the helpers, then waits until `finish` has stored
+    /// every host's results. `checks`: as for `finish`.
+    pub async fn start(project: &Project, checks: bool) -> Merge {
+        let scratch = tempfile::Builder::new().prefix("testbot-coverage-").tempdir();
+        let scratch = match scratch {
+            Ok(dir) => dir,
+            Err(err) => {
+                let failed = CoverageReport::failed(format!("failed to create a temporary directory for the coverage results: {err}"));
+                return Merge { scratch: None, results: PathBuf::new(), ready: PathBuf::new(), process: Err(failed), fallback: None };
+            }
+        };
+        let results = scratch.path().join("results");
+        let ready = scratch.path().join("ready");
+        let _ = std::fs::create_dir_all(&results);
+        let (process, fallback) = match collate_commands(project, scratch.path(), &results, &ready, checks) {
+            Ok((first, fallback)) => (spawn(first).await, fallback),
+            Err(report) => (Err(report), None),
+        };
+        Merge { scratch: Some(scratch), results, ready, process, fallback }
+    }
+}
+
+/// Whether the project looks like it measures coverage with SimpleCov (its Gemfile or lock file
+/// names it): then the merge starts early (`Merge::start`), else only if results come back.
+pub fn likely(project: &Project) -> bool {
+    ["Gemfile.lock", "Gemfile", "gems.rb", "gems.locked"].iter().any(|name| {
+        std::fs::read_to_string(project.root.join(name)).is_ok_and(|text| text.contains("simplecov"))
+    })
+}
+
+/// After the batches: brings every host's results back and merges them (in `early`, when it
+/// was started already). None when no batch stored a result (the suite does not use
+/// SimpleCov). Hosts whose results could not be read are named in the report's warnings.
 /// `checks`: SimpleCov's checks (`minimum_coverage`, …) judge the merged result; without, it is
 /// only stored and formatted (a `--partition` share).
-pub async fn finish(project: &Project, hosts: &[&PreparedHost], checks: bool) -> Option<CoverageReport> {
-    let scratch = match tempfile::Builder::new().prefix("testbot-coverage-").tempdir() {
-        Ok(dir) => dir,
-        Err(err) => {
-            return Some(CoverageReport::failed(format!("failed to create a temporary directory for the coverage results: {err}")))
-        }
-    };
-    let results = scratch.path().join("results");
-    let _ = std::fs::create_dir_all(&results);
+pub async fn finish(project: &Project, hosts: &[&PreparedHost], checks: bool, early: Option<Merge>) -> Option<CoverageReport> {
     // As Ruby names the project's files (Dir.pwd: no symlinks), so SimpleCov's root-relative
     // filters match the mapped paths.
     let root = std::fs::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
     let fetched = futures::future::join_all(hosts.iter().map(|h| fetch(h, &root))).await;
+    if early.is_none() && fetched.iter().all(|f| f.as_ref().is_ok_and(Vec::is_empty)) {
+        return None;
+    }
+    let merge = match early {
+        Some(merge) => merge,
+        None => Merge::start(project, checks).await,
+    };
+    if let Err(report) = &merge.process {
+        return Some(report.clone());
+    }
     let mut warnings = Vec::new();
     let mut stored = 0;
     for (host, fetched) in hosts.iter().zip(fetched) {
         match fetched {
             Ok(resultsets) => {
                 for (n, resultset) in resultsets.into_iter().enumerate() {
-                    let path = results.join(format!("{}-{n}.json", safe_name(host.host.name())));
+                    let path = merge.results.join(format!("{}-{n}.json", safe_name(host.host.name())));
                     if let Err(err) = std::fs::write(&path, resultset.to_string()) {
                         warnings.push(format!("failed to write {}: {err}", path.display()));
                     } else {
@@ -84,9 +133,10 @@ pub async fn finish(project: &Project, hosts: &[&PreparedHost], checks: bool) ->
         }
     }
     if stored == 0 && warnings.is_empty() {
+        // Dropping the merge kills its process.
         return None;
     }
-    let mut report = collate(project, scratch.path(), &results, checks).await;
+    let mut report = collate(merge).await;
     report.batches = stored;
     report.warnings = warnings;
     Some(report)
@@ -135,23 +185,24 @@ fn safe_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// The merge: a dry run of the framework's runner on this machine, in the project, on one file
-/// of the suite (so that its helpers configure SimpleCov as every batch had it), in which
-/// SimpleCov collates `results`, stores `coverage/.resultset.json`, formats and checks.
-async fn collate(project: &Project, scratch: &Path, results: &Path, checks: bool) -> CoverageReport {
+/// The merge: a dry run of the framework's runner on this machine, in the project, in which
+/// SimpleCov collates `results` (once `ready` exists), stores `coverage/.resultset.json`,
+/// formats and checks. For RSpec first a light one that loads only what `.rspec` requires and
+/// no spec file (SimpleCov is configured before the app loads, so a Rails app need not boot for
+/// it), with the full one as the fallback: the runner's arguments (`--require rails_helper`
+/// with `--preload`) and one file of the suite, so that its helpers configure SimpleCov as
+/// every batch had it.
+fn collate_commands(project: &Project, scratch: &Path, results: &Path, ready: &Path, checks: bool) -> Result<(HostCommand, Option<HostCommand>), CoverageReport> {
     let support = scratch.join("support");
     let _ = std::fs::create_dir_all(&support);
     for (name, contents) in project.framework.support_files() {
         if let Err(err) = std::fs::write(support.join(name), contents) {
-            return CoverageReport::failed(format!("failed to write the runner's support files for the coverage merge: {err}"));
+            return Err(CoverageReport::failed(format!("failed to write the runner's support files for the coverage merge: {err}")));
         }
     }
     let Some(first) = project.files.iter().map(|f| f.path.clone()).min() else {
-        return CoverageReport::failed("no file to load SimpleCov's configuration from".to_string());
+        return Err(CoverageReport::failed("no file to load SimpleCov's configuration from".to_string()));
     };
-    let mut runner = project.runner.clone();
-    runner.runner_args.push("--dry-run".to_string());
-    let argv = project.framework.command(&runner, &support.to_string_lossy(), &[first]);
     let local = LocalHost::new();
     let mut env = project.env.clone();
     env.extend([
@@ -161,15 +212,79 @@ async fn collate(project: &Project, scratch: &Path, results: &Path, checks: bool
         ("PARALLEL_TEST_GROUPS".to_string(), project.local_slots.max(1).to_string()),
         ("PARALLEL_PID_FILE".to_string(), "/dev/null".to_string()),
         (COLLATE_VAR.to_string(), results.to_string_lossy().into_owned()),
+        (READY_VAR.to_string(), ready.to_string_lossy().into_owned()),
     ]);
     if !checks {
         env.push((NO_CHECKS_VAR.to_string(), "1".to_string()));
     }
-    let command = HostCommand::new(argv, env, crate::sync::local_workdir(&project.root)).with_events();
-    let done = match local.run(command, LIMIT).await {
+    let support = support.to_string_lossy();
+    let workdir = crate::sync::local_workdir(&project.root);
+    let mut runner = project.runner.clone();
+    runner.runner_args.push("--dry-run".to_string());
+    let full = project.framework.command(&runner, &support, &[first]);
+    let full = HostCommand::new(full, env.clone(), workdir.clone()).with_events();
+    if project.framework != crate::framework::Framework::RSpec {
+        return Ok((full, None));
+    }
+    let mut light = project.runner.clone();
+    light.runner_args = without_requires(&project.runner.runner_args);
+    // No spec file: the default path with a pattern that matches none.
+    light.runner_args.extend(["--dry-run", "--pattern", "testbot-coverage-merge-loads-no-spec-file"].map(String::from));
+    let light = project.framework.command(&light, &support, &[]);
+    Ok((HostCommand::new(light, env, workdir).with_events(), Some(full)))
+}
+
+/// The runner's arguments without their `--require`s (`-r X`, `--require X`, `--require=X`).
+fn without_requires(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for arg in args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        match arg.as_str() {
+            "-r" | "--require" => skip = true,
+            a if a.starts_with("--require=") || (a.starts_with("-r") && a.len() > 2 && !a.starts_with("--")) => {}
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
+async fn spawn(command: HostCommand) -> Result<Process, CoverageReport> {
+    LocalHost::new()
+        .spawn(command)
+        .await
+        .map_err(|err| CoverageReport::failed(format!("the coverage merge did not run: {}", crate::error_chain::chain(&err))))
+}
+
+/// Lets the merge's process collate what is in its results folder, and reads what it said.
+async fn collate(merge: Merge) -> CoverageReport {
+    let Merge { scratch, ready, process, fallback, .. } = merge;
+    let process = match process {
+        Ok(process) => process,
+        Err(report) => return report,
+    };
+    if let Err(err) = std::fs::write(&ready, b"") {
+        return CoverageReport::failed(format!("failed to write {}: {err}", ready.display()));
+    }
+    let mut done = match process.collect("local", LIMIT).await {
         Ok(done) => done,
         Err(err) => return CoverageReport::failed(format!("the coverage merge did not run: {}", crate::error_chain::chain(&err))),
     };
+    if let Some(full) = fallback.filter(|_| !String::from_utf8_lossy(&done.combined()).contains(MARK)) {
+        // SimpleCov was not started by what `.rspec` requires: the full dry run.
+        tracing::debug!("the light coverage merge did not start SimpleCov; the full dry run merges");
+        let process = match spawn(full).await {
+            Ok(process) => process,
+            Err(report) => return report,
+        };
+        done = match process.collect("local", LIMIT).await {
+            Ok(done) => done,
+            Err(err) => return CoverageReport::failed(format!("the coverage merge did not run: {}", crate::error_chain::chain(&err))),
+        };
+    }
+    drop(scratch);
     let output = String::from_utf8_lossy(&done.combined()).into_owned();
     let said: Vec<String> = match output.split_once(MARK) {
         Some((_, after)) => after.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).map(String::from).collect(),
@@ -192,6 +307,12 @@ async fn collate(project: &Project, scratch: &Path, results: &Path, checks: bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_light_merge_drops_the_runners_requires_only() {
+        let args: Vec<String> = ["--require", "rails_helper", "-r", "x", "--require=y", "-rz", "--tag", "slow", "-O", ".rspec_parallel"].map(String::from).to_vec();
+        assert_eq!(without_requires(&args), ["--tag", "slow", "-O", ".rspec_parallel"]);
+    }
 
     #[test]
     fn a_hosts_paths_are_mapped_to_the_project_and_others_kept() {

@@ -11,8 +11,9 @@
 # - testbot brings those files back from every host, maps the paths of each host's copy back to
 #   the project's, and runs one last process on this machine (TESTBOT_COVERAGE_COLLATE set: a
 #   dry run that loads the suite's helpers, so SimpleCov is configured as the suite configures
-#   it) in which `SimpleCov.collate` merges them, stores `coverage/.resultset.json`, runs the
-#   formatters and the minimum-coverage checks; its exit status decides the run's verdict.
+#   it; started while the last batches run, it waits for their results) in which
+#   `SimpleCov.collate` merges them, stores `coverage/.resultset.json`, runs the formatters and
+#   the minimum-coverage checks; its exit status decides the run's verdict.
 #
 # Nothing is loaded here unless the suite started SimpleCov (which loads `json` itself).
 module Testbot
@@ -71,6 +72,10 @@ module Testbot
       # result too), then SimpleCov's own exit work: formatters, minimum-coverage checks, and
       # `exit 2` (SimpleCov's status) when one fails.
       def collate
+        # Started while the last batches ran: their results are all there once testbot writes
+        # this file (testbot kills this process if none come).
+        ready = ENV['TESTBOT_COVERAGE_READY']
+        sleep 0.02 while ready && !File.exist?(ready)
         files = Dir[File.join(COLLATE, '*.json')].sort
         return warn('testbot: no coverage results to merge') if files.empty?
         ::SimpleCov::ResultMerger.singleton_class.prepend(OneNamePerCommand)

@@ -68,6 +68,7 @@ pub async fn execute(
         if d.running == 0 {
             break;
         }
+        d.start_merge().await;
         let stop = tokio::select! {
             Some(msg) = rx.recv() => d.handle(msg, emit),
             // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
@@ -203,6 +204,11 @@ struct Dispatcher<'a> {
     dispatch: bool,
     tx: mpsc::UnboundedSender<Msg>,
     cancel: watch::Sender<bool>,
+    /// Whether the coverage merge may start before the batches end (the suite names SimpleCov).
+    merge_early: bool,
+    /// The coverage merge's process, once started: it loads the suite's helpers while the last
+    /// batches run.
+    merge: Option<crate::fleet::coverage::Merge>,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -234,6 +240,19 @@ impl<'a> Dispatcher<'a> {
             dispatch: true,
             tx,
             cancel: watch::channel(false).0,
+            merge_early: crate::fleet::coverage::likely(project),
+            merge: None,
+        }
+    }
+
+    /// Starts the coverage merge's process once every batch has been handed out and has booted
+    /// (it then competes with no runner's boot for the cores), so that loading the suite's
+    /// helpers overlaps the last batches instead of following them.
+    async fn start_merge(&mut self) {
+        let booting = self.booting.iter().sum::<usize>();
+        if self.merge_early && self.merge.is_none() && self.stopped.is_none() && self.queue.is_empty() && booting == 0 {
+            let checks = self.policy.partition.is_none();
+            self.merge = Some(crate::fleet::coverage::Merge::start(self.project, checks).await);
         }
     }
 
@@ -291,8 +310,13 @@ impl<'a> Dispatcher<'a> {
                 }
                 None
             }
-            Msg::Booted { slot } => {
+            Msg::Booted { slot, seconds } => {
                 self.booting[self.slots[slot].host_index] -= 1;
+                // Later batches are sized for the boot measured, not the one assumed.
+                if let Some(seconds) = seconds {
+                    tracing::debug!(slot = self.slots[slot].info.id, seconds, "a runner booted");
+                    self.queue.observe_boot(seconds);
+                }
                 self.dispatch = true;
                 None
             }
@@ -319,6 +343,9 @@ impl<'a> Dispatcher<'a> {
     fn event(&mut self, event: RunEvent, emit: Emit<'_>) -> Option<Stop> {
         match event {
             RunEvent::FileFinished(report) => {
+                if report.error.is_none() {
+                    self.queue.observe_file(report.expected_seconds, report.seconds);
+                }
                 let returned = self.queue.returned();
                 self.failures_seen += self.settle.file(*report, &mut self.queue, self.stopped.is_some(), emit);
                 // A retry went back to the queue: an idle slot may take it.
@@ -369,12 +396,13 @@ impl<'a> Dispatcher<'a> {
 
     /// The coverage of every batch, from every host still in the run, merged (None: the suite
     /// measures none). What ran on a host that left is missing from it, and said so.
-    async fn coverage(&self) -> Option<crate::events::CoverageReport> {
+    async fn coverage(&mut self) -> Option<crate::events::CoverageReport> {
         let alive: Vec<&PreparedHost> = self.hosts.iter().zip(&self.lost).filter(|(_, lost)| !**lost).map(|(h, _)| h).collect();
         // A share of the suite (`--partition`) cannot be held to the suite's minimum: its merged
         // result is stored for the shares to be collated, unchecked.
         let checks = self.policy.partition.is_none();
-        let mut report = crate::fleet::coverage::finish(self.project, &alive, checks).await?;
+        let early = self.merge.take();
+        let mut report = crate::fleet::coverage::finish(self.project, &alive, checks, early).await?;
         for (h, _) in self.hosts.iter().zip(&self.lost).filter(|(_, lost)| **lost) {
             report.warnings.push(format!("host `{}` left the run: the coverage of the batches it ran is missing from the merge", h.host.name()));
         }

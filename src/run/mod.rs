@@ -21,8 +21,9 @@ enum Msg {
     /// What one read of a runner's output produced, in order: one message per read, not per
     /// event (a run at scale sees hundreds of thousands of examples).
     Events(Vec<RunEvent>),
-    /// The runner finished booting (its first event arrived, or it ended).
-    Booted { slot: usize },
+    /// The runner finished booting (its first file started, or it ended); `seconds`: from its
+    /// spawn to its first file's start (None: no file started).
+    Booted { slot: usize, seconds: Option<f64> },
     /// `lost`: the host went away (why); it takes no more work.
     BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<String> },
 }

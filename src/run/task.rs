@@ -80,10 +80,10 @@ impl BatchTask {
         link.events(vec![RunEvent::BatchStarted { slot: tracker.slot().clone(), files, arguments }]);
         let (end, lost) = match host.spawn(command).await {
             Err(err) => {
-                link.booted();
+                link.booted(None);
                 (tracker.spawn_failed(), Some(crate::error_chain::chain(&err)))
             }
-            Ok(process) => Watch { tracker, link: &link, limits, cancel, sync }.run(process).await,
+            Ok(process) => Watch { tracker, link: &link, limits, cancel, sync, started }.run(process).await,
         };
         link.events(end.events);
         let seconds = started.elapsed().as_secs_f64();
@@ -121,8 +121,8 @@ impl Link {
         }
     }
 
-    fn booted(&self) {
-        let _ = self.tx.send(Msg::Booted { slot: self.index });
+    fn booted(&self, seconds: Option<f64>) {
+        let _ = self.tx.send(Msg::Booted { slot: self.index, seconds });
     }
 }
 
@@ -133,6 +133,8 @@ struct Watch<'a> {
     limits: Arc<Limits>,
     cancel: watch::Receiver<bool>,
     sync: String,
+    /// When the batch was spawned: its boot is measured from here.
+    started: Instant,
 }
 
 impl Watch<'_> {
@@ -184,7 +186,7 @@ impl Watch<'_> {
             self.feed(&mut pieces);
             if !booted && self.tracker.has_started() {
                 booted = true;
-                self.link.booted();
+                self.link.booted(Some(self.started.elapsed().as_secs_f64()));
             }
             let now = self.tracker.current_file();
             if now != current.as_deref() {
@@ -197,7 +199,7 @@ impl Watch<'_> {
             }
         }
         if !booted {
-            self.link.booted();
+            self.link.booted(None);
         }
         output.finish(&mut pieces);
         events_in.finish(&mut pieces);

@@ -169,7 +169,17 @@ pub struct Queue {
     /// Jobs put back so far (`retry`, `requeue`): the dispatcher looks for idle slots again
     /// only when this moved, not after every file.
     returned: u64,
+    /// Whether the estimates are seconds (some came from the history), not sizes.
+    any_known: bool,
+    /// Boot times the run layer measured (spawn to the first file's start), in seconds.
+    boots: Vec<f64>,
+    /// Expected and measured seconds of the files finished so far: how estimates map to seconds.
+    observed: (f64, f64),
 }
+
+/// A tail batch holds at least this many times the measured boot in work: a batch that boots
+/// for longer than it runs costs more than the balance it buys.
+pub const BOOT_WORTH: f64 = 2.0;
 
 impl Queue {
     /// `boot_waves[k]`: in which boot wave the k-th slot to ask for work boots (0 = at once);
@@ -211,7 +221,64 @@ impl Queue {
             pending = rest.into();
         }
         let min_batch_seconds = if any_known { tuning.min_batch_seconds } else { 0.0 };
-        Queue { planned, pending, slots, remaining_seconds, min_batch_seconds, tuning, returned: 0 }
+        Queue {
+            planned,
+            pending,
+            slots,
+            remaining_seconds,
+            min_batch_seconds,
+            tuning,
+            returned: 0,
+            any_known,
+            boots: Vec::new(),
+            observed: (0.0, 0.0),
+        }
+    }
+
+    /// A runner booted in `seconds` (from its spawn to its first file's start): later batches
+    /// are sized for the median of what was measured, not for `Tuning::boot_seconds`.
+    pub fn observe_boot(&mut self, seconds: f64) {
+        if seconds.is_finite() && seconds >= 0.0 {
+            self.boots.push(seconds);
+        }
+    }
+
+    /// A file expected to take `expected` (seconds, or a size-based guess without history) took
+    /// `seconds`: how the queue's estimates compare with a measured boot.
+    pub fn observe_file(&mut self, expected: f64, seconds: f64) {
+        if expected > 0.0 && seconds.is_finite() && seconds >= 0.0 {
+            self.observed.0 += expected;
+            self.observed.1 += seconds;
+        }
+    }
+
+    /// The median of the measured boots (None before any).
+    pub fn boot_seconds(&self) -> Option<f64> {
+        let mut boots = self.boots.clone();
+        boots.sort_by(f64::total_cmp);
+        let n = boots.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(boots[n / 2]),
+            _ => Some((boots[n / 2 - 1] + boots[n / 2]) / 2.0),
+        }
+    }
+
+    /// The smallest tail batch worth a boot, in the estimates' units: `BOOT_WORTH` × the
+    /// measured boot, converted by what finished files took against their estimates (taken as
+    /// seconds when they came from the history and nothing finished yet). None: nothing
+    /// measured, or sizes with nothing to convert them by.
+    fn boot_floor(&self) -> Option<f64> {
+        let boot = self.boot_seconds()?;
+        let (expected, took) = self.observed;
+        let seconds_per_unit = if expected > 0.0 && took > 0.0 {
+            took / expected
+        } else if self.any_known {
+            1.0
+        } else {
+            return None;
+        };
+        Some(BOOT_WORTH * boot / seconds_per_unit)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -262,7 +329,8 @@ impl Queue {
             }
         } else {
             let target = (self.remaining_seconds() / (self.slots as f64 * self.tuning.split_factor))
-                .max(self.min_batch_seconds);
+                .max(self.min_batch_seconds)
+                .max(self.boot_floor().unwrap_or(0.0));
             let mut i = at;
             while jobs.len() < self.tuning.max_batch_files {
                 match self.pending.get(i) {
@@ -633,6 +701,94 @@ mod tests {
         while let Some(b) = q.next_batch() {
             assert!(b.jobs.iter().all(|j| j.group == b.jobs[0].group), "{b:?}");
         }
+    }
+
+    #[test]
+    fn the_boot_is_the_median_of_what_was_measured() {
+        let mut q = Queue::new(files(&[1.0]), &waves(1, 1), Tuning::default());
+        assert_eq!(q.boot_seconds(), None);
+        for s in [2.0, 9.0, 3.0] {
+            q.observe_boot(s);
+        }
+        assert_eq!(q.boot_seconds(), Some(3.0));
+        q.observe_boot(4.0);
+        q.observe_boot(f64::NAN);
+        assert_eq!(q.boot_seconds(), Some(3.5));
+    }
+
+    /// Slots pulling batches, each batch costing `boot` before its files; the queue is told what
+    /// each boot and file took (files take `seconds_per_unit` × their estimate), as the
+    /// dispatcher tells it. Returns the makespan and the number of batches.
+    fn simulate_measured(q: &mut Queue, slots: usize, boot: f64, seconds_per_unit: f64, tell: bool) -> (f64, usize) {
+        let mut free_at = vec![0.0f64; slots];
+        // Each batch's (end, expected, took), told to the queue once a slot asking is past its end.
+        let mut done: Vec<(f64, f64, f64)> = Vec::new();
+        let mut batches = 0;
+        loop {
+            let (i, t) = free_at.iter().copied().enumerate().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+            if tell {
+                for (_, expected, took) in done.iter().filter(|d| d.0 <= t) {
+                    q.observe_boot(boot);
+                    q.observe_file(*expected, *took);
+                }
+                done.retain(|d| d.0 > t);
+            }
+            let Some(b) = q.next_batch() else { break };
+            batches += 1;
+            let took = b.expected_seconds() * seconds_per_unit;
+            free_at[i] = t + boot + took;
+            done.push((free_at[i], b.expected_seconds(), took));
+        }
+        (free_at.into_iter().fold(0.0, f64::max), batches)
+    }
+
+    #[test]
+    fn a_measured_slow_boot_makes_the_tail_coarse() {
+        // A small Rails suite, no history: 9 files whose sizes say ~1 s each but which take a
+        // fifth of that, on 2 slots; each batch boots Rails for 2.5 s.
+        let sizes = [1.4, 1.2, 1.1, 1.0, 1.0, 0.9, 0.8, 0.8, 0.6];
+        let assumed = simulate_measured(&mut Queue::new(unknown(&sizes), &waves(2, 2), Tuning::default()), 2, 2.5, 0.2, false);
+        let measured = simulate_measured(&mut Queue::new(unknown(&sizes), &waves(2, 2), Tuning::default()), 2, 2.5, 0.2, true);
+        // Told nothing, the tail is cut into several batches, each booting again; told the
+        // boot, the whole tail is one batch.
+        assert!(assumed.1 >= 4, "{assumed:?}");
+        assert_eq!(measured.1, 3, "{measured:?}");
+        assert!(measured.0 < assumed.0 - 2.0, "measured {measured:?} assumed {assumed:?}");
+    }
+
+    #[test]
+    fn a_quick_boot_leaves_the_tail_fine() {
+        // Forked batches boot in 50 ms: the tail is cut as before, down to single files.
+        let sizes = [0.5; 64];
+        let told = simulate_measured(&mut Queue::new(unknown(&sizes), &waves(4, 2), Tuning::default()), 4, 0.05, 1.0, true);
+        let untold = simulate_measured(&mut Queue::new(unknown(&sizes), &waves(4, 2), Tuning::default()), 4, 0.05, 1.0, false);
+        assert_eq!(told.1, untold.1);
+    }
+
+    #[test]
+    fn the_boot_floor_is_converted_to_the_estimates_units() {
+        // Sizes, not seconds: no floor until a file finished to convert the boot by.
+        let mut q = Queue::new(unknown(&[1.0; 20]), &waves(1, 1), Tuning::default());
+        q.observe_boot(1.0);
+        assert_eq!(q.boot_floor(), None);
+        // Files take half their estimate: 1 s of boot is worth 2 units, twice (BOOT_WORTH).
+        q.observe_file(2.0, 1.0);
+        assert_eq!(q.boot_floor(), Some(4.0));
+        // Seconds from the history: taken as they are until files say otherwise.
+        let mut q = Queue::new(files(&[1.0; 20]), &waves(1, 1), Tuning::default());
+        q.observe_boot(1.5);
+        assert_eq!(q.boot_floor(), Some(3.0));
+        // The floor sizes tail batches: 40 × 0.1 on 4 slots leaves a tail of 10 files (1.0),
+        // cut in quarters (0.25) when nothing is measured, in one batch once a boot of 0.5 s is.
+        let mut q = Queue::new(unknown(&[0.1; 40]), &waves(4, 2), Tuning::default());
+        (0..4).for_each(|_| drop(q.next_batch()));
+        assert_eq!(q.len(), 10);
+        let mut measured = Queue::new(unknown(&[0.1; 40]), &waves(4, 2), Tuning::default());
+        (0..4).for_each(|_| drop(measured.next_batch()));
+        measured.observe_boot(0.5);
+        measured.observe_file(1.0, 1.0);
+        assert_eq!(q.next_batch().unwrap().jobs.len(), 2);
+        assert_eq!(measured.next_batch().unwrap().jobs.len(), 10);
     }
 
     #[test]
