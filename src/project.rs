@@ -220,6 +220,15 @@ impl Project {
             .then(|| self.runtime_log.with_file_name(format!("testbot-examples-{}.json", self.framework.name())))
     }
 
+    /// The files testbot itself writes into the project after a run (the runtime log, the
+    /// examples log, the last failures), which the hosts never read: the sync leaves them out,
+    /// or every run would find a host out of date by them.
+    pub fn own_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.runtime_log.clone(), crate::history::failures::path(&self.runtime_log, self.framework)];
+        files.extend(self.examples_log());
+        files
+    }
+
     /// parallel_tests' runtime log, read when testbot has none of its own yet.
     pub fn parallel_tests_runtime_log(&self) -> PathBuf {
         self.root.join("tmp").join(format!("parallel_runtime_{}.log", self.framework.parallel_tests_name()))

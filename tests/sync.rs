@@ -387,3 +387,37 @@ fn a_full_remote_disk_is_a_clear_error_that_keeps_the_hosts_manifest() {
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.starts_with("# after\ntmpfs "), "the partly written file went: {listed}");
 }
+
+#[test]
+fn testbots_own_history_stays_behind_so_an_unchanged_tree_is_up_to_date_after_a_run() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    // No .gitignore: tmp/ would be shipped like any other directory.
+    p.write("testbot.toml", &format!("{}\n[sync]\nremote_dir = \"{REMOTE}\"\n", bed.inventory_toml(1)));
+    p.write("tmp/keep.txt", "the project's own file in tmp/\n");
+    // Written by a run only for long files; none of these is.
+    p.write("tmp/testbot-examples-rspec.json", "{}\n");
+    let files = ["spec/passing_spec.rb", "spec/math_spec.rb"];
+    let args = files.to_vec();
+    let first = p.testbot(args.clone()).env("XDG_CACHE_HOME", p.outside("cache")).run();
+    first.assert_exit(1);
+    // The run left its history in the project…
+    let own = ["tmp/testbot-runtime-rspec.log", "tmp/testbot-failures-rspec.txt", "tmp/testbot-examples-rspec.json"];
+    for file in own {
+        assert!(p.path(file).is_file(), "{file} was not written\n{}", first.dump());
+    }
+    // …and none of it on the hosts, where the project's own tmp/ file is.
+    for i in 0..2 {
+        assert!(remote(&bed, i).join("tmp/keep.txt").is_file());
+        for file in own {
+            assert!(!remote(&bed, i).join(file).exists(), "{file} was shipped to host{}", i + 1);
+        }
+    }
+    // So after a second run (which rewrites the history) the hosts are still up to date.
+    let second = p.testbot(args).env("XDG_CACHE_HOME", p.outside("cache")).run();
+    second.assert_exit(1);
+    let after = sync(&p, &[]);
+    after.assert_exit(0);
+    assert!(line(&after, "host1").contains("up to date"), "{}", after.dump());
+    assert!(line(&after, "host2").contains("up to date"), "{}", after.dump());
+}

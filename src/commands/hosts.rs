@@ -39,11 +39,12 @@ pub fn sync(location: &Location, verify: bool) -> Result<Outcome, Error> {
     if inventory.hosts.is_empty() {
         return Err(no_hosts(&inventory, "sync", "copies the project to SSH hosts"));
     }
-    // The framework's support files travel with the project, as in a run.
-    let support = fleet::remote::support_files(&Project::without_files(&root, &inventory, &project::Options::default()));
+    // The framework's support files travel with the project, and its runtime history stays
+    // behind, as in a run.
+    let project = Project::without_files(&root, &inventory, &project::Options::default());
     let (reports, signals) = runtime()?.block_on(async {
         let signals = install_signals()?;
-        let reports = fleet::remote::sync_only(&root, support, &inventory, verify, &signals).await.map_err(Error::Sync)?;
+        let reports = fleet::remote::sync_only(&project, &inventory, verify, &signals).await.map_err(Error::Sync)?;
         Ok::<_, Error>((reports, signals))
     })?;
     crate::report::print_sync(&reports);

@@ -88,6 +88,7 @@ pub async fn prepare(
         }
         hosts = leased.hosts;
         _leases = leased.leases;
+        tracing::debug!("leased the slots");
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
     let Some(hooked) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {

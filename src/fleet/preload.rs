@@ -117,6 +117,7 @@ const WHAT: &str = "its preload server (loading the suite's helper)";
 
 /// Starts one server and waits for its `ready` event; else says how it ended, with its output.
 pub(super) async fn boot(host: &dyn Host, command: HostCommand, limit: Duration, ready: Event, what: &str) -> Result<Process, String> {
+    let started = std::time::Instant::now();
     let mut process = host.spawn(command).await.map_err(|e| format!("{what} could not be started: {}", crate::error_chain::chain(&e)))?;
     let mut output = Vec::new();
     let mut events = Decoder::events();
@@ -134,7 +135,10 @@ pub(super) async fn boot(host: &dyn Host, command: HostCommand, limit: Duration,
         })
         .await;
     let exit = match waited {
-        Until::Found(()) => return Ok(process),
+        Until::Found(()) => {
+            tracing::debug!(host = %host.name(), seconds = started.elapsed().as_secs_f64(), "ready: {what}");
+            return Ok(process);
+        }
         // Its output ended: so did it.
         Until::Ended => process.wait().await,
         Until::TimedOut => process.kill_and_wait(STOP_TIMEOUT).await.unwrap_or(ExitInfo { code: None, signal: None }),

@@ -123,7 +123,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
     }
     let remote_dir = remote_dir(inventory, &project.root);
     // The tree is walked and hashed while the hosts are reached and asked for their state.
-    let local = (!inventory.sync.skip).then(|| build_local(&project.root, inventory, support_files(project)));
+    let local = (!inventory.sync.skip).then(|| build_local(project, inventory));
     let payloads = sync::Payloads::default();
     let jobs = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
@@ -180,11 +180,24 @@ pub fn support_files(project: &Project) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// What the sync leaves out: `[sync] exclude`, and testbot's own files in the project (its
+/// runtime history), as patterns that match only those paths.
+fn sync_exclude(project: &Project, inventory: &Inventory) -> Vec<String> {
+    let mut exclude = inventory.sync.exclude.clone();
+    for file in project.own_files() {
+        if let Some(rel) = file.strip_prefix(&project.root).ok().and_then(|rel| rel.to_str()) {
+            exclude.push(globset::escape(rel));
+        }
+    }
+    exclude
+}
+
 /// The project's manifest, built on a blocking thread (it walks and may hash the whole tree),
 /// as a future every host can await.
-fn build_local(root: &std::path::Path, inventory: &Inventory, support: Vec<(String, Vec<u8>)>) -> sync::LocalFuture {
+fn build_local(project: &Project, inventory: &Inventory) -> sync::LocalFuture {
     use futures::FutureExt;
-    let (root, exclude, include) = (root.to_path_buf(), inventory.sync.exclude.clone(), inventory.sync.include.clone());
+    let support = support_files(project);
+    let (root, exclude, include) = (project.root.clone(), sync_exclude(project, inventory), inventory.sync.include.clone());
     let built = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let cache = sync::local::cache_dir(&root);
@@ -217,15 +230,9 @@ pub const INTERRUPTED: &str = "interrupted";
 
 /// `testbot sync [--verify]`: every host connected and synced at once, nothing run. A signal
 /// stops the hosts still syncing (they report `INTERRUPTED`); the others keep their result.
-pub async fn sync_only(
-    root: &std::path::Path,
-    support: Vec<(String, Vec<u8>)>,
-    inventory: &Inventory,
-    verify: bool,
-    signals: &Signals,
-) -> Result<Vec<SyncReport>, String> {
-    let remote_dir = remote_dir(inventory, root);
-    let local = build_local(root, inventory, support);
+pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, signals: &Signals) -> Result<Vec<SyncReport>, String> {
+    let remote_dir = remote_dir(inventory, &project.root);
+    let local = build_local(project, inventory);
     let payloads = sync::Payloads::default();
     let jobs = inventory.hosts.iter().map(|spec| {
         let (local, payloads, remote_dir) = (local.clone(), &payloads, &remote_dir);

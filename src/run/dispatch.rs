@@ -30,8 +30,9 @@ pub async fn execute(
     signals: &Signals,
     emit: Emit<'_>,
 ) -> Result<Ended, Error> {
+    let mut hosts = hosts;
     let slots = build_slots(project, &hosts);
-    let boot_waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
+    let waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
     let Some(forked) = fork::prepare(project, &hosts, &mut slots, signals).await else {
         emit(RunEvent::InterruptedBeforeRun { doing: "starting the fork servers".into(), done: Vec::new() });
@@ -45,6 +46,7 @@ pub async fn execute(
         return Ok(Ended::Interrupted);
     };
     let forking = !slots.is_empty() && slots.iter().all(|s| s.fork.is_some());
+    let boot_waves = boot_at_once_when_forked(&mut hosts, &slots, waves);
     let plan = Plan::new(project, policy, slots.len(), forking)?;
     emit(RunEvent::RunStarted {
         framework: project.framework.name(),
@@ -178,6 +180,26 @@ impl Plan {
         let known = estimates.iter().map(|e| e.known).collect();
         Ok(Plan { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition })
     }
+}
+
+/// A batch forked from a fork server or a preload server starts in tens of milliseconds, not a
+/// Ruby boot: on a host where every slot forks its batches, all its slots take their first
+/// batch at once (wave 0) instead of one core's worth at a time. Returns each slot's boot wave.
+fn boot_at_once_when_forked(hosts: &mut [PreparedHost], slots: &[Slot], waves: Vec<usize>) -> Vec<usize> {
+    for (h, host) in hosts.iter_mut().enumerate() {
+        let mut own = slots.iter().filter(|s| s.host_index == h).peekable();
+        if own.peek().is_some() && own.all(|s| s.fork.is_some() || s.preload.is_some()) {
+            host.boot_parallelism = host.boot_parallelism.max(host.slots);
+        }
+    }
+    slots
+        .iter()
+        .zip(waves)
+        .map(|(slot, wave)| {
+            let host = &hosts[slot.host_index];
+            if host.boot_parallelism >= host.slots { 0 } else { wave }
+        })
+        .collect()
 }
 
 /// The dispatcher's state.
