@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::sshd::Testbed;
 use common::*;
 use std::fs;
 use std::time::{Duration, Instant};
@@ -176,4 +177,54 @@ fn no_fork_from_testbot_toml_runs_fresh_processes() {
     let probes = probe_lines(&p);
     assert_eq!(probes.len(), 1, "{probes:?}");
     assert_ne!(probes[0][1], "rspec", "forked although fork = false: {probes:?}");
+}
+
+/// Each file records, in its host's home, when it started: `host seconds-since-epoch`.
+const STAMP: &str = r##"
+RSpec.describe "Stamp" do
+  it "records when it started" do
+    File.open(File.join(Dir.home, "starts.txt"), "a") { |f| f.puts "#{ENV["TESTBOT_HOST"]} #{Time.now.to_f}" }
+    sleep 0.3
+  end
+end
+"##;
+
+#[test]
+fn no_host_waits_for_another_hosts_fork_server() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    // Bundler evaluates the Gemfile in the fork server's boot (`bundle exec ruby testbot_fork.rb`),
+    // not in a forked batch: host1's server takes 6 s to get ready, host2's does not.
+    p.write(
+        "Gemfile",
+        "if ENV['TESTBOT_HOST'] == 'host1' && !ENV['SLEPT_ONCE']\n  ENV['SLEPT_ONCE'] = '1'\n  sleep 6\n  \
+         File.write(File.join(Dir.home, 'server-ready.txt'), Time.now.to_f.to_s)\nend\ngem 'rspec'\n",
+    );
+    let files: Vec<String> = (1..=4).map(|i| format!("spec/stamp{i}_spec.rb")).collect();
+    for f in &files {
+        p.write(f, STAMP);
+    }
+    let run = p.testbot(files.clone()).env("TESTBOT_NO_FORK", "0").run();
+    run.assert_exit(0);
+    run.assert_output_contains("4 files on 4 slots: 4 examples, 0 failures");
+    // host2 ran files while host1's server was still loading: they started before it was ready
+    // (or it never got ready, because the run ended without it).
+    let starts = fs::read_to_string(bed.hosts()[1].home.join("starts.txt")).unwrap_or_default();
+    let first: f64 = starts.lines().filter_map(|l| l.split(' ').nth(1)?.parse().ok()).fold(f64::INFINITY, f64::min);
+    assert!(first.is_finite(), "host2 ran no file\n{}", run.dump());
+    if let Ok(ready) = fs::read_to_string(bed.hosts()[0].home.join("server-ready.txt")) {
+        let ready: f64 = ready.trim().parse().unwrap();
+        assert!(first < ready, "host2's first file started at {first}, after host1's server got ready at {ready}\n{}", run.dump());
+    }
+    // Every file ran once, wherever it ran.
+    let host1 = fs::read_to_string(bed.hosts()[0].home.join("starts.txt")).unwrap_or_default();
+    assert_eq!(starts.lines().count() + host1.lines().count(), 4, "host1:\n{host1}host2:\n{starts}");
+    // host1's server, still loading or ready, is gone with the run.
+    let others = || bed.user_processes(0).into_iter().filter(|(_, c)| !c.starts_with("sshd")).collect::<Vec<_>>();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !others().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(others(), vec![], "host1 still runs processes after the run");
 }

@@ -23,46 +23,71 @@ pub struct Forked {
     pub warnings: Vec<String>,
 }
 
-/// Starts one fork server per host at once (unless the project turned forking off) and points
-/// the slots of every host whose server got ready at its socket. `None` on a signal.
-pub async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slot], signals: &crate::signals::Signals) -> Option<Forked> {
-    let mut forked = Forked { servers: Servers { running: Vec::new() }, warnings: Vec::new() };
-    if !project.fork {
-        return Some(forked);
+impl Forked {
+    pub fn none() -> Forked {
+        Forked { servers: Servers { running: Vec::new() }, warnings: Vec::new() }
     }
-    // One name per run: other runs may share a host's remote directory.
-    let tag = protocol::new_sync();
-    let boots = hosts.iter().map(|host| {
-        let socket = socket_path(&host.support_dir, &tag);
-        let argv = project.framework.fork_server_command(&project.runner, &host.support_dir, &socket);
-        let mut env = super::host_env(project, host);
-        env = tmpdir::with_tmpdir(env, &host.support_dir, "fork-server");
-        async move {
-            let (argv, libs) = argv?;
-            let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events().with_stdin(libs.into_bytes());
-            Some((boot(&*host.host, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket))
-        }
-    });
-    let results = signals.unless_stopped(futures::future::join_all(boots)).await?;
-    for (h, result) in results.into_iter().enumerate() {
-        let Some((result, socket)) = result else { continue };
-        match result {
+
+    /// A server's boot ended: a ready one serves the host's slots from now on (their `fork` is
+    /// its socket); one that did not start leaves them fresh processes, with a warning.
+    pub fn settle(&mut self, host: &PreparedHost, h: usize, slots: &mut [Slot], booted: Booted) {
+        match booted.result {
             Ok(process) => {
-                forked.servers.running.push(keep(process, hosts[h].host.name().to_string()));
+                self.servers.running.push(keep(process, host.host.name().to_string()));
                 for slot in slots.iter_mut().filter(|s| s.host_index == h) {
-                    slot.fork = Some(socket.clone());
+                    slot.fork = Some(booted.socket.clone());
                 }
             }
             Err(why) => {
                 // Its output once, in the log: the fresh runners that follow say the same when
                 // they fail the same way (a Gemfile that does not resolve), as without a server.
-                let name = hosts[h].host.name();
+                let name = host.host.name();
                 tracing::info!(host = %name, "{why}");
                 let head = why.lines().next().unwrap_or_default();
                 let head = head.split(" (the last").next().unwrap_or(head).trim_end_matches(':');
-                forked.warnings.push(format!("host `{name}`: {head}; its batches run as fresh processes (-v shows its output)"));
+                self.warnings.push(format!("host `{name}`: {head}; its batches run as fresh processes (-v shows its output)"));
             }
         }
+    }
+}
+
+/// How one host's fork server boot ended, and the socket it serves on.
+pub struct Booted {
+    pub socket: String,
+    pub result: Result<crate::ssh::Process, String>,
+}
+
+/// The boot of every host's fork server (none when the project turned forking off, or runs its
+/// own `[project] command`), by host index; each ends when its server is ready or failed.
+pub fn boots(project: &Project, hosts: &[PreparedHost]) -> Vec<(usize, impl std::future::Future<Output = Booted> + Send + 'static)> {
+    if !project.fork {
+        return Vec::new();
+    }
+    // One name per run: other runs may share a host's remote directory.
+    let tag = protocol::new_sync();
+    hosts
+        .iter()
+        .enumerate()
+        .filter_map(|(h, host)| {
+            let socket = socket_path(&host.support_dir, &tag);
+            let (argv, libs) = project.framework.fork_server_command(&project.runner, &host.support_dir, &socket)?;
+            let env = tmpdir::with_tmpdir(super::host_env(project, host), &host.support_dir, "fork-server");
+            let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events().with_stdin(libs.into_bytes());
+            let target = host.host.clone();
+            Some((h, async move { Booted { result: boot(&*target, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket } }))
+        })
+        .collect()
+}
+
+/// Starts one fork server per host at once and waits for all of them (what `--preload` needs:
+/// its servers are forked from them), pointing the slots of every host whose server got ready
+/// at its socket. `None` on a signal.
+pub async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slot], signals: &crate::signals::Signals) -> Option<Forked> {
+    let mut forked = Forked::none();
+    let (which, boots): (Vec<usize>, Vec<_>) = boots(project, hosts).into_iter().unzip();
+    let results = signals.unless_stopped(futures::future::join_all(boots)).await?;
+    for (h, booted) in which.into_iter().zip(results) {
+        forked.settle(&hosts[h], h, slots, booted);
     }
     Some(forked)
 }

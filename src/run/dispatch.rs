@@ -30,23 +30,46 @@ pub async fn execute(
     signals: &Signals,
     emit: Emit<'_>,
 ) -> Result<Ended, Error> {
-    let mut hosts = hosts;
     let slots = build_slots(project, &hosts);
     let waves: Vec<usize> = slots.iter().map(|(_, wave)| *wave).collect();
     let mut slots: Vec<Slot> = slots.into_iter().map(|(slot, _)| slot).collect();
-    let Some(forked) = fork::prepare(project, &hosts, &mut slots, signals).await else {
-        emit(RunEvent::InterruptedBeforeRun { doing: "starting the fork servers".into(), done: Vec::new() });
-        return Ok(Ended::Interrupted);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    // Without --preload (whose servers are forked from them) no host waits for another's fork
+    // server: each host's slots start as soon as its own is ready, or has failed.
+    let (mut forked, booting) = if project.preload {
+        let Some(forked) = fork::prepare(project, &hosts, &mut slots, signals).await else {
+            emit(RunEvent::InterruptedBeforeRun { doing: "starting the fork servers".into(), done: Vec::new() });
+            return Ok(Ended::Interrupted);
+        };
+        (forked, Vec::new())
+    } else {
+        let booting: Vec<(usize, tokio::task::JoinHandle<()>)> = fork::boots(project, &hosts)
+            .into_iter()
+            .map(|(host, boot)| {
+                let tx = tx.clone();
+                (host, tokio::spawn(async move {
+                    let _ = tx.send(Msg::ForkServer { host, booted: boot.await });
+                }))
+            })
+            .collect();
+        (fork::Forked::none(), booting)
     };
-    for warning in &forked.warnings {
-        emit(RunEvent::Warning(warning.clone()));
+    for warning in forked.warnings.drain(..) {
+        emit(RunEvent::Warning(warning));
     }
     let Some(preloaded) = preload::prepare(project, &hosts, &mut slots, signals).await? else {
         emit(RunEvent::InterruptedBeforeRun { doing: "starting the preload servers".into(), done: Vec::new() });
         return Ok(Ended::Interrupted);
     };
-    let forking = !slots.is_empty() && slots.iter().all(|s| s.fork.is_some());
-    let boot_waves = boot_at_once_when_forked(&mut hosts, &slots, waves);
+    let mut forks = vec![false; hosts.len()];
+    for slot in &slots {
+        forks[slot.host_index] = slot.fork.is_some() || slot.preload.is_some();
+    }
+    for (h, _) in &booting {
+        forks[*h] = true;
+    }
+    let forking = !slots.is_empty() && slots.iter().all(|s| forks[s.host_index]);
+    let (boot_waves, boot_limit) = boot_at_once_when_forked(&hosts, &slots, waves, &forks);
     let plan = Plan::new(project, policy, slots.len(), forking)?;
     emit(RunEvent::RunStarted {
         framework: project.framework.name(),
@@ -55,8 +78,11 @@ pub async fn execute(
         expected_seconds: plan.expected_seconds,
         partition: plan.partition.clone(),
     });
-    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let mut d = Dispatcher::new(project, policy, &hosts, slots, plan, &boot_waves, tx);
+    d.boot_limit = boot_limit;
+    for (h, _) in &booting {
+        d.ready[*h] = false;
+    }
     // A helper that does not load takes its host out, with its error said once.
     for (h, reason) in preloaded.failed {
         d.leave(h);
@@ -67,12 +93,23 @@ pub async fn execute(
     let run_deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
     loop {
         d.start_batches(emit)?;
-        if d.running == 0 {
+        // Nothing runs, and nothing will: no work left, or no server left to wait for.
+        if d.running == 0 && (d.stopped.is_some() || d.queue.is_empty() || d.ready.iter().all(|r| *r)) {
             break;
         }
         d.start_merge().await;
         let stop = tokio::select! {
-            Some(msg) = rx.recv() => d.handle(msg, emit),
+            Some(msg) = rx.recv() => match msg {
+                Msg::ForkServer { host, booted } => {
+                    forked.settle(&hosts[host], host, &mut d.slots, booted);
+                    for warning in forked.warnings.drain(..) {
+                        emit(RunEvent::Warning(warning));
+                    }
+                    d.server_settled(host);
+                    None
+                }
+                msg => d.handle(msg, emit),
+            },
             // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
             _ = signals.more_than(signals_seen) => {
                 signals_seen = signals.count();
@@ -89,6 +126,10 @@ pub async fn execute(
         if let Some(why) = stop {
             d.halt(why, emit);
         }
+    }
+    // Servers still booting are not waited for: dropping their boot kills them.
+    for (_, task) in &booting {
+        task.abort();
     }
     // The preload servers are the fork servers' children: they go first. A second Ctrl-C stops
     // waiting for them (a host that stopped answering never acknowledges the kill); dropping
@@ -185,21 +226,15 @@ impl Plan {
 /// A batch forked from a fork server or a preload server starts in tens of milliseconds, not a
 /// Ruby boot: on a host where every slot forks its batches, all its slots take their first
 /// batch at once (wave 0) instead of one core's worth at a time. Returns each slot's boot wave.
-fn boot_at_once_when_forked(hosts: &mut [PreparedHost], slots: &[Slot], waves: Vec<usize>) -> Vec<usize> {
-    for (h, host) in hosts.iter_mut().enumerate() {
-        let mut own = slots.iter().filter(|s| s.host_index == h).peekable();
-        if own.peek().is_some() && own.all(|s| s.fork.is_some() || s.preload.is_some()) {
-            host.boot_parallelism = host.boot_parallelism.max(host.slots);
-        }
-    }
-    slots
+/// Returns each slot's boot wave, and how many runners each host may boot at once.
+fn boot_at_once_when_forked(hosts: &[PreparedHost], slots: &[Slot], waves: Vec<usize>, forks: &[bool]) -> (Vec<usize>, Vec<usize>) {
+    let limits: Vec<usize> = hosts.iter().zip(forks).map(|(host, f)| if *f { host.boot_parallelism.max(host.slots) } else { host.boot_parallelism }).collect();
+    let waves = slots
         .iter()
         .zip(waves)
-        .map(|(slot, wave)| {
-            let host = &hosts[slot.host_index];
-            if host.boot_parallelism >= host.slots { 0 } else { wave }
-        })
-        .collect()
+        .map(|(slot, wave)| if limits[slot.host_index] >= hosts[slot.host_index].slots { 0 } else { wave })
+        .collect();
+    (waves, limits)
 }
 
 /// The dispatcher's state.
@@ -219,6 +254,10 @@ struct Dispatcher<'a> {
     booting: Vec<usize>,
     /// Hosts that left the run.
     lost: Vec<bool>,
+    /// Hosts whose slots may take work: false while the host's fork server boots.
+    ready: Vec<bool>,
+    /// Runners a host may boot at once: its cores, or all its slots when its batches fork.
+    boot_limit: Vec<usize>,
     failures_seen: usize,
     stopped: Option<Stop>,
     /// Whether a slot may take work now that could not before: most messages are examples
@@ -257,6 +296,8 @@ impl<'a> Dispatcher<'a> {
             running: 0,
             booting: vec![0; hosts.len()],
             lost: vec![false; hosts.len()],
+            ready: vec![true; hosts.len()],
+            boot_limit: hosts.iter().map(|h| h.boot_parallelism).collect(),
             failures_seen: 0,
             stopped: None,
             dispatch: true,
@@ -290,7 +331,7 @@ impl<'a> Dispatcher<'a> {
             k -= 1;
             let i = self.idle[k];
             let h = self.slots[i].host_index;
-            if self.booting[h] >= self.hosts[h].boot_parallelism {
+            if !self.ready[h] || self.booting[h] >= self.boot_limit[h] {
                 continue;
             }
             // Nothing else runs: a job that avoids this slot (it hung or crashed here) may have
@@ -332,6 +373,8 @@ impl<'a> Dispatcher<'a> {
                 }
                 None
             }
+            // The loop settles these: it owns the servers.
+            Msg::ForkServer { .. } => None,
             Msg::Booted { slot, seconds } => {
                 self.booting[self.slots[slot].host_index] -= 1;
                 // Later batches are sized for the boot measured, not the one assumed.
@@ -385,6 +428,16 @@ impl<'a> Dispatcher<'a> {
     }
 
     /// Host `h` takes no more work.
+    /// Host `h`'s fork server boot ended: its slots take work, forked or (the server did not
+    /// start) as fresh processes, which boot a core's worth at a time.
+    fn server_settled(&mut self, h: usize) {
+        self.ready[h] = true;
+        self.dispatch = true;
+        if self.slots.iter().any(|s| s.host_index == h && s.fork.is_none() && s.preload.is_none()) {
+            self.boot_limit[h] = self.hosts[h].boot_parallelism;
+        }
+    }
+
     fn leave(&mut self, h: usize) {
         self.lost[h] = true;
         let slots = &self.slots;

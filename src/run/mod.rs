@@ -26,6 +26,8 @@ enum Msg {
     Booted { slot: usize, seconds: Option<f64> },
     /// `lost`: the host went away (why); it takes no more work.
     BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<String> },
+    /// Host `host`'s fork server is ready, or did not start (its slots then run fresh processes).
+    ForkServer { host: usize, booted: crate::fleet::fork::Booted },
 }
 
 /// How the run copes with failures, from the command line.
