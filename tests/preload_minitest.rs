@@ -4,8 +4,8 @@
 //! every load, every test, every `Minitest.after_run` and every `at_exit` in the project's tmp/
 //! (see their helpers): totals and per-file counts as the framework's serial run, the helper
 //! loaded once per slot, every test run once in a batch child forked from its slot's server
-//! (never in the server), a helper that raises said once, a timed-out batch killed with what it
-//! started — locally and over a real sshd host.
+//! (never in the server), a helper that raises said once (and its host left out when it raises
+//! there only), a timed-out batch killed with what it started — locally and over a real sshd host.
 //!
 //! Serial totals (`ruby -Itest -e 'require each'`, tests/common/frameworks.rs):
 //! minitest_preload 6 files, 13 runs, 1 failure, 1 skip; test_unit_preload 5 files, 11 tests,
@@ -278,4 +278,23 @@ fn preload_over_ssh_gives_serial_totals_for_minitest_and_test_unit_and_leaves_no
         bed.ssh(0, "rm -rf .cache/testbot/project-*");
         drop(p);
     }
+
+    // A helper that raises on the host only: the host is left out with its error, and the
+    // local slot runs every file, with the serial totals.
+    let p = Project::new("minitest_preload");
+    p.write(
+        "testbot.toml",
+        &format!("{}\n[project]\nenv = {{ PRELOAD_FIXTURE_RAISE_ON = \"host1\" }}\n\n[local]\nslots = 1\n", bed.inventory_toml(2)),
+    );
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["--preload"]).report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    report.assert_consistent_as("minitest");
+    assert_eq!(report.totals(), totals(6, 13, 1, 1, 0), "{}", run.dump());
+    assert!(report.files().iter().all(|f| f.host == "local"), "{}", run.dump());
+    run.assert_output_contains("host `host1` is left out of this run: its preload server (loading the suite's helper) exited with status 1");
+    assert_eq!(run.combined().matches("RuntimeError: helper boom: the database is not there").count(), 1, "{}", run.dump());
+    assert_eq!(records(&p, "tmp/helper-loads.txt").len(), 1, "{}", run.dump());
+    let clean = wait_until(Duration::from_secs(5), || bed.user_processes(0).iter().all(|(_, cmd)| cmd.starts_with("sshd")));
+    assert!(clean, "processes left on the host: {:?}", bed.user_processes(0));
 }
