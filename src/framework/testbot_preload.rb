@@ -99,8 +99,8 @@ module Testbot
       require_helpers(helpers)
     end
 
-    # Rails', Spring's and parallel_tests' suites name it test/test_helper.rb; gems often
-    # test/helper.rb; minitest specs in spec/ spec/spec_helper.rb.
+    # Rails generates test/test_helper.rb; gems often name it test/helper.rb; minitest specs
+    # in spec/ use spec/spec_helper.rb.
     def detect_test_helper(dir)
       %w[test_helper helper spec_helper].find { |name| File.file?(File.join(dir, "#{name}.rb")) }
     end
