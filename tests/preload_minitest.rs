@@ -192,6 +192,25 @@ fn the_helper_named_with_require_is_the_one_preloaded() {
     let ends: BTreeSet<u32> = records(&p, "tmp/after-run.txt").iter().map(|r| r.pid).collect();
     assert_eq!(loads.iter().map(|r| r.pid).collect::<BTreeSet<_>>(), ends, "{}", run.dump());
     assert!(alt.iter().all(|r| !ends.contains(&r.pid)));
+
+    // A `--require`d helper that raises fails every file, as it would when each file required
+    // it; under --preload it is the servers' one error.
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p
+        .testbot(["-n", "2", files[0], files[1], "--", "--require", "alt_helper"])
+        .env("ALT_HELPER_RAISE", "1")
+        .report_to(&report_path)
+        .run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.totals(), totals(2, 0, 0, 0, 2), "{}", run.dump());
+    for file in &files[..2] {
+        assert_eq!(report.file(file).status, "errored", "{}", run.dump());
+        run.assert_output_contains(&format!("An error occurred while loading ./{file} (its helper alt_helper, from `--require`, raised)."));
+    }
+    let run = p.testbot(["-n", "2", "--preload", files[0], files[1], "--", "--require", "alt_helper"]).env("ALT_HELPER_RAISE", "1").run();
+    run.assert_exit(1);
+    run.assert_output_contains("error: the suite's helper did not load for `--preload`, so nothing ran");
+    assert_eq!(run.combined().matches("An error occurred while loading alt_helper.").count(), 1, "{}", run.dump());
 }
 
 #[test]
