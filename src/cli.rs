@@ -203,7 +203,8 @@ pub struct RunArgs {
     /// Run the runner directly, not through `bundle exec`, even when a Gemfile exists.
     #[arg(long)]
     pub no_bundler: bool,
-    /// RSpec: load the suite's helper once per slot and fork each batch from it.
+    /// RSpec, minitest and Test::Unit: load the suite's helper once per slot and fork each batch
+    /// from it.
     #[arg(long)]
     pub preload: bool,
     /// Start a fresh Ruby process for every batch instead of forking it from the host's fork

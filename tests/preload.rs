@@ -94,13 +94,13 @@ fn preload_is_a_usage_error_where_it_cannot_work() {
     p.write("testbot.toml", "[project]\ncommand = \"bin/rspec\"\n");
     let run = p.testbot(["--preload"]).run();
     run.assert_exit(2);
-    run.assert_output_contains("`--preload` starts RSpec inside its own Ruby process and cannot use `[project] command` (`bin/rspec`)");
+    run.assert_output_contains("`--preload` starts the runner inside its own Ruby process and cannot use `[project] command` (`bin/rspec`)");
     // One Project at a time (each holds the test binary's lock).
     drop(p);
-    let p = Project::new("minitest_basic");
+    let p = Project::new("cucumber_basic");
     let run = p.testbot(["--preload"]).run();
     run.assert_exit(2);
-    run.assert_output_contains("`--preload` supports RSpec only; run this minitest suite without it");
+    run.assert_output_contains("`--preload` supports RSpec, minitest and Test::Unit; run this cucumber suite without it");
 }
 
 #[test]

@@ -75,6 +75,7 @@ pub fn socket_path(support_dir: &str, slot_id: usize) -> String {
 /// and waits until each is ready or has failed.
 async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) -> Started {
     let gates: Vec<Arc<Semaphore>> = boot_parallelism.iter().map(|&n| Arc::new(Semaphore::new(n.max(1)))).collect();
+    let files: Vec<String> = project.files.iter().map(|f| f.path.clone()).collect();
     let boots = slots.iter().map(|slot| {
         let socket = socket_path(&slot.support_dir, slot.info.id);
         // Forked from the host's fork server when it has one: the helper is all it loads.
@@ -82,9 +83,9 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
             Some(fork) => crate::framework::through_fork(
                 &slot.support_dir,
                 fork,
-                project.framework.preload_server_command(&project.runner.forked(), &slot.support_dir, &socket),
+                project.framework.preload_server_command(&project.runner.forked(), &slot.support_dir, &socket, &files),
             ),
-            None => project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket),
+            None => project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket, &files),
         };
         let command = HostCommand::new(tmpdir::creating_tmpdir(argv), slot.env.clone(), slot.workdir.clone()).with_events();
         let gate = gates[slot.host_index].clone();

@@ -30,9 +30,9 @@ pub enum Framework {
 /// Why `--preload` cannot work for a project.
 #[derive(Debug, thiserror::Error)]
 pub enum PreloadUnsupported {
-    #[error("`--preload` starts RSpec inside its own Ruby process and cannot use `[project] command` (`{0}`); remove one of them")]
+    #[error("`--preload` starts the runner inside its own Ruby process and cannot use `[project] command` (`{0}`); remove one of them")]
     Command(String),
-    #[error("`--preload` supports RSpec only; run this {0} suite without it")]
+    #[error("`--preload` supports RSpec, minitest and Test::Unit; run this {0} suite without it")]
     Framework(&'static str),
 }
 
@@ -116,8 +116,18 @@ impl Framework {
                 ("testbot_preload.rb", PRELOAD_SERVER),
                 ("testbot_preload_client.rb", PRELOAD_CLIENT),
             ],
-            Framework::Minitest => vec![("testbot_events.rb", EVENTS), ("testbot_minitest.rb", MINITEST_RUNNER)],
-            Framework::TestUnit => vec![("testbot_events.rb", EVENTS), ("testbot_test_unit.rb", TEST_UNIT_RUNNER)],
+            Framework::Minitest => vec![
+                ("testbot_events.rb", EVENTS),
+                ("testbot_minitest.rb", MINITEST_RUNNER),
+                ("testbot_preload.rb", PRELOAD_SERVER),
+                ("testbot_preload_client.rb", PRELOAD_CLIENT),
+            ],
+            Framework::TestUnit => vec![
+                ("testbot_events.rb", EVENTS),
+                ("testbot_test_unit.rb", TEST_UNIT_RUNNER),
+                ("testbot_preload.rb", PRELOAD_SERVER),
+                ("testbot_preload_client.rb", PRELOAD_CLIENT),
+            ],
             Framework::Cucumber => vec![("testbot_events.rb", EVENTS), ("testbot_cucumber.rb", CUCUMBER_RUNNER)],
         };
         files.extend([("testbot_fork.rb", FORK_SERVER), ("testbot_fork_client.rb", FORK_CLIENT)]);
@@ -182,22 +192,29 @@ impl Framework {
     /// Whether `--preload` works with this framework, and why not.
     pub fn preload_support(&self, runner: &RunnerConfig) -> Result<(), PreloadUnsupported> {
         match (self, &runner.command) {
-            (Framework::RSpec, None) => Ok(()),
-            (Framework::RSpec, Some(command)) => Err(PreloadUnsupported::Command(command.clone())),
-            _ => Err(PreloadUnsupported::Framework(self.name())),
+            (Framework::Cucumber, _) => Err(PreloadUnsupported::Framework(self.name())),
+            (_, Some(command)) => Err(PreloadUnsupported::Command(command.clone())),
+            (_, None) => Ok(()),
         }
     }
 
     /// The preload server of one slot (`--preload`): loads the suite's helper, then serves
-    /// batches on `socket` (a path relative to the runner's directory, or absolute).
-    pub fn preload_server_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str) -> Vec<String> {
-        let mut args = vec![format!("{support_dir}/testbot_preload.rb"), socket.to_string(), "--".to_string()];
+    /// batches on `socket` (a path relative to the runner's directory, or absolute). minitest and
+    /// Test::Unit servers get the folders their runner puts on the load path for the run's
+    /// `files` (`-Itest`): the helper is looked for there and required as the files require it.
+    pub fn preload_server_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str, files: &[String]) -> Vec<String> {
+        let mut args = vec![format!("{support_dir}/testbot_preload.rb"), socket.to_string(), self.name().to_string()];
+        if matches!(self, Framework::Minitest | Framework::TestUnit) {
+            args.extend(load_path_dirs(files).into_iter().map(|d| format!("-I{d}")));
+        }
+        args.push("--".to_string());
         args.extend(runner.runner_args.iter().cloned());
         with_runner(runner, &["ruby"], args)
     }
 
-    /// A batch under `--preload`: a small client that has the slot's preload server run it.
-    /// It needs no gems, so it starts without RubyGems or Bundler.
+    /// A batch under `--preload`: a small client that has the slot's preload server run the
+    /// command a fork server's child would run (the server is started under `bundle exec`
+    /// already). It needs no gems, so it starts without RubyGems or Bundler.
     pub fn preload_client_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str, files: &[String]) -> Vec<String> {
         let mut argv = vec![
             "ruby".to_string(),
@@ -205,7 +222,7 @@ impl Framework {
             format!("{support_dir}/testbot_preload_client.rb"),
             socket.to_string(),
         ];
-        argv.extend(rspec_args(runner, support_dir, files));
+        argv.extend(self.command(&runner.forked(), support_dir, files));
         argv
     }
 
@@ -412,23 +429,50 @@ mod tests {
     #[test]
     fn preload_server_and_client_commands() {
         let runner = RunnerConfig { command: None, bundler: true, runner_args: vec!["--tag".into(), "focus".into()] };
-        let server = Framework::RSpec.preload_server_command(&runner, "./.testbot", ".testbot/preload/slot-2.sock");
+        let server = Framework::RSpec.preload_server_command(&runner, "./.testbot", ".testbot/preload/slot-2.sock", &["spec/a_spec.rb".into()]);
         assert_eq!(
             server,
-            ["bundle", "exec", "ruby", "./.testbot/testbot_preload.rb", ".testbot/preload/slot-2.sock", "--", "--tag", "focus"]
+            ["bundle", "exec", "ruby", "./.testbot/testbot_preload.rb", ".testbot/preload/slot-2.sock", "rspec", "--", "--tag", "focus"]
         );
         let client = Framework::RSpec.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &["spec/a_spec.rb".into()]);
         assert_eq!(
             client,
             [
-                "ruby", "--disable-gems", "/s/testbot_preload_client.rb", "/s/preload/slot-1.sock", "--require",
+                "ruby", "--disable-gems", "/s/testbot_preload_client.rb", "/s/preload/slot-1.sock", "rspec", "--require",
                 "/s/testbot_rspec_formatter.rb", "--format", "Testbot::RSpecFormatter", "--tag", "focus", "./spec/a_spec.rb"
             ]
         );
         assert!(Framework::RSpec.preload_support(&runner).is_ok());
-        let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
+        let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner.clone() };
         assert!(Framework::RSpec.preload_support(&own).unwrap_err().to_string().contains("`[project] command` (`bin/rspec`)"));
-        assert!(Framework::Minitest.preload_support(&RunnerConfig::default()).unwrap_err().to_string().contains("RSpec only"));
+        assert!(Framework::Minitest.preload_support(&own).is_err());
+        let cucumber = Framework::Cucumber.preload_support(&RunnerConfig::default()).unwrap_err().to_string();
+        assert!(cucumber.contains("supports RSpec, minitest and Test::Unit; run this cucumber suite without it"), "{cucumber}");
+    }
+
+    #[test]
+    fn minitest_and_test_unit_preload_with_the_runners_load_path() {
+        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec!["--require".into(), "my_helper".into()] };
+        let files = ["test/a_test.rb".to_string(), "test/m/test_b.rb".into(), "spec/c_spec.rb".into()];
+        assert!(Framework::Minitest.preload_support(&runner).is_ok() && Framework::TestUnit.preload_support(&runner).is_ok());
+        let server = Framework::Minitest.preload_server_command(&runner, "/s", "/s/preload/slot-1.sock", &files);
+        assert_eq!(
+            server,
+            ["bundle", "exec", "ruby", "/s/testbot_preload.rb", "/s/preload/slot-1.sock", "minitest", "-Itest", "-Ispec", "--", "--require", "my_helper"]
+        );
+        // The client asks for what a fork server's child would run: testbot's runner script.
+        let client = Framework::TestUnit.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &files[..1]);
+        assert_eq!(
+            client,
+            [
+                "ruby", "--disable-gems", "/s/testbot_preload_client.rb", "/s/preload/slot-1.sock", "ruby", "-Itest", "/s/testbot_test_unit.rb",
+                "./test/a_test.rb", "--", "--require", "my_helper"
+            ]
+        );
+        for framework in [Framework::Minitest, Framework::TestUnit] {
+            let names: Vec<&str> = framework.support_files().iter().map(|(name, _)| *name).collect();
+            assert!(names.contains(&"testbot_preload.rb") && names.contains(&"testbot_preload_client.rb"), "{names:?}");
+        }
     }
 
     #[test]

@@ -121,26 +121,56 @@ module Testbot
   end
 
   # The batch: `runner.rb FILE… -- RUNNER_ARGS…`. Files come first and always start with `./`
-  # or `/`, so the first `--` is the separator.
+  # or `/`, so the first `--` is the separator. `--require NAME` in RUNNER_ARGS (as RSpec's) names
+  # a helper to require before the files; the framework gets the other arguments.
   class Batch
-    attr_reader :files, :args, :load_errors
+    attr_reader :files, :args, :requires, :load_errors
 
     def self.from_argv(argv)
       at = argv.index('--') || argv.size
       new(argv[0...at], argv[(at + 1)..] || [])
     end
 
+    # `[requires, other arguments]` of RUNNER_ARGS.
+    def self.split_requires(args)
+      requires = []
+      rest = []
+      list = args.dup
+      while (arg = list.shift)
+        if arg == '--require' && !list.empty?
+          requires << list.shift
+        elsif arg.start_with?('--require=')
+          requires << arg.delete_prefix('--require=')
+        else
+          rest << arg
+        end
+      end
+      [requires, rest]
+    end
+
     def initialize(files, args)
       @files = files
-      @args = args
+      @requires, @args = Batch.split_requires(args)
       @load_errors = {}
       @owner = {}
     end
 
-    # Requires each file in turn; a file that raises is a load error and the others still load.
-    # `classes` returns the framework's (append-only) list of test classes: the classes that
-    # appear while a file loads belong to that file.
+    # Requires the helpers named with `--require`, then each file in turn; a file that raises is
+    # a load error and the others still load. A helper that raises fails every file, as it
+    # would when each file required it. `classes` returns the framework's (append-only) list of
+    # test classes: the classes that appear while a file loads belong to that file.
     def load(events, classes)
+      @requires.each do |helper|
+        require helper
+      rescue Interrupt, SignalException, NoMemoryError
+        raise
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        @files.each do |file|
+          @load_errors[file] = e
+          events.emit(e: 'load_error', f: file, m: Batch.describe_load_error(file, e, helper))
+        end
+        return
+      end
       @files.each do |file|
         before = classes.call.size
         begin
@@ -168,8 +198,9 @@ module Testbot
       !@load_errors.key?(file)
     end
 
-    def self.describe_load_error(file, error)
-      lines = ["An error occurred while loading #{file}.", "#{error.class}: #{error.message}"]
+    def self.describe_load_error(file, error, helper = nil)
+      what = helper ? "#{file} (its helper #{helper}, from `--require`, raised)" : file
+      lines = ["An error occurred while loading #{what}.", "#{error.class}: #{error.message}"]
       lines.concat(Testbot.clean_backtrace(error.backtrace).first(20).map { |l| "  # #{l}" })
       lines.join("\n")
     end

@@ -1,18 +1,27 @@
-# testbot's preload server for RSpec (`--preload`), embedded in the testbot binary and written
-# next to the run. One runs per slot for the length of one run:
+# testbot's preload server (`--preload`), embedded in the testbot binary and written next to the
+# run. One runs per slot for the length of one run:
 #
-#   ruby testbot_preload.rb SOCKET -- RSPEC_ARGS…
+#   ruby testbot_preload.rb SOCKET FRAMEWORK [-IDIR…] -- RUNNER_ARGS…
 #
-# It loads RSpec and the suite's helper once (the `--require`s of .rspec and the arguments, else
-# spec/rails_helper.rb or spec/spec_helper.rb), sends the event `{"e":"preload_ready"}` and
-# serves batches on the UNIX socket SOCKET: a client (testbot_preload_client.rb) sends its
-# arguments, its stdout, stderr and event channel; the server forks a child that runs them with RSpec on those
-# descriptors, then sends back how the child ended. Nothing has run in the server when it forks,
-# so every batch starts from the state right after the helper loaded.
+# It loads the framework and the suite's helper once, sends the event `{"e":"preload_ready"}`
+# and serves batches on the UNIX socket SOCKET: a client (testbot_preload_client.rb) sends the
+# command a fresh process would have run (`rspec ARGS…`, or `ruby -IDIR… SCRIPT FILE… -- ARGS…`
+# for testbot's minitest and Test::Unit runners), its stdout, stderr and event channel; the
+# server forks a child that runs it on those descriptors, then sends back how the child ended.
+# Nothing has run in the server when it forks, so every batch starts from the state right after
+# the helper loaded.
 #
-# A helper that raises is printed once on stderr and the server exits 1. A batch child runs in a
-# process group of its own: when its client goes away (testbot killed the batch) the server kills
-# that group, and when the server goes away the child kills its own group.
+# The helper. RSpec: the `--require`s of .rspec and the arguments, else spec/rails_helper.rb or
+# spec/spec_helper.rb. minitest and Test::Unit: the `--require`s of the arguments (testbot's
+# runners honour them too), else in each DIR (the folders the runner puts on the load path,
+# `test` for `ruby -Itest`) the first of test_helper.rb, helper.rb and spec_helper.rb, required
+# by the name the test files use (`require "test_helper"` then finds it loaded).
+#
+# A helper that raises is printed once on stderr and the server exits 1. The server never ends
+# through Ruby's `exit`: the `at_exit` handlers a helper installs (minitest/autorun's, which runs
+# the suite; SimpleCov's) run in the batch children only, once each. A batch child runs in a
+# process group of its own: when its client goes away (testbot killed the batch) the server
+# kills that group, and when the server goes away the child kills its own group.
 require 'socket'
 
 module Testbot
@@ -21,14 +30,19 @@ module Testbot
 
     def main(argv)
       at = argv.index('--') || argv.size
-      socket = argv[0] or abort('usage: testbot_preload.rb SOCKET -- RSPEC_ARGS…')
-      rspec_args = argv[(at + 1)..] || []
+      socket, framework, *dirs = argv[0...at]
+      abort('usage: testbot_preload.rb SOCKET FRAMEWORK [-IDIR…] -- RUNNER_ARGS…') unless framework
+      runner_args = argv[(at + 1)..] || []
       # The server's own event channel: out of ENV and closed on exec before the helper loads.
       fd = ENV.delete('TESTBOT_EVENT_FD').to_s
       events = fd =~ /\A\d+\z/ ? IO.for_fd(fd.to_i, 'w', autoclose: false) : STDOUT.dup
       events.close_on_exec = true
       events.sync = true
-      load_helper(rspec_args)
+      if framework == 'rspec'
+        load_rspec_helper(runner_args)
+      else
+        load_test_helper(framework, dirs.map { |d| d.delete_prefix('-I') }, runner_args)
+      end
       server = listen(socket)
       events.write("{\"e\":\"preload_ready\"}\n")
       loop do
@@ -43,7 +57,7 @@ module Testbot
       end
     end
 
-    def load_helper(rspec_args)
+    def load_rspec_helper(rspec_args)
       require 'rspec/core'
       # Loaded by the first example group anyway; loading them here is shared by every batch.
       %w[rspec/expectations rspec/mocks].each do |lib|
@@ -60,6 +74,38 @@ module Testbot
       RSpec::Core::RubyProject.add_to_load_path(*dirs)
       helpers = options[:requires] || []
       helpers = detect_helper(config.default_path) if helpers.empty?
+      require_helpers(helpers)
+      # The server's own frames are in every backtrace of a child: not the suite's.
+      config.backtrace_exclusion_patterns << /#{Regexp.escape(__FILE__)}/
+    end
+
+    def detect_helper(spec_dir)
+      %w[rails_helper spec_helper].select { |name| File.file?(File.join(spec_dir.to_s, "#{name}.rb")) }.first(1)
+    end
+
+    # minitest and Test::Unit: what testbot's runner loads first, the load path it gets
+    # (`ruby -Itest`), then the helpers.
+    def load_test_helper(framework, dirs, args)
+      $LOAD_PATH.unshift(*dirs.map { |d| File.expand_path(d) })
+      require_relative 'testbot_events'
+      libs = framework == 'test-unit' ? %w[test/unit test/unit/collector test/unit/ui/testrunner test/unit/ui/testrunnermediator] : %w[minitest]
+      libs.each do |lib|
+        require lib
+      rescue LoadError
+        nil # the batches fail the same way, and say so
+      end
+      helpers, = Testbot::Batch.split_requires(args)
+      helpers = dirs.filter_map { |dir| detect_test_helper(dir) } if helpers.empty?
+      require_helpers(helpers)
+    end
+
+    # Rails generates test/test_helper.rb; gems often name it test/helper.rb; minitest specs
+    # in spec/ use spec/spec_helper.rb.
+    def detect_test_helper(dir)
+      %w[test_helper helper spec_helper].find { |name| File.file?(File.join(dir, "#{name}.rb")) }
+    end
+
+    def require_helpers(helpers)
       helpers.each do |helper|
         require helper
       rescue Exception => e # rubocop:disable Lint/RescueException
@@ -67,12 +113,6 @@ module Testbot
         report_load_error(helper, e)
         exit! 1
       end
-      # The server's own frames are in every backtrace of a child: not the suite's.
-      config.backtrace_exclusion_patterns << /#{Regexp.escape(__FILE__)}/
-    end
-
-    def detect_helper(spec_dir)
-      %w[rails_helper spec_helper].select { |name| File.file?(File.join(spec_dir.to_s, "#{name}.rb")) }.first(1)
     end
 
     def report_load_error(helper, error)
@@ -124,7 +164,7 @@ module Testbot
         # The batch's events go to its client's channel, never to the server's.
         own_events.close
         ENV['TESTBOT_EVENT_FD'] = event_io.fileno.to_s
-        exit RSpec::Core::Runner.run(args, $stderr, $stdout)
+        run(args)
       end
       begin
         Process.setpgid(pid, pid)
@@ -139,6 +179,28 @@ module Testbot
         conn.write("#{answer}\n")
       rescue SystemCallError, IOError
         nil
+      end
+    end
+
+    # In the child: runs the command a fresh process would have run. It ends through `exit` (or
+    # the end of the fork block), so the at_exit handlers it inherited run here, once.
+    def run(argv)
+      case argv.first
+      when 'rspec'
+        exit RSpec::Core::Runner.run(argv.drop(1), $stderr, $stdout)
+      when 'ruby'
+        args = argv.drop(1)
+        dirs = []
+        dirs << File.expand_path(args.shift.delete_prefix('-I')) while args.first&.start_with?('-I')
+        # The server put them there already (`ruby -I` would not add them twice either).
+        $LOAD_PATH.unshift(*(dirs - $LOAD_PATH))
+        script = args.shift
+        $0 = script
+        ARGV.replace(args)
+        load script
+      else
+        warn "testbot preload: cannot run #{argv.first.inspect}"
+        exit 127
       end
     end
 
@@ -171,4 +233,17 @@ module Testbot
   end
 end
 
-Testbot::Preload.main(ARGV)
+begin
+  Testbot::Preload.main(ARGV)
+rescue SignalException => e
+  # Dies of the signal without Ruby's exit, so that no at_exit handler of the helper runs here.
+  Signal.trap(e.signo, 'SYSTEM_DEFAULT')
+  Process.kill(e.signo, Process.pid)
+  sleep 1
+  exit!(128 + e.signo)
+rescue SystemExit => e
+  exit!(e.status)
+rescue Exception => e # rubocop:disable Lint/RescueException
+  warn "testbot preload: the server failed: #{e.class}: #{e.message}"
+  exit!(1)
+end

@@ -2,11 +2,13 @@
 # run. It is the batch's process as testbot sees it, and starts in tens of milliseconds
 # (`ruby --disable-gems`):
 #
-#   ruby --disable-gems testbot_preload_client.rb SOCKET RSPEC_ARGS…
+#   ruby --disable-gems testbot_preload_client.rb SOCKET COMMAND…
 #
-# It hands its arguments, stdout, stderr and event channel to the slot's preload server (testbot_preload.rb),
-# which forks a child that runs them, and ends the way that child ended (its exit status, or the
-# same signal). Killing the client (its process group) makes the server kill the child.
+# COMMAND is what a fresh process would have run (`rspec ARGS…`, `ruby -IDIR… SCRIPT ARGS…`). The
+# client hands it, its stdout, stderr and event channel to the slot's preload server
+# (testbot_preload.rb), which forks a child that runs it, and ends the way that child ended (its
+# exit status, or the same signal). Killing the client (its process group) makes the server kill
+# the child.
 require 'socket'
 
 path = ARGV.shift
