@@ -175,13 +175,15 @@ fn a_forked_batch_never_sees_another_batchs_state() {
     let mut args = vec!["-n", "1", "--preload", "--isolate", "spec/iso_0_spec.rb"];
     args.extend(files.iter().map(String::as_str));
     let (run, report) = preload_run(&p, &args);
+    let seen = lines(&p, "tmp/iso.txt");
+    let batches: BTreeSet<u32> = seen.iter().map(|l| l.split(' ').next().unwrap().parse().unwrap()).collect();
+    assert!(batches.len() >= 2, "one slot ran one process: {seen:?}\n{}", run.dump());
+    let server = pids(&p, "tmp/helper-loads.txt");
+    assert_eq!(server.len(), 1, "one server");
+    assert!(!batches.contains(&server[0]), "a batch ran in the server itself: {seen:?}");
     run.assert_exit(0);
     assert_eq!(report.totals(), totals(6, 6, 0, 0, 0), "{}", run.dump());
-    let seen = lines(&p, "tmp/iso.txt");
     assert_eq!(seen.len(), 6, "{seen:?}");
-    let batches: BTreeSet<&str> = seen.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    assert!(batches.len() >= 2, "one slot ran one batch: {seen:?}");
-    assert_eq!(lines(&p, "tmp/helper-loads.txt").len(), 1, "one server");
     for line in &seen {
         let mut words = line.split_whitespace();
         let pid = words.next().unwrap();
