@@ -59,7 +59,8 @@ fn the_lease_directory_works_across_two_users() {
     let bed = Testbed::start_with(2, Options { shared_host_key: true, ..Options::default() });
     assert_ne!(bed.hosts()[0].uid, bed.hosts()[1].uid);
     let p = Project::new("rspec_faults");
-    let long: Vec<String> = write_suite(&p, 30, 1.0);
+    // Far more work than the other runs take: user A keeps slot 1 until the test ends it.
+    let long: Vec<String> = write_suite(&p, 60, 1.0);
     let files: Vec<String> = long[..4].to_vec();
     // User A (host1) holds slot 1 for the whole test.
     p.write("testbot.toml", &only_host(&bed, 0, 1));
