@@ -28,8 +28,19 @@ dir, count, wait = ARGV[0], ARGV[1].to_i, ARGV[2] == "wait"
   end
 end
 held = {}
+# O_CREAT only for a file that is not there yet: with fs.protected_regular (systemd's default),
+# opening another user's existing file with O_CREAT in a sticky directory is refused.
 lock = lambda do |n, how|
-  f = File.open(File.join(dir, "slot-#{n}.lock"), File::RDONLY | File::CREAT, 0o644)
+  path = File.join(dir, "slot-#{n}.lock")
+  f = begin
+    File.open(path, File::RDONLY)
+  rescue Errno::ENOENT
+    begin
+      File.open(path, File::RDONLY | File::CREAT | File::EXCL, 0o644)
+    rescue Errno::EEXIST
+      File.open(path, File::RDONLY)
+    end
+  end
   if f.flock(how) then held[n] = f else f.close end
 end
 (1..count).each { |n| lock.(n, File::LOCK_EX | File::LOCK_NB) }

@@ -94,6 +94,8 @@ pub struct SshdHost {
     /// Pid of the listening sshd (as seen from the test; it is PID 1 in its
     /// own namespace).
     pub pid: u32,
+    /// sshd's `LogLevel`.
+    pub log_level: &'static str,
     /// The `unshare` process the sshd runs under.
     child: Mutex<Option<Child>>,
 }
@@ -103,6 +105,19 @@ impl SshdHost {
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_file).unwrap_or_default()
     }
+}
+
+/// How a [`Testbed`]'s hosts differ from the default ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// sshd's `LogLevel` (default `INFO`); `DEBUG1` logs every channel request
+    /// (`session_input_channel_req: session N req exec`), so a test can count
+    /// the commands a client ran.
+    pub log_level: Option<&'static str>,
+    /// Every host gets host1's host keys: several users' sshds that are one
+    /// machine to a client (the same host key), as when two accounts log in to
+    /// one sshd.
+    pub shared_host_key: bool,
 }
 
 /// A set of sshd hosts and the client-side files to reach them; see the
@@ -124,6 +139,11 @@ impl Testbed {
     /// Start `n` sshd hosts and wait until each one answers on its port with
     /// an SSH banner. Panics (with sshd's log) if one does not come up.
     pub fn start(n: usize) -> Testbed {
+        Testbed::start_with(n, Options::default())
+    }
+
+    /// [`Testbed::start`] with [`Options`].
+    pub fn start_with(n: usize, options: Options) -> Testbed {
         assert!(n >= 1, "a test bed needs at least one host");
         preflight();
         STALE_CLEANUP.call_once(cleanup_stale);
@@ -201,6 +221,7 @@ impl Testbed {
                 config: host_dir.join("sshd_config"),
                 log_file: host_dir.join("sshd.log"),
                 pid: 0,
+                log_level: options.log_level.unwrap_or("INFO"),
                 child: Mutex::new(None),
             });
         }
@@ -209,6 +230,16 @@ impl Testbed {
         }
         for (key, to) in rsa_keys {
             key.finish_and_copy(&to);
+        }
+        if options.shared_host_key {
+            let first = tb.hosts[0].host_key_pub.parent().unwrap().to_path_buf();
+            for h in &tb.hosts[1..] {
+                let keys = h.host_key_pub.parent().unwrap();
+                for entry in fs::read_dir(&first).expect("read host1's key dir") {
+                    let from = entry.expect("host key dir entry").path();
+                    fs::copy(&from, keys.join(from.file_name().unwrap())).expect("copy host1's host key");
+                }
+            }
         }
 
         let authorized = format!(
@@ -785,12 +816,13 @@ fn sshd_config(h: &SshdHost, port: u16) -> String {
          PrintLastLog no\n\
          X11Forwarding no\n\
          Subsystem sftp internal-sftp\n\
-         LogLevel INFO\n",
+         LogLevel {log_level}\n",
         name = h.name,
         user = h.user,
         ed25519 = keys.join("ssh_host_ed25519_key").display(),
         rsa = keys.join("ssh_host_rsa_key").display(),
         home = h.home.display(),
+        log_level = h.log_level,
     )
 }
 
