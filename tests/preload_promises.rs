@@ -293,7 +293,7 @@ fn cucumber_is_refused_under_preload() {
     let p = Project::new("cucumber_basic");
     let run = p.testbot(["--preload"]).run();
     run.assert_exit(2);
-    run.assert_output_contains("error: `--preload` supports RSpec only; run this cucumber suite without it");
+    run.assert_output_contains("error: `--preload` supports RSpec, minitest and Test::Unit; run this cucumber suite without it");
     assert!(!run.combined().contains("scenario"), "nothing ran\n{}", run.dump());
 }
 
