@@ -371,3 +371,18 @@ fn errors_outside_examples_that_nothing_explains_are_reported_with_their_count()
         .collect();
     assert_eq!(messages, ["the runner reported 2 error(s) outside of examples"]);
 }
+
+#[test]
+fn the_runner_started_at_hello_and_the_batch_at_start() {
+    // The run layer reads these two: a runner that never said hello (it did not start at all)
+    // and a batch that started running examples (its boot is over).
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    assert!(!t.runner_started());
+    assert!(!t.has_started());
+    feed(&mut t, vec![out("booting"), ev(Event::Hello)]);
+    assert!(t.runner_started());
+    assert!(!t.has_started());
+    feed(&mut t, vec![ev(Event::Start { count: 1, seed: None })]);
+    assert!(t.runner_started());
+    assert!(t.has_started());
+}
