@@ -29,7 +29,8 @@ MODULES=(
   "summary|src/report/summary.rs|report::"
   "manifest|src/sync/manifest.rs|sync::"
   "batch|src/run/batch/mod.rs|run::batch::"
-  "schedule|src/schedule/*.rs|schedule::"
+  "schedule|src/schedule/mod.rs|schedule::"
+  "schedule_parts|src/schedule/split.rs,src/schedule/partition.rs,src/schedule/estimate.rs,src/schedule/history.rs|schedule::"
 )
 
 command -v cargo-mutants >/dev/null || { echo "needs cargo-mutants: cargo install cargo-mutants --locked" >&2; exit 2; }
