@@ -629,3 +629,39 @@ fn a_crash_names_the_example_it_happened_in() {
     assert!(retry.reason.starts_with("the runner process "), "{}", retry.reason);
     assert!(retry.reason.contains(" while running this file in `dies hard` (./spec/kill_spec.rb:7); retrying it once"), "{}", retry.reason);
 }
+
+#[test]
+fn output_outside_files_goes_with_a_load_error_and_is_not_shown_twice() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/bad_spec.rb"]));
+    feed(&mut t, vec![
+        out("warning: from the helper"),
+        ev(Event::LoadError { f: "./spec/bad_spec.rb".into(), m: "SyntaxError".into() }),
+        ev(Event::Start { count: 0, seed: None }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+    assert_eq!(finished(&end.events), vec![("spec/bad_spec.rb".into(), 0, Some("load error"), "warning: from the helper\n".into())]);
+    assert_eq!(end.events.len(), 1, "{:?}", end.events);
+}
+
+#[test]
+fn a_second_crash_counts_the_time_of_the_examples_it_ran() {
+    let mut js = jobs(&["spec/a_spec.rb", "spec/kill_spec.rb"]);
+    js[1].crashes = 1;
+    let mut t = kill_batch(js);
+    feed(&mut t, vec![ex("./spec/kill_spec.rb", ExampleStatusWire::Passed)]);
+    let end = t.finish(CRASH, Ending::Exited);
+    assert!((seconds_of(&end.events, "spec/kill_spec.rb") - 0.2).abs() < 1e-9, "{:?}", end.events);
+}
+
+#[test]
+fn a_runner_that_cannot_start_gives_every_file_back_quietly() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    feed(&mut t, vec![out("bash: ruby: command not found")]);
+    let end = t.spawn_failed();
+    assert!(end.events.is_empty(), "{:?}", end.events);
+    let back: Vec<(&str, bool, bool, bool, &str, &str)> =
+        end.requeue.iter().map(|r| (r.job.path.as_str(), r.alone, r.counts, r.quiet, r.reason.as_str(), r.output.as_str())).collect();
+    let reason = "not run: its host `local` could not start a test runner";
+    assert_eq!(back, [("spec/a_spec.rb", false, false, true, reason, ""), ("spec/b_spec.rb", false, false, true, reason, "")]);
+}
