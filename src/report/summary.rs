@@ -723,4 +723,44 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
 ";
         assert_eq!(text, expected);
     }
+
+    #[test]
+    fn the_verdict_fails_on_each_cause_alone() {
+        let clean = Totals {
+            files: 3,
+            files_run: 3,
+            examples: 5,
+            failures: 0,
+            pending: 1,
+            errors_outside_examples: 0,
+            errored_files: 0,
+            unreported_files: 0,
+            flaky: 0,
+            flaky_fails: false,
+            interrupted: false,
+            unwritten_reports: 0,
+            coverage_failed: false,
+        };
+        assert_eq!(clean.verdict(), Verdict::Passed);
+        let causes: [(&str, fn(&mut Totals)); 7] = [
+            ("a failure", |t| t.failures = 1),
+            ("an error outside examples", |t| t.errors_outside_examples = 1),
+            ("an errored file", |t| t.errored_files = 1),
+            ("a file with no result", |t| t.unreported_files = 1),
+            ("a report not written", |t| t.unwritten_reports = 1),
+            ("coverage's checks", |t| t.coverage_failed = true),
+            ("a flaky example under --flaky-fails", |t| (t.flaky, t.flaky_fails) = (1, true)),
+        ];
+        for (cause, set) in causes {
+            let mut t = clean.clone();
+            set(&mut t);
+            assert_eq!(t.verdict(), Verdict::Failed, "{cause}");
+            t.interrupted = true;
+            assert_eq!(t.verdict(), Verdict::Interrupted, "{cause}, then Ctrl-C");
+        }
+        // A flaky example passes the run unless --flaky-fails; --flaky-fails alone changes nothing.
+        assert_eq!(Totals { flaky: 2, ..clean.clone() }.verdict(), Verdict::Passed);
+        assert_eq!(Totals { flaky_fails: true, ..clean.clone() }.verdict(), Verdict::Passed);
+        assert_eq!(Totals { interrupted: true, ..clean }.verdict(), Verdict::Interrupted);
+    }
 }
