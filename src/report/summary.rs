@@ -763,4 +763,33 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
         assert_eq!(Totals { flaky_fails: true, ..clean.clone() }.verdict(), Verdict::Passed);
         assert_eq!(Totals { interrupted: true, ..clean }.verdict(), Verdict::Interrupted);
     }
+
+    #[test]
+    fn a_file_is_slow_past_its_threshold_not_at_it() {
+        // As the display's SLOW: longer than max(3 × expected, --slow-timeout).
+        let mut a = agg();
+        a.files[0].seconds = 10.0;
+        a.files[0].expected_seconds = 1.0;
+        a.files[1].seconds = 10.5;
+        a.files[1].expected_seconds = 3.0;
+        let slow = Final { level: StatusLevel::Slow, ..Final::default() };
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), slow);
+        assert!(text.contains("Slow files (longer than expected):\n  SLOW [  10.50s] spec/bad_spec.rb (expected 3.0s)\n\n"), "{text}");
+        assert!(!text.contains("SLOW [  10.00s]"), "{text}");
+    }
+
+    #[test]
+    fn no_slot_line_without_slots_or_without_a_wall_time() {
+        // `report merge` knows no wall time; a run that started no slot has none to show.
+        for (slots, wall) in [(true, 0.0), (false, 3.0)] {
+            let mut a = agg();
+            a.wall_seconds = wall;
+            if !slots {
+                a.slots.clear();
+            }
+            let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
+            assert!(!text.contains("Slots:") && !text.contains("efficiency"), "{text}");
+            assert!(text.contains("FAILED ["), "{text}");
+        }
+    }
 }
