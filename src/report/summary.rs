@@ -792,4 +792,19 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
             assert!(text.contains("FAILED ["), "{text}");
         }
     }
+
+    #[test]
+    fn a_clean_run_says_only_what_there_is_and_a_missing_result_is_an_error() {
+        let a = agg();
+        let mut clean = Aggregate { total_files: 1, slots: a.slots.clone(), wall_seconds: 1.0, ..Default::default() };
+        clean.files.push(FileReport { error: None, examples: vec![ex(ExampleStatus::Passed, 1)], ..a.files[0].clone() });
+        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false), Final::default());
+        assert!(text.ends_with("\nPASSED [   1.00s] 1 file on 1 slot: 1 example, 0 failures\n"), "{text}");
+        assert!(!text.contains("error"), "{text}");
+
+        // Not stopped, yet a selected file has no result: said, and never green.
+        clean.total_files = 3;
+        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false), Final::default());
+        assert!(text.ends_with("\nerror: 2 of 3 files have no result\nFAILED [   1.00s] 3 files on 1 slot: 1 example, 0 failures\n"), "{text}");
+    }
 }
