@@ -475,4 +475,15 @@ mod tests {
         );
         assert!(parse_remote_scan(b"garbage", &|_| true).is_err());
     }
+
+    #[test]
+    fn a_refused_line_is_named_by_its_number() {
+        let text = format!("{HEADER}\nd\t755\tok\nd\t7z5\tbad\n");
+        assert_eq!(Manifest::parse(&text).unwrap_err().to_string(), "line 3 is malformed");
+        let text = format!("{HEADER}\nd\t755\t../up\n");
+        assert_eq!(Manifest::parse(&text).unwrap_err().to_string(), "line 2 names an unsafe path");
+        let mut m = manifest(&[]);
+        let delta = format!("{DELTA_HEADER}\nd\t755\tok\n-\tbad\\q\n");
+        assert_eq!(m.apply_delta(&delta).unwrap_err().to_string(), "delta line 3 is malformed");
+    }
 }
