@@ -338,9 +338,11 @@ mod tests {
             ("-rf", file(0o644, 2)),
             ("é 'q' \"$(touch pwned)\"", Kind::Symlink { target: "../x\ty\n".into() }),
             ("dir", Kind::Dir { mode: 0o750 }),
+            ("made on windows\r", Kind::Symlink { target: "cr\r".into() }),
         ]);
         let text = m.to_text();
-        assert_eq!(text.lines().count(), 5, "one line per entry: {text}");
+        assert_eq!(text.lines().count(), 6, "one line per entry: {text}");
+        assert!(text.contains("l\tcr\\r\tmade on windows\\r\n"), "{text}");
         assert_eq!(Manifest::parse(&text).unwrap(), m);
         assert_eq!(m.digest(), Manifest::parse(&text).unwrap().digest());
         assert_eq!(m.digest().len(), 64);
