@@ -463,6 +463,8 @@ mod tests {
         }
         out.extend_from_slice(b"testbot-hashes\0");
         out.extend_from_slice(format!("{hash}  ./spec/a b.rb\0{hash}  ./log/test.log\0").as_bytes());
+        // What is not `HASH  ./PATH` is skipped: a short line, a line without the `./`.
+        out.extend_from_slice(format!("sha256sum: spec/unreadable: Permission denied\0{hash}  ;;spec/unreadable\0").as_bytes());
         let m = parse_remote_scan(&out, &|p| !p.starts_with("log")).unwrap();
         let h = unhex(&hash).unwrap();
         assert_eq!(
