@@ -799,4 +799,48 @@ mod tests {
         assert_eq!(q.next_batch(), None);
         assert_eq!(q.remaining_seconds(), 0.0);
     }
+
+    #[test]
+    fn tuning_parses_over_the_defaults_and_keeps_knobs_in_range() {
+        let t = Tuning::parse_over(Tuning::default(), " tail_share=0.3, split_factor=2,,min_batch_seconds=1.5,max_batch_files=7,boot_seconds=0.2 ").unwrap();
+        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (0.3, 2.0, 1.5, 7, 0.2));
+        let t = Tuning::parse_over(Tuning::forked(), "tail_share=1.5,split_factor=0.01,min_batch_seconds=-1,max_batch_files=0.5,boot_seconds=-2").unwrap();
+        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (1.0, 0.1, 0.0, 1, 0.0));
+        let t = Tuning::parse_over(Tuning::forked(), "tail_share=-0.5").unwrap();
+        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.boot_seconds), (0.0, 2.0, 0.1, 0.05));
+        let t = Tuning::parse_over(Tuning::default(), "").unwrap();
+        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (0.25, 1.0, 0.5, 200, 0.3));
+        let error = |spec: &str| Tuning::parse_over(Tuning::default(), spec).unwrap_err().to_string();
+        assert_eq!(error("tail_share"), "`tail_share` is not key=value");
+        assert_eq!(error("tail_share=lots"), "`lots` is not a number");
+        assert_eq!(error("tail_shares=1"), "unknown tuning key `tail_shares`");
+    }
+
+    #[test]
+    fn jobs_put_back_are_counted() {
+        let mut q = Queue::new(files(&[1.0, 2.0, 3.0]), &waves(1, 1), Tuning::default());
+        assert_eq!(q.returned(), 0);
+        let batch = q.next_batch().unwrap();
+        let mut jobs = batch.jobs.into_iter();
+        q.requeue(jobs.next().unwrap(), false);
+        q.retry(jobs.next().unwrap());
+        assert_eq!(q.returned(), 2);
+    }
+
+    #[test]
+    fn tail_batches_are_sized_for_the_slots_left() {
+        // One slot, sizes (no history, so no floor): no first wave, one batch of everything.
+        let sizes = |slots: Option<usize>| {
+            let mut q = Queue::new(unknown(&[1.0; 8]), &waves(1, 1), Tuning::default());
+            if let Some(n) = slots {
+                q.set_slots(n);
+            }
+            q.next_batch().unwrap().jobs.len()
+        };
+        assert_eq!(sizes(None), 8);
+        // Four slots share it: a quarter of the work a batch.
+        assert_eq!(sizes(Some(4)), 2);
+        // No slot left is one slot, not a division by zero.
+        assert_eq!(sizes(Some(0)), 8);
+    }
 }
