@@ -742,7 +742,8 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
             coverage_failed: false,
         };
         assert_eq!(clean.verdict(), Verdict::Passed);
-        let causes: [(&str, fn(&mut Totals)); 7] = [
+        type Cause = (&'static str, fn(&mut Totals));
+        let causes: [Cause; 7] = [
             ("a failure", |t| t.failures = 1),
             ("an error outside examples", |t| t.errors_outside_examples = 1),
             ("an errored file", |t| t.errored_files = 1),
