@@ -843,4 +843,25 @@ mod tests {
         // No slot left is one slot, not a division by zero.
         assert_eq!(sizes(Some(0)), 8);
     }
+
+    #[test]
+    fn impossible_measures_are_ignored() {
+        // Sizes, not seconds: the floor needs a measured boot and files measured against
+        // their estimates.
+        let mut q = Queue::new(unknown(&[1.0; 8]), &waves(2, 2), Tuning::default());
+        q.observe_boot(-1.0);
+        q.observe_boot(f64::INFINITY);
+        q.observe_boot(f64::NAN);
+        assert_eq!(q.boot_seconds(), None);
+        q.observe_boot(1.0);
+        assert_eq!(q.boot_seconds(), Some(1.0));
+        q.observe_file(0.0, 5.0);
+        q.observe_file(1.0, -1.0);
+        q.observe_file(1.0, f64::INFINITY);
+        q.observe_file(-1.0, 3.0);
+        assert_eq!(q.boot_floor(), None);
+        // 2 size units took 1 s: a boot of 1 s is worth BOOT_WORTH × 2 units.
+        q.observe_file(2.0, 1.0);
+        assert_eq!(q.boot_floor(), Some(BOOT_WORTH * 2.0));
+    }
 }
