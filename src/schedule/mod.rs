@@ -864,4 +864,27 @@ mod tests {
         q.observe_file(2.0, 1.0);
         assert_eq!(q.boot_floor(), Some(BOOT_WORTH * 2.0));
     }
+
+    #[test]
+    fn files_that_took_no_time_convert_nothing() {
+        let mut q = Queue::new(unknown(&[1.0; 8]), &waves(2, 2), Tuning::default());
+        q.observe_boot(1.0);
+        q.observe_file(2.0, 0.0);
+        assert_eq!(q.boot_floor(), None);
+    }
+
+    #[test]
+    fn a_queue_is_empty_when_neither_the_first_wave_nor_the_rest_holds_a_job() {
+        // Everything known: all of it planned in the first wave, nothing pending.
+        let mut planned = Queue::new(files(&[1.0, 10.0, 1.0, 5.0]), &waves(2, 2), Tuning::default());
+        assert!(!planned.is_empty());
+        assert_eq!(planned.len(), 4);
+        // One slot: no first wave, everything pending.
+        let mut pending = Queue::new(files(&[1.0, 2.0]), &waves(1, 1), Tuning::default());
+        assert!(!pending.is_empty());
+        for q in [&mut planned, &mut pending] {
+            while q.next_batch().is_some() {}
+            assert!(q.is_empty());
+        }
+    }
 }
