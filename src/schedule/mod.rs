@@ -887,4 +887,20 @@ mod tests {
             assert!(q.is_empty());
         }
     }
+
+    #[test]
+    fn the_isolated_batch_takes_all_its_time_off_what_remains() {
+        let job = |path: &str, seconds: f64, group: Group| Job { group, ..Job::new(path, seconds) };
+        let jobs = vec![
+            vec![job("spec/a_spec.rb", 2.0, Group::Isolated)],
+            vec![job("spec/b_spec.rb", 3.0, Group::Isolated)],
+            vec![job("spec/c_spec.rb", 1.0, Group::Ungrouped)],
+        ];
+        let mut q = Queue::with_jobs(jobs, &[true, true, true], &waves(1, 1), Tuning::default());
+        assert_eq!(q.remaining_seconds(), 6.0);
+        let isolated = q.next_batch().unwrap();
+        let paths: Vec<&str> = isolated.jobs.iter().map(|j| j.path.as_str()).collect();
+        assert_eq!(paths, ["spec/b_spec.rb", "spec/a_spec.rb"]);
+        assert_eq!(q.remaining_seconds(), 1.0);
+    }
 }
