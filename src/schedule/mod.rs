@@ -903,4 +903,20 @@ mod tests {
         assert_eq!(paths, ["spec/b_spec.rb", "spec/a_spec.rb"]);
         assert_eq!(q.remaining_seconds(), 1.0);
     }
+
+    #[test]
+    fn tail_batches_never_hold_two_pieces_of_one_split_file() {
+        let piece = |i: usize| Job { pieces: 3, examples: vec![format!("1:{i}")], ..Job::new("spec/big_spec.rb", 1.0) };
+        let jobs = vec![
+            vec![piece(1), piece(2), piece(3)],
+            vec![Job::new("spec/b_spec.rb", 1.0)],
+            vec![Job::new("spec/c_spec.rb", 1.0)],
+        ];
+        // One slot: no first wave, and a batch may hold all the work; only the pieces part.
+        let mut q = Queue::with_jobs(jobs, &[true, true, true], &waves(1, 1), Tuning::default());
+        let batches: Vec<Vec<String>> = std::iter::from_fn(|| q.next_batch())
+            .map(|b| b.jobs.iter().map(|j| if j.pieces > 0 { "piece".to_string() } else { j.path.clone() }).collect())
+            .collect();
+        assert_eq!(batches, [vec!["spec/b_spec.rb", "piece"], vec!["piece"], vec!["piece", "spec/c_spec.rb"]]);
+    }
 }
