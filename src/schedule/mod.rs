@@ -919,4 +919,18 @@ mod tests {
             .collect();
         assert_eq!(batches, [vec!["spec/b_spec.rb", "piece"], vec!["piece"], vec!["piece", "spec/c_spec.rb"]]);
     }
+
+    #[test]
+    fn the_widest_group_has_the_most_work_ties_to_the_first_and_is_never_the_isolated_files() {
+        use Group::*;
+        let jobs = |list: &[(Group, f64)]| -> Vec<Job> {
+            list.iter().enumerate().map(|(i, (g, s))| Job { group: *g, ..Job::new(format!("spec/f{i}_spec.rb"), *s) }).collect()
+        };
+        // Ungrouped: 2.5 s in three files; Named(0): 2.0 s in one; the isolated files: 10 s.
+        let mixed = jobs(&[(Isolated, 10.0), (Named(0), 2.0), (Ungrouped, 1.0), (Ungrouped, 1.0), (Ungrouped, 0.5)]);
+        assert_eq!(widest_group(&mixed), Some(Ungrouped));
+        let tie = jobs(&[(Named(1), 2.0), (Ungrouped, 1.0), (Ungrouped, 1.0)]);
+        assert_eq!(widest_group(&tie), Some(Named(1)));
+        assert_eq!(widest_group(&jobs(&[(Isolated, 1.0)])), None);
+    }
 }
