@@ -933,4 +933,35 @@ mod tests {
         assert_eq!(widest_group(&tie), Some(Named(1)));
         assert_eq!(widest_group(&jobs(&[(Isolated, 1.0)])), None);
     }
+
+    #[test]
+    fn the_first_wave_never_gives_one_slot_two_pieces_of_a_split_file() {
+        let piece = |i: usize| Job { pieces: 2, examples: vec![format!("1:{i}")], ..Job::new("spec/big_spec.rb", 2.0) };
+        let jobs = vec![
+            vec![Job::new("spec/a_spec.rb", 4.0)],
+            vec![piece(1), piece(2)],
+            vec![Job::new("spec/c_spec.rb", 1.0)],
+            vec![Job::new("spec/d_spec.rb", 1.0)],
+        ];
+        // Everything known: all of it in the first wave, longest first to the slot free first;
+        // the second piece would go where the first is, and goes to the other slot instead.
+        let mut q = Queue::with_jobs(jobs, &[true; 4], &waves(2, 2), Tuning::default());
+        let batches: Vec<Vec<String>> = std::iter::from_fn(|| q.next_batch())
+            .map(|b| b.jobs.iter().map(|j| format!("{}{}", j.path, j.examples.join(""))).collect())
+            .collect();
+        assert_eq!(batches, [
+            vec!["spec/a_spec.rb", "spec/big_spec.rb1:2"],
+            vec!["spec/big_spec.rb1:1", "spec/c_spec.rb", "spec/d_spec.rb"],
+        ]);
+    }
+
+    #[test]
+    fn the_first_wave_takes_a_first_file_larger_than_its_budget_alone() {
+        // The unknown file is 90% of the work, more than the first wave's budget (here 77.5%):
+        // it is the first wave, alone; the rest is the tail.
+        let jobs = vec![vec![Job::new("spec/a_spec.rb", 0.09)], vec![Job::new("spec/b_spec.rb", 0.005)], vec![Job::new("spec/c_spec.rb", 0.005)]];
+        let mut q = Queue::with_jobs(jobs, &[false, true, true], &waves(2, 2), Tuning::default());
+        let sizes: Vec<usize> = std::iter::from_fn(|| q.next_batch()).map(|b| b.jobs.len()).collect();
+        assert_eq!(sizes, [1, 2]);
+    }
 }
