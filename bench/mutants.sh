@@ -9,10 +9,11 @@
 #
 # Environment: MUTANTS_SHARD=k/n runs one shard of each module (a sample: every n-th mutant);
 # MUTANTS_RE=REGEX only the mutants whose names match (to re-run the missed ones after a fix);
-# MUTANTS_OUT (default target/mutants) keeps each module's results in MUTANTS_OUT/MODULE
+# MUTANTS_OUT (default target/mutants-out) keeps each module's results in MUTANTS_OUT/MODULE
 # (mutants.out/caught.txt, missed.txt, unviable.txt, timeout.txt). CARGO_TARGET_DIR defaults to
-# this checkout's target/, so the dependencies are not rebuilt in cargo-mutants' copy (the
-# mutated library's test binary lands there too: see the trap below).
+# this checkout's target/, so the dependencies are not rebuilt in cargo-mutants' copy; the
+# mutants are built with the `mutants` profile (Cargo.toml: no debug info, incremental), in
+# target/mutants/, apart from target/debug (see the trap below all the same).
 # Needs `cargo install cargo-mutants --locked` (27.1 was used) and cargo-nextest. The figures
 # are in docs/testing.md.
 set -euo pipefail
@@ -28,7 +29,8 @@ MODULES=(
   "summary|src/report/summary.rs|report::"
   "manifest|src/sync/manifest.rs|sync::"
   "batch|src/run/batch/mod.rs|run::batch::"
-  "schedule|src/schedule/*.rs|schedule::"
+  "schedule|src/schedule/mod.rs|schedule::"
+  "schedule_parts|src/schedule/split.rs,src/schedule/partition.rs,src/schedule/estimate.rs,src/schedule/history.rs|schedule::"
 )
 
 command -v cargo-mutants >/dev/null || { echo "needs cargo-mutants: cargo install cargo-mutants --locked" >&2; exit 2; }
@@ -39,7 +41,7 @@ if [[ ${1:-} == --list ]]; then
   list=true
   shift
 fi
-out_root=${MUTANTS_OUT:-target/mutants}
+out_root=${MUTANTS_OUT:-target/mutants-out}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 # The mutated crate's test binary takes the name of this checkout's (same package), and cargo
 # may then take the last mutant's build for fresh here: make the next build here rebuild it.
@@ -68,8 +70,8 @@ for entry in "${MODULES[@]}"; do
   # Do not build in this checkout meanwhile: a test phase that waits for cargo's lock on the
   # shared target dir times out, and the mutant reads as a timeout it is not.
   status=0
-  nice -n 5 cargo mutants "${args[@]}" \
-    --test-tool nextest --cargo-arg=--lib --jobs 1 \
+  nice -n 19 cargo mutants "${args[@]}" \
+    --test-tool nextest --cargo-arg=--lib --profile mutants --jobs 1 \
     --baseline skip --timeout 20 --build-timeout 900 \
     --output "$out_root/$name" \
     -- "$filter" || status=$?

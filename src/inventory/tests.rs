@@ -1048,6 +1048,11 @@ fn env_values_must_be_strings() {
             "environment variable name \"A=B\" in `env` must not contain '='"
         )
     );
+    // A NUL cannot go into a process's environment: refused here, not when a runner starts.
+    assert_eq!(
+        invalid("[project.env]\nA = \"x\\u0000y\"\n"),
+        at(2, 5, "`env.A` must not contain a NUL byte")
+    );
     assert_eq!(
         invalid("[project.env]\n\"\" = \"x\"\n"),
         at(

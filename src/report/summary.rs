@@ -578,4 +578,234 @@ FAILED [   2.00s] 2 files on 1 slot: 3 examples, 1 failure, 1 pending, 1 error o
             "--- spec/a_spec.rb (local slot 1)\n  1) thing 12\n     expected: 2\n          got: 1\n     # ./spec/a_spec.rb:3\n  output:\n  | hello\n"
         );
     }
+
+    /// Every section of the summary at once: `--final-status-level all`, `--failure-output
+    /// final`, `--verbose-rerun-command`, a stopped run with a lost host.
+    fn everything() -> Aggregate {
+        let mut a = agg();
+        let other = SlotInfo { id: 2, host: Arc::from("box"), host_slot: 2 };
+        a.total_files = 7;
+        a.slots.push(other.clone());
+        a.wall_seconds = 50.0;
+        a.files[0].examples[2].message = Some("  not yet\nsecond line".into());
+        let mut flaky = ex(ExampleStatus::Passed, 30);
+        flaky.earlier_failures = vec!["boom".into(), "boom again".into()];
+        a.files[0].examples.push(flaky);
+        a.files.push(FileReport {
+            path: "spec/slow_spec.rb".into(),
+            slot: Some(other.clone()),
+            seconds: 40.0,
+            expected_seconds: 2.0,
+            examples: vec![ex(ExampleStatus::Passed, 1)],
+            error: None,
+            output: String::new(),
+        });
+        a.files.push(FileReport {
+            path: "spec/slower_spec.rb".into(),
+            slot: Some(other.clone()),
+            seconds: 45.0,
+            expected_seconds: 10.0,
+            examples: vec![ex(ExampleStatus::Passed, 1), ex(ExampleStatus::Pending, 2)],
+            error: None,
+            output: String::new(),
+        });
+        a.files.push(FileReport {
+            path: "spec/crash_spec.rb".into(),
+            slot: None,
+            seconds: 1.0,
+            expected_seconds: 1.0,
+            examples: vec![],
+            error: Some(FileError::Crashed("\n  the runner process was killed by signal 9\nits output".into())),
+            output: "last words\n".into(),
+        });
+        a.files.push(FileReport {
+            path: "spec/never_spec.rb".into(),
+            slot: None,
+            seconds: 0.0,
+            expected_seconds: 0.0,
+            examples: vec![],
+            error: Some(FileError::NotRun("its host left".into())),
+            output: String::new(),
+        });
+        a.run_output = vec!["DEPRECATION: old".into(), "second line".into()];
+        let error = |m: &str| crate::report::BatchError { slot: None, message: m.into(), output: String::new() };
+        a.batch_errors = vec![error("before(:suite) failed\n"), error("other"), error("before(:suite) failed\n")];
+        a.batches = vec![
+            crate::report::Batch { slot: a.slots[0].clone(), arguments: vec!["spec/a_spec.rb[1:2]".into(), "spec/ok_spec.rb".into()], seed: Some(9), seconds: 1.0 },
+            crate::report::Batch { slot: other.clone(), arguments: vec!["spec/slow_spec.rb".into()], seed: Some(7), seconds: 40.0 },
+            crate::report::Batch { slot: other, arguments: vec!["spec/slower_spec.rb".into()], seed: Some(9), seconds: 45.0 },
+        ];
+        a.lost_hosts = vec![("far".into(), "no answer for 30s".into())];
+        a.stopped = Some(Stop::FailFast { failures: 2 });
+        a.unwritten = vec!["could not write `out/report.json`: no such directory".into()];
+        a
+    }
+
+    #[test]
+    fn every_section_of_the_summary() {
+        let a = everything();
+        let totals = Totals::of(&a);
+        assert_eq!(
+            (totals.files, totals.files_run, totals.examples, totals.failures, totals.pending, totals.flaky),
+            (7, 5, 7, 1, 2, 1)
+        );
+        assert_eq!((totals.errors_outside_examples, totals.errored_files, totals.unreported_files, totals.unwritten_reports), (5, 3, 1, 1));
+        let all = Final { level: StatusLevel::All, details: true, slow_after: std::time::Duration::from_secs(10), batches: true };
+        let text = render(Framework::RSpec, &a, &totals, &Styles::new(false), all);
+        let expected = "\
+────────────────────────────────────────────────────────────
+Files:
+  FAIL  [   0.30s] spec/a_spec.rb (4 examples, 1 failure, 1 pending)
+  ERROR [   0.00s] spec/bad_spec.rb (load error)
+  PASS  [  40.00s] spec/slow_spec.rb (1 example)
+  PASS  [  45.00s] spec/slower_spec.rb (2 examples, 1 pending)
+  ERROR [   1.00s] spec/crash_spec.rb (crashed)
+  ERROR [   0.00s] spec/never_spec.rb (not run)
+
+Pending examples:
+rspec ./spec/a_spec.rb:20 # thing 20 (not yet)
+rspec ./spec/a_spec.rb:2 # thing 2
+
+Slow files (longer than expected):
+  SLOW [  45.00s] spec/slower_spec.rb (expected 10.0s)
+  SLOW [  40.00s] spec/slow_spec.rb (expected 2.0s)
+
+Failures:
+--- spec/a_spec.rb (local slot 1)
+  1) thing 12
+     expected: 2
+          got: 1
+     # ./spec/a_spec.rb:3
+  output:
+  | hello
+--- spec/bad_spec.rb (local slot 1)
+  load error: An error occurred while loading ./spec/bad_spec.rb.
+    SyntaxError
+--- spec/crash_spec.rb
+  crashed: 
+      the runner process was killed by signal 9
+    its output
+  output:
+  | last words
+--- spec/never_spec.rb
+  not run: its host left
+
+Failed examples:
+rspec ./spec/a_spec.rb:12 # thing 12
+
+Flaky examples (failed, then passed on a retry):
+rspec ./spec/a_spec.rb:30 # thing 30 (passed on try 3)
+
+Files that did not run cleanly:
+  spec/bad_spec.rb (load error): An error occurred while loading ./spec/bad_spec.rb.
+  spec/crash_spec.rb (crashed): the runner process was killed by signal 9
+  spec/never_spec.rb (not run): its host left
+
+Printed outside of files (each text once):
+  DEPRECATION: old
+  second line
+
+Errors outside examples:
+  before(:suite) failed (2 batches)
+  other
+
+Batches with failures, as they ran (rerun one to reproduce an order-dependent failure):
+  local/1, seed 9:
+    rspec --seed 9 'spec/a_spec.rb[1:2]' spec/ok_spec.rb
+
+Randomized with 2 seeds, one per batch (each batch's is above; the JSON report has them all)
+Slots: 2 busy 1.5s of 100.0s (2% efficiency)
+  local#1 1.5s, box#2 0.0s
+warning: host `far` left the run: no answer for 30s
+Stopped by --fail-fast at 2 failures after 50.0s: 6 of 7 files finished
+error: could not write `out/report.json`: no such directory
+FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky, 5 errors occurred outside of examples
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn the_verdict_fails_on_each_cause_alone() {
+        let clean = Totals {
+            files: 3,
+            files_run: 3,
+            examples: 5,
+            failures: 0,
+            pending: 1,
+            errors_outside_examples: 0,
+            errored_files: 0,
+            unreported_files: 0,
+            flaky: 0,
+            flaky_fails: false,
+            interrupted: false,
+            unwritten_reports: 0,
+            coverage_failed: false,
+        };
+        assert_eq!(clean.verdict(), Verdict::Passed);
+        type Cause = (&'static str, fn(&mut Totals));
+        let causes: [Cause; 7] = [
+            ("a failure", |t| t.failures = 1),
+            ("an error outside examples", |t| t.errors_outside_examples = 1),
+            ("an errored file", |t| t.errored_files = 1),
+            ("a file with no result", |t| t.unreported_files = 1),
+            ("a report not written", |t| t.unwritten_reports = 1),
+            ("coverage's checks", |t| t.coverage_failed = true),
+            ("a flaky example under --flaky-fails", |t| (t.flaky, t.flaky_fails) = (1, true)),
+        ];
+        for (cause, set) in causes {
+            let mut t = clean.clone();
+            set(&mut t);
+            assert_eq!(t.verdict(), Verdict::Failed, "{cause}");
+            t.interrupted = true;
+            assert_eq!(t.verdict(), Verdict::Interrupted, "{cause}, then Ctrl-C");
+        }
+        // A flaky example passes the run unless --flaky-fails; --flaky-fails alone changes nothing.
+        assert_eq!(Totals { flaky: 2, ..clean.clone() }.verdict(), Verdict::Passed);
+        assert_eq!(Totals { flaky_fails: true, ..clean.clone() }.verdict(), Verdict::Passed);
+        assert_eq!(Totals { interrupted: true, ..clean }.verdict(), Verdict::Interrupted);
+    }
+
+    #[test]
+    fn a_file_is_slow_past_its_threshold_not_at_it() {
+        // As the display's SLOW: longer than max(3 × expected, --slow-timeout).
+        let mut a = agg();
+        a.files[0].seconds = 10.0;
+        a.files[0].expected_seconds = 1.0;
+        a.files[1].seconds = 10.5;
+        a.files[1].expected_seconds = 3.0;
+        let slow = Final { level: StatusLevel::Slow, ..Final::default() };
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), slow);
+        assert!(text.contains("Slow files (longer than expected):\n  SLOW [  10.50s] spec/bad_spec.rb (expected 3.0s)\n\n"), "{text}");
+        assert!(!text.contains("SLOW [  10.00s]"), "{text}");
+    }
+
+    #[test]
+    fn no_slot_line_without_slots_or_without_a_wall_time() {
+        // `report merge` knows no wall time; a run that started no slot has none to show.
+        for (slots, wall) in [(true, 0.0), (false, 3.0)] {
+            let mut a = agg();
+            a.wall_seconds = wall;
+            if !slots {
+                a.slots.clear();
+            }
+            let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
+            assert!(!text.contains("Slots:") && !text.contains("efficiency"), "{text}");
+            assert!(text.contains("FAILED ["), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_clean_run_says_only_what_there_is_and_a_missing_result_is_an_error() {
+        let a = agg();
+        let mut clean = Aggregate { total_files: 1, slots: a.slots.clone(), wall_seconds: 1.0, ..Default::default() };
+        clean.files.push(FileReport { error: None, examples: vec![ex(ExampleStatus::Passed, 1)], ..a.files[0].clone() });
+        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false), Final::default());
+        assert!(text.ends_with("\nPASSED [   1.00s] 1 file on 1 slot: 1 example, 0 failures\n"), "{text}");
+        assert!(!text.contains("error"), "{text}");
+
+        // Not stopped, yet a selected file has no result: said, and never green.
+        clean.total_files = 3;
+        let text = render(Framework::RSpec, &clean, &Totals::of(&clean), &Styles::new(false), Final::default());
+        assert!(text.ends_with("\nerror: 2 of 3 files have no result\nFAILED [   1.00s] 3 files on 1 slot: 1 example, 0 failures\n"), "{text}");
+    }
 }

@@ -61,4 +61,16 @@ mod tests {
         assert_eq!(est[1].seconds, FLOOR_SECONDS);
         assert!(!est[0].known);
     }
+
+    #[test]
+    fn known_files_with_no_bytes_or_no_time_teach_no_rate() {
+        // An empty known file, or one the history has at 0 s: the default rate, not ∞ or 0.
+        for known in ["spec/a_spec.rb:2.0\n", "spec/a_spec.rb:0.0\n"] {
+            let size = if known.ends_with(":2.0\n") { 0 } else { 1000 };
+            let files = vec![("spec/a_spec.rb".to_string(), size), ("spec/b_spec.rb".to_string(), 4096)];
+            let est = estimate(&files, &History::parse(known));
+            assert!(est[0].known);
+            assert_eq!(est[1], FileEstimate { path: "spec/b_spec.rb".into(), seconds: 1.0, known: false }, "{known}");
+        }
+    }
 }

@@ -63,6 +63,9 @@ mod tests {
         assert_eq!(h.get("spec/a_spec.rb"), Some(1.5));
         assert_eq!(h.get("spec/b c_spec.rb"), Some(0.25));
         assert_eq!(h.len(), 2);
+        assert!(!h.is_empty());
+        // A log with nothing usable in it is no history.
+        assert!(History::parse("garbage\nspec/x:abc\n:1.0\n").is_empty());
     }
 
     #[test]

@@ -799,4 +799,169 @@ mod tests {
         assert_eq!(q.next_batch(), None);
         assert_eq!(q.remaining_seconds(), 0.0);
     }
+
+    #[test]
+    fn tuning_parses_over_the_defaults_and_keeps_knobs_in_range() {
+        let t = Tuning::parse_over(Tuning::default(), " tail_share=0.3, split_factor=2,,min_batch_seconds=1.5,max_batch_files=7,boot_seconds=0.2 ").unwrap();
+        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (0.3, 2.0, 1.5, 7, 0.2));
+        let t = Tuning::parse_over(Tuning::forked(), "tail_share=1.5,split_factor=0.01,min_batch_seconds=-1,max_batch_files=0.5,boot_seconds=-2").unwrap();
+        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (1.0, 0.1, 0.0, 1, 0.0));
+        let t = Tuning::parse_over(Tuning::forked(), "tail_share=-0.5").unwrap();
+        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.boot_seconds), (0.0, 2.0, 0.1, 0.05));
+        let t = Tuning::parse_over(Tuning::default(), "").unwrap();
+        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (0.25, 1.0, 0.5, 200, 0.3));
+        let error = |spec: &str| Tuning::parse_over(Tuning::default(), spec).unwrap_err().to_string();
+        assert_eq!(error("tail_share"), "`tail_share` is not key=value");
+        assert_eq!(error("tail_share=lots"), "`lots` is not a number");
+        assert_eq!(error("tail_shares=1"), "unknown tuning key `tail_shares`");
+    }
+
+    #[test]
+    fn jobs_put_back_are_counted() {
+        let mut q = Queue::new(files(&[1.0, 2.0, 3.0]), &waves(1, 1), Tuning::default());
+        assert_eq!(q.returned(), 0);
+        let batch = q.next_batch().unwrap();
+        let mut jobs = batch.jobs.into_iter();
+        q.requeue(jobs.next().unwrap(), false);
+        q.retry(jobs.next().unwrap());
+        assert_eq!(q.returned(), 2);
+    }
+
+    #[test]
+    fn tail_batches_are_sized_for_the_slots_left() {
+        // One slot, sizes (no history, so no floor): no first wave, one batch of everything.
+        let sizes = |slots: Option<usize>| {
+            let mut q = Queue::new(unknown(&[1.0; 8]), &waves(1, 1), Tuning::default());
+            if let Some(n) = slots {
+                q.set_slots(n);
+            }
+            q.next_batch().unwrap().jobs.len()
+        };
+        assert_eq!(sizes(None), 8);
+        // Four slots share it: a quarter of the work a batch.
+        assert_eq!(sizes(Some(4)), 2);
+        // No slot left is one slot, not a division by zero.
+        assert_eq!(sizes(Some(0)), 8);
+    }
+
+    #[test]
+    fn impossible_measures_are_ignored() {
+        // Sizes, not seconds: the floor needs a measured boot and files measured against
+        // their estimates.
+        let mut q = Queue::new(unknown(&[1.0; 8]), &waves(2, 2), Tuning::default());
+        q.observe_boot(-1.0);
+        q.observe_boot(f64::INFINITY);
+        q.observe_boot(f64::NAN);
+        assert_eq!(q.boot_seconds(), None);
+        q.observe_boot(1.0);
+        assert_eq!(q.boot_seconds(), Some(1.0));
+        q.observe_file(0.0, 5.0);
+        q.observe_file(1.0, -1.0);
+        q.observe_file(1.0, f64::INFINITY);
+        q.observe_file(-1.0, 3.0);
+        assert_eq!(q.boot_floor(), None);
+        // 2 size units took 1 s: a boot of 1 s is worth BOOT_WORTH × 2 units.
+        q.observe_file(2.0, 1.0);
+        assert_eq!(q.boot_floor(), Some(BOOT_WORTH * 2.0));
+    }
+
+    #[test]
+    fn files_that_took_no_time_convert_nothing() {
+        let mut q = Queue::new(unknown(&[1.0; 8]), &waves(2, 2), Tuning::default());
+        q.observe_boot(1.0);
+        q.observe_file(2.0, 0.0);
+        assert_eq!(q.boot_floor(), None);
+    }
+
+    #[test]
+    fn a_queue_is_empty_when_neither_the_first_wave_nor_the_rest_holds_a_job() {
+        // Everything known: all of it planned in the first wave, nothing pending.
+        let mut planned = Queue::new(files(&[1.0, 10.0, 1.0, 5.0]), &waves(2, 2), Tuning::default());
+        assert!(!planned.is_empty());
+        assert_eq!(planned.len(), 4);
+        // One slot: no first wave, everything pending.
+        let mut pending = Queue::new(files(&[1.0, 2.0]), &waves(1, 1), Tuning::default());
+        assert!(!pending.is_empty());
+        for q in [&mut planned, &mut pending] {
+            while q.next_batch().is_some() {}
+            assert!(q.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_isolated_batch_takes_all_its_time_off_what_remains() {
+        let job = |path: &str, seconds: f64, group: Group| Job { group, ..Job::new(path, seconds) };
+        let jobs = vec![
+            vec![job("spec/a_spec.rb", 2.0, Group::Isolated)],
+            vec![job("spec/b_spec.rb", 3.0, Group::Isolated)],
+            vec![job("spec/c_spec.rb", 1.0, Group::Ungrouped)],
+        ];
+        let mut q = Queue::with_jobs(jobs, &[true, true, true], &waves(1, 1), Tuning::default());
+        assert_eq!(q.remaining_seconds(), 6.0);
+        let isolated = q.next_batch().unwrap();
+        let paths: Vec<&str> = isolated.jobs.iter().map(|j| j.path.as_str()).collect();
+        assert_eq!(paths, ["spec/b_spec.rb", "spec/a_spec.rb"]);
+        assert_eq!(q.remaining_seconds(), 1.0);
+    }
+
+    #[test]
+    fn tail_batches_never_hold_two_pieces_of_one_split_file() {
+        let piece = |i: usize| Job { pieces: 3, examples: vec![format!("1:{i}")], ..Job::new("spec/big_spec.rb", 1.0) };
+        let jobs = vec![
+            vec![piece(1), piece(2), piece(3)],
+            vec![Job::new("spec/b_spec.rb", 1.0)],
+            vec![Job::new("spec/c_spec.rb", 1.0)],
+        ];
+        // One slot: no first wave, and a batch may hold all the work; only the pieces part.
+        let mut q = Queue::with_jobs(jobs, &[true, true, true], &waves(1, 1), Tuning::default());
+        let batches: Vec<Vec<String>> = std::iter::from_fn(|| q.next_batch())
+            .map(|b| b.jobs.iter().map(|j| if j.pieces > 0 { "piece".to_string() } else { j.path.clone() }).collect())
+            .collect();
+        assert_eq!(batches, [vec!["spec/b_spec.rb", "piece"], vec!["piece"], vec!["piece", "spec/c_spec.rb"]]);
+    }
+
+    #[test]
+    fn the_widest_group_has_the_most_work_ties_to_the_first_and_is_never_the_isolated_files() {
+        use Group::*;
+        let jobs = |list: &[(Group, f64)]| -> Vec<Job> {
+            list.iter().enumerate().map(|(i, (g, s))| Job { group: *g, ..Job::new(format!("spec/f{i}_spec.rb"), *s) }).collect()
+        };
+        // Ungrouped: 2.5 s in three files; Named(0): 2.0 s in one; the isolated files: 10 s.
+        let mixed = jobs(&[(Isolated, 10.0), (Named(0), 2.0), (Ungrouped, 1.0), (Ungrouped, 1.0), (Ungrouped, 0.5)]);
+        assert_eq!(widest_group(&mixed), Some(Ungrouped));
+        let tie = jobs(&[(Named(1), 2.0), (Ungrouped, 1.0), (Ungrouped, 1.0)]);
+        assert_eq!(widest_group(&tie), Some(Named(1)));
+        assert_eq!(widest_group(&jobs(&[(Isolated, 1.0)])), None);
+    }
+
+    #[test]
+    fn the_first_wave_never_gives_one_slot_two_pieces_of_a_split_file() {
+        let piece = |i: usize| Job { pieces: 2, examples: vec![format!("1:{i}")], ..Job::new("spec/big_spec.rb", 2.0) };
+        let jobs = vec![
+            vec![Job::new("spec/a_spec.rb", 4.0)],
+            vec![piece(1), piece(2)],
+            vec![Job::new("spec/c_spec.rb", 1.0)],
+            vec![Job::new("spec/d_spec.rb", 1.0)],
+        ];
+        // Everything known: all of it in the first wave, longest first to the slot free first;
+        // the second piece would go where the first is, and goes to the other slot instead.
+        let mut q = Queue::with_jobs(jobs, &[true; 4], &waves(2, 2), Tuning::default());
+        let batches: Vec<Vec<String>> = std::iter::from_fn(|| q.next_batch())
+            .map(|b| b.jobs.iter().map(|j| format!("{}{}", j.path, j.examples.join(""))).collect())
+            .collect();
+        assert_eq!(batches, [
+            vec!["spec/a_spec.rb", "spec/big_spec.rb1:2"],
+            vec!["spec/big_spec.rb1:1", "spec/c_spec.rb", "spec/d_spec.rb"],
+        ]);
+    }
+
+    #[test]
+    fn the_first_wave_takes_a_first_file_larger_than_its_budget_alone() {
+        // The unknown file is 90% of the work, more than the first wave's budget (here 77.5%):
+        // it is the first wave, alone; the rest is the tail.
+        let jobs = vec![vec![Job::new("spec/a_spec.rb", 0.09)], vec![Job::new("spec/b_spec.rb", 0.005)], vec![Job::new("spec/c_spec.rb", 0.005)]];
+        let mut q = Queue::with_jobs(jobs, &[false, true, true], &waves(2, 2), Tuning::default());
+        let sizes: Vec<usize> = std::iter::from_fn(|| q.next_batch()).map(|b| b.jobs.len()).collect();
+        assert_eq!(sizes, [1, 2]);
+    }
 }

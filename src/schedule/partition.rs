@@ -137,6 +137,19 @@ mod tests {
         assert_eq!(parse("2/4"), Ok((2, 4)));
         assert!(parse("0/4").unwrap_err().contains("K must be from 1 to N"));
         assert!(parse("5/4").is_err());
+        assert_eq!(parse("4/4"), Ok((4, 4)), "the last share");
+        assert!(parse("1/0").unwrap_err().contains("K must be from 1 to N"));
         assert!(parse("2").unwrap_err().contains("is not K/N"));
+    }
+
+    #[test]
+    fn a_share_records_the_whole_plan_and_its_own_files() {
+        let files = est(&[5.0, 4.0, 3.0, 3.0, 2.0, 2.0, 1.0]);
+        let share = Share::of(&files, 2, 3);
+        let path = |i: usize| format!("spec/f{i:03}_spec.rb");
+        assert_eq!((share.index, share.count, share.digest.as_str()), (2, 3, digest(&files, 3).as_str()));
+        assert_eq!(share.plan, vec![vec![path(0), path(5)], vec![path(1), path(4), path(6)], vec![path(2), path(3)]]);
+        assert_eq!(share.files(), [path(1), path(4), path(6)]);
+        assert_eq!(Share::of(&files, 3, 3).files(), [path(2), path(3)]);
     }
 }

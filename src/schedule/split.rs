@@ -90,4 +90,18 @@ mod tests {
         // Pieces are never shorter than a second: 3 s of examples makes at most 3.
         assert_eq!(pieces("a", 3.0, &ex(30, 0.1), 1.0, 8).len(), 3);
     }
+
+    #[test]
+    fn the_split_boundaries() {
+        let whole = |seconds: f64| vec![Job::new("a", seconds)];
+        // Two slots and two examples are enough for two pieces.
+        assert_eq!(pieces("a", 10.0, &ex(2, 5.0), 5.0, 2).len(), 2);
+        // No ideal makespan known: whole.
+        assert_eq!(pieces("a", 10.0, &ex(4, 2.5), 0.0, 8), whole(10.0));
+        // Split past half the ideal makespan (2.5 s here), not at it.
+        assert_eq!(pieces("a", 2.5, &ex(10, 1.0), 5.0, 8), whole(2.5));
+        assert_eq!(pieces("a", 3.0, &ex(10, 1.0), 5.0, 8).len(), 4);
+        // Long, but its examples fill one piece only: whole, not one piece.
+        assert_eq!(pieces("a", 3.0, &ex(2, 0.4), 5.0, 8), whole(3.0));
+    }
 }

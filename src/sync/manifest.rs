@@ -338,9 +338,11 @@ mod tests {
             ("-rf", file(0o644, 2)),
             ("é 'q' \"$(touch pwned)\"", Kind::Symlink { target: "../x\ty\n".into() }),
             ("dir", Kind::Dir { mode: 0o750 }),
+            ("made on windows\r", Kind::Symlink { target: "cr\r".into() }),
         ]);
         let text = m.to_text();
-        assert_eq!(text.lines().count(), 5, "one line per entry: {text}");
+        assert_eq!(text.lines().count(), 6, "one line per entry: {text}");
+        assert!(text.contains("l\tcr\\r\tmade on windows\\r\n"), "{text}");
         assert_eq!(Manifest::parse(&text).unwrap(), m);
         assert_eq!(m.digest(), Manifest::parse(&text).unwrap().digest());
         assert_eq!(m.digest().len(), 64);
@@ -461,6 +463,8 @@ mod tests {
         }
         out.extend_from_slice(b"testbot-hashes\0");
         out.extend_from_slice(format!("{hash}  ./spec/a b.rb\0{hash}  ./log/test.log\0").as_bytes());
+        // What is not `HASH  ./PATH` is skipped: a short line, a line without the `./`.
+        out.extend_from_slice(format!("sha256sum: spec/unreadable: Permission denied\0{hash}  ;;spec/unreadable\0").as_bytes());
         let m = parse_remote_scan(&out, &|p| !p.starts_with("log")).unwrap();
         let h = unhex(&hash).unwrap();
         assert_eq!(
@@ -474,5 +478,16 @@ mod tests {
             ])
         );
         assert!(parse_remote_scan(b"garbage", &|_| true).is_err());
+    }
+
+    #[test]
+    fn a_refused_line_is_named_by_its_number() {
+        let text = format!("{HEADER}\nd\t755\tok\nd\t7z5\tbad\n");
+        assert_eq!(Manifest::parse(&text).unwrap_err().to_string(), "line 3 is malformed");
+        let text = format!("{HEADER}\nd\t755\t../up\n");
+        assert_eq!(Manifest::parse(&text).unwrap_err().to_string(), "line 2 names an unsafe path");
+        let mut m = manifest(&[]);
+        let delta = format!("{DELTA_HEADER}\nd\t755\tok\n-\tbad\\q\n");
+        assert_eq!(m.apply_delta(&delta).unwrap_err().to_string(), "delta line 3 is malformed");
     }
 }

@@ -371,3 +371,297 @@ fn errors_outside_examples_that_nothing_explains_are_reported_with_their_count()
         .collect();
     assert_eq!(messages, ["the runner reported 2 error(s) outside of examples"]);
 }
+
+#[test]
+fn the_runner_started_at_hello_and_the_batch_at_start() {
+    // The run layer reads these two: a runner that never said hello (it did not start at all)
+    // and a batch that started running examples (its boot is over).
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    assert!(!t.runner_started());
+    assert!(!t.has_started());
+    feed(&mut t, vec![out("booting"), ev(Event::Hello)]);
+    assert!(t.runner_started());
+    assert!(!t.has_started());
+    feed(&mut t, vec![ev(Event::Start { count: 1, seed: None })]);
+    assert!(t.runner_started());
+    assert!(t.has_started());
+}
+
+#[test]
+fn the_running_file_and_the_output_outside_files_are_there_to_read_meanwhile() {
+    // The run layer names the running file when it boots slowly, and the output outside files
+    // when the runner never started.
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    feed(&mut t, vec![out("Could not find gem 'rspec'"), ev(Event::Hello), ev(Event::Start { count: 2, seed: None })]);
+    assert_eq!(t.current_file(), None);
+    assert_eq!(t.batch_output(), "Could not find gem 'rspec'\n");
+    feed(&mut t, vec![ev(Event::File { f: "./spec/b_spec.rb".into() }), out("from b")]);
+    assert_eq!(t.current_file(), Some("spec/b_spec.rb"));
+    assert_eq!(t.batch_output(), "Could not find gem 'rspec'\n");
+    feed(&mut t, vec![ev(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 })]);
+    assert_eq!(t.current_file(), None);
+}
+
+#[test]
+fn events_of_another_file_than_the_running_one_go_to_that_file() {
+    // A runner may report a file's start before the one it was in says it is done.
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    let events = feed(&mut t, vec![
+        ev(Event::Start { count: 3, seed: None }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ev(Event::File { f: "./spec/b_spec.rb".into() }),
+        ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
+        ex("./spec/b_spec.rb", ExampleStatusWire::Passed),
+        ev(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.2 }),
+        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.3 }),
+    ]);
+    let started: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::FileStarted { path, .. } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, ["spec/a_spec.rb", "spec/b_spec.rb"]);
+    let files: Vec<(String, usize)> = finished(&events).into_iter().map(|(p, n, _, _)| (p, n)).collect();
+    assert_eq!(files, [("spec/b_spec.rb".to_string(), 2), ("spec/a_spec.rb".to_string(), 1)]);
+}
+
+#[test]
+fn output_in_a_file_reported_already_is_kept_outside_files() {
+    // A file the runner comes back to after its end (minitest runs a file's classes apart):
+    // its report is made, so what it prints then is shown with the run's output, not lost.
+    let mut t = BatchTracker::new(slot(), jobs(&["test/a_test.rb"]));
+    let events = feed(&mut t, vec![
+        ev(Event::Start { count: 2, seed: None }),
+        ev(Event::File { f: "test/a_test.rb".into() }),
+        out("first class"),
+        ex("test/a_test.rb", ExampleStatusWire::Passed),
+        ev(Event::FileDone { f: "test/a_test.rb".into(), t: 0.1 }),
+        ev(Event::File { f: "test/a_test.rb".into() }),
+        out("second class"),
+        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
+    ]);
+    assert_eq!(finished(&events), vec![("test/a_test.rb".into(), 1, None, "first class\n".into())]);
+    let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
+    match &end.events[..] {
+        [RunEvent::RunOutput { text, .. }] => assert_eq!(text, "second class"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn output_read_before_its_files_events_goes_to_its_file_when_they_come() {
+    // The output pipe read to its end before the event pipe: every line waits for its mark's
+    // event, and each file is reported with its own output once its end's event is here.
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    let marked = |e: Event, q: u64| Piece::Marked(e, q);
+    let early = feed(&mut t, vec![
+        Piece::OutputMark(1),
+        out("from a"),
+        Piece::OutputMark(2),
+        Piece::OutputMark(3),
+        out("from b"),
+        Piece::OutputMark(4),
+    ]);
+    assert!(early.is_empty(), "{early:?}");
+    let events = feed(&mut t, vec![
+        ev(Event::Hello),
+        ev(Event::Start { count: 2, seed: None }),
+        marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
+        marked(Event::File { f: "./spec/b_spec.rb".into() }, 3),
+        ex("./spec/b_spec.rb", ExampleStatusWire::Passed),
+        marked(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 }, 4),
+    ]);
+    assert_eq!(finished(&events), vec![
+        ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
+        ("spec/b_spec.rb".into(), 1, None, "from b\n".into()),
+    ]);
+}
+
+#[test]
+fn a_mark_number_seen_before_changes_nothing() {
+    // Marks only go up; an event that carries one already seen (a repeated end) does not
+    // move where the output after that mark goes.
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    let marked = |e: Event, q: u64| Piece::Marked(e, q);
+    let events = feed(&mut t, vec![
+        ev(Event::Start { count: 1, seed: None }),
+        marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
+        marked(Event::File { f: "./spec/b_spec.rb".into() }, 3),
+        marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
+        Piece::OutputMark(1),
+        out("from a"),
+        Piece::OutputMark(2),
+        out("between files"),
+        Piece::OutputMark(3),
+        out("from b"),
+        ex("./spec/b_spec.rb", ExampleStatusWire::Passed),
+        marked(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 }, 4),
+        Piece::OutputMark(4),
+        ev(Event::Done { examples: 2, failures: 0, pending: 0, errors_outside: 0 }),
+    ]);
+    assert_eq!(finished(&events), vec![
+        ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
+        ("spec/b_spec.rb".into(), 1, None, "from b\n".into()),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
+    match &end.events[..] {
+        [RunEvent::RunOutput { text, .. }] => assert_eq!(text, "between files"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pending_examples_agree_with_the_runners_count() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Start { count: 3, seed: None }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Pending),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Pending),
+        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::Done { examples: 3, failures: 0, pending: 2, errors_outside: 0 }),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
+    assert!(end.events.is_empty() && end.requeue.is_empty(), "{:?}", end.events);
+}
+
+#[test]
+fn the_frameworks_notes_outside_examples_are_shown_once_but_not_blank_ones() {
+    let mut t = BatchTracker::new(slot(), jobs(&["test/a_test.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Message { m: "Run options: --seed 42\n".into(), error: false }),
+        ev(Event::Message { m: "  \n".into(), error: false }),
+        ev(Event::Start { count: 0, seed: None }),
+        ev(Event::FileDone { f: "test/a_test.rb".into(), t: 0.0 }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 0 }),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
+    match &end.events[..] {
+        [RunEvent::RunOutput { text, .. }] => assert_eq!(text, "Run options: --seed 42"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_file_whose_end_mark_never_shows_in_the_output_is_reported_at_the_end() {
+    // Its stdout closed (`$stdout.close` in a spec), the mark of its end never comes: the
+    // stream's end settles it, with the output that was read.
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    let events = feed(&mut t, vec![
+        ev(Event::Start { count: 1, seed: None }),
+        Piece::Marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+        Piece::OutputMark(1),
+        out("from a"),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        Piece::Marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
+        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
+    ]);
+    assert!(finished(&events).is_empty(), "{events:?}");
+    let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
+    assert_eq!(finished(&end.events), vec![("spec/a_spec.rb".into(), 1, None, "from a\n".into())]);
+    assert_eq!(end.events.len(), 1, "{:?}", end.events);
+}
+
+fn seconds_of(events: &[RunEvent], path: &str) -> f64 {
+    events
+        .iter()
+        .find_map(|e| match e {
+            RunEvent::FileFinished(r) if r.path == path => Some(r.seconds),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no report of {path}: {events:?}"))
+}
+
+#[test]
+fn a_stopped_file_with_only_passes_so_far_is_not_reported_and_one_with_a_failure_counts_its_time() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Start { count: 3, seed: None }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Pending),
+    ]);
+    let end = t.finish(CRASH, Ending::Stopped);
+    assert!(end.events.is_empty() && end.requeue.is_empty(), "{:?}", end.events);
+
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Start { count: 3, seed: None }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Failed),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+    ]);
+    let end = t.finish(CRASH, Ending::Stopped);
+    // Its time is what its examples took: 3 × 0.1 s.
+    assert!((seconds_of(&end.events, "spec/a_spec.rb") - 0.3).abs() < 1e-9, "{:?}", end.events);
+}
+
+#[test]
+fn a_file_never_reported_as_done_counts_the_time_of_the_examples_it_ran() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
+    feed(&mut t, vec![
+        ev(Event::Start { count: 2, seed: None }),
+        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
+        ev(Event::Done { examples: 2, failures: 0, pending: 0, errors_outside: 0 }),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
+    assert_eq!(finished(&end.events)[0].2, Some("crashed"));
+    assert!((seconds_of(&end.events, "spec/a_spec.rb") - 0.2).abs() < 1e-9, "{:?}", end.events);
+}
+
+#[test]
+fn a_crash_names_the_example_it_happened_in() {
+    let mut t = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb"]));
+    feed(&mut t, vec![ev(Event::ExampleStarted { f: "./spec/kill_spec.rb".into(), d: "dies hard".into(), loc: "./spec/kill_spec.rb:7".into() })]);
+    let end = t.finish(CRASH, Ending::Exited);
+    let retry = end.requeue.iter().find(|r| r.job.path == "spec/kill_spec.rb").expect("retried");
+    assert!(retry.reason.starts_with("the runner process "), "{}", retry.reason);
+    assert!(retry.reason.contains(" while running this file in `dies hard` (./spec/kill_spec.rb:7); retrying it once"), "{}", retry.reason);
+}
+
+#[test]
+fn output_outside_files_goes_with_a_load_error_and_is_not_shown_twice() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/bad_spec.rb"]));
+    feed(&mut t, vec![
+        out("warning: from the helper"),
+        ev(Event::LoadError { f: "./spec/bad_spec.rb".into(), m: "SyntaxError".into() }),
+        ev(Event::Start { count: 0, seed: None }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
+    ]);
+    let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
+    assert_eq!(finished(&end.events), vec![("spec/bad_spec.rb".into(), 0, Some("load error"), "warning: from the helper\n".into())]);
+    assert_eq!(end.events.len(), 1, "{:?}", end.events);
+}
+
+#[test]
+fn a_second_crash_counts_the_time_of_the_examples_it_ran() {
+    let mut js = jobs(&["spec/a_spec.rb", "spec/kill_spec.rb"]);
+    js[1].crashes = 1;
+    let mut t = kill_batch(js);
+    feed(&mut t, vec![ex("./spec/kill_spec.rb", ExampleStatusWire::Passed)]);
+    let end = t.finish(CRASH, Ending::Exited);
+    assert!((seconds_of(&end.events, "spec/kill_spec.rb") - 0.2).abs() < 1e-9, "{:?}", end.events);
+}
+
+#[test]
+fn a_runner_that_cannot_start_gives_every_file_back_quietly() {
+    let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
+    feed(&mut t, vec![out("bash: ruby: command not found")]);
+    let end = t.spawn_failed();
+    assert!(end.events.is_empty(), "{:?}", end.events);
+    let back: Vec<(&str, bool, bool, bool, &str, &str)> =
+        end.requeue.iter().map(|r| (r.job.path.as_str(), r.alone, r.counts, r.quiet, r.reason.as_str(), r.output.as_str())).collect();
+    let reason = "not run: its host `local` could not start a test runner";
+    assert_eq!(back, [("spec/a_spec.rb", false, false, true, reason, ""), ("spec/b_spec.rb", false, false, true, reason, "")]);
+}
