@@ -122,20 +122,6 @@ fn a_batch_that_kills_itself_is_still_a_crash_of_its_file() {
     assert_eq!(report.file("spec/third_spec.rb").counts(), counts(4, 0, 1));
 }
 
-/// Live processes (not zombies) whose environment holds `MARK=value`.
-fn marked_processes(mark: &str) -> Vec<(u32, String)> {
-    let needle = format!("PRELOAD_TEST_MARK={mark}");
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else { continue };
-        if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) && pid_alive(pid) {
-            let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            found.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
-        }
-    }
-    found
-}
 
 #[test]
 fn ctrl_c_leaves_no_server_client_or_child_behind() {

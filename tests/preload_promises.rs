@@ -247,20 +247,6 @@ fn a_crashed_batch_is_requeued_and_its_file_passes_on_the_retry() {
     }
 }
 
-/// Live processes (not zombies) whose environment holds `PRELOAD_TEST_MARK=mark`.
-fn marked_processes(mark: &str) -> Vec<(u32, String)> {
-    let needle = format!("PRELOAD_TEST_MARK={mark}");
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else { continue };
-        if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) && pid_alive(pid) {
-            let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            found.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
-        }
-    }
-    found
-}
 
 const HANG_SPEC: &str = "RSpec.describe \"Hang\" do\n  it \"waits\" do\n    File.open(File.join(ENV.fetch(\"HANG_DIR\") { File.expand_path(\"../tmp\", __dir__) }, \"hang.pid\"), \"a\") { |f| f.puts Process.pid }\n    600.times { sleep 0.1 }\n  end\nend\n";
 

@@ -1081,6 +1081,22 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Live processes (not zombies) whose environment holds `PRELOAD_TEST_MARK=mark`, with their
+/// command lines: what a test's runs started, found wherever they are now.
+pub fn marked_processes(mark: &str) -> Vec<(u32, String)> {
+    let needle = format!("PRELOAD_TEST_MARK={mark}");
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) && pid_alive(pid) {
+            let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            found.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    found
+}
+
 /// Poll until `path` exists (and is non-empty) or `timeout` passes.
 pub fn wait_for_file(path: &Path, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
