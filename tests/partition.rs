@@ -243,3 +243,18 @@ fn list_shows_the_files_each_share_runs() {
     all.sort();
     assert_eq!(all, sorted(BASIC_FILES));
 }
+
+#[test]
+fn whole_runs_merged_with_a_file_in_both_name_it() {
+    let p = Project::new("rspec_basic");
+    let a = p.fresh_path("a", "json");
+    let b = p.fresh_path("b", "json");
+    let (first, _) = p.testbot(["-n", "1", "spec/passing_spec.rb", "spec/pending_spec.rb"]).report_to(&a).run_with_report();
+    first.assert_exit(0);
+    let (second, _) = p.testbot(["-n", "1", "spec/pending_spec.rb", "spec/nested_spec.rb"]).report_to(&b).run_with_report();
+    second.assert_exit(0);
+    let run = merge(&p, &[&a, &b], &[]);
+    run.assert_output_contains("1 file(s) are in more than one report (partitions that overlap?): spec/pending_spec.rb");
+    // No other file is named as overlapping.
+    assert_eq!(run.combined().matches("more than one report").count(), 1, "{}", run.dump());
+}
