@@ -14,10 +14,9 @@ const MINITEST_RUNNER: &str = include_str!("testbot_minitest.rb");
 const TEST_UNIT_RUNNER: &str = include_str!("testbot_test_unit.rb");
 const CUCUMBER_RUNNER: &str = include_str!("testbot_cucumber.rb");
 const PRELOAD_SERVER: &str = include_str!("testbot_preload.rb");
-const PRELOAD_CLIENT: &str = include_str!("testbot_preload_client.rb");
 const COVERAGE: &str = include_str!("testbot_coverage.rb");
 const FORK_SERVER: &str = include_str!("testbot_fork.rb");
-const FORK_CLIENT: &str = include_str!("testbot_fork_client.rb");
+const CLIENT: &str = include_str!("testbot_client.rb");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framework {
@@ -114,23 +113,20 @@ impl Framework {
                 ("testbot_rspec_formatter.rb", RSPEC_FORMATTER),
                 ("testbot_coverage.rb", COVERAGE),
                 ("testbot_preload.rb", PRELOAD_SERVER),
-                ("testbot_preload_client.rb", PRELOAD_CLIENT),
             ],
             Framework::Minitest => vec![
                 ("testbot_events.rb", EVENTS),
                 ("testbot_minitest.rb", MINITEST_RUNNER),
                 ("testbot_preload.rb", PRELOAD_SERVER),
-                ("testbot_preload_client.rb", PRELOAD_CLIENT),
             ],
             Framework::TestUnit => vec![
                 ("testbot_events.rb", EVENTS),
                 ("testbot_test_unit.rb", TEST_UNIT_RUNNER),
                 ("testbot_preload.rb", PRELOAD_SERVER),
-                ("testbot_preload_client.rb", PRELOAD_CLIENT),
             ],
             Framework::Cucumber => vec![("testbot_events.rb", EVENTS), ("testbot_cucumber.rb", CUCUMBER_RUNNER)],
         };
-        files.extend([("testbot_fork.rb", FORK_SERVER), ("testbot_fork_client.rb", FORK_CLIENT)]);
+        files.extend([("testbot_fork.rb", FORK_SERVER), ("testbot_client.rb", CLIENT)]);
         files
     }
 
@@ -219,8 +215,9 @@ impl Framework {
         let mut argv = vec![
             "ruby".to_string(),
             "--disable-gems".to_string(),
-            format!("{support_dir}/testbot_preload_client.rb"),
+            format!("{support_dir}/testbot_client.rb"),
             socket.to_string(),
+            "preload".to_string(),
         ];
         argv.extend(self.command(&runner.forked(), support_dir, files));
         argv
@@ -277,7 +274,7 @@ impl Framework {
 /// the host's fork server on `socket`: a small client that needs no gems, so it starts without
 /// RubyGems or Bundler.
 pub fn through_fork(support_dir: &str, socket: &str, argv: Vec<String>) -> Vec<String> {
-    let mut wrapped = vec!["ruby".to_string(), "--disable-gems".to_string(), format!("{support_dir}/testbot_fork_client.rb"), socket.to_string()];
+    let mut wrapped = vec!["ruby".to_string(), "--disable-gems".to_string(), format!("{support_dir}/testbot_client.rb"), socket.to_string(), "fork".to_string()];
     wrapped.extend(argv);
     wrapped
 }
@@ -438,7 +435,7 @@ mod tests {
         assert_eq!(
             client,
             [
-                "ruby", "--disable-gems", "/s/testbot_preload_client.rb", "/s/preload/slot-1.sock", "rspec", "--require",
+                "ruby", "--disable-gems", "/s/testbot_client.rb", "/s/preload/slot-1.sock", "preload", "rspec", "--require",
                 "/s/testbot_rspec_formatter.rb", "--format", "Testbot::RSpecFormatter", "--tag", "focus", "./spec/a_spec.rb"
             ]
         );
@@ -465,13 +462,13 @@ mod tests {
         assert_eq!(
             client,
             [
-                "ruby", "--disable-gems", "/s/testbot_preload_client.rb", "/s/preload/slot-1.sock", "ruby", "-Itest", "/s/testbot_test_unit.rb",
+                "ruby", "--disable-gems", "/s/testbot_client.rb", "/s/preload/slot-1.sock", "preload", "ruby", "-Itest", "/s/testbot_test_unit.rb",
                 "./test/a_test.rb", "--", "--require", "my_helper"
             ]
         );
         for framework in [Framework::Minitest, Framework::TestUnit] {
             let names: Vec<&str> = framework.support_files().iter().map(|(name, _)| *name).collect();
-            assert!(names.contains(&"testbot_preload.rb") && names.contains(&"testbot_preload_client.rb"), "{names:?}");
+            assert!(names.contains(&"testbot_preload.rb") && names.contains(&"testbot_client.rb"), "{names:?}");
         }
     }
 
@@ -484,11 +481,11 @@ mod tests {
         let argv = Framework::Minitest.command(&runner.forked(), "/s", &["test/a_test.rb".into()]);
         assert_eq!(
             through_fork("/s", "/s/fork/ab.sock", argv),
-            ["ruby", "--disable-gems", "/s/testbot_fork_client.rb", "/s/fork/ab.sock", "ruby", "-Itest", "/s/testbot_minitest.rb", "./test/a_test.rb", "--"]
+            ["ruby", "--disable-gems", "/s/testbot_client.rb", "/s/fork/ab.sock", "fork", "ruby", "-Itest", "/s/testbot_minitest.rb", "./test/a_test.rb", "--"]
         );
         let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
         assert_eq!(Framework::RSpec.fork_server_command(&own, "/s", "/s/x.sock"), None);
-        assert!(Framework::Cucumber.support_files().iter().any(|(name, _)| *name == "testbot_fork_client.rb"));
+        assert!(Framework::Cucumber.support_files().iter().any(|(name, _)| *name == "testbot_client.rb"));
     }
 
     #[test]

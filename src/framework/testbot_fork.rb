@@ -7,7 +7,7 @@
 # under `bundle exec`, and LIBS, one a line on its stdin (the framework's core: rspec-core,
 # minitest, test-unit, cucumber; on stdin so that no process list takes it for a batch)
 # — and nothing of the project, sends the event `{"e":"fork_ready"}` and serves batches on the
-# UNIX socket SOCKET. A batch's process is a small client (testbot_fork_client.rb) that sends the
+# UNIX socket SOCKET. A batch's process is a small client (testbot_client.rb) that sends the
 # command a fresh process would have run (`rspec ARGS…`, or `ruby -IDIR… SCRIPT ARGS…`), its
 # environment and directory, and its stdout, stderr and event channel. For each batch the server
 # forks a keeper, which forks the batch's child and sends back how the child ended:

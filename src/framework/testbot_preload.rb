@@ -4,7 +4,7 @@
 #   ruby testbot_preload.rb SOCKET FRAMEWORK [-IDIR…] -- RUNNER_ARGS…
 #
 # It loads the framework and the suite's helper once, sends the event `{"e":"preload_ready"}`
-# and serves batches on the UNIX socket SOCKET: a client (testbot_preload_client.rb) sends the
+# and serves batches on the UNIX socket SOCKET: a client (testbot_client.rb) sends the
 # command a fresh process would have run (`rspec ARGS…`, or `ruby -IDIR… SCRIPT FILE… -- ARGS…`
 # for testbot's minitest and Test::Unit runners), its stdout, stderr and event channel; the
 # server forks a child that runs it on those descriptors, then sends back how the child ended.
@@ -141,7 +141,8 @@ module Testbot
     # `exit N` or `signal N`.
     def serve(conn, server, own_events)
       size = conn.read(4)&.unpack1('N') or return
-      args = conn.read(size).to_s.split("\0")
+      # The client's environment and directory are the slot's, which this server already has.
+      args, = Marshal.load(conn.read(size).to_s) # rubocop:disable Security/MarshalLoad
       out_io = conn.recv_io
       err_io = conn.recv_io
       event_io = conn.recv_io

@@ -1,23 +1,25 @@
-# testbot's fork client, embedded in the testbot binary and written next to the run. It is a
-# batch's process as testbot sees it when the host has a fork server (testbot_fork.rb), and
+# testbot's batch client, embedded in the testbot binary and written next to the run. It is a
+# batch's process as testbot sees it when its batches fork from a server — the host's fork server
+# (testbot_fork.rb) or, with `--preload`, the slot's preload server (testbot_preload.rb) — and
 # starts in tens of milliseconds (`ruby --disable-gems`):
 #
-#   ruby --disable-gems testbot_fork_client.rb SOCKET COMMAND…
+#   ruby --disable-gems testbot_client.rb SOCKET fork|preload COMMAND…
 #
 # COMMAND is what a fresh process would have run (`rspec ARGS…`, `ruby -IDIR… SCRIPT ARGS…`).
 # The client hands it, its environment, directory, stdout, stderr and event channel to the
 # server, which forks a child that runs it; the client ends the way that child ended (its exit
-# status, or the same signal). Killing the client (its process group) makes the server's keeper
-# kill the child and everything it started.
+# status, or the same signal). Killing the client (its process group) makes the server kill the
+# child and everything it started.
 require 'socket'
 
 path = ARGV.shift
+server = ARGV.shift == 'preload' ? 'the preload server of this slot' : 'the fork server of this host'
 dir, base = File.split(path.to_s)
 begin
   conn = Dir.chdir(dir) { UNIXSocket.new(base) }
 rescue SystemCallError => e
-  # Every batch on this host would end the same way: 127 takes the host out of the run.
-  warn "testbot: the fork server of this host is gone (#{e.message})"
+  # Every batch of this host (or slot) would end the same way: 127 takes the host out of the run.
+  warn "testbot: #{server} is gone (#{e.message})"
   exit! 127
 end
 payload = Marshal.dump([ARGV, ENV.to_h, Dir.pwd])
@@ -42,6 +44,6 @@ when /\Asignal (\d+)/
   sleep 1
   exit! 128 + signal
 else
-  warn 'testbot: the fork server of this host went away while the batch ran'
+  warn "testbot: #{server} went away while the batch ran"
   exit! 1
 end
