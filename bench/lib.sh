@@ -365,3 +365,31 @@ exit_if_failed() { # message
     exit 1
   fi
 }
+
+# Runs one measurement of mode KEY (repetition REP) of the synthetic suite in its directory, for
+# local.sh and cpu.sh (globals: STATUS, CMD, LOGS, LONGEST, EXAMPLES, IDEAL, TIMES): it must not
+# beat the longest file, and an rspec-based run must report every example.
+measure_makespan() {
+  local key=$1 rep=$2 log secs last
+  [[ ${STATUS[$key]} == ok ]] || return 0
+  log=$LOGS/$key-$rep.log
+  local -a cmd
+  eval "cmd=(${CMD[$key]})"
+  timed_run "$key" "$rep" "$log" "${cmd[@]}" || return 0
+  secs=$SECS
+  # Sanity checks: nothing can beat the longest file, and rspec-based runs
+  # must report every example (parallel_rspec's last summary line is the sum).
+  if less_than "$secs" "$LONGEST"; then
+    fail_mode "$key" "invalid: run $rep took $secs s, less than the longest file ($LONGEST s); did it run the suite? (log: $log)"
+    return 0
+  fi
+  if [[ $key == pr_* || $key == serial ]]; then
+    last=$(rspec_summary "$log")
+    if [[ $last != "$EXAMPLES examples, 0 failures"* ]]; then
+      fail_mode "$key" "invalid: run $rep reported '${last:-no summary}', expected $EXAMPLES examples, 0 failures (log: $log)"
+      return 0
+    fi
+  fi
+  TIMES[$key]+="$secs "
+  note "  $secs s ($(ratio "$secs" "$IDEAL") x ideal)"
+}

@@ -63,50 +63,25 @@ if [[ $HAVE_TESTBOT == 0 ]]; then
 fi
 [[ $SERIAL == 1 ]] || STATUS[serial]="skipped (set SERIAL=1; takes ~${SUM} s)"
 
-# Runs one measurement of mode KEY (repetition REP) in the suite directory.
-measure() {
-  local key=$1 rep=$2 log secs last
-  [[ ${STATUS[$key]} == ok ]] || return 0
-  log=$LOGS/$key-$rep.log
-  local -a cmd
-  eval "cmd=(${CMD[$key]})"
-  timed_run "$key" "$rep" "$log" "${cmd[@]}" || return 0
-  secs=$SECS
-  # Sanity checks: nothing can beat the longest file, and rspec-based runs
-  # must report every example (parallel_rspec's last summary line is the sum).
-  if less_than "$secs" "$LONGEST"; then
-    fail_mode "$key" "invalid: run $rep took $secs s, less than the longest file ($LONGEST s); did it run the suite? (log: $log)"
-    return 0
-  fi
-  if [[ $key == pr_* || $key == serial ]]; then
-    last=$(rspec_summary "$log")
-    if [[ $last != "$EXAMPLES examples, 0 failures"* ]]; then
-      fail_mode "$key" "invalid: run $rep reported '${last:-no summary}', expected $EXAMPLES examples, 0 failures (log: $log)"
-      return 0
-    fi
-  fi
-  TIMES[$key]+="$secs "
-  note "  $secs s ($(ratio "$secs" "$IDEAL") x ideal)"
-}
 
 testbot_pair() {
   rm -f -- "$SUITE/$TB_LOG"
-  measure tb_first "$1"
+  measure_makespan tb_first "$1"
   check_tb_history
-  measure tb_hist "$1"
+  measure_makespan tb_hist "$1"
 }
 
 parallel_pair() {
   rm -f -- "$SUITE/$PR_LOG"
-  measure pr_size "$1"
+  measure_makespan pr_size "$1"
   check_pr_log "the file-size run"
-  measure pr_runtime "$1"
+  measure_makespan pr_runtime "$1"
 }
 
 note "suite: $FILES files, $EXAMPLES examples, total ${SUM} s, longest ${LONGEST} s; $SLOTS slots -> ideal ${IDEAL} s; $RUNS runs per mode"
 alternate testbot_pair parallel_pair
 if [[ $SERIAL == 1 ]]; then
-  measure serial 1
+  measure_makespan serial 1
 fi
 
 # --- report ----------------------------------------------------------------------
