@@ -225,8 +225,8 @@ impl Plan {
 
 /// A batch forked from a fork server or a preload server starts in tens of milliseconds, not a
 /// Ruby boot: on a host where every slot forks its batches, all its slots take their first
-/// batch at once (wave 0) instead of one core's worth at a time. Returns each slot's boot wave.
-/// Returns each slot's boot wave, and how many runners each host may boot at once.
+/// batch at once (wave 0) instead of one core's worth at a time. Returns each slot's boot wave,
+/// and how many runners each host may boot at once.
 fn boot_at_once_when_forked(hosts: &[PreparedHost], slots: &[Slot], waves: Vec<usize>, forks: &[bool]) -> (Vec<usize>, Vec<usize>) {
     let limits: Vec<usize> = hosts.iter().zip(forks).map(|(host, f)| if *f { host.boot_parallelism.max(host.slots) } else { host.boot_parallelism }).collect();
     let waves = slots
