@@ -40,12 +40,7 @@ need_ruby_tools
 need awk mawk
 need date coreutils
 
-HAVE_TESTBOT=0
-if testbot_built; then
-  HAVE_TESTBOT=1
-else
-  note "note: testbot binary not found at $TESTBOT; skipping the testbot rows (build it with 'cargo build --release' or set TESTBOT=)"
-fi
+testbot_or_note
 
 clean_env
 

@@ -78,6 +78,16 @@ testbot_built() {
   [[ -x $TESTBOT && -f $TESTBOT ]]
 }
 
+# HAVE_TESTBOT=1 when the binary is there; else 0, with a note that its rows are skipped.
+testbot_or_note() {
+  HAVE_TESTBOT=0
+  if testbot_built; then
+    HAVE_TESTBOT=1
+  else
+    note "note: testbot binary not found at $TESTBOT; skipping the testbot rows (build it with 'cargo build --release' or set TESTBOT=)"
+  fi
+}
+
 # The suites have no Gemfile: keep bundler and any outer parallel run out.
 clean_env() {
   export PARALLEL_TESTS_EXECUTABLE=rspec
