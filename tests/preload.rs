@@ -131,13 +131,7 @@ fn ctrl_c_leaves_no_server_client_or_child_behind() {
         "RSpec.describe \"Hang\" do\n  it \"waits\" do\n    File.write(File.expand_path(\"../tmp/hang.pid\", __dir__), Process.pid.to_s)\n    600.times { sleep 0.1 }\n  end\nend\n",
     );
     let mark = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
-    let running = p.testbot(["-n", "2", "--preload"]).env("PRELOAD_TEST_MARK", &mark).spawn();
-    let pid_file = p.path("tmp/hang.pid");
-    if !wait_for_file(&pid_file, Duration::from_secs(60)) {
-        running.kill_group();
-        panic!("the hanging example never started\n{}", running.finish(Duration::from_secs(5)).dump());
-    }
-    let child: u32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let (running, child) = start_hanging_preload_run(&p, &mark);
     let _cleanup = KillOnDrop(child);
     // testbot, two servers, the hanging batch's client and its child (at least).
     let before = marked_processes(&mark);

@@ -255,13 +255,7 @@ fn kill_9_of_testbot_leaves_no_server_client_or_child_behind() {
     let p = Project::new("rspec_preload");
     p.write("spec/hang_spec.rb", HANG_SPEC);
     let mark = format!("kill9-{}", std::process::id());
-    let running = p.testbot(["-n", "2", "--preload"]).env("PRELOAD_TEST_MARK", &mark).spawn();
-    let pid_file = p.path("tmp/hang.pid");
-    if !wait_for_file(&pid_file, Duration::from_secs(60)) {
-        running.kill_group();
-        panic!("the hanging example never started\n{}", running.finish(Duration::from_secs(5)).dump());
-    }
-    let child: u32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let (running, child) = start_hanging_preload_run(&p, &mark);
     let _cleanup = KillOnDrop(child);
     let before = marked_processes(&mark);
     assert!(before.iter().filter(|(_, cmd)| cmd.contains("testbot_preload.rb")).count() >= 3, "{before:#?}");

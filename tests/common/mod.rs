@@ -1081,6 +1081,19 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Starts `testbot -n 2 --preload` in `p`, its processes marked `PRELOAD_TEST_MARK=mark`, and
+/// waits until a hanging example has written its pid to `tmp/hang.pid`: the run, and that pid.
+pub fn start_hanging_preload_run(p: &Project, mark: &str) -> (Running, u32) {
+    let running = p.testbot(["-n", "2", "--preload"]).env("PRELOAD_TEST_MARK", mark).spawn();
+    let pid_file = p.path("tmp/hang.pid");
+    if !wait_for_file(&pid_file, Duration::from_secs(60)) {
+        running.kill_group();
+        panic!("the hanging example never started\n{}", running.finish(Duration::from_secs(5)).dump());
+    }
+    let child = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    (running, child)
+}
+
 /// Live processes (not zombies) whose environment holds `PRELOAD_TEST_MARK=mark`, with their
 /// command lines: what a test's runs started, found wherever they are now.
 pub fn marked_processes(mark: &str) -> Vec<(u32, String)> {
