@@ -228,3 +228,55 @@ fn no_host_waits_for_another_hosts_fork_server() {
     }
     assert_eq!(others(), vec![], "host1 still runs processes after the run");
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn the_server_keeps_its_compiled_code_between_runs_and_a_damaged_file_costs_nothing() {
+    let p = Project::new("rspec_basic");
+    let serial = p.serial_rspec(&[]);
+    let cache = p.fresh_path("xdg", "d");
+    let run = |what: &str| {
+        let report_path = p.fresh_path("report", "json");
+        let (run, report) =
+            p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0").env("XDG_CACHE_HOME", &cache).report_to(&report_path).run_with_report();
+        run.assert_exit(1);
+        assert!(!run.combined().contains("fresh processes"), "{what}: {}", run.dump());
+        assert_eq!(report.totals().counts(), serial.counts, "{what}: {}", run.dump());
+        run
+    };
+    run("first run");
+    // What the server loaded (rspec-core among it), compiled, beside the sync's cache.
+    let compiled_files = || -> Vec<_> {
+        files_under(&cache.join("testbot/controller")).into_iter().filter(|f| f.to_string_lossy().contains("/compiled/")).collect()
+    };
+    let compiled = compiled_files();
+    let core: Vec<_> = compiled.iter().filter(|f| f.to_string_lossy().ends_with("%rspec%core.rb")).collect();
+    assert_eq!(core.len(), 1, "{compiled:#?}");
+    assert!(core[0].to_string_lossy().contains("/compiled/ruby-"), "{}", core[0].display());
+    assert!(compiled.iter().all(|f| !f.to_string_lossy().ends_with(".tmp")), "{compiled:#?}");
+    // Damaged files (a full disk, another tool): the next run compiles them again and stores
+    // them over the damage, with the same verdict.
+    for f in &compiled {
+        fs::write(f, b"not compiled code").unwrap();
+    }
+    run("damaged files");
+    let again = compiled_files();
+    assert_eq!(again.len(), compiled.len(), "{again:#?}");
+    for f in &again {
+        assert_ne!(fs::read(f).unwrap(), b"not compiled code", "{} was not stored again", f.display());
+    }
+    run("stored again");
+}

@@ -35,6 +35,7 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
             workdir: crate::sync::local_workdir(&project.root),
             // Only TMPDIR points here, under the project's own tmp/.
             support_dir: project.root.join("tmp").join("testbot").to_string_lossy().into_owned(),
+            compiled_dir: None,
             slot_numbers: Vec::new(),
         });
     }

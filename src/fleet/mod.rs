@@ -24,6 +24,10 @@ use crate::signals::Signals;
 use crate::ssh::LocalHost;
 use std::sync::Arc;
 
+/// The folder, in a host's support dir (this machine: beside its sync cache), where the fork
+/// server keeps the compiled code of what it loads from one run to the next.
+const COMPILED: &str = "compiled";
+
 /// The hosts ready for a run, and what must live as long as it: the runner's support files on
 /// this machine, the slot leases on shared hosts.
 pub struct Fleet {
@@ -63,6 +67,9 @@ pub async fn prepare(
             boot_parallelism: cores,
             workdir: crate::sync::local_workdir(&project.root),
             support_dir: support.path().to_string_lossy().into_owned(),
+            // Beside the sync's cache of this project: the support dir goes with the run.
+            compiled_dir: crate::sync::local::cache_dir(&project.root)
+                .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
             slot_numbers: Vec::new(),
         });
     }

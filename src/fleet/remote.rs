@@ -146,6 +146,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 boot_parallelism: facts.cores.max(1),
                 workdir: PathBuf::from(sync::remote_path(&remote_dir)),
                 support_dir: SUPPORT_DIR.to_string(),
+                compiled_dir: Some(format!("{SUPPORT_DIR}/{}", super::COMPILED)),
                 slot_numbers: Vec::new(),
             })
         };

@@ -19,6 +19,9 @@ pub struct PreparedHost {
     pub workdir: PathBuf,
     /// Where the formatter was put, as the runner's `--require` reads it.
     pub support_dir: String,
+    /// Where its fork server keeps the compiled code of what it loads, between runs (None: it
+    /// compiles it every run).
+    pub compiled_dir: Option<String>,
     /// The numbers of its slots (TEST_ENV_NUMBER derives from them): the ones leased on a
     /// shared host; empty: 1..=slots.
     pub slot_numbers: Vec<usize>,

@@ -134,7 +134,15 @@ impl Framework {
     /// it first (not `minitest/autorun`, nothing of the project), and testbot's events.
     fn core_libs(&self) -> &'static [&'static str] {
         match self {
-            Framework::RSpec => &["rspec/core", "rspec/expectations", "rspec/mocks"],
+            // With the files RSpec's runner requires late in every run (the default mocking
+            // adapter and the profiler), which a library that lacks them skips.
+            Framework::RSpec => &[
+                "rspec/core",
+                "rspec/expectations",
+                "rspec/mocks",
+                "rspec/core/mocking_adapters/rspec",
+                "rspec/core/profiler",
+            ],
             Framework::Minitest => &["minitest"],
             Framework::TestUnit => &["test/unit", "test/unit/collector", "test/unit/ui/testrunner", "test/unit/ui/testrunnermediator"],
             Framework::Cucumber => &["cucumber/rspec/disable_option_parser", "cucumber/cli/main"],
@@ -146,11 +154,19 @@ impl Framework {
     /// the libraries to load, one a line (not in its arguments, where a process list would take
     /// it for a batch). `None` when the project starts its runner with its own `[project]
     /// command`, which a server cannot stand in for.
-    pub fn fork_server_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str) -> Option<(Vec<String>, String)> {
+    /// `compiled`: where it keeps the compiled code of what it loads between runs.
+    pub fn fork_server_command(
+        &self,
+        runner: &RunnerConfig,
+        support_dir: &str,
+        socket: &str,
+        compiled: Option<&str>,
+    ) -> Option<(Vec<String>, String)> {
         if runner.command.is_some() {
             return None;
         }
-        let args = vec![format!("{support_dir}/testbot_fork.rb"), socket.to_string()];
+        let mut args = vec![format!("{support_dir}/testbot_fork.rb"), socket.to_string()];
+        args.extend(compiled.map(str::to_string));
         let mut libs = format!("{support_dir}/testbot_events.rb\n");
         for lib in self.core_libs() {
             libs.push_str(lib);
@@ -475,16 +491,19 @@ mod tests {
     #[test]
     fn forked_commands_are_the_fresh_ones_without_bundler_behind_the_client() {
         let runner = RunnerConfig { command: None, bundler: true, runner_args: vec![] };
-        let (server, libs) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock").unwrap();
+        let (server, libs) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock", None).unwrap();
         assert_eq!(server, ["bundle", "exec", "ruby", "/s/testbot_fork.rb", "/s/fork/ab.sock"]);
         assert_eq!(libs, "/s/testbot_events.rb\nminitest\n");
+        // The compiled code's folder follows the socket.
+        let (server, _) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock", Some("/c/compiled")).unwrap();
+        assert_eq!(server[3..], ["/s/testbot_fork.rb", "/s/fork/ab.sock", "/c/compiled"]);
         let argv = Framework::Minitest.command(&runner.forked(), "/s", &["test/a_test.rb".into()]);
         assert_eq!(
             through_fork("/s", "/s/fork/ab.sock", argv),
             ["ruby", "--disable-gems", "/s/testbot_client.rb", "/s/fork/ab.sock", "fork", "ruby", "-Itest", "/s/testbot_minitest.rb", "./test/a_test.rb", "--"]
         );
         let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
-        assert_eq!(Framework::RSpec.fork_server_command(&own, "/s", "/s/x.sock"), None);
+        assert_eq!(Framework::RSpec.fork_server_command(&own, "/s", "/s/x.sock", None), None);
         assert!(Framework::Cucumber.support_files().iter().any(|(name, _)| *name == "testbot_client.rb"));
     }
 

@@ -1,7 +1,7 @@
 # testbot's fork server, embedded in the testbot binary and written next to the run. One runs
 # per host (and one on this machine) for the length of one run:
 #
-#   [bundle exec] ruby testbot_fork.rb SOCKET < LIBS
+#   [bundle exec] ruby testbot_fork.rb SOCKET [COMPILED] < LIBS
 #
 # It loads what every batch of the run loads anyway — RubyGems, Bundler's setup when it runs
 # under `bundle exec`, and LIBS, one a line on its stdin (the framework's core: rspec-core,
@@ -19,6 +19,11 @@
 # when the client hangs up (testbot killed the batch: a timeout, fail-fast, Ctrl-C, a lost host)
 # or when the server goes away (the run ended, or testbot was killed). The child runs no thread
 # of testbot's; the server runs nothing of a batch, so every batch starts from the same state.
+#
+# COMPILED, a directory testbot keeps between runs, holds the compiled code (instruction
+# sequences) of the files LIBS load, as bootsnap keeps an app's: the next run's server loads
+# them without parsing them again. Only the server's own loading of LIBS goes through it; the
+# batches compile what they load as a fresh process does.
 require 'socket'
 
 module Testbot
@@ -26,7 +31,8 @@ module Testbot
     module_function
 
     def main(argv)
-      socket = argv.shift or abort('usage: testbot_fork.rb SOCKET < LIBS')
+      socket = argv.shift or abort('usage: testbot_fork.rb SOCKET [COMPILED] < LIBS')
+      compiled = argv.shift
       libs = STDIN.read.split("\n").reject(&:empty?)
       fd = ENV.delete('TESTBOT_EVENT_FD').to_s
       events = fd =~ /\A\d+\z/ ? IO.for_fd(fd.to_i, 'w', autoclose: false) : STDOUT.dup
@@ -34,11 +40,16 @@ module Testbot
       # What this process was started with, before `bundle exec` changed it: a batch's own
       # variables are the ones its client has that differ from these.
       launched = launch_env
-      libs.each do |lib|
-        require lib
-      rescue LoadError
-        nil # a fresh process would fail the same way, and says so in the batch
+      Compiled.around(compiled) do
+        libs.each do |lib|
+          require lib
+        rescue LoadError
+          nil # a fresh process would fail the same way, and says so in the batch
+        end
       end
+      # A full collection now, once, rather than one in every child: a child whose first
+      # collection marks the whole inherited heap copies every page it touches.
+      GC.start
       server = listen(socket)
       # Closed in the server only when it ends: every keeper watches the read end.
       alive_r, alive_w = IO.pipe
@@ -186,6 +197,74 @@ module Testbot
         warn "testbot fork server: cannot run #{argv.first.inspect}"
         exit 127
       end
+    end
+  end
+
+  # The compiled code of what the server loads, in DIR: one file per source file, named by its
+  # path, under a folder named by the Ruby that compiled it, and stamped with the source's
+  # modification time and size (a changed source is compiled again, over it); written whole
+  # (a temporary file renamed). Anything amiss — no DIR, a file that cannot be read,
+  # written or loaded — and the source is compiled as usual (and stored again).
+  module Compiled
+    module_function
+
+    def around(dir)
+      return yield unless dir && !dir.empty? && RubyVM::InstructionSequence.respond_to?(:load_from_binary)
+
+      dir = File.join(File.expand_path(dir), "ruby-#{RUBY_VERSION}-#{RUBY_PLATFORM}-#{RUBY_REVISION}")
+      hook = RubyVM::InstructionSequence.singleton_class
+      return yield if hook.method_defined?(:load_iseq) # someone else's (bootsnap): theirs stays
+
+      # testbot's own files (this one's folder) are written again every run, to another temporary
+      # folder on this machine: not kept.
+      own = "#{__dir__}/"
+      hook.define_method(:load_iseq) { |path| path.start_with?(own) ? nil : Compiled.load(dir, path) }
+      begin
+        yield
+      ensure
+        hook.send(:remove_method, :load_iseq)
+      end
+    end
+
+    def load(dir, path)
+      stat = File.stat(path)
+      stamp = "#{stat.mtime.to_i}.#{stat.mtime.nsec}.#{stat.size}\n"
+      cached = File.join(dir, path.tr('/', '%'))
+      return nil if File.basename(cached).bytesize > 240
+
+      begin
+        data = File.binread(cached)
+        if data.start_with?(stamp)
+          return RubyVM::InstructionSequence.load_from_binary(data.byteslice(stamp.bytesize..))
+        end
+      rescue StandardError
+        nil # not there yet, or damaged: compiled again, and stored over it
+      end
+      iseq = RubyVM::InstructionSequence.compile_file(path)
+      store(dir, cached, stamp + iseq.to_binary)
+      iseq
+    rescue StandardError, ScriptError
+      nil
+    end
+
+    def store(dir, cached, data)
+      # `mkdir -p` without FileUtils, which the server does not load for its batches.
+      missing = []
+      d = dir
+      until File.directory?(d) || d == File.dirname(d)
+        missing.unshift(d)
+        d = File.dirname(d)
+      end
+      missing.each do |m|
+        Dir.mkdir(m, 0o700)
+      rescue Errno::EEXIST
+        nil
+      end
+      temp = "#{cached}.#{Process.pid}.tmp"
+      File.binwrite(temp, data)
+      File.rename(temp, cached)
+    rescue SystemCallError, IOError
+      File.unlink(temp) rescue nil # rubocop:disable Style/RescueModifier
     end
   end
 end

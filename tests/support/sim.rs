@@ -141,6 +141,7 @@ pub fn hosts(script: &Arc<Script>, hosts: usize, slots: usize, boot_parallelism:
             boot_parallelism,
             workdir: PathBuf::from("/nonexistent/sim"),
             support_dir: ".testbot".to_string(),
+            compiled_dir: None,
             slot_numbers: Vec::new(),
         })
         .collect()
