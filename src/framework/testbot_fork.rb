@@ -209,7 +209,7 @@ module Testbot
     module_function
 
     def around(dir)
-      return yield unless dir && !dir.empty? && RubyVM::InstructionSequence.respond_to?(:load_from_binary)
+      return yield unless dir && !dir.empty? && defined?(RubyVM::InstructionSequence.load_from_binary)
 
       dir = File.join(File.expand_path(dir), "ruby-#{RUBY_VERSION}-#{RUBY_PLATFORM}-#{RUBY_REVISION}")
       hook = RubyVM::InstructionSequence.singleton_class
