@@ -95,9 +95,10 @@ pub struct Tuning {
     /// boots another runner, and with a full history the plan is already right; see
     /// docs/benchmarks.md for the figures behind this.
     pub tail_share: f64,
-    /// After the first wave, until a batch has ended (and so what a batch costs is measured), a
-    /// batch holds at most remaining ÷ (slots × this) expected seconds. Larger values balance
-    /// the tail better but start more runner processes (each costs Ruby's start-up).
+    /// After the first wave a batch holds at most remaining ÷ (slots × this) expected seconds,
+    /// or, once what a batch costs is measured, √(cost × remaining ÷ slots) when that is more
+    /// (see `next_batch_for`). Larger values balance the tail better but start more runner
+    /// processes (each costs Ruby's start-up).
     pub split_factor: f64,
     /// …but at least this many seconds, when the estimates are in seconds (from the history).
     pub min_batch_seconds: f64,
