@@ -385,13 +385,9 @@ impl<'a> Dispatcher<'a> {
                 self.dispatch = true;
                 None
             }
-            Msg::BatchDone { slot, seconds, overhead, requeue, lost } => {
+            Msg::BatchDone { slot, seconds, requeue, lost } => {
                 self.running -= 1;
                 self.dispatch = true;
-                if let Some(overhead) = overhead {
-                    // Later batches are sized for what a batch costs here, boot and end.
-                    self.queue.observe_overhead(overhead);
-                }
                 let h = self.slots[slot].host_index;
                 emit(RunEvent::BatchFinished { slot: self.slots[slot].info.id, seconds });
                 if let (Some(reason), false) = (lost, self.lost[h]) {

@@ -24,9 +24,8 @@ enum Msg {
     /// The runner finished booting (its first file started, or it ended); `seconds`: from its
     /// spawn to its first file's start (None: no file started).
     Booted { slot: usize, seconds: Option<f64> },
-    /// `lost`: the host went away (why); it takes no more work. `overhead`: the seconds the
-    /// batch took beyond its files' own, when it ran every file and put none back.
-    BatchDone { slot: usize, seconds: f64, overhead: Option<f64>, requeue: Vec<Requeue>, lost: Option<String> },
+    /// `lost`: the host went away (why); it takes no more work.
+    BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<String> },
     /// Host `host`'s fork server is ready, or did not start (its slots then run fresh processes).
     ForkServer { host: usize, booted: crate::fleet::fork::Booted },
 }

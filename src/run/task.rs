@@ -87,9 +87,7 @@ impl BatchTask {
         };
         link.events(end.events);
         let seconds = started.elapsed().as_secs_f64();
-        let overhead = (lost.is_none() && end.requeue.is_empty() && end.busy_seconds > 0.0)
-            .then(|| (seconds - end.busy_seconds).max(0.0));
-        let _ = link.tx.send(Msg::BatchDone { slot: index, seconds, overhead, requeue: end.requeue, lost });
+        let _ = link.tx.send(Msg::BatchDone { slot: index, seconds, requeue: end.requeue, lost });
     }
 }
 

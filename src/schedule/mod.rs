@@ -95,10 +95,9 @@ pub struct Tuning {
     /// boots another runner, and with a full history the plan is already right; see
     /// docs/benchmarks.md for the figures behind this.
     pub tail_share: f64,
-    /// After the first wave a batch holds at most remaining ÷ (slots × this) expected seconds,
-    /// or, once what a batch costs is measured, √(cost × remaining ÷ slots) when that is more
-    /// (see `next_batch_for`). Larger values balance the tail better but start more runner
-    /// processes (each costs Ruby's start-up).
+    /// After the first wave a batch holds at most remaining ÷ (slots × this) expected seconds.
+    /// Larger values balance the tail better but start more runner processes (each costs
+    /// Ruby's start-up).
     pub split_factor: f64,
     /// …but at least this many seconds, when the estimates are in seconds (from the history).
     pub min_batch_seconds: f64,
@@ -124,7 +123,9 @@ impl Default for Tuning {
 
 impl Tuning {
     /// When every batch is forked from a fork server: a batch costs a fork and a small client
-    /// (tens of milliseconds, not a Ruby boot), so the tail is cut finer, down to single files.
+    /// (tens of milliseconds, not a Ruby boot), so the tail is cut finer, down to single files,
+    /// and with no history it is larger (40 %): the file sizes that plan the first wave misjudge
+    /// a long file, and the other slots make up for it (docs/benchmarks.md has the figures).
     pub fn forked() -> Tuning {
         Tuning { tail_share: 0.4, split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, ..Tuning::default() }
     }
@@ -174,24 +175,13 @@ pub struct Queue {
     any_known: bool,
     /// Boot times the run layer measured (spawn to the first file's start), in seconds.
     boots: Vec<f64>,
-    /// What whole batches cost beyond their files (boot, loading, the runner's end, and over
-    /// SSH the channel's), in seconds: measured once batches end, it stands for the boot.
-    overheads: Vec<f64>,
     /// Expected and measured seconds of the files finished so far: how estimates map to seconds.
     observed: (f64, f64),
 }
 
-fn median(values: &[f64]) -> Option<f64> {
-    let mut values = values.to_vec();
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
-}
-
+/// A tail batch holds at least this many times the measured boot in work: a batch that boots
+/// for longer than it runs costs more than the balance it buys.
+pub const BOOT_WORTH: f64 = 2.0;
 
 impl Queue {
     /// `boot_waves[k]`: in which boot wave the k-th slot to ask for work boots (0 = at once);
@@ -243,7 +233,6 @@ impl Queue {
             returned: 0,
             any_known,
             boots: Vec::new(),
-            overheads: Vec::new(),
             observed: (0.0, 0.0),
         }
     }
@@ -265,24 +254,23 @@ impl Queue {
         }
     }
 
-    /// A batch that ran all its files took `seconds` more than they did.
-    pub fn observe_overhead(&mut self, seconds: f64) {
-        if seconds.is_finite() && seconds >= 0.0 {
-            self.overheads.push(seconds);
+    /// The median of the measured boots (None before any).
+    pub fn boot_seconds(&self) -> Option<f64> {
+        let mut boots = self.boots.clone();
+        boots.sort_by(f64::total_cmp);
+        let n = boots.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(boots[n / 2]),
+            _ => Some((boots[n / 2 - 1] + boots[n / 2]) / 2.0),
         }
     }
 
-    /// What a batch costs beyond its files: the median of the measured overheads, or before
-    /// any batch ended, of the measured boots (None before either).
-    pub fn boot_seconds(&self) -> Option<f64> {
-        median(if self.overheads.is_empty() { &self.boots } else { &self.overheads })
-    }
-
-    /// What a batch costs beyond its files (`boot_seconds`) in the estimates' units: converted
-    /// by what finished files took against their estimates (taken as seconds when they came
-    /// from the history and nothing finished yet). None: nothing measured, or sizes with
-    /// nothing to convert them by.
-    fn batch_cost(&self) -> Option<f64> {
+    /// The smallest tail batch worth a boot, in the estimates' units: `BOOT_WORTH` × the
+    /// measured boot, converted by what finished files took against their estimates (taken as
+    /// seconds when they came from the history and nothing finished yet). None: nothing
+    /// measured, or sizes with nothing to convert them by.
+    fn boot_floor(&self) -> Option<f64> {
         let boot = self.boot_seconds()?;
         let (expected, took) = self.observed;
         let seconds_per_unit = if expected > 0.0 && took > 0.0 {
@@ -292,7 +280,7 @@ impl Queue {
         } else {
             return None;
         };
-        Some(boot / seconds_per_unit)
+        Some(BOOT_WORTH * boot / seconds_per_unit)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -342,16 +330,9 @@ impl Queue {
                 }
             }
         } else {
-            let remaining = self.remaining_seconds();
-            let slots = self.slots as f64;
-            // The slots' share of what is left, but, once what a batch costs (c) is measured,
-            // at least √(c·R/S) for R left on S slots: with batches of b the rest takes about
-            // (R + c·R/b)/S and the last batch ends up to b after the others, which √(c·R/S)
-            // balances. Dear batches (a Ruby boot) keep the tail coarse; at the end, with
-            // little left, even they come down towards single files.
-            let share = remaining / (slots * self.tuning.split_factor);
-            let worth = self.batch_cost().map_or(0.0, |cost| (cost * remaining / slots).sqrt());
-            let target = share.max(worth).max(self.min_batch_seconds);
+            let target = (self.remaining_seconds() / (self.slots as f64 * self.tuning.split_factor))
+                .max(self.min_batch_seconds)
+                .max(self.boot_floor().unwrap_or(0.0));
             let mut i = at;
             while jobs.len() < self.tuning.max_batch_files {
                 match self.pending.get(i) {
@@ -737,21 +718,6 @@ mod tests {
         assert_eq!(q.boot_seconds(), Some(3.5));
     }
 
-    #[test]
-    fn once_batches_end_their_whole_overhead_stands_for_the_boot() {
-        // Over SSH a forked runner boots in 0.1 s but its batch costs 0.3 s beyond its files
-        // (the channel, the client, the end): tail batches are sized for the 0.3 s.
-        let mut q = Queue::new(files(&[1.0]), &waves(1, 1), Tuning::default());
-        q.observe_boot(0.1);
-        q.observe_boot(0.1);
-        assert_eq!(q.boot_seconds(), Some(0.1));
-        for s in [0.3, 0.2, 0.4, -1.0, f64::INFINITY] {
-            q.observe_overhead(s);
-        }
-        assert_eq!(q.boot_seconds(), Some(0.3));
-        assert_eq!(q.batch_cost(), Some(0.3));
-    }
-
     /// Slots pulling batches, each batch costing `boot` before its files; the queue is told what
     /// each boot and file took (files take `seconds_per_unit` × their estimate), as the
     /// dispatcher tells it. Returns the makespan and the number of batches.
@@ -802,50 +768,26 @@ mod tests {
     }
 
     #[test]
-    fn a_dear_batch_keeps_the_tail_coarse_until_little_is_left() {
-        // Batches cost 0.5 s (SSH); 40 files of 0.1 s on 4 slots, all but the first wave's
-        // 4 in the tail. With R = 3.6 s left the slots' share (R / 8) holds 4 files and
-        // √(0.5 × R / 4) 6; once R = 1 s, the share holds 1 and √(0.5 × R / 4) 3.
-        let tuning = Tuning { tail_share: 1.0, split_factor: 2.0, ..Tuning::default() };
-        for (told, first, last) in [(true, 6, 3), (false, 4, 1)] {
-            let mut q = Queue::new(unknown(&[0.1; 40]), &waves(4, 2), tuning.clone());
-            while !q.planned.is_empty() {
-                q.next_batch();
-            }
-            if told {
-                q.observe_overhead(0.5);
-                q.observe_file(1.0, 1.0);
-            }
-            assert_eq!(q.next_batch().unwrap().jobs.len(), first, "told: {told}");
-            while q.len() > 10 {
-                q.next_batch();
-            }
-            assert_eq!(q.next_batch().unwrap().jobs.len(), last, "told: {told}");
-        }
-    }
-
-    #[test]
-    fn the_batch_cost_is_converted_to_the_estimates_units() {
-        // Sizes, not seconds: no cost until a file finished to convert the boot by.
+    fn the_boot_floor_is_converted_to_the_estimates_units() {
+        // Sizes, not seconds: no floor until a file finished to convert the boot by.
         let mut q = Queue::new(unknown(&[1.0; 20]), &waves(1, 1), Tuning::default());
         q.observe_boot(1.0);
-        assert_eq!(q.batch_cost(), None);
-        // Files take half their estimate: 1 s of boot is worth 2 units.
+        assert_eq!(q.boot_floor(), None);
+        // Files take half their estimate: 1 s of boot is worth 2 units, twice (BOOT_WORTH).
         q.observe_file(2.0, 1.0);
-        assert_eq!(q.batch_cost(), Some(2.0));
+        assert_eq!(q.boot_floor(), Some(4.0));
         // Seconds from the history: taken as they are until files say otherwise.
         let mut q = Queue::new(files(&[1.0; 20]), &waves(1, 1), Tuning::default());
         q.observe_boot(1.5);
-        assert_eq!(q.batch_cost(), Some(1.5));
-        // The cost sizes tail batches: 40 × 0.1 on 4 slots leaves a tail of 10 files (1.0),
-        // cut in quarters (0.25) when nothing is measured, and once a cost of 4 units is, in
-        // one batch: √(4 × 1.0 / 4) = 1.0.
+        assert_eq!(q.boot_floor(), Some(3.0));
+        // The floor sizes tail batches: 40 × 0.1 on 4 slots leaves a tail of 10 files (1.0),
+        // cut in quarters (0.25) when nothing is measured, in one batch once a boot of 0.5 s is.
         let mut q = Queue::new(unknown(&[0.1; 40]), &waves(4, 2), Tuning::default());
         (0..4).for_each(|_| drop(q.next_batch()));
         assert_eq!(q.len(), 10);
         let mut measured = Queue::new(unknown(&[0.1; 40]), &waves(4, 2), Tuning::default());
         (0..4).for_each(|_| drop(measured.next_batch()));
-        measured.observe_boot(4.0);
+        measured.observe_boot(0.5);
         measured.observe_file(1.0, 1.0);
         assert_eq!(q.next_batch().unwrap().jobs.len(), 2);
         assert_eq!(measured.next_batch().unwrap().jobs.len(), 10);
@@ -906,7 +848,7 @@ mod tests {
 
     #[test]
     fn impossible_measures_are_ignored() {
-        // Sizes, not seconds: the batch cost needs a measured boot and files measured against
+        // Sizes, not seconds: the floor needs a measured boot and files measured against
         // their estimates.
         let mut q = Queue::new(unknown(&[1.0; 8]), &waves(2, 2), Tuning::default());
         q.observe_boot(-1.0);
@@ -919,10 +861,10 @@ mod tests {
         q.observe_file(1.0, -1.0);
         q.observe_file(1.0, f64::INFINITY);
         q.observe_file(-1.0, 3.0);
-        assert_eq!(q.batch_cost(), None);
-        // 2 size units took 1 s: a boot of 1 s is worth 2 units.
+        assert_eq!(q.boot_floor(), None);
+        // 2 size units took 1 s: a boot of 1 s is worth BOOT_WORTH × 2 units.
         q.observe_file(2.0, 1.0);
-        assert_eq!(q.batch_cost(), Some(2.0));
+        assert_eq!(q.boot_floor(), Some(BOOT_WORTH * 2.0));
     }
 
     #[test]
@@ -930,7 +872,7 @@ mod tests {
         let mut q = Queue::new(unknown(&[1.0; 8]), &waves(2, 2), Tuning::default());
         q.observe_boot(1.0);
         q.observe_file(2.0, 0.0);
-        assert_eq!(q.batch_cost(), None);
+        assert_eq!(q.boot_floor(), None);
     }
 
     #[test]

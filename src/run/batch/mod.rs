@@ -46,9 +46,6 @@ pub struct Requeue {
 pub struct BatchEnd {
     pub events: Vec<RunEvent>,
     pub requeue: Vec<Requeue>,
-    /// Seconds the batch's files took, each from its start to its end: the rest of the batch's
-    /// time is what running a batch costs (boot, loading, the runner's end).
-    pub busy_seconds: f64,
 }
 
 /// How a batch's process came to its end, as the run layer saw it.
@@ -75,8 +72,6 @@ pub struct BatchTracker {
     started: bool,
     /// The runner's own closing counts.
     done: Option<Counts>,
-    /// Seconds of the files finished so far (see `BatchEnd::busy_seconds`).
-    busy: f64,
     /// What testbot recorded from the example events, to hold against `done`.
     seen: Counts,
     /// The example the runner is in (from its `ex_start`), for a hang or a crash.
@@ -132,7 +127,6 @@ impl BatchTracker {
             hello: false,
             started: false,
             done: None,
-            busy: 0.0,
             seen: Counts::default(),
             example: None,
             other_errors: Vec::new(),
@@ -240,7 +234,6 @@ impl BatchTracker {
 
     fn file_done(&mut self, i: usize, seconds: f64, events: &mut Vec<RunEvent>) {
         if !self.files[i].reported {
-            self.busy += seconds;
             events.push(self.report(i, seconds, None));
         }
     }
@@ -379,7 +372,6 @@ impl BatchTracker {
     pub fn finish(mut self, exit: ExitInfo, ending: Ending) -> BatchEnd {
         let mut end = BatchEnd::default();
         self.flush_marks(&mut end.events);
-        end.busy_seconds = self.busy;
         if ending == Ending::Stopped {
             self.finish_stopped(&mut end);
             return end;
