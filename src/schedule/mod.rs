@@ -123,11 +123,9 @@ impl Default for Tuning {
 
 impl Tuning {
     /// When every batch is forked from a fork server: a batch costs a fork and a small client
-    /// (tens of milliseconds, not a Ruby boot), so the tail is cut finer, down to single files,
-    /// and with no history it is larger (40 %): the file sizes that plan the first wave misjudge
-    /// a long file, and the other slots make up for it (docs/benchmarks.md has the figures).
+    /// (tens of milliseconds, not a Ruby boot), so the tail is cut finer, down to single files.
     pub fn forked() -> Tuning {
-        Tuning { tail_share: 0.4, split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, ..Tuning::default() }
+        Tuning { split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, ..Tuning::default() }
     }
 }
 
