@@ -107,6 +107,13 @@ pub struct Tuning {
     /// runner a core at once on each host (see `boot_order`); with seconds estimates, the first
     /// wave gives the slots that boot later less work, so that all finish together.
     pub boot_seconds: f64,
+    /// Whether a tail batch is held to an even share of what is left (remaining ÷ slots) even
+    /// when the floors ask for more. The boot floor is converted into the estimates' units by
+    /// what finished files took, which can be far off for the files still queued (near-instant
+    /// files before slow ones): without the cap one slot can take a whole group of slow files
+    /// while the others idle. Forked batches cost tens of milliseconds, so the cap costs little
+    /// there; with a Ruby boot a batch, the floor keeps the tail coarse.
+    pub even_tail: bool,
 }
 
 impl Default for Tuning {
@@ -117,15 +124,18 @@ impl Default for Tuning {
             min_batch_seconds: 0.5,
             max_batch_files: 200,
             boot_seconds: 0.3,
+            even_tail: false,
         }
     }
 }
 
 impl Tuning {
     /// When every batch is forked from a fork server: a batch costs a fork and a small client
-    /// (tens of milliseconds, not a Ruby boot), so the tail is cut finer, down to single files.
+    /// (tens of milliseconds, not a Ruby boot), so the tail is cut finer, down to single files,
+    /// and with no history it is larger (40 %): the file sizes that plan the first wave misjudge
+    /// a long file, and the other slots make up for it (docs/benchmarks.md has the figures).
     pub fn forked() -> Tuning {
-        Tuning { split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, ..Tuning::default() }
+        Tuning { tail_share: 0.4, split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, even_tail: true, ..Tuning::default() }
     }
 }
 
@@ -328,9 +338,15 @@ impl Queue {
                 }
             }
         } else {
-            let target = (self.remaining_seconds() / (self.slots as f64 * self.tuning.split_factor))
+            // The slots' share of what is left, but at least the floors; when batches fork
+            // (`even_tail`), never more than an even share of it.
+            let remaining = self.remaining_seconds();
+            let mut target = (remaining / (self.slots as f64 * self.tuning.split_factor))
                 .max(self.min_batch_seconds)
                 .max(self.boot_floor().unwrap_or(0.0));
+            if self.tuning.even_tail {
+                target = target.min(remaining / self.slots as f64);
+            }
             let mut i = at;
             while jobs.len() < self.tuning.max_batch_files {
                 match self.pending.get(i) {
@@ -789,6 +805,34 @@ mod tests {
         measured.observe_file(1.0, 1.0);
         assert_eq!(q.next_batch().unwrap().jobs.len(), 2);
         assert_eq!(measured.next_batch().unwrap().jobs.len(), 10);
+    }
+
+    #[test]
+    fn forked_tail_batches_hold_an_even_share_whatever_the_floor_says() {
+        // No history: 8 large files that take no time, then 16 small ones that take 0.5 s each
+        // (sizes say nothing of that). Once the large ones ran, the boot floor converted by them
+        // is far larger than the whole tail; forked, each tail batch still holds at most a
+        // quarter of what is left, so all 4 slots share the slow files.
+        let mut sizes = vec![10.0; 8];
+        sizes.extend([1.0; 16]);
+        let tail_batches = |tuning: Tuning| {
+            let mut q = Queue::new(unknown(&sizes), &waves(4, 4), tuning);
+            while !q.planned.is_empty() {
+                q.next_batch();
+            }
+            q.observe_boot(0.1);
+            q.observe_file(10.0, 0.001);
+            let left = q.remaining_seconds();
+            assert!(q.boot_floor().unwrap() > left, "the floor holds the whole tail");
+            let batches: Vec<f64> = std::iter::from_fn(|| q.next_batch()).map(|b| b.expected_seconds()).collect();
+            (left, batches)
+        };
+        let (left, batches) = tail_batches(Tuning::forked());
+        assert!(batches.len() >= 4, "{batches:?}");
+        assert!(batches[0] <= left / 4.0 + 1e-9, "{left} {batches:?}");
+        // A Ruby boot a batch: the floor keeps the tail in one batch, as it did.
+        let (_, batches) = tail_batches(Tuning::default());
+        assert_eq!(batches.len(), 1, "{batches:?}");
     }
 
     #[test]
