@@ -71,6 +71,8 @@ pub async fn prepare(
             compiled_dir: crate::sync::local::cache_dir(&project.root)
                 .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
             slot_numbers: Vec::new(),
+            // This binary starts in a millisecond, Ruby in tens of them.
+            client: std::env::current_exe().ok().map(|exe| exe.to_string_lossy().into_owned()),
         });
     }
     // A signal while connecting or copying: dropping the connections ends the remote side too.

@@ -84,6 +84,7 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
                 &slot.support_dir,
                 fork,
                 project.framework.preload_server_command(&project.runner.forked(), &slot.support_dir, &socket, &files),
+                slot.client.as_deref(),
             ),
             None => project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket, &files),
         };

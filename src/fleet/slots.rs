@@ -22,6 +22,9 @@ pub struct PreparedHost {
     /// Where its fork server keeps the compiled code of what it loads, between runs (None: it
     /// compiles it every run).
     pub compiled_dir: Option<String>,
+    /// testbot's own binary, the client of its batches' servers where it can run (this
+    /// machine); None: `testbot_client.rb`.
+    pub client: Option<String>,
     /// The numbers of its slots (TEST_ENV_NUMBER derives from them): the ones leased on a
     /// shared host; empty: 1..=slots.
     pub slot_numbers: Vec<usize>,
@@ -39,6 +42,8 @@ pub struct Slot {
     pub preload: Option<String>,
     /// The socket of its host's fork server, once it is ready (none: fresh processes).
     pub fork: Option<String>,
+    /// Its host's `client`.
+    pub client: Option<String>,
 }
 
 /// `before_run` on every host at once, then `before_slot` on every slot at once. Returns the hosts
@@ -106,6 +111,7 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
                 support_dir: host.support_dir.clone(),
                 preload: None,
                 fork: None,
+                client: host.client.clone(),
             };
             (slot, wave)
         })

@@ -4,6 +4,7 @@
 //! minitest, Test::Unit and Cucumber a runner script with its reporter. All print the same JSON
 //! events, one per line, behind a per-run random tag; `protocol` parses those lines back.
 
+pub mod client;
 pub mod protocol;
 
 use crate::ssh::quote::quote;
@@ -17,6 +18,7 @@ const PRELOAD_SERVER: &str = include_str!("testbot_preload.rb");
 const COVERAGE: &str = include_str!("testbot_coverage.rb");
 const FORK_SERVER: &str = include_str!("testbot_fork.rb");
 const CLIENT: &str = include_str!("testbot_client.rb");
+const REQUEST: &str = include_str!("testbot_request.rb");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framework {
@@ -126,7 +128,7 @@ impl Framework {
             ],
             Framework::Cucumber => vec![("testbot_events.rb", EVENTS), ("testbot_cucumber.rb", CUCUMBER_RUNNER)],
         };
-        files.extend([("testbot_fork.rb", FORK_SERVER), ("testbot_client.rb", CLIENT)]);
+        files.extend([("testbot_fork.rb", FORK_SERVER), ("testbot_client.rb", CLIENT), ("testbot_request.rb", REQUEST)]);
         files
     }
 
@@ -226,17 +228,17 @@ impl Framework {
 
     /// A batch under `--preload`: a small client that has the slot's preload server run the
     /// command a fork server's child would run (the server is started under `bundle exec`
-    /// already). It needs no gems, so it starts without RubyGems or Bundler.
-    pub fn preload_client_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str, files: &[String]) -> Vec<String> {
-        let mut argv = vec![
-            "ruby".to_string(),
-            "--disable-gems".to_string(),
-            format!("{support_dir}/testbot_client.rb"),
-            socket.to_string(),
-            "preload".to_string(),
-        ];
-        argv.extend(self.command(&runner.forked(), support_dir, files));
-        argv
+    /// already): testbot's own binary `native` where there is one (this machine), else
+    /// `testbot_client.rb`, which needs no gems and so starts without RubyGems or Bundler.
+    pub fn preload_client_command(
+        &self,
+        runner: &RunnerConfig,
+        support_dir: &str,
+        socket: &str,
+        files: &[String],
+        native: Option<&str>,
+    ) -> Vec<String> {
+        with_client(native, support_dir, socket, "preload", self.command(&runner.forked(), support_dir, files))
     }
 
     /// The line a person pastes to rerun one failed example: `location` and `description` as
@@ -287,10 +289,18 @@ impl Framework {
 }
 
 /// `argv` — a command as [`Framework::command`] gives it for [`RunnerConfig::forked`] — run by
-/// the host's fork server on `socket`: a small client that needs no gems, so it starts without
-/// RubyGems or Bundler.
-pub fn through_fork(support_dir: &str, socket: &str, argv: Vec<String>) -> Vec<String> {
-    let mut wrapped = vec!["ruby".to_string(), "--disable-gems".to_string(), format!("{support_dir}/testbot_client.rb"), socket.to_string(), "fork".to_string()];
+/// the host's fork server on `socket`, through a small client: testbot's own binary `native`
+/// where there is one (this machine), else `testbot_client.rb`, which needs no gems and so
+/// starts without RubyGems or Bundler.
+pub fn through_fork(support_dir: &str, socket: &str, argv: Vec<String>, native: Option<&str>) -> Vec<String> {
+    with_client(native, support_dir, socket, "fork", argv)
+}
+
+fn with_client(native: Option<&str>, support_dir: &str, socket: &str, kind: &str, argv: Vec<String>) -> Vec<String> {
+    if let Some(exe) = native {
+        return client::command(exe, socket, kind, argv);
+    }
+    let mut wrapped = vec!["ruby".to_string(), "--disable-gems".to_string(), format!("{support_dir}/testbot_client.rb"), socket.to_string(), kind.to_string()];
     wrapped.extend(argv);
     wrapped
 }
@@ -447,7 +457,7 @@ mod tests {
             server,
             ["bundle", "exec", "ruby", "./.testbot/testbot_preload.rb", ".testbot/preload/slot-2.sock", "rspec", "--", "--tag", "focus"]
         );
-        let client = Framework::RSpec.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &["spec/a_spec.rb".into()]);
+        let client = Framework::RSpec.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &["spec/a_spec.rb".into()], None);
         assert_eq!(
             client,
             [
@@ -474,7 +484,7 @@ mod tests {
             ["bundle", "exec", "ruby", "/s/testbot_preload.rb", "/s/preload/slot-1.sock", "minitest", "-Itest", "-Ispec", "--", "--require", "my_helper"]
         );
         // The client asks for what a fork server's child would run: testbot's runner script.
-        let client = Framework::TestUnit.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &files[..1]);
+        let client = Framework::TestUnit.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &files[..1], None);
         assert_eq!(
             client,
             [
@@ -499,8 +509,13 @@ mod tests {
         assert_eq!(server[3..], ["/s/testbot_fork.rb", "/s/fork/ab.sock", "/c/compiled"]);
         let argv = Framework::Minitest.command(&runner.forked(), "/s", &["test/a_test.rb".into()]);
         assert_eq!(
-            through_fork("/s", "/s/fork/ab.sock", argv),
+            through_fork("/s", "/s/fork/ab.sock", argv.clone(), None),
             ["ruby", "--disable-gems", "/s/testbot_client.rb", "/s/fork/ab.sock", "fork", "ruby", "-Itest", "/s/testbot_minitest.rb", "./test/a_test.rb", "--"]
+        );
+        // On this machine testbot's own binary is the client.
+        assert_eq!(
+            through_fork("/s", "/s/fork/ab.sock", argv, Some("/bin/testbot")),
+            ["/bin/testbot", client::COMMAND, "/s/fork/ab.sock", "fork", "ruby", "-Itest", "/s/testbot_minitest.rb", "./test/a_test.rb", "--"]
         );
         let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
         assert_eq!(Framework::RSpec.fork_server_command(&own, "/s", "/s/x.sock", None), None);

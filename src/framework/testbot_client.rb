@@ -7,10 +7,11 @@
 #
 # COMMAND is what a fresh process would have run (`rspec ARGS…`, `ruby -IDIR… SCRIPT ARGS…`).
 # The client hands it, its environment, directory, stdout, stderr and event channel to the
-# server, which forks a child that runs it; the client ends the way that child ended (its exit
+# server (testbot_request.rb), which forks a child that runs it; the client ends the way that child ended (its exit
 # status, or the same signal). Killing the client (its process group) makes the server kill the
 # child and everything it started.
 require 'socket'
+require_relative 'testbot_request'
 
 path = ARGV.shift
 server = ARGV.shift == 'preload' ? 'the preload server of this slot' : 'the fork server of this host'
@@ -22,8 +23,7 @@ rescue SystemCallError => e
   warn "testbot: #{server} is gone (#{e.message})"
   exit! 127
 end
-payload = Marshal.dump([ARGV, ENV.to_h, Dir.pwd])
-conn.write([payload.bytesize].pack('N') + payload)
+conn.write(Testbot::Request.dump(ARGV, ENV.to_h, Dir.pwd))
 conn.send_io(STDOUT)
 conn.send_io(STDERR)
 # The event channel (testbot_events.rb); without one, the batch's events go to its stdout.

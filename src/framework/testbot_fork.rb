@@ -25,6 +25,7 @@
 # them without parsing them again. Only the server's own loading of LIBS goes through it; the
 # batches compile what they load as a fresh process does.
 require 'socket'
+require_relative 'testbot_request'
 
 module Testbot
   module ForkServer
@@ -94,11 +95,11 @@ module Testbot
       end
     end
 
-    # One batch: `[length]` and a Marshal dump of `[argv, env, cwd]`, then the client's stdout,
-    # stderr and event channel. The keeper answers `exit N` or `signal N`.
+    # One batch: its command, environment and directory (testbot_request.rb), then the client's
+    # stdout, stderr and event channel. The keeper answers `exit N` or `signal N`.
     def serve(conn, server, events, launched, alive_r, alive_w)
-      size = conn.read(4)&.unpack1('N') or return
-      argv, env, cwd = Marshal.load(conn.read(size).to_s) # rubocop:disable Security/MarshalLoad
+      request = Testbot::Request.read(conn) or return
+      argv, env, cwd = request
       ios = [conn.recv_io, conn.recv_io, conn.recv_io]
       keeper = fork do
         alive_w.close

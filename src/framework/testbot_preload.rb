@@ -23,6 +23,7 @@
 # process group of its own: when its client goes away (testbot killed the batch) the server
 # kills that group, and when the server goes away the child kills its own group.
 require 'socket'
+require_relative 'testbot_request'
 
 module Testbot
   module Preload
@@ -137,12 +138,12 @@ module Testbot
       end
     end
 
-    # One batch: `[length]args\0…`, then the client's stdout, stderr and event channel; answers
-    # `exit N` or `signal N`.
+    # One batch: its command (testbot_request.rb), then the client's stdout, stderr and event
+    # channel; answers `exit N` or `signal N`.
     def serve(conn, server, own_events)
-      size = conn.read(4)&.unpack1('N') or return
       # The client's environment and directory are the slot's, which this server already has.
-      args, = Marshal.load(conn.read(size).to_s) # rubocop:disable Security/MarshalLoad
+      request = Testbot::Request.read(conn) or return
+      args = request.first
       out_io = conn.recv_io
       err_io = conn.recv_io
       event_io = conn.recv_io

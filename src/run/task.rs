@@ -45,11 +45,14 @@ impl BatchTask {
         let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
         let arguments = args.clone();
         let argv = match (&slot.preload, &slot.fork) {
-            (Some(socket), _) => project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args),
+            (Some(socket), _) => {
+                project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args, slot.client.as_deref())
+            }
             (None, Some(fork)) => crate::framework::through_fork(
                 &slot.support_dir,
                 fork,
                 project.framework.command(&project.runner.forked(), &slot.support_dir, &args),
+                slot.client.as_deref(),
             ),
             (None, None) => project.framework.command(&project.runner, &slot.support_dir, &args),
         };

@@ -1,0 +1,195 @@
+//! The batch client inside testbot's own binary, for batches on this machine: it does what
+//! `testbot_client.rb` does on SSH hosts — hands a batch's command, environment, directory,
+//! stdout, stderr and event channel to the fork (or preload) server, then ends the way the
+//! batch's child ended — without starting Ruby. A Ruby client costs ~14 ms of CPU; with every
+//! slot starting its first batch at once on a few cores, that was a good part of a forked
+//! batch's start.
+//!
+//!   testbot __batch-client SOCKET fork|preload COMMAND…
+//!
+//! `main.rs` hands it the arguments before anything else runs (no clap, no runtime). The request
+//! it writes is the one `testbot_request.rb` reads.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// The hidden first argument that makes the binary a batch client.
+pub const COMMAND: &str = "__batch-client";
+
+/// `argv` run by the server on `socket` (`kind`: `fork` or `preload`), with testbot's binary
+/// `exe` as the client.
+pub fn command(exe: &str, socket: &str, kind: &str, argv: Vec<String>) -> Vec<String> {
+    let mut wrapped = vec![exe.to_string(), COMMAND.to_string(), socket.to_string(), kind.to_string()];
+    wrapped.extend(argv);
+    wrapped
+}
+
+/// How the batch's child ended, as the server's keeper says it.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Exit(i32),
+    Signal(i32),
+}
+
+/// Runs the client with `args` (what follows `COMMAND`) and exits as the batch did.
+pub fn main(args: &[OsString]) -> ! {
+    let (Some(socket), Some(kind)) = (args.first(), args.get(1)) else {
+        fail("usage: testbot __batch-client SOCKET fork|preload COMMAND…", 2)
+    };
+    let server = if kind == "preload" { "the preload server of this slot" } else { "the fork server of this host" };
+    let conn = match connect(Path::new(socket)) {
+        Ok(conn) => conn,
+        // Every batch of this host (or slot) would end the same way: 127 takes the host out.
+        Err(e) => fail(&format!("testbot: {server} is gone ({e})"), 127),
+    };
+    match request(&conn, &args[2..]).and_then(|()| answer(&conn)) {
+        Ok(Some(Answer::Exit(code))) => std::process::exit(code),
+        Ok(Some(Answer::Signal(signal))) => die_by(signal),
+        Ok(None) | Err(_) => fail(&format!("testbot: {server} went away while the batch ran"), 1),
+    }
+}
+
+fn fail(message: &str, code: i32) -> ! {
+    let _ = writeln!(io::stderr(), "{message}");
+    std::process::exit(code)
+}
+
+/// Connects from the socket's folder: a UNIX socket's path may not be longer than ~100 bytes.
+fn connect(path: &Path) -> io::Result<UnixStream> {
+    let (Some(dir), Some(base)) = (path.parent().filter(|d| !d.as_os_str().is_empty()), path.file_name()) else {
+        return UnixStream::connect(path);
+    };
+    let back = std::env::current_dir()?;
+    std::env::set_current_dir(dir)?;
+    let conn = UnixStream::connect(base);
+    std::env::set_current_dir(back)?;
+    conn
+}
+
+/// The request (`testbot_request.rb`), then stdout, stderr and the event channel.
+fn request(conn: &UnixStream, argv: &[OsString]) -> io::Result<()> {
+    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let dir = std::env::current_dir()?;
+    (&*conn).write_all(&encode(argv, &env, dir.as_os_str()))?;
+    // The event channel (testbot_events.rb); without one, the batch's events go to its stdout.
+    let events = std::env::var("TESTBOT_EVENT_FD").ok().and_then(|fd| fd.parse::<RawFd>().ok()).unwrap_or(1);
+    for fd in [1, 2, events] {
+        send_fd(conn.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}
+
+fn encode(argv: &[OsString], env: &[(OsString, OsString)], dir: &OsStr) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut field = |bytes: &[u8]| {
+        body.extend_from_slice(bytes);
+        body.push(0);
+    };
+    field(argv.len().to_string().as_bytes());
+    argv.iter().for_each(|a| field(a.as_bytes()));
+    field(env.len().to_string().as_bytes());
+    for (name, value) in env {
+        field(name.as_bytes());
+        field(value.as_bytes());
+    }
+    field(dir.as_bytes());
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend(body);
+    out
+}
+
+/// One descriptor in one message, with one byte of data, as Ruby's `UNIXSocket#send_io` sends it.
+fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // u64s: the control buffer must be aligned for a `cmsghdr`.
+    let mut control = [0u64; 4];
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    assert!(space <= std::mem::size_of_val(&control));
+    // SAFETY: a zeroed msghdr is valid; its pointers are set to live buffers below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer holds CMSG_SPACE(one fd) bytes, so its first header and the
+    // data after it are in bounds.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+    }
+    loop {
+        // SAFETY: msg points at the buffers above, alive for the call.
+        if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } >= 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// The keeper's line: `exit N` or `signal N` (None: the server hung up without one).
+fn answer(conn: &UnixStream) -> io::Result<Option<Answer>> {
+    let mut line = String::new();
+    BufReader::new(conn).read_line(&mut line)?;
+    Ok(parse_answer(&line))
+}
+
+fn parse_answer(line: &str) -> Option<Answer> {
+    let (word, number) = line.trim_end().split_once(' ')?;
+    let number = number.parse().ok()?;
+    match word {
+        "exit" => Some(Answer::Exit(number)),
+        "signal" => Some(Answer::Signal(number)),
+        _ => None,
+    }
+}
+
+/// Ends this process by `signal`, as the batch's child ended.
+fn die_by(signal: i32) -> ! {
+    // SAFETY: plain libc calls on this process's own signal disposition and mask.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), signal);
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::process::exit(128 + signal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_is_length_then_nul_ended_fields() {
+        let argv = [OsString::from("rspec"), OsString::from("./spec/a b_spec.rb")];
+        let env = [(OsString::from("A"), OsString::from("1=2")), (OsString::from("E"), OsString::new())];
+        let bytes = encode(&argv, &env, OsStr::new("/w"));
+        let body = b"2\0rspec\0./spec/a b_spec.rb\x002\0A\x001=2\0E\0\0/w\0";
+        assert_eq!(&bytes[..4], (body.len() as u32).to_be_bytes());
+        assert_eq!(&bytes[4..], body);
+    }
+
+    #[test]
+    fn answers_are_exit_or_signal() {
+        assert_eq!(parse_answer("exit 3\n"), Some(Answer::Exit(3)));
+        assert_eq!(parse_answer("signal 9\n"), Some(Answer::Signal(9)));
+        assert_eq!(parse_answer(""), None);
+        assert_eq!(parse_answer("exit x\n"), None);
+        assert_eq!(parse_answer("bye 1\n"), None);
+    }
+}
