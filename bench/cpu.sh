@@ -69,7 +69,7 @@ fi
 
 
 testbot_pair() {
-  rm -f -- "$SUITE/$TB_LOG"
+  forget_testbot_history
   measure_makespan tb_first "$1"
   check_tb_history
   measure_makespan tb_hist "$1"

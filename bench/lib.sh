@@ -134,6 +134,13 @@ gen_suite() {
 
 TB_LOG=tmp/testbot-runtime-rspec.log
 PR_LOG=tmp/parallel_runtime_rspec.log
+
+# Before a testbot run "without history": testbot's own logs, and parallel_tests'
+# runtime log too, which testbot reads when it has none of its own (a run after a
+# parallel_rspec run would otherwise have the whole history).
+forget_testbot_history() {
+  rm -f -- "$SUITE"/tmp/testbot-runtime-* "$SUITE"/tmp/testbot-examples-* "$SUITE"/tmp/testbot-failures-* "$SUITE/$PR_LOG"
+}
 # parallel_tests 4.1 records runtimes through an RSpec formatter (see its
 # README); -o passes it to every rspec process. Every parallel_rspec run of the
 # synthetic suite records, so the runtime mode always uses the log of the

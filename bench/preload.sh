@@ -71,7 +71,7 @@ measure() { # key rep
   report=$LOGS/$key-$rep.json
   local -a cmd
   eval "cmd=(${CMD[$key]})"
-  rm -f -- "$SUITE/$TB_LOG"
+  forget_testbot_history
   timed_run "$key" "$rep" "$log" "${cmd[@]}" --report-json "$report" || return 0
   secs=$SECS
   got=$(ruby -rjson -e 't = JSON.parse(File.read(ARGV[0]))["totals"]; print [t["files"], t["examples"], t["failures"], t["pending"]].join(" ")' "$report")

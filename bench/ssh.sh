@@ -102,11 +102,13 @@ add_ssh_mode() { # key, kind (tb|pr), suite dir, label, command...
   shift 4
   add_mode "$key" "$label" "$@"
 }
-add_ssh_mode tb_first tb "$SUITE" "testbot, first run (no history, first sync; warm-up)" \
+add_ssh_mode tb_first tb "$SUITE" "testbot, very first run (no history, first copy to the hosts, cold caches; warm-up)" \
+  "$TESTBOT" --no-bundler "${TESTBOT_EXTRA[@]}"
+add_ssh_mode tb_nohist tb "$SUITE" "testbot, first run (no runtime history; hosts synced)" \
   "$TESTBOT" --no-bundler "${TESTBOT_EXTRA[@]}"
 add_ssh_mode tb_hist tb "$SUITE" "testbot, with runtime history" \
   "$TESTBOT" --no-bundler "${TESTBOT_EXTRA[@]}"
-add_ssh_mode pr_first pr "$SUITE" "parallel_rspec -n $SLOTS, no runtime log (file-size groups; warm-up)" \
+add_ssh_mode pr_first pr "$SUITE" "parallel_rspec -n $SLOTS, no runtime log (file-size groups)" \
   parallel_rspec -n "$SLOTS" -o "$PR_RECORD" spec
 add_ssh_mode pr_runtime pr "$SUITE" "parallel_rspec -n $SLOTS --group-by runtime (log of the previous run)" \
   parallel_rspec -n "$SLOTS" --group-by runtime --runtime-log "$PR_LOG" -o "$PR_RECORD" spec
@@ -118,7 +120,7 @@ add_ssh_mode one_pr_first pr "$SUITE1" "parallel_rspec -n 2, first run (warm-up)
   parallel_rspec -n 2 spec
 add_ssh_mode one_pr pr "$SUITE1" "parallel_rspec -n 2" \
   parallel_rspec -n 2 spec
-MAKESPAN_MODES=(tb_first tb_hist pr_first pr_runtime)
+MAKESPAN_MODES=(tb_first tb_nohist tb_hist pr_first pr_runtime)
 ONE_MODES=(one_tb_first one_tb one_pr_first one_pr)
 
 # Runs one measurement of mode KEY (repetition REP, 0 = warm-up) in its suite.
@@ -189,14 +191,24 @@ measure() {
 
 note "suite: $FILES files, $EXAMPLES examples, total ${SUM} s, longest ${LONGEST} s; $HOSTS hosts x $HOST_SLOTS slots = $SLOTS slots -> ideal ${IDEAL} s; $RUNS runs per mode after one warm-up each"
 
-# 1. Makespan. Warm-ups: testbot's first run leaves its runtime history (and
-# the copy on every host); parallel_rspec's leaves its runtime log.
+# 1. Makespan. Warm-up: testbot's very first run copies the suite to every host
+# (and fills their caches). Then, per repetition, each tool without its runtime
+# log and with the log that run left.
 rm -rf -- "${SUITE:?}/tmp"
 measure tb_first 0
-check_tb_history
-measure pr_first 0
-check_pr_log "the warm-up run"
-alternate 'measure tb_hist' 'measure pr_runtime'
+testbot_pair() {
+  forget_testbot_history
+  measure tb_nohist "$1"
+  check_tb_history
+  measure tb_hist "$1"
+}
+parallel_pair() {
+  rm -f -- "$SUITE/$PR_LOG"
+  measure pr_first "$1"
+  check_pr_log "the file-size run"
+  measure pr_runtime "$1"
+}
+alternate testbot_pair parallel_pair
 
 # 2. Fixed overhead: one file, one 0.1 s example.
 measure one_tb_first 0
@@ -229,11 +241,13 @@ side_by_side() { # key_a key_b text
   echo "### Makespan: synthetic sleep-bound suite, $SLOTS slots"
   echo
   suite_lines
-  echo "- Each tool ran once as a warm-up (testbot: no runtime history, first copy to the hosts; parallel_rspec: no runtime log, so file-size groups), then $RUNS times with history, interleaved, alternating which tool goes first. Every testbot run syncs the project to every host first (after the warm-up, nothing has changed: a probe per host)."
+  echo "- testbot ran once as a warm-up (no runtime history, first copy to the hosts, their fork servers' compiled-code caches empty: one run, its own row). Then $RUNS repetitions, alternating which tool goes first: each tool once without its runtime log (deleted first) and once with the log that run left. Every testbot run syncs the project to every host first (after the warm-up, nothing has changed: a probe per host)."
   echo
   table 1 "${MAKESPAN_MODES[@]}"
   echo
   side_by_side tb_hist pr_runtime "testbot over SSH with history ÷ local parallel_rspec with its runtime log"
+  echo
+  side_by_side tb_nohist pr_first "testbot over SSH without history ÷ local parallel_rspec without its runtime log"
   echo
   echo "### Fixed overhead: one file, one example sleeping $ONE_SLEEP s"
   echo
