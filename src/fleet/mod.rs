@@ -71,8 +71,9 @@ pub async fn prepare(
             compiled_dir: crate::sync::local::cache_dir(&project.root)
                 .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
             slot_numbers: Vec::new(),
-            // This binary starts in a millisecond, Ruby in tens of them.
-            client: std::env::current_exe().ok().map(|exe| exe.to_string_lossy().into_owned()),
+            // This binary starts in a millisecond, Ruby in tens of them. One removed since it
+            // started (`/proc/self/exe` then reads "… (deleted)") leaves the Ruby client.
+            client: std::env::current_exe().ok().filter(|exe| exe.is_file()).map(|exe| exe.to_string_lossy().into_owned()),
         });
     }
     // A signal while connecting or copying: dropping the connections ends the remote side too.
