@@ -7,9 +7,10 @@
 #
 # COMMAND is what a fresh process would have run (`rspec ARGS…`, `ruby -IDIR… SCRIPT ARGS…`).
 # The client hands it, its environment, directory, stdout, stderr and event channel to the
-# server (testbot_request.rb), which forks a child that runs it; the client ends the way that child ended (its exit
-# status, or the same signal). Killing the client (its process group) makes the server kill the
-# child and everything it started.
+# server (testbot_request.rb), which forks a child that runs it; the client ends the way that
+# child ended (its exit status, or the same signal). Killing the client (its process group)
+# makes the server kill the child and everything it started. On this machine testbot's own
+# binary does the same (src/framework/client.rs).
 require 'socket'
 require_relative 'testbot_request'
 
