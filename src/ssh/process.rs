@@ -7,7 +7,7 @@
 
 use super::pool::Conn;
 use super::{watchdog, ExitInfo, HostCommand, Output, Process, SshError, SshHost};
-use super::quote::command_line;
+use super::quote::{command_line, env_script};
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Sig};
 use std::collections::VecDeque;
@@ -39,8 +39,11 @@ impl SshHost {
             command.env.insert(0, (super::EVENT_FD_VAR.to_string(), super::EVENT_FD.to_string()));
         }
         let line = command_line(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
+        let env = env_script(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
         let stdin = std::mem::take(&mut command.stdin);
-        let wrapped = watchdog::watched(&line, command.events, stdin.len());
+        let wrapped = watchdog::watched(&line, command.events, env.len(), stdin.len());
+        // The environment goes ahead of the command's stdin, never on a command line.
+        let stdin: Arc<[u8]> = if env.is_empty() { stdin } else { [env.as_bytes(), &stdin].concat().into() };
         let (conn, permit) = self.inner.slot().await?;
         let mut ch = conn.open(&host).await?;
         let early = match self.exec(&mut ch, &wrapped, &line).await {

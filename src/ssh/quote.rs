@@ -47,10 +47,10 @@ pub enum CommandLineError {
     CwdNotUtf8(String),
 }
 
-/// `cd <cwd> && exec env -- K=V … <argv…>`, every piece quoted.
-///
-/// The environment goes inline through `env` rather than SSH `SetEnv`/`env` requests, which
-/// sshd drops unless its `AcceptEnv` lists each name. An empty `cwd` means the login directory.
+/// `cd <cwd> && exec env -- <argv…>`, every piece quoted. The environment is not on it: a
+/// command line is readable by every user of the host (`ps`, /proc/*/cmdline), and `[project]
+/// env` may hold secrets. It goes through the channel's stdin instead (see [`env_script`]).
+/// An empty `cwd` means the login directory.
 pub fn command_line(cmd: &HostCommand) -> Result<String, CommandLineError> {
     let program = cmd.argv.first().ok_or(CommandLineError::EmptyArgv)?;
     if program.contains('=') {
@@ -68,22 +68,32 @@ pub fn command_line(cmd: &HostCommand) -> Result<String, CommandLineError> {
     }
     // `--` keeps a program name starting with `-` from being read as an option of `env`.
     line.push_str("exec env --");
-    for (name, value) in &cmd.env {
-        if !valid_env_name(name) {
-            return Err(CommandLineError::EnvName(name.clone()));
-        }
-        check_nul(&format!("the value of {name}"), value)?;
-        line.push(' ');
-        line.push_str(name);
-        line.push('=');
-        line.push_str(&quote(value));
-    }
     for (i, arg) in cmd.argv.iter().enumerate() {
         check_nul(&format!("argument {i}"), arg)?;
         line.push(' ');
         line.push_str(&quote(arg));
     }
     Ok(line)
+}
+
+/// `export K='V'` lines for the command's environment, for the remote shell to `eval` after
+/// reading them from the channel's stdin: the values never appear in any process's argv.
+/// (Not SSH `SetEnv`/`env` requests either: sshd drops those unless its `AcceptEnv` lists
+/// each name.)
+pub fn env_script(cmd: &HostCommand) -> Result<String, CommandLineError> {
+    let mut script = String::new();
+    for (name, value) in &cmd.env {
+        if !valid_env_name(name) {
+            return Err(CommandLineError::EnvName(name.clone()));
+        }
+        check_nul(&format!("the value of {name}"), value)?;
+        script.push_str("export ");
+        script.push_str(name);
+        script.push('=');
+        script.push_str(&quote(value));
+        script.push('\n');
+    }
+    Ok(script)
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`, the names `sh` and `env` agree on.
@@ -143,9 +153,9 @@ mod tests {
 
     #[test]
     fn command_line_shape() {
-        let line = command_line(&cmd(&["rspec", "a b.rb"], &[("TEST_ENV_NUMBER", "2"), ("X", "a'b")], "/srv/app dir"))
-            .unwrap();
-        assert_eq!(line, "cd '/srv/app dir' && exec env -- TEST_ENV_NUMBER=2 X='a'\\''b' rspec 'a b.rb'");
+        let hc = cmd(&["rspec", "a b.rb"], &[("TEST_ENV_NUMBER", "2"), ("X", "a'b")], "/srv/app dir");
+        assert_eq!(command_line(&hc).unwrap(), "cd '/srv/app dir' && exec env -- rspec 'a b.rb'");
+        assert_eq!(env_script(&hc).unwrap(), "export TEST_ENV_NUMBER=2\nexport X='a'\\''b'\n");
         let line = command_line(&cmd(&["true"], &[], "")).unwrap();
         assert_eq!(line, "exec env -- true");
         let line = command_line(&cmd(&["true"], &[], "-odd")).unwrap();
@@ -157,7 +167,7 @@ mod tests {
         assert_eq!(command_line(&cmd(&[], &[], "/")), Err(CommandLineError::EmptyArgv));
         for bad in ["", "1X", "A-B", "A B", "A=B", "$(x)", "É"] {
             assert_eq!(
-                command_line(&cmd(&["true"], &[(bad, "v")], "/")),
+                env_script(&cmd(&["true"], &[(bad, "v")], "/")),
                 Err(CommandLineError::EnvName(bad.to_string())),
                 "{bad:?}"
             );
@@ -166,7 +176,7 @@ mod tests {
         assert!(valid_env_name("TEST_ENV_NUMBER"));
         assert!(valid_env_name("a1"));
         assert!(matches!(command_line(&cmd(&["a\0b"], &[], "/")), Err(CommandLineError::Nul { .. })));
-        assert!(matches!(command_line(&cmd(&["true"], &[("A", "\0")], "/")), Err(CommandLineError::Nul { .. })));
+        assert!(matches!(env_script(&cmd(&["true"], &[("A", "\0")], "/")), Err(CommandLineError::Nul { .. })));
         assert_eq!(command_line(&cmd(&["A=B"], &[], "/")), Err(CommandLineError::ProgramWithEquals("A=B".into())));
     }
 
@@ -232,7 +242,20 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let out = Command::new("sh").arg("-c").arg(command_line(&probe).unwrap()).output().unwrap();
+        let script = format!("eval \"$(cat)\"\n{}", command_line(&probe).unwrap());
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(env_script(&probe).unwrap().as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert!(!script.contains("`touch pwned`"), "an environment value is on the command line: {script}");
         assert!(out.status.success(), "sh failed: {}", String::from_utf8_lossy(&out.stderr));
         let fields: Vec<&[u8]> = out.stdout.split(|&b| b == 0).collect();
         assert_eq!(fields[0], env[0].1.as_bytes());

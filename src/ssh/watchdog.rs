@@ -16,21 +16,28 @@ pub(super) const PGID_SEARCH_LIMIT: usize = 64 * 1024;
 /// `[project] env` (given to `env` on the command line) wins over both.
 pub(super) const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] || export LANG=C.UTF-8\n";
 
-/// A command's line under the watchdog. The command gets the first `stdin_len` bytes of the
-/// channel's stdin and then end of input (`head -c` reads no more than it passes on); only then
-/// does the watchdog start reading, so the two never share the pipe. With nothing to read the
-/// command gets /dev/null and starts no extra process. With `events`, the command's descriptor
-/// 3 goes to the channel's stderr stream and its own stderr joins its stdout, so no byte a test
-/// prints is read as an event.
-pub(super) fn watched(line: &str, events: bool, stdin_len: usize) -> String {
+/// A command's line under the watchdog. The channel's stdin holds first `env_len` bytes of
+/// `export K='V'` lines (the command's environment: values on a command line would be readable
+/// by every user of the host), then the command's own `stdin_len` bytes. The shell reads the
+/// environment into a variable of its own (not exported) and evals it in the command's shell
+/// only, after the locale default, so `[project] env` wins and the watchdog's own tools keep the
+/// login PATH. The command gets its bytes and then end of input (`head -c` reads no more than
+/// it passes on); only then does the watchdog start reading, so the two never share the pipe.
+/// With nothing to read the command gets /dev/null and starts no extra process. With
+/// `events`, the command's descriptor 3 goes to the channel's stderr stream and its own stderr
+/// joins its stdout, so no byte a test prints is read as an event.
+pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: usize) -> String {
     let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
     let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
     let events = if events { "exec 3>&2 2>&1\n" } else { "" };
-    let start = format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n");
+    let read_env = if env_len == 0 { String::new() } else { format!("testbot_env=$(head -c {env_len} <&3) || exit 1\n") };
+    let use_env = if env_len == 0 { "" } else { "eval \"$testbot_env\" || exit 1\nunset testbot_env\n" };
+    let start = format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n{read_env}");
+    let command = format!("{LOCALE}{use_env}{events}{line}\n");
     if stdin_len == 0 {
-        format!("{start}{watchdog}\nexec 3<&-\n{LOCALE}{events}{line}\n")
+        format!("{start}{watchdog}\nexec 3<&-\n{command}")
     } else {
-        format!("{start}{{ head -c {stdin_len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{LOCALE}{events}{line}\n}}\n")
+        format!("{start}{{ head -c {stdin_len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{command}}}\n")
     }
 }
 
@@ -66,7 +73,7 @@ mod tests {
     /// Starts `watched(command, len)` as sshd would: `sh -c` as the leader of a new session.
     fn start(command: &str, len: usize) -> std::process::Child {
         Command::new("setsid")
-            .args(["sh", "-c", &watched(command, false, len)])
+            .args(["sh", "-c", &watched(command, false, 0, len)])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -95,6 +102,38 @@ mod tests {
         let text = String::from_utf8(strip_pgid_line(out)).unwrap();
         assert_eq!(text.split_whitespace().collect::<Vec<_>>(), ["5", "done"]);
         drop(stdin);
+    }
+
+    #[test]
+    fn the_environment_comes_through_stdin_and_never_onto_a_command_line() {
+        let env = "export SECRET='s3cr3t '\\''x'\\'' $(id)'\nexport LANG=xx\n";
+        for input in ["", "in"] {
+            let script = watched("printf '%s|%s|' \"$SECRET\" \"$LANG\"; cat; ps -o args= -p $$", false, env.len(), input.len());
+            assert!(!script.contains("s3cr3t"));
+            let mut child = Command::new("setsid")
+                .args(["sh", "-c", &script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(format!("{env}{input}").as_bytes()).unwrap();
+            let mut out = Vec::new();
+            let mut stdout = child.stdout.take().unwrap();
+            let mut buf = [0u8; 4096];
+            // Read up to the end of the command's output (the channel stays open meanwhile).
+            while !String::from_utf8_lossy(&out).contains("testbot-pgid") || !out.ends_with(b"\n") || out.iter().filter(|&&b| b == b'\n').count() < 2 {
+                let n = stdout.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            drop(stdin);
+            let _ = child.wait();
+            let text = String::from_utf8(strip_pgid_line(out)).unwrap();
+            assert!(text.starts_with(&format!("s3cr3t 'x' $(id)|xx|{input}")), "{text:?}");
+        }
     }
 
     #[test]
