@@ -24,6 +24,11 @@ pub struct Cli {
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Print spec output, file names and messages byte for byte. By default every terminal
+    /// control sequence but colour (SGR) is taken out of them (window titles, clipboard
+    /// writes, screen clears); the JSON report keeps the raw bytes either way.
+    #[arg(long, global = true)]
+    pub raw_output: bool,
 }
 
 // Parsed once per process: the size of the run's arguments costs nothing worth a Box.
@@ -324,7 +329,7 @@ pub fn init_tracing(verbose: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::report::term::LogWriter)
         .with_ansi(crate::report::term::stderr_colours())
         .with_target(false)
         .try_init();
@@ -333,6 +338,7 @@ pub fn init_tracing(verbose: u8) {
 /// Runs the command the command line names, with its arguments turned into the plain options
 /// `commands` takes.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
+    crate::report::term::set_raw_output(cli.raw_output);
     match cli.command {
         Some(Command::Run(args)) => commands::run(args.into()),
         Some(Command::Hosts(args)) => commands::hosts(&args.project.into()),

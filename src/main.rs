@@ -1,7 +1,6 @@
 //! The `testbot` binary: parse the command line, set up tracing, run, map the result to an exit code.
 
 use clap::Parser;
-use std::io::Write;
 use std::process::ExitCode;
 
 /// mimalloc: a run allocates a few small strings per example event, and glibc's malloc spent
@@ -21,7 +20,7 @@ fn main() -> ExitCode {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
             // Not `eprintln!`: it panics when stderr is closed.
-            let _ = writeln!(std::io::stderr(), "{}", testbot::errors::render(&err));
+            testbot::report::term::err(&format!("{}\n", testbot::errors::render(&err)));
             err.exit_code()
         }
     };

@@ -366,3 +366,101 @@ fn status_levels_choose_the_lines_and_the_summary() {
     let listed = out[files..].lines().skip(1).take_while(|l| !l.is_empty()).count();
     assert_eq!(listed, 7, "{out}");
 }
+
+// ---------------------------------------------------------------------------
+// Issue 27 item 4: a spec's terminal control sequences (and a file name's) never reach the
+// terminal; colour does, and the JSON report and `--raw-output` keep the bytes.
+
+/// Prints the window title (OSC 0 and 2), a clipboard write (OSC 52), a screen clear and the
+/// alternate screen, in colour, and fails with them in its message.
+const HOSTILE_SPEC: &str = r#"
+RSpec.describe "hostile output" do
+  it "prints control sequences" do
+    print "\e]0;pwned-title\a\e]2;pwned-title2\e\\\e]52;c;cHduZWQ=\a\e[2J\e[?1049h\e[31mred-text\e[0m\n"
+    raise "boom \e]52;c;bWVzc2FnZQ==\a\e[2Jmessage-end"
+  end
+end
+"#;
+/// A spec file named with an ESC: printing its name raw would set the window title.
+const HOSTILE_NAME: &str = "spec/odd\x1b]0;name-title\x07_spec.rb";
+
+fn with_hostile_specs(p: &Project) {
+    p.write("spec/hostile_spec.rb", HOSTILE_SPEC);
+    p.write(HOSTILE_NAME, "RSpec.describe('named') { it('fails') { expect(1).to eq(2) } }\n");
+}
+
+/// Every escape sequence in `raw` that is not colour (SGR), other than the status area's own
+/// redraw (`ESC [ n A`, `ESC [ J`) when `redraw` allows it.
+fn foreign_escapes(raw: &[u8], redraw: bool) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices('\x1b') {
+        let rest = &text[at + 1..];
+        let csi = rest.strip_prefix('[').map(|r| {
+            let end = r.find(|c: char| ('@'..='~').contains(&c)).map_or(r.len(), |i| i + 1);
+            &r[..end]
+        });
+        let allowed = match csi {
+            Some(seq) if seq.ends_with('m') => seq[..seq.len() - 1].chars().all(|c| c.is_ascii_digit() || c == ';'),
+            Some(seq) if redraw => seq == "J" || (seq.ends_with('A') && seq[..seq.len() - 1].chars().all(|c| c.is_ascii_digit())),
+            _ => false,
+        };
+        if !allowed {
+            found.push(format!("{:?}", rest.chars().take(16).collect::<String>()));
+        }
+    }
+    found
+}
+
+fn hostile_run(p: &Project, extra: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(TESTBOT);
+    cmd.args(["-n", "1", "spec/hostile_spec.rb", HOSTILE_NAME]).args(extra).current_dir(&p.root).stdin(Stdio::null());
+    scrub_env(&mut cmd);
+    cmd.env("CLICOLOR_FORCE", "1").env_remove("NO_COLOR");
+    common::sshd::output_with_timeout(cmd, Duration::from_secs(120))
+}
+
+#[test]
+fn control_sequences_from_specs_and_file_names_do_not_reach_a_pipe_but_colour_does() {
+    let p = Project::new("rspec_basic");
+    with_hostile_specs(&p);
+    let json = p.fresh_path("hostile", "json");
+    let out = hostile_run(&p, &["--report-json", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    for (name, raw) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let foreign = foreign_escapes(raw, false);
+        assert!(foreign.is_empty(), "{name} has control sequences: {foreign:?}\n{}", String::from_utf8_lossy(raw));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // What the spec printed is there, in its colour, and so are the file's name and the message.
+    assert!(stdout.contains("\x1b[31mred-text\x1b[0m"), "{stdout}");
+    assert!(stdout.contains("spec/odd_spec.rb"), "{stdout}");
+    assert!(stdout.contains("boom message-end"), "{stdout}");
+    // The JSON report keeps every byte.
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let files = report["files"].as_array().unwrap();
+    assert!(files.iter().any(|f| f["path"] == HOSTILE_NAME), "{:#}", report["files"]);
+    let messages = report["failures"].to_string();
+    assert!(messages.contains("\\u001b]52;c;bWVzc2FnZQ==\\u0007\\u001b[2Jmessage-end"), "{messages}");
+
+    // `--raw-output` passes them.
+    let raw = hostile_run(&p, &["--raw-output"]);
+    let stdout = String::from_utf8_lossy(&raw.stdout);
+    assert!(stdout.contains("\x1b]52;c;cHduZWQ=\x07"), "{stdout}");
+    assert!(stdout.contains(HOSTILE_NAME), "{stdout}");
+}
+
+#[test]
+fn control_sequences_from_specs_and_file_names_do_not_reach_a_terminal() {
+    let p = Project::new("rspec_basic");
+    with_hostile_specs(&p);
+    let args = ["-n", "1", "spec/hostile_spec.rb", HOSTILE_NAME];
+    let mut t = OnTerminal::start(&p.root, &args, &[], 40, 120);
+    assert_eq!(t.exit_code(), Some(1));
+    let s = t.screen.lock().unwrap();
+    let foreign = foreign_escapes(&s.raw, true);
+    assert!(foreign.is_empty(), "the terminal got control sequences: {foreign:?}\n{}", s.text());
+    assert!(!s.parser.screen().alternate_screen());
+    let text = s.text();
+    assert!(text.contains("red-text") && text.contains("spec/odd_spec.rb"), "{text}");
+}

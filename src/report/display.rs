@@ -594,7 +594,7 @@ impl Live {
         if self.drawn == 0 {
             return;
         }
-        term::err(&format!("\r\x1b[{}A\x1b[J", self.drawn));
+        term::err_control(&format!("\r\x1b[{}A\x1b[J", self.drawn));
         self.drawn = 0;
     }
 }

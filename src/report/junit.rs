@@ -122,38 +122,7 @@ fn first_line(text: &str) -> &str {
 /// Text as XML 1.0 allows it: terminal escapes and control characters other than tab and
 /// newlines removed. Most strings have neither, and pass through without a copy.
 fn clean(s: &str) -> Cow<'_, str> {
-    if !s.bytes().any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => match chars.next() {
-                // CSI: parameters, then one final byte in @..~.
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: up to BEL or ESC \.
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            '\t' | '\n' | '\r' => out.push(c),
-            c if c < ' ' => {}
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
+    super::escapes::strip(s, super::escapes::Keep::Nothing)
 }
 
 fn escape(s: &str, quotes: bool) -> Cow<'_, str> {

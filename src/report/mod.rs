@@ -4,6 +4,7 @@
 //! commands without a run (`hosts`, `sync`, `exec`, `list`, `init`, `report merge`).
 
 mod display;
+pub mod escapes;
 pub mod hosts;
 mod json;
 mod junit;

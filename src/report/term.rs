@@ -1,6 +1,9 @@
 //! What the terminal allows — colour, a redrawn progress bar — decided from the environment in
-//! one place, and the writes to stdout and stderr that a closed pipe does not crash.
+//! one place, and the writes to stdout and stderr that a closed pipe does not crash and that
+//! no escape sequence but colour passes (`escapes`).
 
+use super::escapes::{self, Keep};
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,23 +48,61 @@ pub fn stderr_colours() -> bool {
 
 /// Set once stdout could not be written: its reader went away (`testbot | head -1`).
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// `--raw-output`: spec output and file names reach the terminal byte for byte.
+static RAW_OUTPUT: AtomicBool = AtomicBool::new(false);
 
-/// Writes `text` to stdout. A reader that went away is not the run's failure, and not a panic
-/// (`print!` panics on EPIPE, since Rust ignores SIGPIPE): what it would have read is dropped,
-/// and the run goes on to its reports and its exit code.
+/// Whether [`out`] and [`err`] pass escape sequences other than colour (`--raw-output`); set
+/// once, from the command line, before anything is printed.
+pub fn set_raw_output(raw: bool) {
+    RAW_OUTPUT.store(raw, Ordering::Relaxed);
+}
+
+/// `text` as it may reach a terminal: without control sequences other than colour, unless
+/// `--raw-output` asked for every byte. Everything printed goes through here.
+pub fn safe(text: &str) -> Cow<'_, str> {
+    if RAW_OUTPUT.load(Ordering::Relaxed) {
+        return Cow::Borrowed(text);
+    }
+    escapes::strip(text, Keep::Sgr)
+}
+
+/// Writes `text` to stdout (see [`safe`]). A reader that went away is not the run's failure,
+/// and not a panic (`print!` panics on EPIPE, since Rust ignores SIGPIPE): what it would have
+/// read is dropped, and the run goes on to its reports and its exit code.
 pub fn out(text: &str) {
     if STDOUT_GONE.load(Ordering::Relaxed) {
         return;
     }
     let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+    if stdout.write_all(safe(text).as_bytes()).and_then(|()| stdout.flush()).is_err() {
         STDOUT_GONE.store(true, Ordering::Relaxed);
     }
 }
 
-/// Writes `text` to stderr; a closed stderr is ignored, as for [`out`].
+/// Writes `text` to stderr (see [`safe`]); a closed stderr is ignored, as for [`out`].
 pub fn err(text: &str) {
+    let _ = std::io::stderr().lock().write_all(safe(text).as_bytes());
+}
+
+/// Writes testbot's own cursor control (the status area's redraw) to stderr as it is.
+pub fn err_control(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Stderr for the log lines (tracing): their messages quote file names and host output, so
+/// they go through [`safe`] too.
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let _ = std::io::stderr().lock().write_all(safe(&text).as_bytes());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 #[cfg(test)]
