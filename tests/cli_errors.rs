@@ -114,3 +114,45 @@ fn valid_config_sets_local_slots() {
         .collect();
     assert_eq!(groups, BTreeSet::from(["1".to_string()]));
 }
+
+// -- issue 27 item 5: values that used to fail only on a host ----------------
+
+#[test]
+fn env_names_a_host_shell_cannot_take_are_config_errors() {
+    let p = Project::new("rspec_basic");
+    for name in ["H2 SP", "$(id)"] {
+        let toml = format!("[project.env]\n\"{name}\" = \"x\"\n");
+        p.write("testbot.toml", &toml);
+        let run = p.testbot(["list"]).run();
+        run.assert_exit(2);
+        run.assert_output_contains(&format!("testbot.toml:2:1: environment variable name {name:?} in `env` is not valid"));
+    }
+}
+
+#[test]
+fn local_slots_above_the_cap_need_allow_many_slots() {
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", "[local]\nslots = 500\n");
+    let run = p.testbot(["spec/passing_spec.rb"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("testbot.toml:2:9: `slots` = 500 is more than 256, testbot's limit for this machine");
+    run.assert_output_contains("add `allow_many_slots = true` to [local]");
+    assert!(!p.path("tmp/testbot-runtime-rspec.log").exists(), "it ran:\n{}", run.dump());
+    // With `allow_many_slots = true` the config is taken.
+    p.write("testbot.toml", "[local]\nslots = 300\nallow_many_slots = true\n");
+    let run = p.testbot(["list"]).run();
+    run.assert_exit(0);
+}
+
+#[test]
+fn the_same_machine_listed_twice_is_a_config_error_naming_both() {
+    let p = Project::new("rspec_basic");
+    let host = |name: &str| format!("[[host]]\nname = \"{name}\"\naddress = \"127.0.0.1\"\nport = 2299\nuser = \"ci\"\n\n");
+    p.write("testbot.toml", &format!("{}{}", host("first"), host("second")));
+    let run = p.testbot(["list"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains(
+        "testbot.toml:9:11: the [[host]] `second` is the same machine as the [[host]] `first` at line 1 (address `127.0.0.1`, port 2299 as user `ci`)",
+    );
+    assert!(!run.combined().contains("in use by other testbot runs"), "{}", run.dump());
+}

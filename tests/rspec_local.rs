@@ -889,3 +889,19 @@ fn durations_are_never_negative_not_even_negative_zero() {
         run.dump()
     );
 }
+
+/// Issue 27 item 5: a rerun line for a file whose name has shell syntax in it is shell-quoted,
+/// and pasted into `sh` it reruns that example.
+#[test]
+fn a_rerun_line_is_shell_quoted_and_reruns_the_example() {
+    let p = Project::new("rspec_basic");
+    let name = "spec/fail 'x'_spec.rb";
+    p.write(name, "RSpec.describe('quoted') do\n  it('fails') { expect(1).to eq(2) }\nend\n");
+    let run = p.testbot(["-n", "1", name]).run();
+    run.assert_exit(1);
+    let expected = "rspec './spec/fail '\\''x'\\''_spec.rb:2' # quoted fails";
+    run.assert_stdout_contains(&format!("Failed examples:\n{expected}\n"));
+    let again = std::process::Command::new("sh").arg("-c").arg(expected).current_dir(&p.root).output().unwrap();
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(out.contains("1 example, 1 failure"), "the pasted line did not rerun the example:\n{out}{}", String::from_utf8_lossy(&again.stderr));
+}

@@ -163,3 +163,24 @@ fn project_env_values_are_on_no_command_line_another_user_can_read() {
     run.assert_exit(0);
     assert_eq!(Report::read(&json, &run).totals(), totals(1, 1, 0, 0, 0), "{}", run.dump());
 }
+
+/// Issue 27 item 5: `testbot hosts` warns about a host with less free space where its copy goes
+/// than the copy needs (here a sparse file makes the project larger than the disk).
+#[test]
+fn testbot_hosts_warns_when_a_host_has_less_free_space_than_the_copy_needs() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(1));
+    let run = p.testbot(["hosts"]).run();
+    run.assert_exit(0);
+    let row = |run: &common::Run| strip_ansi(&run.stdout).lines().find(|l| l.starts_with("host1")).map(str::to_string).unwrap();
+    assert!(row(&run).contains(" ok "), "{}", run.dump());
+    // 1 TiB that takes no disk here, but would take it all on the host.
+    let big = std::fs::File::create(p.path("fixtures.bin")).unwrap();
+    big.set_len(1 << 40).unwrap();
+    let run = p.testbot(["hosts"]).run();
+    run.assert_exit(0);
+    assert!(row(&run).contains(" low-space "), "{}", run.dump());
+    run.assert_output_contains("host1: warning: ");
+    run.assert_output_contains("less than the project's 1024.0 GB; a first sync there would fail");
+}

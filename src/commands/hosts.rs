@@ -65,10 +65,17 @@ pub fn hosts(location: &Location) -> Result<Outcome, Error> {
         let signals = install_signals()?;
         Ok::<_, Error>((fleet::remote::check_all(&inventory, &root, &signals).await, signals))
     })?;
-    crate::report::print_hosts(&checks);
+    crate::report::print_hosts(&checks, copy_bytes(&root, &inventory));
     if signals.caught().is_some() {
         return Ok(Outcome::new(exit::INTERRUPTED));
     }
     let usable = checks.iter().filter(|c| c.result.as_ref().is_ok_and(|r| r.problem().is_none())).count();
     Ok(Outcome::new(if usable == checks.len() { exit::PASSED } else { exit::FAILED }))
+}
+
+/// What the project's copy on a host takes: the files a sync ships. None when the walk fails
+/// (a sync would say why).
+fn copy_bytes(root: &std::path::Path, inventory: &crate::inventory::Inventory) -> Option<u64> {
+    let found = crate::sync::walk(root, &inventory.sync.exclude, &inventory.sync.include).ok()?;
+    Some(found.iter().filter(|f| f.meta.is_file()).map(|f| f.meta.len()).sum())
 }

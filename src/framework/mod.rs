@@ -242,17 +242,18 @@ impl Framework {
     }
 
     /// The line a person pastes to rerun one failed example: `location` and `description` as
-    /// the framework's runner reported them.
+    /// the framework's runner reported them. The location is shell-quoted (a file named
+    /// `fail 'x'_spec.rb`); the description after `#` is a comment, kept on its one line.
     pub fn rerun_line(&self, location: &str, description: &str) -> String {
         match self {
-            Framework::RSpec => format!("rspec {location} # {description}"),
+            Framework::RSpec => format!("rspec {} # {}", quote(location), one_line(description)),
             Framework::Minitest | Framework::TestUnit => {
                 // `Class#test_name` selects exactly one test in both minitest and Test::Unit.
                 let file = strip_line(location);
                 let include = load_path_dirs(&[file.to_string()]).into_iter().map(|d| format!("-I{} ", quote(&d))).collect::<String>();
                 format!("ruby {include}{} -n {}", quote(file), quote(description))
             }
-            Framework::Cucumber => format!("cucumber {location} # {description}"),
+            Framework::Cucumber => format!("cucumber {} # {}", quote(location), one_line(description)),
         }
     }
 }
@@ -283,9 +284,17 @@ impl Framework {
             (Framework::Minitest | Framework::TestUnit, Some(command)) => {
                 format!("{command} {} -n {}", quote(strip_line(location)), quote(description))
             }
-            (Framework::RSpec | Framework::Cucumber, Some(command)) => format!("{command} {location} # {description}"),
+            (Framework::RSpec | Framework::Cucumber, Some(command)) => {
+                format!("{command} {} # {}", quote(location), one_line(description))
+            }
         }
     }
+}
+
+/// A comment's text with its line breaks as spaces: a pasted line whose comment broke onto a
+/// second line would run that line.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
 }
 
 /// `argv` — a command as [`Framework::command`] gives it for [`RunnerConfig::forked`] — run by
@@ -435,6 +444,19 @@ mod tests {
         assert_eq!(
             Framework::Cucumber.rerun_line("features/a.feature:12", "Scenario: adds"),
             "cucumber features/a.feature:12 # Scenario: adds"
+        );
+    }
+
+    #[test]
+    fn rerun_lines_quote_the_location_and_keep_the_comment_on_its_line() {
+        assert_eq!(
+            Framework::RSpec.rerun_line("./spec/fail 'x'_spec.rb:3", "it's\nrm -rf ~"),
+            "rspec './spec/fail '\\''x'\\''_spec.rb:3' # it's rm -rf ~"
+        );
+        assert_eq!(Framework::RSpec.rerun_line("./spec/a_spec.rb[1:2]", "A"), "rspec './spec/a_spec.rb[1:2]' # A");
+        assert_eq!(
+            Framework::Cucumber.rerun_line_with(Some("bin/cucumber"), "features/$(id).feature:4", "S"),
+            "bin/cucumber 'features/$(id).feature:4' # S"
         );
     }
 

@@ -29,7 +29,7 @@ pub(super) type RawValue = Spanned<Value>;
 pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks"];
 pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group"];
 pub(super) const GROUP_KEYS: &[&str] = &["files"];
-pub(super) const LOCAL_KEYS: &[&str] = &["slots"];
+pub(super) const LOCAL_KEYS: &[&str] = &["slots", "allow_many_slots"];
 pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots", "allow_many_slots"];
 pub(super) const SSH_KEYS: &[&str] = &[
     "known_hosts",
@@ -79,6 +79,7 @@ pub(super) struct RawGroup {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLocal {
     pub slots: Option<RawValue>,
+    pub allow_many_slots: Option<RawValue>,
 }
 
 #[derive(Debug, serde::Deserialize)]

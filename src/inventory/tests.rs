@@ -588,9 +588,9 @@ fn snippet_keeps_tabs_and_counts_columns_in_characters() {
         err(text),
         "testbot.toml:3:9: `port` must be between 1 and 65535, found 0\n  |\n3 | \tport = 0\n  | \t       ^"
     );
-    let text = "[project]\nenv = { \"É\" = 1 }\n";
+    let text = "[project]\nenv = { A = \"É\", B = 1 }\n";
     let (line, column, _) = invalid(text);
-    assert_eq!((line, column), (2, 15));
+    assert_eq!((line, column), (2, 22));
 }
 
 #[test]
@@ -679,7 +679,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `workers` in [local]; the only valid key is `slots`"
+            "unknown key `workers` in [local]; expected one of `slots`, `allow_many_slots`"
         )
     );
     assert_eq!(
@@ -751,7 +751,7 @@ fn unknown_keys_in_dotted_and_inline_forms_point_at_the_key() {
         at(
             1,
             22,
-            "unknown key `cores` in [local]; the only valid key is `slots`"
+            "unknown key `cores` in [local]; expected one of `slots`, `allow_many_slots`"
         )
     );
     assert_eq!(
@@ -933,7 +933,7 @@ fn host_names_must_be_unique_after_defaulting() {
             "duplicate host name \"build-1.example.com\"; the [[host]] at line 2 already uses it"
         )
     );
-    // Distinct names on one address are fine.
+    // Distinct names on one address are fine (another port: another sshd).
     let inv = ok(indoc! {r#"
         [[host]]
         address = "127.0.0.1"
@@ -941,6 +941,7 @@ fn host_names_must_be_unique_after_defaulting() {
         [[host]]
         name = "other"
         address = "127.0.0.1"
+        port = 2222
     "#});
     assert_eq!(inv.hosts.len(), 2);
 }
@@ -1045,7 +1046,8 @@ fn env_values_must_be_strings() {
         at(
             2,
             1,
-            "environment variable name \"A=B\" in `env` must not contain '='"
+            "environment variable name \"A=B\" in `env` is not valid: a name is letters, digits and `_`, \
+             not starting with a digit (a host's shell and `env` take no other)"
         )
     );
     // A NUL cannot go into a process's environment: refused here, not when a runner starts.
@@ -1363,4 +1365,78 @@ fn slots_above_the_cap_need_allow_many_slots() {
     assert_eq!(many.hosts[0].slots, Slots::Count(1000));
     let (_, _, message) = invalid("[[host]]\naddress = \"a\"\nallow_many_slots = \"yes\"\n");
     assert_eq!(message, "`allow_many_slots` must be true or false, found a string \"yes\"");
+}
+
+// -- issue 27 item 5: values that used to fail only on a host ----------------
+
+#[test]
+fn env_names_a_shell_cannot_take_are_refused_where_they_are_written() {
+    for (name, column) in [("H2 SP", 9), ("$(id)", 9), ("1X", 9), ("É", 9), ("A-B", 9), ("A.B", 9)] {
+        let text = format!("[project]\nenv = {{ \"{name}\" = \"x\" }}\n");
+        let (line, col, message) = invalid(&text);
+        assert_eq!((line, col), (2, column), "{name:?}");
+        assert!(message.starts_with(&format!("environment variable name {name:?} in `env` is not valid")), "{message}");
+    }
+    let text = "[project.env]\nRAILS_ENV = \"test\"\n\"$(id)\" = \"x\"\n";
+    assert_eq!(
+        err(text),
+        "testbot.toml:3:1: environment variable name \"$(id)\" in `env` is not valid: a name is letters, digits and `_`, \
+         not starting with a digit (a host's shell and `env` take no other)\n  |\n3 | \"$(id)\" = \"x\"\n  | ^^^^^^^"
+    );
+    let inv = ok("[project.env]\n_A1 = \"x\"\nb = \"y\"\n");
+    assert_eq!(inv.project.env, vec![("_A1".into(), "x".into()), ("b".into(), "y".into())]);
+}
+
+#[test]
+fn local_slots_are_capped_like_a_hosts() {
+    let (line, column, message) = invalid("[local]\nslots = 500\n");
+    assert_eq!((line, column), (2, 9));
+    assert_eq!(
+        message,
+        "`slots` = 500 is more than 256, testbot's limit for this machine; lower it, or add \
+         `allow_many_slots = true` to [local] if the machine really runs that many"
+    );
+    assert_eq!(ok("[local]\nslots = 500\nallow_many_slots = true\n").local.slots, Some(Slots::Count(500)));
+    assert_eq!(ok("[local]\nslots = 256\n").local.slots, Some(Slots::Count(256)));
+    assert_eq!(ok("[local]\nslots = 0\n").local.slots, Some(Slots::Count(0)));
+    assert_eq!(invalid("[local]\nallow_many_slots = 1\n").2, "`allow_many_slots` must be true or false, found an integer 1");
+}
+
+#[test]
+fn the_same_machine_listed_twice_is_an_error_naming_both_entries() {
+    let text = indoc! {r#"
+        [[host]]
+        name = "a"
+        address = "build1.example"
+        user = "ci"
+
+        [[host]]
+        name = "b"
+        address = "BUILD1.example."
+        port = 22
+        user = "ci"
+    "#};
+    assert_eq!(
+        invalid(text),
+        at(
+            8,
+            11,
+            "the [[host]] `b` is the same machine as the [[host]] `a` at line 1 (address `BUILD1.example.`, port 22 \
+             as user `ci`): listed twice, one entry's slot leases read as another run's to the other; list it once, \
+             with the slots of both"
+        )
+    );
+    // Loopback by any of its names.
+    let (line, _, message) = invalid("[[host]]\nname = \"x\"\naddress = \"localhost\"\n[[host]]\nname = \"y\"\naddress = \"127.0.0.1\"\n");
+    assert_eq!(line, 6);
+    assert!(message.starts_with("the [[host]] `y` is the same machine as the [[host]] `x` at line 1"), "{message}");
+    // Another port, another user or another address is another machine (or another account on it).
+    let first = "[[host]]\nname = \"a\"\naddress = \"build1.example\"\nuser = \"ci\"\n";
+    for second in [
+        "address = \"build1.example\"\nuser = \"ci\"\nport = 2222\n",
+        "address = \"build1.example\"\nuser = \"deploy\"\n",
+        "address = \"build2.example\"\nuser = \"ci\"\n",
+    ] {
+        assert_eq!(ok(&format!("{first}[[host]]\nname = \"b\"\n{second}")).hosts.len(), 2, "{second}");
+    }
 }

@@ -15,14 +15,47 @@ use super::raw::{
     StrList,
 };
 use super::paths::{expand_tilde, remote_dir};
+use crate::ssh::quote::valid_env_name;
 use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Local, Project, Slots, Ssh, Sync};
 
 /// The frameworks `framework` accepts.
 pub(super) const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
 const HOST_KEY_CHECKING: &[&str] = &["strict", "accept-new"];
 const DEFAULT_PORT: u16 = 22;
-/// The most `slots` an SSH host may have without `allow_many_slots = true`.
+/// The most `slots` an SSH host (or `[local]`) may have without `allow_many_slots = true`.
 pub const MAX_SLOTS: usize = 256;
+
+/// What makes two [[host]] entries one machine for testbot: the same sshd (address and port)
+/// as the same user. Names for this machine's loopback count as one address; other names are
+/// compared as written (without resolving them: that needs the network).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Machine {
+    address: String,
+    port: u16,
+    user: Option<String>,
+}
+
+impl Machine {
+    fn of(host: &HostSpec) -> Machine {
+        let address = host.address.trim_end_matches('.').to_ascii_lowercase();
+        let address = match address.as_str() {
+            "localhost" | "127.0.0.1" | "::1" | "[::1]" | "ip6-localhost" => "localhost".to_owned(),
+            _ => address,
+        };
+        Machine { address, port: host.port, user: host.user.clone() }
+    }
+}
+
+/// The message for a [[host]] that names the same machine as the one at `first_line`.
+fn same_machine(host: &HostSpec, first: &str, first_line: usize) -> String {
+    let user = host.user.as_deref().map(|u| format!(" as user `{u}`")).unwrap_or_default();
+    format!(
+        "the [[host]] `{}` is the same machine as the [[host]] `{first}` at line {first_line} \
+         (address `{}`, port {}{user}): listed twice, one entry's slot leases read as another run's to the \
+         other; list it once, with the slots of both",
+        host.name, host.address, host.port
+    )
+}
 
 pub(super) struct Issue {
     pub span: Range<usize>,
@@ -130,20 +163,32 @@ impl Checker<'_> {
         let Some(Section(raw)) = raw else {
             return Local::default();
         };
+        let allow_many = raw.allow_many_slots.as_ref().and_then(|v| self.boolean("allow_many_slots", v)).unwrap_or(false);
         Local {
-            slots: raw.slots.and_then(|v| self.slots(&v, 0)),
+            slots: raw.slots.and_then(|v| self.capped_slots(&v, 0, allow_many, "[local]")),
         }
     }
 
     fn hosts(&mut self, raw: Vec<Spanned<Section<RawHost>>>) -> Vec<HostSpec> {
         // Name -> offset of the value that gave the first host that name.
         let mut seen: HashMap<String, usize> = HashMap::new();
+        // The machine (address, port, user) -> the first host on it and its [[host]]'s offset.
+        let mut machines: HashMap<Machine, (String, usize)> = HashMap::new();
         let mut hosts = Vec::new();
         for entry in raw {
             let span = entry.span();
             let Section(raw) = entry.into_inner();
-            if let Some(host) = self.host(raw, span, &mut seen) {
-                hosts.push(host);
+            let address_span = raw.address.as_ref().map_or(span.clone(), |v| v.span());
+            let Some(host) = self.host(raw, span.clone(), &mut seen) else { continue };
+            match machines.get(&Machine::of(&host)) {
+                Some((first, offset)) => {
+                    let message = same_machine(&host, first, self.line_of(*offset));
+                    self.issue(address_span, message);
+                }
+                None => {
+                    machines.insert(Machine::of(&host), (host.name.clone(), span.start));
+                    hosts.push(host);
+                }
             }
         }
         hosts
@@ -171,7 +216,7 @@ impl Checker<'_> {
         let identity = raw.identity.as_ref().and_then(|v| self.path("identity", v));
         let allow_many = raw.allow_many_slots.as_ref().and_then(|v| self.boolean("allow_many_slots", v)).unwrap_or(false);
         let slots = match &raw.slots {
-            Some(v) => self.capped_slots(v, allow_many, "this [[host]]"),
+            Some(v) => self.capped_slots(v, 1, allow_many, "this [[host]]"),
             None => Some(Slots::Auto),
         };
 
@@ -399,17 +444,18 @@ impl Checker<'_> {
         }
     }
 
-    /// A host's `slots`, at most `MAX_SLOTS` unless `allow_many_slots = true` in the same
-    /// [[host]] (`table`): every slot is a process and an SSH channel there, and a typo like
-    /// `slots = 100000` would otherwise open thousands of connections to one host.
-    fn capped_slots(&mut self, v: &RawValue, allow_many: bool, table: &str) -> Option<Slots> {
-        let slots = self.slots(v, 1)?;
+    /// A machine's `slots`, at most `MAX_SLOTS` unless `allow_many_slots = true` in the same
+    /// table (`table`: a [[host]] or [local]): every slot is a process (and on a host an SSH
+    /// channel), and a typo like `slots = 100000` would otherwise start thousands of them.
+    fn capped_slots(&mut self, v: &RawValue, min: i64, allow_many: bool, table: &str) -> Option<Slots> {
+        let slots = self.slots(v, min)?;
         match slots {
             Slots::Count(n) if n > MAX_SLOTS && !allow_many => {
+                let limit = if table == "[local]" { "testbot's limit for this machine" } else { "testbot's limit per host" };
                 self.issue(
                     v.span(),
                     format!(
-                        "`slots` = {n} is more than {MAX_SLOTS}, testbot's limit per host; lower it, \
+                        "`slots` = {n} is more than {MAX_SLOTS}, {limit}; lower it, \
                          or add `allow_many_slots = true` to {table} if the machine really runs that many"
                     ),
                 );
@@ -502,10 +548,13 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            if let Some(bad) = name.chars().find(|c| *c == '=' || *c == '\0') {
+            if !valid_env_name(name) {
                 self.issue(
                     key.span(),
-                    format!("environment variable name {name:?} in `env` must not contain {bad:?}"),
+                    format!(
+                        "environment variable name {name:?} in `env` is not valid: a name is letters, digits and `_`, \
+                         not starting with a digit (a host's shell and `env` take no other)"
+                    ),
                 );
                 continue;
             }

@@ -74,7 +74,7 @@ fn escape(chars: &mut Chars<'_>, keep: Keep, out: &mut String) {
 /// ended first).
 fn csi(chars: &mut Chars<'_>) -> (String, Option<char>) {
     let mut params = String::new();
-    while let Some(c) = chars.next() {
+    for c in chars.by_ref() {
         if ('@'..='~').contains(&c) {
             return (params, Some(c));
         }

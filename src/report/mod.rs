@@ -411,9 +411,10 @@ pub(crate) fn count(files: &[FileReport], status: ExampleStatus) -> usize {
     files.iter().map(|f| f.count(status)).sum()
 }
 
-/// `testbot hosts` prints its table here, like every other report.
-pub fn print_hosts(checks: &[crate::fleet::remote::HostCheck]) {
-    term::out(&hosts::render(checks));
+/// `testbot hosts` prints its table here, like every other report; `copy_bytes` is the size of
+/// the project's copy on a host, if known.
+pub fn print_hosts(checks: &[crate::fleet::remote::HostCheck], copy_bytes: Option<u64>) {
+    term::out(&hosts::render(checks, copy_bytes));
 }
 
 /// `testbot exec`: each place's output, its lines prefixed with the place, then one line each
