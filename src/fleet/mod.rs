@@ -98,6 +98,7 @@ pub async fn prepare(
         }
         hosts = leased.hosts;
         _leases = leased.leases;
+        failures.extend(leased.failures);
         tracing::debug!("leased the slots");
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
