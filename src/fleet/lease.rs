@@ -228,7 +228,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
     for (mut host, result) in hosts.into_iter().zip(results) {
         match result {
             None => kept.push(host),
-            Some(Err(why)) => failures.push(HostFailure { name: host.host.name().to_string(), reason: why.to_string() }),
+            Some(Err(why)) => failures.push(HostFailure::new(host.host.name(), why.to_string())),
             Some(Ok(lease)) if lease.slots.is_empty() => full.push(host),
             Some(Ok(lease)) => {
                 if lease.slots.len() < host.slots {

@@ -84,6 +84,10 @@ pub async fn prepare(
         emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
         return Ok(None);
     }
+    if failures.iter().any(|f| f.unsafe_dir) {
+        let reasons: Vec<String> = failures.iter().filter(|f| f.unsafe_dir).map(|f| format!("  {}: {}", f.name, f.reason)).collect();
+        return Err(Error::UnsafeRemoteDir(reasons.join("\n")));
+    }
     hosts.extend(remote_hosts);
     let mut failures = failures;
     // Other runs may share these hosts: take only free slots (or wait for one).
