@@ -51,21 +51,23 @@ pub struct UnsafePath {
 /// What the scripts print (the apply script to stderr) for an `UnsafePath`.
 const UNSAFE: &str = "refuse:unsafe:";
 
-/// Shell text, run in the remote directory, that runs `then` (with `$1` uid, `$2` mode, `$3`
-/// owner, `$p` path, `$why` owner|mode) when another user could change what runs there, as
-/// OpenSSH's StrictModes judges it: the directory, or an ancestor up to the first root-owned
-/// sticky one, owned by another user (not root) or writable by group or others; or testbot's
-/// mark in it (`.testbot`, `.testbot/owned`) not the user's own, or writable by others.
+/// Shell text, run in the remote directory, that runs `then` (with `$bad` set to
+/// `WHY:UID:OWNER:MODE:PATH`) when another user could change what runs there, as OpenSSH's
+/// StrictModes judges it: the directory, or one above it up to the first root-owned sticky one,
+/// owned by another user (not root) or writable by group or others (WHY `owner` or `mode`); or
+/// testbot's mark in it (`.testbot`, `.testbot/owned`) not the user's own or writable by others.
+/// One `stat` for every path (each fork costs the probe a few milliseconds).
 fn strict_modes(then: &str) -> String {
     format!(
-        "me=$(id -u); check() {{ st=$(stat -c '%u %a %U' -- \"$p\") || return 1; set -- $st; \
-         if [ \"$1\" != \"$me\" ] && {{ [ \"$1\" != 0 ] || [ \"$mark\" = 1 ]; }}; then why=owner; {then}; fi; \
-         if [ $((0$2 & 022)) != 0 ]; then why=mode; {then}; fi; }}; \
-         mark=1; for p in \"$(pwd -P)/.testbot\" \"$(pwd -P)/{OWNED_MARK}\"; do \
-         if [ -e \"$p\" ] || [ -L \"$p\" ]; then check || exit 1; fi; done; mark=0; \
-         p=$(pwd -P); while :; do \
-         st=$(stat -c '%u %a' -- \"$p\") || exit 1; case $st in \"0 1\"???) break;; esac; check || exit 1; \
-         if [ \"$p\" = / ]; then break; fi; p=${{p%/*}}; p=${{p:-/}}; done; "
+        "here=$(pwd -P); set -- \"$here/.testbot\" \"$here/{OWNED_MARK}\"; p=$here; \
+         while :; do set -- \"$@\" \"$p\"; if [ \"$p\" = / ]; then break; fi; p=${{p%/*}}; p=${{p:-/}}; done; \
+         bad=$(me=$(id -u); stat -c '%u %a %U %n' -- \"$@\" 2>/dev/null | while read -r u m o p; do \
+         mark=0; case $p in \"$here/.testbot\"|\"$here/{OWNED_MARK}\") mark=1;; esac; \
+         if [ $mark = 0 ]; then case \"$u $m\" in \"0 1\"???) break;; esac; fi; why=; \
+         if [ \"$u\" != \"$me\" ] && {{ [ \"$u\" != 0 ] || [ $mark = 1 ]; }}; then why=owner; \
+         elif [ $((0$m & 022)) != 0 ]; then why=mode; fi; \
+         if [ -n \"$why\" ]; then printf '%s:%s:%s:%s:%s\\n' \"$why\" \"$u\" \"$o\" \"$m\" \"$p\"; break; fi; done); \
+         if [ -n \"$bad\" ]; then {then}; fi; "
     )
 }
 
@@ -97,8 +99,9 @@ pub fn remote_path(dir: &str) -> String {
     dir.strip_prefix("~/").unwrap_or(dir).to_string()
 }
 
-/// Shell builtins only (no program started on the host): whether the directory is testbot's
-/// (not the login directory or above it, marked, or empty), then its state, from file names.
+/// Whether the directory is testbot's (not the login directory or above it, safe from other
+/// users: `strict_modes`, marked, or empty), then its state, from file names. Besides shell
+/// builtins, only `id` and one `stat` run.
 pub fn probe_script(dir: &str) -> String {
     let d = quote(dir);
     format!(
@@ -111,7 +114,7 @@ pub fn probe_script(dir: &str) -> String {
          for f in manifest.*; do if [ -f \"$f\" ]; then echo \"digest:${{f#manifest.}}\"; fi; done; \
          if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi",
         owned_or_refuse = not_owned("echo refuse:foreign; exit 0"),
-        strict = strict_modes(&format!("echo \"{UNSAFE}$why:$1:$3:$2:$p\"; exit 0")),
+        strict = strict_modes(&format!("echo \"{UNSAFE}$bad\"; exit 0")),
     )
 }
 
@@ -219,7 +222,7 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
         "echo 'refusing to sync into {dir_text}: it holds files testbot did not put there (it has no {OWNED_MARK}); \
          empty it, or choose another remote_dir in testbot.toml' >&2; exit 1"
     ));
-    let strict = strict_modes(&format!("echo \"{UNSAFE}$why:$1:$3:$2:$p\" >&2; exit 1"));
+    let strict = strict_modes(&format!("echo \"{UNSAFE}$bad\" >&2; exit 1"));
     format!(
         "umask 022; s={STATE_DIR}; \
          if [ -e {d} ] || [ -L {d} ]; then cd -- {d} || exit 1; {foreign}else mkdir -p -- {d} && cd -- {d} || exit 1; fi; \
