@@ -37,6 +37,8 @@ const MARKER: &str = "testbot-lease";
 const SCRIPT: &str = r##"
 require "etc"
 base, key, count, wait = ARGV[0], ARGV[1], ARGV[2].to_i, ARGV[3] == "wait"
+# Where /tmp is a link (macOS: /private/tmp), root's link: what it points to is checked.
+base = File.realpath(base)
 STDOUT.sync = true
 me = Process.euid
 Unsafe = Class.new(StandardError)
