@@ -42,8 +42,9 @@ pub struct Keep {
 }
 
 /// Connects and syncs the hosts, adds this machine's slots, leases free slots on shared hosts
-/// and runs the hooks; a host that fails any of it is left out with a warning. `None`: a signal
-/// stopped it (said as an event, with what was done).
+/// and runs the hooks; a host that fails any of it is left out with a warning, except one whose
+/// `remote_dir` another user could change, which stops the run (`Error::UnsafeRemoteDir`).
+/// `None`: a signal stopped it (said as an event, with what was done).
 pub async fn prepare(
     project: &Project,
     inventory: &Inventory,
