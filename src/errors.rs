@@ -73,6 +73,7 @@ impl Error {
                 }
             },
             Error::Run(crate::run::Error::Fleet(crate::fleet::Error::NoHost(_))) => exit::NO_HOST,
+            Error::Run(crate::run::Error::Fleet(crate::fleet::Error::UnsafeRemoteDir(_))) => exit::USAGE,
             Error::Io { .. } | Error::Sync(_) | Error::Run(_) => exit::FAILED,
         }
     }

@@ -8,6 +8,7 @@ mod common;
 use common::sshd::Testbed;
 use common::*;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 const REMOTE: &str = "work";
@@ -329,4 +330,96 @@ fn a_signal_during_hooks_exec_or_hosts_exits_130_and_leaves_no_process() {
     for i in 0..2 {
         assert_only_sshd_left(&bed, i, Duration::from_secs(10));
     }
+}
+
+/// The `[[host]]` entry of host `keep` (0-based) only, and the `[ssh]` part, with `remote_dir`.
+fn only_host(bed: &Testbed, keep: usize, remote_dir: &str) -> String {
+    let all = bed.inventory_toml(1);
+    let (hosts, rest) = all.split_once("[ssh]").unwrap();
+    let port = format!("port = {}\n", bed.hosts()[keep].port);
+    let kept: Vec<&str> = hosts.split("[[host]]").filter(|s| s.contains(&port)).collect();
+    assert_eq!(kept.len(), 1, "{all}");
+    format!("[[host]]{}[ssh]{rest}\n[sync]\nremote_dir = {remote_dir:?}\n", kept[0])
+}
+
+/// A directory tree under /tmp, removed (as root) when the test ends, also on failure.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_remote_dir_another_user_could_change_is_refused_with_its_owner_and_mode() {
+    // Two users of one machine: A (host1) runs testbot, B (host2) prepares the directories.
+    let bed = Testbed::start(2);
+    let (a, b) = (&bed.hosts()[0], &bed.hosts()[1]);
+    let shared = std::path::PathBuf::from(format!("/tmp/{}-shared", b.user));
+    let _scratch = Scratch(shared.clone());
+    let p = Project::new("rspec_basic");
+    let retarget = |dir: &str| p.write("testbot.toml", &only_host(&bed, 0, dir));
+    let owner = |uid: u32| if uid == a.uid { format!("{} (uid {})", a.user, a.uid) } else { format!("{} (uid {})", b.user, b.uid) };
+
+    // B makes /tmp/…-shared/app mode 0777 (the issue's reproduction): refused by a sync and by
+    // a run, with exit 2, the path, its owner and mode and the fix; nothing is written there.
+    on_host(&bed, 1, &format!("mkdir -p {0}/app && chmod 0777 {0}/app", shared.display()));
+    let app = shared.join("app");
+    retarget(app.to_str().unwrap());
+    let want = format!(
+        "refusing to sync into {0}: {0} is owned by {1} with mode 0777, so its owner could change the files testbot runs as you there; \
+         choose a `remote_dir` under [sync] in testbot.toml that only you can write",
+        app.display(),
+        owner(b.uid)
+    );
+    let run = sync(&p, &[]);
+    run.assert_exit(2);
+    run.assert_output_contains(&want);
+    let run = p.testbot(["spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run();
+    run.assert_exit(2);
+    run.assert_output_contains("refusing to run: another user could change what testbot runs as you");
+    run.assert_output_contains(&want);
+    assert_eq!(fs::read_dir(&app).unwrap().count(), 0, "written into B's directory");
+
+    // A's own directory inside it: B could rename it away and put another in its place.
+    on_host(&bed, 0, &format!("mkdir {}/mine", app.display()));
+    retarget(app.join("mine").to_str().unwrap());
+    let run = sync(&p, &[]);
+    run.assert_exit(2);
+    run.assert_output_contains(&format!("refusing to sync into {}/mine: {} is owned by {} with mode 0777", app.display(), app.display(), owner(b.uid)));
+    assert_eq!(fs::read_dir(app.join("mine")).unwrap().count(), 0);
+
+    // A's own directory, writable by A's group: the fix is `chmod go-w`.
+    let work = a.home.join("work");
+    on_host(&bed, 0, "mkdir -m 0775 work");
+    retarget(work.to_str().unwrap());
+    let run = sync(&p, &[]);
+    run.assert_exit(2);
+    run.assert_output_contains(&format!(
+        "{0} is owned by {1} with mode 0775, so other users could change the files testbot runs as you there; run `chmod go-w {0}` on the host (as its owner)",
+        work.display(),
+        owner(a.uid)
+    ));
+
+    // A once left it open, and B put the mark in it: closed again, it is still refused.
+    on_host(&bed, 0, "chmod 0777 work");
+    on_host(&bed, 1, &format!("mkdir {0}/.testbot && touch {0}/.testbot/owned", work.display()));
+    on_host(&bed, 0, "chmod 0755 work");
+    let run = sync(&p, &[]);
+    run.assert_exit(2);
+    run.assert_output_contains(&format!("{}/.testbot is owned by {}", work.display(), owner(b.uid)));
+    assert_eq!(fs::read_dir(&work).unwrap().count(), 1, "only B's .testbot");
+
+    // A directory of A's own: synced, and what the project has writable by group or others
+    // arrives writable by its user only.
+    p.write("spec/open/open_spec.rb", "RSpec.describe(\"open\") { it(\"passes\") { expect(1).to eq(1) } }\n");
+    fs::set_permissions(p.path("spec/open"), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(p.path("spec/open/open_spec.rb"), fs::Permissions::from_mode(0o666)).unwrap();
+    retarget("mine");
+    sync(&p, &[]).assert_exit(0);
+    let mode = |rel: &str| fs::metadata(a.home.join("mine").join(rel)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!((mode("."), mode("spec/open"), mode("spec/open/open_spec.rb")), (0o755, 0o755, 0o644));
+    let run = p.testbot(["spec/open/open_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run();
+    run.assert_exit(0);
 }

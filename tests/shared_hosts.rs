@@ -1,11 +1,14 @@
 //! Hosts shared by several testbot runs (other users, other checkouts): slot leases on the host
-//! keep the batches running there at once within its slots.
+//! keep the batches running there at once within its slots, and another user can neither turn
+//! them off nor make one user's runs share a slot (issue 27).
 
 mod common;
 
 use common::batches::{max_concurrent, write_suite};
-use common::sshd::Testbed;
+use common::sshd::{Options, Testbed};
 use common::*;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[test]
@@ -183,4 +186,144 @@ fn testbot_hosts_warns_when_a_host_has_less_free_space_than_the_copy_needs() {
     assert!(row(&run).contains(" low-space "), "{}", run.dump());
     run.assert_output_contains("host1: warning: ");
     run.assert_output_contains("less than the project's 1024.0 GB; a first sync there would fail");
+
+/// The `[[host]]` entry of host `keep` (0-based) only, with `slots` slots, and the `[ssh]` part.
+fn only_host(bed: &Testbed, keep: usize, slots: usize) -> String {
+    let all = bed.inventory_toml(slots);
+    let (hosts, rest) = all.split_once("[ssh]").unwrap();
+    let port = format!("port = {}\n", bed.hosts()[keep].port);
+    let kept: Vec<&str> = hosts.split("[[host]]").filter(|s| s.contains(&port)).collect();
+    assert_eq!(kept.len(), 1, "{all}");
+    format!("[[host]]{}[ssh]{rest}", kept[0])
+}
+
+/// The lease directories' name for the test bed's (shared) host key: the first 20 letters and
+/// digits of its SHA-256 fingerprint.
+fn lease_key(bed: &Testbed) -> String {
+    let out = std::process::Command::new("ssh-keygen").arg("-lf").arg(&bed.hosts()[0].host_key_pub).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fingerprint = text.split_whitespace().nth(1).unwrap_or_else(|| panic!("ssh-keygen -lf: {text}"));
+    fingerprint.trim_start_matches("SHA256:").chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect()
+}
+
+/// Paths a test plants in the machine's /tmp, removed (as root) when it ends, also on failure:
+/// later test users may get the same uids.
+struct Planted(Vec<PathBuf>);
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            match std::fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => drop(std::fs::remove_dir_all(p)),
+                Ok(_) => drop(std::fs::remove_file(p)),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// Runs `script` on host `i` as its user (the second user's attack), and asserts it worked.
+#[track_caller]
+fn as_user(bed: &Testbed, i: usize, script: &str) {
+    let out = bed.ssh(i, script);
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// What is in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn another_user_can_neither_turn_off_nor_steal_a_users_slot_leases() {
+    // Three accounts of one machine (sshds sharing a host key): A and C run testbot, B attacks.
+    let bed = Testbed::start_with(3, Options { shared_host_key: true, ..Options::default() });
+    let (a, b, c) = (&bed.hosts()[0], &bed.hosts()[1], &bed.hosts()[2]);
+    // The machine's lease root as testbot makes it (root's here: other tests share it).
+    let root = Path::new("/tmp/testbot-slots");
+    if std::fs::create_dir(root).is_ok() {
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    let key = lease_key(&bed);
+    let shared = root.join(&key);
+    let own = |uid: u32| PathBuf::from(format!("/tmp/testbot-slots-{uid}"));
+    let _planted = Planted(vec![shared.clone(), root.join(format!("{key}.aside")), own(a.uid), own(c.uid)]);
+    let p = Project::new("rspec_faults");
+    let long = write_suite(&p, 12, 1.0);
+    let short: Vec<String> = long[..4].to_vec();
+    let checkout = |name: &str, host: usize| {
+        let dir = p.outside(name);
+        copy_tree(&p.root, &dir);
+        std::fs::write(dir.join("testbot.toml"), only_host(&bed, host, 2)).unwrap();
+        dir
+    };
+    let (a1, a2, c1) = (checkout("a-1", 0), checkout("a-2", 0), checkout("c-1", 2));
+
+    // B plants C's own lease directory and the machine's as links to C's ~/.ssh. C's run
+    // leaves the host out, and writes nothing there.
+    let c_ssh = c.home.join(".ssh");
+    as_user(&bed, 1, &format!("ln -s {0} {1} && ln -s {0} {2}", c_ssh.display(), own(c.uid).display(), shared.display()));
+    let run = p.testbot(&short).cwd(&c1).run();
+    run.assert_exit(3);
+    run.assert_output_contains(&format!(
+        "host `host3` is left out of this run: its slot leases cannot be taken safely: {} is a symlink owned by {} (uid {})",
+        own(c.uid).display(),
+        b.user,
+        b.uid
+    ));
+    assert_eq!(names(&c_ssh), ["authorized_keys"]);
+    // The machine's alone: C's run takes no lock through it (today's main made slot-1.lock and
+    // slot-2.lock in C's ~/.ssh) and says why; its own leases keep C's runs apart.
+    as_user(&bed, 1, &format!("rm {}", own(c.uid).display()));
+    let run = p.testbot(&short).cwd(&c1).run();
+    run.assert_exit(0);
+    run.assert_output_contains(&format!(
+        "host `host3`: other users' testbot runs may use its slots at the same time as this run (your own runs still keep apart): \
+         {} is a symlink owned by {} (uid {})",
+        shared.display(),
+        b.user,
+        b.uid
+    ));
+    assert_eq!(names(&c_ssh), ["authorized_keys"]);
+
+    // B makes the machine's lease directory for A's host key, mode 0755, where A cannot make
+    // lock files (today's main then ran A's runs unleased, on the same slots at once).
+    as_user(&bed, 1, &format!("rm {0} && mkdir -m 0755 {0}", shared.display()));
+    let first_json = p.fresh_path("first", "json");
+    let first = p.testbot(&long).cwd(&a1).report_to(&first_json).spawn();
+    let busy = || bed.user_processes(0).iter().any(|(_, cmd)| cmd.contains("rspec"));
+    if !wait_until(Duration::from_secs(60), busy) {
+        first.kill_group();
+        panic!("A's first run never started\n{}", first.finish(Duration::from_secs(5)).dump());
+    }
+    // While it holds its slots, B (the directory's owner) moves it aside: A's second run still
+    // finds its slots taken and waits for them.
+    as_user(&bed, 1, &format!("mv {} {}.aside", shared.display(), shared.display()));
+    let second_json = p.fresh_path("second", "json");
+    let second = p.testbot(&short).cwd(&a2).report_to(&second_json).run();
+    let first = first.finish(Duration::from_secs(120));
+    first.assert_exit(0);
+    first.assert_output_contains(&format!(
+        "host `host1`: other users' testbot runs may use its slots at the same time as this run (your own runs still keep apart): \
+         {} is a directory owned by {} (uid {}) with mode 0755; it must be a directory with the sticky bit",
+        shared.display(),
+        b.user,
+        b.uid
+    ));
+    second.assert_exit(0);
+    second.assert_output_contains("every slot of host1 is in use by other testbot runs: waiting for one to free up");
+    assert_eq!(Report::read(&first_json, &first).totals(), totals(12, 12, 0, 0, 0), "{}", first.dump());
+    assert_eq!(Report::read(&second_json, &second).totals(), totals(4, 4, 0, 0, 0), "{}", second.dump());
+    // From the runners' own log: never more than A's 2 slots at once, numbered "" and "2".
+    assert_eq!(max_concurrent(&bed, 0), (2, vec![String::new(), "2".to_string()]));
+    // A's own lock files: in A's 0700 directory, A's.
+    let mine = own(a.uid).join(&key);
+    assert_eq!(names(&mine), ["slot-1.lock", "slot-2.lock"]);
+    for path in [own(a.uid), mine.clone(), mine.join("slot-1.lock")] {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(meta.uid(), a.uid, "{}", path.display());
+        assert_eq!(meta.mode() & 0o077, 0, "{}", path.display());
+    }
 }

@@ -33,7 +33,8 @@ pub fn exec(options: ExecOptions) -> Result<Outcome, Error> {
     Ok(Outcome::new(if ok { exit::PASSED } else { exit::FAILED }))
 }
 
-/// `testbot sync`: one line per host; exit 1 if any host could not be synced.
+/// `testbot sync`: one line per host; exit 1 if any host could not be synced, 2 if one's
+/// `remote_dir` is one another user could change.
 pub fn sync(location: &Location, verify: bool) -> Result<Outcome, Error> {
     let (root, inventory) = setup(location)?;
     if inventory.hosts.is_empty() {
@@ -47,11 +48,15 @@ pub fn sync(location: &Location, verify: bool) -> Result<Outcome, Error> {
         let reports = fleet::remote::sync_only(&project, &inventory, verify, &signals).await.map_err(Error::Sync)?;
         Ok::<_, Error>((reports, signals))
     })?;
-    crate::report::print_sync(&reports);
+    crate::report::print_sync(&reports.reports);
     if signals.caught().is_some() {
         return Ok(Outcome::new(exit::INTERRUPTED));
     }
-    let ok = reports.iter().all(|r| r.result.is_ok());
+    // A remote directory another user could change is a setup error, like a bad config value.
+    if reports.unsafe_dir {
+        return Ok(Outcome::new(exit::USAGE));
+    }
+    let ok = reports.reports.iter().all(|r| r.result.is_ok());
     Ok(Outcome::new(if ok { exit::PASSED } else { exit::FAILED }))
 }
 

@@ -42,8 +42,9 @@ pub struct Keep {
 }
 
 /// Connects and syncs the hosts, adds this machine's slots, leases free slots on shared hosts
-/// and runs the hooks; a host that fails any of it is left out with a warning. `None`: a signal
-/// stopped it (said as an event, with what was done).
+/// and runs the hooks; a host that fails any of it is left out with a warning, except one whose
+/// `remote_dir` another user could change, which stops the run (`Error::UnsafeRemoteDir`).
+/// `None`: a signal stopped it (said as an event, with what was done).
 pub async fn prepare(
     project: &Project,
     inventory: &Inventory,
@@ -84,6 +85,10 @@ pub async fn prepare(
         emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
         return Ok(None);
     }
+    if failures.iter().any(|f| f.unsafe_dir) {
+        let reasons: Vec<String> = failures.iter().filter(|f| f.unsafe_dir).map(|f| format!("  {}: {}", f.name, f.reason)).collect();
+        return Err(Error::UnsafeRemoteDir(reasons.join("\n")));
+    }
     hosts.extend(remote_hosts);
     let mut failures = failures;
     // Other runs may share these hosts: take only free slots (or wait for one).
@@ -98,6 +103,7 @@ pub async fn prepare(
         }
         hosts = leased.hosts;
         _leases = leased.leases;
+        failures.extend(leased.failures);
         tracing::debug!("leased the slots");
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.

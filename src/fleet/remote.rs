@@ -19,6 +19,39 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct HostFailure {
     pub name: String,
     pub reason: String,
+    /// Its `remote_dir` is one another user could change (`sync::SyncError::Unsafe`): a setup
+    /// error to fix, not a host that is down.
+    pub unsafe_dir: bool,
+}
+
+impl HostFailure {
+    pub fn new(name: impl Into<String>, reason: impl Into<String>) -> HostFailure {
+        HostFailure { name: name.into(), reason: reason.into(), unsafe_dir: false }
+    }
+}
+
+/// Why one host could not be prepared.
+struct Failed {
+    reason: String,
+    unsafe_dir: bool,
+}
+
+impl From<String> for Failed {
+    fn from(reason: String) -> Failed {
+        Failed { reason, unsafe_dir: false }
+    }
+}
+
+impl Failed {
+    /// A sync's error, its text prefixed with `doing` (unless the project itself could not be read).
+    fn sync(e: sync::SyncError, doing: &str) -> Failed {
+        let unsafe_dir = matches!(e, sync::SyncError::Unsafe { .. });
+        let reason = match e {
+            sync::SyncError::Local(e) => crate::error_chain::chain(&*e),
+            e => format!("{doing}{}", crate::error_chain::chain(&e)),
+        };
+        Failed { reason, unsafe_dir }
+    }
 }
 
 /// What `testbot hosts` and a run learn about a reachable host.
@@ -131,16 +164,13 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
         let work = async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
             match local {
-                None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::error_chain::chain(&e))?,
+                None => sync::check_synced(&host, &remote_dir).await.map_err(|e| Failed::sync(e, ""))?,
                 Some(local) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| match e {
-                        sync::SyncError::Local(e) => crate::error_chain::chain(&*e),
-                        e => format!("failed to sync: {}", crate::error_chain::chain(&e)),
-                    })?;
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| Failed::sync(e, "failed to sync: "))?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
             }
-            Ok::<_, String>(PreparedHost {
+            Ok::<_, Failed>(PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
                 boot_parallelism: facts.cores.max(1),
@@ -151,7 +181,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 client: None,
             })
         };
-        async move { signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string())) }
+        async move { signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string().into())) }
     });
     let results = futures::future::join_all(jobs).await;
     let mut ready = Vec::new();
@@ -159,7 +189,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
     for (spec, result) in inventory.hosts.iter().zip(results) {
         match result {
             Ok(host) => ready.push(host),
-            Err(reason) => failures.push(HostFailure { name: spec.name.clone(), reason }),
+            Err(Failed { reason, unsafe_dir }) => failures.push(HostFailure { name: spec.name.clone(), reason, unsafe_dir }),
         }
     }
     (ready, failures)
@@ -230,9 +260,16 @@ pub struct SyncReport {
 /// What a host that a signal stopped reports.
 pub const INTERRUPTED: &str = "interrupted";
 
+/// What `testbot sync` did on every host.
+pub struct Synced {
+    pub reports: Vec<SyncReport>,
+    /// Some host's `remote_dir` is one another user could change (see `HostFailure::unsafe_dir`).
+    pub unsafe_dir: bool,
+}
+
 /// `testbot sync [--verify]`: every host connected and synced at once, nothing run. A signal
 /// stops the hosts still syncing (they report `INTERRUPTED`); the others keep their result.
-pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, signals: &Signals) -> Result<Vec<SyncReport>, String> {
+pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, signals: &Signals) -> Result<Synced, String> {
     let remote_dir = remote_dir(inventory, &project.root);
     let local = build_local(project, inventory);
     let payloads = sync::Payloads::default();
@@ -242,22 +279,24 @@ pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, s
             // One connection: a sync runs one command at a time.
             let work = async {
                 match connect_only(spec, inventory, 1).await {
-                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::error_chain::chain(&e)),
-                    Err(reason) => Err(reason),
+                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| Failed::sync(e, "")),
+                    Err(reason) => Err(reason.into()),
                 }
             };
-            let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string()));
-            SyncReport { name: spec.name.clone(), result }
+            let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string().into()));
+            let unsafe_dir = result.as_ref().is_err_and(|f| f.unsafe_dir);
+            (SyncReport { name: spec.name.clone(), result: result.map_err(|f| f.reason) }, unsafe_dir)
         }
     });
-    let reports = futures::future::join_all(jobs).await;
+    let (reports, unsafe_dirs): (Vec<SyncReport>, Vec<bool>) = futures::future::join_all(jobs).await.into_iter().unzip();
+    let synced = Synced { reports, unsafe_dir: unsafe_dirs.contains(&true) };
     if signals.caught().is_some() {
         // The tree may still be being hashed: do not wait for it.
-        return Ok(reports);
+        return Ok(synced);
     }
     // A project that could not be read is one error, not one per host.
     local.await.map_err(|e| crate::error_chain::chain(&*e))?;
-    Ok(reports)
+    Ok(synced)
 }
 
 /// One row of `testbot hosts`.

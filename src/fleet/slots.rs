@@ -78,7 +78,7 @@ pub async fn run_setup_hooks(
     for (host, why) in hosts.into_iter().zip(failed) {
         match why {
             None => ok.push(host),
-            Some(reason) => failures.push(remote::HostFailure { name: host.host.name().to_string(), reason }),
+            Some(reason) => failures.push(remote::HostFailure::new(host.host.name(), reason)),
         }
     }
     (ok, failures)

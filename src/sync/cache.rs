@@ -193,10 +193,10 @@ pub fn load(path: &Path) -> Option<TreeCache> {
             [kind, s @ .., extra, rel] if s.len() == 5 => {
                 let stamp = Stamp::parse(s)?;
                 let (kind, hash_trusted) = match *kind {
-                    "d" => (Kind::Dir { mode: stamp.mode & 0o777 }, true),
+                    "d" => (Kind::Dir { mode: stamp.mode & super::local::SENT_MODE }, true),
                     "f" => match manifest::unhex(extra) {
-                        Some(hash) => (Kind::File { mode: stamp.mode & 0o777, size: stamp.size, hash }, true),
-                        None => (Kind::File { mode: stamp.mode & 0o777, size: stamp.size, hash: [0; 32] }, false),
+                        Some(hash) => (Kind::File { mode: stamp.mode & super::local::SENT_MODE, size: stamp.size, hash }, true),
+                        None => (Kind::File { mode: stamp.mode & super::local::SENT_MODE, size: stamp.size, hash: [0; 32] }, false),
                     },
                     "l" => (Kind::Symlink { target: manifest::unescape(extra)? }, true),
                     _ => return None,

@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The mode bits a copy gets: never writable by group or others on the host, where another user
+/// could then change what runs as its user (issue 27).
+pub const SENT_MODE: u32 = 0o755;
+
 /// A file changed this close to the moment it was hashed might change again without its
 /// metadata showing it (timestamps are coarse): such a hash is used but not cached.
 const RACY: Duration = Duration::from_millis(100);
@@ -251,13 +255,13 @@ fn list(found: &[super::Found], old: &TreeCache, extra: usize) -> Result<Listed,
                 }
             }
         } else if meta.is_dir() {
-            Kind::Dir { mode: stamp.mode & 0o777 }
+            Kind::Dir { mode: stamp.mode & SENT_MODE }
         } else if meta.is_file() {
             match known.filter(unchanged).map(|c| &c.kind) {
                 Some(kind @ Kind::File { .. }) => kind.clone(),
                 _ => {
                     todo.push((entries.len(), found.full.clone()));
-                    Kind::File { mode: stamp.mode & 0o777, size: stamp.size, hash: [0; 32] }
+                    Kind::File { mode: stamp.mode & SENT_MODE, size: stamp.size, hash: [0; 32] }
                 }
             }
         } else {

@@ -71,8 +71,26 @@ pub enum SyncError {
          `remote_dir` under [sync] in testbot.toml"
     )]
     HomeDir { dir: String },
+    #[error(
+        "refusing to sync into {dir}: {} is owned by {} (uid {}) with mode {:04o}, so {}; {}",
+        path.path, path.owner, path.uid, path.mode,
+        if path.foreign_owner { "its owner could change the files testbot runs as you there" }
+        else { "other users could change the files testbot runs as you there" },
+        unsafe_fix(path)
+    )]
+    Unsafe { dir: String, path: script::UnsafePath },
     #[error("refusing to sync into {dir}: it is not a directory its user can enter (a file, or no permission); remove it or fix its permissions, or choose another `remote_dir` under [sync] in testbot.toml")]
     NotDir { dir: String },
+}
+
+/// What to do about a remote directory another user could change.
+fn unsafe_fix(path: &script::UnsafePath) -> String {
+    let elsewhere = "choose a `remote_dir` under [sync] in testbot.toml that only you can write (the default, under your home, is)";
+    if path.foreign_owner {
+        format!("{elsewhere}, or have {} (or root) remove {}", path.owner, path.path)
+    } else {
+        format!("run `chmod go-w {}` on the host (as its owner), or {elsewhere}", crate::ssh::quote::quote(&path.path))
+    }
 }
 
 /// A path the walk found: relative (`/`-separated), full, and its own metadata (not its target's).

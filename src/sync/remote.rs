@@ -4,7 +4,7 @@
 
 use super::local::{Local, Payload};
 use super::manifest::{self, Manifest};
-use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, Probe, Refusal};
+use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, unsafe_in, Probe, Refusal};
 use super::SyncError;
 use crate::ssh::quote::quote;
 use crate::ssh::{Collected, Host, HostCommand};
@@ -121,11 +121,12 @@ pub async fn check_synced(host: &dyn Host, dir: &str) -> Result<(), SyncError> {
 /// The probe's refusal as an error.
 fn refused(probe: &Probe, dir: &str) -> Result<(), SyncError> {
     let dir = dir.to_string();
-    match probe.refusal {
+    match &probe.refusal {
         None => Ok(()),
         Some(Refusal::Home) => Err(SyncError::HomeDir { dir }),
         Some(Refusal::Foreign) => Err(SyncError::NotOwned { dir }),
         Some(Refusal::NotDir) => Err(SyncError::NotDir { dir }),
+        Some(Refusal::Unsafe(path)) => Err(SyncError::Unsafe { dir, path: path.clone() }),
     }
 }
 
@@ -182,6 +183,10 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
     tracing::debug!(host = host.name(), bytes = sent.bytes.len(), file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
     let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact);
     let ran = run(host, "send the changes", &script, Some(sent.bytes.clone()), APPLY_TIMEOUT).await?;
+    // The directory (made by this script, or changed since the probe) may fail its checks here.
+    if let Some(path) = unsafe_in(&String::from_utf8_lossy(&ran.stderr())).filter(|_| !ran.exit.success()) {
+        return Err(SyncError::Unsafe { dir, path });
+    }
     failed(&ran, &format!("unpack the changes into {dir}"))?;
     Ok(HostSync {
         outcome,

@@ -24,7 +24,7 @@ pub struct Probe {
 }
 
 /// Why a host's remote directory is not testbot's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// It is the login directory, or above it.
     Home,
@@ -32,6 +32,58 @@ pub enum Refusal {
     Foreign,
     /// Something other than a directory is there, or one the user cannot enter.
     NotDir,
+    /// Another user could change what runs there (see `strict_modes`).
+    Unsafe(UnsafePath),
+}
+
+/// A path (the directory, an ancestor, or testbot's mark in it) that another user could change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsafePath {
+    pub path: String,
+    /// Its owner's name (as `stat` prints it) and uid.
+    pub owner: String,
+    pub uid: u32,
+    pub mode: u32,
+    /// Whether it is the owner that is wrong (else only the mode: group or others may write).
+    pub foreign_owner: bool,
+}
+
+/// What the scripts print (the apply script to stderr) for an `UnsafePath`.
+const UNSAFE: &str = "refuse:unsafe:";
+
+/// Shell text, run in the remote directory, that runs `then` (with `$bad` set to
+/// `WHY:UID:OWNER:MODE:PATH`) when another user could change what runs there, as OpenSSH's
+/// StrictModes judges it: the directory, or one above it up to the first root-owned sticky one,
+/// owned by another user (not root) or writable by group or others (WHY `owner` or `mode`); or
+/// testbot's mark in it (`.testbot`, `.testbot/owned`) not the user's own or writable by others.
+/// One `stat` for every path (each fork costs the probe a few milliseconds).
+fn strict_modes(then: &str) -> String {
+    format!(
+        "here=$(pwd -P); set -- \"$here/.testbot\" \"$here/{OWNED_MARK}\"; p=$here; \
+         while :; do set -- \"$@\" \"$p\"; if [ \"$p\" = / ]; then break; fi; p=${{p%/*}}; p=${{p:-/}}; done; \
+         bad=$(me=$(id -u); stat -c '%u %a %U %n' -- \"$@\" 2>/dev/null | while read -r u m o p; do \
+         mark=0; case $p in \"$here/.testbot\"|\"$here/{OWNED_MARK}\") mark=1;; esac; \
+         if [ $mark = 0 ]; then case \"$u $m\" in \"0 1\"???) break;; esac; fi; why=; \
+         if [ \"$u\" != \"$me\" ] && {{ [ \"$u\" != 0 ] || [ $mark = 1 ]; }}; then why=owner; \
+         elif [ $((0$m & 022)) != 0 ]; then why=mode; fi; \
+         if [ -n \"$why\" ]; then printf '%s:%s:%s:%s:%s\\n' \"$why\" \"$u\" \"$o\" \"$m\" \"$p\"; break; fi; done); \
+         if [ -n \"$bad\" ]; then {then}; fi; "
+    )
+}
+
+/// Reads `refuse:unsafe:WHY:UID:OWNER:MODE:PATH`.
+fn parse_unsafe(line: &str) -> Option<UnsafePath> {
+    let mut parts = line.strip_prefix(UNSAFE)?.splitn(5, ':');
+    let why = parts.next()?;
+    let uid = parts.next()?.parse().ok()?;
+    let owner = parts.next()?.to_string();
+    let mode = u32::from_str_radix(parts.next()?, 8).ok()?;
+    Some(UnsafePath { path: parts.next()?.to_string(), owner, uid, mode, foreign_owner: why == "owner" })
+}
+
+/// The unsafe path the apply script named in its error output, if it named one.
+pub fn unsafe_in(stderr: &str) -> Option<UnsafePath> {
+    stderr.lines().find_map(parse_unsafe)
 }
 
 /// The mark testbot leaves in a remote directory it made (or found empty): only a directory
@@ -47,8 +99,9 @@ pub fn remote_path(dir: &str) -> String {
     dir.strip_prefix("~/").unwrap_or(dir).to_string()
 }
 
-/// Shell builtins only (no program started on the host): whether the directory is testbot's
-/// (not the login directory or above it, marked, or empty), then its state, from file names.
+/// Whether the directory is testbot's (not the login directory or above it, safe from other
+/// users: `strict_modes`, marked, or empty), then its state, from file names. Besides shell
+/// builtins, only `id` and one `stat` run.
 pub fn probe_script(dir: &str) -> String {
     let d = quote(dir);
     format!(
@@ -56,11 +109,12 @@ pub fn probe_script(dir: &str) -> String {
          cd -- {d} 2>/dev/null || {{ echo refuse:notdir; exit 0; }}; \
          here=$(pwd -P); home=$(cd -- \"$HOME\" 2>/dev/null && pwd -P); \
          if [ -n \"$home\" ]; then case \"$home/\" in \"${{here%/}}\"/*) echo refuse:home; exit 0;; esac; fi; \
-         {owned_or_refuse}\
+         {strict}{owned_or_refuse}\
          cd -- {STATE_DIR} 2>/dev/null || exit 0; \
          for f in manifest.*; do if [ -f \"$f\" ]; then echo \"digest:${{f#manifest.}}\"; fi; done; \
          if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi",
         owned_or_refuse = not_owned("echo refuse:foreign; exit 0"),
+        strict = strict_modes(&format!("echo \"{UNSAFE}$bad\"; exit 0")),
     )
 }
 
@@ -99,7 +153,10 @@ pub fn parse_probe(out: &[u8]) -> Probe {
             probe.refusal = match v.trim() {
                 "home" => Some(Refusal::Home),
                 "notdir" => Some(Refusal::NotDir),
-                _ => Some(Refusal::Foreign),
+                _ => match parse_unsafe(line) {
+                    Some(path) => Some(Refusal::Unsafe(path)),
+                    None => Some(Refusal::Foreign),
+                },
             };
         }
     }
@@ -165,9 +222,11 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
         "echo 'refusing to sync into {dir_text}: it holds files testbot did not put there (it has no {OWNED_MARK}); \
          empty it, or choose another remote_dir in testbot.toml' >&2; exit 1"
     ));
+    let strict = strict_modes(&format!("echo \"{UNSAFE}$bad\" >&2; exit 1"));
     format!(
         "umask 022; s={STATE_DIR}; \
          if [ -e {d} ] || [ -L {d} ]; then cd -- {d} || exit 1; {foreign}else mkdir -p -- {d} && cd -- {d} || exit 1; fi; \
+         {strict}\
          if [ ! -d $s ]; then mkdir -p -- $s || exit 1; fi; if [ ! -f {OWNED_MARK} ]; then : > {OWNED_MARK} || exit 1; fi; \
          printf '%s\\n' {digest} > $s/dirty || exit 1; \
          {deletions}\
@@ -521,5 +580,41 @@ mod tests {
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
         assert_eq!(probe.digest, Some(first.digest.clone()));
         assert_eq!(probe.unfinished, Some(second.digest.clone()));
+    }
+
+    #[test]
+    fn a_directory_others_could_change_is_refused_like_sshds_strict_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let chmod = |rel: &str, mode: u32| std::fs::set_permissions(home.path().join(rel), std::fs::Permissions::from_mode(mode)).unwrap();
+        let refusal = |dir: &str| parse_probe(sh_at_home(home.path(), &probe_script(dir)).as_bytes()).refusal;
+        std::fs::create_dir_all(home.path().join("open/mine")).unwrap();
+        chmod("open", 0o755);
+        chmod("open/mine", 0o755);
+        assert_eq!(refusal("open/mine"), None);
+        // Writable by others: the directory itself, or one above it.
+        let full = |rel: &str| format!("{}/{rel}", std::fs::canonicalize(home.path()).unwrap().display());
+        let me = unsafe { libc::geteuid() };
+        let want = |rel: &str, mode: u32| {
+            Some(Refusal::Unsafe(UnsafePath { path: full(rel), owner: "root".into(), uid: me, mode, foreign_owner: false }))
+        };
+        chmod("open", 0o777);
+        assert_eq!(refusal("open/mine"), want("open", 0o777));
+        chmod("open", 0o755);
+        chmod("open/mine", 0o775);
+        assert_eq!(refusal("open/mine"), want("open/mine", 0o775));
+        // The apply script refuses the same before it writes anything, and says so on stderr.
+        let (ok, _, err) = sh(home.path(), &apply_script("open/mine", 0, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true), b"");
+        assert!(!ok);
+        assert_eq!(unsafe_in(&err), Some(UnsafePath { path: full("open/mine"), owner: "root".into(), uid: me, mode: 0o775, foreign_owner: false }));
+        assert_eq!(std::fs::read_dir(home.path().join("open/mine")).unwrap().count(), 0);
+        // Below a root-owned sticky directory (as /tmp), what is above it is not looked at.
+        chmod("open/mine", 0o755);
+        chmod("open", 0o1777);
+        assert_eq!(refusal("open/mine"), None);
+        // testbot's mark, writable by others.
+        std::fs::create_dir_all(home.path().join("open/mine/.testbot")).unwrap();
+        chmod("open/mine/.testbot", 0o777);
+        assert_eq!(refusal("open/mine"), want("open/mine/.testbot", 0o777));
     }
 }

@@ -186,6 +186,9 @@ impl Testbed {
         let mut rsa_keys = vec![(RsaKey::get("client"), tb.rsa_client_key.clone())];
         for k in 1..=n {
             let host_dir = tb.dir.join(format!("host{k}"));
+            // An ancestor of the host's home: testbot refuses a remote dir below one that
+            // group or others may write (as sshd's StrictModes does), whatever the umask.
+            mkdir(&host_dir, 0o755);
             let keys = host_dir.join("keys");
             mkdir(&keys, 0o755);
             mkdir(&host_dir.join("home"), 0o755);
