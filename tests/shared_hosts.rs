@@ -106,87 +106,6 @@ fn a_host_with_no_free_slot_is_left_out_and_a_killed_runs_slots_come_back() {
     assert_eq!((on("host1"), on("host2")), (Some(2), Some(2)), "{:#}", report.json["hosts"]);
 }
 
-/// Issue 27 item 3: `[project] env` values reach the spec but never any command line on the
-/// host, where every user can read them (`ps`, /proc/*/cmdline).
-#[test]
-fn project_env_values_are_on_no_command_line_another_user_can_read() {
-    use std::os::unix::fs::PermissionsExt;
-    let bed = Testbed::start(2);
-    let (owner, other) = (&bed.hosts()[0], &bed.hosts()[1]);
-    let secret = "postgres://app:S3cr3t@db/app";
-    // The spec records what it sees and waits for a marker; both users can reach the directory.
-    let marks = tempfile::Builder::new().prefix("testbot-env-marks-").tempdir_in("/tmp").unwrap();
-    std::fs::set_permissions(marks.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let dir = marks.path().display().to_string();
-    let p = Project::new("rspec_faults");
-    p.write(
-        "spec/secret_spec.rb",
-        &format!(
-            "RSpec.describe 'env' do\n  it 'sees the secret' do\n    File.write('{dir}/seen', ENV['DATABASE_URL'].to_s)\n    \
-             sleep 0.05 until File.exist?('{dir}/go')\n    expect(ENV['DATABASE_URL']).to eq('{secret}')\n  end\nend\n"
-        ),
-    );
-    let both = bed.inventory_toml(1);
-    let (hosts, rest) = both.split_once("[ssh]").unwrap();
-    let owner_only: Vec<&str> = hosts.split("[[host]]").filter(|s| !s.contains(&format!("port = {}", other.port))).collect();
-    p.write("testbot.toml", &format!("{}[ssh]{rest}\n[project]\nenv = {{ DATABASE_URL = \"{secret}\" }}\n", owner_only.join("[[host]]")));
-    let json = p.fresh_path("secret", "json");
-    let run = p.testbot(["spec/secret_spec.rb"]).report_to(&json).spawn();
-    let seen = marks.path().join("seen");
-    let mut scans = 0;
-    let mut leaks = Vec::new();
-    while !seen.exists() && scans < 3000 {
-        // The owner's processes read straight from /proc, and `ps` run as the other user.
-        for (pid, cmd) in bed.user_processes(0) {
-            if cmd.contains("S3cr3t") {
-                leaks.push(format!("{pid}: {cmd}"));
-            }
-        }
-        scans += 1;
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(seen.exists(), "the spec never started");
-    let ps = std::process::Command::new("runuser").args(["-u", &other.user, "--", "ps", "-eo", "args"]).output().unwrap();
-    assert!(ps.status.success(), "{}", String::from_utf8_lossy(&ps.stderr));
-    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
-    let running: Vec<(u32, String)> = bed.user_processes(0);
-    assert!(running.iter().any(|(_, c)| c.contains("rspec") || c.contains("testbot")), "no run seen: {running:?}");
-    for (pid, cmd) in &running {
-        if cmd.contains("S3cr3t") {
-            leaks.push(format!("{pid}: {cmd}"));
-        }
-    }
-    std::fs::write(marks.path().join("go"), "").unwrap();
-    let run = run.finish(Duration::from_secs(120));
-    assert!(leaks.is_empty(), "the secret is on {} command lines of {}: {:?}", leaks.len(), owner.user, &leaks[..leaks.len().min(3)]);
-    assert!(!ps.contains("S3cr3t"), "`ps -eo args` as {} shows the secret:\n{ps}", other.user);
-    assert!(ps.lines().any(|l| l.contains("rspec") || l.contains("testbot")), "`ps` as the other user saw no run:\n{ps}");
-    // The spec itself got the value.
-    assert_eq!(std::fs::read_to_string(&seen).unwrap(), secret);
-    run.assert_exit(0);
-    assert_eq!(Report::read(&json, &run).totals(), totals(1, 1, 0, 0, 0), "{}", run.dump());
-}
-
-/// Issue 27 item 5: `testbot hosts` warns about a host with less free space where its copy goes
-/// than the copy needs (here a sparse file makes the project larger than the disk).
-#[test]
-fn testbot_hosts_warns_when_a_host_has_less_free_space_than_the_copy_needs() {
-    let bed = Testbed::start(1);
-    let p = Project::new("rspec_basic");
-    p.write("testbot.toml", &bed.inventory_toml(1));
-    let run = p.testbot(["hosts"]).run();
-    run.assert_exit(0);
-    let row = |run: &common::Run| strip_ansi(&run.stdout).lines().find(|l| l.starts_with("host1")).map(str::to_string).unwrap();
-    assert!(row(&run).contains(" ok "), "{}", run.dump());
-    // 1 TiB that takes no disk here, but would take it all on the host.
-    let big = std::fs::File::create(p.path("fixtures.bin")).unwrap();
-    big.set_len(1 << 40).unwrap();
-    let run = p.testbot(["hosts"]).run();
-    run.assert_exit(0);
-    assert!(row(&run).contains(" low-space "), "{}", run.dump());
-    run.assert_output_contains("host1: warning: ");
-    run.assert_output_contains("less than the project's 1024.0 GB; a first sync there would fail");
-
 /// The `[[host]]` entry of host `keep` (0-based) only, with `slots` slots, and the `[ssh]` part.
 fn only_host(bed: &Testbed, keep: usize, slots: usize) -> String {
     let all = bed.inventory_toml(slots);
@@ -326,4 +245,86 @@ fn another_user_can_neither_turn_off_nor_steal_a_users_slot_leases() {
         assert_eq!(meta.uid(), a.uid, "{}", path.display());
         assert_eq!(meta.mode() & 0o077, 0, "{}", path.display());
     }
+}
+
+/// Issue 27 item 3: `[project] env` values reach the spec but never any command line on the
+/// host, where every user can read them (`ps`, /proc/*/cmdline).
+#[test]
+fn project_env_values_are_on_no_command_line_another_user_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let bed = Testbed::start(2);
+    let (owner, other) = (&bed.hosts()[0], &bed.hosts()[1]);
+    let secret = "postgres://app:S3cr3t@db/app";
+    // The spec records what it sees and waits for a marker; both users can reach the directory.
+    let marks = tempfile::Builder::new().prefix("testbot-env-marks-").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(marks.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = marks.path().display().to_string();
+    let p = Project::new("rspec_faults");
+    p.write(
+        "spec/secret_spec.rb",
+        &format!(
+            "RSpec.describe 'env' do\n  it 'sees the secret' do\n    File.write('{dir}/seen', ENV['DATABASE_URL'].to_s)\n    \
+             sleep 0.05 until File.exist?('{dir}/go')\n    expect(ENV['DATABASE_URL']).to eq('{secret}')\n  end\nend\n"
+        ),
+    );
+    let both = bed.inventory_toml(1);
+    let (hosts, rest) = both.split_once("[ssh]").unwrap();
+    let owner_only: Vec<&str> = hosts.split("[[host]]").filter(|s| !s.contains(&format!("port = {}", other.port))).collect();
+    p.write("testbot.toml", &format!("{}[ssh]{rest}\n[project]\nenv = {{ DATABASE_URL = \"{secret}\" }}\n", owner_only.join("[[host]]")));
+    let json = p.fresh_path("secret", "json");
+    let run = p.testbot(["spec/secret_spec.rb"]).report_to(&json).spawn();
+    let seen = marks.path().join("seen");
+    let mut scans = 0;
+    let mut leaks = Vec::new();
+    while !seen.exists() && scans < 3000 {
+        // The owner's processes read straight from /proc, and `ps` run as the other user.
+        for (pid, cmd) in bed.user_processes(0) {
+            if cmd.contains("S3cr3t") {
+                leaks.push(format!("{pid}: {cmd}"));
+            }
+        }
+        scans += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(seen.exists(), "the spec never started");
+    let ps = std::process::Command::new("runuser").args(["-u", &other.user, "--", "ps", "-eo", "args"]).output().unwrap();
+    assert!(ps.status.success(), "{}", String::from_utf8_lossy(&ps.stderr));
+    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+    let running: Vec<(u32, String)> = bed.user_processes(0);
+    assert!(running.iter().any(|(_, c)| c.contains("rspec") || c.contains("testbot")), "no run seen: {running:?}");
+    for (pid, cmd) in &running {
+        if cmd.contains("S3cr3t") {
+            leaks.push(format!("{pid}: {cmd}"));
+        }
+    }
+    std::fs::write(marks.path().join("go"), "").unwrap();
+    let run = run.finish(Duration::from_secs(120));
+    assert!(leaks.is_empty(), "the secret is on {} command lines of {}: {:?}", leaks.len(), owner.user, &leaks[..leaks.len().min(3)]);
+    assert!(!ps.contains("S3cr3t"), "`ps -eo args` as {} shows the secret:\n{ps}", other.user);
+    assert!(ps.lines().any(|l| l.contains("rspec") || l.contains("testbot")), "`ps` as the other user saw no run:\n{ps}");
+    // The spec itself got the value.
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), secret);
+    run.assert_exit(0);
+    assert_eq!(Report::read(&json, &run).totals(), totals(1, 1, 0, 0, 0), "{}", run.dump());
+}
+
+/// Issue 27 item 5: `testbot hosts` warns about a host with less free space where its copy goes
+/// than the copy needs (here a sparse file makes the project larger than the disk).
+#[test]
+fn testbot_hosts_warns_when_a_host_has_less_free_space_than_the_copy_needs() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(1));
+    let run = p.testbot(["hosts"]).run();
+    run.assert_exit(0);
+    let row = |run: &common::Run| strip_ansi(&run.stdout).lines().find(|l| l.starts_with("host1")).map(str::to_string).unwrap();
+    assert!(row(&run).contains(" ok "), "{}", run.dump());
+    // 1 TiB that takes no disk here, but would take it all on the host.
+    let big = std::fs::File::create(p.path("fixtures.bin")).unwrap();
+    big.set_len(1 << 40).unwrap();
+    let run = p.testbot(["hosts"]).run();
+    run.assert_exit(0);
+    assert!(row(&run).contains(" low-space "), "{}", run.dump());
+    run.assert_output_contains("host1: warning: ");
+    run.assert_output_contains("less than the project's 1024.0 GB; a first sync there would fail");
 }
