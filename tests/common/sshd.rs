@@ -1162,6 +1162,9 @@ fn create_user(name: &str, home: &Path, gecos: &str, created: &mut Vec<String>) 
         "useradd {name} gave uid {}, outside the range the test bed may signal",
         entry.uid
     );
+    // A deleted test user's own slot-lease directory is keyed by its uid, which useradd gives out
+    // again: left there, it would be this new user's, holding another test's lock files.
+    let _ = std::fs::remove_dir_all(format!("/tmp/testbot-slots-{}", entry.uid));
     (entry.uid, entry.gid)
 }
 
