@@ -190,6 +190,7 @@ const CASES: &[Case] = &[
     rspec("truth/at_exit", Errors::PerFile),
     rspec("truth/output", Errors::PerFile),
     rspec("truth/aggregate", Errors::PerFile),
+    rspec("truth/tmpdir", Errors::PerFile),
     Case {
         fw: Fw::Minitest,
         ends_early: &["test/exit_bang_test.rb"],
@@ -293,6 +294,40 @@ fn every_case_matches_its_framework_over_ssh() {
         let toml = format!("[local]\nslots = 1\n\n{}", bed.inventory_toml(2));
         check(case, &[], Some(&toml));
     }
+}
+
+/// The directories of `uid` under /tmp whose names testbot's run directories have.
+fn run_dirs_of(uid: u32) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("testbot-run-"))
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+/// Issue 26, item 3: a slot's TMPDIR is outside the project's copy and on no hidden path, so a
+/// suite that finds its temp files from the project (or skips dot-directories) gives the
+/// framework's own verdict on hosts too; each host's run directory is private and removed
+/// when the run ends.
+#[test]
+fn a_slots_tmpdir_is_outside_the_project_and_not_hidden_locally_and_over_ssh() {
+    let case = CASES.iter().find(|c| c.fixture == "truth/tmpdir").expect("the case");
+    let (run, report) = check(case, &["-n", "2"], None);
+    assert_eq!((report.totals().examples, report.totals().failures), (3, 0), "{}", run.dump());
+    let bed = Testbed::start(1);
+    let toml = format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(2));
+    let (run, report) = check(case, &[], Some(&toml));
+    assert_eq!((report.totals().examples, report.totals().failures), (3, 0), "{}", run.dump());
+    // The host's run directory went with the run (its reaper removes it within a moment).
+    let uid = bed.hosts()[0].uid;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !run_dirs_of(uid).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(run_dirs_of(uid), Vec::<String>::new(), "the host's run directory is left\n{}", run.dump());
 }
 
 #[test]
