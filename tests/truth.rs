@@ -330,6 +330,36 @@ fn a_slots_tmpdir_is_outside_the_project_and_not_hidden_locally_and_over_ssh() {
     assert_eq!(run_dirs_of(uid), Vec::<String>::new(), "the host's run directory is left\n{}", run.dump());
 }
 
+/// The same directory is removed when testbot dies mid-run (SIGKILL): the host's watchdog kills
+/// its keeper, whose reaper removes it.
+#[test]
+fn a_hosts_run_directory_is_removed_when_testbot_is_killed() {
+    let p = Project::new("truth/tmpdir");
+    p.write(
+        "spec/slow_spec.rb",
+        "require \"tmpdir\"\nRSpec.describe \"slow\" do\n  it(\"waits\") { File.write(File.join(Dir.home, \"slow-started\"), Dir.tmpdir); sleep 60 }\nend\n",
+    );
+    let bed = Testbed::start(1);
+    p.write("testbot.toml", &format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(1)));
+    let running = p.testbot(["--file-timeout", "120"]).spawn();
+    let started = bed.hosts()[0].home.join("slow-started");
+    if !wait_for_file(&started, std::time::Duration::from_secs(60)) {
+        running.signal("KILL");
+        panic!("the slow spec never started\n{}", running.finish(std::time::Duration::from_secs(30)).dump());
+    }
+    let tmpdir = std::fs::read_to_string(&started).unwrap();
+    assert!(tmpdir.starts_with("/tmp/testbot-run-") && tmpdir.ends_with("/slot-1"), "{tmpdir}");
+    let uid = bed.hosts()[0].uid;
+    assert_eq!(run_dirs_of(uid).len(), 1);
+    running.signal("KILL");
+    let run = running.finish(std::time::Duration::from_secs(30));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !run_dirs_of(uid).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(run_dirs_of(uid), Vec::<String>::new(), "the host's run directory outlived testbot\n{}", run.dump());
+}
+
 #[test]
 fn stdout_closed_by_a_spec_hides_no_failure() {
     let (run, report) = check(&CASES[0], &["-n", "1"], None);
