@@ -23,18 +23,22 @@ const MARKER: &str = "testbot-tmpdir";
 /// How long making the directory may take.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Makes the run's directory, prints it, and sleeps until it is killed; the reaper waits for
-/// the keeper's end of a pipe to close (the keeper died, however) and removes the directory.
+/// Makes the run's directory, prints it (once the reaper is in a session of its own), and
+/// sleeps until it is killed; the reaper waits for the keeper's end of a pipe to close (the
+/// keeper died, however) and removes the directory.
 /// The reaper's standard streams go to /dev/null: the SSH channel must not wait for it.
 const KEEPER: &str = r#"
 require "tmpdir"
 require "fileutils"
 dir = Dir.mktmpdir("testbot-run-")
 r, w = IO.pipe
+settled_r, settled_w = IO.pipe
 reaper = fork do
   Process.setsid
   w.close
+  settled_r.close
   [STDIN, STDOUT, STDERR].each { |io| io.reopen(File::NULL, io.equal?(STDIN) ? "r" : "w") }
+  settled_w.close
   begin
     r.read
   rescue StandardError
@@ -48,6 +52,9 @@ reaper = fork do
   exit!(0)
 end
 r.close
+settled_w.close
+# Out of the keeper's process group before anyone can kill that group.
+settled_r.read
 Process.detach(reaper)
 STDOUT.puts "testbot-tmpdir #{dir}"
 STDOUT.flush
@@ -114,6 +121,30 @@ pub fn creating_tmpdir(argv: Vec<String>) -> Vec<String> {
 mod tests {
     use super::*;
     use std::process::Command;
+
+    #[test]
+    fn the_run_directory_is_private_not_hidden_and_gone_when_its_keeper_is() {
+        use std::os::unix::fs::PermissionsExt;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let (path, mode) = runtime.block_on(async {
+            let host = crate::ssh::LocalHost::new();
+            let dir = keep_run_dir(&host, PathBuf::new()).await.expect("a run directory");
+            let mode = std::fs::metadata(&dir.path).unwrap().permissions().mode() & 0o777;
+            std::fs::create_dir_all(format!("{}/slot-1/deep", dir.path)).unwrap();
+            std::fs::write(format!("{}/slot-1/deep/f", dir.path), "x").unwrap();
+            (dir.path.clone(), mode)
+        });
+        assert_eq!(mode, 0o700, "{path}");
+        assert!(std::path::Path::new(&path).file_name().unwrap().to_string_lossy().starts_with("testbot-run-"), "{path}");
+        assert!(!path.split('/').any(|c| c.starts_with('.')), "{path}");
+        // The keeper went with the runtime; its reaper removes the directory.
+        drop(runtime);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::path::Path::new(&path).exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!std::path::Path::new(&path).exists(), "{path} outlived its keeper");
+    }
 
     #[test]
     fn tmpdir_per_slot_unless_the_project_sets_one() {
