@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::sshd::Testbed;
+use common::sshd::{run_dirs_of, Testbed};
 use common::*;
 use std::collections::BTreeMap;
 use std::fs;
@@ -296,18 +296,6 @@ fn every_case_matches_its_framework_over_ssh() {
     }
 }
 
-/// The directories of `uid` under /tmp whose names testbot's run directories have.
-fn run_dirs_of(uid: u32) -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::read_dir("/tmp")
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("testbot-run-"))
-        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
-        .map(|e| e.path().display().to_string())
-        .collect()
-}
-
 /// Issue 26, item 3: a slot's TMPDIR is outside the project's copy and on no hidden path, so a
 /// suite that finds its temp files from the project (or skips dot-directories) gives the
 /// framework's own verdict on hosts too; each host's run directory is private and removed
@@ -319,15 +307,18 @@ fn a_slots_tmpdir_is_outside_the_project_and_not_hidden_locally_and_over_ssh() {
     assert_eq!((report.totals().examples, report.totals().failures), (3, 0), "{}", run.dump());
     let bed = Testbed::start(1);
     let toml = format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(2));
+    // Earlier tests' hosts (the same users) that were killed outright may have left theirs.
+    let uid = bed.hosts()[0].uid;
+    let before = run_dirs_of(uid);
+    let new_dirs = || run_dirs_of(uid).into_iter().filter(|d| !before.contains(d)).collect::<Vec<_>>();
     let (run, report) = check(case, &[], Some(&toml));
     assert_eq!((report.totals().examples, report.totals().failures), (3, 0), "{}", run.dump());
     // The host's run directory went with the run (its reaper removes it within a moment).
-    let uid = bed.hosts()[0].uid;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !run_dirs_of(uid).is_empty() && std::time::Instant::now() < deadline {
+    while !new_dirs().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert_eq!(run_dirs_of(uid), Vec::<String>::new(), "the host's run directory is left\n{}", run.dump());
+    assert_eq!(new_dirs(), Vec::<String>::new(), "the host's run directory is left\n{}", run.dump());
 }
 
 /// The same directory is removed when testbot dies mid-run (SIGKILL): the host's watchdog kills
@@ -341,6 +332,9 @@ fn a_hosts_run_directory_is_removed_when_testbot_is_killed() {
     );
     let bed = Testbed::start(1);
     p.write("testbot.toml", &format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(1)));
+    let uid = bed.hosts()[0].uid;
+    let before = run_dirs_of(uid);
+    let new_dirs = || run_dirs_of(uid).into_iter().filter(|d| !before.contains(d)).collect::<Vec<_>>();
     let running = p.testbot(["--file-timeout", "120"]).spawn();
     let started = bed.hosts()[0].home.join("slow-started");
     if !wait_for_file(&started, std::time::Duration::from_secs(60)) {
@@ -349,15 +343,14 @@ fn a_hosts_run_directory_is_removed_when_testbot_is_killed() {
     }
     let tmpdir = std::fs::read_to_string(&started).unwrap();
     assert!(tmpdir.starts_with("/tmp/testbot-run-") && tmpdir.ends_with("/slot-1"), "{tmpdir}");
-    let uid = bed.hosts()[0].uid;
-    assert_eq!(run_dirs_of(uid).len(), 1);
+    assert_eq!(new_dirs().len(), 1, "{:?}", new_dirs());
     running.signal("KILL");
     let run = running.finish(std::time::Duration::from_secs(30));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !run_dirs_of(uid).is_empty() && std::time::Instant::now() < deadline {
+    while !new_dirs().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert_eq!(run_dirs_of(uid), Vec::<String>::new(), "the host's run directory outlived testbot\n{}", run.dump());
+    assert_eq!(new_dirs(), Vec::<String>::new(), "the host's run directory outlived testbot\n{}", run.dump());
 }
 
 #[test]
