@@ -29,7 +29,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The reaper's standard streams go to /dev/null: the SSH channel must not wait for it.
 const KEEPER: &str = r#"
 require "tmpdir"
-require "fileutils"
 dir = Dir.mktmpdir("testbot-run-")
 r, w = IO.pipe
 settled_r, settled_w = IO.pipe
@@ -39,6 +38,7 @@ reaper = fork do
   settled_r.close
   [STDIN, STDOUT, STDERR].each { |io| io.reopen(File::NULL, io.equal?(STDIN) ? "r" : "w") }
   settled_w.close
+  require "fileutils"
   begin
     r.read
   rescue StandardError
