@@ -105,6 +105,8 @@ fn main() {
         failures_log: None,
         display: Default::default(),
         runner_command: None,
+        no_tests: Default::default(),
+        selection: None,
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");

@@ -230,6 +230,9 @@ pub struct RunArgs {
     /// Flaky examples (passed only on a retry) fail the run.
     #[arg(long)]
     pub flaky_fails: bool,
+    /// A selection whose files ran no example: fail (exit 4, "no tests to run"), warn or pass.
+    #[arg(long, value_name = "WHAT", value_enum, default_value = "fail")]
+    pub no_tests: crate::report::NoTests,
     /// Stop after N failures (default 1): no more batches start and running ones are stopped.
     #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
     pub fail_fast: Option<usize>,
@@ -412,6 +415,7 @@ impl From<RunArgs> for commands::RunOptions {
             report_json: args.report_json,
             junit: args.junit,
             flaky_fails: args.flaky_fails,
+            no_tests: args.no_tests,
             no_sync: args.no_sync,
             display: DisplayOptions {
                 status_level: args.status_level,

@@ -10,6 +10,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const NO_HOST: u8 = 3;
+    /// Planned files ran, but no example did (`--no-tests=fail`, the default).
+    pub const NO_TESTS: u8 = 4;
     pub const INTERRUPTED: u8 = crate::signals::EXIT_CODE;
 }
 
@@ -68,7 +70,11 @@ impl Error {
                 // Reports that cannot be read are a usage error; reports that do not fit
                 // together as the shares of one plan fail the build: some files may never have run.
                 MergeError::Read { .. } | MergeError::Parse { .. } | MergeError::Old { .. } | MergeError::Frameworks { .. } => exit::USAGE,
-                MergeError::Mixed { .. } | MergeError::Plans { .. } | MergeError::SameShare { .. } | MergeError::BadShare { .. } => {
+                MergeError::Mixed { .. }
+                | MergeError::Plans { .. }
+                | MergeError::SameShare { .. }
+                | MergeError::BadShare { .. }
+                | MergeError::OutsidePlan { .. } => {
                     exit::FAILED
                 }
             },
@@ -92,5 +98,6 @@ pub fn exit_code_of(verdict: crate::report::Verdict) -> u8 {
         crate::report::Verdict::Passed => exit::PASSED,
         crate::report::Verdict::Failed => exit::FAILED,
         crate::report::Verdict::Interrupted => exit::INTERRUPTED,
+        crate::report::Verdict::NoTests => exit::NO_TESTS,
     }
 }

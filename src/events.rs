@@ -118,6 +118,8 @@ pub enum RunEvent {
     RunStarted {
         framework: &'static str,
         files: usize,
+        /// Every planned file, in the plan's order.
+        planned: Vec<String>,
         slots: Vec<SlotInfo>,
         expected_seconds: f64,
         /// `--partition K/N`: this share and the whole plan it was cut from.

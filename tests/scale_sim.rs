@@ -35,6 +35,8 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
         failures_log: None,
         display: Default::default(),
         runner_command: None,
+        no_tests: Default::default(),
+        selection: None,
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
     let mut emit = |event| reporter.record(event);

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::sshd::Testbed;
+use common::sshd::{run_dirs_of, Testbed};
 use common::*;
 use std::collections::BTreeMap;
 use std::fs;
@@ -190,6 +190,7 @@ const CASES: &[Case] = &[
     rspec("truth/at_exit", Errors::PerFile),
     rspec("truth/output", Errors::PerFile),
     rspec("truth/aggregate", Errors::PerFile),
+    rspec("truth/tmpdir", Errors::PerFile),
     Case {
         fw: Fw::Minitest,
         ends_early: &["test/exit_bang_test.rb"],
@@ -293,6 +294,63 @@ fn every_case_matches_its_framework_over_ssh() {
         let toml = format!("[local]\nslots = 1\n\n{}", bed.inventory_toml(2));
         check(case, &[], Some(&toml));
     }
+}
+
+/// Issue 26, item 3: a slot's TMPDIR is outside the project's copy and on no hidden path, so a
+/// suite that finds its temp files from the project (or skips dot-directories) gives the
+/// framework's own verdict on hosts too; each host's run directory is private and removed
+/// when the run ends.
+#[test]
+fn a_slots_tmpdir_is_outside_the_project_and_not_hidden_locally_and_over_ssh() {
+    let case = CASES.iter().find(|c| c.fixture == "truth/tmpdir").expect("the case");
+    let (run, report) = check(case, &["-n", "2"], None);
+    assert_eq!((report.totals().examples, report.totals().failures), (3, 0), "{}", run.dump());
+    let bed = Testbed::start(1);
+    let toml = format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(2));
+    // Earlier tests' hosts (the same users) that were killed outright may have left theirs.
+    let uid = bed.hosts()[0].uid;
+    let before = run_dirs_of(uid);
+    let new_dirs = || run_dirs_of(uid).into_iter().filter(|d| !before.contains(d)).collect::<Vec<_>>();
+    let (run, report) = check(case, &[], Some(&toml));
+    assert_eq!((report.totals().examples, report.totals().failures), (3, 0), "{}", run.dump());
+    // The host's run directory went with the run (its reaper removes it within a moment).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !new_dirs().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(new_dirs(), Vec::<String>::new(), "the host's run directory is left\n{}", run.dump());
+}
+
+/// The same directory is removed when testbot dies mid-run (SIGKILL): the host's watchdog kills
+/// its keeper, whose reaper removes it.
+#[test]
+fn a_hosts_run_directory_is_removed_when_testbot_is_killed() {
+    let p = Project::new("truth/tmpdir");
+    p.write(
+        "spec/slow_spec.rb",
+        "require \"tmpdir\"\nRSpec.describe \"slow\" do\n  it(\"waits\") { File.write(File.join(Dir.home, \"slow-started\"), Dir.tmpdir); sleep 60 }\nend\n",
+    );
+    let bed = Testbed::start(1);
+    p.write("testbot.toml", &format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(1)));
+    let uid = bed.hosts()[0].uid;
+    let before = run_dirs_of(uid);
+    let new_dirs = || run_dirs_of(uid).into_iter().filter(|d| !before.contains(d)).collect::<Vec<_>>();
+    let running = p.testbot(["--file-timeout", "120"]).spawn();
+    let started = bed.hosts()[0].home.join("slow-started");
+    if !wait_for_file(&started, std::time::Duration::from_secs(60)) {
+        running.signal("KILL");
+        panic!("the slow spec never started\n{}", running.finish(std::time::Duration::from_secs(30)).dump());
+    }
+    let tmpdir = std::fs::read_to_string(&started).unwrap();
+    assert!(tmpdir.starts_with("/tmp/testbot-run-") && tmpdir.ends_with("/slot-1"), "{tmpdir}");
+    assert_eq!(new_dirs().len(), 1, "{:?}", new_dirs());
+    running.signal("KILL");
+    let run = running.finish(std::time::Duration::from_secs(30));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !new_dirs().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(new_dirs(), Vec::<String>::new(), "the host's run directory outlived testbot\n{}", run.dump());
 }
 
 #[test]

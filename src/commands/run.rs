@@ -21,6 +21,8 @@ pub struct RunOptions {
     pub report_json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub flaky_fails: bool,
+    /// `--no-tests`: what a run of files that ran no example is.
+    pub no_tests: crate::report::NoTests,
     /// Run on the copies the hosts hold.
     pub no_sync: bool,
     /// What the live display and the summary show.
@@ -54,6 +56,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         failures_log: policy.partition.is_none().then(|| crate::history::failures::path(&project.runtime_log, project.framework)),
         display: options.display.clone(),
         runner_command: project.runner.command.clone(),
+        no_tests: options.no_tests,
+        selection: Some(selection_text(&options.project)),
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.
@@ -93,6 +97,25 @@ async fn prepare_and_run(
     let ended = run::execute(project, hosts, policy, inventory.hooks.after_run.as_deref(), started, signals, emit).await;
     drop(keep);
     Ok(ended?)
+}
+
+/// The selection as the user gave it, for "no tests to run": the paths (or the whole suite)
+/// and the runner's arguments.
+fn selection_text(options: &project::Options) -> String {
+    let runner_args = &options.runner_args;
+    let mut words: Vec<String> = options.paths.iter().map(|p| format!("`{p}`")).collect();
+    if options.only_failures {
+        words.push("`--only-failures`".into());
+    } else if words.is_empty() {
+        words.push("the whole suite".into());
+    }
+    if !runner_args.is_empty() {
+        words.push(format!("with `-- {}`", runner_args.join(" ")));
+    }
+    if !options.exclude.is_empty() {
+        words.push(format!("excluding `{}`", options.exclude.join("`, `")));
+    }
+    words.join(" ")
 }
 
 /// `-- --order random` without a seed: one seed for the whole run, passed to every batch, so

@@ -37,6 +37,7 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
             support_dir: project.root.join("tmp").join("testbot").to_string_lossy().into_owned(),
             compiled_dir: None,
             slot_numbers: Vec::new(),
+            tmp_dir: None,
             client: None,
         });
     }

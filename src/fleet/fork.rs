@@ -72,7 +72,7 @@ pub fn boots(project: &Project, hosts: &[PreparedHost]) -> Vec<(usize, impl std:
             let socket = socket_path(&host.support_dir, &tag);
             let (argv, libs) =
                 project.framework.fork_server_command(&project.runner, &host.support_dir, &socket, host.compiled_dir.as_deref())?;
-            let env = tmpdir::with_tmpdir(super::host_env(project, host), &host.support_dir, "fork-server");
+            let env = tmpdir::with_tmpdir(super::host_env(project, host), &host.run_tmp_dir(), "fork-server");
             let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events().with_stdin(libs.into_bytes());
             let target = host.host.clone();
             Some((h, async move { Booted { result: boot(&*target, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket } }))

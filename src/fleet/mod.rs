@@ -39,6 +39,8 @@ pub struct Fleet {
 pub struct Keep {
     _support: tempfile::TempDir,
     _leases: Vec<lease::Lease>,
+    /// The SSH hosts' run directories (their slots' TMPDIRs): removed when dropped.
+    _tmp_dirs: Vec<tmpdir::RunTmpDir>,
 }
 
 /// Connects and syncs the hosts, adds this machine's slots, leases free slots on shared hosts
@@ -72,6 +74,7 @@ pub async fn prepare(
             compiled_dir: crate::sync::local::cache_dir(&project.root)
                 .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
             slot_numbers: Vec::new(),
+            tmp_dir: None,
             // This binary starts in a millisecond, Ruby in tens of them. One removed since it
             // started (`/proc/self/exe` then reads "… (deleted)") leaves the Ruby client.
             client: std::env::current_exe().ok().filter(|exe| exe.is_file()).map(|exe| exe.to_string_lossy().into_owned()),
@@ -89,8 +92,14 @@ pub async fn prepare(
         let reasons: Vec<String> = failures.iter().filter(|f| f.unsafe_dir).map(|f| format!("  {}: {}", f.name, f.reason)).collect();
         return Err(Error::UnsafeRemoteDir(reasons.join("\n")));
     }
-    hosts.extend(remote_hosts);
     let mut failures = failures;
+    // Each SSH host's private directory for the slots' TMPDIRs, outside the project's copy.
+    let Some((remote_hosts, _tmp_dirs, tmp_failures)) = signals.unless_stopped(keep_tmp_dirs(remote_hosts)).await else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "making the hosts' temporary directories".into(), done: Vec::new() });
+        return Ok(None);
+    };
+    failures.extend(tmp_failures);
+    hosts.extend(remote_hosts);
     // Other runs may share these hosts: take only free slots (or wait for one).
     let mut _leases = Vec::new();
     if inventory.ssh.slot_leases {
@@ -123,5 +132,23 @@ pub async fn prepare(
         }
         return Err(Error::NoHost(reasons.join("\n")));
     }
-    Ok(Some(Fleet { hosts, keep: Keep { _support: support, _leases } }))
+    Ok(Some(Fleet { hosts, keep: Keep { _support: support, _leases, _tmp_dirs } }))
+}
+
+/// Starts every host's keeper of its run directory at once; a host where none can be made is
+/// left out (its slots would otherwise write their temporary files into the project's copy).
+async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpdir::RunTmpDir>, Vec<remote::HostFailure>) {
+    let made = futures::future::join_all(hosts.iter().map(|h| tmpdir::keep_run_dir(&*h.host, h.workdir.clone()))).await;
+    let (mut kept, mut dirs, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    for (mut host, made) in hosts.into_iter().zip(made) {
+        match made {
+            Ok(dir) => {
+                host.tmp_dir = Some(dir.path.clone());
+                dirs.push(dir);
+                kept.push(host);
+            }
+            Err(reason) => failures.push(remote::HostFailure { name: host.host.name().to_string(), reason }),
+        }
+    }
+    (kept, dirs, failures)
 }

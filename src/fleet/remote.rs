@@ -178,6 +178,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 support_dir: SUPPORT_DIR.to_string(),
                 compiled_dir: Some(format!("{SUPPORT_DIR}/{}", super::COMPILED)),
                 slot_numbers: Vec::new(),
+                tmp_dir: None,
                 client: None,
             })
         };

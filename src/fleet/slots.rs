@@ -28,6 +28,16 @@ pub struct PreparedHost {
     /// The numbers of its slots (TEST_ENV_NUMBER derives from them): the ones leased on a
     /// shared host; empty: 1..=slots.
     pub slot_numbers: Vec<usize>,
+    /// The run's directory for its slots' TMPDIRs (an SSH host's, made by `tmpdir::keep_run_dir`);
+    /// None: `tmp` in the support dir (this machine's, private and outside the project).
+    pub tmp_dir: Option<String>,
+}
+
+impl PreparedHost {
+    /// Where the slots' and the fork server's TMPDIRs go.
+    pub fn run_tmp_dir(&self) -> String {
+        self.tmp_dir.clone().unwrap_or_else(|| tmpdir::beside_support(&self.support_dir))
+    }
 }
 
 pub struct Slot {
@@ -103,7 +113,7 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
             let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: number };
             let slot = Slot {
-                env: coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.support_dir, info.id), &host.support_dir),
+                env: coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
                 info,
                 host_index: h,
                 host: host.host.clone(),

@@ -16,6 +16,10 @@ struct Report {
     #[serde(default)]
     interrupted: bool,
     totals: Totals,
+    /// The run's own verdict, by its own rules (`--flaky-fails`, coverage checks, reports it
+    /// could not write): absent in reports of older testbots.
+    #[serde(default)]
+    passed: Option<bool>,
     files: Vec<File>,
     #[serde(default)]
     errors_outside_examples: Vec<JsonError>,
@@ -108,6 +112,9 @@ pub enum MergeError {
     SameShare { share: String, first: String, other: String },
     #[error("{path} says it is share {index} of {count}, with a plan of {shares} shares: it is not a report testbot wrote")]
     BadShare { path: String, index: usize, count: usize, shares: usize },
+    /// `owner`: where the plan puts the file ("share K/N", or "no share of the plan").
+    #[error("{path} (share {share}) has a result for `{file}`, which the plan gives to {owner}: the report was edited or the share ran other files than its plan's; rerun the share from the same commit and runtime history as the others")]
+    OutsidePlan { path: String, share: String, file: String, owner: String },
 }
 
 
@@ -148,7 +155,15 @@ fn merge_reports(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggre
     let name = reports.first().map(|(_, r)| r.framework.clone()).unwrap_or_else(|| "rspec".into());
     for (shown, mut report) in reports.drain(..) {
         if let Some(p) = report.partition.take() {
+            if let Some(plan) = &plan {
+                outside_plan(plan, &p, &report.files, &shown)?;
+            }
             shares[p.index - 1] = Some((shown.clone(), report.files.iter().map(|f| f.path.clone()).collect()));
+        }
+        // A run that failed by its own rules fails the merge, whatever its files say: its
+        // `--flaky-fails`, its coverage checks or a report it could not write are not in them.
+        if report.passed == Some(false) {
+            agg.failed_reports.push(shown.clone());
         }
         add(&mut agg, report, &shown, &mut next_slot)?;
     }
@@ -225,6 +240,20 @@ fn check_shares(reports: &[(String, Report)]) -> Result<Option<&[Vec<String>]>, 
         }
     }
     Ok(Some(&first.plan))
+}
+
+/// Refuses a share's result for a file its own part of the plan does not hold.
+fn outside_plan(plan: &[Vec<String>], share: &Partition, files: &[File], shown: &str) -> Result<(), MergeError> {
+    let mine: std::collections::HashSet<&str> = plan[share.index - 1].iter().map(String::as_str).collect();
+    let Some(stray) = files.iter().find(|f| !mine.contains(f.path.as_str())) else {
+        return Ok(());
+    };
+    let n = plan.len();
+    let owner = match plan.iter().position(|files| files.contains(&stray.path)) {
+        Some(k) => format!("share {}/{n}", k + 1),
+        None => "no share of the plan".to_string(),
+    };
+    Err(MergeError::OutsidePlan { path: shown.to_string(), share: format!("{}/{n}", share.index), file: stray.path.clone(), owner })
 }
 
 fn add(agg: &mut Aggregate, report: Report, path: &str, next_slot: &mut usize) -> Result<(), MergeError> {
@@ -362,6 +391,33 @@ mod tests {
             [("spec/e_spec.rb", "planned for share 3/3, but its report share3.json has no result for it")]
         );
         assert_eq!(Totals::of(&agg).verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn a_share_that_failed_by_its_own_rules_fails_the_merge() {
+        let (k, mut failed) = share(2);
+        failed.passed = Some(false);
+        let (_, agg) = merge_reports(vec![share(1), (k, failed), share(3)]).unwrap();
+        assert_eq!(agg.failed_reports, ["share2.json"]);
+        assert_eq!(Totals::of(&agg).verdict(), Verdict::Failed);
+        // Green shares, and older reports that say nothing, pass.
+        let (k, mut green) = share(2);
+        green.passed = Some(true);
+        let (_, agg) = merge_reports(vec![share(1), (k, green), share(3)]).unwrap();
+        assert_eq!(Totals::of(&agg).verdict(), Verdict::Passed);
+    }
+
+    #[test]
+    fn a_result_outside_the_shares_plan_is_refused_naming_it() {
+        let (k, mut stray) = share(2);
+        stray.files.push(report(&["spec/a_spec.rb"], None).files.remove(0));
+        let err = merge_reports(vec![share(1), (k, stray), share(3)]).expect_err("refused");
+        assert!(err.to_string().starts_with("share2.json (share 2/3) has a result for `spec/a_spec.rb`, which the plan gives to share 1/3"), "{err}");
+        let (k, mut stray) = share(3);
+        stray.files.push(report(&["spec/z_spec.rb"], None).files.remove(0));
+        let err = merge_reports(vec![(k, stray)]).expect_err("refused");
+        assert!(err.to_string().contains("`spec/z_spec.rb`, which the plan gives to no share of the plan"), "{err}");
+        assert_eq!(crate::errors::Error::from(err).exit_code(), crate::errors::exit::FAILED);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod sync;
 pub mod term;
 
 pub use display::{DisplayOptions, FailureOutput, StatusLevel};
-pub use summary::{Totals, Verdict};
+pub use summary::{NoTests, Totals, Verdict};
 
 use crate::history::{examples_log, runtime_log};
 use crate::events::{ExampleStatus, FileReport, RunEvent, SlotInfo, Stop};
@@ -42,6 +42,9 @@ pub struct ReportConfig {
     pub display: DisplayOptions,
     /// `[project] command`, for the rerun lines.
     pub runner_command: Option<String>,
+    /// `--no-tests`, and the selection as the user gave it (for its message).
+    pub no_tests: NoTests,
+    pub selection: Option<String>,
 }
 
 /// An error outside examples that no file owns.
@@ -76,6 +79,14 @@ pub struct Aggregate {
     pub partition: Option<Arc<Share>>,
     /// Report files that could not be written, each with why: they fail the run.
     pub unwritten: Vec<String>,
+    /// `report merge`: the reports whose runs failed by their own rules (`"passed": false`).
+    pub failed_reports: Vec<String>,
+    /// Every file the run planned, in the plan's order (`RunStarted`): a stopped run reports
+    /// those it did not finish as not run.
+    pub planned: Vec<String>,
+    /// What a run that ran no example is (`--no-tests`), and its selection as the user gave it.
+    pub no_tests: NoTests,
+    pub selection: Option<String>,
     /// The merged coverage (SimpleCov), when the suite measures it; its checks can fail the run.
     pub coverage: Option<crate::events::CoverageReport>,
     /// Every batch, in the order they ended: which files ran together, in which order, with
@@ -83,6 +94,38 @@ pub struct Aggregate {
     pub batches: Vec<Batch>,
     /// `[project] command`: what the rerun lines start with instead of the framework's runner.
     pub runner_command: Option<String>,
+}
+
+impl Aggregate {
+    /// A stopped run's planned files that have no report: each is reported as not run, with
+    /// why, so that every planned file is in the reports exactly once.
+    fn add_unfinished(&mut self) {
+        let Some(stop) = self.stopped else { return };
+        if self.files.len() >= self.planned.len() {
+            return;
+        }
+        let reported: std::collections::HashSet<&str> = self.files.iter().map(|f| f.path.as_str()).collect();
+        let unfinished: Vec<String> = self.planned.iter().filter(|p| !reported.contains(p.as_str())).cloned().collect();
+        let why = unfinished_reason(stop);
+        self.files.extend(unfinished.into_iter().map(|path| FileReport {
+            path,
+            slot: None,
+            seconds: 0.0,
+            expected_seconds: 0.0,
+            examples: Vec::new(),
+            error: Some(crate::events::FileError::NotRun(why.clone())),
+            output: String::new(),
+        }));
+    }
+}
+
+/// Why a stopped run's unfinished file did not run.
+pub(crate) fn unfinished_reason(stop: Stop) -> String {
+    match stop {
+        Stop::Interrupted => "interrupted: the run was stopped (Ctrl-C or SIGTERM) before this file finished".into(),
+        Stop::Timeout { seconds } => format!("timed out: the run's --timeout ({seconds:.0}s) passed before this file finished"),
+        Stop::FailFast { .. } => "fail-fast: the run stopped before this file finished".into(),
+    }
 }
 
 /// One runner process's files, as it was given them.
@@ -108,7 +151,13 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(config: ReportConfig) -> Reporter {
-        let agg = Aggregate { flaky_fails: config.flaky_fails, runner_command: config.runner_command.clone(), ..Aggregate::default() };
+        let agg = Aggregate {
+            flaky_fails: config.flaky_fails,
+            runner_command: config.runner_command.clone(),
+            no_tests: config.no_tests,
+            selection: config.selection.clone(),
+            ..Aggregate::default()
+        };
         Reporter { display: Display::new(config.display.clone()), config, agg, run_output_seen: Default::default(), batches: Default::default() }
     }
 
@@ -155,8 +204,9 @@ impl Reporter {
             RunEvent::Warning(message) => self.warn(message),
             RunEvent::Stopping(why) => self.stopping(*why),
             RunEvent::InterruptedBeforeRun { doing, done } => self.interrupted_before_run(doing, done),
-            RunEvent::RunStarted { files, slots, expected_seconds, partition, .. } => {
+            RunEvent::RunStarted { files, planned, slots, expected_seconds, partition, .. } => {
                 self.agg.total_files = *files;
+                self.agg.planned = planned.clone();
                 self.agg.partition = partition.clone();
                 self.agg.slots = slots.clone();
                 self.agg.expected_seconds = *expected_seconds;
@@ -231,6 +281,7 @@ impl Reporter {
         let mut unended: Vec<Batch> = self.batches.drain().map(|(_, b)| b).collect();
         unended.sort_by_key(|b| b.slot.id);
         self.agg.batches.extend(unended);
+        self.agg.add_unfinished();
         // Paths are unique (pieces of a split file are one entry by now).
         self.agg.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let framework = self.config.framework;
@@ -295,7 +346,19 @@ pub fn merge_reports(
     for warning in &agg.warnings {
         display.warn(warning);
     }
-    let config = ReportConfig { framework, report_json, junit, runtime_log, examples_log: None, flaky_fails, failures_log: None, display: DisplayOptions::default(), runner_command: None };
+    let config = ReportConfig {
+        framework,
+        report_json,
+        junit,
+        runtime_log,
+        examples_log: None,
+        flaky_fails,
+        failures_log: None,
+        display: DisplayOptions::default(),
+        runner_command: None,
+        no_tests: NoTests::Pass,
+        selection: None,
+    };
     Ok(Reporter { config, agg, display, run_output_seen: Default::default(), batches: Default::default() }.finish())
 }
 
@@ -530,6 +593,25 @@ mod tests {
         assert_eq!(failed.unwrap_err().to_string(), "boom");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_stopped_runs_unfinished_files_are_each_reported_once_as_not_run() {
+        let report = |path: &str| FileReport { path: path.into(), slot: None, seconds: 1.0, expected_seconds: 1.0, examples: vec![], error: None, output: String::new() };
+        let planned: Vec<String> = ["spec/a_spec.rb", "spec/b_spec.rb", "spec/c_spec.rb"].map(String::from).to_vec();
+        for (stop, kind) in [(Stop::Interrupted, "interrupted"), (Stop::Timeout { seconds: 30.0 }, "timed out")] {
+            let mut agg = Aggregate { total_files: 3, planned: planned.clone(), stopped: Some(stop), ..Default::default() };
+            agg.files.push(report("spec/b_spec.rb"));
+            agg.add_unfinished();
+            agg.files.sort_by(|a, b| a.path.cmp(&b.path));
+            let files: Vec<(&str, Option<&str>)> = agg.files.iter().map(|f| (f.path.as_str(), f.error.as_ref().map(|e| e.kind()))).collect();
+            assert_eq!(files, [("spec/a_spec.rb", Some("not run")), ("spec/b_spec.rb", None), ("spec/c_spec.rb", Some("not run"))]);
+            assert!(agg.files[0].error.as_ref().unwrap().message().starts_with(kind), "{:?}", agg.files[0].error);
+        }
+        // A run that was not stopped has every file already.
+        let mut agg = Aggregate { total_files: 3, planned, ..Default::default() };
+        agg.add_unfinished();
+        assert!(agg.files.is_empty());
     }
 
     #[test]

@@ -28,6 +28,23 @@ pub struct Totals {
     pub unwritten_reports: usize,
     /// The merged coverage failed its checks (SimpleCov's `minimum_coverage`, …).
     pub coverage_failed: bool,
+    /// `report merge`: reports whose runs failed by their own rules.
+    pub failed_reports: usize,
+    /// What a run of planned files that ran no example is (`--no-tests`).
+    pub no_tests: NoTests,
+}
+
+/// `--no-tests`: what a run is whose selection planned files but ran no example (nextest's
+/// flag of the same name). A `--partition` share given no files is not such a run: it passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NoTests {
+    /// Passes, saying nothing (also what `report merge` does: each share judged its own).
+    #[default]
+    Pass,
+    /// Passes, with a warning.
+    Warn,
+    /// Fails: exit 4, "no tests to run" (the default of a run).
+    Fail,
 }
 
 impl Totals {
@@ -53,6 +70,8 @@ impl Totals {
             interrupted: agg.stopped == Some(Stop::Interrupted),
             unwritten_reports: agg.unwritten.len(),
             coverage_failed: agg.coverage.as_ref().is_some_and(|c| c.failed.is_some()),
+            failed_reports: agg.failed_reports.len(),
+            no_tests: agg.no_tests,
         }
     }
 
@@ -66,12 +85,20 @@ impl Totals {
             || self.unreported_files > 0
             || self.unwritten_reports > 0
             || self.coverage_failed
+            || self.failed_reports > 0
             || (self.flaky_fails && self.flaky > 0)
         {
             Verdict::Failed
+        } else if self.ran_nothing() && self.no_tests == NoTests::Fail {
+            Verdict::NoTests
         } else {
             Verdict::Passed
         }
+    }
+
+    /// Files were planned and every one ran cleanly, yet no example ran.
+    pub fn ran_nothing(&self) -> bool {
+        self.files > 0 && self.examples == 0
     }
 }
 
@@ -81,6 +108,8 @@ pub enum Verdict {
     Passed,
     Failed,
     Interrupted,
+    /// Planned files ran cleanly but no example ran (`--no-tests=fail`).
+    NoTests,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -340,7 +369,16 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
 
 /// Files that did not run cleanly, what runners printed outside files, errors outside examples.
 fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
-    let errored: Vec<_> = agg.files.iter().filter(|f| f.error.is_some()).collect();
+    // The files a stop left unfinished: one line, not a line each (a Ctrl-C leaves hundreds).
+    let unfinished = agg.stopped.map(super::unfinished_reason);
+    let left = |f: &&FileReport| matches!((&f.error, &unfinished), (Some(FileError::NotRun(m)), Some(u)) if m == u);
+    let errored: Vec<_> = agg.files.iter().filter(|f| f.error.is_some()).filter(|f| !left(f)).collect();
+    let left: Vec<_> = agg.files.iter().filter(left).collect();
+    if let (Some(first), Some(why)) = (left.first(), &unfinished) {
+        let more = if left.len() > 1 { format!(" and {} more", left.len() - 1) } else { String::new() };
+        let _ = writeln!(out, "{} {}", styles.bold.apply_to(format!("Not run ({}):", plural(left.len(), "file", "files"))), first.path.clone() + &more);
+        let _ = writeln!(out, "  {}\n", styles.dim.apply_to(why));
+    }
     if !errored.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
         for f in &errored {
@@ -397,7 +435,10 @@ fn slot_use(out: &mut String, agg: &Aggregate, styles: &Styles) {
 
 /// Why the run stopped early, and the verdict with the counts.
 fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styles) {
-    let finished = totals.files.saturating_sub(totals.unreported_files);
+    // Files a stop left unfinished are in the reports as not run (`add_unfinished`).
+    let unfinished = agg.stopped.map(super::unfinished_reason);
+    let left = agg.files.iter().filter(|f| matches!((&f.error, &unfinished), (Some(FileError::NotRun(m)), Some(u)) if m == u)).count();
+    let finished = totals.files.saturating_sub(totals.unreported_files).saturating_sub(left);
     if let Some(stop) = agg.stopped {
         let why = match stop {
             Stop::Interrupted => "Interrupted".to_string(),
@@ -417,6 +458,22 @@ fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styl
 
     for why in &agg.unwritten {
         let _ = writeln!(out, "{}: {why}", styles.fail.apply_to("error"));
+    }
+    if totals.ran_nothing() && totals.verdict() != Verdict::Failed && agg.stopped.is_none() {
+        let selection = agg.selection.as_deref().unwrap_or("the selection");
+        let files = plural(totals.files, "file", "files");
+        match totals.no_tests {
+            NoTests::Fail => {
+                let _ = writeln!(out, "{}: no tests to run: {selection} planned {files} but ran no example (`--no-tests=warn` or `=pass` accepts that)", styles.fail.apply_to("error"));
+            }
+            NoTests::Warn => {
+                let _ = writeln!(out, "{} no tests to run: {selection} planned {files} but ran no example", styles.pending.apply_to("warning:"));
+            }
+            NoTests::Pass => {}
+        }
+    }
+    for report in &agg.failed_reports {
+        let _ = writeln!(out, "{}: {report} says its run failed (`\"passed\": false`, by its own rules: e.g. --flaky-fails, coverage checks)", styles.fail.apply_to("error"));
     }
     if let Some(coverage) = &agg.coverage {
         coverage_lines(out, coverage, styles);
@@ -443,6 +500,7 @@ fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styl
         Verdict::Passed => styles.pass.apply_to("PASSED"),
         Verdict::Interrupted => styles.fail.apply_to("INTERRUPTED"),
         Verdict::Failed => styles.fail.apply_to("FAILED"),
+        Verdict::NoTests => styles.fail.apply_to("NO TESTS"),
     };
     let _ = writeln!(
         out,
@@ -725,6 +783,28 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
     }
 
     #[test]
+    fn planned_files_that_ran_no_example_follow_no_tests() {
+        let mut a = Aggregate { total_files: 1, no_tests: NoTests::Fail, selection: Some("`spec/a_spec.rb[9:9]`".into()), ..Default::default() };
+        a.files.push(FileReport { path: "spec/a_spec.rb".into(), slot: None, seconds: 0.1, expected_seconds: 0.1, examples: vec![], error: None, output: String::new() });
+        let text = |a: &Aggregate| render(Framework::RSpec, a, &Totals::of(a), &Styles::default(), Final::default());
+        assert_eq!(Totals::of(&a).verdict(), Verdict::NoTests);
+        assert!(text(&a).contains("error: no tests to run: `spec/a_spec.rb[9:9]` planned 1 file but ran no example"), "{}", text(&a));
+        assert!(text(&a).contains("NO TESTS ["), "{}", text(&a));
+        a.no_tests = NoTests::Warn;
+        assert_eq!(Totals::of(&a).verdict(), Verdict::Passed);
+        assert!(text(&a).contains("warning: no tests to run: `spec/a_spec.rb[9:9]` planned 1 file"), "{}", text(&a));
+        a.no_tests = NoTests::Pass;
+        assert_eq!(Totals::of(&a).verdict(), Verdict::Passed);
+        assert!(!text(&a).contains("no tests to run"));
+        // A failure is a failure first; a share given no file is not "no tests".
+        a.no_tests = NoTests::Fail;
+        a.files[0].error = Some(FileError::Load("boom".into()));
+        assert_eq!(Totals::of(&a).verdict(), Verdict::Failed);
+        let empty_share = Aggregate { total_files: 0, no_tests: NoTests::Fail, ..Default::default() };
+        assert_eq!(Totals::of(&empty_share).verdict(), Verdict::Passed);
+    }
+
+    #[test]
     fn the_verdict_fails_on_each_cause_alone() {
         let clean = Totals {
             files: 3,
@@ -740,6 +820,8 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
             interrupted: false,
             unwritten_reports: 0,
             coverage_failed: false,
+            failed_reports: 0,
+            no_tests: NoTests::Fail,
         };
         assert_eq!(clean.verdict(), Verdict::Passed);
         type Cause = (&'static str, fn(&mut Totals));

@@ -74,6 +74,7 @@ pub async fn execute(
     emit(RunEvent::RunStarted {
         framework: project.framework.name(),
         files: plan.files,
+        planned: plan.jobs.iter().filter_map(|pieces| pieces.first().map(|job| job.path.clone())).collect(),
         slots: slots.iter().map(|s| s.info.clone()).collect(),
         expected_seconds: plan.expected_seconds,
         partition: plan.partition.clone(),
@@ -149,14 +150,20 @@ pub async fn execute(
     }
     // The suite's coverage, merged once from every batch's result (not after a stop: a part of
     // the suite cannot meet its minimum).
+    // A signal stops the merge and the after_run hook as it stops the batches (dropping them
+    // kills their processes): the run ends interrupted, with its summary and reports.
     if d.stopped.is_none() {
-        if let Some(report) = d.coverage().await {
-            emit(RunEvent::Coverage(report));
+        match signals.unless_stopped(d.coverage()).await {
+            Some(Some(report)) => emit(RunEvent::Coverage(report)),
+            Some(None) => {}
+            None => d.halt(Stop::Interrupted, emit),
         }
     }
     if d.stopped != Some(Stop::Interrupted) {
         if let Some(script) = after_run {
-            d.after_run(script, emit).await;
+            if signals.unless_stopped(d.after_run(script, emit)).await.is_none() {
+                d.halt(Stop::Interrupted, emit);
+            }
         }
     }
     let stopped = d.stopped;

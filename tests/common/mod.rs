@@ -855,8 +855,9 @@ impl Report {
             .iter()
             .map(|f| FileRow {
                 path: get_str(f, "path"),
-                host: get_str(f, "host"),
-                slot: get_u64(f, "slot"),
+                // A file that never ran (a stopped run's unfinished ones) has no host or slot.
+                host: if f["host"].is_null() { String::new() } else { get_str(f, "host") },
+                slot: if f["slot"].is_null() { 0 } else { get_u64(f, "slot") },
                 seconds: get_f64(f, "seconds"),
                 examples: get_u64(f, "examples"),
                 failures: get_u64(f, "failures"),
@@ -1150,3 +1151,4 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
     done()
 }
+

@@ -515,6 +515,10 @@ impl Drop for Testbed {
             if let Err(left) = kill_uid(entry.uid, entry.gid, SIGNAL_TIMEOUT) {
                 eprintln!("sshd test bed: processes of {name} survived SIGKILL: {left:?}");
             }
+            // A run's directory whose reaper the kill above (or a test's "crash") took along.
+            for dir in run_dirs_of(entry.uid) {
+                let _ = fs::remove_dir_all(dir);
+            }
         }
         for h in &self.hosts {
             if let Some(c) = lock(&h.child).take() {
@@ -1434,4 +1438,20 @@ fn toml_str(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The directories of `uid` under /tmp named as testbot's per-run directories on hosts
+/// (`/tmp/testbot-run-…`, the slots' TMPDIRs).
+pub fn run_dirs_of(uid: u32) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut dirs: Vec<String> = fs::read_dir("/tmp")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("testbot-run-"))
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+        .map(|e| e.path().display().to_string())
+        .collect();
+    dirs.sort();
+    dirs
 }

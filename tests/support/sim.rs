@@ -143,6 +143,7 @@ pub fn hosts(script: &Arc<Script>, hosts: usize, slots: usize, boot_parallelism:
             support_dir: ".testbot".to_string(),
             compiled_dir: None,
             slot_numbers: Vec::new(),
+            tmp_dir: None,
             client: None,
         })
         .collect()
