@@ -147,7 +147,7 @@ async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpd
                 dirs.push(dir);
                 kept.push(host);
             }
-            Err(reason) => failures.push(remote::HostFailure { name: host.host.name().to_string(), reason }),
+            Err(reason) => failures.push(remote::HostFailure::new(host.host.name(), reason)),
         }
     }
     (kept, dirs, failures)
