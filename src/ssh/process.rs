@@ -13,7 +13,6 @@ use russh::{Channel, ChannelMsg, Sig};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, timeout, Instant};
@@ -40,7 +39,7 @@ impl SshHost {
         }
         let line = command_line(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
         let stdin = std::mem::take(&mut command.stdin);
-        let wrapped = watchdog::watched(&line, command.events, stdin.len());
+        let wrapped = watchdog::watched(&line, command.events, stdin.len() as usize);
         let (conn, permit) = self.inner.slot().await?;
         let mut ch = conn.open(&host).await?;
         let early = match self.exec(&mut ch, &wrapped, &line).await {
@@ -55,10 +54,7 @@ impl SshHost {
             let mut writer = ch.make_writer();
             let host = host.clone();
             tokio::spawn(async move {
-                let written = async {
-                    writer.write_all(&stdin).await?;
-                    writer.flush().await
-                };
+                let written = stdin.write_to(&mut writer);
                 // A command that exits without reading all of its stdin is not an error here:
                 // its exit status says what happened.
                 if let Err(e) = written.await {

@@ -147,9 +147,10 @@ impl Local {
         prune_store(dir);
     }
 
-    /// The bytes for a host holding `base`: the NUL-separated deletion list (its length goes
+    /// What goes to a host holding `base`: the NUL-separated deletion list (its length goes
     /// on the command line), then a tar of `plan.send` and, last, the host's new state file
     /// `state` (in `STATE_DIR`: the manifest, or a delta from the one it holds) with `contents`.
+    /// Nothing is read here: `write_payload` streams it, and its length is known in advance.
     pub fn payload(&self, plan: &Plan, state: &str, contents: &str) -> Result<Payload, SyncError> {
         let mut deletions = Vec::new();
         for path in &plan.delete {
@@ -157,12 +158,56 @@ impl Local {
             deletions.extend_from_slice(format!("{}:./{path}", path.len() + 2).as_bytes());
             deletions.push(0);
         }
-        let delete_len = deletions.len();
-        let mut builder = tar::Builder::new(deletions);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let mut files = 0;
-        let mut file_bytes = 0;
+        let mut payload = Payload {
+            delete_len: deletions.len(),
+            deletions,
+            send: plan.send.clone(),
+            state: state.to_string(),
+            contents: contents.to_string(),
+            len: 0,
+            files: 0,
+            file_bytes: 0,
+            deleted: plan.delete.len(),
+        };
+        // The tar's length: its headers (and long-name entries) as they will be written, with
+        // each file's contents, padded to whole blocks, counted rather than read.
+        let mut counter = Counter(0);
+        let contents_len = self.tar(&payload, &mut counter, true)?;
+        payload.len = payload.delete_len as u64 + counter.0 + contents_len;
         for path in &plan.send {
+            match &self.manifest.entries[path] {
+                Kind::File { size, .. } => {
+                    payload.files += 1;
+                    payload.file_bytes += size;
+                }
+                Kind::Symlink { .. } => payload.files += 1,
+                Kind::Dir { .. } => {}
+            }
+        }
+        Ok(payload)
+    }
+
+    /// Writes `payload` to `out`, exactly `payload.len` bytes, reading each file as it goes (a
+    /// buffer's worth at a time). A file that no longer has the size the manifest gives it is
+    /// `SyncError::Changed`, and the output stops there.
+    pub fn write_payload(&self, payload: &Payload, out: &mut impl io::Write) -> Result<(), SyncError> {
+        let failed = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
+        out.write_all(&payload.deletions).map_err(failed)?;
+        let mut counter = Counter(0);
+        self.tar(payload, &mut Tee(out, &mut counter), false)?;
+        if payload.delete_len as u64 + counter.0 != payload.len {
+            return Err(failed(io::Error::other(format!("the archive came to {} bytes, not {}", counter.0, payload.len))));
+        }
+        Ok(())
+    }
+
+    /// The tar of `payload` into `out`. `dry`: files go in with no contents (the headers are
+    /// the same) and the padded size of what they would hold is returned.
+    fn tar(&self, payload: &Payload, out: &mut impl io::Write, dry: bool) -> Result<u64, SyncError> {
+        let mut builder = tar::Builder::new(out);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let mut skipped = 0;
+        for path in &payload.send {
             let kind = &self.manifest.entries[path];
             let full = self.root.join(path);
             let read = |source| SyncError::Read { path: full.clone(), source };
@@ -182,26 +227,34 @@ impl Local {
                     header.set_mode(0o777);
                     header.set_size(0);
                     builder.append_link(&mut header, path, target).map_err(read)?;
-                    files += 1;
                 }
                 Kind::File { mode, size, .. } => {
                     header.set_entry_type(tar::EntryType::Regular);
                     header.set_mode(*mode);
+                    if dry {
+                        header.set_size(0);
+                        builder.append_data(&mut header, path, io::empty()).map_err(read)?;
+                        skipped += size.div_ceil(512) * 512;
+                        continue;
+                    }
                     header.set_size(*size);
                     if let Some(bytes) = self.extra.get(path) {
                         builder.append_data(&mut header, path, &bytes[..]).map_err(read)?;
-                    } else {
-                        let file = std::fs::File::open(&full).map_err(read)?;
-                        let meta = file.metadata().map_err(read)?;
-                        // The manifest promises these bytes; a file that changed since is sent next time.
-                        if meta.len() != *size {
-                            return Err(SyncError::Changed { path: full });
-                        }
-                        header.set_mtime(meta.mtime().max(0) as u64);
-                        builder.append_data(&mut header, path, file.take(*size)).map_err(read)?;
+                        continue;
                     }
-                    files += 1;
-                    file_bytes += size;
+                    let file = std::fs::File::open(&full).map_err(read)?;
+                    let meta = file.metadata().map_err(read)?;
+                    // The manifest promises these bytes; a file that changed since is sent next time.
+                    if meta.len() != *size {
+                        return Err(SyncError::Changed { path: full });
+                    }
+                    header.set_mtime(meta.mtime().max(0) as u64);
+                    let mut exact = Exact { inner: file.take(*size), left: *size };
+                    let appended = builder.append_data(&mut header, path, &mut exact);
+                    if exact.left > 0 {
+                        return Err(SyncError::Changed { path: full });
+                    }
+                    appended.map_err(read)?;
                 }
             }
         }
@@ -211,11 +264,64 @@ impl Local {
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(now);
-        header.set_size(contents.len() as u64);
+        header.set_size(payload.contents.len() as u64);
         let failed = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
-        builder.append_data(&mut header, format!("{STATE_DIR}/{state}"), contents.as_bytes()).map_err(failed)?;
-        let bytes = builder.into_inner().map_err(failed)?;
-        Ok(Payload { bytes, delete_len, files, file_bytes, deleted: plan.delete.len() })
+        let name = format!("{STATE_DIR}/{}", payload.state);
+        builder.append_data(&mut header, name, payload.contents.as_bytes()).map_err(failed)?;
+        builder.into_inner().map_err(failed)?;
+        Ok(skipped)
+    }
+
+    /// The whole payload in memory (tests).
+    #[cfg(test)]
+    pub fn payload_bytes(&self, payload: &Payload) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.write_payload(payload, &mut bytes).unwrap();
+        bytes
+    }
+}
+
+/// Counts what is written.
+struct Counter(u64);
+
+impl io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes to `.0` and counts in `.1`.
+struct Tee<'a, W>(&'a mut W, &'a mut Counter);
+
+impl<W: io::Write> io::Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1 .0 += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A file's promised bytes: `left` says how many did not come (it shrank while being read).
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left -= n as u64;
+        if n == 0 && self.left > 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file shrank while it was being sent"));
+        }
+        Ok(n)
     }
 }
 
@@ -293,12 +399,18 @@ fn update_cache(cache: Option<&Path>, root: &Path, found: &[super::Found], walke
     }
 }
 
-/// What goes down one host's pipe.
+/// What goes down one host's pipe, as a recipe (`Local::write_payload` writes it).
 #[derive(Debug)]
 pub struct Payload {
-    pub bytes: Vec<u8>,
-    /// The first `delete_len` bytes are the deletion list.
+    /// The deletion list, the first `delete_len` bytes.
+    deletions: Vec<u8>,
     pub delete_len: usize,
+    /// The entries in the tar, in order, then the state file's name and contents.
+    send: Vec<String>,
+    state: String,
+    contents: String,
+    /// Every byte: the deletion list and the tar.
+    pub len: u64,
     /// Files and symlinks in the tar, and the files' bytes.
     pub files: usize,
     pub file_bytes: u64,
@@ -560,13 +672,36 @@ mod tests {
         base.entries.remove("lib/x.rb");
         let plan = manifest::plan(&base, &local.manifest);
         let payload = local.payload(&plan, &format!("manifest.{}", local.digest), &local.text).unwrap();
-        assert_eq!(&payload.bytes[..payload.delete_len], b"11:./gone file\0");
+        let bytes = local.payload_bytes(&payload);
+        assert_eq!(bytes.len() as u64, payload.len);
+        assert_eq!(&bytes[..payload.delete_len], b"11:./gone file\0");
         let mut names = Vec::new();
-        for e in tar::Archive::new(&payload.bytes[payload.delete_len..]).entries().unwrap() {
+        for e in tar::Archive::new(&bytes[payload.delete_len..]).entries().unwrap() {
             names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
         }
         assert_eq!(names, ["lib", "lib/x.rb", format!(".testbot/sync/manifest.{}", local.digest).as_str()]);
         assert_eq!((payload.files, payload.file_bytes, payload.deleted), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_payload_is_as_long_as_announced_with_long_names_and_large_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}.rb", "d".repeat(120), "n".repeat(150));
+        std::fs::create_dir_all(dir.path().join(&long).parent().unwrap()).unwrap();
+        std::fs::write(dir.path().join(&long), "x".repeat(513)).unwrap();
+        std::fs::File::create(dir.path().join("sparse")).unwrap().set_len(3 << 20).unwrap();
+        let local = Local::build(dir.path(), &[], &[], Vec::new(), None).unwrap();
+        let plan = manifest::plan(&Manifest::default(), &local.manifest);
+        let payload = local.payload(&plan, &format!("manifest.{}", local.digest), &local.text).unwrap();
+        let bytes = local.payload_bytes(&payload);
+        assert_eq!(bytes.len() as u64, payload.len);
+        let names: Vec<String> =
+            tar::Archive::new(&bytes[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+        assert!(names.contains(&long), "{names:?}");
+        // A file that shrank since it was hashed is named, not sent short.
+        std::fs::write(dir.path().join("sparse"), "short").unwrap();
+        let err = local.write_payload(&payload, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, SyncError::Changed { .. }), "{err}");
     }
 
     #[test]

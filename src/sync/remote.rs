@@ -3,7 +3,7 @@
 //! records the new manifest. Hosts holding the same manifest share one payload, built once.
 
 use super::local::{Local, Payload};
-use super::manifest::{self, Manifest};
+use super::manifest::{self, Manifest, STATE_DIR};
 use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, Probe, Refusal};
 use super::SyncError;
 use crate::ssh::quote::quote;
@@ -67,11 +67,10 @@ impl Payloads {
                         Some((n, delta)) => (delta_name(*n, &local.digest), delta.as_str(), false),
                         None => (format!("manifest.{}", local.digest), local.text.as_str(), true),
                     };
-                    let mut payload = local.payload(&plan, &state, contents).map_err(Arc::new)?;
-                    let bytes: Arc<[u8]> = std::mem::take(&mut payload.bytes).into();
+                    let payload = local.payload(&plan, &state, contents).map_err(Arc::new)?;
                     // Once per state however many hosts are in it (tests/sync.rs counts these).
-                    tracing::debug!(%state, bytes = bytes.len(), "built the archive");
-                    Ok(Arc::new(HostPayload { payload, bytes, state, compact }))
+                    tracing::debug!(%state, bytes = payload.len, "built the archive");
+                    Ok(Arc::new(HostPayload { payload, state, compact }))
                 })
                 .await;
                 built.unwrap_or_else(|e| Err(Arc::new(SyncError::Collect(e))))
@@ -83,10 +82,8 @@ impl Payloads {
 
 /// A payload and the state file it leaves on the host.
 pub struct HostPayload {
-    /// What it holds (its bytes are in `bytes`).
+    /// What it holds; each host's copy is streamed from the files (`send`).
     payload: Payload,
-    /// The bytes sent, shared by every host that gets them.
-    bytes: Arc<[u8]>,
     /// The file name in `STATE_DIR`.
     state: String,
     /// Whether it is a whole manifest, which replaces the host's manifest and deltas.
@@ -179,14 +176,14 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
     let next_delta = Some(probe.chain.len()).filter(|n| outcome == SyncOutcome::Updated && (1..=MAX_DELTAS).contains(n));
     let sent = payloads.get(local, key, base, next_delta).await?;
     let payload = &sent.payload;
-    tracing::debug!(host = host.name(), bytes = sent.bytes.len(), file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
+    tracing::debug!(host = host.name(), bytes = payload.len, file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
     let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact);
-    let ran = run(host, "send the changes", &script, Some(sent.bytes.clone()), APPLY_TIMEOUT).await?;
+    let ran = send(host, &script, local, &sent).await?;
     failed(&ran, &format!("unpack the changes into {dir}"))?;
     Ok(HostSync {
         outcome,
         files: payload.files,
-        bytes: sent.bytes.len() as u64,
+        bytes: payload.len,
         deleted: payload.deleted,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -213,6 +210,75 @@ async fn known_manifest(host: &dyn Host, dir: &str, chain: &[String], local: &Lo
     let Some(m) = manifest_from_chain(&text, chain) else { return Ok(None) };
     local.store(digest, &m.to_text());
     Ok(Some((digest.to_string(), m)))
+}
+
+/// Bytes of the payload in flight to one host, at most: chunks of `CHUNK`, `CHUNKS` queued.
+const CHUNK: usize = 64 * 1024;
+const CHUNKS: usize = 8;
+
+/// Runs the apply `script` with the payload streamed into it from the files, a chunk at a
+/// time, so that what a sync holds in memory does not grow with the files' sizes. A payload
+/// that cannot be read to its end (a file changed or vanished) stops the command: the host
+/// keeps its mark of an unfinished sync, and the error names the file.
+async fn send(host: &dyn Host, script: &str, local: &Arc<Local>, sent: &Arc<HostPayload>) -> Result<Collected, SyncError> {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS);
+    let stdin = crate::ssh::Stdin::stream(sent.payload.len, rx);
+    let (local, sent) = (local.clone(), sent.clone());
+    let mut writer = tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter { tx, buf: Vec::with_capacity(CHUNK) };
+        local.write_payload(&sent.payload, &mut out).and_then(|()| out.finish())
+    });
+    let command = HostCommand::shell(script).with_stdin(stdin);
+    let ran = host.run(command, APPLY_TIMEOUT);
+    tokio::pin!(ran);
+    tokio::select! {
+        ran = &mut ran => ran.map_err(|source| SyncError::Run { what: "send the changes", source }),
+        written = &mut writer => match written {
+            Ok(Ok(())) => ran.await.map_err(|source| SyncError::Run { what: "send the changes", source }),
+            // The command was not reading any more (it failed): its own answer says why.
+            Ok(Err(SyncError::Read { source, .. })) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+                ran.await.map_err(|source| SyncError::Run { what: "send the changes", source })
+            }
+            // Dropping the command closes its channel; the watchdog there ends it.
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(SyncError::Collect(e)),
+        },
+    }
+}
+
+/// Hands what is written to the command's stdin in `CHUNK`s, waiting while `CHUNKS` are queued.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx.blocking_send(chunk).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+
+    fn finish(mut self) -> Result<(), SyncError> {
+        self.flush_buf().map_err(|source| SyncError::Read { path: STATE_DIR.into(), source })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.flush_buf()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Runs `script` with `sh` where the host starts commands (an SSH host's login directory).

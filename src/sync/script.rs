@@ -238,7 +238,7 @@ mod tests {
         let plan = manifest::plan(base, &local.manifest);
         let state = format!("manifest.{}", local.digest);
         let payload = local.payload(&plan, &state, &local.text).unwrap();
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true), &payload.bytes);
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true), &local.payload_bytes(&payload));
         (ok, err)
     }
 
@@ -246,11 +246,12 @@ mod tests {
     fn apply_delta(local: &Local, base: &Manifest, home: &Path, dir: &str, n: usize, cut: bool) -> (bool, String) {
         let plan = manifest::plan(base, &local.manifest);
         let state = delta_name(n, &local.digest);
-        let mut payload = local.payload(&plan, &state, &local.manifest.delta_from(base)).unwrap();
+        let payload = local.payload(&plan, &state, &local.manifest.delta_from(base)).unwrap();
+        let mut bytes = local.payload_bytes(&payload);
         if cut {
-            payload.bytes.truncate(payload.bytes.len() - 3000);
+            bytes.truncate(bytes.len() - 3000);
         }
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false), &payload.bytes);
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false), &bytes);
         (ok, err)
     }
 
@@ -514,9 +515,10 @@ mod tests {
         let second = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
         let plan = manifest::plan(&first.manifest, &second.manifest);
         let state = format!("manifest.{}", second.digest);
-        let mut payload = second.payload(&plan, &state, &second.text).unwrap();
-        payload.bytes.truncate(payload.bytes.len() / 2);
-        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true), &payload.bytes);
+        let payload = second.payload(&plan, &state, &second.text).unwrap();
+        let mut bytes = second.payload_bytes(&payload);
+        bytes.truncate(bytes.len() / 2);
+        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true), &bytes);
         assert!(!ok);
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
         assert_eq!(probe.digest, Some(first.digest.clone()));
