@@ -3,8 +3,8 @@
 //! records the new manifest. Hosts holding the same manifest share one payload, built once.
 
 use super::local::{Local, Payload};
-use super::manifest::{self, Manifest, STATE_DIR};
-use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, Probe, Refusal};
+use super::manifest::{self, Kind, Manifest, STATE_DIR};
+use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, sync_probe_script, Probe, Refusal};
 use super::SyncError;
 use crate::ssh::quote::quote;
 use crate::ssh::{Collected, Host, HostCommand};
@@ -140,18 +140,34 @@ pub type LocalFuture = futures::future::Shared<futures::future::BoxFuture<'stati
 pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool) -> Result<HostSync, SyncError> {
     let started = Instant::now();
     let dir = remote_path(dir);
-    let probe = probe(host, &dir).await?;
+    let ran = run(host, "ask for its manifest", &sync_probe_script(&dir), None, PROBE_TIMEOUT).await?;
+    failed(&ran, "read its sync state")?;
+    let probe = parse_probe(&ran.stdout());
     tracing::debug!(host = host.name(), ?probe, seconds = started.elapsed().as_secs_f64(), "probed");
     refused(&probe, &dir)?;
     let local = &local.await.map_err(SyncError::Local)?;
-    if !verify && probe.unfinished.is_none() && probe.digest.as_deref() == Some(local.digest.as_str()) {
+    // A copy with no record of what was written (synced by an older testbot, or the record
+    // failed) is listed once; the sync that follows writes one.
+    let rescan = verify || probe.unfinished.is_some() || probe.drifted.is_none();
+    // What changed on the host and is to be sent again; anything else there is left alone.
+    let drifted: Vec<String> = probe.drifted.iter().flatten().filter(|p| sent_as_file(&local.manifest, p)).cloned().collect();
+    if !rescan && probe.digest.as_deref() == Some(local.digest.as_str()) && drifted.is_empty() {
         return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
     }
-    let known = match (&probe.digest, verify || probe.unfinished.is_some()) {
+    let known = match (&probe.digest, rescan) {
         (Some(_), false) => known_manifest(host, &dir, &probe.chain, local).await?,
         _ => None,
     };
+    let mut whole = false;
     let (outcome, key, base) = match known {
+        // Files changed on the host since testbot wrote them (a test rewrote or removed one)
+        // are taken as absent from its copy, so that they are sent again.
+        Some((_, base)) if !drifted.is_empty() => {
+            let base = without(base, &drifted);
+            tracing::debug!(host = host.name(), drifted = drifted.len(), "files changed on the host since the last sync");
+            whole = true;
+            (SyncOutcome::Updated, base.digest(), base)
+        }
         Some((digest, base)) => (SyncOutcome::Updated, digest, base),
         None => {
             // Paths testbot put there (or was putting there) are its to fix; anything else on
@@ -168,12 +184,13 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
             (SyncOutcome::Rescanned, base.digest(), base)
         }
     };
-    if outcome == SyncOutcome::Rescanned && base == local.manifest && probe.digest.as_deref() == Some(local.digest.as_str()) && probe.unfinished.is_none() {
+    let exact = base == local.manifest && probe.digest.as_deref() == Some(local.digest.as_str()) && probe.unfinished.is_none();
+    if outcome == SyncOutcome::Rescanned && exact && probe.drifted.is_some() {
         return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
     }
     local.store(&local.digest, &local.text);
     // A host that was listed gets the whole manifest, which replaces whatever state it had.
-    let next_delta = Some(probe.chain.len()).filter(|n| outcome == SyncOutcome::Updated && (1..=MAX_DELTAS).contains(n));
+    let next_delta = Some(probe.chain.len()).filter(|n| outcome == SyncOutcome::Updated && !whole && (1..=MAX_DELTAS).contains(n));
     let sent = payloads.get(local, key, base, next_delta).await?;
     let payload = &sent.payload;
     tracing::debug!(host = host.name(), bytes = payload.len, file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
@@ -187,6 +204,21 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
         deleted: payload.deleted,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Whether `path` is a file or symlink of `m` (what the host's record of its copy covers).
+fn sent_as_file(m: &Manifest, path: &str) -> bool {
+    matches!(m.entries.get(path), Some(Kind::File { .. } | Kind::Symlink { .. }))
+}
+
+/// `m` without the files and symlinks at `paths`.
+fn without(mut m: Manifest, paths: &[String]) -> Manifest {
+    for path in paths {
+        if sent_as_file(&m, path) {
+            m.entries.remove(path);
+        }
+    }
+    m
 }
 
 /// The manifest a host reports (`chain`: see `Probe`), from the local store or else fetched
@@ -345,6 +377,19 @@ mod tests {
         let verified = sync_host(&host, dir, ready(p), &Payloads::default(), true).await.unwrap();
         assert_eq!((verified.outcome, verified.files), (SyncOutcome::Rescanned, 1));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
+
+        // So is one made between ordinary syncs (a test rewrote or removed a file there); a
+        // file a test made is left alone.
+        std::fs::write(copy.join("a/1"), "rewritten by a test").unwrap();
+        std::fs::remove_file(copy.join("link")).unwrap();
+        std::fs::write(copy.join("a/made"), "by a test").unwrap();
+        let drifted = sync_host(&host, dir, ready(p), &Payloads::default(), false).await.unwrap();
+        assert_eq!((drifted.outcome, drifted.files, drifted.deleted), (SyncOutcome::Updated, 2, 0));
+        assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
+        assert_eq!(std::fs::read_link(copy.join("link")).unwrap(), Path::new("a/1"));
+        assert_eq!(std::fs::read_to_string(copy.join("a/made")).unwrap(), "by a test");
+        let again = sync_host(&host, dir, ready(p), &Payloads::default(), false).await.unwrap();
+        assert_eq!(again.outcome, SyncOutcome::UpToDate);
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! are read: the probe (is the directory testbot's, which manifest does it hold), the listing
 //! of a copy, and the script that deletes, unpacks and records the new manifest.
 
-use super::manifest::{self, Manifest, STATE_DIR};
+use super::manifest::{self, Manifest, RESERVED_DIR, STATE_DIR};
 use crate::ssh::quote::quote;
 
 pub(super) fn delta_name(n: usize, digest: &str) -> String {
@@ -21,6 +21,23 @@ pub struct Probe {
     pub chain: Vec<String>,
     /// Why the directory is not testbot's to sync into, if it is not.
     pub refusal: Option<Refusal>,
+    /// Files and symlinks of the copy that changed or went since testbot last wrote it (by
+    /// their ctime, inode and size against `STAT_RECORD`), when asked for (`sync_probe_script`)
+    /// and known; None: not asked, or no record to compare with (the copy must be listed).
+    pub drifted: Option<Vec<String>>,
+}
+
+/// The record, in `STATE_DIR`, of every file and symlink in the copy right after testbot last
+/// wrote it: `listing()`'s output, sorted.
+pub const STAT_RECORD: &str = "stat";
+
+/// Shell text, run in the copy, that prints `CTIME INODE SIZE PATH\0` for every file and symlink
+/// (not following links), testbot's state and slots' temp dirs left out, sorted bytewise. A file
+/// rewritten, replaced, re-moded or removed after it was recorded no longer has its line.
+fn listing() -> String {
+    format!(
+        "find . \\( -path ./{STATE_DIR} -o -path ./{RESERVED_DIR}/tmp \\) -prune -o \\( -type f -o -type l \\)          -printf '%C@ %i %s %P\\0' 2>/dev/null | LC_ALL=C sort -z"
+    )
 }
 
 /// Why a host's remote directory is not testbot's.
@@ -50,7 +67,29 @@ pub fn remote_path(dir: &str) -> String {
 /// Shell builtins only (no program started on the host): whether the directory is testbot's
 /// (not the login directory or above it, marked, or empty), then its state, from file names.
 pub fn probe_script(dir: &str) -> String {
+    probe(dir, false)
+}
+
+/// `probe_script`, then the copy's files that drifted from the record of the last sync: a
+/// `drifted:` line, each entry of the record that no longer matches (NUL-terminated), and
+/// `drift-status:N`, the status of the comparison; or `drift:unknown` when there is no record.
+/// This lists the copy (`find`, `sort`, `comm`): no file is read.
+pub fn sync_probe_script(dir: &str) -> String {
+    probe(dir, true)
+}
+
+fn probe(dir: &str, drift: bool) -> String {
     let d = quote(dir);
+    let drift = if drift {
+        format!(
+            "if [ -f {STAT_RECORD} ]; then echo drifted:; \
+             ( cd -- \"$here\" && {listing} ) | LC_ALL=C comm -z -23 -- {STAT_RECORD} -; printf '\\0drift-status:%s\\n' \"$?\"; \
+             else echo drift:unknown; fi",
+            listing = listing()
+        )
+    } else {
+        String::new()
+    };
     format!(
         "if [ ! -e {d} ] && [ ! -L {d} ]; then exit 0; fi; \
          cd -- {d} 2>/dev/null || {{ echo refuse:notdir; exit 0; }}; \
@@ -59,7 +98,7 @@ pub fn probe_script(dir: &str) -> String {
          {owned_or_refuse}\
          cd -- {STATE_DIR} 2>/dev/null || exit 0; \
          for f in manifest.*; do if [ -f \"$f\" ]; then echo \"digest:${{f#manifest.}}\"; fi; done; \
-         if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi",
+         if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi; {drift}",
         owned_or_refuse = not_owned("echo refuse:foreign; exit 0"),
     )
 }
@@ -74,6 +113,36 @@ fn not_owned(then: &str) -> String {
 }
 
 pub fn parse_probe(out: &[u8]) -> Probe {
+    let (head, drift) = match out.windows(DRIFTED.len()).position(|w| w == DRIFTED).filter(|&i| i == 0 || out[i - 1] == b'\n') {
+        Some(i) => (&out[..i], Some(&out[i + DRIFTED.len()..])),
+        None => (out, None),
+    };
+    let mut probe = parse_state(head);
+    probe.drifted = drift.and_then(parse_drift);
+    probe
+}
+
+const DRIFTED: &[u8] = b"drifted:\n";
+
+/// The paths in the record's entries that no longer match (`CTIME INODE SIZE PATH`, each
+/// NUL-terminated), if the comparison that found them succeeded.
+fn parse_drift(out: &[u8]) -> Option<Vec<String>> {
+    let mut items: Vec<&[u8]> = out.split(|&b| b == 0).collect();
+    let status = items.pop()?;
+    if status != b"drift-status:0\n" {
+        return None;
+    }
+    let mut paths = Vec::new();
+    for item in items.into_iter().filter(|i| !i.is_empty()) {
+        let mut fields = item.splitn(4, |&b| b == b' ');
+        let path = fields.nth(3)?;
+        paths.push(String::from_utf8_lossy(path).into_owned());
+    }
+    Some(paths)
+}
+
+/// The probe's lines before any drift report.
+fn parse_state(out: &[u8]) -> Probe {
     let text = String::from_utf8_lossy(out);
     let mut probe = Probe::default();
     let hex = |v: &str| Some(v.trim().to_string()).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -130,9 +199,10 @@ pub fn scan_script(dir: &str) -> String {
 /// marks the copy unfinished, deletes the paths on the list (each alone, deepest first; a
 /// directory only once it is empty; refusing any path below a symlink), unpacks (the new
 /// state file `state`, a manifest or a delta, comes last in the tar), and only after tar
-/// succeeded drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
+/// succeeded records the copy's files (`STAT_RECORD`, which the next probe compares with) and
+/// drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
 /// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
-/// manifest. Besides `tar`, `rm` and `rmdir`, only shell builtins run.
+/// manifest. Besides `tar`, `rm`, `rmdir` and the listing (`find`, `sort`, `mv`), only shell builtins run.
 pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool) -> String {
     let d = quote(dir);
     let deletions = if delete_len == 0 {
@@ -172,7 +242,9 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
          printf '%s\\n' {digest} > $s/dirty || exit 1; \
          {deletions}\
          tar -x -p --no-same-owner -f - || {{ rm -f $s/{state}; exit 1; }}; \
-         set -- $s/dirty; {old}rm -f -- \"$@\""
+         {{ {listing} > $s/{STAT_RECORD}.new && mv -f -- $s/{STAT_RECORD}.new $s/{STAT_RECORD}; }} || rm -f -- $s/{STAT_RECORD}; \
+         set -- $s/dirty; {old}rm -f -- \"$@\"",
+        listing = listing(),
     )
 }
 
@@ -196,7 +268,7 @@ mod tests {
     use super::*;
     use crate::sync::local::Local;
     use std::io::Write;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, PermissionsExt};
     use std::path::Path;
     use std::process::{Command, Stdio};
 
@@ -204,10 +276,10 @@ mod tests {
     fn probe_output_is_read() {
         let d = "a".repeat(64);
         assert_eq!(parse_probe(b""), Probe::default());
-        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None, chain: vec![d.clone()], refusal: None });
+        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None, chain: vec![d.clone()], refusal: None, drifted: None });
         assert_eq!(
             parse_probe(format!("digest:junk\ndirty:{d}\n").as_bytes()),
-            Probe { digest: None, unfinished: Some(d.clone()), chain: vec![], refusal: None }
+            Probe { digest: None, unfinished: Some(d.clone()), chain: vec![], refusal: None, drifted: None }
         );
         assert_eq!(parse_probe(b"dirty:\n").unfinished, Some(String::new()));
     }
@@ -321,9 +393,10 @@ mod tests {
         let (ok, err) = apply(&fourth, &scan(home.path(), "d"), home.path(), "d");
         assert!(ok, "{err}");
         let probe = probe_of(home.path(), "d");
-        assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()], refusal: None });
-        let left: Vec<_> = std::fs::read_dir(home.path().join("d").join(STATE_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(left, [std::ffi::OsString::from(format!("manifest.{}", fourth.digest))]);
+        assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()], refusal: None, drifted: None });
+        let mut left: Vec<_> = std::fs::read_dir(home.path().join("d").join(STATE_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        left.sort();
+        assert_eq!(left, [std::ffi::OsString::from(format!("manifest.{}", fourth.digest)), STAT_RECORD.into()]);
         assert_eq!(scan(home.path(), "d"), fourth.manifest);
     }
 
@@ -361,7 +434,7 @@ mod tests {
         assert!(ok, "{err}");
         assert_eq!(scan(home.path(), dir), first.manifest);
         let probe = parse_probe(sh(home.path(), &probe_script(dir), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None, chain: vec![first.digest.clone()], refusal: None });
+        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None, chain: vec![first.digest.clone()], refusal: None, drifted: None });
         assert!(!home.path().join("pwned").exists() && !home.path().join(dir).join("pwned").exists());
 
         // `a` becomes a link out of the tree; nothing is written through it.
@@ -407,7 +480,7 @@ mod tests {
         assert!(err.contains("refusing to delete ./a/b"), "{err}");
         assert_eq!(std::fs::read_to_string(outside.path().join("b")).unwrap(), "keep");
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()), chain: vec![first.digest.clone()], refusal: None });
+        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()), chain: vec![first.digest.clone()], refusal: None, drifted: None });
     }
 
     #[test]
@@ -502,6 +575,36 @@ mod tests {
         assert_eq!(std::fs::read_dir(home.path().join("theirs")).unwrap().count(), 1);
         std::fs::write(home.path().join("file"), "x").unwrap();
         assert_eq!(parse_probe(sh_at_home(home.path(), &probe_script("file")).as_bytes()).refusal, Some(Refusal::NotDir));
+    }
+
+    #[test]
+    fn the_probe_names_files_changed_or_removed_on_the_host_since_they_were_written() {
+        let src = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        for f in ["a", "b", "c", "d"] {
+            std::fs::write(src.path().join(f), f).unwrap();
+        }
+        std::os::unix::fs::symlink("a", src.path().join("l")).unwrap();
+        let local = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
+        let drift = || parse_probe(sh(home.path(), &sync_probe_script("d"), b"").1.as_bytes()).drifted;
+        assert_eq!(drift(), None, "nothing synced: no record");
+        assert!(apply(&local, &Manifest::default(), home.path(), "d").0);
+        assert_eq!(drift(), Some(vec![]));
+        let copy = home.path().join("d");
+        // Rewritten with the same size, removed, re-moded, a link replaced; a new file is not drift.
+        std::fs::write(copy.join("a"), "A").unwrap();
+        std::fs::remove_file(copy.join("b")).unwrap();
+        std::fs::set_permissions(copy.join("c"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::remove_file(copy.join("l")).unwrap();
+        std::os::unix::fs::symlink("b", copy.join("l")).unwrap();
+        std::fs::write(copy.join("made by a test"), "x").unwrap();
+        let mut drifted = drift().unwrap();
+        drifted.sort();
+        assert_eq!(drifted, ["a", "b", "c", "l"]);
+        // A record that is gone reads as unknown: the copy is listed.
+        std::fs::remove_file(copy.join(STATE_DIR).join(STAT_RECORD)).unwrap();
+        assert_eq!(drift(), None);
+        assert_eq!(probe_of(home.path(), "d").drifted, None, "the plain probe does not look");
     }
 
     #[test]
