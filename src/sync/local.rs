@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -68,6 +68,19 @@ impl Local {
         extra: Vec<(String, Vec<u8>)>,
         cache: Option<&Path>,
     ) -> Result<Local, SyncError> {
+        Local::build_stoppable(root, exclude, include, extra, cache, &AtomicBool::new(false))
+    }
+
+    /// `build`, which gives up with `SyncError::Interrupted` soon after `stop` is set (a
+    /// signal came): the walk stops at its next entry, the hashing at its next buffer.
+    pub fn build_stoppable(
+        root: &Path,
+        exclude: &[String],
+        include: &[String],
+        extra: Vec<(String, Vec<u8>)>,
+        cache: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<Local, SyncError> {
         let started = SystemTime::now();
         let key = cache::key(root, exclude, include);
         let old = cache.and_then(|dir| cache::load(&dir.join(cache::FILE))).filter(|c| c.key == key).unwrap_or_default();
@@ -75,14 +88,17 @@ impl Local {
         let (found, walked) = match cache::revalidate(root, &old) {
             Some(found) => (found, false),
             None => {
-                let mut found = super::walk(root, exclude, include)?;
+                let mut found = super::walk(root, exclude, include, stop)?;
                 found.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
                 (found, true)
             }
         };
         let mut stats = BuildStats { walked, ..BuildStats::default() };
         let Listed { mut entries, mut cached, todo } = list(&found, &old, extra.len())?;
-        let hashed = hash_files(&todo.iter().map(|(i, full)| (full.clone(), cached[*i].stamp)).collect::<Vec<_>>())?;
+        if stop.load(Ordering::Relaxed) {
+            return Err(SyncError::Interrupted);
+        }
+        let hashed = hash_files(&todo.iter().map(|(i, full)| (full.clone(), cached[*i].stamp)).collect::<Vec<_>>(), stop)?;
         for ((i, _), (hash, size, cacheable)) in todo.iter().zip(hashed) {
             stats.hashed_files += 1;
             stats.hashed_bytes += size;
@@ -421,7 +437,7 @@ pub struct Payload {
 type Hashed = ([u8; 32], u64, bool);
 
 /// Hashes on every core: the first sync of a large tree is mostly this.
-fn hash_files(todo: &[(PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
+fn hash_files(todo: &[(PathBuf, Stamp)], stop: &AtomicBool) -> Result<Vec<Hashed>, SyncError> {
     if todo.is_empty() {
         return Ok(Vec::new());
     }
@@ -436,11 +452,12 @@ fn hash_files(todo: &[(PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((full, stamp)) = todo.get(i) else { break };
-                    match hash_file(full, stamp, &mut buf) {
+                    match hash_file(full, stamp, &mut buf, stop) {
                         Ok(r) => results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r),
                         Err(source) => {
                             let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
-                            f.get_or_insert(SyncError::Read { path: full.clone(), source });
+                            let e = if stop.load(Ordering::Relaxed) { SyncError::Interrupted } else { SyncError::Read { path: full.clone(), source } };
+                            f.get_or_insert(e);
                             next.store(todo.len(), Ordering::Relaxed);
                             break;
                         }
@@ -455,12 +472,15 @@ fn hash_files(todo: &[(PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
     Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|r| r.expect("every file hashed")).collect())
 }
 
-fn hash_file(path: &Path, stamp: &Stamp, buf: &mut [u8]) -> io::Result<Hashed> {
+fn hash_file(path: &Path, stamp: &Stamp, buf: &mut [u8], stop: &AtomicBool) -> io::Result<Hashed> {
     let started = SystemTime::now();
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped by a signal"));
+        }
         let n = file.read(buf)?;
         if n == 0 {
             break;
