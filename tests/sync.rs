@@ -226,25 +226,32 @@ fn a_directory_replaced_by_a_link_out_of_the_tree_is_never_written_through() {
 }
 
 #[test]
-fn verify_repairs_changes_made_on_the_host_and_a_plain_sync_does_not() {
+fn changes_made_on_the_host_are_repaired_by_a_plain_sync_and_by_verify() {
     let bed = Testbed::start(1);
     let p = setup(&bed);
     sync(&p, &[]).assert_exit(0);
     let r = remote(&bed, 0);
-    fs::write(r.join("spec/math_spec.rb"), "# edited on the host\n").unwrap();
-    fs::remove_file(r.join("spec/passing_spec.rb")).unwrap();
-    fs::set_permissions(r.join("spec/nested_spec.rb"), fs::Permissions::from_mode(0o700)).unwrap();
-    fs::remove_file(r.join("spec/with space_spec.rb")).unwrap();
-    symlink("/tmp", r.join("spec/with space_spec.rb")).unwrap();
+    let tamper = || {
+        fs::write(r.join("spec/math_spec.rb"), "# edited on the host\n").unwrap();
+        fs::remove_file(r.join("spec/passing_spec.rb")).unwrap();
+        fs::set_permissions(r.join("spec/nested_spec.rb"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::remove_file(r.join("spec/with space_spec.rb")).unwrap();
+        symlink("/tmp", r.join("spec/with space_spec.rb")).unwrap();
+    };
+    tamper();
     // A test artefact testbot never shipped stays.
     fs::create_dir_all(r.join("tmp")).unwrap();
     fs::write(r.join("tmp/artefact"), "kept\n").unwrap();
 
+    // The host's record of what testbot wrote shows the four changes: no rehashing needed.
     let plain = sync(&p, &[]);
     plain.assert_exit(0);
-    assert!(line(&plain, "host1").contains("up to date"), "{}", plain.dump());
-    assert_eq!(fs::read_to_string(r.join("spec/math_spec.rb")).unwrap(), "# edited on the host\n");
+    assert!(line(&plain, "host1").contains("4 files sent"), "{}", plain.dump());
+    assert!(!line(&plain, "host1").contains("after rehashing"), "{}", plain.dump());
+    assert_eq!(fs::read_to_string(r.join("tmp/artefact")).unwrap(), "kept\n", "not testbot's to delete");
+    assert_eq!(fs::read_to_string(r.join("spec/math_spec.rb")).unwrap(), fs::read_to_string(p.path("spec/math_spec.rb")).unwrap());
 
+    tamper();
     let verify = sync(&p, &["--verify"]);
     verify.assert_exit(0);
     assert!(line(&verify, "host1").contains("4 files sent"), "{}", verify.dump());
