@@ -28,15 +28,17 @@ pub struct Probe {
 }
 
 /// The record, in `STATE_DIR`, of every file and symlink in the copy right after testbot last
-/// wrote it: `listing()`'s output, sorted.
+/// wrote it: `listing()`'s output.
 pub const STAT_RECORD: &str = "stat";
 
-/// Shell text, run in the copy, that prints `CTIME INODE SIZE PATH\0` for every file and symlink
-/// (not following links), testbot's state and slots' temp dirs left out, sorted bytewise. A file
-/// rewritten, replaced, re-moded or removed after it was recorded no longer has its line.
+/// Shell text, run in the copy, that prints `CTIME INODE SIZE PATH` and a NUL for every file and symlink
+/// (not following links), testbot's state and slots' temp dirs left out, in the order `find`
+/// meets them (the same order while no directory changes). A file rewritten, replaced,
+/// re-moded or removed after it was recorded no longer has its line.
 fn listing() -> String {
     format!(
-        "find . \\( -path ./{STATE_DIR} -o -path ./{RESERVED_DIR}/tmp \\) -prune -o \\( -type f -o -type l \\)          -printf '%C@ %i %s %P\\0' 2>/dev/null | LC_ALL=C sort -z"
+        "find . \\( -path ./{STATE_DIR} -o -path ./{RESERVED_DIR}/tmp \\) -prune -o \\( -type f -o -type l \\) \
+         -printf '%C@ %i %s %P\\0' 2>/dev/null"
     )
 }
 
@@ -73,7 +75,8 @@ pub fn probe_script(dir: &str) -> String {
 /// `probe_script`, then the copy's files that drifted from the record of the last sync: a
 /// `drifted:` line, each entry of the record that no longer matches (NUL-terminated), and
 /// `drift-status:N`, the status of the comparison; or `drift:unknown` when there is no record.
-/// This lists the copy (`find`, `sort`, `comm`): no file is read.
+/// This lists the copy (`find`, then `cmp` with the record; `sort` and `comm` only when they
+/// differ): no file is read.
 pub fn sync_probe_script(dir: &str) -> String {
     probe(dir, true)
 }
@@ -83,7 +86,10 @@ fn probe(dir: &str, drift: bool) -> String {
     let drift = if drift {
         format!(
             "if [ -f {STAT_RECORD} ]; then echo drifted:; \
-             ( cd -- \"$here\" && {listing} ) | LC_ALL=C comm -z -23 -- {STAT_RECORD} -; printf '\\0drift-status:%s\\n' \"$?\"; \
+             ( cd -- \"$here\" && {listing} ) | cmp -s -- - {STAT_RECORD} || \
+             {{ ( cd -- \"$here\" && {listing} ) | LC_ALL=C sort -z > {STAT_RECORD}.now && \
+             LC_ALL=C sort -z -- {STAT_RECORD} | LC_ALL=C comm -z -23 -- - {STAT_RECORD}.now; }}; \
+             printf '\\0drift-status:%s\\n' \"$?\"; rm -f -- {STAT_RECORD}.now; \
              else echo drift:unknown; fi",
             listing = listing()
         )
@@ -202,7 +208,7 @@ pub fn scan_script(dir: &str) -> String {
 /// succeeded records the copy's files (`STAT_RECORD`, which the next probe compares with) and
 /// drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
 /// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
-/// manifest. Besides `tar`, `rm`, `rmdir` and the listing (`find`, `sort`, `mv`), only shell builtins run.
+/// manifest. Besides `tar`, `rm`, `rmdir` and the listing (`find`, `mv`), only shell builtins run.
 pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool) -> String {
     let d = quote(dir);
     let deletions = if delete_len == 0 {
