@@ -133,7 +133,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(|e| crate::error_chain::chain(&e))?,
                 Some(local) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| match e {
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false, true).await.map_err(|e| match e {
                         sync::SyncError::Local(e) => crate::error_chain::chain(&*e),
                         e => format!("failed to sync: {}", crate::error_chain::chain(&e)),
                     })?;
@@ -252,7 +252,7 @@ pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, s
             // One connection: a sync runs one command at a time.
             let work = async {
                 match connect_only(spec, inventory, 1).await {
-                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| crate::error_chain::chain(&e)),
+                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify, false).await.map_err(|e| crate::error_chain::chain(&e)),
                     Err(reason) => Err(reason),
                 }
             };

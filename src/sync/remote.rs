@@ -4,7 +4,7 @@
 
 use super::local::{Local, Payload};
 use super::manifest::{self, Kind, Manifest, STATE_DIR};
-use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, sync_probe_script, Probe, Refusal};
+use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, sync_probe_script, used_probe_script, Probe, Refusal};
 use super::SyncError;
 use crate::ssh::quote::quote;
 use crate::ssh::{Collected, Host, HostCommand};
@@ -103,10 +103,12 @@ pub async fn check_dir(host: &dyn Host, dir: &str) -> Result<(), SyncError> {
     refused(&probe(host, &dir).await?, &dir)
 }
 
-/// Whether the host holds a copy at all (for `--no-sync`).
+/// Whether the host holds a copy at all (for `--no-sync`); marks it used by the run.
 pub async fn check_synced(host: &dyn Host, dir: &str) -> Result<(), SyncError> {
     let dir = remote_path(dir);
-    let probe = probe(host, &dir).await?;
+    let ran = run(host, "ask for its manifest", &used_probe_script(&dir), None, PROBE_TIMEOUT).await?;
+    failed(&ran, "read its sync state")?;
+    let probe = parse_probe(&ran.stdout());
     refused(&probe, &dir)?;
     match (probe.digest, probe.unfinished) {
         (None, _) => Err(SyncError::NeverSynced { dir }),
@@ -135,12 +137,13 @@ async fn probe(host: &dyn Host, dir: &str) -> Result<Probe, SyncError> {
 /// The project's manifest while it is being built: every host awaits the same one.
 pub type LocalFuture = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Local>, Arc<SyncError>>>>;
 
-/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first. The host
+/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first. `run`:
+/// a run's tests use the copy next (so the next sync compares it with its record). The host
 /// is asked for its state while `local` is still being built.
-pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool) -> Result<HostSync, SyncError> {
+pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool, run_next: bool) -> Result<HostSync, SyncError> {
     let started = Instant::now();
     let dir = remote_path(dir);
-    let ran = run(host, "ask for its manifest", &sync_probe_script(&dir), None, PROBE_TIMEOUT).await?;
+    let ran = run(host, "ask for its manifest", &sync_probe_script(&dir, run_next), None, PROBE_TIMEOUT).await?;
     failed(&ran, "read its sync state")?;
     let probe = parse_probe(&ran.stdout());
     tracing::debug!(host = host.name(), ?probe, seconds = started.elapsed().as_secs_f64(), "probed");
@@ -194,7 +197,7 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
     let sent = payloads.get(local, key, base, next_delta).await?;
     let payload = &sent.payload;
     tracing::debug!(host = host.name(), bytes = payload.len, file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
-    let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact);
+    let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact, run_next);
     let ran = send(host, &script, local, &sent).await?;
     failed(&ran, &format!("unpack the changes into {dir}"))?;
     Ok(HostSync {
@@ -355,26 +358,26 @@ mod tests {
         let host = LocalHost::new();
         let payloads = Payloads::default();
 
-        let first = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        let first = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
         assert_eq!((first.outcome, first.files), (SyncOutcome::Rescanned, 3));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "one");
         assert_eq!(std::fs::read_link(copy.join("link")).unwrap(), Path::new("a/1"));
         check_synced(&host, dir).await.unwrap();
 
-        let again = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        let again = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
         assert_eq!((again.outcome, again.files, again.bytes), (SyncOutcome::UpToDate, 0, 0));
 
         // An edit and a deletion go as an update from the manifest the host reports.
         std::fs::write(p.join("a/1"), "edited").unwrap();
         std::fs::remove_file(p.join("b")).unwrap();
-        let third = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        let third = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
         assert_eq!((third.outcome, third.files, third.deleted), (SyncOutcome::Updated, 1, 1));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
         assert!(!copy.join("b").exists());
 
         // A change made on the host is found by --verify and undone.
         std::fs::write(copy.join("a/1"), "tampered").unwrap();
-        let verified = sync_host(&host, dir, ready(p), &Payloads::default(), true).await.unwrap();
+        let verified = sync_host(&host, dir, ready(p), &Payloads::default(), true, true).await.unwrap();
         assert_eq!((verified.outcome, verified.files), (SyncOutcome::Rescanned, 1));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
 
@@ -383,12 +386,12 @@ mod tests {
         std::fs::write(copy.join("a/1"), "rewritten by a test").unwrap();
         std::fs::remove_file(copy.join("link")).unwrap();
         std::fs::write(copy.join("a/made"), "by a test").unwrap();
-        let drifted = sync_host(&host, dir, ready(p), &Payloads::default(), false).await.unwrap();
+        let drifted = sync_host(&host, dir, ready(p), &Payloads::default(), false, false).await.unwrap();
         assert_eq!((drifted.outcome, drifted.files, drifted.deleted), (SyncOutcome::Updated, 2, 0));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
         assert_eq!(std::fs::read_link(copy.join("link")).unwrap(), Path::new("a/1"));
         assert_eq!(std::fs::read_to_string(copy.join("a/made")).unwrap(), "by a test");
-        let again = sync_host(&host, dir, ready(p), &Payloads::default(), false).await.unwrap();
+        let again = sync_host(&host, dir, ready(p), &Payloads::default(), false, false).await.unwrap();
         assert_eq!(again.outcome, SyncOutcome::UpToDate);
     }
 
@@ -399,7 +402,7 @@ mod tests {
         std::fs::write(src.path().join("f"), "1").unwrap();
         std::fs::write(dest.path().join("theirs"), "x").unwrap();
         let dir = dest.path().to_str().unwrap();
-        let err = sync_host(&LocalHost::new(), dir, ready(src.path()), &Payloads::default(), false).await.unwrap_err();
+        let err = sync_host(&LocalHost::new(), dir, ready(src.path()), &Payloads::default(), false, false).await.unwrap_err();
         assert!(matches!(err, SyncError::NotOwned { .. }), "{err}");
         assert!(matches!(check_synced(&LocalHost::new(), dir).await.unwrap_err(), SyncError::NotOwned { .. }));
         assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);

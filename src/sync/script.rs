@@ -69,33 +69,46 @@ pub fn remote_path(dir: &str) -> String {
 /// Shell builtins only (no program started on the host): whether the directory is testbot's
 /// (not the login directory or above it, marked, or empty), then its state, from file names.
 pub fn probe_script(dir: &str) -> String {
-    probe(dir, false)
+    probe(dir, false, false)
 }
 
 /// `probe_script`, then the copy's files that drifted from the record of the last sync: a
 /// `drifted:` line, each entry of the record that no longer matches (NUL-terminated), and
 /// `drift-status:N`, the status of the comparison; or `drift:unknown` when there is no record.
-/// This lists the copy (`find`, then `cmp` with the record; `sort` and `comm` only when they
-/// differ): no file is read.
-pub fn sync_probe_script(dir: &str) -> String {
-    probe(dir, true)
+/// The copy is listed (`find`, then `cmp` with the record; `sort` and `comm` only when they
+/// differ; no file is read) only if something may have changed it since the record was written:
+/// a run used it (`USED_MARK`). `run`: this sync is a run's, which marks the copy used.
+pub fn sync_probe_script(dir: &str, run: bool) -> String {
+    probe(dir, true, run)
 }
 
-fn probe(dir: &str, drift: bool) -> String {
+/// `probe_script` for a run on the copy as it is (`--no-sync`): marks the copy used.
+pub fn used_probe_script(dir: &str) -> String {
+    probe(dir, false, true)
+}
+
+/// In `STATE_DIR`: a run used the copy since `STAT_RECORD` was written (its tests may have
+/// changed files), so the next sync compares the copy with the record.
+pub const USED_MARK: &str = "used";
+
+fn probe(dir: &str, compare: bool, mark: bool) -> String {
     let d = quote(dir);
-    let drift = if drift {
+    let mut drift = if compare {
         format!(
-            "if [ -f {STAT_RECORD} ]; then echo drifted:; \
+            "if [ -f {STAT_RECORD} ]; then echo drifted:; if [ -e {USED_MARK} ]; then \
              ( cd -- \"$here\" && {listing} ) | cmp -s -- - {STAT_RECORD} || \
              {{ ( cd -- \"$here\" && {listing} ) | LC_ALL=C sort -z > {STAT_RECORD}.now && \
-             LC_ALL=C sort -z -- {STAT_RECORD} | LC_ALL=C comm -z -23 -- - {STAT_RECORD}.now; }}; \
+             LC_ALL=C sort -z -- {STAT_RECORD} | LC_ALL=C comm -z -23 -- - {STAT_RECORD}.now; }}; fi; \
              printf '\\0drift-status:%s\\n' \"$?\"; rm -f -- {STAT_RECORD}.now; \
-             else echo drift:unknown; fi",
+             else echo drift:unknown; fi; ",
             listing = listing()
         )
     } else {
         String::new()
     };
+    if mark {
+        drift.push_str(&format!(": > {USED_MARK} 2>/dev/null"));
+    }
     format!(
         "if [ ! -e {d} ] && [ ! -L {d} ]; then exit 0; fi; \
          cd -- {d} 2>/dev/null || {{ echo refuse:notdir; exit 0; }}; \
@@ -205,11 +218,12 @@ pub fn scan_script(dir: &str) -> String {
 /// marks the copy unfinished, deletes the paths on the list (each alone, deepest first; a
 /// directory only once it is empty; refusing any path below a symlink), unpacks (the new
 /// state file `state`, a manifest or a delta, comes last in the tar), and only after tar
-/// succeeded records the copy's files (`STAT_RECORD`, which the next probe compares with) and
+/// succeeded records the copy's files (`STAT_RECORD`, which the next probe compares with; `run`:
+/// marked used, as a run's tests come next) and
 /// drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
 /// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
 /// manifest. Besides `tar`, `rm`, `rmdir` and the listing (`find`, `mv`), only shell builtins run.
-pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool) -> String {
+pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool, run: bool) -> String {
     let d = quote(dir);
     let deletions = if delete_len == 0 {
         String::new()
@@ -249,8 +263,11 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
          {deletions}\
          tar -x -p --no-same-owner -f - || {{ rm -f $s/{state}; exit 1; }}; \
          {{ {listing} > $s/{STAT_RECORD}.new && mv -f -- $s/{STAT_RECORD}.new $s/{STAT_RECORD}; }} || rm -f -- $s/{STAT_RECORD}; \
+         {used}; \
          set -- $s/dirty; {old}rm -f -- \"$@\"",
         listing = listing(),
+        // A run's tests come next; otherwise the record is all there is to know.
+        used = if run { format!(": > $s/{USED_MARK}") } else { format!("rm -f -- $s/{USED_MARK}") },
     )
 }
 
@@ -316,7 +333,7 @@ mod tests {
         let plan = manifest::plan(base, &local.manifest);
         let state = format!("manifest.{}", local.digest);
         let payload = local.payload(&plan, &state, &local.text).unwrap();
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true), &local.payload_bytes(&payload));
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true, false), &local.payload_bytes(&payload));
         (ok, err)
     }
 
@@ -329,7 +346,7 @@ mod tests {
         if cut {
             bytes.truncate(bytes.len() - 3000);
         }
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false), &bytes);
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false, false), &bytes);
         (ok, err)
     }
 
@@ -498,7 +515,7 @@ mod tests {
         std::fs::create_dir_all(home.path().join("d/.testbot")).unwrap();
         std::fs::write(home.path().join("d").join(OWNED_MARK), "").unwrap();
         // `./gone dir` arrives as `./gone`: a real path, but not the one sent.
-        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true), b"12:./gone");
+        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true, false), b"12:./gone");
         assert!(!ok);
         assert!(err.contains("the deletion list arrived damaged"), "{err}");
         assert!(home.path().join("d/gone").exists() && home.path().join("d/gone dir/x").exists());
@@ -592,11 +609,19 @@ mod tests {
         }
         std::os::unix::fs::symlink("a", src.path().join("l")).unwrap();
         let local = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
-        let drift = || parse_probe(sh(home.path(), &sync_probe_script("d"), b"").1.as_bytes()).drifted;
+        let probe = |run: bool| parse_probe(sh(home.path(), &sync_probe_script("d", run), b"").1.as_bytes()).drifted;
+        let drift = || probe(false);
         assert_eq!(drift(), None, "nothing synced: no record");
         assert!(apply(&local, &Manifest::default(), home.path(), "d").0);
         assert_eq!(drift(), Some(vec![]));
         let copy = home.path().join("d");
+        // No run used the copy since it was written: it is not listed, whatever changed.
+        std::fs::write(copy.join("d"), "D").unwrap();
+        assert_eq!(drift(), Some(vec![]));
+        // A run's probe marks it used (after looking); from then on every probe compares.
+        assert_eq!(probe(true), Some(vec![]));
+        assert_eq!(drift(), Some(vec!["d".to_string()]));
+        std::fs::write(copy.join("d"), "d").unwrap();
         // Rewritten with the same size, removed, re-moded, a link replaced; a new file is not drift.
         std::fs::write(copy.join("a"), "A").unwrap();
         std::fs::remove_file(copy.join("b")).unwrap();
@@ -606,7 +631,7 @@ mod tests {
         std::fs::write(copy.join("made by a test"), "x").unwrap();
         let mut drifted = drift().unwrap();
         drifted.sort();
-        assert_eq!(drifted, ["a", "b", "c", "l"]);
+        assert_eq!(drifted, ["a", "b", "c", "d", "l"]);
         // A record that is gone reads as unknown: the copy is listed.
         std::fs::remove_file(copy.join(STATE_DIR).join(STAT_RECORD)).unwrap();
         assert_eq!(drift(), None);
@@ -627,7 +652,7 @@ mod tests {
         let payload = second.payload(&plan, &state, &second.text).unwrap();
         let mut bytes = second.payload_bytes(&payload);
         bytes.truncate(bytes.len() / 2);
-        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true), &bytes);
+        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true, false), &bytes);
         assert!(!ok);
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
         assert_eq!(probe.digest, Some(first.digest.clone()));
