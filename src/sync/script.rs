@@ -21,14 +21,14 @@ pub struct Probe {
     pub chain: Vec<String>,
     /// Why the directory is not testbot's to sync into, if it is not.
     pub refusal: Option<Refusal>,
-    /// Files and symlinks of the copy that changed or went since testbot last wrote it (by
+    /// Files and symlinks of the copy that changed or went since a run started using it (by
     /// their ctime, inode and size against `STAT_RECORD`), when asked for (`sync_probe_script`)
-    /// and known; None: not asked, or no record to compare with (the copy must be listed).
+    /// and known; None: not asked, or the record is gone (the copy must be listed and hashed).
     pub drifted: Option<Vec<String>>,
 }
 
-/// The record, in `STATE_DIR`, of every file and symlink in the copy right after testbot last
-/// wrote it: `listing()`'s output.
+/// The record, in `STATE_DIR`, of every file and symlink in the copy as testbot left it, taken
+/// before a run's tests used it (by the run's probe, or by its sync's unpack): `listing()`'s output.
 pub const STAT_RECORD: &str = "stat";
 
 /// Shell text, run in the copy, that prints `CTIME INODE SIZE PATH` and a NUL for every file and symlink
@@ -72,12 +72,14 @@ pub fn probe_script(dir: &str) -> String {
     probe(dir, false, false)
 }
 
-/// `probe_script`, then the copy's files that drifted from the record of the last sync: a
+/// `probe_script`, then the copy's files that drifted from its record (`STAT_RECORD`): a
 /// `drifted:` line, each entry of the record that no longer matches (NUL-terminated), and
-/// `drift-status:N`, the status of the comparison; or `drift:unknown` when there is no record.
+/// `drift-status:N`, the status of the comparison; or `drift:unknown` when the record is gone.
 /// The copy is listed (`find`, then `cmp` with the record; `sort` and `comm` only when they
-/// differ; no file is read) only if something may have changed it since the record was written:
-/// a run used it (`USED_MARK`). `run`: this sync is a run's, which marks the copy used.
+/// differ; no file is read) only if a run used it since testbot last wrote it (`USED_MARK`):
+/// otherwise nothing but testbot changed it, and no drift is reported. `run`: this sync is a
+/// run's, whose tests use the copy next: a copy not marked used yet is recorded as it is (one
+/// listing) and marked.
 pub fn sync_probe_script(dir: &str, run: bool) -> String {
     probe(dir, true, run)
 }
@@ -93,21 +95,25 @@ pub const USED_MARK: &str = "used";
 
 fn probe(dir: &str, compare: bool, mark: bool) -> String {
     let d = quote(dir);
-    let mut drift = if compare {
-        format!(
-            "if [ -f {STAT_RECORD} ]; then echo drifted:; if [ -e {USED_MARK} ]; then \
+    let mut drift = String::new();
+    if compare {
+        drift.push_str(&format!(
+            "if [ -e {USED_MARK} ]; then if [ -f {STAT_RECORD} ]; then echo drifted:; \
              ( cd -- \"$here\" && {listing} ) | cmp -s -- - {STAT_RECORD} || \
              {{ ( cd -- \"$here\" && {listing} ) | LC_ALL=C sort -z > {STAT_RECORD}.now && \
-             LC_ALL=C sort -z -- {STAT_RECORD} | LC_ALL=C comm -z -23 -- - {STAT_RECORD}.now; }}; fi; \
+             LC_ALL=C sort -z -- {STAT_RECORD} | LC_ALL=C comm -z -23 -- - {STAT_RECORD}.now; }}; \
              printf '\\0drift-status:%s\\n' \"$?\"; rm -f -- {STAT_RECORD}.now; \
-             else echo drift:unknown; fi; ",
+             else echo drift:unknown; fi; else printf 'drifted:\\n\\0drift-status:0\\n'; fi; ",
             listing = listing()
-        )
-    } else {
-        String::new()
-    };
+        ));
+    }
     if mark {
-        drift.push_str(&format!(": > {USED_MARK} 2>/dev/null"));
+        // The copy as testbot left it, recorded before the run's tests can change it.
+        drift.push_str(&format!(
+            "if [ ! -e {USED_MARK} ]; then {{ ( cd -- \"$here\" && {listing} ) > {STAT_RECORD}.new && \
+             mv -f -- {STAT_RECORD}.new {STAT_RECORD} && : > {USED_MARK}; }} 2>/dev/null || rm -f -- {STAT_RECORD}.new; fi",
+            listing = listing()
+        ));
     }
     format!(
         "if [ ! -e {d} ] && [ ! -L {d} ]; then exit 0; fi; \
@@ -218,8 +224,8 @@ pub fn scan_script(dir: &str) -> String {
 /// marks the copy unfinished, deletes the paths on the list (each alone, deepest first; a
 /// directory only once it is empty; refusing any path below a symlink), unpacks (the new
 /// state file `state`, a manifest or a delta, comes last in the tar), and only after tar
-/// succeeded records the copy's files (`STAT_RECORD`, which the next probe compares with; `run`:
-/// marked used, as a run's tests come next) and
+/// succeeded, for a run's sync (`run`), records the copy's files (`STAT_RECORD`) and marks it
+/// used (else drops that mark: only testbot changed the copy since), and
 /// drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
 /// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
 /// manifest. Besides `tar`, `rm`, `rmdir` and the listing (`find`, `mv`), only shell builtins run.
@@ -262,12 +268,19 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
          printf '%s\\n' {digest} > $s/dirty || exit 1; \
          {deletions}\
          tar -x -p --no-same-owner -f - || {{ rm -f $s/{state}; exit 1; }}; \
-         {{ {listing} > $s/{STAT_RECORD}.new && mv -f -- $s/{STAT_RECORD}.new $s/{STAT_RECORD}; }} || rm -f -- $s/{STAT_RECORD}; \
-         {used}; \
+         {record}\
          set -- $s/dirty; {old}rm -f -- \"$@\"",
-        listing = listing(),
-        // A run's tests come next; otherwise the record is all there is to know.
-        used = if run { format!(": > $s/{USED_MARK}") } else { format!("rm -f -- $s/{USED_MARK}") },
+        // A run's tests come next: the copy as it now is, recorded, and marked used. Otherwise
+        // no run used it since: the next run's probe records it before its tests.
+        record = if run {
+            format!(
+                "{{ {listing} > $s/{STAT_RECORD}.new && mv -f -- $s/{STAT_RECORD}.new $s/{STAT_RECORD} && : > $s/{USED_MARK}; }} || \
+                 rm -f -- $s/{STAT_RECORD} $s/{STAT_RECORD}.new; ",
+                listing = listing()
+            )
+        } else {
+            format!("rm -f -- $s/{USED_MARK}; ")
+        },
     )
 }
 
@@ -419,7 +432,7 @@ mod tests {
         assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()], refusal: None, drifted: None });
         let mut left: Vec<_> = std::fs::read_dir(home.path().join("d").join(STATE_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
         left.sort();
-        assert_eq!(left, [std::ffi::OsString::from(format!("manifest.{}", fourth.digest)), STAT_RECORD.into()]);
+        assert_eq!(left, [std::ffi::OsString::from(format!("manifest.{}", fourth.digest))]);
         assert_eq!(scan(home.path(), "d"), fourth.manifest);
     }
 
@@ -618,10 +631,10 @@ mod tests {
         // No run used the copy since it was written: it is not listed, whatever changed.
         std::fs::write(copy.join("d"), "D").unwrap();
         assert_eq!(drift(), Some(vec![]));
-        // A run's probe marks it used (after looking); from then on every probe compares.
+        // A run's probe records the copy as it is and marks it used: from then on every probe
+        // compares with that record.
         assert_eq!(probe(true), Some(vec![]));
-        assert_eq!(drift(), Some(vec!["d".to_string()]));
-        std::fs::write(copy.join("d"), "d").unwrap();
+        assert_eq!(drift(), Some(vec![]));
         // Rewritten with the same size, removed, re-moded, a link replaced; a new file is not drift.
         std::fs::write(copy.join("a"), "A").unwrap();
         std::fs::remove_file(copy.join("b")).unwrap();
@@ -631,7 +644,7 @@ mod tests {
         std::fs::write(copy.join("made by a test"), "x").unwrap();
         let mut drifted = drift().unwrap();
         drifted.sort();
-        assert_eq!(drifted, ["a", "b", "c", "d", "l"]);
+        assert_eq!(drifted, ["a", "b", "c", "l"]);
         // A record that is gone reads as unknown: the copy is listed.
         std::fs::remove_file(copy.join(STATE_DIR).join(STAT_RECORD)).unwrap();
         assert_eq!(drift(), None);
