@@ -26,6 +26,7 @@
 #                   by side, into its own remote dir (tb0) with its own cache: before/after
 #   SEED=42         seed for bench/gen-tree.rb
 #   KEEP=1          keep the per-run logs
+#   STEPS="..."     the measurements to make, of: first nochange onefile mixed (default: all)
 #   TMPDIR=/dev/shm where the tree and the hosts' homes go (default /dev/shm, a
 #                   tmpfs, so that disk speed does not decide the figures)
 #
@@ -37,7 +38,7 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-bench_init sync.sh 35 0 "$@"
+bench_init sync.sh 36 0 "$@"
 RUNS=${RUNS:-5}
 HOSTS=${HOSTS:-4}
 positive RUNS "$RUNS"
@@ -102,7 +103,7 @@ SSH_CMD="ssh -F /dev/null -i $CLIENT_KEY -o IdentitiesOnly=yes -o IdentityAgent=
 
 # --- measuring -------------------------------------------------------------------------
 declare -A T
-STEPS=(first nochange onefile mixed)
+read -r -a STEPS <<<"${STEPS:-first nochange onefile mixed}"
 declare -A STEP_LABEL=([first]="first sync (empty hosts)" [nochange]="no-change sync" [onefile]="one changed file" [mixed]="mixed changes")
 
 rsync_all() {
