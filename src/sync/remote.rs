@@ -137,9 +137,9 @@ async fn probe(host: &dyn Host, dir: &str) -> Result<Probe, SyncError> {
 /// The project's manifest while it is being built: every host awaits the same one.
 pub type LocalFuture = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Local>, Arc<SyncError>>>>;
 
-/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first. `run`:
-/// a run's tests use the copy next (so the next sync compares it with its record). The host
-/// is asked for its state while `local` is still being built.
+/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first.
+/// `run_next`: a run's tests use the copy next (it is recorded, so that the next sync sends
+/// again what they change). The host is asked for its state while `local` is still being built.
 pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool, run_next: bool) -> Result<HostSync, SyncError> {
     let started = Instant::now();
     let dir = remote_path(dir);
@@ -149,8 +149,7 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
     tracing::debug!(host = host.name(), ?probe, seconds = started.elapsed().as_secs_f64(), "probed");
     refused(&probe, &dir)?;
     let local = &local.await.map_err(SyncError::Local)?;
-    // A copy with no record of what was written (synced by an older testbot, or the record
-    // failed) is listed once; the sync that follows writes one.
+    // A copy a run used whose record is gone (or could not be compared) is listed and rehashed.
     let rescan = verify || probe.unfinished.is_some() || probe.drifted.is_none();
     // What changed on the host and is to be sent again; anything else there is left alone.
     let drifted: Vec<String> = probe.drifted.iter().flatten().filter(|p| sent_as_file(&local.manifest, p)).cloned().collect();
