@@ -31,6 +31,12 @@ pub struct HostSync {
     pub seconds: f64,
 }
 
+impl HostSync {
+    fn up_to_date(started: Instant) -> HostSync {
+        HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncOutcome {
     /// Its manifest already matched: nothing sent.
@@ -154,7 +160,7 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
     // What changed on the host and is to be sent again; anything else there is left alone.
     let drifted: Vec<String> = probe.drifted.iter().flatten().filter(|p| sent_as_file(&local.manifest, p)).cloned().collect();
     if !rescan && probe.digest.as_deref() == Some(local.digest.as_str()) && drifted.is_empty() {
-        return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
+        return Ok(HostSync::up_to_date(started));
     }
     let known = match (&probe.digest, rescan) {
         (Some(_), false) => known_manifest(host, &dir, &probe.chain, local).await?,
@@ -172,23 +178,13 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
         }
         Some((digest, base)) => (SyncOutcome::Updated, digest, base),
         None => {
-            // Paths testbot put there (or was putting there) are its to fix; anything else on
-            // the host (test artefacts, files made by hand) is left alone.
-            let mut ours: BTreeSet<String> = local.manifest.entries.keys().cloned().collect();
-            for digest in [probe.digest.as_deref(), probe.unfinished.as_deref()].into_iter().flatten() {
-                if let Some(m) = local.stored(digest) {
-                    ours.extend(m.entries.into_keys());
-                }
-            }
-            let ran = run(host, "list its copy", &scan_script(&dir), None, SCAN_TIMEOUT).await?;
-            failed(&ran, "list and hash its copy")?;
-            let base = manifest::parse_remote_scan(&ran.stdout(), &|p| ours.contains(p))?;
+            let base = scanned(host, &dir, &probe, local).await?;
             (SyncOutcome::Rescanned, base.digest(), base)
         }
     };
     let exact = base == local.manifest && probe.digest.as_deref() == Some(local.digest.as_str()) && probe.unfinished.is_none();
     if outcome == SyncOutcome::Rescanned && exact && probe.drifted.is_some() {
-        return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
+        return Ok(HostSync::up_to_date(started));
     }
     local.store(&local.digest, &local.text);
     // A host that was listed gets the whole manifest, which replaces whatever state it had.
@@ -206,6 +202,21 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
         deleted: payload.deleted,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The host's copy as it is, listed and hashed there: the paths testbot put there (or was
+/// putting there) only, which are its to fix; anything else on the host (test artefacts, files
+/// made by hand) is left alone.
+async fn scanned(host: &dyn Host, dir: &str, probe: &Probe, local: &Local) -> Result<Manifest, SyncError> {
+    let mut ours: BTreeSet<String> = local.manifest.entries.keys().cloned().collect();
+    for digest in [probe.digest.as_deref(), probe.unfinished.as_deref()].into_iter().flatten() {
+        if let Some(m) = local.stored(digest) {
+            ours.extend(m.entries.into_keys());
+        }
+    }
+    let ran = run(host, "list its copy", &scan_script(dir), None, SCAN_TIMEOUT).await?;
+    failed(&ran, "list and hash its copy")?;
+    manifest::parse_remote_scan(&ran.stdout(), &|p| ours.contains(p))
 }
 
 /// Whether `path` is a file or symlink of `m` (what the host's record of its copy covers).
