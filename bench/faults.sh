@@ -22,6 +22,11 @@
 #      remote dirs in the hosts' homes may have changed; a run that finished
 #      (exit 0) reports every file exactly once with the clean totals, and a
 #      stopped one (130) reports no file twice.
+#   6. drift: DRIFT_RUNS runs of one spec that checks a fixture file and then
+#      changes it in the host's copy (rewritten with the same size, truncated,
+#      or removed), as a spec that rewrites a snapshot would: every run must
+#      pass (its sync puts the fixture back, no --verify), and after a final
+#      `testbot sync` every host's copy must equal the tree.
 # For each run it prints the exit code, the wall time, and how many files of
 # the suite were lost (not in the JSON report) and duplicated (in it twice),
 # and whether the example totals equal the clean run's. Needs root.
@@ -33,6 +38,7 @@
 #   TESTBOT_ARGS=    extra arguments appended to every testbot command line
 #   SEED=42          seed for bench/gen-synthetic.rb and the soak's choices
 #   RUN_TIMEOUT=300  seconds one run may take before it is killed (and fails)
+#   DRIFT_RUNS=10    runs of the drift step (0: none)
 #   KEEP=1           keep the per-run logs and reports
 #
 # The markdown report goes to stdout, progress to stderr:
@@ -42,7 +48,7 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-bench_init faults.sh 40 3 "$@"
+bench_init faults.sh 46 3 "$@"
 
 SOAK_RUNS=${1:-30}
 FILES=${2:-120}
@@ -53,6 +59,7 @@ KILL_AT=${KILL_AT:-2}
 STOP_AT=${STOP_AT:-2}
 INT_AT=${INT_AT:-3}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+DRIFT_RUNS=${DRIFT_RUNS:-10}
 
 positive SOAK_RUNS "$SOAK_RUNS"
 check_suite_settings
@@ -249,6 +256,52 @@ for ((n = 1; n <= SOAK_RUNS; n++)); do
   SOAK_TIMES+=("$R_WALL")
 done
 ((SOAK_LOST == 0 && SOAK_DUP == 0 && SOAK_BAD == 0 && SOAK_LEFT == 0)) || FAILED=1
+# --- drift: a host's copy changed between runs -------------------------------------------
+# drift_soak N: adds a spec that passes only while its fixture is as committed and then changes
+# the fixture in the copy it ran in (rewritten with the same size, truncated or removed, at
+# random), as a spec that rewrites a snapshot would; then runs it N times: each run must pass
+# (its sync put the fixture back), and every host's copy must equal the tree after the last
+# run's sync. Sets DRIFT_BAD and DRIFT_DIFF.
+drift_soak() {
+  local n=$1 i k diffs log
+  DRIFT_BAD=0 DRIFT_DIFF=0
+  ((n > 0)) || return 0
+  mkdir -p "$SUITE/spec/fixtures"
+  printf 'pristine\n' >"$SUITE/spec/fixtures/drift.txt"
+  cat >"$SUITE/spec/drift_spec.rb" <<'RUBY'
+RSpec.describe "a fixture the hosts' copies must not keep changed" do
+  path = File.expand_path("fixtures/drift.txt", __dir__)
+  after do
+    case rand(3)
+    when 0 then File.write(path, "drifted!\n")
+    when 1 then File.write(path, "")
+    else File.delete(path)
+    end
+  end
+  it "is as committed" do
+    expect(File.exist?(path) && File.read(path)).to eq("pristine\n")
+  end
+end
+RUBY
+  for ((i = 1; i <= n; i++)); do
+    log=$LOGS/drift$i.log
+    R_EXIT=0
+    (cd "$SUITE" && exec timeout -s KILL "$RUN_TIMEOUT" "$TESTBOT" spec/drift_spec.rb "${TESTBOT_EXTRA[@]}") >"$log" 2>&1 </dev/null ||
+      R_EXIT=$?
+    ((R_EXIT == 0)) || DRIFT_BAD=$((DRIFT_BAD + 1))
+    note "  drift $i/$n: exit $R_EXIT (want 0)"
+  done
+  (cd "$SUITE" && exec timeout -s KILL "$RUN_TIMEOUT" "$TESTBOT" sync) >"$LOGS/drift-sync.log" 2>&1 </dev/null ||
+    DRIFT_BAD=$((DRIFT_BAD + 1))
+  for ((k = 1; k <= HOSTS; k++)); do
+    diffs=$(copy_differences "$k")
+    DRIFT_DIFF=$((DRIFT_DIFF + diffs))
+  done
+  ((DRIFT_DIFF == 0)) || DRIFT_BAD=$((DRIFT_BAD + 1))
+  ((DRIFT_BAD == 0)) || FAILED=1
+}
+drift_soak "$DRIFT_RUNS"
+
 SOAK_MEDIAN=$(printf '%s\n' "${SOAK_TIMES[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')
 SOAK_MIX=$(for f in "${FAULTS[@]}"; do printf '%s %s, ' "${SOAK_KIND[$f]:-0}" "$f"; done)
 
@@ -269,5 +322,11 @@ SOAK_MIX=$(for f in "${FAULTS[@]}"; do printf '%s %s, ' "${SOAK_KIND[$f]:-0}" "$
     "$SOAK_BAD runs not as expected, $SOAK_LEFT processes left on the hosts after 10 s," \
     "$SOAK_SYNC failed syncs after a run, $SOAK_DIFF paths of the tree missing or different on a host after" \
     "that sync, $SOAK_OUTSIDE runs that changed something outside the remote dirs; median wall ${SOAK_MEDIAN} s."
+  if ((DRIFT_RUNS > 0)); then
+    echo
+    echo "Drift: $DRIFT_RUNS runs of a spec that checks a fixture and then rewrites, truncates or removes it" \
+      "in the host's copy: **$DRIFT_BAD wrong verdicts or unrestored copies**," \
+      "$DRIFT_DIFF paths missing or different on a host after a final sync."
+  fi
 }
 ((FAILED == 0)) || die "some runs did not go as expected (logs kept)"
