@@ -338,11 +338,13 @@ impl<'a> Dispatcher<'a> {
             // no other slot left.
             let wanted = if self.running == 0 && k == 0 { None } else { Some(self.slots[i].info.id) };
             let Some(batch) = self.queue.next_batch_for(wanted) else { continue };
-            if let Err(why) = self.settle.starting(&batch) {
-                // A bug, not a suite's doing: end the run rather than loop.
-                let _ = self.cancel.send(true);
-                return Err(Error::Internal(why));
-            }
+            let (batch, failures) = self.settle.starting(batch, &mut self.queue, emit);
+            self.failures_seen += failures;
+            let Some(batch) = batch else {
+                // Its files were past their bound and reported as not run: the slot is still free.
+                k += 1;
+                continue;
+            };
             self.idle.remove(k);
             self.running += 1;
             self.booting[h] += 1;

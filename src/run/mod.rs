@@ -9,7 +9,7 @@ mod plan;
 mod settle;
 mod task;
 
-pub use batch::{BatchEnd, BatchTracker, Captured, Ending, Requeue};
+pub use batch::{BatchEnd, BatchTracker, Blame, Captured, Ending, Requeue};
 pub use dispatch::execute;
 pub use error::Error;
 pub use plan::{select, Selection};

@@ -32,14 +32,37 @@ pub struct Requeue {
     pub job: Job,
     /// Run it in a batch of its own next time.
     pub alone: bool,
-    /// It counts towards the limit of requeues (its batch died, cause unknown); a file whose
-    /// host was lost, or that sat behind a file that crashed or hung, is blameless.
-    pub counts: bool,
+    /// Whose failure sent it back: only its own counts against its bound on starts.
+    pub blame: Blame,
     pub reason: String,
     pub discarded_examples: usize,
     /// Its host failed, not it: the host's reason is said once, with the host (no RETRY line).
     pub quiet: bool,
     pub output: String,
+}
+
+/// Whose failure sent a file back to the queue. Only a failure that may be the file's own is
+/// charged to it (its start counts against its bound); a file sent back because of another
+/// file, or because the machinery under it went away, was never given a fair start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blame {
+    /// It crashed or hung its runner itself (its crash or timeout counter says so).
+    Own,
+    /// Its batch's runner died before reaching it, with no file to blame: it may be its doing,
+    /// so it counts towards the limit of requeues too.
+    Unknown,
+    /// Another file in its batch failed (did not load, crashed, hung) before it ran.
+    OtherFile,
+    /// Its host, the host's fork server, its batch's keeper or client went away: an exit status
+    /// the framework never produced.
+    Infrastructure,
+}
+
+impl Blame {
+    /// Whether the start it had counts against the file's bound on starts.
+    pub fn charged(self) -> bool {
+        matches!(self, Blame::Own | Blame::Unknown)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -388,7 +411,7 @@ impl BatchTracker {
             for i in 0..self.files.len() {
                 if !self.files[i].finished {
                     let reason = format!("not finished: its host `{}` was lost", self.slot.host);
-                    end.requeue.push(self.requeue(i, false, false, reason));
+                    end.requeue.push(self.requeue(i, false, Blame::Infrastructure, reason));
                 }
             }
             return end;
@@ -470,7 +493,7 @@ impl BatchTracker {
                     // RSpec runs nothing once a file fails to load; these files are blameless,
                     // and go back to run alone: batched again with another file that fails to
                     // load they would reach their start limit without ever running.
-                    end.requeue.push(self.requeue(i, true, false, "not run: another file in its batch failed to load".into()));
+                    end.requeue.push(self.requeue(i, true, Blame::OtherFile, "not run: another file in its batch failed to load".into()));
                 } else {
                     // The runner finished, but never said this file was done: its results cannot
                     // be trusted to be whole.
@@ -478,7 +501,7 @@ impl BatchTracker {
                 }
             } else if let Some(c) = culprit {
                 let reason = format!("not run: its batch stopped at {}", self.files[c].job.path);
-                end.requeue.push(self.requeue(i, false, false, reason));
+                end.requeue.push(self.requeue(i, false, Blame::OtherFile, reason));
             } else {
                 // Never reached, and no file to blame: isolate everyone if nothing started at all.
                 let reason = if timed_out {
@@ -486,7 +509,7 @@ impl BatchTracker {
                 } else {
                     format!("not run: its batch's runner process {exit} before reaching it")
                 };
-                end.requeue.push(self.requeue(i, !any_started, true, reason));
+                end.requeue.push(self.requeue(i, !any_started, Blame::Unknown, reason));
             }
         }
         unreported
@@ -525,7 +548,7 @@ impl BatchTracker {
         };
         if before == 0 {
             let reason = format!("{what}; retrying it once on another slot");
-            let mut requeue = self.requeue(i, true, false, reason);
+            let mut requeue = self.requeue(i, true, Blame::Own, reason);
             match kind {
                 FailureKind::Crash => requeue.job.crashes += 1,
                 FailureKind::Timeout { .. } => requeue.job.timeouts += 1,
@@ -548,7 +571,7 @@ impl BatchTracker {
         end.events.push(event);
     }
 
-    fn requeue(&mut self, i: usize, alone: bool, counts: bool, reason: String) -> Requeue {
+    fn requeue(&mut self, i: usize, alone: bool, blame: Blame, reason: String) -> Requeue {
         let file = &mut self.files[i];
         file.finished = true;
         file.reported = true;
@@ -557,7 +580,7 @@ impl BatchTracker {
         Requeue {
             job: file.job.clone(),
             alone,
-            counts,
+            blame,
             reason,
             discarded_examples: std::mem::take(&mut file.examples).len(),
             output: output.render(),
@@ -571,7 +594,7 @@ impl BatchTracker {
         let mut end = BatchEnd::default();
         for i in 0..self.files.len() {
             let host = self.slot.host.clone();
-            let mut requeue = self.requeue(i, false, false, format!("not run: its host `{host}` could not start a test runner"));
+            let mut requeue = self.requeue(i, false, Blame::Infrastructure, format!("not run: its host `{host}` could not start a test runner"));
             requeue.output.clear();
             requeue.quiet = true;
             end.requeue.push(requeue);
