@@ -38,6 +38,21 @@ pub enum Event {
     /// The host's fork server loaded the framework's core and takes batches.
     ForkReady,
     Done { examples: u64, failures: u64, pending: u64, errors_outside: u64 },
+    /// The batch's client: the batch ended through no doing of the framework's (its exit status
+    /// is the client's, not the framework's).
+    Lost { what: LostPart, m: String },
+    /// The batch's client: the child ended and the client ends the same way (without it, a
+    /// client that ended by a signal was killed from outside).
+    ChildEnded,
+}
+
+/// What went away under a forked batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LostPart {
+    /// The fork (or preload) server: gone, stuck, or it went away while the batch ran.
+    Server,
+    /// The process that kept the batch (the fork server's keeper, the preload server).
+    Keeper,
 }
 
 /// An event line as sent: every event's fields in one flat struct. Parsing into it directly
@@ -65,6 +80,8 @@ struct Wire<'a> {
     errors_outside: Option<u64>,
     #[serde(default)]
     err: bool,
+    /// What went away (`lost`): `server` or `keeper`.
+    what: Option<String>,
     /// The number of this event's mark in the output (`file`, `file_done`).
     q: Option<u64>,
 }
@@ -110,6 +127,11 @@ impl Event {
                 failures: w.failures.ok_or_else(|| need("failures"))?,
                 pending: w.pending.ok_or_else(|| need("pending"))?,
                 errors_outside: w.errors_outside.ok_or_else(|| need("errors_outside"))?,
+            },
+            "child_ended" => Event::ChildEnded,
+            "lost" => Event::Lost {
+                what: if w.what.as_deref() == Some("server") { LostPart::Server } else { LostPart::Keeper },
+                m: w.m.ok_or_else(|| need("m"))?,
             },
             other => return Err(format!("unknown event `{other}`")),
         };

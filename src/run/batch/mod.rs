@@ -8,7 +8,7 @@ mod check;
 pub use captured::Captured;
 use check::Counts;
 use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, RunEvent, SlotInfo};
-use crate::framework::protocol::{Event, Piece};
+use crate::framework::protocol::{Event, LostPart, Piece};
 use crate::schedule::Job;
 use crate::ssh::ExitInfo;
 use std::collections::HashMap;
@@ -104,6 +104,10 @@ pub struct BatchTracker {
     messages: Vec<String>,
     /// The marks that say where output belongs (see testbot_events.rb).
     marks: Marks,
+    /// The batch's client said what went away under it: its exit status is not the framework's.
+    lost: Option<(LostPart, String)>,
+    /// The batch's client said its child ended (and it ends the same way).
+    child_ended: bool,
 }
 
 /// Output and events arrive apart; the runner marks its output where a file starts or ends, and
@@ -155,6 +159,8 @@ impl BatchTracker {
             other_errors: Vec::new(),
             messages: Vec::new(),
             marks: Marks::default(),
+            lost: None,
+            child_ended: false,
         }
     }
 
@@ -365,6 +371,8 @@ impl BatchTracker {
             Event::Done { examples, failures, pending, errors_outside } => {
                 self.done = Some(Counts { examples, failures, pending, errors_outside })
             }
+            Event::Lost { what, m } => self.lost = Some((what, m)),
+            Event::ChildEnded => self.child_ended = true,
         }
     }
 
@@ -433,6 +441,47 @@ impl BatchTracker {
             end.events.push(event);
         }
         self.run_output(output, &mut end);
+        end
+    }
+
+    /// The batch's client said how its child ended (a client killed from outside did not).
+    pub fn child_ended(&self) -> bool {
+        self.child_ended
+    }
+
+    /// The batch's client was killed from outside (`why`): nothing the framework did.
+    pub fn client_killed(&mut self, why: String) {
+        self.lost = Some((LostPart::Keeper, why));
+    }
+
+    /// What went away under the batch, as its client said (None: nothing did).
+    pub fn lost_under(&self) -> Option<(LostPart, &str)> {
+        self.lost.as_ref().map(|(what, m)| (*what, m.as_str()))
+    }
+
+    /// The batch ended through no doing of the framework's (its server or keeper went away): what
+    /// the framework reported done keeps its result (and a load error is its own); the rest is
+    /// not proven and goes back to the queue, uncharged. The exit status is not the framework's
+    /// and says nothing.
+    pub fn finish_lost(mut self) -> BatchEnd {
+        let mut end = BatchEnd::default();
+        self.flush_marks(&mut end.events);
+        let load_errors = std::mem::take(&mut self.load_errors);
+        for (path, message) in &load_errors {
+            let i = self.file(path);
+            if !self.files[i].finished {
+                self.files[i].finished = true;
+                let event = self.report(i, 0.0, Some(FileError::Load(message.trim().to_string())));
+                end.events.push(event);
+            }
+        }
+        let why = self.lost.as_ref().map_or_else(String::new, |(_, m)| m.clone());
+        for i in 0..self.files.len() {
+            if !self.files[i].finished {
+                let reason = format!("not finished: {why}");
+                end.requeue.push(self.requeue(i, false, Blame::Infrastructure, reason));
+            }
+        }
         end
     }
 
