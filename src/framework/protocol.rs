@@ -321,6 +321,22 @@ mod tests {
     }
 
     #[test]
+    fn a_client_says_what_went_away_and_how_its_child_ended() {
+        // On lines of their own, after whatever half line a killed child left.
+        let out = decode(true, &[b"{\"e\":\"hel", b"\n{\"e\":\"lost\",\"what\":\"server\",\"m\":\"gone\"}\n\n{\"e\":\"child_ended\"}\n"]);
+        assert_eq!(
+            out,
+            vec![
+                Piece::Output("{\"e\":\"hel".into()),
+                Piece::Event(Event::Lost { what: LostPart::Server, m: "gone".into() }),
+                Piece::Event(Event::ChildEnded),
+            ]
+        );
+        let keeper = Event::parse_marked(br#"{"e":"lost","what":"keeper","m":"x"}"#).unwrap().0;
+        assert_eq!(keeper, Event::Lost { what: LostPart::Keeper, m: "x".into() });
+    }
+
+    #[test]
     fn events_split_across_chunks() {
         let out = decode(
             true,

@@ -1,7 +1,7 @@
 //! `BatchTracker`: every case with plain pieces, no process.
 use super::captured::{HEAD_LIMIT, TAIL_LIMIT};
 use super::*;
-use crate::framework::protocol::ExampleStatusWire;
+use crate::framework::protocol::{ExampleStatusWire, LostPart};
 use std::sync::Arc;
 
 fn slot() -> SlotInfo {
@@ -665,4 +665,16 @@ fn a_runner_that_cannot_start_gives_every_file_back_quietly() {
     let reason = "not run: its host `local` could not start a test runner";
     let infra = Blame::Infrastructure;
     assert_eq!(back, [("spec/a_spec.rb", false, infra, true, reason, ""), ("spec/b_spec.rb", false, infra, true, reason, "")]);
+}
+
+#[test]
+fn a_batch_whose_server_went_away_keeps_what_is_done_and_sends_the_rest_back_uncharged() {
+    let mut t = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]));
+    feed(&mut t, vec![ev(Event::Lost { what: LostPart::Keeper, m: "the keeper went away".into() })]);
+    assert_eq!(t.lost_under(), Some((LostPart::Keeper, "the keeper went away")));
+    let end = t.finish_lost();
+    assert!(finished(&end.events).is_empty(), "a_spec was reported live, when it was done");
+    let back: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.blame, r.job.crashes)).collect();
+    assert_eq!(back, [("spec/kill_spec.rb", Blame::Infrastructure, 0), ("spec/c_spec.rb", Blame::Infrastructure, 0)]);
+    assert!(end.requeue[0].reason.contains("the keeper went away"), "{}", end.requeue[0].reason);
 }
