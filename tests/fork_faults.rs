@@ -245,6 +245,33 @@ end
 // ---------------------------------------------------------------------------
 // Over sshd hosts
 
+#[test]
+fn a_spec_s_background_child_ends_with_its_batch_on_a_host() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_empty");
+    p.write(
+        "spec/spawns_spec.rb",
+        r#"
+RSpec.describe "Spawns" do
+  it "leaves a child running" do
+    pid = spawn("sleep", "1236")
+    Process.detach(pid)
+    File.write(File.join(Dir.home, "spawned.pid"), pid.to_s)
+  end
+end
+"#,
+    );
+    p.write("spec/other_spec.rb", "RSpec.describe('other') { it('passes') { sleep 0.5 } }\n");
+    p.write("testbot.toml", &format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(1)));
+    let run = p.testbot(Vec::<String>::new()).env("TESTBOT_NO_FORK", "0").run();
+    run.assert_exit(0);
+    // The pid is the host's own (its PID namespace): looked for there.
+    let pid = fs::read_to_string(host_gate(&bed, 0).join("spawned.pid")).unwrap().trim().to_string();
+    let gone = wait_until(Duration::from_secs(10), || !bed.ssh(0, &format!("kill -0 {pid}")).status.success());
+    let _ = bed.ssh(0, &format!("kill -KILL {pid} 2>/dev/null; true"));
+    assert!(gone, "the spec's `sleep 1236` ({pid}) outlived its batch on the host\n{}", run.dump());
+}
+
 /// The gate's folder on host `i`: its user's home, where the gated files look there.
 fn host_gate(bed: &Testbed, i: usize) -> PathBuf {
     bed.hosts()[i].home.clone()
