@@ -509,3 +509,29 @@ fn output_outside_files_is_shown_once_whatever_the_batches() {
         assert_eq!(out.matches(&format!("spec/old_{i}_spec.rb:1:in")).count(), 1, "{out}");
     }
 }
+
+/// Issue 26, item 2: a spec that rewrites a file of its copy (an auto-updating snapshot) fails
+/// on the committed tree every time it runs, under the framework's own runner; over sshd the
+/// host's copy it changed is put back before the next run, so testbot says the same on the
+/// second run with the local tree unchanged (it said PASSED, on a copy the first run changed).
+/// Not in `CASES`: the reference run changes the tree it runs in, so it gets a copy of its own.
+#[test]
+fn a_host_copy_a_spec_changed_gives_the_frameworks_verdict_on_the_next_run() {
+    let file = "spec/snapshot_spec.rb";
+    let serial = Project::new("truth/drift");
+    let expected = reference(&serial, Fw::RSpec, file, &[]);
+    assert_eq!((expected.exit, expected.summary), (Some(1), Some((2, 1, 0, 0))), "the framework's own verdict on the committed tree");
+    // One project at a time (Project::new holds the fixtures' lock).
+    drop(serial);
+    let bed = Testbed::start(1);
+    let p = Project::new("truth/drift");
+    p.write("testbot.toml", &format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(2)));
+    for attempt in 1..=3 {
+        let report_path = p.fresh_path("report", "json");
+        let (run, report) = p.testbot([file]).report_to(&report_path).run_with_report();
+        let row = report.file(file);
+        assert_eq!((row.examples, row.failures, row.pending), (2, 1, 0), "run {attempt}\n{}", run.dump());
+        run.assert_exit(1);
+        assert_eq!(fs::read_to_string(p.path("spec/fixtures/snapshot.txt")).unwrap(), "committed\n", "the local tree is the run's, unchanged");
+    }
+}
