@@ -156,7 +156,7 @@ module Testbot
     # RSpec's own rerun argument (`rerun_argument_for` in its summary): the example's line, or
     # its id (`./spec/a_spec.rb[1:1:6]`) when other examples share that line (defined in a loop).
     def rerun_argument(example)
-      @shared_locations ||= RSpec.world.all_examples.map(&:location_rerun_argument).tally.select { |_, n| n > 1 }
+      @shared_locations ||= RSpec.world.all_examples.group_by(&:location_rerun_argument).select { |_, e| e.size > 1 }
       location = example.location_rerun_argument
       @shared_locations.key?(location) ? example.id : location
     end
