@@ -8,7 +8,7 @@
 
 use crate::events::{ExampleStatus, FileReport};
 use crate::framework::Framework;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Beside the runtime log: `tmp/testbot-failures-<framework>.txt`.
@@ -24,12 +24,8 @@ pub fn merged(path: &Path, root: &Path, files: &[FileReport], framework: Framewo
         let (file, part) = Entry::parse(entry);
         ran.get(file).is_none_or(|report| !part.ran_in(report))
     });
-    let mut lines: Vec<String> = Vec::new();
-    for line in kept.chain(failures(files, framework)) {
-        if !lines.contains(&line) {
-            lines.push(line);
-        }
-    }
+    let mut seen = HashSet::new();
+    let lines: Vec<String> = kept.chain(failures(files, framework)).filter(|l| seen.insert(l.clone())).collect();
     lines.into_iter().map(|l| l + "\n").collect()
 }
 
