@@ -145,7 +145,7 @@ impl Project {
                 return Err(Error::Usage("`--only-failures` runs what the last run recorded; give it no paths".into()));
             }
             let log = crate::history::failures::path(&runtime_log(root, args, framework), framework);
-            crate::history::failures::load(&log).ok_or(Error::NothingToRerun { path: log })?
+            crate::history::failures::load(&log, root).ok_or(Error::NothingToRerun { path: log })?
         } else {
             args.paths.clone()
         };

@@ -53,7 +53,10 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         runtime_log: policy.partition.is_none().then(|| project.runtime_log.clone()),
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: options.flaky_fails,
-        failures_log: policy.partition.is_none().then(|| crate::history::failures::path(&project.runtime_log, project.framework)),
+        failures_log: policy
+            .partition
+            .is_none()
+            .then(|| (crate::history::failures::path(&project.runtime_log, project.framework), project.root.clone())),
         display: options.display.clone(),
         runner_command: project.runner.command.clone(),
         no_tests: options.no_tests,

@@ -78,8 +78,10 @@ module Testbot
       # Random order: the seed this process shuffles with, to run its files again in its order.
       config = RSpec.configuration
       seed = config.seed if config.seed && config.seed_used?
+      @shared_locations = nil
       emit(e: 'start', count: notification.count, seed: seed)
     end
+
 
     def example_group_started(notification)
       group = notification.group
@@ -100,7 +102,7 @@ module Testbot
     def example_started(notification)
       example = notification.example
       emit(e: 'ex_start', f: file_of(example.example_group), d: example.full_description,
-           loc: example.location_rerun_argument)
+           loc: rerun_argument(example))
     end
 
     def example_passed(notification)
@@ -151,6 +153,14 @@ module Testbot
 
     private
 
+    # RSpec's own rerun argument (`rerun_argument_for` in its summary): the example's line, or
+    # its id (`./spec/a_spec.rb[1:1:6]`) when other examples share that line (defined in a loop).
+    def rerun_argument(example)
+      @shared_locations ||= RSpec.world.all_examples.group_by(&:location_rerun_argument).select { |_, e| e.size > 1 }
+      location = example.location_rerun_argument
+      @shared_locations.key?(location) ? example.id : location
+    end
+
     # RSpec's own failure text without the description line; for aggregated failures
     # (`:aggregate_failures`, an example error plus an `after` hook error) every sub-failure.
     def failure_message(notification)
@@ -169,7 +179,7 @@ module Testbot
       @remaining[file] -= 1
       emit({ e: 'ex', f: file, s: status,
              d: example.full_description,
-             loc: example.location_rerun_argument,
+             loc: rerun_argument(example),
              l: example.metadata[:line_number],
              id: example.metadata[:scoped_id],
              t: example.execution_result.run_time }.merge(extra))

@@ -1,9 +1,14 @@
-//! The last run's failures, for `testbot --only-failures`: one selection a line, as a run takes
-//! it on its command line. RSpec: each failed example by its id (`spec/a_spec.rb[1:2]`), or its
+//! The failures record, for `testbot --only-failures`: one selection a line, as a run takes it
+//! on its command line. RSpec: each failed example by its id (`spec/a_spec.rb[1:2]`), or its
 //! line when it has none; other frameworks: the file. A file that errored runs whole.
+//!
+//! Like RSpec's `example_status_persistence_file`, a run updates only what it ran: a file it did
+//! not run keeps its entries, an example it ran is recorded again with its new status (a pass
+//! clears it), and the entries of a spec file that is gone are dropped.
 
 use crate::events::{ExampleStatus, FileReport};
 use crate::framework::Framework;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Beside the runtime log: `tmp/testbot-failures-<framework>.txt`.
@@ -11,8 +16,52 @@ pub fn path(runtime_log: &Path, framework: Framework) -> PathBuf {
     runtime_log.with_file_name(format!("testbot-failures-{}.txt", framework.name()))
 }
 
-/// The file's text after a run: its failures, or nothing (a green run clears it).
-pub fn render(files: &[FileReport], framework: Framework) -> String {
+/// The record at `path` after this run: the entries of what the run did not run (in files that
+/// still exist under `root`), then the run's own failures.
+pub fn merged(path: &Path, root: &Path, files: &[FileReport], framework: Framework) -> String {
+    let ran: HashMap<&str, &FileReport> = files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let kept = load(path, root).unwrap_or_default().into_iter().filter(|entry| {
+        let (file, part) = Entry::parse(entry);
+        ran.get(file).is_none_or(|report| !part.ran_in(report))
+    });
+    let mut seen = HashSet::new();
+    let lines: Vec<String> = kept.chain(failures(files, framework)).filter(|l| seen.insert(l.clone())).collect();
+    lines.into_iter().map(|l| l + "\n").collect()
+}
+
+/// One line of the record: what part of its file it selects.
+#[derive(Debug, PartialEq)]
+enum Entry<'a> {
+    File,
+    Id(&'a str),
+    Line(u32),
+}
+
+impl<'a> Entry<'a> {
+    fn parse(line: &'a str) -> (&'a str, Entry<'a>) {
+        if let Some((file, id)) = line.strip_suffix(']').and_then(|l| l.rsplit_once('[')) {
+            return (file, Entry::Id(id));
+        }
+        match line.rsplit_once(':').map(|(file, n)| (file, n.parse::<u32>())) {
+            Some((file, Ok(n))) => (file, Entry::Line(n)),
+            _ => (line, Entry::File),
+        }
+    }
+
+    /// Whether this run ran what the entry selects, so that its new result replaces it. A file
+    /// that errored is recorded whole again, which covers each of its examples.
+    fn ran_in(&self, report: &FileReport) -> bool {
+        match self {
+            _ if report.error.is_some() => true,
+            Entry::File => true,
+            Entry::Id(id) => report.examples.iter().any(|e| e.id.as_deref() == Some(*id)),
+            Entry::Line(n) => report.examples.iter().any(|e| e.line == Some(*n)),
+        }
+    }
+}
+
+/// This run's failures, as the record's lines.
+fn failures(files: &[FileReport], framework: Framework) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for f in files {
         let failed: Vec<_> = f.examples.iter().filter(|e| e.status == ExampleStatus::Failed).collect();
@@ -28,14 +77,19 @@ pub fn render(files: &[FileReport], framework: Framework) -> String {
             });
         }
     }
-    lines.dedup();
-    lines.into_iter().map(|l| l + "\n").collect()
+    lines
 }
 
-/// The selections recorded by the last run; None when it recorded none (no file, or empty).
-pub fn load(path: &Path) -> Option<Vec<String>> {
+/// The selections recorded by the last runs in spec files that still exist under `root`; None
+/// when there are none (no record, or an empty one).
+pub fn load(path: &Path, root: &Path) -> Option<Vec<String>> {
     let text = std::fs::read_to_string(path).ok()?;
-    let lines: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && root.join(Entry::parse(l).0).is_file())
+        .map(str::to_string)
+        .collect();
     (!lines.is_empty()).then_some(lines)
 }
 
@@ -62,6 +116,17 @@ mod tests {
         FileReport { path: path.into(), slot: None, seconds: 0.0, expected_seconds: 0.0, examples, error: None, output: String::new() }
     }
 
+    fn merged_with(old: &str, files: &[FileReport], framework: Framework, existing: &[&str]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        for f in existing {
+            std::fs::create_dir_all(dir.path().join(f).parent().unwrap()).unwrap();
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let log = dir.path().join("failures.txt");
+        std::fs::write(&log, old).unwrap();
+        merged(&log, dir.path(), files, framework)
+    }
+
     #[test]
     fn failures_are_recorded_as_a_run_takes_them() {
         let files = vec![
@@ -69,8 +134,40 @@ mod tests {
             file("spec/b_spec.rb", vec![example(ExampleStatus::Failed, None, Some(9))]),
             file("spec/c_spec.rb", vec![example(ExampleStatus::Passed, Some("1:1"), Some(2))]),
         ];
-        assert_eq!(render(&files, Framework::RSpec), "spec/a_spec.rb[1:2]\nspec/b_spec.rb:9\n");
-        assert_eq!(render(&files, Framework::Minitest), "spec/a_spec.rb\nspec/b_spec.rb\n");
-        assert_eq!(render(&files[2..], Framework::RSpec), "");
+        assert_eq!(merged_with("", &files, Framework::RSpec, &[]), "spec/a_spec.rb[1:2]\nspec/b_spec.rb:9\n");
+        assert_eq!(merged_with("", &files, Framework::Minitest, &[]), "spec/a_spec.rb\nspec/b_spec.rb\n");
+        assert_eq!(merged_with("", &files[2..], Framework::RSpec, &[]), "");
+    }
+
+    #[test]
+    fn a_run_replaces_only_the_entries_of_what_it_ran() {
+        let old = "spec/a_spec.rb[1:2]\nspec/a_spec.rb[1:3]\nspec/b_spec.rb:9\nspec/c_spec.rb\nspec/gone_spec.rb[1:1]\n";
+        let existing = ["spec/a_spec.rb", "spec/b_spec.rb", "spec/c_spec.rb"];
+        // a's 1:2 now passes (1:3 did not run), b did not run, c ran whole and passes, gone_spec.rb is deleted.
+        let files = vec![
+            file("spec/a_spec.rb", vec![example(ExampleStatus::Passed, Some("1:2"), Some(6))]),
+            file("spec/c_spec.rb", vec![example(ExampleStatus::Passed, Some("1:1"), Some(2))]),
+        ];
+        assert_eq!(merged_with(old, &files, Framework::RSpec, &existing), "spec/a_spec.rb[1:3]\nspec/b_spec.rb:9\n");
+        // A failure that fails again is recorded once; one that errors now is the whole file.
+        let again = vec![file("spec/a_spec.rb", vec![example(ExampleStatus::Failed, Some("1:2"), Some(6))])];
+        assert_eq!(merged_with(old, &again, Framework::RSpec, &existing), "spec/a_spec.rb[1:3]\nspec/b_spec.rb:9\nspec/c_spec.rb\nspec/a_spec.rb[1:2]\n");
+        let mut broken = file("spec/a_spec.rb", Vec::new());
+        broken.error = Some(crate::events::FileError::Load("SyntaxError".into()));
+        assert_eq!(merged_with(old, &[broken], Framework::RSpec, &existing), "spec/b_spec.rb:9\nspec/c_spec.rb\nspec/a_spec.rb\n");
+    }
+
+    #[test]
+    fn other_frameworks_records_are_files_replaced_when_they_run() {
+        let old = "test/a_test.rb\ntest/b_test.rb\n";
+        let files = vec![file("test/a_test.rb", vec![example(ExampleStatus::Passed, None, Some(3))])];
+        assert_eq!(merged_with(old, &files, Framework::Minitest, &["test/a_test.rb", "test/b_test.rb"]), "test/b_test.rb\n");
+    }
+
+    #[test]
+    fn entries_parse_into_their_file_and_part() {
+        assert_eq!(Entry::parse("spec/a_spec.rb[1:2:3]"), ("spec/a_spec.rb", Entry::Id("1:2:3")));
+        assert_eq!(Entry::parse("spec/a_spec.rb:12"), ("spec/a_spec.rb", Entry::Line(12)));
+        assert_eq!(Entry::parse("spec/a:b_spec.rb"), ("spec/a:b_spec.rb", Entry::File));
     }
 }

@@ -1,4 +1,6 @@
-//! `--report-json`: the run as data for scripts.
+//! `--report-json`: the run as data for scripts. Its shape is `docs/report.schema.json`
+//! (checked against real reports by tests/report_schema.rs); `VERSION` changes when a field
+//! changes meaning or goes away, not when one is added.
 
 use super::{Aggregate, Totals};
 use crate::events::{ExampleStatus, FileStatus};
@@ -6,8 +8,12 @@ use crate::framework::Framework;
 use serde::Serialize;
 use std::collections::HashMap;
 
+/// The report's `version`.
+pub const VERSION: u32 = 1;
+
 #[derive(Serialize)]
 struct Report<'a> {
+    version: u32,
     framework: &'static str,
     wall_seconds: f64,
     interrupted: bool,
@@ -120,6 +126,7 @@ impl Serialize for Results<'_> {
             seconds: round(e.seconds),
             message: e.message.as_deref(),
             id: e.id.as_deref(),
+            backtrace: &e.backtrace,
             earlier_failures: &e.earlier_failures,
         }))
     }
@@ -156,6 +163,9 @@ struct JsonExample<'a> {
     message: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
+    /// A failure's backtrace, as the runner filtered it.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    backtrace: &'a [String],
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     earlier_failures: &'a [String],
 }
@@ -164,9 +174,14 @@ struct JsonExample<'a> {
 struct JsonFailure<'a> {
     path: &'a str,
     line: Option<u32>,
+    /// What reruns it: RSpec's rerun argument (`./spec/a_spec.rb:12`, or its id when the line is shared).
     location: &'a str,
+    /// RSpec's example id (`1:2:3`, the part in brackets); null for other frameworks.
+    id: Option<&'a str>,
     description: &'a str,
     message: &'a str,
+    /// The failure's backtrace (empty for a flaky example's earlier failure: only its message is kept).
+    backtrace: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -187,6 +202,7 @@ struct JsonHost {
 /// compact: one line, about half the size of an indented one, for scripts and `jq`.
 pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut impl std::io::Write) -> std::io::Result<()> {
     let report = Report {
+        version: VERSION,
         framework: framework.name(),
         wall_seconds: round(agg.wall_seconds),
         interrupted: totals.interrupted,
@@ -240,8 +256,10 @@ fn failures(agg: &Aggregate) -> Vec<JsonFailure<'_>> {
             path: &f.path,
             line: e.line,
             location: &e.location,
+            id: e.id.as_deref(),
             description: &e.description,
             message: e.message.as_deref().unwrap_or(""),
+            backtrace: &e.backtrace,
         })
         .collect()
 }
@@ -255,8 +273,10 @@ fn flaky(agg: &Aggregate) -> Vec<JsonFailure<'_>> {
             path: &f.path,
             line: e.line,
             location: &e.location,
+            id: e.id.as_deref(),
             description: &e.description,
             message: e.earlier_failures.first().map(String::as_str).unwrap_or(""),
+            backtrace: &[],
         })
         .collect()
 }

@@ -14,17 +14,19 @@ use std::io::{self, Write};
 pub fn write(framework: Framework, agg: &Aggregate, out: &mut impl Write) -> io::Result<()> {
     let mut tests = 0usize;
     let mut failures = 0usize;
+    let mut skipped = 0usize;
     let mut errors = agg.batch_errors.len();
     for file in &agg.files {
         tests += file.examples.len() + usize::from(file.error.is_some());
         failures += file.count(ExampleStatus::Failed);
+        skipped += file.count(ExampleStatus::Pending);
         errors += usize::from(file.error.is_some());
     }
     tests += agg.batch_errors.len();
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
-        r#"<testsuites name="testbot" tests="{tests}" failures="{failures}" errors="{errors}" time="{}">"#,
+        r#"<testsuites name="testbot" tests="{tests}" failures="{failures}" errors="{errors}" skipped="{skipped}" time="{}">"#,
         time(agg.wall_seconds)
     )?;
     for file in &agg.files {
@@ -32,7 +34,7 @@ pub fn write(framework: Framework, agg: &Aggregate, out: &mut impl Write) -> io:
     }
     if !agg.batch_errors.is_empty() {
         let n = agg.batch_errors.len();
-        writeln!(out, r#"    <testsuite name="errors outside examples" tests="{n}" disabled="0" errors="{n}" failures="0">"#)?;
+        writeln!(out, r#"    <testsuite name="errors outside examples" tests="{n}" disabled="0" errors="{n}" failures="0" skipped="0">"#)?;
         for (i, err) in agg.batch_errors.iter().enumerate() {
             let name = format!("error outside examples #{}", i + 1);
             writeln!(out, r#"        <testcase name="{}" classname="{}">"#, attr(&name), attr(framework.name()))?;
@@ -52,9 +54,10 @@ fn suite(file: &FileReport, out: &mut impl Write) -> io::Result<()> {
     let errors = usize::from(file.error.is_some());
     writeln!(
         out,
-        r#"    <testsuite name="{path}" tests="{}" disabled="0" errors="{errors}" failures="{}" time="{}">"#,
+        r#"    <testsuite name="{path}" tests="{}" disabled="0" errors="{errors}" failures="{}" skipped="{}" time="{}">"#,
         file.examples.len() + errors,
         file.count(ExampleStatus::Failed),
+        file.count(ExampleStatus::Pending),
         time(file.seconds)
     )?;
     for ex in &file.examples {
@@ -202,8 +205,8 @@ mod tests {
         write(Framework::RSpec, &agg, &mut out).unwrap();
         let xml = String::from_utf8(out).unwrap();
         let expected = r#"<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="testbot" tests="5" failures="1" errors="1" time="1.500">
-    <testsuite name="spec/a &amp; b_spec.rb" tests="4" disabled="0" errors="0" failures="1" time="1.000">
+<testsuites name="testbot" tests="5" failures="1" errors="1" skipped="1" time="1.500">
+    <testsuite name="spec/a &amp; b_spec.rb" tests="4" disabled="0" errors="0" failures="1" skipped="1" time="1.000">
         <testcase name="adds &lt;1&gt; &quot;and&quot; &apos;two&apos;" classname="spec/a &amp; b_spec.rb" time="0.250" file="spec/a &amp; b_spec.rb"/>
         <testcase name="fails" classname="spec/a &amp; b_spec.rb" time="0.250" file="spec/a &amp; b_spec.rb">
             <failure message="expected: 2" type="failure">expected: 2
@@ -217,7 +220,7 @@ mod tests {
             <flakyFailure message="boom" type="flakyFailure">boom</flakyFailure>
         </testcase>
     </testsuite>
-    <testsuite name="spec/bad_spec.rb" tests="1" disabled="0" errors="1" failures="0" time="0.000">
+    <testsuite name="spec/bad_spec.rb" tests="1" disabled="0" errors="1" failures="0" skipped="0" time="0.000">
         <testcase name="spec/bad_spec.rb (load error)" classname="spec/bad_spec.rb">
             <error message="load error: SyntaxError" type="error">SyntaxError
 line 2</error>

@@ -73,6 +73,8 @@ struct Example {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
+    backtrace: Vec<String>,
+    #[serde(default)]
     earlier_failures: Vec<String>,
 }
 
@@ -307,7 +309,7 @@ fn add(agg: &mut Aggregate, report: Report, path: &str, next_slot: &mut usize) -
                     status: e.status,
                     seconds: e.seconds,
                     message: e.message,
-                    backtrace: Vec::new(),
+                    backtrace: e.backtrace,
                     id: e.id,
                     earlier_failures: e.earlier_failures,
                 })

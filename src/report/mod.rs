@@ -36,8 +36,8 @@ pub struct ReportConfig {
     pub examples_log: Option<(PathBuf, PathBuf)>,
     /// `--flaky-fails`: an example that passed only on a retry fails the run.
     pub flaky_fails: bool,
-    /// Where the run's failures are kept for `--only-failures`; None: nowhere.
-    pub failures_log: Option<PathBuf>,
+    /// Where the run's failures are kept for `--only-failures`, and the project root; None: nowhere.
+    pub failures_log: Option<(PathBuf, PathBuf)>,
     /// What the live display and the summary show.
     pub display: DisplayOptions,
     /// `[project] command`, for the rerun lines.
@@ -315,8 +315,8 @@ impl Reporter {
             }
         }
         // Not after an interrupted run: what it did not reach would be forgotten.
-        if let (Some(path), None | Some(Stop::FailFast { .. } | Stop::Timeout { .. })) = (self.config.failures_log.clone(), self.agg.stopped) {
-            let text = crate::history::failures::render(&self.agg.files, self.config.framework);
+        if let (Some((path, root)), None | Some(Stop::FailFast { .. } | Stop::Timeout { .. })) = (self.config.failures_log.clone(), self.agg.stopped) {
+            let text = crate::history::failures::merged(&path, &root, &self.agg.files, self.config.framework);
             warn("failures log", &path, write_file(&path, &|out| std::io::Write::write_all(out, text.as_bytes())));
         }
         let totals = Totals::of(&self.agg);
