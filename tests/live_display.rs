@@ -310,7 +310,7 @@ fn plain_lines_say_slow_and_beat_a_heartbeat_with_what_still_runs() {
     let slow: Vec<&String> = seen.iter().filter(|l| l.starts_with("    SLOW [")).collect();
     assert_eq!(slow.len(), 1, "{all}");
     assert!(slow[0].starts_with(&format!("    SLOW [>   1.0s] {WAITING} (local/")), "{}", slow[0]);
-    assert!(slow[0].contains(", expected "), "{}", slow[0]);
+    assert!(slow[0].contains(", estimated "), "{}", slow[0]);
     // Every file has its counted line, the waiting one last.
     let counted: Vec<&String> = seen.iter().filter(|l| l.starts_with("    PASS [")).collect();
     assert_eq!(counted.len(), 3, "{all}");
@@ -463,4 +463,89 @@ fn control_sequences_from_specs_and_file_names_do_not_reach_a_terminal() {
     assert!(!s.parser.screen().alternate_screen());
     let text = s.text();
     assert!(text.contains("red-text") && text.contains("spec/odd_spec.rb"), "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// Issue 31 item 4: numbers that are right — the ETA of a file past its estimate, and a SLOW
+// line that says when its expected time was only a guess from the file's size.
+
+/// `ETA 12s` on the bar, in seconds.
+fn eta_on(row: &str) -> Option<u64> {
+    let after = row.split(" · ETA ").nth(1)?;
+    after.trim().strip_suffix('s')?.parse().ok()
+}
+
+/// How long the waiting file has run, from its row under the bar (`  local/1    12s …`).
+fn running_for(rows: &[String]) -> Option<u64> {
+    let row = rows.iter().find(|r| running_row(r))?;
+    row.split_whitespace().nth(1)?.strip_suffix('s')?.parse().ok()
+}
+
+#[test]
+fn the_eta_of_a_file_past_its_estimate_is_not_zero_and_grows() {
+    let p = Project::new("rspec_basic");
+    let release = with_waiting_file(&p);
+    // A first run: the file is estimated from its size at well under a second, and runs on.
+    let args = ["-n", "1", WAITING];
+    let mut t = OnTerminal::start(&p.root, &args, &[("HANG_RELEASE", &release)], 40, 100);
+    // (how long it has run, the ETA) on one screen: the bar and the row are drawn together.
+    let seen = |t: &mut OnTerminal, at_least: u64| {
+        t.wait_for(&format!("the waiting file running for {at_least}s or more"), |s| {
+            running_for(&s.rows()).is_some_and(|secs| secs >= at_least)
+        });
+        let rows = t.screen.lock().unwrap().rows();
+        let bar = rows.iter().find(|r| is_bar(r)).cloned().unwrap_or_else(|| panic!("no bar:\n{}", rows.join("\n")));
+        (running_for(&rows).unwrap(), eta_on(&bar).unwrap_or_else(|| panic!("no ETA in {bar:?}")), bar)
+    };
+    let (early, early_eta, early_bar) = seen(&mut t, 3);
+    let (late, late_eta, late_bar) = seen(&mut t, early + 6);
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(t.exit_code(), Some(0));
+    assert!(early_eta > 0, "the file has run {early}s past its estimate, still the ETA is 0s: {early_bar}");
+    assert!(late_eta > early_eta, "{late}s in, the ETA did not grow from {early_bar:?} to {late_bar:?}");
+}
+
+/// Waits for a line from a testbot whose stdout is read line by line; kills it if none comes.
+fn next_line_where(child: &mut Child, lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            panic!("the line never came:\n{}", seen.join("\n"));
+        };
+        seen.push(line.clone());
+        if ok(&line) {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn a_slow_line_says_when_the_expected_time_is_a_guess_from_the_size() {
+    let p = Project::new("rspec_basic");
+    let release = with_waiting_file(&p);
+    let args = ["-n", "1", "--slow-timeout", "1s", "--final-status-level", "slow", WAITING];
+    // A first run: no runtime history, the file's size is all there is.
+    let (mut child, lines) = plain_lines(&p.root, &args, &release);
+    let mut seen = Vec::new();
+    let slow = next_line_where(&mut child, &lines, &mut seen, |l| l.starts_with("    SLOW ["));
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    seen.extend(lines.iter());
+    let all = seen.join("\n");
+    assert!(slow.starts_with(&format!("    SLOW [>   1.0s] {WAITING} (local/1, estimated ")), "{slow}");
+    assert!(slow.ends_with("s from its size)"), "{slow}");
+    // The summary's list of slow files says the same.
+    let listed = seen.iter().find(|l| l.starts_with("  SLOW [")).unwrap_or_else(|| panic!("no slow file listed:\n{all}"));
+    assert!(listed.contains(&format!("] {WAITING} (estimated ")) && listed.ends_with("s from its size)"), "{all}");
+
+    // With the file's time in the runtime history, its time is expected, not estimated.
+    std::fs::write(p.path("tmp/testbot-runtime-rspec.log"), format!("{WAITING}:0.2\n")).unwrap();
+    std::fs::remove_file(&release).unwrap();
+    let (mut child, lines) = plain_lines(&p.root, &args, &release);
+    let mut seen = Vec::new();
+    let slow = next_line_where(&mut child, &lines, &mut seen, |l| l.starts_with("    SLOW ["));
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(slow, format!("    SLOW [>   1.0s] {WAITING} (local/1, expected 0.2s)"));
 }

@@ -61,10 +61,15 @@ pub struct Aggregate {
     pub total_files: usize,
     pub slots: Vec<SlotInfo>,
     pub expected_seconds: f64,
+    /// Files whose expected time was a guess from their size, not their runtime history.
+    pub estimated_by_size: std::collections::HashSet<String>,
     pub files: Vec<FileReport>,
     pub batch_errors: Vec<BatchError>,
     /// Busy seconds per slot id.
     pub busy: BTreeMap<usize, f64>,
+    /// `report merge`: which report each slot id's figures come from (`share 1/2`, or the
+    /// report's path), so that slots of the same name in two reports read apart.
+    pub slot_source: BTreeMap<usize, String>,
     pub wall_seconds: f64,
     pub stopped: Option<Stop>,
     pub flaky_fails: bool,
@@ -204,8 +209,9 @@ impl Reporter {
             RunEvent::Warning(message) => self.warn(message),
             RunEvent::Stopping(why) => self.stopping(*why),
             RunEvent::InterruptedBeforeRun { doing, done } => self.interrupted_before_run(doing, done),
-            RunEvent::RunStarted { files, planned, slots, expected_seconds, partition, .. } => {
+            RunEvent::RunStarted { files, planned, slots, expected_seconds, partition, estimated_by_size, .. } => {
                 self.agg.total_files = *files;
+                self.agg.estimated_by_size = estimated_by_size.iter().cloned().collect();
                 self.agg.planned = planned.clone();
                 self.agg.partition = partition.clone();
                 self.agg.slots = slots.clone();

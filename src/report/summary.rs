@@ -2,7 +2,7 @@
 //! final summary, rendered to Strings so they can be tested without a terminal.
 
 use super::{count, Aggregate};
-use super::display::{slow_threshold, StatusLevel};
+use super::display::{expected_words, slow_threshold, StatusLevel};
 use crate::events::{ExampleStatus, FileError, FileReport, FileStatus, Stop};
 use crate::framework::Framework;
 use console::Style;
@@ -322,7 +322,8 @@ fn slow_files(out: &mut String, agg: &Aggregate, styles: &Styles, slow_after: st
     slow.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
     let _ = writeln!(out, "{}", styles.bold.apply_to("Slow files (longer than expected):"));
     for f in slow {
-        let _ = writeln!(out, "  {} [{:>7.2}s] {} {}", styles.pending.apply_to("SLOW"), f.seconds, f.path, styles.dim.apply_to(format!("(expected {:.1}s)", f.expected_seconds)));
+        let expected = expected_words(f.expected_seconds, agg.estimated_by_size.contains(&f.path));
+        let _ = writeln!(out, "  {} [{:>7.2}s] {} {}", styles.pending.apply_to("SLOW"), f.seconds, f.path, styles.dim.apply_to(format!("({expected})")));
     }
     out.push('\n');
 }
@@ -414,23 +415,48 @@ fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
 fn slot_use(out: &mut String, agg: &Aggregate, styles: &Styles) {
     if !agg.slots.is_empty() && agg.wall_seconds > 0.0 {
         let busy_total = agg.busy.values().fold(0.0, |a, b| a + b);
-        let efficiency = busy_total / (agg.wall_seconds * agg.slots.len() as f64) * 100.0;
-        let _ = write!(out, "Slots: {} busy {:.1}s of {:.1}s ({efficiency:.0}% efficiency)", agg.slots.len(), busy_total, agg.wall_seconds * agg.slots.len() as f64);
-        if agg.slots.len() <= 16 {
-            let per: Vec<String> = agg
-                .slots
-                .iter()
-                .map(|s| format!("{}#{} {:.1}s", s.host, s.host_slot, agg.busy.get(&s.id).copied().unwrap_or(0.0)))
-                .collect();
-            let _ = write!(out, "\n  {}", styles.dim.apply_to(per.join(", ")));
+        // Under a twentieth of a second reads as 0.0s: a percentage of it (the runner could not
+        // start) would be a number about nothing.
+        if busy_total < 0.05 {
+            let _ = writeln!(out, "Slots: {}, none busy", agg.slots.len());
+        } else {
+            let capacity = agg.wall_seconds * agg.slots.len() as f64;
+            let efficiency = busy_total / capacity * 100.0;
+            let _ = write!(out, "Slots: {} busy {busy_total:.1}s of {capacity:.1}s ({efficiency:.0}% efficiency)", agg.slots.len());
+            if agg.slots.len() <= 16 {
+                for line in slot_lines(agg) {
+                    let _ = write!(out, "\n  {}", styles.dim.apply_to(line));
+                }
+            }
+            out.push('\n');
         }
-        out.push('\n');
     }
     if !agg.lost_hosts.is_empty() {
         for (host, reason) in &agg.lost_hosts {
             let _ = writeln!(out, "{} host `{host}` left the run: {reason}", styles.pending.apply_to("warning:"));
         }
     }
+}
+
+/// Each slot's busy time, `local#1 1.5s, local#2 0.9s`; after `report merge`, a line per
+/// report the slots come from, `share 1/2: local#1 20.4s, local#2 11.7s`.
+fn slot_lines(agg: &Aggregate) -> Vec<String> {
+    let mut lines: Vec<(Option<&str>, Vec<String>)> = Vec::new();
+    for s in &agg.slots {
+        let source = agg.slot_source.get(&s.id).map(String::as_str);
+        let figure = format!("{}#{} {:.1}s", s.host, s.host_slot, agg.busy.get(&s.id).copied().unwrap_or(0.0));
+        match lines.last_mut() {
+            Some((last, figures)) if *last == source => figures.push(figure),
+            _ => lines.push((source, vec![figure])),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(source, figures)| match source {
+            Some(source) => format!("{source}: {}", figures.join(", ")),
+            None => figures.join(", "),
+        })
+        .collect()
 }
 
 /// Why the run stopped early, and the verdict with the counts.
@@ -859,6 +885,43 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
         let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), slow);
         assert!(text.contains("Slow files (longer than expected):\n  SLOW [  10.50s] spec/bad_spec.rb (expected 3.0s)\n\n"), "{text}");
         assert!(!text.contains("SLOW [  10.00s]"), "{text}");
+    }
+
+    #[test]
+    fn a_slow_file_estimated_from_its_size_says_so() {
+        let mut a = agg();
+        a.files[1].seconds = 12.0;
+        a.files[1].expected_seconds = 2.9;
+        a.estimated_by_size.insert("spec/bad_spec.rb".into());
+        let slow = Final { level: StatusLevel::Slow, ..Final::default() };
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), slow);
+        assert!(text.contains("  SLOW [  12.00s] spec/bad_spec.rb (estimated 2.9s from its size)\n"), "{text}");
+    }
+
+    #[test]
+    fn slots_that_were_never_busy_give_no_percentage() {
+        // The runner could not start: a few milliseconds of batches, a few of wall time.
+        let mut a = agg();
+        a.slots.push(SlotInfo { id: 2, host: Arc::from("local"), host_slot: 2 });
+        a.wall_seconds = 0.02;
+        a.busy = [(1, 0.004), (2, 0.006)].into();
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
+        assert!(text.contains("\nSlots: 2, none busy\nFAILED ["), "{text}");
+        assert!(!text.contains("efficiency") && !text.contains("local#1"), "{text}");
+    }
+
+    #[test]
+    fn merged_slots_are_listed_once_each_under_their_share() {
+        let mut a = agg();
+        a.slots = (1..=4).map(|id| SlotInfo { id, host: Arc::from("local"), host_slot: (id - 1) % 2 + 1 }).collect();
+        a.busy = [(1, 20.4), (2, 11.7), (3, 19.3), (4, 18.0)].into();
+        a.slot_source = [(1, "share 1/2"), (2, "share 1/2"), (3, "share 2/2"), (4, "share 2/2")].map(|(id, s)| (id, s.to_string())).into();
+        a.wall_seconds = 21.0;
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
+        assert!(
+            text.contains("Slots: 4 busy 69.4s of 84.0s (83% efficiency)\n  share 1/2: local#1 20.4s, local#2 11.7s\n  share 2/2: local#1 19.3s, local#2 18.0s\n"),
+            "{text}"
+        );
     }
 
     #[test]
