@@ -549,3 +549,53 @@ fn a_slow_line_says_when_the_expected_time_is_a_guess_from_the_size() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert_eq!(slow, format!("    SLOW [>   1.0s] {WAITING} (local/1, expected 0.2s)"));
 }
+
+// ---------------------------------------------------------------------------
+// Issue 31 item 7: a CI log read from the end — the fail-fast line after the failure that
+// caused it, the files a stop cut short named in the summary, a load error's cause in its
+// summary line.
+
+/// Sleeps until killed (or 60 s): a file still running when the run stops.
+const SLEEPY_SPEC: &str = "RSpec.describe('sleepy') { it('naps') { sleep 60 } }\n";
+
+#[test]
+fn fail_fast_is_said_after_the_failure_and_the_summary_names_the_file_it_cut_short() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/sleepy_spec.rb", SLEEPY_SPEC);
+    let run = p.testbot(["-n", "2", "--fail-fast", "spec/math_spec.rb", "spec/sleepy_spec.rb"]).run();
+    run.assert_exit(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = |what: &str, start: &str| lines.iter().position(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no {what}:\n{}", run.dump()));
+    let failed = at("FAIL line", "    FAIL [");
+    let details = at("failure details", "--- spec/math_spec.rb");
+    let fail_fast = at("fail-fast line", "fail-fast: 1 failure(s) reached");
+    assert!(failed < fail_fast && details < fail_fast, "fail-fast said before the failure that caused it:\n{}", run.dump());
+    // The summary names the file the stop cut short, with its slot.
+    let (_, summary) = run.stdout.split_once("────").unwrap_or_else(|| panic!("{}", run.dump()));
+    let stopped = summary.lines().find(|l| l.starts_with("Stopped while running: ")).unwrap_or_else(|| panic!("{}", run.dump()));
+    assert!(stopped.starts_with("Stopped while running: spec/sleepy_spec.rb (local/") && stopped.ends_with(')'), "{stopped}");
+}
+
+#[test]
+fn a_timed_out_runs_summary_names_every_file_it_cut_short() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/sleepy_a_spec.rb", SLEEPY_SPEC);
+    p.write("spec/sleepy_b_spec.rb", SLEEPY_SPEC);
+    let run = p.testbot(["-n", "2", "--timeout", "3s", "spec/sleepy_a_spec.rb", "spec/sleepy_b_spec.rb"]).run();
+    run.assert_exit(1);
+    let stopped = run.stdout.lines().find(|l| l.starts_with("Stopped while running: ")).unwrap_or_else(|| panic!("{}", run.dump()));
+    for file in ["spec/sleepy_a_spec.rb (local/", "spec/sleepy_b_spec.rb (local/"] {
+        assert!(stopped.contains(file), "{file} not named: {stopped}");
+    }
+}
+
+#[test]
+fn a_load_errors_summary_line_names_its_cause() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/needs_a_gem_spec.rb", "require 'a_gem_that_is_not_installed'\n");
+    p.write("spec/misnamed_spec.rb", "Nowhere::ToBeFound.call\n");
+    let run = p.testbot(["-n", "2", "spec/needs_a_gem_spec.rb", "spec/misnamed_spec.rb", "spec/passing_spec.rb"]).run();
+    run.assert_exit(1);
+    run.assert_stdout_contains("\n  spec/misnamed_spec.rb (load error): NameError: uninitialized constant Nowhere\n");
+    run.assert_stdout_contains("\n  spec/needs_a_gem_spec.rb (load error): LoadError: cannot load such file -- a_gem_that_is_not_installed\n");
+}

@@ -375,6 +375,18 @@ fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
     let left = |f: &&FileReport| matches!((&f.error, &unfinished), (Some(FileError::NotRun(m)), Some(u)) if m == u);
     let errored: Vec<_> = agg.files.iter().filter(|f| f.error.is_some()).filter(|f| !left(f)).collect();
     let left: Vec<_> = agg.files.iter().filter(left).collect();
+    // Those the stop cut short as they ran (their batch was stopped), by name.
+    let cut: Vec<String> = agg
+        .stopped_while_running
+        .iter()
+        .filter(|(path, _)| agg.files.iter().any(|f| f.path == *path && f.error.is_some()))
+        .map(|(path, place)| format!("{path} ({place})"))
+        .collect();
+    if !cut.is_empty() {
+        let shown: Vec<&str> = cut.iter().take(10).map(String::as_str).collect();
+        let more = if cut.len() > 10 { format!(" and {} more", cut.len() - 10) } else { String::new() };
+        let _ = writeln!(out, "{} {}{more}", styles.bold.apply_to("Stopped while running:"), shown.join(", "));
+    }
     if let (Some(first), Some(why)) = (left.first(), &unfinished) {
         let more = if left.len() > 1 { format!(" and {} more", left.len() - 1) } else { String::new() };
         let _ = writeln!(out, "{} {}", styles.bold.apply_to(format!("Not run ({}):", plural(left.len(), "file", "files"))), first.path.clone() + &more);
@@ -384,8 +396,7 @@ fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
         for f in &errored {
             let error = f.error.as_ref().expect("filtered");
-            let first = error.message().lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-            let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), first);
+            let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), cause(error.message()));
         }
         out.push('\n');
     }
@@ -409,6 +420,30 @@ fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
         out.push('\n');
     }
 
+}
+
+/// An error's message in one line: the exception it names (`LoadError: cannot load such file --
+/// x`), as RSpec (`LoadError:` over an indented message) or Ruby (`…: message (LoadError)`)
+/// print it, else its first line. RSpec's "An error occurred while loading ./spec/a_spec.rb."
+/// says nothing the path does not.
+pub fn cause(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let is_class = |name: &str| {
+        !name.is_empty() && name.split("::").all(|part| part.starts_with(|c: char| c.is_ascii_uppercase()) && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    let named = |class: &str| is_class(class) && (class.ends_with("Error") || class.ends_with("Exception") || class.contains("::"));
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(class) = line.strip_suffix(':').filter(|c| named(c)) {
+            if let Some(next) = lines.get(i + 1) {
+                return format!("{class}: {next}");
+            }
+        }
+        if let Some((_, class)) = line.strip_suffix(')').and_then(|l| l.rsplit_once(" (")).filter(|(_, c)| named(c)) {
+            let text = line.rsplit_once(" (").map_or(*line, |(text, _)| text);
+            return format!("{class}: {text}");
+        }
+    }
+    lines.first().copied().unwrap_or("").to_string()
 }
 
 /// Where the time went, and hosts that left the run.
@@ -896,6 +931,32 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
         let slow = Final { level: StatusLevel::Slow, ..Final::default() };
         let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), slow);
         assert!(text.contains("  SLOW [  12.00s] spec/bad_spec.rb (estimated 2.9s from its size)\n"), "{text}");
+    }
+
+    #[test]
+    fn an_errors_line_is_its_cause() {
+        let rspec = "An error occurred while loading ./spec/a_spec.rb.\nFailure/Error: require 'x'\n\nLoadError:\n  cannot load such file -- x\n# ./spec/a_spec.rb:1";
+        assert_eq!(cause(rspec), "LoadError: cannot load such file -- x");
+        let nested = "An error occurred while loading ./spec/a_spec.rb.\nActiveRecord::ConnectionNotEstablished:\n  no db\n";
+        assert_eq!(cause(nested), "ActiveRecord::ConnectionNotEstablished: no db");
+        let ruby = "test/a_test.rb:1:in `require': cannot load such file -- x (LoadError)\n\tfrom test/a_test.rb:1";
+        assert_eq!(cause(ruby), "LoadError: test/a_test.rb:1:in `require': cannot load such file -- x");
+        // Nothing that names an exception: the first line that says anything.
+        assert_eq!(cause("\n  the runner process was killed by signal 9\nits output"), "the runner process was killed by signal 9");
+        assert_eq!(cause("Failure/Error: x\nNote:\n  not an exception"), "Failure/Error: x");
+    }
+
+    #[test]
+    fn a_stopped_runs_summary_names_the_files_it_cut_short() {
+        let mut a = agg();
+        a.total_files = 4;
+        a.stopped = Some(Stop::Interrupted);
+        a.planned = ["spec/a_spec.rb", "spec/bad_spec.rb", "spec/long_spec.rb", "spec/never_spec.rb"].map(String::from).to_vec();
+        // Running at the stop: one cut short, one that still finished.
+        a.stopped_while_running = vec![("spec/long_spec.rb".into(), "local/2".into()), ("spec/a_spec.rb".into(), "local/1".into())];
+        a.add_unfinished();
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
+        assert!(text.contains("\nStopped while running: spec/long_spec.rb (local/2)\nNot run (2 files): spec/long_spec.rb and 1 more\n"), "{text}");
     }
 
     #[test]
