@@ -285,9 +285,34 @@ pub struct RunArgs {
     /// in one process, in the same order, with the same random seed.
     #[arg(long)]
     pub verbose_rerun_command: bool,
+    /// Before the summary, each failure as a GitHub Actions annotation (`::error file=…,line=…::`):
+    /// auto (when GITHUB_ACTIONS is `true`), always or never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "auto")]
+    pub github_annotations: Annotations,
     /// Without a terminal (CI logs): print what still runs this often; `0` turns it off.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", env = "TESTBOT_HEARTBEAT")]
     pub heartbeat: Duration,
+}
+
+/// `--github-annotations`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Annotations {
+    /// On GitHub Actions (GITHUB_ACTIONS=true).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl Annotations {
+    /// `github_actions`: the value of GITHUB_ACTIONS.
+    fn on(self, github_actions: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            Annotations::Auto => github_actions.is_some_and(|v| v == "true"),
+            Annotations::Always => true,
+            Annotations::Never => false,
+        }
+    }
 }
 
 /// `--framework NAME`: any word is taken (the project says which it does not support, and takes
@@ -446,6 +471,7 @@ impl From<RunArgs> for commands::RunOptions {
                 slow_after: args.slow_timeout,
                 heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
                 verbose_rerun: args.verbose_rerun_command,
+                annotations: args.github_annotations.on(std::env::var_os("GITHUB_ACTIONS").as_deref()),
             },
         }
     }

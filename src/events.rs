@@ -166,6 +166,8 @@ pub enum RunEvent {
         failed: usize,
         /// 1 for the first rerun.
         attempt: u32,
+        /// What each failed example said on the try that failed: `description: first line`.
+        failures: Vec<String>,
     },
     /// A host stopped answering or its connection dropped; its unfinished files went back to the
     /// queue and it takes no more work.

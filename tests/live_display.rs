@@ -599,3 +599,35 @@ fn a_load_errors_summary_line_names_its_cause() {
     run.assert_stdout_contains("\n  spec/misnamed_spec.rb (load error): NameError: uninitialized constant Nowhere\n");
     run.assert_stdout_contains("\n  spec/needs_a_gem_spec.rb (load error): LoadError: cannot load such file -- a_gem_that_is_not_installed\n");
 }
+
+#[test]
+fn on_github_actions_failures_become_annotations_before_the_summary() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/needs_a_gem_spec.rb", "require 'a_gem_that_is_not_installed'\n");
+    let args = ["-n", "2", "spec/math_spec.rb", "spec/needs_a_gem_spec.rb", "spec/passing_spec.rb"];
+    let run = p.testbot(args).env("GITHUB_ACTIONS", "true").run();
+    run.assert_exit(1);
+    let annotations: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(annotations.len(), 2, "{}", run.dump());
+    assert!(
+        annotations[0].starts_with("::error file=spec/math_spec.rb,line=6,title=Math adds wrongly::Failure/Error: expect(1).to eq(2)%0A"),
+        "{}",
+        run.dump()
+    );
+    assert!(!annotations[0].contains('\n') && annotations[0].contains("expected: 2%0A"), "{}", annotations[0]);
+    assert_eq!(
+        annotations[1],
+        "::error file=spec/needs_a_gem_spec.rb,title=load error::LoadError: cannot load such file -- a_gem_that_is_not_installed"
+    );
+    // Before the summary: the verdict stays the last line.
+    let (before, _) = run.stdout.split_once("────").unwrap();
+    assert!(before.contains("::error file=spec/math_spec.rb"), "{}", run.dump());
+    assert!(run.stdout.lines().last().unwrap().starts_with("FAILED ["), "{}", run.dump());
+    // Off elsewhere, and when asked.
+    let run = p.testbot(args).run();
+    assert!(!run.stdout.contains("::error"), "{}", run.dump());
+    let run = p.testbot(args.iter().copied().chain(["--github-annotations", "never"])).env("GITHUB_ACTIONS", "true").run();
+    assert!(!run.stdout.contains("::error"), "{}", run.dump());
+    let run = p.testbot(args.iter().copied().chain(["--github-annotations", "always"])).run();
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("::error ")).count(), 2, "{}", run.dump());
+}

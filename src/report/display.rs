@@ -74,6 +74,9 @@ pub struct DisplayOptions {
     /// `--verbose-rerun-command`: the summary gives the command that reruns each batch with a
     /// failure as it ran.
     pub verbose_rerun: bool,
+    /// `--github-annotations`, resolved: before the summary, each failure as a GitHub Actions
+    /// workflow command (`::error file=…,line=…::…`).
+    pub annotations: bool,
 }
 
 impl Default for DisplayOptions {
@@ -85,6 +88,7 @@ impl Default for DisplayOptions {
             slow_after: DEFAULT_SLOW_AFTER,
             heartbeat: Some(DEFAULT_HEARTBEAT),
             verbose_rerun: false,
+            annotations: false,
         }
     }
 }
@@ -101,6 +105,8 @@ pub fn slow_threshold(expected: f64, slow_after: Duration) -> f64 {
 
 /// How often the status area is redrawn (and the plain lines' SLOW and heartbeat checked).
 const TICK: Duration = Duration::from_millis(200);
+/// At most this many failed examples are listed under a `TRY n FAIL` line.
+const MAX_TRY_FAILURES: usize = 5;
 /// At most this many running files are listed under the bar.
 const MAX_RUNNING_LINES: usize = 8;
 
@@ -183,6 +189,10 @@ impl Display {
 
     pub fn verbose_rerun(&self) -> bool {
         self.live().options.verbose_rerun
+    }
+
+    pub fn annotations(&self) -> bool {
+        self.live().options.annotations
     }
 
     /// A line on stdout, above the status area when there is one.
@@ -327,16 +337,22 @@ impl Live {
                     self.line(&text);
                 }
             }
-            RunEvent::FileRetrying { path, failed, attempt } => {
+            RunEvent::FileRetrying { path, failed, attempt, failures } => {
                 // Their next try counts again.
                 self.examples = self.examples.saturating_sub(*failed);
                 self.failures = self.failures.saturating_sub(*failed);
                 if self.level >= StatusLevel::Retry {
                     let what = if *failed == 1 { "failed example" } else { "failed examples" };
-                    let text = format!(
-                        "{} {path}: {failed} {what} again (retry {attempt})",
-                        self.styles.pending.apply_to(format!("{:>8}", "RERUN"))
+                    let mut text = format!(
+                        "{} {path}: {failed} {what}, trying again",
+                        self.styles.pending.apply_to(format!("{:>10}", format!("TRY {attempt} FAIL")))
                     );
+                    for failure in failures.iter().take(MAX_TRY_FAILURES) {
+                        let _ = write!(text, "\n{:>10} {failure}", "");
+                    }
+                    if failures.len() > MAX_TRY_FAILURES {
+                        let _ = write!(text, "\n{:>10} … and {} more", "", failures.len() - MAX_TRY_FAILURES);
+                    }
                     self.line(&text);
                 }
             }
@@ -413,6 +429,10 @@ impl Live {
         };
         let flaky = report.flaky();
         let what = if flaky > 0 { format!("{what}, {flaky} flaky") } else { what };
+        let what = match tries_failed(report) {
+            Some(tries) => format!("{what}, failed {tries} of {tries} tries"),
+            None => what,
+        };
         // One line for every file of a run: built in one go (20,000 files, docs/benchmarks.md).
         let mut head = String::with_capacity(report.path.len() + what.len() + 48);
         let _ = write!(head, "{label} [{:>7}s] ", Fixed::new(report.seconds, 2));
@@ -632,6 +652,17 @@ fn eta(input: EtaInput) -> f64 {
     let longest = left.iter().copied().fold(0.0, f64::max);
     let work = input.queued * pace + left.iter().sum::<f64>();
     (work / input.slots.max(1) as f64).max(longest)
+}
+
+/// How many tries a file's failed examples failed, when they were retried (`--retries`): each
+/// failed every try it had.
+pub fn tries_failed(report: &FileReport) -> Option<usize> {
+    report
+        .examples
+        .iter()
+        .filter(|e| e.status == ExampleStatus::Failed && !e.earlier_failures.is_empty())
+        .map(|e| e.earlier_failures.len() + 1)
+        .max()
 }
 
 /// What a SLOW line says the file was expected to take: `expected 2.0s` from its runtime

@@ -384,7 +384,10 @@ impl Reporter {
             slow_after: self.display.slow_after(),
             batches: self.display.verbose_rerun(),
         };
-        self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, &self.display.styles(), what));
+        // The annotations first: GitHub hides them in the log, and the verdict stays the last line.
+        let mut text = if self.display.annotations() { summary::annotations(&self.agg) } else { String::new() };
+        text.push_str(&summary::render(self.config.framework, &self.agg, &totals, &self.display.styles(), what));
+        self.display.finish(&text);
         totals
     }
 }

@@ -352,7 +352,15 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
     if !failed.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Failed examples:"));
         for ex in &failed {
-            let _ = writeln!(out, "{}", styles.fail.apply_to(framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description)));
+            let line = styles.fail.apply_to(framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description));
+            match ex.earlier_failures.len() {
+                0 => {
+                    let _ = writeln!(out, "{line}");
+                }
+                earlier => {
+                    let _ = writeln!(out, "{line} {}", styles.dim.apply_to(format!("(failed {0} of {0} tries)", earlier + 1)));
+                }
+            }
         }
         out.push('\n');
     }
@@ -444,6 +452,36 @@ pub fn cause(message: &str) -> String {
         }
     }
     lines.first().copied().unwrap_or("").to_string()
+}
+
+/// GitHub Actions workflow commands (printed before the summary), one per failed example and per file that did not run
+/// cleanly: `::error file=spec/a_spec.rb,line=12,title=Math adds::expected: 2%0A     got: 1`.
+/// GitHub shows them on the run's page and on the pull request's lines, and hides the lines in
+/// the log. Paths are the project's (relative to the repository root when the project is it).
+pub fn annotations(agg: &Aggregate) -> String {
+    let mut out = String::new();
+    for f in &agg.files {
+        for ex in f.examples.iter().filter(|e| e.status == ExampleStatus::Failed) {
+            let line = ex.line.map(|n| format!(",line={n}")).unwrap_or_default();
+            let message = ex.message.as_deref().unwrap_or("failed");
+            let _ = writeln!(out, "::error file={}{line},title={}::{}", property(&f.path), property(&ex.description), data(message));
+        }
+        if let Some(error) = &f.error {
+            let _ = writeln!(out, "::error file={},title={}::{}", property(&f.path), property(error.kind()), data(&cause(error.message())));
+        }
+    }
+    out
+}
+
+/// A workflow command's message: its escapes, and no escape sequences (colour) of its own.
+fn data(text: &str) -> String {
+    let text = super::escapes::strip(text.trim_end(), super::escapes::Keep::Nothing);
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// A workflow command's property value (`file=`, `title=`): a message's escapes, and `:` and `,`.
+fn property(text: &str) -> String {
+    data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// Where the time went, and hosts that left the run.
@@ -931,6 +969,18 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
         let slow = Final { level: StatusLevel::Slow, ..Final::default() };
         let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), slow);
         assert!(text.contains("  SLOW [  12.00s] spec/bad_spec.rb (estimated 2.9s from its size)\n"), "{text}");
+    }
+
+    #[test]
+    fn annotations_escape_what_a_workflow_command_reads() {
+        let mut a = agg();
+        a.files[0].examples[1].description = "a, b: 100%".into();
+        a.files[0].examples[1].message = Some("\x1b[31mexpected: 2\x1b[0m\r\n     got: 1\n".into());
+        assert_eq!(
+            annotations(&a),
+            "::error file=spec/a_spec.rb,line=12,title=a%2C b%3A 100%25::expected: 2%0D%0A     got: 1\n\
+             ::error file=spec/bad_spec.rb,title=load error::An error occurred while loading ./spec/bad_spec.rb.\n"
+        );
     }
 
     #[test]
