@@ -631,3 +631,18 @@ fn on_github_actions_failures_become_annotations_before_the_summary() {
     let run = p.testbot(args.iter().copied().chain(["--github-annotations", "always"])).run();
     assert_eq!(run.stdout.lines().filter(|l| l.starts_with("::error ")).count(), 2, "{}", run.dump());
 }
+
+#[test]
+fn a_host_left_out_at_the_start_is_named_again_at_the_end() {
+    let p = Project::new("rspec_basic");
+    // Nothing listens there: the host is left out, the local slot runs everything.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    p.write("testbot.toml", &format!("[local]\nslots = 1\n\n[[host]]\nname = \"gone\"\naddress = \"127.0.0.1\"\nport = {port}\nslots = 1\n"));
+    let run = p.testbot(["spec/passing_spec.rb", "spec/nested_spec.rb"]).run();
+    run.assert_exit(0);
+    run.assert_output_contains("warning: host `gone` is left out of this run: ");
+    let tail: Vec<&str> = run.stdout.lines().rev().take(2).collect();
+    // The summary's last lines: the host named, then the verdict.
+    assert_eq!(tail[1], "warning: host `gone` took no part in this run (left out at the start: its warning above says why)", "{}", run.dump());
+    assert!(tail[0].starts_with("PASSED [") && tail[0].ends_with("2 files on 1 slot: 9 examples, 0 failures"), "{}", run.dump());
+}

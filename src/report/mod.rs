@@ -79,6 +79,8 @@ pub struct Aggregate {
     pub warnings: Vec<String>,
     /// Hosts that left the run, with why.
     pub lost_hosts: Vec<(String, String)>,
+    /// Hosts left out of the run before it started (their warning, with why, came first).
+    pub left_out_hosts: Vec<String>,
     /// What the runners printed outside files (`RunEvent::RunOutput`), each distinct line once,
     /// in the order first printed: every batch prints RSpec's deprecation summary, each with the
     /// call sites its own files hit.
@@ -188,6 +190,11 @@ impl Reporter {
     fn warn(&mut self, message: &str) {
         self.display.warn(message);
         self.agg.warnings.push(message.to_string());
+        // fleet and the dispatcher say so in these words (a Warning, not an event of its own).
+        let left_out = message.strip_prefix("host `").and_then(|rest| rest.split_once("` is left out of this run"));
+        if let Some((host, _)) = left_out {
+            self.agg.left_out_hosts.push(host.to_string());
+        }
     }
 
     /// A signal stopped the run before any batch ran, while it was `doing` something: say so,

@@ -509,6 +509,10 @@ fn slot_use(out: &mut String, agg: &Aggregate, styles: &Styles) {
             let _ = writeln!(out, "{} host `{host}` left the run: {reason}", styles.pending.apply_to("warning:"));
         }
     }
+    // Said once with why when it happened, at the top of a long log: named again at its end.
+    for host in &agg.left_out_hosts {
+        let _ = writeln!(out, "{} host `{host}` took no part in this run (left out at the start: its warning above says why)", styles.pending.apply_to("warning:"));
+    }
 }
 
 /// Each slot's busy time, `local#1 1.5s, local#2 0.9s`; after `report merge`, a line per
