@@ -22,8 +22,11 @@
 #   RUNS=5          repetitions per measurement
 #   HOSTS=4         sshd hosts
 #   TESTBOT=path    testbot binary (default: <repo>/target/release/testbot)
+#   BASELINE=path   a second testbot binary (an earlier build) timed in the same runs, side
+#                   by side, into its own remote dir (tb0) with its own cache: before/after
 #   SEED=42         seed for bench/gen-tree.rb
 #   KEEP=1          keep the per-run logs
+#   STEPS="..."     the measurements to make, of: first nochange onefile mixed (default: all)
 #   TMPDIR=/dev/shm where the tree and the hosts' homes go (default /dev/shm, a
 #                   tmpfs, so that disk speed does not decide the figures)
 #
@@ -35,7 +38,7 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-bench_init sync.sh 33 0 "$@"
+bench_init sync.sh 36 0 "$@"
 RUNS=${RUNS:-5}
 HOSTS=${HOSTS:-4}
 positive RUNS "$RUNS"
@@ -70,6 +73,13 @@ trap 'exit 129' HUP
 start_hosts
 TREE=$WORK/tree
 CACHE=$WORK/cache
+CACHE0=$WORK/cache0
+TOOLS=(rs tb)
+if [[ -n ${BASELINE:-} ]]; then
+  [[ $BASELINE == /* ]] || BASELINE="$PWD/$BASELINE"
+  [[ -x $BASELINE ]] || die "BASELINE=$BASELINE is not an executable"
+  TOOLS+=(tb0)
+fi
 
 # --- the tree ------------------------------------------------------------------------
 note "generating the tree in $TREE"
@@ -83,6 +93,8 @@ ruby "$SCRIPT_DIR/gen-tree.rb" "$TREE" --seed "$SEED"
   printf '\n[ssh]\nknown_hosts = "%s"\nhost_key_checking = "strict"\n' "$KNOWN_HOSTS"
   printf '\n[sync]\nremote_dir = "tb"\n'
 } >"$TREE/testbot.toml"
+# The baseline's inventory: the same hosts, its own remote dir, outside the tree.
+sed 's/^remote_dir = "tb"$/remote_dir = "tb0"/' "$TREE/testbot.toml" >"$WORK/testbot0.toml"
 TREE_FILES=$(find "$TREE" -mindepth 1 \( -type f -o -type l \) | wc -l)
 TREE_MB=$(du -sm --apparent-size "$TREE" | awk '{ print $1 }')
 note "  $TREE_FILES files and links, $TREE_MB MB"
@@ -91,7 +103,7 @@ SSH_CMD="ssh -F /dev/null -i $CLIENT_KEY -o IdentitiesOnly=yes -o IdentityAgent=
 
 # --- measuring -------------------------------------------------------------------------
 declare -A T
-STEPS=(first nochange onefile mixed)
+read -r -a STEPS <<<"${STEPS:-first nochange onefile mixed}"
 declare -A STEP_LABEL=([first]="first sync (empty hosts)" [nochange]="no-change sync" [onefile]="one changed file" [mixed]="mixed changes")
 
 rsync_all() {
@@ -106,6 +118,10 @@ rsync_all() {
 
 testbot_all() {
   XDG_CACHE_HOME=$CACHE "$TESTBOT" sync -C "$TREE"
+}
+
+baseline_all() {
+  XDG_CACHE_HOME=$CACHE0 "$BASELINE" sync -C "$TREE" -c "$WORK/testbot0.toml"
 }
 
 check_copies() { # tool (rs|tb), what
@@ -128,6 +144,7 @@ prepare_step() { # step tool: what happens before the timed run
     first)
       for ((k = 1; k <= HOSTS; k++)); do rm -rf -- "${H_HOME[k]:?}/$tool"; done
       [[ $tool == tb ]] && rm -rf -- "$CACHE"
+      [[ $tool == tb0 ]] && rm -rf -- "$CACHE0"
       ;;
     onefile) printf '# edit %s\n' "$RANDOM" >>"$TREE/app/models/group_3/file_0.rb" ;;
     mixed)
@@ -148,6 +165,8 @@ timed() { # step tool rep
   start=$(date +%s.%N)
   if [[ $tool == rs ]]; then
     rsync_all >"$log" 2>&1 || { note "  FAILED: rsync ($step, run $rep)"; show_tail "$log"; FAILED=1; exit 1; }
+  elif [[ $tool == tb0 ]]; then
+    baseline_all >"$log" 2>&1 || { note "  FAILED: baseline testbot sync ($step, run $rep)"; show_tail "$log"; FAILED=1; exit 1; }
   else
     testbot_all >"$log" 2>&1 || { note "  FAILED: testbot sync ($step, run $rep)"; show_tail "$log"; FAILED=1; exit 1; }
   fi
@@ -160,13 +179,14 @@ timed() { # step tool rep
 
 # One untimed warm-up of each tool (page cache, sshd, host key checks).
 note "warm-up"
-timed first rs 0 && timed first tb 0
+for tool in "${TOOLS[@]}"; do timed first "$tool" 0; done
 T=()
 ORDER_LOG=()
 for step in "${STEPS[@]}"; do
   note "${STEP_LABEL[$step]}"
   for ((rep = 1; rep <= RUNS; rep++)); do
-    if ((rep % 2 == 1)); then order=(rs tb); else order=(tb rs); fi
+    # Each tool goes first in turn.
+    order=("${TOOLS[@]:rep % ${#TOOLS[@]}}" "${TOOLS[@]:0:rep % ${#TOOLS[@]}}")
     # Both tools start from the same state: the change is made once, before the first.
     if [[ $step == first ]]; then
       for tool in "${order[@]}"; do prepare_step first "$tool"; timed first "$tool" "$rep"; done
@@ -182,13 +202,25 @@ report_head "Sync: testbot sync vs rsync -a --delete, $HOSTS hosts on 127.0.0.1"
 echo "- Tree: $TREE_FILES files and links, $TREE_MB MB (bench/gen-tree.rb, seed $SEED)"
 echo "- testbot $(testbot_version); $(rsync --version | head -n 1 | awk '{ print "rsync " $3 }'); $(ssh -V 2>&1 | cut -d, -f1)"
 echo "- Runs: $RUNS per row, tools interleaved; every copy checked with diff -r after every run"
-echo
-echo "| Sync | rsync median (s) | testbot median (s) | testbot min–max (s) | testbot ÷ rsync |"
-echo "|---|---:|---:|---:|---:|"
+if [[ -n ${BASELINE:-} ]]; then
+  echo "- Baseline (tb0): $BASELINE, timed in the same runs"
+  echo
+  echo "| Sync | rsync median (s) | testbot median (s) | testbot min–max (s) | testbot ÷ rsync | baseline median (s) | baseline min–max (s) | baseline ÷ rsync |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+else
+  echo
+  echo "| Sync | rsync median (s) | testbot median (s) | testbot min–max (s) | testbot ÷ rsync |"
+  echo "|---|---:|---:|---:|---:|"
+fi
 for step in "${STEPS[@]}"; do
   read -r _ rmed _ _ < <(stats "${T[$step.rs]}")
   read -r _ tmed tmin tmax < <(stats "${T[$step.tb]}")
-  echo "| ${STEP_LABEL[$step]} | $rmed | $tmed | $tmin–$tmax | $(ratio "$tmed" "$rmed") |"
+  row="| ${STEP_LABEL[$step]} | $rmed | $tmed | $tmin–$tmax | $(ratio "$tmed" "$rmed") |"
+  if [[ -n ${BASELINE:-} ]]; then
+    read -r _ bmed bmin bmax < <(stats "${T[$step.tb0]}")
+    row+=" $bmed | $bmin–$bmax | $(ratio "$bmed" "$rmed") |"
+  fi
+  echo "$row"
 done
 echo
 echo "Commands: \`rsync -a --delete -e 'ssh -p PORT …' TREE/ USER@127.0.0.1:rs/\` once per host, all in parallel;"

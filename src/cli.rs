@@ -177,8 +177,8 @@ pub struct InitArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
-    /// Rehash every file on the hosts (not just trust the manifest they hold), and repair what
-    /// was changed there by hand.
+    /// Rehash every file on the hosts (not just trust the manifest they hold and their record of
+    /// what was written), and repair what differs.
     #[arg(long)]
     pub verify: bool,
 }

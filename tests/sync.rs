@@ -226,25 +226,34 @@ fn a_directory_replaced_by_a_link_out_of_the_tree_is_never_written_through() {
 }
 
 #[test]
-fn verify_repairs_changes_made_on_the_host_and_a_plain_sync_does_not() {
+fn changes_made_on_the_host_are_repaired_by_a_plain_sync_and_by_verify() {
     let bed = Testbed::start(1);
     let p = setup(&bed);
-    sync(&p, &[]).assert_exit(0);
+    // A run used the copy (its tests could have changed it): the next sync compares.
+    p.testbot(["spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run().assert_exit(0);
     let r = remote(&bed, 0);
-    fs::write(r.join("spec/math_spec.rb"), "# edited on the host\n").unwrap();
-    fs::remove_file(r.join("spec/passing_spec.rb")).unwrap();
-    fs::set_permissions(r.join("spec/nested_spec.rb"), fs::Permissions::from_mode(0o700)).unwrap();
-    fs::remove_file(r.join("spec/with space_spec.rb")).unwrap();
-    symlink("/tmp", r.join("spec/with space_spec.rb")).unwrap();
+    let tamper = || {
+        fs::write(r.join("spec/math_spec.rb"), "# edited on the host\n").unwrap();
+        fs::remove_file(r.join("spec/passing_spec.rb")).unwrap();
+        fs::set_permissions(r.join("spec/nested_spec.rb"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::remove_file(r.join("spec/with space_spec.rb")).unwrap();
+        symlink("/tmp", r.join("spec/with space_spec.rb")).unwrap();
+    };
+    tamper();
     // A test artefact testbot never shipped stays.
     fs::create_dir_all(r.join("tmp")).unwrap();
     fs::write(r.join("tmp/artefact"), "kept\n").unwrap();
 
+    // The host's record of what testbot wrote shows the four changes: no rehashing needed.
+    // (Changes by hand after a plain sync, with no run since, are for --verify: below.)
     let plain = sync(&p, &[]);
     plain.assert_exit(0);
-    assert!(line(&plain, "host1").contains("up to date"), "{}", plain.dump());
-    assert_eq!(fs::read_to_string(r.join("spec/math_spec.rb")).unwrap(), "# edited on the host\n");
+    assert!(line(&plain, "host1").contains("4 files sent"), "{}", plain.dump());
+    assert!(!line(&plain, "host1").contains("after rehashing"), "{}", plain.dump());
+    assert_eq!(fs::read_to_string(r.join("tmp/artefact")).unwrap(), "kept\n", "not testbot's to delete");
+    assert_eq!(fs::read_to_string(r.join("spec/math_spec.rb")).unwrap(), fs::read_to_string(p.path("spec/math_spec.rb")).unwrap());
 
+    tamper();
     let verify = sync(&p, &["--verify"]);
     verify.assert_exit(0);
     assert!(line(&verify, "host1").contains("4 files sent"), "{}", verify.dump());
@@ -420,4 +429,138 @@ fn testbots_own_history_stays_behind_so_an_unchanged_tree_is_up_to_date_after_a_
     after.assert_exit(0);
     assert!(line(&after, "host1").contains("up to date"), "{}", after.dump());
     assert!(line(&after, "host2").contains("up to date"), "{}", after.dump());
+}
+
+// Issue 26 (session 25): a host's copy that drifts, memory with large files, Ctrl-C while hashing.
+
+/// An auto-updating snapshot: the spec fails against the committed file and rewrites it (same
+/// size) with what it rendered, so that a copy left as the spec wrote it passes next time.
+const SNAPSHOT_SPEC: &str = "RSpec.describe 'rendered output' do
+  it 'matches its snapshot' do
+    path = File.expand_path('fixtures/snapshot.txt', __dir__)
+    expected = File.read(path)
+    File.write(path, \"rendered!\\n\")
+    expect(\"rendered!\\n\").to eq(expected)
+  end
+end
+";
+
+#[test]
+fn a_file_a_spec_rewrites_on_a_host_is_sent_again_so_the_next_run_is_red_too() {
+    let bed = Testbed::start(1);
+    let p = setup(&bed);
+    p.write("spec/fixtures/snapshot.txt", "committed\n");
+    p.write("spec/fixtures/kept.txt", "kept\n");
+    p.write("spec/snapshot_spec.rb", SNAPSHOT_SPEC);
+    let snapshot = remote(&bed, 0).join("spec/fixtures/snapshot.txt");
+    let run = || p.testbot(["spec/snapshot_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run();
+    let first = run();
+    first.assert_exit(1);
+    assert_eq!(fs::read_to_string(&snapshot).unwrap(), "rendered!\n", "the spec rewrote the host's copy");
+    // The local tree did not change; the host's copy did, and is put back before the next run.
+    let second = run();
+    second.assert_exit(1);
+    second.assert_output_contains("1 failure");
+    // `testbot sync` says what it sends again, not "up to date".
+    let resync = sync(&p, &[]);
+    resync.assert_exit(0);
+    assert!(line(&resync, "host1").contains("1 file sent"), "{}", resync.dump());
+    assert_eq!(fs::read_to_string(&snapshot).unwrap(), "committed\n");
+    assert_exact(&p, &bed, 0);
+    // A file removed from the host's copy after a run used it comes back; one made there stays.
+    p.testbot(["spec/passing_spec.rb"]).env("XDG_CACHE_HOME", p.outside("cache")).run().assert_exit(0);
+    fs::remove_file(remote(&bed, 0).join("spec/fixtures/kept.txt")).unwrap();
+    fs::create_dir_all(remote(&bed, 0).join("log")).unwrap();
+    fs::write(remote(&bed, 0).join("log/made-by-a-test.log"), "x").unwrap();
+    let restored = sync(&p, &[]);
+    restored.assert_exit(0);
+    assert!(line(&restored, "host1").contains("1 file sent"), "{}", restored.dump());
+    assert_eq!(fs::read_to_string(remote(&bed, 0).join("spec/fixtures/kept.txt")).unwrap(), "kept\n");
+    assert!(remote(&bed, 0).join("log/made-by-a-test.log").exists());
+    let quiet = sync(&p, &[]);
+    assert!(line(&quiet, "host1").contains("up to date"), "{}", quiet.dump());
+}
+
+/// The peak resident memory (VmHWM, kB) `pid` has reached, if it is still there.
+fn peak_kb(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_large_sparse_file_is_streamed_in_bounded_memory_and_arrives_intact() {
+    const SIZE: u64 = 1 << 30;
+    let bed = Testbed::start(1);
+    let p = setup(&bed);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        fs::create_dir_all(p.path("data")).unwrap();
+        let mut f = fs::File::create(p.path("data/big.bin")).unwrap();
+        f.write_all(b"head of the file").unwrap();
+        f.set_len(SIZE).unwrap();
+        f.seek(SeekFrom::Start(SIZE / 2)).unwrap();
+        f.write_all(b"middle").unwrap();
+        f.seek(SeekFrom::Start(SIZE - 4)).unwrap();
+        f.write_all(b"tail").unwrap();
+    }
+    let running = p.testbot(["sync"]).env("XDG_CACHE_HOME", p.outside("cache")).spawn();
+    let pid = running.pid();
+    // VmHWM only grows: its last reading is the process's peak up to then.
+    let poller = std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Some(kb) = peak_kb(pid) {
+            peak = peak.max(kb);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        peak
+    });
+    let run = running.finish(std::time::Duration::from_secs(600));
+    let peak = poller.join().unwrap();
+    eprintln!("testbot sync's peak resident memory: {peak} kB");
+    run.assert_exit(0);
+    // 64 MB, and a little for each of the project's ~20 files.
+    assert!(peak > 0 && peak < 64 * 1024 + 20 * 64, "peak resident memory {peak} kB while sending a {SIZE}-byte file\n{}", run.dump());
+    let copy = remote(&bed, 0).join("data/big.bin");
+    assert_eq!(fs::metadata(&copy).unwrap().len(), SIZE);
+    let cmp = Command::new("cmp").arg(p.path("data/big.bin")).arg(&copy).output().unwrap();
+    assert!(cmp.status.success(), "the host's copy differs: {}", String::from_utf8_lossy(&cmp.stdout));
+}
+
+/// Bytes `pid` has read so far (`rchar` of /proc/PID/io), if it is still there.
+fn read_bytes(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines().find_map(|l| l.strip_prefix("rchar: "))?.trim().parse().ok()
+}
+
+#[test]
+fn ctrl_c_while_new_files_are_hashed_stops_the_hashing() {
+    const FILES: usize = 40;
+    const SIZE: u64 = 32 << 20;
+    let bed = Testbed::start(1);
+    let p = setup(&bed);
+    fs::create_dir_all(p.path("data")).unwrap();
+    for i in 0..FILES {
+        let f = fs::File::create(p.path(&format!("data/blob_{i:02}.bin"))).unwrap();
+        f.set_len(SIZE).unwrap();
+    }
+    let cache = p.outside("cache");
+    let running = p.testbot(["sync"]).env("XDG_CACHE_HOME", &cache).spawn();
+    let pid = running.pid();
+    // Once it has read 64 MB of the blobs it is hashing them: interrupt it there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while read_bytes(pid).is_some_and(|n| n < 64 << 20) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let read_then = read_bytes(pid).expect("testbot still running when it had read 64 MB");
+    assert!(read_then < FILES as u64 * SIZE / 2, "it read {read_then} bytes before the signal");
+    running.signal("INT");
+    let run = running.finish(std::time::Duration::from_secs(120));
+    run.assert_exit(130);
+    // The process's own record: a finished hashing leaves the tree cache, listing every blob;
+    // stopped, it leaves none. And nothing reached the host.
+    let tree = std::process::Command::new("find").arg(&cache).args(["-name", "tree"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&tree.stdout), "", "the hashing ran to its end\n{}", run.dump());
+    assert!(!remote(&bed, 0).join(".testbot/sync").exists() || fs::read_dir(remote(&bed, 0).join(".testbot/sync")).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("manifest.")));
+    assert!(!remote(&bed, 0).join("data").exists());
 }

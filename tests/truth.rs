@@ -191,6 +191,9 @@ const CASES: &[Case] = &[
     rspec("truth/output", Errors::PerFile),
     rspec("truth/aggregate", Errors::PerFile),
     rspec("truth/tmpdir", Errors::PerFile),
+    // A long file cut into pieces by its history (tmp/), one of them batched with a file that
+    // does not load: the piece goes back, uncharged, and runs.
+    rspec("truth/split_load_error", Errors::PerFile),
     Case {
         fw: Fw::Minitest,
         ends_early: &["test/exit_bang_test.rb"],
@@ -203,12 +206,24 @@ const CASES: &[Case] = &[
     Case { fw: Fw::Cucumber, args: &["--tags", "@wip-done", "--wip"], ..rspec("truth/cucumber_wip", Errors::PerFile) },
 ];
 
+/// A fixture's `history/` holds what an earlier run left in `tmp/` (the runtime and examples
+/// logs): put where testbot reads it (fixtures' own `tmp/` is never copied).
+fn with_history(p: &Project) {
+    let Ok(entries) = fs::read_dir(p.path("history")) else { return };
+    fs::create_dir_all(p.path("tmp")).unwrap();
+    for entry in entries {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), p.path("tmp").join(entry.file_name())).unwrap();
+    }
+}
+
 /// Runs one case with `args` (and `toml` as testbot.toml, if any) and compares with the
 /// framework's own runs.
 fn check(case: &Case, args: &[&str], toml: Option<&str>) -> (Run, Report) {
     let p = Project::new(case.fixture);
     let files = test_files(&p, case.fw);
     let refs: BTreeMap<String, Reference> = files.iter().map(|f| (f.clone(), reference(&p, case.fw, f, case.args))).collect();
+    with_history(&p);
     if let Some(toml) = toml {
         p.write("testbot.toml", toml);
     }
@@ -370,6 +385,34 @@ fn a_load_error_with_suggestions_is_blamed_on_its_file_and_the_run_ends() {
     let retries = run.combined().matches("RETRY").count();
     assert!(retries <= 2 * files_count(&report), "{retries} requeues\n{}", run.dump());
     run.assert_output_contains("An error occurred while loading ./spec/calc_spec.rb. - Did you mean?");
+}
+
+#[test]
+fn a_file_sent_back_by_other_files_failures_still_runs_and_the_run_reports() {
+    // One slot, batches of four: three files that kill their own runner go first, the slow
+    // file behind them each time, then the file that does not load. Each failure sends the slow
+    // file back through no fault of its own: it is charged none of those starts and runs.
+    let p = Project::new("truth/split_load_error");
+    with_history(&p);
+    let mut log = fs::read_to_string(p.path("tmp/testbot-runtime-rspec.log")).unwrap();
+    for c in ["a", "b", "c"] {
+        p.write(&format!("spec/crash_{c}_spec.rb"), "describe('crash') { it('kills its runner') { Process.kill(:KILL, Process.pid) } }\n");
+        log.push_str(&format!("spec/crash_{c}_spec.rb:3.0\n"));
+    }
+    p.write("tmp/testbot-runtime-rspec.log", &log);
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) =
+        p.testbot(["-n", "1"]).env("TESTBOT_TUNING", "max_batch_files=4,split_factor=0.1").report_to(&report_path).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(report.file_paths().len(), 9, "every file has one result\n{}", run.dump());
+    let slow = report.file("spec/slow_import_spec.rb");
+    assert_eq!((slow.status.as_str(), slow.examples, slow.failures), ("passed", 6, 0), "{}", run.dump());
+    for c in ["a", "b", "c"] {
+        assert_eq!(report.file(&format!("spec/crash_{c}_spec.rb")).status, "errored", "{}", run.dump());
+    }
+    assert_eq!(report.file("spec/syntax_error_spec.rb").status, "errored", "{}", run.dump());
+    assert!(!run.combined().contains("internal error"), "{}", run.dump());
+    run.assert_output_contains("FAILED");
 }
 
 fn files_count(report: &Report) -> usize {

@@ -81,6 +81,6 @@ pub fn hosts(location: &Location) -> Result<Outcome, Error> {
 /// What the project's copy on a host takes: the files a sync ships. None when the walk fails
 /// (a sync would say why).
 fn copy_bytes(root: &std::path::Path, inventory: &crate::inventory::Inventory) -> Option<u64> {
-    let found = crate::sync::walk(root, &inventory.sync.exclude, &inventory.sync.include).ok()?;
+    let found = crate::sync::walk(root, &inventory.sync.exclude, &inventory.sync.include, &Default::default()).ok()?;
     Some(found.iter().filter(|f| f.meta.is_file()).map(|f| f.meta.len()).sum())
 }

@@ -156,7 +156,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
     }
     let remote_dir = remote_dir(inventory, &project.root);
     // The tree is walked and hashed while the hosts are reached and asked for their state.
-    let local = (!inventory.sync.skip).then(|| build_local(project, inventory));
+    let local = (!inventory.sync.skip).then(|| build_local(project, inventory, signals));
     let payloads = sync::Payloads::default();
     let jobs = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
@@ -166,7 +166,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(|e| Failed::sync(e, ""))?,
                 Some(local) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false).await.map_err(|e| Failed::sync(e, "failed to sync: "))?;
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false, true).await.map_err(|e| Failed::sync(e, "failed to sync: "))?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
             }
@@ -226,15 +226,25 @@ fn sync_exclude(project: &Project, inventory: &Inventory) -> Vec<String> {
 }
 
 /// The project's manifest, built on a blocking thread (it walks and may hash the whole tree),
-/// as a future every host can await.
-fn build_local(project: &Project, inventory: &Inventory) -> sync::LocalFuture {
+/// as a future every host can await. A signal stops the thread within a buffer's read, so that
+/// the process does not wait for it on its way out.
+fn build_local(project: &Project, inventory: &Inventory, signals: &Signals) -> sync::LocalFuture {
     use futures::FutureExt;
     let support = support_files(project);
     let (root, exclude, include) = (project.root.clone(), sync_exclude(project, inventory), inventory.sync.include.clone());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = {
+        let (stop, signals) = (stop.clone(), signals.clone());
+        tokio::spawn(async move {
+            signals.stopped().await;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
     let built = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let cache = sync::local::cache_dir(&root);
-        let built = sync::Local::build(&root, &exclude, &include, support, cache.as_deref());
+        let built = sync::Local::build_stoppable(&root, &exclude, &include, support, cache.as_deref(), &stop);
+        stopper.abort();
         if let Ok(local) = &built {
             tracing::debug!(entries = local.manifest.entries.len(), stats = ?local.stats, seconds = started.elapsed().as_secs_f64(), "built the manifest");
         }
@@ -272,7 +282,7 @@ pub struct Synced {
 /// stops the hosts still syncing (they report `INTERRUPTED`); the others keep their result.
 pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, signals: &Signals) -> Result<Synced, String> {
     let remote_dir = remote_dir(inventory, &project.root);
-    let local = build_local(project, inventory);
+    let local = build_local(project, inventory, signals);
     let payloads = sync::Payloads::default();
     let jobs = inventory.hosts.iter().map(|spec| {
         let (local, payloads, remote_dir) = (local.clone(), &payloads, &remote_dir);
@@ -280,7 +290,7 @@ pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, s
             // One connection: a sync runs one command at a time.
             let work = async {
                 match connect_only(spec, inventory, 1).await {
-                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify).await.map_err(|e| Failed::sync(e, "")),
+                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify, false).await.map_err(|e| Failed::sync(e, "")),
                     Err(reason) => Err(reason.into()),
                 }
             };

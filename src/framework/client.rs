@@ -8,7 +8,12 @@
 //!   testbot __batch-client SOCKET fork|preload COMMAND…
 //!
 //! `main.rs` hands it the arguments before anything else runs (no clap, no runtime). The request
-//! it writes is the one `testbot_request.rb` reads.
+//! it writes is the one `testbot_request.rb` reads; it sends it only once the server said
+//! `ready` (within `TESTBOT_FORK_START_TIMEOUT` seconds), so a stopped server never holds the
+//! batch's pipes. The keeper then says `group PGID`, then `exit N`, `signal N` or `lost server`.
+//! Whatever ends the batch through no doing of the framework's (no server, a stuck one, a lost
+//! keeper) is said on the event channel as `{"e":"lost"}`, and how the child ended as
+//! `{"e":"child_ended"}`: testbot then never takes this client's status for the framework's.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, BufReader, Write};
@@ -28,12 +33,29 @@ pub fn command(exe: &str, socket: &str, kind: &str, argv: Vec<String>) -> Vec<St
     wrapped
 }
 
-/// How the batch's child ended, as the server's keeper says it.
+/// What the server (or the batch's keeper) says on the socket, a line each.
 #[derive(Debug, PartialEq)]
 enum Answer {
+    /// The server took the connection: the request and descriptors may go.
+    Ready,
+    /// The child's process group.
+    Group(i32),
     Exit(i32),
     Signal(i32),
+    /// The server went away and its keeper killed the batch.
+    LostServer,
 }
+
+/// What went away under a batch, as said on the event channel (`{"e":"lost","what":…}`).
+#[derive(Clone, Copy)]
+enum Lost {
+    Server,
+    Keeper,
+}
+
+/// The variable that bounds the wait for the server's `ready`, in seconds (the client's only).
+pub const START_TIMEOUT_VAR: &str = "TESTBOT_FORK_START_TIMEOUT";
+const DEFAULT_START_TIMEOUT: f64 = 20.0;
 
 /// Runs the client with `args` (what follows `COMMAND`) and exits as the batch did.
 pub fn main(args: &[OsString]) -> ! {
@@ -41,16 +63,75 @@ pub fn main(args: &[OsString]) -> ! {
         fail("usage: testbot __batch-client SOCKET fork|preload COMMAND…", 2)
     };
     let server = if kind == "preload" { "the preload server of this slot" } else { "the fork server of this host" };
+    let start_timeout = std::env::var(START_TIMEOUT_VAR).ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0);
+    let start_timeout = std::time::Duration::from_secs_f64(start_timeout.unwrap_or(DEFAULT_START_TIMEOUT));
+    std::env::remove_var(START_TIMEOUT_VAR);
     let conn = match connect(Path::new(socket)) {
         Ok(conn) => conn,
-        // Every batch of this host (or slot) would end the same way: 127 takes the host out.
-        Err(e) => fail(&format!("testbot: {server} is gone ({e})"), 127),
+        // Every batch of this host (or slot) would end the same way.
+        Err(e) => lost(Lost::Server, &format!("{server} is gone ({e})"), 127),
     };
-    match request(&conn, &args[2..]).and_then(|()| answer(&conn)) {
-        Ok(Some(Answer::Exit(code))) => std::process::exit(code),
-        Ok(Some(Answer::Signal(signal))) => die_by(signal),
-        Ok(None) | Err(_) => fail(&format!("testbot: {server} went away while the batch ran"), 1),
+    let mut reader = BufReader::new(&conn);
+    // A stopped or wedged server accepts nothing: the batch never starts, and it holds none of
+    // the batch's descriptors (they go only once it said `ready`).
+    let _ = conn.set_read_timeout(Some(start_timeout));
+    match next_answer(&mut reader) {
+        Ok(Some(Answer::Ready)) => {}
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            lost(Lost::Server, &format!("{server} did not take the batch within {}s", start_timeout.as_secs_f64()), 1)
+        }
+        _ => lost(Lost::Server, &format!("{server} went away before the batch started"), 1),
     }
+    let _ = conn.set_read_timeout(None);
+    if request(&conn, &args[2..]).is_err() {
+        lost(Lost::Server, &format!("{server} went away before the batch started"), 1)
+    }
+    let mut group = None;
+    loop {
+        match next_answer(&mut reader) {
+            Ok(Some(Answer::Group(pgid))) => group = Some(pgid),
+            Ok(Some(Answer::Exit(code))) => {
+                event(&serde_json::json!({ "e": "child_ended" }));
+                std::process::exit(code)
+            }
+            Ok(Some(Answer::Signal(signal))) => {
+                event(&serde_json::json!({ "e": "child_ended" }));
+                die_by(signal)
+            }
+            Ok(Some(Answer::LostServer)) => lost(Lost::Server, &format!("{server} went away while the batch ran"), 1),
+            Ok(Some(Answer::Ready)) => {}
+            Ok(None) | Err(_) => {
+                // The keeper is gone: the batch it kept goes too, not left running unwatched.
+                if let Some(pgid) = group.filter(|g| *g > 1) {
+                    // SAFETY: a plain kill(2) of the child's process group.
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                }
+                lost(Lost::Keeper, &format!("the process that kept this batch on {server} went away while the batch ran"), 1)
+            }
+        }
+    }
+}
+
+/// The batch ended through no doing of the framework's: said on stderr and, for testbot, on the
+/// event channel, so that it reruns what is not proven instead of taking this status for the
+/// framework's.
+fn lost(what: Lost, message: &str, code: i32) -> ! {
+    let _ = writeln!(io::stderr(), "testbot: {message}");
+    let what = match what {
+        Lost::Server => "server",
+        Lost::Keeper => "keeper",
+    };
+    event(&serde_json::json!({ "e": "lost", "what": what, "m": message }));
+    std::process::exit(code)
+}
+
+/// One event line on the batch's event channel (its stdout without one), on a line of its own.
+fn event(line: &serde_json::Value) {
+    let fd = std::env::var("TESTBOT_EVENT_FD").ok().and_then(|fd| fd.parse::<RawFd>().ok()).unwrap_or(1);
+    let bytes = format!("\n{line}\n");
+    // SAFETY: a plain write(2) of a buffer that lives for the call, to a descriptor this process
+    // was given; it is not closed or owned here.
+    unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
 }
 
 fn fail(message: &str, code: i32) -> ! {
@@ -138,17 +219,25 @@ fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// The keeper's line: `exit N` or `signal N` (None: the server hung up without one).
-fn answer(conn: &UnixStream) -> io::Result<Option<Answer>> {
+/// The next line on the socket (None: the other end hung up without one).
+fn next_answer(reader: &mut BufReader<&UnixStream>) -> io::Result<Option<Answer>> {
     let mut line = String::new();
-    BufReader::new(conn).read_line(&mut line)?;
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
     Ok(parse_answer(&line))
 }
 
 fn parse_answer(line: &str) -> Option<Answer> {
+    match line.trim_end() {
+        "ready" => return Some(Answer::Ready),
+        "lost server" => return Some(Answer::LostServer),
+        _ => {}
+    }
     let (word, number) = line.trim_end().split_once(' ')?;
     let number = number.parse().ok()?;
     match word {
+        "group" => Some(Answer::Group(number)),
         "exit" => Some(Answer::Exit(number)),
         "signal" => Some(Answer::Signal(number)),
         _ => None,
@@ -191,5 +280,8 @@ mod tests {
         assert_eq!(parse_answer(""), None);
         assert_eq!(parse_answer("exit x\n"), None);
         assert_eq!(parse_answer("bye 1\n"), None);
+        assert_eq!(parse_answer("ready\n"), Some(Answer::Ready));
+        assert_eq!(parse_answer("group 4242\n"), Some(Answer::Group(4242)));
+        assert_eq!(parse_answer("lost server\n"), Some(Answer::LostServer));
     }
 }

@@ -38,6 +38,21 @@ pub enum Event {
     /// The host's fork server loaded the framework's core and takes batches.
     ForkReady,
     Done { examples: u64, failures: u64, pending: u64, errors_outside: u64 },
+    /// The batch's client: the batch ended through no doing of the framework's (its exit status
+    /// is the client's, not the framework's).
+    Lost { what: LostPart, m: String },
+    /// The batch's client: the child ended and the client ends the same way (without it, a
+    /// client that ended by a signal was killed from outside).
+    ChildEnded,
+}
+
+/// What went away under a forked batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LostPart {
+    /// The fork (or preload) server: gone, stuck, or it went away while the batch ran.
+    Server,
+    /// The process that kept the batch (the fork server's keeper, the preload server).
+    Keeper,
 }
 
 /// An event line as sent: every event's fields in one flat struct. Parsing into it directly
@@ -65,6 +80,8 @@ struct Wire<'a> {
     errors_outside: Option<u64>,
     #[serde(default)]
     err: bool,
+    /// What went away (`lost`): `server` or `keeper`.
+    what: Option<String>,
     /// The number of this event's mark in the output (`file`, `file_done`).
     q: Option<u64>,
 }
@@ -110,6 +127,11 @@ impl Event {
                 failures: w.failures.ok_or_else(|| need("failures"))?,
                 pending: w.pending.ok_or_else(|| need("pending"))?,
                 errors_outside: w.errors_outside.ok_or_else(|| need("errors_outside"))?,
+            },
+            "child_ended" => Event::ChildEnded,
+            "lost" => Event::Lost {
+                what: if w.what.as_deref() == Some("server") { LostPart::Server } else { LostPart::Keeper },
+                m: w.m.ok_or_else(|| need("m"))?,
             },
             other => return Err(format!("unknown event `{other}`")),
         };
@@ -296,6 +318,22 @@ mod tests {
                 Piece::Output("tail".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_client_says_what_went_away_and_how_its_child_ended() {
+        // On lines of their own, after whatever half line a killed child left.
+        let out = decode(true, &[b"{\"e\":\"hel", b"\n{\"e\":\"lost\",\"what\":\"server\",\"m\":\"gone\"}\n\n{\"e\":\"child_ended\"}\n"]);
+        assert_eq!(
+            out,
+            vec![
+                Piece::Output("{\"e\":\"hel".into()),
+                Piece::Event(Event::Lost { what: LostPart::Server, m: "gone".into() }),
+                Piece::Event(Event::ChildEnded),
+            ]
+        );
+        let keeper = Event::parse_marked(br#"{"e":"lost","what":"keeper","m":"x"}"#).unwrap().0;
+        assert_eq!(keeper, Event::Lost { what: LostPart::Keeper, m: "x".into() });
     }
 
     #[test]

@@ -12,13 +12,20 @@
 # environment and directory, and its stdout, stderr and event channel. For each batch the server
 # forks a keeper, which forks the batch's child and sends back how the child ended:
 #
-#   server ── keeper (process group of its own) ── child: sets the batch's environment, chdir,
-#                                                  descriptors 0–3, then runs the command
+#   server ── keeper (process group of its own) ── child (process group of its own): sets the
+#                                                  batch's environment, chdir, descriptors 0–3,
+#                                                  then runs the command
 #
-# No process is left behind: the keeper kills its process group (the child and all it started)
-# when the client hangs up (testbot killed the batch: a timeout, fail-fast, Ctrl-C, a lost host)
-# or when the server goes away (the run ended, or testbot was killed). The child runs no thread
-# of testbot's; the server runs nothing of a batch, so every batch starts from the same state.
+# The conversation on the socket: the server says `ready` once it has accepted (the client sends
+# its descriptors only then: a stopped server must never hold a batch's pipes open); the keeper
+# says `group PGID` (the child's process group) once the child is forked, then `exit N`,
+# `signal N`, or `lost server` (the server went away and the keeper killed the batch).
+#
+# No process is left behind: the keeper kills the child's process group (the child and all it
+# started) when the child ends, when the client hangs up (testbot killed the batch: a timeout,
+# fail-fast, Ctrl-C, a lost host) or when the server goes away (the run ended, or testbot was
+# killed); a client whose keeper is gone kills that group itself. The child runs no thread of
+# testbot's; the server runs nothing of a batch, so every batch starts from the same state.
 #
 # COMPILED, a directory testbot keeps between runs, holds the compiled code (instruction
 # sequences) of the files LIBS load, as bootsnap keeps an app's: the next run's server loads
@@ -98,6 +105,7 @@ module Testbot
     # One batch: its command, environment and directory (testbot_request.rb), then the client's
     # stdout, stderr and event channel. The keeper answers `exit N` or `signal N`.
     def serve(conn, server, events, launched, alive_r, alive_w)
+      conn.write("ready\n")
       request = Testbot::Request.read(conn) or return
       argv, env, cwd = request
       ios = [conn.recv_io, conn.recv_io, conn.recv_io]
@@ -124,38 +132,65 @@ module Testbot
       ios&.each { |io| io.close unless io.closed? }
     end
 
-    # In the keeper: forks the child, then waits for it, the client's hang-up or the server's
-    # end, whichever comes first.
+    # In the keeper: forks the child into a process group of its own, then waits for it, the
+    # client's hang-up or the server's end, whichever comes first. Whatever the child started
+    # and left running goes with its group when it ends, as a fresh runner's does.
     def keep(conn, alive_r, ios, events, &child)
-      pid = fork(&child)
+      pid = fork do
+        Process.setpgid(0, 0)
+        child.call
+      end
+      begin
+        Process.setpgid(pid, pid)
+      rescue SystemCallError
+        nil # the child did it first (or is gone already)
+      end
       # The keeper holds none of the batch's descriptors (its output ends with the child), nor
       # the server's.
       ios.each(&:close)
       events.close
       STDOUT.reopen(File::NULL)
       STDERR.reopen(File::NULL)
+      say(conn, "group #{pid}")
       done_r, done_w = IO.pipe
       waiter = Thread.new do
         status = Process.wait2(pid)[1]
         done_w.write('.')
         status
       end
+      watching = [conn, alive_r, done_r]
+      server_gone = false
       loop do
-        ready, = IO.select([conn, alive_r, done_r])
+        ready, = IO.select(watching)
         break if ready.include?(done_r)
         next if ready == [conn] && !hung_up?(conn)
 
-        # Killed, or the run is over: the child and all it started go with this group.
-        Process.kill(:KILL, 0)
+        # Killed, or the run is over: the child and all it started go with its group.
+        server_gone = ready.include?(alive_r)
+        kill_group(pid)
+        watching = [done_r]
       end
       status = waiter.value
-      answer = status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}"
-      begin
-        conn.write("#{answer}\n")
-      rescue SystemCallError, IOError
-        nil
-      end
+      kill_group(pid)
+      answer = if server_gone
+                 'lost server'
+               else
+                 status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}"
+               end
+      say(conn, answer)
       exit!(0)
+    end
+
+    def kill_group(pgid)
+      Process.kill(:KILL, -pgid)
+    rescue SystemCallError
+      nil # nothing of it is left
+    end
+
+    def say(conn, line)
+      conn.write("#{line}\n")
+    rescue SystemCallError, IOError
+      nil
     end
 
     def hung_up?(conn)

@@ -139,8 +139,10 @@ module Testbot
     end
 
     # One batch: its command (testbot_request.rb), then the client's stdout, stderr and event
-    # channel; answers `exit N` or `signal N`.
+    # channel; says `group PGID` once the child is forked, then `exit N` or `signal N`.
     def serve(conn, server, own_events)
+      # The client sends its descriptors once told `ready` (see testbot_fork.rb).
+      say(conn, 'ready')
       # The client's environment and directory are the slot's, which this server already has.
       request = Testbot::Request.read(conn) or return
       args = request.first
@@ -174,14 +176,22 @@ module Testbot
         nil # the child did it first (or is gone already)
       end
       [alive_r, out_io, err_io, event_io].each(&:close)
+      say(conn, "group #{pid}")
       status = wait_for(pid, conn)
       alive_w.close
-      answer = status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}"
+      # What the batch started and left running goes with its group, as a fresh runner's does.
       begin
-        conn.write("#{answer}\n")
-      rescue SystemCallError, IOError
+        Process.kill(:KILL, -pid)
+      rescue SystemCallError
         nil
       end
+      say(conn, status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}")
+    end
+
+    def say(conn, line)
+      conn.write("#{line}\n")
+    rescue SystemCallError, IOError
+      nil
     end
 
     # In the child: runs the command a fresh process would have run. It ends through `exit` (or

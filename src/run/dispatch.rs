@@ -5,7 +5,7 @@
 use super::plan::{select, Limits, Selection};
 use super::settle::{not_run, Settle};
 use crate::fleet::{build_slots, fork, host_env, hooks, preload, PreparedHost, Slot};
-use super::task::BatchTask;
+use super::task::{BatchTask, Lost};
 use super::{Ended, Error, Msg, Policy};
 use crate::events::{ExampleStatus, RunEvent, Stop};
 use crate::project::Project;
@@ -190,9 +190,16 @@ impl Plan {
     fn new(project: &Project, policy: &Policy, slots: usize, forking: bool) -> Result<Plan, Error> {
         let Selection { history, estimates, partition } = select(project, policy.partition);
         let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
+        // A knob for tests and benchmarks, as TESTBOT_TUNING: how long a stuck server holds a batch.
+        let server_start = std::env::var(crate::framework::client::START_TIMEOUT_VAR)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .map_or(super::plan::SERVER_START_TIMEOUT, std::time::Duration::from_secs_f64);
         let limits = Arc::new(Limits {
             floor: policy.file_timeout.map(|d| d.as_secs_f64()),
             history: estimates.iter().filter_map(|e| history.get(&e.path).map(|s| (e.path.clone(), s))).collect(),
+            server_start,
         });
         let defaults = if forking { Tuning::forked() } else { Tuning::default() };
         let tuning = match std::env::var("TESTBOT_TUNING") {
@@ -346,11 +353,13 @@ impl<'a> Dispatcher<'a> {
             // no other slot left.
             let wanted = if self.running == 0 && k == 0 { None } else { Some(self.slots[i].info.id) };
             let Some(batch) = self.queue.next_batch_for(wanted) else { continue };
-            if let Err(why) = self.settle.starting(&batch) {
-                // A bug, not a suite's doing: end the run rather than loop.
-                let _ = self.cancel.send(true);
-                return Err(Error::Internal(why));
-            }
+            let (batch, failures) = self.settle.starting(batch, &mut self.queue, emit);
+            self.failures_seen += failures;
+            let Some(batch) = batch else {
+                // Its files were past their bound and reported as not run: the slot is still free.
+                k += 1;
+                continue;
+            };
             self.idle.remove(k);
             self.running += 1;
             self.booting[h] += 1;
@@ -398,9 +407,13 @@ impl<'a> Dispatcher<'a> {
                 self.dispatch = true;
                 let h = self.slots[slot].host_index;
                 emit(RunEvent::BatchFinished { slot: self.slots[slot].info.id, seconds });
-                if let (Some(reason), false) = (lost, self.lost[h]) {
-                    self.leave(h);
-                    emit(RunEvent::HostLost { host: self.slots[slot].info.host.clone(), reason });
+                match lost {
+                    Some(Lost::Host(reason)) if !self.lost[h] => {
+                        self.leave(h);
+                        emit(RunEvent::HostLost { host: self.slots[slot].info.host.clone(), reason });
+                    }
+                    Some(Lost::ForkServer(reason)) => self.fork_server_lost(h, &reason, emit),
+                    _ => {}
                 }
                 if !self.lost[h] {
                     self.idle.push(slot);
@@ -443,6 +456,20 @@ impl<'a> Dispatcher<'a> {
         self.dispatch = true;
         if self.slots.iter().any(|s| s.host_index == h && s.fork.is_none() && s.preload.is_none()) {
             self.boot_limit[h] = self.hosts[h].boot_parallelism;
+        }
+    }
+
+    /// Host `h`'s fork server went away or is stuck: no batch goes back to it; its slots run
+    /// fresh processes from now on, a core's worth booting at a time (said once).
+    fn fork_server_lost(&mut self, h: usize, reason: &str, emit: Emit<'_>) {
+        let mut dropped = false;
+        for slot in self.slots.iter_mut().filter(|s| s.host_index == h) {
+            dropped |= slot.fork.take().is_some();
+        }
+        if dropped {
+            self.boot_limit[h] = self.hosts[h].boot_parallelism;
+            let name = self.hosts[h].host.name();
+            emit(RunEvent::Warning(format!("host `{name}`: {reason}; its batches run as fresh processes from now on")));
         }
     }
 

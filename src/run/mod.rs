@@ -9,7 +9,7 @@ mod plan;
 mod settle;
 mod task;
 
-pub use batch::{BatchEnd, BatchTracker, Captured, Ending, Requeue};
+pub use batch::{BatchEnd, BatchTracker, Blame, Captured, Ending, Requeue};
 pub use dispatch::execute;
 pub use error::Error;
 pub use plan::{select, Selection};
@@ -24,8 +24,8 @@ enum Msg {
     /// The runner finished booting (its first file started, or it ended); `seconds`: from its
     /// spawn to its first file's start (None: no file started).
     Booted { slot: usize, seconds: Option<f64> },
-    /// `lost`: the host went away (why); it takes no more work.
-    BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<String> },
+    /// `lost`: the host (or its fork server) went away, and why.
+    BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<task::Lost> },
     /// Host `host`'s fork server is ready, or did not start (its slots then run fresh processes).
     ForkServer { host: usize, booted: crate::fleet::fork::Booted },
 }

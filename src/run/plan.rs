@@ -13,7 +13,14 @@ const HISTORY_TIMEOUT_FACTOR: f64 = 5.0;
 pub(super) struct Limits {
     pub(super) floor: Option<f64>,
     pub(super) history: HashMap<String, f64>,
+    /// How long a fork or preload server may take to take a batch (its client's wait for
+    /// `ready`); past it the server is stuck and its host runs fresh processes.
+    pub(super) server_start: std::time::Duration,
 }
+
+/// A server takes a batch in milliseconds (it accepts, then forks); one that has not in this
+/// long is stopped or wedged.
+pub(super) const SERVER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Limits {
     pub(super) fn for_file(&self, path: &str) -> Option<f64> {

@@ -2,7 +2,7 @@
 //! together, a file with failed examples waits for their reruns (`--retries`), requeued files
 //! go back to the queue, and no file is started more often than its bound.
 
-use super::{Policy, Requeue};
+use super::{Blame, Policy, Requeue};
 use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, RunEvent};
 use crate::schedule::{Batch, Job, Queue};
 use std::collections::HashMap;
@@ -37,47 +37,80 @@ pub(super) struct Settle<'a> {
     held: HashMap<String, Held>,
     /// Split files: pieces still to come, and what the others reported.
     pieces: HashMap<String, (u32, Option<FileReport>)>,
-    /// How often each file (each of its pieces counted) was handed to a runner.
+    /// Into how many pieces each split file was cut (kept after its pieces are merged: a rerun
+    /// of its failures is bounded by all of them).
+    split: HashMap<String, u32>,
+    /// How often each file (each of its pieces counted) was handed to a runner and the start
+    /// was its own: a start that ended because of another file or lost infrastructure is given
+    /// back (`Blame::charged`).
     starts: HashMap<String, u32>,
+    /// How often each file was handed to a runner, whatever the start's end.
+    handed: HashMap<String, u32>,
 }
 
 /// A file (or each piece of a split file) is handed to a runner at most this many times plus
-/// `--retries`: once, once more alone after a crash, a hang or a lost host. Past it the file is
-/// reported as not run, whatever sent it back; so a run always ends.
+/// `--retries` for starts of its own: once, once more alone after a crash or a hang. Past it
+/// the file is reported as not run; so a run always ends.
 const STARTS_PER_FILE: u32 = 2;
+
+/// Starts that were not the file's own (another file failed, a host or a fork server went away)
+/// are not charged, but they are bounded too: each is some other failure, and those are bounded,
+/// yet a run must end whatever goes wrong. Past this many the file is reported as not run.
+const HANDOUTS_PER_FILE: u32 = 8;
 
 impl<'a> Settle<'a> {
     pub(super) fn new(policy: &'a Policy, jobs: &[Vec<Job>]) -> Settle<'a> {
-        let pieces = jobs
+        let pieces: HashMap<String, (u32, Option<FileReport>)> = jobs
             .iter()
             .filter(|f| f.len() > 1)
             .map(|f| (f[0].path.clone(), (f.len() as u32, None)))
             .collect();
-        Settle { policy, held: HashMap::new(), pieces, starts: HashMap::new() }
+        let split = pieces.iter().map(|(path, (n, _))| (path.clone(), *n)).collect();
+        Settle { policy, held: HashMap::new(), pieces, split, starts: HashMap::new(), handed: HashMap::new() }
     }
 
-    /// The most times `path` may be handed to a runner.
+    fn pieces_of(&self, path: &str) -> u32 {
+        self.split.get(path).copied().unwrap_or(1).max(1)
+    }
+
+    /// The most times `path` may be handed to a runner for starts of its own.
     fn bound(&self, path: &str) -> u32 {
-        let pieces = self.pieces.get(path).map_or(1, |(n, _)| (*n).max(1));
-        (STARTS_PER_FILE + self.policy.retries) * pieces
+        (STARTS_PER_FILE + self.policy.retries) * self.pieces_of(path)
     }
 
     fn at_bound(&self, path: &str) -> bool {
         self.starts.get(path).copied().unwrap_or(0) >= self.bound(path)
     }
 
-    /// A batch is about to start: counts its files; an error if one would pass its bound, which
-    /// `requeues` and retries never allow (a bug if it happens).
-    pub(super) fn starting(&mut self, batch: &Batch) -> Result<(), String> {
-        for job in &batch.jobs {
-            let bound = self.bound(&job.path);
-            let starts = self.starts.entry(job.path.clone()).or_default();
-            *starts += 1;
-            if *starts > bound {
-                return Err(format!("`{}` was about to start a {} time (at most {bound} are allowed)", job.path, ordinal(*starts)));
+    /// The most times `path` may be handed to a runner at all.
+    fn handout_bound(&self, path: &str) -> u32 {
+        (HANDOUTS_PER_FILE + self.policy.retries) * self.pieces_of(path)
+    }
+
+    fn handed_out(&self, path: &str) -> u32 {
+        self.handed.get(path).copied().unwrap_or(0)
+    }
+
+    /// A batch is about to start: counts its files' starts. A file that would pass a bound is
+    /// reported as not run instead of started (`requeues` and retries never send one back that
+    /// far, but the bound is an accounting rule, never a reason to abort the run). Returns what
+    /// is left of the batch (None: nothing) and the failures that made final.
+    pub(super) fn starting(&mut self, batch: Batch, queue: &mut Queue, emit: &mut (dyn FnMut(RunEvent) + Send)) -> (Option<Batch>, usize) {
+        let mut failures = 0;
+        let mut jobs = Vec::with_capacity(batch.jobs.len());
+        for job in batch.jobs {
+            let starts = self.starts.get(&job.path).copied().unwrap_or(0);
+            let handed = self.handed_out(&job.path);
+            if starts >= self.bound(&job.path) || handed >= self.handout_bound(&job.path) {
+                let why = format!("it was handed to a runner {handed} times without a result; testbot gives up on it");
+                failures += self.file(not_run(job, why, String::new()), queue, false, emit);
+                continue;
             }
+            *self.starts.entry(job.path.clone()).or_default() += 1;
+            *self.handed.entry(job.path.clone()).or_default() += 1;
+            jobs.push(job);
         }
-        Ok(())
+        ((!jobs.is_empty()).then_some(Batch { jobs }), failures)
     }
 
     /// A report from a batch: final, or held while failed examples run again, or one piece of a
@@ -129,15 +162,21 @@ impl<'a> Settle<'a> {
     }
 
     /// Files a batch gave back: to the queue again, or reported as not run when they went back
-    /// too often. Returns the failures that makes final.
+    /// too often. A file sent back through no failure of its own gets its start back. Returns
+    /// the failures that makes final.
     pub(super) fn requeues(&mut self, requeue: Vec<Requeue>, queue: &mut Queue, emit: &mut (dyn FnMut(RunEvent) + Send)) -> usize {
         let mut failures = 0;
         for r in requeue {
-            if r.counts && r.job.requeued >= MAX_REQUEUES {
+            if !r.blame.charged() {
+                if let Some(starts) = self.starts.get_mut(&r.job.path) {
+                    *starts = starts.saturating_sub(1);
+                }
+            }
+            if r.blame == Blame::Unknown && r.job.requeued >= MAX_REQUEUES {
                 let why = format!("{} ({} times)", r.reason, r.job.requeued + 1);
                 failures += self.file(not_run(r.job, why, r.output), queue, false, emit);
-            } else if self.at_bound(&r.job.path) {
-                let why = format!("{} (it was started {} times without a result; testbot gives up on it)", r.reason, self.starts[&r.job.path]);
+            } else if self.at_bound(&r.job.path) || self.handed_out(&r.job.path) >= self.handout_bound(&r.job.path) {
+                let why = format!("{} (it was started {} times without a result; testbot gives up on it)", r.reason, self.handed_out(&r.job.path));
                 failures += self.file(not_run(r.job, why, r.output), queue, false, emit);
             } else {
                 if !r.quiet {
@@ -147,7 +186,7 @@ impl<'a> Settle<'a> {
                         discarded_examples: r.discarded_examples,
                     });
                 }
-                if r.counts {
+                if r.blame == Blame::Unknown {
                     queue.requeue(r.job, r.alone);
                 } else {
                     let mut job = r.job;
@@ -174,17 +213,6 @@ impl<'a> Settle<'a> {
             emit(RunEvent::FileFinished(Box::new(report)));
         }
     }
-}
-
-fn ordinal(n: u32) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (1, 11) | (2, 12) | (3, 13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
 }
 
 /// Two pieces of a split file as one report: all their examples (in file order), their times
@@ -237,3 +265,60 @@ fn merge_retry(mut earlier: FileReport, rerun: FileReport) -> FileReport {
     earlier
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::Tuning;
+
+    fn sent_back(job: Job, blame: Blame) -> Requeue {
+        Requeue { job, alone: false, blame, reason: "not run: x".into(), discarded_examples: 0, quiet: false, output: String::new() }
+    }
+
+    /// Starts `path` from the queue once more and gives it back with `blame`; the events said.
+    fn start_and_send_back(settle: &mut Settle, queue: &mut Queue, blame: Blame) -> Vec<RunEvent> {
+        let mut events = Vec::new();
+        let mut emit = |e: RunEvent| events.push(e);
+        let Some(batch) = queue.next_batch() else { return events };
+        let (batch, _) = settle.starting(batch, queue, &mut emit);
+        if let Some(batch) = batch {
+            let back = batch.jobs.into_iter().map(|j| sent_back(j, blame)).collect();
+            settle.requeues(back, queue, &mut emit);
+        }
+        events
+    }
+
+    fn not_run_reason(events: &[RunEvent]) -> Option<String> {
+        events.iter().find_map(|e| match e {
+            RunEvent::FileFinished(r) => r.error.as_ref().map(|e| e.message().to_string()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn starts_ended_by_another_file_are_not_charged_but_still_bounded() {
+        let policy = Policy::default();
+        let jobs = vec![vec![Job::new("spec/a_spec.rb", 1.0)]];
+        let mut settle = Settle::new(&policy, &jobs);
+        let mut queue = Queue::with_jobs(jobs.clone(), &[true], &[0], Tuning::default());
+        for _ in 0..HANDOUTS_PER_FILE - 1 {
+            let events = start_and_send_back(&mut settle, &mut queue, Blame::OtherFile);
+            assert_eq!(not_run_reason(&events), None, "sent back by others: still queued");
+        }
+        let events = start_and_send_back(&mut settle, &mut queue, Blame::Infrastructure);
+        let why = not_run_reason(&events).expect("past the bound on handouts: not run, never an abort");
+        assert!(why.contains("8 times"), "{why}");
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn its_own_failed_starts_are_charged() {
+        let policy = Policy::default();
+        let jobs = vec![vec![Job::new("spec/a_spec.rb", 1.0)]];
+        let mut settle = Settle::new(&policy, &jobs);
+        let mut queue = Queue::with_jobs(jobs.clone(), &[true], &[0], Tuning::default());
+        assert_eq!(not_run_reason(&start_and_send_back(&mut settle, &mut queue, Blame::Own)), None);
+        let why = not_run_reason(&start_and_send_back(&mut settle, &mut queue, Blame::Own)).expect("two own starts: not run");
+        assert!(why.contains("2 times"), "{why}");
+    }
+}

@@ -5,7 +5,7 @@ use super::plan::Limits;
 use crate::fleet::{tmpdir, Slot};
 use super::{BatchEnd, BatchTracker, Ending, Msg};
 use crate::events::RunEvent;
-use crate::framework::protocol::{self, Decoder, Piece};
+use crate::framework::protocol::{self, Decoder, LostPart, Piece};
 use crate::project::Project;
 use crate::schedule::Batch;
 use crate::ssh::{Host, HostCommand, Output, Process};
@@ -13,12 +13,36 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
+/// What runs a batch's runner: a fresh process, or a child of a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Served {
+    Fresh,
+    /// Forked from the host's fork server.
+    Fork,
+    /// Forked from the slot's preload server.
+    Preload,
+}
+
+/// Why a batch's slot can take no more work as it did.
+#[derive(Debug)]
+pub(super) enum Lost {
+    /// The host went away, or no runner starts there (why): it takes no more work.
+    Host(String),
+    /// The host's fork server went away or is stuck (why): its batches run as fresh processes.
+    ForkServer(String),
+}
+
+/// How long a killed runner's output may take to end. A process that cannot pass on its
+/// descriptors' end (a stopped server holds them) must not hold the run past its limits.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
 /// A batch ready to start on its slot.
 pub(super) struct BatchTask {
     host: Arc<dyn Host>,
     /// The slot's index in the dispatcher's list.
     index: usize,
     tracker: BatchTracker,
+    served: Served,
     files: Vec<String>,
     /// The runner's arguments for the files, in order.
     arguments: Vec<String>,
@@ -44,6 +68,11 @@ impl BatchTask {
         // `spec/a_spec.rb:12:30`.
         let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
         let arguments = args.clone();
+        let served = match (&slot.preload, &slot.fork) {
+            (Some(_), _) => Served::Preload,
+            (None, Some(_)) => Served::Fork,
+            (None, None) => Served::Fresh,
+        };
         let argv = match (&slot.preload, &slot.fork) {
             (Some(socket), _) => {
                 project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args, slot.client.as_deref())
@@ -59,12 +88,16 @@ impl BatchTask {
         let sync = protocol::new_sync();
         let mut env = slot.env.clone();
         env.push((protocol::SYNC_VAR.to_string(), sync.clone()));
+        if served != Served::Fresh {
+            env.push((crate::framework::client::START_TIMEOUT_VAR.to_string(), limits.server_start.as_secs_f64().to_string()));
+        }
         let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, slot.workdir.clone()).with_events();
         let (tx, cancel) = channels;
         BatchTask {
             host: slot.host.clone(),
             index,
             tracker: BatchTracker::new(slot.info.clone(), batch.jobs),
+            served,
             files,
             arguments,
             command,
@@ -78,15 +111,15 @@ impl BatchTask {
     /// Runs the batch to its end and reports it to the dispatcher.
     pub(super) async fn run(self) {
         let started = Instant::now();
-        let BatchTask { host, index, tracker, files, arguments, command, sync, limits, tx, cancel } = self;
+        let BatchTask { host, index, tracker, served, files, arguments, command, sync, limits, tx, cancel } = self;
         let link = Link { tx, index };
         link.events(vec![RunEvent::BatchStarted { slot: tracker.slot().clone(), files, arguments }]);
         let (end, lost) = match host.spawn(command).await {
             Err(err) => {
                 link.booted(None);
-                (tracker.spawn_failed(), Some(crate::error_chain::chain(&err)))
+                (tracker.spawn_failed(), Some(Lost::Host(crate::error_chain::chain(&err))))
             }
-            Ok(process) => Watch { tracker, link: &link, limits, cancel, sync, started }.run(process).await,
+            Ok(process) => Watch { tracker, served, link: &link, limits, cancel, sync, started }.run(process).await,
         };
         link.events(end.events);
         let seconds = started.elapsed().as_secs_f64();
@@ -132,6 +165,7 @@ impl Link {
 /// A running batch: its output read into the tracker, its time limits kept.
 struct Watch<'a> {
     tracker: BatchTracker,
+    served: Served,
     link: &'a Link,
     limits: Arc<Limits>,
     cancel: watch::Receiver<bool>,
@@ -143,7 +177,7 @@ struct Watch<'a> {
 impl Watch<'_> {
     /// Until the process ends: returns how its files settled and, when its host is unusable
     /// (lost, or no runner starts there), why.
-    async fn run(mut self, mut process: Process) -> (BatchEnd, Option<String>) {
+    async fn run(mut self, mut process: Process) -> (BatchEnd, Option<Lost>) {
         let mut output = Decoder::output_marked(&self.sync);
         let mut events_in = Decoder::events();
         let mut pieces = Vec::new();
@@ -156,6 +190,11 @@ impl Watch<'_> {
         // One timer for the batch, moved when the limit changes (not one per chunk).
         let timer = tokio::time::sleep_until(since);
         tokio::pin!(timer);
+        // Once killed, how long its output may take to end.
+        let grace = tokio::time::sleep(Duration::from_secs(86_400));
+        tokio::pin!(grace);
+        let mut killed = false;
+        let mut abandoned = false;
         // One wait for the stop signal for the whole batch, not one per chunk: every batch
         // waits on the same channel, and each new wait registers with it.
         let mut cancel = self.cancel.clone();
@@ -185,6 +224,14 @@ impl Watch<'_> {
                     process.kill();
                     ending = Ending::TimedOut { seconds: limit.unwrap_or_default() };
                 }
+                () = &mut grace, if killed => {
+                    abandoned = true;
+                    break;
+                }
+            }
+            if ending != Ending::Exited && !killed {
+                killed = true;
+                grace.as_mut().reset(tokio::time::Instant::now() + KILL_GRACE);
             }
             self.feed(&mut pieces);
             if !booted && self.tracker.has_started() {
@@ -207,16 +254,39 @@ impl Watch<'_> {
         output.finish(&mut pieces);
         events_in.finish(&mut pieces);
         self.feed(&mut pieces);
-        let exit = process.wait().await;
+        let exit = if abandoned {
+            // Killed, yet its output never ended: what holds it is not waited for (dropping the
+            // process kills its group again).
+            tracing::warn!("a killed batch's output did not end within {KILL_GRACE:?}; not waited for");
+            crate::ssh::ExitInfo { code: None, signal: Some(libc::SIGKILL) }
+        } else {
+            process.wait().await
+        };
+        if ending == Ending::Exited && self.served != Served::Fresh && exit.signal.is_some() && !self.tracker.child_ended() {
+            // Its client ended by a signal no child of the server sent it: killed from outside.
+            self.tracker.client_killed(format!("its batch client {exit} from outside"));
+        }
+        if ending == Ending::Exited {
+            match (self.tracker.lost_under(), self.served) {
+                (Some((LostPart::Server, why)), Served::Fork) => {
+                    let why = why.to_string();
+                    return (self.tracker.finish_lost(), Some(Lost::ForkServer(why)));
+                }
+                // A preload server that is gone takes its host out as a runner that cannot start.
+                (Some((LostPart::Server, _)), Served::Preload) if !self.tracker.runner_started() => {}
+                (Some(_), _) => return (self.tracker.finish_lost(), None),
+                (None, _) => {}
+            }
+        }
         if !self.tracker.runner_started() && ending == Ending::Exited && !exit.lost() {
             // The runner ended before testbot's formatter loaded (no rspec or bundle there, a
             // Gemfile that does not resolve, a helper that fails in `.rspec`): every batch on
             // that host would end the same way, so the host is unusable, not the files. Its
             // message is said once, with the host.
             let reason = runner_failure(exit, &self.tracker.batch_output());
-            return (self.tracker.spawn_failed(), Some(reason));
+            return (self.tracker.spawn_failed(), Some(Lost::Host(reason)));
         }
-        let lost = (exit.lost() && ending != Ending::Stopped).then(|| "its connection dropped or it stopped answering".to_string());
+        let lost = (exit.lost() && ending != Ending::Stopped).then(|| Lost::Host("its connection dropped or it stopped answering".to_string()));
         (self.tracker.finish(exit, ending), lost)
     }
 

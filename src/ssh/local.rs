@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot};
 
 pub struct LocalHost {
@@ -43,10 +43,10 @@ impl Host for LocalHost {
                 None => None,
             };
             if let Some(mut stdin) = child.stdin.take() {
-                let bytes = command.stdin;
+                let input = command.stdin;
                 // Ends (closing the pipe) when all is written or the command stops reading.
                 tokio::spawn(async move {
-                    let _ = stdin.write_all(&bytes).await;
+                    let _ = input.write_to(&mut stdin).await;
                 });
             }
             let (out_tx, out_rx) = mpsc::channel(64);

@@ -42,12 +42,79 @@ pub struct HostCommand {
     /// nothing the command prints can reach the channel.
     pub events: bool,
     /// Its standard input, then end of input (none: /dev/null).
-    pub stdin: Arc<[u8]>,
+    pub stdin: Stdin,
+}
+
+/// A command's standard input: bytes in memory, or a stream of chunks of a length known in
+/// advance (the remote watchdog passes exactly that many bytes on), so that a large input is
+/// never held whole. A stream is read by the first command spawned with it.
+#[derive(Clone, Default)]
+pub struct Stdin {
+    len: u64,
+    source: StdinSource,
+}
+
+#[derive(Clone)]
+enum StdinSource {
+    Bytes(Arc<[u8]>),
+    Stream(Arc<std::sync::Mutex<Option<mpsc::Receiver<Vec<u8>>>>>),
+}
+
+impl Default for StdinSource {
+    fn default() -> Self {
+        StdinSource::Bytes(Arc::from(Vec::new()))
+    }
+}
+
+impl Stdin {
+    /// `len` bytes that arrive as chunks on `chunks`. A sender that stops early (it failed)
+    /// leaves the command with less input than announced: its caller stops the command.
+    pub fn stream(len: u64, chunks: mpsc::Receiver<Vec<u8>>) -> Stdin {
+        Stdin { len, source: StdinSource::Stream(Arc::new(std::sync::Mutex::new(Some(chunks)))) }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes the input to `out` (a stream: what its sender sends, once).
+    pub async fn write_to<W: tokio::io::AsyncWrite + Unpin>(self, out: &mut W) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        match self.source {
+            StdinSource::Bytes(bytes) => out.write_all(&bytes).await?,
+            StdinSource::Stream(rx) => {
+                let taken = rx.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let Some(mut rx) = taken else { return Err(std::io::Error::other("a streamed stdin was already read")) };
+                while let Some(chunk) = rx.recv().await {
+                    out.write_all(&chunk).await?;
+                }
+            }
+        }
+        out.flush().await
+    }
+}
+
+impl<T: Into<Arc<[u8]>>> From<T> for Stdin {
+    fn from(bytes: T) -> Stdin {
+        let bytes: Arc<[u8]> = bytes.into();
+        Stdin { len: bytes.len() as u64, source: StdinSource::Bytes(bytes) }
+    }
+}
+
+impl fmt::Debug for Stdin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if matches!(self.source, StdinSource::Stream(_)) { "stream" } else { "bytes" };
+        write!(f, "Stdin({kind}, {} bytes)", self.len)
+    }
 }
 
 impl HostCommand {
     pub fn new(argv: Vec<String>, env: Vec<(String, String)>, cwd: PathBuf) -> HostCommand {
-        HostCommand { argv, env, cwd, events: false, stdin: Arc::from(Vec::new()) }
+        HostCommand { argv, env, cwd, events: false, stdin: Stdin::default() }
     }
 
     /// Shell text for `sh -c`, run where the host starts a command (an SSH host: the login
@@ -57,7 +124,7 @@ impl HostCommand {
     }
 
     /// With `bytes` as its standard input.
-    pub fn with_stdin(mut self, bytes: impl Into<Arc<[u8]>>) -> HostCommand {
+    pub fn with_stdin(mut self, bytes: impl Into<Stdin>) -> HostCommand {
         self.stdin = bytes.into();
         self
     }

@@ -13,7 +13,6 @@ use russh::{Channel, ChannelMsg, Sig};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, timeout, Instant};
@@ -41,9 +40,7 @@ impl SshHost {
         let line = command_line(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
         let env = env_script(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
         let stdin = std::mem::take(&mut command.stdin);
-        let wrapped = watchdog::watched(&line, command.events, env.len(), stdin.len());
-        // The environment goes ahead of the command's stdin, never on a command line.
-        let stdin: Arc<[u8]> = if env.is_empty() { stdin } else { [env.as_bytes(), &stdin].concat().into() };
+        let wrapped = watchdog::watched(&line, command.events, env.len(), stdin.len() as usize);
         let (conn, permit) = self.inner.slot().await?;
         let mut ch = conn.open(&host).await?;
         let early = match self.exec(&mut ch, &wrapped, &line).await {
@@ -54,13 +51,14 @@ impl SshHost {
             }
         };
         // No EOF after the bytes: the watchdog reads the channel's stdin until it closes.
-        let writer = (!stdin.is_empty()).then(|| {
+        // The environment goes ahead of the command's stdin, never on a command line.
+        let writer = (!env.is_empty() || !stdin.is_empty()).then(|| {
             let mut writer = ch.make_writer();
             let host = host.clone();
             tokio::spawn(async move {
                 let written = async {
-                    writer.write_all(&stdin).await?;
-                    writer.flush().await
+                    tokio::io::AsyncWriteExt::write_all(&mut writer, env.as_bytes()).await?;
+                    stdin.write_to(&mut writer).await
                 };
                 // A command that exits without reading all of its stdin is not an error here:
                 // its exit status says what happened.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -72,6 +72,19 @@ impl Local {
         extra: Vec<(String, Vec<u8>)>,
         cache: Option<&Path>,
     ) -> Result<Local, SyncError> {
+        Local::build_stoppable(root, exclude, include, extra, cache, &AtomicBool::new(false))
+    }
+
+    /// `build`, which gives up with `SyncError::Interrupted` soon after `stop` is set (a
+    /// signal came): the walk stops at its next entry, the hashing at its next buffer.
+    pub fn build_stoppable(
+        root: &Path,
+        exclude: &[String],
+        include: &[String],
+        extra: Vec<(String, Vec<u8>)>,
+        cache: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<Local, SyncError> {
         let started = SystemTime::now();
         let key = cache::key(root, exclude, include);
         let old = cache.and_then(|dir| cache::load(&dir.join(cache::FILE))).filter(|c| c.key == key).unwrap_or_default();
@@ -79,14 +92,17 @@ impl Local {
         let (found, walked) = match cache::revalidate(root, &old) {
             Some(found) => (found, false),
             None => {
-                let mut found = super::walk(root, exclude, include)?;
+                let mut found = super::walk(root, exclude, include, stop)?;
                 found.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
                 (found, true)
             }
         };
         let mut stats = BuildStats { walked, ..BuildStats::default() };
         let Listed { mut entries, mut cached, todo } = list(&found, &old, extra.len())?;
-        let hashed = hash_files(&todo.iter().map(|(i, full)| (full.clone(), cached[*i].stamp)).collect::<Vec<_>>())?;
+        if stop.load(Ordering::Relaxed) {
+            return Err(SyncError::Interrupted);
+        }
+        let hashed = hash_files(&todo.iter().map(|(i, full)| (full.clone(), cached[*i].stamp)).collect::<Vec<_>>(), stop)?;
         for ((i, _), (hash, size, cacheable)) in todo.iter().zip(hashed) {
             stats.hashed_files += 1;
             stats.hashed_bytes += size;
@@ -151,9 +167,10 @@ impl Local {
         prune_store(dir);
     }
 
-    /// The bytes for a host holding `base`: the NUL-separated deletion list (its length goes
+    /// What goes to a host holding `base`: the NUL-separated deletion list (its length goes
     /// on the command line), then a tar of `plan.send` and, last, the host's new state file
     /// `state` (in `STATE_DIR`: the manifest, or a delta from the one it holds) with `contents`.
+    /// Nothing is read here: `write_payload` streams it, and its length is known in advance.
     pub fn payload(&self, plan: &Plan, state: &str, contents: &str) -> Result<Payload, SyncError> {
         let mut deletions = Vec::new();
         for path in &plan.delete {
@@ -161,12 +178,56 @@ impl Local {
             deletions.extend_from_slice(format!("{}:./{path}", path.len() + 2).as_bytes());
             deletions.push(0);
         }
-        let delete_len = deletions.len();
-        let mut builder = tar::Builder::new(deletions);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let mut files = 0;
-        let mut file_bytes = 0;
+        let mut payload = Payload {
+            delete_len: deletions.len(),
+            deletions,
+            send: plan.send.clone(),
+            state: state.to_string(),
+            contents: contents.to_string(),
+            len: 0,
+            files: 0,
+            file_bytes: 0,
+            deleted: plan.delete.len(),
+        };
+        // The tar's length: its headers (and long-name entries) as they will be written, with
+        // each file's contents, padded to whole blocks, counted rather than read.
+        let mut counter = Counter(0);
+        let contents_len = self.tar(&payload, &mut counter, true)?;
+        payload.len = payload.delete_len as u64 + counter.0 + contents_len;
         for path in &plan.send {
+            match &self.manifest.entries[path] {
+                Kind::File { size, .. } => {
+                    payload.files += 1;
+                    payload.file_bytes += size;
+                }
+                Kind::Symlink { .. } => payload.files += 1,
+                Kind::Dir { .. } => {}
+            }
+        }
+        Ok(payload)
+    }
+
+    /// Writes `payload` to `out`, exactly `payload.len` bytes, reading each file as it goes (a
+    /// buffer's worth at a time). A file that no longer has the size the manifest gives it is
+    /// `SyncError::Changed`, and the output stops there.
+    pub fn write_payload(&self, payload: &Payload, out: &mut impl io::Write) -> Result<(), SyncError> {
+        let failed = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
+        out.write_all(&payload.deletions).map_err(failed)?;
+        let mut counter = Counter(0);
+        self.tar(payload, &mut Tee(out, &mut counter), false)?;
+        if payload.delete_len as u64 + counter.0 != payload.len {
+            return Err(failed(io::Error::other(format!("the archive came to {} bytes, not {}", counter.0, payload.len))));
+        }
+        Ok(())
+    }
+
+    /// The tar of `payload` into `out`. `dry`: files go in with no contents (the headers are
+    /// the same) and the padded size of what they would hold is returned.
+    fn tar(&self, payload: &Payload, out: &mut impl io::Write, dry: bool) -> Result<u64, SyncError> {
+        let mut builder = tar::Builder::new(out);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let mut skipped = 0;
+        for path in &payload.send {
             let kind = &self.manifest.entries[path];
             let full = self.root.join(path);
             let read = |source| SyncError::Read { path: full.clone(), source };
@@ -186,26 +247,34 @@ impl Local {
                     header.set_mode(0o777);
                     header.set_size(0);
                     builder.append_link(&mut header, path, target).map_err(read)?;
-                    files += 1;
                 }
                 Kind::File { mode, size, .. } => {
                     header.set_entry_type(tar::EntryType::Regular);
                     header.set_mode(*mode);
+                    if dry {
+                        header.set_size(0);
+                        builder.append_data(&mut header, path, io::empty()).map_err(read)?;
+                        skipped += size.div_ceil(512) * 512;
+                        continue;
+                    }
                     header.set_size(*size);
                     if let Some(bytes) = self.extra.get(path) {
                         builder.append_data(&mut header, path, &bytes[..]).map_err(read)?;
-                    } else {
-                        let file = std::fs::File::open(&full).map_err(read)?;
-                        let meta = file.metadata().map_err(read)?;
-                        // The manifest promises these bytes; a file that changed since is sent next time.
-                        if meta.len() != *size {
-                            return Err(SyncError::Changed { path: full });
-                        }
-                        header.set_mtime(meta.mtime().max(0) as u64);
-                        builder.append_data(&mut header, path, file.take(*size)).map_err(read)?;
+                        continue;
                     }
-                    files += 1;
-                    file_bytes += size;
+                    let file = std::fs::File::open(&full).map_err(read)?;
+                    let meta = file.metadata().map_err(read)?;
+                    // The manifest promises these bytes; a file that changed since is sent next time.
+                    if meta.len() != *size {
+                        return Err(SyncError::Changed { path: full });
+                    }
+                    header.set_mtime(meta.mtime().max(0) as u64);
+                    let mut exact = Exact { inner: file.take(*size), left: *size };
+                    let appended = builder.append_data(&mut header, path, &mut exact);
+                    if exact.left > 0 {
+                        return Err(SyncError::Changed { path: full });
+                    }
+                    appended.map_err(read)?;
                 }
             }
         }
@@ -215,11 +284,64 @@ impl Local {
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(now);
-        header.set_size(contents.len() as u64);
+        header.set_size(payload.contents.len() as u64);
         let failed = |source| SyncError::Read { path: PathBuf::from(STATE_DIR), source };
-        builder.append_data(&mut header, format!("{STATE_DIR}/{state}"), contents.as_bytes()).map_err(failed)?;
-        let bytes = builder.into_inner().map_err(failed)?;
-        Ok(Payload { bytes, delete_len, files, file_bytes, deleted: plan.delete.len() })
+        let name = format!("{STATE_DIR}/{}", payload.state);
+        builder.append_data(&mut header, name, payload.contents.as_bytes()).map_err(failed)?;
+        builder.into_inner().map_err(failed)?;
+        Ok(skipped)
+    }
+
+    /// The whole payload in memory (tests).
+    #[cfg(test)]
+    pub fn payload_bytes(&self, payload: &Payload) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.write_payload(payload, &mut bytes).unwrap();
+        bytes
+    }
+}
+
+/// Counts what is written.
+struct Counter(u64);
+
+impl io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes to `.0` and counts in `.1`.
+struct Tee<'a, W>(&'a mut W, &'a mut Counter);
+
+impl<W: io::Write> io::Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1 .0 += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A file's promised bytes: `left` says how many did not come (it shrank while being read).
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left -= n as u64;
+        if n == 0 && self.left > 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file shrank while it was being sent"));
+        }
+        Ok(n)
     }
 }
 
@@ -297,12 +419,18 @@ fn update_cache(cache: Option<&Path>, root: &Path, found: &[super::Found], walke
     }
 }
 
-/// What goes down one host's pipe.
+/// What goes down one host's pipe, as a recipe (`Local::write_payload` writes it).
 #[derive(Debug)]
 pub struct Payload {
-    pub bytes: Vec<u8>,
-    /// The first `delete_len` bytes are the deletion list.
+    /// The deletion list, the first `delete_len` bytes.
+    deletions: Vec<u8>,
     pub delete_len: usize,
+    /// The entries in the tar, in order, then the state file's name and contents.
+    send: Vec<String>,
+    state: String,
+    contents: String,
+    /// Every byte: the deletion list and the tar.
+    pub len: u64,
     /// Files and symlinks in the tar, and the files' bytes.
     pub files: usize,
     pub file_bytes: u64,
@@ -313,7 +441,7 @@ pub struct Payload {
 type Hashed = ([u8; 32], u64, bool);
 
 /// Hashes on every core: the first sync of a large tree is mostly this.
-fn hash_files(todo: &[(PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
+fn hash_files(todo: &[(PathBuf, Stamp)], stop: &AtomicBool) -> Result<Vec<Hashed>, SyncError> {
     if todo.is_empty() {
         return Ok(Vec::new());
     }
@@ -328,11 +456,12 @@ fn hash_files(todo: &[(PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((full, stamp)) = todo.get(i) else { break };
-                    match hash_file(full, stamp, &mut buf) {
+                    match hash_file(full, stamp, &mut buf, stop) {
                         Ok(r) => results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r),
                         Err(source) => {
                             let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
-                            f.get_or_insert(SyncError::Read { path: full.clone(), source });
+                            let e = if stop.load(Ordering::Relaxed) { SyncError::Interrupted } else { SyncError::Read { path: full.clone(), source } };
+                            f.get_or_insert(e);
                             next.store(todo.len(), Ordering::Relaxed);
                             break;
                         }
@@ -347,12 +476,15 @@ fn hash_files(todo: &[(PathBuf, Stamp)]) -> Result<Vec<Hashed>, SyncError> {
     Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|r| r.expect("every file hashed")).collect())
 }
 
-fn hash_file(path: &Path, stamp: &Stamp, buf: &mut [u8]) -> io::Result<Hashed> {
+fn hash_file(path: &Path, stamp: &Stamp, buf: &mut [u8], stop: &AtomicBool) -> io::Result<Hashed> {
     let started = SystemTime::now();
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped by a signal"));
+        }
         let n = file.read(buf)?;
         if n == 0 {
             break;
@@ -564,13 +696,36 @@ mod tests {
         base.entries.remove("lib/x.rb");
         let plan = manifest::plan(&base, &local.manifest);
         let payload = local.payload(&plan, &format!("manifest.{}", local.digest), &local.text).unwrap();
-        assert_eq!(&payload.bytes[..payload.delete_len], b"11:./gone file\0");
+        let bytes = local.payload_bytes(&payload);
+        assert_eq!(bytes.len() as u64, payload.len);
+        assert_eq!(&bytes[..payload.delete_len], b"11:./gone file\0");
         let mut names = Vec::new();
-        for e in tar::Archive::new(&payload.bytes[payload.delete_len..]).entries().unwrap() {
+        for e in tar::Archive::new(&bytes[payload.delete_len..]).entries().unwrap() {
             names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
         }
         assert_eq!(names, ["lib", "lib/x.rb", format!(".testbot/sync/manifest.{}", local.digest).as_str()]);
         assert_eq!((payload.files, payload.file_bytes, payload.deleted), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_payload_is_as_long_as_announced_with_long_names_and_large_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}.rb", "d".repeat(120), "n".repeat(150));
+        std::fs::create_dir_all(dir.path().join(&long).parent().unwrap()).unwrap();
+        std::fs::write(dir.path().join(&long), "x".repeat(513)).unwrap();
+        std::fs::File::create(dir.path().join("sparse")).unwrap().set_len(3 << 20).unwrap();
+        let local = Local::build(dir.path(), &[], &[], Vec::new(), None).unwrap();
+        let plan = manifest::plan(&Manifest::default(), &local.manifest);
+        let payload = local.payload(&plan, &format!("manifest.{}", local.digest), &local.text).unwrap();
+        let bytes = local.payload_bytes(&payload);
+        assert_eq!(bytes.len() as u64, payload.len);
+        let names: Vec<String> =
+            tar::Archive::new(&bytes[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+        assert!(names.contains(&long), "{names:?}");
+        // A file that shrank since it was hashed is named, not sent short.
+        std::fs::write(dir.path().join("sparse"), "short").unwrap();
+        let err = local.write_payload(&payload, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, SyncError::Changed { .. }), "{err}");
     }
 
     #[test]

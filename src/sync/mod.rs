@@ -38,6 +38,8 @@ pub enum SyncError {
     NotUtf8 { path: PathBuf },
     #[error("`{}` changed while it was being sent; sync again", path.display())]
     Changed { path: PathBuf },
+    #[error("stopped by a signal while collecting the project")]
+    Interrupted,
     #[error("failed to build the archive")]
     Payload(#[source] Arc<SyncError>),
     /// The project could not be collected: the same error for every host.
@@ -105,7 +107,8 @@ pub struct Found {
 /// .gitignore/.ignore and `[sync] exclude`, plus what `[sync] include` names; `.git` only when
 /// included, and never the top-level `.testbot`, which is testbot's own place in the remote copy.
 /// Walks (and stats) on two threads: a no-change sync is mostly this.
-pub fn walk(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<Found>, SyncError> {
+/// Stops (`SyncError::Interrupted`) at the next entry once `stop` is set.
+pub fn walk(root: &Path, exclude: &[String], include: &[String], stop: &std::sync::atomic::AtomicBool) -> Result<Vec<Found>, SyncError> {
     let found: std::sync::Mutex<Vec<Found>> = std::sync::Mutex::new(Vec::new());
     let failure: std::sync::Mutex<Option<SyncError>> = std::sync::Mutex::new(None);
     walker_builder(root, exclude, include)?.threads(2).build_parallel().run(|| {
@@ -116,6 +119,9 @@ pub fn walk(root: &Path, exclude: &[String], include: &[String]) -> Result<Vec<F
                 failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
                 WalkState::Quit
             };
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return fail(SyncError::Interrupted);
+            }
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => return fail(SyncError::Walk(e)),
@@ -228,7 +234,7 @@ mod tests {
     /// What `walk` ships, files and links only (directories are implied), sorted.
     fn shipped(root: &Path, exclude: &[String], include: &[String]) -> Vec<(String, std::fs::FileType)> {
         let mut found: Vec<_> =
-            walk(root, exclude, include).unwrap().into_iter().filter(|f| !f.meta.is_dir()).map(|f| (f.rel, f.meta.file_type())).collect();
+            walk(root, exclude, include, &Default::default()).unwrap().into_iter().filter(|f| !f.meta.is_dir()).map(|f| (f.rel, f.meta.file_type())).collect();
         found.sort_by(|a, b| a.0.cmp(&b.0));
         found
     }

@@ -3,8 +3,11 @@
 //! records the new manifest. Hosts holding the same manifest share one payload, built once.
 
 use super::local::{Local, Payload};
-use super::manifest::{self, Manifest};
-use super::script::{apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, unsafe_in, Probe, Refusal};
+use super::manifest::{self, Kind, Manifest, STATE_DIR};
+use super::script::{
+    apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, sync_probe_script, unsafe_in,
+    used_probe_script, Probe, Refusal,
+};
 use super::SyncError;
 use crate::ssh::quote::quote;
 use crate::ssh::{Collected, Host, HostCommand};
@@ -29,6 +32,12 @@ pub struct HostSync {
     pub bytes: u64,
     pub deleted: usize,
     pub seconds: f64,
+}
+
+impl HostSync {
+    fn up_to_date(started: Instant) -> HostSync {
+        HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,11 +76,10 @@ impl Payloads {
                         Some((n, delta)) => (delta_name(*n, &local.digest), delta.as_str(), false),
                         None => (format!("manifest.{}", local.digest), local.text.as_str(), true),
                     };
-                    let mut payload = local.payload(&plan, &state, contents).map_err(Arc::new)?;
-                    let bytes: Arc<[u8]> = std::mem::take(&mut payload.bytes).into();
+                    let payload = local.payload(&plan, &state, contents).map_err(Arc::new)?;
                     // Once per state however many hosts are in it (tests/sync.rs counts these).
-                    tracing::debug!(%state, bytes = bytes.len(), "built the archive");
-                    Ok(Arc::new(HostPayload { payload, bytes, state, compact }))
+                    tracing::debug!(%state, bytes = payload.len, "built the archive");
+                    Ok(Arc::new(HostPayload { payload, state, compact }))
                 })
                 .await;
                 built.unwrap_or_else(|e| Err(Arc::new(SyncError::Collect(e))))
@@ -83,10 +91,8 @@ impl Payloads {
 
 /// A payload and the state file it leaves on the host.
 pub struct HostPayload {
-    /// What it holds (its bytes are in `bytes`).
+    /// What it holds; each host's copy is streamed from the files (`send`).
     payload: Payload,
-    /// The bytes sent, shared by every host that gets them.
-    bytes: Arc<[u8]>,
     /// The file name in `STATE_DIR`.
     state: String,
     /// Whether it is a whole manifest, which replaces the host's manifest and deltas.
@@ -106,10 +112,12 @@ pub async fn check_dir(host: &dyn Host, dir: &str) -> Result<(), SyncError> {
     refused(&probe(host, &dir).await?, &dir)
 }
 
-/// Whether the host holds a copy at all (for `--no-sync`).
+/// Whether the host holds a copy at all (for `--no-sync`); marks it used by the run.
 pub async fn check_synced(host: &dyn Host, dir: &str) -> Result<(), SyncError> {
     let dir = remote_path(dir);
-    let probe = probe(host, &dir).await?;
+    let ran = run(host, "ask for its manifest", &used_probe_script(&dir), None, PROBE_TIMEOUT).await?;
+    failed(&ran, "read its sync state")?;
+    let probe = parse_probe(&ran.stdout());
     refused(&probe, &dir)?;
     match (probe.digest, probe.unfinished) {
         (None, _) => Err(SyncError::NeverSynced { dir }),
@@ -139,50 +147,57 @@ async fn probe(host: &dyn Host, dir: &str) -> Result<Probe, SyncError> {
 /// The project's manifest while it is being built: every host awaits the same one.
 pub type LocalFuture = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Local>, Arc<SyncError>>>>;
 
-/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first. The host
-/// is asked for its state while `local` is still being built.
-pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool) -> Result<HostSync, SyncError> {
+/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first.
+/// `run_next`: a run's tests use the copy next (it is recorded, so that the next sync sends
+/// again what they change). The host is asked for its state while `local` is still being built.
+pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool, run_next: bool) -> Result<HostSync, SyncError> {
     let started = Instant::now();
     let dir = remote_path(dir);
-    let probe = probe(host, &dir).await?;
+    let ran = run(host, "ask for its manifest", &sync_probe_script(&dir, run_next), None, PROBE_TIMEOUT).await?;
+    failed(&ran, "read its sync state")?;
+    let probe = parse_probe(&ran.stdout());
     tracing::debug!(host = host.name(), ?probe, seconds = started.elapsed().as_secs_f64(), "probed");
     refused(&probe, &dir)?;
     let local = &local.await.map_err(SyncError::Local)?;
-    if !verify && probe.unfinished.is_none() && probe.digest.as_deref() == Some(local.digest.as_str()) {
-        return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
+    // A copy a run used whose record is gone (or could not be compared) is listed and rehashed.
+    let rescan = verify || probe.unfinished.is_some() || probe.drifted.is_none();
+    // What changed on the host and is to be sent again; anything else there is left alone.
+    let drifted: Vec<String> = probe.drifted.iter().flatten().filter(|p| sent_as_file(&local.manifest, p)).cloned().collect();
+    if !rescan && probe.digest.as_deref() == Some(local.digest.as_str()) && drifted.is_empty() {
+        return Ok(HostSync::up_to_date(started));
     }
-    let known = match (&probe.digest, verify || probe.unfinished.is_some()) {
+    let known = match (&probe.digest, rescan) {
         (Some(_), false) => known_manifest(host, &dir, &probe.chain, local).await?,
         _ => None,
     };
+    let mut whole = false;
     let (outcome, key, base) = match known {
+        // Files changed on the host since testbot wrote them (a test rewrote or removed one)
+        // are taken as absent from its copy, so that they are sent again.
+        Some((_, base)) if !drifted.is_empty() => {
+            let base = without(base, &drifted);
+            tracing::debug!(host = host.name(), drifted = drifted.len(), "files changed on the host since the last sync");
+            whole = true;
+            (SyncOutcome::Updated, base.digest(), base)
+        }
         Some((digest, base)) => (SyncOutcome::Updated, digest, base),
         None => {
-            // Paths testbot put there (or was putting there) are its to fix; anything else on
-            // the host (test artefacts, files made by hand) is left alone.
-            let mut ours: BTreeSet<String> = local.manifest.entries.keys().cloned().collect();
-            for digest in [probe.digest.as_deref(), probe.unfinished.as_deref()].into_iter().flatten() {
-                if let Some(m) = local.stored(digest) {
-                    ours.extend(m.entries.into_keys());
-                }
-            }
-            let ran = run(host, "list its copy", &scan_script(&dir), None, SCAN_TIMEOUT).await?;
-            failed(&ran, "list and hash its copy")?;
-            let base = manifest::parse_remote_scan(&ran.stdout(), &|p| ours.contains(p))?;
+            let base = scanned(host, &dir, &probe, local).await?;
             (SyncOutcome::Rescanned, base.digest(), base)
         }
     };
-    if outcome == SyncOutcome::Rescanned && base == local.manifest && probe.digest.as_deref() == Some(local.digest.as_str()) && probe.unfinished.is_none() {
-        return Ok(HostSync { outcome: SyncOutcome::UpToDate, files: 0, bytes: 0, deleted: 0, seconds: started.elapsed().as_secs_f64() });
+    let exact = base == local.manifest && probe.digest.as_deref() == Some(local.digest.as_str()) && probe.unfinished.is_none();
+    if outcome == SyncOutcome::Rescanned && exact && probe.drifted.is_some() {
+        return Ok(HostSync::up_to_date(started));
     }
     local.store(&local.digest, &local.text);
     // A host that was listed gets the whole manifest, which replaces whatever state it had.
-    let next_delta = Some(probe.chain.len()).filter(|n| outcome == SyncOutcome::Updated && (1..=MAX_DELTAS).contains(n));
+    let next_delta = Some(probe.chain.len()).filter(|n| outcome == SyncOutcome::Updated && !whole && (1..=MAX_DELTAS).contains(n));
     let sent = payloads.get(local, key, base, next_delta).await?;
     let payload = &sent.payload;
-    tracing::debug!(host = host.name(), bytes = sent.bytes.len(), file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
-    let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact);
-    let ran = run(host, "send the changes", &script, Some(sent.bytes.clone()), APPLY_TIMEOUT).await?;
+    tracing::debug!(host = host.name(), bytes = payload.len, file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
+    let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact, run_next);
+    let ran = send(host, &script, local, &sent).await?;
     // The directory (made by this script, or changed since the probe) may fail its checks here.
     if let Some(path) = unsafe_in(&String::from_utf8_lossy(&ran.stderr())).filter(|_| !ran.exit.success()) {
         return Err(SyncError::Unsafe { dir, path });
@@ -191,10 +206,40 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
     Ok(HostSync {
         outcome,
         files: payload.files,
-        bytes: sent.bytes.len() as u64,
+        bytes: payload.len,
         deleted: payload.deleted,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The host's copy as it is, listed and hashed there: the paths testbot put there (or was
+/// putting there) only, which are its to fix; anything else on the host (test artefacts, files
+/// made by hand) is left alone.
+async fn scanned(host: &dyn Host, dir: &str, probe: &Probe, local: &Local) -> Result<Manifest, SyncError> {
+    let mut ours: BTreeSet<String> = local.manifest.entries.keys().cloned().collect();
+    for digest in [probe.digest.as_deref(), probe.unfinished.as_deref()].into_iter().flatten() {
+        if let Some(m) = local.stored(digest) {
+            ours.extend(m.entries.into_keys());
+        }
+    }
+    let ran = run(host, "list its copy", &scan_script(dir), None, SCAN_TIMEOUT).await?;
+    failed(&ran, "list and hash its copy")?;
+    manifest::parse_remote_scan(&ran.stdout(), &|p| ours.contains(p))
+}
+
+/// Whether `path` is a file or symlink of `m` (what the host's record of its copy covers).
+fn sent_as_file(m: &Manifest, path: &str) -> bool {
+    matches!(m.entries.get(path), Some(Kind::File { .. } | Kind::Symlink { .. }))
+}
+
+/// `m` without the files and symlinks at `paths`.
+fn without(mut m: Manifest, paths: &[String]) -> Manifest {
+    for path in paths {
+        if sent_as_file(&m, path) {
+            m.entries.remove(path);
+        }
+    }
+    m
 }
 
 /// The manifest a host reports (`chain`: see `Probe`), from the local store or else fetched
@@ -218,6 +263,75 @@ async fn known_manifest(host: &dyn Host, dir: &str, chain: &[String], local: &Lo
     let Some(m) = manifest_from_chain(&text, chain) else { return Ok(None) };
     local.store(digest, &m.to_text());
     Ok(Some((digest.to_string(), m)))
+}
+
+/// Bytes of the payload in flight to one host, at most: chunks of `CHUNK`, `CHUNKS` queued.
+const CHUNK: usize = 64 * 1024;
+const CHUNKS: usize = 8;
+
+/// Runs the apply `script` with the payload streamed into it from the files, a chunk at a
+/// time, so that what a sync holds in memory does not grow with the files' sizes. A payload
+/// that cannot be read to its end (a file changed or vanished) stops the command: the host
+/// keeps its mark of an unfinished sync, and the error names the file.
+async fn send(host: &dyn Host, script: &str, local: &Arc<Local>, sent: &Arc<HostPayload>) -> Result<Collected, SyncError> {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS);
+    let stdin = crate::ssh::Stdin::stream(sent.payload.len, rx);
+    let (local, sent) = (local.clone(), sent.clone());
+    let mut writer = tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter { tx, buf: Vec::with_capacity(CHUNK) };
+        local.write_payload(&sent.payload, &mut out).and_then(|()| out.finish())
+    });
+    let command = HostCommand::shell(script).with_stdin(stdin);
+    let ran = host.run(command, APPLY_TIMEOUT);
+    tokio::pin!(ran);
+    tokio::select! {
+        ran = &mut ran => ran.map_err(|source| SyncError::Run { what: "send the changes", source }),
+        written = &mut writer => match written {
+            Ok(Ok(())) => ran.await.map_err(|source| SyncError::Run { what: "send the changes", source }),
+            // The command was not reading any more (it failed): its own answer says why.
+            Ok(Err(SyncError::Read { source, .. })) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+                ran.await.map_err(|source| SyncError::Run { what: "send the changes", source })
+            }
+            // Dropping the command closes its channel; the watchdog there ends it.
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(SyncError::Collect(e)),
+        },
+    }
+}
+
+/// Hands what is written to the command's stdin in `CHUNK`s, waiting while `CHUNKS` are queued.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx.blocking_send(chunk).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+
+    fn finish(mut self) -> Result<(), SyncError> {
+        self.flush_buf().map_err(|source| SyncError::Read { path: STATE_DIR.into(), source })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.flush_buf()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Runs `script` with `sh` where the host starts commands (an SSH host's login directory).
@@ -262,28 +376,41 @@ mod tests {
         let host = LocalHost::new();
         let payloads = Payloads::default();
 
-        let first = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        let first = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
         assert_eq!((first.outcome, first.files), (SyncOutcome::Rescanned, 3));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "one");
         assert_eq!(std::fs::read_link(copy.join("link")).unwrap(), Path::new("a/1"));
         check_synced(&host, dir).await.unwrap();
 
-        let again = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        let again = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
         assert_eq!((again.outcome, again.files, again.bytes), (SyncOutcome::UpToDate, 0, 0));
 
         // An edit and a deletion go as an update from the manifest the host reports.
         std::fs::write(p.join("a/1"), "edited").unwrap();
         std::fs::remove_file(p.join("b")).unwrap();
-        let third = sync_host(&host, dir, ready(p), &payloads, false).await.unwrap();
+        let third = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
         assert_eq!((third.outcome, third.files, third.deleted), (SyncOutcome::Updated, 1, 1));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
         assert!(!copy.join("b").exists());
 
         // A change made on the host is found by --verify and undone.
         std::fs::write(copy.join("a/1"), "tampered").unwrap();
-        let verified = sync_host(&host, dir, ready(p), &Payloads::default(), true).await.unwrap();
+        let verified = sync_host(&host, dir, ready(p), &Payloads::default(), true, true).await.unwrap();
         assert_eq!((verified.outcome, verified.files), (SyncOutcome::Rescanned, 1));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
+
+        // So is one made between ordinary syncs (a test rewrote or removed a file there); a
+        // file a test made is left alone.
+        std::fs::write(copy.join("a/1"), "rewritten by a test").unwrap();
+        std::fs::remove_file(copy.join("link")).unwrap();
+        std::fs::write(copy.join("a/made"), "by a test").unwrap();
+        let drifted = sync_host(&host, dir, ready(p), &Payloads::default(), false, false).await.unwrap();
+        assert_eq!((drifted.outcome, drifted.files, drifted.deleted), (SyncOutcome::Updated, 2, 0));
+        assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
+        assert_eq!(std::fs::read_link(copy.join("link")).unwrap(), Path::new("a/1"));
+        assert_eq!(std::fs::read_to_string(copy.join("a/made")).unwrap(), "by a test");
+        let again = sync_host(&host, dir, ready(p), &Payloads::default(), false, false).await.unwrap();
+        assert_eq!(again.outcome, SyncOutcome::UpToDate);
     }
 
     #[tokio::test]
@@ -293,7 +420,7 @@ mod tests {
         std::fs::write(src.path().join("f"), "1").unwrap();
         std::fs::write(dest.path().join("theirs"), "x").unwrap();
         let dir = dest.path().to_str().unwrap();
-        let err = sync_host(&LocalHost::new(), dir, ready(src.path()), &Payloads::default(), false).await.unwrap_err();
+        let err = sync_host(&LocalHost::new(), dir, ready(src.path()), &Payloads::default(), false, false).await.unwrap_err();
         assert!(matches!(err, SyncError::NotOwned { .. }), "{err}");
         assert!(matches!(check_synced(&LocalHost::new(), dir).await.unwrap_err(), SyncError::NotOwned { .. }));
         assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);

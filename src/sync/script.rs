@@ -2,7 +2,7 @@
 //! are read: the probe (is the directory testbot's, which manifest does it hold), the listing
 //! of a copy, and the script that deletes, unpacks and records the new manifest.
 
-use super::manifest::{self, Manifest, STATE_DIR};
+use super::manifest::{self, Manifest, RESERVED_DIR, STATE_DIR};
 use crate::ssh::quote::quote;
 
 pub(super) fn delta_name(n: usize, digest: &str) -> String {
@@ -21,6 +21,25 @@ pub struct Probe {
     pub chain: Vec<String>,
     /// Why the directory is not testbot's to sync into, if it is not.
     pub refusal: Option<Refusal>,
+    /// Files and symlinks of the copy that changed or went since a run started using it (by
+    /// their ctime, inode and size against `STAT_RECORD`), when asked for (`sync_probe_script`)
+    /// and known; None: not asked, or the record is gone (the copy must be listed and hashed).
+    pub drifted: Option<Vec<String>>,
+}
+
+/// The record, in `STATE_DIR`, of every file and symlink in the copy as testbot left it, taken
+/// before a run's tests used it (by the run's probe, or by its sync's unpack): `listing()`'s output.
+pub const STAT_RECORD: &str = "stat";
+
+/// Shell text, run in the copy, that prints `CTIME INODE SIZE PATH` and a NUL for every file and symlink
+/// (not following links), testbot's state and slots' temp dirs left out, in the order `find`
+/// meets them (the same order while no directory changes). A file rewritten, replaced,
+/// re-moded or removed after it was recorded no longer has its line.
+fn listing() -> String {
+    format!(
+        "find . \\( -path ./{STATE_DIR} -o -path ./{RESERVED_DIR}/tmp \\) -prune -o \\( -type f -o -type l \\) \
+         -printf '%C@ %i %s %P\\0' 2>/dev/null"
+    )
 }
 
 /// Why a host's remote directory is not testbot's.
@@ -103,7 +122,52 @@ pub fn remote_path(dir: &str) -> String {
 /// users: `strict_modes`, marked, or empty), then its state, from file names. Besides shell
 /// builtins, only `id` and one `stat` run.
 pub fn probe_script(dir: &str) -> String {
+    probe(dir, false, false)
+}
+
+/// `probe_script`, then the copy's files that drifted from its record (`STAT_RECORD`): a
+/// `drifted:` line, each entry of the record that no longer matches (NUL-terminated), and
+/// `drift-status:N`, the status of the comparison; or `drift:unknown` when the record is gone.
+/// The copy is listed (`find`, then `cmp` with the record; `sort` and `comm` only when they
+/// differ; no file is read) only if a run used it since testbot last wrote it (`USED_MARK`):
+/// otherwise nothing but testbot changed it, and no drift is reported. `run`: this sync is a
+/// run's, whose tests use the copy next: a copy not marked used yet is recorded as it is (one
+/// listing) and marked.
+pub fn sync_probe_script(dir: &str, run: bool) -> String {
+    probe(dir, true, run)
+}
+
+/// `probe_script` for a run on the copy as it is (`--no-sync`): marks the copy used.
+pub fn used_probe_script(dir: &str) -> String {
+    probe(dir, false, true)
+}
+
+/// In `STATE_DIR`: a run used the copy since `STAT_RECORD` was written (its tests may have
+/// changed files), so the next sync compares the copy with the record.
+pub const USED_MARK: &str = "used";
+
+fn probe(dir: &str, compare: bool, mark: bool) -> String {
     let d = quote(dir);
+    let mut drift = String::new();
+    if compare {
+        drift.push_str(&format!(
+            "if [ -e {USED_MARK} ]; then if [ -f {STAT_RECORD} ]; then echo drifted:; \
+             ( cd -- \"$here\" && {listing} ) | cmp -s -- - {STAT_RECORD} || \
+             {{ ( cd -- \"$here\" && {listing} ) | LC_ALL=C sort -z > {STAT_RECORD}.now && \
+             LC_ALL=C sort -z -- {STAT_RECORD} | LC_ALL=C comm -z -23 -- - {STAT_RECORD}.now; }}; \
+             printf '\\0drift-status:%s\\n' \"$?\"; rm -f -- {STAT_RECORD}.now; \
+             else echo drift:unknown; fi; else printf 'drifted:\\n\\0drift-status:0\\n'; fi; ",
+            listing = listing()
+        ));
+    }
+    if mark {
+        // The copy as testbot left it, recorded before the run's tests can change it.
+        drift.push_str(&format!(
+            "if [ ! -e {USED_MARK} ]; then {{ ( cd -- \"$here\" && {listing} ) > {STAT_RECORD}.new && \
+             mv -f -- {STAT_RECORD}.new {STAT_RECORD} && : > {USED_MARK}; }} 2>/dev/null || rm -f -- {STAT_RECORD}.new; fi",
+            listing = listing()
+        ));
+    }
     format!(
         "if [ ! -e {d} ] && [ ! -L {d} ]; then exit 0; fi; \
          cd -- {d} 2>/dev/null || {{ echo refuse:notdir; exit 0; }}; \
@@ -112,7 +176,7 @@ pub fn probe_script(dir: &str) -> String {
          {strict}{owned_or_refuse}\
          cd -- {STATE_DIR} 2>/dev/null || exit 0; \
          for f in manifest.*; do if [ -f \"$f\" ]; then echo \"digest:${{f#manifest.}}\"; fi; done; \
-         if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi",
+         if [ -e dirty ]; then d=; read -r d < dirty; echo \"dirty:$d\"; fi; {drift}",
         owned_or_refuse = not_owned("echo refuse:foreign; exit 0"),
         strict = strict_modes(&format!("echo \"{UNSAFE}$bad\"; exit 0")),
     )
@@ -128,6 +192,36 @@ fn not_owned(then: &str) -> String {
 }
 
 pub fn parse_probe(out: &[u8]) -> Probe {
+    let (head, drift) = match out.windows(DRIFTED.len()).position(|w| w == DRIFTED).filter(|&i| i == 0 || out[i - 1] == b'\n') {
+        Some(i) => (&out[..i], Some(&out[i + DRIFTED.len()..])),
+        None => (out, None),
+    };
+    let mut probe = parse_state(head);
+    probe.drifted = drift.and_then(parse_drift);
+    probe
+}
+
+const DRIFTED: &[u8] = b"drifted:\n";
+
+/// The paths in the record's entries that no longer match (`CTIME INODE SIZE PATH`, each
+/// NUL-terminated), if the comparison that found them succeeded.
+fn parse_drift(out: &[u8]) -> Option<Vec<String>> {
+    let mut items: Vec<&[u8]> = out.split(|&b| b == 0).collect();
+    let status = items.pop()?;
+    if status != b"drift-status:0\n" {
+        return None;
+    }
+    let mut paths = Vec::new();
+    for item in items.into_iter().filter(|i| !i.is_empty()) {
+        let mut fields = item.splitn(4, |&b| b == b' ');
+        let path = fields.nth(3)?;
+        paths.push(String::from_utf8_lossy(path).into_owned());
+    }
+    Some(paths)
+}
+
+/// The probe's lines before any drift report.
+fn parse_state(out: &[u8]) -> Probe {
     let text = String::from_utf8_lossy(out);
     let mut probe = Probe::default();
     let hex = |v: &str| Some(v.trim().to_string()).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -187,10 +281,12 @@ pub fn scan_script(dir: &str) -> String {
 /// marks the copy unfinished, deletes the paths on the list (each alone, deepest first; a
 /// directory only once it is empty; refusing any path below a symlink), unpacks (the new
 /// state file `state`, a manifest or a delta, comes last in the tar), and only after tar
-/// succeeded drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
+/// succeeded, for a run's sync (`run`), records the copy's files (`STAT_RECORD`) and marks it
+/// used (else drops that mark: only testbot changed the copy since), and
+/// drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
 /// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
-/// manifest. Besides `tar`, `rm` and `rmdir`, only shell builtins run.
-pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool) -> String {
+/// manifest. Besides `tar`, `rm`, `rmdir` and the listing (`find`, `mv`), only shell builtins run.
+pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool, run: bool) -> String {
     let d = quote(dir);
     let deletions = if delete_len == 0 {
         String::new()
@@ -231,7 +327,19 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, com
          printf '%s\\n' {digest} > $s/dirty || exit 1; \
          {deletions}\
          tar -x -p --no-same-owner -f - || {{ rm -f $s/{state}; exit 1; }}; \
-         set -- $s/dirty; {old}rm -f -- \"$@\""
+         {record}\
+         set -- $s/dirty; {old}rm -f -- \"$@\"",
+        // A run's tests come next: the copy as it now is, recorded, and marked used. Otherwise
+        // no run used it since: the next run's probe records it before its tests.
+        record = if run {
+            format!(
+                "{{ {listing} > $s/{STAT_RECORD}.new && mv -f -- $s/{STAT_RECORD}.new $s/{STAT_RECORD} && : > $s/{USED_MARK}; }} || \
+                 rm -f -- $s/{STAT_RECORD} $s/{STAT_RECORD}.new; ",
+                listing = listing()
+            )
+        } else {
+            format!("rm -f -- $s/{USED_MARK}; ")
+        },
     )
 }
 
@@ -255,7 +363,7 @@ mod tests {
     use super::*;
     use crate::sync::local::Local;
     use std::io::Write;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, PermissionsExt};
     use std::path::Path;
     use std::process::{Command, Stdio};
 
@@ -263,10 +371,10 @@ mod tests {
     fn probe_output_is_read() {
         let d = "a".repeat(64);
         assert_eq!(parse_probe(b""), Probe::default());
-        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None, chain: vec![d.clone()], refusal: None });
+        assert_eq!(parse_probe(format!("digest:{d}\n").as_bytes()), Probe { digest: Some(d.clone()), unfinished: None, chain: vec![d.clone()], refusal: None, drifted: None });
         assert_eq!(
             parse_probe(format!("digest:junk\ndirty:{d}\n").as_bytes()),
-            Probe { digest: None, unfinished: Some(d.clone()), chain: vec![], refusal: None }
+            Probe { digest: None, unfinished: Some(d.clone()), chain: vec![], refusal: None, drifted: None }
         );
         assert_eq!(parse_probe(b"dirty:\n").unfinished, Some(String::new()));
     }
@@ -297,7 +405,7 @@ mod tests {
         let plan = manifest::plan(base, &local.manifest);
         let state = format!("manifest.{}", local.digest);
         let payload = local.payload(&plan, &state, &local.text).unwrap();
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true), &payload.bytes);
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true, false), &local.payload_bytes(&payload));
         (ok, err)
     }
 
@@ -305,11 +413,12 @@ mod tests {
     fn apply_delta(local: &Local, base: &Manifest, home: &Path, dir: &str, n: usize, cut: bool) -> (bool, String) {
         let plan = manifest::plan(base, &local.manifest);
         let state = delta_name(n, &local.digest);
-        let mut payload = local.payload(&plan, &state, &local.manifest.delta_from(base)).unwrap();
+        let payload = local.payload(&plan, &state, &local.manifest.delta_from(base)).unwrap();
+        let mut bytes = local.payload_bytes(&payload);
         if cut {
-            payload.bytes.truncate(payload.bytes.len() - 3000);
+            bytes.truncate(bytes.len() - 3000);
         }
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false), &payload.bytes);
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false, false), &bytes);
         (ok, err)
     }
 
@@ -379,8 +488,9 @@ mod tests {
         let (ok, err) = apply(&fourth, &scan(home.path(), "d"), home.path(), "d");
         assert!(ok, "{err}");
         let probe = probe_of(home.path(), "d");
-        assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()], refusal: None });
-        let left: Vec<_> = std::fs::read_dir(home.path().join("d").join(STATE_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(probe, Probe { digest: Some(fourth.digest.clone()), unfinished: None, chain: vec![fourth.digest.clone()], refusal: None, drifted: None });
+        let mut left: Vec<_> = std::fs::read_dir(home.path().join("d").join(STATE_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        left.sort();
         assert_eq!(left, [std::ffi::OsString::from(format!("manifest.{}", fourth.digest))]);
         assert_eq!(scan(home.path(), "d"), fourth.manifest);
     }
@@ -419,7 +529,7 @@ mod tests {
         assert!(ok, "{err}");
         assert_eq!(scan(home.path(), dir), first.manifest);
         let probe = parse_probe(sh(home.path(), &probe_script(dir), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None, chain: vec![first.digest.clone()], refusal: None });
+        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: None, chain: vec![first.digest.clone()], refusal: None, drifted: None });
         assert!(!home.path().join("pwned").exists() && !home.path().join(dir).join("pwned").exists());
 
         // `a` becomes a link out of the tree; nothing is written through it.
@@ -465,7 +575,7 @@ mod tests {
         assert!(err.contains("refusing to delete ./a/b"), "{err}");
         assert_eq!(std::fs::read_to_string(outside.path().join("b")).unwrap(), "keep");
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
-        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()), chain: vec![first.digest.clone()], refusal: None });
+        assert_eq!(probe, Probe { digest: Some(first.digest.clone()), unfinished: Some(second.digest.clone()), chain: vec![first.digest.clone()], refusal: None, drifted: None });
     }
 
     #[test]
@@ -477,7 +587,7 @@ mod tests {
         std::fs::create_dir_all(home.path().join("d/.testbot")).unwrap();
         std::fs::write(home.path().join("d").join(OWNED_MARK), "").unwrap();
         // `./gone dir` arrives as `./gone`: a real path, but not the one sent.
-        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true), b"12:./gone");
+        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true, false), b"12:./gone");
         assert!(!ok);
         assert!(err.contains("the deletion list arrived damaged"), "{err}");
         assert!(home.path().join("d/gone").exists() && home.path().join("d/gone dir/x").exists());
@@ -563,6 +673,44 @@ mod tests {
     }
 
     #[test]
+    fn the_probe_names_files_changed_or_removed_on_the_host_since_they_were_written() {
+        let src = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        for f in ["a", "b", "c", "d"] {
+            std::fs::write(src.path().join(f), f).unwrap();
+        }
+        std::os::unix::fs::symlink("a", src.path().join("l")).unwrap();
+        let local = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
+        let probe = |run: bool| parse_probe(sh(home.path(), &sync_probe_script("d", run), b"").1.as_bytes()).drifted;
+        let drift = || probe(false);
+        assert_eq!(drift(), None, "nothing synced: no record");
+        assert!(apply(&local, &Manifest::default(), home.path(), "d").0);
+        assert_eq!(drift(), Some(vec![]));
+        let copy = home.path().join("d");
+        // No run used the copy since it was written: it is not listed, whatever changed.
+        std::fs::write(copy.join("d"), "D").unwrap();
+        assert_eq!(drift(), Some(vec![]));
+        // A run's probe records the copy as it is and marks it used: from then on every probe
+        // compares with that record.
+        assert_eq!(probe(true), Some(vec![]));
+        assert_eq!(drift(), Some(vec![]));
+        // Rewritten with the same size, removed, re-moded, a link replaced; a new file is not drift.
+        std::fs::write(copy.join("a"), "A").unwrap();
+        std::fs::remove_file(copy.join("b")).unwrap();
+        std::fs::set_permissions(copy.join("c"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::remove_file(copy.join("l")).unwrap();
+        std::os::unix::fs::symlink("b", copy.join("l")).unwrap();
+        std::fs::write(copy.join("made by a test"), "x").unwrap();
+        let mut drifted = drift().unwrap();
+        drifted.sort();
+        assert_eq!(drifted, ["a", "b", "c", "l"]);
+        // A record that is gone reads as unknown: the copy is listed.
+        std::fs::remove_file(copy.join(STATE_DIR).join(STAT_RECORD)).unwrap();
+        assert_eq!(drift(), None);
+        assert_eq!(probe_of(home.path(), "d").drifted, None, "the plain probe does not look");
+    }
+
+    #[test]
     fn a_failed_unpack_keeps_the_old_manifest() {
         let src = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
@@ -573,9 +721,10 @@ mod tests {
         let second = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
         let plan = manifest::plan(&first.manifest, &second.manifest);
         let state = format!("manifest.{}", second.digest);
-        let mut payload = second.payload(&plan, &state, &second.text).unwrap();
-        payload.bytes.truncate(payload.bytes.len() / 2);
-        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true), &payload.bytes);
+        let payload = second.payload(&plan, &state, &second.text).unwrap();
+        let mut bytes = second.payload_bytes(&payload);
+        bytes.truncate(bytes.len() / 2);
+        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true, false), &bytes);
         assert!(!ok);
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
         assert_eq!(probe.digest, Some(first.digest.clone()));
@@ -604,7 +753,7 @@ mod tests {
         chmod("open/mine", 0o775);
         assert_eq!(refusal("open/mine"), want("open/mine", 0o775));
         // The apply script refuses the same before it writes anything, and says so on stderr.
-        let (ok, _, err) = sh(home.path(), &apply_script("open/mine", 0, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true), b"");
+        let (ok, _, err) = sh(home.path(), &apply_script("open/mine", 0, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true, false), b"");
         assert!(!ok);
         assert_eq!(unsafe_in(&err), Some(UnsafePath { path: full("open/mine"), owner: "root".into(), uid: me, mode: 0o775, foreign_owner: false }));
         assert_eq!(std::fs::read_dir(home.path().join("open/mine")).unwrap().count(), 0);

@@ -8,7 +8,7 @@ mod check;
 pub use captured::Captured;
 use check::Counts;
 use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, RunEvent, SlotInfo};
-use crate::framework::protocol::{Event, Piece};
+use crate::framework::protocol::{Event, LostPart, Piece};
 use crate::schedule::Job;
 use crate::ssh::ExitInfo;
 use std::collections::HashMap;
@@ -32,14 +32,37 @@ pub struct Requeue {
     pub job: Job,
     /// Run it in a batch of its own next time.
     pub alone: bool,
-    /// It counts towards the limit of requeues (its batch died, cause unknown); a file whose
-    /// host was lost, or that sat behind a file that crashed or hung, is blameless.
-    pub counts: bool,
+    /// Whose failure sent it back: only its own counts against its bound on starts.
+    pub blame: Blame,
     pub reason: String,
     pub discarded_examples: usize,
     /// Its host failed, not it: the host's reason is said once, with the host (no RETRY line).
     pub quiet: bool,
     pub output: String,
+}
+
+/// Whose failure sent a file back to the queue. Only a failure that may be the file's own is
+/// charged to it (its start counts against its bound); a file sent back because of another
+/// file, or because the machinery under it went away, was never given a fair start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blame {
+    /// It crashed or hung its runner itself (its crash or timeout counter says so).
+    Own,
+    /// Its batch's runner died before reaching it, with no file to blame: it may be its doing,
+    /// so it counts towards the limit of requeues too.
+    Unknown,
+    /// Another file in its batch failed (did not load, crashed, hung) before it ran.
+    OtherFile,
+    /// Its host, the host's fork server, its batch's keeper or client went away: an exit status
+    /// the framework never produced.
+    Infrastructure,
+}
+
+impl Blame {
+    /// Whether the start it had counts against the file's bound on starts.
+    pub fn charged(self) -> bool {
+        matches!(self, Blame::Own | Blame::Unknown)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +104,10 @@ pub struct BatchTracker {
     messages: Vec<String>,
     /// The marks that say where output belongs (see testbot_events.rb).
     marks: Marks,
+    /// The batch's client said what went away under it: its exit status is not the framework's.
+    lost: Option<(LostPart, String)>,
+    /// The batch's client said its child ended (and it ends the same way).
+    child_ended: bool,
 }
 
 /// Output and events arrive apart; the runner marks its output where a file starts or ends, and
@@ -132,6 +159,8 @@ impl BatchTracker {
             other_errors: Vec::new(),
             messages: Vec::new(),
             marks: Marks::default(),
+            lost: None,
+            child_ended: false,
         }
     }
 
@@ -342,6 +371,8 @@ impl BatchTracker {
             Event::Done { examples, failures, pending, errors_outside } => {
                 self.done = Some(Counts { examples, failures, pending, errors_outside })
             }
+            Event::Lost { what, m } => self.lost = Some((what, m)),
+            Event::ChildEnded => self.child_ended = true,
         }
     }
 
@@ -388,7 +419,7 @@ impl BatchTracker {
             for i in 0..self.files.len() {
                 if !self.files[i].finished {
                     let reason = format!("not finished: its host `{}` was lost", self.slot.host);
-                    end.requeue.push(self.requeue(i, false, false, reason));
+                    end.requeue.push(self.requeue(i, false, Blame::Infrastructure, reason));
                 }
             }
             return end;
@@ -410,6 +441,47 @@ impl BatchTracker {
             end.events.push(event);
         }
         self.run_output(output, &mut end);
+        end
+    }
+
+    /// The batch's client said how its child ended (a client killed from outside did not).
+    pub fn child_ended(&self) -> bool {
+        self.child_ended
+    }
+
+    /// The batch's client was killed from outside (`why`): nothing the framework did.
+    pub fn client_killed(&mut self, why: String) {
+        self.lost = Some((LostPart::Keeper, why));
+    }
+
+    /// What went away under the batch, as its client said (None: nothing did).
+    pub fn lost_under(&self) -> Option<(LostPart, &str)> {
+        self.lost.as_ref().map(|(what, m)| (*what, m.as_str()))
+    }
+
+    /// The batch ended through no doing of the framework's (its server or keeper went away): what
+    /// the framework reported done keeps its result (and a load error is its own); the rest is
+    /// not proven and goes back to the queue, uncharged. The exit status is not the framework's
+    /// and says nothing.
+    pub fn finish_lost(mut self) -> BatchEnd {
+        let mut end = BatchEnd::default();
+        self.flush_marks(&mut end.events);
+        let load_errors = std::mem::take(&mut self.load_errors);
+        for (path, message) in &load_errors {
+            let i = self.file(path);
+            if !self.files[i].finished {
+                self.files[i].finished = true;
+                let event = self.report(i, 0.0, Some(FileError::Load(message.trim().to_string())));
+                end.events.push(event);
+            }
+        }
+        let why = self.lost.as_ref().map_or_else(String::new, |(_, m)| m.clone());
+        for i in 0..self.files.len() {
+            if !self.files[i].finished {
+                let reason = format!("not finished: {why}");
+                end.requeue.push(self.requeue(i, false, Blame::Infrastructure, reason));
+            }
+        }
         end
     }
 
@@ -470,7 +542,7 @@ impl BatchTracker {
                     // RSpec runs nothing once a file fails to load; these files are blameless,
                     // and go back to run alone: batched again with another file that fails to
                     // load they would reach their start limit without ever running.
-                    end.requeue.push(self.requeue(i, true, false, "not run: another file in its batch failed to load".into()));
+                    end.requeue.push(self.requeue(i, true, Blame::OtherFile, "not run: another file in its batch failed to load".into()));
                 } else {
                     // The runner finished, but never said this file was done: its results cannot
                     // be trusted to be whole.
@@ -478,7 +550,7 @@ impl BatchTracker {
                 }
             } else if let Some(c) = culprit {
                 let reason = format!("not run: its batch stopped at {}", self.files[c].job.path);
-                end.requeue.push(self.requeue(i, false, false, reason));
+                end.requeue.push(self.requeue(i, false, Blame::OtherFile, reason));
             } else {
                 // Never reached, and no file to blame: isolate everyone if nothing started at all.
                 let reason = if timed_out {
@@ -486,7 +558,7 @@ impl BatchTracker {
                 } else {
                     format!("not run: its batch's runner process {exit} before reaching it")
                 };
-                end.requeue.push(self.requeue(i, !any_started, true, reason));
+                end.requeue.push(self.requeue(i, !any_started, Blame::Unknown, reason));
             }
         }
         unreported
@@ -525,7 +597,7 @@ impl BatchTracker {
         };
         if before == 0 {
             let reason = format!("{what}; retrying it once on another slot");
-            let mut requeue = self.requeue(i, true, false, reason);
+            let mut requeue = self.requeue(i, true, Blame::Own, reason);
             match kind {
                 FailureKind::Crash => requeue.job.crashes += 1,
                 FailureKind::Timeout { .. } => requeue.job.timeouts += 1,
@@ -548,7 +620,7 @@ impl BatchTracker {
         end.events.push(event);
     }
 
-    fn requeue(&mut self, i: usize, alone: bool, counts: bool, reason: String) -> Requeue {
+    fn requeue(&mut self, i: usize, alone: bool, blame: Blame, reason: String) -> Requeue {
         let file = &mut self.files[i];
         file.finished = true;
         file.reported = true;
@@ -557,7 +629,7 @@ impl BatchTracker {
         Requeue {
             job: file.job.clone(),
             alone,
-            counts,
+            blame,
             reason,
             discarded_examples: std::mem::take(&mut file.examples).len(),
             output: output.render(),
@@ -571,7 +643,7 @@ impl BatchTracker {
         let mut end = BatchEnd::default();
         for i in 0..self.files.len() {
             let host = self.slot.host.clone();
-            let mut requeue = self.requeue(i, false, false, format!("not run: its host `{host}` could not start a test runner"));
+            let mut requeue = self.requeue(i, false, Blame::Infrastructure, format!("not run: its host `{host}` could not start a test runner"));
             requeue.output.clear();
             requeue.quiet = true;
             end.requeue.push(requeue);

@@ -1,7 +1,7 @@
 //! `BatchTracker`: every case with plain pieces, no process.
 use super::captured::{HEAD_LIMIT, TAIL_LIMIT};
 use super::*;
-use crate::framework::protocol::ExampleStatusWire;
+use crate::framework::protocol::{ExampleStatusWire, LostPart};
 use std::sync::Arc;
 
 fn slot() -> SlotInfo {
@@ -206,8 +206,8 @@ fn a_first_crash_retries_the_running_file_alone_elsewhere() {
     let t = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]));
     let end = t.finish(CRASH, Ending::Exited);
     assert!(finished(&end.events).is_empty(), "a_spec was reported live; nothing is final yet");
-    let paths: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.alone, r.counts)).collect();
-    assert_eq!(paths, [("spec/kill_spec.rb", true, false), ("spec/c_spec.rb", false, false)]);
+    let paths: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.alone, r.blame)).collect();
+    assert_eq!(paths, [("spec/kill_spec.rb", true, Blame::Own), ("spec/c_spec.rb", false, Blame::OtherFile)]);
     let retry = &end.requeue[0];
     assert_eq!((retry.job.crashes, retry.job.avoid_slot, retry.discarded_examples), (1, Some(1), 1));
     assert!(retry.reason.contains("killed by signal 9 (SIGKILL)"), "{}", retry.reason);
@@ -252,8 +252,8 @@ fn a_lost_host_requeues_every_unfinished_file_blamelessly() {
     let end = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]))
         .finish(ExitInfo { code: None, signal: None }, Ending::Exited);
     assert!(end.events.is_empty());
-    let r: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.counts, r.job.crashes)).collect();
-    assert_eq!(r, [("spec/kill_spec.rb", false, 0), ("spec/c_spec.rb", false, 0)]);
+    let r: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.blame, r.job.crashes)).collect();
+    assert_eq!(r, [("spec/kill_spec.rb", Blame::Infrastructure, 0), ("spec/c_spec.rb", Blame::Infrastructure, 0)]);
     assert!(end.requeue[0].reason.contains("its host `local` was lost"));
 }
 
@@ -264,7 +264,7 @@ fn death_before_any_file_isolates_the_batch() {
     let end = t.finish(ExitInfo { code: Some(3), signal: None }, Ending::Exited);
     assert!(end.events.is_empty());
     assert_eq!(end.requeue.len(), 2);
-    assert!(end.requeue.iter().all(|r| r.alone && r.counts));
+    assert!(end.requeue.iter().all(|r| r.alone && r.blame == Blame::Unknown));
     assert!(end.requeue[0].output.contains("boom at load"));
     assert!(end.requeue[0].reason.contains("exited with status 3"));
 
@@ -660,8 +660,21 @@ fn a_runner_that_cannot_start_gives_every_file_back_quietly() {
     feed(&mut t, vec![out("bash: ruby: command not found")]);
     let end = t.spawn_failed();
     assert!(end.events.is_empty(), "{:?}", end.events);
-    let back: Vec<(&str, bool, bool, bool, &str, &str)> =
-        end.requeue.iter().map(|r| (r.job.path.as_str(), r.alone, r.counts, r.quiet, r.reason.as_str(), r.output.as_str())).collect();
+    let back: Vec<(&str, bool, Blame, bool, &str, &str)> =
+        end.requeue.iter().map(|r| (r.job.path.as_str(), r.alone, r.blame, r.quiet, r.reason.as_str(), r.output.as_str())).collect();
     let reason = "not run: its host `local` could not start a test runner";
-    assert_eq!(back, [("spec/a_spec.rb", false, false, true, reason, ""), ("spec/b_spec.rb", false, false, true, reason, "")]);
+    let infra = Blame::Infrastructure;
+    assert_eq!(back, [("spec/a_spec.rb", false, infra, true, reason, ""), ("spec/b_spec.rb", false, infra, true, reason, "")]);
+}
+
+#[test]
+fn a_batch_whose_server_went_away_keeps_what_is_done_and_sends_the_rest_back_uncharged() {
+    let mut t = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]));
+    feed(&mut t, vec![ev(Event::Lost { what: LostPart::Keeper, m: "the keeper went away".into() })]);
+    assert_eq!(t.lost_under(), Some((LostPart::Keeper, "the keeper went away")));
+    let end = t.finish_lost();
+    assert!(finished(&end.events).is_empty(), "a_spec was reported live, when it was done");
+    let back: Vec<_> = end.requeue.iter().map(|r| (r.job.path.as_str(), r.blame, r.job.crashes)).collect();
+    assert_eq!(back, [("spec/kill_spec.rb", Blame::Infrastructure, 0), ("spec/c_spec.rb", Blame::Infrastructure, 0)]);
+    assert!(end.requeue[0].reason.contains("the keeper went away"), "{}", end.requeue[0].reason);
 }
