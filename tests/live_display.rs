@@ -555,19 +555,32 @@ fn a_slow_line_says_when_the_expected_time_is_a_guess_from_the_size() {
 // caused it, the files a stop cut short named in the summary, a load error's cause in its
 // summary line.
 
-/// Sleeps until killed (or 60 s): a file still running when the run stops.
-const SLEEPY_SPEC: &str = "RSpec.describe('sleepy') { it('naps') { sleep 60 } }\n";
+/// Says it started (`$STARTED-<its file name>`), then sleeps until killed (or 60 s).
+const STARTS_THEN_SLEEPS_SPEC: &str =
+    "RSpec.describe('sleepy') { it('naps') { File.write(\"#{ENV.fetch('STARTED')}-#{File.basename(__FILE__)}\", 'started'); sleep 60 } }\n";
+/// Fails once the sleepy spec has started (or after 60 s).
+const FAILS_ONCE_IT_STARTED_SPEC: &str = r#"
+RSpec.describe "fails" do
+  it "once the other file runs" do
+    deadline = Time.now + 60
+    sleep 0.05 until File.exist?(ENV.fetch('STARTED') + '-sleepy_spec.rb') || Time.now > deadline
+    expect(1).to eq(2)
+  end
+end
+"#;
 
 #[test]
 fn fail_fast_is_said_after_the_failure_and_the_summary_names_the_file_it_cut_short() {
     let p = Project::new("rspec_basic");
-    p.write("spec/sleepy_spec.rb", SLEEPY_SPEC);
-    let run = p.testbot(["-n", "2", "--fail-fast", "spec/math_spec.rb", "spec/sleepy_spec.rb"]).run();
+    p.write("spec/sleepy_spec.rb", STARTS_THEN_SLEEPS_SPEC);
+    p.write("spec/fails_spec.rb", FAILS_ONCE_IT_STARTED_SPEC);
+    let started = p.outside("sleepy-started");
+    let run = p.testbot(["-n", "2", "--fail-fast", "spec/fails_spec.rb", "spec/sleepy_spec.rb"]).env("STARTED", started.as_os_str()).run();
     run.assert_exit(1);
     let lines: Vec<&str> = run.stdout.lines().collect();
     let at = |what: &str, start: &str| lines.iter().position(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no {what}:\n{}", run.dump()));
     let failed = at("FAIL line", "    FAIL [");
-    let details = at("failure details", "--- spec/math_spec.rb");
+    let details = at("failure details", "--- spec/fails_spec.rb");
     let fail_fast = at("fail-fast line", "fail-fast: 1 failure(s) reached");
     assert!(failed < fail_fast && details < fail_fast, "fail-fast said before the failure that caused it:\n{}", run.dump());
     // The summary names the file the stop cut short, with its slot.
@@ -577,12 +590,21 @@ fn fail_fast_is_said_after_the_failure_and_the_summary_names_the_file_it_cut_sho
 }
 
 #[test]
-fn a_timed_out_runs_summary_names_every_file_it_cut_short() {
+fn an_interrupted_runs_summary_names_every_file_it_cut_short() {
     let p = Project::new("rspec_basic");
-    p.write("spec/sleepy_a_spec.rb", SLEEPY_SPEC);
-    p.write("spec/sleepy_b_spec.rb", SLEEPY_SPEC);
-    let run = p.testbot(["-n", "2", "--timeout", "3s", "spec/sleepy_a_spec.rb", "spec/sleepy_b_spec.rb"]).run();
-    run.assert_exit(1);
+    p.write("spec/sleepy_a_spec.rb", STARTS_THEN_SLEEPS_SPEC);
+    p.write("spec/sleepy_b_spec.rb", STARTS_THEN_SLEEPS_SPEC);
+    let started = p.outside("started");
+    let running = p.testbot(["-n", "2", "spec/sleepy_a_spec.rb", "spec/sleepy_b_spec.rb"]).env("STARTED", started.as_os_str()).spawn();
+    for file in ["sleepy_a_spec.rb", "sleepy_b_spec.rb"] {
+        let marker = p.outside(&format!("started-{file}"));
+        assert!(wait_for_file(&marker, PATIENCE), "{file} never started");
+    }
+    // Both files run: Ctrl-C.
+    std::thread::sleep(Duration::from_millis(300));
+    running.signal("INT");
+    let run = running.finish(PATIENCE);
+    run.assert_exit(130);
     let stopped = run.stdout.lines().find(|l| l.starts_with("Stopped while running: ")).unwrap_or_else(|| panic!("{}", run.dump()));
     for file in ["spec/sleepy_a_spec.rb (local/", "spec/sleepy_b_spec.rb (local/"] {
         assert!(stopped.contains(file), "{file} not named: {stopped}");
