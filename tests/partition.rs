@@ -291,10 +291,10 @@ fn slot_figures(stdout: &str) -> Vec<SlotLine> {
 fn a_merge_shows_each_shares_slots_with_their_own_time_and_takes_c_before_the_command() {
     let p = Project::new("rspec_basic");
     // One file that takes a while: the slot that runs it is busier than the other.
-    p.write("spec/sleepy_spec.rb", "RSpec.describe('sleepy') { it('naps') { sleep 1.5 } }\n");
+    p.write("spec/sleepy_spec.rb", "RSpec.describe('sleepy') { it('naps') { sleep 3 } }\n");
     let log = p.path("tmp/testbot-runtime-rspec.log");
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
-    std::fs::write(&log, history_of(BASIC_FILES, 0.1) + "spec/sleepy_spec.rb:1.5\n").unwrap();
+    std::fs::write(&log, history_of(BASIC_FILES, 0.1) + "spec/sleepy_spec.rb:3.0\n").unwrap();
     let mut own = Vec::new();
     let reports = p.out_dir("reports");
     for k in 1..=2 {
