@@ -82,12 +82,16 @@ pub struct ListArgs {
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
     /// The test framework, as for a run: rspec, minitest, test-unit or cucumber.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = FrameworkName, hide_possible_values = true)]
     pub framework: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
+    /// Change to DIR before doing anything (the reports and outputs are read and written from
+    /// there).
+    #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true)]
+    pub chdir: Option<PathBuf>,
     #[command(subcommand)]
     pub action: ReportCommand,
 }
@@ -165,7 +169,7 @@ pub struct InitArgs {
     pub config: Option<PathBuf>,
     /// The framework to write (rspec, minitest, test-unit or cucumber), instead of the one the
     /// project's folders point to.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = FrameworkName, hide_possible_values = true)]
     pub framework: Option<String>,
 }
 
@@ -203,7 +207,7 @@ pub struct RunArgs {
     pub runtime_log: Option<PathBuf>,
     /// The test framework: rspec, minitest, test-unit or cucumber (default: detected from
     /// spec/, test/ or features/).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = FrameworkName, hide_possible_values = true)]
     pub framework: Option<String>,
     /// Run the runner directly, not through `bundle exec`, even when a Gemfile exists.
     #[arg(long)]
@@ -281,9 +285,51 @@ pub struct RunArgs {
     /// in one process, in the same order, with the same random seed.
     #[arg(long)]
     pub verbose_rerun_command: bool,
+    /// Before the summary, each failure as a GitHub Actions annotation (`::error file=…,line=…::`):
+    /// auto (when GITHUB_ACTIONS is `true`), always or never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "auto")]
+    pub github_annotations: Annotations,
     /// Without a terminal (CI logs): print what still runs this often; `0` turns it off.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", env = "TESTBOT_HEARTBEAT")]
     pub heartbeat: Duration,
+}
+
+/// `--github-annotations`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Annotations {
+    /// On GitHub Actions (GITHUB_ACTIONS=true).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl Annotations {
+    /// `github_actions`: the value of GITHUB_ACTIONS.
+    fn on(self, github_actions: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            Annotations::Auto => github_actions.is_some_and(|v| v == "true"),
+            Annotations::Always => true,
+            Annotations::Never => false,
+        }
+    }
+}
+
+/// `--framework NAME`: any word is taken (the project says which it does not support, and takes
+/// `test_unit` and other spellings), but the frameworks' names are offered to shell completion.
+#[derive(Clone, Debug)]
+struct FrameworkName;
+
+impl clap::builder::TypedValueParser for FrameworkName {
+    type Value = String;
+
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &std::ffi::OsStr) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(crate::framework::Framework::NAMES.iter().map(clap::builder::PossibleValue::new)))
+    }
 }
 
 /// `90`, `90s`, `1.5m`, `2h`, `1m30s`: a duration in seconds unless it says otherwise. One
@@ -352,7 +398,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             command: args.command.join(" "),
             per_slot: args.per_slot,
         }),
-        Some(Command::Report(ReportArgs { action: ReportCommand::Merge(args) })) => commands::merge(commands::MergeOptions {
+        Some(Command::Report(ReportArgs { chdir, action: ReportCommand::Merge(args) })) => commands::merge(commands::MergeOptions {
+            chdir,
             reports: args.reports,
             report_json: args.report_json,
             junit: args.junit,
@@ -424,6 +471,7 @@ impl From<RunArgs> for commands::RunOptions {
                 slow_after: args.slow_timeout,
                 heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
                 verbose_rerun: args.verbose_rerun_command,
+                annotations: args.github_annotations.on(std::env::var_os("GITHUB_ACTIONS").as_deref()),
             },
         }
     }
@@ -438,14 +486,119 @@ fn completions(args: CompletionsArgs) -> Result<Outcome, Error> {
     Ok(Outcome::new(crate::errors::exit::PASSED))
 }
 
-/// `testbot man`: clap_mangen's page for the whole command line (a run's options, the
-/// commands, the exit codes in its after-help).
+/// `testbot man`: one page for the whole command line — clap_mangen's sections for a run's
+/// options and the exit codes (its after-help), and a COMMANDS section of our own with each
+/// command's options: clap_mangen's SUBCOMMANDS section names a page per command
+/// (`testbot-hosts(1)`), and there is only this one.
 fn man() -> Result<Outcome, Error> {
-    use clap::CommandFactory;
-    let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page).expect("a Vec takes every write");
-    crate::report::print_completions(&String::from_utf8_lossy(&page));
+    crate::report::print_completions(&man_page());
     Ok(Outcome::new(crate::errors::exit::PASSED))
+}
+
+/// One of clap_mangen's sections, rendered into a writer.
+type Section = fn(&clap_mangen::Man, &mut dyn std::io::Write) -> std::io::Result<()>;
+
+fn man_page() -> String {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    let man = clap_mangen::Man::new(cli.clone());
+    let mut page = Vec::new();
+    let sections: [Section; 5] = [
+        clap_mangen::Man::render_title,
+        clap_mangen::Man::render_name_section,
+        clap_mangen::Man::render_synopsis_section,
+        clap_mangen::Man::render_description_section,
+        clap_mangen::Man::render_options_section,
+    ];
+    for section in sections {
+        section(&man, &mut page).expect("a Vec takes every write");
+    }
+    let mut page = String::from_utf8_lossy(&page).into_owned();
+    page.push_str(".SH COMMANDS\n");
+    for (name, command) in leaf_commands(&cli, "testbot") {
+        page.push_str(&command_entry(&name, command));
+    }
+    let mut rest = Vec::new();
+    man.render_extra_section(&mut rest).expect("a Vec takes every write");
+    man.render_version_section(&mut rest).expect("a Vec takes every write");
+    page.push_str(&String::from_utf8_lossy(&rest));
+    page
+}
+
+/// Every command a person types, `testbot hosts`, `testbot report merge`, …, with its clap
+/// command (`help` left out).
+fn leaf_commands<'a>(command: &'a clap::Command, prefix: &str) -> Vec<(String, &'a clap::Command)> {
+    command
+        .get_subcommands()
+        .filter(|c| c.get_name() != "help" && !c.is_hide_set())
+        .flat_map(|c| {
+            let name = format!("{prefix} {}", c.get_name());
+            match c.has_subcommands() {
+                true => leaf_commands(c, &name),
+                false => vec![(name, c)],
+            }
+        })
+        .collect()
+}
+
+/// One command in the COMMANDS section: its name and arguments, what it does, its options.
+fn command_entry(name: &str, command: &clap::Command) -> String {
+    let mut entry = format!(".TP\n\\fB{}\\fR", roff_text(name));
+    let (positionals, options): (Vec<&clap::Arg>, Vec<&clap::Arg>) = command
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version" | "verbose" | "raw_output"))
+        .partition(|a| a.is_positional());
+    if !options.is_empty() {
+        entry.push_str(" [OPTIONS]");
+    }
+    for arg in positionals {
+        let value = arg.get_value_names().and_then(|v| v.first()).map_or(arg.get_id().as_str(), |v| v.as_str());
+        entry.push_str(&format!(" [{}]", roff_text(value)));
+    }
+    entry.push('\n');
+    if let Some(about) = command.get_about() {
+        entry.push_str(&roff_text(&about.to_string()));
+        entry.push('\n');
+    }
+    if name == "testbot run" {
+        entry.push_str("Its options are those under OPTIONS above.\n");
+        return entry;
+    }
+    if options.is_empty() {
+        return entry;
+    }
+    entry.push_str(".RS\n");
+    for arg in options {
+        let mut flags: Vec<String> = Vec::new();
+        if let Some(short) = arg.get_short() {
+            flags.push(format!("-{short}"));
+        }
+        if let Some(long) = arg.get_long() {
+            flags.push(format!("--{long}"));
+        }
+        let value = match arg.get_action().takes_values() {
+            true => arg.get_value_names().and_then(|v| v.first()).map(|v| format!(" {v}")).unwrap_or_default(),
+            false => String::new(),
+        };
+        entry.push_str(&format!(".TP\n\\fB{}\\fR{}\n", roff_text(&flags.join(", ")), roff_text(&value)));
+        if let Some(help) = arg.get_help() {
+            entry.push_str(&roff_text(&help.to_string()));
+            entry.push('\n');
+        }
+    }
+    entry.push_str(".RE\n");
+    entry
+}
+
+/// `text` as roff prints it: backslashes and dashes escaped, no line taken for a request.
+fn roff_text(text: &str) -> String {
+    text.replace('\\', "\\e")
+        .replace('-', "\\-")
+        .lines()
+        .map(|l| if l.starts_with('.') || l.starts_with('\'') { format!("\\&{l}") } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `testbot hsots`: a lone PATH that does not exist and reads like a mistyped command is that,

@@ -122,6 +122,9 @@ pub enum RunEvent {
         planned: Vec<String>,
         slots: Vec<SlotInfo>,
         expected_seconds: f64,
+        /// Planned files whose expected time is a guess from their size (the runtime history
+        /// does not have them): their SLOW lines say "estimated", not "expected".
+        estimated_by_size: Vec<String>,
         /// `--partition K/N`: this share and the whole plan it was cut from.
         partition: Option<Arc<crate::schedule::partition::Share>>,
     },
@@ -163,6 +166,8 @@ pub enum RunEvent {
         failed: usize,
         /// 1 for the first rerun.
         attempt: u32,
+        /// What each failed example said on the try that failed: `description: first line`.
+        failures: Vec<String>,
     },
     /// A host stopped answering or its connection dropped; its unfinished files went back to the
     /// queue and it takes no more work.

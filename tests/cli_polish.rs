@@ -280,11 +280,91 @@ fn man_prints_a_man_page_with_every_option() {
     assert_eq!(out.stderr, "");
     let page = &out.stdout;
     assert!(page.contains(".TH testbot 1"), "{page}");
-    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS", ".SH VERSION"] {
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH COMMANDS", ".SH VERSION"] {
         assert!(page.contains(section), "{section} missing:\n{page}");
     }
     // roff escapes a dash as `\-`: the run's options, and the commands.
-    for word in [r"\-\-status\-level", r"\-\-exclude", r"\-\-verbose\-rerun\-command", "testbot\\-hosts(1)", "Exit codes"] {
+    for word in [r"\-\-status\-level", r"\-\-exclude", r"\-\-verbose\-rerun\-command", r"\fBtestbot hosts\fR", "Exit codes"] {
         assert!(page.contains(word), "{word} missing:\n{page}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Issue 31 item 10: the man page names no page that does not exist, and completion after
+// `--framework` offers the frameworks.
+
+#[test]
+fn the_man_page_names_no_other_page_and_lists_each_commands_options() {
+    let out = raw(Path::new("/"), &["man"], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let page = &out.stdout;
+    // `name(1)`-style references: only testbot's own page exists.
+    let refs: Vec<&str> = page
+        .match_indices("(1)")
+        .map(|(at, _)| page[..at].rsplit(|c: char| c.is_whitespace() || c == '`').next().unwrap_or(""))
+        .collect();
+    assert!(refs.iter().all(|r| *r == "testbot"), "pages that do not exist: {refs:?}\n{page}");
+    assert!(!page.contains(".SH SUBCOMMANDS"), "{page}");
+    // Every command, with its own options where it has some.
+    for command in ["run", "hosts", "init", "exec", "report merge", "sync", "list", "completions", "man"] {
+        assert!(page.contains(&format!("\\fBtestbot {command}\\fR")), "`testbot {command}` missing:\n{page}");
+    }
+    let merge = page.split("\\fBtestbot report merge\\fR").nth(1).unwrap().split("\\fBtestbot sync\\fR").next().unwrap();
+    for option in [r"\-C, \-\-chdir", r"\-\-report\-json", r"\-\-junit", r"\-\-runtime\-log"] {
+        assert!(merge.contains(option), "{option} missing from report merge:\n{merge}");
+    }
+}
+
+/// What bash's completion offers for `words` (the last one being completed), with the script
+/// `testbot completions bash` prints, in `dir`.
+fn bash_completes(dir: &Path, words: &[&str]) -> Vec<String> {
+    let out = raw(Path::new("/"), &["completions", "bash"], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let words_list: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let script = format!(
+        "{}\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n_testbot testbot '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        out.stdout,
+        words_list.join(" "),
+        words.len() - 1,
+        words[words.len() - 1],
+        words[words.len() - 2],
+    );
+    let done = Command::new("bash").args(["--norc", "-c", &script]).current_dir(dir).output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let mut offered: Vec<String> = String::from_utf8_lossy(&done.stdout).lines().filter(|l| !l.is_empty()).map(String::from).collect();
+    offered.sort();
+    offered
+}
+
+#[test]
+fn bash_completion_after_framework_offers_the_frameworks_not_files() {
+    let p = Project::new("rspec_basic");
+    for words in [&["testbot", "--framework", ""][..], &["testbot", "list", "--framework", ""], &["testbot", "init", "--framework", ""]] {
+        assert_eq!(bash_completes(&p.root, words), ["cucumber", "minitest", "rspec", "test-unit"], "{words:?}");
+    }
+    assert_eq!(bash_completes(&p.root, &["testbot", "--framework", "mi"]), ["minitest"]);
+    // Other spellings are still taken, and testbot says which frameworks it supports.
+    let out = raw(&p.root, &["list", "--framework", "test_unit"], &[]);
+    assert!(out.stderr.starts_with("error: no spec files matched `test/**/{*_test,test_*}.rb`"), "{}", out.stderr);
+    let out = raw(&p.root, &["list", "--framework", "nope"], &[]);
+    assert_eq!(out.stderr, "error: framework `nope` is not supported by this version of testbot (supported: rspec, minitest, test-unit, cucumber)\n");
+}
+
+// Issue 31 item 4: a run in which nothing ran gives no efficiency percentage.
+#[test]
+fn a_run_whose_runner_cannot_start_gives_no_efficiency_percentage() {
+    let p = Project::new("rspec_basic");
+    // Every command of /usr/bin but Ruby's.
+    let bin = p.out_dir("no-ruby-bin");
+    for entry in std::fs::read_dir("/usr/bin").unwrap().map(Result::unwrap) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ["ruby", "bundle", "rspec", "gem", "erb", "irb", "rake", "ri", "rdoc"].iter().any(|r| name.starts_with(r)) {
+            continue;
+        }
+        std::os::unix::fs::symlink(entry.path(), bin.join(&name)).unwrap();
+    }
+    let run = p.testbot(["-n", "2"]).env("PATH", bin.as_os_str()).run();
+    assert_ne!(run.code, Some(0), "{}", run.dump());
+    assert!(run.stdout.contains("\nSlots: 2, none busy\n"), "{}", run.dump());
+    assert!(!run.stdout.contains("efficiency"), "{}", run.dump());
 }

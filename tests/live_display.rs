@@ -310,7 +310,7 @@ fn plain_lines_say_slow_and_beat_a_heartbeat_with_what_still_runs() {
     let slow: Vec<&String> = seen.iter().filter(|l| l.starts_with("    SLOW [")).collect();
     assert_eq!(slow.len(), 1, "{all}");
     assert!(slow[0].starts_with(&format!("    SLOW [>   1.0s] {WAITING} (local/")), "{}", slow[0]);
-    assert!(slow[0].contains(", expected "), "{}", slow[0]);
+    assert!(slow[0].contains(", estimated "), "{}", slow[0]);
     // Every file has its counted line, the waiting one last.
     let counted: Vec<&String> = seen.iter().filter(|l| l.starts_with("    PASS [")).collect();
     assert_eq!(counted.len(), 3, "{all}");
@@ -463,4 +463,208 @@ fn control_sequences_from_specs_and_file_names_do_not_reach_a_terminal() {
     assert!(!s.parser.screen().alternate_screen());
     let text = s.text();
     assert!(text.contains("red-text") && text.contains("spec/odd_spec.rb"), "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// Issue 31 item 4: numbers that are right — the ETA of a file past its estimate, and a SLOW
+// line that says when its expected time was only a guess from the file's size.
+
+/// `ETA 12s` on the bar, in seconds.
+fn eta_on(row: &str) -> Option<u64> {
+    let after = row.split(" · ETA ").nth(1)?;
+    after.trim().strip_suffix('s')?.parse().ok()
+}
+
+/// How long the waiting file has run, from its row under the bar (`  local/1    12s …`).
+fn running_for(rows: &[String]) -> Option<u64> {
+    let row = rows.iter().find(|r| running_row(r))?;
+    row.split_whitespace().nth(1)?.strip_suffix('s')?.parse().ok()
+}
+
+#[test]
+fn the_eta_of_a_file_past_its_estimate_is_not_zero_and_grows() {
+    let p = Project::new("rspec_basic");
+    let release = with_waiting_file(&p);
+    // A first run: the file is estimated from its size at well under a second, and runs on.
+    let args = ["-n", "1", WAITING];
+    let mut t = OnTerminal::start(&p.root, &args, &[("HANG_RELEASE", &release)], 40, 100);
+    // (how long it has run, the ETA) on one screen: the bar and the row are drawn together.
+    let seen = |t: &mut OnTerminal, at_least: u64| {
+        t.wait_for(&format!("the waiting file running for {at_least}s or more"), |s| {
+            running_for(&s.rows()).is_some_and(|secs| secs >= at_least)
+        });
+        let rows = t.screen.lock().unwrap().rows();
+        let bar = rows.iter().find(|r| is_bar(r)).cloned().unwrap_or_else(|| panic!("no bar:\n{}", rows.join("\n")));
+        (running_for(&rows).unwrap(), eta_on(&bar).unwrap_or_else(|| panic!("no ETA in {bar:?}")), bar)
+    };
+    let (early, early_eta, early_bar) = seen(&mut t, 3);
+    let (late, late_eta, late_bar) = seen(&mut t, early + 6);
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(t.exit_code(), Some(0));
+    assert!(early_eta > 0, "the file has run {early}s past its estimate, still the ETA is 0s: {early_bar}");
+    assert!(late_eta > early_eta, "{late}s in, the ETA did not grow from {early_bar:?} to {late_bar:?}");
+}
+
+/// Waits for a line from a testbot whose stdout is read line by line; kills it if none comes.
+fn next_line_where(child: &mut Child, lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            panic!("the line never came:\n{}", seen.join("\n"));
+        };
+        seen.push(line.clone());
+        if ok(&line) {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn a_slow_line_says_when_the_expected_time_is_a_guess_from_the_size() {
+    let p = Project::new("rspec_basic");
+    let release = with_waiting_file(&p);
+    let args = ["-n", "1", "--slow-timeout", "1s", "--final-status-level", "slow", WAITING];
+    // A first run: no runtime history, the file's size is all there is.
+    let (mut child, lines) = plain_lines(&p.root, &args, &release);
+    let mut seen = Vec::new();
+    let slow = next_line_where(&mut child, &lines, &mut seen, |l| l.starts_with("    SLOW ["));
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    seen.extend(lines.iter());
+    let all = seen.join("\n");
+    assert!(slow.starts_with(&format!("    SLOW [>   1.0s] {WAITING} (local/1, estimated ")), "{slow}");
+    assert!(slow.ends_with("s from its size)"), "{slow}");
+    // The summary's list of slow files says the same.
+    let listed = seen.iter().find(|l| l.starts_with("  SLOW [")).unwrap_or_else(|| panic!("no slow file listed:\n{all}"));
+    assert!(listed.contains(&format!("] {WAITING} (estimated ")) && listed.ends_with("s from its size)"), "{all}");
+
+    // With the file's time in the runtime history, its time is expected, not estimated.
+    std::fs::write(p.path("tmp/testbot-runtime-rspec.log"), format!("{WAITING}:0.2\n")).unwrap();
+    std::fs::remove_file(&release).unwrap();
+    let (mut child, lines) = plain_lines(&p.root, &args, &release);
+    let mut seen = Vec::new();
+    let slow = next_line_where(&mut child, &lines, &mut seen, |l| l.starts_with("    SLOW ["));
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(slow, format!("    SLOW [>   1.0s] {WAITING} (local/1, expected 0.2s)"));
+}
+
+// ---------------------------------------------------------------------------
+// Issue 31 item 7: a CI log read from the end — the fail-fast line after the failure that
+// caused it, the files a stop cut short named in the summary, a load error's cause in its
+// summary line.
+
+/// Says it started (`$STARTED-<its file name>`), then sleeps until killed (or 60 s).
+const STARTS_THEN_SLEEPS_SPEC: &str =
+    "RSpec.describe('sleepy') { it('naps') { File.write(\"#{ENV.fetch('STARTED')}-#{File.basename(__FILE__)}\", 'started'); sleep 60 } }\n";
+/// Fails once the sleepy spec has started (or after 60 s).
+const FAILS_ONCE_IT_STARTED_SPEC: &str = r#"
+RSpec.describe "fails" do
+  it "once the other file runs" do
+    deadline = Time.now + 60
+    sleep 0.05 until File.exist?(ENV.fetch('STARTED') + '-sleepy_spec.rb') || Time.now > deadline
+    expect(1).to eq(2)
+  end
+end
+"#;
+
+#[test]
+fn fail_fast_is_said_after_the_failure_and_the_summary_names_the_file_it_cut_short() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/sleepy_spec.rb", STARTS_THEN_SLEEPS_SPEC);
+    p.write("spec/fails_spec.rb", FAILS_ONCE_IT_STARTED_SPEC);
+    let started = p.outside("sleepy-started");
+    let run = p.testbot(["-n", "2", "--fail-fast", "spec/fails_spec.rb", "spec/sleepy_spec.rb"]).env("STARTED", started.as_os_str()).run();
+    run.assert_exit(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = |what: &str, start: &str| lines.iter().position(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no {what}:\n{}", run.dump()));
+    let failed = at("FAIL line", "    FAIL [");
+    let details = at("failure details", "--- spec/fails_spec.rb");
+    let fail_fast = at("fail-fast line", "fail-fast: 1 failure(s) reached");
+    assert!(failed < fail_fast && details < fail_fast, "fail-fast said before the failure that caused it:\n{}", run.dump());
+    // The summary names the file the stop cut short, with its slot.
+    let (_, summary) = run.stdout.split_once("────").unwrap_or_else(|| panic!("{}", run.dump()));
+    let stopped = summary.lines().find(|l| l.starts_with("Stopped while running: ")).unwrap_or_else(|| panic!("{}", run.dump()));
+    assert!(stopped.starts_with("Stopped while running: spec/sleepy_spec.rb (local/") && stopped.ends_with(')'), "{stopped}");
+}
+
+#[test]
+fn an_interrupted_runs_summary_names_every_file_it_cut_short() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/sleepy_a_spec.rb", STARTS_THEN_SLEEPS_SPEC);
+    p.write("spec/sleepy_b_spec.rb", STARTS_THEN_SLEEPS_SPEC);
+    let started = p.outside("started");
+    let running = p.testbot(["-n", "2", "spec/sleepy_a_spec.rb", "spec/sleepy_b_spec.rb"]).env("STARTED", started.as_os_str()).spawn();
+    for file in ["sleepy_a_spec.rb", "sleepy_b_spec.rb"] {
+        let marker = p.outside(&format!("started-{file}"));
+        assert!(wait_for_file(&marker, PATIENCE), "{file} never started");
+    }
+    // Both files run: Ctrl-C.
+    std::thread::sleep(Duration::from_millis(300));
+    running.signal("INT");
+    let run = running.finish(PATIENCE);
+    run.assert_exit(130);
+    let stopped = run.stdout.lines().find(|l| l.starts_with("Stopped while running: ")).unwrap_or_else(|| panic!("{}", run.dump()));
+    for file in ["spec/sleepy_a_spec.rb (local/", "spec/sleepy_b_spec.rb (local/"] {
+        assert!(stopped.contains(file), "{file} not named: {stopped}");
+    }
+}
+
+#[test]
+fn a_load_errors_summary_line_names_its_cause() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/needs_a_gem_spec.rb", "require 'a_gem_that_is_not_installed'\n");
+    p.write("spec/misnamed_spec.rb", "Nowhere::ToBeFound.call\n");
+    let run = p.testbot(["-n", "2", "spec/needs_a_gem_spec.rb", "spec/misnamed_spec.rb", "spec/passing_spec.rb"]).run();
+    run.assert_exit(1);
+    run.assert_stdout_contains("\n  spec/misnamed_spec.rb (load error): NameError: uninitialized constant Nowhere\n");
+    run.assert_stdout_contains("\n  spec/needs_a_gem_spec.rb (load error): LoadError: cannot load such file -- a_gem_that_is_not_installed\n");
+}
+
+#[test]
+fn on_github_actions_failures_become_annotations_before_the_summary() {
+    let p = Project::new("rspec_basic");
+    p.write("spec/needs_a_gem_spec.rb", "require 'a_gem_that_is_not_installed'\n");
+    let args = ["-n", "2", "spec/math_spec.rb", "spec/needs_a_gem_spec.rb", "spec/passing_spec.rb"];
+    let run = p.testbot(args).env("GITHUB_ACTIONS", "true").run();
+    run.assert_exit(1);
+    let annotations: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(annotations.len(), 2, "{}", run.dump());
+    assert!(
+        annotations[0].starts_with("::error file=spec/math_spec.rb,line=6,title=Math adds wrongly::Failure/Error: expect(1).to eq(2)%0A"),
+        "{}",
+        run.dump()
+    );
+    assert!(!annotations[0].contains('\n') && annotations[0].contains("expected: 2%0A"), "{}", annotations[0]);
+    assert_eq!(
+        annotations[1],
+        "::error file=spec/needs_a_gem_spec.rb,title=load error::LoadError: cannot load such file -- a_gem_that_is_not_installed"
+    );
+    // Before the summary: the verdict stays the last line.
+    let (before, _) = run.stdout.split_once("────").unwrap();
+    assert!(before.contains("::error file=spec/math_spec.rb"), "{}", run.dump());
+    assert!(run.stdout.lines().last().unwrap().starts_with("FAILED ["), "{}", run.dump());
+    // Off elsewhere, and when asked.
+    let run = p.testbot(args).run();
+    assert!(!run.stdout.contains("::error"), "{}", run.dump());
+    let run = p.testbot(args.iter().copied().chain(["--github-annotations", "never"])).env("GITHUB_ACTIONS", "true").run();
+    assert!(!run.stdout.contains("::error"), "{}", run.dump());
+    let run = p.testbot(args.iter().copied().chain(["--github-annotations", "always"])).run();
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("::error ")).count(), 2, "{}", run.dump());
+}
+
+#[test]
+fn a_host_left_out_at_the_start_is_named_again_at_the_end() {
+    let p = Project::new("rspec_basic");
+    // Nothing listens there: the host is left out, the local slot runs everything.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    p.write("testbot.toml", &format!("[local]\nslots = 1\n\n[[host]]\nname = \"gone\"\naddress = \"127.0.0.1\"\nport = {port}\nslots = 1\n"));
+    let run = p.testbot(["spec/passing_spec.rb", "spec/nested_spec.rb"]).run();
+    run.assert_exit(0);
+    run.assert_output_contains("warning: host `gone` is left out of this run: ");
+    let tail: Vec<&str> = run.stdout.lines().rev().take(2).collect();
+    // The summary's last lines: the host named, then the verdict.
+    assert_eq!(tail[1], "warning: host `gone` took no part in this run (left out at the start: its warning above says why)", "{}", run.dump());
+    assert!(tail[0].starts_with("PASSED [") && tail[0].ends_with("2 files on 1 slot: 9 examples, 0 failures"), "{}", run.dump());
 }

@@ -258,3 +258,70 @@ fn whole_runs_merged_with_a_file_in_both_name_it() {
     // No other file is named as overlapping.
     assert_eq!(run.combined().matches("more than one report").count(), 1, "{}", run.dump());
 }
+
+// ---------------------------------------------------------------------------
+// Issue 31 item 4: `report merge` gives each share's slots their own busy time, labelled with
+// the share; item 10: `-C DIR` before `report merge`.
+
+/// A per-slot line under `Slots:`: its label (`share 1/2`), if any, and each slot with its seconds.
+type SlotLine = (Option<String>, Vec<(String, f64)>);
+
+/// The per-slot line(s) under `Slots:`.
+fn slot_figures(stdout: &str) -> Vec<SlotLine> {
+    let lines = stdout.lines().skip_while(|l| !l.starts_with("Slots: ")).skip(1).take_while(|l| l.starts_with("  "));
+    lines
+        .map(|line| {
+            let (label, figures) = match line.trim().split_once(": ") {
+                Some((label, figures)) => (Some(label.to_string()), figures),
+                None => (None, line.trim()),
+            };
+            let figures = figures
+                .split(", ")
+                .map(|f| {
+                    let (slot, secs) = f.split_once(' ').unwrap_or_else(|| panic!("{f:?} in {line:?}"));
+                    (slot.to_string(), secs.strip_suffix('s').unwrap().parse::<f64>().unwrap())
+                })
+                .collect();
+            (label, figures)
+        })
+        .collect()
+}
+
+#[test]
+fn a_merge_shows_each_shares_slots_with_their_own_time_and_takes_c_before_the_command() {
+    let p = Project::new("rspec_basic");
+    // One file that takes a while: the slot that runs it is busier than the other.
+    p.write("spec/sleepy_spec.rb", "RSpec.describe('sleepy') { it('naps') { sleep 3 } }\n");
+    let log = p.path("tmp/testbot-runtime-rspec.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, history_of(BASIC_FILES, 0.1) + "spec/sleepy_spec.rb:3.0\n").unwrap();
+    let mut own = Vec::new();
+    let reports = p.out_dir("reports");
+    for k in 1..=2 {
+        let json = reports.join(format!("share{k}.json"));
+        let run = p.testbot(["-n", "2", "--partition", &format!("{k}/2")]).report_to(&json).run();
+        let figures = slot_figures(&run.stdout);
+        assert_eq!(figures.len(), 1, "one line of slots:\n{}", run.dump());
+        assert_eq!(figures[0].0, None, "{}", run.dump());
+        own.push(figures[0].1.clone());
+    }
+    // Relative report names, read from the folder `-C` names: before the command, as the
+    // README has it.
+    let run = p.testbot(["-C", reports.to_str().unwrap(), "report", "merge", "share1.json", "share2.json"]).run();
+    run.assert_exit(1);
+    let merged = slot_figures(&run.stdout);
+    assert_eq!(merged.len(), 2, "a line per share:\n{}", run.dump());
+    for (k, ((label, figures), own)) in (1..).zip(merged.iter().zip(&own)) {
+        assert_eq!(label.as_deref(), Some(format!("share {k}/2").as_str()), "{}", run.dump());
+        // Each slot once, with its share's own figure (rounded: the report keeps milliseconds).
+        let names: Vec<&str> = figures.iter().map(|(slot, _)| slot.as_str()).collect();
+        assert_eq!(names, ["local#1", "local#2"], "{}", run.dump());
+        for ((slot, secs), (_, own_secs)) in figures.iter().zip(own) {
+            assert!((secs - own_secs).abs() <= 0.1, "share {k}'s {slot}: {secs}s merged, {own_secs}s in its own run\n{}", run.dump());
+        }
+    }
+    // The nap shows: its slot was busier than the other one of its share.
+    let spread = |figures: &[(String, f64)]| (figures[0].1 - figures[1].1).abs();
+    assert!(own.iter().any(|f| spread(f) >= 1.0), "{own:?}");
+    run.assert_stdout_contains("\nSlots: 4 busy ");
+}

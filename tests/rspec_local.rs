@@ -412,11 +412,12 @@ fn load_errors_mark_files_errored_and_good_files_still_run() {
     assert_eq!(report.file("spec/beta_spec.rb").examples, 2);
     assert_eq!(report.file("spec/gamma_spec.rb").examples, 3);
     // Each broken file carries its own reason, in the report and on its ERROR line's section.
+    // The summary's line names the cause (issue 31 item 7), not RSpec's "An error occurred".
     let reasons = [
-        ("spec/name_error_spec.rb", "NameError:\n  uninitialized constant UndefinedFixtureConstant"),
-        ("spec/syntax_error_spec.rb", "SyntaxError:"),
+        ("spec/name_error_spec.rb", "NameError:\n  uninitialized constant UndefinedFixtureConstant", "NameError: uninitialized constant UndefinedFixtureConstant"),
+        ("spec/syntax_error_spec.rb", "SyntaxError:", "SyntaxError: "),
     ];
-    for (path, reason) in reasons {
+    for (path, reason, cause) in reasons {
         let row = report.file(path);
         assert_eq!(row.status, "errored", "{row:?}");
         assert_eq!(row.examples, 0, "{row:?}");
@@ -424,7 +425,7 @@ fn load_errors_mark_files_errored_and_good_files_still_run() {
         assert!(error.starts_with(&format!("An error occurred while loading ./{path}.")), "{error}");
         assert!(error.contains(reason), "{path}: {error}");
         run.assert_stdout_contains(&format!(") {path} (load error)\n--- {path} (local slot "));
-        run.assert_stdout_contains(&format!("  {path} (load error): An error occurred while loading ./{path}."));
+        run.assert_stdout_contains(&format!("  {path} (load error): {cause}"));
     }
     let syntax = report.json["files"].as_array().unwrap().iter().find(|f| f["path"] == "spec/syntax_error_spec.rb").unwrap()["error"].to_string();
     assert!(!syntax.contains("UndefinedFixtureConstant"), "each file its own reason: {syntax}");

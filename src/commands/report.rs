@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 #[derive(Clone, Debug, Default)]
 pub struct MergeOptions {
+    /// `-C`: change here first.
+    pub chdir: Option<PathBuf>,
     pub reports: Vec<PathBuf>,
     pub report_json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
@@ -14,6 +16,9 @@ pub struct MergeOptions {
 }
 
 pub fn merge(options: MergeOptions) -> Result<Outcome, Error> {
+    if let Some(dir) = &options.chdir {
+        std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
+    }
     let outputs = [("the JSON report", &options.report_json), ("the JUnit report", &options.junit), ("the runtime log", &options.runtime_log)];
     for (what, path) in outputs {
         if let Some(path) = path {

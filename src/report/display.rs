@@ -74,6 +74,9 @@ pub struct DisplayOptions {
     /// `--verbose-rerun-command`: the summary gives the command that reruns each batch with a
     /// failure as it ran.
     pub verbose_rerun: bool,
+    /// `--github-annotations`, resolved: before the summary, each failure as a GitHub Actions
+    /// workflow command (`::error file=…,line=…::…`).
+    pub annotations: bool,
 }
 
 impl Default for DisplayOptions {
@@ -85,6 +88,7 @@ impl Default for DisplayOptions {
             slow_after: DEFAULT_SLOW_AFTER,
             heartbeat: Some(DEFAULT_HEARTBEAT),
             verbose_rerun: false,
+            annotations: false,
         }
     }
 }
@@ -101,6 +105,8 @@ pub fn slow_threshold(expected: f64, slow_after: Duration) -> f64 {
 
 /// How often the status area is redrawn (and the plain lines' SLOW and heartbeat checked).
 const TICK: Duration = Duration::from_millis(200);
+/// At most this many failed examples are listed under a `TRY n FAIL` line.
+const MAX_TRY_FAILURES: usize = 5;
 /// At most this many running files are listed under the bar.
 const MAX_RUNNING_LINES: usize = 8;
 
@@ -115,6 +121,8 @@ pub struct Display {
 struct Running {
     path: String,
     expected: f64,
+    /// The expected time is a guess from the file's size (no runtime history).
+    guessed: bool,
     since: Instant,
     /// Said SLOW already (plain lines).
     slow_said: bool,
@@ -139,6 +147,8 @@ struct Live {
     examples: usize,
     failures: usize,
     expected_total: f64,
+    /// Files whose expected time is a guess from their size (`RunStarted`).
+    estimated_by_size: std::collections::HashSet<String>,
     /// Expected and actual seconds of the finished files: how the run keeps to its plan.
     expected_done: f64,
     seconds_done: f64,
@@ -179,6 +189,10 @@ impl Display {
 
     pub fn verbose_rerun(&self) -> bool {
         self.live().options.verbose_rerun
+    }
+
+    pub fn annotations(&self) -> bool {
+        self.live().options.annotations
     }
 
     /// A line on stdout, above the status area when there is one.
@@ -260,6 +274,7 @@ impl Live {
             examples: 0,
             failures: 0,
             expected_total: 0.0,
+            estimated_by_size: Default::default(),
             expected_done: 0.0,
             seconds_done: 0.0,
             drawn: 0,
@@ -277,8 +292,9 @@ impl Live {
 
     fn event(&mut self, event: &RunEvent) {
         match event {
-            RunEvent::RunStarted { framework, files, slots, expected_seconds, .. } => {
+            RunEvent::RunStarted { framework, files, slots, expected_seconds, estimated_by_size, .. } => {
                 self.files_total = *files;
+                self.estimated_by_size = estimated_by_size.iter().cloned().collect();
                 self.expected_total = *expected_seconds;
                 self.slots = slots.clone();
                 self.slot_width = slots.iter().map(|s| slot_name(s).chars().count()).max().unwrap_or(0);
@@ -303,10 +319,9 @@ impl Live {
                 self.line(&text);
             }
             RunEvent::FileStarted { slot, path, expected_seconds } => {
-                self.running.insert(
-                    *slot,
-                    Running { path: path.clone(), expected: *expected_seconds, since: Instant::now(), slow_said: false },
-                );
+                let guessed = self.estimated_by_size.contains(path);
+                let running = Running { path: path.clone(), expected: *expected_seconds, guessed, since: Instant::now(), slow_said: false };
+                self.running.insert(*slot, running);
             }
             RunEvent::ExampleFinished { status, .. } => {
                 self.examples += 1;
@@ -322,16 +337,22 @@ impl Live {
                     self.line(&text);
                 }
             }
-            RunEvent::FileRetrying { path, failed, attempt } => {
+            RunEvent::FileRetrying { path, failed, attempt, failures } => {
                 // Their next try counts again.
                 self.examples = self.examples.saturating_sub(*failed);
                 self.failures = self.failures.saturating_sub(*failed);
                 if self.level >= StatusLevel::Retry {
                     let what = if *failed == 1 { "failed example" } else { "failed examples" };
-                    let text = format!(
-                        "{} {path}: {failed} {what} again (retry {attempt})",
-                        self.styles.pending.apply_to(format!("{:>8}", "RERUN"))
+                    let mut text = format!(
+                        "{} {path}: {failed} {what}, trying again",
+                        self.styles.pending.apply_to(format!("{:>10}", format!("TRY {attempt} FAIL")))
                     );
+                    for failure in failures.iter().take(MAX_TRY_FAILURES) {
+                        let _ = write!(text, "\n{:>10} {failure}", "");
+                    }
+                    if failures.len() > MAX_TRY_FAILURES {
+                        let _ = write!(text, "\n{:>10} … and {} more", "", failures.len() - MAX_TRY_FAILURES);
+                    }
                     self.line(&text);
                 }
             }
@@ -408,6 +429,10 @@ impl Live {
         };
         let flaky = report.flaky();
         let what = if flaky > 0 { format!("{what}, {flaky} flaky") } else { what };
+        let what = match tries_failed(report) {
+            Some(tries) => format!("{what}, failed {tries} of {tries} tries"),
+            None => what,
+        };
         // One line for every file of a run: built in one go (20,000 files, docs/benchmarks.md).
         let mut head = String::with_capacity(report.path.len() + what.len() + 48);
         let _ = write!(head, "{label} [{:>7}s] ", Fixed::new(report.seconds, 2));
@@ -456,11 +481,11 @@ impl Live {
                     r.slow_said = true;
                     let place = self.slots.iter().find(|s| s.id == *slot).map(slot_name).unwrap_or_default();
                     newly.push(format!(
-                        "{} [>{:>6}s] {} ({place}, expected {}s)",
+                        "{} [>{:>6}s] {} ({place}, {})",
                         self.styles.pending.apply_to(format!("{:>8}", "SLOW")),
                         Fixed::new(threshold, 1),
                         r.path,
-                        Fixed::new(r.expected, 1),
+                        expected_words(r.expected, r.guessed),
                     ));
                 }
             }
@@ -611,15 +636,43 @@ struct EtaInput {
     pace: f64,
 }
 
+/// A running file is expected to need at least this share of what it has run so far: one past
+/// its expected time has no time "left" by its estimate, yet it still runs, and the longer it
+/// runs the longer it is likely to go on (the ETA grows with it instead of sitting at `0s`).
+const OVERRUN_SHARE: f64 = 0.5;
+
 /// Seconds left: the work left (the queue, and what the running files have left of their
-/// expected time), at the pace the finished files kept, spread over the slots — but never
-/// less than the longest running file still needs.
+/// expected time — or, past it, `OVERRUN_SHARE` of how long they have run), at the pace the
+/// finished files kept, spread over the slots — but never less than the longest running file
+/// still needs.
 fn eta(input: EtaInput) -> f64 {
     let pace = input.pace.clamp(0.2, 5.0);
-    let left: Vec<f64> = input.running.iter().map(|(expected, elapsed)| (expected * pace - elapsed).max(0.0)).collect();
+    let left: Vec<f64> =
+        input.running.iter().map(|(expected, elapsed)| (expected * pace - elapsed).max(elapsed * OVERRUN_SHARE)).collect();
     let longest = left.iter().copied().fold(0.0, f64::max);
     let work = input.queued * pace + left.iter().sum::<f64>();
     (work / input.slots.max(1) as f64).max(longest)
+}
+
+/// How many tries a file's failed examples failed, when they were retried (`--retries`): each
+/// failed every try it had.
+pub fn tries_failed(report: &FileReport) -> Option<usize> {
+    report
+        .examples
+        .iter()
+        .filter(|e| e.status == ExampleStatus::Failed && !e.earlier_failures.is_empty())
+        .map(|e| e.earlier_failures.len() + 1)
+        .max()
+}
+
+/// What a SLOW line says the file was expected to take: `expected 2.0s` from its runtime
+/// history, `estimated 2.9s from its size` when it has none (a first run).
+pub fn expected_words(seconds: f64, guessed: bool) -> String {
+    if guessed {
+        format!("estimated {}s from its size", Fixed::new(seconds, 1))
+    } else {
+        format!("expected {}s", Fixed::new(seconds, 1))
+    }
 }
 
 fn slot_name(slot: &SlotInfo) -> String {
@@ -667,17 +720,21 @@ mod tests {
 
     #[test]
     fn the_eta_comes_from_the_work_left_not_the_files_done() {
-        // 2 s into a run of 14 s of expected work on 2 slots, nothing finished: about 6 s left.
-        let e = eta(EtaInput { slots: 2, queued: 10.0, running: vec![(2.0, 2.0), (2.0, 2.0)], pace: 1.0 });
-        assert_eq!(e, 5.0);
+        // 1 s into a run of 14 s of expected work on 2 slots, nothing finished: 6 s left.
+        let e = eta(EtaInput { slots: 2, queued: 10.0, running: vec![(2.0, 1.0), (2.0, 1.0)], pace: 1.0 });
+        assert_eq!(e, 6.0);
         // One long file holds the end, whatever the queue says.
         let e = eta(EtaInput { slots: 4, queued: 0.0, running: vec![(30.0, 10.0), (1.0, 0.5)], pace: 1.0 });
         assert_eq!(e, 20.0);
         // Files have run twice as long as expected: so will the rest.
         let e = eta(EtaInput { slots: 1, queued: 3.0, running: vec![], pace: 2.0 });
         assert_eq!(e, 6.0);
-        // A file past its time needs no negative time.
-        assert_eq!(eta(EtaInput { slots: 1, queued: 0.0, running: vec![(1.0, 9.0)], pace: 1.0 }), 0.0);
+        // A file past its time still runs: it is expected to need half as long again as it
+        // has run, so the ETA grows with it, never `0s`.
+        assert_eq!(eta(EtaInput { slots: 1, queued: 0.0, running: vec![(1.0, 9.0)], pace: 1.0 }), 4.5);
+        assert_eq!(eta(EtaInput { slots: 1, queued: 0.0, running: vec![(1.0, 20.0)], pace: 1.0 }), 10.0);
+        // Until then the estimate rules.
+        assert_eq!(eta(EtaInput { slots: 1, queued: 0.0, running: vec![(10.0, 4.0)], pace: 1.0 }), 6.0);
     }
 
     #[test]
@@ -709,8 +766,8 @@ mod tests {
         live.expected_done = 30.0;
         live.seconds_done = 30.0;
         let long = "spec/models/a_very_long_folder_name/and_another_one/the_file_that_hangs_spec.rb";
-        live.running.insert(1, Running { path: long.into(), expected: 1.0, since: start, slow_said: false });
-        live.running.insert(3, Running { path: "spec/b_spec.rb".into(), expected: 8.0, since: start + Duration::from_secs(10), slow_said: false });
+        live.running.insert(1, Running { path: long.into(), expected: 1.0, guessed: false, since: start, slow_said: false });
+        live.running.insert(3, Running { path: "spec/b_spec.rb".into(), expected: 8.0, guessed: false, since: start + Duration::from_secs(10), slow_said: false });
         let now = start + Duration::from_secs(12);
         for width in [20, 40, 59, 79, 89, 120] {
             let lines = live.area(now, width, 24);

@@ -25,6 +25,10 @@ struct Report {
     errors_outside_examples: Vec<JsonError>,
     #[serde(default)]
     hosts: Vec<Host>,
+    /// Each batch with its slot and time: each slot's own busy time (absent in reports of older
+    /// testbots: their hosts' time is split evenly over their slots).
+    #[serde(default)]
+    batches: Vec<Batch>,
     #[serde(default)]
     warnings: Vec<String>,
     /// Absent when the run was not a `--partition` share (or testbot was older).
@@ -82,6 +86,13 @@ struct Example {
 struct JsonError {
     path: Option<String>,
     message: String,
+}
+
+#[derive(Deserialize)]
+struct Batch {
+    host: String,
+    host_slot: usize,
+    seconds: f64,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +167,12 @@ fn merge_reports(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggre
     let mut next_slot = 1;
     let name = reports.first().map(|(_, r)| r.framework.clone()).unwrap_or_else(|| "rspec".into());
     for (shown, mut report) in reports.drain(..) {
+        // The slots' figures are labelled with their share (or report): `local#1` of share 1
+        // is not `local#1` of share 2.
+        let source = match &report.partition {
+            Some(p) => format!("share {}/{}", p.index, p.count),
+            None => shown.clone(),
+        };
         if let Some(p) = report.partition.take() {
             if let Some(plan) = &plan {
                 outside_plan(plan, &p, &report.files, &shown)?;
@@ -167,7 +184,7 @@ fn merge_reports(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggre
         if report.passed == Some(false) {
             agg.failed_reports.push(shown.clone());
         }
-        add(&mut agg, report, &shown, &mut next_slot)?;
+        add(&mut agg, report, (&shown, &source), &mut next_slot)?;
     }
     let mut seen = std::collections::HashMap::new();
     for f in &agg.files {
@@ -258,7 +275,9 @@ fn outside_plan(plan: &[Vec<String>], share: &Partition, files: &[File], shown: 
     Err(MergeError::OutsidePlan { path: shown.to_string(), share: format!("{}/{n}", share.index), file: stray.path.clone(), owner })
 }
 
-fn add(agg: &mut Aggregate, report: Report, path: &str, next_slot: &mut usize) -> Result<(), MergeError> {
+/// One report into the merged run; `path`: how the report is shown, `source`: how its slots are
+/// labelled (its share, or its path).
+fn add(agg: &mut Aggregate, report: Report, (path, source): (&str, &str), next_slot: &mut usize) -> Result<(), MergeError> {
     agg.total_files += report.totals.files;
     agg.wall_seconds = agg.wall_seconds.max(report.wall_seconds);
     let stopped = match report.stopped.as_deref() {
@@ -270,12 +289,21 @@ fn add(agg: &mut Aggregate, report: Report, path: &str, next_slot: &mut usize) -
     };
     agg.stopped = agg.stopped.or(stopped);
     agg.warnings.extend(report.warnings.into_iter().map(|w| format!("{path}: {w}")));
+    let mut batch_seconds: std::collections::HashMap<(&str, usize), f64> = std::collections::HashMap::new();
+    for b in &report.batches {
+        *batch_seconds.entry((b.host.as_str(), b.host_slot)).or_default() += b.seconds;
+    }
     // Slots get new ids, unique in the merged run; a file keeps its host and slot number there.
     let mut ids = std::collections::HashMap::new();
     for host in &report.hosts {
         for k in 1..=host.slots {
             let info = SlotInfo { id: *next_slot, host: Arc::from(host.name.as_str()), host_slot: k };
-            agg.busy.insert(info.id, host.busy_seconds / host.slots.max(1) as f64);
+            let busy = match report.batches.is_empty() {
+                true => host.busy_seconds / host.slots.max(1) as f64,
+                false => batch_seconds.get(&(host.name.as_str(), k)).copied().unwrap_or(0.0),
+            };
+            agg.busy.insert(info.id, busy);
+            agg.slot_source.insert(info.id, source.to_string());
             ids.insert((host.name.clone(), k), info.clone());
             agg.slots.push(info);
             *next_slot += 1;
@@ -508,6 +536,39 @@ mod tests {
         assert_eq!(batch, ["before(:suite) failed", "before(:suite) failed"]);
         assert_eq!(agg.warnings[..2], ["a.json: host `x` left the run".to_string(), "b.json: host `x` left the run".to_string()]);
         assert!(agg.warnings[2].starts_with("4 file(s) are in more than one report"), "{:?}", agg.warnings);
+    }
+
+    #[test]
+    fn each_shares_slots_keep_their_own_busy_time_and_are_labelled_with_the_share() {
+        let batches = |times: &[(usize, f64)]| -> Vec<serde_json::Value> {
+            times.iter().map(|(k, s)| json!({"host": "local", "slot": k, "host_slot": k, "seconds": s, "files": []})).collect()
+        };
+        let (k1, mut one) = share(1);
+        one.batches = serde_json::from_value(json!(batches(&[(1, 12.4), (2, 11.7), (1, 8.0)]))).unwrap();
+        one.hosts[0].slots = 2;
+        let (k3, mut three) = share(3);
+        three.batches = serde_json::from_value(json!(batches(&[(1, 19.3), (2, 19.3)]))).unwrap();
+        three.hosts[0].slots = 2;
+        let (_, agg) = merge_reports(vec![(k1, one), share(2), (k3, three)]).unwrap();
+        let slots: Vec<(&str, usize, f64, &str)> = agg
+            .slots
+            .iter()
+            .map(|s| (&*s.host, s.host_slot, (agg.busy[&s.id] * 10.0).round() / 10.0, agg.slot_source[&s.id].as_str()))
+            .collect();
+        assert_eq!(
+            slots,
+            [
+                ("local", 1, 20.4, "share 1/3"),
+                ("local", 2, 11.7, "share 1/3"),
+                // An older report, with no batches: its host's time split over its slots.
+                ("local", 1, 1.0, "share 2/3"),
+                ("local", 1, 19.3, "share 3/3"),
+                ("local", 2, 19.3, "share 3/3"),
+            ]
+        );
+        // Whole runs are labelled with their report.
+        let (_, agg) = merge_reports(vec![("a.json".to_string(), parsed(run_json("h1", 4.0, None)))]).unwrap();
+        assert!(agg.slot_source.values().all(|s| s == "a.json"), "{:?}", agg.slot_source);
     }
 
     #[test]

@@ -61,16 +61,26 @@ pub struct Aggregate {
     pub total_files: usize,
     pub slots: Vec<SlotInfo>,
     pub expected_seconds: f64,
+    /// Files whose expected time was a guess from their size, not their runtime history.
+    pub estimated_by_size: std::collections::HashSet<String>,
     pub files: Vec<FileReport>,
     pub batch_errors: Vec<BatchError>,
     /// Busy seconds per slot id.
     pub busy: BTreeMap<usize, f64>,
+    /// The files that were running when the run began to stop, each with its slot
+    /// (`local/2`): the summary names those the stop cut short.
+    pub stopped_while_running: Vec<(String, String)>,
+    /// `report merge`: which report each slot id's figures come from (`share 1/2`, or the
+    /// report's path), so that slots of the same name in two reports read apart.
+    pub slot_source: BTreeMap<usize, String>,
     pub wall_seconds: f64,
     pub stopped: Option<Stop>,
     pub flaky_fails: bool,
     pub warnings: Vec<String>,
     /// Hosts that left the run, with why.
     pub lost_hosts: Vec<(String, String)>,
+    /// Hosts left out of the run before it started (their warning, with why, came first).
+    pub left_out_hosts: Vec<String>,
     /// What the runners printed outside files (`RunEvent::RunOutput`), each distinct line once,
     /// in the order first printed: every batch prints RSpec's deprecation summary, each with the
     /// call sites its own files hit.
@@ -147,6 +157,13 @@ pub struct Reporter {
     run_output_seen: std::collections::HashSet<String>,
     /// The batch running on each slot (by id).
     batches: std::collections::HashMap<usize, Batch>,
+    /// The file running on each slot (by id), from `FileStarted`.
+    running: BTreeMap<usize, String>,
+    /// Failures (failed examples and errored files) in the file reports so far.
+    failures_shown: usize,
+    /// `fail-fast: N failure(s) reached`, held until the failures that caused it are on the
+    /// screen: the dispatcher counts a failed example as it happens, before its file's block.
+    fail_fast_line: Option<(usize, String)>,
 }
 
 impl Reporter {
@@ -158,12 +175,26 @@ impl Reporter {
             selection: config.selection.clone(),
             ..Aggregate::default()
         };
-        Reporter { display: Display::new(config.display.clone()), config, agg, run_output_seen: Default::default(), batches: Default::default() }
+        Reporter {
+            display: Display::new(config.display.clone()),
+            config,
+            agg,
+            run_output_seen: Default::default(),
+            batches: Default::default(),
+            running: BTreeMap::new(),
+            failures_shown: 0,
+            fail_fast_line: None,
+        }
     }
 
     fn warn(&mut self, message: &str) {
         self.display.warn(message);
         self.agg.warnings.push(message.to_string());
+        // fleet and the dispatcher say so in these words (a Warning, not an event of its own).
+        let left_out = message.strip_prefix("host `").and_then(|rest| rest.split_once("` is left out of this run"));
+        if let Some((host, _)) = left_out {
+            self.agg.left_out_hosts.push(host.to_string());
+        }
     }
 
     /// A signal stopped the run before any batch ran, while it was `doing` something: say so,
@@ -177,14 +208,38 @@ impl Reporter {
 
     /// The run is stopping early; say why while the batches wind down.
     fn stopping(&mut self, why: Stop) {
+        if self.agg.stopped_while_running.is_empty() {
+            let place = |slot: &usize| self.agg.slots.iter().find(|s| s.id == *slot).map(|s| format!("{}/{}", s.host, s.host_slot));
+            self.agg.stopped_while_running = self.running.iter().map(|(slot, path)| (path.clone(), place(slot).unwrap_or_default())).collect();
+        }
         let text = match why {
             Stop::Interrupted => "interrupted: stopping the running batches (Ctrl-C again to stop at once)".to_string(),
             Stop::FailFast { failures } => {
-                format!("fail-fast: {failures} failure(s) reached, stopping the running batches")
+                let text = format!("fail-fast: {failures} failure(s) reached, stopping the running batches");
+                self.fail_fast_line = Some((failures, text));
+                return self.say_fail_fast(false);
             }
             Stop::Timeout { seconds } => format!("timeout: the run's limit of {seconds:.0}s passed, stopping the running batches"),
         };
         self.display.line(&text);
+    }
+
+    /// The held fail-fast line, once the failures that reached it are shown (or `anyway`: the
+    /// run is over, or they never will be).
+    fn say_fail_fast(&mut self, anyway: bool) {
+        if let Some((failures, text)) = self.fail_fast_line.take() {
+            if anyway || self.failures_shown >= failures {
+                self.display.line(&text);
+            } else {
+                self.fail_fast_line = Some((failures, text));
+            }
+        }
+    }
+
+    /// A file's report, shown: the fail-fast line may follow it.
+    fn shown(&mut self, report: &FileReport) {
+        self.failures_shown += report.count(ExampleStatus::Failed) + usize::from(report.error.is_some());
+        self.say_fail_fast(false);
     }
 
     /// `handle` for an event the caller is done with: a file's report is kept, not copied.
@@ -192,6 +247,8 @@ impl Reporter {
         match event {
             RunEvent::FileFinished(report) => {
                 self.display.file_finished(&report);
+                self.shown(&report);
+                self.running.retain(|_, path| *path != report.path);
                 self.agg.files.push(*report);
             }
             event => self.handle(&event),
@@ -204,8 +261,9 @@ impl Reporter {
             RunEvent::Warning(message) => self.warn(message),
             RunEvent::Stopping(why) => self.stopping(*why),
             RunEvent::InterruptedBeforeRun { doing, done } => self.interrupted_before_run(doing, done),
-            RunEvent::RunStarted { files, planned, slots, expected_seconds, partition, .. } => {
+            RunEvent::RunStarted { files, planned, slots, expected_seconds, partition, estimated_by_size, .. } => {
                 self.agg.total_files = *files;
+                self.agg.estimated_by_size = estimated_by_size.iter().cloned().collect();
                 self.agg.planned = planned.clone();
                 self.agg.partition = partition.clone();
                 self.agg.slots = slots.clone();
@@ -214,13 +272,18 @@ impl Reporter {
                     self.agg.busy.insert(s.id, 0.0);
                 }
             }
-            RunEvent::FileFinished(report) => self.agg.files.push((**report).clone()),
+            RunEvent::FileFinished(report) => {
+                self.shown(report);
+                self.running.retain(|_, path| *path != report.path);
+                self.agg.files.push((**report).clone());
+            }
             RunEvent::ErrorOutsideExamples { slot, message, output } => self.agg.batch_errors.push(BatchError {
                 slot: self.agg.slots.iter().find(|s| s.id == *slot).cloned(),
                 message: message.clone(),
                 output: output.clone(),
             }),
             RunEvent::BatchFinished { slot, seconds } => {
+                self.running.remove(slot);
                 *self.agg.busy.entry(*slot).or_default() += seconds;
                 if let Some(batch) = self.batches.remove(slot) {
                     self.agg.batches.push(Batch { seconds: *seconds, ..batch });
@@ -259,6 +322,7 @@ impl Reporter {
                 self.agg.coverage = Some(report.clone());
             }
             RunEvent::RunFinished { wall_seconds, stopped } => {
+                self.say_fail_fast(true);
                 self.agg.wall_seconds = *wall_seconds;
                 self.agg.stopped = *stopped;
             }
@@ -267,10 +331,11 @@ impl Reporter {
                 self.warn(&message);
                 self.agg.lost_hosts.push((host.to_string(), reason.clone()));
             }
-            RunEvent::FileStarted { .. }
-            | RunEvent::ExampleFinished { .. }
-            | RunEvent::FileRequeued { .. }
-            | RunEvent::FileRetrying { .. } => {}
+            RunEvent::FileStarted { slot, path, .. } => {
+                self.running.insert(*slot, path.clone());
+            }
+            RunEvent::FileRequeued { path, .. } => self.running.retain(|_, p| p != path),
+            RunEvent::ExampleFinished { .. } | RunEvent::FileRetrying { .. } => {}
         }
     }
 
@@ -326,7 +391,10 @@ impl Reporter {
             slow_after: self.display.slow_after(),
             batches: self.display.verbose_rerun(),
         };
-        self.display.finish(&summary::render(self.config.framework, &self.agg, &totals, &self.display.styles(), what));
+        // The annotations first: GitHub hides them in the log, and the verdict stays the last line.
+        let mut text = if self.display.annotations() { summary::annotations(&self.agg) } else { String::new() };
+        text.push_str(&summary::render(self.config.framework, &self.agg, &totals, &self.display.styles(), what));
+        self.display.finish(&text);
         totals
     }
 }
@@ -359,7 +427,17 @@ pub fn merge_reports(
         no_tests: NoTests::Pass,
         selection: None,
     };
-    Ok(Reporter { config, agg, display, run_output_seen: Default::default(), batches: Default::default() }.finish())
+    let reporter = Reporter {
+        config,
+        agg,
+        display,
+        run_output_seen: Default::default(),
+        batches: Default::default(),
+        running: BTreeMap::new(),
+        failures_shown: 0,
+        fail_fast_line: None,
+    };
+    Ok(reporter.finish())
 }
 
 /// A report file being written: buffered, and a concrete type so that the renderers' many

@@ -2,7 +2,7 @@
 //! final summary, rendered to Strings so they can be tested without a terminal.
 
 use super::{count, Aggregate};
-use super::display::{slow_threshold, StatusLevel};
+use super::display::{expected_words, slow_threshold, StatusLevel};
 use crate::events::{ExampleStatus, FileError, FileReport, FileStatus, Stop};
 use crate::framework::Framework;
 use console::Style;
@@ -322,7 +322,8 @@ fn slow_files(out: &mut String, agg: &Aggregate, styles: &Styles, slow_after: st
     slow.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
     let _ = writeln!(out, "{}", styles.bold.apply_to("Slow files (longer than expected):"));
     for f in slow {
-        let _ = writeln!(out, "  {} [{:>7.2}s] {} {}", styles.pending.apply_to("SLOW"), f.seconds, f.path, styles.dim.apply_to(format!("(expected {:.1}s)", f.expected_seconds)));
+        let expected = expected_words(f.expected_seconds, agg.estimated_by_size.contains(&f.path));
+        let _ = writeln!(out, "  {} [{:>7.2}s] {} {}", styles.pending.apply_to("SLOW"), f.seconds, f.path, styles.dim.apply_to(format!("({expected})")));
     }
     out.push('\n');
 }
@@ -351,7 +352,15 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
     if !failed.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Failed examples:"));
         for ex in &failed {
-            let _ = writeln!(out, "{}", styles.fail.apply_to(framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description)));
+            let line = styles.fail.apply_to(framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description));
+            match ex.earlier_failures.len() {
+                0 => {
+                    let _ = writeln!(out, "{line}");
+                }
+                earlier => {
+                    let _ = writeln!(out, "{line} {}", styles.dim.apply_to(format!("(failed {0} of {0} tries)", earlier + 1)));
+                }
+            }
         }
         out.push('\n');
     }
@@ -374,6 +383,18 @@ fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
     let left = |f: &&FileReport| matches!((&f.error, &unfinished), (Some(FileError::NotRun(m)), Some(u)) if m == u);
     let errored: Vec<_> = agg.files.iter().filter(|f| f.error.is_some()).filter(|f| !left(f)).collect();
     let left: Vec<_> = agg.files.iter().filter(left).collect();
+    // Those the stop cut short as they ran (their batch was stopped), by name.
+    let cut: Vec<String> = agg
+        .stopped_while_running
+        .iter()
+        .filter(|(path, _)| agg.files.iter().any(|f| f.path == *path && f.error.is_some()))
+        .map(|(path, place)| format!("{path} ({place})"))
+        .collect();
+    if !cut.is_empty() {
+        let shown: Vec<&str> = cut.iter().take(10).map(String::as_str).collect();
+        let more = if cut.len() > 10 { format!(" and {} more", cut.len() - 10) } else { String::new() };
+        let _ = writeln!(out, "{} {}{more}", styles.bold.apply_to("Stopped while running:"), shown.join(", "));
+    }
     if let (Some(first), Some(why)) = (left.first(), &unfinished) {
         let more = if left.len() > 1 { format!(" and {} more", left.len() - 1) } else { String::new() };
         let _ = writeln!(out, "{} {}", styles.bold.apply_to(format!("Not run ({}):", plural(left.len(), "file", "files"))), first.path.clone() + &more);
@@ -383,8 +404,7 @@ fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
         for f in &errored {
             let error = f.error.as_ref().expect("filtered");
-            let first = error.message().lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-            let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), first);
+            let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), cause(error.message()));
         }
         out.push('\n');
     }
@@ -410,27 +430,110 @@ fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
 
 }
 
+/// An error's message in one line: the exception it names (`LoadError: cannot load such file --
+/// x`), as RSpec (`LoadError:` over an indented message) or Ruby (`…: message (LoadError)`)
+/// print it, else its first line. RSpec's "An error occurred while loading ./spec/a_spec.rb."
+/// says nothing the path does not.
+pub fn cause(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let is_class = |name: &str| {
+        !name.is_empty() && name.split("::").all(|part| part.starts_with(|c: char| c.is_ascii_uppercase()) && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    let named = |class: &str| is_class(class) && (class.ends_with("Error") || class.ends_with("Exception") || class.contains("::"));
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(class) = line.strip_suffix(':').filter(|c| named(c)) {
+            if let Some(next) = lines.get(i + 1) {
+                return format!("{class}: {next}");
+            }
+        }
+        if let Some((_, class)) = line.strip_suffix(')').and_then(|l| l.rsplit_once(" (")).filter(|(_, c)| named(c)) {
+            let text = line.rsplit_once(" (").map_or(*line, |(text, _)| text);
+            return format!("{class}: {text}");
+        }
+    }
+    lines.first().copied().unwrap_or("").to_string()
+}
+
+/// GitHub Actions workflow commands (printed before the summary), one per failed example and per file that did not run
+/// cleanly: `::error file=spec/a_spec.rb,line=12,title=Math adds::expected: 2%0A     got: 1`.
+/// GitHub shows them on the run's page and on the pull request's lines, and hides the lines in
+/// the log. Paths are the project's (relative to the repository root when the project is it).
+pub fn annotations(agg: &Aggregate) -> String {
+    let mut out = String::new();
+    for f in &agg.files {
+        for ex in f.examples.iter().filter(|e| e.status == ExampleStatus::Failed) {
+            let line = ex.line.map(|n| format!(",line={n}")).unwrap_or_default();
+            let message = ex.message.as_deref().unwrap_or("failed");
+            let _ = writeln!(out, "::error file={}{line},title={}::{}", property(&f.path), property(&ex.description), data(message));
+        }
+        if let Some(error) = &f.error {
+            let _ = writeln!(out, "::error file={},title={}::{}", property(&f.path), property(error.kind()), data(&cause(error.message())));
+        }
+    }
+    out
+}
+
+/// A workflow command's message: its escapes, and no escape sequences (colour) of its own.
+fn data(text: &str) -> String {
+    let text = super::escapes::strip(text.trim_end(), super::escapes::Keep::Nothing);
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// A workflow command's property value (`file=`, `title=`): a message's escapes, and `:` and `,`.
+fn property(text: &str) -> String {
+    data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
 /// Where the time went, and hosts that left the run.
 fn slot_use(out: &mut String, agg: &Aggregate, styles: &Styles) {
     if !agg.slots.is_empty() && agg.wall_seconds > 0.0 {
         let busy_total = agg.busy.values().fold(0.0, |a, b| a + b);
-        let efficiency = busy_total / (agg.wall_seconds * agg.slots.len() as f64) * 100.0;
-        let _ = write!(out, "Slots: {} busy {:.1}s of {:.1}s ({efficiency:.0}% efficiency)", agg.slots.len(), busy_total, agg.wall_seconds * agg.slots.len() as f64);
-        if agg.slots.len() <= 16 {
-            let per: Vec<String> = agg
-                .slots
-                .iter()
-                .map(|s| format!("{}#{} {:.1}s", s.host, s.host_slot, agg.busy.get(&s.id).copied().unwrap_or(0.0)))
-                .collect();
-            let _ = write!(out, "\n  {}", styles.dim.apply_to(per.join(", ")));
+        // Under a twentieth of a second reads as 0.0s: a percentage of it (the runner could not
+        // start) would be a number about nothing.
+        if busy_total < 0.05 {
+            let _ = writeln!(out, "Slots: {}, none busy", agg.slots.len());
+        } else {
+            let capacity = agg.wall_seconds * agg.slots.len() as f64;
+            let efficiency = busy_total / capacity * 100.0;
+            let _ = write!(out, "Slots: {} busy {busy_total:.1}s of {capacity:.1}s ({efficiency:.0}% efficiency)", agg.slots.len());
+            if agg.slots.len() <= 16 {
+                for line in slot_lines(agg) {
+                    let _ = write!(out, "\n  {}", styles.dim.apply_to(line));
+                }
+            }
+            out.push('\n');
         }
-        out.push('\n');
     }
     if !agg.lost_hosts.is_empty() {
         for (host, reason) in &agg.lost_hosts {
             let _ = writeln!(out, "{} host `{host}` left the run: {reason}", styles.pending.apply_to("warning:"));
         }
     }
+    // Said once with why when it happened, at the top of a long log: named again at its end.
+    for host in &agg.left_out_hosts {
+        let _ = writeln!(out, "{} host `{host}` took no part in this run (left out at the start: its warning above says why)", styles.pending.apply_to("warning:"));
+    }
+}
+
+/// Each slot's busy time, `local#1 1.5s, local#2 0.9s`; after `report merge`, a line per
+/// report the slots come from, `share 1/2: local#1 20.4s, local#2 11.7s`.
+fn slot_lines(agg: &Aggregate) -> Vec<String> {
+    let mut lines: Vec<(Option<&str>, Vec<String>)> = Vec::new();
+    for s in &agg.slots {
+        let source = agg.slot_source.get(&s.id).map(String::as_str);
+        let figure = format!("{}#{} {:.1}s", s.host, s.host_slot, agg.busy.get(&s.id).copied().unwrap_or(0.0));
+        match lines.last_mut() {
+            Some((last, figures)) if *last == source => figures.push(figure),
+            _ => lines.push((source, vec![figure])),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(source, figures)| match source {
+            Some(source) => format!("{source}: {}", figures.join(", ")),
+            None => figures.join(", "),
+        })
+        .collect()
 }
 
 /// Why the run stopped early, and the verdict with the counts.
@@ -859,6 +962,81 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
         let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), slow);
         assert!(text.contains("Slow files (longer than expected):\n  SLOW [  10.50s] spec/bad_spec.rb (expected 3.0s)\n\n"), "{text}");
         assert!(!text.contains("SLOW [  10.00s]"), "{text}");
+    }
+
+    #[test]
+    fn a_slow_file_estimated_from_its_size_says_so() {
+        let mut a = agg();
+        a.files[1].seconds = 12.0;
+        a.files[1].expected_seconds = 2.9;
+        a.estimated_by_size.insert("spec/bad_spec.rb".into());
+        let slow = Final { level: StatusLevel::Slow, ..Final::default() };
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), slow);
+        assert!(text.contains("  SLOW [  12.00s] spec/bad_spec.rb (estimated 2.9s from its size)\n"), "{text}");
+    }
+
+    #[test]
+    fn annotations_escape_what_a_workflow_command_reads() {
+        let mut a = agg();
+        a.files[0].examples[1].description = "a, b: 100%".into();
+        a.files[0].examples[1].message = Some("\x1b[31mexpected: 2\x1b[0m\r\n     got: 1\n".into());
+        assert_eq!(
+            annotations(&a),
+            "::error file=spec/a_spec.rb,line=12,title=a%2C b%3A 100%25::expected: 2%0D%0A     got: 1\n\
+             ::error file=spec/bad_spec.rb,title=load error::An error occurred while loading ./spec/bad_spec.rb.\n"
+        );
+    }
+
+    #[test]
+    fn an_errors_line_is_its_cause() {
+        let rspec = "An error occurred while loading ./spec/a_spec.rb.\nFailure/Error: require 'x'\n\nLoadError:\n  cannot load such file -- x\n# ./spec/a_spec.rb:1";
+        assert_eq!(cause(rspec), "LoadError: cannot load such file -- x");
+        let nested = "An error occurred while loading ./spec/a_spec.rb.\nActiveRecord::ConnectionNotEstablished:\n  no db\n";
+        assert_eq!(cause(nested), "ActiveRecord::ConnectionNotEstablished: no db");
+        let ruby = "test/a_test.rb:1:in `require': cannot load such file -- x (LoadError)\n\tfrom test/a_test.rb:1";
+        assert_eq!(cause(ruby), "LoadError: test/a_test.rb:1:in `require': cannot load such file -- x");
+        // Nothing that names an exception: the first line that says anything.
+        assert_eq!(cause("\n  the runner process was killed by signal 9\nits output"), "the runner process was killed by signal 9");
+        assert_eq!(cause("Failure/Error: x\nNote:\n  not an exception"), "Failure/Error: x");
+    }
+
+    #[test]
+    fn a_stopped_runs_summary_names_the_files_it_cut_short() {
+        let mut a = agg();
+        a.total_files = 4;
+        a.stopped = Some(Stop::Interrupted);
+        a.planned = ["spec/a_spec.rb", "spec/bad_spec.rb", "spec/long_spec.rb", "spec/never_spec.rb"].map(String::from).to_vec();
+        // Running at the stop: one cut short, one that still finished.
+        a.stopped_while_running = vec![("spec/long_spec.rb".into(), "local/2".into()), ("spec/a_spec.rb".into(), "local/1".into())];
+        a.add_unfinished();
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
+        assert!(text.contains("\nStopped while running: spec/long_spec.rb (local/2)\nNot run (2 files): spec/long_spec.rb and 1 more\n"), "{text}");
+    }
+
+    #[test]
+    fn slots_that_were_never_busy_give_no_percentage() {
+        // The runner could not start: a few milliseconds of batches, a few of wall time.
+        let mut a = agg();
+        a.slots.push(SlotInfo { id: 2, host: Arc::from("local"), host_slot: 2 });
+        a.wall_seconds = 0.02;
+        a.busy = [(1, 0.004), (2, 0.006)].into();
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
+        assert!(text.contains("\nSlots: 2, none busy\nFAILED ["), "{text}");
+        assert!(!text.contains("efficiency") && !text.contains("local#1"), "{text}");
+    }
+
+    #[test]
+    fn merged_slots_are_listed_once_each_under_their_share() {
+        let mut a = agg();
+        a.slots = (1..=4).map(|id| SlotInfo { id, host: Arc::from("local"), host_slot: (id - 1) % 2 + 1 }).collect();
+        a.busy = [(1, 20.4), (2, 11.7), (3, 19.3), (4, 18.0)].into();
+        a.slot_source = [(1, "share 1/2"), (2, "share 1/2"), (3, "share 2/2"), (4, "share 2/2")].map(|(id, s)| (id, s.to_string())).into();
+        a.wall_seconds = 21.0;
+        let text = render(Framework::RSpec, &a, &Totals::of(&a), &Styles::new(false), Final::default());
+        assert!(
+            text.contains("Slots: 4 busy 69.4s of 84.0s (83% efficiency)\n  share 1/2: local#1 20.4s, local#2 11.7s\n  share 2/2: local#1 19.3s, local#2 18.0s\n"),
+            "{text}"
+        );
     }
 
     #[test]

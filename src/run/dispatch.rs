@@ -77,6 +77,7 @@ pub async fn execute(
         planned: plan.jobs.iter().filter_map(|pieces| pieces.first().map(|job| job.path.clone())).collect(),
         slots: slots.iter().map(|s| s.info.clone()).collect(),
         expected_seconds: plan.expected_seconds,
+        estimated_by_size: plan.jobs.iter().zip(&plan.known).filter(|(_, known)| !**known).filter_map(|(pieces, _)| pieces.first().map(|job| job.path.clone())).collect(),
         partition: plan.partition.clone(),
     });
     let mut d = Dispatcher::new(project, policy, &hosts, slots, plan, &boot_waves, tx);

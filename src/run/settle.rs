@@ -145,7 +145,8 @@ impl<'a> Settle<'a> {
                 job.examples = failed.iter().filter_map(|e| e.id.clone()).collect();
             }
             job.attempt = attempt + 1;
-            emit(RunEvent::FileRetrying { path: report.path.clone(), failed: failed.len(), attempt: attempt + 1 });
+            let failures = failed.iter().map(|e| try_failure(e)).collect();
+            emit(RunEvent::FileRetrying { path: report.path.clone(), failed: failed.len(), attempt: attempt + 1, failures });
             self.held.insert(report.path.clone(), Held { report, attempt: attempt + 1 });
             queue.retry(job);
             return 0;
@@ -228,6 +229,15 @@ fn merge_piece(mut earlier: FileReport, piece: FileReport) -> FileReport {
         earlier.output.push_str(&piece.output);
     }
     earlier
+}
+
+/// A failed example in one line, for the try's line in the display: `adds: expected: 2`.
+fn try_failure(example: &ExampleResult) -> String {
+    let first = example.message.as_deref().unwrap_or("").lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("Failure/Error:"));
+    match first {
+        Some(line) => format!("{}: {line}", example.description),
+        None => example.description.clone(),
+    }
 }
 
 /// The earlier report with what a rerun of its failed examples found: an example that passed

@@ -75,6 +75,8 @@ const SCRUBBED_VARS: &[&str] = &[
     "SPEC_OPTS",
     "CLICOLOR_FORCE",
     "FORCE_COLOR",
+    // On GitHub Actions a run would print annotations before its summary.
+    "GITHUB_ACTIONS",
 ];
 
 pub fn scrub_env(cmd: &mut Command) {
