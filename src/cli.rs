@@ -251,8 +251,9 @@ pub struct RunArgs {
     /// Do not sync: run on the copies the SSH hosts already hold (a host never synced is left out).
     #[arg(long)]
     pub no_sync: bool,
-    /// Run only what failed in the last run (RSpec: the failed examples; other frameworks: the
-    /// files with failures), as recorded in tmp/testbot-failures-<framework>.txt.
+    /// Run only what failed when it last ran (RSpec: the failed examples; other frameworks: the
+    /// files with failures), as recorded in tmp/testbot-failures-<framework>.txt; each run
+    /// updates only what it ran.
     #[arg(long)]
     pub only_failures: bool,
     /// Leave out the files (or folders) matching GLOB, e.g. `spec/features/**` or
