@@ -126,6 +126,45 @@ fn an_interrupted_runs_reports_hold_every_planned_file_once() {
     assert_every_file_once(&run, &json, &junit, &files, "interrupted");
 }
 
+/// The same when the signal comes before any batch ran: here while an SSH host that took the
+/// TCP connection never answers (testbot is still connecting). The run wrote no report at all.
+#[test]
+fn a_run_interrupted_while_connecting_writes_its_reports_with_every_file_not_run() {
+    let (p, files) = slow_project(6, 0.1);
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = mute.local_addr().unwrap().port();
+    // A key to offer, so that testbot gets as far as connecting (the host never asks for it).
+    let key = p.outside("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).output().unwrap();
+    assert!(made.status.success(), "{made:?}");
+    p.write(
+        "testbot.toml",
+        &format!("[local]\nslots = 1\n\n[[host]]\nname = \"mute\"\naddress = \"127.0.0.1\"\nport = {port}\nidentity = {:?}\nslots = 1\n", key.display().to_string()),
+    );
+    let (json, junit) = (p.fresh_path("report", "json"), p.fresh_path("junit", "xml"));
+    let running = p.testbot(Vec::<String>::new()).report_to(&json).junit_to(&junit).spawn();
+    // testbot's connection, by the listener's own record.
+    mute.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let connection = loop {
+        match mute.accept() {
+            Ok((stream, _)) => break stream,
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("testbot never connected: {e}"),
+        }
+    };
+    running.signal("INT");
+    let run = running.finish(Duration::from_secs(60));
+    drop(connection);
+    run.assert_exit(130);
+    run.assert_output_contains("interrupted while connecting to and syncing the hosts: no test ran");
+    assert_eq!(std::fs::read_dir(p.path("tmp/started")).map_or(0, |d| d.count()), 0, "a file started\n{}", run.dump());
+    assert_every_file_once(&run, &json, &junit, &files, "interrupted");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["files"].as_array().unwrap().iter().all(|f| f["error_kind"] == "not run"), "{report:#}");
+    assert_eq!(report["passed"], false);
+}
+
 #[test]
 fn a_timed_out_runs_reports_hold_every_planned_file_once() {
     let (p, files) = slow_project(12, 1.0);

@@ -44,6 +44,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     }
     check_outputs(&options)?;
     let policy = options.policy.clone();
+    let selected: Vec<String> = if policy.partition.is_none() { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
         report_json: options.report_json.clone(),
@@ -73,12 +74,16 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         });
         Ok::<_, Error>(task.await)
     })?;
-    let (ended, reporter) = match joined {
+    let (ended, mut reporter) = match joined {
         Ok(done) => done,
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     };
     match ended? {
-        Ended::Interrupted => Ok(Outcome::new(exit::INTERRUPTED)),
+        Ended::Interrupted => {
+            reporter.stopped_before_run(selected);
+            reporter.finish();
+            Ok(Outcome::new(exit::INTERRUPTED))
+        }
         Ended::Ran => Ok(Outcome::new(exit_code_of(reporter.finish().verdict()))),
     }
 }

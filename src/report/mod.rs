@@ -206,6 +206,18 @@ impl Reporter {
         }
     }
 
+    /// The run was stopped before any batch ran (while connecting, syncing, leasing, in a hook,
+    /// starting servers): its reports still list what it would have run, each as not run. A
+    /// run that had planned keeps its plan; one that had not lists `selected` (none for a
+    /// `--partition` share: its files are not known before planning).
+    pub fn stopped_before_run(&mut self, selected: Vec<String>) {
+        self.agg.stopped = Some(Stop::Interrupted);
+        if self.agg.planned.is_empty() {
+            self.agg.total_files = selected.len();
+            self.agg.planned = selected;
+        }
+    }
+
     /// The run is stopping early; say why while the batches wind down.
     fn stopping(&mut self, why: Stop) {
         if self.agg.stopped_while_running.is_empty() {
