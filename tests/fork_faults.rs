@@ -99,58 +99,59 @@ fn gone_within(pid: u32, limit: Duration) -> bool {
     wait_until(limit, || !pid_alive(pid))
 }
 
-#[test]
-fn a_killed_fork_server_sends_its_host_to_fresh_processes_and_fails_no_file() {
+/// A local two-slot forked run of the gated project (with `env`) whose first held batch meets
+/// `fault` (given `keeper server child`, its pids), then the gate opens: the run must pass every
+/// file. Returns the run, for what each fault adds.
+fn local_fault_passes(env: &[(&str, &str)], fault: impl FnOnce((u32, u32, u32))) -> Run {
     let p = gated_project();
     let tmp = p.path("tmp");
     let report_path = p.fresh_path("report", "json");
-    let running = p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0").report_to(&report_path).spawn();
-    let (_, server, child) = held(&tmp, &running);
-    signal(server, libc::SIGKILL);
+    let mut testbot = p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0");
+    for (name, value) in env {
+        testbot = testbot.env(name, value);
+    }
+    let running = testbot.report_to(&report_path).spawn();
+    fault(held(&tmp, &running));
     open_gate(&tmp);
     let run = running.finish(TESTBOT_TIMEOUT);
     let report = Report::read(&report_path, &run);
     run.assert_exit(0);
     assert_every_file_passed(&report, &run);
+    run
+}
+
+#[test]
+fn a_killed_fork_server_sends_its_host_to_fresh_processes_and_fails_no_file() {
+    let mut held_child = 0;
+    let run = local_fault_passes(&[], |(_, server, child)| {
+        held_child = child;
+        signal(server, libc::SIGKILL);
+    });
     assert_lost_server(&run, "local");
     assert!(!run.combined().contains("without a result"), "{}", run.dump());
-    assert!(gone_within(child, Duration::from_secs(10)), "the held child {child} still runs");
+    assert!(gone_within(held_child, Duration::from_secs(10)), "the held child {held_child} still runs");
 }
 
 #[test]
 fn a_killed_keeper_is_lost_infrastructure_not_a_failure() {
-    let p = gated_project();
-    let tmp = p.path("tmp");
-    let report_path = p.fresh_path("report", "json");
-    let running = p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0").report_to(&report_path).spawn();
-    let (keeper, _, child) = held(&tmp, &running);
-    signal(keeper, libc::SIGKILL);
-    open_gate(&tmp);
-    let run = running.finish(TESTBOT_TIMEOUT);
-    let report = Report::read(&report_path, &run);
-    run.assert_exit(0);
-    assert_every_file_passed(&report, &run);
+    let mut held_child = 0;
+    let run = local_fault_passes(&[], |(keeper, _, child)| {
+        held_child = child;
+        signal(keeper, libc::SIGKILL);
+    });
     assert!(!run.combined().contains("although none of its examples failed"), "{}", run.dump());
     // The batch the keeper kept does not run on unwatched.
-    assert!(gone_within(child, Duration::from_secs(10)), "the held child {child} still runs");
+    assert!(gone_within(held_child, Duration::from_secs(10)), "the held child {held_child} still runs");
 }
 
 #[test]
 fn a_killed_batch_client_is_lost_infrastructure_not_a_crash() {
-    let p = gated_project();
-    let tmp = p.path("tmp");
     let mark = format!("client-kill-{}", std::process::id());
-    let report_path = p.fresh_path("report", "json");
-    let running = p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0").env("PRELOAD_TEST_MARK", &mark).report_to(&report_path).spawn();
-    held(&tmp, &running);
-    let clients: Vec<u32> = marked_processes(&mark).into_iter().filter(|(_, cmd)| cmd.contains("__batch-client")).map(|(pid, _)| pid).collect();
-    assert!(!clients.is_empty(), "no batch client: {:?}", marked_processes(&mark));
-    signal(clients[0], libc::SIGKILL);
-    open_gate(&tmp);
-    let run = running.finish(TESTBOT_TIMEOUT);
-    let report = Report::read(&report_path, &run);
-    run.assert_exit(0);
-    assert_every_file_passed(&report, &run);
+    let run = local_fault_passes(&[("PRELOAD_TEST_MARK", &mark)], |_| {
+        let clients: Vec<u32> = marked_processes(&mark).into_iter().filter(|(_, cmd)| cmd.contains("__batch-client")).map(|(pid, _)| pid).collect();
+        assert!(!clients.is_empty(), "no batch client: {:?}", marked_processes(&mark));
+        signal(clients[0], libc::SIGKILL);
+    });
     // Not taken for a crash of the file it ran (which would be retried once, then errored).
     assert!(!run.combined().contains("retrying it once on another slot"), "{}", run.dump());
     assert!(wait_until(Duration::from_secs(10), || marked_processes(&mark).is_empty()), "left: {:?}", marked_processes(&mark));
@@ -158,23 +159,12 @@ fn a_killed_batch_client_is_lost_infrastructure_not_a_crash() {
 
 #[test]
 fn a_stopped_fork_server_is_left_behind_and_its_host_runs_fresh_processes() {
-    let p = gated_project();
-    let tmp = p.path("tmp");
-    let report_path = p.fresh_path("report", "json");
-    let running = p
-        .testbot(["-n", "2"])
-        .env("TESTBOT_NO_FORK", "0")
-        .env("TESTBOT_FORK_START_TIMEOUT", "2")
-        .report_to(&report_path)
-        .spawn();
-    let (_, server, _) = held(&tmp, &running);
-    signal(server, libc::SIGSTOP);
-    let _cont = KillOnDrop(server);
-    open_gate(&tmp);
-    let run = running.finish(TESTBOT_TIMEOUT);
-    let report = Report::read(&report_path, &run);
-    run.assert_exit(0);
-    assert_every_file_passed(&report, &run);
+    let mut stopped = None;
+    let run = local_fault_passes(&[("TESTBOT_FORK_START_TIMEOUT", "2")], |(_, server, _)| {
+        signal(server, libc::SIGSTOP);
+        stopped = Some(KillOnDrop(server));
+    });
+    let server = stopped.as_ref().expect("the server was stopped").0;
     run.assert_output_contains("host `local`: the fork server of this host did not take the batch within 2s; its batches run as fresh processes");
     // The stopped server was ended with the run, stopped as it was.
     assert!(gone_within(server, Duration::from_secs(10)), "the stopped server {server} still runs");
