@@ -42,16 +42,6 @@ fn an_up_to_date_host_costs_one_round_trip() {
     assert!(execs(&bed, 0) - before >= 2, "{}", changed.dump());
 }
 
-/// The `[[host]]` entry of host `keep` (0-based) only, with `slots` slots, and the `[ssh]` part.
-fn only_host(bed: &Testbed, keep: usize, slots: usize) -> String {
-    let all = bed.inventory_toml(slots);
-    let (hosts, rest) = all.split_once("[ssh]").unwrap();
-    let port = format!("port = {}\n", bed.hosts()[keep].port);
-    let kept: Vec<&str> = hosts.split("[[host]]").filter(|s| s.contains(&port)).collect();
-    assert_eq!(kept.len(), 1, "{all}");
-    format!("[[host]]{}[ssh]{rest}", kept[0])
-}
-
 #[test]
 fn the_lease_directory_works_across_two_users() {
     // Two accounts of one machine: host1 and host2 are different unix users whose sshds have
@@ -63,13 +53,13 @@ fn the_lease_directory_works_across_two_users() {
     let long: Vec<String> = write_suite(&p, 60, 1.0);
     let files: Vec<String> = long[..4].to_vec();
     // User A (host1) holds slot 1 for the whole test.
-    p.write("testbot.toml", &only_host(&bed, 0, 1));
+    p.write("testbot.toml", &bed.one_host_toml(0, 1));
     let user_b = p.outside("checkout-b");
     copy_tree(&p.root, &user_b);
-    std::fs::write(user_b.join("testbot.toml"), only_host(&bed, 1, 2)).unwrap();
+    std::fs::write(user_b.join("testbot.toml"), bed.one_host_toml(1, 2)).unwrap();
     let user_a_again = p.outside("checkout-a2");
     copy_tree(&p.root, &user_a_again);
-    std::fs::write(user_a_again.join("testbot.toml"), only_host(&bed, 0, 2)).unwrap();
+    std::fs::write(user_a_again.join("testbot.toml"), bed.one_host_toml(0, 2)).unwrap();
 
     let first = p.testbot(&long).spawn();
     let started = || bed.user_processes(0).iter().any(|(_, c)| c.contains("rspec"));

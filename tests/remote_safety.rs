@@ -334,12 +334,7 @@ fn a_signal_during_hooks_exec_or_hosts_exits_130_and_leaves_no_process() {
 
 /// The `[[host]]` entry of host `keep` (0-based) only, and the `[ssh]` part, with `remote_dir`.
 fn only_host(bed: &Testbed, keep: usize, remote_dir: &str) -> String {
-    let all = bed.inventory_toml(1);
-    let (hosts, rest) = all.split_once("[ssh]").unwrap();
-    let port = format!("port = {}\n", bed.hosts()[keep].port);
-    let kept: Vec<&str> = hosts.split("[[host]]").filter(|s| s.contains(&port)).collect();
-    assert_eq!(kept.len(), 1, "{all}");
-    format!("[[host]]{}[ssh]{rest}\n[sync]\nremote_dir = {remote_dir:?}\n", kept[0])
+    format!("{}\n[sync]\nremote_dir = {remote_dir:?}\n", bed.one_host_toml(keep, 1))
 }
 
 /// A directory tree under /tmp, removed (as root) when the test ends, also on failure.

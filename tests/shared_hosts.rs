@@ -106,16 +106,6 @@ fn a_host_with_no_free_slot_is_left_out_and_a_killed_runs_slots_come_back() {
     assert_eq!((on("host1"), on("host2")), (Some(2), Some(2)), "{:#}", report.json["hosts"]);
 }
 
-/// The `[[host]]` entry of host `keep` (0-based) only, with `slots` slots, and the `[ssh]` part.
-fn only_host(bed: &Testbed, keep: usize, slots: usize) -> String {
-    let all = bed.inventory_toml(slots);
-    let (hosts, rest) = all.split_once("[ssh]").unwrap();
-    let port = format!("port = {}\n", bed.hosts()[keep].port);
-    let kept: Vec<&str> = hosts.split("[[host]]").filter(|s| s.contains(&port)).collect();
-    assert_eq!(kept.len(), 1, "{all}");
-    format!("[[host]]{}[ssh]{rest}", kept[0])
-}
-
 /// The lease directories' name for the test bed's (shared) host key: the first 20 letters and
 /// digits of its SHA-256 fingerprint.
 fn lease_key(bed: &Testbed) -> String {
@@ -175,7 +165,7 @@ fn another_user_can_neither_turn_off_nor_steal_a_users_slot_leases() {
     let checkout = |name: &str, host: usize| {
         let dir = p.outside(name);
         copy_tree(&p.root, &dir);
-        std::fs::write(dir.join("testbot.toml"), only_host(&bed, host, 2)).unwrap();
+        std::fs::write(dir.join("testbot.toml"), bed.one_host_toml(host, 2)).unwrap();
         dir
     };
     let (a1, a2, c1) = (checkout("a-1", 0), checkout("a-2", 0), checkout("c-1", 2));
@@ -267,10 +257,7 @@ fn project_env_values_are_on_no_command_line_another_user_can_read() {
              sleep 0.05 until File.exist?('{dir}/go')\n    expect(ENV['DATABASE_URL']).to eq('{secret}')\n  end\nend\n"
         ),
     );
-    let both = bed.inventory_toml(1);
-    let (hosts, rest) = both.split_once("[ssh]").unwrap();
-    let owner_only: Vec<&str> = hosts.split("[[host]]").filter(|s| !s.contains(&format!("port = {}", other.port))).collect();
-    p.write("testbot.toml", &format!("{}[ssh]{rest}\n[project]\nenv = {{ DATABASE_URL = \"{secret}\" }}\n", owner_only.join("[[host]]")));
+    p.write("testbot.toml", &format!("{}\n[project]\nenv = {{ DATABASE_URL = \"{secret}\" }}\n", bed.one_host_toml(0, 1)));
     let json = p.fresh_path("secret", "json");
     let run = p.testbot(["spec/secret_spec.rb"]).report_to(&json).spawn();
     let seen = marks.path().join("seen");

@@ -334,6 +334,17 @@ impl Testbed {
         &self.ssh_config
     }
 
+    /// [`Testbed::inventory_toml`] with host `keep`'s (0-based) `[[host]]` entry alone: a run
+    /// of that host's user only, as another user of the same machine would configure it.
+    pub fn one_host_toml(&self, keep: usize, slots: usize) -> String {
+        let all = self.inventory_toml(slots);
+        let (hosts, rest) = all.split_once("[ssh]").unwrap();
+        let port = format!("port = {}\n", self.hosts[keep].port);
+        let kept: Vec<&str> = hosts.split("[[host]]").filter(|s| s.contains(&port)).collect();
+        assert_eq!(kept.len(), 1, "{all}");
+        format!("[[host]]{}[ssh]{rest}", kept[0])
+    }
+
     /// A testbot inventory: one `[[host]]` per host with `slots_per_host`
     /// slots, and `[ssh]` pointing at [`Testbed::known_hosts`], strict.
     pub fn inventory_toml(&self, slots_per_host: usize) -> String {
