@@ -9,10 +9,11 @@
 //! - `cli` (clap types, turned into plain options), above
 //! - `commands` (one function per subcommand; the only layer holding both the engine and a
 //!   reporter), `errors` (the one exit-code mapping), above
-//! - `run` (the engine: `execute` gives every event to a callback), `report` (consumes events,
+//! - `run` (the engine: `execute` gives every event to a callback), `fleet` (the hosts of one
+//!   run: connect, sync, leases, fork and preload servers, hooks), `report` (consumes events,
 //!   renders host checks), above
 //! - `schedule`, `sync`, `history`, `framework`, `project`, `events`, above
-//! - `ssh`, `inventory`, `signals` and small helpers.
+//! - `ssh`, `inventory`, `signals` and the small helpers `decimal` and `error_chain`.
 
 pub mod cli;
 pub mod commands;

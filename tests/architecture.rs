@@ -1,6 +1,8 @@
 //! The layers in lib.rs's doc are a fact, not a hope: every `crate::` path in `src/` is read and
 //! an import from a layer above the importing module's own fails this test. Modules of one layer
-//! may use each other; no two top-level modules may use each other (no circle).
+//! may use each other; no two top-level modules may use each other (no circle), and no two files
+//! inside one module either (`report/display.rs` may use `report/summary.rs` or the other way, not
+//! both). The layer list here is the one in lib.rs's doc, module for module.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -9,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Top to bottom: a module may use its own layer and the ones below it, never one above.
 const LAYERS: &[&[&str]] = &[
     &["main", "cli"],
-    &["commands", "errors", "init"],
+    &["commands", "errors"],
     &["fleet", "run", "report"],
     &["schedule", "sync", "history", "framework", "project", "events"],
     &["ssh", "inventory", "signals", "decimal", "error_chain"],
@@ -128,4 +130,156 @@ fn the_checker_sees_an_upward_import() {
     let used = used_modules("use crate::cli::RunArgs;\nuse crate::{report::Reporter, ssh};\n// crate::commands in a comment\n");
     assert_eq!(used.into_iter().collect::<Vec<_>>(), ["cli", "report", "ssh"]);
     assert!(layer_of("cli") < layer_of("run"));
+}
+
+/// A file's module path: `report/display.rs` → [report, display]; `run/batch/mod.rs` → [run, batch].
+fn module_path(rel: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let last = parts.pop().unwrap();
+    let stem = last.strip_suffix(".rs").unwrap();
+    if stem != "mod" && stem != "lib" && stem != "main" {
+        parts.push(stem.to_string());
+    }
+    parts
+}
+
+/// Every path a file names that starts with `crate::`, `super::` or `self::`, resolved to a module
+/// path (the leading identifiers; the file that owns it is found later). `super` in `a/mod.rs`
+/// is `a`'s parent, as `module_path` leaves `mod` out.
+struct Paths<'a> {
+    here: &'a [String],
+    out: Vec<Vec<String>>,
+}
+
+impl Paths<'_> {
+    fn resolve(&mut self, segments: Vec<String>) {
+        let mut iter = segments.into_iter().peekable();
+        let mut base: Vec<String> = match iter.peek().map(String::as_str) {
+            Some("crate") => Vec::new(),
+            Some("self") => self.here.to_vec(),
+            Some("super") => {
+                let mut b = self.here.to_vec();
+                b.pop();
+                b
+            }
+            _ => return,
+        };
+        iter.next();
+        while iter.peek().map(String::as_str) == Some("super") {
+            iter.next();
+            base.pop();
+        }
+        base.extend(iter);
+        self.out.push(base);
+    }
+
+    fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+        match tree {
+            syn::UseTree::Path(p) => {
+                prefix.push(p.ident.to_string());
+                self.use_tree(prefix, &p.tree);
+                prefix.pop();
+            }
+            syn::UseTree::Name(n) => {
+                let mut full = prefix.clone();
+                full.push(n.ident.to_string());
+                self.resolve(full);
+            }
+            syn::UseTree::Rename(r) => {
+                let mut full = prefix.clone();
+                full.push(r.ident.to_string());
+                self.resolve(full);
+            }
+            syn::UseTree::Glob(_) => self.resolve(prefix.clone()),
+            syn::UseTree::Group(g) => {
+                for t in &g.items {
+                    self.use_tree(prefix, t);
+                }
+            }
+        }
+    }
+}
+
+impl<'ast> syn::visit::Visit<'ast> for Paths<'_> {
+    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+        let test = m.attrs.iter().any(|a| a.path().is_ident("cfg"));
+        if !test {
+            syn::visit::visit_item_mod(self, m);
+        }
+    }
+    fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
+        self.use_tree(&mut Vec::new(), &u.tree);
+    }
+    fn visit_path(&mut self, p: &'ast syn::Path) {
+        self.resolve(p.segments.iter().map(|s| s.ident.to_string()).collect());
+        syn::visit::visit_path(self, p);
+    }
+}
+
+/// Edges between two files of one top-level module where neither is the other's ancestor
+/// (`mod.rs` and its children share items both ways by design).
+fn file_edges() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    use syn::visit::Visit;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(f.strip_prefix(&src).unwrap())).collect();
+    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for file in &files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let here = module_path(rel);
+        let parsed = syn::parse_file(&fs::read_to_string(file).unwrap()).unwrap();
+        let mut paths = Paths { here: &here, out: Vec::new() };
+        paths.visit_file(&parsed);
+        for path in paths.out {
+            // The file that owns the path: its longest prefix that is a file's module path.
+            let Some(owner) = (1..=path.len()).rev().map(|n| path[..n].to_vec()).find(|p| modules.contains(p)) else { continue };
+            let same_top = owner.first() == here.first();
+            let related = owner.starts_with(&here) || here.starts_with(&owner);
+            if same_top && !related {
+                edges.entry(here.clone()).or_default().insert(owner);
+            }
+        }
+    }
+    edges
+}
+
+fn circles_inside_modules(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<String> {
+    let mut circles = Vec::new();
+    for (from, tos) in edges {
+        for to in tos {
+            if from < to && edges.get(to).is_some_and(|back| back.contains(from)) {
+                circles.push(format!("{} <-> {}", from.join("/"), to.join("/")));
+            }
+        }
+    }
+    circles
+}
+
+#[test]
+fn no_two_files_inside_a_module_use_each_other() {
+    let circles = circles_inside_modules(&file_edges());
+    assert!(circles.is_empty(), "import circles between files of one module (move what both need into one of them or a third file):\n{}", circles.join("\n"));
+}
+
+#[test]
+fn the_file_checker_sees_a_circle() {
+    let a = vec!["report".to_string(), "display".to_string()];
+    let b = vec!["report".to_string(), "summary".to_string()];
+    let edges = BTreeMap::from([(a.clone(), BTreeSet::from([b.clone()])), (b, BTreeSet::from([a]))]);
+    assert_eq!(circles_inside_modules(&edges), ["report/display <-> report/summary"]);
+}
+
+#[test]
+fn the_layer_list_is_lib_rs_module_for_module() {
+    let lib = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let declared: BTreeSet<String> =
+        lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';').to_string()).collect();
+    let mut listed: BTreeSet<String> = LAYERS.iter().flat_map(|l| l.iter().map(|m| m.to_string())).collect();
+    listed.remove("main");
+    assert_eq!(listed, declared, "tests/architecture.rs's LAYERS and lib.rs's `pub mod` lines differ");
+    // lib.rs's doc names every module of every layer, in backticks.
+    let doc: String = lib.lines().filter(|l| l.starts_with("//!")).collect::<Vec<_>>().join("\n");
+    let missing: Vec<&String> = declared.iter().filter(|m| !doc.contains(&format!("`{m}`"))).collect();
+    assert!(missing.is_empty(), "lib.rs's doc does not name {missing:?}");
 }
