@@ -14,6 +14,24 @@ pub struct SlotInfo {
     pub host_slot: usize,
 }
 
+/// A slot's name, one function per form the output shows it in (each form is what that
+/// output has always printed).
+impl SlotInfo {
+    /// `local/2`: the live display (running files, SLOW and seed lines), the summary's
+    /// "Stopped while running" and its batches with failures.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.host, self.host_slot)
+    }
+    /// `local slot 2`: the heading of a file's failure details.
+    pub fn name_in_words(&self) -> String {
+        format!("{} slot {}", self.host, self.host_slot)
+    }
+    /// `local#2`: the summary's busy time per slot.
+    pub fn tag(&self) -> String {
+        format!("{}#{}", self.host, self.host_slot)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExampleStatus {

@@ -6,6 +6,7 @@
 
 use super::summary::{file_counts, file_details, Styles};
 use super::term;
+use super::words::{plural, status_label};
 use crate::decimal::Fixed;
 use crate::events::{ExampleStatus, FileReport, FileStatus, RunEvent, SlotInfo};
 use std::collections::BTreeMap;
@@ -297,7 +298,7 @@ impl Live {
                 self.estimated_by_size = estimated_by_size.iter().cloned().collect();
                 self.expected_total = *expected_seconds;
                 self.slots = slots.clone();
-                self.slot_width = slots.iter().map(|s| slot_name(s).chars().count()).max().unwrap_or(0);
+                self.slot_width = slots.iter().map(|s| s.name().chars().count()).max().unwrap_or(0);
                 let now = Instant::now();
                 self.started = Some(now);
                 self.next_heartbeat = self.options.heartbeat.filter(|d| !d.is_zero()).map(|d| now + d);
@@ -312,8 +313,8 @@ impl Live {
                 let text = format!(
                     "{} running {} on {} ({}) with {framework}",
                     self.styles.bold.apply_to("testbot:"),
-                    plural(*files, "file"),
-                    plural(slots.len(), "slot"),
+                    plural(*files, "file", "files"),
+                    plural(slots.len(), "slot", "slots"),
                     hosts.join(", ")
                 );
                 self.line(&text);
@@ -376,7 +377,7 @@ impl Live {
             RunEvent::BatchSeed { slot, seed } => {
                 if self.seed.is_none() {
                     self.seed = Some(*seed);
-                    let place = self.slots.iter().find(|s| s.id == *slot).map(slot_name).unwrap_or_default();
+                    let place = self.slots.iter().find(|s| s.id == *slot).map(SlotInfo::name).unwrap_or_default();
                     let text = format!("{} random order, seed {seed} ({place}'s batch)", self.styles.bold.apply_to("testbot:"));
                     self.line(&text);
                 }
@@ -418,11 +419,7 @@ impl Live {
         if !shown && pending == 0 {
             return;
         }
-        let label = match status {
-            FileStatus::Passed => self.styles.pass.apply_to("    PASS"),
-            FileStatus::Failed => self.styles.fail.apply_to("    FAIL"),
-            FileStatus::Errored => self.styles.fail.apply_to("   ERROR"),
-        };
+        let label = self.styles.of_status(status).apply_to(format!("{:>8}", status_label(status)));
         let what = match &report.error {
             Some(e) => e.kind().to_string(),
             None => file_counts(report),
@@ -479,7 +476,7 @@ impl Live {
                 let threshold = slow_threshold(r.expected, slow_after);
                 if !r.slow_said && seconds > threshold {
                     r.slow_said = true;
-                    let place = self.slots.iter().find(|s| s.id == *slot).map(slot_name).unwrap_or_default();
+                    let place = self.slots.iter().find(|s| s.id == *slot).map(SlotInfo::name).unwrap_or_default();
                     newly.push(format!(
                         "{} [>{:>6}s] {} ({place}, {})",
                         self.styles.pending.apply_to(format!("{:>8}", "SLOW")),
@@ -530,7 +527,7 @@ impl Live {
             .iter()
             .map(|(slot, r)| {
                 let seconds = now.duration_since(r.since).as_secs_f64();
-                let place = self.slots.iter().find(|s| s.id == **slot).map(slot_name).unwrap_or_default();
+                let place = self.slots.iter().find(|s| s.id == **slot).map(SlotInfo::name).unwrap_or_default();
                 let head = format!("{place:<w$} {:>6}", clock(seconds), w = self.slot_width);
                 let slow = seconds > slow_threshold(r.expected, slow_after);
                 let tail = if slow { " SLOW" } else { "" };
@@ -546,10 +543,10 @@ impl Live {
     fn area(&self, now: Instant, width: usize, rows: usize) -> Vec<String> {
         let Some(started) = self.started else { return Vec::new() };
         let elapsed = now.duration_since(started).as_secs_f64();
-        let mut tail = format!(" {}/{} files · {}", self.files_done.min(self.files_total), self.files_total, plural(self.examples, "example"));
+        let mut tail = format!(" {}/{} files · {}", self.files_done.min(self.files_total), self.files_total, plural(self.examples, "example", "examples"));
         let mut plain_tail = tail.clone();
         if self.failures > 0 {
-            let failures = plural(self.failures, "failure");
+            let failures = plural(self.failures, "failure", "failures");
             plain_tail.push_str(&format!(" · {failures}"));
             tail.push_str(&format!(" · {}", self.styles.fail.apply_to(failures)));
         }
@@ -675,10 +672,6 @@ pub fn expected_words(seconds: f64, guessed: bool) -> String {
     }
 }
 
-fn slot_name(slot: &SlotInfo) -> String {
-    format!("{}/{}", slot.host, slot.host_slot)
-}
-
 /// `7s`, `2m05s`, `1h02m`.
 fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
@@ -703,9 +696,6 @@ fn fit_left(text: &str, width: usize) -> String {
     format!("…{keep}")
 }
 
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
 
 #[cfg(test)]
 mod tests {

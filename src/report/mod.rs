@@ -12,6 +12,7 @@ pub mod merge;
 mod summary;
 pub mod sync;
 pub mod term;
+mod words;
 
 pub use display::{DisplayOptions, FailureOutput, StatusLevel};
 pub use summary::{NoTests, Totals, Verdict};
@@ -221,7 +222,7 @@ impl Reporter {
     /// The run is stopping early; say why while the batches wind down.
     fn stopping(&mut self, why: Stop) {
         if self.agg.stopped_while_running.is_empty() {
-            let place = |slot: &usize| self.agg.slots.iter().find(|s| s.id == *slot).map(|s| format!("{}/{}", s.host, s.host_slot));
+            let place = |slot: &usize| self.agg.slots.iter().find(|s| s.id == *slot).map(SlotInfo::name);
             self.agg.stopped_while_running = self.running.iter().map(|(slot, path)| (path.clone(), place(slot).unwrap_or_default())).collect();
         }
         let text = match why {

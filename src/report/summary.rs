@@ -1,6 +1,7 @@
 //! The totals that decide the exit code, and the text a person reads: failure details and the
 //! final summary, rendered to Strings so they can be tested without a terminal.
 
+use super::words::{plural, status_label};
 use super::{count, Aggregate};
 use super::display::{expected_words, slow_threshold, StatusLevel};
 use crate::events::{ExampleStatus, FileError, FileReport, FileStatus, Stop};
@@ -132,10 +133,14 @@ impl Styles {
             bold: s(Style::new().bold()),
         }
     }
-}
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    /// A file's status in its colour: green when it passed, red otherwise.
+    pub fn of_status(&self, status: FileStatus) -> &Style {
+        match status {
+            FileStatus::Passed => &self.pass,
+            FileStatus::Failed | FileStatus::Errored => &self.fail,
+        }
+    }
 }
 
 fn indent(text: &str, by: &str) -> String {
@@ -160,7 +165,7 @@ pub fn file_counts(report: &FileReport) -> String {
 pub fn file_details(report: &FileReport, styles: &Styles) -> String {
     let mut out = String::new();
     let place = match &report.slot {
-        Some(slot) => format!(" ({} slot {})", slot.host, slot.host_slot),
+        Some(slot) => format!(" ({})", slot.name_in_words()),
         None => String::new(),
     };
     let _ = writeln!(out, "{} {}{}", styles.fail.apply_to("---"), styles.bold.apply_to(&report.path), styles.dim.apply_to(place));
@@ -268,7 +273,7 @@ fn failing_batches(out: &mut String, framework: Framework, agg: &Aggregate, styl
     }
     let _ = writeln!(out, "{}", styles.bold.apply_to("Batches with failures, as they ran (rerun one to reproduce an order-dependent failure):"));
     for b in batches {
-        let place = format!("{}/{}", b.slot.host, b.slot.host_slot);
+        let place = b.slot.name();
         let seed = b.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
         let _ = writeln!(out, "  {}", styles.dim.apply_to(format!("{place}{seed}:")));
         let _ = writeln!(out, "    {}", framework.batch_command(&b.arguments, b.seed));
@@ -280,11 +285,7 @@ fn failing_batches(out: &mut String, framework: Framework, agg: &Aggregate, styl
 fn every_file(out: &mut String, agg: &Aggregate, styles: &Styles) {
     let _ = writeln!(out, "{}", styles.bold.apply_to("Files:"));
     for f in &agg.files {
-        let label = match f.status() {
-            FileStatus::Passed => styles.pass.apply_to("PASS"),
-            FileStatus::Failed => styles.fail.apply_to("FAIL"),
-            FileStatus::Errored => styles.fail.apply_to("ERROR"),
-        };
+        let label = styles.of_status(f.status()).apply_to(status_label(f.status()));
         let what = match &f.error {
             Some(e) => e.kind().to_string(),
             None => file_counts(f),
@@ -521,7 +522,7 @@ fn slot_lines(agg: &Aggregate) -> Vec<String> {
     let mut lines: Vec<(Option<&str>, Vec<String>)> = Vec::new();
     for s in &agg.slots {
         let source = agg.slot_source.get(&s.id).map(String::as_str);
-        let figure = format!("{}#{} {:.1}s", s.host, s.host_slot, agg.busy.get(&s.id).copied().unwrap_or(0.0));
+        let figure = format!("{} {:.1}s", s.tag(), agg.busy.get(&s.id).copied().unwrap_or(0.0));
         match lines.last_mut() {
             Some((last, figures)) if *last == source => figures.push(figure),
             _ => lines.push((source, vec![figure])),

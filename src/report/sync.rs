@@ -1,6 +1,7 @@
 //! `testbot sync`: a line a host (what was sent, how long it took, or why it failed).
 
 use crate::fleet::remote::SyncReport;
+use super::words::plural;
 use crate::sync::SyncOutcome;
 use std::fmt::Write;
 
@@ -14,7 +15,7 @@ pub fn render(reports: &[SyncReport]) -> String {
                     SyncOutcome::UpToDate => "up to date".to_string(),
                     SyncOutcome::Updated | SyncOutcome::Rescanned => format!(
                         "{} sent, {} deleted, {}{}",
-                        plural(s.files, "file"),
+                        plural(s.files, "file", "files"),
                         s.deleted,
                         human_bytes(s.bytes),
                         if s.outcome == SyncOutcome::Rescanned { " (after rehashing its copy)" } else { "" }
@@ -31,14 +32,6 @@ pub fn render(reports: &[SyncReport]) -> String {
         let _ = writeln!(out, "\n{failed} of {} hosts could not be synced", reports.len());
     }
     out
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }
 
 fn human_bytes(b: u64) -> String {
