@@ -25,6 +25,6 @@ pub fn merge(options: MergeOptions) -> Result<Outcome, Error> {
             crate::report::check_output(what, path)?;
         }
     }
-    let totals = crate::report::merge_reports(&options.reports, options.report_json, options.junit, options.runtime_log, options.flaky_fails)?;
+    let totals = crate::report::merge_json_reports(&options.reports, options.report_json, options.junit, options.runtime_log, options.flaky_fails)?;
     Ok(Outcome::new(exit_code_of(totals.verdict())))
 }

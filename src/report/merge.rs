@@ -135,7 +135,7 @@ pub enum MergeError {
 /// time (the jobs ran at the same time). Files found in more than one report are kept and named
 /// in a warning. `--partition` shares must all be there and be cut from one plan: a planned file
 /// with no result is reported as not run (the merged run fails).
-pub fn merge(paths: &[std::path::PathBuf]) -> Result<(Framework, Aggregate), MergeError> {
+pub fn read_runs(paths: &[std::path::PathBuf]) -> Result<(Framework, Aggregate), MergeError> {
     let mut reports = Vec::with_capacity(paths.len());
     for path in paths {
         let shown = path.display().to_string();
@@ -144,11 +144,11 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<(Framework, Aggregate), Mer
             serde_json::from_str(&text).map_err(|e| MergeError::Parse { path: shown.clone(), reason: e.to_string() })?;
         reports.push((shown, report));
     }
-    merge_reports(reports)
+    runs_as_one(reports)
 }
 
-/// [`merge`] of reports already read, each with the name it is shown by.
-fn merge_reports(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggregate), MergeError> {
+/// [`read_runs`] of reports already read, each with the name it is shown by.
+fn runs_as_one(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggregate), MergeError> {
     if let Some((first_path, first)) = reports.first() {
         if let Some((other_path, other)) = reports.iter().find(|(_, r)| r.framework != first.framework) {
             return Err(MergeError::Frameworks {
@@ -394,7 +394,7 @@ mod tests {
 
     #[test]
     fn every_share_of_one_plan_merges_into_the_whole_build() {
-        let (_, agg) = merge_reports(vec![share(2), share(1), share(3)]).unwrap();
+        let (_, agg) = runs_as_one(vec![share(2), share(1), share(3)]).unwrap();
         let paths: Vec<&str> = agg.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["spec/a_spec.rb", "spec/b_spec.rb", "spec/c_spec.rb", "spec/d_spec.rb", "spec/e_spec.rb"]);
         assert_eq!(agg.total_files, 5);
@@ -404,7 +404,7 @@ mod tests {
 
     #[test]
     fn a_missing_share_leaves_its_files_not_run_and_fails_the_build() {
-        let (_, agg) = merge_reports(vec![share(1), share(3)]).unwrap();
+        let (_, agg) = runs_as_one(vec![share(1), share(3)]).unwrap();
         assert_eq!(agg.total_files, 5);
         assert_eq!(not_run(&agg), [("spec/b_spec.rb", "share 2/3 has no report among those merged")]);
         assert_eq!(agg.warnings, ["1 file(s) have no result: share 2/3 has no report among those merged: spec/b_spec.rb"]);
@@ -415,7 +415,7 @@ mod tests {
     #[test]
     fn a_planned_file_its_share_has_no_result_for_is_not_run() {
         let short = ("share3.json".to_string(), report(&["spec/c_spec.rb"], Some((3, "d1gest"))));
-        let (_, agg) = merge_reports(vec![share(1), share(2), short]).unwrap();
+        let (_, agg) = runs_as_one(vec![share(1), share(2), short]).unwrap();
         assert_eq!(
             not_run(&agg),
             [("spec/e_spec.rb", "planned for share 3/3, but its report share3.json has no result for it")]
@@ -427,13 +427,13 @@ mod tests {
     fn a_share_that_failed_by_its_own_rules_fails_the_merge() {
         let (k, mut failed) = share(2);
         failed.passed = Some(false);
-        let (_, agg) = merge_reports(vec![share(1), (k, failed), share(3)]).unwrap();
+        let (_, agg) = runs_as_one(vec![share(1), (k, failed), share(3)]).unwrap();
         assert_eq!(agg.failed_reports, ["share2.json"]);
         assert_eq!(Totals::of(&agg).verdict(), Verdict::Failed);
         // Green shares, and older reports that say nothing, pass.
         let (k, mut green) = share(2);
         green.passed = Some(true);
-        let (_, agg) = merge_reports(vec![share(1), (k, green), share(3)]).unwrap();
+        let (_, agg) = runs_as_one(vec![share(1), (k, green), share(3)]).unwrap();
         assert_eq!(Totals::of(&agg).verdict(), Verdict::Passed);
     }
 
@@ -441,11 +441,11 @@ mod tests {
     fn a_result_outside_the_shares_plan_is_refused_naming_it() {
         let (k, mut stray) = share(2);
         stray.files.push(report(&["spec/a_spec.rb"], None).files.remove(0));
-        let err = merge_reports(vec![share(1), (k, stray), share(3)]).expect_err("refused");
+        let err = runs_as_one(vec![share(1), (k, stray), share(3)]).expect_err("refused");
         assert!(err.to_string().starts_with("share2.json (share 2/3) has a result for `spec/a_spec.rb`, which the plan gives to share 1/3"), "{err}");
         let (k, mut stray) = share(3);
         stray.files.push(report(&["spec/z_spec.rb"], None).files.remove(0));
-        let err = merge_reports(vec![(k, stray)]).expect_err("refused");
+        let err = runs_as_one(vec![(k, stray)]).expect_err("refused");
         assert!(err.to_string().contains("`spec/z_spec.rb`, which the plan gives to no share of the plan"), "{err}");
         assert_eq!(crate::errors::Error::from(err).exit_code(), crate::errors::exit::FAILED);
     }
@@ -453,17 +453,17 @@ mod tests {
     #[test]
     fn shares_of_different_plans_are_refused_naming_both_reports() {
         let other = ("late.json".to_string(), report(PLAN[1], Some((2, "0ther"))));
-        let err = merge_reports(vec![share(1), other, share(3)]).expect_err("refused");
+        let err = runs_as_one(vec![share(1), other, share(3)]).expect_err("refused");
         let text = err.to_string();
         assert!(text.starts_with("share1.json (share 1/3, plan d1gest…) and late.json (share 2/3, plan 0ther…) were cut from different plans"), "{text}");
     }
 
     #[test]
     fn one_share_twice_or_a_whole_run_among_shares_is_refused() {
-        let err = merge_reports(vec![share(1), share(1)]).expect_err("refused");
+        let err = runs_as_one(vec![share(1), share(1)]).expect_err("refused");
         assert!(matches!(&err, MergeError::SameShare { share, .. } if share == "1/3"), "{err}");
         let whole = ("whole.json".to_string(), report(&["spec/a_spec.rb"], None));
-        let err = merge_reports(vec![share(1), whole]).expect_err("refused");
+        let err = runs_as_one(vec![share(1), whole]).expect_err("refused");
         assert_eq!(err.to_string(), "share1.json is the report of a `--partition` share, but whole.json is not: merge the shares of one build, or reports of whole runs");
     }
 
@@ -471,7 +471,7 @@ mod tests {
     fn whole_runs_merge_as_before_with_overlaps_named() {
         let a = ("a.json".to_string(), report(&["spec/a_spec.rb", "spec/b_spec.rb"], None));
         let b = ("b.json".to_string(), report(&["spec/b_spec.rb"], None));
-        let (_, agg) = merge_reports(vec![a, b]).unwrap();
+        let (_, agg) = runs_as_one(vec![a, b]).unwrap();
         assert_eq!(agg.total_files, 3);
         assert_eq!(agg.files.len(), 3);
         assert!(not_run(&agg).is_empty());
@@ -506,7 +506,7 @@ mod tests {
     fn whole_runs_keep_their_slots_errors_warnings_and_the_longest_wall_time() {
         let a = ("a.json".to_string(), parsed(run_json("h1", 4.0, None)));
         let b = ("b.json".to_string(), parsed(run_json("h2", 9.0, None)));
-        let (framework, agg) = merge_reports(vec![a, b]).unwrap();
+        let (framework, agg) = runs_as_one(vec![a, b]).unwrap();
         assert_eq!(framework, Framework::RSpec);
         assert_eq!(agg.total_files, 8);
         assert_eq!(agg.wall_seconds, 9.0);
@@ -521,7 +521,7 @@ mod tests {
         };
         assert_eq!(slot_of("spec/ok_spec.rb", "h2"), Some((4, 2)));
         assert_eq!(slot_of("spec/load_spec.rb", "h1"), Some((1, 1)));
-        let (_, one) = merge_reports(vec![("a.json".to_string(), parsed(run_json("h1", 4.0, None)))]).unwrap();
+        let (_, one) = runs_as_one(vec![("a.json".to_string(), parsed(run_json("h1", 4.0, None)))]).unwrap();
         let kinds: Vec<(&str, &FileError)> = one.files.iter().filter_map(|f| f.error.as_ref().map(|e| (f.path.as_str(), e))).collect();
         assert_eq!(
             kinds,
@@ -549,7 +549,7 @@ mod tests {
         let (k3, mut three) = share(3);
         three.batches = serde_json::from_value(json!(batches(&[(1, 19.3), (2, 19.3)]))).unwrap();
         three.hosts[0].slots = 2;
-        let (_, agg) = merge_reports(vec![(k1, one), share(2), (k3, three)]).unwrap();
+        let (_, agg) = runs_as_one(vec![(k1, one), share(2), (k3, three)]).unwrap();
         let slots: Vec<(&str, usize, f64, &str)> = agg
             .slots
             .iter()
@@ -567,7 +567,7 @@ mod tests {
             ]
         );
         // Whole runs are labelled with their report.
-        let (_, agg) = merge_reports(vec![("a.json".to_string(), parsed(run_json("h1", 4.0, None)))]).unwrap();
+        let (_, agg) = runs_as_one(vec![("a.json".to_string(), parsed(run_json("h1", 4.0, None)))]).unwrap();
         assert!(agg.slot_source.values().all(|s| s == "a.json"), "{:?}", agg.slot_source);
     }
 
@@ -580,14 +580,14 @@ mod tests {
         ] {
             let a = ("a.json".to_string(), parsed(run_json("h1", 1.0, None)));
             let b = ("b.json".to_string(), parsed(run_json("h2", 1.0, Some(said))));
-            assert_eq!(merge_reports(vec![a, b]).unwrap().1.stopped, Some(stop), "{said}");
+            assert_eq!(runs_as_one(vec![a, b]).unwrap().1.stopped, Some(stop), "{said}");
         }
         // Older reports said `"interrupted": true`.
         let mut old = run_json("h1", 1.0, None);
         old["interrupted"] = json!(true);
-        let (_, agg) = merge_reports(vec![("a.json".into(), parsed(old))]).unwrap();
+        let (_, agg) = runs_as_one(vec![("a.json".into(), parsed(old))]).unwrap();
         assert_eq!(agg.stopped, Some(Stop::Interrupted));
-        let (_, agg) = merge_reports(vec![("a.json".into(), parsed(run_json("h1", 1.0, Some("something else"))))]).unwrap();
+        let (_, agg) = runs_as_one(vec![("a.json".into(), parsed(run_json("h1", 1.0, Some("something else"))))]).unwrap();
         assert_eq!(agg.stopped, None);
     }
 
@@ -597,9 +597,9 @@ mod tests {
         let names: Vec<&str> = many.iter().map(String::as_str).collect();
         let ten = names[..10].join(", ");
         let whole = |files: &[&str]| (String::from("r.json"), report(files, None));
-        let (_, agg) = merge_reports(vec![whole(&names), whole(&names)]).unwrap();
+        let (_, agg) = runs_as_one(vec![whole(&names), whole(&names)]).unwrap();
         assert_eq!(agg.warnings, [format!("11 file(s) are in more than one report (partitions that overlap?): {ten}, …")]);
-        let (_, agg) = merge_reports(vec![whole(&names[..10]), whole(&names[..10])]).unwrap();
+        let (_, agg) = runs_as_one(vec![whole(&names[..10]), whole(&names[..10])]).unwrap();
         assert_eq!(agg.warnings, [format!("10 file(s) are in more than one report (partitions that overlap?): {ten}")]);
         // The same for a share's missing files.
         let plan = [names.clone(), vec!["spec/z_spec.rb"]];
@@ -609,9 +609,9 @@ mod tests {
             r.partition = Some(Partition { index: k, count: 2, plan: plan.iter().map(|s| s.iter().map(|p| p.to_string()).collect()).collect(), digest: digest.into() });
             (format!("s{k}.json"), r)
         };
-        let (_, agg) = merge_reports(vec![share(2, &["spec/z_spec.rb"])]).unwrap();
+        let (_, agg) = runs_as_one(vec![share(2, &["spec/z_spec.rb"])]).unwrap();
         assert_eq!(agg.warnings, [format!("11 file(s) have no result: share 1/2 has no report among those merged: {ten}, …")]);
-        let (_, agg) = merge_reports(vec![share(1, &[names[10]]), share(2, &["spec/z_spec.rb"])]).unwrap();
+        let (_, agg) = runs_as_one(vec![share(1, &[names[10]]), share(2, &["spec/z_spec.rb"])]).unwrap();
         assert_eq!(agg.warnings, [format!("10 file(s) have no result: planned for share 1/2, but its report s1.json has no result for it: {ten}")]);
         assert_eq!(agg.total_files, 12);
     }
@@ -620,19 +620,19 @@ mod tests {
     fn reports_that_do_not_fit_are_refused() {
         let mut minitest = report(&["test/a_test.rb"], None);
         minitest.framework = "minitest".into();
-        let err = merge_reports(vec![("a.json".into(), report(&["spec/a_spec.rb"], None)), ("m.json".into(), minitest)]).expect_err("refused");
+        let err = runs_as_one(vec![("a.json".into(), report(&["spec/a_spec.rb"], None)), ("m.json".into(), minitest)]).expect_err("refused");
         assert_eq!(err.to_string(), "the reports are of different frameworks: rspec (a.json) and minitest (m.json)");
         for (index, count) in [(0, 3), (4, 3), (1, 2)] {
             let mut bad = report(PLAN[0], Some((1, "d1gest")));
             let p = bad.partition.as_mut().unwrap();
             (p.index, p.count) = (index, count);
-            let err = merge_reports(vec![("bad.json".into(), bad)]).expect_err("refused");
+            let err = runs_as_one(vec![("bad.json".into(), bad)]).expect_err("refused");
             assert_eq!(err.to_string(), format!("bad.json says it is share {index} of {count}, with a plan of 3 shares: it is not a report testbot wrote"));
         }
         // The same digest with another plan is another plan.
         let mut other = report(PLAN[1], Some((2, "d1gest")));
         other.partition.as_mut().unwrap().plan[0].push("spec/x_spec.rb".into());
-        assert!(matches!(merge_reports(vec![share(1), ("late.json".to_string(), other)]), Err(MergeError::Plans { .. })));
+        assert!(matches!(runs_as_one(vec![share(1), ("late.json".to_string(), other)]), Err(MergeError::Plans { .. })));
     }
 
     #[test]
@@ -640,17 +640,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.json");
         std::fs::write(&good, run_json("h1", 2.0, None).to_string()).unwrap();
-        let (_, agg) = merge(std::slice::from_ref(&good)).unwrap();
+        let (_, agg) = read_runs(std::slice::from_ref(&good)).unwrap();
         assert_eq!((agg.files.len(), agg.total_files), (4, 4));
         let missing = dir.path().join("missing.json");
-        assert!(matches!(merge(&[good.clone(), missing]), Err(MergeError::Read { path, .. }) if path.ends_with("missing.json")));
+        assert!(matches!(read_runs(&[good.clone(), missing]), Err(MergeError::Read { path, .. }) if path.ends_with("missing.json")));
         let bogus = dir.path().join("bogus.json");
         std::fs::write(&bogus, "{}").unwrap();
-        assert!(matches!(merge(&[bogus]), Err(MergeError::Parse { path, .. }) if path.ends_with("bogus.json")));
+        assert!(matches!(read_runs(&[bogus]), Err(MergeError::Parse { path, .. }) if path.ends_with("bogus.json")));
         let mut old = run_json("h1", 2.0, None);
         old["files"][0].as_object_mut().unwrap().remove("results");
         let old_path = dir.path().join("old.json");
         std::fs::write(&old_path, old.to_string()).unwrap();
-        assert!(matches!(merge(&[old_path]), Err(MergeError::Old { path }) if path.ends_with("old.json")));
+        assert!(matches!(read_runs(&[old_path]), Err(MergeError::Old { path }) if path.ends_with("old.json")));
     }
 }

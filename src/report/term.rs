@@ -70,23 +70,47 @@ pub fn safe(text: &str) -> Cow<'_, str> {
 /// and not a panic (`print!` panics on EPIPE, since Rust ignores SIGPIPE): what it would have
 /// read is dropped, and the run goes on to its reports and its exit code.
 pub fn out(text: &str) {
-    if STDOUT_GONE.load(Ordering::Relaxed) {
-        return;
-    }
-    let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(safe(text).as_bytes()).and_then(|()| stdout.flush()).is_err() {
-        STDOUT_GONE.store(true, Ordering::Relaxed);
-    }
+    let _ = Stdout.write_all(safe(text).as_bytes());
 }
 
 /// Writes `text` to stderr (see [`safe`]); a closed stderr is ignored, as for [`out`].
 pub fn err(text: &str) {
-    let _ = std::io::stderr().lock().write_all(safe(text).as_bytes());
+    let _ = Stderr.write_all(safe(text).as_bytes());
 }
 
-/// Writes testbot's own cursor control (the status area's redraw) to stderr as it is.
-pub fn err_control(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+/// Stdout as [`out`] writes it: each write whole and flushed, nothing once its reader went
+/// away. What is written is not made [`safe`]: the caller does that.
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !STDOUT_GONE.load(Ordering::Relaxed) {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(buf).and_then(|()| stdout.flush()).is_err() {
+                STDOUT_GONE.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stderr as [`err`] writes it: each write whole, a closed stderr ignored. What is written is
+/// not made [`safe`]: the caller does that (or it is testbot's own cursor control).
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().lock().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Stderr for the log lines (tracing): their messages quote file names and host output, so

@@ -1,196 +1,20 @@
-//! The totals that decide the exit code, and the text a person reads: failure details and the
-//! final summary, rendered to Strings so they can be tested without a terminal.
+//! The final summary a person reads, rendered to a String from the aggregate (tests read it
+//! without a terminal): the sections `--final-status-level` and `--failure-output` ask for,
+//! then the problems and the verdict.
 
-use super::words::{plural, status_label};
-use super::{count, Aggregate};
-use super::display::{expected_words, slow_threshold, StatusLevel};
-use crate::events::{ExampleStatus, FileError, FileReport, FileStatus, Stop};
+mod problems;
+mod verdict;
+
+use super::aggregate::Aggregate;
+use super::annotations::annotations;
+use super::details::{file_counts, file_details};
+use super::status_level::{expected_words, slow_threshold, StatusLevel, DEFAULT_SLOW_AFTER};
+use super::style::Styles;
+use super::totals::Totals;
+use super::words::status_label;
+use crate::events::{ExampleStatus, FileStatus};
 use crate::framework::Framework;
-use console::Style;
 use std::fmt::Write;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Totals {
-    pub files: usize,
-    pub files_run: usize,
-    pub examples: usize,
-    pub failures: usize,
-    pub pending: usize,
-    pub errors_outside_examples: usize,
-    pub errored_files: usize,
-    /// Selected files with no final report (only after a stop).
-    pub unreported_files: usize,
-    /// Examples that failed, then passed on a retry.
-    pub flaky: usize,
-    /// Flaky examples fail the run (`--flaky-fails`).
-    pub flaky_fails: bool,
-    pub interrupted: bool,
-    /// Report files (`--report-json`, `--junit`) that could not be written.
-    pub unwritten_reports: usize,
-    /// The merged coverage failed its checks (SimpleCov's `minimum_coverage`, …).
-    pub coverage_failed: bool,
-    /// `report merge`: reports whose runs failed by their own rules.
-    pub failed_reports: usize,
-    /// What a run of planned files that ran no example is (`--no-tests`).
-    pub no_tests: NoTests,
-}
-
-/// `--no-tests`: what a run is whose selection planned files but ran no example (nextest's
-/// flag of the same name). A `--partition` share given no files is not such a run: it passes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum NoTests {
-    /// Passes, saying nothing (also what `report merge` does: each share judged its own).
-    #[default]
-    Pass,
-    /// Passes, with a warning.
-    Warn,
-    /// Fails: exit 4, "no tests to run" (the default of a run).
-    Fail,
-}
-
-impl Totals {
-    pub fn of(agg: &Aggregate) -> Totals {
-        // A file that did not load, crashed its runner or hung is an error outside its examples,
-        // as a load error is in RSpec's own count.
-        let load_errors = agg
-            .files
-            .iter()
-            .filter(|f| matches!(f.error, Some(FileError::Load(_) | FileError::Crashed(_) | FileError::TimedOut(_))))
-            .count();
-        Totals {
-            files: agg.total_files,
-            files_run: agg.files.iter().filter(|f| !matches!(f.error, Some(FileError::NotRun(_)))).count(),
-            examples: agg.files.iter().map(|f| f.examples.len()).sum(),
-            failures: count(&agg.files, ExampleStatus::Failed),
-            pending: count(&agg.files, ExampleStatus::Pending),
-            errors_outside_examples: load_errors + agg.batch_errors.len(),
-            errored_files: agg.files.iter().filter(|f| f.error.is_some()).count(),
-            unreported_files: agg.total_files.saturating_sub(agg.files.len()),
-            flaky: agg.files.iter().map(|f| f.flaky()).sum(),
-            flaky_fails: agg.flaky_fails,
-            interrupted: agg.stopped == Some(Stop::Interrupted),
-            unwritten_reports: agg.unwritten.len(),
-            coverage_failed: agg.coverage.as_ref().is_some_and(|c| c.failed.is_some()),
-            failed_reports: agg.failed_reports.len(),
-            no_tests: agg.no_tests,
-        }
-    }
-
-    /// Never a false green: anything short of every file running cleanly is a failure.
-    pub fn verdict(&self) -> Verdict {
-        if self.interrupted {
-            Verdict::Interrupted
-        } else if self.failures > 0
-            || self.errors_outside_examples > 0
-            || self.errored_files > 0
-            || self.unreported_files > 0
-            || self.unwritten_reports > 0
-            || self.coverage_failed
-            || self.failed_reports > 0
-            || (self.flaky_fails && self.flaky > 0)
-        {
-            Verdict::Failed
-        } else if self.ran_nothing() && self.no_tests == NoTests::Fail {
-            Verdict::NoTests
-        } else {
-            Verdict::Passed
-        }
-    }
-
-    /// Files were planned and every one ran cleanly, yet no example ran.
-    pub fn ran_nothing(&self) -> bool {
-        self.files > 0 && self.examples == 0
-    }
-}
-
-/// What a run's totals say; `errors` maps it to the exit code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Passed,
-    Failed,
-    Interrupted,
-    /// Planned files ran cleanly but no example ran (`--no-tests=fail`).
-    NoTests,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Styles {
-    pub pass: Style,
-    pub fail: Style,
-    pub pending: Style,
-    pub dim: Style,
-    pub bold: Style,
-}
-
-impl Styles {
-    pub fn new(colors: bool) -> Styles {
-        let s = |style: Style| style.force_styling(colors);
-        Styles {
-            pass: s(Style::new().green().bold()),
-            fail: s(Style::new().red().bold()),
-            pending: s(Style::new().yellow()),
-            dim: s(Style::new().dim()),
-            bold: s(Style::new().bold()),
-        }
-    }
-
-    /// A file's status in its colour: green when it passed, red otherwise.
-    pub fn of_status(&self, status: FileStatus) -> &Style {
-        match status {
-            FileStatus::Passed => &self.pass,
-            FileStatus::Failed | FileStatus::Errored => &self.fail,
-        }
-    }
-}
-
-fn indent(text: &str, by: &str) -> String {
-    text.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("{by}{l}\n") }).collect()
-}
-
-/// `12 examples, 1 failure, 2 pending`, as RSpec says it.
-pub fn file_counts(report: &FileReport) -> String {
-    let mut s = plural(report.examples.len(), "example", "examples");
-    let failures = report.count(ExampleStatus::Failed);
-    if failures > 0 {
-        s.push_str(&format!(", {}", plural(failures, "failure", "failures")));
-    }
-    let pending = report.count(ExampleStatus::Pending);
-    if pending > 0 {
-        s.push_str(&format!(", {pending} pending"));
-    }
-    s
-}
-
-/// The failures and errors of one file, with what it printed.
-pub fn file_details(report: &FileReport, styles: &Styles) -> String {
-    let mut out = String::new();
-    let place = match &report.slot {
-        Some(slot) => format!(" ({})", slot.name_in_words()),
-        None => String::new(),
-    };
-    let _ = writeln!(out, "{} {}{}", styles.fail.apply_to("---"), styles.bold.apply_to(&report.path), styles.dim.apply_to(place));
-    if let Some(error) = &report.error {
-        let _ = writeln!(out, "  {}: {}", styles.fail.apply_to(error.kind()), error.message().lines().next().unwrap_or(""));
-        let rest: Vec<&str> = error.message().lines().skip(1).collect();
-        if !rest.is_empty() {
-            out.push_str(&indent(&rest.join("\n"), "    "));
-        }
-    }
-    for (n, ex) in report.examples.iter().filter(|e| e.status == ExampleStatus::Failed).enumerate() {
-        let _ = writeln!(out, "  {}) {}", n + 1, ex.description);
-        if let Some(message) = &ex.message {
-            out.push_str(&indent(message, "     "));
-        }
-        for line in &ex.backtrace {
-            let _ = writeln!(out, "     {}", styles.dim.apply_to(format!("# {line}")));
-        }
-    }
-    if !report.output.trim().is_empty() {
-        let _ = writeln!(out, "  {}", styles.dim.apply_to("output:"));
-        out.push_str(&indent(report.output.trim_end(), "  | "));
-    }
-    out
-}
 
 /// How much the final summary says (`--final-status-level`, `--failure-output`).
 #[derive(Clone, Copy, Debug)]
@@ -202,16 +26,19 @@ pub struct Final {
     pub slow_after: std::time::Duration,
     /// `--verbose-rerun-command`: each batch with a failure, as a command that reruns it.
     pub batches: bool,
+    /// `--github-annotations`: each failure as a workflow command, before the summary.
+    pub annotations: bool,
 }
 
 impl Default for Final {
     fn default() -> Final {
-        Final { level: StatusLevel::Fail, details: false, slow_after: super::display::DEFAULT_SLOW_AFTER, batches: false }
+        Final { level: StatusLevel::Fail, details: false, slow_after: DEFAULT_SLOW_AFTER, batches: false, annotations: false }
     }
 }
 
 pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &Styles, what: Final) -> String {
-    let mut out = String::new();
+    // The annotations first: GitHub hides them in the log, and the verdict stays the last line.
+    let mut out = if what.annotations { annotations(agg) } else { String::new() };
     let rule = styles.dim.apply_to("─".repeat(60));
     let _ = writeln!(out, "{rule}");
     if what.level >= StatusLevel::Pass {
@@ -228,16 +55,16 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     }
     if what.level >= StatusLevel::Fail {
         examples(&mut out, framework, agg, styles);
-        problems(&mut out, agg, styles);
+        problems::problems(&mut out, agg, styles);
     }
     if what.batches {
         failing_batches(&mut out, framework, agg, styles);
     }
     seeds(&mut out, agg, what.batches);
     if what.level >= StatusLevel::Fail {
-        slot_use(&mut out, agg, styles);
+        problems::slot_use(&mut out, agg, styles);
     }
-    final_lines(&mut out, agg, totals, styles);
+    verdict::final_lines(&mut out, agg, totals, styles);
     out
 }
 
@@ -377,259 +204,12 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
     }
 }
 
-/// Files that did not run cleanly, what runners printed outside files, errors outside examples.
-fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
-    // The files a stop left unfinished: one line, not a line each (a Ctrl-C leaves hundreds).
-    let unfinished = agg.stopped.map(super::unfinished_reason);
-    let left = |f: &&FileReport| matches!((&f.error, &unfinished), (Some(FileError::NotRun(m)), Some(u)) if m == u);
-    let errored: Vec<_> = agg.files.iter().filter(|f| f.error.is_some()).filter(|f| !left(f)).collect();
-    let left: Vec<_> = agg.files.iter().filter(left).collect();
-    // Those the stop cut short as they ran (their batch was stopped), by name.
-    let cut: Vec<String> = agg
-        .stopped_while_running
-        .iter()
-        .filter(|(path, _)| agg.files.iter().any(|f| f.path == *path && f.error.is_some()))
-        .map(|(path, place)| format!("{path} ({place})"))
-        .collect();
-    if !cut.is_empty() {
-        let shown: Vec<&str> = cut.iter().take(10).map(String::as_str).collect();
-        let more = if cut.len() > 10 { format!(" and {} more", cut.len() - 10) } else { String::new() };
-        let _ = writeln!(out, "{} {}{more}", styles.bold.apply_to("Stopped while running:"), shown.join(", "));
-    }
-    if let (Some(first), Some(why)) = (left.first(), &unfinished) {
-        let more = if left.len() > 1 { format!(" and {} more", left.len() - 1) } else { String::new() };
-        let _ = writeln!(out, "{} {}", styles.bold.apply_to(format!("Not run ({}):", plural(left.len(), "file", "files"))), first.path.clone() + &more);
-        let _ = writeln!(out, "  {}\n", styles.dim.apply_to(why));
-    }
-    if !errored.is_empty() {
-        let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
-        for f in &errored {
-            let error = f.error.as_ref().expect("filtered");
-            let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), cause(error.message()));
-        }
-        out.push('\n');
-    }
-    if !agg.run_output.is_empty() {
-        let _ = writeln!(out, "{}", styles.bold.apply_to("Printed outside of files (each text once):"));
-        out.push_str(&indent(agg.run_output.join("\n").trim_end(), "  "));
-        out.push('\n');
-    }
-    if !agg.batch_errors.is_empty() {
-        let _ = writeln!(out, "{}", styles.bold.apply_to("Errors outside examples:"));
-        let mut seen: Vec<&str> = Vec::new();
-        for e in &agg.batch_errors {
-            if seen.contains(&e.message.as_str()) {
-                continue;
-            }
-            seen.push(&e.message);
-            let times = agg.batch_errors.iter().filter(|o| o.message == e.message).count();
-            let suffix = if times > 1 { format!(" ({times} batches)") } else { String::new() };
-            out.push_str(&indent(&format!("{}{suffix}", e.message.trim()), "  "));
-        }
-        out.push('\n');
-    }
-
-}
-
-/// An error's message in one line: the exception it names (`LoadError: cannot load such file --
-/// x`), as RSpec (`LoadError:` over an indented message) or Ruby (`…: message (LoadError)`)
-/// print it, else its first line. RSpec's "An error occurred while loading ./spec/a_spec.rb."
-/// says nothing the path does not.
-pub fn cause(message: &str) -> String {
-    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let is_class = |name: &str| {
-        !name.is_empty() && name.split("::").all(|part| part.starts_with(|c: char| c.is_ascii_uppercase()) && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    };
-    let named = |class: &str| is_class(class) && (class.ends_with("Error") || class.ends_with("Exception") || class.contains("::"));
-    for (i, line) in lines.iter().enumerate() {
-        if let Some(class) = line.strip_suffix(':').filter(|c| named(c)) {
-            if let Some(next) = lines.get(i + 1) {
-                return format!("{class}: {next}");
-            }
-        }
-        if let Some((_, class)) = line.strip_suffix(')').and_then(|l| l.rsplit_once(" (")).filter(|(_, c)| named(c)) {
-            let text = line.rsplit_once(" (").map_or(*line, |(text, _)| text);
-            return format!("{class}: {text}");
-        }
-    }
-    lines.first().copied().unwrap_or("").to_string()
-}
-
-/// GitHub Actions workflow commands (printed before the summary), one per failed example and per file that did not run
-/// cleanly: `::error file=spec/a_spec.rb,line=12,title=Math adds::expected: 2%0A     got: 1`.
-/// GitHub shows them on the run's page and on the pull request's lines, and hides the lines in
-/// the log. Paths are the project's (relative to the repository root when the project is it).
-pub fn annotations(agg: &Aggregate) -> String {
-    let mut out = String::new();
-    for f in &agg.files {
-        for ex in f.examples.iter().filter(|e| e.status == ExampleStatus::Failed) {
-            let line = ex.line.map(|n| format!(",line={n}")).unwrap_or_default();
-            let message = ex.message.as_deref().unwrap_or("failed");
-            let _ = writeln!(out, "::error file={}{line},title={}::{}", property(&f.path), property(&ex.description), data(message));
-        }
-        if let Some(error) = &f.error {
-            let _ = writeln!(out, "::error file={},title={}::{}", property(&f.path), property(error.kind()), data(&cause(error.message())));
-        }
-    }
-    out
-}
-
-/// A workflow command's message: its escapes, and no escape sequences (colour) of its own.
-fn data(text: &str) -> String {
-    let text = super::escapes::strip(text.trim_end(), super::escapes::Keep::Nothing);
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-/// A workflow command's property value (`file=`, `title=`): a message's escapes, and `:` and `,`.
-fn property(text: &str) -> String {
-    data(text).replace(':', "%3A").replace(',', "%2C")
-}
-
-/// Where the time went, and hosts that left the run.
-fn slot_use(out: &mut String, agg: &Aggregate, styles: &Styles) {
-    if !agg.slots.is_empty() && agg.wall_seconds > 0.0 {
-        let busy_total = agg.busy.values().fold(0.0, |a, b| a + b);
-        // Under a twentieth of a second reads as 0.0s: a percentage of it (the runner could not
-        // start) would be a number about nothing.
-        if busy_total < 0.05 {
-            let _ = writeln!(out, "Slots: {}, none busy", agg.slots.len());
-        } else {
-            let capacity = agg.wall_seconds * agg.slots.len() as f64;
-            let efficiency = busy_total / capacity * 100.0;
-            let _ = write!(out, "Slots: {} busy {busy_total:.1}s of {capacity:.1}s ({efficiency:.0}% efficiency)", agg.slots.len());
-            if agg.slots.len() <= 16 {
-                for line in slot_lines(agg) {
-                    let _ = write!(out, "\n  {}", styles.dim.apply_to(line));
-                }
-            }
-            out.push('\n');
-        }
-    }
-    if !agg.lost_hosts.is_empty() {
-        for (host, reason) in &agg.lost_hosts {
-            let _ = writeln!(out, "{} host `{host}` left the run: {reason}", styles.pending.apply_to("warning:"));
-        }
-    }
-    // Said once with why when it happened, at the top of a long log: named again at its end.
-    for host in &agg.left_out_hosts {
-        let _ = writeln!(out, "{} host `{host}` took no part in this run (left out at the start: its warning above says why)", styles.pending.apply_to("warning:"));
-    }
-}
-
-/// Each slot's busy time, `local#1 1.5s, local#2 0.9s`; after `report merge`, a line per
-/// report the slots come from, `share 1/2: local#1 20.4s, local#2 11.7s`.
-fn slot_lines(agg: &Aggregate) -> Vec<String> {
-    let mut lines: Vec<(Option<&str>, Vec<String>)> = Vec::new();
-    for s in &agg.slots {
-        let source = agg.slot_source.get(&s.id).map(String::as_str);
-        let figure = format!("{} {:.1}s", s.tag(), agg.busy.get(&s.id).copied().unwrap_or(0.0));
-        match lines.last_mut() {
-            Some((last, figures)) if *last == source => figures.push(figure),
-            _ => lines.push((source, vec![figure])),
-        }
-    }
-    lines
-        .into_iter()
-        .map(|(source, figures)| match source {
-            Some(source) => format!("{source}: {}", figures.join(", ")),
-            None => figures.join(", "),
-        })
-        .collect()
-}
-
-/// Why the run stopped early, and the verdict with the counts.
-fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styles) {
-    // Files a stop left unfinished are in the reports as not run (`add_unfinished`).
-    let unfinished = agg.stopped.map(super::unfinished_reason);
-    let left = agg.files.iter().filter(|f| matches!((&f.error, &unfinished), (Some(FileError::NotRun(m)), Some(u)) if m == u)).count();
-    let finished = totals.files.saturating_sub(totals.unreported_files).saturating_sub(left);
-    if let Some(stop) = agg.stopped {
-        let why = match stop {
-            Stop::Interrupted => "Interrupted".to_string(),
-            Stop::FailFast { failures } => format!("Stopped by --fail-fast at {}", plural(failures, "failure", "failures")),
-            Stop::Timeout { seconds } => format!("Stopped by --timeout ({seconds:.0}s)"),
-        };
-        let _ = writeln!(
-            out,
-            "{} after {:.1}s: {finished} of {} files finished",
-            styles.fail.apply_to(why),
-            agg.wall_seconds,
-            totals.files
-        );
-    } else if totals.unreported_files > 0 {
-        let _ = writeln!(out, "{}: {} of {} files have no result", styles.fail.apply_to("error"), totals.unreported_files, totals.files);
-    }
-
-    for why in &agg.unwritten {
-        let _ = writeln!(out, "{}: {why}", styles.fail.apply_to("error"));
-    }
-    if totals.ran_nothing() && totals.verdict() != Verdict::Failed && agg.stopped.is_none() {
-        let selection = agg.selection.as_deref().unwrap_or("the selection");
-        let files = plural(totals.files, "file", "files");
-        match totals.no_tests {
-            NoTests::Fail => {
-                let _ = writeln!(out, "{}: no tests to run: {selection} planned {files} but ran no example (`--no-tests=warn` or `=pass` accepts that)", styles.fail.apply_to("error"));
-            }
-            NoTests::Warn => {
-                let _ = writeln!(out, "{} no tests to run: {selection} planned {files} but ran no example", styles.pending.apply_to("warning:"));
-            }
-            NoTests::Pass => {}
-        }
-    }
-    for report in &agg.failed_reports {
-        let _ = writeln!(out, "{}: {report} says its run failed (`\"passed\": false`, by its own rules: e.g. --flaky-fails, coverage checks)", styles.fail.apply_to("error"));
-    }
-    if let Some(coverage) = &agg.coverage {
-        coverage_lines(out, coverage, styles);
-    }
-
-    let mut counts = format!(
-        "{}, {}",
-        plural(totals.examples, "example", "examples"),
-        plural(totals.failures, "failure", "failures")
-    );
-    if totals.pending > 0 {
-        counts.push_str(&format!(", {} pending", totals.pending));
-    }
-    if totals.flaky > 0 {
-        counts.push_str(&format!(", {} flaky", totals.flaky));
-    }
-    if totals.errors_outside_examples > 0 {
-        counts.push_str(&format!(
-            ", {} outside of examples",
-            plural(totals.errors_outside_examples, "error occurred", "errors occurred")
-        ));
-    }
-    let verdict = match totals.verdict() {
-        Verdict::Passed => styles.pass.apply_to("PASSED"),
-        Verdict::Interrupted => styles.fail.apply_to("INTERRUPTED"),
-        Verdict::Failed => styles.fail.apply_to("FAILED"),
-        Verdict::NoTests => styles.fail.apply_to("NO TESTS"),
-    };
-    let _ = writeln!(
-        out,
-        "{verdict} [{:>7.2}s] {} on {}: {counts}",
-        agg.wall_seconds,
-        plural(totals.files, "file", "files"),
-        plural(agg.slots.len(), "slot", "slots"),
-    );
-}
-
-/// What SimpleCov said of the merged coverage, and why it fails the run if it does.
-fn coverage_lines(out: &mut String, coverage: &crate::events::CoverageReport, styles: &Styles) {
-    let from = plural(coverage.batches, "batch", "batches");
-    let _ = writeln!(out, "{}", styles.bold.apply_to(format!("Coverage (SimpleCov, merged from {from}):")));
-    for line in &coverage.lines {
-        let _ = writeln!(out, "  {line}");
-    }
-    if let Some(why) = &coverage.failed {
-        let _ = writeln!(out, "{}: coverage: {}", styles.fail.apply_to("error"), why.trim_end());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{FileError, FileReport, Stop};
+    use crate::report::annotations::annotations;
+    use crate::report::totals::{NoTests, Verdict};
     use crate::events::{ExampleResult, SlotInfo};
     use std::sync::Arc;
 
@@ -812,7 +392,7 @@ FAILED [   2.00s] 2 files on 1 slot: 3 examples, 1 failure, 1 pending, 1 error o
             (7, 5, 7, 1, 2, 1)
         );
         assert_eq!((totals.errors_outside_examples, totals.errored_files, totals.unreported_files, totals.unwritten_reports), (5, 3, 1, 1));
-        let all = Final { level: StatusLevel::All, details: true, slow_after: std::time::Duration::from_secs(10), batches: true };
+        let all = Final { level: StatusLevel::All, details: true, slow_after: std::time::Duration::from_secs(10), batches: true, annotations: false };
         let text = render(Framework::RSpec, &a, &totals, &Styles::new(false), all);
         let expected = "\
 ────────────────────────────────────────────────────────────
@@ -909,49 +489,6 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
     }
 
     #[test]
-    fn the_verdict_fails_on_each_cause_alone() {
-        let clean = Totals {
-            files: 3,
-            files_run: 3,
-            examples: 5,
-            failures: 0,
-            pending: 1,
-            errors_outside_examples: 0,
-            errored_files: 0,
-            unreported_files: 0,
-            flaky: 0,
-            flaky_fails: false,
-            interrupted: false,
-            unwritten_reports: 0,
-            coverage_failed: false,
-            failed_reports: 0,
-            no_tests: NoTests::Fail,
-        };
-        assert_eq!(clean.verdict(), Verdict::Passed);
-        type Cause = (&'static str, fn(&mut Totals));
-        let causes: [Cause; 7] = [
-            ("a failure", |t| t.failures = 1),
-            ("an error outside examples", |t| t.errors_outside_examples = 1),
-            ("an errored file", |t| t.errored_files = 1),
-            ("a file with no result", |t| t.unreported_files = 1),
-            ("a report not written", |t| t.unwritten_reports = 1),
-            ("coverage's checks", |t| t.coverage_failed = true),
-            ("a flaky example under --flaky-fails", |t| (t.flaky, t.flaky_fails) = (1, true)),
-        ];
-        for (cause, set) in causes {
-            let mut t = clean.clone();
-            set(&mut t);
-            assert_eq!(t.verdict(), Verdict::Failed, "{cause}");
-            t.interrupted = true;
-            assert_eq!(t.verdict(), Verdict::Interrupted, "{cause}, then Ctrl-C");
-        }
-        // A flaky example passes the run unless --flaky-fails; --flaky-fails alone changes nothing.
-        assert_eq!(Totals { flaky: 2, ..clean.clone() }.verdict(), Verdict::Passed);
-        assert_eq!(Totals { flaky_fails: true, ..clean.clone() }.verdict(), Verdict::Passed);
-        assert_eq!(Totals { interrupted: true, ..clean }.verdict(), Verdict::Interrupted);
-    }
-
-    #[test]
     fn a_file_is_slow_past_its_threshold_not_at_it() {
         // As the display's SLOW: longer than max(3 × expected, --slow-timeout).
         let mut a = agg();
@@ -986,19 +523,6 @@ FAILED [  50.00s] 7 files on 2 slots: 7 examples, 1 failure, 2 pending, 1 flaky,
             "::error file=spec/a_spec.rb,line=12,title=a%2C b%3A 100%25::expected: 2%0D%0A     got: 1\n\
              ::error file=spec/bad_spec.rb,title=load error::An error occurred while loading ./spec/bad_spec.rb.\n"
         );
-    }
-
-    #[test]
-    fn an_errors_line_is_its_cause() {
-        let rspec = "An error occurred while loading ./spec/a_spec.rb.\nFailure/Error: require 'x'\n\nLoadError:\n  cannot load such file -- x\n# ./spec/a_spec.rb:1";
-        assert_eq!(cause(rspec), "LoadError: cannot load such file -- x");
-        let nested = "An error occurred while loading ./spec/a_spec.rb.\nActiveRecord::ConnectionNotEstablished:\n  no db\n";
-        assert_eq!(cause(nested), "ActiveRecord::ConnectionNotEstablished: no db");
-        let ruby = "test/a_test.rb:1:in `require': cannot load such file -- x (LoadError)\n\tfrom test/a_test.rb:1";
-        assert_eq!(cause(ruby), "LoadError: test/a_test.rb:1:in `require': cannot load such file -- x");
-        // Nothing that names an exception: the first line that says anything.
-        assert_eq!(cause("\n  the runner process was killed by signal 9\nits output"), "the runner process was killed by signal 9");
-        assert_eq!(cause("Failure/Error: x\nNote:\n  not an exception"), "Failure/Error: x");
     }
 
     #[test]

@@ -1,0 +1,100 @@
+//! The summary's last lines: why the run stopped early, what fails it besides examples, and the
+//! verdict with the counts.
+
+use super::super::aggregate::{unfinished_reason, Aggregate};
+use super::super::style::Styles;
+use super::super::totals::{NoTests, Totals, Verdict};
+use super::super::words::plural;
+use crate::events::{CoverageReport, FileError, Stop};
+use std::fmt::Write;
+
+/// Why the run stopped early, and the verdict with the counts.
+pub(super) fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styles) {
+    // Files a stop left unfinished are in the reports as not run (`add_unfinished`).
+    let unfinished = agg.stopped.map(unfinished_reason);
+    let left = agg.files.iter().filter(|f| matches!((&f.error, &unfinished), (Some(FileError::NotRun(m)), Some(u)) if m == u)).count();
+    let finished = totals.files.saturating_sub(totals.unreported_files).saturating_sub(left);
+    if let Some(stop) = agg.stopped {
+        let why = match stop {
+            Stop::Interrupted => "Interrupted".to_string(),
+            Stop::FailFast { failures } => format!("Stopped by --fail-fast at {}", plural(failures, "failure", "failures")),
+            Stop::Timeout { seconds } => format!("Stopped by --timeout ({seconds:.0}s)"),
+        };
+        let _ = writeln!(
+            out,
+            "{} after {:.1}s: {finished} of {} files finished",
+            styles.fail.apply_to(why),
+            agg.wall_seconds,
+            totals.files
+        );
+    } else if totals.unreported_files > 0 {
+        let _ = writeln!(out, "{}: {} of {} files have no result", styles.fail.apply_to("error"), totals.unreported_files, totals.files);
+    }
+
+    for why in &agg.unwritten {
+        let _ = writeln!(out, "{}: {why}", styles.fail.apply_to("error"));
+    }
+    if totals.ran_nothing() && totals.verdict() != Verdict::Failed && agg.stopped.is_none() {
+        let selection = agg.selection.as_deref().unwrap_or("the selection");
+        let files = plural(totals.files, "file", "files");
+        match totals.no_tests {
+            NoTests::Fail => {
+                let _ = writeln!(out, "{}: no tests to run: {selection} planned {files} but ran no example (`--no-tests=warn` or `=pass` accepts that)", styles.fail.apply_to("error"));
+            }
+            NoTests::Warn => {
+                let _ = writeln!(out, "{} no tests to run: {selection} planned {files} but ran no example", styles.pending.apply_to("warning:"));
+            }
+            NoTests::Pass => {}
+        }
+    }
+    for report in &agg.failed_reports {
+        let _ = writeln!(out, "{}: {report} says its run failed (`\"passed\": false`, by its own rules: e.g. --flaky-fails, coverage checks)", styles.fail.apply_to("error"));
+    }
+    if let Some(coverage) = &agg.coverage {
+        coverage_lines(out, coverage, styles);
+    }
+
+    let mut counts = format!(
+        "{}, {}",
+        plural(totals.examples, "example", "examples"),
+        plural(totals.failures, "failure", "failures")
+    );
+    if totals.pending > 0 {
+        counts.push_str(&format!(", {} pending", totals.pending));
+    }
+    if totals.flaky > 0 {
+        counts.push_str(&format!(", {} flaky", totals.flaky));
+    }
+    if totals.errors_outside_examples > 0 {
+        counts.push_str(&format!(
+            ", {} outside of examples",
+            plural(totals.errors_outside_examples, "error occurred", "errors occurred")
+        ));
+    }
+    let verdict = match totals.verdict() {
+        Verdict::Passed => styles.pass.apply_to("PASSED"),
+        Verdict::Interrupted => styles.fail.apply_to("INTERRUPTED"),
+        Verdict::Failed => styles.fail.apply_to("FAILED"),
+        Verdict::NoTests => styles.fail.apply_to("NO TESTS"),
+    };
+    let _ = writeln!(
+        out,
+        "{verdict} [{:>7.2}s] {} on {}: {counts}",
+        agg.wall_seconds,
+        plural(totals.files, "file", "files"),
+        plural(agg.slots.len(), "slot", "slots"),
+    );
+}
+
+/// What SimpleCov said of the merged coverage, and why it fails the run if it does.
+fn coverage_lines(out: &mut String, coverage: &CoverageReport, styles: &Styles) {
+    let from = plural(coverage.batches, "batch", "batches");
+    let _ = writeln!(out, "{}", styles.bold.apply_to(format!("Coverage (SimpleCov, merged from {from}):")));
+    for line in &coverage.lines {
+        let _ = writeln!(out, "  {line}");
+    }
+    if let Some(why) = &coverage.failed {
+        let _ = writeln!(out, "{}: coverage: {}", styles.fail.apply_to("error"), why.trim_end());
+    }
+}
+
