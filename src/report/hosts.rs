@@ -1,62 +1,30 @@
 //! `testbot hosts`: one table, a row a host.
 
-use crate::fleet::remote::HostCheck;
+use crate::fleet::remote::{HostCheck, HostReport};
 use std::fmt::Write;
+
+const HEADER: [&str; 10] = ["HOST", "ADDRESS", "STATUS", "USER", "CORES", "SLOTS", "RUBY", "BUNDLER", "FREE", "RTT"];
 
 /// The table; `copy_bytes` is what the project's copy takes (None: not known), and a host with
 /// less free space than that in its remote directory's file system is marked `low-space`.
 pub fn render(checks: &[HostCheck], copy_bytes: Option<u64>) -> String {
-    let header = ["HOST", "ADDRESS", "STATUS", "USER", "CORES", "SLOTS", "RUBY", "BUNDLER", "FREE", "RTT"];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let mut rows: Vec<Vec<String>> = vec![HEADER.iter().map(|s| s.to_string()).collect()];
     let mut notes = Vec::new();
     for c in checks {
         match &c.result {
             Ok(r) => {
-                let status = match r.problem() {
-                    Some(p) => {
-                        notes.push(format!("{}: {p}", c.name));
-                        "unusable".to_string()
-                    }
-                    None => match (&r.capacity, low_space(r.free_mb, copy_bytes)) {
-                        (Some(note), _) => {
-                            notes.push(format!("{}: {note}", c.name));
-                            "limited".to_string()
-                        }
-                        (None, Some((free, needed))) => {
-                            notes.push(format!(
-                                "{}: warning: {free} free where its copy goes (`{}`), less than the project's {needed}; \
-                                 a first sync there would fail",
-                                c.name, r.remote_dir
-                            ));
-                            "low-space".to_string()
-                        }
-                        (None, None) => "ok".to_string(),
-                    },
-                };
-                let ruby = r.ruby.as_deref().map(short_ruby).unwrap_or_else(|| "-".into());
-                let bundler = r.bundler.as_deref().map(|b| b.trim_start_matches("Bundler version ").to_string()).unwrap_or_else(|| "-".into());
-                rows.push(vec![
-                    c.name.clone(),
-                    c.endpoint.clone(),
-                    status,
-                    r.user.clone(),
-                    r.cores.to_string(),
-                    r.slots.to_string(),
-                    ruby,
-                    bundler,
-                    r.free_mb.map(|m| format!("{:.1}G", m as f64 / 1024.0)).unwrap_or_else(|| "-".into()),
-                    format!("{:.0}ms", r.round_trip.as_secs_f64() * 1000.0),
-                ]);
+                let status = status(c, r, copy_bytes, &mut notes);
+                rows.push(reached_row(c, r, status));
             }
             Err(reason) => {
                 notes.push(format!("{}: {reason}", c.name));
                 let mut row = vec![c.name.clone(), c.endpoint.clone(), "unreachable".to_string()];
-                row.extend(std::iter::repeat_n("-".to_string(), header.len() - 3));
+                row.extend(std::iter::repeat_n("-".to_string(), HEADER.len() - 3));
                 rows.push(row);
             }
         }
     }
-    let widths: Vec<usize> = (0..header.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..HEADER.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in &rows {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
@@ -69,6 +37,47 @@ pub fn render(checks: &[HostCheck], copy_bytes: Option<u64>) -> String {
         }
     }
     out
+}
+
+/// A reachable host's STATUS: `unusable`, `limited`, `low-space` or `ok`; why, in `notes`.
+fn status(c: &HostCheck, r: &HostReport, copy_bytes: Option<u64>, notes: &mut Vec<String>) -> String {
+    if let Some(p) = r.problem() {
+        notes.push(format!("{}: {p}", c.name));
+        return "unusable".to_string();
+    }
+    match (&r.capacity, low_space(r.free_mb, copy_bytes)) {
+        (Some(note), _) => {
+            notes.push(format!("{}: {note}", c.name));
+            "limited".to_string()
+        }
+        (None, Some((free, needed))) => {
+            notes.push(format!(
+                "{}: warning: {free} free where its copy goes (`{}`), less than the project's {needed}; \
+                 a first sync there would fail",
+                c.name, r.remote_dir
+            ));
+            "low-space".to_string()
+        }
+        (None, None) => "ok".to_string(),
+    }
+}
+
+/// A reachable host's row.
+fn reached_row(c: &HostCheck, r: &HostReport, status: String) -> Vec<String> {
+    let ruby = r.ruby.as_deref().map(short_ruby).unwrap_or_else(|| "-".into());
+    let bundler = r.bundler.as_deref().map(|b| b.trim_start_matches("Bundler version ").to_string()).unwrap_or_else(|| "-".into());
+    vec![
+        c.name.clone(),
+        c.endpoint.clone(),
+        status,
+        r.user.clone(),
+        r.cores.to_string(),
+        r.slots.to_string(),
+        ruby,
+        bundler,
+        r.free_mb.map(|m| format!("{:.1}G", m as f64 / 1024.0)).unwrap_or_else(|| "-".into()),
+        format!("{:.0}ms", r.round_trip.as_secs_f64() * 1000.0),
+    ]
 }
 
 /// Free space and the copy's size, both in words, when the free space is less than the copy.
@@ -95,7 +104,6 @@ fn short_ruby(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::remote::HostReport;
     use std::time::Duration;
 
     #[test]
