@@ -5,6 +5,7 @@ use super::{Aggregate, BatchError};
 use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, SlotInfo, Stop};
 use crate::framework::Framework;
 use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Deserialize)]
@@ -149,19 +150,10 @@ pub fn read_runs(paths: &[std::path::PathBuf]) -> Result<(Framework, Aggregate),
 
 /// [`read_runs`] of reports already read, each with the name it is shown by.
 fn runs_as_one(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggregate), MergeError> {
-    if let Some((first_path, first)) = reports.first() {
-        if let Some((other_path, other)) = reports.iter().find(|(_, r)| r.framework != first.framework) {
-            return Err(MergeError::Frameworks {
-                first: first.framework.clone(),
-                first_path: first_path.clone(),
-                other: other.framework.clone(),
-                other_path: other_path.clone(),
-            });
-        }
-    }
+    check_frameworks(&reports)?;
     let plan = check_shares(&reports)?;
     // Which report holds each share, and the files each one has results for.
-    let mut shares: Vec<Option<(String, std::collections::HashSet<String>)>> = vec![None; plan.map_or(0, |p| p.len())];
+    let mut shares: Vec<Option<(String, HashSet<String>)>> = vec![None; plan.map_or(0, |p| p.len())];
     let plan: Option<Vec<Vec<String>>> = plan.map(<[Vec<String>]>::to_vec);
     let mut agg = Aggregate::default();
     let mut next_slot = 1;
@@ -186,6 +178,30 @@ fn runs_as_one(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggrega
         }
         add(&mut agg, report, (&shown, &source), &mut next_slot)?;
     }
+    warn_of_files_in_two_reports(&mut agg);
+    if let Some(plan) = plan {
+        add_planned_without_result(&mut agg, plan, shares);
+    }
+    agg.files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((Framework::from_name(&name).unwrap_or(Framework::RSpec), agg))
+}
+
+/// All the reports are of one framework.
+fn check_frameworks(reports: &[(String, Report)]) -> Result<(), MergeError> {
+    let Some((first_path, first)) = reports.first() else { return Ok(()) };
+    match reports.iter().find(|(_, r)| r.framework != first.framework) {
+        Some((other_path, other)) => Err(MergeError::Frameworks {
+            first: first.framework.clone(),
+            first_path: first_path.clone(),
+            other: other.framework.clone(),
+            other_path: other_path.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Files found in more than one report are kept, and named in a warning.
+fn warn_of_files_in_two_reports(agg: &mut Aggregate) {
     let mut seen = std::collections::HashMap::new();
     for f in &agg.files {
         *seen.entry(f.path.clone()).or_insert(0) += 1;
@@ -201,39 +217,40 @@ fn runs_as_one(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggrega
             if twice.len() > 10 { ", …" } else { "" }
         ));
     }
-    if let Some(plan) = plan {
-        // The whole build is every planned file, whatever the shares said of themselves.
-        agg.total_files = plan.iter().map(Vec::len).sum();
-        let n = plan.len();
-        for (k, (planned, share)) in plan.into_iter().zip(shares).enumerate() {
-            let (why, missing): (String, Vec<String>) = match share {
-                None => (format!("share {}/{n} has no report among those merged", k + 1), planned),
-                Some((path, ran)) => (
-                    format!("planned for share {}/{n}, but its report {path} has no result for it", k + 1),
-                    planned.into_iter().filter(|f| !ran.contains(f)).collect(),
-                ),
-            };
-            if missing.is_empty() {
-                continue;
-            }
-            let list: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
-            let more = if missing.len() > 10 { ", …" } else { "" };
-            agg.warnings.push(format!("{} file(s) have no result: {why}: {}{more}", missing.len(), list.join(", ")));
-            for path in missing {
-                agg.files.push(FileReport {
-                    path,
-                    slot: None,
-                    seconds: 0.0,
-                    expected_seconds: 0.0,
-                    examples: Vec::new(),
-                    error: Some(FileError::NotRun(why.clone())),
-                    output: String::new(),
-                });
-            }
+}
+
+/// The whole build is every planned file, whatever the shares said of themselves: a planned
+/// file no share has a result for is reported as not run, with why (`shares`: each share's
+/// report and the files it has results for).
+fn add_planned_without_result(agg: &mut Aggregate, plan: Vec<Vec<String>>, shares: Vec<Option<(String, HashSet<String>)>>) {
+    agg.total_files = plan.iter().map(Vec::len).sum();
+    let n = plan.len();
+    for (k, (planned, share)) in plan.into_iter().zip(shares).enumerate() {
+        let (why, missing): (String, Vec<String>) = match share {
+            None => (format!("share {}/{n} has no report among those merged", k + 1), planned),
+            Some((path, ran)) => (
+                format!("planned for share {}/{n}, but its report {path} has no result for it", k + 1),
+                planned.into_iter().filter(|f| !ran.contains(f)).collect(),
+            ),
+        };
+        if missing.is_empty() {
+            continue;
+        }
+        let list: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        let more = if missing.len() > 10 { ", …" } else { "" };
+        agg.warnings.push(format!("{} file(s) have no result: {why}: {}{more}", missing.len(), list.join(", ")));
+        for path in missing {
+            agg.files.push(FileReport {
+                path,
+                slot: None,
+                seconds: 0.0,
+                expected_seconds: 0.0,
+                examples: Vec::new(),
+                error: Some(FileError::NotRun(why.clone())),
+                output: String::new(),
+            });
         }
     }
-    agg.files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((Framework::from_name(&name).unwrap_or(Framework::RSpec), agg))
 }
 
 /// The plan the reports are shares of (None: they are whole runs): all or none are shares, all
@@ -280,21 +297,38 @@ fn outside_plan(plan: &[Vec<String>], share: &Partition, files: &[File], shown: 
 fn add(agg: &mut Aggregate, report: Report, (path, source): (&str, &str), next_slot: &mut usize) -> Result<(), MergeError> {
     agg.total_files += report.totals.files;
     agg.wall_seconds = agg.wall_seconds.max(report.wall_seconds);
-    let stopped = match report.stopped.as_deref() {
+    agg.stopped = agg.stopped.or(stop_of(&report));
+    let ids = add_slots(agg, &report, source, next_slot);
+    agg.warnings.extend(report.warnings.into_iter().map(|w| format!("{path}: {w}")));
+    for file in report.files {
+        agg.files.push(file_report(file, &ids, path)?);
+    }
+    // Load errors come back with their files; the rest were errors outside any file.
+    for e in report.errors_outside_examples.into_iter().filter(|e| e.path.is_none()) {
+        agg.batch_errors.push(BatchError { slot: None, message: e.message, output: String::new() });
+    }
+    Ok(())
+}
+
+/// Why the report's run stopped early, if it did.
+fn stop_of(report: &Report) -> Option<Stop> {
+    match report.stopped.as_deref() {
         Some("interrupted") => Some(Stop::Interrupted),
         Some("fail-fast") => Some(Stop::FailFast { failures: 0 }),
         Some("timeout") => Some(Stop::Timeout { seconds: 0.0 }),
         _ if report.interrupted => Some(Stop::Interrupted),
         _ => None,
-    };
-    agg.stopped = agg.stopped.or(stopped);
-    agg.warnings.extend(report.warnings.into_iter().map(|w| format!("{path}: {w}")));
-    let mut batch_seconds: std::collections::HashMap<(&str, usize), f64> = std::collections::HashMap::new();
+    }
+}
+
+/// The report's slots, with new ids unique in the merged run, each with its busy time and
+/// `source`: its (host, slot number) → its slot in the merged run.
+fn add_slots(agg: &mut Aggregate, report: &Report, source: &str, next_slot: &mut usize) -> HashMap<(String, usize), SlotInfo> {
+    let mut batch_seconds: HashMap<(&str, usize), f64> = HashMap::new();
     for b in &report.batches {
         *batch_seconds.entry((b.host.as_str(), b.host_slot)).or_default() += b.seconds;
     }
-    // Slots get new ids, unique in the merged run; a file keeps its host and slot number there.
-    let mut ids = std::collections::HashMap::new();
+    let mut ids = HashMap::new();
     for host in &report.hosts {
         for k in 1..=host.slots {
             let info = SlotInfo { id: *next_slot, host: Arc::from(host.name.as_str()), host_slot: k };
@@ -309,48 +343,37 @@ fn add(agg: &mut Aggregate, report: Report, (path, source): (&str, &str), next_s
             *next_slot += 1;
         }
     }
-    for file in report.files {
-        let results = file.results.ok_or_else(|| MergeError::Old { path: path.to_string() })?;
-        let slot = file.host.map(|host| {
-            let k = file.host_slot.or(file.slot).unwrap_or(1);
-            ids.get(&(host.clone(), k))
-                .cloned()
-                .unwrap_or_else(|| SlotInfo { id: 0, host: Arc::from(host.as_str()), host_slot: k })
-        });
-        let error = file.error.map(|m| match file.error_kind.as_deref() {
-            Some("load error") => FileError::Load(m),
-            Some("crashed") => FileError::Crashed(m),
-            Some("timed out") => FileError::TimedOut(m),
-            _ => FileError::NotRun(m),
-        });
-        agg.files.push(FileReport {
-            path: file.path,
-            slot,
-            seconds: file.seconds,
-            expected_seconds: 0.0,
-            examples: results
-                .into_iter()
-                .map(|e| ExampleResult {
-                    description: e.description,
-                    location: e.location,
-                    line: e.line,
-                    status: e.status,
-                    seconds: e.seconds,
-                    message: e.message,
-                    backtrace: e.backtrace,
-                    id: e.id,
-                    earlier_failures: e.earlier_failures,
-                })
-                .collect(),
-            error,
-            output: String::new(),
-        });
-    }
-    // Load errors come back with their files; the rest were errors outside any file.
-    for e in report.errors_outside_examples.into_iter().filter(|e| e.path.is_none()) {
-        agg.batch_errors.push(BatchError { slot: None, message: e.message, output: String::new() });
-    }
-    Ok(())
+    ids
+}
+
+/// A file of the report (`path`) as the run reported it; it keeps its host and slot number.
+fn file_report(file: File, ids: &HashMap<(String, usize), SlotInfo>, path: &str) -> Result<FileReport, MergeError> {
+    let results = file.results.ok_or_else(|| MergeError::Old { path: path.to_string() })?;
+    let slot = file.host.map(|host| {
+        let k = file.host_slot.or(file.slot).unwrap_or(1);
+        ids.get(&(host.clone(), k)).cloned().unwrap_or_else(|| SlotInfo { id: 0, host: Arc::from(host.as_str()), host_slot: k })
+    });
+    let error = file.error.map(|m| match file.error_kind.as_deref() {
+        Some("load error") => FileError::Load(m),
+        Some("crashed") => FileError::Crashed(m),
+        Some("timed out") => FileError::TimedOut(m),
+        _ => FileError::NotRun(m),
+    });
+    let examples = results
+        .into_iter()
+        .map(|e| ExampleResult {
+            description: e.description,
+            location: e.location,
+            line: e.line,
+            status: e.status,
+            seconds: e.seconds,
+            message: e.message,
+            backtrace: e.backtrace,
+            id: e.id,
+            earlier_failures: e.earlier_failures,
+        })
+        .collect();
+    Ok(FileReport { path: file.path, slot, seconds: file.seconds, expected_seconds: 0.0, examples, error, output: String::new() })
 }
 
 #[cfg(test)]
