@@ -281,4 +281,49 @@ mod tests {
         agg.add_unfinished();
         assert!(agg.files.is_empty());
     }
+
+    /// The facts the summary and the reports read, folded from a stopped run's events: each
+    /// batch with its seed and time (one the stop left unended too), the file each slot was
+    /// running at the stop, runners' text once per line, a host left out by its warning.
+    #[test]
+    fn the_aggregator_folds_events_into_the_runs_facts() {
+        let slot = |id: usize| SlotInfo { id, host: Arc::from("local"), host_slot: id };
+        let file = |path: &str| RunEvent::FileStarted { slot: 1, path: path.into(), expected_seconds: 1.0 };
+        let mut aggregator = Aggregator::new(Aggregate::default());
+        let events = [
+            RunEvent::RunStarted {
+                framework: "rspec",
+                files: 3,
+                planned: ["spec/a_spec.rb", "spec/b_spec.rb", "spec/c_spec.rb"].map(String::from).to_vec(),
+                slots: vec![slot(1), slot(2)],
+                expected_seconds: 3.0,
+                estimated_by_size: Vec::new(),
+                partition: None,
+            },
+            RunEvent::BatchStarted { slot: slot(1), files: vec!["spec/a_spec.rb".into()], arguments: vec!["spec/a_spec.rb".into()] },
+            RunEvent::BatchSeed { slot: 1, seed: 7 },
+            RunEvent::BatchStarted { slot: slot(2), files: vec!["spec/b_spec.rb".into()], arguments: vec!["spec/b_spec.rb[1:1]".into()] },
+            file("spec/a_spec.rb"),
+            RunEvent::RunOutput { slot: 1, text: "DEPRECATION: old\n".into() },
+            RunEvent::RunOutput { slot: 2, text: "DEPRECATION: old\nmore\n".into() },
+            RunEvent::BatchFinished { slot: 1, seconds: 1.5 },
+            RunEvent::FileStarted { slot: 2, path: "spec/b_spec.rb".into(), expected_seconds: 1.0 },
+            RunEvent::Stopping(Stop::Interrupted),
+            RunEvent::RunFinished { wall_seconds: 2.0, stopped: Some(Stop::Interrupted) },
+        ];
+        for event in &events {
+            aggregator.fold(event);
+        }
+        aggregator.warning("host `far` is left out of this run: no answer");
+        let agg = aggregator.finish();
+        let batches: Vec<(usize, Option<u64>, f64)> = agg.batches.iter().map(|b| (b.slot.id, b.seed, b.seconds)).collect();
+        assert_eq!(batches, [(1, Some(7), 1.5), (2, None, 0.0)]);
+        assert_eq!(agg.busy, [(1, 1.5), (2, 0.0)].into());
+        assert_eq!(agg.stopped_while_running, [("spec/b_spec.rb".to_string(), "local/2".to_string())]);
+        assert_eq!(agg.run_output, ["DEPRECATION: old", "", "more", ""]);
+        assert_eq!(agg.left_out_hosts, ["far"]);
+        // Planned, never reported: not run, in path order.
+        let files: Vec<(&str, &str)> = agg.files.iter().map(|f| (f.path.as_str(), f.error.as_ref().unwrap().kind())).collect();
+        assert_eq!(files, [("spec/a_spec.rb", "not run"), ("spec/b_spec.rb", "not run"), ("spec/c_spec.rb", "not run")]);
+    }
 }
