@@ -3,6 +3,7 @@
 //! and the summary alike.
 
 use crate::decimal::Fixed;
+use crate::events::FileStatus;
 use std::time::Duration;
 
 /// How much is printed: during the run (`--status-level`) or in the final summary
@@ -24,6 +25,39 @@ pub enum StatusLevel {
     Pass,
     /// Everything.
     All,
+}
+
+/// What each level shows, asked in words: the only place levels are compared.
+impl StatusLevel {
+    /// The live display's level: `--status-level`, else `retry` where the status area shows
+    /// the rest (`bar`), `pass` in plain lines.
+    pub fn live(given: Option<StatusLevel>, bar: bool) -> StatusLevel {
+        given.unwrap_or(if bar { StatusLevel::Retry } else { StatusLevel::Pass })
+    }
+    /// Failed and errored files, errors outside examples, failed examples.
+    pub fn shows_failures(self) -> bool {
+        self >= StatusLevel::Fail
+    }
+    pub fn shows_retries(self) -> bool {
+        self >= StatusLevel::Retry
+    }
+    pub fn shows_slow(self) -> bool {
+        self >= StatusLevel::Slow
+    }
+    pub fn shows_pending(self) -> bool {
+        self >= StatusLevel::Pending
+    }
+    /// Every file, passed ones too.
+    pub fn shows_every_file(self) -> bool {
+        self >= StatusLevel::Pass
+    }
+    /// Whether a file of `status` gets its line.
+    pub fn shows_file(self, status: FileStatus) -> bool {
+        match status {
+            FileStatus::Passed => self.shows_every_file(),
+            FileStatus::Failed | FileStatus::Errored => self.shows_failures(),
+        }
+    }
 }
 
 /// When a failing file's details (messages, backtraces, output) are printed, as nextest's

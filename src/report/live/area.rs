@@ -4,7 +4,7 @@
 use super::{Live, Running};
 use crate::decimal::Fixed;
 use crate::events::SlotInfo;
-use crate::report::status_level::{expected_words, slow_threshold, StatusLevel};
+use crate::report::status_level::{expected_words, slow_threshold};
 use crate::report::words::plural;
 use std::fmt::Write;
 use std::time::Instant;
@@ -25,7 +25,7 @@ impl Live {
             return;
         }
         let now = Instant::now();
-        if self.level >= StatusLevel::Slow {
+        if self.level.shows_slow() {
             for text in self.newly_slow(now) {
                 self.line(&text);
             }

@@ -3,7 +3,6 @@
 
 use super::Live;
 use crate::report::details::{file_counts, file_details};
-use crate::report::status_level::StatusLevel;
 use crate::report::words::{plural, status_label};
 use crate::decimal::Fixed;
 use crate::events::{ExampleStatus, FileReport, FileStatus, Stop};
@@ -36,7 +35,7 @@ impl Live {
     pub(super) fn requeued(&mut self, path: &str, reason: &str, discarded_examples: usize) {
         self.examples = self.examples.saturating_sub(discarded_examples);
         self.running.retain(|_, r| r.path != *path);
-        if self.level >= StatusLevel::Retry {
+        if self.level.shows_retries() {
             let text = format!("{} {path}: {reason}", self.styles.pending.apply_to(format!("{:>8}", "RETRY")));
             self.line(&text);
         }
@@ -46,7 +45,7 @@ impl Live {
         // Their next try counts again.
         self.examples = self.examples.saturating_sub(failed);
         self.failures = self.failures.saturating_sub(failed);
-        if self.level < StatusLevel::Retry {
+        if !self.level.shows_retries() {
             return;
         }
         let what = if failed == 1 { "failed example" } else { "failed examples" };
@@ -64,7 +63,7 @@ impl Live {
     }
 
     pub(super) fn error_outside_examples(&mut self, message: &str, output: &str) {
-        if self.level < StatusLevel::Fail {
+        if !self.level.shows_failures() {
             return;
         }
         let mut text = format!("{} {}", self.styles.fail.apply_to(format!("{:>8}", "ERROR")), message.trim());
@@ -107,11 +106,8 @@ impl Live {
     /// examples and its failures' details, as far as the status level shows them.
     fn file_line(&mut self, report: &FileReport) {
         let status = report.status();
-        let shown = match status {
-            FileStatus::Passed => self.level >= StatusLevel::Pass,
-            FileStatus::Failed | FileStatus::Errored => self.level >= StatusLevel::Fail,
-        };
-        let pending = if self.level >= StatusLevel::Pending { report.count(ExampleStatus::Pending) } else { 0 };
+        let shown = self.level.shows_file(status);
+        let pending = if self.level.shows_pending() { report.count(ExampleStatus::Pending) } else { 0 };
         if !shown && pending == 0 {
             return;
         }

@@ -176,7 +176,7 @@ impl Drop for Display {
 
 impl Live {
     fn new(options: LiveOptions, screen: Screen) -> Live {
-        let level = options.status_level.unwrap_or(if screen.bar { StatusLevel::Retry } else { StatusLevel::Pass });
+        let level = StatusLevel::live(options.status_level, screen.bar);
         Live {
             styles: Styles::new(screen.colours),
             screen,

@@ -41,19 +41,19 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     let mut out = if what.annotations { annotations(agg) } else { String::new() };
     let rule = styles.dim.apply_to("─".repeat(60));
     let _ = writeln!(out, "{rule}");
-    if what.level >= StatusLevel::Pass {
+    if what.level.shows_every_file() {
         every_file(&mut out, agg, styles);
     }
-    if what.level >= StatusLevel::Pending {
+    if what.level.shows_pending() {
         pending(&mut out, framework, agg, styles);
     }
-    if what.level >= StatusLevel::Slow {
+    if what.level.shows_slow() {
         slow_files(&mut out, agg, styles, what.slow_after);
     }
     if what.details {
         details(&mut out, agg, styles);
     }
-    if what.level >= StatusLevel::Fail {
+    if what.level.shows_failures() {
         examples(&mut out, framework, agg, styles);
         problems::problems(&mut out, agg, styles);
     }
@@ -61,7 +61,7 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
         failing_batches(&mut out, framework, agg, styles);
     }
     seeds(&mut out, agg, what.batches);
-    if what.level >= StatusLevel::Fail {
+    if what.level.shows_failures() {
         problems::slot_use(&mut out, agg, styles);
     }
     verdict::final_lines(&mut out, agg, totals, styles);
