@@ -1,15 +1,13 @@
 //! Everything a person or a tool reads, and the only module that prints.
 //!
-//! A run's events come to the [`Reporter`], which hands each one to its consumers: the
-//! [`Aggregator`](aggregate::Aggregator) folds them into the run's facts (`aggregate.rs`: files,
-//! failures, slots, batches, warnings — nothing prints there), and the live display
-//! (`live/`) prints what happens as it happens, to the writers it is given. At the end the
-//! aggregate is what every other output reads: the totals and verdict (`totals.rs`), the
-//! JUnit and JSON reports and the histories (`outputs.rs`), the final summary (`summary/`),
-//! which the live display prints last. Status levels and SLOW (`status_level.rs`), colours
-//! (`style.rs`), failure details (`details.rs`) and shared words (`words.rs`) sit under both.
-//! `report merge` reads JSON reports back into one aggregate (`merge.rs`); the commands
-//! without a run print their tables through `command_output.rs`.
+//! The [`Reporter`] hands each run event to two consumers: the aggregator (`aggregate.rs`)
+//! folds events into the run's facts — files, failures, slots, batches, warnings — and prints
+//! nothing; the live display (`live/`) prints as the run goes, to the writers it is given. At
+//! the end every other output reads the aggregate: totals and verdict (`totals.rs`), JUnit,
+//! JSON and histories (`outputs.rs`), and the summary (`summary/`), which the live display
+//! prints last. Levels, SLOW, colours, failure details and words sit under both (`status_level`,
+//! `style`, `details`, `words`). `merge.rs` reads JSON reports back into one aggregate; the
+//! commands without a run print through `command_output.rs`.
 
 mod aggregate;
 mod annotations;
