@@ -310,25 +310,6 @@ impl Driver {
     }
 }
 
-
-
-/// A channel that is closed when it is dropped while still open (a timeout, a cancelled
-/// future), so that sshd ends the session and the watchdog kills the command's group.
-pub(super) struct CloseOnDrop(pub(super) Option<Channel<Msg>>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        if let Some(ch) = self.0.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = ch.close().await;
-                });
-            }
-        }
-    }
-}
-
-
 /// `kill -s KILL -- -PGID` on a channel of its own. (dash reads `kill -KILL -- -PGID` as a
 /// malformed number; `-s KILL --` works in dash and bash.)
 async fn kill_group(conn: Arc<Conn>, host: String, pgid: u32) {
