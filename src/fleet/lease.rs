@@ -17,9 +17,9 @@
 //! FIFO) and checked to be regular files (the user's own: theirs); each directory is entered
 //! after `lstat` and checked to be the one entered, so nothing can be swapped in between.
 
-use super::remote::HostFailure;
+use super::{HostFailure, LeftOut};
 use super::PreparedHost;
-use crate::ssh::{Host, HostCommand, Output, Process, Until};
+use crate::ssh::{Host, HostCommand, HostError, Output, Process, Until};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -139,9 +139,13 @@ pub struct Lease {
 
 /// Why a host's slots could not be leased.
 #[derive(Debug, thiserror::Error)]
-enum LeaseError {
+pub enum LeaseError {
+    /// The script's word on what is unsafe (a path, its owner and mode).
     #[error("its slot leases cannot be taken safely: {0}; its owner (or root) can remove it")]
     Unsafe(String),
+    #[error("could not take its slot leases: {}", crate::error_chain::chain(.0))]
+    Start(HostError),
+    /// The script ended without an answer: what it printed.
     #[error("could not take its slot leases: {0}")]
     Failed(String),
     #[error("taking its slot leases timed out")]
@@ -182,7 +186,7 @@ async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, 
     if wait {
         argv.push("wait".into());
     }
-    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(|e| LeaseError::Failed(crate::error_chain::chain(&e)))?;
+    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(LeaseError::Start)?;
     let mut seen = String::new();
     let limit = (!wait).then_some(LEASE_TIMEOUT);
     let read = process
@@ -207,7 +211,7 @@ pub struct Leased {
     /// Hosts that run on fewer slots, wait, or are left out because their slots are taken, and why.
     pub notes: Vec<String>,
     /// Hosts left out because their leases could not be taken (safely).
-    pub failures: Vec<HostFailure>,
+    pub failures: Vec<LeftOut>,
 }
 
 /// Leases every SSH host's slots at once. A host with some slots taken by other runs runs on
@@ -230,7 +234,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
     for (mut host, result) in hosts.into_iter().zip(results) {
         match result {
             None => kept.push(host),
-            Some(Err(why)) => failures.push(HostFailure::new(host.host.name(), why.to_string())),
+            Some(Err(why)) => failures.push(LeftOut::new(host.host.name(), HostFailure::Lease(why))),
             Some(Ok(lease)) if lease.slots.is_empty() => full.push(host),
             Some(Ok(lease)) => {
                 if lease.slots.len() < host.slots {
@@ -269,7 +273,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
         }
     }
     for host in &full {
-        notes.push(format!("host `{}` is left out of this run: all its {} slots are in use by other testbot runs", host.host.name(), host.slots));
+        notes.push(LeftOut::new(host.host.name(), HostFailure::SlotsInUse { slots: host.slots }).to_string());
     }
     Leased { hosts: kept, leases, notes, failures }
 }

@@ -14,7 +14,7 @@ pub mod remote;
 mod slots;
 pub mod tmpdir;
 
-pub use error::Error;
+pub use error::{BootFailure, Error, HostFailure, LeftOut};
 pub use slots::{build_slots, host_env, run_setup_hooks, PreparedHost, Slot};
 
 use crate::events::RunEvent;
@@ -84,15 +84,14 @@ pub async fn prepare(
     let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
     if signals.caught().is_some() {
         let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
-        done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.name, f.reason)));
+        done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.host, f.failure)));
         emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
         return Ok(None);
     }
-    if failures.iter().any(|f| f.unsafe_dir) {
-        let reasons: Vec<String> = failures.iter().filter(|f| f.unsafe_dir).map(|f| format!("  {}: {}", f.name, f.reason)).collect();
-        return Err(Error::UnsafeRemoteDir(reasons.join("\n")));
+    let (unsafe_dirs, mut failures): (Vec<LeftOut>, Vec<LeftOut>) = failures.into_iter().partition(|f| f.failure.is_unsafe_dir());
+    if !unsafe_dirs.is_empty() {
+        return Err(Error::UnsafeRemoteDir(unsafe_dirs));
     }
-    let mut failures = failures;
     // Each SSH host's private directory for the slots' TMPDIRs, outside the project's copy.
     let Some((remote_hosts, _tmp_dirs, tmp_failures)) = signals.unless_stopped(keep_tmp_dirs(remote_hosts)).await else {
         emit(RunEvent::InterruptedBeforeRun { doing: "making the hosts' temporary directories".into(), done: Vec::new() });
@@ -123,21 +122,20 @@ pub async fn prepare(
     let (hosts, hook_failures) = hooked;
     failures.extend(hook_failures);
     for failure in &failures {
-        emit(RunEvent::Warning(format!("host `{}` is left out of this run: {}", failure.name, failure.reason)));
+        emit(RunEvent::Warning(failure.to_string()));
     }
     if hosts.is_empty() {
-        let mut reasons: Vec<String> = failures.iter().map(|f| format!("  {}: {}", f.name, f.reason)).collect();
         if project.local_slots == 0 {
-            reasons.insert(0, "  local: 0 slots (`[local] slots = 0`, or the default with SSH hosts configured)".to_string());
+            failures.insert(0, LeftOut::new("local", HostFailure::NoLocalSlots));
         }
-        return Err(Error::NoHost(reasons.join("\n")));
+        return Err(Error::NoHost(failures));
     }
     Ok(Some(Fleet { hosts, keep: Keep { _support: support, _leases, _tmp_dirs } }))
 }
 
 /// Starts every host's keeper of its run directory at once; a host where none can be made is
 /// left out (its slots would otherwise write their temporary files into the project's copy).
-async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpdir::RunTmpDir>, Vec<remote::HostFailure>) {
+async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpdir::RunTmpDir>, Vec<LeftOut>) {
     let made = futures::future::join_all(hosts.iter().map(|h| tmpdir::keep_run_dir(&*h.host, h.workdir.clone()))).await;
     let (mut kept, mut dirs, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for (mut host, made) in hosts.into_iter().zip(made) {
@@ -147,7 +145,7 @@ async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpd
                 dirs.push(dir);
                 kept.push(host);
             }
-            Err(reason) => failures.push(remote::HostFailure::new(host.host.name(), reason)),
+            Err(error) => failures.push(LeftOut::new(host.host.name(), HostFailure::TmpDir(error))),
         }
     }
     (kept, dirs, failures)
