@@ -53,33 +53,8 @@ pub async fn prepare(
     signals: &Signals,
     emit: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<Option<Fleet>, Error> {
-    let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
-        what: "create a temporary directory for the runner's support files".into(),
-        source,
-    })?;
-    for (name, contents) in project.framework.support_files() {
-        let path = support.path().join(name);
-        std::fs::write(&path, contents).map_err(|source| Error::Io { what: format!("write {}", path.display()), source })?;
-    }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut hosts = Vec::new();
-    if project.local_slots > 0 {
-        hosts.push(PreparedHost {
-            host: Arc::new(LocalHost::new()),
-            slots: project.local_slots,
-            boot_parallelism: cores,
-            workdir: crate::sync::local_workdir(&project.root),
-            support_dir: support.path().to_string_lossy().into_owned(),
-            // Beside the sync's cache of this project: the support dir goes with the run.
-            compiled_dir: crate::sync::local::cache_dir(&project.root)
-                .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
-            slot_numbers: Vec::new(),
-            tmp_dir: None,
-            // This binary starts in a millisecond, Ruby in tens of them. One removed since it
-            // started (`/proc/self/exe` then reads "… (deleted)") leaves the Ruby client.
-            client: std::env::current_exe().ok().filter(|exe| exe.is_file()).map(|exe| exe.to_string_lossy().into_owned()),
-        });
-    }
+    let support = write_support_files(project)?;
+    let mut hosts: Vec<PreparedHost> = (project.local_slots > 0).then(|| this_machine(project, support.path())).into_iter().collect();
     // A signal while connecting or copying: dropping the connections ends the remote side too.
     let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
     if signals.caught().is_some() {
@@ -99,27 +74,17 @@ pub async fn prepare(
     };
     failures.extend(tmp_failures);
     hosts.extend(remote_hosts);
-    // Other runs may share these hosts: take only free slots (or wait for one).
     let mut _leases = Vec::new();
     if inventory.ssh.slot_leases {
-        let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
-            emit(RunEvent::InterruptedBeforeRun { doing: "waiting for free slots on the hosts".into(), done: Vec::new() });
-            return Ok(None);
-        };
-        for note in &leased.notes {
-            emit(RunEvent::Warning(note.clone()));
-        }
-        hosts = leased.hosts;
-        _leases = leased.leases;
+        let Some(leased) = lease_slots(hosts, signals, emit).await else { return Ok(None) };
+        (hosts, _leases) = (leased.hosts, leased.leases);
         failures.extend(leased.failures);
-        tracing::debug!("leased the slots");
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
-    let Some(hooked) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {
+    let Some((hosts, hook_failures)) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {
         emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
         return Ok(None);
     };
-    let (hosts, hook_failures) = hooked;
     failures.extend(hook_failures);
     for failure in &failures {
         emit(RunEvent::Warning(failure.to_string()));
@@ -131,6 +96,52 @@ pub async fn prepare(
         return Err(Error::NoHost(failures));
     }
     Ok(Some(Fleet { hosts, keep: Keep { _support: support, _leases, _tmp_dirs } }))
+}
+
+/// The runner's support files (the formatter, the servers), in a temporary directory of this
+/// run's own on this machine.
+fn write_support_files(project: &Project) -> Result<tempfile::TempDir, Error> {
+    let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
+        what: "create a temporary directory for the runner's support files".into(),
+        source,
+    })?;
+    for (name, contents) in project.framework.support_files() {
+        let path = support.path().join(name);
+        std::fs::write(&path, contents).map_err(|source| Error::Io { what: format!("write {}", path.display()), source })?;
+    }
+    Ok(support)
+}
+
+/// This machine as a host of the run: its cores boot at once, the support files in `support`.
+fn this_machine(project: &Project, support: &std::path::Path) -> PreparedHost {
+    PreparedHost {
+        host: Arc::new(LocalHost::new()),
+        slots: project.local_slots,
+        boot_parallelism: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        workdir: crate::sync::local_workdir(&project.root),
+        support_dir: support.to_string_lossy().into_owned(),
+        // Beside the sync's cache of this project: the support dir goes with the run.
+        compiled_dir: crate::sync::local::cache_dir(&project.root).map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
+        slot_numbers: Vec::new(),
+        tmp_dir: None,
+        // This binary starts in a millisecond, Ruby in tens of them. One removed since it
+        // started (`/proc/self/exe` then reads "… (deleted)") leaves the Ruby client.
+        client: std::env::current_exe().ok().filter(|exe| exe.is_file()).map(|exe| exe.to_string_lossy().into_owned()),
+    }
+}
+
+/// Other runs may share these hosts: takes only their free slots (or waits for one), saying
+/// which hosts run on fewer. `None`: a signal stopped it (said as an event).
+async fn lease_slots(hosts: Vec<PreparedHost>, signals: &Signals, emit: &mut (dyn FnMut(RunEvent) + Send)) -> Option<lease::Leased> {
+    let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "waiting for free slots on the hosts".into(), done: Vec::new() });
+        return None;
+    };
+    for note in &leased.notes {
+        emit(RunEvent::Warning(note.clone()));
+    }
+    tracing::debug!("leased the slots");
+    Some(leased)
 }
 
 /// Starts every host's keeper of its run directory at once; a host where none can be made is
