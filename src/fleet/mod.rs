@@ -32,11 +32,11 @@ const COMPILED: &str = "compiled";
 /// this machine, the slot leases on shared hosts.
 pub struct Fleet {
     pub hosts: Vec<PreparedHost>,
-    pub keep: Keep,
+    pub keep: HeldForRun,
 }
 
 /// Held for the length of a run: dropping it removes the support files and frees the leases.
-pub struct Keep {
+pub struct HeldForRun {
     _support: tempfile::TempDir,
     _leases: Vec<lease::Lease>,
     /// The SSH hosts' run directories (their slots' TMPDIRs): removed when dropped.
@@ -95,7 +95,7 @@ pub async fn prepare(
         }
         return Err(Error::NoHost(failures));
     }
-    Ok(Some(Fleet { hosts, keep: Keep { _support: support, _leases, _tmp_dirs } }))
+    Ok(Some(Fleet { hosts, keep: HeldForRun { _support: support, _leases, _tmp_dirs } }))
 }
 
 /// The runner's support files (the formatter, the servers), in a temporary directory of this
