@@ -1,7 +1,6 @@
 //! Why the hosts could not be made ready, and why one host could not be used.
 
 use super::hooks::{Finished, HookError};
-use super::lease::LeaseError;
 use super::tmpdir::TmpDirError;
 use crate::error_chain::chain;
 use crate::ssh::{config::ConfigError, ExitInfo, HostError, RunError, SshError};
@@ -126,6 +125,21 @@ fn by_reason(left_out: &[LeftOut]) -> String {
         }
     }
     reasons.iter().map(|(names, reason)| format!("\non {}: {reason}", names.join(", "))).collect()
+}
+
+/// Why a host's slots could not be leased.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// The script's word on what is unsafe (a path, its owner and mode).
+    #[error("its slot leases cannot be taken safely: {0}; its owner (or root) can remove it")]
+    Unsafe(String),
+    #[error("could not take its slot leases: {}", chain(.0))]
+    Start(HostError),
+    /// The script ended without an answer: what it printed.
+    #[error("could not take its slot leases: {0}")]
+    Failed(String),
+    #[error("taking its slot leases timed out")]
+    TimedOut,
 }
 
 /// Why a fork or preload server (`what`: which, and what it loads) did not get ready.

@@ -17,9 +17,9 @@
 //! FIFO) and checked to be regular files (the user's own: theirs); each directory is entered
 //! after `lstat` and checked to be the one entered, so nothing can be swapped in between.
 
-use super::{HostFailure, LeftOut};
+use super::{HostFailure, LeaseError, LeftOut};
 use super::PreparedHost;
-use crate::ssh::{Host, HostCommand, HostError, Output, Process, Until};
+use crate::ssh::{Host, HostCommand, Output, Process, Until};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -135,21 +135,6 @@ pub struct Lease {
     /// Why the machine's leases (other users') could not be taken, if they could not.
     pub shared_problem: Option<String>,
     _holder: Process,
-}
-
-/// Why a host's slots could not be leased.
-#[derive(Debug, thiserror::Error)]
-pub enum LeaseError {
-    /// The script's word on what is unsafe (a path, its owner and mode).
-    #[error("its slot leases cannot be taken safely: {0}; its owner (or root) can remove it")]
-    Unsafe(String),
-    #[error("could not take its slot leases: {}", crate::error_chain::chain(.0))]
-    Start(HostError),
-    /// The script ended without an answer: what it printed.
-    #[error("could not take its slot leases: {0}")]
-    Failed(String),
-    #[error("taking its slot leases timed out")]
-    TimedOut,
 }
 
 /// The lease directories' name for a host: the first 20 letters and digits of its host key's

@@ -14,7 +14,7 @@ pub mod remote;
 mod slots;
 pub mod tmpdir;
 
-pub use error::{BootFailure, Error, HostFailure, LeftOut};
+pub use error::{BootFailure, Error, HostFailure, LeaseError, LeftOut};
 pub use slots::{build_slots, host_env, run_setup_hooks, PreparedHost, Slot};
 
 use crate::events::RunEvent;
