@@ -36,7 +36,7 @@ pub enum Error {
     #[error("`{0}` is a command, but it came after a run's options, where a word is a PATH: give the command first, `testbot {0} …`, and its options after it")]
     CommandAfterRunOptions(String),
     #[error("{0}")]
-    Sync(String),
+    Sync(crate::fleet::Error),
     #[error(transparent)]
     Output(#[from] crate::report::OutputError),
     #[error(transparent)]

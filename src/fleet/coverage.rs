@@ -7,7 +7,7 @@
 use super::PreparedHost;
 use crate::events::CoverageReport;
 use crate::project::Project;
-use crate::ssh::{Host, HostCommand, LocalHost, Process};
+use crate::ssh::{ExitInfo, Host, HostCommand, LocalHost, Process, RunError};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -142,14 +142,29 @@ pub async fn finish(project: &Project, hosts: &[&PreparedHost], checks: bool, ea
     Some(report)
 }
 
+/// Why a host's coverage results could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ResultsError {
+    #[error("{}", crate::error_chain::chain(.0))]
+    Run(RunError),
+    #[error("{exit} ({stderr})")]
+    Failed { exit: ExitInfo, stderr: String },
+    #[error("a result does not parse: {0}")]
+    Parse(serde_json::Error),
+    #[error("a result names no root")]
+    NoRoot,
+    #[error("a result holds no resultset")]
+    NoResultset,
+}
+
 /// One host's results (each a SimpleCov resultset, paths mapped to `root`), read and removed.
-async fn fetch(host: &PreparedHost, root: &Path) -> Result<Vec<Value>, String> {
+async fn fetch(host: &PreparedHost, root: &Path) -> Result<Vec<Value>, ResultsError> {
     const SCRIPT: &str = r#"d=$1; [ -d "$d" ] || exit 0; for f in "$d"/*.json; do [ -f "$f" ] && cat "$f" && echo; done; rm -rf "$d""#;
     let dir = batch_dir(&host.support_dir);
     let argv = ["sh", "-c", SCRIPT, "testbot", &dir].map(String::from).to_vec();
-    let done = host.host.run(HostCommand::new(argv, Vec::new(), host.workdir.clone()), LIMIT).await.map_err(|e| crate::error_chain::chain(&e))?;
+    let done = host.host.run(HostCommand::new(argv, Vec::new(), host.workdir.clone()), LIMIT).await.map_err(ResultsError::Run)?;
     if !done.exit.success() {
-        return Err(format!("{} ({})", done.exit, String::from_utf8_lossy(&done.stderr()).trim()));
+        return Err(ResultsError::Failed { exit: done.exit, stderr: String::from_utf8_lossy(&done.stderr()).trim().to_string() });
     }
     let text = String::from_utf8_lossy(&done.stdout()).into_owned();
     text.lines().filter(|l| !l.trim().is_empty()).map(|line| mapped(line, root)).collect()
@@ -157,12 +172,12 @@ async fn fetch(host: &PreparedHost, root: &Path) -> Result<Vec<Value>, String> {
 
 /// `{"root": R, "resultset": {...}}` (one batch's) → the resultset, every file under R named
 /// under `root` instead: the host's copy of the project is the project.
-fn mapped(line: &str, root: &Path) -> Result<Value, String> {
-    let stored: Value = serde_json::from_str(line).map_err(|e| format!("a result does not parse: {e}"))?;
-    let from = stored.get("root").and_then(Value::as_str).ok_or("a result names no root")?.trim_end_matches('/').to_string();
+fn mapped(line: &str, root: &Path) -> Result<Value, ResultsError> {
+    let stored: Value = serde_json::from_str(line).map_err(ResultsError::Parse)?;
+    let from = stored.get("root").and_then(Value::as_str).ok_or(ResultsError::NoRoot)?.trim_end_matches('/').to_string();
     let to = root.to_string_lossy().trim_end_matches('/').to_string();
     let Some(Value::Object(resultset)) = stored.get("resultset").cloned() else {
-        return Err("a result holds no resultset".to_string());
+        return Err(ResultsError::NoResultset);
     };
     let mut out = Map::new();
     for (command, mut data) in resultset {

@@ -3,7 +3,7 @@
 
 use super::hooks::{run_script, Finished, HookError, HOOK_TIMEOUT};
 use super::slots::{build_slots, host_env, PreparedHost};
-use super::remote;
+use super::{remote, HostFailure};
 use crate::inventory::Inventory;
 use crate::project::Project;
 use crate::signals::Signals;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct ExecOutcome {
     pub place: String,
-    pub result: Result<Finished, String>,
+    pub result: Result<Finished, HostFailure>,
 }
 
 impl ExecOutcome {
@@ -24,7 +24,7 @@ impl ExecOutcome {
 }
 
 /// Connects to (and syncs) every host, then runs `command` once a host, or once a slot. A
-/// signal stops what still runs (or connects): those places report `remote::INTERRUPTED`.
+/// signal stops what still runs (or connects): those places report `HostFailure::Interrupted`.
 pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_slot: bool, signals: &Signals) -> Vec<ExecOutcome> {
     let mut hosts = Vec::new();
     if project.local_slots > 0 {
@@ -44,7 +44,7 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
     let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
     hosts.extend(remote_hosts);
     let mut outcomes: Vec<ExecOutcome> =
-        failures.into_iter().map(|f| ExecOutcome { place: f.name, result: Err(f.reason) }).collect();
+        failures.into_iter().map(|f| ExecOutcome { place: f.host, result: Err(f.failure) }).collect();
     if per_slot {
         let slots = build_slots(project, &hosts);
         let runs = slots.iter().map(|(slot, _)| stoppable(signals, run_script(&*slot.host, command, slot.env.clone(), slot.workdir.clone(), HOOK_TIMEOUT)));
@@ -64,9 +64,9 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
 }
 
 /// `run` unless a signal comes first (dropping it kills the command).
-async fn stoppable(signals: &Signals, run: impl std::future::Future<Output = Result<Finished, HookError>>) -> Result<Finished, String> {
+async fn stoppable(signals: &Signals, run: impl std::future::Future<Output = Result<Finished, HookError>>) -> Result<Finished, HostFailure> {
     match signals.unless_stopped(run).await {
-        Some(result) => result.map_err(|e| crate::error_chain::chain(&e)),
-        None => Err(remote::INTERRUPTED.to_string()),
+        Some(result) => result.map_err(HostFailure::Hook),
+        None => Err(HostFailure::Interrupted),
     }
 }

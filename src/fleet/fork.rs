@@ -39,6 +39,7 @@ impl Forked {
                 }
             }
             Err(why) => {
+                let why = why.to_string();
                 // Its output once, in the log: the fresh runners that follow say the same when
                 // they fail the same way (a Gemfile that does not resolve), as without a server.
                 let name = host.host.name();
@@ -54,7 +55,7 @@ impl Forked {
 /// How one host's fork server boot ended, and the socket it serves on.
 pub struct Booted {
     pub socket: String,
-    pub result: Result<crate::ssh::Process, String>,
+    pub result: Result<crate::ssh::Process, super::BootFailure>,
 }
 
 /// The boot of every host's fork server (none when the project turned forking off, or runs its

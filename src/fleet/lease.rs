@@ -17,7 +17,7 @@
 //! FIFO) and checked to be regular files (the user's own: theirs); each directory is entered
 //! after `lstat` and checked to be the one entered, so nothing can be swapped in between.
 
-use super::remote::HostFailure;
+use super::{HostFailure, LeaseError, LeftOut};
 use super::PreparedHost;
 use crate::ssh::{Host, HostCommand, Output, Process, Until};
 use std::path::PathBuf;
@@ -137,17 +137,6 @@ pub struct Lease {
     _holder: Process,
 }
 
-/// Why a host's slots could not be leased.
-#[derive(Debug, thiserror::Error)]
-enum LeaseError {
-    #[error("its slot leases cannot be taken safely: {0}; its owner (or root) can remove it")]
-    Unsafe(String),
-    #[error("could not take its slot leases: {0}")]
-    Failed(String),
-    #[error("taking its slot leases timed out")]
-    TimedOut,
-}
-
 /// The lease directories' name for a host: the first 20 letters and digits of its host key's
 /// SHA-256 fingerprint (one per machine, whichever account reaches it).
 fn lease_key(identity: &str) -> String {
@@ -182,7 +171,7 @@ async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, 
     if wait {
         argv.push("wait".into());
     }
-    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(|e| LeaseError::Failed(crate::error_chain::chain(&e)))?;
+    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(LeaseError::Start)?;
     let mut seen = String::new();
     let limit = (!wait).then_some(LEASE_TIMEOUT);
     let read = process
@@ -207,7 +196,7 @@ pub struct Leased {
     /// Hosts that run on fewer slots, wait, or are left out because their slots are taken, and why.
     pub notes: Vec<String>,
     /// Hosts left out because their leases could not be taken (safely).
-    pub failures: Vec<HostFailure>,
+    pub failures: Vec<LeftOut>,
 }
 
 /// Leases every SSH host's slots at once. A host with some slots taken by other runs runs on
@@ -230,7 +219,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
     for (mut host, result) in hosts.into_iter().zip(results) {
         match result {
             None => kept.push(host),
-            Some(Err(why)) => failures.push(HostFailure::new(host.host.name(), why.to_string())),
+            Some(Err(why)) => failures.push(LeftOut::new(host.host.name(), HostFailure::Lease(why))),
             Some(Ok(lease)) if lease.slots.is_empty() => full.push(host),
             Some(Ok(lease)) => {
                 if lease.slots.len() < host.slots {
@@ -269,7 +258,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
         }
     }
     for host in &full {
-        notes.push(format!("host `{}` is left out of this run: all its {} slots are in use by other testbot runs", host.host.name(), host.slots));
+        notes.push(LeftOut::new(host.host.name(), HostFailure::SlotsInUse { slots: host.slots }).to_string());
     }
     Leased { hosts: kept, leases, notes, failures }
 }

@@ -14,7 +14,7 @@ pub mod remote;
 mod slots;
 pub mod tmpdir;
 
-pub use error::Error;
+pub use error::{BootFailure, Error, HostFailure, LeaseError, LeftOut};
 pub use slots::{build_slots, host_env, run_setup_hooks, PreparedHost, Slot};
 
 use crate::events::RunEvent;
@@ -32,11 +32,11 @@ const COMPILED: &str = "compiled";
 /// this machine, the slot leases on shared hosts.
 pub struct Fleet {
     pub hosts: Vec<PreparedHost>,
-    pub keep: Keep,
+    pub keep: HeldForRun,
 }
 
 /// Held for the length of a run: dropping it removes the support files and frees the leases.
-pub struct Keep {
+pub struct HeldForRun {
     _support: tempfile::TempDir,
     _leases: Vec<lease::Lease>,
     /// The SSH hosts' run directories (their slots' TMPDIRs): removed when dropped.
@@ -53,6 +53,54 @@ pub async fn prepare(
     signals: &Signals,
     emit: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<Option<Fleet>, Error> {
+    let support = write_support_files(project)?;
+    let mut hosts: Vec<PreparedHost> = (project.local_slots > 0).then(|| this_machine(project, support.path())).into_iter().collect();
+    // A signal while connecting or copying: dropping the connections ends the remote side too.
+    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
+    if signals.caught().is_some() {
+        let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
+        done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.host, f.failure)));
+        emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
+        return Ok(None);
+    }
+    let (unsafe_dirs, mut failures): (Vec<LeftOut>, Vec<LeftOut>) = failures.into_iter().partition(|f| f.failure.is_unsafe_dir());
+    if !unsafe_dirs.is_empty() {
+        return Err(Error::UnsafeRemoteDir(unsafe_dirs));
+    }
+    // Each SSH host's private directory for the slots' TMPDIRs, outside the project's copy.
+    let Some((remote_hosts, _tmp_dirs, tmp_failures)) = signals.unless_stopped(keep_tmp_dirs(remote_hosts)).await else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "making the hosts' temporary directories".into(), done: Vec::new() });
+        return Ok(None);
+    };
+    failures.extend(tmp_failures);
+    hosts.extend(remote_hosts);
+    let mut _leases = Vec::new();
+    if inventory.ssh.slot_leases {
+        let Some(leased) = lease_slots(hosts, signals, emit).await else { return Ok(None) };
+        (hosts, _leases) = (leased.hosts, leased.leases);
+        failures.extend(leased.failures);
+    }
+    // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
+    let Some((hosts, hook_failures)) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
+        return Ok(None);
+    };
+    failures.extend(hook_failures);
+    for failure in &failures {
+        emit(RunEvent::Warning(failure.to_string()));
+    }
+    if hosts.is_empty() {
+        if project.local_slots == 0 {
+            failures.insert(0, LeftOut::new("local", HostFailure::NoLocalSlots));
+        }
+        return Err(Error::NoHost(failures));
+    }
+    Ok(Some(Fleet { hosts, keep: HeldForRun { _support: support, _leases, _tmp_dirs } }))
+}
+
+/// The runner's support files (the formatter, the servers), in a temporary directory of this
+/// run's own on this machine.
+fn write_support_files(project: &Project) -> Result<tempfile::TempDir, Error> {
     let support = tempfile::Builder::new().prefix("testbot-").tempdir().map_err(|source| Error::Io {
         what: "create a temporary directory for the runner's support files".into(),
         source,
@@ -61,83 +109,44 @@ pub async fn prepare(
         let path = support.path().join(name);
         std::fs::write(&path, contents).map_err(|source| Error::Io { what: format!("write {}", path.display()), source })?;
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut hosts = Vec::new();
-    if project.local_slots > 0 {
-        hosts.push(PreparedHost {
-            host: Arc::new(LocalHost::new()),
-            slots: project.local_slots,
-            boot_parallelism: cores,
-            workdir: crate::sync::local_workdir(&project.root),
-            support_dir: support.path().to_string_lossy().into_owned(),
-            // Beside the sync's cache of this project: the support dir goes with the run.
-            compiled_dir: crate::sync::local::cache_dir(&project.root)
-                .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
-            slot_numbers: Vec::new(),
-            tmp_dir: None,
-            // This binary starts in a millisecond, Ruby in tens of them. One removed since it
-            // started (`/proc/self/exe` then reads "… (deleted)") leaves the Ruby client.
-            client: std::env::current_exe().ok().filter(|exe| exe.is_file()).map(|exe| exe.to_string_lossy().into_owned()),
-        });
+    Ok(support)
+}
+
+/// This machine as a host of the run: its cores boot at once, the support files in `support`.
+fn this_machine(project: &Project, support: &std::path::Path) -> PreparedHost {
+    PreparedHost {
+        host: Arc::new(LocalHost::new()),
+        slots: project.local_slots,
+        boot_parallelism: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        workdir: crate::sync::local_workdir(&project.root),
+        support_dir: support.to_string_lossy().into_owned(),
+        // Beside the sync's cache of this project: the support dir goes with the run.
+        compiled_dir: crate::sync::local::cache_dir(&project.root).map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
+        slot_numbers: Vec::new(),
+        tmp_dir: None,
+        // This binary starts in a millisecond, Ruby in tens of them. One removed since it
+        // started (`/proc/self/exe` then reads "… (deleted)") leaves the Ruby client.
+        client: std::env::current_exe().ok().filter(|exe| exe.is_file()).map(|exe| exe.to_string_lossy().into_owned()),
     }
-    // A signal while connecting or copying: dropping the connections ends the remote side too.
-    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
-    if signals.caught().is_some() {
-        let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
-        done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.name, f.reason)));
-        emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
-        return Ok(None);
-    }
-    if failures.iter().any(|f| f.unsafe_dir) {
-        let reasons: Vec<String> = failures.iter().filter(|f| f.unsafe_dir).map(|f| format!("  {}: {}", f.name, f.reason)).collect();
-        return Err(Error::UnsafeRemoteDir(reasons.join("\n")));
-    }
-    let mut failures = failures;
-    // Each SSH host's private directory for the slots' TMPDIRs, outside the project's copy.
-    let Some((remote_hosts, _tmp_dirs, tmp_failures)) = signals.unless_stopped(keep_tmp_dirs(remote_hosts)).await else {
-        emit(RunEvent::InterruptedBeforeRun { doing: "making the hosts' temporary directories".into(), done: Vec::new() });
-        return Ok(None);
+}
+
+/// Other runs may share these hosts: takes only their free slots (or waits for one), saying
+/// which hosts run on fewer. `None`: a signal stopped it (said as an event).
+async fn lease_slots(hosts: Vec<PreparedHost>, signals: &Signals, emit: &mut (dyn FnMut(RunEvent) + Send)) -> Option<lease::Leased> {
+    let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
+        emit(RunEvent::InterruptedBeforeRun { doing: "waiting for free slots on the hosts".into(), done: Vec::new() });
+        return None;
     };
-    failures.extend(tmp_failures);
-    hosts.extend(remote_hosts);
-    // Other runs may share these hosts: take only free slots (or wait for one).
-    let mut _leases = Vec::new();
-    if inventory.ssh.slot_leases {
-        let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
-            emit(RunEvent::InterruptedBeforeRun { doing: "waiting for free slots on the hosts".into(), done: Vec::new() });
-            return Ok(None);
-        };
-        for note in &leased.notes {
-            emit(RunEvent::Warning(note.clone()));
-        }
-        hosts = leased.hosts;
-        _leases = leased.leases;
-        failures.extend(leased.failures);
-        tracing::debug!("leased the slots");
+    for note in &leased.notes {
+        emit(RunEvent::Warning(note.clone()));
     }
-    // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
-    let Some(hooked) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {
-        emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
-        return Ok(None);
-    };
-    let (hosts, hook_failures) = hooked;
-    failures.extend(hook_failures);
-    for failure in &failures {
-        emit(RunEvent::Warning(format!("host `{}` is left out of this run: {}", failure.name, failure.reason)));
-    }
-    if hosts.is_empty() {
-        let mut reasons: Vec<String> = failures.iter().map(|f| format!("  {}: {}", f.name, f.reason)).collect();
-        if project.local_slots == 0 {
-            reasons.insert(0, "  local: 0 slots (`[local] slots = 0`, or the default with SSH hosts configured)".to_string());
-        }
-        return Err(Error::NoHost(reasons.join("\n")));
-    }
-    Ok(Some(Fleet { hosts, keep: Keep { _support: support, _leases, _tmp_dirs } }))
+    tracing::debug!("leased the slots");
+    Some(leased)
 }
 
 /// Starts every host's keeper of its run directory at once; a host where none can be made is
 /// left out (its slots would otherwise write their temporary files into the project's copy).
-async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpdir::RunTmpDir>, Vec<remote::HostFailure>) {
+async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpdir::RunTmpDir>, Vec<LeftOut>) {
     let made = futures::future::join_all(hosts.iter().map(|h| tmpdir::keep_run_dir(&*h.host, h.workdir.clone()))).await;
     let (mut kept, mut dirs, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for (mut host, made) in hosts.into_iter().zip(made) {
@@ -147,7 +156,7 @@ async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpd
                 dirs.push(dir);
                 kept.push(host);
             }
-            Err(reason) => failures.push(remote::HostFailure::new(host.host.name(), reason)),
+            Err(error) => failures.push(LeftOut::new(host.host.name(), HostFailure::TmpDir(error))),
         }
     }
     (kept, dirs, failures)

@@ -6,7 +6,7 @@
 use super::hooks::Finished;
 use super::slots::{PreparedHost, Slot};
 use super::tmpdir;
-use super::Error;
+use super::{BootFailure, Error, HostFailure, LeftOut};
 use crate::framework::protocol::{Decoder, Event, Piece};
 use crate::project::Project;
 use crate::ssh::{ExitInfo, Host, HostCommand, Output, Process, Until};
@@ -31,13 +31,13 @@ struct Started {
     /// The socket of every slot whose server is ready, by slot index.
     sockets: Vec<Option<String>>,
     /// Hosts (by index) where a server did not get ready, with why: one entry per host.
-    failed: Vec<(usize, String)>,
+    failed: Vec<(usize, HostFailure)>,
 }
 
 /// The run's preload servers (none without `--preload`), and the hosts whose helper did not load.
 pub struct Preloaded {
     pub servers: Servers,
-    pub failed: Vec<(usize, String)>,
+    pub failed: Vec<(usize, HostFailure)>,
 }
 
 /// With `--preload`: starts every slot's server and points the slots at their sockets. An error
@@ -56,7 +56,7 @@ pub async fn prepare(
         return Ok(None);
     };
     if started.sockets.iter().all(Option::is_none) {
-        return Err(Error::Preload(describe_failures(hosts, &started.failed)));
+        return Err(Error::Preload(started.failed.into_iter().map(|(h, why)| LeftOut::new(hosts[h].host.name(), why)).collect()));
     }
     for (slot, socket) in slots.iter_mut().zip(started.sockets) {
         slot.preload = socket;
@@ -107,7 +107,7 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
             Err(why) => {
                 started.sockets.push(None);
                 if !started.failed.iter().any(|(h, _)| *h == slot.host_index) {
-                    started.failed.push((slot.host_index, why));
+                    started.failed.push((slot.host_index, HostFailure::Boot(why)));
                 }
             }
         }
@@ -118,9 +118,9 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
 const WHAT: &str = "its preload server (loading the suite's helper)";
 
 /// Starts one server and waits for its `ready` event; else says how it ended, with its output.
-pub(super) async fn boot(host: &dyn Host, command: HostCommand, limit: Duration, ready: Event, what: &str) -> Result<Process, String> {
+pub(super) async fn boot(host: &dyn Host, command: HostCommand, limit: Duration, ready: Event, what: &'static str) -> Result<Process, BootFailure> {
     let started = std::time::Instant::now();
-    let mut process = host.spawn(command).await.map_err(|e| format!("{what} could not be started: {}", crate::error_chain::chain(&e)))?;
+    let mut process = host.spawn(command).await.map_err(|error| BootFailure::Start { what, error })?;
     let mut output = Vec::new();
     let mut events = Decoder::events();
     let mut pieces = Vec::new();
@@ -145,12 +145,10 @@ pub(super) async fn boot(host: &dyn Host, command: HostCommand, limit: Duration,
         Until::Ended => process.wait().await,
         Until::TimedOut => process.kill_and_wait(STOP_TIMEOUT).await.unwrap_or(ExitInfo { code: None, signal: None }),
     };
-    let finished = Finished { exit, output: String::from_utf8_lossy(&output).into_owned() };
-    let message = match waited {
-        Until::TimedOut => format!("{what} was not ready after {} s and was killed", limit.as_secs()),
-        _ => finished.failure(what).unwrap_or_else(|| format!("{what} {exit} before it was ready")),
-    };
-    Err(message)
+    Err(match waited {
+        Until::TimedOut => BootFailure::NotReady { what, limit },
+        _ => BootFailure::Ended { what, finished: Finished { exit, output: String::from_utf8_lossy(&output).into_owned() } },
+    })
 }
 
 /// Keeps a ready server running (its output read and logged) until it is told to stop.
@@ -180,19 +178,6 @@ pub(super) fn keep(mut process: Process, host: String) -> (oneshot::Sender<()>, 
         }
     });
     (stop_tx, task)
-}
-
-/// Why no slot's server got ready, for the error that ends the run: once per distinct reason.
-fn describe_failures(hosts: &[PreparedHost], failed: &[(usize, String)]) -> String {
-    let mut reasons: Vec<(Vec<&str>, &str)> = Vec::new();
-    for (h, reason) in failed {
-        let name = hosts[*h].host.name();
-        match reasons.iter_mut().find(|(_, r)| *r == reason.as_str()) {
-            Some((names, _)) => names.push(name),
-            None => reasons.push((vec![name], reason)),
-        }
-    }
-    reasons.iter().map(|(names, reason)| format!("\non {}: {reason}", names.join(", "))).collect()
 }
 
 impl Drop for Servers {

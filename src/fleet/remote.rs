@@ -1,7 +1,7 @@
 //! SSH hosts for a run: connect to every host at once, learn its cores, put the project there.
 //! A host that fails any step is left out with the reason; the run goes on with the others.
 
-use super::PreparedHost;
+use super::{Error, HostFailure, LeftOut, PreparedHost};
 use crate::inventory::{HostSpec, Inventory, Slots};
 use crate::project::Project;
 use crate::signals::Signals;
@@ -13,46 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A host that could not be used, and why.
-#[derive(Debug, Clone)]
-pub struct HostFailure {
-    pub name: String,
-    pub reason: String,
-    /// Its `remote_dir` is one another user could change (`sync::SyncError::Unsafe`): a setup
-    /// error to fix, not a host that is down.
-    pub unsafe_dir: bool,
-}
-
-impl HostFailure {
-    pub fn new(name: impl Into<String>, reason: impl Into<String>) -> HostFailure {
-        HostFailure { name: name.into(), reason: reason.into(), unsafe_dir: false }
-    }
-}
-
-/// Why one host could not be prepared.
-struct Failed {
-    reason: String,
-    unsafe_dir: bool,
-}
-
-impl From<String> for Failed {
-    fn from(reason: String) -> Failed {
-        Failed { reason, unsafe_dir: false }
-    }
-}
-
-impl Failed {
-    /// A sync's error, its text prefixed with `doing` (unless the project itself could not be read).
-    fn sync(e: sync::SyncError, doing: &str) -> Failed {
-        let unsafe_dir = matches!(e, sync::SyncError::Unsafe { .. });
-        let reason = match e {
-            sync::SyncError::Local(e) => crate::error_chain::chain(&*e),
-            e => format!("{doing}{}", crate::error_chain::chain(&e)),
-        };
-        Failed { reason, unsafe_dir }
-    }
-}
 
 /// What `testbot hosts` and a run learn about a reachable host.
 #[derive(Debug, Clone)]
@@ -83,14 +43,14 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool
 }
 
 /// Connects and authenticates, nothing more.
-async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, String> {
-    let (target, use_agent) = target(spec, inventory).map_err(|e| crate::error_chain::chain(&e))?;
+async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, HostFailure> {
+    let (target, use_agent) = target(spec, inventory).map_err(HostFailure::Target)?;
     let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
-    SshHost::connect(target, sessions, agent).await.map_err(|e| crate::error_chain::chain(&e))
+    SshHost::connect(target, sessions, agent).await.map_err(HostFailure::Connect)
 }
 
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
-async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), String> {
+async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), HostFailure> {
     let sessions = match spec.slots {
         Slots::Count(n) => n + 1,
         Slots::Auto => 8,
@@ -100,10 +60,11 @@ async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, Hos
     let ran = host
         .run(HostCommand::shell("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN"), crate::ssh::RUN_TIMEOUT)
         .await
-        .map_err(|e| crate::error_chain::chain(&e))?;
+        .map_err(HostFailure::Command)?;
     let round_trip = started.elapsed();
-    let cores = String::from_utf8_lossy(&ran.stdout()).trim().parse::<usize>().map_err(|_| {
-        format!("could not read its core count ({}): {}", ran.exit, String::from_utf8_lossy(&ran.stderr()).trim())
+    let cores = String::from_utf8_lossy(&ran.stdout()).trim().parse::<usize>().map_err(|_| HostFailure::CoreCount {
+        exit: ran.exit,
+        stderr: String::from_utf8_lossy(&ran.stderr()).trim().to_string(),
     })?;
     let mut slots = match spec.slots {
         Slots::Count(n) => n,
@@ -148,9 +109,9 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
 }
 
 /// Every inventory host, connected and synced side by side (or, with `--no-sync`, checked to
-/// hold a finished copy). A signal stops the hosts not ready yet: they fail with `INTERRUPTED`
+/// hold a finished copy). A signal stops the hosts not ready yet: they fail `Interrupted`
 /// (dropping their work closes their channels, and the watchdogs end what ran there).
-pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals) -> (Vec<PreparedHost>, Vec<HostFailure>) {
+pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals) -> (Vec<PreparedHost>, Vec<LeftOut>) {
     if inventory.hosts.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -164,13 +125,13 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
         let work = async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
             match local {
-                None => sync::check_synced(&host, &remote_dir).await.map_err(|e| Failed::sync(e, ""))?,
+                None => sync::check_synced(&host, &remote_dir).await.map_err(HostFailure::Sync)?,
                 Some(local) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false, true).await.map_err(|e| Failed::sync(e, "failed to sync: "))?;
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false, true).await.map_err(HostFailure::SyncFailed)?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
             }
-            Ok::<_, Failed>(PreparedHost {
+            Ok::<_, HostFailure>(PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
                 boot_parallelism: facts.cores.max(1),
@@ -182,7 +143,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 client: None,
             })
         };
-        async move { signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string().into())) }
+        async move { signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted)) }
     });
     let results = futures::future::join_all(jobs).await;
     let mut ready = Vec::new();
@@ -190,7 +151,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
     for (spec, result) in inventory.hosts.iter().zip(results) {
         match result {
             Ok(host) => ready.push(host),
-            Err(Failed { reason, unsafe_dir }) => failures.push(HostFailure { name: spec.name.clone(), reason, unsafe_dir }),
+            Err(failure) => failures.push(LeftOut::new(&spec.name, failure)),
         }
     }
     (ready, failures)
@@ -262,25 +223,22 @@ fn build_local(project: &Project, inventory: &Inventory, signals: &Signals) -> s
 }
 
 /// One host's line of `testbot sync`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SyncReport {
     pub name: String,
-    pub result: Result<sync::HostSync, String>,
+    pub result: Result<sync::HostSync, HostFailure>,
 }
-
-/// What a host that a signal stopped reports.
-pub const INTERRUPTED: &str = "interrupted";
 
 /// What `testbot sync` did on every host.
 pub struct Synced {
     pub reports: Vec<SyncReport>,
-    /// Some host's `remote_dir` is one another user could change (see `HostFailure::unsafe_dir`).
+    /// Some host's `remote_dir` is one another user could change (see `HostFailure::is_unsafe_dir`).
     pub unsafe_dir: bool,
 }
 
 /// `testbot sync [--verify]`: every host connected and synced at once, nothing run. A signal
-/// stops the hosts still syncing (they report `INTERRUPTED`); the others keep their result.
-pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, signals: &Signals) -> Result<Synced, String> {
+/// stops the hosts still syncing (they report `Interrupted`); the others keep their result.
+pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, signals: &Signals) -> Result<Synced, Error> {
     let remote_dir = remote_dir(inventory, &project.root);
     let local = build_local(project, inventory, signals);
     let payloads = sync::Payloads::default();
@@ -289,33 +247,31 @@ pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, s
         async move {
             // One connection: a sync runs one command at a time.
             let work = async {
-                match connect_only(spec, inventory, 1).await {
-                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify, false).await.map_err(|e| Failed::sync(e, "")),
-                    Err(reason) => Err(reason.into()),
-                }
+                let host = connect_only(spec, inventory, 1).await?;
+                sync::sync_host(&host, remote_dir, local, payloads, verify, false).await.map_err(HostFailure::Sync)
             };
-            let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string().into()));
-            let unsafe_dir = result.as_ref().is_err_and(|f| f.unsafe_dir);
-            (SyncReport { name: spec.name.clone(), result: result.map_err(|f| f.reason) }, unsafe_dir)
+            let result = signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted));
+            SyncReport { name: spec.name.clone(), result }
         }
     });
-    let (reports, unsafe_dirs): (Vec<SyncReport>, Vec<bool>) = futures::future::join_all(jobs).await.into_iter().unzip();
-    let synced = Synced { reports, unsafe_dir: unsafe_dirs.contains(&true) };
+    let reports: Vec<SyncReport> = futures::future::join_all(jobs).await;
+    let unsafe_dir = reports.iter().any(|r| r.result.as_ref().is_err_and(HostFailure::is_unsafe_dir));
+    let synced = Synced { reports, unsafe_dir };
     if signals.caught().is_some() {
         // The tree may still be being hashed: do not wait for it.
         return Ok(synced);
     }
     // A project that could not be read is one error, not one per host.
-    local.await.map_err(|e| crate::error_chain::chain(&*e))?;
+    local.await.map_err(Error::Project)?;
     Ok(synced)
 }
 
 /// One row of `testbot hosts`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HostCheck {
     pub name: String,
     pub endpoint: String,
-    pub result: Result<HostReport, String>,
+    pub result: Result<HostReport, HostFailure>,
 }
 
 #[derive(Debug, Clone)]
@@ -346,7 +302,7 @@ impl HostReport {
 }
 
 /// Checks every host at once, for `testbot hosts`; a signal stops the checks still running
-/// (those hosts report `INTERRUPTED`).
+/// (those hosts report `Interrupted`).
 pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &Signals) -> Vec<HostCheck> {
     let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root));
     let checks = inventory.hosts.iter().map(|spec| {
@@ -369,7 +325,7 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
                     "printf 'ruby=%s\\n' \"$(ruby -v 2>/dev/null)\"; printf 'bundler=%s\\n' \"$(bundle -v 2>/dev/null)\"; \
                      mkdir -p {dir} 2>/dev/null; printf 'free_kb=%s\\n' \"$(df -Pk {dir} 2>/dev/null | awk 'NR==2 {{print $4}}')\""
                 );
-                let ran = host.run(HostCommand::shell(&script), crate::ssh::RUN_TIMEOUT).await.map_err(|e| crate::error_chain::chain(&e))?;
+                let ran = host.run(HostCommand::shell(&script), crate::ssh::RUN_TIMEOUT).await.map_err(HostFailure::Command)?;
                 let capacity = capacity_note(&host, slots).await;
                 let out = String::from_utf8_lossy(&ran.stdout()).into_owned();
                 let field = |key: &str| {
@@ -378,7 +334,7 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
                         .map(|v| v.trim().to_string())
                         .filter(|v| !v.is_empty())
                 };
-                Ok::<_, String>(HostReport {
+                Ok::<_, HostFailure>(HostReport {
                     user: host.target().user.clone(),
                     cores: facts.cores,
                     slots,
@@ -391,7 +347,7 @@ pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &
                     dir_problem,
                 })
             };
-            let result = signals.unless_stopped(work).await.unwrap_or_else(|| Err(INTERRUPTED.to_string()));
+            let result = signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted));
             HostCheck { name: spec.name.clone(), endpoint, result }
         }
     });

@@ -1,7 +1,7 @@
 //! The hosts a run has and their slots: each slot's environment (parallel_tests' variables, its
 //! own TMPDIR), and the hooks that prepare hosts and slots before anything runs.
 
-use super::{coverage, hooks, remote, tmpdir};
+use super::{coverage, hooks, tmpdir, HostFailure, LeftOut};
 use crate::events::SlotInfo;
 use crate::project::Project;
 use crate::schedule;
@@ -62,12 +62,12 @@ pub async fn run_setup_hooks(
     project: &Project,
     hooks: &crate::inventory::Hooks,
     hosts: Vec<PreparedHost>,
-) -> (Vec<PreparedHost>, Vec<remote::HostFailure>) {
-    let mut failed: Vec<Option<String>> = vec![None; hosts.len()];
+) -> (Vec<PreparedHost>, Vec<LeftOut>) {
+    let mut failed: Vec<Option<HostFailure>> = (0..hosts.len()).map(|_| None).collect();
     if let Some(script) = &hooks.before_run {
         let runs = hosts.iter().map(|h| hooks::run_hook(&*h.host, "before_run", script, host_env(project, h), h.workdir.clone()));
         for (i, result) in futures::future::join_all(runs).await.into_iter().enumerate() {
-            failed[i] = result.err().map(|e| e.to_string());
+            failed[i] = result.err().map(HostFailure::Hook);
         }
     }
     if let Some(script) = &hooks.before_slot {
@@ -78,8 +78,8 @@ pub async fn run_setup_hooks(
             async move { (slot.host_index, slot.info.host_slot, run.await) }
         });
         for (h, k, result) in futures::future::join_all(runs).await {
-            if let (Err(why), None) = (result, &failed[h]) {
-                failed[h] = Some(format!("{why} (slot {k})"));
+            if let (Err(error), None) = (result, &failed[h]) {
+                failed[h] = Some(HostFailure::SlotHook { error, slot: k });
             }
         }
     }
@@ -88,7 +88,7 @@ pub async fn run_setup_hooks(
     for (host, why) in hosts.into_iter().zip(failed) {
         match why {
             None => ok.push(host),
-            Some(reason) => failures.push(remote::HostFailure::new(host.host.name(), reason)),
+            Some(failure) => failures.push(LeftOut::new(host.host.name(), failure)),
         }
     }
     (ok, failures)

@@ -14,7 +14,7 @@
 //! The runner's command creates the slot's folder and makes it absolute before Ruby starts.
 //! A host's fork server gets `fork-server`: it is no slot's, and slot 0's files must not meet it.
 
-use crate::ssh::{Host, HostCommand, Output, Process, Until};
+use crate::ssh::{Host, HostCommand, HostError, Output, Process, Until};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -68,10 +68,22 @@ pub struct RunTmpDir {
     _keeper: Process,
 }
 
+/// Why a host's run directory could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TmpDirError {
+    #[error("{}", crate::error_chain::chain(.0))]
+    Start(HostError),
+    /// The keeper ended first: what it printed.
+    #[error("could not make its temporary directory: {0}")]
+    Failed(String),
+    #[error("making its temporary directory timed out")]
+    TimedOut,
+}
+
 /// Starts the keeper of `host`'s run directory (see the module docs).
-pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir, String> {
+pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir, TmpDirError> {
     let argv = ["ruby", "--disable-gems", "-e", KEEPER].map(String::from).to_vec();
-    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(|e| crate::error_chain::chain(&e))?;
+    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(TmpDirError::Start)?;
     let mut seen = String::new();
     let read = process
         .read_until(Some(START_TIMEOUT), |chunk| {
@@ -83,8 +95,8 @@ pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir
         .await;
     match read {
         Until::Found(path) => Ok(RunTmpDir { path, _keeper: process }),
-        Until::Ended => Err(format!("could not make its temporary directory: {}", seen.trim())),
-        Until::TimedOut => Err("making its temporary directory timed out".to_string()),
+        Until::Ended => Err(TmpDirError::Failed(seen.trim().to_string())),
+        Until::TimedOut => Err(TmpDirError::TimedOut),
     }
 }
 

@@ -125,7 +125,7 @@ mod tests {
                     dir_problem: None,
                 }),
             },
-            HostCheck { name: "ci-2".into(), endpoint: "127.0.0.1:2202".into(), result: Err("connection refused".into()) },
+            HostCheck { name: "ci-2".into(), endpoint: "127.0.0.1:2202".into(), result: Err(crate::fleet::HostFailure::Connect(crate::ssh::SshError::Disconnected { host: "ci-2".into() })) },
         ];
         assert_eq!(
             render(&checks, Some(1024)),
@@ -134,7 +134,7 @@ HOST  ADDRESS         STATUS       USER  CORES  SLOTS  RUBY      BUNDLER  FREE  
 ci-1  127.0.0.1:2201  ok           tb    4      4      3.1.2p20  2.3.15   2.0G  3ms
 ci-2  127.0.0.1:2202  unreachable  -     -      -      -         -        -     -
 
-ci-2: connection refused
+ci-2: lost the connection to host `ci-2`
 "
         );
     }

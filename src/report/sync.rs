@@ -62,14 +62,14 @@ mod tests {
                 name: "ci-3".into(),
                 result: Ok(HostSync { outcome: SyncOutcome::Rescanned, files: 1, bytes: 900, deleted: 0, seconds: 1.5 }),
             },
-            SyncReport { name: "ci-4".into(), result: Err("failed to connect to host `ci-4`".into()) },
+            SyncReport { name: "ci-4".into(), result: Err(crate::fleet::HostFailure::Connect(crate::ssh::SshError::Disconnected { host: "ci-4".into() })) },
         ];
         assert_eq!(
             render(&reports),
             "ci-1  ok      3 files sent, 1 deleted, 41 KB in 0.25s\n\
              b     ok      up to date in 0.00s\n\
              ci-3  ok      1 file sent, 0 deleted, 900 B (after rehashing its copy) in 1.50s\n\
-             ci-4  FAILED  failed to connect to host `ci-4`\n\
+             ci-4  FAILED  lost the connection to host `ci-4`\n\
              \n1 of 4 hosts could not be synced\n"
         );
     }

@@ -76,19 +76,25 @@ impl Verifier {
                 fingerprint,
                 known_hosts: t.known_hosts.clone(),
             }),
-            HostKeyChecking::AcceptNew => {
-                let _guard = LEARN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-                // Another connection may have recorded it meanwhile.
-                if check_known_hosts_path(&t.address, t.port, key, &t.known_hosts).map_err(read_err)? {
-                    return Ok(());
-                }
-                record_host_key(&t.known_hosts_name(), key, &t.known_hosts).map_err(|source| {
-                    SshError::LearnHostKey { host: t.name.clone(), path: t.known_hosts.clone(), source }
-                })?;
-                tracing::info!(host = %t.name, %fingerprint, known_hosts = %t.known_hosts.display(), "recorded new host key");
-                Ok(())
-            }
+            HostKeyChecking::AcceptNew => self.learn(key, &fingerprint),
         }
+    }
+
+    /// Under accept-new: records a key that known_hosts does not know (unless another
+    /// connection recorded it meanwhile).
+    fn learn(&self, key: &PublicKey, fingerprint: &str) -> Result<(), SshError> {
+        let t = &self.target;
+        let _guard = LEARN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        if check_known_hosts_path(&t.address, t.port, key, &t.known_hosts)
+            .map_err(|source| SshError::KnownHosts { path: t.known_hosts.clone(), source })?
+        {
+            return Ok(());
+        }
+        record_host_key(&t.known_hosts_name(), key, &t.known_hosts).map_err(|source| {
+            SshError::LearnHostKey { host: t.name.clone(), path: t.known_hosts.clone(), source }
+        })?;
+        tracing::info!(host = %t.name, %fingerprint, known_hosts = %t.known_hosts.display(), "recorded new host key");
+        Ok(())
     }
 }
 

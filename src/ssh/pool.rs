@@ -7,7 +7,6 @@
 
 use super::auth::Identity;
 use super::known_hosts::Verifier;
-use super::process::CloseOnDrop;
 use super::{Host, HostCommand, HostError, Process, SshError, SshTarget};
 use futures::future::BoxFuture;
 use russh::client::{Handle, Msg};
@@ -55,6 +54,21 @@ impl Conn {
     }
 }
 
+/// A channel that is closed when it is dropped while still open (a timeout, a cancelled
+/// future), so that sshd ends the session and the watchdog kills the command's group.
+struct CloseOnDrop(Option<Channel<Msg>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(ch) = self.0.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = ch.close().await;
+                });
+            }
+        }
+    }
+}
 
 /// A host reached over SSH.
 #[derive(Clone)]

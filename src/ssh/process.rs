@@ -83,7 +83,7 @@ impl SshHost {
             exit: ExitInfo { code: None, signal: None },
             events: command.events,
         };
-        tokio::spawn(driver.run(ch, early, out_tx, kill_rx, exit_tx));
+        tokio::spawn(driver.run(ch, early, ProcessEnd { output: out_tx, kill: kill_rx, exit: exit_tx }));
         Ok(Process::new(out_rx, exit_rx, kill_tx))
     }
 
@@ -178,6 +178,14 @@ struct Driver {
     events: bool,
 }
 
+/// The driver's side of a `Process`: where the command's output and its end go, and where the
+/// `Process` asks for a kill (or closes by being dropped).
+struct ProcessEnd {
+    output: mpsc::Sender<Output>,
+    kill: oneshot::Receiver<()>,
+    exit: oneshot::Sender<ExitInfo>,
+}
+
 #[derive(PartialEq)]
 enum KillState {
     None,
@@ -187,14 +195,8 @@ enum KillState {
 }
 
 impl Driver {
-    async fn run(
-        mut self,
-        mut ch: Channel<Msg>,
-        early: Vec<ChannelMsg>,
-        out: mpsc::Sender<Output>,
-        mut kill_rx: oneshot::Receiver<()>,
-        exit_tx: oneshot::Sender<ExitInfo>,
-    ) {
+    async fn run(mut self, mut ch: Channel<Msg>, early: Vec<ChannelMsg>, end: ProcessEnd) {
+        let ProcessEnd { output: out, kill: mut kill_rx, exit: exit_tx } = end;
         for msg in early {
             self.take(msg);
         }
@@ -242,6 +244,12 @@ impl Driver {
         }
         // The channel is done (or given up on): its slot can serve another command.
         drop(ch);
+        self.hand_over(out, exit_tx).await;
+    }
+
+    /// Once the channel is done: frees its command slot, then passes on the output still held
+    /// and how the command ended.
+    async fn hand_over(mut self, out: mpsc::Sender<Output>, exit_tx: oneshot::Sender<ExitInfo>) {
         self.permit.take();
         if let Some(writer) = self.writer.take() {
             writer.abort();
@@ -309,25 +317,6 @@ impl Driver {
         }
     }
 }
-
-
-
-/// A channel that is closed when it is dropped while still open (a timeout, a cancelled
-/// future), so that sshd ends the session and the watchdog kills the command's group.
-pub(super) struct CloseOnDrop(pub(super) Option<Channel<Msg>>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        if let Some(ch) = self.0.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = ch.close().await;
-                });
-            }
-        }
-    }
-}
-
 
 /// `kill -s KILL -- -PGID` on a channel of its own. (dash reads `kill -KILL -- -PGID` as a
 /// malformed number; `-s KILL --` works in dash and bash.)
