@@ -28,11 +28,13 @@ use std::path::Path;
 /// framework is registered.
 pub const REGISTERED: &[Framework] = &[Framework::RSpec, Framework::Minitest, Framework::TestUnit, Framework::Cucumber];
 
-/// The Ruby every framework ships (name, contents): the event writer, the fork server and its
-/// client. The preload server is added for the frameworks that preload.
+/// The Ruby every framework ships (name, contents): the event writer, the fork server, what it
+/// shares with the preload server, and their client. The preload server is added for the
+/// frameworks that preload.
 const EVENTS: (&str, &str) = ("testbot_events.rb", include_str!("ruby/testbot_events.rb"));
 const PRELOAD_SERVER: (&str, &str) = ("testbot_preload.rb", include_str!("ruby/testbot_preload.rb"));
-const SERVERS: [(&str, &str); 3] = [
+const SERVERS: [(&str, &str); 4] = [
+    ("testbot_server.rb", include_str!("ruby/testbot_server.rb")),
     ("testbot_fork.rb", include_str!("ruby/testbot_fork.rb")),
     ("testbot_client.rb", include_str!("ruby/testbot_client.rb")),
     ("testbot_request.rb", include_str!("ruby/testbot_request.rb")),
