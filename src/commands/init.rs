@@ -59,7 +59,7 @@ impl Findings {
                 let mut detected = detected.into_iter();
                 let first = detected.next().ok_or_else(|| crate::project::Error::Framework {
                     root: root.to_path_buf(),
-                    reason: "there are no test files here (spec/**/*_spec.rb, test/**/*_test.rb, features/**/*.feature)".to_string(),
+                    reason: crate::framework::detect::NO_TEST_FILES.to_string(),
                 })?;
                 (first.framework, first.evidence, detected.collect())
             }

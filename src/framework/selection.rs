@@ -1,6 +1,6 @@
-//! The selection syntax of a rerun line, parsed here only: `spec/a_spec.rb:12:30` (the
-//! examples or groups at those lines) and `spec/a_spec.rb[1:2,1:5]` (RSpec's example ids), as
-//! RSpec prints them and as testbot passes them on to a runner.
+//! The selection syntax of a rerun line, parsed and written here only: `spec/a_spec.rb:12:30`
+//! (the examples or groups at those lines) and `spec/a_spec.rb[1:2,1:5]` (RSpec's example ids),
+//! as RSpec prints them and as testbot passes them on to a runner.
 
 /// Part of a file to run.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -24,6 +24,23 @@ impl Only {
             }
         }
         Some(a)
+    }
+
+    /// The runner arguments that run this part of `path`: `path[1:2,1:5]` for its ids,
+    /// `path:12:30` for its lines, `path` alone when it names neither (the whole file).
+    pub fn arguments(&self, path: &str) -> Vec<String> {
+        let mut args = Vec::new();
+        if !self.ids.is_empty() {
+            args.push(format!("{path}[{}]", self.ids.join(",")));
+        }
+        if !self.lines.is_empty() {
+            let lines: Vec<String> = self.lines.iter().map(u32::to_string).collect();
+            args.push(format!("{path}:{}", lines.join(":")));
+        }
+        if args.is_empty() {
+            args.push(path.to_string());
+        }
+        args
     }
 }
 
@@ -80,6 +97,18 @@ mod tests {
         }
         assert_eq!(Only::merge(Some(lines(&[1])), Some(lines(&[2, 1]))), Some(lines(&[1, 2])));
         assert_eq!(Only::merge(Some(lines(&[1])), None), None, "the whole file wins");
+    }
+
+    #[test]
+    fn a_part_written_as_arguments_reads_back_as_itself() {
+        let ids = Only { lines: Vec::new(), ids: vec!["1:2".into(), "1:5".into()] };
+        assert_eq!(ids.arguments("spec/a_spec.rb"), ["spec/a_spec.rb[1:2,1:5]"]);
+        assert_eq!(split(&ids.arguments("spec/a_spec.rb")[0]), Some(("spec/a_spec.rb", ids)));
+        let lines = Only { lines: vec![12, 30], ids: Vec::new() };
+        assert_eq!(split(&lines.arguments("spec/a_spec.rb")[0]), Some(("spec/a_spec.rb", lines)));
+        let both = Only { lines: vec![3], ids: vec!["1:1".into()] };
+        assert_eq!(both.arguments("a_spec.rb"), ["a_spec.rb[1:1]", "a_spec.rb:3"]);
+        assert_eq!(Only::default().arguments("a_spec.rb"), ["a_spec.rb"]);
     }
 
     #[test]
