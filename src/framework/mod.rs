@@ -44,6 +44,8 @@ const SERVERS: [(&str, &str); 4] = [
 pub trait TestFramework: Sync {
     /// Its name on the command line and in testbot.toml (`--framework rspec`).
     fn name(&self) -> &'static str;
+    /// Its name in a sentence (`Test::Unit`).
+    fn title(&self) -> &'static str;
     /// Other spellings `--framework` takes (lowercase).
     fn aliases(&self) -> &'static [&'static str] {
         &[]
@@ -160,8 +162,18 @@ impl std::fmt::Debug for Framework {
 pub enum PreloadUnsupported {
     #[error("`--preload` starts the runner inside its own Ruby process and cannot use `[project] command` (`{0}`); remove one of them")]
     Command(String),
-    #[error("`--preload` supports RSpec, minitest and Test::Unit; run this {0} suite without it")]
+    #[error("`--preload` supports {frameworks}; run this {0} suite without it", frameworks = preloading())]
     Framework(&'static str),
+}
+
+/// The registered frameworks `--preload` serves: `RSpec, minitest and Test::Unit`.
+fn preloading() -> String {
+    let titles: Vec<&str> = REGISTERED.iter().filter(|f| f.preloads()).map(|f| f.title()).collect();
+    match titles.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "no framework".to_string(),
+    }
 }
 
 /// How the project wants its runner started.

@@ -156,6 +156,9 @@ mod stub {
         fn name(&self) -> &'static str {
             "stub"
         }
+        fn title(&self) -> &'static str {
+            "Stub"
+        }
         fn default_pattern(&self) -> &'static str {
             "checks/**/*_check.rb"
         }

@@ -16,6 +16,10 @@ impl TestFramework for Cucumber {
         "cucumber"
     }
 
+    fn title(&self) -> &'static str {
+        "Cucumber"
+    }
+
     fn default_pattern(&self) -> &'static str {
         PATTERN
     }

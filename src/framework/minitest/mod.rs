@@ -19,6 +19,10 @@ impl TestFramework for Minitest {
         "minitest"
     }
 
+    fn title(&self) -> &'static str {
+        "minitest"
+    }
+
     fn parallel_tests_name(&self) -> &'static str {
         "test"
     }

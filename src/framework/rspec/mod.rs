@@ -20,6 +20,10 @@ impl TestFramework for RSpec {
         "rspec"
     }
 
+    fn title(&self) -> &'static str {
+        "RSpec"
+    }
+
     fn default_pattern(&self) -> &'static str {
         PATTERN
     }

@@ -16,6 +16,10 @@ impl TestFramework for TestUnit {
         "test-unit"
     }
 
+    fn title(&self) -> &'static str {
+        "Test::Unit"
+    }
+
     fn aliases(&self) -> &'static [&'static str] {
         &["test_unit", "testunit", "test::unit"]
     }
