@@ -329,7 +329,7 @@ impl clap::builder::TypedValueParser for FrameworkName {
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(crate::framework::Framework::NAMES.iter().map(clap::builder::PossibleValue::new)))
+        Some(Box::new(crate::framework::Framework::names().into_iter().map(clap::builder::PossibleValue::new)))
     }
 }
 

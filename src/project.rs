@@ -1,11 +1,14 @@
 //! The project on this machine: its framework, the files to run, and how to start its runner.
 
-use crate::framework::{file_pattern, Framework, RunnerConfig};
+use crate::framework::files::{file_pattern, literal_prefix, relative, walk, Found, NOT_TEST_FILES};
+use crate::framework::{selection, Framework, RunnerConfig, Undetected};
 use crate::inventory::{Inventory, Slots};
 use crate::schedule::Group;
 use globset::{Glob, GlobMatcher};
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+pub use crate::framework::selection::Only;
 
 /// What the command line says about the project (`cli` turns its arguments into this).
 #[derive(Clone, Debug, Default)]
@@ -61,51 +64,10 @@ pub struct SpecFile {
     pub only: Option<Only>,
 }
 
-/// Part of a file to run, as RSpec's rerun lines name it: `spec/a_spec.rb:12:30` (the examples
-/// or groups at those lines) or `spec/a_spec.rb[1:2,1:5]` (RSpec's example ids).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Only {
-    pub lines: Vec<u32>,
-    pub ids: Vec<String>,
-}
-
-/// `spec/a_spec.rb:12:30` or `spec/a_spec.rb[1:2,1:5]`: the path and the part of it; None when
-/// `given` has no such ending.
-fn split_selection(given: &str) -> Option<(&str, Only)> {
-    if let Some(inner) = given.strip_suffix(']') {
-        let (base, ids) = inner.rsplit_once('[')?;
-        let ids: Vec<String> = ids.split(',').map(|id| id.trim().to_string()).filter(|id| !id.is_empty()).collect();
-        let valid = !base.is_empty() && !ids.is_empty() && ids.iter().all(|id| id.bytes().all(|b| b.is_ascii_digit() || b == b':'));
-        return valid.then(|| (base, Only { lines: Vec::new(), ids }));
+impl From<Found> for SpecFile {
+    fn from(found: Found) -> SpecFile {
+        SpecFile { path: found.path, size: found.size, only: None }
     }
-    let mut base = given;
-    let mut lines = Vec::new();
-    while let Some((head, tail)) = base.rsplit_once(':') {
-        match tail.parse::<u32>() {
-            Ok(line) if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) => {
-                lines.insert(0, line);
-                base = head;
-            }
-            _ => break,
-        }
-    }
-    (!lines.is_empty() && !base.is_empty()).then(|| (base, Only { lines, ids: Vec::new() }))
-}
-
-/// The same file named twice: the whole file if either asks for it, else both parts.
-fn merge_only(a: Option<Only>, b: Option<Only>) -> Option<Only> {
-    let (mut a, b) = (a?, b?);
-    for line in b.lines {
-        if !a.lines.contains(&line) {
-            a.lines.push(line);
-        }
-    }
-    for id in b.ids {
-        if !a.ids.contains(&id) {
-            a.ids.push(id);
-        }
-    }
-    Some(a)
 }
 
 #[derive(Clone, Debug)]
@@ -134,11 +96,10 @@ impl Project {
         let framework = choose_framework(root, inventory, args)?;
         let (pattern, folder_pattern) = match &inventory.project.pattern {
             Some(p) => (p.clone(), file_pattern(p).to_string()),
-            None if minitest_pattern(root, framework).is_some() => {
-                let pattern = minitest_pattern(root, framework).unwrap_or_default();
+            None => {
+                let pattern = framework.project_pattern(root).unwrap_or(framework.default_pattern());
                 (pattern.to_string(), framework.default_folder_pattern().to_string())
             }
-            None => (framework.default_pattern().to_string(), framework.default_folder_pattern().to_string()),
         };
         let paths = if args.only_failures {
             if !args.paths.is_empty() {
@@ -152,7 +113,7 @@ impl Project {
         let files = select(root, &paths, &pattern, &folder_pattern)?;
         let excluded: Vec<&String> = inventory.project.exclude.iter().chain(&args.exclude).collect();
         let files = exclude(files, &excluded)?;
-        if let (false, Some(f)) = (framework == Framework::RSpec, files.iter().find(|f| f.only.is_some())) {
+        if let (false, Some(f)) = (framework.runs_parts_of_files(), files.iter().find(|f| f.only.is_some())) {
             return Err(Error::Usage(format!(
                 "`{}` with lines or example ids: that selects examples in RSpec only\n  hint: for {}, name the test after `--` (minitest and Test::Unit: `-- -n NAME`; Cucumber: `features/a.feature:12` runs with `--` as cucumber's own argument)",
                 f.path,
@@ -182,7 +143,7 @@ impl Project {
         let runner = RunnerConfig {
             command: inventory.project.command.clone(),
             bundler,
-            runner_args: rspec_parallel_options(root, framework, &args.runner_args),
+            runner_args: framework.runner_args(root, &args.runner_args),
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let local_slots = match (args.local_slots, inventory.local.slots) {
@@ -216,7 +177,8 @@ impl Project {
     /// Where the examples of long files are recorded for the example split, beside the runtime
     /// log; only frameworks whose examples have ids (RSpec).
     pub fn examples_log(&self) -> Option<PathBuf> {
-        (self.framework == Framework::RSpec)
+        self.framework
+            .runs_parts_of_files()
             .then(|| self.runtime_log.with_file_name(format!("testbot-examples-{}.json", self.framework.name())))
     }
 
@@ -235,21 +197,6 @@ impl Project {
     }
 }
 
-/// The runner's arguments: parallel_tests' RSpec options file first, as parallel_rspec passes it
-/// (`-O .rspec_parallel`, else `spec/parallel_spec.opts` or `spec/spec.opts`: RSpec then reads
-/// it instead of `.rspec`), unless the arguments name an options file of their own.
-fn rspec_parallel_options(root: &Path, framework: Framework, runner_args: &[String]) -> Vec<String> {
-    let mut args = Vec::new();
-    let own = runner_args.iter().any(|a| a == "-O" || a.starts_with("--options") || (a.starts_with("-O") && a.len() > 2));
-    if framework == Framework::RSpec && !own {
-        if let Some(file) = [".rspec_parallel", "spec/parallel_spec.opts", "spec/spec.opts"].into_iter().find(|f| root.join(f).is_file()) {
-            args.extend(["-O".to_string(), file.to_string()]);
-        }
-    }
-    args.extend(runner_args.iter().cloned());
-    args
-}
-
 /// `--runtime-log`, or `tmp/testbot-runtime-<framework>.log` in the project.
 fn runtime_log(root: &Path, args: &Options, framework: Framework) -> PathBuf {
     args.runtime_log.clone().unwrap_or_else(|| root.join("tmp").join(format!("testbot-runtime-{}.log", framework.name())))
@@ -261,226 +208,39 @@ fn choose_framework(root: &Path, inventory: &Inventory, args: &Options) -> Resul
         return Framework::from_name(name).ok_or_else(|| {
             Error::Usage(format!(
                 "framework `{name}` is not supported by this version of testbot (supported: {})",
-                Framework::NAMES.join(", ")
+                Framework::names().join(", ")
             ))
         });
     }
-    detect(root)
+    Ok(crate::framework::detect(root)?)
 }
 
-/// One framework a project's folders point to, and the evidence.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Detected {
-    pub framework: Framework,
-    /// e.g. `spec/`, `test/ uses minitest`.
-    pub evidence: String,
-}
-
-/// The framework the project's folders point to: spec/ → RSpec; test/ → minitest or Test::Unit,
-/// from what its files require; features/ → Cucumber. A folder counts only when it holds files
-/// of the framework's default pattern (a Rails app's leftover test/ with `.keep` files does not).
-pub fn detect(root: &Path) -> Result<Framework, Error> {
-    let found = detect_all(root)?;
-    match found.as_slice() {
-        [one] => Ok(one.framework),
-        // No test files anywhere: one framework folder still says which (and the run then
-        // reports the empty selection).
-        [] => match (root.join("spec").is_dir(), root.join("test").is_dir(), root.join("features").is_dir()) {
-            (true, false, false) => Ok(Framework::RSpec),
-            (false, true, false) => Ok(test_folder_framework(root)?.0),
-            (false, false, true) => Ok(Framework::Cucumber),
-            _ => Err(Error::Framework { root: root.to_path_buf(), reason: NO_TEST_FILES.to_string() }),
-        },
-        several => Err(Error::Framework {
-            root: root.to_path_buf(),
-            reason: format!(
-                "it has several: {}; choose one",
-                several.iter().map(|d| format!("{} ({})", d.framework.name(), d.evidence)).collect::<Vec<_>>().join(", ")
-            ),
-        }),
+impl From<Undetected> for Error {
+    fn from(undetected: Undetected) -> Error {
+        Error::Framework { root: undetected.root, reason: undetected.reason }
     }
 }
-
-const NO_TEST_FILES: &str = "there are no test files here (spec/**/*_spec.rb, test/**/*_test.rb, features/**/*.feature)";
-
-/// Every framework the project's folders point to, in the order RSpec, test/, Cucumber.
-pub fn detect_all(root: &Path) -> Result<Vec<Detected>, Error> {
-    // One file is evidence enough: the walk stops there (this runs before every sync and run).
-    let has_files = |framework: Framework| -> bool {
-        let pattern = framework.default_pattern();
-        let Ok(glob) = Glob::new(pattern) else { return false };
-        let matcher = glob.compile_matcher();
-        let mut found = Vec::new();
-        walk(root, &root.join(literal_prefix(pattern)), &mut |rel| matcher.is_match(rel) && !NOT_TEST_FILES.contains(&file_pattern(rel)), &mut found, Some(1));
-        !found.is_empty()
-    };
-    let mut found = Vec::new();
-    if has_files(Framework::RSpec) {
-        found.push(spec_folder_framework(root));
-    }
-    if has_files(Framework::Minitest) {
-        let (framework, evidence) = test_folder_framework(root)?;
-        found.push(Detected { framework, evidence });
-    }
-    if has_files(Framework::Cucumber) {
-        found.push(Detected { framework: Framework::Cucumber, evidence: "features/".to_string() });
-    }
-    // minitest in spec/ and in test/: one suite, with both folders' evidence.
-    if let [a, b, ..] = found.as_mut_slice() {
-        if a.framework == b.framework {
-            a.evidence = format!("{}, {}", a.evidence, b.evidence);
-            found.remove(1);
-        }
-    }
-    Ok(found)
-}
-
-/// RSpec, unless the Ruby files under spec/ mention minitest and never RSpec: minitest/spec
-/// suites (`require "minitest/autorun"`, `describe … do` with `_(x).must_equal`) live in spec/
-/// too.
-fn spec_folder_framework(root: &Path) -> Detected {
-    const RSPEC: &[&str] = &["RSpec", "rspec"];
-    const MINITEST: &[&str] = &["minitest", "Minitest", "MiniTest"];
-    let (rspec, minitest) = mentions_in(root, "spec", RSPEC, MINITEST);
-    if minitest > 0 && rspec == 0 {
-        Detected { framework: Framework::Minitest, evidence: "spec/ holds minitest specs".to_string() }
-    } else {
-        Detected { framework: Framework::RSpec, evidence: "spec/".to_string() }
-    }
-}
-
-/// How many of the Ruby files under `folder` (the first 500, their first 64 KiB) mention any of
-/// `a`, and any of `b`.
-fn mentions_in(root: &Path, folder: &str, a: &[&str], b: &[&str]) -> (usize, usize) {
-    const MAX_FILES: usize = 500;
-    const MAX_BYTES: usize = 64 * 1024;
-    let mut rb = Vec::new();
-    walk(root, &root.join(folder), &mut |rel| rel.ends_with(".rb"), &mut rb, None);
-    rb.sort_by(|x, y| x.path.cmp(&y.path));
-    let (mut in_a, mut in_b) = (0usize, 0usize);
-    for file in rb.iter().take(MAX_FILES) {
-        let Ok(bytes) = std::fs::read(root.join(&file.path)) else { continue };
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BYTES)]);
-        in_a += usize::from(a.iter().any(|m| mentions(&text, m)));
-        in_b += usize::from(b.iter().any(|m| mentions(&text, m)));
-    }
-    (in_a, in_b)
-}
-
-/// minitest's files when spec/ holds minitest specs (or is the only folder there is): spec/'s
-/// too, beside test/'s. None: the framework's default.
-fn minitest_pattern(root: &Path, framework: Framework) -> Option<&'static str> {
-    if framework != Framework::Minitest || !root.join("spec").is_dir() {
-        return None;
-    }
-    let test = root.join("test").is_dir();
-    if test && spec_folder_framework(root).framework != Framework::Minitest {
-        return None;
-    }
-    Some(if test { "{test,spec}/**/{*_test,test_*,*_spec}.rb" } else { "spec/**/{*_spec,*_test,test_*}.rb" })
-}
-
-/// minitest or Test::Unit, from what the Ruby files under test/ mention.
-fn test_folder_framework(root: &Path) -> Result<(Framework, String), Error> {
-    const MINITEST: &[&str] = &[
-        "minitest",
-        "Minitest",
-        "MiniTest",
-        "ActiveSupport::TestCase",
-        "ActionDispatch::IntegrationTest",
-        "ActionDispatch::SystemTestCase",
-        "rails/test_help",
-    ];
-    const TEST_UNIT: &[&str] = &["test/unit", "Test::Unit", "test-unit"];
-    const MAX_FILES: usize = 500;
-    const MAX_BYTES: usize = 64 * 1024;
-    let mut rb = Vec::new();
-    walk(root, &root.join("test"), &mut |rel| rel.ends_with(".rb"), &mut rb, None);
-    rb.sort_by(|a, b| a.path.cmp(&b.path));
-    let (mut minitest, mut test_unit) = (0usize, 0usize);
-    for file in rb.iter().take(MAX_FILES) {
-        let Ok(bytes) = std::fs::read(root.join(&file.path)) else { continue };
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BYTES)]);
-        minitest += usize::from(MINITEST.iter().any(|m| mentions(&text, m)));
-        test_unit += usize::from(TEST_UNIT.iter().any(|m| mentions(&text, m)));
-    }
-    match (minitest, test_unit) {
-        (0, 0) => Ok((Framework::Minitest, "test/ names no framework; minitest is Ruby's default".to_string())),
-        (_, 0) => Ok((Framework::Minitest, "test/ uses minitest".to_string())),
-        (0, _) => Ok((Framework::TestUnit, "test/ uses Test::Unit".to_string())),
-        (m, t) => Err(Error::Framework {
-            root: root.to_path_buf(),
-            reason: format!("test/ has {m} file(s) that mention minitest and {t} that mention Test::Unit"),
-        }),
-    }
-}
-
-/// `needle` in `text` as a whole word: `Test::Unit` is not found in `MiniTest::Unit`.
-fn mentions(text: &str, needle: &str) -> bool {
-    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    text.match_indices(needle).any(|(at, _)| !word(text[..at].chars().next_back()) && !word(text[at + needle.len()..].chars().next()))
-}
-
-/// Found in test/ by `test_*.rb`, but never a test file.
-const NOT_TEST_FILES: &[&str] = &["test_helper.rb"];
 
 /// The files to run: PATHs (files as given, folders searched for `folder_pattern`, a file-name
 /// glob), or the whole pattern when no PATH is given. Sorted, without duplicates.
 pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str) -> Result<Vec<SpecFile>, Error> {
-    let glob = |p: &str| -> Result<GlobMatcher, Error> {
-        Glob::new(p)
-            .map(|g| g.compile_matcher())
-            .map_err(|e| Error::Usage(format!("invalid file pattern `{p}`: {e}")))
-    };
     let mut found: Vec<SpecFile> = Vec::new();
     if paths.is_empty() {
         let matcher = glob(pattern)?;
         let base = literal_prefix(pattern);
-        walk(root, &root.join(&base), &mut |rel| matcher.is_match(rel) && !NOT_TEST_FILES.contains(&file_pattern(rel)), &mut found, None);
+        let mut is_test_file = |rel: &str| matcher.is_match(rel) && !NOT_TEST_FILES.contains(&file_pattern(rel));
+        found.extend(walk(root, &root.join(&base), &mut is_test_file, None).into_iter().map(SpecFile::from));
     } else {
         let file_glob = glob(folder_pattern)?;
         for given in paths {
-            // A rerun line pasted back: `spec/a_spec.rb:12` or `spec/a_spec.rb[1:1]`.
-            let (path, only) = match split_selection(given) {
-                Some((base, only)) if !root.join(given).exists() => (base, Some(only)),
-                _ => (given.as_str(), None),
-            };
-            let full = root.join(path);
-            let meta = std::fs::metadata(&full).map_err(|_| Error::MissingPath(given.clone()))?;
-            if meta.is_dir() && only.is_some() {
-                return Err(Error::Usage(format!("`{given}`: lines and example ids select examples of a file, not of a folder")));
-            }
-            if meta.is_dir() {
-                walk(
-                    root,
-                    &full,
-                    &mut |rel| {
-                        let name = file_pattern(rel);
-                        file_glob.is_match(name) && !NOT_TEST_FILES.contains(&name)
-                    },
-                    &mut found,
-                    None,
-                );
-            } else {
-                let path = relative(root, &full).ok_or_else(|| {
-                    Error::Usage(format!("`{given}` is outside the project at {}", root.display()))
-                })?;
-                // A helper or a README given by mistake would "pass" with 0 examples.
-                let name = file_pattern(&path);
-                if !file_glob.is_match(name) || NOT_TEST_FILES.contains(&name) {
-                    return Err(Error::Usage(format!(
-                        "`{given}` is not a test file: its name does not match `{folder_pattern}`\n  hint: give test files or folders; for other names set `pattern` under [project] in testbot.toml"
-                    )));
-                }
-                found.push(SpecFile { path, size: meta.len(), only });
-            }
+            found.extend(given_path(root, given, &file_glob, folder_pattern)?);
         }
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     found.dedup_by(|later, kept| {
         let same = later.path == kept.path;
         if same {
-            kept.only = merge_only(kept.only.take(), later.only.take());
+            kept.only = Only::merge(kept.only.take(), later.only.take());
         }
         same
     });
@@ -497,6 +257,42 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
         return Err(Error::EmptySelection { what, root: root.to_path_buf() });
     }
     Ok(found)
+}
+
+fn glob(pattern: &str) -> Result<GlobMatcher, Error> {
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher())
+        .map_err(|e| Error::Usage(format!("invalid file pattern `{pattern}`: {e}")))
+}
+
+/// The test files one PATH names: a folder's files whose names match `file_glob`, or the file
+/// (with the part of it a rerun line pasted back names: `spec/a_spec.rb:12`, `spec/a_spec.rb[1:1]`).
+fn given_path(root: &Path, given: &String, file_glob: &GlobMatcher, folder_pattern: &str) -> Result<Vec<SpecFile>, Error> {
+    let (path, only) = match selection::split(given) {
+        Some((base, only)) if !root.join(given).exists() => (base, Some(only)),
+        _ => (given.as_str(), None),
+    };
+    let full = root.join(path);
+    let meta = std::fs::metadata(&full).map_err(|_| Error::MissingPath(given.clone()))?;
+    if meta.is_dir() && only.is_some() {
+        return Err(Error::Usage(format!("`{given}`: lines and example ids select examples of a file, not of a folder")));
+    }
+    if meta.is_dir() {
+        let mut is_test_file = |rel: &str| {
+            let name = file_pattern(rel);
+            file_glob.is_match(name) && !NOT_TEST_FILES.contains(&name)
+        };
+        return Ok(walk(root, &full, &mut is_test_file, None).into_iter().map(SpecFile::from).collect());
+    }
+    let path = relative(root, &full).ok_or_else(|| Error::Usage(format!("`{given}` is outside the project at {}", root.display())))?;
+    // A helper or a README given by mistake would "pass" with 0 examples.
+    let name = file_pattern(&path);
+    if !file_glob.is_match(name) || NOT_TEST_FILES.contains(&name) {
+        return Err(Error::Usage(format!(
+            "`{given}` is not a test file: its name does not match `{folder_pattern}`\n  hint: give test files or folders; for other names set `pattern` under [project] in testbot.toml"
+        )));
+    }
+    Ok(vec![SpecFile { path, size: meta.len(), only }])
 }
 
 /// The files that none of the `excluded` globs matches. A glob matches a file's path from the
@@ -553,96 +349,9 @@ fn group(files: &[SpecFile], isolated: &[&String], groups: &[Vec<String>]) -> Re
     Ok(out)
 }
 
-/// `spec/**/*_spec.rb` → `spec`: the folder a walk can start from.
-fn literal_prefix(pattern: &str) -> PathBuf {
-    let mut prefix = PathBuf::new();
-    let parts: Vec<&str> = pattern.split('/').collect();
-    for part in &parts[..parts.len().saturating_sub(1)] {
-        if part.contains(['*', '?', '[', '{']) {
-            break;
-        }
-        prefix.push(part);
-    }
-    prefix
-}
-
-/// Adds the files below `dir` that `matches`, stopping once `found` holds `limit` of them.
-fn walk(root: &Path, dir: &Path, matches: &mut dyn FnMut(&str) -> bool, found: &mut Vec<SpecFile>, limit: Option<usize>) {
-    if !dir.is_dir() {
-        return;
-    }
-    // Spec files are found the way Ruby's Dir.glob finds them: dot-folders skipped, .gitignore not consulted.
-    let walker = ignore::WalkBuilder::new(dir).standard_filters(false).hidden(true).build();
-    for entry in walker.flatten() {
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let Some(rel) = relative(root, entry.path()) else { continue };
-        if matches(&rel) {
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            found.push(SpecFile { path: rel, size, only: None });
-            if limit.is_some_and(|n| found.len() >= n) {
-                return;
-            }
-        }
-    }
-}
-
-/// `root/spec/./a_spec.rb` → `spec/a_spec.rb`; None when outside the root.
-fn relative(root: &Path, path: &Path) -> Option<String> {
-    let mut parts: Vec<String> = Vec::new();
-    let rel = path.strip_prefix(root).ok()?;
-    for c in rel.components() {
-        match c {
-            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                parts.pop()?;
-            }
-            _ => return None,
-        }
-    }
-    if parts.is_empty() {
-        None
-    } else {
-        Some(parts.join("/"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rspec_parallel_is_passed_as_parallel_rspec_passes_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let args = |user: &[&str]| rspec_parallel_options(dir.path(), Framework::RSpec, &user.iter().map(|a| a.to_string()).collect::<Vec<_>>());
-        assert_eq!(args(&["--tag", "x"]), ["--tag", "x"]);
-        std::fs::create_dir(dir.path().join("spec")).unwrap();
-        std::fs::write(dir.path().join("spec/spec.opts"), "--color\n").unwrap();
-        assert_eq!(args(&[]), ["-O", "spec/spec.opts"]);
-        std::fs::write(dir.path().join(".rspec_parallel"), "--format progress\n").unwrap();
-        assert_eq!(args(&["--tag", "x"]), ["-O", ".rspec_parallel", "--tag", "x"]);
-        assert_eq!(args(&["-O", "mine"]), ["-O", "mine"]);
-        assert_eq!(args(&["--options=mine"]), ["--options=mine"]);
-        assert!(rspec_parallel_options(dir.path(), Framework::Minitest, &[]).is_empty());
-    }
-
-    #[test]
-    fn rerun_lines_split_into_a_path_and_a_part() {
-        let lines = |l: &[u32]| Only { lines: l.to_vec(), ids: Vec::new() };
-        assert_eq!(split_selection("spec/a_spec.rb:12"), Some(("spec/a_spec.rb", lines(&[12]))));
-        assert_eq!(split_selection("./spec/a_spec.rb:12:30"), Some(("./spec/a_spec.rb", lines(&[12, 30]))));
-        assert_eq!(
-            split_selection("spec/a_spec.rb[1:2, 1:5]"),
-            Some(("spec/a_spec.rb", Only { lines: Vec::new(), ids: vec!["1:2".into(), "1:5".into()] }))
-        );
-        for plain in ["spec/a_spec.rb", "spec/a:b_spec.rb", ":12", "spec/a_spec.rb[x]", "spec/a_spec.rb[]", "a_spec.rb:"] {
-            assert_eq!(split_selection(plain), None, "{plain}");
-        }
-        assert_eq!(merge_only(Some(lines(&[1])), Some(lines(&[2, 1]))), Some(lines(&[1, 2])));
-        assert_eq!(merge_only(Some(lines(&[1])), None), None, "the whole file wins");
-    }
 
     fn tree(files: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -652,27 +361,6 @@ mod tests {
             std::fs::write(&p, "x").unwrap();
         }
         dir
-    }
-
-    #[test]
-    fn a_spec_folder_is_minitest_when_its_files_are() {
-        let dir = tree(&[]);
-        let write = |f: &str, body: &str| {
-            let p = dir.path().join(f);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, body).unwrap();
-        };
-        write("spec/a_spec.rb", "require \"minitest/autorun\"\ndescribe \"A\" do\nend\n");
-        assert_eq!(detect(dir.path()).unwrap(), Framework::Minitest);
-        assert_eq!(minitest_pattern(dir.path(), Framework::Minitest), Some("spec/**/{*_spec,*_test,test_*}.rb"));
-        // One file that names RSpec (a spec_helper) makes it RSpec's.
-        write("spec/spec_helper.rb", "RSpec.configure { |c| c.order = :random }\n");
-        assert_eq!(detect(dir.path()).unwrap(), Framework::RSpec);
-        assert_eq!(minitest_pattern(dir.path(), Framework::RSpec), None);
-        // Bare `describe` with nothing named: RSpec, as before.
-        std::fs::remove_file(dir.path().join("spec/spec_helper.rb")).unwrap();
-        write("spec/a_spec.rb", "describe \"A\" do\nend\n");
-        assert_eq!(detect(dir.path()).unwrap(), Framework::RSpec);
     }
 
     fn paths(found: &[SpecFile]) -> Vec<&str> {
@@ -709,50 +397,6 @@ mod tests {
         assert!(err.to_string().starts_with("no spec files matched `spec/**/*_spec.rb` in "), "{err}");
     }
 
-    fn tree_with(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (f, text) in files {
-            let p = dir.path().join(f);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, text).unwrap();
-        }
-        dir
-    }
-
-    #[test]
-    fn detects_each_framework_from_its_folder() {
-        let rspec = tree(&["spec/a_spec.rb"]);
-        assert_eq!(detect(rspec.path()).unwrap(), Framework::RSpec);
-        let minitest = tree_with(&[("test/test_helper.rb", "require 'minitest/autorun'"), ("test/a_test.rb", "require 'test_helper'")]);
-        assert_eq!(detect(minitest.path()).unwrap(), Framework::Minitest);
-        let rails = tree_with(&[("test/models/user_test.rb", "class UserTest < ActiveSupport::TestCase\nend")]);
-        assert_eq!(detect(rails.path()).unwrap(), Framework::Minitest);
-        let test_unit = tree_with(&[("test/test_a.rb", "require 'test/unit'\nclass A < Test::Unit::TestCase; end")]);
-        assert_eq!(detect(test_unit.path()).unwrap(), Framework::TestUnit);
-        let old_minitest = tree_with(&[("test/a_test.rb", "class A < MiniTest::Unit::TestCase; end")]);
-        assert_eq!(detect(old_minitest.path()).unwrap(), Framework::Minitest);
-        let cucumber = tree(&["features/a.feature", "features/step_definitions/s.rb"]);
-        assert_eq!(detect(cucumber.path()).unwrap(), Framework::Cucumber);
-    }
-
-    #[test]
-    fn several_frameworks_or_none_are_named_in_the_error() {
-        let both = tree(&["spec/a_spec.rb", "features/a.feature"]);
-        let err = detect(both.path()).unwrap_err().to_string();
-        assert!(err.contains("it has several: rspec (spec/), cucumber (features/); choose one"), "{err}");
-        assert!(err.contains("--framework NAME"), "{err}");
-        // A leftover test/ without test files does not count.
-        let leftover = tree(&["spec/a_spec.rb", "test/models/.keep", "test/test_helper.rb"]);
-        assert_eq!(detect(leftover.path()).unwrap(), Framework::RSpec);
-        let mixed = tree_with(&[("test/a_test.rb", "require 'minitest/autorun'"), ("test/b_test.rb", "require 'test/unit'")]);
-        let err = detect(mixed.path()).unwrap_err().to_string();
-        assert!(err.contains("1 file(s) that mention minitest and 1 that mention Test::Unit"), "{err}");
-        let none = tree(&["lib/a.rb"]);
-        assert!(detect(none.path()).unwrap_err().to_string().contains("there are no test files here"));
-        let empty_spec = tree(&["spec/spec_helper.rb"]);
-        assert_eq!(detect(empty_spec.path()).unwrap(), Framework::RSpec, "the empty selection is reported later");
-    }
-
     #[test]
     fn test_patterns_skip_the_helper_and_folders_use_the_folder_pattern() {
         let dir = tree(&["test/test_helper.rb", "test/a_test.rb", "test/m/test_b.rb", "test/c_spec.rb", "test/helper.rb"]);
@@ -768,10 +412,4 @@ mod tests {
         assert!(select(dir.path(), &["test/test_helper.rb".into()], f.default_pattern(), f.default_folder_pattern()).is_err());
     }
 
-    #[test]
-    fn prefix_of_pattern() {
-        assert_eq!(literal_prefix("spec/**/*_spec.rb"), PathBuf::from("spec"));
-        assert_eq!(literal_prefix("test/unit/*_test.rb"), PathBuf::from("test/unit"));
-        assert_eq!(literal_prefix("**/*_spec.rb"), PathBuf::new());
-    }
 }

@@ -3,7 +3,8 @@
 
 use crate::errors::Error;
 use crate::framework::Framework;
-use crate::project::{self, Detected};
+use crate::framework::Detected;
+use crate::project;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -45,11 +46,11 @@ fn rails_db(root: &Path) -> Option<RailsDb> {
 impl Findings {
     /// Looks at `root`. `framework` (from `--framework`) wins over what the folders say.
     pub fn gather(root: &Path, framework: Option<&str>) -> Result<Findings, Error> {
-        let detected = project::detect_all(root)?;
+        let detected = crate::framework::detect_all(root).map_err(project::Error::from)?;
         let (framework, evidence, others) = match framework {
             Some(name) => {
                 let framework = Framework::from_name(name).ok_or_else(|| {
-                    Error::Usage(format!("framework `{name}` is not supported (supported: {})", Framework::NAMES.join(", ")))
+                    Error::Usage(format!("framework `{name}` is not supported (supported: {})", Framework::names().join(", ")))
                 })?;
                 let others = detected.into_iter().filter(|d| d.framework != framework).collect();
                 (framework, "--framework".to_string(), others)
@@ -58,7 +59,7 @@ impl Findings {
                 let mut detected = detected.into_iter();
                 let first = detected.next().ok_or_else(|| crate::project::Error::Framework {
                     root: root.to_path_buf(),
-                    reason: "there are no test files here (spec/**/*_spec.rb, test/**/*_test.rb, features/**/*.feature)".to_string(),
+                    reason: crate::framework::detect::NO_TEST_FILES.to_string(),
                 })?;
                 (first.framework, first.evidence, detected.collect())
             }
@@ -91,15 +92,8 @@ pub fn render(f: &Findings) -> String {
     out.push_str(&format!("framework = \"{}\"\n\n", f.framework.name()));
     out.push_str("# Glob of the test files, relative to the project root.\n");
     out.push_str(&format!("# pattern = \"{}\"\n\n", f.framework.default_pattern()));
-    let runner = match f.framework {
-        Framework::RSpec => "bin/rspec",
-        Framework::Minitest | Framework::TestUnit => "ruby -Ilib -Itest",
-        Framework::Cucumber => "ruby -Ilib",
-    };
-    match f.framework {
-        Framework::RSpec => out.push_str("# Shell command prefix that runs the tests instead of `rspec`.\n"),
-        _ => out.push_str("# Shell command prefix that replaces `ruby -Itest` (or `ruby`) in front of testbot's runner.\n"),
-    }
+    let (runner, comment) = f.framework.init_command();
+    out.push_str(comment);
     out.push_str(&format!("# command = \"{runner}\"\n\n"));
     match f.gemfile {
         Some(g) => out.push_str(&format!("# This project has a {g}: the tests run through `bundle exec`.\nbundler = true\n\n")),

@@ -39,9 +39,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         }
         resolved => resolved?,
     };
-    if project.framework == crate::framework::Framework::RSpec {
-        one_seed(&mut project.runner.runner_args);
-    }
+    project.framework.seed_random_order(&mut project.runner.runner_args);
     check_outputs(&options)?;
     let policy = options.policy.clone();
     let selected: Vec<String> = if policy.partition.is_none() { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };
@@ -126,30 +124,6 @@ fn selection_text(options: &project::Options) -> String {
     words.join(" ")
 }
 
-/// `-- --order random` without a seed: one seed for the whole run, passed to every batch, so
-/// that the seed the run shows (and `-- --seed N`) orders every batch as it ran. Without it each
-/// runner would draw its own.
-fn one_seed(args: &mut Vec<String>) {
-    let random = |order: &str| matches!(order, "rand" | "random");
-    let mut asks = false;
-    for (i, arg) in args.iter().enumerate() {
-        let order = match arg.strip_prefix("--order=") {
-            Some(value) => Some(value),
-            None if arg == "--order" => args.get(i + 1).map(String::as_str),
-            None => None,
-        };
-        if arg == "--seed" || arg.starts_with("--seed=") || order.is_some_and(|o| o.contains(':')) {
-            return;
-        }
-        asks |= order.is_some_and(random);
-    }
-    if asks {
-        let mut bytes = [0u8; 2];
-        getrandom::getrandom(&mut bytes).expect("the OS has no random source");
-        args.extend(["--seed".to_string(), u16::from_le_bytes(bytes).to_string()]);
-    }
-}
-
 /// Before anything connects or runs: every file the run will write can be written there. The
 /// runtime log is checked only when given (the default one is testbot's own cache), and not with
 /// `--partition`, which does not write it.
@@ -173,29 +147,4 @@ pub fn list(location: &Location, options: &project::Options, partition: Option<(
     let selection = run::select(&project, partition);
     crate::report::print_list(&selection.estimates);
     Ok(Outcome::new(exit::PASSED))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::one_seed;
-
-    fn words(args: &[&str]) -> Vec<String> {
-        args.iter().map(|a| a.to_string()).collect()
-    }
-
-    #[test]
-    fn random_order_gets_one_seed_for_the_run_unless_it_has_one() {
-        for asks in [&["--order", "random"][..], &["--order=rand"], &["--tag", "x", "--order", "rand"]] {
-            let mut args = words(asks);
-            one_seed(&mut args);
-            assert_eq!(args.len(), asks.len() + 2, "{asks:?}");
-            assert_eq!(args[asks.len()], "--seed");
-            assert!(args[asks.len() + 1].parse::<u16>().is_ok(), "{args:?}");
-        }
-        for left in [&["--order", "random:42"][..], &["--order", "random", "--seed", "7"], &["--seed=7"], &["--order", "defined"], &[]] {
-            let mut args = words(left);
-            one_seed(&mut args);
-            assert_eq!(args, words(left));
-        }
-    }
 }

@@ -1,31 +1,160 @@
-//! Test frameworks: how to start a batch of files, and the event protocol their formatters speak.
+//! Test frameworks: everything testbot knows of each one, behind one interface, and the event
+//! protocol their formatters speak.
 //!
-//! Each framework ships small Ruby support files (embedded in the binary): RSpec a formatter,
-//! minitest, Test::Unit and Cucumber a runner script with its reporter. All print the same JSON
-//! events, one per line, behind a per-run random tag; `protocol` parses those lines back.
+//! One folder per framework (`rspec/`, `minitest/`, `test_unit/`, `cucumber/`) implements
+//! [`TestFramework`]: how its project is detected, which files it runs, its argv, its rerun lines
+//! and its Ruby support files (a formatter or a runner script, embedded in the binary). They
+//! are registered once, in [`REGISTERED`]. All print the same JSON events, one per line
+//! (`ruby/testbot_events.rb`); `protocol` parses those lines back. `selection` holds the
+//! `path:12` / `path[1:2]` syntax, `files` how test files are found.
 
+pub mod argv;
 pub mod client;
+pub mod cucumber;
+pub mod detect;
+pub mod files;
+pub mod minitest;
 pub mod protocol;
+pub mod rspec;
+pub mod selection;
+pub mod test_unit;
 
-use crate::ssh::quote::quote;
+pub use detect::{detect, detect_all, Detected, Undetected};
+pub use files::file_pattern;
 
-const RSPEC_FORMATTER: &str = include_str!("rspec_formatter.rb");
-const EVENTS: &str = include_str!("testbot_events.rb");
-const MINITEST_RUNNER: &str = include_str!("testbot_minitest.rb");
-const TEST_UNIT_RUNNER: &str = include_str!("testbot_test_unit.rb");
-const CUCUMBER_RUNNER: &str = include_str!("testbot_cucumber.rb");
-const PRELOAD_SERVER: &str = include_str!("testbot_preload.rb");
-const COVERAGE: &str = include_str!("testbot_coverage.rb");
-const FORK_SERVER: &str = include_str!("testbot_fork.rb");
-const CLIENT: &str = include_str!("testbot_client.rb");
-const REQUEST: &str = include_str!("testbot_request.rb");
+use std::path::Path;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framework {
-    RSpec,
-    Minitest,
-    TestUnit,
-    Cucumber,
+/// Every framework testbot runs, in the order detection reports them: the one place a
+/// framework is registered.
+pub const REGISTERED: &[Framework] = &[Framework::RSpec, Framework::Minitest, Framework::TestUnit, Framework::Cucumber];
+
+/// The Ruby every framework ships (name, contents): the event writer, the fork server, what it
+/// shares with the preload server, and their client. The preload server is added for the
+/// frameworks that preload.
+const EVENTS: (&str, &str) = ("testbot_events.rb", include_str!("ruby/testbot_events.rb"));
+const PRELOAD_SERVER: (&str, &str) = ("testbot_preload.rb", include_str!("ruby/testbot_preload.rb"));
+const SERVERS: [(&str, &str); 4] = [
+    ("testbot_server.rb", include_str!("ruby/testbot_server.rb")),
+    ("testbot_fork.rb", include_str!("ruby/testbot_fork.rb")),
+    ("testbot_client.rb", include_str!("ruby/testbot_client.rb")),
+    ("testbot_request.rb", include_str!("ruby/testbot_request.rb")),
+];
+
+/// What testbot knows of one test framework. The defaults are what most frameworks do.
+pub trait TestFramework: Sync {
+    /// Its name on the command line and in testbot.toml (`--framework rspec`).
+    fn name(&self) -> &'static str;
+    /// Its name in a sentence (`Test::Unit`).
+    fn title(&self) -> &'static str;
+    /// Other spellings `--framework` takes (lowercase).
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The name parallel_tests gives its runtime log (`tmp/parallel_runtime_<name>.log`).
+    fn parallel_tests_name(&self) -> &'static str {
+        self.name()
+    }
+
+    /// The files a run selects when given no paths.
+    fn default_pattern(&self) -> &'static str;
+    /// The file names a folder given on the command line is searched for.
+    fn default_folder_pattern(&self) -> &'static str {
+        file_pattern(self.default_pattern())
+    }
+    /// This project's files when they are not the default pattern's (minitest specs in spec/).
+    fn project_pattern(&self, _root: &Path) -> Option<&'static str> {
+        None
+    }
+
+    /// Why the project's folders say it uses this framework (`spec/`, `test/ uses minitest`);
+    /// None when they do not. A folder counts only when it holds test files (a Rails app's
+    /// leftover test/ with `.keep` files does not).
+    fn detect(&self, root: &Path) -> Result<Option<String>, Undetected>;
+    /// The folder that, with no test file in it yet, says this framework when it is the only
+    /// framework folder there (`spec`, `test`, `features`).
+    fn home(&self) -> &'static str;
+    /// Its home is the project's only framework folder and holds no test file: whether it is
+    /// this framework's (test/ is minitest's or Test::Unit's, from what its files require).
+    fn owns_bare_home(&self, _root: &Path) -> Result<bool, Undetected> {
+        Ok(true)
+    }
+
+    /// Whether `path:12` and `path[1:2]` run part of a file ([`selection`]), and its examples
+    /// have ids that a run can record and split long files by (RSpec).
+    fn runs_parts_of_files(&self) -> bool {
+        false
+    }
+    /// The runner's arguments as the project gives them (after `--`), with what the framework
+    /// adds from the project's files.
+    fn runner_args(&self, _root: &Path, given: &[String]) -> Vec<String> {
+        given.to_vec()
+    }
+    /// Before a run: arguments that ask for a random order without a seed get one seed for the
+    /// whole run, so that every batch orders as the run shows.
+    fn seed_random_order(&self, _args: &mut Vec<String>) {}
+
+    /// Its own Ruby files (name, contents), written beside the run with the shared ones.
+    fn ruby_files(&self) -> &'static [(&'static str, &'static str)];
+    /// What the fork server loads for every batch: the framework's core as its runner requires
+    /// it first (nothing of the project).
+    fn core_libs(&self) -> &'static [&'static str];
+    /// The folders its runner puts on the load path for `files` (`-Itest`), as `-I` flags.
+    fn load_path(&self, _files: &[String]) -> Vec<String> {
+        Vec::new()
+    }
+    /// The command that runs `files` (relative to the project root) with the support files in
+    /// `support_dir`.
+    fn command(&self, runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String>;
+    /// Whether `--preload` can serve its batches (testbot_preload.rb knows how to run it).
+    fn preloads(&self) -> bool {
+        true
+    }
+
+    /// The line a person pastes to rerun one failed example: `location` and `description` as
+    /// the framework's runner reported them, with `command` (`[project] command`) in place of
+    /// the framework's own runner when the project has one.
+    fn rerun_line(&self, command: Option<&str>, location: &str, description: &str) -> String;
+    /// A command that runs a batch's files again in one process, in the order it was given
+    /// them (`arguments`, as the runner got them), with its random order's seed: what
+    /// reproduces an order-dependent failure.
+    fn batch_command(&self, arguments: &[String], seed: Option<u64>) -> String;
+    /// `testbot init`'s example of a `[project] command`, and the comment above it.
+    fn init_command(&self) -> (&'static str, &'static str);
+}
+
+/// A framework testbot runs: a handle on its [`TestFramework`], which it dereferences to.
+#[derive(Clone, Copy)]
+pub struct Framework(&'static dyn TestFramework);
+
+/// The built-in frameworks by name, for the code and tests that name one.
+#[allow(non_upper_case_globals)]
+impl Framework {
+    pub const RSpec: Framework = Framework(&rspec::RSpec);
+    pub const Minitest: Framework = Framework(&minitest::Minitest);
+    pub const TestUnit: Framework = Framework(&test_unit::TestUnit);
+    pub const Cucumber: Framework = Framework(&cucumber::Cucumber);
+}
+
+impl std::ops::Deref for Framework {
+    type Target = dyn TestFramework;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+impl PartialEq for Framework {
+    fn eq(&self, other: &Framework) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Framework {}
+
+impl std::fmt::Debug for Framework {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Why `--preload` cannot work for a project.
@@ -33,8 +162,18 @@ pub enum Framework {
 pub enum PreloadUnsupported {
     #[error("`--preload` starts the runner inside its own Ruby process and cannot use `[project] command` (`{0}`); remove one of them")]
     Command(String),
-    #[error("`--preload` supports RSpec, minitest and Test::Unit; run this {0} suite without it")]
+    #[error("`--preload` supports {frameworks}; run this {0} suite without it", frameworks = preloading())]
     Framework(&'static str),
+}
+
+/// The registered frameworks `--preload` serves: `RSpec, minitest and Test::Unit`.
+fn preloading() -> String {
+    let titles: Vec<&str> = REGISTERED.iter().filter(|f| f.preloads()).map(|f| f.title()).collect();
+    match titles.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "no framework".to_string(),
+    }
 }
 
 /// How the project wants its runner started.
@@ -58,97 +197,24 @@ impl RunnerConfig {
 }
 
 impl Framework {
-    pub const ALL: &'static [Framework] = &[Framework::RSpec, Framework::Minitest, Framework::TestUnit, Framework::Cucumber];
-    pub const NAMES: &'static [&'static str] = &["rspec", "minitest", "test-unit", "cucumber"];
-
+    /// The registered framework `name` (or one of its other spellings) names.
     pub fn from_name(name: &str) -> Option<Framework> {
-        match name.to_ascii_lowercase().as_str() {
-            "rspec" => Some(Framework::RSpec),
-            "minitest" => Some(Framework::Minitest),
-            "test-unit" | "test_unit" | "testunit" | "test::unit" => Some(Framework::TestUnit),
-            "cucumber" => Some(Framework::Cucumber),
-            _ => None,
-        }
+        let name = name.to_ascii_lowercase();
+        REGISTERED.iter().copied().find(|f| f.name() == name || f.aliases().contains(&name.as_str()))
     }
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            Framework::RSpec => "rspec",
-            Framework::Minitest => "minitest",
-            Framework::TestUnit => "test-unit",
-            Framework::Cucumber => "cucumber",
-        }
-    }
-
-    /// The files a run selects when given no paths.
-    pub fn default_pattern(&self) -> &'static str {
-        match self {
-            Framework::RSpec => "spec/**/*_spec.rb",
-            Framework::Minitest | Framework::TestUnit => "test/**/{*_test,test_*}.rb",
-            Framework::Cucumber => "features/**/*.feature",
-        }
-    }
-
-    /// The file names a folder given on the command line is searched for. minitest/spec suites
-    /// name their files `*_spec.rb`, so a folder given to minitest matches those too.
-    pub fn default_folder_pattern(&self) -> &'static str {
-        match self {
-            Framework::Minitest => "{*_test,test_*,*_spec}.rb",
-            _ => file_pattern(self.default_pattern()),
-        }
-    }
-
-    /// The name parallel_tests gives this framework's runtime log (`tmp/parallel_runtime_<name>.log`).
-    pub fn parallel_tests_name(&self) -> &'static str {
-        match self {
-            Framework::RSpec => "rspec",
-            Framework::Minitest | Framework::TestUnit => "test",
-            Framework::Cucumber => "cucumber",
-        }
+    /// The registered frameworks' names.
+    pub fn names() -> Vec<&'static str> {
+        REGISTERED.iter().map(|f| f.name()).collect()
     }
 
     /// Support files to write beside the run (name, contents).
     pub fn support_files(&self) -> Vec<(&'static str, &'static str)> {
-        let mut files = match self {
-            Framework::RSpec => vec![
-                ("testbot_events.rb", EVENTS),
-                ("testbot_rspec_formatter.rb", RSPEC_FORMATTER),
-                ("testbot_coverage.rb", COVERAGE),
-                ("testbot_preload.rb", PRELOAD_SERVER),
-            ],
-            Framework::Minitest => vec![
-                ("testbot_events.rb", EVENTS),
-                ("testbot_minitest.rb", MINITEST_RUNNER),
-                ("testbot_preload.rb", PRELOAD_SERVER),
-            ],
-            Framework::TestUnit => vec![
-                ("testbot_events.rb", EVENTS),
-                ("testbot_test_unit.rb", TEST_UNIT_RUNNER),
-                ("testbot_preload.rb", PRELOAD_SERVER),
-            ],
-            Framework::Cucumber => vec![("testbot_events.rb", EVENTS), ("testbot_cucumber.rb", CUCUMBER_RUNNER)],
-        };
-        files.extend([("testbot_fork.rb", FORK_SERVER), ("testbot_client.rb", CLIENT), ("testbot_request.rb", REQUEST)]);
+        let mut files = vec![EVENTS];
+        files.extend(self.ruby_files());
+        files.extend(self.preloads().then_some(PRELOAD_SERVER));
+        files.extend(SERVERS);
         files
-    }
-
-    /// What the fork server loads for every batch: the framework's core as its runner requires
-    /// it first (not `minitest/autorun`, nothing of the project), and testbot's events.
-    fn core_libs(&self) -> &'static [&'static str] {
-        match self {
-            // With the files RSpec's runner requires late in every run (the default mocking
-            // adapter and the profiler), which a library that lacks them skips.
-            Framework::RSpec => &[
-                "rspec/core",
-                "rspec/expectations",
-                "rspec/mocks",
-                "rspec/core/mocking_adapters/rspec",
-                "rspec/core/profiler",
-            ],
-            Framework::Minitest => &["minitest"],
-            Framework::TestUnit => &["test/unit", "test/unit/collector", "test/unit/ui/testrunner", "test/unit/ui/testrunnermediator"],
-            Framework::Cucumber => &["cucumber/rspec/disable_option_parser", "cucumber/cli/main"],
-        }
     }
 
     /// The host's fork server (testbot_fork.rb): loads the framework's core under the project's
@@ -174,135 +240,56 @@ impl Framework {
             libs.push_str(lib);
             libs.push('\n');
         }
-        Some((with_runner(runner, &["ruby"], args), libs))
-    }
-
-    /// The command that runs `files` (relative to the project root) with the support files in `support_dir`.
-    pub fn command(&self, runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String> {
-        match self {
-            Framework::RSpec => with_runner(runner, &["rspec"], rspec_args(runner, support_dir, files)),
-            Framework::Minitest | Framework::TestUnit | Framework::Cucumber => {
-                let script = match self {
-                    Framework::Minitest => "testbot_minitest.rb",
-                    Framework::TestUnit => "testbot_test_unit.rb",
-                    _ => "testbot_cucumber.rb",
-                };
-                // The runner script reads `FILE… -- ARGS…`; files always start with `./` or `/`,
-                // so the first `--` is the separator.
-                let mut args = vec![format!("{support_dir}/{script}")];
-                args.extend(files.iter().map(|f| dot_slash(f)));
-                args.push("--".to_string());
-                args.extend(runner.runner_args.iter().cloned());
-                let mut ruby = vec!["ruby".to_string()];
-                if *self != Framework::Cucumber {
-                    ruby.extend(load_path_dirs(files).into_iter().map(|d| format!("-I{d}")));
-                }
-                let ruby: Vec<&str> = ruby.iter().map(String::as_str).collect();
-                with_runner(runner, &ruby, args)
-            }
-        }
+        Some((argv::with_runner(runner, &["ruby"], args), libs))
     }
 
     /// Whether `--preload` works with this framework, and why not.
     pub fn preload_support(&self, runner: &RunnerConfig) -> Result<(), PreloadUnsupported> {
-        match (self, &runner.command) {
-            (Framework::Cucumber, _) => Err(PreloadUnsupported::Framework(self.name())),
-            (_, Some(command)) => Err(PreloadUnsupported::Command(command.clone())),
-            (_, None) => Ok(()),
+        match &runner.command {
+            _ if !self.preloads() => Err(PreloadUnsupported::Framework(self.name())),
+            Some(command) => Err(PreloadUnsupported::Command(command.clone())),
+            None => Ok(()),
         }
     }
 
     /// The preload server of one slot (`--preload`): loads the suite's helper, then serves
-    /// batches on `socket` (a path relative to the runner's directory, or absolute). minitest and
-    /// Test::Unit servers get the folders their runner puts on the load path for the run's
-    /// `files` (`-Itest`): the helper is looked for there and required as the files require it.
+    /// batches on `socket` (a path relative to the runner's directory, or absolute). Given the
+    /// folders the runner puts on the load path for the run's `files` (`-Itest`): the helper is
+    /// looked for there and required as the files require it.
     pub fn preload_server_command(&self, runner: &RunnerConfig, support_dir: &str, socket: &str, files: &[String]) -> Vec<String> {
         let mut args = vec![format!("{support_dir}/testbot_preload.rb"), socket.to_string(), self.name().to_string()];
-        if matches!(self, Framework::Minitest | Framework::TestUnit) {
-            args.extend(load_path_dirs(files).into_iter().map(|d| format!("-I{d}")));
-        }
+        args.extend(self.load_path(files));
         args.push("--".to_string());
         args.extend(runner.runner_args.iter().cloned());
-        with_runner(runner, &["ruby"], args)
+        argv::with_runner(runner, &["ruby"], args)
     }
 
-    /// A batch under `--preload`: a small client that has the slot's preload server run the
-    /// command a fork server's child would run (the server is started under `bundle exec`
-    /// already): testbot's own binary `native` where there is one (this machine), else
-    /// `testbot_client.rb`, which needs no gems and so starts without RubyGems or Bundler.
-    pub fn preload_client_command(
-        &self,
-        runner: &RunnerConfig,
-        support_dir: &str,
-        socket: &str,
-        files: &[String],
-        native: Option<&str>,
-    ) -> Vec<String> {
-        with_client(native, support_dir, socket, "preload", self.command(&runner.forked(), support_dir, files))
-    }
-
-    /// The line a person pastes to rerun one failed example: `location` and `description` as
-    /// the framework's runner reported them. The location is shell-quoted (a file named
-    /// `fail 'x'_spec.rb`); the description after `#` is a comment, kept on its one line.
+    /// [`TestFramework::rerun_line`] with the framework's own runner.
     pub fn rerun_line(&self, location: &str, description: &str) -> String {
-        match self {
-            Framework::RSpec => format!("rspec {} # {}", quote(location), one_line(description)),
-            Framework::Minitest | Framework::TestUnit => {
-                // `Class#test_name` selects exactly one test in both minitest and Test::Unit.
-                let file = strip_line(location);
-                let include = load_path_dirs(&[file.to_string()]).into_iter().map(|d| format!("-I{} ", quote(&d))).collect::<String>();
-                format!("ruby {include}{} -n {}", quote(file), quote(description))
-            }
-            Framework::Cucumber => format!("cucumber {} # {}", quote(location), one_line(description)),
-        }
+        self.0.rerun_line(None, location, description)
     }
-}
 
-impl Framework {
-    /// A command that runs a batch's files again in one process, in the order it was given them
-    /// (`arguments`, as the runner got them), with its random order's seed: what reproduces an
-    /// order-dependent failure. Minitest and Test::Unit have no stock command for several
-    /// files: their files are listed in order.
-    pub fn batch_command(&self, arguments: &[String], seed: Option<u64>) -> String {
-        let files: Vec<String> = arguments.iter().map(|a| quote(a)).collect();
-        let files = files.join(" ");
-        let seed = seed.map(|s| format!("--seed {s} ")).unwrap_or_default();
-        match self {
-            Framework::RSpec => format!("rspec {seed}{files}"),
-            Framework::Cucumber => format!("cucumber {files}"),
-            Framework::Minitest | Framework::TestUnit => format!("# {seed}in this order: {files}"),
-        }
-    }
-}
-
-impl Framework {
-    /// `rerun_line`, with `[project] command` in place of the framework's own runner when the
-    /// project runs its tests through one (`bin/rspec`, `ruby -Ilib -Itest`, `bin/rails test`).
+    /// [`TestFramework::rerun_line`] with `[project] command` in place of the framework's own
+    /// runner when the project runs its tests through one (`bin/rspec`, `ruby -Ilib -Itest`,
+    /// `bin/rails test`).
     pub fn rerun_line_with(&self, command: Option<&str>, location: &str, description: &str) -> String {
-        match (self, command) {
-            (_, None) => self.rerun_line(location, description),
-            (Framework::Minitest | Framework::TestUnit, Some(command)) => {
-                format!("{command} {} -n {}", quote(strip_line(location)), quote(description))
-            }
-            (Framework::RSpec | Framework::Cucumber, Some(command)) => {
-                format!("{command} {} # {}", quote(location), one_line(description))
-            }
-        }
+        self.0.rerun_line(command, location, description)
     }
 }
 
-/// A comment's text with its line breaks as spaces: a pasted line whose comment broke onto a
-/// second line would run that line.
-fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
-}
-
-/// `argv` — a command as [`Framework::command`] gives it for [`RunnerConfig::forked`] — run by
-/// the host's fork server on `socket`, through a small client: testbot's own binary `native`
+/// `argv` — a command as [`TestFramework::command`] gives it for [`RunnerConfig::forked`] — run
+/// by the host's fork server on `socket`, through a small client: testbot's own binary `native`
 /// where there is one (this machine), else `testbot_client.rb`, which needs no gems and so
 /// starts without RubyGems or Bundler.
 pub fn through_fork(support_dir: &str, socket: &str, argv: Vec<String>, native: Option<&str>) -> Vec<String> {
     with_client(native, support_dir, socket, "fork", argv)
+}
+
+/// A batch under `--preload`: `argv`, the command a fork server's child would run (the preload
+/// server is started under `bundle exec` already), run by the slot's preload server on
+/// `socket` through the same client as [`through_fork`].
+pub fn through_preload(support_dir: &str, socket: &str, argv: Vec<String>, native: Option<&str>) -> Vec<String> {
+    with_client(native, support_dir, socket, "preload", argv)
 }
 
 fn with_client(native: Option<&str>, support_dir: &str, socket: &str, kind: &str, argv: Vec<String>) -> Vec<String> {
@@ -314,241 +301,5 @@ fn with_client(native: Option<&str>, support_dir: &str, socket: &str, kind: &str
     wrapped
 }
 
-/// What rspec is given: testbot's formatter, the arguments after `--`, the files.
-fn rspec_args(runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String> {
-    let mut args = vec![
-        "--require".to_string(),
-        format!("{support_dir}/testbot_rspec_formatter.rb"),
-        "--format".to_string(),
-        "Testbot::RSpecFormatter".to_string(),
-    ];
-    args.extend(runner.runner_args.iter().cloned());
-    // `./` keeps a name that starts with `-` from reading as an option.
-    args.extend(files.iter().map(|f| dot_slash(f)));
-    args
-}
-
-/// `test/a_test.rb:12` → `test/a_test.rb`.
-fn strip_line(location: &str) -> &str {
-    match location.rsplit_once(':') {
-        Some((file, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => file,
-        _ => location,
-    }
-}
-
-/// The folders minitest and Test::Unit files expect on the load path (`require "test_helper"`):
-/// the top folder of each file, as `ruby -Itest` gives it.
-fn load_path_dirs(files: &[String]) -> Vec<String> {
-    let mut dirs: Vec<String> = Vec::new();
-    for file in files {
-        let file = file.strip_prefix("./").unwrap_or(file);
-        if file.starts_with('/') {
-            continue;
-        }
-        if let Some((top, _)) = file.split_once('/') {
-            if !dirs.iter().any(|d| d == top) {
-                dirs.push(top.to_string());
-            }
-        }
-    }
-    dirs
-}
-
-/// `spec/**/*_spec.rb` → `*_spec.rb`.
-pub fn file_pattern(pattern: &str) -> &str {
-    pattern.rsplit('/').next().unwrap_or(pattern)
-}
-
-fn dot_slash(path: &str) -> String {
-    if path.starts_with('/') || path.starts_with("./") {
-        path.to_string()
-    } else {
-        format!("./{path}")
-    }
-}
-
-/// `[project] command` runs through `sh -c 'CMD "$@"'` so it may hold shell syntax while the
-/// arguments stay exactly as they are.
-fn with_runner(runner: &RunnerConfig, default: &[&str], args: Vec<String>) -> Vec<String> {
-    let mut argv: Vec<String> = Vec::new();
-    if let Some(command) = &runner.command {
-        argv.extend(["sh".to_string(), "-c".to_string(), format!("{command} \"$@\""), "testbot".to_string()]);
-    } else {
-        if runner.bundler {
-            argv.extend(["bundle".to_string(), "exec".to_string()]);
-        }
-        argv.extend(default.iter().map(|s| s.to_string()));
-    }
-    argv.extend(args);
-    argv
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rspec_command_with_bundler_and_args() {
-        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec!["--tag".into(), "focus".into()] };
-        let argv = Framework::RSpec.command(&runner, "/tmp/x", &["spec/a_spec.rb".into(), "-odd_spec.rb".into()]);
-        assert_eq!(
-            argv,
-            [
-                "bundle", "exec", "rspec", "--require", "/tmp/x/testbot_rspec_formatter.rb", "--format",
-                "Testbot::RSpecFormatter", "--tag", "focus", "./spec/a_spec.rb", "./-odd_spec.rb"
-            ]
-        );
-    }
-
-    #[test]
-    fn minitest_command_puts_files_before_the_separator() {
-        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec!["--seed".into(), "7".into()] };
-        let files = ["test/a_test.rb".to_string(), "test/m/test_b.rb".into(), "spec/c_spec.rb".into()];
-        let argv = Framework::Minitest.command(&runner, "./.testbot", &files);
-        assert_eq!(
-            argv,
-            [
-                "bundle", "exec", "ruby", "-Itest", "-Ispec", "./.testbot/testbot_minitest.rb", "./test/a_test.rb",
-                "./test/m/test_b.rb", "./spec/c_spec.rb", "--", "--seed", "7"
-            ]
-        );
-        let argv = Framework::TestUnit.command(&RunnerConfig::default(), "/s", &["test/a_test.rb".into()]);
-        assert_eq!(argv, ["ruby", "-Itest", "/s/testbot_test_unit.rb", "./test/a_test.rb", "--"]);
-    }
-
-    #[test]
-    fn cucumber_command_and_command_override() {
-        let argv = Framework::Cucumber.command(&RunnerConfig::default(), "/s", &["features/a.feature".into()]);
-        assert_eq!(argv, ["ruby", "/s/testbot_cucumber.rb", "./features/a.feature", "--"]);
-        let runner = RunnerConfig { command: Some("ruby -Ilib".into()), bundler: true, runner_args: vec!["--tags".into(), "@x".into()] };
-        let argv = Framework::Cucumber.command(&runner, "/s", &["features/a.feature".into()]);
-        assert_eq!(argv, ["sh", "-c", "ruby -Ilib \"$@\"", "testbot", "/s/testbot_cucumber.rb", "./features/a.feature", "--", "--tags", "@x"]);
-    }
-
-    #[test]
-    fn rerun_lines_in_each_frameworks_idiom() {
-        assert_eq!(Framework::RSpec.rerun_line("./spec/a_spec.rb:3", "A works"), "rspec ./spec/a_spec.rb:3 # A works");
-        assert_eq!(
-            Framework::Minitest.rerun_line_with(Some("bin/rails test"), "test/a_test.rb:12", "MathTest#test_x"),
-            "bin/rails test test/a_test.rb -n 'MathTest#test_x'"
-        );
-        assert_eq!(Framework::RSpec.rerun_line_with(Some("bin/rspec"), "./spec/a_spec.rb:3", "A works"), "bin/rspec ./spec/a_spec.rb:3 # A works");
-        assert_eq!(
-            Framework::Minitest.rerun_line("test/a_test.rb:12", "MathTest#test_x"),
-            "ruby -Itest test/a_test.rb -n 'MathTest#test_x'"
-        );
-        assert_eq!(
-            Framework::TestUnit.rerun_line("test/unit/a b_test.rb", "A#test: it's fine"),
-            "ruby -Itest 'test/unit/a b_test.rb' -n 'A#test: it'\\''s fine'"
-        );
-        assert_eq!(
-            Framework::Cucumber.rerun_line("features/a.feature:12", "Scenario: adds"),
-            "cucumber features/a.feature:12 # Scenario: adds"
-        );
-    }
-
-    #[test]
-    fn rerun_lines_quote_the_location_and_keep_the_comment_on_its_line() {
-        assert_eq!(
-            Framework::RSpec.rerun_line("./spec/fail 'x'_spec.rb:3", "it's\nrm -rf ~"),
-            "rspec './spec/fail '\\''x'\\''_spec.rb:3' # it's rm -rf ~"
-        );
-        assert_eq!(Framework::RSpec.rerun_line("./spec/a_spec.rb[1:2]", "A"), "rspec './spec/a_spec.rb[1:2]' # A");
-        assert_eq!(
-            Framework::Cucumber.rerun_line_with(Some("bin/cucumber"), "features/$(id).feature:4", "S"),
-            "bin/cucumber 'features/$(id).feature:4' # S"
-        );
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for (framework, name) in Framework::ALL.iter().zip(Framework::NAMES) {
-            assert_eq!(framework.name(), *name);
-            assert_eq!(Framework::from_name(name), Some(*framework));
-        }
-        assert_eq!(Framework::from_name("Test::Unit"), Some(Framework::TestUnit));
-        assert_eq!(Framework::Minitest.default_folder_pattern(), "{*_test,test_*,*_spec}.rb");
-        assert_eq!(Framework::TestUnit.default_folder_pattern(), "{*_test,test_*}.rb");
-    }
-
-    #[test]
-    fn preload_server_and_client_commands() {
-        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec!["--tag".into(), "focus".into()] };
-        let server = Framework::RSpec.preload_server_command(&runner, "./.testbot", ".testbot/preload/slot-2.sock", &["spec/a_spec.rb".into()]);
-        assert_eq!(
-            server,
-            ["bundle", "exec", "ruby", "./.testbot/testbot_preload.rb", ".testbot/preload/slot-2.sock", "rspec", "--", "--tag", "focus"]
-        );
-        let client = Framework::RSpec.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &["spec/a_spec.rb".into()], None);
-        assert_eq!(
-            client,
-            [
-                "ruby", "--disable-gems", "/s/testbot_client.rb", "/s/preload/slot-1.sock", "preload", "rspec", "--require",
-                "/s/testbot_rspec_formatter.rb", "--format", "Testbot::RSpecFormatter", "--tag", "focus", "./spec/a_spec.rb"
-            ]
-        );
-        assert!(Framework::RSpec.preload_support(&runner).is_ok());
-        let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner.clone() };
-        assert!(Framework::RSpec.preload_support(&own).unwrap_err().to_string().contains("`[project] command` (`bin/rspec`)"));
-        assert!(Framework::Minitest.preload_support(&own).is_err());
-        let cucumber = Framework::Cucumber.preload_support(&RunnerConfig::default()).unwrap_err().to_string();
-        assert!(cucumber.contains("supports RSpec, minitest and Test::Unit; run this cucumber suite without it"), "{cucumber}");
-    }
-
-    #[test]
-    fn minitest_and_test_unit_preload_with_the_runners_load_path() {
-        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec!["--require".into(), "my_helper".into()] };
-        let files = ["test/a_test.rb".to_string(), "test/m/test_b.rb".into(), "spec/c_spec.rb".into()];
-        assert!(Framework::Minitest.preload_support(&runner).is_ok() && Framework::TestUnit.preload_support(&runner).is_ok());
-        let server = Framework::Minitest.preload_server_command(&runner, "/s", "/s/preload/slot-1.sock", &files);
-        assert_eq!(
-            server,
-            ["bundle", "exec", "ruby", "/s/testbot_preload.rb", "/s/preload/slot-1.sock", "minitest", "-Itest", "-Ispec", "--", "--require", "my_helper"]
-        );
-        // The client asks for what a fork server's child would run: testbot's runner script.
-        let client = Framework::TestUnit.preload_client_command(&runner, "/s", "/s/preload/slot-1.sock", &files[..1], None);
-        assert_eq!(
-            client,
-            [
-                "ruby", "--disable-gems", "/s/testbot_client.rb", "/s/preload/slot-1.sock", "preload", "ruby", "-Itest", "/s/testbot_test_unit.rb",
-                "./test/a_test.rb", "--", "--require", "my_helper"
-            ]
-        );
-        for framework in [Framework::Minitest, Framework::TestUnit] {
-            let names: Vec<&str> = framework.support_files().iter().map(|(name, _)| *name).collect();
-            assert!(names.contains(&"testbot_preload.rb") && names.contains(&"testbot_client.rb"), "{names:?}");
-        }
-    }
-
-    #[test]
-    fn forked_commands_are_the_fresh_ones_without_bundler_behind_the_client() {
-        let runner = RunnerConfig { command: None, bundler: true, runner_args: vec![] };
-        let (server, libs) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock", None).unwrap();
-        assert_eq!(server, ["bundle", "exec", "ruby", "/s/testbot_fork.rb", "/s/fork/ab.sock"]);
-        assert_eq!(libs, "/s/testbot_events.rb\nminitest\n");
-        // The compiled code's folder follows the socket.
-        let (server, _) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock", Some("/c/compiled")).unwrap();
-        assert_eq!(server[3..], ["/s/testbot_fork.rb", "/s/fork/ab.sock", "/c/compiled"]);
-        let argv = Framework::Minitest.command(&runner.forked(), "/s", &["test/a_test.rb".into()]);
-        assert_eq!(
-            through_fork("/s", "/s/fork/ab.sock", argv.clone(), None),
-            ["ruby", "--disable-gems", "/s/testbot_client.rb", "/s/fork/ab.sock", "fork", "ruby", "-Itest", "/s/testbot_minitest.rb", "./test/a_test.rb", "--"]
-        );
-        // On this machine testbot's own binary is the client.
-        assert_eq!(
-            through_fork("/s", "/s/fork/ab.sock", argv, Some("/bin/testbot")),
-            ["/bin/testbot", client::COMMAND, "/s/fork/ab.sock", "fork", "ruby", "-Itest", "/s/testbot_minitest.rb", "./test/a_test.rb", "--"]
-        );
-        let own = RunnerConfig { command: Some("bin/rspec".into()), ..runner };
-        assert_eq!(Framework::RSpec.fork_server_command(&own, "/s", "/s/x.sock", None), None);
-        assert!(Framework::Cucumber.support_files().iter().any(|(name, _)| *name == "testbot_client.rb"));
-    }
-
-    #[test]
-    fn command_override_goes_through_sh() {
-        let runner = RunnerConfig { command: Some("bin/rspec --no-profile".into()), bundler: true, runner_args: vec![] };
-        let argv = Framework::RSpec.command(&runner, "/s", &["spec/a b_spec.rb".into()]);
-        assert_eq!(&argv[..4], ["sh", "-c", "bin/rspec --no-profile \"$@\"", "testbot"]);
-        assert_eq!(argv.last().unwrap(), "./spec/a b_spec.rb");
-    }
-}
+mod tests;

@@ -13,26 +13,27 @@ pub enum Event {
     Hello,
     /// `seed`: the runner orders at random with this seed (RSpec's `--order random`).
     Start { count: u64, seed: Option<u64> },
-    File { f: String },
+    File { file: String },
     /// An example began: what a hang or a crash is blamed on.
-    ExampleStarted { f: String, d: String, loc: String },
+    ExampleStarted { file: String, description: String, location: String },
     Example {
-        f: String,
-        s: ExampleStatusWire,
-        d: String,
-        loc: String,
-        l: Option<u32>,
-        t: f64,
-        m: Option<String>,
-        bt: Vec<String>,
+        file: String,
+        status: ExampleStatusWire,
+        description: String,
+        /// What the framework takes to rerun it (`./spec/a_spec.rb:12`).
+        location: String,
+        line: Option<u32>,
+        seconds: f64,
+        message: Option<String>,
+        backtrace: Vec<String>,
         /// The framework's id to run just this example again (RSpec's scoped id, `1:2:1`).
         id: Option<String>,
     },
-    FileDone { f: String, t: f64 },
-    LoadError { f: String, m: String },
+    FileDone { file: String, seconds: f64 },
+    LoadError { file: String, message: String },
     /// Text the framework reported outside examples; `error`: it reported an error there (a
     /// failing `before(:suite)`, a helper that did not load).
-    Message { m: String, error: bool },
+    Message { message: String, error: bool },
     /// `--preload`: the slot's server loaded the suite's helper and takes batches.
     PreloadReady,
     /// The host's fork server loaded the framework's core and takes batches.
@@ -40,7 +41,7 @@ pub enum Event {
     Done { examples: u64, failures: u64, pending: u64, errors_outside: u64 },
     /// The batch's client: the batch ended through no doing of the framework's (its exit status
     /// is the client's, not the framework's).
-    Lost { what: LostPart, m: String },
+    Lost { what: LostPart, message: String },
     /// The batch's client: the child ended and the client ends the same way (without it, a
     /// client that ended by a signal was killed from outside).
     ChildEnded,
@@ -60,68 +61,87 @@ pub enum LostPart {
 /// before reading it, and a run may see hundreds of thousands of events.
 #[derive(Deserialize)]
 struct Wire<'a> {
-    #[serde(borrow)]
-    e: std::borrow::Cow<'a, str>,
+    #[serde(borrow, rename = "e")]
+    event: std::borrow::Cow<'a, str>,
     count: Option<u64>,
-    f: Option<String>,
-    s: Option<ExampleStatusWire>,
-    d: Option<String>,
-    loc: Option<String>,
-    l: Option<u32>,
-    t: Option<f64>,
-    m: Option<String>,
-    #[serde(default)]
-    bt: Vec<String>,
+    #[serde(rename = "f")]
+    file: Option<String>,
+    #[serde(rename = "s")]
+    status: Option<ExampleStatusWire>,
+    #[serde(rename = "d")]
+    description: Option<String>,
+    #[serde(rename = "loc")]
+    location: Option<String>,
+    #[serde(rename = "l")]
+    line: Option<u32>,
+    #[serde(rename = "t")]
+    seconds: Option<f64>,
+    #[serde(rename = "m")]
+    message: Option<String>,
+    #[serde(default, rename = "bt")]
+    backtrace: Vec<String>,
     id: Option<String>,
     seed: Option<u64>,
     examples: Option<u64>,
     failures: Option<u64>,
     pending: Option<u64>,
     errors_outside: Option<u64>,
-    #[serde(default)]
-    err: bool,
+    #[serde(default, rename = "err")]
+    error: bool,
     /// What went away (`lost`): `server` or `keeper`.
     what: Option<String>,
     /// The number of this event's mark in the output (`file`, `file_done`).
-    q: Option<u64>,
+    #[serde(rename = "q")]
+    mark: Option<u64>,
+}
+
+/// Why a line on the event channel is not an event this version knows.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// `field` as the wire names it.
+    #[error("a `{event}` event without `{field}`")]
+    Missing { event: String, field: &'static str },
+    #[error("unknown event `{0}`")]
+    Unknown(String),
 }
 
 impl Event {
     /// One event's JSON and the number of its mark in the output, if it has one; an error when
     /// it is not an event this version knows, or lacks a field.
-    pub fn parse_marked(json: &[u8]) -> Result<(Event, Option<u64>), String> {
+    pub fn parse_marked(json: &[u8]) -> Result<(Event, Option<u64>), EventError> {
         // Checked as UTF-8 once for the line rather than once for every string in it.
         let w: Wire = match std::str::from_utf8(json) {
             Ok(text) => serde_json::from_str(text),
             Err(_) => serde_json::from_slice(json),
-        }
-        .map_err(|e| e.to_string())?;
-        let need = |what: &str| format!("a `{}` event without `{what}`", w.e);
-        let event = match &*w.e {
+        }?;
+        let need = |field: &'static str| EventError::Missing { event: w.event.to_string(), field };
+        let event = match &*w.event {
             "hello" => Event::Hello,
             "preload_ready" => Event::PreloadReady,
             "fork_ready" => Event::ForkReady,
             "ex_start" => Event::ExampleStarted {
-                f: w.f.ok_or_else(|| need("f"))?,
-                d: w.d.ok_or_else(|| need("d"))?,
-                loc: w.loc.ok_or_else(|| need("loc"))?,
+                file: w.file.ok_or_else(|| need("f"))?,
+                description: w.description.ok_or_else(|| need("d"))?,
+                location: w.location.ok_or_else(|| need("loc"))?,
             },
             "start" => Event::Start { count: w.count.ok_or_else(|| need("count"))?, seed: w.seed },
-            "file" => Event::File { f: w.f.ok_or_else(|| need("f"))? },
+            "file" => Event::File { file: w.file.ok_or_else(|| need("f"))? },
             "ex" => Event::Example {
-                f: w.f.ok_or_else(|| need("f"))?,
-                s: w.s.ok_or_else(|| need("s"))?,
-                d: w.d.ok_or_else(|| need("d"))?,
-                loc: w.loc.ok_or_else(|| need("loc"))?,
-                l: w.l,
-                t: w.t.unwrap_or_default(),
-                m: w.m,
-                bt: w.bt,
+                file: w.file.ok_or_else(|| need("f"))?,
+                status: w.status.ok_or_else(|| need("s"))?,
+                description: w.description.ok_or_else(|| need("d"))?,
+                location: w.location.ok_or_else(|| need("loc"))?,
+                line: w.line,
+                seconds: w.seconds.unwrap_or_default(),
+                message: w.message,
+                backtrace: w.backtrace,
                 id: w.id,
             },
-            "file_done" => Event::FileDone { f: w.f.ok_or_else(|| need("f"))?, t: w.t.ok_or_else(|| need("t"))? },
-            "load_error" => Event::LoadError { f: w.f.ok_or_else(|| need("f"))?, m: w.m.ok_or_else(|| need("m"))? },
-            "msg" => Event::Message { m: w.m.ok_or_else(|| need("m"))?, error: w.err },
+            "file_done" => Event::FileDone { file: w.file.ok_or_else(|| need("f"))?, seconds: w.seconds.ok_or_else(|| need("t"))? },
+            "load_error" => Event::LoadError { file: w.file.ok_or_else(|| need("f"))?, message: w.message.ok_or_else(|| need("m"))? },
+            "msg" => Event::Message { message: w.message.ok_or_else(|| need("m"))?, error: w.error },
             "done" => Event::Done {
                 examples: w.examples.ok_or_else(|| need("examples"))?,
                 failures: w.failures.ok_or_else(|| need("failures"))?,
@@ -131,11 +151,11 @@ impl Event {
             "child_ended" => Event::ChildEnded,
             "lost" => Event::Lost {
                 what: if w.what.as_deref() == Some("server") { LostPart::Server } else { LostPart::Keeper },
-                m: w.m.ok_or_else(|| need("m"))?,
+                message: w.message.ok_or_else(|| need("m"))?,
             },
-            other => return Err(format!("unknown event `{other}`")),
+            other => return Err(EventError::Unknown(other.to_string())),
         };
-        Ok((event, w.q))
+        Ok((event, w.mark))
     }
 }
 
@@ -328,12 +348,12 @@ mod tests {
             out,
             vec![
                 Piece::Output("{\"e\":\"hel".into()),
-                Piece::Event(Event::Lost { what: LostPart::Server, m: "gone".into() }),
+                Piece::Event(Event::Lost { what: LostPart::Server, message: "gone".into() }),
                 Piece::Event(Event::ChildEnded),
             ]
         );
         let keeper = Event::parse_marked(br#"{"e":"lost","what":"keeper","m":"x"}"#).unwrap().0;
-        assert_eq!(keeper, Event::Lost { what: LostPart::Keeper, m: "x".into() });
+        assert_eq!(keeper, Event::Lost { what: LostPart::Keeper, message: "x".into() });
     }
 
     #[test]
@@ -346,7 +366,7 @@ mod tests {
             out,
             vec![
                 Piece::Event(Event::Hello),
-                Piece::Event(Event::File { f: "./spec/a_spec.rb".into() }),
+                Piece::Event(Event::File { file: "./spec/a_spec.rb".into() }),
                 Piece::Event(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
             ]
         );
@@ -366,14 +386,22 @@ mod tests {
         let line = br#"{"e":"ex","f":"./spec/a_spec.rb","s":"failed","d":"A fails","loc":"./spec/a_spec.rb:3","l":3,"t":0.02,"m":"boom","bt":["x:1"]}"#;
         let out = decode(true, &[line]);
         match &out[0] {
-            Piece::Event(Event::Example { s, l, m, bt, .. }) => {
-                assert_eq!(*s, ExampleStatusWire::Failed);
-                assert_eq!(*l, Some(3));
-                assert_eq!(m.as_deref(), Some("boom"));
-                assert_eq!(bt, &vec!["x:1".to_string()]);
+            Piece::Event(Event::Example { status, line, message, backtrace, .. }) => {
+                assert_eq!(*status, ExampleStatusWire::Failed);
+                assert_eq!(*line, Some(3));
+                assert_eq!(message.as_deref(), Some("boom"));
+                assert_eq!(backtrace, &vec!["x:1".to_string()]);
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_unknown_or_incomplete_event_says_what_is_wrong_by_its_wire_names() {
+        assert_eq!(Event::parse_marked(br#"{"e":"nope"}"#).unwrap_err().to_string(), "unknown event `nope`");
+        assert_eq!(Event::parse_marked(br#"{"e":"file"}"#).unwrap_err().to_string(), "a `file` event without `f`");
+        assert_eq!(Event::parse_marked(br#"{"e":"file_done","f":"a"}"#).unwrap_err().to_string(), "a `file_done` event without `t`");
+        assert!(matches!(Event::parse_marked(b"noise").unwrap_err(), EventError::Json(_)));
     }
 
     #[test]
@@ -382,8 +410,8 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Piece::Event(Event::Message { m: "note".into(), error: false }),
-                Piece::Event(Event::Message { m: "boom".into(), error: true }),
+                Piece::Event(Event::Message { message: "note".into(), error: false }),
+                Piece::Event(Event::Message { message: "boom".into(), error: true }),
             ]
         );
     }
@@ -406,7 +434,7 @@ mod tests {
             ]
         );
         let out = decode(true, &[b"{\"e\":\"file\",\"f\":\"./a_spec.rb\",\"q\":1}\n"]);
-        assert_eq!(out, vec![Piece::Marked(Event::File { f: "./a_spec.rb".into() }, 1)]);
+        assert_eq!(out, vec![Piece::Marked(Event::File { file: "./a_spec.rb".into() }, 1)]);
     }
 
     #[test]

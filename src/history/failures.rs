@@ -65,7 +65,7 @@ fn failures(files: &[FileReport], framework: Framework) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for f in files {
         let failed: Vec<_> = f.examples.iter().filter(|e| e.status == ExampleStatus::Failed).collect();
-        if f.error.is_some() || (framework != Framework::RSpec && !failed.is_empty()) {
+        if f.error.is_some() || (!framework.runs_parts_of_files() && !failed.is_empty()) {
             lines.push(f.path.clone());
             continue;
         }

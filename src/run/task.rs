@@ -74,9 +74,12 @@ impl BatchTask {
             (None, None) => Served::Fresh,
         };
         let argv = match (&slot.preload, &slot.fork) {
-            (Some(socket), _) => {
-                project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args, slot.client.as_deref())
-            }
+            (Some(socket), _) => crate::framework::through_preload(
+                &slot.support_dir,
+                socket,
+                project.framework.command(&project.runner.forked(), &slot.support_dir, &args),
+                slot.client.as_deref(),
+            ),
             (None, Some(fork)) => crate::framework::through_fork(
                 &slot.support_dir,
                 fork,

@@ -301,12 +301,12 @@ impl BatchTracker {
                     events.push(RunEvent::BatchSeed { slot: self.slot.id, seed });
                 }
             }
-            Event::ExampleStarted { f, d, loc } => {
+            Event::ExampleStarted { file: f, description: d, location: loc } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
                 self.example = Some((d, loc));
             }
-            Event::File { f } => {
+            Event::File { file: f } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
                 self.current = Some(i);
@@ -314,7 +314,7 @@ impl BatchTracker {
                 events.push(RunEvent::FileStarted { slot: self.slot.id, path: job.path.clone(), expected_seconds: job.expected_seconds });
                 self.marked(mark, events);
             }
-            Event::Example { f, s, d, loc, l, t, m, bt, id } => {
+            Event::Example { file: f, status: s, description: d, location: loc, line: l, seconds: t, message: m, backtrace: bt, id } => {
                 let i = self.file(&f);
                 let status: ExampleStatus = s.into();
                 self.files[i].started = true;
@@ -338,7 +338,7 @@ impl BatchTracker {
                 });
                 events.push(RunEvent::ExampleFinished { slot: self.slot.id, status });
             }
-            Event::FileDone { f, t } => {
+            Event::FileDone { file: f, seconds: t } => {
                 let i = self.file(&f);
                 if self.current == Some(i) {
                     self.current = None;
@@ -353,7 +353,7 @@ impl BatchTracker {
                 }
                 self.marked(mark, events);
             }
-            Event::LoadError { f, m } => {
+            Event::LoadError { file: f, message: m } => {
                 let path = normalize(&f);
                 if self.index.contains_key(&path) {
                     self.load_errors.push((path, m));
@@ -362,8 +362,8 @@ impl BatchTracker {
                     self.other_errors.push(m.trim().to_string());
                 }
             }
-            Event::Message { m, error: true } => self.other_errors.push(m.trim().to_string()),
-            Event::Message { m, error: false } => {
+            Event::Message { message: m, error: true } => self.other_errors.push(m.trim().to_string()),
+            Event::Message { message: m, error: false } => {
                 if !m.trim().is_empty() {
                     self.messages.push(m.trim_end().to_string());
                 }
@@ -371,7 +371,7 @@ impl BatchTracker {
             Event::Done { examples, failures, pending, errors_outside } => {
                 self.done = Some(Counts { examples, failures, pending, errors_outside })
             }
-            Event::Lost { what, m } => self.lost = Some((what, m)),
+            Event::Lost { what, message: m } => self.lost = Some((what, m)),
             Event::ChildEnded => self.child_ended = true,
         }
     }

@@ -13,7 +13,7 @@ fn jobs(paths: &[&str]) -> Vec<Job> {
 }
 
 fn ex(f: &str, s: ExampleStatusWire) -> Piece {
-    Piece::Event(Event::Example { f: f.into(), s, d: "d".into(), loc: format!("{f}:1"), l: Some(1), t: 0.1, m: None, bt: vec![], id: Some("1:1".into()) })
+    Piece::Event(Event::Example { file: f.into(), status: s, description: "d".into(), location: format!("{f}:1"), line: Some(1), seconds: 0.1, message: None, backtrace: vec![], id: Some("1:1".into()) })
 }
 
 fn ev(e: Event) -> Piece {
@@ -53,15 +53,15 @@ fn clean_batch_reports_each_file_with_its_output() {
         vec![
             out("loading"),
             ev(Event::Start { count: 2, seed: None }),
-            ev(Event::File { f: "./spec/a_spec.rb".into() }),
+            ev(Event::File { file: "./spec/a_spec.rb".into() }),
             out("from a"),
             ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-            ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.5 }),
-            ev(Event::File { f: "./spec/b_spec.rb".into() }),
+            ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.5 }),
+            ev(Event::File { file: "./spec/b_spec.rb".into() }),
             ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
-            ev(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.2 }),
+            ev(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.2 }),
             // A file with no examples is done too.
-            ev(Event::FileDone { f: "./spec/empty_spec.rb".into(), t: 0.0 }),
+            ev(Event::FileDone { file: "./spec/empty_spec.rb".into(), seconds: 0.0 }),
             ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0 }),
         ],
     );
@@ -89,12 +89,12 @@ fn output_goes_to_the_file_its_marks_say_whatever_order_it_is_read_in() {
         vec![
             ev(Event::Hello),
             // Every event first, as when the event pipe is read before the output pipe.
-            marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+            marked(Event::File { file: "./spec/a_spec.rb".into() }, 1),
             ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-            marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
-            marked(Event::File { f: "./spec/b_spec.rb".into() }, 3),
+            marked(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }, 2),
+            marked(Event::File { file: "./spec/b_spec.rb".into() }, 3),
             ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
-            marked(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 }, 4),
+            marked(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.1 }, 4),
             ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0 }),
             out("loading"),
             Piece::OutputMark(1),
@@ -129,7 +129,7 @@ fn output_read_before_the_first_marked_event_waits_for_it() {
             out("hanging now"),
             ev(Event::Hello),
             ev(Event::Start { count: 2, seed: None }),
-            Piece::Marked(Event::File { f: "./spec/hang_spec.rb".into() }, 1),
+            Piece::Marked(Event::File { file: "./spec/hang_spec.rb".into() }, 1),
             ex("./spec/hang_spec.rb", ExampleStatusWire::Passed),
         ],
     );
@@ -146,9 +146,9 @@ fn a_file_the_runner_never_finished_is_an_error_not_a_pass() {
     feed(&mut t, vec![
         ev(Event::Hello),
         ev(Event::Start { count: 3, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
         ev(Event::Done { examples: 3, failures: 2, pending: 0, errors_outside: 0 }),
     ]);
     let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
@@ -174,7 +174,7 @@ fn a_file_the_runner_never_finished_is_an_error_not_a_pass() {
 fn load_error_errors_that_file_and_requeues_the_others() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/bad_spec.rb"]));
     feed(&mut t, vec![
-        ev(Event::LoadError { f: "./spec/bad_spec.rb".into(), m: "SyntaxError".into() }),
+        ev(Event::LoadError { file: "./spec/bad_spec.rb".into(), message: "SyntaxError".into() }),
         ev(Event::Start { count: 0, seed: None }),
         ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
     ]);
@@ -191,10 +191,10 @@ fn kill_batch(jobs_: Vec<Job>) -> BatchTracker {
     let mut t = BatchTracker::new(slot(), jobs_);
     feed(&mut t, vec![
         ev(Event::Start { count: 5, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
-        ev(Event::File { f: "./spec/kill_spec.rb".into() }),
+        ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
+        ev(Event::File { file: "./spec/kill_spec.rb".into() }),
         ex("./spec/kill_spec.rb", ExampleStatusWire::Passed),
         out("about to die"),
     ]);
@@ -283,9 +283,9 @@ fn bad_exit_without_failures_is_an_error_outside_examples() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Start { count: 1, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
         ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
         out("Coverage too low"),
     ]);
@@ -303,7 +303,7 @@ fn bad_exit_without_failures_is_an_error_outside_examples() {
 fn suite_hook_errors_are_reported() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
-        ev(Event::Message { m: "\nAn error occurred in a `before(:suite)` hook.\nRuntimeError".into(), error: true }),
+        ev(Event::Message { message: "\nAn error occurred in a `before(:suite)` hook.\nRuntimeError".into(), error: true }),
         ev(Event::Start { count: 0, seed: None }),
         ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
     ]);
@@ -327,7 +327,7 @@ fn a_stopped_file_keeps_the_failures_it_had() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Start { count: 3, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Failed),
     ]);
@@ -354,9 +354,9 @@ fn errors_outside_examples_that_nothing_explains_are_reported_with_their_count()
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Start { count: 1, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
         ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 2 }),
     ]);
     // Exit 1 goes with those errors: no second error for the exit status.
@@ -395,10 +395,10 @@ fn the_running_file_and_the_output_outside_files_are_there_to_read_meanwhile() {
     feed(&mut t, vec![out("Could not find gem 'rspec'"), ev(Event::Hello), ev(Event::Start { count: 2, seed: None })]);
     assert_eq!(t.current_file(), None);
     assert_eq!(t.batch_output(), "Could not find gem 'rspec'\n");
-    feed(&mut t, vec![ev(Event::File { f: "./spec/b_spec.rb".into() }), out("from b")]);
+    feed(&mut t, vec![ev(Event::File { file: "./spec/b_spec.rb".into() }), out("from b")]);
     assert_eq!(t.current_file(), Some("spec/b_spec.rb"));
     assert_eq!(t.batch_output(), "Could not find gem 'rspec'\n");
-    feed(&mut t, vec![ev(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 })]);
+    feed(&mut t, vec![ev(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.1 })]);
     assert_eq!(t.current_file(), None);
 }
 
@@ -408,13 +408,13 @@ fn events_of_another_file_than_the_running_one_go_to_that_file() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/b_spec.rb"]));
     let events = feed(&mut t, vec![
         ev(Event::Start { count: 3, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        ev(Event::File { f: "./spec/b_spec.rb".into() }),
+        ev(Event::File { file: "./spec/b_spec.rb".into() }),
         ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
         ex("./spec/b_spec.rb", ExampleStatusWire::Passed),
-        ev(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.2 }),
-        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.3 }),
+        ev(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.2 }),
+        ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.3 }),
     ]);
     let started: Vec<&str> = events
         .iter()
@@ -435,11 +435,11 @@ fn output_in_a_file_reported_already_is_kept_outside_files() {
     let mut t = BatchTracker::new(slot(), jobs(&["test/a_test.rb"]));
     let events = feed(&mut t, vec![
         ev(Event::Start { count: 2, seed: None }),
-        ev(Event::File { f: "test/a_test.rb".into() }),
+        ev(Event::File { file: "test/a_test.rb".into() }),
         out("first class"),
         ex("test/a_test.rb", ExampleStatusWire::Passed),
-        ev(Event::FileDone { f: "test/a_test.rb".into(), t: 0.1 }),
-        ev(Event::File { f: "test/a_test.rb".into() }),
+        ev(Event::FileDone { file: "test/a_test.rb".into(), seconds: 0.1 }),
+        ev(Event::File { file: "test/a_test.rb".into() }),
         out("second class"),
         ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
     ]);
@@ -469,12 +469,12 @@ fn output_read_before_its_files_events_goes_to_its_file_when_they_come() {
     let events = feed(&mut t, vec![
         ev(Event::Hello),
         ev(Event::Start { count: 2, seed: None }),
-        marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+        marked(Event::File { file: "./spec/a_spec.rb".into() }, 1),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
-        marked(Event::File { f: "./spec/b_spec.rb".into() }, 3),
+        marked(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }, 2),
+        marked(Event::File { file: "./spec/b_spec.rb".into() }, 3),
         ex("./spec/b_spec.rb", ExampleStatusWire::Passed),
-        marked(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 }, 4),
+        marked(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.1 }, 4),
     ]);
     assert_eq!(finished(&events), vec![
         ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
@@ -490,11 +490,11 @@ fn a_mark_number_seen_before_changes_nothing() {
     let marked = |e: Event, q: u64| Piece::Marked(e, q);
     let events = feed(&mut t, vec![
         ev(Event::Start { count: 1, seed: None }),
-        marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+        marked(Event::File { file: "./spec/a_spec.rb".into() }, 1),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
-        marked(Event::File { f: "./spec/b_spec.rb".into() }, 3),
-        marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
+        marked(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }, 2),
+        marked(Event::File { file: "./spec/b_spec.rb".into() }, 3),
+        marked(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }, 2),
         Piece::OutputMark(1),
         out("from a"),
         Piece::OutputMark(2),
@@ -502,7 +502,7 @@ fn a_mark_number_seen_before_changes_nothing() {
         Piece::OutputMark(3),
         out("from b"),
         ex("./spec/b_spec.rb", ExampleStatusWire::Passed),
-        marked(Event::FileDone { f: "./spec/b_spec.rb".into(), t: 0.1 }, 4),
+        marked(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.1 }, 4),
         Piece::OutputMark(4),
         ev(Event::Done { examples: 2, failures: 0, pending: 0, errors_outside: 0 }),
     ]);
@@ -522,11 +522,11 @@ fn pending_examples_agree_with_the_runners_count() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Start { count: 3, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Pending),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Pending),
-        ev(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }),
+        ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
         ev(Event::Done { examples: 3, failures: 0, pending: 2, errors_outside: 0 }),
     ]);
     let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
@@ -537,10 +537,10 @@ fn pending_examples_agree_with_the_runners_count() {
 fn the_frameworks_notes_outside_examples_are_shown_once_but_not_blank_ones() {
     let mut t = BatchTracker::new(slot(), jobs(&["test/a_test.rb"]));
     feed(&mut t, vec![
-        ev(Event::Message { m: "Run options: --seed 42\n".into(), error: false }),
-        ev(Event::Message { m: "  \n".into(), error: false }),
+        ev(Event::Message { message: "Run options: --seed 42\n".into(), error: false }),
+        ev(Event::Message { message: "  \n".into(), error: false }),
         ev(Event::Start { count: 0, seed: None }),
-        ev(Event::FileDone { f: "test/a_test.rb".into(), t: 0.0 }),
+        ev(Event::FileDone { file: "test/a_test.rb".into(), seconds: 0.0 }),
         ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 0 }),
     ]);
     let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
@@ -557,11 +557,11 @@ fn a_file_whose_end_mark_never_shows_in_the_output_is_reported_at_the_end() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     let events = feed(&mut t, vec![
         ev(Event::Start { count: 1, seed: None }),
-        Piece::Marked(Event::File { f: "./spec/a_spec.rb".into() }, 1),
+        Piece::Marked(Event::File { file: "./spec/a_spec.rb".into() }, 1),
         Piece::OutputMark(1),
         out("from a"),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        Piece::Marked(Event::FileDone { f: "./spec/a_spec.rb".into(), t: 0.1 }, 2),
+        Piece::Marked(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }, 2),
         ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
     ]);
     assert!(finished(&events).is_empty(), "{events:?}");
@@ -585,7 +585,7 @@ fn a_stopped_file_with_only_passes_so_far_is_not_reported_and_one_with_a_failure
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Start { count: 3, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Pending),
     ]);
@@ -595,7 +595,7 @@ fn a_stopped_file_with_only_passes_so_far_is_not_reported_and_one_with_a_failure
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Start { count: 3, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Failed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
@@ -610,7 +610,7 @@ fn a_file_never_reported_as_done_counts_the_time_of_the_examples_it_ran() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb"]));
     feed(&mut t, vec![
         ev(Event::Start { count: 2, seed: None }),
-        ev(Event::File { f: "./spec/a_spec.rb".into() }),
+        ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ev(Event::Done { examples: 2, failures: 0, pending: 0, errors_outside: 0 }),
@@ -623,7 +623,7 @@ fn a_file_never_reported_as_done_counts_the_time_of_the_examples_it_ran() {
 #[test]
 fn a_crash_names_the_example_it_happened_in() {
     let mut t = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb"]));
-    feed(&mut t, vec![ev(Event::ExampleStarted { f: "./spec/kill_spec.rb".into(), d: "dies hard".into(), loc: "./spec/kill_spec.rb:7".into() })]);
+    feed(&mut t, vec![ev(Event::ExampleStarted { file: "./spec/kill_spec.rb".into(), description: "dies hard".into(), location: "./spec/kill_spec.rb:7".into() })]);
     let end = t.finish(CRASH, Ending::Exited);
     let retry = end.requeue.iter().find(|r| r.job.path == "spec/kill_spec.rb").expect("retried");
     assert!(retry.reason.starts_with("the runner process "), "{}", retry.reason);
@@ -635,7 +635,7 @@ fn output_outside_files_goes_with_a_load_error_and_is_not_shown_twice() {
     let mut t = BatchTracker::new(slot(), jobs(&["spec/a_spec.rb", "spec/bad_spec.rb"]));
     feed(&mut t, vec![
         out("warning: from the helper"),
-        ev(Event::LoadError { f: "./spec/bad_spec.rb".into(), m: "SyntaxError".into() }),
+        ev(Event::LoadError { file: "./spec/bad_spec.rb".into(), message: "SyntaxError".into() }),
         ev(Event::Start { count: 0, seed: None }),
         ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
     ]);
@@ -670,7 +670,7 @@ fn a_runner_that_cannot_start_gives_every_file_back_quietly() {
 #[test]
 fn a_batch_whose_server_went_away_keeps_what_is_done_and_sends_the_rest_back_uncharged() {
     let mut t = kill_batch(jobs(&["spec/a_spec.rb", "spec/kill_spec.rb", "spec/c_spec.rb"]));
-    feed(&mut t, vec![ev(Event::Lost { what: LostPart::Keeper, m: "the keeper went away".into() })]);
+    feed(&mut t, vec![ev(Event::Lost { what: LostPart::Keeper, message: "the keeper went away".into() })]);
     assert_eq!(t.lost_under(), Some((LostPart::Keeper, "the keeper went away")));
     let end = t.finish_lost();
     assert!(finished(&end.events).is_empty(), "a_spec was reported live, when it was done");

@@ -124,15 +124,9 @@ module Testbot
                  elsif failure then 'failed'
                  else 'passed'
                  end
-        event = { e: 'ex', f: file, s: status,
-                  d: "#{class_name(result)}##{result.name}",
-                  loc: location(file, source_file, line),
-                  l: same_file?(file, source_file) ? line : nil,
-                  t: result.time || (started ? Testbot.clock - started : 0.0) }
-        if failure
-          event[:m] = message(result, failure)
-          event[:bt] = backtrace(failure)
-        end
+        event = Testbot.example_event(file, status, "#{class_name(result)}##{result.name}", [source_file, line],
+                                      result.time || (started ? Testbot.clock - started : 0.0),
+                                      failure && [message(result, failure), backtrace(failure)])
         @lock.synchronize do
           @count += 1
           @failures += 1 if status == 'failed'
@@ -173,15 +167,6 @@ module Testbot
         end
       rescue StandardError
         [nil, nil]
-      end
-
-      def same_file?(file, source_file)
-        source_file && File.expand_path(file) == File.expand_path(source_file)
-      end
-
-      def location(file, source_file, line)
-        path = file.sub(%r{\A\./}, '')
-        same_file?(file, source_file) && line ? "#{path}:#{line}" : path
       end
 
       def message(result, failure)
@@ -232,10 +217,7 @@ module Testbot
   end
 end
 
-events = Testbot::Events.new
-# The runner and its framework are loaded: a batch that ends now is the files' doing.
-events.emit(e: 'hello')
-batch = Testbot::Batch.from_argv(ARGV)
+events, batch = Testbot.start_runner(ARGV)
 ARGV.replace(batch.args)
 Minitest.singleton_class.prepend(Testbot::Minitest::Hooks)
 Testbot::Minitest.current = Testbot::Minitest.new(events, batch)

@@ -111,19 +111,10 @@ module Testbot
                else 'passed'
                end
       file = @file || @batch.batch_file_for(source_of(test)&.first) || @batch.files.first
-      source_file, line = source_of(test)
-      same = source_file && File.expand_path(source_file) == File.expand_path(file)
-      path = file.sub(%r{\A\./}, '')
-      event = { e: 'ex', f: file, s: status,
-                d: "#{test.class.name}##{test.local_name}",
-                loc: same && line ? "#{path}:#{line}" : path,
-                l: same ? line : nil,
-                t: Testbot.clock - @test_started_at }
       shown = failed.any? ? failed : skipped
-      unless shown.empty?
-        event[:m] = shown.map { |f| message(f) }.join("\n\n")
-        event[:bt] = backtrace(shown.first)
-      end
+      event = Testbot.example_event(file, status, "#{test.class.name}##{test.local_name}", source_of(test),
+                                    Testbot.clock - @test_started_at,
+                                    shown.empty? ? nil : [shown.map { |f| message(f) }.join("\n\n"), backtrace(shown.first)])
       @count += 1
       @failures += 1 if status == 'failed'
       @pending += 1 if status == 'pending'
@@ -199,10 +190,7 @@ Test::Unit::AutoRunner.register_collector(:testbot) do |auto_runner|
   Testbot::TestUnit.current.collect(auto_runner.filters)
 end
 
-events = Testbot::Events.new
-# The runner and its framework are loaded: a batch that ends now is the files' doing.
-events.emit(e: 'hello')
-batch = Testbot::Batch.from_argv(ARGV)
+events, batch = Testbot.start_runner(ARGV)
 ARGV.replace(batch.args)
 state = Testbot::TestUnit.current = Testbot::TestUnit.new(events, batch)
 state.load

@@ -24,6 +24,7 @@
 # kills that group, and when the server goes away the child kills its own group.
 require 'socket'
 require_relative 'testbot_request'
+require_relative 'testbot_server'
 
 module Testbot
   module Preload
@@ -35,27 +36,15 @@ module Testbot
       abort('usage: testbot_preload.rb SOCKET FRAMEWORK [-IDIR…] -- RUNNER_ARGS…') unless framework
       runner_args = argv[(at + 1)..] || []
       # The server's own event channel: out of ENV and closed on exec before the helper loads.
-      fd = ENV.delete('TESTBOT_EVENT_FD').to_s
-      events = fd =~ /\A\d+\z/ ? IO.for_fd(fd.to_i, 'w', autoclose: false) : STDOUT.dup
+      events = Server.event_channel
       events.close_on_exec = true
-      events.sync = true
       if framework == 'rspec'
         load_rspec_helper(runner_args)
       else
         load_test_helper(framework, dirs.map { |d| d.delete_prefix('-I') }, runner_args)
       end
-      server = listen(socket)
-      events.write("{\"e\":\"preload_ready\"}\n")
-      loop do
-        conn = server.accept
-        begin
-          serve(conn, server, events)
-        rescue StandardError => e
-          warn "testbot preload: a batch failed to start: #{e.class}: #{e.message}"
-        ensure
-          conn.close unless conn.closed?
-        end
-      end
+      server = Server.listen(socket)
+      Server.serve_forever(server, events, 'preload_ready', 'preload') { |conn| serve(conn, server, events) }
     end
 
     def load_rspec_helper(rspec_args)
@@ -124,25 +113,11 @@ module Testbot
       STDERR.flush
     end
 
-    # The socket's path may be longer than sun_path allows: bind it from its folder.
-    def listen(path)
-      dir, base = File.split(path)
-      begin
-        Dir.mkdir(dir)
-      rescue Errno::EEXIST
-        nil # another slot's server made it
-      end
-      Dir.chdir(dir) do
-        File.unlink(base) if File.exist?(base)
-        UNIXServer.new(base)
-      end
-    end
-
     # One batch: its command (testbot_request.rb), then the client's stdout, stderr and event
     # channel; says `group PGID` once the child is forked, then `exit N` or `signal N`.
     def serve(conn, server, own_events)
       # The client sends its descriptors once told `ready` (see testbot_fork.rb).
-      say(conn, 'ready')
+      Server.say(conn, 'ready')
       # The client's environment and directory are the slot's, which this server already has.
       request = Testbot::Request.read(conn) or return
       args = request.first
@@ -176,22 +151,12 @@ module Testbot
         nil # the child did it first (or is gone already)
       end
       [alive_r, out_io, err_io, event_io].each(&:close)
-      say(conn, "group #{pid}")
-      status = wait_for(pid, conn)
+      Server.say(conn, "group #{pid}")
+      status, = Server.wait_child(pid, conn)
       alive_w.close
       # What the batch started and left running goes with its group, as a fresh runner's does.
-      begin
-        Process.kill(:KILL, -pid)
-      rescue SystemCallError
-        nil
-      end
-      say(conn, status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}")
-    end
-
-    def say(conn, line)
-      conn.write("#{line}\n")
-    rescue SystemCallError, IOError
-      nil
+      Server.kill_group(pid)
+      Server.say(conn, Server.ended(status))
     end
 
     # In the child: runs the command a fresh process would have run. It ends through `exit` (or
@@ -201,46 +166,13 @@ module Testbot
       when 'rspec'
         exit RSpec::Core::Runner.run(argv.drop(1), $stderr, $stdout)
       when 'ruby'
-        args = argv.drop(1)
-        dirs = []
-        dirs << File.expand_path(args.shift.delete_prefix('-I')) while args.first&.start_with?('-I')
-        # The server put them there already (`ruby -I` would not add them twice either).
-        $LOAD_PATH.unshift(*(dirs - $LOAD_PATH))
-        script = args.shift
-        $0 = script
-        ARGV.replace(args)
-        load script
+        # The server put the folders on the load path already (`ruby -I` would not add them
+        # twice either).
+        Server.load_script(argv.drop(1))
       else
         warn "testbot preload: cannot run #{argv.first.inspect}"
         exit 127
       end
-    end
-
-    # Waits for the child; if the client hangs up first, its batch was killed: so is the child.
-    def wait_for(pid, conn)
-      done_r, done_w = IO.pipe
-      waiter = Thread.new do
-        status = Process.wait2(pid)[1]
-        done_w.write('.')
-        status
-      end
-      watching = [conn, done_r]
-      loop do
-        ready, = IO.select(watching)
-        break if ready.include?(done_r)
-        next unless conn.read_nonblock(4096, exception: false).nil?
-
-        begin
-          Process.kill(:KILL, -pid)
-        rescue SystemCallError
-          nil
-        end
-        watching = [done_r]
-      end
-      waiter.value
-    ensure
-      done_r&.close
-      done_w&.close
     end
   end
 end

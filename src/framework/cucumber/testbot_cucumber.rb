@@ -199,10 +199,7 @@ module Testbot
   end
 end
 
-events = Testbot::Events.new
-# The runner and its framework are loaded: a batch that ends now is the files' doing.
-events.emit(e: 'hello')
-batch = Testbot::Batch.from_argv(ARGV)
+events, batch = Testbot.start_runner(ARGV)
 batch.files.each do |file|
   next unless (error = Testbot::GherkinCheck.error_in(file))
   batch.load_errors[file] = error

@@ -33,6 +33,7 @@
 # batches compile what they load as a fresh process does.
 require 'socket'
 require_relative 'testbot_request'
+require_relative 'testbot_server'
 
 module Testbot
   module ForkServer
@@ -42,9 +43,7 @@ module Testbot
       socket = argv.shift or abort('usage: testbot_fork.rb SOCKET [COMPILED] < LIBS')
       compiled = argv.shift
       libs = STDIN.read.split("\n").reject(&:empty?)
-      fd = ENV.delete('TESTBOT_EVENT_FD').to_s
-      events = fd =~ /\A\d+\z/ ? IO.for_fd(fd.to_i, 'w', autoclose: false) : STDOUT.dup
-      events.sync = true
+      events = Server.event_channel
       # What this process was started with, before `bundle exec` changed it: a batch's own
       # variables are the ones its client has that differ from these.
       launched = launch_env
@@ -58,19 +57,11 @@ module Testbot
       # A full collection now, once, rather than one in every child: a child whose first
       # collection marks the whole inherited heap copies every page it touches.
       GC.start
-      server = listen(socket)
+      server = Server.listen(socket, mode: 0o700, clean: true)
       # Closed in the server only when it ends: every keeper watches the read end.
       alive_r, alive_w = IO.pipe
-      events.write("{\"e\":\"fork_ready\"}\n")
-      loop do
-        conn = server.accept
-        begin
-          serve(conn, server, events, launched, alive_r, alive_w)
-        rescue StandardError => e
-          warn "testbot fork server: a batch failed to start: #{e.class}: #{e.message}"
-        ensure
-          conn.close unless conn.closed?
-        end
+      Server.serve_forever(server, events, 'fork_ready', 'fork server') do |conn|
+        serve(conn, server, events, launched, alive_r, alive_w)
       end
     end
 
@@ -78,28 +69,6 @@ module Testbot
       env = defined?(Bundler) && Bundler.respond_to?(:original_env) ? Bundler.original_env : ENV.to_h
       env.delete('TESTBOT_EVENT_FD')
       env
-    end
-
-    # The socket's path may be longer than sun_path allows: bind it from its folder. Sockets
-    # that nobody listens on (left by a run that was killed) are removed.
-    def listen(path)
-      dir, base = File.split(path)
-      begin
-        Dir.mkdir(dir, 0o700)
-      rescue Errno::EEXIST
-        nil
-      end
-      Dir.chdir(dir) do
-        Dir.glob('*.sock').each do |stale|
-          UNIXSocket.new(stale).close
-        rescue Errno::ECONNREFUSED
-          File.unlink(stale) rescue nil # rubocop:disable Style/RescueModifier
-        rescue SystemCallError
-          nil
-        end
-        File.unlink(base) if File.exist?(base)
-        UNIXServer.new(base)
-      end
     end
 
     # One batch: its command, environment and directory (testbot_request.rb), then the client's
@@ -151,52 +120,12 @@ module Testbot
       events.close
       STDOUT.reopen(File::NULL)
       STDERR.reopen(File::NULL)
-      say(conn, "group #{pid}")
-      done_r, done_w = IO.pipe
-      waiter = Thread.new do
-        status = Process.wait2(pid)[1]
-        done_w.write('.')
-        status
-      end
-      watching = [conn, alive_r, done_r]
-      server_gone = false
-      loop do
-        ready, = IO.select(watching)
-        break if ready.include?(done_r)
-        next if ready == [conn] && !hung_up?(conn)
-
-        # Killed, or the run is over: the child and all it started go with its group.
-        server_gone = ready.include?(alive_r)
-        kill_group(pid)
-        watching = [done_r]
-      end
-      status = waiter.value
-      kill_group(pid)
-      answer = if server_gone
-                 'lost server'
-               else
-                 status.signaled? ? "signal #{status.termsig}" : "exit #{status.exitstatus}"
-               end
-      say(conn, answer)
+      Server.say(conn, "group #{pid}")
+      # Killed, or the run is over: the child and all it started go with its group.
+      status, server_gone = Server.wait_child(pid, conn, [alive_r])
+      Server.kill_group(pid)
+      Server.say(conn, server_gone ? 'lost server' : Server.ended(status))
       exit!(0)
-    end
-
-    def kill_group(pgid)
-      Process.kill(:KILL, -pgid)
-    rescue SystemCallError
-      nil # nothing of it is left
-    end
-
-    def say(conn, line)
-      conn.write("#{line}\n")
-    rescue SystemCallError, IOError
-      nil
-    end
-
-    def hung_up?(conn)
-      conn.read_nonblock(4096, exception: false).nil?
-    rescue SystemCallError, IOError
-      true
     end
 
     # The client's variables that differ from the server's start, over the server's own (which
@@ -221,14 +150,7 @@ module Testbot
         RSpec.configuration.start_time = RSpec::Core::Time.now
         RSpec::Core::Runner.invoke
       when 'ruby'
-        args = argv.drop(1)
-        dirs = []
-        dirs << args.shift.delete_prefix('-I') while args.first&.start_with?('-I')
-        $LOAD_PATH.unshift(*dirs.map { |d| File.expand_path(d) })
-        script = args.shift
-        $0 = script
-        ARGV.replace(args)
-        load script
+        Server.load_script(argv.drop(1))
       else
         warn "testbot fork server: cannot run #{argv.first.inspect}"
         exit 127

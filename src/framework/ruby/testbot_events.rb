@@ -213,6 +213,30 @@ module Testbot
     end
   end
 
+  # The start of every runner script (minitest, Test::Unit, Cucumber): the event channel, the
+  # `hello` event (the runner and its framework are loaded: a batch that ends now is the files'
+  # doing), and the batch its arguments name.
+  def self.start_runner(argv)
+    events = Events.new
+    events.emit(e: 'hello')
+    [events, Batch.from_argv(argv)]
+  end
+
+  # The `ex` event of a test that ran in `file` (as the batch names it) and whose method is
+  # written at `source` ([file, line]): its location is that line when the method is in `file`
+  # itself, else the file. `failure`: its message and backtrace, when it has one.
+  def self.example_event(file, status, description, source, seconds, failure = nil)
+    source_file, line = source
+    same = source_file && File.expand_path(source_file) == File.expand_path(file)
+    path = file.sub(%r{\A\./}, '')
+    event = { e: 'ex', f: file, s: status, d: description,
+              loc: same && line ? "#{path}:#{line}" : path,
+              l: same ? line : nil,
+              t: seconds }
+    event[:m], event[:bt] = failure if failure
+    event
+  end
+
   # The backtrace without testbot's own frames and Ruby's require machinery.
   def self.clean_backtrace(backtrace)
     Array(backtrace).map(&:to_s).reject do |line|
