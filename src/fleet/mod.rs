@@ -11,13 +11,14 @@ pub mod hooks;
 pub mod lease;
 pub mod preload;
 pub mod remote;
+pub mod servers;
 mod slots;
 pub mod tmpdir;
 
 pub use error::Error;
 pub use slots::{build_slots, host_env, run_setup_hooks, PreparedHost, Slot};
 
-use crate::events::RunEvent;
+use crate::events::{RunEvent, Warning};
 use crate::inventory::Inventory;
 use crate::project::Project;
 use crate::signals::Signals;
@@ -108,7 +109,7 @@ pub async fn prepare(
             return Ok(None);
         };
         for note in &leased.notes {
-            emit(RunEvent::Warning(note.clone()));
+            emit(RunEvent::Warning(Warning::Leasing(note.clone())));
         }
         hosts = leased.hosts;
         _leases = leased.leases;
@@ -123,7 +124,7 @@ pub async fn prepare(
     let (hosts, hook_failures) = hooked;
     failures.extend(hook_failures);
     for failure in &failures {
-        emit(RunEvent::Warning(format!("host `{}` is left out of this run: {}", failure.name, failure.reason)));
+        emit(RunEvent::Warning(Warning::HostLeftOut { host: failure.name.clone(), reason: failure.reason.clone() }));
     }
     if hosts.is_empty() {
         let mut reasons: Vec<String> = failures.iter().map(|f| format!("  {}: {}", f.name, f.reason)).collect();

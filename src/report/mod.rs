@@ -12,6 +12,7 @@ pub mod merge;
 mod summary;
 pub mod sync;
 pub mod term;
+mod warning;
 
 pub use display::{DisplayOptions, FailureOutput, StatusLevel};
 pub use summary::{NoTests, Totals, Verdict};
@@ -270,7 +271,7 @@ impl Reporter {
     pub fn handle(&mut self, event: &RunEvent) {
         self.display.event(event);
         match event {
-            RunEvent::Warning(message) => self.warn(message),
+            RunEvent::Warning(warning) => self.warn(&warning.to_string()),
             RunEvent::Stopping(why) => self.stopping(*why),
             RunEvent::InterruptedBeforeRun { doing, done } => self.interrupted_before_run(doing, done),
             RunEvent::RunStarted { files, planned, slots, expected_seconds, partition, estimated_by_size, .. } => {

@@ -2,6 +2,7 @@
 //! it when a file runs past its limit or the run stops, and tell the dispatcher how it ended.
 
 use super::plan::Limits;
+use crate::fleet::servers::Launch;
 use crate::fleet::{tmpdir, Slot};
 use super::{BatchEnd, BatchTracker, Ending, Msg};
 use crate::events::RunEvent;
@@ -23,6 +24,16 @@ enum Served {
     Preload,
 }
 
+impl From<Launch<'_>> for Served {
+    fn from(launch: Launch<'_>) -> Served {
+        match launch {
+            Launch::Fresh => Served::Fresh,
+            Launch::Forked { .. } => Served::Fork,
+            Launch::Preloaded { .. } => Served::Preload,
+        }
+    }
+}
+
 /// Why a batch's slot can take no more work as it did.
 #[derive(Debug)]
 pub(super) enum Lost {
@@ -35,6 +46,31 @@ pub(super) enum Lost {
 /// How long a killed runner's output may take to end. A process that cannot pass on its
 /// descriptors' end (a stopped server holds them) must not hold the run past its limits.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// What every batch task starts from: the project, the time limits, the way back to the
+/// dispatcher and the run's stop signal.
+pub(super) struct Launcher<'a> {
+    pub(super) project: &'a Project,
+    limits: Arc<Limits>,
+    tx: mpsc::UnboundedSender<Msg>,
+    cancel: watch::Sender<bool>,
+}
+
+impl<'a> Launcher<'a> {
+    pub(super) fn new(project: &'a Project, limits: Arc<Limits>, tx: mpsc::UnboundedSender<Msg>) -> Launcher<'a> {
+        Launcher { project, limits, tx, cancel: watch::channel(false).0 }
+    }
+
+    /// Starts `batch` on slot `index` (`slot`) as a task of its own.
+    pub(super) fn start(&self, slot: &Slot, index: usize, batch: Batch) {
+        tokio::spawn(BatchTask::new(slot, index, batch, self).run());
+    }
+
+    /// Tells every running batch to stop.
+    pub(super) fn stop_all(&self) {
+        let _ = self.cancel.send(true);
+    }
+}
 
 /// A batch ready to start on its slot.
 pub(super) struct BatchTask {
@@ -55,36 +91,26 @@ pub(super) struct BatchTask {
 }
 
 impl BatchTask {
-    pub(super) fn new(
-        slot: &Slot,
-        index: usize,
-        batch: Batch,
-        project: &Project,
-        limits: Arc<Limits>,
-        channels: (mpsc::UnboundedSender<Msg>, watch::Receiver<bool>),
-    ) -> BatchTask {
+    fn new(slot: &Slot, index: usize, batch: Batch, launcher: &Launcher) -> BatchTask {
+        let Launcher { project, limits, .. } = launcher;
         let files: Vec<String> = batch.jobs.iter().map(|j| j.path.clone()).collect();
         // A rerun of failed examples names them, `spec/a_spec.rb[1:2,1:5]`; a selection by lines,
         // `spec/a_spec.rb:12:30`.
         let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
-        let arguments = args.clone();
-        let served = match (&slot.preload, &slot.fork) {
-            (Some(_), _) => Served::Preload,
-            (None, Some(_)) => Served::Fork,
-            (None, None) => Served::Fresh,
-        };
-        let argv = match (&slot.preload, &slot.fork) {
-            (Some(socket), _) => {
+        let launch = slot.launch();
+        let argv = match launch {
+            Launch::Preloaded { socket } => {
                 project.framework.preload_client_command(&project.runner, &slot.support_dir, socket, &args, slot.client.as_deref())
             }
-            (None, Some(fork)) => crate::framework::through_fork(
+            Launch::Forked { socket } => crate::framework::through_fork(
                 &slot.support_dir,
-                fork,
+                socket,
                 project.framework.command(&project.runner.forked(), &slot.support_dir, &args),
                 slot.client.as_deref(),
             ),
-            (None, None) => project.framework.command(&project.runner, &slot.support_dir, &args),
+            Launch::Fresh => project.framework.command(&project.runner, &slot.support_dir, &args),
         };
+        let served = Served::from(launch);
         let sync = protocol::new_sync();
         let mut env = slot.env.clone();
         env.push((protocol::SYNC_VAR.to_string(), sync.clone()));
@@ -92,19 +118,18 @@ impl BatchTask {
             env.push((crate::framework::client::START_TIMEOUT_VAR.to_string(), limits.server_start.as_secs_f64().to_string()));
         }
         let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, slot.workdir.clone()).with_events();
-        let (tx, cancel) = channels;
         BatchTask {
             host: slot.host.clone(),
             index,
             tracker: BatchTracker::new(slot.info.clone(), batch.jobs),
             served,
             files,
-            arguments,
+            arguments: args,
             command,
             sync,
-            limits,
-            tx,
-            cancel,
+            limits: limits.clone(),
+            tx: launcher.tx.clone(),
+            cancel: launcher.cancel.subscribe(),
         }
     }
 
