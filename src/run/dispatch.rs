@@ -5,7 +5,7 @@
 
 use super::hosts::{boot_waves, HostState};
 use super::plan::Workload;
-use super::settle::{not_run, Settle};
+use super::settle::{not_run, RunPhase, Settle};
 use super::task::{Launcher, Lost};
 use super::{Emit, Error, Msg, Policy, RunConfig};
 use crate::events::{ExampleStatus, RunEvent, Stop, Warning};
@@ -165,7 +165,7 @@ impl<'a> Dispatcher<'a> {
             let gone: Vec<String> = self.hosts.iter().map(|h| h.prepared.host.name().to_string()).collect();
             let why = format!("no host was left to run it ({} left the run)", gone.join(", "));
             for job in self.queue.drain() {
-                self.settle.file(not_run(job, why.clone(), String::new()), &mut self.queue, true, emit);
+                self.settle.file(not_run(job, why.clone(), String::new()), &mut self.queue, RunPhase::Stopping, emit);
             }
         }
         Ok(())
@@ -224,7 +224,7 @@ impl<'a> Dispatcher<'a> {
                     self.queue.observe_file(report.expected_seconds, report.seconds);
                 }
                 let returned = self.queue.returned();
-                self.failures_seen += self.settle.file(*report, &mut self.queue, self.stopped.is_some(), emit);
+                self.failures_seen += self.settle.file(*report, &mut self.queue, RunPhase::of(self.stopped), emit);
                 // A retry went back to the queue: an idle slot may take it.
                 self.dispatch |= self.queue.returned() != returned;
             }
@@ -290,7 +290,7 @@ impl<'a> Dispatcher<'a> {
             for event in events {
                 match event {
                     RunEvent::FileFinished(report) => {
-                        self.settle.file(*report, &mut self.queue, true, emit);
+                        self.settle.file(*report, &mut self.queue, RunPhase::Stopping, emit);
                     }
                     event => emit(event),
                 }
