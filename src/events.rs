@@ -1,5 +1,5 @@
 //! The events a run produces. Batch tasks and the dispatcher send them to the caller of
-//! `run::execute`; the reporter consumes them, `history` reads file reports back.
+//! `run::Runner::execute`; the reporter consumes them, `history` reads file reports back.
 
 use serde::Serialize;
 use std::sync::Arc;

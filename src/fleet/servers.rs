@@ -36,6 +36,16 @@ impl Slot {
     }
 }
 
+/// Host `h`'s fork server went away or is stuck: its slots run fresh processes from now on.
+/// Whether any of them was forking from it.
+pub fn forget_fork_server(slots: &mut [Slot], h: usize) -> bool {
+    let mut dropped = false;
+    for slot in slots.iter_mut().filter(|s| s.host_index == h) {
+        dropped |= slot.fork.take().is_some();
+    }
+    dropped
+}
+
 /// The run's servers: those running, the fork servers still booting, and the hosts whose
 /// `--preload` helper did not load.
 pub struct RunServers {
@@ -171,6 +181,39 @@ fn first_line(why: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::SlotInfo;
+    use std::sync::Arc;
+
+    fn slot(host_index: usize, fork: Option<&str>, preload: Option<&str>) -> Slot {
+        Slot {
+            info: SlotInfo { id: 1, host: Arc::from("local"), host_slot: 1 },
+            host_index,
+            host: Arc::new(crate::ssh::LocalHost::new()),
+            env: Vec::new(),
+            workdir: "/nonexistent".into(),
+            support_dir: ".testbot".into(),
+            preload: preload.map(str::to_string),
+            fork: fork.map(str::to_string),
+            client: None,
+        }
+    }
+
+    #[test]
+    fn a_slot_uses_its_preload_server_first_then_its_hosts_fork_server() {
+        assert_eq!(slot(0, None, None).launch(), Launch::Fresh);
+        assert_eq!(slot(0, Some("f.sock"), None).launch(), Launch::Forked { socket: "f.sock" });
+        // With --preload both are set: the preload server is the fork server's child.
+        assert_eq!(slot(0, Some("f.sock"), Some("p.sock")).launch(), Launch::Preloaded { socket: "p.sock" });
+    }
+
+    #[test]
+    fn a_lost_fork_server_leaves_only_its_hosts_slots_fresh() {
+        let mut slots = vec![slot(0, Some("a.sock"), None), slot(1, Some("b.sock"), None)];
+        assert!(forget_fork_server(&mut slots, 0));
+        assert_eq!(slots[0].launch(), Launch::Fresh);
+        assert_eq!(slots[1].launch(), Launch::Forked { socket: "b.sock" });
+        assert!(!forget_fork_server(&mut slots, 0), "said once");
+    }
 
     #[test]
     fn a_warning_keeps_the_first_line_of_why_a_server_did_not_start() {

@@ -9,7 +9,7 @@ use super::settle::{not_run, RunPhase, Settle};
 use super::task::{Launcher, Lost};
 use super::{Emit, Error, Msg, Policy, RunConfig};
 use crate::events::{ExampleStatus, RunEvent, Stop, Warning};
-use crate::fleet::servers::{Launch, RunServers};
+use crate::fleet::servers::{self, Launch, RunServers};
 use crate::fleet::{PreparedHost, Slot};
 use crate::schedule::Queue;
 use crate::signals::Signals;
@@ -252,11 +252,7 @@ impl<'a> Dispatcher<'a> {
     /// Host `h`'s fork server went away or is stuck: no batch goes back to it; its slots run
     /// fresh processes from now on, a core's worth booting at a time (said once).
     fn fork_server_lost(&mut self, h: usize, reason: &str, emit: Emit<'_>) {
-        let mut dropped = false;
-        for slot in self.slots.iter_mut().filter(|s| s.host_index == h) {
-            dropped |= slot.fork.take().is_some();
-        }
-        if dropped {
+        if servers::forget_fork_server(&mut self.slots, h) {
             self.hosts[h].boots_fresh();
             let host = self.hosts[h].prepared.host.name().to_string();
             emit(RunEvent::Warning(Warning::ForkServerLost { host, reason: reason.to_string() }));

@@ -60,3 +60,38 @@ impl<'a> HostState<'a> {
 pub(super) fn boot_waves(hosts: &[HostState], slots: &[Slot], waves: Vec<usize>) -> Vec<usize> {
     slots.iter().zip(waves).map(|(slot, wave)| if hosts[slot.host_index].boots_at_once() { 0 } else { wave }).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(slots: usize, cores: usize) -> PreparedHost {
+        PreparedHost {
+            host: std::sync::Arc::new(crate::ssh::LocalHost::new()),
+            slots,
+            boot_parallelism: cores,
+            workdir: "/nonexistent".into(),
+            support_dir: ".testbot".into(),
+            compiled_dir: None,
+            client: None,
+            slot_numbers: Vec::new(),
+            tmp_dir: None,
+        }
+    }
+
+    fn state(prepared: &PreparedHost, forks: bool) -> HostState<'_> {
+        let boot_limit = if forks { prepared.boot_parallelism.max(prepared.slots) } else { prepared.boot_parallelism };
+        HostState { prepared, booting: 0, boot_limit, ready: true, left: false, forks }
+    }
+
+    #[test]
+    fn a_host_whose_batches_fork_boots_all_its_slots_at_once_until_it_runs_fresh_processes() {
+        let prepared = host(8, 2);
+        let mut forked = state(&prepared, true);
+        assert!(forked.boots_at_once());
+        forked.boots_fresh();
+        assert_eq!(forked.boot_limit, 2, "a core's worth at a time");
+        assert!(!forked.boots_at_once());
+        assert!(!state(&prepared, false).boots_at_once());
+    }
+}
