@@ -18,7 +18,7 @@ mod sim;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testbot::report::{ReportConfig, Reporter};
-use testbot::run::{execute, Policy};
+use testbot::run::{Policy, RunBuilder};
 
 // The allocator the testbot binary uses (src/main.rs).
 #[global_allocator]
@@ -119,7 +119,7 @@ fn main() {
             let signals = testbot::signals::Signals::install().expect("listen for Ctrl-C");
             tokio::spawn(async move {
                 let mut emit = |event| reporter.record(event);
-                execute(&project, hosts, &policy, None, started, &signals, &mut emit).await.map(|_| testbot::errors::exit_code_of(reporter.finish().verdict()))
+                RunBuilder::new(&project, &policy).started(started).build(hosts).execute(&signals, &mut emit).await.map(|_| testbot::errors::exit_code_of(reporter.finish().verdict()))
             })
             .await
         })

@@ -1,5 +1,5 @@
 //! The events a run produces. Batch tasks and the dispatcher send them to the caller of
-//! `run::execute`; the reporter consumes them, `history` reads file reports back.
+//! `run::Runner::execute`; the reporter consumes them, `history` reads file reports back.
 
 use serde::Serialize;
 use std::sync::Arc;
@@ -201,7 +201,7 @@ pub enum RunEvent {
     },
     /// Something the person running testbot should know that does not fail the run (a host left
     /// out, a note from leasing slots).
-    Warning(String),
+    Warning(Warning),
     /// The run is stopping early (the first reason only): what runs is being stopped.
     Stopping(Stop),
     /// A signal stopped the run before any batch ran, while it was `doing` something; `done`:
@@ -223,6 +223,26 @@ pub enum RunEvent {
         wall_seconds: f64,
         stopped: Option<Stop>,
     },
+}
+
+/// Something the person running testbot should know that does not fail the run, one kind per
+/// variant; `report/warning.rs` puts it into words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// A host takes no part in the run (not reached, not synced, no free slot, a hook or the
+    /// `--preload` helper failed there), and why.
+    HostLeftOut { host: String, reason: String },
+    /// A host's fork server did not start (`reason`: the first line of why; `-v` logs all of
+    /// it): its batches run as fresh processes.
+    ForkServerNotStarted { host: String, reason: String },
+    /// A host's fork server went away or is stuck during the run: its batches run as fresh
+    /// processes from then on.
+    ForkServerLost { host: String, reason: String },
+    /// The `after_run` hook failed on a host.
+    AfterRunFailed { host: String, reason: String },
+    /// A note from leasing slots on shared hosts (fewer slots, waiting for one), as
+    /// `fleet::lease` words it.
+    Leasing(String),
 }
 
 /// What the merge of the batches' coverage results said.

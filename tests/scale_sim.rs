@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use testbot::report::{ReportConfig, Reporter};
-use testbot::run::{execute, Policy};
+use testbot::run::{Policy, RunBuilder};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
@@ -40,9 +40,8 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
     let mut emit = |event| reporter.record(event);
-    let ended = execute(&project, sim::hosts(&script, 10, 5, 2), &policy, None, Instant::now(), &testbot::signals::Signals::never(), &mut emit)
-        .await
-        .unwrap();
+    let runner = RunBuilder::new(&project, &policy).started(Instant::now()).build(sim::hosts(&script, 10, 5, 2));
+    let ended = runner.execute(&testbot::signals::Signals::never(), &mut emit).await.unwrap();
     assert_eq!(ended, testbot::run::Ended::Ran);
     let verdict = reporter.finish().verdict();
 

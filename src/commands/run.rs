@@ -100,7 +100,8 @@ async fn prepare_and_run(
         return Ok(Ended::Interrupted);
     };
     let fleet::Fleet { hosts, keep } = fleet;
-    let ended = run::execute(project, hosts, policy, inventory.hooks.after_run.as_deref(), started, signals, emit).await;
+    let runner = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref()).started(started).build(hosts);
+    let ended = runner.execute(signals, emit).await;
     drop(keep);
     Ok(ended?)
 }

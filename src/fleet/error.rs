@@ -90,7 +90,7 @@ fn sync_failed(error: &SyncError) -> String {
     }
 }
 
-/// A host that is left out, and why: `host `x` is left out of this run: <why>`.
+/// A host that is left out, and why (`report/warning.rs` words it as a run's warning).
 #[derive(Debug)]
 pub struct LeftOut {
     pub host: String,
@@ -100,12 +100,6 @@ pub struct LeftOut {
 impl LeftOut {
     pub fn new(host: impl Into<String>, failure: HostFailure) -> LeftOut {
         LeftOut { host: host.into(), failure }
-    }
-}
-
-impl fmt::Display for LeftOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "host `{}` is left out of this run: {}", self.host, self.failure)
     }
 }
 
@@ -176,12 +170,11 @@ mod tests {
     }
 
     #[test]
-    fn a_left_out_host_is_one_sentence() {
-        let left = LeftOut::new("ci-1", HostFailure::SlotsInUse { slots: 2 });
-        assert_eq!(left.to_string(), "host `ci-1` is left out of this run: all its 2 slots are in use by other testbot runs");
+    fn a_host_failure_says_why_in_words_a_warning_can_end_with() {
+        assert_eq!(HostFailure::SlotsInUse { slots: 2 }.to_string(), "all its 2 slots are in use by other testbot runs");
         let exit = ExitInfo { code: Some(127), signal: None };
-        let left = LeftOut::new("ci-2", HostFailure::CoreCount { exit, stderr: "nproc: not found".into() });
-        assert_eq!(left.to_string(), "host `ci-2` is left out of this run: could not read its core count (exited with status 127): nproc: not found");
+        let failure = HostFailure::CoreCount { exit, stderr: "nproc: not found".into() };
+        assert_eq!(failure.to_string(), "could not read its core count (exited with status 127): nproc: not found");
     }
 
     #[test]

@@ -193,9 +193,9 @@ async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, 
 pub struct Leased {
     pub hosts: Vec<PreparedHost>,
     pub leases: Vec<Lease>,
-    /// Hosts that run on fewer slots, wait, or are left out because their slots are taken, and why.
+    /// Hosts that run on fewer slots or wait for one, and why.
     pub notes: Vec<String>,
-    /// Hosts left out because their leases could not be taken (safely).
+    /// Hosts left out: every slot taken by other runs, or leases that could not be taken (safely).
     pub failures: Vec<LeftOut>,
 }
 
@@ -258,7 +258,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
         }
     }
     for host in &full {
-        notes.push(LeftOut::new(host.host.name(), HostFailure::SlotsInUse { slots: host.slots }).to_string());
+        failures.push(LeftOut::new(host.host.name(), HostFailure::SlotsInUse { slots: host.slots }));
     }
     Leased { hosts: kept, leases, notes, failures }
 }

@@ -11,13 +11,14 @@ pub mod hooks;
 pub mod lease;
 pub mod preload;
 pub mod remote;
+pub mod servers;
 mod slots;
 pub mod tmpdir;
 
 pub use error::{BootFailure, Error, HostFailure, LeaseError, LeftOut};
 pub use slots::{build_slots, host_env, run_setup_hooks, PreparedHost, Slot};
 
-use crate::events::RunEvent;
+use crate::events::{RunEvent, Warning};
 use crate::inventory::Inventory;
 use crate::project::Project;
 use crate::signals::Signals;
@@ -87,7 +88,7 @@ pub async fn prepare(
     };
     failures.extend(hook_failures);
     for failure in &failures {
-        emit(RunEvent::Warning(failure.to_string()));
+        emit(RunEvent::Warning(Warning::HostLeftOut { host: failure.host.clone(), reason: failure.failure.to_string() }));
     }
     if hosts.is_empty() {
         if project.local_slots == 0 {
@@ -138,7 +139,7 @@ async fn lease_slots(hosts: Vec<PreparedHost>, signals: &Signals, emit: &mut (dy
         return None;
     };
     for note in &leased.notes {
-        emit(RunEvent::Warning(note.clone()));
+        emit(RunEvent::Warning(Warning::Leasing(note.clone())));
     }
     tracing::debug!("leased the slots");
     Some(leased)

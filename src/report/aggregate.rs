@@ -186,11 +186,11 @@ impl Aggregator {
     /// A warning, as it was shown.
     pub fn warning(&mut self, message: &str) {
         self.agg.warnings.push(message.to_string());
-        // fleet and the dispatcher say so in these words (a Warning, not an event of its own).
-        let left_out = message.strip_prefix("host `").and_then(|rest| rest.split_once("` is left out of this run"));
-        if let Some((host, _)) = left_out {
-            self.agg.left_out_hosts.push(host.to_string());
-        }
+    }
+
+    /// A host that takes no part in the run: named again at the end of the summary.
+    pub fn left_out(&mut self, host: &str) {
+        self.agg.left_out_hosts.push(host.to_string());
     }
 
     /// The run was stopped before any batch ran (while connecting, syncing, leasing, in a hook,
@@ -314,7 +314,7 @@ mod tests {
         for event in &events {
             aggregator.fold(event);
         }
-        aggregator.warning("host `far` is left out of this run: no answer");
+        aggregator.left_out("far");
         let agg = aggregator.finish();
         let batches: Vec<(usize, Option<u64>, f64)> = agg.batches.iter().map(|b| (b.slot.id, b.seed, b.seconds)).collect();
         assert_eq!(batches, [(1, Some(7), 1.5), (2, None, 0.0)]);

@@ -26,6 +26,7 @@ mod summary;
 pub mod sync;
 pub mod term;
 mod totals;
+mod warning;
 mod words;
 
 pub use aggregate::{Aggregate, Batch, BatchError};
@@ -34,7 +35,7 @@ pub use outputs::{check_output, OutputError};
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};
 pub use totals::{NoTests, Totals, Verdict};
 
-use crate::events::RunEvent;
+use crate::events::{RunEvent, Warning};
 use crate::framework::Framework;
 use aggregate::Aggregator;
 use live::{Display, LiveOptions, Screen};
@@ -142,7 +143,12 @@ impl Reporter {
 
     pub fn handle(&mut self, event: &RunEvent) {
         match event {
-            RunEvent::Warning(message) => self.warn(message),
+            RunEvent::Warning(warning) => {
+                if let Warning::HostLeftOut { host, .. } = warning {
+                    self.aggregator.left_out(host);
+                }
+                self.warn(&warning.to_string())
+            }
             event => {
                 self.live.event(event);
                 self.aggregator.fold(event);

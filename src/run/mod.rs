@@ -1,18 +1,23 @@
-//! The run: slots pull batches from the shared queue; one dispatcher loop owns the queue,
-//! stopping (Ctrl-C, fail-fast, the run's timeout), requeues, retries and lost hosts, and hands
-//! every event to its caller's `emit` (the engine names no reporter).
+//! The run: `RunBuilder` → `build(hosts)` → `Runner::execute(signals, emit)`. Slots pull
+//! batches from the shared queue; one dispatcher loop owns the queue, stopping (Ctrl-C,
+//! fail-fast, the run's timeout), requeues, retries and lost hosts, and hands every event to
+//! its caller's `emit` (the engine names no reporter).
 
 mod batch;
 mod dispatch;
 mod error;
+mod hosts;
 mod plan;
+mod runner;
 mod settle;
 mod task;
 
 pub use batch::{BatchEnd, BatchTracker, Blame, Captured, Ending, Requeue};
-pub use dispatch::execute;
 pub use error::Error;
 pub use plan::{select, Selection};
+pub use runner::{RunBuilder, Runner};
+
+use runner::RunConfig;
 
 use crate::events::RunEvent;
 use std::time::Duration;
@@ -26,9 +31,10 @@ enum Msg {
     Booted { slot: usize, seconds: Option<f64> },
     /// `lost`: the host (or its fork server) went away, and why.
     BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<task::Lost> },
-    /// Host `host`'s fork server is ready, or did not start (its slots then run fresh processes).
-    ForkServer { host: usize, booted: crate::fleet::fork::Booted },
 }
+
+/// Where the engine's events go.
+type Emit<'e> = &'e mut (dyn FnMut(RunEvent) + Send);
 
 /// How the run copes with failures, from the command line.
 #[derive(Clone, Debug, Default)]

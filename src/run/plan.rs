@@ -1,8 +1,9 @@
 //! What a run runs: the selected files (a `--partition` share of them), their expected times
-//! from the runtime history, and each file's time limit.
+//! from the runtime history, each file's time limit, and the jobs the queue starts from.
 
+use super::{Error, Policy};
 use crate::project::Project;
-use crate::schedule::{self, History};
+use crate::schedule::{self, FileEstimate, Group, History, Job, Tuning};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -58,3 +59,92 @@ fn load_history(project: &Project) -> History {
     crate::history::load(&project.runtime_log, &project.parallel_tests_runtime_log())
 }
 
+
+/// What the dispatcher starts from: the jobs (a long file as pieces), their limits and tuning.
+pub(super) struct Workload {
+    pub(super) jobs: Vec<Vec<Job>>,
+    /// Whether each file's time came from the history.
+    pub(super) known: Vec<bool>,
+    pub(super) files: usize,
+    pub(super) expected_seconds: f64,
+    pub(super) limits: Arc<Limits>,
+    pub(super) tuning: Tuning,
+    pub(super) partition: Option<Arc<schedule::partition::Share>>,
+}
+
+impl Workload {
+    /// `forking`: every slot's batches are forked from a server, so a batch costs milliseconds.
+    pub(super) fn new(project: &Project, policy: &Policy, slots: usize, forking: bool) -> Result<Workload, Error> {
+        let Selection { history, estimates, partition } = select(project, policy.partition);
+        let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
+        let limits = Arc::new(Limits {
+            floor: policy.file_timeout.map(|d| d.as_secs_f64()),
+            history: estimates.iter().filter_map(|e| history.get(&e.path).map(|s| (e.path.clone(), s))).collect(),
+            server_start: server_start_timeout(),
+        });
+        let defaults = if forking { Tuning::forked() } else { Tuning::default() };
+        let tuning = match tuning_spec() {
+            Some(spec) => Tuning::parse_over(defaults, &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
+            None => defaults,
+        };
+        let ideal = expected_seconds / slots.max(1) as f64;
+        let jobs = jobs_of(project, &estimates, ideal, slots);
+        let known = estimates.iter().map(|e| e.known).collect();
+        Ok(Workload { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition })
+    }
+
+    /// The first job of each file: its path, for the files planned and those estimated by size.
+    pub(super) fn planned(&self) -> Vec<String> {
+        self.jobs.iter().filter_map(|pieces| pieces.first().map(|job| job.path.clone())).collect()
+    }
+
+    pub(super) fn estimated_by_size(&self) -> Vec<String> {
+        let unknown = self.jobs.iter().zip(&self.known).filter(|(_, known)| !**known);
+        unknown.filter_map(|(pieces, _)| pieces.first().map(|job| job.path.clone())).collect()
+    }
+}
+
+/// A knob for tests and benchmarks, as TESTBOT_TUNING: how long a stuck server holds a batch.
+fn server_start_timeout() -> std::time::Duration {
+    std::env::var(crate::framework::client::START_TIMEOUT_VAR)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && s.is_finite())
+        .map_or(SERVER_START_TIMEOUT, std::time::Duration::from_secs_f64)
+}
+
+/// The queue's tuning over its defaults, for tests and benchmarks (`TESTBOT_TUNING`).
+fn tuning_spec() -> Option<String> {
+    std::env::var("TESTBOT_TUNING").ok()
+}
+
+/// Each file's jobs: one, or (a long file, RSpec, from the examples log) pieces of its examples
+/// that run on several slots; `ideal`: a slot's share of the suite in seconds.
+fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usize) -> Vec<Vec<Job>> {
+    let recorded = project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default();
+    let only: HashMap<&str, &crate::project::Only> =
+        project.files.iter().filter_map(|f| f.only.as_ref().map(|o| (f.path.as_str(), o))).collect();
+    estimates
+        .iter()
+        .map(|e| {
+            let group = project.group_of(&e.path);
+            // An isolated file is never split: its pieces would run side by side.
+            let long = group != Group::Isolated && e.known && e.seconds > schedule::split::SPLIT_SHARE * ideal;
+            let jobs = match (only.get(e.path.as_str()), long) {
+                // Part of a file, as asked: it runs as one job, never split.
+                (Some(part), _) => {
+                    let mut job = Job::new(e.path.clone(), e.seconds);
+                    job.examples = part.ids.clone();
+                    job.lines = part.lines.clone();
+                    vec![job]
+                }
+                (None, true) => match crate::history::examples_log::examples_of(&recorded, &project.root, &e.path) {
+                    Some(examples) => schedule::split::pieces(&e.path, e.seconds, &examples, ideal, slots),
+                    None => vec![Job::new(e.path.clone(), e.seconds)],
+                },
+                (None, false) => vec![Job::new(e.path.clone(), e.seconds)],
+            };
+            jobs.into_iter().map(|job| Job { group, ..job }).collect()
+        })
+        .collect()
+}

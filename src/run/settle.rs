@@ -7,6 +7,24 @@ use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, RunEven
 use crate::schedule::{Batch, Job, Queue};
 use std::collections::HashMap;
 
+/// Where the run is when a report settles: a stopping run retries nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RunPhase {
+    Running,
+    /// Stopping (a signal, fail-fast, the run's timeout), or with nowhere left to run.
+    Stopping,
+}
+
+impl RunPhase {
+    pub(super) fn of(stopped: Option<crate::events::Stop>) -> RunPhase {
+        if stopped.is_some() {
+            RunPhase::Stopping
+        } else {
+            RunPhase::Running
+        }
+    }
+}
+
 /// A file that went back to the queue this often is reported as not run instead.
 const MAX_REQUEUES: u32 = 2;
 
@@ -103,7 +121,7 @@ impl<'a> Settle<'a> {
             let handed = self.handed_out(&job.path);
             if starts >= self.bound(&job.path) || handed >= self.handout_bound(&job.path) {
                 let why = format!("it was handed to a runner {handed} times without a result; testbot gives up on it");
-                failures += self.file(not_run(job, why, String::new()), queue, false, emit);
+                failures += self.file(not_run(job, why, String::new()), queue, RunPhase::Running, emit);
                 continue;
             }
             *self.starts.entry(job.path.clone()).or_default() += 1;
@@ -115,7 +133,7 @@ impl<'a> Settle<'a> {
 
     /// A report from a batch: final, or held while failed examples run again, or one piece of a
     /// split file. Returns the failures it makes final (for `--fail-fast`).
-    pub(super) fn file(&mut self, report: FileReport, queue: &mut Queue, stopping: bool, emit: &mut (dyn FnMut(RunEvent) + Send)) -> usize {
+    pub(super) fn file(&mut self, report: FileReport, queue: &mut Queue, phase: RunPhase, emit: &mut (dyn FnMut(RunEvent) + Send)) -> usize {
         let report = match self.pieces.get_mut(&report.path) {
             None => report,
             Some((left, acc)) => {
@@ -138,7 +156,7 @@ impl<'a> Settle<'a> {
             None => (report, 0),
         };
         let failed: Vec<&ExampleResult> = report.examples.iter().filter(|e| e.status == ExampleStatus::Failed).collect();
-        if !stopping && report.error.is_none() && !failed.is_empty() && attempt < policy.retries && !self.at_bound(&report.path) {
+        if phase == RunPhase::Running && report.error.is_none() && !failed.is_empty() && attempt < policy.retries && !self.at_bound(&report.path) {
             let mut job = Job::new(report.path.clone(), failed.iter().fold(0.0, |a, e| a + e.seconds));
             // Without ids for every failed example, the whole file runs again.
             if failed.iter().all(|e| e.id.is_some()) {
@@ -174,10 +192,10 @@ impl<'a> Settle<'a> {
             }
             if r.blame == Blame::Unknown && r.job.requeued >= MAX_REQUEUES {
                 let why = format!("{} ({} times)", r.reason, r.job.requeued + 1);
-                failures += self.file(not_run(r.job, why, r.output), queue, false, emit);
+                failures += self.file(not_run(r.job, why, r.output), queue, RunPhase::Running, emit);
             } else if self.at_bound(&r.job.path) || self.handed_out(&r.job.path) >= self.handout_bound(&r.job.path) {
                 let why = format!("{} (it was started {} times without a result; testbot gives up on it)", r.reason, self.handed_out(&r.job.path));
-                failures += self.file(not_run(r.job, why, r.output), queue, false, emit);
+                failures += self.file(not_run(r.job, why, r.output), queue, RunPhase::Running, emit);
             } else {
                 if !r.quiet {
                     emit(RunEvent::FileRequeued {

@@ -2,6 +2,7 @@
 //! it when a file runs past its limit or the run stops, and tell the dispatcher how it ended.
 
 use super::plan::Limits;
+use crate::fleet::servers::Launch;
 use crate::fleet::{tmpdir, Slot};
 use super::{BatchEnd, BatchTracker, Ending, Msg};
 use crate::events::RunEvent;
@@ -23,6 +24,16 @@ enum Served {
     Preload,
 }
 
+impl From<Launch<'_>> for Served {
+    fn from(launch: Launch<'_>) -> Served {
+        match launch {
+            Launch::Fresh => Served::Fresh,
+            Launch::Forked { .. } => Served::Fork,
+            Launch::Preloaded { .. } => Served::Preload,
+        }
+    }
+}
+
 /// Why a batch's slot can take no more work as it did.
 #[derive(Debug)]
 pub(super) enum Lost {
@@ -35,6 +46,31 @@ pub(super) enum Lost {
 /// How long a killed runner's output may take to end. A process that cannot pass on its
 /// descriptors' end (a stopped server holds them) must not hold the run past its limits.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// What every batch task starts from: the project, the time limits, the way back to the
+/// dispatcher and the run's stop signal.
+pub(super) struct Launcher<'a> {
+    pub(super) project: &'a Project,
+    limits: Arc<Limits>,
+    tx: mpsc::UnboundedSender<Msg>,
+    cancel: watch::Sender<bool>,
+}
+
+impl<'a> Launcher<'a> {
+    pub(super) fn new(project: &'a Project, limits: Arc<Limits>, tx: mpsc::UnboundedSender<Msg>) -> Launcher<'a> {
+        Launcher { project, limits, tx, cancel: watch::channel(false).0 }
+    }
+
+    /// Starts `batch` on slot `index` (`slot`) as a task of its own.
+    pub(super) fn start(&self, slot: &Slot, index: usize, batch: Batch) {
+        tokio::spawn(BatchTask::new(slot, index, batch, self).run());
+    }
+
+    /// Tells every running batch to stop.
+    pub(super) fn stop_all(&self) {
+        let _ = self.cancel.send(true);
+    }
+}
 
 /// A batch ready to start on its slot.
 pub(super) struct BatchTask {
@@ -55,39 +91,29 @@ pub(super) struct BatchTask {
 }
 
 impl BatchTask {
-    pub(super) fn new(
-        slot: &Slot,
-        index: usize,
-        batch: Batch,
-        project: &Project,
-        limits: Arc<Limits>,
-        channels: (mpsc::UnboundedSender<Msg>, watch::Receiver<bool>),
-    ) -> BatchTask {
+    fn new(slot: &Slot, index: usize, batch: Batch, launcher: &Launcher) -> BatchTask {
+        let Launcher { project, limits, .. } = launcher;
         let files: Vec<String> = batch.jobs.iter().map(|j| j.path.clone()).collect();
         // A rerun of failed examples names them, `spec/a_spec.rb[1:2,1:5]`; a selection by lines,
         // `spec/a_spec.rb:12:30`.
         let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
-        let arguments = args.clone();
-        let served = match (&slot.preload, &slot.fork) {
-            (Some(_), _) => Served::Preload,
-            (None, Some(_)) => Served::Fork,
-            (None, None) => Served::Fresh,
-        };
-        let argv = match (&slot.preload, &slot.fork) {
-            (Some(socket), _) => crate::framework::through_preload(
+        let launch = slot.launch();
+        let argv = match launch {
+            Launch::Preloaded { socket } => crate::framework::through_preload(
                 &slot.support_dir,
                 socket,
                 project.framework.command(&project.runner.forked(), &slot.support_dir, &args),
                 slot.client.as_deref(),
             ),
-            (None, Some(fork)) => crate::framework::through_fork(
+            Launch::Forked { socket } => crate::framework::through_fork(
                 &slot.support_dir,
-                fork,
+                socket,
                 project.framework.command(&project.runner.forked(), &slot.support_dir, &args),
                 slot.client.as_deref(),
             ),
-            (None, None) => project.framework.command(&project.runner, &slot.support_dir, &args),
+            Launch::Fresh => project.framework.command(&project.runner, &slot.support_dir, &args),
         };
+        let served = Served::from(launch);
         let sync = protocol::new_sync();
         let mut env = slot.env.clone();
         env.push((protocol::SYNC_VAR.to_string(), sync.clone()));
@@ -95,19 +121,18 @@ impl BatchTask {
             env.push((crate::framework::client::START_TIMEOUT_VAR.to_string(), limits.server_start.as_secs_f64().to_string()));
         }
         let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, slot.workdir.clone()).with_events();
-        let (tx, cancel) = channels;
         BatchTask {
             host: slot.host.clone(),
             index,
             tracker: BatchTracker::new(slot.info.clone(), batch.jobs),
             served,
             files,
-            arguments,
+            arguments: args,
             command,
             sync,
-            limits,
-            tx,
-            cancel,
+            limits: limits.clone(),
+            tx: launcher.tx.clone(),
+            cancel: launcher.cancel.subscribe(),
         }
     }
 
@@ -181,43 +206,47 @@ impl Watch<'_> {
     /// Until the process ends: returns how its files settled and, when its host is unusable
     /// (lost, or no runner starts there), why.
     async fn run(mut self, mut process: Process) -> (BatchEnd, Option<Lost>) {
+        let (ending, abandoned) = self.follow(&mut process).await;
+        let exit = if abandoned {
+            // Killed, yet its output never ended: what holds it is not waited for (dropping the
+            // process kills its group again).
+            tracing::warn!("a killed batch's output did not end within {KILL_GRACE:?}; not waited for");
+            crate::ssh::ExitInfo { code: None, signal: Some(libc::SIGKILL) }
+        } else {
+            process.wait().await
+        };
+        self.judge(exit, ending)
+    }
+
+    /// Reads the process's output into the tracker until it ends, killing it when the run stops
+    /// or what runs passes its limit. Returns how it ended, and whether its output was abandoned
+    /// (killed, it did not end within `KILL_GRACE`).
+    async fn follow(&mut self, process: &mut Process) -> (Ending, bool) {
         let mut output = Decoder::output_marked(&self.sync);
         let mut events_in = Decoder::events();
         let mut pieces = Vec::new();
         let mut ending = Ending::Exited;
         let mut booted = false;
-        // The limit for what runs now: booting, a file, or between files.
-        let mut current: Option<String> = None;
-        let mut limit = self.limits.floor;
-        let mut since = tokio::time::Instant::now();
+        let mut limit = RunningLimit::new(self.limits.floor);
         // One timer for the batch, moved when the limit changes (not one per chunk).
-        let timer = tokio::time::sleep_until(since);
+        let timer = tokio::time::sleep_until(limit.since);
         tokio::pin!(timer);
         // Once killed, how long its output may take to end.
         let grace = tokio::time::sleep(Duration::from_secs(86_400));
         tokio::pin!(grace);
         let mut killed = false;
         let mut abandoned = false;
-        // One wait for the stop signal for the whole batch, not one per chunk: every batch
-        // waits on the same channel, and each new wait registers with it.
-        let mut cancel = self.cancel.clone();
-        let cancelled = async move {
-            while cancel.changed().await.is_ok() {
-                if *cancel.borrow() {
-                    return;
-                }
-            }
-        };
+        let cancelled = stop_signal(self.cancel.clone());
         tokio::pin!(cancelled);
         loop {
-            let deadline = limit.map(|l| since + Duration::from_secs_f64(l));
+            let deadline = limit.deadline();
             if let Some(at) = deadline.filter(|at| *at != timer.deadline()) {
                 timer.as_mut().reset(at);
             }
             tokio::select! {
                 chunk = process.output.recv() => {
                     let Some(chunk) = chunk else { break };
-                    read(chunk, &mut process, &mut output, &mut events_in, &mut pieces);
+                    read(chunk, process, &mut output, &mut events_in, &mut pieces);
                 }
                 () = &mut cancelled, if ending != Ending::Stopped => {
                     process.kill();
@@ -225,7 +254,7 @@ impl Watch<'_> {
                 }
                 _ = &mut timer, if deadline.is_some() && ending == Ending::Exited => {
                     process.kill();
-                    ending = Ending::TimedOut { seconds: limit.unwrap_or_default() };
+                    ending = Ending::TimedOut { seconds: limit.seconds.unwrap_or_default() };
                 }
                 () = &mut grace, if killed => {
                     abandoned = true;
@@ -241,15 +270,7 @@ impl Watch<'_> {
                 booted = true;
                 self.link.booted(Some(self.started.elapsed().as_secs_f64()));
             }
-            let now = self.tracker.current_file();
-            if now != current.as_deref() {
-                limit = match now {
-                    Some(path) => self.limits.for_file(path),
-                    None => self.limits.floor,
-                };
-                current = now.map(str::to_string);
-                since = tokio::time::Instant::now();
-            }
+            limit.follow(self.tracker.current_file(), &self.limits);
         }
         if !booted {
             self.link.booted(None);
@@ -257,14 +278,11 @@ impl Watch<'_> {
         output.finish(&mut pieces);
         events_in.finish(&mut pieces);
         self.feed(&mut pieces);
-        let exit = if abandoned {
-            // Killed, yet its output never ended: what holds it is not waited for (dropping the
-            // process kills its group again).
-            tracing::warn!("a killed batch's output did not end within {KILL_GRACE:?}; not waited for");
-            crate::ssh::ExitInfo { code: None, signal: Some(libc::SIGKILL) }
-        } else {
-            process.wait().await
-        };
+        (ending, abandoned)
+    }
+
+    /// How the batch ended, from its exit status and what its client said went away under it.
+    fn judge(mut self, exit: crate::ssh::ExitInfo, ending: Ending) -> (BatchEnd, Option<Lost>) {
         if ending == Ending::Exited && self.served != Served::Fresh && exit.signal.is_some() && !self.tracker.child_ended() {
             // Its client ended by a signal no child of the server sent it: killed from outside.
             self.tracker.client_killed(format!("its batch client {exit} from outside"));
@@ -300,6 +318,46 @@ impl Watch<'_> {
             self.tracker.piece(piece, &mut events);
         }
         self.link.events(events);
+    }
+}
+
+/// The limit for what runs now (booting, a file, or between files), and since when.
+struct RunningLimit {
+    file: Option<String>,
+    seconds: Option<f64>,
+    since: tokio::time::Instant,
+}
+
+impl RunningLimit {
+    fn new(floor: Option<f64>) -> RunningLimit {
+        RunningLimit { file: None, seconds: floor, since: tokio::time::Instant::now() }
+    }
+
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.seconds.map(|l| self.since + Duration::from_secs_f64(l))
+    }
+
+    /// The runner is in file `now` (None: between files): a new file starts its own limit.
+    fn follow(&mut self, now: Option<&str>, limits: &Limits) {
+        if now != self.file.as_deref() {
+            self.seconds = match now {
+                Some(path) => limits.for_file(path),
+                None => limits.floor,
+            };
+            self.file = now.map(str::to_string);
+            self.since = tokio::time::Instant::now();
+        }
+    }
+}
+
+/// Resolves once the run tells its batches to stop (or the dispatcher is gone). One wait for the
+/// whole batch, not one per chunk: every batch waits on the same channel, and each new wait
+/// registers with it.
+async fn stop_signal(mut cancel: watch::Receiver<bool>) {
+    while cancel.changed().await.is_ok() {
+        if *cancel.borrow() {
+            return;
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! A simulated transport for scale tests and benches: hosts whose "runners" are tokio tasks
 //! that send the real event protocol for scripted files, with no Ruby and no SSH.
 //!
-//! It sits under the real dispatcher (`testbot::run::execute`), so the queue, the per-batch
+//! It sits under the real dispatcher (`testbot::run::Runner::execute`), so the queue, the per-batch
 //! decoder and tracker, and the reporter (display, JSON, JUnit, runtime log) do their real work;
 //! only the runner is fake. Per-file durations are scripted and scaled down (`time_scale`: 1 s of
 //! a file takes `time_scale` s; 0 does not sleep at all, it only yields). Used by

@@ -1,9 +1,8 @@
 //! The cross-checks at a batch's end: the framework's own closing counts and exit status
 //! against what testbot recorded (docs/verdict.md).
 
-use super::{BatchEnd, BatchTracker};
+use super::{BatchEnd, BatchTracker, ProcessEnd};
 use crate::events::RunEvent;
-use crate::ssh::ExitInfo;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(super) struct Counts {
@@ -14,20 +13,15 @@ pub(super) struct Counts {
 }
 
 impl BatchTracker {
-    /// The framework's own closing counts and exit status against what testbot recorded: any
-    /// difference is an error, never a quiet pass. A difference in counts that files without an
-    /// end explain is returned for their errors instead.
-    pub(super) fn cross_check(
-        &self,
-        done: Counts,
-        exit: ExitInfo,
-        timed_out: bool,
-        unreported: &[usize],
-        load_errors: &[(String, String)],
-        end: &mut BatchEnd,
-    ) -> Option<String> {
+    /// The framework's own closing counts (when it gave them) and exit status against what
+    /// testbot recorded: any difference is an error, never a quiet pass. A difference in counts
+    /// that files without an end explain is returned for their errors instead. `load_errors`:
+    /// how many files did not load.
+    pub(super) fn cross_check(&self, process: ProcessEnd, unreported: &[usize], load_errors: usize, end: &mut BatchEnd) -> Option<String> {
+        let done = self.done?;
+        let exit = process.exit;
         let output = self.batch_output.render();
-        let explained = (load_errors.len() + self.other_errors.len()) as u64;
+        let explained = (load_errors + self.other_errors.len()) as u64;
         if done.errors_outside > explained {
             end.events.push(RunEvent::ErrorOutsideExamples {
                 slot: self.slot.id,
@@ -51,7 +45,7 @@ impl BatchTracker {
             }
         }
         let failed = done.failures > 0 || done.errors_outside > 0 || !unreported.is_empty();
-        if !exit.success() && !failed && !timed_out {
+        if !exit.success() && !failed && !process.timed_out() {
             end.events.push(RunEvent::ErrorOutsideExamples {
                 slot: self.slot.id,
                 message: format!("the runner {exit} although none of its examples failed"),

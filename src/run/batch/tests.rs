@@ -1,7 +1,7 @@
 //! `BatchTracker`: every case with plain pieces, no process.
 use super::captured::{HEAD_LIMIT, TAIL_LIMIT};
 use super::*;
-use crate::framework::protocol::{ExampleStatusWire, LostPart};
+use crate::framework::protocol::{ExampleStatusWire, LostPart, Piece};
 use std::sync::Arc;
 
 fn slot() -> SlotInfo {

@@ -1,0 +1,149 @@
+//! A run from start to end: `RunBuilder` holds what it is asked to do, `build` gives it its
+//! hosts, and `Runner::execute` brings up the servers, plans the work, hands the loop to the
+//! dispatcher, then tears down, merges the coverage and runs `after_run`.
+
+use super::dispatch::Dispatcher;
+use super::hosts::HostState;
+use super::plan::Workload;
+use super::{Emit, Ended, Error, Policy};
+use crate::events::{RunEvent, Stop, Warning};
+use crate::fleet::{build_slots, host_env, hooks, servers, PreparedHost, Slot};
+use crate::project::Project;
+use crate::signals::Signals;
+use std::time::Instant;
+
+/// What a run is asked to do, whatever hosts it gets.
+#[derive(Clone, Copy)]
+pub(super) struct RunConfig<'a> {
+    pub(super) project: &'a Project,
+    pub(super) policy: &'a Policy,
+    /// The `after_run` hook's script.
+    after_run: Option<&'a str>,
+    /// When the run began, for its wall time.
+    started: Instant,
+}
+
+/// Sets up a run: `RunBuilder::new(project, policy).after_run(script).build(hosts).execute(…)`.
+pub struct RunBuilder<'a> {
+    config: RunConfig<'a>,
+}
+
+impl<'a> RunBuilder<'a> {
+    pub fn new(project: &'a Project, policy: &'a Policy) -> RunBuilder<'a> {
+        RunBuilder { config: RunConfig { project, policy, after_run: None, started: Instant::now() } }
+    }
+
+    /// The `after_run` hook, run on every host still in the run once the batches are done.
+    pub fn after_run(mut self, script: Option<&'a str>) -> RunBuilder<'a> {
+        self.config.after_run = script;
+        self
+    }
+
+    /// When the run began (the hosts' preparation included), for its wall time; default: now.
+    pub fn started(mut self, at: Instant) -> RunBuilder<'a> {
+        self.config.started = at;
+        self
+    }
+
+    /// The run on hosts already prepared (connected, the project in place).
+    pub fn build(self, hosts: Vec<PreparedHost>) -> Runner<'a> {
+        Runner { config: self.config, hosts }
+    }
+}
+
+/// A run ready to go on its hosts.
+pub struct Runner<'a> {
+    config: RunConfig<'a>,
+    hosts: Vec<PreparedHost>,
+}
+
+impl Runner<'_> {
+    /// Slots pull batches from the queue until every file has its result or the run stops;
+    /// every event goes to `emit`. The first signal stops the run (running batches are
+    /// killed, the summary printed), a second one stops waiting for them.
+    pub async fn execute(self, signals: &Signals, emit: Emit<'_>) -> Result<Ended, Error> {
+        let Runner { config, hosts } = self;
+        let (mut slots, waves): (Vec<Slot>, Vec<usize>) = build_slots(config.project, &hosts).into_iter().unzip();
+        let Some(mut servers) = servers::start(config.project, &hosts, &mut slots, signals, emit).await? else {
+            return Ok(Ended::Interrupted);
+        };
+        let host_states = HostState::all(&hosts, &slots, &servers);
+        let forking = !slots.is_empty() && slots.iter().all(|s| host_states[s.host_index].forks);
+        let workload = Workload::new(config.project, config.policy, slots.len(), forking)?;
+        emit(run_started(config.project, &workload, &slots));
+        let mut d = Dispatcher::new(&config, host_states, slots, workload, waves);
+        // A helper that does not load takes its host out, with its error said once.
+        for (h, reason) in std::mem::take(&mut servers.left_out) {
+            d.leave(h);
+            emit(RunEvent::Warning(Warning::HostLeftOut { host: hosts[h].host.name().to_string(), reason: reason.to_string() }));
+        }
+        d.run(&mut servers, signals, emit).await?;
+        servers.stop(signals).await;
+        d.late_events(emit);
+        wrap_up(&mut d, &config, signals, emit).await;
+        let stopped = d.stopped;
+        d.settle.flush(emit);
+        emit(RunEvent::RunFinished { wall_seconds: config.started.elapsed().as_secs_f64(), stopped });
+        Ok(Ended::Ran)
+    }
+}
+
+fn run_started(project: &Project, workload: &Workload, slots: &[Slot]) -> RunEvent {
+    RunEvent::RunStarted {
+        framework: project.framework.name(),
+        files: workload.files,
+        planned: workload.planned(),
+        slots: slots.iter().map(|s| s.info.clone()).collect(),
+        expected_seconds: workload.expected_seconds,
+        estimated_by_size: workload.estimated_by_size(),
+        partition: workload.partition.clone(),
+    }
+}
+
+/// After the batches: the suite's coverage, merged once from every batch's result (not after a
+/// stop: a part of the suite cannot meet its minimum), then `after_run`. A signal stops the
+/// merge and the hook as it stops the batches (dropping them kills their processes): the run
+/// ends interrupted, with its summary and reports.
+async fn wrap_up(d: &mut Dispatcher<'_>, config: &RunConfig<'_>, signals: &Signals, emit: Emit<'_>) {
+    if d.stopped.is_none() {
+        match signals.unless_stopped(coverage(d, config.policy)).await {
+            Some(Some(report)) => emit(RunEvent::Coverage(report)),
+            Some(None) => {}
+            None => d.halt(Stop::Interrupted, emit),
+        }
+    }
+    if d.stopped != Some(Stop::Interrupted) {
+        if let Some(script) = config.after_run {
+            if signals.unless_stopped(after_run(d, script, emit)).await.is_none() {
+                d.halt(Stop::Interrupted, emit);
+            }
+        }
+    }
+}
+
+/// The coverage of every batch, from every host still in the run, merged (None: the suite
+/// measures none). What ran on a host that left is missing from it, and said so.
+async fn coverage(d: &mut Dispatcher<'_>, policy: &Policy) -> Option<crate::events::CoverageReport> {
+    let alive: Vec<&PreparedHost> = d.alive().collect();
+    // A share of the suite (`--partition`) cannot be held to the suite's minimum: its merged
+    // result is stored for the shares to be collated, unchecked.
+    let checks = policy.partition.is_none();
+    let early = d.merge.take();
+    let mut report = crate::fleet::coverage::finish(d.project(), &alive, checks, early).await?;
+    for h in d.hosts.iter().filter(|h| h.left) {
+        let name = h.prepared.host.name();
+        report.warnings.push(format!("host `{name}` left the run: the coverage of the batches it ran is missing from the merge"));
+    }
+    Some(report)
+}
+
+/// `after_run` on every host still in the run; a failure is a warning.
+async fn after_run(d: &Dispatcher<'_>, script: &str, emit: Emit<'_>) {
+    let alive: Vec<&PreparedHost> = d.alive().collect();
+    let runs = alive.iter().map(|h| hooks::run_hook(&*h.host, "after_run", script, host_env(d.project(), h), h.workdir.clone()));
+    for (h, result) in alive.iter().zip(futures::future::join_all(runs).await) {
+        if let Err(why) = result {
+            emit(RunEvent::Warning(Warning::AfterRunFailed { host: h.host.name().to_string(), reason: why.to_string() }));
+        }
+    }
+}
