@@ -27,11 +27,11 @@ pub use validate::MAX_SLOTS;
 pub struct Inventory {
     /// The file this was read from; `None` for `Inventory::empty()`.
     pub source: Option<PathBuf>,
-    pub project: Project,
-    pub local: Local,
+    pub project: ProjectSettings,
+    pub local: LocalSettings,
     pub hosts: Vec<HostSpec>,
     pub ssh: Ssh,
-    pub sync: Sync,
+    pub sync: SyncSettings,
     pub hooks: Hooks,
 }
 
@@ -49,7 +49,7 @@ pub struct Hooks {
 
 /// `[project]`: how the test suite is found and run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Project {
+pub struct ProjectSettings {
     /// One of "rspec", "minitest", "test-unit", "cucumber"; `None`: detect.
     pub framework: Option<String>,
     /// Glob of test files relative to the project root (checked with
@@ -78,7 +78,7 @@ pub struct Project {
 
 /// `[local]`: this machine.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Local {
+pub struct LocalSettings {
     /// Worker slots; `None` when not configured (the caller decides).
     pub slots: Option<Slots>,
 }
@@ -143,7 +143,7 @@ pub use crate::ssh::HostKeyChecking;
 
 /// `[sync]`: where the project's copy goes on each host and what it leaves out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Sync {
+pub struct SyncSettings {
     /// Where the copy goes: relative to the remote login directory (`~/x` is given as `x`) or
     /// absolute, never the login directory, `/`, a system directory, or with `..` (checked
     /// here); `None`: `sync::default_remote_dir`.
@@ -154,9 +154,9 @@ pub struct Sync {
     pub skip: bool,
 }
 
-impl Default for Project {
+impl Default for ProjectSettings {
     fn default() -> Self {
-        Project {
+        ProjectSettings {
             framework: None,
             pattern: None,
             command: None,
@@ -176,11 +176,11 @@ impl Inventory {
     pub fn empty() -> Inventory {
         Inventory {
             source: None,
-            project: Project::default(),
-            local: Local::default(),
+            project: ProjectSettings::default(),
+            local: LocalSettings::default(),
             hosts: Vec::new(),
             ssh: Ssh::default(),
-            sync: Sync::default(),
+            sync: SyncSettings::default(),
             hooks: Hooks::default(),
         }
     }

@@ -16,7 +16,7 @@ use super::raw::{
 };
 use super::paths::{expand_tilde, remote_dir};
 use crate::ssh::quote::valid_env_name;
-use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Local, Project, Slots, Ssh, Sync};
+use super::{Hooks, HostKeyChecking, HostSpec, Inventory, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
 
 /// The frameworks `framework` accepts.
 pub(super) const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
@@ -113,9 +113,9 @@ impl Checker<'_> {
 
     // -- sections ----------------------------------------------------------
 
-    fn project(&mut self, raw: Option<Section<RawProject>>) -> Project {
+    fn project(&mut self, raw: Option<Section<RawProject>>) -> ProjectSettings {
         let Some(Section(raw)) = raw else {
-            return Project::default();
+            return ProjectSettings::default();
         };
         let framework = raw
             .framework
@@ -133,7 +133,7 @@ impl Checker<'_> {
         let fork = raw.fork.and_then(|v| self.boolean("fork", &v)).unwrap_or(true);
         let isolate = raw.isolate.map(|l| self.strings("isolate", l)).unwrap_or_default();
         let groups = raw.group.unwrap_or_default().into_iter().filter_map(|g| self.group(g)).collect();
-        Project {
+        ProjectSettings {
             framework,
             pattern,
             command,
@@ -159,12 +159,12 @@ impl Checker<'_> {
         Some(files)
     }
 
-    fn local(&mut self, raw: Option<Section<RawLocal>>) -> Local {
+    fn local(&mut self, raw: Option<Section<RawLocal>>) -> LocalSettings {
         let Some(Section(raw)) = raw else {
-            return Local::default();
+            return LocalSettings::default();
         };
         let allow_many = raw.allow_many_slots.as_ref().and_then(|v| self.boolean("allow_many_slots", v)).unwrap_or(false);
-        Local {
+        LocalSettings {
             slots: raw.slots.and_then(|v| self.capped_slots(&v, 0, allow_many, "[local]")),
         }
     }
@@ -289,11 +289,11 @@ impl Checker<'_> {
         }
     }
 
-    fn sync(&mut self, raw: Option<Section<RawSync>>) -> Sync {
+    fn sync(&mut self, raw: Option<Section<RawSync>>) -> SyncSettings {
         let Some(Section(raw)) = raw else {
-            return Sync::default();
+            return SyncSettings::default();
         };
-        Sync {
+        SyncSettings {
             remote_dir: raw.remote_dir.and_then(|v| self.remote_dir(&v)),
             exclude: raw
                 .exclude
