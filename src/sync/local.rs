@@ -2,8 +2,8 @@
 //! metadata changed since the last run, thanks to a cache outside the tree), and the payload
 //! that carries a plan to a host: the deletion list, then one tar stream.
 
-use super::cache::{self, Cached, Stamp, TreeCache};
-use super::manifest::{self, Kind, Manifest, Plan, STATE_DIR};
+use super::cache::{self, Cached, Stamp, TreeCache, RACY};
+use super::manifest::{self, Kind, Manifest, Plan, SENT_MODE, STATE_DIR};
 use super::SyncError;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -12,15 +12,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The mode bits a copy gets: never writable by group or others on the host, where another user
-/// could then change what runs as its user (issue 27).
-pub const SENT_MODE: u32 = 0o755;
-
-/// A file changed this close to the moment it was hashed might change again without its
-/// metadata showing it (timestamps are coarse): such a hash is used but not cached.
-const RACY: Duration = Duration::from_millis(100);
 /// Manifests kept in the local store; a host whose manifest was pruned costs one fetch.
 const STORE_KEEP: usize = 32;
 
@@ -112,8 +105,9 @@ impl Local {
             // A file that changed while it was read is hashed again next time.
             cached[*i].hash_trusted = cacheable && size == cached[*i].stamp.size;
         }
-        let new = TreeCache { key, listing: false, checks: Vec::new(), entries: cached };
-        update_cache(cache, root, &found, walked, started, new, &old);
+        let mut new = TreeCache { key, listing: false, checks: Vec::new(), entries: cached };
+        new.settle_listing(root, walked.then_some(&found[..]), started, &old);
+        cache::save_changed(cache, &new, &old);
         tracing::debug!(walked, entries = entries.len(), seconds = started.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0), "listed the tree");
         let mut extras = BTreeMap::new();
         for (path, bytes) in extra {
@@ -395,30 +389,6 @@ fn list(found: &[super::Found], old: &TreeCache, extra: usize) -> Result<Listed,
     Ok(Listed { entries, cached, todo })
 }
 
-/// Saves the new cache when it differs from the old one.
-fn update_cache(cache: Option<&Path>, root: &Path, found: &[super::Found], walked: bool, started: SystemTime, mut new: TreeCache, old: &TreeCache) {
-    if walked {
-        // The listing stands in for the next walk only if no directory and no ignore file
-        // changed so recently that a change in the same clock tick could hide.
-        let dirs = found.iter().filter(|f| f.meta.is_dir()).map(|f| f.full.as_path());
-        if let Some(checks) = cache::ignore_inputs(root, dirs) {
-            let racy = |s: &Stamp| s.racy(started, RACY);
-            new.listing = !checks.iter().any(|c| c.stamp.as_ref().is_some_and(racy))
-                && !new.entries.iter().any(|c| matches!(c.kind, Kind::Dir { .. }) && racy(&c.stamp));
-            new.checks = checks;
-        }
-    } else {
-        new.listing = old.listing;
-        new.checks = old.checks.clone();
-    }
-    if let Some(dir) = cache.filter(|_| new != *old) {
-        // A cache that cannot be written only costs a walk and hashing again next time.
-        if let Err(e) = cache::save(dir, &new) {
-            tracing::debug!(dir = %dir.display(), error = %e, "could not write the tree cache");
-        }
-    }
-}
-
 /// What goes down one host's pipe, as a recipe (`Local::write_payload` writes it).
 #[derive(Debug)]
 pub struct Payload {
@@ -517,6 +487,7 @@ fn prune_store(dir: &Path) {
 mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::time::Duration;
 
     /// A tree whose files were last changed a while ago, so their hashes may be cached.
     fn tree() -> tempfile::TempDir {
