@@ -243,7 +243,7 @@ fn build_local(project: &Project, inventory: &Inventory, signals: &Signals) -> s
     let built = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let cache = sync::local::cache_dir(&root);
-        let built = sync::Local::build_stoppable(&root, &exclude, &include, support, cache.as_deref(), &stop);
+        let built = sync::Local::build_stoppable(sync::Tree { root: &root, exclude: &exclude, include: &include }, support, cache.as_deref(), &stop);
         stopper.abort();
         if let Ok(local) = &built {
             tracing::debug!(entries = local.manifest.entries.len(), stats = ?local.stats, seconds = started.elapsed().as_secs_f64(), "built the manifest");

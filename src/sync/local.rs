@@ -4,7 +4,7 @@
 
 use super::cache::{self, Cached, Stamp, TreeCache, RACY};
 use super::manifest::{self, Kind, Manifest, Plan, SENT_MODE, STATE_DIR};
-use super::SyncError;
+use super::{SyncError, Tree};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
@@ -65,19 +65,13 @@ impl Local {
         extra: Vec<(String, Vec<u8>)>,
         cache: Option<&Path>,
     ) -> Result<Local, SyncError> {
-        Local::build_stoppable(root, exclude, include, extra, cache, &AtomicBool::new(false))
+        Local::build_stoppable(Tree { root, exclude, include }, extra, cache, &AtomicBool::new(false))
     }
 
-    /// `build`, which gives up with `SyncError::Interrupted` soon after `stop` is set (a
-    /// signal came): the walk stops at its next entry, the hashing at its next buffer.
-    pub fn build_stoppable(
-        root: &Path,
-        exclude: &[String],
-        include: &[String],
-        extra: Vec<(String, Vec<u8>)>,
-        cache: Option<&Path>,
-        stop: &AtomicBool,
-    ) -> Result<Local, SyncError> {
+    /// `build` of `tree`, which gives up with `SyncError::Interrupted` soon after `stop` is set
+    /// (a signal came): the walk stops at its next entry, the hashing at its next buffer.
+    pub fn build_stoppable(tree: Tree, extra: Vec<(String, Vec<u8>)>, cache: Option<&Path>, stop: &AtomicBool) -> Result<Local, SyncError> {
+        let Tree { root, exclude, include } = tree;
         let started = SystemTime::now();
         let key = cache::key(root, exclude, include);
         let old = cache.and_then(|dir| cache::load(&dir.join(cache::FILE))).filter(|c| c.key == key).unwrap_or_default();
@@ -222,14 +216,13 @@ impl Local {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let mut skipped = 0;
         for path in &payload.send {
-            let kind = &self.manifest.entries[path];
             let full = self.root.join(path);
             let read = |source| SyncError::Read { path: full.clone(), source };
             let mut header = tar::Header::new_gnu();
             header.set_uid(0);
             header.set_gid(0);
             header.set_mtime(now);
-            match kind {
+            match &self.manifest.entries[path] {
                 Kind::Dir { mode } => {
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_mode(*mode);
@@ -249,26 +242,9 @@ impl Local {
                         header.set_size(0);
                         builder.append_data(&mut header, path, io::empty()).map_err(read)?;
                         skipped += size.div_ceil(512) * 512;
-                        continue;
+                    } else {
+                        self.append_file(&mut builder, header, path, *size)?;
                     }
-                    header.set_size(*size);
-                    if let Some(bytes) = self.extra.get(path) {
-                        builder.append_data(&mut header, path, &bytes[..]).map_err(read)?;
-                        continue;
-                    }
-                    let file = std::fs::File::open(&full).map_err(read)?;
-                    let meta = file.metadata().map_err(read)?;
-                    // The manifest promises these bytes; a file that changed since is sent next time.
-                    if meta.len() != *size {
-                        return Err(SyncError::Changed { path: full });
-                    }
-                    header.set_mtime(meta.mtime().max(0) as u64);
-                    let mut exact = Exact { inner: file.take(*size), left: *size };
-                    let appended = builder.append_data(&mut header, path, &mut exact);
-                    if exact.left > 0 {
-                        return Err(SyncError::Changed { path: full });
-                    }
-                    appended.map_err(read)?;
                 }
             }
         }
@@ -284,6 +260,30 @@ impl Local {
         builder.append_data(&mut header, name, payload.contents.as_bytes()).map_err(failed)?;
         builder.into_inner().map_err(failed)?;
         Ok(skipped)
+    }
+
+    /// File `path`'s `size` bytes into the tar under `header` (its type and mode set): a
+    /// support file from memory, any other from the disk, read as it goes. A file whose size
+    /// is no longer the one the manifest promises is `SyncError::Changed` (it is sent next time).
+    fn append_file(&self, builder: &mut tar::Builder<impl io::Write>, mut header: tar::Header, path: &str, size: u64) -> Result<(), SyncError> {
+        let full = self.root.join(path);
+        let read = |source| SyncError::Read { path: full.clone(), source };
+        header.set_size(size);
+        if let Some(bytes) = self.extra.get(path) {
+            return builder.append_data(&mut header, path, &bytes[..]).map_err(read);
+        }
+        let file = std::fs::File::open(&full).map_err(read)?;
+        let meta = file.metadata().map_err(read)?;
+        if meta.len() != size {
+            return Err(SyncError::Changed { path: full });
+        }
+        header.set_mtime(meta.mtime().max(0) as u64);
+        let mut exact = Exact { inner: file.take(size), left: size };
+        let appended = builder.append_data(&mut header, path, &mut exact);
+        if exact.left > 0 {
+            return Err(SyncError::Changed { path: full });
+        }
+        appended.map_err(read)
     }
 
     /// The whole payload in memory (tests).

@@ -17,6 +17,15 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// What a sync ships: the project's tree at `root`, under the ignore rules and `[sync]`'s
+/// `exclude` and `include` patterns.
+#[derive(Clone, Copy, Debug)]
+pub struct Tree<'a> {
+    pub root: &'a Path,
+    pub exclude: &'a [String],
+    pub include: &'a [String],
+}
+
 /// The project's directory as this machine runs it.
 pub fn local_workdir(root: &Path) -> PathBuf {
     root.to_path_buf()
