@@ -166,7 +166,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(|e| Failed::sync(e, ""))?,
                 Some(local) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false, true).await.map_err(|e| Failed::sync(e, "failed to sync: "))?;
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, sync::SyncOptions { verify: false, run_next: true }).await.map_err(|e| Failed::sync(e, "failed to sync: "))?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
             }
@@ -290,7 +290,7 @@ pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, s
             // One connection: a sync runs one command at a time.
             let work = async {
                 match connect_only(spec, inventory, 1).await {
-                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, verify, false).await.map_err(|e| Failed::sync(e, "")),
+                    Ok(host) => sync::sync_host(&host, remote_dir, local, payloads, sync::SyncOptions { verify, run_next: false }).await.map_err(|e| Failed::sync(e, "")),
                     Err(reason) => Err(reason.into()),
                 }
             };

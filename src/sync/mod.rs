@@ -10,7 +10,7 @@ pub mod remote;
 pub mod script;
 
 pub use local::Local;
-pub use remote::{check_dir, check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
+pub use remote::{check_dir, check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOptions, SyncOutcome};
 pub use script::remote_path;
 
 use std::io;
