@@ -61,7 +61,7 @@ pub async fn prepare(
         let path = support.path().join(name);
         std::fs::write(&path, contents).map_err(|source| Error::Io { what: format!("write {}", path.display()), source })?;
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = inventory.invocation.cores;
     let mut hosts = Vec::new();
     if project.local_slots > 0 {
         hosts.push(PreparedHost {
@@ -71,7 +71,7 @@ pub async fn prepare(
             workdir: crate::sync::local_workdir(&project.root),
             support_dir: support.path().to_string_lossy().into_owned(),
             // Beside the sync's cache of this project: the support dir goes with the run.
-            compiled_dir: crate::sync::local::cache_dir(&project.root)
+            compiled_dir: crate::sync::local::cache_dir(&project.root, inventory.invocation.user.as_deref())
                 .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
             slot_numbers: Vec::new(),
             tmp_dir: None,

@@ -77,6 +77,7 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool
         connect_timeout: CONNECT_TIMEOUT,
         alive_interval: inventory.ssh.server_alive_interval,
         alive_count_max: inventory.ssh.server_alive_count_max,
+        local_user: inventory.invocation.user.clone(),
     };
     let resolved = config::resolve(&entry, &options)?;
     Ok((resolved.target, resolved.use_agent))
@@ -85,7 +86,7 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool
 /// Connects and authenticates, nothing more.
 async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, String> {
     let (target, use_agent) = target(spec, inventory).map_err(|e| crate::error_chain::chain(&e))?;
-    let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
+    let agent = inventory.invocation.ssh_agent.clone().filter(|_| use_agent);
     SshHost::connect(target, sessions, agent).await.map_err(|e| crate::error_chain::chain(&e))
 }
 
@@ -156,7 +157,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
     }
     let remote_dir = remote_dir(inventory, &project.root);
     // The tree is walked and hashed while the hosts are reached and asked for their state.
-    let local = (!inventory.sync.skip).then(|| build_local(project, inventory, signals));
+    let local = (!inventory.invocation.no_sync).then(|| build_local(project, inventory, signals));
     let payloads = sync::Payloads::default();
     let jobs = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
@@ -200,7 +201,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
 const SUPPORT_DIR: &str = "./.testbot";
 
 fn remote_dir(inventory: &Inventory, root: &std::path::Path) -> String {
-    inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root))
+    inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root, inventory.invocation.user.as_deref()))
 }
 
 /// The framework's support files, as they go into the remote copy.
@@ -232,6 +233,7 @@ fn build_local(project: &Project, inventory: &Inventory, signals: &Signals) -> s
     use futures::FutureExt;
     let support = support_files(project);
     let (root, exclude, include) = (project.root.clone(), sync_exclude(project, inventory), inventory.sync.include.clone());
+    let user = inventory.invocation.user.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stopper = {
         let (stop, signals) = (stop.clone(), signals.clone());
@@ -242,7 +244,7 @@ fn build_local(project: &Project, inventory: &Inventory, signals: &Signals) -> s
     };
     let built = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let cache = sync::local::cache_dir(&root);
+        let cache = sync::local::cache_dir(&root, user.as_deref());
         let built = sync::Local::build_stoppable(sync::Tree { root: &root, exclude: &exclude, include: &include }, support, cache.as_deref(), &stop);
         stopper.abort();
         if let Ok(local) = &built {
@@ -348,7 +350,7 @@ impl HostReport {
 /// Checks every host at once, for `testbot hosts`; a signal stops the checks still running
 /// (those hosts report `INTERRUPTED`).
 pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &Signals) -> Vec<HostCheck> {
-    let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root));
+    let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root, inventory.invocation.user.as_deref()));
     let checks = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
         async move {

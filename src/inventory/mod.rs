@@ -33,6 +33,30 @@ pub struct Inventory {
     pub ssh: Ssh,
     pub sync: SyncSettings,
     pub hooks: Hooks,
+    /// Not from the file: this invocation's environment, cores and `--no-sync`.
+    pub invocation: Invocation,
+}
+
+/// What this invocation of testbot brings besides testbot.toml: the controller's environment
+/// and cores, and the command line's `--no-sync`. No file key sets it: `commands` resolves it
+/// once, when a command starts (`commands::settings`), and the layers below read it here, never
+/// `std::env`, the core count or the command line themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// This machine's cores (`std::thread::available_parallelism`; 1 when it cannot tell).
+    pub cores: usize,
+    /// The local user's name: `$USER`, else `$LOGNAME`; `None` without either.
+    pub user: Option<String>,
+    /// ssh-agent's socket, `$SSH_AUTH_SOCK` (`None` when unset or empty).
+    pub ssh_agent: Option<PathBuf>,
+    /// `--no-sync`: run on the copies the hosts already hold.
+    pub no_sync: bool,
+}
+
+impl Default for Invocation {
+    fn default() -> Self {
+        Invocation { cores: 1, user: None, ssh_agent: None, no_sync: false }
+    }
 }
 
 /// `[hooks]`: shell commands run on every host (in the project's directory there) around a run.
@@ -150,8 +174,6 @@ pub struct SyncSettings {
     pub remote_dir: Option<String>,
     pub exclude: Vec<String>,
     pub include: Vec<String>,
-    /// `--no-sync` (not a file key): use the copies the hosts already hold.
-    pub skip: bool,
 }
 
 impl Default for ProjectSettings {
@@ -182,6 +204,7 @@ impl Inventory {
             ssh: Ssh::default(),
             sync: SyncSettings::default(),
             hooks: Hooks::default(),
+            invocation: Invocation::default(),
         }
     }
 

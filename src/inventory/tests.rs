@@ -154,13 +154,13 @@ fn full_config_parses_to_expected_values() {
             remote_dir: Some("/srv/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
-            skip: false,
         },
         hooks: Hooks {
             before_run: Some("bundle install --local".into()),
             before_slot: Some("bin/rails db:create db:schema:load".into()),
             after_run: Some("rm -rf tmp/cache".into()),
         },
+        invocation: Invocation::default(),
     };
     assert_eq!(inv, expected);
 }
@@ -423,7 +423,6 @@ fn example_file_parses() {
             remote_dir: Some("/tmp/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
-            skip: false,
         }
     );
 }

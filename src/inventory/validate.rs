@@ -13,7 +13,7 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, Section};
-use super::{Hooks, HostKeyChecking, HostSpec, Inventory, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
+use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
 
 /// The frameworks `framework` accepts.
 pub(super) const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
@@ -85,6 +85,7 @@ pub(super) fn validate(
         ssh: c.ssh(raw.ssh),
         sync: c.sync(raw.sync),
         hooks: c.hooks(raw.hooks),
+        invocation: Invocation::default(),
     };
     match c
         .issues
@@ -311,7 +312,6 @@ impl Checker<'_> {
                 .include
                 .map(|l| self.strings("include", l))
                 .unwrap_or_default(),
-            skip: false,
         }
     }
 

@@ -44,12 +44,12 @@ pub struct BuildStats {
 
 /// This machine's cache for `root`: `$XDG_CACHE_HOME` (else `~/.cache`)
 /// `/testbot/controller/<project>-<hash>`, named like the remote dir, and never inside the tree.
-pub fn cache_dir(root: &Path) -> Option<PathBuf> {
+pub fn cache_dir(root: &Path, user: Option<&str>) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| crate::ssh::config::home_dir().map(|h| h.join(".cache")))?;
-    let name = super::default_remote_dir(root);
+    let name = super::default_remote_dir(root, user);
     let name = name.rsplit('/').next().unwrap_or("project");
     Some(base.join("testbot").join("controller").join(name))
 }

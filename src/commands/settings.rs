@@ -1,0 +1,24 @@
+//! What a command takes from outside its arguments and testbot.toml, resolved once when it
+//! starts (as ripgrep turns its low-level arguments into `HiArgs`): the controller's
+//! environment (`USER`/`LOGNAME`, `SSH_AUTH_SOCK`), its cores and the flags the layers below act
+//! on, into `inventory::Invocation`. The layers take these values from there; none of them
+//! reads `std::env` or counts cores for these.
+
+use crate::inventory::Invocation;
+use std::path::PathBuf;
+
+/// This machine's cores, 1 when it cannot tell.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// The environment and cores as this command finds them, with `--no-sync` (false for the
+/// commands without it).
+pub fn invocation(no_sync: bool) -> Invocation {
+    Invocation {
+        cores: cores(),
+        user: std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok(),
+        ssh_agent: std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()).map(PathBuf::from),
+        no_sync,
+    }
+}
