@@ -22,3 +22,15 @@ pub fn invocation(no_sync: bool) -> Invocation {
         no_sync,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_invocation_has_a_core_at_least_and_the_no_sync_it_was_given() {
+        for no_sync in [false, true] {
+            let invocation = super::invocation(no_sync);
+            assert_eq!(invocation.no_sync, no_sync);
+            assert!(invocation.cores >= 1);
+        }
+    }
+}

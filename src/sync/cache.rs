@@ -288,3 +288,35 @@ pub fn save(dir: &Path, cache: &TreeCache) -> io::Result<()> {
     let _ = std::fs::remove_file(dir.join("hashes"));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_walk_the_listing_and_its_checks_are_the_old_caches() {
+        let checks = vec![Check { path: PathBuf::from("/nowhere/.gitignore"), stamp: None }];
+        for listing in [true, false] {
+            let old = TreeCache { key: "k".into(), listing, checks: checks.clone(), entries: Vec::new() };
+            let mut new = TreeCache { key: "k".into(), ..TreeCache::default() };
+            new.settle_listing(Path::new("/nowhere"), None, SystemTime::now(), &old);
+            assert_eq!((new.listing, &new.checks), (listing, &checks));
+        }
+    }
+
+    #[test]
+    fn after_a_walk_a_directory_changed_just_now_keeps_the_listing_from_standing_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = std::fs::symlink_metadata(dir.path()).unwrap();
+        let found = [Found { rel: String::new(), full: dir.path().to_path_buf(), meta: meta.clone() }];
+        let entry = Cached { rel: "d".into(), stamp: Stamp::of(&meta), kind: Kind::Dir { mode: 0o755 }, hash_trusted: true };
+        let old = TreeCache::default();
+        let mut new = TreeCache { entries: vec![entry], ..TreeCache::default() };
+        new.settle_listing(dir.path(), Some(&found), SystemTime::now(), &old);
+        assert!(!new.listing, "changed within RACY of the build: a change in the same tick could hide");
+        assert!(new.checks.iter().any(|c| c.path == dir.path()), "the root's own stamp is a check");
+        let later = SystemTime::now() + RACY * 10;
+        new.settle_listing(dir.path(), Some(&found), later, &old);
+        assert!(new.listing);
+    }
+}
