@@ -83,7 +83,7 @@ impl From<RunArgs> for commands::RunOptions {
                 slow_after: args.slow_timeout,
                 heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
                 verbose_rerun: args.verbose_rerun_command,
-                annotations: args.github_annotations.on(std::env::var_os("GITHUB_ACTIONS").as_deref()),
+                annotations: args.github_annotations.on(commands::settings::github_actions().as_deref()),
             },
         }
     }

@@ -2,7 +2,8 @@
 //! starts (as ripgrep turns its low-level arguments into `HiArgs`): the controller's
 //! environment (`USER`/`LOGNAME`, `SSH_AUTH_SOCK`), its cores and the flags the layers below act
 //! on, into `inventory::Invocation`. The layers take these values from there; none of them
-//! reads `std::env` or counts cores for these.
+//! reads `std::env` or counts cores for these. (`GITHUB_ACTIONS` is read here too, for `cli`'s
+//! display options; clap reads the `TESTBOT_*` variables that stand for flags.)
 
 use crate::inventory::Invocation;
 use std::path::PathBuf;
@@ -10,6 +11,11 @@ use std::path::PathBuf;
 /// This machine's cores, 1 when it cannot tell.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// `GITHUB_ACTIONS`, which `--github-annotations auto` follows.
+pub fn github_actions() -> Option<std::ffi::OsString> {
+    std::env::var_os("GITHUB_ACTIONS")
 }
 
 /// The environment and cores as this command finds them, with `--no-sync` (false for the
