@@ -145,7 +145,7 @@ impl Project {
             bundler,
             runner_args: framework.runner_args(root, &args.runner_args),
         };
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = inventory.invocation.cores;
         let local_slots = match (args.local_slots, inventory.local.slots) {
             (Some(n), _) => n,
             (None, Some(Slots::Count(n))) => n,

@@ -1,6 +1,6 @@
 //! `testbot hosts`, `testbot sync` and `testbot exec`: the hosts without a run.
 
-use super::{install_signals, no_hosts, runtime, setup, Location, Outcome};
+use super::{install_signals, no_hosts, runtime, settings, setup, Location, Outcome};
 use crate::errors::{exit, Error};
 use crate::project::{self, Project};
 use crate::fleet;
@@ -16,7 +16,7 @@ pub struct ExecOptions {
 }
 
 pub fn exec(options: ExecOptions) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&options.location)?;
+    let (root, inventory) = setup(&options.location, settings::invocation(false))?;
     let project = Project::without_files(&root, &inventory, &project::Options { local_slots: options.local_slots, ..Default::default() });
     if project.local_slots == 0 && inventory.hosts.is_empty() {
         return Err(Error::Usage("no host to run on: `[local] slots = 0` and no [[host]] in testbot.toml".into()));
@@ -36,7 +36,7 @@ pub fn exec(options: ExecOptions) -> Result<Outcome, Error> {
 /// `testbot sync`: one line per host; exit 1 if any host could not be synced, 2 if one's
 /// `remote_dir` is one another user could change.
 pub fn sync(location: &Location, verify: bool) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(location)?;
+    let (root, inventory) = setup(location, settings::invocation(false))?;
     if inventory.hosts.is_empty() {
         return Err(no_hosts(&inventory, "sync", "copies the project to SSH hosts"));
     }
@@ -62,7 +62,7 @@ pub fn sync(location: &Location, verify: bool) -> Result<Outcome, Error> {
 
 /// `testbot hosts`: one table; exit 1 unless every host is usable.
 pub fn hosts(location: &Location) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(location)?;
+    let (root, inventory) = setup(location, settings::invocation(false))?;
     if inventory.hosts.is_empty() {
         return Err(no_hosts(&inventory, "hosts", "checks SSH hosts"));
     }

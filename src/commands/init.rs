@@ -44,8 +44,9 @@ fn rails_db(root: &Path) -> Option<RailsDb> {
 }
 
 impl Findings {
-    /// Looks at `root`. `framework` (from `--framework`) wins over what the folders say.
-    pub fn gather(root: &Path, framework: Option<&str>) -> Result<Findings, Error> {
+    /// Looks at `root`, on a machine with `cores`. `framework` (from `--framework`) wins over
+    /// what the folders say.
+    pub fn gather(root: &Path, framework: Option<&str>, cores: usize) -> Result<Findings, Error> {
         let detected = crate::framework::detect_all(root).map_err(project::Error::from)?;
         let (framework, evidence, others) = match framework {
             Some(name) => {
@@ -65,7 +66,6 @@ impl Findings {
             }
         };
         let gemfile = ["Gemfile", "gems.rb"].into_iter().find(|g| root.join(g).is_file());
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         Ok(Findings { framework, evidence, others, gemfile, cores, rails: rails_db(root) })
     }
 }
@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn the_written_file_loads_and_says_what_was_found() {
         let dir = tree(&["test/a_test.rb", "Gemfile"]);
-        let f = Findings::gather(dir.path(), None).unwrap();
+        let f = Findings::gather(dir.path(), None, 4).unwrap();
         assert_eq!(f.framework, Framework::Minitest);
         assert_eq!(f.gemfile, Some("Gemfile"));
         let text = render(&f);
@@ -233,12 +233,12 @@ mod tests {
     #[test]
     fn several_frameworks_pick_the_first_and_name_the_others() {
         let dir = tree(&["spec/a_spec.rb", "features/a.feature"]);
-        let f = Findings::gather(dir.path(), None).unwrap();
+        let f = Findings::gather(dir.path(), None, 4).unwrap();
         assert_eq!(f.framework, Framework::RSpec);
         let text = render(&f);
         assert!(text.contains("# Also found: cucumber (features/)."), "{text}");
         assert!(summary(&f, Path::new("testbot.toml")).contains("also found: cucumber (features/); run it with `testbot --framework cucumber`"));
-        let chosen = Findings::gather(dir.path(), Some("cucumber")).unwrap();
+        let chosen = Findings::gather(dir.path(), Some("cucumber"), 4).unwrap();
         assert_eq!(chosen.framework, Framework::Cucumber);
         assert_eq!(chosen.others.len(), 1);
         Inventory::parse(&render(&chosen), Path::new("testbot.toml")).unwrap();
@@ -248,7 +248,7 @@ mod tests {
     fn a_rails_app_gets_a_database_per_slot_hook_or_is_told_how() {
         let dir = tree(&["spec/a_spec.rb", "config/application.rb", "Gemfile"]);
         std::fs::write(dir.path().join("config/database.yml"), "test:\n  database: db/test<%= ENV['TEST_ENV_NUMBER'] %>.sqlite3\n").unwrap();
-        let f = Findings::gather(dir.path(), None).unwrap();
+        let f = Findings::gather(dir.path(), None, 4).unwrap();
         assert_eq!(f.rails, Some(RailsDb::PerSlot));
         let text = render(&f);
         let inv = Inventory::parse(&text, Path::new("testbot.toml")).unwrap();
@@ -256,7 +256,7 @@ mod tests {
         assert!(summary(&f, Path::new("testbot.toml")).contains("rails: a test database per slot"));
 
         std::fs::write(dir.path().join("config/database.yml"), "test:\n  database: db/test.sqlite3\n").unwrap();
-        let f = Findings::gather(dir.path(), None).unwrap();
+        let f = Findings::gather(dir.path(), None, 4).unwrap();
         assert_eq!(f.rails, Some(RailsDb::Shared));
         let text = render(&f);
         assert_eq!(Inventory::parse(&text, Path::new("testbot.toml")).unwrap().hooks.before_slot, None);
@@ -264,7 +264,7 @@ mod tests {
         assert!(summary(&f, Path::new("testbot.toml")).contains("would share one test database"));
 
         let plain = tree(&["spec/a_spec.rb"]);
-        assert_eq!(Findings::gather(plain.path(), None).unwrap().rails, None);
+        assert_eq!(Findings::gather(plain.path(), None, 4).unwrap().rails, None);
     }
 
     #[test]

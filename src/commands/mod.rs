@@ -6,9 +6,10 @@ pub mod hosts;
 pub mod init;
 pub mod report;
 pub mod run;
+pub mod settings;
 
 use crate::errors::Error;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Invocation};
 use std::path::PathBuf;
 
 pub use hosts::{exec, hosts, sync, ExecOptions};
@@ -40,8 +41,10 @@ pub struct Location {
     pub ssh_config: Option<PathBuf>,
 }
 
-/// The project root and its inventory, after `-C`.
-fn setup(location: &Location) -> Result<(PathBuf, Inventory), Error> {
+/// The project root and its inventory, after `-C`: testbot.toml, `-F` over its `[ssh] config`,
+/// and `invocation` (`settings::invocation`), the one place where what the file does not say
+/// joins it.
+fn setup(location: &Location, invocation: Invocation) -> Result<(PathBuf, Inventory), Error> {
     let Location { chdir, config, ssh_config } = location;
     if let Some(dir) = chdir {
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
@@ -61,6 +64,7 @@ fn setup(location: &Location) -> Result<(PathBuf, Inventory), Error> {
     if let Some(path) = ssh_config {
         inventory.ssh.config = Some(path.clone());
     }
+    inventory.invocation = invocation;
     Ok((root, inventory))
 }
 
@@ -96,7 +100,7 @@ pub fn init(chdir: Option<PathBuf>, config: Option<PathBuf>, framework: Option<S
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
     }
     let root = std::env::current_dir().map_err(|source| Error::Io { what: "read the current directory".into(), source })?;
-    let findings = init::Findings::gather(&root, framework.as_deref())?;
+    let findings = init::Findings::gather(&root, framework.as_deref(), settings::cores())?;
     let path = init::target(&root, config.as_deref());
     init::write(&path, &init::render(&findings))?;
     crate::report::print_init(&init::summary(&findings, &path));

@@ -1,6 +1,6 @@
 //! `testbot` (a run) and `testbot list`.
 
-use super::{install_signals, runtime, setup, Location, Outcome};
+use super::{install_signals, runtime, settings, setup, Location, Outcome};
 use crate::errors::{exit, exit_code_of, Error};
 use crate::events::RunEvent;
 use crate::project::{self, Project};
@@ -30,8 +30,7 @@ pub struct RunOptions {
 }
 
 pub fn run(options: RunOptions) -> Result<Outcome, Error> {
-    let (root, mut inventory) = setup(&options.location)?;
-    inventory.sync.skip = options.no_sync;
+    let (root, inventory) = setup(&options.location, settings::invocation(options.no_sync))?;
     let mut project = match Project::resolve(&root, &inventory, &options.project) {
         Err(nothing @ project::Error::NothingToRerun { .. }) => {
             crate::report::print_note(&nothing.to_string());
@@ -40,22 +39,21 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         resolved => resolved?,
     };
     project.framework.seed_random_order(&mut project.runner.runner_args);
-    check_outputs(&options)?;
+    // A share of the suite (`--partition`) only reads the runtime history and the failures log:
+    // its own times must not change the plan of the shares after it (they may run one after
+    // another in this checkout). And which files are its own is known only once it is planned.
+    let whole_suite = options.policy.partition.is_none();
+    check_outputs(&options, whole_suite)?;
     let policy = options.policy.clone();
-    let selected: Vec<String> = if policy.partition.is_none() { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };
+    let selected: Vec<String> = if whole_suite { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
         report_json: options.report_json.clone(),
         junit: options.junit.clone(),
-        // A share's own times must not change the plan of the shares after it (they may run one
-        // after another in this checkout): with `--partition` the history is only read.
-        runtime_log: policy.partition.is_none().then(|| project.runtime_log.clone()),
+        runtime_log: whole_suite.then(|| project.runtime_log.clone()),
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: options.flaky_fails,
-        failures_log: policy
-            .partition
-            .is_none()
-            .then(|| (crate::history::failures::path(&project.runtime_log, project.framework), project.root.clone())),
+        failures_log: whole_suite.then(|| (crate::history::failures::path(&project.runtime_log, project.framework), project.root.clone())),
         display: options.display.clone(),
         runner_command: project.runner.command.clone(),
         no_tests: options.no_tests,
@@ -126,16 +124,16 @@ fn selection_text(options: &project::Options) -> String {
 }
 
 /// Before anything connects or runs: every file the run will write can be written there. The
-/// runtime log is checked only when given (the default one is testbot's own cache), and not with
-/// `--partition`, which does not write it.
-fn check_outputs(options: &RunOptions) -> Result<(), Error> {
+/// runtime log is checked only when given (the default one is testbot's own cache), and only for
+/// the `whole_suite`: a `--partition` share does not write it.
+fn check_outputs(options: &RunOptions, whole_suite: bool) -> Result<(), Error> {
     if let Some(path) = &options.report_json {
         crate::report::check_output("the JSON report", path)?;
     }
     if let Some(path) = &options.junit {
         crate::report::check_output("the JUnit report", path)?;
     }
-    if let (Some(path), None) = (&options.project.runtime_log, options.policy.partition) {
+    if let (Some(path), true) = (&options.project.runtime_log, whole_suite) {
         crate::report::check_output("the runtime log", path)?;
     }
     Ok(())
@@ -143,7 +141,7 @@ fn check_outputs(options: &RunOptions) -> Result<(), Error> {
 
 /// `testbot list`: what a run with the same arguments would run, from the same selection and plan.
 pub fn list(location: &Location, options: &project::Options, partition: Option<(usize, usize)>) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(location)?;
+    let (root, inventory) = setup(location, settings::invocation(false))?;
     let project = Project::resolve(&root, &inventory, options)?;
     let selection = run::select(&project, partition);
     crate::report::print_list(&selection.estimates);

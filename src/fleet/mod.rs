@@ -55,7 +55,7 @@ pub async fn prepare(
     emit: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<Option<Fleet>, Error> {
     let support = write_support_files(project)?;
-    let mut hosts: Vec<PreparedHost> = (project.local_slots > 0).then(|| this_machine(project, support.path())).into_iter().collect();
+    let mut hosts: Vec<PreparedHost> = (project.local_slots > 0).then(|| this_machine(project, inventory, support.path())).into_iter().collect();
     // A signal while connecting or copying: dropping the connections ends the remote side too.
     let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
     if signals.caught().is_some() {
@@ -114,15 +114,16 @@ fn write_support_files(project: &Project) -> Result<tempfile::TempDir, Error> {
 }
 
 /// This machine as a host of the run: its cores boot at once, the support files in `support`.
-fn this_machine(project: &Project, support: &std::path::Path) -> PreparedHost {
+fn this_machine(project: &Project, inventory: &Inventory, support: &std::path::Path) -> PreparedHost {
     PreparedHost {
         host: Arc::new(LocalHost::new()),
         slots: project.local_slots,
-        boot_parallelism: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        boot_parallelism: inventory.invocation.cores,
         workdir: crate::sync::local_workdir(&project.root),
         support_dir: support.to_string_lossy().into_owned(),
         // Beside the sync's cache of this project: the support dir goes with the run.
-        compiled_dir: crate::sync::local::cache_dir(&project.root).map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
+        compiled_dir: crate::sync::local::cache_dir(&project.root, inventory.invocation.user.as_deref())
+            .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
         slot_numbers: Vec::new(),
         tmp_dir: None,
         // This binary starts in a millisecond, Ruby in tens of them. One removed since it

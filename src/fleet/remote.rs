@@ -37,6 +37,7 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool
         connect_timeout: CONNECT_TIMEOUT,
         alive_interval: inventory.ssh.server_alive_interval,
         alive_count_max: inventory.ssh.server_alive_count_max,
+        local_user: inventory.invocation.user.clone(),
     };
     let resolved = config::resolve(&entry, &options)?;
     Ok((resolved.target, resolved.use_agent))
@@ -45,7 +46,7 @@ pub fn target(spec: &HostSpec, inventory: &Inventory) -> Result<(SshTarget, bool
 /// Connects and authenticates, nothing more.
 async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -> Result<SshHost, HostFailure> {
     let (target, use_agent) = target(spec, inventory).map_err(HostFailure::Target)?;
-    let agent = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty() && use_agent).map(PathBuf::from);
+    let agent = inventory.invocation.ssh_agent.clone().filter(|_| use_agent);
     SshHost::connect(target, sessions, agent).await.map_err(HostFailure::Connect)
 }
 
@@ -117,7 +118,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
     }
     let remote_dir = remote_dir(inventory, &project.root);
     // The tree is walked and hashed while the hosts are reached and asked for their state.
-    let local = (!inventory.sync.skip).then(|| build_local(project, inventory, signals));
+    let local = (!inventory.invocation.no_sync).then(|| build_local(project, inventory, signals));
     let payloads = sync::Payloads::default();
     let jobs = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
@@ -127,7 +128,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(HostFailure::Sync)?,
                 Some(local) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, payloads, false, true).await.map_err(HostFailure::SyncFailed)?;
+                    let done = sync::sync_host(&host, &remote_dir, local, payloads, sync::SyncOptions { verify: false, run_next: true }).await.map_err(HostFailure::SyncFailed)?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
             }
@@ -161,7 +162,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
 const SUPPORT_DIR: &str = "./.testbot";
 
 fn remote_dir(inventory: &Inventory, root: &std::path::Path) -> String {
-    inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root))
+    inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root, inventory.invocation.user.as_deref()))
 }
 
 /// The framework's support files, as they go into the remote copy.
@@ -193,6 +194,7 @@ fn build_local(project: &Project, inventory: &Inventory, signals: &Signals) -> s
     use futures::FutureExt;
     let support = support_files(project);
     let (root, exclude, include) = (project.root.clone(), sync_exclude(project, inventory), inventory.sync.include.clone());
+    let user = inventory.invocation.user.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stopper = {
         let (stop, signals) = (stop.clone(), signals.clone());
@@ -203,8 +205,8 @@ fn build_local(project: &Project, inventory: &Inventory, signals: &Signals) -> s
     };
     let built = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let cache = sync::local::cache_dir(&root);
-        let built = sync::Local::build_stoppable(&root, &exclude, &include, support, cache.as_deref(), &stop);
+        let cache = sync::local::cache_dir(&root, user.as_deref());
+        let built = sync::Local::build_stoppable(sync::Tree { root: &root, exclude: &exclude, include: &include }, support, cache.as_deref(), &stop);
         stopper.abort();
         if let Ok(local) = &built {
             tracing::debug!(entries = local.manifest.entries.len(), stats = ?local.stats, seconds = started.elapsed().as_secs_f64(), "built the manifest");
@@ -248,7 +250,7 @@ pub async fn sync_only(project: &Project, inventory: &Inventory, verify: bool, s
             // One connection: a sync runs one command at a time.
             let work = async {
                 let host = connect_only(spec, inventory, 1).await?;
-                sync::sync_host(&host, remote_dir, local, payloads, verify, false).await.map_err(HostFailure::Sync)
+                sync::sync_host(&host, remote_dir, local, payloads, sync::SyncOptions { verify, run_next: false }).await.map_err(HostFailure::Sync)
             };
             let result = signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted));
             SyncReport { name: spec.name.clone(), result }
@@ -304,7 +306,7 @@ impl HostReport {
 /// Checks every host at once, for `testbot hosts`; a signal stops the checks still running
 /// (those hosts report `Interrupted`).
 pub async fn check_all(inventory: &Inventory, root: &std::path::Path, signals: &Signals) -> Vec<HostCheck> {
-    let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root));
+    let remote_dir = inventory.sync.remote_dir.clone().unwrap_or_else(|| sync::default_remote_dir(root, inventory.invocation.user.as_deref()));
     let checks = inventory.hosts.iter().map(|spec| {
         let remote_dir = remote_dir.clone();
         async move {

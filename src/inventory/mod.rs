@@ -27,12 +27,36 @@ pub use validate::MAX_SLOTS;
 pub struct Inventory {
     /// The file this was read from; `None` for `Inventory::empty()`.
     pub source: Option<PathBuf>,
-    pub project: Project,
-    pub local: Local,
+    pub project: ProjectSettings,
+    pub local: LocalSettings,
     pub hosts: Vec<HostSpec>,
     pub ssh: Ssh,
-    pub sync: Sync,
+    pub sync: SyncSettings,
     pub hooks: Hooks,
+    /// Not from the file: this invocation's environment, cores and `--no-sync`.
+    pub invocation: Invocation,
+}
+
+/// What this invocation of testbot brings besides testbot.toml: the controller's environment
+/// and cores, and the command line's `--no-sync`. No file key sets it: `commands` resolves it
+/// once, when a command starts (`commands::settings`), and the layers below read it here, never
+/// `std::env`, the core count or the command line themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// This machine's cores (`std::thread::available_parallelism`; 1 when it cannot tell).
+    pub cores: usize,
+    /// The local user's name: `$USER`, else `$LOGNAME`; `None` without either.
+    pub user: Option<String>,
+    /// ssh-agent's socket, `$SSH_AUTH_SOCK` (`None` when unset or empty).
+    pub ssh_agent: Option<PathBuf>,
+    /// `--no-sync`: run on the copies the hosts already hold.
+    pub no_sync: bool,
+}
+
+impl Default for Invocation {
+    fn default() -> Self {
+        Invocation { cores: 1, user: None, ssh_agent: None, no_sync: false }
+    }
 }
 
 /// `[hooks]`: shell commands run on every host (in the project's directory there) around a run.
@@ -49,7 +73,7 @@ pub struct Hooks {
 
 /// `[project]`: how the test suite is found and run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Project {
+pub struct ProjectSettings {
     /// One of "rspec", "minitest", "test-unit", "cucumber"; `None`: detect.
     pub framework: Option<String>,
     /// Glob of test files relative to the project root (checked with
@@ -78,7 +102,7 @@ pub struct Project {
 
 /// `[local]`: this machine.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Local {
+pub struct LocalSettings {
     /// Worker slots; `None` when not configured (the caller decides).
     pub slots: Option<Slots>,
 }
@@ -143,20 +167,18 @@ pub use crate::ssh::HostKeyChecking;
 
 /// `[sync]`: where the project's copy goes on each host and what it leaves out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Sync {
+pub struct SyncSettings {
     /// Where the copy goes: relative to the remote login directory (`~/x` is given as `x`) or
     /// absolute, never the login directory, `/`, a system directory, or with `..` (checked
     /// here); `None`: `sync::default_remote_dir`.
     pub remote_dir: Option<String>,
     pub exclude: Vec<String>,
     pub include: Vec<String>,
-    /// `--no-sync` (not a file key): use the copies the hosts already hold.
-    pub skip: bool,
 }
 
-impl Default for Project {
+impl Default for ProjectSettings {
     fn default() -> Self {
-        Project {
+        ProjectSettings {
             framework: None,
             pattern: None,
             command: None,
@@ -176,12 +198,13 @@ impl Inventory {
     pub fn empty() -> Inventory {
         Inventory {
             source: None,
-            project: Project::default(),
-            local: Local::default(),
+            project: ProjectSettings::default(),
+            local: LocalSettings::default(),
             hosts: Vec::new(),
             ssh: Ssh::default(),
-            sync: Sync::default(),
+            sync: SyncSettings::default(),
             hooks: Hooks::default(),
+            invocation: Invocation::default(),
         }
     }
 

@@ -113,7 +113,7 @@ fn full_config_parses_to_expected_values() {
     "#});
     let expected = Inventory {
         source: Some(PathBuf::from("testbot.toml")),
-        project: Project {
+        project: ProjectSettings {
             framework: Some("rspec".into()),
             pattern: Some("spec/**/*_spec.rb".into()),
             command: Some("bin/rspec".into()),
@@ -128,7 +128,7 @@ fn full_config_parses_to_expected_values() {
             isolate: vec!["spec/serial/**".into()],
             groups: vec![vec!["spec/model".into()], vec!["spec/extensions".into(), "spec/plugins/**".into()]],
         },
-        local: Local {
+        local: LocalSettings {
             slots: Some(Slots::Count(4)),
         },
         hosts: vec![
@@ -150,17 +150,17 @@ fn full_config_parses_to_expected_values() {
             server_alive_count_max: 4,
             slot_leases: false,
         },
-        sync: Sync {
+        sync: SyncSettings {
             remote_dir: Some("/srv/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
-            skip: false,
         },
         hooks: Hooks {
             before_run: Some("bundle install --local".into()),
             before_slot: Some("bin/rails db:create db:schema:load".into()),
             after_run: Some("rm -rf tmp/cache".into()),
         },
+        invocation: Invocation::default(),
     };
     assert_eq!(inv, expected);
 }
@@ -189,7 +189,7 @@ fn empty_file_gives_defaults() {
     assert_eq!(inv.ssh.server_alive_interval, std::time::Duration::from_secs(5));
     assert_eq!(inv.ssh.server_alive_count_max, 3);
     assert!(inv.ssh.slot_leases);
-    assert_eq!(inv.sync, Sync::default());
+    assert_eq!(inv.sync, SyncSettings::default());
     assert_eq!(Inventory::empty().source, None);
 }
 
@@ -419,11 +419,10 @@ fn example_file_parses() {
     );
     assert_eq!(
         inv.sync,
-        Sync {
+        SyncSettings {
             remote_dir: Some("/tmp/testbot".into()),
             exclude: vec!["log/**".into(), "tmp/**".into()],
             include: vec![".git".into()],
-            skip: false,
         }
     );
 }

@@ -4,19 +4,16 @@
 //! so the error finally reported is the first one in the file, wherever the
 //! checks happen to run.
 
+mod values;
+
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use toml::{Spanned, Value};
+use toml::Spanned;
 
-use super::raw::{
-    describe, RawConfig, RawEnv, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, RawValue, Section,
-    StrList,
-};
-use super::paths::{expand_tilde, remote_dir};
-use crate::ssh::quote::valid_env_name;
-use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Local, Project, Slots, Ssh, Sync};
+use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, Section};
+use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
 
 /// The frameworks `framework` accepts.
 pub(super) const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
@@ -62,7 +59,7 @@ pub(super) struct Issue {
     pub message: String,
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     text: &'a str,
     home: Option<&'a Path>,
     issues: Vec<Issue>,
@@ -88,6 +85,7 @@ pub(super) fn validate(
         ssh: c.ssh(raw.ssh),
         sync: c.sync(raw.sync),
         hooks: c.hooks(raw.hooks),
+        invocation: Invocation::default(),
     };
     match c
         .issues
@@ -100,7 +98,7 @@ pub(super) fn validate(
 }
 
 impl Checker<'_> {
-    fn issue(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(super) fn issue(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.issues.push(Issue {
             span,
             message: message.into(),
@@ -113,9 +111,9 @@ impl Checker<'_> {
 
     // -- sections ----------------------------------------------------------
 
-    fn project(&mut self, raw: Option<Section<RawProject>>) -> Project {
+    fn project(&mut self, raw: Option<Section<RawProject>>) -> ProjectSettings {
         let Some(Section(raw)) = raw else {
-            return Project::default();
+            return ProjectSettings::default();
         };
         let framework = raw
             .framework
@@ -133,7 +131,7 @@ impl Checker<'_> {
         let fork = raw.fork.and_then(|v| self.boolean("fork", &v)).unwrap_or(true);
         let isolate = raw.isolate.map(|l| self.strings("isolate", l)).unwrap_or_default();
         let groups = raw.group.unwrap_or_default().into_iter().filter_map(|g| self.group(g)).collect();
-        Project {
+        ProjectSettings {
             framework,
             pattern,
             command,
@@ -159,12 +157,12 @@ impl Checker<'_> {
         Some(files)
     }
 
-    fn local(&mut self, raw: Option<Section<RawLocal>>) -> Local {
+    fn local(&mut self, raw: Option<Section<RawLocal>>) -> LocalSettings {
         let Some(Section(raw)) = raw else {
-            return Local::default();
+            return LocalSettings::default();
         };
         let allow_many = raw.allow_many_slots.as_ref().and_then(|v| self.boolean("allow_many_slots", v)).unwrap_or(false);
-        Local {
+        LocalSettings {
             slots: raw.slots.and_then(|v| self.capped_slots(&v, 0, allow_many, "[local]")),
         }
     }
@@ -219,10 +217,29 @@ impl Checker<'_> {
             Some(v) => self.capped_slots(v, 1, allow_many, "this [[host]]"),
             None => Some(Slots::Auto),
         };
+        let name = self.unique_name(name, address.clone(), &raw, seen)?;
 
-        // A host without a `name` is called by its address; names must be
-        // unique either way. Report the clash at the second host's value.
-        let (name, name_span, defaulted) = match (name, &raw.name, address.clone(), &raw.address) {
+        Some(HostSpec {
+            name,
+            address: address?,
+            port: port?,
+            user,
+            identity,
+            slots: slots?,
+        })
+    }
+
+    /// A host without a `name` is called by its address; names must be unique either way.
+    /// The clash is reported at the second host's value. `None`: a clash, or no name nor
+    /// address (already reported).
+    fn unique_name(
+        &mut self,
+        name: Option<String>,
+        address: Option<String>,
+        raw: &RawHost,
+        seen: &mut HashMap<String, usize>,
+    ) -> Option<String> {
+        let (name, name_span, defaulted) = match (name, &raw.name, address, &raw.address) {
             (Some(name), Some(v), _, _) => (name, v.span(), false),
             (None, None, Some(address), Some(v)) => (address, v.span(), true),
             _ => return None, // already reported
@@ -245,15 +262,7 @@ impl Checker<'_> {
             return None;
         }
         seen.insert(name.clone(), name_span.start);
-
-        Some(HostSpec {
-            name,
-            address: address?,
-            port: port?,
-            user,
-            identity,
-            slots: slots?,
-        })
+        Some(name)
     }
 
     fn ssh(&mut self, raw: Option<Section<RawSsh>>) -> Ssh {
@@ -289,11 +298,11 @@ impl Checker<'_> {
         }
     }
 
-    fn sync(&mut self, raw: Option<Section<RawSync>>) -> Sync {
+    fn sync(&mut self, raw: Option<Section<RawSync>>) -> SyncSettings {
         let Some(Section(raw)) = raw else {
-            return Sync::default();
+            return SyncSettings::default();
         };
-        Sync {
+        SyncSettings {
             remote_dir: raw.remote_dir.and_then(|v| self.remote_dir(&v)),
             exclude: raw
                 .exclude
@@ -303,7 +312,6 @@ impl Checker<'_> {
                 .include
                 .map(|l| self.strings("include", l))
                 .unwrap_or_default(),
-            skip: false,
         }
     }
 
@@ -316,291 +324,5 @@ impl Checker<'_> {
             before_slot: raw.before_slot.and_then(|v| self.non_empty("before_slot", &v)),
             after_run: raw.after_run.and_then(|v| self.non_empty("after_run", &v)),
         }
-    }
-
-    // -- values --------------------------------------------------------------
-
-    /// `[sync] remote_dir`, normalized (see `remote_dir`).
-    fn remote_dir(&mut self, v: &RawValue) -> Option<String> {
-        let s = self.string("remote_dir", v)?;
-        match remote_dir(&s) {
-            Ok(dir) => Some(dir),
-            Err(why) => {
-                self.issue(v.span(), format!("`remote_dir` = {s:?} is refused: {why}"));
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, key: &str, v: &RawValue) -> Option<String> {
-        match v.get_ref() {
-            Value::String(s) => Some(s.clone()),
-            other => {
-                self.issue(
-                    v.span(),
-                    format!("`{key}` must be a string, found {}", describe(other)),
-                );
-                None
-            }
-        }
-    }
-
-    fn non_empty(&mut self, key: &str, v: &RawValue) -> Option<String> {
-        let s = self.string(key, v)?;
-        if s.trim().is_empty() {
-            self.issue(v.span(), format!("`{key}` must not be empty"));
-            return None;
-        }
-        Some(s)
-    }
-
-    /// A word handed to ssh on its command line (`address`, `user`): not
-    /// empty, no whitespace, and not starting with `-` (ssh would read it as
-    /// an option).
-    fn ssh_word(&mut self, key: &str, v: &RawValue) -> Option<String> {
-        let s = self.non_empty(key, v)?;
-        if s.chars().any(char::is_whitespace) {
-            self.issue(
-                v.span(),
-                format!("`{key}` must not contain whitespace, found {s:?}"),
-            );
-            return None;
-        }
-        if s.starts_with('-') {
-            self.issue(
-                v.span(),
-                format!("`{key}` must not start with `-`, found {s:?}"),
-            );
-            return None;
-        }
-        Some(s)
-    }
-
-    fn boolean(&mut self, key: &str, v: &RawValue) -> Option<bool> {
-        match v.get_ref() {
-            Value::Boolean(b) => Some(*b),
-            other => {
-                self.issue(
-                    v.span(),
-                    format!("`{key}` must be true or false, found {}", describe(other)),
-                );
-                None
-            }
-        }
-    }
-
-    fn choice(
-        &mut self,
-        key: &str,
-        v: &RawValue,
-        choices: &[&'static str],
-    ) -> Option<&'static str> {
-        if let Value::String(s) = v.get_ref() {
-            if let Some(c) = choices.iter().find(|c| **c == s) {
-                return Some(c);
-            }
-        }
-        let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
-        let expected = match quoted.as_slice() {
-            [a, b] => format!("{a} or {b}"),
-            _ => format!("one of {}", quoted.join(", ")),
-        };
-        self.issue(
-            v.span(),
-            format!(
-                "`{key}` must be {expected}, found {}",
-                describe(v.get_ref())
-            ),
-        );
-        None
-    }
-
-    /// `min` is 0 for [local] (`slots = 0`: this machine runs nothing, the hosts do) and 1 for
-    /// a [[host]] (a host with no slots is one to leave out of the file).
-    fn slots(&mut self, v: &RawValue, min: i64) -> Option<Slots> {
-        match v.get_ref() {
-            Value::Integer(n) if *n >= min => match usize::try_from(*n) {
-                Ok(n) => Some(Slots::Count(n)),
-                Err(_) => {
-                    self.issue(v.span(), format!("`slots` is too large: {n}"));
-                    None
-                }
-            },
-            Value::Integer(_) => {
-                self.issue(v.span(), format!("slots must be at least {min}, or \"auto\""));
-                None
-            }
-            Value::String(s) if s == "auto" => Some(Slots::Auto),
-            other => {
-                self.issue(
-                    v.span(),
-                    format!(
-                        "`slots` must be a number of at least {min} or \"auto\", found {}",
-                        describe(other)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    /// A machine's `slots`, at most `MAX_SLOTS` unless `allow_many_slots = true` in the same
-    /// table (`table`: a [[host]] or [local]): every slot is a process (and on a host an SSH
-    /// channel), and a typo like `slots = 100000` would otherwise start thousands of them.
-    fn capped_slots(&mut self, v: &RawValue, min: i64, allow_many: bool, table: &str) -> Option<Slots> {
-        let slots = self.slots(v, min)?;
-        match slots {
-            Slots::Count(n) if n > MAX_SLOTS && !allow_many => {
-                let limit = if table == "[local]" { "testbot's limit for this machine" } else { "testbot's limit per host" };
-                self.issue(
-                    v.span(),
-                    format!(
-                        "`slots` = {n} is more than {MAX_SLOTS}, {limit}; lower it, \
-                         or add `allow_many_slots = true` to {table} if the machine really runs that many"
-                    ),
-                );
-                None
-            }
-            slots => Some(slots),
-        }
-    }
-
-    /// A whole number from 1 to `max` (seconds, counts).
-    fn positive(&mut self, key: &str, v: &RawValue, max: i64) -> Option<usize> {
-        match v.get_ref() {
-            Value::Integer(n) if (1..=max).contains(n) => Some(*n as usize),
-            other => {
-                self.issue(
-                    v.span(),
-                    format!("`{key}` must be a whole number from 1 to {max}, found {}", describe(other)),
-                );
-                None
-            }
-        }
-    }
-
-    fn port(&mut self, v: &RawValue) -> Option<u16> {
-        match v.get_ref() {
-            Value::Integer(n) => match u16::try_from(*n) {
-                Ok(p) if p >= 1 => Some(p),
-                _ => {
-                    self.issue(
-                        v.span(),
-                        format!("`port` must be between 1 and 65535, found {n}"),
-                    );
-                    None
-                }
-            },
-            other => {
-                self.issue(
-                    v.span(),
-                    format!(
-                        "`port` must be an integer between 1 and 65535, found {}",
-                        describe(other)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn pattern(&mut self, v: &RawValue) -> Option<String> {
-        let pattern = self.non_empty("pattern", v)?;
-        if pattern.starts_with('/') {
-            self.issue(
-                v.span(),
-                format!("`pattern` must be relative to the project root, found {pattern:?}"),
-            );
-            return None;
-        }
-        if let Err(e) = globset::Glob::new(&pattern) {
-            self.issue(
-                v.span(),
-                format!("`pattern` is not a valid glob: {}", e.kind()),
-            );
-            return None;
-        }
-        Some(pattern)
-    }
-
-    fn path(&mut self, key: &str, v: &RawValue) -> Option<PathBuf> {
-        let s = self.non_empty(key, v)?;
-        match expand_tilde(&s, self.home) {
-            Some(p) => Some(p),
-            None => {
-                self.issue(
-                    v.span(),
-                    format!("cannot expand `~` in `{key}`: $HOME is not set"),
-                );
-                None
-            }
-        }
-    }
-
-    fn env(&mut self, raw: RawEnv) -> Vec<(String, String)> {
-        let mut env = Vec::new();
-        for (key, value) in raw.0 {
-            let name = key.get_ref();
-            if name.is_empty() {
-                self.issue(
-                    key.span(),
-                    "environment variable names in `env` must not be empty",
-                );
-                continue;
-            }
-            if !valid_env_name(name) {
-                self.issue(
-                    key.span(),
-                    format!(
-                        "environment variable name {name:?} in `env` is not valid: a name is letters, digits and `_`, \
-                         not starting with a digit (a host's shell and `env` take no other)"
-                    ),
-                );
-                continue;
-            }
-            match value.get_ref() {
-                Value::String(s) if s.contains('\0') => {
-                    self.issue(
-                        value.span(),
-                        format!("`env.{name}` must not contain a NUL byte"),
-                    );
-                }
-                Value::String(s) => env.push((name.clone(), s.clone())),
-                other => {
-                    let hint = match other {
-                        Value::Integer(_) | Value::Float(_) | Value::Boolean(_) => {
-                            format!(" (quote it: {name} = \"{other}\")")
-                        }
-                        _ => String::new(),
-                    };
-                    self.issue(
-                        value.span(),
-                        format!(
-                            "`env.{name}` must be a string, found {}{hint}",
-                            describe(other)
-                        ),
-                    );
-                }
-            }
-        }
-        env.sort();
-        env
-    }
-
-    fn strings<K>(&mut self, key: &str, list: StrList<K>) -> Vec<String> {
-        let mut out = Vec::new();
-        for item in list.items {
-            match item.get_ref() {
-                Value::String(s) => out.push(s.clone()),
-                other => self.issue(
-                    item.span(),
-                    format!(
-                        "`{key}` must contain only strings, found {}",
-                        describe(other)
-                    ),
-                ),
-            }
-        }
-        out
     }
 }

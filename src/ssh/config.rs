@@ -31,6 +31,8 @@ pub struct Options {
     pub connect_timeout: Duration,
     pub alive_interval: Duration,
     pub alive_count_max: usize,
+    /// The local user's name, the user when neither the entry nor the config names one.
+    pub local_user: Option<String>,
 }
 
 /// A target, and whether an ssh-agent may be used for it (not under `IdentitiesOnly yes`).
@@ -91,8 +93,7 @@ fn resolve_hop(entry: &HostEntry, options: &Options, home: &Path, may_jump: bool
         .user
         .clone()
         .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(|| options.local_user.clone())
         .unwrap_or_else(|| "root".to_string());
     let address = params.as_ref().and_then(|p| p.host_name.clone()).unwrap_or_else(|| entry.address.clone());
     // The inventory's port defaults to 22, so a config's Port counts unless the entry set another.
@@ -172,6 +173,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             alive_interval: Duration::from_secs(5),
             alive_count_max: 3,
+            local_user: None,
         }
     }
 

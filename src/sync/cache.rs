@@ -3,7 +3,7 @@
 //! what the walk's result depended on (directory stamps, ignore files, the `[sync]` patterns),
 //! so that a build can skip the walk and only `lstat` the known entries when none of that moved.
 
-use super::manifest::{self, Kind};
+use super::manifest::{self, Kind, SENT_MODE};
 use super::Found;
 use sha2::{Digest, Sha256};
 use std::io;
@@ -13,6 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const HEADER: &str = "testbot-tree-cache 1";
 pub const FILE: &str = "tree";
+
+/// A file changed this close to the moment it was hashed might change again without its
+/// metadata showing it (timestamps are coarse): such a hash is used but not cached.
+pub const RACY: Duration = Duration::from_millis(100);
 
 /// If none of these changed, neither did the file (for a directory: its list of names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +58,7 @@ impl Stamp {
 }
 
 /// One shipped entry as the last build saw it. A file's `hash` is None when it changed too
-/// close to its hashing to be trusted (see `local::RACY`).
+/// close to its hashing to be trusted (see `RACY`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cached {
     pub rel: String,
@@ -81,6 +85,37 @@ pub struct TreeCache {
     pub checks: Vec<Check>,
     /// In path order.
     pub entries: Vec<Cached>,
+}
+
+impl TreeCache {
+    /// Whether this (new) cache's listing may stand in for the next walk, and the checks that
+    /// say so. After a walk (`walked`: what it found), only if no directory and no ignore file
+    /// changed so recently before `started` that a change in the same clock tick could hide;
+    /// without a walk, as the `old` cache said.
+    pub fn settle_listing(&mut self, root: &Path, walked: Option<&[Found]>, started: SystemTime, old: &TreeCache) {
+        let Some(found) = walked else {
+            self.listing = old.listing;
+            self.checks = old.checks.clone();
+            return;
+        };
+        let dirs = found.iter().filter(|f| f.meta.is_dir()).map(|f| f.full.as_path());
+        if let Some(checks) = ignore_inputs(root, dirs) {
+            let racy = |s: &Stamp| s.racy(started, RACY);
+            self.listing = !checks.iter().any(|c| c.stamp.as_ref().is_some_and(racy))
+                && !self.entries.iter().any(|c| matches!(c.kind, Kind::Dir { .. }) && racy(&c.stamp));
+            self.checks = checks;
+        }
+    }
+}
+
+/// Saves `new` in `dir` when it differs from `old`. A cache that cannot be written only costs a
+/// walk and hashing again next time.
+pub fn save_changed(dir: Option<&Path>, new: &TreeCache, old: &TreeCache) {
+    if let Some(dir) = dir.filter(|_| new != old) {
+        if let Err(e) = save(dir, new) {
+            tracing::debug!(dir = %dir.display(), error = %e, "could not write the tree cache");
+        }
+    }
 }
 
 /// What the cache's listing is valid for.
@@ -193,10 +228,10 @@ pub fn load(path: &Path) -> Option<TreeCache> {
             [kind, s @ .., extra, rel] if s.len() == 5 => {
                 let stamp = Stamp::parse(s)?;
                 let (kind, hash_trusted) = match *kind {
-                    "d" => (Kind::Dir { mode: stamp.mode & super::local::SENT_MODE }, true),
+                    "d" => (Kind::Dir { mode: stamp.mode & SENT_MODE }, true),
                     "f" => match manifest::unhex(extra) {
-                        Some(hash) => (Kind::File { mode: stamp.mode & super::local::SENT_MODE, size: stamp.size, hash }, true),
-                        None => (Kind::File { mode: stamp.mode & super::local::SENT_MODE, size: stamp.size, hash: [0; 32] }, false),
+                        Some(hash) => (Kind::File { mode: stamp.mode & SENT_MODE, size: stamp.size, hash }, true),
+                        None => (Kind::File { mode: stamp.mode & SENT_MODE, size: stamp.size, hash: [0; 32] }, false),
                     },
                     "l" => (Kind::Symlink { target: manifest::unescape(extra)? }, true),
                     _ => return None,
@@ -252,4 +287,36 @@ pub fn save(dir: &Path, cache: &TreeCache) -> io::Result<()> {
     // The hash cache of earlier versions.
     let _ = std::fs::remove_file(dir.join("hashes"));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_walk_the_listing_and_its_checks_are_the_old_caches() {
+        let checks = vec![Check { path: PathBuf::from("/nowhere/.gitignore"), stamp: None }];
+        for listing in [true, false] {
+            let old = TreeCache { key: "k".into(), listing, checks: checks.clone(), entries: Vec::new() };
+            let mut new = TreeCache { key: "k".into(), ..TreeCache::default() };
+            new.settle_listing(Path::new("/nowhere"), None, SystemTime::now(), &old);
+            assert_eq!((new.listing, &new.checks), (listing, &checks));
+        }
+    }
+
+    #[test]
+    fn after_a_walk_a_directory_changed_just_now_keeps_the_listing_from_standing_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = std::fs::symlink_metadata(dir.path()).unwrap();
+        let found = [Found { rel: String::new(), full: dir.path().to_path_buf(), meta: meta.clone() }];
+        let entry = Cached { rel: "d".into(), stamp: Stamp::of(&meta), kind: Kind::Dir { mode: 0o755 }, hash_trusted: true };
+        let old = TreeCache::default();
+        let mut new = TreeCache { entries: vec![entry], ..TreeCache::default() };
+        new.settle_listing(dir.path(), Some(&found), SystemTime::now(), &old);
+        assert!(!new.listing, "changed within RACY of the build: a change in the same tick could hide");
+        assert!(new.checks.iter().any(|c| c.path == dir.path()), "the root's own stamp is a check");
+        let later = SystemTime::now() + RACY * 10;
+        new.settle_listing(dir.path(), Some(&found), later, &old);
+        assert!(new.listing);
+    }
 }

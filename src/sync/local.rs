@@ -2,9 +2,9 @@
 //! metadata changed since the last run, thanks to a cache outside the tree), and the payload
 //! that carries a plan to a host: the deletion list, then one tar stream.
 
-use super::cache::{self, Cached, Stamp, TreeCache};
-use super::manifest::{self, Kind, Manifest, Plan, STATE_DIR};
-use super::SyncError;
+use super::cache::{self, Cached, Stamp, TreeCache, RACY};
+use super::manifest::{self, Kind, Manifest, Plan, SENT_MODE, STATE_DIR};
+use super::{SyncError, Tree};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
@@ -12,15 +12,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The mode bits a copy gets: never writable by group or others on the host, where another user
-/// could then change what runs as its user (issue 27).
-pub const SENT_MODE: u32 = 0o755;
-
-/// A file changed this close to the moment it was hashed might change again without its
-/// metadata showing it (timestamps are coarse): such a hash is used but not cached.
-const RACY: Duration = Duration::from_millis(100);
 /// Manifests kept in the local store; a host whose manifest was pruned costs one fetch.
 const STORE_KEEP: usize = 32;
 
@@ -51,12 +44,12 @@ pub struct BuildStats {
 
 /// This machine's cache for `root`: `$XDG_CACHE_HOME` (else `~/.cache`)
 /// `/testbot/controller/<project>-<hash>`, named like the remote dir, and never inside the tree.
-pub fn cache_dir(root: &Path) -> Option<PathBuf> {
+pub fn cache_dir(root: &Path, user: Option<&str>) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| crate::ssh::config::home_dir().map(|h| h.join(".cache")))?;
-    let name = super::default_remote_dir(root);
+    let name = super::default_remote_dir(root, user);
     let name = name.rsplit('/').next().unwrap_or("project");
     Some(base.join("testbot").join("controller").join(name))
 }
@@ -72,19 +65,13 @@ impl Local {
         extra: Vec<(String, Vec<u8>)>,
         cache: Option<&Path>,
     ) -> Result<Local, SyncError> {
-        Local::build_stoppable(root, exclude, include, extra, cache, &AtomicBool::new(false))
+        Local::build_stoppable(Tree { root, exclude, include }, extra, cache, &AtomicBool::new(false))
     }
 
-    /// `build`, which gives up with `SyncError::Interrupted` soon after `stop` is set (a
-    /// signal came): the walk stops at its next entry, the hashing at its next buffer.
-    pub fn build_stoppable(
-        root: &Path,
-        exclude: &[String],
-        include: &[String],
-        extra: Vec<(String, Vec<u8>)>,
-        cache: Option<&Path>,
-        stop: &AtomicBool,
-    ) -> Result<Local, SyncError> {
+    /// `build` of `tree`, which gives up with `SyncError::Interrupted` soon after `stop` is set
+    /// (a signal came): the walk stops at its next entry, the hashing at its next buffer.
+    pub fn build_stoppable(tree: Tree, extra: Vec<(String, Vec<u8>)>, cache: Option<&Path>, stop: &AtomicBool) -> Result<Local, SyncError> {
+        let Tree { root, exclude, include } = tree;
         let started = SystemTime::now();
         let key = cache::key(root, exclude, include);
         let old = cache.and_then(|dir| cache::load(&dir.join(cache::FILE))).filter(|c| c.key == key).unwrap_or_default();
@@ -112,8 +99,9 @@ impl Local {
             // A file that changed while it was read is hashed again next time.
             cached[*i].hash_trusted = cacheable && size == cached[*i].stamp.size;
         }
-        let new = TreeCache { key, listing: false, checks: Vec::new(), entries: cached };
-        update_cache(cache, root, &found, walked, started, new, &old);
+        let mut new = TreeCache { key, listing: false, checks: Vec::new(), entries: cached };
+        new.settle_listing(root, walked.then_some(&found[..]), started, &old);
+        cache::save_changed(cache, &new, &old);
         tracing::debug!(walked, entries = entries.len(), seconds = started.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0), "listed the tree");
         let mut extras = BTreeMap::new();
         for (path, bytes) in extra {
@@ -228,14 +216,13 @@ impl Local {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let mut skipped = 0;
         for path in &payload.send {
-            let kind = &self.manifest.entries[path];
             let full = self.root.join(path);
             let read = |source| SyncError::Read { path: full.clone(), source };
             let mut header = tar::Header::new_gnu();
             header.set_uid(0);
             header.set_gid(0);
             header.set_mtime(now);
-            match kind {
+            match &self.manifest.entries[path] {
                 Kind::Dir { mode } => {
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_mode(*mode);
@@ -255,26 +242,9 @@ impl Local {
                         header.set_size(0);
                         builder.append_data(&mut header, path, io::empty()).map_err(read)?;
                         skipped += size.div_ceil(512) * 512;
-                        continue;
+                    } else {
+                        self.append_file(&mut builder, header, path, *size)?;
                     }
-                    header.set_size(*size);
-                    if let Some(bytes) = self.extra.get(path) {
-                        builder.append_data(&mut header, path, &bytes[..]).map_err(read)?;
-                        continue;
-                    }
-                    let file = std::fs::File::open(&full).map_err(read)?;
-                    let meta = file.metadata().map_err(read)?;
-                    // The manifest promises these bytes; a file that changed since is sent next time.
-                    if meta.len() != *size {
-                        return Err(SyncError::Changed { path: full });
-                    }
-                    header.set_mtime(meta.mtime().max(0) as u64);
-                    let mut exact = Exact { inner: file.take(*size), left: *size };
-                    let appended = builder.append_data(&mut header, path, &mut exact);
-                    if exact.left > 0 {
-                        return Err(SyncError::Changed { path: full });
-                    }
-                    appended.map_err(read)?;
                 }
             }
         }
@@ -290,6 +260,30 @@ impl Local {
         builder.append_data(&mut header, name, payload.contents.as_bytes()).map_err(failed)?;
         builder.into_inner().map_err(failed)?;
         Ok(skipped)
+    }
+
+    /// File `path`'s `size` bytes into the tar under `header` (its type and mode set): a
+    /// support file from memory, any other from the disk, read as it goes. A file whose size
+    /// is no longer the one the manifest promises is `SyncError::Changed` (it is sent next time).
+    fn append_file(&self, builder: &mut tar::Builder<impl io::Write>, mut header: tar::Header, path: &str, size: u64) -> Result<(), SyncError> {
+        let full = self.root.join(path);
+        let read = |source| SyncError::Read { path: full.clone(), source };
+        header.set_size(size);
+        if let Some(bytes) = self.extra.get(path) {
+            return builder.append_data(&mut header, path, &bytes[..]).map_err(read);
+        }
+        let file = std::fs::File::open(&full).map_err(read)?;
+        let meta = file.metadata().map_err(read)?;
+        if meta.len() != size {
+            return Err(SyncError::Changed { path: full });
+        }
+        header.set_mtime(meta.mtime().max(0) as u64);
+        let mut exact = Exact { inner: file.take(size), left: size };
+        let appended = builder.append_data(&mut header, path, &mut exact);
+        if exact.left > 0 {
+            return Err(SyncError::Changed { path: full });
+        }
+        appended.map_err(read)
     }
 
     /// The whole payload in memory (tests).
@@ -395,30 +389,6 @@ fn list(found: &[super::Found], old: &TreeCache, extra: usize) -> Result<Listed,
     Ok(Listed { entries, cached, todo })
 }
 
-/// Saves the new cache when it differs from the old one.
-fn update_cache(cache: Option<&Path>, root: &Path, found: &[super::Found], walked: bool, started: SystemTime, mut new: TreeCache, old: &TreeCache) {
-    if walked {
-        // The listing stands in for the next walk only if no directory and no ignore file
-        // changed so recently that a change in the same clock tick could hide.
-        let dirs = found.iter().filter(|f| f.meta.is_dir()).map(|f| f.full.as_path());
-        if let Some(checks) = cache::ignore_inputs(root, dirs) {
-            let racy = |s: &Stamp| s.racy(started, RACY);
-            new.listing = !checks.iter().any(|c| c.stamp.as_ref().is_some_and(racy))
-                && !new.entries.iter().any(|c| matches!(c.kind, Kind::Dir { .. }) && racy(&c.stamp));
-            new.checks = checks;
-        }
-    } else {
-        new.listing = old.listing;
-        new.checks = old.checks.clone();
-    }
-    if let Some(dir) = cache.filter(|_| new != *old) {
-        // A cache that cannot be written only costs a walk and hashing again next time.
-        if let Err(e) = cache::save(dir, &new) {
-            tracing::debug!(dir = %dir.display(), error = %e, "could not write the tree cache");
-        }
-    }
-}
-
 /// What goes down one host's pipe, as a recipe (`Local::write_payload` writes it).
 #[derive(Debug)]
 pub struct Payload {
@@ -517,6 +487,7 @@ fn prune_store(dir: &Path) {
 mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::time::Duration;
 
     /// A tree whose files were last changed a while ago, so their hashes may be cached.
     fn tree() -> tempfile::TempDir {

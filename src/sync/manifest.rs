@@ -7,6 +7,10 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+/// The mode bits a copy gets: never writable by group or others on the host, where another user
+/// could then change what runs as its user (issue 27).
+pub const SENT_MODE: u32 = 0o755;
+
 /// Where testbot keeps its own files in the remote copy; never part of the shipped tree.
 pub const RESERVED_DIR: &str = ".testbot";
 /// The host's sync state, inside `RESERVED_DIR`: never listed, never deleted by a plan.

@@ -10,12 +10,21 @@ pub mod remote;
 pub mod script;
 
 pub use local::Local;
-pub use remote::{check_dir, check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOutcome};
+pub use remote::{check_dir, check_synced, sync_host, HostSync, LocalFuture, Payloads, SyncOptions, SyncOutcome};
 pub use script::remote_path;
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// What a sync ships: the project's tree at `root`, under the ignore rules and `[sync]`'s
+/// `exclude` and `include` patterns.
+#[derive(Clone, Copy, Debug)]
+pub struct Tree<'a> {
+    pub root: &'a Path,
+    pub exclude: &'a [String],
+    pub include: &'a [String],
+}
 
 /// The project's directory as this machine runs it.
 pub fn local_workdir(root: &Path) -> PathBuf {
@@ -191,12 +200,12 @@ fn walker_builder(root: &Path, exclude: &[String], include: &[String]) -> Result
     Ok(builder)
 }
 
-/// The default remote directory, relative to the remote user's home: per controller user,
-/// machine and checkout, so two users or two checkouts never share one.
-pub fn default_remote_dir(root: &Path) -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+/// The default remote directory, relative to the remote user's home: per controller user
+/// (`user`: `inventory::Invocation::user`), machine and checkout, so two users or two checkouts
+/// never share one.
+pub fn default_remote_dir(root: &Path, user: Option<&str>) -> String {
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    remote_dir_of(&user, machine.trim(), root)
+    remote_dir_of(user.unwrap_or_default(), machine.trim(), root)
 }
 
 /// [`default_remote_dir`] for controller user `user` on machine `machine`.
@@ -258,11 +267,11 @@ mod tests {
 
     #[test]
     fn remote_dirs_differ_per_checkout() {
-        let a = default_remote_dir(Path::new("/home/u/app"));
-        let b = default_remote_dir(Path::new("/home/u/other/app"));
+        let a = default_remote_dir(Path::new("/home/u/app"), Some("u"));
+        let b = default_remote_dir(Path::new("/home/u/other/app"), Some("u"));
         assert!(a.starts_with(".cache/testbot/app-"));
         assert_ne!(a, b);
-        assert_eq!(a, default_remote_dir(Path::new("/home/u/app")));
+        assert_eq!(a, default_remote_dir(Path::new("/home/u/app"), Some("u")));
     }
 
     #[test]

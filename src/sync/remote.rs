@@ -6,7 +6,7 @@ use super::local::{Local, Payload};
 use super::manifest::{self, Kind, Manifest, STATE_DIR};
 use super::script::{
     apply_script, delta_name, manifest_from_chain, parse_probe, probe_script, remote_path, scan_script, state, sync_probe_script, unsafe_in,
-    used_probe_script, Probe, Refusal,
+    used_probe_script, Probe, Refusal, StateFile,
 };
 use super::SyncError;
 use crate::ssh::quote::quote;
@@ -147,10 +147,20 @@ async fn probe(host: &dyn Host, dir: &str) -> Result<Probe, SyncError> {
 /// The project's manifest while it is being built: every host awaits the same one.
 pub type LocalFuture = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Local>, Arc<SyncError>>>>;
 
-/// Brings `host`'s copy at `dir` to `local`. `verify` rehashes the host's files first.
-/// `run_next`: a run's tests use the copy next (it is recorded, so that the next sync sends
-/// again what they change). The host is asked for its state while `local` is still being built.
-pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, verify: bool, run_next: bool) -> Result<HostSync, SyncError> {
+/// What a sync does besides bringing a host's copy up to date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Rehash the host's files first (`testbot sync --verify`).
+    pub verify: bool,
+    /// A run's tests use the copy next: it is recorded, so that the next sync sends again what
+    /// they change.
+    pub run_next: bool,
+}
+
+/// Brings `host`'s copy at `dir` to `local`, as `options` say. The host is asked for its state
+/// while `local` is still being built.
+pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads: &Payloads, options: SyncOptions) -> Result<HostSync, SyncError> {
+    let SyncOptions { verify, run_next } = options;
     let started = Instant::now();
     let dir = remote_path(dir);
     let ran = run(host, "ask for its manifest", &sync_probe_script(&dir, run_next), None, PROBE_TIMEOUT).await?;
@@ -196,13 +206,7 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
     let sent = payloads.get(local, key, base, next_delta).await?;
     let payload = &sent.payload;
     tracing::debug!(host = host.name(), bytes = payload.len, file_bytes = payload.file_bytes, state = sent.state, seconds = started.elapsed().as_secs_f64(), "payload ready");
-    let script = apply_script(&dir, payload.delete_len, &local.digest, &sent.state, sent.compact, run_next);
-    let ran = send(host, &script, local, &sent).await?;
-    // The directory (made by this script, or changed since the probe) may fail its checks here.
-    if let Some(path) = unsafe_in(&String::from_utf8_lossy(&ran.stderr())).filter(|_| !ran.exit.success()) {
-        return Err(SyncError::Unsafe { dir, path });
-    }
-    failed(&ran, &format!("unpack the changes into {dir}"))?;
+    apply(host, &dir, local, &sent, run_next).await?;
     Ok(HostSync {
         outcome,
         files: payload.files,
@@ -210,6 +214,18 @@ pub async fn sync_host(host: &dyn Host, dir: &str, local: LocalFuture, payloads:
         deleted: payload.deleted,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Streams `sent` into the script that applies it to the copy at `dir` (see `apply_script`).
+async fn apply(host: &dyn Host, dir: &str, local: &Arc<Local>, sent: &Arc<HostPayload>, run_next: bool) -> Result<(), SyncError> {
+    let state = StateFile { name: &sent.state, compact: sent.compact };
+    let script = apply_script(dir, sent.payload.delete_len, &local.digest, state, run_next);
+    let ran = send(host, &script, local, sent).await?;
+    // The directory (made by this script, or changed since the probe) may fail its checks here.
+    if let Some(path) = unsafe_in(&String::from_utf8_lossy(&ran.stderr())).filter(|_| !ran.exit.success()) {
+        return Err(SyncError::Unsafe { dir: dir.to_string(), path });
+    }
+    failed(&ran, &format!("unpack the changes into {dir}"))
 }
 
 /// The host's copy as it is, listed and hashed there: the paths testbot put there (or was
@@ -376,26 +392,26 @@ mod tests {
         let host = LocalHost::new();
         let payloads = Payloads::default();
 
-        let first = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
+        let first = sync_host(&host, dir, ready(p), &payloads, SyncOptions::default()).await.unwrap();
         assert_eq!((first.outcome, first.files), (SyncOutcome::Rescanned, 3));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "one");
         assert_eq!(std::fs::read_link(copy.join("link")).unwrap(), Path::new("a/1"));
         check_synced(&host, dir).await.unwrap();
 
-        let again = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
+        let again = sync_host(&host, dir, ready(p), &payloads, SyncOptions::default()).await.unwrap();
         assert_eq!((again.outcome, again.files, again.bytes), (SyncOutcome::UpToDate, 0, 0));
 
         // An edit and a deletion go as an update from the manifest the host reports.
         std::fs::write(p.join("a/1"), "edited").unwrap();
         std::fs::remove_file(p.join("b")).unwrap();
-        let third = sync_host(&host, dir, ready(p), &payloads, false, false).await.unwrap();
+        let third = sync_host(&host, dir, ready(p), &payloads, SyncOptions::default()).await.unwrap();
         assert_eq!((third.outcome, third.files, third.deleted), (SyncOutcome::Updated, 1, 1));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
         assert!(!copy.join("b").exists());
 
         // A change made on the host is found by --verify and undone.
         std::fs::write(copy.join("a/1"), "tampered").unwrap();
-        let verified = sync_host(&host, dir, ready(p), &Payloads::default(), true, true).await.unwrap();
+        let verified = sync_host(&host, dir, ready(p), &Payloads::default(), SyncOptions { verify: true, run_next: true }).await.unwrap();
         assert_eq!((verified.outcome, verified.files), (SyncOutcome::Rescanned, 1));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
 
@@ -404,12 +420,12 @@ mod tests {
         std::fs::write(copy.join("a/1"), "rewritten by a test").unwrap();
         std::fs::remove_file(copy.join("link")).unwrap();
         std::fs::write(copy.join("a/made"), "by a test").unwrap();
-        let drifted = sync_host(&host, dir, ready(p), &Payloads::default(), false, false).await.unwrap();
+        let drifted = sync_host(&host, dir, ready(p), &Payloads::default(), SyncOptions::default()).await.unwrap();
         assert_eq!((drifted.outcome, drifted.files, drifted.deleted), (SyncOutcome::Updated, 2, 0));
         assert_eq!(std::fs::read_to_string(copy.join("a/1")).unwrap(), "edited");
         assert_eq!(std::fs::read_link(copy.join("link")).unwrap(), Path::new("a/1"));
         assert_eq!(std::fs::read_to_string(copy.join("a/made")).unwrap(), "by a test");
-        let again = sync_host(&host, dir, ready(p), &Payloads::default(), false, false).await.unwrap();
+        let again = sync_host(&host, dir, ready(p), &Payloads::default(), SyncOptions::default()).await.unwrap();
         assert_eq!(again.outcome, SyncOutcome::UpToDate);
     }
 
@@ -420,7 +436,7 @@ mod tests {
         std::fs::write(src.path().join("f"), "1").unwrap();
         std::fs::write(dest.path().join("theirs"), "x").unwrap();
         let dir = dest.path().to_str().unwrap();
-        let err = sync_host(&LocalHost::new(), dir, ready(src.path()), &Payloads::default(), false, false).await.unwrap_err();
+        let err = sync_host(&LocalHost::new(), dir, ready(src.path()), &Payloads::default(), SyncOptions::default()).await.unwrap_err();
         assert!(matches!(err, SyncError::NotOwned { .. }), "{err}");
         assert!(matches!(check_synced(&LocalHost::new(), dir).await.unwrap_err(), SyncError::NotOwned { .. }));
         assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);

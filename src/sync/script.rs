@@ -277,6 +277,15 @@ pub fn scan_script(dir: &str) -> String {
     )
 }
 
+/// The state file a payload leaves on the host, last in its tar: its name in `STATE_DIR`, and
+/// whether it is a whole manifest (`compact`: it replaces the host's manifest and deltas) or a
+/// delta on top of them.
+#[derive(Clone, Copy, Debug)]
+pub struct StateFile<'a> {
+    pub name: &'a str,
+    pub compact: bool,
+}
+
 /// Makes the directory (or checks that it is testbot's: marked, or empty) and marks it,
 /// marks the copy unfinished, deletes the paths on the list (each alone, deepest first; a
 /// directory only once it is empty; refusing any path below a symlink), unpacks (the new
@@ -286,7 +295,8 @@ pub fn scan_script(dir: &str) -> String {
 /// drops the mark and, for a whole manifest (`compact`), the old manifest and deltas.
 /// Any failure leaves the mark, so the next sync lists the copy instead of trusting a
 /// manifest. Besides `tar`, `rm`, `rmdir` and the listing (`find`, `mv`), only shell builtins run.
-pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: &str, compact: bool, run: bool) -> String {
+pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: StateFile, run: bool) -> String {
+    let StateFile { name: state, compact } = state;
     let d = quote(dir);
     let deletions = if delete_len == 0 {
         String::new()
@@ -405,7 +415,7 @@ mod tests {
         let plan = manifest::plan(base, &local.manifest);
         let state = format!("manifest.{}", local.digest);
         let payload = local.payload(&plan, &state, &local.text).unwrap();
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, true, false), &local.payload_bytes(&payload));
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, StateFile { name: &state, compact: true }, false), &local.payload_bytes(&payload));
         (ok, err)
     }
 
@@ -418,7 +428,7 @@ mod tests {
         if cut {
             bytes.truncate(bytes.len() - 3000);
         }
-        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, &state, false, false), &bytes);
+        let (ok, _, err) = sh(home, &apply_script(dir, payload.delete_len, &local.digest, StateFile { name: &state, compact: false }, false), &bytes);
         (ok, err)
     }
 
@@ -587,7 +597,7 @@ mod tests {
         std::fs::create_dir_all(home.path().join("d/.testbot")).unwrap();
         std::fs::write(home.path().join("d").join(OWNED_MARK), "").unwrap();
         // `./gone dir` arrives as `./gone`: a real path, but not the one sent.
-        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true, false), b"12:./gone");
+        let (ok, _, err) = sh(home.path(), &apply_script("d", 16, &"0".repeat(64), StateFile { name: &format!("manifest.{}", "0".repeat(64)), compact: true }, false), b"12:./gone");
         assert!(!ok);
         assert!(err.contains("the deletion list arrived damaged"), "{err}");
         assert!(home.path().join("d/gone").exists() && home.path().join("d/gone dir/x").exists());
@@ -724,7 +734,7 @@ mod tests {
         let payload = second.payload(&plan, &state, &second.text).unwrap();
         let mut bytes = second.payload_bytes(&payload);
         bytes.truncate(bytes.len() / 2);
-        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, &state, true, false), &bytes);
+        let (ok, _, _) = sh(home.path(), &apply_script("d", payload.delete_len, &second.digest, StateFile { name: &state, compact: true }, false), &bytes);
         assert!(!ok);
         let probe = parse_probe(sh(home.path(), &probe_script("d"), b"").1.as_bytes());
         assert_eq!(probe.digest, Some(first.digest.clone()));
@@ -753,7 +763,7 @@ mod tests {
         chmod("open/mine", 0o775);
         assert_eq!(refusal("open/mine"), want("open/mine", 0o775));
         // The apply script refuses the same before it writes anything, and says so on stderr.
-        let (ok, _, err) = sh(home.path(), &apply_script("open/mine", 0, &"0".repeat(64), &format!("manifest.{}", "0".repeat(64)), true, false), b"");
+        let (ok, _, err) = sh(home.path(), &apply_script("open/mine", 0, &"0".repeat(64), StateFile { name: &format!("manifest.{}", "0".repeat(64)), compact: true }, false), b"");
         assert!(!ok);
         assert_eq!(unsafe_in(&err), Some(UnsafePath { path: full("open/mine"), owner: "root".into(), uid: me, mode: 0o775, foreign_owner: false }));
         assert_eq!(std::fs::read_dir(home.path().join("open/mine")).unwrap().count(), 0);

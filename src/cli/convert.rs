@@ -1,0 +1,90 @@
+//! The command line's arguments turned into the plain options `commands` takes.
+
+use super::args::{Annotations, ExecArgs, ProjectArgs, ReportArgs, ReportCommand, RunArgs};
+use crate::commands;
+use crate::report::DisplayOptions;
+use crate::{project, run};
+
+impl Annotations {
+    /// `github_actions`: the value of GITHUB_ACTIONS.
+    fn on(self, github_actions: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            Annotations::Auto => github_actions.is_some_and(|v| v == "true"),
+            Annotations::Always => true,
+            Annotations::Never => false,
+        }
+    }
+}
+
+impl From<ProjectArgs> for commands::Location {
+    fn from(args: ProjectArgs) -> commands::Location {
+        commands::Location { chdir: args.chdir, config: args.config, ssh_config: args.ssh_config }
+    }
+}
+
+impl From<ExecArgs> for commands::ExecOptions {
+    fn from(args: ExecArgs) -> commands::ExecOptions {
+        commands::ExecOptions {
+            location: args.project.into(),
+            local_slots: args.local_slots,
+            command: args.command.join(" "),
+            per_slot: args.per_slot,
+        }
+    }
+}
+
+impl From<ReportArgs> for commands::MergeOptions {
+    fn from(ReportArgs { chdir, action: ReportCommand::Merge(args) }: ReportArgs) -> commands::MergeOptions {
+        commands::MergeOptions {
+            chdir,
+            reports: args.reports,
+            report_json: args.report_json,
+            junit: args.junit,
+            runtime_log: args.runtime_log,
+            flaky_fails: args.flaky_fails,
+        }
+    }
+}
+
+impl From<RunArgs> for commands::RunOptions {
+    fn from(args: RunArgs) -> commands::RunOptions {
+        commands::RunOptions {
+            location: args.project.into(),
+            project: project::Options {
+                paths: args.paths,
+                runner_args: args.runner_args,
+                local_slots: args.local_slots,
+                runtime_log: args.runtime_log,
+                framework: args.framework,
+                no_bundler: args.no_bundler,
+                preload: args.preload,
+                no_fork: args.no_fork,
+                first_is_1: args.first_is_1,
+                only_failures: args.only_failures,
+                exclude: args.exclude,
+                isolate: args.isolate,
+            },
+            policy: run::Policy {
+                partition: args.partition,
+                retries: args.retries,
+                fail_fast: args.fail_fast,
+                timeout: args.timeout,
+                file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
+            },
+            report_json: args.report_json,
+            junit: args.junit,
+            flaky_fails: args.flaky_fails,
+            no_tests: args.no_tests,
+            no_sync: args.no_sync,
+            display: DisplayOptions {
+                status_level: args.status_level,
+                final_status_level: args.final_status_level,
+                failure_output: args.failure_output,
+                slow_after: args.slow_timeout,
+                heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
+                verbose_rerun: args.verbose_rerun_command,
+                annotations: args.github_annotations.on(commands::settings::github_actions().as_deref()),
+            },
+        }
+    }
+}
