@@ -38,8 +38,10 @@ pub const SSHD: &str = "/usr/sbin/sshd";
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long [`Testbed::ssh`] lets the client run before killing it.
 pub const SSH_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long killing (or stopping) a user's processes may take.
-pub const SIGNAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long killing (or stopping) a user's processes may take. Generous: a process in
+/// uninterruptible sleep (state D: paging its binary in on a machine busy with builds) takes
+/// the signal only when its read ends, and that took over 5 s here once.
+pub const SIGNAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Test users are `tbt<creator pid>t<testbed seq>h<host number>`.
 const USER_PREFIX: &str = "tbt";
