@@ -1,6 +1,6 @@
 //! The command line as clap reads it: the commands, their options and the value parsers.
 
-use crate::report::{FailureOutput, StatusLevel};
+use crate::report;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -232,8 +232,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub flaky_fails: bool,
     /// A selection whose files ran no example: fail (exit 4, "no tests to run"), warn or pass.
-    #[arg(long, value_name = "WHAT", value_enum, default_value = "fail")]
-    pub no_tests: crate::report::NoTests,
+    #[arg(long, value_name = "WHAT", value_parser = value_of::<NoTests, report::NoTests>(), default_value = "fail")]
+    pub no_tests: report::NoTests,
     /// Stop after N failures (default 1): no more batches start and running ones are stopped.
     #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
     pub fail_fast: Option<usize>,
@@ -264,17 +264,17 @@ pub struct RunArgs {
     /// What is printed as files finish: none, fail, retry, slow, pending, pass or all, each
     /// level with those before it (default: retry on a terminal, whose status area shows what
     /// runs; pass in plain lines).
-    #[arg(long, value_name = "LEVEL", value_enum)]
-    pub status_level: Option<StatusLevel>,
+    #[arg(long, value_name = "LEVEL", value_parser = value_of::<StatusLevel, report::StatusLevel>())]
+    pub status_level: Option<report::StatusLevel>,
     /// What the final summary lists: none (the verdict line only), fail (failures' rerun lines
     /// and errors), retry, slow (+ the files that ran longer than expected), pending (+ the
     /// pending examples), pass or all (+ every file).
-    #[arg(long, value_name = "LEVEL", value_enum, default_value = "fail")]
-    pub final_status_level: StatusLevel,
+    #[arg(long, value_name = "LEVEL", value_parser = value_of::<StatusLevel, report::StatusLevel>(), default_value = "fail")]
+    pub final_status_level: report::StatusLevel,
     /// When a failing file's details (messages, backtraces, output) are printed: immediate (as
     /// it finishes), final (in the summary), immediate-final (both) or never.
-    #[arg(long, value_name = "WHEN", value_enum, default_value = "immediate")]
-    pub failure_output: FailureOutput,
+    #[arg(long, value_name = "WHEN", value_parser = value_of::<FailureOutput, report::FailureOutput>(), default_value = "immediate")]
+    pub failure_output: report::FailureOutput,
     /// Mark a running file SLOW once it runs longer than this, or 3x its expected time (runtime
     /// history or size) if more.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -300,6 +300,60 @@ pub enum Annotations {
     Auto,
     Always,
     Never,
+}
+
+/// A value enum of the command line's, read by clap and handed on as `report`'s plain enum
+/// (`report` knows nothing of clap): the values and their help are the variants here.
+fn value_of<E, T>() -> impl clap::builder::TypedValueParser<Value = T>
+where
+    E: clap::ValueEnum + Into<T> + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::EnumValueParser::<E>::new().map(E::into)
+}
+
+/// `--status-level`, `--final-status-level`: `report::StatusLevel`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum StatusLevel {
+    /// Nothing but the run's first line and the summary's verdict.
+    None,
+    /// Failed and errored files (during the run: with their details).
+    Fail,
+    /// Files retried or requeued; flaky examples.
+    Retry,
+    /// Files that ran longer than expected (`SLOW`).
+    Slow,
+    /// Pending (skipped) examples.
+    Pending,
+    /// Every file.
+    Pass,
+    /// Everything.
+    All,
+}
+
+/// `--failure-output`: `report::FailureOutput`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum FailureOutput {
+    /// As the file finishes.
+    Immediate,
+    /// In the final summary.
+    Final,
+    /// Both.
+    ImmediateFinal,
+    /// Never (the summary's rerun lines only).
+    Never,
+}
+
+/// `--no-tests`: `report::NoTests`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum NoTests {
+    /// Passes, saying nothing (also what `report merge` does: each share judged its own).
+    Pass,
+    /// Passes, with a warning.
+    Warn,
+    /// Fails: exit 4, "no tests to run" (the default of a run).
+    Fail,
 }
 
 /// `--framework NAME`: any word is taken (the project says which it does not support, and takes
@@ -372,6 +426,25 @@ mod tests {
         assert_eq!(secs("-5"), Err("`-5` must be a positive duration".into()));
         assert_eq!(secs("1m30x"), Err("`1m30x` is not a duration (e.g. 600, 90s, 20m, 1m30s)".into()));
         assert_eq!(secs("soon"), Err("`soon` is not a duration (e.g. 600, 90s, 20m, 1m30s)".into()));
+    }
+
+    #[test]
+    fn the_value_enums_reach_report_as_its_own_enums_with_the_same_defaults() {
+        use clap::Parser;
+        let run = |args: &[&str]| Cli::try_parse_from([&["testbot"], args].concat()).unwrap().run;
+        let given = run(&["--status-level", "slow", "--final-status-level", "all"]);
+        let given_too = run(&["--failure-output", "immediate-final", "--no-tests", "warn"]);
+        assert_eq!(given.status_level, Some(report::StatusLevel::Slow));
+        assert_eq!(given.final_status_level, report::StatusLevel::All);
+        assert_eq!(given_too.failure_output, report::FailureOutput::ImmediateFinal);
+        assert_eq!(given_too.no_tests, report::NoTests::Warn);
+        let defaults = run(&[]);
+        let display = report::DisplayOptions::default();
+        assert_eq!(defaults.status_level, display.status_level);
+        assert_eq!(defaults.final_status_level, display.final_status_level);
+        assert_eq!(defaults.failure_output, display.failure_output);
+        assert_eq!(defaults.no_tests, report::NoTests::Fail);
+        assert!(Cli::try_parse_from(["testbot", "--failure-output", "later"]).is_err());
     }
 
     #[test]

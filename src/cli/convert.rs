@@ -88,3 +88,42 @@ impl From<RunArgs> for commands::RunOptions {
         }
     }
 }
+
+// The command line's value enums (args.rs) as `report`'s plain ones.
+impl From<super::args::StatusLevel> for crate::report::StatusLevel {
+    fn from(level: super::args::StatusLevel) -> Self {
+        use super::args::StatusLevel as Arg;
+        match level {
+            Arg::None => Self::None,
+            Arg::Fail => Self::Fail,
+            Arg::Retry => Self::Retry,
+            Arg::Slow => Self::Slow,
+            Arg::Pending => Self::Pending,
+            Arg::Pass => Self::Pass,
+            Arg::All => Self::All,
+        }
+    }
+}
+
+impl From<super::args::FailureOutput> for crate::report::FailureOutput {
+    fn from(when: super::args::FailureOutput) -> Self {
+        use super::args::FailureOutput as Arg;
+        match when {
+            Arg::Immediate => Self::Immediate,
+            Arg::Final => Self::Final,
+            Arg::ImmediateFinal => Self::ImmediateFinal,
+            Arg::Never => Self::Never,
+        }
+    }
+}
+
+impl From<super::args::NoTests> for crate::report::NoTests {
+    fn from(what: super::args::NoTests) -> Self {
+        use super::args::NoTests as Arg;
+        match what {
+            Arg::Pass => Self::Pass,
+            Arg::Warn => Self::Warn,
+            Arg::Fail => Self::Fail,
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// How much is printed: during the run (`--status-level`) or in the final summary
 /// (`--final-status-level`). Each level prints what the ones before it print.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StatusLevel {
     /// Nothing but the run's first line and the summary's verdict.
     None,
@@ -62,7 +62,7 @@ impl StatusLevel {
 
 /// When a failing file's details (messages, backtraces, output) are printed, as nextest's
 /// `--failure-output`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FailureOutput {
     /// As the file finishes.
     #[default]

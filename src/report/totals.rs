@@ -31,7 +31,7 @@ pub struct Totals {
 
 /// `--no-tests`: what a run is whose selection planned files but ran no example (nextest's
 /// flag of the same name). A `--partition` share given no files is not such a run: it passes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NoTests {
     /// Passes, saying nothing (also what `report merge` does: each share judged its own).
     #[default]
