@@ -26,7 +26,7 @@ impl SlotInfo {
     pub fn name_in_words(&self) -> String {
         format!("{} slot {}", self.host, self.host_slot)
     }
-    /// `local#2`: the summary's busy time per slot.
+    /// `local#2`: the summary's busy time per slot, `testbot exec --per-slot`'s results.
     pub fn tag(&self) -> String {
         format!("{}#{}", self.host, self.host_slot)
     }

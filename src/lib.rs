@@ -13,7 +13,7 @@
 //!   run: connect, sync, leases, fork and preload servers, hooks), `report` (consumes events,
 //!   renders host checks), above
 //! - `schedule`, `sync`, `history`, `framework`, `project`, `events`, above
-//! - `ssh`, `inventory`, `signals` and the small helpers `decimal` and `error_chain`.
+//! - `ssh`, `inventory`, `signals` and the small helpers `decimal`, `error_chain` and `plural`.
 
 pub mod cli;
 pub mod commands;
@@ -25,6 +25,7 @@ pub mod fleet;
 pub mod framework;
 pub mod history;
 pub mod inventory;
+pub mod plural;
 pub mod project;
 pub mod report;
 pub mod run;

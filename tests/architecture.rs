@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["commands", "errors"],
     &["fleet", "run", "report"],
     &["schedule", "sync", "history", "framework", "project", "events"],
-    &["ssh", "inventory", "signals", "decimal", "error_chain"],
+    &["ssh", "inventory", "signals", "decimal", "error_chain", "plural"],
 ];
 
 fn layer_of(module: &str) -> usize {

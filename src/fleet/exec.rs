@@ -50,7 +50,7 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
         let runs = slots.iter().map(|(slot, _)| stoppable(signals, run_script(&*slot.host, command, slot.env.clone(), slot.workdir.clone(), HOOK_TIMEOUT)));
         let results = futures::future::join_all(runs).await;
         for ((slot, _), result) in slots.iter().zip(results) {
-            outcomes.push(ExecOutcome { place: format!("{}#{}", slot.info.host, slot.info.host_slot), result });
+            outcomes.push(ExecOutcome { place: slot.info.tag(), result });
         }
     } else {
         let runs = hosts.iter().map(|h| stoppable(signals, run_script(&*h.host, command, host_env(project, h), h.workdir.clone(), HOOK_TIMEOUT)));

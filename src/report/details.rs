@@ -2,7 +2,7 @@
 //! one line: as the live display prints them when the file finishes and the summary again.
 
 use super::style::Styles;
-use super::words::plural;
+use crate::plural::plural;
 use crate::events::{ExampleStatus, FileReport};
 use std::fmt::Write;
 

@@ -1,7 +1,7 @@
 //! `testbot sync`: a line a host (what was sent, how long it took, or why it failed).
 
 use crate::fleet::remote::SyncReport;
-use super::words::plural;
+use crate::plural::plural;
 use crate::sync::SyncOutcome;
 use std::fmt::Write;
 

@@ -5,7 +5,7 @@ use super::{Live, Running};
 use crate::decimal::Fixed;
 use crate::events::SlotInfo;
 use crate::report::status_level::{expected_words, slow_threshold};
-use crate::report::words::plural;
+use crate::plural::plural;
 use std::fmt::Write;
 use std::time::Instant;
 

@@ -3,7 +3,8 @@
 
 use super::Live;
 use crate::report::details::{file_counts, file_details};
-use crate::report::words::{plural, status_label};
+use crate::plural::plural;
+use crate::report::words::status_label;
 use crate::decimal::Fixed;
 use crate::events::{ExampleStatus, FileReport, FileStatus, Stop};
 use std::fmt::Write;

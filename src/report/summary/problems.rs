@@ -3,7 +3,7 @@
 use super::super::aggregate::{unfinished_reason, Aggregate};
 use super::super::details::{cause, indent};
 use super::super::style::Styles;
-use super::super::words::plural;
+use crate::plural::plural;
 use crate::events::{FileError, FileReport};
 use std::fmt::Write;
 

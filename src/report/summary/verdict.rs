@@ -4,7 +4,7 @@
 use super::super::aggregate::{unfinished_reason, Aggregate};
 use super::super::style::Styles;
 use super::super::totals::{NoTests, Totals, Verdict};
-use super::super::words::plural;
+use crate::plural::plural;
 use crate::events::{CoverageReport, FileError, Stop};
 use std::fmt::Write;
 

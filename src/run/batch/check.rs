@@ -3,6 +3,7 @@
 
 use super::{BatchEnd, BatchTracker, ProcessEnd};
 use crate::events::RunEvent;
+use crate::plural::plural;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(super) struct Counts {
@@ -59,6 +60,5 @@ impl BatchTracker {
 
 /// `3 examples, 2 failures, 1 pending`.
 fn counts_text(c: Counts) -> String {
-    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     format!("{}, {}, {} pending", plural(c.examples, "example", "examples"), plural(c.failures, "failure", "failures"), c.pending)
 }
