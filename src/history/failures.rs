@@ -7,6 +7,7 @@
 //! clears it), and the entries of a spec file that is gone are dropped.
 
 use crate::events::{ExampleStatus, FileReport};
+use crate::framework::selection::{self, Only};
 use crate::framework::Framework;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,42 +22,37 @@ pub fn path(runtime_log: &Path, framework: Framework) -> PathBuf {
 pub fn merged(path: &Path, root: &Path, files: &[FileReport], framework: Framework) -> String {
     let ran: HashMap<&str, &FileReport> = files.iter().map(|f| (f.path.as_str(), f)).collect();
     let kept = load(path, root).unwrap_or_default().into_iter().filter(|entry| {
-        let (file, part) = Entry::parse(entry);
-        ran.get(file).is_none_or(|report| !part.ran_in(report))
+        let entry = Entry::parse(entry);
+        ran.get(entry.file).is_none_or(|report| !entry.ran_in(report))
     });
     let mut seen = HashSet::new();
     let lines: Vec<String> = kept.chain(failures(files, framework)).filter(|l| seen.insert(l.clone())).collect();
     lines.into_iter().map(|l| l + "\n").collect()
 }
 
-/// One line of the record: what part of its file it selects.
+/// One line of the record: its file and the part of it it selects (None: the whole file), read
+/// as a run reads it (`framework::selection`).
 #[derive(Debug, PartialEq)]
-enum Entry<'a> {
-    File,
-    Id(&'a str),
-    Line(u32),
+struct Entry<'a> {
+    file: &'a str,
+    part: Option<Only>,
 }
 
 impl<'a> Entry<'a> {
-    fn parse(line: &'a str) -> (&'a str, Entry<'a>) {
-        if let Some((file, id)) = line.strip_suffix(']').and_then(|l| l.rsplit_once('[')) {
-            return (file, Entry::Id(id));
-        }
-        match line.rsplit_once(':').map(|(file, n)| (file, n.parse::<u32>())) {
-            Some((file, Ok(n))) => (file, Entry::Line(n)),
-            _ => (line, Entry::File),
+    fn parse(line: &'a str) -> Entry<'a> {
+        match selection::split(line) {
+            Some((file, part)) => Entry { file, part: Some(part) },
+            None => Entry { file: line, part: None },
         }
     }
 
     /// Whether this run ran what the entry selects, so that its new result replaces it. A file
     /// that errored is recorded whole again, which covers each of its examples.
     fn ran_in(&self, report: &FileReport) -> bool {
-        match self {
-            _ if report.error.is_some() => true,
-            Entry::File => true,
-            Entry::Id(id) => report.examples.iter().any(|e| e.id.as_deref() == Some(*id)),
-            Entry::Line(n) => report.examples.iter().any(|e| e.line == Some(*n)),
-        }
+        let Some(part) = self.part.as_ref().filter(|_| report.error.is_none()) else { return true };
+        report.examples.iter().any(|e| {
+            e.id.as_ref().is_some_and(|id| part.ids.contains(id)) || e.line.is_some_and(|line| part.lines.contains(&line))
+        })
     }
 }
 
@@ -87,7 +83,7 @@ pub fn load(path: &Path, root: &Path) -> Option<Vec<String>> {
     let lines: Vec<String> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && root.join(Entry::parse(l).0).is_file())
+        .filter(|l| !l.is_empty() && root.join(Entry::parse(l).file).is_file())
         .map(str::to_string)
         .collect();
     (!lines.is_empty()).then_some(lines)
@@ -166,8 +162,12 @@ mod tests {
 
     #[test]
     fn entries_parse_into_their_file_and_part() {
-        assert_eq!(Entry::parse("spec/a_spec.rb[1:2:3]"), ("spec/a_spec.rb", Entry::Id("1:2:3")));
-        assert_eq!(Entry::parse("spec/a_spec.rb:12"), ("spec/a_spec.rb", Entry::Line(12)));
-        assert_eq!(Entry::parse("spec/a:b_spec.rb"), ("spec/a:b_spec.rb", Entry::File));
+        let part = |ids: &[&str], lines: &[u32]| Some(Only { ids: ids.iter().map(|&id| id.into()).collect(), lines: lines.to_vec() });
+        assert_eq!(Entry::parse("spec/a_spec.rb[1:2:3]"), Entry { file: "spec/a_spec.rb", part: part(&["1:2:3"], &[]) });
+        assert_eq!(Entry::parse("spec/a_spec.rb:12"), Entry { file: "spec/a_spec.rb", part: part(&[], &[12]) });
+        assert_eq!(Entry::parse("spec/a:b_spec.rb"), Entry { file: "spec/a:b_spec.rb", part: None });
+        // Read as a run reads its command line: every line of `path:12:30`, ids that are ids.
+        assert_eq!(Entry::parse("spec/a_spec.rb:12:30"), Entry { file: "spec/a_spec.rb", part: part(&[], &[12, 30]) });
+        assert_eq!(Entry::parse("spec/a_spec.rb[x]"), Entry { file: "spec/a_spec.rb[x]", part: None });
     }
 }

@@ -204,33 +204,3 @@ pub fn merge_json_reports(
     let reporter = Reporter { framework, files, aggregator: Aggregator::new(agg), live, summary: options.summary() };
     Ok(reporter.finish())
 }
-
-/// The file a runner argument names: `spec/a_spec.rb[1:2]` and `spec/a_spec.rb:12:30` →
-/// `spec/a_spec.rb`.
-pub(crate) fn batch_file(argument: &str) -> &str {
-    if let (Some(open), true) = (argument.find('['), argument.ends_with(']')) {
-        return &argument[..open];
-    }
-    let mut file = argument;
-    while let Some((head, tail)) = file.rsplit_once(':') {
-        if tail.is_empty() || !tail.bytes().all(|b| b.is_ascii_digit()) {
-            break;
-        }
-        file = head;
-    }
-    file
-}
-
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_batch_argument_names_its_file() {
-        assert_eq!(batch_file("spec/a_spec.rb"), "spec/a_spec.rb");
-        assert_eq!(batch_file("spec/a_spec.rb[1:2,1:3]"), "spec/a_spec.rb");
-        assert_eq!(batch_file("spec/a_spec.rb:12:30"), "spec/a_spec.rb");
-        assert_eq!(batch_file("spec/a:b_spec.rb"), "spec/a:b_spec.rb");
-    }
-}

@@ -13,7 +13,7 @@ use super::style::Styles;
 use super::totals::Totals;
 use super::words::status_label;
 use crate::events::{ExampleStatus, FileStatus};
-use crate::framework::Framework;
+use crate::framework::{selection, Framework};
 use std::fmt::Write;
 
 /// How much the final summary says (`--final-status-level`, `--failure-output`).
@@ -93,7 +93,7 @@ fn failing_batches(out: &mut String, framework: Framework, agg: &Aggregate, styl
     let batches: Vec<_> = agg
         .batches
         .iter()
-        .filter(|b| b.arguments.iter().any(|a| failing.contains(super::batch_file(a))))
+        .filter(|b| b.arguments.iter().any(|a| failing.contains(selection::file_of(a))))
         .collect();
     if batches.is_empty() {
         return;
