@@ -6,6 +6,7 @@
 
 use super::PreparedHost;
 use crate::events::CoverageReport;
+use crate::framework::RunnerConfig;
 use crate::project::Project;
 use crate::ssh::{ExitInfo, Host, HostCommand, LocalHost, Process, RunError};
 use serde_json::{Map, Value};
@@ -202,8 +203,8 @@ fn safe_name(name: &str) -> String {
 
 /// The merge: a dry run of the framework's runner on this machine, in the project, in which
 /// SimpleCov collates `results` (once `ready` exists), stores `coverage/.resultset.json`,
-/// formats and checks. For RSpec first a light one that loads only what `.rspec` requires and
-/// no spec file (SimpleCov is configured before the app loads, so a Rails app need not boot for
+/// formats and checks. First, where the framework has one (RSpec), a light one that loads only
+/// what `.rspec` requires and no spec file (SimpleCov is configured before the app loads, so a Rails app need not boot for
 /// it), with the full one as the fallback: the runner's arguments (`--require rails_helper`
 /// with `--preload`) and one file of the suite, so that its helpers configure SimpleCov as
 /// every batch had it.
@@ -238,32 +239,11 @@ fn collate_commands(project: &Project, scratch: &Path, results: &Path, ready: &P
     runner.runner_args.push("--dry-run".to_string());
     let full = project.framework.command(&runner, &support, &[first]);
     let full = HostCommand::new(full, env.clone(), workdir.clone()).with_events();
-    if project.framework != crate::framework::Framework::RSpec {
+    let Some(runner_args) = project.framework.dry_run_without_test_files(&project.runner.runner_args) else {
         return Ok((full, None));
-    }
-    let mut light = project.runner.clone();
-    light.runner_args = without_requires(&project.runner.runner_args);
-    // No spec file: the default path with a pattern that matches none.
-    light.runner_args.extend(["--dry-run", "--pattern", "testbot-coverage-merge-loads-no-spec-file"].map(String::from));
-    let light = project.framework.command(&light, &support, &[]);
+    };
+    let light = project.framework.command(&RunnerConfig { runner_args, ..project.runner.clone() }, &support, &[]);
     Ok((HostCommand::new(light, env, workdir).with_events(), Some(full)))
-}
-
-/// The runner's arguments without their `--require`s (`-r X`, `--require X`, `--require=X`).
-fn without_requires(args: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut skip = false;
-    for arg in args {
-        if std::mem::take(&mut skip) {
-            continue;
-        }
-        match arg.as_str() {
-            "-r" | "--require" => skip = true,
-            a if a.starts_with("--require=") || (a.starts_with("-r") && a.len() > 2 && !a.starts_with("--")) => {}
-            _ => out.push(arg.clone()),
-        }
-    }
-    out
 }
 
 async fn spawn(command: HostCommand) -> Result<Process, CoverageReport> {
@@ -322,12 +302,6 @@ async fn collate(merge: Merge) -> CoverageReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_light_merge_drops_the_runners_requires_only() {
-        let args: Vec<String> = ["--require", "rails_helper", "-r", "x", "--require=y", "-rz", "--tag", "slow", "-O", ".rspec_parallel"].map(String::from).to_vec();
-        assert_eq!(without_requires(&args), ["--tag", "slow", "-O", ".rspec_parallel"]);
-    }
 
     #[test]
     fn a_hosts_paths_are_mapped_to_the_project_and_others_kept() {

@@ -105,6 +105,12 @@ pub trait TestFramework: Sync {
     /// The command that runs `files` (relative to the project root) with the support files in
     /// `support_dir`.
     fn command(&self, runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String>;
+    /// The runner's arguments (`runner_args`, the run's) for a dry run that loads what
+    /// configures the suite (SimpleCov) and no test file: the coverage merge tries it before a
+    /// dry run of one file, which may boot a whole app. None: the framework has no such run.
+    fn dry_run_without_test_files(&self, _runner_args: &[String]) -> Option<Vec<String>> {
+        None
+    }
     /// Whether `--preload` can serve its batches (testbot_preload.rb knows how to run it).
     fn preloads(&self) -> bool {
         true

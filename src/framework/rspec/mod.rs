@@ -73,6 +73,15 @@ impl TestFramework for RSpec {
         with_runner(runner, &["rspec"], args)
     }
 
+    /// What `.rspec` requires (SimpleCov's setup, as a Rails app's `spec_helper` does it) and no
+    /// spec file: the runner's `--require`s (`rails_helper` with `--preload`) are left out, and
+    /// the default path is given a pattern that matches none.
+    fn dry_run_without_test_files(&self, runner_args: &[String]) -> Option<Vec<String>> {
+        let mut args = without_requires(runner_args);
+        args.extend(["--dry-run", "--pattern", "testbot-coverage-merge-loads-no-spec-file"].map(String::from));
+        Some(args)
+    }
+
     fn rerun_line(&self, command: Option<&str>, location: &str, description: &str) -> String {
         commented_rerun_line(command.unwrap_or("rspec"), location, description)
     }
@@ -99,6 +108,23 @@ fn parallel_options(root: &Path, runner_args: &[String]) -> Vec<String> {
     }
     args.extend(runner_args.iter().cloned());
     args
+}
+
+/// The runner's arguments without their `--require`s (`-r X`, `--require X`, `--require=X`).
+fn without_requires(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for arg in args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        match arg.as_str() {
+            "-r" | "--require" => skip = true,
+            a if a.starts_with("--require=") || (a.starts_with("-r") && a.len() > 2 && !a.starts_with("--")) => {}
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
 }
 
 /// `-- --order random` without a seed: one seed for the whole run, passed to every batch, so
@@ -180,6 +206,19 @@ mod tests {
         assert_eq!(args(&["-O", "mine"]), ["-O", "mine"]);
         assert_eq!(args(&["--options=mine"]), ["--options=mine"]);
         assert!(Framework::Minitest.runner_args(dir.path(), &[]).is_empty());
+    }
+
+    #[test]
+    fn the_light_coverage_merge_drops_the_runners_requires_only() {
+        let args = words(&["--require", "rails_helper", "-r", "x", "--require=y", "-rz", "--tag", "slow", "-O", ".rspec_parallel"]);
+        assert_eq!(without_requires(&args), ["--tag", "slow", "-O", ".rspec_parallel"]);
+        assert_eq!(
+            RSpec.dry_run_without_test_files(&words(&["-r", "x", "--tag", "slow"])).unwrap(),
+            ["--tag", "slow", "--dry-run", "--pattern", "testbot-coverage-merge-loads-no-spec-file"]
+        );
+        for other in [Framework::Minitest, Framework::TestUnit, Framework::Cucumber] {
+            assert_eq!(other.dry_run_without_test_files(&words(&["-r", "x"])), None, "{other:?}");
+        }
     }
 
     #[test]
