@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 use std::time::Instant;
+use testbot::framework::Framework;
 use testbot::inventory::Inventory;
 use testbot::ssh::{Host, HostCommand, SshHost, RUN_TIMEOUT};
 
@@ -29,7 +30,8 @@ fn main() {
         }
     }
     let config = config.unwrap_or_else(|| die("--config FILE is required"));
-    let inventory = Inventory::load(&config).unwrap_or_else(|e| die(&format!("{}: {e}", config.display())));
+    let inventory =
+        Inventory::load(&config, &Framework::names()).unwrap_or_else(|e| die(&format!("{}: {e}", config.display())));
     if inventory.hosts.is_empty() {
         die("the inventory has no [[host]]");
     }

@@ -74,6 +74,21 @@ fn unknown_framework_is_a_usage_error() {
     );
 }
 
+/// testbot.toml's `framework` is checked against the registered frameworks (the names come
+/// from `framework`'s registry, given to the inventory by `commands`).
+#[test]
+fn unknown_framework_in_testbot_toml_points_at_the_line_and_lists_the_known_ones() {
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", "[project]\nframework = \"jest\"\n");
+    let run = p.testbot(["-n", "1"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains(
+        "testbot.toml:2:13: `framework` must be one of \"rspec\", \"minitest\", \"test-unit\", \"cucumber\", found a string \"jest\"",
+    );
+    run.assert_output_contains("2 | framework = \"jest\"\n  |             ^^^^^^");
+    assert!(!p.path("tmp/testbot-runtime-rspec.log").exists(), "ran specs anyway\n{}", run.dump());
+}
+
 #[test]
 fn unknown_flag_is_a_usage_error() {
     let p = Project::new("rspec_basic");

@@ -224,7 +224,7 @@ mod tests {
         assert!(text.contains("bundler = true\n"), "{text}");
         let path = dir.path().join("testbot.toml");
         write(&path, &text).unwrap();
-        let inv = Inventory::load(&path).unwrap();
+        let inv = Inventory::load(&path, &Framework::names()).unwrap();
         assert_eq!(inv.project.framework.as_deref(), Some("minitest"));
         assert!(inv.hosts.is_empty());
         assert_eq!(inv.local.slots, None, "local slots stay at their default");
@@ -241,7 +241,7 @@ mod tests {
         let chosen = Findings::gather(dir.path(), Some("cucumber"), 4).unwrap();
         assert_eq!(chosen.framework, Framework::Cucumber);
         assert_eq!(chosen.others.len(), 1);
-        Inventory::parse(&render(&chosen), Path::new("testbot.toml")).unwrap();
+        Inventory::parse(&render(&chosen), Path::new("testbot.toml"), &Framework::names()).unwrap();
     }
 
     #[test]
@@ -251,7 +251,7 @@ mod tests {
         let f = Findings::gather(dir.path(), None, 4).unwrap();
         assert_eq!(f.rails, Some(RailsDb::PerSlot));
         let text = render(&f);
-        let inv = Inventory::parse(&text, Path::new("testbot.toml")).unwrap();
+        let inv = Inventory::parse(&text, Path::new("testbot.toml"), &Framework::names()).unwrap();
         assert_eq!(inv.hooks.before_slot.as_deref(), Some(RAILS_BEFORE_SLOT), "{text}");
         assert!(summary(&f, Path::new("testbot.toml")).contains("rails: a test database per slot"));
 
@@ -259,7 +259,7 @@ mod tests {
         let f = Findings::gather(dir.path(), None, 4).unwrap();
         assert_eq!(f.rails, Some(RailsDb::Shared));
         let text = render(&f);
-        assert_eq!(Inventory::parse(&text, Path::new("testbot.toml")).unwrap().hooks.before_slot, None);
+        assert_eq!(Inventory::parse(&text, Path::new("testbot.toml"), &Framework::names()).unwrap().hooks.before_slot, None);
         assert!(text.contains("does not use TEST_ENV_NUMBER"), "{text}");
         assert!(summary(&f, Path::new("testbot.toml")).contains("would share one test database"));
 

@@ -41,21 +41,22 @@ pub struct Location {
     pub ssh_config: Option<PathBuf>,
 }
 
-/// The project root and its inventory, after `-C`: testbot.toml, `-F` over its `[ssh] config`,
-/// and `invocation` (`settings::invocation`), the one place where what the file does not say
-/// joins it.
+/// The project root and its inventory, after `-C`: testbot.toml (whose `framework` must name a
+/// registered framework), `-F` over its `[ssh] config`, and `invocation`
+/// (`settings::invocation`), the one place where what the file does not say joins it.
 fn setup(location: &Location, invocation: Invocation) -> Result<(PathBuf, Inventory), Error> {
     let Location { chdir, config, ssh_config } = location;
     if let Some(dir) = chdir {
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
     }
     let root = std::env::current_dir().map_err(|source| Error::Io { what: "read the current directory".into(), source })?;
+    let frameworks = crate::framework::Framework::names();
     let mut inventory = match config {
-        Some(path) => Inventory::load(path)?,
+        Some(path) => Inventory::load(path, &frameworks)?,
         None => {
             let default = root.join("testbot.toml");
             if default.is_file() {
-                Inventory::load(&default)?
+                Inventory::load(&default, &frameworks)?
             } else {
                 Inventory::empty()
             }

@@ -208,20 +208,22 @@ impl Inventory {
         }
     }
 
-    /// Reads and parses the file at `path`.
-    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+    /// Reads and parses the file at `path`. `frameworks`: the names `[project] framework` may
+    /// be, the registered frameworks' (`framework::Framework::names()`: the registry sits above
+    /// inventory, so the caller brings them).
+    pub fn load(path: &Path, frameworks: &[&'static str]) -> Result<Inventory, InventoryError> {
         let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Inventory::parse(&text, path)
+        Inventory::parse(&text, path, frameworks)
     }
 
     /// Parses `text`; `path` is recorded as `source` and used in messages.
     /// A leading `~/` in paths is expanded with `$HOME`.
-    pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
+    pub fn parse(text: &str, path: &Path, frameworks: &[&'static str]) -> Result<Inventory, InventoryError> {
         let home = crate::ssh::config::home_dir();
-        Inventory::parse_with_home(text, path, home.as_deref())
+        Inventory::parse_with_home(text, path, home.as_deref(), frameworks)
     }
 
     /// `parse`, with the home directory used for `~` given explicitly.
@@ -229,10 +231,11 @@ impl Inventory {
         text: &str,
         path: &Path,
         home: Option<&Path>,
+        frameworks: &[&'static str],
     ) -> Result<Inventory, InventoryError> {
         let raw: raw::RawConfig =
             toml::from_str(text).map_err(|e| error::from_toml(path, text, &e))?;
-        validate::validate(raw, text, path, home)
+        validate::validate(raw, text, path, home, frameworks)
             .map_err(|issue| error::invalid(path, text, issue.span, issue.message))
     }
 }

@@ -6,9 +6,11 @@ use super::paths::expand_tilde;
 use super::*;
 
 const HOME: &str = "/home/tester";
+/// The registered frameworks' names, as `commands` gives them (`framework::Framework::names()`).
+const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
 
 fn parse(text: &str) -> Result<Inventory, InventoryError> {
-    Inventory::parse_with_home(text, Path::new("testbot.toml"), Some(Path::new(HOME)))
+    Inventory::parse_with_home(text, Path::new("testbot.toml"), Some(Path::new(HOME)), FRAMEWORKS)
 }
 
 fn ok(text: &str) -> Inventory {
@@ -342,7 +344,7 @@ fn tilde_in_config_paths_uses_home() {
         known_hosts = "~/.ssh/known_hosts_ci"
     "#};
     let inv =
-        Inventory::parse_with_home(text, Path::new("t.toml"), Some(Path::new("/Users/x"))).unwrap();
+        Inventory::parse_with_home(text, Path::new("t.toml"), Some(Path::new("/Users/x")), FRAMEWORKS).unwrap();
     assert_eq!(
         inv.hosts[0].identity,
         Some(PathBuf::from("/Users/x/keys/ci"))
@@ -357,7 +359,7 @@ fn tilde_in_config_paths_uses_home() {
 #[test]
 fn tilde_without_home_is_an_error() {
     let text = "[ssh]\nknown_hosts = \"~/.ssh/known_hosts\"\n";
-    let e = Inventory::parse_with_home(text, Path::new("testbot.toml"), None).unwrap_err();
+    let e = Inventory::parse_with_home(text, Path::new("testbot.toml"), None, FRAMEWORKS).unwrap_err();
     assert_eq!(
         e.to_string(),
         indoc! {r#"
@@ -375,6 +377,7 @@ fn example_file_parses() {
         text,
         Path::new("testbot.toml.example"),
         Some(Path::new("/home/u")),
+        FRAMEWORKS,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(inv.project.framework.as_deref(), Some("rspec"));
@@ -444,7 +447,7 @@ fn load_reads_the_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("testbot.toml");
     std::fs::write(&path, "[local]\nslots = 2\n").unwrap();
-    let inv = Inventory::load(&path);
+    let inv = Inventory::load(&path, FRAMEWORKS);
     let _ = std::fs::remove_dir_all(&dir);
     let inv = inv.unwrap();
     assert_eq!(inv.source, Some(path));
@@ -454,7 +457,7 @@ fn load_reads_the_file() {
 #[test]
 fn load_reports_unreadable_files() {
     let path = Path::new("/nonexistent-testbot-dir/testbot.toml");
-    let e = Inventory::load(path).unwrap_err();
+    let e = Inventory::load(path, FRAMEWORKS).unwrap_err();
     let io = std::io::Error::from(std::io::ErrorKind::NotFound);
     assert!(
         matches!(&e, InventoryError::Read { path: p, source } if p == path && source.kind() == io.kind())
@@ -475,7 +478,7 @@ fn load_reports_errors_with_the_given_path() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("testbot.toml");
     std::fs::write(&path, "[local]\nslots = -1\n").unwrap();
-    let e = Inventory::load(&path).unwrap_err();
+    let e = Inventory::load(&path, FRAMEWORKS).unwrap_err();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         e.to_string(),

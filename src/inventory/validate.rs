@@ -15,8 +15,6 @@ use toml::Spanned;
 use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, Section};
 use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
 
-/// The frameworks `framework` accepts.
-pub(super) const FRAMEWORKS: &[&str] = &["rspec", "minitest", "test-unit", "cucumber"];
 const HOST_KEY_CHECKING: &[&str] = &["strict", "accept-new"];
 const DEFAULT_PORT: u16 = 22;
 /// The most `slots` an SSH host (or `[local]`) may have without `allow_many_slots = true`.
@@ -62,6 +60,8 @@ pub(super) struct Issue {
 pub(super) struct Checker<'a> {
     text: &'a str,
     home: Option<&'a Path>,
+    /// The names `[project] framework` may be: the registered frameworks'.
+    frameworks: &'a [&'static str],
     issues: Vec<Issue>,
 }
 
@@ -71,10 +71,12 @@ pub(super) fn validate(
     text: &str,
     source: &Path,
     home: Option<&Path>,
+    frameworks: &[&'static str],
 ) -> Result<Inventory, Issue> {
     let mut c = Checker {
         text,
         home,
+        frameworks,
         issues: Vec::new(),
     };
     let inventory = Inventory {
@@ -117,7 +119,7 @@ impl Checker<'_> {
         };
         let framework = raw
             .framework
-            .and_then(|v| self.choice("framework", &v, FRAMEWORKS))
+            .and_then(|v| self.choice("framework", &v, self.frameworks))
             .map(str::to_owned);
         let pattern = raw.pattern.and_then(|v| self.pattern(&v));
         let command = raw.command.and_then(|v| self.non_empty("command", &v));
