@@ -1,6 +1,6 @@
 //! The project on this machine: its framework, the files to run, and how to start its runner.
 
-use crate::framework::files::{file_pattern, literal_prefix, relative, walk, Found, NOT_TEST_FILES};
+use crate::framework::files::{file_pattern, literal_prefix, relative, walk, FoundFile, NOT_TEST_FILES};
 use crate::framework::{selection, Framework, RunnerConfig, Undetected};
 use crate::inventory::{Inventory, Slots};
 use crate::schedule::Group;
@@ -64,8 +64,8 @@ pub struct SpecFile {
     pub only: Option<Only>,
 }
 
-impl From<Found> for SpecFile {
-    fn from(found: Found) -> SpecFile {
+impl From<FoundFile> for SpecFile {
+    fn from(found: FoundFile) -> SpecFile {
         SpecFile { path: found.path, size: found.size, only: None }
     }
 }

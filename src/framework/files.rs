@@ -4,7 +4,7 @@
 use globset::Glob;
 use std::path::{Component, Path, PathBuf};
 
-/// Found in test/ by `test_*.rb`, but never a test file.
+/// FoundFile in test/ by `test_*.rb`, but never a test file.
 pub const NOT_TEST_FILES: &[&str] = &["test_helper.rb"];
 
 /// `spec/**/*_spec.rb` → `*_spec.rb`.
@@ -27,13 +27,13 @@ pub fn literal_prefix(pattern: &str) -> PathBuf {
 
 /// A file found by [`walk`]: its path relative to the root (`/`-separated) and its size.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Found {
+pub struct FoundFile {
     pub path: String,
     pub size: u64,
 }
 
 /// The files below `dir` that `matches` (given their path from `root`), at most `limit` of them.
-pub fn walk(root: &Path, dir: &Path, matches: &mut dyn FnMut(&str) -> bool, limit: Option<usize>) -> Vec<Found> {
+pub fn walk(root: &Path, dir: &Path, matches: &mut dyn FnMut(&str) -> bool, limit: Option<usize>) -> Vec<FoundFile> {
     let mut found = Vec::new();
     if !dir.is_dir() {
         return found;
@@ -47,7 +47,7 @@ pub fn walk(root: &Path, dir: &Path, matches: &mut dyn FnMut(&str) -> bool, limi
         let Some(rel) = relative(root, entry.path()) else { continue };
         if matches(&rel) {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            found.push(Found { path: rel, size });
+            found.push(FoundFile { path: rel, size });
             if limit.is_some_and(|n| found.len() >= n) {
                 break;
             }

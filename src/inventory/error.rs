@@ -133,7 +133,7 @@ fn dotted_leaf(message: &str, text: &str, span: &Range<usize>) -> Option<String>
 }
 
 /// Where a byte offset is, for humans.
-pub(super) struct Location {
+pub(super) struct LineColumn {
     pub line: usize,
     pub column: usize,
     pub snippet: String,
@@ -141,7 +141,7 @@ pub(super) struct Location {
 
 /// Computes the 1-based line and (character) column of `span.start`, and
 /// renders that line with carets under the span (clipped to the line).
-pub(super) fn locate(text: &str, span: Range<usize>) -> Location {
+pub(super) fn locate(text: &str, span: Range<usize>) -> LineColumn {
     let start = floor_char_boundary(text, span.start.min(text.len()));
     let end = floor_char_boundary(text, span.end.clamp(start, text.len()));
 
@@ -166,7 +166,7 @@ pub(super) fn locate(text: &str, span: Range<usize>) -> Location {
         empty = "",
         carets = "^".repeat(width),
     );
-    Location {
+    LineColumn {
         line,
         column,
         snippet,

@@ -62,7 +62,7 @@ pub struct Aggregate {
     pub coverage: Option<CoverageReport>,
     /// Every batch, in the order they ended: which files ran together, in which order, with
     /// which seed.
-    pub batches: Vec<Batch>,
+    pub batches: Vec<BatchRecord>,
     /// `[project] command`: what the rerun lines start with instead of the framework's runner.
     pub runner_command: Option<String>,
 }
@@ -101,7 +101,7 @@ pub(crate) fn unfinished_reason(stop: Stop) -> String {
 
 /// One runner process's files, as it was given them.
 #[derive(Clone, Debug)]
-pub struct Batch {
+pub struct BatchRecord {
     pub slot: SlotInfo,
     /// The runner's arguments for its files, in order (`spec/a_spec.rb`, `spec/b_spec.rb[1:2]`).
     pub arguments: Vec<String>,
@@ -122,7 +122,7 @@ pub struct Aggregator {
     /// The lines in `agg.run_output`.
     run_output_seen: HashSet<String>,
     /// The batch running on each slot (by id).
-    batches: HashMap<usize, Batch>,
+    batches: HashMap<usize, BatchRecord>,
     /// The file running on each slot (by id), from `FileStarted`.
     running: BTreeMap<usize, String>,
 }
@@ -208,7 +208,7 @@ impl Aggregator {
     /// The facts of the whole run: batches a stop left without an end, the planned files it
     /// left unfinished (as not run), the files in path order.
     pub fn finish(mut self) -> Aggregate {
-        let mut unended: Vec<Batch> = self.batches.drain().map(|(_, b)| b).collect();
+        let mut unended: Vec<BatchRecord> = self.batches.drain().map(|(_, b)| b).collect();
         unended.sort_by_key(|b| b.slot.id);
         self.agg.batches.extend(unended);
         self.agg.add_unfinished();
@@ -218,7 +218,7 @@ impl Aggregator {
     }
 
     fn batch_started(&mut self, slot: &SlotInfo, arguments: &[String]) {
-        let batch = Batch { slot: slot.clone(), arguments: arguments.to_vec(), seed: None, seconds: 0.0 };
+        let batch = BatchRecord { slot: slot.clone(), arguments: arguments.to_vec(), seed: None, seconds: 0.0 };
         if let Some(unended) = self.batches.insert(slot.id, batch) {
             self.agg.batches.push(unended);
         }
@@ -228,7 +228,7 @@ impl Aggregator {
         self.running.remove(&slot);
         *self.agg.busy.entry(slot).or_default() += seconds;
         if let Some(batch) = self.batches.remove(&slot) {
-            self.agg.batches.push(Batch { seconds, ..batch });
+            self.agg.batches.push(BatchRecord { seconds, ..batch });
         }
     }
 

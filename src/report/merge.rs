@@ -29,7 +29,7 @@ struct Report {
     /// Each batch with its slot and time: each slot's own busy time (absent in reports of older
     /// testbots: their hosts' time is split evenly over their slots).
     #[serde(default)]
-    batches: Vec<Batch>,
+    batches: Vec<JsonBatch>,
     #[serde(default)]
     warnings: Vec<String>,
     /// Absent when the run was not a `--partition` share (or testbot was older).
@@ -90,7 +90,7 @@ struct JsonError {
 }
 
 #[derive(Deserialize)]
-struct Batch {
+struct JsonBatch {
     host: String,
     host_slot: usize,
     seconds: f64,

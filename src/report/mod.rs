@@ -29,7 +29,7 @@ mod totals;
 mod warning;
 mod words;
 
-pub use aggregate::{Aggregate, Batch, BatchError};
+pub use aggregate::{Aggregate, BatchError, BatchRecord};
 pub use command_output::{print_completions, print_exec, print_hosts, print_init, print_list, print_note, print_sync};
 pub use outputs::{check_output, OutputError};
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};

@@ -4,7 +4,7 @@
 //! so that a build can skip the walk and only `lstat` the known entries when none of that moved.
 
 use super::manifest::{self, Kind, SENT_MODE};
-use super::Found;
+use super::WalkedPath;
 use sha2::{Digest, Sha256};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -92,7 +92,7 @@ impl TreeCache {
     /// say so. After a walk (`walked`: what it found), only if no directory and no ignore file
     /// changed so recently before `started` that a change in the same clock tick could hide;
     /// without a walk, as the `old` cache said.
-    pub fn settle_listing(&mut self, root: &Path, walked: Option<&[Found]>, started: SystemTime, old: &TreeCache) {
+    pub fn settle_listing(&mut self, root: &Path, walked: Option<&[WalkedPath]>, started: SystemTime, old: &TreeCache) {
         let Some(found) = walked else {
             self.listing = old.listing;
             self.checks = old.checks.clone();
@@ -174,7 +174,7 @@ pub fn ignore_inputs<'a>(root: &Path, dirs: impl Iterator<Item = &'a Path>) -> O
 /// The entries again, each with its metadata now, in the cache's order, without walking: when
 /// every check holds and every directory kept its stamp, no name was added, removed or
 /// re-typed and no ignore rule moved, so the walk would find exactly these. None otherwise.
-pub fn revalidate(root: &Path, cache: &TreeCache) -> Option<Vec<Found>> {
+pub fn revalidate(root: &Path, cache: &TreeCache) -> Option<Vec<WalkedPath>> {
     if !cache.listing {
         return None;
     }
@@ -185,7 +185,7 @@ pub fn revalidate(root: &Path, cache: &TreeCache) -> Option<Vec<Found>> {
     }
     // lstat on two threads, as the walk does.
     let half = cache.entries.len() / 2;
-    let stat_all = |part: &[Cached]| -> Option<Vec<Found>> {
+    let stat_all = |part: &[Cached]| -> Option<Vec<WalkedPath>> {
         let mut out = Vec::with_capacity(part.len());
         for c in part {
             let full = root.join(&c.rel);
@@ -198,7 +198,7 @@ pub fn revalidate(root: &Path, cache: &TreeCache) -> Option<Vec<Found>> {
             if !same_type || (meta.is_dir() && Stamp::of(&meta) != c.stamp) {
                 return None;
             }
-            out.push(Found { rel: c.rel.clone(), full, meta });
+            out.push(WalkedPath { rel: c.rel.clone(), full, meta });
         }
         Some(out)
     };
@@ -308,7 +308,7 @@ mod tests {
     fn after_a_walk_a_directory_changed_just_now_keeps_the_listing_from_standing_in() {
         let dir = tempfile::tempdir().unwrap();
         let meta = std::fs::symlink_metadata(dir.path()).unwrap();
-        let found = [Found { rel: String::new(), full: dir.path().to_path_buf(), meta: meta.clone() }];
+        let found = [WalkedPath { rel: String::new(), full: dir.path().to_path_buf(), meta: meta.clone() }];
         let entry = Cached { rel: "d".into(), stamp: Stamp::of(&meta), kind: Kind::Dir { mode: 0o755 }, hash_trusted: true };
         let old = TreeCache::default();
         let mut new = TreeCache { entries: vec![entry], ..TreeCache::default() };

@@ -348,7 +348,7 @@ struct Listed {
 }
 
 /// Lists `found` (in path order) against the old cache; `extra` more entries will follow.
-fn list(found: &[super::Found], old: &TreeCache, extra: usize) -> Result<Listed, SyncError> {
+fn list(found: &[super::WalkedPath], old: &TreeCache, extra: usize) -> Result<Listed, SyncError> {
     let mut entries: Vec<(String, Kind)> = Vec::with_capacity(found.len() + extra);
     let mut cached: Vec<Cached> = Vec::with_capacity(found.len());
     // Both lists are in path order: one merge pairs each entry with what the cache knows.

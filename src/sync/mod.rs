@@ -106,7 +106,7 @@ fn unsafe_fix(path: &script::UnsafePath) -> String {
 
 /// A path the walk found: relative (`/`-separated), full, and its own metadata (not its target's).
 #[derive(Clone, Debug)]
-pub struct Found {
+pub struct WalkedPath {
     pub rel: String,
     pub full: PathBuf,
     pub meta: std::fs::Metadata,
@@ -117,8 +117,8 @@ pub struct Found {
 /// included, and never the top-level `.testbot`, which is testbot's own place in the remote copy.
 /// Walks (and stats) on two threads: a no-change sync is mostly this.
 /// Stops (`SyncError::Interrupted`) at the next entry once `stop` is set.
-pub fn walk(root: &Path, exclude: &[String], include: &[String], stop: &std::sync::atomic::AtomicBool) -> Result<Vec<Found>, SyncError> {
-    let found: std::sync::Mutex<Vec<Found>> = std::sync::Mutex::new(Vec::new());
+pub fn walk(root: &Path, exclude: &[String], include: &[String], stop: &std::sync::atomic::AtomicBool) -> Result<Vec<WalkedPath>, SyncError> {
+    let found: std::sync::Mutex<Vec<WalkedPath>> = std::sync::Mutex::new(Vec::new());
     let failure: std::sync::Mutex<Option<SyncError>> = std::sync::Mutex::new(None);
     walker_builder(root, exclude, include)?.threads(2).build_parallel().run(|| {
         let (found, failure) = (&found, &failure);
@@ -144,7 +144,7 @@ pub fn walk(root: &Path, exclude: &[String], include: &[String], stop: &std::syn
                 Ok(meta) => meta,
                 Err(source) => return fail(SyncError::Read { path: entry.path().to_path_buf(), source }),
             };
-            let found_one = Found { rel: rel.to_string(), full: entry.path().to_path_buf(), meta };
+            let found_one = WalkedPath { rel: rel.to_string(), full: entry.path().to_path_buf(), meta };
             found.lock().unwrap_or_else(|p| p.into_inner()).push(found_one);
             WalkState::Continue
         })

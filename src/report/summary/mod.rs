@@ -373,9 +373,9 @@ FAILED [   2.00s] 2 files on 1 slot: 3 examples, 1 failure, 1 pending, 1 error o
         let error = |m: &str| crate::report::BatchError { slot: None, message: m.into(), output: String::new() };
         a.batch_errors = vec![error("before(:suite) failed\n"), error("other"), error("before(:suite) failed\n")];
         a.batches = vec![
-            crate::report::Batch { slot: a.slots[0].clone(), arguments: vec!["spec/a_spec.rb[1:2]".into(), "spec/ok_spec.rb".into()], seed: Some(9), seconds: 1.0 },
-            crate::report::Batch { slot: other.clone(), arguments: vec!["spec/slow_spec.rb".into()], seed: Some(7), seconds: 40.0 },
-            crate::report::Batch { slot: other, arguments: vec!["spec/slower_spec.rb".into()], seed: Some(9), seconds: 45.0 },
+            crate::report::BatchRecord { slot: a.slots[0].clone(), arguments: vec!["spec/a_spec.rb[1:2]".into(), "spec/ok_spec.rb".into()], seed: Some(9), seconds: 1.0 },
+            crate::report::BatchRecord { slot: other.clone(), arguments: vec!["spec/slow_spec.rb".into()], seed: Some(7), seconds: 40.0 },
+            crate::report::BatchRecord { slot: other, arguments: vec!["spec/slower_spec.rb".into()], seed: Some(9), seconds: 45.0 },
         ];
         a.lost_hosts = vec![("far".into(), "no answer for 30s".into())];
         a.stopped = Some(Stop::FailFast { failures: 2 });
