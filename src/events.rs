@@ -114,6 +114,19 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// A planned file that never ran, and why (a stop, a share's report that lacks it).
+    pub fn not_run(path: String, why: String) -> FileReport {
+        FileReport {
+            path,
+            slot: None,
+            seconds: 0.0,
+            expected_seconds: 0.0,
+            examples: Vec::new(),
+            error: Some(FileError::NotRun(why)),
+            output: String::new(),
+        }
+    }
+
     pub fn count(&self, status: ExampleStatus) -> usize {
         self.examples.iter().filter(|e| e.status == status).count()
     }

@@ -2,7 +2,7 @@
 //! its events in one place. The summary, JSON and JUnit reports and the histories read the
 //! [`Aggregate`] at the end; nothing here prints.
 
-use crate::events::{CoverageReport, ExampleStatus, FileError, FileReport, RunEvent, SlotInfo, Stop};
+use crate::events::{CoverageReport, ExampleStatus, FileReport, RunEvent, SlotInfo, Stop};
 use crate::schedule::partition::Share;
 use super::NoTests;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -78,15 +78,7 @@ impl Aggregate {
         let reported: HashSet<&str> = self.files.iter().map(|f| f.path.as_str()).collect();
         let unfinished: Vec<String> = self.planned.iter().filter(|p| !reported.contains(p.as_str())).cloned().collect();
         let why = unfinished_reason(stop);
-        self.files.extend(unfinished.into_iter().map(|path| FileReport {
-            path,
-            slot: None,
-            seconds: 0.0,
-            expected_seconds: 0.0,
-            examples: Vec::new(),
-            error: Some(FileError::NotRun(why.clone())),
-            output: String::new(),
-        }));
+        self.files.extend(unfinished.into_iter().map(|path| FileReport::not_run(path, why.clone())));
     }
 }
 

@@ -240,15 +240,7 @@ fn add_planned_without_result(agg: &mut Aggregate, plan: Vec<Vec<String>>, share
         let more = if missing.len() > 10 { ", …" } else { "" };
         agg.warnings.push(format!("{} file(s) have no result: {why}: {}{more}", missing.len(), list.join(", ")));
         for path in missing {
-            agg.files.push(FileReport {
-                path,
-                slot: None,
-                seconds: 0.0,
-                expected_seconds: 0.0,
-                examples: Vec::new(),
-                error: Some(FileError::NotRun(why.clone())),
-                output: String::new(),
-            });
+            agg.files.push(FileReport::not_run(path, why.clone()));
         }
     }
 }
