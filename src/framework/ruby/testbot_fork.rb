@@ -105,15 +105,7 @@ module Testbot
     # client's hang-up or the server's end, whichever comes first. Whatever the child started
     # and left running goes with its group when it ends, as a fresh runner's does.
     def keep(conn, alive_r, ios, events, &child)
-      pid = fork do
-        Process.setpgid(0, 0)
-        child.call
-      end
-      begin
-        Process.setpgid(pid, pid)
-      rescue SystemCallError
-        nil # the child did it first (or is gone already)
-      end
+      pid = Server.fork_group(&child)
       # The keeper holds none of the batch's descriptors (its output ends with the child), nor
       # the server's.
       ios.each(&:close)

@@ -125,8 +125,7 @@ module Testbot
       err_io = conn.recv_io
       event_io = conn.recv_io
       alive_r, alive_w = IO.pipe
-      pid = fork do
-        Process.setpgid(0, 0)
+      pid = Server.fork_group do
         server.close
         conn.close
         alive_w.close
@@ -144,11 +143,6 @@ module Testbot
         own_events.close
         ENV['TESTBOT_EVENT_FD'] = event_io.fileno.to_s
         run(args)
-      end
-      begin
-        Process.setpgid(pid, pid)
-      rescue SystemCallError
-        nil # the child did it first (or is gone already)
       end
       [alive_r, out_io, err_io, event_io].each(&:close)
       Server.say(conn, "group #{pid}")

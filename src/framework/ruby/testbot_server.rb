@@ -100,6 +100,21 @@ module Testbot
       true
     end
 
+    # Forks the block into a process group of its own (set on both sides: whichever runs
+    # first), so that a kill of the group takes whatever it starts. Returns the child's pid.
+    def fork_group(&block)
+      pid = fork do
+        Process.setpgid(0, 0)
+        block.call
+      end
+      begin
+        Process.setpgid(pid, pid)
+      rescue SystemCallError
+        nil # the child did it first (or is gone already)
+      end
+      pid
+    end
+
     def kill_group(pgid)
       Process.kill(:KILL, -pgid)
     rescue SystemCallError
