@@ -9,8 +9,8 @@ use super::settle::{not_run, RunPhase, Settle};
 use super::task::{Launcher, Lost};
 use super::{Emit, Error, Msg, Policy, RunConfig};
 use crate::events::{ExampleStatus, RunEvent, Stop, Warning};
-use crate::fleet::servers::{self, Launch, RunServers};
-use crate::fleet::{PreparedHost, Slot};
+use crate::fleet::servers::{self, RunServers};
+use crate::fleet::{Launch, PreparedHost, Slot};
 use crate::schedule::Queue;
 use crate::signals::Signals;
 use tokio::sync::mpsc;
@@ -244,7 +244,7 @@ impl<'a> Dispatcher<'a> {
     fn server_settled(&mut self, h: usize) {
         self.hosts[h].ready = true;
         self.dispatch = true;
-        if self.slots.iter().any(|s| s.host_index == h && s.launch() == Launch::Fresh) {
+        if self.slots.iter().any(|s| s.host_index == h && s.launch == Launch::Fresh) {
             self.hosts[h].boots_fresh();
         }
     }
