@@ -124,7 +124,7 @@ impl<'a> Dispatcher<'a> {
     async fn start_merge(&mut self) {
         let booting = self.hosts.iter().map(|h| h.booting).sum::<usize>();
         if self.merge_early && self.merge.is_none() && self.stopped.is_none() && self.queue.is_empty() && booting == 0 {
-            let checks = self.policy.partition.is_none();
+            let checks = self.policy.whole_suite();
             self.merge = Some(crate::fleet::coverage::Merge::start(self.project(), checks).await);
         }
     }
