@@ -27,6 +27,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    /// A `TESTBOT_TUNING` that does not parse (a knob for tests and benchmarks).
+    #[error("TESTBOT_TUNING: {0}")]
+    Tuning(crate::schedule::TuningError),
     #[error(transparent)]
     Project(#[from] crate::project::Error),
     #[error(transparent)]
@@ -65,7 +68,7 @@ impl Error {
             | Error::UnknownCommand { .. }
             | Error::CommandAfterRunOptions(_)
             | Error::Output(_)
-            | Error::Run(crate::run::Error::Usage(_)) => exit::USAGE,
+            | Error::Tuning(_) => exit::USAGE,
             Error::Merge(e) => match **e {
                 // Reports that cannot be read are a usage error; reports that do not fit
                 // together as the shares of one plan fail the build: some files may never have run.

@@ -70,6 +70,8 @@ impl From<RunArgs> for commands::RunOptions {
                 fail_fast: args.fail_fast,
                 timeout: args.timeout,
                 file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
+                // The environment's test knobs: `commands::settings::knobs` when the run starts.
+                knobs: run::Knobs::default(),
             },
             report_json: args.report_json,
             junit: args.junit,

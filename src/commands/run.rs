@@ -42,9 +42,9 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     // A share of the suite (`--partition`) only reads the runtime history and the failures log:
     // its own times must not change the plan of the shares after it (they may run one after
     // another in this checkout). And which files are its own is known only once it is planned.
-    let whole_suite = options.policy.partition.is_none();
+    let whole_suite = options.policy.whole_suite();
     check_outputs(&options, whole_suite)?;
-    let policy = options.policy.clone();
+    let policy = Policy { knobs: settings::knobs()?, ..options.policy.clone() };
     let selected: Vec<String> = if whole_suite { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,

@@ -1,10 +1,10 @@
 //! The fork servers: one per host (this machine included) loads Ruby, Bundler's setup and the
 //! framework's core once, and every batch there is a child forked from it, so a batch costs a
-//! fork rather than a Ruby boot. This module starts them, points each slot at its host's
-//! server, says which hosts fall back to fresh processes, and ends them with the run.
+//! fork rather than a Ruby boot. This module boots them; `servers.rs` points each slot at its
+//! host's server (or leaves it fresh processes) and ends them with the run.
 
-use super::preload::{boot, keep, Servers};
-use super::slots::{PreparedHost, Slot};
+use super::preload::boot;
+use super::slots::PreparedHost;
 use super::tmpdir;
 use crate::framework::protocol::{self, Event};
 use crate::project::Project;
@@ -15,42 +15,6 @@ use std::time::Duration;
 /// past it the host runs fresh processes.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const WHAT: &str = "its fork server (loading Bundler and the framework)";
-
-/// The run's fork servers, and a warning for each host whose server did not start (its batches
-/// run as fresh processes).
-pub struct Forked {
-    pub servers: Servers,
-    pub warnings: Vec<String>,
-}
-
-impl Forked {
-    pub fn none() -> Forked {
-        Forked { servers: Servers { running: Vec::new() }, warnings: Vec::new() }
-    }
-
-    /// A server's boot ended: a ready one serves the host's slots from now on (their `fork` is
-    /// its socket); one that did not start leaves them fresh processes, with a warning.
-    pub fn settle(&mut self, host: &PreparedHost, h: usize, slots: &mut [Slot], booted: Booted) {
-        match booted.result {
-            Ok(process) => {
-                self.servers.running.push(keep(process, host.host.name().to_string()));
-                for slot in slots.iter_mut().filter(|s| s.host_index == h) {
-                    slot.fork = Some(booted.socket.clone());
-                }
-            }
-            Err(why) => {
-                let why = why.to_string();
-                // Its output once, in the log: the fresh runners that follow say the same when
-                // they fail the same way (a Gemfile that does not resolve), as without a server.
-                let name = host.host.name();
-                tracing::info!(host = %name, "{why}");
-                let head = why.lines().next().unwrap_or_default();
-                let head = head.split(" (the last").next().unwrap_or(head).trim_end_matches(':');
-                self.warnings.push(format!("host `{name}`: {head}; its batches run as fresh processes (-v shows its output)"));
-            }
-        }
-    }
-}
 
 /// How one host's fork server boot ended, and the socket it serves on.
 pub struct Booted {
@@ -79,19 +43,6 @@ pub fn boots(project: &Project, hosts: &[PreparedHost]) -> Vec<(usize, impl std:
             Some((h, async move { Booted { result: boot(&*target, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket } }))
         })
         .collect()
-}
-
-/// Starts one fork server per host at once and waits for all of them (what `--preload` needs:
-/// its servers are forked from them), pointing the slots of every host whose server got ready
-/// at its socket. `None` on a signal.
-pub async fn prepare(project: &Project, hosts: &[PreparedHost], slots: &mut [Slot], signals: &crate::signals::Signals) -> Option<Forked> {
-    let mut forked = Forked::none();
-    let (which, boots): (Vec<usize>, Vec<_>) = boots(project, hosts).into_iter().unzip();
-    let results = signals.unless_stopped(futures::future::join_all(boots)).await?;
-    for (h, booted) in which.into_iter().zip(results) {
-        forked.settle(&hosts[h], h, slots, booted);
-    }
-    Some(forked)
 }
 
 /// The socket of a run's fork server, under the support dir (the server binds it from its

@@ -162,18 +162,26 @@ fn answer(seen: &str) -> Option<Answer> {
     Some(Answer::Slots { slots, shared_problem: value("testbot-lease-shared ") })
 }
 
-/// Leases up to `count` slots of `host` (`wait`: block until at least one is free).
-async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, wait: bool) -> Result<Lease, LeaseError> {
+/// Whether a lease takes the slots free now (none, when all are taken) or waits for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Take {
+    FreeNow,
+    /// Blocks until at least one slot is free: no time limit.
+    WaitForOne,
+}
+
+/// Leases up to `count` slots of `host`.
+async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, take: Take) -> Result<Lease, LeaseError> {
     let mut argv: Vec<String> = ["ruby", "--disable-gems", "-e", SCRIPT, LEASE_BASE, &lease_key(identity), &count.to_string()]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    if wait {
+    if take == Take::WaitForOne {
         argv.push("wait".into());
     }
     let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(LeaseError::Start)?;
     let mut seen = String::new();
-    let limit = (!wait).then_some(LEASE_TIMEOUT);
+    let limit = (take == Take::FreeNow).then_some(LEASE_TIMEOUT);
     let read = process
         .read_until(limit, |chunk| {
             let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
@@ -208,7 +216,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
     let mut failures = Vec::new();
     let attempts = hosts.iter().map(|h| async move {
         match h.host.identity() {
-            Some(id) => Some(lease(&*h.host, &id, h.workdir.clone(), h.slots, false).await),
+            Some(id) => Some(lease(&*h.host, &id, h.workdir.clone(), h.slots, Take::FreeNow).await),
             None => None,
         }
     });
@@ -244,7 +252,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
         notes.push(format!("every slot of {} is in use by other testbot runs: waiting for one to free up", names.join(", ")));
         let waits = full.iter().enumerate().map(|(at, h)| {
             let id = h.host.identity().unwrap_or_default();
-            Box::pin(async move { lease(&*h.host, &id, h.workdir.clone(), h.slots, true).await.map(|l| (at, l)) })
+            Box::pin(async move { lease(&*h.host, &id, h.workdir.clone(), h.slots, Take::WaitForOne).await.map(|l| (at, l)) })
         });
         let first = futures::future::select_ok(waits).await.map(|(won, _others)| won);
         if let Ok((at, lease)) = first {

@@ -16,7 +16,7 @@ mod slots;
 pub mod tmpdir;
 
 pub use error::{BootFailure, Error, HostFailure, LeaseError, LeftOut};
-pub use slots::{build_slots, host_env, run_setup_hooks, PreparedHost, Slot};
+pub use slots::{build_slots, host_env, run_setup_hooks, Launch, PreparedHost, Slot};
 
 use crate::events::{RunEvent, Warning};
 use crate::inventory::Inventory;

@@ -4,7 +4,7 @@
 //! the servers with the run.
 
 use super::hooks::Finished;
-use super::slots::{PreparedHost, Slot};
+use super::slots::{Launch, PreparedHost, Slot};
 use super::tmpdir;
 use super::{BootFailure, Error, HostFailure, LeftOut};
 use crate::framework::protocol::{Decoder, Event, Piece};
@@ -34,22 +34,24 @@ struct Started {
     failed: Vec<(usize, HostFailure)>,
 }
 
-/// The run's preload servers (none without `--preload`), and the hosts whose helper did not load.
+/// The run's preload servers (none without `--preload`), each slot's socket where its server
+/// is ready (by slot index), and the hosts whose helper did not load.
 pub struct Preloaded {
     pub servers: Servers,
+    pub sockets: Vec<Option<String>>,
     pub failed: Vec<(usize, HostFailure)>,
 }
 
-/// With `--preload`: starts every slot's server and points the slots at their sockets. An error
-/// when the helper loaded nowhere; `None` on a signal.
+/// With `--preload`: starts every slot's server. An error when the helper loaded nowhere;
+/// `None` on a signal.
 pub async fn prepare(
     project: &Project,
     hosts: &[PreparedHost],
-    slots: &mut [Slot],
+    slots: &[Slot],
     signals: &crate::signals::Signals,
 ) -> Result<Option<Preloaded>, Error> {
     if !project.preload {
-        return Ok(Some(Preloaded { servers: Servers { running: Vec::new() }, failed: Vec::new() }));
+        return Ok(Some(Preloaded { servers: Servers { running: Vec::new() }, sockets: Vec::new(), failed: Vec::new() }));
     }
     let boot: Vec<usize> = hosts.iter().map(|h| h.boot_parallelism).collect();
     let Some(started) = signals.unless_stopped(start(slots, project, &boot)).await else {
@@ -58,10 +60,7 @@ pub async fn prepare(
     if started.sockets.iter().all(Option::is_none) {
         return Err(Error::Preload(started.failed.into_iter().map(|(h, why)| LeftOut::new(hosts[h].host.name(), why)).collect()));
     }
-    for (slot, socket) in slots.iter_mut().zip(started.sockets) {
-        slot.preload = socket;
-    }
-    Ok(Some(Preloaded { servers: started.servers, failed: started.failed }))
+    Ok(Some(Preloaded { servers: started.servers, sockets: started.sockets, failed: started.failed }))
 }
 
 /// The socket of slot `slot_id`, under the support dir: short, as a UNIX socket's path must be
@@ -79,14 +78,14 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
     let boots = slots.iter().map(|slot| {
         let socket = socket_path(&slot.support_dir, slot.info.id);
         // Forked from the host's fork server when it has one: the helper is all it loads.
-        let argv = match &slot.fork {
-            Some(fork) => crate::framework::through_fork(
+        let argv = match &slot.launch {
+            Launch::Forked { socket: fork } => crate::framework::through_fork(
                 &slot.support_dir,
                 fork,
                 project.framework.preload_server_command(&project.runner.forked(), &slot.support_dir, &socket, &files),
                 slot.client.as_deref(),
             ),
-            None => project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket, &files),
+            Launch::Fresh | Launch::Preloaded { .. } => project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket, &files),
         };
         let command = HostCommand::new(tmpdir::creating_tmpdir(argv), slot.env.clone(), slot.workdir.clone()).with_events();
         let gate = gates[slot.host_index].clone();

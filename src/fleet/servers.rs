@@ -4,7 +4,7 @@
 
 use super::fork::{self, Booted};
 use super::preload::{self, keep, Servers};
-use super::slots::{PreparedHost, Slot};
+use super::slots::{Launch, PreparedHost, Slot};
 use super::{Error, HostFailure};
 use crate::events::{RunEvent, Warning};
 use crate::project::Project;
@@ -12,38 +12,32 @@ use crate::signals::Signals;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// How a slot's batches start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Launch<'a> {
-    /// As a fresh process: a Ruby boot per batch.
-    Fresh,
-    /// Forked from its host's fork server (listening on `socket`).
-    Forked { socket: &'a str },
-    /// Handed to the slot's own preload server (listening on `socket`), which has the suite's
-    /// helper loaded.
-    Preloaded { socket: &'a str },
-}
-
-impl Slot {
-    /// How its batches start now: its preload server when it has one (itself forked from the
-    /// host's fork server), else its host's fork server when that is ready, else fresh.
-    pub fn launch(&self) -> Launch<'_> {
-        match (&self.preload, &self.fork) {
-            (Some(socket), _) => Launch::Preloaded { socket },
-            (None, Some(socket)) => Launch::Forked { socket },
-            (None, None) => Launch::Fresh,
-        }
-    }
-}
-
 /// Host `h`'s fork server went away or is stuck: its slots run fresh processes from now on.
 /// Whether any of them was forking from it.
 pub fn forget_fork_server(slots: &mut [Slot], h: usize) -> bool {
     let mut dropped = false;
-    for slot in slots.iter_mut().filter(|s| s.host_index == h) {
-        dropped |= slot.fork.take().is_some();
+    for slot in slots.iter_mut().filter(|s| s.host_index == h && matches!(s.launch, Launch::Forked { .. })) {
+        slot.launch = Launch::Fresh;
+        dropped = true;
     }
     dropped
+}
+
+/// Host `h`'s fork server is ready (on `socket`): its slots fork their batches from it.
+fn fork_from(slots: &mut [Slot], h: usize, socket: &str) {
+    for slot in slots.iter_mut().filter(|s| s.host_index == h) {
+        slot.launch = Launch::Forked { socket: socket.to_string() };
+    }
+}
+
+/// `--preload`: each slot whose preload server got ready (its socket, by slot index) hands its
+/// batches to it; one whose server did not keeps its launch (its host leaves the run).
+fn preload_from(slots: &mut [Slot], sockets: Vec<Option<String>>) {
+    for (slot, socket) in slots.iter_mut().zip(sockets) {
+        if let Some(socket) = socket {
+            slot.launch = Launch::Preloaded { socket };
+        }
+    }
 }
 
 /// The run's servers: those running, the fork servers still booting, and the hosts whose
@@ -106,6 +100,7 @@ pub async fn start(
         emit(RunEvent::InterruptedBeforeRun { doing: "starting the preload servers".into(), done: Vec::new() });
         return Ok(None);
     };
+    preload_from(slots, preloaded.sockets);
     servers.preload = preloaded.servers;
     servers.left_out = preloaded.failed;
     Ok(Some(servers))
@@ -137,9 +132,7 @@ impl RunServers {
         match booted.result {
             Ok(process) => {
                 self.fork.running.push(keep(process, name.to_string()));
-                for slot in slots.iter_mut().filter(|s| s.host_index == h) {
-                    slot.fork = Some(booted.socket.clone());
-                }
+                fork_from(slots, h, &booted.socket);
                 None
             }
             Err(why) => {
@@ -184,7 +177,7 @@ mod tests {
     use crate::events::SlotInfo;
     use std::sync::Arc;
 
-    fn slot(host_index: usize, fork: Option<&str>, preload: Option<&str>) -> Slot {
+    fn slot(host_index: usize) -> Slot {
         Slot {
             info: SlotInfo { id: 1, host: Arc::from("local"), host_slot: 1 },
             host_index,
@@ -192,26 +185,35 @@ mod tests {
             env: Vec::new(),
             workdir: "/nonexistent".into(),
             support_dir: ".testbot".into(),
-            preload: preload.map(str::to_string),
-            fork: fork.map(str::to_string),
+            launch: Launch::Fresh,
             client: None,
         }
     }
 
+    fn forked(socket: &str) -> Launch {
+        Launch::Forked { socket: socket.to_string() }
+    }
+
     #[test]
     fn a_slot_uses_its_preload_server_first_then_its_hosts_fork_server() {
-        assert_eq!(slot(0, None, None).launch(), Launch::Fresh);
-        assert_eq!(slot(0, Some("f.sock"), None).launch(), Launch::Forked { socket: "f.sock" });
-        // With --preload both are set: the preload server is the fork server's child.
-        assert_eq!(slot(0, Some("f.sock"), Some("p.sock")).launch(), Launch::Preloaded { socket: "p.sock" });
+        let mut slots = vec![slot(0), slot(0), slot(1)];
+        fork_from(&mut slots, 0, "f.sock");
+        assert_eq!(slots.iter().map(|s| s.launch.clone()).collect::<Vec<_>>(), [forked("f.sock"), forked("f.sock"), Launch::Fresh]);
+        // With --preload the preload server (the fork server's child) takes over where it got ready.
+        preload_from(&mut slots, vec![Some("p1.sock".into()), None, Some("p3.sock".into())]);
+        assert_eq!(slots[0].launch, Launch::Preloaded { socket: "p1.sock".into() });
+        assert_eq!(slots[1].launch, forked("f.sock"), "its preload server did not start");
+        assert_eq!(slots[2].launch, Launch::Preloaded { socket: "p3.sock".into() });
     }
 
     #[test]
     fn a_lost_fork_server_leaves_only_its_hosts_slots_fresh() {
-        let mut slots = vec![slot(0, Some("a.sock"), None), slot(1, Some("b.sock"), None)];
+        let mut slots = vec![slot(0), slot(1)];
+        fork_from(&mut slots, 0, "a.sock");
+        fork_from(&mut slots, 1, "b.sock");
         assert!(forget_fork_server(&mut slots, 0));
-        assert_eq!(slots[0].launch(), Launch::Fresh);
-        assert_eq!(slots[1].launch(), Launch::Forked { socket: "b.sock" });
+        assert_eq!(slots[0].launch, Launch::Fresh);
+        assert_eq!(slots[1].launch, forked("b.sock"));
         assert!(!forget_fork_server(&mut slots, 0), "said once");
     }
 

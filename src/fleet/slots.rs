@@ -40,6 +40,19 @@ impl PreparedHost {
     }
 }
 
+/// How a slot's batches start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Launch {
+    /// As a fresh process: a Ruby boot per batch.
+    #[default]
+    Fresh,
+    /// Forked from its host's fork server (listening on `socket`).
+    Forked { socket: String },
+    /// Handed to the slot's own preload server (listening on `socket`), which has the suite's
+    /// helper loaded (itself forked from the host's fork server when there is one).
+    Preloaded { socket: String },
+}
+
 pub struct Slot {
     pub info: SlotInfo,
     /// Index into the prepared hosts.
@@ -48,10 +61,8 @@ pub struct Slot {
     pub env: Vec<(String, String)>,
     pub workdir: PathBuf,
     pub support_dir: String,
-    /// `--preload`: the socket of the slot's preload server, once it is ready.
-    pub preload: Option<String>,
-    /// The socket of its host's fork server, once it is ready (none: fresh processes).
-    pub fork: Option<String>,
+    /// How its batches start: fresh until `servers.rs` points it at a server that got ready.
+    pub launch: Launch,
     /// Its host's `client`.
     pub client: Option<String>,
 }
@@ -119,8 +130,7 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
                 host: host.host.clone(),
                 workdir: host.workdir.clone(),
                 support_dir: host.support_dir.clone(),
-                preload: None,
-                fork: None,
+                launch: Launch::Fresh,
                 client: host.client.clone(),
             };
             (slot, wave)

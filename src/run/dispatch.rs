@@ -9,8 +9,8 @@ use super::settle::{not_run, RunPhase, Settle};
 use super::task::{Launcher, Lost};
 use super::{Emit, Error, Msg, Policy, RunConfig};
 use crate::events::{ExampleStatus, RunEvent, Stop, Warning};
-use crate::fleet::servers::{self, Launch, RunServers};
-use crate::fleet::{PreparedHost, Slot};
+use crate::fleet::servers::{self, RunServers};
+use crate::fleet::{Launch, PreparedHost, Slot};
 use crate::schedule::Queue;
 use crate::signals::Signals;
 use tokio::sync::mpsc;
@@ -124,7 +124,7 @@ impl<'a> Dispatcher<'a> {
     async fn start_merge(&mut self) {
         let booting = self.hosts.iter().map(|h| h.booting).sum::<usize>();
         if self.merge_early && self.merge.is_none() && self.stopped.is_none() && self.queue.is_empty() && booting == 0 {
-            let checks = self.policy.partition.is_none();
+            let checks = self.policy.whole_suite();
             self.merge = Some(crate::fleet::coverage::Merge::start(self.project(), checks).await);
         }
     }
@@ -244,7 +244,7 @@ impl<'a> Dispatcher<'a> {
     fn server_settled(&mut self, h: usize) {
         self.hosts[h].ready = true;
         self.dispatch = true;
-        if self.slots.iter().any(|s| s.host_index == h && s.launch() == Launch::Fresh) {
+        if self.slots.iter().any(|s| s.host_index == h && s.launch == Launch::Fresh) {
             self.hosts[h].boots_fresh();
         }
     }

@@ -7,7 +7,4 @@ pub enum Error {
     Fleet(#[from] crate::fleet::Error),
     #[error("internal error: {0}\n  this is a bug in testbot; the run was ended rather than left to loop")]
     Internal(String),
-    /// A setting the run cannot use (`TESTBOT_TUNING`).
-    #[error("{0}")]
-    Usage(String),
 }

@@ -1,8 +1,8 @@
 //! What the dispatcher knows of each host: its runners booting, how many may boot at once,
 //! whether its slots may take work yet, and whether it left the run.
 
-use crate::fleet::servers::{Launch, RunServers};
-use crate::fleet::{PreparedHost, Slot};
+use crate::fleet::servers::RunServers;
+use crate::fleet::{Launch, PreparedHost, Slot};
 
 /// One host of the run, as the dispatcher sees it.
 pub(super) struct HostState<'a> {
@@ -30,7 +30,7 @@ impl<'a> HostState<'a> {
     pub(super) fn all(hosts: &'a [PreparedHost], slots: &[Slot], servers: &RunServers) -> Vec<HostState<'a>> {
         let mut forks = vec![false; hosts.len()];
         for slot in slots {
-            forks[slot.host_index] = slot.launch() != Launch::Fresh;
+            forks[slot.host_index] = slot.launch != Launch::Fresh;
         }
         hosts
             .iter()

@@ -36,7 +36,7 @@ enum Msg {
 /// Where the engine's events go.
 type Emit<'e> = &'e mut (dyn FnMut(RunEvent) + Send);
 
-/// How the run copes with failures, from the command line.
+/// How the run copes with failures, from the command line (and the knobs from the environment).
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     /// Run only share K of N of the suite (`--partition K/N`).
@@ -49,6 +49,39 @@ pub struct Policy {
     pub timeout: Option<Duration>,
     /// The least time a file may run before it is killed; `None`: no per-file limit.
     pub file_timeout: Option<Duration>,
+    /// Knobs for tests and benchmarks, from the environment.
+    pub knobs: Knobs,
+}
+
+impl Policy {
+    /// The whole suite, not one `--partition` share of it: only the whole suite writes the
+    /// runtime history and the failures log (a share's times must not change the plan of the
+    /// shares after it) and holds its merged coverage to the suite's minimum.
+    pub fn whole_suite(&self) -> bool {
+        self.partition.is_none()
+    }
+}
+
+/// Knobs for tests and benchmarks, not user settings: read from the environment once, where the
+/// command starts (`commands::settings`).
+#[derive(Clone, Debug)]
+pub struct Knobs {
+    /// `TESTBOT_TUNING`: the queue's tuning over the defaults the run picks.
+    pub tuning: crate::schedule::TuningOverrides,
+    /// `TESTBOT_FORK_START_TIMEOUT`: how long a fork or preload server may take to take a batch
+    /// (its client's wait for `ready`); past it the server is stuck and its host runs fresh
+    /// processes.
+    pub server_start: Duration,
+}
+
+/// A server takes a batch in milliseconds (it accepts, then forks); one that has not in this
+/// long is stopped or wedged.
+pub const SERVER_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Default for Knobs {
+    fn default() -> Knobs {
+        Knobs { tuning: Default::default(), server_start: SERVER_START_TIMEOUT }
+    }
 }
 
 /// How a run ended, for the caller that owns the reporter.

@@ -1,7 +1,7 @@
 //! What a run runs: the selected files (a `--partition` share of them), their expected times
 //! from the runtime history, each file's time limit, and the jobs the queue starts from.
 
-use super::{Error, Policy};
+use super::Policy;
 use crate::project::Project;
 use crate::schedule::{self, FileEstimate, Group, History, Job, Tuning};
 use std::collections::HashMap;
@@ -14,14 +14,9 @@ const HISTORY_TIMEOUT_FACTOR: f64 = 5.0;
 pub(super) struct Limits {
     pub(super) floor: Option<f64>,
     pub(super) history: HashMap<String, f64>,
-    /// How long a fork or preload server may take to take a batch (its client's wait for
-    /// `ready`); past it the server is stuck and its host runs fresh processes.
+    /// How long a fork or preload server may take to take a batch (`Knobs::server_start`).
     pub(super) server_start: std::time::Duration,
 }
-
-/// A server takes a batch in milliseconds (it accepts, then forks); one that has not in this
-/// long is stopped or wedged.
-pub(super) const SERVER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Limits {
     pub(super) fn for_file(&self, path: &str) -> Option<f64> {
@@ -74,23 +69,20 @@ pub(super) struct Workload {
 
 impl Workload {
     /// `forking`: every slot's batches are forked from a server, so a batch costs milliseconds.
-    pub(super) fn new(project: &Project, policy: &Policy, slots: usize, forking: bool) -> Result<Workload, Error> {
+    pub(super) fn new(project: &Project, policy: &Policy, slots: usize, forking: bool) -> Workload {
         let Selection { history, estimates, partition } = select(project, policy.partition);
         let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
         let limits = Arc::new(Limits {
             floor: policy.file_timeout.map(|d| d.as_secs_f64()),
             history: estimates.iter().filter_map(|e| history.get(&e.path).map(|s| (e.path.clone(), s))).collect(),
-            server_start: server_start_timeout(),
+            server_start: policy.knobs.server_start,
         });
         let defaults = if forking { Tuning::forked() } else { Tuning::default() };
-        let tuning = match tuning_spec() {
-            Some(spec) => Tuning::parse_over(defaults, &spec).map_err(|e| Error::Usage(format!("TESTBOT_TUNING: {e}")))?,
-            None => defaults,
-        };
+        let tuning = policy.knobs.tuning.over(defaults);
         let ideal = expected_seconds / slots.max(1) as f64;
         let jobs = jobs_of(project, &estimates, ideal, slots);
         let known = estimates.iter().map(|e| e.known).collect();
-        Ok(Workload { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition })
+        Workload { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition }
     }
 
     /// The first job of each file: its path, for the files planned and those estimated by size.
@@ -102,20 +94,6 @@ impl Workload {
         let unknown = self.jobs.iter().zip(&self.known).filter(|(_, known)| !**known);
         unknown.filter_map(|(pieces, _)| pieces.first().map(|job| job.path.clone())).collect()
     }
-}
-
-/// A knob for tests and benchmarks, as TESTBOT_TUNING: how long a stuck server holds a batch.
-fn server_start_timeout() -> std::time::Duration {
-    std::env::var(crate::framework::client::START_TIMEOUT_VAR)
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| *s > 0.0 && s.is_finite())
-        .map_or(SERVER_START_TIMEOUT, std::time::Duration::from_secs_f64)
-}
-
-/// The queue's tuning over its defaults, for tests and benchmarks (`TESTBOT_TUNING`).
-fn tuning_spec() -> Option<String> {
-    std::env::var("TESTBOT_TUNING").ok()
 }
 
 /// Each file's jobs: one, or (a long file, RSpec, from the examples log) pieces of its examples

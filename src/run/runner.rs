@@ -69,7 +69,7 @@ impl Runner<'_> {
         };
         let host_states = HostState::all(&hosts, &slots, &servers);
         let forking = !slots.is_empty() && slots.iter().all(|s| host_states[s.host_index].forks);
-        let workload = Workload::new(config.project, config.policy, slots.len(), forking)?;
+        let workload = Workload::new(config.project, config.policy, slots.len(), forking);
         emit(run_started(config.project, &workload, &slots));
         let mut d = Dispatcher::new(&config, host_states, slots, workload, waves);
         // A helper that does not load takes its host out, with its error said once.
@@ -127,7 +127,7 @@ async fn coverage(d: &mut Dispatcher<'_>, policy: &Policy) -> Option<crate::even
     let alive: Vec<&PreparedHost> = d.alive().collect();
     // A share of the suite (`--partition`) cannot be held to the suite's minimum: its merged
     // result is stored for the shares to be collated, unchecked.
-    let checks = policy.partition.is_none();
+    let checks = policy.whole_suite();
     let early = d.merge.take();
     let mut report = crate::fleet::coverage::finish(d.project(), &alive, checks, early).await?;
     for h in d.hosts.iter().filter(|h| h.left) {

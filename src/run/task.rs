@@ -2,7 +2,7 @@
 //! it when a file runs past its limit or the run stops, and tell the dispatcher how it ended.
 
 use super::plan::Limits;
-use crate::fleet::servers::Launch;
+use crate::fleet::Launch;
 use crate::fleet::{tmpdir, Slot};
 use super::{BatchEnd, BatchTracker, Ending, Msg};
 use crate::events::RunEvent;
@@ -24,8 +24,8 @@ enum Served {
     Preload,
 }
 
-impl From<Launch<'_>> for Served {
-    fn from(launch: Launch<'_>) -> Served {
+impl From<&Launch> for Served {
+    fn from(launch: &Launch) -> Served {
         match launch {
             Launch::Fresh => Served::Fresh,
             Launch::Forked { .. } => Served::Fork,
@@ -97,8 +97,7 @@ impl BatchTask {
         // A rerun of failed examples names them, `spec/a_spec.rb[1:2,1:5]`; a selection by lines,
         // `spec/a_spec.rb:12:30`.
         let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
-        let launch = slot.launch();
-        let argv = match launch {
+        let argv = match &slot.launch {
             Launch::Preloaded { socket } => crate::framework::through_preload(
                 &slot.support_dir,
                 socket,
@@ -113,7 +112,7 @@ impl BatchTask {
             ),
             Launch::Fresh => project.framework.command(&project.runner, &slot.support_dir, &args),
         };
-        let served = Served::from(launch);
+        let served = Served::from(&slot.launch);
         let sync = protocol::new_sync();
         let mut env = slot.env.clone();
         env.push((protocol::SYNC_VAR.to_string(), sync.clone()));

@@ -9,9 +9,11 @@ mod estimate;
 mod history;
 pub mod partition;
 pub mod split;
+mod tuning;
 
 pub use estimate::{estimate, FileEstimate};
 pub use history::History;
+pub use tuning::{Tuning, TuningError, TuningOverrides};
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
@@ -83,85 +85,6 @@ pub struct Batch {
 impl Batch {
     pub fn expected_seconds(&self) -> f64 {
         self.jobs.iter().fold(0.0, |acc, j| acc + j.expected_seconds)
-    }
-}
-
-/// Tuning knobs; the defaults are what the benchmarks in docs/benchmarks.md were run with.
-#[derive(Clone, Debug)]
-pub struct Tuning {
-    /// The first wave (one batch a slot, balanced longest-processing-time-first) takes all but
-    /// a tail of the expected work, handed out as slots free up: this share of it when nothing
-    /// is known, shrinking to nothing as the runtime history covers the suite. Each tail batch
-    /// boots another runner, and with a full history the plan is already right; see
-    /// docs/benchmarks.md for the figures behind this.
-    pub tail_share: f64,
-    /// After the first wave a batch holds at most remaining ÷ (slots × this) expected seconds.
-    /// Larger values balance the tail better but start more runner processes (each costs
-    /// Ruby's start-up).
-    pub split_factor: f64,
-    /// …but at least this many seconds, when the estimates are in seconds (from the history).
-    pub min_batch_seconds: f64,
-    /// And never more files than this, so one crash cannot take much with it.
-    pub max_batch_files: usize,
-    /// Seconds a runner takes to boot before its first example. The run layer boots at most one
-    /// runner a core at once on each host (see `boot_order`); with seconds estimates, the first
-    /// wave gives the slots that boot later less work, so that all finish together.
-    pub boot_seconds: f64,
-    /// Whether a tail batch is held to an even share of what is left (remaining ÷ slots) even
-    /// when the floors ask for more. The boot floor is converted into the estimates' units by
-    /// what finished files took, which can be far off for the files still queued (near-instant
-    /// files before slow ones): without the cap one slot can take a whole group of slow files
-    /// while the others idle. Forked batches cost tens of milliseconds, so the cap costs little
-    /// there; with a Ruby boot a batch, the floor keeps the tail coarse.
-    pub even_tail: bool,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            tail_share: 0.25,
-            split_factor: 1.0,
-            min_batch_seconds: 0.5,
-            max_batch_files: 200,
-            boot_seconds: 0.3,
-            even_tail: false,
-        }
-    }
-}
-
-impl Tuning {
-    /// When every batch is forked from a fork server: a batch costs a fork and a small client
-    /// (tens of milliseconds, not a Ruby boot), so the tail is cut finer, down to single files,
-    /// and with no history it is larger (40 %): the file sizes that plan the first wave misjudge
-    /// a long file, and the other slots make up for it (docs/benchmarks.md has the figures).
-    pub fn forked() -> Tuning {
-        Tuning { tail_share: 0.4, split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, even_tail: true, ..Tuning::default() }
-    }
-}
-
-/// A `TESTBOT_TUNING` that does not parse.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TuningError(String);
-
-impl Tuning {
-    /// `tail_share=0.3,split_factor=2` over the defaults: a knob for benchmarks
-    /// (TESTBOT_TUNING), not a user setting.
-    pub fn parse_over(defaults: Tuning, spec: &str) -> Result<Tuning, TuningError> {
-        let mut t = defaults;
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = part.split_once('=').ok_or_else(|| TuningError(format!("`{part}` is not key=value")))?;
-            let num: f64 = value.parse().map_err(|_| TuningError(format!("`{value}` is not a number")))?;
-            match key {
-                "tail_share" => t.tail_share = num.clamp(0.0, 1.0),
-                "split_factor" => t.split_factor = num.max(0.1),
-                "min_batch_seconds" => t.min_batch_seconds = num.max(0.0),
-                "max_batch_files" => t.max_batch_files = (num as usize).max(1),
-                "boot_seconds" => t.boot_seconds = num.max(0.0),
-                _ => return Err(TuningError(format!("unknown tuning key `{key}`"))),
-            }
-        }
-        Ok(t)
     }
 }
 
@@ -842,22 +765,6 @@ mod tests {
         assert!(q.is_empty());
         assert_eq!(q.next_batch(), None);
         assert_eq!(q.remaining_seconds(), 0.0);
-    }
-
-    #[test]
-    fn tuning_parses_over_the_defaults_and_keeps_knobs_in_range() {
-        let t = Tuning::parse_over(Tuning::default(), " tail_share=0.3, split_factor=2,,min_batch_seconds=1.5,max_batch_files=7,boot_seconds=0.2 ").unwrap();
-        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (0.3, 2.0, 1.5, 7, 0.2));
-        let t = Tuning::parse_over(Tuning::forked(), "tail_share=1.5,split_factor=0.01,min_batch_seconds=-1,max_batch_files=0.5,boot_seconds=-2").unwrap();
-        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (1.0, 0.1, 0.0, 1, 0.0));
-        let t = Tuning::parse_over(Tuning::forked(), "tail_share=-0.5").unwrap();
-        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.boot_seconds), (0.0, 2.0, 0.1, 0.05));
-        let t = Tuning::parse_over(Tuning::default(), "").unwrap();
-        assert_eq!((t.tail_share, t.split_factor, t.min_batch_seconds, t.max_batch_files, t.boot_seconds), (0.25, 1.0, 0.5, 200, 0.3));
-        let error = |spec: &str| Tuning::parse_over(Tuning::default(), spec).unwrap_err().to_string();
-        assert_eq!(error("tail_share"), "`tail_share` is not key=value");
-        assert_eq!(error("tail_share=lots"), "`lots` is not a number");
-        assert_eq!(error("tail_shares=1"), "unknown tuning key `tail_shares`");
     }
 
     #[test]
