@@ -102,6 +102,18 @@ struct Live {
     /// `fail-fast: N failure(s) reached`, held until the failures that caused it are on the
     /// screen: the dispatcher counts a failed example as it happens, before its file's block.
     fail_fast_line: Option<(usize, String)>,
+    /// Lines of one cause held while more of it come (`say_held`), and when the last came.
+    held: Option<Held>,
+    held_at: Instant,
+}
+
+/// Lines of one cause, held while more of the same come: one line says them all.
+enum Held {
+    /// Files not run for one reason (the first one's report), how many, and the count of files
+    /// done at the last.
+    NotRun { first: FileReport, count: usize, done: usize },
+    /// Files of a batch sent back to the queue for one reason (another file of it did not load).
+    Retry { first: String, reason: String, count: usize },
 }
 
 impl Display {
@@ -161,6 +173,7 @@ impl Display {
     pub fn finish(&mut self, summary: &str) {
         self.stop_ticker();
         let mut live = self.live();
+        live.say_held();
         live.clear();
         live.quiet = true;
         live.print(summary);
@@ -200,10 +213,15 @@ impl Live {
             seed: None,
             failures_shown: 0,
             fail_fast_line: None,
+            held: None,
+            held_at: Instant::now(),
         }
     }
 
     fn event(&mut self, event: &RunEvent) {
+        if !matches!(event, RunEvent::FileRequeued { .. } | RunEvent::FileFinished(_)) {
+            self.say_held();
+        }
         match event {
             RunEvent::RunStarted { framework, files, slots, expected_seconds, estimated_by_size, .. } => {
                 self.files_total = *files;
@@ -255,6 +273,7 @@ impl Live {
 
     /// A line on stdout, above the status area when there is one.
     fn line(&mut self, text: &str) {
+        self.say_held();
         let text = format!("{}\n", text.strip_suffix('\n').unwrap_or(text));
         self.clear();
         self.print(&text);
@@ -262,6 +281,7 @@ impl Live {
     }
 
     fn warn(&mut self, message: &str) {
+        self.say_held();
         let text = format!("{} {message}\n", self.styles.pending.apply_to("warning:"));
         self.clear();
         let _ = self.screen.err.write_all(term::safe(&text).as_bytes());
