@@ -32,23 +32,7 @@ pub(super) fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
         let _ = writeln!(out, "  {}\n", styles.dim.apply_to(why));
     }
     if !errored.is_empty() {
-        let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
-        let groups = not_run_groups(&errored);
-        for f in &errored {
-            let error = f.error.as_ref().expect("filtered");
-            let group = match error {
-                FileError::NotRun(why) => groups.iter().find(|g| g.why == why),
-                _ => None,
-            };
-            match group {
-                Some(group) if group.first == f.path => not_run_group(out, group, styles),
-                Some(_) => {}
-                None => {
-                    let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), cause(error.message()));
-                }
-            }
-        }
-        out.push('\n');
+        not_clean(out, &errored, styles);
     }
     if !agg.run_output.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Printed outside of files (each text once):"));
@@ -70,6 +54,27 @@ pub(super) fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
         out.push('\n');
     }
 
+}
+
+/// `Files that did not run cleanly:`, a line each; the files not run for one reason, once.
+fn not_clean(out: &mut String, errored: &[&FileReport], styles: &Styles) {
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
+    let groups = not_run_groups(errored);
+    for f in errored {
+        let error = f.error.as_ref().expect("filtered");
+        let group = match error {
+            FileError::NotRun(why) => groups.iter().find(|g| g.why == why),
+            _ => None,
+        };
+        match group {
+            Some(group) if group.first == f.path => not_run_group(out, group, styles),
+            Some(_) => {}
+            None => {
+                let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), cause(error.message()));
+            }
+        }
+    }
+    out.push('\n');
 }
 
 /// Files that did not run for one reason, said once: their count, the reason, the first names.
