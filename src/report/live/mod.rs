@@ -410,4 +410,39 @@ SUMMARY
         );
         assert_eq!(err.text(), "warning: host `far` left the run: gone\n");
     }
+
+    /// Lines of one cause come one after another: one line says them, with the count. A file
+    /// not run for a reason of its own keeps its block.
+    #[test]
+    fn files_sent_back_or_not_run_for_one_reason_are_one_line() {
+        let (out, err) = (Written::default(), Written::default());
+        let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(err.clone()) };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, slow_after: Duration::from_secs(10), heartbeat: None };
+        let mut display = Display::new(options, screen);
+        let planned: Vec<String> = ["a", "b", "c", "d"].iter().map(|f| format!("spec/{f}_spec.rb")).collect();
+        let slots = vec![slot(1, "local")];
+        display.event(&RunEvent::RunStarted { framework: "rspec", files: 4, planned: planned.clone(), slots, expected_seconds: 0.0, estimated_by_size: Vec::new(), partition: None });
+        for path in &planned[..3] {
+            let reason = "not run: another file in its batch failed to load".to_string();
+            display.event(&RunEvent::FileRequeued { path: path.clone(), reason, discarded_examples: 0 });
+        }
+        let not_run = |path: &str, why: &str| FileReport::not_run(path.to_string(), why.to_string());
+        for path in &planned[..3] {
+            display.file_finished(&not_run(path, "no host was left to run it (local left the run)"));
+        }
+        display.file_finished(&not_run("spec/d_spec.rb", "fail-fast"));
+        display.finish("SUMMARY\n");
+        assert_eq!(
+            out.text(),
+            "\
+testbot: running 4 files on 1 slot (local ×1) with rspec
+   RETRY 3 files of one batch run again (spec/a_spec.rb and 2 more): not run: another file in its batch failed to load
+   ERROR [   0.00s] (3/4) 3 files not run: no host was left to run it (local left the run) (spec/a_spec.rb and 2 more)
+   ERROR [   0.00s] (4/4) spec/d_spec.rb (not run)
+--- spec/d_spec.rb
+  not run: fail-fast
+SUMMARY
+"
+        );
+    }
 }
