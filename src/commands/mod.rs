@@ -2,6 +2,7 @@
 //! reporter, and (through `errors`) the one place outcomes become exit codes. `cli` turns the
 //! command line into the plain option structs these take.
 
+mod bundle;
 pub mod hosts;
 pub mod init;
 pub mod report;
