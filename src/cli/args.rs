@@ -225,16 +225,18 @@ pub struct RunArgs {
     /// e.g. `--partition 2/4`.
     #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
     pub partition: Option<(usize, usize)>,
-    /// Rerun failed examples up to N times; one that passes on a rerun is reported as flaky.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "TESTBOT_RETRIES")]
-    pub retries: u32,
+    /// Rerun failed examples up to N times (default 0); one that passes on a rerun is reported
+    /// as flaky.
+    #[arg(long, value_name = "N", env = "TESTBOT_RETRIES")]
+    pub retries: Option<u32>,
     /// Flaky examples (passed only on a retry) fail the run.
     #[arg(long)]
     pub flaky_fails: bool,
     /// A selection whose files ran no example: fail (exit 4, "no tests to run"), warn or pass.
     #[arg(long, value_name = "WHAT", value_parser = value_of::<NoTests, report::NoTests>(), default_value = "fail")]
     pub no_tests: report::NoTests,
-    /// Stop after N failures (default 1): no more batches start and running ones are stopped.
+    /// Stop after N failures (default 1): no more batches start and running ones are stopped;
+    /// `--fail-fast=0` never stops (over a profile's `fail_fast`).
     #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
     pub fail_fast: Option<usize>,
     /// Stop the whole run after this long (e.g. 600, 90s, 20m, 1m30s); what did not finish fails
@@ -242,9 +244,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Kill a file that runs longer than this (or 5x its time in the runtime history, if more),
-    /// then retry it once on another slot; `0` turns the limit off.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "300s", env = "TESTBOT_FILE_TIMEOUT")]
-    pub file_timeout: Duration,
+    /// then retry it once on another slot (default 300s); `0` turns the limit off.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "TESTBOT_FILE_TIMEOUT")]
+    pub file_timeout: Option<Duration>,
+    /// The `[profile.NAME]` of testbot.toml whose options this run takes (under the command
+    /// line's; default: `ci` when CI is set and testbot.toml has one, else `default`).
+    #[arg(long, value_name = "NAME", env = "TESTBOT_PROFILE")]
+    pub profile: Option<String>,
     /// Do not sync: run on the copies the SSH hosts already hold (a host never synced is left out).
     #[arg(long)]
     pub no_sync: bool,

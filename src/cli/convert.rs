@@ -64,17 +64,25 @@ impl From<RunArgs> for commands::RunOptions {
                 exclude: args.exclude,
                 isolate: args.isolate,
             },
+            // Retries, fail-fast, the timeouts and the reports: `given` laid over testbot.toml's
+            // profiles (`commands::settings::run_profile`) when the run starts.
             policy: run::Policy {
                 partition: args.partition,
+                // The environment's test knobs: `commands::settings::knobs` when the run starts.
+                knobs: run::Knobs::default(),
+                ..run::Policy::default()
+            },
+            report_json: None,
+            junit: None,
+            profile: args.profile,
+            given: crate::inventory::Profile {
                 retries: args.retries,
                 fail_fast: args.fail_fast,
                 timeout: args.timeout,
-                file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
-                // The environment's test knobs: `commands::settings::knobs` when the run starts.
-                knobs: run::Knobs::default(),
+                file_timeout: args.file_timeout,
+                junit: args.junit,
+                report_json: args.report_json,
             },
-            report_json: args.report_json,
-            junit: args.junit,
             flaky_fails: args.flaky_fails,
             no_tests: args.no_tests,
             no_sync: args.no_sync,
