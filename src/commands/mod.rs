@@ -56,9 +56,10 @@ fn setup_below(location: &Location, invocation: Invocation) -> Result<(PathBuf, 
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
     }
     let here = std::env::current_dir().map_err(|source| Error::Io { what: "read the current directory".into(), source })?;
-    let (root, below) = match config {
-        Some(_) => (here, None),
-        None => settings::project_root(&here, crate::ssh::config::home_dir().as_deref()),
+    // `-C DIR` names the project root, and `-c FILE` the inventory: no search above.
+    let (root, below) = match (chdir, config) {
+        (None, None) => settings::project_root(&here, crate::ssh::config::home_dir().as_deref()),
+        _ => (here, None),
     };
     if below.is_some() {
         std::env::set_current_dir(&root).map_err(|source| Error::Chdir { path: root.clone(), source })?;
