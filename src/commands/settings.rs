@@ -4,7 +4,9 @@
 //! on, into `inventory::Invocation`. The layers take these values from there; none of them
 //! reads `std::env` or counts cores for these. (`GITHUB_ACTIONS` is read here too, for `cli`'s
 //! display options, and a run's test knobs `TESTBOT_TUNING` and `TESTBOT_FORK_START_TIMEOUT`,
-//! into `run::Knobs`; clap reads the `TESTBOT_*` variables that stand for flags.)
+//! into `run::Knobs`; clap reads the `TESTBOT_*` variables that stand for flags.) Here too: the
+//! project root of a command started in a subfolder (`project_root`), and a run's options laid
+//! over testbot.toml's profiles (`run_profile`, which reads `CI`).
 
 use crate::errors::Error;
 use crate::inventory::{Inventory, Invocation, Profile};
@@ -55,13 +57,13 @@ const ROOT_FILE: &str = "testbot.toml";
 const ROOT_MARKS: &[&str] = &["Gemfile", ".rspec"];
 
 /// The project root for a command started in `here`, and `here` relative to it when it is
-/// below it. `here` itself when it holds testbot.toml, a Gemfile or `.rspec`; else the nearest
+/// below it. `here` itself when it holds testbot.toml, a Gemfile, `.rspec` or `.git`; else the nearest
 /// folder above with testbot.toml, else the nearest with a Gemfile or `.rspec`. The walk stops
 /// at a `.git` (the repository's top, which it still looks at) and never reaches `home` or
 /// above it. Nothing found: `here`.
 pub fn project_root(here: &Path, home: Option<&Path>) -> (PathBuf, Option<PathBuf>) {
     let marked = |dir: &Path, names: &[&str]| names.iter().any(|n| dir.join(n).exists());
-    if marked(here, &[ROOT_FILE]) || marked(here, ROOT_MARKS) {
+    if marked(here, &[ROOT_FILE, ".git"]) || marked(here, ROOT_MARKS) {
         return (here.to_path_buf(), None);
     }
     let mut above = Vec::new();
@@ -184,6 +186,8 @@ mod tests {
         std::fs::remove_dir(top.join(".git")).unwrap();
         assert_eq!(project_root(&models, None).0, tmp.path());
         assert_eq!(project_root(&models, Some(tmp.path())), (models.clone(), None), "not at home or above");
+        std::fs::create_dir_all(models.join(".git")).unwrap();
+        assert_eq!(project_root(&models, None), (models.clone(), None), "a repository's top is its own root");
     }
 
     #[test]
