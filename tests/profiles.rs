@@ -132,3 +132,16 @@ fn a_run_from_a_subfolder_runs_that_folders_files_at_the_project_root() {
     run.assert_exit(0);
     assert_eq!(report.file_paths(), vec!["spec/models/post_spec.rb".to_string()], "{}", run.dump());
 }
+
+#[test]
+fn a_profiles_failure_output_takes_effect_and_the_flag_overrides_it() {
+    let p = Project::new("rspec_empty");
+    p.write("spec/a_spec.rb", &failing("a"));
+    p.write("testbot.toml", "[profile.default]\nfailure_output = \"never\"\n");
+    let run = p.testbot(["-n", "1"]).env("CI", "").run();
+    run.assert_exit(1);
+    assert!(!run.combined().contains("got: 1"), "no failure details\n{}", run.dump());
+    let run = p.testbot(["-n", "1", "--failure-output", "immediate"]).env("CI", "").run();
+    run.assert_exit(1);
+    run.assert_output_contains("got: 1");
+}

@@ -44,6 +44,9 @@ impl RunOptions {
         self.policy.file_timeout = resolved.file_timeout;
         self.junit = resolved.junit;
         self.report_json = resolved.report_json;
+        self.display.status_level = resolved.status_level;
+        self.display.final_status_level = resolved.final_status_level;
+        self.display.failure_output = resolved.failure_output;
         Ok(self)
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::errors::Error;
 use crate::inventory::{Inventory, Invocation, Profile};
-use crate::run;
+use crate::{report, run};
 use crate::schedule::TuningOverrides;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -97,6 +97,9 @@ pub struct RunProfile {
     pub file_timeout: Option<Duration>,
     pub junit: Option<PathBuf>,
     pub report_json: Option<PathBuf>,
+    pub status_level: Option<report::StatusLevel>,
+    pub final_status_level: report::StatusLevel,
+    pub failure_output: report::FailureOutput,
 }
 
 /// `name`: `--profile` (or `TESTBOT_PROFILE`); without it, `ci` when `CI` is set and
@@ -112,7 +115,24 @@ pub fn run_profile(name: Option<&str>, given: &Profile, inventory: &Inventory) -
         file_timeout: Some(merged.file_timeout.unwrap_or(FILE_TIMEOUT)).filter(|d| !d.is_zero()),
         junit: merged.junit,
         report_json: merged.report_json,
+        status_level: merged.status_level.as_deref().and_then(status_level),
+        final_status_level: merged.final_status_level.as_deref().and_then(status_level).unwrap_or_default(),
+        failure_output: merged.failure_output.as_deref().and_then(failure_output).unwrap_or_default(),
     })
+}
+
+/// A status level by its name (`inventory::STATUS_LEVELS`, `--status-level`'s values).
+pub fn status_level(name: &str) -> Option<report::StatusLevel> {
+    use report::StatusLevel as L;
+    let levels = [L::None, L::Fail, L::Retry, L::Slow, L::Pending, L::Pass, L::All];
+    crate::inventory::STATUS_LEVELS.iter().position(|n| *n == name).map(|i| levels[i])
+}
+
+/// `--failure-output`'s value by its name (`inventory::FAILURE_OUTPUTS`).
+pub fn failure_output(name: &str) -> Option<report::FailureOutput> {
+    use report::FailureOutput as F;
+    let whens = [F::Immediate, F::Final, F::ImmediateFinal, F::Never];
+    crate::inventory::FAILURE_OUTPUTS.iter().position(|n| *n == name).map(|i| whens[i])
 }
 
 /// The profile named (`default` needs no table), or `ci` on CI when there is one.

@@ -74,7 +74,17 @@ pub struct Profile {
     pub file_timeout: Option<std::time::Duration>,
     pub junit: Option<PathBuf>,
     pub report_json: Option<PathBuf>,
+    /// `status_level`, `final_status_level`: one of `STATUS_LEVELS`.
+    pub status_level: Option<String>,
+    pub final_status_level: Option<String>,
+    /// One of `FAILURE_OUTPUTS`.
+    pub failure_output: Option<String>,
 }
+
+/// The names of the status levels (`--status-level`'s values).
+pub const STATUS_LEVELS: &[&str] = &["none", "fail", "retry", "slow", "pending", "pass", "all"];
+/// The names of `--failure-output`'s values.
+pub const FAILURE_OUTPUTS: &[&str] = &["immediate", "final", "immediate-final", "never"];
 
 impl Profile {
     /// Each option of `self`, else of `below`.
@@ -86,6 +96,9 @@ impl Profile {
             file_timeout: self.file_timeout.or(below.file_timeout),
             junit: self.junit.clone().or_else(|| below.junit.clone()),
             report_json: self.report_json.clone().or_else(|| below.report_json.clone()),
+            status_level: self.status_level.clone().or_else(|| below.status_level.clone()),
+            final_status_level: self.final_status_level.clone().or_else(|| below.final_status_level.clone()),
+            failure_output: self.failure_output.clone().or_else(|| below.failure_output.clone()),
         }
     }
 }

@@ -41,7 +41,17 @@ pub(super) const SSH_KEYS: &[&str] = &[
 ];
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
 pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
-pub(super) const PROFILE_KEYS: &[&str] = &["retries", "fail_fast", "timeout", "file_timeout", "junit", "report_json"];
+pub(super) const PROFILE_KEYS: &[&str] = &[
+    "retries",
+    "fail_fast",
+    "timeout",
+    "file_timeout",
+    "junit",
+    "report_json",
+    "status_level",
+    "final_status_level",
+    "failure_output",
+];
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +144,9 @@ pub(super) struct RawProfile {
     pub file_timeout: Option<RawValue>,
     pub junit: Option<RawValue>,
     pub report_json: Option<RawValue>,
+    pub status_level: Option<RawValue>,
+    pub final_status_level: Option<RawValue>,
+    pub failure_output: Option<RawValue>,
 }
 
 /// How a value of the wrong type is described in messages:

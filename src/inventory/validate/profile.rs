@@ -7,7 +7,7 @@ use toml::Value;
 
 use super::Checker;
 use crate::inventory::raw::{describe, RawProfile, RawValue, Section};
-use crate::inventory::Profile;
+use crate::inventory::{Profile, FAILURE_OUTPUTS, STATUS_LEVELS};
 
 impl Checker<'_> {
     pub(super) fn profiles(&mut self, raw: BTreeMap<String, Section<RawProfile>>) -> Vec<(String, Profile)> {
@@ -22,6 +22,9 @@ impl Checker<'_> {
             file_timeout: raw.file_timeout.and_then(|v| self.duration("file_timeout", &v)),
             junit: raw.junit.and_then(|v| self.path("junit", &v)),
             report_json: raw.report_json.and_then(|v| self.path("report_json", &v)),
+            status_level: raw.status_level.and_then(|v| self.choice("status_level", &v, STATUS_LEVELS)).map(str::to_owned),
+            final_status_level: raw.final_status_level.and_then(|v| self.choice("final_status_level", &v, STATUS_LEVELS)).map(str::to_owned),
+            failure_output: raw.failure_output.and_then(|v| self.choice("failure_output", &v, FAILURE_OUTPUTS)).map(str::to_owned),
         }
     }
 
