@@ -4,6 +4,7 @@
 //! so the error finally reported is the first one in the file, wherever the
 //! checks happen to run.
 
+mod profile;
 mod values;
 
 use std::collections::HashMap;
@@ -87,6 +88,7 @@ pub(super) fn validate(
         ssh: c.ssh(raw.ssh),
         sync: c.sync(raw.sync),
         hooks: c.hooks(raw.hooks),
+        profiles: c.profiles(raw.profile.unwrap_or_default()),
         invocation: Invocation::default(),
     };
     match c
