@@ -171,6 +171,11 @@ pub enum RunEvent {
         slot: usize,
         seed: u64,
     },
+    /// The runners were asked for a profile of the `examples` slowest examples (RSpec's
+    /// `--profile N`): the summary shows one for the whole run.
+    ProfileAsked {
+        examples: usize,
+    },
     /// A runner began a file (its formatter said so): what the live display shows as running
     /// on `slot` until that slot starts another file or its batch ends.
     FileStarted {

@@ -3,6 +3,7 @@
 //! then the problems and the verdict.
 
 mod problems;
+mod profile;
 mod verdict;
 
 use super::aggregate::Aggregate;
@@ -14,6 +15,7 @@ use super::totals::Totals;
 use super::words::status_label;
 use crate::events::{ExampleStatus, FileError, FileReport, FileStatus};
 use crate::framework::{selection, Framework};
+use crate::plural::plural;
 use std::fmt::Write;
 
 /// How much the final summary says (`--final-status-level`, `--failure-output`).
@@ -50,6 +52,7 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     if what.level.shows_slow() {
         slow_files(&mut out, agg, styles, what.slow_after);
     }
+    profile::profile(&mut out, agg, styles);
     if what.details {
         details(&mut out, agg, styles);
     }
@@ -68,9 +71,12 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     out
 }
 
-/// The random order's seeds, when batches had one: the one seed, or how many there were.
+/// The random order's seeds, when batches had one: the one seed, or how many there were over
+/// how many batches (each runner that draws its own — `config.order = :random` in a helper, a
+/// fork server's children sharing theirs — need not give each batch a seed of its own).
 fn seeds(out: &mut String, agg: &Aggregate, listed: bool) {
     let mut seeds: Vec<u64> = agg.batches.iter().filter_map(|b| b.seed).collect();
+    let batches = seeds.len();
     seeds.sort_unstable();
     seeds.dedup();
     match seeds.as_slice() {
@@ -80,7 +86,8 @@ fn seeds(out: &mut String, agg: &Aggregate, listed: bool) {
         }
         many => {
             let how = if listed { "each batch's is above" } else { "--verbose-rerun-command lists each batch's" };
-            let _ = writeln!(out, "Randomized with {} seeds, one per batch ({how}; the JSON report has them all)", many.len());
+            let over = plural(batches, "batch", "batches");
+            let _ = writeln!(out, "Randomized with {} different seeds over {over} ({how}; the JSON report has them all)", many.len());
         }
     }
 }
@@ -463,7 +470,7 @@ Batches with failures, as they ran (rerun one to reproduce an order-dependent fa
   local/1, seed 9:
     rspec --seed 9 'spec/a_spec.rb[1:2]' spec/ok_spec.rb
 
-Randomized with 2 seeds, one per batch (each batch's is above; the JSON report has them all)
+Randomized with 2 different seeds over 3 batches (each batch's is above; the JSON report has them all)
 Slots: 2 busy 1.5s of 100.0s (2% efficiency)
   local#1 1.5s, box#2 0.0s
 warning: host `far` left the run: no answer for 30s

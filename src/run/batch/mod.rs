@@ -217,6 +217,7 @@ impl BatchTracker {
                     events.push(RunEvent::BatchSeed { slot: self.slot.id, seed });
                 }
             }
+            Event::Profile { count } => events.push(RunEvent::ProfileAsked { examples: count as usize }),
             Event::ExampleStarted { file: f, description: d, location: loc } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
