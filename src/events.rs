@@ -184,6 +184,12 @@ pub enum RunEvent {
         /// What the scheduler expected the file (or this piece of it) to take.
         expected_seconds: f64,
     },
+    /// `--no-capture`: a line the runner on `slot` printed, as it came (it is kept for the file's
+    /// report too).
+    Output {
+        slot: usize,
+        line: String,
+    },
     /// Live progress; the file's final results come with `FileFinished`.
     ExampleFinished {
         slot: usize,

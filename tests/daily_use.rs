@@ -82,3 +82,61 @@ fn the_summary_counts_the_seeds_and_the_batches_that_had_them() {
     let line = format!("Randomized with 2 different seeds over {batches} batches (");
     assert!(run.combined().contains(&line), "{line}\n{}", run.dump());
 }
+
+/// A passing file that prints, and a file with a passing, a failing and a pending example.
+fn with_printing_and_mixed_files(p: &Project) {
+    p.write("spec/prints_spec.rb", "RSpec.describe 'printer' do\n  it('prints') { puts 'said by a green spec'; expect(1).to eq 1 }\nend\n");
+    p.write(
+        "spec/mixed_spec.rb",
+        "RSpec.describe 'mixed' do\n  it('passes') { expect(1).to eq 1 }\n  it('fails') { expect(1).to eq 2 }\n  it('waits') { pending 'not yet'; raise 'x' }\nend\n",
+    );
+}
+
+#[test]
+fn success_output_shows_a_green_specs_output_as_it_passes_or_at_the_end() {
+    let p = Project::new("rspec_empty");
+    with_printing_and_mixed_files(&p);
+    let files = ["spec/prints_spec.rb"];
+    let line = "  | said by a green spec";
+    // Never by default, even with every status level.
+    let run = p.testbot(["-n", "2", "--status-level", "all", "--final-status-level", "all"].iter().chain(&files)).run();
+    run.assert_exit(0);
+    assert!(!run.combined().contains("said by a green spec"), "{}", run.dump());
+    // immediate: under the file's line, before the summary.
+    let run = p.testbot(["-n", "2", "--success-output", "immediate"].iter().chain(&files)).run();
+    run.assert_exit(0);
+    let (during, summary) = run.stdout.split_once("────").unwrap_or_else(|| panic!("{}", run.dump()));
+    assert!(during.contains("spec/prints_spec.rb (1 example)\n--- spec/prints_spec.rb (local slot "), "{}", run.dump());
+    assert!(during.contains(&format!("  output:\n{line}\n")), "{}", run.dump());
+    assert!(!summary.contains(line), "{}", run.dump());
+    // final, from testbot.toml's profile: in the summary only.
+    p.write("testbot.toml", "[profile.default]\nsuccess_output = \"final\"\n");
+    let run = p.testbot(["-n", "2"].iter().chain(&files)).run();
+    run.assert_exit(0);
+    let (during, summary) = run.stdout.split_once("────").unwrap_or_else(|| panic!("{}", run.dump()));
+    assert!(!during.contains(line), "{}", run.dump());
+    assert!(summary.contains("Output of passing files:\n--- spec/prints_spec.rb (local slot "), "{}", run.dump());
+    assert!(summary.contains(line), "{}", run.dump());
+    // A bad value is refused at its line.
+    p.write("testbot.toml", "[profile.default]\nsuccess_output = \"sometimes\"\n");
+    let run = p.testbot(["-n", "2"].iter().chain(&files)).run();
+    run.assert_exit(2);
+    assert!(run.stderr.contains("testbot.toml:2:") && run.stderr.contains("success_output"), "{}", run.dump());
+}
+
+#[test]
+fn the_documentation_format_gives_a_line_per_example_and_rspecs_own_is_taken_over() {
+    let p = Project::new("rspec_empty");
+    with_printing_and_mixed_files(&p);
+    let expected = "\n         mixed passes\n         mixed fails (FAILED - 1)\n         mixed waits (PENDING: not yet)\n";
+    for args in [&["--format", "documentation"][..], &["--", "--format", "documentation"], &["--", "-fd"]] {
+        let all: Vec<&str> = ["-n", "2", "spec/mixed_spec.rb", "spec/prints_spec.rb"].iter().chain(args).copied().collect();
+        let run = p.testbot(all).run();
+        run.assert_exit(1);
+        let out = &run.stdout;
+        assert!(out.contains(&format!("spec/mixed_spec.rb (3 examples, 1 failure, 1 pending){expected}")), "{args:?}\n{}", run.dump());
+        assert!(out.contains("spec/prints_spec.rb (1 example)\n         printer prints\n"), "{args:?}\n{}", run.dump());
+        // No batch prints RSpec's own summary into testbot's.
+        assert!(!out.contains("Finished in") && !out.contains("examples, 1 failure\n"), "{args:?}\n{}", run.dump());
+    }
+}

@@ -47,6 +47,7 @@ impl RunOptions {
         self.display.status_level = resolved.status_level;
         self.display.final_status_level = resolved.final_status_level;
         self.display.failure_output = resolved.failure_output;
+        self.display.success_output = resolved.success_output;
         Ok(self)
     }
 }
@@ -63,6 +64,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         resolved => resolved?,
     };
     project.framework.seed_random_order(&mut project.runner.runner_args);
+    options.display.documentation |= project.framework.take_documentation_format(&mut project.runner.runner_args);
     // A share of the suite (`--partition`) only reads the runtime history and the failures log:
     // its own times must not change the plan of the shares after it (they may run one after
     // another in this checkout). And which files are its own is known only once it is planned.

@@ -168,6 +168,7 @@ impl Aggregator {
             RunEvent::Warning(_)
             | RunEvent::InterruptedBeforeRun { .. }
             | RunEvent::ExampleFinished { .. }
+            | RunEvent::Output { .. }
             | RunEvent::FileRetrying { .. } => {}
         }
     }

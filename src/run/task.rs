@@ -314,6 +314,9 @@ impl Watch<'_> {
     fn feed(&mut self, pieces: &mut Vec<Piece>) {
         let mut events = Vec::new();
         for piece in pieces.drain(..) {
+            if let (Piece::Output(line), true) = (&piece, self.limits.no_capture) {
+                events.push(RunEvent::Output { slot: self.tracker.slot().id, line: line.clone() });
+            }
             self.tracker.piece(piece, &mut events);
         }
         self.link.events(events);

@@ -7,6 +7,7 @@
 
 mod area;
 mod lines;
+mod shown;
 
 use super::status_level::{FailureOutput, StatusLevel};
 use super::style::Styles;
@@ -27,6 +28,10 @@ pub struct LiveOptions {
     /// in plain lines.
     pub status_level: Option<StatusLevel>,
     pub failure_output: FailureOutput,
+    /// When a passing file's output is printed (`--success-output`): `immediate` here.
+    pub success_output: FailureOutput,
+    /// `--format documentation`: a line per example under each file's line.
+    pub documentation: bool,
     /// What makes a file SLOW (`--slow-timeout`).
     pub slow_after: Duration,
     /// Plain lines: how often the heartbeat says what still runs; None: never.
@@ -247,6 +252,7 @@ impl Live {
                 tracing::debug!(slot = slot.id, host = %slot.host, files = files.len(), "batch started: {}", files.join(" "));
             }
             RunEvent::BatchSeed { slot, seed } => self.seed(*slot, *seed),
+            RunEvent::Output { slot, line } => self.output_line(*slot, line),
             RunEvent::BatchFinished { slot, .. } => {
                 self.running.remove(slot);
             }
@@ -366,7 +372,7 @@ mod tests {
     fn plain_lines_go_to_the_writers_it_is_given() {
         let (out, err) = (Written::default(), Written::default());
         let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(err.clone()) };
-        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, slow_after: Duration::from_secs(10), heartbeat: None };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
         let mut display = Display::new(options, screen);
         let (local, far) = (slot(1, "local"), slot(2, "box"));
         let planned = vec!["spec/a_spec.rb".to_string(), "spec/b_spec.rb".to_string(), "spec/c_spec.rb".to_string()];
@@ -417,7 +423,7 @@ SUMMARY
     fn files_sent_back_or_not_run_for_one_reason_are_one_line() {
         let (out, err) = (Written::default(), Written::default());
         let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(err.clone()) };
-        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, slow_after: Duration::from_secs(10), heartbeat: None };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
         let mut display = Display::new(options, screen);
         let planned: Vec<String> = ["a", "b", "c", "d"].iter().map(|f| format!("spec/{f}_spec.rb")).collect();
         let slots = vec![slot(1, "local")];

@@ -24,6 +24,8 @@ pub struct Final {
     pub level: StatusLevel,
     /// The failing files' details again, before the rerun lines.
     pub details: bool,
+    /// `--success-output final`: the output of the passing files that printed any.
+    pub success_output: bool,
     /// What makes a file SLOW (`--slow-timeout`).
     pub slow_after: std::time::Duration,
     /// `--verbose-rerun-command`: each batch with a failure, as a command that reruns it.
@@ -34,7 +36,7 @@ pub struct Final {
 
 impl Default for Final {
     fn default() -> Final {
-        Final { level: StatusLevel::Fail, details: false, slow_after: DEFAULT_SLOW_AFTER, batches: false, annotations: false }
+        Final { level: StatusLevel::Fail, details: false, success_output: false, slow_after: DEFAULT_SLOW_AFTER, batches: false, annotations: false }
     }
 }
 
@@ -53,6 +55,9 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
         slow_files(&mut out, agg, styles, what.slow_after);
     }
     profile::profile(&mut out, agg, styles);
+    if what.success_output {
+        success_output(&mut out, agg, styles);
+    }
     if what.details {
         details(&mut out, agg, styles);
     }
@@ -159,6 +164,19 @@ fn slow_files(out: &mut String, agg: &Aggregate, styles: &Styles, slow_after: st
     for f in slow {
         let expected = expected_words(f.expected_seconds, agg.estimated_by_size.contains(&f.path));
         let _ = writeln!(out, "  {} [{:>7.2}s] {} {}", styles.pending.apply_to("SLOW"), f.seconds, f.path, styles.dim.apply_to(format!("({expected})")));
+    }
+    out.push('\n');
+}
+
+/// `--success-output final`: what each passing file printed, under its heading.
+fn success_output(out: &mut String, agg: &Aggregate, styles: &Styles) {
+    let printed: Vec<_> = agg.files.iter().filter(|f| f.status() == FileStatus::Passed && !f.output.trim().is_empty()).collect();
+    if printed.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Output of passing files:"));
+    for f in printed {
+        out.push_str(&file_details(f, styles));
     }
     out.push('\n');
 }
@@ -407,7 +425,7 @@ FAILED [   2.00s] 2 files on 1 slot: 3 examples, 1 failure, 1 pending, 1 error o
             (7, 5, 7, 1, 2, 1)
         );
         assert_eq!((totals.errors_outside_examples, totals.errored_files, totals.unreported_files, totals.unwritten_reports), (5, 3, 1, 1));
-        let all = Final { level: StatusLevel::All, details: true, slow_after: std::time::Duration::from_secs(10), batches: true, annotations: false };
+        let all = Final { level: StatusLevel::All, details: true, success_output: false, slow_after: std::time::Duration::from_secs(10), batches: true, annotations: false };
         let text = render(Framework::RSpec, &a, &totals, &Styles::new(false), all);
         let expected = "\
 ────────────────────────────────────────────────────────────
