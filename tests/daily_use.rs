@@ -140,3 +140,29 @@ fn the_documentation_format_gives_a_line_per_example_and_rspecs_own_is_taken_ove
         assert!(!out.contains("Finished in") && !out.contains("examples, 1 failure\n"), "{args:?}\n{}", run.dump());
     }
 }
+
+// ---------------------------------------------------------------------------
+// Item 6: start-up
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_slot_runs_before_slot_at_its_first_batch_and_one_with_no_work_never() {
+    let p = Project::new("rspec_empty");
+    with_slow_and_quick_files(&p);
+    let log = p.outside("hooks.log");
+    let hooks = "[hooks]\nbefore_run = \"echo before_run >> \\\"$HOOK_LOG\\\"\"\nbefore_slot = \"echo before_slot [$TEST_ENV_NUMBER] >> \\\"$HOOK_LOG\\\"\"\n";
+    p.write("testbot.toml", hooks);
+    let run = p.testbot(["-n", "2", "spec/quick_0_spec.rb"]).env("HOOK_LOG", &log).run();
+    run.assert_exit(0);
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let slot_lines: Vec<&str> = lines.lines().filter(|l| l.starts_with("before_slot")).collect();
+    assert_eq!(slot_lines.len(), 1, "one file, one slot used: one before_slot\n{lines}\n{}", run.dump());
+    assert_eq!(lines.lines().filter(|l| *l == "before_run").count(), 1, "{lines}");
+    // Every slot that runs a batch runs it first, once: 8 files a batch each on 2 slots.
+    std::fs::remove_file(&log).unwrap();
+    let run = p.testbot(["-n", "2"]).env("HOOK_LOG", &log).env("TESTBOT_TUNING", "max_batch_files=1").run();
+    run.assert_exit(0);
+    let mut lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    lines.sort();
+    assert_eq!(lines, ["before_run", "before_slot [2]", "before_slot []"], "{}", run.dump());
+}

@@ -124,7 +124,8 @@ async fn prepare_and_run(
         return Ok(Ended::Interrupted);
     };
     let fleet::Fleet { hosts, keep } = fleet;
-    let runner = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref()).started(started).build(hosts);
+    let runner = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref())
+        .before_slot(inventory.hooks.before_slot.as_deref().filter(|_| !project.preload)).started(started).build(hosts);
     let ended = runner.execute(signals, emit).await;
     drop(keep);
     Ok(ended?)

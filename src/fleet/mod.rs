@@ -82,7 +82,7 @@ pub async fn prepare(
         failures.extend(leased.failures);
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
-    let Some((hosts, hook_failures)) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {
+    let Some((hosts, hook_failures)) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts, project.preload)).await else {
         emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
         return Ok(None);
     };

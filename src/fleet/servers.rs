@@ -187,6 +187,7 @@ mod tests {
             support_dir: ".testbot".into(),
             launch: Launch::Fresh,
             client: None,
+            before_slot: None,
         }
     }
 

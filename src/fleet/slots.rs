@@ -65,14 +65,20 @@ pub struct Slot {
     pub launch: Launch,
     /// Its host's `client`.
     pub client: Option<String>,
+    /// The `before_slot` hook, still to run before the slot's first batch (None: it ran, or
+    /// there is none, or it ran with the host's setup, as `--preload` needs).
+    pub before_slot: Option<Arc<str>>,
 }
 
-/// `before_run` on every host at once, then `before_slot` on every slot at once. Returns the hosts
+/// `before_run` on every host at once, then (`slots_now`: with `--preload`, whose servers load the
+/// suite's helper before any batch) `before_slot` on every slot at once; without it, each slot
+/// runs `before_slot` when it gets its first batch (`Slot::before_slot`). Returns the hosts
 /// whose hooks passed, and why the others are left out.
 pub async fn run_setup_hooks(
     project: &Project,
     hooks: &crate::inventory::Hooks,
     hosts: Vec<PreparedHost>,
+    slots_now: bool,
 ) -> (Vec<PreparedHost>, Vec<LeftOut>) {
     let mut failed: Vec<Option<HostFailure>> = (0..hosts.len()).map(|_| None).collect();
     if let Some(script) = &hooks.before_run {
@@ -81,7 +87,7 @@ pub async fn run_setup_hooks(
             failed[i] = result.err().map(HostFailure::Hook);
         }
     }
-    if let Some(script) = &hooks.before_slot {
+    if let Some(script) = hooks.before_slot.as_ref().filter(|_| slots_now) {
         let slots = build_slots(project, &hosts);
         let runs = slots.iter().filter(|(s, _)| failed[s.host_index].is_none()).map(|(slot, _)| {
             // The slot's own environment, as its runners get it.
@@ -132,6 +138,7 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
                 support_dir: host.support_dir.clone(),
                 launch: Launch::Fresh,
                 client: host.client.clone(),
+                before_slot: None,
             };
             (slot, wave)
         })

@@ -159,6 +159,8 @@ impl<'a> Dispatcher<'a> {
             self.running += 1;
             self.hosts[h].booting += 1;
             self.launcher.start(&self.slots[i], i, batch);
+            // Its first batch runs the slot's `before_slot` hook: the next ones do not.
+            self.slots[i].before_slot = None;
         }
         if self.running == 0 && !self.queue.is_empty() && self.idle.is_empty() {
             // Every host is gone: what is left cannot run anywhere.

@@ -19,6 +19,8 @@ pub(super) struct RunConfig<'a> {
     pub(super) policy: &'a Policy,
     /// The `after_run` hook's script.
     after_run: Option<&'a str>,
+    /// The `before_slot` hook's script, run by each slot before its first batch.
+    before_slot: Option<&'a str>,
     /// When the run began, for its wall time.
     started: Instant,
 }
@@ -30,12 +32,19 @@ pub struct RunBuilder<'a> {
 
 impl<'a> RunBuilder<'a> {
     pub fn new(project: &'a Project, policy: &'a Policy) -> RunBuilder<'a> {
-        RunBuilder { config: RunConfig { project, policy, after_run: None, started: Instant::now() } }
+        RunBuilder { config: RunConfig { project, policy, after_run: None, before_slot: None, started: Instant::now() } }
     }
 
     /// The `after_run` hook, run on every host still in the run once the batches are done.
     pub fn after_run(mut self, script: Option<&'a str>) -> RunBuilder<'a> {
         self.config.after_run = script;
+        self
+    }
+
+    /// The `before_slot` hook, run by each slot when it gets its first batch (a slot that gets
+    /// none never runs it). Not with `--preload`: the fleet ran it before the preload servers.
+    pub fn before_slot(mut self, script: Option<&'a str>) -> RunBuilder<'a> {
+        self.config.before_slot = script;
         self
     }
 
@@ -64,6 +73,9 @@ impl Runner<'_> {
     pub async fn execute(self, signals: &Signals, emit: Emit<'_>) -> Result<Ended, Error> {
         let Runner { config, hosts } = self;
         let (mut slots, waves): (Vec<Slot>, Vec<usize>) = build_slots(config.project, &hosts).into_iter().unzip();
+        for slot in &mut slots {
+            slot.before_slot = config.before_slot.map(std::sync::Arc::from);
+        }
         let Some(mut servers) = servers::start(config.project, &hosts, &mut slots, signals, emit).await? else {
             return Ok(Ended::Interrupted);
         };
