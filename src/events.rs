@@ -146,6 +146,9 @@ impl FileReport {
 
 #[derive(Clone, Debug)]
 pub enum RunEvent {
+    /// A phase of getting the hosts ready, as it happens: what a start-up that takes seconds
+    /// shows instead of a blank screen.
+    Setup(Setup),
     RunStarted {
         framework: &'static str,
         files: usize,
@@ -249,6 +252,22 @@ pub enum RunEvent {
         wall_seconds: f64,
         stopped: Option<Stop>,
     },
+}
+
+/// The phases of getting the hosts ready, in the order they come.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// Connecting to these SSH hosts, to bring the project's copy up to date there.
+    Connecting { hosts: Vec<String> },
+    /// A host answered: it has `slots` slots; the sync of its copy begins.
+    Connected { host: String, slots: usize },
+    /// A host's copy is up to date (`checked`: `--no-sync`, found up to date, nothing copied).
+    Synced { host: String, checked: bool },
+    /// A hook runs: `before_run` on `places` hosts, or `before_slot` on `places` slots at once
+    /// (`--preload`).
+    Hook { name: &'static str, places: usize },
+    /// A slot runs its `before_slot` hook before its first batch.
+    SlotHook { slot: usize },
 }
 
 /// Something the person running testbot should know that does not fail the run, one kind per

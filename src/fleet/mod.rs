@@ -18,7 +18,7 @@ pub mod tmpdir;
 pub use error::{BootFailure, Error, HostFailure, LeaseError, LeftOut};
 pub use slots::{build_slots, host_env, run_setup_hooks, Launch, PreparedHost, Slot};
 
-use crate::events::{RunEvent, Warning};
+use crate::events::{RunEvent, Setup, Warning};
 use crate::inventory::Inventory;
 use crate::project::Project;
 use crate::signals::Signals;
@@ -57,7 +57,7 @@ pub async fn prepare(
     let support = write_support_files(project)?;
     let mut hosts: Vec<PreparedHost> = (project.local_slots > 0).then(|| this_machine(project, inventory, support.path())).into_iter().collect();
     // A signal while connecting or copying: dropping the connections ends the remote side too.
-    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
+    let (remote_hosts, failures) = connect_and_sync(project, inventory, signals, emit).await;
     if signals.caught().is_some() {
         let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
         done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.host, f.failure)));
@@ -82,6 +82,12 @@ pub async fn prepare(
         failures.extend(leased.failures);
     }
     // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
+    if inventory.hooks.before_run.is_some() {
+        emit(RunEvent::Setup(Setup::Hook { name: "before_run", places: hosts.len() }));
+    }
+    if inventory.hooks.before_slot.is_some() && project.preload {
+        emit(RunEvent::Setup(Setup::Hook { name: "before_slot", places: hosts.iter().map(|h| h.slots).sum() }));
+    }
     let Some((hosts, hook_failures)) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts, project.preload)).await else {
         emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
         return Ok(None);
@@ -97,6 +103,32 @@ pub async fn prepare(
         return Err(Error::NoHost(failures));
     }
     Ok(Some(Fleet { hosts, keep: HeldForRun { _support: support, _leases, _tmp_dirs } }))
+}
+
+/// The SSH hosts connected and synced (`remote::prepare`), each phase said as it ends.
+async fn connect_and_sync(
+    project: &Project,
+    inventory: &Inventory,
+    signals: &Signals,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> (Vec<PreparedHost>, Vec<LeftOut>) {
+    if inventory.hosts.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    emit(RunEvent::Setup(Setup::Connecting { hosts: inventory.hosts.iter().map(|h| h.name.clone()).collect() }));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let prepared = remote::prepare(project, inventory, signals, &tx);
+    tokio::pin!(prepared);
+    let done = loop {
+        tokio::select! {
+            done = &mut prepared => break done,
+            Some(phase) = rx.recv() => emit(RunEvent::Setup(phase)),
+        }
+    };
+    while let Ok(phase) = rx.try_recv() {
+        emit(RunEvent::Setup(phase));
+    }
+    done
 }
 
 /// The runner's support files (the formatter, the servers), in a temporary directory of this

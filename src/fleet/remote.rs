@@ -2,6 +2,7 @@
 //! A host that fails any step is left out with the reason; the run goes on with the others.
 
 use super::{Error, HostFailure, LeftOut, PreparedHost};
+use crate::events::Setup;
 use crate::inventory::{HostSpec, Inventory, Slots};
 use crate::project::Project;
 use crate::signals::Signals;
@@ -13,6 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a host's phases go as they end (`prepare`), for the run to say them.
+pub type Progress = tokio::sync::mpsc::UnboundedSender<Setup>;
 
 /// What `testbot hosts` and a run learn about a reachable host.
 #[derive(Debug, Clone)]
@@ -110,9 +114,10 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
 }
 
 /// Every inventory host, connected and synced side by side (or, with `--no-sync`, checked to
-/// hold a finished copy). A signal stops the hosts not ready yet: they fail `Interrupted`
-/// (dropping their work closes their channels, and the watchdogs end what ran there).
-pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals) -> (Vec<PreparedHost>, Vec<LeftOut>) {
+/// hold a finished copy), each host's phases sent on `progress` as they end. A signal stops the
+/// hosts not ready yet: they fail `Interrupted` (dropping their work closes their channels, and
+/// the watchdogs end what ran there).
+pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals, progress: &Progress) -> (Vec<PreparedHost>, Vec<LeftOut>) {
     if inventory.hosts.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -125,6 +130,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
         let (local, payloads) = (local.clone(), &payloads);
         let work = async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
+            let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots });
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(HostFailure::Sync)?,
                 Some(local) => {
@@ -132,6 +138,7 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
             }
+            let _ = progress.send(Setup::Synced { host: spec.name.clone(), checked: inventory.invocation.no_sync });
             Ok::<_, HostFailure>(PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,

@@ -169,6 +169,7 @@ impl Aggregator {
             | RunEvent::InterruptedBeforeRun { .. }
             | RunEvent::ExampleFinished { .. }
             | RunEvent::Output { .. }
+            | RunEvent::Setup(_)
             | RunEvent::FileRetrying { .. } => {}
         }
     }

@@ -145,7 +145,10 @@ impl BatchTask {
         let link = Link { tx, index };
         link.events(vec![RunEvent::BatchStarted { slot: tracker.slot().clone(), files, arguments }]);
         let hooked = match before_slot {
-            Some(hook) => hook.run(&*host, tracker.slot().host_slot, cancel.clone()).await,
+            Some(hook) => {
+                link.events(vec![RunEvent::Setup(crate::events::Setup::SlotHook { slot: tracker.slot().id })]);
+                hook.run(&*host, tracker.slot().host_slot, cancel.clone()).await
+            }
             None => Ok(()),
         };
         // The batch's time and its runner's boot start after the hook.

@@ -7,6 +7,7 @@
 
 mod area;
 mod lines;
+mod setup;
 mod shown;
 
 use super::status_level::{FailureOutput, StatusLevel};
@@ -253,6 +254,7 @@ impl Live {
             }
             RunEvent::BatchSeed { slot, seed } => self.seed(*slot, *seed),
             RunEvent::Output { slot, line } => self.output_line(*slot, line),
+            RunEvent::Setup(phase) => self.setup(phase),
             RunEvent::BatchFinished { slot, .. } => {
                 self.running.remove(slot);
             }
