@@ -162,6 +162,11 @@ pub enum RunEvent {
         /// `--partition K/N`: this share and the whole plan it was cut from.
         partition: Option<Arc<crate::schedule::partition::Share>>,
     },
+    /// A host that got ready after the run started joined it with these slots (ids after the
+    /// run's).
+    HostJoined {
+        slots: Vec<SlotInfo>,
+    },
     BatchStarted {
         slot: SlotInfo,
         files: Vec<String>,
@@ -266,6 +271,8 @@ pub enum Setup {
     /// A hook runs: `before_run` on `places` hosts, or `before_slot` on `places` slots at once
     /// (`--preload`).
     Hook { name: &'static str, places: usize },
+    /// A host's `before_run` hook runs (a host that joins the run when it is ready).
+    HostHook { host: String },
     /// A slot runs its `before_slot` hook before its first batch.
     SlotHook { slot: usize },
 }

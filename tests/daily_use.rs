@@ -166,3 +166,54 @@ fn a_slot_runs_before_slot_at_its_first_batch_and_one_with_no_work_never() {
     lines.sort();
     assert_eq!(lines, ["before_run", "before_slot [2]", "before_slot []"], "{}", run.dump());
 }
+
+/// A host that accepts TCP and never says a word (no SSH banner): testbot's connect to it waits
+/// for its timeout (10 s). The listener holds what it accepted until the test ends.
+fn silent_host() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().map_while(Result::ok) {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_silent_host_keeps_no_healthy_host_waiting_and_the_phases_are_said_as_they_happen() {
+    let bed = common::sshd::Testbed::start(1);
+    let p = Project::new("rspec_empty");
+    with_slow_and_quick_files(&p);
+    let port = silent_host();
+    let key = bed.client_key().to_string_lossy().into_owned();
+    let silent = format!("[[host]]\nname = \"silent\"\naddress = \"127.0.0.1\"\nport = {port}\nuser = \"nobody\"\nidentity = {key:?}\nslots = 2\n");
+    let hooks = "[hooks]\nbefore_run = \"true\"\n";
+    // No slot of this machine's: the files can only run on host1 (slot leases off, or a run
+    // with no local slot waits for every host).
+    p.write("testbot.toml", &format!("[local]\nslots = 0\n\n{}slot_leases = false\n\n{silent}\n{hooks}", bed.inventory_toml(2)));
+    let report = p.fresh_path("report", "json");
+    // One stream, in the order written (the lines on stdout, warnings on stderr).
+    let run = p.sh(&format!("exec {TESTBOT} --report-json {} 2>&1", report.display()), &[]);
+    let out = run.stdout.clone();
+    assert_eq!(run.code, Some(0), "{}", run.dump());
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |what: &str| lines.iter().position(|l| l.contains(what)).unwrap_or_else(|| panic!("no `{what}`:\n{out}"));
+    // The phases, in order, before the run's first line: on a pipe, as in a CI log.
+    let connecting = at("testbot: connecting to 2 hosts (host1, silent)");
+    let connected = at("testbot: host1: connected (2 slots), syncing the project");
+    let synced = at("testbot: host1: synced, ready");
+    let hook = at("testbot: host1: running the before_run hook");
+    let started = at("testbot: running 8 files on 2 slots (host1 ×2) with rspec");
+    assert!(connecting < connected && connected < synced && synced < hook && hook < started, "{out}");
+    // Every file ran on host1, all of them before testbot gave up on the silent host (its
+    // connect timeout, or the run's end): main waited for it first.
+    let files: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.starts_with("    PASS [")).map(|(i, _)| i).collect();
+    assert_eq!(files.len(), 8, "{out}");
+    let given_up = at("warning: host `silent` is left out of this run");
+    assert!(started < files[0] && files[7] < given_up, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let hosts: Vec<&str> = json["files"].as_array().unwrap().iter().map(|f| f["host"].as_str().unwrap_or("")).collect();
+    assert!(hosts.iter().all(|h| *h == "host1"), "{hosts:?}");
+}

@@ -123,9 +123,9 @@ async fn prepare_and_run(
     let Some(fleet) = fleet::prepare(project, inventory, signals, emit).await.map_err(run::Error::from)? else {
         return Ok(Ended::Interrupted);
     };
-    let fleet::Fleet { hosts, keep } = fleet;
+    let fleet::Fleet { hosts, keep, joining } = fleet;
     let runner = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref())
-        .before_slot(inventory.hooks.before_slot.as_deref().filter(|_| !project.preload)).started(started).build(hosts);
+        .before_slot(inventory.hooks.before_slot.as_deref().filter(|_| !project.preload)).started(started).build(hosts, joining);
     let ended = runner.execute(signals, emit).await;
     drop(keep);
     Ok(ended?)

@@ -121,6 +121,11 @@ pub fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, String)>
 
 /// Every slot of every host, in the order they take their first batch, with its boot wave.
 pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usize)> {
+    build_slots_from(project, hosts, 1)
+}
+
+/// `build_slots`, their ids from `first_id` on (a host that joins a run: after the run's slots).
+pub fn build_slots_from(project: &Project, hosts: &[PreparedHost], first_id: usize) -> Vec<(Slot, usize)> {
     let shape: Vec<(usize, usize)> = hosts.iter().map(|h| (h.slots, h.boot_parallelism)).collect();
     schedule::boot_order(&shape)
         .into_iter()
@@ -128,7 +133,7 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
         .map(|(n, (h, k, wave))| {
             let host = &hosts[h];
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
-            let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: number };
+            let info = SlotInfo { id: n + first_id, host: Arc::from(host.host.name()), host_slot: number };
             let slot = Slot {
                 env: coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
                 info,

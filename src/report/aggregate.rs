@@ -150,6 +150,10 @@ impl Aggregator {
                     batch.seed = Some(*seed);
                 }
             }
+            RunEvent::HostJoined { slots } => {
+                self.agg.slots.extend(slots.iter().cloned());
+                self.agg.busy.extend(slots.iter().map(|s| (s.id, 0.0)));
+            }
             RunEvent::ProfileAsked { examples } => self.agg.profile = self.agg.profile.max(Some(*examples)),
             RunEvent::BatchFinished { slot, seconds } => self.batch_finished(*slot, *seconds),
             RunEvent::RunOutput { text, .. } => self.run_output(text),

@@ -255,6 +255,7 @@ impl Live {
             RunEvent::BatchSeed { slot, seed } => self.seed(*slot, *seed),
             RunEvent::Output { slot, line } => self.output_line(*slot, line),
             RunEvent::Setup(phase) => self.setup(phase),
+            RunEvent::HostJoined { slots } => self.host_joined(slots),
             RunEvent::BatchFinished { slot, .. } => {
                 self.running.remove(slot);
             }
