@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 /// How long the hosts still getting ready may take once the first one is ready, before the run
 /// starts without them (they join it when ready): hosts that answer within it start together,
 /// with one plan for all of them.
-pub const JOIN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+pub const JOIN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How one host's preparation ended.
 pub enum Joined {
