@@ -54,7 +54,9 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     if what.level.shows_slow() {
         slow_files(&mut out, agg, styles, what.slow_after);
     }
-    profile::profile(&mut out, agg, styles);
+    if what.level.shows_failures() {
+        profile::profile(&mut out, agg, styles);
+    }
     if what.success_output {
         success_output(&mut out, agg, styles);
     }
