@@ -51,9 +51,10 @@ pub struct HeldForRun {
 /// Connects and syncs the hosts, adds this machine's slots, leases free slots on shared hosts
 /// and runs the hooks, each phase said as it ends; a host that fails any of it is left out with a
 /// warning, except one whose `remote_dir` another user could change, which stops the run
-/// (`Error::UnsafeRemoteDir`). Without `--preload` or slot leases, the run starts with the hosts
-/// ready within `JOIN_GRACE` of the first one; the others join it as they get ready
-/// (`Fleet::joining`). `None`: a signal stopped it (said as an event, with what was done).
+/// (`Error::UnsafeRemoteDir`). Unless every host must be ready first (`--preload`; slot leases
+/// with no slot of this machine's), the run starts with the hosts ready within `JOIN_GRACE` of
+/// the first one, and the others join it as they get ready (`Fleet::joining`). `None`: a signal
+/// stopped it (said as an event, with what was done).
 pub async fn prepare<'a>(
     project: &'a Project,
     inventory: &'a Inventory,
@@ -76,8 +77,8 @@ pub async fn prepare<'a>(
     }
     // A signal while connecting or copying: dropping the connections ends the remote side too.
     let (ready, kept, left_out) = wait_for_hosts(&mut joining, !hosts.is_empty(), joins, emit).await;
-    let (tmp_dirs, mut _leases): (Vec<_>, Vec<_>) = kept.into_iter().map(|k| (k.dir, k.lease)).unzip();
-    let mut _leases: Vec<lease::Lease> = _leases.into_iter().flatten().collect();
+    let (tmp_dirs, leased): (Vec<_>, Vec<Option<lease::Lease>>) = kept.into_iter().map(|k| (k.dir, k.lease)).unzip();
+    let mut _leases: Vec<lease::Lease> = leased.into_iter().flatten().collect();
     failures.extend(left_out);
     if signals.caught().is_some() {
         return Ok(interrupted_connecting(&ready, &failures, emit));
