@@ -368,6 +368,40 @@ mod tests {
         FileReport { path: path.into(), slot: Some(slot), seconds: 0.25, expected_seconds: 0.2, examples: vec![example], error: None, output: String::new() }
     }
 
+    /// The setup phases, a line each as they come (before the run's first line, with no status
+    /// area drawn), a host that joins later, a slot's hook and the runners' lines (`--no-capture`)
+    /// after the slot that printed them.
+    #[test]
+    fn setup_phases_a_joining_host_and_streamed_output_are_lines_of_their_own() {
+        use crate::events::Setup;
+        let out = Written::default();
+        let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(Written::default()) };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
+        let mut display = Display::new(options, screen);
+        display.event(&RunEvent::Setup(Setup::Connecting { hosts: vec!["ci-1".into(), "ci-2".into()] }));
+        display.event(&RunEvent::Setup(Setup::Connected { host: "ci-1".into(), slots: 4 }));
+        display.event(&RunEvent::Setup(Setup::Synced { host: "ci-1".into(), checked: false }));
+        display.event(&RunEvent::Setup(Setup::HostHook { host: "ci-1".into() }));
+        let started = RunEvent::RunStarted { framework: "rspec", files: 1, planned: vec!["spec/a_spec.rb".into()], slots: vec![slot(1, "ci-1")], expected_seconds: 0.1, estimated_by_size: Vec::new(), partition: None };
+        display.event(&started);
+        display.event(&RunEvent::HostJoined { slots: vec![SlotInfo { id: 2, host: Arc::from("ci-2"), host_slot: 1 }, SlotInfo { id: 3, host: Arc::from("ci-2"), host_slot: 2 }] });
+        display.event(&RunEvent::Setup(Setup::SlotHook { slot: 3 }));
+        display.event(&RunEvent::Output { slot: 3, line: "hello".into() });
+        assert_eq!(
+            out.text(),
+            "\
+testbot: connecting to 2 hosts (ci-1, ci-2)
+testbot: ci-1: connected (4 slots), syncing the project
+testbot: ci-1: synced, ready
+testbot: ci-1: running the before_run hook
+testbot: running 1 file on 1 slot (ci-1 ×1) with rspec
+testbot: ci-2 joined the run (2 slots)
+testbot: ci-2/2: running the before_slot hook before its first batch
+ci-2/2 | hello
+"
+        );
+    }
+
     /// Plain lines (no terminal), default levels: the run's first line, the seed, a line per
     /// file with a failure's details, the held fail-fast line after the failure it counts,
     /// warnings on the other writer, and the summary last.
