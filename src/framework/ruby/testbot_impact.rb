@@ -1,0 +1,65 @@
+# testbot's impact recording (`[impact] record = true`, `--record-impact`), embedded in the
+# testbot binary and written next to the run.
+#
+# Ruby's `Coverage` in lines mode, started before the project's code loads: a fresh runner gets
+# testbot_impact_start.rb through `RUBYOPT=-r…` (with TESTBOT_IMPACT), a `--preload`
+# server the same way (its children inherit the counts of what the helper ran), and a fork server's child requires it
+# before it runs the batch's command (the server itself loaded no project file). Lines mode, not
+# `oneshot_lines`: a one-shot line is reported once per process, so the second file of a batch
+# that calls the same method would not see it.
+#
+# `take` returns the project files (under the runner's directory, not gems, not vendor/, not
+# testbot's own files) that ran since the last `take`, relative to that directory: a host's
+# copy names them as the project does. The runner's formatter takes them around each file and
+# sends them as `impact` events; what ran outside any file (helpers, boot) is sent without a file.
+require 'coverage'
+
+module Testbot
+  module Impact
+    OWN = "#{File.expand_path(__dir__)}/".freeze
+    SKIP = %r{\A(?:vendor|\.bundle|\.testbot|\.git|tmp|log|node_modules)/}.freeze
+
+    module_function
+
+    # Starts Coverage unless it runs already (a suite that starts SimpleCov itself is not
+    # recorded: its own counts must not be cleared). Programs the tests start in another
+    # directory find this file by its full path.
+    def start
+      return if ::Coverage.running?
+      ::Coverage.start(lines: true)
+      @ours = true
+      opt = ENV['RUBYOPT']
+      return unless opt&.include?('testbot_impact_start.rb')
+      ENV['RUBYOPT'] = opt.sub(/-r\S*testbot_impact_start\.rb/) { "-r#{OWN}testbot_impact_start.rb" }
+    end
+
+    def recording?
+      @ours && ::Coverage.running?
+    end
+
+    # Ruby clears the counts in a forked child: a `--preload` server takes what its helper ran
+    # before it forks, and its children find it here.
+    def keep_boot
+      @inherited = take if recording?
+    end
+
+    def inherited
+      @inherited || []
+    end
+
+    def take
+      return [] unless recording?
+      root = (@root ||= "#{File.expand_path(Dir.pwd)}/")
+      @gems ||= Gem.path.map { |d| "#{File.expand_path(d)}/" }
+      files = []
+      ::Coverage.result(stop: false, clear: true).each do |path, counts|
+        next unless path.start_with?(root) && !path.start_with?(OWN) && @gems.none? { |g| path.start_with?(g) }
+        lines = counts.is_a?(Hash) ? counts[:lines] : counts
+        next unless lines&.any? { |n| n&.positive? }
+        relative = path.delete_prefix(root)
+        files << relative unless relative.match?(SKIP)
+      end
+      files
+    end
+  end
+end
