@@ -160,3 +160,29 @@ fn recording_leaves_the_verdict_as_rspecs_own() {
         assert!(map["files"]["spec/math_spec.rb"].is_array(), "{map}");
     }
 }
+
+#[test]
+fn the_files_that_failed_last_run_start_the_next_run_before_the_longest_first_order() {
+    let p = Project::new("rspec_basic");
+    p.testbot(["-n", "1"]).run().assert_exit(1);
+    let failures = std::fs::read_to_string(p.path("tmp/testbot-failures-rspec.txt")).unwrap();
+    let failed: BTreeSet<String> = failures.lines().map(|l| l.split(['[', ':']).next().unwrap().to_string()).collect();
+    assert!(failed.contains("spec/math_spec.rb"), "{failures}");
+    // The history makes every other file far longer: longest first would start with one of them.
+    let files: Vec<String> = std::fs::read_dir(p.path("spec")).unwrap().filter_map(|e| {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        name.ends_with("_spec.rb").then(|| format!("spec/{name}"))
+    }).collect();
+    let log: String = files.iter().map(|f| format!("{f}:{}\n", if failed.contains(f) { 0.01 } else { 5.0 })).collect();
+    for slots in ["1", "2"] {
+        std::fs::write(p.path("tmp/testbot-runtime-rspec.log"), &log).unwrap();
+        let report = p.fresh_path("report", "json");
+        let (run, report) = p.testbot(["-n", slots]).report_to(&report).run_with_report();
+        run.assert_exit(1);
+        // The runners' own order: each batch's files as given, the first batch of slot 1 first.
+        let batches = report.json["batches"].as_array().unwrap();
+        let first = batches.iter().find(|b| b["slot"] == 1).unwrap();
+        let started = first["files"][0].as_str().unwrap();
+        assert!(failed.contains(started), "-n {slots}: the first file was {started}, not one of {failed:?}\n{}", run.dump());
+    }
+}
