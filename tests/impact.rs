@@ -186,3 +186,21 @@ fn the_files_that_failed_last_run_start_the_next_run_before_the_longest_first_or
         assert!(failed.contains(started), "-n {slots}: the first file was {started}, not one of {failed:?}\n{}", run.dump());
     }
 }
+
+#[test]
+fn the_map_from_ssh_hosts_equals_the_local_one() {
+    let bed = common::sshd::Testbed::start(2);
+    let p = repo();
+    let local = record(&p, &[]);
+    p.write("testbot.toml", &bed.inventory_toml(1));
+    std::fs::remove_file(p.path(MAP)).unwrap();
+    let report = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(["--record-impact"]).report_to(&report).run_with_report();
+    run.assert_exit(0);
+    let hosts: BTreeSet<String> = report.files().into_iter().map(|f| f.host).collect();
+    assert_eq!(hosts, ["host1", "host2"].map(String::from).into(), "only the hosts ran files\n{}", run.dump());
+    let remote: Value = serde_json::from_str(&std::fs::read_to_string(p.path(MAP)).unwrap()).unwrap();
+    // Paths of the hosts' copies come back as the project's; the digest differs by testbot.toml.
+    assert_eq!(local["boot"], remote["boot"]);
+    assert_eq!(local["files"], remote["files"]);
+}
