@@ -155,7 +155,7 @@ fn recording_leaves_the_verdict_as_rspecs_own() {
         let (run, report) = p.testbot(args.iter().copied()).report_to(&report).run_with_report();
         run.assert_exit(1);
         assert_eq!(report.totals().counts(), serial.counts, "{args:?}\n{}", run.dump());
-        assert_eq!(report.totals().errors_outside_examples, serial.errors_outside_examples as u64);
+        assert_eq!(report.totals().errors_outside_examples, serial.errors_outside_examples);
         let map: Value = serde_json::from_str(&std::fs::read_to_string(p.path(MAP)).unwrap()).unwrap();
         assert!(map["files"]["spec/math_spec.rb"].is_array(), "{map}");
     }
@@ -203,4 +203,35 @@ fn the_map_from_ssh_hosts_equals_the_local_one() {
     // Paths of the hosts' copies come back as the project's; the digest differs by testbot.toml.
     assert_eq!(local["boot"], remote["boot"]);
     assert_eq!(local["files"], remote["files"]);
+}
+
+/// A recording run of `fixture` with `args`: its totals, and the map it left.
+fn record_other(fixture: &str, args: &[&str]) -> (Vec<u64>, Value) {
+    let p = Project::new(fixture);
+    let report = p.fresh_path("report", "json");
+    let (_, report) = p.testbot(args.iter().copied()).report_to(&report).run_with_report();
+    let t = report.totals();
+    let map = std::fs::read_to_string(p.path(&format!("tmp/testbot-impact-{}.json", report.framework()))).ok();
+    (vec![t.files, t.examples, t.failures, t.pending, t.errors_outside_examples], map.map(|m| serde_json::from_str(&m).unwrap()).unwrap_or_default())
+}
+
+#[test]
+fn minitest_test_unit_and_cucumber_record_maps_too_and_keep_their_verdicts() {
+    for (fixture, file, ran) in [
+        ("minitest_basic", "test/passing_test.rb", "test/passing_test.rb"),
+        ("test_unit_basic", "test/passing_test.rb", "test/helper.rb"),
+        ("cucumber_basic", "features/passing.feature", "features/step_definitions/steps.rb"),
+    ] {
+        let (plain, none) = record_other(fixture, &["-n", "2"]);
+        assert!(none.is_null(), "{fixture}: no map without recording");
+        let (forked, map) = record_other(fixture, &["-n", "2", "--record-impact"]);
+        let (fresh, fresh_map) = record_other(fixture, &["-n", "2", "--record-impact", "--no-fork"]);
+        assert_eq!((&forked, &fresh), (&plain, &plain), "{fixture}: recording keeps the totals");
+        // Which file of a batch loads a shared helper first differs with the batches: each map
+        // holds what the file itself ran.
+        for map in [&map, &fresh_map] {
+            let entry: Vec<&str> = map["files"][file].as_array().unwrap_or_else(|| panic!("{fixture}: {map}")).iter().map(|v| v.as_str().unwrap()).collect();
+            assert!(entry.contains(&ran), "{fixture}: {map}");
+        }
+    }
 }

@@ -152,7 +152,7 @@ module Testbot
       @loaded.each { |file| finish_file(file) if @remaining[file] <= 0 }
       if @impact
         impact_between
-        emit(e: 'impact', p: @boot.uniq, ruby: RUBY_DESCRIPTION)
+        emit(e: 'impact', p: @boot.uniq, ruby: RUBY_DESCRIPTION) if Testbot::Impact.recording?
       end
       emit(e: 'done',
            examples: summary.example_count,
@@ -203,7 +203,8 @@ module Testbot
     def finish_file(file)
       return if @done[file]
       @done[file] = true
-      emit(e: 'impact', f: file, p: @impact.delete(file).uniq) if @impact&.key?(file)
+      paths = @impact&.delete(file)
+      emit(e: 'impact', f: file, p: paths.uniq) if paths && Testbot::Impact.recording?
       emit(e: 'file_done', f: file, t: @seconds[file])
     end
 

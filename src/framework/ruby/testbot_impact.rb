@@ -60,6 +60,9 @@ module Testbot
         files << relative unless relative.match?(SKIP)
       end
       files
+    rescue StandardError
+      @ours = false # recording stops: what it could not take is never sent as taken
+      []
     end
   end
 end

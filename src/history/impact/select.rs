@@ -112,6 +112,11 @@ impl Rules {
     fn touches_all(&self, change: &Change, map: &ImpactMap, files: &[String]) -> Option<All> {
         let path = &change.path;
         let name = path.rsplit('/').next().unwrap_or(path);
+        let a_test = files.contains(path) || self.name_is_test(path);
+        if a_test && !map.boot.contains(path) {
+            // A test file (a Cucumber feature too): it runs itself, or it is gone.
+            return None;
+        }
         if map.boot.contains(path) {
             return Some(All::Boot(path.clone()));
         }
@@ -121,9 +126,7 @@ impl Rules {
         if !path.ends_with(".rb") || path == "db/schema.rb" {
             return Some(All::NotRuby(path.clone()));
         }
-        let under_home = path.starts_with(&format!("{}/", self.home));
-        let a_test = files.contains(path) || self.name_is_test(path);
-        (under_home && !a_test).then(|| All::Support(path.clone()))
+        path.starts_with(&format!("{}/", self.home)).then(|| All::Support(path.clone()))
     }
 }
 
@@ -206,6 +209,13 @@ mod tests {
         let s = pick(&[Change::new("spec/s3_spec.rb", false), Change::new("spec/new_spec.rb", false)], &all);
         assert_eq!(chosen(&s), [("spec/s3_spec.rb", Why::Changed), ("spec/new_spec.rb", Why::Changed), ("spec/old_unmapped_spec.rb", Why::Unmapped)]);
         assert_eq!(s.counts(), (2, 0, 1));
+        // A test file that is not Ruby (a Cucumber feature) is a test file, not a template.
+        let rules = Rules::new("features", "*.feature", &[]).unwrap();
+        let features = vec!["features/a.feature".to_string(), "features/b.feature".to_string()];
+        let mut map = map();
+        map.files = features.iter().map(|f| (f.clone(), BTreeSet::new())).collect();
+        let s = select(Some(&map), Some("d"), &[Change::new("features/a.feature", false)], &features, &rules);
+        assert_eq!(chosen(&s), [("features/a.feature", Why::Changed)]);
     }
 
     #[test]
