@@ -28,6 +28,8 @@ module Testbot
       return if ::Coverage.running?
       ::Coverage.start(lines: true)
       @ours = true
+      # The project's directory now, before a test can change it (`Dir.chdir`).
+      @root = "#{File.expand_path(Dir.pwd)}/"
       opt = ENV['RUBYOPT']
       return unless opt&.include?('testbot_impact_start.rb')
       ENV['RUBYOPT'] = opt.sub(/-r\S*testbot_impact_start\.rb/) { "-r#{OWN}testbot_impact_start.rb" }
@@ -49,7 +51,7 @@ module Testbot
 
     def take
       return [] unless recording?
-      root = (@root ||= "#{File.expand_path(Dir.pwd)}/")
+      root = @root
       @gems ||= Gem.path.map { |d| "#{File.expand_path(d)}/" }
       files = []
       ::Coverage.result(stop: false, clear: true).each do |path, counts|
