@@ -235,3 +235,20 @@ fn minitest_test_unit_and_cucumber_record_maps_too_and_keep_their_verdicts() {
         }
     }
 }
+
+#[test]
+fn recording_leaves_a_suites_simplecov_its_counts() {
+    // SimpleCov finds Coverage running (testbot started it first) and reads the same counts at
+    // its end: recording must never clear them, or the merged coverage (and its minimum) drops.
+    let p = repo();
+    let helper = std::fs::read_to_string(p.path("spec/spec_helper.rb")).unwrap();
+    p.write("spec/spec_helper.rb", &format!("require 'simplecov'\nSimpleCov.start {{ add_filter '/spec/'; minimum_coverage 90 }}\n{helper}"));
+    for args in [&["--record-impact", "-n", "2"][..], &["--record-impact", "-n", "2", "--no-fork"], &["--record-impact", "-n", "2", "--preload"]] {
+        let _ = std::fs::remove_file(p.path(MAP));
+        let run = p.testbot(args.iter().copied()).run();
+        run.assert_exit(0);
+        run.assert_stdout_contains("6 / 6 LOC (100.0%) covered");
+        let map: Value = serde_json::from_str(&std::fs::read_to_string(p.path(MAP)).unwrap()).unwrap();
+        assert_eq!(map["files"]["spec/s0_spec.rb"], serde_json::json!(["lib/shared.rb", "spec/s0_spec.rb"]), "{args:?}: {map}");
+    }
+}

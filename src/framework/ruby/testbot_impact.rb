@@ -2,15 +2,16 @@
 # testbot binary and written next to the run.
 #
 # Ruby's `Coverage` in lines mode, started before the project's code loads: a fresh runner gets
-# testbot_impact_start.rb through `RUBYOPT=-r…` (with TESTBOT_IMPACT), a `--preload`
-# server the same way (its children inherit the counts of what the helper ran), and a fork server's child requires it
-# before it runs the batch's command (the server itself loaded no project file). Lines mode, not
-# `oneshot_lines`: a one-shot line is reported once per process, so the second file of a batch
-# that calls the same method would not see it.
+# testbot_impact_start.rb through `RUBYOPT=-r…` (with TESTBOT_IMPACT), a `--preload` server the
+# same way (Ruby clears the counts in its forked children: it hands them what its helper ran,
+# `keep_boot`), and a fork server's child requires it before it runs the batch's command (the
+# server itself loaded no project file). Lines mode, not `oneshot_lines`: a one-shot line is
+# reported once per process, so the second file of a batch that calls the same method would
+# not see it.
 #
 # `take` returns the project files (under the runner's directory, not gems, not vendor/, not
-# testbot's own files) that ran since the last `take`, relative to that directory: a host's
-# copy names them as the project does. The runner's formatter takes them around each file and
+# testbot's own files) that ran since the last `take` (`Coverage.peek_result`, never cleared),
+# relative to that directory: a host's copy names them as the project does. The runner's formatter takes them around each file and
 # sends them as `impact` events; what ran outside any file (helpers, boot) is sent without a file.
 require 'coverage'
 
@@ -21,9 +22,10 @@ module Testbot
 
     module_function
 
-    # Starts Coverage unless it runs already (a suite that starts SimpleCov itself is not
-    # recorded: its own counts must not be cleared). Programs the tests start in another
-    # directory find this file by its full path.
+    # Starts Coverage unless it runs already (then another tool owns it, and this process is
+    # not recorded). SimpleCov, started later by the suite, finds it running and reads the same
+    # counts, which `take` never clears. Programs the tests start in another directory find
+    # this file by its full path.
     def start
       return if ::Coverage.running?
       ::Coverage.start(lines: true)
@@ -49,22 +51,41 @@ module Testbot
       @inherited || []
     end
 
+    # The project files that ran a line since the last `take`. The counts are never cleared
+    # (a suite's SimpleCov reads the same counts at its end): a file ran when the sum of its
+    # line counts grew. A forked child starts with every count at 0 (Ruby clears them).
     def take
       return [] unless recording?
-      root = @root
-      @gems ||= Gem.path.map { |d| "#{File.expand_path(d)}/" }
+      if @pid != Process.pid
+        @pid = Process.pid
+        @sums = {}
+      end
       files = []
-      ::Coverage.result(stop: false, clear: true).each do |path, counts|
-        next unless path.start_with?(root) && !path.start_with?(OWN) && @gems.none? { |g| path.start_with?(g) }
+      ::Coverage.peek_result.each do |path, counts|
+        relative = project_file(path) or next
         lines = counts.is_a?(Hash) ? counts[:lines] : counts
-        next unless lines&.any? { |n| n&.positive? }
-        relative = path.delete_prefix(root)
-        files << relative unless relative.match?(SKIP)
+        next unless lines
+        sum = lines.sum { |n| n || 0 }
+        before = @sums[path] || 0
+        # Counts that went down were cleared by someone else: whatever ran, count it as run.
+        files << relative if sum > before || (sum.positive? && sum < before)
+        @sums[path] = sum
       end
       files
     rescue StandardError
       @ours = false # recording stops: what it could not take is never sent as taken
       []
+    end
+
+    # `path` relative to the project's directory, if it is a project file (not a gem's, not
+    # vendor/, not testbot's own); cached.
+    def project_file(path)
+      @project_files ||= {}
+      return @project_files[path] if @project_files.key?(path)
+      @gems ||= Gem.path.map { |d| "#{File.expand_path(d)}/" }
+      inside = path.start_with?(@root) && !path.start_with?(OWN) && @gems.none? { |g| path.start_with?(g) }
+      relative = inside ? path.delete_prefix(@root) : nil
+      @project_files[path] = relative && !relative.match?(SKIP) ? relative : nil
     end
   end
 end
