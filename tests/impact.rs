@@ -252,3 +252,16 @@ fn recording_leaves_a_suites_simplecov_its_counts() {
         assert_eq!(map["files"]["spec/s0_spec.rb"], serde_json::json!(["lib/shared.rb", "spec/s0_spec.rb"]), "{args:?}: {map}");
     }
 }
+
+#[test]
+fn changed_outside_git_or_with_an_unknown_commit_is_a_usage_error_that_says_so() {
+    let p = Project::new("rspec_impact");
+    let run = p.testbot(["--changed"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("is not in a git repository: `--changed` compares with a commit");
+    assert!(run.combined().lines().count() < 6, "one error, not git's usage text\n{}", run.dump());
+    git(&p, "git init -q && git add -A && git commit -qm fixture");
+    let run = p.testbot(["list", "--changed", "nosuchref"]).run();
+    run.assert_exit(2);
+    run.assert_output_contains("failed: fatal: bad revision 'nosuchref'");
+}

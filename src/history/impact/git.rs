@@ -13,6 +13,8 @@ pub enum GitError {
     Spawn { command: String, root: std::path::PathBuf, source: std::io::Error },
     #[error("`git {command}` in {} failed: {message}\n  hint: give a commit git knows (`testbot --changed main`)", root.display())]
     Failed { command: String, root: std::path::PathBuf, message: String },
+    #[error("{} is not in a git repository: `--changed` compares with a commit\n  hint: run it in a git checkout, or run the whole suite", root.display())]
+    NotARepository { root: std::path::PathBuf },
 }
 
 fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
@@ -23,7 +25,8 @@ fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
         .output()
         .map_err(|source| GitError::Spawn { command: command.clone(), root: root.to_path_buf(), source })?;
     if !out.status.success() {
-        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        // git's first line says it (a bad revision); the usage text after it does not.
+        let message = String::from_utf8_lossy(&out.stderr).lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string();
         return Err(GitError::Failed { command, root: root.to_path_buf(), message });
     }
     Ok(out.stdout)
@@ -38,6 +41,9 @@ pub fn head(root: &Path) -> Option<String> {
 /// The files changed since `reference` (committed or not; paths from `root`), and the files
 /// git does not track and does not ignore.
 pub fn changes(root: &Path, reference: &str) -> Result<Vec<Change>, GitError> {
+    if git(root, &["rev-parse", "--is-inside-work-tree"]).is_err() {
+        return Err(GitError::NotARepository { root: root.to_path_buf() });
+    }
     let diff = git(root, &["diff", "--name-status", "--no-renames", "--relative", "-z", reference, "--"])?;
     let mut changes = parse_name_status(&diff);
     let untracked = git(root, &["ls-files", "--others", "--exclude-standard", "-z"])?;
