@@ -62,6 +62,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         }
         resolved => resolved?,
     };
+    let changed = super::impact::changed(&mut project, &inventory, options.project.changed.as_deref())?;
+    if changed.is_some() && project.files.is_empty() { return Ok(Outcome::new(exit::PASSED)); }
     project.framework.seed_random_order(&mut project.runner.runner_args);
     // A share of the suite (`--partition`) only reads the runtime history and the failures log:
     // its own times must not change the plan of the shares after it (they may run one after
@@ -82,6 +84,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         runner_command: project.runner.command.clone(),
         no_tests: options.no_tests,
         selection: Some(selection_text(&options.project)),
+        impact_map: super::impact::output(&project, whole_suite && every_file(&options.project)),
+        changed,
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.
@@ -138,6 +142,11 @@ fn paths_below(below: Option<&std::path::Path>, paths: Vec<String>) -> Vec<Strin
     paths.into_iter().map(|p| if std::path::Path::new(&p).is_absolute() { p } else { below.join(&p).to_string_lossy().into_owned() }).collect()
 }
 
+/// The run plans every test file: no paths, no `--only-failures`, no `--changed`.
+fn every_file(options: &project::Options) -> bool {
+    options.paths.is_empty() && !options.only_failures && options.changed.is_none()
+}
+
 /// The selection as the user gave it, for "no tests to run": the paths (or the whole suite)
 /// and the runner's arguments.
 fn selection_text(options: &project::Options) -> String {
@@ -177,7 +186,12 @@ fn check_outputs(options: &RunOptions, whole_suite: bool) -> Result<(), Error> {
 pub fn list(location: &Location, options: &project::Options, partition: Option<(usize, usize)>) -> Result<Outcome, Error> {
     let (root, inventory, below) = setup_below(location, settings::invocation(false))?;
     let options = project::Options { paths: paths_below(below.as_deref(), options.paths.clone()), ..options.clone() };
-    let project = Project::resolve(&root, &inventory, &options)?;
+    let mut project = Project::resolve(&root, &inventory, &options)?;
+    if let Some(reference) = &options.changed {
+        let changed = super::impact::select_changed(&mut project, &inventory, reference)?;
+        crate::report::print_changed_list(&changed);
+        return Ok(Outcome::new(exit::PASSED));
+    }
     let selection = run::select(&project, partition);
     crate::report::print_list(&selection.estimates);
     Ok(Outcome::new(exit::PASSED))
