@@ -107,6 +107,8 @@ fn main() {
         runner_command: None,
         no_tests: Default::default(),
         selection: None,
+        impact_map: None,
+        changed: None,
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");

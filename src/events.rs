@@ -253,6 +253,9 @@ pub enum RunEvent {
     },
     /// The suite's coverage, merged once after the batches (SimpleCov).
     Coverage(CoverageReport),
+    /// `--record-impact`: the project files that ran while `path` ran (None: outside every
+    /// file, the boot set), with the runner's Ruby.
+    Impact { path: Option<String>, files: Vec<String>, ruby: Option<String> },
     RunFinished {
         wall_seconds: f64,
         stopped: Option<Stop>,

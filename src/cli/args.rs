@@ -75,6 +75,11 @@ pub struct ListArgs {
     /// Leave out the files (or folders) matching GLOB, as for a run; repeatable.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Run only the files a change since REF can break (default: the commit the impact map was
+    /// recorded at; uncommitted and untracked changes always count), from the impact map
+    /// (`--record-impact`); says what it selected and why. See docs/impact.md.
+    #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
+    pub changed: Option<String>,
     /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
@@ -267,6 +272,15 @@ pub struct RunArgs {
     /// after another in one process on one slot; repeatable; adds to `[project] isolate`.
     #[arg(long, value_name = "GLOB")]
     pub isolate: Vec<String>,
+    /// Run only the files a change since REF can break (default: the commit the impact map was
+    /// recorded at; uncommitted and untracked changes always count), from the impact map
+    /// (`--record-impact`); says what it selected and why. See docs/impact.md.
+    #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
+    pub changed: Option<String>,
+    /// Record, per test file, the project files it ran (Ruby's Coverage) into
+    /// tmp/testbot-impact-<framework>.json, for `--changed`; as `[impact] record = true`.
+    #[arg(long)]
+    pub record_impact: bool,
     /// What is printed as files finish: none, fail, retry, slow, pending, pass or all, each
     /// level with those before it (default: retry on a terminal, whose status area shows what
     /// runs; pass in plain lines).

@@ -68,6 +68,8 @@ impl From<RunArgs> for commands::RunOptions {
                 only_failures: args.only_failures,
                 exclude: args.exclude,
                 isolate: args.isolate,
+                changed: args.changed,
+                record_impact: args.record_impact,
             },
             // Retries, fail-fast, the timeouts and the reports: `given` laid over testbot.toml's
             // profiles (`commands::settings::run_profile`) when the run starts.

@@ -63,8 +63,9 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         }
         resolved => resolved?,
     };
-    project.framework.seed_random_order(&mut project.runner.runner_args);
-    options.display.documentation |= project.framework.take_documentation_format(&mut project.runner.runner_args);
+    let changed = super::impact::changed(&mut project, &inventory, options.project.changed.as_deref())?;
+    if changed.is_some() && project.files.is_empty() { return Ok(Outcome::new(exit::PASSED)); }
+    options.display.documentation |= runner_args_for_the_run(&mut project);
     // A share of the suite (`--partition`) only reads the runtime history and the failures log:
     // its own times must not change the plan of the shares after it (they may run one after
     // another in this checkout). And which files are its own is known only once it is planned.
@@ -84,6 +85,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         runner_command: project.runner.command.clone(),
         no_tests: options.no_tests,
         selection: Some(selection_text(&options.project)),
+        impact_map: super::impact::output(&project, whole_suite && every_file(&options.project)),
+        changed,
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.
@@ -108,6 +111,13 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         }
         Ended::Ran => Ok(Outcome::new(exit_code_of(reporter.finish().verdict()))),
     }
+}
+
+/// The runner's arguments as the run gives them: one seed for a random order, and the
+/// framework's own documentation format taken out (true: it was asked for; testbot shows its own).
+fn runner_args_for_the_run(project: &mut Project) -> bool {
+    project.framework.seed_random_order(&mut project.runner.runner_args);
+    project.framework.take_documentation_format(&mut project.runner.runner_args)
 }
 
 /// The hosts made ready (`fleet`), then the run on them (`run`). The support files and slot
@@ -139,6 +149,11 @@ fn paths_below(below: Option<&std::path::Path>, paths: Vec<String>) -> Vec<Strin
         return vec![below.to_string_lossy().into_owned()];
     }
     paths.into_iter().map(|p| if std::path::Path::new(&p).is_absolute() { p } else { below.join(&p).to_string_lossy().into_owned() }).collect()
+}
+
+/// The run plans every test file: no paths, no `--only-failures`, no `--changed`.
+fn every_file(options: &project::Options) -> bool {
+    options.paths.is_empty() && !options.only_failures && options.changed.is_none()
 }
 
 /// The selection as the user gave it, for "no tests to run": the paths (or the whole suite)
@@ -180,7 +195,12 @@ fn check_outputs(options: &RunOptions, whole_suite: bool) -> Result<(), Error> {
 pub fn list(location: &Location, options: &project::Options, partition: Option<(usize, usize)>) -> Result<Outcome, Error> {
     let (root, inventory, below) = setup_below(location, settings::invocation(false))?;
     let options = project::Options { paths: paths_below(below.as_deref(), options.paths.clone()), ..options.clone() };
-    let project = Project::resolve(&root, &inventory, &options)?;
+    let mut project = Project::resolve(&root, &inventory, &options)?;
+    if let Some(reference) = &options.changed {
+        let changed = super::impact::select_changed(&mut project, &inventory, reference)?;
+        crate::report::print_changed_list(&changed);
+        return Ok(Outcome::new(exit::PASSED));
+    }
     let selection = run::select(&project, partition);
     crate::report::print_list(&selection.estimates);
     Ok(Outcome::new(exit::PASSED))

@@ -135,7 +135,11 @@ pub fn build_slots_from(project: &Project, hosts: &[PreparedHost], first_id: usi
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
             let info = SlotInfo { id: n + first_id, host: Arc::from(host.host.name()), host_slot: number };
             let slot = Slot {
-                env: coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
+                env: with_impact_env(
+                    coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
+                    project,
+                    &host.support_dir,
+                ),
                 info,
                 host_index: h,
                 host: host.host.clone(),
@@ -148,6 +152,22 @@ pub fn build_slots_from(project: &Project, hosts: &[PreparedHost], first_id: usi
             (slot, wave)
         })
         .collect()
+}
+
+/// `--record-impact`: every runner (and `--preload` server) starts Coverage before the project
+/// loads, through `RUBYOPT` (before the project's own `RUBYOPT` of `[project] env`); a fork
+/// server's child starts it itself on seeing `TESTBOT_IMPACT`.
+fn with_impact_env(mut env: Vec<(String, String)>, project: &Project, support_dir: &str) -> Vec<(String, String)> {
+    if !project.record_impact {
+        return env;
+    }
+    let start = format!("-r{}/testbot_impact_start.rb", support_dir.trim_end_matches('/'));
+    match env.iter_mut().find(|(k, _)| k == "RUBYOPT") {
+        Some((_, opt)) => *opt = format!("{start} {opt}"),
+        None => env.push(("RUBYOPT".to_string(), start)),
+    }
+    env.push(("TESTBOT_IMPACT".to_string(), "1".to_string()));
+    env
 }
 
 /// parallel_tests' conventions, so existing database.yml files keep working.

@@ -33,6 +33,11 @@ pub const REGISTERED: &[Framework] = &[Framework::RSpec, Framework::Minitest, Fr
 /// frameworks that preload.
 const EVENTS: (&str, &str) = ("testbot_events.rb", include_str!("ruby/testbot_events.rb"));
 const PRELOAD_SERVER: (&str, &str) = ("testbot_preload.rb", include_str!("ruby/testbot_preload.rb"));
+/// Recording impact (`--record-impact`): Coverage, and what starts it through `RUBYOPT`.
+const IMPACT: [(&str, &str); 2] = [
+    ("testbot_impact.rb", include_str!("ruby/testbot_impact.rb")),
+    ("testbot_impact_start.rb", include_str!("ruby/testbot_impact_start.rb")),
+];
 const SERVERS: [(&str, &str); 4] = [
     ("testbot_server.rb", include_str!("ruby/testbot_server.rb")),
     ("testbot_fork.rb", include_str!("ruby/testbot_fork.rb")),
@@ -226,6 +231,7 @@ impl Framework {
         files.extend(self.ruby_files());
         files.extend(self.preloads().then_some(PRELOAD_SERVER));
         files.extend(SERVERS);
+        files.extend(IMPACT);
         files
     }
 

@@ -45,6 +45,10 @@ pub enum Event {
     /// The batch's client: the batch ended through no doing of the framework's (its exit status
     /// is the client's, not the framework's).
     Lost { what: LostPart, message: String },
+    /// `--record-impact`: the project files (relative to the runner's directory) that ran while
+    /// `file` ran; `file` None: what ran outside every file (the boot set), with `ruby`, the
+    /// runner's Ruby (`RUBY_DESCRIPTION`).
+    Impact { file: Option<String>, paths: Vec<String>, ruby: Option<String> },
     /// The batch's client: the child ended and the client ends the same way (without it, a
     /// client that ended by a signal was killed from outside).
     ChildEnded,
@@ -96,6 +100,10 @@ struct Wire<'a> {
     /// The number of this event's mark in the output (`file`, `file_done`).
     #[serde(rename = "q")]
     mark: Option<u64>,
+    /// `impact`: project files.
+    #[serde(default, rename = "p")]
+    paths: Vec<String>,
+    ruby: Option<String>,
 }
 
 /// Why a line on the event channel is not an event this version knows.
@@ -153,6 +161,7 @@ impl Event {
                 errors_outside: w.errors_outside.ok_or_else(|| need("errors_outside"))?,
             },
             "child_ended" => Event::ChildEnded,
+            "impact" => Event::Impact { file: w.file, paths: w.paths, ruby: w.ruby },
             "lost" => Event::Lost {
                 what: if w.what.as_deref() == Some("server") { LostPart::Server } else { LostPart::Keeper },
                 message: w.message.ok_or_else(|| need("m"))?,

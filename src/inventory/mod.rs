@@ -35,6 +35,7 @@ pub struct Inventory {
     pub hooks: Hooks,
     /// `[profile.NAME]` tables, sorted by name.
     pub profiles: Vec<(String, Profile)>,
+    pub impact: Impact,
     /// Not from the file: this invocation's environment, cores and `--no-sync`.
     pub invocation: Invocation,
 }
@@ -111,6 +112,14 @@ impl Inventory {
     pub fn profile(&self, name: &str) -> Option<&Profile> {
         self.profiles.iter().find(|(n, _)| n == name).map(|(_, p)| p)
     }
+}
+
+/// `[impact]`: `record` every run's per-file impact map (as `--record-impact`); `ignore`: globs
+/// of changed files `--changed` does not count (docs, say).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Impact {
+    pub record: bool,
+    pub ignore: Vec<String>,
 }
 
 /// `[hooks]`: shell commands run on every host (in the project's directory there) around a run.
@@ -259,6 +268,7 @@ impl Inventory {
             sync: SyncSettings::default(),
             hooks: Hooks::default(),
             profiles: Vec::new(),
+            impact: Impact::default(),
             invocation: Invocation::default(),
         }
     }

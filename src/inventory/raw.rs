@@ -26,7 +26,7 @@ pub(super) type RawValue = Spanned<Value>;
 /// The keys each table accepts, in declaration order of the raw structs
 /// below (serde reports them in that order in its "unknown field" message,
 /// which `error::unknown_key` matches against these lists).
-pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks", "profile"];
+pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks", "profile", "impact"];
 pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group"];
 pub(super) const GROUP_KEYS: &[&str] = &["files"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots", "allow_many_slots"];
@@ -41,6 +41,7 @@ pub(super) const SSH_KEYS: &[&str] = &[
 ];
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
 pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
+pub(super) const IMPACT_KEYS: &[&str] = &["record", "ignore"];
 pub(super) const PROFILE_KEYS: &[&str] = &[
     "retries",
     "fail_fast",
@@ -50,8 +51,7 @@ pub(super) const PROFILE_KEYS: &[&str] = &[
     "report_json",
     "status_level",
     "final_status_level",
-    "failure_output",
-    "success_output",
+    "failure_output", "success_output",
 ];
 
 #[derive(Debug, serde::Deserialize)]
@@ -65,6 +65,7 @@ pub(super) struct RawConfig {
     pub hooks: Option<Section<RawHooks>>,
     /// `[profile.NAME]` tables, by name.
     pub profile: Option<std::collections::BTreeMap<String, Section<RawProfile>>>,
+    pub impact: Option<Section<RawImpact>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -133,6 +134,14 @@ pub(super) struct RawHooks {
     pub before_run: Option<RawValue>,
     pub before_slot: Option<RawValue>,
     pub after_run: Option<RawValue>,
+}
+
+/// `[impact]`: recording per-file impact maps, and what `--changed` ignores.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawImpact {
+    pub record: Option<RawValue>,
+    pub ignore: Option<StrList<IgnoreKey>>,
 }
 
 /// A `[profile.NAME]`: the run options that differ from place to place (a laptop, CI).
@@ -236,6 +245,10 @@ impl SectionKind for RawSync {
 
 impl SectionKind for RawHooks {
     const SUBJECT: &'static str = "`hooks`";
+}
+
+impl SectionKind for RawImpact {
+    const SUBJECT: &'static str = "`impact`";
 }
 
 impl SectionKind for RawProfile {
@@ -412,6 +425,12 @@ impl KeyName for ExcludeKey {
 pub(super) struct IsolateKey;
 impl KeyName for IsolateKey {
     const NAME: &'static str = "isolate";
+}
+
+#[derive(Debug)]
+pub(super) struct IgnoreKey;
+impl KeyName for IgnoreKey {
+    const NAME: &'static str = "ignore";
 }
 
 #[derive(Debug)]

@@ -113,6 +113,10 @@ fn full_config_parses_to_expected_values() {
         before_slot = "bin/rails db:create db:schema:load"
         after_run = "rm -rf tmp/cache"
 
+        [impact]
+        record = true
+        ignore = ["docs/**"]
+
         [profile.default]
         file_timeout = "2m"
 
@@ -184,6 +188,7 @@ fn full_config_parses_to_expected_values() {
             ),
             ("default".into(), Profile { file_timeout: Some(std::time::Duration::from_secs(120)), ..Profile::default() }),
         ],
+        impact: Impact { record: true, ignore: vec!["docs/**".into()] },
         invocation: Invocation::default(),
     };
     assert_eq!(inv, expected);
@@ -679,7 +684,7 @@ fn unknown_keys_at_every_level() {
         at(
             1,
             2,
-            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `profile`"
+            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `profile`, `impact`"
         )
     );
     assert_eq!(
@@ -1154,6 +1159,12 @@ fn ssh_values_are_checked() {
         invalid("[ssh]\nserver_alive_count_max = \"3\"\n"),
         at(2, 26, "`server_alive_count_max` must be a whole number from 1 to 100, found a string \"3\"")
     );
+}
+
+#[test]
+fn impact_takes_a_boolean_and_globs() {
+    assert_eq!(invalid("[impact]\nrecord = \"yes\"\n"), at(2, 10, "`record` must be true or false, found a string \"yes\""));
+    assert_eq!(invalid("[impact]\nrecords = true\n"), at(2, 1, "unknown key `records` in [impact]; did you mean `record`?"));
 }
 
 #[test]

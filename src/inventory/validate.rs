@@ -13,8 +13,8 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, Section};
-use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
+use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawImpact, RawSsh, RawSync, Section};
+use super::{Hooks, HostKeyChecking, Impact, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
 
 const HOST_KEY_CHECKING: &[&str] = &["strict", "accept-new"];
 const DEFAULT_PORT: u16 = 22;
@@ -89,6 +89,7 @@ pub(super) fn validate(
         sync: c.sync(raw.sync),
         hooks: c.hooks(raw.hooks),
         profiles: c.profiles(raw.profile.unwrap_or_default()),
+        impact: c.impact(raw.impact),
         invocation: Invocation::default(),
     };
     match c
@@ -327,6 +328,16 @@ impl Checker<'_> {
             before_run: raw.before_run.and_then(|v| self.non_empty("before_run", &v)),
             before_slot: raw.before_slot.and_then(|v| self.non_empty("before_slot", &v)),
             after_run: raw.after_run.and_then(|v| self.non_empty("after_run", &v)),
+        }
+    }
+
+    fn impact(&mut self, raw: Option<Section<RawImpact>>) -> Impact {
+        let Some(Section(raw)) = raw else {
+            return Impact::default();
+        };
+        Impact {
+            record: raw.record.and_then(|v| self.boolean("record", &v)).unwrap_or(false),
+            ignore: raw.ignore.map(|l| self.strings("ignore", l)).unwrap_or_default(),
         }
     }
 }

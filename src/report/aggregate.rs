@@ -67,6 +67,10 @@ pub struct Aggregate {
     pub profile: Option<usize>,
     /// `[project] command`: what the rerun lines start with instead of the framework's runner.
     pub runner_command: Option<String>,
+    /// `--record-impact`: what each file ran, and the boot set.
+    pub impact: crate::history::impact::Recorded,
+    /// `--changed`: what was selected, and why.
+    pub changed: Option<crate::history::impact::select::Selection>,
 }
 
 impl Aggregate {
@@ -158,6 +162,7 @@ impl Aggregator {
             RunEvent::BatchFinished { slot, seconds } => self.batch_finished(*slot, *seconds),
             RunEvent::RunOutput { text, .. } => self.run_output(text),
             RunEvent::Coverage(report) => self.agg.coverage = Some(report.clone()),
+            RunEvent::Impact { path, files, ruby } => self.agg.impact.add(path.as_deref(), files, ruby.as_deref()),
             RunEvent::Stopping(_) => self.stopping(),
             RunEvent::RunFinished { wall_seconds, stopped } => {
                 self.agg.wall_seconds = *wall_seconds;

@@ -13,6 +13,7 @@ mod aggregate;
 mod annotations;
 mod command_output;
 mod details;
+mod impact;
 pub mod escapes;
 pub mod hosts;
 mod json;
@@ -31,7 +32,8 @@ mod words;
 
 pub use aggregate::{Aggregate, BatchError, BatchRecord};
 pub use command_output::{print_completions, print_exec, print_hosts, print_init, print_list, print_note, print_sync};
-pub use outputs::{check_output, OutputError};
+pub use impact::{print_changed, print_changed_list};
+pub use outputs::{check_output, ImpactOutput, OutputError};
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};
 pub use totals::{NoTests, Totals, Verdict};
 
@@ -63,6 +65,10 @@ pub struct ReportConfig {
     /// `--no-tests`, and the selection as the user gave it (for its message).
     pub no_tests: NoTests,
     pub selection: Option<String>,
+    /// `--record-impact`: where the impact map goes.
+    pub impact_map: Option<outputs::ImpactOutput>,
+    /// `--changed`: what it selected, and why.
+    pub changed: Option<crate::history::impact::select::Selection>,
 }
 
 impl DisplayOptions {
@@ -110,6 +116,7 @@ impl Reporter {
             runner_command: config.runner_command,
             no_tests: config.no_tests,
             selection: config.selection,
+            changed: config.changed,
             ..Aggregate::default()
         };
         let files = OutputFiles {
@@ -118,6 +125,7 @@ impl Reporter {
             runtime_log: config.runtime_log,
             examples_log: config.examples_log,
             failures_log: config.failures_log,
+            impact_map: config.impact_map,
         };
         Reporter {
             framework: config.framework,
@@ -213,7 +221,7 @@ pub fn merge_json_reports(
     for warning in &agg.warnings {
         live.warn(warning);
     }
-    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None };
+    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None, impact_map: None };
     let reporter = Reporter { framework, files, aggregator: Aggregator::new(agg), live, summary: options.summary() };
     Ok(reporter.finish())
 }

@@ -103,6 +103,7 @@ impl Workload {
 /// that run on several slots; `ideal`: a slot's share of the suite in seconds.
 fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usize) -> Vec<Vec<Job>> {
     let recorded = project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default();
+    let failed = crate::history::failures::failed_files(&crate::history::failures::path(&project.runtime_log, project.framework), &project.root);
     let only: HashMap<&str, &crate::project::Only> =
         project.files.iter().filter_map(|f| f.only.as_ref().map(|o| (f.path.as_str(), o))).collect();
     estimates
@@ -125,7 +126,8 @@ fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usi
                 },
                 (None, false) => vec![Job::new(e.path.clone(), e.seconds)],
             };
-            jobs.into_iter().map(|job| Job { group, ..job }).collect()
+            let failed_last = failed.contains(&e.path);
+            jobs.into_iter().map(|job| Job { group, failed_last, ..job }).collect()
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Pure scheduling: how long each file should take, and which files a free slot runs next.
 //!
 //! No I/O and no clocks here: the run layer feeds in file sizes and the runtime history and
-//! asks for batches. One shared queue, longest expected first; batches are large while much
+//! asks for batches. One shared queue, what failed in the last run first, then longest expected first; batches are large while much
 //! work remains (to amortise the runner's start-up) and shrink to single files at the tail
 //! so that slots finish together.
 
@@ -43,6 +43,9 @@ pub struct Job {
     pub pieces: u32,
     /// Which files it may share a runner process with (`[project] isolate`, `[[project.group]]`).
     pub group: Group,
+    /// Its file failed (or errored) in the last run: it goes ahead of the longest-first order,
+    /// so that a red build shows its first failure at once.
+    pub failed_last: bool,
 }
 
 /// Which files may share a runner process: a batch holds jobs of one group only.
@@ -73,6 +76,7 @@ impl Job {
             attempt: 0,
             pieces: 0,
             group: Group::Ungrouped,
+            failed_last: false,
         }
     }
 }
@@ -329,8 +333,9 @@ impl Queue {
 }
 
 /// Longest expected first; ties by path, so that a plan does not depend on the input's order.
+/// What failed in the last run first, then longest first.
 fn longest_first(a: &Job, b: &Job) -> Ordering {
-    b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path))
+    b.failed_last.cmp(&a.failed_last).then_with(|| b.expected_seconds.total_cmp(&a.expected_seconds)).then_with(|| a.path.cmp(&b.path))
 }
 
 /// The shared group (not the isolated files) with the most expected work; ties to the first.
@@ -428,6 +433,23 @@ mod tests {
     /// Boot waves of `slots` slots on one host booting `parallelism` at a time.
     fn waves(slots: usize, parallelism: usize) -> Vec<usize> {
         boot_order(&[(slots, parallelism)]).into_iter().map(|(_, _, w)| w).collect()
+    }
+
+    #[test]
+    fn what_failed_last_goes_first_then_longest_first() {
+        let mut jobs = files(&[1.0, 10.0, 1.0, 5.0]).into_iter().map(|f| vec![Job::new(f.path, f.seconds)]).collect::<Vec<_>>();
+        jobs[2][0].failed_last = true;
+        let failing = jobs[2][0].path.clone();
+        let mut q = Queue::with_jobs(jobs, &[true; 4], &waves(1, 1), Tuning::default());
+        let first = q.next_batch().unwrap();
+        assert_eq!(first.jobs[0].path, failing);
+        assert_eq!(first.jobs.get(1).map(|j| j.expected_seconds), Some(10.0), "then longest first");
+        // With several slots, the first wave's first batch starts with it too.
+        let mut jobs = files(&[1.0, 10.0, 1.0, 5.0, 3.0, 2.0]).into_iter().map(|f| vec![Job::new(f.path, f.seconds)]).collect::<Vec<_>>();
+        jobs[5][0].failed_last = true;
+        let failing = jobs[5][0].path.clone();
+        let mut q = Queue::with_jobs(jobs, &[true; 6], &waves(2, 2), Tuning::default());
+        assert_eq!(q.next_batch().unwrap().jobs[0].path, failing);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 require 'stringio'
 require_relative 'testbot_events'
 require_relative 'testbot_coverage'
+# Started before the helpers, when recording (testbot_impact_start.rb): not loaded otherwise.
+require_relative 'testbot_impact' if ENV.key?('TESTBOT_IMPACT')
 
 module Testbot
   class RSpecFormatter
@@ -52,6 +54,9 @@ module Testbot
       @error_next = false
       @group_started_at = nil
       @clock = Process::CLOCK_MONOTONIC
+      # `--record-impact`: the project files each file ran (testbot_impact.rb); nil: not recording.
+      @impact = Hash.new { |h, k| h[k] = [] } if defined?(Testbot::Impact) && Testbot::Impact.recording?
+      @boot = @impact ? Testbot::Impact.inherited.dup : []
       Testbot::RSpecFormatter.current = self
       # testbot's frames are in a load error's backtrace (Loading above): not the suite's.
       RSpec.configuration.backtrace_exclusion_patterns << %r{\A#{Regexp.escape(__dir__)}/}
@@ -61,9 +66,13 @@ module Testbot
     def loading(method, file)
       @loading = [method, file]
       @load_failed = false
+      impact_between if method == :load
       yield
     ensure
-      @loaded << relative(file) if method == :load && !@load_failed
+      if method == :load
+        @loaded << relative(file) unless @load_failed
+        impact_of(relative(file))
+      end
       @loading = nil
     end
 
@@ -94,6 +103,7 @@ module Testbot
     def example_group_started(notification)
       group = notification.group
       return unless top_level?(group)
+      impact_between
       @group_started_at = Process.clock_gettime(@clock)
       emit(e: 'file', f: file_of(group))
     end
@@ -102,6 +112,7 @@ module Testbot
       group = notification.group
       return unless top_level?(group)
       file = file_of(group)
+      impact_of(file)
       @seconds[file] += Process.clock_gettime(@clock) - @group_started_at if @group_started_at
       @group_started_at = nil
       finish_file(file) if @remaining[file] <= 0
@@ -148,6 +159,10 @@ module Testbot
       @remaining.each_key { |file| finish_file(file) if @remaining[file] <= 0 }
       # A file that loaded but defined no examples (or none that the filters kept) is done too.
       @loaded.each { |file| finish_file(file) if @remaining[file] <= 0 }
+      if @impact
+        impact_between
+        emit(e: 'impact', p: @boot.uniq, ruby: RUBY_DESCRIPTION) if Testbot::Impact.recording?
+      end
       emit(e: 'done',
            examples: summary.example_count,
            failures: summary.failure_count,
@@ -205,7 +220,18 @@ module Testbot
     def finish_file(file)
       return if @done[file]
       @done[file] = true
+      paths = @impact&.delete(file)
+      emit(e: 'impact', f: file, p: paths.uniq) if paths && Testbot::Impact.recording?
       emit(e: 'file_done', f: file, t: @seconds[file])
+    end
+
+    # What ran outside any file: the boot set.
+    def impact_between
+      @boot.concat(Testbot::Impact.take) if @impact
+    end
+
+    def impact_of(file)
+      @impact[file].concat(Testbot::Impact.take) if @impact
     end
 
     def top_level?(group)

@@ -263,7 +263,7 @@ impl Live {
             RunEvent::InterruptedBeforeRun { doing, done } => self.interrupted_before_run(doing, done),
             RunEvent::RunFinished { .. } => self.say_fail_fast(true),
             // Warnings come worded, through `warn`; the summary shows the rest.
-            RunEvent::Coverage(_) | RunEvent::HostLost { .. } | RunEvent::RunOutput { .. } | RunEvent::Warning(_) | RunEvent::ProfileAsked { .. } => {}
+            RunEvent::Coverage(_) | RunEvent::Impact { .. } | RunEvent::HostLost { .. } | RunEvent::RunOutput { .. } | RunEvent::Warning(_) | RunEvent::ProfileAsked { .. } => {}
         }
     }
 
