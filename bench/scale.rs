@@ -121,7 +121,7 @@ fn main() {
             let signals = testbot::signals::Signals::install().expect("listen for Ctrl-C");
             tokio::spawn(async move {
                 let mut emit = |event| reporter.record(event);
-                RunBuilder::new(&project, &policy).started(started).build(hosts).execute(&signals, &mut emit).await.map(|_| testbot::errors::exit_code_of(reporter.finish().verdict()))
+                RunBuilder::new(&project, &policy).started(started).build(hosts, testbot::fleet::Joining::none()).execute(&signals, &mut emit).await.map(|_| testbot::errors::exit_code_of(reporter.finish().verdict()))
             })
             .await
         })

@@ -47,6 +47,7 @@ impl RunOptions {
         self.display.status_level = resolved.status_level;
         self.display.final_status_level = resolved.final_status_level;
         self.display.failure_output = resolved.failure_output;
+        self.display.success_output = resolved.success_output;
         Ok(self)
     }
 }
@@ -64,7 +65,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     };
     let changed = super::impact::changed(&mut project, &inventory, options.project.changed.as_deref())?;
     if changed.is_some() && project.files.is_empty() { return Ok(Outcome::new(exit::PASSED)); }
-    project.framework.seed_random_order(&mut project.runner.runner_args);
+    options.display.documentation |= runner_args_for_the_run(&mut project);
     // A share of the suite (`--partition`) only reads the runtime history and the failures log:
     // its own times must not change the plan of the shares after it (they may run one after
     // another in this checkout). And which files are its own is known only once it is planned.
@@ -112,6 +113,13 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     }
 }
 
+/// The runner's arguments as the run gives them: one seed for a random order, and the
+/// framework's own documentation format taken out (true: it was asked for; testbot shows its own).
+fn runner_args_for_the_run(project: &mut Project) -> bool {
+    project.framework.seed_random_order(&mut project.runner.runner_args);
+    project.framework.take_documentation_format(&mut project.runner.runner_args)
+}
+
 /// The hosts made ready (`fleet`), then the run on them (`run`). The support files and slot
 /// leases live until the run has ended.
 async fn prepare_and_run(
@@ -125,8 +133,9 @@ async fn prepare_and_run(
     let Some(fleet) = fleet::prepare(project, inventory, signals, emit).await.map_err(run::Error::from)? else {
         return Ok(Ended::Interrupted);
     };
-    let fleet::Fleet { hosts, keep } = fleet;
-    let runner = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref()).started(started).build(hosts);
+    let fleet::Fleet { hosts, keep, joining } = fleet;
+    let runner = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref())
+        .before_slot(inventory.hooks.before_slot.as_deref().filter(|_| !project.preload)).started(started).build(hosts, joining);
     let ended = runner.execute(signals, emit).await;
     drop(keep);
     Ok(ended?)

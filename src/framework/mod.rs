@@ -97,6 +97,12 @@ pub trait TestFramework: Sync {
     /// Before a run: arguments that ask for a random order without a seed get one seed for the
     /// whole run, so that every batch orders as the run shows.
     fn seed_random_order(&self, _args: &mut Vec<String>) {}
+    /// Before a run: takes out of the arguments the runner's own one-line-per-example format
+    /// (RSpec's `--format documentation`), which every batch would print with its own summary;
+    /// true when there was one, and testbot shows its own documentation view instead.
+    fn take_documentation_format(&self, _args: &mut Vec<String>) -> bool {
+        false
+    }
 
     /// Its own Ruby files (name, contents), written beside the run with the shared ones.
     fn ruby_files(&self) -> &'static [(&'static str, &'static str)];

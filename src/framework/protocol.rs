@@ -13,6 +13,9 @@ pub enum Event {
     Hello,
     /// `seed`: the runner orders at random with this seed (RSpec's `--order random`).
     Start { count: u64, seed: Option<u64> },
+    /// The runner was asked for a profile of its `count` slowest examples (RSpec's `--profile N`):
+    /// testbot builds one for the whole run, and the runner prints none of its own.
+    Profile { count: u64 },
     File { file: String },
     /// An example began: what a hang or a crash is blamed on.
     ExampleStarted { file: String, description: String, location: String },
@@ -135,6 +138,7 @@ impl Event {
                 location: w.location.ok_or_else(|| need("loc"))?,
             },
             "start" => Event::Start { count: w.count.ok_or_else(|| need("count"))?, seed: w.seed },
+            "profile" => Event::Profile { count: w.count.ok_or_else(|| need("count"))? },
             "file" => Event::File { file: w.file.ok_or_else(|| need("f"))? },
             "ex" => Event::Example {
                 file: w.file.ok_or_else(|| need("f"))?,

@@ -80,6 +80,8 @@ pub struct Profile {
     pub final_status_level: Option<String>,
     /// One of `FAILURE_OUTPUTS`.
     pub failure_output: Option<String>,
+    /// One of `FAILURE_OUTPUTS`: when a passing file's output is shown.
+    pub success_output: Option<String>,
 }
 
 /// The names of the status levels (`--status-level`'s values).
@@ -100,6 +102,7 @@ impl Profile {
             status_level: self.status_level.clone().or_else(|| below.status_level.clone()),
             final_status_level: self.final_status_level.clone().or_else(|| below.final_status_level.clone()),
             failure_output: self.failure_output.clone().or_else(|| below.failure_output.clone()),
+            success_output: self.success_output.clone().or_else(|| below.success_output.clone()),
         }
     }
 }

@@ -51,7 +51,7 @@ pub(super) const PROFILE_KEYS: &[&str] = &[
     "report_json",
     "status_level",
     "final_status_level",
-    "failure_output",
+    "failure_output", "success_output",
 ];
 
 #[derive(Debug, serde::Deserialize)]
@@ -157,6 +157,7 @@ pub(super) struct RawProfile {
     pub status_level: Option<RawValue>,
     pub final_status_level: Option<RawValue>,
     pub failure_output: Option<RawValue>,
+    pub success_output: Option<RawValue>,
 }
 
 /// How a value of the wrong type is described in messages:

@@ -63,6 +63,8 @@ pub struct Aggregate {
     /// Every batch, in the order they ended: which files ran together, in which order, with
     /// which seed.
     pub batches: Vec<BatchRecord>,
+    /// `--profile N` given to the runners: the summary lists the run's N slowest examples and files.
+    pub profile: Option<usize>,
     /// `[project] command`: what the rerun lines start with instead of the framework's runner.
     pub runner_command: Option<String>,
     /// `--record-impact`: what each file ran, and the boot set.
@@ -152,6 +154,11 @@ impl Aggregator {
                     batch.seed = Some(*seed);
                 }
             }
+            RunEvent::HostJoined { slots } => {
+                self.agg.slots.extend(slots.iter().cloned());
+                self.agg.busy.extend(slots.iter().map(|s| (s.id, 0.0)));
+            }
+            RunEvent::ProfileAsked { examples } => self.agg.profile = self.agg.profile.max(Some(*examples)),
             RunEvent::BatchFinished { slot, seconds } => self.batch_finished(*slot, *seconds),
             RunEvent::RunOutput { text, .. } => self.run_output(text),
             RunEvent::Coverage(report) => self.agg.coverage = Some(report.clone()),
@@ -170,6 +177,8 @@ impl Aggregator {
             RunEvent::Warning(_)
             | RunEvent::InterruptedBeforeRun { .. }
             | RunEvent::ExampleFinished { .. }
+            | RunEvent::Output { .. }
+            | RunEvent::Setup(_)
             | RunEvent::FileRetrying { .. } => {}
         }
     }

@@ -74,7 +74,15 @@ pub struct ReportConfig {
 impl DisplayOptions {
     /// The live display's share of the options.
     pub(crate) fn live(&self) -> LiveOptions {
-        LiveOptions { status_level: self.status_level, failure_output: self.failure_output, slow_after: self.slow_after, heartbeat: self.heartbeat }
+        LiveOptions {
+            // A line per example goes under its file's line: documentation shows every file's.
+            status_level: self.status_level.or(self.documentation.then_some(StatusLevel::Pass)),
+            failure_output: self.failure_output,
+            success_output: self.success_output,
+            documentation: self.documentation,
+            slow_after: self.slow_after,
+            heartbeat: self.heartbeat,
+        }
     }
 
     /// The final summary's share of the options.
@@ -82,6 +90,7 @@ impl DisplayOptions {
         Final {
             level: self.final_status_level,
             details: self.failure_output.at_the_end(),
+            success_output: self.success_output.at_the_end(),
             slow_after: self.slow_after,
             batches: self.verbose_rerun,
             annotations: self.annotations,

@@ -51,6 +51,8 @@ pub struct Policy {
     pub file_timeout: Option<Duration>,
     /// Knobs for tests and benchmarks, from the environment.
     pub knobs: Knobs,
+    /// `--no-capture`: every line the runners print is sent on as it comes (`RunEvent::Output`).
+    pub no_capture: bool,
 }
 
 impl Policy {

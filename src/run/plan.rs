@@ -16,6 +16,8 @@ pub(super) struct Limits {
     pub(super) history: HashMap<String, f64>,
     /// How long a fork or preload server may take to take a batch (`Knobs::server_start`).
     pub(super) server_start: std::time::Duration,
+    /// `--no-capture`: a batch sends each line of output on as it comes.
+    pub(super) no_capture: bool,
 }
 
 impl Limits {
@@ -76,6 +78,7 @@ impl Workload {
             floor: policy.file_timeout.map(|d| d.as_secs_f64()),
             history: estimates.iter().filter_map(|e| history.get(&e.path).map(|s| (e.path.clone(), s))).collect(),
             server_start: policy.knobs.server_start,
+            no_capture: policy.no_capture,
         });
         let defaults = if forking { Tuning::forked() } else { Tuning::default() };
         let tuning = policy.knobs.tuning.over(defaults);

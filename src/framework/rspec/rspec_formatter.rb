@@ -18,7 +18,7 @@ module Testbot
     RSpec::Core::Formatters.register self,
       :start, :example_group_started, :example_group_finished,
       :example_started, :example_passed, :example_failed, :example_pending,
-      :message, :dump_summary, :close
+      :message, :dump_profile, :dump_summary, :close
 
     class << self
       attr_accessor :current
@@ -89,7 +89,15 @@ module Testbot
       seed = config.seed if config.seed && config.seed_used?
       @shared_locations = nil
       emit(e: 'start', count: notification.count, seed: seed)
+      # `--profile N` (from the command line, `.rspec`, SPEC_OPTS or `config.profile_examples`):
+      # testbot builds one profile for the whole run from the example events. RSpec adds its own
+      # profile formatter only when no formatter takes `dump_profile`; this one does, and prints
+      # nothing, so no batch prints a partial list.
+      profile = config.profile_examples
+      emit(e: 'profile', count: profile) if profile.is_a?(Integer) && profile.positive?
     end
+
+    def dump_profile(_notification); end
 
 
     def example_group_started(notification)
@@ -135,6 +143,7 @@ module Testbot
       text = notification.message.to_s
       error = @error_next
       @error_next = false
+      return if !error && split_run_options?(text)
       if error && @loading
         @load_failed = true
         method, file = @loading
@@ -167,6 +176,14 @@ module Testbot
     end
 
     private
+
+    # `Run options: include {:ids=>…}` (or `:locations`): the pieces of files testbot gave this
+    # batch, different in every batch that ran part of a file; not the suite's own options.
+    def split_run_options?(text)
+      return false unless text.start_with?('Run options:')
+      rules = RSpec.world.filter_manager.inclusions.rules
+      rules.key?(:ids) || rules.key?(:locations)
+    end
 
     # RSpec's own rerun argument (`rerun_argument_for` in its summary): the example's line, or
     # its id (`./spec/a_spec.rb[1:1:6]`) when other examples share that line (defined in a loop).

@@ -213,10 +213,9 @@ impl BatchTracker {
             Event::PreloadReady | Event::ForkReady => {}
             Event::Start { seed, .. } => {
                 self.started = true;
-                if let Some(seed) = seed {
-                    events.push(RunEvent::BatchSeed { slot: self.slot.id, seed });
-                }
+                events.extend(seed.map(|seed| RunEvent::BatchSeed { slot: self.slot.id, seed }));
             }
+            Event::Profile { count } => events.push(RunEvent::ProfileAsked { examples: count as usize }),
             Event::ExampleStarted { file: f, description: d, location: loc } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
