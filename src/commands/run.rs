@@ -86,6 +86,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         selection: Some(selection_text(&options.project)),
         impact_map: super::impact::output(&project, whole_suite && every_file(&options.project)),
         changed,
+        flaky_log: whole_suite.then(|| crate::history::flaky::path(&project.runtime_log, project.framework)),
+        quarantine: (inventory.project.quarantine.clone(), inventory.project.quarantine_passes),
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.
@@ -183,6 +185,15 @@ fn check_outputs(options: &RunOptions, whole_suite: bool) -> Result<(), Error> {
 }
 
 /// `testbot list`: what a run with the same arguments would run, from the same selection and plan.
+/// `testbot flaky`: the flaky record, worst first.
+pub fn flaky(location: &Location, options: &project::Options, json: bool) -> Result<Outcome, Error> {
+    let (root, inventory, _) = setup_below(location, settings::invocation(false))?;
+    let project = Project::resolve(&root, &inventory, options)?;
+    let record = crate::history::flaky::load(&crate::history::flaky::path(&project.runtime_log, project.framework));
+    crate::report::print_flaky(&record, json);
+    Ok(Outcome::new(exit::PASSED))
+}
+
 pub fn list(location: &Location, options: &project::Options, partition: Option<(usize, usize)>) -> Result<Outcome, Error> {
     let (root, inventory, below) = setup_below(location, settings::invocation(false))?;
     let options = project::Options { paths: paths_below(below.as_deref(), options.paths.clone()), ..options.clone() };
