@@ -84,6 +84,10 @@ fn a_quarantined_failure_keeps_the_build_green_and_any_other_failure_turns_it_re
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains(r#"<skipped message="QUARANTINED: "#), "{xml}");
     assert!(xml.contains(r#"failures="0""#), "{xml}");
+    // `report merge` of the report keeps the run's verdict: the failure is marked quarantined.
+    let merged = p.testbot(["report", "merge", report.to_str().unwrap()]).run();
+    merged.assert_exit(0);
+    merged.assert_output_contains("1 quarantined");
     // Another failure fails the run, the quarantined one still said apart.
     p.write("spec/other_spec.rb", "RSpec.describe \"other\" do\n  it(\"fails\") { expect(1).to eq(2) }\nend\n");
     let run = p.testbot(["-n", "1"]).run();

@@ -24,6 +24,11 @@ impl Quarantine {
         Quarantine { entries, passes_to_leave }
     }
 
+    /// More entries (`report merge`: the examples each report marks quarantined).
+    pub fn extend(&mut self, entries: &[String]) {
+        self.entries.extend(Quarantine::new(entries, 0).entries);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
