@@ -65,9 +65,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let changed = super::impact::changed(&mut project, &inventory, options.project.changed.as_deref())?;
     if changed.is_some() && project.files.is_empty() { return Ok(Outcome::new(exit::PASSED)); }
     project.framework.seed_random_order(&mut project.runner.runner_args);
-    // A share of the suite (`--partition`) only reads the runtime history and the failures log:
-    // its own times must not change the plan of the shares after it (they may run one after
-    // another in this checkout). And which files are its own is known only once it is planned.
+    // A `--partition` share only reads the histories (runtime and failures logs, flaky record): see `Policy::whole_suite`.
     let whole_suite = options.policy.whole_suite();
     check_outputs(&options, whole_suite)?;
     let policy = Policy { knobs: settings::knobs()?, ..options.policy.clone() };
