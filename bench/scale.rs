@@ -109,6 +109,8 @@ fn main() {
         selection: None,
         impact_map: None,
         changed: None,
+        flaky_log: None,
+        quarantine: (Vec::new(), 5),
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");

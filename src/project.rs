@@ -190,11 +190,12 @@ impl Project {
     }
 
     /// The files testbot itself writes into the project after a run (the runtime log, the
-    /// examples log, the last failures), which the hosts never read: the sync leaves them out,
+    /// examples log, the last failures, the flaky record), which the hosts never read: the sync leaves them out,
     /// or every run would find a host out of date by them.
     pub fn own_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.runtime_log.clone(), crate::history::failures::path(&self.runtime_log, self.framework), self.impact_map()];
         files.extend(self.examples_log());
+        files.push(crate::history::flaky::path(&self.runtime_log, self.framework));
         files
     }
 

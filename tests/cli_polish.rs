@@ -306,7 +306,7 @@ fn the_man_page_names_no_other_page_and_lists_each_commands_options() {
     assert!(refs.iter().all(|r| *r == "testbot"), "pages that do not exist: {refs:?}\n{page}");
     assert!(!page.contains(".SH SUBCOMMANDS"), "{page}");
     // Every command, with its own options where it has some.
-    for command in ["run", "hosts", "init", "exec", "report merge", "sync", "list", "completions", "man"] {
+    for command in ["run", "hosts", "init", "exec", "report merge", "sync", "list", "flaky", "completions", "man"] {
         assert!(page.contains(&format!("\\fBtestbot {command}\\fR")), "`testbot {command}` missing:\n{page}");
     }
     let merge = page.split("\\fBtestbot report merge\\fR").nth(1).unwrap().split("\\fBtestbot sync\\fR").next().unwrap();

@@ -411,7 +411,7 @@ fn testbots_own_history_stays_behind_so_an_unchanged_tree_is_up_to_date_after_a_
     let first = p.testbot(args.clone()).env("XDG_CACHE_HOME", p.outside("cache")).run();
     first.assert_exit(1);
     // The run left its history in the project…
-    let own = ["tmp/testbot-runtime-rspec.log", "tmp/testbot-failures-rspec.txt", "tmp/testbot-examples-rspec.json"];
+    let own = ["tmp/testbot-runtime-rspec.log", "tmp/testbot-failures-rspec.txt", "tmp/testbot-examples-rspec.json", "tmp/testbot-flaky-rspec.json"];
     for file in own {
         assert!(p.path(file).is_file(), "{file} was not written\n{}", first.dump());
     }
@@ -425,6 +425,12 @@ fn testbots_own_history_stays_behind_so_an_unchanged_tree_is_up_to_date_after_a_
     // So after a second run (which rewrites the history) the hosts are still up to date.
     let second = p.testbot(args).env("XDG_CACHE_HOME", p.outside("cache")).run();
     second.assert_exit(1);
+    // The second run's sync found the first run's history, and left it behind too.
+    for i in 0..2 {
+        for file in own {
+            assert!(!remote(&bed, i).join(file).exists(), "{file} was shipped to host{} by the second run", i + 1);
+        }
+    }
     let after = sync(&p, &[]);
     after.assert_exit(0);
     assert!(line(&after, "host1").contains("up to date"), "{}", after.dump());

@@ -47,6 +47,9 @@ pub enum Command {
     /// Print the files a run would run (with `--partition K/N`: that share's), one a line with
     /// its expected seconds, and run nothing.
     List(ListArgs),
+    /// List the examples that passed only on a retry, across runs (tmp/testbot-flaky-<framework>.json),
+    /// worst first: how many runs each was flaky in, first and last seen.
+    Flaky(FlakyArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) to stdout,
     /// e.g. `testbot completions bash > ~/.local/share/bash-completion/completions/testbot`.
     Completions(CompletionsArgs),
@@ -81,6 +84,21 @@ pub struct ListArgs {
     #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
     pub changed: Option<String>,
     /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
+    #[arg(long, value_name = "FILE")]
+    pub runtime_log: Option<PathBuf>,
+    /// The test framework, as for a run: rspec, minitest, test-unit or cucumber.
+    #[arg(long, value_name = "NAME", value_parser = FrameworkName, hide_possible_values = true)]
+    pub framework: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct FlakyArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Print the record as JSON (the worst first), for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// The runtime history the record sits beside (default: tmp/testbot-runtime-<framework>.log).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
     /// The test framework, as for a run: rspec, minitest, test-unit or cucumber.

@@ -51,6 +51,10 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             };
             commands::list(&args.project.into(), &options, args.partition)
         }
+        Some(Command::Flaky(args)) => {
+            let options = project::Options { runtime_log: args.runtime_log, framework: args.framework, ..Default::default() };
+            commands::flaky(&args.project.into(), &options, args.json)
+        }
         Some(Command::Completions(args)) => man::completions(args),
         Some(Command::Man) => man::man(),
         None => {

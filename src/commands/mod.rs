@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 pub use hosts::{exec, hosts, sync, ExecOptions};
 pub use report::{merge, MergeOptions};
-pub use run::{list, run, RunOptions};
+pub use run::{flaky, list, run, RunOptions};
 
 /// What a finished command tells `main`.
 pub struct Outcome {

@@ -66,9 +66,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let changed = super::impact::changed(&mut project, &inventory, options.project.changed.as_deref())?;
     if changed.is_some() && project.files.is_empty() { return Ok(Outcome::new(exit::PASSED)); }
     options.display.documentation |= runner_args_for_the_run(&mut project);
-    // A share of the suite (`--partition`) only reads the runtime history and the failures log:
-    // its own times must not change the plan of the shares after it (they may run one after
-    // another in this checkout). And which files are its own is known only once it is planned.
+    // A `--partition` share only reads the histories (runtime and failures logs, flaky record): see `Policy::whole_suite`.
     let whole_suite = options.policy.whole_suite();
     check_outputs(&options, whole_suite)?;
     let policy = Policy { knobs: settings::knobs()?, ..options.policy.clone() };
@@ -87,6 +85,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         selection: Some(selection_text(&options.project)),
         impact_map: super::impact::output(&project, whole_suite && every_file(&options.project)),
         changed,
+        flaky_log: whole_suite.then(|| crate::history::flaky::path(&project.runtime_log, project.framework)),
+        quarantine: (inventory.project.quarantine.clone(), inventory.project.quarantine_passes),
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.
@@ -192,6 +192,15 @@ fn check_outputs(options: &RunOptions, whole_suite: bool) -> Result<(), Error> {
 }
 
 /// `testbot list`: what a run with the same arguments would run, from the same selection and plan.
+/// `testbot flaky`: the flaky record, worst first.
+pub fn flaky(location: &Location, options: &project::Options, json: bool) -> Result<Outcome, Error> {
+    let (root, inventory, _) = setup_below(location, settings::invocation(false))?;
+    let project = Project::resolve(&root, &inventory, options)?;
+    let record = crate::history::flaky::load(&crate::history::flaky::path(&project.runtime_log, project.framework));
+    crate::report::print_flaky(&record, json);
+    Ok(Outcome::new(exit::PASSED))
+}
+
 pub fn list(location: &Location, options: &project::Options, partition: Option<(usize, usize)>) -> Result<Outcome, Error> {
     let (root, inventory, below) = setup_below(location, settings::invocation(false))?;
     let options = project::Options { paths: paths_below(below.as_deref(), options.paths.clone()), ..options.clone() };

@@ -4,6 +4,7 @@
 
 pub mod examples_log;
 pub mod failures;
+pub mod flaky;
 pub mod impact;
 pub mod runtime_log;
 

@@ -13,6 +13,7 @@
 //! Errors point at the offending key or value (`InventoryError::Invalid`).
 
 mod error;
+mod list_keys;
 mod paths;
 mod raw;
 mod validate;
@@ -161,6 +162,12 @@ pub struct ProjectSettings {
     /// `[[project.group]]`: each a list of globs whose files share runner processes only with
     /// each other (never with another group's files or ungrouped files).
     pub groups: Vec<Vec<String>>,
+    /// `[project] quarantine`: examples (`path:LINE` or `path[ID]`, a leading `./` optional) that
+    /// still run but whose failures do not fail the run.
+    pub quarantine: Vec<String>,
+    /// `[project] quarantine_passes`: clean runs in a row after which a quarantined example is
+    /// ready to leave the quarantine. Default 5.
+    pub quarantine_passes: usize,
 }
 
 /// `[local]`: this machine.
@@ -252,6 +259,8 @@ impl Default for ProjectSettings {
             fork: true,
             isolate: Vec::new(),
             groups: Vec::new(),
+            quarantine: Vec::new(),
+            quarantine_passes: 5,
         }
     }
 }

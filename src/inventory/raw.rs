@@ -19,6 +19,7 @@ use std::marker::PhantomData;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::{Spanned, Value};
+pub(super) use super::list_keys::*;
 
 /// A leaf value with its byte span in the source.
 pub(super) type RawValue = Spanned<Value>;
@@ -27,7 +28,7 @@ pub(super) type RawValue = Spanned<Value>;
 /// below (serde reports them in that order in its "unknown field" message,
 /// which `error::unknown_key` matches against these lists).
 pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks", "profile", "impact"];
-pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group"];
+pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group", "quarantine", "quarantine_passes"];
 pub(super) const GROUP_KEYS: &[&str] = &["files"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots", "allow_many_slots"];
 pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots", "allow_many_slots"];
@@ -81,6 +82,8 @@ pub(super) struct RawProject {
     pub fork: Option<RawValue>,
     pub isolate: Option<StrList<IsolateKey>>,
     pub group: Option<Vec<Spanned<Section<RawGroup>>>>,
+    pub quarantine: Option<StrList<QuarantineKey>>,
+    pub quarantine_passes: Option<RawValue>,
 }
 
 /// A `[[project.group]]` entry: files that share runner processes only with each other.
@@ -410,40 +413,6 @@ impl<'de> Visitor<'de> for EnvVisitor {
 
 // ---------------------------------------------------------------------------
 // Lists of strings (`exclude`, `include`): elements keep their spans.
-
-pub(super) trait KeyName {
-    const NAME: &'static str;
-}
-
-#[derive(Debug)]
-pub(super) struct ExcludeKey;
-impl KeyName for ExcludeKey {
-    const NAME: &'static str = "exclude";
-}
-
-#[derive(Debug)]
-pub(super) struct IsolateKey;
-impl KeyName for IsolateKey {
-    const NAME: &'static str = "isolate";
-}
-
-#[derive(Debug)]
-pub(super) struct IgnoreKey;
-impl KeyName for IgnoreKey {
-    const NAME: &'static str = "ignore";
-}
-
-#[derive(Debug)]
-pub(super) struct FilesKey;
-impl KeyName for FilesKey {
-    const NAME: &'static str = "files";
-}
-
-#[derive(Debug)]
-pub(super) struct IncludeKey;
-impl KeyName for IncludeKey {
-    const NAME: &'static str = "include";
-}
 
 #[derive(Debug)]
 pub(super) struct StrList<K> {

@@ -142,6 +142,8 @@ fn full_config_parses_to_expected_values() {
             fork: false,
             isolate: vec!["spec/serial/**".into()],
             groups: vec![vec!["spec/model".into()], vec!["spec/extensions".into(), "spec/plugins/**".into()]],
+            quarantine: Vec::new(),
+            quarantine_passes: 5,
         },
         local: LocalSettings {
             slots: Some(Slots::Count(4)),
@@ -646,6 +648,19 @@ fn a_group_needs_files_and_isolate_needs_a_list() {
 }
 
 #[test]
+fn quarantine_entries_name_one_example_each() {
+    let inv = ok("[project]\nquarantine = [\"spec/a_spec.rb:12\", \"./spec/b_spec.rb[1:2]\"]\nquarantine_passes = 3\n");
+    assert_eq!(inv.project.quarantine, ["spec/a_spec.rb:12", "spec/b_spec.rb[1:2]"]);
+    assert_eq!(inv.project.quarantine_passes, 3);
+    let message = err("[project]\nquarantine = [\n  \"spec/a_spec.rb:12\",\n  \"spec/b_spec.rb\",\n]\n");
+    assert!(message.starts_with("testbot.toml:4:3: `quarantine` entry \"spec/b_spec.rb\" does not name one example: write `path:LINE`"), "{message}");
+    let message = err("[project]\nquarantine = \"spec/a_spec.rb:1\"\n");
+    assert!(message.starts_with("testbot.toml:2:14: `quarantine` must be an array of strings"), "{message}");
+    let message = err("[project]\nquarantine_passes = 0\n");
+    assert!(message.starts_with("testbot.toml:2:21: `quarantine_passes` must be a whole number from 1 to 1000"), "{message}");
+}
+
+#[test]
 fn multi_line_spans_are_underlined_to_the_end_of_the_first_line() {
     let text = "[sync]\nexclude = [\n  \"log\",\n  1,\n]\n";
     assert_eq!(
@@ -700,7 +715,7 @@ fn unknown_keys_at_every_level() {
         at(
             2,
             1,
-            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`, `exclude`, `fork`, `isolate`, `group`"
+            "unknown key `runner` in [project]; expected one of `framework`, `pattern`, `command`, `bundler`, `env`, `preload`, `exclude`, `fork`, `isolate`, `group`, `quarantine`, `quarantine_passes`"
         )
     );
     assert_eq!(

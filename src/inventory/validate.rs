@@ -5,6 +5,7 @@
 //! checks happen to run.
 
 mod profile;
+mod quarantine;
 mod values;
 
 use std::collections::HashMap;
@@ -136,6 +137,8 @@ impl Checker<'_> {
         let fork = raw.fork.and_then(|v| self.boolean("fork", &v)).unwrap_or(true);
         let isolate = raw.isolate.map(|l| self.strings("isolate", l)).unwrap_or_default();
         let groups = raw.group.unwrap_or_default().into_iter().filter_map(|g| self.group(g)).collect();
+        let quarantine = raw.quarantine.map(|l| self.quarantine(l)).unwrap_or_default();
+        let quarantine_passes = raw.quarantine_passes.and_then(|v| self.positive("quarantine_passes", &v, 1000)).unwrap_or(5);
         ProjectSettings {
             framework,
             pattern,
@@ -147,6 +150,8 @@ impl Checker<'_> {
             fork,
             isolate,
             groups,
+            quarantine,
+            quarantine_passes,
         }
     }
 

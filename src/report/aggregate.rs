@@ -69,6 +69,11 @@ pub struct Aggregate {
     pub runner_command: Option<String>,
     /// `--record-impact`: what each file ran, and the boot set.
     pub impact: crate::history::impact::Recorded,
+    /// `[project] quarantine`: examples whose failures do not fail the run.
+    pub quarantine: super::quarantine::Quarantine,
+    /// Quarantined examples whose last runs (`quarantine_passes` of them) all passed cleanly,
+    /// as the flaky record has them after this run.
+    pub ready_to_leave: Vec<String>,
     /// `--changed`: what was selected, and why.
     pub changed: Option<crate::history::impact::select::Selection>,
 }

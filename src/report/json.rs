@@ -2,6 +2,7 @@
 //! (checked against real reports by tests/report_schema.rs); `VERSION` changes when a field
 //! changes meaning or goes away, not when one is added.
 
+use super::quarantine::Quarantine;
 use super::{Aggregate, Totals};
 use crate::events::{ExampleStatus, FileStatus};
 use crate::framework::Framework;
@@ -87,7 +88,10 @@ struct JsonTotals {
     files: usize,
     files_run: usize,
     examples: usize,
+    /// Failed examples that fail the run (the quarantined ones are not counted here).
     failures: usize,
+    /// Failed examples in `[project] quarantine`: they do not fail the run.
+    quarantined: usize,
     pending: usize,
     errors_outside_examples: usize,
     errored_files: usize,
@@ -119,19 +123,19 @@ struct JsonFile<'a> {
 
 /// The files, each turned into its JSON form as it is written: at 20,000 files and 130,000
 /// examples a copy of them all first would be megabytes touched for nothing.
-struct Files<'a>(&'a [crate::events::FileReport]);
+struct Files<'a>(&'a [crate::events::FileReport], &'a Quarantine);
 
 impl Serialize for Files<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(JsonFile::of))
+        s.collect_seq(self.0.iter().map(|f| JsonFile::of(f, self.1)))
     }
 }
 
-struct Results<'a>(&'a [crate::events::ExampleResult]);
+struct Results<'a>(&'a crate::events::FileReport, &'a Quarantine);
 
 impl Serialize for Results<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|e| JsonExample {
+        s.collect_seq(self.0.examples.iter().map(|e| JsonExample {
             description: &e.description,
             location: &e.location,
             line: e.line,
@@ -141,12 +145,13 @@ impl Serialize for Results<'_> {
             id: e.id.as_deref(),
             backtrace: &e.backtrace,
             earlier_failures: &e.earlier_failures,
+            quarantined: self.1.holds(&self.0.path, e),
         }))
     }
 }
 
 impl<'a> JsonFile<'a> {
-    fn of(f: &'a crate::events::FileReport) -> JsonFile<'a> {
+    fn of(f: &'a crate::events::FileReport, quarantine: &'a Quarantine) -> JsonFile<'a> {
         JsonFile {
             path: &f.path,
             host: f.slot.as_ref().map(|s| &*s.host),
@@ -160,7 +165,7 @@ impl<'a> JsonFile<'a> {
             error: f.error.as_ref().map(|e| e.message()),
             error_kind: f.error.as_ref().map(|e| e.kind()),
             host_slot: f.slot.as_ref().map(|s| s.host_slot),
-            results: Results(&f.examples),
+            results: Results(f, quarantine),
         }
     }
 }
@@ -181,6 +186,9 @@ struct JsonExample<'a> {
     backtrace: &'a [String],
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     earlier_failures: &'a [String],
+    /// In `[project] quarantine`: a failure of it does not fail the run.
+    #[serde(skip_serializing_if = "is_false")]
+    quarantined: bool,
 }
 
 #[derive(Serialize)]
@@ -195,6 +203,9 @@ struct JsonFailure<'a> {
     message: &'a str,
     /// The failure's backtrace (empty for a flaky example's earlier failure: only its message is kept).
     backtrace: &'a [String],
+    /// In `[project] quarantine`: this failure does not fail the run.
+    #[serde(skip_serializing_if = "is_false")]
+    quarantined: bool,
 }
 
 #[derive(Serialize)]
@@ -230,12 +241,13 @@ pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut i
             files_run: totals.files_run,
             examples: totals.examples,
             failures: totals.failures,
+            quarantined: totals.quarantined,
             pending: totals.pending,
             errors_outside_examples: totals.errors_outside_examples,
             errored_files: totals.errored_files,
             flaky: totals.flaky,
         },
-        files: Files(&agg.files),
+        files: Files(&agg.files, &agg.quarantine),
         failures: failures(agg),
         flaky: flaky(agg),
         errors_outside_examples: errors(agg),
@@ -279,6 +291,7 @@ fn failures(agg: &Aggregate) -> Vec<JsonFailure<'_>> {
             description: &e.description,
             message: e.message.as_deref().unwrap_or(""),
             backtrace: &e.backtrace,
+            quarantined: agg.quarantine.holds(&f.path, e),
         })
         .collect()
 }
@@ -296,6 +309,7 @@ fn flaky(agg: &Aggregate) -> Vec<JsonFailure<'_>> {
             description: &e.description,
             message: e.earlier_failures.first().map(String::as_str).unwrap_or(""),
             backtrace: &[],
+            quarantined: agg.quarantine.holds(&f.path, e),
         })
         .collect()
 }
@@ -338,6 +352,10 @@ fn hosts(agg: &Aggregate) -> Vec<JsonHost> {
         h.busy_seconds = round(h.busy_seconds);
     }
     hosts
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -81,6 +81,9 @@ struct Example {
     backtrace: Vec<String>,
     #[serde(default)]
     earlier_failures: Vec<String>,
+    /// In the run's `[project] quarantine`: the merge excuses its failure as the run did.
+    #[serde(default)]
+    quarantined: bool,
 }
 
 #[derive(Deserialize)]
@@ -292,9 +295,11 @@ fn add(agg: &mut Aggregate, report: Report, (path, source): (&str, &str), next_s
     agg.stopped = agg.stopped.or(stop_of(&report));
     let ids = add_slots(agg, &report, source, next_slot);
     agg.warnings.extend(report.warnings.into_iter().map(|w| format!("{path}: {w}")));
+    let mut quarantined = Vec::new();
     for file in report.files {
-        agg.files.push(file_report(file, &ids, path)?);
+        agg.files.push(file_report(file, &ids, path, &mut quarantined)?);
     }
+    agg.quarantine.extend(&quarantined);
     // Load errors come back with their files; the rest were errors outside any file.
     for e in report.errors_outside_examples.into_iter().filter(|e| e.path.is_none()) {
         agg.batch_errors.push(BatchError { slot: None, message: e.message, output: String::new() });
@@ -339,8 +344,16 @@ fn add_slots(agg: &mut Aggregate, report: &Report, source: &str, next_slot: &mut
 }
 
 /// A file of the report (`path`) as the run reported it; it keeps its host and slot number.
-fn file_report(file: File, ids: &HashMap<(String, usize), SlotInfo>, path: &str) -> Result<FileReport, MergeError> {
+/// The examples the report marks quarantined go to `quarantined`, as `path[id]` or `path:line`.
+fn file_report(file: File, ids: &HashMap<(String, usize), SlotInfo>, path: &str, quarantined: &mut Vec<String>) -> Result<FileReport, MergeError> {
     let results = file.results.ok_or_else(|| MergeError::Old { path: path.to_string() })?;
+    for e in results.iter().filter(|e| e.quarantined) {
+        match (&e.id, e.line) {
+            (Some(id), _) => quarantined.push(format!("{}[{id}]", file.path)),
+            (None, Some(line)) => quarantined.push(format!("{}:{line}", file.path)),
+            (None, None) => {}
+        }
+    }
     let slot = file.host.map(|host| {
         let k = file.host_slot.or(file.slot).unwrap_or(1);
         ids.get(&(host.clone(), k)).cloned().unwrap_or_else(|| SlotInfo { id: 0, host: Arc::from(host.as_str()), host_slot: k })

@@ -13,6 +13,7 @@ mod aggregate;
 mod annotations;
 mod command_output;
 mod details;
+mod flaky;
 mod impact;
 pub mod escapes;
 pub mod hosts;
@@ -21,6 +22,7 @@ mod junit;
 mod live;
 pub mod merge;
 mod outputs;
+mod quarantine;
 mod status_level;
 mod style;
 mod summary;
@@ -32,6 +34,7 @@ mod words;
 
 pub use aggregate::{Aggregate, BatchError, BatchRecord};
 pub use command_output::{print_completions, print_exec, print_hosts, print_init, print_list, print_note, print_sync};
+pub use flaky::print_flaky;
 pub use impact::{print_changed, print_changed_list};
 pub use outputs::{check_output, ImpactOutput, OutputError};
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};
@@ -69,6 +72,10 @@ pub struct ReportConfig {
     pub impact_map: Option<outputs::ImpactOutput>,
     /// `--changed`: what it selected, and why.
     pub changed: Option<crate::history::impact::select::Selection>,
+    /// Where flaky and quarantined examples are recorded across runs; None: nowhere.
+    pub flaky_log: Option<PathBuf>,
+    /// `[project] quarantine` and `quarantine_passes`.
+    pub quarantine: (Vec<String>, usize),
 }
 
 impl DisplayOptions {
@@ -117,6 +124,7 @@ impl Reporter {
             no_tests: config.no_tests,
             selection: config.selection,
             changed: config.changed,
+            quarantine: quarantine::Quarantine::new(&config.quarantine.0, config.quarantine.1),
             ..Aggregate::default()
         };
         let files = OutputFiles {
@@ -126,12 +134,15 @@ impl Reporter {
             examples_log: config.examples_log,
             failures_log: config.failures_log,
             impact_map: config.impact_map,
+            flaky_log: config.flaky_log,
         };
+        let live = Display::new(config.display.live(), Screen::terminal());
+        live.set_quarantine(agg.quarantine.clone());
         Reporter {
             framework: config.framework,
             files,
             aggregator: Aggregator::new(agg),
-            live: Display::new(config.display.live(), Screen::terminal()),
+            live,
             summary: config.display.summary(),
         }
     }
@@ -182,7 +193,7 @@ impl Reporter {
         let Reporter { framework, files, aggregator, mut live, summary } = self;
         let mut agg = aggregator.finish();
         files.write_reports(framework, &mut agg);
-        for warning in files.write_histories(framework, &agg) {
+        for warning in files.write_histories(framework, &agg).into_iter().chain(files.write_flaky_record(&mut agg)) {
             live.warn(&warning);
         }
         let totals = Totals::of(&agg);
@@ -221,7 +232,7 @@ pub fn merge_json_reports(
     for warning in &agg.warnings {
         live.warn(warning);
     }
-    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None, impact_map: None };
+    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None, impact_map: None, flaky_log: None };
     let reporter = Reporter { framework, files, aggregator: Aggregator::new(agg), live, summary: options.summary() };
     Ok(reporter.finish())
 }

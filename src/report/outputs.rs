@@ -5,7 +5,7 @@ use super::aggregate::Aggregate;
 use super::totals::Totals;
 use super::{json, junit};
 use crate::framework::Framework;
-use crate::history::{examples_log, failures, runtime_log};
+use crate::history::{examples_log, failures, flaky, runtime_log};
 use crate::events::Stop;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,8 @@ pub struct OutputFiles {
     pub failures_log: Option<(PathBuf, PathBuf)>,
     /// `--record-impact`: where the impact map is merged, and how.
     pub impact_map: Option<ImpactOutput>,
+    /// Where flaky (and quarantined) examples are recorded across runs (`history::flaky`).
+    pub flaky_log: Option<PathBuf>,
 }
 
 /// Where a recording run merges its impact map (`history::impact`).
@@ -83,6 +85,35 @@ impl OutputFiles {
         }
         warnings
     }
+
+    /// The flaky record with this run merged in, and the quarantined examples it says are ready
+    /// to leave the quarantine (`agg.ready_to_leave`); a warning when it cannot be written. Not
+    /// after an interrupted run, as the failures log.
+    pub fn write_flaky_record(&self, agg: &mut Aggregate) -> Option<String> {
+        let path = self.flaky_log.as_ref().filter(|_| agg.stopped != Some(Stop::Interrupted))?;
+        let mut record = flaky::load(path);
+        let today = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let quarantine = &agg.quarantine;
+        record.merge(&agg.files, &|file, ex| quarantine.holds(file, ex), &today[..10]);
+        agg.ready_to_leave = ready_to_leave(&record, agg);
+        let text = flaky::render(&record);
+        let written = write_file(path, &|out| std::io::Write::write_all(out, text.as_bytes()));
+        written.err().map(|err| format!("failed to write the flaky record to {}: {err}", path.display()))
+    }
+}
+
+/// The quarantined examples this run passed whose record has passed `passes_to_leave` runs in
+/// a row, by their rerun location.
+fn ready_to_leave(record: &flaky::Record, agg: &Aggregate) -> Vec<String> {
+    let quarantine = &agg.quarantine;
+    let passes = u32::try_from(quarantine.passes_to_leave).unwrap_or(u32::MAX);
+    agg.files
+        .iter()
+        .flat_map(|f| f.examples.iter().map(move |e| (f, e)))
+        .filter(|(f, e)| e.status == crate::events::ExampleStatus::Passed && quarantine.holds(&f.path, e))
+        .filter(|(f, e)| record.examples.get(&flaky::key(&f.path, e)).is_some_and(|entry| entry.clean_passes >= passes))
+        .map(|(_, e)| e.location.clone())
+        .collect()
 }
 
 /// The impact map on disk with this run's records merged in. A stopped run did not run every file.

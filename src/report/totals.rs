@@ -8,7 +8,10 @@ pub struct Totals {
     pub files: usize,
     pub files_run: usize,
     pub examples: usize,
+    /// Failed examples, not counting the quarantined ones.
     pub failures: usize,
+    /// Failed examples that `[project] quarantine` names: they do not fail the run.
+    pub quarantined: usize,
     pub pending: usize,
     pub errors_outside_examples: usize,
     pub errored_files: usize,
@@ -51,11 +54,13 @@ impl Totals {
             .iter()
             .filter(|f| matches!(f.error, Some(FileError::Load(_) | FileError::Crashed(_) | FileError::TimedOut(_))))
             .count();
+        let quarantined = agg.quarantine.failures(&agg.files);
         Totals {
             files: agg.total_files,
             files_run: agg.files.iter().filter(|f| !matches!(f.error, Some(FileError::NotRun(_)))).count(),
             examples: agg.files.iter().map(|f| f.examples.len()).sum(),
-            failures: count(&agg.files, ExampleStatus::Failed),
+            failures: count(&agg.files, ExampleStatus::Failed) - quarantined,
+            quarantined,
             pending: count(&agg.files, ExampleStatus::Pending),
             errors_outside_examples: load_errors + agg.batch_errors.len(),
             errored_files: agg.files.iter().filter(|f| f.error.is_some()).count(),
@@ -119,6 +124,7 @@ mod tests {
             files_run: 3,
             examples: 5,
             failures: 0,
+            quarantined: 0,
             pending: 1,
             errors_outside_examples: 0,
             errored_files: 0,
@@ -151,6 +157,10 @@ mod tests {
         }
         // A flaky example passes the run unless --flaky-fails; --flaky-fails alone changes nothing.
         assert_eq!(Totals { flaky: 2, ..clean.clone() }.verdict(), Verdict::Passed);
+        // A quarantined failure passes the run; any other cause still fails it.
+        assert_eq!(Totals { quarantined: 1, ..clean.clone() }.verdict(), Verdict::Passed);
+        assert_eq!(Totals { quarantined: 1, failures: 1, ..clean.clone() }.verdict(), Verdict::Failed);
+        assert_eq!(Totals { quarantined: 1, errored_files: 1, ..clean.clone() }.verdict(), Verdict::Failed);
         assert_eq!(Totals { flaky_fails: true, ..clean.clone() }.verdict(), Verdict::Passed);
         assert_eq!(Totals { interrupted: true, ..clean }.verdict(), Verdict::Interrupted);
     }

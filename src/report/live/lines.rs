@@ -182,9 +182,14 @@ impl Live {
             }
             return;
         }
-        let label = self.styles.of_status(status).apply_to(format!("{:>8}", status_label(status)));
+        let quarantined = if self.quarantine.is_empty() { 0 } else { self.quarantine.failures(std::slice::from_ref(report)) };
+        let label = match status {
+            // Every failure of the file is quarantined: it does not fail the run.
+            FileStatus::Failed if quarantined == report.count(ExampleStatus::Failed) => self.styles.pending.apply_to(format!("{:>8}", "QUARANTINED")),
+            _ => self.styles.of_status(status).apply_to(format!("{:>8}", status_label(status))),
+        };
         // One line for every file of a run: built in one go (20,000 files, docs/benchmarks.md).
-        let what = what_of(report);
+        let what = what_of(report, quarantined);
         let mut head = String::with_capacity(report.path.len() + what.len() + 48);
         let _ = write!(head, "{label} [{:>7}s] ", Fixed::new(report.seconds, 2));
         if !self.screen.bar {
@@ -257,13 +262,14 @@ impl Live {
 
 /// What a file's line says in brackets: its counts (or its error's kind), flaky examples,
 /// failed tries.
-fn what_of(report: &FileReport) -> String {
+fn what_of(report: &FileReport, quarantined: usize) -> String {
     let what = match &report.error {
         Some(e) => e.kind().to_string(),
         None => file_counts(report),
     };
     let flaky = report.flaky();
     let what = if flaky > 0 { format!("{what}, {flaky} flaky") } else { what };
+    let what = if quarantined > 0 { format!("{what}, {quarantined} quarantined") } else { what };
     match tries_failed(report) {
         Some(tries) => format!("{what}, failed {tries} of {tries} tries"),
         None => what,

@@ -108,6 +108,8 @@ struct Live {
     /// `fail-fast: N failure(s) reached`, held until the failures that caused it are on the
     /// screen: the dispatcher counts a failed example as it happens, before its file's block.
     fail_fast_line: Option<(usize, String)>,
+    /// `[project] quarantine`: a file whose only failures are quarantined says QUARANTINED.
+    quarantine: super::quarantine::Quarantine,
     /// Lines of one cause held while more of it come (`say_held`), and when the last came.
     held: Option<Held>,
     held_at: Instant,
@@ -129,6 +131,11 @@ impl Display {
 
     fn live(&self) -> MutexGuard<'_, Live> {
         self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The examples whose failures the file lines call quarantined.
+    pub fn set_quarantine(&self, quarantine: super::quarantine::Quarantine) {
+        self.live().quarantine = quarantine;
     }
 
     /// The colours the summary is printed in: the display's.
@@ -198,6 +205,7 @@ impl Live {
         let level = StatusLevel::live(options.status_level, screen.bar);
         Live {
             styles: Styles::new(screen.colours),
+            quarantine: super::quarantine::Quarantine::default(),
             screen,
             quiet: false,
             options,

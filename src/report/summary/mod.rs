@@ -204,13 +204,34 @@ fn details(out: &mut String, agg: &Aggregate, styles: &Styles) {
     out.push('\n');
 }
 
+/// The quarantined examples that failed (they do not fail the run), and those whose last runs
+/// all passed: they are ready to leave the quarantine.
+fn quarantined(out: &mut String, framework: Framework, agg: &Aggregate, styles: &Styles) {
+    let failed: Vec<_> = agg.files.iter().flat_map(|f| f.examples.iter().filter(|e| agg.quarantine.excuses(f, e))).collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "{}", styles.bold.apply_to("Quarantined examples (failed; they do not fail the run):"));
+        for ex in &failed {
+            let line = framework.rerun_line_with(agg.runner_command.as_deref(), &ex.location, &ex.description);
+            let _ = writeln!(out, "{} {line}", styles.pending.apply_to("QUARANTINED"));
+        }
+        out.push('\n');
+    }
+    if !agg.ready_to_leave.is_empty() {
+        let runs = crate::plural::plural(agg.quarantine.passes_to_leave, "run", "runs");
+        let _ = writeln!(out, "{}", styles.bold.apply_to(format!("Ready to leave the quarantine (passed its last {runs}):")));
+        for location in &agg.ready_to_leave {
+            let _ = writeln!(out, "{} {location}", styles.pass.apply_to("READY"));
+        }
+        out.push('\n');
+    }
+}
+
 /// The rerun lines of failed examples, and the flaky ones.
 fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &Styles) {
     let failed: Vec<_> = agg
         .files
         .iter()
-        .flat_map(|f| f.examples.iter())
-        .filter(|e| e.status == ExampleStatus::Failed)
+        .flat_map(|f| f.examples.iter().filter(|e| e.status == ExampleStatus::Failed && !agg.quarantine.excuses(f, e)))
         .collect();
     if !failed.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Failed examples:"));
@@ -227,6 +248,7 @@ fn examples(out: &mut String, framework: Framework, agg: &Aggregate, styles: &St
         }
         out.push('\n');
     }
+    quarantined(out, framework, agg, styles);
     let flaky: Vec<_> = agg.files.iter().flat_map(|f| f.examples.iter()).filter(|e| e.is_flaky()).collect();
     if !flaky.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Flaky examples (failed, then passed on a retry):"));

@@ -84,13 +84,16 @@ fn no_tests(out: &mut String, agg: &Aggregate, totals: &Totals, styles: &Styles)
     }
 }
 
-/// `7 examples, 1 failure, 2 pending, 1 flaky, 5 errors occurred outside of examples`.
+/// `7 examples, 1 failure, 1 quarantined, 2 pending, 1 flaky, 5 errors occurred outside of examples`.
 fn counts(totals: &Totals) -> String {
     let mut counts = format!(
         "{}, {}",
         plural(totals.examples, "example", "examples"),
         plural(totals.failures, "failure", "failures")
     );
+    if totals.quarantined > 0 {
+        counts.push_str(&format!(", {} quarantined", totals.quarantined));
+    }
     if totals.pending > 0 {
         counts.push_str(&format!(", {} pending", totals.pending));
     }
