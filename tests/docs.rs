@@ -148,8 +148,9 @@ fn the_options_reference_is_what_clap_says() {
     let current = &page[start + BEGIN.len()..end];
     assert!(
         current == generated,
-        "docs/options.md is not what clap says (an option was added, removed or its help changed); regenerate it with \
-         `TESTBOT_UPDATE_DOCS=1 cargo nextest run --test docs options_reference_is_what_clap_says` and commit it. First difference at line {}",
+        "docs/options.md is not what clap says (an option was added, removed or its help changed); regenerate it \
+         with `TESTBOT_UPDATE_DOCS=1 cargo nextest run --test docs options_reference_is_what_clap_says` and commit \
+         it. First difference at line {}",
         first_difference(current, &generated)
     );
 }
@@ -188,7 +189,7 @@ fn options_markdown() -> String {
         let positionals: Vec<String> = command
             .get_arguments()
             .filter(|a| a.is_positional() && !a.is_hide_set())
-            .map(|a| format!("`{}`", a.get_value_names().and_then(|v| v.first()).map_or(a.get_id().to_string(), |v| v.to_string())))
+            .map(|a| format!("`{}`", value_name(a).unwrap_or_else(|| a.get_id().to_string())))
             .collect();
         if !positionals.is_empty() {
             text.push_str(&format!("Arguments: {}.\n\n", positionals.join(", ")));
@@ -220,10 +221,11 @@ fn option_row(arg: &clap::Arg) -> String {
     let value = match arg.get_action().takes_values() {
         false => String::new(),
         true => {
-            let possible: Vec<String> = arg.get_possible_values().iter().filter(|v| !v.is_hide_set()).map(|v| v.get_name().to_string()).collect();
+            let possible: Vec<String> =
+                arg.get_possible_values().iter().filter(|v| !v.is_hide_set()).map(|v| format!("`{}`", v.get_name())).collect();
             match possible.is_empty() {
-                true => arg.get_value_names().map(|v| v.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" ")).unwrap_or_default(),
-                false => possible.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
+                true => value_name(arg).map(|n| format!("`{n}`")).unwrap_or_default(),
+                false => possible.join(", "),
             }
         }
     };
@@ -237,6 +239,11 @@ fn option_row(arg: &clap::Arg) -> String {
         help.push_str(&format!(" (env `{}`)", env.to_string_lossy()));
     }
     format!("| {} | {} | {} | {} |\n", flags.join(", "), cell(&value), cell(&default.join(", ")), cell(help.trim()))
+}
+
+/// An argument's first value name (`FILE`, `K/N`).
+fn value_name(arg: &clap::Arg) -> Option<String> {
+    arg.get_value_names().and_then(|v| v.first()).map(|v| v.to_string())
 }
 
 fn one_line(text: &str) -> String {
