@@ -1,4 +1,5 @@
-//! The README's `--preload` promises, one test each, on the rspec_preload fixture (its helper
+//! The `--preload` promises of docs/fork-server-and-preload.md (once the README's), one test each,
+//! on the rspec_preload fixture (its helper
 //! records every load and every `before(:suite)` in tmp/: see its spec_helper.rb) and on real
 //! sshd hosts: which helper the server loads, servers loading one per core at a time, `at_exit`
 //! in the forked children, batches that never see each other's state, a timed-out batch, a

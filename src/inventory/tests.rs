@@ -215,7 +215,7 @@ fn empty_file_gives_defaults() {
     assert!(inv.hosts.is_empty());
     assert_eq!(inv.ssh.known_hosts, None);
     assert_eq!(inv.ssh.host_key_checking, HostKeyChecking::Strict);
-    // The README's keepalive defaults: 5 s × 3, so a silent host is lost after about 20 s; and
+    // The keepalive defaults of docs/troubleshooting.md and docs/configuration.md: 5 s × 3, so a silent host is lost after about 20 s; and
     // slot leases on.
     assert_eq!(inv.ssh.server_alive_interval, std::time::Duration::from_secs(5));
     assert_eq!(inv.ssh.server_alive_count_max, 3);

@@ -123,7 +123,7 @@ pub enum MergeError {
     #[error("{share} is the report of a `--partition` share, but {whole} is not: merge the shares of one build, or reports of whole runs")]
     Mixed { share: String, whole: String },
     /// `first`, `other`: each report as `PATH (share K/N, plan DIGEST…)`.
-    #[error("{first} and {other} were cut from different plans, so some files may have run in no share or in two: the jobs started from different files or runtime histories; run every share from the same commit with the same runtime history (README: CI matrix jobs)")]
+    #[error("{first} and {other} were cut from different plans, so some files may have run in no share or in two: the jobs started from different files or runtime histories; run every share from the same commit with the same runtime history (docs/ci.md)")]
     Plans { first: String, other: String },
     #[error("{first} and {other} are both share {share}: merge one report of each share")]
     SameShare { share: String, first: String, other: String },
