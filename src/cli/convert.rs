@@ -72,6 +72,8 @@ impl From<RunArgs> for commands::RunOptions {
                 file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
                 // The environment's test knobs: `commands::settings::knobs` when the run starts.
                 knobs: run::Knobs::default(),
+                // `--queue`: set once the run knows it has a queue (`commands::run`).
+                queued: false,
             },
             report_json: args.report_json,
             junit: args.junit,

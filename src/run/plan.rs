@@ -85,6 +85,14 @@ impl Workload {
         Workload { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition }
     }
 
+    /// The run plans none of its files: another source hands them to it as it goes (`--queue`).
+    pub(super) fn hand_over(&mut self) {
+        self.jobs.clear();
+        self.known.clear();
+        self.files = 0;
+        self.expected_seconds = 0.0;
+    }
+
     /// The first job of each file: its path, for the files planned and those estimated by size.
     pub(super) fn planned(&self) -> Vec<String> {
         self.jobs.iter().filter_map(|pieces| pieces.first().map(|job| job.path.clone())).collect()
@@ -94,6 +102,14 @@ impl Workload {
         let unknown = self.jobs.iter().zip(&self.known).filter(|(_, known)| !**known);
         unknown.filter_map(|(pieces, _)| pieces.first().map(|job| job.path.clone())).collect()
     }
+}
+
+/// The jobs of a build's shared queue (`--queue`), longest first: one per file, never split (a
+/// split file's pieces would be put back together on different jobs), a part of a file as asked.
+pub fn whole_file_jobs(project: &Project, selection: &Selection) -> Vec<Job> {
+    let mut jobs: Vec<Job> = jobs_of(project, &selection.estimates, f64::INFINITY, 1).into_iter().flatten().collect();
+    jobs.sort_by(|a, b| b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path)));
+    jobs
 }
 
 /// Each file's jobs: one, or (a long file, RSpec, from the examples log) pieces of its examples

@@ -5,6 +5,7 @@
 use super::dispatch::Dispatcher;
 use super::hosts::HostState;
 use super::plan::Workload;
+use super::source::Source;
 use super::{Emit, Ended, Error, Policy};
 use crate::events::{RunEvent, Stop, Warning};
 use crate::fleet::{build_slots, host_env, hooks, servers, PreparedHost, Slot};
@@ -26,11 +27,19 @@ pub(super) struct RunConfig<'a> {
 /// Sets up a run: `RunBuilder::new(project, policy).after_run(script).build(hosts).execute(…)`.
 pub struct RunBuilder<'a> {
     config: RunConfig<'a>,
+    source: Option<Box<dyn Source + 'a>>,
 }
 
 impl<'a> RunBuilder<'a> {
     pub fn new(project: &'a Project, policy: &'a Policy) -> RunBuilder<'a> {
-        RunBuilder { config: RunConfig { project, policy, after_run: None, started: Instant::now() } }
+        RunBuilder { config: RunConfig { project, policy, after_run: None, started: Instant::now() }, source: None }
+    }
+
+    /// The run plans nothing itself: its slots take their files from `source` (the build's
+    /// shared queue, `--queue`) until it has no more.
+    pub fn source(mut self, source: Box<dyn Source + 'a>) -> RunBuilder<'a> {
+        self.source = Some(source);
+        self
     }
 
     /// The `after_run` hook, run on every host still in the run once the batches are done.
@@ -47,7 +56,7 @@ impl<'a> RunBuilder<'a> {
 
     /// The run on hosts already prepared (connected, the project in place).
     pub fn build(self, hosts: Vec<PreparedHost>) -> Runner<'a> {
-        Runner { config: self.config, hosts }
+        Runner { config: self.config, hosts, source: self.source }
     }
 }
 
@@ -55,6 +64,7 @@ impl<'a> RunBuilder<'a> {
 pub struct Runner<'a> {
     config: RunConfig<'a>,
     hosts: Vec<PreparedHost>,
+    source: Option<Box<dyn Source + 'a>>,
 }
 
 impl Runner<'_> {
@@ -62,16 +72,22 @@ impl Runner<'_> {
     /// every event goes to `emit`. The first signal stops the run (running batches are
     /// killed, the summary printed), a second one stops waiting for them.
     pub async fn execute(self, signals: &Signals, emit: Emit<'_>) -> Result<Ended, Error> {
-        let Runner { config, hosts } = self;
+        let Runner { config, hosts, source } = self;
         let (mut slots, waves): (Vec<Slot>, Vec<usize>) = build_slots(config.project, &hosts).into_iter().unzip();
         let Some(mut servers) = servers::start(config.project, &hosts, &mut slots, signals, emit).await? else {
             return Ok(Ended::Interrupted);
         };
         let host_states = HostState::all(&hosts, &slots, &servers);
         let forking = !slots.is_empty() && slots.iter().all(|s| host_states[s.host_index].forks);
-        let workload = Workload::new(config.project, config.policy, slots.len(), forking);
+        let mut workload = Workload::new(config.project, config.policy, slots.len(), forking);
+        if source.is_some() {
+            workload.hand_over();
+        }
         emit(run_started(config.project, &workload, &slots));
         let mut d = Dispatcher::new(&config, host_states, slots, workload, waves);
+        if let Some(source) = source {
+            d.take_from(source);
+        }
         // A helper that does not load takes its host out, with its error said once.
         for (h, reason) in std::mem::take(&mut servers.left_out) {
             d.leave(h);

@@ -309,6 +309,14 @@ impl Queue {
         self.pending.insert(at, job);
     }
 
+    /// A job from outside the run's own plan (a build's shared queue): into the queue,
+    /// longest first, as a job put back is.
+    pub fn add(&mut self, job: Job) {
+        self.remaining_seconds += job.expected_seconds;
+        let at = self.pending.iter().position(|p| p.expected_seconds <= job.expected_seconds).unwrap_or(self.pending.len());
+        self.pending.insert(at, job);
+    }
+
     /// How many jobs were put back so far.
     pub fn returned(&self) -> u64 {
         self.returned
@@ -428,6 +436,23 @@ mod tests {
     /// Boot waves of `slots` slots on one host booting `parallelism` at a time.
     fn waves(slots: usize, parallelism: usize) -> Vec<usize> {
         boot_order(&[(slots, parallelism)]).into_iter().map(|(_, _, w)| w).collect()
+    }
+
+    #[test]
+    fn an_empty_queue_takes_jobs_added_later_longest_first_and_counts_no_return() {
+        let mut q = Queue::with_jobs(Vec::new(), &[], &[0, 0], Tuning::default());
+        assert!(q.is_empty());
+        q.add(Job::new("spec/short_spec.rb", 1.0));
+        q.add(Job::new("spec/long_spec.rb", 5.0));
+        q.add(Job::new("spec/mid_spec.rb", 3.0));
+        assert_eq!((q.len(), q.returned()), (3, 0), "added, not put back");
+        assert_eq!(q.remaining_seconds(), 9.0);
+        let mut order = Vec::new();
+        while let Some(batch) = q.next_batch() {
+            order.extend(batch.jobs.into_iter().map(|j| j.path));
+        }
+        assert_eq!(order, ["spec/long_spec.rb", "spec/mid_spec.rb", "spec/short_spec.rb"]);
+        assert!(q.is_empty());
     }
 
     #[test]
