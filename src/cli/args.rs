@@ -40,7 +40,8 @@ pub enum Command {
     Init(InitArgs),
     /// Run a shell command on every host (or every slot) in the project's copy there.
     Exec(ExecArgs),
-    /// Work with JSON reports: `testbot report merge A.json B.json …`.
+    /// Work with JSON reports: `testbot report merge A.json B.json …`, or a `--queue` build's
+    /// results: `testbot report --queue URL --build-id ID --wait`.
     Report(ReportArgs),
     /// Bring every SSH host's copy of the project up to date, and run nothing.
     Sync(SyncArgs),
@@ -90,7 +91,42 @@ pub struct ReportArgs {
     #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true)]
     pub chdir: Option<PathBuf>,
     #[command(subcommand)]
-    pub action: ReportCommand,
+    pub action: Option<ReportCommand>,
+    #[command(flatten)]
+    pub queue: QueueReportArgs,
+}
+
+/// `testbot report --queue URL --build-id ID`: the results of a `--queue` build as one run.
+#[derive(Debug, Args, Clone, Default)]
+pub struct QueueReportArgs {
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Wait until every file of the build has a result (or `--timeout` passed).
+    #[arg(long)]
+    pub wait: bool,
+    /// With `--wait`: give up waiting after this long (e.g. 600, 90s, 20m); the files still
+    /// without a result fail the report.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Write the build's JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Write one JUnit XML file for the whole build to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+/// `--queue` and `--build-id`: a run is one CI job of a build that shares one queue in Redis.
+#[derive(Debug, Args, Clone, Default)]
+pub struct QueueArgs {
+    /// Share the build's files with its other CI jobs through a queue in Redis:
+    /// redis://[user:password@]HOST:PORT[/DB], rediss://… or unix:///PATH (docs/queue.md).
+    #[arg(long = "queue", value_name = "URL", env = "TESTBOT_QUEUE_URL", hide_env_values = true)]
+    pub url: Option<String>,
+    /// The build's id, the same in all its jobs (default: the CI's, from GITHUB_RUN_ID and
+    /// GITHUB_RUN_ATTEMPT, BUILDKITE_BUILD_ID, CI_PIPELINE_ID or CIRCLE_WORKFLOW_ID).
+    #[arg(long, value_name = "ID")]
+    pub build_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand, Clone)]
@@ -245,6 +281,8 @@ pub struct RunArgs {
     /// then retry it once on another slot; `0` turns the limit off.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "300s", env = "TESTBOT_FILE_TIMEOUT")]
     pub file_timeout: Duration,
+    #[command(flatten)]
+    pub queue: QueueArgs,
     /// Do not sync: run on the copies the SSH hosts already hold (a host never synced is left out).
     #[arg(long)]
     pub no_sync: bool,

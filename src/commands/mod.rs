@@ -4,6 +4,7 @@
 
 pub mod hosts;
 pub mod init;
+pub mod queue;
 pub mod report;
 pub mod run;
 pub mod settings;
@@ -13,6 +14,7 @@ use crate::inventory::{Inventory, Invocation};
 use std::path::PathBuf;
 
 pub use hosts::{exec, hosts, sync, ExecOptions};
+pub use queue::{QueueOptions, QueueReportOptions};
 pub use report::{merge, MergeOptions};
 pub use run::{list, run, RunOptions};
 

@@ -20,6 +20,8 @@ pub struct RunOptions {
     pub policy: Policy,
     pub report_json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
+    /// `--queue`, `--build-id`: one CI job of a build that shares its files through Redis.
+    pub queue: super::QueueOptions,
     pub flaky_fails: bool,
     /// `--no-tests`: what a run of files that ran no example is.
     pub no_tests: crate::report::NoTests,
@@ -39,12 +41,17 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         resolved => resolved?,
     };
     project.framework.seed_random_order(&mut project.runner.runner_args);
-    // A share of the suite (`--partition`) only reads the runtime history and the failures log:
-    // its own times must not change the plan of the shares after it (they may run one after
-    // another in this checkout). And which files are its own is known only once it is planned.
-    let whole_suite = options.policy.whole_suite();
+    let queue = options.queue.settings(inventory.queue.url.as_deref(), false)?;
+    if queue.is_some() && options.policy.partition.is_some() {
+        return Err(Error::Usage("--queue and --partition both say which files this job runs: give one of them".into()));
+    }
+    // A share of the suite (`--partition`, or a job of a `--queue` build) only reads the runtime
+    // history and the failures log: its own times must not change the plan of the shares after
+    // it (they may run one after another in this checkout). And which files are its own is
+    // known only once it is planned.
+    let policy = Policy { knobs: settings::knobs()?, queued: queue.is_some(), ..options.policy.clone() };
+    let whole_suite = policy.whole_suite();
     check_outputs(&options, whole_suite)?;
-    let policy = Policy { knobs: settings::knobs()?, ..options.policy.clone() };
     let selected: Vec<String> = if whole_suite { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
@@ -64,8 +71,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let joined = runtime()?.block_on(async move {
         let signals = install_signals()?;
         let task = tokio::spawn(async move {
-            let mut emit = |event: RunEvent| reporter.record(event);
-            let ended = prepare_and_run(&project, &inventory, &policy, &signals, &mut emit).await;
+            let job = Job { project: &project, inventory: &inventory, policy: &policy };
+            let ended = run_job(&job, queue.as_ref(), &signals, &mut reporter).await;
             (ended, reporter)
         });
         Ok::<_, Error>(task.await)
@@ -84,22 +91,54 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     }
 }
 
-/// The hosts made ready (`fleet`), then the run on them (`run`). The support files and slot
-/// leases live until the run has ended.
+/// What one run is asked to do.
+struct Job<'a> {
+    project: &'a Project,
+    inventory: &'a Inventory,
+    policy: &'a Policy,
+}
+
+/// The run, on its own or (`--queue`) as one job of a build: it joins the build's queue (the
+/// first job plans it), takes its files from there, stores each file's result, and gives back
+/// what it took and did not finish when it ends.
+async fn run_job(job: &Job<'_>, queue: Option<&crate::queue::Settings>, signals: &Signals, reporter: &mut Reporter) -> Result<Ended, Error> {
+    let Some(settings) = queue else {
+        let mut emit = |event: RunEvent| reporter.record(event);
+        return prepare_and_run(job, None, signals, &mut emit).await;
+    };
+    let (joined, pull) = super::queue::join(job.project, settings).await?;
+    let ended = {
+        let mut emit = |event: RunEvent| {
+            joined.see(&event);
+            reporter.record(event)
+        };
+        prepare_and_run(job, Some(Box::new(pull)), signals, &mut emit).await
+    };
+    let left = joined.leave().await;
+    let ended = ended?;
+    left?;
+    Ok(ended)
+}
+
+/// The hosts made ready (`fleet`), then the run on them (`run`), its files from `source` when
+/// it has one. The support files and slot leases live until the run has ended.
 async fn prepare_and_run(
-    project: &Project,
-    inventory: &Inventory,
-    policy: &Policy,
+    job: &Job<'_>,
+    source: Option<Box<dyn run::Source + '_>>,
     signals: &Signals,
     emit: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<Ended, Error> {
+    let Job { project, inventory, policy } = *job;
     let started = Instant::now();
     let Some(fleet) = fleet::prepare(project, inventory, signals, emit).await.map_err(run::Error::from)? else {
         return Ok(Ended::Interrupted);
     };
     let fleet::Fleet { hosts, keep } = fleet;
-    let runner = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref()).started(started).build(hosts);
-    let ended = runner.execute(signals, emit).await;
+    let mut builder = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref()).started(started);
+    if let Some(source) = source {
+        builder = builder.source(source);
+    }
+    let ended = builder.build(hosts).execute(signals, emit).await;
     drop(keep);
     Ok(ended?)
 }

@@ -3,8 +3,9 @@
 //! environment (`USER`/`LOGNAME`, `SSH_AUTH_SOCK`), its cores and the flags the layers below act
 //! on, into `inventory::Invocation`. The layers take these values from there; none of them
 //! reads `std::env` or counts cores for these. (`GITHUB_ACTIONS` is read here too, for `cli`'s
-//! display options, and a run's test knobs `TESTBOT_TUNING` and `TESTBOT_FORK_START_TIMEOUT`,
-//! into `run::Knobs`; clap reads the `TESTBOT_*` variables that stand for flags.)
+//! display options, a run's test knobs `TESTBOT_TUNING` and `TESTBOT_FORK_START_TIMEOUT`,
+//! into `run::Knobs`, and the CI's build id for `--queue`; clap reads the `TESTBOT_*` variables
+//! that stand for flags.)
 
 use crate::errors::Error;
 use crate::inventory::Invocation;
@@ -39,6 +40,37 @@ fn knobs_from(tuning: Option<&str>, server_start: Option<&str>) -> Result<run::K
     Ok(run::Knobs { tuning, server_start })
 }
 
+/// The CI variables a build id defaults from, in the order they are tried, each a list of
+/// variables joined by `-` (all must be set).
+const BUILD_ID_VARIABLES: &[(&str, &[&str])] = &[
+    ("GitHub Actions", &["GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT"]),
+    ("Buildkite", &["BUILDKITE_BUILD_ID"]),
+    ("GitLab CI", &["CI_PIPELINE_ID"]),
+    ("CircleCI", &["CIRCLE_WORKFLOW_ID"]),
+];
+
+/// `--build-id`, or the CI's own build id: what every job of one build shares (`--queue`).
+pub fn build_id(given: Option<String>) -> Result<String, Error> {
+    build_id_from(given, |name| std::env::var(name).ok())
+}
+
+fn build_id_from(given: Option<String>, var: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
+    if let Some(id) = given.filter(|id| !id.trim().is_empty()) {
+        return Ok(id);
+    }
+    for (_, names) in BUILD_ID_VARIABLES {
+        let values: Option<Vec<String>> = names.iter().map(|n| var(n).filter(|v| !v.trim().is_empty())).collect();
+        if let Some(values) = values {
+            return Ok(values.join("-"));
+        }
+    }
+    let known: Vec<String> = BUILD_ID_VARIABLES.iter().map(|(ci, names)| format!("{} ({ci})", names.join(" + "))).collect();
+    Err(Error::Usage(format!(
+        "--queue needs the build's id, the same in every job of the build: give --build-id ID (none of {} is set)",
+        known.join(", ")
+    )))
+}
+
 /// The environment and cores as this command finds them, with `--no-sync` (false for the
 /// commands without it).
 pub fn invocation(no_sync: bool) -> Invocation {
@@ -67,6 +99,20 @@ mod tests {
         let error = knobs_from(Some("tail_share=lots"), None).unwrap_err();
         assert_eq!(crate::errors::render(&error), "error: TESTBOT_TUNING: `lots` is not a number");
         assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
+    }
+
+    #[test]
+    fn a_build_id_is_the_one_given_or_the_cis_and_without_either_a_usage_error() {
+        let env = |vars: &'static [(&'static str, &'static str)]| move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        assert_eq!(build_id_from(Some("b7".into()), env(&[("BUILDKITE_BUILD_ID", "bk")])).unwrap(), "b7");
+        assert_eq!(build_id_from(None, env(&[("GITHUB_RUN_ID", "123"), ("GITHUB_RUN_ATTEMPT", "2")])).unwrap(), "123-2");
+        assert_eq!(build_id_from(None, env(&[("GITHUB_RUN_ID", "123"), ("CI_PIPELINE_ID", "9")])).unwrap(), "9", "an attempt is needed too");
+        assert_eq!(build_id_from(None, env(&[("BUILDKITE_BUILD_ID", "0190-ab")])).unwrap(), "0190-ab");
+        assert_eq!(build_id_from(None, env(&[("CIRCLE_WORKFLOW_ID", "wf")])).unwrap(), "wf");
+        let error = build_id_from(Some(" ".into()), env(&[])).unwrap_err();
+        assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
+        let words = crate::errors::render(&error);
+        assert!(words.contains("give --build-id ID") && words.contains("GITHUB_RUN_ID + GITHUB_RUN_ATTEMPT (GitHub Actions)"), "{words}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::raw::{GROUP_KEYS, HOOKS_KEYS, HOST_KEYS, LOCAL_KEYS, PROJECT_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS};
+use super::raw::{GROUP_KEYS, HOOKS_KEYS, HOST_KEYS, LOCAL_KEYS, PROJECT_KEYS, QUEUE_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS};
 
 /// Why `testbot.toml` could not be loaded.
 ///
@@ -230,6 +230,11 @@ const TABLES: &[TableInfo] = &[
         subject: "`hooks`",
         keys: HOOKS_KEYS,
     },
+    TableInfo {
+        place: "in [queue]",
+        subject: "`queue`",
+        keys: QUEUE_KEYS,
+    },
 ];
 
 /// Where a key does belong, for "`slots` belongs in [local] or [[host]]".
@@ -240,6 +245,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("[ssh]", SSH_KEYS),
     ("[sync]", SYNC_KEYS),
     ("[hooks]", HOOKS_KEYS),
+    ("[queue]", QUEUE_KEYS),
 ];
 
 /// Rewrites serde's "unknown field `slot`, expected one of `a`, `b`" (as

@@ -33,6 +33,7 @@ pub struct Inventory {
     pub ssh: Ssh,
     pub sync: SyncSettings,
     pub hooks: Hooks,
+    pub queue: QueueSettings,
     /// Not from the file: this invocation's environment, cores and `--no-sync`.
     pub invocation: Invocation,
 }
@@ -69,6 +70,13 @@ pub struct Hooks {
     pub before_slot: Option<String>,
     /// Once per host after the last batch.
     pub after_run: Option<String>,
+}
+
+/// `[queue]`: the Redis a CI build's jobs share their files through (`--queue` and
+/// `TESTBOT_QUEUE_URL` go first; used only where the build has an id, given or the CI's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueSettings {
+    pub url: Option<String>,
 }
 
 /// `[project]`: how the test suite is found and run.
@@ -204,6 +212,7 @@ impl Inventory {
             ssh: Ssh::default(),
             sync: SyncSettings::default(),
             hooks: Hooks::default(),
+            queue: QueueSettings::default(),
             invocation: Invocation::default(),
         }
     }

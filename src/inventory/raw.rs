@@ -26,7 +26,7 @@ pub(super) type RawValue = Spanned<Value>;
 /// The keys each table accepts, in declaration order of the raw structs
 /// below (serde reports them in that order in its "unknown field" message,
 /// which `error::unknown_key` matches against these lists).
-pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks"];
+pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks", "queue"];
 pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group"];
 pub(super) const GROUP_KEYS: &[&str] = &["files"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots", "allow_many_slots"];
@@ -41,6 +41,7 @@ pub(super) const SSH_KEYS: &[&str] = &[
 ];
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
 pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
+pub(super) const QUEUE_KEYS: &[&str] = &["url"];
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +52,7 @@ pub(super) struct RawConfig {
     pub ssh: Option<Section<RawSsh>>,
     pub sync: Option<Section<RawSync>>,
     pub hooks: Option<Section<RawHooks>>,
+    pub queue: Option<Section<RawQueue>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -119,6 +121,13 @@ pub(super) struct RawHooks {
     pub before_run: Option<RawValue>,
     pub before_slot: Option<RawValue>,
     pub after_run: Option<RawValue>,
+}
+
+/// `[queue]`: the CI build's shared queue (`--queue`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQueue {
+    pub url: Option<RawValue>,
 }
 
 /// How a value of the wrong type is described in messages:
@@ -206,6 +215,10 @@ impl SectionKind for RawSync {
 
 impl SectionKind for RawHooks {
     const SUBJECT: &'static str = "`hooks`";
+}
+
+impl SectionKind for RawQueue {
+    const SUBJECT: &'static str = "`queue`";
 }
 
 impl<'de, T> Deserialize<'de> for Section<T>

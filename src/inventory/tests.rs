@@ -112,6 +112,9 @@ fn full_config_parses_to_expected_values() {
         before_run = "bundle install --local"
         before_slot = "bin/rails db:create db:schema:load"
         after_run = "rm -rf tmp/cache"
+
+        [queue]
+        url = "redis://redis:6379/0"
     "#});
     let expected = Inventory {
         source: Some(PathBuf::from("testbot.toml")),
@@ -162,6 +165,7 @@ fn full_config_parses_to_expected_values() {
             before_slot: Some("bin/rails db:create db:schema:load".into()),
             after_run: Some("rm -rf tmp/cache".into()),
         },
+        queue: QueueSettings { url: Some("redis://redis:6379/0".into()) },
         invocation: Invocation::default(),
     };
     assert_eq!(inv, expected);
@@ -657,7 +661,7 @@ fn unknown_keys_at_every_level() {
         at(
             1,
             2,
-            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`"
+            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `queue`"
         )
     );
     assert_eq!(

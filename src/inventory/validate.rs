@@ -12,8 +12,8 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawSsh, RawSync, Section};
-use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
+use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawQueue, RawSsh, RawSync, Section};
+use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, QueueSettings, Slots, Ssh, SyncSettings};
 
 const HOST_KEY_CHECKING: &[&str] = &["strict", "accept-new"];
 const DEFAULT_PORT: u16 = 22;
@@ -87,6 +87,7 @@ pub(super) fn validate(
         ssh: c.ssh(raw.ssh),
         sync: c.sync(raw.sync),
         hooks: c.hooks(raw.hooks),
+        queue: c.queue(raw.queue),
         invocation: Invocation::default(),
     };
     match c
@@ -326,5 +327,12 @@ impl Checker<'_> {
             before_slot: raw.before_slot.and_then(|v| self.non_empty("before_slot", &v)),
             after_run: raw.after_run.and_then(|v| self.non_empty("after_run", &v)),
         }
+    }
+
+    fn queue(&mut self, raw: Option<Section<RawQueue>>) -> QueueSettings {
+        let Some(Section(raw)) = raw else {
+            return QueueSettings::default();
+        };
+        QueueSettings { url: raw.url.and_then(|v| self.non_empty("url", &v)) }
     }
 }

@@ -132,6 +132,12 @@ impl Serialize for Results<'_> {
     }
 }
 
+/// One file's report as the JSON report writes it among its `files` (what a CI job of a
+/// `--queue` build stores for `testbot report --queue` to read back).
+pub fn file_json(f: &crate::events::FileReport) -> serde_json::Result<String> {
+    serde_json::to_string(&JsonFile::of(f))
+}
+
 impl<'a> JsonFile<'a> {
     fn of(f: &'a crate::events::FileReport) -> JsonFile<'a> {
         JsonFile {

@@ -148,6 +148,30 @@ pub fn read_runs(paths: &[std::path::PathBuf]) -> Result<(Framework, Aggregate),
     runs_as_one(reports)
 }
 
+/// The files of a `--queue` build as one run: each planned file's result as its job stored
+/// it (`results`: path and the file's JSON, as the JSON report writes it); a planned file with
+/// no result is reported as not run, named in a warning (the build fails).
+pub fn queue_run(framework: &str, planned: &[String], results: Vec<(String, String)>) -> Result<(Framework, Aggregate), MergeError> {
+    let mut agg = Aggregate { total_files: planned.len(), ..Default::default() };
+    let ids = HashMap::new();
+    for (path, text) in results {
+        let shown = format!("the queue's result of `{path}`");
+        let file: File = serde_json::from_str(&text).map_err(|e| MergeError::Parse { path: shown.clone(), reason: e.to_string() })?;
+        agg.files.push(file_report(file, &ids, &shown)?);
+    }
+    let reported: HashSet<&str> = agg.files.iter().map(|f| f.path.as_str()).collect();
+    let missing: Vec<String> = planned.iter().filter(|p| !reported.contains(p.as_str())).cloned().collect();
+    if !missing.is_empty() {
+        let list: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        let more = if missing.len() > 10 { ", …" } else { "" };
+        agg.warnings.push(format!("{} file(s) of the build have no result: {}{more}", missing.len(), list.join(", ")));
+        let why = "no job of the build reported a result for it (a job still running, or one that died with no other job left to take its files)";
+        agg.files.extend(missing.into_iter().map(|path| FileReport::not_run(path, why.to_string())));
+    }
+    agg.files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((Framework::from_name(framework).unwrap_or(Framework::RSpec), agg))
+}
+
 /// [`read_runs`] of reports already read, each with the name it is shown by.
 fn runs_as_one(mut reports: Vec<(String, Report)>) -> Result<(Framework, Aggregate), MergeError> {
     check_frameworks(&reports)?;

@@ -30,6 +30,7 @@ mod warning;
 mod words;
 
 pub use aggregate::{Aggregate, BatchError, BatchRecord};
+pub use json::file_json;
 pub use command_output::{print_completions, print_exec, print_hosts, print_init, print_list, print_note, print_sync};
 pub use outputs::{check_output, OutputError};
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};
@@ -195,12 +196,31 @@ pub fn merge_json_reports(
 ) -> Result<Totals, merge::MergeError> {
     let (framework, mut agg) = merge::read_runs(paths)?;
     agg.flaky_fails = flaky_fails;
+    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None };
+    Ok(report_merged(framework, agg, files))
+}
+
+/// `testbot report --queue`: the results the jobs of a build stored (each file's JSON), as one
+/// run: one summary, one JSON report, one JUnit file. A planned file with no result fails it.
+pub fn report_queue_build(
+    framework: &str,
+    planned: &[String],
+    results: Vec<(String, String)>,
+    report_json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+) -> Result<Totals, merge::MergeError> {
+    let (framework, agg) = merge::queue_run(framework, planned, results)?;
+    let files = OutputFiles { report_json, junit, runtime_log: None, examples_log: None, failures_log: None };
+    Ok(report_merged(framework, agg, files))
+}
+
+/// Runs read back as one: their warnings, then the summary and the files asked for.
+fn report_merged(framework: Framework, agg: Aggregate, files: OutputFiles) -> Totals {
     let options = DisplayOptions::default();
     let live = Display::new(options.live(), Screen::terminal());
     for warning in &agg.warnings {
         live.warn(warning);
     }
-    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None };
     let reporter = Reporter { framework, files, aggregator: Aggregator::new(agg), live, summary: options.summary() };
-    Ok(reporter.finish())
+    reporter.finish()
 }

@@ -1,0 +1,135 @@
+//! `--queue URL --build-id ID`: the CI jobs of one build share one queue in Redis. The first
+//! job to arrive stores the plan (every file, longest first); each job's slots then take the
+//! next file as they free up, so a late or slow job simply takes less. Each file's report goes to
+//! Redis when it is final, and `testbot report --queue` reads them back as one run.
+//!
+//! The keys (docs/queue.md), all under `testbot:{project}:{build}:` and all expiring:
+//! `plan` (hash: digest, framework, version, files), `pending` (list: files not yet taken),
+//! `jobs` (set: every job that joined), `reserved:{job}` (list: the files a job took and has no
+//! result for yet), `alive:{job}` (a heartbeat that lapses when the job dies), `starts` (hash:
+//! file → times taken) and `results` (hash: file → its report, as the JSON report writes it).
+//!
+//! Redis I/O lives here, not in `schedule` (pure): the engine asks a `run::Source` for more
+//! work, and `Pull` is the one that asks Redis.
+
+mod error;
+mod plan;
+mod pull;
+mod results;
+
+pub use error::Error;
+pub use plan::{Plan, PlanDigest};
+pub use pull::{Heartbeat, Pull};
+pub use results::{BuildResults, Recorder};
+
+use std::time::Duration;
+
+/// Every key of a build expires this long after its last write.
+pub const KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a job needs to join a build's queue: where Redis is and which build it is.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `redis://`, `rediss://` or `unix://`; never printed as given (see `redacted`).
+    pub url: String,
+    pub build: String,
+}
+
+/// A connection to Redis for one build of one project, with its keys.
+#[derive(Clone)]
+pub struct Build {
+    con: redis::aio::MultiplexedConnection,
+    /// `testbot:{project}:{build}:`
+    prefix: String,
+    shown_url: String,
+}
+
+impl Build {
+    /// Connects (bounded: a Redis that does not answer is an error, not a wait).
+    pub async fn connect(settings: &Settings, project: &str) -> Result<Build, Error> {
+        let shown_url = redacted(&settings.url);
+        let client = redis::Client::open(settings.url.as_str()).map_err(|e| Error::Url { url: shown_url.clone(), reason: scrub(&e, &settings.url) })?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(10)))
+            .set_response_timeout(Some(Duration::from_secs(30)));
+        let con = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| Error::Connect { url: shown_url.clone(), reason: scrub(&e, &settings.url) })?;
+        Ok(Build { con, prefix: format!("testbot:{}:{}:", project, settings.build), shown_url })
+    }
+
+    /// The build's key `name`.
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn con(&self) -> redis::aio::MultiplexedConnection {
+        self.con.clone()
+    }
+
+    /// A Redis error of this build, with the URL shown without its password.
+    fn failed(&self, doing: &'static str) -> impl Fn(redis::RedisError) -> Error + '_ {
+        move |e| Error::Redis { url: self.shown_url.clone(), doing, reason: e.to_string() }
+    }
+}
+
+fn ttl_seconds() -> u64 {
+    KEY_TTL.as_secs()
+}
+
+/// The URL with its password replaced by `***` (`redis://user:***@host:6379/0`), as every
+/// message shows it.
+pub fn redacted(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    let userinfo = &rest[..at];
+    let user = match userinfo.find(':') {
+        Some(colon) => format!("{}:***", &userinfo[..colon]),
+        // `redis://secret@host`: a lone word there may be a password too.
+        None => "***".to_string(),
+    };
+    format!("{}{user}{}", &url[..scheme_end + 3], &rest[at..])
+}
+
+/// A client error's words, with the password taken out in case they quote the URL.
+fn scrub(error: &redis::RedisError, url: &str) -> String {
+    let words = error.to_string();
+    match password_of(url) {
+        Some(password) if !password.is_empty() => words.replace(password, "***"),
+        _ => words,
+    }
+}
+
+fn password_of(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    Some(userinfo.find(':').map_or(userinfo, |colon| &userinfo[colon + 1..]))
+}
+
+/// A name for this job, unique in the build: its host, process and a random word.
+pub fn job_name() -> String {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::getrandom(&mut bytes);
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{random}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_urls_password_is_never_shown() {
+        assert_eq!(redacted("redis://user:s3cret@127.0.0.1:6379/2"), "redis://user:***@127.0.0.1:6379/2");
+        assert_eq!(redacted("rediss://:s3cret@cache.internal:6380"), "rediss://:***@cache.internal:6380");
+        assert_eq!(redacted("redis://s3cret@host"), "redis://***@host");
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redacted("unix:///tmp/redis.sock"), "unix:///tmp/redis.sock");
+        assert_eq!(password_of("redis://user:s3cret@host/0"), Some("s3cret"));
+        assert_eq!(password_of("redis://host/0"), None);
+    }
+}

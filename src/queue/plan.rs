@@ -1,0 +1,157 @@
+//! Planning once: the first job of a build stores the plan (the files, longest first) and its
+//! digest in one Lua script, so that no two jobs plan and no job sees half a plan; a job that
+//! finds a plan of other files, another framework or another testbot refuses, naming the
+//! difference.
+
+use super::{ttl_seconds, Build, Error};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// What must be the same in every job of a build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanDigest {
+    pub framework: String,
+    /// testbot's version.
+    pub version: String,
+    /// Every file the job would run, sorted.
+    pub files: Vec<String>,
+}
+
+impl PlanDigest {
+    pub fn new(framework: &str, files: impl IntoIterator<Item = String>) -> PlanDigest {
+        let files: BTreeSet<String> = files.into_iter().collect();
+        PlanDigest { framework: framework.to_string(), version: env!("CARGO_PKG_VERSION").to_string(), files: files.into_iter().collect() }
+    }
+
+    /// The sha256 of the three, in hex.
+    pub fn digest(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(format!("{}\n{}\n", self.framework, self.version));
+        for file in &self.files {
+            hash.update(file.as_bytes());
+            hash.update(b"\n");
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// How `planned` (the build's) differs from this job's, in words (None: the same).
+    pub fn difference(&self, planned: &PlanDigest) -> Option<String> {
+        let mut words = Vec::new();
+        if planned.framework != self.framework {
+            words.push(format!("framework `{}` (this job's: `{}`)", planned.framework, self.framework));
+        }
+        if planned.version != self.version {
+            words.push(format!("testbot {} (this job's: {})", planned.version, self.version));
+        }
+        let mine: BTreeSet<&String> = self.files.iter().collect();
+        let theirs: BTreeSet<&String> = planned.files.iter().collect();
+        let only_theirs: Vec<&String> = theirs.difference(&mine).copied().collect();
+        let only_mine: Vec<&String> = mine.difference(&theirs).copied().collect();
+        if !only_theirs.is_empty() {
+            words.push(format!("{} that this job does not have ({})", crate::plural::plural(only_theirs.len(), "file", "files"), listed(&only_theirs)));
+        }
+        if !only_mine.is_empty() {
+            words.push(format!("without {} that this job has ({})", crate::plural::plural(only_mine.len(), "file", "files"), listed(&only_mine)));
+        }
+        (!words.is_empty()).then(|| words.join(", "))
+    }
+}
+
+/// The first few paths, then `…`.
+fn listed(paths: &[&String]) -> String {
+    let shown: Vec<&str> = paths.iter().take(5).map(|p| p.as_str()).collect();
+    let more = if paths.len() > 5 { ", …" } else { "" };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// Stores the plan unless the build has one; returns the plan there was (nil: this job's was
+/// stored). KEYS: plan, pending; ARGV: digest, framework, version, files (one a line), ttl,
+/// then the files in the order they are taken.
+const STORE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HMGET', KEYS[1], 'digest', 'framework', 'version', 'files')
+end
+redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'framework', ARGV[2], 'version', ARGV[3], 'files', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+for i = 6, #ARGV do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return false
+"#;
+
+/// The build's plan as this job found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// This job stored it.
+    Planned,
+    /// Another job had, with the same digest.
+    Joined,
+}
+
+impl Build {
+    /// Plans the build with `order` (every file of `digest`, the first to take first), or joins
+    /// the plan another job stored; a plan of other files, framework or testbot is refused.
+    pub async fn plan(&self, digest: &PlanDigest, order: &[String]) -> Result<Plan, Error> {
+        let script = redis::Script::new(STORE);
+        let mut invocation = script.key(self.key("plan"));
+        invocation.key(self.key("pending"));
+        invocation.arg(digest.digest()).arg(&digest.framework).arg(&digest.version).arg(digest.files.join("\n")).arg(ttl_seconds());
+        for file in order {
+            invocation.arg(file);
+        }
+        let found: Option<(String, String, String, String)> = invocation.invoke_async(&mut self.con()).await.map_err(self.failed("storing the plan"))?;
+        let Some((stored, framework, version, files)) = found else { return Ok(Plan::Planned) };
+        if stored == digest.digest() {
+            return Ok(Plan::Joined);
+        }
+        let planned = PlanDigest { framework, version, files: files.lines().map(str::to_string).filter(|f| !f.is_empty()).collect() };
+        let difference = digest.difference(&planned).unwrap_or_else(|| format!("another plan (digest {:.12}…)", stored));
+        Err(Error::OtherPlan { build: self.build_name(), difference })
+    }
+
+    /// The plan's files and framework (None: no job of the build has planned).
+    pub async fn planned(&self) -> Result<Option<PlanDigest>, Error> {
+        let found: (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.key("plan"))
+            .arg("framework")
+            .arg("version")
+            .arg("files")
+            .query_async(&mut self.con())
+            .await
+            .map_err(self.failed("reading the plan"))?;
+        let (Some(framework), Some(version), Some(files)) = found else { return Ok(None) };
+        Ok(Some(PlanDigest { framework, version, files: files.lines().map(str::to_string).filter(|f| !f.is_empty()).collect() }))
+    }
+
+    /// The build's id, as `--build-id` gave it.
+    pub(super) fn build_name(&self) -> String {
+        let without_colon = self.prefix.trim_end_matches(':');
+        without_colon.rsplit(':').next().unwrap_or(without_colon).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(framework: &str, files: &[&str]) -> PlanDigest {
+        PlanDigest::new(framework, files.iter().map(|f| f.to_string()))
+    }
+
+    #[test]
+    fn one_digest_for_the_same_files_in_any_order_and_the_difference_named_otherwise() {
+        let a = digest("rspec", &["spec/b_spec.rb", "spec/a_spec.rb"]);
+        let b = digest("rspec", &["spec/a_spec.rb", "spec/b_spec.rb"]);
+        assert_eq!(a.digest(), b.digest());
+        assert_eq!(a.difference(&b), None);
+        let c = digest("rspec", &["spec/a_spec.rb", "spec/c_spec.rb"]);
+        assert_ne!(a.digest(), c.digest());
+        assert_eq!(
+            a.difference(&c).unwrap(),
+            "1 file that this job does not have (spec/c_spec.rb), without 1 file that this job has (spec/b_spec.rb)"
+        );
+        let m = digest("minitest", &["spec/a_spec.rb", "spec/b_spec.rb"]);
+        assert_eq!(a.difference(&m).unwrap(), "framework `minitest` (this job's: `rspec`)");
+    }
+}

@@ -1,0 +1,190 @@
+//! Pulling: a job's free slots take the build's next files atomically (a Lua script moves them
+//! from `pending` into the job's own `reserved:{job}` list), while a heartbeat (`alive:{job}`,
+//! refreshed every `HEARTBEAT_EVERY`) says the job is alive. When nothing is pending, a job
+//! looks at the others: the files of a job whose heartbeat lapsed (kill -9, a lost runner) go
+//! back to `pending`; while a live job still holds files the build is not done.
+
+use super::{ttl_seconds, Build, Error};
+use crate::events::FileReport;
+use crate::run::{Source, SourceError, Taken};
+use crate::schedule::Job;
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How often a job says it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// A job not heard of for this long is taken for dead, and its files go to the others.
+pub const HEARTBEAT_LAPSES: Duration = Duration::from_secs(10);
+
+/// A file is taken from the build's queue at most this many times (a job that died while
+/// running it, twice): past it, it is reported as not run rather than handed to another job
+/// (a file that kills its job would kill them all).
+pub const TAKES_PER_FILE: i64 = 3;
+
+/// Moves up to ARGV[1] files from pending to this job's reserved list, counting each file's
+/// takes. KEYS: pending, reserved, starts; ARGV: n, ttl. Returns {file, takes} for each.
+const TAKE: &str = r#"
+local taken = {}
+for i = 1, tonumber(ARGV[1]) do
+  local file = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+  if not file then break end
+  local takes = redis.call('HINCRBY', KEYS[3], file, 1)
+  table.insert(taken, {file, takes})
+end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+return taken
+"#;
+
+/// A job whose heartbeat lapsed gives its files back to pending (at its head: they were taken
+/// first). KEYS: alive, reserved, pending. Returns the files given back, or minus the number
+/// the job, alive, still holds.
+const RECLAIM: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return -redis.call('LLEN', KEYS[2])
+end
+local moved = 0
+while redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'LEFT') do
+  moved = moved + 1
+end
+return moved
+"#;
+
+/// This job's side of the build's queue: a `run::Source`.
+pub struct Pull {
+    build: Build,
+    job: String,
+    /// This job's job for each file, as it planned it (the build's queue holds paths only).
+    known: HashMap<String, Job>,
+    /// Files taken too often, reported as not run (written to the build as results too).
+    pub(super) given_up: Vec<FileReport>,
+}
+
+/// A job's heartbeat: it beats until dropped.
+pub struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Build {
+    /// Joins the build as `job`: its name in the build's job list, and its heartbeat, which
+    /// beats until the `Heartbeat` is dropped (when the job leaves, not when it has taken its
+    /// last file: the files it runs then are still its own).
+    pub async fn join(&self, job: &str) -> Result<Heartbeat, Error> {
+        let mut con = self.con();
+        redis::pipe()
+            .cmd("SADD").arg(self.key("jobs")).arg(job).ignore()
+            .cmd("EXPIRE").arg(self.key("jobs")).arg(ttl_seconds()).ignore()
+            .cmd("SET").arg(self.key(&format!("alive:{job}"))).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs()).ignore()
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(self.failed("joining the build"))?;
+        Ok(Heartbeat(tokio::spawn(beat(con, self.key(&format!("alive:{job}"))))))
+    }
+
+    /// This job's source of files (`job` has joined). `known`: each file's job (expected
+    /// seconds, group, the part asked for), as this job planned it.
+    pub fn pull(&self, job: &str, known: HashMap<String, Job>) -> Pull {
+        Pull { build: self.clone(), job: job.to_string(), known, given_up: Vec::new() }
+    }
+
+    /// The job is done with the build: what it took and has no result for (it stopped early)
+    /// goes back to pending at once, for the other jobs, and its heartbeat is gone.
+    pub async fn leave(&self, job: &str) -> Result<(), Error> {
+        let script = redis::Script::new(RECLAIM);
+        redis::cmd("DEL").arg(self.key(&format!("alive:{job}"))).query_async::<()>(&mut self.con()).await.map_err(self.failed("leaving the build"))?;
+        let mut invocation = script.key(self.key(&format!("alive:{job}")));
+        invocation.key(self.key(&format!("reserved:{job}"))).key(self.key("pending"));
+        invocation.invoke_async::<i64>(&mut self.con()).await.map_err(self.failed("leaving the build"))?;
+        Ok(())
+    }
+}
+
+/// Sets the job's heartbeat key every `HEARTBEAT_EVERY` until the job ends (the task is
+/// aborted); a failed write is tried again at the next beat.
+async fn beat(mut con: redis::aio::MultiplexedConnection, key: String) {
+    loop {
+        tokio::time::sleep(HEARTBEAT_EVERY).await;
+        let set = redis::cmd("SET").arg(&key).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs()).query_async::<()>(&mut con).await;
+        if let Err(e) = set {
+            tracing::warn!("the queue's heartbeat failed: {e}");
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Pull {
+    /// Up to `wanted` files, or what the build's state says when there are none.
+    async fn next(&mut self, wanted: usize) -> Result<Taken, Error> {
+        let jobs = self.reserve(wanted).await?;
+        if !jobs.is_empty() {
+            return Ok(Taken::Jobs(jobs));
+        }
+        let (returned, held) = self.reclaim().await?;
+        if returned > 0 {
+            let jobs = self.reserve(wanted).await?;
+            if !jobs.is_empty() {
+                return Ok(Taken::Jobs(jobs));
+            }
+        }
+        Ok(if held > 0 || returned > 0 { Taken::Later } else { Taken::Done })
+    }
+
+    /// Moves up to `wanted` files into this job's reservation; a file past its bound on takes
+    /// is given up (not run) instead.
+    async fn reserve(&mut self, wanted: usize) -> Result<Vec<Job>, Error> {
+        let b = &self.build;
+        let script = redis::Script::new(TAKE);
+        let mut invocation = script.key(b.key("pending"));
+        invocation.key(b.key(&format!("reserved:{}", self.job))).key(b.key("starts")).arg(wanted).arg(ttl_seconds());
+        let taken: Vec<(String, i64)> = invocation.invoke_async(&mut b.con()).await.map_err(b.failed("taking files"))?;
+        let mut jobs = Vec::with_capacity(taken.len());
+        for (path, takes) in taken {
+            if takes > TAKES_PER_FILE {
+                let why = format!("it was taken by {} jobs of the build that ended without its result; testbot gives up on it", takes - 1);
+                self.given_up.push(FileReport::not_run(path, why));
+                continue;
+            }
+            jobs.push(self.known.get(&path).cloned().unwrap_or_else(|| Job::new(path, 0.0)));
+        }
+        if !self.given_up.is_empty() {
+            let reports = std::mem::take(&mut self.given_up);
+            for report in &reports {
+                self.build.store_result(&self.job, report).await?;
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Every other job's files: given back when its heartbeat lapsed. Returns how many files
+    /// came back and how many live jobs still hold.
+    async fn reclaim(&self) -> Result<(i64, i64), Error> {
+        let b = &self.build;
+        let jobs: Vec<String> = redis::cmd("SMEMBERS").arg(b.key("jobs")).query_async(&mut b.con()).await.map_err(b.failed("reading the jobs"))?;
+        let script = redis::Script::new(RECLAIM);
+        let (mut returned, mut held) = (0, 0);
+        for job in jobs.iter().filter(|j| **j != self.job) {
+            let mut invocation = script.key(b.key(&format!("alive:{job}")));
+            invocation.key(b.key(&format!("reserved:{job}"))).key(b.key("pending"));
+            let n: i64 = invocation.invoke_async(&mut b.con()).await.map_err(b.failed("returning a lapsed job's files"))?;
+            if n > 0 {
+                tracing::info!(job = job.as_str(), files = n, "a job of the build stopped answering: its files go back to the queue");
+            }
+            if n >= 0 {
+                returned += n;
+            } else {
+                held -= n;
+            }
+        }
+        Ok((returned, held))
+    }
+}
+
+impl Source for Pull {
+    fn take(&mut self, wanted: usize) -> BoxFuture<'_, Result<Taken, SourceError>> {
+        Box::pin(async move { self.next(wanted).await.map_err(|e| Box::new(e) as SourceError) })
+    }
+}

@@ -1,0 +1,89 @@
+//! Results: each file's final report goes to the build's `results` hash when the job has it
+//! (the file leaves the job's reservation in the same script, so a file is either reserved or
+//! has a result), and `testbot report --queue` reads them back.
+
+use super::{ttl_seconds, Build, Error};
+use crate::events::{FileError, FileReport};
+use tokio::sync::mpsc;
+
+/// Stores a file's result and takes it out of the job's reservation. KEYS: results, reserved;
+/// ARGV: path, the file's JSON, ttl.
+const STORE: &str = r#"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+return 1
+"#;
+
+impl Build {
+    /// `report` as job `job`'s result of its file.
+    pub(super) async fn store_result(&self, job: &str, report: &FileReport) -> Result<(), Error> {
+        let json = crate::report::file_json(report).map_err(|e| Error::BadResult { path: report.path.clone(), reason: e.to_string() })?;
+        let script = redis::Script::new(STORE);
+        let mut invocation = script.key(self.key("results"));
+        invocation.key(self.key(&format!("reserved:{job}"))).arg(&report.path).arg(json).arg(ttl_seconds());
+        invocation.invoke_async::<i64>(&mut self.con()).await.map_err(self.failed("storing a result"))?;
+        Ok(())
+    }
+
+    /// Every result stored so far: path and the file's JSON.
+    pub async fn results(&self) -> Result<Vec<(String, String)>, Error> {
+        let results: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(self.key("results")).query_async(&mut self.con()).await.map_err(self.failed("reading the results"))?;
+        Ok(results.into_iter().collect())
+    }
+
+    /// How many files have a result.
+    pub async fn result_count(&self) -> Result<usize, Error> {
+        redis::cmd("HLEN").arg(self.key("results")).query_async(&mut self.con()).await.map_err(self.failed("counting the results"))
+    }
+}
+
+/// A job's results on their way to Redis: `record` (called from the run's events, which are
+/// not async) hands each final report to a task that stores it; `finish` waits for them all.
+pub struct Recorder {
+    tx: mpsc::UnboundedSender<FileReport>,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl Recorder {
+    pub fn start(build: &Build, job: &str) -> Recorder {
+        let (tx, mut rx) = mpsc::unbounded_channel::<FileReport>();
+        let (build, job) = (build.clone(), job.to_string());
+        let task = tokio::spawn(async move {
+            let mut first_error = None;
+            while let Some(report) = rx.recv().await {
+                if let Err(e) = build.store_result(&job, &report).await {
+                    first_error.get_or_insert(e);
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        });
+        Recorder { tx, task }
+    }
+
+    /// A file's final report. One that did not run (the job stopped, or lost its hosts) is not
+    /// a result: the file stays reserved, and goes back to the build when the job leaves.
+    pub fn record(&self, report: &FileReport) {
+        if !matches!(report.error, Some(FileError::NotRun(_))) {
+            let _ = self.tx.send(report.clone());
+        }
+    }
+
+    /// Waits until every result is stored; the first that could not be is the error.
+    pub async fn finish(self) -> Result<(), Error> {
+        let Recorder { tx, task } = self;
+        drop(tx);
+        match task.await {
+            Ok(stored) => stored,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        }
+    }
+}
+
+/// What `testbot report --queue` reads: the plan's files and framework, and the results.
+pub struct BuildResults {
+    pub framework: String,
+    pub planned: Vec<String>,
+    pub results: Vec<(String, String)>,
+}
