@@ -34,7 +34,7 @@ impl Source for Pull {
             if pending.is_empty() {
                 return Ok(Taken::Done);
             }
-            if self.asks % 3 == 0 {
+            if self.asks.is_multiple_of(3) {
                 return Ok(Taken::Later);
             }
             let n = wanted.min(pending.len());

@@ -121,14 +121,12 @@ async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let waits = |now: Instant| options.wait && deadline.is_none_or(|d| now < d);
     loop {
-        match build.planned().await? {
-            Some(planned) => {
-                if !waits(Instant::now()) || build.result_count().await? >= planned.files.len() {
-                    return Ok((planned, build.results().await?));
-                }
-            }
-            None if !waits(Instant::now()) => return Err(crate::queue::Error::NoPlan { build: settings.build.clone(), url: crate::queue::redacted(&settings.url) }.into()),
-            None => {}
+        let planned = build.planned().await?;
+        let waiting = waits(Instant::now());
+        match planned {
+            None if !waiting => return Err(crate::queue::Error::NoPlan { build: settings.build.clone(), url: crate::queue::redacted(&settings.url) }.into()),
+            Some(planned) if !waiting || build.result_count().await? >= planned.files.len() => return Ok((planned, build.results().await?)),
+            _ => {}
         }
         tokio::time::sleep(POLL).await;
     }
