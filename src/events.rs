@@ -205,6 +205,8 @@ pub enum RunEvent {
     HostLost {
         host: Arc<str>,
         reason: String,
+        /// Another host still takes work: the lost host's unfinished files run there.
+        others_remain: bool,
     },
     /// An error that belongs to no example: a `before(:suite)` hook, a runner that exited badly, …
     ErrorOutsideExamples {

@@ -261,16 +261,18 @@ pub struct RunArgs {
     /// e.g. `--partition 2/4`.
     #[arg(long, value_name = "K/N", value_parser = crate::schedule::partition::parse)]
     pub partition: Option<(usize, usize)>,
-    /// Rerun failed examples up to N times; one that passes on a rerun is reported as flaky.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "TESTBOT_RETRIES")]
-    pub retries: u32,
+    /// Rerun failed examples up to N times (default 0); one that passes on a rerun is reported
+    /// as flaky.
+    #[arg(long, value_name = "N", env = "TESTBOT_RETRIES")]
+    pub retries: Option<u32>,
     /// Flaky examples (passed only on a retry) fail the run.
     #[arg(long)]
     pub flaky_fails: bool,
     /// A selection whose files ran no example: fail (exit 4, "no tests to run"), warn or pass.
     #[arg(long, value_name = "WHAT", value_parser = value_of::<NoTests, report::NoTests>(), default_value = "fail")]
     pub no_tests: report::NoTests,
-    /// Stop after N failures (default 1): no more batches start and running ones are stopped.
+    /// Stop after N failures (default 1): no more batches start and running ones are stopped;
+    /// `--fail-fast=0` never stops (over a profile's `fail_fast`).
     #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
     pub fail_fast: Option<usize>,
     /// Stop the whole run after this long (e.g. 600, 90s, 20m, 1m30s); what did not finish fails
@@ -278,9 +280,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Kill a file that runs longer than this (or 5x its time in the runtime history, if more),
-    /// then retry it once on another slot; `0` turns the limit off.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "300s", env = "TESTBOT_FILE_TIMEOUT")]
-    pub file_timeout: Duration,
+    /// then retry it once on another slot (default 300s); `0` turns the limit off.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "TESTBOT_FILE_TIMEOUT")]
+    pub file_timeout: Option<Duration>,
+    /// The `[profile.NAME]` of testbot.toml whose options this run takes (under the command
+    /// line's; default: `ci` when CI is set and testbot.toml has one, else `default`).
+    #[arg(long, value_name = "NAME", env = "TESTBOT_PROFILE")]
+    pub profile: Option<String>,
     #[command(flatten)]
     pub queue: QueueArgs,
     /// Do not sync: run on the copies the SSH hosts already hold (a host never synced is left out).
@@ -302,17 +308,17 @@ pub struct RunArgs {
     /// What is printed as files finish: none, fail, retry, slow, pending, pass or all, each
     /// level with those before it (default: retry on a terminal, whose status area shows what
     /// runs; pass in plain lines).
-    #[arg(long, value_name = "LEVEL", value_parser = value_of::<StatusLevel, report::StatusLevel>())]
-    pub status_level: Option<report::StatusLevel>,
+    #[arg(long, value_name = "LEVEL", value_enum)]
+    pub status_level: Option<StatusLevel>,
     /// What the final summary lists: none (the verdict line only), fail (failures' rerun lines
     /// and errors), retry, slow (+ the files that ran longer than expected), pending (+ the
-    /// pending examples), pass or all (+ every file).
-    #[arg(long, value_name = "LEVEL", value_parser = value_of::<StatusLevel, report::StatusLevel>(), default_value = "fail")]
-    pub final_status_level: report::StatusLevel,
+    /// pending examples), pass or all (+ every file); default fail.
+    #[arg(long, value_name = "LEVEL", value_enum)]
+    pub final_status_level: Option<StatusLevel>,
     /// When a failing file's details (messages, backtraces, output) are printed: immediate (as
-    /// it finishes), final (in the summary), immediate-final (both) or never.
-    #[arg(long, value_name = "WHEN", value_parser = value_of::<FailureOutput, report::FailureOutput>(), default_value = "immediate")]
-    pub failure_output: report::FailureOutput,
+    /// it finishes, the default), final (in the summary), immediate-final (both) or never.
+    #[arg(long, value_name = "WHEN", value_enum)]
+    pub failure_output: Option<FailureOutput>,
     /// Mark a running file SLOW once it runs longer than this, or 3x its expected time (runtime
     /// history or size) if more.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -351,7 +357,8 @@ where
     clap::builder::EnumValueParser::<E>::new().map(E::into)
 }
 
-/// `--status-level`, `--final-status-level`: `report::StatusLevel`.
+/// `--status-level`, `--final-status-level`: `report::StatusLevel`, by name
+/// (`commands::settings::status_level`, over testbot.toml's profiles).
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum StatusLevel {
     /// Nothing but the run's first line and the summary's verdict.
@@ -370,7 +377,7 @@ pub enum StatusLevel {
     All,
 }
 
-/// `--failure-output`: `report::FailureOutput`.
+/// `--failure-output`: `report::FailureOutput`, by name (`commands::settings::failure_output`).
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum FailureOutput {
     /// As the file finishes.
@@ -467,20 +474,24 @@ mod tests {
     }
 
     #[test]
-    fn the_value_enums_reach_report_as_its_own_enums_with_the_same_defaults() {
-        use clap::Parser;
+    fn the_levels_and_failure_output_go_by_names_testbot_toml_takes_too() {
+        use clap::{Parser, ValueEnum};
+        use crate::commands::settings::{failure_output, status_level};
+        let name = |v: clap::builder::PossibleValue| v.get_name().to_owned();
+        let levels: Vec<String> = StatusLevel::value_variants().iter().filter_map(|v| v.to_possible_value()).map(name).collect();
+        let whens: Vec<String> = FailureOutput::value_variants().iter().filter_map(|v| v.to_possible_value()).map(name).collect();
+        assert_eq!(levels, crate::inventory::STATUS_LEVELS);
+        assert_eq!(whens, crate::inventory::FAILURE_OUTPUTS);
+        assert_eq!(status_level("slow"), Some(report::StatusLevel::Slow));
+        assert_eq!(status_level("all"), Some(report::StatusLevel::All));
+        assert_eq!(failure_output("immediate-final"), Some(report::FailureOutput::ImmediateFinal));
+        assert!(levels.iter().all(|n| status_level(n).is_some()) && whens.iter().all(|n| failure_output(n).is_some()));
         let run = |args: &[&str]| Cli::try_parse_from([&["testbot"], args].concat()).unwrap().run;
-        let given = run(&["--status-level", "slow", "--final-status-level", "all"]);
-        let given_too = run(&["--failure-output", "immediate-final", "--no-tests", "warn"]);
-        assert_eq!(given.status_level, Some(report::StatusLevel::Slow));
-        assert_eq!(given.final_status_level, report::StatusLevel::All);
-        assert_eq!(given_too.failure_output, report::FailureOutput::ImmediateFinal);
-        assert_eq!(given_too.no_tests, report::NoTests::Warn);
-        let defaults = run(&[]);
-        let display = report::DisplayOptions::default();
-        assert_eq!(defaults.status_level, display.status_level);
-        assert_eq!(defaults.final_status_level, display.final_status_level);
-        assert_eq!(defaults.failure_output, display.failure_output);
+        let given: crate::commands::RunOptions = run(&["--final-status-level", "all", "--no-tests", "warn"]).into();
+        assert_eq!(given.given.final_status_level.as_deref(), Some("all"));
+        assert_eq!(given.no_tests, report::NoTests::Warn);
+        let defaults: crate::commands::RunOptions = run(&[]).into();
+        assert_eq!((defaults.given.status_level, defaults.given.failure_output), (None, None));
         assert_eq!(defaults.no_tests, report::NoTests::Fail);
         assert!(Cli::try_parse_from(["testbot", "--failure-output", "later"]).is_err());
     }

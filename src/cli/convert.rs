@@ -17,6 +17,11 @@ impl Annotations {
     }
 }
 
+/// A value enum's value as the command line writes it (`immediate-final`).
+fn value_name(value: impl clap::ValueEnum) -> String {
+    value.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+}
+
 impl From<ProjectArgs> for commands::Location {
     fn from(args: ProjectArgs) -> commands::Location {
         commands::Location { chdir: args.chdir, config: args.config, ssh_config: args.ssh_config }
@@ -83,64 +88,47 @@ impl From<RunArgs> for commands::RunOptions {
                 exclude: args.exclude,
                 isolate: args.isolate,
             },
+            // Retries, fail-fast, the timeouts and the reports: `given` laid over testbot.toml's
+            // profiles (`commands::settings::run_profile`) when the run starts.
             policy: run::Policy {
                 partition: args.partition,
+                // The environment's test knobs: `commands::settings::knobs` when the run starts.
+                knobs: run::Knobs::default(),
+                ..run::Policy::default()
+            },
+            report_json: None,
+            junit: None,
+            profile: args.profile,
+            given: crate::inventory::Profile {
                 retries: args.retries,
                 fail_fast: args.fail_fast,
                 timeout: args.timeout,
-                file_timeout: Some(args.file_timeout).filter(|d| !d.is_zero()),
-                // The environment's test knobs: `commands::settings::knobs` when the run starts.
-                knobs: run::Knobs::default(),
-                // `--queue`: set once the run knows it has a queue (`commands::run`).
-                queued: false,
+                file_timeout: args.file_timeout,
+                junit: args.junit,
+                report_json: args.report_json,
+                status_level: args.status_level.map(value_name),
+                final_status_level: args.final_status_level.map(value_name),
+                failure_output: args.failure_output.map(value_name),
             },
-            report_json: args.report_json,
-            junit: args.junit,
             queue: args.queue.into(),
             flaky_fails: args.flaky_fails,
             no_tests: args.no_tests,
             no_sync: args.no_sync,
             display: DisplayOptions {
-                status_level: args.status_level,
-                final_status_level: args.final_status_level,
-                failure_output: args.failure_output,
                 slow_after: args.slow_timeout,
                 heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
                 verbose_rerun: args.verbose_rerun_command,
                 annotations: args.github_annotations.on(commands::settings::github_actions().as_deref()),
+                // The levels and `--failure-output`: `given`, laid over the profiles.
+                ..DisplayOptions::default()
             },
         }
     }
 }
 
-// The command line's value enums (args.rs) as `report`'s plain ones.
-impl From<super::args::StatusLevel> for crate::report::StatusLevel {
-    fn from(level: super::args::StatusLevel) -> Self {
-        use super::args::StatusLevel as Arg;
-        match level {
-            Arg::None => Self::None,
-            Arg::Fail => Self::Fail,
-            Arg::Retry => Self::Retry,
-            Arg::Slow => Self::Slow,
-            Arg::Pending => Self::Pending,
-            Arg::Pass => Self::Pass,
-            Arg::All => Self::All,
-        }
-    }
-}
-
-impl From<super::args::FailureOutput> for crate::report::FailureOutput {
-    fn from(when: super::args::FailureOutput) -> Self {
-        use super::args::FailureOutput as Arg;
-        match when {
-            Arg::Immediate => Self::Immediate,
-            Arg::Final => Self::Final,
-            Arg::ImmediateFinal => Self::ImmediateFinal,
-            Arg::Never => Self::Never,
-        }
-    }
-}
-
+// The command line's value enums (args.rs) as `report`'s plain ones. The status levels and
+// `--failure-output` go by name (`value_name`): `commands::settings` lays them over testbot.toml's
+// profiles.
 impl From<super::args::NoTests> for crate::report::NoTests {
     fn from(what: super::args::NoTests) -> Self {
         use super::args::NoTests as Arg;

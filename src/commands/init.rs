@@ -1,6 +1,7 @@
 //! `testbot init`: a commented testbot.toml written from what the project shows (its test
 //! framework, a Gemfile, this machine's cores). Rendering is pure; `write` never overwrites.
 
+use super::bundle::Bundle;
 use crate::errors::Error;
 use crate::framework::Framework;
 use crate::framework::Detected;
@@ -17,6 +18,8 @@ pub struct Findings {
     /// Other frameworks the folders point to (the project has several).
     pub others: Vec<Detected>,
     pub gemfile: Option<&'static str>,
+    /// With a Gemfile: whether its bundle resolves here (`bundle check`).
+    pub bundle: Option<Bundle>,
     pub cores: usize,
     /// A Rails app (config/application.rb, config/database.yml): whether its test database is
     /// named per slot (`database.yml` uses TEST_ENV_NUMBER).
@@ -66,7 +69,8 @@ impl Findings {
             }
         };
         let gemfile = ["Gemfile", "gems.rb"].into_iter().find(|g| root.join(g).is_file());
-        Ok(Findings { framework, evidence, others, gemfile, cores, rails: rails_db(root) })
+        let bundle = gemfile.map(|_| Bundle::check(root));
+        Ok(Findings { framework, evidence, others, gemfile, bundle, cores, rails: rails_db(root) })
     }
 }
 
@@ -95,10 +99,7 @@ pub fn render(f: &Findings) -> String {
     let (runner, comment) = f.framework.init_command();
     out.push_str(comment);
     out.push_str(&format!("# command = \"{runner}\"\n\n"));
-    match f.gemfile {
-        Some(g) => out.push_str(&format!("# This project has a {g}: the tests run through `bundle exec`.\nbundler = true\n\n")),
-        None => out.push_str("# No Gemfile here. With one, the tests run through `bundle exec` unless this is false.\n# bundler = true\n\n"),
-    }
+    out.push_str(&bundler_key(f));
     out.push_str("# Environment variables for every test process, locally and on hosts.\n");
     out.push_str("# env = { RAILS_ENV = \"test\" }\n\n");
     out.push_str("[local]\n");
@@ -121,6 +122,19 @@ pub fn render(f: &Findings) -> String {
         out.push_str(&rails_hooks(db));
     }
     out
+}
+
+/// `bundler = true` when the bundle resolves here; commented out, with what to run, when not.
+fn bundler_key(f: &Findings) -> String {
+    match (f.gemfile, &f.bundle) {
+        (Some(g), Some(Bundle::Resolves)) => format!("# This project has a {g}: the tests run through `bundle exec`.\nbundler = true\n\n"),
+        (Some(g), Some(Bundle::Missing(why) | Bundle::Unknown(why))) => format!(
+            "# This project has a {g}, but its bundle does not resolve here ({why}).\n\
+             # The tests run through `bundle exec` whenever there is a Gemfile (unless this is false), so\n\
+             # every test runner would fail to start: run `bundle install` first.\n# bundler = true\n\n"
+        ),
+        _ => "# No Gemfile here. With one, the tests run through `bundle exec` unless this is false.\n# bundler = true\n\n".to_string(),
+    }
 }
 
 /// The `[hooks]` of a Rails app: a database per slot, as `rake parallel:create parallel:prepare`.
@@ -153,9 +167,12 @@ pub fn summary(f: &Findings, path: &Path) -> String {
     for other in &f.others {
         out.push_str(&format!("  also found: {} ({}); run it with `testbot --framework {}`\n", other.framework.name(), other.evidence, other.framework.name()));
     }
-    match f.gemfile {
-        Some(g) => out.push_str(&format!("  bundler: yes ({g})\n")),
-        None => out.push_str("  bundler: no (no Gemfile)\n"),
+    match (f.gemfile, &f.bundle) {
+        (Some(g), Some(Bundle::Resolves)) => out.push_str(&format!("  bundler: yes ({g})\n")),
+        (Some(g), Some(Bundle::Missing(why) | Bundle::Unknown(why))) => out.push_str(&format!(
+            "  bundler: the {g}'s bundle does not resolve here ({why});\n    run `bundle install` before testbot: every test runner would fail to start\n"
+        )),
+        _ => out.push_str("  bundler: no (no Gemfile)\n"),
     }
     out.push_str(&format!("  local slots: auto ({} cores)\n", f.cores));
     match f.rails {
@@ -218,6 +235,8 @@ mod tests {
         let f = Findings::gather(dir.path(), None, 4).unwrap();
         assert_eq!(f.framework, Framework::Minitest);
         assert_eq!(f.gemfile, Some("Gemfile"));
+        // This Gemfile is not one bundler reads: say its bundle resolves.
+        let f = Findings { bundle: Some(Bundle::Resolves), ..f };
         let text = render(&f);
         assert!(text.contains("framework = \"minitest\"\n"), "{text}");
         assert!(text.contains("# Found: test/ uses minitest.\n"), "{text}");
@@ -228,6 +247,19 @@ mod tests {
         assert_eq!(inv.project.framework.as_deref(), Some("minitest"));
         assert!(inv.hosts.is_empty());
         assert_eq!(inv.local.slots, None, "local slots stay at their default");
+    }
+
+    #[test]
+    fn a_bundle_that_does_not_resolve_leaves_bundler_commented_out_with_what_to_run() {
+        let dir = tree(&["spec/a_spec.rb"]);
+        let f = Findings::gather(dir.path(), None, 4).unwrap();
+        let why = "Bundler can't satisfy your Gemfile's dependencies.".to_string();
+        let f = Findings { gemfile: Some("Gemfile"), bundle: Some(Bundle::Missing(why)), ..f };
+        let text = render(&f);
+        assert!(!text.lines().any(|l| l.trim_start().starts_with("bundler")), "{text}");
+        assert!(text.contains("# bundler = true\n"), "{text}");
+        assert!(text.contains("run `bundle install` first."), "{text}");
+        assert!(summary(&f, Path::new("testbot.toml")).contains("run `bundle install`"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! reporter, and (through `errors`) the one place outcomes become exit codes. `cli` turns the
 //! command line into the plain option structs these take.
 
+mod bundle;
 pub mod hosts;
 pub mod init;
 pub mod queue;
@@ -47,11 +48,25 @@ pub struct Location {
 /// registered framework), `-F` over its `[ssh] config`, and `invocation`
 /// (`settings::invocation`), the one place where what the file does not say joins it.
 fn setup(location: &Location, invocation: Invocation) -> Result<(PathBuf, Inventory), Error> {
+    setup_below(location, invocation).map(|(root, inventory, _)| (root, inventory))
+}
+
+/// `setup`, and the folder it was started in below the project root (`settings::project_root`),
+/// relative to the root: testbot runs at the root.
+fn setup_below(location: &Location, invocation: Invocation) -> Result<(PathBuf, Inventory, Option<PathBuf>), Error> {
     let Location { chdir, config, ssh_config } = location;
     if let Some(dir) = chdir {
         std::env::set_current_dir(dir).map_err(|source| Error::Chdir { path: dir.clone(), source })?;
     }
-    let root = std::env::current_dir().map_err(|source| Error::Io { what: "read the current directory".into(), source })?;
+    let here = std::env::current_dir().map_err(|source| Error::Io { what: "read the current directory".into(), source })?;
+    // `-C DIR` names the project root, and `-c FILE` the inventory: no search above.
+    let (root, below) = match (chdir, config) {
+        (None, None) => settings::project_root(&here, crate::ssh::config::home_dir().as_deref()),
+        _ => (here, None),
+    };
+    if below.is_some() {
+        std::env::set_current_dir(&root).map_err(|source| Error::Chdir { path: root.clone(), source })?;
+    }
     let frameworks = crate::framework::Framework::names();
     let mut inventory = match config {
         Some(path) => Inventory::load(path, &frameworks)?,
@@ -68,7 +83,7 @@ fn setup(location: &Location, invocation: Invocation) -> Result<(PathBuf, Invent
         inventory.ssh.config = Some(path.clone());
     }
     inventory.invocation = invocation;
-    Ok((root, inventory))
+    Ok((root, inventory, below))
 }
 
 /// The runtime every command runs on: one worker thread. The controller waits on sockets and

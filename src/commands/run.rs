@@ -1,6 +1,6 @@
 //! `testbot` (a run) and `testbot list`.
 
-use super::{install_signals, runtime, settings, setup, Location, Outcome};
+use super::{install_signals, runtime, settings, setup_below, Location, Outcome};
 use crate::errors::{exit, exit_code_of, Error};
 use crate::events::RunEvent;
 use crate::project::{self, Project};
@@ -29,10 +29,34 @@ pub struct RunOptions {
     pub no_sync: bool,
     /// What the live display and the summary show.
     pub display: crate::report::DisplayOptions,
+    /// `--profile` (or `TESTBOT_PROFILE`).
+    pub profile: Option<String>,
+    /// The options a profile may set, as the command line gave them; `policy`, `junit` and
+    /// `report_json` hold them once `settings::run_profile` has laid them over the profiles.
+    pub given: crate::inventory::Profile,
+}
+
+impl RunOptions {
+    /// The options a profile sets, resolved with testbot.toml's profiles.
+    fn with_profile(mut self, inventory: &Inventory) -> Result<RunOptions, Error> {
+        let resolved = settings::run_profile(self.profile.as_deref(), &self.given, inventory)?;
+        self.policy.retries = resolved.retries;
+        self.policy.fail_fast = resolved.fail_fast;
+        self.policy.timeout = resolved.timeout;
+        self.policy.file_timeout = resolved.file_timeout;
+        self.junit = resolved.junit;
+        self.report_json = resolved.report_json;
+        self.display.status_level = resolved.status_level;
+        self.display.final_status_level = resolved.final_status_level;
+        self.display.failure_output = resolved.failure_output;
+        Ok(self)
+    }
 }
 
 pub fn run(options: RunOptions) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(&options.location, settings::invocation(options.no_sync))?;
+    let (root, inventory, below) = setup_below(&options.location, settings::invocation(options.no_sync))?;
+    let mut options = options.with_profile(&inventory)?;
+    options.project.paths = paths_below(below.as_deref(), std::mem::take(&mut options.project.paths));
     let mut project = match Project::resolve(&root, &inventory, &options.project) {
         Err(nothing @ project::Error::NothingToRerun { .. }) => {
             crate::report::print_note(&nothing.to_string());
@@ -41,10 +65,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         resolved => resolved?,
     };
     project.framework.seed_random_order(&mut project.runner.runner_args);
-    let queue = options.queue.settings(inventory.queue.url.as_deref(), false)?;
-    if queue.is_some() && options.policy.partition.is_some() {
-        return Err(Error::Usage("--queue and --partition both say which files this job runs: give one of them".into()));
-    }
+    let queue = queue_of(&options, &inventory)?;
     // A share of the suite (`--partition`, or a job of a `--queue` build) only reads the runtime
     // history and the failures log: its own times must not change the plan of the shares after
     // it (they may run one after another in this checkout). And which files are its own is
@@ -89,6 +110,15 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         }
         Ended::Ran => Ok(Outcome::new(exit_code_of(reporter.finish().verdict()))),
     }
+}
+
+/// The build's queue this run is a job of (`--queue`), if any; never with `--partition`.
+fn queue_of(options: &RunOptions, inventory: &Inventory) -> Result<Option<crate::queue::Settings>, Error> {
+    let queue = options.queue.settings(inventory.queue.url.as_deref(), false)?;
+    if queue.is_some() && options.policy.partition.is_some() {
+        return Err(Error::Usage("--queue and --partition both say which files this job runs: give one of them".into()));
+    }
+    Ok(queue)
 }
 
 /// What one run is asked to do.
@@ -143,6 +173,16 @@ async fn prepare_and_run(
     Ok(ended?)
 }
 
+/// The paths of a command started in `below` (relative to the project root): each relative one
+/// taken from there, and none at all is that folder.
+fn paths_below(below: Option<&std::path::Path>, paths: Vec<String>) -> Vec<String> {
+    let Some(below) = below else { return paths };
+    if paths.is_empty() {
+        return vec![below.to_string_lossy().into_owned()];
+    }
+    paths.into_iter().map(|p| if std::path::Path::new(&p).is_absolute() { p } else { below.join(&p).to_string_lossy().into_owned() }).collect()
+}
+
 /// The selection as the user gave it, for "no tests to run": the paths (or the whole suite)
 /// and the runner's arguments.
 fn selection_text(options: &project::Options) -> String {
@@ -180,8 +220,9 @@ fn check_outputs(options: &RunOptions, whole_suite: bool) -> Result<(), Error> {
 
 /// `testbot list`: what a run with the same arguments would run, from the same selection and plan.
 pub fn list(location: &Location, options: &project::Options, partition: Option<(usize, usize)>) -> Result<Outcome, Error> {
-    let (root, inventory) = setup(location, settings::invocation(false))?;
-    let project = Project::resolve(&root, &inventory, options)?;
+    let (root, inventory, below) = setup_below(location, settings::invocation(false))?;
+    let options = project::Options { paths: paths_below(below.as_deref(), options.paths.clone()), ..options.clone() };
+    let project = Project::resolve(&root, &inventory, &options)?;
     let selection = run::select(&project, partition);
     crate::report::print_list(&selection.estimates);
     Ok(Outcome::new(exit::PASSED))

@@ -5,13 +5,15 @@
 //! reads `std::env` or counts cores for these. (`GITHUB_ACTIONS` is read here too, for `cli`'s
 //! display options, a run's test knobs `TESTBOT_TUNING` and `TESTBOT_FORK_START_TIMEOUT`,
 //! into `run::Knobs`, and the CI's build id for `--queue`; clap reads the `TESTBOT_*` variables
-//! that stand for flags.)
+//! that stand for flags.) Here too: the project root of a command started in a subfolder
+//! (`project_root`), and a run's options laid over testbot.toml's profiles (`run_profile`,
+//! which reads `CI`).
 
 use crate::errors::Error;
-use crate::inventory::Invocation;
-use crate::run;
+use crate::inventory::{Inventory, Invocation, Profile};
+use crate::{report, run};
 use crate::schedule::TuningOverrides;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// This machine's cores, 1 when it cannot tell.
@@ -82,6 +84,112 @@ pub fn invocation(no_sync: bool) -> Invocation {
     }
 }
 
+/// What marks a project's root: testbot.toml first, else a Gemfile or `.rspec`.
+const ROOT_FILE: &str = "testbot.toml";
+const ROOT_MARKS: &[&str] = &["Gemfile", ".rspec"];
+
+/// The project root for a command started in `here`, and `here` relative to it when it is
+/// below it. `here` itself when it holds testbot.toml, a Gemfile, `.rspec` or `.git`; else the nearest
+/// folder above with testbot.toml, else the nearest with a Gemfile or `.rspec`. The walk stops
+/// at a `.git` (the repository's top, which it still looks at) and never reaches `home` or
+/// above it. Nothing found: `here`.
+pub fn project_root(here: &Path, home: Option<&Path>) -> (PathBuf, Option<PathBuf>) {
+    let marked = |dir: &Path, names: &[&str]| names.iter().any(|n| dir.join(n).exists());
+    if marked(here, &[ROOT_FILE, ".git"]) || marked(here, ROOT_MARKS) {
+        return (here.to_path_buf(), None);
+    }
+    let mut above = Vec::new();
+    for dir in here.ancestors().skip(1) {
+        if home.is_some_and(|home| home.starts_with(dir)) {
+            break;
+        }
+        above.push(dir);
+        if dir.join(".git").exists() {
+            break;
+        }
+    }
+    let root = above.iter().find(|d| marked(d, &[ROOT_FILE])).or_else(|| above.iter().find(|d| marked(d, ROOT_MARKS)));
+    match root {
+        Some(root) => (root.to_path_buf(), here.strip_prefix(root).ok().map(Path::to_path_buf)),
+        None => (here.to_path_buf(), None),
+    }
+}
+
+/// A file that runs longer than this is killed, unless `--file-timeout` or a profile says otherwise.
+pub const FILE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The run options a profile may set, resolved: what the command line gave (`given`, with the
+/// `TESTBOT_*` variables clap reads for its flags) over the chosen profile over
+/// `[profile.default]` over the built-in defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunProfile {
+    pub retries: u32,
+    pub fail_fast: Option<usize>,
+    pub timeout: Option<Duration>,
+    pub file_timeout: Option<Duration>,
+    pub junit: Option<PathBuf>,
+    pub report_json: Option<PathBuf>,
+    pub status_level: Option<report::StatusLevel>,
+    pub final_status_level: report::StatusLevel,
+    pub failure_output: report::FailureOutput,
+}
+
+/// `name`: `--profile` (or `TESTBOT_PROFILE`); without it, `ci` when `CI` is set and
+/// testbot.toml has a `[profile.ci]`, else `default`.
+pub fn run_profile(name: Option<&str>, given: &Profile, inventory: &Inventory) -> Result<RunProfile, Error> {
+    let ci = crate::report::term::is_ci(std::env::var_os("CI").as_deref());
+    let chosen = chosen_profile(name, ci, inventory)?;
+    let merged = given.over(&chosen.over(&inventory.profile("default").cloned().unwrap_or_default()));
+    Ok(RunProfile {
+        retries: merged.retries.unwrap_or(0),
+        fail_fast: merged.fail_fast.filter(|n| *n > 0),
+        timeout: merged.timeout,
+        file_timeout: Some(merged.file_timeout.unwrap_or(FILE_TIMEOUT)).filter(|d| !d.is_zero()),
+        junit: merged.junit,
+        report_json: merged.report_json,
+        status_level: merged.status_level.as_deref().and_then(status_level),
+        final_status_level: merged.final_status_level.as_deref().and_then(status_level).unwrap_or_default(),
+        failure_output: merged.failure_output.as_deref().and_then(failure_output).unwrap_or_default(),
+    })
+}
+
+/// A status level by its name (`inventory::STATUS_LEVELS`, `--status-level`'s values).
+pub fn status_level(name: &str) -> Option<report::StatusLevel> {
+    use report::StatusLevel as L;
+    let levels = [L::None, L::Fail, L::Retry, L::Slow, L::Pending, L::Pass, L::All];
+    crate::inventory::STATUS_LEVELS.iter().position(|n| *n == name).map(|i| levels[i])
+}
+
+/// `--failure-output`'s value by its name (`inventory::FAILURE_OUTPUTS`).
+pub fn failure_output(name: &str) -> Option<report::FailureOutput> {
+    use report::FailureOutput as F;
+    let whens = [F::Immediate, F::Final, F::ImmediateFinal, F::Never];
+    crate::inventory::FAILURE_OUTPUTS.iter().position(|n| *n == name).map(|i| whens[i])
+}
+
+/// The profile named (`default` needs no table), or `ci` on CI when there is one.
+fn chosen_profile(name: Option<&str>, ci: bool, inventory: &Inventory) -> Result<Profile, Error> {
+    let Some(name) = name else {
+        let on_ci = inventory.profile("ci").filter(|_| ci);
+        return Ok(on_ci.cloned().unwrap_or_default());
+    };
+    match inventory.profile(name) {
+        Some(profile) => Ok(profile.clone()),
+        None if name == "default" => Ok(Profile::default()),
+        None => Err(unknown_profile(name, inventory)),
+    }
+}
+
+fn unknown_profile(name: &str, inventory: &Inventory) -> Error {
+    let mut known: Vec<&str> = inventory.profiles.iter().map(|(n, _)| n.as_str()).collect();
+    if !known.contains(&"default") {
+        known.insert(0, "default");
+    }
+    let hint = crate::inventory::did_you_mean(name, &known).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+    let file = inventory.source.as_deref().map_or("testbot.toml (there is none here)".into(), |p| p.display().to_string());
+    Error::Usage(format!("unknown profile `{name}`{hint} (the profiles of {file}: {})", known.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +230,55 @@ mod tests {
             assert_eq!(invocation.no_sync, no_sync);
             assert!(invocation.cores >= 1);
         }
+    }
+
+    #[test]
+    fn the_root_is_the_nearest_folder_with_testbot_toml_else_a_gemfile_or_rspec_below_git_and_home() {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = tmp.path().join("repo");
+        let models = top.join("app/spec/models");
+        std::fs::create_dir_all(&models).unwrap();
+        std::fs::create_dir_all(top.join(".git")).unwrap();
+        assert_eq!(project_root(&models, None), (models.clone(), None), "nothing marks a root: here");
+        std::fs::write(top.join("app/Gemfile"), "").unwrap();
+        assert_eq!(project_root(&models, None), (top.join("app"), Some(PathBuf::from("spec/models"))));
+        std::fs::write(top.join("testbot.toml"), "").unwrap();
+        assert_eq!(project_root(&models, None), (top.clone(), Some(PathBuf::from("app/spec/models"))), "testbot.toml first");
+        assert_eq!(project_root(&top.join("app"), None), (top.join("app"), None), "a Gemfile here is a root");
+        std::fs::write(tmp.path().join("testbot.toml"), "").unwrap();
+        std::fs::remove_file(top.join("testbot.toml")).unwrap();
+        std::fs::remove_file(top.join("app/Gemfile")).unwrap();
+        assert_eq!(project_root(&models, None), (models.clone(), None), "not above the .git");
+        std::fs::remove_dir(top.join(".git")).unwrap();
+        assert_eq!(project_root(&models, None).0, tmp.path());
+        assert_eq!(project_root(&models, Some(tmp.path())), (models.clone(), None), "not at home or above");
+        std::fs::create_dir_all(models.join(".git")).unwrap();
+        assert_eq!(project_root(&models, None), (models.clone(), None), "a repository's top is its own root");
+    }
+
+    #[test]
+    fn a_profile_is_the_one_named_else_ci_on_ci_and_an_unknown_name_lists_the_known_ones() {
+        use crate::inventory::Profile;
+        let ci = Profile { retries: Some(2), ..Profile::default() };
+        let mut inventory = Inventory::empty();
+        assert_eq!(chosen_profile(None, true, &inventory).unwrap(), Profile::default(), "no [profile.ci]");
+        inventory.profiles = vec![("ci".into(), ci.clone())];
+        assert_eq!(chosen_profile(None, true, &inventory).unwrap(), ci);
+        assert_eq!(chosen_profile(None, false, &inventory).unwrap(), Profile::default());
+        assert_eq!(chosen_profile(Some("default"), true, &inventory).unwrap(), Profile::default());
+        assert_eq!(chosen_profile(Some("ci"), false, &inventory).unwrap(), ci);
+        let error = chosen_profile(Some("nightly"), false, &inventory).unwrap_err();
+        assert_eq!(error.to_string(), "unknown profile `nightly` (the profiles of testbot.toml (there is none here): default, ci)");
+        assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
+    }
+
+    #[test]
+    fn the_command_line_is_over_the_chosen_profile_over_the_default_one() {
+        use crate::inventory::Profile;
+        let given = Profile { retries: Some(0), ..Profile::default() };
+        let chosen = Profile { retries: Some(3), fail_fast: Some(2), ..Profile::default() };
+        let default = Profile { fail_fast: Some(1), timeout: Some(Duration::from_secs(9)), ..Profile::default() };
+        let merged = given.over(&chosen.over(&default));
+        assert_eq!((merged.retries, merged.fail_fast, merged.timeout), (Some(0), Some(2), Some(Duration::from_secs(9))));
     }
 }

@@ -6,7 +6,9 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::raw::{GROUP_KEYS, HOOKS_KEYS, HOST_KEYS, LOCAL_KEYS, PROJECT_KEYS, QUEUE_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS};
+use super::raw::{
+    GROUP_KEYS, HOOKS_KEYS, HOST_KEYS, LOCAL_KEYS, PROFILE_KEYS, PROJECT_KEYS, QUEUE_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS,
+};
 
 /// Why `testbot.toml` could not be loaded.
 ///
@@ -235,6 +237,11 @@ const TABLES: &[TableInfo] = &[
         subject: "`queue`",
         keys: QUEUE_KEYS,
     },
+    TableInfo {
+        place: "in a [profile.NAME]",
+        subject: "each `profile` entry",
+        keys: PROFILE_KEYS,
+    },
 ];
 
 /// Where a key does belong, for "`slots` belongs in [local] or [[host]]".
@@ -246,6 +253,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("[sync]", SYNC_KEYS),
     ("[hooks]", HOOKS_KEYS),
     ("[queue]", QUEUE_KEYS),
+    ("[profile.NAME]", PROFILE_KEYS),
 ];
 
 /// Rewrites serde's "unknown field `slot`, expected one of `a`, `b`" (as

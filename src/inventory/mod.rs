@@ -34,6 +34,8 @@ pub struct Inventory {
     pub sync: SyncSettings,
     pub hooks: Hooks,
     pub queue: QueueSettings,
+    /// `[profile.NAME]` tables, sorted by name.
+    pub profiles: Vec<(String, Profile)>,
     /// Not from the file: this invocation's environment, cores and `--no-sync`.
     pub invocation: Invocation,
 }
@@ -57,6 +59,55 @@ pub struct Invocation {
 impl Default for Invocation {
     fn default() -> Self {
         Invocation { cores: 1, user: None, ssh_agent: None, no_sync: false }
+    }
+}
+
+/// A `[profile.NAME]`: run options for one place (`default`, `ci`, …); `None`: not set here.
+/// `commands::settings` lays the chosen profile over `[profile.default]`, and the command line
+/// over both.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Profile {
+    pub retries: Option<u32>,
+    /// Stop after this many failures; `Some(0)`: never (`fail_fast = false`).
+    pub fail_fast: Option<usize>,
+    pub timeout: Option<std::time::Duration>,
+    /// `Some(0 s)`: no per-file limit.
+    pub file_timeout: Option<std::time::Duration>,
+    pub junit: Option<PathBuf>,
+    pub report_json: Option<PathBuf>,
+    /// `status_level`, `final_status_level`: one of `STATUS_LEVELS`.
+    pub status_level: Option<String>,
+    pub final_status_level: Option<String>,
+    /// One of `FAILURE_OUTPUTS`.
+    pub failure_output: Option<String>,
+}
+
+/// The names of the status levels (`--status-level`'s values).
+pub const STATUS_LEVELS: &[&str] = &["none", "fail", "retry", "slow", "pending", "pass", "all"];
+/// The names of `--failure-output`'s values.
+pub const FAILURE_OUTPUTS: &[&str] = &["immediate", "final", "immediate-final", "never"];
+
+impl Profile {
+    /// Each option of `self`, else of `below`.
+    pub fn over(&self, below: &Profile) -> Profile {
+        Profile {
+            retries: self.retries.or(below.retries),
+            fail_fast: self.fail_fast.or(below.fail_fast),
+            timeout: self.timeout.or(below.timeout),
+            file_timeout: self.file_timeout.or(below.file_timeout),
+            junit: self.junit.clone().or_else(|| below.junit.clone()),
+            report_json: self.report_json.clone().or_else(|| below.report_json.clone()),
+            status_level: self.status_level.clone().or_else(|| below.status_level.clone()),
+            final_status_level: self.final_status_level.clone().or_else(|| below.final_status_level.clone()),
+            failure_output: self.failure_output.clone().or_else(|| below.failure_output.clone()),
+        }
+    }
+}
+
+impl Inventory {
+    /// The `[profile.NAME]` called `name`, if testbot.toml has one.
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|(n, _)| n == name).map(|(_, p)| p)
     }
 }
 
@@ -213,6 +264,7 @@ impl Inventory {
             sync: SyncSettings::default(),
             hooks: Hooks::default(),
             queue: QueueSettings::default(),
+            profiles: Vec::new(),
             invocation: Invocation::default(),
         }
     }

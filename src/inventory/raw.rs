@@ -26,7 +26,7 @@ pub(super) type RawValue = Spanned<Value>;
 /// The keys each table accepts, in declaration order of the raw structs
 /// below (serde reports them in that order in its "unknown field" message,
 /// which `error::unknown_key` matches against these lists).
-pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks", "queue"];
+pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks", "queue", "profile"];
 pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group"];
 pub(super) const GROUP_KEYS: &[&str] = &["files"];
 pub(super) const LOCAL_KEYS: &[&str] = &["slots", "allow_many_slots"];
@@ -42,6 +42,17 @@ pub(super) const SSH_KEYS: &[&str] = &[
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
 pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
 pub(super) const QUEUE_KEYS: &[&str] = &["url"];
+pub(super) const PROFILE_KEYS: &[&str] = &[
+    "retries",
+    "fail_fast",
+    "timeout",
+    "file_timeout",
+    "junit",
+    "report_json",
+    "status_level",
+    "final_status_level",
+    "failure_output",
+];
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +64,8 @@ pub(super) struct RawConfig {
     pub sync: Option<Section<RawSync>>,
     pub hooks: Option<Section<RawHooks>>,
     pub queue: Option<Section<RawQueue>>,
+    /// `[profile.NAME]` tables, by name.
+    pub profile: Option<std::collections::BTreeMap<String, Section<RawProfile>>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -128,6 +141,21 @@ pub(super) struct RawHooks {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawQueue {
     pub url: Option<RawValue>,
+}
+
+/// A `[profile.NAME]`: the run options that differ from place to place (a laptop, CI).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProfile {
+    pub retries: Option<RawValue>,
+    pub fail_fast: Option<RawValue>,
+    pub timeout: Option<RawValue>,
+    pub file_timeout: Option<RawValue>,
+    pub junit: Option<RawValue>,
+    pub report_json: Option<RawValue>,
+    pub status_level: Option<RawValue>,
+    pub final_status_level: Option<RawValue>,
+    pub failure_output: Option<RawValue>,
 }
 
 /// How a value of the wrong type is described in messages:
@@ -219,6 +247,10 @@ impl SectionKind for RawHooks {
 
 impl SectionKind for RawQueue {
     const SUBJECT: &'static str = "`queue`";
+}
+
+impl SectionKind for RawProfile {
+    const SUBJECT: &'static str = "each `profile` entry";
 }
 
 impl<'de, T> Deserialize<'de> for Section<T>

@@ -115,6 +115,15 @@ fn full_config_parses_to_expected_values() {
 
         [queue]
         url = "redis://redis:6379/0"
+
+        [profile.default]
+        file_timeout = "2m"
+
+        [profile.ci]
+        retries = 2
+        fail_fast = false
+        timeout = 900
+        junit = "tmp/junit.xml"
     "#});
     let expected = Inventory {
         source: Some(PathBuf::from("testbot.toml")),
@@ -166,6 +175,19 @@ fn full_config_parses_to_expected_values() {
             after_run: Some("rm -rf tmp/cache".into()),
         },
         queue: QueueSettings { url: Some("redis://redis:6379/0".into()) },
+        profiles: vec![
+            (
+                "ci".into(),
+                Profile {
+                    retries: Some(2),
+                    fail_fast: Some(0),
+                    timeout: Some(std::time::Duration::from_secs(900)),
+                    junit: Some("tmp/junit.xml".into()),
+                    ..Profile::default()
+                },
+            ),
+            ("default".into(), Profile { file_timeout: Some(std::time::Duration::from_secs(120)), ..Profile::default() }),
+        ],
         invocation: Invocation::default(),
     };
     assert_eq!(inv, expected);
@@ -661,7 +683,7 @@ fn unknown_keys_at_every_level() {
         at(
             1,
             2,
-            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `queue`"
+            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `queue`, `profile`"
         )
     );
     assert_eq!(
@@ -720,6 +742,27 @@ fn unknown_keys_at_every_level() {
             "unknown key `excludes` in [sync]; did you mean `exclude`?"
         )
     );
+}
+
+#[test]
+fn a_profiles_keys_and_values_are_checked_where_they_are_written() {
+    assert_eq!(
+        invalid("[profile.ci]\nretires = 2\n"),
+        at(2, 1, "unknown key `retires` in a [profile.NAME]; did you mean `retries`?")
+    );
+    assert_eq!(
+        invalid("[profile.ci]\nslots = 2\n"),
+        at(2, 1, "unknown key `slots` in a [profile.NAME]; `slots` belongs in [local] or [[host]]")
+    );
+    assert_eq!(
+        invalid("[profile.ci]\nretries = -1\n"),
+        at(2, 11, "`retries` must be a whole number, 0 or more, found an integer -1")
+    );
+    assert_eq!(
+        invalid("[profile.ci]\ntimeout = \"soon\"\n"),
+        at(2, 11, "`timeout` must be seconds or a duration (e.g. 600, \"90s\", \"20m\"), found a string \"soon\"")
+    );
+    assert_eq!(invalid("profile = 3\n"), at(1, 11, "invalid type: integer `3`, expected a map"));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! so the error finally reported is the first one in the file, wherever the
 //! checks happen to run.
 
+mod profile;
 mod values;
 
 use std::collections::HashMap;
@@ -88,6 +89,7 @@ pub(super) fn validate(
         sync: c.sync(raw.sync),
         hooks: c.hooks(raw.hooks),
         queue: c.queue(raw.queue),
+        profiles: c.profiles(raw.profile.unwrap_or_default()),
         invocation: Invocation::default(),
     };
     match c

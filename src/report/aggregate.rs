@@ -156,7 +156,7 @@ impl Aggregator {
                 self.agg.wall_seconds = *wall_seconds;
                 self.agg.stopped = *stopped;
             }
-            RunEvent::HostLost { host, reason } => self.agg.lost_hosts.push((host.to_string(), reason.clone())),
+            RunEvent::HostLost { host, reason, .. } => self.agg.lost_hosts.push((host.to_string(), reason.clone())),
             RunEvent::FileStarted { slot, path, .. } => {
                 self.running.insert(*slot, path.clone());
             }

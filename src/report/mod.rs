@@ -179,7 +179,11 @@ impl Reporter {
 /// whose coverage results could not be brought back.
 fn warnings_carried_by(event: &RunEvent) -> Vec<String> {
     match event {
-        RunEvent::HostLost { host, reason } => vec![format!("host `{host}` left the run: {reason}; its unfinished files run elsewhere")],
+        RunEvent::HostLost { host, reason, others_remain } => {
+            // Said only when true: with no host left, its files are counted as not run below.
+            let then = if *others_remain { "its unfinished files run on the hosts left" } else { "no host is left to run its unfinished files" };
+            vec![format!("host `{host}` left the run: {reason}; {then}")]
+        }
         RunEvent::Coverage(report) => report.warnings.iter().map(|w| format!("coverage: {w}")).collect(),
         _ => Vec::new(),
     }

@@ -253,7 +253,8 @@ impl<'a> Dispatcher<'a> {
                 match lost {
                     Some(Lost::Host(reason)) if !self.hosts[h].left => {
                         self.leave(h);
-                        emit(RunEvent::HostLost { host: self.slots[slot].info.host.clone(), reason });
+                        let others_remain = self.hosts.iter().any(|host| !host.left);
+                        emit(RunEvent::HostLost { host: self.slots[slot].info.host.clone(), reason, others_remain });
                     }
                     Some(Lost::ForkServer(reason)) => self.fork_server_lost(h, &reason, emit),
                     _ => {}

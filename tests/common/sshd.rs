@@ -441,10 +441,12 @@ impl Testbed {
         signal_as_user(h.uid, h.gid, "STOP");
         let deadline = Instant::now() + SIGNAL_TIMEOUT;
         loop {
-            let running: Vec<Proc> = scan_uid(h.uid)
-                .into_iter()
-                .filter(|p| p.state != 'T')
-                .collect();
+            let procs = scan_uid(h.uid);
+            // A shell that vforked waits in state D until its child execs: a child stopped
+            // before its exec holds the parent there, as frozen as if it were stopped itself
+            // (no signal moves it to T). Seen twice under load in faults::a_second_ctrl_c…
+            let frozen_parent = |p: &Proc| p.state == 'D' && procs.iter().any(|c| c.ppid == p.pid && c.state == 'T');
+            let running: Vec<&Proc> = procs.iter().filter(|p| p.state != 'T' && !frozen_parent(p)).collect();
             if running.is_empty() {
                 return;
             }

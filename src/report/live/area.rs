@@ -7,7 +7,7 @@ use crate::events::SlotInfo;
 use crate::report::status_level::{expected_words, slow_threshold};
 use crate::plural::plural;
 use std::fmt::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// At most this many running files are listed under the bar.
 const MAX_RUNNING_LINES: usize = 8;
@@ -18,6 +18,10 @@ impl Live {
     pub(super) fn tick(&mut self) {
         if self.quiet || self.started.is_none() {
             return;
+        }
+        // Lines held for more of their cause: said once a second passes without more.
+        if self.held.is_some() && self.held_at.elapsed() >= Duration::from_secs(1) {
+            self.say_held();
         }
         if self.screen.bar {
             self.clear();

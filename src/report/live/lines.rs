@@ -1,12 +1,13 @@
 //! The lines the live display prints as events come: the run's first line, a line per file
 //! (with its failures' details), retries, errors outside examples, the seed, why the run stops.
 
-use super::Live;
+use super::{Held, Live};
 use crate::report::details::{file_counts, file_details};
 use crate::plural::plural;
 use crate::report::words::status_label;
 use crate::decimal::Fixed;
-use crate::events::{ExampleStatus, FileReport, FileStatus, Stop};
+use crate::events::{ExampleStatus, FileError, FileReport, FileStatus, Stop};
+use std::time::Instant;
 use std::fmt::Write;
 
 /// At most this many failed examples are listed under a `TRY n FAIL` line.
@@ -36,10 +37,72 @@ impl Live {
     pub(super) fn requeued(&mut self, path: &str, reason: &str, discarded_examples: usize) {
         self.examples = self.examples.saturating_sub(discarded_examples);
         self.running.retain(|_, r| r.path != *path);
-        if self.level.shows_retries() {
-            let text = format!("{} {path}: {reason}", self.styles.pending.apply_to(format!("{:>8}", "RETRY")));
-            self.line(&text);
+        if !self.level.shows_retries() {
+            return;
         }
+        // The files of one batch sent back for one reason come one after another: one line.
+        if let Some(Held::Retry { reason: held, count, .. }) = &mut self.held {
+            if held == reason {
+                *count += 1;
+                self.held_at = Instant::now();
+                return;
+            }
+        }
+        self.say_held();
+        self.held = Some(Held::Retry { first: path.to_string(), reason: reason.to_string(), count: 1 });
+        self.held_at = Instant::now();
+    }
+
+    /// A file not run: held while more files come that did not run for the same reason, then
+    /// said in one line with their count (the summary says it once more, the JSON lists each).
+    fn not_run(&mut self, report: &FileReport, why: &str) {
+        if let Some(Held::NotRun { first, count, done }) = &mut self.held {
+            if first.error.as_ref().is_some_and(|e| e.message() == why) {
+                (*count, *done) = (*count + 1, self.files_done);
+                self.held_at = Instant::now();
+                return;
+            }
+        }
+        self.say_held();
+        self.held = Some(Held::NotRun { first: report.clone(), count: 1, done: self.files_done });
+        self.held_at = Instant::now();
+    }
+
+    /// The held lines of one cause, said: as they would have been for one file, or one line
+    /// with the count for several.
+    pub(super) fn say_held(&mut self) {
+        match self.held.take() {
+            None => {}
+            Some(Held::Retry { first, reason, count: 1 }) => {
+                let text = format!("{} {first}: {reason}", self.styles.pending.apply_to(format!("{:>8}", "RETRY")));
+                self.line(&text);
+            }
+            Some(Held::Retry { first, reason, count }) => {
+                let label = self.styles.pending.apply_to(format!("{:>8}", "RETRY"));
+                let text = format!("{label} {count} files of one batch run again ({first} and {} more): {reason}", count - 1);
+                self.line(&text);
+            }
+            Some(Held::NotRun { first, count: 1, done }) => {
+                let now = std::mem::replace(&mut self.files_done, done);
+                self.file_line(&first);
+                self.files_done = now;
+            }
+            Some(Held::NotRun { first, count, done }) => self.not_run_line(&first, count, done),
+        }
+    }
+
+    /// `   ERROR [   0.00s] (346/346) 346 files not run: no host was left to run it (…)`.
+    fn not_run_line(&mut self, first: &FileReport, count: usize, done: usize) {
+        let status = first.status();
+        let label = self.styles.of_status(status).apply_to(format!("{:>8}", status_label(status)));
+        let mut text = format!("{label} [{:>7}s] ", Fixed::new(0.0, 2));
+        if !self.screen.bar {
+            let width = self.files_total.max(1).ilog10() as usize + 1;
+            let _ = write!(text, "({done:>width$}/{}) ", self.files_total);
+        }
+        let why = first.error.as_ref().map(|e| e.message()).unwrap_or_default();
+        let _ = write!(text, "{count} files not run: {why} {}", self.styles.dim.apply_to(format_args!("({} and {} more)", first.path, count - 1)));
+        self.line(&text);
     }
 
     pub(super) fn retrying(&mut self, path: &str, failed: usize, attempt: u32, failures: &[String]) {
@@ -101,7 +164,10 @@ impl Live {
                 self.running.remove(&slot.id);
             }
         }
-        self.file_line(report);
+        match &report.error {
+            Some(FileError::NotRun(why)) if self.level.shows_file(report.status()) => self.not_run(report, why),
+            _ => self.file_line(report),
+        }
         self.failures_shown += report.count(ExampleStatus::Failed) + usize::from(report.error.is_some());
         self.say_fail_fast(false);
     }

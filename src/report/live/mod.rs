@@ -102,6 +102,18 @@ struct Live {
     /// `fail-fast: N failure(s) reached`, held until the failures that caused it are on the
     /// screen: the dispatcher counts a failed example as it happens, before its file's block.
     fail_fast_line: Option<(usize, String)>,
+    /// Lines of one cause held while more of it come (`say_held`), and when the last came.
+    held: Option<Held>,
+    held_at: Instant,
+}
+
+/// Lines of one cause, held while more of the same come: one line says them all.
+enum Held {
+    /// Files not run for one reason (the first one's report), how many, and the count of files
+    /// done at the last.
+    NotRun { first: FileReport, count: usize, done: usize },
+    /// Files of a batch sent back to the queue for one reason (another file of it did not load).
+    Retry { first: String, reason: String, count: usize },
 }
 
 impl Display {
@@ -161,6 +173,7 @@ impl Display {
     pub fn finish(&mut self, summary: &str) {
         self.stop_ticker();
         let mut live = self.live();
+        live.say_held();
         live.clear();
         live.quiet = true;
         live.print(summary);
@@ -200,10 +213,15 @@ impl Live {
             seed: None,
             failures_shown: 0,
             fail_fast_line: None,
+            held: None,
+            held_at: Instant::now(),
         }
     }
 
     fn event(&mut self, event: &RunEvent) {
+        if !matches!(event, RunEvent::FileRequeued { .. } | RunEvent::FileFinished(_)) {
+            self.say_held();
+        }
         match event {
             RunEvent::RunStarted { framework, files, slots, expected_seconds, estimated_by_size, .. } => {
                 self.files_total = *files;
@@ -255,6 +273,7 @@ impl Live {
 
     /// A line on stdout, above the status area when there is one.
     fn line(&mut self, text: &str) {
+        self.say_held();
         let text = format!("{}\n", text.strip_suffix('\n').unwrap_or(text));
         self.clear();
         self.print(&text);
@@ -262,6 +281,7 @@ impl Live {
     }
 
     fn warn(&mut self, message: &str) {
+        self.say_held();
         let text = format!("{} {message}\n", self.styles.pending.apply_to("warning:"));
         self.clear();
         let _ = self.screen.err.write_all(term::safe(&text).as_bytes());
@@ -389,5 +409,40 @@ SUMMARY
 "
         );
         assert_eq!(err.text(), "warning: host `far` left the run: gone\n");
+    }
+
+    /// Lines of one cause come one after another: one line says them, with the count. A file
+    /// not run for a reason of its own keeps its block.
+    #[test]
+    fn files_sent_back_or_not_run_for_one_reason_are_one_line() {
+        let (out, err) = (Written::default(), Written::default());
+        let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(err.clone()) };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, slow_after: Duration::from_secs(10), heartbeat: None };
+        let mut display = Display::new(options, screen);
+        let planned: Vec<String> = ["a", "b", "c", "d"].iter().map(|f| format!("spec/{f}_spec.rb")).collect();
+        let slots = vec![slot(1, "local")];
+        display.event(&RunEvent::RunStarted { framework: "rspec", files: 4, planned: planned.clone(), slots, expected_seconds: 0.0, estimated_by_size: Vec::new(), partition: None });
+        for path in &planned[..3] {
+            let reason = "not run: another file in its batch failed to load".to_string();
+            display.event(&RunEvent::FileRequeued { path: path.clone(), reason, discarded_examples: 0 });
+        }
+        let not_run = |path: &str, why: &str| FileReport::not_run(path.to_string(), why.to_string());
+        for path in &planned[..3] {
+            display.file_finished(&not_run(path, "no host was left to run it (local left the run)"));
+        }
+        display.file_finished(&not_run("spec/d_spec.rb", "fail-fast"));
+        display.finish("SUMMARY\n");
+        assert_eq!(
+            out.text(),
+            "\
+testbot: running 4 files on 1 slot (local ×1) with rspec
+   RETRY 3 files of one batch run again (spec/a_spec.rb and 2 more): not run: another file in its batch failed to load
+   ERROR [   0.00s] (3/4) 3 files not run: no host was left to run it (local left the run) (spec/a_spec.rb and 2 more)
+   ERROR [   0.00s] (4/4) spec/d_spec.rb (not run)
+--- spec/d_spec.rb
+  not run: fail-fast
+SUMMARY
+"
+        );
     }
 }

@@ -12,7 +12,7 @@ use super::status_level::{expected_words, slow_threshold, StatusLevel, DEFAULT_S
 use super::style::Styles;
 use super::totals::Totals;
 use super::words::status_label;
-use crate::events::{ExampleStatus, FileStatus};
+use crate::events::{ExampleStatus, FileError, FileReport, FileStatus};
 use crate::framework::{selection, Framework};
 use std::fmt::Write;
 
@@ -158,7 +158,15 @@ fn slow_files(out: &mut String, agg: &Aggregate, styles: &Styles, slow_after: st
 
 /// `--failure-output final`: each failing file's details, as printed when it finished.
 fn details(out: &mut String, agg: &Aggregate, styles: &Styles) {
-    let failing: Vec<_> = agg.files.iter().filter(|f| f.status() != FileStatus::Passed).collect();
+    // Files not run for a reason others share are said once, under "did not run cleanly".
+    let mut reasons: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for f in &agg.files {
+        if let Some(FileError::NotRun(why)) = &f.error {
+            *reasons.entry(why.as_str()).or_default() += 1;
+        }
+    }
+    let shared = |f: &FileReport| matches!(&f.error, Some(FileError::NotRun(why)) if reasons[why.as_str()] > 1);
+    let failing: Vec<_> = agg.files.iter().filter(|f| f.status() != FileStatus::Passed && !shared(f)).collect();
     if failing.is_empty() {
         return;
     }

@@ -32,12 +32,7 @@ pub(super) fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
         let _ = writeln!(out, "  {}\n", styles.dim.apply_to(why));
     }
     if !errored.is_empty() {
-        let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
-        for f in &errored {
-            let error = f.error.as_ref().expect("filtered");
-            let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), cause(error.message()));
-        }
-        out.push('\n');
+        not_clean(out, &errored, styles);
     }
     if !agg.run_output.is_empty() {
         let _ = writeln!(out, "{}", styles.bold.apply_to("Printed outside of files (each text once):"));
@@ -61,6 +56,61 @@ pub(super) fn problems(out: &mut String, agg: &Aggregate, styles: &Styles) {
 
 }
 
+/// `Files that did not run cleanly:`, a line each; the files not run for one reason, once.
+fn not_clean(out: &mut String, errored: &[&FileReport], styles: &Styles) {
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Files that did not run cleanly:"));
+    let groups = not_run_groups(errored);
+    for f in errored {
+        let error = f.error.as_ref().expect("filtered");
+        let group = match error {
+            FileError::NotRun(why) => groups.iter().find(|g| g.why == why),
+            _ => None,
+        };
+        match group {
+            Some(group) if group.first == f.path => not_run_group(out, group, styles),
+            Some(_) => {}
+            None => {
+                let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(&f.path), styles.dim.apply_to(format!("({})", error.kind())), cause(error.message()));
+            }
+        }
+    }
+    out.push('\n');
+}
+
+/// Files that did not run for one reason, said once: their count, the reason, the first names.
+struct NotRunGroup<'a> {
+    why: &'a str,
+    first: &'a str,
+    paths: Vec<&'a str>,
+}
+
+/// How many names a group of files not run shows; the JSON report lists them all.
+const NAMES_SHOWN: usize = 3;
+
+/// The reasons two or more files did not run for, each with its files (a reason one file has
+/// is said on that file's line).
+fn not_run_groups<'a>(errored: &[&'a FileReport]) -> Vec<NotRunGroup<'a>> {
+    let mut groups: Vec<NotRunGroup<'a>> = Vec::new();
+    for f in errored {
+        let Some(FileError::NotRun(why)) = &f.error else { continue };
+        match groups.iter_mut().find(|g| g.why == why) {
+            Some(group) => group.paths.push(&f.path),
+            None => groups.push(NotRunGroup { why, first: &f.path, paths: vec![&f.path] }),
+        }
+    }
+    groups.retain(|g| g.paths.len() > 1);
+    groups
+}
+
+/// `  346 files (not run): no host was left to run it (local left the run)`, then a few names.
+fn not_run_group(out: &mut String, group: &NotRunGroup<'_>, styles: &Styles) {
+    let count = plural(group.paths.len(), "file", "files");
+    let _ = writeln!(out, "  {} {}: {}", styles.fail.apply_to(count), styles.dim.apply_to("(not run)"), cause(group.why));
+    let shown = group.paths.iter().take(NAMES_SHOWN).copied().collect::<Vec<_>>().join(", ");
+    let more = group.paths.len().saturating_sub(NAMES_SHOWN);
+    let more = if more > 0 { format!(" and {more} more (the JSON report, --report-json, lists each)") } else { String::new() };
+    let _ = writeln!(out, "    {}", styles.dim.apply_to(format!("{shown}{more}")));
+}
 
 /// Where the time went, and hosts that left the run.
 pub(super) fn slot_use(out: &mut String, agg: &Aggregate, styles: &Styles) {
@@ -84,13 +134,24 @@ pub(super) fn slot_use(out: &mut String, agg: &Aggregate, styles: &Styles) {
     }
     if !agg.lost_hosts.is_empty() {
         for (host, reason) in &agg.lost_hosts {
-            let _ = writeln!(out, "{} host `{host}` left the run: {reason}", styles.pending.apply_to("warning:"));
+            let _ = writeln!(out, "{} host `{host}` left the run: {}", styles.pending.apply_to("warning:"), reason_head(reason));
         }
     }
     // Said once with why when it happened, at the top of a long log: named again at its end.
     for host in &agg.left_out_hosts {
         let _ = writeln!(out, "{} host `{host}` took no part in this run (left out at the start: its warning above says why)", styles.pending.apply_to("warning:"));
     }
+}
+
+/// A host's reason for leaving, named again at the end: its first lines, which say the cause
+/// (the whole of it, a backtrace say, is in the warning printed when the host left).
+fn reason_head(reason: &str) -> String {
+    const LINES: usize = 3;
+    let lines: Vec<&str> = reason.lines().collect();
+    if lines.len() <= LINES + 1 {
+        return reason.to_string();
+    }
+    format!("{}\n    [… {} more lines in the warning above]", lines[..LINES].join("\n"), lines.len() - LINES)
 }
 
 /// Each slot's busy time, `local#1 1.5s, local#2 0.9s`; after `report merge`, a line per
