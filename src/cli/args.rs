@@ -123,10 +123,14 @@ pub struct QueueArgs {
     /// redis://[user:password@]HOST:PORT[/DB], rediss://… or unix:///PATH (docs/queue.md).
     #[arg(long = "queue", value_name = "URL", env = "TESTBOT_QUEUE_URL", hide_env_values = true)]
     pub url: Option<String>,
-    /// The build's id, the same in all its jobs (default: the CI's, from GITHUB_RUN_ID and
-    /// GITHUB_RUN_ATTEMPT, BUILDKITE_BUILD_ID, CI_PIPELINE_ID or CIRCLE_WORKFLOW_ID).
+    /// The build's id, the same in all its jobs (default: the CI's, from GITHUB_RUN_ID,
+    /// BUILDKITE_BUILD_ID, CI_PIPELINE_ID or CIRCLE_WORKFLOW_ID).
     #[arg(long, value_name = "ID")]
     pub build_id: Option<String>,
+    /// Which attempt of the build this is: a retry (N > 1) runs only what failed or has no result
+    /// in the attempt before (default: GITHUB_RUN_ATTEMPT, BUILDKITE_RETRY_COUNT + 1, else 1).
+    #[arg(long, value_name = "N", env = "TESTBOT_ATTEMPT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
 }
 
 #[derive(Debug, Subcommand, Clone)]

@@ -6,7 +6,7 @@ use crate::errors::{exit_code_of, Error};
 use crate::events::RunEvent;
 use crate::project::Project;
 use crate::queue::{Build, Heartbeat, PlanDigest, Recorder, Settings};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct QueueOptions {
     pub url: Option<String>,
     pub build_id: Option<String>,
+    /// `--attempt` (or `TESTBOT_ATTEMPT`; default: the CI's count).
+    pub attempt: Option<u32>,
 }
 
 impl QueueOptions {
@@ -26,7 +28,7 @@ impl QueueOptions {
         let given = self.url.clone().filter(|u| !u.is_empty());
         let Some(url) = given.clone().or_else(|| file_url.map(str::to_string)) else { return Ok(None) };
         match settings::build_id(self.build_id.clone()) {
-            Ok(build) => Ok(Some(Settings { url, build })),
+            Ok(build) => Ok(Some(Settings { url, build, attempt: settings::attempt(self.attempt) })),
             Err(_) if given.is_none() && !always => Ok(None),
             Err(error) => Err(error),
         }
@@ -44,6 +46,8 @@ pub(super) struct Joined {
     job: String,
     recorder: Recorder,
     heartbeat: Heartbeat,
+    /// Where the history the job ends with goes, for a CI cache step (`--runtime-log`).
+    runtime_log: PathBuf,
 }
 
 impl Joined {
@@ -56,11 +60,28 @@ impl Joined {
 
     /// After the run: every result stored, and what the job took but did not finish given back.
     pub(super) async fn leave(self) -> Result<(), Error> {
-        let Joined { build, job, recorder, heartbeat } = self;
+        let Joined { build, job, recorder, heartbeat, runtime_log } = self;
         let stored = recorder.finish().await;
         drop(heartbeat);
         build.leave(&job).await?;
+        export_history(&build, &runtime_log).await;
         Ok(stored?)
+    }
+}
+
+/// The project's history in Redis (with this job's files in it now) merged into the job's local
+/// runtime log, so that a CI cache step that keeps one keeps working. Not being able to is no
+/// reason to fail the job: the history in Redis is the one the next build plans from.
+async fn export_history(build: &Build, runtime_log: &std::path::Path) {
+    let shared = match build.history().await {
+        Ok(shared) if !shared.is_empty() => shared,
+        Ok(_) => return,
+        Err(e) => return tracing::warn!("the project's history was not exported to the runtime log: {e}"),
+    };
+    let text = crate::history::runtime_log::merged(runtime_log, shared);
+    let written = runtime_log.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| std::fs::write(runtime_log, text));
+    if let Err(e) = written {
+        tracing::warn!("cannot write the runtime log {}: {e}", runtime_log.display());
     }
 }
 
@@ -68,18 +89,23 @@ impl Joined {
 /// returns the source the run takes its files from.
 pub(super) async fn join(project: &Project, settings: &Settings) -> Result<(Joined, crate::queue::Pull), Error> {
     let build = Build::connect(settings, &project_name(project)).await?;
-    let selection = crate::run::select(project, None);
+    // Planned from the project's history in Redis over the local one: a CI job needs no cache.
+    let history = crate::queue::combined(crate::run::load_history(project), build.history().await?);
+    let selection = crate::run::select_from(project, history, None);
     let jobs = crate::run::whole_file_jobs(project, &selection);
     let digest = PlanDigest::new(project.framework.name(), jobs.iter().map(|j| j.path.clone()));
-    let order: Vec<String> = jobs.iter().map(|j| j.path.clone()).collect();
-    let plan = build.plan(&digest, &order).await?;
+    // A retry (attempt > 1) keeps what passed in the attempt before and queues the rest.
+    let kept = build.carried(&digest).await?;
+    let passed: HashSet<&str> = kept.iter().map(|(path, _)| path.as_str()).collect();
+    let order: Vec<String> = jobs.iter().map(|j| j.path.clone()).filter(|p| !passed.contains(p.as_str())).collect();
+    let plan = build.plan(&digest, &order, &kept).await?;
     let job = crate::queue::job_name();
-    tracing::info!(build = settings.build.as_str(), job = job.as_str(), ?plan, "joined the build's queue");
+    tracing::info!(build = settings.build.as_str(), attempt = settings.attempt, job = job.as_str(), ?plan, kept = kept.len(), "joined the build's queue");
     let known: HashMap<String, crate::schedule::Job> = jobs.into_iter().map(|j| (j.path.clone(), j)).collect();
     let heartbeat = build.join(&job).await?;
     let pull = build.pull(&job, known);
     let recorder = Recorder::start(&build, &job);
-    Ok((Joined { build, job, recorder, heartbeat }, pull))
+    Ok((Joined { build, job, recorder, heartbeat, runtime_log: project.runtime_log.clone() }, pull))
 }
 
 /// `testbot report --queue URL --build-id ID`.

@@ -45,7 +45,7 @@ fn knobs_from(tuning: Option<&str>, server_start: Option<&str>) -> Result<run::K
 /// The CI variables a build id defaults from, in the order they are tried, each a list of
 /// variables joined by `-` (all must be set).
 const BUILD_ID_VARIABLES: &[(&str, &[&str])] = &[
-    ("GitHub Actions", &["GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT"]),
+    ("GitHub Actions", &["GITHUB_RUN_ID"]),
     ("Buildkite", &["BUILDKITE_BUILD_ID"]),
     ("GitLab CI", &["CI_PIPELINE_ID"]),
     ("CircleCI", &["CIRCLE_WORKFLOW_ID"]),
@@ -71,6 +71,22 @@ fn build_id_from(given: Option<String>, var: impl Fn(&str) -> Option<String>) ->
         "--queue needs the build's id, the same in every job of the build: give --build-id ID (none of {} is set)",
         known.join(", ")
     )))
+}
+
+/// Which attempt of the build a job is (`--queue`; a retried CI job's is past 1): `--attempt`,
+/// else the CI's count (GitHub Actions `GITHUB_RUN_ATTEMPT`; Buildkite `BUILDKITE_RETRY_COUNT`,
+/// which counts a job's retries from 0), else 1.
+pub fn attempt(given: Option<u32>) -> u32 {
+    attempt_from(given, |name| std::env::var(name).ok())
+}
+
+fn attempt_from(given: Option<u32>, var: impl Fn(&str) -> Option<String>) -> u32 {
+    let number = |name: &str| var(name).and_then(|v| v.trim().parse::<u32>().ok());
+    given
+        .or_else(|| number("GITHUB_RUN_ATTEMPT"))
+        .or_else(|| number("BUILDKITE_RETRY_COUNT").map(|retries| retries.saturating_add(1)))
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// The environment and cores as this command finds them, with `--no-sync` (false for the
@@ -213,14 +229,26 @@ mod tests {
     fn a_build_id_is_the_one_given_or_the_cis_and_without_either_a_usage_error() {
         let env = |vars: &'static [(&'static str, &'static str)]| move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
         assert_eq!(build_id_from(Some("b7".into()), env(&[("BUILDKITE_BUILD_ID", "bk")])).unwrap(), "b7");
-        assert_eq!(build_id_from(None, env(&[("GITHUB_RUN_ID", "123"), ("GITHUB_RUN_ATTEMPT", "2")])).unwrap(), "123-2");
-        assert_eq!(build_id_from(None, env(&[("GITHUB_RUN_ID", "123"), ("CI_PIPELINE_ID", "9")])).unwrap(), "9", "an attempt is needed too");
+        // The attempt is not part of the id: a re-run is the same build's next attempt.
+        assert_eq!(build_id_from(None, env(&[("GITHUB_RUN_ID", "123"), ("GITHUB_RUN_ATTEMPT", "2")])).unwrap(), "123");
         assert_eq!(build_id_from(None, env(&[("BUILDKITE_BUILD_ID", "0190-ab")])).unwrap(), "0190-ab");
         assert_eq!(build_id_from(None, env(&[("CIRCLE_WORKFLOW_ID", "wf")])).unwrap(), "wf");
         let error = build_id_from(Some(" ".into()), env(&[])).unwrap_err();
         assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
         let words = crate::errors::render(&error);
-        assert!(words.contains("give --build-id ID") && words.contains("GITHUB_RUN_ID + GITHUB_RUN_ATTEMPT (GitHub Actions)"), "{words}");
+        assert!(words.contains("give --build-id ID") && words.contains("GITHUB_RUN_ID (GitHub Actions)"), "{words}");
+    }
+
+    #[test]
+    fn an_attempt_is_the_one_given_or_the_cis_count_and_else_the_first() {
+        let env = |vars: &'static [(&'static str, &'static str)]| move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        assert_eq!(attempt_from(Some(3), env(&[("GITHUB_RUN_ATTEMPT", "2")])), 3);
+        assert_eq!(attempt_from(None, env(&[("GITHUB_RUN_ATTEMPT", "2")])), 2);
+        assert_eq!(attempt_from(None, env(&[("BUILDKITE_RETRY_COUNT", "0")])), 1, "Buildkite counts retries from 0");
+        assert_eq!(attempt_from(None, env(&[("BUILDKITE_RETRY_COUNT", "2")])), 3);
+        assert_eq!(attempt_from(None, env(&[("GITHUB_RUN_ATTEMPT", "x")])), 1);
+        assert_eq!(attempt_from(Some(0), env(&[])), 1);
+        assert_eq!(attempt_from(None, env(&[])), 1);
     }
 
     #[test]

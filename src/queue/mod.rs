@@ -3,21 +3,25 @@
 //! next file as they free up, so a late or slow job simply takes less. Each file's report goes to
 //! Redis when it is final, and `testbot report --queue` reads them back as one run.
 //!
-//! The keys (docs/queue.md), all under `testbot:{project}:{build}:` and all expiring:
+//! The keys (docs/queue.md), all under `testbot:{project}:{build}:{attempt}:` and all expiring:
 //! `plan` (hash: digest, framework, version, files), `pending` (list: files not yet taken),
 //! `jobs` (set: every job that joined), `reserved:{job}` (list: the files a job took and has no
 //! result for yet), `alive:{job}` (a heartbeat that lapses when the job dies), `starts` (hash:
 //! file → times taken) and `results` (hash: file → its report, as the JSON report writes it).
+//! Beside the builds, the project's history (`history`): each file's seconds for the next plan.
 //!
 //! Redis I/O lives here, not in `schedule` (pure): the engine asks a `run::Source` for more
 //! work, and `Pull` is the one that asks Redis.
 
 mod error;
+mod history;
 mod plan;
 mod pull;
 mod results;
+mod retry;
 
 pub use error::Error;
+pub use history::{combined, HISTORY_FILES, HISTORY_TTL};
 pub use plan::{Plan, PlanDigest};
 pub use pull::{Heartbeat, Pull};
 pub use results::{BuildResults, Recorder};
@@ -33,14 +37,18 @@ pub struct Settings {
     /// `redis://`, `rediss://` or `unix://`; never printed as given (see `redacted`).
     pub url: String,
     pub build: String,
+    /// Which attempt of the build this is (1, or a retried CI job's; see `retry`).
+    pub attempt: u32,
 }
 
 /// A connection to Redis for one build of one project, with its keys.
 #[derive(Clone)]
 pub struct Build {
     con: redis::aio::MultiplexedConnection,
-    /// `testbot:{project}:{build}:`
-    prefix: String,
+    /// `testbot:{project}:`: the project's keys (its history), and its builds' below it.
+    project: String,
+    build: String,
+    attempt: u32,
     shown_url: String,
 }
 
@@ -56,12 +64,17 @@ impl Build {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| Error::Connect { url: shown_url.clone(), reason: scrub(&e, &settings.url) })?;
-        Ok(Build { con, prefix: format!("testbot:{}:{}:", project, settings.build), shown_url })
+        Ok(Build { con, project: format!("testbot:{project}:"), build: settings.build.clone(), attempt: settings.attempt, shown_url })
     }
 
-    /// The build's key `name`.
+    /// The key `name` of this attempt of the build: `testbot:{project}:{build}:{attempt}:{name}`.
     fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
+        self.key_of(self.attempt, name)
+    }
+
+    /// The key `name` of attempt `attempt` of the build.
+    fn key_of(&self, attempt: u32, name: &str) -> String {
+        format!("{}{}:{attempt}:{name}", self.project, self.build)
     }
 
     fn con(&self) -> redis::aio::MultiplexedConnection {

@@ -65,15 +65,21 @@ fn listed(paths: &[&String]) -> String {
 }
 
 /// Stores the plan unless the build has one; returns the plan there was (nil: this job's was
-/// stored). KEYS: plan, pending; ARGV: digest, framework, version, files (one a line), ttl,
-/// then the files in the order they are taken.
+/// stored). KEYS: plan, pending, results; ARGV: digest, framework, version, files (one a line),
+/// ttl, the number of results kept from the attempt before (a retry), those results (path and
+/// JSON each), then the files in the order they are taken.
 const STORE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HMGET', KEYS[1], 'digest', 'framework', 'version', 'files')
 end
 redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'framework', ARGV[2], 'version', ARGV[3], 'files', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-for i = 6, #ARGV do
+local first = 7 + 2 * tonumber(ARGV[6])
+for i = 7, first - 1, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+for i = first, #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[i])
 end
 redis.call('EXPIRE', KEYS[2], ARGV[5])
@@ -90,13 +96,18 @@ pub enum Plan {
 }
 
 impl Build {
-    /// Plans the build with `order` (every file of `digest`, the first to take first), or joins
-    /// the plan another job stored; a plan of other files, framework or testbot is refused.
-    pub async fn plan(&self, digest: &PlanDigest, order: &[String]) -> Result<Plan, Error> {
+    /// Plans the build with `order` (every file of `digest` but those `kept`, the first to take
+    /// first) and `kept` (a retry's results kept from the attempt before: path and JSON), or
+    /// joins the plan another job stored; a plan of other files, framework or testbot is refused.
+    pub async fn plan(&self, digest: &PlanDigest, order: &[String], kept: &[(String, String)]) -> Result<Plan, Error> {
         let script = redis::Script::new(STORE);
         let mut invocation = script.key(self.key("plan"));
-        invocation.key(self.key("pending"));
+        invocation.key(self.key("pending")).key(self.key("results"));
         invocation.arg(digest.digest()).arg(&digest.framework).arg(&digest.version).arg(digest.files.join("\n")).arg(ttl_seconds());
+        invocation.arg(kept.len());
+        for (path, json) in kept {
+            invocation.arg(path).arg(json);
+        }
         for file in order {
             invocation.arg(file);
         }
@@ -126,8 +137,7 @@ impl Build {
 
     /// The build's id, as `--build-id` gave it.
     pub(super) fn build_name(&self) -> String {
-        let without_colon = self.prefix.trim_end_matches(':');
-        without_colon.rsplit(':').next().unwrap_or(without_colon).to_string()
+        self.build.clone()
     }
 }
 

@@ -53,7 +53,11 @@ impl Recorder {
         let task = tokio::spawn(async move {
             let mut first_error = None;
             while let Some(report) = rx.recv().await {
-                if let Err(e) = build.store_result(&job, &report).await {
+                let mut stored = build.store_result(&job, &report).await;
+                if stored.is_ok() && report.error.is_none() {
+                    stored = build.remember(&[(report.path.clone(), report.seconds)]).await;
+                }
+                if let Err(e) = stored {
                     first_error.get_or_insert(e);
                 }
             }

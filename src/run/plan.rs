@@ -36,7 +36,12 @@ pub struct Selection {
 /// The one place a run's files are chosen, so that `testbot list --partition K/N` shows what a
 /// run of that share would run.
 pub fn select(project: &Project, partition: Option<(usize, usize)>) -> Selection {
-    let history = load_history(project);
+    select_from(project, load_history(project), partition)
+}
+
+/// [`select`] with `history` for the runtime history (a `--queue` job's: its local one with the
+/// project's history in Redis laid over it).
+pub fn select_from(project: &Project, history: History, partition: Option<(usize, usize)>) -> Selection {
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
     let estimates = schedule::estimate(&sizes, &history);
     match partition {
@@ -50,7 +55,8 @@ pub fn select(project: &Project, partition: Option<(usize, usize)>) -> Selection
     }
 }
 
-fn load_history(project: &Project) -> History {
+/// The project's local runtime history (`--runtime-log`, else parallel_tests' log).
+pub fn load_history(project: &Project) -> History {
     crate::history::load(&project.runtime_log, &project.parallel_tests_runtime_log())
 }
 

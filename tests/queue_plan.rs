@@ -1,0 +1,99 @@
+//! `--queue`'s planning side (issue 29, session 27): the history kept in Redis for the next
+//! build, a retried CI job that reruns only what failed, and long files split by example across
+//! the jobs. Real `redis-server` (tests/common/redis.rs), every job a separate testbot process in
+//! a checkout of its own. What ran where, and in what order, comes from the runners' own record
+//! (tests/fixtures/rspec_queue_plan: each spec file writes `started FILE JOB PID` and
+//! `finished FILE JOB` to QUEUE_RECORD; b sleeps longest, then c, d, e and a, while their sizes
+//! go the other way; e fails unless QUEUE_PASS=1).
+
+mod common;
+
+use common::redis::Redis;
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// The fixture's files, longest first by the time each sleeps.
+const LONGEST_FIRST: [&str; 5] = ["b_spec.rb", "c_spec.rb", "d_spec.rb", "e_spec.rb", "a_spec.rb"];
+
+/// A checkout of the fixture for job `name`: `<scratch>/<name>/project` (every job's folder is
+/// named alike, as CI checkouts are: the project's name is part of the keys).
+fn checkout(p: &Project, name: &str) -> PathBuf {
+    let dir = p.outside(name).join("project");
+    copy_tree(&p.root, &dir);
+    dir
+}
+
+/// One job of a build (`build`: `--build-id` and such; none: the CI's variables) with `slots`
+/// local slots, its runners recording as job `name` to `record`.
+fn job(p: &Project, dir: &Path, (redis, build): (&Redis, &[&str]), slots: usize, name: &str, record: &Path) -> Testbot {
+    let mut args = vec!["-n".to_string(), slots.to_string(), "--queue".into(), redis.url()];
+    args.extend(build.iter().map(|a| a.to_string()));
+    p.testbot(args).cwd(dir).env("QUEUE_JOB", name).env("QUEUE_RECORD", record)
+}
+
+/// The files of the record's `started` lines, in the order they started.
+fn started(record: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(record).unwrap_or_default();
+    text.lines().filter_map(|l| l.strip_prefix("started ")).filter_map(|l| l.split(' ').next()).map(str::to_string).collect()
+}
+
+/// `testbot report --queue … --wait` of `build` (and `extra` arguments), run in `dir`.
+fn report(p: &Project, dir: &Path, redis: &Redis, build: &str, extra: &[&str]) -> (Run, Report) {
+    let json = p.fresh_path("build", "json");
+    let url = redis.url();
+    let mut args = vec!["report", "--queue", &url, "--build-id", build, "--wait", "--timeout", "60s"];
+    args.extend_from_slice(extra);
+    p.testbot(args).cwd(dir).report_to(&json).run_with_report()
+}
+
+#[test]
+fn the_next_build_plans_longest_first_from_the_history_in_redis() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue_plan");
+    let first = checkout(&p, "first");
+    let second = checkout(&p, "second");
+    let record_1 = p.outside("record-1.txt");
+    job(&p, &first, (&redis, &["--build-id", "build-1"]), 2, "one", &record_1).run().assert_exit(1);
+    assert_eq!(started(&record_1).len(), 5);
+    assert_eq!(redis.number(&["HLEN", "testbot:project:history"]), 5, "every file's time is in the project's history");
+
+    // Build 2: a fresh checkout with no runtime log, one slot: its files start in the plan's order.
+    let runtime_log = second.join("tmp/testbot-runtime-rspec.log");
+    assert!(!runtime_log.exists());
+    let record_2 = p.outside("record-2.txt");
+    let run = job(&p, &second, (&redis, &["--build-id", "build-2"]), 1, "two", &record_2).run();
+    run.assert_exit(1);
+    assert_eq!(started(&record_2), LONGEST_FIRST, "planned longest first from build 1's times, not by size\n{}", run.dump());
+    // The history the job ended with is in its local runtime log, for a CI cache step.
+    let log = std::fs::read_to_string(&runtime_log).unwrap_or_default();
+    for file in LONGEST_FIRST {
+        assert!(log.contains(&format!("spec/{file}:")), "{file} in the exported runtime log:\n{log}");
+    }
+}
+
+#[test]
+fn a_retried_attempt_reruns_only_what_failed_and_reports_the_whole_suite() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue_plan");
+    let first = checkout(&p, "attempt-1");
+    let second = checkout(&p, "attempt-2");
+    let record_1 = p.outside("record-1.txt");
+    let record_2 = p.outside("record-2.txt");
+    // GitHub Actions' variables: the run's id, then its re-run's attempt.
+    let attempt = |t: Testbot, n: &str| t.env("GITHUB_RUN_ID", "4242").env("GITHUB_RUN_ATTEMPT", n);
+    attempt(job(&p, &first, (&redis, &[]), 2, "one", &record_1), "1").run().assert_exit(1);
+    assert_eq!(started(&record_1).len(), 5);
+    // The re-run: e passes now, and only e runs.
+    let run = attempt(job(&p, &second, (&redis, &[]), 2, "two", &record_2), "2").env("QUEUE_PASS", "1").run();
+    assert_eq!(started(&record_2), ["e_spec.rb"], "attempt 2 ran only the file that failed\n{}", run.dump());
+    run.assert_exit(0);
+
+    // Attempt 1 stays red; attempt 2 is green, with the whole suite's totals.
+    let (run, build) = report(&p, &first, &redis, "4242", &["--attempt", "1"]);
+    run.assert_exit(1);
+    assert_eq!(build.totals(), totals(5, 6, 1, 0, 0), "{}", run.dump());
+    let (run, build) = report(&p, &second, &redis, "4242", &["--attempt", "2"]);
+    run.assert_exit(0);
+    assert_eq!(build.totals(), totals(5, 6, 0, 0, 0), "{}", run.dump());
+    assert_eq!(build.file_paths().len(), 5);
+}
