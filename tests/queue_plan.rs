@@ -97,3 +97,70 @@ fn a_retried_attempt_reruns_only_what_failed_and_reports_the_whole_suite() {
     assert_eq!(build.totals(), totals(5, 6, 0, 0, 0), "{}", run.dump());
     assert_eq!(build.file_paths().len(), 5);
 }
+
+/// A long file of 4 examples of 0.8 s each, each writing `example big_spec.rb JOB N PID`.
+const BIG_SPEC: &str = r##"RSpec.describe "File big" do
+  before(:all) { QueueRecord.work(__FILE__, 0) }
+  after(:all) { QueueRecord.write(__FILE__, "finished") }
+
+  (1..4).each do |n|
+    it "sleeps #{n}" do
+      sleep 0.8
+      QueueRecord.write(__FILE__, "example", "#{n} #{Process.pid}")
+    end
+  end
+end
+"##;
+
+/// The words of the record's lines that start with `what` and name `file`, after the file.
+fn lines_of(record: &Path, what: &str, file: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(record).unwrap_or_default();
+    let prefix = format!("{what} {file} ");
+    text.lines().filter_map(|l| l.strip_prefix(&prefix)).map(|rest| rest.split(' ').map(str::to_string).collect()).collect()
+}
+
+#[test]
+fn a_long_file_is_split_into_pieces_that_run_apart_and_report_as_one_file() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue_plan");
+    let dirs: Vec<PathBuf> = ["warm", "planner", "other"].iter().map(|name| checkout(&p, name)).collect();
+    for dir in &dirs {
+        std::fs::write(dir.join("spec/big_spec.rb"), BIG_SPEC).unwrap();
+    }
+    // Build 1 runs every file whole and leaves big_spec.rb's time and examples in the project's
+    // history in Redis (3.2 s of 7.2 on 2 slots: long enough to split in two).
+    let warm = p.outside("record-warm.txt");
+    job(&p, &dirs[0], (&redis, &["--build-id", "warm"]), 2, "warm", &warm).env("QUEUE_PASS", "1").run().assert_exit(0);
+    assert_eq!(lines_of(&warm, "started", "big_spec.rb").len(), 1, "build 1 ran big_spec.rb whole");
+
+    // Build 2, two jobs in fresh checkouts (no runtime or examples log): big_spec.rb in pieces.
+    let (planner, other) = (&dirs[1], &dirs[2]);
+    assert!(!planner.join("tmp").exists());
+    let record = p.outside("record.txt");
+    let build: &[&str] = &["--build-id", "split"];
+    let first = job(&p, planner, (&redis, build), 2, "one", &record).env("QUEUE_PASS", "1").spawn();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let second = job(&p, other, (&redis, build), 2, "two", &record).env("QUEUE_PASS", "1").spawn();
+    let runs = [first.finish(TESTBOT_TIMEOUT), second.finish(TESTBOT_TIMEOUT)];
+    let dumps: String = runs.iter().map(Run::dump).collect();
+    for run in &runs {
+        run.assert_exit(0);
+    }
+    // Two runner processes each started big_spec.rb with part of its examples; each example ran once.
+    let starts = lines_of(&record, "started", "big_spec.rb");
+    assert_eq!(starts.len(), 2, "big_spec.rb ran as two pieces: {starts:?}\n{dumps}");
+    assert_ne!(starts[0], starts[1], "in two runners (job and pid)");
+    let examples = lines_of(&record, "example", "big_spec.rb");
+    let mut numbers: Vec<&str> = examples.iter().map(|words| words[1].as_str()).collect();
+    numbers.sort();
+    assert_eq!(numbers, ["1", "2", "3", "4"], "each example once: {examples:?}");
+    let pids: std::collections::BTreeSet<&str> = examples.iter().map(|words| words[2].as_str()).collect();
+    assert_eq!(pids.len(), 2, "the examples ran in the two pieces' runners: {examples:?}");
+
+    // The build's report has the file once, with its 4 examples.
+    let (run, report) = report(&p, planner, &redis, "split", &[]);
+    run.assert_exit(0);
+    assert_eq!(report.totals(), totals(6, 10, 0, 0, 0), "{}", run.dump());
+    let paths = report.file_paths();
+    assert_eq!(paths.iter().filter(|f| f.as_str() == "spec/big_spec.rb").count(), 1, "{paths:?}");
+}

@@ -5,8 +5,9 @@ use super::{settings, Outcome};
 use crate::errors::{exit_code_of, Error};
 use crate::events::RunEvent;
 use crate::project::Project;
-use crate::queue::{Build, Heartbeat, PlanDigest, Recorder, Settings};
-use std::collections::{HashMap, HashSet};
+use crate::inventory::{Inventory, Slots};
+use crate::queue::{entry_of, Build, Entries, Heartbeat, InFlight, PlanDigest, Recorder, Settings};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -87,25 +88,49 @@ async fn export_history(build: &Build, runtime_log: &std::path::Path) {
 
 /// Joins the build: plans it (the first job) or checks that its plan is this job's, and
 /// returns the source the run takes its files from.
-pub(super) async fn join(project: &Project, settings: &Settings) -> Result<(Joined, crate::queue::Pull), Error> {
+pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Settings) -> Result<(Joined, crate::queue::Pull), Error> {
     let build = Build::connect(settings, &project_name(project)).await?;
-    // Planned from the project's history in Redis over the local one: a CI job needs no cache.
+    // Planned from the project's history in Redis over the local one (the files' times and the
+    // long files' examples): a CI job needs no cache.
     let history = crate::queue::combined(crate::run::load_history(project), build.history().await?);
     let selection = crate::run::select_from(project, history, None);
-    let jobs = crate::run::whole_file_jobs(project, &selection);
+    let examples = crate::queue::combined_examples(crate::run::local_examples(project), build.examples_history().await?);
+    let jobs = crate::run::queue_jobs(project, &selection, planned_slots(project, inventory), &examples);
     let digest = PlanDigest::new(project.framework.name(), jobs.iter().map(|j| j.path.clone()));
-    // A retry (attempt > 1) keeps what passed in the attempt before and queues the rest.
-    let kept = build.carried(&digest).await?;
-    let passed: HashSet<&str> = kept.iter().map(|(path, _)| path.as_str()).collect();
-    let order: Vec<String> = jobs.iter().map(|j| j.path.clone()).filter(|p| !passed.contains(p.as_str())).collect();
-    let plan = build.plan(&digest, &order, &kept).await?;
+    // A retry (attempt > 1) runs the attempt before's entries that did not pass.
+    let entries = match build.retried(&digest).await? {
+        Some(retry) => retry,
+        None => Entries { all: jobs.iter().map(entry_of).collect(), kept: Vec::new() },
+    };
+    let plan = build.plan(&digest, &entries).await?;
     let job = crate::queue::job_name();
-    tracing::info!(build = settings.build.as_str(), attempt = settings.attempt, job = job.as_str(), ?plan, kept = kept.len(), "joined the build's queue");
-    let known: HashMap<String, crate::schedule::Job> = jobs.into_iter().map(|j| (j.path.clone(), j)).collect();
+    tracing::info!(build = settings.build.as_str(), attempt = settings.attempt, job = job.as_str(), ?plan, kept = entries.kept.len(), "joined the build's queue");
     let heartbeat = build.join(&job).await?;
-    let pull = build.pull(&job, known);
-    let recorder = Recorder::start(&build, &job);
+    let in_flight = InFlight::default();
+    let pull = build.pull(&job, known_jobs(jobs), &in_flight);
+    let recorder = Recorder::start(&build, &job, &in_flight, &project.root);
     Ok((Joined { build, job, recorder, heartbeat, runtime_log: project.runtime_log.clone() }, pull))
+}
+
+/// This job's job of each entry it planned, and of each file whole (for an entry another job
+/// planned: a piece of a file this job did not split, or a file whole that it split).
+fn known_jobs(jobs: Vec<crate::schedule::Job>) -> HashMap<String, crate::schedule::Job> {
+    let mut known = HashMap::new();
+    for job in jobs {
+        if job.pieces > 1 {
+            let whole = crate::schedule::Job { examples: Vec::new(), lines: Vec::new(), pieces: 0, ..job.clone() };
+            known.entry(job.path.clone()).or_insert(whole);
+        }
+        known.insert(entry_of(&job), job);
+    }
+    known
+}
+
+/// The slots a build's plan is cut for: this job's (a long file is split into pieces as a run
+/// on them would split it). An SSH host's `auto` counts one: its cores are known once connected.
+fn planned_slots(project: &Project, inventory: &Inventory) -> usize {
+    let hosts: usize = inventory.hosts.iter().map(|h| if let Slots::Count(n) = h.slots { n } else { 1 }).sum();
+    (project.local_slots + hosts).max(1)
 }
 
 /// `testbot report --queue URL --build-id ID`.
@@ -135,14 +160,24 @@ pub fn report(chdir: Option<PathBuf>, options: QueueReportOptions) -> Result<Out
             crate::report::check_output(what, path)?;
         }
     }
-    let (planned, results) = super::runtime()?.block_on(read_build(&settings, &options))?;
-    let totals = crate::report::report_queue_build(&planned.framework, &planned.files, results, options.report_json, options.junit)?;
+    let (planned, entries, results) = super::runtime()?.block_on(read_build(&settings, &options))?;
+    let files = pieces_of(&planned.files, &entries);
+    let totals = crate::report::report_queue_build(&planned.framework, &files, results, options.report_json, options.junit)?;
     Ok(Outcome::new(exit_code_of(totals.verdict())))
 }
 
-/// The plan and the results, once every planned file has one (with `--wait`, until then or
-/// the timeout; without, as they are now).
-async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result<(PlanDigest, Vec<(String, String)>), Error> {
+/// Each planned file and the number of its entries (pieces; 1 for a file run whole).
+fn pieces_of(files: &[String], entries: &[String]) -> Vec<(String, usize)> {
+    let mut pieces: std::collections::BTreeMap<String, usize> = files.iter().map(|f| (f.clone(), 0)).collect();
+    for entry in entries {
+        *pieces.entry(crate::queue::path_of(entry).to_string()).or_default() += 1;
+    }
+    pieces.into_iter().map(|(file, n)| (file, n.max(1))).collect()
+}
+
+/// The plan (its files, then its entries) and the results, once every entry has one (with
+/// `--wait`, until then or the timeout; without, as they are now).
+async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result<(PlanDigest, Vec<String>, Vec<(String, String)>), Error> {
     let build = Build::connect(settings, &project_name_here()?).await?;
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let waits = |now: Instant| options.wait && deadline.is_none_or(|d| now < d);
@@ -151,8 +186,13 @@ async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result
         let waiting = waits(Instant::now());
         match planned {
             None if !waiting => return Err(crate::queue::Error::NoPlan { build: settings.build.clone(), url: crate::queue::redacted(&settings.url) }.into()),
-            Some(planned) if !waiting || build.result_count().await? >= planned.files.len() => return Ok((planned, build.results().await?)),
-            _ => {}
+            Some(planned) => {
+                let entries = build.entries().await?;
+                if !waiting || build.result_count().await? >= entries.len() {
+                    return Ok((planned, entries, build.results().await?));
+                }
+            }
+            None => {}
         }
         tokio::time::sleep(POLL).await;
     }

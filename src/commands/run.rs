@@ -136,7 +136,7 @@ async fn run_job(job: &Job<'_>, queue: Option<&crate::queue::Settings>, signals:
         let mut emit = |event: RunEvent| reporter.record(event);
         return prepare_and_run(job, None, signals, &mut emit).await;
     };
-    let (joined, pull) = super::queue::join(job.project, settings).await?;
+    let (joined, pull) = super::queue::join(job.project, job.inventory, settings).await?;
     let ended = {
         let mut emit = |event: RunEvent| {
             joined.see(&event);

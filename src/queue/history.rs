@@ -8,8 +8,14 @@
 //! its last write. A job's local runtime log (`--runtime-log`) is read too: the shared history
 //! goes first for the files it has, the local one fills in the rest (`combined`); and a job writes
 //! the history it ends with into its local runtime log, for a CI cache step that keeps one.
+//!
+//! A long file (one worth splitting one day, as the examples log keeps) leaves its examples'
+//! ids and times too (`history:examples`, with the hash of the file's contents), so the next
+//! build splits it by example across its jobs with no examples log restored either. A file run
+//! in pieces leaves neither: a piece's time is not its file's.
 
 use super::{Build, Error};
+use crate::history::examples_log;
 use crate::schedule::History;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,23 +24,26 @@ pub const HISTORY_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// At most this many files are kept; past it, those written longest ago are dropped.
 pub const HISTORY_FILES: usize = 20_000;
 
-/// Sets each file's seconds and its time of writing, drops the files written longest ago past
-/// the bound, and renews both keys' expiry. KEYS: history, written; ARGV: now, bound, ttl, then
-/// path and seconds of each file.
+/// Sets a file's seconds (and its examples, when given) and its time of writing, drops the files
+/// written longest ago past the bound, and renews the keys' expiry. KEYS: history, written,
+/// examples; ARGV: now, bound, ttl, path, seconds, examples (JSON, or empty).
 const REMEMBER: &str = r#"
-for i = 4, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[4], ARGV[6])
 end
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
 if over > 0 then
   for _, file in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
     redis.call('HDEL', KEYS[1], file)
+    redis.call('HDEL', KEYS[3], file)
   end
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
 end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+for i = 1, 3 do
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
 return 1
 "#;
 
@@ -44,18 +53,15 @@ impl Build {
         format!("{}{name}", self.project)
     }
 
-    /// Each file's seconds into the project's history.
-    pub(super) async fn remember(&self, times: &[(String, f64)]) -> Result<(), Error> {
-        if times.is_empty() {
-            return Ok(());
-        }
+    /// A file's seconds, and its examples' when it is long (to split it), into the project's
+    /// history.
+    pub(super) async fn remember(&self, path: &str, seconds: f64, examples: Option<&examples_log::Entry>) -> Result<(), Error> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let examples = examples.map(|e| serde_json::to_string(e).expect("an entry serializes")).unwrap_or_default();
         let script = redis::Script::new(REMEMBER);
         let mut invocation = script.key(self.project_key("history"));
-        invocation.key(self.project_key("history:written")).arg(now).arg(HISTORY_FILES).arg(HISTORY_TTL.as_secs());
-        for (path, seconds) in times {
-            invocation.arg(path).arg(format!("{seconds:.4}"));
-        }
+        invocation.key(self.project_key("history:written")).key(self.project_key("history:examples"));
+        invocation.arg(now).arg(HISTORY_FILES).arg(HISTORY_TTL.as_secs()).arg(path).arg(format!("{seconds:.4}")).arg(examples);
         invocation.invoke_async::<i64>(&mut self.con()).await.map_err(self.failed("writing the project's history"))?;
         Ok(())
     }
@@ -65,6 +71,16 @@ impl Build {
         let entries: Vec<(String, String)> =
             redis::cmd("HGETALL").arg(self.project_key("history")).query_async(&mut self.con()).await.map_err(self.failed("reading the project's history"))?;
         Ok(parsed(entries))
+    }
+
+    /// The long files' examples as the builds before left them (what splits a file in pieces).
+    pub async fn examples_history(&self) -> Result<examples_log::Log, Error> {
+        let entries: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(self.project_key("history:examples"))
+            .query_async(&mut self.con())
+            .await
+            .map_err(self.failed("reading the project's history"))?;
+        Ok(entries.into_iter().filter_map(|(path, json)| Some((path, serde_json::from_str(&json).ok()?))).collect())
     }
 }
 
@@ -79,6 +95,13 @@ pub fn combined(local: History, shared: Vec<(String, f64)>) -> History {
     let mut history = local;
     history.merge(shared);
     history
+}
+
+/// The long files' examples a job splits them by: the shared ones over its local examples log.
+pub fn combined_examples(local: examples_log::Log, shared: examples_log::Log) -> examples_log::Log {
+    let mut log = local;
+    log.extend(shared);
+    log
 }
 
 #[cfg(test)]

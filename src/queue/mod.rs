@@ -15,14 +15,16 @@
 
 mod error;
 mod history;
+mod pieces;
 mod plan;
 mod pull;
 mod results;
 mod retry;
 
 pub use error::Error;
-pub use history::{combined, HISTORY_FILES, HISTORY_TTL};
-pub use plan::{Plan, PlanDigest};
+pub use history::{combined, combined_examples, HISTORY_FILES, HISTORY_TTL};
+pub use pieces::{entry_of, path_of, shown, InFlight};
+pub use plan::{Entries, Plan, PlanDigest};
 pub use pull::{Heartbeat, Pull};
 pub use results::{BuildResults, Recorder};
 

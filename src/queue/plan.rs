@@ -66,25 +66,34 @@ fn listed(paths: &[&String]) -> String {
 
 /// Stores the plan unless the build has one; returns the plan there was (nil: this job's was
 /// stored). KEYS: plan, pending, results; ARGV: digest, framework, version, files (one a line),
-/// ttl, the number of results kept from the attempt before (a retry), those results (path and
-/// JSON each), then the files in the order they are taken.
+/// entries (one a line: a file's path, or a piece's), ttl, the number of results kept from the
+/// attempt before (a retry), those results (entry and JSON each), then the entries in the order
+/// they are taken.
 const STORE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HMGET', KEYS[1], 'digest', 'framework', 'version', 'files')
 end
-redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'framework', ARGV[2], 'version', ARGV[3], 'files', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-local first = 7 + 2 * tonumber(ARGV[6])
-for i = 7, first - 1, 2 do
+redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'framework', ARGV[2], 'version', ARGV[3], 'files', ARGV[4], 'entries', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+local first = 8 + 2 * tonumber(ARGV[7])
+for i = 8, first - 1, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
 end
-redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
 for i = first, #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[i])
 end
-redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
 return false
 "#;
+
+/// What a job plans: every entry (the first to take first), and a retry's results kept from the
+/// attempt before (entry and JSON), whose entries are not queued.
+#[derive(Clone, Debug, Default)]
+pub struct Entries {
+    pub all: Vec<String>,
+    pub kept: Vec<(String, String)>,
+}
 
 /// The build's plan as this job found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,20 +105,21 @@ pub enum Plan {
 }
 
 impl Build {
-    /// Plans the build with `order` (every file of `digest` but those `kept`, the first to take
-    /// first) and `kept` (a retry's results kept from the attempt before: path and JSON), or
-    /// joins the plan another job stored; a plan of other files, framework or testbot is refused.
-    pub async fn plan(&self, digest: &PlanDigest, order: &[String], kept: &[(String, String)]) -> Result<Plan, Error> {
+    /// Plans the build with `entries` (the files of `digest`, a long one as pieces), queueing
+    /// those a retry did not keep, or joins the plan another job stored; a plan of other files,
+    /// framework or testbot is refused.
+    pub async fn plan(&self, digest: &PlanDigest, entries: &Entries) -> Result<Plan, Error> {
         let script = redis::Script::new(STORE);
         let mut invocation = script.key(self.key("plan"));
         invocation.key(self.key("pending")).key(self.key("results"));
-        invocation.arg(digest.digest()).arg(&digest.framework).arg(&digest.version).arg(digest.files.join("\n")).arg(ttl_seconds());
-        invocation.arg(kept.len());
-        for (path, json) in kept {
-            invocation.arg(path).arg(json);
+        invocation.arg(digest.digest()).arg(&digest.framework).arg(&digest.version).arg(digest.files.join("\n"));
+        invocation.arg(entries.all.join("\n")).arg(ttl_seconds()).arg(entries.kept.len());
+        for (entry, json) in &entries.kept {
+            invocation.arg(entry).arg(json);
         }
-        for file in order {
-            invocation.arg(file);
+        let kept: std::collections::HashSet<&str> = entries.kept.iter().map(|(entry, _)| entry.as_str()).collect();
+        for entry in entries.all.iter().filter(|e| !kept.contains(e.as_str())) {
+            invocation.arg(entry);
         }
         let found: Option<(String, String, String, String)> = invocation.invoke_async(&mut self.con()).await.map_err(self.failed("storing the plan"))?;
         let Some((stored, framework, version, files)) = found else { return Ok(Plan::Planned) };
@@ -133,6 +143,20 @@ impl Build {
             .map_err(self.failed("reading the plan"))?;
         let (Some(framework), Some(version), Some(files)) = found else { return Ok(None) };
         Ok(Some(PlanDigest { framework, version, files: files.lines().map(str::to_string).filter(|f| !f.is_empty()).collect() }))
+    }
+
+    /// The entries of attempt `attempt`'s plan (a file's path, or a piece's), in the order it
+    /// queued them (none: it has no plan).
+    pub async fn entries_of(&self, attempt: u32) -> Result<Vec<String>, Error> {
+        let found: (Option<String>, Option<String>) =
+            redis::cmd("HMGET").arg(self.key_of(attempt, "plan")).arg("entries").arg("files").query_async(&mut self.con()).await.map_err(self.failed("reading the plan"))?;
+        let lines = found.0.or(found.1).unwrap_or_default();
+        Ok(lines.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+    }
+
+    /// This attempt's entries.
+    pub async fn entries(&self) -> Result<Vec<String>, Error> {
+        self.entries_of(self.attempt).await
     }
 
     /// The build's id, as `--build-id` gave it.

@@ -4,6 +4,7 @@
 //! looks at the others: the files of a job whose heartbeat lapsed (kill -9, a lost runner) go
 //! back to `pending`; while a live job still holds files the build is not done.
 
+use super::pieces::{job_of, path_of, InFlight};
 use super::{ttl_seconds, Build, Error};
 use crate::events::FileReport;
 use crate::run::{Source, SourceError, Taken};
@@ -21,21 +22,6 @@ pub const HEARTBEAT_LAPSES: Duration = Duration::from_secs(10);
 /// running it, twice): past it, it is reported as not run rather than handed to another job
 /// (a file that kills its job would kill them all).
 pub const TAKES_PER_FILE: i64 = 3;
-
-/// Moves up to ARGV[1] files from pending to this job's reserved list, counting each file's
-/// takes. KEYS: pending, reserved, starts; ARGV: n, ttl. Returns {file, takes} for each.
-const TAKE: &str = r#"
-local taken = {}
-for i = 1, tonumber(ARGV[1]) do
-  local file = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-  if not file then break end
-  local takes = redis.call('HINCRBY', KEYS[3], file, 1)
-  table.insert(taken, {file, takes})
-end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('EXPIRE', KEYS[3], ARGV[2])
-return taken
-"#;
 
 /// A job whose heartbeat lapsed gives its files back to pending (at its head: they were taken
 /// first). KEYS: alive, reserved, pending. Returns the files given back, or minus the number
@@ -55,10 +41,13 @@ return moved
 pub struct Pull {
     build: Build,
     job: String,
-    /// This job's job for each file, as it planned it (the build's queue holds paths only).
+    /// This job's job for each entry and each file, as it planned them (the build's queue holds
+    /// entries only: paths, and pieces' paths with their example ids).
     known: HashMap<String, Job>,
-    /// Files taken too often, reported as not run (written to the build as results too).
-    pub(super) given_up: Vec<FileReport>,
+    /// The pieces this job runs (one of a file at a time).
+    in_flight: InFlight,
+    /// Entries taken too often, reported as not run (written to the build as results too).
+    pub(super) given_up: Vec<(String, FileReport)>,
 }
 
 /// A job's heartbeat: it beats until dropped.
@@ -80,10 +69,11 @@ impl Build {
         Ok(Heartbeat(tokio::spawn(beat(con, self.key(&format!("alive:{job}"))))))
     }
 
-    /// This job's source of files (`job` has joined). `known`: each file's job (expected
-    /// seconds, group, the part asked for), as this job planned it.
-    pub fn pull(&self, job: &str, known: HashMap<String, Job>) -> Pull {
-        Pull { build: self.clone(), job: job.to_string(), known, given_up: Vec::new() }
+    /// This job's source of files (`job` has joined). `known`: each entry's and file's job
+    /// (expected seconds, group, the part asked for), as this job planned it; `in_flight`: the
+    /// pieces it takes, shared with its `Recorder`.
+    pub fn pull(&self, job: &str, known: HashMap<String, Job>, in_flight: &InFlight) -> Pull {
+        Pull { build: self.clone(), job: job.to_string(), known, in_flight: in_flight.clone(), given_up: Vec::new() }
     }
 
     /// The job is done with the build: what it took and has no result for (it stopped early)
@@ -136,24 +126,21 @@ impl Pull {
     /// Moves up to `wanted` files into this job's reservation; a file past its bound on takes
     /// is given up (not run) instead.
     async fn reserve(&mut self, wanted: usize) -> Result<Vec<Job>, Error> {
-        let b = &self.build;
-        let script = redis::Script::new(TAKE);
-        let mut invocation = script.key(b.key("pending"));
-        invocation.key(b.key(&format!("reserved:{}", self.job))).key(b.key("starts")).arg(wanted).arg(ttl_seconds());
-        let taken: Vec<(String, i64)> = invocation.invoke_async(&mut b.con()).await.map_err(b.failed("taking files"))?;
+        let taken = self.build.take(&self.job, wanted, &self.in_flight).await?;
         let mut jobs = Vec::with_capacity(taken.len());
-        for (path, takes) in taken {
+        for (entry, takes) in taken {
             if takes > TAKES_PER_FILE {
                 let why = format!("it was taken by {} jobs of the build that ended without its result; testbot gives up on it", takes - 1);
-                self.given_up.push(FileReport::not_run(path, why));
+                self.given_up.push((entry.clone(), FileReport::not_run(path_of(&entry).to_string(), why)));
+                self.in_flight.finished(path_of(&entry));
                 continue;
             }
-            jobs.push(self.known.get(&path).cloned().unwrap_or_else(|| Job::new(path, 0.0)));
+            jobs.push(job_of(&self.known, &entry));
         }
         if !self.given_up.is_empty() {
             let reports = std::mem::take(&mut self.given_up);
-            for report in &reports {
-                self.build.store_result(&self.job, report).await?;
+            for (entry, report) in &reports {
+                self.build.store_result(&self.job, entry, report).await?;
             }
         }
         Ok(jobs)

@@ -10,7 +10,7 @@
 //! As in Shopify's ci-queue (`Worker#retry_queue`: the tests of the worker's log that are among
 //! the build's failures), what counts is the build's record in Redis, not the job's own.
 
-use super::{Build, Error, PlanDigest};
+use super::{Build, Entries, Error, PlanDigest};
 use serde::Deserialize;
 
 /// How many attempts back a retry looks for the one before it (attempts count up by one).
@@ -40,9 +40,11 @@ fn passed(results: Vec<(String, String)>) -> Vec<(String, String)> {
 }
 
 impl Build {
-    /// The passing results of the latest attempt before this one with a plan, when it planned
-    /// what `digest` says (another commit or testbot reruns everything); none for attempt 1.
-    pub async fn carried(&self, digest: &PlanDigest) -> Result<Vec<(String, String)>, Error> {
+    /// A retry's plan: the entries of the latest attempt before this one with a plan (a long
+    /// file's pieces as they were cut then) and its passing results, kept; None for attempt 1,
+    /// and when that attempt planned other than `digest` says (another commit or testbot: this
+    /// attempt plans and runs everything).
+    pub async fn retried(&self, digest: &PlanDigest) -> Result<Option<Entries>, Error> {
         let earliest = self.attempt.saturating_sub(LOOK_BACK).max(1);
         for attempt in (earliest..self.attempt).rev() {
             let planned: Option<String> = redis::cmd("HGET")
@@ -54,16 +56,19 @@ impl Build {
             let Some(planned) = planned else { continue };
             if planned != digest.digest() {
                 tracing::info!(attempt, "the previous attempt planned other files: this one runs every file");
-                return Ok(Vec::new());
+                return Ok(None);
             }
             let results: Vec<(String, String)> = redis::cmd("HGETALL")
                 .arg(self.key_of(attempt, "results"))
                 .query_async(&mut self.con())
                 .await
                 .map_err(self.failed("reading the previous attempt's results"))?;
-            return Ok(passed(results));
+            let all = self.entries_of(attempt).await?;
+            let planned: std::collections::HashSet<&String> = all.iter().collect();
+            let kept = passed(results).into_iter().filter(|(entry, _)| planned.contains(entry)).collect();
+            return Ok(Some(Entries { all, kept }));
         }
-        Ok(Vec::new())
+        Ok(None)
     }
 }
 

@@ -208,7 +208,7 @@ pub fn merge_json_reports(
 /// run: one summary, one JSON report, one JUnit file. A planned file with no result fails it.
 pub fn report_queue_build(
     framework: &str,
-    planned: &[String],
+    planned: &[(String, usize)],
     results: Vec<(String, String)>,
     report_json: Option<PathBuf>,
     junit: Option<PathBuf>,

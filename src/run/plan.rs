@@ -2,6 +2,7 @@
 //! from the runtime history, each file's time limit, and the jobs the queue starts from.
 
 use super::Policy;
+use crate::history::examples_log::Log as ExamplesLog;
 use crate::project::Project;
 use crate::schedule::{self, FileEstimate, Group, History, Job, Tuning};
 use std::collections::HashMap;
@@ -86,7 +87,7 @@ impl Workload {
         let defaults = if forking { Tuning::forked() } else { Tuning::default() };
         let tuning = policy.knobs.tuning.over(defaults);
         let ideal = expected_seconds / slots.max(1) as f64;
-        let jobs = jobs_of(project, &estimates, ideal, slots);
+        let jobs = jobs_of(project, &estimates, ideal, slots, &local_examples(project));
         let known = estimates.iter().map(|e| e.known).collect();
         Workload { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition }
     }
@@ -110,18 +111,25 @@ impl Workload {
     }
 }
 
-/// The jobs of a build's shared queue (`--queue`), longest first: one per file, never split (a
-/// split file's pieces would be put back together on different jobs), a part of a file as asked.
-pub fn whole_file_jobs(project: &Project, selection: &Selection) -> Vec<Job> {
-    let mut jobs: Vec<Job> = jobs_of(project, &selection.estimates, f64::INFINITY, 1).into_iter().flatten().collect();
+/// The jobs of a build's shared queue (`--queue`), longest first, as a run on `slots` slots
+/// plans them: a long file as pieces of its examples (each piece a unit of the build's queue),
+/// a part of a file as asked. `recorded`: the long files' examples (the examples log).
+pub fn queue_jobs(project: &Project, selection: &Selection, slots: usize, recorded: &ExamplesLog) -> Vec<Job> {
+    let expected_seconds = selection.estimates.iter().fold(0.0, |a, e| a + e.seconds);
+    let ideal = expected_seconds / slots.max(1) as f64;
+    let mut jobs: Vec<Job> = jobs_of(project, &selection.estimates, ideal, slots, recorded).into_iter().flatten().collect();
     jobs.sort_by(|a, b| b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path)));
     jobs
 }
 
-/// Each file's jobs: one, or (a long file, RSpec, from the examples log) pieces of its examples
-/// that run on several slots; `ideal`: a slot's share of the suite in seconds.
-fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usize) -> Vec<Vec<Job>> {
-    let recorded = project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default();
+/// The project's local examples log (RSpec's long files' examples; empty without one).
+pub fn local_examples(project: &Project) -> ExamplesLog {
+    project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default()
+}
+
+/// Each file's jobs: one, or (a long file, RSpec, from the examples log `recorded`) pieces of
+/// its examples that run on several slots; `ideal`: a slot's share of the suite in seconds.
+fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usize, recorded: &ExamplesLog) -> Vec<Vec<Job>> {
     let only: HashMap<&str, &crate::project::Only> =
         project.files.iter().filter_map(|f| f.only.as_ref().map(|o| (f.path.as_str(), o))).collect();
     estimates
@@ -138,7 +146,7 @@ fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usi
                     job.lines = part.lines.clone();
                     vec![job]
                 }
-                (None, true) => match crate::history::examples_log::examples_of(&recorded, &project.root, &e.path) {
+                (None, true) => match crate::history::examples_log::examples_of(recorded, &project.root, &e.path) {
                     Some(examples) => schedule::split::pieces(&e.path, e.seconds, &examples, ideal, slots),
                     None => vec![Job::new(e.path.clone(), e.seconds)],
                 },
