@@ -23,7 +23,7 @@ mod retry;
 
 pub use error::Error;
 pub use history::{combined, combined_examples, HISTORY_FILES, HISTORY_TTL};
-pub use pieces::{entry_of, path_of, shown, InFlight};
+pub use pieces::{entry_of, path_of, InFlight};
 pub use plan::{Entries, Plan, PlanDigest};
 pub use pull::{Heartbeat, Pull};
 pub use results::{BuildResults, Recorder};

@@ -40,14 +40,6 @@ fn ids_of(entry: &str) -> Option<Vec<String>> {
     Some(ids.split(',').filter(|id| !id.is_empty()).map(str::to_string).collect())
 }
 
-/// An entry as people read it: `spec/a_spec.rb[1:1,1:3]` for a piece.
-pub fn shown(entry: &str) -> String {
-    match entry.split_once(SEPARATOR) {
-        Some((path, ids)) => format!("{path}[{ids}]"),
-        None => entry.to_string(),
-    }
-}
-
 /// The job that runs `entry`: this job's own, when it planned the same entry; else the file's
 /// as this job knows it with the piece's examples.
 pub(super) fn job_of(known: &HashMap<String, Job>, entry: &str) -> Job {
@@ -140,7 +132,6 @@ mod tests {
         let entry = entry_of(&piece);
         assert_eq!(entry, "spec/big_spec.rb\t1:1,1:3");
         assert_eq!(path_of(&entry), "spec/big_spec.rb");
-        assert_eq!(shown(&entry), "spec/big_spec.rb[1:1,1:3]");
         // A part of a file asked for on the command line is a whole entry: it is not split.
         let mut part = Job::new("spec/a_spec.rb", 1.0);
         part.examples = vec!["1:2".into()];

@@ -158,7 +158,9 @@ pub fn queue_run(framework: &str, planned: &[(String, usize)], results: Vec<(Str
     let ids = HashMap::new();
     let mut by_file: BTreeMap<String, Vec<FileReport>> = BTreeMap::new();
     for (entry, text) in results {
-        let shown = format!("the queue's result of `{}`", entry.replace('\t', " "));
+        // A piece's entry is `path<TAB>ids` (queue::pieces): shown as `path[ids]`.
+        let entry = entry.split_once('\t').map_or(entry.clone(), |(path, ids)| format!("{path}[{ids}]"));
+        let shown = format!("the queue's result of `{entry}`");
         let file: File = serde_json::from_str(&text).map_err(|e| MergeError::Parse { path: shown.clone(), reason: e.to_string() })?;
         let report = file_report(file, &ids, &shown)?;
         by_file.entry(report.path.clone()).or_default().push(report);
