@@ -164,3 +164,31 @@ fn a_long_file_is_split_into_pieces_that_run_apart_and_report_as_one_file() {
     let paths = report.file_paths();
     assert_eq!(paths.iter().filter(|f| f.as_str() == "spec/big_spec.rb").count(), 1, "{paths:?}");
 }
+
+#[test]
+fn jobs_in_folders_of_other_names_share_a_build_by_the_queue_project() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue_plan");
+    // Checkouts at other paths (a fork's, another runner's): folders of other names.
+    let main = p.outside("one").join("shop");
+    let fork = p.outside("two").join("shop-fork");
+    copy_tree(&p.root, &main);
+    copy_tree(&p.root, &fork);
+    std::fs::write(main.join("testbot.toml"), "[queue]\nproject = \"shop\"\n").unwrap();
+    let record = p.outside("record.txt");
+    let build: &[&str] = &["--build-id", "b"];
+    job(&p, &main, (&redis, build), 2, "one", &record).env("QUEUE_PASS", "1").run().assert_exit(0);
+    let run = p.testbot(["-n", "2", "--queue", &redis.url(), "--build-id", "b", "--queue-project", "shop"])
+        .cwd(&fork)
+        .env("QUEUE_JOB", "two")
+        .env("QUEUE_RECORD", &record)
+        .env("QUEUE_PASS", "1")
+        .run();
+    run.assert_exit(0);
+    let mut ran = started(&record);
+    ran.sort();
+    assert_eq!(ran, ["a_spec.rb", "b_spec.rb", "c_spec.rb", "d_spec.rb", "e_spec.rb"], "each file once, in one build\n{}", run.dump());
+    let (run, report) = report(&p, &fork, &redis, "b", &["--queue-project", "shop"]);
+    run.assert_exit(0);
+    assert_eq!(report.totals(), totals(5, 6, 0, 0, 0), "{}", run.dump());
+}

@@ -131,6 +131,10 @@ pub struct QueueArgs {
     /// in the attempt before (default: GITHUB_RUN_ATTEMPT, BUILDKITE_RETRY_COUNT + 1, else 1).
     #[arg(long, value_name = "N", env = "TESTBOT_ATTEMPT", value_parser = clap::value_parser!(u32).range(1..))]
     pub attempt: Option<u32>,
+    /// The project's name in the queue's keys, the same in every job (default: testbot.toml's
+    /// `[queue] project`, else the name of the folder the job runs in).
+    #[arg(long, value_name = "NAME", env = "TESTBOT_QUEUE_PROJECT")]
+    pub queue_project: Option<String>,
 }
 
 #[derive(Debug, Subcommand, Clone)]

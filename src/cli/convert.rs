@@ -41,7 +41,7 @@ impl From<ExecArgs> for commands::ExecOptions {
 
 impl From<super::args::QueueArgs> for commands::QueueOptions {
     fn from(args: super::args::QueueArgs) -> commands::QueueOptions {
-        commands::QueueOptions { url: args.url, build_id: args.build_id, attempt: args.attempt }
+        commands::QueueOptions { url: args.url, build_id: args.build_id, attempt: args.attempt, project: args.queue_project }
     }
 }
 

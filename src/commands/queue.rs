@@ -5,7 +5,7 @@ use super::{settings, Outcome};
 use crate::errors::{exit_code_of, Error};
 use crate::events::RunEvent;
 use crate::project::Project;
-use crate::inventory::{Inventory, Slots};
+use crate::inventory::{Inventory, QueueSettings, Slots};
 use crate::queue::{entry_of, Build, Entries, Heartbeat, InFlight, PlanDigest, Recorder, Settings};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,18 +18,22 @@ pub struct QueueOptions {
     pub build_id: Option<String>,
     /// `--attempt` (or `TESTBOT_ATTEMPT`; default: the CI's count).
     pub attempt: Option<u32>,
+    /// `--queue-project` (or `TESTBOT_QUEUE_PROJECT`).
+    pub project: Option<String>,
 }
 
 impl QueueOptions {
     /// The queue's settings, when a queue is asked for: `--queue` (or `TESTBOT_QUEUE_URL`), else
-    /// testbot.toml's `[queue] url` (`file_url`), with the build id given or the CI's. A queue
-    /// asked for on the command line needs a build id; testbot.toml's is for CI, and a run with
-    /// no build id (on a laptop) runs on its own, unless `always` (`testbot report --queue`).
-    pub fn settings(&self, file_url: Option<&str>, always: bool) -> Result<Option<Settings>, Error> {
+    /// testbot.toml's `[queue] url` (`file`), with the build id given or the CI's, and the
+    /// project's name given (`--queue-project`, else `[queue] project`) if it is. A queue asked
+    /// for on the command line needs a build id; testbot.toml's is for CI, and a run with no
+    /// build id (on a laptop) runs on its own, unless `always` (`testbot report --queue`).
+    pub fn settings(&self, file: &QueueSettings, always: bool) -> Result<Option<Settings>, Error> {
         let given = self.url.clone().filter(|u| !u.is_empty());
-        let Some(url) = given.clone().or_else(|| file_url.map(str::to_string)) else { return Ok(None) };
+        let Some(url) = given.clone().or_else(|| file.url.clone()) else { return Ok(None) };
+        let project = self.project.clone().filter(|p| !p.trim().is_empty()).or_else(|| file.project.clone());
         match settings::build_id(self.build_id.clone()) {
-            Ok(build) => Ok(Some(Settings { url, build, attempt: settings::attempt(self.attempt) })),
+            Ok(build) => Ok(Some(Settings { url, build, attempt: settings::attempt(self.attempt), project })),
             Err(_) if given.is_none() && !always => Ok(None),
             Err(error) => Err(error),
         }
@@ -89,7 +93,7 @@ async fn export_history(build: &Build, runtime_log: &std::path::Path) {
 /// Joins the build: plans it (the first job) or checks that its plan is this job's, and
 /// returns the source the run takes its files from.
 pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Settings) -> Result<(Joined, crate::queue::Pull), Error> {
-    let build = Build::connect(settings, &project_name(project)).await?;
+    let build = Build::connect(settings, &settings.project.clone().unwrap_or_else(|| project_name(project))).await?;
     // Planned from the project's history in Redis over the local one (the files' times and the
     // long files' examples): a CI job needs no cache.
     let history = crate::queue::combined(crate::run::load_history(project), build.history().await?);
@@ -152,7 +156,7 @@ const POLL: Duration = Duration::from_millis(500);
 pub fn report(chdir: Option<PathBuf>, options: QueueReportOptions) -> Result<Outcome, Error> {
     let location = super::Location { chdir, ..Default::default() };
     let (_, inventory) = super::setup(&location, settings::invocation(false))?;
-    let Some(settings) = options.queue.settings(inventory.queue.url.as_deref(), true)? else {
+    let Some(settings) = options.queue.settings(&inventory.queue, true)? else {
         return Err(Error::Usage("`testbot report` needs a subcommand (`merge`) or --queue URL".into()));
     };
     for (what, path) in [("the JSON report", &options.report_json), ("the JUnit report", &options.junit)] {
@@ -178,7 +182,11 @@ fn pieces_of(files: &[String], entries: &[String]) -> Vec<(String, usize)> {
 /// The plan (its files, then its entries) and the results, once every entry has one (with
 /// `--wait`, until then or the timeout; without, as they are now).
 async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result<(PlanDigest, Vec<String>, Vec<(String, String)>), Error> {
-    let build = Build::connect(settings, &project_name_here()?).await?;
+    let project = match &settings.project {
+        Some(name) => name.clone(),
+        None => project_name_here()?,
+    };
+    let build = Build::connect(settings, &project).await?;
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let waits = |now: Instant| options.wait && deadline.is_none_or(|d| now < d);
     loop {

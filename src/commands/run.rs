@@ -114,7 +114,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
 
 /// The build's queue this run is a job of (`--queue`), if any; never with `--partition`.
 fn queue_of(options: &RunOptions, inventory: &Inventory) -> Result<Option<crate::queue::Settings>, Error> {
-    let queue = options.queue.settings(inventory.queue.url.as_deref(), false)?;
+    let queue = options.queue.settings(&inventory.queue, false)?;
     if queue.is_some() && options.policy.partition.is_some() {
         return Err(Error::Usage("--queue and --partition both say which files this job runs: give one of them".into()));
     }

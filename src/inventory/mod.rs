@@ -128,6 +128,9 @@ pub struct Hooks {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QueueSettings {
     pub url: Option<String>,
+    /// The project's name in the queue's keys (`--queue-project` goes first); `None`: the name
+    /// of the folder the job runs in.
+    pub project: Option<String>,
 }
 
 /// `[project]`: how the test suite is found and run.

@@ -141,6 +141,7 @@ pub(super) struct RawHooks {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawQueue {
     pub url: Option<RawValue>,
+    pub project: Option<RawValue>,
 }
 
 /// A `[profile.NAME]`: the run options that differ from place to place (a laptop, CI).

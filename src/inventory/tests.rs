@@ -115,6 +115,7 @@ fn full_config_parses_to_expected_values() {
 
         [queue]
         url = "redis://redis:6379/0"
+        project = "shop"
 
         [profile.default]
         file_timeout = "2m"
@@ -174,7 +175,7 @@ fn full_config_parses_to_expected_values() {
             before_slot: Some("bin/rails db:create db:schema:load".into()),
             after_run: Some("rm -rf tmp/cache".into()),
         },
-        queue: QueueSettings { url: Some("redis://redis:6379/0".into()) },
+        queue: QueueSettings { url: Some("redis://redis:6379/0".into()), project: Some("shop".into()) },
         profiles: vec![
             (
                 "ci".into(),

@@ -335,6 +335,6 @@ impl Checker<'_> {
         let Some(Section(raw)) = raw else {
             return QueueSettings::default();
         };
-        QueueSettings { url: raw.url.and_then(|v| self.non_empty("url", &v)) }
+        QueueSettings { url: raw.url.and_then(|v| self.non_empty("url", &v)), project: raw.project.and_then(|v| self.non_empty("project", &v)) }
     }
 }

@@ -41,6 +41,9 @@ pub struct Settings {
     pub build: String,
     /// Which attempt of the build this is (1, or a retried CI job's; see `retry`).
     pub attempt: u32,
+    /// The project's name in the keys, when given (`--queue-project`, `[queue] project`); else
+    /// the name of the folder the job runs in.
+    pub project: Option<String>,
 }
 
 /// A connection to Redis for one build of one project, with its keys.
