@@ -98,7 +98,8 @@ fn a_retried_attempt_reruns_only_what_failed_and_reports_the_whole_suite() {
     assert_eq!(build.file_paths().len(), 5);
 }
 
-/// A long file of 4 examples of 0.8 s each, each writing `example big_spec.rb JOB N PID`.
+/// A long file of 4 examples of 0.8 s each, each writing `example big_spec.rb JOB N PID`; the
+/// 4th fails unless QUEUE_PASS=1.
 const BIG_SPEC: &str = r##"RSpec.describe "File big" do
   before(:all) { QueueRecord.work(__FILE__, 0) }
   after(:all) { QueueRecord.write(__FILE__, "finished") }
@@ -107,6 +108,7 @@ const BIG_SPEC: &str = r##"RSpec.describe "File big" do
     it "sleeps #{n}" do
       sleep 0.8
       QueueRecord.write(__FILE__, "example", "#{n} #{Process.pid}")
+      expect(ENV["QUEUE_PASS"]).to eq("1") if n == 4
     end
   end
 end
@@ -119,19 +121,25 @@ fn lines_of(record: &Path, what: &str, file: &str) -> Vec<Vec<String>> {
     text.lines().filter_map(|l| l.strip_prefix(&prefix)).map(|rest| rest.split(' ').map(str::to_string).collect()).collect()
 }
 
+/// Checkouts `names` of the fixture with big_spec.rb; the first has run build `warm`, which ran
+/// every file whole and left big_spec.rb's time and examples in the project's history in Redis
+/// (3.2 s of 7.2 on 2 slots: long enough to split in two).
+fn warmed_up(p: &Project, redis: &Redis, names: &[&str]) -> Vec<PathBuf> {
+    let dirs: Vec<PathBuf> = names.iter().map(|name| checkout(p, name)).collect();
+    for dir in &dirs {
+        std::fs::write(dir.join("spec/big_spec.rb"), BIG_SPEC).unwrap();
+    }
+    let warm = p.outside("record-warm.txt");
+    job(p, &dirs[0], (redis, &["--build-id", "warm"]), 2, "warm", &warm).env("QUEUE_PASS", "1").run().assert_exit(0);
+    assert_eq!(lines_of(&warm, "started", "big_spec.rb").len(), 1, "build 1 ran big_spec.rb whole");
+    dirs
+}
+
 #[test]
 fn a_long_file_is_split_into_pieces_that_run_apart_and_report_as_one_file() {
     let redis = Redis::start();
     let p = Project::new("rspec_queue_plan");
-    let dirs: Vec<PathBuf> = ["warm", "planner", "other"].iter().map(|name| checkout(&p, name)).collect();
-    for dir in &dirs {
-        std::fs::write(dir.join("spec/big_spec.rb"), BIG_SPEC).unwrap();
-    }
-    // Build 1 runs every file whole and leaves big_spec.rb's time and examples in the project's
-    // history in Redis (3.2 s of 7.2 on 2 slots: long enough to split in two).
-    let warm = p.outside("record-warm.txt");
-    job(&p, &dirs[0], (&redis, &["--build-id", "warm"]), 2, "warm", &warm).env("QUEUE_PASS", "1").run().assert_exit(0);
-    assert_eq!(lines_of(&warm, "started", "big_spec.rb").len(), 1, "build 1 ran big_spec.rb whole");
+    let dirs = warmed_up(&p, &redis, &["warm", "planner", "other"]);
 
     // Build 2, two jobs in fresh checkouts (no runtime or examples log): big_spec.rb in pieces.
     let (planner, other) = (&dirs[1], &dirs[2]);
@@ -191,4 +199,28 @@ fn jobs_in_folders_of_other_names_share_a_build_by_the_queue_project() {
     let (run, report) = report(&p, &fork, &redis, "b", &["--queue-project", "shop"]);
     run.assert_exit(0);
     assert_eq!(report.totals(), totals(5, 6, 0, 0, 0), "{}", run.dump());
+}
+
+#[test]
+fn a_retried_attempt_reruns_only_the_piece_that_failed() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue_plan");
+    let dirs = warmed_up(&p, &redis, &["warm", "attempt-1", "attempt-2"]);
+    let (record_1, record_2) = (p.outside("record-1.txt"), p.outside("record-2.txt"));
+    let run = job(&p, &dirs[1], (&redis, &["--build-id", "r", "--attempt", "1"]), 2, "one", &record_1).run();
+    run.assert_exit(1);
+    assert_eq!(lines_of(&record_1, "started", "big_spec.rb").len(), 2, "attempt 1 ran big_spec.rb in two pieces\n{}", run.dump());
+
+    // Attempt 2 reruns e and the piece of big_spec.rb with example 4, and nothing else.
+    let run = job(&p, &dirs[2], (&redis, &["--build-id", "r", "--attempt", "2"]), 2, "two", &record_2).env("QUEUE_PASS", "1").run();
+    run.assert_exit(0);
+    let mut ran = started(&record_2);
+    ran.sort();
+    assert_eq!(ran, ["big_spec.rb", "e_spec.rb"], "{}", run.dump());
+    let examples: Vec<String> = lines_of(&record_2, "example", "big_spec.rb").into_iter().map(|words| words[1].clone()).collect();
+    assert_eq!(examples.len(), 2, "one piece of two examples: {examples:?}");
+    assert!(examples.contains(&"4".to_string()), "{examples:?}");
+    let (run, report) = report(&p, &dirs[2], &redis, "r", &["--attempt", "2"]);
+    run.assert_exit(0);
+    assert_eq!(report.totals(), totals(6, 10, 0, 0, 0), "{}", run.dump());
 }
