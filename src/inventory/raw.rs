@@ -41,7 +41,7 @@ pub(super) const SSH_KEYS: &[&str] = &[
 ];
 pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
 pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
-pub(super) const QUEUE_KEYS: &[&str] = &["url"];
+pub(super) const QUEUE_KEYS: &[&str] = &["url", "project"];
 pub(super) const PROFILE_KEYS: &[&str] = &[
     "retries",
     "fail_fast",

@@ -646,6 +646,12 @@ fn a_group_needs_files_and_isolate_needs_a_list() {
 }
 
 #[test]
+fn a_misspelt_queue_key_is_named_with_the_one_meant() {
+    let message = err("[queue]\nprojekt = \"shop\"\n");
+    assert!(message.contains("unknown key `projekt` in [queue]; did you mean `project`?"), "{message}");
+}
+
+#[test]
 fn multi_line_spans_are_underlined_to_the_end_of_the_first_line() {
     let text = "[sync]\nexclude = [\n  \"log\",\n  1,\n]\n";
     assert_eq!(
