@@ -26,7 +26,7 @@ impl QueueOptions {
         let given = self.url.clone().filter(|u| !u.is_empty());
         let Some(url) = given.clone().or_else(|| file_url.map(str::to_string)) else { return Ok(None) };
         match settings::build_id(self.build_id.clone()) {
-            Ok(build) => Ok(Some(Settings { url, build })),
+            Ok(build) => Ok(Some(Settings { url, build, patience: settings::queue_patience()? })),
             Err(_) if given.is_none() && !always => Ok(None),
             Err(error) => Err(error),
         }

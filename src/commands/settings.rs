@@ -42,6 +42,17 @@ fn knobs_from(tuning: Option<&str>, server_start: Option<&str>) -> Result<run::K
     Ok(run::Knobs { tuning, server_start })
 }
 
+/// How long a `--queue` job tries a lost Redis again before it stops: `TESTBOT_QUEUE_PATIENCE`
+/// (`30s`, `2m`, `500ms`), else `queue::PATIENCE`.
+pub fn queue_patience() -> Result<Duration, Error> {
+    queue_patience_from(std::env::var("TESTBOT_QUEUE_PATIENCE").ok().as_deref())
+}
+
+fn queue_patience_from(value: Option<&str>) -> Result<Duration, Error> {
+    let Some(text) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(crate::queue::PATIENCE) };
+    humantime::parse_duration(text).map_err(|e| Error::Usage(format!("TESTBOT_QUEUE_PATIENCE=`{text}`: {e} (give a duration such as 30s or 2m)")))
+}
+
 /// The CI variables a build id defaults from, in the order they are tried, each a list of
 /// variables joined by `-` (all must be set).
 const BUILD_ID_VARIABLES: &[(&str, &[&str])] = &[
@@ -193,6 +204,17 @@ fn unknown_profile(name: &str, inventory: &Inventory) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queues_patience_is_30_s_unless_set_and_a_bad_one_is_a_usage_error() {
+        assert_eq!(queue_patience_from(None).unwrap(), Duration::from_secs(30));
+        assert_eq!(queue_patience_from(Some("")).unwrap(), Duration::from_secs(30));
+        assert_eq!(queue_patience_from(Some("2m")).unwrap(), Duration::from_secs(120));
+        assert_eq!(queue_patience_from(Some("500ms")).unwrap(), Duration::from_millis(500));
+        let error = queue_patience_from(Some("soon")).unwrap_err();
+        assert!(error.to_string().starts_with("TESTBOT_QUEUE_PATIENCE=`soon`: "), "{error}");
+        assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
+    }
 
     #[test]
     fn a_runs_knobs_are_the_defaults_unless_set_and_a_bad_tuning_is_a_usage_error() {

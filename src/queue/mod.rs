@@ -12,11 +12,13 @@
 //! Redis I/O lives here, not in `schedule` (pure): the engine asks a `run::Source` for more
 //! work, and `Pull` is the one that asks Redis.
 
+mod connection;
 mod error;
 mod plan;
 mod pull;
 mod results;
 
+pub use connection::PATIENCE;
 pub use error::Error;
 pub use plan::{Plan, PlanDigest};
 pub use pull::{Heartbeat, Pull};
@@ -33,30 +35,26 @@ pub struct Settings {
     /// `redis://`, `rediss://` or `unix://`; never printed as given (see `redacted`).
     pub url: String,
     pub build: String,
+    /// How long a lost Redis is tried again before the job gives up (`TESTBOT_QUEUE_PATIENCE`).
+    pub patience: Duration,
 }
 
-/// A connection to Redis for one build of one project, with its keys.
+/// A link to Redis for one build of one project, with its keys.
 #[derive(Clone)]
 pub struct Build {
-    con: redis::aio::MultiplexedConnection,
+    link: connection::Link,
     /// `testbot:{project}:{build}:`
     prefix: String,
-    shown_url: String,
 }
 
 impl Build {
-    /// Connects (bounded: a Redis that does not answer is an error, not a wait).
+    /// Connects, trying again for the settings' patience while Redis is not there yet.
     pub async fn connect(settings: &Settings, project: &str) -> Result<Build, Error> {
-        let shown_url = redacted(&settings.url);
-        let client = redis::Client::open(settings.url.as_str()).map_err(|e| Error::Url { url: shown_url.clone(), reason: scrub(&e, &settings.url) })?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(10)))
-            .set_response_timeout(Some(Duration::from_secs(30)));
-        let con = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| Error::Connect { url: shown_url.clone(), reason: scrub(&e, &settings.url) })?;
-        Ok(Build { con, prefix: format!("testbot:{}:{}:", project, settings.build), shown_url })
+        let client = redis::Client::open(settings.url.as_str()).map_err(|e| Error::Url { url: redacted(&settings.url), reason: scrub(&e, &settings.url) })?;
+        let link = connection::Link::new(client, &settings.url, &settings.build, settings.patience);
+        let build = Build { link, prefix: format!("testbot:{}:{}:", project, settings.build) };
+        build.query::<()>("connecting", &redis::cmd("PING")).await?;
+        Ok(build)
     }
 
     /// The build's key `name`.
@@ -64,13 +62,19 @@ impl Build {
         format!("{}{name}", self.prefix)
     }
 
-    fn con(&self) -> redis::aio::MultiplexedConnection {
-        self.con.clone()
+    /// One command, tried again while Redis is away (within the patience).
+    async fn query<T: redis::FromRedisValue>(&self, doing: &'static str, cmd: &redis::Cmd) -> Result<T, Error> {
+        self.link.call(doing, |mut con| async move { cmd.query_async(&mut con).await }).await
     }
 
-    /// A Redis error of this build, with the URL shown without its password.
-    fn failed(&self, doing: &'static str) -> impl Fn(redis::RedisError) -> Error + '_ {
-        move |e| Error::Redis { url: self.shown_url.clone(), doing, reason: e.to_string() }
+    /// Commands sent together, tried again as one.
+    async fn pipeline<T: redis::FromRedisValue>(&self, doing: &'static str, pipe: &redis::Pipeline) -> Result<T, Error> {
+        self.link.call(doing, |mut con| async move { pipe.query_async(&mut con).await }).await
+    }
+
+    /// A Lua script, tried again as one: each script is safe to run twice (see its comment).
+    async fn invoke<T: redis::FromRedisValue>(&self, doing: &'static str, script: &redis::ScriptInvocation<'_>) -> Result<T, Error> {
+        self.link.call(doing, |mut con| async move { script.invoke_async(&mut con).await }).await
     }
 }
 

@@ -100,7 +100,8 @@ impl Build {
         for file in order {
             invocation.arg(file);
         }
-        let found: Option<(String, String, String, String)> = invocation.invoke_async(&mut self.con()).await.map_err(self.failed("storing the plan"))?;
+        let found: Option<(String, String, String, String)> = self.invoke("storing the plan", &invocation).await?;
+        self.link.expect_plan(self.key("plan"));
         let Some((stored, framework, version, files)) = found else { return Ok(Plan::Planned) };
         if stored == digest.digest() {
             return Ok(Plan::Joined);
@@ -112,15 +113,11 @@ impl Build {
 
     /// The plan's files and framework (None: no job of the build has planned).
     pub async fn planned(&self) -> Result<Option<PlanDigest>, Error> {
-        let found: (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(self.key("plan"))
-            .arg("framework")
-            .arg("version")
-            .arg("files")
-            .query_async(&mut self.con())
-            .await
-            .map_err(self.failed("reading the plan"))?;
+        let mut read = redis::cmd("HMGET");
+        read.arg(self.key("plan")).arg("framework").arg("version").arg("files");
+        let found: (Option<String>, Option<String>, Option<String>) = self.query("reading the plan", &read).await?;
         let (Some(framework), Some(version), Some(files)) = found else { return Ok(None) };
+        self.link.expect_plan(self.key("plan"));
         Ok(Some(PlanDigest { framework, version, files: files.lines().map(str::to_string).filter(|f| !f.is_empty()).collect() }))
     }
 

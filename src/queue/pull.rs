@@ -23,8 +23,17 @@ pub const HEARTBEAT_LAPSES: Duration = Duration::from_secs(10);
 pub const TAKES_PER_FILE: i64 = 3;
 
 /// Moves up to ARGV[1] files from pending to this job's reserved list, counting each file's
-/// takes. KEYS: pending, reserved, starts; ARGV: n, ttl. Returns {file, takes} for each.
+/// takes. KEYS: pending, reserved, starts, took; ARGV: n, ttl, this take's number. Returns {file,
+/// takes} for each. The answer is kept in `took` with the take's number: the same take run again
+/// (its reply was lost with the connection) answers the same instead of taking more.
 const TAKE: &str = r#"
+local last = redis.call('GET', KEYS[4])
+if last then
+  local newline = string.find(last, '\n', 1, true)
+  if string.sub(last, 1, newline - 1) == ARGV[3] then
+    return cjson.decode(string.sub(last, newline + 1))
+  end
+end
 local taken = {}
 for i = 1, tonumber(ARGV[1]) do
   local file = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
@@ -32,6 +41,7 @@ for i = 1, tonumber(ARGV[1]) do
   local takes = redis.call('HINCRBY', KEYS[3], file, 1)
   table.insert(taken, {file, takes})
 end
+redis.call('SET', KEYS[4], ARGV[3] .. '\n' .. cjson.encode(taken), 'EX', ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 return taken
@@ -39,7 +49,7 @@ return taken
 
 /// A job whose heartbeat lapsed gives its files back to pending (at its head: they were taken
 /// first). KEYS: alive, reserved, pending. Returns the files given back, or minus the number
-/// the job, alive, still holds.
+/// the job, alive, still holds. Run twice, it gives back nothing more.
 const RECLAIM: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return -redis.call('LLEN', KEYS[2])
@@ -59,6 +69,8 @@ pub struct Pull {
     known: HashMap<String, Job>,
     /// Files taken too often, reported as not run (written to the build as results too).
     pub(super) given_up: Vec<FileReport>,
+    /// How many takes this job made (each take's number makes it safe to run twice).
+    takes: u64,
 }
 
 /// A job's heartbeat: it beats until dropped.
@@ -69,43 +81,43 @@ impl Build {
     /// beats until the `Heartbeat` is dropped (when the job leaves, not when it has taken its
     /// last file: the files it runs then are still its own).
     pub async fn join(&self, job: &str) -> Result<Heartbeat, Error> {
-        let mut con = self.con();
-        redis::pipe()
+        let mut joining = redis::pipe();
+        joining
             .cmd("SADD").arg(self.key("jobs")).arg(job).ignore()
             .cmd("EXPIRE").arg(self.key("jobs")).arg(ttl_seconds()).ignore()
-            .cmd("SET").arg(self.key(&format!("alive:{job}"))).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs()).ignore()
-            .query_async::<()>(&mut con)
-            .await
-            .map_err(self.failed("joining the build"))?;
-        Ok(Heartbeat(tokio::spawn(beat(con, self.key(&format!("alive:{job}"))))))
+            .cmd("SET").arg(self.key(&format!("alive:{job}"))).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs()).ignore();
+        self.pipeline::<()>("joining the build", &joining).await?;
+        Ok(Heartbeat(tokio::spawn(beat(self.clone(), self.key(&format!("alive:{job}"))))))
     }
 
     /// This job's source of files (`job` has joined). `known`: each file's job (expected
     /// seconds, group, the part asked for), as this job planned it.
     pub fn pull(&self, job: &str, known: HashMap<String, Job>) -> Pull {
-        Pull { build: self.clone(), job: job.to_string(), known, given_up: Vec::new() }
+        Pull { build: self.clone(), job: job.to_string(), known, given_up: Vec::new(), takes: 0 }
     }
 
     /// The job is done with the build: what it took and has no result for (it stopped early)
     /// goes back to pending at once, for the other jobs, and its heartbeat is gone.
     pub async fn leave(&self, job: &str) -> Result<(), Error> {
         let script = redis::Script::new(RECLAIM);
-        redis::cmd("DEL").arg(self.key(&format!("alive:{job}"))).query_async::<()>(&mut self.con()).await.map_err(self.failed("leaving the build"))?;
+        self.query::<()>("leaving the build", redis::cmd("DEL").arg(self.key(&format!("alive:{job}")))).await?;
         let mut invocation = script.key(self.key(&format!("alive:{job}")));
         invocation.key(self.key(&format!("reserved:{job}"))).key(self.key("pending"));
-        invocation.invoke_async::<i64>(&mut self.con()).await.map_err(self.failed("leaving the build"))?;
+        self.invoke::<i64>("leaving the build", &invocation).await?;
         Ok(())
     }
 }
 
 /// Sets the job's heartbeat key every `HEARTBEAT_EVERY` until the job ends (the task is
-/// aborted); a failed write is tried again at the next beat.
-async fn beat(mut con: redis::aio::MultiplexedConnection, key: String) {
+/// aborted) or Redis is lost (tried again within the patience, as every call is).
+async fn beat(build: Build, key: String) {
+    let mut set = redis::cmd("SET");
+    set.arg(&key).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs());
     loop {
         tokio::time::sleep(HEARTBEAT_EVERY).await;
-        let set = redis::cmd("SET").arg(&key).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs()).query_async::<()>(&mut con).await;
-        if let Err(e) = set {
-            tracing::warn!("the queue's heartbeat failed: {e}");
+        if let Err(e) = build.query::<()>("beating", &set).await {
+            tracing::warn!("the queue's heartbeat stopped: {e}");
+            return;
         }
     }
 }
@@ -124,11 +136,11 @@ impl Pull {
             return Ok(Taken::Jobs(jobs));
         }
         let (returned, held) = self.reclaim().await?;
-        if returned > 0 {
-            let jobs = self.reserve(wanted).await?;
-            if !jobs.is_empty() {
-                return Ok(Taken::Jobs(jobs));
-            }
+        // Taken again even when none came back: a reclaim whose reply was lost (and run again)
+        // says 0 for files it did put back.
+        let jobs = self.reserve(wanted).await?;
+        if !jobs.is_empty() {
+            return Ok(Taken::Jobs(jobs));
         }
         Ok(if held > 0 || returned > 0 { Taken::Later } else { Taken::Done })
     }
@@ -139,8 +151,10 @@ impl Pull {
         let b = &self.build;
         let script = redis::Script::new(TAKE);
         let mut invocation = script.key(b.key("pending"));
-        invocation.key(b.key(&format!("reserved:{}", self.job))).key(b.key("starts")).arg(wanted).arg(ttl_seconds());
-        let taken: Vec<(String, i64)> = invocation.invoke_async(&mut b.con()).await.map_err(b.failed("taking files"))?;
+        self.takes += 1;
+        invocation.key(b.key(&format!("reserved:{}", self.job))).key(b.key("starts")).key(b.key(&format!("took:{}", self.job)));
+        invocation.arg(wanted).arg(ttl_seconds()).arg(self.takes);
+        let taken: Vec<(String, i64)> = b.invoke("taking files", &invocation).await?;
         let mut jobs = Vec::with_capacity(taken.len());
         for (path, takes) in taken {
             if takes > TAKES_PER_FILE {
@@ -163,13 +177,13 @@ impl Pull {
     /// came back and how many live jobs still hold.
     async fn reclaim(&self) -> Result<(i64, i64), Error> {
         let b = &self.build;
-        let jobs: Vec<String> = redis::cmd("SMEMBERS").arg(b.key("jobs")).query_async(&mut b.con()).await.map_err(b.failed("reading the jobs"))?;
+        let jobs: Vec<String> = b.query("reading the jobs", redis::cmd("SMEMBERS").arg(b.key("jobs"))).await?;
         let script = redis::Script::new(RECLAIM);
         let (mut returned, mut held) = (0, 0);
         for job in jobs.iter().filter(|j| **j != self.job) {
             let mut invocation = script.key(b.key(&format!("alive:{job}")));
             invocation.key(b.key(&format!("reserved:{job}"))).key(b.key("pending"));
-            let n: i64 = invocation.invoke_async(&mut b.con()).await.map_err(b.failed("returning a lapsed job's files"))?;
+            let n: i64 = b.invoke("returning a lapsed job's files", &invocation).await?;
             if n > 0 {
                 tracing::info!(job = job.as_str(), files = n, "a job of the build stopped answering: its files go back to the queue");
             }
