@@ -253,3 +253,30 @@ fn a_job_of_four_killed_leaves_nothing_running_and_its_files_run_elsewhere() {
     run.assert_exit(1);
     assert_eq!(build.totals(), totals(FILES as u64, 24, 1, 0, 0), "{}", run.dump());
 }
+
+#[test]
+fn jobs_reach_redis_over_tls_trusting_the_ca_in_ssl_cert_file() {
+    let redis = Redis::start_tls();
+    let ca = redis.ca.clone().unwrap();
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let p = Project::new("rspec_queue");
+    let record = p.outside("record.txt");
+    let dirs: Vec<PathBuf> = (1..=2).map(|k| checkout(&p, &format!("job{k}"))).collect();
+    // Without the CA, the certificate is not trusted: a clear error at once, not tried again.
+    let run = job(&p, &dirs[0], &url, "b", "job1", &record).env("TESTBOT_QUEUE_PATIENCE", "10m").run();
+    run.assert_exit(1);
+    run.assert_output_contains(&format!("cannot reach the queue's Redis at `{url}`: invalid peer certificate"));
+    assert!(!run.combined().contains("did not answer"), "an untrusted certificate is not tried again:\n{}", run.dump());
+    let running: Vec<Running> =
+        dirs.iter().enumerate().map(|(k, d)| job(&p, d, &url, "b", &format!("job{}", k + 1), &record).env("SSL_CERT_FILE", &ca).spawn()).collect();
+    let runs: Vec<Run> = running.into_iter().map(|r| r.finish(TESTBOT_TIMEOUT)).collect();
+    let dumps: String = runs.iter().map(Run::dump).collect();
+    let ran = recorded(&record, "finished");
+    assert_eq!(ran.len(), FILES, "{ran:?}\n{dumps}");
+    assert!(ran.values().all(|jobs| jobs.len() == 1), "{ran:?}");
+    let json = p.fresh_path("build", "json");
+    let args = ["report", "--queue", &url, "--build-id", "b", "--wait", "--timeout", "60s"];
+    let (run, build) = p.testbot(args).cwd(&dirs[1]).env("SSL_CERT_FILE", &ca).report_to(&json).run_with_report();
+    run.assert_exit(1);
+    assert_eq!(build.totals(), totals(FILES as u64, 24, 1, 0, 0), "{}", run.dump());
+}

@@ -218,10 +218,15 @@ impl Link {
 }
 
 /// Whether a failed call is worth trying again: a lost or refused connection, a timeout, a
-/// Redis still loading its data. Not: a wrong password, a script's error, a wrong reply.
+/// Redis still loading its data. Not: a wrong password, a certificate not trusted (TLS), a
+/// script's error, a wrong reply.
 fn classify(error: redis::RedisError) -> Failure {
     let again = matches!(error.retry_method(), RetryMethod::Reconnect | RetryMethod::RetryImmediately | RetryMethod::WaitAndRetry);
-    if again && error.kind() != redis::ErrorKind::AuthenticationFailed {
+    // The client keeps an I/O error as an `Arc<dyn Error>`, which `source` gives as it is.
+    let inner = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<Arc<dyn std::error::Error + Send + Sync>>());
+    let io = inner.and_then(|e| e.downcast_ref::<std::io::Error>());
+    let untrusted = io.is_some_and(|e| e.kind() == std::io::ErrorKind::InvalidData);
+    if again && !untrusted && error.kind() != redis::ErrorKind::AuthenticationFailed {
         Failure::Retry(error)
     } else {
         Failure::Refused(error)

@@ -24,6 +24,8 @@ pub struct Redis {
     args: Vec<String>,
     /// Its Unix socket, when it listens on one only (`start_on_socket`).
     socket: Option<PathBuf>,
+    /// The CA of its certificate, when it speaks TLS only (`start_tls`).
+    pub ca: Option<PathBuf>,
 }
 
 impl Redis {
@@ -43,6 +45,25 @@ impl Redis {
         Redis::launch(&["--save", "", "--appendonly", "no"], true)
     }
 
+    /// One that speaks TLS only, on 127.0.0.1 at a free port, its certificate (for IP 127.0.0.1)
+    /// signed by a CA made for it with `openssl` in its temp dir (`ca`); clients need no
+    /// certificate of their own.
+    pub fn start_tls() -> Redis {
+        let dir = tempfile::Builder::new().prefix("testbot-redis-").tempdir().expect("a temp dir for redis");
+        make_certificates(dir.path());
+        let port = free_port();
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--port", "0", "--tls-port", &port.to_string(), "--daemonize", "no"].iter().map(|a| a.to_string()).collect();
+        args.extend(["--save", "", "--appendonly", "no", "--tls-auth-clients", "no"].iter().map(|a| a.to_string()));
+        args.extend(["--tls-cert-file".into(), file("server.crt"), "--tls-key-file".into(), file("server.key"), "--tls-ca-cert-file".into(), file("ca.crt")]);
+        args.extend(["--dir".to_string(), dir.path().display().to_string()]);
+        let child = spawn(&args);
+        let ca = Some(dir.path().join("ca.crt"));
+        let redis = Redis { child, port, _dir: dir, args, socket: None, ca };
+        redis.wait_until_it_answers();
+        redis
+    }
+
     fn launch(persistence: &[&str], on_socket: bool) -> Redis {
         let dir = tempfile::Builder::new().prefix("testbot-redis-").tempdir().expect("a temp dir for redis");
         let port = if on_socket { 0 } else { free_port() };
@@ -54,14 +75,21 @@ impl Redis {
             args.extend(["--unixsocket".to_string(), socket.display().to_string()]);
         }
         let child = spawn(&args);
-        let redis = Redis { child, port, _dir: dir, args, socket };
+        let redis = Redis { child, port, _dir: dir, args, socket, ca: None };
         redis.wait_until_it_answers();
         redis
     }
 
+    /// PING answered: over TCP, the socket, or (TLS) by `redis-cli --tls`.
+    fn answers(&self) -> bool {
+        let Some(ca) = &self.ca else { return self.command(&["PING"]).as_deref() == Some("+PONG") };
+        let out = Command::new("redis-cli").args(["--tls", "--cacert"]).arg(ca).args(["-p", &self.port.to_string(), "PING"]).output();
+        out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
+    }
+
     fn wait_until_it_answers(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.command(&["PING"]).as_deref() != Some("+PONG") {
+        while !self.answers() {
             assert!(Instant::now() < deadline, "redis-server on port {} did not answer PING in 30 s", self.port);
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -95,7 +123,8 @@ impl Redis {
         self.child.id()
     }
 
-    /// One command's first reply line (`+PONG`, `:3`, `$5`…), None when it does not answer.
+    /// One command's first reply line (`+PONG`, `:3`, `$5`…), None when it does not answer
+    /// (not over TLS).
     /// For the tests' own checks only: testbot speaks to Redis through the `redis` crate.
     pub fn command(&self, words: &[&str]) -> Option<String> {
         let mut stream: Box<dyn ReadWrite> = match &self.socket {
@@ -138,6 +167,21 @@ impl Drop for Redis {
         // Only the server this test started, by its PID.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A CA (`ca.crt`) and a server certificate for IP 127.0.0.1 signed by it (`server.crt`,
+/// `server.key`) in `dir`, made with `openssl`.
+fn make_certificates(dir: &std::path::Path) {
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let steps: [&[&str]; 3] = [
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=testbot test CA"],
+        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        &["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf"],
+    ];
+    for step in steps {
+        let out = Command::new("openssl").args(step).current_dir(dir).output().expect("run openssl");
+        assert!(out.status.success(), "openssl {step:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
