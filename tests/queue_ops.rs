@@ -280,3 +280,84 @@ fn jobs_reach_redis_over_tls_trusting_the_ca_in_ssl_cert_file() {
     run.assert_exit(1);
     assert_eq!(build.totals(), totals(FILES as u64, 24, 1, 0, 0), "{}", run.dump());
 }
+
+/// The fixture measured by SimpleCov: `lib/calc.rb` has a line of its own for each spec file,
+/// run by that file's group, so a job covers only the lines of the files it ran.
+fn measure_coverage(p: &Project) {
+    let mut calc = String::from("module Calc\n  def self.touch(name)\n    case name\n");
+    for k in 1..=FILES {
+        calc.push_str(&format!("    when \"f{k:02}_spec.rb\"\n      :f{k:02}\n"));
+    }
+    calc.push_str("    end\n  end\nend\n");
+    p.write("lib/calc.rb", &calc);
+    p.write(
+        "spec/spec_helper.rb",
+        r#"require "simplecov"
+SimpleCov.start { add_filter "/spec/" }
+require_relative "support/record"
+require_relative "../lib/calc"
+
+RSpec.configure do |config|
+  config.order = :defined
+  config.before(:context) do
+    Calc.touch(File.basename(self.class.metadata[:file_path])) if self.class.superclass == RSpec::Core::ExampleGroup
+  end
+end
+"#,
+    );
+}
+
+/// `lib/calc.rb`'s lines in the SimpleCov resultset under `dir`: covered or not (None: not
+/// code). The counts of the lines run when the file loads are per process, and a build runs its
+/// files in other processes than a single run: whether a line ran is what must agree.
+fn calc_lines(dir: &Path) -> Vec<Option<bool>> {
+    calc_counts(dir).iter().map(|n| n.as_u64().map(|n| n > 0)).collect()
+}
+
+fn calc_counts(dir: &Path) -> Vec<serde_json::Value> {
+    let path = dir.join("coverage/.resultset.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let resultset: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for command in resultset.as_object().unwrap().values() {
+        for (file, data) in command["coverage"].as_object().unwrap() {
+            if file.ends_with("lib/calc.rb") {
+                return data["lines"].as_array().unwrap().clone();
+            }
+        }
+    }
+    panic!("no lib/calc.rb in {}: {text}", path.display());
+}
+
+#[test]
+fn the_report_merges_every_jobs_simplecov_result_as_one_run_does() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    measure_coverage(&p);
+    p.testbot(["-n", "2"]).run().assert_exit(1);
+    let single = calc_lines(&p.root);
+    let dirs: Vec<PathBuf> = ["job1", "job2", "reporter"].iter().map(|name| checkout(&p, name)).collect();
+    std::fs::remove_dir_all(dirs[2].join("coverage")).unwrap();
+    let record = p.outside("record.txt");
+    // job1 waits in its files until job2 has started one: both take files.
+    let gate = p.outside("gate");
+    let running: Vec<Running> = (1..=2)
+        .map(|k| {
+            let job = job(&p, &dirs[k - 1], &redis.url(), "b", &format!("job{k}"), &record);
+            job.env("QUEUE_GATE", &gate).env("QUEUE_GATE_JOB", "job2").spawn()
+        })
+        .collect();
+    let runs: Vec<Run> = running.into_iter().map(|r| r.finish(TESTBOT_TIMEOUT)).collect();
+    let dumps: String = runs.iter().map(Run::dump).collect();
+    assert_eq!(recorded(&record, "finished").len(), FILES, "{dumps}");
+    for dir in &dirs[..2] {
+        assert_ne!(calc_lines(dir), single, "each job covered only the lines of its own files\n{dumps}");
+    }
+    let (run, build) = report(&p, &dirs[2], &redis.url(), "b");
+    run.assert_exit(1);
+    assert_eq!(build.totals(), totals(FILES as u64, 24, 1, 0, 0), "{}", run.dump());
+    assert_eq!(calc_lines(&dirs[2]), single, "the report's coverage/.resultset.json is the single run's\n{}", run.dump());
+    // Each file's own line ran once, in one job: the jobs' results were added up, not overlaid.
+    let counts = calc_counts(&dirs[2]);
+    assert!((0..FILES).all(|k| counts[4 + 2 * k] == serde_json::json!(1)), "{counts:?}");
+    run.assert_output_contains("Coverage");
+}

@@ -44,19 +44,28 @@ pub(super) struct Joined {
     job: String,
     recorder: Recorder,
     heartbeat: Heartbeat,
+    /// The job's folder, and whether its run merged SimpleCov's results there.
+    root: PathBuf,
+    coverage: std::sync::atomic::AtomicBool,
 }
 
 impl Joined {
     /// Every final file report of the run goes to the build as it comes.
     pub(super) fn see(&self, event: &RunEvent) {
-        if let RunEvent::FileFinished(report) = event {
-            self.recorder.record(report);
+        match event {
+            RunEvent::FileFinished(report) => self.recorder.record(report),
+            RunEvent::Coverage(_) => self.coverage.store(true, std::sync::atomic::Ordering::Relaxed),
+            _ => {}
         }
     }
 
-    /// After the run: every result stored, and what the job took but did not finish given back.
+    /// After the run: every result stored (and the coverage the run merged), and what the job
+    /// took but did not finish given back.
     pub(super) async fn leave(self) -> Result<(), Error> {
-        let Joined { build, job, recorder, heartbeat } = self;
+        let Joined { build, job, recorder, heartbeat, root, coverage } = self;
+        if let Some(stored) = coverage.into_inner().then(|| crate::queue::coverage_in(&root)).flatten() {
+            build.store_coverage(&job, &stored).await?;
+        }
         let stored = recorder.finish().await;
         drop(heartbeat);
         build.leave(&job).await?;
@@ -79,7 +88,8 @@ pub(super) async fn join(project: &Project, settings: &Settings) -> Result<(Join
     let heartbeat = build.join(&job).await?;
     let pull = build.pull(&job, known);
     let recorder = Recorder::start(&build, &job);
-    Ok((Joined { build, job, recorder, heartbeat }, pull))
+    let coverage = std::sync::atomic::AtomicBool::new(false);
+    Ok((Joined { build, job, recorder, heartbeat, root: project.root.clone(), coverage }, pull))
 }
 
 /// `testbot report --queue URL --build-id ID`.
@@ -100,7 +110,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// result (named), never 0 for an incomplete build.
 pub fn report(chdir: Option<PathBuf>, options: QueueReportOptions) -> Result<Outcome, Error> {
     let location = super::Location { chdir, ..Default::default() };
-    let (_, inventory) = super::setup(&location, settings::invocation(false))?;
+    let (root, inventory) = super::setup(&location, settings::invocation(false))?;
     let Some(settings) = options.queue.settings(inventory.queue.url.as_deref(), true)? else {
         return Err(Error::Usage("`testbot report` needs a subcommand (`merge`) or --queue URL".into()));
     };
@@ -109,14 +119,26 @@ pub fn report(chdir: Option<PathBuf>, options: QueueReportOptions) -> Result<Out
             crate::report::check_output(what, path)?;
         }
     }
-    let (planned, results) = super::runtime()?.block_on(read_build(&settings, &options))?;
-    let totals = crate::report::report_queue_build(&planned.framework, &planned.files, results, options.report_json, options.junit)?;
+    let runtime = super::runtime()?;
+    let (planned, results, coverage) = runtime.block_on(read_build(&settings, &options))?;
+    let coverage = match coverage.is_empty() {
+        true => None,
+        false => {
+            let project = Project::resolve(&root, &inventory, &crate::project::Options::default())?;
+            runtime.block_on(crate::fleet::coverage::merge_stored(&project, &coverage, true))
+        }
+    };
+    let build = crate::report::QueueBuild { framework: &planned.framework, planned: &planned.files, results, coverage };
+    let totals = crate::report::report_queue_build(build, options.report_json, options.junit)?;
     Ok(Outcome::new(exit_code_of(totals.verdict())))
 }
 
-/// The plan and the results, once every planned file has one (with `--wait`, until then or
-/// the timeout; without, as they are now).
-async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result<(PlanDigest, Vec<(String, String)>), Error> {
+/// What a build stored: its plan, its results, each job's coverage.
+type Stored = (PlanDigest, Vec<(String, String)>, Vec<String>);
+
+/// The plan and the results (and the jobs' coverage), once every planned file has one (with
+/// `--wait`, until then or the timeout; without, as they are now).
+async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result<Stored, Error> {
     let build = Build::connect(settings, &project_name_here()?).await?;
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let waits = |now: Instant| options.wait && deadline.is_none_or(|d| now < d);
@@ -125,7 +147,9 @@ async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result
         let waiting = waits(Instant::now());
         match planned {
             None if !waiting => return Err(crate::queue::Error::NoPlan { build: settings.build.clone(), url: crate::queue::redacted(&settings.url) }.into()),
-            Some(planned) if !waiting || build.result_count().await? >= planned.files.len() => return Ok((planned, build.results().await?)),
+            Some(planned) if !waiting || build.result_count().await? >= planned.files.len() => {
+                return Ok((planned, build.results().await?, build.coverage().await?));
+            }
             _ => {}
         }
         tokio::time::sleep(POLL).await;

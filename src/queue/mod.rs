@@ -13,12 +13,14 @@
 //! work, and `Pull` is the one that asks Redis.
 
 mod connection;
+mod coverage;
 mod error;
 mod plan;
 mod pull;
 mod results;
 
 pub use connection::PATIENCE;
+pub use coverage::coverage_in;
 pub use error::Error;
 pub use plan::{Plan, PlanDigest};
 pub use pull::{Heartbeat, Pull};
