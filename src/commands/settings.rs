@@ -4,7 +4,8 @@
 //! on, into `inventory::Invocation`. The layers take these values from there; none of them
 //! reads `std::env` or counts cores for these. (`GITHUB_ACTIONS` is read here too, for `cli`'s
 //! display options, a run's test knobs `TESTBOT_TUNING` and `TESTBOT_FORK_START_TIMEOUT`,
-//! into `run::Knobs`, and the CI's build id for `--queue`; clap reads the `TESTBOT_*` variables
+//! into `run::Knobs`, the CI's build id for `--queue` and how long a `--queue` job tries a lost
+//! Redis again, `TESTBOT_QUEUE_PATIENCE`; clap reads the `TESTBOT_*` variables
 //! that stand for flags.) Here too: the project root of a command started in a subfolder
 //! (`project_root`), and a run's options laid over testbot.toml's profiles (`run_profile`,
 //! which reads `CI`).
