@@ -137,10 +137,13 @@ impl Link {
                         self.outage().answered();
                         return Ok(value);
                     }
-                    Err(e) => {
-                        self.forget(generation).await;
-                        classify(e)
-                    }
+                    Err(e) => match classify(e) {
+                        Failure::Retry(e) => {
+                            self.forget(generation).await;
+                            Failure::Retry(e)
+                        }
+                        failure => failure,
+                    },
                 },
                 Err(failure) => failure,
             };
