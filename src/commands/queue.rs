@@ -33,7 +33,7 @@ impl QueueOptions {
         let Some(url) = given.clone().or_else(|| file.url.clone()) else { return Ok(None) };
         let project = self.project.clone().filter(|p| !p.trim().is_empty()).or_else(|| file.project.clone());
         match settings::build_id(self.build_id.clone()) {
-            Ok(build) => Ok(Some(Settings { url, build, attempt: settings::attempt(self.attempt), project })),
+            Ok(build) => Ok(Some(Settings { url, build, attempt: settings::attempt(self.attempt), project, patience: settings::queue_patience()? })),
             Err(_) if given.is_none() && !always => Ok(None),
             Err(error) => Err(error),
         }
@@ -53,19 +53,28 @@ pub(super) struct Joined {
     heartbeat: Heartbeat,
     /// Where the history the job ends with goes, for a CI cache step (`--runtime-log`).
     runtime_log: PathBuf,
+    /// The job's folder, and whether its run merged SimpleCov's results there.
+    root: PathBuf,
+    coverage: std::sync::atomic::AtomicBool,
 }
 
 impl Joined {
     /// Every final file report of the run goes to the build as it comes.
     pub(super) fn see(&self, event: &RunEvent) {
-        if let RunEvent::FileFinished(report) = event {
-            self.recorder.record(report);
+        match event {
+            RunEvent::FileFinished(report) => self.recorder.record(report),
+            RunEvent::Coverage(_) => self.coverage.store(true, std::sync::atomic::Ordering::Relaxed),
+            _ => {}
         }
     }
 
-    /// After the run: every result stored, and what the job took but did not finish given back.
+    /// After the run: every result stored (and the coverage the run merged), and what the job
+    /// took but did not finish given back.
     pub(super) async fn leave(self) -> Result<(), Error> {
-        let Joined { build, job, recorder, heartbeat, runtime_log } = self;
+        let Joined { build, job, recorder, heartbeat, runtime_log, root, coverage } = self;
+        if let Some(stored) = coverage.into_inner().then(|| crate::queue::coverage_in(&root)).flatten() {
+            build.store_coverage(&job, &stored).await?;
+        }
         let stored = recorder.finish().await;
         drop(heartbeat);
         build.leave(&job).await?;
@@ -104,7 +113,7 @@ pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Se
     // A retry (attempt > 1) runs the attempt before's entries that did not pass.
     let entries = match build.retried(&digest).await? {
         Some(retry) => retry,
-        None => Entries { all: jobs.iter().map(entry_of).collect(), kept: Vec::new() },
+        None => Entries { all: jobs.iter().map(entry_of).collect(), kept: Vec::new(), from: None },
     };
     let plan = build.plan(&digest, &entries).await?;
     let job = crate::queue::job_name();
@@ -113,7 +122,9 @@ pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Se
     let in_flight = InFlight::default();
     let pull = build.pull(&job, known_jobs(jobs), &in_flight);
     let recorder = Recorder::start(&build, &job, &in_flight, &project.root);
-    Ok((Joined { build, job, recorder, heartbeat, runtime_log: project.runtime_log.clone() }, pull))
+    let coverage = std::sync::atomic::AtomicBool::new(false);
+    let (runtime_log, root) = (project.runtime_log.clone(), project.root.clone());
+    Ok((Joined { build, job, recorder, heartbeat, runtime_log, root, coverage }, pull))
 }
 
 /// This job's job of each entry it planned, and of each file whole (for an entry another job
@@ -155,7 +166,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// result (named), never 0 for an incomplete build.
 pub fn report(chdir: Option<PathBuf>, options: QueueReportOptions) -> Result<Outcome, Error> {
     let location = super::Location { chdir, ..Default::default() };
-    let (_, inventory) = super::setup(&location, settings::invocation(false))?;
+    let (root, inventory) = super::setup(&location, settings::invocation(false))?;
     let Some(settings) = options.queue.settings(&inventory.queue, true)? else {
         return Err(Error::Usage("`testbot report` needs a subcommand (`merge`) or --queue URL".into()));
     };
@@ -164,9 +175,18 @@ pub fn report(chdir: Option<PathBuf>, options: QueueReportOptions) -> Result<Out
             crate::report::check_output(what, path)?;
         }
     }
-    let (planned, entries, results) = super::runtime()?.block_on(read_build(&settings, &options))?;
+    let runtime = super::runtime()?;
+    let (planned, entries, results, coverage) = runtime.block_on(read_build(&settings, &options))?;
+    let coverage = match coverage.is_empty() {
+        true => None,
+        false => {
+            let project = Project::resolve(&root, &inventory, &crate::project::Options::default())?;
+            runtime.block_on(crate::fleet::coverage::merge_stored(&project, &coverage, true))
+        }
+    };
     let files = pieces_of(&planned.files, &entries);
-    let totals = crate::report::report_queue_build(&planned.framework, &files, results, options.report_json, options.junit)?;
+    let build = crate::report::QueueBuild { framework: &planned.framework, planned: &files, results, coverage };
+    let totals = crate::report::report_queue_build(build, options.report_json, options.junit)?;
     Ok(Outcome::new(exit_code_of(totals.verdict())))
 }
 
@@ -179,9 +199,12 @@ fn pieces_of(files: &[String], entries: &[String]) -> Vec<(String, usize)> {
     pieces.into_iter().map(|(file, n)| (file, n.max(1))).collect()
 }
 
-/// The plan (its files, then its entries) and the results, once every entry has one (with
-/// `--wait`, until then or the timeout; without, as they are now).
-async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result<(PlanDigest, Vec<String>, Vec<(String, String)>), Error> {
+/// What a build stored: its plan, its entries, its results, each job's coverage.
+type Stored = (PlanDigest, Vec<String>, Vec<(String, String)>, Vec<String>);
+
+/// The plan (its files, then its entries) and the results (and the jobs' coverage), once every
+/// entry has one (with `--wait`, until then or the timeout; without, as they are now).
+async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result<Stored, Error> {
     let project = match &settings.project {
         Some(name) => name.clone(),
         None => project_name_here()?,
@@ -197,7 +220,7 @@ async fn read_build(settings: &Settings, options: &QueueReportOptions) -> Result
             Some(planned) => {
                 let entries = build.entries().await?;
                 if !waiting || build.result_count().await? >= entries.len() {
-                    return Ok((planned, entries, build.results().await?));
+                    return Ok((planned, entries, build.results().await?, build.coverage().await?));
                 }
             }
             None => {}

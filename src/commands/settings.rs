@@ -4,7 +4,8 @@
 //! on, into `inventory::Invocation`. The layers take these values from there; none of them
 //! reads `std::env` or counts cores for these. (`GITHUB_ACTIONS` is read here too, for `cli`'s
 //! display options, a run's test knobs `TESTBOT_TUNING` and `TESTBOT_FORK_START_TIMEOUT`,
-//! into `run::Knobs`, and the CI's build id for `--queue`; clap reads the `TESTBOT_*` variables
+//! into `run::Knobs`, the CI's build id for `--queue` and how long a `--queue` job tries a lost
+//! Redis again, `TESTBOT_QUEUE_PATIENCE`; clap reads the `TESTBOT_*` variables
 //! that stand for flags.) Here too: the project root of a command started in a subfolder
 //! (`project_root`), and a run's options laid over testbot.toml's profiles (`run_profile`,
 //! which reads `CI`).
@@ -40,6 +41,17 @@ fn knobs_from(tuning: Option<&str>, server_start: Option<&str>) -> Result<run::K
         .filter(|s| *s > 0.0 && s.is_finite())
         .map_or(run::SERVER_START_TIMEOUT, Duration::from_secs_f64);
     Ok(run::Knobs { tuning, server_start })
+}
+
+/// How long a `--queue` job tries a lost Redis again before it stops: `TESTBOT_QUEUE_PATIENCE`
+/// (`30s`, `2m`, `500ms`), else `queue::PATIENCE`.
+pub fn queue_patience() -> Result<Duration, Error> {
+    queue_patience_from(std::env::var("TESTBOT_QUEUE_PATIENCE").ok().as_deref())
+}
+
+fn queue_patience_from(value: Option<&str>) -> Result<Duration, Error> {
+    let Some(text) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(crate::queue::PATIENCE) };
+    humantime::parse_duration(text).map_err(|e| Error::Usage(format!("TESTBOT_QUEUE_PATIENCE=`{text}`: {e} (give a duration such as 30s or 2m)")))
 }
 
 /// The CI variables a build id defaults from, in the order they are tried, each a list of
@@ -209,6 +221,17 @@ fn unknown_profile(name: &str, inventory: &Inventory) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queues_patience_is_30_s_unless_set_and_a_bad_one_is_a_usage_error() {
+        assert_eq!(queue_patience_from(None).unwrap(), Duration::from_secs(30));
+        assert_eq!(queue_patience_from(Some("")).unwrap(), Duration::from_secs(30));
+        assert_eq!(queue_patience_from(Some("2m")).unwrap(), Duration::from_secs(120));
+        assert_eq!(queue_patience_from(Some("500ms")).unwrap(), Duration::from_millis(500));
+        let error = queue_patience_from(Some("soon")).unwrap_err();
+        assert!(error.to_string().starts_with("TESTBOT_QUEUE_PATIENCE=`soon`: "), "{error}");
+        assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
+    }
 
     #[test]
     fn a_runs_knobs_are_the_defaults_unless_set_and_a_bad_tuning_is_a_usage_error() {

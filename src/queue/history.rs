@@ -62,24 +62,20 @@ impl Build {
         let mut invocation = script.key(self.project_key("history"));
         invocation.key(self.project_key("history:written")).key(self.project_key("history:examples"));
         invocation.arg(now).arg(HISTORY_FILES).arg(HISTORY_TTL.as_secs()).arg(path).arg(format!("{seconds:.4}")).arg(examples);
-        invocation.invoke_async::<i64>(&mut self.con()).await.map_err(self.failed("writing the project's history"))?;
+        self.invoke::<i64>("writing the project's history", &invocation).await?;
         Ok(())
     }
 
     /// The project's history as the builds before left it (empty: none yet).
     pub async fn history(&self) -> Result<Vec<(String, f64)>, Error> {
-        let entries: Vec<(String, String)> =
-            redis::cmd("HGETALL").arg(self.project_key("history")).query_async(&mut self.con()).await.map_err(self.failed("reading the project's history"))?;
+        let entries: Vec<(String, String)> = self.query("reading the project's history", redis::cmd("HGETALL").arg(self.project_key("history"))).await?;
         Ok(parsed(entries))
     }
 
     /// The long files' examples as the builds before left them (what splits a file in pieces).
     pub async fn examples_history(&self) -> Result<examples_log::Log, Error> {
-        let entries: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(self.project_key("history:examples"))
-            .query_async(&mut self.con())
-            .await
-            .map_err(self.failed("reading the project's history"))?;
+        let read = redis::cmd("HGETALL").arg(self.project_key("history:examples")).clone();
+        let entries: Vec<(String, String)> = self.query("reading the project's history", &read).await?;
         Ok(entries.into_iter().filter_map(|(path, json)| Some((path, serde_json::from_str(&json).ok()?))).collect())
     }
 }

@@ -7,12 +7,16 @@
 //! `plan` (hash: digest, framework, version, files), `pending` (list: files not yet taken),
 //! `jobs` (set: every job that joined), `reserved:{job}` (list: the files a job took and has no
 //! result for yet), `alive:{job}` (a heartbeat that lapses when the job dies), `starts` (hash:
-//! file → times taken) and `results` (hash: file → its report, as the JSON report writes it).
+//! entry → times taken), `took:{job}` (the job's last take, answered again if run again),
+//! `results` (hash: entry → its report, as the JSON report writes it) and `coverage` (hash: job
+//! → its SimpleCov result; a retry's plan copies the attempt before's).
 //! Beside the builds, the project's history (`history`): each file's seconds for the next plan.
 //!
 //! Redis I/O lives here, not in `schedule` (pure): the engine asks a `run::Source` for more
 //! work, and `Pull` is the one that asks Redis.
 
+mod connection;
+mod coverage;
 mod error;
 mod history;
 mod pieces;
@@ -21,6 +25,8 @@ mod pull;
 mod results;
 mod retry;
 
+pub use connection::PATIENCE;
+pub use coverage::coverage_in;
 pub use error::Error;
 pub use history::{combined, combined_examples, HISTORY_FILES, HISTORY_TTL};
 pub use pieces::{entry_of, path_of, InFlight};
@@ -44,32 +50,28 @@ pub struct Settings {
     /// The project's name in the keys, when given (`--queue-project`, `[queue] project`); else
     /// the name of the folder the job runs in.
     pub project: Option<String>,
+    /// How long a lost Redis is tried again before the job gives up (`TESTBOT_QUEUE_PATIENCE`).
+    pub patience: Duration,
 }
 
-/// A connection to Redis for one build of one project, with its keys.
+/// A link to Redis for one build of one project, with its keys.
 #[derive(Clone)]
 pub struct Build {
-    con: redis::aio::MultiplexedConnection,
+    link: connection::Link,
     /// `testbot:{project}:`: the project's keys (its history), and its builds' below it.
     project: String,
     build: String,
     attempt: u32,
-    shown_url: String,
 }
 
 impl Build {
-    /// Connects (bounded: a Redis that does not answer is an error, not a wait).
+    /// Connects, trying again for the settings' patience while Redis is not there yet.
     pub async fn connect(settings: &Settings, project: &str) -> Result<Build, Error> {
-        let shown_url = redacted(&settings.url);
-        let client = redis::Client::open(settings.url.as_str()).map_err(|e| Error::Url { url: shown_url.clone(), reason: scrub(&e, &settings.url) })?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(10)))
-            .set_response_timeout(Some(Duration::from_secs(30)));
-        let con = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| Error::Connect { url: shown_url.clone(), reason: scrub(&e, &settings.url) })?;
-        Ok(Build { con, project: format!("testbot:{project}:"), build: settings.build.clone(), attempt: settings.attempt, shown_url })
+        let client = redis::Client::open(settings.url.as_str()).map_err(|e| Error::Url { url: redacted(&settings.url), reason: scrub(&e, &settings.url) })?;
+        let link = connection::Link::new(client, &settings.url, &settings.build, settings.patience);
+        let build = Build { link, project: format!("testbot:{project}:"), build: settings.build.clone(), attempt: settings.attempt };
+        build.query::<()>("connecting", &redis::cmd("PING")).await?;
+        Ok(build)
     }
 
     /// The key `name` of this attempt of the build: `testbot:{project}:{build}:{attempt}:{name}`.
@@ -82,13 +84,19 @@ impl Build {
         format!("{}{}:{attempt}:{name}", self.project, self.build)
     }
 
-    fn con(&self) -> redis::aio::MultiplexedConnection {
-        self.con.clone()
+    /// One command, tried again while Redis is away (within the patience).
+    async fn query<T: redis::FromRedisValue>(&self, doing: &'static str, cmd: &redis::Cmd) -> Result<T, Error> {
+        self.link.call(doing, |mut con| async move { cmd.query_async(&mut con).await }).await
     }
 
-    /// A Redis error of this build, with the URL shown without its password.
-    fn failed(&self, doing: &'static str) -> impl Fn(redis::RedisError) -> Error + '_ {
-        move |e| Error::Redis { url: self.shown_url.clone(), doing, reason: e.to_string() }
+    /// Commands sent together, tried again as one.
+    async fn pipeline<T: redis::FromRedisValue>(&self, doing: &'static str, pipe: &redis::Pipeline) -> Result<T, Error> {
+        self.link.call(doing, |mut con| async move { pipe.query_async(&mut con).await }).await
+    }
+
+    /// A Lua script, tried again as one: each script is safe to run twice (see its comment).
+    async fn invoke<T: redis::FromRedisValue>(&self, doing: &'static str, script: &redis::ScriptInvocation<'_>) -> Result<T, Error> {
+        self.link.call(doing, |mut con| async move { script.invoke_async(&mut con).await }).await
     }
 }
 

@@ -80,11 +80,20 @@ impl InFlight {
 }
 
 /// Moves up to ARGV[1] entries from pending to this job's reserved list, counting each entry's
-/// takes, past the pieces of files named in ARGV[4…] (and one piece of a file at most). KEYS:
-/// pending, reserved, starts; ARGV: n, ttl, look-ahead, files. Returns {entry, takes} for each.
+/// takes, past the pieces of files named in ARGV[5…] (and one piece of a file at most). KEYS:
+/// pending, reserved, starts, took; ARGV: n, ttl, look-ahead, this take's number, files. Returns
+/// {entry, takes} for each. The answer is kept in `took` with the take's number: the same take
+/// run again (its reply was lost with the connection) answers the same instead of taking more.
 const TAKE: &str = r#"
+local last = redis.call('GET', KEYS[4])
+if last then
+  local newline = string.find(last, '\n', 1, true)
+  if string.sub(last, 1, newline - 1) == ARGV[4] then
+    return cjson.decode(string.sub(last, newline + 1))
+  end
+end
 local skip = {}
-for i = 4, #ARGV do skip[ARGV[i]] = true end
+for i = 5, #ARGV do skip[ARGV[i]] = true end
 local wanted = tonumber(ARGV[1])
 local taken = {}
 for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, wanted + tonumber(ARGV[3]))) do
@@ -98,21 +107,24 @@ for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, wanted + tonumber(ARGV[3
     if file then skip[file] = true end
   end
 end
+redis.call('SET', KEYS[4], ARGV[4] .. '\n' .. cjson.encode(taken), 'EX', ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 return taken
 "#;
 
 impl Build {
-    /// Up to `wanted` entries into `job`'s reservation, none a second piece of a file it runs.
-    pub(super) async fn take(&self, job: &str, wanted: usize, in_flight: &InFlight) -> Result<Vec<(String, i64)>, Error> {
+    /// Up to `wanted` entries into `job`'s reservation, none a second piece of a file it runs;
+    /// `number`: the job's count of its takes (the same take run again answers the same).
+    pub(super) async fn take(&self, job: &str, wanted: usize, number: u64, in_flight: &InFlight) -> Result<Vec<(String, i64)>, Error> {
         let script = redis::Script::new(TAKE);
         let mut invocation = script.key(self.key("pending"));
-        invocation.key(self.key(&format!("reserved:{job}"))).key(self.key("starts")).arg(wanted).arg(ttl_seconds()).arg(LOOK_AHEAD);
+        invocation.key(self.key(&format!("reserved:{job}"))).key(self.key("starts")).key(self.key(&format!("took:{job}")));
+        invocation.arg(wanted).arg(ttl_seconds()).arg(LOOK_AHEAD).arg(number);
         for file in in_flight.files() {
             invocation.arg(file);
         }
-        let taken: Vec<(String, i64)> = invocation.invoke_async(&mut self.con()).await.map_err(self.failed("taking files"))?;
+        let taken: Vec<(String, i64)> = self.invoke("taking files", &invocation).await?;
         for (entry, _) in &taken {
             in_flight.add(entry);
         }

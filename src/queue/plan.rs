@@ -65,13 +65,24 @@ fn listed(paths: &[&String]) -> String {
 }
 
 /// Stores the plan unless the build has one; returns the plan there was (nil: this job's was
-/// stored). KEYS: plan, pending, results; ARGV: digest, framework, version, files (one a line),
-/// entries (one a line: a file's path, or a piece's), ttl, the number of results kept from the
-/// attempt before (a retry), those results (entry and JSON each), then the entries in the order
-/// they are taken.
+/// stored). KEYS: plan, pending, results, coverage, the coverage of the attempt a retry keeps
+/// results from (the same key when none: a first attempt); ARGV: digest, framework, version,
+/// files (one a line), entries (one a line: a file's path, or a piece's), ttl, the number of
+/// results kept from the attempt before (a retry), those results (entry and JSON each), then the
+/// entries in the order they are taken. A retry's plan takes the attempt before's coverage too
+/// (its jobs' by their names, which are unique): the results it keeps were measured there, so
+/// the report of the retry merges the whole suite's coverage. Run twice, the second run finds
+/// the plan and changes nothing.
 const STORE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HMGET', KEYS[1], 'digest', 'framework', 'version', 'files')
+end
+if KEYS[5] ~= KEYS[4] then
+  local before = redis.call('HGETALL', KEYS[5])
+  for i = 1, #before, 2 do
+    redis.call('HSET', KEYS[4], before[i], before[i + 1])
+  end
+  redis.call('EXPIRE', KEYS[4], ARGV[6])
 end
 redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'framework', ARGV[2], 'version', ARGV[3], 'files', ARGV[4], 'entries', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
@@ -93,6 +104,8 @@ return false
 pub struct Entries {
     pub all: Vec<String>,
     pub kept: Vec<(String, String)>,
+    /// The attempt a retry keeps results (and coverage) from.
+    pub from: Option<u32>,
 }
 
 /// The build's plan as this job found it.
@@ -111,7 +124,8 @@ impl Build {
     pub async fn plan(&self, digest: &PlanDigest, entries: &Entries) -> Result<Plan, Error> {
         let script = redis::Script::new(STORE);
         let mut invocation = script.key(self.key("plan"));
-        invocation.key(self.key("pending")).key(self.key("results"));
+        invocation.key(self.key("pending")).key(self.key("results")).key(self.key("coverage"));
+        invocation.key(entries.from.map_or_else(|| self.key("coverage"), |attempt| self.key_of(attempt, "coverage")));
         invocation.arg(digest.digest()).arg(&digest.framework).arg(&digest.version).arg(digest.files.join("\n"));
         invocation.arg(entries.all.join("\n")).arg(ttl_seconds()).arg(entries.kept.len());
         for (entry, json) in &entries.kept {
@@ -121,7 +135,8 @@ impl Build {
         for entry in entries.all.iter().filter(|e| !kept.contains(e.as_str())) {
             invocation.arg(entry);
         }
-        let found: Option<(String, String, String, String)> = invocation.invoke_async(&mut self.con()).await.map_err(self.failed("storing the plan"))?;
+        let found: Option<(String, String, String, String)> = self.invoke("storing the plan", &invocation).await?;
+        self.link.expect_plan(self.key("plan"));
         let Some((stored, framework, version, files)) = found else { return Ok(Plan::Planned) };
         if stored == digest.digest() {
             return Ok(Plan::Joined);
@@ -133,23 +148,20 @@ impl Build {
 
     /// The plan's files and framework (None: no job of the build has planned).
     pub async fn planned(&self) -> Result<Option<PlanDigest>, Error> {
-        let found: (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(self.key("plan"))
-            .arg("framework")
-            .arg("version")
-            .arg("files")
-            .query_async(&mut self.con())
-            .await
-            .map_err(self.failed("reading the plan"))?;
+        let mut read = redis::cmd("HMGET");
+        read.arg(self.key("plan")).arg("framework").arg("version").arg("files");
+        let found: (Option<String>, Option<String>, Option<String>) = self.query("reading the plan", &read).await?;
         let (Some(framework), Some(version), Some(files)) = found else { return Ok(None) };
+        self.link.expect_plan(self.key("plan"));
         Ok(Some(PlanDigest { framework, version, files: files.lines().map(str::to_string).filter(|f| !f.is_empty()).collect() }))
     }
 
     /// The entries of attempt `attempt`'s plan (a file's path, or a piece's), in the order it
     /// queued them (none: it has no plan).
     pub async fn entries_of(&self, attempt: u32) -> Result<Vec<String>, Error> {
-        let found: (Option<String>, Option<String>) =
-            redis::cmd("HMGET").arg(self.key_of(attempt, "plan")).arg("entries").arg("files").query_async(&mut self.con()).await.map_err(self.failed("reading the plan"))?;
+        let mut read = redis::cmd("HMGET");
+        read.arg(self.key_of(attempt, "plan")).arg("entries").arg("files");
+        let found: (Option<String>, Option<String>) = self.query("reading the plan", &read).await?;
         let lines = found.0.or(found.1).unwrap_or_default();
         Ok(lines.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
     }

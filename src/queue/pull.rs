@@ -25,7 +25,7 @@ pub const TAKES_PER_FILE: i64 = 3;
 
 /// A job whose heartbeat lapsed gives its files back to pending (at its head: they were taken
 /// first). KEYS: alive, reserved, pending. Returns the files given back, or minus the number
-/// the job, alive, still holds.
+/// the job, alive, still holds. Run twice, it gives back nothing more.
 const RECLAIM: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return -redis.call('LLEN', KEYS[2])
@@ -48,6 +48,8 @@ pub struct Pull {
     in_flight: InFlight,
     /// Entries taken too often, reported as not run (written to the build as results too).
     pub(super) given_up: Vec<(String, FileReport)>,
+    /// How many takes this job made (each take's number makes it safe to run twice).
+    takes: u64,
 }
 
 /// A job's heartbeat: it beats until dropped.
@@ -58,44 +60,44 @@ impl Build {
     /// beats until the `Heartbeat` is dropped (when the job leaves, not when it has taken its
     /// last file: the files it runs then are still its own).
     pub async fn join(&self, job: &str) -> Result<Heartbeat, Error> {
-        let mut con = self.con();
-        redis::pipe()
+        let mut joining = redis::pipe();
+        joining
             .cmd("SADD").arg(self.key("jobs")).arg(job).ignore()
             .cmd("EXPIRE").arg(self.key("jobs")).arg(ttl_seconds()).ignore()
-            .cmd("SET").arg(self.key(&format!("alive:{job}"))).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs()).ignore()
-            .query_async::<()>(&mut con)
-            .await
-            .map_err(self.failed("joining the build"))?;
-        Ok(Heartbeat(tokio::spawn(beat(con, self.key(&format!("alive:{job}"))))))
+            .cmd("SET").arg(self.key(&format!("alive:{job}"))).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs()).ignore();
+        self.pipeline::<()>("joining the build", &joining).await?;
+        Ok(Heartbeat(tokio::spawn(beat(self.clone(), self.key(&format!("alive:{job}"))))))
     }
 
     /// This job's source of files (`job` has joined). `known`: each entry's and file's job
     /// (expected seconds, group, the part asked for), as this job planned it; `in_flight`: the
     /// pieces it takes, shared with its `Recorder`.
     pub fn pull(&self, job: &str, known: HashMap<String, Job>, in_flight: &InFlight) -> Pull {
-        Pull { build: self.clone(), job: job.to_string(), known, in_flight: in_flight.clone(), given_up: Vec::new() }
+        Pull { build: self.clone(), job: job.to_string(), known, in_flight: in_flight.clone(), given_up: Vec::new(), takes: 0 }
     }
 
     /// The job is done with the build: what it took and has no result for (it stopped early)
     /// goes back to pending at once, for the other jobs, and its heartbeat is gone.
     pub async fn leave(&self, job: &str) -> Result<(), Error> {
         let script = redis::Script::new(RECLAIM);
-        redis::cmd("DEL").arg(self.key(&format!("alive:{job}"))).query_async::<()>(&mut self.con()).await.map_err(self.failed("leaving the build"))?;
+        self.query::<()>("leaving the build", redis::cmd("DEL").arg(self.key(&format!("alive:{job}")))).await?;
         let mut invocation = script.key(self.key(&format!("alive:{job}")));
         invocation.key(self.key(&format!("reserved:{job}"))).key(self.key("pending"));
-        invocation.invoke_async::<i64>(&mut self.con()).await.map_err(self.failed("leaving the build"))?;
+        self.invoke::<i64>("leaving the build", &invocation).await?;
         Ok(())
     }
 }
 
 /// Sets the job's heartbeat key every `HEARTBEAT_EVERY` until the job ends (the task is
-/// aborted); a failed write is tried again at the next beat.
-async fn beat(mut con: redis::aio::MultiplexedConnection, key: String) {
+/// aborted) or Redis is lost (tried again within the patience, as every call is).
+async fn beat(build: Build, key: String) {
+    let mut set = redis::cmd("SET");
+    set.arg(&key).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs());
     loop {
         tokio::time::sleep(HEARTBEAT_EVERY).await;
-        let set = redis::cmd("SET").arg(&key).arg(1).arg("EX").arg(HEARTBEAT_LAPSES.as_secs()).query_async::<()>(&mut con).await;
-        if let Err(e) = set {
-            tracing::warn!("the queue's heartbeat failed: {e}");
+        if let Err(e) = build.query::<()>("beating", &set).await {
+            tracing::warn!("the queue's heartbeat stopped: {e}");
+            return;
         }
     }
 }
@@ -114,11 +116,11 @@ impl Pull {
             return Ok(Taken::Jobs(jobs));
         }
         let (returned, held) = self.reclaim().await?;
-        if returned > 0 {
-            let jobs = self.reserve(wanted).await?;
-            if !jobs.is_empty() {
-                return Ok(Taken::Jobs(jobs));
-            }
+        // Taken again even when none came back: a reclaim whose reply was lost (and run again)
+        // says 0 for files it did put back.
+        let jobs = self.reserve(wanted).await?;
+        if !jobs.is_empty() {
+            return Ok(Taken::Jobs(jobs));
         }
         Ok(if held > 0 || returned > 0 { Taken::Later } else { Taken::Done })
     }
@@ -126,7 +128,8 @@ impl Pull {
     /// Moves up to `wanted` files into this job's reservation; a file past its bound on takes
     /// is given up (not run) instead.
     async fn reserve(&mut self, wanted: usize) -> Result<Vec<Job>, Error> {
-        let taken = self.build.take(&self.job, wanted, &self.in_flight).await?;
+        self.takes += 1;
+        let taken = self.build.take(&self.job, wanted, self.takes, &self.in_flight).await?;
         let mut jobs = Vec::with_capacity(taken.len());
         for (entry, takes) in taken {
             if takes > TAKES_PER_FILE {
@@ -150,13 +153,13 @@ impl Pull {
     /// came back and how many live jobs still hold.
     async fn reclaim(&self) -> Result<(i64, i64), Error> {
         let b = &self.build;
-        let jobs: Vec<String> = redis::cmd("SMEMBERS").arg(b.key("jobs")).query_async(&mut b.con()).await.map_err(b.failed("reading the jobs"))?;
+        let jobs: Vec<String> = b.query("reading the jobs", redis::cmd("SMEMBERS").arg(b.key("jobs"))).await?;
         let script = redis::Script::new(RECLAIM);
         let (mut returned, mut held) = (0, 0);
         for job in jobs.iter().filter(|j| **j != self.job) {
             let mut invocation = script.key(b.key(&format!("alive:{job}")));
             invocation.key(b.key(&format!("reserved:{job}"))).key(b.key("pending"));
-            let n: i64 = invocation.invoke_async(&mut b.con()).await.map_err(b.failed("returning a lapsed job's files"))?;
+            let n: i64 = b.invoke("returning a lapsed job's files", &invocation).await?;
             if n > 0 {
                 tracing::info!(job = job.as_str(), files = n, "a job of the build stopped answering: its files go back to the queue");
             }

@@ -9,7 +9,7 @@ use std::path::Path;
 use tokio::sync::mpsc;
 
 /// Stores a file's result and takes it out of the job's reservation. KEYS: results, reserved;
-/// ARGV: path, the file's JSON, ttl.
+/// ARGV: path, the file's JSON, ttl. Run twice (a reply lost with the connection), it does the same.
 const STORE: &str = r#"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -24,20 +24,19 @@ impl Build {
         let script = redis::Script::new(STORE);
         let mut invocation = script.key(self.key("results"));
         invocation.key(self.key(&format!("reserved:{job}"))).arg(entry).arg(json).arg(ttl_seconds());
-        invocation.invoke_async::<i64>(&mut self.con()).await.map_err(self.failed("storing a result"))?;
+        self.invoke::<i64>("storing a result", &invocation).await?;
         Ok(())
     }
 
     /// Every result stored so far: its entry and the file's (or piece's) JSON.
     pub async fn results(&self) -> Result<Vec<(String, String)>, Error> {
-        let results: std::collections::HashMap<String, String> =
-            redis::cmd("HGETALL").arg(self.key("results")).query_async(&mut self.con()).await.map_err(self.failed("reading the results"))?;
+        let results: std::collections::HashMap<String, String> = self.query("reading the results", redis::cmd("HGETALL").arg(self.key("results"))).await?;
         Ok(results.into_iter().collect())
     }
 
     /// How many files have a result.
     pub async fn result_count(&self) -> Result<usize, Error> {
-        redis::cmd("HLEN").arg(self.key("results")).query_async(&mut self.con()).await.map_err(self.failed("counting the results"))
+        self.query("counting the results", redis::cmd("HLEN").arg(self.key("results"))).await
     }
 }
 

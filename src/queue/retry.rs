@@ -47,26 +47,19 @@ impl Build {
     pub async fn retried(&self, digest: &PlanDigest) -> Result<Option<Entries>, Error> {
         let earliest = self.attempt.saturating_sub(LOOK_BACK).max(1);
         for attempt in (earliest..self.attempt).rev() {
-            let planned: Option<String> = redis::cmd("HGET")
-                .arg(self.key_of(attempt, "plan"))
-                .arg("digest")
-                .query_async(&mut self.con())
-                .await
-                .map_err(self.failed("reading the previous attempt's plan"))?;
+            let read = redis::cmd("HGET").arg(self.key_of(attempt, "plan")).arg("digest").clone();
+            let planned: Option<String> = self.query("reading the previous attempt's plan", &read).await?;
             let Some(planned) = planned else { continue };
             if planned != digest.digest() {
                 tracing::info!(attempt, "the previous attempt planned other files: this one runs every file");
                 return Ok(None);
             }
-            let results: Vec<(String, String)> = redis::cmd("HGETALL")
-                .arg(self.key_of(attempt, "results"))
-                .query_async(&mut self.con())
-                .await
-                .map_err(self.failed("reading the previous attempt's results"))?;
+            let read = redis::cmd("HGETALL").arg(self.key_of(attempt, "results")).clone();
+            let results: Vec<(String, String)> = self.query("reading the previous attempt's results", &read).await?;
             let all = self.entries_of(attempt).await?;
             let planned: std::collections::HashSet<&String> = all.iter().collect();
             let kept = passed(results).into_iter().filter(|(entry, _)| planned.contains(entry)).collect();
-            return Ok(Some(Entries { all, kept }));
+            return Ok(Some(Entries { all, kept, from: Some(attempt) }));
         }
         Ok(None)
     }

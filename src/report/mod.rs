@@ -204,16 +204,21 @@ pub fn merge_json_reports(
     Ok(report_merged(framework, agg, files))
 }
 
+/// What `testbot report --queue` read of a build: the plan's framework and files, each file's
+/// result (its JSON), and the jobs' coverage merged (None: they stored none).
+pub struct QueueBuild<'a> {
+    pub framework: &'a str,
+    /// Each planned file and the number of its entries (pieces).
+    pub planned: &'a [(String, usize)],
+    pub results: Vec<(String, String)>,
+    pub coverage: Option<crate::events::CoverageReport>,
+}
+
 /// `testbot report --queue`: the results the jobs of a build stored (each file's JSON), as one
 /// run: one summary, one JSON report, one JUnit file. A planned file with no result fails it.
-pub fn report_queue_build(
-    framework: &str,
-    planned: &[(String, usize)],
-    results: Vec<(String, String)>,
-    report_json: Option<PathBuf>,
-    junit: Option<PathBuf>,
-) -> Result<Totals, merge::MergeError> {
-    let (framework, agg) = merge::queue_run(framework, planned, results)?;
+pub fn report_queue_build(build: QueueBuild<'_>, report_json: Option<PathBuf>, junit: Option<PathBuf>) -> Result<Totals, merge::MergeError> {
+    let (framework, mut agg) = merge::queue_run(build.framework, build.planned, build.results)?;
+    agg.coverage = build.coverage;
     let files = OutputFiles { report_json, junit, runtime_log: None, examples_log: None, failures_log: None };
     Ok(report_merged(framework, agg, files))
 }
