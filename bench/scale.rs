@@ -107,6 +107,8 @@ fn main() {
         runner_command: None,
         no_tests: Default::default(),
         selection: None,
+        impact_map: None,
+        changed: None,
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");
@@ -119,7 +121,7 @@ fn main() {
             let signals = testbot::signals::Signals::install().expect("listen for Ctrl-C");
             tokio::spawn(async move {
                 let mut emit = |event| reporter.record(event);
-                RunBuilder::new(&project, &policy).started(started).build(hosts).execute(&signals, &mut emit).await.map(|_| testbot::errors::exit_code_of(reporter.finish().verdict()))
+                RunBuilder::new(&project, &policy).started(started).build(hosts, testbot::fleet::Joining::none()).execute(&signals, &mut emit).await.map(|_| testbot::errors::exit_code_of(reporter.finish().verdict()))
             })
             .await
         })

@@ -42,6 +42,9 @@ pub enum Error {
     Sync(crate::fleet::Error),
     #[error(transparent)]
     Output(#[from] crate::report::OutputError),
+    /// `--changed` could not learn what changed.
+    #[error(transparent)]
+    Git(#[from] crate::history::impact::git::GitError),
     #[error(transparent)]
     Merge(Box<crate::report::merge::MergeError>),
     #[error(transparent)]
@@ -70,6 +73,7 @@ impl Error {
             | Error::UnknownCommand { .. }
             | Error::CommandAfterRunOptions(_)
             | Error::Output(_)
+            | Error::Git(_)
             | Error::Tuning(_) => exit::USAGE,
             Error::Merge(e) => match **e {
                 // Reports that cannot be read are a usage error; reports that do not fit

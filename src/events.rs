@@ -162,6 +162,9 @@ impl FileReport {
 
 #[derive(Clone, Debug)]
 pub enum RunEvent {
+    /// A phase of getting the hosts ready, as it happens: what a start-up that takes seconds
+    /// shows instead of a blank screen.
+    Setup(Setup),
     RunStarted {
         framework: &'static str,
         files: usize,
@@ -175,6 +178,11 @@ pub enum RunEvent {
         /// `--partition K/N`: this share and the whole plan it was cut from.
         partition: Option<Arc<crate::schedule::partition::Share>>,
     },
+    /// A host that got ready after the run started joined it with these slots (ids after the
+    /// run's).
+    HostJoined {
+        slots: Vec<SlotInfo>,
+    },
     BatchStarted {
         slot: SlotInfo,
         files: Vec<String>,
@@ -187,6 +195,11 @@ pub enum RunEvent {
         slot: usize,
         seed: u64,
     },
+    /// The runners were asked for a profile of the `examples` slowest examples (RSpec's
+    /// `--profile N`): the summary shows one for the whole run.
+    ProfileAsked {
+        examples: usize,
+    },
     /// A runner began a file (its formatter said so): what the live display shows as running
     /// on `slot` until that slot starts another file or its batch ends.
     FileStarted {
@@ -194,6 +207,12 @@ pub enum RunEvent {
         path: String,
         /// What the scheduler expected the file (or this piece of it) to take.
         expected_seconds: f64,
+    },
+    /// `--no-capture`: a line the runner on `slot` printed, as it came (it is kept for the file's
+    /// report too).
+    Output {
+        slot: usize,
+        line: String,
     },
     /// Live progress; the file's final results come with `FileFinished`.
     ExampleFinished {
@@ -250,10 +269,31 @@ pub enum RunEvent {
     },
     /// The suite's coverage, merged once after the batches (SimpleCov).
     Coverage(CoverageReport),
+    /// `--record-impact`: the project files that ran while `path` ran (None: outside every
+    /// file, the boot set), with the runner's Ruby.
+    Impact { path: Option<String>, files: Vec<String>, ruby: Option<String> },
     RunFinished {
         wall_seconds: f64,
         stopped: Option<Stop>,
     },
+}
+
+/// The phases of getting the hosts ready, in the order they come.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// Connecting to these SSH hosts, to bring the project's copy up to date there.
+    Connecting { hosts: Vec<String> },
+    /// A host answered: it has `slots` slots; the sync of its copy begins.
+    Connected { host: String, slots: usize },
+    /// A host's copy is up to date (`checked`: `--no-sync`, found up to date, nothing copied).
+    Synced { host: String, checked: bool },
+    /// A hook runs: `before_run` on `places` hosts, or `before_slot` on `places` slots at once
+    /// (`--preload`).
+    Hook { name: &'static str, places: usize },
+    /// A host's `before_run` hook runs (a host that joins the run when it is ready).
+    HostHook { host: String },
+    /// A slot runs its `before_slot` hook before its first batch.
+    SlotHook { slot: usize },
 }
 
 /// Something the person running testbot should know that does not fail the run, one kind per

@@ -34,6 +34,10 @@ pub struct Options {
     pub exclude: Vec<String>,
     /// `--isolate`: globs of files (or folders) that run alone, with `[project] isolate`.
     pub isolate: Vec<String>,
+    /// `--changed [REF]`: only what a change since REF can break ("": since the map's commit).
+    pub changed: Option<String>,
+    /// `--record-impact`, with `[impact] record`.
+    pub record_impact: bool,
 }
 
 /// Why the project cannot be run as asked.
@@ -89,6 +93,8 @@ pub struct Project {
     /// The files that may not share a runner with just any file (`[project] isolate`,
     /// `--isolate`, `[[project.group]]`), by path; the others are `Group::Ungrouped`.
     pub groups: HashMap<String, Group>,
+    /// Record each file's impact (`--record-impact`, `[impact] record`): Coverage in the runners.
+    pub record_impact: bool,
 }
 
 impl Project {
@@ -166,6 +172,7 @@ impl Project {
             preload: args.preload || inventory.project.preload,
             fork: !args.no_fork && inventory.project.fork && inventory.project.command.is_none(),
             groups: HashMap::new(),
+            record_impact: args.record_impact || inventory.impact.record,
         }
     }
 
@@ -186,9 +193,14 @@ impl Project {
     /// examples log, the last failures), which the hosts never read: the sync leaves them out,
     /// or every run would find a host out of date by them.
     pub fn own_files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.runtime_log.clone(), crate::history::failures::path(&self.runtime_log, self.framework)];
+        let mut files = vec![self.runtime_log.clone(), crate::history::failures::path(&self.runtime_log, self.framework), self.impact_map()];
         files.extend(self.examples_log());
         files
+    }
+
+    /// The impact map (`--record-impact`, read by `--changed`), beside the runtime log.
+    pub fn impact_map(&self) -> PathBuf {
+        crate::history::impact::path(&self.runtime_log, self.framework.name())
     }
 
     /// parallel_tests' runtime log, read when testbot has none of its own yet.

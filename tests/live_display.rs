@@ -668,3 +668,25 @@ fn a_host_left_out_at_the_start_is_named_again_at_the_end() {
     assert_eq!(tail[1], "warning: host `gone` took no part in this run (left out at the start: its warning above says why)", "{}", run.dump());
     assert!(tail[0].starts_with("PASSED [") && tail[0].ends_with("2 files on 1 slot: 9 examples, 0 failures"), "{}", run.dump());
 }
+
+/// Issue 31 item 5: `--no-capture` prints what a running file prints as it comes, after its
+/// slot, above the status area; the file is still running (the bar says 2/3) when it shows.
+#[test]
+fn no_capture_shows_a_running_files_output_after_its_slot_as_it_comes() {
+    let p = Project::new("rspec_basic");
+    let release = p.outside("release");
+    p.write(WAITING, &WAITING_SPEC.replace("    release = ENV", "    puts \"said before waiting\"\n    release = ENV"));
+    let args = ["-n", "2", "--no-capture", "spec/passing_spec.rb", "spec/nested_spec.rb", WAITING];
+    let mut t = OnTerminal::start(&p.root, &args, &[("HANG_RELEASE", &release)], 40, 100);
+    t.wait_for("the waiting file's line after its slot while it runs", |s| {
+        let rows = s.rows();
+        let said = rows.iter().position(|r| r.starts_with("local/") && r.ends_with(" | said before waiting"));
+        let bar = rows.iter().position(|r| is_bar(r) && r.contains("] 2/3 files"));
+        matches!((said, bar), (Some(said), Some(bar)) if said < bar) && rows.iter().any(|r| running_row(r))
+    });
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(t.exit_code(), Some(0));
+    let text = t.screen.lock().unwrap().text();
+    assert_eq!(text.matches("| said before waiting").count(), 1, "{text}");
+    assert!(text.contains("3 files on 2 slots: 10 examples, 0 failures"), "{text}");
+}

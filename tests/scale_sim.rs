@@ -37,10 +37,12 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
         runner_command: None,
         no_tests: Default::default(),
         selection: None,
+        impact_map: None,
+        changed: None,
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
     let mut emit = |event| reporter.record(event);
-    let runner = RunBuilder::new(&project, &policy).started(Instant::now()).build(sim::hosts(&script, 10, 5, 2));
+    let runner = RunBuilder::new(&project, &policy).started(Instant::now()).build(sim::hosts(&script, 10, 5, 2), testbot::fleet::Joining::none());
     let ended = runner.execute(&testbot::signals::Signals::never(), &mut emit).await.unwrap();
     assert_eq!(ended, testbot::run::Ended::Ran);
     let verdict = reporter.finish().verdict();

@@ -59,11 +59,13 @@ async fn run(dir: &std::path::Path, name: &str, script: &Arc<sim::Script>, suite
         runner_command: None,
         no_tests: Default::default(),
         selection: None,
+        impact_map: None,
+        changed: None,
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), queued: true, ..Policy::default() };
     let mut emit = |event| reporter.record(event);
     let source = Box::new(Pull { shared: shared.clone(), asks: 0 });
-    let runner = RunBuilder::new(&project, &policy).started(Instant::now()).source(source).build(sim::hosts(script, 2, 2, 2));
+    let runner = RunBuilder::new(&project, &policy).started(Instant::now()).source(source).build(sim::hosts(script, 2, 2, 2), testbot::fleet::Joining::none());
     let ended = runner.execute(&testbot::signals::Signals::never(), &mut emit).await.unwrap();
     assert_eq!(ended, testbot::run::Ended::Ran);
     reporter.finish();

@@ -76,6 +76,11 @@ pub struct ListArgs {
     /// Leave out the files (or folders) matching GLOB, as for a run; repeatable.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Run only the files a change since REF can break (default: the commit the impact map was
+    /// recorded at; uncommitted and untracked changes always count), from the impact map
+    /// (`--record-impact`); says what it selected and why. See docs/impact.md.
+    #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
+    pub changed: Option<String>,
     /// The runtime history the plan is made from (default: tmp/testbot-runtime-<framework>.log).
     #[arg(long, value_name = "FILE")]
     pub runtime_log: Option<PathBuf>,
@@ -313,6 +318,15 @@ pub struct RunArgs {
     /// after another in one process on one slot; repeatable; adds to `[project] isolate`.
     #[arg(long, value_name = "GLOB")]
     pub isolate: Vec<String>,
+    /// Run only the files a change since REF can break (default: the commit the impact map was
+    /// recorded at; uncommitted and untracked changes always count), from the impact map
+    /// (`--record-impact`); says what it selected and why. See docs/impact.md.
+    #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
+    pub changed: Option<String>,
+    /// Record, per test file, the project files it ran (Ruby's Coverage) into
+    /// tmp/testbot-impact-<framework>.json, for `--changed`; as `[impact] record = true`.
+    #[arg(long)]
+    pub record_impact: bool,
     /// What is printed as files finish: none, fail, retry, slow, pending, pass or all, each
     /// level with those before it (default: retry on a terminal, whose status area shows what
     /// runs; pass in plain lines).
@@ -327,6 +341,18 @@ pub struct RunArgs {
     /// it finishes, the default), final (in the summary), immediate-final (both) or never.
     #[arg(long, value_name = "WHEN", value_enum)]
     pub failure_output: Option<FailureOutput>,
+    /// When a passing file's output (what its examples printed) is shown: never (the default),
+    /// immediate (as it passes), final (in the summary) or immediate-final.
+    #[arg(long, value_name = "WHEN", value_enum)]
+    pub success_output: Option<FailureOutput>,
+    /// Print the runners' output as it comes, each line after its slot (`local/1 | …`); files
+    /// still run in parallel, and the output is still kept with each file's report.
+    #[arg(long)]
+    pub no_capture: bool,
+    /// files (a line per file, the default) or documentation (a line per example under it, as
+    /// RSpec's documentation formatter; shows every file's line unless --status-level is given).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "files")]
+    pub format: Format,
     /// Mark a running file SLOW once it runs longer than this, or 3x its expected time (runtime
     /// history or size) if more.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -342,6 +368,16 @@ pub struct RunArgs {
     /// Without a terminal (CI logs): print what still runs this often; `0` turns it off.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", env = "TESTBOT_HEARTBEAT")]
     pub heartbeat: Duration,
+}
+
+/// `--format`: what the lines of a run show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A line per file.
+    #[default]
+    Files,
+    /// A line per example under its file's, as RSpec's documentation formatter.
+    Documentation,
 }
 
 /// `--github-annotations`.

@@ -87,6 +87,8 @@ impl From<RunArgs> for commands::RunOptions {
                 only_failures: args.only_failures,
                 exclude: args.exclude,
                 isolate: args.isolate,
+                changed: args.changed,
+                record_impact: args.record_impact,
             },
             // Retries, fail-fast, the timeouts and the reports: `given` laid over testbot.toml's
             // profiles (`commands::settings::run_profile`) when the run starts.
@@ -94,6 +96,7 @@ impl From<RunArgs> for commands::RunOptions {
                 partition: args.partition,
                 // The environment's test knobs: `commands::settings::knobs` when the run starts.
                 knobs: run::Knobs::default(),
+                no_capture: args.no_capture,
                 ..run::Policy::default()
             },
             report_json: None,
@@ -109,6 +112,7 @@ impl From<RunArgs> for commands::RunOptions {
                 status_level: args.status_level.map(value_name),
                 final_status_level: args.final_status_level.map(value_name),
                 failure_output: args.failure_output.map(value_name),
+                success_output: args.success_output.map(value_name),
             },
             queue: args.queue.into(),
             flaky_fails: args.flaky_fails,
@@ -118,6 +122,7 @@ impl From<RunArgs> for commands::RunOptions {
                 slow_after: args.slow_timeout,
                 heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
                 verbose_rerun: args.verbose_rerun_command,
+                documentation: args.format == super::args::Format::Documentation,
                 annotations: args.github_annotations.on(commands::settings::github_actions().as_deref()),
                 // The levels and `--failure-output`: `given`, laid over the profiles.
                 ..DisplayOptions::default()

@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
                 runtime_log: args.runtime_log,
                 framework: args.framework,
                 exclude: args.exclude,
+                changed: args.changed,
                 ..Default::default()
             };
             commands::list(&args.project.into(), &options, args.partition)

@@ -49,6 +49,7 @@ impl RunOptions {
         self.display.status_level = resolved.status_level;
         self.display.final_status_level = resolved.final_status_level;
         self.display.failure_output = resolved.failure_output;
+        self.display.success_output = resolved.success_output;
         Ok(self)
     }
 }
@@ -64,12 +65,12 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         }
         resolved => resolved?,
     };
-    project.framework.seed_random_order(&mut project.runner.runner_args);
+    let changed = super::impact::changed(&mut project, &inventory, options.project.changed.as_deref())?;
+    if changed.is_some() && project.files.is_empty() { return Ok(Outcome::new(exit::PASSED)); }
+    options.display.documentation |= runner_args_for_the_run(&mut project);
     let queue = queue_of(&options, &inventory)?;
-    // A share of the suite (`--partition`, or a job of a `--queue` build) only reads the runtime
-    // history and the failures log: its own times must not change the plan of the shares after
-    // it (they may run one after another in this checkout). And which files are its own is
-    // known only once it is planned.
+    // A share of the suite (`--partition`, a `--queue` job) only reads the runtime history and the
+    // failures log (see `Policy::whole_suite`); which files are its own is known once planned.
     let policy = Policy { knobs: settings::knobs()?, queued: queue.is_some(), ..options.policy.clone() };
     let whole_suite = policy.whole_suite();
     check_outputs(&options, whole_suite)?;
@@ -86,6 +87,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         runner_command: project.runner.command.clone(),
         no_tests: options.no_tests,
         selection: Some(selection_text(&options.project)),
+        impact_map: super::impact::output(&project, whole_suite && every_file(&options.project)),
+        changed,
     });
     // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
     // by every batch's events, and waking a task on a worker is far cheaper than this thread.
@@ -150,6 +153,13 @@ async fn run_job(job: &Job<'_>, queue: Option<&crate::queue::Settings>, signals:
     Ok(ended)
 }
 
+/// The runner's arguments as the run gives them: one seed for a random order, and the
+/// framework's own documentation format taken out (true: it was asked for; testbot shows its own).
+fn runner_args_for_the_run(project: &mut Project) -> bool {
+    project.framework.seed_random_order(&mut project.runner.runner_args);
+    project.framework.take_documentation_format(&mut project.runner.runner_args)
+}
+
 /// The hosts made ready (`fleet`), then the run on them (`run`), its files from `source` when
 /// it has one. The support files and slot leases live until the run has ended.
 async fn prepare_and_run(
@@ -163,12 +173,13 @@ async fn prepare_and_run(
     let Some(fleet) = fleet::prepare(project, inventory, signals, emit).await.map_err(run::Error::from)? else {
         return Ok(Ended::Interrupted);
     };
-    let fleet::Fleet { hosts, keep } = fleet;
-    let mut builder = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref()).started(started);
+    let fleet::Fleet { hosts, keep, joining } = fleet;
+    let mut builder = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref())
+        .before_slot(inventory.hooks.before_slot.as_deref().filter(|_| !project.preload)).started(started);
     if let Some(source) = source {
         builder = builder.source(source);
     }
-    let ended = builder.build(hosts).execute(signals, emit).await;
+    let ended = builder.build(hosts, joining).execute(signals, emit).await;
     drop(keep);
     Ok(ended?)
 }
@@ -181,6 +192,11 @@ fn paths_below(below: Option<&std::path::Path>, paths: Vec<String>) -> Vec<Strin
         return vec![below.to_string_lossy().into_owned()];
     }
     paths.into_iter().map(|p| if std::path::Path::new(&p).is_absolute() { p } else { below.join(&p).to_string_lossy().into_owned() }).collect()
+}
+
+/// The run plans every test file: no paths, no `--only-failures`, no `--changed`.
+fn every_file(options: &project::Options) -> bool {
+    options.paths.is_empty() && !options.only_failures && options.changed.is_none()
 }
 
 /// The selection as the user gave it, for "no tests to run": the paths (or the whole suite)
@@ -222,7 +238,12 @@ fn check_outputs(options: &RunOptions, whole_suite: bool) -> Result<(), Error> {
 pub fn list(location: &Location, options: &project::Options, partition: Option<(usize, usize)>) -> Result<Outcome, Error> {
     let (root, inventory, below) = setup_below(location, settings::invocation(false))?;
     let options = project::Options { paths: paths_below(below.as_deref(), options.paths.clone()), ..options.clone() };
-    let project = Project::resolve(&root, &inventory, &options)?;
+    let mut project = Project::resolve(&root, &inventory, &options)?;
+    if let Some(reference) = &options.changed {
+        let changed = super::impact::select_changed(&mut project, &inventory, reference)?;
+        crate::report::print_changed_list(&changed);
+        return Ok(Outcome::new(exit::PASSED));
+    }
     let selection = run::select(&project, partition);
     crate::report::print_list(&selection.estimates);
     Ok(Outcome::new(exit::PASSED))

@@ -160,6 +160,8 @@ pub struct RunProfile {
     pub status_level: Option<report::StatusLevel>,
     pub final_status_level: report::StatusLevel,
     pub failure_output: report::FailureOutput,
+    /// When a passing file's output is shown (`--success-output`; never by default).
+    pub success_output: report::FailureOutput,
 }
 
 /// `name`: `--profile` (or `TESTBOT_PROFILE`); without it, `ci` when `CI` is set and
@@ -178,6 +180,7 @@ pub fn run_profile(name: Option<&str>, given: &Profile, inventory: &Inventory) -
         status_level: merged.status_level.as_deref().and_then(status_level),
         final_status_level: merged.final_status_level.as_deref().and_then(status_level).unwrap_or_default(),
         failure_output: merged.failure_output.as_deref().and_then(failure_output).unwrap_or_default(),
+        success_output: merged.success_output.as_deref().and_then(failure_output).unwrap_or(report::FailureOutput::Never),
     })
 }
 

@@ -41,7 +41,8 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
             client: None,
         });
     }
-    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
+    // `testbot exec` says nothing of the phases: its output is the command's.
+    let (remote_hosts, failures) = remote::prepare(project, inventory, signals, &tokio::sync::mpsc::unbounded_channel().0).await;
     hosts.extend(remote_hosts);
     let mut outcomes: Vec<ExecOutcome> =
         failures.into_iter().map(|f| ExecOutcome { place: f.host, result: Err(f.failure) }).collect();

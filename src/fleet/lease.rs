@@ -209,9 +209,10 @@ pub struct Leased {
 
 /// Leases every SSH host's slots at once. A host with some slots taken by other runs runs on
 /// the rest; one with none is left out; when no host at all has a free slot (and there are no
-/// local slots), the run waits for the first slot to free up anywhere. A host whose leases
-/// cannot be taken (safely) is left out: it never runs unleased.
-pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
+/// local slots), the run waits for the first slot to free up anywhere (`wait`; else they are
+/// left out: a host that joins a run that has slots of its own). A host whose leases cannot be
+/// taken (safely) is left out: it never runs unleased.
+pub async fn lease_all(hosts: Vec<PreparedHost>, wait: bool) -> Leased {
     let mut notes = Vec::new();
     let mut failures = Vec::new();
     let attempts = hosts.iter().map(|h| async move {
@@ -247,7 +248,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>) -> Leased {
             }
         }
     }
-    if kept.is_empty() && !full.is_empty() {
+    if wait && kept.is_empty() && !full.is_empty() {
         let names: Vec<&str> = full.iter().map(|h| h.host.name()).collect();
         notes.push(format!("every slot of {} is in use by other testbot runs: waiting for one to free up", names.join(", ")));
         let waits = full.iter().enumerate().map(|(at, h)| {

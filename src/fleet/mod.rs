@@ -8,6 +8,7 @@ mod error;
 pub mod exec;
 pub mod fork;
 pub mod hooks;
+pub mod joining;
 pub mod lease;
 pub mod preload;
 pub mod remote;
@@ -16,9 +17,10 @@ mod slots;
 pub mod tmpdir;
 
 pub use error::{BootFailure, Error, HostFailure, LeaseError, LeftOut};
-pub use slots::{build_slots, host_env, run_setup_hooks, Launch, PreparedHost, Slot};
+pub use joining::{Arrival, Joined, Joining, Kept, JOIN_GRACE};
+pub use slots::{build_slots, build_slots_from, host_env, run_setup_hooks, Launch, PreparedHost, Slot};
 
-use crate::events::{RunEvent, Warning};
+use crate::events::{RunEvent, Setup, Warning};
 use crate::inventory::Inventory;
 use crate::project::Project;
 use crate::signals::Signals;
@@ -30,10 +32,12 @@ use std::sync::Arc;
 const COMPILED: &str = "compiled";
 
 /// The hosts ready for a run, and what must live as long as it: the runner's support files on
-/// this machine, the slot leases on shared hosts.
-pub struct Fleet {
+/// this machine, the slot leases on shared hosts; and the hosts still getting ready, which join
+/// the run when they are.
+pub struct Fleet<'a> {
     pub hosts: Vec<PreparedHost>,
     pub keep: HeldForRun,
+    pub joining: Joining<'a>,
 }
 
 /// Held for the length of a run: dropping it removes the support files and frees the leases.
@@ -45,58 +49,169 @@ pub struct HeldForRun {
 }
 
 /// Connects and syncs the hosts, adds this machine's slots, leases free slots on shared hosts
-/// and runs the hooks; a host that fails any of it is left out with a warning, except one whose
-/// `remote_dir` another user could change, which stops the run (`Error::UnsafeRemoteDir`).
-/// `None`: a signal stopped it (said as an event, with what was done).
-pub async fn prepare(
-    project: &Project,
-    inventory: &Inventory,
-    signals: &Signals,
+/// and runs the hooks, each phase said as it ends; a host that fails any of it is left out with a
+/// warning, except one whose `remote_dir` another user could change, which stops the run
+/// (`Error::UnsafeRemoteDir`). Unless every host must be ready first (`--preload`; slot leases
+/// with no slot of this machine's), the run starts with the hosts ready within `JOIN_GRACE` of
+/// the first one, and the others join it as they get ready (`Fleet::joining`). `None`: a signal
+/// stopped it (said as an event, with what was done).
+pub async fn prepare<'a>(
+    project: &'a Project,
+    inventory: &'a Inventory,
+    signals: &'a Signals,
     emit: &mut (dyn FnMut(RunEvent) + Send),
-) -> Result<Option<Fleet>, Error> {
+) -> Result<Option<Fleet<'a>>, Error> {
     let support = write_support_files(project)?;
     let mut hosts: Vec<PreparedHost> = (project.local_slots > 0).then(|| this_machine(project, inventory, support.path())).into_iter().collect();
+    // Hosts join a started run unless every one must be ready first: `--preload` (its servers
+    // start together), or no slot of this machine's and slot leases (the run waits for a slot
+    // to free up on any host when none has one).
+    let joins = !project.preload && (project.local_slots > 0 || !inventory.ssh.slot_leases);
+    let mut joining = start_hosts(project, inventory, signals, joins, emit);
+    let mut failures = Vec::new();
+    if joins && !hosts.is_empty() {
+        // This machine's own hook first: the hosts connect and sync meanwhile.
+        let Some((local, failed)) = hook_this_machine(project, &inventory.hooks, hosts, signals, emit).await else { return Ok(None) };
+        hosts = local;
+        failures.extend(failed);
+    }
     // A signal while connecting or copying: dropping the connections ends the remote side too.
-    let (remote_hosts, failures) = remote::prepare(project, inventory, signals).await;
+    let (ready, kept, left_out) = wait_for_hosts(&mut joining, !hosts.is_empty(), joins, emit).await;
+    let (tmp_dirs, leased): (Vec<_>, Vec<Option<lease::Lease>>) = kept.into_iter().map(|k| (k.dir, k.lease)).unzip();
+    let mut _leases: Vec<lease::Lease> = leased.into_iter().flatten().collect();
+    failures.extend(left_out);
     if signals.caught().is_some() {
-        let mut done: Vec<String> = remote_hosts.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
-        done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.host, f.failure)));
-        emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
-        return Ok(None);
+        return Ok(interrupted_connecting(&ready, &failures, emit));
     }
     let (unsafe_dirs, mut failures): (Vec<LeftOut>, Vec<LeftOut>) = failures.into_iter().partition(|f| f.failure.is_unsafe_dir());
     if !unsafe_dirs.is_empty() {
         return Err(Error::UnsafeRemoteDir(unsafe_dirs));
     }
-    // Each SSH host's private directory for the slots' TMPDIRs, outside the project's copy.
-    let Some((remote_hosts, _tmp_dirs, tmp_failures)) = signals.unless_stopped(keep_tmp_dirs(remote_hosts)).await else {
-        emit(RunEvent::InterruptedBeforeRun { doing: "making the hosts' temporary directories".into(), done: Vec::new() });
-        return Ok(None);
-    };
-    failures.extend(tmp_failures);
-    hosts.extend(remote_hosts);
-    let mut _leases = Vec::new();
-    if inventory.ssh.slot_leases {
-        let Some(leased) = lease_slots(hosts, signals, emit).await else { return Ok(None) };
-        (hosts, _leases) = (leased.hosts, leased.leases);
-        failures.extend(leased.failures);
+    hosts.extend(ready);
+    if !joins {
+        if inventory.ssh.slot_leases {
+            let Some(leased) = lease_slots(hosts, signals, emit).await else { return Ok(None) };
+            (hosts, _leases) = (leased.hosts, leased.leases);
+            failures.extend(leased.failures);
+        }
+        // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
+        let Some((ok, hook_failures)) = setup_hooks(project, &inventory.hooks, hosts, signals, emit).await else { return Ok(None) };
+        hosts = ok;
+        failures.extend(hook_failures);
     }
-    // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
-    let Some((hosts, hook_failures)) = signals.unless_stopped(run_setup_hooks(project, &inventory.hooks, hosts)).await else {
-        emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
-        return Ok(None);
-    };
-    failures.extend(hook_failures);
-    for failure in &failures {
-        emit(RunEvent::Warning(Warning::HostLeftOut { host: failure.host.clone(), reason: failure.failure.to_string() }));
-    }
+    left_out_warnings(&failures, emit);
     if hosts.is_empty() {
         if project.local_slots == 0 {
             failures.insert(0, LeftOut::new("local", HostFailure::NoLocalSlots));
         }
         return Err(Error::NoHost(failures));
     }
-    Ok(Some(Fleet { hosts, keep: HeldForRun { _support: support, _leases, _tmp_dirs } }))
+    Ok(Some(Fleet { hosts, keep: HeldForRun { _support: support, _leases, _tmp_dirs: tmp_dirs }, joining }))
+}
+
+/// Every SSH host set to get ready on its own (`joins`: also leasing its slots and running its
+/// `before_run` hook, to join the run when ready), the first phase said.
+fn start_hosts<'a>(
+    project: &'a Project,
+    inventory: &'a Inventory,
+    signals: &'a Signals,
+    joins: bool,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> Joining<'a> {
+    if !inventory.hosts.is_empty() {
+        emit(RunEvent::Setup(Setup::Connecting { hosts: inventory.hosts.iter().map(|h| h.name.clone()).collect() }));
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut joining = Joining::new(rx);
+    let steps = joining::Steps { leases: joins && inventory.ssh.slot_leases, before_run: inventory.hooks.before_run.as_deref().filter(|_| joins) };
+    for job in remote::host_jobs(project, inventory, signals, &tx) {
+        joining.push(job.0, joining::remote_host(job, project, steps, signals, tx.clone()));
+    }
+    joining
+}
+
+/// A signal stopped the hosts getting ready: said, with what was done. Always `None`.
+fn interrupted_connecting<T>(ready: &[PreparedHost], failures: &[LeftOut], emit: &mut (dyn FnMut(RunEvent) + Send)) -> Option<T> {
+    let mut done: Vec<String> = ready.iter().map(|h| format!("host `{}`: connected and synced", h.host.name())).collect();
+    done.extend(failures.iter().map(|f| format!("host `{}`: {}", f.host, f.failure)));
+    emit(RunEvent::InterruptedBeforeRun { doing: "connecting to and syncing the hosts".into(), done });
+    None
+}
+
+/// Each host left out, as a warning.
+fn left_out_warnings(failures: &[LeftOut], emit: &mut (dyn FnMut(RunEvent) + Send)) {
+    for failure in failures {
+        emit(RunEvent::Warning(Warning::HostLeftOut { host: failure.host.clone(), reason: failure.failure.to_string() }));
+    }
+}
+
+/// The SSH hosts getting ready, each phase said as it ends: all of them (`joins` false, or no
+/// host ready), or until `JOIN_GRACE` after the first host is ready (`one_ready`: this machine
+/// is). Returns the hosts ready, what they keep for the run, and those left out.
+async fn wait_for_hosts(
+    joining: &mut Joining<'_>,
+    one_ready: bool,
+    joins: bool,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> (Vec<PreparedHost>, Vec<Kept>, Vec<LeftOut>) {
+    let (mut ready, mut kept_all, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    let grace = |ready: bool| ready.then(|| tokio::time::Instant::now() + JOIN_GRACE);
+    let mut until = grace(one_ready && joins);
+    while !joining.is_empty() {
+        tokio::select! {
+            arrival = joining.next() => match arrival {
+                Arrival::Phase(phase) => emit(RunEvent::Setup(phase)),
+                Arrival::Host(joined) => match *joined {
+                Joined::Ready(host, kept) => {
+                    for note in &kept.notes {
+                        emit(RunEvent::Warning(Warning::Leasing(note.clone())));
+                    }
+                    ready.push(host);
+                    kept_all.push(kept);
+                    until = until.or(grace(joins));
+                }
+                Joined::LeftOut(left) => failures.push(left),
+                },
+            },
+            _ = tokio::time::sleep_until(until.unwrap_or_else(tokio::time::Instant::now)), if until.is_some() => break,
+        }
+    }
+    (ready, kept_all, failures)
+}
+
+/// `before_run` on this machine (hosts joining a run run theirs on their own); its failure
+/// leaves it out. `None`: a signal stopped it (said as an event).
+async fn hook_this_machine(
+    project: &Project,
+    hooks: &crate::inventory::Hooks,
+    hosts: Vec<PreparedHost>,
+    signals: &Signals,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> Option<(Vec<PreparedHost>, Vec<LeftOut>)> {
+    let only_before_run = crate::inventory::Hooks { before_slot: None, after_run: None, ..hooks.clone() };
+    setup_hooks(project, &only_before_run, hosts, signals, emit).await
+}
+
+/// The hooks every host runs before the run (`run_setup_hooks`), said as they start. `None`: a
+/// signal stopped them (said as an event).
+async fn setup_hooks(
+    project: &Project,
+    hooks: &crate::inventory::Hooks,
+    hosts: Vec<PreparedHost>,
+    signals: &Signals,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> Option<(Vec<PreparedHost>, Vec<LeftOut>)> {
+    if hooks.before_run.is_some() {
+        emit(RunEvent::Setup(Setup::Hook { name: "before_run", places: hosts.len() }));
+    }
+    if hooks.before_slot.is_some() && project.preload {
+        emit(RunEvent::Setup(Setup::Hook { name: "before_slot", places: hosts.iter().map(|h| h.slots).sum() }));
+    }
+    let ran = signals.unless_stopped(run_setup_hooks(project, hooks, hosts, project.preload)).await;
+    if ran.is_none() {
+        emit(RunEvent::InterruptedBeforeRun { doing: "running the before_run and before_slot hooks".into(), done: Vec::new() });
+    }
+    ran
 }
 
 /// The runner's support files (the formatter, the servers), in a temporary directory of this
@@ -135,7 +250,7 @@ fn this_machine(project: &Project, inventory: &Inventory, support: &std::path::P
 /// Other runs may share these hosts: takes only their free slots (or waits for one), saying
 /// which hosts run on fewer. `None`: a signal stopped it (said as an event).
 async fn lease_slots(hosts: Vec<PreparedHost>, signals: &Signals, emit: &mut (dyn FnMut(RunEvent) + Send)) -> Option<lease::Leased> {
-    let Some(leased) = signals.unless_stopped(lease::lease_all(hosts)).await else {
+    let Some(leased) = signals.unless_stopped(lease::lease_all(hosts, true)).await else {
         emit(RunEvent::InterruptedBeforeRun { doing: "waiting for free slots on the hosts".into(), done: Vec::new() });
         return None;
     };
@@ -144,22 +259,4 @@ async fn lease_slots(hosts: Vec<PreparedHost>, signals: &Signals, emit: &mut (dy
     }
     tracing::debug!("leased the slots");
     Some(leased)
-}
-
-/// Starts every host's keeper of its run directory at once; a host where none can be made is
-/// left out (its slots would otherwise write their temporary files into the project's copy).
-async fn keep_tmp_dirs(hosts: Vec<PreparedHost>) -> (Vec<PreparedHost>, Vec<tmpdir::RunTmpDir>, Vec<LeftOut>) {
-    let made = futures::future::join_all(hosts.iter().map(|h| tmpdir::keep_run_dir(&*h.host, h.workdir.clone()))).await;
-    let (mut kept, mut dirs, mut failures) = (Vec::new(), Vec::new(), Vec::new());
-    for (mut host, made) in hosts.into_iter().zip(made) {
-        match made {
-            Ok(dir) => {
-                host.tmp_dir = Some(dir.path.clone());
-                dirs.push(dir);
-                kept.push(host);
-            }
-            Err(error) => failures.push(LeftOut::new(host.host.name(), HostFailure::TmpDir(error))),
-        }
-    }
-    (kept, dirs, failures)
 }

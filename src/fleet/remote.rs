@@ -2,6 +2,7 @@
 //! A host that fails any step is left out with the reason; the run goes on with the others.
 
 use super::{Error, HostFailure, LeftOut, PreparedHost};
+use crate::events::Setup;
 use crate::inventory::{HostSpec, Inventory, Slots};
 use crate::project::Project;
 use crate::signals::Signals;
@@ -13,6 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a host's phases go as they end (`prepare`), for the run to say them.
+pub type Progress = tokio::sync::mpsc::UnboundedSender<Setup>;
 
 /// What `testbot hosts` and a run learn about a reachable host.
 #[derive(Debug, Clone)]
@@ -110,28 +114,49 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
 }
 
 /// Every inventory host, connected and synced side by side (or, with `--no-sync`, checked to
-/// hold a finished copy). A signal stops the hosts not ready yet: they fail `Interrupted`
-/// (dropping their work closes their channels, and the watchdogs end what ran there).
-pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals) -> (Vec<PreparedHost>, Vec<LeftOut>) {
+/// hold a finished copy), each host's phases sent on `progress` as they end.
+pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals, progress: &Progress) -> (Vec<PreparedHost>, Vec<LeftOut>) {
+    let mut ready = Vec::new();
+    let mut failures = Vec::new();
+    for result in futures::future::join_all(host_jobs(project, inventory, signals, progress).into_iter().map(|(_, job)| job)).await {
+        match result {
+            Ok(host) => ready.push(host),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    (ready, failures)
+}
+
+/// One job a host, each connecting and syncing its host on its own (the project's tree walked
+/// and hashed once for all while they connect). A signal stops the hosts not ready yet: they
+/// fail `Interrupted` (dropping their work closes their channels, and the watchdogs end what
+/// ran there).
+pub fn host_jobs<'a>(
+    project: &'a Project,
+    inventory: &'a Inventory,
+    signals: &'a Signals,
+    progress: &Progress,
+) -> Vec<(&'a str, futures::future::BoxFuture<'a, Result<PreparedHost, LeftOut>>)> {
+    use futures::FutureExt;
     if inventory.hosts.is_empty() {
-        return (Vec::new(), Vec::new());
+        return Vec::new();
     }
     let remote_dir = remote_dir(inventory, &project.root);
-    // The tree is walked and hashed while the hosts are reached and asked for their state.
     let local = (!inventory.invocation.no_sync).then(|| build_local(project, inventory, signals));
-    let payloads = sync::Payloads::default();
+    let payloads = Arc::new(sync::Payloads::default());
     let jobs = inventory.hosts.iter().map(|spec| {
-        let remote_dir = remote_dir.clone();
-        let (local, payloads) = (local.clone(), &payloads);
+        let (remote_dir, local, payloads, progress) = (remote_dir.clone(), local.clone(), payloads.clone(), progress.clone());
         let work = async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
+            let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots });
             match local {
                 None => sync::check_synced(&host, &remote_dir).await.map_err(HostFailure::Sync)?,
                 Some(local) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, payloads, sync::SyncOptions { verify: false, run_next: true }).await.map_err(HostFailure::SyncFailed)?;
+                    let done = sync::sync_host(&host, &remote_dir, local, &payloads, sync::SyncOptions { verify: false, run_next: true }).await.map_err(HostFailure::SyncFailed)?;
                     tracing::debug!(host = %spec.name, ?done, "synced");
                 }
             }
+            let _ = progress.send(Setup::Synced { host: spec.name.clone(), checked: inventory.invocation.no_sync });
             Ok::<_, HostFailure>(PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
@@ -144,18 +169,13 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
                 client: None,
             })
         };
-        async move { signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted)) }
+        let job = async move {
+            let result = signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted));
+            result.map_err(|failure| LeftOut::new(&spec.name, failure))
+        };
+        (spec.name.as_str(), job.boxed())
     });
-    let results = futures::future::join_all(jobs).await;
-    let mut ready = Vec::new();
-    let mut failures = Vec::new();
-    for (spec, result) in inventory.hosts.iter().zip(results) {
-        match result {
-            Ok(host) => ready.push(host),
-            Err(failure) => failures.push(LeftOut::new(&spec.name, failure)),
-        }
-    }
-    (ready, failures)
+    jobs.collect()
 }
 
 /// Where the formatter goes in the remote copy, as `--require` reads it from the project's dir.

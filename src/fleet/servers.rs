@@ -51,6 +51,8 @@ pub struct RunServers {
     /// Hosts (by index) whose fork server is still booting.
     waiting: Vec<usize>,
     boots: mpsc::UnboundedReceiver<(usize, Booted)>,
+    /// Where the boots of joining hosts' fork servers say they ended (into `boots`).
+    joined_boots: mpsc::UnboundedSender<(usize, Booted)>,
     /// Hosts (by index) where the `--preload` helper did not load, and why: they leave the run.
     pub left_out: Vec<(usize, HostFailure)>,
 }
@@ -74,6 +76,7 @@ pub async fn start(
         booting: Vec::new(),
         waiting: Vec::new(),
         boots,
+        joined_boots: tx.clone(),
         left_out: Vec::new(),
     };
     if project.preload {
@@ -111,6 +114,18 @@ fn no_servers() -> Servers {
 }
 
 impl RunServers {
+    /// A host that joins the run (index `h`): its fork server boots while the run goes on, as
+    /// the others' do without `--preload`. Whether one boots (its slots wait for it).
+    pub fn boot_joined(&mut self, project: &Project, host: &PreparedHost, h: usize) -> bool {
+        let Some((_, boot)) = fork::boots(project, std::slice::from_ref(host)).into_iter().next() else { return false };
+        let tx = self.joined_boots.clone();
+        self.waiting.push(h);
+        self.booting.push(tokio::spawn(async move {
+            let _ = tx.send((h, boot.await));
+        }));
+        true
+    }
+
     /// Whether host `h`'s fork server is still booting (its slots wait for it).
     pub fn booting(&self, h: usize) -> bool {
         self.waiting.contains(&h)
@@ -187,6 +202,7 @@ mod tests {
             support_dir: ".testbot".into(),
             launch: Launch::Fresh,
             client: None,
+            before_slot: None,
         }
     }
 

@@ -65,14 +65,20 @@ pub struct Slot {
     pub launch: Launch,
     /// Its host's `client`.
     pub client: Option<String>,
+    /// The `before_slot` hook, still to run before the slot's first batch (None: it ran, or
+    /// there is none, or it ran with the host's setup, as `--preload` needs).
+    pub before_slot: Option<Arc<str>>,
 }
 
-/// `before_run` on every host at once, then `before_slot` on every slot at once. Returns the hosts
+/// `before_run` on every host at once, then (`slots_now`: with `--preload`, whose servers load the
+/// suite's helper before any batch) `before_slot` on every slot at once; without it, each slot
+/// runs `before_slot` when it gets its first batch (`Slot::before_slot`). Returns the hosts
 /// whose hooks passed, and why the others are left out.
 pub async fn run_setup_hooks(
     project: &Project,
     hooks: &crate::inventory::Hooks,
     hosts: Vec<PreparedHost>,
+    slots_now: bool,
 ) -> (Vec<PreparedHost>, Vec<LeftOut>) {
     let mut failed: Vec<Option<HostFailure>> = (0..hosts.len()).map(|_| None).collect();
     if let Some(script) = &hooks.before_run {
@@ -81,7 +87,7 @@ pub async fn run_setup_hooks(
             failed[i] = result.err().map(HostFailure::Hook);
         }
     }
-    if let Some(script) = &hooks.before_slot {
+    if let Some(script) = hooks.before_slot.as_ref().filter(|_| slots_now) {
         let slots = build_slots(project, &hosts);
         let runs = slots.iter().filter(|(s, _)| failed[s.host_index].is_none()).map(|(slot, _)| {
             // The slot's own environment, as its runners get it.
@@ -115,6 +121,11 @@ pub fn host_env(project: &Project, host: &PreparedHost) -> Vec<(String, String)>
 
 /// Every slot of every host, in the order they take their first batch, with its boot wave.
 pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usize)> {
+    build_slots_from(project, hosts, 1)
+}
+
+/// `build_slots`, their ids from `first_id` on (a host that joins a run: after the run's slots).
+pub fn build_slots_from(project: &Project, hosts: &[PreparedHost], first_id: usize) -> Vec<(Slot, usize)> {
     let shape: Vec<(usize, usize)> = hosts.iter().map(|h| (h.slots, h.boot_parallelism)).collect();
     schedule::boot_order(&shape)
         .into_iter()
@@ -122,9 +133,13 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
         .map(|(n, (h, k, wave))| {
             let host = &hosts[h];
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
-            let info = SlotInfo { id: n + 1, host: Arc::from(host.host.name()), host_slot: number };
+            let info = SlotInfo { id: n + first_id, host: Arc::from(host.host.name()), host_slot: number };
             let slot = Slot {
-                env: coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
+                env: with_impact_env(
+                    coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
+                    project,
+                    &host.support_dir,
+                ),
                 info,
                 host_index: h,
                 host: host.host.clone(),
@@ -132,10 +147,27 @@ pub fn build_slots(project: &Project, hosts: &[PreparedHost]) -> Vec<(Slot, usiz
                 support_dir: host.support_dir.clone(),
                 launch: Launch::Fresh,
                 client: host.client.clone(),
+                before_slot: None,
             };
             (slot, wave)
         })
         .collect()
+}
+
+/// `--record-impact`: every runner (and `--preload` server) starts Coverage before the project
+/// loads, through `RUBYOPT` (before the project's own `RUBYOPT` of `[project] env`); a fork
+/// server's child starts it itself on seeing `TESTBOT_IMPACT`.
+fn with_impact_env(mut env: Vec<(String, String)>, project: &Project, support_dir: &str) -> Vec<(String, String)> {
+    if !project.record_impact {
+        return env;
+    }
+    let start = format!("-r{}/testbot_impact_start.rb", support_dir.trim_end_matches('/'));
+    match env.iter_mut().find(|(k, _)| k == "RUBYOPT") {
+        Some((_, opt)) => *opt = format!("{start} {opt}"),
+        None => env.push(("RUBYOPT".to_string(), start)),
+    }
+    env.push(("TESTBOT_IMPACT".to_string(), "1".to_string()));
+    env
 }
 
 /// parallel_tests' conventions, so existing database.yml files keep working.

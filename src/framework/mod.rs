@@ -33,6 +33,11 @@ pub const REGISTERED: &[Framework] = &[Framework::RSpec, Framework::Minitest, Fr
 /// frameworks that preload.
 const EVENTS: (&str, &str) = ("testbot_events.rb", include_str!("ruby/testbot_events.rb"));
 const PRELOAD_SERVER: (&str, &str) = ("testbot_preload.rb", include_str!("ruby/testbot_preload.rb"));
+/// Recording impact (`--record-impact`): Coverage, and what starts it through `RUBYOPT`.
+const IMPACT: [(&str, &str); 2] = [
+    ("testbot_impact.rb", include_str!("ruby/testbot_impact.rb")),
+    ("testbot_impact_start.rb", include_str!("ruby/testbot_impact_start.rb")),
+];
 const SERVERS: [(&str, &str); 4] = [
     ("testbot_server.rb", include_str!("ruby/testbot_server.rb")),
     ("testbot_fork.rb", include_str!("ruby/testbot_fork.rb")),
@@ -92,6 +97,12 @@ pub trait TestFramework: Sync {
     /// Before a run: arguments that ask for a random order without a seed get one seed for the
     /// whole run, so that every batch orders as the run shows.
     fn seed_random_order(&self, _args: &mut Vec<String>) {}
+    /// Before a run: takes out of the arguments the runner's own one-line-per-example format
+    /// (RSpec's `--format documentation`), which every batch would print with its own summary;
+    /// true when there was one, and testbot shows its own documentation view instead.
+    fn take_documentation_format(&self, _args: &mut Vec<String>) -> bool {
+        false
+    }
 
     /// Its own Ruby files (name, contents), written beside the run with the shared ones.
     fn ruby_files(&self) -> &'static [(&'static str, &'static str)];
@@ -220,6 +231,7 @@ impl Framework {
         files.extend(self.ruby_files());
         files.extend(self.preloads().then_some(PRELOAD_SERVER));
         files.extend(SERVERS);
+        files.extend(IMPACT);
         files
     }
 

@@ -13,6 +13,9 @@ pub enum Event {
     Hello,
     /// `seed`: the runner orders at random with this seed (RSpec's `--order random`).
     Start { count: u64, seed: Option<u64> },
+    /// The runner was asked for a profile of its `count` slowest examples (RSpec's `--profile N`):
+    /// testbot builds one for the whole run, and the runner prints none of its own.
+    Profile { count: u64 },
     File { file: String },
     /// An example began: what a hang or a crash is blamed on.
     ExampleStarted { file: String, description: String, location: String },
@@ -42,6 +45,10 @@ pub enum Event {
     /// The batch's client: the batch ended through no doing of the framework's (its exit status
     /// is the client's, not the framework's).
     Lost { what: LostPart, message: String },
+    /// `--record-impact`: the project files (relative to the runner's directory) that ran while
+    /// `file` ran; `file` None: what ran outside every file (the boot set), with `ruby`, the
+    /// runner's Ruby (`RUBY_DESCRIPTION`).
+    Impact { file: Option<String>, paths: Vec<String>, ruby: Option<String> },
     /// The batch's client: the child ended and the client ends the same way (without it, a
     /// client that ended by a signal was killed from outside).
     ChildEnded,
@@ -93,6 +100,10 @@ struct Wire<'a> {
     /// The number of this event's mark in the output (`file`, `file_done`).
     #[serde(rename = "q")]
     mark: Option<u64>,
+    /// `impact`: project files.
+    #[serde(default, rename = "p")]
+    paths: Vec<String>,
+    ruby: Option<String>,
 }
 
 /// Why a line on the event channel is not an event this version knows.
@@ -127,6 +138,7 @@ impl Event {
                 location: w.location.ok_or_else(|| need("loc"))?,
             },
             "start" => Event::Start { count: w.count.ok_or_else(|| need("count"))?, seed: w.seed },
+            "profile" => Event::Profile { count: w.count.ok_or_else(|| need("count"))? },
             "file" => Event::File { file: w.file.ok_or_else(|| need("f"))? },
             "ex" => Event::Example {
                 file: w.file.ok_or_else(|| need("f"))?,
@@ -149,6 +161,7 @@ impl Event {
                 errors_outside: w.errors_outside.ok_or_else(|| need("errors_outside"))?,
             },
             "child_ended" => Event::ChildEnded,
+            "impact" => Event::Impact { file: w.file, paths: w.paths, ruby: w.ruby },
             "lost" => Event::Lost {
                 what: if w.what.as_deref() == Some("server") { LostPart::Server } else { LostPart::Keeper },
                 message: w.message.ok_or_else(|| need("m"))?,

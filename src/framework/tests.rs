@@ -211,6 +211,6 @@ fn a_fifth_framework_needs_only_its_folder_and_its_registration() {
     assert_eq!(stub.rerun_line("checks/a_check.rb:3", "adds"), "stub checks/a_check.rb:3 # adds");
     assert_eq!(stub.rerun_line_with(Some("bin/stub"), "checks/a_check.rb:3", "adds"), "bin/stub checks/a_check.rb:3 # adds");
     let names: Vec<&str> = stub.support_files().iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, ["testbot_events.rb", "testbot_stub.rb", "testbot_server.rb", "testbot_fork.rb", "testbot_client.rb", "testbot_request.rb"]);
+    assert_eq!(names, ["testbot_events.rb", "testbot_stub.rb", "testbot_server.rb", "testbot_fork.rb", "testbot_client.rb", "testbot_request.rb", "testbot_impact.rb", "testbot_impact_start.rb"]);
     assert!(stub.preload_support(&RunnerConfig::default()).is_err());
 }

@@ -76,6 +76,11 @@ fn failures(files: &[FileReport], framework: Framework) -> Vec<String> {
     lines
 }
 
+/// The files with an entry in the record (they failed or errored when they last ran).
+pub fn failed_files(path: &Path, root: &Path) -> HashSet<String> {
+    load(path, root).unwrap_or_default().iter().map(|line| Entry::parse(line).file.to_string()).collect()
+}
+
 /// The selections recorded by the last runs in spec files that still exist under `root`; None
 /// when there are none (no record, or an empty one).
 pub fn load(path: &Path, root: &Path) -> Option<Vec<String>> {

@@ -4,6 +4,7 @@
 
 pub mod examples_log;
 pub mod failures;
+pub mod impact;
 pub mod runtime_log;
 
 use crate::schedule::History;

@@ -6,8 +6,8 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::raw::{
-    GROUP_KEYS, HOOKS_KEYS, HOST_KEYS, LOCAL_KEYS, PROFILE_KEYS, PROJECT_KEYS, QUEUE_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS,
+use super::keys::{
+    GROUP_KEYS, HOOKS_KEYS, HOST_KEYS, IMPACT_KEYS, LOCAL_KEYS, PROFILE_KEYS, PROJECT_KEYS, QUEUE_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS,
 };
 
 /// Why `testbot.toml` could not be loaded.
@@ -238,6 +238,11 @@ const TABLES: &[TableInfo] = &[
         keys: QUEUE_KEYS,
     },
     TableInfo {
+        place: "in [impact]",
+        subject: "`impact`",
+        keys: IMPACT_KEYS,
+    },
+    TableInfo {
         place: "in a [profile.NAME]",
         subject: "each `profile` entry",
         keys: PROFILE_KEYS,
@@ -253,6 +258,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("[sync]", SYNC_KEYS),
     ("[hooks]", HOOKS_KEYS),
     ("[queue]", QUEUE_KEYS),
+    ("[impact]", IMPACT_KEYS),
     ("[profile.NAME]", PROFILE_KEYS),
 ];
 

@@ -13,6 +13,7 @@
 //! Errors point at the offending key or value (`InventoryError::Invalid`).
 
 mod error;
+mod keys;
 mod paths;
 mod raw;
 mod validate;
@@ -36,6 +37,7 @@ pub struct Inventory {
     pub queue: QueueSettings,
     /// `[profile.NAME]` tables, sorted by name.
     pub profiles: Vec<(String, Profile)>,
+    pub impact: Impact,
     /// Not from the file: this invocation's environment, cores and `--no-sync`.
     pub invocation: Invocation,
 }
@@ -80,6 +82,8 @@ pub struct Profile {
     pub final_status_level: Option<String>,
     /// One of `FAILURE_OUTPUTS`.
     pub failure_output: Option<String>,
+    /// One of `FAILURE_OUTPUTS`: when a passing file's output is shown.
+    pub success_output: Option<String>,
 }
 
 /// The names of the status levels (`--status-level`'s values).
@@ -100,6 +104,7 @@ impl Profile {
             status_level: self.status_level.clone().or_else(|| below.status_level.clone()),
             final_status_level: self.final_status_level.clone().or_else(|| below.final_status_level.clone()),
             failure_output: self.failure_output.clone().or_else(|| below.failure_output.clone()),
+            success_output: self.success_output.clone().or_else(|| below.success_output.clone()),
         }
     }
 }
@@ -109,6 +114,14 @@ impl Inventory {
     pub fn profile(&self, name: &str) -> Option<&Profile> {
         self.profiles.iter().find(|(n, _)| n == name).map(|(_, p)| p)
     }
+}
+
+/// `[impact]`: `record` every run's per-file impact map (as `--record-impact`); `ignore`: globs
+/// of changed files `--changed` does not count (docs, say).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Impact {
+    pub record: bool,
+    pub ignore: Vec<String>,
 }
 
 /// `[hooks]`: shell commands run on every host (in the project's directory there) around a run.
@@ -268,6 +281,7 @@ impl Inventory {
             hooks: Hooks::default(),
             queue: QueueSettings::default(),
             profiles: Vec::new(),
+            impact: Impact::default(),
             invocation: Invocation::default(),
         }
     }

@@ -23,36 +23,7 @@ use toml::{Spanned, Value};
 /// A leaf value with its byte span in the source.
 pub(super) type RawValue = Spanned<Value>;
 
-/// The keys each table accepts, in declaration order of the raw structs
-/// below (serde reports them in that order in its "unknown field" message,
-/// which `error::unknown_key` matches against these lists).
-pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks", "queue", "profile"];
-pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group"];
-pub(super) const GROUP_KEYS: &[&str] = &["files"];
-pub(super) const LOCAL_KEYS: &[&str] = &["slots", "allow_many_slots"];
-pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots", "allow_many_slots"];
-pub(super) const SSH_KEYS: &[&str] = &[
-    "known_hosts",
-    "host_key_checking",
-    "config",
-    "server_alive_interval",
-    "server_alive_count_max",
-    "slot_leases",
-];
-pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
-pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
-pub(super) const QUEUE_KEYS: &[&str] = &["url", "project"];
-pub(super) const PROFILE_KEYS: &[&str] = &[
-    "retries",
-    "fail_fast",
-    "timeout",
-    "file_timeout",
-    "junit",
-    "report_json",
-    "status_level",
-    "final_status_level",
-    "failure_output",
-];
+// The keys each table accepts are listed in `keys.rs`, in the order of the structs' fields.
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +37,7 @@ pub(super) struct RawConfig {
     pub queue: Option<Section<RawQueue>>,
     /// `[profile.NAME]` tables, by name.
     pub profile: Option<std::collections::BTreeMap<String, Section<RawProfile>>>,
+    pub impact: Option<Section<RawImpact>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -144,6 +116,14 @@ pub(super) struct RawQueue {
     pub project: Option<RawValue>,
 }
 
+/// `[impact]`: recording per-file impact maps, and what `--changed` ignores.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawImpact {
+    pub record: Option<RawValue>,
+    pub ignore: Option<StrList<IgnoreKey>>,
+}
+
 /// A `[profile.NAME]`: the run options that differ from place to place (a laptop, CI).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +137,7 @@ pub(super) struct RawProfile {
     pub status_level: Option<RawValue>,
     pub final_status_level: Option<RawValue>,
     pub failure_output: Option<RawValue>,
+    pub success_output: Option<RawValue>,
 }
 
 /// How a value of the wrong type is described in messages:
@@ -248,6 +229,10 @@ impl SectionKind for RawHooks {
 
 impl SectionKind for RawQueue {
     const SUBJECT: &'static str = "`queue`";
+}
+
+impl SectionKind for RawImpact {
+    const SUBJECT: &'static str = "`impact`";
 }
 
 impl SectionKind for RawProfile {
@@ -424,6 +409,12 @@ impl KeyName for ExcludeKey {
 pub(super) struct IsolateKey;
 impl KeyName for IsolateKey {
     const NAME: &'static str = "isolate";
+}
+
+#[derive(Debug)]
+pub(super) struct IgnoreKey;
+impl KeyName for IgnoreKey {
+    const NAME: &'static str = "ignore";
 }
 
 #[derive(Debug)]

@@ -117,6 +117,10 @@ fn full_config_parses_to_expected_values() {
         url = "redis://redis:6379/0"
         project = "shop"
 
+        [impact]
+        record = true
+        ignore = ["docs/**"]
+
         [profile.default]
         file_timeout = "2m"
 
@@ -189,6 +193,7 @@ fn full_config_parses_to_expected_values() {
             ),
             ("default".into(), Profile { file_timeout: Some(std::time::Duration::from_secs(120)), ..Profile::default() }),
         ],
+        impact: Impact { record: true, ignore: vec!["docs/**".into()] },
         invocation: Invocation::default(),
     };
     assert_eq!(inv, expected);
@@ -690,7 +695,7 @@ fn unknown_keys_at_every_level() {
         at(
             1,
             2,
-            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `queue`, `profile`"
+            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `queue`, `profile`, `impact`"
         )
     );
     assert_eq!(
@@ -1168,6 +1173,12 @@ fn ssh_values_are_checked() {
 }
 
 #[test]
+fn impact_takes_a_boolean_and_globs() {
+    assert_eq!(invalid("[impact]\nrecord = \"yes\"\n"), at(2, 10, "`record` must be true or false, found a string \"yes\""));
+    assert_eq!(invalid("[impact]\nrecords = true\n"), at(2, 1, "unknown key `records` in [impact]; did you mean `record`?"));
+}
+
+#[test]
 fn hooks_are_non_empty_strings() {
     assert_eq!(
         invalid("[hooks]\nbefore_run = 1\n"),
@@ -1284,7 +1295,7 @@ fn toml_syntax_errors_keep_their_position() {
 #[test]
 fn did_you_mean_only_suggests_close_keys() {
     use super::error::did_you_mean;
-    let keys = raw::HOST_KEYS;
+    let keys = keys::HOST_KEYS;
     assert_eq!(did_you_mean("slot", keys), Some("slots"));
     assert_eq!(did_you_mean("adress", keys), Some("address"));
     assert_eq!(did_you_mean("hostname", keys), None);

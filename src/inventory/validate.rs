@@ -13,8 +13,8 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawQueue, RawSsh, RawSync, Section};
-use super::{Hooks, HostKeyChecking, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, QueueSettings, Slots, Ssh, SyncSettings};
+use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawImpact, RawQueue, RawSsh, RawSync, Section};
+use super::{Hooks, HostKeyChecking, Impact, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, QueueSettings, Slots, Ssh, SyncSettings};
 
 const HOST_KEY_CHECKING: &[&str] = &["strict", "accept-new"];
 const DEFAULT_PORT: u16 = 22;
@@ -90,6 +90,7 @@ pub(super) fn validate(
         hooks: c.hooks(raw.hooks),
         queue: c.queue(raw.queue),
         profiles: c.profiles(raw.profile.unwrap_or_default()),
+        impact: c.impact(raw.impact),
         invocation: Invocation::default(),
     };
     match c
@@ -336,5 +337,15 @@ impl Checker<'_> {
             return QueueSettings::default();
         };
         QueueSettings { url: raw.url.and_then(|v| self.non_empty("url", &v)), project: raw.project.and_then(|v| self.non_empty("project", &v)) }
+    }
+
+    fn impact(&mut self, raw: Option<Section<RawImpact>>) -> Impact {
+        let Some(Section(raw)) = raw else {
+            return Impact::default();
+        };
+        Impact {
+            record: raw.record.and_then(|v| self.boolean("record", &v)).unwrap_or(false),
+            ignore: raw.ignore.map(|l| self.strings("ignore", l)).unwrap_or_default(),
+        }
     }
 }

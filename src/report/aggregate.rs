@@ -63,8 +63,14 @@ pub struct Aggregate {
     /// Every batch, in the order they ended: which files ran together, in which order, with
     /// which seed.
     pub batches: Vec<BatchRecord>,
+    /// `--profile N` given to the runners: the summary lists the run's N slowest examples and files.
+    pub profile: Option<usize>,
     /// `[project] command`: what the rerun lines start with instead of the framework's runner.
     pub runner_command: Option<String>,
+    /// `--record-impact`: what each file ran, and the boot set.
+    pub impact: crate::history::impact::Recorded,
+    /// `--changed`: what was selected, and why.
+    pub changed: Option<crate::history::impact::select::Selection>,
 }
 
 impl Aggregate {
@@ -148,9 +154,15 @@ impl Aggregator {
                     batch.seed = Some(*seed);
                 }
             }
+            RunEvent::HostJoined { slots } => {
+                self.agg.slots.extend(slots.iter().cloned());
+                self.agg.busy.extend(slots.iter().map(|s| (s.id, 0.0)));
+            }
+            RunEvent::ProfileAsked { examples } => self.agg.profile = self.agg.profile.max(Some(*examples)),
             RunEvent::BatchFinished { slot, seconds } => self.batch_finished(*slot, *seconds),
             RunEvent::RunOutput { text, .. } => self.run_output(text),
             RunEvent::Coverage(report) => self.agg.coverage = Some(report.clone()),
+            RunEvent::Impact { path, files, ruby } => self.agg.impact.add(path.as_deref(), files, ruby.as_deref()),
             RunEvent::Stopping(_) => self.stopping(),
             RunEvent::RunFinished { wall_seconds, stopped } => {
                 self.agg.wall_seconds = *wall_seconds;
@@ -165,6 +177,8 @@ impl Aggregator {
             RunEvent::Warning(_)
             | RunEvent::InterruptedBeforeRun { .. }
             | RunEvent::ExampleFinished { .. }
+            | RunEvent::Output { .. }
+            | RunEvent::Setup(_)
             | RunEvent::FileRetrying { .. } => {}
         }
     }

@@ -31,7 +31,7 @@ pub fn file_details(report: &FileReport, styles: &Styles) -> String {
         Some(slot) => format!(" ({})", slot.name_in_words()),
         None => String::new(),
     };
-    let _ = writeln!(out, "{} {}{}", styles.fail.apply_to("---"), styles.bold.apply_to(&report.path), styles.dim.apply_to(place));
+    let _ = writeln!(out, "{} {}{}", styles.of_status(report.status()).apply_to("---"), styles.bold.apply_to(&report.path), styles.dim.apply_to(place));
     if let Some(error) = &report.error {
         let _ = writeln!(out, "  {}: {}", styles.fail.apply_to(error.kind()), error.message().lines().next().unwrap_or(""));
         let rest: Vec<&str> = error.message().lines().skip(1).collect();

@@ -36,9 +36,22 @@ struct Report<'a> {
     /// The merged coverage (SimpleCov), when the suite measures it.
     #[serde(skip_serializing_if = "Option::is_none")]
     coverage: Option<JsonCoverage<'a>>,
+    /// `--changed`: what the impact map selected and skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed: Option<JsonChanged<'a>>,
     /// Every batch (one runner process), in the order they ended: its slot, the runner's
     /// arguments for its files in the order given, and its random order's seed if it had one.
     batches: Vec<JsonBatch<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonChanged<'a> {
+    /// What the changes were taken from (a commit, a branch).
+    since: &'a str,
+    selected: usize,
+    skipped_by_impact_map: usize,
+    /// Why every file ran, when the change touched what the map cannot see; null otherwise.
+    all_because: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -235,6 +248,12 @@ pub fn write(framework: Framework, agg: &Aggregate, totals: &Totals, out: &mut i
         hosts: hosts(agg),
         warnings: &agg.warnings,
         partition: agg.partition.as_deref().map(|s| JsonPartition { index: s.index, count: s.count, plan: &s.plan, digest: &s.digest }),
+        changed: agg.changed.as_ref().map(|c| JsonChanged {
+            since: &c.since,
+            selected: c.chosen.len(),
+            skipped_by_impact_map: c.skipped(),
+            all_because: c.all.as_ref().map(super::impact::all_because),
+        }),
         coverage: agg.coverage.as_ref().map(|c| JsonCoverage { batches: c.batches, lines: &c.lines, failed: c.failed.as_deref() }),
         batches: agg
             .batches

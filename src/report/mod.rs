@@ -13,6 +13,7 @@ mod aggregate;
 mod annotations;
 mod command_output;
 mod details;
+mod impact;
 pub mod escapes;
 pub mod hosts;
 mod json;
@@ -32,7 +33,8 @@ mod words;
 pub use aggregate::{Aggregate, BatchError, BatchRecord};
 pub use json::file_json;
 pub use command_output::{print_completions, print_exec, print_hosts, print_init, print_list, print_note, print_sync};
-pub use outputs::{check_output, OutputError};
+pub use impact::{print_changed, print_changed_list};
+pub use outputs::{check_output, ImpactOutput, OutputError};
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};
 pub use totals::{NoTests, Totals, Verdict};
 
@@ -64,12 +66,24 @@ pub struct ReportConfig {
     /// `--no-tests`, and the selection as the user gave it (for its message).
     pub no_tests: NoTests,
     pub selection: Option<String>,
+    /// `--record-impact`: where the impact map goes.
+    pub impact_map: Option<outputs::ImpactOutput>,
+    /// `--changed`: what it selected, and why.
+    pub changed: Option<crate::history::impact::select::Selection>,
 }
 
 impl DisplayOptions {
     /// The live display's share of the options.
     pub(crate) fn live(&self) -> LiveOptions {
-        LiveOptions { status_level: self.status_level, failure_output: self.failure_output, slow_after: self.slow_after, heartbeat: self.heartbeat }
+        LiveOptions {
+            // A line per example goes under its file's line: documentation shows every file's.
+            status_level: self.status_level.or(self.documentation.then_some(StatusLevel::Pass)),
+            failure_output: self.failure_output,
+            success_output: self.success_output,
+            documentation: self.documentation,
+            slow_after: self.slow_after,
+            heartbeat: self.heartbeat,
+        }
     }
 
     /// The final summary's share of the options.
@@ -77,6 +91,7 @@ impl DisplayOptions {
         Final {
             level: self.final_status_level,
             details: self.failure_output.at_the_end(),
+            success_output: self.success_output.at_the_end(),
             slow_after: self.slow_after,
             batches: self.verbose_rerun,
             annotations: self.annotations,
@@ -102,6 +117,7 @@ impl Reporter {
             runner_command: config.runner_command,
             no_tests: config.no_tests,
             selection: config.selection,
+            changed: config.changed,
             ..Aggregate::default()
         };
         let files = OutputFiles {
@@ -110,6 +126,7 @@ impl Reporter {
             runtime_log: config.runtime_log,
             examples_log: config.examples_log,
             failures_log: config.failures_log,
+            impact_map: config.impact_map,
         };
         Reporter {
             framework: config.framework,
@@ -200,7 +217,7 @@ pub fn merge_json_reports(
 ) -> Result<Totals, merge::MergeError> {
     let (framework, mut agg) = merge::read_runs(paths)?;
     agg.flaky_fails = flaky_fails;
-    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None };
+    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None, impact_map: None };
     Ok(report_merged(framework, agg, files))
 }
 
@@ -219,7 +236,7 @@ pub struct QueueBuild<'a> {
 pub fn report_queue_build(build: QueueBuild<'_>, report_json: Option<PathBuf>, junit: Option<PathBuf>) -> Result<Totals, merge::MergeError> {
     let (framework, mut agg) = merge::queue_run(build.framework, build.planned, build.results)?;
     agg.coverage = build.coverage;
-    let files = OutputFiles { report_json, junit, runtime_log: None, examples_log: None, failures_log: None };
+    let files = OutputFiles { report_json, junit, runtime_log: None, examples_log: None, failures_log: None, impact_map: None };
     Ok(report_merged(framework, agg, files))
 }
 

@@ -20,6 +20,21 @@ pub struct OutputFiles {
     pub examples_log: Option<(PathBuf, PathBuf)>,
     /// Where the run's failures are kept for `--only-failures`, and the project root.
     pub failures_log: Option<(PathBuf, PathBuf)>,
+    /// `--record-impact`: where the impact map is merged, and how.
+    pub impact_map: Option<ImpactOutput>,
+}
+
+/// Where a recording run merges its impact map (`history::impact`).
+#[derive(Clone, Debug)]
+pub struct ImpactOutput {
+    pub path: PathBuf,
+    pub root: PathBuf,
+    /// The project's commit when the run started.
+    pub commit: Option<String>,
+    /// It planned every test file (not a selection, not a `--partition` share).
+    pub whole_suite: bool,
+    /// The files it runs only parts of (`spec/a_spec.rb:12`).
+    pub partly: std::collections::BTreeSet<String>,
 }
 
 impl OutputFiles {
@@ -59,12 +74,27 @@ impl OutputFiles {
                 write("examples log", path, text);
             }
         }
+        if let (Some(out), false) = (&self.impact_map, agg.impact.files.is_empty() && agg.impact.boot.is_empty()) {
+            write("impact map", &out.path, impact_map(out, agg));
+        }
         // Not after an interrupted run: what it did not reach would be forgotten.
         if let (Some((path, root)), None | Some(Stop::FailFast { .. } | Stop::Timeout { .. })) = (&self.failures_log, agg.stopped) {
             write("failures log", path, failures::merged(path, root, &agg.files, framework));
         }
         warnings
     }
+}
+
+/// The impact map on disk with this run's records merged in. A stopped run did not run every file.
+fn impact_map(out: &ImpactOutput, agg: &Aggregate) -> String {
+    use crate::history::impact;
+    let stamp = impact::Stamp {
+        commit: out.commit.clone(),
+        digest: impact::git::digest(&out.root, agg.impact.ruby.as_deref().unwrap_or_default()),
+        whole_suite: out.whole_suite && agg.stopped.is_none(),
+        partly: out.partly.clone(),
+    };
+    impact::render(&impact::merged(impact::load(&out.path), &agg.impact, &stamp))
 }
 
 /// A report file being written: buffered, and a concrete type so that the renderers' many

@@ -93,6 +93,10 @@ pub struct DisplayOptions {
     /// `--final-status-level`.
     pub final_status_level: StatusLevel,
     pub failure_output: FailureOutput,
+    /// `--success-output`: when a passing file's output is printed, as nextest's (never by default).
+    pub success_output: FailureOutput,
+    /// `--format documentation`: a line per example under its file's line.
+    pub documentation: bool,
     /// A file is SLOW after this long, or `SLOW_FACTOR` times its expected time if more.
     pub slow_after: Duration,
     /// Plain lines: how often the heartbeat says what still runs; None: never.
@@ -111,6 +115,8 @@ impl Default for DisplayOptions {
             status_level: None,
             final_status_level: StatusLevel::Fail,
             failure_output: FailureOutput::Immediate,
+            success_output: FailureOutput::Never,
+            documentation: false,
             slow_after: DEFAULT_SLOW_AFTER,
             heartbeat: Some(DEFAULT_HEARTBEAT),
             verbose_rerun: false,

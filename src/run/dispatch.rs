@@ -11,7 +11,7 @@ use super::task::{Launcher, Lost};
 use super::{Emit, Error, Msg, Policy, RunConfig};
 use crate::events::{ExampleStatus, RunEvent, Stop, Warning};
 use crate::fleet::servers::{self, RunServers};
-use crate::fleet::{Launch, PreparedHost, Slot};
+use crate::fleet::{build_slots_from, Arrival, Joined, Joining, Launch, PreparedHost, Slot};
 use crate::schedule::Queue;
 use crate::signals::Signals;
 use tokio::sync::mpsc;
@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 pub(super) struct Dispatcher<'a> {
     launcher: Launcher<'a>,
     policy: &'a Policy,
-    pub(super) hosts: Vec<HostState<'a>>,
+    pub(super) hosts: Vec<HostState>,
     slots: Vec<Slot>,
     queue: Queue,
     /// Work beyond the run's own plan (`--queue`), until it says there is no more.
@@ -43,11 +43,17 @@ pub(super) struct Dispatcher<'a> {
     /// The coverage merge's process, once started: it loads the suite's helpers while the last
     /// batches run.
     pub(super) merge: Option<crate::fleet::coverage::Merge>,
+    /// The `before_slot` hook, for the slots of a host that joins the run.
+    before_slot: Option<std::sync::Arc<str>>,
+    /// Hosts are still getting ready: they may join the run.
+    awaiting_hosts: bool,
+    /// What the hosts that joined the run keep until it ends (run directories, leases).
+    joined_keep: Vec<crate::fleet::Kept>,
 }
 
 impl<'a> Dispatcher<'a> {
     /// `waves`: each slot's boot wave, as the fleet ordered them.
-    pub(super) fn new(config: &RunConfig<'a>, hosts: Vec<HostState<'a>>, slots: Vec<Slot>, workload: Workload, waves: Vec<usize>) -> Dispatcher<'a> {
+    pub(super) fn new(config: &RunConfig<'a>, hosts: Vec<HostState>, slots: Vec<Slot>, workload: Workload, waves: Vec<usize>) -> Dispatcher<'a> {
         let (tx, rx) = mpsc::unbounded_channel();
         let settle = Settle::new(config.policy, &workload.jobs);
         let waves = boot_waves(&hosts, &slots, waves);
@@ -69,23 +75,27 @@ impl<'a> Dispatcher<'a> {
             dispatch: true,
             merge_early: crate::fleet::coverage::likely(config.project),
             merge: None,
+            before_slot: config.before_slot.map(std::sync::Arc::from),
+            awaiting_hosts: false,
+            joined_keep: Vec::new(),
         }
     }
 
     /// The loop: batches start as slots free up, until every file has its result or the run
     /// stops. The first signal stops the run (running batches are killed), a second one stops
     /// waiting for them. Fork servers that finish booting meanwhile are settled here.
-    pub(super) async fn run(&mut self, servers: &mut RunServers, signals: &Signals, emit: Emit<'_>) -> Result<(), Error> {
+    pub(super) async fn run(&mut self, servers: &mut RunServers, joining: &mut Joining<'_>, signals: &Signals, emit: Emit<'_>) -> Result<(), Error> {
         // Signals already handled (none, unless one came while preload servers started).
         let mut signals_seen = 0;
         let timeout = self.policy.timeout;
         let run_deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         loop {
+            self.awaiting_hosts = !joining.is_empty();
             self.refill().await?;
             self.start_batches(emit)?;
-            // Nothing runs, and nothing will: no work left, no slot left, or no server left to
-            // wait for (and no source to ask again).
-            let waits_for = |d: &Self| d.hosts.iter().any(|h| !h.ready) || (d.source.is_some() && !d.idle.is_empty());
+            // Nothing runs, and nothing will: no work left, no slot left, or no server nor host
+            // left to wait for (and no source to ask again).
+            let waits_for = |d: &Self| d.awaiting_hosts || d.hosts.iter().any(|h| !h.ready) || (d.source.is_some() && !d.idle.is_empty());
             if self.running == 0 && (self.stopped.is_some() || !self.more_to_come() || !waits_for(&*self)) {
                 return Ok(());
             }
@@ -98,10 +108,15 @@ impl<'a> Dispatcher<'a> {
             let stop = tokio::select! {
                 Some(msg) = self.rx.recv() => self.handle(msg, emit),
                 (h, booted) = servers.next_boot() => {
-                    if let Some(warning) = servers.settle_fork(self.hosts[h].prepared, h, &mut self.slots, booted) {
+                    if let Some(warning) = servers.settle_fork(&self.hosts[h].prepared, h, &mut self.slots, booted) {
                         emit(RunEvent::Warning(warning));
                     }
                     self.server_settled(h);
+                    None
+                }
+                // A host that got ready after the run started joins it.
+                arrival = joining.next(), if self.stopped.is_none() => {
+                    self.arrival(arrival, servers, emit);
                     None
                 }
                 // Ctrl-C or SIGTERM (a cancelled CI job): the first stops the run, the second stops waiting.
@@ -166,8 +181,8 @@ impl<'a> Dispatcher<'a> {
     }
 
     /// The hosts still in the run.
-    pub(super) fn alive(&self) -> impl Iterator<Item = &'a PreparedHost> + '_ {
-        self.hosts.iter().filter(|h| !h.left).map(|h| h.prepared)
+    pub(super) fn alive(&self) -> impl Iterator<Item = &PreparedHost> + '_ {
+        self.hosts.iter().filter(|h| !h.left).map(|h| &*h.prepared)
     }
 
     /// Starts the coverage merge's process once every batch has been handed out and has booted
@@ -211,8 +226,10 @@ impl<'a> Dispatcher<'a> {
             self.running += 1;
             self.hosts[h].booting += 1;
             self.launcher.start(&self.slots[i], i, batch);
+            // Its first batch runs the slot's `before_slot` hook: the next ones do not.
+            self.slots[i].before_slot = None;
         }
-        if self.running == 0 && !self.queue.is_empty() && self.idle.is_empty() {
+        if self.running == 0 && !self.queue.is_empty() && self.idle.is_empty() && !self.awaiting_hosts {
             // Every host is gone: what is left cannot run anywhere.
             let gone: Vec<String> = self.hosts.iter().map(|h| h.prepared.host.name().to_string()).collect();
             let why = format!("no host was left to run it ({} left the run)", gone.join(", "));
@@ -310,6 +327,42 @@ impl<'a> Dispatcher<'a> {
             let host = self.hosts[h].prepared.host.name().to_string();
             emit(RunEvent::Warning(Warning::ForkServerLost { host, reason: reason.to_string() }));
         }
+    }
+
+    /// What the hosts still getting ready said: a phase, a host left out, or one ready, which
+    /// joins the run: its slots (ids after the run's) take work from the queue from now on.
+    fn arrival(&mut self, arrival: Arrival, servers: &mut RunServers, emit: Emit<'_>) {
+        let joined = match arrival {
+            Arrival::Phase(phase) => return emit(RunEvent::Setup(phase)),
+            Arrival::Host(joined) => *joined,
+        };
+        let (host, kept) = match joined {
+            Joined::LeftOut(left) => {
+                return emit(RunEvent::Warning(Warning::HostLeftOut { host: left.host.clone(), reason: left.failure.to_string() }));
+            }
+            Joined::Ready(host, kept) => (host, kept),
+        };
+        for note in &kept.notes {
+            emit(RunEvent::Warning(Warning::Leasing(note.clone())));
+        }
+        let h = self.hosts.len();
+        let first = self.slots.len();
+        let booting = servers.boot_joined(self.project(), &host, h);
+        let mut infos = Vec::new();
+        for (mut slot, _) in build_slots_from(self.project(), std::slice::from_ref(&host), first + 1) {
+            slot.host_index = h;
+            slot.before_slot = self.before_slot.clone();
+            infos.push(slot.info.clone());
+            self.slots.push(slot);
+        }
+        self.hosts.push(HostState::new(host, booting, !booting));
+        // A stack: the host's first slot on top.
+        self.idle.extend((first..self.slots.len()).rev());
+        self.joined_keep.push(kept);
+        let alive = self.slots.iter().filter(|s| !self.hosts[s.host_index].left).count();
+        self.queue.set_slots(alive);
+        self.dispatch = true;
+        emit(RunEvent::HostJoined { slots: infos });
     }
 
     /// Host `h` takes no more work.

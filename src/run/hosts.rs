@@ -3,10 +3,11 @@
 
 use crate::fleet::servers::RunServers;
 use crate::fleet::{Launch, PreparedHost, Slot};
+use std::sync::Arc;
 
 /// One host of the run, as the dispatcher sees it.
-pub(super) struct HostState<'a> {
-    pub(super) prepared: &'a PreparedHost,
+pub(super) struct HostState {
+    pub(super) prepared: Arc<PreparedHost>,
     /// Runners booting there now: booting Ruby is CPU work, and more runners booting on a host
     /// than it has cores slows them all.
     pub(super) booting: usize,
@@ -21,27 +22,25 @@ pub(super) struct HostState<'a> {
     pub(super) forks: bool,
 }
 
-impl<'a> HostState<'a> {
+impl HostState {
     /// Every host at the start of the run, its servers started (or still booting).
     ///
     /// A batch forked from a fork server or a preload server starts in tens of milliseconds, not
     /// a Ruby boot: on a host where every slot forks its batches (or will, once its server is
     /// up) all its slots may boot at once.
-    pub(super) fn all(hosts: &'a [PreparedHost], slots: &[Slot], servers: &RunServers) -> Vec<HostState<'a>> {
+    pub(super) fn all(hosts: Vec<PreparedHost>, slots: &[Slot], servers: &RunServers) -> Vec<HostState> {
         let mut forks = vec![false; hosts.len()];
         for slot in slots {
             forks[slot.host_index] = slot.launch != Launch::Fresh;
         }
-        hosts
-            .iter()
-            .zip(forks)
-            .enumerate()
-            .map(|(h, (prepared, forks))| {
-                let forks = forks || servers.booting(h);
-                let boot_limit = if forks { prepared.boot_parallelism.max(prepared.slots) } else { prepared.boot_parallelism };
-                HostState { prepared, booting: 0, boot_limit, ready: !servers.booting(h), left: false, forks }
-            })
-            .collect()
+        hosts.into_iter().zip(forks).enumerate().map(|(h, (prepared, forks))| HostState::new(prepared, forks || servers.booting(h), !servers.booting(h))).collect()
+    }
+
+    /// A host of the run: `forks`, its batches fork from a server (or will, once it is up);
+    /// `ready`, its slots may take work now.
+    pub(super) fn new(prepared: PreparedHost, forks: bool, ready: bool) -> HostState {
+        let boot_limit = if forks { prepared.boot_parallelism.max(prepared.slots) } else { prepared.boot_parallelism };
+        HostState { prepared: Arc::new(prepared), booting: 0, boot_limit, ready, left: false, forks }
     }
 
     /// Whether every slot of the host boots at once: when so, they all take their first batch in
@@ -79,19 +78,17 @@ mod tests {
         }
     }
 
-    fn state(prepared: &PreparedHost, forks: bool) -> HostState<'_> {
-        let boot_limit = if forks { prepared.boot_parallelism.max(prepared.slots) } else { prepared.boot_parallelism };
-        HostState { prepared, booting: 0, boot_limit, ready: true, left: false, forks }
+    fn state(prepared: PreparedHost, forks: bool) -> HostState {
+        HostState::new(prepared, forks, true)
     }
 
     #[test]
     fn a_host_whose_batches_fork_boots_all_its_slots_at_once_until_it_runs_fresh_processes() {
-        let prepared = host(8, 2);
-        let mut forked = state(&prepared, true);
+        let mut forked = state(host(8, 2), true);
         assert!(forked.boots_at_once());
         forked.boots_fresh();
         assert_eq!(forked.boot_limit, 2, "a core's worth at a time");
         assert!(!forked.boots_at_once());
-        assert!(!state(&prepared, false).boots_at_once());
+        assert!(!state(host(8, 2), false).boots_at_once());
     }
 }

@@ -55,6 +55,8 @@ pub struct Policy {
     pub knobs: Knobs,
     /// The run is one CI job of a build that shares its files through a queue (`--queue`).
     pub queued: bool,
+    /// `--no-capture`: every line the runners print is sent on as it comes (`RunEvent::Output`).
+    pub no_capture: bool,
 }
 
 impl Policy {

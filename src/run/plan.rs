@@ -17,6 +17,8 @@ pub(super) struct Limits {
     pub(super) history: HashMap<String, f64>,
     /// How long a fork or preload server may take to take a batch (`Knobs::server_start`).
     pub(super) server_start: std::time::Duration,
+    /// `--no-capture`: a batch sends each line of output on as it comes.
+    pub(super) no_capture: bool,
 }
 
 impl Limits {
@@ -83,6 +85,7 @@ impl Workload {
             floor: policy.file_timeout.map(|d| d.as_secs_f64()),
             history: estimates.iter().filter_map(|e| history.get(&e.path).map(|s| (e.path.clone(), s))).collect(),
             server_start: policy.knobs.server_start,
+            no_capture: policy.no_capture,
         });
         let defaults = if forking { Tuning::forked() } else { Tuning::default() };
         let tuning = policy.knobs.tuning.over(defaults);
@@ -111,14 +114,14 @@ impl Workload {
     }
 }
 
-/// The jobs of a build's shared queue (`--queue`), longest first, as a run on `slots` slots
-/// plans them: a long file as pieces of its examples (each piece a unit of the build's queue),
-/// a part of a file as asked. `recorded`: the long files' examples (the examples log).
+/// The jobs of a build's shared queue (`--queue`), what failed last first (the failures log),
+/// then longest first, as a run on `slots` slots plans them: a long file as pieces of its
+/// examples (each piece a unit of the build's queue), a part of a file as asked. `recorded`: the long files' examples (the examples log).
 pub fn queue_jobs(project: &Project, selection: &Selection, slots: usize, recorded: &ExamplesLog) -> Vec<Job> {
     let expected_seconds = selection.estimates.iter().fold(0.0, |a, e| a + e.seconds);
     let ideal = expected_seconds / slots.max(1) as f64;
     let mut jobs: Vec<Job> = jobs_of(project, &selection.estimates, ideal, slots, recorded).into_iter().flatten().collect();
-    jobs.sort_by(|a, b| b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path)));
+    jobs.sort_by(|a, b| b.failed_last.cmp(&a.failed_last).then(b.expected_seconds.total_cmp(&a.expected_seconds)).then_with(|| a.path.cmp(&b.path)));
     jobs
 }
 
@@ -130,6 +133,7 @@ pub fn local_examples(project: &Project) -> ExamplesLog {
 /// Each file's jobs: one, or (a long file, RSpec, from the examples log `recorded`) pieces of
 /// its examples that run on several slots; `ideal`: a slot's share of the suite in seconds.
 fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usize, recorded: &ExamplesLog) -> Vec<Vec<Job>> {
+    let failed = crate::history::failures::failed_files(&crate::history::failures::path(&project.runtime_log, project.framework), &project.root);
     let only: HashMap<&str, &crate::project::Only> =
         project.files.iter().filter_map(|f| f.only.as_ref().map(|o| (f.path.as_str(), o))).collect();
     estimates
@@ -152,7 +156,8 @@ fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usi
                 },
                 (None, false) => vec![Job::new(e.path.clone(), e.seconds)],
             };
-            jobs.into_iter().map(|job| Job { group, ..job }).collect()
+            let failed_last = failed.contains(&e.path);
+            jobs.into_iter().map(|job| Job { group, failed_last, ..job }).collect()
         })
         .collect()
 }

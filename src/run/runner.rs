@@ -8,7 +8,7 @@ use super::plan::Workload;
 use super::source::Source;
 use super::{Emit, Ended, Error, Policy};
 use crate::events::{RunEvent, Stop, Warning};
-use crate::fleet::{build_slots, host_env, hooks, servers, PreparedHost, Slot};
+use crate::fleet::{build_slots, host_env, hooks, servers, Joining, PreparedHost, Slot};
 use crate::project::Project;
 use crate::signals::Signals;
 use std::time::Instant;
@@ -20,6 +20,8 @@ pub(super) struct RunConfig<'a> {
     pub(super) policy: &'a Policy,
     /// The `after_run` hook's script.
     after_run: Option<&'a str>,
+    /// The `before_slot` hook's script, run by each slot before its first batch.
+    pub(super) before_slot: Option<&'a str>,
     /// When the run began, for its wall time.
     started: Instant,
 }
@@ -32,7 +34,7 @@ pub struct RunBuilder<'a> {
 
 impl<'a> RunBuilder<'a> {
     pub fn new(project: &'a Project, policy: &'a Policy) -> RunBuilder<'a> {
-        RunBuilder { config: RunConfig { project, policy, after_run: None, started: Instant::now() }, source: None }
+        RunBuilder { config: RunConfig { project, policy, after_run: None, before_slot: None, started: Instant::now() }, source: None }
     }
 
     /// The run plans nothing itself: its slots take their files from `source` (the build's
@@ -48,15 +50,23 @@ impl<'a> RunBuilder<'a> {
         self
     }
 
+    /// The `before_slot` hook, run by each slot when it gets its first batch (a slot that gets
+    /// none never runs it). Not with `--preload`: the fleet ran it before the preload servers.
+    pub fn before_slot(mut self, script: Option<&'a str>) -> RunBuilder<'a> {
+        self.config.before_slot = script;
+        self
+    }
+
     /// When the run began (the hosts' preparation included), for its wall time; default: now.
     pub fn started(mut self, at: Instant) -> RunBuilder<'a> {
         self.config.started = at;
         self
     }
 
-    /// The run on hosts already prepared (connected, the project in place).
-    pub fn build(self, hosts: Vec<PreparedHost>) -> Runner<'a> {
-        Runner { config: self.config, hosts, source: self.source }
+    /// The run on hosts already prepared (connected, the project in place), and those that
+    /// join it when they are (`joining`).
+    pub fn build(self, hosts: Vec<PreparedHost>, joining: Joining<'a>) -> Runner<'a> {
+        Runner { config: self.config, hosts, joining, source: self.source }
     }
 }
 
@@ -65,6 +75,7 @@ pub struct Runner<'a> {
     config: RunConfig<'a>,
     hosts: Vec<PreparedHost>,
     source: Option<Box<dyn Source + 'a>>,
+    joining: Joining<'a>,
 }
 
 impl Runner<'_> {
@@ -72,12 +83,16 @@ impl Runner<'_> {
     /// every event goes to `emit`. The first signal stops the run (running batches are
     /// killed, the summary printed), a second one stops waiting for them.
     pub async fn execute(self, signals: &Signals, emit: Emit<'_>) -> Result<Ended, Error> {
-        let Runner { config, hosts, source } = self;
+        let Runner { config, hosts, mut joining, source } = self;
         let (mut slots, waves): (Vec<Slot>, Vec<usize>) = build_slots(config.project, &hosts).into_iter().unzip();
+        for slot in &mut slots {
+            slot.before_slot = config.before_slot.map(std::sync::Arc::from);
+        }
         let Some(mut servers) = servers::start(config.project, &hosts, &mut slots, signals, emit).await? else {
             return Ok(Ended::Interrupted);
         };
-        let host_states = HostState::all(&hosts, &slots, &servers);
+        let names: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
+        let host_states = HostState::all(hosts, &slots, &servers);
         let forking = !slots.is_empty() && slots.iter().all(|s| host_states[s.host_index].forks);
         let mut workload = Workload::new(config.project, config.policy, slots.len(), forking);
         if source.is_some() {
@@ -91,9 +106,15 @@ impl Runner<'_> {
         // A helper that does not load takes its host out, with its error said once.
         for (h, reason) in std::mem::take(&mut servers.left_out) {
             d.leave(h);
-            emit(RunEvent::Warning(Warning::HostLeftOut { host: hosts[h].host.name().to_string(), reason: reason.to_string() }));
+            emit(RunEvent::Warning(Warning::HostLeftOut { host: names[h].clone(), reason: reason.to_string() }));
         }
-        d.run(&mut servers, signals, emit).await?;
+        d.run(&mut servers, &mut joining, signals, emit).await?;
+        // Hosts still getting ready when the run ended: said, as hosts left out.
+        for host in joining.pending() {
+            let reason = "it was not ready when the run ended (still connecting or syncing)".to_string();
+            emit(RunEvent::Warning(Warning::HostLeftOut { host: host.clone(), reason }));
+        }
+        drop(joining);
         servers.stop(signals).await;
         d.late_events(emit);
         wrap_up(&mut d, &config, signals, emit).await;
@@ -140,11 +161,11 @@ async fn wrap_up(d: &mut Dispatcher<'_>, config: &RunConfig<'_>, signals: &Signa
 /// The coverage of every batch, from every host still in the run, merged (None: the suite
 /// measures none). What ran on a host that left is missing from it, and said so.
 async fn coverage(d: &mut Dispatcher<'_>, policy: &Policy) -> Option<crate::events::CoverageReport> {
-    let alive: Vec<&PreparedHost> = d.alive().collect();
     // A share of the suite (`--partition`) cannot be held to the suite's minimum: its merged
     // result is stored for the shares to be collated, unchecked.
     let checks = policy.whole_suite();
     let early = d.merge.take();
+    let alive: Vec<&PreparedHost> = d.alive().collect();
     let mut report = crate::fleet::coverage::finish(d.project(), &alive, checks, early).await?;
     for h in d.hosts.iter().filter(|h| h.left) {
         let name = h.prepared.host.name();

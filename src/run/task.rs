@@ -74,6 +74,8 @@ impl<'a> Launcher<'a> {
 
 /// A batch ready to start on its slot.
 pub(super) struct BatchTask {
+    /// The slot's `before_slot` hook, when this is its first batch.
+    before_slot: Option<Hook>,
     host: Arc<dyn Host>,
     /// The slot's index in the dispatcher's list.
     index: usize,
@@ -120,7 +122,9 @@ impl BatchTask {
             env.push((crate::framework::client::START_TIMEOUT_VAR.to_string(), limits.server_start.as_secs_f64().to_string()));
         }
         let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, slot.workdir.clone()).with_events();
+        let before_slot = slot.before_slot.clone().map(|script| Hook { script, env: slot.env.clone(), workdir: slot.workdir.clone() });
         BatchTask {
+            before_slot,
             host: slot.host.clone(),
             index,
             tracker: BatchTracker::new(slot.info.clone(), batch.jobs),
@@ -137,20 +141,56 @@ impl BatchTask {
 
     /// Runs the batch to its end and reports it to the dispatcher.
     pub(super) async fn run(self) {
-        let started = Instant::now();
-        let BatchTask { host, index, tracker, served, files, arguments, command, sync, limits, tx, cancel } = self;
+        let BatchTask { before_slot, host, index, tracker, served, files, arguments, command, sync, limits, tx, cancel } = self;
         let link = Link { tx, index };
         link.events(vec![RunEvent::BatchStarted { slot: tracker.slot().clone(), files, arguments }]);
-        let (end, lost) = match host.spawn(command).await {
-            Err(err) => {
-                link.booted(None);
-                (tracker.spawn_failed(), Some(Lost::Host(crate::error_chain::chain(&err))))
+        let hooked = match before_slot {
+            Some(hook) => {
+                link.events(vec![RunEvent::Setup(crate::events::Setup::SlotHook { slot: tracker.slot().id })]);
+                hook.run(&*host, tracker.slot().host_slot, cancel.clone()).await
             }
-            Ok(process) => Watch { tracker, served, link: &link, limits, cancel, sync, started }.run(process).await,
+            None => Ok(()),
+        };
+        // The batch's time and its runner's boot start after the hook.
+        let started = Instant::now();
+        let (end, lost) = match hooked.map(|()| host.spawn(command)) {
+            Ok(spawn) => match spawn.await {
+                Err(err) => {
+                    link.booted(None);
+                    (tracker.spawn_failed(), Some(Lost::Host(crate::error_chain::chain(&err))))
+                }
+                Ok(process) => Watch { tracker, served, link: &link, limits, cancel, sync, started }.run(process).await,
+            },
+            Err(why) => {
+                link.booted(None);
+                match why {
+                    Some(failure) => (tracker.spawn_failed(), Some(Lost::Host(failure))),
+                    None => (tracker.finish(crate::ssh::ExitInfo { code: None, signal: Some(libc::SIGKILL) }, Ending::Stopped), None),
+                }
+            }
         };
         link.events(end.events);
         let seconds = started.elapsed().as_secs_f64();
         let _ = link.tx.send(Msg::BatchDone { slot: index, seconds, requeue: end.requeue, lost });
+    }
+}
+
+/// A slot's `before_slot` hook, run before its first batch, in the slot's environment.
+struct Hook {
+    script: Arc<str>,
+    env: Vec<(String, String)>,
+    workdir: std::path::PathBuf,
+}
+
+impl Hook {
+    /// Ok once it passed; Err(Some(why)) when it failed (its host leaves the run, as one whose
+    /// hook failed at the start did), Err(None) when the run stopped while it ran.
+    async fn run(self, host: &dyn crate::ssh::Host, slot: usize, cancel: watch::Receiver<bool>) -> Result<(), Option<String>> {
+        let hook = crate::fleet::hooks::run_hook(host, "before_slot", &self.script, self.env, self.workdir);
+        tokio::select! {
+            ran = hook => ran.map_err(|error| Some(crate::fleet::HostFailure::SlotHook { error, slot }.to_string())),
+            _ = stop_signal(cancel) => Err(None),
+        }
     }
 }
 
@@ -314,6 +354,9 @@ impl Watch<'_> {
     fn feed(&mut self, pieces: &mut Vec<Piece>) {
         let mut events = Vec::new();
         for piece in pieces.drain(..) {
+            if let (Piece::Output(line), true) = (&piece, self.limits.no_capture) {
+                events.push(RunEvent::Output { slot: self.tracker.slot().id, line: line.clone() });
+            }
             self.tracker.piece(piece, &mut events);
         }
         self.link.events(events);

@@ -1,9 +1,9 @@
 //! Pure scheduling: how long each file should take, and which files a free slot runs next.
 //!
 //! No I/O and no clocks here: the run layer feeds in file sizes and the runtime history and
-//! asks for batches. One shared queue, longest expected first; batches are large while much
-//! work remains (to amortise the runner's start-up) and shrink to single files at the tail
-//! so that slots finish together.
+//! asks for batches. One shared queue, what failed in the last run first, then longest
+//! expected first; batches are large while much work remains (to amortise the runner's
+//! start-up) and shrink to single files at the tail so that slots finish together.
 
 mod estimate;
 mod history;
@@ -43,6 +43,9 @@ pub struct Job {
     pub pieces: u32,
     /// Which files it may share a runner process with (`[project] isolate`, `[[project.group]]`).
     pub group: Group,
+    /// Its file failed (or errored) in the last run: it goes ahead of the longest-first order,
+    /// so that a red build shows its first failure at once.
+    pub failed_last: bool,
 }
 
 /// Which files may share a runner process: a batch holds jobs of one group only.
@@ -73,6 +76,7 @@ impl Job {
             attempt: 0,
             pieces: 0,
             group: Group::Ungrouped,
+            failed_last: false,
         }
     }
 }
@@ -309,11 +313,11 @@ impl Queue {
         self.pending.insert(at, job);
     }
 
-    /// A job from outside the run's own plan (a build's shared queue): into the queue,
-    /// longest first, as a job put back is.
+    /// A job from outside the run's own plan (a build's shared queue): into the queue in the
+    /// plan's order (what failed last first, then longest first).
     pub fn add(&mut self, job: Job) {
         self.remaining_seconds += job.expected_seconds;
-        let at = self.pending.iter().position(|p| p.expected_seconds <= job.expected_seconds).unwrap_or(self.pending.len());
+        let at = self.pending.iter().position(|p| longest_first(&job, p) == Ordering::Less).unwrap_or(self.pending.len());
         self.pending.insert(at, job);
     }
 
@@ -337,8 +341,9 @@ impl Queue {
 }
 
 /// Longest expected first; ties by path, so that a plan does not depend on the input's order.
+/// What failed in the last run first, then longest first.
 fn longest_first(a: &Job, b: &Job) -> Ordering {
-    b.expected_seconds.total_cmp(&a.expected_seconds).then_with(|| a.path.cmp(&b.path))
+    b.failed_last.cmp(&a.failed_last).then_with(|| b.expected_seconds.total_cmp(&a.expected_seconds)).then_with(|| a.path.cmp(&b.path))
 }
 
 /// The shared group (not the isolated files) with the most expected work; ties to the first.
@@ -453,6 +458,35 @@ mod tests {
         }
         assert_eq!(order, ["spec/long_spec.rb", "spec/mid_spec.rb", "spec/short_spec.rb"]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_job_added_that_failed_last_goes_ahead_of_longer_ones() {
+        let mut q = Queue::with_jobs(Vec::new(), &[], &[0], Tuning::default());
+        q.add(Job::new("spec/long_spec.rb", 5.0));
+        let mut failing = Job::new("spec/failing_spec.rb", 0.5);
+        failing.failed_last = true;
+        q.add(failing);
+        q.add(Job::new("spec/mid_spec.rb", 3.0));
+        let order: Vec<String> = std::iter::from_fn(|| q.next_batch()).flat_map(|b| b.jobs).map(|j| j.path).collect();
+        assert_eq!(order, ["spec/failing_spec.rb", "spec/long_spec.rb", "spec/mid_spec.rb"]);
+    }
+
+    #[test]
+    fn what_failed_last_goes_first_then_longest_first() {
+        let mut jobs = files(&[1.0, 10.0, 1.0, 5.0]).into_iter().map(|f| vec![Job::new(f.path, f.seconds)]).collect::<Vec<_>>();
+        jobs[2][0].failed_last = true;
+        let failing = jobs[2][0].path.clone();
+        let mut q = Queue::with_jobs(jobs, &[true; 4], &waves(1, 1), Tuning::default());
+        let first = q.next_batch().unwrap();
+        assert_eq!(first.jobs[0].path, failing);
+        assert_eq!(first.jobs.get(1).map(|j| j.expected_seconds), Some(10.0), "then longest first");
+        // With several slots, the first wave's first batch starts with it too.
+        let mut jobs = files(&[1.0, 10.0, 1.0, 5.0, 3.0, 2.0]).into_iter().map(|f| vec![Job::new(f.path, f.seconds)]).collect::<Vec<_>>();
+        jobs[5][0].failed_last = true;
+        let failing = jobs[5][0].path.clone();
+        let mut q = Queue::with_jobs(jobs, &[true; 6], &waves(2, 2), Tuning::default());
+        assert_eq!(q.next_batch().unwrap().jobs[0].path, failing);
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub fn project(root: &Path, suite: &[(String, FileScript)]) -> Project {
         preload: false,
         fork: false,
         groups: Default::default(),
+        record_impact: false,
     }
 }
 

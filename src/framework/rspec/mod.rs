@@ -50,6 +50,10 @@ impl TestFramework for RSpec {
         one_seed(args)
     }
 
+    fn take_documentation_format(&self, args: &mut Vec<String>) -> bool {
+        without_documentation_format(args)
+    }
+
     fn ruby_files(&self) -> &'static [(&'static str, &'static str)] {
         RUBY
     }
@@ -125,6 +129,27 @@ fn without_requires(args: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Takes `--format documentation` out (`-f d`, `-fd`, `--format=doc`, any prefix of
+/// `documentation` as RSpec takes it); true when it was there.
+fn without_documentation_format(args: &mut Vec<String>) -> bool {
+    let documentation = |value: &str| !value.is_empty() && "documentation".starts_with(value);
+    let before = args.len();
+    let mut i = 0;
+    while i < args.len() {
+        let joined = args[i].strip_prefix("--format=").or_else(|| args[i].strip_prefix("-f").filter(|v| !v.is_empty()));
+        match (args[i].as_str(), joined) {
+            ("-f" | "--format", _) if args.get(i + 1).is_some_and(|v| documentation(v)) => {
+                args.drain(i..i + 2);
+            }
+            (_, Some(value)) if documentation(value) => {
+                args.remove(i);
+            }
+            _ => i += 1,
+        }
+    }
+    args.len() < before
 }
 
 /// `-- --order random` without a seed: one seed for the whole run, passed to every batch, so
@@ -218,6 +243,20 @@ mod tests {
         );
         for other in [Framework::Minitest, Framework::TestUnit, Framework::Cucumber] {
             assert_eq!(other.dry_run_without_test_files(&words(&["-r", "x"])), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn the_documentation_format_is_taken_out_of_the_runners_arguments() {
+        for given in [&["--format", "documentation"][..], &["-f", "d"], &["-fd"], &["--format=doc"], &["--tag", "x", "-f", "doc"]] {
+            let mut args = words(given);
+            assert!(RSpec.take_documentation_format(&mut args), "{given:?}");
+            assert!(args.iter().all(|a| !a.contains('d') || a == "x"), "{args:?}");
+        }
+        for kept in [&["--format", "progress"][..], &["-fp"], &["--tag", "d"], &["--format", "json"]] {
+            let mut args = words(kept);
+            assert!(!RSpec.take_documentation_format(&mut args), "{kept:?}");
+            assert_eq!(args, words(kept));
         }
     }
 

@@ -10,13 +10,15 @@
 require 'stringio'
 require_relative 'testbot_events'
 require_relative 'testbot_coverage'
+# Started before the helpers, when recording (testbot_impact_start.rb): not loaded otherwise.
+require_relative 'testbot_impact' if ENV.key?('TESTBOT_IMPACT')
 
 module Testbot
   class RSpecFormatter
     RSpec::Core::Formatters.register self,
       :start, :example_group_started, :example_group_finished,
       :example_started, :example_passed, :example_failed, :example_pending,
-      :message, :dump_summary, :close
+      :message, :dump_profile, :dump_summary, :close
 
     class << self
       attr_accessor :current
@@ -52,6 +54,9 @@ module Testbot
       @error_next = false
       @group_started_at = nil
       @clock = Process::CLOCK_MONOTONIC
+      # `--record-impact`: the project files each file ran (testbot_impact.rb); nil: not recording.
+      @impact = Hash.new { |h, k| h[k] = [] } if defined?(Testbot::Impact) && Testbot::Impact.recording?
+      @boot = @impact ? Testbot::Impact.inherited.dup : []
       Testbot::RSpecFormatter.current = self
       # testbot's frames are in a load error's backtrace (Loading above): not the suite's.
       RSpec.configuration.backtrace_exclusion_patterns << %r{\A#{Regexp.escape(__dir__)}/}
@@ -61,9 +66,13 @@ module Testbot
     def loading(method, file)
       @loading = [method, file]
       @load_failed = false
+      impact_between if method == :load
       yield
     ensure
-      @loaded << relative(file) if method == :load && !@load_failed
+      if method == :load
+        @loaded << relative(file) unless @load_failed
+        impact_of(relative(file))
+      end
       @loading = nil
     end
 
@@ -80,12 +89,21 @@ module Testbot
       seed = config.seed if config.seed && config.seed_used?
       @shared_locations = nil
       emit(e: 'start', count: notification.count, seed: seed)
+      # `--profile N` (from the command line, `.rspec`, SPEC_OPTS or `config.profile_examples`):
+      # testbot builds one profile for the whole run from the example events. RSpec adds its own
+      # profile formatter only when no formatter takes `dump_profile`; this one does, and prints
+      # nothing, so no batch prints a partial list.
+      profile = config.profile_examples
+      emit(e: 'profile', count: profile) if profile.is_a?(Integer) && profile.positive?
     end
+
+    def dump_profile(_notification); end
 
 
     def example_group_started(notification)
       group = notification.group
       return unless top_level?(group)
+      impact_between
       @group_started_at = Process.clock_gettime(@clock)
       emit(e: 'file', f: file_of(group))
     end
@@ -94,6 +112,7 @@ module Testbot
       group = notification.group
       return unless top_level?(group)
       file = file_of(group)
+      impact_of(file)
       @seconds[file] += Process.clock_gettime(@clock) - @group_started_at if @group_started_at
       @group_started_at = nil
       finish_file(file) if @remaining[file] <= 0
@@ -124,6 +143,7 @@ module Testbot
       text = notification.message.to_s
       error = @error_next
       @error_next = false
+      return if !error && split_run_options?(text)
       if error && @loading
         @load_failed = true
         method, file = @loading
@@ -139,6 +159,10 @@ module Testbot
       @remaining.each_key { |file| finish_file(file) if @remaining[file] <= 0 }
       # A file that loaded but defined no examples (or none that the filters kept) is done too.
       @loaded.each { |file| finish_file(file) if @remaining[file] <= 0 }
+      if @impact
+        impact_between
+        emit(e: 'impact', p: @boot.uniq, ruby: RUBY_DESCRIPTION) if Testbot::Impact.recording?
+      end
       emit(e: 'done',
            examples: summary.example_count,
            failures: summary.failure_count,
@@ -152,6 +176,14 @@ module Testbot
     end
 
     private
+
+    # `Run options: include {:ids=>…}` (or `:locations`): the pieces of files testbot gave this
+    # batch, different in every batch that ran part of a file; not the suite's own options.
+    def split_run_options?(text)
+      return false unless text.start_with?('Run options:')
+      rules = RSpec.world.filter_manager.inclusions.rules
+      rules.key?(:ids) || rules.key?(:locations)
+    end
 
     # RSpec's own rerun argument (`rerun_argument_for` in its summary): the example's line, or
     # its id (`./spec/a_spec.rb[1:1:6]`) when other examples share that line (defined in a loop).
@@ -188,7 +220,18 @@ module Testbot
     def finish_file(file)
       return if @done[file]
       @done[file] = true
+      paths = @impact&.delete(file)
+      emit(e: 'impact', f: file, p: paths.uniq) if paths && Testbot::Impact.recording?
       emit(e: 'file_done', f: file, t: @seconds[file])
+    end
+
+    # What ran outside any file: the boot set.
+    def impact_between
+      @boot.concat(Testbot::Impact.take) if @impact
+    end
+
+    def impact_of(file)
+      @impact[file].concat(Testbot::Impact.take) if @impact
     end
 
     def top_level?(group)

@@ -91,9 +91,49 @@ module Testbot
       @lock = Mutex.new
     end
 
+    # `--record-impact` (testbot_impact.rb) for the runners that mark their files with `file`
+    # and `file_done` (minitest, Test::Unit, Cucumber; RSpec's formatter does its own): what ran
+    # while a file loaded or ran is that file's, the rest is the boot set.
+    def track_impact
+      return unless defined?(Testbot::Impact) && Testbot::Impact.recording?
+      @impact = Hash.new { |h, k| h[k] = [] }
+      @boot = Testbot::Impact.inherited.dup
+      @current = nil
+    end
+
+    # What ran since the last switch goes to the file that was current; `file` is current now.
+    def impact_switch(file)
+      return unless @impact
+      taken = Testbot::Impact.take
+      @current ? @impact[@current].concat(taken) : @boot.concat(taken)
+      @current = file
+    end
+
+    # A file's set is sent before its `file_done`, the boot set before `done`; nothing once
+    # recording failed (the files not sent are unmapped: `--changed` runs them).
+    def impact_before(event)
+      case event[:e]
+      when 'file' then impact_switch(event[:f])
+      when 'file_done'
+        impact_switch(nil)
+        paths = @impact.delete(event[:f]) || []
+        emit_now(e: 'impact', f: event[:f], p: paths.uniq) if Testbot::Impact.recording?
+      when 'done'
+        impact_switch(nil)
+        emit_now(e: 'impact', p: @boot.uniq, ruby: RUBY_DESCRIPTION) if Testbot::Impact.recording?
+      end
+    rescue StandardError
+      @impact = nil
+    end
+
     def emit(event)
       # A child forked by a test shares the descriptor; its events are not the runner's.
       return unless Process.pid == @pid
+      impact_before(event) if @impact
+      emit_now(event)
+    end
+
+    def emit_now(event)
       @lock.synchronize do
         if @out && MARKED.include?(event[:e])
           @seq += 1
@@ -173,6 +213,7 @@ module Testbot
       end
       @files.each do |file|
         before = classes.call.size
+        events.impact_switch(file)
         begin
           require File.expand_path(file)
         rescue Interrupt, SignalException, NoMemoryError
@@ -183,6 +224,7 @@ module Testbot
         end
         classes.call[before..].each { |klass| @owner[klass] ||= file }
       end
+      events.impact_switch(nil)
     end
 
     # The batch file whose loading defined `klass`, or nil (defined by a helper before any file).
@@ -218,6 +260,7 @@ module Testbot
   # doing), and the batch its arguments name.
   def self.start_runner(argv)
     events = Events.new
+    events.track_impact
     events.emit(e: 'hello')
     [events, Batch.from_argv(argv)]
   end

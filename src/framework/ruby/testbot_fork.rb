@@ -131,6 +131,11 @@ module Testbot
 
     # Runs the command a fresh process would have run: `rspec ARGS…` or `ruby -IDIR… SCRIPT ARGS…`.
     def run(argv)
+      # Recording impact: Coverage starts here, in the child, before the project loads.
+      if ENV.key?('TESTBOT_IMPACT')
+        require_relative 'testbot_impact'
+        Testbot::Impact.start
+      end
       case argv.first
       when 'rspec'
         $0 = 'rspec'

@@ -43,6 +43,8 @@ module Testbot
       else
         load_test_helper(framework, dirs.map { |d| d.delete_prefix('-I') }, runner_args)
       end
+      # Recording impact: what the helper ran is the boot set of every batch (a child's counts start empty).
+      Testbot::Impact.keep_boot if defined?(Testbot::Impact)
       server = Server.listen(socket)
       Server.serve_forever(server, events, 'preload_ready', 'preload') { |conn| serve(conn, server, events) }
     end

@@ -25,6 +25,7 @@ impl Checker<'_> {
             status_level: raw.status_level.and_then(|v| self.choice("status_level", &v, STATUS_LEVELS)).map(str::to_owned),
             final_status_level: raw.final_status_level.and_then(|v| self.choice("final_status_level", &v, STATUS_LEVELS)).map(str::to_owned),
             failure_output: raw.failure_output.and_then(|v| self.choice("failure_output", &v, FAILURE_OUTPUTS)).map(str::to_owned),
+            success_output: raw.success_output.and_then(|v| self.choice("success_output", &v, FAILURE_OUTPUTS)).map(str::to_owned),
         }
     }
 

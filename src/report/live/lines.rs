@@ -177,8 +177,12 @@ impl Live {
     fn file_line(&mut self, report: &FileReport) {
         let status = report.status();
         let shown = self.level.shows_file(status);
-        let pending = if self.level.shows_pending() { report.count(ExampleStatus::Pending) } else { 0 };
+        let pending = if self.level.shows_pending() && !self.options.documentation { report.count(ExampleStatus::Pending) } else { 0 };
+        let success_output = self.success_output(report);
         if !shown && pending == 0 {
+            if let Some(output) = success_output {
+                self.line(&output);
+            }
             return;
         }
         let label = self.styles.of_status(status).apply_to(format!("{:>8}", status_label(status)));
@@ -200,6 +204,12 @@ impl Live {
                 ex.description,
                 self.styles.dim.apply_to(format_args!("({})", ex.location))
             );
+        }
+        if self.options.documentation && shown {
+            self.example_lines(report, &mut head);
+        }
+        if let Some(output) = success_output {
+            head = format!("{head}\n{output}");
         }
         if status != FileStatus::Passed && self.options.failure_output.immediate() {
             let details = file_details(report, &self.styles);

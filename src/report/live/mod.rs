@@ -7,6 +7,8 @@
 
 mod area;
 mod lines;
+mod setup;
+mod shown;
 
 use super::status_level::{FailureOutput, StatusLevel};
 use super::style::Styles;
@@ -27,6 +29,10 @@ pub struct LiveOptions {
     /// in plain lines.
     pub status_level: Option<StatusLevel>,
     pub failure_output: FailureOutput,
+    /// When a passing file's output is printed (`--success-output`): `immediate` here.
+    pub success_output: FailureOutput,
+    /// `--format documentation`: a line per example under each file's line.
+    pub documentation: bool,
     /// What makes a file SLOW (`--slow-timeout`).
     pub slow_after: Duration,
     /// Plain lines: how often the heartbeat says what still runs; None: never.
@@ -247,6 +253,9 @@ impl Live {
                 tracing::debug!(slot = slot.id, host = %slot.host, files = files.len(), "batch started: {}", files.join(" "));
             }
             RunEvent::BatchSeed { slot, seed } => self.seed(*slot, *seed),
+            RunEvent::Output { slot, line } => self.output_line(*slot, line),
+            RunEvent::Setup(phase) => self.setup(phase),
+            RunEvent::HostJoined { slots } => self.host_joined(slots),
             RunEvent::BatchFinished { slot, .. } => {
                 self.running.remove(slot);
             }
@@ -254,7 +263,7 @@ impl Live {
             RunEvent::InterruptedBeforeRun { doing, done } => self.interrupted_before_run(doing, done),
             RunEvent::RunFinished { .. } => self.say_fail_fast(true),
             // Warnings come worded, through `warn`; the summary shows the rest.
-            RunEvent::Coverage(_) | RunEvent::HostLost { .. } | RunEvent::RunOutput { .. } | RunEvent::Warning(_) => {}
+            RunEvent::Coverage(_) | RunEvent::Impact { .. } | RunEvent::HostLost { .. } | RunEvent::RunOutput { .. } | RunEvent::Warning(_) | RunEvent::ProfileAsked { .. } => {}
         }
     }
 
@@ -359,6 +368,40 @@ mod tests {
         FileReport { path: path.into(), slot: Some(slot), seconds: 0.25, expected_seconds: 0.2, examples: vec![example], error: None, output: String::new() }
     }
 
+    /// The setup phases, a line each as they come (before the run's first line, with no status
+    /// area drawn), a host that joins later, a slot's hook and the runners' lines (`--no-capture`)
+    /// after the slot that printed them.
+    #[test]
+    fn setup_phases_a_joining_host_and_streamed_output_are_lines_of_their_own() {
+        use crate::events::Setup;
+        let out = Written::default();
+        let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(Written::default()) };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
+        let mut display = Display::new(options, screen);
+        display.event(&RunEvent::Setup(Setup::Connecting { hosts: vec!["ci-1".into(), "ci-2".into()] }));
+        display.event(&RunEvent::Setup(Setup::Connected { host: "ci-1".into(), slots: 4 }));
+        display.event(&RunEvent::Setup(Setup::Synced { host: "ci-1".into(), checked: false }));
+        display.event(&RunEvent::Setup(Setup::HostHook { host: "ci-1".into() }));
+        let started = RunEvent::RunStarted { framework: "rspec", files: 1, planned: vec!["spec/a_spec.rb".into()], slots: vec![slot(1, "ci-1")], expected_seconds: 0.1, estimated_by_size: Vec::new(), partition: None };
+        display.event(&started);
+        display.event(&RunEvent::HostJoined { slots: vec![SlotInfo { id: 2, host: Arc::from("ci-2"), host_slot: 1 }, SlotInfo { id: 3, host: Arc::from("ci-2"), host_slot: 2 }] });
+        display.event(&RunEvent::Setup(Setup::SlotHook { slot: 3 }));
+        display.event(&RunEvent::Output { slot: 3, line: "hello".into() });
+        assert_eq!(
+            out.text(),
+            "\
+testbot: connecting to 2 hosts (ci-1, ci-2)
+testbot: ci-1: connected (4 slots), syncing the project
+testbot: ci-1: synced, ready
+testbot: ci-1: running the before_run hook
+testbot: running 1 file on 1 slot (ci-1 ×1) with rspec
+testbot: ci-2 joined the run (2 slots)
+testbot: ci-2/2: running the before_slot hook before its first batch
+ci-2/2 | hello
+"
+        );
+    }
+
     /// Plain lines (no terminal), default levels: the run's first line, the seed, a line per
     /// file with a failure's details, the held fail-fast line after the failure it counts,
     /// warnings on the other writer, and the summary last.
@@ -366,7 +409,7 @@ mod tests {
     fn plain_lines_go_to_the_writers_it_is_given() {
         let (out, err) = (Written::default(), Written::default());
         let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(err.clone()) };
-        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, slow_after: Duration::from_secs(10), heartbeat: None };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
         let mut display = Display::new(options, screen);
         let (local, far) = (slot(1, "local"), slot(2, "box"));
         let planned = vec!["spec/a_spec.rb".to_string(), "spec/b_spec.rb".to_string(), "spec/c_spec.rb".to_string()];
@@ -417,7 +460,7 @@ SUMMARY
     fn files_sent_back_or_not_run_for_one_reason_are_one_line() {
         let (out, err) = (Written::default(), Written::default());
         let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(err.clone()) };
-        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, slow_after: Duration::from_secs(10), heartbeat: None };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
         let mut display = Display::new(options, screen);
         let planned: Vec<String> = ["a", "b", "c", "d"].iter().map(|f| format!("spec/{f}_spec.rb")).collect();
         let slots = vec![slot(1, "local")];

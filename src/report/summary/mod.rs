@@ -3,6 +3,7 @@
 //! then the problems and the verdict.
 
 mod problems;
+mod profile;
 mod verdict;
 
 use super::aggregate::Aggregate;
@@ -14,6 +15,7 @@ use super::totals::Totals;
 use super::words::status_label;
 use crate::events::{ExampleStatus, FileError, FileReport, FileStatus};
 use crate::framework::{selection, Framework};
+use crate::plural::plural;
 use std::fmt::Write;
 
 /// How much the final summary says (`--final-status-level`, `--failure-output`).
@@ -22,6 +24,8 @@ pub struct Final {
     pub level: StatusLevel,
     /// The failing files' details again, before the rerun lines.
     pub details: bool,
+    /// `--success-output final`: the output of the passing files that printed any.
+    pub success_output: bool,
     /// What makes a file SLOW (`--slow-timeout`).
     pub slow_after: std::time::Duration,
     /// `--verbose-rerun-command`: each batch with a failure, as a command that reruns it.
@@ -32,7 +36,7 @@ pub struct Final {
 
 impl Default for Final {
     fn default() -> Final {
-        Final { level: StatusLevel::Fail, details: false, slow_after: DEFAULT_SLOW_AFTER, batches: false, annotations: false }
+        Final { level: StatusLevel::Fail, details: false, success_output: false, slow_after: DEFAULT_SLOW_AFTER, batches: false, annotations: false }
     }
 }
 
@@ -49,6 +53,12 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     }
     if what.level.shows_slow() {
         slow_files(&mut out, agg, styles, what.slow_after);
+    }
+    if what.level.shows_failures() {
+        profile::profile(&mut out, agg, styles);
+    }
+    if what.success_output {
+        success_output(&mut out, agg, styles);
     }
     if what.details {
         details(&mut out, agg, styles);
@@ -68,9 +78,12 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     out
 }
 
-/// The random order's seeds, when batches had one: the one seed, or how many there were.
+/// The random order's seeds, when batches had one: the one seed, or how many there were over
+/// how many batches (each runner that draws its own — `config.order = :random` in a helper, a
+/// fork server's children sharing theirs — need not give each batch a seed of its own).
 fn seeds(out: &mut String, agg: &Aggregate, listed: bool) {
     let mut seeds: Vec<u64> = agg.batches.iter().filter_map(|b| b.seed).collect();
+    let batches = seeds.len();
     seeds.sort_unstable();
     seeds.dedup();
     match seeds.as_slice() {
@@ -80,7 +93,8 @@ fn seeds(out: &mut String, agg: &Aggregate, listed: bool) {
         }
         many => {
             let how = if listed { "each batch's is above" } else { "--verbose-rerun-command lists each batch's" };
-            let _ = writeln!(out, "Randomized with {} seeds, one per batch ({how}; the JSON report has them all)", many.len());
+            let over = plural(batches, "batch", "batches");
+            let _ = writeln!(out, "Randomized with {} different seeds over {over} ({how}; the JSON report has them all)", many.len());
         }
     }
 }
@@ -152,6 +166,19 @@ fn slow_files(out: &mut String, agg: &Aggregate, styles: &Styles, slow_after: st
     for f in slow {
         let expected = expected_words(f.expected_seconds, agg.estimated_by_size.contains(&f.path));
         let _ = writeln!(out, "  {} [{:>7.2}s] {} {}", styles.pending.apply_to("SLOW"), f.seconds, f.path, styles.dim.apply_to(format!("({expected})")));
+    }
+    out.push('\n');
+}
+
+/// `--success-output final`: what each passing file printed, under its heading.
+fn success_output(out: &mut String, agg: &Aggregate, styles: &Styles) {
+    let printed: Vec<_> = agg.files.iter().filter(|f| f.status() == FileStatus::Passed && !f.output.trim().is_empty()).collect();
+    if printed.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", styles.bold.apply_to("Output of passing files:"));
+    for f in printed {
+        out.push_str(&file_details(f, styles));
     }
     out.push('\n');
 }
@@ -400,7 +427,7 @@ FAILED [   2.00s] 2 files on 1 slot: 3 examples, 1 failure, 1 pending, 1 error o
             (7, 5, 7, 1, 2, 1)
         );
         assert_eq!((totals.errors_outside_examples, totals.errored_files, totals.unreported_files, totals.unwritten_reports), (5, 3, 1, 1));
-        let all = Final { level: StatusLevel::All, details: true, slow_after: std::time::Duration::from_secs(10), batches: true, annotations: false };
+        let all = Final { level: StatusLevel::All, details: true, success_output: false, slow_after: std::time::Duration::from_secs(10), batches: true, annotations: false };
         let text = render(Framework::RSpec, &a, &totals, &Styles::new(false), all);
         let expected = "\
 ────────────────────────────────────────────────────────────
@@ -463,7 +490,7 @@ Batches with failures, as they ran (rerun one to reproduce an order-dependent fa
   local/1, seed 9:
     rspec --seed 9 'spec/a_spec.rb[1:2]' spec/ok_spec.rb
 
-Randomized with 2 seeds, one per batch (each batch's is above; the JSON report has them all)
+Randomized with 2 different seeds over 3 batches (each batch's is above; the JSON report has them all)
 Slots: 2 busy 1.5s of 100.0s (2% efficiency)
   local#1 1.5s, box#2 0.0s
 warning: host `far` left the run: no answer for 30s

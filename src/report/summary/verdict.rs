@@ -29,9 +29,14 @@ pub(super) fn final_lines(out: &mut String, agg: &Aggregate, totals: &Totals, st
         Verdict::Failed => styles.fail.apply_to("FAILED"),
         Verdict::NoTests => styles.fail.apply_to("NO TESTS"),
     };
+    // `--changed`: the files the impact map left out are said, never silently skipped.
+    let skipped = match &agg.changed {
+        Some(selection) => format!(" ({} skipped by the impact map)", plural(selection.skipped(), "file", "files")),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "{verdict} [{:>7.2}s] {} on {}: {}",
+        "{verdict} [{:>7.2}s] {}{skipped} on {}: {}",
         agg.wall_seconds,
         plural(totals.files, "file", "files"),
         plural(agg.slots.len(), "slot", "slots"),

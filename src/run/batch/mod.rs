@@ -213,10 +213,9 @@ impl BatchTracker {
             Event::PreloadReady | Event::ForkReady => {}
             Event::Start { seed, .. } => {
                 self.started = true;
-                if let Some(seed) = seed {
-                    events.push(RunEvent::BatchSeed { slot: self.slot.id, seed });
-                }
+                events.extend(seed.map(|seed| RunEvent::BatchSeed { slot: self.slot.id, seed }));
             }
+            Event::Profile { count } => events.push(RunEvent::ProfileAsked { examples: count as usize }),
             Event::ExampleStarted { file: f, description: d, location: loc } => {
                 let i = self.file(&f);
                 self.files[i].started = true;
@@ -264,7 +263,17 @@ impl BatchTracker {
             }
             Event::Lost { what, message: m } => self.lost = Some((what, m)),
             Event::ChildEnded => self.child_ended = true,
+            Event::Impact { file, paths, ruby } => events.push(self.impact(file, paths, ruby)),
         }
+    }
+
+    /// `--record-impact`: what file `file` (None: no file) ran, named as the run names the file.
+    fn impact(&mut self, file: Option<String>, paths: Vec<String>, ruby: Option<String>) -> RunEvent {
+        let path = file.map(|f| {
+            let i = self.file(&f);
+            self.files[i].job.path.clone()
+        });
+        RunEvent::Impact { path, files: paths, ruby }
     }
 
     /// An example of file `i` finished: counted (to hold against the runner's own counts) and
