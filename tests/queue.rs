@@ -212,36 +212,3 @@ fn a_report_of_a_build_with_files_unfinished_names_them_and_fails() {
     run.assert_exit(1);
     run.assert_output_contains("build `never` has no plan");
 }
-
-/// The runners of the record's `started FILE JOB PID` lines: pid → the files it ran.
-fn runners(record: &Path) -> BTreeMap<String, Vec<String>> {
-    let text = std::fs::read_to_string(record).unwrap_or_default();
-    let mut runners: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in text.lines() {
-        if let ["started", file, _job, pid] = line.split(' ').collect::<Vec<_>>()[..] {
-            runners.entry(pid.to_string()).or_default().push(file.to_string());
-        }
-    }
-    runners
-}
-
-/// A job alone in its build with 12 files pending takes several a free slot (its share, 3),
-/// and runs each slot's in one runner process; near the end it takes one at a time.
-#[test]
-fn a_job_runs_several_files_in_one_runner_while_much_is_pending() {
-    let redis = Redis::start();
-    let p = Project::new("rspec_queue");
-    let dir = checkout(&p, "job1");
-    let record = p.outside("record.txt");
-    let run = job(&p, &dir, &redis, "build-1", "job1", &record).run();
-    run.assert_exit(1);
-    let ran = finished(&record);
-    assert_eq!(ran.len(), FILES, "every file ran: {ran:?}\n{}", run.dump());
-    assert!(ran.values().all(|jobs| jobs.len() == 1), "each once: {ran:?}");
-    let runners = runners(&record);
-    assert!(runners.len() < FILES, "fewer runner processes than files: {runners:?}\n{}", run.dump());
-    assert!(runners.values().any(|files| files.len() >= 3), "a slot ran its first take's 3 files in one runner: {runners:?}");
-    let (report_run, build) = report(&p, &dir, &redis, "build-1");
-    report_run.assert_exit(1);
-    assert_eq!(build.totals(), totals(FILES as u64, 24, 1, 0, 0), "{}", report_run.dump());
-}

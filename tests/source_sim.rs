@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use testbot::report::{ReportConfig, Reporter};
-use testbot::run::{Ask, Policy, RunBuilder, Source, SourceError, Taken};
+use testbot::run::{Policy, RunBuilder, Source, SourceError, Taken};
 use testbot::schedule::Job;
 
 /// One build's pending files, shared by its runs.
@@ -27,7 +27,7 @@ struct Pull {
 }
 
 impl Source for Pull {
-    fn take(&mut self, ask: Ask) -> BoxFuture<'_, Result<Taken, SourceError>> {
+    fn take(&mut self, wanted: usize) -> BoxFuture<'_, Result<Taken, SourceError>> {
         Box::pin(async move {
             self.asks += 1;
             let mut pending = self.shared.pending.lock().unwrap();
@@ -37,7 +37,7 @@ impl Source for Pull {
             if self.asks.is_multiple_of(3) {
                 return Ok(Taken::Later);
             }
-            let n = ask.wanted(pending.len(), 2).min(pending.len());
+            let n = wanted.min(pending.len());
             Ok(Taken::Jobs(pending.drain(..n).map(|path| Job::new(path, 1.0)).collect()))
         })
     }

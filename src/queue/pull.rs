@@ -7,7 +7,7 @@
 use super::pieces::{job_of, path_of, InFlight};
 use super::{ttl_seconds, Build, Error};
 use crate::events::FileReport;
-use crate::run::{Ask, Source, SourceError, Taken};
+use crate::run::{Source, SourceError, Taken};
 use crate::schedule::Job;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -74,14 +74,6 @@ impl Build {
     /// pieces it takes, shared with its `Recorder`.
     pub fn pull(&self, job: &str, known: HashMap<String, Job>, in_flight: &InFlight) -> Pull {
         Pull { build: self.clone(), job: job.to_string(), known, in_flight: in_flight.clone(), given_up: Vec::new(), takes: 0 }
-    }
-
-    /// What the build has pending (entries not taken yet) and how many jobs joined it: what a
-    /// job's take is sized by (`run::Ask::wanted`).
-    pub(super) async fn backlog(&self) -> Result<(usize, usize), Error> {
-        let mut read = redis::pipe();
-        read.cmd("LLEN").arg(self.key("pending")).cmd("SCARD").arg(self.key("jobs"));
-        self.pipeline("reading the queue's length", &read).await
     }
 
     /// The job is done with the build: what it took and has no result for (it stopped early)
@@ -182,10 +174,7 @@ impl Pull {
 }
 
 impl Source for Pull {
-    fn take(&mut self, ask: Ask) -> BoxFuture<'_, Result<Taken, SourceError>> {
-        Box::pin(async move {
-            let (pending, jobs) = self.build.backlog().await.map_err(|e| Box::new(e) as SourceError)?;
-            self.next(ask.wanted(pending, jobs)).await.map_err(|e| Box::new(e) as SourceError)
-        })
+    fn take(&mut self, wanted: usize) -> BoxFuture<'_, Result<Taken, SourceError>> {
+        Box::pin(async move { self.next(wanted).await.map_err(|e| Box::new(e) as SourceError) })
     }
 }

@@ -162,11 +162,11 @@ impl<'a> Dispatcher<'a> {
         }
         let free = self.idle.iter().filter(|&&i| self.hosts[self.slots[i].host_index].ready).count();
         let Some(source) = self.source.as_mut().filter(|_| free > 0) else { return Ok(()) };
-        let ask = super::source::Ask::new(free, self.slots.len(), self.queue.tuning().clone());
-        match source.take(ask).await.map_err(Error::Source)? {
+        match source.take(free).await.map_err(Error::Source)? {
             Taken::Jobs(jobs) => {
-                // One batch a free slot of what it took (several files each while much is pending).
-                self.queue.add_for_slots(jobs, free);
+                for job in jobs {
+                    self.queue.add(job);
+                }
                 self.dispatch = true;
             }
             Taken::Later => self.ask_again = Some(now + ASK_AGAIN),

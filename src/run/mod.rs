@@ -17,7 +17,7 @@ pub use batch::{BatchEnd, BatchTracker, Blame, Captured, Ending, Requeue};
 pub use error::Error;
 pub use plan::{load_history, local_examples, queue_jobs, select, select_from, Selection};
 pub use runner::{RunBuilder, Runner};
-pub use source::{Ask, Source, SourceError, Taken};
+pub use source::{Source, SourceError, Taken};
 
 use runner::RunConfig;
 

@@ -5,7 +5,7 @@
 //! requeued by the same queue and dispatcher as a planned file. The source does its own I/O
 //! (`queue::Pull` asks Redis), so that `schedule` stays pure.
 
-use crate::schedule::{Job, Tuning};
+use crate::schedule::Job;
 use futures::future::BoxFuture;
 
 /// What a source gave when asked.
@@ -23,31 +23,10 @@ pub enum Taken {
 /// Why a source could not say (its store went away, say).
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What a run asks its source for: work for `free` slots, of its `slots`.
-#[derive(Clone, Debug)]
-pub struct Ask {
-    pub free: usize,
-    slots: usize,
-    tuning: Tuning,
-}
-
-impl Ask {
-    pub fn new(free: usize, slots: usize, tuning: Tuning) -> Ask {
-        Ask { free, slots, tuning }
-    }
-
-    /// How many files to give, when the source holds `pending` of them and `runs` runs share
-    /// it (each with as many slots as this one): several a free slot while much is pending, one
-    /// near the end (`schedule::queue_take`, sized as the run sizes its own batches).
-    pub fn wanted(&self, pending: usize, runs: usize) -> usize {
-        crate::schedule::queue_take(pending, runs.max(1) * self.slots, self.free, &self.tuning)
-    }
-}
-
 /// Work beyond the run's own plan.
 pub trait Source: Send + Sync {
-    /// More files for this run's free slots (`ask.wanted` says how many).
-    fn take(&mut self, ask: Ask) -> BoxFuture<'_, Result<Taken, SourceError>>;
+    /// Up to `wanted` more files for this run's free slots.
+    fn take(&mut self, wanted: usize) -> BoxFuture<'_, Result<Taken, SourceError>>;
 }
 
 /// How long a run waits before it asks a source that said `Later` again.

@@ -268,7 +268,7 @@ impl Queue {
             // The slots' share of what is left, but at least the floors; when batches fork
             // (`even_tail`), never more than an even share of it.
             let remaining = self.remaining_seconds();
-            let mut target = slot_share(remaining, self.slots, &self.tuning)
+            let mut target = (remaining / (self.slots as f64 * self.tuning.split_factor))
                 .max(self.min_batch_seconds)
                 .max(self.boot_floor().unwrap_or(0.0));
             if self.tuning.even_tail {
@@ -321,39 +321,6 @@ impl Queue {
         self.pending.insert(at, job);
     }
 
-    /// Jobs a build's shared queue handed this run for `free` slots at once (`--queue`): dealt
-    /// into one batch a slot as the first wave is (`plan_first_wave`: longest first, each to the
-    /// slot with the least), so that each slot runs what it took in one process. Jobs of a
-    /// group other than the widest, isolated ones and those that must run alone or avoid a slot
-    /// go into the queue as `add` puts them; so do jobs too few to share out (one a slot).
-    pub fn add_for_slots(&mut self, jobs: Vec<Job>, free: usize) {
-        let main = widest_group(&jobs);
-        let dealt = |j: &Job| Some(j.group) == main && j.group != Group::Isolated && !j.alone && j.avoid_slot.is_none();
-        let (mut mine, others): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(dealt);
-        mine.sort_by(longest_first);
-        let mut rest: VecDeque<Job> = mine.into();
-        let batches = match free {
-            0 => VecDeque::new(),
-            1 if rest.len() > 1 => {
-                let n = rest.len().min(self.tuning.max_batch_files);
-                VecDeque::from([Batch { jobs: rest.drain(..n).collect() }])
-            }
-            _ => plan_first_wave(&mut rest, &vec![0.0; free], f64::INFINITY, &self.tuning),
-        };
-        for batch in batches {
-            self.remaining_seconds += batch.expected_seconds();
-            self.planned.push_back(batch);
-        }
-        for job in rest.into_iter().chain(others) {
-            self.add(job);
-        }
-    }
-
-    /// The knobs the queue sizes its batches by.
-    pub fn tuning(&self) -> &Tuning {
-        &self.tuning
-    }
-
     /// How many jobs were put back so far.
     pub fn returned(&self) -> u64 {
         self.returned
@@ -371,29 +338,6 @@ impl Queue {
         jobs.extend(self.pending.drain(..));
         jobs
     }
-}
-
-/// A slot's share of `remaining` work, the most a batch after the first wave holds (before the
-/// floors): remaining ÷ (slots × `split_factor`). The larger the share, the fewer processes
-/// start; the smaller, the better the slots finish together.
-fn slot_share(remaining: f64, slots: usize, tuning: &Tuning) -> f64 {
-    remaining / (slots.max(1) as f64 * tuning.split_factor)
-}
-
-/// The most entries a run of a build's shared queue takes for one free slot (`queue_take`): a
-/// job cannot know how many jobs are still to join, and the first alone must not take the
-/// build's work for its own slots.
-pub const QUEUE_BATCH_FILES: usize = 4;
-
-/// How many entries a run of a build's shared queue (`--queue`) takes for its `free` slots,
-/// with `pending` entries left in the build and `build_slots` slots sharing them (the jobs that
-/// joined × this run's slots): for each free slot its share of what is pending, as a batch of a
-/// run's own queue is sized (`slot_share`, counted in entries), at least 1 and at most
-/// `QUEUE_BATCH_FILES`. Much pending: several entries a slot, one process for them; near the
-/// end: one, so that the slots of every job finish together.
-pub fn queue_take(pending: usize, build_slots: usize, free: usize, tuning: &Tuning) -> usize {
-    let per_slot = slot_share(pending as f64, build_slots, tuning).floor() as usize;
-    free * per_slot.clamp(1, QUEUE_BATCH_FILES.min(tuning.max_batch_files.max(1)))
 }
 
 /// Longest expected first; ties by path, so that a plan does not depend on the input's order.
@@ -514,46 +458,6 @@ mod tests {
         }
         assert_eq!(order, ["spec/long_spec.rb", "spec/mid_spec.rb", "spec/short_spec.rb"]);
         assert!(q.is_empty());
-    }
-
-    #[test]
-    fn a_queue_job_takes_several_entries_a_free_slot_while_much_is_pending_and_one_at_the_end() {
-        let forked = Tuning::forked();
-        // Alone in the build (2 slots): its share is capped, the jobs still to join need work.
-        assert_eq!(queue_take(48, 2, 2, &forked), 2 * QUEUE_BATCH_FILES);
-        // 4 jobs × 2 slots: 48 ÷ (8 × 2) = 3 a slot; then fewer, down to 1 near the end.
-        assert_eq!(queue_take(48, 8, 2, &forked), 6);
-        assert_eq!(queue_take(32, 8, 1, &forked), 2);
-        assert_eq!(queue_take(15, 8, 1, &forked), 1);
-        assert_eq!(queue_take(0, 8, 2, &forked), 2, "at least one a free slot");
-        // A run that does not fork splits less finely: a larger share.
-        assert_eq!(queue_take(24, 8, 1, &Tuning::default()), 3);
-        let one = Tuning { max_batch_files: 1, ..Tuning::forked() };
-        assert_eq!(queue_take(48, 2, 2, &one), 2, "never more a slot than a batch may hold");
-    }
-
-    #[test]
-    fn entries_taken_for_free_slots_become_one_batch_a_slot() {
-        let taken = |secs: &[f64]| files(secs).into_iter().map(|f| Job::new(f.path, f.seconds)).collect::<Vec<_>>();
-        let mut q = Queue::with_jobs(Vec::new(), &[], &[0, 0], Tuning::forked());
-        q.add_for_slots(taken(&[3.0, 1.0, 2.0, 2.0, 1.0, 3.0]), 2);
-        let batches: Vec<Batch> = std::iter::from_fn(|| q.next_batch()).collect();
-        assert_eq!(batches.len(), 2, "one batch a free slot: {batches:?}");
-        assert_eq!(batches.iter().map(|b| b.jobs.len()).sum::<usize>(), 6);
-        assert!(batches.iter().all(|b| b.expected_seconds() == 6.0), "dealt longest first, evenly: {batches:?}");
-        // One free slot: one batch of all it took.
-        q.add_for_slots(taken(&[1.0, 2.0, 3.0]), 1);
-        assert_eq!(q.next_batch().map(|b| b.jobs.len()), Some(3));
-        // Too few to share out: one a slot, as the queue hands them out.
-        q.add_for_slots(taken(&[1.0, 2.0]), 2);
-        assert_eq!((q.next_batch().map(|b| b.jobs.len()), q.next_batch().map(|b| b.jobs.len())), (Some(1), Some(1)));
-        // A job of another group, or isolated, never shares a batch with them.
-        let mut jobs = taken(&[1.0, 1.0, 1.0, 5.0]);
-        jobs[3].group = Group::Isolated;
-        q.add_for_slots(jobs, 1);
-        let batches: Vec<Batch> = std::iter::from_fn(|| q.next_batch()).collect();
-        assert_eq!(batches.iter().map(|b| b.jobs.len()).collect::<Vec<_>>(), [3, 1], "{batches:?}");
-        assert_eq!(q.remaining_seconds(), 0.0);
     }
 
     #[test]
