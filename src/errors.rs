@@ -47,6 +47,8 @@ pub enum Error {
     Git(#[from] crate::history::impact::git::GitError),
     #[error(transparent)]
     Merge(Box<crate::report::merge::MergeError>),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::Error),
     #[error("failed to {what}")]
     Io {
         what: String,
@@ -85,6 +87,9 @@ impl Error {
                     exit::FAILED
                 }
             },
+            // A job that cannot join its build's queue, or a build never planned: never a pass.
+            Error::Queue(crate::queue::Error::Url { .. } | crate::queue::Error::OtherPlan { .. }) => exit::USAGE,
+            Error::Queue(_) => exit::FAILED,
             Error::Run(crate::run::Error::Fleet(crate::fleet::Error::NoHost(_))) => exit::NO_HOST,
             Error::Run(crate::run::Error::Fleet(crate::fleet::Error::UnsafeRemoteDir(_))) => exit::USAGE,
             Error::Io { .. } | Error::Sync(_) | Error::Run(_) => exit::FAILED,

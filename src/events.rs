@@ -130,6 +130,22 @@ impl FileReport {
     pub fn count(&self, status: ExampleStatus) -> usize {
         self.examples.iter().filter(|e| e.status == status).count()
     }
+
+    /// This piece of a split file and another as one report: all their examples (in file
+    /// order), their times added up, the first error.
+    pub fn join_piece(mut self, piece: FileReport) -> FileReport {
+        self.seconds += piece.seconds;
+        self.expected_seconds += piece.expected_seconds;
+        self.examples.extend(piece.examples);
+        self.examples.sort_by_key(|e| e.line.unwrap_or(u32::MAX));
+        if self.error.is_none() {
+            self.error = piece.error;
+        }
+        if !piece.output.trim().is_empty() {
+            self.output.push_str(&piece.output);
+        }
+        self
+    }
     pub fn flaky(&self) -> usize {
         self.examples.iter().filter(|e| e.is_flaky()).count()
     }

@@ -10,8 +10,8 @@
 //! - `commands` (one function per subcommand; the only layer holding both the engine and a
 //!   reporter), `errors` (the one exit-code mapping), above
 //! - `run` (the engine: `execute` gives every event to a callback), `fleet` (the hosts of one
-//!   run: connect, sync, leases, fork and preload servers, hooks), `report` (consumes events,
-//!   renders host checks), above
+//!   run: connect, sync, leases, fork and preload servers, hooks), `queue` (a CI build's shared
+//!   queue in Redis, a `run::Source`), `report` (consumes events, renders host checks), above
 //! - `schedule`, `sync`, `history`, `framework`, `project`, `events`, above
 //! - `ssh`, `inventory`, `signals` and the small helpers `decimal`, `error_chain` and `plural`.
 
@@ -27,6 +27,7 @@ pub mod history;
 pub mod inventory;
 pub mod plural;
 pub mod project;
+pub mod queue;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["main", "cli"],
     &["commands", "errors"],
-    &["fleet", "run", "report"],
+    &["fleet", "run", "queue", "report"],
     &["schedule", "sync", "history", "framework", "project", "events"],
     &["ssh", "inventory", "signals", "decimal", "error_chain", "plural"],
 ];

@@ -88,7 +88,7 @@ fn link_targets(text: &str) -> Vec<String> {
 #[test]
 fn the_configuration_reference_names_every_key_testbot_toml_takes() {
     let reference = read("docs/configuration.md");
-    let raw = read("src/inventory/raw.rs");
+    let raw = read("src/inventory/keys.rs");
     let mut missing = Vec::new();
     for (section, keys) in key_lists(&raw) {
         for key in keys {
@@ -98,10 +98,10 @@ fn the_configuration_reference_names_every_key_testbot_toml_takes() {
         }
     }
     assert!(!missing.is_empty() || reference.contains("`allow_many_slots`"), "the key lists were read");
-    assert!(missing.is_empty(), "keys of src/inventory/raw.rs missing from docs/configuration.md: {missing:?}");
+    assert!(missing.is_empty(), "keys of src/inventory/keys.rs missing from docs/configuration.md: {missing:?}");
 }
 
-/// The `const …_KEYS: &[&str] = &[…];` lists of src/inventory/raw.rs, by name.
+/// The `const …_KEYS: &[&str] = &[…];` lists of src/inventory/keys.rs, by name.
 fn key_lists(raw: &str) -> Vec<(String, Vec<String>)> {
     let mut lists = Vec::new();
     for (at, _) in raw.match_indices("_KEYS: &[&str] = &[") {
@@ -111,7 +111,7 @@ fn key_lists(raw: &str) -> Vec<(String, Vec<String>)> {
         let keys = body.split(',').map(|k| k.trim().trim_matches('"').to_string()).filter(|k| !k.is_empty()).collect();
         lists.push((raw[name_start..at].to_string(), keys));
     }
-    assert!(lists.len() >= 10, "src/inventory/raw.rs's key lists: found {}", lists.len());
+    assert!(lists.len() >= 10, "src/inventory/keys.rs's key lists: found {}", lists.len());
     lists
 }
 

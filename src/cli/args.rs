@@ -2,6 +2,7 @@
 
 use crate::report;
 use clap::{Args, Parser, Subcommand};
+pub use super::queue_args::QueueArgs;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,7 +41,8 @@ pub enum Command {
     Init(InitArgs),
     /// Run a shell command on every host (or every slot) in the project's copy there.
     Exec(ExecArgs),
-    /// Work with JSON reports: `testbot report merge A.json B.json …`.
+    /// Work with JSON reports: `testbot report merge A.json B.json …`, or a `--queue` build's
+    /// results: `testbot report --queue URL --build-id ID --wait`.
     Report(ReportArgs),
     /// Bring every SSH host's copy of the project up to date, and run nothing.
     Sync(SyncArgs),
@@ -113,7 +115,29 @@ pub struct ReportArgs {
     #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true)]
     pub chdir: Option<PathBuf>,
     #[command(subcommand)]
-    pub action: ReportCommand,
+    pub action: Option<ReportCommand>,
+    #[command(flatten)]
+    pub queue: QueueReportArgs,
+}
+
+/// `testbot report --queue URL --build-id ID`: the results of a `--queue` build as one run.
+#[derive(Debug, Args, Clone, Default)]
+pub struct QueueReportArgs {
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Wait until every file of the build has a result (or `--timeout` passed).
+    #[arg(long)]
+    pub wait: bool,
+    /// With `--wait`: give up waiting after this long (e.g. 600, 90s, 20m); the files still
+    /// without a result fail the report.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Write the build's JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Write one JUnit XML file for the whole build to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand, Clone)]
@@ -274,6 +298,8 @@ pub struct RunArgs {
     /// line's; default: `ci` when CI is set and testbot.toml has one, else `default`).
     #[arg(long, value_name = "NAME", env = "TESTBOT_PROFILE")]
     pub profile: Option<String>,
+    #[command(flatten)]
+    pub queue: QueueArgs,
     /// Do not sync: run on the copies the SSH hosts already hold (a host never synced is left out).
     #[arg(long)]
     pub no_sync: bool,

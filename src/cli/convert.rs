@@ -1,9 +1,10 @@
 //! The command line's arguments turned into the plain options `commands` takes.
 
-use super::args::{Annotations, ExecArgs, ProjectArgs, ReportArgs, ReportCommand, RunArgs};
+use super::args::{Annotations, ExecArgs, MergeArgs, ProjectArgs, RunArgs};
 use crate::commands;
 use crate::report::DisplayOptions;
 use crate::{project, run};
+use std::path::PathBuf;
 
 impl Annotations {
     /// `github_actions`: the value of GITHUB_ACTIONS.
@@ -38,8 +39,26 @@ impl From<ExecArgs> for commands::ExecOptions {
     }
 }
 
-impl From<ReportArgs> for commands::MergeOptions {
-    fn from(ReportArgs { chdir, action: ReportCommand::Merge(args) }: ReportArgs) -> commands::MergeOptions {
+impl From<super::args::QueueArgs> for commands::QueueOptions {
+    fn from(args: super::args::QueueArgs) -> commands::QueueOptions {
+        commands::QueueOptions { url: args.url, build_id: args.build_id, attempt: args.attempt, project: args.queue_project }
+    }
+}
+
+impl From<super::args::QueueReportArgs> for commands::QueueReportOptions {
+    fn from(args: super::args::QueueReportArgs) -> commands::QueueReportOptions {
+        commands::QueueReportOptions {
+            queue: args.queue.into(),
+            wait: args.wait,
+            timeout: args.timeout,
+            report_json: args.report_json,
+            junit: args.junit,
+        }
+    }
+}
+
+impl From<(Option<PathBuf>, MergeArgs)> for commands::MergeOptions {
+    fn from((chdir, args): (Option<PathBuf>, MergeArgs)) -> commands::MergeOptions {
         commands::MergeOptions {
             chdir,
             reports: args.reports,
@@ -95,6 +114,7 @@ impl From<RunArgs> for commands::RunOptions {
                 failure_output: args.failure_output.map(value_name),
                 success_output: args.success_output.map(value_name),
             },
+            queue: args.queue.into(),
             flaky_fails: args.flaky_fails,
             no_tests: args.no_tests,
             no_sync: args.no_sync,

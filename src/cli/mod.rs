@@ -4,6 +4,7 @@
 mod args;
 mod convert;
 mod man;
+mod queue_args;
 
 pub use args::*;
 
@@ -38,7 +39,10 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Some(Command::Hosts(args)) => commands::hosts(&args.project.into()),
         Some(Command::Init(args)) => commands::init(args.chdir, args.config, args.framework),
         Some(Command::Exec(args)) => commands::exec(args.into()),
-        Some(Command::Report(args)) => commands::merge(args.into()),
+        Some(Command::Report(args)) => match args.action {
+            Some(args::ReportCommand::Merge(merge)) => commands::merge((args.chdir, merge).into()),
+            None => commands::queue::report(args.chdir, args.queue.into()),
+        },
         Some(Command::Sync(args)) => commands::sync(&args.project.into(), args.verify),
         Some(Command::List(args)) => {
             let options = project::Options {

@@ -6,6 +6,7 @@ mod bundle;
 mod impact;
 pub mod hosts;
 pub mod init;
+pub mod queue;
 pub mod report;
 pub mod run;
 pub mod settings;
@@ -15,6 +16,7 @@ use crate::inventory::{Inventory, Invocation};
 use std::path::PathBuf;
 
 pub use hosts::{exec, hosts, sync, ExecOptions};
+pub use queue::{QueueOptions, QueueReportOptions};
 pub use report::{merge, MergeOptions};
 pub use run::{flaky, list, run, RunOptions};
 

@@ -20,6 +20,8 @@ pub struct RunOptions {
     pub policy: Policy,
     pub report_json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
+    /// `--queue`, `--build-id`: one CI job of a build that shares its files through Redis.
+    pub queue: super::QueueOptions,
     pub flaky_fails: bool,
     /// `--no-tests`: what a run of files that ran no example is.
     pub no_tests: crate::report::NoTests,
@@ -66,10 +68,10 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let changed = super::impact::changed(&mut project, &inventory, options.project.changed.as_deref())?;
     if changed.is_some() && project.files.is_empty() { return Ok(Outcome::new(exit::PASSED)); }
     options.display.documentation |= runner_args_for_the_run(&mut project);
-    // A `--partition` share only reads the histories (runtime and failures logs, flaky record): see `Policy::whole_suite`.
-    let whole_suite = options.policy.whole_suite();
+    let queue = queue_of(&options, &inventory)?;
+    let policy = Policy { knobs: settings::knobs()?, queued: queue.is_some(), ..options.policy.clone() };
+    let whole_suite = policy.whole_suite();
     check_outputs(&options, whole_suite)?;
-    let policy = Policy { knobs: settings::knobs()?, ..options.policy.clone() };
     let selected: Vec<String> = if whole_suite { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };
     let mut reporter = Reporter::new(ReportConfig {
         framework: project.framework,
@@ -93,8 +95,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let joined = runtime()?.block_on(async move {
         let signals = install_signals()?;
         let task = tokio::spawn(async move {
-            let mut emit = |event: RunEvent| reporter.record(event);
-            let ended = prepare_and_run(&project, &inventory, &policy, &signals, &mut emit).await;
+            let job = Job { project: &project, inventory: &inventory, policy: &policy };
+            let ended = run_job(&job, queue.as_ref(), &signals, &mut reporter).await;
             (ended, reporter)
         });
         Ok::<_, Error>(task.await)
@@ -113,6 +115,44 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     }
 }
 
+/// The build's queue this run is a job of (`--queue`), if any; never with `--partition`.
+fn queue_of(options: &RunOptions, inventory: &Inventory) -> Result<Option<crate::queue::Settings>, Error> {
+    let queue = options.queue.settings(&inventory.queue, false)?;
+    if queue.is_some() && options.policy.partition.is_some() {
+        return Err(Error::Usage("--queue and --partition both say which files this job runs: give one of them".into()));
+    }
+    Ok(queue)
+}
+
+/// What one run is asked to do.
+struct Job<'a> {
+    project: &'a Project,
+    inventory: &'a Inventory,
+    policy: &'a Policy,
+}
+
+/// The run, on its own or (`--queue`) as one job of a build: it joins the build's queue (the
+/// first job plans it), takes its files from there, stores each file's result, and gives back
+/// what it took and did not finish when it ends.
+async fn run_job(job: &Job<'_>, queue: Option<&crate::queue::Settings>, signals: &Signals, reporter: &mut Reporter) -> Result<Ended, Error> {
+    let Some(settings) = queue else {
+        let mut emit = |event: RunEvent| reporter.record(event);
+        return prepare_and_run(job, None, signals, &mut emit).await;
+    };
+    let (joined, pull) = super::queue::join(job.project, job.inventory, settings).await?;
+    let ended = {
+        let mut emit = |event: RunEvent| {
+            joined.see(&event);
+            reporter.record(event)
+        };
+        prepare_and_run(job, Some(Box::new(pull)), signals, &mut emit).await
+    };
+    let left = joined.leave().await;
+    let ended = ended?;
+    left?;
+    Ok(ended)
+}
+
 /// The runner's arguments as the run gives them: one seed for a random order, and the
 /// framework's own documentation format taken out (true: it was asked for; testbot shows its own).
 fn runner_args_for_the_run(project: &mut Project) -> bool {
@@ -120,23 +160,26 @@ fn runner_args_for_the_run(project: &mut Project) -> bool {
     project.framework.take_documentation_format(&mut project.runner.runner_args)
 }
 
-/// The hosts made ready (`fleet`), then the run on them (`run`). The support files and slot
-/// leases live until the run has ended.
+/// The hosts made ready (`fleet`), then the run on them (`run`), its files from `source` when
+/// it has one. The support files and slot leases live until the run has ended.
 async fn prepare_and_run(
-    project: &Project,
-    inventory: &Inventory,
-    policy: &Policy,
+    job: &Job<'_>,
+    source: Option<Box<dyn run::Source + '_>>,
     signals: &Signals,
     emit: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<Ended, Error> {
+    let Job { project, inventory, policy } = *job;
     let started = Instant::now();
     let Some(fleet) = fleet::prepare(project, inventory, signals, emit).await.map_err(run::Error::from)? else {
         return Ok(Ended::Interrupted);
     };
     let fleet::Fleet { hosts, keep, joining } = fleet;
-    let runner = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref())
-        .before_slot(inventory.hooks.before_slot.as_deref().filter(|_| !project.preload)).started(started).build(hosts, joining);
-    let ended = runner.execute(signals, emit).await;
+    let mut builder = run::RunBuilder::new(project, policy).after_run(inventory.hooks.after_run.as_deref())
+        .before_slot(inventory.hooks.before_slot.as_deref().filter(|_| !project.preload)).started(started);
+    if let Some(source) = source {
+        builder = builder.source(source);
+    }
+    let ended = builder.build(hosts, joining).execute(signals, emit).await;
     drop(keep);
     Ok(ended?)
 }

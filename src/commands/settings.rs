@@ -3,10 +3,12 @@
 //! environment (`USER`/`LOGNAME`, `SSH_AUTH_SOCK`), its cores and the flags the layers below act
 //! on, into `inventory::Invocation`. The layers take these values from there; none of them
 //! reads `std::env` or counts cores for these. (`GITHUB_ACTIONS` is read here too, for `cli`'s
-//! display options, and a run's test knobs `TESTBOT_TUNING` and `TESTBOT_FORK_START_TIMEOUT`,
-//! into `run::Knobs`; clap reads the `TESTBOT_*` variables that stand for flags.) Here too: the
-//! project root of a command started in a subfolder (`project_root`), and a run's options laid
-//! over testbot.toml's profiles (`run_profile`, which reads `CI`).
+//! display options, a run's test knobs `TESTBOT_TUNING` and `TESTBOT_FORK_START_TIMEOUT`,
+//! into `run::Knobs`, the CI's build id for `--queue` and how long a `--queue` job tries a lost
+//! Redis again, `TESTBOT_QUEUE_PATIENCE`; clap reads the `TESTBOT_*` variables
+//! that stand for flags.) Here too: the project root of a command started in a subfolder
+//! (`project_root`), and a run's options laid over testbot.toml's profiles (`run_profile`,
+//! which reads `CI`).
 
 use crate::errors::Error;
 use crate::inventory::{Inventory, Invocation, Profile};
@@ -39,6 +41,64 @@ fn knobs_from(tuning: Option<&str>, server_start: Option<&str>) -> Result<run::K
         .filter(|s| *s > 0.0 && s.is_finite())
         .map_or(run::SERVER_START_TIMEOUT, Duration::from_secs_f64);
     Ok(run::Knobs { tuning, server_start })
+}
+
+/// How long a `--queue` job tries a lost Redis again before it stops: `TESTBOT_QUEUE_PATIENCE`
+/// (`30s`, `2m`, `500ms`), else `queue::PATIENCE`.
+pub fn queue_patience() -> Result<Duration, Error> {
+    queue_patience_from(std::env::var("TESTBOT_QUEUE_PATIENCE").ok().as_deref())
+}
+
+fn queue_patience_from(value: Option<&str>) -> Result<Duration, Error> {
+    let Some(text) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(crate::queue::PATIENCE) };
+    humantime::parse_duration(text).map_err(|e| Error::Usage(format!("TESTBOT_QUEUE_PATIENCE=`{text}`: {e} (give a duration such as 30s or 2m)")))
+}
+
+/// The CI variables a build id defaults from, in the order they are tried, each a list of
+/// variables joined by `-` (all must be set).
+const BUILD_ID_VARIABLES: &[(&str, &[&str])] = &[
+    ("GitHub Actions", &["GITHUB_RUN_ID"]),
+    ("Buildkite", &["BUILDKITE_BUILD_ID"]),
+    ("GitLab CI", &["CI_PIPELINE_ID"]),
+    ("CircleCI", &["CIRCLE_WORKFLOW_ID"]),
+];
+
+/// `--build-id`, or the CI's own build id: what every job of one build shares (`--queue`).
+pub fn build_id(given: Option<String>) -> Result<String, Error> {
+    build_id_from(given, |name| std::env::var(name).ok())
+}
+
+fn build_id_from(given: Option<String>, var: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
+    if let Some(id) = given.filter(|id| !id.trim().is_empty()) {
+        return Ok(id);
+    }
+    for (_, names) in BUILD_ID_VARIABLES {
+        let values: Option<Vec<String>> = names.iter().map(|n| var(n).filter(|v| !v.trim().is_empty())).collect();
+        if let Some(values) = values {
+            return Ok(values.join("-"));
+        }
+    }
+    let known: Vec<String> = BUILD_ID_VARIABLES.iter().map(|(ci, names)| format!("{} ({ci})", names.join(" + "))).collect();
+    Err(Error::Usage(format!(
+        "--queue needs the build's id, the same in every job of the build: give --build-id ID (none of {} is set)",
+        known.join(", ")
+    )))
+}
+
+/// Which attempt of the build a job is (`--queue`; a retried CI job's is past 1): `--attempt`,
+/// else the CI's count (GitHub Actions `GITHUB_RUN_ATTEMPT`; Buildkite `BUILDKITE_RETRY_COUNT`,
+/// which counts a job's retries from 0), else 1.
+pub fn attempt(given: Option<u32>) -> u32 {
+    attempt_from(given, |name| std::env::var(name).ok())
+}
+
+fn attempt_from(given: Option<u32>, var: impl Fn(&str) -> Option<String>) -> u32 {
+    let number = |name: &str| var(name).and_then(|v| v.trim().parse::<u32>().ok());
+    given
+        .or_else(|| number("GITHUB_RUN_ATTEMPT"))
+        .or_else(|| number("BUILDKITE_RETRY_COUNT").map(|retries| retries.saturating_add(1)))
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// The environment and cores as this command finds them, with `--no-sync` (false for the
@@ -166,6 +226,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_queues_patience_is_30_s_unless_set_and_a_bad_one_is_a_usage_error() {
+        assert_eq!(queue_patience_from(None).unwrap(), Duration::from_secs(30));
+        assert_eq!(queue_patience_from(Some("")).unwrap(), Duration::from_secs(30));
+        assert_eq!(queue_patience_from(Some("2m")).unwrap(), Duration::from_secs(120));
+        assert_eq!(queue_patience_from(Some("500ms")).unwrap(), Duration::from_millis(500));
+        let error = queue_patience_from(Some("soon")).unwrap_err();
+        assert!(error.to_string().starts_with("TESTBOT_QUEUE_PATIENCE=`soon`: "), "{error}");
+        assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
+    }
+
+    #[test]
     fn a_runs_knobs_are_the_defaults_unless_set_and_a_bad_tuning_is_a_usage_error() {
         let knobs = knobs_from(None, None).unwrap();
         assert_eq!((knobs.tuning, knobs.server_start), (TuningOverrides::default(), run::SERVER_START_TIMEOUT));
@@ -178,6 +249,32 @@ mod tests {
         let error = knobs_from(Some("tail_share=lots"), None).unwrap_err();
         assert_eq!(crate::errors::render(&error), "error: TESTBOT_TUNING: `lots` is not a number");
         assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
+    }
+
+    #[test]
+    fn a_build_id_is_the_one_given_or_the_cis_and_without_either_a_usage_error() {
+        let env = |vars: &'static [(&'static str, &'static str)]| move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        assert_eq!(build_id_from(Some("b7".into()), env(&[("BUILDKITE_BUILD_ID", "bk")])).unwrap(), "b7");
+        // The attempt is not part of the id: a re-run is the same build's next attempt.
+        assert_eq!(build_id_from(None, env(&[("GITHUB_RUN_ID", "123"), ("GITHUB_RUN_ATTEMPT", "2")])).unwrap(), "123");
+        assert_eq!(build_id_from(None, env(&[("BUILDKITE_BUILD_ID", "0190-ab")])).unwrap(), "0190-ab");
+        assert_eq!(build_id_from(None, env(&[("CIRCLE_WORKFLOW_ID", "wf")])).unwrap(), "wf");
+        let error = build_id_from(Some(" ".into()), env(&[])).unwrap_err();
+        assert_eq!(error.exit_code(), crate::errors::exit::USAGE);
+        let words = crate::errors::render(&error);
+        assert!(words.contains("give --build-id ID") && words.contains("GITHUB_RUN_ID (GitHub Actions)"), "{words}");
+    }
+
+    #[test]
+    fn an_attempt_is_the_one_given_or_the_cis_count_and_else_the_first() {
+        let env = |vars: &'static [(&'static str, &'static str)]| move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        assert_eq!(attempt_from(Some(3), env(&[("GITHUB_RUN_ATTEMPT", "2")])), 3);
+        assert_eq!(attempt_from(None, env(&[("GITHUB_RUN_ATTEMPT", "2")])), 2);
+        assert_eq!(attempt_from(None, env(&[("BUILDKITE_RETRY_COUNT", "0")])), 1, "Buildkite counts retries from 0");
+        assert_eq!(attempt_from(None, env(&[("BUILDKITE_RETRY_COUNT", "2")])), 3);
+        assert_eq!(attempt_from(None, env(&[("GITHUB_RUN_ATTEMPT", "x")])), 1);
+        assert_eq!(attempt_from(Some(0), env(&[])), 1);
+        assert_eq!(attempt_from(None, env(&[])), 1);
     }
 
     #[test]

@@ -143,6 +143,34 @@ pub async fn finish(project: &Project, hosts: &[&PreparedHost], checks: bool, ea
     Some(report)
 }
 
+/// Results stored elsewhere, each `{"root": R, "resultset": …}` as a batch stores one (the
+/// jobs of a `--queue` build, each its batches' merge), merged here as a run's batches are,
+/// their paths under R mapped to the project's. None when there are none.
+pub async fn merge_stored(project: &Project, stored: &[String], checks: bool) -> Option<CoverageReport> {
+    if stored.is_empty() {
+        return None;
+    }
+    let root = std::fs::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
+    let merge = Merge::start(project, checks).await;
+    if let Err(report) = &merge.process {
+        return Some(report.clone());
+    }
+    let mut warnings = Vec::new();
+    let mut merged = 0;
+    for (n, line) in stored.iter().enumerate() {
+        let path = merge.results.join(format!("job-{n}.json"));
+        match mapped(line, &root).map(|resultset| std::fs::write(&path, resultset.to_string())) {
+            Ok(Ok(())) => merged += 1,
+            Ok(Err(err)) => warnings.push(format!("failed to write {}: {err}", path.display())),
+            Err(why) => warnings.push(format!("a job's coverage could not be read: {why}")),
+        }
+    }
+    let mut report = collate(merge).await;
+    report.batches = merged;
+    report.warnings = warnings;
+    Some(report)
+}
+
 /// Why a host's coverage results could not be read.
 #[derive(Debug, thiserror::Error)]
 enum ResultsError {

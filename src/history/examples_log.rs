@@ -43,16 +43,21 @@ pub fn merged(path: &Path, root: &Path, files: &[FileReport]) -> Option<String> 
     let mut log = load(path);
     let mut changed = false;
     for f in files {
-        let ids: Option<Vec<(String, f64)>> = f.examples.iter().map(|e| e.id.clone().map(|id| (id, e.seconds))).collect();
-        let (Some(examples), None) = (ids, &f.error) else { continue };
-        if examples.len() < 2 || f.seconds < 2.0 * MIN_PIECE_SECONDS {
-            continue;
-        }
-        // Reruns of failed examples add nothing new; only a report of every example counts.
-        if let Some(hash) = hash_file(&root.join(&f.path)) {
-            log.insert(f.path.clone(), Entry { hash, examples });
+        if let Some(entry) = entry_of(root, f) {
+            log.insert(f.path.clone(), entry);
             changed = true;
         }
     }
     changed.then(|| serde_json::to_string(&log).expect("the log serializes") + "\n")
+}
+
+/// The log's entry for a file's report, when it is worth one: long enough to be split one day,
+/// every example with an id, nothing broken, and the file (under `root`) there to hash.
+pub fn entry_of(root: &Path, f: &FileReport) -> Option<Entry> {
+    let examples: Vec<(String, f64)> = f.examples.iter().map(|e| e.id.clone().map(|id| (id, e.seconds))).collect::<Option<_>>()?;
+    if f.error.is_some() || examples.len() < 2 || f.seconds < 2.0 * MIN_PIECE_SECONDS {
+        return None;
+    }
+    // Reruns of failed examples add nothing new; only a report of every example counts.
+    Some(Entry { hash: hash_file(&root.join(&f.path))?, examples })
 }

@@ -6,7 +6,9 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::raw::{GROUP_KEYS, HOOKS_KEYS, IMPACT_KEYS, HOST_KEYS, LOCAL_KEYS, PROFILE_KEYS, PROJECT_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS};
+use super::keys::{
+    GROUP_KEYS, HOOKS_KEYS, HOST_KEYS, IMPACT_KEYS, LOCAL_KEYS, PROFILE_KEYS, PROJECT_KEYS, QUEUE_KEYS, SSH_KEYS, SYNC_KEYS, TOP_KEYS,
+};
 
 /// Why `testbot.toml` could not be loaded.
 ///
@@ -231,6 +233,11 @@ const TABLES: &[TableInfo] = &[
         keys: HOOKS_KEYS,
     },
     TableInfo {
+        place: "in [queue]",
+        subject: "`queue`",
+        keys: QUEUE_KEYS,
+    },
+    TableInfo {
         place: "in [impact]",
         subject: "`impact`",
         keys: IMPACT_KEYS,
@@ -250,6 +257,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("[ssh]", SSH_KEYS),
     ("[sync]", SYNC_KEYS),
     ("[hooks]", HOOKS_KEYS),
+    ("[queue]", QUEUE_KEYS),
     ("[impact]", IMPACT_KEYS),
     ("[profile.NAME]", PROFILE_KEYS),
 ];

@@ -14,6 +14,7 @@
 
 mod error;
 mod list_keys;
+mod keys;
 mod paths;
 mod raw;
 mod validate;
@@ -34,6 +35,7 @@ pub struct Inventory {
     pub ssh: Ssh,
     pub sync: SyncSettings,
     pub hooks: Hooks,
+    pub queue: QueueSettings,
     /// `[profile.NAME]` tables, sorted by name.
     pub profiles: Vec<(String, Profile)>,
     pub impact: Impact,
@@ -133,6 +135,16 @@ pub struct Hooks {
     pub before_slot: Option<String>,
     /// Once per host after the last batch.
     pub after_run: Option<String>,
+}
+
+/// `[queue]`: the Redis a CI build's jobs share their files through (`--queue` and
+/// `TESTBOT_QUEUE_URL` go first; used only where the build has an id, given or the CI's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueSettings {
+    pub url: Option<String>,
+    /// The project's name in the queue's keys (`--queue-project` goes first); `None`: the name
+    /// of the folder the job runs in.
+    pub project: Option<String>,
 }
 
 /// `[project]`: how the test suite is found and run.
@@ -276,6 +288,7 @@ impl Inventory {
             ssh: Ssh::default(),
             sync: SyncSettings::default(),
             hooks: Hooks::default(),
+            queue: QueueSettings::default(),
             profiles: Vec::new(),
             impact: Impact::default(),
             invocation: Invocation::default(),

@@ -24,36 +24,7 @@ pub(super) use super::list_keys::*;
 /// A leaf value with its byte span in the source.
 pub(super) type RawValue = Spanned<Value>;
 
-/// The keys each table accepts, in declaration order of the raw structs
-/// below (serde reports them in that order in its "unknown field" message,
-/// which `error::unknown_key` matches against these lists).
-pub(super) const TOP_KEYS: &[&str] = &["project", "local", "host", "ssh", "sync", "hooks", "profile", "impact"];
-pub(super) const PROJECT_KEYS: &[&str] = &["framework", "pattern", "command", "bundler", "env", "preload", "exclude", "fork", "isolate", "group", "quarantine", "quarantine_passes"];
-pub(super) const GROUP_KEYS: &[&str] = &["files"];
-pub(super) const LOCAL_KEYS: &[&str] = &["slots", "allow_many_slots"];
-pub(super) const HOST_KEYS: &[&str] = &["name", "address", "port", "user", "identity", "slots", "allow_many_slots"];
-pub(super) const SSH_KEYS: &[&str] = &[
-    "known_hosts",
-    "host_key_checking",
-    "config",
-    "server_alive_interval",
-    "server_alive_count_max",
-    "slot_leases",
-];
-pub(super) const SYNC_KEYS: &[&str] = &["remote_dir", "exclude", "include"];
-pub(super) const HOOKS_KEYS: &[&str] = &["before_run", "before_slot", "after_run"];
-pub(super) const IMPACT_KEYS: &[&str] = &["record", "ignore"];
-pub(super) const PROFILE_KEYS: &[&str] = &[
-    "retries",
-    "fail_fast",
-    "timeout",
-    "file_timeout",
-    "junit",
-    "report_json",
-    "status_level",
-    "final_status_level",
-    "failure_output", "success_output",
-];
+// The keys each table accepts are listed in `keys.rs`, in the order of the structs' fields.
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +35,7 @@ pub(super) struct RawConfig {
     pub ssh: Option<Section<RawSsh>>,
     pub sync: Option<Section<RawSync>>,
     pub hooks: Option<Section<RawHooks>>,
+    pub queue: Option<Section<RawQueue>>,
     /// `[profile.NAME]` tables, by name.
     pub profile: Option<std::collections::BTreeMap<String, Section<RawProfile>>>,
     pub impact: Option<Section<RawImpact>>,
@@ -137,6 +109,14 @@ pub(super) struct RawHooks {
     pub before_run: Option<RawValue>,
     pub before_slot: Option<RawValue>,
     pub after_run: Option<RawValue>,
+}
+
+/// `[queue]`: the CI build's shared queue (`--queue`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQueue {
+    pub url: Option<RawValue>,
+    pub project: Option<RawValue>,
 }
 
 /// `[impact]`: recording per-file impact maps, and what `--changed` ignores.
@@ -248,6 +228,10 @@ impl SectionKind for RawSync {
 
 impl SectionKind for RawHooks {
     const SUBJECT: &'static str = "`hooks`";
+}
+
+impl SectionKind for RawQueue {
+    const SUBJECT: &'static str = "`queue`";
 }
 
 impl SectionKind for RawImpact {

@@ -113,6 +113,10 @@ fn full_config_parses_to_expected_values() {
         before_slot = "bin/rails db:create db:schema:load"
         after_run = "rm -rf tmp/cache"
 
+        [queue]
+        url = "redis://redis:6379/0"
+        project = "shop"
+
         [impact]
         record = true
         ignore = ["docs/**"]
@@ -177,6 +181,7 @@ fn full_config_parses_to_expected_values() {
             before_slot: Some("bin/rails db:create db:schema:load".into()),
             after_run: Some("rm -rf tmp/cache".into()),
         },
+        queue: QueueSettings { url: Some("redis://redis:6379/0".into()), project: Some("shop".into()) },
         profiles: vec![
             (
                 "ci".into(),
@@ -661,6 +666,12 @@ fn quarantine_entries_name_one_example_each() {
 }
 
 #[test]
+fn a_misspelt_queue_key_is_named_with_the_one_meant() {
+    let message = err("[queue]\nprojekt = \"shop\"\n");
+    assert!(message.contains("unknown key `projekt` in [queue]; did you mean `project`?"), "{message}");
+}
+
+#[test]
 fn multi_line_spans_are_underlined_to_the_end_of_the_first_line() {
     let text = "[sync]\nexclude = [\n  \"log\",\n  1,\n]\n";
     assert_eq!(
@@ -699,7 +710,7 @@ fn unknown_keys_at_every_level() {
         at(
             1,
             2,
-            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `profile`, `impact`"
+            "unknown key `runner` at the top level; expected one of `project`, `local`, `host`, `ssh`, `sync`, `hooks`, `queue`, `profile`, `impact`"
         )
     );
     assert_eq!(
@@ -1299,7 +1310,7 @@ fn toml_syntax_errors_keep_their_position() {
 #[test]
 fn did_you_mean_only_suggests_close_keys() {
     use super::error::did_you_mean;
-    let keys = raw::HOST_KEYS;
+    let keys = keys::HOST_KEYS;
     assert_eq!(did_you_mean("slot", keys), Some("slots"));
     assert_eq!(did_you_mean("adress", keys), Some("address"));
     assert_eq!(did_you_mean("hostname", keys), None);

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawImpact, RawSsh, RawSync, Section};
-use super::{Hooks, HostKeyChecking, Impact, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, Slots, Ssh, SyncSettings};
+use super::raw::{RawConfig, RawGroup, RawHost, RawLocal, RawProject, RawHooks, RawImpact, RawQueue, RawSsh, RawSync, Section};
+use super::{Hooks, HostKeyChecking, Impact, HostSpec, Inventory, Invocation, LocalSettings, ProjectSettings, QueueSettings, Slots, Ssh, SyncSettings};
 
 const HOST_KEY_CHECKING: &[&str] = &["strict", "accept-new"];
 const DEFAULT_PORT: u16 = 22;
@@ -89,6 +89,7 @@ pub(super) fn validate(
         ssh: c.ssh(raw.ssh),
         sync: c.sync(raw.sync),
         hooks: c.hooks(raw.hooks),
+        queue: c.queue(raw.queue),
         profiles: c.profiles(raw.profile.unwrap_or_default()),
         impact: c.impact(raw.impact),
         invocation: Invocation::default(),
@@ -334,6 +335,13 @@ impl Checker<'_> {
             before_slot: raw.before_slot.and_then(|v| self.non_empty("before_slot", &v)),
             after_run: raw.after_run.and_then(|v| self.non_empty("after_run", &v)),
         }
+    }
+
+    fn queue(&mut self, raw: Option<Section<RawQueue>>) -> QueueSettings {
+        let Some(Section(raw)) = raw else {
+            return QueueSettings::default();
+        };
+        QueueSettings { url: raw.url.and_then(|v| self.non_empty("url", &v)), project: raw.project.and_then(|v| self.non_empty("project", &v)) }
     }
 
     fn impact(&mut self, raw: Option<Section<RawImpact>>) -> Impact {

@@ -223,6 +223,9 @@ impl Aggregator {
         unended.sort_by_key(|b| b.slot.id);
         self.agg.batches.extend(unended);
         self.agg.add_unfinished();
+        // A run that takes its files as it goes (one job of a `--queue` build) plans none up
+        // front: its total is the files it reported. (Every other run's files are its plan's.)
+        self.agg.total_files = self.agg.total_files.max(self.agg.files.len());
         // Paths are unique (pieces of a split file are one entry by now).
         self.agg.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         self.agg

@@ -150,6 +150,13 @@ impl Serialize for Results<'_> {
     }
 }
 
+/// One file's report as the JSON report writes it among its `files` (what a CI job of a
+/// `--queue` build stores for `testbot report --queue` to read back), its examples marked
+/// as `quarantine` holds them.
+pub fn file_json(f: &crate::events::FileReport, quarantine: &Quarantine) -> serde_json::Result<String> {
+    serde_json::to_string(&JsonFile::of(f, quarantine))
+}
+
 impl<'a> JsonFile<'a> {
     fn of(f: &'a crate::events::FileReport, quarantine: &'a Quarantine) -> JsonFile<'a> {
         JsonFile {

@@ -5,7 +5,7 @@ use super::{Aggregate, BatchError};
 use crate::events::{ExampleResult, ExampleStatus, FileError, FileReport, SlotInfo, Stop};
 use crate::framework::Framework;
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Deserialize)]
@@ -149,6 +149,59 @@ pub fn read_runs(paths: &[std::path::PathBuf]) -> Result<(Framework, Aggregate),
         reports.push((shown, report));
     }
     runs_as_one(reports)
+}
+
+/// The files of a `--queue` build as one run: each planned file's result as its job stored
+/// it (`results`: the entry and the file's JSON, as the JSON report writes it), a split file's
+/// pieces (`planned`: each file and its number of pieces) put back together as a run does; a
+/// planned file with no result, or a piece without one, is reported as not run, named in a
+/// warning (the build fails).
+pub fn queue_run(framework: &str, planned: &[(String, usize)], results: Vec<(String, String)>) -> Result<(Framework, Aggregate), MergeError> {
+    let mut agg = Aggregate { total_files: planned.len(), ..Default::default() };
+    let ids = HashMap::new();
+    let mut quarantined = Vec::new();
+    let mut by_file: BTreeMap<String, Vec<FileReport>> = BTreeMap::new();
+    for (entry, text) in results {
+        // A piece's entry is `path<TAB>ids` (queue::pieces): shown as `path[ids]`.
+        let entry = entry.split_once('\t').map_or(entry.clone(), |(path, ids)| format!("{path}[{ids}]"));
+        let shown = format!("the queue's result of `{entry}`");
+        let file: File = serde_json::from_str(&text).map_err(|e| MergeError::Parse { path: shown.clone(), reason: e.to_string() })?;
+        let report = file_report(file, &ids, &shown, &mut quarantined)?;
+        by_file.entry(report.path.clone()).or_default().push(report);
+    }
+    let mut missing = Vec::new();
+    for (path, pieces) in planned {
+        let reports = by_file.remove(path).unwrap_or_default();
+        match reports.len() {
+            n if n >= *pieces && n > 0 => agg.files.push(joined(reports)),
+            0 => {
+                let why = "no job of the build reported a result for it (a job still running, or one that died with no other job left to take its files)";
+                agg.files.push(FileReport::not_run(path.clone(), why.to_string()));
+                missing.push(path.clone());
+            }
+            n => {
+                let why = format!("{} of its {pieces} pieces have no result (a job still running, or one that died with no other job left to take them)", pieces - n);
+                agg.files.push(FileReport::not_run(path.clone(), why));
+                missing.push(path.clone());
+            }
+        }
+    }
+    agg.files.extend(by_file.into_values().map(joined));
+    if !missing.is_empty() {
+        let list: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        let more = if missing.len() > 10 { ", …" } else { "" };
+        agg.warnings.push(format!("{} file(s) of the build have no result: {}{more}", missing.len(), list.join(", ")));
+    }
+    agg.quarantine.extend(&quarantined);
+    agg.files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((Framework::from_name(framework).unwrap_or(Framework::RSpec), agg))
+}
+
+/// A file's pieces as one report (a file that was not split: its one report).
+fn joined(pieces: Vec<FileReport>) -> FileReport {
+    let mut pieces = pieces.into_iter();
+    let first = pieces.next().expect("a file with a result has one at least");
+    pieces.fold(first, FileReport::join_piece)
 }
 
 /// [`read_runs`] of reports already read, each with the name it is shown by.

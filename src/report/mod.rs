@@ -33,6 +33,7 @@ mod warning;
 mod words;
 
 pub use aggregate::{Aggregate, BatchError, BatchRecord};
+pub use json::file_json;
 pub use command_output::{print_completions, print_exec, print_hosts, print_init, print_list, print_note, print_sync};
 pub use flaky::print_flaky;
 pub use impact::{print_changed, print_changed_list};
@@ -227,12 +228,36 @@ pub fn merge_json_reports(
 ) -> Result<Totals, merge::MergeError> {
     let (framework, mut agg) = merge::read_runs(paths)?;
     agg.flaky_fails = flaky_fails;
+    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None, impact_map: None, flaky_log: None };
+    Ok(report_merged(framework, agg, files))
+}
+
+/// What `testbot report --queue` read of a build: the plan's framework and files, each file's
+/// result (its JSON), and the jobs' coverage merged (None: they stored none).
+pub struct QueueBuild<'a> {
+    pub framework: &'a str,
+    /// Each planned file and the number of its entries (pieces).
+    pub planned: &'a [(String, usize)],
+    pub results: Vec<(String, String)>,
+    pub coverage: Option<crate::events::CoverageReport>,
+}
+
+/// `testbot report --queue`: the results the jobs of a build stored (each file's JSON), as one
+/// run: one summary, one JSON report, one JUnit file. A planned file with no result fails it.
+pub fn report_queue_build(build: QueueBuild<'_>, report_json: Option<PathBuf>, junit: Option<PathBuf>) -> Result<Totals, merge::MergeError> {
+    let (framework, mut agg) = merge::queue_run(build.framework, build.planned, build.results)?;
+    agg.coverage = build.coverage;
+    let files = OutputFiles { report_json, junit, runtime_log: None, examples_log: None, failures_log: None, impact_map: None, flaky_log: None };
+    Ok(report_merged(framework, agg, files))
+}
+
+/// Runs read back as one: their warnings, then the summary and the files asked for.
+fn report_merged(framework: Framework, agg: Aggregate, files: OutputFiles) -> Totals {
     let options = DisplayOptions::default();
     let live = Display::new(options.live(), Screen::terminal());
     for warning in &agg.warnings {
         live.warn(warning);
     }
-    let files = OutputFiles { report_json, junit, runtime_log, examples_log: None, failures_log: None, impact_map: None, flaky_log: None };
     let reporter = Reporter { framework, files, aggregator: Aggregator::new(agg), live, summary: options.summary() };
-    Ok(reporter.finish())
+    reporter.finish()
 }

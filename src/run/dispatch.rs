@@ -6,6 +6,7 @@
 use super::hosts::{boot_waves, HostState};
 use super::plan::Workload;
 use super::settle::{not_run, RunPhase, Settle};
+use super::source::{Source, Taken, ASK_AGAIN};
 use super::task::{Launcher, Lost};
 use super::{Emit, Error, Msg, Policy, RunConfig};
 use crate::events::{ExampleStatus, RunEvent, Stop, Warning};
@@ -22,6 +23,10 @@ pub(super) struct Dispatcher<'a> {
     pub(super) hosts: Vec<HostState>,
     slots: Vec<Slot>,
     queue: Queue,
+    /// Work beyond the run's own plan (`--queue`), until it says there is no more.
+    source: Option<Box<dyn Source + 'a>>,
+    /// The source had nothing for now: ask it again then.
+    ask_again: Option<tokio::time::Instant>,
     pub(super) settle: Settle<'a>,
     /// What the batches send.
     rx: mpsc::UnboundedReceiver<Msg>,
@@ -60,6 +65,8 @@ impl<'a> Dispatcher<'a> {
             idle: (0..slots.len()).rev().collect(),
             slots,
             queue,
+            source: None,
+            ask_again: None,
             settle,
             rx,
             running: 0,
@@ -84,13 +91,20 @@ impl<'a> Dispatcher<'a> {
         let run_deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         loop {
             self.awaiting_hosts = !joining.is_empty();
+            self.refill().await?;
             self.start_batches(emit)?;
-            // Nothing runs, and nothing will: no work left, or no server nor host left to wait for.
-            let waiting = self.awaiting_hosts || !self.hosts.iter().all(|h| h.ready);
-            if self.running == 0 && (self.stopped.is_some() || self.queue.is_empty() || !waiting) {
+            // Nothing runs, and nothing will: no work left, no slot left, or no server nor host
+            // left to wait for (and no source to ask again).
+            let waits_for = |d: &Self| d.awaiting_hosts || d.hosts.iter().any(|h| !h.ready) || (d.source.is_some() && !d.idle.is_empty());
+            if self.running == 0 && (self.stopped.is_some() || !self.more_to_come() || !waits_for(&*self)) {
                 return Ok(());
             }
+            if self.running == 0 && self.queue.is_empty() && self.ask_again.is_none() {
+                // What the source gave did not start (each file past its bound): ask again soon.
+                self.ask_again = Some(tokio::time::Instant::now() + ASK_AGAIN / 10);
+            }
             self.start_merge().await;
+            let ask_again = self.ask_again;
             let stop = tokio::select! {
                 Some(msg) = self.rx.recv() => self.handle(msg, emit),
                 (h, booted) = servers.next_boot() => {
@@ -117,11 +131,48 @@ impl<'a> Dispatcher<'a> {
                 _ = tokio::time::sleep_until(run_deadline.unwrap_or_else(tokio::time::Instant::now)), if run_deadline.is_some() && self.stopped.is_none() => {
                     Some(Stop::Timeout { seconds: timeout.map_or(0.0, |t| t.as_secs_f64()) })
                 }
+                _ = tokio::time::sleep_until(ask_again.unwrap_or_else(tokio::time::Instant::now)), if ask_again.is_some() => {
+                    self.ask_again = None;
+                    None
+                }
             };
             if let Some(why) = stop {
                 self.halt(why, emit);
             }
         }
+    }
+
+    /// Work comes from `source` too (`--queue`): the run asks it whenever its queue is empty
+    /// and a slot is free.
+    pub(super) fn take_from(&mut self, source: Box<dyn Source + 'a>) {
+        self.source = Some(source);
+    }
+
+    /// Whether work is queued or may still come from the source.
+    fn more_to_come(&self) -> bool {
+        !self.queue.is_empty() || self.source.is_some()
+    }
+
+    /// Asks the source for as many files as there are free slots, when the queue is empty (and
+    /// the source did not just say "later").
+    async fn refill(&mut self) -> Result<(), Error> {
+        let now = tokio::time::Instant::now();
+        if self.stopped.is_some() || !self.queue.is_empty() || self.ask_again.is_some_and(|t| now < t) {
+            return Ok(());
+        }
+        let free = self.idle.iter().filter(|&&i| self.hosts[self.slots[i].host_index].ready).count();
+        let Some(source) = self.source.as_mut().filter(|_| free > 0) else { return Ok(()) };
+        match source.take(free).await.map_err(Error::Source)? {
+            Taken::Jobs(jobs) => {
+                for job in jobs {
+                    self.queue.add(job);
+                }
+                self.dispatch = true;
+            }
+            Taken::Later => self.ask_again = Some(now + ASK_AGAIN),
+            Taken::Done => self.source = None,
+        }
+        Ok(())
     }
 
     /// The project the run runs.
@@ -139,7 +190,7 @@ impl<'a> Dispatcher<'a> {
     /// helpers overlaps the last batches instead of following them.
     async fn start_merge(&mut self) {
         let booting = self.hosts.iter().map(|h| h.booting).sum::<usize>();
-        if self.merge_early && self.merge.is_none() && self.stopped.is_none() && self.queue.is_empty() && booting == 0 {
+        if self.merge_early && self.merge.is_none() && self.stopped.is_none() && !self.more_to_come() && booting == 0 {
             let checks = self.policy.whole_suite();
             self.merge = Some(crate::fleet::coverage::Merge::start(self.project(), checks).await);
         }
@@ -330,6 +381,7 @@ impl<'a> Dispatcher<'a> {
             self.stopped = Some(why);
             emit(RunEvent::Stopping(why));
             self.queue.drain();
+            self.source = None;
             self.launcher.stop_all();
         }
     }

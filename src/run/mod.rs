@@ -10,12 +10,14 @@ mod hosts;
 mod plan;
 mod runner;
 mod settle;
+mod source;
 mod task;
 
 pub use batch::{BatchEnd, BatchTracker, Blame, Captured, Ending, Requeue};
 pub use error::Error;
-pub use plan::{select, Selection};
+pub use plan::{load_history, local_examples, queue_jobs, select, select_from, Selection};
 pub use runner::{RunBuilder, Runner};
+pub use source::{Source, SourceError, Taken};
 
 use runner::RunConfig;
 
@@ -51,16 +53,19 @@ pub struct Policy {
     pub file_timeout: Option<Duration>,
     /// Knobs for tests and benchmarks, from the environment.
     pub knobs: Knobs,
+    /// The run is one CI job of a build that shares its files through a queue (`--queue`).
+    pub queued: bool,
     /// `--no-capture`: every line the runners print is sent on as it comes (`RunEvent::Output`).
     pub no_capture: bool,
 }
 
 impl Policy {
-    /// The whole suite, not one `--partition` share of it: only the whole suite writes the
+    /// The whole suite, not one `--partition` share of it nor one job of a `--queue` build:
+    /// only the whole suite writes the
     /// runtime history and the failures log (a share's times must not change the plan of the
     /// shares after it) and holds its merged coverage to the suite's minimum.
     pub fn whole_suite(&self) -> bool {
-        self.partition.is_none()
+        self.partition.is_none() && !self.queued
     }
 }
 

@@ -2,6 +2,7 @@
 //! from the runtime history, each file's time limit, and the jobs the queue starts from.
 
 use super::Policy;
+use crate::history::examples_log::Log as ExamplesLog;
 use crate::project::Project;
 use crate::schedule::{self, FileEstimate, Group, History, Job, Tuning};
 use std::collections::HashMap;
@@ -38,7 +39,12 @@ pub struct Selection {
 /// The one place a run's files are chosen, so that `testbot list --partition K/N` shows what a
 /// run of that share would run.
 pub fn select(project: &Project, partition: Option<(usize, usize)>) -> Selection {
-    let history = load_history(project);
+    select_from(project, load_history(project), partition)
+}
+
+/// [`select`] with `history` for the runtime history (a `--queue` job's: its local one with the
+/// project's history in Redis laid over it).
+pub fn select_from(project: &Project, history: History, partition: Option<(usize, usize)>) -> Selection {
     let sizes: Vec<(String, u64)> = project.files.iter().map(|f| (f.path.clone(), f.size)).collect();
     let estimates = schedule::estimate(&sizes, &history);
     match partition {
@@ -52,7 +58,8 @@ pub fn select(project: &Project, partition: Option<(usize, usize)>) -> Selection
     }
 }
 
-fn load_history(project: &Project) -> History {
+/// The project's local runtime history (`--runtime-log`, else parallel_tests' log).
+pub fn load_history(project: &Project) -> History {
     crate::history::load(&project.runtime_log, &project.parallel_tests_runtime_log())
 }
 
@@ -83,9 +90,17 @@ impl Workload {
         let defaults = if forking { Tuning::forked() } else { Tuning::default() };
         let tuning = policy.knobs.tuning.over(defaults);
         let ideal = expected_seconds / slots.max(1) as f64;
-        let jobs = jobs_of(project, &estimates, ideal, slots);
+        let jobs = jobs_of(project, &estimates, ideal, slots, &local_examples(project));
         let known = estimates.iter().map(|e| e.known).collect();
         Workload { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition }
+    }
+
+    /// The run plans none of its files: another source hands them to it as it goes (`--queue`).
+    pub(super) fn hand_over(&mut self) {
+        self.jobs.clear();
+        self.known.clear();
+        self.files = 0;
+        self.expected_seconds = 0.0;
     }
 
     /// The first job of each file: its path, for the files planned and those estimated by size.
@@ -99,10 +114,25 @@ impl Workload {
     }
 }
 
-/// Each file's jobs: one, or (a long file, RSpec, from the examples log) pieces of its examples
-/// that run on several slots; `ideal`: a slot's share of the suite in seconds.
-fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usize) -> Vec<Vec<Job>> {
-    let recorded = project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default();
+/// The jobs of a build's shared queue (`--queue`), what failed last first (the failures log),
+/// then longest first, as a run on `slots` slots plans them: a long file as pieces of its
+/// examples (each piece a unit of the build's queue), a part of a file as asked. `recorded`: the long files' examples (the examples log).
+pub fn queue_jobs(project: &Project, selection: &Selection, slots: usize, recorded: &ExamplesLog) -> Vec<Job> {
+    let expected_seconds = selection.estimates.iter().fold(0.0, |a, e| a + e.seconds);
+    let ideal = expected_seconds / slots.max(1) as f64;
+    let mut jobs: Vec<Job> = jobs_of(project, &selection.estimates, ideal, slots, recorded).into_iter().flatten().collect();
+    jobs.sort_by(|a, b| b.failed_last.cmp(&a.failed_last).then(b.expected_seconds.total_cmp(&a.expected_seconds)).then_with(|| a.path.cmp(&b.path)));
+    jobs
+}
+
+/// The project's local examples log (RSpec's long files' examples; empty without one).
+pub fn local_examples(project: &Project) -> ExamplesLog {
+    project.examples_log().as_deref().map(crate::history::examples_log::load).unwrap_or_default()
+}
+
+/// Each file's jobs: one, or (a long file, RSpec, from the examples log `recorded`) pieces of
+/// its examples that run on several slots; `ideal`: a slot's share of the suite in seconds.
+fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usize, recorded: &ExamplesLog) -> Vec<Vec<Job>> {
     let failed = crate::history::failures::failed_files(&crate::history::failures::path(&project.runtime_log, project.framework), &project.root);
     let only: HashMap<&str, &crate::project::Only> =
         project.files.iter().filter_map(|f| f.only.as_ref().map(|o| (f.path.as_str(), o))).collect();
@@ -120,7 +150,7 @@ fn jobs_of(project: &Project, estimates: &[FileEstimate], ideal: f64, slots: usi
                     job.lines = part.lines.clone();
                     vec![job]
                 }
-                (None, true) => match crate::history::examples_log::examples_of(&recorded, &project.root, &e.path) {
+                (None, true) => match crate::history::examples_log::examples_of(recorded, &project.root, &e.path) {
                     Some(examples) => schedule::split::pieces(&e.path, e.seconds, &examples, ideal, slots),
                     None => vec![Job::new(e.path.clone(), e.seconds)],
                 },

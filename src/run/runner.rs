@@ -5,6 +5,7 @@
 use super::dispatch::Dispatcher;
 use super::hosts::HostState;
 use super::plan::Workload;
+use super::source::Source;
 use super::{Emit, Ended, Error, Policy};
 use crate::events::{RunEvent, Stop, Warning};
 use crate::fleet::{build_slots, host_env, hooks, servers, Joining, PreparedHost, Slot};
@@ -28,11 +29,19 @@ pub(super) struct RunConfig<'a> {
 /// Sets up a run: `RunBuilder::new(project, policy).after_run(script).build(hosts).execute(…)`.
 pub struct RunBuilder<'a> {
     config: RunConfig<'a>,
+    source: Option<Box<dyn Source + 'a>>,
 }
 
 impl<'a> RunBuilder<'a> {
     pub fn new(project: &'a Project, policy: &'a Policy) -> RunBuilder<'a> {
-        RunBuilder { config: RunConfig { project, policy, after_run: None, before_slot: None, started: Instant::now() } }
+        RunBuilder { config: RunConfig { project, policy, after_run: None, before_slot: None, started: Instant::now() }, source: None }
+    }
+
+    /// The run plans nothing itself: its slots take their files from `source` (the build's
+    /// shared queue, `--queue`) until it has no more.
+    pub fn source(mut self, source: Box<dyn Source + 'a>) -> RunBuilder<'a> {
+        self.source = Some(source);
+        self
     }
 
     /// The `after_run` hook, run on every host still in the run once the batches are done.
@@ -57,7 +66,7 @@ impl<'a> RunBuilder<'a> {
     /// The run on hosts already prepared (connected, the project in place), and those that
     /// join it when they are (`joining`).
     pub fn build(self, hosts: Vec<PreparedHost>, joining: Joining<'a>) -> Runner<'a> {
-        Runner { config: self.config, hosts, joining }
+        Runner { config: self.config, hosts, joining, source: self.source }
     }
 }
 
@@ -65,6 +74,7 @@ impl<'a> RunBuilder<'a> {
 pub struct Runner<'a> {
     config: RunConfig<'a>,
     hosts: Vec<PreparedHost>,
+    source: Option<Box<dyn Source + 'a>>,
     joining: Joining<'a>,
 }
 
@@ -73,7 +83,7 @@ impl Runner<'_> {
     /// every event goes to `emit`. The first signal stops the run (running batches are
     /// killed, the summary printed), a second one stops waiting for them.
     pub async fn execute(self, signals: &Signals, emit: Emit<'_>) -> Result<Ended, Error> {
-        let Runner { config, hosts, mut joining } = self;
+        let Runner { config, hosts, mut joining, source } = self;
         let (mut slots, waves): (Vec<Slot>, Vec<usize>) = build_slots(config.project, &hosts).into_iter().unzip();
         for slot in &mut slots {
             slot.before_slot = config.before_slot.map(std::sync::Arc::from);
@@ -84,9 +94,15 @@ impl Runner<'_> {
         let names: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
         let host_states = HostState::all(hosts, &slots, &servers);
         let forking = !slots.is_empty() && slots.iter().all(|s| host_states[s.host_index].forks);
-        let workload = Workload::new(config.project, config.policy, slots.len(), forking);
+        let mut workload = Workload::new(config.project, config.policy, slots.len(), forking);
+        if source.is_some() {
+            workload.hand_over();
+        }
         emit(run_started(config.project, &workload, &slots));
         let mut d = Dispatcher::new(&config, host_states, slots, workload, waves);
+        if let Some(source) = source {
+            d.take_from(source);
+        }
         // A helper that does not load takes its host out, with its error said once.
         for (h, reason) in std::mem::take(&mut servers.left_out) {
             d.leave(h);

@@ -140,7 +140,7 @@ impl<'a> Settle<'a> {
                 *left -= 1;
                 let merged = match acc.take() {
                     None => report,
-                    Some(earlier) => merge_piece(earlier, report),
+                    Some(earlier) => earlier.join_piece(report),
                 };
                 if *left > 0 {
                     *acc = Some(merged);
@@ -231,22 +231,6 @@ impl<'a> Settle<'a> {
             emit(RunEvent::FileFinished(Box::new(report)));
         }
     }
-}
-
-/// Two pieces of a split file as one report: all their examples (in file order), their times
-/// added up, the first error.
-fn merge_piece(mut earlier: FileReport, piece: FileReport) -> FileReport {
-    earlier.seconds += piece.seconds;
-    earlier.expected_seconds += piece.expected_seconds;
-    earlier.examples.extend(piece.examples);
-    earlier.examples.sort_by_key(|e| e.line.unwrap_or(u32::MAX));
-    if earlier.error.is_none() {
-        earlier.error = piece.error;
-    }
-    if !piece.output.trim().is_empty() {
-        earlier.output.push_str(&piece.output);
-    }
-    earlier
 }
 
 /// A failed example in one line, for the try's line in the display: `adds: expected: 2`.

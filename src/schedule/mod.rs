@@ -1,9 +1,9 @@
 //! Pure scheduling: how long each file should take, and which files a free slot runs next.
 //!
 //! No I/O and no clocks here: the run layer feeds in file sizes and the runtime history and
-//! asks for batches. One shared queue, what failed in the last run first, then longest expected first; batches are large while much
-//! work remains (to amortise the runner's start-up) and shrink to single files at the tail
-//! so that slots finish together.
+//! asks for batches. One shared queue, what failed in the last run first, then longest
+//! expected first; batches are large while much work remains (to amortise the runner's
+//! start-up) and shrink to single files at the tail so that slots finish together.
 
 mod estimate;
 mod history;
@@ -313,6 +313,14 @@ impl Queue {
         self.pending.insert(at, job);
     }
 
+    /// A job from outside the run's own plan (a build's shared queue): into the queue in the
+    /// plan's order (what failed last first, then longest first).
+    pub fn add(&mut self, job: Job) {
+        self.remaining_seconds += job.expected_seconds;
+        let at = self.pending.iter().position(|p| longest_first(&job, p) == Ordering::Less).unwrap_or(self.pending.len());
+        self.pending.insert(at, job);
+    }
+
     /// How many jobs were put back so far.
     pub fn returned(&self) -> u64 {
         self.returned
@@ -433,6 +441,35 @@ mod tests {
     /// Boot waves of `slots` slots on one host booting `parallelism` at a time.
     fn waves(slots: usize, parallelism: usize) -> Vec<usize> {
         boot_order(&[(slots, parallelism)]).into_iter().map(|(_, _, w)| w).collect()
+    }
+
+    #[test]
+    fn an_empty_queue_takes_jobs_added_later_longest_first_and_counts_no_return() {
+        let mut q = Queue::with_jobs(Vec::new(), &[], &[0, 0], Tuning::default());
+        assert!(q.is_empty());
+        q.add(Job::new("spec/short_spec.rb", 1.0));
+        q.add(Job::new("spec/long_spec.rb", 5.0));
+        q.add(Job::new("spec/mid_spec.rb", 3.0));
+        assert_eq!((q.len(), q.returned()), (3, 0), "added, not put back");
+        assert_eq!(q.remaining_seconds(), 9.0);
+        let mut order = Vec::new();
+        while let Some(batch) = q.next_batch() {
+            order.extend(batch.jobs.into_iter().map(|j| j.path));
+        }
+        assert_eq!(order, ["spec/long_spec.rb", "spec/mid_spec.rb", "spec/short_spec.rb"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_job_added_that_failed_last_goes_ahead_of_longer_ones() {
+        let mut q = Queue::with_jobs(Vec::new(), &[], &[0], Tuning::default());
+        q.add(Job::new("spec/long_spec.rb", 5.0));
+        let mut failing = Job::new("spec/failing_spec.rb", 0.5);
+        failing.failed_last = true;
+        q.add(failing);
+        q.add(Job::new("spec/mid_spec.rb", 3.0));
+        let order: Vec<String> = std::iter::from_fn(|| q.next_batch()).flat_map(|b| b.jobs).map(|j| j.path).collect();
+        assert_eq!(order, ["spec/failing_spec.rb", "spec/long_spec.rb", "spec/mid_spec.rb"]);
     }
 
     #[test]

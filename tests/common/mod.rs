@@ -15,6 +15,7 @@ pub mod batches;
 pub mod frameworks;
 pub mod postgres;
 pub mod rails;
+pub mod redis;
 pub mod sshd;
 
 /// Every spec file of the rspec_basic fixture.

@@ -154,6 +154,9 @@ impl Live {
     /// A file's report: its line (when the level shows it), then the fail-fast line may follow.
     pub(super) fn file_finished(&mut self, report: &FileReport) {
         self.files_done += 1;
+        // A run that takes its files as it goes (a `--queue` job) planned none: its total is
+        // what it has so far.
+        self.files_total = self.files_total.max(self.files_done);
         self.expected_done += report.expected_seconds;
         self.seconds_done += report.seconds;
         if let Some(slot) = &report.slot {

@@ -1,0 +1,214 @@
+//! `--queue URL --build-id ID` (issue 29): the CI jobs of one build share one queue in a real
+//! `redis-server` (tests/common/redis.rs); every job is a separate testbot process in a
+//! checkout of its own, and `testbot report --queue` reads the build back as one run. What ran
+//! where comes from the runners' own record (tests/fixtures/rspec_queue: each spec file writes
+//! `started FILE JOB` and `finished FILE JOB` to QUEUE_RECORD).
+
+mod common;
+
+use common::redis::Redis;
+use common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const FILES: usize = 12;
+
+/// A checkout of the fixture for job `name`: `<scratch>/<name>/project` (every job's folder
+/// is named alike, as CI checkouts are: the project's name is part of the build's keys).
+fn checkout(p: &Project, name: &str) -> PathBuf {
+    let dir = p.outside(name).join("project");
+    copy_tree(&p.root, &dir);
+    dir
+}
+
+/// One job of build `build`: `-n 2`, its runners recording as job `name` to `record`.
+fn job(p: &Project, dir: &Path, redis: &Redis, build: &str, name: &str, record: &Path) -> Testbot {
+    p.testbot(["-n", "2", "--queue", &redis.url(), "--build-id", build])
+        .cwd(dir)
+        .env("QUEUE_JOB", name)
+        .env("QUEUE_RECORD", record)
+}
+
+/// `finished` lines of the record: file → the jobs it finished in.
+fn finished(record: &Path) -> BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(record).unwrap_or_default();
+    let mut ran: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        if let ["finished", file, job] = words[..] {
+            ran.entry(file.to_string()).or_default().push(job.to_string());
+        }
+    }
+    ran
+}
+
+/// Starts `job` as job1, which hangs in every file it takes, and waits until one started;
+/// the pids of job1's runners.
+fn start_doomed(job: Testbot, record: &Path) -> (Running, Vec<i32>) {
+    let running = job.env("QUEUE_SLOW_JOB", "job1").spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(record).unwrap_or_default();
+        let pids: Vec<i32> = text
+            .lines()
+            .filter_map(|l| match l.split(' ').collect::<Vec<_>>()[..] {
+                ["started", _, "job1", pid] => pid.parse().ok(),
+                _ => None,
+            })
+            .collect();
+        if !pids.is_empty() {
+            return (running, pids);
+        }
+        assert!(Instant::now() < deadline, "job1 started no file in 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// kill -9 of the job's testbot; its runners end with it (nothing is left running).
+fn kill_job(running: Running, runners: &[i32]) {
+    running.signal("KILL");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let alive = |pid: i32| unsafe { libc::kill(pid, 0) == 0 };
+    while runners.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let left: Vec<i32> = runners.iter().copied().filter(|&p| alive(p)).collect();
+    running.kill_group();
+    for &pid in &left {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let _ = running.finish(Duration::from_secs(30));
+    assert!(left.is_empty(), "runners {left:?} outlived their killed job");
+}
+
+/// `testbot report --queue … --wait` for `build`, run in `dir`, writing its JSON report.
+fn report(p: &Project, dir: &Path, redis: &Redis, build: &str) -> (Run, Report) {
+    let json = p.fresh_path("build", "json");
+    let args = ["report", "--queue", &redis.url(), "--build-id", build, "--wait", "--timeout", "60s"];
+    p.testbot(args).cwd(dir).report_to(&json).run_with_report()
+}
+
+#[test]
+fn jobs_of_one_build_run_every_file_once_and_report_as_one_run() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    let dirs: Vec<PathBuf> = (1..=3).map(|k| checkout(&p, &format!("job{k}"))).collect();
+    let single_json = p.fresh_path("single", "json");
+    let (single, single_report) = p.testbot(["-n", "2"]).report_to(&single_json).run_with_report();
+    single.assert_exit(1);
+
+    let record = p.outside("record.txt");
+    let mut running = Vec::new();
+    for (k, dir) in dirs.iter().enumerate() {
+        running.push(job(&p, dir, &redis, "build-1", &format!("job{}", k + 1), &record).spawn());
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let runs: Vec<Run> = running.into_iter().map(|r| r.finish(TESTBOT_TIMEOUT)).collect();
+    let dumps: String = runs.iter().map(Run::dump).collect();
+    let ran = finished(&record);
+    assert_eq!(ran.len(), FILES, "every file ran: {ran:?}\n{dumps}");
+    for (file, jobs) in &ran {
+        assert_eq!(jobs.len(), 1, "{file} ran once across the jobs, not in {jobs:?}\n{dumps}");
+    }
+    // Each job's verdict is what it ran: red on the job that ran the failing file only.
+    let f07 = &ran["f07_spec.rb"][0];
+    for (k, run) in runs.iter().enumerate() {
+        let expected = if *f07 == format!("job{}", k + 1) { 1 } else { 0 };
+        run.assert_exit(expected);
+    }
+
+    let (run, build) = report(&p, &dirs[0], &redis, "build-1");
+    run.assert_exit(1);
+    assert_eq!(build.totals(), single_report.totals(), "{}", run.dump());
+    assert_eq!(build.file_paths(), single_report.file_paths());
+}
+
+#[test]
+fn two_builds_on_one_redis_never_mix() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    let first = checkout(&p, "first");
+    let second = checkout(&p, "second");
+    let record_1 = p.outside("record-1.txt");
+    let record_2 = p.outside("record-2.txt");
+    job(&p, &first, &redis, "build-1", "one", &record_1).run().assert_exit(1);
+    // The same files in another build: all of them run again, none counts as done.
+    job(&p, &second, &redis, "build-2", "two", &record_2).run().assert_exit(1);
+    assert_eq!(finished(&record_1).len(), FILES);
+    assert_eq!(finished(&record_2).len(), FILES, "build-2 ran every file itself");
+    for build in ["build-1", "build-2"] {
+        let (run, report) = report(&p, &first, &redis, build);
+        run.assert_exit(1);
+        assert_eq!(report.totals().files, FILES as u64, "{}", run.dump());
+        assert_eq!(report.totals().failures, 1, "{}", run.dump());
+    }
+}
+
+#[test]
+fn a_job_with_other_files_than_the_plan_is_refused() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    let planned = checkout(&p, "planned");
+    let other = checkout(&p, "other");
+    std::fs::write(other.join("spec/extra_spec.rb"), "RSpec.describe('x') { it('y') { } }\n").unwrap();
+    let record = p.outside("record.txt");
+    job(&p, &planned, &redis, "b", "one", &record).run().assert_exit(1);
+    let run = job(&p, &other, &redis, "b", "two", &record).run();
+    run.assert_exit(2);
+    run.assert_output_contains("without 1 file that this job has (spec/extra_spec.rb)");
+    assert_eq!(finished(&record).len(), FILES, "the refused job ran nothing");
+    // No build id given and none from a CI: a usage error that says what to pass.
+    let ci = ["GITHUB_RUN_ID", "BUILDKITE_BUILD_ID", "CI_PIPELINE_ID", "CIRCLE_WORKFLOW_ID"];
+    if ci.iter().all(|v| std::env::var_os(v).is_none()) {
+        let run = p.testbot(["--queue", &redis.url()]).cwd(&other).run();
+        run.assert_exit(2);
+        run.assert_output_contains("--queue needs the build's id, the same in every job of the build: give --build-id ID");
+    }
+    let password = "s3cret-word";
+    let url = format!("redis://user:{password}@127.0.0.1:{}", redis.port);
+    let run = p.testbot(["-n", "2", "--queue", &url, "--build-id", "b"]).cwd(&other).run();
+    assert!(!run.combined().contains(password), "the password is never printed:\n{}", run.dump());
+    assert_ne!(run.code, Some(0), "{}", run.dump());
+}
+
+#[test]
+fn a_killed_jobs_files_run_on_the_others_and_the_report_is_complete() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    let dirs: Vec<PathBuf> = (1..=3).map(|k| checkout(&p, &format!("job{k}"))).collect();
+    let record = p.outside("record.txt");
+    // job1 hangs in every file it takes; it is killed (kill -9) once one started.
+    let (doomed, runners) = start_doomed(job(&p, &dirs[0], &redis, "b", "job1", &record), &record);
+    let others: Vec<Running> = (2..=3).map(|k| job(&p, &dirs[k - 1], &redis, "b", &format!("job{k}"), &record).spawn()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    kill_job(doomed, &runners);
+    let runs: Vec<Run> = others.into_iter().map(|r| r.finish(TESTBOT_TIMEOUT)).collect();
+    let dumps: String = runs.iter().map(Run::dump).collect();
+    let ran = finished(&record);
+    assert_eq!(ran.len(), FILES, "every file finished somewhere: {ran:?}\n{dumps}");
+    assert!(ran.values().flatten().all(|j| j != "job1"), "job1 finished nothing: {ran:?}");
+    let (run, build) = report(&p, &dirs[1], &redis, "b");
+    run.assert_exit(1);
+    assert_eq!(build.totals(), totals(FILES as u64, 24, 1, 0, 0), "{}", run.dump());
+}
+
+#[test]
+fn a_report_of_a_build_with_files_unfinished_names_them_and_fails() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    let dir = checkout(&p, "job1");
+    let record = p.outside("record.txt");
+    let (doomed, runners) = start_doomed(job(&p, &dir, &redis, "b", "job1", &record), &record);
+    kill_job(doomed, &runners);
+    let json = p.fresh_path("build", "json");
+    let run = p.testbot(["report", "--queue", &redis.url(), "--build-id", "b", "--wait", "--timeout", "2s"]).cwd(&dir).report_to(&json).run();
+    run.assert_exit(1);
+    run.assert_output_contains("12 file(s) of the build have no result: spec/f01_spec.rb");
+    let report = Report::read(&json, &run);
+    assert_eq!(report.totals().files, FILES as u64);
+    // A build no job of started is no pass either.
+    let run = p.testbot(["report", "--queue", &redis.url(), "--build-id", "never"]).cwd(&dir).run();
+    run.assert_exit(1);
+    run.assert_output_contains("build `never` has no plan");
+}
