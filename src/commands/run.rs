@@ -74,7 +74,8 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     options.display.documentation |= runner_args_for_the_run(&mut project);
     let queue = queue_of(&options, &inventory)?;
     let seeds = options.repeat.seeds(queue.is_some())?;
-    let policy = Policy { knobs: settings::knobs()?, queued: queue.is_some(), ..options.policy.clone() };
+    let quarantine = crate::history::quarantine::Quarantine::new(&inventory.project.quarantine, inventory.project.quarantine_passes);
+    let policy = Policy { knobs: settings::knobs()?, queued: queue.is_some(), quarantine, ..options.policy.clone() };
     let whole_suite = policy.whole_suite();
     check_outputs(&options, whole_suite)?;
     let selected: Vec<String> = if whole_suite { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };

@@ -22,7 +22,6 @@ mod junit;
 mod live;
 pub mod merge;
 mod outputs;
-mod quarantine;
 mod repeat;
 mod status_level;
 mod style;
@@ -46,6 +45,7 @@ pub use repeat::{print_repeat_summary, print_repetition, print_shuffle, Failed, 
 use crate::events::{RunEvent, Warning};
 use crate::framework::Framework;
 use aggregate::Aggregator;
+use crate::history::quarantine;
 use live::{Display, LiveOptions, Screen};
 use outputs::OutputFiles;
 use std::path::PathBuf;

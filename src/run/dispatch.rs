@@ -302,8 +302,10 @@ impl<'a> Dispatcher<'a> {
                 self.dispatch |= self.queue.returned() != returned;
             }
             event => {
-                if self.policy.retries == 0 && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
-                    // Without retries a failure is final as it happens: stop promptly.
+                let live = self.policy.retries == 0 && self.policy.quarantine.is_empty();
+                if live && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
+                    // Without retries (and no quarantine to excuse it) a failure is final as it
+                    // happens: stop promptly.
                     self.failures_seen += 1;
                 }
                 emit(event);

@@ -60,6 +60,8 @@ pub struct Policy {
     /// `--shuffle-batches`: the seed the run's files are dealt into batches from
     /// (`schedule::Queue::shuffled`); None: the plan's own order.
     pub shuffle: Option<u64>,
+    /// `[project] quarantine`: a quarantined example's failure does not count for `--fail-fast`.
+    pub quarantine: crate::history::quarantine::Quarantine,
 }
 
 impl Policy {
