@@ -5,6 +5,7 @@ mod args;
 mod convert;
 mod man;
 mod queue_args;
+mod repeat_args;
 
 pub use args::*;
 

@@ -8,6 +8,7 @@
 mod estimate;
 mod history;
 pub mod partition;
+pub mod shuffle;
 pub mod split;
 mod tuning;
 
