@@ -52,7 +52,8 @@ fn a_killed_testbot_takes_its_local_runners_and_under_a_lifeline_all_they_starte
             testbot = testbot.env("TESTBOT_NO_FORK", "1");
         }
         let running = testbot.spawn();
-        assert!(wait_until(Duration::from_secs(60), || p.path("tmp/runner.pid").exists()), "the runner never started (fresh: {fresh})");
+        let started = wait_until(Duration::from_secs(60), || p.path("tmp/runner.pid").exists());
+        assert!(started, "the runner never started (fresh: {fresh})");
         let (runner, sleeper) = (recorded(&p, "runner.pid"), recorded(&p, "sleeper.pid"));
         assert!(pid_alive(runner) && pid_alive(sleeper));
         running.signal("KILL");
@@ -63,7 +64,7 @@ fn a_killed_testbot_takes_its_local_runners_and_under_a_lifeline_all_they_starte
         let sleeper_gone = !sleeper_must_go || gone(sleeper);
         clean_up(&[runner, sleeper]);
         assert!(runner_gone, "runner {runner} outlived a SIGKILLed testbot (fresh: {fresh}, lifeline: {LIFELINE})");
-        assert!(sleeper_gone, "{sleeper}, started by the runner, outlived a SIGKILLed testbot (fresh: {fresh}, lifeline: {LIFELINE})");
+        assert!(sleeper_gone, "{sleeper}, the runner's child, outlived a killed testbot (fresh: {fresh}, lifeline: {LIFELINE})");
         let _ = running.finish(Duration::from_secs(10));
     }
 }
