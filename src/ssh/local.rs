@@ -1,8 +1,9 @@
 //! Commands on this machine, each in its own process group so that a kill reaches its children.
 
+use super::lifeline::Lifeline;
 use super::{ExitInfo, Host, HostCommand, HostError, Output, Process};
 use futures::future::BoxFuture;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -32,7 +33,8 @@ impl Host for LocalHost {
     fn spawn(&self, command: HostCommand) -> BoxFuture<'_, Result<Process, HostError>> {
         Box::pin(async move {
             let spawn_error = |source| HostError::Spawn { host: self.name.clone(), program: command.argv[0].clone(), source };
-            let (mut cmd, events) = build(&command).map_err(spawn_error)?;
+            let lifeline = Lifeline::start().map_err(spawn_error)?;
+            let (mut cmd, events) = build(&command, &lifeline).map_err(spawn_error)?;
             let mut child = cmd.spawn().map_err(spawn_error)?;
             let event_read = match events {
                 // The parent's copy of the write end goes, so the channel ends with the child.
@@ -52,15 +54,21 @@ impl Host for LocalHost {
             let (out_tx, out_rx) = mpsc::channel(64);
             let (exit_tx, exit_rx) = oneshot::channel();
             let (kill_tx, kill_rx) = oneshot::channel::<()>();
-            tokio::spawn(watch(child, event_read, out_tx, kill_rx, exit_tx));
+            tokio::spawn(watch(Group { child, lifeline }, event_read, out_tx, kill_rx, exit_tx));
             Ok(Process::new(out_rx, exit_rx, kill_tx))
         })
     }
 }
 
-/// The command in a process group of its own, with its event channel (the pipe's two ends)
-/// when it asked for one. An empty `cwd` is this process's own directory.
-fn build(command: &HostCommand) -> std::io::Result<(tokio::process::Command, Option<(OwnedFd, OwnedFd)>)> {
+/// A command's process and what ends its process group with testbot.
+struct Group {
+    child: tokio::process::Child,
+    lifeline: Lifeline,
+}
+
+/// The command in a process group of its own (held by `lifeline`), with its event channel (the
+/// pipe's two ends) when it asked for one. An empty `cwd` is this process's own directory.
+fn build(command: &HostCommand, lifeline: &Lifeline) -> std::io::Result<(tokio::process::Command, Option<(OwnedFd, OwnedFd)>)> {
     let mut cmd = tokio::process::Command::new(&command.argv[0]);
     cmd.args(&command.argv[1..])
         .envs(command.env.iter().map(|(k, v)| (k, v)))
@@ -68,7 +76,6 @@ fn build(command: &HostCommand) -> std::io::Result<(tokio::process::Command, Opt
         .stdout(Stdio::piped())
         // With an event channel stderr joins stdout in the child (below): no pipe of its own.
         .stderr(if command.events { Stdio::null() } else { Stdio::piped() })
-        .process_group(0)
         .kill_on_drop(true);
     if !command.cwd.as_os_str().is_empty() {
         cmd.current_dir(&command.cwd);
@@ -81,13 +88,11 @@ fn build(command: &HostCommand) -> std::io::Result<(tokio::process::Command, Opt
         None
     };
     let event_write = events.as_ref().map(|(_, w)| w.as_raw_fd());
-    // Every way out of testbot kills the group, except testbot being killed itself:
-    // then the kernel ends the runner. (It is sent when the spawning thread exits; a
-    // runtime worker thread lives as long as the run.)
-    // SAFETY: prctl and dup2 are async-signal-safe and touch nothing of the parent's.
+    // Every way out of testbot kills the group, testbot being killed itself too (lifeline.rs).
+    lifeline.hold(&mut cmd);
+    // SAFETY: dup2 is async-signal-safe and touches nothing of the parent's.
     unsafe {
         cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
             if let Some(fd) = event_write {
                 // stderr joins stdout; dup2 clears close-on-exec on the new descriptor.
                 if libc::dup2(1, 2) < 0 || libc::dup2(fd, super::EVENT_FD) < 0 {
@@ -103,13 +108,14 @@ fn build(command: &HostCommand) -> std::io::Result<(tokio::process::Command, Opt
 /// Forwards the child's output until its pipes close and it has exited, kills its group on
 /// request (or when the `Process` is dropped), and reports how it ended.
 async fn watch(
-    mut child: tokio::process::Child,
+    group: Group,
     event_read: Option<tokio::net::unix::pipe::Receiver>,
     out_tx: mpsc::Sender<Output>,
     mut kill_rx: oneshot::Receiver<()>,
     exit_tx: oneshot::Sender<ExitInfo>,
 ) {
-    let pgid = child.id().map(|id| id as i32);
+    let Group { mut child, lifeline } = group;
+    let pgid = lifeline.group(&child);
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take();
     let readers = async {
@@ -141,6 +147,7 @@ async fn watch(
             }
         }
     }
+    lifeline.end().await;
     let info = match status {
         Some(Ok(s)) => ExitInfo { code: s.code(), signal: s.signal() },
         _ => ExitInfo { code: None, signal: None },
@@ -148,20 +155,16 @@ async fn watch(
     let _ = exit_tx.send(info);
 }
 
-/// A pipe for the event channel, both ends close-on-exec (the child gets its own copy of the
-/// write end as descriptor 3), the read end non-blocking for tokio.
+/// A pipe for the event channel, both ends close-on-exec (`std::io::pipe`: `pipe2` on Linux,
+/// `pipe` and `fcntl` elsewhere; the child gets its own copy of the write end as descriptor 3),
+/// the read end non-blocking for tokio.
 fn event_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into `fds`, which we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nothing else.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = std::io::pipe()?;
+    let (read, write) = (OwnedFd::from(read), OwnedFd::from(write));
     // SAFETY: fcntl on a descriptor we own.
     unsafe {
-        let flags = libc::fcntl(fds[0], libc::F_GETFL);
-        libc::fcntl(fds[0], libc::F_SETFL, flags | libc::O_NONBLOCK);
+        let flags = libc::fcntl(read.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(read.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
     }
     Ok((read, write))
 }

@@ -10,6 +10,7 @@ pub mod config;
 mod connect;
 mod error;
 mod known_hosts;
+mod lifeline;
 mod local;
 mod pool;
 mod process;

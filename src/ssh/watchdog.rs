@@ -68,12 +68,15 @@ mod tests {
         out
     }
     use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
 
-    /// Starts `watched(command, len)` as sshd would: `sh -c` as the leader of a new session.
+    /// Starts `watched(command, len)` as sshd would: `sh -c` leading a process group of its own
+    /// (sshd makes it a session's leader: the same for the group kill, and `setsid(1)` is Linux's).
     fn start(command: &str, len: usize) -> std::process::Child {
-        Command::new("setsid")
-            .args(["sh", "-c", &watched(command, false, 0, len)])
+        Command::new("sh")
+            .args(["-c", &watched(command, false, 0, len)])
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -82,11 +85,20 @@ mod tests {
     }
 
     /// Running (a zombie has been killed; its reaping is init's business).
+    #[cfg(target_os = "linux")]
     fn alive(pid: u32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
             Err(_) => false,
         }
+    }
+
+    /// No /proc (macOS): `ps` says the state, nothing for a process that is gone.
+    #[cfg(not(target_os = "linux"))]
+    fn alive(pid: u32) -> bool {
+        let out = Command::new("ps").args(["-o", "stat=", "-p", &pid.to_string()]).output().unwrap();
+        let state = String::from_utf8_lossy(&out.stdout);
+        !state.trim().is_empty() && !state.trim_start().starts_with('Z')
     }
 
     #[test]
@@ -110,8 +122,9 @@ mod tests {
         for input in ["", "in"] {
             let script = watched("printf '%s|%s|' \"$SECRET\" \"$LANG\"; cat; ps -o args= -p $$", false, env.len(), input.len());
             assert!(!script.contains("s3cr3t"));
-            let mut child = Command::new("setsid")
-                .args(["sh", "-c", &script])
+            let mut child = Command::new("sh")
+                .args(["-c", &script])
+                .process_group(0)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
