@@ -38,6 +38,8 @@ pub struct Options {
     pub changed: Option<String>,
     /// `--record-impact`, with `[impact] record`.
     pub record_impact: bool,
+    /// `--in-order`: the files in the order of `paths`, not sorted.
+    pub in_order: bool,
 }
 
 /// Why the project cannot be run as asked.
@@ -118,7 +120,10 @@ impl Project {
         };
         let files = select(root, &paths, &pattern, &folder_pattern)?;
         let excluded: Vec<&String> = inventory.project.exclude.iter().chain(&args.exclude).collect();
-        let files = exclude(files, &excluded)?;
+        let mut files = exclude(files, &excluded)?;
+        if args.in_order {
+            in_given_order(&mut files, &paths);
+        }
         if let (false, Some(f)) = (framework.runs_parts_of_files(), files.iter().find(|f| f.only.is_some())) {
             return Err(Error::Usage(format!(
                 "`{}` with lines or example ids: that selects examples in RSpec only\n  hint: for {}, name the test after `--` (minitest and Test::Unit: `-- -n NAME`; Cucumber: `features/a.feature:12` runs with `--` as cucumber's own argument)",
@@ -270,6 +275,14 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
         return Err(Error::EmptySelection { what, root: root.to_path_buf() });
     }
     Ok(found)
+}
+
+/// `--in-order`: the files in the order of the PATHs that name them (a folder's files, sorted,
+/// where the folder stands).
+fn in_given_order(files: &mut [SpecFile], paths: &[String]) {
+    let bases: Vec<&str> = paths.iter().map(|p| selection::file_of(p).trim_start_matches("./").trim_end_matches('/')).collect();
+    let at = |path: &str| bases.iter().position(|b| path == *b || path.strip_prefix(b).is_some_and(|rest| rest.starts_with('/')));
+    files.sort_by_key(|f| at(&f.path).unwrap_or(usize::MAX));
 }
 
 fn glob(pattern: &str) -> Result<GlobMatcher, Error> {

@@ -2,6 +2,7 @@
 
 use crate::report;
 use clap::{Args, Parser, Subcommand};
+pub use super::bisect_args::BisectArgs;
 pub use super::queue_args::QueueArgs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +53,10 @@ pub enum Command {
     /// List the examples that passed only on a retry, across runs (tmp/testbot-flaky-<framework>.json),
     /// worst first: how many runs each was flaky in, first and last seen.
     Flaky(FlakyArgs),
+    /// Find the files, then the example, that ran before a failing example in its batch and
+    /// make it fail (an order-dependent failure), from a run's JSON report: `testbot bisect
+    /// --from tmp/run.json [FAILURE]`; docs/bisect.md.
+    Bisect(BisectArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) to stdout,
     /// e.g. `testbot completions bash > ~/.local/share/bash-completion/completions/testbot`.
     Completions(CompletionsArgs),
@@ -355,6 +360,10 @@ pub struct RunArgs {
     /// history or size) if more.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub slow_timeout: Duration,
+    /// Run the PATHs in one batch, in the order given, in one process on this machine's first
+    /// slot (no SSH hosts): how `testbot bisect` replays a batch and reproduces what it found.
+    #[arg(long)]
+    pub in_order: bool,
     /// The summary gives, for each batch with a failure, the command that runs its files again
     /// in one process, in the same order, with the same random seed.
     #[arg(long)]
@@ -446,7 +455,7 @@ pub enum NoTests {
 /// `--framework NAME`: any word is taken (the project says which it does not support, and takes
 /// `test_unit` and other spellings), but the frameworks' names are offered to shell completion.
 #[derive(Clone, Debug)]
-struct FrameworkName;
+pub(super) struct FrameworkName;
 
 impl clap::builder::TypedValueParser for FrameworkName {
     type Value = String;

@@ -89,6 +89,7 @@ impl From<RunArgs> for commands::RunOptions {
                 isolate: args.isolate,
                 changed: args.changed,
                 record_impact: args.record_impact,
+                in_order: args.in_order,
             },
             // Retries, fail-fast, the timeouts and the reports: `given` laid over testbot.toml's
             // profiles (`commands::settings::run_profile`) when the run starts.
@@ -97,6 +98,7 @@ impl From<RunArgs> for commands::RunOptions {
                 // The environment's test knobs: `commands::settings::knobs` when the run starts.
                 knobs: run::Knobs::default(),
                 no_capture: args.no_capture,
+                in_order: args.in_order,
                 ..run::Policy::default()
             },
             report_json: None,

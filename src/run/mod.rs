@@ -57,6 +57,8 @@ pub struct Policy {
     pub queued: bool,
     /// `--no-capture`: every line the runners print is sent on as it comes (`RunEvent::Output`).
     pub no_capture: bool,
+    /// `--in-order`: the files run as one batch in the order given (`project`'s), none split.
+    pub in_order: bool,
 }
 
 impl Policy {
