@@ -379,6 +379,16 @@ fn group(files: &[SpecFile], isolated: &[&String], groups: &[Vec<String>]) -> Re
 mod tests {
     use super::*;
 
+    #[test]
+    fn in_order_keeps_the_order_of_the_paths_with_a_folders_files_where_it_stands() {
+        let dir = tree(&["spec/a_spec.rb", "spec/b_spec.rb", "spec/m/x_spec.rb", "spec/m/y_spec.rb", "spec/z_spec.rb"]);
+        let given: Vec<String> = ["spec/z_spec.rb", "spec/m/", "./spec/b_spec.rb[1:2]", "spec/a_spec.rb:3"].map(String::from).to_vec();
+        let mut found = select(dir.path(), &given, "spec/**/*_spec.rb", "*_spec.rb").unwrap();
+        in_given_order(&mut found, &given);
+        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["spec/z_spec.rb", "spec/m/x_spec.rb", "spec/m/y_spec.rb", "spec/b_spec.rb", "spec/a_spec.rb"]);
+    }
+
     fn tree(files: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         for f in files {
