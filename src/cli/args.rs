@@ -3,6 +3,8 @@
 use crate::report;
 use clap::{Args, Parser, Subcommand};
 pub use super::bisect_args::BisectArgs;
+use super::project_args::FrameworkName;
+pub use super::project_args::ProjectArgs;
 pub use super::queue_args::QueueArgs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -186,20 +188,6 @@ pub struct ExecArgs {
     /// The command, after `--`; its words are joined with spaces for `sh -c`, as ssh does.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-/// Where the project is and how to read its inventory: every command takes these.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ProjectArgs {
-    /// Change to DIR before doing anything.
-    #[arg(short = 'C', long = "chdir", value_name = "DIR")]
-    pub chdir: Option<PathBuf>,
-    /// The inventory file (default: ./testbot.toml when present).
-    #[arg(short, long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// An OpenSSH client config for host aliases (default: [ssh] config, else ~/.ssh/config).
-    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -450,23 +438,6 @@ pub enum NoTests {
     Warn,
     /// Fails: exit 4, "no tests to run" (the default of a run).
     Fail,
-}
-
-/// `--framework NAME`: any word is taken (the project says which it does not support, and takes
-/// `test_unit` and other spellings), but the frameworks' names are offered to shell completion.
-#[derive(Clone, Debug)]
-pub(super) struct FrameworkName;
-
-impl clap::builder::TypedValueParser for FrameworkName {
-    type Value = String;
-
-    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &std::ffi::OsStr) -> Result<String, clap::Error> {
-        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(crate::framework::Framework::names().into_iter().map(clap::builder::PossibleValue::new)))
-    }
 }
 
 /// `90`, `90s`, `1.5m`, `2h`, `1m30s`: a duration in seconds unless it says otherwise. One

@@ -1,6 +1,6 @@
 //! `testbot bisect`'s command line, and the options it becomes.
 
-use super::args::{FrameworkName, ProjectArgs};
+use super::project_args::{FrameworkName, ProjectArgs};
 use crate::{commands, project};
 use clap::Args;
 use std::path::PathBuf;

@@ -5,6 +5,7 @@ mod args;
 mod bisect_args;
 mod convert;
 mod man;
+mod project_args;
 mod queue_args;
 
 pub use args::*;

@@ -52,14 +52,19 @@ impl RunOptions {
         self.display.success_output = resolved.success_output;
         Ok(self)
     }
+
+    /// `--in-order` (`in_order_here`): this machine's first slot only.
+    fn placed(mut self, inventory: &mut Inventory) -> RunOptions {
+        if self.policy.in_order {
+            in_order_here(inventory, &mut self.project);
+        }
+        self
+    }
 }
 
 pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     let (root, mut inventory, below) = setup_below(&options.location, settings::invocation(options.no_sync))?;
-    let mut options = options.with_profile(&inventory)?;
-    if options.policy.in_order {
-        in_order_here(&mut inventory, &mut options.project);
-    }
+    let mut options = options.with_profile(&inventory)?.placed(&mut inventory);
     options.project.paths = paths_below(below.as_deref(), std::mem::take(&mut options.project.paths));
     let mut project = match Project::resolve(&root, &inventory, &options.project) {
         Err(nothing @ project::Error::NothingToRerun { .. }) => {
