@@ -217,7 +217,7 @@ async fn narrow(
 ) -> Result<Option<Found>, Error> {
     let mut bisection = Bisection::new(items.len());
     loop {
-        match bisection.next() {
+        match bisection.next_step() {
             Step::Done(found) => return Ok(Some(found)),
             Step::Try(half) => {
                 let chosen: Vec<String> = half.iter().map(|i| items[*i].clone()).collect();

@@ -52,7 +52,7 @@ impl Bisection {
     }
 
     /// The next half to run, or where it ended. Asking again before `record` gives the same half.
-    pub fn next(&mut self) -> Step {
+    pub fn next_step(&mut self) -> Step {
         if self.kept.len() <= 1 {
             let found = Found { kept: self.kept.clone(), checked: self.checked, last_failing: self.last_failing.clone(), runs: self.runs };
             return Step::Done(found);
@@ -66,7 +66,7 @@ impl Bisection {
         self.kept.len()
     }
 
-    /// The run of the half `next` gave: whether the failure still failed.
+    /// The run of the half `next_step` gave: whether the failure still failed.
     pub fn record(&mut self, failed: bool) {
         let Some(half) = self.trying.take() else { return };
         self.runs += 1;
@@ -100,7 +100,7 @@ mod tests {
     fn bisect(n: usize, fails: impl Fn(&[usize]) -> bool) -> Found {
         let mut b = Bisection::new(n);
         loop {
-            match b.next() {
+            match b.next_step() {
                 Step::Try(half) => b.record(fails(&half)),
                 Step::Done(found) => return found,
             }
@@ -133,13 +133,13 @@ mod tests {
     #[test]
     fn the_same_half_is_offered_until_its_run_is_recorded() {
         let mut b = Bisection::new(5);
-        assert_eq!(b.next(), Step::Try(vec![0, 1]));
-        assert_eq!(b.next(), Step::Try(vec![0, 1]));
+        assert_eq!(b.next_step(), Step::Try(vec![0, 1]));
+        assert_eq!(b.next_step(), Step::Try(vec![0, 1]));
         b.record(false);
-        assert_eq!(b.next(), Step::Try(vec![2]));
+        assert_eq!(b.next_step(), Step::Try(vec![2]));
         b.record(true);
-        assert_eq!(b.next(), Step::Done(Found { kept: vec![2], checked: true, last_failing: vec![2], runs: 2 }));
-        assert_eq!(Bisection::new(0).next(), Step::Done(Found { kept: vec![], checked: true, last_failing: vec![], runs: 0 }));
+        assert_eq!(b.next_step(), Step::Done(Found { kept: vec![2], checked: true, last_failing: vec![2], runs: 2 }));
+        assert_eq!(Bisection::new(0).next_step(), Step::Done(Found { kept: vec![], checked: true, last_failing: vec![], runs: 0 }));
     }
 
     #[test]
