@@ -102,6 +102,29 @@ fn a_quarantined_failure_keeps_the_build_green_and_any_other_failure_turns_it_re
 }
 
 #[test]
+fn a_quarantined_failure_neither_stops_a_fail_fast_run_nor_enters_the_failures_log() {
+    let p = Project::new("rspec_empty");
+    // The largest file, so that it runs first: a stop for its failure would leave the others unrun.
+    p.write("spec/a_q_spec.rb", &format!("{}{FAILING}", "# a long comment to make this the largest file\n".repeat(40)));
+    for i in 1..=4 {
+        p.write(&format!("spec/ok{i}_spec.rb"), PASSING);
+    }
+    p.write("testbot.toml", "[project]\nquarantine = [\"./spec/a_q_spec.rb:42\"]\n");
+    let failures_log = p.path("tmp/testbot-failures-rspec.txt");
+    let run = p.testbot(["-n", "1", "--fail-fast"]).run();
+    run.assert_exit(0);
+    run.assert_output_contains("6 examples, 0 failures, 1 quarantined");
+    let log = std::fs::read_to_string(&failures_log).unwrap_or_default();
+    assert!(!log.contains("a_q_spec"), "a quarantined failure is not recorded as failed: {log}");
+    // Any other failure still stops the run, and is recorded.
+    p.write("spec/b_fail_spec.rb", "RSpec.describe \"b\" do\n  it(\"fails\") { expect(1).to eq(2) }\nend\n");
+    let run = p.testbot(["-n", "1", "--fail-fast"]).run();
+    run.assert_exit(1);
+    let log = std::fs::read_to_string(&failures_log).unwrap();
+    assert!(log.contains("spec/b_fail_spec.rb") && !log.contains("a_q_spec"), "{log}");
+}
+
+#[test]
 fn a_quarantined_example_that_passed_its_last_runs_is_ready_to_leave() {
     let p = Project::new("rspec_empty");
     p.write("spec/q_spec.rb", FAILING);

@@ -6,6 +6,7 @@ pub use super::bisect_args::BisectArgs;
 use super::project_args::FrameworkName;
 pub use super::project_args::ProjectArgs;
 pub use super::queue_args::QueueArgs;
+pub use super::repeat_args::RepeatArgs;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -272,6 +273,8 @@ pub struct RunArgs {
     /// Flaky examples (passed only on a retry) fail the run.
     #[arg(long)]
     pub flaky_fails: bool,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     /// A selection whose files ran no example: fail (exit 4, "no tests to run"), warn or pass.
     #[arg(long, value_name = "WHAT", value_parser = value_of::<NoTests, report::NoTests>(), default_value = "fail")]
     pub no_tests: report::NoTests,

@@ -117,6 +117,7 @@ impl From<RunArgs> for commands::RunOptions {
                 success_output: args.success_output.map(value_name),
             },
             queue: args.queue.into(),
+            repeat: commands::Repeat { runs: args.repeat.repeat, shuffle: args.repeat.shuffle_batches, seed: args.repeat.seed },
             flaky_fails: args.flaky_fails,
             no_tests: args.no_tests,
             no_sync: args.no_sync,

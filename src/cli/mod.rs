@@ -7,6 +7,7 @@ mod convert;
 mod man;
 mod project_args;
 mod queue_args;
+mod repeat_args;
 
 pub use args::*;
 

@@ -8,6 +8,7 @@ mod impact;
 pub mod hosts;
 pub mod init;
 pub mod queue;
+mod repeat;
 pub mod report;
 pub mod run;
 pub mod settings;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 pub use bisect::{bisect, BisectOptions};
 pub use hosts::{exec, hosts, sync, ExecOptions};
 pub use queue::{QueueOptions, QueueReportOptions};
+pub use repeat::Repeat;
 pub use report::{merge, MergeOptions};
 pub use run::{flaky, list, run, RunOptions};
 

@@ -9,6 +9,7 @@ use crate::fleet;
 use crate::inventory::Inventory;
 use crate::run::{self, Ended, Policy};
 use crate::signals::Signals;
+use crate::history::impact::select::Selection;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,6 +24,8 @@ pub struct RunOptions {
     /// `--queue`, `--build-id`: one CI job of a build that shares its files through Redis.
     pub queue: super::QueueOptions,
     pub flaky_fails: bool,
+    /// `--repeat`, `--shuffle-batches`, `--seed`.
+    pub repeat: super::Repeat,
     /// `--no-tests`: what a run of files that ran no example is.
     pub no_tests: crate::report::NoTests,
     /// Run on the copies the hosts hold.
@@ -75,16 +78,114 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     };
     let changed = super::impact::changed(&mut project, &inventory, options.project.changed.as_deref())?;
     if changed.is_some() && project.files.is_empty() { return Ok(Outcome::new(exit::PASSED)); }
+    let runner_args = project.runner.runner_args.clone();
     options.display.documentation |= runner_args_for_the_run(&mut project);
     let queue = queue_of(&options, &inventory)?;
-    let policy = Policy { knobs: settings::knobs()?, queued: queue.is_some(), ..options.policy.clone() };
+    let seeds = options.repeat.seeds(queue.is_some())?;
+    let quarantine = crate::history::quarantine::Quarantine::new(&inventory.project.quarantine, inventory.project.quarantine_passes);
+    let policy = Policy { knobs: settings::knobs()?, queued: queue.is_some(), quarantine, ..options.policy.clone() };
     let whole_suite = policy.whole_suite();
     check_outputs(&options, whole_suite)?;
     let selected: Vec<String> = if whole_suite { project.files.iter().map(|f| f.path.clone()).collect() } else { Vec::new() };
-    let mut reporter = Reporter::new(ReportConfig {
+    let setting = Setting { options, project, inventory, policy, queue, whole_suite, selected, runner_args };
+    // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
+    // by every batch's events, and waking a task on a worker is far cheaper than this thread.
+    let joined = runtime()?.block_on(async move {
+        let signals = install_signals()?;
+        let task = tokio::spawn(async move { run_all(&setting, changed, seeds, &signals).await });
+        Ok::<_, Error>(task.await)
+    })?;
+    match joined {
+        Ok(done) => done,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
+
+/// What every run of the command shares (`--repeat` runs several).
+struct Setting {
+    options: RunOptions,
+    project: Project,
+    inventory: Inventory,
+    policy: Policy,
+    queue: Option<crate::queue::Settings>,
+    whole_suite: bool,
+    /// The files the run plans, for a run stopped before any batch ran.
+    selected: Vec<String>,
+    /// The runner's arguments as given: each run of a `--repeat` seeds a random order anew.
+    runner_args: Vec<String>,
+}
+
+/// The run, or (`--repeat N`) N runs one after another, each dealt from its seed in `seeds`,
+/// and their summary; the first that failed gives the exit code, a signal stops them.
+async fn run_all(
+    setting: &Setting,
+    mut changed: Option<Selection>,
+    seeds: Vec<Option<u64>>,
+    signals: &Signals,
+) -> Result<Outcome, Error> {
+    let Some(runs) = setting.options.repeat.runs else {
+        if let Some(seed) = seeds[0] {
+            crate::report::print_shuffle(seed);
+        }
+        return Ok(run_one(setting, seeds[0], changed, signals, None).await?.0);
+    };
+    let mut results = Vec::new();
+    let mut code = exit::PASSED;
+    for (k, seed) in seeds.into_iter().enumerate() {
+        crate::report::print_repetition(k + 1, runs, seed);
+        let (outcome, failed) = run_one(setting, seed, changed.take(), signals, Some(k + 1)).await?;
+        if outcome.exit_code() == exit::INTERRUPTED {
+            crate::report::print_repeat_summary(&results, runs);
+            return Ok(outcome);
+        }
+        if code == exit::PASSED {
+            code = outcome.exit_code();
+        }
+        results.push(crate::report::RunResult { passed: outcome.exit_code() == exit::PASSED, failed });
+    }
+    crate::report::print_repeat_summary(&results, runs);
+    Ok(Outcome::new(code))
+}
+
+/// One run, its files dealt from `seed` when given; `run`: which run of a `--repeat` (its own
+/// report files, its own random-order seed). What failed it comes back with its outcome.
+async fn run_one(
+    setting: &Setting,
+    seed: Option<u64>,
+    changed: Option<Selection>,
+    signals: &Signals,
+    run: Option<usize>,
+) -> Result<(Outcome, Vec<crate::report::Failed>), Error> {
+    let mut project = setting.project.clone();
+    if run.is_some() {
+        project.runner.runner_args = setting.runner_args.clone();
+        runner_args_for_the_run(&mut project);
+    }
+    let policy = Policy { shuffle: seed, ..setting.policy.clone() };
+    let mut reporter = Reporter::new(report_config(setting, &project, changed, run));
+    let job = Job { project: &project, inventory: &setting.inventory, policy: &policy };
+    match run_job(&job, setting.queue.as_ref(), signals, &mut reporter).await? {
+        Ended::Interrupted => {
+            reporter.stopped_before_run(setting.selected.clone());
+            reporter.finish();
+            Ok((Outcome::new(exit::INTERRUPTED), Vec::new()))
+        }
+        Ended::Ran => {
+            let (totals, failed) = reporter.finish_run();
+            Ok((Outcome::new(exit_code_of(totals.verdict())), failed))
+        }
+    }
+}
+
+/// What the run reports and records where; `run`: which run of a `--repeat` (each writes its
+/// own JSON and JUnit files, `report.2.json`).
+fn report_config(setting: &Setting, project: &Project, changed: Option<Selection>, run: Option<usize>) -> ReportConfig {
+    let Setting { options, inventory, whole_suite, .. } = setting;
+    let whole_suite = *whole_suite;
+    ReportConfig {
         framework: project.framework,
-        report_json: options.report_json.clone(),
-        junit: options.junit.clone(),
+        report_json: options.report_json.as_deref().map(|p| super::repeat::numbered(p, run)),
+        junit: options.junit.as_deref().map(|p| super::repeat::numbered(p, run)),
         runtime_log: whole_suite.then(|| project.runtime_log.clone()),
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: options.flaky_fails,
@@ -93,33 +194,10 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
         runner_command: project.runner.command.clone(),
         no_tests: options.no_tests,
         selection: Some(selection_text(&options.project)),
-        impact_map: super::impact::output(&project, whole_suite && every_file(&options.project)),
+        impact_map: super::impact::output(project, whole_suite && every_file(&options.project)),
         changed,
         flaky_log: whole_suite.then(|| crate::history::flaky::path(&project.runtime_log, project.framework)),
         quarantine: (inventory.project.quarantine.clone(), inventory.project.quarantine_passes),
-    });
-    // A task on the worker threads rather than this thread's `block_on`: the run's loop is woken
-    // by every batch's events, and waking a task on a worker is far cheaper than this thread.
-    let joined = runtime()?.block_on(async move {
-        let signals = install_signals()?;
-        let task = tokio::spawn(async move {
-            let job = Job { project: &project, inventory: &inventory, policy: &policy };
-            let ended = run_job(&job, queue.as_ref(), &signals, &mut reporter).await;
-            (ended, reporter)
-        });
-        Ok::<_, Error>(task.await)
-    })?;
-    let (ended, mut reporter) = match joined {
-        Ok(done) => done,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    };
-    match ended? {
-        Ended::Interrupted => {
-            reporter.stopped_before_run(selected);
-            reporter.finish();
-            Ok(Outcome::new(exit::INTERRUPTED))
-        }
-        Ended::Ran => Ok(Outcome::new(exit_code_of(reporter.finish().verdict()))),
     }
 }
 

@@ -6,7 +6,7 @@
 //! not run keeps its entries, an example it ran is recorded again with its new status (a pass
 //! clears it), and the entries of a spec file that is gone are dropped.
 
-use crate::events::{ExampleStatus, FileReport};
+use crate::events::{ExampleResult, ExampleStatus, FileReport};
 use crate::framework::selection::{self, Only};
 use crate::framework::Framework;
 use std::collections::{HashMap, HashSet};
@@ -17,16 +17,21 @@ pub fn path(runtime_log: &Path, framework: Framework) -> PathBuf {
     runtime_log.with_file_name(format!("testbot-failures-{}.txt", framework.name()))
 }
 
+/// Whether a failed example is excused: `[project] quarantine` holds it (the file's path, the example).
+pub type Excused<'a> = &'a dyn Fn(&str, &ExampleResult) -> bool;
+
 /// The record at `path` after this run: the entries of what the run did not run (in files that
-/// still exist under `root`), then the run's own failures.
-pub fn merged(path: &Path, root: &Path, files: &[FileReport], framework: Framework) -> String {
+/// still exist under `root`), then the run's own failures. A quarantined failure (`excused`) is
+/// not one: it did not fail the run, and it would only hold its file at the front of the next
+/// run's plan (failures first) and in `--only-failures`, ahead of the failures that matter.
+pub fn merged(path: &Path, root: &Path, files: &[FileReport], framework: Framework, excused: Excused<'_>) -> String {
     let ran: HashMap<&str, &FileReport> = files.iter().map(|f| (f.path.as_str(), f)).collect();
     let kept = load(path, root).unwrap_or_default().into_iter().filter(|entry| {
         let entry = Entry::parse(entry);
         ran.get(entry.file).is_none_or(|report| !entry.ran_in(report))
     });
     let mut seen = HashSet::new();
-    let lines: Vec<String> = kept.chain(failures(files, framework)).filter(|l| seen.insert(l.clone())).collect();
+    let lines: Vec<String> = kept.chain(failures(files, framework, excused)).filter(|l| seen.insert(l.clone())).collect();
     lines.into_iter().map(|l| l + "\n").collect()
 }
 
@@ -57,10 +62,10 @@ impl<'a> Entry<'a> {
 }
 
 /// This run's failures, as the record's lines.
-fn failures(files: &[FileReport], framework: Framework) -> Vec<String> {
+fn failures(files: &[FileReport], framework: Framework, excused: Excused<'_>) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for f in files {
-        let failed: Vec<_> = f.examples.iter().filter(|e| e.status == ExampleStatus::Failed).collect();
+        let failed: Vec<_> = f.examples.iter().filter(|e| e.status == ExampleStatus::Failed && !excused(&f.path, e)).collect();
         if f.error.is_some() || (!framework.runs_parts_of_files() && !failed.is_empty()) {
             lines.push(f.path.clone());
             continue;
@@ -125,7 +130,7 @@ mod tests {
         }
         let log = dir.path().join("failures.txt");
         std::fs::write(&log, old).unwrap();
-        merged(&log, dir.path(), files, framework)
+        merged(&log, dir.path(), files, framework, &|_, _| false)
     }
 
     #[test]
@@ -156,6 +161,23 @@ mod tests {
         let mut broken = file("spec/a_spec.rb", Vec::new());
         broken.error = Some(crate::events::FileError::Load("SyntaxError".into()));
         assert_eq!(merged_with(old, &[broken], Framework::RSpec, &existing), "spec/b_spec.rb:9\nspec/c_spec.rb\nspec/a_spec.rb\n");
+    }
+
+    #[test]
+    fn a_quarantined_failure_is_not_recorded_and_clears_its_old_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("spec")).unwrap();
+        std::fs::write(dir.path().join("spec/a_spec.rb"), "").unwrap();
+        let log = dir.path().join("failures.txt");
+        std::fs::write(&log, "spec/a_spec.rb[1:2]\n").unwrap();
+        let files = vec![file(
+            "spec/a_spec.rb",
+            vec![example(ExampleStatus::Failed, Some("1:2"), Some(6)), example(ExampleStatus::Failed, Some("1:3"), Some(9))],
+        )];
+        let quarantined = |_: &str, e: &ExampleResult| e.id.as_deref() == Some("1:2");
+        assert_eq!(merged(&log, dir.path(), &files, Framework::RSpec, &quarantined), "spec/a_spec.rb[1:3]\n");
+        // Minitest records files: one whose only failure is quarantined is not recorded.
+        assert_eq!(merged(&log, dir.path(), &files[..1], Framework::Minitest, &|_, _| true), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod examples_log;
 pub mod failures;
 pub mod flaky;
 pub mod impact;
+pub mod quarantine;
 pub mod runtime_log;
 
 use crate::schedule::History;

@@ -24,7 +24,7 @@ mod live;
 pub mod merge;
 mod outputs;
 pub mod past_run;
-mod quarantine;
+mod repeat;
 mod status_level;
 mod style;
 mod summary;
@@ -42,10 +42,12 @@ pub use impact::{print_changed, print_changed_list};
 pub use outputs::{check_output, ImpactOutput, OutputError};
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};
 pub use totals::{NoTests, Totals, Verdict};
+pub use repeat::{print_repeat_summary, print_repetition, print_shuffle, Failed, RunResult};
 
 use crate::events::{RunEvent, Warning};
 use crate::framework::Framework;
 use aggregate::Aggregator;
+use crate::history::quarantine;
 use live::{Display, LiveOptions, Screen};
 use outputs::OutputFiles;
 use std::path::PathBuf;
@@ -193,15 +195,21 @@ impl Reporter {
     /// Writes the report files and prints the summary. The totals decide the exit code: a
     /// report that could not be written fails the run (a CI job must not end green without it).
     pub fn finish(self) -> Totals {
+        self.finish_run().0
+    }
+
+    /// `finish`, and what failed the run (for `--repeat`'s summary).
+    pub fn finish_run(self) -> (Totals, Vec<Failed>) {
         let Reporter { framework, files, aggregator, mut live, summary } = self;
         let mut agg = aggregator.finish();
+        let failed = repeat::failed_in(&agg);
         files.write_reports(framework, &mut agg);
         for warning in files.write_histories(framework, &agg).into_iter().chain(files.write_flaky_record(&mut agg)) {
             live.warn(&warning);
         }
         let totals = Totals::of(&agg);
         live.finish(&summary::render(framework, &agg, &totals, &live.styles(), summary));
-        totals
+        (totals, failed)
     }
 }
 

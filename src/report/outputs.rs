@@ -81,7 +81,8 @@ impl OutputFiles {
         }
         // Not after an interrupted run: what it did not reach would be forgotten.
         if let (Some((path, root)), None | Some(Stop::FailFast { .. } | Stop::Timeout { .. })) = (&self.failures_log, agg.stopped) {
-            write("failures log", path, failures::merged(path, root, &agg.files, framework));
+            let excused = |file: &str, ex: &crate::events::ExampleResult| agg.quarantine.holds(file, ex);
+            write("failures log", path, failures::merged(path, root, &agg.files, framework, &excused));
         }
         warnings
     }

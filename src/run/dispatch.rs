@@ -57,9 +57,10 @@ impl<'a> Dispatcher<'a> {
         let (tx, rx) = mpsc::unbounded_channel();
         let settle = Settle::new(config.policy, &workload.jobs);
         let waves = boot_waves(&hosts, &slots, waves);
-        let queue = match config.policy.in_order {
-            true => Queue::in_order(workload.jobs.into_iter().flatten().collect(), workload.tuning),
-            false => Queue::with_jobs(workload.jobs, &workload.known, &waves, workload.tuning),
+        let queue = match (config.policy.in_order, config.policy.shuffle) {
+            (true, _) => Queue::in_order(workload.jobs.into_iter().flatten().collect(), workload.tuning),
+            (false, Some(seed)) => Queue::shuffled(workload.jobs, &workload.known, &waves, workload.tuning, seed),
+            (false, None) => Queue::with_jobs(workload.jobs, &workload.known, &waves, workload.tuning),
         };
         Dispatcher {
             launcher: Launcher::new(config.project, workload.limits, tx),
@@ -302,8 +303,10 @@ impl<'a> Dispatcher<'a> {
                 self.dispatch |= self.queue.returned() != returned;
             }
             event => {
-                if self.policy.retries == 0 && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
-                    // Without retries a failure is final as it happens: stop promptly.
+                let live = self.policy.retries == 0 && self.policy.quarantine.is_empty();
+                if live && matches!(event, RunEvent::ExampleFinished { status: ExampleStatus::Failed, .. }) {
+                    // Without retries (and no quarantine to excuse it) a failure is final as it
+                    // happens: stop promptly.
                     self.failures_seen += 1;
                 }
                 emit(event);

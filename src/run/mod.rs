@@ -57,6 +57,11 @@ pub struct Policy {
     pub queued: bool,
     /// `--no-capture`: every line the runners print is sent on as it comes (`RunEvent::Output`).
     pub no_capture: bool,
+    /// `--shuffle-batches`: the seed the run's files are dealt into batches from
+    /// (`schedule::Queue::shuffled`); None: the plan's own order.
+    pub shuffle: Option<u64>,
+    /// `[project] quarantine`: a quarantined example's failure does not count for `--fail-fast`.
+    pub quarantine: crate::history::quarantine::Quarantine,
     /// `--in-order`: the files run as one batch in the order given (`project`'s), none split.
     pub in_order: bool,
 }

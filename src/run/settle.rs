@@ -169,11 +169,13 @@ impl<'a> Settle<'a> {
             queue.retry(job);
             return 0;
         }
-        let counted = if policy.retries == 0 {
+        let counted = if policy.retries == 0 && policy.quarantine.is_empty() {
             // Failed examples were counted live; only the file's own error is new.
             usize::from(report.error.is_some())
         } else {
-            failed.len() + usize::from(report.error.is_some())
+            // A quarantined example's failure does not fail the run, nor stop it (`--fail-fast`).
+            let excused = failed.iter().filter(|e| policy.quarantine.holds(&report.path, e)).count();
+            failed.len() - excused + usize::from(report.error.is_some())
         };
         emit(RunEvent::FileFinished(Box::new(report)));
         counted

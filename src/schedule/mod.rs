@@ -9,6 +9,7 @@ pub mod bisect;
 mod estimate;
 mod history;
 pub mod partition;
+pub mod shuffle;
 pub mod split;
 mod tuning;
 
