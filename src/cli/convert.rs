@@ -98,7 +98,6 @@ impl From<RunArgs> for commands::RunOptions {
                 // The environment's test knobs: `commands::settings::knobs` when the run starts.
                 knobs: run::Knobs::default(),
                 no_capture: args.no_capture,
-                in_order: args.in_order,
                 ..run::Policy::default()
             },
             report_json: None,

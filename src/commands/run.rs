@@ -56,10 +56,11 @@ impl RunOptions {
         Ok(self)
     }
 
-    /// `--in-order` (`in_order_here`): this machine's first slot only.
+    /// `--in-order` (`in_order_here`): one batch in the order given, on this machine's first slot only.
     fn placed(mut self, inventory: &mut Inventory) -> RunOptions {
-        if self.policy.in_order {
+        if self.project.in_order {
             in_order_here(inventory, &mut self.project);
+            self.policy.in_order = true;
         }
         self
     }
