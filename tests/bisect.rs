@@ -134,7 +134,7 @@ fn bisect_finds_the_polluting_file_of_a_minitest_batch() {
 fn bisect_says_a_flaky_failure_does_not_reproduce_and_exits_1() {
     let p = Project::new("rspec_bisect");
     p.write("tmp/flake", "");
-    let files: Vec<String> = ["spec/file_01_spec.rb", "spec/file_02_spec.rb", "spec/flaky/flake_spec.rb"].map(String::from).to_vec();
+    let files: Vec<String> = ["spec/file_01_spec.rb", "spec/file_02_spec.rb", "spec/flaky/flake_spec.rb"].map(String::from).into();
     let report = failing_run(&p, &files);
     std::fs::remove_file(p.path("tmp/flake")).unwrap();
     let run = p.testbot(bisect(&report, &[])).run();
@@ -162,7 +162,8 @@ fn bisect_refuses_bad_input_with_exit_2() {
     let report = failing_run(&p, &rspec_files()[11..26]);
     let unknown = p.testbot(bisect(&report, &["spec/file_03_spec.rb:3"])).run();
     unknown.assert_exit(2);
-    assert!(unknown.stderr.contains("has no failure `spec/file_03_spec.rb:3`; its failures: `spec/file_25_spec.rb[1:1]`"), "{}", unknown.dump());
+    let listed = "has no failure `spec/file_03_spec.rb:3`; its failures: `spec/file_25_spec.rb[1:1]`";
+    assert!(unknown.stderr.contains(listed), "{}", unknown.dump());
     let passing = p.fresh_path("passing", "json");
     p.testbot(["spec/file_01_spec.rb"]).report_to(&passing).run().assert_exit(0);
     let none = p.testbot(bisect(&passing, &[])).run();

@@ -123,13 +123,15 @@ async fn bisect_in(
     let victim = std::slice::from_ref(&target.victim);
     let not = |why| Some(Conclusion { outcome: Err(why), arguments: victim.to_vec() });
     let batch = in_batch_order(target, &target.candidates);
-    let Some(failed) = replay.step(Stage::Confirm, &format!("the batch up to it ({} of {})", batch.len(), files(target.batch.len())), &batch, signals).await? else {
+    let what = format!("the batch up to it ({} of {})", batch.len(), files(target.batch.len()));
+    let Some(failed) = replay.step(Stage::Confirm, &what, &batch, signals).await? else {
         return Ok(None);
     };
     if !failed {
         return Ok(not(NotReproduced::PassedInBatch));
     }
-    let Some(failed) = replay.step(Stage::Confirm, &format!("{} alone", target.victim), victim, signals).await? else { return Ok(None) };
+    let what = format!("{} alone", target.victim);
+    let Some(failed) = replay.step(Stage::Confirm, &what, victim, signals).await? else { return Ok(None) };
     if failed {
         return Ok(not(NotReproduced::FailsAlone));
     }
@@ -199,7 +201,8 @@ async fn narrow_examples(
     let [one] = found.kept.as_slice() else { return Ok(Some(None)) };
     if !found.checked {
         let what = format!("check {} (kept untried)", items[*one]);
-        let Some(failed) = replay.step(Stage::Check, &what, &select(&items[*one..=*one]), signals).await? else { return Ok(None) };
+        let alone = select(&items[*one..=*one]);
+        let Some(failed) = replay.step(Stage::Check, &what, &alone, signals).await? else { return Ok(None) };
         if !failed {
             return Ok(Some(None));
         }
@@ -284,21 +287,25 @@ mod tests {
 
     fn target(batch: &[&str], victim: &str) -> Target {
         let batch: Vec<String> = batch.iter().map(|s| s.to_string()).collect();
-        let failure = Failure { path: victim.into(), line: Some(1), location: format!("./{victim}:1"), id: None, description: "d".into() };
-        Target { framework: "rspec".into(), failure, slot: "local/1".into(), seed: None, candidates: vec![], victim: victim.into(), batch }
+        let location = format!("./{victim}:1");
+        let failure = Failure { path: victim.into(), line: Some(1), location, id: None, description: "d".into() };
+        let slot = "local/1".into();
+        Target { framework: "rspec".into(), failure, slot, seed: None, candidates: vec![], victim: victim.into(), batch }
     }
 
     #[test]
     fn a_run_keeps_the_batch_order_with_parts_of_files_where_their_files_stood() {
         let t = target(&["spec/c_spec.rb", "spec/a_spec.rb", "spec/v_spec.rb", "spec/b_spec.rb"], "spec/v_spec.rb");
         let chosen = ["spec/b_spec.rb".to_string(), "spec/a_spec.rb[1:2,1:3]".into(), "spec/c_spec.rb".into()];
-        assert_eq!(in_batch_order(&t, &chosen), ["spec/c_spec.rb", "spec/a_spec.rb[1:2,1:3]", "spec/v_spec.rb", "spec/b_spec.rb"]);
+        let ordered = ["spec/c_spec.rb", "spec/a_spec.rb[1:2,1:3]", "spec/v_spec.rb", "spec/b_spec.rb"];
+        assert_eq!(in_batch_order(&t, &chosen), ordered);
         assert_eq!(in_batch_order(&t, &[]), ["spec/v_spec.rb"]);
     }
 
     #[test]
     fn the_reproducing_command_is_quoted_for_a_shell() {
-        let options = BisectOptions { location: Location { chdir: Some("my app".into()), ..Location::default() }, ..BisectOptions::default() };
+        let location = Location { chdir: Some("my app".into()), ..Location::default() };
+        let options = BisectOptions { location, ..BisectOptions::default() };
         let base = project::Options { no_fork: true, runner_args: vec!["--seed".into(), "42".into()], ..Default::default() };
         let arguments = ["spec/p_spec.rb[1:2]".to_string(), "spec/v_spec.rb".into()];
         assert_eq!(

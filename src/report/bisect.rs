@@ -159,6 +159,7 @@ mod tests {
              Reproduce spec/v_spec.rb[1:1]:\n  testbot --in-order 'spec/p_spec.rb[1:2]' spec/v_spec.rb\n"
         );
         assert_eq!(run_text(3, Stage::Files, "14 of 29: a … n", false), "  run 3 (files): 14 of 29: a … n → passes\n");
-        assert!(not_reproduced_text(NotReproduced::PassedInBatch, 1).starts_with("Does not reproduce: it passed in its batch replayed (1 run)"));
+        let flaky = not_reproduced_text(NotReproduced::PassedInBatch, 1);
+        assert!(flaky.starts_with("Does not reproduce: it passed in its batch replayed (1 run)"), "{flaky}");
     }
 }

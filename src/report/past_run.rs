@@ -93,7 +93,10 @@ pub struct Target {
 /// Why a report gives nothing to bisect.
 #[derive(Debug, thiserror::Error)]
 pub enum PastRunError {
-    #[error("`testbot bisect` needs the JSON report of the run that failed: `--from FILE`\n  hint: a run writes one with `--report-json FILE` (e.g. `testbot --report-json tmp/run.json`)")]
+    #[error(
+        "`testbot bisect` needs the JSON report of the run that failed: `--from FILE`\n  \
+         hint: a run writes one with `--report-json FILE` (e.g. `testbot --report-json tmp/run.json`)"
+    )]
     NoReport,
     #[error("failed to read the report {}", path.display())]
     Read {
@@ -105,9 +108,16 @@ pub enum PastRunError {
     Parse { path: PathBuf, reason: String },
     #[error("{} records no failure: nothing to bisect\n  hint: give the report of a run with a failing example", path.display())]
     NoFailure { path: PathBuf },
-    #[error("{} has no failure `{given}`; its failures: {known}\n  hint: name one of them as `testbot bisect FAILURE --from FILE`", path.display())]
+    #[error(
+        "{} has no failure `{given}`; its failures: {known}\n  hint: name one of them as `testbot bisect FAILURE --from FILE`",
+        path.display()
+    )]
     UnknownFailure { path: PathBuf, given: String, known: String },
-    #[error("{} records no batch that ran `{file}` (a report of an older testbot, or of a `report merge`): run it again with --report-json", path.display())]
+    #[error(
+        "{} records no batch that ran `{file}` (a report of an older testbot, or of a `report merge`): \
+         run it again with --report-json",
+        path.display()
+    )]
     NoBatch { path: PathBuf, file: String },
 }
 

@@ -54,8 +54,8 @@ impl Bisection {
     /// The next half to run, or where it ended. Asking again before `record` gives the same half.
     pub fn next_step(&mut self) -> Step {
         if self.kept.len() <= 1 {
-            let found = Found { kept: self.kept.clone(), checked: self.checked, last_failing: self.last_failing.clone(), runs: self.runs };
-            return Step::Done(found);
+            let (kept, last_failing) = (self.kept.clone(), self.last_failing.clone());
+            return Step::Done(Found { kept, checked: self.checked, last_failing, runs: self.runs });
         }
         let half = self.trying.get_or_insert_with(|| self.kept[..self.kept.len() / 2].to_vec()).clone();
         Step::Try(half)
@@ -139,7 +139,8 @@ mod tests {
         assert_eq!(b.next_step(), Step::Try(vec![2]));
         b.record(true);
         assert_eq!(b.next_step(), Step::Done(Found { kept: vec![2], checked: true, last_failing: vec![2], runs: 2 }));
-        assert_eq!(Bisection::new(0).next_step(), Step::Done(Found { kept: vec![], checked: true, last_failing: vec![], runs: 0 }));
+        let nothing = Found { kept: vec![], checked: true, last_failing: vec![], runs: 0 };
+        assert_eq!(Bisection::new(0).next_step(), Step::Done(nothing));
     }
 
     #[test]
