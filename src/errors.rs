@@ -49,6 +49,9 @@ pub enum Error {
     Merge(Box<crate::report::merge::MergeError>),
     #[error(transparent)]
     Queue(#[from] crate::queue::Error),
+    /// `testbot bisect`: a report or failure that gives nothing to bisect.
+    #[error(transparent)]
+    Bisect(#[from] crate::report::past_run::PastRunError),
     #[error("failed to {what}")]
     Io {
         what: String,
@@ -74,6 +77,7 @@ impl Error {
             | Error::CommandAfterRunOptions(_)
             | Error::Output(_)
             | Error::Git(_)
+            | Error::Bisect(_)
             | Error::Tuning(_) => exit::USAGE,
             Error::Merge(e) => match **e {
                 // Reports that cannot be read are a usage error; reports that do not fit

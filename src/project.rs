@@ -38,6 +38,8 @@ pub struct Options {
     pub changed: Option<String>,
     /// `--record-impact`, with `[impact] record`.
     pub record_impact: bool,
+    /// `--in-order`: the files in the order of `paths`, not sorted.
+    pub in_order: bool,
 }
 
 /// Why the project cannot be run as asked.
@@ -118,7 +120,10 @@ impl Project {
         };
         let files = select(root, &paths, &pattern, &folder_pattern)?;
         let excluded: Vec<&String> = inventory.project.exclude.iter().chain(&args.exclude).collect();
-        let files = exclude(files, &excluded)?;
+        let mut files = exclude(files, &excluded)?;
+        if args.in_order {
+            in_given_order(&mut files, &paths);
+        }
         if let (false, Some(f)) = (framework.runs_parts_of_files(), files.iter().find(|f| f.only.is_some())) {
             return Err(Error::Usage(format!(
                 "`{}` with lines or example ids: that selects examples in RSpec only\n  hint: for {}, name the test after `--` (minitest and Test::Unit: `-- -n NAME`; Cucumber: `features/a.feature:12` runs with `--` as cucumber's own argument)",
@@ -272,6 +277,14 @@ pub fn select(root: &Path, paths: &[String], pattern: &str, folder_pattern: &str
     Ok(found)
 }
 
+/// `--in-order`: the files in the order of the PATHs that name them (a folder's files, sorted,
+/// where the folder stands).
+fn in_given_order(files: &mut [SpecFile], paths: &[String]) {
+    let bases: Vec<&str> = paths.iter().map(|p| selection::file_of(p).trim_start_matches("./").trim_end_matches('/')).collect();
+    let at = |path: &str| bases.iter().position(|b| path == *b || path.strip_prefix(b).is_some_and(|rest| rest.starts_with('/')));
+    files.sort_by_key(|f| at(&f.path).unwrap_or(usize::MAX));
+}
+
 fn glob(pattern: &str) -> Result<GlobMatcher, Error> {
     Glob::new(pattern)
         .map(|g| g.compile_matcher())
@@ -365,6 +378,16 @@ fn group(files: &[SpecFile], isolated: &[&String], groups: &[Vec<String>]) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_order_keeps_the_order_of_the_paths_with_a_folders_files_where_it_stands() {
+        let dir = tree(&["spec/a_spec.rb", "spec/b_spec.rb", "spec/m/x_spec.rb", "spec/m/y_spec.rb", "spec/z_spec.rb"]);
+        let given: Vec<String> = ["spec/z_spec.rb", "spec/m/", "./spec/b_spec.rb[1:2]", "spec/a_spec.rb:3"].map(String::from).to_vec();
+        let mut found = select(dir.path(), &given, "spec/**/*_spec.rb", "*_spec.rb").unwrap();
+        in_given_order(&mut found, &given);
+        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["spec/z_spec.rb", "spec/m/x_spec.rb", "spec/m/y_spec.rb", "spec/b_spec.rb", "spec/a_spec.rb"]);
+    }
 
     fn tree(files: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

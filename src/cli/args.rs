@@ -2,6 +2,9 @@
 
 use crate::report;
 use clap::{Args, Parser, Subcommand};
+pub use super::bisect_args::BisectArgs;
+use super::project_args::FrameworkName;
+pub use super::project_args::ProjectArgs;
 pub use super::queue_args::QueueArgs;
 pub use super::repeat_args::RepeatArgs;
 use std::path::PathBuf;
@@ -53,6 +56,10 @@ pub enum Command {
     /// List the examples that passed only on a retry, across runs (tmp/testbot-flaky-<framework>.json),
     /// worst first: how many runs each was flaky in, first and last seen.
     Flaky(FlakyArgs),
+    /// Find the files, then the example, that ran before a failing example in its batch and
+    /// make it fail (an order-dependent failure), from a run's JSON report: `testbot bisect
+    /// --from tmp/run.json [FAILURE]`; docs/bisect.md.
+    Bisect(BisectArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) to stdout,
     /// e.g. `testbot completions bash > ~/.local/share/bash-completion/completions/testbot`.
     Completions(CompletionsArgs),
@@ -182,20 +189,6 @@ pub struct ExecArgs {
     /// The command, after `--`; its words are joined with spaces for `sh -c`, as ssh does.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-/// Where the project is and how to read its inventory: every command takes these.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ProjectArgs {
-    /// Change to DIR before doing anything.
-    #[arg(short = 'C', long = "chdir", value_name = "DIR")]
-    pub chdir: Option<PathBuf>,
-    /// The inventory file (default: ./testbot.toml when present).
-    #[arg(short, long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// An OpenSSH client config for host aliases (default: [ssh] config, else ~/.ssh/config).
-    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -358,6 +351,10 @@ pub struct RunArgs {
     /// history or size) if more.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub slow_timeout: Duration,
+    /// Run the PATHs in one batch, in the order given, in one process on this machine's first
+    /// slot (no SSH hosts): how `testbot bisect` replays a batch and reproduces what it found.
+    #[arg(long)]
+    pub in_order: bool,
     /// The summary gives, for each batch with a failure, the command that runs its files again
     /// in one process, in the same order, with the same random seed.
     #[arg(long)]
@@ -444,23 +441,6 @@ pub enum NoTests {
     Warn,
     /// Fails: exit 4, "no tests to run" (the default of a run).
     Fail,
-}
-
-/// `--framework NAME`: any word is taken (the project says which it does not support, and takes
-/// `test_unit` and other spellings), but the frameworks' names are offered to shell completion.
-#[derive(Clone, Debug)]
-struct FrameworkName;
-
-impl clap::builder::TypedValueParser for FrameworkName {
-    type Value = String;
-
-    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &std::ffi::OsStr) -> Result<String, clap::Error> {
-        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(crate::framework::Framework::names().into_iter().map(clap::builder::PossibleValue::new)))
-    }
 }
 
 /// `90`, `90s`, `1.5m`, `2h`, `1m30s`: a duration in seconds unless it says otherwise. One

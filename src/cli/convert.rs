@@ -89,6 +89,7 @@ impl From<RunArgs> for commands::RunOptions {
                 isolate: args.isolate,
                 changed: args.changed,
                 record_impact: args.record_impact,
+                in_order: args.in_order,
             },
             // Retries, fail-fast, the timeouts and the reports: `given` laid over testbot.toml's
             // profiles (`commands::settings::run_profile`) when the run starts.

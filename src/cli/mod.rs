@@ -2,8 +2,10 @@
 //! options `commands` takes (`convert`) and runs the command.
 
 mod args;
+mod bisect_args;
 mod convert;
 mod man;
+mod project_args;
 mod queue_args;
 mod repeat_args;
 
@@ -60,6 +62,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             let options = project::Options { runtime_log: args.runtime_log, framework: args.framework, ..Default::default() };
             commands::flaky(&args.project.into(), &options, args.json)
         }
+        Some(Command::Bisect(args)) => commands::bisect(args.into()),
         Some(Command::Completions(args)) => man::completions(args),
         Some(Command::Man) => man::man(),
         None => {

@@ -2,6 +2,7 @@
 //! reporter, and (through `errors`) the one place outcomes become exit codes. `cli` turns the
 //! command line into the plain option structs these take.
 
+pub mod bisect;
 mod bundle;
 mod impact;
 pub mod hosts;
@@ -16,6 +17,7 @@ use crate::errors::Error;
 use crate::inventory::{Inventory, Invocation};
 use std::path::PathBuf;
 
+pub use bisect::{bisect, BisectOptions};
 pub use hosts::{exec, hosts, sync, ExecOptions};
 pub use queue::{QueueOptions, QueueReportOptions};
 pub use repeat::Repeat;

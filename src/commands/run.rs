@@ -55,11 +55,20 @@ impl RunOptions {
         self.display.success_output = resolved.success_output;
         Ok(self)
     }
+
+    /// `--in-order` (`in_order_here`): one batch in the order given, on this machine's first slot only.
+    fn placed(mut self, inventory: &mut Inventory) -> RunOptions {
+        if self.project.in_order {
+            in_order_here(inventory, &mut self.project);
+            self.policy.in_order = true;
+        }
+        self
+    }
 }
 
 pub fn run(options: RunOptions) -> Result<Outcome, Error> {
-    let (root, inventory, below) = setup_below(&options.location, settings::invocation(options.no_sync))?;
-    let mut options = options.with_profile(&inventory)?;
+    let (root, mut inventory, below) = setup_below(&options.location, settings::invocation(options.no_sync))?;
+    let mut options = options.with_profile(&inventory)?.placed(&mut inventory);
     options.project.paths = paths_below(below.as_deref(), std::mem::take(&mut options.project.paths));
     let mut project = match Project::resolve(&root, &inventory, &options.project) {
         Err(nothing @ project::Error::NothingToRerun { .. }) => {
@@ -193,6 +202,13 @@ fn report_config(setting: &Setting, project: &Project, changed: Option<Selection
     }
 }
 
+/// `--in-order`: one batch on this machine's first slot, whatever testbot.toml says of hosts.
+pub(super) fn in_order_here(inventory: &mut Inventory, options: &mut project::Options) {
+    inventory.hosts.clear();
+    options.local_slots = Some(1);
+    options.in_order = true;
+}
+
 /// The build's queue this run is a job of (`--queue`), if any; never with `--partition`.
 fn queue_of(options: &RunOptions, inventory: &Inventory) -> Result<Option<crate::queue::Settings>, Error> {
     let queue = options.queue.settings(&inventory.queue, false)?;
@@ -203,10 +219,10 @@ fn queue_of(options: &RunOptions, inventory: &Inventory) -> Result<Option<crate:
 }
 
 /// What one run is asked to do.
-struct Job<'a> {
-    project: &'a Project,
-    inventory: &'a Inventory,
-    policy: &'a Policy,
+pub(super) struct Job<'a> {
+    pub(super) project: &'a Project,
+    pub(super) inventory: &'a Inventory,
+    pub(super) policy: &'a Policy,
 }
 
 /// The run, on its own or (`--queue`) as one job of a build: it joins the build's queue (the
@@ -233,14 +249,14 @@ async fn run_job(job: &Job<'_>, queue: Option<&crate::queue::Settings>, signals:
 
 /// The runner's arguments as the run gives them: one seed for a random order, and the
 /// framework's own documentation format taken out (true: it was asked for; testbot shows its own).
-fn runner_args_for_the_run(project: &mut Project) -> bool {
+pub(super) fn runner_args_for_the_run(project: &mut Project) -> bool {
     project.framework.seed_random_order(&mut project.runner.runner_args);
     project.framework.take_documentation_format(&mut project.runner.runner_args)
 }
 
 /// The hosts made ready (`fleet`), then the run on them (`run`), its files from `source` when
 /// it has one. The support files and slot leases live until the run has ended.
-async fn prepare_and_run(
+pub(super) async fn prepare_and_run(
     job: &Job<'_>,
     source: Option<Box<dyn run::Source + '_>>,
     signals: &Signals,

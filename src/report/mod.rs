@@ -10,6 +10,7 @@
 //! commands without a run print through `command_output.rs`.
 
 mod aggregate;
+pub mod bisect;
 mod annotations;
 mod command_output;
 mod details;
@@ -22,6 +23,7 @@ mod junit;
 mod live;
 pub mod merge;
 mod outputs;
+pub mod past_run;
 mod repeat;
 mod status_level;
 mod style;

@@ -57,9 +57,10 @@ impl<'a> Dispatcher<'a> {
         let (tx, rx) = mpsc::unbounded_channel();
         let settle = Settle::new(config.policy, &workload.jobs);
         let waves = boot_waves(&hosts, &slots, waves);
-        let queue = match config.policy.shuffle {
-            Some(seed) => Queue::shuffled(workload.jobs, &workload.known, &waves, workload.tuning, seed),
-            None => Queue::with_jobs(workload.jobs, &workload.known, &waves, workload.tuning),
+        let queue = match (config.policy.in_order, config.policy.shuffle) {
+            (true, _) => Queue::in_order(workload.jobs.into_iter().flatten().collect(), workload.tuning),
+            (false, Some(seed)) => Queue::shuffled(workload.jobs, &workload.known, &waves, workload.tuning, seed),
+            (false, None) => Queue::with_jobs(workload.jobs, &workload.known, &waves, workload.tuning),
         };
         Dispatcher {
             launcher: Launcher::new(config.project, workload.limits, tx),

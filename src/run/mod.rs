@@ -62,6 +62,8 @@ pub struct Policy {
     pub shuffle: Option<u64>,
     /// `[project] quarantine`: a quarantined example's failure does not count for `--fail-fast`.
     pub quarantine: crate::history::quarantine::Quarantine,
+    /// `--in-order`: the files run as one batch in the order given (`project`'s), none split.
+    pub in_order: bool,
 }
 
 impl Policy {

@@ -89,7 +89,8 @@ impl Workload {
         });
         let defaults = if forking { Tuning::forked() } else { Tuning::default() };
         let tuning = policy.knobs.tuning.over(defaults);
-        let ideal = expected_seconds / slots.max(1) as f64;
+        // In order, no file is split: a file's pieces would not run where it stood.
+        let ideal = if policy.in_order { f64::INFINITY } else { expected_seconds / slots.max(1) as f64 };
         let jobs = jobs_of(project, &estimates, ideal, slots, &local_examples(project));
         let known = estimates.iter().map(|e| e.known).collect();
         Workload { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition }

@@ -5,6 +5,7 @@
 //! expected first; batches are large while much work remains (to amortise the runner's
 //! start-up) and shrink to single files at the tail so that slots finish together.
 
+pub mod bisect;
 mod estimate;
 mod history;
 pub mod partition;
@@ -168,6 +169,25 @@ impl Queue {
             tuning,
             returned: 0,
             any_known,
+            boots: Vec::new(),
+            observed: (0.0, 0.0),
+        }
+    }
+
+    /// `--in-order` (`testbot bisect`'s replays): the jobs as one batch, in the order given, for
+    /// one slot. A job put back after a crash runs on its own, as in any run.
+    pub fn in_order(jobs: Vec<Job>, tuning: Tuning) -> Queue {
+        let remaining_seconds = jobs.iter().fold(0.0, |a, j| a + j.expected_seconds);
+        let planned = if jobs.is_empty() { VecDeque::new() } else { VecDeque::from([Batch { jobs }]) };
+        Queue {
+            planned,
+            pending: VecDeque::new(),
+            slots: 1,
+            remaining_seconds,
+            min_batch_seconds: 0.0,
+            tuning,
+            returned: 0,
+            any_known: false,
             boots: Vec::new(),
             observed: (0.0, 0.0),
         }
@@ -438,6 +458,16 @@ pub fn boot_order(hosts: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_order_is_one_batch_of_the_jobs_as_given() {
+        let jobs = vec![Job::new("spec/z_spec.rb", 1.0), Job::new("spec/a_spec.rb", 9.0), Job::new("spec/m_spec.rb", 3.0)];
+        let mut queue = Queue::in_order(jobs.clone(), Tuning::default());
+        assert_eq!(queue.len(), 3);
+        assert_eq!(queue.next_batch(), Some(Batch { jobs }));
+        assert!(queue.is_empty() && queue.next_batch().is_none());
+        assert!(Queue::in_order(Vec::new(), Tuning::default()).is_empty());
+    }
 
     /// Boot waves of `slots` slots on one host booting `parallelism` at a time.
     fn waves(slots: usize, parallelism: usize) -> Vec<usize> {
