@@ -254,3 +254,24 @@ fn a_quarantined_failure_keeps_a_queued_build_green_and_marked() {
     run.assert_exit(1);
     assert_eq!(build.json["totals"]["quarantined"].as_u64(), Some(0), "{}", build.json);
 }
+
+/// A job boots its fork server while it joins the build (connects, plans): with Redis not there
+/// yet (the job tries again within its patience), the server is ready before the job has joined,
+/// and the job runs every file once Redis answers. On main the run started after the join.
+#[test]
+fn a_job_boots_its_fork_server_while_it_joins_the_build() {
+    let mut redis = Redis::start();
+    redis.kill();
+    let p = Project::new("rspec_queue");
+    let dir = checkout(&p, "job1");
+    let record = p.outside("record.txt");
+    let running = job(&p, &dir, &redis, "b", "job1", &record).env("RUST_LOG", "testbot=debug").env("TESTBOT_QUEUE_PATIENCE", "2m").spawn();
+    // Long enough for the fork server to boot on a loaded machine; the job keeps trying Redis.
+    std::thread::sleep(Duration::from_secs(8));
+    redis.restart();
+    let run = running.finish(TESTBOT_TIMEOUT);
+    run.assert_exit(1);
+    assert_eq!(finished(&record).len(), FILES, "{}", run.dump());
+    let at = |what: &str| run.stderr.find(what).unwrap_or_else(|| panic!("no {what:?} in\n{}", run.dump()));
+    assert!(at("ready: its fork server") < at("joined the build's queue"), "the fork server booted first:\n{}", run.dump());
+}

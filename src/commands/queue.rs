@@ -128,6 +128,36 @@ pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Se
     Ok((Joined { build, job, recorder, heartbeat, runtime_log, root, coverage }, pull))
 }
 
+/// The build's queue as the run's source while the job is still joining it: the first take
+/// waits until it has (the run meanwhile boots its fork servers), then every take is the
+/// `Pull`'s. A join that failed fails the take; `run_job` returns the join's error.
+pub(super) struct PullOnceJoined {
+    pull: Option<crate::queue::Pull>,
+    joined: Option<tokio::sync::oneshot::Receiver<crate::queue::Pull>>,
+}
+
+impl PullOnceJoined {
+    pub(super) fn new(joined: tokio::sync::oneshot::Receiver<crate::queue::Pull>) -> PullOnceJoined {
+        PullOnceJoined { pull: None, joined: Some(joined) }
+    }
+}
+
+impl crate::run::Source for PullOnceJoined {
+    fn take(&mut self, wanted: usize) -> futures::future::BoxFuture<'_, Result<crate::run::Taken, crate::run::SourceError>> {
+        Box::pin(async move {
+            if self.pull.is_none() {
+                let not_joined = || Box::new(std::io::Error::other("the job did not join the build's queue")) as crate::run::SourceError;
+                let joined = self.joined.take().ok_or_else(not_joined)?;
+                self.pull = Some(joined.await.map_err(|_| not_joined())?);
+            }
+            match self.pull.as_mut() {
+                Some(pull) => pull.take(wanted).await,
+                None => unreachable!("taken above"),
+            }
+        })
+    }
+}
+
 /// This job's job of each entry it planned, and of each file whole (for an entry another job
 /// planned: a piece of a file this job did not split, or a file whole that it split).
 fn known_jobs(jobs: Vec<crate::schedule::Job>) -> HashMap<String, crate::schedule::Job> {
