@@ -275,3 +275,25 @@ fn a_job_boots_its_fork_server_while_it_joins_the_build() {
     let at = |what: &str| run.stderr.find(what).unwrap_or_else(|| panic!("no {what:?} in\n{}", run.dump()));
     assert!(at("ready: its fork server") < at("joined the build's queue"), "the fork server booted first:\n{}", run.dump());
 }
+
+/// `--file-timeout`: a queued job limits each file by the project's history in Redis (5 × its
+/// time, if more than the floor), as a run limits it by its own: a job with no local history lets
+/// a file that took 2.5 s in the build before run past a 1 s floor.
+#[test]
+fn a_queued_jobs_file_limits_come_from_the_history_in_redis() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    let (first, second) = (checkout(&p, "first"), checkout(&p, "second"));
+    let record = p.outside("record.txt");
+    let url = redis.url();
+    let run_in = |dir: &Path, build: &str, floor: &str| {
+        let args = ["-n", "2", "--queue", &url, "--build-id", build, "--file-timeout", floor, "spec/f01_spec.rb", "spec/f02_spec.rb"];
+        p.testbot(args).cwd(dir).env("QUEUE_JOB", build).env("QUEUE_RECORD", &record).env("QUEUE_SLEEP", "2.5").run()
+    };
+    run_in(&first, "b1", "60s").assert_exit(0);
+    assert!(!second.join("tmp").exists(), "the second checkout has no runtime history of its own");
+    let run = run_in(&second, "b2", "1s");
+    run.assert_exit(0);
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(text.lines().filter(|l| l.starts_with("finished ") && l.ends_with(" b2")).count(), 2, "{}", run.dump());
+}

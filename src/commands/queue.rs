@@ -107,6 +107,7 @@ pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Se
     // long files' examples): a CI job needs no cache.
     let history = crate::queue::combined(crate::run::load_history(project), build.history().await?);
     let selection = crate::run::select_from(project, history, None);
+    let times = selection.estimates.iter().filter_map(|e| selection.history.get(&e.path).map(|s| (e.path.clone(), s))).collect();
     let examples = crate::queue::combined_examples(crate::run::local_examples(project), build.examples_history().await?);
     let jobs = crate::run::queue_jobs(project, &selection, planned_slots(project, inventory), &examples);
     let digest = PlanDigest::new(project.framework.name(), jobs.iter().map(|j| j.path.clone()));
@@ -120,7 +121,7 @@ pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Se
     tracing::info!(build = settings.build.as_str(), attempt = settings.attempt, job = job.as_str(), ?plan, kept = entries.kept.len(), "joined the build's queue");
     let heartbeat = build.join(&job).await?;
     let in_flight = InFlight::default();
-    let pull = build.pull(&job, known_jobs(jobs), &in_flight);
+    let pull = build.pull(&job, known_jobs(jobs), &in_flight).with_times(times);
     let quarantine = crate::report::Quarantine::new(&inventory.project.quarantine, inventory.project.quarantine_passes);
     let recorder = Recorder::start(&build, &job, &in_flight, &project.root, quarantine);
     let coverage = std::sync::atomic::AtomicBool::new(false);
@@ -155,6 +156,10 @@ impl crate::run::Source for PullOnceJoined {
                 None => unreachable!("taken above"),
             }
         })
+    }
+
+    fn times(&self) -> Vec<(String, f64)> {
+        self.pull.as_ref().map(crate::run::Source::times).unwrap_or_default()
     }
 }
 
