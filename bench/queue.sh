@@ -12,6 +12,8 @@
 # Environment:
 #   RUNS=3          repetitions (the modes alternate within each)
 #   TESTBOT=path    testbot binary (default: <repo>/target/debug/testbot: the suite only sleeps)
+#   TESTBOT_OLD=path  a second binary (e.g. main's) measured side by side: "queue (old)" and
+#                   "partition (old)" columns, the four modes interleaved in each repetition
 #   SEED=7          seed for bench/gen-synthetic.rb
 #   KEEP=1          keep the temporary directory
 #
@@ -25,7 +27,9 @@ RUNS=${RUNS:-3}
 SEED=${SEED:-7}
 TESTBOT=${TESTBOT:-$REPO/target/debug/testbot}
 OFFSETS=(0 2 4 6)
+TESTBOT_OLD=${TESTBOT_OLD:-}
 [[ -x $TESTBOT ]] || { echo "queue.sh: no testbot at $TESTBOT (cargo build)" >&2; exit 1; }
+[[ -z $TESTBOT_OLD || -x $TESTBOT_OLD ]] || { echo "queue.sh: no testbot at $TESTBOT_OLD (TESTBOT_OLD)" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "queue.sh: redis-server is missing (apt-get install redis-server)" >&2; exit 1; }
 
 WORK=$(mktemp -d -t testbot-bench-queue-XXXXXX)
@@ -71,19 +75,24 @@ redis-server --bind 127.0.0.1 --port "$PORT" --save "" --appendonly no --dir "$W
 REDIS_PID=$!
 for _ in $(seq 100); do redis-cli -p "$PORT" PING 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 
-# run_mode MODE REP: the four jobs at their offsets; prints the makespan in seconds.
+# run_mode MODE REP: the four jobs at their offsets; prints the makespan in seconds. MODE is
+# queue or partition (TESTBOT), or queue-old or partition-old (TESTBOT_OLD).
 run_mode() {
-  local mode=$1 rep=$2 log="$WORK/finished-$1-$2.txt" pids=() k args
+  local mode=$1 rep=$2 log="$WORK/finished-$1-$2.txt" pids=() k args bin=$TESTBOT
+  [[ $mode == *-old ]] && bin=$TESTBOT_OLD
   : >"$log"
   redis-cli -p "$PORT" FLUSHALL >/dev/null # no history or plan kept from the run before
+  # Each job's restored history is the stale one again: a run writes the times it measured to
+  # the job's runtime log (a queued job the build's, from Redis) and the long files' examples.
+  for k in 1 2 3 4; do rm -rf "$WORK/job$k/suite/tmp"; cp -r "$WORK/suite/tmp" "$WORK/job$k/suite/tmp"; done
   local start
   start=$(date +%s.%N)
   for k in 1 2 3 4; do
     case $mode in
-      queue) args=(--queue "redis://127.0.0.1:$PORT" --build-id "bench-$rep") ;;
-      partition) args=(--partition "$k/4") ;;
+      queue*) args=(--queue "redis://127.0.0.1:$PORT" --build-id "bench-$mode-$rep") ;;
+      partition*) args=(--partition "$k/4") ;;
     esac
-    (cd "$WORK/job$k/suite" && BENCH_LOG=$log exec "$TESTBOT" -n 2 "${args[@]}" >"$WORK/$mode-$rep-job$k.out" 2>&1) &
+    (cd "$WORK/job$k/suite" && BENCH_LOG=$log exec "$bin" -n 2 "${args[@]}" >"$WORK/$mode-$rep-job$k.out" 2>&1) &
     pids+=($!)
     [[ $k -lt 4 ]] && sleep $((OFFSETS[k] - OFFSETS[k - 1]))
   done
@@ -96,24 +105,36 @@ run_mode() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "| run | queue (s) | --partition K/4 (s) |"
-echo "|---|---|---|"
-QUEUE=() PARTITION=()
+MODES=(queue partition)
+[[ -n $TESTBOT_OLD ]] && MODES+=(queue-old partition-old)
+declare -A TIMES
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+printf '| run |'; printf ' %s (s) |' "${MODES[@]}"; echo
+printf '|---|'; printf -- '---|%.0s' "${MODES[@]}"; echo
 for rep in $(seq "$RUNS"); do
   echo "run $rep of $RUNS…" >&2
-  q=$(run_mode queue "$rep")
-  p=$(run_mode partition "$rep")
-  QUEUE+=("$q") PARTITION+=("$p")
-  echo "| $rep | $q | $p |"
+  row="| $rep |"
+  for mode in "${MODES[@]}"; do
+    t=$(run_mode "$mode" "$rep")
+    TIMES[$mode]+="$t "
+    row+=" $t |"
+  done
+  echo "$row"
 done
-QM=$(printf '%s\n' "${QUEUE[@]}" | median)
-PM=$(printf '%s\n' "${PARTITION[@]}" | median)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "$FILES files, $SUM s of sleep (longest $LONGEST s), 4 jobs × 2 slots at ${OFFSETS[*]} s, history stale for half the files."
+echo "testbot: $TESTBOT${TESTBOT_OLD:+; old: $TESTBOT_OLD}; load average after: $LOAD"
 echo
 echo "| | makespan, median of $RUNS (s) | ÷ partition | ÷ ideal |"
 echo "|---|---|---|---|"
-awk -v q="$QM" -v p="$PM" -v i="$IDEAL" 'BEGIN {
-  printf "| `--queue` | %.2f | %.2f | %.2f |\n", q, q / p, q / i
-  printf "| `--partition K/4` | %.2f | 1.00 | %.2f |\n", p, p / i
-  printf "| ideal (8 slots free at the offsets) | %.2f | %.2f | 1.00 |\n", i, i / p }'
+for suffix in "" "-old"; do
+  [[ -z $suffix || -n $TESTBOT_OLD ]] || continue
+  QM=$(printf '%s\n' ${TIMES[queue$suffix]} | median)
+  PM=$(printf '%s\n' ${TIMES[partition$suffix]} | median)
+  label=${suffix:+ (old)}
+  awk -v q="$QM" -v p="$PM" -v i="$IDEAL" -v l="$label" 'BEGIN {
+    printf "| `--queue`%s | %.2f | %.2f | %.2f |\n", l, q, q / p, q / i
+    printf "| `--partition K/4`%s | %.2f | 1.00 | %.2f |\n", l, p, p / i }'
+done
+echo "| ideal (8 slots free at the offsets) | $IDEAL | | 1.00 |"

@@ -8,6 +8,7 @@ mod common;
 
 use common::redis::Redis;
 use common::*;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -211,4 +212,88 @@ fn a_report_of_a_build_with_files_unfinished_names_them_and_fails() {
     let run = p.testbot(["report", "--queue", &redis.url(), "--build-id", "never"]).cwd(&dir).run();
     run.assert_exit(1);
     run.assert_output_contains("build `never` has no plan");
+}
+
+/// `[project] quarantine` through the queue: a quarantined failure keeps every job and the
+/// build's report green and is marked in its JSON, as a single run marks it; a build of the same
+/// files without the quarantine is red.
+#[test]
+fn a_quarantined_failure_keeps_a_queued_build_green_and_marked() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    p.write("testbot.toml", "[project]\nquarantine = [\"./spec/f07_spec.rb:10\"]\n");
+    let single_json = p.fresh_path("single", "json");
+    let (single, single_report) = p.testbot(["-n", "2"]).report_to(&single_json).run_with_report();
+    single.assert_exit(0);
+    let dirs: Vec<PathBuf> = (1..=2).map(|k| checkout(&p, &format!("job{k}"))).collect();
+    let record = p.outside("record.txt");
+    let jobs = dirs.iter().enumerate().map(|(k, dir)| job(&p, dir, &redis, "q", &format!("job{}", k + 1), &record));
+    let running: Vec<Running> = jobs.map(Testbot::spawn).collect();
+    for run in running.into_iter().map(|r| r.finish(TESTBOT_TIMEOUT)) {
+        run.assert_exit(0);
+    }
+    let (json, junit) = (p.fresh_path("build", "json"), p.outside("build.xml"));
+    let url = redis.url();
+    let args = ["report", "--queue", &url, "--build-id", "q", "--wait", "--timeout", "60s", "--junit", junit.to_str().unwrap()];
+    let (run, build) = p.testbot(args).cwd(&dirs[0]).report_to(&json).run_with_report();
+    run.assert_exit(0);
+    run.assert_output_contains("1 quarantined");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<skipped message="QUARANTINED: "#) && xml.contains(r#"failures="0""#), "{xml}");
+    assert_eq!(build.totals(), single_report.totals(), "{}", run.dump());
+    assert_eq!(build.json["totals"]["quarantined"].as_u64(), Some(1), "{}", build.json);
+    let failures = build.json["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{}", build.json);
+    assert_eq!(failures[0]["quarantined"], Value::Bool(true), "{}", build.json);
+    // Without the quarantine the same failure fails the build's report.
+    for dir in &dirs {
+        std::fs::remove_file(dir.join("testbot.toml")).unwrap();
+    }
+    job(&p, &dirs[1], &redis, "red", "job2", &record).run().assert_exit(1);
+    let (run, build) = report(&p, &dirs[0], &redis, "red");
+    run.assert_exit(1);
+    assert_eq!(build.json["totals"]["quarantined"].as_u64(), Some(0), "{}", build.json);
+}
+
+/// A job boots its fork server while it joins the build (connects, plans): with Redis not there
+/// yet (the job tries again within its patience), the server is ready before the job has joined,
+/// and the job runs every file once Redis answers. On main the run started after the join.
+#[test]
+fn a_job_boots_its_fork_server_while_it_joins_the_build() {
+    let mut redis = Redis::start();
+    redis.kill();
+    let p = Project::new("rspec_queue");
+    let dir = checkout(&p, "job1");
+    let record = p.outside("record.txt");
+    let running = job(&p, &dir, &redis, "b", "job1", &record).env("RUST_LOG", "testbot=debug").env("TESTBOT_QUEUE_PATIENCE", "2m").spawn();
+    // Long enough for the fork server to boot on a loaded machine; the job keeps trying Redis.
+    std::thread::sleep(Duration::from_secs(8));
+    redis.restart();
+    let run = running.finish(TESTBOT_TIMEOUT);
+    run.assert_exit(1);
+    assert_eq!(finished(&record).len(), FILES, "{}", run.dump());
+    let at = |what: &str| run.stderr.find(what).unwrap_or_else(|| panic!("no {what:?} in\n{}", run.dump()));
+    assert!(at("ready: its fork server") < at("joined the build's queue"), "the fork server booted first:\n{}", run.dump());
+}
+
+/// `--file-timeout`: a queued job limits each file by the project's history in Redis (5 × its
+/// time, if more than the floor), as a run limits it by its own: a job with no local history lets
+/// a file that took 2.5 s in the build before run past a 1 s floor.
+#[test]
+fn a_queued_jobs_file_limits_come_from_the_history_in_redis() {
+    let redis = Redis::start();
+    let p = Project::new("rspec_queue");
+    let (first, second) = (checkout(&p, "first"), checkout(&p, "second"));
+    let record = p.outside("record.txt");
+    let url = redis.url();
+    let run_in = |dir: &Path, build: &str, floor: &str| {
+        let args = ["-n", "2", "--queue", &url, "--build-id", build, "--file-timeout", floor, "spec/f01_spec.rb", "spec/f02_spec.rb"];
+        p.testbot(args).cwd(dir).env("QUEUE_JOB", build).env("QUEUE_RECORD", &record).env("QUEUE_SLEEP", "2.5").run()
+    };
+    run_in(&first, "b1", "60s").assert_exit(0);
+    assert!(!second.join("tmp").exists(), "the second checkout has no runtime history of its own");
+    let run = run_in(&second, "b2", "1s");
+    run.assert_exit(0);
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(text.lines().filter(|l| l.starts_with("finished ") && l.ends_with(" b2")).count(), 2, "{}", run.dump());
 }

@@ -107,6 +107,7 @@ pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Se
     // long files' examples): a CI job needs no cache.
     let history = crate::queue::combined(crate::run::load_history(project), build.history().await?);
     let selection = crate::run::select_from(project, history, None);
+    let times = selection.estimates.iter().filter_map(|e| selection.history.get(&e.path).map(|s| (e.path.clone(), s))).collect();
     let examples = crate::queue::combined_examples(crate::run::local_examples(project), build.examples_history().await?);
     let jobs = crate::run::queue_jobs(project, &selection, planned_slots(project, inventory), &examples);
     let digest = PlanDigest::new(project.framework.name(), jobs.iter().map(|j| j.path.clone()));
@@ -120,11 +121,46 @@ pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Se
     tracing::info!(build = settings.build.as_str(), attempt = settings.attempt, job = job.as_str(), ?plan, kept = entries.kept.len(), "joined the build's queue");
     let heartbeat = build.join(&job).await?;
     let in_flight = InFlight::default();
-    let pull = build.pull(&job, known_jobs(jobs), &in_flight);
-    let recorder = Recorder::start(&build, &job, &in_flight, &project.root);
+    let pull = build.pull(&job, known_jobs(jobs), &in_flight).with_times(times);
+    let quarantine = crate::report::Quarantine::new(&inventory.project.quarantine, inventory.project.quarantine_passes);
+    let recorder = Recorder::start(&build, &job, &in_flight, &project.root, quarantine);
     let coverage = std::sync::atomic::AtomicBool::new(false);
     let (runtime_log, root) = (project.runtime_log.clone(), project.root.clone());
     Ok((Joined { build, job, recorder, heartbeat, runtime_log, root, coverage }, pull))
+}
+
+/// The build's queue as the run's source while the job is still joining it: the first take
+/// waits until it has (the run meanwhile boots its fork servers), then every take is the
+/// `Pull`'s. A join that failed fails the take; `run_job` returns the join's error.
+pub(super) struct PullOnceJoined {
+    pull: Option<crate::queue::Pull>,
+    joined: Option<tokio::sync::oneshot::Receiver<crate::queue::Pull>>,
+}
+
+impl PullOnceJoined {
+    pub(super) fn new(joined: tokio::sync::oneshot::Receiver<crate::queue::Pull>) -> PullOnceJoined {
+        PullOnceJoined { pull: None, joined: Some(joined) }
+    }
+}
+
+impl crate::run::Source for PullOnceJoined {
+    fn take(&mut self, wanted: usize) -> futures::future::BoxFuture<'_, Result<crate::run::Taken, crate::run::SourceError>> {
+        Box::pin(async move {
+            if self.pull.is_none() {
+                let not_joined = || Box::new(std::io::Error::other("the job did not join the build's queue")) as crate::run::SourceError;
+                let joined = self.joined.take().ok_or_else(not_joined)?;
+                self.pull = Some(joined.await.map_err(|_| not_joined())?);
+            }
+            match self.pull.as_mut() {
+                Some(pull) => pull.take(wanted).await,
+                None => unreachable!("taken above"),
+            }
+        })
+    }
+
+    fn times(&self) -> Vec<(String, f64)> {
+        self.pull.as_ref().map(crate::run::Source::times).unwrap_or_default()
+    }
 }
 
 /// This job's job of each entry it planned, and of each file whole (for an entry another job

@@ -227,20 +227,33 @@ pub(super) struct Job<'a> {
 
 /// The run, on its own or (`--queue`) as one job of a build: it joins the build's queue (the
 /// first job plans it), takes its files from there, stores each file's result, and gives back
-/// what it took and did not finish when it ends.
+/// what it took and did not finish when it ends. The run starts while the job joins (its fork
+/// servers boot meanwhile); its first take waits for the join. A join that fails is the error.
 async fn run_job(job: &Job<'_>, queue: Option<&crate::queue::Settings>, signals: &Signals, reporter: &mut Reporter) -> Result<Ended, Error> {
     let Some(settings) = queue else {
         let mut emit = |event: RunEvent| reporter.record(event);
         return prepare_and_run(job, None, signals, &mut emit).await;
     };
-    let (joined, pull) = super::queue::join(job.project, job.inventory, settings).await?;
-    let ended = {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let joined = std::sync::OnceLock::new();
+    let joining = async {
+        let (joining, pull) = super::queue::join(job.project, job.inventory, settings).await?;
+        let _ = joined.set(joining);
+        let _ = tx.send(pull);
+        Ok::<(), Error>(())
+    };
+    let running = async {
         let mut emit = |event: RunEvent| {
-            joined.see(&event);
+            if let Some(joined) = joined.get() {
+                joined.see(&event);
+            }
             reporter.record(event)
         };
-        prepare_and_run(job, Some(Box::new(pull)), signals, &mut emit).await
+        prepare_and_run(job, Some(Box::new(super::queue::PullOnceJoined::new(rx))), signals, &mut emit).await
     };
+    let (join, ended) = futures::join!(joining, running);
+    join?;
+    let joined = joined.into_inner().expect("a job that joined has its build");
     let left = joined.leave().await;
     let ended = ended?;
     left?;

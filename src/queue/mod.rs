@@ -32,7 +32,7 @@ pub use history::{combined, combined_examples, HISTORY_FILES, HISTORY_TTL};
 pub use pieces::{entry_of, path_of, InFlight};
 pub use plan::{Entries, Plan, PlanDigest};
 pub use pull::{Heartbeat, Pull};
-pub use results::{BuildResults, Recorder};
+pub use results::Recorder;
 
 use std::time::Duration;
 

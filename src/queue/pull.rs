@@ -50,6 +50,8 @@ pub struct Pull {
     pub(super) given_up: Vec<(String, FileReport)>,
     /// How many takes this job made (each take's number makes it safe to run twice).
     takes: u64,
+    /// Each file's seconds in the history the job planned by (Redis's over its own).
+    times: Vec<(String, f64)>,
 }
 
 /// A job's heartbeat: it beats until dropped.
@@ -73,7 +75,7 @@ impl Build {
     /// (expected seconds, group, the part asked for), as this job planned it; `in_flight`: the
     /// pieces it takes, shared with its `Recorder`.
     pub fn pull(&self, job: &str, known: HashMap<String, Job>, in_flight: &InFlight) -> Pull {
-        Pull { build: self.clone(), job: job.to_string(), known, in_flight: in_flight.clone(), given_up: Vec::new(), takes: 0 }
+        Pull { build: self.clone(), job: job.to_string(), known, in_flight: in_flight.clone(), given_up: Vec::new(), takes: 0, times: Vec::new() }
     }
 
     /// The job is done with the build: what it took and has no result for (it stopped early)
@@ -143,7 +145,8 @@ impl Pull {
         if !self.given_up.is_empty() {
             let reports = std::mem::take(&mut self.given_up);
             for (entry, report) in &reports {
-                self.build.store_result(&self.job, entry, report).await?;
+                // Not run: no example of it to mark quarantined.
+                self.build.store_result(&self.job, entry, report, &Default::default()).await?;
             }
         }
         Ok(jobs)
@@ -173,8 +176,19 @@ impl Pull {
     }
 }
 
+impl Pull {
+    /// Each file's seconds in the history the job planned by, for its files' time limits.
+    pub fn with_times(self, times: Vec<(String, f64)>) -> Pull {
+        Pull { times, ..self }
+    }
+}
+
 impl Source for Pull {
     fn take(&mut self, wanted: usize) -> BoxFuture<'_, Result<Taken, SourceError>> {
         Box::pin(async move { self.next(wanted).await.map_err(|e| Box::new(e) as SourceError) })
+    }
+
+    fn times(&self) -> Vec<(String, f64)> {
+        self.times.clone()
     }
 }

@@ -5,6 +5,7 @@
 use super::pieces::InFlight;
 use super::{ttl_seconds, Build, Error};
 use crate::events::{FileError, FileReport};
+use crate::report::Quarantine;
 use std::path::Path;
 use tokio::sync::mpsc;
 
@@ -18,9 +19,11 @@ return 1
 "#;
 
 impl Build {
-    /// `report` as job `job`'s result of its entry (a file's path, or a piece's).
-    pub(super) async fn store_result(&self, job: &str, entry: &str, report: &FileReport) -> Result<(), Error> {
-        let json = crate::report::file_json(report, &Default::default()).map_err(|e| Error::BadResult { path: report.path.clone(), reason: e.to_string() })?;
+    /// `report` as job `job`'s result of its entry (a file's path, or a piece's), its examples in
+    /// `quarantine` marked so (`testbot report --queue` excuses their failures as the job did).
+    pub(super) async fn store_result(&self, job: &str, entry: &str, report: &FileReport, quarantine: &Quarantine)
+        -> Result<(), Error> {
+        let json = crate::report::file_json(report, quarantine).map_err(|e| Error::BadResult { path: report.path.clone(), reason: e.to_string() })?;
         let script = redis::Script::new(STORE);
         let mut invocation = script.key(self.key("results"));
         invocation.key(self.key(&format!("reserved:{job}"))).arg(entry).arg(json).arg(ttl_seconds());
@@ -50,14 +53,15 @@ pub struct Recorder {
 
 impl Recorder {
     /// `in_flight`: the pieces the job's `Pull` took, whose results these are; `root`: the
-    /// project's, where the files are (a long file's examples go to the history with its hash).
-    pub fn start(build: &Build, job: &str, in_flight: &InFlight, root: &Path) -> Recorder {
+    /// project's, where the files are (a long file's examples go to the history with its hash);
+    /// `quarantine`: the project's `[project] quarantine`, marked in the results.
+    pub fn start(build: &Build, job: &str, in_flight: &InFlight, root: &Path, quarantine: Quarantine) -> Recorder {
         let (tx, mut rx) = mpsc::unbounded_channel::<(String, FileReport)>();
         let (build, job, root) = (build.clone(), job.to_string(), root.to_path_buf());
         let task = tokio::spawn(async move {
             let mut first_error = None;
             while let Some((entry, report)) = rx.recv().await {
-                let mut stored = build.store_result(&job, &entry, &report).await;
+                let mut stored = build.store_result(&job, &entry, &report, &quarantine).await;
                 // A piece's time is not its file's: the history has whole files only.
                 if stored.is_ok() && report.error.is_none() && entry == report.path {
                     let examples = crate::history::examples_log::entry_of(&root, &report);
@@ -89,11 +93,4 @@ impl Recorder {
             Err(join) => std::panic::resume_unwind(join.into_panic()),
         }
     }
-}
-
-/// What `testbot report --queue` reads: the plan's files and framework, and the results.
-pub struct BuildResults {
-    pub framework: String,
-    pub planned: Vec<String>,
-    pub results: Vec<(String, String)>,
 }

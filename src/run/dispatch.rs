@@ -27,6 +27,8 @@ pub(super) struct Dispatcher<'a> {
     source: Option<Box<dyn Source + 'a>>,
     /// The source had nothing for now: ask it again then.
     ask_again: Option<tokio::time::Instant>,
+    /// The source's times are in the files' limits.
+    timed: bool,
     pub(super) settle: Settle<'a>,
     /// What the batches send.
     rx: mpsc::UnboundedReceiver<Msg>,
@@ -71,6 +73,7 @@ impl<'a> Dispatcher<'a> {
             queue,
             source: None,
             ask_again: None,
+            timed: false,
             settle,
             rx,
             running: 0,
@@ -168,6 +171,11 @@ impl<'a> Dispatcher<'a> {
         let Some(source) = self.source.as_mut().filter(|_| free > 0) else { return Ok(()) };
         match source.take(free).await.map_err(Error::Source)? {
             Taken::Jobs(jobs) => {
+                if !self.timed {
+                    // The files' time limits know what the source planned by (`--file-timeout`).
+                    self.launcher.learn_times(source.times());
+                    self.timed = true;
+                }
                 for job in jobs {
                     self.queue.add(job);
                 }

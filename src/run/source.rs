@@ -27,6 +27,12 @@ pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 pub trait Source: Send + Sync {
     /// Up to `wanted` more files for this run's free slots.
     fn take(&mut self, wanted: usize) -> BoxFuture<'_, Result<Taken, SourceError>>;
+
+    /// The seconds the source planned its files by (a build's history in Redis, over the run's
+    /// local one), for the files' time limits; asked once, after the first files came.
+    fn times(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 /// How long a run waits before it asks a source that said `Later` again.

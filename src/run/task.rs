@@ -61,6 +61,18 @@ impl<'a> Launcher<'a> {
         Launcher { project, limits, tx, cancel: watch::channel(false).0 }
     }
 
+    /// Each file's seconds as a source planned it (over the run's own history): the batches
+    /// started from now on limit each file by them (`Limits::for_file`).
+    pub(super) fn learn_times(&mut self, times: Vec<(String, f64)>) {
+        if times.is_empty() {
+            return;
+        }
+        let Limits { floor, history, server_start, no_capture } = &*self.limits;
+        let mut history = history.clone();
+        history.extend(times);
+        self.limits = Arc::new(Limits { floor: *floor, history, server_start: *server_start, no_capture: *no_capture });
+    }
+
     /// Starts `batch` on slot `index` (`slot`) as a task of its own.
     pub(super) fn start(&self, slot: &Slot, index: usize, batch: Batch) {
         tokio::spawn(BatchTask::new(slot, index, batch, self).run());
