@@ -3,6 +3,7 @@
 //! command line into the plain option structs these take.
 
 mod bundle;
+mod helper_boot;
 mod impact;
 pub mod hosts;
 pub mod init;
