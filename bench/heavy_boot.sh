@@ -72,7 +72,8 @@ File.open("#{dir}/durations.txt", "w") do |durations|
   weights.each_with_index do |w, i|
     seconds = w * scale
     examples = 1 + rand(5)
-    body = (1..examples).map { |e| "  it(\"burns #{e}\") { expect(Burn.cpu(#{(seconds / examples).round(5)})).to be > 0 }\n" }.join
+    share = (seconds / examples).round(5)
+    body = (1..examples).map { |e| "  it(\"burns #{e}\") { expect(Burn.cpu(#{share})).to be > 0 }\n" }.join
     path = format("spec/work_%03d_spec.rb", i)
     File.write("#{dir}/#{path}", "RSpec.describe \"Work #{i}\" do\n#{body}end\n")
     durations.puts "#{path} #{seconds.round(5)}"
@@ -108,7 +109,8 @@ parallel_runs() {
   measure_makespan pr_runtime "$1"
 }
 
-note "suite: $FILES files, $EXAMPLES examples, $SUM s of CPU, helper $HELPER s of CPU; $SLOTS slots; $RUNS runs per mode; load $LOAD_BEFORE"
+note "suite: $FILES files, $EXAMPLES examples, $SUM s of CPU, helper $HELPER s of CPU; $SLOTS slots;" \
+  "$RUNS runs per mode; load $LOAD_BEFORE"
 alternate testbot_runs parallel_runs
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 

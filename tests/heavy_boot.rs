@@ -3,7 +3,8 @@
 //! so a batch costs that second: no tail batch may hold less than twice it in work, and the boot
 //! is kept in the runtime history so that the next run plans its first wave for it. Checked from
 //! the JSON report's `batches` (which files each batch ran, per slot in order) and the files'
-//! own seconds, never from wall time.
+//! own seconds, never from wall time. `testbot init` times the helper and turns `--preload` on
+//! for it: the run it configures loads the helper once per slot (`tmp/boots.log`).
 
 mod common;
 
@@ -17,7 +18,8 @@ const BOOT: f64 = 1.0;
 /// `files` spec files of one example sleeping `seconds` each.
 fn suite(p: &Project, files: usize, seconds: f64) {
     for i in 0..files {
-        p.write(&format!("spec/w{i:03}_spec.rb"), &format!("RSpec.describe(\"w{i}\") {{ it(\"works\") {{ sleep {seconds} }} }}\n"));
+        let body = format!("RSpec.describe(\"w{i}\") {{ it(\"works\") {{ sleep {seconds} }} }}\n");
+        p.write(&format!("spec/w{i:03}_spec.rb"), &body);
     }
 }
 
@@ -58,7 +60,7 @@ fn no_tail_batch_holds_less_work_than_twice_the_measured_boot() {
     assert!(!tail.is_empty(), "the run had a tail\n{slots:?}");
     for batch in tail {
         let work: f64 = batch.iter().map(|f| seconds[f]).sum();
-        assert!(work >= 2.0 * BOOT, "a tail batch holds {work:.2} s of work, less than twice the boot\n{slots:?}\n{}", run.dump());
+        assert!(work >= 2.0 * BOOT, "a tail batch holds {work:.2} s of work, under twice the boot\n{slots:?}\n{}", run.dump());
     }
     // Every batch loaded the helper once (the fork server does not), and the run kept its boot.
     let loads = fs::read_to_string(p.path("tmp/boots.log")).unwrap().lines().count();
@@ -80,4 +82,22 @@ fn the_boot_kept_in_the_history_plans_one_batch_a_slot() {
     let slots = batches_by_slot(&report);
     let counts: Vec<usize> = slots.values().map(Vec::len).collect();
     assert_eq!(counts, [1, 1], "{slots:?}");
+}
+
+#[test]
+fn init_times_a_slow_helper_and_the_run_it_configures_loads_it_once_per_slot() {
+    let p = Project::new("rspec_heavy_boot");
+    suite(&p, 12, 0.01);
+    let init = p.testbot(["init"]).run();
+    init.assert_exit(0);
+    let toml = fs::read_to_string(p.path("testbot.toml")).unwrap();
+    assert!(toml.contains("\npreload = true\n"), "{toml}");
+    assert!(toml.contains("# Loading spec/spec_helper.rb took 1."), "{toml}");
+    assert!(init.combined().contains("preload: yes (spec/spec_helper.rb took 1."), "{}", init.dump());
+    // init loaded the helper once; the run that follows, once in each slot's server.
+    assert_eq!(fs::read_to_string(p.path("tmp/boots.log")).unwrap().lines().count(), 1);
+    fs::remove_file(p.path("tmp/boots.log")).unwrap();
+    let (run, report) = run(&p);
+    assert_eq!(report.totals(), totals(12, 12, 0, 0, 0), "{}", run.dump());
+    assert_eq!(fs::read_to_string(p.path("tmp/boots.log")).unwrap().lines().count(), 2, "{}", run.dump());
 }

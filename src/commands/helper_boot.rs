@@ -41,8 +41,8 @@ pub fn time(root: &Path, framework: Framework, helper: &str, bundler: bool) -> O
     let dir = Path::new(helper).parent()?.to_string_lossy().into_owned();
     let core = if framework == Framework::RSpec { "rspec/core" } else { "rbconfig" };
     let script = format!(
-        "require {core:?}; t = Process.clock_gettime(Process::CLOCK_MONOTONIC); require File.expand_path({helper:?}); \
-         $stdout.write(\"testbot-boot \" + (Process.clock_gettime(Process::CLOCK_MONOTONIC) - t).to_s + \"\\n\"); $stdout.flush; exit!(0)"
+        "require {core:?}; clock = -> {{ Process.clock_gettime(Process::CLOCK_MONOTONIC) }}; t = clock.call; \
+         require File.expand_path({helper:?}); $stdout.write(\"testbot-boot #{{clock.call - t}}\\n\"); $stdout.flush; exit!(0)"
     );
     let mut cmd = if bundler { Command::new("bundle") } else { Command::new("ruby") };
     if bundler {

@@ -343,12 +343,15 @@ mod tests {
         let text = render(&timed(1.5));
         let inv = Inventory::parse(&text, Path::new("testbot.toml"), &Framework::names()).unwrap();
         assert!(inv.project.preload, "{text}");
-        assert!(text.contains("# Loading spec/spec_helper.rb took 1.50 s here (timed by `testbot init`), and every batch"), "{text}");
+        let said = "# Loading spec/spec_helper.rb took 1.50 s here (timed by `testbot init`), and every batch";
+        assert!(text.contains(said), "{text}");
         assert!(text.contains("reconnect what it connects to;"), "{text}");
-        assert!(summary(&timed(1.5), Path::new("testbot.toml")).contains("  preload: yes (spec/spec_helper.rb took 1.50 s to load)\n"));
+        let summary = summary(&timed(1.5), Path::new("testbot.toml"));
+        assert!(summary.contains("  preload: yes (spec/spec_helper.rb took 1.50 s to load)\n"), "{summary}");
         let text = render(&timed(0.1));
         assert!(!Inventory::parse(&text, Path::new("testbot.toml"), &Framework::names()).unwrap().project.preload, "{text}");
-        assert!(text.contains("took 0.10 s here (timed by `testbot init`): quick, so every batch loads it.\n# preload = true\n"), "{text}");
+        let said = "took 0.10 s here (timed by `testbot init`): quick, so every batch loads it.\n# preload = true\n";
+        assert!(text.contains(said), "{text}");
     }
 
     #[test]

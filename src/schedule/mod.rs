@@ -1053,7 +1053,7 @@ mod tests {
         assert!(tail.iter().all(|w| *w >= BOOT_WORTH * 1.5 - 1e-9), "{batches:?}");
         assert!(last > 0.0 && (last >= BOOT_WORTH * 1.5 - 1e-9 || tail.is_empty()), "{batches:?}");
         // A light boot (a fork) keeps the tail fine: an even share, down to single files.
-        let light = forked_batches(files(&[0.15; 100]).into_iter().map(|f| FileEstimate { known: false, ..f }).collect(), 0.05, None);
+        let light = forked_batches(unknown(&[0.15; 100]), 0.05, None);
         assert!(light.iter().filter(|w| **w < 0.3).count() >= 2, "{light:?}");
     }
 
