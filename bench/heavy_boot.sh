@@ -26,7 +26,7 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-bench_init heavy_boot.sh 22 4 "$@"
+bench_init heavy_boot.sh 24 4 "$@"
 
 SLOTS=${1:-2}
 FILES=${2:-600}
