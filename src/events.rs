@@ -275,6 +275,9 @@ pub enum RunEvent {
     RunFinished {
         wall_seconds: f64,
         stopped: Option<Stop>,
+        /// The median time this run's batches took from their start to their first file's (the
+        /// app's boot), kept in the runtime history for the next run's plan; None: none measured.
+        boot_seconds: Option<f64>,
     },
 }
 

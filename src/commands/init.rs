@@ -2,6 +2,7 @@
 //! framework, a Gemfile, this machine's cores). Rendering is pure; `write` never overwrites.
 
 use super::bundle::Bundle;
+use super::helper_boot::{self, HelperBoot};
 use crate::errors::Error;
 use crate::framework::Framework;
 use crate::framework::Detected;
@@ -24,7 +25,13 @@ pub struct Findings {
     /// A Rails app (config/application.rb, config/database.yml): whether its test database is
     /// named per slot (`database.yml` uses TEST_ENV_NUMBER).
     pub rails: Option<RailsDb>,
+    /// How long the suite's helper took to load here (None: no helper, or it did not load).
+    pub boot: Option<HelperBoot>,
 }
+
+/// A helper that loads for at least this long is loaded once per slot (`preload = true`): every
+/// batch would load it again, and batches are forked in milliseconds (docs/benchmarks.md).
+pub const PRELOAD_FROM_SECONDS: f64 = crate::schedule::HEAVY_BOOT;
 
 /// A Rails app's test databases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +77,12 @@ impl Findings {
         };
         let gemfile = ["Gemfile", "gems.rb"].into_iter().find(|g| root.join(g).is_file());
         let bundle = gemfile.map(|_| Bundle::check(root));
-        Ok(Findings { framework, evidence, others, gemfile, bundle, cores, rails: rails_db(root) })
+        let bundler = bundle == Some(Bundle::Resolves);
+        let boot = match (&bundle, helper_boot::helper(root, framework)) {
+            (None | Some(Bundle::Resolves), Some(helper)) => helper_boot::time(root, framework, &helper, bundler),
+            _ => None,
+        };
+        Ok(Findings { framework, evidence, others, gemfile, bundle, cores, rails: rails_db(root), boot })
     }
 }
 
@@ -100,6 +112,7 @@ pub fn render(f: &Findings) -> String {
     out.push_str(comment);
     out.push_str(&format!("# command = \"{runner}\"\n\n"));
     out.push_str(&bundler_key(f));
+    out.push_str(&preload_key(f));
     out.push_str("# Environment variables for every test process, locally and on hosts.\n");
     out.push_str("# env = { RAILS_ENV = \"test\" }\n\n");
     out.push_str("[local]\n");
@@ -135,6 +148,24 @@ fn bundler_key(f: &Findings) -> String {
         ),
         _ => "# No Gemfile here. With one, the tests run through `bundle exec` unless this is false.\n# bundler = true\n\n".to_string(),
     }
+}
+
+/// `preload = true` when the helper took `PRELOAD_FROM_SECONDS` or more to load here, with
+/// what it changes; commented out, with the time, when it was quicker.
+fn preload_key(f: &Findings) -> String {
+    let Some(HelperBoot { helper, seconds }) = &f.boot else { return String::new() };
+    let took = format!("Loading {helper} took {seconds:.2} s here (timed by `testbot init`)");
+    if *seconds < PRELOAD_FROM_SECONDS {
+        return format!("# {took}: quick, so every batch loads it.\n# preload = true\n\n");
+    }
+    let reconnect = if f.rails.is_some() { " (ActiveRecord: `establish_connection` in `before(:suite)`)" } else { "" };
+    format!(
+        "# {took}, and every batch would load it again.\n\
+         # preload = true loads it once per slot and forks each batch from it. What the helper sets up\n\
+         # is then shared by the slot's batches as a copy: reconnect what it connects to{reconnect};\n\
+         # see docs/fork-server-and-preload.md. Remove this line if the suite needs a fresh process.\n\
+         preload = true\n\n"
+    )
 }
 
 /// The `[hooks]` of a Rails app: a database per slot, as `rake parallel:create parallel:prepare`.
@@ -173,6 +204,10 @@ pub fn summary(f: &Findings, path: &Path) -> String {
             "  bundler: the {g}'s bundle does not resolve here ({why});\n    run `bundle install` before testbot: every test runner would fail to start\n"
         )),
         _ => out.push_str("  bundler: no (no Gemfile)\n"),
+    }
+    if let Some(HelperBoot { helper, seconds }) = &f.boot {
+        let preload = if *seconds >= PRELOAD_FROM_SECONDS { "yes" } else { "no" };
+        out.push_str(&format!("  preload: {preload} ({helper} took {seconds:.2} s to load)\n"));
     }
     out.push_str(&format!("  local slots: auto ({} cores)\n", f.cores));
     match f.rails {
@@ -297,6 +332,26 @@ mod tests {
 
         let plain = tree(&["spec/a_spec.rb"]);
         assert_eq!(Findings::gather(plain.path(), None, 4).unwrap().rails, None);
+    }
+
+    #[test]
+    fn a_helper_slow_to_load_turns_preload_on_with_what_it_changes() {
+        let dir = tree(&["spec/a_spec.rb"]);
+        let f = Findings::gather(dir.path(), None, 4).unwrap();
+        assert_eq!(f.boot, None, "no helper to time");
+        let timed = |seconds| Findings { boot: Some(HelperBoot { helper: "spec/spec_helper.rb".into(), seconds }), ..f.clone() };
+        let text = render(&timed(1.5));
+        let inv = Inventory::parse(&text, Path::new("testbot.toml"), &Framework::names()).unwrap();
+        assert!(inv.project.preload, "{text}");
+        let said = "# Loading spec/spec_helper.rb took 1.50 s here (timed by `testbot init`), and every batch";
+        assert!(text.contains(said), "{text}");
+        assert!(text.contains("reconnect what it connects to;"), "{text}");
+        let summary = summary(&timed(1.5), Path::new("testbot.toml"));
+        assert!(summary.contains("  preload: yes (spec/spec_helper.rb took 1.50 s to load)\n"), "{summary}");
+        let text = render(&timed(0.1));
+        assert!(!Inventory::parse(&text, Path::new("testbot.toml"), &Framework::names()).unwrap().project.preload, "{text}");
+        let said = "took 0.10 s here (timed by `testbot init`): quick, so every batch loads it.\n# preload = true\n";
+        assert!(text.contains(said), "{text}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod bisect;
 mod bundle;
+mod helper_boot;
 mod impact;
 pub mod hosts;
 pub mod init;

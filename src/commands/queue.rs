@@ -92,7 +92,7 @@ async fn export_history(build: &Build, runtime_log: &std::path::Path) {
         Ok(_) => return,
         Err(e) => return tracing::warn!("the project's history was not exported to the runtime log: {e}"),
     };
-    let text = crate::history::runtime_log::merged(runtime_log, shared);
+    let text = crate::history::runtime_log::merged(runtime_log, shared, None);
     let written = runtime_log.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| std::fs::write(runtime_log, text));
     if let Err(e) = written {
         tracing::warn!("cannot write the runtime log {}: {e}", runtime_log.display());

@@ -36,6 +36,8 @@ pub struct Aggregate {
     pub slot_source: BTreeMap<usize, String>,
     pub wall_seconds: f64,
     pub stopped: Option<Stop>,
+    /// The run's median boot (`RunEvent::RunFinished`), for the runtime history.
+    pub boot_seconds: Option<f64>,
     pub flaky_fails: bool,
     pub warnings: Vec<String>,
     /// Hosts that left the run, with why.
@@ -169,8 +171,9 @@ impl Aggregator {
             RunEvent::Coverage(report) => self.agg.coverage = Some(report.clone()),
             RunEvent::Impact { path, files, ruby } => self.agg.impact.add(path.as_deref(), files, ruby.as_deref()),
             RunEvent::Stopping(_) => self.stopping(),
-            RunEvent::RunFinished { wall_seconds, stopped } => {
+            RunEvent::RunFinished { wall_seconds, stopped, boot_seconds } => {
                 self.agg.wall_seconds = *wall_seconds;
+                self.agg.boot_seconds = *boot_seconds;
                 self.agg.stopped = *stopped;
             }
             RunEvent::HostLost { host, reason, .. } => self.agg.lost_hosts.push((host.to_string(), reason.clone())),
@@ -323,7 +326,7 @@ mod tests {
             RunEvent::BatchFinished { slot: 1, seconds: 1.5 },
             RunEvent::FileStarted { slot: 2, path: "spec/b_spec.rb".into(), expected_seconds: 1.0 },
             RunEvent::Stopping(Stop::Interrupted),
-            RunEvent::RunFinished { wall_seconds: 2.0, stopped: Some(Stop::Interrupted) },
+            RunEvent::RunFinished { wall_seconds: 2.0, stopped: Some(Stop::Interrupted), boot_seconds: None },
         ];
         for event in &events {
             aggregator.fold(event);

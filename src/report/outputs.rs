@@ -69,7 +69,7 @@ impl OutputFiles {
         };
         let updates = runtime_log::updates(&agg.files);
         if let (false, Some(path)) = (updates.is_empty(), &self.runtime_log) {
-            write("runtime log", path, runtime_log::merged(path, updates));
+            write("runtime log", path, runtime_log::merged(path, updates, agg.boot_seconds));
         }
         if let Some((path, root)) = &self.examples_log {
             if let Some(text) = examples_log::merged(path, root, &agg.files) {

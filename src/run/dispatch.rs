@@ -188,6 +188,11 @@ impl<'a> Dispatcher<'a> {
     }
 
     /// The project the run runs.
+    /// The median boot of the run's batches (None: none measured), for the runtime history.
+    pub(super) fn boot_seconds(&self) -> Option<f64> {
+        self.queue.boot_seconds()
+    }
+
     pub(super) fn project(&self) -> &'a crate::project::Project {
         self.launcher.project
     }

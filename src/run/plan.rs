@@ -88,7 +88,8 @@ impl Workload {
             no_capture: policy.no_capture,
         });
         let defaults = if forking { Tuning::forked() } else { Tuning::default() };
-        let tuning = policy.knobs.tuning.over(defaults);
+        // The last run's boot: the first wave is planned for it (`Tuning::last_boot`).
+        let tuning = Tuning { last_boot: history.boot(), ..policy.knobs.tuning.over(defaults) };
         // In order, no file is split: a file's pieces would not run where it stood.
         let ideal = if policy.in_order { f64::INFINITY } else { expected_seconds / slots.max(1) as f64 };
         let jobs = jobs_of(project, &estimates, ideal, slots, &local_examples(project));

@@ -118,9 +118,9 @@ impl Runner<'_> {
         servers.stop(signals).await;
         d.late_events(emit);
         wrap_up(&mut d, &config, signals, emit).await;
-        let stopped = d.stopped;
+        let (stopped, boot_seconds) = (d.stopped, d.boot_seconds());
         d.settle.flush(emit);
-        emit(RunEvent::RunFinished { wall_seconds: config.started.elapsed().as_secs_f64(), stopped });
+        emit(RunEvent::RunFinished { wall_seconds: config.started.elapsed().as_secs_f64(), stopped, boot_seconds });
         Ok(Ended::Ran)
     }
 }

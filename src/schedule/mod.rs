@@ -120,6 +120,12 @@ pub struct Queue {
 /// for longer than it runs costs more than the balance it buys.
 pub const BOOT_WORTH: f64 = 2.0;
 
+/// A boot longer than this (seconds) is the suite's own (its helper loads an app), not Ruby's:
+/// a fresh Ruby with Bundler and the framework takes about 0.3 s, a forked batch milliseconds.
+/// Past it, every batch costs enough that the floor wins over an even tail, and a first wave
+/// planned from a full history is not cut into more batches by `max_batch_files`.
+pub const HEAVY_BOOT: f64 = 0.5;
+
 impl Queue {
     /// `boot_waves[k]`: in which boot wave the k-th slot to ask for work boots (0 = at once);
     /// see `boot_order`. Its length is the number of slots.
@@ -140,10 +146,10 @@ impl Queue {
             let unknown = files.iter().zip(known).filter(|(_, k)| !**k).fold(0.0, |a, (f, _)| a + seconds(f));
             if total > 0.0 { unknown / total } else { 1.0 }
         };
-        let tail_share = tuning.tail_share * unknown_share;
         let mut jobs: Vec<Job> = files.into_iter().flatten().collect();
         jobs.sort_by(longest_first);
         let remaining_seconds = jobs.iter().fold(0.0, |a, j| a + j.expected_seconds);
+        let tail_share = tail_share(&tuning, unknown_share, any_known, remaining_seconds / slots as f64);
         // The first wave is planned from the shared group with the most work; the other
         // groups' files (and the isolated ones) wait in the queue, never mixed into its batches.
         let main = widest_group(&jobs);
@@ -153,7 +159,11 @@ impl Queue {
             .iter()
             .map(|w| if any_known { tuning.boot_seconds * (*w + 1) as f64 } else { 0.0 })
             .collect();
-        let planned = plan_first_wave(&mut pending, &offsets, remaining_seconds * (1.0 - tail_share), &tuning);
+        // A heavy boot known from the history: each slot's share of the first wave is one batch
+        // (each more would boot the app again), however many files it holds.
+        let heavy = any_known && tuning.last_boot.is_some_and(|b| b >= HEAVY_BOOT);
+        let wave = Tuning { max_batch_files: if heavy { usize::MAX } else { tuning.max_batch_files }, ..tuning.clone() };
+        let planned = plan_first_wave(&mut pending, &offsets, remaining_seconds * (1.0 - tail_share) * (1.0 + 1e-9), &wave);
         if !others.is_empty() {
             let mut rest: Vec<Job> = pending.into_iter().chain(others).collect();
             rest.sort_by(longest_first);
@@ -210,7 +220,8 @@ impl Queue {
         }
     }
 
-    /// The median of the measured boots (None before any).
+    /// The median of the boots measured this run (None before any): what the runtime history
+    /// keeps for the next run.
     pub fn boot_seconds(&self) -> Option<f64> {
         let mut boots = self.boots.clone();
         boots.sort_by(f64::total_cmp);
@@ -222,12 +233,17 @@ impl Queue {
         }
     }
 
+    /// The boot batches are sized for: this run's measured median, else the last run's.
+    fn boot(&self) -> Option<f64> {
+        self.boot_seconds().or(self.tuning.last_boot)
+    }
+
     /// The smallest tail batch worth a boot, in the estimates' units: `BOOT_WORTH` × the
     /// measured boot, converted by what finished files took against their estimates (taken as
     /// seconds when they came from the history and nothing finished yet). None: nothing
     /// measured, or sizes with nothing to convert them by.
     fn boot_floor(&self) -> Option<f64> {
-        let boot = self.boot_seconds()?;
+        let boot = self.boot()?;
         let (expected, took) = self.observed;
         let seconds_per_unit = if expected > 0.0 && took > 0.0 {
             took / expected
@@ -286,15 +302,8 @@ impl Queue {
                 }
             }
         } else {
-            // The slots' share of what is left, but at least the floors; when batches fork
-            // (`even_tail`), never more than an even share of it.
-            let remaining = self.remaining_seconds();
-            let mut target = (remaining / (self.slots as f64 * self.tuning.split_factor))
-                .max(self.min_batch_seconds)
-                .max(self.boot_floor().unwrap_or(0.0));
-            if self.tuning.even_tail {
-                target = target.min(remaining / self.slots as f64);
-            }
+            let (target, least) = self.tail_size();
+            let target = target * (1.0 + 1e-9);
             let mut i = at;
             while jobs.len() < self.tuning.max_batch_files {
                 match self.pending.get(i) {
@@ -304,7 +313,7 @@ impl Queue {
                     Some(next)
                         if !next.alone
                             && takes(next)
-                            && total + next.expected_seconds <= target
+                            && (total + next.expected_seconds <= target || total < least)
                             && (next.pieces == 0 || !jobs.iter().any(|j| j.path == next.path)) =>
                     {
                         total += next.expected_seconds;
@@ -316,6 +325,31 @@ impl Queue {
         }
         self.remaining_seconds -= total;
         Some(Batch { jobs })
+    }
+
+    /// How much work the next tail batch holds, in the estimates' units: the slots' share of
+    /// what is left, but at least the floors. When batches fork (`even_tail`), never more than
+    /// an even share of it, among as many slots as each get the boot floor's worth when the boot
+    /// is heavy (so no batch holds less work than twice its boot, the last one excepted when
+    /// less is left). What would be left after it that is less than the floor goes with it.
+    /// Returns the target and the least the batch holds (files are added past the target until
+    /// it does: the boot floor, where it wins over the even share; else nothing).
+    fn tail_size(&self) -> (f64, f64) {
+        let remaining = self.remaining_seconds();
+        let floor = self.boot_floor().unwrap_or(0.0);
+        let mut target = (remaining / (self.slots as f64 * self.tuning.split_factor)).max(self.min_batch_seconds).max(floor);
+        let heavy = self.boot().is_some_and(|b| b >= HEAVY_BOOT) && floor > 0.0;
+        if self.tuning.even_tail {
+            // A light boot's floor, converted by files unlike those left, can be far off: the
+            // even share wins (docs/benchmarks.md). A heavy one costs more than it can buy.
+            let sharing = if heavy { ((remaining / floor).floor() as usize).clamp(1, self.slots) } else { self.slots };
+            target = target.min(remaining / sharing as f64);
+        }
+        let holds_floor = (heavy || !self.tuning.even_tail) && floor > 0.0;
+        if holds_floor && remaining - target < floor {
+            target = remaining;
+        }
+        (target, if holds_floor { floor.min(remaining) } else { 0.0 })
     }
 
     /// Put a file back, counting it as requeued.
@@ -435,6 +469,18 @@ impl PartialOrd for FreeAt {
 impl Ord for FreeAt {
     fn cmp(&self, other: &Self) -> Ordering {
         self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// The share of the expected work left for the tail: `tuning.tail_share` of what the history
+/// does not know, and, when it knows a boot, no more than a batch of `BOOT_WORTH` boots a slot
+/// when that boot is heavy (`per_slot`: a slot's share of the work, in seconds when
+/// `any_known`): each tail batch boots the app again, so a heavy boot gets a small tail.
+fn tail_share(tuning: &Tuning, unknown_share: f64, any_known: bool, per_slot: f64) -> f64 {
+    let share = tuning.tail_share * unknown_share;
+    match tuning.last_boot {
+        Some(boot) if boot >= HEAVY_BOOT && any_known && per_slot > 0.0 => share.min(BOOT_WORTH * boot / per_slot),
+        _ => share,
     }
 }
 
@@ -1004,5 +1050,70 @@ mod tests {
         let mut q = Queue::with_jobs(jobs, &[false, true, true], &waves(2, 2), Tuning::default());
         let sizes: Vec<usize> = std::iter::from_fn(|| q.next_batch()).map(|b| b.jobs.len()).collect();
         assert_eq!(sizes, [1, 2]);
+    }
+
+    /// The simulated tail of a forked run whose app boots in `boot` seconds: every batch (the
+    /// first wave's, then the tail's) with its expected work, told as `simulate_measured` tells.
+    fn forked_batches(files: Vec<FileEstimate>, boot: f64, last_boot: Option<f64>) -> Vec<f64> {
+        let mut q = Queue::new(files, &[0, 0], Tuning { last_boot, ..Tuning::forked() });
+        let mut free_at = [0.0f64; 2];
+        let mut done: Vec<(f64, f64)> = Vec::new();
+        let mut batches = Vec::new();
+        loop {
+            let (i, t) = free_at.iter().copied().enumerate().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+            for (_, expected) in done.iter().filter(|d| d.0 <= t) {
+                q.observe_boot(boot);
+                q.observe_file(*expected, *expected);
+            }
+            done.retain(|d| d.0 > t);
+            let Some(b) = q.next_batch() else { break };
+            free_at[i] = t + boot + b.expected_seconds();
+            done.push((free_at[i], b.expected_seconds()));
+            batches.push(b.expected_seconds());
+        }
+        batches
+    }
+
+    #[test]
+    fn forked_tail_batches_hold_twice_a_heavy_boot_in_work() {
+        // 100 files of 0.15 s, half of them unknown, on 2 slots forking; the app boots in 1.5 s.
+        let mut suite = files(&[0.15; 100]);
+        suite.iter_mut().skip(50).for_each(|f| f.known = false);
+        let batches = forked_batches(suite, 1.5, None);
+        let (tail, last) = (&batches[2..batches.len() - 1], batches[batches.len() - 1]);
+        assert!(tail.iter().all(|w| *w >= BOOT_WORTH * 1.5 - 1e-9), "{batches:?}");
+        assert!(last > 0.0 && (last >= BOOT_WORTH * 1.5 - 1e-9 || tail.is_empty()), "{batches:?}");
+        // A light boot (a fork) keeps the tail fine: an even share, down to single files.
+        let light = forked_batches(unknown(&[0.15; 100]), 0.05, None);
+        assert!(light.iter().filter(|w| **w < 0.3).count() >= 2, "{light:?}");
+    }
+
+    #[test]
+    fn the_last_runs_heavy_boot_plans_a_batch_a_slot_past_the_file_cap() {
+        // 600 known files on 2 slots: more than `max_batch_files` a slot. With the last run's
+        // boot of 1.5 s, one batch a slot; with none kept (or a light one), batches of 200 files.
+        let suite = files(&[0.05; 600]);
+        let heavy = forked_batches(suite.clone(), 1.5, Some(1.5));
+        assert_eq!(heavy.len(), 2, "{heavy:?}");
+        assert!(forked_batches(suite.clone(), 1.5, None).len() > 3);
+        assert!(forked_batches(suite, 0.05, Some(0.05)).len() > 3);
+    }
+
+    #[test]
+    fn the_last_runs_heavy_boot_sizes_the_first_tail_batches_and_shrinks_the_tail() {
+        // A suite the history hardly knows: the tail is 40 % of it by default (~11.6 s of 30); a
+        // boot of 1.5 s kept from the last run holds it to a batch of twice that a slot.
+        let mut suite = files(&[0.1; 300]);
+        suite.iter_mut().skip(10).for_each(|f| f.known = false);
+        let tuning = |last_boot| Tuning { last_boot, ..Tuning::forked() };
+        let mut q = Queue::new(suite.clone(), &[0, 0], tuning(Some(1.5)));
+        let wave: f64 = q.planned.iter().map(Batch::expected_seconds).sum();
+        assert!((q.remaining_seconds() - wave - 2.0 * BOOT_WORTH * 1.5).abs() < 0.2, "{wave}");
+        // Before this run measured a boot, the first tail batch holds the floor of the last one.
+        (0..2).for_each(|_| drop(q.next_batch()));
+        assert!(q.next_batch().unwrap().expected_seconds() >= BOOT_WORTH * 1.5 - 1e-9);
+        let q = Queue::new(suite, &[0, 0], tuning(None));
+        let wave: f64 = q.planned.iter().map(Batch::expected_seconds).sum();
+        assert!(q.remaining_seconds() - wave > 10.0, "{wave}");
     }
 }

@@ -29,6 +29,10 @@ pub struct Tuning {
     /// while the others idle. Forked batches cost tens of milliseconds, so the cap costs little
     /// there; with a Ruby boot a batch, the floor keeps the tail coarse.
     pub even_tail: bool,
+    /// The median boot the runtime history kept from the last run (`History::boot`): until this
+    /// run measures one, tail batches are sized for it, and a heavy one (`HEAVY_BOOT`) shapes
+    /// the first wave (see `Queue::with_jobs`). Not a knob: the history's.
+    pub last_boot: Option<f64>,
 }
 
 impl Default for Tuning {
@@ -40,6 +44,7 @@ impl Default for Tuning {
             max_batch_files: 200,
             boot_seconds: 0.3,
             even_tail: false,
+            last_boot: None,
         }
     }
 }
