@@ -13,6 +13,7 @@ pub mod lease;
 pub mod preload;
 pub mod remote;
 pub mod servers;
+pub mod session;
 mod slots;
 pub mod tmpdir;
 

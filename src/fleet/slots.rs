@@ -68,6 +68,9 @@ pub struct Slot {
     /// The `before_slot` hook, still to run before the slot's first batch (None: it ran, or
     /// there is none, or it ran with the host's setup, as `--preload` needs).
     pub before_slot: Option<Arc<str>>,
+    /// Where its forked and preloaded batches go where there is no `client` (an SSH host): one
+    /// channel and one Ruby client for batch after batch.
+    pub session: Option<Arc<super::session::BatchSession>>,
 }
 
 /// `before_run` on every host at once, then (`slots_now`: with `--preload`, whose servers load the
@@ -134,12 +137,17 @@ pub fn build_slots_from(project: &Project, hosts: &[PreparedHost], first_id: usi
             let host = &hosts[h];
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
             let info = SlotInfo { id: n + first_id, host: Arc::from(host.host.name()), host_slot: number };
+            let env = with_impact_env(
+                coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
+                project,
+                &host.support_dir,
+            );
+            let session = host.client.is_none().then(|| {
+                Arc::new(super::session::BatchSession::new(host.host.clone(), &host.support_dir, env.clone(), host.workdir.clone()))
+            });
             let slot = Slot {
-                env: with_impact_env(
-                    coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
-                    project,
-                    &host.support_dir,
-                ),
+                env,
+                session,
                 info,
                 host_index: h,
                 host: host.host.clone(),
