@@ -31,6 +31,29 @@ pub struct PreparedHost {
     /// The run's directory for its slots' TMPDIRs (an SSH host's, made by `tmpdir::keep_run_dir`);
     /// None: `tmp` in the support dir (this machine's, private and outside the project).
     pub tmp_dir: Option<String>,
+    /// Its fork server, booting since it got ready (None: it boots when the run starts).
+    pub fork_boot: Option<EarlyBoot>,
+}
+
+/// How one host's fork server boot ended, and the socket it serves on.
+pub struct Booted {
+    pub socket: String,
+    pub result: Result<crate::ssh::Process, super::BootFailure>,
+}
+
+/// A host's fork server booting since the host got ready for it (synced, its run directory made,
+/// its `before_run` hook passed if it has one), while its slots are leased and the run starts
+/// (`fork::boot_early`): `fork::boots` takes it rather than start another. Dropping it kills a
+/// server still booting.
+pub struct EarlyBoot {
+    pub(super) booted: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<Booted>>>,
+    pub(super) task: tokio::task::AbortHandle,
+}
+
+impl Drop for EarlyBoot {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl PreparedHost {
