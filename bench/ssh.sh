@@ -140,7 +140,8 @@ MAKESPAN_MODES=(tb_first tb_nohist tb_hist pr_first pr_runtime)
 ONE_MODES=(one_tb_first one_tb one_pr_first one_pr)
 if [[ -n $TESTBOT_OLD ]]; then
   old="(TESTBOT_OLD: $($TESTBOT_OLD --version 2>/dev/null || echo "$TESTBOT_OLD"))"
-  add_ssh_mode tb_first_old tb "$SUITE_OLD" "testbot $old, very first run (warm-up)" "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
+  add_ssh_mode tb_first_old tb "$SUITE_OLD" "testbot $old, very first run (warm-up)" \
+    "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
   add_ssh_mode tb_nohist_old tb "$SUITE_OLD" "testbot $old, first run (no runtime history; hosts synced)" \
     "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
   add_ssh_mode tb_hist_old tb "$SUITE_OLD" "testbot $old, with runtime history" "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"

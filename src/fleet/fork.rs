@@ -37,8 +37,8 @@ fn take_early(early: &EarlyBoot) -> Option<BoxFuture<'static, Booted>> {
     let rx = early.booted.lock().unwrap_or_else(|p| p.into_inner()).take()?;
     Some(
         async move {
-            let lost = || Booted { socket: String::new(), result: Err(super::BootFailure::NotReady { what: WHAT, limit: READY_TIMEOUT }) };
-            rx.await.unwrap_or_else(|_| lost())
+            let lost = super::BootFailure::NotReady { what: WHAT, limit: READY_TIMEOUT };
+            rx.await.unwrap_or_else(|_| Booted { socket: String::new(), result: Err(lost) })
         }
         .boxed(),
     )
@@ -66,7 +66,8 @@ pub fn boots(project: &Project, hosts: &[PreparedHost]) -> Vec<(usize, BoxFuture
             let env = tmpdir::with_tmpdir(super::host_env(project, host), &host.run_tmp_dir(), "fork-server");
             let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events().with_stdin(libs.into_bytes());
             let target = host.host.clone();
-            Some((h, async move { Booted { result: boot(&*target, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket } }.boxed()))
+            let booting = async move { Booted { result: boot(&*target, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket } };
+            Some((h, booting.boxed()))
         })
         .collect()
 }

@@ -126,7 +126,8 @@ async fn drive(mut process: Process, input: mpsc::Sender<Vec<u8>>, mut requests:
             chunk = process.output.recv() => match chunk {
                 // Between batches: nothing of a batch's (a warning of the client's).
                 Some(chunk) => {
-                    tracing::debug!(output = %String::from_utf8_lossy(&chunk.into_bytes()), "a batch session printed between batches");
+                    let printed = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
+                    tracing::debug!(%printed, "a batch session printed between batches");
                     continue;
                 }
                 None => return,
@@ -183,7 +184,8 @@ async fn run_batch(process: &mut Process, mark: &str, out: &mpsc::Sender<Output>
                         (Output::Stdout(pass), found)
                     }
                     other => {
-                        tracing::debug!(output = %String::from_utf8_lossy(&other.into_bytes()), "a batch session printed after a batch's mark");
+                        let printed = String::from_utf8_lossy(&other.into_bytes()).into_owned();
+                        tracing::debug!(%printed, "a batch session printed after a batch's mark");
                         continue;
                     }
                 };
@@ -251,7 +253,8 @@ impl Marks {
     fn feed(&mut self, data: &[u8]) -> (Vec<u8>, Option<(usize, String)>) {
         self.held.extend_from_slice(data);
         if self.found.is_none() {
-            let first = self.needles.iter().enumerate().filter_map(|(n, needle)| find(&self.held, needle).map(|at| (at, n))).min();
+            let found = self.needles.iter().enumerate().filter_map(|(n, needle)| find(&self.held, needle).map(|at| (at, n)));
+            let first = found.min();
             match first {
                 Some((at, n)) => {
                     let pass = self.held[..at].to_vec();

@@ -166,7 +166,8 @@ pub fn build_slots_from(project: &Project, hosts: &[PreparedHost], first_id: usi
                 &host.support_dir,
             );
             let session = host.client.is_none().then(|| {
-                Arc::new(super::session::BatchSession::new(host.host.clone(), &host.support_dir, env.clone(), host.workdir.clone()))
+                let (support, workdir) = (&host.support_dir, host.workdir.clone());
+                Arc::new(super::session::BatchSession::new(host.host.clone(), support, env.clone(), workdir))
             });
             let slot = Slot {
                 env,

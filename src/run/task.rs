@@ -106,8 +106,10 @@ impl BatchTask {
             match &slot.session {
                 // The slot's session makes the batch's TMPDIR itself.
                 Some(session) => (session.clone() as Arc<dyn Host>, BatchSession::argv(socket, preload, command)),
-                None if preload => (slot.host.clone(), creating_tmpdir(through_preload(&slot.support_dir, socket, command, slot.client.as_deref()))),
-                None => (slot.host.clone(), creating_tmpdir(through_fork(&slot.support_dir, socket, command, slot.client.as_deref()))),
+                None => {
+                    let through = if preload { through_preload } else { through_fork };
+                    (slot.host.clone(), creating_tmpdir(through(&slot.support_dir, socket, command, slot.client.as_deref())))
+                }
             }
         };
         let (host, argv) = match &slot.launch {
