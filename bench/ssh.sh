@@ -16,6 +16,11 @@
 #                   (the modes are interleaved per repetition)
 #   HOSTS=4         sshd hosts;  HOST_SLOTS=4  testbot slots per host
 #   TESTBOT=path    testbot binary (default: <repo>/target/release/testbot)
+#   TESTBOT_OLD=path  a second testbot binary, measured side by side with the
+#                   first in the same repetitions (its own copy of each suite,
+#                   so the two share no remote copy and no history): its rows
+#                   are marked "(TESTBOT_OLD)"
+#   PARTS=makespan,one  which parts run: the makespan, the fixed overhead
 #   TESTBOT_ARGS=   extra arguments appended to the testbot command line
 #   SEED=42         seed for bench/gen-synthetic.rb
 #   RUN_TIMEOUT=600 seconds one run may take before it is killed (and fails)
@@ -38,6 +43,9 @@ TOTAL=${2:-80}
 HOSTS=${HOSTS:-4}
 HOST_SLOTS=${HOST_SLOTS:-4}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
+TESTBOT_OLD=${TESTBOT_OLD:-}
+PARTS=${PARTS:-makespan,one}
+part() { [[ ,$PARTS, == *,$1,* ]]; }
 
 check_suite_settings
 positive HOSTS "$HOSTS"
@@ -54,6 +62,7 @@ need_ruby_tools
 need_host_tools
 
 testbot_built || die "testbot binary not found at $TESTBOT (build it with 'cargo build --release' or set TESTBOT=)"
+[[ -z $TESTBOT_OLD || -x $TESTBOT_OLD ]] || die "TESTBOT_OLD=$TESTBOT_OLD is not an executable"
 
 clean_env
 unset SSH_AUTH_SOCK # the logins use the bench's own key only
@@ -84,6 +93,13 @@ RSpec.describe "One" do
 end
 EOF
 write_inventory "$SUITE1/testbot.toml" "$HOST_SLOTS"
+# TESTBOT_OLD's own copies: another project root, so another remote copy and history.
+SUITE_OLD=$WORK/suite-old
+SUITE1_OLD=$WORK/suite1-old
+if [[ -n $TESTBOT_OLD ]]; then
+  cp -a "$SUITE" "$SUITE_OLD"
+  cp -a "$SUITE1" "$SUITE1_OLD"
+fi
 
 # `testbot hosts` must find every host usable before anything is timed.
 if ! "$TESTBOT" hosts -C "$SUITE" >"$LOGS/testbot-hosts.log" 2>&1 </dev/null; then
@@ -122,6 +138,19 @@ add_ssh_mode one_pr pr "$SUITE1" "parallel_rspec -n 2" \
   parallel_rspec -n 2 spec
 MAKESPAN_MODES=(tb_first tb_nohist tb_hist pr_first pr_runtime)
 ONE_MODES=(one_tb_first one_tb one_pr_first one_pr)
+if [[ -n $TESTBOT_OLD ]]; then
+  old="(TESTBOT_OLD: $($TESTBOT_OLD --version 2>/dev/null || echo "$TESTBOT_OLD"))"
+  add_ssh_mode tb_first_old tb "$SUITE_OLD" "testbot $old, very first run (warm-up)" \
+    "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
+  add_ssh_mode tb_nohist_old tb "$SUITE_OLD" "testbot $old, first run (no runtime history; hosts synced)" \
+    "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
+  add_ssh_mode tb_hist_old tb "$SUITE_OLD" "testbot $old, with runtime history" "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
+  add_ssh_mode one_tb_first_old tb "$SUITE1_OLD" "testbot $old, first run (syncs the suite; warm-up)" \
+    "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
+  add_ssh_mode one_tb_old tb "$SUITE1_OLD" "testbot $old, hosts already synced" "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
+  MAKESPAN_MODES=(tb_first tb_nohist tb_hist tb_first_old tb_nohist_old tb_hist_old pr_first pr_runtime)
+  ONE_MODES=(one_tb_first one_tb one_tb_first_old one_tb_old one_pr_first one_pr)
+fi
 
 # Runs one measurement of mode KEY (repetition REP, 0 = warm-up) in its suite.
 measure() {
@@ -144,7 +173,7 @@ measure() {
   RUN_PID=""
   secs=$(elapsed "$start")
   ORDER_LOG+=("$rep $key $secs")
-  if [[ ${DIR[$key]} == "$SUITE" ]]; then
+  if [[ ${DIR[$key]} == "$SUITE" || ${DIR[$key]} == "$SUITE_OLD" ]]; then
     files=$FILES examples=$EXAMPLES floor=$LONGEST
   else
     files=1 examples=1 floor=$ONE_SLEEP
@@ -182,7 +211,7 @@ measure() {
     fi
   fi
   TIMES[$key]+="$secs "
-  if [[ ${DIR[$key]} == "$SUITE" ]]; then
+  if [[ ${DIR[$key]} == "$SUITE" || ${DIR[$key]} == "$SUITE_OLD" ]]; then
     note "  $secs s ($(ratio "$secs" "$IDEAL") x ideal)"
   else
     note "  $secs s"
@@ -194,13 +223,28 @@ note "suite: $FILES files, $EXAMPLES examples, total ${SUM} s, longest ${LONGEST
 # 1. Makespan. Warm-up: testbot's very first run copies the suite to every host
 # (and fills their caches). Then, per repetition, each tool without its runtime
 # log and with the log that run left.
-rm -rf -- "${SUITE:?}/tmp"
-measure tb_first 0
-testbot_pair() {
+testbot_new() {
   forget_testbot_history
   measure tb_nohist "$1"
   check_tb_history
   measure tb_hist "$1"
+}
+testbot_old() {
+  local SUITE=$SUITE_OLD
+  forget_testbot_history
+  measure tb_nohist_old "$1"
+  measure tb_hist_old "$1"
+}
+testbot_pair() { # with TESTBOT_OLD: each binary first in every other repetition
+  if [[ -z $TESTBOT_OLD ]]; then
+    testbot_new "$1"
+  elif (($1 % 2 == 1)); then
+    testbot_new "$1"
+    testbot_old "$1"
+  else
+    testbot_old "$1"
+    testbot_new "$1"
+  fi
 }
 parallel_pair() {
   rm -f -- "$SUITE/$PR_LOG"
@@ -208,12 +252,31 @@ parallel_pair() {
   check_pr_log "the file-size run"
   measure pr_runtime "$1"
 }
-alternate testbot_pair parallel_pair
+if part makespan; then
+  rm -rf -- "${SUITE:?}/tmp" "${SUITE_OLD:?}/tmp"
+  measure tb_first 0
+  [[ -z $TESTBOT_OLD ]] || measure tb_first_old 0
+  alternate testbot_pair parallel_pair
+fi
 
 # 2. Fixed overhead: one file, one 0.1 s example.
-measure one_tb_first 0
-measure one_pr_first 0
-alternate 'measure one_tb' 'measure one_pr'
+one_tb_pair() {
+  if [[ -z $TESTBOT_OLD ]]; then
+    measure one_tb "$1"
+  elif (($1 % 2 == 1)); then
+    measure one_tb "$1"
+    measure one_tb_old "$1"
+  else
+    measure one_tb_old "$1"
+    measure one_tb "$1"
+  fi
+}
+if part one; then
+  measure one_tb_first 0
+  [[ -z $TESTBOT_OLD ]] || measure one_tb_first_old 0
+  measure one_pr_first 0
+  alternate one_tb_pair 'measure one_pr'
+fi
 
 # --- report ----------------------------------------------------------------------
 median_of() { # key -> median with 3 decimals, or empty
@@ -249,6 +312,12 @@ side_by_side() { # key_a key_b text
   echo
   side_by_side tb_nohist pr_first "testbot over SSH without history ÷ local parallel_rspec without its runtime log"
   echo
+  if [[ -n $TESTBOT_OLD ]]; then
+    side_by_side tb_hist tb_hist_old "testbot ÷ TESTBOT_OLD, with history"
+    echo
+    side_by_side tb_nohist tb_nohist_old "testbot ÷ TESTBOT_OLD, without history"
+    echo
+  fi
   echo "### Fixed overhead: one file, one example sleeping $ONE_SLEEP s"
   echo
   echo "- testbot on the same $HOSTS hosts ($SLOTS slots), after one run that copied this suite to them; \`parallel_rspec -n 2\` on the same file locally. One warm-up each, then $RUNS runs interleaved."
@@ -257,13 +326,17 @@ side_by_side() { # key_a key_b text
   echo
   side_by_side one_tb one_pr "testbot over SSH ÷ parallel_rspec -n 2, fixed cost of a run"
   echo
+  if [[ -n $TESTBOT_OLD ]]; then
+    side_by_side one_tb one_tb_old "testbot ÷ TESTBOT_OLD, fixed cost of a run"
+    echo
+  fi
   problems=$(problem_lines)
   [[ -z $problems ]] || printf '%s\n\n' "$problems"
   commands "Commands (run in the suite directory, whose testbot.toml lists the $HOSTS hosts; before the makespan warm-ups tmp/ is empty):"
   echo
   echo "Raw wall times in seconds, in the order they ran (repetition, 0 = warm-up; mode; seconds; ÷ ideal for the makespan modes):"
   echo
-  raw_times 12 "${MAKESPAN_MODES[@]}"
+  raw_times 16 "${MAKESPAN_MODES[@]}"
 }
 
 exit_if_failed "ssh.sh: some runs failed or were invalid; see the report and the kept logs"

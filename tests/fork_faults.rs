@@ -352,3 +352,84 @@ fn a_stopped_fork_server_on_a_host_is_left_behind() {
     assert_every_file_passed(&report, &run);
     run.assert_output_contains(&format!("host `host{}`: the fork server of this host did not take the batch within 2s", at + 1));
 }
+
+// ---------------------------------------------------------------------------
+// Batch sessions on sshd hosts (issue 32): one channel and one Ruby client a slot
+
+/// Each file appends `KEEPER PIPE CLIENTS` to ~/sessions.log on its host: its batch's keeper (the
+/// fork server's process that forked it, one a batch), what its stdout is (the SSH channel's pipe:
+/// one a session) and the pids of the host user's Ruby processes running `testbot_client.rb`. With `HOLD` set in the file, the
+/// third file to run writes ~/held and sleeps.
+const RECORDING: &str = r##"
+RSpec.describe "Recording __N__" do
+  it "records its session" do
+    mine = Dir.glob("/proc/[0-9]*").select { |d| File.stat(d).uid == Process.uid rescue false }
+    clients = mine.select do |d|
+      args = (File.read("#{d}/cmdline") rescue "").split("\0")
+      args.first.to_s.include?("ruby") && args.any? { |a| a.end_with?("/testbot_client.rb") }
+    end
+    log = File.join(Dir.home, "sessions.log")
+    line = [Process.ppid, File.readlink("/proc/self/fd/1"), clients.map { |d| File.basename(d) }.sort.join(",")]
+    File.open(log, "a") { |f| f.puts line.join(" ") }
+    if __HOLD__ && File.readlines(log).size >= 3
+      File.write(File.join(Dir.home, "held"), Process.pid.to_s)
+      sleep 600
+    end
+  end
+end
+"##;
+
+/// A project of `files` recording files on `bed`'s one host, one slot, a batch a file.
+fn recording_run(bed: &Testbed, files: usize, hold: bool) -> (Project, Running) {
+    let p = Project::new("rspec_empty");
+    for i in 0..files {
+        p.write(&format!("spec/recording_{i}_spec.rb"), &RECORDING.replace("__N__", &i.to_string()).replace("__HOLD__", &hold.to_string()));
+    }
+    p.write("testbot.toml", &format!("[local]\nslots = 0\n\n{}", bed.inventory_toml(1)));
+    let running = p.testbot(Vec::<String>::new()).env("TESTBOT_NO_FORK", "0").env("TESTBOT_TUNING", "max_batch_files=1").spawn();
+    (p, running)
+}
+
+/// The records of ~/sessions.log on host 0: (keeper, pipe, clients) a line.
+fn session_records(bed: &Testbed) -> Vec<(String, String, String)> {
+    let text = fs::read_to_string(host_gate(bed, 0).join("sessions.log")).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[0].to_string(), f[1].to_string(), f.get(2).unwrap_or(&"").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn batches_on_a_host_s_slot_share_one_channel_and_one_ruby_client() {
+    let bed = Testbed::start(1);
+    let (_p, running) = recording_run(&bed, 5, false);
+    let run = running.finish(TESTBOT_TIMEOUT);
+    run.assert_exit(0);
+    let records = session_records(&bed);
+    let distinct = |pick: fn(&(String, String, String)) -> &String| records.iter().map(pick).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(records.len(), 5, "{records:?}\n{}", run.dump());
+    assert_eq!(distinct(|r| &r.0).len(), 5, "a batch a file: {records:?}");
+    assert!(records.iter().all(|r| r.1.starts_with("pipe:")), "{records:?}");
+    assert_eq!(distinct(|r| &r.1).len(), 1, "one channel carried every batch: {records:?}");
+    let clients: std::collections::BTreeSet<&str> = records.iter().flat_map(|r| r.2.split(',')).filter(|c| !c.is_empty()).collect();
+    assert_eq!(clients.len(), 1, "one Ruby client ran every batch: {records:?}");
+    assert!(bed.user_processes(0).iter().all(|(_, cmd)| !cmd.contains("testbot_client.rb")), "{:?}", bed.user_processes(0));
+}
+
+#[test]
+fn killing_testbot_while_a_session_runs_its_third_batch_leaves_nothing_on_the_host() {
+    let bed = Testbed::start(1);
+    let (_p, running) = recording_run(&bed, 4, true);
+    if !wait_for_file(&host_gate(&bed, 0).join("held"), Duration::from_secs(90)) {
+        running.kill_group();
+        panic!("no file held: {:?}", session_records(&bed));
+    }
+    let records = session_records(&bed);
+    running.signal("KILL");
+    let clean = || bed.user_processes(0).iter().all(|(_, cmd)| cmd.starts_with("sshd"));
+    assert!(wait_until(Duration::from_secs(30), clean), "processes left on the host: {:?}", bed.user_processes(0));
+    let _ = running.finish(TESTBOT_TIMEOUT);
+    assert_eq!(records.iter().map(|r| &r.1).collect::<std::collections::BTreeSet<_>>().len(), 1, "one session: {records:?}");
+}

@@ -38,6 +38,7 @@ pub async fn exec(project: &Project, inventory: &Inventory, command: &str, per_s
             compiled_dir: None,
             slot_numbers: Vec::new(),
             tmp_dir: None,
+            fork_boot: None,
             client: None,
         });
     }

@@ -9,22 +9,45 @@ use super::tmpdir;
 use crate::framework::protocol::{self, Event};
 use crate::project::Project;
 use crate::ssh::HostCommand;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::sync::Mutex;
 use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub use super::slots::{Booted, EarlyBoot};
 
 /// How long a server may take to load Bundler and the framework (seconds on a loaded host);
 /// past it the host runs fresh processes.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const WHAT: &str = "its fork server (loading Bundler and the framework)";
 
-/// How one host's fork server boot ended, and the socket it serves on.
-pub struct Booted {
-    pub socket: String,
-    pub result: Result<crate::ssh::Process, super::BootFailure>,
+/// Starts `host`'s fork server now (None: the project forks nothing).
+pub fn boot_early(project: &Project, host: &PreparedHost) -> Option<EarlyBoot> {
+    let (_, boot) = boots(project, std::slice::from_ref(host)).pop()?;
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        let _ = tx.send(boot.await);
+    });
+    Some(EarlyBoot { booted: Mutex::new(Some(rx)), task: task.abort_handle() })
+}
+
+/// An early boot, once (None: taken already).
+fn take_early(early: &EarlyBoot) -> Option<BoxFuture<'static, Booted>> {
+    let rx = early.booted.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+    Some(
+        async move {
+            let lost = super::BootFailure::NotReady { what: WHAT, limit: READY_TIMEOUT };
+            rx.await.unwrap_or_else(|_| Booted { socket: String::new(), result: Err(lost) })
+        }
+        .boxed(),
+    )
 }
 
 /// The boot of every host's fork server (none when the project turned forking off, or runs its
-/// own `[project] command`), by host index; each ends when its server is ready or failed.
-pub fn boots(project: &Project, hosts: &[PreparedHost]) -> Vec<(usize, impl std::future::Future<Output = Booted> + Send + 'static)> {
+/// own `[project] command`), by host index; each ends when its server is ready or failed. A host
+/// whose server boots already (`EarlyBoot`) gives that boot.
+pub fn boots(project: &Project, hosts: &[PreparedHost]) -> Vec<(usize, BoxFuture<'static, Booted>)> {
     if !project.fork {
         return Vec::new();
     }
@@ -34,13 +57,17 @@ pub fn boots(project: &Project, hosts: &[PreparedHost]) -> Vec<(usize, impl std:
         .iter()
         .enumerate()
         .filter_map(|(h, host)| {
+            if let Some(early) = host.fork_boot.as_ref().and_then(take_early) {
+                return Some((h, early));
+            }
             let socket = socket_path(&host.support_dir, &tag);
             let (argv, libs) =
                 project.framework.fork_server_command(&project.runner, &host.support_dir, &socket, host.compiled_dir.as_deref())?;
             let env = tmpdir::with_tmpdir(super::host_env(project, host), &host.run_tmp_dir(), "fork-server");
             let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events().with_stdin(libs.into_bytes());
             let target = host.host.clone();
-            Some((h, async move { Booted { result: boot(&*target, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket } }))
+            let booting = async move { Booted { result: boot(&*target, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket } };
+            Some((h, booting.boxed()))
         })
         .collect()
 }

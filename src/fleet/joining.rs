@@ -3,7 +3,7 @@
 //! the hosts ready first and takes each of the others as it gets ready, so that a host that
 //! accepts TCP and never answers SSH keeps no healthy host idle until its connect timeout.
 
-use super::{hooks, host_env, lease, tmpdir, HostFailure, LeftOut, PreparedHost};
+use super::{fork, hooks, host_env, lease, tmpdir, HostFailure, LeftOut, PreparedHost};
 use crate::events::Setup;
 use crate::project::Project;
 use crate::signals::Signals;
@@ -100,6 +100,9 @@ impl<'a> Joining<'a> {
 pub(super) struct Steps<'a> {
     pub(super) leases: bool,
     pub(super) before_run: Option<&'a str>,
+    /// Its fork server boots as soon as its `before_run` hook passed here (or it has none)
+    /// rather than when the run starts.
+    pub(super) fork_early: bool,
 }
 
 /// An SSH host's preparation (`remote::host_jobs`) followed by its `steps` (`progress` says
@@ -117,6 +120,9 @@ pub(super) fn remote_host<'a>(
             .await
             .map_err(|e| LeftOut::new(host.host.name(), HostFailure::TmpDir(e)))?;
         host.tmp_dir = Some(dir.path.clone());
+        if steps.fork_early && steps.before_run.is_none() {
+            host.fork_boot = fork::boot_early(project, &host);
+        }
         let mut kept = Kept { dir, lease: None, notes: Vec::new() };
         if steps.leases {
             let mut leased = lease::lease_all(vec![host], false).await;
@@ -131,6 +137,9 @@ pub(super) fn remote_host<'a>(
             hooks::run_hook(&*host.host, "before_run", script, host_env(project, &host), host.workdir.clone())
                 .await
                 .map_err(|e| LeftOut::new(host.host.name(), HostFailure::Hook(e)))?;
+            if steps.fork_early {
+                host.fork_boot = fork::boot_early(project, &host);
+            }
         }
         Ok::<_, LeftOut>((host, kept))
     };

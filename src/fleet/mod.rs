@@ -13,6 +13,7 @@ pub mod lease;
 pub mod preload;
 pub mod remote;
 pub mod servers;
+pub mod session;
 mod slots;
 pub mod tmpdir;
 
@@ -123,7 +124,12 @@ fn start_hosts<'a>(
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut joining = Joining::new(rx);
-    let steps = joining::Steps { leases: joins && inventory.ssh.slot_leases, before_run: inventory.hooks.before_run.as_deref().filter(|_| joins) };
+    let steps = joining::Steps {
+        leases: joins && inventory.ssh.slot_leases,
+        before_run: inventory.hooks.before_run.as_deref().filter(|_| joins),
+        // A `before_run` hook may install what the server loads (`bundle install`): after it.
+        fork_early: inventory.hooks.before_run.is_none() || joins,
+    };
     for job in remote::host_jobs(project, inventory, signals, &tx) {
         joining.push(job.0, joining::remote_host(job, project, steps, signals, tx.clone()));
     }
@@ -241,6 +247,7 @@ fn this_machine(project: &Project, inventory: &Inventory, support: &std::path::P
             .map(|dir| dir.join(COMPILED).to_string_lossy().into_owned()),
         slot_numbers: Vec::new(),
         tmp_dir: None,
+        fork_boot: None,
         // This binary starts in a millisecond, Ruby in tens of them. One removed since it
         // started (`/proc/self/exe` then reads "… (deleted)") leaves the Ruby client.
         client: std::env::current_exe().ok().filter(|exe| exe.is_file()).map(|exe| exe.to_string_lossy().into_owned()),

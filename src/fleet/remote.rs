@@ -167,6 +167,7 @@ pub fn host_jobs<'a>(
                 slot_numbers: Vec::new(),
                 tmp_dir: None,
                 client: None,
+                fork_boot: None,
             })
         };
         let job = async move {

@@ -203,6 +203,7 @@ mod tests {
             launch: Launch::Fresh,
             client: None,
             before_slot: None,
+            session: None,
         }
     }
 

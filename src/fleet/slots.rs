@@ -31,6 +31,29 @@ pub struct PreparedHost {
     /// The run's directory for its slots' TMPDIRs (an SSH host's, made by `tmpdir::keep_run_dir`);
     /// None: `tmp` in the support dir (this machine's, private and outside the project).
     pub tmp_dir: Option<String>,
+    /// Its fork server, booting since it got ready (None: it boots when the run starts).
+    pub fork_boot: Option<EarlyBoot>,
+}
+
+/// How one host's fork server boot ended, and the socket it serves on.
+pub struct Booted {
+    pub socket: String,
+    pub result: Result<crate::ssh::Process, super::BootFailure>,
+}
+
+/// A host's fork server booting since the host got ready for it (synced, its run directory made,
+/// its `before_run` hook passed if it has one), while its slots are leased and the run starts
+/// (`fork::boot_early`): `fork::boots` takes it rather than start another. Dropping it kills a
+/// server still booting.
+pub struct EarlyBoot {
+    pub(super) booted: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<Booted>>>,
+    pub(super) task: tokio::task::AbortHandle,
+}
+
+impl Drop for EarlyBoot {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl PreparedHost {
@@ -68,6 +91,9 @@ pub struct Slot {
     /// The `before_slot` hook, still to run before the slot's first batch (None: it ran, or
     /// there is none, or it ran with the host's setup, as `--preload` needs).
     pub before_slot: Option<Arc<str>>,
+    /// Where its forked and preloaded batches go where there is no `client` (an SSH host): one
+    /// channel and one Ruby client for batch after batch.
+    pub session: Option<Arc<super::session::BatchSession>>,
 }
 
 /// `before_run` on every host at once, then (`slots_now`: with `--preload`, whose servers load the
@@ -134,12 +160,18 @@ pub fn build_slots_from(project: &Project, hosts: &[PreparedHost], first_id: usi
             let host = &hosts[h];
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
             let info = SlotInfo { id: n + first_id, host: Arc::from(host.host.name()), host_slot: number };
+            let env = with_impact_env(
+                coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
+                project,
+                &host.support_dir,
+            );
+            let session = host.client.is_none().then(|| {
+                let (support, workdir) = (&host.support_dir, host.workdir.clone());
+                Arc::new(super::session::BatchSession::new(host.host.clone(), support, env.clone(), workdir))
+            });
             let slot = Slot {
-                env: with_impact_env(
-                    coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
-                    project,
-                    &host.support_dir,
-                ),
+                env,
+                session,
                 info,
                 host_index: h,
                 host: host.host.clone(),

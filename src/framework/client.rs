@@ -164,7 +164,8 @@ fn request(conn: &UnixStream, argv: &[OsString]) -> io::Result<()> {
     Ok(())
 }
 
-fn encode(argv: &[OsString], env: &[(OsString, OsString)], dir: &OsStr) -> Vec<u8> {
+/// A request as `testbot_request.rb` reads it (also a batch session's, `testbot_client.rb --session`).
+pub fn encode(argv: &[OsString], env: &[(OsString, OsString)], dir: &OsStr) -> Vec<u8> {
     let mut body = Vec::new();
     let mut field = |bytes: &[u8]| {
         body.extend_from_slice(bytes);

@@ -75,6 +75,7 @@ mod tests {
             client: None,
             slot_numbers: Vec::new(),
             tmp_dir: None,
+            fork_boot: None,
         }
     }
 

@@ -2,8 +2,10 @@
 //! it when a file runs past its limit or the run stops, and tell the dispatcher how it ended.
 
 use super::plan::Limits;
-use crate::fleet::Launch;
-use crate::fleet::{tmpdir, Slot};
+use crate::fleet::session::BatchSession;
+use crate::fleet::tmpdir::creating_tmpdir;
+use crate::fleet::{Launch, Slot};
+use crate::framework::{through_fork, through_preload};
 use super::{BatchEnd, BatchTracker, Ending, Msg};
 use crate::events::RunEvent;
 use crate::framework::protocol::{self, Decoder, LostPart, Piece};
@@ -111,20 +113,21 @@ impl BatchTask {
         // A rerun of failed examples names them, `spec/a_spec.rb[1:2,1:5]`; a selection by lines,
         // `spec/a_spec.rb:12:30`.
         let args: Vec<String> = batch.jobs.iter().flat_map(job_arguments).collect();
-        let argv = match &slot.launch {
-            Launch::Preloaded { socket } => crate::framework::through_preload(
-                &slot.support_dir,
-                socket,
-                project.framework.command(&project.runner.forked(), &slot.support_dir, &args),
-                slot.client.as_deref(),
-            ),
-            Launch::Forked { socket } => crate::framework::through_fork(
-                &slot.support_dir,
-                socket,
-                project.framework.command(&project.runner.forked(), &slot.support_dir, &args),
-                slot.client.as_deref(),
-            ),
-            Launch::Fresh => project.framework.command(&project.runner, &slot.support_dir, &args),
+        let forked = |socket: &str, preload: bool| {
+            let command = project.framework.command(&project.runner.forked(), &slot.support_dir, &args);
+            match &slot.session {
+                // The slot's session makes the batch's TMPDIR itself.
+                Some(session) => (session.clone() as Arc<dyn Host>, BatchSession::argv(socket, preload, command)),
+                None => {
+                    let through = if preload { through_preload } else { through_fork };
+                    (slot.host.clone(), creating_tmpdir(through(&slot.support_dir, socket, command, slot.client.as_deref())))
+                }
+            }
+        };
+        let (host, argv) = match &slot.launch {
+            Launch::Preloaded { socket } => forked(socket, true),
+            Launch::Forked { socket } => forked(socket, false),
+            Launch::Fresh => (slot.host.clone(), creating_tmpdir(project.framework.command(&project.runner, &slot.support_dir, &args))),
         };
         let served = Served::from(&slot.launch);
         let sync = protocol::new_sync();
@@ -133,11 +136,11 @@ impl BatchTask {
         if served != Served::Fresh {
             env.push((crate::framework::client::START_TIMEOUT_VAR.to_string(), limits.server_start.as_secs_f64().to_string()));
         }
-        let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, slot.workdir.clone()).with_events();
-        let before_slot = slot.before_slot.clone().map(|script| Hook { script, env: slot.env.clone(), workdir: slot.workdir.clone() });
+        let command = HostCommand::new(argv, env, slot.workdir.clone()).with_events();
+        let before_slot = slot.before_slot.clone().map(|script| Hook { host: slot.host.clone(), script, env: slot.env.clone(), workdir: slot.workdir.clone() });
         BatchTask {
             before_slot,
-            host: slot.host.clone(),
+            host,
             index,
             tracker: BatchTracker::new(slot.info.clone(), batch.jobs),
             served,
@@ -159,7 +162,7 @@ impl BatchTask {
         let hooked = match before_slot {
             Some(hook) => {
                 link.events(vec![RunEvent::Setup(crate::events::Setup::SlotHook { slot: tracker.slot().id })]);
-                hook.run(&*host, tracker.slot().host_slot, cancel.clone()).await
+                hook.run(tracker.slot().host_slot, cancel.clone()).await
             }
             None => Ok(()),
         };
@@ -189,6 +192,7 @@ impl BatchTask {
 
 /// A slot's `before_slot` hook, run before its first batch, in the slot's environment.
 struct Hook {
+    host: Arc<dyn Host>,
     script: Arc<str>,
     env: Vec<(String, String)>,
     workdir: std::path::PathBuf,
@@ -197,8 +201,8 @@ struct Hook {
 impl Hook {
     /// Ok once it passed; Err(Some(why)) when it failed (its host leaves the run, as one whose
     /// hook failed at the start did), Err(None) when the run stopped while it ran.
-    async fn run(self, host: &dyn crate::ssh::Host, slot: usize, cancel: watch::Receiver<bool>) -> Result<(), Option<String>> {
-        let hook = crate::fleet::hooks::run_hook(host, "before_slot", &self.script, self.env, self.workdir);
+    async fn run(self, slot: usize, cancel: watch::Receiver<bool>) -> Result<(), Option<String>> {
+        let hook = crate::fleet::hooks::run_hook(&*self.host, "before_slot", &self.script, self.env, self.workdir);
         tokio::select! {
             ran = hook => ran.map_err(|error| Some(crate::fleet::HostFailure::SlotHook { error, slot }.to_string())),
             _ = stop_signal(cancel) => Err(None),

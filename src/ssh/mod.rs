@@ -22,6 +22,7 @@ pub use error::SshError;
 pub use local::LocalHost;
 pub use pool::{SshHost, COMMANDS_PER_CONNECTION, CONNECTS_AT_ONCE};
 pub use process::RUN_TIMEOUT;
+pub use watchdog::SESSION_END;
 
 pub use target::{HostKeyChecking, SshTarget, ALIVE_COUNT_MAX, ALIVE_INTERVAL};
 
@@ -52,6 +53,8 @@ pub struct HostCommand {
 #[derive(Clone, Default)]
 pub struct Stdin {
     len: u64,
+    /// No length: the command reads what comes until its channel closes (a batch session).
+    endless: bool,
     source: StdinSource,
 }
 
@@ -71,20 +74,33 @@ impl Stdin {
     /// `len` bytes that arrive as chunks on `chunks`. A sender that stops early (it failed)
     /// leaves the command with less input than announced: its caller stops the command.
     pub fn stream(len: u64, chunks: mpsc::Receiver<Vec<u8>>) -> Stdin {
-        Stdin { len, source: StdinSource::Stream(Arc::new(std::sync::Mutex::new(Some(chunks)))) }
+        Stdin { len, endless: false, source: StdinSource::Stream(Arc::new(std::sync::Mutex::new(Some(chunks)))) }
+    }
+
+    /// What arrives on `chunks`, each passed on as it comes, for as long as the command runs: the
+    /// remote watchdog relays the channel's input to it and kills its group once the channel
+    /// closes. Dropping the sender ends no command.
+    pub fn endless(chunks: mpsc::Receiver<Vec<u8>>) -> Stdin {
+        Stdin { endless: true, ..Stdin::stream(0, chunks) }
     }
 
     pub fn len(&self) -> u64 {
         self.len
     }
 
+    /// Its length, None when it has none (`endless`).
+    pub fn bounded(&self) -> Option<u64> {
+        (!self.endless).then_some(self.len)
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 && !self.endless
     }
 
     /// Writes the input to `out` (a stream: what its sender sends, once).
     pub async fn write_to<W: tokio::io::AsyncWrite + Unpin>(self, out: &mut W) -> std::io::Result<()> {
         use tokio::io::AsyncWriteExt;
+        let endless = self.endless;
         match self.source {
             StdinSource::Bytes(bytes) => out.write_all(&bytes).await?,
             StdinSource::Stream(rx) => {
@@ -92,6 +108,9 @@ impl Stdin {
                 let Some(mut rx) = taken else { return Err(std::io::Error::other("a streamed stdin was already read")) };
                 while let Some(chunk) = rx.recv().await {
                     out.write_all(&chunk).await?;
+                    if endless {
+                        out.flush().await?;
+                    }
                 }
             }
         }
@@ -102,7 +121,7 @@ impl Stdin {
 impl<T: Into<Arc<[u8]>>> From<T> for Stdin {
     fn from(bytes: T) -> Stdin {
         let bytes: Arc<[u8]> = bytes.into();
-        Stdin { len: bytes.len() as u64, source: StdinSource::Bytes(bytes) }
+        Stdin { len: bytes.len() as u64, endless: false, source: StdinSource::Bytes(bytes) }
     }
 }
 

@@ -25,8 +25,11 @@ pub(super) const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] ||
 /// it passes on); only then does the watchdog start reading, so the two never share the pipe.
 /// With nothing to read the command gets /dev/null and starts no extra process. With
 /// `events`, the command's descriptor 3 goes to the channel's stderr stream and its own stderr
-/// joins its stdout, so no byte a test prints is read as an event.
-pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: usize) -> String {
+/// joins its stdout, so no byte a test prints is read as an event. An endless stdin (`None`, a
+/// batch session) is relayed to the command as it comes by the watchdog itself, which kills the
+/// group when the channel closes; the command's end (how it ended said in a last line,
+/// [`SESSION_END`]) kills the group too, the relay with it.
+pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: Option<usize>) -> String {
     let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
     let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
     let events = if events { "exec 3>&2 2>&1\n" } else { "" };
@@ -34,12 +37,20 @@ pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: usize
     let use_env = if env_len == 0 { "" } else { "eval \"$testbot_env\" || exit 1\nunset testbot_env\n" };
     let start = format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n{read_env}");
     let command = format!("{LOCALE}{use_env}{events}{line}\n");
-    if stdin_len == 0 {
-        format!("{start}{watchdog}\nexec 3<&-\n{command}")
-    } else {
-        format!("{start}{{ head -c {stdin_len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{command}}}\n")
+    match stdin_len {
+        Some(0) => format!("{start}{watchdog}\nexec 3<&-\n{command}"),
+        Some(len) => format!("{start}{{ head -c {len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{command}}}\n"),
+        None => {
+            let end = std::str::from_utf8(SESSION_END).expect("ASCII marker");
+            let relay = "{ cat <&3; kill -s KILL -- -$$; } 2>/dev/null";
+            format!("{start}{relay} | {{ exec 3<&-\n{command}printf '\\n{end}%s\\n' \"$?\"; kill -s KILL -- -$$; }}\n")
+        }
     }
 }
+
+/// The last stdout line of a command with an endless stdin: `testbot-session-end:STATUS` (the
+/// shell's `$?`: 128 + N for a command killed by signal N).
+pub const SESSION_END: &[u8] = b"testbot-session-end:";
 
 pub(super) fn parse_pgid(line: &[u8]) -> Option<u32> {
     let digits = line.strip_prefix(PGID_MARKER)?.strip_suffix(b"\n")?;
@@ -75,7 +86,7 @@ mod tests {
     /// (sshd makes it a session's leader: the same for the group kill, and `setsid(1)` is Linux's).
     fn start(command: &str, len: usize) -> std::process::Child {
         Command::new("sh")
-            .args(["-c", &watched(command, false, 0, len)])
+            .args(["-c", &watched(command, false, 0, Some(len))])
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -120,7 +131,7 @@ mod tests {
     fn the_environment_comes_through_stdin_and_never_onto_a_command_line() {
         let env = "export SECRET='s3cr3t '\\''x'\\'' $(id)'\nexport LANG=xx\n";
         for input in ["", "in"] {
-            let script = watched("printf '%s|%s|' \"$SECRET\" \"$LANG\"; cat; ps -o args= -p $$", false, env.len(), input.len());
+            let script = watched("printf '%s|%s|' \"$SECRET\" \"$LANG\"; cat; ps -o args= -p $$", false, env.len(), Some(input.len()));
             assert!(!script.contains("s3cr3t"));
             let mut child = Command::new("sh")
                 .args(["-c", &script])

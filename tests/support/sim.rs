@@ -146,6 +146,7 @@ pub fn hosts(script: &Arc<Script>, hosts: usize, slots: usize, boot_parallelism:
             slot_numbers: Vec::new(),
             tmp_dir: None,
             client: None,
+            fork_boot: None,
         })
         .collect()
 }
