@@ -30,6 +30,9 @@ OFFSETS=(0 2 4 6)
 TESTBOT_OLD=${TESTBOT_OLD:-}
 [[ -x $TESTBOT ]] || { echo "queue.sh: no testbot at $TESTBOT (cargo build)" >&2; exit 1; }
 [[ -z $TESTBOT_OLD || -x $TESTBOT_OLD ]] || { echo "queue.sh: no testbot at $TESTBOT_OLD (TESTBOT_OLD)" >&2; exit 1; }
+# The jobs run in checkouts of their own: a relative path would name nothing there.
+TESTBOT=$(realpath -- "$TESTBOT")
+[[ -z $TESTBOT_OLD ]] || TESTBOT_OLD=$(realpath -- "$TESTBOT_OLD")
 command -v redis-server >/dev/null || { echo "queue.sh: redis-server is missing (apt-get install redis-server)" >&2; exit 1; }
 
 WORK=$(mktemp -d -t testbot-bench-queue-XXXXXX)
