@@ -1029,13 +1029,13 @@ pub fn junit_counts(xml: &str) -> JunitCounts {
 
 /// Parse a runtime log: `path:seconds` lines (the path may contain spaces or
 /// colons; the number is after the last colon). Returns (path, seconds) in
-/// file order, including duplicates.
+/// file order, including duplicates. The `#boot:` line (the run's measured boot) is no file.
 #[track_caller]
 pub fn read_runtime_log(path: &Path) -> Vec<(String, f64)> {
     let text = fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("no runtime log at {} ({e})", path.display()));
     text.lines()
-        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("#boot:"))
         .map(|l| {
             let (p, s) = l
                 .rsplit_once(':')
