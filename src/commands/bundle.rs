@@ -3,7 +3,8 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use super::within::output_within;
+use std::time::Duration;
 
 /// How long `bundle check` may take before init stops waiting for it.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,26 +31,14 @@ impl Bundle {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn();
-        let mut child = match child {
+        let child = match child {
             Ok(child) => child,
             Err(e) => return Bundle::Unknown(format!("`bundle` could not be started ({e})")),
         };
-        let deadline = Instant::now() + CHECK_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Bundle::Unknown(format!("`bundle check` gave no answer in {}s", CHECK_TIMEOUT.as_secs()));
-                }
-            }
-        }
-        match child.wait_with_output() {
-            Ok(out) if out.status.success() => Bundle::Resolves,
-            Ok(out) => Bundle::Missing(first_line(&out.stdout, &out.stderr)),
-            Err(e) => Bundle::Unknown(format!("`bundle check` failed ({e})")),
+        match output_within(child, CHECK_TIMEOUT) {
+            Some(out) if out.status.success() => Bundle::Resolves,
+            Some(out) => Bundle::Missing(first_line(&out.stdout, &out.stderr)),
+            None => Bundle::Unknown(format!("`bundle check` gave no answer in {}s", CHECK_TIMEOUT.as_secs())),
         }
     }
 }

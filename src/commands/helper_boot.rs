@@ -4,7 +4,8 @@
 use crate::framework::Framework;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use super::within::output_within;
+use std::time::Duration;
 
 /// How long init waits for the helper to load before it gives up timing it.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -49,25 +50,9 @@ pub fn time(root: &Path, framework: Framework, helper: &str, bundler: bool) -> O
         cmd.args(["exec", "ruby"]);
     }
     cmd.args(["-I", &dir, "-e", &script]).current_dir(root).env("RAILS_ENV", "test").env("RACK_ENV", "test");
-    let out = wait(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?)?;
-    let text = String::from_utf8_lossy(&out);
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
+    let out = output_within(child, LOAD_TIMEOUT)?;
+    let text = String::from_utf8_lossy(&out.stdout);
     let seconds: f64 = text.lines().find_map(|l| l.strip_prefix("testbot-boot "))?.trim().parse().ok()?;
     Some(HelperBoot { helper: helper.to_string(), seconds })
-}
-
-/// The child's stdout once it exited, unless it takes longer than `LOAD_TIMEOUT` (then killed).
-fn wait(mut child: std::process::Child) -> Option<Vec<u8>> {
-    let deadline = Instant::now() + LOAD_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-    child.wait_with_output().ok().map(|out| out.stdout)
 }

@@ -13,6 +13,7 @@ mod repeat;
 pub mod report;
 pub mod run;
 pub mod settings;
+mod within;
 
 use crate::errors::Error;
 use crate::inventory::{Inventory, Invocation};
