@@ -5,7 +5,7 @@
 use super::pieces::InFlight;
 use super::{ttl_seconds, Build, Error};
 use crate::events::{FileError, FileReport};
-use crate::report::Quarantine;
+use crate::history::quarantine::Quarantine;
 use std::path::Path;
 use tokio::sync::mpsc;
 

@@ -40,7 +40,6 @@ pub use command_output::{print_completions, print_exec, print_hosts, print_init,
 pub use flaky::print_flaky;
 pub use impact::{print_changed, print_changed_list};
 pub use outputs::{check_output, ImpactOutput, OutputError};
-pub use quarantine::Quarantine;
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};
 pub use totals::{NoTests, Totals, Verdict};
 pub use repeat::{print_repeat_summary, print_repetition, print_shuffle, Failed, RunResult};
