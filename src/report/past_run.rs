@@ -62,14 +62,21 @@ struct Batch {
 struct File {
     path: String,
     #[serde(default)]
-    results: Option<Vec<Example>>,
+    results: Option<Vec<RanExample>>,
 }
 
-#[derive(Deserialize)]
-struct Example {
+/// An example of a file that ran in the report's run: what the example stage narrows a
+/// polluting file to.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct RanExample {
+    /// RSpec's example id (`1:2`).
     #[serde(default)]
-    id: Option<String>,
-    description: String,
+    pub id: Option<String>,
+    /// minitest's `Class#test_name`, RSpec's full description.
+    pub description: String,
+    /// What reruns it (`./spec/a_spec.rb:12`, `test/a_test.rb:9`).
+    #[serde(default)]
+    pub location: String,
     status: ExampleStatus,
 }
 
@@ -160,14 +167,13 @@ fn target_in(report: Report, path: &Path, given: Option<&str>) -> Result<Target,
     })
 }
 
-/// The examples of `file` that ran in the report's run, by id (RSpec), with their descriptions:
-/// what the example stage narrows a polluting file to. Empty without ids.
-pub fn examples_of(path: &Path, file: &str) -> Vec<(String, String)> {
+/// The examples of `file` that ran (were not pending) in the report's run, in the order they
+/// ran: what the example stage narrows a polluting file to.
+pub fn examples_of(path: &Path, file: &str) -> Vec<RanExample> {
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
     let Ok(report) = serde_json::from_str::<Report>(&text) else { return Vec::new() };
     let Some(results) = report.files.into_iter().find(|f| f.path == file).and_then(|f| f.results) else { return Vec::new() };
-    let ran = results.into_iter().filter(|e| e.status != ExampleStatus::Pending);
-    ran.filter_map(|e| e.id.map(|id| (id, e.description))).collect()
+    results.into_iter().filter(|e| e.status != ExampleStatus::Pending).collect()
 }
 
 #[cfg(test)]
