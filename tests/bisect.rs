@@ -5,7 +5,8 @@
 //!
 //! Fixtures: rspec_bisect (30 files; file_12's second example sets a global that file_25's first
 //! example minds; spec/flaky/flake_spec.rb fails while tmp/flake exists) and minitest_bisect
-//! (30 files; file_3's last of four tests by name pollutes, file_8 minds). The runs that make the reports give the files
+//! (30 files; file_3's last of four tests by name pollutes, file_8 minds; test/flaky/flake_test.rb
+//! fails while tmp/flake exists). The runs that make the reports give the files
 //! `--in-order`, so that the polluter and the victim share one batch.
 
 mod common;
@@ -149,6 +150,21 @@ fn bisect_says_a_flaky_failure_does_not_reproduce_and_exits_1() {
     std::fs::remove_file(p.path("tmp/flake")).unwrap();
     let run = p.testbot(bisect(&report, &[])).run();
     run.assert_exit(1);
+    run.assert_stdout_contains("run 1 (confirm): the batch up to it (3 of 3 files) → passes");
+    run.assert_stdout_contains("Does not reproduce: it passed in its batch replayed (1 run). It is flaky, not order-dependent");
+    assert!(!run.stdout.contains("Reproduce"), "{}", run.stdout);
+}
+
+#[test]
+fn bisect_says_a_flaky_minitest_failure_does_not_reproduce_and_exits_1() {
+    let p = Project::new("minitest_bisect");
+    p.write("tmp/flake", "");
+    let files: Vec<String> = ["test/file_1_test.rb", "test/file_3_test.rb", "test/flaky/flake_test.rb"].map(String::from).into();
+    let report = failing_run(&p, &files);
+    std::fs::remove_file(p.path("tmp/flake")).unwrap();
+    let run = p.testbot(bisect(&report, &[])).run();
+    run.assert_exit(1);
+    run.assert_stdout_contains("Bisecting test/flaky/flake_test.rb:5 (\"FlakeTest#test_fails_now_and_then\")");
     run.assert_stdout_contains("run 1 (confirm): the batch up to it (3 of 3 files) → passes");
     run.assert_stdout_contains("Does not reproduce: it passed in its batch replayed (1 run). It is flaky, not order-dependent");
     assert!(!run.stdout.contains("Reproduce"), "{}", run.stdout);
