@@ -5,7 +5,8 @@
 //!
 //! Fixtures: rspec_bisect (30 files; file_12's second example sets a global that file_25's first
 //! example minds; spec/flaky/flake_spec.rb fails while tmp/flake exists) and minitest_bisect
-//! (9 files; file_3 pollutes, file_8 minds). The runs that make the reports give the files
+//! (30 files; file_3's last of four tests by name pollutes, file_8 minds; test/flaky/flake_test.rb
+//! fails while tmp/flake exists). The runs that make the reports give the files
 //! `--in-order`, so that the polluter and the victim share one batch.
 
 mod common;
@@ -113,21 +114,31 @@ fn bisect_replays_a_random_order_with_its_seed_and_the_command_carries_it() {
 }
 
 #[test]
-fn bisect_finds_the_polluting_file_of_a_minitest_batch() {
+fn bisect_finds_the_polluting_file_and_test_of_a_minitest_batch_and_prints_a_command_that_fails() {
     let p = Project::new("minitest_bisect");
-    let files: Vec<String> = (1..=9).map(|n| format!("test/file_{n}_test.rb")).collect();
+    // All 30 files in one batch, the victim (file_8) last: 29 candidates ran before it.
+    let mut files: Vec<String> = (1..=30).filter(|n| *n != 8).map(|n| format!("test/file_{n}_test.rb")).collect();
+    files.push("test/file_8_test.rb".into());
     let report = failing_run(&p, &files);
     let run = p.testbot(bisect(&report, &["test/file_8_test.rb:5"])).run();
     run.assert_exit(0);
     run.assert_stdout_contains("Polluting file: test/file_3_test.rb\n");
     let (runs, candidates, bound) = file_stage(&run.stdout);
-    assert!(candidates == 7 && bound == ceil_log2(7) + 2 && runs <= bound, "{}", run.stdout);
+    assert!(candidates == 29 && bound == ceil_log2(29) + 2 && runs <= bound, "{}", run.stdout);
+    // file_3's four tests, halved by name (in name order): one pollutes.
+    run.assert_stdout_contains("Examples of test/file_3_test.rb: 4 candidates");
+    run.assert_stdout_contains("Polluting example: test/file_3_test.rb:17 (\"File3Test#test_turns_the_feature_on_for_good\")\n");
+    let example_runs = run.stdout.lines().filter(|l| l.contains(" (examples): ") || l.contains(" (check): check File3Test#")).count();
+    assert!(example_runs <= ceil_log2(4) + 1, "{example_runs} runs for the example stage:\n{}", run.stdout);
+    // Confirm 2, files 5 and a check of file_3, tests 2 and a check of the last kept untried.
+    run.assert_stdout_contains("File stage: 7 runs of 29 candidates (at most ⌈log2 29⌉ + 2 = 7); 11 runs in all\n");
     let command = reproduce_command(&run.stdout);
-    assert_eq!(command, "testbot --in-order test/file_3_test.rb test/file_8_test.rb");
+    let only = r"'/\A(?:File3Test\#test_turns_the_feature_on_for_good|File8Test\#test_finds_the_feature_off)\z/'";
+    assert_eq!(command, format!("testbot --in-order test/file_3_test.rb test/file_8_test.rb -- -n {only}"));
     let printed = run_printed(&p, &command);
     assert_eq!(printed.code, Some(1), "{}", printed.dump());
     printed.assert_stdout_contains("File8Test#test_finds_the_feature_off");
-    printed.assert_stdout_contains("2 files on 1 slot: 3 examples, 1 failure");
+    printed.assert_stdout_contains("2 files on 1 slot: 2 examples, 1 failure");
 }
 
 #[test]
@@ -139,6 +150,21 @@ fn bisect_says_a_flaky_failure_does_not_reproduce_and_exits_1() {
     std::fs::remove_file(p.path("tmp/flake")).unwrap();
     let run = p.testbot(bisect(&report, &[])).run();
     run.assert_exit(1);
+    run.assert_stdout_contains("run 1 (confirm): the batch up to it (3 of 3 files) → passes");
+    run.assert_stdout_contains("Does not reproduce: it passed in its batch replayed (1 run). It is flaky, not order-dependent");
+    assert!(!run.stdout.contains("Reproduce"), "{}", run.stdout);
+}
+
+#[test]
+fn bisect_says_a_flaky_minitest_failure_does_not_reproduce_and_exits_1() {
+    let p = Project::new("minitest_bisect");
+    p.write("tmp/flake", "");
+    let files: Vec<String> = ["test/file_1_test.rb", "test/file_3_test.rb", "test/flaky/flake_test.rb"].map(String::from).into();
+    let report = failing_run(&p, &files);
+    std::fs::remove_file(p.path("tmp/flake")).unwrap();
+    let run = p.testbot(bisect(&report, &[])).run();
+    run.assert_exit(1);
+    run.assert_stdout_contains("Bisecting test/flaky/flake_test.rb:5 (\"FlakeTest#test_fails_now_and_then\")");
     run.assert_stdout_contains("run 1 (confirm): the batch up to it (3 of 3 files) → passes");
     run.assert_stdout_contains("Does not reproduce: it passed in its batch replayed (1 run). It is flaky, not order-dependent");
     assert!(!run.stdout.contains("Reproduce"), "{}", run.stdout);

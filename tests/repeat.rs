@@ -1,6 +1,7 @@
 //! `--repeat N` with `--shuffle-batches` (issue 34, item 2), with the real binary and RSpec: N
 //! full runs of a selection, each dealing its files into batches from its own seed, and one
-//! summary naming each example that failed with the runs it failed in.
+//! summary naming each example that failed with the runs it failed in, in the terminal and in
+//! the repeat's JSON report (`--report-json FILE`: FILE holds the repeat, FILE.K.json run K).
 //!
 //! Fixture: rspec_repeat (8 files): an order-dependent example (spec/order/victim_spec.rb fails
 //! when spec/order/polluter_spec.rb ran before it in its process), a flaky one
@@ -49,10 +50,20 @@ fn run_seeds(stdout: &str) -> Vec<u64> {
         .collect()
 }
 
+/// `tmp/report.json` → `tmp/report.K.json`: run K's own report.
+fn numbered(report: &std::path::Path, k: usize) -> std::path::PathBuf {
+    report.with_file_name(format!("{}.{k}.json", report.file_stem().unwrap().to_string_lossy()))
+}
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
 #[test]
 fn repeat_five_shuffled_names_the_order_dependent_and_the_flaky_example_with_the_runs_they_failed_in() {
     let p = Project::new("rspec_repeat");
-    let run = p.testbot(["-n", "2", "--repeat", "5", "--shuffle-batches", "--seed", "7"]).run();
+    let report = p.fresh_path("repeat", "json");
+    let run = p.testbot(["-n", "2", "--repeat", "5", "--shuffle-batches", "--seed", "7"]).report_to(&report).run();
     run.assert_exit(1);
     let (flaky, flaky_ran) = failed_runs(&p, "flaky", 1);
     let (victim, victim_ran) = failed_runs(&p, "victim", 1);
@@ -70,6 +81,7 @@ fn repeat_five_shuffled_names_the_order_dependent_and_the_flaky_example_with_the
     let seeds = run_seeds(&run.stdout);
     assert_eq!(seeds.len(), 5, "{}", run.stdout);
     assert_eq!(seeds[0], 7);
+    assert_repeat_report(&report, &seeds, &flaky, &victim);
 
     // The same seed deals the same batches again: the victim fails in the same runs.
     let again = p.testbot(["-n", "2", "--repeat", "5", "--shuffle-batches", "--seed", "7"]).run();
@@ -82,6 +94,33 @@ fn repeat_five_shuffled_names_the_order_dependent_and_the_flaky_example_with_the
     last.assert_stdout_contains(&format!("testbot: batches shuffled with seed {}", seeds[4]));
 }
 
+/// The repeat's own JSON report (`--report-json FILE` of a `--repeat`): each run with its seed,
+/// verdict and report, and the flaky and the order-dependent example with the runs they failed in.
+fn assert_repeat_report(report: &std::path::Path, seeds: &[u64], flaky: &[usize], victim: &[usize]) {
+    let json = read_json(report);
+    let repeat = &json["repeat"];
+    assert_eq!((&json["passed"], &json["interrupted"], &repeat["runs"], &repeat["ran"]), (&false.into(), &false.into(), &5.into(), &5.into()), "{json:#}");
+    for k in 1..=5 {
+        let each = &repeat["each"][k - 1];
+        let red = flaky.contains(&k) || victim.contains(&k);
+        assert_eq!((&each["run"], &each["seed"], &each["passed"]), (&k.into(), &seeds[k - 1].into(), &(!red).into()), "{json:#}");
+        assert_eq!(each["report"], numbered(report, k).to_string_lossy().as_ref(), "{json:#}");
+        // The run's own report says the same of it.
+        assert_eq!(read_json(&numbered(report, k))["passed"], !red, "run {k}");
+    }
+    let failed = repeat["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{json:#}");
+    for (location, description, runs) in [
+        ("./spec/flaky_spec.rb:4", "a flaky example fails now and then", flaky),
+        ("./spec/order/victim_spec.rb:3", "a file that minds global state finds no global left behind", victim),
+    ] {
+        let f = failed.iter().find(|f| f["location"] == location).unwrap_or_else(|| panic!("no {location}: {json:#}"));
+        assert_eq!((&f["kind"], &f["description"], &f["every_run"]), (&"example".into(), &description.into(), &false.into()), "{json:#}");
+        assert_eq!(f["runs"], serde_json::json!(runs), "{json:#}");
+        assert!(f["name"].as_str().unwrap().starts_with(&location[2..location.len() - 2]), "{json:#}");
+    }
+}
+
 #[test]
 fn a_clean_selection_repeated_passes_and_says_how_many_runs_each_with_its_own_report() {
     let p = Project::new("rspec_repeat");
@@ -92,11 +131,12 @@ fn a_clean_selection_repeated_passes_and_says_how_many_runs_each_with_its_own_re
     run.assert_stdout_contains("testbot: run 3 of 3\n");
     run.assert_stdout_contains("testbot: 3 runs, all passed");
     for k in 1..=3 {
-        let path = report.with_file_name(format!("{}.{k}.json", report.file_stem().unwrap().to_string_lossy()));
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(json["totals"]["examples"], 6, "{json}");
+        assert_eq!(read_json(&numbered(&report, k))["totals"]["examples"], 6, "run {k}");
     }
-    assert!(!report.exists(), "each run writes its own report, not the plain name");
+    // The plain name holds the repeat: three runs that passed, no seed (not shuffled), nothing failed.
+    let json = read_json(&report);
+    assert_eq!((&json["passed"], &json["repeat"]["runs"], &json["repeat"]["failed"]), (&true.into(), &3.into(), &serde_json::json!([])));
+    assert_eq!(json["repeat"]["each"][2], serde_json::json!({ "run": 3, "seed": null, "passed": true, "report": numbered(&report, 3) }));
 }
 
 #[test]

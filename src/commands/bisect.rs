@@ -6,10 +6,11 @@ use super::run::{in_order_here, prepare_and_run, runner_args_for_the_run, Job};
 use super::{install_signals, runtime, settings, setup, Location, Outcome};
 use crate::errors::{exit, Error};
 use crate::events::{ExampleStatus, FileReport, RunEvent};
+use crate::framework::Framework;
 use crate::inventory::Inventory;
 use crate::project::{self, Project};
 use crate::report::bisect::{Bisected, NotReproduced, Stage};
-use crate::report::past_run::{Failure, Target};
+use crate::report::past_run::{Failure, RanExample, Target};
 use crate::run::{Ended, Policy};
 use crate::schedule::bisect::{runs_bound, Bisection, Found, Step};
 use crate::signals::Signals;
@@ -57,11 +58,24 @@ pub fn bisect(options: BisectOptions) -> Result<Outcome, Error> {
     })
 }
 
-/// How a bisection ended: what it found (or why it could not), and the runner arguments of the
-/// run that reproduces it.
+/// How a bisection ended: what it found (or why it could not), and the run that reproduces it.
 struct Conclusion {
     outcome: Result<Bisected, NotReproduced>,
-    arguments: Vec<String>,
+    arguments: Pick,
+}
+
+/// What one run runs: arguments of the batch (files, parts of files) in its order, and runner
+/// arguments of its own after the replayed ones (minitest's `-n /…/`: the tests it selects by name).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Pick {
+    paths: Vec<String>,
+    runner_args: Vec<String>,
+}
+
+impl Pick {
+    fn paths(paths: Vec<String>) -> Pick {
+        Pick { paths, runner_args: Vec::new() }
+    }
 }
 
 /// The replays of one failure's batch.
@@ -75,10 +89,11 @@ struct Replay {
 }
 
 impl Replay {
-    /// One run of `arguments` in order: whether the failing example failed (None: interrupted).
-    async fn fails(&mut self, arguments: &[String], signals: &Signals) -> Result<Option<bool>, Error> {
+    /// One run of `pick` in order: whether the failing example failed (None: interrupted).
+    async fn fails(&mut self, pick: &Pick, signals: &Signals) -> Result<Option<bool>, Error> {
         self.runs += 1;
-        let options = project::Options { paths: arguments.to_vec(), ..self.base.clone() };
+        let runner_args = [&self.base.runner_args[..], &pick.runner_args].concat();
+        let options = project::Options { paths: pick.paths.clone(), runner_args, ..self.base.clone() };
         let mut project = Project::resolve(&self.root, &self.inventory, &options)?;
         runner_args_for_the_run(&mut project);
         let failure = &self.failure;
@@ -94,8 +109,8 @@ impl Replay {
     }
 
     /// `fails`, with the run's line printed: `what` it ran.
-    async fn step(&mut self, stage: Stage, what: &str, arguments: &[String], signals: &Signals) -> Result<Option<bool>, Error> {
-        let failed = self.fails(arguments, signals).await?;
+    async fn step(&mut self, stage: Stage, what: &str, pick: &Pick, signals: &Signals) -> Result<Option<bool>, Error> {
+        let failed = self.fails(pick, signals).await?;
         if let Some(failed) = failed {
             crate::report::bisect::print_run(self.runs, stage, what, failed);
         }
@@ -120,10 +135,10 @@ async fn bisect_in(
     signals: &Signals,
     from: Option<&std::path::Path>,
 ) -> Result<Option<Conclusion>, Error> {
-    let victim = std::slice::from_ref(&target.victim);
-    let not = |why| Some(Conclusion { outcome: Err(why), arguments: victim.to_vec() });
-    let batch = in_batch_order(target, &target.candidates);
-    let what = format!("the batch up to it ({} of {})", batch.len(), files(target.batch.len()));
+    let victim = Pick::paths(vec![target.victim.clone()]);
+    let not = |why| Some(Conclusion { outcome: Err(why), arguments: victim.clone() });
+    let batch = Pick::paths(in_batch_order(target, &target.candidates));
+    let what = format!("the batch up to it ({} of {})", batch.paths.len(), files(target.batch.len()));
     let Some(failed) = replay.step(Stage::Confirm, &what, &batch, signals).await? else {
         return Ok(None);
     };
@@ -131,7 +146,7 @@ async fn bisect_in(
         return Ok(not(NotReproduced::PassedInBatch));
     }
     let what = format!("{} alone", target.victim);
-    let Some(failed) = replay.step(Stage::Confirm, &what, victim, signals).await? else { return Ok(None) };
+    let Some(failed) = replay.step(Stage::Confirm, &what, &victim, signals).await? else { return Ok(None) };
     if failed {
         return Ok(not(NotReproduced::FailsAlone));
     }
@@ -144,16 +159,15 @@ async fn bisect_in(
         files: files_found.clone(),
         example: None,
     };
-    let mut culprits = files_found.clone();
+    let mut arguments = Pick::paths(in_batch_order(target, &files_found));
     if let ([file], Some(from)) = (files_found.as_slice(), from) {
         let examples = crate::report::past_run::examples_of(from, file);
-        let Some(example) = narrow_examples(replay, target, file, &examples, signals).await? else { return Ok(None) };
-        if let Some((id, _)) = &example {
-            culprits = vec![format!("{file}[{id}]")];
+        let Some(culprit) = narrow_examples(replay, target, file, &examples, signals).await? else { return Ok(None) };
+        if let Some(culprit) = culprit {
+            bisected.example = Some((culprit.name, culprit.description));
+            arguments = culprit.pick;
         }
-        bisected.example = example;
     }
-    let arguments = in_batch_order(target, &culprits);
     Ok(Some(Conclusion { outcome: Ok(bisected), arguments }))
 }
 
@@ -164,7 +178,7 @@ async fn narrow_files(replay: &mut Replay, target: &Target, signals: &Signals) -
     let items = &target.candidates;
     let before = replay.runs;
     crate::report::bisect::print_files_stage(items.len(), runs_bound(items.len()));
-    let Some(found) = narrow(replay, Stage::Files, items, |chosen| in_batch_order(target, chosen), signals).await? else {
+    let Some(found) = narrow(replay, Stage::Files, items, |chosen| Pick::paths(in_batch_order(target, chosen)), signals).await? else {
         return Ok(None);
     };
     let file_runs = replay.runs - before + 2;
@@ -174,40 +188,98 @@ async fn narrow_files(replay: &mut Replay, target: &Target, signals: &Signals) -
     }
     let kept = pick(&found.kept);
     let what = format!("check {} (kept untried)", kept.join(" "));
-    let Some(failed) = replay.step(Stage::Check, &what, &in_batch_order(target, &kept), signals).await? else { return Ok(None) };
+    let Some(failed) = replay.step(Stage::Check, &what, &Pick::paths(in_batch_order(target, &kept)), signals).await? else { return Ok(None) };
     Ok(Some((if failed { kept } else { pick(&found.last_failing) }, file_runs)))
 }
 
-/// The example stage (frameworks that run parts of files: RSpec): the polluting `file`'s
-/// `examples` (id, description) halved to the one that makes the failure fail. None inside:
-/// the file as a whole is the answer (no ids, or no one example does it).
+/// The example stage: the polluting `file`'s `examples` halved to the one that makes the
+/// failure fail (RSpec by id, minitest by name). None inside: the file as a whole is the answer
+/// (one example, no way to select some, or no one example does it).
 async fn narrow_examples(
     replay: &mut Replay,
     target: &Target,
     file: &str,
-    examples: &[(String, String)],
+    examples: &[RanExample],
     signals: &Signals,
-) -> Result<Option<Option<(String, String)>>, Error> {
-    if examples.len() < 2 || file.contains('[') || file.contains(':') {
-        return Ok(Some(None));
-    }
-    let items: Vec<String> = examples.iter().map(|(id, _)| format!("{file}[{id}]")).collect();
+) -> Result<Option<Option<Culprit>>, Error> {
+    let Some((selector, examples, items)) = example_stage(&replay.base, target, file, examples) else { return Ok(Some(None)) };
     crate::report::bisect::print_examples_stage(file, items.len());
-    let select = |chosen: &[String]| {
-        let ids: Vec<&str> = chosen.iter().map(|c| c[file.len() + 1..c.len() - 1].as_ref()).collect();
-        in_batch_order(target, &[format!("{file}[{}]", ids.join(","))])
-    };
+    let select = |chosen: &[String]| selector.pick(target, file, chosen);
     let Some(found) = narrow(replay, Stage::Examples, &items, select, signals).await? else { return Ok(None) };
     let [one] = found.kept.as_slice() else { return Ok(Some(None)) };
+    let pick = select(&items[*one..=*one]);
     if !found.checked {
         let what = format!("check {} (kept untried)", items[*one]);
-        let alone = select(&items[*one..=*one]);
-        let Some(failed) = replay.step(Stage::Check, &what, &alone, signals).await? else { return Ok(None) };
+        let Some(failed) = replay.step(Stage::Check, &what, &pick, signals).await? else { return Ok(None) };
         if !failed {
             return Ok(Some(None));
         }
     }
-    Ok(Some(Some(examples[*one].clone())))
+    let example = &examples[*one];
+    let name = match &example.id {
+        Some(id) => format!("{file}[{id}]"),
+        None => example.location.trim_start_matches("./").to_string(),
+    };
+    Ok(Some(Some(Culprit { name, description: example.description.clone(), pick })))
+}
+
+/// The one example of the polluting file that makes the failure fail, and the run that shows it.
+struct Culprit {
+    /// `spec/p_spec.rb[1:2]`, `test/p_test.rb:9`.
+    name: String,
+    description: String,
+    pick: Pick,
+}
+
+/// How the example stage runs some of the polluting file's examples with the failing one.
+#[derive(Clone, Copy)]
+enum Selector {
+    /// RSpec: the file's examples by id (`spec/p_spec.rb[1:2,1:5]`) where the file stood.
+    Ids,
+    /// minitest: the whole file where it stood, and the runner's filter that runs the tests
+    /// named (the failing one among them) in every file of the batch.
+    Names(Framework),
+}
+
+impl Selector {
+    /// The run of the examples `chosen` (as the stage names them) of `file` with the failing one.
+    fn pick(self, target: &Target, file: &str, chosen: &[String]) -> Pick {
+        match self {
+            Selector::Ids => {
+                let ids: Vec<&str> = chosen.iter().map(|c| &c[file.len() + 1..c.len() - 1]).collect();
+                Pick::paths(in_batch_order(target, &[format!("{file}[{}]", ids.join(","))]))
+            }
+            Selector::Names(framework) => {
+                let names = [chosen, std::slice::from_ref(&target.failure.description)].concat();
+                Pick { paths: in_batch_order(target, &[file.to_string()]), runner_args: framework.by_name(&names).unwrap_or_default() }
+            }
+        }
+    }
+}
+
+/// How the example stage selects `file`'s `examples`, with them in the order it halves them
+/// and their names in the run lines (`spec/p_spec.rb[1:2]`, `PTest#test_x`). None: fewer than
+/// two, a file that is already a part of one, or a framework that cannot select some of them
+/// (Test::Unit, Cucumber; minitest when the runner's arguments filter by name already).
+fn example_stage(base: &project::Options, target: &Target, file: &str, examples: &[RanExample]) -> Option<(Selector, Vec<RanExample>, Vec<String>)> {
+    if examples.len() < 2 || file.contains('[') || file.contains(':') {
+        return None;
+    }
+    if examples.iter().all(|e| e.id.is_some()) {
+        let items = examples.iter().map(|e| format!("{file}[{}]", e.id.as_deref().unwrap_or_default())).collect();
+        return Some((Selector::Ids, examples.to_vec(), items));
+    }
+    let framework = Framework::from_name(&target.framework)?;
+    let filtered = base.runner_args.iter().any(|a| a.starts_with("-n") || a.starts_with("--name"));
+    if filtered || target.failure.id.is_some() || framework.by_name(&[]).is_none() {
+        return None;
+    }
+    // minitest runs a file's tests in an order of its own: halve them by name, in a stable order.
+    let mut named = examples.to_vec();
+    named.sort_by(|a, b| a.description.cmp(&b.description));
+    named.dedup_by(|a, b| a.description == b.description);
+    let items = named.iter().map(|e| e.description.clone()).collect();
+    (named.len() >= 2).then_some((Selector::Names(framework), named, items))
 }
 
 /// Halves `items` until one is left: each run is `arguments(half)` with the failing example.
@@ -215,7 +287,7 @@ async fn narrow(
     replay: &mut Replay,
     stage: Stage,
     items: &[String],
-    arguments: impl Fn(&[String]) -> Vec<String>,
+    arguments: impl Fn(&[String]) -> Pick,
     signals: &Signals,
 ) -> Result<Option<Found>, Error> {
     let mut bisection = Bisection::new(items.len());
@@ -260,9 +332,10 @@ fn files(n: usize) -> String {
     crate::plural::plural(n, "file", "files")
 }
 
-/// The command that reproduces what the bisection found: a run of `arguments` in order, with the
-/// options the bisection was given and the runner's arguments it replayed (the batch's seed).
-fn reproduce_command(options: &BisectOptions, base: &project::Options, arguments: &[String]) -> String {
+/// The command that reproduces what the bisection found: a run of `pick` in order, with the
+/// options the bisection was given and the runner's arguments it replayed (the batch's seed)
+/// and the run's own (the tests selected by name).
+fn reproduce_command(options: &BisectOptions, base: &project::Options, pick: &Pick) -> String {
     let quote = |a: &str| crate::ssh::quote::quote(a);
     let mut words = vec!["testbot".to_string()];
     let path = |flag: &str, p: &Option<PathBuf>| p.as_ref().map(|p| format!("{flag} {}", quote(&p.to_string_lossy())));
@@ -273,10 +346,11 @@ fn reproduce_command(options: &BisectOptions, base: &project::Options, arguments
         words.extend(given.then(|| flag.to_string()));
     }
     words.push("--in-order".into());
-    words.extend(arguments.iter().map(|a| quote(a)));
-    if !base.runner_args.is_empty() {
+    words.extend(pick.paths.iter().map(|a| quote(a)));
+    let runner_args = [&base.runner_args[..], &pick.runner_args].concat();
+    if !runner_args.is_empty() {
         words.push("--".into());
-        words.extend(base.runner_args.iter().map(|a| quote(a)));
+        words.extend(runner_args.iter().map(|a| quote(a)));
     }
     words.join(" ")
 }
@@ -307,11 +381,32 @@ mod tests {
         let location = Location { chdir: Some("my app".into()), ..Location::default() };
         let options = BisectOptions { location, ..BisectOptions::default() };
         let base = project::Options { no_fork: true, runner_args: vec!["--seed".into(), "42".into()], ..Default::default() };
-        let arguments = ["spec/p_spec.rb[1:2]".to_string(), "spec/v_spec.rb".into()];
+        let arguments = Pick::paths(vec!["spec/p_spec.rb[1:2]".to_string(), "spec/v_spec.rb".into()]);
         assert_eq!(
             reproduce_command(&options, &base, &arguments),
             "testbot -C 'my app' --no-fork --in-order 'spec/p_spec.rb[1:2]' spec/v_spec.rb -- --seed 42"
         );
         assert_eq!(ends(&["a".into(), "b".into(), "c".into()]), "a … c");
+    }
+
+    #[test]
+    fn minitest_tests_are_halved_by_name_in_name_order_with_the_failing_test_always_selected() {
+        let mut t = target(&["test/p_test.rb", "test/v_test.rb"], "test/v_test.rb");
+        (t.framework, t.failure.description) = ("minitest".into(), "VTest#test_v".into());
+        let ran = |description: &str| {
+            let json = serde_json::json!({ "description": description, "location": "test/p_test.rb:3", "status": "passed" });
+            serde_json::from_value::<RanExample>(json).unwrap()
+        };
+        let examples = [ran("PTest#test_b"), ran("PTest#test_a"), ran("PTest#test_b")];
+        let (selector, named, items) = example_stage(&project::Options::default(), &t, "test/p_test.rb", &examples).unwrap();
+        assert_eq!((named.len(), items), (2, vec!["PTest#test_a".to_string(), "PTest#test_b".into()]));
+        let pick = selector.pick(&t, "test/p_test.rb", &["PTest#test_b".into()]);
+        assert_eq!(pick.paths, ["test/p_test.rb", "test/v_test.rb"]);
+        assert_eq!(pick.runner_args, ["-n", r"/\A(?:PTest\#test_b|VTest\#test_v)\z/"]);
+        // The runner's arguments filter by name already: the file is the answer.
+        let filtered = project::Options { runner_args: vec!["-n".into(), "/x/".into()], ..Default::default() };
+        assert!(example_stage(&filtered, &t, "test/p_test.rb", &examples).is_none());
+        t.framework = "test-unit".into();
+        assert!(example_stage(&project::Options::default(), &t, "test/p_test.rb", &examples).is_none());
     }
 }

@@ -1,7 +1,9 @@
-//! `--repeat N`, `--shuffle-batches` and `--seed S`: how many runs, and the seed each deals its
-//! batches from (`schedule::shuffle`).
+//! `--repeat N`, `--shuffle-batches` and `--seed S`: how many runs, the seed each deals its
+//! batches from (`schedule::shuffle`), and the end: the summary and the repeat's JSON report.
 
 use crate::errors::Error;
+use crate::framework::Framework;
+use crate::report::RunResult;
 use std::path::{Path, PathBuf};
 
 /// `--repeat`, `--shuffle-batches` and `--seed`, as the command line gave them.
@@ -32,6 +34,25 @@ impl Repeat {
         }
         let first = self.seed.unwrap_or_else(drawn);
         Ok(crate::schedule::shuffle::repetition_seeds(first, runs).into_iter().map(Some).collect())
+    }
+}
+
+/// The end of a `--repeat`: its summary, and its own JSON report.
+pub(super) struct End<'a> {
+    /// `--report-json FILE`: FILE gets the repeat's report, each run its own beside it.
+    pub report_json: Option<&'a Path>,
+    pub framework: Framework,
+    /// `--repeat N`.
+    pub runs: usize,
+}
+
+impl End<'_> {
+    /// Prints the summary of the runs that ended and writes the repeat's JSON report; false when
+    /// that report could not be written (the repeat fails, as a run whose report was lost does).
+    pub(super) fn finish(&self, results: &[RunResult], interrupted: bool) -> bool {
+        crate::report::print_repeat_summary(results, self.runs);
+        let Some(path) = self.report_json else { return true };
+        crate::report::write_repeat_report(path, self.framework, results, self.runs, interrupted)
     }
 }
 

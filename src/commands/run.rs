@@ -132,19 +132,23 @@ async fn run_all(
     };
     let mut results = Vec::new();
     let mut code = exit::PASSED;
+    let end = super::repeat::End { report_json: setting.options.report_json.as_deref(), framework: setting.project.framework, runs };
     for (k, seed) in seeds.into_iter().enumerate() {
         crate::report::print_repetition(k + 1, runs, seed);
         let (outcome, failed) = run_one(setting, seed, changed.take(), signals, Some(k + 1)).await?;
         if outcome.exit_code() == exit::INTERRUPTED {
-            crate::report::print_repeat_summary(&results, runs);
+            end.finish(&results, true);
             return Ok(outcome);
         }
         if code == exit::PASSED {
             code = outcome.exit_code();
         }
-        results.push(crate::report::RunResult { passed: outcome.exit_code() == exit::PASSED, failed });
+        let report = end.report_json.map(|p| super::repeat::numbered(p, Some(k + 1)));
+        results.push(crate::report::RunResult { passed: outcome.exit_code() == exit::PASSED, failed, seed, report });
     }
-    crate::report::print_repeat_summary(&results, runs);
+    if !end.finish(&results, false) && code == exit::PASSED {
+        code = exit::FAILED;
+    }
     Ok(Outcome::new(code))
 }
 

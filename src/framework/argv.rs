@@ -83,6 +83,34 @@ pub fn by_name_rerun_line(command: Option<&str>, location: &str, description: &s
     format!("{runner}{} -n {}", quote(file), quote(description))
 }
 
+/// `/\A(?:A#test_x|B#test_y)\z/`: a Ruby regular expression, as minitest's `-n` takes it, that
+/// matches exactly the `names` given (escaped as Ruby's `Regexp.escape` does).
+pub fn names_pattern(names: &[String]) -> String {
+    let escaped: Vec<String> = names.iter().map(|n| ruby_regexp_escape(n)).collect();
+    format!("/\\A(?:{})\\z/", escaped.join("|"))
+}
+
+/// `Regexp.escape`: every character that means something in a Ruby regular expression, and
+/// white space, with a backslash (or as its escape).
+fn ruby_regexp_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            '.' | '*' | '?' | '+' | '^' | '$' | '|' | '(' | ')' | '[' | ']' | '{' | '}' | '\\' | '/' | '-' | '#' | ' ' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// minitest and Test::Unit have no stock command that runs several files in one process: a
 /// batch's files are listed in order, with the seed of its random order.
 pub fn in_order_batch_command(arguments: &[String], seed: Option<u64>) -> String {

@@ -137,6 +137,12 @@ pub trait TestFramework: Sync {
     fn batch_command(&self, arguments: &[String], seed: Option<u64>) -> String;
     /// `testbot init`'s example of a `[project] command`, and the comment above it.
     fn init_command(&self) -> (&'static str, &'static str);
+    /// The runner arguments that run only the tests named `names` (as its reporter names them,
+    /// `Class#test_name`) in every file of a batch: how `testbot bisect` narrows a polluting
+    /// file of a framework that runs whole files only. None: it cannot select tests by name.
+    fn by_name(&self, _names: &[String]) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// A framework testbot runs: a handle on its [`TestFramework`], which it dereferences to.

@@ -52,7 +52,8 @@ pub struct Bisected {
     pub bound: usize,
     /// The file (or, when it takes several together, the files) that make it fail.
     pub files: Vec<String>,
-    /// The one example of that file that does (id, description), when the stage found one.
+    /// The one example of that file that does, when the stage found one: its name
+    /// (`spec/p_spec.rb[1:2]`, `test/p_test.rb:9`) and description.
     pub example: Option<(String, String)>,
 }
 
@@ -123,8 +124,8 @@ fn found_text(found: &Bisected, runs: usize, command: &str) -> String {
         [file] => format!("Polluting file: {file}\n"),
         files => format!("It fails only with these {} together: {}\n", files.len(), files.join(" ")),
     };
-    if let (Some((id, description)), [file]) = (&found.example, found.files.as_slice()) {
-        text.push_str(&format!("Polluting example: {file}[{id}] ({description:?})\n"));
+    if let Some((name, description)) = &found.example {
+        text.push_str(&format!("Polluting example: {name} ({description:?})\n"));
     }
     text.push_str(&format!(
         "File stage: {} of {} candidates (at most ⌈log2 {}⌉ + 2 = {}); {} in all\n",
@@ -150,7 +151,7 @@ mod tests {
             file_runs: 7,
             bound: 7,
             files: vec!["spec/p_spec.rb".into()],
-            example: Some(("1:2".into(), "sets it".into())),
+            example: Some(("spec/p_spec.rb[1:2]".into(), "sets it".into())),
         };
         assert_eq!(
             found_text(&found, 9, "testbot --in-order 'spec/p_spec.rb[1:2]' spec/v_spec.rb"),

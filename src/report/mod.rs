@@ -25,6 +25,7 @@ pub mod merge;
 mod outputs;
 pub mod past_run;
 mod repeat;
+mod repeat_json;
 mod status_level;
 mod style;
 mod summary;
@@ -43,6 +44,7 @@ pub use outputs::{check_output, ImpactOutput, OutputError};
 pub use status_level::{DisplayOptions, FailureOutput, StatusLevel};
 pub use totals::{NoTests, Totals, Verdict};
 pub use repeat::{print_repeat_summary, print_repetition, print_shuffle, Failed, RunResult};
+pub use repeat_json::write_repeat_report;
 
 use crate::events::{RunEvent, Warning};
 use crate::framework::Framework;

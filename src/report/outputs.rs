@@ -131,7 +131,7 @@ fn impact_map(out: &ImpactOutput, agg: &Aggregate) -> String {
 
 /// A report file being written: buffered, and a concrete type so that the renderers' many
 /// small writes are inlined copies into the buffer, not calls through `dyn Write`.
-type ReportFile = std::io::BufWriter<std::fs::File>;
+pub(super) type ReportFile = std::io::BufWriter<std::fs::File>;
 
 /// Why `path` cannot take a report (or the runtime log), found before the run starts: a run of
 /// an hour must not end green with its report lost.
@@ -204,7 +204,7 @@ fn create_temp(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::Fi
 
 /// Atomically: a reader (or a crash) never sees half a file. `render` writes it, buffered. An
 /// error names no temporary file: the caller names the path the user gave.
-fn write_file(path: &Path, render: &dyn Fn(&mut ReportFile) -> std::io::Result<()>) -> std::io::Result<()> {
+pub(super) fn write_file(path: &Path, render: &dyn Fn(&mut ReportFile) -> std::io::Result<()>) -> std::io::Result<()> {
     use std::io::Write;
     let dir = folder_of(path);
     std::fs::create_dir_all(&dir)?;

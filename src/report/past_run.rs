@@ -16,6 +16,20 @@ struct Report {
     batches: Vec<Batch>,
     #[serde(default)]
     files: Vec<File>,
+    /// A `--repeat`'s own report: its runs' reports are the ones to bisect.
+    #[serde(default)]
+    repeat: Option<Repeat>,
+}
+
+#[derive(Deserialize)]
+struct Repeat {
+    each: Vec<RepeatRun>,
+}
+
+#[derive(Deserialize)]
+struct RepeatRun {
+    passed: bool,
+    report: Option<String>,
 }
 
 /// A failed example of the run, as the report gives it.
@@ -62,14 +76,21 @@ struct Batch {
 struct File {
     path: String,
     #[serde(default)]
-    results: Option<Vec<Example>>,
+    results: Option<Vec<RanExample>>,
 }
 
-#[derive(Deserialize)]
-struct Example {
+/// An example of a file that ran in the report's run: what the example stage narrows a
+/// polluting file to.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct RanExample {
+    /// RSpec's example id (`1:2`).
     #[serde(default)]
-    id: Option<String>,
-    description: String,
+    pub id: Option<String>,
+    /// minitest's `Class#test_name`, RSpec's full description.
+    pub description: String,
+    /// What reruns it (`./spec/a_spec.rb:12`, `test/a_test.rb:9`).
+    #[serde(default)]
+    pub location: String,
     status: ExampleStatus,
 }
 
@@ -109,6 +130,11 @@ pub enum PastRunError {
     #[error("{} records no failure: nothing to bisect\n  hint: give the report of a run with a failing example", path.display())]
     NoFailure { path: PathBuf },
     #[error(
+        "{} is the report of a `--repeat`, which records no batch: bisect the report of a run that failed ({failed})",
+        path.display()
+    )]
+    Repeat { path: PathBuf, failed: String },
+    #[error(
         "{} has no failure `{given}`; its failures: {known}\n  hint: name one of them as `testbot bisect FAILURE --from FILE`",
         path.display()
     )]
@@ -131,6 +157,11 @@ pub fn target(path: Option<&Path>, given: Option<&str>) -> Result<Target, PastRu
 }
 
 fn target_in(report: Report, path: &Path, given: Option<&str>) -> Result<Target, PastRunError> {
+    if let Some(repeat) = &report.repeat {
+        let failed: Vec<&str> = repeat.each.iter().filter(|r| !r.passed).filter_map(|r| r.report.as_deref()).collect();
+        let failed = if failed.is_empty() { "none failed".to_string() } else { failed.join(", ") };
+        return Err(PastRunError::Repeat { path: path.to_path_buf(), failed });
+    }
     let failure = match given {
         _ if report.failures.is_empty() => return Err(PastRunError::NoFailure { path: path.to_path_buf() }),
         None => report.failures[0].clone(),
@@ -160,14 +191,13 @@ fn target_in(report: Report, path: &Path, given: Option<&str>) -> Result<Target,
     })
 }
 
-/// The examples of `file` that ran in the report's run, by id (RSpec), with their descriptions:
-/// what the example stage narrows a polluting file to. Empty without ids.
-pub fn examples_of(path: &Path, file: &str) -> Vec<(String, String)> {
+/// The examples of `file` that ran (were not pending) in the report's run, in the order they
+/// ran: what the example stage narrows a polluting file to.
+pub fn examples_of(path: &Path, file: &str) -> Vec<RanExample> {
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
     let Ok(report) = serde_json::from_str::<Report>(&text) else { return Vec::new() };
     let Some(results) = report.files.into_iter().find(|f| f.path == file).and_then(|f| f.results) else { return Vec::new() };
-    let ran = results.into_iter().filter(|e| e.status != ExampleStatus::Pending);
-    ran.filter_map(|e| e.id.map(|id| (id, e.description))).collect()
+    results.into_iter().filter(|e| e.status != ExampleStatus::Pending).collect()
 }
 
 #[cfg(test)]
@@ -217,5 +247,11 @@ mod tests {
         let lost = serde_json::json!([{ "path": "spec/q_spec.rb", "line": 1, "location": "./spec/q_spec.rb:1", "id": null, "description": "q" }]);
         assert!(matches!(target_in(run(lost, None), path, None), Err(PastRunError::NoBatch { .. })));
         assert!(matches!(target(None, None), Err(PastRunError::NoReport)));
+        let repeat = report(serde_json::json!({
+            "framework": "rspec",
+            "repeat": { "each": [{ "passed": true, "report": "tmp/r.1.json" }, { "passed": false, "report": "tmp/r.2.json" }] }
+        }));
+        let refused = target_in(repeat, Path::new("tmp/r.json"), None).unwrap_err().to_string();
+        assert!(refused.ends_with("bisect the report of a run that failed (tmp/r.2.json)"), "{refused}");
     }
 }

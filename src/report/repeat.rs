@@ -5,15 +5,29 @@
 use super::aggregate::Aggregate;
 use crate::events::{ExampleStatus, FileError};
 use std::fmt::Write;
+use std::path::PathBuf;
 
 /// One thing that failed a run: an example (not a quarantined one), a file that errored, or
 /// errors outside the files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failed {
+    pub kind: FailedKind,
     /// The same in every run: the file and the framework's id, else the rerun location.
     pub key: String,
     /// As the summary names it: its rerun location and description.
     pub text: String,
+    /// An example's rerun location, an errored file's path; empty for errors outside the files.
+    pub location: String,
+    /// An example's description, the first line of a file's error.
+    pub description: String,
+}
+
+/// What a [`Failed`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailedKind {
+    Example,
+    File,
+    Outside,
 }
 
 /// What one run of a `--repeat` ended with.
@@ -22,6 +36,10 @@ pub struct RunResult {
     /// The run passed (exit 0).
     pub passed: bool,
     pub failed: Vec<Failed>,
+    /// The seed it dealt its batches from (`--shuffle-batches`).
+    pub seed: Option<u64>,
+    /// Its own JSON report (`--report-json tmp/run.json` → `tmp/run.2.json`).
+    pub report: Option<PathBuf>,
 }
 
 /// What failed a run, from its aggregate.
@@ -31,8 +49,9 @@ pub(super) fn failed_in(agg: &Aggregate) -> Vec<Failed> {
         match &file.error {
             Some(FileError::NotRun(_)) => {}
             Some(error) => {
-                let text = format!("{} ({})", file.path, first_line(error.message()));
-                failed.push(Failed { key: file.path.clone(), text });
+                let description = first_line(error.message()).to_string();
+                let text = format!("{} ({description})", file.path);
+                failed.push(Failed { kind: FailedKind::File, key: file.path.clone(), text, location: file.path.clone(), description });
             }
             None => {}
         }
@@ -41,11 +60,13 @@ pub(super) fn failed_in(agg: &Aggregate) -> Vec<Failed> {
                 Some(id) => format!("{}[{id}]", file.path),
                 None => ex.location.clone(),
             };
-            failed.push(Failed { key, text: format!("{} ({})", ex.location, ex.description) });
+            let text = format!("{} ({})", ex.location, ex.description);
+            failed.push(Failed { kind: FailedKind::Example, key, text, location: ex.location.clone(), description: ex.description.clone() });
         }
     }
     if !agg.batch_errors.is_empty() {
-        failed.push(Failed { key: String::new(), text: "errors outside the spec files".into() });
+        let description = "errors outside the spec files".to_string();
+        failed.push(Failed { kind: FailedKind::Outside, key: String::new(), text: description.clone(), location: String::new(), description });
     }
     failed
 }
@@ -84,18 +105,7 @@ fn render(results: &[RunResult], runs: usize) -> String {
         return out;
     }
     let _ = writeln!(out, "\ntestbot: {of}, {} failed ({})", failed_runs.len(), runs_text(&failed_runs));
-    // Each failure once, in the order first seen, with the runs it failed in.
-    let mut seen: Vec<(&Failed, Vec<usize>)> = Vec::new();
-    for (i, result) in results.iter().enumerate() {
-        for failed in &result.failed {
-            match seen.iter_mut().find(|(f, _)| f.key == failed.key) {
-                Some((_, in_runs)) if in_runs.last() != Some(&(i + 1)) => in_runs.push(i + 1),
-                Some(_) => {}
-                None => seen.push((failed, vec![i + 1])),
-            }
-        }
-    }
-    let (every, some): (Vec<_>, Vec<_>) = seen.into_iter().partition(|(_, in_runs)| in_runs.len() == ran);
+    let (every, some): (Vec<_>, Vec<_>) = failed_in_runs(results).into_iter().partition(|(_, in_runs)| in_runs.len() == ran);
     if !every.is_empty() {
         let _ = writeln!(out, "Failed every run:");
         for (failed, _) in &every {
@@ -111,6 +121,21 @@ fn render(results: &[RunResult], runs: usize) -> String {
     out
 }
 
+/// Each thing that failed once, in the order first seen, with the runs (1-based) it failed in.
+pub(super) fn failed_in_runs(results: &[RunResult]) -> Vec<(&Failed, Vec<usize>)> {
+    let mut seen: Vec<(&Failed, Vec<usize>)> = Vec::new();
+    for (i, result) in results.iter().enumerate() {
+        for failed in &result.failed {
+            match seen.iter_mut().find(|(f, _)| f.key == failed.key) {
+                Some((_, in_runs)) if in_runs.last() != Some(&(i + 1)) => in_runs.push(i + 1),
+                Some(_) => {}
+                None => seen.push((failed, vec![i + 1])),
+            }
+        }
+    }
+    seen
+}
+
 /// `run 3`, `runs 2, 4`.
 fn runs_text(runs: &[usize]) -> String {
     let list: Vec<String> = runs.iter().map(usize::to_string).collect();
@@ -121,15 +146,16 @@ fn runs_text(runs: &[usize]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn failed(key: &str) -> Failed {
-        Failed { key: key.into(), text: format!("./{key} (it)") }
+    pub(in crate::report) fn failed(key: &str) -> Failed {
+        let (location, description) = (format!("./{key}"), "it".to_string());
+        Failed { kind: FailedKind::Example, key: key.into(), text: format!("{location} ({description})"), location, description }
     }
 
-    fn run(failed: &[Failed]) -> RunResult {
-        RunResult { passed: failed.is_empty(), failed: failed.to_vec() }
+    pub(in crate::report) fn run(failed: &[Failed]) -> RunResult {
+        RunResult { passed: failed.is_empty(), failed: failed.to_vec(), seed: None, report: None }
     }
 
     #[test]
@@ -160,7 +186,7 @@ mod tests {
              Failed in some runs (flaky or order-dependent):\n  ./spec/b_spec.rb:5 (it): failed in run 2 of 2\n"
         );
         // A run that failed with nothing to name (no tests, a report not written) still counts.
-        let quiet = RunResult { passed: false, failed: Vec::new() };
+        let quiet = RunResult { passed: false, ..run(&[]) };
         assert_eq!(render(&[run(&[]), quiet], 2), "\ntestbot: 2 runs, 1 failed (run 2)\n");
     }
 }

@@ -2,7 +2,7 @@
 //! the test folders on the load path. Its files live in test/, and minitest/spec suites in
 //! spec/ too; test/ is minitest's unless its files name only Test::Unit.
 
-use super::argv::{by_name_rerun_line, in_order_batch_command, load_path_dirs, script_command, SCRIPT_COMMAND_COMMENT};
+use super::argv::{by_name_rerun_line, in_order_batch_command, load_path_dirs, names_pattern, script_command, SCRIPT_COMMAND_COMMENT};
 use super::{files, RunnerConfig, TestFramework, Undetected};
 use std::path::Path;
 
@@ -101,6 +101,12 @@ impl TestFramework for Minitest {
     fn init_command(&self) -> (&'static str, &'static str) {
         ("ruby -Ilib -Itest", SCRIPT_COMMAND_COMMENT)
     }
+
+    /// `-n /\A(?:A#test_x|B#test_y)\z/`: minitest matches the pattern against each test's
+    /// `Class#test_name` (one `-n` only: a second replaces the first).
+    fn by_name(&self, names: &[String]) -> Option<Vec<String>> {
+        Some(vec!["-n".to_string(), names_pattern(names)])
+    }
 }
 
 /// Whether the Ruby files under spec/ mention minitest and never RSpec: minitest/spec suites
@@ -167,6 +173,12 @@ mod tests {
         assert_eq!(Framework::Minitest.rerun_line("test/a_test.rb:12", "MathTest#test_x"), "ruby -Itest test/a_test.rb -n 'MathTest#test_x'");
         let files = ["test/a_test.rb".to_string(), "test/b c_test.rb".into()];
         assert_eq!(Framework::Minitest.batch_command(&files, Some(3)), "# --seed 3 in this order: test/a_test.rb 'test/b c_test.rb'");
+        let names = ["MathTest#test_x".to_string(), "Math::a spec#test_0001_it (works)?".into()];
+        assert_eq!(
+            Framework::Minitest.by_name(&names).unwrap(),
+            ["-n", r"/\A(?:MathTest\#test_x|Math::a\ spec\#test_0001_it\ \(works\)\?)\z/"]
+        );
+        assert_eq!(Framework::RSpec.by_name(&names), None);
     }
 
     #[test]
