@@ -80,7 +80,7 @@ pub struct ReportConfig {
     /// Where flaky and quarantined examples are recorded across runs; None: nowhere.
     pub flaky_log: Option<PathBuf>,
     /// `[project] quarantine` and `quarantine_passes`.
-    pub quarantine: (Vec<String>, usize),
+    pub quarantine: quarantine::Quarantine,
 }
 
 impl DisplayOptions {
@@ -129,7 +129,7 @@ impl Reporter {
             no_tests: config.no_tests,
             selection: config.selection,
             changed: config.changed,
-            quarantine: quarantine::Quarantine::new(&config.quarantine.0, config.quarantine.1),
+            quarantine: config.quarantine,
             ..Aggregate::default()
         };
         let files = OutputFiles {
