@@ -191,7 +191,8 @@ fn report_config(setting: &Setting, project: &Project, changed: Option<Selection
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: options.flaky_fails,
         failures_log: whole_suite.then(|| (crate::history::failures::path(&project.runtime_log, project.framework), project.root.clone())),
-        display: options.display.clone(),
+        // `--no-capture` streams the output: the report does not print it again.
+        display: crate::report::DisplayOptions { streamed: policy.no_capture, ..options.display.clone() },
         runner_command: project.runner.command.clone(),
         no_tests: options.no_tests,
         selection: Some(selection_text(&options.project)),

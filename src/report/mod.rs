@@ -94,6 +94,7 @@ impl DisplayOptions {
             documentation: self.documentation,
             slow_after: self.slow_after,
             heartbeat: self.heartbeat,
+            streamed: self.streamed,
         }
     }
 
@@ -106,6 +107,7 @@ impl DisplayOptions {
             slow_after: self.slow_after,
             batches: self.verbose_rerun,
             annotations: self.annotations,
+            streamed: self.streamed,
         }
     }
 }
