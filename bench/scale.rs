@@ -110,7 +110,7 @@ fn main() {
         impact_map: None,
         changed: None,
         flaky_log: None,
-        quarantine: (Vec::new(), 5),
+        quarantine: Default::default(),
     });
     // As the testbot binary runs: its runtime, the default per-file time limit.
     let runtime = testbot::commands::runtime().expect("a runtime");

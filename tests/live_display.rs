@@ -690,3 +690,33 @@ fn no_capture_shows_a_running_files_output_after_its_slot_as_it_comes() {
     assert_eq!(text.matches("| said before waiting").count(), 1, "{text}");
     assert!(text.contains("3 files on 2 slots: 10 examples, 0 failures"), "{text}");
 }
+
+/// Leftovers (session 29): with `--no-capture` a failing example's output is on the screen as it
+/// came; the failure's details (as it finishes, and again with `--failure-output final` or
+/// `immediate-final`) say where it is instead of printing it again, as nextest prints it once.
+/// The message and the failures' names and locations stay.
+#[test]
+fn no_capture_prints_a_failing_examples_output_once() {
+    let p = Project::new("rspec_empty");
+    p.write(
+        "spec/noisy_fail_spec.rb",
+        "RSpec.describe \"noisy\" do\n  it \"fails loudly\" do\n    puts \"UNIQUE-NOISE-4711\"\n    expect(1).to eq(2)\n  end\n  it(\"passes\") { expect(1).to eq(1) }\nend\n",
+    );
+    p.write("spec/quiet_spec.rb", "RSpec.describe \"quiet\" do\n  it(\"passes\") { puts \"PASSING-NOISE-4712\"; expect(true).to be true }\nend\n");
+    let files = ["spec/noisy_fail_spec.rb", "spec/quiet_spec.rb"];
+    for when in ["immediate", "final", "immediate-final"] {
+        let args = ["-n", "2", "--no-capture", "--failure-output", when, "--success-output", when, files[0], files[1]];
+        let run = p.testbot(args).run();
+        run.assert_exit(1);
+        assert_eq!(run.stdout.matches("UNIQUE-NOISE-4711").count(), 1, "--failure-output {when}: {}", run.dump());
+        assert_eq!(run.stdout.matches("PASSING-NOISE-4712").count(), 1, "--success-output {when}: {}", run.dump());
+        assert!(run.stdout.lines().any(|l| l.starts_with("local/") && l.ends_with("| UNIQUE-NOISE-4711")), "{}", run.dump());
+        assert!(run.stdout.contains("  output: shown above as it came, on the lines of `local/"), "{}", run.dump());
+        assert!(run.stdout.contains("expected: 2"), "the failure's message stays: {}", run.dump());
+        run.assert_stdout_contains("rspec ./spec/noisy_fail_spec.rb:2 # noisy fails loudly");
+    }
+    // Without --no-capture the output is in the failure's details, once.
+    let run = p.testbot(["-n", "2", files[0], files[1]]).run();
+    assert_eq!(run.stdout.matches("UNIQUE-NOISE-4711").count(), 1, "{}", run.dump());
+    run.assert_stdout_contains("  output:\n  | UNIQUE-NOISE-4711");
+}

@@ -40,7 +40,7 @@ async fn every_file_once_with_exact_totals_at_50_slots_and_2000_files() {
         impact_map: None,
         changed: None,
         flaky_log: None,
-        quarantine: (Vec::new(), 5),
+        quarantine: Default::default(),
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), ..Policy::default() };
     let mut emit = |event| reporter.record(event);

@@ -11,6 +11,17 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The first checkout's runners (its `.rspec` requires this; the second's has none): each waits
+/// before its suite until `~/release` exists on its host (at most a minute).
+const HOLD: &str = r#"
+RSpec.configure do |c|
+  c.before(:suite) do
+    deadline = Time.now + 60
+    sleep 0.05 until File.exist?(File.join(Dir.home, "release")) || Time.now > deadline
+  end
+end
+"#;
+
 #[test]
 fn two_runs_on_the_same_hosts_never_exceed_their_slots() {
     let bed = Testbed::start(2);
@@ -20,12 +31,24 @@ fn two_runs_on_the_same_hosts_never_exceed_their_slots() {
     // A second checkout of the same project: its own remote dir, the same hosts.
     let other = p.outside("checkout-2");
     copy_tree(&p.root, &other);
+    // The first run's runners hold their slots until the test releases them (`~/release` on
+    // the host), once the second run waits for a slot: however long the second takes to connect
+    // and sync under load, the first has not ended (and freed its slots) before it asks.
+    p.write("spec/support/hold.rb", HOLD);
+    p.write(".rspec", "--require ./spec/support/hold.rb\n");
     let first_json = p.fresh_path("first", "json");
     let second_json = p.fresh_path("second", "json");
     let first = p.testbot(&files).report_to(&first_json).spawn();
     let busy = || (0..2).all(|i| bed.user_processes(i).iter().any(|(_, c)| c.contains("rspec")));
-    assert!(wait_until(Duration::from_secs(30), busy), "the first run never got going on both hosts");
+    assert!(wait_until(Duration::from_secs(60), busy), "the first run never got going on both hosts");
     let second = p.testbot(&files).cwd(&other).report_to(&second_json).spawn();
+    // Its lease process waiting for a slot (`ruby … -e SCRIPT /tmp KEY 2 wait`) on either host.
+    let waiting = || (0..2).any(|i| bed.user_processes(i).iter().any(|(_, c)| c.starts_with("ruby") && c.trim_end().ends_with(" wait")));
+    let waited = wait_until(Duration::from_secs(60), waiting);
+    for i in 0..2 {
+        bed.ssh(i, "touch release");
+    }
+    assert!(waited, "the second run never waited for a slot: {:?} {:?}", bed.user_processes(0), bed.user_processes(1));
     let first = first.finish(Duration::from_secs(120));
     let second = second.finish(Duration::from_secs(120));
     first.assert_exit(0);

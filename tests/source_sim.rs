@@ -62,7 +62,7 @@ async fn run(dir: &std::path::Path, name: &str, script: &Arc<sim::Script>, suite
         impact_map: None,
         changed: None,
         flaky_log: None,
-        quarantine: (Vec::new(), 5),
+        quarantine: Default::default(),
     });
     let policy = Policy { file_timeout: Some(std::time::Duration::from_secs(300)), queued: true, ..Policy::default() };
     let mut emit = |event| reporter.record(event);

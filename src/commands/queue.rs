@@ -122,7 +122,7 @@ pub(super) async fn join(project: &Project, inventory: &Inventory, settings: &Se
     let heartbeat = build.join(&job).await?;
     let in_flight = InFlight::default();
     let pull = build.pull(&job, known_jobs(jobs), &in_flight).with_times(times);
-    let quarantine = crate::history::quarantine::Quarantine::new(&inventory.project.quarantine, inventory.project.quarantine_passes);
+    let quarantine = crate::history::quarantine::Quarantine::of(&inventory.project);
     let recorder = Recorder::start(&build, &job, &in_flight, &project.root, quarantine);
     let coverage = std::sync::atomic::AtomicBool::new(false);
     let (runtime_log, root) = (project.runtime_log.clone(), project.root.clone());

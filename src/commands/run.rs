@@ -83,7 +83,7 @@ pub fn run(options: RunOptions) -> Result<Outcome, Error> {
     options.display.documentation |= runner_args_for_the_run(&mut project);
     let queue = queue_of(&options, &inventory)?;
     let seeds = options.repeat.seeds(queue.is_some())?;
-    let quarantine = crate::history::quarantine::Quarantine::new(&inventory.project.quarantine, inventory.project.quarantine_passes);
+    let quarantine = crate::history::quarantine::Quarantine::of(&inventory.project);
     let policy = Policy { knobs: settings::knobs()?, queued: queue.is_some(), quarantine, ..options.policy.clone() };
     let whole_suite = policy.whole_suite();
     check_outputs(&options, whole_suite)?;
@@ -185,7 +185,7 @@ async fn run_one(
 /// What the run reports and records where; `run`: which run of a `--repeat` (each writes its
 /// own JSON and JUnit files, `report.2.json`).
 fn report_config(setting: &Setting, project: &Project, changed: Option<Selection>, run: Option<usize>) -> ReportConfig {
-    let Setting { options, inventory, whole_suite, .. } = setting;
+    let Setting { options, policy, whole_suite, .. } = setting;
     let whole_suite = *whole_suite;
     ReportConfig {
         framework: project.framework,
@@ -195,14 +195,15 @@ fn report_config(setting: &Setting, project: &Project, changed: Option<Selection
         examples_log: project.examples_log().map(|log| (log, project.root.clone())),
         flaky_fails: options.flaky_fails,
         failures_log: whole_suite.then(|| (crate::history::failures::path(&project.runtime_log, project.framework), project.root.clone())),
-        display: options.display.clone(),
+        // `--no-capture` streams the output: the report does not print it again.
+        display: crate::report::DisplayOptions { streamed: policy.no_capture, ..options.display.clone() },
         runner_command: project.runner.command.clone(),
         no_tests: options.no_tests,
         selection: Some(selection_text(&options.project)),
         impact_map: super::impact::output(project, whole_suite && every_file(&options.project)),
         changed,
         flaky_log: whole_suite.then(|| crate::history::flaky::path(&project.runtime_log, project.framework)),
-        quarantine: (inventory.project.quarantine.clone(), inventory.project.quarantine_passes),
+        quarantine: policy.quarantine.clone(),
     }
 }
 

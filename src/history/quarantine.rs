@@ -14,6 +14,12 @@ pub struct Quarantine {
 }
 
 impl Quarantine {
+    /// The project's quarantine as testbot.toml sets it (`[project] quarantine` and
+    /// `quarantine_passes`): the one place a run, a `--queue` job and the report build it from.
+    pub fn of(project: &crate::inventory::ProjectSettings) -> Quarantine {
+        Quarantine::new(&project.quarantine, project.quarantine_passes)
+    }
+
     /// From testbot.toml's entries (checked there: each names one example).
     pub fn new(entries: &[String], passes_to_leave: usize) -> Quarantine {
         let entries = entries

@@ -24,8 +24,9 @@ pub fn file_counts(report: &FileReport) -> String {
     s
 }
 
-/// The failures and errors of one file, with what it printed.
-pub fn file_details(report: &FileReport, styles: &Styles) -> String {
+/// The failures and errors of one file, with what it printed; `streamed` (`--no-capture`): what
+/// it printed is on the screen already, as it came, so only where it is is said.
+pub fn file_details(report: &FileReport, styles: &Styles, streamed: bool) -> String {
     let mut out = String::new();
     let place = match &report.slot {
         Some(slot) => format!(" ({})", slot.name_in_words()),
@@ -48,7 +49,13 @@ pub fn file_details(report: &FileReport, styles: &Styles) -> String {
             let _ = writeln!(out, "     {}", styles.dim.apply_to(format!("# {line}")));
         }
     }
-    if !report.output.trim().is_empty() {
+    if streamed && !report.output.trim().is_empty() {
+        let shown = match &report.slot {
+            Some(slot) => format!("output: shown above as it came, on the lines of `{}`", slot.name()),
+            None => "output: shown above as it came".to_string(),
+        };
+        let _ = writeln!(out, "  {}", styles.dim.apply_to(shown));
+    } else if !report.output.trim().is_empty() {
         let _ = writeln!(out, "  {}", styles.dim.apply_to("output:"));
         out.push_str(&indent(report.output.trim_end(), "  | "));
     }

@@ -82,7 +82,7 @@ pub struct ReportConfig {
     /// Where flaky and quarantined examples are recorded across runs; None: nowhere.
     pub flaky_log: Option<PathBuf>,
     /// `[project] quarantine` and `quarantine_passes`.
-    pub quarantine: (Vec<String>, usize),
+    pub quarantine: quarantine::Quarantine,
 }
 
 impl DisplayOptions {
@@ -96,6 +96,7 @@ impl DisplayOptions {
             documentation: self.documentation,
             slow_after: self.slow_after,
             heartbeat: self.heartbeat,
+            streamed: self.streamed,
         }
     }
 
@@ -108,6 +109,7 @@ impl DisplayOptions {
             slow_after: self.slow_after,
             batches: self.verbose_rerun,
             annotations: self.annotations,
+            streamed: self.streamed,
         }
     }
 }
@@ -131,7 +133,7 @@ impl Reporter {
             no_tests: config.no_tests,
             selection: config.selection,
             changed: config.changed,
-            quarantine: quarantine::Quarantine::new(&config.quarantine.0, config.quarantine.1),
+            quarantine: config.quarantine,
             ..Aggregate::default()
         };
         let files = OutputFiles {

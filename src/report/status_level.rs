@@ -107,6 +107,9 @@ pub struct DisplayOptions {
     /// `--github-annotations`, resolved: before the summary, each failure as a GitHub Actions
     /// workflow command (`::error file=…,line=…::…`).
     pub annotations: bool,
+    /// `--no-capture`: the runners' output is printed as it comes, so the failure details and
+    /// `--success-output` do not print it again.
+    pub streamed: bool,
 }
 
 impl Default for DisplayOptions {
@@ -121,6 +124,7 @@ impl Default for DisplayOptions {
             heartbeat: Some(DEFAULT_HEARTBEAT),
             verbose_rerun: false,
             annotations: false,
+            streamed: false,
         }
     }
 }

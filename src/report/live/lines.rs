@@ -217,7 +217,7 @@ impl Live {
             head = format!("{head}\n{output}");
         }
         if status != FileStatus::Passed && self.options.failure_output.immediate() {
-            let details = file_details(report, &self.styles);
+            let details = file_details(report, &self.styles, self.options.streamed);
             self.line(&format!("{head}\n{details}"));
         } else {
             self.line(&head);

@@ -37,6 +37,8 @@ pub struct LiveOptions {
     pub slow_after: Duration,
     /// Plain lines: how often the heartbeat says what still runs; None: never.
     pub heartbeat: Option<Duration>,
+    /// `--no-capture`: the output was shown as it came; a failure's details do not repeat it.
+    pub streamed: bool,
 }
 
 /// Where the display writes, and what it may do there.
@@ -384,7 +386,7 @@ mod tests {
         use crate::events::Setup;
         let out = Written::default();
         let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(Written::default()) };
-        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None, streamed: false };
         let mut display = Display::new(options, screen);
         display.event(&RunEvent::Setup(Setup::Connecting { hosts: vec!["ci-1".into(), "ci-2".into()] }));
         display.event(&RunEvent::Setup(Setup::Connected { host: "ci-1".into(), slots: 4 }));
@@ -417,7 +419,7 @@ ci-2/2 | hello
     fn plain_lines_go_to_the_writers_it_is_given() {
         let (out, err) = (Written::default(), Written::default());
         let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(err.clone()) };
-        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None, streamed: false };
         let mut display = Display::new(options, screen);
         let (local, far) = (slot(1, "local"), slot(2, "box"));
         let planned = vec!["spec/a_spec.rb".to_string(), "spec/b_spec.rb".to_string(), "spec/c_spec.rb".to_string()];
@@ -468,7 +470,7 @@ SUMMARY
     fn files_sent_back_or_not_run_for_one_reason_are_one_line() {
         let (out, err) = (Written::default(), Written::default());
         let screen = Screen { bar: false, colours: false, out: Box::new(out.clone()), err: Box::new(err.clone()) };
-        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None };
+        let options = LiveOptions { status_level: None, failure_output: FailureOutput::Immediate, success_output: FailureOutput::Never, documentation: false, slow_after: Duration::from_secs(10), heartbeat: None, streamed: false };
         let mut display = Display::new(options, screen);
         let planned: Vec<String> = ["a", "b", "c", "d"].iter().map(|f| format!("spec/{f}_spec.rb")).collect();
         let slots = vec![slot(1, "local")];

@@ -15,10 +15,11 @@ impl Live {
         self.line(&text);
     }
 
-    /// `--success-output immediate`: a passing file's output under its heading, if it printed any.
+    /// `--success-output immediate`: a passing file's output under its heading, if it printed any
+    /// (none with `--no-capture`: it was shown as it came).
     pub(super) fn success_output(&self, report: &FileReport) -> Option<String> {
-        let wanted = report.status() == FileStatus::Passed && self.options.success_output.immediate();
-        (wanted && !report.output.trim().is_empty()).then(|| file_details(report, &self.styles))
+        let wanted = report.status() == FileStatus::Passed && self.options.success_output.immediate() && !self.options.streamed;
+        (wanted && !report.output.trim().is_empty()).then(|| file_details(report, &self.styles, false))
     }
 
     /// `--format documentation`: each example of the file a line, as RSpec's documentation

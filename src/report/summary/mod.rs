@@ -32,11 +32,14 @@ pub struct Final {
     pub batches: bool,
     /// `--github-annotations`: each failure as a workflow command, before the summary.
     pub annotations: bool,
+    /// `--no-capture`: the output was shown as it came; the failures' details do not repeat it,
+    /// and `--success-output final` has none to show.
+    pub streamed: bool,
 }
 
 impl Default for Final {
     fn default() -> Final {
-        Final { level: StatusLevel::Fail, details: false, success_output: false, slow_after: DEFAULT_SLOW_AFTER, batches: false, annotations: false }
+        Final { level: StatusLevel::Fail, details: false, success_output: false, slow_after: DEFAULT_SLOW_AFTER, batches: false, annotations: false, streamed: false }
     }
 }
 
@@ -57,11 +60,11 @@ pub fn render(framework: Framework, agg: &Aggregate, totals: &Totals, styles: &S
     if what.level.shows_failures() {
         profile::profile(&mut out, agg, styles);
     }
-    if what.success_output {
+    if what.success_output && !what.streamed {
         success_output(&mut out, agg, styles);
     }
     if what.details {
-        details(&mut out, agg, styles);
+        details(&mut out, agg, styles, what.streamed);
     }
     if what.level.shows_failures() {
         examples(&mut out, framework, agg, styles);
@@ -178,13 +181,13 @@ fn success_output(out: &mut String, agg: &Aggregate, styles: &Styles) {
     }
     let _ = writeln!(out, "{}", styles.bold.apply_to("Output of passing files:"));
     for f in printed {
-        out.push_str(&file_details(f, styles));
+        out.push_str(&file_details(f, styles, false));
     }
     out.push('\n');
 }
 
 /// `--failure-output final`: each failing file's details, as printed when it finished.
-fn details(out: &mut String, agg: &Aggregate, styles: &Styles) {
+fn details(out: &mut String, agg: &Aggregate, styles: &Styles, streamed: bool) {
     // Files not run for a reason others share are said once, under "did not run cleanly".
     let mut reasons: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for f in &agg.files {
@@ -199,7 +202,7 @@ fn details(out: &mut String, agg: &Aggregate, styles: &Styles) {
     }
     let _ = writeln!(out, "{}", styles.bold.apply_to("Failures:"));
     for f in failing {
-        out.push_str(&file_details(f, styles));
+        out.push_str(&file_details(f, styles, streamed));
     }
     out.push('\n');
 }
@@ -371,11 +374,14 @@ FAILED [   2.00s] 2 files on 1 slot: 3 examples, 1 failure, 1 pending, 1 error o
     #[test]
     fn details_show_message_backtrace_and_output() {
         let a = agg();
-        let text = file_details(&a.files[0], &Styles::new(false));
+        let text = file_details(&a.files[0], &Styles::new(false), false);
         assert_eq!(
             text,
             "--- spec/a_spec.rb (local slot 1)\n  1) thing 12\n     expected: 2\n          got: 1\n     # ./spec/a_spec.rb:3\n  output:\n  | hello\n"
         );
+        // `--no-capture`: the output is on the screen already; where, instead of it again.
+        let streamed = file_details(&a.files[0], &Styles::new(false), true);
+        assert!(streamed.ends_with("     # ./spec/a_spec.rb:3\n  output: shown above as it came, on the lines of `local/1`\n"), "{streamed}");
     }
 
     /// Every section of the summary at once: `--final-status-level all`, `--failure-output
@@ -449,7 +455,7 @@ FAILED [   2.00s] 2 files on 1 slot: 3 examples, 1 failure, 1 pending, 1 error o
             (7, 5, 7, 1, 2, 1)
         );
         assert_eq!((totals.errors_outside_examples, totals.errored_files, totals.unreported_files, totals.unwritten_reports), (5, 3, 1, 1));
-        let all = Final { level: StatusLevel::All, details: true, success_output: false, slow_after: std::time::Duration::from_secs(10), batches: true, annotations: false };
+        let all = Final { level: StatusLevel::All, details: true, success_output: false, slow_after: std::time::Duration::from_secs(10), batches: true, annotations: false, streamed: false };
         let text = render(Framework::RSpec, &a, &totals, &Styles::new(false), all);
         let expected = "\
 ────────────────────────────────────────────────────────────
