@@ -9,6 +9,7 @@ mod common;
 use common::sshd::Testbed;
 use common::*;
 use std::fs;
+use std::time::Duration;
 
 /// Each example records, in its host's home, its parents' command lines (itself first).
 const CHAIN: &str = r##"
@@ -93,4 +94,32 @@ fn a_run_with_more_files_than_slots_still_forks() {
     assert_eq!(chains.len(), 3, "{chains:?}\n{}", run.dump());
     assert!(chains.iter().all(|c| c.contains("testbot_fork.rb")), "a batch ran as a fresh process: {chains:?}\n{}", run.dump());
     assert!(bundled.iter().any(|b| b.contains("testbot_fork.rb")), "no fork server loaded the bundle: {bundled:?}");
+}
+
+#[test]
+fn each_host_is_leased_as_it_gets_ready_not_once_every_host_is() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let files: Vec<String> = (1..=6).map(|i| format!("spec/chain{i}_spec.rb")).collect();
+    for f in &files {
+        p.write(f, CHAIN);
+    }
+    // host1 answers nothing until host2 holds its lease: with no slot of this machine's and
+    // slot leases on, host2 is leased while host1 is still connecting.
+    bed.stop_host(0);
+    let report_path = p.fresh_path("report", "json");
+    let running = p.testbot(&files).report_to(&report_path).spawn();
+    let leased = || bed.user_processes(1).iter().any(|(_, c)| c.contains("testbot-lease"));
+    let host2_leased = wait_until(Duration::from_secs(60), leased);
+    bed.cont_host(0);
+    let run = running.finish(Duration::from_secs(120));
+    assert!(host2_leased, "host2 was never leased while host1 was stopped\n{}", run.dump());
+    // host1, resumed once host2 was leased, was still getting ready: it is in the run.
+    run.assert_exit(0);
+    let report = Report::read(&report_path, &run);
+    let mut hosts: Vec<String> = report.hosts().iter().map(|h| h.name.clone()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["host1", "host2"], "{}", run.dump());
+    assert!(!run.combined().contains("left out"), "{}", run.dump());
 }
