@@ -143,7 +143,8 @@ RSpec.describe "Server" do
 end
 "#,
     );
-    let run = p.testbot(["-n", "2", "spec/server_spec.rb", "spec/passing_spec.rb"]).env("TESTBOT_NO_FORK", "0").run();
+    // More files than slots: the slot gets a second batch, so this machine gets a fork server.
+    let run = p.testbot(["-n", "1", "spec/server_spec.rb", "spec/passing_spec.rb"]).env("TESTBOT_NO_FORK", "0").run();
     run.assert_exit(0);
     let pids: Vec<u32> = fs::read_to_string(p.path("tmp/pids.txt")).unwrap().split(' ').map(|s| s.parse().unwrap()).collect();
     let server = fs::read_to_string(format!("/proc/{}/cmdline", pids[1])).unwrap_or_default();
@@ -157,7 +158,9 @@ end
 fn a_server_that_cannot_start_is_one_warning_and_fresh_processes() {
     let p = Project::new("truth/aggregate");
     p.write("Gemfile", "source 'https://rubygems.org'\ngem 'no-such-gem-for-testbot'\n");
-    let run = p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0").run();
+    // More files than slots: a slot gets a second batch, so the host gets a fork server.
+    p.write("spec/second_spec.rb", "RSpec.describe(\"Second\") { it(\"passes\") {} }\n");
+    let run = p.testbot(["-n", "1"]).env("TESTBOT_NO_FORK", "0").run();
     run.assert_exit(1);
     let out = run.combined();
     assert_eq!(out.matches("its fork server").count(), 1, "{out}");

@@ -282,6 +282,14 @@ pub(super) async fn prepare_and_run(
 ) -> Result<Ended, Error> {
     let Job { project, inventory, policy } = *job;
     let started = Instant::now();
+    // No fork server where no slot gets a second batch (a `--queue` job's files come as it goes).
+    let fresh;
+    let project = if source.is_none() && project.fork && !run::forks_pay(project, policy, slots_at_least(project, inventory)) {
+        fresh = Project { fork: false, ..project.clone() };
+        &fresh
+    } else {
+        project
+    };
     let Some(fleet) = fleet::prepare(project, inventory, signals, emit).await.map_err(run::Error::from)? else {
         return Ok(Ended::Interrupted);
     };
@@ -294,6 +302,17 @@ pub(super) async fn prepare_and_run(
     let ended = builder.build(hosts, joining).execute(signals, emit).await;
     drop(keep);
     Ok(ended?)
+}
+
+/// The fewest slots the run can have before its hosts say their cores: this machine's and each
+/// host's `slots`, one where it is `auto` (leases may leave fewer: their slots then run a second
+/// batch as a fresh process).
+fn slots_at_least(project: &Project, inventory: &Inventory) -> usize {
+    let hosts = inventory.hosts.iter().map(|h| match h.slots {
+        crate::inventory::Slots::Count(n) => n,
+        crate::inventory::Slots::Auto => 1,
+    });
+    project.local_slots + hosts.sum::<usize>()
 }
 
 /// The paths of a command started in `below` (relative to the project root): each relative one

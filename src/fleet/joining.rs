@@ -31,6 +31,9 @@ pub struct Kept {
     pub lease: Option<lease::Lease>,
     /// Notes from leasing its slots (fewer slots, waiting for one).
     pub notes: Vec<String>,
+    /// Every slot of it is in use by other testbot runs (only where `Steps::full_waits`): it
+    /// waits for one with the others when no host has a free slot, else it is left out.
+    pub full: bool,
 }
 
 /// What comes next from the hosts getting ready.
@@ -99,6 +102,9 @@ impl<'a> Joining<'a> {
 #[derive(Clone, Copy)]
 pub(super) struct Steps<'a> {
     pub(super) leases: bool,
+    /// A host whose every slot is in use comes back `Kept::full` instead of left out: the run
+    /// waits for a slot on any host when none has one (no slot of this machine's).
+    pub(super) full_waits: bool,
     pub(super) before_run: Option<&'a str>,
     /// Its fork server boots as soon as its `before_run` hook passed here (or it has none)
     /// rather than when the run starts.
@@ -108,29 +114,30 @@ pub(super) struct Steps<'a> {
 /// An SSH host's preparation (`remote::host_jobs`) followed by its `steps` (`progress` says
 /// when its hook starts).
 pub(super) fn remote_host<'a>(
-    (name, job): (&'a str, BoxFuture<'a, Result<PreparedHost, LeftOut>>),
+    (name, job): (&'a str, super::remote::HostJob<'a>),
     project: &'a Project,
     steps: Steps<'a>,
     signals: &'a Signals,
     progress: mpsc::UnboundedSender<Setup>,
 ) -> BoxFuture<'a, Joined> {
     let work = async move {
-        let mut host = job.await?;
-        let dir = tmpdir::keep_run_dir(&*host.host, host.workdir.clone())
-            .await
-            .map_err(|e| LeftOut::new(host.host.name(), HostFailure::TmpDir(e)))?;
+        let (mut host, dir) = job.await?;
+        let dir = match dir {
+            Some(dir) => dir,
+            None => tmpdir::keep_run_dir(&*host.host, host.workdir.clone())
+                .await
+                .map_err(|e| LeftOut::new(host.host.name(), HostFailure::TmpDir(e)))?,
+        };
         host.tmp_dir = Some(dir.path.clone());
         if steps.fork_early && steps.before_run.is_none() {
             host.fork_boot = fork::boot_early(project, &host);
         }
-        let mut kept = Kept { dir, lease: None, notes: Vec::new() };
+        let mut kept = Kept { dir, lease: None, notes: Vec::new(), full: false };
         if steps.leases {
-            let mut leased = lease::lease_all(vec![host], false).await;
-            if let Some(left) = leased.failures.pop() {
-                return Err(left);
+            (host, kept) = lease_ready(host, kept, steps.full_waits).await?;
+            if kept.full {
+                return Ok((host, kept));
             }
-            host = leased.hosts.pop().expect("a host not left out is kept");
-            (kept.lease, kept.notes) = (leased.leases.pop(), leased.notes);
         }
         if let Some(script) = steps.before_run {
             let _ = progress.send(Setup::HostHook { host: host.host.name().to_string() });
@@ -151,4 +158,23 @@ pub(super) fn remote_host<'a>(
         }
     }
     .boxed()
+}
+
+/// `host`'s free slots, leased as soon as it is ready, whatever the other hosts are doing. A
+/// host whose every slot other runs hold is left out, or (`full_waits`) kept as `Kept::full`.
+async fn lease_ready(host: PreparedHost, mut kept: Kept, full_waits: bool) -> Result<(PreparedHost, Kept), LeftOut> {
+    let (mut leased, mut full) = lease::take_free(vec![host]).await;
+    if let Some(left) = leased.failures.pop() {
+        return Err(left);
+    }
+    if let Some(host) = full.pop() {
+        if !full_waits {
+            return Err(LeftOut::new(host.host.name(), HostFailure::SlotsInUse { slots: host.slots }));
+        }
+        kept.full = true;
+        return Ok((host, kept));
+    }
+    let host = leased.hosts.pop().expect("a host not left out is kept");
+    (kept.lease, kept.notes) = (leased.leases.pop(), leased.notes);
+    Ok((host, kept))
 }

@@ -213,6 +213,34 @@ pub struct Leased {
 /// left out: a host that joins a run that has slots of its own). A host whose leases cannot be
 /// taken (safely) is left out: it never runs unleased.
 pub async fn lease_all(hosts: Vec<PreparedHost>, wait: bool) -> Leased {
+    let (mut leased, mut full) = take_free(hosts).await;
+    if wait && leased.hosts.is_empty() && !full.is_empty() {
+        let names: Vec<&str> = full.iter().map(|h| h.host.name()).collect();
+        leased.notes.push(format!("every slot of {} is in use by other testbot runs: waiting for one to free up", names.join(", ")));
+        let waits = full.iter().enumerate().map(|(at, h)| {
+            let id = h.host.identity().unwrap_or_default();
+            Box::pin(async move { lease(&*h.host, &id, h.workdir.clone(), h.slots, Take::WaitForOne).await.map(|l| (at, l)) })
+        });
+        let first = futures::future::select_ok(waits).await.map(|(won, _others)| won);
+        if let Ok((at, lease)) = first {
+            let mut host = full.swap_remove(at);
+            leased.notes.push(format!("host `{}`: running on slots {}", host.host.name(), list(&lease.slots)));
+            leased.notes.extend(shared_note(&host, &lease));
+            host.slots = lease.slots.len();
+            host.slot_numbers = lease.slots.clone();
+            leased.leases.push(lease);
+            leased.hosts.push(host);
+        }
+    }
+    for host in &full {
+        leased.failures.push(LeftOut::new(host.host.name(), HostFailure::SlotsInUse { slots: host.slots }));
+    }
+    leased
+}
+
+/// The free slots of every host, taken at once (none waits): the hosts leased, with what the
+/// reporter says of them, and apart those whose every slot other testbot runs hold.
+pub async fn take_free(hosts: Vec<PreparedHost>) -> (Leased, Vec<PreparedHost>) {
     let mut notes = Vec::new();
     let mut failures = Vec::new();
     let attempts = hosts.iter().map(|h| async move {
@@ -248,28 +276,7 @@ pub async fn lease_all(hosts: Vec<PreparedHost>, wait: bool) -> Leased {
             }
         }
     }
-    if wait && kept.is_empty() && !full.is_empty() {
-        let names: Vec<&str> = full.iter().map(|h| h.host.name()).collect();
-        notes.push(format!("every slot of {} is in use by other testbot runs: waiting for one to free up", names.join(", ")));
-        let waits = full.iter().enumerate().map(|(at, h)| {
-            let id = h.host.identity().unwrap_or_default();
-            Box::pin(async move { lease(&*h.host, &id, h.workdir.clone(), h.slots, Take::WaitForOne).await.map(|l| (at, l)) })
-        });
-        let first = futures::future::select_ok(waits).await.map(|(won, _others)| won);
-        if let Ok((at, lease)) = first {
-            let mut host = full.swap_remove(at);
-            notes.push(format!("host `{}`: running on slots {}", host.host.name(), list(&lease.slots)));
-            notes.extend(shared_note(&host, &lease));
-            host.slots = lease.slots.len();
-            host.slot_numbers = lease.slots.clone();
-            leases.push(lease);
-            kept.push(host);
-        }
-    }
-    for host in &full {
-        failures.push(LeftOut::new(host.host.name(), HostFailure::SlotsInUse { slots: host.slots }));
-    }
-    Leased { hosts: kept, leases, notes, failures }
+    (Leased { hosts: kept, leases, notes, failures }, full)
 }
 
 /// The warning for a host whose machine-wide leases could not be taken, if they could not.

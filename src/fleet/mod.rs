@@ -78,6 +78,7 @@ pub async fn prepare<'a>(
     }
     // A signal while connecting or copying: dropping the connections ends the remote side too.
     let (ready, kept, left_out) = wait_for_hosts(&mut joining, !hosts.is_empty(), joins, emit).await;
+    let (ready, full) = apart_full(ready, &kept);
     let (tmp_dirs, leased): (Vec<_>, Vec<Option<lease::Lease>>) = kept.into_iter().map(|k| (k.dir, k.lease)).unzip();
     let mut _leases: Vec<lease::Lease> = leased.into_iter().flatten().collect();
     failures.extend(left_out);
@@ -90,10 +91,13 @@ pub async fn prepare<'a>(
     }
     hosts.extend(ready);
     if !joins {
-        if inventory.ssh.slot_leases {
-            let Some(leased) = lease_slots(hosts, signals, emit).await else { return Ok(None) };
+        // Each host was leased as it got ready; when none had a free slot, the run waits for one.
+        if hosts.is_empty() && !full.is_empty() {
+            let Some(leased) = lease_slots(full, signals, emit).await else { return Ok(None) };
             (hosts, _leases) = (leased.hosts, leased.leases);
             failures.extend(leased.failures);
+        } else {
+            failures.extend(full.iter().map(|h| LeftOut::new(h.host.name(), HostFailure::SlotsInUse { slots: h.slots })));
         }
         // The hooks, before anything runs; a host whose hook fails is left out like an unreachable one.
         let Some((ok, hook_failures)) = setup_hooks(project, &inventory.hooks, hosts, signals, emit).await else { return Ok(None) };
@@ -125,15 +129,25 @@ fn start_hosts<'a>(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut joining = Joining::new(rx);
     let steps = joining::Steps {
-        leases: joins && inventory.ssh.slot_leases,
+        // Each host leased as it gets ready; without joining, one whose slots are all in use
+        // waits for the others (the run waits for a slot when no host has one).
+        leases: inventory.ssh.slot_leases,
+        full_waits: !joins,
         before_run: inventory.hooks.before_run.as_deref().filter(|_| joins),
         // A `before_run` hook may install what the server loads (`bundle install`): after it.
         fork_early: inventory.hooks.before_run.is_none() || joins,
     };
-    for job in remote::host_jobs(project, inventory, signals, &tx) {
+    for job in remote::host_jobs(project, inventory, signals, &tx, true) {
         joining.push(job.0, joining::remote_host(job, project, steps, signals, tx.clone()));
     }
     joining
+}
+
+/// The hosts ready apart from those whose every slot other runs hold (`Kept::full`), in the
+/// order of `kept` (one each).
+fn apart_full(ready: Vec<PreparedHost>, kept: &[Kept]) -> (Vec<PreparedHost>, Vec<PreparedHost>) {
+    let (full, ready): (Vec<_>, Vec<_>) = ready.into_iter().zip(kept).partition(|(_, k)| k.full);
+    (ready.into_iter().map(|(h, _)| h).collect(), full.into_iter().map(|(h, _)| h).collect())
 }
 
 /// A signal stopped the hosts getting ready: said, with what was done. Always `None`.

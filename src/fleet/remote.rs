@@ -1,6 +1,7 @@
 //! SSH hosts for a run: connect to every host at once, learn its cores, put the project there.
 //! A host that fails any step is left out with the reason; the run goes on with the others.
 
+use super::tmpdir::{self, RunTmpDir};
 use super::{Error, HostFailure, LeftOut, PreparedHost};
 use crate::events::Setup;
 use crate::inventory::{HostSpec, Inventory, Slots};
@@ -118,25 +119,30 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
 pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals, progress: &Progress) -> (Vec<PreparedHost>, Vec<LeftOut>) {
     let mut ready = Vec::new();
     let mut failures = Vec::new();
-    for result in futures::future::join_all(host_jobs(project, inventory, signals, progress).into_iter().map(|(_, job)| job)).await {
+    for result in futures::future::join_all(host_jobs(project, inventory, signals, progress, false).into_iter().map(|(_, job)| job)).await {
         match result {
-            Ok(host) => ready.push(host),
+            Ok((host, _)) => ready.push(host),
             Err(failure) => failures.push(failure),
         }
     }
     (ready, failures)
 }
 
+/// A host connected and synced, and (asked for) the run's directory there, made beside the sync.
+pub type HostJob<'a> = futures::future::BoxFuture<'a, Result<(PreparedHost, Option<RunTmpDir>), LeftOut>>;
+
 /// One job a host, each connecting and syncing its host on its own (the project's tree walked
-/// and hashed once for all while they connect). A signal stops the hosts not ready yet: they
-/// fail `Interrupted` (dropping their work closes their channels, and the watchdogs end what
-/// ran there).
+/// and hashed once for all while they connect); `run_dir`: each also makes the run's directory
+/// on its host while it syncs (it needs nothing of the copy). A signal stops the hosts not
+/// ready yet: they fail `Interrupted` (dropping their work closes their channels, and the
+/// watchdogs end what ran there).
 pub fn host_jobs<'a>(
     project: &'a Project,
     inventory: &'a Inventory,
     signals: &'a Signals,
     progress: &Progress,
-) -> Vec<(&'a str, futures::future::BoxFuture<'a, Result<PreparedHost, LeftOut>>)> {
+    run_dir: bool,
+) -> Vec<(&'a str, HostJob<'a>)> {
     use futures::FutureExt;
     if inventory.hosts.is_empty() {
         return Vec::new();
@@ -149,15 +155,13 @@ pub fn host_jobs<'a>(
         let work = async move {
             let (host, facts, slots) = connect(spec, inventory).await?;
             let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots });
-            match local {
-                None => sync::check_synced(&host, &remote_dir).await.map_err(HostFailure::Sync)?,
-                Some(local) => {
-                    let done = sync::sync_host(&host, &remote_dir, local, &payloads, sync::SyncOptions { verify: false, run_next: true }).await.map_err(HostFailure::SyncFailed)?;
-                    tracing::debug!(host = %spec.name, ?done, "synced");
-                }
-            }
+            // From the login directory: a first run's copy does not exist yet.
+            let keeping = async { if run_dir { Some(tmpdir::keep_run_dir(&host, PathBuf::new()).await) } else { None } };
+            let (synced, dir) = futures::join!(put_project(&host, &spec.name, &remote_dir, local, &payloads), keeping);
+            synced?;
+            let dir = dir.transpose().map_err(HostFailure::TmpDir)?;
             let _ = progress.send(Setup::Synced { host: spec.name.clone(), checked: inventory.invocation.no_sync });
-            Ok::<_, HostFailure>(PreparedHost {
+            let prepared = PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
                 boot_parallelism: facts.cores.max(1),
@@ -168,7 +172,8 @@ pub fn host_jobs<'a>(
                 tmp_dir: None,
                 client: None,
                 fork_boot: None,
-            })
+            };
+            Ok::<_, HostFailure>((prepared, dir))
         };
         let job = async move {
             let result = signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted));
@@ -177,6 +182,25 @@ pub fn host_jobs<'a>(
         (spec.name.as_str(), job.boxed())
     });
     jobs.collect()
+}
+
+/// The project put in `remote_dir` on `host` (`local`: what to sync), or, with `--no-sync`,
+/// checked to be a finished copy there.
+async fn put_project(
+    host: &SshHost,
+    name: &str,
+    remote_dir: &str,
+    local: Option<sync::LocalFuture>,
+    payloads: &sync::Payloads,
+) -> Result<(), HostFailure> {
+    match local {
+        None => sync::check_synced(host, remote_dir).await.map_err(HostFailure::Sync)?,
+        Some(local) => {
+            let done = sync::sync_host(host, remote_dir, local, payloads, sync::SyncOptions { verify: false, run_next: true }).await.map_err(HostFailure::SyncFailed)?;
+            tracing::debug!(host = %name, ?done, "synced");
+        }
+    }
+    Ok(())
 }
 
 /// Where the formatter goes in the remote copy, as `--require` reads it from the project's dir.

@@ -15,7 +15,7 @@ mod task;
 
 pub use batch::{BatchEnd, BatchTracker, Blame, Captured, Ending, Requeue};
 pub use error::Error;
-pub use plan::{load_history, local_examples, queue_jobs, select, select_from, Selection};
+pub use plan::{forks_pay, load_history, local_examples, queue_jobs, select, select_from, Selection};
 pub use runner::{RunBuilder, Runner};
 pub use source::{Source, SourceError, Taken};
 

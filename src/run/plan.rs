@@ -58,6 +58,22 @@ pub fn select_from(project: &Project, history: History, partition: Option<(usize
     }
 }
 
+/// Whether a fork server can pay for itself in this run on at least `slots` slots: the project
+/// forks (`--preload` always keeps its servers: its slots' servers are forked from them), and
+/// some slot can get more than one batch (`schedule::batches_a_slot`). When not, every batch
+/// runs as a fresh process, as with `--no-fork`: a server would load what the one batch of each
+/// slot loads anyway, and the batch would then pay for a client and a fork. A retry or a requeue
+/// runs fresh too. Decided before any host connects: the early boot starts when a host is synced.
+pub fn forks_pay(project: &Project, policy: &Policy, slots: usize) -> bool {
+    if !project.fork || project.preload {
+        return project.fork;
+    }
+    let estimates = select(project, policy.partition).estimates;
+    let ideal = if policy.in_order { f64::INFINITY } else { estimates.iter().fold(0.0, |a, e| a + e.seconds) / slots.max(1) as f64 };
+    let jobs: usize = jobs_of(project, &estimates, ideal, slots, &local_examples(project)).iter().map(Vec::len).sum();
+    schedule::batches_a_slot(jobs, slots) > 1
+}
+
 /// The project's local runtime history (`--runtime-log`, else parallel_tests' log).
 pub fn load_history(project: &Project) -> History {
     crate::history::load(&project.runtime_log, &project.parallel_tests_runtime_log())

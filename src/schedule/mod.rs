@@ -10,12 +10,14 @@ mod estimate;
 mod first_wave;
 mod history;
 pub mod partition;
+mod reach;
 pub mod shuffle;
 pub mod split;
 mod tuning;
 
 pub use estimate::{estimate, FileEstimate};
 pub use history::History;
+pub use reach::batches_a_slot;
 pub use tuning::{Tuning, TuningError, TuningOverrides};
 
 use first_wave::plan_first_wave;
