@@ -11,11 +11,16 @@
 # shares, so a file's size says only roughly what it costs). Modes, interleaved, RUNS each:
 # parallel_rspec -n SLOTS by file size and --group-by runtime (the log of its previous run),
 # testbot -n SLOTS with defaults without and with its runtime history, and testbot --preload
-# (the helper loaded once per slot, what `testbot init` writes for such a suite) with history.
+# (the helper loaded once per slot, what `testbot init` writes for such a suite) with history;
+# then testbot as `testbot init` sets the suite up (init run once in a copy of the suite: the
+# testbot.toml it writes), without and with history.
 #
 # Environment:
 #   RUNS=3          repetitions per mode
 #   TESTBOT=path    testbot binary (default: <repo>/target/release/testbot)
+#   TESTBOT_OLD=path  a second binary (e.g. main's): its defaults without history, side by side
+#   FLOOR=1         also a serial `rspec` of the suite, and one helper's burn alone vs two at once:
+#                   what any tool's floor on this machine is (boot + (serial - boot) / SLOTS)
 #   SEED=42         seed of the suite's work shares
 #   RAILS=1         also run bench/rails.sh SLOTS with the same RUNS (0: skip it)
 #   KEEP=1          keep the temporary directory (suite + per-run logs)
@@ -26,13 +31,17 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-bench_init heavy_boot.sh 24 4 "$@"
+bench_init heavy_boot.sh 28 4 "$@"
 
 SLOTS=${1:-2}
 FILES=${2:-600}
 TOTAL=${3:-24}
 HELPER=${4:-1.5}
 RAILS=${RAILS:-1}
+FLOOR=${FLOOR:-0}
+TESTBOT_OLD=${TESTBOT_OLD:-}
+[[ -z $TESTBOT_OLD || -x $TESTBOT_OLD ]] || die "no testbot at $TESTBOT_OLD (TESTBOT_OLD)"
+[[ -z $TESTBOT_OLD || $TESTBOT_OLD == /* ]] || TESTBOT_OLD="$PWD/$TESTBOT_OLD"
 positive SLOTS "$SLOTS"
 check_suite_settings
 check_seed
@@ -93,6 +102,24 @@ add_mode pr_runtime "parallel_rspec --group-by runtime (log of the previous run)
 add_mode tb_first "testbot, defaults, no runtime history" "$TESTBOT" -n "$SLOTS" --no-bundler
 add_mode tb_hist "testbot, defaults, with runtime history" "$TESTBOT" -n "$SLOTS" --no-bundler
 add_mode tb_preload "testbot --preload (helper once per slot), with history" "$TESTBOT" -n "$SLOTS" --no-bundler --preload
+add_mode tb_init_first "testbot as \`testbot init\` set it up, no runtime history" "$TESTBOT" -n "$SLOTS" --no-bundler
+add_mode tb_init_hist "testbot as \`testbot init\` set it up, with runtime history" "$TESTBOT" -n "$SLOTS" --no-bundler
+[[ -n $TESTBOT_OLD ]] && add_mode tb_old_first "testbot (TESTBOT_OLD), defaults, no runtime history" "$TESTBOT_OLD" -n "$SLOTS" --no-bundler
+[[ $FLOOR == 1 ]] && add_mode serial "rspec, one process (serial)" rspec
+
+# The init modes run in a copy of the suite where `testbot init` wrote its testbot.toml.
+INIT_SUITE=$WORK/suite-init
+cp -r -- "$SUITE" "$INIT_SUITE"
+(cd "$INIT_SUITE" && "$TESTBOT" init) >"$LOGS/init.log" 2>&1 || die "testbot init failed in $INIT_SUITE (log: $LOGS/init.log)"
+INIT_KEYS=$(grep -E '^[a-z_]+ *=' "$INIT_SUITE/testbot.toml" | paste -sd, - || true)
+note "testbot init wrote: ${INIT_KEYS:-no keys}"
+
+in_init_suite() { # command...: runs it with SUITE set to the init copy
+  local plain=$SUITE
+  SUITE=$INIT_SUITE
+  "$@"
+  SUITE=$plain
+}
 
 testbot_runs() {
   forget_testbot_history
@@ -100,6 +127,13 @@ testbot_runs() {
   check_tb_history
   measure_makespan tb_hist "$1"
   measure_makespan tb_preload "$1"
+  if [[ -n $TESTBOT_OLD ]]; then
+    forget_testbot_history
+    measure_makespan tb_old_first "$1"
+  fi
+  in_init_suite forget_testbot_history
+  in_init_suite measure_makespan tb_init_first "$1"
+  in_init_suite measure_makespan tb_init_hist "$1"
 }
 
 parallel_runs() {
@@ -107,11 +141,33 @@ parallel_runs() {
   measure_makespan pr_size "$1"
   check_pr_log "the file-size run"
   measure_makespan pr_runtime "$1"
+  [[ $FLOOR == 1 ]] && measure_makespan serial "$1"
+  return 0
 }
+
+# One process burning the helper's CPU twice over alone, then two at once: the wall seconds of
+# each (equal when the machine's cores are independent for this work).
+burns() {
+  local burn="c = -> { Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID) }; s = c.call; nil while c.call - s < $HELPER * 2"
+  local start one two
+  start=$(date +%s.%N)
+  ruby -e "$burn"
+  one=$(elapsed "$start")
+  start=$(date +%s.%N)
+  ruby -e "$burn" &
+  ruby -e "$burn"
+  wait
+  two=$(elapsed "$start")
+  BURNS+="$one/$two "
+}
+BURNS=""
 
 note "suite: $FILES files, $EXAMPLES examples, $SUM s of CPU, helper $HELPER s of CPU; $SLOTS slots;" \
   "$RUNS runs per mode; load $LOAD_BEFORE"
 alternate testbot_runs parallel_runs
+if [[ $FLOOR == 1 ]]; then
+  for ((rep = 1; rep <= RUNS; rep++)); do burns; done
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 median_of() { stats "${TIMES[$1]}" | awk '{ print $2 }'; }
@@ -136,6 +192,15 @@ versus() { # testbot key, parallel_rspec key -> "a ÷ b = r"
   echo "- testbot with history ÷ parallel_rspec with history: $(versus tb_hist pr_runtime)"
   echo "- testbot without history ÷ parallel_rspec without: $(versus tb_first pr_size)"
   echo "- testbot --preload ÷ parallel_rspec with history: $(versus tb_preload pr_runtime)"
+  echo "- \`testbot init\` wrote: ${INIT_KEYS:-no keys}"
+  echo "- testbot as init set it up, without history ÷ parallel_rspec without: $(versus tb_init_first pr_size)"
+  echo "- testbot as init set it up, with history ÷ parallel_rspec with history: $(versus tb_init_hist pr_runtime)"
+  [[ -n $TESTBOT_OLD ]] && echo "- TESTBOT_OLD without history ÷ parallel_rspec without: $(versus tb_old_first pr_size)"
+  if [[ $FLOOR == 1 ]]; then
+    echo "- A burn of $(awk -v h="$HELPER" 'BEGIN { print h * 2 }') s of CPU alone / two at once, wall seconds: $BURNS"
+    serial=$(median_of serial)
+    [[ $serial != - ]] && echo "- Floor for $SLOTS slots, boot + (serial - boot) ÷ $SLOTS: $(awk -v s="$serial" -v b="$HELPER" -v n="$SLOTS" 'BEGIN { printf "%.2f", b + (s - b) / n }') s"
+  fi
   echo
   problem_lines
   commands "Commands (run in the suite directory; before each \"no runtime\" run the tool's log is deleted):"

@@ -69,6 +69,24 @@ fn no_tail_batch_holds_less_work_than_twice_the_measured_boot() {
 }
 
 #[test]
+fn a_first_run_that_measures_a_heavy_boot_runs_its_tail_in_one_batch_a_slot() {
+    let p = Project::new("rspec_heavy_boot");
+    // 80 × 0.5 s on 2 slots, no history: a first wave of about 60 % (a batch a slot), then a
+    // tail of about 16 s, more than twice the floor of two boots even under load. Each tail
+    // batch loads the helper again: one more a slot, an even share of the tail, not several.
+    suite(&p, 80, 0.5);
+    let (run, report) = run(&p);
+    assert_eq!(report.totals(), totals(80, 80, 0, 0, 0), "{}", run.dump());
+    let slots = batches_by_slot(&report);
+    let counts: Vec<usize> = slots.values().map(Vec::len).collect();
+    assert_eq!(counts, [2, 2], "{slots:?}\n{}", run.dump());
+    let tail: Vec<usize> = slots.values().map(|batches| batches[1].len()).collect();
+    assert!(tail[0].abs_diff(tail[1]) <= 1, "an even share of the tail: {slots:?}");
+    let loads = fs::read_to_string(p.path("tmp/boots.log")).unwrap().lines().count();
+    assert_eq!(loads, 4);
+}
+
+#[test]
 fn the_boot_kept_in_the_history_plans_one_batch_a_slot() {
     let p = Project::new("rspec_heavy_boot");
     // 420 quick files: more than the 200 a batch holds by default on each of 2 slots.

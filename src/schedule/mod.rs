@@ -118,6 +118,11 @@ pub struct Queue {
     boots: Vec<f64>,
     /// Expected and measured seconds of the files finished so far: how estimates map to seconds.
     observed: (f64, f64),
+    /// Once the boot is heavy (`HEAVY_BOOT`), what each tail batch holds: an even share a slot
+    /// of what was queued when the first such batch was cut (at least the boot floor), kept for
+    /// the rest of the tail, so that each slot boots the app once more at most, not once for
+    /// every small batch.
+    heavy_tail: Option<f64>,
 }
 
 /// A tail batch holds at least this many times the measured boot in work: a batch that boots
@@ -185,6 +190,7 @@ impl Queue {
             any_known,
             boots: Vec::new(),
             observed: (0.0, 0.0),
+            heavy_tail: None,
         }
     }
 
@@ -204,6 +210,7 @@ impl Queue {
             any_known: false,
             boots: Vec::new(),
             observed: (0.0, 0.0),
+            heavy_tail: None,
         }
     }
 
@@ -306,6 +313,7 @@ impl Queue {
                 }
             }
         } else {
+            self.fix_heavy_tail();
             let (target, least) = self.tail_size();
             let target = target * (1.0 + 1e-9);
             let mut i = at;
@@ -331,25 +339,36 @@ impl Queue {
         Some(Batch { jobs })
     }
 
-    /// How much work the next tail batch holds, in the estimates' units: the slots' share of
-    /// what is left, but at least the floors. When batches fork (`even_tail`), never more than
-    /// an even share of it, among as many slots as each get the boot floor's worth when the boot
-    /// is heavy (so no batch holds less work than twice its boot, the last one excepted when
-    /// less is left). What would be left after it that is less than the floor goes with it.
-    /// Returns the target and the least the batch holds (files are added past the target until
-    /// it does: the boot floor, where it wins over the even share; else nothing).
+    /// When the boot is heavy and the floor known, the tail's batch size from now on (see
+    /// `heavy_tail`): the first time, an even share a slot of what is queued.
+    fn fix_heavy_tail(&mut self) {
+        if self.heavy_tail.is_some() || !self.boot().is_some_and(|b| b >= HEAVY_BOOT) {
+            return;
+        }
+        if let Some(floor) = self.boot_floor() {
+            self.heavy_tail = Some((self.remaining_seconds() / self.slots as f64).max(floor));
+        }
+    }
+
+    /// How much work the next tail batch holds, in the estimates' units. A heavy boot: the
+    /// share `heavy_tail` fixed. Else the slots' share of what is left, but at least the floors;
+    /// when batches fork (`even_tail`), never more than an even share of it. What would be left
+    /// after it that is less than the boot floor goes with it (a heavy boot, or a Ruby boot a
+    /// batch). Returns the target and the least the batch holds (files are added past the
+    /// target until it does: the boot floor, where it wins over the even share; else nothing).
     fn tail_size(&self) -> (f64, f64) {
         let remaining = self.remaining_seconds();
         let floor = self.boot_floor().unwrap_or(0.0);
-        let mut target = (remaining / (self.slots as f64 * self.tuning.split_factor)).max(self.min_batch_seconds).max(floor);
-        let heavy = self.boot().is_some_and(|b| b >= HEAVY_BOOT) && floor > 0.0;
-        if self.tuning.even_tail {
-            // A light boot's floor, converted by files unlike those left, can be far off: the
-            // even share wins (docs/benchmarks.md). A heavy one costs more than it can buy.
-            let sharing = if heavy { ((remaining / floor).floor() as usize).clamp(1, self.slots) } else { self.slots };
-            target = target.min(remaining / sharing as f64);
-        }
-        let holds_floor = (heavy || !self.tuning.even_tail) && floor > 0.0;
+        let holds_floor = (self.heavy_tail.is_some() || !self.tuning.even_tail) && floor > 0.0;
+        let mut target = match self.heavy_tail {
+            Some(share) => share,
+            None => {
+                let target = (remaining / (self.slots as f64 * self.tuning.split_factor)).max(self.min_batch_seconds).max(floor);
+                // A light boot's floor, converted by files unlike those left, can be far off: the
+                // even share wins (docs/benchmarks.md).
+                if self.tuning.even_tail { target.min(remaining / self.slots as f64) } else { target }
+            }
+        };
         if holds_floor && remaining - target < floor {
             target = remaining;
         }
@@ -388,6 +407,7 @@ impl Queue {
     /// Slots left to share the work (a host left the run): later batches are sized for them.
     pub fn set_slots(&mut self, slots: usize) {
         self.slots = slots.max(1);
+        self.heavy_tail = None;
     }
 
     /// Drop everything still queued (fail-fast, interrupt) and hand it back.
@@ -1042,6 +1062,43 @@ mod tests {
         assert_eq!(heavy.len(), 2, "{heavy:?}");
         assert!(forked_batches(suite.clone(), 1.5, None).len() > 3);
         assert!(forked_batches(suite, 0.05, Some(0.05)).len() > 3);
+    }
+
+    #[test]
+    fn a_heavy_boot_measured_in_a_first_run_cuts_the_tail_into_one_batch_a_slot() {
+        // No history (sizes only), 600 files on 2 slots forking, the app boots in 1.5 s: the
+        // first wave is a batch a slot, the 40 % tail one more a slot, an even share of it.
+        let batches = forked_batches(unknown(&[0.04; 600]), 1.5, None);
+        assert_eq!(batches.len(), 4, "{batches:?}");
+        assert!((batches[2] - batches[3]).abs() < 0.05, "{batches:?}");
+        // A light boot (a fork) keeps the tail fine; so does the sleep-bound suite's.
+        assert!(forked_batches(unknown(&[0.04; 600]), 0.05, None).len() > 8);
+        assert!(forked_batches(unknown(&[0.04; 600]), HEAVY_BOOT - 0.01, None).len() > 4);
+        // A tail smaller than two slots' floors still goes in one batch.
+        let small = forked_batches(unknown(&[0.15; 60]), 1.5, None);
+        assert_eq!(small.len(), 3, "{small:?}");
+    }
+
+    #[test]
+    fn the_heavy_tail_share_is_fixed_once_and_a_lost_slot_recuts_it() {
+        let mut q = Queue::new(unknown(&[1.0; 100]), &[0, 0], Tuning::forked());
+        (0..2).for_each(|_| drop(q.next_batch()));
+        let left = q.remaining_seconds();
+        q.observe_boot(1.0);
+        q.observe_file(1.0, 1.0);
+        assert_eq!(q.next_batch().unwrap().expected_seconds(), left / 2.0);
+        // The other slot's share is the same, not half of what is left now.
+        q.add(Job::new("spec/late_spec.rb", 1.0));
+        assert_eq!(q.next_batch().unwrap().expected_seconds(), left / 2.0 + 1.0, "less than the floor left goes along");
+        assert!(q.is_empty());
+        let mut q = Queue::new(unknown(&[1.0; 100]), &[0, 0, 0, 0], Tuning::forked());
+        (0..4).for_each(|_| drop(q.next_batch()));
+        q.observe_boot(1.0);
+        q.observe_file(1.0, 1.0);
+        let left = q.remaining_seconds();
+        assert_eq!(q.next_batch().unwrap().expected_seconds(), left / 4.0);
+        q.set_slots(1);
+        assert_eq!(q.next_batch().unwrap().expected_seconds(), left * 3.0 / 4.0);
     }
 
     #[test]
