@@ -318,33 +318,3 @@ fn proxy_jump_tunnels_through_another_host() {
     run.assert_exit(3);
     run.assert_output_contains("jump host of behind");
 }
-
-/// Issue 32 (session 29): forked batches on several hosts keep a tail even when the history
-/// knows every file, since each host's slots start when its fork server is up. 24 files of one
-/// short example, all in the runtime history at 1 s each, on 2 sshd hosts × 2 slots: the first
-/// wave is one batch a slot, and the rest goes out as slots free up (main: one batch a slot, 4
-/// in all). The verdict is the files' own: each ran once, all green.
-#[test]
-fn forked_batches_on_two_hosts_keep_a_tail_with_a_full_history() {
-    let bed = Testbed::start(2);
-    let p = Project::new("rspec_empty");
-    p.write("testbot.toml", &bed.inventory_toml(2));
-    let mut history = String::new();
-    for i in 0..24 {
-        p.write(&format!("spec/t{i:02}_spec.rb"), &format!("RSpec.describe(\"t{i}\") {{ it(\"runs\") {{ sleep 0.01 }} }}\n"));
-        history.push_str(&format!("spec/t{i:02}_spec.rb:1.0\n"));
-    }
-    p.write("tmp/testbot-runtime-rspec.log", &history);
-    let report_path = p.fresh_path("report", "json");
-    let (run, report) = p.testbot(Vec::<String>::new()).report_to(&report_path).run_with_report();
-    run.assert_exit(0);
-    report.assert_consistent();
-    assert_eq!(report.file_paths().len(), 24, "{}", run.dump());
-    let batches = report.json["batches"].as_array().unwrap();
-    let mut ran: Vec<String> = batches.iter().flat_map(|b| b["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string())).collect();
-    ran.sort();
-    assert_eq!(ran, (0..24).map(|i| format!("spec/t{i:02}_spec.rb")).collect::<Vec<_>>(), "each file once");
-    let slots: BTreeSet<u64> = batches.iter().map(|b| b["slot"].as_u64().unwrap()).collect();
-    assert_eq!(slots.len(), 4, "{}", run.dump());
-    assert!(batches.len() > 4, "a tail after one batch a slot: {} batches\n{}", batches.len(), run.dump());
-}

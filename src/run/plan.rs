@@ -77,9 +77,8 @@ pub(super) struct Workload {
 }
 
 impl Workload {
-    /// `forking`: every slot's batches are forked from a server, so a batch costs milliseconds;
-    /// `hosts`: how many hosts the slots are on (each host's fork server comes up in its own time).
-    pub(super) fn new(project: &Project, policy: &Policy, slots: usize, forking: bool, hosts: usize) -> Workload {
+    /// `forking`: every slot's batches are forked from a server, so a batch costs milliseconds.
+    pub(super) fn new(project: &Project, policy: &Policy, slots: usize, forking: bool) -> Workload {
         let Selection { history, estimates, partition } = select(project, policy.partition);
         let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
         let limits = Arc::new(Limits {
@@ -88,11 +87,7 @@ impl Workload {
             server_start: policy.knobs.server_start,
             no_capture: policy.no_capture,
         });
-        let defaults = match (forking, hosts) {
-            (true, 2..) => Tuning::forked_on_hosts(),
-            (true, _) => Tuning::forked(),
-            (false, _) => Tuning::default(),
-        };
+        let defaults = if forking { Tuning::forked() } else { Tuning::default() };
         // The last run's boot: the first wave is planned for it (`Tuning::last_boot`).
         let tuning = Tuning { last_boot: history.boot(), ..policy.knobs.tuning.over(defaults) };
         // In order, no file is split: a file's pieces would not run where it stood.

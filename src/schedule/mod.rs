@@ -416,15 +416,14 @@ fn widest_group(jobs: &[Job]) -> Option<Group> {
 }
 
 /// The share of the expected work left for the tail: `tuning.tail_share` of what the history
-/// does not know (but at least `tuning.known_tail_share` while the boot is light), and, when it
-/// knows a boot, no more than a batch of `BOOT_WORTH` boots a slot when that boot is heavy
-/// (`per_slot`: a slot's share of the work, in seconds when `any_known`): each tail batch boots
-/// the app again, so a heavy boot gets a small tail.
+/// does not know, and, when it knows a boot, no more than a batch of `BOOT_WORTH` boots a slot
+/// when that boot is heavy (`per_slot`: a slot's share of the work, in seconds when
+/// `any_known`): each tail batch boots the app again, so a heavy boot gets a small tail.
 fn tail_share(tuning: &Tuning, unknown_share: f64, any_known: bool, per_slot: f64) -> f64 {
     let share = tuning.tail_share * unknown_share;
     match tuning.last_boot {
         Some(boot) if boot >= HEAVY_BOOT && any_known && per_slot > 0.0 => share.min(BOOT_WORTH * boot / per_slot),
-        _ => share.max(tuning.known_tail_share),
+        _ => share,
     }
 }
 
@@ -1059,29 +1058,5 @@ mod tests {
         let q = Queue::new(suite, &[0, 0], tuning(None));
         let wave: f64 = q.planned.iter().map(Batch::expected_seconds).sum();
         assert!(q.remaining_seconds() - wave > 10.0, "{wave}");
-    }
-
-    #[test]
-    fn forked_batches_on_several_hosts_keep_a_tail_with_a_full_history() {
-        // 40 known files of 1 s on 4 slots: one batch a slot on one host; on several hosts a
-        // first wave of 90 % (one batch a slot) and the rest as slots free up.
-        let mut one_host = Queue::new(files(&[1.0; 40]), &[0; 4], Tuning::forked());
-        assert_eq!(drain_batches(&mut one_host).len(), 4);
-        let mut q = Queue::new(files(&[1.0; 40]), &[0; 4], Tuning::forked_on_hosts());
-        let wave: f64 = q.planned.iter().map(Batch::expected_seconds).sum();
-        assert_eq!((q.planned.len(), wave), (4, 36.0));
-        let batches = drain_batches(&mut q);
-        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 40);
-        assert!(batches.len() > 4, "{batches:?}");
-        // Without a history the larger share of `Tuning::forked` stands.
-        let q = Queue::new(unknown(&[1.0; 40]), &[0; 4], Tuning::forked_on_hosts());
-        assert_eq!(q.planned.iter().map(Batch::expected_seconds).sum::<f64>(), 24.0);
-    }
-
-    #[test]
-    fn a_heavy_boot_keeps_no_tail_for_a_full_history_on_several_hosts() {
-        let tuning = Tuning { last_boot: Some(1.5), ..Tuning::forked_on_hosts() };
-        let mut q = Queue::new(files(&[1.0; 40]), &[0; 4], tuning);
-        assert_eq!(drain_batches(&mut q).len(), 4);
     }
 }

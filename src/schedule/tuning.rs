@@ -10,12 +10,6 @@ pub struct Tuning {
     /// boots another runner, and with a full history the plan is already right; see
     /// docs/benchmarks.md for the figures behind this.
     pub tail_share: f64,
-    /// The least share of the expected work left for the tail, even when the history knows
-    /// every file: forked batches on several hosts start when each host's fork server is up and
-    /// boot side by side with the other hosts' (on their cores), at times no plan knows; a tail
-    /// handed out as slots free up evens out what one batch a slot cannot. Zero (no tail with a
-    /// full history) unless set; a heavy boot (`HEAVY_BOOT`) keeps its own rules.
-    pub known_tail_share: f64,
     /// After the first wave a batch holds at most remaining ÷ (slots × this) expected seconds.
     /// Larger values balance the tail better but start more runner processes (each costs
     /// Ruby's start-up).
@@ -45,7 +39,6 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             tail_share: 0.25,
-            known_tail_share: 0.0,
             split_factor: 1.0,
             min_batch_seconds: 0.5,
             max_batch_files: 200,
@@ -64,20 +57,7 @@ impl Tuning {
     pub fn forked() -> Tuning {
         Tuning { tail_share: 0.4, split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, even_tail: true, ..Tuning::default() }
     }
-
-    /// Forked batches on several hosts (`Tuning::forked`), with a tail of at least
-    /// `HOSTS_TAIL_SHARE` of the work even when the history knows every file.
-    pub fn forked_on_hosts() -> Tuning {
-        Tuning { known_tail_share: HOSTS_TAIL_SHARE, ..Tuning::forked() }
-    }
 }
-
-/// The tail a run of forked batches on several hosts keeps with a full history: in
-/// `bench/ssh.sh 200 80` (4 hosts × 4 slots, one batch a slot with a full history) the slots'
-/// first batches started up to 0.3 s apart (each host's fork server) and booted in 0.3–0.9 s
-/// (side by side on shared cores), and the last slot ended up to 1 s after the first
-/// (docs/benchmarks.md, session 29).
-pub const HOSTS_TAIL_SHARE: f64 = 0.1;
 
 /// A `TESTBOT_TUNING` that does not parse.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +70,6 @@ pub struct TuningError(String);
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TuningOverrides {
     tail_share: Option<f64>,
-    known_tail_share: Option<f64>,
     split_factor: Option<f64>,
     min_batch_seconds: Option<f64>,
     max_batch_files: Option<usize>,
@@ -106,7 +85,6 @@ impl TuningOverrides {
             let num: f64 = value.parse().map_err(|_| TuningError(format!("`{value}` is not a number")))?;
             match key {
                 "tail_share" => o.tail_share = Some(num.clamp(0.0, 1.0)),
-                "known_tail_share" => o.known_tail_share = Some(num.clamp(0.0, 1.0)),
                 "split_factor" => o.split_factor = Some(num.max(0.1)),
                 "min_batch_seconds" => o.min_batch_seconds = Some(num.max(0.0)),
                 "max_batch_files" => o.max_batch_files = Some((num as usize).max(1)),
@@ -121,7 +99,6 @@ impl TuningOverrides {
     pub fn over(&self, defaults: Tuning) -> Tuning {
         Tuning {
             tail_share: self.tail_share.unwrap_or(defaults.tail_share),
-            known_tail_share: self.known_tail_share.unwrap_or(defaults.known_tail_share),
             split_factor: self.split_factor.unwrap_or(defaults.split_factor),
             min_batch_seconds: self.min_batch_seconds.unwrap_or(defaults.min_batch_seconds),
             max_batch_files: self.max_batch_files.unwrap_or(defaults.max_batch_files),
