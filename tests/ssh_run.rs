@@ -318,3 +318,38 @@ fn proxy_jump_tunnels_through_another_host() {
     run.assert_exit(3);
     run.assert_output_contains("jump host of behind");
 }
+
+/// Issue 32 (session 29): on several hosts a forked run's tail batches hold an even share of what
+/// is left (`Tuning::forked_on_hosts`), not half of one: over SSH a batch costs more than a local
+/// fork. 48 spec files of one size (so one estimate each, by size: no history), one example
+/// sleeping 0.5 s each, on 2 sshd hosts × 2 slots: the first wave is 7 files a slot, and the first
+/// tail batch takes 20 ÷ 4 = 5 files (main: 2, or 3-4 when a measured boot's floor adds some). The
+/// verdict is the files' own: each ran once, all green.
+#[test]
+fn forked_tail_batches_on_two_hosts_hold_an_even_share_of_what_is_left() {
+    let bed = Testbed::start(2);
+    let p = Project::new("rspec_empty");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    for i in 0..48 {
+        p.write(&format!("spec/t{i:02}_spec.rb"), &format!("RSpec.describe(\"t{i:02}\") {{ it(\"runs\") {{ sleep 0.5 }} }}\n"));
+    }
+    let report_path = p.fresh_path("report", "json");
+    let (run, report) = p.testbot(Vec::<String>::new()).report_to(&report_path).run_with_report();
+    run.assert_exit(0);
+    report.assert_consistent();
+    let batches = report.json["batches"].as_array().unwrap();
+    let files = |b: &serde_json::Value| b["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let mut ran: Vec<String> = batches.iter().flat_map(files).collect();
+    ran.sort();
+    assert_eq!(ran, (0..48).map(|i| format!("spec/t{i:02}_spec.rb")).collect::<Vec<_>>(), "each file once\n{}", run.dump());
+    // Each slot's batches in the order it ran them (the report lists them as they ended).
+    let mut by_slot: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+    for b in batches {
+        by_slot.entry(b["slot"].as_u64().unwrap()).or_default().push(files(b).len());
+    }
+    let firsts: Vec<usize> = by_slot.values().map(|sizes| sizes[0]).collect();
+    assert_eq!(firsts, [7, 7, 7, 7], "{by_slot:?}");
+    // 5, or more when a measured boot past 1.25 s asks for more (main: 2 or 3 below a 1 s boot).
+    let largest_tail = by_slot.values().flat_map(|sizes| sizes[1..].iter().copied()).max().unwrap_or(0);
+    assert!(largest_tail >= 5, "{by_slot:?}\n{}", run.dump());
+}

@@ -93,8 +93,9 @@ pub(super) struct Workload {
 }
 
 impl Workload {
-    /// `forking`: every slot's batches are forked from a server, so a batch costs milliseconds.
-    pub(super) fn new(project: &Project, policy: &Policy, slots: usize, forking: bool) -> Workload {
+    /// `forking`: every slot's batches are forked from a server, so a batch costs milliseconds;
+    /// `hosts`: how many hosts the slots are on (`Tuning::forked_on_hosts` for more than one).
+    pub(super) fn new(project: &Project, policy: &Policy, slots: usize, forking: bool, hosts: usize) -> Workload {
         let Selection { history, estimates, partition } = select(project, policy.partition);
         let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
         let limits = Arc::new(Limits {
@@ -103,7 +104,11 @@ impl Workload {
             server_start: policy.knobs.server_start,
             no_capture: policy.no_capture,
         });
-        let defaults = if forking { Tuning::forked() } else { Tuning::default() };
+        let defaults = match (forking, hosts) {
+            (true, 2..) => Tuning::forked_on_hosts(),
+            (true, _) => Tuning::forked(),
+            (false, _) => Tuning::default(),
+        };
         // The last run's boot: the first wave is planned for it (`Tuning::last_boot`).
         let tuning = Tuning { last_boot: history.boot(), ..policy.knobs.tuning.over(defaults) };
         // In order, no file is split: a file's pieces would not run where it stood.

@@ -94,7 +94,7 @@ impl Runner<'_> {
         let names: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
         let host_states = HostState::all(hosts, &slots, &servers);
         let forking = !slots.is_empty() && slots.iter().all(|s| host_states[s.host_index].forks);
-        let mut workload = Workload::new(config.project, config.policy, slots.len(), forking);
+        let mut workload = Workload::new(config.project, config.policy, slots.len(), forking, names.len());
         if source.is_some() {
             workload.hand_over();
         }

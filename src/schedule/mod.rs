@@ -1118,4 +1118,16 @@ mod tests {
         let wave: f64 = q.planned.iter().map(Batch::expected_seconds).sum();
         assert!(q.remaining_seconds() - wave > 10.0, "{wave}");
     }
+
+    #[test]
+    fn forked_tail_batches_on_several_hosts_hold_an_even_share_of_what_is_left() {
+        // 48 files of one size, no history, 4 slots: a first wave of 60 % (7 files a slot), then
+        // a tail of 20 files cut into shares of what is left among the 4 slots.
+        let tail = |tuning: Tuning| {
+            let mut q = Queue::new(unknown(&[1.0; 48]), &[0; 4], tuning);
+            drain_batches(&mut q).into_iter().skip(4).map(|b| b.len()).collect::<Vec<_>>()
+        };
+        assert_eq!(tail(Tuning::forked_on_hosts()), [5, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(tail(Tuning::forked()), [2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    }
 }

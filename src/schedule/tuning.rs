@@ -57,6 +57,15 @@ impl Tuning {
     pub fn forked() -> Tuning {
         Tuning { tail_share: 0.4, split_factor: 2.0, min_batch_seconds: 0.1, boot_seconds: 0.05, even_tail: true, ..Tuning::default() }
     }
+
+    /// Forked batches on several hosts (SSH): as `Tuning::forked`, but a tail batch holds an even
+    /// share of what is left (`split_factor` 1, not 2). Over SSH a batch costs more than a local
+    /// fork (a request on the slot's session, its events back, the hosts' Rubies sharing cores):
+    /// in `bench/ssh.sh 200 80` half as many tail batches took 0.92-0.95 × the first run's
+    /// makespan, the slots idling as long at the end (docs/benchmarks.md, session 29).
+    pub fn forked_on_hosts() -> Tuning {
+        Tuning { split_factor: 1.0, ..Tuning::forked() }
+    }
 }
 
 /// A `TESTBOT_TUNING` that does not parse.
@@ -134,5 +143,7 @@ mod tests {
         assert_eq!(t.tail_share, 0.2);
         assert_eq!(TuningOverrides::default().over(Tuning::forked()).split_factor, Tuning::forked().split_factor);
         assert!(TuningOverrides::default().over(Tuning::forked()).even_tail, "not a knob: the defaults' own");
+        let hosts = TuningOverrides::default().over(Tuning::forked_on_hosts());
+        assert_eq!((hosts.split_factor, hosts.tail_share, hosts.even_tail), (1.0, 0.4, true));
     }
 }
