@@ -47,7 +47,11 @@ fn a_killed_testbot_takes_its_local_runners_and_under_a_lifeline_all_they_starte
         let p = Project::new("rspec_faults");
         p.write("spec/long_spec.rb", LONG_SPEC);
         fs::create_dir_all(p.path("tmp")).unwrap();
-        let mut testbot = p.testbot(["-n", "1", "spec/long_spec.rb"]);
+        // A run of no more files than slots starts no fork server (docs/fork-server-and-preload.md):
+        // the forked case runs a second file, so that the slot gets two batches' worth.
+        p.write("spec/quick_spec.rb", "describe('quick') { it('passes') { expect(1).to eq(1) } }\n");
+        let files: &[&str] = if fresh { &["spec/long_spec.rb"] } else { &["spec/long_spec.rb", "spec/quick_spec.rb"] };
+        let mut testbot = p.testbot(["-n", "1"].iter().chain(files).copied());
         if fresh {
             testbot = testbot.env("TESTBOT_NO_FORK", "1");
         }
