@@ -334,7 +334,8 @@ fn forked_tail_batches_on_two_hosts_hold_an_even_share_of_what_is_left() {
         p.write(&format!("spec/t{i:02}_spec.rb"), &format!("RSpec.describe(\"t{i:02}\") {{ it(\"runs\") {{ sleep 0.5 }} }}\n"));
     }
     let report_path = p.fresh_path("report", "json");
-    let (run, report) = p.testbot(Vec::<String>::new()).report_to(&report_path).run_with_report();
+    // Forked batches (the NO_FORK pass of script/test turns them off elsewhere): their tail is the rule.
+    let (run, report) = p.testbot(Vec::<String>::new()).env("TESTBOT_NO_FORK", "0").report_to(&report_path).run_with_report();
     run.assert_exit(0);
     report.assert_consistent();
     let batches = report.json["batches"].as_array().unwrap();
