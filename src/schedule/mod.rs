@@ -316,11 +316,8 @@ impl Queue {
             self.fix_heavy_tail();
             let (target, least) = self.tail_size();
             let target = target * (1.0 + 1e-9);
-            // A heavy boot's tail is one batch a slot, however many files that is (as the first
-            // wave planned from a heavy history): a cap would hand the rest to another slot.
-            let cap = if self.heavy_tail.is_some() { usize::MAX } else { self.tuning.max_batch_files };
             let mut i = at;
-            while jobs.len() < cap {
+            while jobs.len() < self.tuning.max_batch_files {
                 match self.pending.get(i) {
                     // Files of another group never share this runner: skip past them.
                     Some(next) if next.group != group => i += 1,
@@ -1080,20 +1077,6 @@ mod tests {
         // A tail smaller than two slots' floors still goes in one batch.
         let small = forked_batches(unknown(&[0.15; 60]), 1.5, None);
         assert_eq!(small.len(), 3, "{small:?}");
-    }
-
-    #[test]
-    fn a_heavy_boots_tail_is_one_batch_a_slot_past_the_file_cap() {
-        // No history, 2 slots, the app boots in 1.5 s: 100 large files and 500 small ones. The
-        // first wave takes large files; the tail's even share a slot holds one slot's last large
-        // files and the other's 490 small ones, past `max_batch_files` (200): a cap would leave
-        // ~290 files for a third tail batch, one more boot of the app.
-        let sizes: Vec<f64> = [0.2; 100].into_iter().chain([0.01; 500]).collect();
-        let batches = forked_batches(unknown(&sizes), 1.5, None);
-        assert_eq!(batches.len(), 4, "{batches:?}");
-        // A light boot keeps the cap (one crash takes no more than 200 files with it).
-        let light = forked_batches(unknown(&sizes), 0.05, None);
-        assert!(light.len() > 4 && light.iter().all(|w| *w <= 200.0 * 0.2 + 1e-9), "{light:?}");
     }
 
     #[test]
