@@ -68,10 +68,21 @@ pub fn forks_pay(project: &Project, policy: &Policy, slots: usize) -> bool {
     if !project.fork || project.preload {
         return project.fork;
     }
+    // Every file is at least one job: more files than slots needs no history read to decide.
+    if policy.partition.is_none() && project.files.len() > slots.max(1) {
+        return true;
+    }
     let estimates = select(project, policy.partition).estimates;
-    let ideal = if policy.in_order { f64::INFINITY } else { estimates.iter().fold(0.0, |a, e| a + e.seconds) / slots.max(1) as f64 };
-    let jobs: usize = jobs_of(project, &estimates, ideal, slots, &local_examples(project)).iter().map(Vec::len).sum();
+    let jobs: usize = planned_jobs(project, policy, &estimates, slots).iter().map(Vec::len).sum();
     schedule::batches_a_slot(jobs, slots) > 1
+}
+
+/// The jobs of `estimates` as a run on `slots` slots plans them: a long file as pieces of its
+/// examples (none in order: a file's pieces would not run where it stood).
+fn planned_jobs(project: &Project, policy: &Policy, estimates: &[FileEstimate], slots: usize) -> Vec<Vec<Job>> {
+    let expected_seconds = estimates.iter().fold(0.0, |a, e| a + e.seconds);
+    let ideal = if policy.in_order { f64::INFINITY } else { expected_seconds / slots.max(1) as f64 };
+    jobs_of(project, estimates, ideal, slots, &local_examples(project))
 }
 
 /// The project's local runtime history (`--runtime-log`, else parallel_tests' log).
@@ -111,9 +122,7 @@ impl Workload {
         };
         // The last run's boot: the first wave is planned for it (`Tuning::last_boot`).
         let tuning = Tuning { last_boot: history.boot(), ..policy.knobs.tuning.over(defaults) };
-        // In order, no file is split: a file's pieces would not run where it stood.
-        let ideal = if policy.in_order { f64::INFINITY } else { expected_seconds / slots.max(1) as f64 };
-        let jobs = jobs_of(project, &estimates, ideal, slots, &local_examples(project));
+        let jobs = planned_jobs(project, policy, &estimates, slots);
         let known = estimates.iter().map(|e| e.known).collect();
         Workload { jobs, known, files: estimates.len(), expected_seconds, limits, tuning, partition }
     }
