@@ -122,12 +122,7 @@ pub(super) fn remote_host<'a>(
 ) -> BoxFuture<'a, Joined> {
     let work = async move {
         let (mut host, dir) = job.await?;
-        let dir = match dir {
-            Some(dir) => dir,
-            None => tmpdir::keep_run_dir(&*host.host, host.workdir.clone())
-                .await
-                .map_err(|e| LeftOut::new(host.host.name(), HostFailure::TmpDir(e)))?,
-        };
+        let dir = dir.expect("start_hosts asks host_jobs for the run directory, made beside the sync");
         host.tmp_dir = Some(dir.path.clone());
         if steps.fork_early && steps.before_run.is_none() {
             host.fork_boot = fork::boot_early(project, &host);
