@@ -109,6 +109,13 @@ pub trait TestFramework: Sync {
     /// What the fork server loads for every batch: the framework's core as its runner requires
     /// it first (nothing of the project).
     fn core_libs(&self) -> &'static [&'static str];
+    /// Its own Ruby files (of `ruby_files`) that every batch's runner requires before the
+    /// project and that read nothing of the batch when they load: the fork server loads them
+    /// after the core, once for all its batches, rather than every child (RSpec's formatter:
+    /// about 6 ms of CPU a batch; docs/benchmarks.md, session 30).
+    fn server_files(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The folders its runner puts on the load path for `files` (`-Itest`), as `-I` flags.
     fn load_path(&self, _files: &[String]) -> Vec<String> {
         Vec::new()
@@ -263,6 +270,9 @@ impl Framework {
         for lib in self.core_libs() {
             libs.push_str(lib);
             libs.push('\n');
+        }
+        for file in self.server_files() {
+            libs.push_str(&format!("{support_dir}/{file}\n"));
         }
         Some((argv::with_runner(runner, &["ruby"], args), libs))
     }

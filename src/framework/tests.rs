@@ -48,6 +48,9 @@ fn forked_commands_are_the_fresh_ones_without_bundler_behind_the_client() {
     let (server, libs) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock", None).unwrap();
     assert_eq!(server, ["bundle", "exec", "ruby", "/s/testbot_fork.rb", "/s/fork/ab.sock"]);
     assert_eq!(libs, "/s/testbot_events.rb\nminitest\n");
+    // RSpec's formatter loads in the server too, after the core it registers with.
+    let (_, libs) = Framework::RSpec.fork_server_command(&runner, "/s", "/s/fork/ab.sock", None).unwrap();
+    assert!(libs.ends_with("rspec/core/profiler\n/s/testbot_rspec_formatter.rb\n"), "{libs}");
     // The compiled code's folder follows the socket.
     let (server, _) = Framework::Minitest.fork_server_command(&runner, "/s", "/s/fork/ab.sock", Some("/c/compiled")).unwrap();
     assert_eq!(server[3..], ["/s/testbot_fork.rb", "/s/fork/ab.sock", "/c/compiled"]);

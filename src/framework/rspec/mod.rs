@@ -64,6 +64,12 @@ impl TestFramework for RSpec {
         &["rspec/core", "rspec/expectations", "rspec/mocks", "rspec/core/mocking_adapters/rspec", "rspec/core/profiler"]
     }
 
+    /// The formatter (with the event writer and the SimpleCov glue it requires): its batch's
+    /// settings are read when the batch starts, not when it loads.
+    fn server_files(&self) -> &'static [&'static str] {
+        &["testbot_rspec_formatter.rb"]
+    }
+
     /// rspec with testbot's formatter, the arguments after `--`, the files.
     fn command(&self, runner: &RunnerConfig, support_dir: &str, files: &[String]) -> Vec<String> {
         let mut args = vec![

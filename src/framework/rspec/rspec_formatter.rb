@@ -58,6 +58,7 @@ module Testbot
       @impact = Hash.new { |h, k| h[k] = [] } if defined?(Testbot::Impact) && Testbot::Impact.recording?
       @boot = @impact ? Testbot::Impact.inherited.dup : []
       Testbot::RSpecFormatter.current = self
+      Testbot::Coverage.batch_started
       # testbot's frames are in a load error's backtrace (Loading above): not the suite's.
       RSpec.configuration.backtrace_exclusion_patterns << %r{\A#{Regexp.escape(__dir__)}/}
       emit(e: 'hello', pid: Process.pid)

@@ -21,11 +21,19 @@ module Testbot
     # Printed before SimpleCov's own lines in the collating process: testbot shows what follows.
     MARK = '--- testbot: SimpleCov ---'
 
-    # Relative directories are the runner's directory's (a host's copy of the project).
-    DIR = ENV['TESTBOT_COVERAGE_DIR'] && File.expand_path(ENV['TESTBOT_COVERAGE_DIR'])
-    COLLATE = ENV['TESTBOT_COVERAGE_COLLATE']
-
     class << self
+      # The runner calls this when its batch starts (the formatter is made), before a spec can
+      # change the environment or the directory: the batch's own directories are read then, not
+      # when this file loads, since the host's fork server loads it once for all its batches.
+      # Relative directories are the runner's directory's (a host's copy of the project).
+      def batch_started
+        dir = ENV['TESTBOT_COVERAGE_DIR']
+        @dir = dir && File.expand_path(dir)
+        @collate_dir = ENV['TESTBOT_COVERAGE_COLLATE']
+      end
+
+      attr_reader :dir, :collate_dir
+
       # The runner calls this once its batch's tests have run (SimpleCov, if the suite uses it,
       # has been started by then). Registers the end-of-process work, which then runs before
       # SimpleCov's own (at_exit runs handlers last registered first).
@@ -34,10 +42,10 @@ module Testbot
         return if @registered
         @registered = true
         pid = Process.pid
-        if COLLATE
+        if collate_dir
           ::SimpleCov.external_at_exit = true
           at_exit { collate if Process.pid == pid }
-        elsif DIR
+        elsif dir
           # Also in a process forked from the one that started SimpleCov (--preload), where
           # SimpleCov's own handler does nothing; not in processes the specs fork.
           ::SimpleCov.external_at_exit = true
@@ -60,8 +68,8 @@ module Testbot
         return unless result
         require 'json'
         require 'fileutils'
-        FileUtils.mkdir_p(DIR)
-        base = File.join(DIR, "#{ENV['TESTBOT_SLOT'] || 0}-#{Process.pid}-#{rand(1 << 32)}")
+        FileUtils.mkdir_p(dir)
+        base = File.join(dir, "#{ENV['TESTBOT_SLOT'] || 0}-#{Process.pid}-#{rand(1 << 32)}")
         File.write("#{base}.tmp", JSON.generate('root' => simplecov.root, 'resultset' => result.to_hash))
         File.rename("#{base}.tmp", "#{base}.json")
       rescue StandardError, ScriptError => e
@@ -76,7 +84,7 @@ module Testbot
         # this file (testbot kills this process if none come).
         ready = ENV['TESTBOT_COVERAGE_READY']
         sleep 0.02 while ready && !File.exist?(ready)
-        files = Dir[File.join(COLLATE, '*.json')].sort
+        files = Dir[File.join(collate_dir, '*.json')].sort
         return warn('testbot: no coverage results to merge') if files.empty?
         ::SimpleCov::ResultMerger.singleton_class.prepend(OneNamePerCommand)
         ::SimpleCov.singleton_class.prepend(FinalProcess)
