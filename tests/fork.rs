@@ -283,3 +283,88 @@ fn the_server_keeps_its_compiled_code_between_runs_and_a_damaged_file_costs_noth
     }
     run("stored again");
 }
+
+/// Issue 32 (session 30): a slot's batch session (its channel and `testbot_client.rb --session`)
+/// opens while its host's fork server boots, not once the server is ready, so that the slot's
+/// first batch does not wait for a shell and a Ruby to start after it. The host's server takes
+/// 6 s here (its Gemfile sleeps in the boot): both slots' session clients run before it is
+/// ready (main: none until it is). The run's verdict is the files' own.
+#[test]
+fn a_hosts_slots_open_their_sessions_while_its_fork_server_boots() {
+    let bed = Testbed::start(1);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    p.write(
+        "Gemfile",
+        "if !ENV['SLEPT_ONCE']\n  ENV['SLEPT_ONCE'] = '1'\n  sleep 6\n  \
+         File.write(File.join(Dir.home, 'server-ready.txt'), Time.now.to_f.to_s)\nend\ngem 'rspec'\n",
+    );
+    // More files than slots: the host starts a fork server.
+    let files: Vec<String> = (1..=4).map(|i| format!("spec/stamp{i}_spec.rb")).collect();
+    for f in &files {
+        p.write(f, STAMP);
+    }
+    let ready = bed.hosts()[0].home.join("server-ready.txt");
+    let running = p.testbot(files).env("TESTBOT_NO_FORK", "0").spawn();
+    // The Ruby clients (the shells around them name them too).
+    let sessions = || bed.user_processes(0).into_iter().filter(|(_, c)| c.starts_with("ruby") && c.contains("testbot_client.rb --session")).count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before_ready = 0;
+    while Instant::now() < deadline && !ready.exists() {
+        before_ready = before_ready.max(sessions());
+        if before_ready == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ready_yet = ready.exists();
+    let run = running.finish(Duration::from_secs(90));
+    run.assert_exit(0);
+    run.assert_output_contains("4 files on 2 slots: 4 examples, 0 failures");
+    assert_eq!((before_ready, ready_yet), (2, false), "session clients seen before the server was ready\n{}", run.dump());
+}
+
+/// Issue 32 (session 30): the fork server loads testbot's RSpec formatter once for all its
+/// batches (6 ms of CPU a batch), and each batch still reads its own settings when it starts.
+/// The suite's `.rspec` helper records whether the formatter was loaded before it (a batch that
+/// loads the formatter itself, through `--require`, loads `.rspec`'s helper first: `nil`, as
+/// with `--no-fork`); each spec records the SimpleCov result folder testbot's coverage glue
+/// took, which must be the batch's own TESTBOT_COVERAGE_DIR (the server's environment has none).
+#[test]
+fn the_fork_server_loads_the_formatter_once_and_each_batch_reads_its_own_settings() {
+    let p = Project::new("rspec_empty");
+    p.write(
+        "spec/spec_helper.rb",
+        "Dir.mkdir('tmp') unless File.directory?('tmp')\n\
+         File.open('tmp/helper.txt', 'a') { |f| f.puts defined?(Testbot::RSpecFormatter).inspect }\n",
+    );
+    let spec = r#"RSpec.describe "Settings" do
+  it "records the coverage folder its batch uses" do
+    File.open("tmp/settings.txt", "a") do |f|
+      f.puts [Testbot::Coverage.dir, File.expand_path(ENV.fetch("TESTBOT_COVERAGE_DIR"))].join(" ")
+    end
+  end
+end
+"#;
+    for i in 1..=6 {
+        p.write(&format!("spec/s{i}_spec.rb"), spec);
+    }
+    let lines = |name: &str| fs::read_to_string(p.path(name)).unwrap_or_default().lines().map(str::to_string).collect::<Vec<_>>();
+    let fresh = p.testbot(["-n", "2", "--no-fork"]).run();
+    fresh.assert_exit(0);
+    assert!(lines("tmp/helper.txt").iter().all(|l| l == "nil"), "{:?}", lines("tmp/helper.txt"));
+    fs::remove_file(p.path("tmp/helper.txt")).unwrap();
+    fs::remove_file(p.path("tmp/settings.txt")).unwrap();
+
+    let run = p.testbot(["-n", "2"]).env("TESTBOT_NO_FORK", "0").run();
+    run.assert_exit(0);
+    run.assert_output_contains("6 files on 2 slots: 6 examples, 0 failures");
+    let helper = lines("tmp/helper.txt");
+    assert!(!helper.is_empty() && helper.iter().all(|l| l == "\"constant\""), "{helper:?}\n{}", run.dump());
+    let settings = lines("tmp/settings.txt");
+    assert_eq!(settings.len(), 6, "{}", run.dump());
+    for line in &settings {
+        let (took, own) = line.split_once(' ').unwrap();
+        assert!(!took.is_empty() && took == own, "{settings:?}");
+    }
+}

@@ -119,3 +119,22 @@ fn init_times_a_slow_helper_and_the_run_it_configures_loads_it_once_per_slot() {
     assert_eq!(report.totals(), totals(12, 12, 0, 0, 0), "{}", run.dump());
     assert_eq!(fs::read_to_string(p.path("tmp/boots.log")).unwrap().lines().count(), 2, "{}", run.dump());
 }
+
+/// Issue 32 (session 30): a boot beside more runners than the host has cores is counted at its
+/// share of a core, so that a crowded start (a forked slot's first batches all boot at once) is
+/// not taken for a heavy helper. On one core (`taskset -c 0`: testbot counts one) with 2 forked
+/// slots, the first wave's two batches boot side by side, each at half a core: the log says
+/// `share=0.5` for both (main: no share, the wall time as it was).
+#[test]
+fn a_boot_beside_more_runners_than_cores_counts_at_its_share_of_a_core() {
+    let p = Project::new("rspec_heavy_boot");
+    suite(&p, 6, 0.05);
+    let bin = env!("CARGO_BIN_EXE_testbot");
+    let env = [("HEAVY_BOOT_SECONDS".to_string(), "0.1".to_string()), ("RUST_LOG".to_string(), "testbot=debug".to_string()), ("TESTBOT_NO_FORK".to_string(), "0".to_string())];
+    let run = p.sh(&format!("taskset -c 0 '{bin}' -n 2 2>&1"), &env);
+    run.assert_exit(0);
+    run.assert_output_contains("6 files on 2 slots: 6 examples, 0 failures");
+    let booted: Vec<String> = run.combined().lines().filter(|l| l.contains("a runner booted")).map(strip_ansi).collect();
+    let halves = booted.iter().filter(|l| l.contains("share=0.5")).count();
+    assert!(halves >= 2, "the first wave's two boots at half a core each:\n{}", run.dump());
+}

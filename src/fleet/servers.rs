@@ -131,6 +131,17 @@ impl RunServers {
         self.waiting.contains(&h)
     }
 
+    /// The slots of the hosts whose fork server is booting open their batch sessions now, beside
+    /// the boot, so that each is ready for its first batch when the server is. Not a slot with a
+    /// `before_slot` hook: that runs before anything of the slot's.
+    pub fn open_sessions_early(&self, slots: &[Slot]) {
+        for slot in slots.iter().filter(|s| self.booting(s.host_index) && s.before_slot.is_none()) {
+            if let Some(session) = &slot.session {
+                session.open_early();
+            }
+        }
+    }
+
     /// The next fork server whose boot ended (by host index); pending while none is booting.
     pub async fn next_boot(&mut self) -> (usize, Booted) {
         match self.boots.recv().await {

@@ -241,7 +241,7 @@ impl<'a> Dispatcher<'a> {
             };
             self.idle.remove(k);
             self.running += 1;
-            self.hosts[h].booting += 1;
+            self.hosts[h].boot_started(i);
             self.launcher.start(&self.slots[i], i, batch);
             // Its first batch runs the slot's `before_slot` hook: the next ones do not.
             self.slots[i].before_slot = None;
@@ -270,11 +270,12 @@ impl<'a> Dispatcher<'a> {
                 None
             }
             Msg::Booted { slot, seconds } => {
-                self.hosts[self.slots[slot].host_index].booting -= 1;
-                // Later batches are sized for the boot measured, not the one assumed.
+                let share = self.hosts[self.slots[slot].host_index].boot_ended(slot);
+                // Later batches are sized for the boot measured, not the one assumed: as it would
+                // take with a core of its own.
                 if let Some(seconds) = seconds {
-                    tracing::debug!(slot = self.slots[slot].info.id, seconds, "a runner booted");
-                    self.queue.observe_boot(seconds);
+                    tracing::debug!(slot = self.slots[slot].info.id, seconds, share, "a runner booted");
+                    self.queue.observe_boot(seconds * share);
                 }
                 self.dispatch = true;
                 None
@@ -374,6 +375,7 @@ impl<'a> Dispatcher<'a> {
             infos.push(slot.info.clone());
             self.slots.push(slot);
         }
+        servers.open_sessions_early(&self.slots[first..]);
         self.hosts.push(HostState::new(host, booting, !booting));
         // A stack: the host's first slot on top.
         self.idle.extend((first..self.slots.len()).rev());

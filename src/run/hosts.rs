@@ -11,6 +11,9 @@ pub(super) struct HostState {
     /// Runners booting there now: booting Ruby is CPU work, and more runners booting on a host
     /// than it has cores slows them all.
     pub(super) booting: usize,
+    /// The slots booting there now, each with the most runners that booted beside it (itself
+    /// included) since it started: see `boot_ended`.
+    crowds: Vec<(usize, usize)>,
     /// How many runners may boot there at once: its cores, or all its slots when its batches
     /// fork.
     pub(super) boot_limit: usize,
@@ -40,7 +43,32 @@ impl HostState {
     /// `ready`, its slots may take work now.
     pub(super) fn new(prepared: PreparedHost, forks: bool, ready: bool) -> HostState {
         let boot_limit = if forks { prepared.boot_parallelism.max(prepared.slots) } else { prepared.boot_parallelism };
-        HostState { prepared: Arc::new(prepared), booting: 0, boot_limit, ready, left: false, forks }
+        HostState { prepared: Arc::new(prepared), booting: 0, crowds: Vec::new(), boot_limit, ready, left: false, forks }
+    }
+
+    /// Slot `slot`'s runner starts booting here.
+    pub(super) fn boot_started(&mut self, slot: usize) {
+        self.booting += 1;
+        let now = self.booting;
+        for (_, crowd) in &mut self.crowds {
+            *crowd = (*crowd).max(now);
+        }
+        self.crowds.push((slot, now));
+    }
+
+    /// Slot `slot`'s runner booted (or never will): the share of a core it had while it booted,
+    /// at the least — the host's cores over the most runners that booted beside it, 1 when each
+    /// had a core. A forked slot's first batch boots with all the host's other slots at once
+    /// (and over SSH with the host's fork server's first children on shared cores): its wall
+    /// time times this share is what it would take with a core of its own, which is what the
+    /// queue's boot rules are about (a suite's own heavy boot, not a crowded start; session 30).
+    pub(super) fn boot_ended(&mut self, slot: usize) -> f64 {
+        self.booting = self.booting.saturating_sub(1);
+        let crowd = match self.crowds.iter().position(|(s, _)| *s == slot) {
+            Some(i) => self.crowds.swap_remove(i).1,
+            None => 1,
+        };
+        (self.prepared.boot_parallelism.max(1) as f64 / crowd.max(1) as f64).min(1.0)
     }
 
     /// Whether every slot of the host boots at once: when so, they all take their first batch in
@@ -91,5 +119,27 @@ mod tests {
         assert_eq!(forked.boot_limit, 2, "a core's worth at a time");
         assert!(!forked.boots_at_once());
         assert!(!state(host(8, 2), false).boots_at_once());
+    }
+
+    #[test]
+    fn a_boot_beside_more_runners_than_cores_counts_its_share_of_a_core() {
+        let mut h = state(host(4, 2), true);
+        for slot in 0..4 {
+            h.boot_started(slot);
+        }
+        assert_eq!(h.booting, 4);
+        // Four at once on two cores: each had half a core, the first as much as the last.
+        assert_eq!(h.boot_ended(0), 0.5);
+        assert_eq!(h.boot_ended(3), 0.5);
+        // A runner that starts once the crowd has gone boots on a core of its own.
+        h.boot_ended(1);
+        h.boot_ended(2);
+        h.boot_started(1);
+        assert_eq!(h.boot_ended(1), 1.0);
+        assert_eq!(h.booting, 0);
+        // Two on two cores: a core each.
+        h.boot_started(0);
+        h.boot_started(1);
+        assert_eq!((h.boot_ended(0), h.boot_ended(1)), (1.0, 1.0));
     }
 }

@@ -91,6 +91,7 @@ impl Runner<'_> {
         let Some(mut servers) = servers::start(config.project, &hosts, &mut slots, signals, emit).await? else {
             return Ok(Ended::Interrupted);
         };
+        servers.open_sessions_early(&slots);
         let names: Vec<String> = hosts.iter().map(|h| h.host.name().to_string()).collect();
         let host_states = HostState::all(hosts, &slots, &servers);
         let forking = !slots.is_empty() && slots.iter().all(|s| host_states[s.host_index].forks);
