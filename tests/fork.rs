@@ -325,7 +325,7 @@ fn a_hosts_slots_open_their_sessions_while_its_fork_server_boots() {
 }
 
 /// Issue 32 (session 30): the fork server loads testbot's RSpec formatter once for all its
-/// batches (6 ms of CPU a batch), and each batch still reads its own settings when it starts.
+/// batches (4 ms of a child's CPU), and each batch still reads its own settings when it starts.
 /// The suite's `.rspec` helper records whether the formatter was loaded before it (a batch that
 /// loads the formatter itself, through `--require`, loads `.rspec`'s helper first: `nil`, as
 /// with `--no-fork`); each spec records the SimpleCov result folder testbot's coverage glue

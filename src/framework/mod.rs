@@ -112,7 +112,7 @@ pub trait TestFramework: Sync {
     /// Its own Ruby files (of `ruby_files`) that every batch's runner requires before the
     /// project and that read nothing of the batch when they load: the fork server loads them
     /// after the core, once for all its batches, rather than every child (RSpec's formatter:
-    /// about 6 ms of CPU a batch; docs/benchmarks.md, session 30).
+    /// 16 -> 12 ms of a child's CPU to RSpec's run; docs/benchmarks.md, session 30).
     fn server_files(&self) -> &'static [&'static str] {
         &[]
     }
