@@ -57,11 +57,22 @@ async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -
 
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
 async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), HostFailure> {
-    let sessions = match spec.slots {
+    let host = connect_only(spec, inventory, sessions(spec)).await?;
+    let (facts, slots) = count_slots(&host, spec).await?;
+    Ok((host, facts, slots))
+}
+
+/// The connections a host's commands need: one a slot and one for the run's own (the lease).
+fn sessions(spec: &HostSpec) -> usize {
+    match spec.slots {
         Slots::Count(n) => n + 1,
         Slots::Auto => 8,
-    };
-    let host = connect_only(spec, inventory, sessions).await?;
+    }
+}
+
+/// Asks a connected host for its cores: what it is, and its slots (`slots = "auto"`: its
+/// cores; fewer where it refused connections).
+async fn count_slots(host: &SshHost, spec: &HostSpec) -> Result<(HostFacts, usize), HostFailure> {
     let started = Instant::now();
     let ran = host
         .run(HostCommand::shell("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN"), crate::ssh::RUN_TIMEOUT)
@@ -86,7 +97,7 @@ async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, Hos
             slots = fit;
         }
     }
-    Ok((host, HostFacts { cores, round_trip }, slots))
+    Ok((HostFacts { cores, round_trip }, slots))
 }
 
 /// What `testbot hosts` says about a host that refused connections or channels while it was
@@ -153,11 +164,20 @@ pub fn host_jobs<'a>(
     let jobs = inventory.hosts.iter().map(|spec| {
         let (remote_dir, local, payloads, progress) = (remote_dir.clone(), local.clone(), payloads.clone(), progress.clone());
         let work = async move {
-            let (host, facts, slots) = connect(spec, inventory).await?;
-            let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots });
+            let host = connect_only(spec, inventory, sessions(spec)).await?;
+            // Its cores, its copy and its run directory at once: each is a round trip (or a
+            // Ruby's start), and none needs another.
+            let counting = async {
+                let counted = count_slots(&host, spec).await;
+                if let Ok((_, slots)) = &counted {
+                    let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots: *slots });
+                }
+                counted
+            };
             // From the login directory: a first run's copy does not exist yet.
             let keeping = async { if run_dir { Some(tmpdir::keep_run_dir(&host, PathBuf::new()).await) } else { None } };
-            let (synced, dir) = futures::join!(put_project(&host, &spec.name, &remote_dir, local, &payloads), keeping);
+            let (counted, synced, dir) = futures::join!(counting, put_project(&host, &spec.name, &remote_dir, local, &payloads), keeping);
+            let (facts, slots) = counted?;
             synced?;
             let dir = dir.transpose().map_err(HostFailure::TmpDir)?;
             let _ = progress.send(Setup::Synced { host: spec.name.clone(), checked: inventory.invocation.no_sync });
