@@ -195,3 +195,29 @@ fn a_hosts_cores_are_asked_beside_its_sync_and_its_run_directory() {
     run.assert_exit(0);
     run.assert_output_contains("1 file on 2 slots");
 }
+
+#[test]
+fn a_hosts_run_directory_and_slot_leases_come_from_one_command() {
+    let bed = recording(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let run = second_run(&bed, &p, &["spec/passing_spec.rb"]);
+    run.assert_output_contains("1 file on 4 slots");
+    for h in bed.hosts() {
+        let commands = h.commands();
+        let keepers: Vec<&String> = commands.iter().filter(|c| c.contains("testbot-tmpdir")).collect();
+        let leases: Vec<&String> = commands.iter().filter(|c| c.contains("testbot-lease")).collect();
+        assert_eq!((keepers.len(), leases.len()), (1, 1), "{}: {commands:#?}\n{}", h.name, run.dump());
+        assert_eq!(keepers, leases, "{}: the run directory and the leases came from two commands", h.name);
+    }
+
+    // `[ssh] slot_leases = false`: the directory, and no lease.
+    p.write("testbot.toml", &bed.inventory_toml(2).replace("[ssh]\n", "[ssh]\nslot_leases = false\n"));
+    let run = second_run(&bed, &p, &["spec/passing_spec.rb"]);
+    run.assert_output_contains("1 file on 4 slots");
+    for h in bed.hosts() {
+        let commands = h.commands();
+        assert_eq!(commands.iter().filter(|c| c.contains("testbot-tmpdir")).count(), 1, "{}: {commands:#?}", h.name);
+        assert!(!commands.iter().any(|c| c.contains("testbot-lease")), "{}: {commands:#?}", h.name);
+    }
+}

@@ -83,21 +83,25 @@ async fn count_slots(host: &SshHost, spec: &HostSpec) -> Result<(HostFacts, usiz
         exit: ran.exit,
         stderr: String::from_utf8_lossy(&ran.stderr()).trim().to_string(),
     })?;
-    let mut slots = match spec.slots {
+    let slots = match spec.slots {
         Slots::Count(n) => n,
         Slots::Auto => cores.max(1),
     };
-    let refused = host.refused_connections();
-    if !refused.is_empty() {
-        // It would refuse them again when the slots need them: run what its connections hold
-        // (one command of theirs is kept for the run's own, like the lease).
-        let fit = host.capacity().saturating_sub(1).max(1);
-        if fit < slots {
-            tracing::warn!(host = %spec.name, slots, fit, "the host refused connections: running fewer slots there");
-            slots = fit;
-        }
+    let fit = fitted(host, slots);
+    if fit < slots {
+        tracing::warn!(host = %spec.name, slots, fit, "the host refused connections: running fewer slots there");
     }
-    Ok((HostFacts { cores, round_trip }, slots))
+    Ok((HostFacts { cores, round_trip }, fit))
+}
+
+/// `slots`, or fewer on a host that refused connections while it was connected: it would refuse
+/// them again when the slots need them, so it runs what its connections hold (one command of
+/// theirs is kept for the run's own, like the lease).
+fn fitted(host: &SshHost, slots: usize) -> usize {
+    if host.refused_connections().is_empty() {
+        return slots;
+    }
+    slots.min(host.capacity().saturating_sub(1).max(1))
 }
 
 /// What `testbot hosts` says about a host that refused connections or channels while it was
@@ -130,7 +134,7 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
 pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals, progress: &Progress) -> (Vec<PreparedHost>, Vec<LeftOut>) {
     let mut ready = Vec::new();
     let mut failures = Vec::new();
-    for result in futures::future::join_all(host_jobs(project, inventory, signals, progress, false).into_iter().map(|(_, job)| job)).await {
+    for result in futures::future::join_all(host_jobs(project, inventory, signals, progress, Beside::Nothing).into_iter().map(|(_, job)| job)).await {
         match result {
             Ok((host, _)) => ready.push(host),
             Err(failure) => failures.push(failure),
@@ -139,12 +143,45 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
     (ready, failures)
 }
 
-/// A host connected and synced, and (asked for) the run's directory there, made beside the sync.
-pub type HostJob<'a> = futures::future::BoxFuture<'a, Result<(PreparedHost, Option<RunTmpDir>), LeftOut>>;
+/// A host connected and synced, and (asked for) what it holds for the run, made beside the sync.
+pub type HostJob<'a> = futures::future::BoxFuture<'a, Result<(PreparedHost, Option<Held>), LeftOut>>;
+
+/// What a host's job makes there beside the sync (none of it needs the copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Beside {
+    Nothing,
+    /// The run's directory.
+    RunDir,
+    /// The run's directory and, on a host with a number of slots, their leases, both from one
+    /// Ruby (`slots = "auto"`: the leases wait for its cores, after the sync).
+    RunDirAndLeases,
+}
+
+/// What a host holds for the run, made beside its sync.
+pub struct Held {
+    pub dir: RunTmpDir,
+    /// Its slots' leases as taking them came out (`Beside::RunDirAndLeases`, a host with a
+    /// number of slots): the same process holds them and the directory.
+    pub lease: Option<Result<super::lease::Lease, super::LeaseError>>,
+}
+
+/// What `host` holds for the run, made as `beside` asks (None: nothing).
+async fn hold(host: &SshHost, spec: &HostSpec, beside: Beside) -> Option<Result<Held, HostFailure>> {
+    // From the login directory: a first run's copy does not exist yet.
+    let dir = |dir: Result<RunTmpDir, tmpdir::TmpDirError>| Some(dir.map(|dir| Held { dir, lease: None }).map_err(HostFailure::TmpDir));
+    match (beside, spec.slots, host.identity()) {
+        (Beside::Nothing, ..) => None,
+        (Beside::RunDirAndLeases, Slots::Count(n), Some(identity)) => {
+            let held = tmpdir::keep_run_dir_leasing(host, &identity, fitted(host, n)).await;
+            Some(held.map(|(dir, lease)| Held { dir, lease: Some(lease) }).map_err(HostFailure::TmpDir))
+        }
+        _ => dir(tmpdir::keep_run_dir(host, PathBuf::new()).await),
+    }
+}
 
 /// One job a host, each connecting and syncing its host on its own (the project's tree walked
-/// and hashed once for all while they connect); `run_dir`: each also makes the run's directory
-/// on its host while it syncs (it needs nothing of the copy). A signal stops the hosts not
+/// and hashed once for all while they connect); each also makes what `beside` asks for on its
+/// host while it syncs. A signal stops the hosts not
 /// ready yet: they fail `Interrupted` (dropping their work closes their channels, and the
 /// watchdogs end what ran there).
 pub fn host_jobs<'a>(
@@ -152,7 +189,7 @@ pub fn host_jobs<'a>(
     inventory: &'a Inventory,
     signals: &'a Signals,
     progress: &Progress,
-    run_dir: bool,
+    beside: Beside,
 ) -> Vec<(&'a str, HostJob<'a>)> {
     use futures::FutureExt;
     if inventory.hosts.is_empty() {
@@ -174,12 +211,10 @@ pub fn host_jobs<'a>(
                 }
                 counted
             };
-            // From the login directory: a first run's copy does not exist yet.
-            let keeping = async { if run_dir { Some(tmpdir::keep_run_dir(&host, PathBuf::new()).await) } else { None } };
-            let (counted, synced, dir) = futures::join!(counting, put_project(&host, &spec.name, &remote_dir, local, &payloads), keeping);
+            let (counted, synced, held) = futures::join!(counting, put_project(&host, &spec.name, &remote_dir, local, &payloads), hold(&host, spec, beside));
             let (facts, slots) = counted?;
             synced?;
-            let dir = dir.transpose().map_err(HostFailure::TmpDir)?;
+            let held = held.transpose()?;
             let _ = progress.send(Setup::Synced { host: spec.name.clone(), checked: inventory.invocation.no_sync });
             let prepared = PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
@@ -193,7 +228,7 @@ pub fn host_jobs<'a>(
                 client: None,
                 fork_boot: None,
             };
-            Ok::<_, HostFailure>((prepared, dir))
+            Ok::<_, HostFailure>((prepared, held))
         };
         let job = async move {
             let result = signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted));

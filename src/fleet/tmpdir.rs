@@ -14,6 +14,8 @@
 //! The runner's command creates the slot's folder and makes it absolute before Ruby starts.
 //! A host's fork server gets `fork-server`: it is no slot's, and slot 0's files must not meet it.
 
+use super::lease::Lease;
+use super::LeaseError;
 use crate::ssh::{Host, HostCommand, HostError, Output, Process, Until};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,6 +82,41 @@ pub enum TmpDirError {
     TimedOut,
 }
 
+/// The run directory and the slot leases from one Ruby (one command and one Ruby's start a host
+/// fewer): the keeper, then, in the same process, the lease script (`lease::script_now`, for
+/// `count` slots of the host whose key is `identity`), whose `sleep` holds both. Its answer
+/// comes as `keep_run_dir`'s and `lease`'s would; a lease refused ends the process, and the
+/// directory goes with it (the host is left out).
+pub async fn keep_run_dir_leasing(host: &dyn Host, identity: &str, count: usize) -> Result<(RunTmpDir, Result<Lease, LeaseError>), TmpDirError> {
+    let (lease_script, args) = super::lease::script_now(identity, count);
+    let head = KEEPER.trim_end().strip_suffix("sleep").expect("the keeper ends with its sleep");
+    let mut argv = vec!["ruby".to_string(), "--disable-gems".to_string(), "-e".to_string(), format!("{head}{lease_script}")];
+    argv.extend(args);
+    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), PathBuf::new())).await.map_err(TmpDirError::Start)?;
+    let mut seen = String::new();
+    let read = process
+        .read_until(Some(START_TIMEOUT), |chunk| {
+            let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
+            seen.push_str(&String::from_utf8_lossy(bytes));
+            Some((dir_in(&seen)?, super::lease::answered(&seen)?))
+        })
+        .await;
+    match read {
+        Until::Found((path, lease)) => Ok((RunTmpDir { path, _keeper: process }, lease)),
+        Until::Ended => match dir_in(&seen) {
+            Some(path) => Ok((RunTmpDir { path, _keeper: process }, Err(LeaseError::Failed(seen.trim().to_string())))),
+            None => Err(TmpDirError::Failed(seen.trim().to_string())),
+        },
+        Until::TimedOut => Err(TmpDirError::TimedOut),
+    }
+}
+
+/// The run directory the keeper printed in `seen`, if it has.
+fn dir_in(seen: &str) -> Option<String> {
+    let line = seen.lines().find(|l| l.starts_with(&format!("{MARKER} /")))?;
+    Some(line[MARKER.len() + 1..].to_string())
+}
+
 /// Starts the keeper of `host`'s run directory (see the module docs).
 pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir, TmpDirError> {
     let argv = ["ruby", "--disable-gems", "-e", KEEPER].map(String::from).to_vec();
@@ -89,8 +126,7 @@ pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir
         .read_until(Some(START_TIMEOUT), |chunk| {
             let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
             seen.push_str(&String::from_utf8_lossy(bytes));
-            let line = seen.lines().find(|l| l.starts_with(&format!("{MARKER} /")))?;
-            Some(line[MARKER.len() + 1..].to_string())
+            dir_in(&seen)
         })
         .await;
     match read {
