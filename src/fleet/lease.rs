@@ -13,6 +13,10 @@
 //!   when its directories are sticky or root's (or the user's) and writable by their owner only,
 //!   never through a link; when it cannot be, the run keeps its own leases and says so.
 //!
+//! On a host with a number of slots that process is the run directory's keeper, which runs this
+//! script after making the directory (`tmpdir::keep_run_dir_leasing`): one Ruby a host, started
+//! beside the sync.
+//!
 //! The lock files are opened without following links (`O_NOFOLLOW`, `O_NONBLOCK` for a planted
 //! FIFO) and checked to be regular files (the user's own: theirs); each directory is entered
 //! after `lstat` and checked to be the one entered, so nothing can be swapped in between.
