@@ -178,22 +178,51 @@ fn only_a_host_whose_batch_stored_coverage_is_asked_for_it_and_the_coverage_is_m
     assert_eq!(asked, ran.iter().map(|r| usize::from(*r)).collect::<Vec<_>>(), "asked for coverage: {asked:?}, ran the batch: {ran:?}\n{}", run.dump());
 }
 
+/// A word of the command that asks a host for its cores (`nproc 2>/dev/null || getconf …`), and
+/// of no other (the run directory's Ruby says `Etc.nprocessors`).
+const NPROC: &str = "getconf";
+
 #[test]
 fn a_hosts_cores_are_asked_beside_its_sync_and_its_run_directory() {
     let bed = recording(1);
     let p = Project::new("rspec_basic");
-    p.write("testbot.toml", &bed.inventory_toml(2));
+    // `slots = "auto"`: its slots are its cores (a host with a number of slots runs no `nproc`).
+    p.write("testbot.toml", &bed.inventory_toml(2).replace("slots = 2", "slots = \"auto\""));
+    let cores = std::thread::available_parallelism().unwrap().get();
     let host = &bed.hosts()[0];
     // Its `nproc` waits until the keeper of the run directory and the sync's probe have started.
-    host.hold("nproc");
+    host.hold(NPROC);
     let running = p.testbot(["spec/passing_spec.rb"]).spawn();
     let started = |word: &str| host.commands().iter().any(|c| c.contains(word));
     let beside = wait_until(Duration::from_secs(60), || started("testbot-tmpdir") && started("digest:"));
-    host.release("nproc");
+    host.release(NPROC);
     let run = running.finish(Duration::from_secs(120));
     assert!(beside, "nothing started while the host's cores were asked for: {:#?}\n{}", host.commands(), run.dump());
     run.assert_exit(0);
-    run.assert_output_contains("1 file on 2 slots");
+    run.assert_output_contains(&format!("1 file on {cores} slot"));
+}
+
+#[test]
+fn a_host_with_a_number_of_slots_gets_its_cores_from_its_run_directorys_ruby_not_nproc() {
+    let bed = recording(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    p.testbot(["spec/passing_spec.rb"]).run().assert_exit(0);
+    for h in bed.hosts() {
+        h.clear_commands();
+    }
+    let run = p.testbot(["spec/passing_spec.rb"]).env("RUST_LOG", "testbot=debug").run();
+    run.assert_exit(0);
+    run.assert_output_contains("1 file on 4 slots");
+    for h in bed.hosts() {
+        let commands = h.commands();
+        assert!(commands.iter().any(|c| c.contains("testbot-tmpdir")), "{}: {commands:#?}", h.name);
+        assert!(!commands.iter().any(|c| c.contains(NPROC)), "{} ran a command for its cores: {commands:#?}\n{}", h.name, run.dump());
+        // What its runners' boots are limited to (`boot_parallelism`): the host's cores all the same.
+        let said = format!("host={} cores={cores} slots=2", h.name);
+        assert!(run.combined().contains(&said), "no `{said}` in the log\n{}", run.dump());
+    }
 }
 
 #[test]

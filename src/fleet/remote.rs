@@ -73,6 +73,13 @@ fn sessions(spec: &HostSpec) -> usize {
 /// Asks a connected host for its cores: what it is, and its slots (`slots = "auto"`: its
 /// cores; fewer where it refused connections).
 async fn count_slots(host: &SshHost, spec: &HostSpec) -> Result<(HostFacts, usize), HostFailure> {
+    let facts = ask_cores(host).await?;
+    let slots = slots_for(host, spec, facts.cores);
+    Ok((facts, slots))
+}
+
+/// The host's cores, from a command of their own (`nproc`).
+async fn ask_cores(host: &SshHost) -> Result<HostFacts, HostFailure> {
     let started = Instant::now();
     let ran = host
         .run(HostCommand::shell("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN"), crate::ssh::RUN_TIMEOUT)
@@ -83,6 +90,12 @@ async fn count_slots(host: &SshHost, spec: &HostSpec) -> Result<(HostFacts, usiz
         exit: ran.exit,
         stderr: String::from_utf8_lossy(&ran.stderr()).trim().to_string(),
     })?;
+    Ok(HostFacts { cores, round_trip })
+}
+
+/// The slots `spec` runs on a host with `cores` (`slots = "auto"`: its cores; fewer where it
+/// refused connections).
+fn slots_for(host: &SshHost, spec: &HostSpec, cores: usize) -> usize {
     let slots = match spec.slots {
         Slots::Count(n) => n,
         Slots::Auto => cores.max(1),
@@ -91,7 +104,28 @@ async fn count_slots(host: &SshHost, spec: &HostSpec) -> Result<(HostFacts, usiz
     if fit < slots {
         tracing::warn!(host = %spec.name, slots, fit, "the host refused connections: running fewer slots there");
     }
-    Ok((HostFacts { cores, round_trip }, fit))
+    fit
+}
+
+/// `host`'s slots (said on `progress` as `Setup::Connected`) and its cores, unless they come from
+/// the Ruby that makes its run directory (`cores_from_keeper`).
+async fn count_beside(host: &SshHost, spec: &HostSpec, beside: Beside, progress: &Progress) -> Result<(Option<usize>, usize), HostFailure> {
+    let counted = if cores_from_keeper(spec, beside) {
+        Ok((None, slots_for(host, spec, 0)))
+    } else {
+        count_slots(host, spec).await.map(|(facts, slots)| (Some(facts.cores), slots))
+    };
+    if let Ok((_, slots)) = &counted {
+        let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots: *slots });
+    }
+    counted
+}
+
+/// Whether `spec`'s cores come from the Ruby that makes its run directory (`beside`), with no
+/// `nproc` of its own: a host with a number of slots needs them only once it is synced (how
+/// many runners boot there at once); `slots = "auto"` sizes its slots with them.
+fn cores_from_keeper(spec: &HostSpec, beside: Beside) -> bool {
+    beside != Beside::Nothing && matches!(spec.slots, Slots::Count(_))
 }
 
 /// `slots`, or fewer on a host that refused connections while it was connected: it would refuse
@@ -203,23 +237,21 @@ pub fn host_jobs<'a>(
         let work = async move {
             let host = connect_only(spec, inventory, sessions(spec)).await?;
             // Its cores, its copy and its run directory at once: each is a round trip (or a
-            // Ruby's start), and none needs another.
-            let counting = async {
-                let counted = count_slots(&host, spec).await;
-                if let Ok((_, slots)) = &counted {
-                    let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots: *slots });
-                }
-                counted
-            };
-            let (counted, synced, held) = futures::join!(counting, put_project(&host, &spec.name, &remote_dir, local, &payloads), hold(&host, spec, beside));
-            let (facts, slots) = counted?;
+            // Ruby's start), and none needs another (with a number of slots, that Ruby says the cores).
+            let (counted, synced, held) = futures::join!(count_beside(&host, spec, beside, &progress), put_project(&host, &spec.name, &remote_dir, local, &payloads), hold(&host, spec, beside));
+            let (cores, slots) = counted?;
             synced?;
             let held = held.transpose()?;
+            let cores = match cores.or_else(|| held.as_ref()?.dir.cores) {
+                Some(cores) => cores,
+                None => ask_cores(&host).await?.cores,
+            };
+            tracing::debug!(host = %spec.name, cores, slots, "its cores");
             let _ = progress.send(Setup::Synced { host: spec.name.clone(), checked: inventory.invocation.no_sync });
             let prepared = PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
-                boot_parallelism: facts.cores.max(1),
+                boot_parallelism: cores.max(1),
                 workdir: PathBuf::from(sync::remote_path(&remote_dir)),
                 support_dir: SUPPORT_DIR.to_string(),
                 compiled_dir: Some(format!("{SUPPORT_DIR}/{}", super::COMPILED)),

@@ -25,12 +25,14 @@ const MARKER: &str = "testbot-tmpdir";
 /// How long making the directory may take.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Makes the run's directory, prints it (once the reaper is in a session of its own), and
-/// sleeps until it is killed; the reaper waits for the keeper's end of a pipe to close (the
+/// Makes the run's directory, prints the host's cores (so that a host with a number of slots
+/// runs no `nproc` of its own) and the directory (once the reaper is in a session of its own),
+/// and sleeps until it is killed; the reaper waits for the keeper's end of a pipe to close (the
 /// keeper died, however) and removes the directory.
 /// The reaper's standard streams go to /dev/null: the SSH channel must not wait for it.
 const KEEPER: &str = r#"
 require "tmpdir"
+require "etc"
 dir = Dir.mktmpdir("testbot-run-")
 r, w = IO.pipe
 settled_r, settled_w = IO.pipe
@@ -58,7 +60,7 @@ settled_w.close
 # Out of the keeper's process group before anyone can kill that group.
 settled_r.read
 Process.detach(reaper)
-STDOUT.puts "testbot-tmpdir #{dir}"
+STDOUT.print "testbot-cores #{(Etc.nprocessors rescue 0)}\ntestbot-tmpdir #{dir}\n"
 STDOUT.flush
 sleep
 "#;
@@ -67,6 +69,8 @@ sleep
 /// it ends the keeper, and the directory is removed.
 pub struct RunTmpDir {
     pub path: String,
+    /// The host's cores, as its Ruby counts them (`Etc.nprocessors`, what `nproc` says), if it could.
+    pub cores: Option<usize>,
     _keeper: Process,
 }
 
@@ -102,9 +106,9 @@ pub async fn keep_run_dir_leasing(host: &dyn Host, identity: &str, count: usize)
         })
         .await;
     match read {
-        Until::Found((path, lease)) => Ok((RunTmpDir { path, _keeper: process }, lease)),
+        Until::Found((path, lease)) => Ok((RunTmpDir { path, cores: cores_in(&seen), _keeper: process }, lease)),
         Until::Ended => match dir_in(&seen) {
-            Some(path) => Ok((RunTmpDir { path, _keeper: process }, Err(LeaseError::Failed(seen.trim().to_string())))),
+            Some(path) => Ok((RunTmpDir { path, cores: cores_in(&seen), _keeper: process }, Err(LeaseError::Failed(seen.trim().to_string())))),
             None => Err(TmpDirError::Failed(seen.trim().to_string())),
         },
         Until::TimedOut => Err(TmpDirError::TimedOut),
@@ -115,6 +119,11 @@ pub async fn keep_run_dir_leasing(host: &dyn Host, identity: &str, count: usize)
 fn dir_in(seen: &str) -> Option<String> {
     let line = seen.lines().find(|l| l.starts_with(&format!("{MARKER} /")))?;
     Some(line[MARKER.len() + 1..].to_string())
+}
+
+/// The cores the keeper printed in `seen` (before its directory), if it could count them.
+fn cores_in(seen: &str) -> Option<usize> {
+    seen.lines().find_map(|l| l.strip_prefix("testbot-cores ")?.trim().parse().ok()).filter(|&n| n > 0)
 }
 
 /// Starts the keeper of `host`'s run directory (see the module docs).
@@ -130,7 +139,7 @@ pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir
         })
         .await;
     match read {
-        Until::Found(path) => Ok(RunTmpDir { path, _keeper: process }),
+        Until::Found(path) => Ok(RunTmpDir { path, cores: cores_in(&seen), _keeper: process }),
         Until::Ended => Err(TmpDirError::Failed(seen.trim().to_string())),
         Until::TimedOut => Err(TmpDirError::TimedOut),
     }
@@ -177,6 +186,7 @@ mod tests {
         let (path, mode) = runtime.block_on(async {
             let host = crate::ssh::LocalHost::new();
             let dir = keep_run_dir(&host, PathBuf::new()).await.expect("a run directory");
+            assert_eq!(dir.cores, std::thread::available_parallelism().ok().map(usize::from), "the host's cores");
             let mode = std::fs::metadata(&dir.path).unwrap().permissions().mode() & 0o777;
             std::fs::create_dir_all(format!("{}/slot-1/deep", dir.path)).unwrap();
             std::fs::write(format!("{}/slot-1/deep/f", dir.path), "x").unwrap();
