@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::sshd::Testbed;
+use common::sshd::{Options, Testbed};
 use common::*;
 use std::fs;
 use std::time::Duration;
@@ -122,4 +122,131 @@ fn each_host_is_leased_as_it_gets_ready_not_once_every_host_is() {
     hosts.sort();
     assert_eq!(hosts, ["host1", "host2"], "{}", run.dump());
     assert!(!run.combined().contains("left out"), "{}", run.dump());
+}
+
+/// A test bed whose hosts record every command they run (`Options::record_commands`).
+fn recording(hosts: usize) -> Testbed {
+    Testbed::start_with(hosts, Options { record_commands: true, ..Options::default() })
+}
+
+/// The coverage fetch (`fleet::coverage::fetch`): the one command that reads a host's stored results.
+fn fetches(commands: &[String]) -> usize {
+    commands.iter().filter(|c| c.contains("/*.json; do")).count()
+}
+
+/// Runs `files` once to sync the hosts, forgets what they ran, and runs them again: the second
+/// run, whose copies are up to date (the fixed cost of every run after the first).
+fn second_run(bed: &Testbed, p: &Project, files: &[&str]) -> Run {
+    p.testbot(files.iter().copied()).run().assert_exit(0);
+    for h in bed.hosts() {
+        h.clear_commands();
+    }
+    let run = p.testbot(files.iter().copied()).run();
+    run.assert_exit(0);
+    run
+}
+
+#[test]
+fn a_run_whose_batches_store_no_coverage_asks_no_host_for_it() {
+    let bed = recording(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let run = second_run(&bed, &p, &["spec/passing_spec.rb"]);
+    run.assert_output_contains("1 file on 4 slots");
+    for h in bed.hosts() {
+        let commands = h.commands();
+        assert!(commands.iter().any(|c| c.contains("testbot-tmpdir")), "{}: {commands:#?}", h.name);
+        assert_eq!(fetches(&commands), 0, "{} was asked for coverage: {commands:#?}\n{}", h.name, run.dump());
+    }
+}
+
+#[test]
+fn only_a_host_whose_batch_stored_coverage_is_asked_for_it_and_the_coverage_is_merged() {
+    let bed = recording(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    p.write("lib/shared.rb", "module Shared\n  def self.one\n    1\n  end\nend\n");
+    p.write("spec/shared_spec.rb", "require_relative '../lib/shared'\nRSpec.describe(Shared) { it('is one') { expect(Shared.one).to eq(1) } }\n");
+    let helper = fs::read_to_string(p.path("spec/spec_helper.rb")).unwrap();
+    p.write("spec/spec_helper.rb", &format!("require 'simplecov'\nSimpleCov.start {{ add_filter '/spec/' }}\n{helper}"));
+    let run = second_run(&bed, &p, &["spec/shared_spec.rb"]);
+    run.assert_stdout_contains("merged from 1 batch");
+    run.assert_stdout_contains("3 / 3 LOC (100.0%) covered");
+    let asked: Vec<usize> = bed.hosts().iter().map(|h| fetches(&h.commands())).collect();
+    let ran: Vec<bool> = bed.hosts().iter().map(|h| h.commands().iter().any(|c| c.contains("spec/shared_spec.rb"))).collect();
+    assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}\n{}", run.dump());
+    assert_eq!(asked, ran.iter().map(|r| usize::from(*r)).collect::<Vec<_>>(), "asked for coverage: {asked:?}, ran the batch: {ran:?}\n{}", run.dump());
+}
+
+/// A word of the command that asks a host for its cores (`nproc 2>/dev/null || getconf …`), and
+/// of no other (the run directory's Ruby says `Etc.nprocessors`).
+const NPROC: &str = "getconf";
+
+#[test]
+fn a_hosts_cores_are_asked_beside_its_sync_and_its_run_directory() {
+    let bed = recording(1);
+    let p = Project::new("rspec_basic");
+    // `slots = "auto"`: its slots are its cores (a host with a number of slots runs no `nproc`).
+    p.write("testbot.toml", &bed.inventory_toml(2).replace("slots = 2", "slots = \"auto\""));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let host = &bed.hosts()[0];
+    // Its `nproc` waits until the keeper of the run directory and the sync's probe have started.
+    host.hold(NPROC);
+    let running = p.testbot(["spec/passing_spec.rb"]).spawn();
+    let started = |word: &str| host.commands().iter().any(|c| c.contains(word));
+    let beside = wait_until(Duration::from_secs(60), || started("testbot-tmpdir") && started("digest:"));
+    host.release(NPROC);
+    let run = running.finish(Duration::from_secs(120));
+    assert!(beside, "nothing started while the host's cores were asked for: {:#?}\n{}", host.commands(), run.dump());
+    run.assert_exit(0);
+    run.assert_output_contains(&format!("1 file on {cores} slot"));
+}
+
+#[test]
+fn a_host_with_a_number_of_slots_gets_its_cores_from_its_run_directorys_ruby_not_nproc() {
+    let bed = recording(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    p.testbot(["spec/passing_spec.rb"]).run().assert_exit(0);
+    for h in bed.hosts() {
+        h.clear_commands();
+    }
+    let run = p.testbot(["spec/passing_spec.rb"]).env("RUST_LOG", "testbot=debug").run();
+    run.assert_exit(0);
+    run.assert_output_contains("1 file on 4 slots");
+    for h in bed.hosts() {
+        let commands = h.commands();
+        assert!(commands.iter().any(|c| c.contains("testbot-tmpdir")), "{}: {commands:#?}", h.name);
+        assert!(!commands.iter().any(|c| c.contains(NPROC)), "{} ran a command for its cores: {commands:#?}\n{}", h.name, run.dump());
+        // What its runners' boots are limited to (`boot_parallelism`): the host's cores all the same.
+        let said = format!("host={} cores={cores} slots=2", h.name);
+        assert!(run.combined().contains(&said), "no `{said}` in the log\n{}", run.dump());
+    }
+}
+
+#[test]
+fn a_hosts_run_directory_and_slot_leases_come_from_one_command() {
+    let bed = recording(2);
+    let p = Project::new("rspec_basic");
+    p.write("testbot.toml", &bed.inventory_toml(2));
+    let run = second_run(&bed, &p, &["spec/passing_spec.rb"]);
+    run.assert_output_contains("1 file on 4 slots");
+    for h in bed.hosts() {
+        let commands = h.commands();
+        let keepers: Vec<&String> = commands.iter().filter(|c| c.contains("testbot-tmpdir")).collect();
+        let leases: Vec<&String> = commands.iter().filter(|c| c.contains("testbot-lease")).collect();
+        assert_eq!((keepers.len(), leases.len()), (1, 1), "{}: {commands:#?}\n{}", h.name, run.dump());
+        assert_eq!(keepers, leases, "{}: the run directory and the leases came from two commands", h.name);
+    }
+
+    // `[ssh] slot_leases = false`: the directory, and no lease.
+    p.write("testbot.toml", &bed.inventory_toml(2).replace("[ssh]\n", "[ssh]\nslot_leases = false\n"));
+    let run = second_run(&bed, &p, &["spec/passing_spec.rb"]);
+    run.assert_output_contains("1 file on 4 slots");
+    for h in bed.hosts() {
+        let commands = h.commands();
+        assert_eq!(commands.iter().filter(|c| c.contains("testbot-tmpdir")).count(), 1, "{}: {commands:#?}", h.name);
+        assert!(!commands.iter().any(|c| c.contains("testbot-lease")), "{}: {commands:#?}", h.name);
+    }
 }

@@ -96,9 +96,9 @@ pub fn likely(project: &Project) -> bool {
     })
 }
 
-/// After the batches: brings every host's results back and merges them (in `early`, when it
-/// was started already). None when no batch stored a result (the suite does not use
-/// SimpleCov). Hosts whose results could not be read are named in the report's warnings.
+/// After the batches: brings back the results of `hosts` (those where some batch said it stores
+/// one) and merges them (in `early`, when it was started already). None when no batch stored a
+/// result (the suite does not use SimpleCov). Hosts whose results could not be read are named in the report's warnings.
 /// `checks`: SimpleCov's checks (`minimum_coverage`, …) judge the merged result; without, it is
 /// only stored and formatted (a `--partition` share).
 pub async fn finish(project: &Project, hosts: &[&PreparedHost], checks: bool, early: Option<Merge>) -> Option<CoverageReport> {

@@ -121,15 +121,15 @@ pub(super) fn remote_host<'a>(
     progress: mpsc::UnboundedSender<Setup>,
 ) -> BoxFuture<'a, Joined> {
     let work = async move {
-        let (mut host, dir) = job.await?;
-        let dir = dir.expect("start_hosts asks host_jobs for the run directory, made beside the sync");
-        host.tmp_dir = Some(dir.path.clone());
+        let (mut host, held) = job.await?;
+        let held = held.expect("start_hosts asks host_jobs for the run directory, made beside the sync");
+        host.tmp_dir = Some(held.dir.path.clone());
         if steps.fork_early && steps.before_run.is_none() {
             host.fork_boot = fork::boot_early(project, &host);
         }
-        let mut kept = Kept { dir, lease: None, notes: Vec::new(), full: false };
+        let mut kept = Kept { dir: held.dir, lease: None, notes: Vec::new(), full: false };
         if steps.leases {
-            (host, kept) = lease_ready(host, kept, steps.full_waits).await?;
+            (host, kept) = lease_ready(host, kept, steps.full_waits, held.lease).await?;
             if kept.full {
                 return Ok((host, kept));
             }
@@ -155,10 +155,19 @@ pub(super) fn remote_host<'a>(
     .boxed()
 }
 
-/// `host`'s free slots, leased as soon as it is ready, whatever the other hosts are doing. A
-/// host whose every slot other runs hold is left out, or (`full_waits`) kept as `Kept::full`.
-async fn lease_ready(host: PreparedHost, mut kept: Kept, full_waits: bool) -> Result<(PreparedHost, Kept), LeftOut> {
-    let (mut leased, mut full) = lease::take_free(vec![host]).await;
+/// `host`'s free slots, leased as soon as it is ready, whatever the other hosts are doing
+/// (`taken`: leased already, beside its sync). A host whose every slot other runs hold is left
+/// out, or (`full_waits`) kept as `Kept::full`.
+async fn lease_ready(
+    host: PreparedHost,
+    mut kept: Kept,
+    full_waits: bool,
+    taken: Option<Result<lease::Lease, super::LeaseError>>,
+) -> Result<(PreparedHost, Kept), LeftOut> {
+    let (mut leased, mut full) = match taken {
+        Some(taken) => lease::settle(vec![(host, Some(taken))]),
+        None => lease::take_free(vec![host]).await,
+    };
     if let Some(left) = leased.failures.pop() {
         return Err(left);
     }

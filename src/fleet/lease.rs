@@ -13,6 +13,10 @@
 //!   when its directories are sticky or root's (or the user's) and writable by their owner only,
 //!   never through a link; when it cannot be, the run keeps its own leases and says so.
 //!
+//! On a host with a number of slots that process is the run directory's keeper, which runs this
+//! script after making the directory (`tmpdir::keep_run_dir_leasing`): one Ruby a host, started
+//! beside the sync.
+//!
 //! The lock files are opened without following links (`O_NOFOLLOW`, `O_NONBLOCK` for a planted
 //! FIFO) and checked to be regular files (the user's own: theirs); each directory is entered
 //! after `lstat` and checked to be the one entered, so nothing can be swapped in between.
@@ -134,13 +138,30 @@ pub struct Lease {
     pub slots: Vec<usize>,
     /// Why the machine's leases (other users') could not be taken, if they could not.
     pub shared_problem: Option<String>,
-    _holder: Process,
+    /// The process that holds the locks; None: the run directory's keeper holds them
+    /// (`tmpdir::keep_run_dir_leasing`), and they go with it.
+    _holder: Option<Process>,
 }
 
 /// The lease directories' name for a host: the first 20 letters and digits of its host key's
 /// SHA-256 fingerprint (one per machine, whichever account reaches it).
 fn lease_key(identity: &str) -> String {
     identity.trim_start_matches("SHA256:").chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect()
+}
+
+/// The lease script (it holds the locks with its last `sleep`) and its arguments, to take the
+/// free ones of `count` slots now, for a host whose host key is `identity`.
+pub(super) fn script_now(identity: &str, count: usize) -> (&'static str, Vec<String>) {
+    (SCRIPT, vec![LEASE_BASE.to_string(), lease_key(identity), count.to_string()])
+}
+
+/// What the lease script said in `seen` (output that may hold other lines first), once a whole
+/// answer has arrived: the lease (its locks held by the process that printed it), or why not.
+pub(super) fn answered(seen: &str) -> Option<Result<Lease, LeaseError>> {
+    Some(match answer(seen)? {
+        Answer::Slots { slots, shared_problem } => Ok(Lease { slots, shared_problem, _holder: None }),
+        Answer::Refused(why) => Err(LeaseError::Unsafe(why)),
+    })
 }
 
 /// What the lease script said, once it said it.
@@ -190,7 +211,7 @@ async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, 
         })
         .await;
     match read {
-        Until::Found(Answer::Slots { slots, shared_problem }) => Ok(Lease { slots, shared_problem, _holder: process }),
+        Until::Found(Answer::Slots { slots, shared_problem }) => Ok(Lease { slots, shared_problem, _holder: Some(process) }),
         Until::Found(Answer::Refused(why)) => Err(LeaseError::Unsafe(why)),
         Until::Ended => Err(LeaseError::Failed(seen.trim().to_string())),
         Until::TimedOut => Err(LeaseError::TimedOut),
@@ -241,8 +262,6 @@ pub async fn lease_all(hosts: Vec<PreparedHost>, wait: bool) -> Leased {
 /// The free slots of every host, taken at once (none waits): the hosts leased, with what the
 /// reporter says of them, and apart those whose every slot other testbot runs hold.
 pub async fn take_free(hosts: Vec<PreparedHost>) -> (Leased, Vec<PreparedHost>) {
-    let mut notes = Vec::new();
-    let mut failures = Vec::new();
     let attempts = hosts.iter().map(|h| async move {
         match h.host.identity() {
             Some(id) => Some(lease(&*h.host, &id, h.workdir.clone(), h.slots, Take::FreeNow).await),
@@ -250,10 +269,18 @@ pub async fn take_free(hosts: Vec<PreparedHost>) -> (Leased, Vec<PreparedHost>) 
         }
     });
     let results = futures::future::join_all(attempts).await;
+    settle(hosts.into_iter().zip(results).collect())
+}
+
+/// The hosts as their leases of the free slots came out (None: a host with no leases, this
+/// machine), as `take_free` returns them.
+pub fn settle(taken: Vec<(PreparedHost, Option<Result<Lease, LeaseError>>)>) -> (Leased, Vec<PreparedHost>) {
+    let mut notes = Vec::new();
+    let mut failures = Vec::new();
     let mut kept = Vec::new();
     let mut leases = Vec::new();
     let mut full = Vec::new();
-    for (mut host, result) in hosts.into_iter().zip(results) {
+    for (mut host, result) in taken {
         match result {
             None => kept.push(host),
             Some(Err(why)) => failures.push(LeftOut::new(host.host.name(), HostFailure::Lease(why))),

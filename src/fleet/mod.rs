@@ -137,7 +137,8 @@ fn start_hosts<'a>(
         // A `before_run` hook may install what the server loads (`bundle install`): after it.
         fork_early: inventory.hooks.before_run.is_none() || joins,
     };
-    for job in remote::host_jobs(project, inventory, signals, &tx, true) {
+    let beside = if inventory.ssh.slot_leases { remote::Beside::RunDirAndLeases } else { remote::Beside::RunDir };
+    for job in remote::host_jobs(project, inventory, signals, &tx, beside) {
         joining.push(job.0, joining::remote_host(job, project, steps, signals, tx.clone()));
     }
     joining

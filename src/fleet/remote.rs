@@ -57,11 +57,29 @@ async fn connect_only(spec: &HostSpec, inventory: &Inventory, sessions: usize) -
 
 /// Connects and asks the host for its cores; `slots = "auto"` becomes that number.
 async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, HostFacts, usize), HostFailure> {
-    let sessions = match spec.slots {
+    let host = connect_only(spec, inventory, sessions(spec)).await?;
+    let (facts, slots) = count_slots(&host, spec).await?;
+    Ok((host, facts, slots))
+}
+
+/// The connections a host's commands need: one a slot and one for the run's own (the lease).
+fn sessions(spec: &HostSpec) -> usize {
+    match spec.slots {
         Slots::Count(n) => n + 1,
         Slots::Auto => 8,
-    };
-    let host = connect_only(spec, inventory, sessions).await?;
+    }
+}
+
+/// Asks a connected host for its cores: what it is, and its slots (`slots = "auto"`: its
+/// cores; fewer where it refused connections).
+async fn count_slots(host: &SshHost, spec: &HostSpec) -> Result<(HostFacts, usize), HostFailure> {
+    let facts = ask_cores(host).await?;
+    let slots = slots_for(host, spec, facts.cores);
+    Ok((facts, slots))
+}
+
+/// The host's cores, from a command of their own (`nproc`).
+async fn ask_cores(host: &SshHost) -> Result<HostFacts, HostFailure> {
     let started = Instant::now();
     let ran = host
         .run(HostCommand::shell("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN"), crate::ssh::RUN_TIMEOUT)
@@ -72,21 +90,52 @@ async fn connect(spec: &HostSpec, inventory: &Inventory) -> Result<(SshHost, Hos
         exit: ran.exit,
         stderr: String::from_utf8_lossy(&ran.stderr()).trim().to_string(),
     })?;
-    let mut slots = match spec.slots {
+    Ok(HostFacts { cores, round_trip })
+}
+
+/// The slots `spec` runs on a host with `cores` (`slots = "auto"`: its cores; fewer where it
+/// refused connections).
+fn slots_for(host: &SshHost, spec: &HostSpec, cores: usize) -> usize {
+    let slots = match spec.slots {
         Slots::Count(n) => n,
         Slots::Auto => cores.max(1),
     };
-    let refused = host.refused_connections();
-    if !refused.is_empty() {
-        // It would refuse them again when the slots need them: run what its connections hold
-        // (one command of theirs is kept for the run's own, like the lease).
-        let fit = host.capacity().saturating_sub(1).max(1);
-        if fit < slots {
-            tracing::warn!(host = %spec.name, slots, fit, "the host refused connections: running fewer slots there");
-            slots = fit;
-        }
+    let fit = fitted(host, slots);
+    if fit < slots {
+        tracing::warn!(host = %spec.name, slots, fit, "the host refused connections: running fewer slots there");
     }
-    Ok((host, HostFacts { cores, round_trip }, slots))
+    fit
+}
+
+/// `host`'s slots (said on `progress` as `Setup::Connected`) and its cores, unless they come from
+/// the Ruby that makes its run directory (`cores_from_keeper`).
+async fn count_beside(host: &SshHost, spec: &HostSpec, beside: Beside, progress: &Progress) -> Result<(Option<usize>, usize), HostFailure> {
+    let counted = if cores_from_keeper(spec, beside) {
+        Ok((None, slots_for(host, spec, 0)))
+    } else {
+        count_slots(host, spec).await.map(|(facts, slots)| (Some(facts.cores), slots))
+    };
+    if let Ok((_, slots)) = &counted {
+        let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots: *slots });
+    }
+    counted
+}
+
+/// Whether `spec`'s cores come from the Ruby that makes its run directory (`beside`), with no
+/// `nproc` of its own: a host with a number of slots needs them only once it is synced (how
+/// many runners boot there at once); `slots = "auto"` sizes its slots with them.
+fn cores_from_keeper(spec: &HostSpec, beside: Beside) -> bool {
+    beside != Beside::Nothing && matches!(spec.slots, Slots::Count(_))
+}
+
+/// `slots`, or fewer on a host that refused connections while it was connected: it would refuse
+/// them again when the slots need them, so it runs what its connections hold (one command of
+/// theirs is kept for the run's own, like the lease).
+fn fitted(host: &SshHost, slots: usize) -> usize {
+    if host.refused_connections().is_empty() {
+        return slots;
+    }
+    slots.min(host.capacity().saturating_sub(1).max(1))
 }
 
 /// What `testbot hosts` says about a host that refused connections or channels while it was
@@ -119,7 +168,7 @@ async fn capacity_note(host: &SshHost, slots: usize) -> Option<String> {
 pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals, progress: &Progress) -> (Vec<PreparedHost>, Vec<LeftOut>) {
     let mut ready = Vec::new();
     let mut failures = Vec::new();
-    for result in futures::future::join_all(host_jobs(project, inventory, signals, progress, false).into_iter().map(|(_, job)| job)).await {
+    for result in futures::future::join_all(host_jobs(project, inventory, signals, progress, Beside::Nothing).into_iter().map(|(_, job)| job)).await {
         match result {
             Ok((host, _)) => ready.push(host),
             Err(failure) => failures.push(failure),
@@ -128,12 +177,45 @@ pub async fn prepare(project: &Project, inventory: &Inventory, signals: &Signals
     (ready, failures)
 }
 
-/// A host connected and synced, and (asked for) the run's directory there, made beside the sync.
-pub type HostJob<'a> = futures::future::BoxFuture<'a, Result<(PreparedHost, Option<RunTmpDir>), LeftOut>>;
+/// A host connected and synced, and (asked for) what it holds for the run, made beside the sync.
+pub type HostJob<'a> = futures::future::BoxFuture<'a, Result<(PreparedHost, Option<Held>), LeftOut>>;
+
+/// What a host's job makes there beside the sync (none of it needs the copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Beside {
+    Nothing,
+    /// The run's directory.
+    RunDir,
+    /// The run's directory and, on a host with a number of slots, their leases, both from one
+    /// Ruby (`slots = "auto"`: the leases wait for its cores, after the sync).
+    RunDirAndLeases,
+}
+
+/// What a host holds for the run, made beside its sync.
+pub struct Held {
+    pub dir: RunTmpDir,
+    /// Its slots' leases as taking them came out (`Beside::RunDirAndLeases`, a host with a
+    /// number of slots): the same process holds them and the directory.
+    pub lease: Option<Result<super::lease::Lease, super::LeaseError>>,
+}
+
+/// What `host` holds for the run, made as `beside` asks (None: nothing).
+async fn hold(host: &SshHost, spec: &HostSpec, beside: Beside) -> Option<Result<Held, HostFailure>> {
+    // From the login directory: a first run's copy does not exist yet.
+    let dir = |dir: Result<RunTmpDir, tmpdir::TmpDirError>| Some(dir.map(|dir| Held { dir, lease: None }).map_err(HostFailure::TmpDir));
+    match (beside, spec.slots, host.identity()) {
+        (Beside::Nothing, ..) => None,
+        (Beside::RunDirAndLeases, Slots::Count(n), Some(identity)) => {
+            let held = tmpdir::keep_run_dir_leasing(host, &identity, fitted(host, n)).await;
+            Some(held.map(|(dir, lease)| Held { dir, lease: Some(lease) }).map_err(HostFailure::TmpDir))
+        }
+        _ => dir(tmpdir::keep_run_dir(host, PathBuf::new()).await),
+    }
+}
 
 /// One job a host, each connecting and syncing its host on its own (the project's tree walked
-/// and hashed once for all while they connect); `run_dir`: each also makes the run's directory
-/// on its host while it syncs (it needs nothing of the copy). A signal stops the hosts not
+/// and hashed once for all while they connect); each also makes what `beside` asks for on its
+/// host while it syncs. A signal stops the hosts not
 /// ready yet: they fail `Interrupted` (dropping their work closes their channels, and the
 /// watchdogs end what ran there).
 pub fn host_jobs<'a>(
@@ -141,7 +223,7 @@ pub fn host_jobs<'a>(
     inventory: &'a Inventory,
     signals: &'a Signals,
     progress: &Progress,
-    run_dir: bool,
+    beside: Beside,
 ) -> Vec<(&'a str, HostJob<'a>)> {
     use futures::FutureExt;
     if inventory.hosts.is_empty() {
@@ -153,18 +235,23 @@ pub fn host_jobs<'a>(
     let jobs = inventory.hosts.iter().map(|spec| {
         let (remote_dir, local, payloads, progress) = (remote_dir.clone(), local.clone(), payloads.clone(), progress.clone());
         let work = async move {
-            let (host, facts, slots) = connect(spec, inventory).await?;
-            let _ = progress.send(Setup::Connected { host: spec.name.clone(), slots });
-            // From the login directory: a first run's copy does not exist yet.
-            let keeping = async { if run_dir { Some(tmpdir::keep_run_dir(&host, PathBuf::new()).await) } else { None } };
-            let (synced, dir) = futures::join!(put_project(&host, &spec.name, &remote_dir, local, &payloads), keeping);
+            let host = connect_only(spec, inventory, sessions(spec)).await?;
+            // Its cores, its copy and its run directory at once: each is a round trip (or a
+            // Ruby's start), and none needs another (with a number of slots, that Ruby says the cores).
+            let (counted, synced, held) = futures::join!(count_beside(&host, spec, beside, &progress), put_project(&host, &spec.name, &remote_dir, local, &payloads), hold(&host, spec, beside));
+            let (cores, slots) = counted?;
             synced?;
-            let dir = dir.transpose().map_err(HostFailure::TmpDir)?;
+            let held = held.transpose()?;
+            let cores = match cores.or_else(|| held.as_ref()?.dir.cores) {
+                Some(cores) => cores,
+                None => ask_cores(&host).await?.cores,
+            };
+            tracing::debug!(host = %spec.name, cores, slots, "its cores");
             let _ = progress.send(Setup::Synced { host: spec.name.clone(), checked: inventory.invocation.no_sync });
             let prepared = PreparedHost {
                 host: Arc::new(host) as Arc<dyn Host>,
                 slots,
-                boot_parallelism: facts.cores.max(1),
+                boot_parallelism: cores.max(1),
                 workdir: PathBuf::from(sync::remote_path(&remote_dir)),
                 support_dir: SUPPORT_DIR.to_string(),
                 compiled_dir: Some(format!("{SUPPORT_DIR}/{}", super::COMPILED)),
@@ -173,7 +260,7 @@ pub fn host_jobs<'a>(
                 client: None,
                 fork_boot: None,
             };
-            Ok::<_, HostFailure>((prepared, dir))
+            Ok::<_, HostFailure>((prepared, held))
         };
         let job = async move {
             let result = signals.unless_stopped(work).await.unwrap_or(Err(HostFailure::Interrupted));

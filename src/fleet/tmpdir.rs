@@ -14,6 +14,8 @@
 //! The runner's command creates the slot's folder and makes it absolute before Ruby starts.
 //! A host's fork server gets `fork-server`: it is no slot's, and slot 0's files must not meet it.
 
+use super::lease::Lease;
+use super::LeaseError;
 use crate::ssh::{Host, HostCommand, HostError, Output, Process, Until};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,12 +25,14 @@ const MARKER: &str = "testbot-tmpdir";
 /// How long making the directory may take.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Makes the run's directory, prints it (once the reaper is in a session of its own), and
-/// sleeps until it is killed; the reaper waits for the keeper's end of a pipe to close (the
+/// Makes the run's directory, prints the host's cores (so that a host with a number of slots
+/// runs no `nproc` of its own) and the directory (once the reaper is in a session of its own),
+/// and sleeps until it is killed; the reaper waits for the keeper's end of a pipe to close (the
 /// keeper died, however) and removes the directory.
 /// The reaper's standard streams go to /dev/null: the SSH channel must not wait for it.
 const KEEPER: &str = r#"
 require "tmpdir"
+require "etc"
 dir = Dir.mktmpdir("testbot-run-")
 r, w = IO.pipe
 settled_r, settled_w = IO.pipe
@@ -56,7 +60,7 @@ settled_w.close
 # Out of the keeper's process group before anyone can kill that group.
 settled_r.read
 Process.detach(reaper)
-STDOUT.puts "testbot-tmpdir #{dir}"
+STDOUT.print "testbot-cores #{(Etc.nprocessors rescue 0)}\ntestbot-tmpdir #{dir}\n"
 STDOUT.flush
 sleep
 "#;
@@ -65,6 +69,8 @@ sleep
 /// it ends the keeper, and the directory is removed.
 pub struct RunTmpDir {
     pub path: String,
+    /// The host's cores, as its Ruby counts them (`Etc.nprocessors`, what `nproc` says), if it could.
+    pub cores: Option<usize>,
     _keeper: Process,
 }
 
@@ -80,6 +86,46 @@ pub enum TmpDirError {
     TimedOut,
 }
 
+/// The run directory and the slot leases from one Ruby (one command and one Ruby's start a host
+/// fewer): the keeper, then, in the same process, the lease script (`lease::script_now`, for
+/// `count` slots of the host whose key is `identity`), whose `sleep` holds both. Its answer
+/// comes as `keep_run_dir`'s and `lease`'s would; a lease refused ends the process, and the
+/// directory goes with it (the host is left out).
+pub async fn keep_run_dir_leasing(host: &dyn Host, identity: &str, count: usize) -> Result<(RunTmpDir, Result<Lease, LeaseError>), TmpDirError> {
+    let (lease_script, args) = super::lease::script_now(identity, count);
+    let head = KEEPER.trim_end().strip_suffix("sleep").expect("the keeper ends with its sleep");
+    let mut argv = vec!["ruby".to_string(), "--disable-gems".to_string(), "-e".to_string(), format!("{head}{lease_script}")];
+    argv.extend(args);
+    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), PathBuf::new())).await.map_err(TmpDirError::Start)?;
+    let mut seen = String::new();
+    let read = process
+        .read_until(Some(START_TIMEOUT), |chunk| {
+            let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
+            seen.push_str(&String::from_utf8_lossy(bytes));
+            Some((dir_in(&seen)?, super::lease::answered(&seen)?))
+        })
+        .await;
+    match read {
+        Until::Found((path, lease)) => Ok((RunTmpDir { path, cores: cores_in(&seen), _keeper: process }, lease)),
+        Until::Ended => match dir_in(&seen) {
+            Some(path) => Ok((RunTmpDir { path, cores: cores_in(&seen), _keeper: process }, Err(LeaseError::Failed(seen.trim().to_string())))),
+            None => Err(TmpDirError::Failed(seen.trim().to_string())),
+        },
+        Until::TimedOut => Err(TmpDirError::TimedOut),
+    }
+}
+
+/// The run directory the keeper printed in `seen`, if it has.
+fn dir_in(seen: &str) -> Option<String> {
+    let line = seen.lines().find(|l| l.starts_with(&format!("{MARKER} /")))?;
+    Some(line[MARKER.len() + 1..].to_string())
+}
+
+/// The cores the keeper printed in `seen` (before its directory), if it could count them.
+fn cores_in(seen: &str) -> Option<usize> {
+    seen.lines().find_map(|l| l.strip_prefix("testbot-cores ")?.trim().parse().ok()).filter(|&n| n > 0)
+}
+
 /// Starts the keeper of `host`'s run directory (see the module docs).
 pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir, TmpDirError> {
     let argv = ["ruby", "--disable-gems", "-e", KEEPER].map(String::from).to_vec();
@@ -89,12 +135,11 @@ pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir
         .read_until(Some(START_TIMEOUT), |chunk| {
             let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
             seen.push_str(&String::from_utf8_lossy(bytes));
-            let line = seen.lines().find(|l| l.starts_with(&format!("{MARKER} /")))?;
-            Some(line[MARKER.len() + 1..].to_string())
+            dir_in(&seen)
         })
         .await;
     match read {
-        Until::Found(path) => Ok(RunTmpDir { path, _keeper: process }),
+        Until::Found(path) => Ok(RunTmpDir { path, cores: cores_in(&seen), _keeper: process }),
         Until::Ended => Err(TmpDirError::Failed(seen.trim().to_string())),
         Until::TimedOut => Err(TmpDirError::TimedOut),
     }
@@ -141,6 +186,7 @@ mod tests {
         let (path, mode) = runtime.block_on(async {
             let host = crate::ssh::LocalHost::new();
             let dir = keep_run_dir(&host, PathBuf::new()).await.expect("a run directory");
+            assert_eq!(dir.cores, std::thread::available_parallelism().ok().map(usize::from), "the host's cores");
             let mode = std::fs::metadata(&dir.path).unwrap().permissions().mode() & 0o777;
             std::fs::create_dir_all(format!("{}/slot-1/deep", dir.path)).unwrap();
             std::fs::write(format!("{}/slot-1/deep/f", dir.path), "x").unwrap();

@@ -41,7 +41,9 @@ pub enum Event {
     PreloadReady,
     /// The host's fork server loaded the framework's core and takes batches.
     ForkReady,
-    Done { examples: u64, failures: u64, pending: u64, errors_outside: u64 },
+    /// The runner's closing counts; `coverage`: it stores its coverage result on its host at its
+    /// exit (SimpleCov runs in it), so the run asks that host for the results.
+    Done { examples: u64, failures: u64, pending: u64, errors_outside: u64, coverage: bool },
     /// The batch's client: the batch ended through no doing of the framework's (its exit status
     /// is the client's, not the framework's).
     Lost { what: LostPart, message: String },
@@ -93,6 +95,9 @@ struct Wire<'a> {
     failures: Option<u64>,
     pending: Option<u64>,
     errors_outside: Option<u64>,
+    /// `done`: the batch stores its coverage result.
+    #[serde(default, rename = "cov")]
+    coverage: bool,
     #[serde(default, rename = "err")]
     error: bool,
     /// What went away (`lost`): `server` or `keeper`.
@@ -159,6 +164,7 @@ impl Event {
                 failures: w.failures.ok_or_else(|| need("failures"))?,
                 pending: w.pending.ok_or_else(|| need("pending"))?,
                 errors_outside: w.errors_outside.ok_or_else(|| need("errors_outside"))?,
+                coverage: w.coverage,
             },
             "child_ended" => Event::ChildEnded,
             "impact" => Event::Impact { file: w.file, paths: w.paths, ruby: w.ruby },
@@ -380,9 +386,18 @@ mod tests {
             vec![
                 Piece::Event(Event::Hello),
                 Piece::Event(Event::File { file: "./spec/a_spec.rb".into() }),
-                Piece::Event(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
+                Piece::Event(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0, coverage: false }),
             ]
         );
+    }
+
+    #[test]
+    fn a_done_event_says_whether_its_batch_stores_coverage() {
+        let done = |json: &[u8]| Event::parse_marked(json).unwrap().0;
+        let stores = done(br#"{"e":"done","examples":1,"failures":0,"pending":0,"errors_outside":0,"cov":true}"#);
+        assert!(matches!(stores, Event::Done { coverage: true, .. }), "{stores:?}");
+        let not = done(br#"{"e":"done","examples":1,"failures":0,"pending":0,"errors_outside":0}"#);
+        assert!(matches!(not, Event::Done { coverage: false, .. }), "{not:?}");
     }
 
     #[test]

@@ -202,6 +202,12 @@ impl<'a> Dispatcher<'a> {
         self.hosts.iter().filter(|h| !h.left).map(|h| &*h.prepared)
     }
 
+    /// The hosts still in the run where some batch said it stores its coverage result: the
+    /// only ones with results to bring back (a batch that ended before its `done` stored none).
+    pub(super) fn with_coverage(&self) -> impl Iterator<Item = &PreparedHost> + '_ {
+        self.hosts.iter().filter(|h| !h.left && h.coverage).map(|h| &*h.prepared)
+    }
+
     /// Starts the coverage merge's process once every batch has been handed out and has booted
     /// (it then competes with no runner's boot for the cores), so that loading the suite's
     /// helpers overlaps the last batches instead of following them.
@@ -280,10 +286,11 @@ impl<'a> Dispatcher<'a> {
                 self.dispatch = true;
                 None
             }
-            Msg::BatchDone { slot, seconds, requeue, lost } => {
+            Msg::BatchDone { slot, seconds, requeue, lost, coverage } => {
                 self.running -= 1;
                 self.dispatch = true;
                 let h = self.slots[slot].host_index;
+                self.hosts[h].coverage |= coverage;
                 emit(RunEvent::BatchFinished { slot: self.slots[slot].info.id, seconds });
                 match lost {
                     Some(Lost::Host(reason)) if !self.hosts[h].left => {

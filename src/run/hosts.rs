@@ -23,6 +23,9 @@ pub(super) struct HostState {
     pub(super) left: bool,
     /// At the start of the run: its batches fork from a server (or will, once it is up).
     pub(super) forks: bool,
+    /// A batch there said it stores its coverage result: the host is asked for the results at
+    /// the end (no other is).
+    pub(super) coverage: bool,
 }
 
 impl HostState {
@@ -43,7 +46,7 @@ impl HostState {
     /// `ready`, its slots may take work now.
     pub(super) fn new(prepared: PreparedHost, forks: bool, ready: bool) -> HostState {
         let boot_limit = if forks { prepared.boot_parallelism.max(prepared.slots) } else { prepared.boot_parallelism };
-        HostState { prepared: Arc::new(prepared), booting: 0, crowds: Vec::new(), boot_limit, ready, left: false, forks }
+        HostState { prepared: Arc::new(prepared), booting: 0, crowds: Vec::new(), boot_limit, ready, left: false, forks, coverage: false }
     }
 
     /// Slot `slot`'s runner starts booting here.

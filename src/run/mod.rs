@@ -31,8 +31,9 @@ enum Msg {
     /// The runner finished booting (its first file started, or it ended); `seconds`: from its
     /// spawn to its first file's start (None: no file started).
     Booted { slot: usize, seconds: Option<f64> },
-    /// `lost`: the host (or its fork server) went away, and why.
-    BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<task::Lost> },
+    /// `lost`: the host (or its fork server) went away, and why; `coverage`: the runner said it
+    /// stores its coverage result on its host.
+    BatchDone { slot: usize, seconds: f64, requeue: Vec<Requeue>, lost: Option<task::Lost>, coverage: bool },
 }
 
 /// Where the engine's events go.

@@ -166,8 +166,8 @@ async fn coverage(d: &mut Dispatcher<'_>, policy: &Policy) -> Option<crate::even
     // result is stored for the shares to be collated, unchecked.
     let checks = policy.whole_suite();
     let early = d.merge.take();
-    let alive: Vec<&PreparedHost> = d.alive().collect();
-    let mut report = crate::fleet::coverage::finish(d.project(), &alive, checks, early).await?;
+    let stored: Vec<&PreparedHost> = d.with_coverage().collect();
+    let mut report = crate::fleet::coverage::finish(d.project(), &stored, checks, early).await?;
     for h in d.hosts.iter().filter(|h| h.left) {
         let name = h.prepared.host.name();
         report.warnings.push(format!("host `{name}` left the run: the coverage of the batches it ran is missing from the merge"));

@@ -186,7 +186,7 @@ impl BatchTask {
         };
         link.events(end.events);
         let seconds = started.elapsed().as_secs_f64();
-        let _ = link.tx.send(Msg::BatchDone { slot: index, seconds, requeue: end.requeue, lost });
+        let _ = link.tx.send(Msg::BatchDone { slot: index, seconds, requeue: end.requeue, lost, coverage: end.coverage });
     }
 }
 
@@ -270,7 +270,10 @@ impl Watch<'_> {
         } else {
             process.wait().await
         };
-        self.judge(exit, ending)
+        let coverage = self.tracker.stores_coverage();
+        let (mut end, lost) = self.judge(exit, ending);
+        end.coverage = coverage;
+        (end, lost)
     }
 
     /// Reads the process's output into the tracker until it ends, killing it when the run stops

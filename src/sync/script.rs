@@ -155,7 +155,7 @@ fn probe(dir: &str, compare: bool, mark: bool) -> String {
              ( cd -- \"$here\" && {listing} ) | cmp -s -- - {STAT_RECORD} || \
              {{ ( cd -- \"$here\" && {listing} ) | LC_ALL=C sort -z > {STAT_RECORD}.now && \
              LC_ALL=C sort -z -- {STAT_RECORD} | LC_ALL=C comm -z -23 -- - {STAT_RECORD}.now; }}; \
-             printf '\\0drift-status:%s\\n' \"$?\"; rm -f -- {STAT_RECORD}.now; \
+             printf '\\0drift-status:%s\\n' \"$?\"; if [ -e {STAT_RECORD}.now ] || [ -L {STAT_RECORD}.now ]; then rm -f -- {STAT_RECORD}.now; fi; \
              else echo drift:unknown; fi; else printf 'drifted:\\n\\0drift-status:0\\n'; fi; ",
             listing = listing()
         ));
@@ -718,6 +718,36 @@ mod tests {
         std::fs::remove_file(copy.join(STATE_DIR).join(STAT_RECORD)).unwrap();
         assert_eq!(drift(), None);
         assert_eq!(probe_of(home.path(), "d").drifted, None, "the plain probe does not look");
+    }
+
+    #[test]
+    fn a_probe_of_a_copy_that_did_not_drift_runs_no_rm() {
+        use std::os::unix::fs::PermissionsExt;
+        let src = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("a"), "a").unwrap();
+        let local = Local::build(src.path(), &[], &[], Vec::new(), None).unwrap();
+        assert!(apply(&local, &Manifest::default(), home.path(), "d").0);
+        // An `rm` first on the PATH that says it ran, then does the real one's work.
+        let bin = tempfile::tempdir().unwrap();
+        let log = bin.path().join("rm.log");
+        let fake = format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec /bin/rm \"$@\"\n", log.display());
+        std::fs::write(bin.path().join("rm"), fake).unwrap();
+        std::fs::set_permissions(bin.path().join("rm"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+        let probe = |run: bool| {
+            let out = Command::new("sh").arg("-c").arg(sync_probe_script("d", run)).current_dir(home.path()).env("PATH", &path).output().unwrap();
+            parse_probe(&out.stdout).drifted
+        };
+        assert_eq!(probe(true), Some(vec![]), "recorded and marked used");
+        let _ = std::fs::remove_file(&log);
+        assert_eq!(probe(false), Some(vec![]));
+        assert_eq!(std::fs::read_to_string(&log).unwrap_or_default(), "", "rm ran for a copy that did not drift");
+        // Drifted: the comparison's file is made, and removed.
+        std::fs::write(home.path().join("d/a"), "A").unwrap();
+        assert_eq!(probe(false), Some(vec!["a".to_string()]));
+        assert!(std::fs::read_to_string(&log).unwrap().contains("stat.now"));
+        assert!(!home.path().join("d").join(STATE_DIR).join(format!("{STAT_RECORD}.now")).exists());
     }
 
     #[test]

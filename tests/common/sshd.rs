@@ -98,6 +98,8 @@ pub struct SshdHost {
     pub pid: u32,
     /// sshd's `LogLevel`.
     pub log_level: &'static str,
+    /// Where every command this host runs is recorded ([`Options::record_commands`]).
+    pub records: Option<PathBuf>,
     /// The `unshare` process the sshd runs under.
     child: Mutex<Option<Child>>,
 }
@@ -107,7 +109,54 @@ impl SshdHost {
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_file).unwrap_or_default()
     }
+
+    /// Every command this host has run so far, in the order they came (exec requests, as the
+    /// client sent them); needs [`Options::record_commands`].
+    pub fn commands(&self) -> Vec<String> {
+        let dir = self.records.as_ref().expect("the test bed records commands only with Options::record_commands");
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("read the command records")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("cmd-"))
+            .collect();
+        names.sort_by_key(|n| n.split('-').nth(1).and_then(|t| t.parse::<u128>().ok()).unwrap_or(0));
+        names.iter().map(|n| fs::read_to_string(dir.join(n)).unwrap_or_default()).collect()
+    }
+
+    /// Forgets the commands recorded so far.
+    pub fn clear_commands(&self) {
+        for command in fs::read_dir(self.records.as_ref().expect("records")).expect("read the command records").flatten() {
+            if command.file_name().to_string_lossy().starts_with("cmd-") {
+                let _ = fs::remove_file(command.path());
+            }
+        }
+    }
+
+    /// Every command of this host whose text contains `word` waits before it runs (recorded
+    /// already) until [`SshdHost::release`]; needs [`Options::record_commands`].
+    pub fn hold(&self, word: &str) {
+        assert!(!word.contains('/'), "{word}");
+        fs::write(self.records.as_ref().expect("records").join(format!("hold-{word}")), "").expect("write a hold");
+    }
+
+    /// The commands held by [`SshdHost::hold`] run.
+    pub fn release(&self, word: &str) {
+        let _ = fs::remove_file(self.records.as_ref().expect("records").join(format!("hold-{word}")));
+    }
 }
+
+/// The forced command of a host that records its commands: each in a file of its own (named by
+/// when it came), then run as sshd runs it, after waiting while a hold names a word of it. Its
+/// shell's pid stays the session's (`exec` both times): the watchdog kills the group `$$`.
+const RECORDER: &str = r#"#!/bin/sh
+r=RECORDS
+printf '%s' "$SSH_ORIGINAL_COMMAND" > "$r/cmd-$(date +%s%N)-$$"
+for h in "$r"/hold-*; do
+  [ -e "$h" ] || continue
+  case $SSH_ORIGINAL_COMMAND in *"${h##*/hold-}"*) while [ -e "$h" ]; do sleep 0.05; done;; esac
+done
+exec "$SHELL" -c "$SSH_ORIGINAL_COMMAND"
+"#;
 
 /// How a [`Testbed`]'s hosts differ from the default ones.
 #[derive(Debug, Clone, Copy, Default)]
@@ -116,6 +165,9 @@ pub struct Options {
     /// (`session_input_channel_req: session N req exec`), so a test can count
     /// the commands a client ran.
     pub log_level: Option<&'static str>,
+    /// Every command a host runs is recorded before it runs (a `ForceCommand` that writes it
+    /// down, then runs it with the user's shell): [`SshdHost::commands`], [`SshdHost::hold`].
+    pub record_commands: bool,
     /// Every host gets host1's host keys: several users' sshds that are one
     /// machine to a client (the same host key), as when two accounts log in to
     /// one sshd.
@@ -227,6 +279,7 @@ impl Testbed {
                 log_file: host_dir.join("sshd.log"),
                 pid: 0,
                 log_level: options.log_level.unwrap_or("INFO"),
+                records: options.record_commands.then(|| host_dir.join("commands")),
                 child: Mutex::new(None),
             });
         }
@@ -260,6 +313,13 @@ impl Testbed {
             set_mode(&ak, 0o600);
             for path in [&h.home, &ssh_dir, &ak] {
                 chown(path, h.uid, h.gid);
+            }
+            if let Some(records) = &h.records {
+                mkdir(records, 0o755);
+                chown(records, h.uid, h.gid);
+                let recorder = records.with_file_name("record-command");
+                fs::write(&recorder, RECORDER.replace("RECORDS", &records.to_string_lossy())).expect("write the recorder");
+                set_mode(&recorder, 0o755);
             }
             // sshd refuses a private host key that is not its own or that
             // others can read.
@@ -838,7 +898,8 @@ fn sshd_config(h: &SshdHost, port: u16) -> String {
          PrintLastLog no\n\
          X11Forwarding no\n\
          Subsystem sftp internal-sftp\n\
-         LogLevel {log_level}\n",
+         LogLevel {log_level}\n{force}",
+        force = h.records.as_ref().map(|r| format!("ForceCommand exec {}\n", r.with_file_name("record-command").display())).unwrap_or_default(),
         name = h.name,
         user = h.user,
         ed25519 = keys.join("ssh_host_ed25519_key").display(),

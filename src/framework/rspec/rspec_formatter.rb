@@ -168,7 +168,8 @@ module Testbot
            examples: summary.example_count,
            failures: summary.failure_count,
            pending: summary.pending_count,
-           errors_outside: summary.errors_outside_of_examples_count)
+           errors_outside: summary.errors_outside_of_examples_count,
+           **(Testbot::Coverage.storing? ? { cov: true } : {}))
     end
 
     def close(_notification)

@@ -38,7 +38,7 @@ module Testbot
       # has been started by then). Registers the end-of-process work, which then runs before
       # SimpleCov's own (at_exit runs handlers last registered first).
       def batch_finished
-        return unless defined?(::SimpleCov) && ::SimpleCov.respond_to?(:running) && ::SimpleCov.running
+        return unless running?
         return if @registered
         @registered = true
         pid = Process.pid
@@ -53,7 +53,18 @@ module Testbot
         end
       end
 
+      # Whether this batch stores its result when it exits (`batch_finished` registers that, once
+      # its tests have run): its `done` event says so, and testbot asks only the hosts where some
+      # batch did for their results.
+      def storing?
+        DIR && !COLLATE && running? ? true : false
+      end
+
       private
+
+      def running?
+        defined?(::SimpleCov) && ::SimpleCov.respond_to?(:running) && ::SimpleCov.running
+      end
 
       def store_batch
         simplecov = ::SimpleCov

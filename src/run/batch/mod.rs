@@ -72,6 +72,8 @@ impl Blame {
 pub struct BatchEnd {
     pub events: Vec<RunEvent>,
     pub requeue: Vec<Requeue>,
+    /// The runner said (in its `done`) that it stores its coverage result on its host.
+    pub coverage: bool,
 }
 
 /// How a batch's process came to its end, as the run layer saw it.
@@ -124,6 +126,8 @@ pub struct BatchTracker {
     lost: Option<(LostPart, String)>,
     /// The batch's client said its child ended (and it ends the same way).
     child_ended: bool,
+    /// The runner said it stores its coverage result (SimpleCov runs in it).
+    coverage: bool,
 }
 
 
@@ -160,6 +164,7 @@ impl BatchTracker {
             marks: Marks::default(),
             lost: None,
             child_ended: false,
+            coverage: false,
         }
     }
 
@@ -200,6 +205,12 @@ impl BatchTracker {
     /// The runner has loaded the files and begun running examples.
     pub fn has_started(&self) -> bool {
         self.started
+    }
+
+    /// The runner said, with its closing counts, that it stores its coverage result on its host
+    /// at its exit: only such a host is asked for results at the end of the run.
+    pub fn stores_coverage(&self) -> bool {
+        self.coverage
     }
 
     /// The runner got as far as loading testbot's formatter (or runner script).
@@ -258,8 +269,9 @@ impl BatchTracker {
                     self.messages.push(m.trim_end().to_string());
                 }
             }
-            Event::Done { examples, failures, pending, errors_outside } => {
-                self.done = Some(Counts { examples, failures, pending, errors_outside })
+            Event::Done { examples, failures, pending, errors_outside, coverage } => {
+                self.done = Some(Counts { examples, failures, pending, errors_outside });
+                self.coverage |= coverage;
             }
             Event::Lost { what, message: m } => self.lost = Some((what, m)),
             Event::ChildEnded => self.child_ended = true,

@@ -62,7 +62,7 @@ fn clean_batch_reports_each_file_with_its_output() {
             ev(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.2 }),
             // A file with no examples is done too.
             ev(Event::FileDone { file: "./spec/empty_spec.rb".into(), seconds: 0.0 }),
-            ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0 }),
+            ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0, coverage: false }),
         ],
     );
     let live = finished(&events);
@@ -95,7 +95,7 @@ fn output_goes_to_the_file_its_marks_say_whatever_order_it_is_read_in() {
             marked(Event::File { file: "./spec/b_spec.rb".into() }, 3),
             ex("./spec/b_spec.rb", ExampleStatusWire::Failed),
             marked(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.1 }, 4),
-            ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0 }),
+            ev(Event::Done { examples: 2, failures: 1, pending: 0, errors_outside: 0, coverage: false }),
             out("loading"),
             Piece::OutputMark(1),
             out("from a"),
@@ -149,7 +149,7 @@ fn a_file_the_runner_never_finished_is_an_error_not_a_pass() {
         ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
-        ev(Event::Done { examples: 3, failures: 2, pending: 0, errors_outside: 0 }),
+        ev(Event::Done { examples: 3, failures: 2, pending: 0, errors_outside: 0, coverage: false }),
     ]);
     let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
     assert!(!end.events.iter().any(|e| matches!(e, RunEvent::ErrorOutsideExamples { .. })), "{:?}", end.events);
@@ -176,7 +176,7 @@ fn load_error_errors_that_file_and_requeues_the_others() {
     feed(&mut t, vec![
         ev(Event::LoadError { file: "./spec/bad_spec.rb".into(), message: "SyntaxError".into() }),
         ev(Event::Start { count: 0, seed: None }),
-        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1, coverage: false }),
     ]);
     let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
     assert_eq!(finished(&end.events), vec![("spec/bad_spec.rb".into(), 0, Some("load error"), "".into())]);
@@ -286,7 +286,7 @@ fn bad_exit_without_failures_is_an_error_outside_examples() {
         ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
-        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
+        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0, coverage: false }),
         out("Coverage too low"),
     ]);
     let end = t.finish(ExitInfo { code: Some(2), signal: None }, Ending::Exited);
@@ -305,7 +305,7 @@ fn suite_hook_errors_are_reported() {
     feed(&mut t, vec![
         ev(Event::Message { message: "\nAn error occurred in a `before(:suite)` hook.\nRuntimeError".into(), error: true }),
         ev(Event::Start { count: 0, seed: None }),
-        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1, coverage: false }),
     ]);
     let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
     let errors: Vec<_> = end.events.iter().filter(|e| matches!(e, RunEvent::ErrorOutsideExamples { .. })).collect();
@@ -357,7 +357,7 @@ fn errors_outside_examples_that_nothing_explains_are_reported_with_their_count()
         ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
-        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 2 }),
+        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 2, coverage: false }),
     ]);
     // Exit 1 goes with those errors: no second error for the exit status.
     let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
@@ -441,7 +441,7 @@ fn output_in_a_file_reported_already_is_kept_outside_files() {
         ev(Event::FileDone { file: "test/a_test.rb".into(), seconds: 0.1 }),
         ev(Event::File { file: "test/a_test.rb".into() }),
         out("second class"),
-        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
+        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0, coverage: false }),
     ]);
     assert_eq!(finished(&events), vec![("test/a_test.rb".into(), 1, None, "first class\n".into())]);
     let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
@@ -504,7 +504,7 @@ fn a_mark_number_seen_before_changes_nothing() {
         ex("./spec/b_spec.rb", ExampleStatusWire::Passed),
         marked(Event::FileDone { file: "./spec/b_spec.rb".into(), seconds: 0.1 }, 4),
         Piece::OutputMark(4),
-        ev(Event::Done { examples: 2, failures: 0, pending: 0, errors_outside: 0 }),
+        ev(Event::Done { examples: 2, failures: 0, pending: 0, errors_outside: 0, coverage: false }),
     ]);
     assert_eq!(finished(&events), vec![
         ("spec/a_spec.rb".into(), 1, None, "from a\n".into()),
@@ -527,7 +527,7 @@ fn pending_examples_agree_with_the_runners_count() {
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Pending),
         ev(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }),
-        ev(Event::Done { examples: 3, failures: 0, pending: 2, errors_outside: 0 }),
+        ev(Event::Done { examples: 3, failures: 0, pending: 2, errors_outside: 0, coverage: false }),
     ]);
     let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
     assert!(end.events.is_empty() && end.requeue.is_empty(), "{:?}", end.events);
@@ -541,7 +541,7 @@ fn the_frameworks_notes_outside_examples_are_shown_once_but_not_blank_ones() {
         ev(Event::Message { message: "  \n".into(), error: false }),
         ev(Event::Start { count: 0, seed: None }),
         ev(Event::FileDone { file: "test/a_test.rb".into(), seconds: 0.0 }),
-        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 0 }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 0, coverage: false }),
     ]);
     let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
     match &end.events[..] {
@@ -562,7 +562,7 @@ fn a_file_whose_end_mark_never_shows_in_the_output_is_reported_at_the_end() {
         out("from a"),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         Piece::Marked(Event::FileDone { file: "./spec/a_spec.rb".into(), seconds: 0.1 }, 2),
-        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0 }),
+        ev(Event::Done { examples: 1, failures: 0, pending: 0, errors_outside: 0, coverage: false }),
     ]);
     assert!(finished(&events).is_empty(), "{events:?}");
     let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
@@ -613,7 +613,7 @@ fn a_file_never_reported_as_done_counts_the_time_of_the_examples_it_ran() {
         ev(Event::File { file: "./spec/a_spec.rb".into() }),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
         ex("./spec/a_spec.rb", ExampleStatusWire::Passed),
-        ev(Event::Done { examples: 2, failures: 0, pending: 0, errors_outside: 0 }),
+        ev(Event::Done { examples: 2, failures: 0, pending: 0, errors_outside: 0, coverage: false }),
     ]);
     let end = t.finish(ExitInfo { code: Some(0), signal: None }, Ending::Exited);
     assert_eq!(finished(&end.events)[0].2, Some("crashed"));
@@ -637,7 +637,7 @@ fn output_outside_files_goes_with_a_load_error_and_is_not_shown_twice() {
         out("warning: from the helper"),
         ev(Event::LoadError { file: "./spec/bad_spec.rb".into(), message: "SyntaxError".into() }),
         ev(Event::Start { count: 0, seed: None }),
-        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1 }),
+        ev(Event::Done { examples: 0, failures: 0, pending: 0, errors_outside: 1, coverage: false }),
     ]);
     let end = t.finish(ExitInfo { code: Some(1), signal: None }, Ending::Exited);
     assert_eq!(finished(&end.events), vec![("spec/bad_spec.rb".into(), 0, Some("load error"), "warning: from the helper\n".into())]);
