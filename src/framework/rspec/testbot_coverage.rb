@@ -57,7 +57,7 @@ module Testbot
       # its tests have run): its `done` event says so, and testbot asks only the hosts where some
       # batch did for their results.
       def storing?
-        DIR && !COLLATE && running? ? true : false
+        dir && !collate_dir && running? ? true : false
       end
 
       private
