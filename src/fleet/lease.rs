@@ -158,10 +158,16 @@ pub(super) fn script_now(identity: &str, count: usize) -> (&'static str, Vec<Str
 /// What the lease script said in `seen` (output that may hold other lines first), once a whole
 /// answer has arrived: the lease (its locks held by the process that printed it), or why not.
 pub(super) fn answered(seen: &str) -> Option<Result<Lease, LeaseError>> {
-    Some(match answer(seen)? {
-        Answer::Slots { slots, shared_problem } => Ok(Lease { slots, shared_problem, _holder: None }),
+    Some(granted(answer(seen)?, None))
+}
+
+/// The lease the script's `answer` grants, its locks held by `holder` (None: by the process
+/// that also keeps the run directory), or why not.
+fn granted(answer: Answer, holder: Option<Process>) -> Result<Lease, LeaseError> {
+    match answer {
+        Answer::Slots { slots, shared_problem } => Ok(Lease { slots, shared_problem, _holder: holder }),
         Answer::Refused(why) => Err(LeaseError::Unsafe(why)),
-    })
+    }
 }
 
 /// What the lease script said, once it said it.
@@ -193,10 +199,9 @@ enum Take {
 
 /// Leases up to `count` slots of `host`.
 async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, take: Take) -> Result<Lease, LeaseError> {
-    let mut argv: Vec<String> = ["ruby", "--disable-gems", "-e", SCRIPT, LEASE_BASE, &lease_key(identity), &count.to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let (script, args) = script_now(identity, count);
+    let mut argv: Vec<String> = ["ruby", "--disable-gems", "-e", script].map(String::from).to_vec();
+    argv.extend(args);
     if take == Take::WaitForOne {
         argv.push("wait".into());
     }
@@ -211,8 +216,7 @@ async fn lease(host: &dyn Host, identity: &str, workdir: PathBuf, count: usize, 
         })
         .await;
     match read {
-        Until::Found(Answer::Slots { slots, shared_problem }) => Ok(Lease { slots, shared_problem, _holder: Some(process) }),
-        Until::Found(Answer::Refused(why)) => Err(LeaseError::Unsafe(why)),
+        Until::Found(answer) => granted(answer, Some(process)),
         Until::Ended => Err(LeaseError::Failed(seen.trim().to_string())),
         Until::TimedOut => Err(LeaseError::TimedOut),
     }

@@ -202,15 +202,14 @@ pub struct Held {
 /// What `host` holds for the run, made as `beside` asks (None: nothing).
 async fn hold(host: &SshHost, spec: &HostSpec, beside: Beside) -> Option<Result<Held, HostFailure>> {
     // From the login directory: a first run's copy does not exist yet.
-    let dir = |dir: Result<RunTmpDir, tmpdir::TmpDirError>| Some(dir.map(|dir| Held { dir, lease: None }).map_err(HostFailure::TmpDir));
-    match (beside, spec.slots, host.identity()) {
-        (Beside::Nothing, ..) => None,
+    let held = match (beside, spec.slots, host.identity()) {
+        (Beside::Nothing, ..) => return None,
         (Beside::RunDirAndLeases, Slots::Count(n), Some(identity)) => {
-            let held = tmpdir::keep_run_dir_leasing(host, &identity, fitted(host, n)).await;
-            Some(held.map(|(dir, lease)| Held { dir, lease: Some(lease) }).map_err(HostFailure::TmpDir))
+            tmpdir::keep_run_dir_leasing(host, &identity, fitted(host, n)).await.map(|(dir, lease)| Held { dir, lease: Some(lease) })
         }
-        _ => dir(tmpdir::keep_run_dir(host, PathBuf::new()).await),
-    }
+        _ => tmpdir::keep_run_dir(host, PathBuf::new()).await.map(|dir| Held { dir, lease: None }),
+    };
+    Some(held.map_err(HostFailure::TmpDir))
 }
 
 /// One job a host, each connecting and syncing its host on its own (the project's tree walked

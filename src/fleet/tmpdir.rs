@@ -96,15 +96,7 @@ pub async fn keep_run_dir_leasing(host: &dyn Host, identity: &str, count: usize)
     let head = KEEPER.trim_end().strip_suffix("sleep").expect("the keeper ends with its sleep");
     let mut argv = vec!["ruby".to_string(), "--disable-gems".to_string(), "-e".to_string(), format!("{head}{lease_script}")];
     argv.extend(args);
-    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), PathBuf::new())).await.map_err(TmpDirError::Start)?;
-    let mut seen = String::new();
-    let read = process
-        .read_until(Some(START_TIMEOUT), |chunk| {
-            let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
-            seen.push_str(&String::from_utf8_lossy(bytes));
-            Some((dir_in(&seen)?, super::lease::answered(&seen)?))
-        })
-        .await;
+    let (process, read, seen) = start_reading(host, argv, PathBuf::new(), |seen| Some((dir_in(seen)?, super::lease::answered(seen)?))).await?;
     match read {
         Until::Found((path, lease)) => Ok((RunTmpDir { path, cores: cores_in(&seen), _keeper: process }, lease)),
         Until::Ended => match dir_in(&seen) {
@@ -113,6 +105,26 @@ pub async fn keep_run_dir_leasing(host: &dyn Host, identity: &str, count: usize)
         },
         Until::TimedOut => Err(TmpDirError::TimedOut),
     }
+}
+
+/// Starts `argv` in `workdir` and reads its output until `found` finds what it waits for in all
+/// of it so far: the process, how the reading ended, and the output read.
+async fn start_reading<T>(
+    host: &dyn Host,
+    argv: Vec<String>,
+    workdir: PathBuf,
+    found: impl Fn(&str) -> Option<T>,
+) -> Result<(Process, Until<T>, String), TmpDirError> {
+    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(TmpDirError::Start)?;
+    let mut seen = String::new();
+    let read = process
+        .read_until(Some(START_TIMEOUT), |chunk| {
+            let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
+            seen.push_str(&String::from_utf8_lossy(bytes));
+            found(&seen)
+        })
+        .await;
+    Ok((process, read, seen))
 }
 
 /// The run directory the keeper printed in `seen`, if it has.
@@ -129,15 +141,7 @@ fn cores_in(seen: &str) -> Option<usize> {
 /// Starts the keeper of `host`'s run directory (see the module docs).
 pub async fn keep_run_dir(host: &dyn Host, workdir: PathBuf) -> Result<RunTmpDir, TmpDirError> {
     let argv = ["ruby", "--disable-gems", "-e", KEEPER].map(String::from).to_vec();
-    let mut process = host.spawn(HostCommand::new(argv, Vec::new(), workdir)).await.map_err(TmpDirError::Start)?;
-    let mut seen = String::new();
-    let read = process
-        .read_until(Some(START_TIMEOUT), |chunk| {
-            let (Output::Stdout(bytes) | Output::Stderr(bytes) | Output::Events(bytes)) = chunk;
-            seen.push_str(&String::from_utf8_lossy(bytes));
-            dir_in(&seen)
-        })
-        .await;
+    let (process, read, seen) = start_reading(host, argv, workdir, dir_in).await?;
     match read {
         Until::Found(path) => Ok(RunTmpDir { path, cores: cores_in(&seen), _keeper: process }),
         Until::Ended => Err(TmpDirError::Failed(seen.trim().to_string())),
