@@ -301,34 +301,38 @@ side_by_side() { # key_a key_b text
   echo "- Command: \`bench/ssh.sh $FILES $TOTAL\` (RUNS=$RUNS, HOSTS=$HOSTS, HOST_SLOTS=$HOST_SLOTS, SEED=$SEED)"
   echo "- Hosts: $HOSTS unprivileged sshds on 127.0.0.1 (one unix user each, ed25519 host keys, strict known_hosts), $HOST_SLOTS testbot slots each, no local slots; set up in $SETUP_SECS s. They share this machine's cores with each other and with testbot itself: the figures show what SSH, the per-run sync of the project (incremental: only what changed) and remote processes cost, not extra capacity."
   echo
-  echo "### Makespan: synthetic sleep-bound suite, $SLOTS slots"
-  echo
-  suite_lines
-  echo "- testbot ran once as a warm-up (no runtime history, first copy to the hosts, their fork servers' compiled-code caches empty: one run, its own row). Then $RUNS repetitions, alternating which tool goes first: each tool once without its runtime log (deleted first) and once with the log that run left. Every testbot run syncs the project to every host first (after the warm-up, nothing has changed: a probe per host)."
-  echo
-  table 1 "${MAKESPAN_MODES[@]}"
-  echo
-  side_by_side tb_hist pr_runtime "testbot over SSH with history ÷ local parallel_rspec with its runtime log"
-  echo
-  side_by_side tb_nohist pr_first "testbot over SSH without history ÷ local parallel_rspec without its runtime log"
-  echo
-  if [[ -n $TESTBOT_OLD ]]; then
-    side_by_side tb_hist tb_hist_old "testbot ÷ TESTBOT_OLD, with history"
+  if part makespan; then
+    echo "### Makespan: synthetic sleep-bound suite, $SLOTS slots"
     echo
-    side_by_side tb_nohist tb_nohist_old "testbot ÷ TESTBOT_OLD, without history"
+    suite_lines
+    echo "- testbot ran once as a warm-up (no runtime history, first copy to the hosts, their fork servers' compiled-code caches empty: one run, its own row). Then $RUNS repetitions, alternating which tool goes first: each tool once without its runtime log (deleted first) and once with the log that run left. Every testbot run syncs the project to every host first (after the warm-up, nothing has changed: a probe per host)."
     echo
+    table 1 "${MAKESPAN_MODES[@]}"
+    echo
+    side_by_side tb_hist pr_runtime "testbot over SSH with history ÷ local parallel_rspec with its runtime log"
+    echo
+    side_by_side tb_nohist pr_first "testbot over SSH without history ÷ local parallel_rspec without its runtime log"
+    echo
+    if [[ -n $TESTBOT_OLD ]]; then
+      side_by_side tb_hist tb_hist_old "testbot ÷ TESTBOT_OLD, with history"
+      echo
+      side_by_side tb_nohist tb_nohist_old "testbot ÷ TESTBOT_OLD, without history"
+      echo
+    fi
   fi
-  echo "### Fixed overhead: one file, one example sleeping $ONE_SLEEP s"
-  echo
-  echo "- testbot on the same $HOSTS hosts ($SLOTS slots), after one run that copied this suite to them; \`parallel_rspec -n 2\` on the same file locally. One warm-up each, then $RUNS runs interleaved."
-  echo
-  table 0 "${ONE_MODES[@]}"
-  echo
-  side_by_side one_tb one_pr "testbot over SSH ÷ parallel_rspec -n 2, fixed cost of a run"
-  echo
-  if [[ -n $TESTBOT_OLD ]]; then
-    side_by_side one_tb one_tb_old "testbot ÷ TESTBOT_OLD, fixed cost of a run"
+  if part one; then
+    echo "### Fixed overhead: one file, one example sleeping $ONE_SLEEP s"
     echo
+    echo "- testbot on the same $HOSTS hosts ($SLOTS slots), after one run that copied this suite to them; \`parallel_rspec -n 2\` on the same file locally. One warm-up each, then $RUNS runs interleaved."
+    echo
+    table 0 "${ONE_MODES[@]}"
+    echo
+    side_by_side one_tb one_pr "testbot over SSH ÷ parallel_rspec -n 2, fixed cost of a run"
+    echo
+    if [[ -n $TESTBOT_OLD ]]; then
+      side_by_side one_tb one_tb_old "testbot ÷ TESTBOT_OLD, fixed cost of a run"
+      echo
+    fi
   fi
   problems=$(problem_lines)
   [[ -z $problems ]] || printf '%s\n\n' "$problems"
