@@ -138,12 +138,12 @@ outside_digest() {
 }
 
 # Paths of the suite missing from host k's copy or different there (files the runs made on
-# the host, only there, do not count; nor does testbot's own runtime history in tmp/, which the
-# sync never sends).
+# the host, only there, do not count; nor do testbot's own records in tmp/ — runtime, failures,
+# examples, flaky and impact: `Project::own_files` — which the sync never sends).
 copy_differences() {
   local k=$1
   LC_ALL=C diff -r --no-dereference -x .testbot -x 'testbot-runtime-*.log' -x 'testbot-failures-*.txt' \
-    -x 'testbot-examples-*.json' "$SUITE" "${H_HOME[k]}/$REMOTE_DIR" 2>&1 |
+    -x 'testbot-examples-*.json' -x 'testbot-flaky-*.json' -x 'testbot-impact-*.json' "$SUITE" "${H_HOME[k]}/$REMOTE_DIR" 2>&1 |
     grep -c -e "^Only in $SUITE" -e '^Files .* differ$' -e '^diff ' -e '^File .* is a ' || true
 }
 
