@@ -39,9 +39,6 @@ TOTAL=${3:-24}
 HELPER=${4:-1.5}
 RAILS=${RAILS:-1}
 FLOOR=${FLOOR:-0}
-TESTBOT_OLD=${TESTBOT_OLD:-}
-[[ -z $TESTBOT_OLD || -x $TESTBOT_OLD ]] || die "no testbot at $TESTBOT_OLD (TESTBOT_OLD)"
-[[ -z $TESTBOT_OLD || $TESTBOT_OLD == /* ]] || TESTBOT_OLD="$PWD/$TESTBOT_OLD"
 positive SLOTS "$SLOTS"
 check_suite_settings
 check_seed
@@ -51,7 +48,7 @@ need awk mawk
 testbot_built || die "testbot binary not found at $TESTBOT; build it with 'cargo build --release' or set TESTBOT="
 
 clean_env
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_BEFORE=$(load_average)
 local_work heavy-boot
 
 # --- the suite -----------------------------------------------------------------
@@ -168,14 +165,13 @@ alternate testbot_runs parallel_runs
 if [[ $FLOOR == 1 ]]; then
   for ((rep = 1; rep <= RUNS; rep++)); do burns; done
 fi
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_AFTER=$(load_average)
 
-median_of() { stats "${TIMES[$1]}" | awk '{ print $2 }'; }
 versus() { # testbot key, parallel_rspec key -> "a ÷ b = r"
   local a b
   a=$(median_of "$1")
   b=$(median_of "$2")
-  if [[ $a == - || $b == - ]]; then echo "-"; else echo "$a ÷ $b = **$(ratio "$a" "$b")**"; fi
+  if [[ -z $a || -z $b ]]; then echo "-"; else echo "$a ÷ $b = **$(ratio "$a" "$b")**"; fi
 }
 
 # --- report ----------------------------------------------------------------------
@@ -199,7 +195,7 @@ versus() { # testbot key, parallel_rspec key -> "a ÷ b = r"
   if [[ $FLOOR == 1 ]]; then
     echo "- A burn of $(awk -v h="$HELPER" 'BEGIN { print h * 2 }') s of CPU alone / two at once, wall seconds: $BURNS"
     serial=$(median_of serial)
-    [[ $serial != - ]] && echo "- Floor for $SLOTS slots, boot + (serial - boot) ÷ $SLOTS: $(awk -v s="$serial" -v b="$HELPER" -v n="$SLOTS" 'BEGIN { printf "%.2f", b + (s - b) / n }') s"
+    [[ -n $serial ]] && echo "- Floor for $SLOTS slots, boot + (serial - boot) ÷ $SLOTS: $(awk -v s="$serial" -v b="$HELPER" -v n="$SLOTS" 'BEGIN { printf "%.2f", b + (s - b) / n }') s"
   fi
   echo
   problem_lines
@@ -214,7 +210,7 @@ if [[ $RAILS == 1 ]]; then
   echo
   RUNS=$RUNS TESTBOT=$TESTBOT "$SCRIPT_DIR/rails.sh" "$SLOTS" || FAILED=1
   echo
-  echo "- Load average after the Rails runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- Load average after the Rails runs: $(load_average)"
 fi
 
 exit_if_failed "heavy_boot.sh: some runs failed or were invalid; see the tables and $LOGS"

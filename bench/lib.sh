@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by bench/local.sh and bench/ssh.sh, which source it right after
+# Shared by the bench scripts (local.sh, ssh.sh, heavy_boot.sh, ...), which source it right after
 # `set -euo pipefail`; not meant to be run. It works on the scripts' globals
 # (SUITE, LOGS, FILES, TOTAL, SLOTS, SUM, LONGEST, IDEAL, ... and the mode
 # tables below), so `shellcheck -x` on the scripts is what checks their use.
@@ -48,6 +48,34 @@ bench_init() {
   # Relative TESTBOT paths are taken relative to the caller's directory.
   [[ $TESTBOT == /* ]] || TESTBOT="$PWD/$TESTBOT"
   read -r -a TESTBOT_EXTRA <<<"${TESTBOT_ARGS:-}"
+  # A second binary (e.g. main's), measured beside TESTBOT in the same repetitions.
+  TESTBOT_OLD=${TESTBOT_OLD:-}
+  [[ -z $TESTBOT_OLD || $TESTBOT_OLD == /* ]] || TESTBOT_OLD="$PWD/$TESTBOT_OLD"
+  [[ -z $TESTBOT_OLD || (-x $TESTBOT_OLD && -f $TESTBOT_OLD) ]] || die "TESTBOT_OLD=$TESTBOT_OLD is not an executable"
+}
+
+# What marks TESTBOT_OLD's rows: "(TESTBOT_OLD: its path)" (two builds' --version are often the same).
+old_label() {
+  printf '(TESTBOT_OLD: %s)' "${TESTBOT_OLD//$REPO_ROOT\//}"
+}
+
+# in_turn REP 'new command' 'old command': both, each given REP; the new one first in odd
+# repetitions, the old one in even ones, so that a slow drift of the machine hits both alike.
+# Without TESTBOT_OLD only the new one.
+in_turn() {
+  local rep=$1
+  local -a new old
+  read -r -a new <<<"$2"
+  read -r -a old <<<"$3"
+  if [[ -z $TESTBOT_OLD ]]; then
+    "${new[@]}" "$rep"
+  elif ((rep % 2 == 1)); then
+    "${new[@]}" "$rep"
+    "${old[@]}" "$rep"
+  else
+    "${old[@]}" "$rep"
+    "${new[@]}" "$rep"
+  fi
 }
 
 positive() { # name value
@@ -280,6 +308,26 @@ stats() { # "t1 t2 ..." -> "n median min max"
       m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
       printf "%d %.2f %.2f %.2f\n", n, m, v[1], v[n]
     }'
+}
+
+median_of() { # key -> the median of its runs with 3 decimals, or nothing when it has none
+  # shellcheck disable=SC2086 # split the list on purpose
+  printf '%s\n' ${TIMES[$1]} | sort -g | awk '
+    NF { v[++n] = $1 }
+    END { if (n) printf "%.3f", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+
+side_by_side() { # key_a key_b text: "text: **a ÷ b** (median a s ÷ median b s)." when both ran
+  local a b
+  a=$(median_of "$1")
+  b=$(median_of "$2")
+  if [[ -n $a && -n $b ]]; then
+    echo "$3: **$(ratio "$a" "$b")** (median $a s ÷ median $b s)."
+  fi
+}
+
+load_average() { # the 1, 5 and 15 minute load averages
+  cut -d' ' -f1-3 /proc/loadavg
 }
 
 machine() {

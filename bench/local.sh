@@ -7,7 +7,11 @@
 #   RUNS=3          repetitions per mode (the modes are interleaved per repetition)
 #   TESTBOT=path    testbot binary (default: <repo>/target/release/testbot);
 #                   the testbot rows are skipped with a note if it does not exist
-#   TESTBOT_ARGS=   extra arguments appended to the testbot command line
+#   TESTBOT_OLD=path  a second testbot binary (e.g. an older commit's), measured in the
+#                   same repetitions as TESTBOT, each first in every other one, in its own
+#                   copy of the suite (the two share no history): its rows are marked
+#                   "(TESTBOT_OLD: its path)"
+#   TESTBOT_ARGS=   extra arguments appended to the testbot command line (both binaries)
 #   SERIAL=1        also time one serial `rspec` run (takes TOTAL_SECONDS; off by default)
 #   SEED=42         seed for bench/gen-synthetic.rb
 #   KEEP=1          keep the temporary directory (suite + per-run logs); it is
@@ -19,7 +23,7 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-bench_init local.sh 17 3 "$@"
+bench_init local.sh 21 3 "$@"
 
 SLOTS=${1:-8}
 FILES=${2:-200}
@@ -35,18 +39,30 @@ need awk mawk
 need date coreutils
 
 testbot_or_note
+[[ $HAVE_TESTBOT == 1 ]] || TESTBOT_OLD="" # its rows are measured beside the first binary's
 
 clean_env
 
+LOAD_BEFORE=$(load_average)
 local_work local
 
 # --- the suite -----------------------------------------------------------------
 gen_suite
+# TESTBOT_OLD's own copy: another project, so another history.
+SUITE_OLD=$WORK/suite-old
+[[ -z $TESTBOT_OLD ]] || cp -a -- "$SUITE" "$SUITE_OLD"
 
 add_mode tb_first "testbot, first run (no runtime history)" \
   "$TESTBOT" -n "$SLOTS" --no-bundler "${TESTBOT_EXTRA[@]}"
 add_mode tb_hist "testbot, with runtime history" \
   "$TESTBOT" -n "$SLOTS" --no-bundler "${TESTBOT_EXTRA[@]}"
+if [[ -n $TESTBOT_OLD ]]; then
+  old=$(old_label)
+  add_mode tb_first_old "testbot $old, first run (no runtime history)" \
+    "$TESTBOT_OLD" -n "$SLOTS" --no-bundler "${TESTBOT_EXTRA[@]}"
+  add_mode tb_hist_old "testbot $old, with runtime history" \
+    "$TESTBOT_OLD" -n "$SLOTS" --no-bundler "${TESTBOT_EXTRA[@]}"
+fi
 add_mode pr_size "parallel_rspec, no runtime log (groups by file size)" \
   parallel_rspec -n "$SLOTS" -o "$PR_RECORD" spec
 add_mode pr_runtime "parallel_rspec --group-by runtime (log of the previous run)" \
@@ -59,12 +75,19 @@ fi
 [[ $SERIAL == 1 ]] || STATUS[serial]="skipped (set SERIAL=1; takes ~${SUM} s)"
 
 
-testbot_pair() {
+testbot_new() {
   forget_testbot_history
   measure_makespan tb_first "$1"
   check_tb_history
   measure_makespan tb_hist "$1"
 }
+testbot_old() {
+  local SUITE=$SUITE_OLD
+  forget_testbot_history
+  measure_makespan tb_first_old "$1"
+  measure_makespan tb_hist_old "$1"
+}
+testbot_pair() { in_turn "$1" testbot_new testbot_old; }
 
 parallel_pair() {
   rm -f -- "$SUITE/$PR_LOG"
@@ -78,23 +101,30 @@ alternate testbot_pair parallel_pair
 if [[ $SERIAL == 1 ]]; then
   measure_makespan serial 1
 fi
+LOAD_AFTER=$(load_average)
 
 # --- report ----------------------------------------------------------------------
 {
   report_head "Local: synthetic sleep-bound suite vs parallel_rspec"
   echo "- Tools: $(ruby_tools), testbot $(if [[ $HAVE_TESTBOT == 1 ]]; then testbot_version; else echo '(not built)'; fi)"
   echo "- Command: \`bench/local.sh $SLOTS $FILES $TOTAL\` (RUNS=$RUNS, SEED=$SEED$([[ $SERIAL == 1 ]] && echo ', SERIAL=1'))"
+  echo "- Load average (1, 5, 15 min): $LOAD_BEFORE before, $LOAD_AFTER after"
   suite_lines
   echo
   table 1 "${MODES[@]}"
   echo
+  if [[ -n $TESTBOT_OLD ]]; then
+    side_by_side tb_hist tb_hist_old "testbot ÷ TESTBOT_OLD, with history"
+    side_by_side tb_first tb_first_old "testbot ÷ TESTBOT_OLD, without history"
+    echo
+  fi
   problem_lines
   echo
   commands "Commands (run in the suite directory; before each \"first run\" / \"no runtime log\" run the tool's log is deleted):"
   echo
   echo "Raw wall times in seconds, in the order they ran (repetition, mode, seconds, ÷ ideal):"
   echo
-  raw_times 10 "${MODES[@]}"
+  raw_times 12 "${MODES[@]}"
 }
 
 exit_if_failed "local.sh: some runs failed or were invalid; see the table and $LOGS"

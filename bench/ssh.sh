@@ -43,7 +43,6 @@ TOTAL=${2:-80}
 HOSTS=${HOSTS:-4}
 HOST_SLOTS=${HOST_SLOTS:-4}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
-TESTBOT_OLD=${TESTBOT_OLD:-}
 PARTS=${PARTS:-makespan,one}
 part() { [[ ,$PARTS, == *,$1,* ]]; }
 
@@ -62,7 +61,6 @@ need_ruby_tools
 need_host_tools
 
 testbot_built || die "testbot binary not found at $TESTBOT (build it with 'cargo build --release' or set TESTBOT=)"
-[[ -z $TESTBOT_OLD || -x $TESTBOT_OLD ]] || die "TESTBOT_OLD=$TESTBOT_OLD is not an executable"
 
 clean_env
 unset SSH_AUTH_SOCK # the logins use the bench's own key only
@@ -139,7 +137,7 @@ add_ssh_mode one_pr pr "$SUITE1" "parallel_rspec -n 2" \
 MAKESPAN_MODES=(tb_first tb_nohist tb_hist pr_first pr_runtime)
 ONE_MODES=(one_tb_first one_tb one_pr_first one_pr)
 if [[ -n $TESTBOT_OLD ]]; then
-  old="(TESTBOT_OLD: $($TESTBOT_OLD --version 2>/dev/null || echo "$TESTBOT_OLD"))"
+  old=$(old_label)
   add_ssh_mode tb_first_old tb "$SUITE_OLD" "testbot $old, very first run (warm-up)" \
     "$TESTBOT_OLD" --no-bundler "${TESTBOT_EXTRA[@]}"
   add_ssh_mode tb_nohist_old tb "$SUITE_OLD" "testbot $old, first run (no runtime history; hosts synced)" \
@@ -235,17 +233,7 @@ testbot_old() {
   measure tb_nohist_old "$1"
   measure tb_hist_old "$1"
 }
-testbot_pair() { # with TESTBOT_OLD: each binary first in every other repetition
-  if [[ -z $TESTBOT_OLD ]]; then
-    testbot_new "$1"
-  elif (($1 % 2 == 1)); then
-    testbot_new "$1"
-    testbot_old "$1"
-  else
-    testbot_old "$1"
-    testbot_new "$1"
-  fi
-}
+testbot_pair() { in_turn "$1" testbot_new testbot_old; }
 parallel_pair() {
   rm -f -- "$SUITE/$PR_LOG"
   measure pr_first "$1"
@@ -260,17 +248,7 @@ if part makespan; then
 fi
 
 # 2. Fixed overhead: one file, one 0.1 s example.
-one_tb_pair() {
-  if [[ -z $TESTBOT_OLD ]]; then
-    measure one_tb "$1"
-  elif (($1 % 2 == 1)); then
-    measure one_tb "$1"
-    measure one_tb_old "$1"
-  else
-    measure one_tb_old "$1"
-    measure one_tb "$1"
-  fi
-}
+one_tb_pair() { in_turn "$1" 'measure one_tb' 'measure one_tb_old'; }
 if part one; then
   measure one_tb_first 0
   [[ -z $TESTBOT_OLD ]] || measure one_tb_first_old 0
@@ -279,22 +257,6 @@ if part one; then
 fi
 
 # --- report ----------------------------------------------------------------------
-median_of() { # key -> median with 3 decimals, or empty
-  # shellcheck disable=SC2086
-  printf '%s\n' ${TIMES[$1]} | sort -g | awk '
-    NF { v[++n] = $1 }
-    END { if (n) printf "%.3f", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
-}
-
-side_by_side() { # key_a key_b text
-  local a b
-  a=$(median_of "$1")
-  b=$(median_of "$2")
-  if [[ -n $a && -n $b ]]; then
-    echo "$3: **$(ratio "$a" "$b")** (median $a s ÷ median $b s)."
-  fi
-}
-
 {
   report_head "SSH: $HOSTS sshd hosts on 127.0.0.1 vs parallel_rspec"
   echo "- Tools: $(ruby_tools), $(ssh -V 2>&1 | awk -F, '{ print $1; exit }'), testbot $(testbot_version)"

@@ -120,7 +120,9 @@ impl BatchTask {
                 Some(session) => (session.clone() as Arc<dyn Host>, BatchSession::argv(socket, preload, command)),
                 None => {
                     let through = if preload { through_preload } else { through_fork };
-                    (slot.host.clone(), creating_tmpdir(through(&slot.support_dir, socket, command, slot.client.as_deref())))
+                    let argv = through(&slot.support_dir, socket, command, slot.client.as_deref());
+                    // testbot's own client makes the TMPDIR itself: no shell and no mkdir a batch.
+                    (slot.host.clone(), if slot.client.is_some() { argv } else { creating_tmpdir(argv) })
                 }
             }
         };
