@@ -43,7 +43,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// the SSH channel must not wait for it.
 const KEEPER: &str = r#"
 require "etc"
-tmp = [ENV["TMPDIR"], ENV["TMP"], ENV["TEMP"], Etc.systmpdir, "/tmp", "."].compact.reject(&:empty?).map { |d| File.expand_path(d) }.find do |d|
+tmp = [ENV["TMPDIR"], ENV["TMP"], ENV["TEMP"], (Etc.systmpdir rescue nil), "/tmp", "."].compact.reject(&:empty?).map { |d| File.expand_path(d) }.find do |d|
   st = File.stat(d) rescue next
   st.directory? && st.writable? && (!st.world_writable? || st.sticky?)
 end or abort("could not find a temporary directory")

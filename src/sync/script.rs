@@ -671,6 +671,16 @@ mod tests {
                 chown(&path, Some(uid), Some(uid)).unwrap();
             }
         };
+        // An `id` that records its calls: with `/proc/self/`, the probe of a user's own copy runs none.
+        let bin = base.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let calls = base.path().join("id-calls");
+        std::fs::write(&calls, "").unwrap();
+        std::fs::set_permissions(&calls, std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::write(bin.join("id"), format!("#!/bin/sh\necho \"$@\" >> {}\nexec /usr/bin/env -i /usr/bin/id \"$@\"\n", calls.display())).unwrap();
+        std::fs::set_permissions(bin.join("id"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         let probe = |dir: &str| {
             let mut command = if root && setpriv {
                 let mut c = Command::new("setpriv");
@@ -679,11 +689,14 @@ mod tests {
             } else {
                 Command::new("sh")
             };
-            let out = command.arg("-c").arg(probe_script(dir)).current_dir(base.path()).env("HOME", base.path()).output().unwrap();
+            let out = command.arg("-c").arg(probe_script(dir)).current_dir(base.path()).env("HOME", base.path()).env("PATH", &path).output().unwrap();
             parse_probe(&out.stdout).refusal
         };
         make("mine", me);
         assert_eq!(probe("mine"), None);
+        if std::path::Path::new("/proc/self/").is_dir() && me != 0 {
+            assert_eq!(std::fs::read_to_string(&calls).unwrap(), "", "the probe ran `id`");
+        }
         if other == u32::MAX {
             return;
         }
