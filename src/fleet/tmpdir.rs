@@ -7,10 +7,11 @@
 //! dot-directories sees on a host what it sees on this machine. On this machine the run's tmp
 //! dir is `<the run's support dir>/tmp` (a private directory under the system's temporary
 //! directory, removed when the run ends). On an SSH host it is a private directory (0700, made
-//! by Ruby's `Dir.mktmpdir` under the host's own temporary directory, never through a link
-//! planted there) held by a keeper process for the run: when the keeper ends — at the run's
-//! end, or killed by its watchdog when testbot or the connection goes — a reaper it forked into
-//! a session of its own (out of the reach of the watchdog's group kill) removes the directory.
+//! where Ruby's `Dir.mktmpdir` would make it, under the host's own temporary directory, never
+//! through a link planted there) held by a keeper process for the run: when the keeper ends — at
+//! the run's end, or killed by its watchdog when testbot or the connection goes — a reaper it
+//! started in a process group of its own (out of the reach of the watchdog's group kill) removes
+//! the directory.
 //! The runner's command creates the slot's folder and makes it absolute before Ruby starts.
 //! A host's fork server gets `fork-server`: it is no slot's, and slot 0's files must not meet it.
 
@@ -26,40 +27,49 @@ const MARKER: &str = "testbot-tmpdir";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Makes the run's directory, prints the host's cores (so that a host with a number of slots
-/// runs no `nproc` of its own) and the directory (once the reaper is in a session of its own),
-/// and sleeps until it is killed; the reaper waits for the keeper's end of a pipe to close (the
-/// keeper died, however) and removes the directory.
-/// The reaper's standard streams go to /dev/null: the SSH channel must not wait for it.
+/// runs no `nproc` of its own) and the directory, and sleeps until it is killed.
+///
+/// The directory is made where `Dir.mktmpdir` makes it, with `Dir.tmpdir`'s checks (`TMPDIR`,
+/// `TMP`, `TEMP`, the system's, `/tmp`, `.`: the first that is a directory the user can write
+/// and, if anyone can, sticky; an empty value is skipped) but without `require "tmpdir"`, which
+/// loads `fileutils` (7 of this Ruby's 16 ms of CPU, on every host of every run). `Dir.mkdir`
+/// of a random name, mode 0700, never follows a link planted there: a name taken is tried again.
+///
+/// The reaper is a shell (`sh`, spawned: a forked Ruby cost 4 ms more) in a process group of
+/// its own, out of the reach of the watchdog's group kill, before the directory is printed (the
+/// keeper makes it the group's leader too, so it is one even if `spawn` returned before the
+/// child's own `setpgid`). It reads a pipe whose other end only the keeper holds: when the
+/// keeper ends, however, it removes the directory. Its standard streams are not the channel's:
+/// the SSH channel must not wait for it.
 const KEEPER: &str = r#"
-require "tmpdir"
 require "etc"
-dir = Dir.mktmpdir("testbot-run-")
+tmp = [ENV["TMPDIR"], ENV["TMP"], ENV["TEMP"], (Etc.systmpdir rescue nil), "/tmp", "."].compact.reject(&:empty?).map { |d| File.expand_path(d) }.find do |d|
+  st = File.stat(d) rescue next
+  st.directory? && st.writable? && (!st.world_writable? || st.sticky?)
+end or abort("could not find a temporary directory")
+day = Time.now.strftime("%Y%m%d")
+dir = begin
+  path = File.join(tmp, "testbot-run-#{day}-#{$$}-#{rand(36**6).to_s(36)}")
+  Dir.mkdir(path, 0o700)
+  path
+rescue Errno::EEXIST
+  retry
+end
+# Runners killed at the same moment may still be writing for a moment: up to 5 tries.
+reap = 'while read -r line; do :; done; n=0; while rm -rf -- "$1"; [ -e "$1" ] || [ -L "$1" ]; do n=$((n + 1)); [ $n -lt 5 ] || exit 1; sleep 1; done'
 r, w = IO.pipe
-settled_r, settled_w = IO.pipe
-reaper = fork do
-  Process.setsid
-  w.close
-  settled_r.close
-  [STDIN, STDOUT, STDERR].each { |io| io.reopen(File::NULL, io.equal?(STDIN) ? "r" : "w") }
-  settled_w.close
-  require "fileutils"
+begin
+  reaper = Process.spawn("sh", "-c", reap, "testbot-reaper", dir, in: r, out: File::NULL, err: File::NULL, pgroup: true, close_others: true)
   begin
-    r.read
-  rescue StandardError
+    Process.setpgid(reaper, reaper)
+  rescue Errno::EACCES
+    # It runs `sh` already, which it did only once it led a group of its own.
   end
-  # Runners killed at the same moment may still be writing for a moment.
-  5.times do
-    FileUtils.rm_rf(dir)
-    break unless File.exist?(dir)
-    sleep 0.5
-  end
-  exit!(0)
+rescue StandardError
+  Dir.rmdir(dir)
+  raise
 end
 r.close
-settled_w.close
-# Out of the keeper's process group before anyone can kill that group.
-settled_r.read
-Process.detach(reaper)
 STDOUT.print "testbot-cores #{(Etc.nprocessors rescue 0)}\ntestbot-tmpdir #{dir}\n"
 STDOUT.flush
 sleep
@@ -206,6 +216,74 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!std::path::Path::new(&path).exists(), "{path} outlived its keeper");
+    }
+
+    /// Starts the keeper here in a process group of its own (as sshd starts a command) with
+    /// `env` added: the group, and the directory it printed.
+    fn keeper_here(env: &[(&str, &std::path::Path)]) -> (std::process::Child, String) {
+        use std::io::{BufRead, BufReader};
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new("ruby")
+            .args(["--disable-gems", "-e", KEEPER])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+        let dir = lines.filter_map(|l| l.strip_prefix("testbot-tmpdir ").map(str::to_string)).next().expect("the directory");
+        (child, dir)
+    }
+
+    fn gone_within(path: &str, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while std::fs::symlink_metadata(path).is_ok() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::symlink_metadata(path).is_err()
+    }
+
+    #[test]
+    fn the_run_directory_skips_a_temporary_directory_anyone_may_change_or_that_is_none() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let open = base.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let file = base.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let own = base.path().join("own");
+        std::fs::create_dir(&own).unwrap();
+        // TMPDIR world-writable without the sticky bit, TMP a file: TEMP is where it goes.
+        let (mut keeper, dir) = keeper_here(&[("TMPDIR", &open), ("TMP", &file), ("TEMP", &own)]);
+        let made = std::path::Path::new(&dir);
+        assert_eq!(made.parent(), Some(own.as_path()), "{dir}");
+        assert_eq!(std::fs::symlink_metadata(made).unwrap().permissions().mode() & 0o7777, 0o700, "{dir}");
+        assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
+        let _ = keeper.kill();
+        let _ = keeper.wait();
+        assert!(gone_within(&dir, Duration::from_secs(10)), "{dir} outlived its keeper");
+        // With the sticky bit, anyone's directory is fine (it is what /tmp is).
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let (mut keeper, dir) = keeper_here(&[("TMPDIR", &open)]);
+        assert_eq!(std::path::Path::new(&dir).parent(), Some(open.as_path()), "{dir}");
+        let _ = keeper.kill();
+        let _ = keeper.wait();
+        assert!(gone_within(&dir, Duration::from_secs(10)), "{dir} outlived its keeper");
+    }
+
+    #[test]
+    fn the_reaper_outlives_a_kill_of_the_keepers_process_group() {
+        let base = tempfile::tempdir().unwrap();
+        let (mut keeper, dir) = keeper_here(&[("TMPDIR", base.path())]);
+        std::fs::create_dir_all(format!("{dir}/slot-1/deep")).unwrap();
+        std::fs::write(format!("{dir}/slot-1/deep/f"), "x").unwrap();
+        // What the watchdog does when the channel closes: SIGKILL to the command's whole group.
+        let group = i32::try_from(keeper.id()).unwrap();
+        assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
+        let _ = keeper.wait();
+        assert!(gone_within(&dir, Duration::from_secs(10)), "{dir} outlived its keeper's group");
+        assert_eq!(std::fs::read_dir(base.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub enum CommandLineError {
     CwdNotUtf8(String),
 }
 
-/// `cd <cwd> && exec env -- <argv…>`, every piece quoted. The environment is not on it: a
+/// `cd <cwd> && exec <argv…>`, every piece quoted. The environment is not on it: a
 /// command line is readable by every user of the host (`ps`, /proc/*/cmdline), and `[project]
 /// env` may hold secrets. It goes through the channel's stdin instead (see [`env_script`]).
 /// An empty `cwd` means the login directory.
@@ -66,8 +66,11 @@ pub fn command_line(cmd: &HostCommand) -> Result<String, CommandLineError> {
         line.push_str(&quote(&cwd));
         line.push_str(" && ");
     }
-    // `--` keeps a program name starting with `-` from being read as an option of `env`.
-    line.push_str("exec env --");
+    // The shell's `exec` looks the program up in PATH (never a builtin, nor a function in sh,
+    // dash or bash) as `env` would, without `env`'s own process: one exec fewer on every
+    // command, on every host. A program name starting with `-` would be read as an option of
+    // `exec` (dash has no `--` there): it goes through `env --`.
+    line.push_str(if program.starts_with('-') { "exec env --" } else { "exec" });
     for (i, arg) in cmd.argv.iter().enumerate() {
         check_nul(&format!("argument {i}"), arg)?;
         line.push(' ');
@@ -154,12 +157,40 @@ mod tests {
     #[test]
     fn command_line_shape() {
         let hc = cmd(&["rspec", "a b.rb"], &[("TEST_ENV_NUMBER", "2"), ("X", "a'b")], "/srv/app dir");
-        assert_eq!(command_line(&hc).unwrap(), "cd '/srv/app dir' && exec env -- rspec 'a b.rb'");
+        assert_eq!(command_line(&hc).unwrap(), "cd '/srv/app dir' && exec rspec 'a b.rb'");
         assert_eq!(env_script(&hc).unwrap(), "export TEST_ENV_NUMBER=2\nexport X='a'\\''b'\n");
         let line = command_line(&cmd(&["true"], &[], "")).unwrap();
-        assert_eq!(line, "exec env -- true");
+        assert_eq!(line, "exec true");
         let line = command_line(&cmd(&["true"], &[], "-odd")).unwrap();
-        assert_eq!(line, "cd ./-odd && exec env -- true");
+        assert_eq!(line, "cd ./-odd && exec true");
+        let line = command_line(&cmd(&["-odd", "x"], &[], "")).unwrap();
+        assert_eq!(line, "exec env -- -odd x");
+    }
+
+    /// What the line runs is the program on PATH, as `env` ran it: not a shell function or
+    /// builtin of that name, in the shells a host's login shell is likely to be.
+    #[test]
+    fn the_line_runs_the_program_not_a_function_or_builtin_of_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("-odd");
+        std::fs::write(&bin, "#!/bin/sh\necho odd \"$@\"\n").unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+        for shell in ["sh", "dash", "bash"] {
+            if Command::new(shell).arg("-c").arg("true").output().is_err() {
+                continue;
+            }
+            let line = command_line(&cmd(&["printf", "%s|", "x"], &[], "")).unwrap();
+            let script = format!("printf() {{ echo function; }}; {line}");
+            let out = Command::new(shell).arg("-c").arg(&script).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "x|", "{shell}: {script}");
+            let line = command_line(&cmd(&["-odd", "y"], &[], "")).unwrap();
+            let out = Command::new(shell).arg("-c").arg(&line).env("PATH", &path).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "odd y\n", "{shell}: {line}");
+            let line = command_line(&cmd(&["no-such-program-here"], &[], "")).unwrap();
+            let out = Command::new(shell).arg("-c").arg(&line).output().unwrap();
+            assert_eq!(out.status.code(), Some(127), "{shell}: {line}");
+        }
     }
 
     #[test]
