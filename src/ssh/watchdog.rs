@@ -28,7 +28,10 @@ pub(super) const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] ||
 /// joins its stdout, so no byte a test prints is read as an event. An endless stdin (`None`, a
 /// batch session) is relayed to the command as it comes by the watchdog itself, which kills the
 /// group when the channel closes; the command's end (how it ended said in a last line,
-/// [`SESSION_END`]) kills the group too, the relay with it.
+/// [`SESSION_END`]) kills the group too, the relay with it. There the line runs in a subshell:
+/// its `exec` must not replace the shell that says how it ended (a session client killed while
+/// its batch ran would otherwise leave the relay waiting for a request that never comes, and the
+/// batch waiting for an end until the run's `--timeout`).
 pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: Option<usize>) -> String {
     let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
     let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
@@ -43,6 +46,7 @@ pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: Optio
         None => {
             let end = std::str::from_utf8(SESSION_END).expect("ASCII marker");
             let relay = "{ cat <&3; kill -s KILL -- -$$; } 2>/dev/null";
+            let command = format!("{LOCALE}{use_env}{events}({line})\n");
             format!("{start}{relay} | {{ exec 3<&-\n{command}printf '\\n{end}%s\\n' \"$?\"; kill -s KILL -- -$$; }}\n")
         }
     }
@@ -158,6 +162,44 @@ mod tests {
             let text = String::from_utf8(strip_pgid_line(out)).unwrap();
             assert!(text.starts_with(&format!("s3cr3t 'x' $(id)|xx|{input}")), "{text:?}");
         }
+    }
+
+    /// A session's command killed while its channel stays open (a batch session's client,
+    /// killed mid-batch): the shell says how it ended, and the group, the relay with it, is gone.
+    #[test]
+    fn a_sessions_command_killed_mid_session_is_said_and_ends_the_group() {
+        let line = "cd / && exec sh -c 'echo $$; exec sleep 300'";
+        let mut child = Command::new("sh")
+            .args(["-c", &watched(line, false, 0, None)])
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _stdin = child.stdin.take(); // held open: the channel stays
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        while lines.len() < 2 {
+            let mut l = String::new();
+            assert!(std::io::BufRead::read_line(&mut out, &mut l).unwrap() > 0, "{lines:?}");
+            lines.push(l);
+        }
+        let command: i32 = lines[1].trim().parse().unwrap();
+        unsafe { libc::kill(command, libc::SIGKILL) };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = out.read_to_string(&mut rest);
+            let _ = tx.send(rest);
+        });
+        let Ok(rest) = rx.recv_timeout(Duration::from_secs(30)) else {
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            panic!("the session's shell neither said how its command ended nor ended");
+        };
+        let end = std::str::from_utf8(SESSION_END).unwrap();
+        assert!(rest.contains(&format!("{end}137")), "{rest:?}");
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{status:?}");
     }
 
     #[test]
