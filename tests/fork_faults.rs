@@ -359,7 +359,7 @@ fn a_stopped_fork_server_on_a_host_is_left_behind() {
 /// Each file appends `KEEPER PIPE CLIENTS` to ~/sessions.log on its host: its batch's keeper (the
 /// fork server's process that forked it, one a batch), what its stdout is (the SSH channel's pipe:
 /// one a session) and the pids of the host user's Ruby processes running `testbot_client.rb`. With `HOLD` set in the file, the
-/// third file to run writes ~/held and sleeps.
+/// third file to run writes ~/held and sleeps (once: a file run again after that does not).
 const RECORDING: &str = r##"
 RSpec.describe "Recording __N__" do
   it "records its session" do
@@ -371,8 +371,9 @@ RSpec.describe "Recording __N__" do
     log = File.join(Dir.home, "sessions.log")
     line = [Process.ppid, File.readlink("/proc/self/fd/1"), clients.map { |d| File.basename(d) }.sort.join(",")]
     File.open(log, "a") { |f| f.puts line.join(" ") }
-    if __HOLD__ && File.readlines(log).size >= 3
-      File.write(File.join(Dir.home, "held"), Process.pid.to_s)
+    held = File.join(Dir.home, "held")
+    if __HOLD__ && File.readlines(log).size >= 3 && !File.exist?(held)
+      File.write(held, Process.pid.to_s)
       sleep 600
     end
   end
@@ -432,4 +433,30 @@ fn killing_testbot_while_a_session_runs_its_third_batch_leaves_nothing_on_the_ho
     assert!(wait_until(Duration::from_secs(30), clean), "processes left on the host: {:?}", bed.user_processes(0));
     let _ = running.finish(TESTBOT_TIMEOUT);
     assert_eq!(records.iter().map(|r| &r.1).collect::<std::collections::BTreeSet<_>>().len(), 1, "one session: {records:?}");
+}
+
+/// A session's client killed while its batch runs (the batch held in a `sleep 600`): the session
+/// says so and ends, the batch with it, and its file runs again on a new session; the run passes
+/// without waiting for a timeout (the client used to be the shell's `exec`, which left nothing to
+/// say how it ended: the batch waited for an end until `--timeout`).
+#[test]
+fn a_session_client_killed_mid_batch_ends_its_batch_and_its_file_runs_again() {
+    let bed = Testbed::start(1);
+    let (_p, running) = recording_run(&bed, 4, true);
+    if !wait_for_file(&host_gate(&bed, 0).join("held"), Duration::from_secs(90)) {
+        running.kill_group();
+        panic!("no file held: {:?}", session_records(&bed));
+    }
+    let records = session_records(&bed);
+    let client = records.last().map(|r| r.2.clone()).unwrap_or_default();
+    assert!(!client.is_empty() && !client.contains(','), "one session client: {records:?}");
+    let killed = bed.ssh(0, &format!("kill -KILL {client}"));
+    assert!(killed.status.success(), "{killed:?}");
+    let run = running.finish(TESTBOT_TIMEOUT);
+    run.assert_exit(0);
+    run.assert_output_contains("4 files on 1 slot: 4 examples, 0 failures");
+    let after = session_records(&bed);
+    assert_eq!(after.len(), 5, "the held file ran again, the others once: {after:?}\n{}", run.dump());
+    let clients: std::collections::BTreeSet<&str> = after.iter().map(|r| r.2.as_str()).collect();
+    assert!(clients.len() >= 2, "a new session after the killed one: {after:?}");
 }
