@@ -419,15 +419,21 @@ fn batches_on_a_host_s_slot_share_one_channel_and_one_ruby_client() {
     assert!(bed.user_processes(0).iter().all(|(_, cmd)| !cmd.contains("testbot_client.rb")), "{:?}", bed.user_processes(0));
 }
 
+/// A recording run of 4 files on `bed`'s host whose third file holds: the run, and the records
+/// so far (the held file's last).
+fn held_recording_run(bed: &Testbed) -> (Project, Running, Vec<(String, String, String)>) {
+    let (p, running) = recording_run(bed, 4, true);
+    if !wait_for_file(&host_gate(bed, 0).join("held"), Duration::from_secs(90)) {
+        running.kill_group();
+        panic!("no file held: {:?}", session_records(bed));
+    }
+    (p, running, session_records(bed))
+}
+
 #[test]
 fn killing_testbot_while_a_session_runs_its_third_batch_leaves_nothing_on_the_host() {
     let bed = Testbed::start(1);
-    let (_p, running) = recording_run(&bed, 4, true);
-    if !wait_for_file(&host_gate(&bed, 0).join("held"), Duration::from_secs(90)) {
-        running.kill_group();
-        panic!("no file held: {:?}", session_records(&bed));
-    }
-    let records = session_records(&bed);
+    let (_p, running, records) = held_recording_run(&bed);
     running.signal("KILL");
     let clean = || bed.user_processes(0).iter().all(|(_, cmd)| cmd.starts_with("sshd"));
     assert!(wait_until(Duration::from_secs(30), clean), "processes left on the host: {:?}", bed.user_processes(0));
@@ -442,12 +448,7 @@ fn killing_testbot_while_a_session_runs_its_third_batch_leaves_nothing_on_the_ho
 #[test]
 fn a_session_client_killed_mid_batch_ends_its_batch_and_its_file_runs_again() {
     let bed = Testbed::start(1);
-    let (_p, running) = recording_run(&bed, 4, true);
-    if !wait_for_file(&host_gate(&bed, 0).join("held"), Duration::from_secs(90)) {
-        running.kill_group();
-        panic!("no file held: {:?}", session_records(&bed));
-    }
-    let records = session_records(&bed);
+    let (_p, running, records) = held_recording_run(&bed);
     let client = records.last().map(|r| r.2.clone()).unwrap_or_default();
     assert!(!client.is_empty() && !client.contains(','), "one session client: {records:?}");
     let killed = bed.ssh(0, &format!("kill -KILL {client}"));
