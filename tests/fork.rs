@@ -335,9 +335,10 @@ fn the_fork_server_loads_the_formatter_once_and_each_batch_reads_its_own_setting
     let p = Project::new("rspec_empty");
     p.write(
         "spec/spec_helper.rb",
-        "Dir.mkdir('tmp') unless File.directory?('tmp')\n\
-         File.open('tmp/helper.txt', 'a') { |f| f.puts defined?(Testbot::RSpecFormatter).inspect }\n",
+        "File.open('tmp/helper.txt', 'a') { |f| f.puts defined?(Testbot::RSpecFormatter).inspect }\n",
     );
+    // Made here: two runners making it at once race (`Errno::EEXIST` in one of them).
+    fs::create_dir_all(p.path("tmp")).unwrap();
     let spec = r#"RSpec.describe "Settings" do
   it "records the coverage folder its batch uses" do
     File.open("tmp/settings.txt", "a") do |f|
