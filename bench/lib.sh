@@ -77,6 +77,26 @@ in_turn() {
     "${new[@]}" "$rep"
   fi
 }
+# history_pair MEASURE FIRST HIST REP: testbot without its runtime history (key FIRST), then with
+# the one that run left (key HIST), measured by MEASURE; with TESTBOT_OLD the old binary too, in
+# its own copy of the suite (SUITE_OLD, keys FIRST_old and HIST_old), the two in turn (in_turn).
+history_pair() {
+  local measure=$1 first=$2 hist=$3
+  history_new() {
+    forget_testbot_history
+    "$measure" "$first" "$1"
+    check_tb_history
+    "$measure" "$hist" "$1"
+  }
+  history_old() {
+    local SUITE=$SUITE_OLD
+    forget_testbot_history
+    "$measure" "${first}_old" "$1"
+    "$measure" "${hist}_old" "$1"
+  }
+  in_turn "$4" history_new history_old
+}
+
 
 positive() { # name value
   [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"

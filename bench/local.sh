@@ -74,20 +74,7 @@ if [[ $HAVE_TESTBOT == 0 ]]; then
 fi
 [[ $SERIAL == 1 ]] || STATUS[serial]="skipped (set SERIAL=1; takes ~${SUM} s)"
 
-
-testbot_new() {
-  forget_testbot_history
-  measure_makespan tb_first "$1"
-  check_tb_history
-  measure_makespan tb_hist "$1"
-}
-testbot_old() {
-  local SUITE=$SUITE_OLD
-  forget_testbot_history
-  measure_makespan tb_first_old "$1"
-  measure_makespan tb_hist_old "$1"
-}
-testbot_pair() { in_turn "$1" testbot_new testbot_old; }
+testbot_pair() { history_pair measure_makespan tb_first tb_hist "$1"; }
 
 parallel_pair() {
   rm -f -- "$SUITE/$PR_LOG"

@@ -221,19 +221,7 @@ note "suite: $FILES files, $EXAMPLES examples, total ${SUM} s, longest ${LONGEST
 # 1. Makespan. Warm-up: testbot's very first run copies the suite to every host
 # (and fills their caches). Then, per repetition, each tool without its runtime
 # log and with the log that run left.
-testbot_new() {
-  forget_testbot_history
-  measure tb_nohist "$1"
-  check_tb_history
-  measure tb_hist "$1"
-}
-testbot_old() {
-  local SUITE=$SUITE_OLD
-  forget_testbot_history
-  measure tb_nohist_old "$1"
-  measure tb_hist_old "$1"
-}
-testbot_pair() { in_turn "$1" testbot_new testbot_old; }
+testbot_pair() { history_pair measure tb_nohist tb_hist "$1"; }
 parallel_pair() {
   rm -f -- "$SUITE/$PR_LOG"
   measure pr_first "$1"
