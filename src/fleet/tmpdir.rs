@@ -211,11 +211,7 @@ mod tests {
         assert!(!path.split('/').any(|c| c.starts_with('.')), "{path}");
         // The keeper went with the runtime; its reaper removes the directory.
         drop(runtime);
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::path::Path::new(&path).exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(!std::path::Path::new(&path).exists(), "{path} outlived its keeper");
+        assert!(gone_within(&path, Duration::from_secs(20)), "{path} outlived its keeper");
     }
 
     /// Starts the keeper here in a process group of its own (as sshd starts a command) with

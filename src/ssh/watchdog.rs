@@ -39,14 +39,14 @@ pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: Optio
     let read_env = if env_len == 0 { String::new() } else { format!("testbot_env=$(head -c {env_len} <&3) || exit 1\n") };
     let use_env = if env_len == 0 { "" } else { "eval \"$testbot_env\" || exit 1\nunset testbot_env\n" };
     let start = format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n{read_env}");
-    let command = format!("{LOCALE}{use_env}{events}{line}\n");
+    let command = |line: &str| format!("{LOCALE}{use_env}{events}{line}\n");
     match stdin_len {
-        Some(0) => format!("{start}{watchdog}\nexec 3<&-\n{command}"),
-        Some(len) => format!("{start}{{ head -c {len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{command}}}\n"),
+        Some(0) => format!("{start}{watchdog}\nexec 3<&-\n{}", command(line)),
+        Some(len) => format!("{start}{{ head -c {len} <&3; exec >&-; {watchdog} }} | {{ exec 3<&-\n{}}}\n", command(line)),
         None => {
             let end = std::str::from_utf8(SESSION_END).expect("ASCII marker");
             let relay = "{ cat <&3; kill -s KILL -- -$$; } 2>/dev/null";
-            let command = format!("{LOCALE}{use_env}{events}({line})\n");
+            let command = command(&format!("({line})"));
             format!("{start}{relay} | {{ exec 3<&-\n{command}printf '\\n{end}%s\\n' \"$?\"; kill -s KILL -- -$$; }}\n")
         }
     }
