@@ -40,7 +40,7 @@ impl SshHost {
         let line = command_line(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
         let env = env_script(&command).map_err(|source| SshError::CommandLine { host: host.clone(), source })?;
         let stdin = std::mem::take(&mut command.stdin);
-        let wrapped = watchdog::watched(&line, command.events, env.len(), stdin.bounded().map(|len| len as usize));
+        let wrapped = watchdog::watched(&line, command.events, &env, stdin.bounded().map(|len| len as usize));
         let (conn, permit) = self.inner.slot().await?;
         let mut ch = conn.open(&host).await?;
         let early = match self.exec(&mut ch, &wrapped, &line).await {

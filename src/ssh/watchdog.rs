@@ -16,13 +16,14 @@ pub(super) const PGID_SEARCH_LIMIT: usize = 64 * 1024;
 /// `[project] env` (given to `env` on the command line) wins over both.
 pub(super) const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] || export LANG=C.UTF-8\n";
 
-/// A command's line under the watchdog. The channel's stdin holds first `env_len` bytes of
-/// `export K='V'` lines (the command's environment: values on a command line would be readable
+/// A command's line under the watchdog. The channel's stdin holds first `env`, the
+/// `export K='V'` lines of the command's environment (values on a command line would be readable
 /// by every user of the host), then the command's own `stdin_len` bytes. The shell reads the
 /// environment into a variable of its own (not exported) and evals it in the command's shell
 /// only, after the locale default, so `[project] env` wins and the watchdog's own tools keep the
-/// login PATH. The command gets its bytes and then end of input (`head -c` reads no more than
-/// it passes on); only then does the watchdog start reading, so the two never share the pipe.
+/// login PATH (see [`read_env`]). The command gets its bytes and then end of input (`head -c`
+/// reads no more than it passes on); only then does the watchdog start reading, so the two never
+/// share the pipe.
 /// With nothing to read the command gets /dev/null and starts no extra process. With
 /// `events`, the command's descriptor 3 goes to the channel's stderr stream and its own stderr
 /// joins its stdout, so no byte a test prints is read as an event. An endless stdin (`None`, a
@@ -32,12 +33,12 @@ pub(super) const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] ||
 /// its `exec` must not replace the shell that says how it ended (a session client killed while
 /// its batch ran would otherwise leave the relay waiting for a request that never comes, and the
 /// batch waiting for an end until the run's `--timeout`).
-pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: Option<usize>) -> String {
+pub(super) fn watched(line: &str, events: bool, env: &str, stdin_len: Option<usize>) -> String {
     let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
     let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
     let events = if events { "exec 3>&2 2>&1\n" } else { "" };
-    let read_env = if env_len == 0 { String::new() } else { format!("testbot_env=$(head -c {env_len} <&3) || exit 1\n") };
-    let use_env = if env_len == 0 { "" } else { "eval \"$testbot_env\" || exit 1\nunset testbot_env\n" };
+    let read_env = read_env(env);
+    let use_env = if env.is_empty() { "" } else { "eval \"$testbot_env\" || exit 1\nunset testbot_env\n" };
     let start = format!("printf '{marker}%s\\n' \"$$\" || exit 1\nexec 3<&0 </dev/null\n{read_env}");
     let command = |line: &str| format!("{LOCALE}{use_env}{events}{line}\n");
     match stdin_len {
@@ -50,6 +51,34 @@ pub(super) fn watched(line: &str, events: bool, env_len: usize, stdin_len: Optio
             format!("{start}{relay} | {{ exec 3<&-\n{command}printf '\\n{end}%s\\n' \"$?\"; kill -s KILL -- -$$; }}\n")
         }
     }
+}
+
+/// Up to this many bytes of environment are read by the shell's own `read`, a line at a time;
+/// more by `head -c`. `read` takes a byte a system call from a pipe (it must leave the rest of
+/// the pipe unread), `head` costs a fork and an exec: with dash the builtins were the quicker up
+/// to about 4 KiB (0.5 KiB: 1-1.5 ms quicker; 5.7 KiB: 0.9 ms slower; docs/benchmarks.md,
+/// session 32).
+const ENV_READ_LIMIT: usize = 4096;
+
+/// The shell text that reads `env` (`export K='V'` lines, each ending in a newline; a value's
+/// own newlines make more lines) from descriptor 3 into `testbot_env`, byte for byte, and no
+/// byte more. A short environment, the usual one, is read by builtins (a batch's is about 300
+/// bytes: the fork and exec of `head` were a millisecond before its runner could start); a
+/// channel that ends early fails the read and the command.
+fn read_env(env: &str) -> String {
+    if env.is_empty() {
+        return String::new();
+    }
+    if env.len() > ENV_READ_LIMIT {
+        return format!("testbot_env=$(head -c {} <&3) || exit 1\n", env.len());
+    }
+    let lines = env.bytes().filter(|&b| b == b'\n').count();
+    debug_assert!(env.ends_with('\n'), "every export line ends in a newline");
+    format!(
+        "testbot_env=; testbot_n={lines}\n\
+         while [ \"$testbot_n\" -gt 0 ]; do IFS= read -r testbot_line <&3 || exit 1; testbot_env=\"$testbot_env$testbot_line\n\
+         \"; testbot_n=$((testbot_n - 1)); done; unset testbot_n testbot_line\n"
+    )
 }
 
 /// The last stdout line of a command with an endless stdin: `testbot-session-end:STATUS` (the
@@ -90,7 +119,7 @@ mod tests {
     /// (sshd makes it a session's leader: the same for the group kill, and `setsid(1)` is Linux's).
     fn start(command: &str, len: usize) -> std::process::Child {
         Command::new("sh")
-            .args(["-c", &watched(command, false, 0, Some(len))])
+            .args(["-c", &watched(command, false, "", Some(len))])
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -135,7 +164,7 @@ mod tests {
     fn the_environment_comes_through_stdin_and_never_onto_a_command_line() {
         let env = "export SECRET='s3cr3t '\\''x'\\'' $(id)'\nexport LANG=xx\n";
         for input in ["", "in"] {
-            let script = watched("printf '%s|%s|' \"$SECRET\" \"$LANG\"; cat; ps -o args= -p $$", false, env.len(), Some(input.len()));
+            let script = watched("printf '%s|%s|' \"$SECRET\" \"$LANG\"; cat; ps -o args= -p $$", false, env, Some(input.len()));
             assert!(!script.contains("s3cr3t"));
             let mut child = Command::new("sh")
                 .args(["-c", &script])
@@ -164,13 +193,83 @@ mod tests {
         }
     }
 
+    /// Runs `line` under the watchdog as sshd would, `env`'s variables and then `input` on its
+    /// stdin, in each shell a host's login shell is likely to be: its stdout up to the line
+    /// `END` (the pgid line left out), per shell. The channel stays open until then (its close
+    /// would kill the command).
+    fn run_with_env(line: &str, env: &[(&str, &str)], input: &[u8]) -> Vec<(&'static str, String)> {
+        let command = crate::ssh::HostCommand::new(vec!["true".into()], env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), Default::default());
+        let env = crate::ssh::quote::env_script(&command).unwrap();
+        let script = watched(&format!("{line}; echo END"), false, &env, Some(input.len()));
+        let mut runs = Vec::new();
+        for shell in ["sh", "dash", "bash"] {
+            if Command::new(shell).args(["-c", "true"]).output().is_err() {
+                continue;
+            }
+            let mut child = Command::new(shell).args(["-c", &script]).process_group(0).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            // A pipe, as the channel is: the shell's `read` takes a byte at a time from it.
+            stdin.write_all(env.as_bytes()).unwrap();
+            stdin.write_all(input).unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let (mut out, mut buf) = (Vec::new(), [0u8; 4096]);
+            while !out.ends_with(b"END\n") {
+                let n = stdout.read(&mut buf).unwrap();
+                assert!(n > 0, "{shell}: the command ended early: {:?}", String::from_utf8_lossy(&out));
+                out.extend_from_slice(&buf[..n]);
+            }
+            drop(stdin);
+            let _ = child.wait();
+            let out = String::from_utf8(strip_pgid_line(out)).unwrap();
+            runs.push((shell, out.strip_suffix("END\n").unwrap().to_string()));
+        }
+        runs
+    }
+
+    /// Values a shell could read as something else — newlines (a value's own lines, an empty
+    /// one, one that looks like an `export`), quotes, `$(...)`, backslashes, trailing blanks and
+    /// CRs — reach the command byte for byte, in a short environment (the shell's `read`) and a
+    /// long one (`head -c`), and the command's own stdin after them is untouched.
+    #[test]
+    fn every_byte_of_the_environment_reaches_the_command_and_no_byte_of_its_stdin_is_taken() {
+        let nasty = "line one\n\nexport EVIL=1\n  'single' \"double\" $(touch pwned) `id` \\ back\\\\ \t \r\nlast  \n";
+        let long = "x".repeat(ENV_READ_LIMIT);
+        for extra in ["", long.as_str()] {
+            let env = [("A", nasty), ("EMPTY", ""), ("B", "\n"), ("LONG", extra)];
+            let input = b"the command's own\nstdin\\";
+            let line = "printf '%s|%s|%s|%s|' \"$A\" \"$EMPTY\" \"$B\" \"${#LONG}\"; printf '%s' \"${EVIL-unset}\"; echo; cat; echo";
+            for (shell, out) in run_with_env(line, &env, input) {
+                let want = format!("{nasty}||\n|{}|unset\n{}\n", extra.len(), String::from_utf8_lossy(input));
+                assert_eq!(out, want, "{shell}, {} bytes of LONG", extra.len());
+            }
+        }
+        assert!(!std::path::Path::new("pwned").exists());
+    }
+
+    /// A channel that ends before the whole environment came fails the command before it runs.
+    #[test]
+    fn an_environment_cut_short_runs_nothing() {
+        let command = crate::ssh::HostCommand::new(vec!["true".into()], vec![("A".into(), "a\nb".into()), ("B".into(), "b".into())], Default::default());
+        let env = crate::ssh::quote::env_script(&command).unwrap();
+        let script = watched("echo ran", false, &env, Some(0));
+        for cut in [0, 5, env.len() - 1] {
+            let mut child = Command::new("sh").args(["-c", &script]).process_group(0).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&env.as_bytes()[..cut]).unwrap();
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            assert!(!out.status.success(), "{cut} bytes");
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"), "{cut} bytes");
+        }
+    }
+
     /// A session's command killed while its channel stays open (a batch session's client,
     /// killed mid-batch): the shell says how it ended, and the group, the relay with it, is gone.
     #[test]
     fn a_sessions_command_killed_mid_session_is_said_and_ends_the_group() {
         let line = "cd / && exec sh -c 'echo $$; exec sleep 300'";
         let mut child = Command::new("sh")
-            .args(["-c", &watched(line, false, 0, None)])
+            .args(["-c", &watched(line, false, "", None)])
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
