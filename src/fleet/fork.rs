@@ -64,7 +64,7 @@ pub fn boots(project: &Project, hosts: &[PreparedHost]) -> Vec<(usize, BoxFuture
             let (argv, libs) =
                 project.framework.fork_server_command(&project.runner, &host.support_dir, &socket, host.compiled_dir.as_deref())?;
             let env = tmpdir::with_tmpdir(super::host_env(project, host), &host.run_tmp_dir(), "fork-server");
-            let command = HostCommand::new(tmpdir::creating_tmpdir(argv), env, host.workdir.clone()).with_events().with_stdin(libs.into_bytes());
+            let command = HostCommand::new(argv, env, host.workdir.clone()).making_tmpdir().with_events().with_stdin(libs.into_bytes());
             let target = host.host.clone();
             let booting = async move { Booted { result: boot(&*target, command, READY_TIMEOUT, Event::ForkReady, WHAT).await, socket } };
             Some((h, booting.boxed()))

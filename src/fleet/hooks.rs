@@ -66,8 +66,8 @@ pub async fn run_script(
     limit: Duration,
 ) -> Result<Finished, HookError> {
     // The slot's TMPDIR (when the env has one) exists before the script starts, as for a runner.
-    let argv = super::tmpdir::creating_tmpdir(vec!["sh".into(), "-c".into(), script.into()]);
-    match host.run(HostCommand::new(argv, env, cwd), limit).await {
+    let argv = vec!["sh".into(), "-c".into(), script.into()];
+    match host.run(HostCommand::new(argv, env, cwd).making_tmpdir(), limit).await {
         Ok(done) => Ok(Finished { exit: done.exit, output: String::from_utf8_lossy(&done.combined()).into_owned() }),
         Err(RunError::Timeout { limit, .. }) => Err(HookError::TimedOut { script: script.to_string(), limit }),
         Err(RunError::Lost { .. }) => Err(HookError::Lost { script: script.to_string() }),

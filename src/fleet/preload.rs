@@ -5,7 +5,6 @@
 
 use super::hooks::Finished;
 use super::slots::{Launch, PreparedHost, Slot};
-use super::tmpdir;
 use super::{BootFailure, Error, HostFailure, LeftOut};
 use crate::framework::protocol::{Decoder, Event, Piece};
 use crate::project::Project;
@@ -87,7 +86,7 @@ async fn start(slots: &[Slot], project: &Project, boot_parallelism: &[usize]) ->
             ),
             Launch::Fresh | Launch::Preloaded { .. } => project.framework.preload_server_command(&project.runner, &slot.support_dir, &socket, &files),
         };
-        let command = HostCommand::new(tmpdir::creating_tmpdir(argv), slot.env.clone(), slot.workdir.clone()).with_events();
+        let command = HostCommand::new(argv, slot.env.clone(), slot.workdir.clone()).making_tmpdir().with_events();
         let gate = gates[slot.host_index].clone();
         let host = slot.host.clone();
         async move {

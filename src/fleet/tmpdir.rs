@@ -12,7 +12,8 @@
 //! the run's end, or killed by its watchdog when testbot or the connection goes — a reaper it
 //! started in a process group of its own (out of the reach of the watchdog's group kill) removes
 //! the directory.
-//! The runner's command creates the slot's folder and makes it absolute before Ruby starts.
+//! The runner's command creates the slot's folder and makes it absolute before Ruby starts
+//! (`HostCommand::making_tmpdir`).
 //! A host's fork server gets `fork-server`: it is no slot's, and slot 0's files must not meet it.
 
 use super::lease::Lease;
@@ -179,15 +180,6 @@ pub fn with_tmpdir(mut env: Vec<(String, String)>, run_dir: &str, name: &str) ->
     env
 }
 
-/// Wraps a runner's argv so that `$TMPDIR` exists, and is absolute, when it starts. `exec`
-/// keeps the runner's process (and process group) the one that was spawned.
-pub fn creating_tmpdir(argv: Vec<String>) -> Vec<String> {
-    const SCRIPT: &str = r#"case $TMPDIR in /*) ;; *) TMPDIR=$PWD/$TMPDIR ;; esac; mkdir -p "$TMPDIR" && export TMPDIR && exec "$@""#;
-    let mut wrapped = vec!["sh".to_string(), "-c".to_string(), SCRIPT.to_string(), "testbot".to_string()];
-    wrapped.extend(argv);
-    wrapped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,19 +282,5 @@ mod tests {
         assert_eq!(env[0].1, "/tmp/testbot-run-20261206-1-x/slot-1");
         let own = vec![("TMPDIR".to_string(), "/scratch".to_string())];
         assert_eq!(with_slot_tmpdir(own.clone(), "/s", 2), own);
-    }
-
-    #[test]
-    fn the_wrapper_creates_a_relative_tmpdir_and_passes_arguments_intact() {
-        let dir = tempfile::tempdir().unwrap();
-        let argv = creating_tmpdir(vec!["sh".into(), "-c".into(), r#"printf '%s|' "$TMPDIR" "$@""#.into(), "x".into(), "a b".into(), "$(c)".into()]);
-        let out = Command::new(&argv[0]).args(&argv[1..]).current_dir(dir.path()).env("TMPDIR", ".testbot/tmp/slot-2").output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        let (tmpdir, rest) = text.split_once('|').unwrap();
-        assert!(tmpdir.starts_with('/') && tmpdir.ends_with("/.testbot/tmp/slot-2"), "{text}");
-        assert!(std::path::Path::new(tmpdir).is_dir());
-        assert!(dir.path().join(".testbot/tmp/slot-2").is_dir());
-        assert_eq!(rest, "a b|$(c)|");
     }
 }

@@ -14,7 +14,7 @@
 //! Whatever ends the batch through no doing of the framework's (no server, a stuck one, a lost
 //! keeper) is said on the event channel as `{"e":"lost"}`, and how the child ended as
 //! `{"e":"child_ended"}`: testbot then never takes this client's status for the framework's.
-//! It makes the batch's `$TMPDIR` first, as `fleet::tmpdir::creating_tmpdir`'s `sh -c` does
+//! It makes the batch's `$TMPDIR` first, as `ssh::quote::MAKE_TMPDIR`'s shell text does
 //! for the other runners: a batch here starts no shell and no `mkdir`.
 
 use std::ffi::{OsStr, OsString};
@@ -115,8 +115,8 @@ pub fn main(args: &[OsString]) -> ! {
     }
 }
 
-/// What `creating_tmpdir`'s script does before it runs a command: `$TMPDIR` made absolute
-/// (from the batch's directory when it is not), made, and exported as such. That `sh -c` and
+/// What `ssh::quote::MAKE_TMPDIR` does before a command runs: `$TMPDIR` made absolute
+/// (from the batch's directory when it is not), made, and exported as such. A `sh -c` and
 /// its `mkdir` took 2-5 ms a batch on a loaded 2-core machine, and a first run of
 /// `bench/local.sh` starts 61 batches on 8 slots.
 fn make_tmpdir() {

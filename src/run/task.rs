@@ -3,7 +3,6 @@
 
 use super::plan::Limits;
 use crate::fleet::session::BatchSession;
-use crate::fleet::tmpdir::creating_tmpdir;
 use crate::fleet::{Launch, Slot};
 use crate::framework::{through_fork, through_preload};
 use super::{BatchEnd, BatchTracker, Ending, Msg};
@@ -117,19 +116,19 @@ impl BatchTask {
             let command = project.framework.command(&project.runner.forked(), &slot.support_dir, &args);
             match &slot.session {
                 // The slot's session makes the batch's TMPDIR itself.
-                Some(session) => (session.clone() as Arc<dyn Host>, BatchSession::argv(socket, preload, command)),
+                Some(session) => (session.clone() as Arc<dyn Host>, BatchSession::argv(socket, preload, command), false),
                 None => {
                     let through = if preload { through_preload } else { through_fork };
                     let argv = through(&slot.support_dir, socket, command, slot.client.as_deref());
                     // testbot's own client makes the TMPDIR itself: no shell and no mkdir a batch.
-                    (slot.host.clone(), if slot.client.is_some() { argv } else { creating_tmpdir(argv) })
+                    (slot.host.clone(), argv, slot.client.is_none())
                 }
             }
         };
-        let (host, argv) = match &slot.launch {
+        let (host, argv, make_tmpdir) = match &slot.launch {
             Launch::Preloaded { socket } => forked(socket, true),
             Launch::Forked { socket } => forked(socket, false),
-            Launch::Fresh => (slot.host.clone(), creating_tmpdir(project.framework.command(&project.runner, &slot.support_dir, &args))),
+            Launch::Fresh => (slot.host.clone(), project.framework.command(&project.runner, &slot.support_dir, &args), true),
         };
         let served = Served::from(&slot.launch);
         let sync = protocol::new_sync();
@@ -139,6 +138,7 @@ impl BatchTask {
             env.push((crate::framework::client::START_TIMEOUT_VAR.to_string(), limits.server_start.as_secs_f64().to_string()));
         }
         let command = HostCommand::new(argv, env, slot.workdir.clone()).with_events();
+        let command = if make_tmpdir { command.making_tmpdir() } else { command };
         let before_slot = slot.before_slot.clone().map(|script| Hook { host: slot.host.clone(), script, env: slot.env.clone(), workdir: slot.workdir.clone() });
         BatchTask {
             before_slot,

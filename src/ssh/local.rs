@@ -69,8 +69,15 @@ struct Group {
 /// The command in a process group of its own (held by `lifeline`), with its event channel (the
 /// pipe's two ends) when it asked for one. An empty `cwd` is this process's own directory.
 fn build(command: &HostCommand, lifeline: &Lifeline) -> std::io::Result<(tokio::process::Command, Option<(OwnedFd, OwnedFd)>)> {
-    let mut cmd = tokio::process::Command::new(&command.argv[0]);
-    cmd.args(&command.argv[1..])
+    let wrapped;
+    let argv = if command.tmpdir {
+        wrapped = super::quote::making_tmpdir(command.argv.clone());
+        &wrapped
+    } else {
+        &command.argv
+    };
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
         .envs(command.env.iter().map(|(k, v)| (k, v)))
         .stdin(if command.stdin.is_empty() { Stdio::null() } else { Stdio::piped() })
         .stdout(Stdio::piped())

@@ -45,6 +45,9 @@ pub struct HostCommand {
     pub events: bool,
     /// Its standard input, then end of input (none: /dev/null).
     pub stdin: Stdin,
+    /// Make `$TMPDIR` absolute (from `cwd` when it is not), make it, and export it before the
+    /// program starts: a slot's own temporary directory (see [`quote::MAKE_TMPDIR`]).
+    pub tmpdir: bool,
 }
 
 /// A command's standard input: bytes in memory, or a stream of chunks of a length known in
@@ -134,7 +137,7 @@ impl fmt::Debug for Stdin {
 
 impl HostCommand {
     pub fn new(argv: Vec<String>, env: Vec<(String, String)>, cwd: PathBuf) -> HostCommand {
-        HostCommand { argv, env, cwd, events: false, stdin: Stdin::default() }
+        HostCommand { argv, env, cwd, events: false, stdin: Stdin::default(), tmpdir: false }
     }
 
     /// Shell text for `sh -c`, run where the host starts a command (an SSH host: the login
@@ -152,6 +155,12 @@ impl HostCommand {
     /// With an event channel (see [`HostCommand::events`]).
     pub fn with_events(mut self) -> HostCommand {
         self.events = true;
+        self
+    }
+
+    /// With its `$TMPDIR` made first (see [`HostCommand::tmpdir`]).
+    pub fn making_tmpdir(mut self) -> HostCommand {
+        self.tmpdir = true;
         self
     }
 }
