@@ -128,6 +128,8 @@ if held.empty? && wait
   held << 1 if take.(1, File::LOCK_EX)
   held.concat((2..count).select { |n| take.(n, File::LOCK_EX | File::LOCK_NB) })
 end
+# The run directory's keeper, when this process is also that (tmpdir.rs), makes the slots' folders.
+slot_dirs.(held) if defined?(slot_dirs)
 puts "testbot-lease #{held.join(' ')}"
 sleep
 "##;

@@ -161,7 +161,7 @@ pub fn build_slots_from(project: &Project, hosts: &[PreparedHost], first_id: usi
             let number = host.slot_numbers.get(k).copied().unwrap_or(k + 1);
             let info = SlotInfo { id: n + first_id, host: Arc::from(host.host.name()), host_slot: number };
             let env = with_impact_env(
-                coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.id), &host.support_dir),
+                coverage::with_batch_env(tmpdir::with_slot_tmpdir(slot_env(project, &info, host.slots), &host.run_tmp_dir(), info.host_slot), &host.support_dir),
                 project,
                 &host.support_dir,
             );

@@ -1,8 +1,8 @@
 //! Per-slot temporary directories: every slot's runner gets its own TMPDIR, so suites that
 //! write temp files under fixed names do not collide across the slots of one host.
 //!
-//! The directory is `<run's tmp dir>/slot-<N>` (N unique in the run), outside the project's
-//! copy and on no hidden path: a suite that finds the project's config from its temp files (a
+//! The directory is `<run's tmp dir>/slot-<N>` (N the slot's number on its host), outside the
+//! project's copy and on no hidden path: a suite that finds the project's config from its temp files (a
 //! `.rubocop.yml` above them), prints their paths relative to the project, or skips
 //! dot-directories sees on a host what it sees on this machine. On this machine the run's tmp
 //! dir is `<the run's support dir>/tmp` (a private directory under the system's temporary
@@ -12,7 +12,8 @@
 //! the run's end, or killed by its watchdog when testbot or the connection goes — a reaper it
 //! started in a process group of its own (out of the reach of the watchdog's group kill) removes
 //! the directory.
-//! The runner's command creates the slot's folder and makes it absolute before Ruby starts
+//! The keeper that also leases the host's slots makes their folders; the runner's command makes
+//! its folder where it is missing, and makes the path absolute, before Ruby starts
 //! (`HostCommand::making_tmpdir`).
 //! A host's fork server gets `fork-server`: it is no slot's, and slot 0's files must not meet it.
 
@@ -76,6 +77,13 @@ STDOUT.flush
 sleep
 "#;
 
+/// What the lease script calls, in the keeper's process, with the numbers of the slots it took:
+/// each one's folder (`with_slot_tmpdir`'s name) made in the run directory, so that a slot's
+/// first batch finds its TMPDIR there and runs no `mkdir` (a fork and an exec before its runner,
+/// docs/benchmarks.md, session 32). One that could not be made is made by the batch.
+const SLOT_DIRS: &str = r#"slot_dirs = ->(held) { held.each { |n| Dir.mkdir(File.join(dir, "slot-#{n}")) rescue nil } }
+"#;
+
 /// A host's directory for the run's temporary files, and the process that holds it: dropping
 /// it ends the keeper, and the directory is removed.
 pub struct RunTmpDir {
@@ -101,13 +109,10 @@ pub enum TmpDirError {
 /// fewer): the keeper, then, in the same process, the lease script (`lease::script_now`, for
 /// `count` slots of the host whose key is `identity`), whose `sleep` holds both. Its answer
 /// comes as `keep_run_dir`'s and `lease`'s would; a lease refused ends the process, and the
-/// directory goes with it (the host is left out).
+/// directory goes with it (the host is left out). Before it answers, the lease script makes the
+/// folder of each slot it took (`SLOT_DIRS`).
 pub async fn keep_run_dir_leasing(host: &dyn Host, identity: &str, count: usize) -> Result<(RunTmpDir, Result<Lease, LeaseError>), TmpDirError> {
-    let (lease_script, args) = super::lease::script_now(identity, count);
-    let head = KEEPER.trim_end().strip_suffix("sleep").expect("the keeper ends with its sleep");
-    let mut argv = vec!["ruby".to_string(), "--disable-gems".to_string(), "-e".to_string(), format!("{head}{lease_script}")];
-    argv.extend(args);
-    let (process, read, seen) = start_reading(host, argv, PathBuf::new(), |seen| Some((dir_in(seen)?, super::lease::answered(seen)?))).await?;
+    let (process, read, seen) = start_reading(host, leasing_argv(identity, count), PathBuf::new(), |seen| Some((dir_in(seen)?, super::lease::answered(seen)?))).await?;
     match read {
         Until::Found((path, lease)) => Ok((RunTmpDir { path, cores: cores_in(&seen), _keeper: process }, lease)),
         Until::Ended => match dir_in(&seen) {
@@ -116,6 +121,15 @@ pub async fn keep_run_dir_leasing(host: &dyn Host, identity: &str, count: usize)
         },
         Until::TimedOut => Err(TmpDirError::TimedOut),
     }
+}
+
+/// `keep_run_dir_leasing`'s command: `ruby -e SCRIPT` and the lease script's arguments.
+fn leasing_argv(identity: &str, count: usize) -> Vec<String> {
+    let (lease_script, args) = super::lease::script_now(identity, count);
+    let head = KEEPER.trim_end().strip_suffix("sleep").expect("the keeper ends with its sleep");
+    let mut argv = vec!["ruby".to_string(), "--disable-gems".to_string(), "-e".to_string(), format!("{head}{SLOT_DIRS}{lease_script}")];
+    argv.extend(args);
+    argv
 }
 
 /// Starts `argv` in `workdir` and reads its output until `found` finds what it waits for in all
@@ -166,10 +180,11 @@ pub fn beside_support(support_dir: &str) -> String {
     format!("{base}/tmp")
 }
 
-/// Adds `TMPDIR` for slot `slot_id`, in the run's tmp dir `run_dir`, unless `[project] env`
+/// Adds `TMPDIR` for the slot numbered `number` on its host (TEST_ENV_NUMBER's number; every host
+/// has a run directory of its own), in the run's tmp dir `run_dir`, unless `[project] env`
 /// already sets one.
-pub fn with_slot_tmpdir(env: Vec<(String, String)>, run_dir: &str, slot_id: usize) -> Vec<(String, String)> {
-    with_tmpdir(env, run_dir, &format!("slot-{slot_id}"))
+pub fn with_slot_tmpdir(env: Vec<(String, String)>, run_dir: &str, number: usize) -> Vec<(String, String)> {
+    with_tmpdir(env, run_dir, &format!("slot-{number}"))
 }
 
 /// The same for a process of the host's own (its fork server): `NAME`, a folder no slot uses.
@@ -221,6 +236,44 @@ mod tests {
         let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
         let dir = lines.filter_map(|l| l.strip_prefix("testbot-tmpdir ").map(str::to_string)).next().expect("the directory");
         (child, dir)
+    }
+
+    /// The keeper that leases the slots made the folder of each slot it took before it said
+    /// so (and, with the directory, they go when it does); a slot another run holds gets none.
+    #[test]
+    fn the_leasing_keeper_makes_the_folders_of_the_slots_it_took() {
+        use std::io::{BufRead, BufReader};
+        use std::os::unix::process::CommandExt;
+        use std::os::unix::fs::PermissionsExt;
+        let (base, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Root's and sticky, as the lease script wants its base (/tmp) to be.
+        std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let mut argv = leasing_argv("SHA256:test+key/1", 3);
+        assert_eq!(argv[4], "/tmp", "the lease script's base");
+        argv[4] = base.path().to_str().unwrap().to_string();
+        let spawn = |argv: &[String]| {
+            let mut child = Command::new(&argv[0]).args(&argv[1..]).env("TMPDIR", tmp.path()).process_group(0).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+            let dir = lines.by_ref().find_map(|l| l.strip_prefix("testbot-tmpdir ").map(str::to_string)).expect("the directory");
+            let lease = lines.find(|l| l.starts_with("testbot-lease")).expect("the lease");
+            (child, dir, lease)
+        };
+        // Another run holds slot 1 (the lease script alone: no folders to make).
+        let (lease_only, lease_args) = crate::fleet::lease::script_now("SHA256:test+key/1", 1);
+        let mut other = Command::new("ruby").args(["--disable-gems", "-e", lease_only, argv[4].as_str()]).args(&lease_args[1..]).process_group(0).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let held = BufReader::new(other.stdout.take().unwrap()).lines().map_while(Result::ok).find(|l| l.starts_with("testbot-lease")).unwrap();
+        assert_eq!(held, "testbot-lease 1");
+        let (mut keeper, dir, lease) = spawn(&argv);
+        let _ = other.kill();
+        let _ = other.wait();
+        assert_eq!(lease, "testbot-lease 2 3");
+        let mut made: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        made.sort();
+        assert_eq!(made, ["slot-2", "slot-3"]);
+        assert_eq!(with_slot_tmpdir(vec![], &dir, 2)[0].1, format!("{dir}/slot-2"), "the name the slots' TMPDIRs have");
+        unsafe { libc::kill(-i32::try_from(keeper.id()).unwrap(), libc::SIGKILL) };
+        let _ = keeper.wait();
+        assert!(gone_within(&dir, Duration::from_secs(10)), "{dir} outlived its keeper");
     }
 
     fn gone_within(path: &str, limit: Duration) -> bool {
