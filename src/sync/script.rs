@@ -70,8 +70,12 @@ pub struct UnsafePath {
 /// What the scripts print (the apply script to stderr) for an `UnsafePath`.
 const UNSAFE: &str = "refuse:unsafe:";
 
-/// Shell text, run in the remote directory, that runs `then` (with `$bad` set to
-/// `WHY:UID:OWNER:MODE:PATH`) when another user could change what runs there, as OpenSSH's
+/// Shell text that enters the directory `cd` entered as it physically is, and sets `$here` to
+/// its path (what `pwd -P` prints, by builtins alone: `$(pwd -P)` was a fork).
+const HERE: &str = "cd -P . && here=$PWD";
+
+/// Shell text, run in the remote directory (`$here`, from `HERE`), that runs `then` (with `$bad`
+/// set to `WHY:UID:OWNER:MODE:PATH`) when another user could change what runs there, as OpenSSH's
 /// StrictModes judges it: the directory, or one above it up to the first root-owned sticky one,
 /// owned by another user (not root) or writable by group or others (WHY `owner` or `mode`); or
 /// testbot's mark in it (`.testbot`, `.testbot/owned`) not the user's own or writable by others.
@@ -82,7 +86,7 @@ const UNSAFE: &str = "refuse:unsafe:";
 /// that is not dumpable), `id -u` says it.
 fn strict_modes(then: &str) -> String {
     format!(
-        "here=$(pwd -P); set -- \"$here/.testbot\" \"$here/{OWNED_MARK}\"; p=$here; \
+        "set -- \"$here/.testbot\" \"$here/{OWNED_MARK}\"; p=$here; \
          while :; do set -- \"$@\" \"$p\"; if [ \"$p\" = / ]; then break; fi; p=${{p%/*}}; p=${{p:-/}}; done; \
          bad=$(me=; stat -c '%u %a %U %n' -- /proc/self/ \"$@\" 2>/dev/null | while read -r u m o p; do \
          if [ -z \"$me\" ]; then if [ \"$p\" = /proc/self/ ] && [ \"$u\" != 0 ]; then me=$u; continue; fi; me=$(id -u); \
@@ -176,8 +180,8 @@ fn probe(dir: &str, compare: bool, mark: bool) -> String {
     }
     format!(
         "if [ ! -e {d} ] && [ ! -L {d} ]; then exit 0; fi; \
-         cd -- {d} 2>/dev/null || {{ echo refuse:notdir; exit 0; }}; \
-         here=$(pwd -P); home=$(cd -- \"$HOME\" 2>/dev/null && pwd -P); \
+         cd -- {d} 2>/dev/null && {HERE} 2>/dev/null || {{ echo refuse:notdir; exit 0; }}; \
+         home=$(cd -- \"$HOME\" 2>/dev/null && pwd -P); \
          if [ -n \"$home\" ]; then case \"$home/\" in \"${{here%/}}\"/*) echo refuse:home; exit 0;; esac; fi; \
          {strict}{owned_or_refuse}\
          cd -- {STATE_DIR} 2>/dev/null || exit 0; \
@@ -338,7 +342,7 @@ pub fn apply_script(dir: &str, delete_len: usize, digest: &str, state: StateFile
     format!(
         "umask 022; s={STATE_DIR}; \
          if [ -e {d} ] || [ -L {d} ]; then cd -- {d} || exit 1; {foreign}else mkdir -p -- {d} && cd -- {d} || exit 1; fi; \
-         {strict}\
+         {HERE} || exit 1; {strict}\
          if [ ! -d $s ]; then mkdir -p -- $s || exit 1; fi; if [ ! -f {OWNED_MARK} ]; then : > {OWNED_MARK} || exit 1; fi; \
          printf '%s\\n' {digest} > $s/dirty || exit 1; \
          {deletions}\
