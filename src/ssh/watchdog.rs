@@ -35,7 +35,9 @@ pub(super) const LOCALE: &str = "[ -n \"${LC_ALL:-${LC_CTYPE:-${LANG:-}}}\" ] ||
 /// batch waiting for an end until the run's `--timeout`).
 pub(super) fn watched(line: &str, events: bool, env: &str, stdin_len: Option<usize>) -> String {
     let marker = std::str::from_utf8(PGID_MARKER).expect("ASCII marker");
-    let watchdog = "{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
+    // The shell's own `read` waits for the channel's end: nothing comes after the command's
+    // bytes, and a `cat` was an exec on every command (on every host, two or three a run).
+    let watchdog = "{ while read -r testbot_line; do :; done <&3; kill -s KILL -- -$$; } >/dev/null 2>&1 &";
     let events = if events { "exec 3>&2 2>&1\n" } else { "" };
     let read_env = read_env(env);
     let use_env = if env.is_empty() { "" } else { "eval \"$testbot_env\" || exit 1\nunset testbot_env\n" };
