@@ -197,8 +197,10 @@ fn the_map_from_ssh_hosts_equals_the_local_one() {
     let report = p.fresh_path("report", "json");
     let (run, report) = p.testbot(["--record-impact"]).report_to(&report).run_with_report();
     run.assert_exit(0);
+    // Every file ran on a host (this machine has no slot). Which hosts is a race: one host's
+    // slot can run all ten quick files before the other's fork server is up.
     let hosts: BTreeSet<String> = report.files().into_iter().map(|f| f.host).collect();
-    assert_eq!(hosts, ["host1", "host2"].map(String::from).into(), "only the hosts ran files\n{}", run.dump());
+    assert!(!hosts.is_empty() && hosts.iter().all(|h| h == "host1" || h == "host2"), "only the hosts ran files: {hosts:?}\n{}", run.dump());
     let remote: Value = serde_json::from_str(&std::fs::read_to_string(p.path(MAP)).unwrap()).unwrap();
     // Paths of the hosts' copies come back as the project's; the digest differs by testbot.toml.
     assert_eq!(local["boot"], remote["boot"]);
